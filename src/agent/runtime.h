@@ -1,0 +1,74 @@
+// Runtime: how an agent turns a template into a running, isolated instance.
+// Implementations: OciRuntime (runc; src/agent/runtime/oci), later QemuRuntime, and
+// FakeRuntime for tests. The agent's control loop is the only caller.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/net.h"
+#include "common/status.h"
+
+namespace prewarm::agent {
+
+// What an instance of a template looks like. Built from the agent's template config.
+struct TemplateSpec {
+  std::string name;
+  // Read-only root filesystem layers, top (highest priority) first; the base layer last.
+  std::vector<std::string> layers;
+  std::vector<std::string> command;           // argv of the workload inside the instance
+  std::map<std::string, std::string> env;
+  uint64_t memory_limit_bytes = 64ull << 20;
+  uint32_t pids_limit = 64;
+  double cpus = 0.5;                          // CPU quota in cores
+  uint64_t scratch_bytes = 64ull << 20;       // ephemeral tmpfs size
+  std::string scratch_mount = "/srv";         // where the workload sees scratch storage
+  std::string probe_path = "/";               // readiness probe: HTTP GET path
+};
+
+struct InstanceSpec {
+  std::string id;                             // unique on the node; [a-zA-Z0-9_-]+
+  TemplateSpec tmpl;
+  IpAddr address;                             // the instance's own 127.x.y.z
+  uint16_t port = 80;
+};
+
+struct ResourceUsage {
+  uint64_t memory_bytes = 0;
+  uint32_t pids = 0;
+};
+
+// One instance's resources on the node. Destroy() is idempotent and always safe; the
+// destructor calls it, so nothing an instance created outlives its handle.
+class RuntimeInstance {
+ public:
+  virtual ~RuntimeInstance() = default;
+  // Host path of the instance's ephemeral scratch storage; preload writes here before
+  // Start(). The workload sees it at TemplateSpec::scratch_mount.
+  virtual const std::string& scratch_dir() const = 0;
+  // Starts the workload with `listen_fd` (already bound and listening on the instance's
+  // address) passed in as fd 3 with LISTEN_FDS=1 (systemd socket activation convention).
+  // Returns once the workload's process has been launched, not when it is ready.
+  virtual absl::Status Start(int listen_fd) = 0;
+  // Non-blocking: the workload's exit status once it has exited, else nullopt.
+  virtual std::optional<int> PollExit() = 0;
+  virtual ResourceUsage Usage() = 0;
+  // Stops the workload (if running) and releases everything: container, mounts, scratch.
+  virtual absl::Status Destroy() = 0;
+};
+
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+  virtual std::string name() const = 0;
+  // Prepares root filesystem and scratch storage for `spec`; does not start anything.
+  virtual absl::StatusOr<std::unique_ptr<RuntimeInstance>> Create(const InstanceSpec& spec) = 0;
+  // Removes leftovers of a previous agent run on this node (containers, mounts, dirs).
+  virtual absl::Status CleanupStale() = 0;
+};
+
+}  // namespace prewarm::agent

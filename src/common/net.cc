@@ -1,0 +1,181 @@
+#include "common/net.h"
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <algorithm>
+#include <cstring>
+
+#include <charconv>
+
+#include "fmt/format.h"
+
+namespace prewarm {
+
+std::optional<int64_t> ParseInt(std::string_view s) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+IpAddr IpAddr::V4(uint32_t host_order) {
+  IpAddr a;
+  a.family_ = AF_INET;
+  uint32_t n = htonl(host_order);
+  std::memcpy(a.bytes_.data(), &n, 4);
+  return a;
+}
+
+IpAddr IpAddr::V6(const std::array<uint8_t, 16>& bytes) {
+  IpAddr a;
+  a.family_ = AF_INET6;
+  a.bytes_ = bytes;
+  return a;
+}
+
+absl::StatusOr<IpAddr> IpAddr::Parse(std::string_view text) {
+  std::string s(text);
+  IpAddr a;
+  if (inet_pton(AF_INET, s.c_str(), a.bytes_.data()) == 1) {
+    a.family_ = AF_INET;
+    return a;
+  }
+  if (inet_pton(AF_INET6, s.c_str(), a.bytes_.data()) == 1) {
+    a.family_ = AF_INET6;
+    return a;
+  }
+  return absl::InvalidArgumentError(fmt::format("not an IP address: '{}'", text));
+}
+
+absl::StatusOr<IpAddr> IpAddr::FromSockaddr(const sockaddr_storage& ss) {
+  IpAddr a;
+  if (ss.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    a.family_ = AF_INET;
+    std::memcpy(a.bytes_.data(), &sin->sin_addr, 4);
+    return a;
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    a.family_ = AF_INET6;
+    std::memcpy(a.bytes_.data(), &sin6->sin6_addr, 16);
+    return a;
+  }
+  return absl::InvalidArgumentError("unsupported address family");
+}
+
+uint32_t IpAddr::v4_host_order() const {
+  uint32_t n;
+  std::memcpy(&n, bytes_.data(), 4);
+  return ntohl(n);
+}
+
+std::string IpAddr::ToString() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family_ == 0 || inet_ntop(family_, bytes_.data(), buf, sizeof buf) == nullptr) {
+    return "<invalid>";
+  }
+  return buf;
+}
+
+IpAddr IpAddr::Masked(int prefix) const {
+  IpAddr out = *this;
+  for (int i = 0; i < static_cast<int>(size()); ++i) {
+    int keep = std::clamp(prefix - i * 8, 0, 8);
+    uint8_t mask = keep == 0 ? 0 : static_cast<uint8_t>(0xff << (8 - keep));
+    out.bytes_[i] &= mask;
+  }
+  return out;
+}
+
+sockaddr_storage IpAddr::ToSockaddr(uint16_t port, socklen_t* len) const {
+  sockaddr_storage ss{};
+  if (is_v4()) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    std::memcpy(&sin->sin_addr, bytes_.data(), 4);
+    *len = sizeof(sockaddr_in);
+  } else {
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(port);
+    std::memcpy(&sin6->sin6_addr, bytes_.data(), 16);
+    *len = sizeof(sockaddr_in6);
+  }
+  return ss;
+}
+
+absl::StatusOr<Cidr> Cidr::Parse(std::string_view text) {
+  size_t slash = text.find('/');
+  ASSIGN_OR_RETURN(IpAddr addr, IpAddr::Parse(text.substr(0, slash)));
+  int max = addr.is_v4() ? 32 : 128;
+  int prefix = max;
+  if (slash != std::string_view::npos) {
+    auto p = ParseInt(text.substr(slash + 1));
+    if (!p || *p < 0 || *p > max) {
+      return absl::InvalidArgumentError(fmt::format("bad prefix length in '{}'", text));
+    }
+    prefix = static_cast<int>(*p);
+  }
+  return Cidr{addr.Masked(prefix), prefix};
+}
+
+bool Cidr::Contains(const IpAddr& a) const {
+  return a.family() == base.family() && a.Masked(prefix) == base;
+}
+
+std::string Cidr::ToString() const { return fmt::format("{}/{}", base.ToString(), prefix); }
+
+absl::StatusOr<HostPort> HostPort::Parse(std::string_view text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) {
+    return absl::InvalidArgumentError(fmt::format("expected host:port, got '{}'", text));
+  }
+  std::string_view host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost") host = "127.0.0.1";
+  auto port = ParseInt(text.substr(colon + 1));
+  if (!port || *port < 0 || *port > 65535) {
+    return absl::InvalidArgumentError(fmt::format("bad port in '{}'", text));
+  }
+  ASSIGN_OR_RETURN(IpAddr addr, IpAddr::Parse(host));
+  return HostPort{addr, static_cast<uint16_t>(*port)};
+}
+
+std::string HostPort::ToString() const {
+  if (addr.is_v6()) return fmt::format("[{}]:{}", addr.ToString(), port);
+  return fmt::format("{}:{}", addr.ToString(), port);
+}
+
+ScopedFd& ScopedFd::operator=(ScopedFd&& o) noexcept {
+  if (this != &o) reset(o.release());
+  return *this;
+}
+
+ScopedFd::~ScopedFd() { reset(); }
+
+void ScopedFd::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+absl::StatusOr<ScopedFd> ListenTcp(const IpAddr& addr, uint16_t port, int backlog) {
+  ScopedFd fd(::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoStatus(errno, "socket");
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  socklen_t len = 0;
+  sockaddr_storage ss = addr.ToSockaddr(port, &len);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    return ErrnoStatus(errno, "bind " + HostPort{addr, port}.ToString());
+  }
+  if (::listen(fd.get(), backlog) != 0) return ErrnoStatus(errno, "listen");
+  return fd;
+}
+
+}  // namespace prewarm
