@@ -1,0 +1,64 @@
+// Child processes as a dependency: RealProcessRunner forks and execs; tests and the
+// simulator can substitute their own ProcessRunner. Every child starts with only the
+// descriptors it was given (stdio plus an explicit fd map); everything else is closed.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace prewarm {
+
+// Exit code of a finished child: its exit status, or 128 + signal number when killed.
+struct ProcessResult {
+  int exit_code = 0;
+  std::string output;  // stdout and stderr, interleaved, truncated at 1 MiB
+};
+
+struct SpawnOptions {
+  std::vector<std::string> argv;  // argv[0] is looked up in PATH when it has no '/'
+  // Child fd -> parent fd, e.g. {{3, listen_fd}}. Mapped fds survive exec; no other
+  // descriptor above 2 does.
+  std::map<int, int> fds;
+  // Full environment ("K=V"); nullopt inherits the parent's.
+  std::optional<std::vector<std::string>> env;
+  // stdout and stderr are appended here; empty means /dev/null. stdin is /dev/null.
+  std::string log_path;
+  bool new_process_group = false;
+};
+
+class ProcessRunner {
+ public:
+  virtual ~ProcessRunner() = default;
+  // Runs argv to completion, capturing output. On timeout the child is SIGKILLed and
+  // DeadlineExceeded returned. A non-zero exit is not an error: check exit_code.
+  virtual absl::StatusOr<ProcessResult> Run(const std::vector<std::string>& argv,
+                                            std::chrono::milliseconds timeout) = 0;
+  // Starts a child and returns its pid without waiting. Fails if exec fails.
+  virtual absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) = 0;
+  // Non-blocking: the exit code once the child has exited (and reaps it), else nullopt.
+  virtual absl::StatusOr<std::optional<int>> TryWait(pid_t pid) = 0;
+  // Sends `sig` to the child (to its group when it was spawned with new_process_group).
+  virtual absl::Status Signal(pid_t pid, int sig) = 0;
+};
+
+class RealProcessRunner final : public ProcessRunner {
+ public:
+  absl::StatusOr<ProcessResult> Run(const std::vector<std::string>& argv,
+                                    std::chrono::milliseconds timeout) override;
+  absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) override;
+  absl::StatusOr<std::optional<int>> TryWait(pid_t pid) override;
+  absl::Status Signal(pid_t pid, int sig) override;
+};
+
+// Polls runner.TryWait until the child exits or `timeout` passes (then nullopt).
+absl::StatusOr<std::optional<int>> WaitFor(ProcessRunner& runner, pid_t pid,
+                                           std::chrono::milliseconds timeout);
+
+}  // namespace prewarm
