@@ -1,0 +1,237 @@
+// The TCP thread: one epoll loop over the listener, the stop eventfd and every connection.
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "dns/wire.h"
+#include "dns/workers.h"
+#include "spdlog/spdlog.h"
+
+namespace prewarm::dns {
+namespace {
+
+// Stop reading from a client while this much of its output is still unsent.
+constexpr size_t kMaxPendingOut = 256 * 1024;
+constexpr size_t kReadChunk = 16 * 1024;
+// Stop reading while this much unprocessed input is buffered (one maximal frame fits).
+constexpr size_t kMaxPendingIn = kTcpLengthSize + 65535 + kReadChunk;
+
+int64_t SteadyMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+TcpWorker::TcpWorker(ScopedFd listener, int stop_fd, Answerer& answerer, TcpOptions options)
+    : listener_(std::move(listener)),
+      stop_fd_(stop_fd),
+      answerer_(answerer),
+      options_(options),
+      scratch_(kTcpLengthSize + 65535) {}
+
+TcpWorker::~TcpWorker() { Join(); }
+
+void TcpWorker::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void TcpWorker::Join() {
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void TcpWorker::Run() {
+  NameThisThread("dns-tcp");
+  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = listener_.get();
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listener_.get(), &ev);
+  ev.data.fd = stop_fd_;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, stop_fd_, &ev);
+  std::array<epoll_event, 64> events;
+  while (true) {
+    int n = ::epoll_wait(epoll_.get(), events.data(), events.size(), NextTimeoutMs());
+    if (n < 0 && errno != EINTR) {
+      spdlog::error("dns-tcp: epoll_wait: {}", std::strerror(errno));
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      int fd = events[i].data.fd;
+      if (fd == stop_fd_) {
+        conns_.clear();  // closes every connection
+        return;
+      }
+      if (fd == listener_.get()) {
+        Accept();
+        continue;
+      }
+      auto it = conns_.find(fd);
+      if (it != conns_.end()) {
+        OnEvent(*it->second, events[i].events);
+      }
+    }
+    ExpireIdle();
+  }
+  conns_.clear();
+}
+
+void TcpWorker::Accept() {
+  while (true) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&ss), &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      return;  // EAGAIN, or an aborted connection: nothing more to accept now
+    }
+    ScopedFd owned(fd);
+    if (conns_.size() >= static_cast<size_t>(options_.max_connections)) {
+      continue;  // over the cap: the connection is closed at once
+    }
+    auto c = std::make_unique<Conn>();
+    c->fd = std::move(owned);
+    c->peer = PeerAddress(ss);
+    c->last_active_ms = SteadyMs();
+    c->events = EPOLLIN;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+      continue;
+    }
+    conns_.emplace(fd, std::move(c));
+  }
+}
+
+void TcpWorker::OnEvent(Conn& c, uint32_t events) {
+  const int fd = c.fd.get();
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 && !ReadSome(c)) {
+    Close(fd);
+    return;
+  }
+  ProcessFrames(c);
+  if (!Flush(c)) {
+    Close(fd);
+    return;
+  }
+  // Output drained: frames held back while it was full can go now.
+  ProcessFrames(c);
+  if (!Flush(c) || (c.peer_closed && c.out.empty())) {
+    Close(fd);
+    return;
+  }
+  UpdateInterest(c);
+}
+
+// Reads what is available (bounded); false on a hard error.
+bool TcpWorker::ReadSome(Conn& c) {
+  while (!c.peer_closed && c.out.size() < kMaxPendingOut && c.in.size() < kMaxPendingIn) {
+    size_t old = c.in.size();
+    c.in.resize(old + kReadChunk);
+    ssize_t n = ::read(c.fd.get(), c.in.data() + old, kReadChunk);
+    c.in.resize(old + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+    if (n > 0) {
+      c.last_active_ms = SteadyMs();
+      if (static_cast<size_t>(n) < kReadChunk) {
+        return true;
+      }
+      continue;
+    }
+    if (n == 0) {
+      c.peer_closed = true;
+      return true;
+    }
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+  }
+  return true;
+}
+
+// Answers every complete frame in `in` while the output backlog allows.
+void TcpWorker::ProcessFrames(Conn& c) {
+  size_t consumed = 0;
+  std::span<const uint8_t> in(c.in);
+  while (c.out.size() < kMaxPendingOut) {
+    std::optional<std::span<const uint8_t>> frame = NextTcpFrame(in.subspan(consumed));
+    if (!frame) {
+      break;
+    }
+    consumed += kTcpLengthSize + frame->size();
+    ClientInfo client{c.peer, std::nullopt, true};
+    std::span<uint8_t> out(scratch_);
+    size_t len = answerer_.Answer(*frame, client, out.subspan(kTcpLengthSize));
+    if (len == 0) {
+      continue;
+    }
+    WriteTcpLength(scratch_.data(), len);
+    c.out.insert(c.out.end(), scratch_.begin(), scratch_.begin() + kTcpLengthSize + len);
+  }
+  c.in.erase(c.in.begin(), c.in.begin() + consumed);
+}
+
+// Writes as much pending output as the socket takes; false on a hard error.
+bool TcpWorker::Flush(Conn& c) {
+  while (c.out_sent < c.out.size()) {
+    ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent,
+                       MSG_NOSIGNAL);
+    if (n < 0) {
+      return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    }
+    c.out_sent += static_cast<size_t>(n);
+    c.last_active_ms = SteadyMs();
+  }
+  c.out.clear();
+  c.out_sent = 0;
+  return true;
+}
+
+void TcpWorker::UpdateInterest(Conn& c) {
+  uint32_t want = 0;
+  if (!c.out.empty()) {
+    want |= EPOLLOUT;
+  }
+  if (!c.peer_closed && c.out.size() < kMaxPendingOut && c.in.size() < kMaxPendingIn) {
+    want |= EPOLLIN;
+  }
+  if (want == c.events) {
+    return;
+  }
+  c.events = want;
+  epoll_event ev{};
+  ev.events = want;
+  ev.data.fd = c.fd.get();
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
+}
+
+void TcpWorker::Close(int fd) { conns_.erase(fd); }  // ScopedFd closes; epoll forgets it
+
+void TcpWorker::ExpireIdle() {
+  const int64_t now = SteadyMs();
+  for (auto it = conns_.begin(); it != conns_.end();) {
+    if (now - it->second->last_active_ms >= options_.idle_timeout_ms) {
+      it = conns_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+int TcpWorker::NextTimeoutMs() const {
+  if (conns_.empty()) {
+    return -1;
+  }
+  const int64_t now = SteadyMs();
+  int64_t soonest = options_.idle_timeout_ms;
+  for (const auto& [fd, c] : conns_) {
+    soonest = std::min(soonest, c->last_active_ms + options_.idle_timeout_ms - now);
+  }
+  return static_cast<int>(std::max<int64_t>(soonest, 0));
+}
+
+}  // namespace prewarm::dns

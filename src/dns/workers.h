@@ -1,0 +1,95 @@
+// Internal to the DNS server: the thread bodies. See server.h for the thread model.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/net.h"
+#include "dns/answerer.h"
+
+namespace prewarm::dns {
+
+// Names the calling thread (truncated to 15 characters by the kernel).
+void NameThisThread(const std::string& name);
+// The sender's address, with IPv4-mapped IPv6 addresses turned back into IPv4.
+IpAddr PeerAddress(const sockaddr_storage& ss);
+
+class UdpWorker {
+ public:
+  UdpWorker(ScopedFd socket, int stop_fd, Answerer& answerer, int batch, int index);
+  ~UdpWorker();
+  void Start();
+  void Join();
+
+ private:
+  void Run();
+  void Serve();
+
+  static constexpr size_t kBufferSize = 4096;
+  ScopedFd socket_;
+  int stop_fd_;
+  Answerer& answerer_;
+  int index_;
+  std::vector<std::array<uint8_t, kBufferSize>> in_;
+  std::vector<std::array<uint8_t, kBufferSize>> out_;
+  std::vector<sockaddr_storage> peers_;
+  std::vector<iovec> iovs_;
+  std::vector<mmsghdr> msgs_;
+  std::vector<mmsghdr> replies_;
+  std::thread thread_;
+};
+
+struct TcpOptions {
+  int idle_timeout_ms = 10'000;
+  int max_connections = 512;
+};
+
+class TcpWorker {
+ public:
+  TcpWorker(ScopedFd listener, int stop_fd, Answerer& answerer, TcpOptions options);
+  ~TcpWorker();
+  void Start();
+  void Join();
+
+ private:
+  struct Conn {
+    ScopedFd fd;
+    IpAddr peer;
+    std::vector<uint8_t> in;
+    std::vector<uint8_t> out;
+    size_t out_sent = 0;
+    int64_t last_active_ms = 0;
+    uint32_t events = 0;  // current epoll interest
+    bool peer_closed = false;
+  };
+
+  void Run();
+  void Accept();
+  void OnEvent(Conn& c, uint32_t events);
+  bool ReadSome(Conn& c);
+  void ProcessFrames(Conn& c);
+  bool Flush(Conn& c);
+  void UpdateInterest(Conn& c);
+  void Close(int fd);
+  void ExpireIdle();
+  int NextTimeoutMs() const;
+
+  ScopedFd listener_;
+  int stop_fd_;
+  Answerer& answerer_;
+  TcpOptions options_;
+  ScopedFd epoll_;
+  std::unordered_map<int, std::unique_ptr<Conn>> conns_;
+  std::vector<uint8_t> scratch_;  // one response, 2-byte length + up to 65535
+  std::thread thread_;
+};
+
+}  // namespace prewarm::dns

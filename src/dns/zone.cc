@@ -1,0 +1,288 @@
+#include "dns/zone.h"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include "dns/writer.h"
+#include "fmt/format.h"
+
+namespace prewarm::dns {
+
+// What the lookup decided, besides the records themselves.
+struct Authority::Reply {
+  Rcode rcode = Rcode::kNoError;
+  bool authoritative = true;
+  bool lookup = false;  // run the in-zone lookup
+  uint8_t ecs_scope = 0;
+};
+
+// Adds records to the response; a required record that does not fit marks the response
+// truncated, an additional one that does not fit is simply left out.
+class Authority::Builder {
+ public:
+  explicit Builder(MessageWriter& w) : w_(w) {}
+  void Add(Section s, const ResourceRecord& rr) {
+    if (truncated_ || w_.AddRecord(s, rr)) {
+      return;
+    }
+    if (s != Section::kAdditional) {
+      truncated_ = true;
+    }
+  }
+  bool truncated() const { return truncated_; }
+
+ private:
+  MessageWriter& w_;
+  bool truncated_ = false;
+};
+
+namespace {
+
+ResourceRecord WithOwner(const ResourceRecord& rr, const Name& owner) {
+  ResourceRecord copy = rr;
+  copy.name = owner;
+  return copy;
+}
+
+ResourceRecord AddressRecord(const Name& owner, uint32_t ttl, const IpAddr& ip) {
+  return ResourceRecord{owner, ip.is_v4() ? rrtype::kA : rrtype::kAAAA, kClassIN, ttl,
+                        RData(ip)};
+}
+
+bool WantsAddress(uint16_t qtype, const IpAddr& ip) {
+  return qtype == rrtype::kANY || (qtype == rrtype::kA && ip.is_v4()) ||
+         (qtype == rrtype::kAAAA && ip.is_v6());
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(ZoneConfig config,
+                                                             ServiceResolver& resolver) {
+  std::unique_ptr<Authority> a(new Authority(std::move(config), resolver));
+  RETURN_IF_ERROR(a->Init());
+  return a;
+}
+
+absl::Status Authority::Init() {
+  if (config_.ns.empty()) {
+    return absl::InvalidArgumentError("dns zone: at least one NS record is required");
+  }
+  if (config_.max_udp_payload < kClassicUdpSize) {
+    return absl::InvalidArgumentError("dns zone: max_udp_payload must be >= 512");
+  }
+  ASSIGN_OR_RETURN(origin_, Name::FromText(config_.origin));
+  SoaData soa;
+  ASSIGN_OR_RETURN(soa.mname, Name::FromText(config_.soa.mname));
+  ASSIGN_OR_RETURN(soa.rname, Name::FromText(config_.soa.rname));
+  soa.serial = config_.soa.serial;
+  soa.refresh = config_.soa.refresh;
+  soa.retry = config_.soa.retry;
+  soa.expire = config_.soa.expire;
+  soa.minimum = config_.soa.minimum;
+  soa_ = ResourceRecord{origin_, rrtype::kSOA, kClassIN, config_.apex_ttl, RData(soa)};
+  negative_soa_ = soa_;
+  negative_soa_.ttl = std::min(config_.apex_ttl, config_.soa.minimum);
+  for (const NsRecord& ns : config_.ns) {
+    ASSIGN_OR_RETURN(Name host, Name::FromText(ns.name));
+    ns_.push_back(ResourceRecord{origin_, rrtype::kNS, kClassIN, config_.apex_ttl, RData(host)});
+    if (!host.IsSubdomainOf(origin_) || ns.glue.empty()) {
+      continue;
+    }
+    glue_.push_back(Glue{host, ns.glue});
+    for (const IpAddr& ip : ns.glue) {
+      glue_rrs_.push_back(AddressRecord(host, config_.apex_ttl, ip));
+    }
+  }
+  return absl::OkStatus();
+}
+
+size_t Authority::Answer(std::span<const uint8_t> query, const ClientInfo& client,
+                         std::span<uint8_t> out) {
+  (client.tcp ? stats_.queries_tcp : stats_.queries_udp).Inc();
+  std::optional<Header> h = ReadHeader(query);
+  if (!h || h->qr() || out.size() < kClassicUdpSize) {
+    stats_.dropped.Inc();
+    return 0;
+  }
+  if (h->opcode() != kOpcodeQuery) {
+    return HeaderOnly(*h, Rcode::kNotImp, out);
+  }
+  absl::StatusOr<Query> q = ParseQuery(query);
+  if (!q.ok()) {
+    return HeaderOnly(*h, Rcode::kFormErr, out);
+  }
+  if (q->edns && q->edns->ecs) {
+    stats_.ecs_seen.Inc();
+  }
+  return Respond(*q, client, out);
+}
+
+size_t Authority::HeaderOnly(const Header& query, Rcode rcode, std::span<uint8_t> out) {
+  Header r;
+  r.id = query.id;
+  r.flags = static_cast<uint16_t>(Header::kQr | (query.flags & (0x7800 | Header::kRd)) |
+                                  (static_cast<uint16_t>(rcode) & 0xF));
+  WriteHeader(r, out.data());
+  stats_.CountRcode(static_cast<uint16_t>(rcode));
+  return kHeaderSize;
+}
+
+size_t Authority::Respond(const Query& q, const ClientInfo& client, std::span<uint8_t> out) {
+  const Question& qn = q.question;
+  if (qn.qtype == rrtype::kOPT) {
+    return HeaderOnly(q.header, Rcode::kFormErr, out);
+  }
+  Reply reply;
+  if (q.edns && q.edns->version > 0) {
+    reply.rcode = Rcode::kBadVers;
+    reply.authoritative = false;
+  } else if (qn.qclass != kClassIN || qn.qtype == rrtype::kAXFR ||
+             qn.qtype == rrtype::kIXFR || !qn.name.IsSubdomainOf(origin_)) {
+    reply.rcode = Rcode::kRefused;
+    reply.authoritative = false;
+  } else {
+    reply.lookup = true;
+  }
+  ClientInfo who = client;
+  who.ecs = q.edns ? q.edns->ecs : std::nullopt;
+  size_t limit = client.tcp ? std::min<size_t>(out.size(), 65535) : UdpLimit(q);
+  return WriteReply(q, who, reply, limit, out);
+}
+
+size_t Authority::UdpLimit(const Query& q) const {
+  if (!q.edns) {
+    return kClassicUdpSize;
+  }
+  size_t asked = std::max<size_t>(q.edns->udp_size, kClassicUdpSize);
+  return std::min<size_t>(asked, config_.max_udp_payload);
+}
+
+size_t Authority::WriteReply(const Query& q, const ClientInfo& client, Reply& reply,
+                             size_t limit, std::span<uint8_t> out) {
+  MessageWriter w(out, limit);
+  if (!w.AddQuestion(q.question)) {
+    stats_.dropped.Inc();
+    return 0;
+  }
+  const MessageWriter::Mark after_question = w.mark();
+  std::optional<Edns> edns;
+  if (q.edns) {
+    edns = Edns{};
+    edns->udp_size = config_.max_udp_payload;
+    edns->dnssec_ok = q.edns->dnssec_ok;
+    edns->ecs = q.edns->ecs;
+    w.ReserveTail(OptSize(*edns));
+  }
+  Builder b(w);
+  if (reply.lookup) {
+    AnswerInZone(q, client, b, reply);
+  }
+  Header h;
+  h.id = q.header.id;
+  h.flags = static_cast<uint16_t>(Header::kQr | (q.header.flags & Header::kRd) |
+                                  (reply.authoritative ? Header::kAa : 0) |
+                                  (static_cast<uint16_t>(reply.rcode) & 0xF));
+  if (b.truncated()) {
+    w.Rollback(after_question);
+    h.flags |= Header::kTc;
+    if (!client.tcp) {
+      stats_.truncated.Inc();
+    }
+  }
+  if (edns) {
+    edns->extended_rcode = static_cast<uint8_t>(static_cast<uint16_t>(reply.rcode) >> 4);
+    if (edns->ecs) {
+      const uint8_t width = edns->ecs->address.is_v4() ? 32 : 128;
+      edns->ecs->scope_prefix =
+          edns->ecs->source_prefix == 0 ? 0 : std::min(reply.ecs_scope, width);
+    }
+    w.AddOpt(*edns);  // fits: its space was reserved
+  }
+  stats_.CountRcode(static_cast<uint16_t>(reply.rcode));
+  return w.Finish(h);
+}
+
+void Authority::AnswerInZone(const Query& q, const ClientInfo& client, Builder& b,
+                             Reply& reply) {
+  const Name& qname = q.question.name;
+  const uint16_t qtype = q.question.qtype;
+  if (qname.EqualsIgnoreCase(origin_)) {
+    AnswerApex(qtype, qname, b);
+    return;
+  }
+  for (const Glue& g : glue_) {
+    if (qname.EqualsIgnoreCase(g.host)) {
+      AnswerAddresses(qtype, qname, config_.apex_ttl, g.addresses, b);
+      return;
+    }
+  }
+  for (const Glue& g : glue_) {
+    if (g.host.IsSubdomainOf(qname)) {  // an empty non-terminal above an NS host
+      AddNegative(b);
+      return;
+    }
+  }
+  if (qname.label_count() == origin_.label_count() + 1) {
+    AnswerService(q, client, b, reply);
+    return;
+  }
+  reply.rcode = Rcode::kNxDomain;
+  AddNegative(b);
+}
+
+void Authority::AnswerApex(uint16_t qtype, const Name& owner, Builder& b) {
+  const bool any = qtype == rrtype::kANY;
+  if (qtype != rrtype::kSOA && qtype != rrtype::kNS && !any) {
+    AddNegative(b);
+    return;
+  }
+  if (qtype == rrtype::kSOA || any) {
+    b.Add(Section::kAnswer, WithOwner(soa_, owner));
+  }
+  if (qtype == rrtype::kNS || any) {
+    for (const ResourceRecord& ns : ns_) {
+      b.Add(Section::kAnswer, WithOwner(ns, owner));
+    }
+    for (const ResourceRecord& glue : glue_rrs_) {
+      b.Add(Section::kAdditional, glue);
+    }
+  }
+}
+
+void Authority::AnswerService(const Query& q, const ClientInfo& client, Builder& b,
+                              Reply& reply) {
+  const Name& qname = q.question.name;
+  std::string_view label = qname.first_label();
+  std::array<char, kMaxLabelSize> lower;
+  for (size_t i = 0; i < label.size(); ++i) {
+    lower[i] = AsciiLower(static_cast<uint8_t>(label[i]));
+  }
+  std::string_view service(lower.data(), label.size());
+  std::optional<ServiceAnswer> ans = resolver_.Resolve(service, q.question.qtype, client);
+  if (!ans) {
+    reply.rcode = Rcode::kNxDomain;
+    AddNegative(b);
+    return;
+  }
+  reply.ecs_scope = ans->ecs_scope_prefix;
+  AnswerAddresses(q.question.qtype, qname, ans->ttl, ans->addresses, b);
+}
+
+void Authority::AnswerAddresses(uint16_t qtype, const Name& owner, uint32_t ttl,
+                                std::span<const IpAddr> addresses, Builder& b) {
+  bool any = false;
+  for (const IpAddr& ip : addresses) {
+    if (ip.valid() && WantsAddress(qtype, ip)) {
+      b.Add(Section::kAnswer, AddressRecord(owner, ttl, ip));
+      any = true;
+    }
+  }
+  if (!any) {
+    AddNegative(b);  // NODATA
+  }
+}
+
+void Authority::AddNegative(Builder& b) { b.Add(Section::kAuthority, negative_soa_); }
+
+}  // namespace prewarm::dns

@@ -1,0 +1,120 @@
+// The authoritative answering logic for the service zone, independent of transport.
+// The orchestrator implements ServiceResolver; the server feeds queries to Authority.
+//
+// Answers, for names under `origin`:
+//   apex SOA / NS (glue for in-zone NS hosts in additional), ANY -> SOA + NS
+//   NS host names (e.g. ns1.<origin>) -> A / AAAA from the configured glue
+//   <service>.<origin> -> ServiceResolver::Resolve; nullopt -> NXDOMAIN, no address of
+//     the asked family -> NODATA (NOERROR + SOA)
+//   anything deeper -> NXDOMAIN (no wildcards)
+// Negative answers carry the SOA in authority with TTL min(apex_ttl, soa.minimum).
+// Errors: malformed -> FORMERR (header only, id echoed); < 12 bytes or QR=1 -> dropped;
+// opcode != QUERY -> NOTIMP; EDNS version > 0 -> BADVERS; class other than IN, names
+// outside the zone, AXFR/IXFR -> REFUSED; qtype OPT -> FORMERR.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/net.h"
+#include "common/status.h"
+#include "dns/answerer.h"
+#include "dns/codec.h"
+#include "dns/stats.h"
+
+namespace prewarm::dns {
+
+struct ServiceAnswer {
+  std::vector<IpAddr> addresses;  // may mix families; the Authority filters by qtype
+  uint32_t ttl = 30;
+  uint8_t ecs_scope_prefix = 0;  // echoed as the ECS scope (RFC 7871 §7.2.1)
+};
+
+// Implemented by the orchestrator. Called from every DNS thread: must be thread-safe and
+// should not block (read an immutable snapshot).
+class ServiceResolver {
+ public:
+  virtual ~ServiceResolver() = default;
+  // `service` is the lowercase label left of the zone apex ("static" for
+  // static.edge.example.). `qtype` is the asked type (A, AAAA, ANY or anything else).
+  // nullopt -> the name does not exist (NXDOMAIN).
+  virtual std::optional<ServiceAnswer> Resolve(std::string_view service, uint16_t qtype,
+                                               const ClientInfo& client) = 0;
+};
+
+struct SoaConfig {
+  std::string mname = "ns1.edge.example.";
+  std::string rname = "hostmaster.edge.example.";
+  uint32_t serial = 1;
+  uint32_t refresh = 3600;
+  uint32_t retry = 600;
+  uint32_t expire = 604800;
+  uint32_t minimum = 30;  // negative-caching TTL
+};
+
+struct NsRecord {
+  std::string name;            // "ns1.edge.example."
+  std::vector<IpAddr> glue;    // served as A/AAAA when `name` is inside the zone
+};
+
+struct ZoneConfig {
+  std::string origin = "edge.example.";
+  SoaConfig soa;
+  std::vector<NsRecord> ns;
+  uint32_t apex_ttl = 3600;
+  uint16_t max_udp_payload = 1232;  // cap on the client's EDNS buffer size
+};
+
+class Authority final : public Answerer {
+ public:
+  // Fails on unparsable names or an NS list that is empty.
+  static absl::StatusOr<std::unique_ptr<Authority>> Create(ZoneConfig config,
+                                                           ServiceResolver& resolver);
+
+  size_t Answer(std::span<const uint8_t> query, const ClientInfo& client,
+                std::span<uint8_t> out) override;
+
+  Stats& stats() { return stats_; }
+  const ZoneConfig& config() const { return config_; }
+
+ private:
+  struct Glue {
+    Name host;
+    std::vector<IpAddr> addresses;
+  };
+  struct Reply;
+  class Builder;
+
+  Authority(ZoneConfig config, ServiceResolver& resolver)
+      : config_(std::move(config)), resolver_(resolver) {}
+  absl::Status Init();
+
+  size_t HeaderOnly(const Header& query, Rcode rcode, std::span<uint8_t> out);
+  size_t Respond(const Query& q, const ClientInfo& client, std::span<uint8_t> out);
+  size_t WriteReply(const Query& q, const ClientInfo& client, Reply& reply, size_t limit,
+                    std::span<uint8_t> out);
+  void AnswerInZone(const Query& q, const ClientInfo& client, Builder& b, Reply& reply);
+  void AnswerApex(uint16_t qtype, const Name& owner, Builder& b);
+  void AnswerService(const Query& q, const ClientInfo& client, Builder& b, Reply& reply);
+  void AnswerAddresses(uint16_t qtype, const Name& owner, uint32_t ttl,
+                       std::span<const IpAddr> addresses, Builder& b);
+  void AddNegative(Builder& b);
+  size_t UdpLimit(const Query& q) const;
+
+  ZoneConfig config_;
+  ServiceResolver& resolver_;
+  Name origin_;
+  ResourceRecord soa_;           // TTL apex_ttl, for answers
+  ResourceRecord negative_soa_;  // TTL min(apex_ttl, minimum), for authority
+  std::vector<ResourceRecord> ns_;
+  std::vector<Glue> glue_;       // in-zone NS hosts only
+  std::vector<ResourceRecord> glue_rrs_;
+  Stats stats_;
+};
+
+}  // namespace prewarm::dns
