@@ -44,7 +44,7 @@ class ProcessRunner {
   virtual absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) = 0;
   // Non-blocking: the exit code once the child has exited (and reaps it), else nullopt.
   virtual absl::StatusOr<std::optional<int>> TryWait(pid_t pid) = 0;
-  // Sends `sig` to the child (to its group when it was spawned with new_process_group).
+  // Sends `sig` to the child (a negative pid names a process group, as for kill(2)).
   virtual absl::Status Signal(pid_t pid, int sig) = 0;
 };
 

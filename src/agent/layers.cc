@@ -1,0 +1,223 @@
+#include "agent/layers.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "common/net.h"
+#include "fmt/format.h"
+
+namespace prewarm::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Bump when the layout of a layer changes, so old cached layers are not reused.
+constexpr std::string_view kBaseVersion = "base-v1";
+constexpr std::string_view kFileVersion = "files-v1";
+
+constexpr std::array<std::string_view, 48> kApplets = {
+    "[", "awk", "basename", "cat", "chmod", "chown", "cp", "cut", "date", "dd", "df",
+    "dirname", "du", "echo", "env", "false", "find", "free", "grep", "head", "hostname",
+    "id", "ifconfig", "ip", "kill", "ln", "ls", "mkdir", "mount", "mv", "nc", "netstat",
+    "ps", "pwd", "rm", "sed", "sh", "sleep", "sort", "stat", "tail", "test", "top", "touch",
+    "tr", "true", "uname", "wc"};
+
+constexpr std::string_view kPasswd =
+    "root:x:0:0:root:/root:/bin/sh\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+constexpr std::string_view kGroup = "root:x:0:\nnogroup:x:65534:\n";
+
+// Incremental SHA-256 over strings and file contents.
+class Hasher {
+ public:
+  Hasher() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
+    EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr);
+  }
+  // Length-prefixed, so ("ab","c") and ("a","bc") differ.
+  void Add(std::string_view s) {
+    std::string len = fmt::format("{}:", s.size());
+    EVP_DigestUpdate(ctx_.get(), len.data(), len.size());
+    EVP_DigestUpdate(ctx_.get(), s.data(), s.size());
+  }
+  absl::Status AddFile(const std::string& path) {
+    ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoStatus(errno, "open " + path);
+    char buf[65536];
+    for (;;) {
+      ssize_t r = ::read(fd.get(), buf, sizeof buf);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return ErrnoStatus(errno, "read " + path);
+      if (r == 0) return absl::OkStatus();
+      EVP_DigestUpdate(ctx_.get(), buf, r);
+    }
+  }
+  std::string Hex() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(ctx_.get(), md, &n);
+    std::string out;
+    for (unsigned int i = 0; i < n; ++i) out += fmt::format("{:02x}", md[i]);
+    return out;
+  }
+
+ private:
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
+};
+
+absl::Status FsError(const std::error_code& ec, std::string_view what) {
+  return ErrnoStatus(ec.value(), what);
+}
+
+absl::Status WriteFile(const fs::path& p, std::string_view content, mode_t mode) {
+  ScopedFd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd.valid()) return ErrnoStatus(errno, "create " + p.string());
+  if (::write(fd.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
+    return ErrnoStatus(errno, "write " + p.string());
+  }
+  if (::fchmod(fd.get(), mode) != 0) return ErrnoStatus(errno, "chmod " + p.string());
+  return absl::OkStatus();
+}
+
+absl::Status MakeDir(const fs::path& p, mode_t mode) {
+  std::error_code ec;
+  fs::create_directories(p, ec);
+  if (ec) return FsError(ec, "mkdir " + p.string());
+  if (::chmod(p.c_str(), mode) != 0) return ErrnoStatus(errno, "chmod " + p.string());
+  return absl::OkStatus();
+}
+
+// Creates root/rel and every missing directory between them with `mode` (whatever the
+// process umask is: a 0700 /usr would lock out the container's unprivileged user).
+absl::Status MakeDirsUnder(const fs::path& root, const fs::path& rel, mode_t mode) {
+  fs::path p = root;
+  for (const auto& part : rel) {
+    p /= part;
+    if (::mkdir(p.c_str(), mode) != 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, "mkdir " + p.string());
+    }
+    if (::chmod(p.c_str(), mode) != 0) return ErrnoStatus(errno, "chmod " + p.string());
+  }
+  return absl::OkStatus();
+}
+
+// Copies content and permission bits (not owner: layers are root's).
+absl::Status CopyFile(const std::string& from, const fs::path& to) {
+  struct stat st;
+  if (::stat(from.c_str(), &st) != 0) return ErrnoStatus(errno, "stat " + from);
+  std::error_code ec;
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
+  if (ec) return FsError(ec, fmt::format("copy {} -> {}", from, to.string()));
+  if (::chmod(to.c_str(), st.st_mode & 07777) != 0) return ErrnoStatus(errno, "chmod");
+  return absl::OkStatus();
+}
+
+// Returns cache_dir/<name>-<digest>, building it with `fill` into a temporary directory
+// first if it does not exist yet.
+absl::StatusOr<std::string> Materialize(const std::string& cache_dir, const std::string& name,
+                                        const std::string& digest,
+                                        const std::function<absl::Status(const fs::path&)>& fill) {
+  static std::atomic<uint64_t> counter{0};
+  fs::path final_dir = fs::path(cache_dir) / fmt::format("{}-{}", name, digest.substr(0, 32));
+  std::error_code ec;
+  if (fs::is_directory(final_dir, ec)) return final_dir.string();
+  fs::create_directories(cache_dir, ec);
+  if (ec) return FsError(ec, "mkdir " + cache_dir);
+  fs::path tmp = fs::path(cache_dir) /
+                 fmt::format(".tmp-{}-{}-{}", name, ::getpid(), counter.fetch_add(1));
+  fs::remove_all(tmp, ec);
+  absl::Status st = MakeDir(tmp, 0755);
+  if (st.ok()) st = fill(tmp);
+  if (st.ok() && ::rename(tmp.c_str(), final_dir.c_str()) != 0) {
+    // Someone else finished the same layer first: theirs is identical.
+    if (errno != EEXIST && errno != ENOTEMPTY) st = ErrnoStatus(errno, "rename layer");
+  }
+  fs::remove_all(tmp, ec);
+  if (!st.ok()) return st;
+  return final_dir.string();
+}
+
+absl::Status ValidGuestPath(const std::string& guest) {
+  if (guest.empty() || guest.front() != '/' || guest.back() == '/') {
+    return absl::InvalidArgumentError("guest path must be absolute: " + guest);
+  }
+  for (const auto& part : fs::path(guest)) {
+    if (part == "..") return absl::InvalidArgumentError("'..' in guest path: " + guest);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FillBase(const fs::path& root, const std::string& busybox) {
+  for (const char* d : {"bin", "etc", "usr/bin", "proc", "dev", "sys", "srv", "run"}) {
+    RETURN_IF_ERROR(MakeDirsUnder(root, d, 0755));
+  }
+  RETURN_IF_ERROR(MakeDirsUnder(root, "tmp", 01777));
+  RETURN_IF_ERROR(MakeDirsUnder(root, "root", 0700));
+  RETURN_IF_ERROR(CopyFile(busybox, root / "bin/busybox"));
+  for (std::string_view applet : kApplets) {
+    fs::path link = root / "bin" / std::string(applet);
+    if (::symlink("busybox", link.c_str()) != 0) return ErrnoStatus(errno, "symlink applet");
+  }
+  RETURN_IF_ERROR(WriteFile(root / "etc/passwd", kPasswd, 0644));
+  return WriteFile(root / "etc/group", kGroup, 0644);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> Sha256OfFile(const std::string& path) {
+  Hasher h;
+  RETURN_IF_ERROR(h.AddFile(path));
+  return h.Hex();
+}
+
+absl::StatusOr<std::string> BuildBaseLayer(const std::string& cache_dir,
+                                           const std::string& busybox) {
+  Hasher h;
+  h.Add(kBaseVersion);
+  RETURN_IF_ERROR(h.AddFile(busybox));
+  for (std::string_view applet : kApplets) h.Add(applet);
+  h.Add(kPasswd);
+  h.Add(kGroup);
+  return Materialize(cache_dir, "base", h.Hex(),
+                     [&](const fs::path& root) { return FillBase(root, busybox); });
+}
+
+absl::StatusOr<std::string> BuildFileLayer(const std::string& cache_dir, const std::string& name,
+                                           const LayerFiles& files) {
+  if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
+                                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+                          std::string::npos) {
+    return absl::InvalidArgumentError("bad layer name: " + name);
+  }
+  Hasher h;
+  h.Add(kFileVersion);
+  h.Add(name);
+  for (const auto& [host, guest] : files) {
+    RETURN_IF_ERROR(ValidGuestPath(guest));
+    struct stat st;
+    if (::stat(host.c_str(), &st) != 0) return ErrnoStatus(errno, "stat " + host);
+    h.Add(guest);
+    h.Add(fmt::format("{:o}", st.st_mode & 07777));
+    RETURN_IF_ERROR(h.AddFile(host));
+  }
+  return Materialize(cache_dir, name, h.Hex(), [&](const fs::path& root) -> absl::Status {
+    for (const auto& [host, guest] : files) {
+      fs::path dest = root / fs::path(guest).relative_path();
+      RETURN_IF_ERROR(MakeDirsUnder(root, fs::path(guest).relative_path().parent_path(), 0755));
+      RETURN_IF_ERROR(CopyFile(host, dest));
+    }
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace prewarm::agent

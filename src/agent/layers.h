@@ -1,0 +1,32 @@
+// Read-only root filesystem layers on the node. A layer is a directory tree, named by a
+// hash of everything that went into it, built in a temporary directory and renamed into
+// place atomically: building twice (or concurrently) yields the same directory, and a
+// directory that exists is complete. The oci runtime stacks layers with overlayfs.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "common/status.h"
+
+namespace prewarm::agent {
+
+// host path -> absolute guest path, e.g. {"/opt/prewarm/bin/prewarm-httpd",
+// "/usr/bin/prewarm-httpd"}.
+using LayerFiles = std::map<std::string, std::string>;
+
+// The minimal base every instance starts from: busybox (static) with applet links in
+// /bin (sh, ls, ip, ...), /etc/passwd and /etc/group (root, nobody), and empty /proc
+// /dev /sys /tmp /srv /usr/bin as mount points. Returns the layer's directory.
+absl::StatusOr<std::string> BuildBaseLayer(const std::string& cache_dir,
+                                           const std::string& busybox = "/bin/busybox");
+
+// A layer holding exactly `files` (content and permission bits copied). `name` is a
+// human-readable prefix of the directory name ([a-zA-Z0-9_.-]+).
+absl::StatusOr<std::string> BuildFileLayer(const std::string& cache_dir, const std::string& name,
+                                           const LayerFiles& files);
+
+// Lower-case hex SHA-256 of a file's content.
+absl::StatusOr<std::string> Sha256OfFile(const std::string& path);
+
+}  // namespace prewarm::agent

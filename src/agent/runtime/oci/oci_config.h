@@ -1,0 +1,38 @@
+// The OCI runtime-spec (1.0) config.json of one instance: what runc is asked to build.
+// Kept apart from the runtime so the exact isolation choices can be read (and tested)
+// in one place.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace prewarm::agent::oci {
+
+struct OciConfigParams {
+  std::vector<std::string> args;   // the workload's argv
+  std::vector<std::string> env;    // "K=V"
+  std::string hostname;
+  uint32_t uid = 65534;
+  uint32_t gid = 65534;
+  std::string rootfs = "rootfs";   // relative to the bundle directory
+  std::string scratch_source;      // host directory bind-mounted read-write
+  std::string scratch_destination; // where the workload sees it
+  uint64_t tmp_bytes = 16ull << 20;
+  uint64_t memory_limit_bytes = 64ull << 20;
+  uint32_t pids_limit = 64;
+  double cpus = 0.5;
+  uint32_t nofile_limit = 4096;
+  std::string cgroups_path;        // e.g. "/prewarm/prewarm-abc"
+};
+
+// Renders config.json: read-only root, new pid/mount/ipc/uts/network namespaces (the
+// network namespace is empty: no interface but a down lo, so no route out), no
+// capabilities, no new privileges, runc's default masked and read-only /proc paths.
+std::string OciConfigJson(const OciConfigParams& p);
+
+// A JSON string literal (quoted, escaped) for `s`.
+std::string JsonString(std::string_view s);
+
+}  // namespace prewarm::agent::oci

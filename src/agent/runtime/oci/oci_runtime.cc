@@ -1,0 +1,285 @@
+#include "agent/runtime/oci/oci_runtime.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "agent/runtime/oci/oci_config.h"
+#include "common/logging.h"
+#include "fmt/format.h"
+
+namespace prewarm::agent::oci {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+bool ValidId(std::string_view id) {
+  return !id.empty() && id.size() <= 64 &&
+         id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+             std::string_view::npos;
+}
+
+absl::Status WriteWholeFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::trunc);
+  out << content;
+  out.close();
+  if (!out) return absl::InternalError("cannot write " + path);
+  return absl::OkStatus();
+}
+
+std::optional<uint64_t> ReadCounter(const std::string& path) {
+  std::ifstream in(path);
+  std::string text;
+  if (!(in >> text)) return std::nullopt;
+  std::optional<int64_t> v = ParseInt(text);
+  if (!v.has_value() || *v < 0) return std::nullopt;
+  return static_cast<uint64_t>(*v);
+}
+
+std::vector<std::string> WorkloadEnv(const InstanceSpec& spec) {
+  std::map<std::string, std::string> env = {{"PATH", "/usr/bin:/bin"}, {"HOME", "/"}};
+  for (const auto& [k, v] : spec.tmpl.env) env[k] = v;
+  env["LISTEN_FDS"] = "1";  // socket activation: fd 3, and the workload is pid 1
+  env["LISTEN_PID"] = "1";
+  env["PREWARM_INSTANCE_ID"] = spec.id;
+  std::vector<std::string> out;
+  for (const auto& [k, v] : env) out.push_back(fmt::format("{}={}", k, v));
+  return out;
+}
+
+}  // namespace
+
+class OciInstance final : public RuntimeInstance {
+ public:
+  OciInstance(OciRuntime& rt, const InstanceSpec& spec)
+      : rt_(rt),
+        spec_(spec),
+        dir_(rt.InstanceDir(spec.id)),
+        rootfs_(dir_ + "/rootfs"),
+        scratch_(dir_ + "/scratch"),
+        cid_(rt.ContainerId(spec.id)) {}
+  ~OciInstance() override {
+    absl::Status st = Destroy();
+    if (!st.ok()) spdlog::warn("oci: destroying {}: {}", spec_.id, st.ToString());
+  }
+
+  absl::Status Prepare();
+  // Forget everything without touching the host (the directory belongs to someone else).
+  void Abandon() { destroyed_ = true; }
+  const std::string& scratch_dir() const override { return scratch_; }
+  absl::Status Start(int listen_fd) override;
+  std::optional<int> PollExit() override;
+  ResourceUsage Usage() override;
+  absl::Status Destroy() override;
+
+ private:
+  absl::Status WriteConfig();
+  void StopContainer();
+  absl::Status ReleaseHostResources();
+  absl::StatusOr<ProcessResult> Runc(std::vector<std::string> args) {
+    return rt_.runner_.Run(rt_.RuncCommand(std::move(args)), rt_.options_.command_timeout);
+  }
+
+  OciRuntime& rt_;
+  InstanceSpec spec_;
+  std::string dir_, rootfs_, scratch_, cid_;
+  pid_t runc_pid_ = -1;
+  std::optional<int> exit_code_;
+  bool destroyed_ = false;
+};
+
+absl::Status OciInstance::Prepare() {
+  std::error_code ec;
+  if (fs::exists(dir_, ec)) return absl::AlreadyExistsError("instance dir exists: " + dir_);
+  fs::path mount_point = fs::path(dir_) / "mnt" / fs::path(spec_.tmpl.scratch_mount).relative_path();
+  for (const fs::path& d : {fs::path(rootfs_), fs::path(scratch_), mount_point}) {
+    fs::create_directories(d, ec);
+    if (ec) return ErrnoStatus(ec.value(), "mkdir " + d.string());
+  }
+  const OciOptions& o = rt_.options_;
+  RETURN_IF_ERROR(rt_.mounter_.MountTmpfs(scratch_, spec_.tmpl.scratch_bytes, o.uid, o.gid, 0755));
+  std::vector<std::string> lowers = {dir_ + "/mnt"};
+  lowers.insert(lowers.end(), spec_.tmpl.layers.begin(), spec_.tmpl.layers.end());
+  RETURN_IF_ERROR(rt_.mounter_.MountOverlay(lowers, rootfs_));
+  return WriteConfig();
+}
+
+absl::Status OciInstance::WriteConfig() {
+  const OciOptions& o = rt_.options_;
+  OciConfigParams p;
+  p.args = spec_.tmpl.command;
+  p.env = WorkloadEnv(spec_);
+  p.hostname = spec_.id;
+  p.uid = o.uid;
+  p.gid = o.gid;
+  p.scratch_source = scratch_;
+  p.scratch_destination = spec_.tmpl.scratch_mount;
+  p.tmp_bytes = o.tmp_bytes;
+  p.memory_limit_bytes = spec_.tmpl.memory_limit_bytes;
+  p.pids_limit = spec_.tmpl.pids_limit;
+  p.cpus = spec_.tmpl.cpus;
+  p.nofile_limit = o.nofile_limit;
+  p.cgroups_path = fmt::format("/{}/{}", o.cgroup_parent, cid_);
+  return WriteWholeFile(dir_ + "/config.json", OciConfigJson(p));
+}
+
+absl::Status OciInstance::Start(int listen_fd) {
+  if (destroyed_) return absl::FailedPreconditionError("instance destroyed: " + spec_.id);
+  if (runc_pid_ > 0) return absl::FailedPreconditionError("instance already started: " + spec_.id);
+  SpawnOptions opts;
+  opts.argv = rt_.RuncCommand({"run", "--preserve-fds", "1", "--bundle", dir_, cid_});
+  opts.fds = {{3, listen_fd}};
+  opts.log_path = dir_ + "/runc.log";
+  opts.new_process_group = true;  // a ^C to the agent must not reach runc directly
+  ASSIGN_OR_RETURN(runc_pid_, rt_.runner_.Spawn(opts));
+  return absl::OkStatus();
+}
+
+std::optional<int> OciInstance::PollExit() {
+  if (exit_code_.has_value() || runc_pid_ <= 0) return exit_code_;
+  absl::StatusOr<std::optional<int>> code = rt_.runner_.TryWait(runc_pid_);
+  if (!code.ok()) {
+    exit_code_ = -1;  // not our child any more: treat as gone
+  } else {
+    exit_code_ = *code;
+  }
+  return exit_code_;
+}
+
+ResourceUsage OciInstance::Usage() {
+  ResourceUsage u;
+  bool v2 = rt_.CgroupDir(spec_.id, "memory") == rt_.CgroupDir(spec_.id, "pids");
+  std::string mem = rt_.CgroupDir(spec_.id, "memory") +
+                    (v2 ? "/memory.current" : "/memory.usage_in_bytes");
+  u.memory_bytes = ReadCounter(mem).value_or(0);
+  u.pids = static_cast<uint32_t>(ReadCounter(rt_.CgroupDir(spec_.id, "pids") + "/pids.current")
+                                     .value_or(0));
+  return u;
+}
+
+// Kills the container through runc (signals to `runc run` itself would only be
+// forwarded), waits for `runc run` to exit, and as a last resort kills runc.
+void OciInstance::StopContainer() {
+  if (runc_pid_ <= 0 || PollExit().has_value()) return;
+  auto deadline = std::chrono::steady_clock::now() + rt_.options_.stop_timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    Runc({"kill", cid_, "KILL"}).IgnoreError();  // fails while runc is still creating it
+    auto code = WaitFor(rt_.runner_, runc_pid_, milliseconds(500));
+    if (code.ok() && code->has_value()) {
+      exit_code_ = *code;
+      return;
+    }
+    if (!code.ok()) return;
+  }
+  spdlog::warn("oci: runc for {} did not exit; killing it", cid_);
+  rt_.runner_.Signal(-runc_pid_, SIGKILL).IgnoreError();
+  exit_code_ = WaitFor(rt_.runner_, runc_pid_, rt_.options_.stop_timeout).value_or(-1).value_or(-1);
+}
+
+absl::Status OciInstance::ReleaseHostResources() {
+  absl::Status result;
+  for (const std::string& m : {scratch_, rootfs_}) {  // unmounting the tmpfs wipes it
+    absl::Status st = rt_.mounter_.Unmount(m, /*lazy=*/false);
+    if (!st.ok()) st = rt_.mounter_.Unmount(m, /*lazy=*/true);
+    if (!st.ok() && result.ok()) result = st;
+  }
+  if (!result.ok()) return result;  // never recurse into a still-mounted tree
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+  if (ec) return ErrnoStatus(ec.value(), "remove " + dir_);
+  return absl::OkStatus();
+}
+
+absl::Status OciInstance::Destroy() {
+  if (destroyed_) return absl::OkStatus();
+  destroyed_ = true;
+  StopContainer();
+  std::error_code ec;
+  if (runc_pid_ > 0 && fs::exists(fmt::format("{}/runc/{}", rt_.options_.state_dir, cid_), ec)) {
+    auto r = Runc({"delete", "--force", cid_});
+    if (!r.ok() || r->exit_code != 0) {
+      spdlog::warn("oci: runc delete {}: {}", cid_, r.ok() ? r->output : r.status().ToString());
+    }
+  }
+  return ReleaseHostResources();
+}
+
+OciRuntime::OciRuntime(OciOptions options, ProcessRunner& runner, Mounter& mounter)
+    : runner_(runner), mounter_(mounter), options_(std::move(options)) {}
+
+OciRuntime::OciRuntime(OciOptions options, ProcessRunner& runner)
+    : runner_(runner),
+      owned_mounter_(std::make_unique<RealMounter>()),
+      mounter_(*owned_mounter_),
+      options_(std::move(options)) {}
+
+std::string OciRuntime::ContainerId(std::string_view instance_id) const {
+  return fmt::format("{}{}", options_.id_prefix, instance_id);
+}
+
+std::string OciRuntime::InstanceDir(std::string_view instance_id) const {
+  return fmt::format("{}/instances/{}", options_.state_dir, instance_id);
+}
+
+std::string OciRuntime::CgroupDir(std::string_view instance_id,
+                                  std::string_view controller) const {
+  std::error_code ec;
+  bool v2 = fs::exists(options_.cgroup_root + "/cgroup.controllers", ec);
+  std::string path = fmt::format("{}/{}", options_.cgroup_parent, ContainerId(instance_id));
+  if (v2) return fmt::format("{}/{}", options_.cgroup_root, path);
+  return fmt::format("{}/{}/{}", options_.cgroup_root, controller, path);
+}
+
+std::vector<std::string> OciRuntime::RuncCommand(std::vector<std::string> args) const {
+  std::vector<std::string> cmd = {options_.runtime_binary, "--root", options_.state_dir + "/runc"};
+  cmd.insert(cmd.end(), args.begin(), args.end());
+  return cmd;
+}
+
+absl::StatusOr<std::unique_ptr<RuntimeInstance>> OciRuntime::Create(const InstanceSpec& spec) {
+  if (!ValidId(spec.id)) return absl::InvalidArgumentError("bad instance id: " + spec.id);
+  if (spec.tmpl.layers.empty() || spec.tmpl.command.empty()) {
+    return absl::InvalidArgumentError("template needs layers and a command: " + spec.tmpl.name);
+  }
+  if (spec.tmpl.scratch_mount.empty() || spec.tmpl.scratch_mount.front() != '/') {
+    return absl::InvalidArgumentError("scratch_mount must be absolute");
+  }
+  auto instance = std::make_unique<OciInstance>(*this, spec);
+  absl::Status st = instance->Prepare();
+  if (!st.ok()) {
+    // A clash must not tear down the existing instance's directory.
+    if (absl::IsAlreadyExists(st)) instance->Abandon();
+    return st;
+  }
+  return std::unique_ptr<RuntimeInstance>(std::move(instance));
+}
+
+absl::Status OciRuntime::CleanupStale() {
+  ASSIGN_OR_RETURN(ProcessResult list, runner_.Run(RuncCommand({"list", "-q"}),
+                                                   options_.command_timeout));
+  std::istringstream ids(list.output);
+  std::string id;
+  while (std::getline(ids, id)) {
+    if (id.rfind(options_.id_prefix, 0) != 0) continue;
+    spdlog::info("oci: removing stale container {}", id);
+    runner_.Run(RuncCommand({"kill", id, "KILL"}), options_.command_timeout).IgnoreError();
+    auto del = runner_.Run(RuncCommand({"delete", "--force", id}), options_.command_timeout);
+    if (!del.ok()) return del.status();
+    if (del->exit_code != 0) return absl::InternalError("runc delete " + id + ": " + del->output);
+  }
+  std::string instances = options_.state_dir + "/instances";
+  ASSIGN_OR_RETURN(std::vector<std::string> mounts, mounter_.MountsUnder(instances));
+  for (const auto& m : mounts) RETURN_IF_ERROR(mounter_.Unmount(m, /*lazy=*/true));
+  std::error_code ec;
+  fs::remove_all(instances, ec);
+  if (ec) return ErrnoStatus(ec.value(), "remove " + instances);
+  return absl::OkStatus();
+}
+
+}  // namespace prewarm::agent::oci

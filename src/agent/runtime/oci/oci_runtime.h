@@ -1,0 +1,71 @@
+// OciRuntime: instances as OCI bundles run by runc (or any runtime taking the same CLI).
+//
+// Per instance, under <state_dir>/instances/<id>/:
+//   config.json  the bundle config (see oci_config.h)
+//   rootfs/      read-only overlayfs of the template's layers (no upper layer)
+//   scratch/     tmpfs of tmpl.scratch_bytes; the agent preloads into it before Start()
+//                and the workload sees it read-write at tmpl.scratch_mount
+//   mnt/         a tiny top layer holding the scratch mount point
+//   runc.log     stdout/stderr of `runc run` and of the workload
+// runc's own state lives in <state_dir>/runc (`runc --root`). The container id is
+// id_prefix + instance id; its cgroup is /<cgroup_parent>/<container id>.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/runtime.h"
+#include "agent/runtime/oci/mounter.h"
+#include "common/process.h"
+
+namespace prewarm::agent::oci {
+
+struct OciOptions {
+  std::string runtime_binary = "runc";
+  std::string state_dir = "/run/prewarm/node";  // one per agent: CleanupStale() owns it
+  std::string id_prefix = "prewarm-";           // container ids; CleanupStale() filter
+  std::string cgroup_parent = "prewarm";
+  std::string cgroup_root = "/sys/fs/cgroup";
+  uint32_t uid = 65534;  // the workload runs as nobody:nogroup
+  uint32_t gid = 65534;
+  uint32_t nofile_limit = 4096;
+  uint64_t tmp_bytes = 16ull << 20;  // /tmp tmpfs inside the instance
+  std::chrono::milliseconds command_timeout{10000};  // each runc kill/delete/list
+  std::chrono::milliseconds stop_timeout{10000};     // Destroy(): waiting for runc to exit
+};
+
+class OciRuntime final : public Runtime {
+ public:
+  // `runner` and `mounter` must outlive the runtime and every instance it creates.
+  OciRuntime(OciOptions options, ProcessRunner& runner, Mounter& mounter);
+  // Convenience: a RealMounter owned by the runtime.
+  OciRuntime(OciOptions options, ProcessRunner& runner);
+
+  std::string name() const override { return "oci"; }
+  absl::StatusOr<std::unique_ptr<RuntimeInstance>> Create(const InstanceSpec& spec) override;
+  absl::Status CleanupStale() override;
+
+  const OciOptions& options() const { return options_; }
+  std::string ContainerId(std::string_view instance_id) const;
+  std::string InstanceDir(std::string_view instance_id) const;
+  // The instance's cgroup directory for `controller` ("memory", "pids"); on a pure
+  // cgroup v2 host the controller is ignored.
+  std::string CgroupDir(std::string_view instance_id, std::string_view controller) const;
+  // {runtime_binary, "--root", <state_dir>/runc, args...}
+  std::vector<std::string> RuncCommand(std::vector<std::string> args) const;
+
+ private:
+  friend class OciInstance;
+  ProcessRunner& runner_;
+  std::unique_ptr<Mounter> owned_mounter_;
+  Mounter& mounter_;
+  OciOptions options_;
+};
+
+}  // namespace prewarm::agent::oci

@@ -1,0 +1,237 @@
+// Runs real containers: needs root and runc (skips otherwise). Each test gets its own
+// state dir, container-id prefix and 127.77.x.y address.
+#include "agent/runtime/oci/oci_runtime.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "agent/layers.h"
+#include "gtest/gtest.h"
+#include "workload/http_client.h"
+
+namespace prewarm::agent::oci {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using workload::HttpConnection;
+using workload::HttpGet;
+
+constexpr milliseconds kTimeout(30000);
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class OciRuntimeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+    auto version = runner_.Run({"runc", "--version"}, kTimeout);
+    if (!version.ok() || version->exit_code != 0) GTEST_SKIP() << "runc not available";
+    std::string tag = std::to_string(::getpid());
+    work_ = fs::temp_directory_path() / ("prewarm-oci-test-" + tag);
+    options_.state_dir = "/run/prewarm-test/" + tag;
+    options_.id_prefix = "pwt" + tag + "-";
+    options_.cgroup_parent = "prewarm-test";
+    auto base = BuildBaseLayer((work_ / "layers").string());
+    ASSERT_TRUE(base.ok()) << base.status();
+    auto httpd = BuildFileLayer((work_ / "layers").string(), "httpd",
+                                {{PREWARM_HTTPD_PATH, "/usr/bin/prewarm-httpd"}});
+    ASSERT_TRUE(httpd.ok()) << httpd.status();
+    layers_ = {*httpd, *base};
+    runtime_ = std::make_unique<OciRuntime>(options_, runner_);
+    std::random_device rd;
+    addr_ = IpAddr::V4((127u << 24) | (77u << 16) | (1 + rd() % 250) << 8 | (1 + rd() % 250));
+  }
+
+  void TearDown() override {
+    if (runtime_ == nullptr) return;
+    runtime_.reset();
+    OciRuntime cleaner(options_, runner_);
+    EXPECT_TRUE(cleaner.CleanupStale().ok());
+    std::error_code ec;
+    fs::remove_all(options_.state_dir, ec);
+    fs::remove_all(work_, ec);
+    for (const auto& controller : fs::directory_iterator("/sys/fs/cgroup", ec)) {
+      ::rmdir((controller.path() / options_.cgroup_parent).c_str());  // runc leaves the parent
+    }
+    ::rmdir("/run/prewarm-test");  // if empty
+  }
+
+  InstanceSpec Spec(const std::string& id) {
+    InstanceSpec spec;
+    spec.id = id;
+    spec.address = addr_;
+    spec.tmpl.name = "static";
+    spec.tmpl.layers = layers_;
+    spec.tmpl.command = {"/usr/bin/prewarm-httpd", "--root", "/srv/content"};
+    spec.tmpl.memory_limit_bytes = 48ull << 20;
+    spec.tmpl.pids_limit = 32;
+    spec.tmpl.scratch_bytes = 16ull << 20;
+    return spec;
+  }
+
+  // Create + preload hello.txt + listen: ready to Start().
+  std::unique_ptr<RuntimeInstance> CreateWithContent(const std::string& id) {
+    auto inst = runtime_->Create(Spec(id));
+    EXPECT_TRUE(inst.ok()) << inst.status();
+    if (!inst.ok()) return nullptr;
+    fs::path content = fs::path((*inst)->scratch_dir()) / "content";
+    fs::create_directories(content);
+    std::ofstream(content / "hello.txt") << "preloaded\n";
+    auto fd = ListenTcp(addr_, port_);
+    EXPECT_TRUE(fd.ok()) << fd.status();
+    listen_fd_ = std::move(fd).value();
+    return std::move(inst).value();
+  }
+
+  bool WaitReady() {
+    auto deadline = std::chrono::steady_clock::now() + kTimeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto r = HttpGet(addr_, port_, "/hello.txt", milliseconds(1000));
+      if (r.ok() && r->status == 200) return true;
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    return false;
+  }
+
+  std::string Runc(std::vector<std::string> args) {
+    auto r = runner_.Run(runtime_->RuncCommand(std::move(args)), kTimeout);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->output : "";
+  }
+
+  RealProcessRunner runner_;
+  OciOptions options_;
+  std::unique_ptr<OciRuntime> runtime_;
+  std::vector<std::string> layers_;
+  fs::path work_;
+  IpAddr addr_;
+  uint16_t port_ = 80;
+  ScopedFd listen_fd_;
+};
+
+TEST_F(OciRuntimeTest, AnswersARequestThatConnectedBeforeStart) {
+  auto inst = CreateWithContent("early");
+  ASSERT_NE(inst, nullptr);
+  // Connected and sent while nothing runs yet: the kernel queues it on our socket.
+  auto early = HttpConnection::Connect(addr_, port_, kTimeout);
+  ASSERT_TRUE(early.ok()) << early.status();
+  ASSERT_TRUE(early->Send("GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  ASSERT_TRUE(inst->Start(listen_fd_.get()).ok());
+  auto r = early->ReadResponse();
+  ASSERT_TRUE(r.ok()) << r.status() << Slurp(runtime_->InstanceDir("early") + "/runc.log");
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "preloaded\n");
+  auto fresh = HttpGet(addr_, port_, "/hello.txt", kTimeout);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->body, "preloaded\n");
+  EXPECT_FALSE(inst->PollExit().has_value());
+  ResourceUsage usage = inst->Usage();
+  EXPECT_GT(usage.memory_bytes, 0u);
+  EXPECT_GE(usage.pids, 1u);
+}
+
+TEST_F(OciRuntimeTest, WorkloadHasNoNetworkButLoopback) {
+  auto inst = CreateWithContent("netns");
+  ASSERT_NE(inst, nullptr);
+  ASSERT_TRUE(inst->Start(listen_fd_.get()).ok());
+  ASSERT_TRUE(WaitReady());
+  std::string cid = runtime_->ContainerId("netns");
+  std::string dev = Runc({"exec", cid, "/bin/cat", "/proc/net/dev"});
+  EXPECT_NE(dev.find("lo:"), std::string::npos) << dev;
+  int interfaces = 0;
+  for (char c : dev) interfaces += c == ':' ? 1 : 0;
+  EXPECT_EQ(interfaces, 1) << dev;  // one "name:" per interface: lo only
+  std::string routes = Runc({"exec", cid, "/bin/cat", "/proc/net/route"});
+  EXPECT_EQ(std::count(routes.begin(), routes.end(), '\n'), 1) << routes;  // header only
+  std::string whoami = Runc({"exec", cid, "/bin/id", "-u"});
+  EXPECT_EQ(whoami, "65534\n");
+}
+
+TEST_F(OciRuntimeTest, AppliesMemoryAndPidsLimits) {
+  auto inst = CreateWithContent("limits");
+  ASSERT_NE(inst, nullptr);
+  ASSERT_TRUE(inst->Start(listen_fd_.get()).ok());
+  ASSERT_TRUE(WaitReady());
+  std::string mem = runtime_->CgroupDir("limits", "memory");
+  std::string limit = fs::exists(mem + "/memory.max") ? Slurp(mem + "/memory.max")
+                                                       : Slurp(mem + "/memory.limit_in_bytes");
+  EXPECT_EQ(limit, std::to_string(48ull << 20) + "\n");
+  EXPECT_EQ(Slurp(runtime_->CgroupDir("limits", "pids") + "/pids.max"), "32\n");
+}
+
+TEST_F(OciRuntimeTest, PollExitReportsAKilledWorkload) {
+  auto inst = CreateWithContent("killed");
+  ASSERT_NE(inst, nullptr);
+  ASSERT_TRUE(inst->Start(listen_fd_.get()).ok());
+  ASSERT_TRUE(WaitReady());
+  Runc({"kill", runtime_->ContainerId("killed"), "KILL"});
+  auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  std::optional<int> code;
+  while (!(code = inst->PollExit()).has_value() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_TRUE(code.has_value());
+  EXPECT_NE(*code, 0);
+  EXPECT_TRUE(inst->Destroy().ok());
+}
+
+TEST_F(OciRuntimeTest, DestroyLeavesNoMountDirectoryOrContainer) {
+  auto inst = CreateWithContent("gone");
+  ASSERT_NE(inst, nullptr);
+  ASSERT_TRUE(inst->Start(listen_fd_.get()).ok());
+  ASSERT_TRUE(WaitReady());
+  std::string dir = runtime_->InstanceDir("gone");
+  EXPECT_NE(Slurp("/proc/self/mountinfo").find(dir), std::string::npos);
+  ASSERT_TRUE(inst->Destroy().ok());
+  EXPECT_TRUE(inst->Destroy().ok());  // idempotent
+  EXPECT_EQ(Slurp("/proc/self/mountinfo").find(dir), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_EQ(Runc({"list", "-q"}).find(runtime_->ContainerId("gone")), std::string::npos);
+  EXPECT_FALSE(HttpGet(addr_, port_, "/hello.txt", milliseconds(200)).ok());
+}
+
+TEST_F(OciRuntimeTest, DestroyBeforeStartReleasesMounts) {
+  auto inst = CreateWithContent("unstarted");
+  ASSERT_NE(inst, nullptr);
+  std::string dir = runtime_->InstanceDir("unstarted");
+  ASSERT_TRUE(inst->Destroy().ok());
+  EXPECT_EQ(Slurp("/proc/self/mountinfo").find(dir), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_FALSE(inst->Start(listen_fd_.get()).ok());
+}
+
+TEST_F(OciRuntimeTest, CreateRefusesADuplicateIdWithoutHarmingTheFirst) {
+  auto first = CreateWithContent("dup");
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(runtime_->Create(Spec("dup")).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(fs::exists(fs::path(first->scratch_dir()) / "content/hello.txt"));
+  EXPECT_FALSE(runtime_->Create(Spec("bad/id")).ok());
+}
+
+TEST_F(OciRuntimeTest, CleanupStaleRemovesALeakedContainer) {
+  auto inst = CreateWithContent("leaked");
+  ASSERT_NE(inst, nullptr);
+  ASSERT_TRUE(inst->Start(listen_fd_.get()).ok());
+  ASSERT_TRUE(WaitReady());
+  RuntimeInstance* leaked = inst.release();  // as if the agent had crashed
+  (void)leaked;
+  OciRuntime restarted(options_, runner_);
+  ASSERT_TRUE(restarted.CleanupStale().ok());
+  EXPECT_EQ(Runc({"list", "-q"}).find(runtime_->ContainerId("leaked")), std::string::npos);
+  EXPECT_EQ(Slurp("/proc/self/mountinfo").find(options_.state_dir + "/"), std::string::npos);
+  EXPECT_FALSE(fs::exists(runtime_->InstanceDir("leaked")));
+}
+
+}  // namespace
+}  // namespace prewarm::agent::oci

@@ -1,0 +1,252 @@
+// End-to-end: starts the real prewarm-httpd binary on a loopback address and talks to it
+// over TCP.
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "common/net.h"
+#include "common/process.h"
+#include "gtest/gtest.h"
+#include "workload/http_client.h"
+
+namespace prewarm::workload {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kTimeout(10000);
+
+void WriteFile(const fs::path& p, const std::string& content) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << content;
+}
+
+// A random 127.77.x.y so parallel test runs do not collide.
+IpAddr RandomLoopback() {
+  std::random_device rd;
+  return IpAddr::V4((127u << 24) | (77u << 16) | (1 + rd() % 250) << 8 | (1 + rd() % 250));
+}
+
+class HttpdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base_ = fs::temp_directory_path() / ("prewarm-httpd-test-" + std::to_string(::getpid()));
+    root_ = base_ / "root";
+    WriteFile(root_ / "hello.txt", "hello, edge\n");
+    WriteFile(root_ / "index.html", "<h1>index</h1>");
+    WriteFile(root_ / "sub" / "index.html", "sub index");
+    WriteFile(root_ / "live" / "stream.m3u8", "#EXTM3U\n");
+    WriteFile(base_ / "secret.txt", "secret");
+    fs::create_symlink("/etc/passwd", root_ / "passwd-link");
+    fs::create_symlink("../secret.txt", root_ / "escape-link");
+    fs::create_symlink("hello.txt", root_ / "inner-link");
+    big_.resize(3 << 20);
+    for (size_t i = 0; i < big_.size(); ++i) big_[i] = static_cast<char>('a' + i % 26);
+    WriteFile(root_ / "big.mp4", big_);
+  }
+
+  void TearDown() override {
+    if (pid_ > 0) {
+      runner_.Signal(pid_, SIGKILL).IgnoreError();
+      WaitFor(runner_, pid_, kTimeout).IgnoreError();
+    }
+    fs::remove_all(base_);
+  }
+
+  // Starts prewarm-httpd with --listen and waits until it accepts connections.
+  void StartListening() {
+    addr_ = RandomLoopback();
+    SpawnOptions opts;
+    opts.argv = {PREWARM_HTTPD_PATH, "--root", root_.string(), "--listen",
+                 HostPort{addr_, port_}.ToString()};
+    opts.log_path = (base_ / "httpd.log").string();
+    auto pid = runner_.Spawn(opts);
+    ASSERT_TRUE(pid.ok()) << pid.status();
+    pid_ = *pid;
+    for (int i = 0; i < 1000; ++i) {
+      if (HttpConnection::Connect(addr_, port_, kTimeout).ok()) return;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    FAIL() << "prewarm-httpd did not start listening";
+  }
+
+  HttpConnection Connect() {
+    auto c = HttpConnection::Connect(addr_, port_, kTimeout);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return std::move(c).value();
+  }
+
+  RealProcessRunner runner_;
+  fs::path base_, root_;
+  std::string big_;
+  IpAddr addr_;
+  uint16_t port_ = 8080;
+  pid_t pid_ = -1;
+};
+
+TEST_F(HttpdTest, ServesFilesWithTypesAndKeepAlive) {
+  StartListening();
+  HttpConnection c = Connect();
+  auto r = c.Request("GET", "/hello.txt");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello, edge\n");
+  EXPECT_EQ(r->headers["content-type"], "text/plain; charset=utf-8");
+  // Same connection: HEAD has the length but no body, then a playlist and the index.
+  r = c.Request("HEAD", "/hello.txt");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->headers["content-length"], "12");
+  EXPECT_EQ(r->body, "");
+  r = c.Request("GET", "/live/stream.m3u8");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->headers["content-type"], "application/vnd.apple.mpegurl");
+  r = c.Request("GET", "/");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->body, "<h1>index</h1>");
+  r = c.Request("GET", "/sub");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->body, "sub index");
+}
+
+TEST_F(HttpdTest, LargeFileArrivesIntact) {
+  StartListening();
+  HttpConnection c = Connect();
+  auto r = c.Request("GET", "/big.mp4");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->headers["content-type"], "video/mp4");
+  EXPECT_TRUE(r->body == big_);
+}
+
+TEST_F(HttpdTest, MissingFilesAre404AndKeepTheConnection) {
+  StartListening();
+  HttpConnection c = Connect();
+  auto r = c.Request("GET", "/nope.html");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 404);
+  r = c.Request("GET", "/hello.txt");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(HttpdTest, NothingOutsideTheRootIsReachable) {
+  StartListening();
+  for (const char* path : {"/../secret.txt", "/%2e%2e/secret.txt", "/sub/../../secret.txt",
+                           "/escape-link", "/passwd-link"}) {
+    auto r = HttpGet(addr_, port_, path, kTimeout);
+    ASSERT_TRUE(r.ok()) << path << ": " << r.status();
+    EXPECT_EQ(r->status, 404) << path;
+    EXPECT_EQ(r->body.find("secret"), std::string::npos);
+    EXPECT_EQ(r->body.find("root:"), std::string::npos);
+  }
+  auto inner = HttpGet(addr_, port_, "/inner-link", kTimeout);
+  ASSERT_TRUE(inner.ok());
+  EXPECT_EQ(inner->body, "hello, edge\n");
+}
+
+TEST_F(HttpdTest, RejectsOtherMethodsBodiesAndGarbage) {
+  StartListening();
+  HttpConnection post = Connect();
+  auto r = post.Request("POST", "/hello.txt");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->headers["allow"], "GET, HEAD");
+  EXPECT_TRUE(post.ServerClosed());
+
+  HttpConnection body = Connect();
+  ASSERT_TRUE(body.Send("GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc").ok());
+  r = body.ReadResponse();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 413);
+
+  HttpConnection junk = Connect();
+  ASSERT_TRUE(junk.Send("BLAH\r\n\r\n").ok());
+  r = junk.ReadResponse();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400);
+
+  HttpConnection huge = Connect();
+  ASSERT_TRUE(huge.Send("GET /" + std::string(40000, 'a') + " HTTP/1.1\r\n\r\n").ok());
+  r = huge.ReadResponse();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 413);
+}
+
+TEST_F(HttpdTest, PipelinedRequestsAnsweredInOrder) {
+  StartListening();
+  HttpConnection c = Connect();
+  ASSERT_TRUE(c.Send("GET /hello.txt HTTP/1.1\r\n\r\nGET /sub/ HTTP/1.1\r\n"
+                     "Connection: close\r\n\r\n").ok());
+  auto first = c.ReadResponse();
+  auto second = c.ReadResponse();
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->body, "hello, edge\n");
+  EXPECT_EQ(second->body, "sub index");
+  EXPECT_EQ(second->headers["connection"], "close");
+  EXPECT_TRUE(c.ServerClosed());
+}
+
+TEST_F(HttpdTest, ServesManyConnectionsAtOnce) {
+  StartListening();
+  std::vector<HttpConnection> conns;
+  for (int i = 0; i < 50; ++i) conns.push_back(Connect());
+  for (auto& c : conns) ASSERT_TRUE(c.Send("GET /hello.txt HTTP/1.1\r\n\r\n").ok());
+  for (auto& c : conns) {
+    auto r = c.ReadResponse();
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200);
+  }
+}
+
+TEST_F(HttpdTest, SigtermExitsCleanly) {
+  StartListening();
+  ASSERT_TRUE(runner_.Signal(pid_, SIGTERM).ok());
+  auto code = WaitFor(runner_, pid_, kTimeout);
+  ASSERT_TRUE(code.ok() && code->has_value());
+  EXPECT_EQ(**code, 0);
+  pid_ = -1;
+}
+
+TEST_F(HttpdTest, SocketActivationServesAConnectionMadeBeforeStart) {
+  addr_ = RandomLoopback();
+  auto listener = ListenTcp(addr_, port_);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  // The client connects and sends while nobody is serving yet: the kernel queues it.
+  HttpConnection early = Connect();
+  ASSERT_TRUE(early.Send("GET /hello.txt HTTP/1.1\r\n\r\n").ok());
+  SpawnOptions opts;
+  opts.argv = {"/bin/sh", "-c", "export LISTEN_FDS=1 LISTEN_PID=$$; exec \"$0\" --root \"$1\"",
+               PREWARM_HTTPD_PATH, root_.string()};
+  opts.fds = {{3, listener->get()}};
+  opts.log_path = (base_ / "httpd.log").string();
+  auto pid = runner_.Spawn(opts);
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  pid_ = *pid;
+  auto r = early.ReadResponse();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, "hello, edge\n");
+}
+
+TEST_F(HttpdTest, RefusesASocketMeantForAnotherProcess) {
+  addr_ = RandomLoopback();
+  auto listener = ListenTcp(addr_, port_);
+  ASSERT_TRUE(listener.ok());
+  SpawnOptions opts;
+  opts.argv = {PREWARM_HTTPD_PATH, "--root", root_.string()};
+  opts.env = std::vector<std::string>{"LISTEN_FDS=1", "LISTEN_PID=1"};
+  opts.fds = {{3, listener->get()}};
+  auto pid = runner_.Spawn(opts);
+  ASSERT_TRUE(pid.ok());
+  auto code = WaitFor(runner_, *pid, kTimeout);
+  ASSERT_TRUE(code.ok() && code->has_value());
+  EXPECT_EQ(**code, 1);
+}
+
+}  // namespace
+}  // namespace prewarm::workload
