@@ -4,6 +4,17 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "fmt/format.h"
+
+// Debian's abseil has its own string_view (Status::message() returns it): let fmt and
+// spdlog print it like std::string_view.
+template <>
+struct fmt::formatter<absl::string_view> : fmt::formatter<std::string_view> {
+  template <typename Ctx>
+  auto format(absl::string_view s, Ctx& ctx) const {
+    return fmt::formatter<std::string_view>::format(std::string_view(s.data(), s.size()), ctx);
+  }
+};
 
 #define PREWARM_CONCAT_INNER(a, b) a##b
 #define PREWARM_CONCAT(a, b) PREWARM_CONCAT_INNER(a, b)

@@ -144,6 +144,19 @@ absl::StatusOr<std::vector<std::string>> YamlReader::StringList(
   return out;
 }
 
+absl::StatusOr<std::map<std::string, std::string>> YamlReader::StringMap(
+    std::string_view key) const {
+  YAML::Node n = node_[std::string(key)];
+  std::map<std::string, std::string> out;
+  if (!n.IsDefined() || n.IsNull()) return out;
+  if (!n.IsMap()) return Error(key, "expected a mapping");
+  for (const auto& kv : n) {
+    if (!kv.second.IsScalar()) return Error(key, "expected plain values");
+    out[kv.first.Scalar()] = kv.second.Scalar();
+  }
+  return out;
+}
+
 absl::StatusOr<std::optional<YamlReader>> YamlReader::Map(std::string_view key) const {
   YAML::Node n = node_[std::string(key)];
   if (!n.IsDefined() || n.IsNull()) return std::optional<YamlReader>();
@@ -161,6 +174,13 @@ absl::StatusOr<std::vector<YamlReader>> YamlReader::MapList(std::string_view key
     out.push_back(YamlReader(n[i], source_, fmt::format("{}[{}]", FieldPath(key), i)));
   }
   return out;
+}
+
+YamlReader YamlReader::WithDefaults(const YamlReader& defaults) const {
+  YAML::Node merged(YAML::NodeType::Map);
+  for (const auto& kv : defaults.node_) merged[kv.first.Scalar()] = kv.second;
+  for (const auto& kv : node_) merged[kv.first.Scalar()] = kv.second;
+  return YamlReader(merged, source_, path_);
 }
 
 absl::Status YamlReader::CheckKnown(std::initializer_list<std::string_view> known) const {

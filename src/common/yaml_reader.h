@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,10 +34,14 @@ class YamlReader {
   absl::StatusOr<uint64_t> Bytes(std::string_view key, std::optional<uint64_t> fallback) const;
   absl::StatusOr<std::vector<std::string>> StringList(
       std::string_view key, std::optional<std::vector<std::string>> fallback) const;
+  // A mapping of plain values (empty when absent).
+  absl::StatusOr<std::map<std::string, std::string>> StringMap(std::string_view key) const;
   // A nested mapping; nullopt when absent.
   absl::StatusOr<std::optional<YamlReader>> Map(std::string_view key) const;
   // A sequence of mappings (empty when absent).
   absl::StatusOr<std::vector<YamlReader>> MapList(std::string_view key) const;
+  // This mapping on top of `defaults`: keys missing here are taken from `defaults`.
+  YamlReader WithDefaults(const YamlReader& defaults) const;
   // Fails on any key of this mapping not in `known`.
   absl::Status CheckKnown(std::initializer_list<std::string_view> known) const;
 

@@ -1,0 +1,439 @@
+#include "agent/agent.h"
+
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+#include "common/logging.h"
+#include "fmt/format.h"
+
+namespace prewarm::agent {
+namespace {
+
+constexpr int kProbeTimeoutMs = 1000;
+constexpr int kProbeFailuresBeforeUnhealthy = 2;
+constexpr auto kLoopTick = std::chrono::milliseconds(100);
+constexpr auto kHealthInterval = std::chrono::milliseconds(1000);
+
+const char* Name(v1::InstanceState s) {
+  switch (s) {
+    case v1::INSTANCE_STATE_RESERVED: return "reserved";
+    case v1::INSTANCE_STATE_STARTING: return "starting";
+    case v1::INSTANCE_STATE_READY: return "ready";
+    case v1::INSTANCE_STATE_DRAINING: return "draining";
+    case v1::INSTANCE_STATE_GONE: return "gone";
+    case v1::INSTANCE_STATE_FAILED: return "failed";
+    default: return "unspecified";
+  }
+}
+
+double LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  double one = 0;
+  in >> one;
+  return one;
+}
+
+}  // namespace
+
+Agent::Agent(AgentConfig config, std::map<std::string, AgentTemplate> templates, Runtime& runtime,
+             Origin& origin, Prober& prober, const Clock& clock)
+    : config_(std::move(config)),
+      templates_(std::move(templates)),
+      runtime_(runtime),
+      origin_(origin),
+      prober_(prober),
+      clock_(clock) {}
+
+Agent::~Agent() { Stop(); }
+
+absl::Status Agent::Start() {
+  RETURN_IF_ERROR(runtime_.CleanupStale());
+  RefillStandby();
+  if (standby_.empty()) {
+    return absl::UnavailableError(fmt::format(
+        "node {}: could not bind any address of {} on port {}", config_.node_id,
+        config_.address_range.ToString(), config_.port));
+  }
+  Publish();
+  loop_ = std::thread([this] { Loop(); });
+  health_ = std::thread([this] { HealthLoop(); });
+  spdlog::info("agent {}: region {}, {} slots, runtime {}, addresses {} port {}", config_.node_id,
+               config_.region, config_.slots, runtime_.name(), config_.address_range.ToString(),
+               config_.port);
+  return absl::OkStatus();
+}
+
+void Agent::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  if (loop_.joinable()) loop_.join();
+  if (health_.joinable()) health_.join();
+}
+
+void Agent::Post(const v1::OrchestratorCommand& cmd) { PostEvent(cmd); }
+
+void Agent::PostEvent(Event e) {
+  std::lock_guard<std::mutex> l(mu_);
+  queue_.push_back(std::move(e));
+  cv_.notify_all();
+}
+
+void Agent::SetStatusSink(StatusSink sink) {
+  std::lock_guard<std::mutex> l(mu_);
+  sink_ = std::move(sink);
+}
+
+v1::NodeStatus Agent::LastStatus() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return last_status_;
+}
+
+v1::Register Agent::MakeRegister() const {
+  v1::Register r;
+  r.set_node_id(config_.node_id);
+  r.mutable_location()->set_region(config_.region);
+  r.mutable_location()->set_latitude(config_.latitude);
+  r.mutable_location()->set_longitude(config_.longitude);
+  r.set_instance_slots(config_.slots);
+  r.set_memory_bytes(config_.memory_bytes);
+  r.set_runtime(runtime_.name());
+  for (const auto& [name, spec] : templates_) r.add_templates(name);
+  r.set_address_range(config_.address_range.ToString());
+  r.set_instance_port(config_.port);
+  r.set_agent_version("0.1.0");
+  return r;
+}
+
+void Agent::Loop() {
+  pthread_setname_np(pthread_self(), "agent-loop");
+  for (;;) {
+    std::deque<Event> batch;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait_for(l, kLoopTick, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) break;
+      batch.swap(queue_);
+    }
+    for (Event& e : batch) {
+      std::visit([this](auto&& ev) { Handle(std::move(ev)); }, std::move(e));
+    }
+    CheckExits();
+    if (!batch.empty() || clock_.NowMs() - last_publish_ms_ >= config_.heartbeat_ms) Publish();
+  }
+  // Shutdown: let in-flight starts finish, then destroy everything.
+  for (Worker& w : workers_) w.thread.join();
+  workers_.clear();
+  std::deque<Event> rest;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    rest.swap(queue_);
+  }
+  for (Event& e : rest) {
+    if (auto* r = std::get_if<StartResult>(&e)) Handle(std::move(*r));
+  }
+  for (auto& [id, inst] : instances_) Finish(inst, v1::INSTANCE_STATE_GONE, "agent stopping");
+  instances_.clear();
+  standby_.clear();
+  Publish();
+}
+
+void Agent::Handle(v1::OrchestratorCommand cmd) {
+  switch (cmd.cmd_case()) {
+    case v1::OrchestratorCommand::kCreate: OnCreate(cmd.create()); break;
+    case v1::OrchestratorCommand::kDestroy:
+      OnDestroy(cmd.destroy().instance_id(), cmd.destroy().reason());
+      break;
+    case v1::OrchestratorCommand::kPreload: OnPreload(cmd.preload()); break;
+    default: spdlog::warn("agent {}: ignoring an empty command", config_.node_id);
+  }
+}
+
+void Agent::OnCreate(const v1::CreateInstance& c) {
+  auto fail = [&](const std::string& why) {
+    spdlog::warn("agent {}: cannot create {}: {}", config_.node_id, c.instance_id(), why);
+    v1::InstanceStatus st;
+    st.set_instance_id(c.instance_id());
+    st.set_template_name(c.template_name());
+    st.set_address(c.address());
+    st.set_state(v1::INSTANCE_STATE_FAILED);
+    st.set_detail(why);
+    finished_.push_back(st);
+  };
+  if (instances_.count(c.instance_id())) return;  // duplicate delivery: idempotent
+  auto tmpl = templates_.find(c.template_name());
+  if (tmpl == templates_.end()) return fail("unknown template '" + c.template_name() + "'");
+  auto addr = IpAddr::Parse(c.address());
+  if (!addr.ok() || !config_.address_range.Contains(*addr)) {
+    return fail("address '" + c.address() + "' is not in " + config_.address_range.ToString());
+  }
+  if (instances_.size() >= config_.slots) return fail("no free slot");
+  absl::StatusOr<ScopedFd> fd = TakeSocket(*addr);
+  if (!fd.ok()) return fail(std::string(fd.status().message()));
+  Instance inst;
+  inst.id = c.instance_id();
+  inst.tmpl = c.template_name();
+  inst.address = *addr;
+  inst.listen_fd = std::move(*fd);
+  inst.created_ms = clock_.NowMs();
+  inst.state = v1::INSTANCE_STATE_STARTING;
+  inst.detail = "preloading and starting";
+  std::vector<std::string> content(tmpl->second.preload.begin(), tmpl->second.preload.end());
+  content.insert(content.end(), c.preload_content_ids().begin(), c.preload_content_ids().end());
+  InstanceSpec spec{inst.id, tmpl->second.spec, inst.address, config_.port};
+  int raw_fd = inst.listen_fd.get();
+  spdlog::info("instance {} {} on {}:{} (template {})", inst.id, Name(inst.state),
+               addr->ToString(), config_.port, inst.tmpl);
+  instances_.emplace(inst.id, std::move(inst));
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::string id = c.instance_id();
+  workers_.push_back(Worker{std::thread([this, id, spec, raw_fd, content, done]() mutable {
+                              pthread_setname_np(pthread_self(), "agent-start");
+                              RunStart(id, std::move(spec), raw_fd, std::move(content));
+                              done->store(true);
+                            }),
+                            done});
+  RefillStandby();
+}
+
+void Agent::RunStart(const std::string& id, InstanceSpec spec, int fd,
+                     std::vector<std::string> content) {
+  StartResult r{id, absl::OkStatus(), nullptr};
+  auto created = runtime_.Create(spec);
+  if (!created.ok()) {
+    r.status = created.status();
+    return PostEvent(std::move(r));
+  }
+  r.runtime = std::move(*created);
+  r.status = Preload(*r.runtime, content);
+  if (r.status.ok()) r.status = r.runtime->Start(fd);
+  int64_t deadline = clock_.NowMs() + config_.ready_timeout_ms;
+  while (r.status.ok()) {
+    if (prober_.Probe(spec.address, spec.port, spec.tmpl.probe_path, kProbeTimeoutMs)) break;
+    if (auto code = r.runtime->PollExit()) {
+      r.status = absl::UnavailableError(fmt::format("workload exited with {} before ready", *code));
+    } else if (clock_.NowMs() > deadline) {
+      r.status = absl::DeadlineExceededError("readiness probe did not pass in time");
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  PostEvent(std::move(r));
+}
+
+absl::Status Agent::Preload(RuntimeInstance& rt, const std::vector<std::string>& content) {
+  for (const std::string& id : content) {
+    std::string dest = rt.scratch_dir() + "/content/" + id;
+    absl::Status st = origin_.FetchTo(id, dest);
+    if (!st.ok()) return absl::UnavailableError(fmt::format("preload {}: {}", id, st.message()));
+  }
+  return absl::OkStatus();
+}
+
+void Agent::Handle(StartResult r) {
+  auto it = instances_.find(r.id);
+  if (it == instances_.end()) return;
+  Instance& inst = it->second;
+  inst.runtime = std::move(r.runtime);
+  if (!r.status.ok()) return Finish(inst, v1::INSTANCE_STATE_FAILED, std::string(r.status.message()));
+  if (inst.destroy_requested) return Finish(inst, v1::INSTANCE_STATE_GONE, "destroyed while starting");
+  inst.state = v1::INSTANCE_STATE_READY;
+  inst.probe_ok = true;
+  inst.start_ms = clock_.NowMs() - inst.created_ms;
+  inst.detail = fmt::format("ready in {} ms", inst.start_ms);
+  spdlog::info("instance {} ready on {}:{} in {} ms", inst.id, inst.address.ToString(),
+               config_.port, inst.start_ms);
+}
+
+void Agent::Handle(ProbeResult r) {
+  auto it = instances_.find(r.id);
+  if (it == instances_.end() || it->second.state != v1::INSTANCE_STATE_READY) return;
+  Instance& inst = it->second;
+  inst.probe_failures = r.ok ? 0 : inst.probe_failures + 1;
+  inst.probe_ok = inst.probe_failures < kProbeFailuresBeforeUnhealthy;
+  if (!inst.probe_ok) Finish(inst, v1::INSTANCE_STATE_FAILED, "health probe failing");
+}
+
+void Agent::OnDestroy(const std::string& id, const std::string& reason) {
+  auto it = instances_.find(id);
+  if (it == instances_.end()) return;
+  Instance& inst = it->second;
+  if (inst.state == v1::INSTANCE_STATE_STARTING) {
+    inst.destroy_requested = true;
+    inst.state = v1::INSTANCE_STATE_DRAINING;
+    return;
+  }
+  Finish(inst, v1::INSTANCE_STATE_GONE, reason.empty() ? "destroyed" : reason);
+}
+
+void Agent::OnPreload(const v1::PreloadContent& p) {
+  auto it = instances_.find(p.instance_id());
+  if (it == instances_.end() || !it->second.runtime) return;
+  std::vector<std::string> content(p.content_ids().begin(), p.content_ids().end());
+  absl::Status st = Preload(*it->second.runtime, content);
+  if (!st.ok()) spdlog::warn("instance {}: {}", p.instance_id(), st.message());
+}
+
+void Agent::CheckExits() {
+  for (auto& [id, inst] : instances_) {
+    if (inst.state != v1::INSTANCE_STATE_READY || !inst.runtime) continue;
+    if (auto code = inst.runtime->PollExit()) {
+      Finish(inst, v1::INSTANCE_STATE_FAILED, fmt::format("workload exited with {}", *code));
+    }
+  }
+  for (auto it = instances_.begin(); it != instances_.end();) {
+    bool done = it->second.state == v1::INSTANCE_STATE_GONE ||
+                it->second.state == v1::INSTANCE_STATE_FAILED;
+    it = done ? instances_.erase(it) : std::next(it);
+  }
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (it->done->load()) {
+      it->thread.join();
+      it = workers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Agent::Finish(Instance& inst, v1::InstanceState final_state, const std::string& detail) {
+  if (inst.state == v1::INSTANCE_STATE_GONE || inst.state == v1::INSTANCE_STATE_FAILED) return;
+  // Close our copy of the socket first: new connections are refused, not queued forever.
+  inst.listen_fd.reset();
+  if (inst.runtime) {
+    absl::Status st = inst.runtime->Destroy();
+    if (!st.ok()) spdlog::warn("instance {}: destroy: {}", inst.id, st.message());
+  }
+  inst.runtime.reset();
+  inst.state = final_state;
+  inst.detail = detail;
+  quarantine_until_[inst.address] = clock_.NowMs() + config_.quarantine_ms;
+  spdlog::log(final_state == v1::INSTANCE_STATE_FAILED ? spdlog::level::warn : spdlog::level::info,
+              "instance {} {}: {}", inst.id, Name(final_state), detail);
+  v1::InstanceStatus st;
+  st.set_instance_id(inst.id);
+  st.set_template_name(inst.tmpl);
+  st.set_address(inst.address.ToString());
+  st.set_state(final_state);
+  st.set_detail(detail);
+  finished_.push_back(st);
+}
+
+absl::StatusOr<ScopedFd> Agent::TakeSocket(const IpAddr& addr) {
+  auto it = standby_.find(addr);
+  if (it != standby_.end()) {
+    ScopedFd fd = std::move(it->second);
+    standby_.erase(it);
+    return fd;
+  }
+  for (const auto& [id, inst] : instances_) {
+    if (inst.address == addr) return absl::AlreadyExistsError(addr.ToString() + " is in use");
+  }
+  return ListenTcp(addr, config_.port);
+}
+
+void Agent::RefillStandby() {
+  const Cidr& range = config_.address_range;
+  uint32_t first = range.base.v4_host_order() + 1;
+  uint32_t count = (1u << (32 - range.prefix)) - 2;  // no network or broadcast address
+  int64_t now = clock_.NowMs();
+  for (uint32_t i = 0; i < count && standby_.size() < config_.standby; ++i) {
+    IpAddr a = IpAddr::V4(first + i);
+    if (standby_.count(a)) continue;
+    auto q = quarantine_until_.find(a);
+    if (q != quarantine_until_.end() && q->second > now) continue;
+    bool used = false;
+    for (const auto& [id, inst] : instances_) used = used || inst.address == a;
+    if (used) continue;
+    absl::StatusOr<ScopedFd> fd = ListenTcp(a, config_.port);
+    if (!fd.ok()) {
+      spdlog::warn("agent {}: standby {}: {}", config_.node_id, a.ToString(), fd.status().message());
+      continue;
+    }
+    standby_.emplace(a, std::move(*fd));
+  }
+}
+
+void Agent::Publish() {
+  RefillStandby();
+  std::map<IpAddr, uint32_t> conns = CountEstablished(config_.port);
+  v1::NodeStatus s;
+  s.set_node_id(config_.node_id);
+  uint64_t mem = 0;
+  std::vector<ProbeTarget> probe;
+  for (auto& [id, inst] : instances_) {
+    v1::InstanceStatus* st = s.add_instances();
+    st->set_instance_id(id);
+    st->set_template_name(inst.tmpl);
+    st->set_address(inst.address.ToString());
+    st->set_state(inst.state);
+    st->set_detail(inst.detail);
+    st->set_probe_ok(inst.probe_ok);
+    st->set_start_ms(inst.start_ms);
+    if (inst.runtime && inst.state == v1::INSTANCE_STATE_READY) {
+      inst.memory_bytes = inst.runtime->Usage().memory_bytes;
+      probe.push_back(ProbeTarget{id, inst.address, templates_.at(inst.tmpl).spec.probe_path});
+    }
+    st->set_memory_bytes(inst.memory_bytes);
+    st->set_active_connections(conns[inst.address]);
+    mem += inst.memory_bytes;
+  }
+  for (auto& f : finished_) *s.add_instances() = f;
+  finished_.clear();
+  for (const auto& [addr, fd] : standby_) s.add_standby_addresses(addr.ToString());
+  s.set_slots_used(static_cast<uint32_t>(instances_.size()));
+  s.set_memory_used_bytes(mem);
+  s.set_cpu_load(LoadAverage());
+  s.set_sent_unix_ms(clock_.NowMs());
+  last_publish_ms_ = clock_.NowMs();
+  StatusSink sink;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    last_status_ = s;
+    ready_for_probe_ = std::move(probe);
+    sink = sink_;
+  }
+  if (sink) sink(s);
+}
+
+void Agent::HealthLoop() {
+  pthread_setname_np(pthread_self(), "agent-health");
+  for (;;) {
+    std::vector<ProbeTarget> targets;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      if (cv_.wait_for(l, kHealthInterval, [&] { return stopping_; })) return;
+      targets = ready_for_probe_;
+    }
+    for (const ProbeTarget& t : targets) {
+      PostEvent(ProbeResult{t.id, prober_.Probe(t.address, config_.port, t.path, kProbeTimeoutMs)});
+    }
+  }
+}
+
+std::map<IpAddr, uint32_t> CountEstablished(uint16_t port) {
+  std::map<IpAddr, uint32_t> out;
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    unsigned local_ip = 0, local_port = 0, state = 0;
+    if (std::sscanf(line.c_str(), "%*d: %8X:%4X %*8X:%*4X %2X", &local_ip, &local_port, &state) != 3) {
+      continue;
+    }
+    if (local_port != port || state != 0x01) continue;  // 01 = TCP_ESTABLISHED
+    // /proc prints the address as the host-order value of the network-order bytes.
+    IpAddr a = IpAddr::V4(__builtin_bswap32(local_ip));
+    ++out[a];
+  }
+  return out;
+}
+
+}  // namespace prewarm::agent

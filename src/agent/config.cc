@@ -1,0 +1,128 @@
+#include "agent/config.h"
+
+#include "fmt/format.h"
+
+namespace prewarm::agent {
+namespace {
+
+absl::Status ReadNode(const YamlReader& r, AgentConfig& c) {
+  ASSIGN_OR_RETURN(auto node, r.Map("node"));
+  if (!node) return r.Error("node", "is required (id, region, latitude, longitude)");
+  RETURN_IF_ERROR(node->CheckKnown({"id", "region", "latitude", "longitude"}));
+  ASSIGN_OR_RETURN(c.node_id, node->String("id"));
+  ASSIGN_OR_RETURN(c.region, node->String("region"));
+  ASSIGN_OR_RETURN(c.latitude, node->Double("latitude", std::nullopt, -90, 90));
+  ASSIGN_OR_RETURN(c.longitude, node->Double("longitude", std::nullopt, -180, 180));
+  ASSIGN_OR_RETURN(auto cap, r.Map("capacity"));
+  if (cap) {
+    RETURN_IF_ERROR(cap->CheckKnown({"slots", "memory"}));
+    ASSIGN_OR_RETURN(int64_t slots, cap->Int("slots", 8, 1, 4096));
+    c.slots = static_cast<uint32_t>(slots);
+    ASSIGN_OR_RETURN(c.memory_bytes, cap->Bytes("memory", 2ull << 30));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadAddresses(const YamlReader& r, AgentConfig& c) {
+  ASSIGN_OR_RETURN(auto addrs, r.Map("addresses"));
+  if (!addrs) return r.Error("addresses", "is required (range, port)");
+  RETURN_IF_ERROR(addrs->CheckKnown({"range", "port", "standby", "quarantine_s"}));
+  ASSIGN_OR_RETURN(std::string range, addrs->String("range"));
+  auto cidr = Cidr::Parse(range);
+  if (!cidr.ok()) return addrs->Error("range", std::string(cidr.status().message()));
+  if (!cidr->base.is_v4() || cidr->prefix > 30) {
+    return addrs->Error("range", "must be an IPv4 prefix of at least 4 addresses");
+  }
+  c.address_range = *cidr;
+  ASSIGN_OR_RETURN(int64_t port, addrs->Int("port", 80, 1, 65535));
+  c.port = static_cast<uint16_t>(port);
+  ASSIGN_OR_RETURN(int64_t standby, addrs->Int("standby", 2, 1, 64));
+  c.standby = static_cast<uint32_t>(standby);
+  ASSIGN_OR_RETURN(int64_t q, addrs->Int("quarantine_s", 60, 0, 3600));
+  c.quarantine_ms = q * 1000;
+  return absl::OkStatus();
+}
+
+absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
+  ASSIGN_OR_RETURN(auto rt, r.Map("runtime"));
+  if (rt) {
+    RETURN_IF_ERROR(rt->CheckKnown({"kind", "binary", "state_dir", "cache_dir"}));
+    ASSIGN_OR_RETURN(c.runtime, rt->String("kind", "oci"));
+    if (c.runtime != "oci" && c.runtime != "fake") {
+      return rt->Error("kind", fmt::format("'{}' is not a runtime (oci, fake)", c.runtime));
+    }
+    ASSIGN_OR_RETURN(c.runtime_binary, rt->String("binary", "runc"));
+    ASSIGN_OR_RETURN(c.state_dir, rt->String("state_dir", ""));
+    ASSIGN_OR_RETURN(c.cache_dir, rt->String("cache_dir", "/var/cache/prewarm"));
+  }
+  if (c.state_dir.empty()) c.state_dir = "/run/prewarm/" + c.node_id;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TemplateConfig> ReadTemplate(const YamlReader& t) {
+  RETURN_IF_ERROR(t.CheckKnown({"name", "command", "env", "files", "memory", "pids", "cpus",
+                                "scratch", "scratch_mount", "probe", "preload"}));
+  TemplateConfig tc;
+  ASSIGN_OR_RETURN(tc.name, t.String("name"));
+  ASSIGN_OR_RETURN(tc.command, t.StringList("command", std::nullopt));
+  if (tc.command.empty()) return t.Error("command", "must not be empty");
+  ASSIGN_OR_RETURN(tc.env, t.StringMap("env"));
+  ASSIGN_OR_RETURN(tc.files, t.StringMap("files"));
+  for (const auto& [host, guest] : tc.files) {
+    if (guest.empty() || guest[0] != '/') return t.Error("files", fmt::format("'{}' must be absolute", guest));
+  }
+  ASSIGN_OR_RETURN(tc.memory_bytes, t.Bytes("memory", 64ull << 20));
+  ASSIGN_OR_RETURN(int64_t pids, t.Int("pids", 64, 1, 65536));
+  tc.pids = static_cast<uint32_t>(pids);
+  ASSIGN_OR_RETURN(tc.cpus, t.Double("cpus", 0.5, 0.01, 256));
+  ASSIGN_OR_RETURN(tc.scratch_bytes, t.Bytes("scratch", 64ull << 20));
+  ASSIGN_OR_RETURN(tc.scratch_mount, t.String("scratch_mount", "/srv"));
+  ASSIGN_OR_RETURN(tc.probe_path, t.String("probe", "/"));
+  if (tc.probe_path.empty() || tc.probe_path[0] != '/') return t.Error("probe", "must start with /");
+  ASSIGN_OR_RETURN(tc.preload, t.StringList("preload", std::vector<std::string>{}));
+  return tc;
+}
+
+}  // namespace
+
+const TemplateConfig* AgentConfig::FindTemplate(const std::string& name) const {
+  for (const auto& t : templates) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<AgentConfig> ParseAgentConfig(const YamlReader& r) {
+  RETURN_IF_ERROR(r.CheckKnown({"node", "orchestrator", "capacity", "addresses", "runtime",
+                                "origin", "heartbeat_ms", "ready_timeout_s", "templates",
+                                "log_level"}));
+  AgentConfig c;
+  RETURN_IF_ERROR(ReadNode(r, c));
+  RETURN_IF_ERROR(ReadAddresses(r, c));
+  RETURN_IF_ERROR(ReadRuntime(r, c));
+  ASSIGN_OR_RETURN(c.orchestrator, r.String("orchestrator", "127.0.0.1:7400"));
+  if (auto hp = HostPort::Parse(c.orchestrator); !hp.ok()) {
+    return r.Error("orchestrator", std::string(hp.status().message()));
+  }
+  ASSIGN_OR_RETURN(c.origin_url, r.String("origin", "http://127.0.0.1:8400"));
+  if (c.origin_url.rfind("http://", 0) != 0) return r.Error("origin", "must be an http:// URL");
+  ASSIGN_OR_RETURN(c.heartbeat_ms, r.Int("heartbeat_ms", 1000, 50, 60'000));
+  ASSIGN_OR_RETURN(int64_t ready_s, r.Int("ready_timeout_s", 30, 1, 3600));
+  c.ready_timeout_ms = ready_s * 1000;
+  ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));
+  ASSIGN_OR_RETURN(auto templates, r.MapList("templates"));
+  if (templates.empty()) return r.Error("templates", "at least one template is required");
+  for (const YamlReader& t : templates) {
+    ASSIGN_OR_RETURN(TemplateConfig tc, ReadTemplate(t));
+    if (c.FindTemplate(tc.name) != nullptr) return t.Error("name", "duplicate template");
+    c.templates.push_back(std::move(tc));
+  }
+  return c;
+}
+
+absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
+  ASSIGN_OR_RETURN(YamlReader r, YamlReader::FromFile(path));
+  return ParseAgentConfig(r);
+}
+
+}  // namespace prewarm::agent

@@ -1,0 +1,58 @@
+// The agent's configuration (one YAML file per edge node; see examples/agent.yaml).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/net.h"
+#include "common/yaml_reader.h"
+
+namespace prewarm::agent {
+
+struct TemplateConfig {
+  std::string name;
+  std::vector<std::string> command;
+  std::map<std::string, std::string> env;
+  // Host path -> path inside the instance. A host path "@prewarm-httpd" means the
+  // binary of that name installed next to the prewarm binary.
+  std::map<std::string, std::string> files;
+  uint64_t memory_bytes = 64ull << 20;
+  uint32_t pids = 64;
+  double cpus = 0.5;
+  uint64_t scratch_bytes = 64ull << 20;
+  std::string scratch_mount = "/srv";
+  std::string probe_path = "/";
+  std::vector<std::string> preload;  // content ids preloaded into every instance
+};
+
+struct AgentConfig {
+  std::string node_id;
+  std::string region;
+  double latitude = 0;
+  double longitude = 0;
+  std::string orchestrator = "127.0.0.1:7400";
+  uint32_t slots = 8;
+  uint64_t memory_bytes = 2ull << 30;
+  Cidr address_range;
+  uint16_t port = 80;
+  uint32_t standby = 2;            // listening sockets kept bound for cold-path answers
+  int64_t quarantine_ms = 60'000;  // a freed address is not reused for this long
+  std::string runtime = "oci";
+  std::string runtime_binary = "runc";
+  std::string state_dir;           // default /run/prewarm/<node_id>
+  std::string cache_dir = "/var/cache/prewarm";
+  std::string origin_url = "http://127.0.0.1:8400";
+  int64_t heartbeat_ms = 1000;
+  int64_t ready_timeout_ms = 30'000;
+  std::vector<TemplateConfig> templates;
+  std::string log_level = "info";
+
+  const TemplateConfig* FindTemplate(const std::string& name) const;
+};
+
+absl::StatusOr<AgentConfig> ParseAgentConfig(const YamlReader& r);
+absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
+
+}  // namespace prewarm::agent

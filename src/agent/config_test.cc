@@ -1,0 +1,58 @@
+#include "agent/config.h"
+
+#include <gtest/gtest.h>
+
+namespace prewarm::agent {
+namespace {
+
+constexpr const char* kAgent = R"(
+node: {id: sin-1, region: singapore, latitude: 1.35, longitude: 103.82}
+orchestrator: 127.0.0.1:7400
+capacity: {slots: 4, memory: 1GiB}
+addresses: {range: 127.77.3.0/24, port: 8080, standby: 3}
+origin: http://127.0.0.1:8400/content
+templates:
+  - name: static
+    command: [/usr/bin/prewarm-httpd, --root, /srv/content]
+    files: {"@prewarm-httpd": /usr/bin/prewarm-httpd}
+    memory: 32MiB
+    preload: [index.html]
+)";
+
+absl::StatusOr<AgentConfig> Parse(const std::string& text) {
+  auto r = YamlReader::FromString(text, "a.yaml");
+  if (!r.ok()) return r.status();
+  return ParseAgentConfig(*r);
+}
+
+TEST(AgentConfigTest, ParsesAFullConfig) {
+  auto c = Parse(kAgent);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->node_id, "sin-1");
+  EXPECT_EQ(c->slots, 4u);
+  EXPECT_EQ(c->memory_bytes, 1ull << 30);
+  EXPECT_EQ(c->address_range.ToString(), "127.77.3.0/24");
+  EXPECT_EQ(c->port, 8080);
+  EXPECT_EQ(c->standby, 3u);
+  EXPECT_EQ(c->state_dir, "/run/prewarm/sin-1");
+  ASSERT_EQ(c->templates.size(), 1u);
+  EXPECT_EQ(c->templates[0].memory_bytes, 32ull << 20);
+  EXPECT_EQ(c->templates[0].files.at("@prewarm-httpd"), "/usr/bin/prewarm-httpd");
+  EXPECT_EQ(c->FindTemplate("static")->preload.at(0), "index.html");
+}
+
+TEST(AgentConfigTest, ErrorsNameTheFieldAndLine) {
+  std::string bad = kAgent;
+  bad.replace(bad.find("127.77.3.0/24"), 13, "127.77.3.0/31");
+  EXPECT_EQ(Parse(bad).status().message(),
+            "a.yaml:5: addresses.range: must be an IPv4 prefix of at least 4 addresses");
+  EXPECT_NE(Parse("node: {id: x}\n").status().message().find("node.region"), std::string::npos);
+  std::string no_tmpl = kAgent;
+  no_tmpl = no_tmpl.substr(0, no_tmpl.find("templates:"));
+  EXPECT_NE(Parse(no_tmpl).status().message().find("templates"), std::string::npos);
+  std::string bad_rt = std::string(kAgent) + "runtime: {kind: crun}\n";
+  EXPECT_NE(Parse(bad_rt).status().message().find("runtime.kind"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace prewarm::agent

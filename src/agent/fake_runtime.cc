@@ -1,0 +1,107 @@
+#include "agent/fake_runtime.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "fmt/format.h"
+
+namespace prewarm::agent {
+
+class FakeInstance final : public RuntimeInstance {
+ public:
+  FakeInstance(FakeRuntime& rt, std::string id, std::string dir)
+      : rt_(rt), id_(std::move(id)), dir_(std::move(dir)) {
+    ++rt_.live_;
+    std::lock_guard<std::mutex> l(rt_.mu_);
+    rt_.instances_[id_] = this;
+  }
+  ~FakeInstance() override { (void)Destroy(); }
+
+  const std::string& scratch_dir() const override { return dir_; }
+
+  absl::Status Start(int listen_fd) override {
+    fd_ = ::dup(listen_fd);
+    server_ = std::thread([this] { Serve(); });
+    return absl::OkStatus();
+  }
+
+  std::optional<int> PollExit() override {
+    if (exited_.load()) return 137;
+    return std::nullopt;
+  }
+  ResourceUsage Usage() override { return {1 << 20, 1}; }
+
+  absl::Status Destroy() override {
+    if (destroyed_.exchange(true)) return absl::OkStatus();
+    {
+      std::lock_guard<std::mutex> l(rt_.mu_);
+      rt_.instances_.erase(id_);
+    }
+    Kill();
+    if (server_.joinable()) server_.join();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+    --rt_.live_;
+    return absl::OkStatus();
+  }
+
+  // Simulates the workload dying.
+  void Kill() {
+    exited_.store(true);
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+  }
+
+ private:
+  void Serve() {
+    while (!exited_.load()) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) break;
+      char buf[2048];
+      ssize_t n = ::read(c, buf, sizeof buf - 1);
+      std::string req(buf, n > 0 ? static_cast<size_t>(n) : 0);
+      std::string path = req.substr(4, req.find(' ', 4) - 4);
+      std::ifstream in(dir_ + "/content" + (path == "/" ? "/index.html" : path));
+      std::stringstream body;
+      body << in.rdbuf();
+      std::string status = in ? "200 OK" : "404 Not Found";
+      std::string out = fmt::format("HTTP/1.1 {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                                    status, body.str().size(), body.str());
+      (void)::write(c, out.data(), out.size());
+      ::close(c);
+    }
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+  FakeRuntime& rt_;
+  std::string id_;
+  std::string dir_;
+  int fd_ = -1;
+  std::thread server_;
+  std::atomic<bool> exited_{false};
+  std::atomic<bool> destroyed_{false};
+};
+
+absl::StatusOr<std::unique_ptr<RuntimeInstance>> FakeRuntime::Create(const InstanceSpec& spec) {
+  if (fail_next_.exchange(false)) return absl::InternalError("fake runtime: create failed");
+  std::string dir = fmt::format("{}/{}", root_, spec.id);
+  std::error_code ec;
+  std::filesystem::create_directories(dir + "/content", ec);
+  if (ec) return absl::InternalError(ec.message());
+  return std::unique_ptr<RuntimeInstance>(new FakeInstance(*this, spec.id, dir));
+}
+
+bool FakeRuntime::Kill(const std::string& id) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = instances_.find(id);
+  if (it == instances_.end()) return false;
+  it->second->Kill();
+  return true;
+}
+
+}  // namespace prewarm::agent

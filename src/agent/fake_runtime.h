@@ -1,0 +1,41 @@
+// FakeRuntime: a Runtime that behaves like a real one without containers. Start() serves
+// HTTP on the passed listening socket from an in-process thread (files from the scratch
+// dir's content/ tree), so the agent's preload, readiness and exit handling are exercised
+// for real. Used by the agent's unit tests; the simulator has its own virtual-time runtime.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <memory>
+#include <string>
+
+#include "agent/runtime.h"
+
+namespace prewarm::agent {
+
+class FakeInstance;
+
+class FakeRuntime final : public Runtime {
+ public:
+  explicit FakeRuntime(std::string root_dir) : root_(std::move(root_dir)) {}
+  std::string name() const override { return "fake"; }
+  absl::StatusOr<std::unique_ptr<RuntimeInstance>> Create(const InstanceSpec& spec) override;
+  absl::Status CleanupStale() override { return absl::OkStatus(); }
+
+  // Makes the next Create() fail (a runtime that cannot start instances).
+  void FailNextCreate() { fail_next_.store(true); }
+  // The workload of instance `id` dies (as if its process were killed).
+  bool Kill(const std::string& id);
+  int live() const { return live_.load(); }
+
+ private:
+  friend class FakeInstance;
+  std::mutex mu_;
+  std::map<std::string, FakeInstance*> instances_;
+  std::string root_;
+  std::atomic<bool> fail_next_{false};
+  std::atomic<int> live_{0};
+};
+
+}  // namespace prewarm::agent

@@ -1,0 +1,108 @@
+#include "agent/origin.h"
+
+#include <httplib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "fmt/format.h"
+
+namespace prewarm::agent {
+namespace {
+
+class HttpOrigin final : public Origin {
+ public:
+  explicit HttpOrigin(std::string base) : base_(std::move(base)) {
+    while (!base_.empty() && base_.back() == '/') base_.pop_back();
+  }
+
+  absl::Status FetchTo(const std::string& id, const std::string& dest) override {
+    RETURN_IF_ERROR(ValidateContentId(id));
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(dest).parent_path(), ec);
+    std::string tmp = dest + ".part";
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return absl::InternalError(fmt::format("cannot write {}", tmp));
+    httplib::Client client(HostPart());
+    client.set_connection_timeout(2, 0);
+    client.set_read_timeout(30, 0);
+    std::string path = PathPrefix() + "/" + id;
+    auto res = client.Get(path, [&](const char* data, size_t len) {
+      out.write(data, static_cast<std::streamsize>(len));
+      return static_cast<bool>(out);
+    });
+    out.close();
+    if (!res) {
+      std::remove(tmp.c_str());
+      return absl::UnavailableError(
+          fmt::format("origin {}{}: {}", base_, path, httplib::to_string(res.error())));
+    }
+    if (res->status != 200) {
+      std::remove(tmp.c_str());
+      return absl::NotFoundError(fmt::format("origin {}{}: HTTP {}", base_, path, res->status));
+    }
+    std::filesystem::rename(tmp, dest, ec);
+    if (ec) return absl::InternalError(fmt::format("rename {}: {}", dest, ec.message()));
+    return absl::OkStatus();
+  }
+
+ private:
+  // httplib::Client takes scheme://host:port; any path in the base URL is kept here.
+  std::string PathPrefix() const {
+    size_t scheme = base_.find("://");
+    size_t slash = base_.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+    return slash == std::string::npos ? "" : base_.substr(slash);
+  }
+
+  std::string HostPart() const {
+    size_t scheme = base_.find("://");
+    size_t slash = base_.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+    return slash == std::string::npos ? base_ : base_.substr(0, slash);
+  }
+
+  std::string base_;
+};
+
+class HttpProber final : public Prober {
+ public:
+  bool Probe(const IpAddr& addr, uint16_t port, const std::string& path, int timeout_ms) override {
+    httplib::Client client(addr.ToString(), port);
+    client.set_connection_timeout(0, timeout_ms * 1000);
+    client.set_read_timeout(0, timeout_ms * 1000);
+    auto res = client.Get(path);
+    return res && res->status >= 200 && res->status < 400;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Origin> MakeHttpOrigin(const std::string& base_url) {
+  return std::make_unique<HttpOrigin>(base_url);
+}
+
+std::unique_ptr<Prober> MakeHttpProber() { return std::make_unique<HttpProber>(); }
+
+absl::Status ValidateContentId(const std::string& id) {
+  if (id.empty() || id.size() > 512 || id[0] == '/') {
+    return absl::InvalidArgumentError(fmt::format("bad content id '{}'", id));
+  }
+  size_t start = 0;
+  while (start <= id.size()) {
+    size_t end = id.find('/', start);
+    if (end == std::string::npos) end = id.size();
+    std::string_view seg(id.data() + start, end - start);
+    if (seg.empty() || seg == "." || seg == "..") {
+      return absl::InvalidArgumentError(fmt::format("bad content id '{}'", id));
+    }
+    start = end + 1;
+  }
+  for (char c : id) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == '?' || c == '#' || c == '%') {
+      return absl::InvalidArgumentError(fmt::format("bad content id '{}'", id));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace prewarm::agent

@@ -1,0 +1,20 @@
+// Turns the agent's template config into runnable templates: builds (or reuses) the
+// content-addressed layers each template needs and fills in the runtime spec.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "agent/agent.h"
+#include "agent/config.h"
+
+namespace prewarm::agent {
+
+// `binary_dir` resolves "@name" host paths (binaries installed next to prewarm).
+absl::StatusOr<std::map<std::string, AgentTemplate>> BuildTemplates(const AgentConfig& config,
+                                                                    const std::string& binary_dir);
+
+// Directory of the running executable (/proc/self/exe).
+std::string SelfBinaryDir();
+
+}  // namespace prewarm::agent

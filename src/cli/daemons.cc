@@ -1,0 +1,69 @@
+#include "cli/daemons.h"
+
+#include <csignal>
+
+#include "agent/fake_runtime.h"
+#include "agent/runtime/oci/oci_runtime.h"
+#include "agent/templates.h"
+#include "common/logging.h"
+
+namespace prewarm::cli {
+
+absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentConfig config) {
+  std::unique_ptr<AgentProcess> p(new AgentProcess());
+  if (config.runtime == "oci") {
+    agent::oci::OciOptions opts;
+    opts.runtime_binary = config.runtime_binary;
+    opts.state_dir = config.state_dir;
+    opts.id_prefix = "prewarm-";
+    p->runtime_ = std::make_unique<agent::oci::OciRuntime>(opts, p->runner_);
+  } else {
+    p->runtime_ = std::make_unique<agent::FakeRuntime>(config.state_dir + "/fake");
+  }
+  ASSIGN_OR_RETURN(auto templates, agent::BuildTemplates(config, agent::SelfBinaryDir()));
+  p->origin_ = agent::MakeHttpOrigin(config.origin_url);
+  p->prober_ = agent::MakeHttpProber();
+  std::string target = config.orchestrator;
+  p->agent_ = std::make_unique<agent::Agent>(std::move(config), std::move(templates), *p->runtime_,
+                                             *p->origin_, *p->prober_, RealClock::Get());
+  p->session_ = std::make_unique<agent::OrchestratorSession>(target, *p->agent_);
+  return p;
+}
+
+AgentProcess::~AgentProcess() { Stop(); }
+
+absl::Status AgentProcess::Start() {
+  RETURN_IF_ERROR(agent_->Start());
+  session_->Start();
+  started_ = true;
+  return absl::OkStatus();
+}
+
+void AgentProcess::Stop() {
+  if (!started_) return;
+  started_ = false;
+  // Destroy instances first (while still connected, so the orchestrator hears "gone").
+  agent_->Stop();
+  session_->Stop();
+}
+
+void BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+int WaitForTerminationSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+}  // namespace prewarm::cli

@@ -1,0 +1,175 @@
+#include "orchestrator/config.h"
+
+#include <algorithm>
+
+#include "fmt/format.h"
+
+namespace prewarm::orchestrator {
+namespace {
+
+std::string Absolute(std::string name) {
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (name.empty() || name.back() != '.') name.push_back('.');
+  return name;
+}
+
+absl::StatusOr<HostPort> ReadHostPort(const YamlReader& r, std::string_view key,
+                                      std::string fallback) {
+  ASSIGN_OR_RETURN(std::string text, r.String(key, fallback));
+  auto hp = HostPort::Parse(text);
+  if (!hp.ok()) return r.Error(key, std::string(hp.status().message()));
+  return *hp;
+}
+
+absl::Status ReadListen(const YamlReader& r, OrchestratorConfig& c) {
+  RETURN_IF_ERROR(r.CheckKnown({"zone", "nameservers", "ttl", "dns", "grpc", "http", "origin",
+                                "services", "regions", "networks", "default_region",
+                                "node_timeout_s", "keepalive_s", "failure_backoff_s",
+                                "log_level"}));
+  ASSIGN_OR_RETURN(auto dns, r.Map("dns"));
+  YamlReader d = dns ? *dns : *YamlReader::FromString("{}", "<default>");
+  RETURN_IF_ERROR(d.CheckKnown({"listen", "udp_threads", "tcp"}));
+  ASSIGN_OR_RETURN(c.dns_listen, ReadHostPort(d, "listen", "127.0.0.1:5353"));
+  ASSIGN_OR_RETURN(int64_t threads, d.Int("udp_threads", 2, 1, 64));
+  c.dns_udp_threads = static_cast<int>(threads);
+  ASSIGN_OR_RETURN(c.dns_tcp, d.Bool("tcp", true));
+  ASSIGN_OR_RETURN(auto grpc, r.Map("grpc"));
+  if (grpc) {
+    RETURN_IF_ERROR(grpc->CheckKnown({"listen"}));
+    ASSIGN_OR_RETURN(c.grpc_listen, ReadHostPort(*grpc, "listen", "127.0.0.1:7400"));
+  } else {
+    c.grpc_listen = *HostPort::Parse("127.0.0.1:7400");
+  }
+  ASSIGN_OR_RETURN(auto http, r.Map("http"));
+  if (http) {
+    RETURN_IF_ERROR(http->CheckKnown({"listen"}));
+    ASSIGN_OR_RETURN(c.http_listen, ReadHostPort(*http, "listen", "127.0.0.1:9400"));
+  } else {
+    c.http_listen = *HostPort::Parse("127.0.0.1:9400");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadZone(const YamlReader& r, OrchestratorConfig& c) {
+  ASSIGN_OR_RETURN(std::string zone, r.String("zone", "edge.example."));
+  c.zone = Absolute(zone);
+  ASSIGN_OR_RETURN(auto ttl, r.Map("ttl"));
+  if (ttl) {
+    RETURN_IF_ERROR(ttl->CheckKnown({"stable_s", "short_s"}));
+    ASSIGN_OR_RETURN(int64_t stable, ttl->Int("stable_s", 30, 0, 86400));
+    ASSIGN_OR_RETURN(int64_t shrt, ttl->Int("short_s", 5, 0, 86400));
+    c.stable_ttl_s = static_cast<uint32_t>(stable);
+    c.short_ttl_s = static_cast<uint32_t>(shrt);
+  }
+  ASSIGN_OR_RETURN(auto ns_list, r.MapList("nameservers"));
+  for (const YamlReader& ns : ns_list) {
+    RETURN_IF_ERROR(ns.CheckKnown({"name", "addresses"}));
+    NsConfig n;
+    ASSIGN_OR_RETURN(std::string name, ns.String("name"));
+    n.name = Absolute(name);
+    ASSIGN_OR_RETURN(auto addrs, ns.StringList("addresses", std::vector<std::string>{}));
+    for (const auto& a : addrs) {
+      auto ip = IpAddr::Parse(a);
+      if (!ip.ok()) return ns.Error("addresses", std::string(ip.status().message()));
+      n.glue.push_back(*ip);
+    }
+    c.nameservers.push_back(std::move(n));
+  }
+  if (c.nameservers.empty()) {
+    c.nameservers.push_back({"ns1." + c.zone, {c.dns_listen.addr}});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadServices(const YamlReader& r, OrchestratorConfig& c) {
+  ASSIGN_OR_RETURN(auto origin, r.Map("origin"));
+  if (origin) {
+    RETURN_IF_ERROR(origin->CheckKnown({"addresses"}));
+    ASSIGN_OR_RETURN(auto addrs, origin->StringList("addresses", std::nullopt));
+    for (const auto& a : addrs) {
+      auto ip = IpAddr::Parse(a);
+      if (!ip.ok()) return origin->Error("addresses", std::string(ip.status().message()));
+      c.origin_addresses.push_back(*ip);
+    }
+  }
+  ASSIGN_OR_RETURN(auto services, r.MapList("services"));
+  for (const YamlReader& s : services) {
+    RETURN_IF_ERROR(s.CheckKnown({"name", "template"}));
+    ASSIGN_OR_RETURN(std::string name, s.String("name"));
+    ASSIGN_OR_RETURN(std::string tmpl, s.String("template", name));
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    if (name.empty() || name.find('.') != std::string::npos || name.size() > 63) {
+      return s.Error("name", "must be a single DNS label");
+    }
+    if (!c.services.emplace(name, tmpl).second) return s.Error("name", "duplicate service");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadLocations(const YamlReader& r, OrchestratorConfig& c) {
+  ASSIGN_OR_RETURN(auto regions, r.MapList("regions"));
+  for (const YamlReader& g : regions) {
+    RETURN_IF_ERROR(g.CheckKnown({"name", "latitude", "longitude"}));
+    RegionConfig rc;
+    ASSIGN_OR_RETURN(rc.name, g.String("name"));
+    ASSIGN_OR_RETURN(rc.point.lat, g.Double("latitude", std::nullopt, -90, 90));
+    ASSIGN_OR_RETURN(rc.point.lon, g.Double("longitude", std::nullopt, -180, 180));
+    if (c.FindRegion(rc.name) != nullptr) return g.Error("name", "duplicate region");
+    c.regions.push_back(std::move(rc));
+  }
+  ASSIGN_OR_RETURN(auto networks, r.MapList("networks"));
+  for (const YamlReader& n : networks) {
+    RETURN_IF_ERROR(n.CheckKnown({"cidr", "region", "latitude", "longitude"}));
+    NetworkConfig nc;
+    ASSIGN_OR_RETURN(std::string cidr, n.String("cidr"));
+    auto parsed = Cidr::Parse(cidr);
+    if (!parsed.ok()) return n.Error("cidr", std::string(parsed.status().message()));
+    nc.cidr = *parsed;
+    ASSIGN_OR_RETURN(nc.region, n.String("region"));
+    const RegionConfig* region = c.FindRegion(nc.region);
+    if (region == nullptr) return n.Error("region", "not declared under regions");
+    ASSIGN_OR_RETURN(nc.point.lat, n.Double("latitude", region->point.lat, -90, 90));
+    ASSIGN_OR_RETURN(nc.point.lon, n.Double("longitude", region->point.lon, -180, 180));
+    c.networks.push_back(std::move(nc));
+  }
+  ASSIGN_OR_RETURN(c.default_region,
+                   r.String("default_region", c.regions.empty() ? "" : c.regions[0].name));
+  if (!c.regions.empty() && c.FindRegion(c.default_region) == nullptr) {
+    return r.Error("default_region", "not declared under regions");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const RegionConfig* OrchestratorConfig::FindRegion(std::string_view name) const {
+  for (const auto& r : regions) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) {
+  OrchestratorConfig c;
+  RETURN_IF_ERROR(ReadListen(r, c));
+  RETURN_IF_ERROR(ReadZone(r, c));
+  RETURN_IF_ERROR(ReadServices(r, c));
+  RETURN_IF_ERROR(ReadLocations(r, c));
+  ASSIGN_OR_RETURN(int64_t timeout_s, r.Int("node_timeout_s", 10, 1, 3600));
+  c.node_timeout_ms = timeout_s * 1000;
+  ASSIGN_OR_RETURN(int64_t keepalive_s, r.Int("keepalive_s", 600, 1, 7 * 86400));
+  c.keepalive_ms = keepalive_s * 1000;
+  ASSIGN_OR_RETURN(int64_t backoff_s, r.Int("failure_backoff_s", 30, 0, 3600));
+  c.failure_backoff_ms = backoff_s * 1000;
+  ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));
+  return c;
+}
+
+absl::StatusOr<OrchestratorConfig> LoadOrchestratorConfig(const std::string& path) {
+  ASSIGN_OR_RETURN(YamlReader r, YamlReader::FromFile(path));
+  return ParseOrchestratorConfig(r);
+}
+
+}  // namespace prewarm::orchestrator

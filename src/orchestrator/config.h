@@ -1,0 +1,58 @@
+// The orchestrator's configuration (one YAML file; see examples/orchestrator.yaml).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/net.h"
+#include "common/yaml_reader.h"
+#include "geo/geo.h"
+
+namespace prewarm::orchestrator {
+
+struct RegionConfig {
+  std::string name;
+  geo::GeoPoint point;
+};
+
+struct NetworkConfig {
+  Cidr cidr;
+  std::string region;
+  geo::GeoPoint point;  // the region's unless overridden
+};
+
+struct NsConfig {
+  std::string name;  // absolute, lowercase, e.g. "ns1.edge.example."
+  std::vector<IpAddr> glue;
+};
+
+struct OrchestratorConfig {
+  std::string zone = "edge.example.";
+  std::vector<NsConfig> nameservers;
+  uint32_t stable_ttl_s = 30;      // READY instances not scaling down
+  uint32_t short_ttl_s = 5;        // starting, draining, cold-path and origin answers
+  HostPort dns_listen;             // default 127.0.0.1:5353
+  int dns_udp_threads = 2;
+  bool dns_tcp = true;
+  HostPort grpc_listen;            // default 127.0.0.1:7400
+  HostPort http_listen;            // default 127.0.0.1:9400
+  std::vector<IpAddr> origin_addresses;  // answered when nothing else can serve
+  std::map<std::string, std::string> services;  // service label -> template
+  std::vector<RegionConfig> regions;
+  std::vector<NetworkConfig> networks;
+  std::string default_region;
+  int64_t node_timeout_ms = 10'000;    // no status for this long -> node leaves DNS
+  int64_t keepalive_ms = 600'000;      // idle (no answers) this long -> drain
+  int64_t failure_backoff_ms = 30'000; // after a failed start, avoid that node/template
+  std::string log_level = "info";
+
+  const RegionConfig* FindRegion(std::string_view name) const;
+};
+
+// Parses the `orchestrator:` mapping (or a whole orchestrator config file).
+absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r);
+absl::StatusOr<OrchestratorConfig> LoadOrchestratorConfig(const std::string& path);
+
+}  // namespace prewarm::orchestrator

@@ -1,0 +1,58 @@
+#include "orchestrator/config.h"
+
+#include <gtest/gtest.h>
+
+#include "orchestrator/test_util.h"
+
+namespace prewarm::orchestrator {
+namespace {
+
+absl::StatusOr<OrchestratorConfig> Parse(const std::string& text) {
+  auto r = YamlReader::FromString(text, "o.yaml");
+  if (!r.ok()) return r.status();
+  return ParseOrchestratorConfig(*r);
+}
+
+TEST(OrchestratorConfigTest, DefaultsMatchTheDocumentedOnes) {
+  auto c = Parse("{}");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->zone, "edge.example.");
+  EXPECT_EQ(c->dns_listen.ToString(), "127.0.0.1:5353");
+  EXPECT_EQ(c->stable_ttl_s, 30u);
+  EXPECT_EQ(c->short_ttl_s, 5u);
+  ASSERT_EQ(c->nameservers.size(), 1u);
+  EXPECT_EQ(c->nameservers[0].name, "ns1.edge.example.");
+}
+
+TEST(OrchestratorConfigTest, ParsesRegionsNetworksAndServices) {
+  auto c = Parse(testing::kThreeRegions);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->regions.size(), 3u);
+  EXPECT_EQ(c->networks.size(), 4u);
+  EXPECT_EQ(c->networks[2].region, "singapore");
+  EXPECT_NEAR(c->networks[2].point.lat, 1.35, 1e-9);
+  EXPECT_EQ(c->services.at("video"), "video");
+  EXPECT_EQ(c->origin_addresses.at(0).ToString(), "192.0.2.53");
+}
+
+TEST(OrchestratorConfigTest, BadFieldsAreNamedWithTheirLine) {
+  auto bad_region = Parse("regions:\n  - {name: a, latitude: 1, longitude: 2}\n"
+                          "networks:\n  - {cidr: 10.0.0.0/8, region: b}\n");
+  ASSERT_FALSE(bad_region.ok());
+  EXPECT_EQ(bad_region.status().message(),
+            "o.yaml:4: networks[0].region: not declared under regions");
+  auto bad_cidr = Parse("regions: [{name: a, latitude: 1, longitude: 2}]\n"
+                        "networks: [{cidr: 10.0.0.0/40, region: a}]\n");
+  ASSERT_FALSE(bad_cidr.ok());
+  EXPECT_NE(bad_cidr.status().message().find("networks[0].cidr"), std::string::npos);
+  auto typo = Parse("dns: {listn: 127.0.0.1:53}\n");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_EQ(typo.status().message(), "o.yaml:1: dns.listn: unknown field");
+  auto lat = Parse("regions: [{name: a, latitude: 91, longitude: 2}]\n");
+  ASSERT_FALSE(lat.ok());
+  EXPECT_NE(lat.status().message().find("regions[0].latitude"), std::string::npos);
+  EXPECT_FALSE(Parse("services: [{name: a.b}]\n").ok());
+}
+
+}  // namespace
+}  // namespace prewarm::orchestrator

@@ -1,0 +1,108 @@
+#include "orchestrator/placement.h"
+
+#include <limits>
+#include <vector>
+
+namespace prewarm::orchestrator {
+namespace {
+
+constexpr double kMetroKm = 50.0;
+
+// Marks which nodes count as local to the client.
+std::vector<bool> LocalNodes(const RoutingSnapshot& snap, const ClientPlace& client) {
+  std::vector<bool> local(snap.nodes.size(), false);
+  bool any_in_region = false;
+  double nearest = std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < snap.nodes.size(); ++i) {
+    if (snap.nodes[i].region == client.region) {
+      local[i] = true;
+      any_in_region = true;
+    }
+    nearest = std::min(nearest, geo::GreatCircleKm(snap.nodes[i].point, client.point));
+  }
+  if (any_in_region) return local;
+  for (size_t i = 0; i < snap.nodes.size(); ++i) {
+    local[i] = geo::GreatCircleKm(snap.nodes[i].point, client.point) <= nearest + kMetroKm;
+  }
+  return local;
+}
+
+const RoutedInstance* PowerOfTwo(const std::vector<const RoutedInstance*>& c, uint64_t random) {
+  if (c.empty()) return nullptr;
+  if (c.size() == 1) return c[0];
+  size_t a = random % c.size();
+  size_t b = (random / c.size()) % (c.size() - 1);
+  if (b >= a) ++b;
+  uint32_t la = c[a]->heat ? c[a]->heat->load.load(std::memory_order_relaxed) : 0;
+  uint32_t lb = c[b]->heat ? c[b]->heat->load.load(std::memory_order_relaxed) : 0;
+  return lb < la ? c[b] : c[a];
+}
+
+// Candidates on the nearest node (and nodes within kMetroKm of it) that pass `keep`.
+template <typename Keep>
+std::vector<const RoutedInstance*> Nearest(const RoutingSnapshot& snap,
+                                           const std::vector<RoutedInstance>& all,
+                                           const ClientPlace& client, Keep keep) {
+  double best = std::numeric_limits<double>::infinity();
+  for (const auto& inst : all) {
+    if (keep(inst)) best = std::min(best, geo::GreatCircleKm(snap.nodes[inst.node].point, client.point));
+  }
+  std::vector<const RoutedInstance*> out;
+  for (const auto& inst : all) {
+    if (keep(inst) && geo::GreatCircleKm(snap.nodes[inst.node].point, client.point) <= best + kMetroKm) {
+      out.push_back(&inst);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Pick ChooseInstance(const RoutingSnapshot& snap, std::string_view tmpl, const ClientPlace& client,
+                    uint64_t random) {
+  static const std::vector<RoutedInstance> kEmpty;
+  auto it = snap.instances.find(absl::string_view(tmpl.data(), tmpl.size()));
+  const std::vector<RoutedInstance>& all = it == snap.instances.end() ? kEmpty : it->second;
+  std::vector<bool> local = LocalNodes(snap, client);
+
+  auto local_ready = Nearest(snap, all, client,
+                             [&](const RoutedInstance& i) { return i.ready && local[i.node]; });
+  if (!local_ready.empty()) return {PickKind::kLocalReady, PowerOfTwo(local_ready, random), {}};
+  auto local_starting = Nearest(snap, all, client,
+                                [&](const RoutedInstance& i) { return !i.ready && local[i.node]; });
+  if (!local_starting.empty()) {
+    return {PickKind::kLocalStarting, PowerOfTwo(local_starting, random), {}};
+  }
+  // Start one nearby if a local node has room; otherwise prefer what already runs
+  // elsewhere over spilling a new instance to a remote node.
+  std::optional<uint32_t> node = ChooseNodeForNew(snap, tmpl, client);
+  if (node && local[*node]) return {PickKind::kNeedCold, nullptr, node};
+  auto ready = Nearest(snap, all, client, [](const RoutedInstance& i) { return i.ready; });
+  if (!ready.empty()) return {PickKind::kRemoteReady, PowerOfTwo(ready, random), {}};
+  auto starting = Nearest(snap, all, client, [](const RoutedInstance& i) { return !i.ready; });
+  if (!starting.empty()) return {PickKind::kRemoteStarting, PowerOfTwo(starting, random), {}};
+  if (node) return {PickKind::kNeedCold, nullptr, node};
+  return {};
+}
+
+std::optional<uint32_t> ChooseNodeForNew(const RoutingSnapshot& snap, std::string_view tmpl,
+                                         const ClientPlace& client) {
+  absl::string_view key(tmpl.data(), tmpl.size());
+  std::optional<uint32_t> best;
+  double best_km = std::numeric_limits<double>::infinity();
+  bool best_in_region = false;
+  for (uint32_t i = 0; i < snap.nodes.size(); ++i) {
+    const RoutedNode& n = snap.nodes[i];
+    if (!n.can_reserve || !n.templates.contains(key)) continue;
+    bool in_region = n.region == client.region;
+    double km = geo::GreatCircleKm(n.point, client.point);
+    if ((in_region && !best_in_region) || (in_region == best_in_region && km < best_km)) {
+      best = i;
+      best_km = km;
+      best_in_region = in_region;
+    }
+  }
+  return best;
+}
+
+}  // namespace prewarm::orchestrator

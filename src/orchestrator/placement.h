@@ -1,0 +1,46 @@
+// Placement: which instance answers a client, and which node takes a new instance.
+// Pure functions over a RoutingSnapshot, shared by the DNS path, the reconciler and the
+// simulator.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "orchestrator/snapshot.h"
+
+namespace prewarm::orchestrator {
+
+struct ClientPlace {
+  std::string_view region;
+  geo::GeoPoint point;
+};
+
+enum class PickKind {
+  kLocalReady,     // ready instance in the client's region (or on the nearest node)
+  kLocalStarting,  // an instance already starting nearby: share its cold start
+  kNeedCold,       // nothing nearby: reserve on `cold_node`
+  kRemoteReady,    // no local capacity: nearest ready instance elsewhere
+  kRemoteStarting,
+  kNone,           // nothing anywhere and no capacity: answer the origin
+};
+
+struct Pick {
+  PickKind kind = PickKind::kNone;
+  const RoutedInstance* instance = nullptr;
+  std::optional<uint32_t> cold_node;  // node index for kNeedCold
+};
+
+// Nodes "local" to a client: those in its region; when its region has no node, the
+// nearest node(s) (within `metro_km` of the nearest).
+// Among local ready instances picks the less loaded of two random candidates
+// (power of two choices); `random` seeds that choice.
+Pick ChooseInstance(const RoutingSnapshot& snap, std::string_view tmpl, const ClientPlace& client,
+                    uint64_t random);
+
+// The node a new instance for `client` should go to: the nearest reservable node,
+// preferring the client's region. nullopt when no node can take one.
+std::optional<uint32_t> ChooseNodeForNew(const RoutingSnapshot& snap, std::string_view tmpl,
+                                         const ClientPlace& client);
+
+}  // namespace prewarm::orchestrator

@@ -1,0 +1,87 @@
+#include "orchestrator/resolver.h"
+
+#include <random>
+
+#include "common/logging.h"
+
+namespace prewarm::orchestrator {
+namespace {
+
+constexpr uint16_t kTypeA = 1;
+constexpr uint16_t kTypeAny = 255;
+
+uint64_t ThreadRandom() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
+}  // namespace
+
+OrchestratorResolver::OrchestratorResolver(const OrchestratorConfig& config,
+                                           const SnapshotHolder& snapshots, ClusterState& state,
+                                           const Clock& clock)
+    : config_(config), snapshots_(snapshots), state_(state), clock_(clock) {
+  for (const auto& n : config.networks) {
+    absl::Status st = locator_.Add(n.cidr, geo::Location{n.region, n.point});
+    if (!st.ok()) spdlog::warn("networks: {}", st.message());
+  }
+  if (const RegionConfig* r = config.FindRegion(config.default_region)) {
+    default_location_ = geo::Location{r->name, r->point};
+  }
+}
+
+OrchestratorResolver::Placed OrchestratorResolver::Locate(const dns::ClientInfo& client) const {
+  IpAddr addr = client.source;
+  int source_prefix = -1;
+  if (client.ecs && client.ecs->source_prefix > 0) {
+    addr = client.ecs->address;
+    source_prefix = client.ecs->source_prefix;
+  }
+  std::optional<geo::Located> hit = locator_.Lookup(addr);
+  if (!hit) return Placed{default_location_, static_cast<uint8_t>(std::max(source_prefix, 0))};
+  int scope = source_prefix < 0 ? 0 : std::min(hit->matched_prefix, source_prefix);
+  return Placed{hit->location, static_cast<uint8_t>(scope)};
+}
+
+dns::ServiceAnswer OrchestratorResolver::Origin(uint8_t scope) {
+  counters_.origin.fetch_add(1, std::memory_order_relaxed);
+  return dns::ServiceAnswer{config_.origin_addresses, config_.short_ttl_s, scope};
+}
+
+std::optional<dns::ServiceAnswer> OrchestratorResolver::Resolve(std::string_view service,
+                                                                uint16_t qtype,
+                                                                const dns::ClientInfo& client) {
+  auto svc = config_.services.find(std::string(service));
+  if (svc == config_.services.end()) return std::nullopt;
+  const std::string& tmpl = svc->second;
+  Placed placed = Locate(client);
+  if (qtype != kTypeA && qtype != kTypeAny) {
+    // Instances are IPv4 loopback/edge addresses: never start one for an AAAA query.
+    return dns::ServiceAnswer{{}, config_.short_ttl_s, placed.scope};
+  }
+  ClientPlace where{placed.location.region, placed.location.point};
+  std::shared_ptr<const RoutingSnapshot> snap = snapshots_.Load();
+  Pick pick = ChooseInstance(*snap, tmpl, where, ThreadRandom());
+  if (pick.instance != nullptr) {
+    const RoutedInstance& inst = *pick.instance;
+    if (inst.heat) {
+      inst.heat->last_answer_ms.store(clock_.NowMs(), std::memory_order_relaxed);
+      inst.heat->answers.fetch_add(1, std::memory_order_relaxed);
+    }
+    bool local = pick.kind == PickKind::kLocalReady || pick.kind == PickKind::kLocalStarting;
+    (local ? (inst.ready ? counters_.ready : counters_.starting) : counters_.remote)
+        .fetch_add(1, std::memory_order_relaxed);
+    uint32_t ttl = pick.kind == PickKind::kLocalReady ? config_.stable_ttl_s : config_.short_ttl_s;
+    return dns::ServiceAnswer{{inst.address}, ttl, placed.scope};
+  }
+  if (pick.kind == PickKind::kNeedCold) {
+    std::optional<IpAddr> addr = state_.ReserveCold(tmpl, where);
+    if (addr) {
+      counters_.cold.fetch_add(1, std::memory_order_relaxed);
+      return dns::ServiceAnswer{{*addr}, config_.short_ttl_s, placed.scope};
+    }
+  }
+  return Origin(placed.scope);
+}
+
+}  // namespace prewarm::orchestrator

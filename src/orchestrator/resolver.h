@@ -1,0 +1,56 @@
+// The DNS hot path's view of the orchestrator: service name -> template, client ->
+// location, routing snapshot -> instance address. Reads only the immutable snapshot, except
+// on the cold path (nothing nearby), where it asks ClusterState to reserve an instance.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "dns/zone.h"
+#include "geo/geo.h"
+#include "orchestrator/config.h"
+#include "orchestrator/state.h"
+
+namespace prewarm::orchestrator {
+
+struct ResolverCounters {
+  std::atomic<uint64_t> ready{0};         // answered with a ready local instance
+  std::atomic<uint64_t> starting{0};      // answered with an instance still starting
+  std::atomic<uint64_t> cold{0};          // cold path: a new instance was reserved
+  std::atomic<uint64_t> remote{0};        // answered from another region
+  std::atomic<uint64_t> origin{0};        // nothing could serve: origin address
+};
+
+class OrchestratorResolver final : public dns::ServiceResolver {
+ public:
+  OrchestratorResolver(const OrchestratorConfig& config, const SnapshotHolder& snapshots,
+                       ClusterState& state, const Clock& clock);
+
+  std::optional<dns::ServiceAnswer> Resolve(std::string_view service, uint16_t qtype,
+                                            const dns::ClientInfo& client) override;
+
+  // Client location: ECS subnet if present, else the source address; unknown -> the
+  // default region. `scope` is the ECS scope prefix the answer is valid for.
+  struct Placed {
+    geo::Location location;
+    uint8_t scope = 0;
+  };
+  Placed Locate(const dns::ClientInfo& client) const;
+
+  const ResolverCounters& counters() const { return counters_; }
+
+ private:
+  dns::ServiceAnswer Origin(uint8_t scope);
+
+  const OrchestratorConfig& config_;
+  const SnapshotHolder& snapshots_;
+  ClusterState& state_;
+  const Clock& clock_;
+  geo::CidrLocator locator_;
+  geo::Location default_location_;
+  ResolverCounters counters_;
+};
+
+}  // namespace prewarm::orchestrator

@@ -1,0 +1,89 @@
+#include "orchestrator/resolver.h"
+
+#include <gtest/gtest.h>
+
+#include "orchestrator/test_util.h"
+
+namespace prewarm::orchestrator {
+namespace {
+
+constexpr uint16_t kA = 1;
+constexpr uint16_t kAAAA = 28;
+
+class ResolverTest : public ::testing::Test {
+ protected:
+  ResolverTest()
+      : config_(testing::ThreeRegionConfig()),
+        state_(config_, clock_, snaps_),
+        resolver_(config_, snaps_, state_, clock_) {}
+
+  dns::ClientInfo From(const char* source, const char* ecs = nullptr, uint8_t prefix = 24) {
+    dns::ClientInfo c;
+    c.source = *IpAddr::Parse(source);
+    if (ecs) c.ecs = dns::ClientSubnet{*IpAddr::Parse(ecs), prefix, 0};
+    return c;
+  }
+
+  ManualClock clock_;
+  OrchestratorConfig config_;
+  SnapshotHolder snaps_;
+  ClusterState state_;
+  OrchestratorResolver resolver_;
+};
+
+TEST_F(ResolverTest, LocatesByEcsThenSourceThenDefault) {
+  EXPECT_EQ(resolver_.Locate(From("127.0.0.1", "203.0.113.0")).location.region, "singapore");
+  EXPECT_EQ(resolver_.Locate(From("127.0.0.1", "203.0.113.0")).scope, 24);
+  EXPECT_EQ(resolver_.Locate(From("198.51.100.9")).location.region, "virginia");
+  EXPECT_EQ(resolver_.Locate(From("198.51.100.9")).scope, 0);
+  EXPECT_EQ(resolver_.Locate(From("100.64.0.1")).location.region, "frankfurt");
+  // ECS with source prefix 0 means "don't use my subnet": fall back to the source.
+  EXPECT_EQ(resolver_.Locate(From("198.51.100.9", "203.0.113.0", 0)).location.region, "virginia");
+}
+
+TEST_F(ResolverTest, UnknownServiceIsNxdomainAndNoCapacityIsOrigin) {
+  EXPECT_FALSE(resolver_.Resolve("nope", kA, From("127.0.0.1")).has_value());
+  auto a = resolver_.Resolve("static", kA, From("127.0.0.1"));
+  ASSERT_TRUE(a.has_value());
+  ASSERT_EQ(a->addresses.size(), 1u);
+  EXPECT_EQ(a->addresses[0].ToString(), "192.0.2.53");
+  EXPECT_EQ(a->ttl, config_.short_ttl_s);
+  EXPECT_EQ(resolver_.counters().origin.load(), 1u);
+}
+
+TEST_F(ResolverTest, ColdThenReadyAnswersWithShortThenStableTtl) {
+  auto link = std::make_shared<testing::RecordingLink>();
+  ASSERT_TRUE(state_.RegisterNode(testing::MakeRegister("sin-1", "singapore", 1.35, 103.82,
+                                                        "127.77.3.0/24"), link).ok());
+  v1::NodeStatus st;
+  st.set_node_id("sin-1");
+  st.add_standby_addresses("127.77.3.7");
+  ASSERT_TRUE(state_.ApplyStatus(st).ok());
+  auto cold = resolver_.Resolve("static", kA, From("127.0.0.1", "203.0.113.0"));
+  ASSERT_TRUE(cold.has_value());
+  EXPECT_EQ(cold->addresses.at(0).ToString(), "127.77.3.7");
+  EXPECT_EQ(cold->ttl, config_.short_ttl_s);
+  EXPECT_EQ(cold->ecs_scope_prefix, 24);
+  EXPECT_EQ(resolver_.counters().cold.load(), 1u);
+  // AAAA never starts anything and has no IPv4 answer.
+  auto aaaa = resolver_.Resolve("static", kAAAA, From("127.0.0.1", "203.0.113.0"));
+  ASSERT_TRUE(aaaa.has_value());
+  EXPECT_TRUE(aaaa->addresses.empty());
+  auto cmds = link->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  auto* inst = st.add_instances();
+  inst->set_instance_id(cmds[0].create().instance_id());
+  inst->set_template_name("static");
+  inst->set_address("127.77.3.7");
+  inst->set_state(v1::INSTANCE_STATE_READY);
+  inst->set_probe_ok(true);
+  ASSERT_TRUE(state_.ApplyStatus(st).ok());
+  auto warm = resolver_.Resolve("static", kA, From("127.0.0.1", "203.0.113.0"));
+  ASSERT_TRUE(warm.has_value());
+  EXPECT_EQ(warm->addresses.at(0).ToString(), "127.77.3.7");
+  EXPECT_EQ(warm->ttl, config_.stable_ttl_s);
+  EXPECT_EQ(resolver_.counters().ready.load(), 1u);
+}
+
+}  // namespace
+}  // namespace prewarm::orchestrator

@@ -1,0 +1,65 @@
+// The routing snapshot: everything a DNS thread needs to answer, immutable once published.
+// The control plane (ClusterState) builds a new one on every change and swaps it in
+// atomically; DNS threads load it without taking any lock shared with the control plane.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "common/net.h"
+#include "geo/geo.h"
+
+namespace prewarm::orchestrator {
+
+// Per-instance counters written by DNS threads (relaxed atomics, no lock) and read by
+// the control plane for keep-alive and load decisions.
+struct InstanceHeat {
+  std::atomic<int64_t> last_answer_ms{0};
+  std::atomic<uint64_t> answers{0};
+  std::atomic<uint32_t> load{0};  // last reported active connections + answers since
+};
+
+struct RoutedNode {
+  std::string id;
+  std::string region;
+  geo::GeoPoint point;
+  bool can_reserve = false;  // connected, not draining, has a free slot and standby address
+  // Templates a new instance may be placed for now (supported, not backing off).
+  absl::flat_hash_set<std::string> templates;
+};
+
+struct RoutedInstance {
+  std::string id;
+  IpAddr address;
+  uint32_t node = 0;   // index into RoutingSnapshot::nodes
+  bool ready = false;  // false: reserved or starting (socket already bound)
+  std::shared_ptr<InstanceHeat> heat;
+};
+
+struct RoutingSnapshot {
+  uint64_t version = 0;
+  std::vector<RoutedNode> nodes;
+  // template -> instances that may be answered (ready or starting; never draining).
+  absl::flat_hash_map<std::string, std::vector<RoutedInstance>> instances;
+};
+
+class SnapshotHolder {
+ public:
+  SnapshotHolder() : current_(std::make_shared<const RoutingSnapshot>()) {}
+  std::shared_ptr<const RoutingSnapshot> Load() const {
+    return current_.load(std::memory_order_acquire);
+  }
+  void Store(std::shared_ptr<const RoutingSnapshot> s) {
+    current_.store(std::move(s), std::memory_order_release);
+  }
+
+ private:
+  std::atomic<std::shared_ptr<const RoutingSnapshot>> current_;
+};
+
+}  // namespace prewarm::orchestrator

@@ -1,0 +1,127 @@
+// ClusterState: the orchestrator's control plane. Owns nodes and instances, decides
+// reservations, turns agent status into instance states, and publishes a new
+// RoutingSnapshot after every change. All members are guarded by one mutex that the DNS
+// hot path never takes (it reads snapshots); only the cold path (nothing to answer
+// nearby) enters here to reserve.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "orchestrator/config.h"
+#include "orchestrator/placement.h"
+#include "orchestrator/snapshot.h"
+#include "prewarm/v1/agent.pb.h"
+#include "prewarm/v1/orchestrator.pb.h"
+
+namespace prewarm::orchestrator {
+
+// The command channel to one connected agent. Send() must not block for long.
+class NodeLink {
+ public:
+  virtual ~NodeLink() = default;
+  virtual void Send(const v1::OrchestratorCommand& cmd) = 0;
+};
+
+struct StateCounters {
+  uint64_t reservations = 0;
+  uint64_t start_failures = 0;
+  uint64_t drains = 0;
+  uint64_t destroys = 0;
+  uint64_t nodes_expired = 0;
+};
+
+// Called (outside the lock) for every instance state change, e.g. for `prewarm up`'s log.
+using InstanceObserver = std::function<void(const v1::InstanceInfo&)>;
+
+class ClusterState {
+ public:
+  ClusterState(const OrchestratorConfig& config, const Clock& clock, SnapshotHolder& snapshots);
+
+  void SetObserver(InstanceObserver observer);
+
+  // A node (re)connects. Validates the registration; replaces an older link of that node.
+  absl::Status RegisterNode(const v1::Register& reg, std::shared_ptr<NodeLink> link);
+  absl::Status ApplyStatus(const v1::NodeStatus& status);
+  // The stream of `link` ended; ignored if the node has reconnected on another link.
+  void NodeDisconnected(const std::string& node_id, const NodeLink* link);
+
+  // Cold path: reserves an instance of `tmpl` for `client` on the node placement picks,
+  // unless one appeared nearby meanwhile. Returns the address to answer with.
+  std::optional<IpAddr> ReserveCold(const std::string& tmpl, const ClientPlace& client);
+  // Proactive: makes sure `target` instances of `tmpl` exist in `region`, preloading
+  // `content_ids`. Returns how many it ordered.
+  absl::StatusOr<uint32_t> EnsureWarm(const std::string& region, const std::string& tmpl,
+                                      uint32_t target, const std::vector<std::string>& content);
+  absl::StatusOr<uint32_t> Drain(const std::string& node_id);
+  // Periodic work: node expiry, keep-alive drains, destroys after the TTL, lost reservations.
+  void Tick();
+
+  std::vector<v1::NodeInfo> ListNodes() const;
+  std::vector<v1::InstanceInfo> ListInstances(const std::string& node, const std::string& tmpl) const;
+  std::map<v1::InstanceState, int> InstancesByState() const;
+  int ConnectedNodes() const;
+  StateCounters counters() const;
+
+ private:
+  struct Node {
+    v1::Register reg;
+    std::shared_ptr<NodeLink> link;
+    bool connected = false;
+    bool draining = false;
+    int64_t last_seen_ms = 0;
+    std::vector<IpAddr> standby;                       // as last reported
+    std::map<std::string, int64_t> backoff_until_ms;   // template -> no new instances until
+    v1::NodeStatus last_status;
+  };
+  struct Instance {
+    v1::InstanceInfo info;
+    std::shared_ptr<InstanceHeat> heat = std::make_shared<InstanceHeat>();
+    int64_t created_ms = 0;
+    int64_t destroy_at_ms = 0;  // for DRAINING: when to send Destroy
+    bool destroy_sent = false;
+    bool probe_ok = true;
+  };
+
+  bool CanReserve(const Node& n, const std::string& tmpl) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<IpAddr> FreeStandby(const Node& n) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<IpAddr> ReserveOn(const std::string& node_id, const std::string& tmpl,
+                                  const std::vector<std::string>& content)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetState(Instance& inst, v1::InstanceState s, std::string detail)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ApplyInstance(Node& node, const v1::InstanceStatus& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ForgetNodeInstances(const std::string& node_id, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StartDrain(Instance& inst, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::shared_ptr<RoutingSnapshot> BuildSnapshot() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Notify() ABSL_LOCKS_EXCLUDED(mu_);
+
+  const OrchestratorConfig& config_;
+  const Clock& clock_;
+  SnapshotHolder& snapshots_;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, Node> nodes_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Instance> instances_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_instance_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+  StateCounters counters_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::InstanceInfo> pending_events_ ABSL_GUARDED_BY(mu_);
+  InstanceObserver observer_;
+  absl::Mutex observer_mu_;
+};
+
+const char* StateName(v1::InstanceState s);
+
+}  // namespace prewarm::orchestrator

@@ -1,0 +1,148 @@
+#include "orchestrator/state.h"
+
+#include <gtest/gtest.h>
+
+#include "orchestrator/test_util.h"
+
+namespace prewarm::orchestrator {
+namespace {
+
+using testing::MakeRegister;
+using testing::RecordingLink;
+
+class ClusterStateTest : public ::testing::Test {
+ protected:
+  ClusterStateTest() : config_(testing::ThreeRegionConfig()), state_(config_, clock_, snaps_) {}
+
+  std::shared_ptr<RecordingLink> Connect(const std::string& id, const std::string& region,
+                                         double lat, double lon, const std::string& range,
+                                         std::vector<std::string> standby) {
+    auto link = std::make_shared<RecordingLink>();
+    EXPECT_TRUE(state_.RegisterNode(MakeRegister(id, region, lat, lon, range), link).ok());
+    v1::NodeStatus st;
+    st.set_node_id(id);
+    for (auto& a : standby) st.add_standby_addresses(a);
+    EXPECT_TRUE(state_.ApplyStatus(st).ok());
+    statuses_[id] = st;
+    return link;
+  }
+
+  void Report(const std::string& node, const std::string& id, v1::InstanceState s,
+              const std::string& addr) {
+    v1::NodeStatus& st = statuses_[node];
+    v1::InstanceStatus* found = nullptr;
+    for (auto& i : *st.mutable_instances()) {
+      if (i.instance_id() == id) found = &i;
+    }
+    if (found == nullptr) found = st.add_instances();
+    found->set_instance_id(id);
+    found->set_template_name("static");
+    found->set_address(addr);
+    found->set_state(s);
+    found->set_probe_ok(true);
+    ASSERT_TRUE(state_.ApplyStatus(st).ok());
+  }
+
+  ManualClock clock_;
+  OrchestratorConfig config_;
+  SnapshotHolder snaps_;
+  ClusterState state_;
+  std::map<std::string, v1::NodeStatus> statuses_;
+};
+
+TEST_F(ClusterStateTest, RejectsInvalidRegistrations) {
+  auto link = std::make_shared<RecordingLink>();
+  auto bad = MakeRegister("", "frankfurt", 50, 8, "127.77.1.0/24");
+  EXPECT_EQ(state_.RegisterNode(bad, link).code(), absl::StatusCode::kInvalidArgument);
+  bad = MakeRegister("fra", "frankfurt", 95, 8, "127.77.1.0/24");
+  EXPECT_FALSE(state_.RegisterNode(bad, link).ok());
+  bad = MakeRegister("fra", "frankfurt", 50, 8, "not-a-cidr");
+  EXPECT_FALSE(state_.RegisterNode(bad, link).ok());
+  v1::NodeStatus st;
+  st.set_node_id("ghost");
+  EXPECT_EQ(state_.ApplyStatus(st).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ClusterStateTest, ColdPathReservesAStandbyAddressAndOrdersTheInstance) {
+  auto sin = Connect("sin-1", "singapore", 1.35, 103.82, "127.77.3.0/24", {"127.77.3.1"});
+  auto addr = state_.ReserveCold("static", {"singapore", {1.35, 103.82}});
+  ASSERT_TRUE(addr.has_value());
+  EXPECT_EQ(addr->ToString(), "127.77.3.1");
+  auto cmds = sin->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].create().address(), "127.77.3.1");
+  EXPECT_EQ(cmds[0].create().template_name(), "static");
+  // A second cold query finds the reservation in the snapshot: no second instance.
+  auto again = state_.ReserveCold("static", {"singapore", {1.35, 103.82}});
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->ToString(), "127.77.3.1");
+  EXPECT_TRUE(sin->Take().empty());
+  EXPECT_EQ(snaps_.Load()->instances.at("static").size(), 1u);
+}
+
+TEST_F(ClusterStateTest, InstancesFollowAgentReportsAndLeaveDnsWhenGone) {
+  auto fra = Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", {"127.77.1.1"});
+  auto addr = state_.ReserveCold("static", {"frankfurt", {50.11, 8.68}});
+  ASSERT_TRUE(addr);
+  std::string id = fra->Take()[0].create().instance_id();
+  Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  auto snap = snaps_.Load();
+  ASSERT_EQ(snap->instances.at("static").size(), 1u);
+  EXPECT_TRUE(snap->instances.at("static")[0].ready);
+  // The agent stops reporting it (process died and was reaped): it leaves DNS.
+  statuses_["fra-1"].clear_instances();
+  ASSERT_TRUE(state_.ApplyStatus(statuses_["fra-1"]).ok());
+  EXPECT_FALSE(snaps_.Load()->instances.contains("static"));
+}
+
+TEST_F(ClusterStateTest, AFailedStartBacksOffThatNodeSoTheNextIsUsed) {
+  auto fra = Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", {"127.77.1.1"});
+  auto iad = Connect("iad-1", "virginia", 38.95, -77.45, "127.77.2.0/24", {"127.77.2.1"});
+  ASSERT_TRUE(state_.ReserveCold("static", {"frankfurt", {50.11, 8.68}}));
+  std::string id = fra->Take()[0].create().instance_id();
+  Report("fra-1", id, v1::INSTANCE_STATE_FAILED, "127.77.1.1");
+  auto addr = state_.ReserveCold("static", {"frankfurt", {50.11, 8.68}});
+  ASSERT_TRUE(addr);
+  EXPECT_EQ(addr->ToString(), "127.77.2.1");
+  EXPECT_EQ(iad->Take().size(), 1u);
+  EXPECT_EQ(state_.counters().start_failures, 1u);
+}
+
+TEST_F(ClusterStateTest, SilentNodesExpireAndIdleInstancesDrainThenDestroyAfterTheTtl) {
+  auto fra = Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", {"127.77.1.1"});
+  ASSERT_TRUE(state_.ReserveCold("static", {"frankfurt", {50.11, 8.68}}));
+  std::string id = fra->Take()[0].create().instance_id();
+  Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  clock_.Advance(config_.keepalive_ms + 1);
+  ASSERT_TRUE(state_.ApplyStatus(statuses_["fra-1"]).ok());  // keep the node alive
+  state_.Tick();
+  EXPECT_FALSE(snaps_.Load()->instances.contains("static")) << "draining leaves DNS at once";
+  EXPECT_TRUE(fra->Take().empty()) << "no destroy while an answer may still point at it";
+  clock_.Advance(int64_t{config_.stable_ttl_s} * 1000 + 1001);
+  ASSERT_TRUE(state_.ApplyStatus(statuses_["fra-1"]).ok());
+  state_.Tick();
+  auto cmds = fra->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].destroy().instance_id(), id);
+  clock_.Advance(config_.node_timeout_ms + 1);
+  state_.Tick();
+  EXPECT_EQ(state_.ConnectedNodes(), 0);
+  EXPECT_TRUE(state_.ListInstances("", "").empty());
+}
+
+TEST_F(ClusterStateTest, EnsureWarmOrdersUpToTheTargetInTheRegion) {
+  auto fra = Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24",
+                     {"127.77.1.1", "127.77.1.2", "127.77.1.3"});
+  auto n = state_.EnsureWarm("frankfurt", "static", 2, {"index.html"});
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 2u);
+  auto cmds = fra->Take();
+  ASSERT_EQ(cmds.size(), 2u);
+  EXPECT_EQ(cmds[0].create().preload_content_ids(0), "index.html");
+  EXPECT_NE(cmds[0].create().address(), cmds[1].create().address());
+  EXPECT_EQ(*state_.EnsureWarm("frankfurt", "static", 2, {}), 0u);
+  EXPECT_FALSE(state_.EnsureWarm("atlantis", "static", 1, {}).ok());
+}
+
+}  // namespace
+}  // namespace prewarm::orchestrator
