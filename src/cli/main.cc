@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "cli/ctl.h"
 #include "cli/up.h"
 #include "common/logging.h"
 
@@ -23,7 +24,28 @@ int main(int argc, char** argv) {
   auto* agent = app.add_subcommand("agent", "the per-node agent: runs instances");
   agent->add_option("--config", config, "agent config file")->required();
 
+  prewarm::cli::CtlOptions ctl;
+  auto* ctl_cmd = app.add_subcommand("ctl", "operator client: nodes, instances, drain, prefetch");
+  ctl_cmd->add_option("--orchestrator", ctl.target, "orchestrator gRPC address")
+      ->capture_default_str();
+  ctl_cmd->require_subcommand(1);
+  ctl_cmd->add_subcommand("nodes", "list edge nodes");
+  auto* inst = ctl_cmd->add_subcommand("instances", "list instances");
+  inst->add_option("--node", ctl.node, "only this node");
+  inst->add_option("--template", ctl.tmpl, "only this template");
+  auto* drain = ctl_cmd->add_subcommand("drain", "stop placing on a node and drain it");
+  drain->add_option("node", ctl.node, "node id")->required();
+  auto* pf = ctl_cmd->add_subcommand("prefetch", "ask for warm instances in a region");
+  pf->add_option("--region", ctl.region)->required();
+  pf->add_option("--template", ctl.tmpl)->required();
+  pf->add_option("--target", ctl.target_concurrency, "warm instances wanted")->capture_default_str();
+  pf->add_option("--content", ctl.content, "content ids to preload");
+
   CLI11_PARSE(app, argc, argv);
+  if (ctl_cmd->parsed()) {
+    ctl.command = ctl_cmd->get_subcommands().front()->get_name();
+    return prewarm::cli::RunCtl(ctl);
+  }
   if (up->parsed()) {
     if (print_config) {
       std::cout << prewarm::cli::kEmbeddedUpConfig;

@@ -1,0 +1,103 @@
+#include "cli/ctl.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "fmt/format.h"
+#include "orchestrator/state.h"
+#include "prewarm/v1/orchestrator.grpc.pb.h"
+
+namespace prewarm::cli {
+namespace {
+
+int Report(const grpc::Status& st) {
+  if (st.ok()) return 0;
+  std::cerr << fmt::format("prewarm ctl: {} ({})\n", st.error_message(),
+                           static_cast<int>(st.error_code()));
+  return 1;
+}
+
+void Deadline(grpc::ClientContext& ctx) {
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+}
+
+int Nodes(v1::OrchestratorService::Stub& stub) {
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  v1::ListNodesResponse resp;
+  grpc::Status st = stub.ListNodes(&ctx, v1::ListNodesRequest(), &resp);
+  if (!st.ok()) return Report(st);
+  std::cout << fmt::format("{:<12} {:<11} {:>9} {:<8} {:<10} {}\n", "NODE", "REGION", "SLOTS",
+                           "RUNTIME", "CONNECTED", "DRAINING");
+  for (const auto& n : resp.nodes()) {
+    std::cout << fmt::format("{:<12} {:<11} {:>4}/{:<4} {:<8} {:<10} {}\n", n.node_id(),
+                             n.location().region(), n.slots_used(), n.instance_slots(), n.runtime(),
+                             n.connected() ? "yes" : "no", n.draining() ? "yes" : "no");
+  }
+  return 0;
+}
+
+int Instances(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  v1::ListInstancesRequest req;
+  req.set_node_id(o.node);
+  req.set_template_name(o.tmpl);
+  v1::ListInstancesResponse resp;
+  grpc::Status st = stub.ListInstances(&ctx, req, &resp);
+  if (!st.ok()) return Report(st);
+  std::cout << fmt::format("{:<24} {:<10} {:<10} {:<18} {}\n", "INSTANCE", "NODE", "STATE",
+                           "ADDRESS", "DETAIL");
+  for (const auto& i : resp.instances()) {
+    std::cout << fmt::format("{:<24} {:<10} {:<10} {:<18} {}\n", i.instance_id(), i.node_id(),
+                             orchestrator::StateName(i.state()),
+                             fmt::format("{}:{}", i.address(), i.port()), i.detail());
+  }
+  return 0;
+}
+
+int Drain(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  v1::DrainRequest req;
+  req.set_node_id(o.node);
+  v1::DrainResponse resp;
+  grpc::Status st = stub.Drain(&ctx, req, &resp);
+  if (!st.ok()) return Report(st);
+  std::cout << fmt::format("node {}: draining {} instance(s)\n", o.node, resp.instances_draining());
+  return 0;
+}
+
+int Prefetch(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  v1::SubmitPrefetchRequest req;
+  v1::PrefetchRequest* p = req.add_requests();
+  p->set_region(o.region);
+  p->set_template_name(o.tmpl);
+  p->set_target_concurrency(o.target_concurrency);
+  for (const auto& c : o.content) p->add_content_ids(c);
+  v1::SubmitPrefetchResponse resp;
+  grpc::Status st = stub.SubmitPrefetch(&ctx, req, &resp);
+  if (!st.ok()) return Report(st);
+  for (const auto& r : resp.rejected()) std::cerr << "rejected: " << r << "\n";
+  std::cout << fmt::format("accepted {} prefetch request(s)\n", resp.accepted());
+  return resp.rejected_size() == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int RunCtl(const CtlOptions& o) {
+  auto channel = grpc::CreateChannel(o.target, grpc::InsecureChannelCredentials());
+  auto stub = v1::OrchestratorService::NewStub(channel);
+  if (o.command == "nodes") return Nodes(*stub);
+  if (o.command == "instances") return Instances(*stub, o);
+  if (o.command == "drain") return Drain(*stub, o);
+  if (o.command == "prefetch") return Prefetch(*stub, o);
+  std::cerr << "prewarm ctl: unknown command '" << o.command << "'\n";
+  return 2;
+}
+
+}  // namespace prewarm::cli
