@@ -9,6 +9,7 @@
 
 #include "common/logging.h"
 #include "fmt/format.h"
+#include "prewarm/v1/state_name.h"
 
 namespace prewarm::agent {
 namespace {
@@ -17,18 +18,6 @@ constexpr int kProbeTimeoutMs = 1000;
 constexpr int kProbeFailuresBeforeUnhealthy = 2;
 constexpr auto kLoopTick = std::chrono::milliseconds(100);
 constexpr auto kHealthInterval = std::chrono::milliseconds(1000);
-
-const char* Name(v1::InstanceState s) {
-  switch (s) {
-    case v1::INSTANCE_STATE_RESERVED: return "reserved";
-    case v1::INSTANCE_STATE_STARTING: return "starting";
-    case v1::INSTANCE_STATE_READY: return "ready";
-    case v1::INSTANCE_STATE_DRAINING: return "draining";
-    case v1::INSTANCE_STATE_GONE: return "gone";
-    case v1::INSTANCE_STATE_FAILED: return "failed";
-    default: return "unspecified";
-  }
-}
 
 double LoadAverage() {
   std::ifstream in("/proc/loadavg");
@@ -189,7 +178,7 @@ void Agent::OnCreate(const v1::CreateInstance& c) {
   content.insert(content.end(), c.preload_content_ids().begin(), c.preload_content_ids().end());
   InstanceSpec spec{inst.id, tmpl->second.spec, inst.address, config_.port};
   int raw_fd = inst.listen_fd.get();
-  spdlog::info("instance {} {} on {}:{} (template {})", inst.id, Name(inst.state),
+  spdlog::info("instance {} {} on {}:{} (template {})", inst.id, v1::StateName(inst.state),
                addr->ToString(), config_.port, inst.tmpl);
   instances_.emplace(inst.id, std::move(inst));
   auto done = std::make_shared<std::atomic<bool>>(false);
@@ -316,7 +305,7 @@ void Agent::Finish(Instance& inst, v1::InstanceState final_state, const std::str
   inst.detail = detail;
   quarantine_until_[inst.address] = clock_.NowMs() + config_.quarantine_ms;
   spdlog::log(final_state == v1::INSTANCE_STATE_FAILED ? spdlog::level::warn : spdlog::level::info,
-              "instance {} {}: {}", inst.id, Name(final_state), detail);
+              "instance {} {}: {}", inst.id, v1::StateName(final_state), detail);
   v1::InstanceStatus st;
   st.set_instance_id(inst.id);
   st.set_template_name(inst.tmpl);

@@ -43,18 +43,6 @@ absl::Status ValidateRegister(const v1::Register& reg) {
 
 }  // namespace
 
-const char* StateName(v1::InstanceState s) {
-  switch (s) {
-    case v1::INSTANCE_STATE_RESERVED: return "reserved";
-    case v1::INSTANCE_STATE_STARTING: return "starting";
-    case v1::INSTANCE_STATE_READY: return "ready";
-    case v1::INSTANCE_STATE_DRAINING: return "draining";
-    case v1::INSTANCE_STATE_GONE: return "gone";
-    case v1::INSTANCE_STATE_FAILED: return "failed";
-    default: return "unspecified";
-  }
-}
-
 ClusterState::ClusterState(const OrchestratorConfig& config, const Clock& clock,
                            SnapshotHolder& snapshots)
     : config_(config), clock_(clock), snapshots_(snapshots) {}

@@ -22,6 +22,7 @@
 #include "orchestrator/snapshot.h"
 #include "prewarm/v1/agent.pb.h"
 #include "prewarm/v1/orchestrator.pb.h"
+#include "prewarm/v1/state_name.h"
 
 namespace prewarm::orchestrator {
 
@@ -122,6 +123,6 @@ class ClusterState {
   absl::Mutex observer_mu_;
 };
 
-const char* StateName(v1::InstanceState s);
+using v1::StateName;
 
 }  // namespace prewarm::orchestrator
