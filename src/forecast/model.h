@@ -1,0 +1,42 @@
+// The forecasting model interface. Fit and forecast are separate; a model forecasts
+// point values on the scale it was fitted on (the caller applies transforms), and
+// quantiles come from the ProbabilisticForecaster (quantile.h), which calibrates any
+// model from rolling-origin errors per horizon step. Models: seasonal naive, ETS,
+// Croston/SBA, Prophet-like, MSTL+ETS, and combinations of them.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace prewarm::forecast {
+
+struct FitContext {
+  // Seasonal periods in steps, shortest first (e.g. {144, 1008} for 10-min data, {7, 365}
+  // for daily). Models use those that the data can support (>= 2 full cycles).
+  std::vector<int> periods;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual std::string name() const = 0;
+  // Fits on `y` (NaN = missing, to be skipped or interpolated by the model; never read
+  // as zero). Fails when the series is too short for the model.
+  virtual absl::Status Fit(std::span<const double> y, const FitContext& ctx) = 0;
+  // Point forecasts for the `h` steps after the end of the fitted series.
+  virtual absl::StatusOr<std::vector<double>> Predict(int h) const = 0;
+  // Absorbs observations that followed the fitted series without refitting parameters
+  // (state update). The default refits on nothing and fails; cheap models override it.
+  virtual absl::Status Update(std::span<const double> new_obs) {
+    (void)new_obs;
+    return absl::UnimplementedError(name() + ": no incremental update; refit instead");
+  }
+  // A fresh, unfitted model of the same configuration (for rolling-origin calibration).
+  virtual std::unique_ptr<Model> Clone() const = 0;
+};
+
+}  // namespace prewarm::forecast
