@@ -78,13 +78,18 @@ int Prefetch(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   p->set_region(o.region);
   p->set_template_name(o.tmpl);
   p->set_target_concurrency(o.target_concurrency);
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  p->set_window_start_unix_ms(now);
+  p->set_window_end_unix_ms(now + o.window_s * 1000);
+  p->set_quantile(0.9);
   for (const auto& c : o.content) p->add_content_ids(c);
   v1::SubmitPrefetchResponse resp;
   grpc::Status st = stub.SubmitPrefetch(&ctx, req, &resp);
   if (!st.ok()) return Report(st);
-  for (const auto& r : resp.rejected()) std::cerr << "rejected: " << r << "\n";
-  std::cout << fmt::format("accepted {} prefetch request(s)\n", resp.accepted());
-  return resp.rejected_size() == 0 ? 0 : 1;
+  std::cout << fmt::format("accepted {} prefetch request(s), {} instance(s) ordered\n",
+                           resp.accepted(), resp.instances_ordered());
+  return 0;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@ struct CtlOptions {
   std::string tmpl;
   std::string region;
   unsigned target_concurrency = 1;
+  int64_t window_s = 600;  // prefetch window length from now
   std::vector<std::string> content;
 };
 

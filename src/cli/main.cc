@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   pf->add_option("--template", ctl.tmpl)->required();
   pf->add_option("--target", ctl.target_concurrency, "warm instances wanted")->capture_default_str();
   pf->add_option("--content", ctl.content, "content ids to preload");
+  pf->add_option("--window", ctl.window_s, "window length in seconds")->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   if (ctl_cmd->parsed()) {

@@ -26,7 +26,7 @@ absl::Status ReadListen(const YamlReader& r, OrchestratorConfig& c) {
   RETURN_IF_ERROR(r.CheckKnown({"zone", "nameservers", "ttl", "dns", "grpc", "http", "origin",
                                 "services", "regions", "networks", "default_region",
                                 "node_timeout_s", "keepalive_s", "failure_backoff_s",
-                                "log_level"}));
+                                "log_level", "max_prefetch_target", "event_retention_s"}));
   ASSIGN_OR_RETURN(auto dns, r.Map("dns"));
   YamlReader d = dns ? *dns : *YamlReader::FromString("{}", "<default>");
   RETURN_IF_ERROR(d.CheckKnown({"listen", "udp_threads", "tcp"}));
@@ -95,9 +95,13 @@ absl::Status ReadServices(const YamlReader& r, OrchestratorConfig& c) {
   }
   ASSIGN_OR_RETURN(auto services, r.MapList("services"));
   for (const YamlReader& s : services) {
-    RETURN_IF_ERROR(s.CheckKnown({"name", "template"}));
+    RETURN_IF_ERROR(s.CheckKnown({"name", "template", "tier", "service_time_s"}));
     ASSIGN_OR_RETURN(std::string name, s.String("name"));
     ASSIGN_OR_RETURN(std::string tmpl, s.String("template", name));
+    TemplateInfo info;
+    ASSIGN_OR_RETURN(info.tier, s.String("tier", "standard"));
+    ASSIGN_OR_RETURN(info.service_time_s, s.Double("service_time_s", 0.05, 1e-6, 3600));
+    c.templates[tmpl] = info;
     std::transform(name.begin(), name.end(), name.begin(),
                    [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
     if (name.empty() || name.find('.') != std::string::npos || name.size() > 63) {
@@ -164,6 +168,10 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
   ASSIGN_OR_RETURN(int64_t backoff_s, r.Int("failure_backoff_s", 30, 0, 3600));
   c.failure_backoff_ms = backoff_s * 1000;
   ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));
+  ASSIGN_OR_RETURN(int64_t max_target, r.Int("max_prefetch_target", 1000, 1, 1'000'000));
+  c.max_prefetch_target = static_cast<uint32_t>(max_target);
+  ASSIGN_OR_RETURN(int64_t retention_s, r.Int("event_retention_s", 3600, 0, 7 * 86400));
+  c.event_retention_ms = retention_s * 1000;
   return c;
 }
 

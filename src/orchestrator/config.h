@@ -28,6 +28,13 @@ struct NsConfig {
   std::vector<IpAddr> glue;
 };
 
+// What the orchestrator knows about a template for the forecaster: its plan (which sets
+// the cost of a cold start) and its mean service time.
+struct TemplateInfo {
+  std::string tier = "standard";
+  double service_time_s = 0.05;
+};
+
 struct OrchestratorConfig {
   std::string zone = "edge.example.";
   std::vector<NsConfig> nameservers;
@@ -40,6 +47,9 @@ struct OrchestratorConfig {
   HostPort http_listen;            // default 127.0.0.1:9400
   std::vector<IpAddr> origin_addresses;  // answered when nothing else can serve
   std::map<std::string, std::string> services;  // service label -> template
+  std::map<std::string, TemplateInfo> templates;  // template -> tier, service time
+  uint32_t max_prefetch_target = 1000;           // larger targets are rejected as absurd
+  int64_t event_retention_ms = 3'600'000;        // backlog kept for a reconnecting forecaster
   std::vector<RegionConfig> regions;
   std::vector<NetworkConfig> networks;
   std::string default_region;

@@ -106,15 +106,41 @@ grpc::Status AgentServiceImpl::Connect(
 grpc::Status OrchestratorServiceImpl::SubmitPrefetch(grpc::ServerContext*,
                                                      const v1::SubmitPrefetchRequest* req,
                                                      v1::SubmitPrefetchResponse* resp) {
+  absl::Status st = book_.Accept(*req);
+  if (!st.ok()) return ToGrpc(st);
+  resp->set_accepted(static_cast<uint32_t>(req->requests_size()));
+  // Until the reconciler owns this (windows, scale-down), meet each target now: the
+  // forecaster already placed the window one start time ahead.
   for (const auto& p : req->requests()) {
     std::vector<std::string> content(p.content_ids().begin(), p.content_ids().end());
     auto ordered = state_.EnsureWarm(p.region(), p.template_name(), p.target_concurrency(), content);
-    if (ordered.ok()) {
-      resp->set_accepted(resp->accepted() + 1);
-    } else {
-      resp->add_rejected(std::string(ordered.status().message()));
-    }
+    if (ordered.ok()) resp->set_instances_ordered(resp->instances_ordered() + *ordered);
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status OrchestratorServiceImpl::ListPrefetch(grpc::ServerContext*,
+                                                   const v1::ListPrefetchRequest*,
+                                                   v1::ListPrefetchResponse* resp) {
+  for (auto& e : book_.List()) *resp->add_entries() = std::move(e);
+  return grpc::Status::OK;
+}
+
+grpc::Status ForecastFeedImpl::StreamEvents(grpc::ServerContext* ctx,
+                                            const v1::StreamEventsRequest* req,
+                                            grpc::ServerWriter<v1::RequestEventBatch>* writer) {
+  auto sub = feed_.Subscribe(req->since_unix_ms());
+  spdlog::info("forecaster '{}' subscribed to request events ({})", req->forecaster_id(), ctx->peer());
+  while (!ctx->IsCancelled()) {
+    std::optional<v1::RequestEventBatch> batch = sub->Next(500);
+    if (!batch) {
+      if (sub->closed()) break;
+      continue;
+    }
+    if (!writer->Write(*batch)) break;
+  }
+  feed_.Unsubscribe(sub);
+  spdlog::info("forecaster '{}' unsubscribed", req->forecaster_id());
   return grpc::Status::OK;
 }
 

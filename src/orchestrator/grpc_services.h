@@ -2,8 +2,11 @@
 // Handlers convert absl::Status to grpc::Status here and nowhere else.
 #pragma once
 
+#include "orchestrator/event_feed.h"
+#include "orchestrator/prefetch_book.h"
 #include "orchestrator/state.h"
 #include "prewarm/v1/agent.grpc.pb.h"
+#include "prewarm/v1/forecast.grpc.pb.h"
 #include "prewarm/v1/orchestrator.grpc.pb.h"
 
 namespace prewarm::orchestrator {
@@ -23,7 +26,7 @@ class AgentServiceImpl final : public v1::AgentService::Service {
 
 class OrchestratorServiceImpl final : public v1::OrchestratorService::Service {
  public:
-  explicit OrchestratorServiceImpl(ClusterState& state) : state_(state) {}
+  OrchestratorServiceImpl(ClusterState& state, PrefetchBook& book) : state_(state), book_(book) {}
   grpc::Status SubmitPrefetch(grpc::ServerContext*, const v1::SubmitPrefetchRequest* req,
                               v1::SubmitPrefetchResponse* resp) override;
   grpc::Status ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*,
@@ -32,9 +35,22 @@ class OrchestratorServiceImpl final : public v1::OrchestratorService::Service {
                              v1::ListInstancesResponse* resp) override;
   grpc::Status Drain(grpc::ServerContext*, const v1::DrainRequest* req,
                      v1::DrainResponse* resp) override;
+  grpc::Status ListPrefetch(grpc::ServerContext*, const v1::ListPrefetchRequest*,
+                            v1::ListPrefetchResponse* resp) override;
 
  private:
   ClusterState& state_;
+  PrefetchBook& book_;
+};
+
+class ForecastFeedImpl final : public v1::ForecastFeed::Service {
+ public:
+  explicit ForecastFeedImpl(EventFeed& feed) : feed_(feed) {}
+  grpc::Status StreamEvents(grpc::ServerContext* ctx, const v1::StreamEventsRequest* req,
+                            grpc::ServerWriter<v1::RequestEventBatch>* writer) override;
+
+ private:
+  EventFeed& feed_;
 };
 
 }  // namespace prewarm::orchestrator

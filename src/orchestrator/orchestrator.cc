@@ -41,7 +41,10 @@ dns::ZoneConfig MakeZone(const OrchestratorConfig& c) {
 Orchestrator::Orchestrator(OrchestratorConfig config, const Clock& clock)
     : config_(std::move(config)), clock_(clock) {
   state_ = std::make_unique<ClusterState>(config_, clock_, snapshots_);
-  resolver_ = std::make_unique<OrchestratorResolver>(config_, snapshots_, *state_, clock_);
+  events_ = std::make_unique<EventFeed>(config_, clock_);
+  prefetch_ = std::make_unique<PrefetchBook>(config_, clock_);
+  resolver_ =
+      std::make_unique<OrchestratorResolver>(config_, snapshots_, *state_, clock_, events_.get());
 }
 
 Orchestrator::~Orchestrator() { Stop(); }
@@ -58,13 +61,15 @@ absl::Status Orchestrator::StartDns() {
 
 absl::Status Orchestrator::StartGrpc() {
   agent_service_ = std::make_unique<AgentServiceImpl>(*state_);
-  api_service_ = std::make_unique<OrchestratorServiceImpl>(*state_);
+  api_service_ = std::make_unique<OrchestratorServiceImpl>(*state_, *prefetch_);
+  feed_service_ = std::make_unique<ForecastFeedImpl>(*events_);
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(config_.grpc_listen.ToString(), grpc::InsecureServerCredentials(),
                            &bound_port);
   builder.RegisterService(agent_service_.get());
   builder.RegisterService(api_service_.get());
+  builder.RegisterService(feed_service_.get());
   grpc_ = builder.BuildAndStart();
   if (!grpc_ || bound_port == 0) {
     return absl::UnavailableError(
@@ -96,6 +101,7 @@ absl::Status Orchestrator::Start() {
   RETURN_IF_ERROR(StartGrpc());
   RETURN_IF_ERROR(StartDns());
   RETURN_IF_ERROR(StartHttp());
+  events_->StartThread();
   tick_thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "orch-tick");
     while (!stopping_.load()) {
@@ -116,10 +122,34 @@ absl::Status Orchestrator::Start() {
 void Orchestrator::Stop() {
   if (stopping_.exchange(true)) return;
   if (tick_thread_.joinable()) tick_thread_.join();
+  if (events_) events_->Stop();
   if (dns_) dns_->Stop();
   if (http_) http_->stop();
   if (http_thread_.joinable()) http_thread_.join();
   if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+}
+
+template <typename Add>
+void Orchestrator::RenderPrefetch(std::string& out, Add&& add) const {
+  auto entries = prefetch_->List();
+  add("prewarm_prefetch_target", "gauge", "Latest forecaster target per region and template.");
+  for (const auto& e : entries) {
+    const auto& r = e.request();
+    out += fmt::format("prewarm_prefetch_target{{region=\"{}\",template=\"{}\"}} {}\n", r.region(),
+                       r.template_name(), r.target_concurrency());
+  }
+  add("prewarm_prefetch_quantile", "gauge", "Forecast quantile the target was taken at.");
+  for (const auto& e : entries) {
+    const auto& r = e.request();
+    out += fmt::format("prewarm_prefetch_quantile{{region=\"{}\",template=\"{}\"}} {}\n",
+                       r.region(), r.template_name(), r.quantile());
+  }
+  add("prewarm_prefetch_window_start_seconds", "gauge", "Start of the latest prefetch window.");
+  for (const auto& e : entries) {
+    const auto& r = e.request();
+    out += fmt::format("prewarm_prefetch_window_start_seconds{{region=\"{}\",template=\"{}\"}} {}\n",
+                       r.region(), r.template_name(), r.window_start_unix_ms() / 1000);
+  }
 }
 
 std::string Orchestrator::RenderMetrics() const {
@@ -171,6 +201,11 @@ std::string Orchestrator::RenderMetrics() const {
   out += fmt::format("prewarm_instance_start_failures_total {}\n", sc.start_failures);
   add("prewarm_nodes_expired_total", "counter", "Nodes removed after their lease expired.");
   out += fmt::format("prewarm_nodes_expired_total {}\n", sc.nodes_expired);
+  add("prewarm_request_events_total", "counter", "Service answers counted for the forecaster.");
+  out += fmt::format("prewarm_request_events_total {}\n", events_->events_total());
+  add("prewarm_forecasters", "gauge", "Forecasters subscribed to the request events.");
+  out += fmt::format("prewarm_forecasters {}\n", events_->subscribers());
+  RenderPrefetch(out, add);
   return out;
 }
 

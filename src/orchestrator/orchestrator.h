@@ -3,8 +3,9 @@
 // are thin wrappers around it.
 //
 // Threads: DNS (one per UDP socket + one TCP, owned by dns::DnsServer), gRPC's pool (one
-// handler per connected agent plus a writer thread per agent stream), "orch-tick" (1 Hz
-// Tick: expiry, keep-alive, destroys), and the HTTP metrics server's pool.
+// handler per connected agent plus a writer thread per agent stream, one per forecaster
+// event stream), "orch-tick" (1 Hz Tick: expiry, keep-alive, destroys), "orch-events"
+// (cuts request-event batches each second), and the HTTP metrics server's pool.
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,8 @@
 
 #include "common/clock.h"
 #include "orchestrator/config.h"
+#include "orchestrator/event_feed.h"
+#include "orchestrator/prefetch_book.h"
 #include "orchestrator/state.h"
 
 namespace grpc {
@@ -32,6 +35,7 @@ namespace prewarm::orchestrator {
 class OrchestratorResolver;
 class AgentServiceImpl;
 class OrchestratorServiceImpl;
+class ForecastFeedImpl;
 
 class Orchestrator {
  public:
@@ -42,6 +46,8 @@ class Orchestrator {
   void Stop();
 
   ClusterState& state() { return *state_; }
+  EventFeed& events() { return *events_; }
+  PrefetchBook& prefetch() { return *prefetch_; }
   // Prometheus text exposition of every counter and gauge.
   std::string RenderMetrics() const;
   const OrchestratorConfig& config() const { return config_; }
@@ -50,16 +56,21 @@ class Orchestrator {
   absl::Status StartDns();
   absl::Status StartGrpc();
   absl::Status StartHttp();
+  template <typename Add>
+  void RenderPrefetch(std::string& out, Add&& add) const;
 
   OrchestratorConfig config_;
   const Clock& clock_;
   SnapshotHolder snapshots_;
   std::unique_ptr<ClusterState> state_;
+  std::unique_ptr<EventFeed> events_;
+  std::unique_ptr<PrefetchBook> prefetch_;
   std::unique_ptr<OrchestratorResolver> resolver_;
   std::unique_ptr<dns::Authority> authority_;
   std::unique_ptr<dns::DnsServer> dns_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
   std::unique_ptr<OrchestratorServiceImpl> api_service_;
+  std::unique_ptr<ForecastFeedImpl> feed_service_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<httplib::Server> http_;
   std::thread http_thread_;

@@ -19,8 +19,8 @@ uint64_t ThreadRandom() {
 
 OrchestratorResolver::OrchestratorResolver(const OrchestratorConfig& config,
                                            const SnapshotHolder& snapshots, ClusterState& state,
-                                           const Clock& clock)
-    : config_(config), snapshots_(snapshots), state_(state), clock_(clock) {
+                                           const Clock& clock, EventFeed* feed)
+    : config_(config), snapshots_(snapshots), state_(state), clock_(clock), feed_(feed) {
   for (const auto& n : config.networks) {
     absl::Status st = locator_.Add(n.cidr, geo::Location{n.region, n.point});
     if (!st.ok()) spdlog::warn("networks: {}", st.message());
@@ -41,6 +41,11 @@ OrchestratorResolver::Placed OrchestratorResolver::Locate(const dns::ClientInfo&
   if (!hit) return Placed{default_location_, static_cast<uint8_t>(std::max(source_prefix, 0))};
   int scope = source_prefix < 0 ? 0 : std::min(hit->matched_prefix, source_prefix);
   return Placed{hit->location, static_cast<uint8_t>(scope)};
+}
+
+void OrchestratorResolver::Record(const Placed& placed, const std::string& tmpl, bool cold) {
+  if (feed_ == nullptr) return;
+  feed_->Record(feed_->RegionIndex(placed.location.region), feed_->TemplateIndex(tmpl), cold);
 }
 
 dns::ServiceAnswer OrchestratorResolver::Origin(uint8_t scope) {
@@ -72,15 +77,18 @@ std::optional<dns::ServiceAnswer> OrchestratorResolver::Resolve(std::string_view
     (local ? (inst.ready ? counters_.ready : counters_.starting) : counters_.remote)
         .fetch_add(1, std::memory_order_relaxed);
     uint32_t ttl = pick.kind == PickKind::kLocalReady ? config_.stable_ttl_s : config_.short_ttl_s;
+    Record(placed, tmpl, false);
     return dns::ServiceAnswer{{inst.address}, ttl, placed.scope};
   }
   if (pick.kind == PickKind::kNeedCold) {
     std::optional<IpAddr> addr = state_.ReserveCold(tmpl, where);
     if (addr) {
       counters_.cold.fetch_add(1, std::memory_order_relaxed);
+      Record(placed, tmpl, true);
       return dns::ServiceAnswer{{*addr}, config_.short_ttl_s, placed.scope};
     }
   }
+  Record(placed, tmpl, true);
   return Origin(placed.scope);
 }
 

@@ -11,6 +11,7 @@
 #include "dns/zone.h"
 #include "geo/geo.h"
 #include "orchestrator/config.h"
+#include "orchestrator/event_feed.h"
 #include "orchestrator/state.h"
 
 namespace prewarm::orchestrator {
@@ -25,8 +26,9 @@ struct ResolverCounters {
 
 class OrchestratorResolver final : public dns::ServiceResolver {
  public:
+  // `feed` (optional) receives one count per service answer for the forecaster.
   OrchestratorResolver(const OrchestratorConfig& config, const SnapshotHolder& snapshots,
-                       ClusterState& state, const Clock& clock);
+                       ClusterState& state, const Clock& clock, EventFeed* feed = nullptr);
 
   std::optional<dns::ServiceAnswer> Resolve(std::string_view service, uint16_t qtype,
                                             const dns::ClientInfo& client) override;
@@ -43,11 +45,13 @@ class OrchestratorResolver final : public dns::ServiceResolver {
 
  private:
   dns::ServiceAnswer Origin(uint8_t scope);
+  void Record(const Placed& placed, const std::string& tmpl, bool cold);
 
   const OrchestratorConfig& config_;
   const SnapshotHolder& snapshots_;
   ClusterState& state_;
   const Clock& clock_;
+  EventFeed* feed_;
   geo::CidrLocator locator_;
   geo::Location default_location_;
   ResolverCounters counters_;

@@ -1,0 +1,131 @@
+#include "orchestrator/event_feed.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace prewarm::orchestrator {
+
+EventFeed::EventFeed(const OrchestratorConfig& config, const Clock& clock)
+    : config_(config), clock_(clock) {
+  for (const auto& r : config.regions) regions_.push_back(r.name);
+  for (const auto& [name, info] : config.templates) templates_.push_back(name);
+  cells_ = std::make_unique<std::atomic<uint32_t>[]>(
+      std::max<size_t>(1, regions_.size() * templates_.size() * 2));
+  last_cut_ms_ = clock_.NowMs() / 1000 * 1000;
+}
+
+EventFeed::~EventFeed() { Stop(); }
+
+int EventFeed::RegionIndex(std::string_view region) const {
+  auto it = std::find(regions_.begin(), regions_.end(), region);
+  return it == regions_.end() ? -1 : static_cast<int>(it - regions_.begin());
+}
+
+int EventFeed::TemplateIndex(std::string_view tmpl) const {
+  auto it = std::find(templates_.begin(), templates_.end(), tmpl);
+  return it == templates_.end() ? -1 : static_cast<int>(it - templates_.begin());
+}
+
+void EventFeed::CutNow() {
+  int64_t now = clock_.NowMs();
+  v1::RequestEventBatch batch;
+  batch.set_cut_unix_ms(now);
+  for (size_t r = 0; r < regions_.size(); ++r) {
+    for (size_t t = 0; t < templates_.size(); ++t) {
+      for (bool cold : {false, true}) {
+        uint32_t n = cells_[Cell(static_cast<int>(r), static_cast<int>(t), cold)].exchange(
+            0, std::memory_order_relaxed);
+        if (n == 0) continue;
+        const TemplateInfo& info = config_.templates.at(templates_[t]);
+        v1::RequestEvent* e = batch.add_events();
+        e->set_unix_ms(last_cut_ms_);
+        e->set_region(regions_[r]);
+        e->set_template_name(templates_[t]);
+        e->set_service_tier(info.tier);
+        e->set_service_time_s(info.service_time_s);
+        e->set_cold(cold);
+        e->set_count(n);
+        events_total_.fetch_add(n, std::memory_order_relaxed);
+      }
+    }
+  }
+  last_cut_ms_ = now / 1000 * 1000;
+  if (batch.events_size() > 0) Deliver(batch);
+}
+
+void EventFeed::Deliver(const v1::RequestEventBatch& batch) {
+  std::lock_guard<std::mutex> l(mu_);
+  backlog_.push_back(batch);
+  int64_t horizon = batch.cut_unix_ms() - config_.event_retention_ms;
+  while (!backlog_.empty() && backlog_.front().cut_unix_ms() < horizon) backlog_.pop_front();
+  for (auto& s : subs_) {
+    std::lock_guard<std::mutex> sl(s->mu_);
+    if (s->queue_.size() >= kSubscriberQueue) {
+      s->dropped_ += static_cast<uint64_t>(s->queue_.front().events_size());
+      s->queue_.pop_front();
+    }
+    s->queue_.push_back(batch);
+    s->cv_.notify_one();
+  }
+}
+
+std::shared_ptr<EventFeed::Subscription> EventFeed::Subscribe(int64_t since_unix_ms) {
+  auto s = std::make_shared<Subscription>();
+  std::lock_guard<std::mutex> l(mu_);
+  if (since_unix_ms > 0) {
+    for (const auto& b : backlog_) {
+      if (b.cut_unix_ms() > since_unix_ms) s->queue_.push_back(b);
+    }
+  }
+  subs_.push_back(s);
+  return s;
+}
+
+void EventFeed::Unsubscribe(const std::shared_ptr<Subscription>& s) {
+  s->Close();
+  std::lock_guard<std::mutex> l(mu_);
+  subs_.erase(std::remove(subs_.begin(), subs_.end(), s), subs_.end());
+}
+
+size_t EventFeed::subscribers() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return subs_.size();
+}
+
+std::optional<v1::RequestEventBatch> EventFeed::Subscription::Next(int timeout_ms) {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait_for(l, std::chrono::milliseconds(timeout_ms),
+               [&] { return closed_ || !queue_.empty(); });
+  if (closed_ || queue_.empty()) return std::nullopt;
+  v1::RequestEventBatch b = std::move(queue_.front());
+  queue_.pop_front();
+  b.set_dropped(std::exchange(dropped_, 0));
+  return b;
+}
+
+void EventFeed::Subscription::Close() {
+  std::lock_guard<std::mutex> l(mu_);
+  closed_ = true;
+  cv_.notify_all();
+}
+
+void EventFeed::StartThread() {
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "orch-events");
+    while (!stopping_.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1000 - RealClock::Get().NowMs() % 1000));
+      CutNow();
+    }
+  });
+}
+
+void EventFeed::Stop() {
+  if (stopping_.exchange(true)) return;
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto& s : subs_) s->Close();
+}
+
+}  // namespace prewarm::orchestrator

@@ -1,0 +1,93 @@
+// EventFeed: the demand signal for the forecaster. DNS threads count each service answer
+// with one relaxed atomic add into a fixed (region, template, cold) table; a cutter thread
+// turns the counts into one RequestEventBatch per second, keeps a bounded backlog for
+// forecasters that reconnect, and hands batches to every subscriber's bounded queue
+// (oldest dropped and counted when a subscriber falls behind).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "orchestrator/config.h"
+#include "prewarm/v1/forecast.pb.h"
+
+namespace prewarm::orchestrator {
+
+class EventFeed {
+ public:
+  class Subscription {
+   public:
+    // Blocks up to `timeout_ms` for the next batch; nullopt on timeout or when closed.
+    std::optional<v1::RequestEventBatch> Next(int timeout_ms);
+    void Close();
+    bool closed() {
+      std::lock_guard<std::mutex> l(mu_);
+      return closed_;
+    }
+
+   private:
+    friend class EventFeed;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<v1::RequestEventBatch> queue_;
+    uint64_t dropped_ = 0;
+    bool closed_ = false;
+  };
+
+  EventFeed(const OrchestratorConfig& config, const Clock& clock);
+  ~EventFeed();
+
+  // Indexes for Record(); -1 when unknown.
+  int RegionIndex(std::string_view region) const;
+  int TemplateIndex(std::string_view tmpl) const;
+  // Hot path: lock-free.
+  void Record(int region, int tmpl, bool cold) {
+    if (region < 0 || tmpl < 0) return;
+    cells_[Cell(region, tmpl, cold)].fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Cuts the counts of the elapsed second into a batch (called by the thread; tests call
+  // it directly with a manual clock).
+  void CutNow();
+  void StartThread();
+  void Stop();
+
+  // A new subscriber gets the retained batches newer than `since_unix_ms` first.
+  std::shared_ptr<Subscription> Subscribe(int64_t since_unix_ms);
+  void Unsubscribe(const std::shared_ptr<Subscription>& s);
+  uint64_t events_total() const { return events_total_.load(); }
+  size_t subscribers() const;
+
+ private:
+  size_t Cell(int region, int tmpl, bool cold) const {
+    return (static_cast<size_t>(region) * templates_.size() + static_cast<size_t>(tmpl)) * 2 +
+           (cold ? 1 : 0);
+  }
+  void Deliver(const v1::RequestEventBatch& batch);
+
+  const OrchestratorConfig& config_;
+  const Clock& clock_;
+  std::vector<std::string> regions_;
+  std::vector<std::string> templates_;
+  std::unique_ptr<std::atomic<uint32_t>[]> cells_;
+  int64_t last_cut_ms_ = 0;
+  std::atomic<uint64_t> events_total_{0};
+
+  mutable std::mutex mu_;
+  std::deque<v1::RequestEventBatch> backlog_;  // guarded by mu_
+  std::vector<std::shared_ptr<Subscription>> subs_;  // guarded by mu_
+  static constexpr size_t kSubscriberQueue = 600;
+
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace prewarm::orchestrator

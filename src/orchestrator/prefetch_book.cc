@@ -1,0 +1,75 @@
+#include "orchestrator/prefetch_book.h"
+
+#include <cmath>
+
+#include "fmt/format.h"
+
+namespace prewarm::orchestrator {
+namespace {
+
+constexpr int64_t kMaxLeadMs = 24 * 3600 * 1000LL;  // windows further out are absurd
+
+}  // namespace
+
+absl::Status PrefetchBook::Validate(const v1::PrefetchRequest& r) const {
+  auto bad = [&](std::string why) {
+    return absl::InvalidArgumentError(
+        fmt::format("prefetch ({}, {}): {}", r.region(), r.template_name(), why));
+  };
+  if (config_.FindRegion(r.region()) == nullptr) return bad(fmt::format("unknown region '{}'", r.region()));
+  if (!config_.templates.count(r.template_name())) {
+    return bad(fmt::format("unknown template '{}'", r.template_name()));
+  }
+  if (r.target_concurrency() > config_.max_prefetch_target) {
+    return bad(fmt::format("target_concurrency {} is above the limit {}", r.target_concurrency(),
+                           config_.max_prefetch_target));
+  }
+  if (!(r.quantile() > 0 && r.quantile() < 1)) {
+    return bad(fmt::format("quantile {} is not in (0, 1)", r.quantile()));
+  }
+  if (!std::isfinite(r.forecast_rate_per_s()) || r.forecast_rate_per_s() < 0) {
+    return bad("forecast_rate_per_s must be a finite non-negative number");
+  }
+  int64_t now = clock_.NowMs();
+  if (r.window_end_unix_ms() <= r.window_start_unix_ms()) return bad("window ends before it starts");
+  if (r.window_end_unix_ms() <= now) return bad("window is in the past");
+  if (r.window_start_unix_ms() > now + kMaxLeadMs) return bad("window starts more than a day ahead");
+  if (r.content_ids_size() > 1000) return bad("more than 1000 content ids");
+  return absl::OkStatus();
+}
+
+absl::Status PrefetchBook::Accept(const v1::SubmitPrefetchRequest& req) {
+  for (int i = 0; i < req.requests_size(); ++i) {
+    absl::Status st = Validate(req.requests(i));
+    if (!st.ok()) {
+      return absl::InvalidArgumentError(fmt::format("requests[{}]: {}", i, st.message()));
+    }
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& r : req.requests()) {
+    v1::PrefetchEntry e;
+    *e.mutable_request() = r;
+    e.set_received_unix_ms(clock_.NowMs());
+    e.set_forecaster_id(req.forecaster_id());
+    latest_[{r.region(), r.template_name()}] = std::move(e);
+  }
+  return absl::OkStatus();
+}
+
+std::vector<v1::PrefetchEntry> PrefetchBook::List() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<v1::PrefetchEntry> out;
+  for (const auto& [key, e] : latest_) out.push_back(e);
+  return out;
+}
+
+std::vector<v1::PrefetchEntry> PrefetchBook::Active() const {
+  int64_t now = clock_.NowMs();
+  std::vector<v1::PrefetchEntry> out;
+  for (auto& e : List()) {
+    if (e.request().window_end_unix_ms() > now) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace prewarm::orchestrator
