@@ -1,0 +1,90 @@
+#include "forecast/service/series_store.h"
+
+#include <algorithm>
+
+namespace prewarm::forecast {
+
+void SeriesStore::Ensure(Track& t, int64_t step) const {
+  if (t.counts.empty()) {
+    t.first_step = step;
+    t.counts.push_back(kMissing);
+    return;
+  }
+  if (step < t.first_step) {
+    size_t grow = static_cast<size_t>(t.first_step - step);
+    t.counts.insert(t.counts.begin(), grow, kMissing);
+    t.first_step = step;
+  }
+  size_t idx = static_cast<size_t>(step - t.first_step);
+  if (idx >= t.counts.size()) t.counts.resize(idx + 1, kMissing);
+  if (t.counts.size() > capacity_) {
+    size_t drop = t.counts.size() - capacity_;
+    t.counts.erase(t.counts.begin(), t.counts.begin() + static_cast<std::ptrdiff_t>(drop));
+    t.first_step += static_cast<int64_t>(drop);
+  }
+}
+
+void SeriesStore::Add(const SeriesKey& key, int64_t unix_ms, double count) {
+  std::lock_guard<std::mutex> l(mu_);
+  Track& t = tracks_[key];
+  int64_t step = StepOf(unix_ms);
+  Ensure(t, step);
+  if (step < t.first_step) return;  // older than the capacity keeps
+  double& v = t.counts[static_cast<size_t>(step - t.first_step)];
+  v = IsMissing(v) ? count : v + count;
+}
+
+void SeriesStore::MarkObserved(int64_t from_ms, int64_t to_ms) {
+  std::lock_guard<std::mutex> l(mu_);
+  int64_t a = StepOf(from_ms);
+  int64_t b = StepOf(to_ms);
+  if (b <= a) return;
+  if (!observed_.empty() && observed_.back().second >= a) {
+    observed_.back().second = std::max(observed_.back().second, b);
+  } else {
+    observed_.emplace_back(a, b);
+  }
+  if (observed_.size() > 4096) observed_.erase(observed_.begin());
+}
+
+bool SeriesStore::Observed(int64_t step) const {
+  for (auto it = observed_.rbegin(); it != observed_.rend(); ++it) {
+    if (step >= it->first && step < it->second) return true;
+    if (step >= it->second) return false;
+  }
+  return false;
+}
+
+void SeriesStore::Seed(const SeriesKey& key, const Series& s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (!IsMissing(s.values[i])) Add(key, s.TimeAt(i), s.values[i]);
+  }
+}
+
+Series SeriesStore::Snapshot(const SeriesKey& key, int64_t now_ms) const {
+  std::lock_guard<std::mutex> l(mu_);
+  Series out;
+  out.name = key.first + "/" + key.second;
+  out.step_ms = step_ms_;
+  auto it = tracks_.find(key);
+  if (it == tracks_.end() || it->second.counts.empty()) return out;
+  const Track& t = it->second;
+  int64_t end_step = StepOf(now_ms);  // the current, incomplete step is excluded
+  out.start_ms = t.first_step * step_ms_;
+  for (int64_t s = t.first_step; s < end_step; ++s) {
+    size_t idx = static_cast<size_t>(s - t.first_step);
+    double v = idx < t.counts.size() ? t.counts[idx] : kMissing;
+    if (IsMissing(v) && Observed(s)) v = 0;  // connected and nothing came: a real zero
+    out.values.push_back(v);
+  }
+  return out;
+}
+
+std::vector<SeriesKey> SeriesStore::Keys() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<SeriesKey> out;
+  for (const auto& [k, t] : tracks_) out.push_back(k);
+  return out;
+}
+
+}  // namespace prewarm::forecast

@@ -1,0 +1,52 @@
+// SeriesStore: live request counts per (region, template) at a fixed step, built from the
+// orchestrator's event batches. A step the forecaster was connected for is observed (0 when
+// no event came); a step it missed is a gap (NaN) until a backlog replay fills it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "forecast/series.h"
+
+namespace prewarm::forecast {
+
+using SeriesKey = std::pair<std::string, std::string>;  // (region, template)
+
+class SeriesStore {
+ public:
+  SeriesStore(int64_t step_ms, size_t capacity_steps)
+      : step_ms_(step_ms), capacity_(capacity_steps) {}
+
+  // Adds `count` arrivals at `unix_ms` for `key`.
+  void Add(const SeriesKey& key, int64_t unix_ms, double count);
+  // Marks [from_ms, to_ms) as observed for every key (connected to the feed).
+  void MarkObserved(int64_t from_ms, int64_t to_ms);
+  // Seeds history (e.g. from --history files): values at this store's step.
+  void Seed(const SeriesKey& key, const Series& s);
+
+  // The series for `key` up to (excluding) the step containing `now_ms`: complete steps only.
+  Series Snapshot(const SeriesKey& key, int64_t now_ms) const;
+  std::vector<SeriesKey> Keys() const;
+  int64_t step_ms() const { return step_ms_; }
+
+ private:
+  struct Track {
+    int64_t first_step = 0;  // step index of counts[0]
+    std::vector<double> counts;
+  };
+  int64_t StepOf(int64_t unix_ms) const { return unix_ms / step_ms_; }
+  void Ensure(Track& t, int64_t step) const;
+  bool Observed(int64_t step) const;
+
+  const int64_t step_ms_;
+  const size_t capacity_;
+  mutable std::mutex mu_;
+  std::map<SeriesKey, Track> tracks_;                 // guarded by mu_
+  std::vector<std::pair<int64_t, int64_t>> observed_;  // step ranges [a, b), guarded by mu_
+};
+
+}  // namespace prewarm::forecast

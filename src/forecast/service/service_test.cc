@@ -1,0 +1,63 @@
+#include <gtest/gtest.h>
+
+#include "forecast/service/capacity.h"
+#include "forecast/service/series_store.h"
+
+namespace prewarm::forecast {
+namespace {
+
+TEST(CapacityTest, NewsvendorQuantileFromCosts) {
+  EXPECT_DOUBLE_EQ(NewsvendorQuantile(9, 1), 0.9);
+  EXPECT_DOUBLE_EQ(NewsvendorQuantile(1, 1), 0.5);
+  EXPECT_NEAR(NewsvendorQuantile(1e9, 1), 0.999, 1e-12);  // clamped away from 1
+  EXPECT_DOUBLE_EQ(NewsvendorQuantile(0, 1), 0.5);
+}
+
+TEST(CapacityTest, LittlesLawOverTheWindowPeak) {
+  CapacityInputs in{10, 0.5, 2};
+  // Peak 400 arrivals per 10 s = 40/s; x 0.5 s = 20 busy slots; / 2 per instance = 10.
+  std::vector<double> window = {100, 400, 200};
+  EXPECT_EQ(TargetInstances(window, in), 10u);
+  std::vector<double> trickle = {0.01};
+  EXPECT_EQ(TargetInstances(trickle, in), 1u) << "any expected arrival keeps one warm";
+  std::vector<double> none = {0, 0};
+  EXPECT_EQ(TargetInstances(none, in), 0u);
+}
+
+TEST(SeriesStoreTest, ObservedStepsAreZerosAndUnobservedAreGaps) {
+  SeriesStore store(10'000, 1000);
+  SeriesKey k{"frankfurt", "static"};
+  // Connected for [0, 40 s): events at 5 s (x3) and 25 s (x2).
+  store.MarkObserved(0, 40'000);
+  store.Add(k, 5'000, 3);
+  store.Add(k, 25'000, 2);
+  // Disconnected for [40, 60 s); an event at 65 s after reconnecting at 60 s.
+  store.MarkObserved(60'000, 80'000);
+  store.Add(k, 65'000, 7);
+  Series s = store.Snapshot(k, 80'000);
+  ASSERT_EQ(s.size(), 8u);
+  EXPECT_EQ(s.values[0], 3);
+  EXPECT_EQ(s.values[1], 0) << "connected and silent is a real zero";
+  EXPECT_EQ(s.values[2], 2);
+  EXPECT_EQ(s.values[3], 0);
+  EXPECT_TRUE(IsMissing(s.values[4])) << "disconnected is a gap, not a zero";
+  EXPECT_TRUE(IsMissing(s.values[5]));
+  EXPECT_EQ(s.values[6], 7);
+  EXPECT_EQ(s.values[7], 0);
+  // The step containing `now` is not complete yet and is left out.
+  EXPECT_EQ(store.Snapshot(k, 75'000).size(), 7u);
+}
+
+TEST(SeriesStoreTest, CapacityKeepsTheNewestSteps) {
+  SeriesStore store(1000, 5);
+  SeriesKey k{"r", "t"};
+  store.MarkObserved(0, 10'000);
+  for (int i = 0; i < 10; ++i) store.Add(k, i * 1000, i);
+  Series s = store.Snapshot(k, 10'000);
+  ASSERT_EQ(s.size(), 5u);
+  EXPECT_EQ(s.values.front(), 5);
+  EXPECT_EQ(s.start_ms, 5000);
+}
+
+}  // namespace
+}  // namespace prewarm::forecast
