@@ -225,12 +225,14 @@ TEST_F(OciRuntimeTest, CleanupStaleRemovesALeakedContainer) {
   ASSERT_TRUE(inst->Start(listen_fd_.get()).ok());
   ASSERT_TRUE(WaitReady());
   RuntimeInstance* leaked = inst.release();  // as if the agent had crashed
-  (void)leaked;
   OciRuntime restarted(options_, runner_);
   ASSERT_TRUE(restarted.CleanupStale().ok());
   EXPECT_EQ(Runc({"list", "-q"}).find(runtime_->ContainerId("leaked")), std::string::npos);
   EXPECT_EQ(Slurp("/proc/self/mountinfo").find(options_.state_dir + "/"), std::string::npos);
   EXPECT_FALSE(fs::exists(runtime_->InstanceDir("leaked")));
+  // The handle outlived its resources; destroying it now must be harmless.
+  delete leaked;
+  EXPECT_EQ(Runc({"list", "-q"}).find(runtime_->ContainerId("leaked")), std::string::npos);
 }
 
 }  // namespace
