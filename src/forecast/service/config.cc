@@ -1,0 +1,92 @@
+#include "forecast/service/config.h"
+
+#include "fmt/format.h"
+
+namespace prewarm::forecast {
+namespace {
+
+absl::Status ReadTiming(const YamlReader& r, ForecasterConfig& c) {
+  ASSIGN_OR_RETURN(int64_t step_s, r.Int("step_s", 10, 1, 3600));
+  c.step_ms = step_s * 1000;
+  ASSIGN_OR_RETURN(int64_t retention_h, r.Int("retention_h", 28 * 24, 1, 24 * 400));
+  c.retention_ms = retention_h * 3'600'000;
+  ASSIGN_OR_RETURN(int64_t refit_s, r.Int("refit_every_s", 600, 1, 86400));
+  c.refit_every_ms = refit_s * 1000;
+  ASSIGN_OR_RETURN(double lead_s, r.Double("lead_s", 0, 0, 3600));
+  c.lead_ms = static_cast<int64_t>(lead_s * 1000);
+  ASSIGN_OR_RETURN(int64_t horizon_s, r.Int("horizon_s", 60, 1, 86400));
+  c.horizon_ms = horizon_s * 1000;
+  ASSIGN_OR_RETURN(int64_t min_hist, r.Int("min_history_steps", 30, 2, 10'000'000));
+  c.min_history_steps = static_cast<int>(min_hist);
+  return absl::OkStatus();
+}
+
+absl::Status ReadCosts(const YamlReader& r, ForecasterConfig& c) {
+  ASSIGN_OR_RETURN(auto costs, r.Map("costs"));
+  if (!costs) return absl::OkStatus();
+  RETURN_IF_ERROR(costs->CheckKnown({"idle_instance_second", "cold_start", "default_cold_start"}));
+  ASSIGN_OR_RETURN(c.idle_cost_per_instance_s, costs->Double("idle_instance_second", 1.0, 1e-9, 1e9));
+  ASSIGN_OR_RETURN(c.default_cold_cost, costs->Double("default_cold_start", 30.0, 0, 1e12));
+  ASSIGN_OR_RETURN(auto tiers, costs->StringMap("cold_start"));
+  for (const auto& [tier, text] : tiers) {
+    char* end = nullptr;
+    double v = std::strtod(text.c_str(), &end);
+    if (end == text.c_str() || *end != '\0' || v < 0) {
+      return costs->Error("cold_start", fmt::format("tier '{}': '{}' is not a cost", tier, text));
+    }
+    c.cold_cost[tier] = v;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadTemplates(const YamlReader& r, ForecasterConfig& c) {
+  ASSIGN_OR_RETURN(auto list, r.MapList("templates"));
+  for (const YamlReader& t : list) {
+    RETURN_IF_ERROR(t.CheckKnown({"name", "per_instance_concurrency", "start_time_s",
+                                  "service_time_s", "preload"}));
+    ASSIGN_OR_RETURN(std::string name, t.String("name"));
+    TemplatePlan p;
+    ASSIGN_OR_RETURN(p.per_instance_concurrency, t.Double("per_instance_concurrency", 1, 1e-3, 1e6));
+    ASSIGN_OR_RETURN(p.start_time_s, t.Double("start_time_s", 0.05, 0, 3600));
+    ASSIGN_OR_RETURN(p.service_time_s, t.Double("service_time_s", 0, 0, 3600));
+    ASSIGN_OR_RETURN(p.preload, t.StringList("preload", std::vector<std::string>{}));
+    if (!c.templates.emplace(name, p).second) return t.Error("name", "duplicate template");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+double ForecasterConfig::ColdCost(const std::string& tier) const {
+  auto it = cold_cost.find(tier);
+  return it == cold_cost.end() ? default_cold_cost : it->second;
+}
+
+TemplatePlan ForecasterConfig::Plan(const std::string& tmpl) const {
+  auto it = templates.find(tmpl);
+  return it == templates.end() ? TemplatePlan{} : it->second;
+}
+
+absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r) {
+  RETURN_IF_ERROR(r.CheckKnown({"id", "orchestrator", "step_s", "retention_h", "refit_every_s",
+                                "lead_s", "horizon_s", "min_history_steps", "model", "transform",
+                                "costs", "templates", "history", "log_level"}));
+  ForecasterConfig c;
+  ASSIGN_OR_RETURN(c.id, r.String("id", "forecaster"));
+  ASSIGN_OR_RETURN(c.orchestrator, r.String("orchestrator", "127.0.0.1:7400"));
+  RETURN_IF_ERROR(ReadTiming(r, c));
+  ASSIGN_OR_RETURN(c.model, r.String("model", "combo"));
+  ASSIGN_OR_RETURN(c.transform, r.String("transform", "log1p"));
+  RETURN_IF_ERROR(ReadCosts(r, c));
+  RETURN_IF_ERROR(ReadTemplates(r, c));
+  ASSIGN_OR_RETURN(c.history, r.StringList("history", std::vector<std::string>{}));
+  ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));
+  return c;
+}
+
+absl::StatusOr<ForecasterConfig> LoadForecasterConfig(const std::string& path) {
+  ASSIGN_OR_RETURN(YamlReader r, YamlReader::FromFile(path));
+  return ParseForecasterConfig(r);
+}
+
+}  // namespace prewarm::forecast

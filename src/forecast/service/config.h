@@ -1,0 +1,45 @@
+// The forecaster's configuration (see examples/forecaster.yaml).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/yaml_reader.h"
+
+namespace prewarm::forecast {
+
+struct TemplatePlan {
+  double per_instance_concurrency = 1;  // requests one instance serves at once
+  double start_time_s = 0.05;           // measured start time: the minimum lead
+  double service_time_s = 0;            // 0: use the orchestrator's (sent with events)
+  std::vector<std::string> preload;     // content ids to preload into prefetched instances
+};
+
+struct ForecasterConfig {
+  std::string id = "forecaster";
+  std::string orchestrator = "127.0.0.1:7400";
+  int64_t step_ms = 10'000;
+  int64_t retention_ms = 28LL * 86'400'000;  // history kept per series
+  int64_t refit_every_ms = 600'000;          // full refit; state updates in between
+  int64_t lead_ms = 0;                       // 0: each template's start time
+  int64_t horizon_ms = 60'000;               // window length after the lead
+  int min_history_steps = 30;                // fewer: no forecast, no prefetch
+  std::string model = "combo";               // registry name (see forecast/registry.h)
+  std::string transform = "log1p";
+  double idle_cost_per_instance_s = 1.0;     // c_idle
+  std::map<std::string, double> cold_cost;   // tier -> c_cold
+  double default_cold_cost = 30.0;
+  std::map<std::string, TemplatePlan> templates;
+  std::vector<std::string> history;          // CSV files: timestamp,region,template,count
+  std::string log_level = "info";
+
+  double ColdCost(const std::string& tier) const;
+  TemplatePlan Plan(const std::string& tmpl) const;
+};
+
+absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r);
+absl::StatusOr<ForecasterConfig> LoadForecasterConfig(const std::string& path);
+
+}  // namespace prewarm::forecast
