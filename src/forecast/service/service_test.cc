@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "forecast/service/capacity.h"
+#include "forecast/service/config.h"
 #include "forecast/service/series_store.h"
 
 namespace prewarm::forecast {
@@ -57,6 +58,29 @@ TEST(SeriesStoreTest, CapacityKeepsTheNewestSteps) {
   ASSERT_EQ(s.size(), 5u);
   EXPECT_EQ(s.values.front(), 5);
   EXPECT_EQ(s.start_ms, 5000);
+}
+
+TEST(ForecasterConfigTest, ParsesCostsAndTemplatesAndNamesBadFields) {
+  auto r = YamlReader::FromString(R"(
+step_s: 10
+horizon_s: 120
+costs: {idle_instance_second: 1, cold_start: {standard: 9, premium: 99}}
+templates:
+  - {name: static, per_instance_concurrency: 50, start_time_s: 0.04, preload: [index.html]}
+)", "f.yaml");
+  ASSERT_TRUE(r.ok());
+  auto c = ParseForecasterConfig(*r);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->step_ms, 10'000);
+  EXPECT_EQ(c->horizon_ms, 120'000);
+  EXPECT_DOUBLE_EQ(c->ColdCost("premium"), 99);
+  EXPECT_DOUBLE_EQ(c->ColdCost("unknown-tier"), c->default_cold_cost);
+  EXPECT_DOUBLE_EQ(c->Plan("static").per_instance_concurrency, 50);
+  EXPECT_EQ(c->Plan("static").preload.at(0), "index.html");
+  auto bad = YamlReader::FromString("costs: {cold_start: {standard: lots}}\n", "b.yaml");
+  auto bc = ParseForecasterConfig(*bad);
+  ASSERT_FALSE(bc.ok());
+  EXPECT_NE(std::string(bc.status().message()).find("b.yaml:1: costs.cold_start"), std::string::npos);
 }
 
 }  // namespace
