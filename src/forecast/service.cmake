@@ -1,8 +1,10 @@
 # The forecaster daemon's parts: live series store, capacity math (and, with the models,
 # the planner and the orchestrator client).
+target_link_libraries(prewarm_forecast PUBLIC prewarm_proto)
 target_sources(prewarm_forecast PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/service/capacity.cc
   ${CMAKE_CURRENT_LIST_DIR}/service/config.cc
+  ${CMAKE_CURRENT_LIST_DIR}/service/planner.cc
   ${CMAKE_CURRENT_LIST_DIR}/service/series_store.cc)
 prewarm_test(forecast_service_test SRCS ${CMAKE_CURRENT_LIST_DIR}/service/service_test.cc
-  LIBS prewarm_forecast)
+  LIBS prewarm_forecast prewarm_proto)

@@ -2,6 +2,7 @@
 
 #include "forecast/service/capacity.h"
 #include "forecast/service/config.h"
+#include "forecast/service/planner.h"
 #include "forecast/service/series_store.h"
 
 namespace prewarm::forecast {
@@ -81,6 +82,61 @@ templates:
   auto bc = ParseForecasterConfig(*bad);
   ASSERT_FALSE(bc.ok());
   EXPECT_NE(std::string(bc.status().message()).find("b.yaml:1: costs.cold_start"), std::string::npos);
+}
+
+// Forecasts "the last observed value + 10 per step ahead" at every quantile, and records
+// what it was asked.
+class RampForecaster final : public DemandForecaster {
+ public:
+  absl::StatusOr<std::vector<double>> Quantile(const SeriesKey&, const Series& history, int h,
+                                               double q) override {
+    asked_q = q;
+    asked_h = h;
+    std::vector<double> out;
+    for (int i = 1; i <= h; ++i) out.push_back(history.values.back() + 10.0 * i);
+    return out;
+  }
+  std::string model_name() const override { return "ramp"; }
+  double asked_q = 0;
+  int asked_h = 0;
+};
+
+TEST(PlannerTest, WindowOneLeadAheadTargetFromThePeakAndQuantileFromCosts) {
+  ForecasterConfig cfg;
+  cfg.step_ms = 10'000;
+  cfg.horizon_ms = 30'000;
+  cfg.min_history_steps = 3;
+  cfg.idle_cost_per_instance_s = 1;
+  cfg.cold_cost["premium"] = 19;
+  cfg.templates["static"] = TemplatePlan{2, 20.0, 0.5, {"index.html"}};  // 20 s start time
+  RampForecaster fc;
+  Planner planner(cfg, fc);
+  v1::RequestEvent e;
+  e.set_template_name("static");
+  e.set_service_tier("premium");
+  planner.Learn(e);
+  SeriesStore store(10'000, 1000);
+  SeriesKey k{"virginia", "static"};
+  store.MarkObserved(0, 100'000);
+  for (int i = 0; i < 10; ++i) store.Add(k, i * 10'000, 100);
+  SeriesKey young{"frankfurt", "static"};
+  store.Add(young, 90'000, 5);
+  auto reqs = planner.Plan(store, 100'000);
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_TRUE(planner.skipped().count(young));
+  const auto& r = reqs[0];
+  EXPECT_EQ(r.region(), "virginia");
+  EXPECT_DOUBLE_EQ(r.quantile(), 0.95);  // 19 / (19 + 1)
+  EXPECT_DOUBLE_EQ(fc.asked_q, 0.95);
+  EXPECT_EQ(r.window_start_unix_ms(), 120'000);  // now + 20 s start time
+  EXPECT_EQ(r.window_end_unix_ms(), 150'000);
+  // Series ends at 100 s; the window covers steps 3..5 ahead: 130, 140, 150 arrivals per
+  // 10 s. Peak 15/s x 0.5 s / 2 per instance = 3.75 -> 4 instances.
+  EXPECT_EQ(fc.asked_h, 5);
+  EXPECT_EQ(r.target_concurrency(), 4u);
+  EXPECT_NEAR(r.forecast_rate_per_s(), 15.0, 1e-9);
+  EXPECT_EQ(r.content_ids(0), "index.html");
+  EXPECT_EQ(r.model(), "ramp");
 }
 
 }  // namespace

@@ -1,0 +1,75 @@
+#include "forecast/service/planner.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "fmt/format.h"
+#include "forecast/service/capacity.h"
+
+namespace prewarm::forecast {
+
+void Planner::Learn(const v1::RequestEvent& e) {
+  TemplateFacts& f = facts_[e.template_name()];
+  if (!e.service_tier().empty()) f.tier = e.service_tier();
+  if (e.service_time_s() > 0) f.service_time_s = e.service_time_s();
+}
+
+std::vector<v1::PrefetchRequest> Planner::Plan(const SeriesStore& store, int64_t now_ms) {
+  skipped_.clear();
+  std::vector<v1::PrefetchRequest> out;
+  for (const SeriesKey& key : store.Keys()) {
+    Series s = store.Snapshot(key, now_ms);
+    size_t observed = static_cast<size_t>(
+        std::count_if(s.values.begin(), s.values.end(), [](double v) { return !IsMissing(v); }));
+    if (observed < static_cast<size_t>(config_.min_history_steps)) {
+      skipped_[key] = fmt::format("{} observed steps, need {}", observed, config_.min_history_steps);
+      continue;
+    }
+    if (auto r = PlanOne(key, s, now_ms)) out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+std::optional<v1::PrefetchRequest> Planner::PlanOne(const SeriesKey& key, const Series& s,
+                                                    int64_t now_ms) {
+  const TemplatePlan plan = config_.Plan(key.second);
+  const TemplateFacts facts = facts_.count(key.second) ? facts_.at(key.second) : TemplateFacts{};
+  int64_t lead_ms = std::max<int64_t>(config_.lead_ms, static_cast<int64_t>(plan.start_time_s * 1000));
+  int64_t step = s.step_ms;
+  // The series ends at the last complete step; steps until `now` are part of the lead.
+  int64_t series_end = s.start_ms + static_cast<int64_t>(s.size()) * step;
+  int64_t window_start = now_ms + lead_ms;
+  int64_t window_end = window_start + config_.horizon_ms;
+  int first = static_cast<int>((window_start - series_end) / step) + 1;
+  int last = static_cast<int>((window_end - series_end + step - 1) / step);
+  first = std::max(first, 1);
+  last = std::max(last, first);
+  double q = NewsvendorQuantile(config_.ColdCost(facts.tier), config_.idle_cost_per_instance_s);
+  auto fc = forecaster_.Quantile(key, s, last, q);
+  if (!fc.ok()) {
+    skipped_[key] = std::string(fc.status().message());
+    return std::nullopt;
+  }
+  if (fc->size() < static_cast<size_t>(last)) {
+    skipped_[key] = fmt::format("forecaster returned {} steps, asked {}", fc->size(), last);
+    return std::nullopt;
+  }
+  std::span<const double> window(fc->data() + first - 1, static_cast<size_t>(last - first + 1));
+  CapacityInputs in{static_cast<double>(step) / 1000.0,
+                    plan.service_time_s > 0 ? plan.service_time_s : facts.service_time_s,
+                    plan.per_instance_concurrency};
+  v1::PrefetchRequest r;
+  r.set_region(key.first);
+  r.set_template_name(key.second);
+  r.set_window_start_unix_ms(window_start);
+  r.set_window_end_unix_ms(window_end);
+  r.set_target_concurrency(TargetInstances(window, in));
+  r.set_quantile(q);
+  r.set_model(forecaster_.model_name());
+  double peak = window.empty() ? 0 : *std::max_element(window.begin(), window.end());
+  r.set_forecast_rate_per_s(std::isfinite(peak) ? peak / in.step_s : 0);
+  for (const auto& c : plan.preload) r.add_content_ids(c);
+  return r;
+}
+
+}  // namespace prewarm::forecast

@@ -1,0 +1,54 @@
+// Planner: turns live series into PrefetchRequests. For each (region, template) with enough
+// history it asks a DemandForecaster for the q-quantile of arrivals over the window
+// [now + lead, now + lead + horizon], converts it to instances (capacity.h) and names the
+// content to preload. q comes from the template's tier costs (newsvendor).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "forecast/service/config.h"
+#include "forecast/service/series_store.h"
+#include "prewarm/v1/forecast.pb.h"
+
+namespace prewarm::forecast {
+
+// Quantile forecasts of arrivals per step for one series. Implementations keep per-key
+// fitted models and decide when to refit (ModelDemandForecaster) — or are fakes in tests.
+class DemandForecaster {
+ public:
+  virtual ~DemandForecaster() = default;
+  // The q-quantile of arrivals for steps 1..h after the end of `history`.
+  virtual absl::StatusOr<std::vector<double>> Quantile(const SeriesKey& key, const Series& history,
+                                                       int h, double q) = 0;
+  virtual std::string model_name() const = 0;
+};
+
+// What the orchestrator last told us about a template (with its events).
+struct TemplateFacts {
+  std::string tier = "standard";
+  double service_time_s = 0.05;
+};
+
+class Planner {
+ public:
+  Planner(const ForecasterConfig& config, DemandForecaster& forecaster)
+      : config_(config), forecaster_(forecaster) {}
+
+  void Learn(const v1::RequestEvent& e);
+  std::vector<v1::PrefetchRequest> Plan(const SeriesStore& store, int64_t now_ms);
+  // Per-key reason the last Plan() skipped it (too little history, model failure...).
+  const std::map<SeriesKey, std::string>& skipped() const { return skipped_; }
+
+ private:
+  std::optional<v1::PrefetchRequest> PlanOne(const SeriesKey& key, const Series& s, int64_t now_ms);
+
+  const ForecasterConfig& config_;
+  DemandForecaster& forecaster_;
+  std::map<std::string, TemplateFacts> facts_;
+  std::map<SeriesKey, std::string> skipped_;
+};
+
+}  // namespace prewarm::forecast
