@@ -1,7 +1,7 @@
 # Prophet-like additive model, STL / MSTL decomposition and forecasting, combinations.
 target_sources(prewarm_forecast PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/models/prophet_like.cc
-  ${CMAKE_CURRENT_LIST_DIR}/models/stl.cc
+  ${CMAKE_CURRENT_LIST_DIR}/models/stl.cc)
 
 prewarm_test(forecast_prophet_test
   SRCS ${CMAKE_CURRENT_LIST_DIR}/models/prophet_like_test.cc
