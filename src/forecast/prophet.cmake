@@ -1,11 +1,15 @@
 # Prophet-like additive model, STL / MSTL decomposition and forecasting, combinations.
 target_sources(prewarm_forecast PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/models/prophet_like.cc
-  ${CMAKE_CURRENT_LIST_DIR}/models/stl.cc)
+  ${CMAKE_CURRENT_LIST_DIR}/models/stl.cc
+  ${CMAKE_CURRENT_LIST_DIR}/models/mstl.cc
+  ${CMAKE_CURRENT_LIST_DIR}/models/combination.cc)
 
 prewarm_test(forecast_prophet_test
   SRCS ${CMAKE_CURRENT_LIST_DIR}/models/prophet_like_test.cc
        ${CMAKE_CURRENT_LIST_DIR}/models/stl_test.cc
+       ${CMAKE_CURRENT_LIST_DIR}/models/mstl_test.cc
+       ${CMAKE_CURRENT_LIST_DIR}/models/combination_test.cc
   LIBS prewarm_forecast)
 target_compile_definitions(forecast_prophet_test PRIVATE
   PREWARM_TRACES_DIR="${PROJECT_SOURCE_DIR}/../shared/data/traces")

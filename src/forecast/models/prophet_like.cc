@@ -139,6 +139,22 @@ bool IsMultipleOfAnother(int period, std::span<const int> periods, int factor) {
                                          (factor != 7 || period == 7 * q); });
 }
 
+// (period, Fourier order) for the periods with two full cycles in n steps.
+std::vector<std::pair<int, int>> ChooseSeasons(const ProphetLikeOptions& options,
+                                               std::span<const int> periods, int n) {
+  std::vector<std::pair<int, int>> out;
+  for (int p : periods) {
+    auto it = std::find_if(options.fourier_orders.begin(), options.fourier_orders.end(),
+                           [p](const auto& po) { return po.first == p; });
+    const int order =
+        it != options.fourier_orders.end() ? it->second : DefaultFourierOrder(p, periods);
+    if (p >= 2 && n >= 2 * p && order >= 1) {
+      out.emplace_back(p, order);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 int DefaultFourierOrder(int period, std::span<const int> periods) {
@@ -203,16 +219,7 @@ absl::Status ProphetLike::Fit(std::span<const double> y, const FitContext& ctx) 
   y_scale_ = absmax > 0 ? absmax : 1.0;
   changepoints_ = PlaceChangepoints(observed, options_.n_changepoints,
                                     options_.changepoint_range, t_span_);
-  seasons_.clear();
-  for (int p : ctx.periods) {
-    auto it = std::find_if(options_.fourier_orders.begin(), options_.fourier_orders.end(),
-                           [p](const auto& po) { return po.first == p; });
-    const int order = it != options_.fourier_orders.end()
-                          ? it->second : DefaultFourierOrder(p, ctx.periods);
-    if (p >= 2 && n_ >= 2 * p && order >= 1) {
-      seasons_.emplace_back(p, order);
-    }
-  }
+  seasons_ = ChooseSeasons(options_, ctx.periods, n_);
   Eigen::MatrixXd f = Design(0, n_);
   Eigen::VectorXd ys = Eigen::VectorXd::Zero(n_);
   for (int i = 0; i < n_; ++i) {

@@ -4,10 +4,8 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <numbers>
 #include <random>
-#include <string>
 
 #include "forecast/series.h"
 
@@ -126,90 +124,6 @@ TEST(ProphetLikeTest, FitsFourWeeksOfTenMinuteDataQuickly) {
   using Ms = std::chrono::duration<double, std::milli>;
   std::printf("prophetlike 4032 points: fit %.1f ms (%d iterations), predict 144 %.2f ms\n",
               Ms(fit - start).count(), model.iterations(), Ms(end - fit).count());
-}
-
-// Peyton Manning's daily Wikipedia page views (Prophet's example), dates with gaps
-// filled as missing.
-std::vector<double> ReadPeytonManning() {
-  std::ifstream in(std::string(PREWARM_TRACES_DIR) +
-                   "/prophet/example_wp_peyton_manning_raw_counts.csv");
-  std::vector<double> y;
-  std::string line;
-  std::getline(in, line);  // "ds","y"
-  long first_day = -1;
-  while (std::getline(in, line)) {
-    int yy, mm, dd;
-    double v;
-    if (std::sscanf(line.c_str(), "%d-%d-%d,%lf", &yy, &mm, &dd, &v) != 4) {
-      continue;
-    }
-    const auto ymd = std::chrono::year{yy} / std::chrono::month(mm) / std::chrono::day(dd);
-    const long day = std::chrono::sys_days(ymd).time_since_epoch().count();
-    if (first_day < 0) {
-      first_day = day;
-    }
-    y.resize(day - first_day, kMissing);
-    y.push_back(v);
-  }
-  return y;
-}
-
-// MASE of `fc` against y[origin, origin+h) on counts, scaled by the in-sample mean
-// absolute error of the seasonal naive (period 7) on y[0, origin).
-double Mase(const std::vector<double>& y, int origin, const std::vector<double>& fc) {
-  double scale = 0, err = 0;
-  int ns = 0, ne = 0;
-  for (int i = 7; i < origin; ++i) {
-    if (!IsMissing(y[i]) && !IsMissing(y[i - 7])) {
-      scale += std::abs(y[i] - y[i - 7]);
-      ++ns;
-    }
-  }
-  for (size_t j = 0; j < fc.size(); ++j) {
-    if (!IsMissing(y[origin + j])) {
-      err += std::abs(y[origin + j] - fc[j]);
-      ++ne;
-    }
-  }
-  return (err / ne) / (scale / ns);
-}
-
-absl::StatusOr<std::vector<double>> ProphetOnLog(const std::vector<double>& y, int origin,
-                                                 int h) {
-  std::vector<double> z(origin);
-  for (int i = 0; i < origin; ++i) {
-    z[i] = std::log1p(y[i]);
-  }
-  ProphetLike model;
-  RETURN_IF_ERROR(model.Fit(z, FitContext{{7, 365}}));
-  ASSIGN_OR_RETURN(std::vector<double> fc, model.Predict(h));
-  for (double& v : fc) {
-    v = std::expm1(v);
-  }
-  return fc;
-}
-
-TEST(ProphetLikeTest, PeytonManningBeatsSeasonalNaive) {
-  const std::vector<double> y = ReadPeytonManning();
-  if (y.size() < 1000) {
-    GTEST_SKIP() << "Peyton Manning trace not found under " << PREWARM_TRACES_DIR;
-  }
-  const int h = 14, n = static_cast<int>(y.size());
-  auto fc = ProphetOnLog(y, n - h, h);
-  ASSERT_TRUE(fc.ok()) << fc.status();
-  const double mase = Mase(y, n - h, *fc);
-  EXPECT_LT(mase, 1.0);
-  // The protocol, reported: 20 origins over the last year, horizon 14.
-  double sum = 0;
-  for (int k = 0; k < 20; ++k) {
-    const int origin = n - 365 + k * (365 - h) / 19;
-    auto f = ProphetOnLog(y, origin, h);
-    ASSERT_TRUE(f.ok());
-    sum += Mase(y, origin, *f);
-  }
-  std::printf("Peyton Manning prophetlike on log1p: MASE last 14 days %.3f, "
-              "mean over 20 origins %.3f (R prophet 0.444)\n", mase, sum / 20);
-  EXPECT_LT(sum / 20, 1.0);
 }
 
 }  // namespace
