@@ -40,6 +40,19 @@ TEST(Azure, HundredFunctionsOfOneDayAndTheirSum) {
   EXPECT_EQ(sum, 86'751.0);  // awk over the 100 x 1440 cells
 }
 
+TEST(Azure, TwoHundredSampleReadsCleanly) {
+  std::string path = TracePath("azure2019/200_inv.csv");
+  SKIP_IF_ABSENT(path);
+  auto inv = ReadAzureInvocations(path);
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->functions.size(), 200u);
+  EXPECT_EQ(inv->report.bad_lines, 0u);
+  auto run = ReadAzureDurations(TracePath("azure2019/200_run.csv"));
+  auto mem = ReadAzureMemory(TracePath("azure2019/200_mem.csv"));
+  ASSERT_TRUE(run.ok() && mem.ok());
+  EXPECT_EQ(run->report.bad_lines + mem->report.bad_lines, 0u);
+}
+
 TEST(Azure, DurationsAndMemoryOfTheSameSample) {
   std::string run = TracePath("azure2019/100_run.csv");
   std::string mem = TracePath("azure2019/100_mem.csv");

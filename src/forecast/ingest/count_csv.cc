@@ -50,18 +50,25 @@ class Accumulators {
   absl::Status AddRow(const std::vector<std::string_view>& fields) {
     ASSIGN_OR_RETURN(int64_t unix_ms,
                      ParseTimestampMs(fields[cols_.timestamp], options_.time_format));
-    auto count = ParseDouble(fields[cols_.count]);
-    if (!count || (*count < 0 && !options_.allow_negative)) {
-      return absl::InvalidArgumentError(fmt::format("bad count '{}'", fields[cols_.count]));
+    std::string_view cell = fields[cols_.count];
+    std::optional<double> count;
+    if (!IsMissingValue(cell)) {
+      count = ParseDouble(cell);
+      if (!count || (*count < 0 && !options_.allow_negative)) {
+        return absl::InvalidArgumentError(fmt::format("bad count '{}'", cell));
+      }
     }
-    Key key;
-    if (cols_.region) key.region = fields[*cols_.region];
-    if (cols_.template_name) key.template_name = fields[*cols_.template_name];
-    auto it = steps_.find(key);
-    if (it == steps_.end()) it = steps_.emplace(std::move(key), options_.step_ms).first;
-    it->second.Add(unix_ms, *count);
+    StepAccumulator& steps = StepsOf(KeyOf(fields));
+    if (count) {
+      steps.Add(unix_ms, *count);
+    } else {
+      steps.AddMissing(unix_ms);
+      ++missing_values_;
+    }
     return absl::OkStatus();
   }
+
+  size_t missing_values() const { return missing_values_; }
 
   absl::StatusOr<std::map<Key, Series>> Build(const std::string& file) const {
     std::map<Key, Series> out;
@@ -74,9 +81,23 @@ class Accumulators {
   }
 
  private:
+  Key KeyOf(const std::vector<std::string_view>& fields) const {
+    Key key;
+    if (cols_.region) key.region = fields[*cols_.region];
+    if (cols_.template_name) key.template_name = fields[*cols_.template_name];
+    return key;
+  }
+
+  StepAccumulator& StepsOf(Key key) {
+    auto it = steps_.find(key);
+    if (it == steps_.end()) it = steps_.emplace(std::move(key), options_.step_ms).first;
+    return it->second;
+  }
+
   const Columns cols_;
   const CsvOptions& options_;
   std::map<Key, StepAccumulator> steps_;
+  size_t missing_values_ = 0;
 };
 
 }  // namespace
@@ -113,6 +134,7 @@ absl::StatusOr<CountTable> ReadCountCsv(LineSource src, const CsvOptions& option
   CountTable table;
   ASSIGN_OR_RETURN(table.series, acc.Build(reader.name()));
   table.report = std::move(reader.report());
+  table.report.missing_values = acc.missing_values();
   for (const auto& [key, s] : table.series) table.report.gaps += CountGaps(s);
   return table;
 }

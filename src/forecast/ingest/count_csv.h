@@ -7,6 +7,8 @@
 //    SUMMED: the file is read as per-event or per-interval counts, not as a level.
 //  - Each series spans its own first to last observed step; a step in between with no
 //    row is a gap (kMissing), not a zero, unless `empty_step` says otherwise.
+//  - A count cell saying "missing" ("", NaN, NA, N/A, null: pandas/R/Prophet) is a row,
+//    counted in report.missing_values: its step stays a gap unless another row fills it.
 //  - Input order does not matter.
 //  - A line that does not parse (field count, timestamp, count) is counted in the report
 //    with its reason and skipped; only I/O, a missing header/column or an absurd time span

@@ -87,6 +87,28 @@ TEST(CountCsv, PeytonManningDailyWithQuotedHeader) {
   EXPECT_EQ(Total(s), 16'833'697.0);
 }
 
+TEST(CountCsv, OtherProphetExamplesReadCleanly) {
+  std::string yosemite = TracePath("prophet/example_yosemite_temps.csv");
+  std::string pedestrians = TracePath("prophet/example_pedestrians_multivariate_hourly.csv");
+  SKIP_IF_ABSENT(yosemite);
+  CsvOptions temps = ProphetOptions(5 * kMinute);
+  temps.allow_negative = true;  // temperatures, not counts
+  auto t = ReadCountCsv(yosemite, temps);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->report.rows, 18'721u);
+  EXPECT_EQ(t->report.bad_lines, 0u);
+  EXPECT_EQ(t->report.missing_values, 12u);  // "NaN" cells in June 2017
+  EXPECT_GE(t->report.gaps, 12u);
+
+  CsvOptions hourly = ProphetOptions(60 * kMinute);
+  hourly.count_column = "location_41";
+  auto p = ReadCountCsv(pedestrians, hourly);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->report.rows, 720u);
+  EXPECT_EQ(p->report.bad_lines, 0u);
+  EXPECT_EQ(p->series.begin()->second.values[0], 975.0);
+}
+
 TEST(CountCsv, BadLinesAreCountedAndNamed) {
   auto table = Read(
       "timestamp,count\n"
@@ -145,6 +167,28 @@ TEST(CountCsv, MissingStepsAreGapsNotZeros) {
   ASSERT_TRUE(zeros.ok());
   EXPECT_THAT(zeros->series.begin()->second.values, ElementsAre(1, 0, 0, 0, 5));
   EXPECT_EQ(zeros->report.gaps, 0u);
+}
+
+TEST(CountCsv, ExplicitlyMissingValuesAreRowsThatLeaveGaps) {
+  CsvOptions zero = Plain();
+  zero.empty_step = EmptyStep::kZero;  // even so, a cell saying NaN is not a zero
+  auto table = Read("timestamp,count\n0,1\n60,NaN\n120,\n120,\n180,2\n240,NA\n", zero);
+  ASSERT_TRUE(table.ok()) << table.status();
+  const Series& s = table->series.begin()->second;
+  ASSERT_EQ(s.size(), 5u);  // the trailing NA still extends the span
+  EXPECT_EQ(s.values[0], 1.0);
+  EXPECT_TRUE(IsMissing(s.values[1]));
+  EXPECT_TRUE(IsMissing(s.values[2]));
+  EXPECT_EQ(s.values[3], 2.0);
+  EXPECT_TRUE(IsMissing(s.values[4]));
+  EXPECT_EQ(table->report.rows, 6u);
+  EXPECT_EQ(table->report.bad_lines, 0u);
+  EXPECT_EQ(table->report.missing_values, 4u);
+  EXPECT_EQ(table->report.gaps, 3u);
+
+  auto filled = Read("timestamp,count\n0,NaN\n30,4\n", Plain());  // same minute
+  ASSERT_TRUE(filled.ok());
+  EXPECT_THAT(filled->series.begin()->second.values, ElementsAre(4));
 }
 
 TEST(CountCsv, UnsortedDuplicateAndSubStepRowsAreSummed) {

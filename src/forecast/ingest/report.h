@@ -18,7 +18,8 @@ struct ReadReport {
   size_t rows = 0;       // lines that contributed data
   size_t bad_lines = 0;  // lines rejected, with the first kMaxErrors reasons below
   std::vector<std::string> first_errors;  // "file:line: why"
-  size_t gaps = 0;  // steps left missing (NaN) inside the span of the series produced
+  size_t gaps = 0;            // steps left missing (NaN) inside the span of the series produced
+  size_t missing_values = 0;  // rows whose value cell said "missing" ("", NaN, NA, null)
 
   void AddRow() {
     ++lines;

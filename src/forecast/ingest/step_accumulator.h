@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "absl/status/statusor.h"
 #include "forecast/series.h"
@@ -24,15 +25,21 @@ class StepAccumulator {
 
   // Adds `value` to the step holding `unix_ms`; several observations in a step are summed.
   void Add(int64_t unix_ms, double value);
-  bool empty() const { return sums_.empty(); }
+  // An observation known to be missing (a "NaN" cell): it extends the span, and its step
+  // stays missing unless another observation lands in it, whatever EmptyStep says.
+  void AddMissing(int64_t unix_ms);
+  bool empty() const { return first_ > last_; }
 
   // The series from the first to the last observed step. Fails if that span is longer
   // than `max_steps` (one absurd timestamp must not allocate gigabytes).
-  absl::StatusOr<Series> Build(std::string name, EmptyStep empty, size_t max_steps) const;
+  absl::StatusOr<Series> Build(std::string name, EmptyStep empty_step, size_t max_steps) const;
 
  private:
   int64_t step_ms_;
+  int64_t Index(int64_t unix_ms);  // the step of unix_ms, widening [first_, last_]
+
   std::unordered_map<int64_t, double> sums_;  // step index -> sum
+  std::unordered_set<int64_t> missing_;       // steps with an explicitly missing value
   int64_t first_ = std::numeric_limits<int64_t>::max();
   int64_t last_ = std::numeric_limits<int64_t>::min();
 };

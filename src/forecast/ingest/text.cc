@@ -82,6 +82,11 @@ std::optional<size_t> FindColumn(const std::vector<std::string_view>& header,
   return std::nullopt;
 }
 
+bool IsMissingValue(std::string_view s) {
+  return s.empty() || EqualsIgnoreCase(s, "nan") || EqualsIgnoreCase(s, "na") ||
+         EqualsIgnoreCase(s, "n/a") || EqualsIgnoreCase(s, "null");
+}
+
 std::optional<double> ParseDouble(std::string_view s) {
   double v = 0;
   const char* begin = s.data() + (s.starts_with('+') ? 1 : 0);

@@ -50,6 +50,9 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 std::optional<size_t> FindColumn(const std::vector<std::string_view>& header,
                                  std::string_view name);
 
+// "", "NaN", "NA", "N/A", "null" (any case): how pandas, R and Prophet write a missing value.
+bool IsMissingValue(std::string_view s);
+
 // The whole of `s` as a finite double / a non-negative integer, or nullopt.
 std::optional<double> ParseDouble(std::string_view s);
 std::optional<uint64_t> ParseUint(std::string_view s);
