@@ -5,6 +5,8 @@ target_sources(prewarm_forecast PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/models/snaive.cc
   ${CMAKE_CURRENT_LIST_DIR}/models/ets_filter.cc
   ${CMAKE_CURRENT_LIST_DIR}/models/ets.cc
+  ${CMAKE_CURRENT_LIST_DIR}/models/croston.cc
+  ${CMAKE_CURRENT_LIST_DIR}/quantile.cc
 )
 
 prewarm_test(forecast_ets_test SRCS
@@ -12,6 +14,8 @@ prewarm_test(forecast_ets_test SRCS
   ${CMAKE_CURRENT_LIST_DIR}/optim_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/models/snaive_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/models/ets_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/models/croston_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/quantile_test.cc
   LIBS prewarm_forecast)
 target_compile_definitions(forecast_ets_test PRIVATE
   PREWARM_TRACES_DIR="${PROJECT_SOURCE_DIR}/../shared/data/traces"

@@ -219,6 +219,23 @@ std::vector<double> SeasonSlots(const std::vector<double>& seasonal, int m, bool
 
 }  // namespace
 
+bool RootsWithin(std::vector<double> c, double radius) {
+  // Roots of p(radius z) are those of p divided by radius: test the open unit disk by
+  // the Schur-Cohn reduction q(z) = (a_n p(z) - a_0 p*(z)) / z, which keeps the number
+  // of roots inside when |a_0| < |a_n| and drops the degree by one. O(n^2).
+  double scale = 1.0;
+  for (double& v : c) v *= scale, scale *= radius;
+  std::vector<double> q(c.size());
+  for (size_t n = c.size() - 1; n > 0; --n) {
+    const double a0 = c[0], an = c[n];
+    if (!(std::abs(a0) < std::abs(an))) return false;
+    for (size_t k = 0; k < n; ++k) q[k] = an * c[k + 1] - a0 * c[n - 1 - k];
+    const double lead = std::abs(q[n - 1]);
+    for (size_t k = 0; k < n; ++k) c[k] = q[k] / lead;
+  }
+  return true;
+}
+
 EtsState InitialState(std::span<const double> y, const EtsSpec& spec, int period) {
   EtsState s;
   const size_t n = y.size();
@@ -269,19 +286,15 @@ bool Admissible(const EtsSpec& spec, const EtsParams& p, int period) {
   if (g < std::max(1 - 1 / phi - a, 0.0) || g > 1 + 1 / phi - a) return false;
   if (a < 1 - 1 / phi - g * (1 - m + phi + phi * m) / (2 * phi * m)) return false;
   if (b < -(1 - phi) * (g / m + a)) return false;
-  // Characteristic polynomial (ascending powers, monic of degree m + 1): all roots
-  // inside the unit circle, via the eigenvalues of its companion matrix.
-  Eigen::VectorXd c(m + 2);
+  // Characteristic polynomial (ascending powers, monic of degree m + 1): R requires all
+  // its roots within modulus 1 + 1e-10.
+  std::vector<double> c(m + 2);
   c[0] = phi * (1 - a - g);
   c[1] = a + b - a * phi + g - 1;
   for (int k = 2; k < m; ++k) c[k] = a + b - a * phi;
   c[m] = a + b - phi;
   c[m + 1] = 1.0;
-  Eigen::MatrixXd companion = Eigen::MatrixXd::Zero(m + 1, m + 1);
-  companion.block(1, 0, m, m).setIdentity();
-  companion.col(m) = -c.head(m + 1);
-  Eigen::EigenSolver<Eigen::MatrixXd> es(companion, false);
-  return es.eigenvalues().cwiseAbs().maxCoeff() <= 1 + 1e-10;
+  return RootsWithin(std::move(c), 1 + 1e-10);
 }
 
 }  // namespace prewarm::forecast

@@ -63,7 +63,10 @@ struct EtsState {
 EtsState InitialState(std::span<const double> y, const EtsSpec& spec, int period);
 
 // Whether the parameters are in R's "admissible" region (the characteristic roots of the
-// discount matrix inside the unit circle). O(m^3): use for small periods.
+// discount matrix within the unit circle). O(m^2).
 bool Admissible(const EtsSpec& spec, const EtsParams& p, int period);
+
+// Whether all roots of sum_k c[k] z^k (c.back() != 0) have modulus < radius.
+bool RootsWithin(std::vector<double> c, double radius);
 
 }  // namespace prewarm::forecast

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 
+#include <Eigen/Dense>
 #include <gtest/gtest.h>
 
 #include "forecast/models/ets_test_util.h"
@@ -89,6 +90,25 @@ TEST(EtsTest, NoSeasonWhenThePeriodHasFewerThanTwoCycles) {
   Ets ets;
   ASSERT_TRUE(ets.Fit(y, FitContext{{24}}).ok());
   EXPECT_EQ(ets.fit().spec.season, N);
+}
+
+TEST(EtsTest, SchurCohnAgreesWithCompanionEigenvalues) {
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int n = 2 + trial % 25;
+    std::vector<double> c(n + 1);
+    for (double& v : c) v = u(rng) * (trial % 3 == 0 ? 0.3 : 1.0);
+    c[n] = 1.0;
+    Eigen::MatrixXd companion = Eigen::MatrixXd::Zero(n, n);
+    companion.block(1, 0, n - 1, n - 1).setIdentity();
+    for (int k = 0; k < n; ++k) companion(k, n - 1) = -c[k];
+    double radius = Eigen::EigenSolver<Eigen::MatrixXd>(companion, false).eigenvalues().cwiseAbs().maxCoeff();
+    if (std::abs(radius - 1.0) < 1e-6) continue;  // too close to call either way
+    EXPECT_EQ(RootsWithin(c, 1.0), radius < 1.0) << "trial " << trial << " radius " << radius;
+  }
+  EXPECT_TRUE(Admissible(EtsSpec{A, A, A, false}, EtsParams{0.5, 0.1, 0.1, 1.0}, 12));
+  EXPECT_FALSE(Admissible(EtsSpec{A, A, A, false}, EtsParams{1.9, 0.1, 0.5, 1.0}, 12));
 }
 
 // --- against R forecast::ets on AirPassengers (tools/r/ets_airpassengers.R) ---

@@ -1,0 +1,242 @@
+#include "forecast/quantile.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "forecast/models/ets.h"
+
+namespace prewarm::forecast {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Type-7 (R's default) quantile of sorted data.
+double SortedQuantile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return kNaN;
+  double h = (sorted.size() - 1) * p;
+  size_t lo = static_cast<size_t>(std::floor(h));
+  size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
+}
+
+// Inverse standard normal CDF (Acklam's rational approximation, ~1e-9 relative).
+double NormalQuantile(double p) {
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+                             1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
+  static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                             6.680131188771972e+01,  -1.328068155288572e+01};
+  static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                             -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
+  static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                             3.754408661907416e+00};
+  if (p <= 0.0 || p >= 1.0) return p <= 0.0 ? -INFINITY : INFINITY;
+  if (p < 0.02425 || p > 1 - 0.02425) {
+    double q = std::sqrt(-2 * std::log(std::min(p, 1 - p)));
+    double x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+               ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+    return p < 0.5 ? x : -x;
+  }
+  double q = p - 0.5, r = q * q;
+  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+         (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+int FirstUsablePeriod(std::span<const double> y, const FitContext& ctx) {
+  for (int p : ctx.periods) {
+    if (p > 1 && y.size() >= 2 * static_cast<size_t>(p)) return p;
+  }
+  return 2;
+}
+
+}  // namespace
+
+struct ProbabilisticForecaster::Errors {
+  std::vector<std::vector<double>> e;      // [origin][step], NaN where unknown
+  std::vector<std::vector<double>> zero;   // [origin][step], 1 where the actual was 0
+  void Add(std::span<const double> actual, std::span<const double> fc) {
+    std::vector<double>& err = e.emplace_back(fc.size());
+    std::vector<double>& z = zero.emplace_back(fc.size());
+    for (size_t j = 0; j < fc.size(); ++j) {
+      err[j] = actual[j] - fc[j];
+      z[j] = std::isnan(actual[j]) ? kNaN : (actual[j] == 0.0 ? 1.0 : 0.0);
+    }
+  }
+};
+
+const std::vector<double>& QuantileForecast::At(double level) const {
+  size_t best = 0;
+  for (size_t i = 1; i < levels.size(); ++i) {
+    if (std::abs(levels[i] - level) < std::abs(levels[best] - level)) best = i;
+  }
+  return q[best];
+}
+
+ProbabilisticForecaster::ProbabilisticForecaster(Transform transform,
+                                                 std::unique_ptr<Model> prototype,
+                                                 QuantileOptions options)
+    : transform_(transform), prototype_(std::move(prototype)), options_(std::move(options)) {
+  std::sort(options_.levels.begin(), options_.levels.end());
+}
+
+absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitContext& ctx,
+                                          int horizon) {
+  if (horizon < 1) return absl::InvalidArgumentError("quantiles: horizon must be >= 1");
+  if (transform_.kind() == Transform::Kind::kBoxCox && std::isnan(transform_.lambda())) {
+    transform_ = Transform::AutoBoxCox(y, FirstUsablePeriod(y, ctx));
+  }
+  std::vector<double> z = transform_.Forward(y);
+  horizon_ = horizon;
+  std::unique_ptr<Model> model = prototype_->Clone();
+  RETURN_IF_ERROR(model->Fit(z, ctx));
+  model_ = std::move(model);
+  if (!ModelVariance(1).empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(Errors errors, RollingErrors(z, ctx));
+  Calibrate(errors);
+  if (shape_.empty()) {
+    return absl::FailedPreconditionError(
+        fmt::format("{}: no forecast errors to calibrate quantiles (series of {} for horizon {})",
+                    model_->name(), y.size(), horizon));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::RollingErrors(
+    std::span<const double> z, const FitContext& ctx) const {
+  const int n = static_cast<int>(z.size());
+  const int h = horizon_;
+  const int k = std::max(options_.origins, 1);
+  const int min_train = options_.min_train > 0 ? options_.min_train : n / 2;
+  if (n - h < min_train) {
+    return absl::FailedPreconditionError(fmt::format(
+        "quantiles: {} points leave no origin after {} training points for horizon {}", n,
+        min_train, h));
+  }
+  // Refit origins every `stride` steps, the last one at n - h; disjoint windows if room.
+  const int stride = k > 1 ? std::max(1, std::min(h, (n - h - min_train) / (k - 1))) : h;
+  const int first = n - h - (k - 1) * stride;
+  if (options_.use_update) {
+    absl::StatusOr<Errors> updated = UpdateErrors(z, ctx, first);
+    if (updated.ok() || !absl::IsUnimplemented(updated.status())) return updated;
+  }
+  return RefitErrors(z, ctx, first, stride);
+}
+
+absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::UpdateErrors(
+    std::span<const double> z, const FitContext& ctx, int first) const {
+  const int n = static_cast<int>(z.size());
+  const int stride = options_.update_stride > 0 ? options_.update_stride : std::max(1, horizon_ / 8);
+  std::unique_ptr<Model> m = prototype_->Clone();
+  RETURN_IF_ERROR(m->Fit(z.first(first), ctx));
+  RETURN_IF_ERROR(m->Update({}));  // Unimplemented: the caller refits instead
+  Errors out;
+  for (int o = first; o + horizon_ <= n; o += stride) {
+    ASSIGN_OR_RETURN(std::vector<double> fc, m->Predict(horizon_));
+    out.Add(z.subspan(o, horizon_), fc);
+    RETURN_IF_ERROR(m->Update(z.subspan(o, std::min(stride, n - o))));
+  }
+  return out;
+}
+
+absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::RefitErrors(
+    std::span<const double> z, const FitContext& ctx, int first, int stride) const {
+  Errors out;
+  for (int o = first; o + horizon_ <= static_cast<int>(z.size()); o += stride) {
+    std::unique_ptr<Model> m = prototype_->Clone();
+    if (!m->Fit(z.first(o), ctx).ok()) continue;  // too short this early: skip the origin
+    absl::StatusOr<std::vector<double>> fc = m->Predict(horizon_);
+    if (!fc.ok()) continue;
+    out.Add(z.subspan(o, horizon_), *fc);
+  }
+  return out;
+}
+
+namespace {
+
+// Finite values of rows[.][j - r .. j + r].
+std::vector<double> Pooled(const std::vector<std::vector<double>>& rows, int j, int r, int h) {
+  std::vector<double> v;
+  for (const auto& row : rows) {
+    for (int i = std::max(0, j - r); i <= std::min(h - 1, j + r); ++i) {
+      if (std::isfinite(row[i])) v.push_back(row[i]);
+    }
+  }
+  return v;
+}
+
+}  // namespace
+
+void ProbabilisticForecaster::Calibrate(const Errors& errors) {
+  loc_.assign(horizon_, 0.0);
+  scale_.assign(horizon_, 0.0);
+  zero_share_.assign(horizon_, 0.0);
+  shape_.clear();
+  for (int j = 0; j < horizon_; ++j) {
+    int r = 0;
+    std::vector<double> v = Pooled(errors.e, j, r, horizon_);
+    while (static_cast<int>(v.size()) < options_.min_local && r + 1 < horizon_) {
+      v = Pooled(errors.e, j, ++r, horizon_);
+    }
+    std::vector<double> zeros = Pooled(errors.zero, j, r, horizon_);
+    if (v.empty()) continue;
+    double mean = 0.0, ss = 0.0;
+    for (double x : v) mean += x / v.size();
+    for (double x : v) ss += (x - mean) * (x - mean);
+    loc_[j] = mean;
+    scale_[j] = v.size() > 1 ? std::sqrt(ss / (v.size() - 1)) : 0.0;
+    for (double x : zeros) zero_share_[j] += x / zeros.size();
+  }
+  for (const auto& row : errors.e) {
+    for (int j = 0; j < horizon_; ++j) {
+      if (!std::isfinite(row[j])) continue;
+      shape_.push_back(scale_[j] > 0 ? (row[j] - loc_[j]) / scale_[j] : 0.0);
+    }
+  }
+  std::sort(shape_.begin(), shape_.end());
+}
+
+std::vector<double> ProbabilisticForecaster::ModelVariance(int h) const {
+  if (!options_.prefer_model_variance) return {};
+  const auto* ets = dynamic_cast<const Ets*>(model_.get());
+  if (ets == nullptr) return {};
+  absl::StatusOr<std::vector<double>> var = ets->ForecastVariance(h);
+  return var.ok() ? *var : std::vector<double>{};
+}
+
+absl::StatusOr<QuantileForecast> ProbabilisticForecaster::Predict(int h) const {
+  if (!model_) return absl::FailedPreconditionError("quantiles: not fitted");
+  if (h < 1 || h > horizon_) {
+    return absl::InvalidArgumentError(
+        fmt::format("quantiles: horizon {} outside the calibrated 1..{}", h, horizon_));
+  }
+  ASSIGN_OR_RETURN(std::vector<double> point, model_->Predict(h));
+  std::vector<double> var = ModelVariance(h);
+  // The distribution at step j: point + loc + scale * z for z on a grid of the shape.
+  auto value = [&](int j, double p) {
+    if (options_.zero_mass && var.empty() && p <= zero_share_[j]) return 0.0;
+    double dev = var.empty() ? loc_[j] + scale_[j] * SortedQuantile(shape_, p)
+                             : std::sqrt(var[j]) * NormalQuantile(p);
+    return transform_.Inverse(point[j] + dev);
+  };
+  QuantileForecast out;
+  out.levels = options_.levels;
+  out.q.assign(out.levels.size(), std::vector<double>(h));
+  out.mean.assign(h, 0.0);
+  out.point = transform_.Inverse(point);
+  constexpr int kGrid = 100;
+  for (int j = 0; j < h; ++j) {
+    for (size_t l = 0; l < out.levels.size(); ++l) {
+      double v = value(j, out.levels[l]);
+      out.q[l][j] = l > 0 ? std::max(v, out.q[l - 1][j]) : v;
+    }
+    for (int g = 0; g < kGrid; ++g) out.mean[j] += value(j, (g + 0.5) / kGrid) / kGrid;
+  }
+  return out;
+}
+
+absl::Status ProbabilisticForecaster::Update(std::span<const double> new_obs) {
+  if (!model_) return absl::FailedPreconditionError("quantiles: not fitted");
+  return model_->Update(transform_.Forward(new_obs));
+}
+
+}  // namespace prewarm::forecast

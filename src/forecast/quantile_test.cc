@@ -1,0 +1,176 @@
+#include "forecast/quantile.h"
+
+#include <cmath>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "forecast/models/croston.h"
+#include "forecast/models/ets.h"
+#include "forecast/models/snaive.h"
+#include "forecast/series.h"
+
+namespace prewarm::forecast {
+namespace {
+
+constexpr int kPeriod = 24;
+
+double SeasonalMean(int t) { return 30.0 + 20.0 * std::sin(2 * M_PI * t / kPeriod); }
+
+std::vector<double> GaussianSeries(int n, double sd, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> noise(0.0, sd);
+  std::vector<double> y(n);
+  for (int t = 0; t < n; ++t) y[t] = SeasonalMean(t) + noise(rng);
+  return y;
+}
+
+std::vector<double> PoissonSeries(int n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<double> y(n);
+  for (int t = 0; t < n; ++t) y[t] = std::poisson_distribution<int>(SeasonalMean(t))(rng);
+  return y;
+}
+
+struct Coverage {
+  double inside80 = 0, inside98 = 0, below50 = 0, n = 0;
+};
+
+// Refits at `tests` held-out origins, one horizon apart after `train` points, and counts
+// how often the held-out values fall inside the 80% and 98% intervals.
+Coverage HeldOut(const std::vector<double>& y, int train, int tests, int h,
+                 const ProbabilisticForecaster& proto_config, const Transform& t,
+                 const Model& model, QuantileOptions o = {}) {
+  (void)proto_config;
+  Coverage c;
+  for (int k = 0; k < tests; ++k) {
+    int origin = train + k * h;
+    ProbabilisticForecaster f(t, model.Clone(), o);
+    EXPECT_TRUE(f.Fit(std::span(y).first(origin), FitContext{{kPeriod}}, h).ok());
+    auto qf = f.Predict(h);
+    EXPECT_TRUE(qf.ok()) << qf.status();
+    if (!qf.ok()) continue;
+    for (int j = 0; j < h; ++j) {
+      double v = y[origin + j];
+      c.inside80 += v >= qf->At(0.1)[j] && v <= qf->At(0.9)[j];
+      c.inside98 += v >= qf->At(0.01)[j] && v <= qf->At(0.99)[j];
+      c.below50 += v <= qf->At(0.5)[j];
+      c.n += 1;
+    }
+  }
+  c.inside80 /= c.n, c.inside98 /= c.n, c.below50 /= c.n;
+  std::printf("coverage over %.0f held-out points: 80%% -> %.3f, 98%% -> %.3f, median -> %.3f\n",
+              c.n, c.inside80, c.inside98, c.below50);
+  return c;
+}
+
+TEST(QuantileTest, GaussianNoiseAroundASeasonalMeanIsCovered) {
+  std::vector<double> y = GaussianSeries(40 * kPeriod, 3.0, 11);
+  ProbabilisticForecaster unused(Transform::None(), std::make_unique<SeasonalNaive>());
+  Coverage c = HeldOut(y, 20 * kPeriod, 20, kPeriod, unused, Transform::None(), Ets());
+  EXPECT_NEAR(c.inside80, 0.80, 0.05);
+  EXPECT_NEAR(c.inside98, 0.98, 0.025);
+  EXPECT_NEAR(c.below50, 0.50, 0.07);
+}
+
+TEST(QuantileTest, PoissonCountsOnTheLogScaleAreCovered) {
+  std::vector<double> y = PoissonSeries(40 * kPeriod, 5);
+  ProbabilisticForecaster unused(Transform::None(), std::make_unique<SeasonalNaive>());
+  Coverage c = HeldOut(y, 20 * kPeriod, 20, kPeriod, unused, Transform::Log1p(), Ets());
+  EXPECT_NEAR(c.inside80, 0.80, 0.05);
+  EXPECT_NEAR(c.inside98, 0.98, 0.025);
+  Coverage naive = HeldOut(y, 20 * kPeriod, 20, kPeriod, unused, Transform::Log1p(),
+                           SeasonalNaive(kPeriod));
+  EXPECT_NEAR(naive.inside80, 0.80, 0.05);
+  EXPECT_NEAR(naive.inside98, 0.98, 0.025);
+}
+
+TEST(QuantileTest, SparseSeriesGetZeroLowQuantilesAndCoverTheTail) {
+  std::mt19937 rng(2);
+  std::poisson_distribution<int> rare(0.15);
+  std::vector<double> y(3000);
+  for (double& v : y) v = rare(rng);
+  ProbabilisticForecaster f(Transform::None(), std::make_unique<Croston>());
+  ASSERT_TRUE(f.Fit(std::span(y).first(2000), {}, 12).ok());
+  auto qf = f.Predict(12);
+  ASSERT_TRUE(qf.ok());
+  for (int j = 0; j < 12; ++j) {
+    EXPECT_EQ(qf->At(0.5)[j], 0.0);
+    EXPECT_GT(qf->At(0.99)[j], 0.5);
+    for (size_t l = 1; l < qf->levels.size(); ++l) EXPECT_GE(qf->q[l][j], qf->q[l - 1][j]);
+    EXPECT_NEAR(qf->mean[j], 0.15, 0.05);
+  }
+  // Held out: the 90% quantile bounds at least ~90% of the (discrete) counts.
+  double below = 0;
+  for (int t = 2000; t < 3000; ++t) below += y[t] <= qf->At(0.9)[0];
+  EXPECT_GE(below / 1000, 0.85);
+}
+
+// A model without Update(): calibration falls back to refits at rolling origins.
+class MeanModel : public Model {
+ public:
+  std::string name() const override { return "mean"; }
+  absl::Status Fit(std::span<const double> y, const FitContext&) override {
+    double s = 0;
+    for (double v : y) s += v;
+    mean_ = s / y.size();
+    ++fits_;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<double>> Predict(int h) const override {
+    return std::vector<double>(h, mean_);
+  }
+  std::unique_ptr<Model> Clone() const override { return std::make_unique<MeanModel>(); }
+  static inline int fits_ = 0;
+
+ private:
+  double mean_ = 0;
+};
+
+TEST(QuantileTest, RefitsModelsWithoutUpdate) {
+  std::mt19937 rng(4);
+  std::normal_distribution<double> noise(100.0, 10.0);
+  std::vector<double> y(800);
+  for (double& v : y) v = noise(rng);
+  QuantileOptions o;
+  o.origins = 8;
+  ProbabilisticForecaster f(Transform::None(), std::make_unique<MeanModel>(), o);
+  MeanModel::fits_ = 0;
+  ASSERT_TRUE(f.Fit(y, {}, 10).ok());
+  EXPECT_GE(MeanModel::fits_, 9);  // the final fit and one per origin
+  EXPECT_EQ(f.calibration_samples(), 80);
+  auto qf = f.Predict(10);
+  ASSERT_TRUE(qf.ok());
+  EXPECT_NEAR(qf->At(0.9)[0] - qf->At(0.1)[0], 2 * 1.2816 * 10, 8.0);
+  EXPECT_NEAR(qf->mean[0], 100.0, 3.0);
+}
+
+TEST(QuantileTest, ContractAndOptions) {
+  std::vector<double> y = PoissonSeries(20 * kPeriod, 9);
+  auto boxcox = Transform::Parse("boxcox");
+  ASSERT_TRUE(boxcox.ok());
+  ProbabilisticForecaster f(*boxcox, std::make_unique<SeasonalNaive>());
+  EXPECT_FALSE(f.Predict(1).ok());
+  ASSERT_TRUE(f.Fit(y, FitContext{{kPeriod}}, 12).ok());
+  EXPECT_FALSE(std::isnan(f.transform().lambda()));  // chosen by Guerrero at Fit
+  EXPECT_FALSE(f.Predict(13).ok());
+  auto before = f.Predict(12);
+  ASSERT_TRUE(before.ok());
+  ASSERT_TRUE(f.Update(std::vector<double>{500.0}).ok());
+  auto after = f.Predict(12);
+  ASSERT_TRUE(after.ok());
+  EXPECT_NE(before->point, after->point);
+  EXPECT_FALSE(f.Fit(std::vector<double>{1, 2, 3}, {}, 12).ok());  // too short to calibrate
+
+  QuantileOptions o;
+  o.prefer_model_variance = true;
+  ProbabilisticForecaster g(Transform::None(), std::make_unique<Ets>(), o);
+  std::vector<double> gy = GaussianSeries(20 * kPeriod, 3.0, 1);
+  ASSERT_TRUE(g.Fit(gy, FitContext{{kPeriod}}, 6).ok());
+  auto qf = g.Predict(6);
+  ASSERT_TRUE(qf.ok());
+  EXPECT_NEAR(qf->At(0.9)[0] - qf->At(0.5)[0], 1.2816 * 3.0, 1.0);
+}
+
+}  // namespace
+}  // namespace prewarm::forecast
