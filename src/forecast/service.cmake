@@ -5,6 +5,8 @@ target_sources(prewarm_forecast PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/service/capacity.cc
   ${CMAKE_CURRENT_LIST_DIR}/service/config.cc
   ${CMAKE_CURRENT_LIST_DIR}/service/planner.cc
+  ${CMAKE_CURRENT_LIST_DIR}/service/forecaster.cc
+  ${CMAKE_CURRENT_LIST_DIR}/service/model_forecaster.cc
   ${CMAKE_CURRENT_LIST_DIR}/service/series_store.cc)
 prewarm_test(forecast_service_test SRCS ${CMAKE_CURRENT_LIST_DIR}/service/service_test.cc
   LIBS prewarm_forecast prewarm_proto)

@@ -3,6 +3,8 @@
 #include "forecast/service/capacity.h"
 #include "forecast/service/config.h"
 #include "forecast/service/planner.h"
+#include "forecast/service/model_forecaster.h"
+#include "forecast/models/snaive.h"
 #include "forecast/service/series_store.h"
 
 namespace prewarm::forecast {
@@ -137,6 +139,38 @@ TEST(PlannerTest, WindowOneLeadAheadTargetFromThePeakAndQuantileFromCosts) {
   EXPECT_NEAR(r.forecast_rate_per_s(), 15.0, 1e-9);
   EXPECT_EQ(r.content_ids(0), "index.html");
   EXPECT_EQ(r.model(), "ramp");
+}
+
+TEST(ModelForecasterTest, PeriodsAreTheCyclesTheWindowHoldsTwiceOver) {
+  // 10-min steps, 4 weeks: hourly (6), daily (144) and weekly (1008).
+  EXPECT_EQ(ModelDemandForecaster::PeriodsFor(600'000, 4032), (std::vector<int>{6, 144, 1008}));
+  // 10-s steps, 12 hours: hourly only (360); a day would need 2 x 8640 steps.
+  EXPECT_EQ(ModelDemandForecaster::PeriodsFor(10'000, 4320), (std::vector<int>{360}));
+  EXPECT_TRUE(ModelDemandForecaster::PeriodsFor(7'000, 100).empty());
+}
+
+TEST(ModelForecasterTest, FitsOnceThenRollsForwardUntilTheRefitInterval) {
+  ManualClock clock;
+  ModelForecasterOptions opts{"snaive", Transform::None(), 60'000, 10'000};
+  ModelDemandForecaster f([] { return absl::StatusOr<std::unique_ptr<Model>>(std::make_unique<SeasonalNaive>(4)); },
+                          opts, clock);
+  Series s{"x", 0, 1000, {}};
+  for (int i = 0; i < 40; ++i) s.values.push_back(i % 4 == 3 ? 100 : 10);  // peak every 4th
+  SeriesKey k{"r", "t"};
+  auto q = f.Quantile(k, s, 4, 0.5);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(f.refits(), 1u);
+  EXPECT_NEAR((*q)[3], 100, 1e-6) << "the seasonal peak 4 steps ahead";
+  // Two more steps arrive: the model rolls forward instead of refitting.
+  s.values.push_back(10);
+  s.values.push_back(10);
+  q = f.Quantile(k, s, 4, 0.5);
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(f.refits(), 1u);
+  EXPECT_NEAR((*q)[1], 100, 1e-6) << "the peak is now 2 steps ahead";
+  clock.Advance(60'000);
+  ASSERT_TRUE(f.Quantile(k, s, 4, 0.5).ok());
+  EXPECT_EQ(f.refits(), 2u);
 }
 
 }  // namespace
