@@ -92,6 +92,26 @@ int Prefetch(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   return 0;
 }
 
+int Prefetches(v1::OrchestratorService::Stub& stub) {
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  v1::ListPrefetchResponse resp;
+  grpc::Status st = stub.ListPrefetch(&ctx, v1::ListPrefetchRequest(), &resp);
+  if (!st.ok()) return Report(st);
+  std::cout << fmt::format("{:<11} {:<10} {:>6} {:>6} {:>10} {:>10} {:<14} {}\n", "REGION",
+                           "TEMPLATE", "TARGET", "Q", "RATE/S", "STARTS_IN", "MODEL", "FROM");
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  for (const auto& e : resp.entries()) {
+    const auto& r = e.request();
+    std::cout << fmt::format("{:<11} {:<10} {:>6} {:>6.3f} {:>10.2f} {:>9.1f}s {:<14} {}\n",
+                             r.region(), r.template_name(), r.target_concurrency(), r.quantile(),
+                             r.forecast_rate_per_s(), (r.window_start_unix_ms() - now) / 1000.0,
+                             r.model(), e.forecaster_id());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int RunCtl(const CtlOptions& o) {
@@ -101,6 +121,7 @@ int RunCtl(const CtlOptions& o) {
   if (o.command == "instances") return Instances(*stub, o);
   if (o.command == "drain") return Drain(*stub, o);
   if (o.command == "prefetch") return Prefetch(*stub, o);
+  if (o.command == "prefetches") return Prefetches(*stub);
   std::cerr << "prewarm ctl: unknown command '" << o.command << "'\n";
   return 2;
 }

@@ -4,6 +4,7 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/ctl.h"
+#include "cli/forecaster_cmd.h"
 #include "cli/up.h"
 #include "common/logging.h"
 
@@ -24,6 +25,11 @@ int main(int argc, char** argv) {
   auto* agent = app.add_subcommand("agent", "the per-node agent: runs instances");
   agent->add_option("--config", config, "agent config file")->required();
 
+  std::vector<std::string> history;
+  auto* fc = app.add_subcommand("forecaster", "the forecaster: quantile forecasts -> prefetch requests");
+  fc->add_option("--config", config, "forecaster config file")->required();
+  fc->add_option("--history", history, "CSV history files: timestamp,region,template,count");
+
   prewarm::cli::CtlOptions ctl;
   auto* ctl_cmd = app.add_subcommand("ctl", "operator client: nodes, instances, drain, prefetch");
   ctl_cmd->add_option("--orchestrator", ctl.target, "orchestrator gRPC address")
@@ -35,6 +41,7 @@ int main(int argc, char** argv) {
   inst->add_option("--template", ctl.tmpl, "only this template");
   auto* drain = ctl_cmd->add_subcommand("drain", "stop placing on a node and drain it");
   drain->add_option("node", ctl.node, "node id")->required();
+  ctl_cmd->add_subcommand("prefetches", "the latest prefetch request per region and template");
   auto* pf = ctl_cmd->add_subcommand("prefetch", "ask for warm instances in a region");
   pf->add_option("--region", ctl.region)->required();
   pf->add_option("--template", ctl.tmpl)->required();
@@ -56,5 +63,6 @@ int main(int argc, char** argv) {
   }
   if (orch->parsed()) return prewarm::cli::RunOrchestrator(config);
   if (agent->parsed()) return prewarm::cli::RunAgent(config);
+  if (fc->parsed()) return prewarm::cli::RunForecaster(config, history);
   return 1;
 }
