@@ -4,6 +4,7 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/ctl.h"
+#include "cli/forecast_cmd.h"
 #include "cli/forecaster_cmd.h"
 #include "cli/up.h"
 #include "common/logging.h"
@@ -29,6 +30,8 @@ int main(int argc, char** argv) {
   auto* fc = app.add_subcommand("forecaster", "the forecaster: quantile forecasts -> prefetch requests");
   fc->add_option("--config", config, "forecaster config file")->required();
   fc->add_option("--history", history, "CSV history files: timestamp,region,template,count");
+
+  prewarm::cli::AddForecastCommand(app);  // runs from its callbacks
 
   prewarm::cli::CtlOptions ctl;
   auto* ctl_cmd = app.add_subcommand("ctl", "operator client: nodes, instances, drain, prefetch");
