@@ -10,6 +10,18 @@
 
 namespace prewarm::cli {
 
+absl::StatusOr<std::unique_ptr<forecast::ForecasterDaemon>> MakeForecaster(
+    forecast::ForecasterConfig config) {
+  ASSIGN_OR_RETURN(forecast::Transform transform, forecast::Transform::Parse(config.transform));
+  std::string model = config.model;
+  RETURN_IF_ERROR(forecast::MakeModel(model).status());
+  forecast::ModelForecasterOptions opts{model, transform, config.refit_every_ms, 20'000};
+  auto demand = std::make_unique<forecast::ModelDemandForecaster>(
+      [model] { return forecast::MakeModel(model); }, opts, RealClock::Get());
+  return std::make_unique<forecast::ForecasterDaemon>(std::move(config), std::move(demand),
+                                                      RealClock::Get());
+}
+
 int RunForecaster(const std::string& config_path, const std::vector<std::string>& history) {
   BlockTerminationSignals();
   auto cfg = forecast::LoadForecasterConfig(config_path);
@@ -19,22 +31,14 @@ int RunForecaster(const std::string& config_path, const std::vector<std::string>
   }
   cfg->history.insert(cfg->history.end(), history.begin(), history.end());
   InitLogging(cfg->log_level);
-  auto transform = forecast::Transform::Parse(cfg->transform);
-  std::string model = cfg->model;
-  if (auto probe = forecast::MakeModel(model); !probe.ok() || !transform.ok()) {
-    std::cerr << "prewarm: " << (probe.ok() ? transform.status() : probe.status()).message() << "\n";
-    return 1;
-  }
-  forecast::ModelForecasterOptions opts{model, *transform, cfg->refit_every_ms, 20'000};
-  auto demand = std::make_unique<forecast::ModelDemandForecaster>(
-      [model] { return forecast::MakeModel(model); }, opts, RealClock::Get());
-  forecast::ForecasterDaemon daemon(*cfg, std::move(demand), RealClock::Get());
-  if (auto st = daemon.Start(); !st.ok()) {
+  auto daemon = MakeForecaster(*cfg);
+  absl::Status st = daemon.ok() ? (*daemon)->Start() : daemon.status();
+  if (!st.ok()) {
     std::cerr << "prewarm: " << st.message() << "\n";
     return 1;
   }
   WaitForTerminationSignal();
-  daemon.Stop();
+  (*daemon)->Stop();
   return 0;
 }
 

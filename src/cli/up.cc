@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
 #include <iostream>
 
 #include "agent/config.h"
 #include "cli/daemons.h"
+#include "cli/forecaster_cmd.h"
 #include "cli/origin_server.h"
 #include "common/logging.h"
 #include "fmt/format.h"
@@ -22,10 +24,12 @@ struct UpConfig {
   std::string origin_root;
   orchestrator::OrchestratorConfig orchestrator;
   std::vector<agent::AgentConfig> agents;
+  std::optional<forecast::ForecasterConfig> forecaster;
 };
 
 absl::StatusOr<UpConfig> ParseUp(const YamlReader& r) {
-  RETURN_IF_ERROR(r.CheckKnown({"log_level", "origin_server", "orchestrator", "agent_defaults", "agents"}));
+  RETURN_IF_ERROR(r.CheckKnown(
+      {"log_level", "origin_server", "orchestrator", "forecaster", "agent_defaults", "agents"}));
   UpConfig c;
   ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));
   ASSIGN_OR_RETURN(auto origin, r.Map("origin_server"));
@@ -41,6 +45,10 @@ absl::StatusOr<UpConfig> ParseUp(const YamlReader& r) {
   ASSIGN_OR_RETURN(auto orch, r.Map("orchestrator"));
   if (!orch) return r.Error("orchestrator", "is required");
   ASSIGN_OR_RETURN(c.orchestrator, orchestrator::ParseOrchestratorConfig(*orch));
+  ASSIGN_OR_RETURN(auto fc, r.Map("forecaster"));
+  if (fc) {
+    ASSIGN_OR_RETURN(c.forecaster, forecast::ParseForecasterConfig(*fc));
+  }
   ASSIGN_OR_RETURN(auto defaults, r.Map("agent_defaults"));
   ASSIGN_OR_RETURN(auto agents, r.MapList("agents"));
   if (agents.empty()) return r.Error("agents", "at least one agent is required");
@@ -90,6 +98,13 @@ int RunUp(const std::string& config_path) {
   orchestrator::Orchestrator orch(cfg->orchestrator, RealClock::Get());
   orch.state().SetObserver(PrintInstance);
   if (auto st = orch.Start(); !st.ok()) return Fail(st);
+  std::unique_ptr<forecast::ForecasterDaemon> forecaster;
+  if (cfg->forecaster) {
+    auto made = MakeForecaster(*cfg->forecaster);
+    absl::Status st = made.ok() ? (*made)->Start() : made.status();
+    if (!st.ok()) return Fail(st);
+    forecaster = std::move(*made);
+  }
   std::vector<std::unique_ptr<AgentProcess>> agents;
   absl::Status failed;
   for (auto& ac : cfg->agents) {
@@ -106,15 +121,22 @@ int RunUp(const std::string& config_path) {
     std::cout << fmt::format(
                      "origin       http://{}/ (content in {})\n"
                      "dns          {} udp+tcp, zone {} — try: kdig @{} -p {} static.{} A\n"
-                     "grpc         {}\nmetrics      http://{}/metrics\n"
+                     "grpc         {}\nmetrics      http://{}/metrics\n{}"
                      "prewarm up: running; Ctrl-C stops everything\n",
                      cfg->origin_listen.ToString(), root, oc.dns_listen.ToString(), oc.zone,
                      oc.dns_listen.addr.ToString(), oc.dns_listen.port, oc.zone,
-                     oc.grpc_listen.ToString(), oc.http_listen.ToString())
+                     oc.grpc_listen.ToString(), oc.http_listen.ToString(),
+                     cfg->forecaster ? fmt::format("forecaster   model {}, step {} s, window {} s "
+                                                   "(prewarm ctl prefetches)\n",
+                                                   cfg->forecaster->model,
+                                                   cfg->forecaster->step_ms / 1000,
+                                                   cfg->forecaster->horizon_ms / 1000)
+                                     : "")
               << std::flush;
     int sig = WaitForTerminationSignal();
     std::cout << fmt::format("prewarm up: signal {}, shutting down\n", sig) << std::flush;
   }
+  if (forecaster) forecaster->Stop();
   for (auto& a : agents) a->Stop();
   orch.Stop();
   origin.Stop();

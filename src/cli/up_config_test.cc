@@ -3,6 +3,7 @@
 #include "agent/config.h"
 #include "cli/up.h"
 #include "common/yaml_reader.h"
+#include "forecast/service/config.h"
 #include "orchestrator/config.h"
 
 namespace prewarm::cli {
@@ -32,6 +33,11 @@ TEST(UpConfigTest, EmbeddedDefaultParsesWithThreeAgentsInThreeRegions) {
     EXPECT_EQ(ac->templates.at(0).name, "static");
   }
   EXPECT_EQ(regions.size(), 3u);
+  auto fc = r->Map("forecaster");
+  ASSERT_TRUE(fc.ok() && fc->has_value());
+  auto fcc = forecast::ParseForecasterConfig(**fc);
+  ASSERT_TRUE(fcc.ok()) << fcc.status();
+  EXPECT_EQ(fcc->orchestrator, oc->grpc_listen.ToString());
 }
 
 }  // namespace
