@@ -28,10 +28,10 @@ char Letter(EtsComponent c) {
 
 // The recursion, specialised on the model's shape so the hot loop has no dispatch.
 // kSeason: 0 none, 1 additive, 2 multiplicative.
-template <bool kTrend, int kSeason, bool kMultError>
-EtsFilterStats Run(EtsState& s, const EtsParams& p, std::span<const double> y, bool keep) {
+template <bool kTrend, int kSeason, bool kMultError, bool kKeep>
+EtsFilterStats Run(EtsState& s, const EtsParams& p, std::span<const double> y) {
   EtsFilterStats st;
-  if (keep) st.residuals.assign(y.size(), kNaN);
+  if (kKeep) st.residuals.assign(y.size(), kNaN);
   const size_t m = s.season.size();
   size_t slot = m > 0 ? s.t % m : 0;
   double l = s.level, b = s.trend;
@@ -47,15 +47,21 @@ EtsFilterStats Run(EtsState& s, const EtsParams& p, std::span<const double> y, b
       st.sse += e * e;
       if (kMultError) st.sum_log_f += std::log(std::abs(f));
       ++st.n_obs;
-      if (keep) st.residuals[i] = e;
-      double des = v;
-      if (kSeason == 1) des = v - so;
-      if (kSeason == 2) des = std::abs(so) < 1e-10 ? kHuge : v / so;
-      const double ln = q + p.alpha * (des - q);
-      if (kTrend) b = phib + beta_a * ((ln - l) - phib);
-      if (kSeason == 1) s.season[slot] = so + p.gamma * ((v - q) - so);
-      if (kSeason == 2) s.season[slot] = so + p.gamma * ((std::abs(q) < 1e-10 ? kHuge : v / q) - so);
-      l = ln;
+      if (kKeep) st.residuals[i] = e;
+      if constexpr (kSeason != 2) {
+        // Additive or no season: R's updates reduce to the error-correction form, with
+        // a shorter dependency chain per step (l, b -> q -> e -> l, b).
+        const double ea = v - f;
+        const double ln = q + p.alpha * ea;
+        if (kTrend) b = phib + p.beta * ea;
+        if (kSeason == 1) s.season[slot] = so + p.gamma * ea;
+        l = ln;
+      } else {
+        const double ln = q + p.alpha * ((std::abs(so) < 1e-10 ? kHuge : v / so) - q);
+        if (kTrend) b = phib + beta_a * ((ln - l) - phib);
+        s.season[slot] = so + p.gamma * ((std::abs(q) < 1e-10 ? kHuge : v / q) - so);
+        l = ln;
+      }
     } else {
       l = q;
       b = phib;
@@ -72,8 +78,9 @@ EtsFilterStats Run(EtsState& s, const EtsParams& p, std::span<const double> y, b
 template <bool kTrend, int kSeason>
 EtsFilterStats RunError(EtsState& s, const EtsSpec& spec, const EtsParams& p,
                         std::span<const double> y, bool keep) {
-  if (spec.error == EtsComponent::kMultiplicative) return Run<kTrend, kSeason, true>(s, p, y, keep);
-  return Run<kTrend, kSeason, false>(s, p, y, keep);
+  const bool mult = spec.error == EtsComponent::kMultiplicative;
+  if (keep) return mult ? Run<kTrend, kSeason, true, true>(s, p, y) : Run<kTrend, kSeason, false, true>(s, p, y);
+  return mult ? Run<kTrend, kSeason, true, false>(s, p, y) : Run<kTrend, kSeason, false, false>(s, p, y);
 }
 
 template <bool kTrend>
