@@ -162,6 +162,17 @@ TEST(QuantileTest, ContractAndOptions) {
   EXPECT_NE(before->point, after->point);
   EXPECT_FALSE(f.Fit(std::vector<double>{1, 2, 3}, {}, 12).ok());  // too short to calibrate
 
+  std::vector<double> gappy = y;
+  for (size_t t = 3; t < gappy.size(); t += 7) gappy[t] = kMissing;
+  ProbabilisticForecaster e(Transform::Log1p(), std::make_unique<Ets>());
+  ASSERT_TRUE(e.Fit(gappy, FitContext{{kPeriod}}, 12).ok());
+  auto gq = e.Predict(12);
+  ASSERT_TRUE(gq.ok());
+  for (int j = 0; j < 12; ++j) {
+    EXPECT_TRUE(std::isfinite(gq->At(0.99)[j]));
+    EXPECT_LT(gq->At(0.01)[j], gq->At(0.99)[j]);
+  }
+
   QuantileOptions o;
   o.prefer_model_variance = true;
   ProbabilisticForecaster g(Transform::None(), std::make_unique<Ets>(), o);

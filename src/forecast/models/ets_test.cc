@@ -92,6 +92,19 @@ TEST(EtsTest, RejectsBadModelsAndShortData) {
   EXPECT_FALSE(Ets().Predict(3).ok());
 }
 
+TEST(EtsTest, ConstantAndZeroSeriesFitWithoutBlowingUp) {
+  Ets constant;
+  ASSERT_TRUE(constant.Fit(std::vector<double>(100, 7.0), FitContext{{12}}).ok());
+  auto fc = constant.Predict(3);
+  ASSERT_TRUE(fc.ok());
+  for (double v : *fc) EXPECT_NEAR(v, 7.0, 1e-6);
+  EtsOptions o;
+  o.allow_multiplicative = true;  // zeros rule multiplicative components out
+  Ets zeros(o);
+  ASSERT_TRUE(zeros.Fit(std::vector<double>(100, 0.0), FitContext{{12}}).ok());
+  EXPECT_EQ(zeros.fit().spec.error, A);
+}
+
 TEST(EtsTest, NoSeasonWhenThePeriodHasFewerThanTwoCycles) {
   std::vector<double> y = Synthetic(30, 24, 0.5);
   Ets ets;
