@@ -41,6 +41,8 @@ struct BacktestFlags {
   std::string out;
   int jobs = 1;
   std::string point = "model";
+  int calibration_origins = 0;   // 0: QuantileOptions' default
+  std::string calibration = "update";
 };
 
 absl::StatusOr<int64_t> ParsePositive(std::string_view text, std::string_view what) {
@@ -176,6 +178,11 @@ absl::StatusOr<fc::BacktestOptions> MakeOptions(const BacktestFlags& f) {
   }
   o.point = f.point == "model" ? fc::BacktestOptions::Point::kModel
                                : fc::BacktestOptions::Point::kCalibratedMedian;
+  if (f.calibration != "update" && f.calibration != "refit") {
+    return absl::InvalidArgumentError("--calibration must be 'update' or 'refit'");
+  }
+  o.quantiles.use_update = f.calibration == "update";
+  if (f.calibration_origins > 0) o.quantiles.origins = f.calibration_origins;
   for (const std::string& m : o.models) RETURN_IF_ERROR(fc::MakeModel(m).status());
   return o;
 }
@@ -256,6 +263,12 @@ void AddBacktest(CLI::App& forecast) {
   b->add_option("--jobs", f->jobs, "threads over origins")->capture_default_str();
   b->add_option("--point", f->point, "Q_0.5: model (its point forecast, as R) or median")
       ->capture_default_str();
+  b->add_option("--calibration", f->calibration,
+                "quantile calibration: update (roll the state over dense origins, refitting "
+                "models without Update) or refit (refit at --calibration-origins)")
+      ->capture_default_str();
+  b->add_option("--calibration-origins", f->calibration_origins,
+                "refit origins of the quantile calibration (default 8)");
   b->callback([f] { Exit(Backtest(*f)); });
 }
 

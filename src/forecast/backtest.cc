@@ -71,7 +71,29 @@ absl::StatusOr<std::vector<Row>> MakeRows(const BacktestOptions& options) {
   return rows;
 }
 
-// q[level][step] at kScoredLevels, clamped at 0 and sorted per step (no crossing).
+using Column = std::array<double, kScoredLevels.size()>;
+constexpr size_t kMid = 2;  // kScoredLevels[kMid] == 0.5
+
+// One step's quantiles without crossing. With the model's point as Q_0.5 the point stays
+// the point forecast: the other levels are sorted among themselves and pushed out to it
+// (Q_p <= point for p < 0.5, >= for p > 0.5), so MASE and sMAPE score exactly the
+// model's forecast, as R's do. Otherwise all are sorted.
+Column Untangle(Column col, bool model_point) {
+  if (!model_point) {
+    std::sort(col.begin(), col.end());
+    return col;
+  }
+  const double point = col[kMid];
+  std::array<double, kScoredLevels.size() - 1> others{};
+  std::copy(col.begin(), col.begin() + kMid, others.begin());
+  std::copy(col.begin() + kMid + 1, col.end(), others.begin() + kMid);
+  std::sort(others.begin(), others.end());
+  for (size_t l = 0; l < kMid; ++l) col[l] = std::min(others[l], point);
+  for (size_t l = kMid + 1; l < col.size(); ++l) col[l] = std::max(others[l - 1], point);
+  return col;
+}
+
+// q[level][step] at kScoredLevels, clamped at 0 and untangled.
 absl::StatusOr<std::vector<std::vector<double>>> ScoredQuantiles(const QuantileForecast& qf,
                                                                  int h, bool model_point) {
   std::vector<std::vector<double>> q;
@@ -79,14 +101,14 @@ absl::StatusOr<std::vector<std::vector<double>>> ScoredQuantiles(const QuantileF
     q.push_back(level == 0.5 && model_point ? qf.point : qf.At(level));
   }
   for (int j = 0; j < h; ++j) {
-    std::array<double, kScoredLevels.size()> col{};
+    Column col{};
     for (size_t l = 0; l < col.size(); ++l) {
       if (static_cast<int>(q[l].size()) < h || !std::isfinite(q[l][j])) {
         return absl::InternalError("non-finite forecast");
       }
       col[l] = std::max(0.0, q[l][j]);
     }
-    std::sort(col.begin(), col.end());
+    col = Untangle(col, model_point);
     for (size_t l = 0; l < col.size(); ++l) q[l][j] = col[l];
   }
   return q;

@@ -52,9 +52,9 @@ TEST(BacktestTest, SeasonalNaiveIsExactOnAPeriodicSeries) {
   for (const ModelSummary& m : r->models) {
     EXPECT_EQ(m.origins_ok, 4) << m.name << ": " << m.notes;
     EXPECT_EQ(m.fits, 4);
-    EXPECT_NEAR(m.mase, 0.0, 1e-3) << m.name;
-    EXPECT_NEAR(m.smape, 0.0, 1e-3) << m.name;
-    EXPECT_NEAR(m.pinball[0], 0.0, 1e-3) << m.name;
+    EXPECT_NEAR(m.mase, 0.0, 1e-9) << m.name;
+    EXPECT_NEAR(m.smape, 0.0, 1e-9) << m.name;
+    EXPECT_NEAR(m.pinball[0], 0.0, 1e-9) << m.name;
     EXPECT_GE(m.cpu_s, 0.0);
   }
   EXPECT_EQ(r->origin_index, OriginIndices(24 * 28, 24, 24 * 7, 4));
