@@ -38,7 +38,8 @@ struct Outcome {
   bool ok = false;
   std::string error;
   double cpu_s = 0;
-  std::array<double, kNumMetrics> metric{};
+  bool zero_scale = false;  // no MASE: the in-sample seasonal naive error is 0
+  std::array<double, kNumMetrics> metric{};  // NaN: undefined; inf: the forecast overflowed
 };
 
 // What every fit shares: the quantile options (with the scored levels) and the point.
@@ -152,7 +153,9 @@ Outcome Evaluate(const Row& row, std::span<const double> train, std::span<const 
     return out;
   }
   out.ok = true;
-  out.metric = Score(*q, test, SeasonalNaiveScale(train, periods[0]));
+  const double scale = SeasonalNaiveScale(train, periods[0]);
+  out.zero_scale = !(scale > 0);
+  out.metric = Score(*q, test, scale);
   return out;
 }
 
@@ -186,11 +189,12 @@ std::vector<std::vector<Outcome>> RunParallel(const std::vector<Task>& tasks, in
   return results;
 }
 
-double MeanFinite(const std::vector<double>& v) {
+// Mean over the defined values (NaN skipped); infinite when one is (JSON null, noted).
+double MeanKnown(const std::vector<double>& v) {
   double sum = 0;
   int n = 0;
   for (double x : v) {
-    if (std::isfinite(x)) {
+    if (!std::isnan(x)) {
       sum += x;
       ++n;
     }
@@ -226,20 +230,23 @@ ModelSummary Summarize(const std::string& name, const std::vector<const Outcome*
     for (int k = 0; k < kNumMetrics; ++k) values[k].push_back(o->metric[k]);
   }
   std::array<double, kNumMetrics> mean{};
-  for (int k = 0; k < kNumMetrics; ++k) mean[k] = MeanFinite(values[k]);
+  for (int k = 0; k < kNumMetrics; ++k) mean[k] = MeanKnown(values[k]);
   s.mase = mean[kMase];
   s.smape = mean[kSmape];
   s.pinball = {mean[kPb50], mean[kPb90], mean[kPb95], mean[kPb99]};
   s.coverage80 = mean[kCov80];
   s.coverage98 = mean[kCov98];
-  s.cpu_s = MeanFinite(cpu);
+  s.cpu_s = MeanKnown(cpu);
   std::vector<std::string> notes;
   if (std::string f = FailureNote(outs); !f.empty()) notes.push_back(f);
-  const auto with_mase = std::count_if(values[kMase].begin(), values[kMase].end(),
-                                       [](double v) { return std::isfinite(v); });
-  if (with_mase < s.origins_ok) {
-    notes.push_back(fmt::format("MASE over {} of {} (zero in-sample scale)", with_mase,
-                                s.origins_ok));
+  const auto zero_scale = std::count_if(outs.begin(), outs.end(),
+                                        [](const Outcome* o) { return o->ok && o->zero_scale; });
+  if (zero_scale > 0) {
+    notes.push_back(fmt::format("MASE over {} of {} (zero in-sample scale)",
+                                s.origins_ok - zero_scale, s.origins_ok));
+  }
+  if (std::any_of(mean.begin(), mean.end(), [](double v) { return std::isinf(v); })) {
+    notes.push_back("forecasts overflow at some origins (infinite errors: null)");
   }
   for (const std::string& n : notes) s.notes += (s.notes.empty() ? "" : "; ") + n;
   return s;
