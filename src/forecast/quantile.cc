@@ -1,5 +1,7 @@
 #include "forecast/quantile.h"
 
+#include "forecast/series.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -87,6 +89,11 @@ absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitCo
   }
   std::vector<double> z = transform_.Forward(y);
   horizon_ = horizon;
+  double peak = 0.0;
+  for (double v : y) {
+    if (!IsMissing(v)) peak = std::max(peak, std::abs(v));
+  }
+  cap_ = options_.cap_factor * std::max(peak, 1.0);
   std::unique_ptr<Model> model = prototype_->Clone();
   RETURN_IF_ERROR(model->Fit(z, ctx));
   model_ = std::move(model);
@@ -216,13 +223,14 @@ absl::StatusOr<QuantileForecast> ProbabilisticForecaster::Predict(int h) const {
     if (options_.zero_mass && var.empty() && p <= zero_share_[j]) return 0.0;
     double dev = var.empty() ? loc_[j] + scale_[j] * SortedQuantile(shape_, p)
                              : std::sqrt(var[j]) * NormalQuantile(p);
-    return transform_.Inverse(point[j] + dev);
+    return std::min(cap_, transform_.Inverse(point[j] + dev));
   };
   QuantileForecast out;
   out.levels = options_.levels;
   out.q.assign(out.levels.size(), std::vector<double>(h));
   out.mean.assign(h, 0.0);
   out.point = transform_.Inverse(point);
+  for (double& v : out.point) v = std::min(cap_, v);
   constexpr int kGrid = 100;
   for (int j = 0; j < h; ++j) {
     for (size_t l = 0; l < out.levels.size(); ++l) {

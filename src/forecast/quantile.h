@@ -51,6 +51,8 @@ struct QuantileOptions {
   // For an ETS model with an analytic variance (class 1), use Gaussian quantiles of it
   // instead of the empirical calibration.
   bool prefer_model_variance = false;
+  // Forecasts are capped at cap_factor x the largest training count (see cap_).
+  double cap_factor = 10.0;
   bool zero_mass = true;  // quantiles below the observed share of zeros are 0
 };
 
@@ -87,6 +89,10 @@ class ProbabilisticForecaster {
   std::vector<double> loc_, scale_;  // per step, transformed scale
   std::vector<double> zero_share_;   // per step, share of exact zeros held out
   std::vector<double> shape_;        // sorted standardised errors
+  // No value is forecast above this: kCapFactor x the largest count seen. A transform
+  // whose inverse explodes (Box-Cox with lambda < 0 near its pole) would otherwise turn
+  // one wide error into an astronomically large quantile.
+  double cap_ = 0.0;
 };
 
 }  // namespace prewarm::forecast

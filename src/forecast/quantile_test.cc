@@ -145,6 +145,26 @@ TEST(QuantileTest, RefitsModelsWithoutUpdate) {
   EXPECT_NEAR(qf->mean[0], 100.0, 3.0);
 }
 
+TEST(QuantileTest, ANegativeBoxCoxLambdaCannotExplodeTheUpperQuantiles) {
+  // Box-Cox with lambda -0.9 has its pole close above the data: an upper error pushes the
+  // inverse to infinity unless capped at 10x the largest training count.
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<double> y;
+  for (int i = 0; i < 400; ++i) y.push_back(u(rng) < 0.1 ? 5000 : 20 + 10 * u(rng));
+  ProbabilisticForecaster f(Transform::BoxCox(-0.9), std::make_unique<SeasonalNaive>(24));
+  ASSERT_TRUE(f.Fit(y, FitContext{{24}}, 12).ok());
+  auto qf = f.Predict(12);
+  ASSERT_TRUE(qf.ok()) << qf.status();
+  for (const auto& path : qf->q) {
+    for (double v : path) {
+      EXPECT_TRUE(std::isfinite(v));
+      EXPECT_LE(v, 50'000.0);
+    }
+  }
+  for (double v : qf->mean) EXPECT_LE(v, 50'000.0);
+}
+
 TEST(QuantileTest, ContractAndOptions) {
   std::vector<double> y = PoissonSeries(20 * kPeriod, 9);
   auto boxcox = Transform::Parse("boxcox");

@@ -229,15 +229,39 @@ absl::Status ProphetLike::Fit(std::span<const double> y, const FitContext& ctx) 
       ys(i) = y[i] / y_scale_;
     }
   }
-  const Eigen::MatrixXd gram = f.transpose() * f;
-  const Eigen::VectorXd fty = f.transpose() * ys;
-  RETURN_IF_ERROR(Solve(gram, fty, ys.squaredNorm(), static_cast<int>(observed.size())));
+  gram_ = f.transpose() * f;
+  fty_ = f.transpose() * ys;
+  yty_ = ys.squaredNorm();
+  n_obs_ = static_cast<int>(observed.size());
+  RETURN_IF_ERROR(Solve(/*warm=*/false));
   fitted_ = true;
   return absl::OkStatus();
 }
 
-absl::Status ProphetLike::Solve(const Eigen::MatrixXd& gram, const Eigen::VectorXd& fty,
-                                double yty, int n_obs) {
+absl::Status ProphetLike::Update(std::span<const double> new_obs) {
+  if (!fitted_) return absl::FailedPreconditionError("prophetlike: Update before Fit");
+  const int m = static_cast<int>(new_obs.size());
+  if (m == 0) return absl::OkStatus();
+  const Eigen::MatrixXd f = Design(n_, n_ + m);
+  int added = 0;
+  for (int i = 0; i < m; ++i) {
+    if (IsMissing(new_obs[i])) continue;
+    const double ys = new_obs[i] / y_scale_;
+    gram_.noalias() += f.row(i).transpose() * f.row(i);
+    fty_ += f.row(i).transpose() * ys;
+    yty_ += ys * ys;
+    ++added;
+  }
+  n_ += m;
+  n_obs_ += added;
+  return added == 0 ? absl::OkStatus() : Solve(/*warm=*/true);
+}
+
+absl::Status ProphetLike::Solve(bool warm) {
+  const Eigen::MatrixXd& gram = gram_;
+  const Eigen::VectorXd& fty = fty_;
+  const double yty = yty_;
+  const int n_obs = n_obs_;
   const int p = static_cast<int>(fty.size());
   const int nt = num_trend_params();
   Eigen::VectorXd ridge(p);
@@ -247,7 +271,7 @@ absl::Status ProphetLike::Solve(const Eigen::MatrixXd& gram, const Eigen::Vector
   ridge.tail(p - nt).setConstant(1.0 / (ss * ss));
   Posterior post{gram, fty, yty, static_cast<double>(n_obs), ridge};
 
-  theta_ = StartingPoint(post, nt, options_.changepoint_prior_scale);
+  if (!warm || theta_.size() != p) theta_ = StartingPoint(post, nt, options_.changepoint_prior_scale);
 
   ASSIGN_OR_RETURN(iterations_, Minimise(post, nt, options_, theta_));
   return absl::OkStatus();

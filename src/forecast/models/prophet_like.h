@@ -45,6 +45,9 @@ class ProphetLike : public Model {
   std::string name() const override { return "prophetlike"; }
   absl::Status Fit(std::span<const double> y, const FitContext& ctx) override;
   absl::StatusOr<std::vector<double>> Predict(int h) const override;
+  // Adds the new observations to the posterior (O(p^2) each) and re-solves from the
+  // current parameters: changepoints and scaling stay those of the last Fit.
+  absl::Status Update(std::span<const double> new_obs) override;
   std::unique_ptr<Model> Clone() const override;
 
   // The fitted decomposition over steps [0, n + h) on the scale of y.
@@ -64,8 +67,8 @@ class ProphetLike : public Model {
  private:
   // Design rows for steps [from, to): [t, 1, (t - s_j)+ ..., sin/cos ...].
   Eigen::MatrixXd Design(int from, int to) const;
-  absl::Status Solve(const Eigen::MatrixXd& gram, const Eigen::VectorXd& fty, double yty,
-                     int n_obs);
+  // MAP of the posterior given by the sufficient statistics; `warm` starts from theta_.
+  absl::Status Solve(bool warm);
   int num_trend_params() const { return 2 + static_cast<int>(changepoints_.size()); }
 
   ProphetLikeOptions options_;
@@ -77,6 +80,11 @@ class ProphetLike : public Model {
   std::vector<std::pair<int, int>> seasons_;  // (period, order)
   Eigen::VectorXd theta_;
   int iterations_ = 0;
+  // Sufficient statistics of the fitted data on the scaled y: F'F, F'y, y'y, observations.
+  Eigen::MatrixXd gram_;
+  Eigen::VectorXd fty_;
+  double yty_ = 0.0;
+  int n_obs_ = 0;
 };
 
 }  // namespace prewarm::forecast

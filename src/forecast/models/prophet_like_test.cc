@@ -78,6 +78,31 @@ TEST(ProphetLikeTest, RecoversChangepointTrendAndTwoSeasonalities) {
   }
 }
 
+TEST(ProphetLikeTest, UpdateLearnsFromNewDataWithoutRefitting) {
+  // Fitted before the slope turns at 500; 300 more steps arrive through Update().
+  const std::vector<double> y = Synthetic(820, 0);
+  std::span<const double> all(y);
+  ProphetLike updated;
+  ASSERT_TRUE(updated.Fit(all.first(480), FitContext{{24, 168}}).ok());
+  ProphetLike stale;
+  ASSERT_TRUE(stale.Fit(all.first(480), FitContext{{24, 168}}).ok());
+  ASSERT_TRUE(updated.Update(all.subspan(480, 320)).ok());
+  ASSERT_TRUE(stale.Update(std::vector<double>(320, kMissing)).ok());  // time only
+  auto a = updated.Predict(20);
+  auto b = stale.Predict(20);
+  ASSERT_TRUE(a.ok() && b.ok());
+  double err_updated = 0, err_stale = 0;
+  for (int j = 0; j < 20; ++j) {
+    double truth = TrueTrend(800 + j) + TrueSeason(800 + j);
+    err_updated += std::abs((*a)[j] - truth) / 20;
+    err_stale += std::abs((*b)[j] - truth) / 20;
+  }
+  EXPECT_LT(err_updated, 2.0);  // no changepoint past the first fit: the last segment bends
+  EXPECT_LT(err_updated, err_stale / 2) << "the new slope must be learnt";
+  ProphetLike unfitted;
+  EXPECT_FALSE(unfitted.Update(all.first(3)).ok());
+}
+
 TEST(ProphetLikeTest, MissingValuesAreLeftOut) {
   const int n = 1008;
   const std::vector<double> full = Synthetic(n, 0);
