@@ -28,7 +28,8 @@ inline constexpr std::array<double, 4> kPinballLevels = {0.5, 0.9, 0.95, 0.99};
 
 struct BacktestOptions {
   std::vector<std::string> models = {"snaive", "ets", "prophetlike", "mstl", "combo"};
-  std::vector<std::string> transforms = {"none", "log1p"};  // "none" rows keep the bare name
+  // "none" rows keep the bare name; "boxcox" picks lambda per series (Guerrero).
+  std::vector<std::string> transforms = {"none", "log1p", "boxcox"};
   int origins = 0;  // 0: the spec's
   int jobs = 1;     // threads over (sub-series, origin) tasks
   // Q_0.5, the point forecast f: the model's own point forecast back-transformed (as R,

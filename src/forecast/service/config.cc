@@ -70,7 +70,8 @@ TemplatePlan ForecasterConfig::Plan(const std::string& tmpl) const {
 absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r) {
   RETURN_IF_ERROR(r.CheckKnown({"id", "orchestrator", "step_s", "retention_h", "refit_every_s",
                                 "lead_s", "horizon_s", "min_history_steps", "model", "transform",
-                                "costs", "templates", "history", "log_level"}));
+                                "costs", "templates", "history", "access_logs", "trending_top_k",
+                                "log_level"}));
   ForecasterConfig c;
   ASSIGN_OR_RETURN(c.id, r.String("id", "forecaster"));
   ASSIGN_OR_RETURN(c.orchestrator, r.String("orchestrator", "127.0.0.1:7400"));
@@ -80,6 +81,17 @@ absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r) {
   RETURN_IF_ERROR(ReadCosts(r, c));
   RETURN_IF_ERROR(ReadTemplates(r, c));
   ASSIGN_OR_RETURN(c.history, r.StringList("history", std::vector<std::string>{}));
+  ASSIGN_OR_RETURN(auto logs, r.MapList("access_logs"));
+  for (const YamlReader& l : logs) {
+    RETURN_IF_ERROR(l.CheckKnown({"path", "region", "template"}));
+    AccessLogHistory h;
+    ASSIGN_OR_RETURN(h.path, l.String("path"));
+    ASSIGN_OR_RETURN(h.region, l.String("region"));
+    ASSIGN_OR_RETURN(h.template_name, l.String("template"));
+    c.access_logs.push_back(std::move(h));
+  }
+  ASSIGN_OR_RETURN(int64_t top_k, r.Int("trending_top_k", 10, 0, 1000));
+  c.trending_top_k = static_cast<int>(top_k);
   ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));
   return c;
 }

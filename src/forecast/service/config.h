@@ -17,6 +17,13 @@ struct TemplatePlan {
   std::vector<std::string> preload;     // content ids to preload into prefetched instances
 };
 
+// An access log (Common/Combined Log Format) replayed as history for one series.
+struct AccessLogHistory {
+  std::string path;
+  std::string region;
+  std::string template_name;
+};
+
 struct ForecasterConfig {
   std::string id = "forecaster";
   std::string orchestrator = "127.0.0.1:7400";
@@ -33,6 +40,8 @@ struct ForecasterConfig {
   double default_cold_cost = 30.0;
   std::map<std::string, TemplatePlan> templates;
   std::vector<std::string> history;          // CSV files: timestamp,region,template,count
+  std::vector<AccessLogHistory> access_logs;  // web access logs, aggregated per step
+  int trending_top_k = 10;                   // most requested paths preloaded per series
   std::string log_level = "info";
 
   double ColdCost(const std::string& tier) const;

@@ -7,6 +7,7 @@
 
 #include "common/logging.h"
 #include "fmt/format.h"
+#include "forecast/ingest/access_log.h"
 #include "forecast/ingest/count_csv.h"
 #include "prewarm/v1/forecast.grpc.pb.h"
 #include "prewarm/v1/orchestrator.grpc.pb.h"
@@ -57,6 +58,38 @@ absl::Status ForecasterDaemon::SeedHistory() {
     spdlog::info("forecaster: history {}: {} series, {} rows, {} bad lines", path,
                  r.series.size(), r.report.rows, r.report.bad_lines);
   }
+  for (const AccessLogHistory& log : config_.access_logs) RETURN_IF_ERROR(SeedAccessLog(log));
+  return absl::OkStatus();
+}
+
+absl::Status ForecasterDaemon::SeedAccessLog(const AccessLogHistory& log) {
+  ingest::AccessLogOptions opts;
+  opts.step_ms = config_.step_ms;
+  opts.region = log.region;
+  opts.templates = {ingest::TemplateRule{"", "/", log.template_name}};
+  opts.top_k = static_cast<size_t>(std::max(config_.trending_top_k, 0));
+  ASSIGN_OR_RETURN(ingest::AccessLogCounts r, ingest::ReadAccessLog(log.path, opts));
+  SeriesKey key{log.region, log.template_name};
+  for (const auto& [k, series] : r.series) {
+    store_.Seed(key, series);
+    store_.MarkObserved(series.start_ms,
+                        series.start_ms + static_cast<int64_t>(series.size()) * series.step_ms);
+  }
+  std::vector<std::pair<std::string, uint64_t>> paths(r.top_paths.begin(), r.top_paths.end());
+  std::sort(paths.begin(), paths.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  std::vector<std::string> ids;
+  for (const auto& [p, n] : paths) {
+    std::string id = p.size() > 1 && p[0] == '/' ? p.substr(1) : p;
+    if (!id.empty() && id != "/") ids.push_back(id);
+  }
+  {
+    std::lock_guard<std::mutex> l(planner_mu_);
+    planner_.SetTrending(key, std::move(ids));
+  }
+  spdlog::info("forecaster: access log {}: {} lines, {} bad, {} distinct paths", log.path,
+               r.report.lines, r.report.bad_lines, r.distinct_paths);
   return absl::OkStatus();
 }
 

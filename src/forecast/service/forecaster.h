@@ -52,6 +52,7 @@ class ForecasterDaemon {
   void FeedOnce();
   void PlanLoop();
   absl::Status SeedHistory();
+  absl::Status SeedAccessLog(const AccessLogHistory& log);
 
   const ForecasterConfig config_;
   std::unique_ptr<DemandForecaster> forecaster_;

@@ -14,6 +14,10 @@ void Planner::Learn(const v1::RequestEvent& e) {
   if (e.service_time_s() > 0) f.service_time_s = e.service_time_s();
 }
 
+void Planner::SetTrending(const SeriesKey& key, std::vector<std::string> content_ids) {
+  trending_[key] = std::move(content_ids);
+}
+
 std::vector<v1::PrefetchRequest> Planner::Plan(const SeriesStore& store, int64_t now_ms) {
   skipped_.clear();
   std::vector<v1::PrefetchRequest> out;
@@ -69,6 +73,16 @@ std::optional<v1::PrefetchRequest> Planner::PlanOne(const SeriesKey& key, const 
   double peak = window.empty() ? 0 : *std::max_element(window.begin(), window.end());
   r.set_forecast_rate_per_s(std::isfinite(peak) ? peak / in.step_s : 0);
   for (const auto& c : plan.preload) r.add_content_ids(c);
+  auto trend = trending_.find(key);
+  if (trend != trending_.end()) {
+    int added = 0;
+    for (const auto& c : trend->second) {
+      if (added >= config_.trending_top_k) break;
+      if (std::find(plan.preload.begin(), plan.preload.end(), c) != plan.preload.end()) continue;
+      r.add_content_ids(c);
+      ++added;
+    }
+  }
   return r;
 }
 

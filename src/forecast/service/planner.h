@@ -38,6 +38,9 @@ class Planner {
       : config_(config), forecaster_(forecaster) {}
 
   void Learn(const v1::RequestEvent& e);
+  // The most requested content of a series (e.g. from access logs), most requested first;
+  // preloaded after the template's configured content, up to trending_top_k.
+  void SetTrending(const SeriesKey& key, std::vector<std::string> content_ids);
   std::vector<v1::PrefetchRequest> Plan(const SeriesStore& store, int64_t now_ms);
   // Per-key reason the last Plan() skipped it (too little history, model failure...).
   const std::map<SeriesKey, std::string>& skipped() const { return skipped_; }
@@ -49,6 +52,7 @@ class Planner {
   DemandForecaster& forecaster_;
   std::map<std::string, TemplateFacts> facts_;
   std::map<SeriesKey, std::string> skipped_;
+  std::map<SeriesKey, std::vector<std::string>> trending_;
 };
 
 }  // namespace prewarm::forecast

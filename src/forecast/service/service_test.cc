@@ -80,6 +80,12 @@ templates:
   EXPECT_DOUBLE_EQ(c->ColdCost("unknown-tier"), c->default_cold_cost);
   EXPECT_DOUBLE_EQ(c->Plan("static").per_instance_concurrency, 50);
   EXPECT_EQ(c->Plan("static").preload.at(0), "index.html");
+  auto logs = YamlReader::FromString(
+      "access_logs: [{path: /var/log/a.log, region: frankfurt, template: static}]\n", "l.yaml");
+  auto lc = ParseForecasterConfig(*logs);
+  ASSERT_TRUE(lc.ok()) << lc.status();
+  ASSERT_EQ(lc->access_logs.size(), 1u);
+  EXPECT_EQ(lc->access_logs[0].template_name, "static");
   auto bad = YamlReader::FromString("costs: {cold_start: {standard: lots}}\n", "b.yaml");
   auto bc = ParseForecasterConfig(*bad);
   ASSERT_FALSE(bc.ok());
@@ -139,6 +145,27 @@ TEST(PlannerTest, WindowOneLeadAheadTargetFromThePeakAndQuantileFromCosts) {
   EXPECT_NEAR(r.forecast_rate_per_s(), 15.0, 1e-9);
   EXPECT_EQ(r.content_ids(0), "index.html");
   EXPECT_EQ(r.model(), "ramp");
+}
+
+TEST(PlannerTest, TrendingContentFollowsTheConfiguredPreloadWithoutDuplicates) {
+  ForecasterConfig cfg;
+  cfg.step_ms = 10'000;
+  cfg.min_history_steps = 3;
+  cfg.trending_top_k = 2;
+  cfg.templates["video"] = TemplatePlan{1, 0, 0.1, {"index.m3u8"}};
+  RampForecaster fc;
+  Planner planner(cfg, fc);
+  SeriesKey k{"virginia", "video"};
+  planner.SetTrending(k, {"index.m3u8", "seg7.ts", "seg8.ts", "seg9.ts"});
+  SeriesStore store(10'000, 100);
+  store.MarkObserved(0, 50'000);
+  for (int i = 0; i < 5; ++i) store.Add(k, i * 10'000, 1);
+  auto reqs = planner.Plan(store, 50'000);
+  ASSERT_EQ(reqs.size(), 1u);
+  ASSERT_EQ(reqs[0].content_ids_size(), 3);
+  EXPECT_EQ(reqs[0].content_ids(0), "index.m3u8");
+  EXPECT_EQ(reqs[0].content_ids(1), "seg7.ts");
+  EXPECT_EQ(reqs[0].content_ids(2), "seg8.ts");
 }
 
 TEST(ModelForecasterTest, PeriodsAreTheCyclesTheWindowHoldsTwiceOver) {
