@@ -14,7 +14,7 @@ COLS = [("MASE", "mase", 6), ("sMAPE", "smape", 6), ("pb.5", ("pinball", "0.5"),
         ("pb.9", ("pinball", "0.9"), 8), ("pb.95", ("pinball", "0.95"), 8),
         ("pb.99", ("pinball", "0.99"), 8), ("cov80", "coverage80", 5),
         ("cov98", "coverage98", 5), ("cpu_s", "cpu_s", 7), ("ok", "origins_ok", 4)]
-NAMEW = 16
+NAMEW = 18
 
 
 def get(m, key):
@@ -98,8 +98,8 @@ def main():
         return
     pb = best(p)
     if pb and rb:
-        print(f"best MASE: prewarm {pb['name']} {pb['mase']:.3f} vs R {rb['name']} {rb['mase']:.3f}, "
-              f"ratio {pb['mase'] / rb['mase']:.3f}" + ("  (goal <= 1: met)" if pb["mase"] <= rb["mase"] else "  (goal <= 1: NOT met)"))
+        print(f"best MASE: prewarm {pb['name']} {pb['mase']:.4f} vs R {rb['name']} {rb['mase']:.4f}, "
+              f"ratio {pb['mase'] / rb['mase']:.4f}" + ("  (goal <= 1: met)" if pb["mase"] <= rb["mase"] else "  (goal <= 1: NOT met)"))
     pc, ps = best(p, "combo"), best(p, "snaive")
     if pc and ps:
         ok = "ok" if pc["mase"] <= ps["mase"] else "WORSE than snaive"
