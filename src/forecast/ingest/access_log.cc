@@ -75,8 +75,13 @@ absl::StatusOr<Request> ParseRequest(std::string_view request) {
   return out;
 }
 
-// ` STATUS SIZE` after the request, the rest (referer, agent) ignored; returns the status.
-absl::StatusOr<int> ParseStatusAndSize(std::string_view s) {
+// ` STATUS SIZE` after the request, the rest (referer, agent) ignored.
+struct StatusAndSize {
+  int status = 0;
+  uint64_t bytes = 0;  // "-" (no body) is 0
+};
+
+absl::StatusOr<StatusAndSize> ParseStatusAndSize(std::string_view s) {
   if (!s.starts_with(' ')) return Malformed("status");
   s.remove_prefix(1);
   size_t sp = std::min(s.find(' '), s.size());
@@ -84,8 +89,9 @@ absl::StatusOr<int> ParseStatusAndSize(std::string_view s) {
   if (sp != 3 || !status || *status < 100 || *status > 599) return Malformed("status");
   std::string_view size = sp < s.size() ? s.substr(sp + 1) : std::string_view();
   size = size.substr(0, size.find(' '));
-  if (size != "-" && !ParseUint(size)) return Malformed("response size");
-  return static_cast<int>(*status);
+  auto bytes = size == "-" ? std::optional<uint64_t>(0) : ParseUint(size);
+  if (!bytes) return Malformed("response size");
+  return StatusAndSize{static_cast<int>(*status), static_cast<uint64_t>(*bytes)};
 }
 
 // The template of a request: the most specific matching rule.
@@ -131,7 +137,10 @@ class Aggregator {
     it->second.Add(line.unix_ms, 1);
     std::string_view path = line.path;
     if (!options_.keep_query) path = path.substr(0, path.find('?'));
-    ++paths_[std::string(path)];
+    std::string key(path);
+    ++paths_[key];
+    // A full response (200) tells the content's size; partial (206) or cached (304) do not.
+    if (line.status == 200) sizes_[key] = std::max(sizes_[key], line.bytes);
   }
 
   absl::StatusOr<AccessLogCounts> Build() const {
@@ -145,6 +154,10 @@ class Aggregator {
       out.series.emplace(std::move(key), std::move(s));
     }
     out.top_paths = TopPaths(paths_, options_.top_k);
+    for (const auto& [p, n] : out.top_paths) {
+      auto size = sizes_.find(p);
+      if (size != sizes_.end()) out.path_bytes[p] = size->second;
+    }
     out.distinct_paths = paths_.size();
     return out;
   }
@@ -153,6 +166,7 @@ class Aggregator {
   const AccessLogOptions& options_;
   std::map<std::string, StepAccumulator> steps_;  // by template
   std::unordered_map<std::string, uint64_t> paths_;
+  std::unordered_map<std::string, uint64_t> sizes_;  // largest 200 response per path
 };
 
 }  // namespace
@@ -172,7 +186,9 @@ absl::StatusOr<AccessLogLine> ParseAccessLogLine(std::string_view line) {
   auto quote = ClosingQuote(rest);
   if (!quote) return Malformed("request: unterminated quote");
   ASSIGN_OR_RETURN(Request request, ParseRequest(rest.substr(0, *quote)));
-  ASSIGN_OR_RETURN(out.status, ParseStatusAndSize(rest.substr(*quote + 1)));
+  ASSIGN_OR_RETURN(StatusAndSize ss, ParseStatusAndSize(rest.substr(*quote + 1)));
+  out.status = ss.status;
+  out.bytes = ss.bytes;
   out.method = request.method;
   out.path = request.path;
   if (!request.host.empty()) out.host = request.host;

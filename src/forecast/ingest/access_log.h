@@ -50,6 +50,9 @@ struct AccessLogCounts {
   // The top_k most requested paths (ties broken by path) with their request counts: the
   // content ids for trending-content detection.
   std::map<std::string, uint64_t> top_paths;
+  // Size in bytes of the top paths, from their largest 200 response (absent: never seen
+  // whole). Used to keep a preload list within an instance's scratch storage.
+  std::map<std::string, uint64_t> path_bytes;
   size_t distinct_paths = 0;
   ReadReport report;
 };
@@ -65,6 +68,7 @@ struct AccessLogLine {
   std::string_view method;
   std::string_view path;  // with its query string
   int status = 0;
+  uint64_t bytes = 0;  // response size; "-" is 0
 };
 
 absl::StatusOr<AccessLogLine> ParseAccessLogLine(std::string_view line);

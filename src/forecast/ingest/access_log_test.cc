@@ -107,6 +107,22 @@ TEST(AccessLog, TopKKeepsTheMostRequestedPaths) {
   EXPECT_EQ(counts->distinct_paths, 4u);
 }
 
+TEST(AccessLog, ContentSizesComeFromWholeResponsesOfTheTopPaths) {
+  AccessLogOptions o;
+  o.top_k = 2;
+  std::string text =
+      "a - - [10/Oct/2000:13:55:36 -0700] \"GET /seg1.ts HTTP/1.1\" 206 100\n"
+      "a - - [10/Oct/2000:13:55:37 -0700] \"GET /seg1.ts HTTP/1.1\" 200 188000\n"
+      "a - - [10/Oct/2000:13:55:38 -0700] \"GET /seg1.ts HTTP/1.1\" 304 -\n"
+      "a - - [10/Oct/2000:13:55:39 -0700] \"GET /index.m3u8 HTTP/1.1\" 304 -\n"
+      "a - - [10/Oct/2000:13:55:39 -0700] \"GET /index.m3u8 HTTP/1.1\" 304 -\n"
+      "a - - [10/Oct/2000:13:55:40 -0700] \"GET /rare HTTP/1.1\" 200 5\n";
+  auto counts = Read(text, o);
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_THAT(counts->path_bytes, ElementsAre(Pair("/seg1.ts", 188000)))
+      << "partial and not-modified responses say nothing of the size; /rare is not top-2";
+}
+
 TEST(AccessLog, TemplateRulesByPathPrefixAndHost) {
   AccessLogOptions o;
   o.region = "eu-west";

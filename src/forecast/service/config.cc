@@ -43,13 +43,14 @@ absl::Status ReadTemplates(const YamlReader& r, ForecasterConfig& c) {
   ASSIGN_OR_RETURN(auto list, r.MapList("templates"));
   for (const YamlReader& t : list) {
     RETURN_IF_ERROR(t.CheckKnown({"name", "per_instance_concurrency", "start_time_s",
-                                  "service_time_s", "preload"}));
+                                  "service_time_s", "preload", "scratch"}));
     ASSIGN_OR_RETURN(std::string name, t.String("name"));
     TemplatePlan p;
     ASSIGN_OR_RETURN(p.per_instance_concurrency, t.Double("per_instance_concurrency", 1, 1e-3, 1e6));
     ASSIGN_OR_RETURN(p.start_time_s, t.Double("start_time_s", 0.05, 0, 3600));
     ASSIGN_OR_RETURN(p.service_time_s, t.Double("service_time_s", 0, 0, 3600));
     ASSIGN_OR_RETURN(p.preload, t.StringList("preload", std::vector<std::string>{}));
+    ASSIGN_OR_RETURN(p.scratch_bytes, t.Bytes("scratch", 0));
     if (!c.templates.emplace(name, p).second) return t.Error("name", "duplicate template");
   }
   return absl::OkStatus();

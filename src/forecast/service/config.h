@@ -15,6 +15,7 @@ struct TemplatePlan {
   double start_time_s = 0.05;           // measured start time: the minimum lead
   double service_time_s = 0;            // 0: use the orchestrator's (sent with events)
   std::vector<std::string> preload;     // content ids to preload into prefetched instances
+  uint64_t scratch_bytes = 0;           // instance scratch size: trending content must fit (0: no limit)
 };
 
 // An access log (Common/Combined Log Format) replayed as history for one series.

@@ -79,14 +79,18 @@ absl::Status ForecasterDaemon::SeedAccessLog(const AccessLogHistory& log) {
   std::sort(paths.begin(), paths.end(), [](const auto& a, const auto& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
   });
+  // Content ids are paths without the leading slash, as the origin serves them.
   std::vector<std::string> ids;
+  std::map<std::string, uint64_t> sizes;
   for (const auto& [p, n] : paths) {
     std::string id = p.size() > 1 && p[0] == '/' ? p.substr(1) : p;
-    if (!id.empty() && id != "/") ids.push_back(id);
+    if (id.empty() || id == "/") continue;
+    if (auto it = r.path_bytes.find(p); it != r.path_bytes.end()) sizes[id] = it->second;
+    ids.push_back(std::move(id));
   }
   {
     std::lock_guard<std::mutex> l(planner_mu_);
-    planner_.SetTrending(key, std::move(ids));
+    planner_.SetTrending(key, std::move(ids), std::move(sizes));
   }
   spdlog::info("forecaster: access log {}: {} lines, {} bad, {} distinct paths", log.path,
                r.report.lines, r.report.bad_lines, r.distinct_paths);

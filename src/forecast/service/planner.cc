@@ -14,8 +14,32 @@ void Planner::Learn(const v1::RequestEvent& e) {
   if (e.service_time_s() > 0) f.service_time_s = e.service_time_s();
 }
 
-void Planner::SetTrending(const SeriesKey& key, std::vector<std::string> content_ids) {
-  trending_[key] = std::move(content_ids);
+void Planner::SetTrending(const SeriesKey& key, std::vector<std::string> content_ids,
+                          std::map<std::string, uint64_t> sizes) {
+  trending_[key] = Trending{std::move(content_ids), std::move(sizes)};
+}
+
+void Planner::AddTrending(const SeriesKey& key, const TemplatePlan& plan,
+                          v1::PrefetchRequest& r) const {
+  auto trend = trending_.find(key);
+  if (trend == trending_.end()) return;
+  const Trending& t = trend->second;
+  auto size_of = [&](const std::string& id) -> std::optional<uint64_t> {
+    auto it = t.sizes.find(id);
+    return it == t.sizes.end() ? std::nullopt : std::optional<uint64_t>(it->second);
+  };
+  uint64_t used = 0;
+  for (const auto& c : plan.preload) used += size_of(c).value_or(0);
+  int added = 0;
+  for (const auto& c : t.ids) {
+    if (added >= config_.trending_top_k) break;
+    if (std::find(plan.preload.begin(), plan.preload.end(), c) != plan.preload.end()) continue;
+    std::optional<uint64_t> size = size_of(c);
+    if (plan.scratch_bytes > 0 && (!size || used + *size > plan.scratch_bytes)) continue;
+    used += size.value_or(0);
+    r.add_content_ids(c);
+    ++added;
+  }
 }
 
 std::vector<v1::PrefetchRequest> Planner::Plan(const SeriesStore& store, int64_t now_ms) {
@@ -73,16 +97,7 @@ std::optional<v1::PrefetchRequest> Planner::PlanOne(const SeriesKey& key, const 
   double peak = window.empty() ? 0 : *std::max_element(window.begin(), window.end());
   r.set_forecast_rate_per_s(std::isfinite(peak) ? peak / in.step_s : 0);
   for (const auto& c : plan.preload) r.add_content_ids(c);
-  auto trend = trending_.find(key);
-  if (trend != trending_.end()) {
-    int added = 0;
-    for (const auto& c : trend->second) {
-      if (added >= config_.trending_top_k) break;
-      if (std::find(plan.preload.begin(), plan.preload.end(), c) != plan.preload.end()) continue;
-      r.add_content_ids(c);
-      ++added;
-    }
-  }
+  AddTrending(key, plan, r);
   return r;
 }
 

@@ -38,9 +38,12 @@ class Planner {
       : config_(config), forecaster_(forecaster) {}
 
   void Learn(const v1::RequestEvent& e);
-  // The most requested content of a series (e.g. from access logs), most requested first;
-  // preloaded after the template's configured content, up to trending_top_k.
-  void SetTrending(const SeriesKey& key, std::vector<std::string> content_ids);
+  // The most requested content of a series (e.g. from access logs), most requested first,
+  // with the sizes known for it: preloaded after the template's configured content, up to
+  // trending_top_k, skipping what would not fit the template's scratch storage (content of
+  // unknown size is skipped when there is a limit).
+  void SetTrending(const SeriesKey& key, std::vector<std::string> content_ids,
+                   std::map<std::string, uint64_t> sizes = {});
   std::vector<v1::PrefetchRequest> Plan(const SeriesStore& store, int64_t now_ms);
   // Per-key reason the last Plan() skipped it (too little history, model failure...).
   const std::map<SeriesKey, std::string>& skipped() const { return skipped_; }
@@ -52,7 +55,12 @@ class Planner {
   DemandForecaster& forecaster_;
   std::map<std::string, TemplateFacts> facts_;
   std::map<SeriesKey, std::string> skipped_;
-  std::map<SeriesKey, std::vector<std::string>> trending_;
+  struct Trending {
+    std::vector<std::string> ids;
+    std::map<std::string, uint64_t> sizes;
+  };
+  void AddTrending(const SeriesKey& key, const TemplatePlan& plan, v1::PrefetchRequest& r) const;
+  std::map<SeriesKey, Trending> trending_;
 };
 
 }  // namespace prewarm::forecast

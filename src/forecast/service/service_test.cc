@@ -168,6 +168,29 @@ TEST(PlannerTest, TrendingContentFollowsTheConfiguredPreloadWithoutDuplicates) {
   EXPECT_EQ(reqs[0].content_ids(2), "seg8.ts");
 }
 
+TEST(PlannerTest, TrendingContentIsKeptWithinTheScratchStorage) {
+  ForecasterConfig cfg;
+  cfg.step_ms = 10'000;
+  cfg.min_history_steps = 3;
+  cfg.trending_top_k = 10;
+  // 1000-byte scratch; the configured playlist (100 bytes) always goes first.
+  cfg.templates["video"] = TemplatePlan{1, 0, 0.1, {"index.m3u8"}, 1000};
+  RampForecaster fc;
+  Planner planner(cfg, fc);
+  SeriesKey k{"virginia", "video"};
+  planner.SetTrending(k, {"big.ts", "a.ts", "unknown.ts", "b.ts", "c.ts"},
+                      {{"index.m3u8", 100}, {"big.ts", 5000}, {"a.ts", 400}, {"b.ts", 400},
+                       {"c.ts", 300}});
+  SeriesStore store(10'000, 100);
+  store.MarkObserved(0, 50'000);
+  for (int i = 0; i < 5; ++i) store.Add(k, i * 10'000, 1);
+  auto reqs = planner.Plan(store, 50'000);
+  ASSERT_EQ(reqs.size(), 1u);
+  std::vector<std::string> ids(reqs[0].content_ids().begin(), reqs[0].content_ids().end());
+  // 100 + 400 + 400 = 900; big.ts never fits, unknown.ts has no size, c.ts would make 1200.
+  EXPECT_EQ(ids, (std::vector<std::string>{"index.m3u8", "a.ts", "b.ts"}));
+}
+
 TEST(ModelForecasterTest, PeriodsAreTheCyclesTheWindowHoldsTwiceOver) {
   // 10-min steps, 4 weeks: hourly (6), daily (144) and weekly (1008).
   EXPECT_EQ(ModelDemandForecaster::PeriodsFor(600'000, 4032), (std::vector<int>{6, 144, 1008}));
