@@ -13,8 +13,14 @@ namespace {
 
 class HttpOrigin final : public Origin {
  public:
-  explicit HttpOrigin(std::string base) : base_(std::move(base)) {
-    while (!base_.empty() && base_.back() == '/') base_.pop_back();
+  // httplib::Client takes scheme://host:port; any path in the base URL is a prefix of
+  // every content path. The URL is split once here.
+  explicit HttpOrigin(std::string base) {
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    size_t scheme = base.find("://");
+    size_t slash = base.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+    host_ = slash == std::string::npos ? base : base.substr(0, slash);
+    prefix_ = slash == std::string::npos ? "" : base.substr(slash);
   }
 
   absl::Status FetchTo(const std::string& id, const std::string& dest) override {
@@ -24,10 +30,10 @@ class HttpOrigin final : public Origin {
     std::string tmp = dest + ".part";
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) return absl::InternalError(fmt::format("cannot write {}", tmp));
-    httplib::Client client(HostPart());
+    httplib::Client client(host_);
     client.set_connection_timeout(2, 0);
     client.set_read_timeout(30, 0);
-    std::string path = PathPrefix() + "/" + id;
+    std::string path = prefix_ + "/" + id;
     auto res = client.Get(path, [&](const char* data, size_t len) {
       out.write(data, static_cast<std::streamsize>(len));
       return static_cast<bool>(out);
@@ -36,11 +42,11 @@ class HttpOrigin final : public Origin {
     if (!res) {
       std::remove(tmp.c_str());
       return absl::UnavailableError(
-          fmt::format("origin {}{}: {}", base_, path, httplib::to_string(res.error())));
+          fmt::format("origin {}{}: {}", host_, path, httplib::to_string(res.error())));
     }
     if (res->status != 200) {
       std::remove(tmp.c_str());
-      return absl::NotFoundError(fmt::format("origin {}{}: HTTP {}", base_, path, res->status));
+      return absl::NotFoundError(fmt::format("origin {}{}: HTTP {}", host_, path, res->status));
     }
     std::filesystem::rename(tmp, dest, ec);
     if (ec) return absl::InternalError(fmt::format("rename {}: {}", dest, ec.message()));
@@ -48,20 +54,8 @@ class HttpOrigin final : public Origin {
   }
 
  private:
-  // httplib::Client takes scheme://host:port; any path in the base URL is kept here.
-  std::string PathPrefix() const {
-    size_t scheme = base_.find("://");
-    size_t slash = base_.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-    return slash == std::string::npos ? "" : base_.substr(slash);
-  }
-
-  std::string HostPart() const {
-    size_t scheme = base_.find("://");
-    size_t slash = base_.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-    return slash == std::string::npos ? base_ : base_.substr(0, slash);
-  }
-
-  std::string base_;
+  std::string host_;    // scheme://host:port
+  std::string prefix_;  // path of the base URL, "" or "/x/y"
 };
 
 class HttpProber final : public Prober {
