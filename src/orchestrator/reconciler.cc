@@ -1,0 +1,235 @@
+#include "orchestrator/reconciler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace prewarm::orchestrator {
+
+const char* ScaleReasonName(ScaleReason r) {
+  switch (r) {
+    case ScaleReason::kPrefetch: return "prefetch";
+    case ScaleReason::kPanic: return "panic";
+    case ScaleReason::kStable: return "stable";
+    case ScaleReason::kIdle: return "idle";
+    case ScaleReason::kCapacity: return "capacity";
+    case ScaleReason::kCount: break;
+  }
+  return "unknown";
+}
+
+const TemplatePolicy& ReconcilerConfig::Policy(const std::string& tmpl) const {
+  auto it = templates.find(tmpl);
+  return it == templates.end() ? default_template : it->second;
+}
+
+bool ViewNode::Supports(const std::string& tmpl) const {
+  return templates.empty() || std::find(templates.begin(), templates.end(), tmpl) != templates.end();
+}
+
+void ClusterView::Index() {
+  region_nodes.assign(regions.size(), {});
+  for (uint32_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].region < regions.size()) region_nodes[nodes[i].region].push_back(i);
+  }
+  region_order.assign(regions.size(), {});
+  for (uint32_t r = 0; r < regions.size(); ++r) {
+    auto& order = region_order[r];
+    order.resize(regions.size());
+    std::iota(order.begin(), order.end(), 0u);
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      if ((a == r) != (b == r)) return a == r;
+      return geo::GreatCircleKm(regions[r].point, regions[a].point) <
+             geo::GreatCircleKm(regions[r].point, regions[b].point);
+    });
+  }
+}
+
+Reconciler::History& Reconciler::HistoryFor(uint32_t index, const ViewKey& k) {
+  if (index >= history_.size()) history_.resize(index + 1);
+  Slot& s = history_[index];
+  if (s.region == k.region && s.tmpl == k.tmpl) return s.h;
+  // The key at this index changed: park the old history, adopt the key's own if parked.
+  if (!s.tmpl.empty()) moved_[{s.region, s.tmpl}] = std::move(s.h);
+  s.region = k.region;
+  s.tmpl = k.tmpl;
+  s.h = History{};
+  auto it = moved_.find({k.region, k.tmpl});
+  if (it != moved_.end()) {
+    s.h = std::move(it->second);
+    moved_.erase(it);
+    return s.h;
+  }
+  // Still at its old index, not visited yet this pass: take it from there.
+  for (size_t j = 0; j < history_.size(); ++j) {
+    if (j != index && history_[j].region == k.region && history_[j].tmpl == k.tmpl) {
+      s.h = std::move(history_[j].h);
+      history_[j].tmpl.clear();
+      break;
+    }
+  }
+  return s.h;
+}
+
+void Reconciler::Record(History& h, int64_t now_ms, double demand) const {
+  h.samples.push_back({now_ms, demand});
+  while (!h.samples.empty() && h.samples.front().t_ms <= now_ms - config_.stable_window_ms) {
+    h.samples.pop_front();
+  }
+}
+
+double Reconciler::Average(const History& h, int64_t now_ms, int64_t window_ms) const {
+  double sum = 0;
+  int n = 0;
+  for (auto it = h.samples.rbegin(); it != h.samples.rend() && it->t_ms > now_ms - window_ms; ++it) {
+    sum += it->demand;
+    ++n;
+  }
+  return n == 0 ? 0 : sum / n;
+}
+
+Reconciler::Want Reconciler::WantFor(const ClusterView& view, uint32_t key, int64_t now_ms) {
+  const ViewKey& k = view.keys[key];
+  const TemplatePolicy& tp = config_.Policy(k.tmpl);
+  Want w;
+  if (config_.proactive) {
+    for (const PrefetchWindow& win : k.windows) {
+      if (now_ms >= win.start_ms - tp.lead_ms && now_ms < win.end_ms) {
+        w.prefetch = std::max(w.prefetch, win.target);
+      }
+    }
+  }
+  if (config_.reactive) {
+    History& h = HistoryFor(key, k);
+    double per = std::max(1e-9, tp.concurrency * tp.target_utilisation);
+    uint32_t ready = 0;
+    for (const ViewInstance& i : k.instances) ready += i.state == ViewState::kReady;
+    double stable = Average(h, now_ms, config_.stable_window_ms) / per;
+    double panic = Average(h, now_ms, config_.panic_window_ms) / per;
+    // Knative: panic when the panic-window figure reaches threshold x the ready pods
+    // (at least one, so that scaling from zero does not panic on the first request).
+    if (panic >= config_.panic_threshold * std::max<uint32_t>(ready, 1) && panic >= 1) {
+      if (h.panic_until_ms <= now_ms) ++counters_.panics;
+      h.panic_until_ms = now_ms + config_.stable_window_ms;
+    }
+    if (h.panic_until_ms > now_ms) {
+      // In panic the figure never drops below what it was.
+      w.panic = true;
+      h.panic_floor = std::max(h.panic_floor, static_cast<uint32_t>(std::ceil(panic - 1e-9)));
+      w.reactive = h.panic_floor;
+    } else {
+      h.panic_floor = 0;
+      w.reactive = static_cast<uint32_t>(std::ceil(stable - 1e-9));
+    }
+  }
+  uint32_t cap = tp.max_per_key;
+  w.prefetch = std::min(w.prefetch, cap);
+  w.reactive = std::min(w.reactive, cap);
+  return w;
+}
+
+std::optional<uint32_t> PlaceNew(const ClusterView& view, const ViewKey& key, bool* spilled) {
+  if (key.region >= view.region_order.size()) return std::nullopt;
+  for (uint32_t region : view.region_order[key.region]) {
+    std::optional<uint32_t> best;
+    uint32_t best_mine = 0;
+    for (uint32_t n : view.region_nodes[region]) {
+      const ViewNode& node = view.nodes[n];
+      if (!node.schedulable || node.free_slots == 0 || !node.Supports(key.tmpl)) continue;
+      uint32_t mine = 0;
+      for (const ViewInstance& i : key.instances) mine += i.node == n && i.state != ViewState::kDraining;
+      if (!best || mine < best_mine ||
+          (mine == best_mine && node.free_slots > view.nodes[*best].free_slots)) {
+        best = n;
+        best_mine = mine;
+      }
+    }
+    if (best) {
+      *spilled = region != key.region;
+      return best;
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<Decision> Reconciler::Reconcile(ClusterView& view, int64_t now_ms) {
+  ++counters_.ticks;
+  if (view.region_order.size() != view.regions.size()) view.Index();
+  std::vector<Decision> out;
+  for (uint32_t ki = 0; ki < view.keys.size(); ++ki) {
+    ViewKey& k = view.keys[ki];
+    if (config_.reactive) Record(HistoryFor(ki, k), now_ms, k.demand);
+    Want w = WantFor(view, ki, now_ms);
+    const TemplatePolicy& tp = config_.Policy(k.tmpl);
+    uint32_t live = 0;
+    for (const ViewInstance& i : k.instances) live += i.state != ViewState::kDraining;
+    uint32_t want = w.total();
+    if (want > live) {
+      ScaleReason why = w.prefetch >= w.reactive ? ScaleReason::kPrefetch
+                        : w.panic                ? ScaleReason::kPanic
+                                                 : ScaleReason::kStable;
+      const std::vector<std::string>* content = nullptr;
+      if (why == ScaleReason::kPrefetch) {
+        for (const PrefetchWindow& win : k.windows) {
+          if (now_ms >= win.start_ms - tp.lead_ms && now_ms < win.end_ms) content = &win.content;
+        }
+      }
+      for (uint32_t n = live; n < want; ++n) {
+        bool spilled = false;
+        std::optional<uint32_t> node = PlaceNew(view, k, &spilled);
+        if (!node) {
+          ++counters_.unplaceable;
+          break;
+        }
+        Decision d;
+        d.kind = Decision::kCreate;
+        d.reason = spilled ? ScaleReason::kCapacity : why;
+        d.key = ki;
+        d.node = *node;
+        if (content != nullptr) d.content = *content;
+        --view.nodes[*node].free_slots;
+        ++counters_.creates[static_cast<int>(d.reason)];
+        out.push_back(std::move(d));
+      }
+    } else if (live > want) {
+      // Most idle first; never one that serves or was busy within its keep-alive.
+      std::vector<const ViewInstance*> idle;
+      for (const ViewInstance& i : k.instances) {
+        if (i.state == ViewState::kReady && i.in_flight == 0 &&
+            now_ms - i.last_busy_ms >= tp.keepalive_ms) {
+          idle.push_back(&i);
+        }
+      }
+      std::sort(idle.begin(), idle.end(), [](const ViewInstance* a, const ViewInstance* b) {
+        return a->last_busy_ms < b->last_busy_ms;
+      });
+      size_t drains = std::min<size_t>(idle.size(), live - want);
+      for (size_t j = 0; j < drains; ++j) {
+        Decision d;
+        d.kind = Decision::kDrain;
+        d.reason = ScaleReason::kIdle;
+        d.key = ki;
+        d.node = idle[j]->node;
+        d.instance = idle[j]->id;
+        ++counters_.drains;
+        out.push_back(std::move(d));
+      }
+    }
+    for (const ViewInstance& i : k.instances) {
+      if (i.state == ViewState::kDraining && !i.destroy_ordered && i.in_flight == 0 &&
+          now_ms >= i.answered_until_ms) {
+        Decision d;
+        d.kind = Decision::kDestroy;
+        d.reason = ScaleReason::kIdle;
+        d.key = ki;
+        d.node = i.node;
+        d.instance = i.id;
+        ++counters_.destroys;
+        out.push_back(std::move(d));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace prewarm::orchestrator

@@ -1,0 +1,197 @@
+// Reconciler: the autoscaler. Turns the latest prefetch windows (proactive) and live
+// concurrency (reactive, Knative-style stable and panic windows) into create / drain /
+// destroy decisions per (region, template) key, and places new instances.
+//
+// It is pure decision logic over a ClusterView that its caller owns: the live orchestrator
+// builds the view from ClusterState every tick, the simulator (`prewarm sim`) keeps its
+// whole simulated cluster in one and updates it in place. Both run this same code.
+//
+// Rules:
+// - want = max(prefetch target of a window that starts within the template's lead time
+//   and has not ended, reactive desired); reactive desired = ceil(avg concurrency over
+//   the stable window / per-instance target), or in panic mode (panic-window demand
+//   >= panic_threshold x ready capacity) the panic-window figure and never less than now.
+// - New instances go to the nearest node of the key's region with a free slot, spread
+//   (fewest instances of this template, then most free slots); when the region is full,
+//   to the next nearest region (reason kCapacity).
+// - Scale-down: only instances idle for the template's keep-alive and beyond `want` are
+//   drained (they leave DNS at once); a draining instance is destroyed only once every
+//   DNS answer that named it has expired and it serves nothing.
+// - Decisions are idempotent: the view counts starting instances, so a second call with
+//   the same view and time orders nothing new.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "geo/geo.h"
+
+namespace prewarm::orchestrator {
+
+enum class ScaleReason : uint8_t {
+  kPrefetch,  // a forecast window asks for it
+  kPanic,     // panic window: demand >= threshold x capacity
+  kStable,    // stable window: sustained demand
+  kIdle,      // scale-down: idle past keep-alive and not covered by a window
+  kCapacity,  // placed outside the key's region because it was full
+  kCount,
+};
+const char* ScaleReasonName(ScaleReason r);
+
+struct TemplatePolicy {
+  uint32_t concurrency = 1;        // requests one instance serves at once
+  double target_utilisation = 0.7; // reactive target = concurrency x this (Knative's 70%)
+  int64_t keepalive_ms = 600'000;  // idle this long -> may be drained
+  int64_t lead_ms = 0;             // start time: prefetch windows act this early
+  uint32_t max_per_key = 1000;     // never more instances of one key than this
+};
+
+struct ReconcilerConfig {
+  int64_t stable_window_ms = 60'000;
+  int64_t panic_window_ms = 6'000;
+  double panic_threshold = 2.0;
+  bool proactive = true;  // honour prefetch windows
+  bool reactive = true;   // stable/panic windows (false: scale only on the cold path)
+  TemplatePolicy default_template;
+  absl::flat_hash_map<std::string, TemplatePolicy> templates;
+  const TemplatePolicy& Policy(const std::string& tmpl) const;
+};
+
+// --- The view: what the reconciler decides over. -------------------------------------
+
+struct ViewNode {
+  std::string id;
+  uint32_t region = 0;     // index into ClusterView::regions
+  uint32_t free_slots = 0; // instances it can still take
+  bool schedulable = true; // connected, not draining
+  // Templates it can run (empty: all).
+  std::vector<std::string> templates;
+  bool Supports(const std::string& tmpl) const;
+};
+
+enum class ViewState : uint8_t { kStarting, kReady, kDraining };
+
+struct ViewInstance {
+  std::string id;
+  uint32_t node = 0;
+  ViewState state = ViewState::kStarting;
+  uint32_t in_flight = 0;          // requests being served now
+  int64_t last_busy_ms = 0;        // last time it served or was answered in DNS
+  int64_t answered_until_ms = 0;   // the last DNS answer naming it expires then
+  int64_t state_since_ms = 0;
+  bool destroy_ordered = false;
+};
+
+struct PrefetchWindow {
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  uint32_t target = 0;
+  std::vector<std::string> content;
+};
+
+struct ViewKey {
+  uint32_t region = 0;
+  std::string tmpl;
+  std::vector<ViewInstance> instances;
+  // Average concurrent requests (served + waiting) since the previous pass.
+  double demand = 0;
+  std::vector<PrefetchWindow> windows;    // latest forecast windows for this key
+};
+
+struct ViewRegion {
+  std::string name;
+  geo::GeoPoint point;
+};
+
+struct ClusterView {
+  std::vector<ViewRegion> regions;
+  std::vector<ViewNode> nodes;
+  std::vector<ViewKey> keys;
+  // Filled by Index(): nodes per region, regions by distance from each region.
+  std::vector<std::vector<uint32_t>> region_nodes;
+  std::vector<std::vector<uint32_t>> region_order;
+  void Index();
+};
+
+struct Decision {
+  enum Kind : uint8_t { kCreate, kDrain, kDestroy } kind = kCreate;
+  ScaleReason reason = ScaleReason::kStable;
+  uint32_t key = 0;       // index into ClusterView::keys
+  uint32_t node = 0;      // kCreate: where
+  std::string instance;   // kDrain / kDestroy: which
+  std::vector<std::string> content;  // kCreate: preload these
+};
+
+struct ReconcilerCounters {
+  uint64_t ticks = 0;
+  uint64_t creates[static_cast<int>(ScaleReason::kCount)] = {};
+  uint64_t drains = 0;
+  uint64_t destroys = 0;
+  uint64_t unplaceable = 0;  // wanted an instance, no node anywhere could take it
+  uint64_t panics = 0;       // times a key entered panic mode
+};
+
+// The node for a new instance of `key`: in the key's region the schedulable node with a free
+// slot that holds the fewest of this key's instances (then the most free slots); when the
+// region is full, the same in the next nearest region (`*spilled` = true). nullopt when
+// every node is full. Used by the reconciler and by the cold path of the simulator.
+std::optional<uint32_t> PlaceNew(const ClusterView& view, const ViewKey& key, bool* spilled);
+
+class Reconciler {
+ public:
+  explicit Reconciler(ReconcilerConfig config) : config_(std::move(config)) {}
+
+  // One pass over every key at `now_ms`. Records each key's demand sample, then decides.
+  // Creates reduce the view's node free_slots as they are placed; the caller applies the
+  // decisions (and adds the new instances to the view as kStarting).
+  std::vector<Decision> Reconcile(ClusterView& view, int64_t now_ms);
+
+  // What one key wants now (for tests and /metrics).
+  struct Want {
+    uint32_t prefetch = 0;
+    uint32_t reactive = 0;
+    bool panic = false;
+    uint32_t total() const { return prefetch > reactive ? prefetch : reactive; }
+  };
+  Want WantFor(const ClusterView& view, uint32_t key, int64_t now_ms);
+
+  const ReconcilerCounters& counters() const { return counters_; }
+  const ReconcilerConfig& config() const { return config_; }
+  ReconcilerConfig& mutable_config() { return config_; }
+  // Forget the demand history of keys (e.g. after the view's keys were rebuilt).
+  void ResetHistory() { history_.clear(); }
+
+ private:
+  struct Sample {
+    int64_t t_ms;
+    double demand;
+  };
+  struct History {
+    std::deque<Sample> samples;  // within the stable window
+    int64_t panic_until_ms = std::numeric_limits<int64_t>::min();
+    uint32_t panic_floor = 0;
+  };
+  History& HistoryFor(uint32_t index, const ViewKey& k);
+  void Record(History& h, int64_t now_ms, double demand) const;
+  double Average(const History& h, int64_t now_ms, int64_t window_ms) const;
+
+  ReconcilerConfig config_;
+  // Demand history per key: by key index while the view's keys keep their order (the
+  // simulator), re-associated by (region, template) when they move (the live view).
+  struct Slot {
+    uint32_t region = 0;
+    std::string tmpl;
+    History h;
+  };
+  std::vector<Slot> history_;
+  std::map<std::pair<uint32_t, std::string>, History> moved_;
+  ReconcilerCounters counters_;
+};
+
+}  // namespace prewarm::orchestrator

@@ -1,0 +1,219 @@
+#include "orchestrator/reconciler.h"
+
+#include <gtest/gtest.h>
+
+namespace prewarm::orchestrator {
+namespace {
+
+// Two regions 600 km apart (Frankfurt, Paris), two nodes in the first, one in the second.
+ClusterView TwoRegions(uint32_t slots = 4) {
+  ClusterView v;
+  v.regions = {{"fra", {50.1, 8.7}}, {"par", {48.9, 2.35}}, {"syd", {-33.9, 151.2}}};
+  v.nodes = {{"fra-1", 0, slots, true, {}}, {"fra-2", 0, slots, true, {}},
+             {"par-1", 1, slots, true, {}}, {"syd-1", 2, slots, true, {}}};
+  v.keys.push_back(ViewKey{0, "static", {}, 0, {}});
+  v.Index();
+  return v;
+}
+
+// Applies decisions the way a caller would: creates become starting instances.
+void Apply(ClusterView& v, const std::vector<Decision>& ds, int64_t now) {
+  static int serial = 0;
+  for (const Decision& d : ds) {
+    auto& inst = v.keys[d.key].instances;
+    if (d.kind == Decision::kCreate) {
+      ViewInstance i;
+      i.id = "i" + std::to_string(++serial);
+      i.node = d.node;
+      i.state = ViewState::kStarting;
+      i.state_since_ms = now;
+      i.last_busy_ms = now;
+      inst.push_back(i);
+    } else {
+      for (auto& i : inst) {
+        if (i.id != d.instance) continue;
+        if (d.kind == Decision::kDrain) i.state = ViewState::kDraining;
+        if (d.kind == Decision::kDestroy) i.destroy_ordered = true;
+      }
+    }
+  }
+}
+
+int Count(const std::vector<Decision>& ds, Decision::Kind kind) {
+  return static_cast<int>(std::count_if(ds.begin(), ds.end(), [&](const Decision& d) { return d.kind == kind; }));
+}
+
+TEST(Reconciler, PrefetchWindowCreatesOneLeadTimeAhead) {
+  ReconcilerConfig cfg;
+  cfg.reactive = false;
+  cfg.default_template.lead_ms = 3'000;
+  Reconciler r(cfg);
+  ClusterView v = TwoRegions();
+  v.keys[0].windows.push_back({100'000, 160'000, 3, {"index.html"}});
+  // Before window start - lead: nothing.
+  EXPECT_TRUE(r.Reconcile(v, 96'999).empty());
+  auto ds = r.Reconcile(v, 97'000);
+  ASSERT_EQ(Count(ds, Decision::kCreate), 3);
+  for (const auto& d : ds) {
+    EXPECT_EQ(d.reason, ScaleReason::kPrefetch);
+    EXPECT_EQ(d.content, std::vector<std::string>{"index.html"});
+    EXPECT_EQ(v.nodes[d.node].region, 0u);
+  }
+  // Spread across the region's two nodes.
+  EXPECT_NE(ds[0].node, ds[1].node);
+  Apply(v, ds, 97'000);
+  // Idempotent: the starting instances count.
+  EXPECT_TRUE(r.Reconcile(v, 98'000).empty());
+  EXPECT_EQ(r.counters().creates[static_cast<int>(ScaleReason::kPrefetch)], 3u);
+}
+
+TEST(Reconciler, WindowKeepsInstancesUntilItEnds) {
+  ReconcilerConfig cfg;
+  cfg.reactive = false;
+  cfg.default_template.keepalive_ms = 10'000;
+  Reconciler r(cfg);
+  ClusterView v = TwoRegions();
+  v.keys[0].windows.push_back({0, 100'000, 2, {}});
+  Apply(v, r.Reconcile(v, 0), 0);
+  for (auto& i : v.keys[0].instances) i.state = ViewState::kReady;
+  // Idle well past keep-alive but inside the window: kept.
+  EXPECT_EQ(Count(r.Reconcile(v, 50'000), Decision::kDrain), 0);
+  // After the window: drained, most idle first.
+  v.keys[0].instances[1].last_busy_ms = 95'000;
+  auto ds = r.Reconcile(v, 100'000);
+  ASSERT_EQ(Count(ds, Decision::kDrain), 1);  // the other was busy within keep-alive
+  EXPECT_EQ(ds[0].instance, v.keys[0].instances[0].id);
+  EXPECT_EQ(ds[0].reason, ScaleReason::kIdle);
+}
+
+TEST(Reconciler, PanicAtTwiceCapacity) {
+  ReconcilerConfig cfg;
+  cfg.proactive = false;
+  cfg.default_template.concurrency = 10;
+  cfg.default_template.target_utilisation = 1.0;
+  Reconciler r(cfg);
+  ClusterView v = TwoRegions(100);
+  // One ready instance serving a steady 8 concurrent requests: no change.
+  v.keys[0].instances.push_back({"a", 0, ViewState::kReady, 8, 0, 0, 0, false});
+  int64_t t = 0;
+  for (; t < 60'000; t += 2'000) {
+    v.keys[0].demand = 8;
+    EXPECT_TRUE(r.Reconcile(v, t).empty()) << t;
+  }
+  // Demand jumps to 19: below 2x capacity (20): no panic; the stable average moves slowly.
+  v.keys[0].demand = 19;
+  EXPECT_FALSE(r.WantFor(v, 0, t).panic);
+  // Demand 30 for one tick (panic-window average >= 20 = 2x one ready instance): panic.
+  for (int i = 0; i < 3; ++i, t += 2'000) {
+    v.keys[0].demand = 40;
+    auto ds = r.Reconcile(v, t);
+    if (i == 2) {
+      EXPECT_TRUE(r.WantFor(v, 0, t).panic);
+      ASSERT_EQ(Count(ds, Decision::kCreate), 3);  // 4 wanted, 1 live
+      EXPECT_EQ(ds[0].reason, ScaleReason::kPanic);
+      Apply(v, ds, t);
+    }
+  }
+  EXPECT_EQ(r.counters().panics, 1u);
+  // In panic the target never drops, even when demand falls.
+  for (auto& i : v.keys[0].instances) i.state = ViewState::kReady;
+  v.keys[0].demand = 1;
+  auto ds = r.Reconcile(v, t + 2'000);
+  EXPECT_EQ(Count(ds, Decision::kDrain), 0);
+  EXPECT_TRUE(r.WantFor(v, 0, t + 2'000).panic);
+}
+
+TEST(Reconciler, StableWindowScalesToSustainedDemand) {
+  ReconcilerConfig cfg;
+  cfg.proactive = false;
+  cfg.default_template.concurrency = 1;
+  cfg.default_template.target_utilisation = 0.5;  // 2 instances per concurrent request
+  Reconciler r(cfg);
+  ClusterView v = TwoRegions(100);
+  int creates = 0;
+  for (int64_t t = 0; t <= 60'000; t += 1'000) {
+    v.keys[0].demand = 1.5;
+    auto ds = r.Reconcile(v, t);
+    creates += Count(ds, Decision::kCreate);
+    Apply(v, ds, t);
+    for (auto& i : v.keys[0].instances) i.state = ViewState::kReady;
+  }
+  EXPECT_EQ(creates, 3);  // ceil(1.5 / 0.5)
+}
+
+TEST(Reconciler, ScaleDownWaitsForDnsTtlAndInFlight) {
+  ReconcilerConfig cfg;
+  cfg.proactive = false;
+  cfg.reactive = false;
+  cfg.default_template.keepalive_ms = 60'000;
+  Reconciler r(cfg);
+  ClusterView v = TwoRegions();
+  // Answered in DNS at t=10 s with a 30 s TTL; idle since.
+  v.keys[0].instances.push_back({"a", 0, ViewState::kReady, 0, 10'000, 40'000, 0, false});
+  EXPECT_TRUE(r.Reconcile(v, 69'999).empty());  // inside keep-alive
+  auto ds = r.Reconcile(v, 70'000);
+  ASSERT_EQ(Count(ds, Decision::kDrain), 1);
+  EXPECT_EQ(Count(ds, Decision::kDestroy), 0);
+  // Answered again just before the drain took effect (a DNS thread raced it).
+  v.keys[0].instances[0].state = ViewState::kDraining;
+  v.keys[0].instances[0].answered_until_ms = 100'000;
+  EXPECT_TRUE(r.Reconcile(v, 99'999).empty());
+  // TTL over, but a request is still in flight: wait.
+  v.keys[0].instances[0].in_flight = 1;
+  EXPECT_TRUE(r.Reconcile(v, 100'000).empty());
+  v.keys[0].instances[0].in_flight = 0;
+  ds = r.Reconcile(v, 100'001);
+  ASSERT_EQ(Count(ds, Decision::kDestroy), 1);
+  Apply(v, ds, 100'001);
+  EXPECT_TRUE(r.Reconcile(v, 200'000).empty());  // ordered once
+}
+
+TEST(Reconciler, SpillsToNearestRegionWhenFull) {
+  ReconcilerConfig cfg;
+  cfg.reactive = false;
+  Reconciler r(cfg);
+  ClusterView v = TwoRegions(1);  // fra has 2 slots in all
+  v.keys[0].windows.push_back({0, 100'000, 4, {}});
+  auto ds = r.Reconcile(v, 0);
+  ASSERT_EQ(Count(ds, Decision::kCreate), 4);
+  EXPECT_EQ(ds[0].reason, ScaleReason::kPrefetch);
+  EXPECT_EQ(ds[1].reason, ScaleReason::kPrefetch);
+  EXPECT_EQ(v.nodes[ds[2].node].id, "par-1");  // Paris before Sydney
+  EXPECT_EQ(ds[2].reason, ScaleReason::kCapacity);
+  EXPECT_EQ(v.nodes[ds[3].node].id, "syd-1");
+  Apply(v, ds, 0);
+  // Everything full: a bigger target is counted as unplaceable, not crashed on.
+  v.keys[0].windows[0].target = 6;
+  EXPECT_TRUE(r.Reconcile(v, 1'000).empty());
+  EXPECT_GE(r.counters().unplaceable, 1u);
+}
+
+TEST(Reconciler, UnsupportedAndUnschedulableNodesAreSkipped) {
+  ReconcilerConfig cfg;
+  cfg.reactive = false;
+  Reconciler r(cfg);
+  ClusterView v = TwoRegions();
+  v.nodes[0].templates = {"video"};
+  v.nodes[1].schedulable = false;
+  v.keys[0].windows.push_back({0, 100'000, 1, {}});
+  auto ds = r.Reconcile(v, 0);
+  ASSERT_EQ(ds.size(), 1u);
+  EXPECT_EQ(v.nodes[ds[0].node].id, "par-1");
+}
+
+TEST(Reconciler, HistoryFollowsKeysThatMove) {
+  ReconcilerConfig cfg;
+  cfg.proactive = false;
+  Reconciler r(cfg);
+  ClusterView v = TwoRegions(100);
+  v.keys[0].demand = 5;
+  for (int64_t t = 0; t < 10'000; t += 1'000) r.Reconcile(v, t);
+  uint32_t before = r.WantFor(v, 0, 10'000).reactive;
+  // A new key is inserted in front: the old key's history must follow it.
+  v.keys.insert(v.keys.begin(), ViewKey{1, "api", {}, 0, {}});
+  EXPECT_EQ(r.WantFor(v, 1, 10'000).reactive, before);
+  EXPECT_EQ(r.WantFor(v, 0, 10'000).reactive, 0u);
+}
+
+}  // namespace
+}  // namespace prewarm::orchestrator
