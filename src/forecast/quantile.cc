@@ -56,6 +56,7 @@ int FirstUsablePeriod(std::span<const double> y, const FitContext& ctx) {
 struct ProbabilisticForecaster::Errors {
   std::vector<std::vector<double>> e;      // [origin][step], NaN where unknown
   std::vector<std::vector<double>> zero;   // [origin][step], 1 where the actual was 0
+  // `actual` and `fc` on the calibration scale (0 there is a count of 0).
   void Add(std::span<const double> actual, std::span<const double> fc) {
     std::vector<double>& err = e.emplace_back(fc.size());
     std::vector<double>& z = zero.emplace_back(fc.size());
@@ -87,6 +88,7 @@ absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitCo
   if (transform_.kind() == Transform::Kind::kBoxCox && std::isnan(transform_.lambda())) {
     transform_ = Transform::AutoBoxCox(y, FirstUsablePeriod(y, ctx));
   }
+  calibration_ = transform_.kind() == Transform::Kind::kBoxCox ? Transform::Log1p() : transform_;
   std::vector<double> z = transform_.Forward(y);
   horizon_ = horizon;
   double peak = 0.0;
@@ -106,6 +108,17 @@ absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitCo
                     model_->name(), y.size(), horizon));
   }
   return absl::OkStatus();
+}
+
+double ProbabilisticForecaster::ToCalibration(double z) const {
+  if (calibration_.kind() == transform_.kind() || std::isnan(z)) return z;
+  return calibration_.Forward(std::min(cap_, transform_.Inverse(z)));
+}
+
+std::vector<double> ProbabilisticForecaster::ToCalibration(std::span<const double> z) const {
+  std::vector<double> out(z.size());
+  std::transform(z.begin(), z.end(), out.begin(), [this](double v) { return ToCalibration(v); });
+  return out;
 }
 
 absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::RollingErrors(
@@ -139,7 +152,7 @@ absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::UpdateE
   Errors out;
   for (int o = first; o + horizon_ <= n; o += stride) {
     ASSIGN_OR_RETURN(std::vector<double> fc, m->Predict(horizon_));
-    out.Add(z.subspan(o, horizon_), fc);
+    out.Add(ToCalibration(z.subspan(o, horizon_)), ToCalibration(fc));
     RETURN_IF_ERROR(m->Update(z.subspan(o, std::min(stride, n - o))));
   }
   return out;
@@ -153,7 +166,7 @@ absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::RefitEr
     if (!m->Fit(z.first(o), ctx).ok()) continue;  // too short this early: skip the origin
     absl::StatusOr<std::vector<double>> fc = m->Predict(horizon_);
     if (!fc.ok()) continue;
-    out.Add(z.subspan(o, horizon_), *fc);
+    out.Add(ToCalibration(z.subspan(o, horizon_)), ToCalibration(*fc));
   }
   return out;
 }
@@ -221,9 +234,11 @@ absl::StatusOr<QuantileForecast> ProbabilisticForecaster::Predict(int h) const {
   // The distribution at step j: point + loc + scale * z for z on a grid of the shape.
   auto value = [&](int j, double p) {
     if (options_.zero_mass && var.empty() && p <= zero_share_[j]) return 0.0;
-    double dev = var.empty() ? loc_[j] + scale_[j] * SortedQuantile(shape_, p)
-                             : std::sqrt(var[j]) * NormalQuantile(p);
-    return std::min(cap_, transform_.Inverse(point[j] + dev));
+    if (!var.empty()) {
+      return std::min(cap_, transform_.Inverse(point[j] + std::sqrt(var[j]) * NormalQuantile(p)));
+    }
+    const double dev = loc_[j] + scale_[j] * SortedQuantile(shape_, p);
+    return std::min(cap_, calibration_.Inverse(ToCalibration(point[j]) + dev));
   };
   QuantileForecast out;
   out.levels = options_.levels;
