@@ -95,12 +95,17 @@ absl::Status ReadServices(const YamlReader& r, OrchestratorConfig& c) {
   }
   ASSIGN_OR_RETURN(auto services, r.MapList("services"));
   for (const YamlReader& s : services) {
-    RETURN_IF_ERROR(s.CheckKnown({"name", "template", "tier", "service_time_s"}));
+    RETURN_IF_ERROR(
+        s.CheckKnown({"name", "template", "tier", "service_time_s", "concurrency", "keepalive_s"}));
     ASSIGN_OR_RETURN(std::string name, s.String("name"));
     ASSIGN_OR_RETURN(std::string tmpl, s.String("template", name));
     TemplateInfo info;
     ASSIGN_OR_RETURN(info.tier, s.String("tier", "standard"));
     ASSIGN_OR_RETURN(info.service_time_s, s.Double("service_time_s", 0.05, 1e-6, 3600));
+    ASSIGN_OR_RETURN(int64_t conc, s.Int("concurrency", 10, 1, 100'000));
+    info.concurrency = static_cast<uint32_t>(conc);
+    ASSIGN_OR_RETURN(int64_t keep_s, s.Int("keepalive_s", 0, 0, 7 * 86400));
+    info.keepalive_ms = keep_s * 1000;
     c.templates[tmpl] = info;
     std::transform(name.begin(), name.end(), name.begin(),
                    [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
@@ -167,6 +172,22 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
   c.keepalive_ms = keepalive_s * 1000;
   ASSIGN_OR_RETURN(int64_t backoff_s, r.Int("failure_backoff_s", 30, 0, 3600));
   c.failure_backoff_ms = backoff_s * 1000;
+  ASSIGN_OR_RETURN(auto autoscaler, r.Map("autoscaler"));
+  if (autoscaler) {
+    const YamlReader& a = *autoscaler;
+    RETURN_IF_ERROR(a.CheckKnown({"proactive", "reactive", "stable_window_s", "panic_window_s",
+                                  "panic_threshold", "target_utilisation"}));
+    AutoscalerConfig& ac = c.autoscaler;
+    ASSIGN_OR_RETURN(ac.proactive, a.Bool("proactive", true));
+    ASSIGN_OR_RETURN(ac.reactive, a.Bool("reactive", true));
+    ASSIGN_OR_RETURN(double stable_s, a.Double("stable_window_s", 60, 1, 3600));
+    ASSIGN_OR_RETURN(double panic_s, a.Double("panic_window_s", 6, 1, 3600));
+    if (panic_s > stable_s) return a.Error("panic_window_s", "must not exceed stable_window_s");
+    ac.stable_window_ms = static_cast<int64_t>(stable_s * 1000);
+    ac.panic_window_ms = static_cast<int64_t>(panic_s * 1000);
+    ASSIGN_OR_RETURN(ac.panic_threshold, a.Double("panic_threshold", 2.0, 1.0, 100));
+    ASSIGN_OR_RETURN(ac.target_utilisation, a.Double("target_utilisation", 0.7, 0.01, 1.0));
+  }
   ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));
   ASSIGN_OR_RETURN(int64_t max_target, r.Int("max_prefetch_target", 1000, 1, 1'000'000));
   c.max_prefetch_target = static_cast<uint32_t>(max_target);

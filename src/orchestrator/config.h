@@ -33,6 +33,18 @@ struct NsConfig {
 struct TemplateInfo {
   std::string tier = "standard";
   double service_time_s = 0.05;
+  uint32_t concurrency = 10;    // requests one instance serves at once (autoscaler target)
+  int64_t keepalive_ms = 0;     // idle this long -> may be drained (0: the global keepalive)
+};
+
+// The reconciler's windows (Knative's defaults).
+struct AutoscalerConfig {
+  bool proactive = true;             // act on the forecaster's prefetch windows
+  bool reactive = true;              // stable/panic windows over live concurrency
+  int64_t stable_window_ms = 60'000;
+  int64_t panic_window_ms = 6'000;
+  double panic_threshold = 2.0;      // panic when demand >= this x ready capacity
+  double target_utilisation = 0.7;   // of each instance's concurrency
 };
 
 struct OrchestratorConfig {
@@ -56,6 +68,7 @@ struct OrchestratorConfig {
   int64_t node_timeout_ms = 10'000;    // no status for this long -> node leaves DNS
   int64_t keepalive_ms = 600'000;      // idle (no answers) this long -> drain
   int64_t failure_backoff_ms = 30'000; // after a failed start, avoid that node/template
+  AutoscalerConfig autoscaler;
   std::string log_level = "info";
 
   const RegionConfig* FindRegion(std::string_view name) const;

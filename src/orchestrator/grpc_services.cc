@@ -109,13 +109,15 @@ grpc::Status OrchestratorServiceImpl::SubmitPrefetch(grpc::ServerContext*,
   absl::Status st = book_.Accept(*req);
   if (!st.ok()) return ToGrpc(st);
   resp->set_accepted(static_cast<uint32_t>(req->requests_size()));
-  // Until the reconciler owns this (windows, scale-down), meet each target now: the
-  // forecaster already placed the window one start time ahead.
-  for (const auto& p : req->requests()) {
-    std::vector<std::string> content(p.content_ids().begin(), p.content_ids().end());
-    auto ordered = state_.EnsureWarm(p.region(), p.template_name(), p.target_concurrency(), content);
-    if (ordered.ok()) resp->set_instances_ordered(resp->instances_ordered() + *ordered);
-  }
+  // Meet the new windows now rather than at the next tick.
+  auto total = [](const ReconcilerCounters& c) {
+    uint64_t n = 0;
+    for (uint64_t v : c.creates) n += v;
+    return n;
+  };
+  uint64_t before = total(state_.reconciler_counters());
+  state_.Tick(book_.Active());
+  resp->set_instances_ordered(static_cast<uint32_t>(total(state_.reconciler_counters()) - before));
   return grpc::Status::OK;
 }
 

@@ -105,7 +105,7 @@ absl::Status Orchestrator::Start() {
   tick_thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "orch-tick");
     while (!stopping_.load()) {
-      state_->Tick();
+      state_->Tick(prefetch_->Active());
       for (int i = 0; i < 10 && !stopping_.load(); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
@@ -193,10 +193,27 @@ std::string Orchestrator::RenderMetrics() const {
   add("prewarm_nodes", "gauge", "Agents connected.");
   out += fmt::format("prewarm_nodes {}\n", state_->ConnectedNodes());
   StateCounters sc = state_->counters();
-  add("prewarm_reconciler_decisions_total", "counter", "Control-plane decisions by reason.");
-  out += fmt::format("prewarm_reconciler_decisions_total{{reason=\"reserve\"}} {}\n", sc.reservations);
-  out += fmt::format("prewarm_reconciler_decisions_total{{reason=\"idle\"}} {}\n", sc.drains);
-  out += fmt::format("prewarm_reconciler_decisions_total{{reason=\"destroy\"}} {}\n", sc.destroys);
+  ReconcilerCounters rc = state_->reconciler_counters();
+  add("prewarm_reconciler_decisions_total", "counter",
+      "Reconciler decisions by kind and reason (cold-path reservations are kind=reserve).");
+  out += fmt::format("prewarm_reconciler_decisions_total{{kind=\"reserve\",reason=\"cold\"}} {}\n",
+                     sc.reservations);
+  for (int r = 0; r < static_cast<int>(ScaleReason::kCount); ++r) {
+    if (r == static_cast<int>(ScaleReason::kIdle)) continue;
+    out += fmt::format("prewarm_reconciler_decisions_total{{kind=\"create\",reason=\"{}\"}} {}\n",
+                       ScaleReasonName(static_cast<ScaleReason>(r)), rc.creates[r]);
+  }
+  out += fmt::format("prewarm_reconciler_decisions_total{{kind=\"drain\",reason=\"idle\"}} {}\n", sc.drains);
+  out += fmt::format("prewarm_reconciler_decisions_total{{kind=\"destroy\",reason=\"idle\"}} {}\n",
+                     sc.destroys);
+  add("prewarm_reconciler_panics_total", "counter", "Times a key entered panic mode.");
+  out += fmt::format("prewarm_reconciler_panics_total {}\n", rc.panics);
+  add("prewarm_reconciler_unplaceable_total", "counter", "Instances wanted that no node could take.");
+  out += fmt::format("prewarm_reconciler_unplaceable_total {}\n", rc.unplaceable);
+  add("prewarm_template_start_seconds", "gauge", "Measured start time (reserve to ready), EWMA.");
+  for (const auto& [t, ms] : state_->StartTimesMs()) {
+    out += fmt::format("prewarm_template_start_seconds{{template=\"{}\"}} {:.3f}\n", t, ms / 1000.0);
+  }
   add("prewarm_instance_start_failures_total", "counter", "Instances an agent failed to start.");
   out += fmt::format("prewarm_instance_start_failures_total {}\n", sc.start_failures);
   add("prewarm_nodes_expired_total", "counter", "Nodes removed after their lease expired.");

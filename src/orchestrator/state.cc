@@ -43,9 +43,41 @@ absl::Status ValidateRegister(const v1::Register& reg) {
 
 }  // namespace
 
+namespace {
+
+ReconcilerConfig MakeReconcilerConfig(const OrchestratorConfig& c) {
+  ReconcilerConfig rc;
+  rc.proactive = c.autoscaler.proactive;
+  rc.reactive = c.autoscaler.reactive;
+  rc.stable_window_ms = c.autoscaler.stable_window_ms;
+  rc.panic_window_ms = c.autoscaler.panic_window_ms;
+  rc.panic_threshold = c.autoscaler.panic_threshold;
+  rc.default_template.keepalive_ms = c.keepalive_ms;
+  rc.default_template.target_utilisation = c.autoscaler.target_utilisation;
+  rc.default_template.concurrency = 10;
+  rc.default_template.max_per_key = c.max_prefetch_target;
+  for (const auto& [name, info] : c.templates) {
+    TemplatePolicy tp = rc.default_template;
+    tp.concurrency = info.concurrency;
+    if (info.keepalive_ms > 0) tp.keepalive_ms = info.keepalive_ms;
+    rc.templates[name] = tp;
+  }
+  return rc;
+}
+
+ViewState ToViewState(v1::InstanceState s) {
+  switch (s) {
+    case v1::INSTANCE_STATE_READY: return ViewState::kReady;
+    case v1::INSTANCE_STATE_DRAINING: return ViewState::kDraining;
+    default: return ViewState::kStarting;
+  }
+}
+
+}  // namespace
+
 ClusterState::ClusterState(const OrchestratorConfig& config, const Clock& clock,
                            SnapshotHolder& snapshots)
-    : config_(config), clock_(clock), snapshots_(snapshots) {}
+    : config_(config), clock_(clock), snapshots_(snapshots), reconciler_(MakeReconcilerConfig(config)) {}
 
 void ClusterState::SetObserver(InstanceObserver observer) {
   absl::MutexLock l(&observer_mu_);
@@ -143,6 +175,7 @@ void ClusterState::ApplyInstance(Node& node, const v1::InstanceStatus& st) {
   Instance& inst = it->second;
   inst.probe_ok = st.probe_ok();
   inst.info.set_active_connections(st.active_connections());
+  if (st.active_connections() > 0) inst.last_active_ms = clock_.NowMs();
   inst.heat->load.store(st.active_connections(), std::memory_order_relaxed);
   if (st.state() == v1::INSTANCE_STATE_FAILED) {
     node.backoff_until_ms[st.template_name()] = clock_.NowMs() + config_.failure_backoff_ms;
@@ -159,6 +192,12 @@ void ClusterState::ApplyInstance(Node& node, const v1::InstanceStatus& st) {
   }
   // Our DRAINING decision stands until the agent confirms the destroy.
   if (inst.info.state() == v1::INSTANCE_STATE_DRAINING) return;
+  if (st.state() == v1::INSTANCE_STATE_READY && inst.info.state() != v1::INSTANCE_STATE_READY) {
+    // Reservation to READY: the template's start time, the lead the reconciler acts with.
+    double took = static_cast<double>(clock_.NowMs() - inst.created_ms);
+    auto [e, fresh] = start_ms_ewma_.emplace(st.template_name(), took);
+    if (!fresh) e->second = 0.8 * e->second + 0.2 * took;
+  }
   if (st.state() != inst.info.state()) SetState(inst, st.state(), st.detail());
 }
 
@@ -245,34 +284,6 @@ std::optional<IpAddr> ClusterState::ReserveCold(const std::string& tmpl, const C
   return out;
 }
 
-absl::StatusOr<uint32_t> ClusterState::EnsureWarm(const std::string& region, const std::string& tmpl,
-                                                  uint32_t target,
-                                                  const std::vector<std::string>& content) {
-  const RegionConfig* rc = config_.FindRegion(region);
-  if (rc == nullptr) return absl::InvalidArgumentError(fmt::format("unknown region '{}'", region));
-  uint32_t ordered = 0;
-  {
-    absl::MutexLock l(&mu_);
-    uint32_t have = 0;
-    for (const auto& [id, inst] : instances_) {
-      const auto n = nodes_.find(inst.info.node_id());
-      bool live = inst.info.state() != v1::INSTANCE_STATE_DRAINING;
-      have += live && inst.info.template_name() == tmpl && n != nodes_.end() &&
-              n->second.reg.location().region() == region;
-    }
-    while (have + ordered < target) {
-      std::shared_ptr<RoutingSnapshot> snap = BuildSnapshot();
-      std::optional<uint32_t> node = ChooseNodeForNew(*snap, tmpl, ClientPlace{region, rc->point});
-      if (!node || !CanReserve(nodes_.at(snap->nodes[*node].id), tmpl)) break;
-      if (!ReserveOn(snap->nodes[*node].id, tmpl, content)) break;
-      ++ordered;
-    }
-    Publish();
-  }
-  Notify();
-  return ordered;
-}
-
 absl::StatusOr<uint32_t> ClusterState::Drain(const std::string& node_id) {
   uint32_t count = 0;
   {
@@ -293,13 +304,14 @@ absl::StatusOr<uint32_t> ClusterState::Drain(const std::string& node_id) {
 }
 
 void ClusterState::StartDrain(Instance& inst, const std::string& why) {
-  // Remove from DNS now; destroy only once every answer that named it has expired.
-  inst.destroy_at_ms = clock_.NowMs() + int64_t{config_.stable_ttl_s} * 1000 + 1000;
+  // Remove from DNS now; destroy only once every answer that named it has expired
+  // (AnsweredUntilMs: a DNS thread may still answer from the previous snapshot).
+  inst.drained_at_ms = clock_.NowMs();
   ++counters_.drains;
   SetState(inst, v1::INSTANCE_STATE_DRAINING, why);
 }
 
-void ClusterState::Tick() {
+void ClusterState::Tick(const std::vector<v1::PrefetchEntry>& prefetch) {
   {
     absl::MutexLock l(&mu_);
     int64_t now = clock_.NowMs();
@@ -312,29 +324,142 @@ void ClusterState::Tick() {
         ForgetNodeInstances(id, "node lease expired");
       }
     }
-    for (auto& [id, inst] : instances_) {
-      int64_t last = std::max(inst.heat->last_answer_ms.load(std::memory_order_relaxed),
-                              inst.info.state_since_unix_ms());
-      if (inst.info.state() == v1::INSTANCE_STATE_READY && now - last > config_.keepalive_ms &&
-          inst.info.active_connections() == 0) {
-        StartDrain(inst, "idle past keep-alive");
-      }
-      if (inst.info.state() == v1::INSTANCE_STATE_DRAINING && !inst.destroy_sent &&
-          now >= inst.destroy_at_ms) {
-        auto n = nodes_.find(inst.info.node_id());
-        if (n != nodes_.end() && n->second.link) {
-          v1::OrchestratorCommand cmd;
-          cmd.mutable_destroy()->set_instance_id(id);
-          cmd.mutable_destroy()->set_reason(inst.info.detail());
-          n->second.link->Send(cmd);
-          inst.destroy_sent = true;
-          ++counters_.destroys;
-        }
-      }
-    }
+    Reconcile(prefetch);
     Publish();
   }
   Notify();
+}
+
+int64_t ClusterState::AnsweredUntilMs(const Instance& inst) const {
+  int64_t last = std::max(inst.heat->last_answer_ms.load(std::memory_order_relaxed), inst.drained_at_ms);
+  // The longest TTL any answer naming it can carry, plus a second for clock skew.
+  return last + int64_t{std::max(config_.stable_ttl_s, config_.short_ttl_s)} * 1000 + 1000;
+}
+
+void ClusterState::Reconcile(const std::vector<v1::PrefetchEntry>& prefetch) {
+  const int64_t now = clock_.NowMs();
+  // The view: regions from the config (plus any a node reports that it lacks), connected
+  // nodes, one key per (region, template) that has instances or a forecast window.
+  ClusterView view;
+  std::map<std::string, uint32_t> region_index;
+  auto region_of = [&](const std::string& name, geo::GeoPoint p) {
+    auto [it, fresh] = region_index.emplace(name, static_cast<uint32_t>(view.regions.size()));
+    if (fresh) view.regions.push_back({name, p});
+    return it->second;
+  };
+  for (const auto& r : config_.regions) region_of(r.name, r.point);
+  std::map<std::string, uint32_t> node_index;
+  std::map<std::string, uint32_t> used;
+  for (const auto& [id, inst] : instances_) ++used[inst.info.node_id()];
+  for (const auto& [id, n] : nodes_) {
+    if (!n.connected) continue;
+    const auto& loc = n.reg.location();
+    ViewNode vn;
+    vn.id = id;
+    vn.region = region_of(loc.region(), {loc.latitude(), loc.longitude()});
+    uint32_t free_addr = 0;
+    for (const IpAddr& a : n.standby) {
+      bool taken = std::any_of(instances_.begin(), instances_.end(), [&](const auto& kv) {
+        return kv.second.info.node_id() == id && kv.second.info.address() == a.ToString();
+      });
+      free_addr += !taken;
+    }
+    uint32_t slots = n.reg.instance_slots() > used[id] ? n.reg.instance_slots() - used[id] : 0;
+    vn.free_slots = std::min(slots, free_addr);
+    vn.schedulable = !n.draining && n.link != nullptr;
+    for (const auto& t : n.reg.templates()) {
+      auto b = n.backoff_until_ms.find(t);
+      if (b == n.backoff_until_ms.end() || b->second <= now) vn.templates.push_back(t);
+    }
+    if (vn.templates.empty()) vn.schedulable = false;  // empty would mean "any"
+    node_index[id] = static_cast<uint32_t>(view.nodes.size());
+    view.nodes.push_back(std::move(vn));
+  }
+  std::map<std::pair<uint32_t, std::string>, uint32_t> key_index;
+  auto key_of = [&](uint32_t region, const std::string& tmpl) {
+    auto [it, fresh] = key_index.emplace(std::make_pair(region, tmpl), static_cast<uint32_t>(view.keys.size()));
+    if (fresh) view.keys.push_back(ViewKey{region, tmpl, {}, 0, {}});
+    return it->second;
+  };
+  for (const auto& [id, inst] : instances_) {
+    auto ni = node_index.find(inst.info.node_id());
+    if (ni == node_index.end()) continue;
+    ViewKey& k = view.keys[key_of(view.nodes[ni->second].region, inst.info.template_name())];
+    ViewInstance vi;
+    vi.id = id;
+    vi.node = ni->second;
+    vi.state = ToViewState(inst.info.state());
+    vi.in_flight = inst.info.active_connections();
+    int64_t answered = inst.heat->last_answer_ms.load(std::memory_order_relaxed);
+    vi.last_busy_ms = std::max({answered, inst.last_active_ms, inst.created_ms,
+                                inst.info.state() == v1::INSTANCE_STATE_READY ? inst.info.state_since_unix_ms() : 0});
+    vi.answered_until_ms = AnsweredUntilMs(inst);
+    vi.state_since_ms = inst.info.state_since_unix_ms();
+    vi.destroy_ordered = inst.destroy_sent;
+    k.demand += inst.info.active_connections();
+    k.instances.push_back(std::move(vi));
+  }
+  for (const auto& e : prefetch) {
+    const auto& r = e.request();
+    auto ri = region_index.find(r.region());
+    if (ri == region_index.end()) continue;
+    ViewKey& k = view.keys[key_of(ri->second, r.template_name())];
+    k.windows.push_back({r.window_start_unix_ms(), r.window_end_unix_ms(), r.target_concurrency(),
+                         {r.content_ids().begin(), r.content_ids().end()}});
+  }
+  view.Index();
+  // The lead: each template's measured start time.
+  for (const auto& [tmpl, ms] : start_ms_ewma_) {
+    auto& templates = reconciler_.mutable_config().templates;
+    auto it = templates.find(tmpl);
+    if (it == templates.end()) it = templates.emplace(tmpl, reconciler_.config().default_template).first;
+    it->second.lead_ms = static_cast<int64_t>(ms);
+  }
+  for (const Decision& d : reconciler_.Reconcile(view, now)) {
+    const ViewKey& k = view.keys[d.key];
+    const std::string& node_id = view.nodes[d.node].id;
+    switch (d.kind) {
+      case Decision::kCreate: {
+        auto addr = ReserveOn(node_id, k.tmpl, d.content);
+        spdlog::info("reconciler: create {} in {} on {} ({}){}", k.tmpl, view.regions[k.region].name,
+                     node_id, ScaleReasonName(d.reason), addr ? "" : ": no free address");
+        break;
+      }
+      case Decision::kDrain: {
+        auto it = instances_.find(d.instance);
+        if (it == instances_.end()) break;
+        spdlog::info("reconciler: drain {} ({}: idle past keep-alive, not in a forecast window)",
+                     d.instance, ScaleReasonName(d.reason));
+        StartDrain(it->second, "idle past keep-alive");
+        break;
+      }
+      case Decision::kDestroy: {
+        auto it = instances_.find(d.instance);
+        auto n = nodes_.find(node_id);
+        if (it == instances_.end() || n == nodes_.end() || !n->second.link) break;
+        v1::OrchestratorCommand cmd;
+        cmd.mutable_destroy()->set_instance_id(d.instance);
+        cmd.mutable_destroy()->set_reason(it->second.info.detail());
+        n->second.link->Send(cmd);
+        it->second.destroy_sent = true;
+        ++counters_.destroys;
+        spdlog::info("reconciler: destroy {} (its DNS answers have expired)", d.instance);
+        break;
+      }
+    }
+  }
+}
+
+ReconcilerCounters ClusterState::reconciler_counters() const {
+  absl::MutexLock l(&mu_);
+  return reconciler_.counters();
+}
+
+std::map<std::string, int64_t> ClusterState::StartTimesMs() const {
+  absl::MutexLock l(&mu_);
+  std::map<std::string, int64_t> out;
+  for (const auto& [t, ms] : start_ms_ewma_) out[t] = static_cast<int64_t>(ms);
+  return out;
 }
 
 std::shared_ptr<RoutingSnapshot> ClusterState::BuildSnapshot() const {

@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "orchestrator/config.h"
 #include "orchestrator/placement.h"
+#include "orchestrator/reconciler.h"
 #include "orchestrator/snapshot.h"
 #include "prewarm/v1/agent.pb.h"
 #include "prewarm/v1/orchestrator.pb.h"
@@ -59,13 +60,15 @@ class ClusterState {
   // Cold path: reserves an instance of `tmpl` for `client` on the node placement picks,
   // unless one appeared nearby meanwhile. Returns the address to answer with.
   std::optional<IpAddr> ReserveCold(const std::string& tmpl, const ClientPlace& client);
-  // Proactive: makes sure `target` instances of `tmpl` exist in `region`, preloading
-  // `content_ids`. Returns how many it ordered.
-  absl::StatusOr<uint32_t> EnsureWarm(const std::string& region, const std::string& tmpl,
-                                      uint32_t target, const std::vector<std::string>& content);
   absl::StatusOr<uint32_t> Drain(const std::string& node_id);
-  // Periodic work: node expiry, keep-alive drains, destroys after the TTL, lost reservations.
-  void Tick();
+  // Periodic work: node expiry, then one reconciler pass (reconciler.h) over the live
+  // cluster with `prefetch` (the active forecast windows): creates for windows and load,
+  // drains of instances idle past keep-alive, destroys once their DNS answers expired.
+  // Also called right after a forecaster submits, so that windows are met at once.
+  void Tick(const std::vector<v1::PrefetchEntry>& prefetch = {});
+  ReconcilerCounters reconciler_counters() const;
+  // Measured start time (reservation to READY) per template, EWMA; the reconciler's lead.
+  std::map<std::string, int64_t> StartTimesMs() const;
 
   std::vector<v1::NodeInfo> ListNodes() const;
   std::vector<v1::InstanceInfo> ListInstances(const std::string& node, const std::string& tmpl) const;
@@ -88,7 +91,8 @@ class ClusterState {
     v1::InstanceInfo info;
     std::shared_ptr<InstanceHeat> heat = std::make_shared<InstanceHeat>();
     int64_t created_ms = 0;
-    int64_t destroy_at_ms = 0;  // for DRAINING: when to send Destroy
+    int64_t drained_at_ms = 0;  // for DRAINING: answers may name it until this + TTL
+    int64_t last_active_ms = 0; // last status with active connections
     bool destroy_sent = false;
     bool probe_ok = true;
   };
@@ -104,6 +108,8 @@ class ClusterState {
   void ForgetNodeInstances(const std::string& node_id, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartDrain(Instance& inst, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Reconcile(const std::vector<v1::PrefetchEntry>& prefetch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int64_t AnsweredUntilMs(const Instance& inst) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<RoutingSnapshot> BuildSnapshot() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Notify() ABSL_LOCKS_EXCLUDED(mu_);
@@ -119,6 +125,8 @@ class ClusterState {
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   StateCounters counters_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::InstanceInfo> pending_events_ ABSL_GUARDED_BY(mu_);
+  Reconciler reconciler_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, double> start_ms_ewma_ ABSL_GUARDED_BY(mu_);
   InstanceObserver observer_;
   absl::Mutex observer_mu_;
 };

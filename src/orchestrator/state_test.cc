@@ -130,18 +130,86 @@ TEST_F(ClusterStateTest, SilentNodesExpireAndIdleInstancesDrainThenDestroyAfterT
   EXPECT_TRUE(state_.ListInstances("", "").empty());
 }
 
-TEST_F(ClusterStateTest, EnsureWarmOrdersUpToTheTargetInTheRegion) {
+v1::PrefetchEntry Window(const std::string& region, const std::string& tmpl, int64_t start,
+                         int64_t end, uint32_t target, std::vector<std::string> content = {}) {
+  v1::PrefetchEntry e;
+  auto* r = e.mutable_request();
+  r->set_region(region);
+  r->set_template_name(tmpl);
+  r->set_window_start_unix_ms(start);
+  r->set_window_end_unix_ms(end);
+  r->set_target_concurrency(target);
+  for (auto& c : content) r->add_content_ids(c);
+  return e;
+}
+
+TEST_F(ClusterStateTest, PrefetchWindowsAreMetInTheirRegionAndKeptUntilTheyEnd) {
   auto fra = Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24",
                      {"127.77.1.1", "127.77.1.2", "127.77.1.3"});
-  auto n = state_.EnsureWarm("frankfurt", "static", 2, {"index.html"});
-  ASSERT_TRUE(n.ok());
-  EXPECT_EQ(*n, 2u);
+  auto iad = Connect("iad-1", "virginia", 38.95, -77.45, "127.77.2.0/24", {"127.77.2.1"});
+  int64_t now = clock_.NowMs();
+  std::vector<v1::PrefetchEntry> windows = {
+      Window("frankfurt", "static", now, now + config_.keepalive_ms * 3, 2, {"index.html"})};
+  state_.Tick(windows);
   auto cmds = fra->Take();
   ASSERT_EQ(cmds.size(), 2u);
   EXPECT_EQ(cmds[0].create().preload_content_ids(0), "index.html");
   EXPECT_NE(cmds[0].create().address(), cmds[1].create().address());
-  EXPECT_EQ(*state_.EnsureWarm("frankfurt", "static", 2, {}), 0u);
-  EXPECT_FALSE(state_.EnsureWarm("atlantis", "static", 1, {}).ok());
+  EXPECT_TRUE(iad->Take().empty());
+  // Idempotent: reserved instances count.
+  state_.Tick(windows);
+  EXPECT_TRUE(fra->Take().empty());
+  for (const auto& c : cmds) Report("fra-1", c.create().instance_id(), v1::INSTANCE_STATE_READY, c.create().address());
+  EXPECT_EQ(state_.reconciler_counters().creates[static_cast<int>(ScaleReason::kPrefetch)], 2u);
+  // Idle past keep-alive but inside the window: kept.
+  clock_.Advance(config_.keepalive_ms + 1);
+  ASSERT_TRUE(state_.ApplyStatus(statuses_["fra-1"]).ok());
+  ASSERT_TRUE(state_.ApplyStatus(statuses_["iad-1"]).ok());
+  state_.Tick(windows);
+  EXPECT_EQ(state_.counters().drains, 0u);
+  // The window over: both drained.
+  clock_.Advance(config_.keepalive_ms * 2);
+  ASSERT_TRUE(state_.ApplyStatus(statuses_["fra-1"]).ok());
+  ASSERT_TRUE(state_.ApplyStatus(statuses_["iad-1"]).ok());
+  state_.Tick(windows);
+  EXPECT_EQ(state_.counters().drains, 2u);
+}
+
+TEST_F(ClusterStateTest, FullRegionSpillsToTheNearestOther) {
+  auto fra = Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", {"127.77.1.1"});
+  auto iad = Connect("iad-1", "virginia", 38.95, -77.45, "127.77.2.0/24", {"127.77.2.1"});
+  auto sin = Connect("sin-1", "singapore", 1.35, 103.82, "127.77.3.0/24", {"127.77.3.1"});
+  int64_t now = clock_.NowMs();
+  state_.Tick({Window("frankfurt", "static", now, now + 60'000, 2)});
+  EXPECT_EQ(fra->Take().size(), 1u);
+  EXPECT_EQ(iad->Take().size(), 1u) << "Virginia is nearer to Frankfurt than Singapore";
+  EXPECT_TRUE(sin->Take().empty());
+  EXPECT_EQ(state_.reconciler_counters().creates[static_cast<int>(ScaleReason::kCapacity)], 1u);
+}
+
+TEST_F(ClusterStateTest, DestroyWaitsForTheLastDnsAnswer) {
+  auto fra = Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", {"127.77.1.1"});
+  ASSERT_TRUE(state_.ReserveCold("static", {"frankfurt", {50.11, 8.68}}));
+  std::string id = fra->Take()[0].create().instance_id();
+  Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  auto heat = snaps_.Load()->instances.at("static")[0].heat;
+  clock_.Advance(config_.keepalive_ms + 1);
+  ASSERT_TRUE(state_.ApplyStatus(statuses_["fra-1"]).ok());
+  state_.Tick();
+  ASSERT_EQ(state_.counters().drains, 1u);
+  // A DNS thread still on the old snapshot answers with it 20 s after the drain.
+  clock_.Advance(20'000);
+  heat->last_answer_ms.store(clock_.NowMs());
+  clock_.Advance(int64_t{config_.stable_ttl_s} * 1000 - 10'000);  // 31 s after the drain
+  ASSERT_TRUE(state_.ApplyStatus(statuses_["fra-1"]).ok());
+  state_.Tick();
+  EXPECT_TRUE(fra->Take().empty()) << "that answer is still live";
+  clock_.Advance(21'000);
+  ASSERT_TRUE(state_.ApplyStatus(statuses_["fra-1"]).ok());
+  state_.Tick();
+  auto cmds = fra->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].destroy().instance_id(), id);
 }
 
 }  // namespace
