@@ -1,0 +1,233 @@
+#include "sim/policies.h"
+
+#include <cmath>
+
+#include "absl/strings/str_join.h"
+#include "common/net.h"
+#include "fmt/format.h"
+#include "forecast/registry.h"
+#include "forecast/transform.h"
+
+namespace prewarm::sim {
+
+using orchestrator::Decision;
+using orchestrator::ScaleReason;
+
+absl::StatusOr<int64_t> ParseDurationMs(const std::string& s) {
+  struct Unit {
+    const char* suffix;
+    double ms;
+  };
+  static const Unit kUnits[] = {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
+  for (const Unit& u : kUnits) {
+    std::string suf = u.suffix;
+    if (s.size() > suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0) {
+      std::string num = s.substr(0, s.size() - suf.size());
+      // "10m" must not be read as "10" + "m" of "ms": checked longest first above.
+      char* end = nullptr;
+      double v = std::strtod(num.c_str(), &end);
+      if (end != num.c_str() + num.size() || !std::isfinite(v) || v < 0) break;
+      return static_cast<int64_t>(std::llround(v * u.ms));
+    }
+  }
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v) || v < 0) {
+    return absl::InvalidArgumentError(fmt::format("'{}' is not a duration (e.g. 90s, 10m, 2h)", s));
+  }
+  return static_cast<int64_t>(std::llround(v * 1000));
+}
+
+namespace {
+
+absl::StatusOr<double> ParseDouble(const std::string& key, const std::string& v) {
+  char* end = nullptr;
+  double d = std::strtod(v.c_str(), &end);
+  if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(d)) {
+    return absl::InvalidArgumentError(fmt::format("--param {}={}: not a number", key, v));
+  }
+  return d;
+}
+
+}  // namespace
+
+absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string& name,
+                                                              const Params& params) {
+  ReconcilerPolicyOptions o;
+  o.name = name;
+  o.raw = params;
+  std::vector<std::string> knobs = {"keepalive", "tick"};
+  if (name == "fixed-keepalive") {
+    o.reconciler.proactive = false;
+    o.reconciler.reactive = false;
+  } else if (name == "reactive-kpa") {
+    o.reconciler.proactive = false;
+    o.reconciler.reactive = true;
+    knobs.insert(knobs.end(), {"stable", "panic", "panic_threshold", "target"});
+  } else if (name == "predictive") {
+    o.reconciler.proactive = true;
+    o.reconciler.reactive = true;
+    o.keepalive_ms = 60'000;
+    knobs.insert(knobs.end(), {"stable", "panic", "panic_threshold", "target", "q", "model",
+                               "transform", "refit", "min_history", "horizon", "reactive"});
+  } else {
+    return absl::InvalidArgumentError(fmt::format(
+        "unknown reconciler policy '{}' (fixed-keepalive, reactive-kpa, predictive)", name));
+  }
+  double target = 0.7;
+  for (const auto& [k, v] : params) {
+    if (std::find(knobs.begin(), knobs.end(), k) == knobs.end()) {
+      return absl::InvalidArgumentError(fmt::format("policy {} has no knob '{}' (knobs: {})", name,
+                                                    k, absl::StrJoin(knobs, ", ")));
+    }
+    if (k == "keepalive") {
+      ASSIGN_OR_RETURN(o.keepalive_ms, ParseDurationMs(v));
+    } else if (k == "tick") {
+      ASSIGN_OR_RETURN(o.tick_ms, ParseDurationMs(v));
+      if (o.tick_ms <= 0) return absl::InvalidArgumentError("--param tick must be > 0");
+    } else if (k == "stable") {
+      ASSIGN_OR_RETURN(o.reconciler.stable_window_ms, ParseDurationMs(v));
+    } else if (k == "panic") {
+      ASSIGN_OR_RETURN(o.reconciler.panic_window_ms, ParseDurationMs(v));
+    } else if (k == "panic_threshold") {
+      ASSIGN_OR_RETURN(o.reconciler.panic_threshold, ParseDouble(k, v));
+    } else if (k == "target") {
+      ASSIGN_OR_RETURN(target, ParseDouble(k, v));
+      if (target <= 0 || target > 1) return absl::InvalidArgumentError("--param target must be in (0, 1]");
+    } else if (k == "q") {
+      ASSIGN_OR_RETURN(o.quantile, ParseDouble(k, v));
+      if (o.quantile <= 0 || o.quantile >= 1) return absl::InvalidArgumentError("--param q must be in (0, 1)");
+    } else if (k == "model") {
+      auto m = forecast::MakeModel(v);
+      if (!m.ok()) return m.status();
+      o.model = v;
+    } else if (k == "transform") {
+      auto t = forecast::Transform::Parse(v);
+      if (!t.ok()) return t.status();
+      o.transform = v;
+    } else if (k == "refit") {
+      ASSIGN_OR_RETURN(o.refit_every_ms, ParseDurationMs(v));
+    } else if (k == "min_history") {
+      ASSIGN_OR_RETURN(double d, ParseDouble(k, v));
+      o.min_history_steps = static_cast<int>(d);
+    } else if (k == "horizon") {
+      ASSIGN_OR_RETURN(o.horizon_ms, ParseDurationMs(v));
+    } else if (k == "reactive") {
+      if (v != "on" && v != "off") return absl::InvalidArgumentError("--param reactive=on|off");
+      o.reconciler.reactive = v == "on";
+    }
+  }
+  o.reconciler.default_template.keepalive_ms = o.keepalive_ms;
+  o.reconciler.default_template.target_utilisation = target;
+  return o;
+}
+
+ReconcilerPolicy::ReconcilerPolicy(ReconcilerPolicyOptions options)
+    : options_(std::move(options)), clock_(0) {}
+
+ReconcilerPolicy::~ReconcilerPolicy() = default;
+
+void ReconcilerPolicy::Begin(PolicyContext& ctx) {
+  const Workload& w = ctx.workload();
+  orchestrator::ReconcilerConfig rc = options_.reconciler;
+  int64_t lead_ms = static_cast<int64_t>(std::ceil(ctx.config().start.median_s * 1000));
+  for (const KeySpec& k : w.keys) {
+    orchestrator::TemplatePolicy tp = rc.default_template;
+    tp.concurrency = k.concurrency;
+    tp.lead_ms = lead_ms;
+    rc.templates[k.tmpl] = tp;
+  }
+  reconciler_ = std::make_unique<orchestrator::Reconciler>(std::move(rc));
+  if (options_.name != "predictive") return;
+
+  // The forecaster's own planner and per-key models, on the simulation's clock.
+  fc_config_.step_ms = w.step_ms;
+  fc_config_.refit_every_ms = options_.refit_every_ms;
+  fc_config_.horizon_ms = options_.horizon_ms > 0 ? options_.horizon_ms : w.step_ms;
+  fc_config_.min_history_steps = options_.min_history_steps;
+  fc_config_.model = options_.model;
+  fc_config_.transform = options_.transform;
+  // q = c_cold / (c_cold + c_idle) with c_idle = 1.
+  fc_config_.idle_cost_per_instance_s = 1.0;
+  fc_config_.default_cold_cost = options_.quantile / (1 - options_.quantile);
+  for (const KeySpec& k : w.keys) {
+    forecast::TemplatePlan plan;
+    plan.per_instance_concurrency = k.concurrency;
+    plan.start_time_s = ctx.config().start.median_s;
+    plan.service_time_s = k.service.mean_s;
+    fc_config_.templates[k.tmpl] = plan;
+  }
+  store_ = std::make_unique<forecast::SeriesStore>(w.step_ms, 28 * 86'400'000LL / w.step_ms);
+  auto transform = forecast::Transform::Parse(options_.transform);
+  forecast::ModelForecasterOptions mo;
+  mo.model_name = options_.model;
+  mo.transform = transform.ok() ? *transform : forecast::Transform::Log1p();
+  mo.refit_every_ms = options_.refit_every_ms;
+  std::string model = options_.model;
+  forecaster_ = std::make_unique<forecast::ModelDemandForecaster>(
+      [model]() { return forecast::MakeModel(model); }, mo, clock_);
+  planner_ = std::make_unique<forecast::Planner>(fc_config_, *forecaster_);
+  for (uint32_t i = 0; i < w.keys.size(); ++i) key_index_[{w.keys[i].region, w.keys[i].tmpl}] = i;
+}
+
+void ReconcilerPolicy::OnTick(PolicyContext& ctx) {
+  orchestrator::ClusterView& view = ctx.view();
+  for (uint32_t k = 0; k < view.keys.size(); ++k) view.keys[k].demand = ctx.TakeDemand(k);
+  int64_t now_ms = ctx.now() / 1000;
+  for (const Decision& d : reconciler_->Reconcile(view, now_ms)) {
+    switch (d.kind) {
+      case Decision::kCreate:
+        // The reconciler already took the slot from its view; give it back for Prewarm.
+        ++view.nodes[d.node].free_slots;
+        ctx.Prewarm(d.key, d.reason, d.node);
+        break;
+      case Decision::kDrain:
+        ctx.Drain(d.instance, d.reason);
+        break;
+      case Decision::kDestroy:
+        break;  // the simulator destroys drained instances on the same rule (answers expired)
+    }
+  }
+}
+
+void ReconcilerPolicy::OnStep(PolicyContext& ctx, size_t step) {
+  if (!planner_) return;
+  const Workload& w = ctx.workload();
+  int64_t step_start = w.start_unix_ms + static_cast<int64_t>(step) * w.step_ms;
+  int64_t now_unix = step_start + w.step_ms;
+  clock_.Set(now_unix);
+  for (uint32_t k = 0; k < w.keys.size(); ++k) {
+    store_->Add({w.keys[k].region, w.keys[k].tmpl}, step_start, static_cast<double>(ctx.StepArrivals(k)));
+  }
+  store_->MarkObserved(step_start, now_unix);
+  ++plans_;
+  int64_t sim_offset_ms = w.start_unix_ms;
+  for (const v1::PrefetchRequest& r : planner_->Plan(*store_, now_unix)) {
+    auto it = key_index_.find({r.region(), r.template_name()});
+    if (it == key_index_.end()) continue;
+    orchestrator::PrefetchWindow win;
+    // The view runs on simulation time (ms since the workload's start).
+    win.start_ms = r.window_start_unix_ms() - sim_offset_ms;
+    win.end_ms = r.window_end_unix_ms() - sim_offset_ms;
+    win.target = r.target_concurrency();
+    win.content.assign(r.content_ids().begin(), r.content_ids().end());
+    auto& windows = ctx.view().keys[it->second].windows;
+    windows.clear();  // the latest request per key replaces the previous one
+    windows.push_back(std::move(win));
+    ++windows_;
+  }
+}
+
+void ReconcilerPolicy::Finish(PolicyContext&, SimResult& result) {
+  const auto& c = reconciler_->counters();
+  result.decisions["reconciler:ticks"] = c.ticks;
+  result.decisions["reconciler:panics"] = c.panics;
+  result.decisions["reconciler:unplaceable"] = c.unplaceable;
+  if (planner_) {
+    result.decisions["forecast:plans"] = plans_;
+    result.decisions["forecast:windows"] = windows_;
+    result.decisions["forecast:refits"] = forecaster_->refits();
+  }
+}
+
+}  // namespace prewarm::sim
