@@ -1,5 +1,6 @@
 # Prophet-like additive model, STL / MSTL decomposition and forecasting, combinations.
 target_sources(prewarm_forecast PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/models/prophet_map.cc
   ${CMAKE_CURRENT_LIST_DIR}/models/prophet_like.cc
   ${CMAKE_CURRENT_LIST_DIR}/models/stl.cc
   ${CMAKE_CURRENT_LIST_DIR}/models/mstl.cc
@@ -7,6 +8,7 @@ target_sources(prewarm_forecast PRIVATE
 
 prewarm_test(forecast_prophet_test
   SRCS ${CMAKE_CURRENT_LIST_DIR}/models/prophet_like_test.cc
+       ${CMAKE_CURRENT_LIST_DIR}/models/prophet_map_test.cc
        ${CMAKE_CURRENT_LIST_DIR}/models/stl_test.cc
        ${CMAKE_CURRENT_LIST_DIR}/models/mstl_test.cc
        ${CMAKE_CURRENT_LIST_DIR}/models/combination_test.cc

@@ -1,43 +1,14 @@
 #include "forecast/models/prophet_like.h"
 
-#include <lbfgs.h>
-
 #include <algorithm>
 #include <cmath>
 #include <numbers>
 
+#include "forecast/models/prophet_map.h"
 #include "forecast/series.h"
 
 namespace prewarm::forecast {
 namespace {
-
-// The negative log posterior of the linear model y ~ N(F theta, sigma^2) given through
-// its Gram matrix, with sigma profiled out (its MAP for the current theta, closed form),
-// Gaussian priors (precision `ridge` per parameter) and, handled by OWL-QN outside this
-// function, the Laplace prior on the changepoint deltas.
-struct Posterior {
-  const Eigen::MatrixXd& gram;
-  const Eigen::VectorXd& fty;
-  double yty;
-  double n_obs;
-  Eigen::VectorXd ridge;
-
-  // sigma^2 maximising -N/2 log u - SSE / 2u - 2u (sigma_obs ~ N(0, 0.5)).
-  double ProfiledVariance(double sse) const {
-    return 2.0 * sse / (n_obs + std::sqrt(n_obs * n_obs + 16.0 * sse));
-  }
-
-  double Evaluate(const double* x, double* g) const {
-    Eigen::Map<const Eigen::VectorXd> theta(x, fty.size());
-    Eigen::Map<Eigen::VectorXd> grad(g, fty.size());
-    const Eigen::VectorXd gt = gram * theta;
-    const double sse = std::max(yty - 2.0 * theta.dot(fty) + theta.dot(gt), 1e-12 * n_obs);
-    const double u = std::max(ProfiledVariance(sse), 1e-300);
-    grad = (gt - fty) / u + ridge.cwiseProduct(theta);
-    return 0.5 * n_obs * std::log(u) + sse / (2.0 * u) + 2.0 * u +
-           0.5 * theta.dot(ridge.cwiseProduct(theta));
-  }
-};
 
 // Potential changepoints (scaled time) at evenly spaced observed rows of the first
 // `range` share of the history, as Prophet's set_changepoints.
@@ -51,86 +22,6 @@ std::vector<double> PlaceChangepoints(const std::vector<int>& observed, int want
     out.push_back(observed[static_cast<size_t>(std::lround(pos))] / t_span);
   }
   return out;
-}
-
-// A warm start for OWL-QN: the MAP with the Laplace prior replaced by a Gaussian of the
-// same scale, alternating the linear solve with the profiled variance. It is close to the
-// answer, which spares the optimiser most of its iterations on the ill-conditioned
-// changepoint columns.
-Eigen::VectorXd StartingPoint(const Posterior& post, int nt, double tau) {
-  const int p = static_cast<int>(post.fty.size());
-  Eigen::VectorXd prec = post.ridge;
-  if (tau > 0) {
-    prec.segment(2, nt - 2).setConstant(1.0 / (tau * tau));
-  }
-  Eigen::VectorXd theta = Eigen::VectorXd::Zero(p);
-  double u = post.yty / std::max(post.n_obs, 1.0) + 1e-12;
-  for (int iter = 0; iter < 3; ++iter) {
-    Eigen::MatrixXd a = post.gram / u;
-    a.diagonal() += prec + Eigen::VectorXd::Constant(p, 1e-12);
-    theta = a.ldlt().solve(post.fty / u);
-    const double sse = post.yty - 2.0 * theta.dot(post.fty) + theta.dot(post.gram * theta);
-    u = std::max(post.ProfiledVariance(std::max(sse, 1e-12 * post.n_obs)), 1e-300);
-  }
-  return theta.allFinite() ? theta : Eigen::VectorXd::Zero(p);
-}
-
-// Stops when the objective (a sum over observations) has improved by less than
-// kStallPerObs per observation over the last kStallWindow iterations: by then the
-// optimiser only slides along the flat valleys of correlated changepoint columns.
-constexpr int kStallWindow = 100;
-constexpr double kStallPerObs = 1e-7;
-
-struct Run {
-  const Posterior* post;
-  int iterations = 0;
-  std::vector<double> history{};
-
-  static lbfgsfloatval_t Evaluate(void* self, const lbfgsfloatval_t* x, lbfgsfloatval_t* g,
-                                  int /*n*/, lbfgsfloatval_t /*step*/) {
-    return static_cast<Run*>(self)->post->Evaluate(x, g);
-  }
-  static int Progress(void* self, const lbfgsfloatval_t* /*x*/, const lbfgsfloatval_t* /*g*/,
-                      lbfgsfloatval_t fx, lbfgsfloatval_t /*xnorm*/,
-                      lbfgsfloatval_t /*gnorm*/, lbfgsfloatval_t /*step*/, int /*n*/, int k,
-                      int /*ls*/) {
-    Run* run = static_cast<Run*>(self);
-    run->iterations = k;
-    run->history.push_back(fx);
-    const size_t m = run->history.size();
-    const bool stalled = m > kStallWindow && run->history[m - 1 - kStallWindow] - fx <
-                                                 kStallPerObs * run->post->n_obs;
-    return stalled ? 1 : 0;  // non-zero ends lbfgs() at the current point
-  }
-};
-
-// MAP by OWL-QN from `theta` (updated in place: it is the optimiser's buffer). The L1
-// term covers the changepoint deltas, parameters [2, nt). Returns the iterations used.
-absl::StatusOr<int> Minimise(const Posterior& post, int nt, const ProphetLikeOptions& opt,
-                             Eigen::VectorXd& theta) {
-  lbfgs_parameter_t param;
-  lbfgs_parameter_init(&param);
-  param.max_iterations = opt.max_iterations;
-  param.epsilon = 1e-7;
-  param.linesearch = LBFGS_LINESEARCH_BACKTRACKING;
-  if (nt > 2 && opt.changepoint_prior_scale > 0) {
-    param.orthantwise_c = 1.0 / opt.changepoint_prior_scale;
-    param.orthantwise_start = 2;
-    param.orthantwise_end = nt;
-  }
-  Run run{&post};
-  lbfgsfloatval_t fx = 0;
-  const int rc = lbfgs(static_cast<int>(theta.size()), theta.data(), &fx, &Run::Evaluate,
-                       &Run::Progress, &run, &param);
-  // Max-iteration, rounding and line-search stops leave the best point found; only
-  // rejected inputs and non-finite results are failures.
-  if (rc >= LBFGSERR_UNKNOWNERROR && rc <= LBFGSERR_INVALID_ORTHANTWISE_END) {
-    return absl::InternalError(fmt::format("prophetlike: lbfgs rejected the problem ({})", rc));
-  }
-  if (!theta.allFinite()) {
-    return absl::InternalError(fmt::format("prophetlike: fit diverged (lbfgs {})", rc));
-  }
-  return run.iterations;
 }
 
 bool IsMultipleOfAnother(int period, std::span<const int> periods, int factor) {
@@ -258,22 +149,26 @@ absl::Status ProphetLike::Update(std::span<const double> new_obs) {
 }
 
 absl::Status ProphetLike::Solve(bool warm) {
-  const Eigen::MatrixXd& gram = gram_;
-  const Eigen::VectorXd& fty = fty_;
-  const double yty = yty_;
-  const int n_obs = n_obs_;
-  const int p = static_cast<int>(fty.size());
+  const int p = static_cast<int>(fty_.size());
   const int nt = num_trend_params();
-  Eigen::VectorXd ridge(p);
-  ridge.head(2).setConstant(1.0 / 25.0);  // k, m ~ N(0, 5)
-  ridge.segment(2, nt - 2).setZero();     // deltas: Laplace, via OWL-QN
+  MapProblem problem{gram_, fty_, yty_, static_cast<double>(n_obs_), Eigen::VectorXd(p)};
+  problem.ridge.head(2).setConstant(1.0 / 25.0);  // k, m ~ N(0, 5)
+  problem.ridge.segment(2, nt - 2).setZero();     // deltas: Laplace
   const double ss = options_.seasonality_prior_scale;
-  ridge.tail(p - nt).setConstant(1.0 / (ss * ss));
-  Posterior post{gram, fty, yty, static_cast<double>(n_obs), ridge};
-
-  if (!warm || theta_.size() != p) theta_ = StartingPoint(post, nt, options_.changepoint_prior_scale);
-
-  ASSIGN_OR_RETURN(iterations_, Minimise(post, nt, options_, theta_));
+  problem.ridge.tail(p - nt).setConstant(1.0 / (ss * ss));
+  if (options_.changepoint_prior_scale > 0) {
+    problem.l1_begin = 2;
+    problem.l1_end = nt;
+    problem.l1 = 1.0 / options_.changepoint_prior_scale;
+  } else {
+    problem.ridge.segment(2, nt - 2).setConstant(1e-12);  // no prior: (nearly) flat
+  }
+  MapOptions map_options;
+  map_options.max_sweeps = options_.max_iterations;
+  ASSIGN_OR_RETURN(MapSolution solution,
+                   SolveMap(problem, warm ? theta_ : Eigen::VectorXd(), map_options));
+  theta_ = std::move(solution.theta);
+  iterations_ = solution.sweeps;
   return absl::OkStatus();
 }
 
