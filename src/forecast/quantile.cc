@@ -56,13 +56,19 @@ int FirstUsablePeriod(std::span<const double> y, const FitContext& ctx) {
 struct ProbabilisticForecaster::Errors {
   std::vector<std::vector<double>> e;      // [origin][step], NaN where unknown
   std::vector<std::vector<double>> zero;   // [origin][step], 1 where the actual was 0
+  // The same split by the forecast: below `low` (a count of 0.5) or not, NaN elsewhere.
+  std::vector<std::vector<double>> zero_low, zero_high;
+  double low = 0.5;
   // `actual` and `fc` on the calibration scale (0 there is a count of 0).
   void Add(std::span<const double> actual, std::span<const double> fc) {
     std::vector<double>& err = e.emplace_back(fc.size());
     std::vector<double>& z = zero.emplace_back(fc.size());
+    std::vector<double>& zl = zero_low.emplace_back(fc.size(), kNaN);
+    std::vector<double>& zh = zero_high.emplace_back(fc.size(), kNaN);
     for (size_t j = 0; j < fc.size(); ++j) {
       err[j] = actual[j] - fc[j];
       z[j] = std::isnan(actual[j]) ? kNaN : (actual[j] == 0.0 ? 1.0 : 0.0);
+      (fc[j] < low ? zl : zh)[j] = z[j];
     }
   }
 };
@@ -110,6 +116,8 @@ absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitCo
   return absl::OkStatus();
 }
 
+double ProbabilisticForecaster::ZeroThreshold() const { return calibration_.Forward(0.5); }
+
 double ProbabilisticForecaster::ToCalibration(double z) const {
   if (calibration_.kind() == transform_.kind() || std::isnan(z)) return z;
   return calibration_.Forward(std::min(cap_, transform_.Inverse(z)));
@@ -150,6 +158,7 @@ absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::UpdateE
   RETURN_IF_ERROR(m->Fit(z.first(first), ctx));
   RETURN_IF_ERROR(m->Update({}));  // Unimplemented: the caller refits instead
   Errors out;
+  out.low = ZeroThreshold();
   for (int o = first; o + horizon_ <= n; o += stride) {
     ASSIGN_OR_RETURN(std::vector<double> fc, m->Predict(horizon_));
     out.Add(ToCalibration(z.subspan(o, horizon_)), ToCalibration(fc));
@@ -161,6 +170,7 @@ absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::UpdateE
 absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::RefitErrors(
     std::span<const double> z, const FitContext& ctx, int first, int stride) const {
   Errors out;
+  out.low = ZeroThreshold();
   for (int o = first; o + horizon_ <= static_cast<int>(z.size()); o += stride) {
     std::unique_ptr<Model> m = prototype_->Clone();
     if (!m->Fit(z.first(o), ctx).ok()) continue;  // too short this early: skip the origin
@@ -190,6 +200,8 @@ void ProbabilisticForecaster::Calibrate(const Errors& errors) {
   loc_.assign(horizon_, 0.0);
   scale_.assign(horizon_, 0.0);
   zero_share_.assign(horizon_, 0.0);
+  zero_share_low_.assign(horizon_, 0.0);
+  zero_share_high_.assign(horizon_, 0.0);
   shape_.clear();
   for (int j = 0; j < horizon_; ++j) {
     int r = 0;
@@ -198,6 +210,8 @@ void ProbabilisticForecaster::Calibrate(const Errors& errors) {
       v = Pooled(errors.e, j, ++r, horizon_);
     }
     std::vector<double> zeros = Pooled(errors.zero, j, r, horizon_);
+    std::vector<double> zeros_low = Pooled(errors.zero_low, j, r, horizon_);
+    std::vector<double> zeros_high = Pooled(errors.zero_high, j, r, horizon_);
     if (v.empty()) continue;
     double mean = 0.0, ss = 0.0;
     for (double x : v) mean += x / v.size();
@@ -205,6 +219,17 @@ void ProbabilisticForecaster::Calibrate(const Errors& errors) {
     loc_[j] = mean;
     scale_[j] = v.size() > 1 ? std::sqrt(ss / (v.size() - 1)) : 0.0;
     for (double x : zeros) zero_share_[j] += x / zeros.size();
+    // Conditional on the forecast: a periodic sparse series (a timer every 10 minutes) is
+    // mostly zeros, but not where the model forecasts its next arrival. Each side needs
+    // enough samples; otherwise the unconditional share stands.
+    auto share = [&](const std::vector<double>& z) {
+      if (z.size() < kMinConditionalZeros) return zero_share_[j];
+      double sum = 0;
+      for (double x : z) sum += x;
+      return sum / static_cast<double>(z.size());
+    };
+    zero_share_low_[j] = share(zeros_low);
+    zero_share_high_[j] = share(zeros_high);
   }
   for (const auto& row : errors.e) {
     for (int j = 0; j < horizon_; ++j) {
@@ -233,7 +258,10 @@ absl::StatusOr<QuantileForecast> ProbabilisticForecaster::Predict(int h) const {
   std::vector<double> var = ModelVariance(h);
   // The distribution at step j: point + loc + scale * z for z on a grid of the shape.
   auto value = [&](int j, double p) {
-    if (options_.zero_mass && var.empty() && p <= zero_share_[j]) return 0.0;
+    if (options_.zero_mass && var.empty() &&
+        p <= (ToCalibration(point[j]) < ZeroThreshold() ? zero_share_low_[j] : zero_share_high_[j])) {
+      return 0.0;
+    }
     if (!var.empty()) {
       return std::min(cap_, transform_.Inverse(point[j] + std::sqrt(var[j]) * NormalQuantile(p)));
     }

@@ -27,7 +27,9 @@
 // window whose level differs from the calibration window's, then misses the nominal
 // coverage by 10-20 points. On log1p the errors of counts are close to scale-free. Sparse series get a zero mass: the fraction p0_j
 // of held-out values that were exactly 0 (pooled like the errors), and every quantile
-// at a level <= p0_j is 0 (a zero-inflated distribution without a separate model).
+// at a level <= p0_j is 0 (a zero-inflated distribution without a separate model). p0_j is
+// conditional on the point forecast (below a count of 0.5 or not), so that a sparse but
+// predictable series keeps its forecast arrivals.
 #pragma once
 
 #include <memory>
@@ -103,6 +105,10 @@ class ProbabilisticForecaster {
   int horizon_ = 0;
   std::vector<double> loc_, scale_;  // per step, transformed scale
   std::vector<double> zero_share_;   // per step, share of exact zeros held out
+  // The same where the point forecast was below / above a count of 0.5 (ZeroThreshold).
+  std::vector<double> zero_share_low_, zero_share_high_;
+  static constexpr size_t kMinConditionalZeros = 8;
+  double ZeroThreshold() const;  // a count of 0.5 on the calibration scale
   std::vector<double> shape_;        // sorted standardised errors
   // No value is forecast above this: kCapFactor x the largest count seen. A transform
   // whose inverse explodes (Box-Cox with lambda < 0 near its pole) would otherwise turn

@@ -106,6 +106,23 @@ TEST(QuantileTest, SparseSeriesGetZeroLowQuantilesAndCoverTheTail) {
   EXPECT_GE(below / 1000, 0.85);
 }
 
+TEST(QuantileTest, APeriodicSparseSeriesKeepsItsForecastArrivals) {
+  // A timer: one arrival every 10 steps, 90% zeros. The unconditional zero share (0.9)
+  // would zero every quantile up to 0.9; conditioned on the forecast, the steps where the
+  // seasonal naive forecasts the next arrival keep it, and the others stay 0.
+  std::vector<double> y(1200, 0.0);
+  for (size_t t = 0; t < y.size(); t += 10) y[t] = 1;
+  ProbabilisticForecaster f(Transform::Log1p(), std::make_unique<SeasonalNaive>(10));
+  ASSERT_TRUE(f.Fit(y, FitContext{{10}}, 20).ok());
+  auto qf = f.Predict(20);
+  ASSERT_TRUE(qf.ok());
+  for (int j = 0; j < 20; ++j) {
+    bool arrival = (1200 + j) % 10 == 0;
+    EXPECT_EQ(qf->At(0.9)[j] >= 0.5, arrival) << "step " << j;
+    EXPECT_EQ(qf->At(0.5)[j] >= 0.5, arrival) << "step " << j;
+  }
+}
+
 // A model without Update(): calibration falls back to refits at rolling origins.
 class MeanModel : public Model {
  public:
