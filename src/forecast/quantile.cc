@@ -220,13 +220,12 @@ void ProbabilisticForecaster::Calibrate(const Errors& errors) {
     scale_[j] = v.size() > 1 ? std::sqrt(ss / (v.size() - 1)) : 0.0;
     for (double x : zeros) zero_share_[j] += x / zeros.size();
     // Conditional on the forecast: a periodic sparse series (a timer every 10 minutes) is
-    // mostly zeros, but not where the model forecasts its next arrival. Each side needs
-    // enough samples; otherwise the unconditional share stands.
+    // mostly zeros, but not where the model forecasts its next arrival. A side with
+    // few samples shrinks towards the unconditional share (its weight: kZeroPrior samples).
     auto share = [&](const std::vector<double>& z) {
-      if (z.size() < kMinConditionalZeros) return zero_share_[j];
       double sum = 0;
       for (double x : z) sum += x;
-      return sum / static_cast<double>(z.size());
+      return (sum + kZeroPrior * zero_share_[j]) / (static_cast<double>(z.size()) + kZeroPrior);
     };
     zero_share_low_[j] = share(zeros_low);
     zero_share_high_[j] = share(zeros_high);

@@ -107,7 +107,7 @@ class ProbabilisticForecaster {
   std::vector<double> zero_share_;   // per step, share of exact zeros held out
   // The same where the point forecast was below / above a count of 0.5 (ZeroThreshold).
   std::vector<double> zero_share_low_, zero_share_high_;
-  static constexpr size_t kMinConditionalZeros = 8;
+  static constexpr double kZeroPrior = 4;
   double ZeroThreshold() const;  // a count of 0.5 on the calibration scale
   std::vector<double> shape_;        // sorted standardised errors
   // No value is forecast above this: kCapFactor x the largest count seen. A transform

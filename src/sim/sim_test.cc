@@ -101,7 +101,7 @@ TEST(Simulator, PredictivePrewarmsAPeriodicKey) {
   SimConfig c = Config();
   c.measure_from_ms = 6 * 3'600'000;
   SimResult fixed = RunPolicy(w, "fixed-keepalive", {{"keepalive", "1m"}}, c);
-  SimResult pred = RunPolicy(w, "predictive", {{"model", "snaive"}, {"keepalive", "1m"}, {"q", "0.95"}}, c);
+  SimResult pred = RunPolicy(w, "predictive", {{"model", "snaive"}, {"keepalive", "1m"}}, c);
   EXPECT_GT(fixed.cold_rate, 0.9);
   EXPECT_LT(pred.cold_rate, 0.1) << "cold " << pred.cold << " of " << pred.arrivals;
   // ...without holding an instance all the time: well under the 42 h of the window.
