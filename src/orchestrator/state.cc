@@ -243,7 +243,8 @@ std::optional<IpAddr> ClusterState::FreeStandby(const Node& n) const {
 }
 
 std::optional<IpAddr> ClusterState::ReserveOn(const std::string& node_id, const std::string& tmpl,
-                                              const std::vector<std::string>& content) {
+                                              const std::vector<std::string>& content,
+                                              const std::string& key_region) {
   Node& n = nodes_.at(node_id);
   std::optional<IpAddr> addr = FreeStandby(n);
   if (!addr || !n.link) return std::nullopt;
@@ -255,6 +256,7 @@ std::optional<IpAddr> ClusterState::ReserveOn(const std::string& node_id, const 
   inst.info.set_address(addr->ToString());
   inst.info.set_port(n.reg.instance_port());
   inst.created_ms = clock_.NowMs();
+  inst.key_region = key_region.empty() ? n.reg.location().region() : key_region;
   SetState(inst, v1::INSTANCE_STATE_RESERVED, "reserved");
   instances_.emplace(id, std::move(inst));
   v1::OrchestratorCommand cmd;
@@ -277,7 +279,7 @@ std::optional<IpAddr> ClusterState::ReserveCold(const std::string& tmpl, const C
     Pick pick = ChooseInstance(*snap, tmpl, client, next_instance_);
     if (pick.instance != nullptr) return pick.instance->address;
     if (pick.kind != PickKind::kNeedCold) return std::nullopt;
-    out = ReserveOn(snap->nodes[*pick.cold_node].id, tmpl, {});
+    out = ReserveOn(snap->nodes[*pick.cold_node].id, tmpl, {}, std::string(client.region));
     Publish();
   }
   Notify();
@@ -384,7 +386,9 @@ void ClusterState::Reconcile(const std::vector<v1::PrefetchEntry>& prefetch) {
   for (const auto& [id, inst] : instances_) {
     auto ni = node_index.find(inst.info.node_id());
     if (ni == node_index.end()) continue;
-    ViewKey& k = view.keys[key_of(view.nodes[ni->second].region, inst.info.template_name())];
+    uint32_t region = view.nodes[ni->second].region;
+    if (auto kr = region_index.find(inst.key_region); kr != region_index.end()) region = kr->second;
+    ViewKey& k = view.keys[key_of(region, inst.info.template_name())];
     ViewInstance vi;
     vi.id = id;
     vi.node = ni->second;
@@ -420,7 +424,7 @@ void ClusterState::Reconcile(const std::vector<v1::PrefetchEntry>& prefetch) {
     const std::string& node_id = view.nodes[d.node].id;
     switch (d.kind) {
       case Decision::kCreate: {
-        auto addr = ReserveOn(node_id, k.tmpl, d.content);
+        auto addr = ReserveOn(node_id, k.tmpl, d.content, view.regions[k.region].name);
         spdlog::info("reconciler: create {} in {} on {} ({}){}", k.tmpl, view.regions[k.region].name,
                      node_id, ScaleReasonName(d.reason), addr ? "" : ": no free address");
         break;

@@ -91,6 +91,9 @@ class ClusterState {
     v1::InstanceInfo info;
     std::shared_ptr<InstanceHeat> heat = std::make_shared<InstanceHeat>();
     int64_t created_ms = 0;
+    // The region whose demand it serves: the reconciler counts it there even when it was
+    // spilled to a node elsewhere (or that node's region when adopted).
+    std::string key_region;
     int64_t drained_at_ms = 0;  // for DRAINING: answers may name it until this + TTL
     int64_t last_active_ms = 0; // last status with active connections
     bool destroy_sent = false;
@@ -100,7 +103,8 @@ class ClusterState {
   bool CanReserve(const Node& n, const std::string& tmpl) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<IpAddr> FreeStandby(const Node& n) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<IpAddr> ReserveOn(const std::string& node_id, const std::string& tmpl,
-                                  const std::vector<std::string>& content)
+                                  const std::vector<std::string>& content,
+                                  const std::string& key_region)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetState(Instance& inst, v1::InstanceState s, std::string detail)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

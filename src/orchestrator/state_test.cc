@@ -180,11 +180,17 @@ TEST_F(ClusterStateTest, FullRegionSpillsToTheNearestOther) {
   auto iad = Connect("iad-1", "virginia", 38.95, -77.45, "127.77.2.0/24", {"127.77.2.1"});
   auto sin = Connect("sin-1", "singapore", 1.35, 103.82, "127.77.3.0/24", {"127.77.3.1"});
   int64_t now = clock_.NowMs();
-  state_.Tick({Window("frankfurt", "static", now, now + 60'000, 2)});
+  std::vector<v1::PrefetchEntry> windows = {Window("frankfurt", "static", now, now + 60'000, 2)};
+  state_.Tick(windows);
   EXPECT_EQ(fra->Take().size(), 1u);
   EXPECT_EQ(iad->Take().size(), 1u) << "Virginia is nearer to Frankfurt than Singapore";
   EXPECT_TRUE(sin->Take().empty());
   EXPECT_EQ(state_.reconciler_counters().creates[static_cast<int>(ScaleReason::kCapacity)], 1u);
+  // The spilled instance still counts for Frankfurt's demand: nothing more is ordered.
+  state_.Tick(windows);
+  EXPECT_TRUE(fra->Take().empty());
+  EXPECT_TRUE(iad->Take().empty());
+  EXPECT_TRUE(sin->Take().empty());
 }
 
 TEST_F(ClusterStateTest, DestroyWaitsForTheLastDnsAnswer) {
