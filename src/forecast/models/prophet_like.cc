@@ -111,38 +111,45 @@ absl::Status ProphetLike::Fit(std::span<const double> y, const FitContext& ctx) 
   changepoints_ = PlaceChangepoints(observed, options_.n_changepoints,
                                     options_.changepoint_range, t_span_);
   seasons_ = ChooseSeasons(options_, ctx.periods, n_);
-  Eigen::MatrixXd f = Design(0, n_);
-  Eigen::VectorXd ys = Eigen::VectorXd::Zero(n_);
-  for (int i = 0; i < n_; ++i) {
-    if (IsMissing(y[i])) {
-      f.row(i).setZero();
-    } else {
-      ys(i) = y[i] / y_scale_;
-    }
-  }
-  gram_ = f.transpose() * f;
-  fty_ = f.transpose() * ys;
-  yty_ = ys.squaredNorm();
-  n_obs_ = static_cast<int>(observed.size());
+  const Eigen::Index p = Design(0, 0).cols();
+  gram_ = Eigen::MatrixXd::Zero(p, p);
+  fty_ = Eigen::VectorXd::Zero(p);
+  yty_ = 0.0;
+  n_obs_ = Absorb(0, y);
   RETURN_IF_ERROR(Solve(/*warm=*/false));
   fitted_ = true;
   return absl::OkStatus();
+}
+
+int ProphetLike::Absorb(int from, std::span<const double> y) {
+  constexpr int kBlock = 256;  // rows of the design built at a time
+  const int n = static_cast<int>(y.size());
+  int added = 0;
+  for (int b = 0; b < n; b += kBlock) {
+    const int len = std::min(kBlock, n - b);
+    Eigen::MatrixXd f = Design(from + b, from + b + len);
+    Eigen::VectorXd ys = Eigen::VectorXd::Zero(len);
+    for (int i = 0; i < len; ++i) {
+      if (IsMissing(y[b + i])) {
+        f.row(i).setZero();
+      } else {
+        ys(i) = y[b + i] / y_scale_;
+        ++added;
+      }
+    }
+    gram_.selfadjointView<Eigen::Lower>().rankUpdate(f.transpose());
+    fty_.noalias() += f.transpose() * ys;
+    yty_ += ys.squaredNorm();
+  }
+  gram_ = gram_.selfadjointView<Eigen::Lower>();
+  return added;
 }
 
 absl::Status ProphetLike::Update(std::span<const double> new_obs) {
   if (!fitted_) return absl::FailedPreconditionError("prophetlike: Update before Fit");
   const int m = static_cast<int>(new_obs.size());
   if (m == 0) return absl::OkStatus();
-  const Eigen::MatrixXd f = Design(n_, n_ + m);
-  int added = 0;
-  for (int i = 0; i < m; ++i) {
-    if (IsMissing(new_obs[i])) continue;
-    const double ys = new_obs[i] / y_scale_;
-    gram_.noalias() += f.row(i).transpose() * f.row(i);
-    fty_ += f.row(i).transpose() * ys;
-    yty_ += ys * ys;
-    ++added;
-  }
+  const int added = Absorb(n_, new_obs);
   n_ += m;
   n_obs_ += added;
   return added == 0 ? absl::OkStatus() : Solve(/*warm=*/true);
@@ -164,11 +171,11 @@ absl::Status ProphetLike::Solve(bool warm) {
     problem.ridge.segment(2, nt - 2).setConstant(1e-12);  // no prior: (nearly) flat
   }
   MapOptions map_options;
-  map_options.max_sweeps = options_.max_iterations;
+  map_options.max_steps = options_.max_iterations;
   ASSIGN_OR_RETURN(MapSolution solution,
                    SolveMap(problem, warm ? theta_ : Eigen::VectorXd(), map_options));
   theta_ = std::move(solution.theta);
-  iterations_ = solution.sweeps;
+  iterations_ = solution.steps;
   return absl::OkStatus();
 }
 

@@ -2,14 +2,14 @@
 // g a piecewise-linear trend whose rate changes at automatic changepoints under a Laplace
 // prior, and s a sum of Fourier series, one per seasonal period, under a Gaussian prior.
 // Fitted by MAP (prophet_map.h: the Gaussian parameters eliminated exactly, the Laplace
-// ones by coordinate descent finished on the active set, the noise profiled out).
+// ones by feature-sign search, the noise profiled out).
 //
 // As in Prophet: y is scaled by max |y|, t runs over [0, 1] across the history, the
 // potential changepoints are evenly spaced over the first 80% of the observed rows, and
 // sigma_obs ~ N(0, 0.5), k, m ~ N(0, 5). Missing values (NaN) are left out of the
 // likelihood. The model is linear in its parameters, so the fit works on the Gram matrix
 // F'F (parameters x parameters) and costs O(n p^2) once, then O(p^3) per re-profiling of
-// the noise and O(c^2) per sweep over the c changepoints.
+// the noise and O(k^3) per feature-sign step on the k active changepoints.
 // Multiplicative seasonality: fit on log scale (the caller's Transform).
 #pragma once
 
@@ -32,7 +32,7 @@ struct ProphetLikeOptions {
   double seasonality_prior_scale = 10.0;  // Gaussian scale of the Fourier coefficients
   // (period, order) overrides; other periods get DefaultFourierOrder.
   std::vector<std::pair<int, int>> fourier_orders;
-  int max_iterations = 20000;  // coordinate-descent sweeps (the fit is exact far sooner)
+  int max_iterations = 20000;  // feature-sign steps (the fit is exact far sooner)
 };
 
 // Prophet's orders by the role a period plays among `periods`: weekly (7, or 7x another
@@ -64,11 +64,14 @@ class ProphetLike : public Model {
   // Changepoint positions in steps and their fitted rate changes (on the scale of y,
   // per step).
   std::vector<std::pair<double, double>> Changepoints() const;
-  int iterations() const { return iterations_; }  // sweeps of the last solve
+  int iterations() const { return iterations_; }  // feature-sign steps of the last solve
 
  private:
   // Design rows for steps [from, to): [t, 1, (t - s_j)+ ..., sin/cos ...].
   Eigen::MatrixXd Design(int from, int to) const;
+  // Adds the rows of steps [from, from + y.size()) to the sufficient statistics (F'F,
+  // F'y, y'y), a block of the design at a time; returns the observed rows.
+  int Absorb(int from, std::span<const double> y);
   // MAP of the posterior given by the sufficient statistics; `warm` starts from theta_.
   absl::Status Solve(bool warm);
   int num_trend_params() const { return 2 + static_cast<int>(changepoints_.size()); }

@@ -131,22 +131,27 @@ absl::StatusOr<MapSolution> SolveMap(const MapProblem& problem, const Eigen::Vec
   out.theta = start.size() == p && start.allFinite() ? start : Eigen::VectorXd::Zero(p);
   double u = std::max(problem.ProfiledVariance(problem.Sse(out.theta)), 1e-300);
   Eigen::VectorXd delta = out.theta(d);
+  // The blocks of F'F and F'y, taken apart once; each round scales them by 1/u.
+  const Eigen::MatrixXd g_aa = problem.gram(a, a), g_ad = problem.gram(a, d),
+                        g_dd = problem.gram(d, d);
+  const Eigen::VectorXd f_a = problem.fty(a), f_d = problem.fty(d);
+  const Eigen::VectorXd r_a = problem.ridge(a), r_d = problem.ridge(d);
   while (out.rounds < options.max_rounds) {
     ++out.rounds;
-    Eigen::MatrixXd q = problem.gram / u;
-    q.diagonal() += problem.ridge;
-    const Eigen::VectorXd b = problem.fty / u;
-    const Eigen::LLT<Eigen::MatrixXd> llt(q(a, a));
+    Eigen::MatrixXd q_aa = g_aa / u;
+    q_aa.diagonal() += r_a;
+    const Eigen::LLT<Eigen::MatrixXd> llt(q_aa);
     if (llt.info() != Eigen::Success) {
       return absl::InternalError("prophet MAP: the Gaussian block is not positive definite");
     }
-    const Eigen::MatrixXd q_ad = q(a, d);
+    const Eigen::MatrixXd q_ad = g_ad / u;
     const Eigen::MatrixXd x = llt.solve(q_ad);
-    const Eigen::VectorXd w = llt.solve(b(a));
-    Eigen::MatrixXd s = q(d, d) - q_ad.transpose() * x;
+    const Eigen::VectorXd w = llt.solve(f_a / u);
+    Eigen::MatrixXd s = g_dd / u - q_ad.transpose() * x;
+    s.diagonal() += r_d;
     s = 0.5 * (s + s.transpose()).eval();
-    const Eigen::VectorXd g = b(d) - q_ad.transpose() * w;
-    out.sweeps += Lasso{s, g, problem.l1}.Solve(delta, std::max(options.max_sweeps - out.sweeps, 1));
+    const Eigen::VectorXd g = f_d / u - q_ad.transpose() * w;
+    out.steps += Lasso{s, g, problem.l1}.Solve(delta, std::max(options.max_steps - out.steps, 1));
     out.theta(a) = w - x * delta;
     out.theta(d) = delta;
     if (!out.theta.allFinite()) return absl::InternalError("prophet MAP: the fit diverged");

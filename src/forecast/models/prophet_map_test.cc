@@ -94,7 +94,7 @@ TEST(ProphetMapTest, AWarmStartAtTheSolutionStaysThere) {
   ASSERT_TRUE(cold.ok());
   auto warm = SolveMap(problem, cold->theta);
   ASSERT_TRUE(warm.ok());
-  EXPECT_LE(warm->sweeps, 1);
+  EXPECT_LE(warm->steps, 1);
   EXPECT_LE(warm->rounds, 2);
   EXPECT_LT((warm->theta - cold->theta).norm(), 1e-8 * cold->theta.norm());
 }
