@@ -37,6 +37,11 @@ class Model {
   }
   // A fresh, unfitted model of the same configuration (for rolling-origin calibration).
   virtual std::unique_ptr<Model> Clone() const = 0;
+  // A fresh model that fits only the structure this fitted one selected (ETS: its
+  // variant; combinations and MSTL: their members'), for the rolling-origin calibration
+  // of quantiles, where repeating the selection at every origin costs several fits and
+  // changes the errors little. Unfitted models and models without a selection: Clone().
+  virtual std::unique_ptr<Model> CloneSelected() const { return Clone(); }
 };
 
 }  // namespace prewarm::forecast

@@ -150,12 +150,20 @@ absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::Rolling
   return RefitErrors(z, ctx, first, stride);
 }
 
+absl::StatusOr<std::unique_ptr<Model>> ProbabilisticForecaster::FitCalibrationModel(
+    std::span<const double> z, const FitContext& ctx) const {
+  std::unique_ptr<Model> m = model_->CloneSelected();
+  if (m->Fit(z, ctx).ok()) return m;
+  m = prototype_->Clone();  // the selected structure does not fit this shorter stretch
+  RETURN_IF_ERROR(m->Fit(z, ctx));
+  return m;
+}
+
 absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::UpdateErrors(
     std::span<const double> z, const FitContext& ctx, int first) const {
   const int n = static_cast<int>(z.size());
   const int stride = options_.update_stride > 0 ? options_.update_stride : std::max(1, horizon_ / 8);
-  std::unique_ptr<Model> m = prototype_->Clone();
-  RETURN_IF_ERROR(m->Fit(z.first(first), ctx));
+  ASSIGN_OR_RETURN(std::unique_ptr<Model> m, FitCalibrationModel(z.first(first), ctx));
   RETURN_IF_ERROR(m->Update({}));  // Unimplemented: the caller refits instead
   Errors out;
   out.low = ZeroThreshold();
@@ -172,9 +180,9 @@ absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::RefitEr
   Errors out;
   out.low = ZeroThreshold();
   for (int o = first; o + horizon_ <= static_cast<int>(z.size()); o += stride) {
-    std::unique_ptr<Model> m = prototype_->Clone();
-    if (!m->Fit(z.first(o), ctx).ok()) continue;  // too short this early: skip the origin
-    absl::StatusOr<std::vector<double>> fc = m->Predict(horizon_);
+    absl::StatusOr<std::unique_ptr<Model>> m = FitCalibrationModel(z.first(o), ctx);
+    if (!m.ok()) continue;  // too short this early: skip the origin
+    absl::StatusOr<std::vector<double>> fc = (*m)->Predict(horizon_);
     if (!fc.ok()) continue;
     out.Add(ToCalibration(z.subspan(o, horizon_)), ToCalibration(*fc));
   }

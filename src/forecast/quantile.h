@@ -9,7 +9,8 @@
 // Fit transforms the series, fits the model on all of it, and calibrates: it replays
 // rolling origins inside the training window (refitting a clone at each of `origins`
 // origins, or, for models with Update(), fitting once at the earliest origin and rolling
-// the state forward to a denser set of origins), and collects the forecast errors per
+// the state forward to a denser set of origins; the clones fit the structure the model
+// selected, Model::CloneSelected()), and collects the forecast errors per
 // horizon step on the calibration scale: the model's own (transformed) scale, except
 // under Box-Cox, whose errors are taken on the log1p scale (below). Each step j gets a
 // location and a scale (mean and standard deviation of the errors at j, pooled with
@@ -86,6 +87,10 @@ class ProbabilisticForecaster {
  private:
   struct Errors;  // errors[origin][step] on the transformed scale
   absl::StatusOr<Errors> RollingErrors(std::span<const double> z, const FitContext& ctx) const;
+  // A clone fitted on `z` for the calibration: CloneSelected(), or the prototype when the
+  // selected structure does not fit.
+  absl::StatusOr<std::unique_ptr<Model>> FitCalibrationModel(std::span<const double> z,
+                                                             const FitContext& ctx) const;
   absl::StatusOr<Errors> UpdateErrors(std::span<const double> z, const FitContext& ctx,
                                       int first) const;
   absl::StatusOr<Errors> RefitErrors(std::span<const double> z, const FitContext& ctx,

@@ -55,6 +55,9 @@ class AutoModel : public Model {
     return chosen_->Update(new_obs);
   }
   std::unique_ptr<Model> Clone() const override { return std::make_unique<AutoModel>(periods_); }
+  std::unique_ptr<Model> CloneSelected() const override {
+    return chosen_ ? chosen_->CloneSelected() : Clone();
+  }
 
  private:
   std::vector<int> periods_;

@@ -75,6 +75,14 @@ std::unique_ptr<Model> Combination::Clone() const {
   return std::make_unique<Combination>(std::move(members), mode_, holdout_);
 }
 
+std::unique_ptr<Model> Combination::CloneSelected() const {
+  std::vector<std::unique_ptr<Model>> members;
+  for (const auto& m : members_) {
+    members.push_back(m->CloneSelected());
+  }
+  return std::make_unique<Combination>(std::move(members), mode_, holdout_);
+}
+
 int Combination::HoldoutLength(const FitContext& ctx) const {
   const int n = static_cast<int>(y_.size());
   int h = holdout_;

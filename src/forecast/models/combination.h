@@ -36,6 +36,7 @@ class Combination : public Model {
   // extended series (the combination keeps it).
   absl::Status Update(std::span<const double> new_obs) override;
   std::unique_ptr<Model> Clone() const override;
+  std::unique_ptr<Model> CloneSelected() const override;  // members' CloneSelected()
 
   const std::vector<MemberReport>& report() const { return report_; }
 

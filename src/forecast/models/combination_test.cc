@@ -145,6 +145,9 @@ TEST(CombinationTest, CloneClonesMembersUnfitted) {
   EXPECT_FALSE(clone->Predict(1).ok());
   ASSERT_TRUE(clone->Fit(kAnyY, FitContext{}).ok());
   EXPECT_EQ(*clone->Predict(3), *combo.Predict(3));
+  auto selected = combo.CloneSelected();  // members' CloneSelected(): here plain clones
+  EXPECT_EQ(selected->name(), "mean(a,b,c)");
+  EXPECT_FALSE(selected->Predict(1).ok());
 }
 
 // ------------------------------------------------ real data: Peyton Manning, daily

@@ -264,6 +264,20 @@ absl::Status Ets::Update(std::span<const double> new_obs) {
 
 std::unique_ptr<Model> Ets::Clone() const { return std::make_unique<Ets>(options_); }
 
+std::unique_ptr<Model> Ets::CloneSelected() const {
+  if (!fit_) return Clone();
+  auto letter = [](EtsComponent c) {
+    return c == EtsComponent::kNone ? 'N' : (c == EtsComponent::kAdditive ? 'A' : 'M');
+  };
+  const EtsSpec& s = fit_->spec;
+  EtsOptions o = options_;
+  o.model = std::string(1, letter(s.error)) + letter(s.trend) + (s.damped ? "d" : "") +
+            letter(s.season);
+  o.damped = s.damped;
+  o.period = fit_->period;
+  return std::make_unique<Ets>(o);
+}
+
 absl::StatusOr<std::vector<double>> Ets::ForecastVariance(int h) const {
   if (!fit_) return absl::FailedPreconditionError(name() + ": not fitted");
   const EtsSpec& s = fit_->spec;

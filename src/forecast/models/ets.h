@@ -65,6 +65,7 @@ class Ets : public Model {
   absl::StatusOr<std::vector<double>> Predict(int h) const override;
   absl::Status Update(std::span<const double> new_obs) override;  // filter only, O(len)
   std::unique_ptr<Model> Clone() const override;
+  std::unique_ptr<Model> CloneSelected() const override;  // the fitted variant and period
 
   // Fits one variant of `spec` on `y` (no selection).
   static absl::StatusOr<EtsFit> FitVariant(std::span<const double> y, const EtsSpec& spec,

@@ -55,6 +55,28 @@ TEST(EtsTest, RecoversKnownLevelTrendAndSeason) {
   EXPECT_NEAR(std::sqrt(ets.fit().sigma2), 0.5, 0.15);
 }
 
+TEST(EtsTest, CloneSelectedFitsOnlyTheChosenVariant) {
+  // Given an automatic fit, the clone for the quantile calibration refits that variant
+  // and period alone, even on a stretch where the selection might have gone otherwise.
+  const int n = 240, m = 12;
+  std::vector<double> y = Synthetic(n, m, 0.5);
+  Ets ets;
+  EXPECT_EQ(ets.CloneSelected()->name(), Ets().name());  // unfitted: a plain clone
+  ASSERT_TRUE(ets.Fit(y, FitContext{{m}}).ok());
+  std::unique_ptr<Model> selected = ets.CloneSelected();
+  ASSERT_TRUE(selected->Fit(std::span(y).first(5 * m), FitContext{{m}}).ok());
+  EXPECT_EQ(selected->name(), ets.name());
+  // Without a trend or a season in the data, a fresh selection would drop them.
+  std::vector<double> flat(5 * m, 100.0);
+  for (int t = 0; t < 5 * m; ++t) flat[t] += (t * 7919 % 13) / 13.0;
+  Ets fresh;
+  ASSERT_TRUE(fresh.Fit(flat, FitContext{{m}}).ok());
+  EXPECT_EQ(fresh.fit().spec.trend, N) << fresh.name();
+  std::unique_ptr<Model> again = ets.CloneSelected();
+  ASSERT_TRUE(again->Fit(flat, FitContext{{m}}).ok());
+  EXPECT_EQ(again->name(), ets.name());
+}
+
 TEST(EtsTest, SkipsMissingValues) {
   const int n = 240, m = 12;
   std::vector<double> y = Synthetic(n, m, 0.5);

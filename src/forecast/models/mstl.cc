@@ -236,6 +236,11 @@ std::unique_ptr<Model> MstlModel::Clone() const {
   return std::make_unique<MstlModel>(configured_ ? configured_->Clone() : nullptr, options_);
 }
 
+std::unique_ptr<Model> MstlModel::CloneSelected() const {
+  if (!fitted_ || !adjusted_) return Clone();
+  return std::make_unique<MstlModel>(adjusted_->CloneSelected(), options_);
+}
+
 absl::Status MstlModel::FitAdjusted(const std::vector<double>& adjusted) {
   fallback_reason_.clear();
   if (configured_) {

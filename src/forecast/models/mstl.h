@@ -83,6 +83,8 @@ class MstlModel : public Model {
   // adjusted model absorbs the observations minus them (when it supports Update).
   absl::Status Update(std::span<const double> new_obs) override;
   std::unique_ptr<Model> Clone() const override;
+  // The fitted adjusted model's CloneSelected() as the configured one (no fallback).
+  std::unique_ptr<Model> CloneSelected() const override;
 
   const MstlResult& decomposition() const { return decomposition_; }
   // Why the default ETS was replaced by the fallback in the last Fit ("" if it was not).
