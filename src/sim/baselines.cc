@@ -1,0 +1,487 @@
+#include "sim/baselines.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_join.h"
+#include "common/status.h"
+#include "fmt/format.h"
+#include "forecast/registry.h"
+#include "sim/policies.h"
+
+namespace prewarm::sim {
+
+using orchestrator::ScaleReason;
+using orchestrator::ViewInstance;
+using orchestrator::ViewState;
+
+namespace {
+
+absl::StatusOr<double> ParseNumber(const std::string& key, const std::string& v) {
+  char* end = nullptr;
+  double d = std::strtod(v.c_str(), &end);
+  if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(d)) {
+    return absl::InvalidArgumentError(fmt::format("--param {}={}: not a number", key, v));
+  }
+  return d;
+}
+
+absl::Status CheckKnob(const std::string& policy, const std::string& knob,
+                       const std::vector<std::string>& knobs) {
+  if (std::find(knobs.begin(), knobs.end(), knob) != knobs.end()) return absl::OkStatus();
+  return absl::InvalidArgumentError(fmt::format("policy {} has no knob '{}' (knobs: {})", policy,
+                                                knob, absl::StrJoin(knobs, ", ")));
+}
+
+absl::Status OutOfRange(const std::string& knob, const std::string& v, const char* want) {
+  return absl::InvalidArgumentError(fmt::format("--param {}={}: must be {}", knob, v, want));
+}
+
+bool Busy(const ViewInstance& vi) { return vi.in_flight > 0; }
+bool Loaded(const ViewInstance& vi) { return vi.state != ViewState::kDraining; }
+
+}  // namespace
+
+// ---- knobs -------------------------------------------------------------------------------
+
+absl::StatusOr<HybridHistogramOptions> ParseHybridHistogram(
+    const std::map<std::string, std::string>& params) {
+  static const std::vector<std::string> kKnobs = {
+      "head",        "tail", "margin",       "range",    "bin", "cv", "standard_keepalive",
+      "min_samples", "oob",  "arima_margin", "oob_model"};
+  HybridHistogramOptions o;
+  o.raw = params;
+  for (const auto& [k, v] : params) {
+    RETURN_IF_ERROR(CheckKnob("hybrid-histogram", k, kKnobs));
+    if (k == "range" || k == "bin" || k == "standard_keepalive") {
+      ASSIGN_OR_RETURN(int64_t ms, ParseDurationMs(v));
+      (k == "range" ? o.range_ms : k == "bin" ? o.bin_ms : o.standard_keepalive_ms) = ms;
+    } else if (k == "oob_model") {
+      if (v != "off") {
+        auto m = forecast::MakeModel(v);
+        if (!m.ok()) return m.status();
+      }
+      o.oob_model = v;
+    } else {
+      ASSIGN_OR_RETURN(double d, ParseNumber(k, v));
+      if ((k == "head" || k == "tail") && (d < 0 || d > 100)) {
+        return OutOfRange(k, v, "in [0, 100]");
+      }
+      if ((k == "margin" || k == "arima_margin") && (d < 0 || d >= 1)) {
+        return OutOfRange(k, v, "in [0, 1)");
+      }
+      if (k == "oob" && (d <= 0 || d > 1)) return OutOfRange(k, v, "in (0, 1]");
+      if ((k == "cv" || k == "min_samples") && d < 0) return OutOfRange(k, v, ">= 0");
+      if (k == "head") o.head = d;
+      if (k == "tail") o.tail = d;
+      if (k == "margin") o.margin = d;
+      if (k == "arima_margin") o.arima_margin = d;
+      if (k == "oob") o.oob = d;
+      if (k == "cv") o.cv = d;
+      if (k == "min_samples") o.min_samples = static_cast<uint64_t>(d);
+    }
+  }
+  if (o.bin_ms <= 0) return absl::InvalidArgumentError("--param bin must be > 0");
+  if (o.range_ms < o.bin_ms) return absl::InvalidArgumentError("--param range must be >= bin");
+  if (o.head > o.tail) return absl::InvalidArgumentError("--param head must be <= tail");
+  if (o.standard_keepalive_ms < 0) o.standard_keepalive_ms = o.range_ms;
+  return o;
+}
+
+absl::StatusOr<OracleOptions> ParseOracle(const std::map<std::string, std::string>& params) {
+  OracleOptions o;
+  o.raw = params;
+  for (const auto& [k, v] : params) {
+    RETURN_IF_ERROR(CheckKnob("oracle", k, {"slack"}));
+    ASSIGN_OR_RETURN(o.slack_ms, ParseDurationMs(v));
+  }
+  return o;
+}
+
+absl::StatusOr<std::unique_ptr<Policy>> MakeHybridHistogram(
+    const std::map<std::string, std::string>& params) {
+  ASSIGN_OR_RETURN(HybridHistogramOptions o, ParseHybridHistogram(params));
+  return std::unique_ptr<Policy>(std::make_unique<HybridHistogramPolicy>(std::move(o)));
+}
+
+absl::StatusOr<std::unique_ptr<Policy>> MakeOracle(
+    const std::map<std::string, std::string>& params) {
+  ASSIGN_OR_RETURN(OracleOptions o, ParseOracle(params));
+  return std::unique_ptr<Policy>(std::make_unique<OraclePolicy>(std::move(o)));
+}
+
+// ---- IdleHistogram -----------------------------------------------------------------------
+
+void IdleHistogram::Add(SimTimeUs idle) {
+  idle = std::max<SimTimeUs>(0, idle);
+  size_t b = static_cast<size_t>(idle / bin_us_);
+  if (b < counts_.size()) {
+    sum_sq_ += 2 * static_cast<uint64_t>(counts_[b]) + 1;  // (c+1)^2 - c^2
+    ++counts_[b];
+    ++in_range_;
+    max_bin_ = std::max(max_bin_, b);
+  } else {
+    ++oob_;
+  }
+  if (recent_.size() < kRecent) {
+    recent_.push_back(idle);
+  } else {
+    recent_[recent_pos_] = idle;
+    recent_pos_ = (recent_pos_ + 1) % kRecent;
+  }
+}
+
+double IdleHistogram::Cv() const {
+  double n = static_cast<double>(counts_.size());
+  double mean = static_cast<double>(in_range_) / n;
+  if (mean <= 0) return 0;
+  double var = std::max(0.0, static_cast<double>(sum_sq_) / n - mean * mean);
+  return std::sqrt(var) / mean;
+}
+
+size_t IdleHistogram::PercentileBin(double p) const {
+  if (in_range_ == 0) return 0;
+  // Nearest rank: the bin holding the ceil(p% * n)-th smallest idle time.
+  uint64_t rank = static_cast<uint64_t>(std::ceil(p / 100 * static_cast<double>(in_range_)));
+  rank = std::clamp<uint64_t>(rank, 1, in_range_);
+  if (p < 50) {
+    uint64_t cum = 0;
+    for (size_t b = 0; b <= max_bin_; ++b) {
+      cum += counts_[b];
+      if (cum >= rank) return b;
+    }
+    return max_bin_;
+  }
+  // High percentiles walk down from the highest non-empty bin (short for busy keys).
+  uint64_t below = in_range_;  // idle times in bins <= b
+  for (size_t b = max_bin_; b > 0; --b) {
+    if (below - counts_[b] < rank) return b;
+    below -= counts_[b];
+  }
+  return 0;
+}
+
+std::vector<double> IdleHistogram::Recent() const {
+  std::vector<double> out;
+  out.reserve(recent_.size());
+  for (size_t i = 0; i < recent_.size(); ++i) {
+    out.push_back(static_cast<double>(recent_[(recent_pos_ + i) % recent_.size()]));
+  }
+  return out;
+}
+
+// ---- HybridHistogramPolicy ---------------------------------------------------------------
+
+HybridHistogramPolicy::HybridHistogramPolicy(HybridHistogramOptions options)
+    : options_(std::move(options)) {}
+HybridHistogramPolicy::~HybridHistogramPolicy() = default;
+
+void HybridHistogramPolicy::Begin(PolicyContext& ctx) {
+  size_t bins = static_cast<size_t>(options_.range_ms / options_.bin_ms);
+  keys_.assign(ctx.workload().keys.size(), KeyState(bins, options_.bin_ms * 1000));
+}
+
+// The paper's ARIMA stand-in: a forecast of the next idle time from the last ones, in
+// minutes; the last idle time itself (ARIMA(0,1,0)) when the model cannot fit so few.
+SimTimeUs HybridHistogramPolicy::ForecastIdle(KeyState& ks) {
+  if (!ks.forecast_dirty) return ks.forecast;
+  ks.forecast_dirty = false;
+  std::vector<double> y = ks.hist.Recent();
+  for (double& v : y) v /= 60e6;
+  double pred = y.empty() ? 0 : y.back();
+  auto model = forecast::MakeModel(options_.oob_model);
+  if (model.ok() && y.size() >= 2 && (*model)->Fit(y, forecast::FitContext{}).ok()) {
+    auto p = (*model)->Predict(1);
+    if (p.ok() && !p->empty() && std::isfinite((*p)[0]) && (*p)[0] > 0) {
+      pred = (*p)[0];
+      ++counters_["hybrid:forecast-fits"];
+    }
+  }
+  ks.forecast = static_cast<SimTimeUs>(std::llround(std::max(0.0, pred) * 60e6));
+  return ks.forecast;
+}
+
+HybridWindows HybridHistogramPolicy::Windows(uint32_t key) {
+  KeyState& ks = keys_[key];
+  const IdleHistogram& h = ks.hist;
+  HybridWindows w;
+  uint64_t n = h.in_range() + h.oob();
+  if (options_.oob_model != "off" && n > 0 &&
+      static_cast<double>(h.oob()) >= options_.oob * static_cast<double>(n)) {
+    double pred = static_cast<double>(ForecastIdle(ks));
+    w.mode = HybridWindows::Mode::kForecast;
+    w.prewarm = static_cast<SimTimeUs>(pred * (1 - options_.arima_margin));
+    w.keepalive = static_cast<SimTimeUs>(pred * (1 + options_.arima_margin)) - w.prewarm;
+    return w;
+  }
+  if (h.in_range() >= std::max<uint64_t>(1, options_.min_samples) && h.Cv() > options_.cv) {
+    // Head: the lower edge of its bin (the earliest such an idle time can end); tail: the
+    // upper edge of its bin.
+    double bin_us = static_cast<double>(options_.bin_ms) * 1000;
+    double head = static_cast<double>(h.PercentileBin(options_.head)) * bin_us;
+    double tail = static_cast<double>(h.PercentileBin(options_.tail) + 1) * bin_us;
+    w.mode = HybridWindows::Mode::kHistogram;
+    w.prewarm = static_cast<SimTimeUs>(head * (1 - options_.margin));
+    w.keepalive = static_cast<SimTimeUs>(tail * (1 + options_.margin)) - w.prewarm;
+    return w;
+  }
+  w.keepalive = options_.standard_keepalive_ms * 1000;
+  return w;
+}
+
+void HybridHistogramPolicy::OnArrival(PolicyContext& ctx, uint32_t key, bool) {
+  KeyState& ks = keys_[key];
+  ks.reload_at = kNever;  // an invocation supersedes the pending pre-warm
+  if (ks.idle_since >= 0) {
+    ks.hist.Add(ctx.now() - ks.idle_since);
+    ks.idle_since = -1;
+    ks.forecast_dirty = true;
+  } else if (ks.ran) {
+    // It came while another invocation of the key ran: no idle time between them.
+    ks.hist.Add(0);
+    ks.forecast_dirty = true;
+  }
+}
+
+void HybridHistogramPolicy::OnIdle(PolicyContext& ctx, uint32_t key, const ViewInstance& inst) {
+  KeyState& ks = keys_[key];
+  const SimTimeUs now = ctx.now();
+  ks.ran = true;
+  const auto& insts = ctx.view().keys[key].instances;
+  bool key_idle = std::none_of(insts.begin(), insts.end(), Busy);
+  if (key_idle) ks.idle_since = now;
+  HybridWindows w = Windows(key);
+  ++counters_[w.mode == HybridWindows::Mode::kHistogram  ? "hybrid:histogram"
+              : w.mode == HybridWindows::Mode::kForecast ? "hybrid:forecast"
+                                                         : "hybrid:standard"];
+  if (w.prewarm <= 0) {
+    SetDeadline(ks, inst.id, now + w.keepalive);
+    Arm(ctx, key, now + w.keepalive);
+    return;
+  }
+  if (!key_idle) {  // another invocation still runs: only this instance goes
+    SetDeadline(ks, inst.id, kNever);
+    ctx.Drain(inst.id, ScaleReason::kIdle);
+    return;
+  }
+  DrainIdle(ctx, key, /*due_only=*/false);  // unload the key, load it again after the window
+  ks.reload_at = now + w.prewarm;
+  ks.reload_keep = w.keepalive;
+  Arm(ctx, key, ks.reload_at);
+}
+
+void HybridHistogramPolicy::OnWakeup(PolicyContext& ctx, uint32_t key) {
+  KeyState& ks = keys_[key];
+  const SimTimeUs now = ctx.now();
+  if (ks.armed <= now) ks.armed = kNever;
+  if (ks.reload_at <= now) {
+    ks.reload_at = kNever;
+    auto& insts = ctx.view().keys[key].instances;
+    if (std::none_of(insts.begin(), insts.end(), Loaded) &&
+        ctx.Prewarm(key, ScaleReason::kPrefetch)) {
+      // The simulator appends the new instance to the key's list.
+      SetDeadline(ks, ctx.view().keys[key].instances.back().id, now + ks.reload_keep);
+      ++counters_["hybrid:prewarms"];
+    }
+  }
+  DrainIdle(ctx, key, /*due_only=*/true);
+  SimTimeUs next = ks.reload_at;
+  for (const auto& [id, at] : ks.unload_at) next = std::min(next, at);
+  if (next != kNever) Arm(ctx, key, next);
+}
+
+void HybridHistogramPolicy::SetDeadline(KeyState& ks, const std::string& id, SimTimeUs at) {
+  for (auto& [i, t] : ks.unload_at) {
+    if (i == id) {
+      t = at;
+      return;
+    }
+  }
+  ks.unload_at.emplace_back(id, at);
+}
+
+void HybridHistogramPolicy::Arm(PolicyContext& ctx, uint32_t key, SimTimeUs at) {
+  KeyState& ks = keys_[key];
+  if (ks.armed > ctx.now() && ks.armed <= at) return;  // an earlier wake-up re-arms
+  ks.armed = at;
+  ctx.WakeAt(key, at);
+}
+
+// Drains the key's idle instances: those past their deadline (due_only) or all of them.
+// Deadlines of instances that are gone, draining or busy again are dropped (a busy one
+// gets a new deadline when it next goes idle).
+void HybridHistogramPolicy::DrainIdle(PolicyContext& ctx, uint32_t key, bool due_only) {
+  KeyState& ks = keys_[key];
+  const auto& insts = ctx.view().keys[key].instances;
+  std::vector<std::string> drain;
+  if (!due_only) {
+    for (const ViewInstance& vi : insts) {
+      if (Loaded(vi) && !Busy(vi)) drain.push_back(vi.id);
+    }
+    ks.unload_at.clear();
+  } else {
+    std::vector<std::pair<std::string, SimTimeUs>> keep;
+    for (const auto& [id, at] : ks.unload_at) {
+      auto it = std::find_if(insts.begin(), insts.end(),
+                             [&](const ViewInstance& vi) { return vi.id == id; });
+      if (it == insts.end() || !Loaded(*it) || Busy(*it)) continue;
+      if (at <= ctx.now()) {
+        drain.push_back(id);
+      } else {
+        keep.emplace_back(id, at);
+      }
+    }
+    ks.unload_at = std::move(keep);
+  }
+  for (const std::string& id : drain) ctx.Drain(id, ScaleReason::kIdle);
+}
+
+void HybridHistogramPolicy::Finish(PolicyContext&, SimResult& result) {
+  for (const auto& [k, v] : counters_) result.decisions[k] = v;
+}
+
+// ---- OraclePolicy ------------------------------------------------------------------------
+
+OraclePolicy::OraclePolicy(OracleOptions options) : options_(std::move(options)) {}
+OraclePolicy::~OraclePolicy() = default;
+
+void OraclePolicy::Begin(PolicyContext& ctx) {
+  const Workload& w = ctx.workload();
+  const SimConfig& c = ctx.config();
+  double p99 = std::max(c.start.p99_s, c.start.median_s);
+  lead_ = static_cast<SimTimeUs>(std::ceil(p99 * 1e6)) + options_.slack_ms * 1000;
+  reload_ = lead_ + c.dns_ttl_ms * 1000;
+  horizon_ = reload_ + 1;
+  keys_.assign(w.keys.size(), KeyPlan{});
+  concurrency_.clear();
+  for (const KeySpec& k : w.keys) concurrency_.push_back(std::max<uint32_t>(1, k.concurrency));
+  // The simulator's own arrival stream: same workload, same seed, same arrivals.
+  stream_ = std::make_unique<ArrivalStream>(w, c.seed);
+  have_next_ = stream_->Next(next_);
+  Advance(ctx, w.step_ms * 1000 + horizon_);
+}
+
+void OraclePolicy::OnStep(PolicyContext& ctx, size_t) {
+  // Every action lands at least one step ahead of the planner's previous reach, so planning
+  // up to one step + horizon ahead at each step boundary emits each action in time.
+  Advance(ctx, ctx.now() + ctx.workload().step_ms * 1000 + horizon_);
+}
+
+// Replays arrivals and their completions up to `until`, in the simulator's order at equal
+// times (completions first); finalises rank ends whose reload horizon has passed.
+void OraclePolicy::Advance(PolicyContext& ctx, SimTimeUs until) {
+  constexpr SimTimeUs kInf = INT64_MAX;
+  for (;;) {
+    SimTimeUs tc = completions_.empty() ? kInf : completions_.top().first;
+    SimTimeUs tf = finalize_.empty() ? kInf : finalize_.top().due;
+    SimTimeUs ta = have_next_ ? next_.t : kInf;
+    SimTimeUs t = std::min({tc, tf, ta});
+    if (t > until || t == kInf) return;
+    if (tc == t) {
+      uint32_t key = completions_.top().second;
+      completions_.pop();
+      PlanCompletion(key, t);
+    } else if (tf == t) {
+      Finalize f = finalize_.top();
+      finalize_.pop();
+      KeyPlan& kp = keys_[f.key];
+      if (kp.ended[f.rank] == f.ended) {  // not needed again within the reload horizon
+        kp.ended[f.rank] = kNone;
+        Emit(ctx, f.key, f.ended, -1);
+        ++planned_drops_;
+      }
+    } else {
+      PlanArrival(ctx, next_);
+      have_next_ = stream_->Next(next_);
+    }
+  }
+}
+
+void OraclePolicy::PlanArrival(PolicyContext& ctx, const Arrival& a) {
+  KeyPlan& kp = keys_[a.key];
+  ++kp.inflight;
+  completions_.push({a.t + a.service_us, a.key});
+  kp.requests.push({a.t, +1});
+  kp.requests.push({a.t + a.service_us, -1});
+  const uint32_t c = concurrency_[a.key];
+  while (kp.need < (kp.inflight + c - 1) / c) {
+    uint32_t r = kp.need++;
+    if (r >= kp.ended.size()) kp.ended.push_back(kNone);
+    if (kp.ended[r] != kNone) {  // ended less than a reload ago: it stayed loaded
+      kp.ended[r] = kNone;
+      ++bridged_;
+    } else {
+      Emit(ctx, a.key, a.t - lead_, +1);
+      ++planned_starts_;
+    }
+  }
+}
+
+void OraclePolicy::PlanCompletion(uint32_t key, SimTimeUs at) {
+  KeyPlan& kp = keys_[key];
+  --kp.inflight;
+  const uint32_t c = concurrency_[key];
+  while (kp.need > (kp.inflight + c - 1) / c) {
+    uint32_t r = --kp.need;
+    kp.ended[r] = at;
+    finalize_.push({at + reload_, key, r, at});
+  }
+}
+
+void OraclePolicy::Emit(PolicyContext& ctx, uint32_t key, SimTimeUs at, int delta) {
+  keys_[key].actions.push({at, delta});
+  ctx.WakeAt(key, at);
+}
+
+void OraclePolicy::OnWakeup(PolicyContext& ctx, uint32_t key) {
+  KeyPlan& kp = keys_[key];
+  while (!kp.actions.empty() && kp.actions.top().at <= ctx.now()) {
+    kp.target += kp.actions.top().delta;
+    kp.actions.pop();
+  }
+  Reconcile(ctx, key);
+}
+
+void OraclePolicy::OnIdle(PolicyContext& ctx, uint32_t key, const ViewInstance&) {
+  Reconcile(ctx, key);
+}
+
+// Brings the key's loaded instances to the plan's count: starts the missing ones; drains
+// surplus idle ones (ready before starting ones, newest first: routing packs onto the
+// oldest), but keeps as many idle as the plan has idle now (loaded minus busy), so that
+// requests running late on other instances do not cost the plan its spare ones. Surplus
+// busy ones are drained when they go idle (OnIdle comes back here).
+void OraclePolicy::Reconcile(PolicyContext& ctx, uint32_t key) {
+  KeyPlan& kp = keys_[key];
+  while (!kp.requests.empty() && kp.requests.top().at <= ctx.now()) {
+    kp.planned_inflight += kp.requests.top().delta;
+    kp.requests.pop();
+  }
+  const auto& insts = ctx.view().keys[key].instances;
+  int64_t loaded = std::count_if(insts.begin(), insts.end(), Loaded);
+  for (; loaded < kp.target; ++loaded) {
+    if (!ctx.Prewarm(key, ScaleReason::kPrefetch)) break;
+  }
+  if (loaded <= kp.target) return;
+  std::vector<std::string> idle;
+  for (ViewState want : {ViewState::kReady, ViewState::kStarting}) {
+    for (auto it = insts.rbegin(); it != insts.rend(); ++it) {
+      if (it->state == want && !Busy(*it)) idle.push_back(it->id);
+    }
+  }
+  const int64_t c = concurrency_[key];
+  int64_t planned_busy = (std::max<int64_t>(0, kp.planned_inflight) + c - 1) / c;
+  int64_t planned_idle = std::max<int64_t>(0, kp.target - planned_busy);
+  int64_t surplus = std::min(loaded - kp.target, static_cast<int64_t>(idle.size()) - planned_idle);
+  if (surplus <= 0) return;
+  idle.resize(static_cast<size_t>(surplus));
+  for (const std::string& id : idle) ctx.Drain(id, ScaleReason::kIdle);
+}
+
+void OraclePolicy::Finish(PolicyContext&, SimResult& result) {
+  result.decisions["oracle:planned-starts"] = planned_starts_;
+  result.decisions["oracle:planned-drops"] = planned_drops_;
+  result.decisions["oracle:bridged-gaps"] = bridged_;
+}
+
+}  // namespace prewarm::sim

@@ -1,0 +1,230 @@
+// The two baselines `prewarm sim` measures prewarm against, implemented from their
+// definitions rather than as configurations of the reconciler:
+//
+// - hybrid-histogram: Shahrad et al., "Serverless in the Wild", USENIX ATC 2020, §4.2.
+//   Per key, a range-limited histogram of idle times (1-minute bins over 4 hours). After
+//   each invocation ends the key gets a pre-warm window (5th percentile minus a 10% margin)
+//   and a keep-alive window (99th percentile plus 10%, minus the pre-warm window): the
+//   instance is unloaded at once and loaded again when the pre-warm window has passed,
+//   then kept for the keep-alive window. A histogram that is not yet representative (too
+//   few samples, or a coefficient of variation of its bin counts below 2) gives the
+//   standard keep-alive (the histogram's range) and no pre-warming; a key whose idle times
+//   are mostly beyond the range gets a time-series forecast of its next idle time instead
+//   (the paper's ARIMA; see HybridHistogramOptions::oob_model).
+// - oracle: knows the future arrivals (it replays the simulator's own seeded arrival
+//   stream) and loads exactly the instances they need, one worst-case start time early,
+//   keeping an instance across a gap only when unloading and reloading would waste more.
+//   The lower bound on cold starts at (near) minimal idle memory.
+//
+// Both are driven by PolicyContext::WakeAt timers and the simulator's callbacks, never by
+// scans of all keys, so they scale to 10,000 keys.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "sim/sim.h"
+
+namespace prewarm::sim {
+
+// Knobs parsed from `--param k=v`; unknown knobs are InvalidArgument listing valid ones.
+absl::StatusOr<std::unique_ptr<Policy>> MakeHybridHistogram(
+    const std::map<std::string, std::string>& params);
+absl::StatusOr<std::unique_ptr<Policy>> MakeOracle(
+    const std::map<std::string, std::string>& params);
+
+// ---- hybrid-histogram -------------------------------------------------------------------
+
+struct HybridHistogramOptions {
+  double head = 5;                   // percentile giving the pre-warm window
+  double tail = 99;                  // percentile giving the end of the keep-alive
+  double margin = 0.10;              // head shortened, tail lengthened by this share
+  int64_t range_ms = 4 * 3'600'000;  // histogram range
+  int64_t bin_ms = 60'000;           // bin width
+  double cv = 2.0;                   // representative when the bin counts' CV > this
+  // Idle times seen before the histogram may be trusted. The paper gives no count; with
+  // one sample the CV of 240 bins is already ~15, so the CV test alone cannot say "too
+  // few" (our choice, a knob).
+  uint64_t min_samples = 10;
+  int64_t standard_keepalive_ms = -1;  // not representative: keep this long (-1: range)
+  // Out-of-bounds rule: when at least this share of the idle times exceeded the range,
+  // forecast the next idle time with `oob_model` (a forecast registry name; the paper's
+  // ARIMA is not in src/forecast, and ETS(A,N,N), which "ets" includes, is ARIMA(0,1,1))
+  // on the last idle times; pre-warm at the forecast minus `arima_margin`, keep alive
+  // until the forecast plus `arima_margin` (the paper's 15%). "off": standard keep-alive.
+  double oob = 0.5;
+  double arima_margin = 0.15;
+  std::string oob_model = "ets";
+  std::map<std::string, std::string> raw;  // as given, for the report
+};
+
+absl::StatusOr<HybridHistogramOptions> ParseHybridHistogram(
+    const std::map<std::string, std::string>& params);
+
+// Idle times of one key: counts per bin, out-of-range count, and the last few raw values.
+class IdleHistogram {
+ public:
+  static constexpr size_t kRecent = 32;  // raw idle times kept for the OOB forecast
+  IdleHistogram(size_t bins, int64_t bin_us) : counts_(bins, 0), bin_us_(bin_us) {}
+  void Add(SimTimeUs idle);
+  uint64_t in_range() const { return in_range_; }
+  uint64_t oob() const { return oob_; }
+  double Cv() const;  // of the bin counts (population standard deviation / mean)
+  // The bin holding the p-th percentile (p in [0, 100]) of the in-range idle times.
+  size_t PercentileBin(double p) const;
+  std::vector<double> Recent() const;  // oldest first, µs
+
+ private:
+  std::vector<uint32_t> counts_;
+  int64_t bin_us_;
+  uint64_t in_range_ = 0, oob_ = 0;
+  uint64_t sum_sq_ = 0;  // sum of squared bin counts
+  size_t max_bin_ = 0;   // highest non-empty bin
+  std::vector<SimTimeUs> recent_;
+  size_t recent_pos_ = 0;
+};
+
+struct HybridWindows {
+  enum class Mode : uint8_t { kStandard, kHistogram, kForecast };
+  Mode mode = Mode::kStandard;
+  SimTimeUs prewarm = 0;    // after the end of an invocation: unloaded this long
+  SimTimeUs keepalive = 0;  // then loaded this long
+};
+
+// The idle time of a key is measured from the end of its last running invocation (all its
+// instances idle) to the next arrival, as the paper defines it (the time an instance sits
+// idle, not the interval between invocation starts): the windows are applied from the end
+// of an invocation, so that is the quantity they must cover. An arrival while another
+// invocation of the key runs counts as idle time 0. Windows are per key and apply to each
+// of its instances: when an instance goes idle with a pre-warm window, it is drained at
+// once, and if the whole key is idle, one instance is loaded again after the window (the
+// extra instances the simulator's cold path created for concurrent requests are not
+// reloaded); without a pre-warm window the instance is drained when its keep-alive ends.
+// Per-instance deadlines and the pending reload are superseded by the key's next arrival
+// or idle event; wake-ups that no longer match a deadline do nothing.
+class HybridHistogramPolicy final : public Policy {
+ public:
+  explicit HybridHistogramPolicy(HybridHistogramOptions options);
+  ~HybridHistogramPolicy() override;
+  std::string name() const override { return "hybrid-histogram"; }
+  std::map<std::string, std::string> params() const override { return options_.raw; }
+  void Begin(PolicyContext& ctx) override;
+  void OnArrival(PolicyContext& ctx, uint32_t key, bool cold) override;
+  void OnIdle(PolicyContext& ctx, uint32_t key, const orchestrator::ViewInstance& inst) override;
+  void OnWakeup(PolicyContext& ctx, uint32_t key) override;
+  void Finish(PolicyContext& ctx, SimResult& result) override;
+
+  // The windows `key` would get if an invocation ended now (for tests and reports).
+  HybridWindows Windows(uint32_t key);
+
+ private:
+  static constexpr SimTimeUs kNever = INT64_MAX;
+  struct KeyState {
+    explicit KeyState(size_t bins, int64_t bin_us) : hist(bins, bin_us) {}
+    IdleHistogram hist;
+    SimTimeUs idle_since = -1;  // when the key's last in-flight invocation ended; -1 busy
+    bool ran = false;           // an invocation has ended (the next arrival has an idle time)
+    SimTimeUs reload_at = kNever, reload_keep = 0;  // pending pre-warm and its keep-alive
+    SimTimeUs armed = kNever;                       // earliest pending wake-up
+    std::vector<std::pair<std::string, SimTimeUs>> unload_at;  // idle instance -> deadline
+    bool forecast_dirty = true;
+    SimTimeUs forecast = 0;  // cached OOB forecast of the next idle time
+  };
+  SimTimeUs ForecastIdle(KeyState& ks);
+  void SetDeadline(KeyState& ks, const std::string& id, SimTimeUs at);
+  void Arm(PolicyContext& ctx, uint32_t key, SimTimeUs at);
+  void DrainIdle(PolicyContext& ctx, uint32_t key, bool due_only);
+
+  HybridHistogramOptions options_;
+  std::vector<KeyState> keys_;
+  std::map<std::string, uint64_t> counters_;
+};
+
+// ---- oracle -------------------------------------------------------------------------------
+
+struct OracleOptions {
+  int64_t slack_ms = 0;  // extra lead beyond the start time's p99
+  std::map<std::string, std::string> raw;
+};
+
+absl::StatusOr<OracleOptions> ParseOracle(const std::map<std::string, std::string>& params);
+
+// The oracle replays the simulator's arrivals (same workload, same seed) in a planner that
+// runs `horizon` ahead of the simulation. Per key it keeps the number of in-flight requests
+// the arrivals imply (each served from its arrival, as it is when nothing is cold) and so
+// the instances they need, ceil(in-flight / concurrency), as "ranks": rank j is needed
+// while at least j instances are. When rank j becomes needed at arrival a, an instance is
+// started at a - lead, lead = start p99 + slack (the exact start time is drawn by the
+// simulator, so the oracle covers its 99th percentile; slack covers more of the tail).
+// When rank j stops being needed at e, the instance is kept if rank j is needed again
+// before e + lead + dns_ttl (the memory a reload costs: the drained instance stays loaded
+// until its last DNS answer expires, up to dns_ttl, and the new one idles `lead` before
+// its arrival), else drained at e. The simulator side keeps the key's loaded instances at
+// the planned count: starting when short, draining surplus idle ones (newest first), which
+// also reclaims instances the cold path created when the start-time tail made a plan late.
+// An idle instance the plan counts on is never drained because a late (cold) request keeps
+// some other instance busy longer than planned: that would cascade into more cold starts.
+class OraclePolicy final : public Policy {
+ public:
+  explicit OraclePolicy(OracleOptions options);
+  ~OraclePolicy() override;
+  std::string name() const override { return "oracle"; }
+  std::map<std::string, std::string> params() const override { return options_.raw; }
+  void Begin(PolicyContext& ctx) override;
+  void OnIdle(PolicyContext& ctx, uint32_t key, const orchestrator::ViewInstance& inst) override;
+  void OnWakeup(PolicyContext& ctx, uint32_t key) override;
+  void OnStep(PolicyContext& ctx, size_t step) override;
+  void Finish(PolicyContext& ctx, SimResult& result) override;
+
+ private:
+  static constexpr SimTimeUs kNone = -1;
+  struct Action {
+    SimTimeUs at;
+    int delta;
+    // At equal times -1 first: the simulator ends requests before it routes new ones.
+    bool operator>(const Action& o) const { return at != o.at ? at > o.at : delta > o.delta; }
+  };
+  struct KeyPlan {
+    uint32_t inflight = 0;         // planner: requests in flight at the planner's time
+    uint32_t need = 0;             // planner: ceil(inflight / concurrency)
+    std::vector<SimTimeUs> ended;  // planner: rank -> end of its need (kNone: needed/dropped)
+    std::priority_queue<Action, std::vector<Action>, std::greater<>> actions;
+    int64_t target = 0;  // simulation: instances the plan wants loaded now
+    // Simulation: the planned requests' starts (+1) and ends (-1) not yet reached, and the
+    // requests the plan has in flight now.
+    std::priority_queue<Action, std::vector<Action>, std::greater<>> requests;
+    int64_t planned_inflight = 0;
+  };
+  struct Finalize {
+    SimTimeUs due;
+    uint32_t key, rank;
+    SimTimeUs ended;
+    bool operator>(const Finalize& o) const { return due > o.due; }
+  };
+  void Advance(PolicyContext& ctx, SimTimeUs until);
+  void PlanArrival(PolicyContext& ctx, const Arrival& a);
+  void PlanCompletion(uint32_t key, SimTimeUs at);
+  void Emit(PolicyContext& ctx, uint32_t key, SimTimeUs at, int delta);
+  void Reconcile(PolicyContext& ctx, uint32_t key);
+
+  OracleOptions options_;
+  SimTimeUs lead_ = 0;     // start this long before the arrival
+  SimTimeUs reload_ = 0;   // memory-time a reload costs: keep across shorter gaps
+  SimTimeUs horizon_ = 0;  // the planner runs this far ahead
+  std::vector<uint32_t> concurrency_;
+  std::vector<KeyPlan> keys_;
+  std::unique_ptr<ArrivalStream> stream_;
+  Arrival next_;
+  bool have_next_ = false;
+  using Completion = std::pair<SimTimeUs, uint32_t>;
+  std::priority_queue<Completion, std::vector<Completion>, std::greater<>> completions_;
+  std::priority_queue<Finalize, std::vector<Finalize>, std::greater<>> finalize_;
+  uint64_t planned_starts_ = 0, planned_drops_ = 0, bridged_ = 0;
+};
+
+}  // namespace prewarm::sim

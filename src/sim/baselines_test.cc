@@ -1,0 +1,287 @@
+#include "sim/baselines.h"
+
+#include <gtest/gtest.h>
+
+#include "sim/policies.h"
+
+namespace prewarm::sim {
+namespace {
+
+constexpr double kMin = 60e6;  // µs
+
+// One key in one region; `counts` arrivals per minute; constant 0.1 s service.
+Workload OneKey(std::vector<uint32_t> counts, uint32_t concurrency = 1, double mem_mb = 100) {
+  Workload w;
+  w.name = "test";
+  w.step_ms = 60'000;
+  w.regions = {"eu-west"};
+  KeySpec k;
+  k.region = "eu-west";
+  k.tmpl = "api";
+  k.memory_mb = mem_mb;
+  k.concurrency = concurrency;
+  k.service.knots = {{0, 0.1}, {1, 0.1}};
+  k.service.mean_s = 0.1;
+  w.keys.push_back(k);
+  w.counts.push_back(std::move(counts));
+  return w;
+}
+
+// One arrival in each of `minutes`, `steps` minutes long.
+Workload Arrivals(size_t steps, std::vector<size_t> minutes) {
+  std::vector<uint32_t> counts(steps, 0);
+  for (size_t m : minutes) counts[m] = 1;
+  return OneKey(counts);
+}
+
+SimConfig Config() {
+  SimConfig c;
+  c.start = StartTime{1.0, 1.0};  // exactly 1 s
+  return c;
+}
+
+SimResult Simulate(const Workload& w, Policy& p, SimConfig c = Config()) {
+  Simulator sim(w, c);
+  return sim.Run(p);
+}
+
+SimResult RunHybrid(const Workload& w, Params params, SimConfig c = Config()) {
+  auto p = MakeHybridHistogram(params);
+  EXPECT_TRUE(p.ok()) << p.status();
+  return Simulate(w, **p, c);
+}
+
+SimResult RunOracle(const Workload& w, Params params, SimConfig c = Config()) {
+  auto p = MakeOracle(params);
+  EXPECT_TRUE(p.ok()) << p.status();
+  return Simulate(w, **p, c);
+}
+
+SimResult RunFixed(const Workload& w, const std::string& keepalive, SimConfig c = Config()) {
+  auto opts = ParseReconcilerPolicy("fixed-keepalive", {{"keepalive", keepalive}});
+  EXPECT_TRUE(opts.ok()) << opts.status();
+  ReconcilerPolicy p(*opts);
+  return Simulate(w, p, c);
+}
+
+TEST(IdleHistogram, PercentilesAndCoefficientOfVariation) {
+  IdleHistogram h(240, 60'000'000);
+  EXPECT_EQ(h.Cv(), 0);
+  for (int i = 0; i < 95; ++i) h.Add(static_cast<SimTimeUs>(9.5 * kMin));
+  for (int i = 0; i < 5; ++i) h.Add(static_cast<SimTimeUs>(30.2 * kMin));
+  h.Add(static_cast<SimTimeUs>(300 * kMin));  // beyond 4 h
+  EXPECT_EQ(h.in_range(), 100u);
+  EXPECT_EQ(h.oob(), 1u);
+  EXPECT_EQ(h.PercentileBin(5), 9u);
+  EXPECT_EQ(h.PercentileBin(95), 9u);  // the 95th smallest is still 9.5 min
+  EXPECT_EQ(h.PercentileBin(99), 30u);
+  // Counts 95 and 5 in 240 bins: mean 100/240, population sd from the sum of squares.
+  double mean = 100.0 / 240, var = (95.0 * 95 + 25) / 240 - mean * mean;
+  EXPECT_NEAR(h.Cv(), std::sqrt(var) / mean, 1e-9);
+  // Uniform over the range: CV 0, not representative.
+  IdleHistogram u(240, 60'000'000);
+  for (int b = 0; b < 240; ++b) u.Add(static_cast<SimTimeUs>((b + 0.5) * kMin));
+  EXPECT_NEAR(u.Cv(), 0, 1e-9);
+}
+
+TEST(HybridHistogram, PeriodicKeyIsPrewarmedWithLittleIdleMemory) {
+  // One arrival every 10 minutes for a day. Idle times lie in (9, 11) min (each arrival is
+  // uniform in its minute): head bin 9, tail bin 10. Pre-warm = 9 min - 10% = 8.1 min;
+  // keep-alive until 11 min + 10% = 12.1 min, i.e. 4 min after the pre-warm.
+  std::vector<size_t> minutes;
+  for (size_t m = 0; m < 1440; m += 10) minutes.push_back(m);
+  Workload w = Arrivals(1440, minutes);
+  SimConfig c = Config();
+  c.measure_from_ms = 6 * 3'600'000;  // warm-up: the first ten idle times are learnt
+  auto opts = ParseHybridHistogram({});
+  ASSERT_TRUE(opts.ok());
+  HybridHistogramPolicy hybrid(*opts);
+  SimResult h = Simulate(w, hybrid, c);
+  HybridWindows win = hybrid.Windows(0);
+  EXPECT_EQ(win.mode, HybridWindows::Mode::kHistogram);
+  EXPECT_NEAR(win.prewarm / kMin, 8.1, 1e-6);
+  EXPECT_NEAR(win.keepalive / kMin, 4.0, 1e-6);
+  EXPECT_EQ(h.arrivals, 108u);
+  EXPECT_EQ(h.cold, 0u);
+  EXPECT_GT(h.decisions["hybrid:prewarms"], 100u);
+
+  // A 10-minute keep-alive misses the gaps longer than 10 min (about half) and idles ~10
+  // min a gap; the histogram idles ~1.9 min before each arrival plus the drained
+  // instance's DNS TTL (30 s) after it.
+  SimResult f = RunFixed(w, "10m", c);
+  EXPECT_GT(f.cold_rate, 0.2);
+  EXPECT_LT(h.wasted_mb_s, 0.4 * f.wasted_mb_s);
+  double per_gap_min = h.wasted_mb_s / 100 / 60 / 108;
+  EXPECT_GT(per_gap_min, 1.9 + 0.5 - 0.4);
+  EXPECT_LT(per_gap_min, 1.9 + 0.5 + 0.4);
+}
+
+TEST(HybridHistogram, TooFewSamplesUseTheStandardKeepAlive) {
+  // Minutes 0, 5, 30, 300: three idle times, fewer than min_samples. Standard keep-alive
+  // 4 h: 5 and 25 min are warm, 270 min is cold: 2 cold starts (the first and the last).
+  SimResult r = RunHybrid(Arrivals(400, {0, 5, 30, 300}), {});
+  EXPECT_EQ(r.arrivals, 4u);
+  EXPECT_EQ(r.cold, 2u);
+  EXPECT_EQ(r.starts, 2u);
+  EXPECT_EQ(r.decisions["hybrid:standard"], 4u);
+  EXPECT_EQ(r.decisions["hybrid:histogram"], 0u);
+  // Idle: 5 + 25 min, 4 h after minute 30, then minute 300 to the end (100 min); the
+  // arrivals' places in their minutes move this by less than 2 min.
+  double idle_min = r.wasted_mb_s / 100 / 60;
+  EXPECT_GT(idle_min, 370.0 - 2.1);
+  EXPECT_LT(idle_min, 370.0 + 1.1);
+
+  // The same rule with a 10-minute standard keep-alive is fixed keep-alive: minutes
+  // 0, 5, 30, 31 give 2 cold starts.
+  r = RunHybrid(Arrivals(60, {0, 5, 30, 31}), {{"standard_keepalive", "10m"}});
+  EXPECT_EQ(r.cold, 2u);
+}
+
+TEST(HybridHistogram, OutOfRangeIdleTimesAreForecast) {
+  // An arrival every 6 h for 3 days: every idle time is beyond the 4 h range. The first
+  // arrival is cold, and so is the second (no idle time known yet: the standard 4 h
+  // keep-alive); from then on the forecast (~6 h) pre-warms at 85% of it and keeps the
+  // instance to 115%.
+  std::vector<size_t> minutes;
+  for (size_t m = 0; m < 3 * 1440; m += 360) minutes.push_back(m);
+  Workload w = Arrivals(3 * 1440, minutes);
+  auto opts = ParseHybridHistogram({});
+  ASSERT_TRUE(opts.ok());
+  HybridHistogramPolicy hybrid(*opts);
+  SimResult r = Simulate(w, hybrid);
+  EXPECT_EQ(r.arrivals, 12u);
+  EXPECT_EQ(r.cold, 2u);
+  HybridWindows win = hybrid.Windows(0);
+  EXPECT_EQ(win.mode, HybridWindows::Mode::kForecast);
+  EXPECT_NEAR(win.prewarm / kMin, 0.85 * 360, 3);
+  EXPECT_NEAR((win.prewarm + win.keepalive) / kMin, 1.15 * 360, 3);
+  EXPECT_GT(r.decisions["hybrid:forecast-fits"], 0u);  // ETS from the 4th idle time on
+  // Without the forecast every 6 h gap outlives the standard keep-alive.
+  r = RunHybrid(w, {{"oob_model", "off"}});
+  EXPECT_EQ(r.cold, 12u);
+}
+
+TEST(HybridHistogram, ExtraInstancesAreDroppedWithTheSameWindows) {
+  // A 10-minute burst (5 a second at 0.1 s each, one request per instance) makes the cold
+  // path start several instances; 50 quiet minutes later every one has been drained.
+  std::vector<uint32_t> counts(60, 0);
+  for (int m = 0; m < 10; ++m) counts[m] = 300;
+  SimResult r = RunHybrid(OneKey(counts), {});
+  EXPECT_GT(r.starts, 1u);
+  EXPECT_EQ(r.decisions["drain:idle"], r.starts);
+  // Busy: idle times in bin 0, so no pre-warm and a keep-alive of 1 min + 10%.
+  EXPECT_GT(r.decisions["hybrid:histogram"], 0u);
+  EXPECT_EQ(r.decisions["hybrid:prewarms"], 0u);
+}
+
+TEST(Oracle, NoColdStartsAndOnlyTheLeadIsWasted) {
+  // Constant 1 s starts: each arrival finds the instance started 1 s before it. With a
+  // zero DNS TTL a drained instance goes at once: idle memory is exactly 1 s x 100 MB per
+  // arrival.
+  Workload w = Arrivals(60, {2, 7, 30, 45, 50});
+  SimConfig c = Config();
+  c.dns_ttl_ms = 0;
+  SimResult r = RunOracle(w, {}, c);
+  EXPECT_EQ(r.arrivals, 5u);
+  EXPECT_EQ(r.cold, 0u);
+  EXPECT_EQ(r.starts, 5u);
+  EXPECT_NEAR(r.wasted_mb_s, 5 * 1.0 * 100, 1.0);
+  // The slack knob starts 2 s earlier: 2 s more per arrival.
+  r = RunOracle(w, {{"slack", "2s"}}, c);
+  EXPECT_EQ(r.cold, 0u);
+  EXPECT_NEAR(r.wasted_mb_s, 5 * 3.0 * 100, 1.0);
+  // With the default 30 s TTL a drained instance stays until its answer expires, 29.9 s
+  // after its request ended: 1 + 29.9 s per arrival (the gaps exceed 1 + 30 s, so it never
+  // pays to keep one across them).
+  r = RunOracle(w, {});
+  EXPECT_EQ(r.cold, 0u);
+  EXPECT_NEAR(r.wasted_mb_s, 5 * 30.9 * 100, 5 * 0.1 * 100);
+}
+
+TEST(Oracle, KeepsAnInstanceAcrossGapsShorterThanAReload) {
+  // Arrivals in consecutive minutes: gaps under 2 min. With a 5-minute TTL a reload would
+  // cost 1 s + 5 min of idle memory, more than any gap: one instance, started once.
+  std::vector<size_t> minutes;
+  for (size_t m = 1; m < 20; ++m) minutes.push_back(m);
+  SimConfig c = Config();
+  c.dns_ttl_ms = 300'000;
+  SimResult r = RunOracle(Arrivals(30, minutes), {}, c);
+  EXPECT_EQ(r.cold, 0u);
+  EXPECT_EQ(r.starts, 1u);
+  EXPECT_EQ(r.decisions["oracle:bridged-gaps"], 18u);
+}
+
+TEST(Oracle, PrestartsWhatConcurrentArrivalsNeed) {
+  // 600 arrivals a minute at 0.1 s: ~1 in flight on average, bursts of several. Every
+  // arrival still finds a ready instance with a free slot, whatever the concurrency.
+  for (uint32_t conc : {1u, 2u}) {
+    for (int64_t ttl : {0, 30'000}) {
+      std::vector<uint32_t> counts(20, 600);
+      counts[0] = counts[5] = counts[6] = 0;  // nothing can be warm in the trace's first second
+      SimConfig c = Config();
+      c.dns_ttl_ms = ttl;
+      SimResult r = RunOracle(OneKey(counts, conc), {}, c);
+      EXPECT_EQ(r.arrivals, 17u * 600) << conc << " " << ttl;
+      EXPECT_EQ(r.cold, 0u) << conc << " " << ttl;
+      EXPECT_GT(r.starts, 2u) << conc << " " << ttl;
+    }
+  }
+}
+
+TEST(Oracle, SlackCoversTheStartTimeTail) {
+  std::vector<size_t> minutes;
+  for (size_t m = 1; m < 600; m += 3) minutes.push_back(m);
+  Workload w = Arrivals(600, minutes);
+  SimConfig c = Config();
+  c.start = StartTime{1.0, 3.0};
+  SimResult p99 = RunOracle(w, {}, c);
+  SimResult slack = RunOracle(w, {{"slack", "10s"}}, c);
+  EXPECT_LE(p99.cold, 5u);  // ~1% of 200 arrivals start later than the p99
+  EXPECT_EQ(slack.cold, 0u);
+  EXPECT_GT(slack.wasted_mb_s, p99.wasted_mb_s);
+}
+
+TEST(Baselines, DeterministicForASeed) {
+  std::vector<uint32_t> counts;
+  for (int m = 0; m < 900; ++m) counts.push_back((m * 7919) % 13 < 4 ? (m % 5) : 0);
+  Workload w = OneKey(counts, 2);
+  SimConfig c = Config();
+  c.start = StartTime{0.5, 2.0};
+  for (auto make : {&MakeHybridHistogram, &MakeOracle}) {
+    auto p1 = make({}), p2 = make({});
+    ASSERT_TRUE(p1.ok() && p2.ok());
+    SimResult r1 = Simulate(w, **p1, c), r2 = Simulate(w, **p2, c);
+    EXPECT_EQ(r1.cold, r2.cold);
+    EXPECT_EQ(r1.starts, r2.starts);
+    EXPECT_DOUBLE_EQ(r1.wasted_mb_s, r2.wasted_mb_s);
+    EXPECT_DOUBLE_EQ(r1.latency_p99_s, r2.latency_p99_s);
+  }
+}
+
+TEST(Baselines, KnobsAreChecked) {
+  auto bad = MakeHybridHistogram({{"keepalive", "10m"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("standard_keepalive"), absl::string_view::npos);
+  EXPECT_FALSE(MakeHybridHistogram({{"head", "150"}}).ok());
+  EXPECT_FALSE(MakeHybridHistogram({{"head", "50"}, {"tail", "40"}}).ok());
+  EXPECT_FALSE(MakeHybridHistogram({{"bin", "0"}}).ok());
+  EXPECT_FALSE(MakeHybridHistogram({{"oob_model", "arima"}}).ok());
+  EXPECT_TRUE(MakeHybridHistogram({{"head", "1"},
+                                   {"tail", "95"},
+                                   {"range", "2h"},
+                                   {"cv", "1.5"},
+                                   {"margin", "0.2"},
+                                   {"bin", "30s"},
+                                   {"oob_model", "off"}})
+                  .ok());
+  auto o = ParseHybridHistogram({{"range", "2h"}});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->standard_keepalive_ms, 2 * 3'600'000);  // defaults to the range
+  EXPECT_FALSE(MakeOracle({{"lead", "1s"}}).ok());
+  EXPECT_FALSE(MakeOracle({{"slack", "soon"}}).ok());
+  EXPECT_TRUE(MakeOracle({{"slack", "500ms"}}).ok());
+}
+
+}  // namespace
+}  // namespace prewarm::sim
