@@ -1,0 +1,134 @@
+#include "sim/factory.h"
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/str_join.h"
+#include "common/status.h"
+#include "fmt/format.h"
+#include "sim/baselines.h"
+#include "sim/policies.h"
+
+namespace prewarm::sim {
+
+const std::vector<std::string>& PolicyNames() {
+  static const std::vector<std::string> kNames = {"predictive", "fixed-keepalive",
+                                                  "hybrid-histogram", "reactive-kpa", "oracle"};
+  return kNames;
+}
+
+absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(
+    const std::string& name, const std::map<std::string, std::string>& params) {
+  if (name == "hybrid-histogram") return MakeHybridHistogram(params);
+  if (name == "oracle") return MakeOracle(params);
+  if (name == "predictive" || name == "fixed-keepalive" || name == "reactive-kpa") {
+    ASSIGN_OR_RETURN(ReconcilerPolicyOptions options, ParseReconcilerPolicy(name, params));
+    return std::unique_ptr<Policy>(std::make_unique<ReconcilerPolicy>(std::move(options)));
+  }
+  return absl::InvalidArgumentError(
+      fmt::format("unknown policy '{}' ({})", name, absl::StrJoin(PolicyNames(), ", ")));
+}
+
+absl::StatusOr<SweepAxis> SweepFor(const std::string& name) {
+  // Keep-alive lengths around the providers' 10-minute default.
+  if (name == "fixed-keepalive") {
+    return SweepAxis{"keepalive", {"1m", "2m", "5m", "10m", "20m", "30m", "60m", "120m"}, "10m"};
+  }
+  // Knative's scale-to-zero delay: the same range, from its 30 s grace period up.
+  if (name == "reactive-kpa") {
+    return SweepAxis{"keepalive", {"30s", "1m", "2m", "5m", "10m", "20m", "30m", "60m"}, "10m"};
+  }
+  // The newsvendor quantile: the cost of a cold start against a second of idle instance.
+  // Only the forecasts' own levels (forecast/quantile.h): another q is read at the nearest
+  // level (0.7 runs as 0.8), which would plot one point twice.
+  if (name == "predictive") {
+    return SweepAxis{"q", {"0.5", "0.8", "0.9", "0.95", "0.98", "0.99"}, "0.9"};
+  }
+  // The keep-alive percentile of the idle-time histogram (ATC'20 uses the 99th).
+  if (name == "hybrid-histogram") {
+    return SweepAxis{"tail", {"50", "75", "90", "95", "99", "99.5"}, "99"};
+  }
+  // How early the oracle starts an instance before the arrival needs it, beyond the start.
+  if (name == "oracle") return SweepAxis{"slack", {"0s", "1s", "5s", "15s", "30s", "60s"}, "0s"};
+  return absl::InvalidArgumentError(
+      fmt::format("unknown policy '{}' ({})", name, absl::StrJoin(PolicyNames(), ", ")));
+}
+
+std::map<std::string, std::string> CanonicalParams(const std::string& name,
+                                                   std::map<std::string, std::string> params) {
+  auto axis = SweepFor(name);
+  if (axis.ok()) params.emplace(axis->knob, axis->default_value);
+  return params;
+}
+
+absl::StatusOr<std::vector<RunSpec>> SweepRuns(
+    const std::vector<std::string>& policies,
+    const std::map<std::string, std::map<std::string, std::string>>& base) {
+  std::vector<RunSpec> runs;
+  for (const std::string& name : policies) {
+    ASSIGN_OR_RETURN(SweepAxis axis, SweepFor(name));
+    std::map<std::string, std::string> params;
+    if (auto it = base.find(name); it != base.end()) params = it->second;
+    if (params.count(axis.knob)) {
+      return absl::InvalidArgumentError(
+          fmt::format("--sweep varies {}'s '{}': do not give it as a --param", name, axis.knob));
+    }
+    for (const std::string& v : axis.values) {
+      RunSpec r{name, params, axis.knob, v};
+      r.params[axis.knob] = v;
+      runs.push_back(std::move(r));
+    }
+  }
+  return runs;
+}
+
+size_t RunSet::Add(RunSpec r) {
+  for (size_t i = 0; i < runs_.size(); ++i) {
+    RunSpec& have = runs_[i];
+    if (have.policy != r.policy || have.params != r.params) continue;
+    if (have.knob.empty()) {
+      have.knob = r.knob;
+      have.value = r.value;
+    }
+    return i;
+  }
+  runs_.push_back(std::move(r));
+  return runs_.size() - 1;
+}
+
+RunSpec ReferenceRun() {
+  return RunSpec{"fixed-keepalive", CanonicalParams("fixed-keepalive", {{"keepalive", "10m"}}), "",
+                 ""};
+}
+
+RunSpec BudgetRun() {
+  return RunSpec{"hybrid-histogram", CanonicalParams("hybrid-histogram", {}), "", ""};
+}
+
+absl::StatusOr<std::vector<SimResult>> RunAll(const Workload& w, const SimConfig& config,
+                                              const std::vector<RunSpec>& runs, int threads) {
+  std::vector<std::unique_ptr<Policy>> policies;
+  for (const RunSpec& r : runs) {
+    auto p = MakePolicy(r.policy, r.params);
+    if (!p.ok()) return p.status();
+    policies.push_back(std::move(*p));
+  }
+  std::vector<SimResult> results(runs.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < runs.size(); i = next++) {
+      Simulator sim(w, config);
+      results[i] = sim.Run(*policies[i]);
+    }
+  };
+  size_t n = std::clamp<size_t>(static_cast<size_t>(std::max(threads, 1)), 1,
+                                std::max<size_t>(runs.size(), 1));
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < n; ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& t : pool) t.join();
+  return results;
+}
+
+}  // namespace prewarm::sim
