@@ -46,12 +46,18 @@ absl::Status PrefetchBook::Accept(const v1::SubmitPrefetchRequest& req) {
     }
   }
   std::lock_guard<std::mutex> l(mu_);
+  int64_t now = clock_.NowMs();
   for (const auto& r : req.requests()) {
     v1::PrefetchEntry e;
     *e.mutable_request() = r;
-    e.set_received_unix_ms(clock_.NowMs());
+    e.set_received_unix_ms(now);
     e.set_forecaster_id(req.forecaster_id());
-    latest_[{r.region(), r.template_name()}] = std::move(e);
+    std::pair<std::string, std::string> key{r.region(), r.template_name()};
+    auto& open = open_[key];
+    std::erase_if(open, [&](const v1::PrefetchEntry& o) { return o.request().window_end_unix_ms() <= now; });
+    if (open.size() >= kMaxWindowsPerKey) open.pop_front();
+    open.push_back(e);
+    latest_[key] = std::move(e);
   }
   return absl::OkStatus();
 }
@@ -65,9 +71,12 @@ std::vector<v1::PrefetchEntry> PrefetchBook::List() const {
 
 std::vector<v1::PrefetchEntry> PrefetchBook::Active() const {
   int64_t now = clock_.NowMs();
+  std::lock_guard<std::mutex> l(mu_);
   std::vector<v1::PrefetchEntry> out;
-  for (auto& e : List()) {
-    if (e.request().window_end_unix_ms() > now) out.push_back(std::move(e));
+  for (const auto& [key, open] : open_) {
+    for (const auto& e : open) {
+      if (e.request().window_end_unix_ms() > now) out.push_back(e);
+    }
   }
   return out;
 }

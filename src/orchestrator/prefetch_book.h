@@ -1,7 +1,11 @@
-// PrefetchBook: the latest accepted PrefetchRequest per (region, template), validated.
-// The reconciler reads it; operators see it through ListPrefetch and /metrics.
+// PrefetchBook: accepted PrefetchRequests per (region, template), validated.
+// Operators see the latest per key (ListPrefetch, /metrics). The reconciler reads every
+// window that has not ended: a forecaster refreshes its window every step, each one
+// starting `lead` ahead of the time it was sent, so the window that covers the coming
+// seconds is an older one than the latest (see Reconciler::WantFor).
 #pragma once
 
+#include <deque>
 #include <map>
 #include <mutex>
 #include <string>
@@ -24,14 +28,19 @@ class PrefetchBook {
   // All-or-nothing: validates every request, then records them all.
   absl::Status Accept(const v1::SubmitPrefetchRequest& req);
   std::vector<v1::PrefetchEntry> List() const;
-  // Latest entry whose window has not ended, per (region, template).
+  // Every accepted entry whose window has not ended, oldest first per key (at most
+  // kMaxWindowsPerKey per key: the oldest are forgotten first).
   std::vector<v1::PrefetchEntry> Active() const;
+
+  static constexpr size_t kMaxWindowsPerKey = 1024;
 
  private:
   const OrchestratorConfig& config_;
   const Clock& clock_;
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, v1::PrefetchEntry> latest_;  // guarded by mu_
+  // Entries whose windows have not ended, in order of receipt; guarded by mu_.
+  std::map<std::pair<std::string, std::string>, std::deque<v1::PrefetchEntry>> open_;
 };
 
 }  // namespace prewarm::orchestrator

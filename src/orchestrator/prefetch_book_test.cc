@@ -81,5 +81,37 @@ TEST_F(PrefetchBookTest, AcceptIsAllOrNothingAndKeepsTheLatestPerKey) {
   EXPECT_EQ(book_.List().size(), 1u);
 }
 
+TEST_F(PrefetchBookTest, ActiveKeepsEveryWindowThatHasNotEnded) {
+  // A rolling forecaster: each request's window starts later than the previous one. The
+  // reconciler needs the older windows (they cover the nearer future); List shows the newest.
+  auto submit = [&](uint32_t target) {
+    v1::SubmitPrefetchRequest req;
+    auto r = Good();
+    r.set_window_start_unix_ms(clock_.NowMs() + 10'000);
+    r.set_window_end_unix_ms(clock_.NowMs() + 16'000);
+    r.set_target_concurrency(target);
+    *req.add_requests() = r;
+    ASSERT_TRUE(book_.Accept(req).ok());
+  };
+  for (uint32_t i = 1; i <= 5; ++i) {
+    submit(i);
+    clock_.Advance(1'000);
+  }
+  EXPECT_EQ(book_.List().size(), 1u);
+  EXPECT_EQ(book_.List()[0].request().target_concurrency(), 5u);
+  auto active = book_.Active();
+  ASSERT_EQ(active.size(), 5u);
+  EXPECT_EQ(active.front().request().target_concurrency(), 1u);
+  EXPECT_LT(active.front().received_unix_ms(), active.back().received_unix_ms());
+  // 16 s after the first was sent its window has ended; the others remain.
+  clock_.Advance(16'000 - 5'000);
+  EXPECT_EQ(book_.Active().size(), 4u);
+  clock_.Advance(60'000);
+  EXPECT_TRUE(book_.Active().empty());
+  // Ended windows are forgotten when the next request for the key arrives.
+  submit(9);
+  EXPECT_EQ(book_.Active().size(), 1u);
+}
+
 }  // namespace
 }  // namespace prewarm::orchestrator

@@ -88,16 +88,24 @@ double Reconciler::Average(const History& h, int64_t now_ms, int64_t window_ms) 
   return n == 0 ? 0 : sum / n;
 }
 
+const PrefetchWindow* DueWindow(const ViewKey& k, const TemplatePolicy& tp, int64_t now_ms) {
+  const PrefetchWindow* best = nullptr;
+  for (const PrefetchWindow& win : k.windows) {
+    if (now_ms < win.start_ms - tp.lead_ms || now_ms >= win.end_ms) continue;
+    if (!best || win.received_ms > best->received_ms ||
+        (win.received_ms == best->received_ms && win.target > best->target)) {
+      best = &win;
+    }
+  }
+  return best;
+}
+
 Reconciler::Want Reconciler::WantFor(const ClusterView& view, uint32_t key, int64_t now_ms) {
   const ViewKey& k = view.keys[key];
   const TemplatePolicy& tp = config_.Policy(k.tmpl);
   Want w;
   if (config_.proactive) {
-    for (const PrefetchWindow& win : k.windows) {
-      if (now_ms >= win.start_ms - tp.lead_ms && now_ms < win.end_ms) {
-        w.prefetch = std::max(w.prefetch, win.target);
-      }
-    }
+    if (const PrefetchWindow* win = DueWindow(k, tp, now_ms)) w.prefetch = win->target;
   }
   if (config_.reactive) {
     History& h = HistoryFor(key, k);
@@ -170,9 +178,7 @@ std::vector<Decision> Reconciler::Reconcile(ClusterView& view, int64_t now_ms) {
                                                  : ScaleReason::kStable;
       const std::vector<std::string>* content = nullptr;
       if (why == ScaleReason::kPrefetch) {
-        for (const PrefetchWindow& win : k.windows) {
-          if (now_ms >= win.start_ms - tp.lead_ms && now_ms < win.end_ms) content = &win.content;
-        }
+        if (const PrefetchWindow* win = DueWindow(k, tp, now_ms)) content = &win->content;
       }
       for (uint32_t n = live; n < want; ++n) {
         bool spilled = false;

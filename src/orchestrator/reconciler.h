@@ -93,6 +93,7 @@ struct PrefetchWindow {
   int64_t end_ms = 0;
   uint32_t target = 0;
   std::vector<std::string> content;
+  int64_t received_ms = 0;  // when the forecaster sent it; newer forecasts supersede older
 };
 
 struct ViewKey {
@@ -101,7 +102,11 @@ struct ViewKey {
   std::vector<ViewInstance> instances;
   // Average concurrent requests (served + waiting) since the previous pass.
   double demand = 0;
-  std::vector<PrefetchWindow> windows;    // latest forecast windows for this key
+  // Forecast windows for this key that have not ended. The one that counts is the most
+  // recently received among those due (start - lead <= now < end): a forecaster sends a
+  // fresh window every step, each starting its own lead ahead, so the newest window is
+  // usually not due yet and an older one covers the coming seconds.
+  std::vector<PrefetchWindow> windows;
 };
 
 struct ViewRegion {
@@ -142,6 +147,10 @@ struct ReconcilerCounters {
 // region is full, the same in the next nearest region (`*spilled` = true). nullopt when
 // every node is full. Used by the reconciler and by the cold path of the simulator.
 std::optional<uint32_t> PlaceNew(const ClusterView& view, const ViewKey& key, bool* spilled);
+
+// The prefetch window of `k` that decides its proactive target at `now_ms`: the most
+// recently received window that is due (start - tp.lead_ms <= now < end), or nullptr.
+const PrefetchWindow* DueWindow(const ViewKey& k, const TemplatePolicy& tp, int64_t now_ms);
 
 class Reconciler {
  public:

@@ -67,6 +67,36 @@ TEST(Reconciler, PrefetchWindowCreatesOneLeadTimeAhead) {
   EXPECT_EQ(r.counters().creates[static_cast<int>(ScaleReason::kPrefetch)], 3u);
 }
 
+TEST(Reconciler, RollingForecastTheNewestDueWindowDecides) {
+  // A forecaster with a 10 s lead sends a fresh 6 s window every second; the instances'
+  // start time (the reconciler's lead) is 2 s. At t the window that covers [t+2, t+8) is the
+  // one sent at t-8, not the newest (which starts at t+10 and is not due yet).
+  ReconcilerConfig cfg;
+  cfg.reactive = false;
+  cfg.default_template.lead_ms = 2'000;
+  Reconciler r(cfg);
+  ClusterView v = TwoRegions();
+  auto send = [&](int64_t at, uint32_t target) {
+    v.keys[0].windows.push_back({at + 10'000, at + 16'000, target, {}, at});
+  };
+  // Forecasts sent at 0..20 s: 1 instance, except the one sent at 12 s (for [22, 28) s) says 3.
+  for (int64_t at = 0; at <= 20'000; at += 1'000) send(at, at == 12'000 ? 3 : 1);
+  EXPECT_EQ(DueWindow(v.keys[0], cfg.default_template, 7'999), nullptr);
+  ASSERT_NE(DueWindow(v.keys[0], cfg.default_template, 19'000), nullptr);
+  EXPECT_EQ(DueWindow(v.keys[0], cfg.default_template, 19'000)->received_ms, 11'000);
+  auto ds = r.Reconcile(v, 19'000);
+  EXPECT_EQ(Count(ds, Decision::kCreate), 1);
+  Apply(v, ds, 19'000);
+  // At 20 s the window sent at 12 s becomes due (starts at 22 s, lead 2 s): two more.
+  ds = r.Reconcile(v, 20'000);
+  EXPECT_EQ(Count(ds, Decision::kCreate), 2);
+  // A newer due forecast supersedes it: at 21 s the one sent at 13 s wants 1 again, so
+  // nothing more is created (the surplus waits for its keep-alive).
+  Apply(v, ds, 20'000);
+  EXPECT_EQ(DueWindow(v.keys[0], cfg.default_template, 21'000)->target, 1u);
+  EXPECT_EQ(Count(r.Reconcile(v, 21'000), Decision::kCreate), 0);
+}
+
 TEST(Reconciler, WindowKeepsInstancesUntilItEnds) {
   ReconcilerConfig cfg;
   cfg.reactive = false;

@@ -45,6 +45,9 @@ absl::Status ValidateRegister(const v1::Register& reg) {
 
 namespace {
 
+constexpr int64_t kUnmeasuredLeadMs = 24 * 3600 * 1000LL;  // the furthest a window may start
+constexpr int64_t kTickSlackMs = 1000;                     // the tick thread's period
+
 ReconcilerConfig MakeReconcilerConfig(const OrchestratorConfig& c) {
   ReconcilerConfig rc;
   rc.proactive = c.autoscaler.proactive;
@@ -56,6 +59,9 @@ ReconcilerConfig MakeReconcilerConfig(const OrchestratorConfig& c) {
   rc.default_template.target_utilisation = c.autoscaler.target_utilisation;
   rc.default_template.concurrency = 10;
   rc.default_template.max_per_key = c.max_prefetch_target;
+  // Until a template's start time is measured, act on the newest forecast window as soon as
+  // it arrives (every window that has not ended is due); see Reconcile for the measured lead.
+  rc.default_template.lead_ms = kUnmeasuredLeadMs;
   for (const auto& [name, info] : c.templates) {
     TemplatePolicy tp = rc.default_template;
     tp.concurrency = info.concurrency;
@@ -409,15 +415,16 @@ void ClusterState::Reconcile(const std::vector<v1::PrefetchEntry>& prefetch) {
     if (ri == region_index.end()) continue;
     ViewKey& k = view.keys[key_of(ri->second, r.template_name())];
     k.windows.push_back({r.window_start_unix_ms(), r.window_end_unix_ms(), r.target_concurrency(),
-                         {r.content_ids().begin(), r.content_ids().end()}});
+                         {r.content_ids().begin(), r.content_ids().end()}, e.received_unix_ms()});
   }
   view.Index();
-  // The lead: each template's measured start time.
+  // The lead: each template's measured start time, plus one tick (a due window may wait
+  // that long for the next pass).
   for (const auto& [tmpl, ms] : start_ms_ewma_) {
     auto& templates = reconciler_.mutable_config().templates;
     auto it = templates.find(tmpl);
     if (it == templates.end()) it = templates.emplace(tmpl, reconciler_.config().default_template).first;
-    it->second.lead_ms = static_cast<int64_t>(ms);
+    it->second.lead_ms = static_cast<int64_t>(ms) + kTickSlackMs;
   }
   for (const Decision& d : reconciler_.Reconcile(view, now)) {
     const ViewKey& k = view.keys[d.key];

@@ -211,6 +211,7 @@ void ReconcilerPolicy::OnStep(PolicyContext& ctx, size_t step) {
     win.end_ms = r.window_end_unix_ms() - sim_offset_ms;
     win.target = r.target_concurrency();
     win.content.assign(r.content_ids().begin(), r.content_ids().end());
+    win.received_ms = now_unix - sim_offset_ms;
     auto& windows = ctx.view().keys[it->second].windows;
     windows.clear();  // the latest request per key replaces the previous one
     windows.push_back(std::move(win));
