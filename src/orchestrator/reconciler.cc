@@ -89,13 +89,23 @@ double Reconciler::Average(const History& h, int64_t now_ms, int64_t window_ms) 
 }
 
 const PrefetchWindow* DueWindow(const ViewKey& k, const TemplatePolicy& tp, int64_t now_ms) {
+  // Few windows and almost always one source: a small linear scan per source.
   const PrefetchWindow* best = nullptr;
-  for (const PrefetchWindow& win : k.windows) {
-    if (now_ms < win.start_ms - tp.lead_ms || now_ms >= win.end_ms) continue;
-    if (!best || win.received_ms > best->received_ms ||
-        (win.received_ms == best->received_ms && win.target > best->target)) {
-      best = &win;
+  for (size_t s = 0; s < k.windows.size(); ++s) {
+    const uint32_t source = k.windows[s].source;
+    bool seen = false;
+    for (size_t e = 0; e < s && !seen; ++e) seen = k.windows[e].source == source;
+    if (seen) continue;
+    const PrefetchWindow* newest = nullptr;
+    for (size_t i = s; i < k.windows.size(); ++i) {
+      const PrefetchWindow& win = k.windows[i];
+      if (win.source != source || now_ms < win.start_ms - tp.lead_ms || now_ms >= win.end_ms) continue;
+      if (!newest || win.received_ms > newest->received_ms ||
+          (win.received_ms == newest->received_ms && win.target > newest->target)) {
+        newest = &win;
+      }
     }
+    if (newest && (!best || newest->target > best->target)) best = newest;
   }
   return best;
 }
@@ -199,10 +209,10 @@ std::vector<Decision> Reconciler::Reconcile(ClusterView& view, int64_t now_ms) {
       }
     } else if (live > want) {
       // Most idle first; never one that serves or was busy within its keep-alive.
+      const int64_t keepalive = k.keepalive_ms >= 0 ? k.keepalive_ms : tp.keepalive_ms;
       std::vector<const ViewInstance*> idle;
       for (const ViewInstance& i : k.instances) {
-        if (i.state == ViewState::kReady && i.in_flight == 0 &&
-            now_ms - i.last_busy_ms >= tp.keepalive_ms) {
+        if (i.state == ViewState::kReady && i.in_flight == 0 && now_ms - i.last_busy_ms >= keepalive) {
           idle.push_back(&i);
         }
       }

@@ -94,6 +94,7 @@ struct PrefetchWindow {
   uint32_t target = 0;
   std::vector<std::string> content;
   int64_t received_ms = 0;  // when the forecaster sent it; newer forecasts supersede older
+  uint32_t source = 0;      // which forecaster: a newer window supersedes only its own
 };
 
 struct ViewKey {
@@ -107,6 +108,8 @@ struct ViewKey {
   // fresh window every step, each starting its own lead ahead, so the newest window is
   // usually not due yet and an older one covers the coming seconds.
   std::vector<PrefetchWindow> windows;
+  // A keep-alive learned for this key (IdleLearner), or -1: the template's.
+  int64_t keepalive_ms = -1;
 };
 
 struct ViewRegion {
@@ -148,8 +151,9 @@ struct ReconcilerCounters {
 // every node is full. Used by the reconciler and by the cold path of the simulator.
 std::optional<uint32_t> PlaceNew(const ClusterView& view, const ViewKey& key, bool* spilled);
 
-// The prefetch window of `k` that decides its proactive target at `now_ms`: the most
-// recently received window that is due (start - tp.lead_ms <= now < end), or nullptr.
+// The prefetch window of `k` that decides its proactive target at `now_ms`: per source, the
+// most recently received window that is due (start - tp.lead_ms <= now < end); across
+// sources, the one with the highest target. nullptr when none is due.
 const PrefetchWindow* DueWindow(const ViewKey& k, const TemplatePolicy& tp, int64_t now_ms);
 
 class Reconciler {

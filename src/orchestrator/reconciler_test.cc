@@ -97,6 +97,37 @@ TEST(Reconciler, RollingForecastTheNewestDueWindowDecides) {
   EXPECT_EQ(Count(r.Reconcile(v, 21'000), Decision::kCreate), 0);
 }
 
+TEST(Reconciler, EachSourceSupersedesOnlyItsOwnWindows) {
+  ReconcilerConfig cfg;
+  cfg.reactive = false;
+  Reconciler r(cfg);
+  ClusterView v = TwoRegions();
+  // Source 0 (the model forecaster) sent 3 then 1; source 1 (the idle-time learner) 2.
+  v.keys[0].windows.push_back({0, 60'000, 3, {}, 0, 0});
+  v.keys[0].windows.push_back({0, 60'000, 1, {}, 5'000, 0});
+  v.keys[0].windows.push_back({0, 60'000, 2, {}, 1'000, 1});
+  ASSERT_NE(DueWindow(v.keys[0], cfg.default_template, 10'000), nullptr);
+  EXPECT_EQ(DueWindow(v.keys[0], cfg.default_template, 10'000)->target, 2u);
+  EXPECT_EQ(Count(r.Reconcile(v, 10'000), Decision::kCreate), 2);
+}
+
+TEST(Reconciler, ALearnedKeepAliveOverridesTheTemplates) {
+  ReconcilerConfig cfg;
+  cfg.reactive = false;
+  cfg.default_template.keepalive_ms = 600'000;
+  Reconciler r(cfg);
+  ClusterView v = TwoRegions();
+  ViewInstance i;
+  i.id = "a";
+  i.state = ViewState::kReady;
+  i.last_busy_ms = 0;
+  v.keys[0].instances.push_back(i);
+  EXPECT_EQ(Count(r.Reconcile(v, 120'000), Decision::kDrain), 0);
+  v.keys[0].keepalive_ms = 90'000;
+  EXPECT_EQ(Count(r.Reconcile(v, 89'000), Decision::kDrain), 0);
+  EXPECT_EQ(Count(r.Reconcile(v, 120'000), Decision::kDrain), 1);
+}
+
 TEST(Reconciler, WindowKeepsInstancesUntilItEnds) {
   ReconcilerConfig cfg;
   cfg.reactive = false;

@@ -39,11 +39,10 @@ absl::StatusOr<SweepAxis> SweepFor(const std::string& name) {
   if (name == "reactive-kpa") {
     return SweepAxis{"keepalive", {"30s", "1m", "2m", "5m", "10m", "20m", "30m", "60m"}, "10m"};
   }
-  // The newsvendor quantile: the cost of a cold start against a second of idle instance.
-  // Only the forecasts' own levels (forecast/quantile.h): another q is read at the nearest
-  // level (0.7 runs as 0.8), which would plot one point twice.
+  // The price of a cold start in idle-instance time: it sets the learned keep-alives and
+  // reloads (the forecaster's q stays at its default; sweep it with --param q=...).
   if (name == "predictive") {
-    return SweepAxis{"q", {"0.5", "0.8", "0.9", "0.95", "0.98", "0.99"}, "0.9"};
+    return SweepAxis{"cold", {"2m", "5m", "10m", "30m", "1h", "2h", "4h", "8h"}, "30m"};
   }
   // The keep-alive percentile of the idle-time histogram (ATC'20 uses the 99th).
   if (name == "hybrid-histogram") {

@@ -199,7 +199,7 @@ TEST(Factory, TheSameRunIsRunOnceAndASweepPointKeepsItsKnob) {
 }
 
 TEST(Factory, ASweepRejectsTheKnobItVaries) {
-  EXPECT_FALSE(SweepRuns({"predictive"}, {{"predictive", {{"q", "0.9"}}}}).ok());
+  EXPECT_FALSE(SweepRuns({"predictive"}, {{"predictive", {{"cold", "1h"}}}}).ok());
   auto runs = SweepRuns({"predictive"}, {{"predictive", {{"model", "ets"}}}});
   ASSERT_TRUE(runs.ok());
   for (const RunSpec& r : *runs) EXPECT_EQ(r.params.at("model"), "ets");

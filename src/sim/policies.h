@@ -6,7 +6,10 @@
 //   concurrency, no forecast;
 // - predictive: prewarm: the forecaster's planner (per-key quantile forecasts, newsvendor q)
 //   emits prefetch windows every step, the reconciler meets them one start time ahead, on
-//   top of the reactive floor.
+//   top of the reactive floor; and each key's keep-alive is learned from its idle times
+//   (orchestrator::IdleLearner): after an invocation the key is kept warm, or unloaded and
+//   reloaded ahead of its expected next arrival (a second window source), whichever costs
+//   least at the configured price of a cold start.
 #pragma once
 
 #include <memory>
@@ -17,6 +20,7 @@
 #include "forecast/service/model_forecaster.h"
 #include "forecast/service/planner.h"
 #include "forecast/service/series_store.h"
+#include "orchestrator/idle_learner.h"
 #include "orchestrator/reconciler.h"
 #include "sim/sim.h"
 
@@ -37,6 +41,18 @@ struct ReconcilerPolicyOptions {
   int64_t refit_every_ms = 3'600'000;
   int min_history_steps = 30;
   int64_t horizon_ms = 0;                  // 0: one workload step
+  bool forecast = true;                    // the model forecaster's windows
+  // The learned keep-alive (IdleLearner). `cold_s`: the price of a cold start in seconds
+  // of an idle instance of average memory (each key's idle second costs its memory over
+  // the average). weight "start": every cold start weighs the same; "key": divided by the
+  // key's idle periods per day, so that every key's cold-start *rate* weighs the same (the
+  // per-key metric of ATC'20); "mix": cold_s x (1 + 24 / idle periods per day), per start
+  // for busy keys and per key for rare ones. 0 turns learning off (the fixed keep-alive).
+  double cold_s = 1'800;
+  std::string weight = "mix";
+  // Knobs min_samples, prior, range. A key is planned from its first idle period (the
+  // prior stands in for the samples it lacks); idle times past 6 h are not bridged.
+  orchestrator::IdleLearnerOptions learner{.range_ms = 6 * 3'600'000, .min_samples = 0};
   Params raw;                              // as given, for the report
 };
 
@@ -54,6 +70,8 @@ class ReconcilerPolicy final : public Policy {
   int64_t tick_ms() const override { return options_.tick_ms; }
   void OnTick(PolicyContext& ctx) override;
   void OnStep(PolicyContext& ctx, size_t step) override;
+  void OnArrival(PolicyContext& ctx, uint32_t key, bool cold) override;
+  void OnIdle(PolicyContext& ctx, uint32_t key, const orchestrator::ViewInstance& inst) override;
   void Finish(PolicyContext& ctx, SimResult& result) override;
 
  private:
@@ -67,6 +85,17 @@ class ReconcilerPolicy final : public Policy {
   std::unique_ptr<forecast::Planner> planner_;
   std::map<forecast::SeriesKey, uint32_t> key_index_;
   uint64_t plans_ = 0, windows_ = 0;
+  // learned keep-alive
+  struct Learned {
+    orchestrator::IdleLearner learner;
+    orchestrator::IdlePlan plan;
+    uint64_t planned_at = UINT64_MAX;  // learner samples when `plan` was computed
+    SimTimeUs idle_since = -1;   // the key's last invocation ended then (-1: one runs)
+    bool ran = false;
+  };
+  std::vector<Learned> learned_;
+  double mean_memory_mb_ = 128;
+  uint64_t learned_plans_ = 0, learned_reloads_ = 0;
 };
 
 // Parses "90s", "10m", "2h", "1500ms" or plain seconds.

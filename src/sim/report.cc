@@ -56,6 +56,15 @@ std::string JsonObject(const Map& m, bool quote_values) {
   return fmt::format("{{{}}}", fmt::join(kv, ", "));
 }
 
+// Per key (workload order): [arrivals, cold starts], measured arrivals only.
+std::string KeysJson(const SimResult& r) {
+  std::string out;
+  for (size_t i = 0; i < r.keys.size(); ++i) {
+    out += fmt::format("{}[{}, {}]", i ? ", " : "", r.keys[i].arrivals, r.keys[i].cold);
+  }
+  return out;
+}
+
 std::string RunJson(const RunReport& run) {
   const SimResult& r = run.result;
   return fmt::format(
@@ -63,14 +72,15 @@ std::string RunJson(const RunReport& run) {
       "\"cold\": {}, \"cold_rate\": {}, \"cold_rate_p75\": {}, \"origin\": {}, \"starts\": {}, "
       "\"wasted_mb_h\": {}, \"wasted_norm\": {}, \"loaded_mb_h\": {}, "
       "\"latency_s\": {{\"p50\": {}, \"p90\": {}, \"p99\": {}, \"p999\": {}}}, "
-      "\"events\": {}, \"events_per_s\": {}, \"wall_s\": {}, \"sim_s\": {}, \"decisions\": {}}}",
+      "\"events\": {}, \"events_per_s\": {}, \"wall_s\": {}, \"sim_s\": {}, \"decisions\": {}, "
+      "\"keys\": [{}]}}",
       JsonString(run.spec.policy), JsonString(run.spec.knob), JsonString(run.spec.value),
       JsonObject(run.spec.params, true), r.arrivals, r.cold, JsonNumber(r.cold_rate),
       JsonNumber(r.cold_rate_p75), r.origin, r.starts, JsonNumber(r.wasted_mb_s / 3600),
       JsonNumber(run.wasted_norm), JsonNumber(r.loaded_mb_s / 3600), JsonNumber(r.latency_p50_s),
       JsonNumber(r.latency_p90_s), JsonNumber(r.latency_p99_s), JsonNumber(r.latency_p999_s),
       r.events, JsonNumber(EventsPerSecond(r)), JsonNumber(r.wall_seconds),
-      JsonNumber(r.sim_seconds), JsonObject(r.decisions, false));
+      JsonNumber(r.sim_seconds), JsonObject(r.decisions, false), KeysJson(r));
 }
 
 std::string BudgetJson(const Report& r) {

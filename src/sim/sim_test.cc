@@ -109,6 +109,28 @@ TEST(Simulator, PredictivePrewarmsAPeriodicKey) {
   EXPECT_GT(pred.decisions["create:prefetch"], 0u);
 }
 
+TEST(Simulator, PredictiveLearnsToUnloadATimerAndReloadItInTime) {
+  // A timer: one arrival every 30 minutes for a day, forecaster off. The learned keep-alive
+  // first keeps the instance (the prior), then, once the 30-minute idle times dominate,
+  // unloads it after each run and reloads it just before the next: warm arrivals at a
+  // fraction of the memory a 40-minute keep-alive holds.
+  std::vector<uint32_t> counts(1440, 0);
+  for (size_t m = 0; m < counts.size(); m += 30) counts[m] = 1;
+  Workload w = OneKey(counts);
+  SimConfig c = Config();
+  c.measure_from_ms = 4 * 3'600'000;
+  SimResult keep = RunPolicy(w, "fixed-keepalive", {{"keepalive", "40m"}}, c);
+  SimResult pred = RunPolicy(w, "predictive", {{"forecast", "off"}, {"cold", "2h"}, {"weight", "start"}}, c);
+  EXPECT_EQ(keep.cold, 0u);
+  EXPECT_EQ(pred.cold, 0u) << "of " << pred.arrivals;
+  EXPECT_LT(pred.wasted_mb_s, 0.25 * keep.wasted_mb_s);
+  EXPECT_GT(pred.decisions["learned:reload-windows"], 20u);
+  EXPECT_GT(pred.decisions["create:prefetch"], 20u);
+  // A cold start priced at 1 s: nothing is worth keeping, every arrival is cold.
+  SimResult cheap = RunPolicy(w, "predictive", {{"forecast", "off"}, {"cold", "1s"}, {"weight", "start"}}, c);
+  EXPECT_EQ(cheap.cold, cheap.arrivals);
+}
+
 TEST(Simulator, ReactiveScalesWithLoadAndOriginServesWhenFull) {
   // 600 arrivals a minute at 0.1 s each = 1 concurrent on average; concurrency 1 per
   // instance: the stable window asks for ~2 instances at 70% target.

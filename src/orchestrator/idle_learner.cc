@@ -1,0 +1,93 @@
+#include "orchestrator/idle_learner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace prewarm::orchestrator {
+
+void IdleLearner::Add(int64_t idle_ms) {
+  ++samples_;
+  if (idle_ms < 0) idle_ms = 0;
+  if (idle_ms >= options_.range_ms) {
+    ++beyond_;
+    return;
+  }
+  Bin& b = bins_[static_cast<uint32_t>(idle_ms / options_.bin_ms)];
+  ++b.count;
+  b.sum_s += static_cast<double>(idle_ms) / 1000.0;
+}
+
+IdlePlan IdleLearner::Plan(double cold_cost, double start_s) const {
+  IdlePlan best;
+  if (samples_ < options_.min_samples) {
+    best.keep_until_ms = options_.default_keepalive_ms;
+    return best;
+  }
+  const double bin_s = static_cast<double>(options_.bin_ms) / 1000.0;
+  // The observed bins plus the prior's: its weight split evenly over bins 0, 1, 3, 7, 15, ...
+  // (log-spaced), each pseudo-period as long as its bin's middle.
+  std::map<uint32_t, std::pair<double, double>> merged;  // bin -> (count, seconds)
+  for (const auto& [bin, b] : bins_) merged[bin] = {b.count, b.sum_s};
+  const uint32_t range_bins = static_cast<uint32_t>(std::max<int64_t>(1, options_.range_ms / options_.bin_ms));
+  std::vector<uint32_t> prior_bins;
+  for (uint64_t b = 0; b < range_bins; b = 2 * b + 1) prior_bins.push_back(static_cast<uint32_t>(b));
+  double prior = options_.prior_weight > 0 ? options_.prior_weight : 0;
+  for (uint32_t b : prior_bins) {
+    double w = prior / static_cast<double>(prior_bins.size());
+    auto& [count, secs] = merged[b];
+    count += w;
+    secs += w * (b + 0.5) * bin_s;
+  }
+  const double n = static_cast<double>(samples_) + prior;
+  // Non-empty bins in order, with prefix sums of counts and of idle seconds.
+  const size_t m = merged.size();
+  std::vector<double> lower(m), upper(m), cum(m + 1, 0), sum(m + 1, 0);
+  size_t j = 0;
+  for (const auto& [bin, cs] : merged) {
+    lower[j] = bin * bin_s;
+    upper[j] = (bin + 1) * bin_s;
+    cum[j + 1] = cum[j] + cs.first;
+    sum[j + 1] = sum[j] + cs.second;
+    ++j;
+  }
+  double best_cost = 0;
+  auto consider = [&](double prewarm, double keep, double cold, double idle) {
+    double cost = cold_cost * cold + idle;
+    if (best.learned && cost >= best_cost) return;
+    best_cost = cost;
+    best.learned = true;
+    best.prewarm_ms = static_cast<int64_t>(std::llround(prewarm * 1000));
+    best.keep_until_ms = static_cast<int64_t>(std::llround(keep * 1000));
+    best.cold_share = cold / n;
+    best.idle_s = idle / n;
+  };
+  // keep: warm through bins 0..J-1 (J = 0: unload at once).
+  for (size_t J = 0; J <= m; ++J) {
+    double keep = J == 0 ? 0 : upper[J - 1];
+    double beyond = n - cum[J];
+    consider(0, keep, beyond, sum[J] + beyond * keep);
+  }
+  // reload: unloaded until the lower edge of bin I, warm through bin J (I <= J).
+  for (size_t I = 0; I < m; ++I) {
+    double prewarm = lower[I];
+    if (prewarm <= 0) continue;  // that is the keep shape
+    double before = cum[I];      // idle periods that end while unloaded: cold, no cost
+    for (size_t J = I; J < m; ++J) {
+      double keep = upper[J];
+      double beyond = n - cum[J + 1];
+      double warm = cum[J + 1] - cum[I];
+      double idle = start_s * (n - before) + (sum[J + 1] - sum[I]) - prewarm * warm +
+                    beyond * (keep - prewarm);
+      consider(prewarm, keep, before + beyond, idle);
+    }
+  }
+  // Margins against the bins' granularity, as the hybrid histogram does.
+  if (best.prewarm_ms > 0) {
+    best.prewarm_ms = static_cast<int64_t>(best.prewarm_ms * (1 - options_.margin));
+  }
+  best.keep_until_ms = static_cast<int64_t>(best.keep_until_ms * (1 + options_.margin));
+  return best;
+}
+
+}  // namespace prewarm::orchestrator

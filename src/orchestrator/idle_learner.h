@@ -1,0 +1,68 @@
+// IdleLearner: a learned keep-alive for one (region, template) key, from the distribution
+// of its idle times (end of its last running request to the next arrival).
+//
+// After an idle period begins the key is kept warm in one of two shapes:
+//   keep    keep the instance for `keep_until` (a keep-alive; prewarm = 0);
+//   reload  unload at once, load an instance again at `prewarm` (minus the start time) and
+//           keep it until `keep_until` (the shape of Shahrad et al.'s hybrid histogram).
+// Both shapes are scored on the observed idle times, with a cold start costing
+// `cold_cost` and a loaded idle second costing `idle_cost` (memory x seconds, and a
+// reload pays its start time as idle). The cheapest (prewarm, keep_until) among the
+// histogram's bin edges wins, then widened by `margin` on each side against the
+// histogram's granularity; the idle times are smoothed by a weak log-uniform prior
+// (IdleLearnerOptions::prior_weight). Unlike a fixed percentile, the choice moves with the cost
+// ratio: a key whose idle times are long and spread gets no keep-alive at all when a cold
+// start is cheap, and a long one when it is dear.
+//
+// Memory: one sparse map of non-empty bins per key. Plan() is O(m^2) in the number m of
+// non-empty bins, so callers cache it (see IdleLearner::stale).
+#pragma once
+
+#include <cstdint>
+#include <map>
+
+namespace prewarm::orchestrator {
+
+struct IdleLearnerOptions {
+  int64_t bin_ms = 60'000;           // histogram resolution
+  int64_t range_ms = 24 * 3'600'000;  // idle times beyond this count as "never warm"
+  uint64_t min_samples = 3;          // fewer: Plan() gives the default keep-alive
+  double margin = 0.10;              // prewarm earlier and keep longer by this share
+  // A prior worth this many idle periods, spread log-uniformly over [0, range): a few
+  // samples alone would schedule a narrow reload around the one gap seen so far; with
+  // the prior the plan keeps warm until the data are concentrated enough to pay for it.
+  double prior_weight = 1.0;
+  int64_t default_keepalive_ms = 600'000;
+};
+
+struct IdlePlan {
+  bool learned = false;        // false: not enough samples, the default keep-alive
+  int64_t prewarm_ms = 0;      // 0: keep warm from the start of the idle period
+  int64_t keep_until_ms = 0;   // unloaded after this much idle time
+  double cold_share = 0;       // expected share of idle periods that end cold
+  double idle_s = 0;           // expected loaded idle seconds per idle period
+};
+
+class IdleLearner {
+ public:
+  IdleLearner() = default;
+  explicit IdleLearner(IdleLearnerOptions options) : options_(options) {}
+
+  void Add(int64_t idle_ms);
+  uint64_t samples() const { return samples_; }
+  // The cheapest plan for a cold start worth `cold_cost` loaded-instance-seconds of idle,
+  // with `start_s` the time an instance takes to start (a reload is loaded, idle, for it).
+  IdlePlan Plan(double cold_cost, double start_s) const;
+
+ private:
+  IdleLearnerOptions options_;
+  struct Bin {
+    uint32_t count = 0;  // idle periods that ended in this bin
+    double sum_s = 0;    // their total length (a bin is wide; its midpoint is no estimate)
+  };
+  std::map<uint32_t, Bin> bins_;
+  uint64_t beyond_ = 0;                // idle periods longer than range_ms
+  uint64_t samples_ = 0;
+};
+
+}  // namespace prewarm::orchestrator

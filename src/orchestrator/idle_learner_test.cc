@@ -1,0 +1,90 @@
+#include "orchestrator/idle_learner.h"
+
+#include <gtest/gtest.h>
+
+namespace prewarm::orchestrator {
+namespace {
+
+constexpr int64_t kMin = 60'000;
+
+TEST(IdleLearner, TooFewSamplesGiveTheDefaultKeepAlive) {
+  IdleLearner l({.min_samples = 3, .prior_weight = 0, .default_keepalive_ms = 10 * kMin});
+  l.Add(5 * kMin);
+  l.Add(5 * kMin);
+  IdlePlan p = l.Plan(1e6, 2.7);
+  EXPECT_FALSE(p.learned);
+  EXPECT_EQ(p.prewarm_ms, 0);
+  EXPECT_EQ(p.keep_until_ms, 10 * kMin);
+}
+
+TEST(IdleLearner, ATimerIsUnloadedAndReloadedJustBeforeItFires) {
+  // Every idle period lasts 30 min 20 s (a timer trigger). Reloading at 30 min costs the
+  // start (2.7 s) plus 20 s; keeping warm costs all of it. With the 10% margins: reload
+  // from 27 min, keep until 34.1 min.
+  IdleLearner l({.prior_weight = 0});
+  for (int i = 0; i < 10; ++i) l.Add(30 * kMin + 20'000);
+  IdlePlan p = l.Plan(/*cold_cost=*/10'000, /*start_s=*/2.7);
+  ASSERT_TRUE(p.learned);
+  EXPECT_EQ(p.prewarm_ms, 27 * kMin);
+  EXPECT_EQ(p.keep_until_ms, static_cast<int64_t>(31 * kMin * 1.1));
+  EXPECT_DOUBLE_EQ(p.cold_share, 0);
+  EXPECT_NEAR(p.idle_s, 2.7 + 20, 1e-9);
+}
+
+TEST(IdleLearner, ACheapColdStartUnloadsAtOnce) {
+  IdleLearner l({.prior_weight = 0});
+  for (int i = 0; i < 10; ++i) l.Add(30 * kMin);
+  // One cold start is worth 1 s of idle instance: no warm period pays for itself.
+  IdlePlan p = l.Plan(1, 2.7);
+  ASSERT_TRUE(p.learned);
+  EXPECT_EQ(p.prewarm_ms, 0);
+  EXPECT_EQ(p.keep_until_ms, 0);
+  EXPECT_DOUBLE_EQ(p.cold_share, 1);
+}
+
+TEST(IdleLearner, ShortGapsAreBridgedAndTheRareLongOneIsNot) {
+  // 20 gaps of 10 s and one of 5 h, a cold start worth 100 s: keep for the first minute
+  // (cost 100 x 1 cold + 20 x 10 s + 60 s = 360) rather than unload at once (2100) or
+  // bridge the 5 h (18000 s of idle). Keep-alive: 1 min + 10% margin.
+  IdleLearner l({.prior_weight = 0});
+  for (int i = 0; i < 20; ++i) l.Add(10'000);
+  l.Add(5 * 60 * kMin);
+  IdlePlan p = l.Plan(100, 2.7);
+  ASSERT_TRUE(p.learned);
+  EXPECT_EQ(p.prewarm_ms, 0);
+  EXPECT_EQ(p.keep_until_ms, 66'000);
+  EXPECT_NEAR(p.cold_share, 1.0 / 21, 1e-12);
+  // At 20,000 s per cold start, bridging the 5 h gap pays: keep for all of it.
+  p = l.Plan(20'000, 2.7);
+  EXPECT_EQ(p.keep_until_ms, static_cast<int64_t>(301 * kMin * 1.1));
+  EXPECT_DOUBLE_EQ(p.cold_share, 0);
+}
+
+TEST(IdleLearner, IdleTimesBeyondTheRangeAreAlwaysCold) {
+  IdleLearner l({.range_ms = 60 * kMin, .prior_weight = 0});
+  for (int i = 0; i < 5; ++i) l.Add(2 * 60 * kMin);
+  IdlePlan p = l.Plan(1e9, 2.7);
+  ASSERT_TRUE(p.learned);
+  EXPECT_EQ(p.keep_until_ms, 0);  // nothing in range to keep warm for
+  EXPECT_DOUBLE_EQ(p.cold_share, 1);
+}
+
+TEST(IdleLearner, ThePriorKeepsOneSampleFromSchedulingANarrowReload) {
+  // One idle period of 139 min. Alone it says "reload at 139 min"; the prior (one
+  // pseudo-period spread over 0..24 h) says the next gap may be much shorter, so at a high
+  // cold-start price the plan keeps warm from the start.
+  IdleLearner bare({.min_samples = 1, .prior_weight = 0});
+  IdleLearner smooth({.min_samples = 1, .prior_weight = 1});
+  bare.Add(139 * kMin);
+  smooth.Add(139 * kMin);
+  EXPECT_GT(bare.Plan(1e6, 2.7).prewarm_ms, 0);
+  IdlePlan p = smooth.Plan(1e6, 2.7);
+  EXPECT_EQ(p.prewarm_ms, 0);
+  EXPECT_GE(p.keep_until_ms, 140 * kMin);
+  // Many samples at 139 min outweigh the prior: the reload comes back.
+  for (int i = 0; i < 200; ++i) smooth.Add(139 * kMin);
+  EXPECT_GT(smooth.Plan(1e5, 2.7).prewarm_ms, 100 * kMin);
+}
+
+}  // namespace
+}  // namespace prewarm::orchestrator
