@@ -26,7 +26,7 @@ absl::Status ReadListen(const YamlReader& r, OrchestratorConfig& c) {
   RETURN_IF_ERROR(r.CheckKnown({"zone", "nameservers", "ttl", "dns", "grpc", "http", "origin",
                                 "services", "regions", "networks", "default_region",
                                 "node_timeout_s", "keepalive_s", "failure_backoff_s",
-                                "log_level", "max_prefetch_target", "event_retention_s"}));
+                                "log_level", "max_prefetch_target", "event_retention_s", "autoscaler"}));
   ASSIGN_OR_RETURN(auto dns, r.Map("dns"));
   YamlReader d = dns ? *dns : *YamlReader::FromString("{}", "<default>");
   RETURN_IF_ERROR(d.CheckKnown({"listen", "udp_threads", "tcp"}));
@@ -176,7 +176,7 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
   if (autoscaler) {
     const YamlReader& a = *autoscaler;
     RETURN_IF_ERROR(a.CheckKnown({"proactive", "reactive", "stable_window_s", "panic_window_s",
-                                  "panic_threshold", "target_utilisation"}));
+                                  "panic_threshold", "target_utilisation", "learned_keepalive"}));
     AutoscalerConfig& ac = c.autoscaler;
     ASSIGN_OR_RETURN(ac.proactive, a.Bool("proactive", true));
     ASSIGN_OR_RETURN(ac.reactive, a.Bool("reactive", true));
@@ -187,6 +187,21 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
     ac.panic_window_ms = static_cast<int64_t>(panic_s * 1000);
     ASSIGN_OR_RETURN(ac.panic_threshold, a.Double("panic_threshold", 2.0, 1.0, 100));
     ASSIGN_OR_RETURN(ac.target_utilisation, a.Double("target_utilisation", 0.7, 0.01, 1.0));
+    ASSIGN_OR_RETURN(auto learned, a.Map("learned_keepalive"));
+    if (learned) {
+      const YamlReader& l = *learned;
+      RETURN_IF_ERROR(l.CheckKnown({"enabled", "cold_start_cost_s", "weight", "range_s", "prior"}));
+      LearnedKeepAliveConfig& lc = ac.learned;
+      ASSIGN_OR_RETURN(ac.learned_keepalive, l.Bool("enabled", true));
+      ASSIGN_OR_RETURN(lc.cold_s, l.Double("cold_start_cost_s", 1800, 0.001, 1e9));
+      ASSIGN_OR_RETURN(lc.weight, l.String("weight", "mix"));
+      if (lc.weight != "start" && lc.weight != "key" && lc.weight != "mix") {
+        return l.Error("weight", "must be start, key or mix");
+      }
+      ASSIGN_OR_RETURN(double range_s, l.Double("range_s", 6 * 3600, 60, 7 * 86400));
+      lc.learner.range_ms = static_cast<int64_t>(range_s * 1000);
+      ASSIGN_OR_RETURN(lc.learner.prior_weight, l.Double("prior", 1.0, 0, 1000));
+    }
   }
   ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));
   ASSIGN_OR_RETURN(int64_t max_target, r.Int("max_prefetch_target", 1000, 1, 1'000'000));

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "orchestrator/idle_learner.h"
 #include "common/net.h"
 #include "common/yaml_reader.h"
 #include "geo/geo.h"
@@ -45,6 +46,10 @@ struct AutoscalerConfig {
   int64_t panic_window_ms = 6'000;
   double panic_threshold = 2.0;      // panic when demand >= this x ready capacity
   double target_utilisation = 0.7;   // of each instance's concurrency
+  // Learned keep-alive per (region, template) from its idle times (idle_learner.h);
+  // off: every key keeps the template's (or the global) keepalive_s.
+  bool learned_keepalive = false;
+  LearnedKeepAliveConfig learned;
 };
 
 struct OrchestratorConfig {

@@ -56,3 +56,33 @@ TEST(OrchestratorConfigTest, BadFieldsAreNamedWithTheirLine) {
 
 }  // namespace
 }  // namespace prewarm::orchestrator
+
+namespace prewarm::orchestrator {
+namespace {
+
+TEST(OrchestratorConfigTest, ParsesTheAutoscalerAndItsLearnedKeepAlive) {
+  auto c = Parse(
+      "autoscaler:\n"
+      "  reactive: false\n"
+      "  stable_window_s: 30\n"
+      "  panic_window_s: 3\n"
+      "  learned_keepalive: {cold_start_cost_s: 600, weight: key, range_s: 7200, prior: 2}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->autoscaler.reactive);
+  EXPECT_EQ(c->autoscaler.stable_window_ms, 30'000);
+  EXPECT_EQ(c->autoscaler.panic_window_ms, 3'000);
+  EXPECT_TRUE(c->autoscaler.learned_keepalive);
+  EXPECT_EQ(c->autoscaler.learned.cold_s, 600);
+  EXPECT_EQ(c->autoscaler.learned.weight, "key");
+  EXPECT_EQ(c->autoscaler.learned.learner.range_ms, 7'200'000);
+  EXPECT_EQ(c->autoscaler.learned.learner.prior_weight, 2);
+  EXPECT_FALSE(Parse("{}")->autoscaler.learned_keepalive);
+  auto bad = Parse("autoscaler:\n  learned_keepalive: {weight: everyone}\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(std::string(bad.status().message()).find("weight"), std::string::npos);
+  EXPECT_FALSE(Parse("autoscaler: {panic_window_s: 90, stable_window_s: 60}\n").ok());
+  EXPECT_FALSE(Parse("autoscaler: {stable_windw_s: 60}\n").ok());
+}
+
+}  // namespace
+}  // namespace prewarm::orchestrator

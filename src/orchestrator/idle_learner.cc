@@ -1,5 +1,7 @@
 #include "orchestrator/idle_learner.h"
 
+#include "orchestrator/reconciler.h"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -88,6 +90,58 @@ IdlePlan IdleLearner::Plan(double cold_cost, double start_s) const {
   }
   best.keep_until_ms = static_cast<int64_t>(best.keep_until_ms * (1 + options_.margin));
   return best;
+}
+
+void LearnedKeepAlive::Arrival(int64_t at_ms) {
+  if (idle_since_ms_ >= 0) {
+    learner_.Add(at_ms - idle_since_ms_);
+    idle_since_ms_ = -1;
+  } else if (ran_) {
+    learner_.Add(0);  // it came while another invocation of the key ran
+  }
+}
+
+const IdlePlan& LearnedKeepAlive::IdleBegins(int64_t at_ms, const LearnedKeepAliveConfig& config,
+                                             double memory_ratio, double start_s) {
+  ran_ = true;
+  idle_since_ms_ = at_ms;
+  const uint64_t n = learner_.samples();
+  bool stale = planned_at_ == UINT64_MAX ||
+               (n != planned_at_ && (n < 20 || n >= planned_at_ + planned_at_ / 10));
+  if (!stale) return plan_;
+  double cold = config.cold_s / std::max(memory_ratio, 1e-3);
+  if (config.weight != "start") {
+    double days = std::max(static_cast<double>(at_ms - since_ms_) / 86'400'000.0, 1.0 / 24);
+    double per_day = std::max(static_cast<double>(n) / days, 1.0);
+    cold = config.weight == "key" ? cold / per_day : cold * (1 + 24 / per_day);
+  }
+  plan_ = learner_.Plan(cold, start_s);
+  planned_at_ = n;
+  ++plans_;
+  return plan_;
+}
+
+void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
+  std::erase_if(key.windows, [&](const PrefetchWindow& w) { return w.source == source; });
+  if (planned_at_ == UINT64_MAX) {
+    key.keepalive_ms = -1;  // never idle yet: the template's keep-alive
+    return;
+  }
+  if (plan_.prewarm_ms <= 0) {
+    key.keepalive_ms = plan_.keep_until_ms;
+    return;
+  }
+  // Unload idle instances at once (also surplus ones while others still serve); once the
+  // whole key is idle, reload one instance before the expected next arrival.
+  key.keepalive_ms = 0;
+  if (idle_since_ms_ < 0) return;
+  PrefetchWindow win;
+  win.start_ms = idle_since_ms_ + plan_.prewarm_ms;
+  win.end_ms = idle_since_ms_ + plan_.keep_until_ms;
+  win.target = 1;
+  win.received_ms = idle_since_ms_;
+  win.source = source;
+  key.windows.push_back(std::move(win));
 }
 
 }  // namespace prewarm::orchestrator

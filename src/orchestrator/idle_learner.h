@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
 
 namespace prewarm::orchestrator {
 
@@ -63,6 +64,56 @@ class IdleLearner {
   std::map<uint32_t, Bin> bins_;
   uint64_t beyond_ = 0;                // idle periods longer than range_ms
   uint64_t samples_ = 0;
+};
+
+// How a cold start is priced against idle memory when planning keep-alives.
+struct LearnedKeepAliveConfig {
+  // A cold start costs this many seconds of an idle instance of average memory.
+  double cold_s = 1'800;
+  // "start": every cold start the same; "key": divided by the key's idle periods per day
+  // (every key's cold-start rate weighs the same, the per-key metric of ATC'20); "mix":
+  // cold_s x (1 + 24 / idle periods per day): per start for busy keys, per key for rare ones.
+  std::string weight = "mix";
+  IdleLearnerOptions learner{.range_ms = 6 * 3'600'000, .min_samples = 0};
+};
+
+struct PrefetchWindow;
+struct ViewKey;
+
+// One key's learned keep-alive over time: feeds idle periods to its IdleLearner, replans
+// when the histogram has grown by a tenth, and turns the plan into what the reconciler
+// reads (ViewKey::keepalive_ms, and a window of `source` for a reload). Shared by the live
+// orchestrator (ClusterState) and the simulator's predictive policy.
+class LearnedKeepAlive {
+ public:
+  LearnedKeepAlive() = default;
+  // `watching_since_ms`: when arrivals of this key started to be observed (the time base
+  // of its rate: n idle periods over the time watched, not since its first arrival).
+  LearnedKeepAlive(const LearnedKeepAliveConfig& config, int64_t watching_since_ms)
+      : learner_(config.learner), since_ms_(watching_since_ms) {}
+
+  // An arrival at `at_ms`: it ends the key's idle period (or came while it was busy: idle 0).
+  void Arrival(int64_t at_ms);
+  // The key's last running invocation ended at `at_ms`: plans the idle period that starts.
+  // `memory_ratio`: this key's instance memory over the average; `start_s`: its start time.
+  const IdlePlan& IdleBegins(int64_t at_ms, const LearnedKeepAliveConfig& config,
+                             double memory_ratio, double start_s);
+  bool idle() const { return idle_since_ms_ >= 0; }
+  int64_t idle_since_ms() const { return idle_since_ms_; }
+  const IdlePlan& plan() const { return plan_; }
+  uint64_t plans() const { return plans_; }
+  // Writes the current plan into `key`: keep-alive, and while idle with a reload planned,
+  // one window of `source` (replacing that source's earlier one); a busy key gets neither.
+  void Apply(ViewKey& key, uint32_t source) const;
+
+ private:
+  IdleLearner learner_;
+  IdlePlan plan_;
+  uint64_t planned_at_ = UINT64_MAX;  // learner samples when plan_ was computed
+  int64_t idle_since_ms_ = -1;        // -1: an invocation runs (or none ran yet)
+  int64_t since_ms_ = 0;              // the rate's time base
+  bool ran_ = false;
+  uint64_t plans_ = 0;
 };
 
 }  // namespace prewarm::orchestrator

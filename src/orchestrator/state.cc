@@ -83,7 +83,8 @@ ViewState ToViewState(v1::InstanceState s) {
 
 ClusterState::ClusterState(const OrchestratorConfig& config, const Clock& clock,
                            SnapshotHolder& snapshots)
-    : config_(config), clock_(clock), snapshots_(snapshots), reconciler_(MakeReconcilerConfig(config)) {}
+    : config_(config), clock_(clock), snapshots_(snapshots), reconciler_(MakeReconcilerConfig(config)),
+      started_ms_(clock.NowMs()) {}
 
 void ClusterState::SetObserver(InstanceObserver observer) {
   absl::MutexLock l(&observer_mu_);
@@ -417,6 +418,11 @@ void ClusterState::Reconcile(const std::vector<v1::PrefetchEntry>& prefetch) {
     k.windows.push_back({r.window_start_unix_ms(), r.window_end_unix_ms(), r.target_concurrency(),
                          {r.content_ids().begin(), r.content_ids().end()}, e.received_unix_ms()});
   }
+  if (config_.autoscaler.learned_keepalive) {
+    std::vector<std::string> names;
+    for (const auto& r : view.regions) names.push_back(r.name);
+    LearnKeepAlives(view, names, key_of);
+  }
   view.Index();
   // The lead: each template's measured start time, plus one tick (a due window may wait
   // that long for the next pass).
@@ -458,6 +464,55 @@ void ClusterState::Reconcile(const std::vector<v1::PrefetchEntry>& prefetch) {
         break;
       }
     }
+  }
+}
+
+void ClusterState::LearnKeepAlives(
+    ClusterView& view, const std::vector<std::string>& region_names,
+    const std::function<uint32_t(uint32_t, const std::string&)>& key_of) {
+  constexpr uint32_t kLearnedSource = 1;   // PrefetchWindow::source of learned reloads
+  constexpr int64_t kIdleGraceMs = 1'000;  // no answer and no connection this long: idle
+  const int64_t now = clock_.NowMs();
+  // Keys that have no instance left but a reload planned must be in the view.
+  for (const auto& [name, lk] : learned_) {
+    if (!lk.keepalive.idle() || lk.keepalive.plan().prewarm_ms <= 0) continue;
+    auto r = std::find(region_names.begin(), region_names.end(), name.first);
+    if (r != region_names.end()) key_of(static_cast<uint32_t>(r - region_names.begin()), name.second);
+  }
+  for (ViewKey& k : view.keys) {
+    std::pair<std::string, std::string> name{view.regions[k.region].name, k.tmpl};
+    auto it = learned_.find(name);
+    if (it == learned_.end()) {
+      it = learned_.emplace(name, LearnedKey{LearnedKeepAlive(config_.autoscaler.learned, started_ms_), 0, false}).first;
+    }
+    LearnedKey& lk = it->second;
+    // The key's latest sign of traffic: a DNS answer naming one of its instances, or a
+    // status report with open connections.
+    int64_t latest = 0;
+    uint32_t in_flight = 0;
+    for (const ViewInstance& vi : k.instances) {
+      auto inst = instances_.find(vi.id);
+      if (inst == instances_.end()) continue;
+      latest = std::max({latest, inst->second.heat->last_answer_ms.load(std::memory_order_relaxed),
+                         inst->second.last_active_ms});
+      in_flight += vi.in_flight;
+    }
+    if (latest > lk.seen_ms) {
+      if (!lk.busy) lk.keepalive.Arrival(latest);
+      lk.busy = true;
+      lk.seen_ms = latest;
+    }
+    if (lk.busy && in_flight == 0 && now - lk.seen_ms >= kIdleGraceMs) {
+      lk.busy = false;
+      double start_s = 1.0;
+      if (auto st = start_ms_ewma_.find(k.tmpl); st != start_ms_ewma_.end()) start_s = st->second / 1000;
+      const IdlePlan& plan = lk.keepalive.IdleBegins(lk.seen_ms, config_.autoscaler.learned, 1.0, start_s);
+      spdlog::debug("learned keep-alive {}/{}: {} then keep until {} s idle", name.first, name.second,
+                    plan.prewarm_ms > 0 ? fmt::format("unload, reload at {} s", plan.prewarm_ms / 1000)
+                                        : std::string("keep"),
+                    plan.keep_until_ms / 1000);
+    }
+    lk.keepalive.Apply(k, kLearnedSource);
   }
 }
 

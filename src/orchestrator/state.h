@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -113,6 +114,11 @@ class ClusterState {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartDrain(Instance& inst, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Reconcile(const std::vector<v1::PrefetchEntry>& prefetch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Feeds each key's arrivals and idle periods to its learned keep-alive and writes the
+  // plans into `view` (keep-alives, reload windows); adds keys that only a reload names.
+  void LearnKeepAlives(ClusterView& view, const std::vector<std::string>& region_names,
+                       const std::function<uint32_t(uint32_t, const std::string&)>& key_of)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t AnsweredUntilMs(const Instance& inst) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<RoutingSnapshot> BuildSnapshot() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -131,6 +137,14 @@ class ClusterState {
   std::vector<v1::InstanceInfo> pending_events_ ABSL_GUARDED_BY(mu_);
   Reconciler reconciler_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, double> start_ms_ewma_ ABSL_GUARDED_BY(mu_);
+  // Learned keep-alive per (region, template) (autoscaler.learned_keepalive).
+  struct LearnedKey {
+    LearnedKeepAlive keepalive;
+    int64_t seen_ms = 0;   // the latest DNS answer / active report already accounted for
+    bool busy = false;
+  };
+  std::map<std::pair<std::string, std::string>, LearnedKey> learned_ ABSL_GUARDED_BY(mu_);
+  int64_t started_ms_ = 0;
   InstanceObserver observer_;
   absl::Mutex observer_mu_;
 };

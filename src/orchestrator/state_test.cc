@@ -218,5 +218,78 @@ TEST_F(ClusterStateTest, DestroyWaitsForTheLastDnsAnswer) {
   EXPECT_EQ(cmds[0].destroy().instance_id(), id);
 }
 
+TEST_F(ClusterStateTest, LearnedKeepAliveUnloadsATimerAndReloadsItBeforeItFires) {
+  // autoscaler.learned_keepalive on a key that a client resolves every 30 minutes. The
+  // orchestrator learns the idle times from its own DNS answers; once they dominate, it
+  // unloads the instance after each use and creates one again before the next.
+  OrchestratorConfig cfg = testing::ThreeRegionConfig();
+  cfg.autoscaler.reactive = false;
+  cfg.autoscaler.learned_keepalive = true;
+  cfg.autoscaler.learned.cold_s = 3600;
+  cfg.autoscaler.learned.weight = "start";
+  SnapshotHolder snaps;
+  ClusterState state(cfg, clock_, snaps);
+  auto link = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(state.RegisterNode(MakeRegister("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24"), link).ok());
+  v1::NodeStatus st;
+  st.set_node_id("fra-1");
+  for (int i = 1; i <= 8; ++i) st.add_standby_addresses("127.77.1." + std::to_string(i));
+  ASSERT_TRUE(state.ApplyStatus(st).ok());
+  // The agent's side: creates become READY instances, destroys remove them.
+  auto agent = [&] {
+    for (const auto& cmd : link->Take()) {
+      if (cmd.has_create()) {
+        auto* i = st.add_instances();
+        i->set_instance_id(cmd.create().instance_id());
+        i->set_template_name(cmd.create().template_name());
+        i->set_address(cmd.create().address());
+        i->set_state(v1::INSTANCE_STATE_READY);
+        i->set_probe_ok(true);
+      } else if (cmd.has_destroy()) {
+        auto* list = st.mutable_instances();
+        for (int j = 0; j < list->size(); ++j) {
+          if (list->Get(j).instance_id() == cmd.destroy().instance_id()) {
+            list->DeleteSubrange(j, 1);
+            break;
+          }
+        }
+      }
+    }
+    ASSERT_TRUE(state.ApplyStatus(st).ok());
+  };
+  auto ready = [&] {
+    auto snap = snaps.Load();
+    if (!snap->instances.contains("static")) return 0;
+    int n = 0;
+    for (const auto& r : snap->instances.at("static")) n += r.ready;
+    return n;
+  };
+  int warm = 0, fired = 0;
+  for (int period = 0; period < 16; ++period) {
+    // The timer fires: a DNS answer (cold path when nothing is loaded).
+    bool was_warm = ready() > 0;
+    if (!was_warm) {
+      ASSERT_TRUE(state.ReserveCold("static", {"frankfurt", {50.11, 8.68}}));
+    }
+    agent();
+    snaps.Load()->instances.at("static")[0].heat->last_answer_ms.store(clock_.NowMs());
+    if (period >= 10) {
+      ++fired;
+      warm += was_warm;
+    }
+    // 30 minutes of ticks, one every 10 s.
+    for (int t = 0; t < 180; ++t) {
+      clock_.Advance(10'000);
+      agent();
+      state.Tick();
+      agent();
+    }
+  }
+  EXPECT_EQ(warm, fired) << "after learning, every firing finds a loaded instance";
+  EXPECT_GE(state.reconciler_counters().creates[static_cast<int>(ScaleReason::kPrefetch)], 5u)
+      << "reloaded by the learned window";
+  EXPECT_GE(state.counters().drains, 5u) << "unloaded between firings";
+}
+
 }  // namespace
 }  // namespace prewarm::orchestrator

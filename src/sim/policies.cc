@@ -121,22 +121,22 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
       o.forecast = v == "on";
     } else if (k == "cold") {
       ASSIGN_OR_RETURN(int64_t ms, ParseDurationMs(v));
-      o.cold_s = static_cast<double>(ms) / 1000.0;
+      o.learn.cold_s = static_cast<double>(ms) / 1000.0;
     } else if (k == "min_samples") {
       ASSIGN_OR_RETURN(double d, ParseDouble(k, v));
       if (d < 0) return absl::InvalidArgumentError("--param min_samples must be >= 0");
-      o.learner.min_samples = static_cast<uint64_t>(d);
+      o.learn.learner.min_samples = static_cast<uint64_t>(d);
     } else if (k == "prior") {
-      ASSIGN_OR_RETURN(o.learner.prior_weight, ParseDouble(k, v));
-      if (o.learner.prior_weight < 0) return absl::InvalidArgumentError("--param prior must be >= 0");
+      ASSIGN_OR_RETURN(o.learn.learner.prior_weight, ParseDouble(k, v));
+      if (o.learn.learner.prior_weight < 0) return absl::InvalidArgumentError("--param prior must be >= 0");
     } else if (k == "range") {
-      ASSIGN_OR_RETURN(o.learner.range_ms, ParseDurationMs(v));
-      if (o.learner.range_ms < o.learner.bin_ms) return absl::InvalidArgumentError("--param range must be >= 1m");
+      ASSIGN_OR_RETURN(o.learn.learner.range_ms, ParseDurationMs(v));
+      if (o.learn.learner.range_ms < o.learn.learner.bin_ms) return absl::InvalidArgumentError("--param range must be >= 1m");
     } else if (k == "weight") {
       if (v != "key" && v != "start" && v != "mix") {
         return absl::InvalidArgumentError("--param weight=key|start|mix");
       }
-      o.weight = v;
+      o.learn.weight = v;
     }
   }
   o.reconciler.default_template.keepalive_ms = o.keepalive_ms;
@@ -167,11 +167,10 @@ void ReconcilerPolicy::Begin(PolicyContext& ctx) {
   }
   reconciler_ = std::make_unique<orchestrator::Reconciler>(std::move(rc));
   if (options_.name != "predictive") return;
-  if (options_.cold_s > 0) {
-    learned_.assign(w.keys.size(), Learned{});
-    orchestrator::IdleLearnerOptions lo = options_.learner;
-    lo.default_keepalive_ms = options_.keepalive_ms;
-    for (auto& l : learned_) l.learner = orchestrator::IdleLearner(lo);
+  if (options_.learn.cold_s > 0) {
+    orchestrator::LearnedKeepAliveConfig lc = options_.learn;
+    lc.learner.default_keepalive_ms = options_.keepalive_ms;
+    learned_.assign(w.keys.size(), orchestrator::LearnedKeepAlive(lc, 0));
     double sum = 0;
     for (const KeySpec& k : w.keys) sum += k.memory_mb;
     mean_memory_mb_ = w.keys.empty() ? 128 : sum / static_cast<double>(w.keys.size());
@@ -264,62 +263,24 @@ constexpr uint32_t kLearnedSource = 1;  // PrefetchWindow::source of the learned
 
 void ReconcilerPolicy::OnArrival(PolicyContext& ctx, uint32_t key, bool) {
   if (learned_.empty()) return;
-  Learned& l = learned_[key];
-  if (l.idle_since >= 0) {
-    l.learner.Add((ctx.now() - l.idle_since) / 1000);
-    l.idle_since = -1;
-  } else if (l.ran) {
-    l.learner.Add(0);  // it came while another invocation of the key ran
-  }
-  // The invocation supersedes a pending reload; the next idle period plans afresh.
-  auto& windows = ctx.view().keys[key].windows;
-  std::erase_if(windows, [](const orchestrator::PrefetchWindow& w) { return w.source == kLearnedSource; });
+  orchestrator::LearnedKeepAlive& l = learned_[key];
+  l.Arrival(ctx.now() / 1000);
+  l.Apply(ctx.view().keys[key], kLearnedSource);  // the invocation supersedes a pending reload
 }
 
 void ReconcilerPolicy::OnIdle(PolicyContext& ctx, uint32_t key, const orchestrator::ViewInstance&) {
   if (learned_.empty()) return;
-  Learned& l = learned_[key];
-  l.ran = true;
   orchestrator::ViewKey& vk = ctx.view().keys[key];
   if (std::any_of(vk.instances.begin(), vk.instances.end(),
                   [](const orchestrator::ViewInstance& i) { return i.in_flight > 0; })) {
     return;  // another invocation still runs: the key is not idle yet
   }
-  const SimTimeUs now = ctx.now();
-  l.idle_since = now;
-  // Replan when the histogram has grown by a tenth since the last plan (or is young).
-  uint64_t n = l.learner.samples();
-  if (l.planned_at == UINT64_MAX || (n != l.planned_at && (n < 20 || n >= l.planned_at + l.planned_at / 10))) {
-    const KeySpec& spec = ctx.workload().keys[key];
-    double cold = options_.cold_s * mean_memory_mb_ / std::max(spec.memory_mb, 1.0);
-    if (options_.weight != "start") {
-      double days = std::max(static_cast<double>(now) / 86'400e6, 1.0 / 24);
-      double per_day = std::max(static_cast<double>(n) / days, 1.0);
-      // key: every key's rate weighs the same; mix: a cold start costs `cold`, plus a share
-      // of the key's rate as if it had 24 idle periods a day (rare keys weigh more).
-      cold = options_.weight == "key" ? cold / per_day : cold * (1 + 24 / per_day);
-    }
-    l.plan = l.learner.Plan(cold, ctx.config().start.median_s);
-    l.planned_at = n;
-    ++learned_plans_;
-  }
-  const int64_t now_ms = now / 1000;
-  if (l.plan.prewarm_ms <= 0) {
-    vk.keepalive_ms = l.plan.keep_until_ms;
-    return;
-  }
-  // Unload now; a window of the learned source reloads one instance before the expected
-  // next arrival and holds it until the plan's end.
-  vk.keepalive_ms = 0;
-  orchestrator::PrefetchWindow win;
-  win.start_ms = now_ms + l.plan.prewarm_ms;
-  win.end_ms = now_ms + l.plan.keep_until_ms;
-  win.target = 1;
-  win.received_ms = now_ms;
-  win.source = kLearnedSource;
-  std::erase_if(vk.windows, [](const orchestrator::PrefetchWindow& w) { return w.source == kLearnedSource; });
-  vk.windows.push_back(std::move(win));
-  ++learned_reloads_;
+  orchestrator::LearnedKeepAlive& l = learned_[key];
+  const KeySpec& spec = ctx.workload().keys[key];
+  l.IdleBegins(ctx.now() / 1000, options_.learn, spec.memory_mb / mean_memory_mb_,
+               ctx.config().start.median_s);
+  l.Apply(vk, kLearnedSource);
+  learned_reloads_ += l.plan().prewarm_ms > 0;
 }
 
 void ReconcilerPolicy::Finish(PolicyContext&, SimResult& result) {
@@ -328,7 +289,9 @@ void ReconcilerPolicy::Finish(PolicyContext&, SimResult& result) {
   result.decisions["reconciler:panics"] = c.panics;
   result.decisions["reconciler:unplaceable"] = c.unplaceable;
   if (!learned_.empty()) {
-    result.decisions["learned:plans"] = learned_plans_;
+    uint64_t plans = 0;
+    for (const auto& l : learned_) plans += l.plans();
+    result.decisions["learned:plans"] = plans;
     result.decisions["learned:reload-windows"] = learned_reloads_;
   }
   if (planner_) {

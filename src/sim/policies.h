@@ -42,17 +42,11 @@ struct ReconcilerPolicyOptions {
   int min_history_steps = 30;
   int64_t horizon_ms = 0;                  // 0: one workload step
   bool forecast = true;                    // the model forecaster's windows
-  // The learned keep-alive (IdleLearner). `cold_s`: the price of a cold start in seconds
-  // of an idle instance of average memory (each key's idle second costs its memory over
-  // the average). weight "start": every cold start weighs the same; "key": divided by the
-  // key's idle periods per day, so that every key's cold-start *rate* weighs the same (the
-  // per-key metric of ATC'20); "mix": cold_s x (1 + 24 / idle periods per day), per start
-  // for busy keys and per key for rare ones. 0 turns learning off (the fixed keep-alive).
-  double cold_s = 1'800;
-  std::string weight = "mix";
-  // Knobs min_samples, prior, range. A key is planned from its first idle period (the
-  // prior stands in for the samples it lacks); idle times past 6 h are not bridged.
-  orchestrator::IdleLearnerOptions learner{.range_ms = 6 * 3'600'000, .min_samples = 0};
+  // The learned keep-alive (orchestrator::LearnedKeepAlive; cold=0 turns it off).
+  // Knobs cold, weight, min_samples, prior, range. A key is planned from its first idle
+  // period (the prior stands in for the samples it lacks); idle times past 6 h are not
+  // bridged.
+  orchestrator::LearnedKeepAliveConfig learn;
   Params raw;                              // as given, for the report
 };
 
@@ -86,16 +80,9 @@ class ReconcilerPolicy final : public Policy {
   std::map<forecast::SeriesKey, uint32_t> key_index_;
   uint64_t plans_ = 0, windows_ = 0;
   // learned keep-alive
-  struct Learned {
-    orchestrator::IdleLearner learner;
-    orchestrator::IdlePlan plan;
-    uint64_t planned_at = UINT64_MAX;  // learner samples when `plan` was computed
-    SimTimeUs idle_since = -1;   // the key's last invocation ended then (-1: one runs)
-    bool ran = false;
-  };
-  std::vector<Learned> learned_;
+  std::vector<orchestrator::LearnedKeepAlive> learned_;
   double mean_memory_mb_ = 128;
-  uint64_t learned_plans_ = 0, learned_reloads_ = 0;
+  uint64_t learned_reloads_ = 0;
 };
 
 // Parses "90s", "10m", "2h", "1500ms" or plain seconds.
