@@ -70,7 +70,7 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
     o.keepalive_ms = 60'000;
     knobs.insert(knobs.end(), {"stable", "panic", "panic_threshold", "target", "q", "model",
                                "transform", "refit", "min_history", "horizon", "reactive",
-                               "forecast", "cold", "weight", "min_samples", "prior", "range"});
+                               "forecast", "forecast_min", "cold", "weight", "min_samples", "prior", "range"});
   } else {
     return absl::InvalidArgumentError(fmt::format(
         "unknown reconciler policy '{}' (fixed-keepalive, reactive-kpa, predictive)", name));
@@ -119,6 +119,9 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
     } else if (k == "forecast") {
       if (v != "on" && v != "off") return absl::InvalidArgumentError("--param forecast=on|off");
       o.forecast = v == "on";
+    } else if (k == "forecast_min") {
+      ASSIGN_OR_RETURN(o.forecast_min, ParseDouble(k, v));
+      if (o.forecast_min < 0) return absl::InvalidArgumentError("--param forecast_min must be >= 0");
     } else if (k == "cold") {
       ASSIGN_OR_RETURN(int64_t ms, ParseDurationMs(v));
       o.learn.cold_s = static_cast<double>(ms) / 1000.0;
@@ -182,6 +185,7 @@ void ReconcilerPolicy::Begin(PolicyContext& ctx) {
   fc_config_.refit_every_ms = options_.refit_every_ms;
   fc_config_.horizon_ms = options_.horizon_ms > 0 ? options_.horizon_ms : w.step_ms;
   fc_config_.min_history_steps = options_.min_history_steps;
+  fc_config_.min_mean_per_step = options_.forecast_min;
   fc_config_.model = options_.model;
   fc_config_.transform = options_.transform;
   // q = c_cold / (c_cold + c_idle) with c_idle = 1.

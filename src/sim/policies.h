@@ -42,6 +42,7 @@ struct ReconcilerPolicyOptions {
   int min_history_steps = 30;
   int64_t horizon_ms = 0;                  // 0: one workload step
   bool forecast = true;                    // the model forecaster's windows
+  double forecast_min = 1.0;               // ...for keys with >= this many arrivals per step
   // The learned keep-alive (orchestrator::LearnedKeepAlive; cold=0 turns it off).
   // Knobs cold, weight, min_samples, prior, range. A key is planned from its first idle
   // period (the prior stands in for the samples it lacks); idle times past 6 h are not

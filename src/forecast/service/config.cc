@@ -18,6 +18,7 @@ absl::Status ReadTiming(const YamlReader& r, ForecasterConfig& c) {
   c.horizon_ms = horizon_s * 1000;
   ASSIGN_OR_RETURN(int64_t min_hist, r.Int("min_history_steps", 30, 2, 10'000'000));
   c.min_history_steps = static_cast<int>(min_hist);
+  ASSIGN_OR_RETURN(c.min_mean_per_step, r.Double("min_mean_per_step", 0, 0, 1e9));
   return absl::OkStatus();
 }
 
@@ -70,7 +71,7 @@ TemplatePlan ForecasterConfig::Plan(const std::string& tmpl) const {
 
 absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r) {
   RETURN_IF_ERROR(r.CheckKnown({"id", "orchestrator", "step_s", "retention_h", "refit_every_s",
-                                "lead_s", "horizon_s", "min_history_steps", "model", "transform",
+                                "lead_s", "horizon_s", "min_history_steps", "min_mean_per_step", "model", "transform",
                                 "costs", "templates", "history", "access_logs", "trending_top_k",
                                 "log_level"}));
   ForecasterConfig c;

@@ -34,6 +34,10 @@ struct ForecasterConfig {
   int64_t lead_ms = 0;                       // 0: each template's start time
   int64_t horizon_ms = 60'000;               // window length after the lead
   int min_history_steps = 30;                // fewer: no forecast, no prefetch
+  // Keys whose mean over the last hour of observed steps is below this many arrivals
+  // per step are not forecast (too sparse for a rate model to say anything; the
+  // orchestrator's learned keep-alive covers them). 0: forecast every key.
+  double min_mean_per_step = 0;
   std::string model = "combo";               // registry name (see forecast/registry.h)
   std::string transform = "log1p";
   double idle_cost_per_instance_s = 1.0;     // c_idle

@@ -53,6 +53,22 @@ std::vector<v1::PrefetchRequest> Planner::Plan(const SeriesStore& store, int64_t
       skipped_[key] = fmt::format("{} observed steps, need {}", observed, config_.min_history_steps);
       continue;
     }
+    if (config_.min_mean_per_step > 0) {
+      const size_t hour = static_cast<size_t>(std::max<int64_t>(1, 3'600'000 / std::max<int64_t>(s.step_ms, 1)));
+      double sum = 0;
+      size_t n = 0;
+      for (size_t i = s.values.size(); i > 0 && n < hour; --i) {
+        if (!IsMissing(s.values[i - 1])) {
+          sum += s.values[i - 1];
+          ++n;
+        }
+      }
+      if (n == 0 || sum / static_cast<double>(n) < config_.min_mean_per_step) {
+        skipped_[key] = fmt::format("sparse: {:.3g} arrivals per step over the last hour, need {}",
+                                    n ? sum / static_cast<double>(n) : 0.0, config_.min_mean_per_step);
+        continue;
+      }
+    }
     if (auto r = PlanOne(key, s, now_ms)) out.push_back(std::move(*r));
   }
   return out;

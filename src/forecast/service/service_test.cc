@@ -147,6 +147,26 @@ TEST(PlannerTest, WindowOneLeadAheadTargetFromThePeakAndQuantileFromCosts) {
   EXPECT_EQ(r.model(), "ramp");
 }
 
+TEST(PlannerTest, SparseKeysAreLeftToTheLearnedKeepAlive) {
+  ForecasterConfig cfg;
+  cfg.step_ms = 60'000;
+  cfg.min_history_steps = 3;
+  cfg.min_mean_per_step = 1.0;
+  RampForecaster fc;
+  Planner planner(cfg, fc);
+  SeriesStore store(60'000, 10'000);
+  store.MarkObserved(0, 120 * 60'000);
+  SeriesKey busy{"virginia", "static"}, sparse{"frankfurt", "static"};
+  for (int m = 0; m < 120; ++m) store.Add(busy, m * 60'000, 3);
+  // 40 arrivals, all in the first hour: the last hour averages 0 per step.
+  for (int m = 0; m < 40; ++m) store.Add(sparse, m * 60'000, 1);
+  auto reqs = planner.Plan(store, 120 * 60'000);
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].region(), "virginia");
+  ASSERT_TRUE(planner.skipped().count(sparse));
+  EXPECT_NE(planner.skipped().at(sparse).find("sparse"), std::string::npos);
+}
+
 TEST(PlannerTest, TrendingContentFollowsTheConfiguredPreloadWithoutDuplicates) {
   ForecasterConfig cfg;
   cfg.step_ms = 10'000;
