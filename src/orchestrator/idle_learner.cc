@@ -113,7 +113,7 @@ const IdlePlan& LearnedKeepAlive::IdleBegins(int64_t at_ms, const LearnedKeepAli
   if (config.weight != "start") {
     double days = std::max(static_cast<double>(at_ms - since_ms_) / 86'400'000.0, 1.0 / 24);
     double per_day = std::max(static_cast<double>(n) / days, 1.0);
-    cold = config.weight == "key" ? cold / per_day : cold * (1 + 24 / per_day);
+    cold = config.weight == "key" ? cold / per_day : cold * (1 + config.mix_per_day / per_day);
   }
   plan_ = learner_.Plan(cold, start_s);
   planned_at_ = n;

@@ -72,8 +72,10 @@ struct LearnedKeepAliveConfig {
   double cold_s = 1'800;
   // "start": every cold start the same; "key": divided by the key's idle periods per day
   // (every key's cold-start rate weighs the same, the per-key metric of ATC'20); "mix":
-  // cold_s x (1 + 24 / idle periods per day): per start for busy keys, per key for rare ones.
+  // cold_s x (1 + mix_per_day / idle periods per day): per start for busy keys, per key
+  // for rare ones.
   std::string weight = "mix";
+  double mix_per_day = 24;  // "mix": keys with fewer idle periods a day than this weigh more
   IdleLearnerOptions learner{.range_ms = 6 * 3'600'000, .min_samples = 0};
 };
 

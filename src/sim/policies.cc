@@ -70,7 +70,7 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
     o.keepalive_ms = 60'000;
     knobs.insert(knobs.end(), {"stable", "panic", "panic_threshold", "target", "q", "model",
                                "transform", "refit", "min_history", "horizon", "reactive",
-                               "forecast", "forecast_min", "cold", "weight", "min_samples", "prior", "range"});
+                               "forecast", "forecast_min", "cold", "weight", "mix", "min_samples", "prior", "range"});
   } else {
     return absl::InvalidArgumentError(fmt::format(
         "unknown reconciler policy '{}' (fixed-keepalive, reactive-kpa, predictive)", name));
@@ -119,6 +119,9 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
     } else if (k == "forecast") {
       if (v != "on" && v != "off") return absl::InvalidArgumentError("--param forecast=on|off");
       o.forecast = v == "on";
+    } else if (k == "mix") {
+      ASSIGN_OR_RETURN(o.learn.mix_per_day, ParseDouble(k, v));
+      if (o.learn.mix_per_day < 0) return absl::InvalidArgumentError("--param mix must be >= 0");
     } else if (k == "forecast_min") {
       ASSIGN_OR_RETURN(o.forecast_min, ParseDouble(k, v));
       if (o.forecast_min < 0) return absl::InvalidArgumentError("--param forecast_min must be >= 0");
