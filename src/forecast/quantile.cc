@@ -81,6 +81,19 @@ const std::vector<double>& QuantileForecast::At(double level) const {
   return q[best];
 }
 
+std::vector<double> QuantileForecast::Interpolated(double level) const {
+  if (levels.empty()) return {};
+  auto hi = std::lower_bound(levels.begin(), levels.end(), level);
+  if (hi == levels.begin()) return q.front();
+  if (hi == levels.end()) return q.back();
+  size_t j = static_cast<size_t>(hi - levels.begin());
+  if (*hi == level) return q[j];
+  double t = (level - levels[j - 1]) / (levels[j] - levels[j - 1]);
+  std::vector<double> out(q[j].size());
+  for (size_t k = 0; k < out.size(); ++k) out[k] = q[j - 1][k] + t * (q[j][k] - q[j - 1][k]);
+  return out;
+}
+
 ProbabilisticForecaster::ProbabilisticForecaster(Transform transform,
                                                  std::unique_ptr<Model> prototype,
                                                  QuantileOptions options)

@@ -51,6 +51,9 @@ struct QuantileForecast {
   std::vector<std::vector<double>> q;      // q[level index][step]
   // The quantile path at `level` (nearest configured level).
   const std::vector<double>& At(double level) const;
+  // The quantile path at any `level`: linear between the two configured levels around it
+  // (the outermost level beyond them), so a newsvendor q of 0.968 is not read as 0.95.
+  std::vector<double> Interpolated(double level) const;
 };
 
 struct QuantileOptions {

@@ -64,6 +64,20 @@ Coverage HeldOut(const std::vector<double>& y, int train, int tests, int h,
   return c;
 }
 
+TEST(QuantileTest, InterpolatedReadsBetweenTheConfiguredLevels) {
+  QuantileForecast f;
+  f.levels = {0.5, 0.9, 0.95};
+  f.q = {{10, 20}, {14, 30}, {16, 40}};
+  EXPECT_EQ(f.Interpolated(0.9), (std::vector<double>{14, 30}));
+  std::vector<double> mid = f.Interpolated(0.7);
+  EXPECT_DOUBLE_EQ(mid[0], 12);
+  EXPECT_DOUBLE_EQ(mid[1], 25);
+  EXPECT_NEAR(f.Interpolated(0.93)[0], 15.2, 1e-9);
+  EXPECT_EQ(f.Interpolated(0.1), f.q.front());   // below the lowest: the lowest
+  EXPECT_EQ(f.Interpolated(0.999), f.q.back());  // above the highest: the highest
+  EXPECT_EQ(f.At(0.92), f.q[1]) << "At stays the nearest level";
+}
+
 TEST(QuantileTest, GaussianNoiseAroundASeasonalMeanIsCovered) {
   std::vector<double> y = GaussianSeries(40 * kPeriod, 3.0, 11);
   ProbabilisticForecaster unused(Transform::None(), std::make_unique<SeasonalNaive>());

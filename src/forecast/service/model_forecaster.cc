@@ -51,7 +51,7 @@ absl::StatusOr<std::vector<double>> ModelDemandForecaster::Quantile(const Series
   if (!stale && !RollForward(e, history).ok()) stale = true;  // no Update(): refit
   if (stale) RETURN_IF_ERROR(Refit(e, history, h));
   ASSIGN_OR_RETURN(QuantileForecast qf, e.forecaster->Predict(h));
-  return qf.At(q);
+  return qf.Interpolated(q);
 }
 
 }  // namespace prewarm::forecast
