@@ -32,6 +32,13 @@ void EventFeed::CutNow() {
   int64_t now = clock_.NowMs();
   v1::RequestEventBatch batch;
   batch.set_cut_unix_ms(now);
+  // Per template: the answers of this cut (for the meter) and the service time to send.
+  std::vector<uint64_t> answers(templates_.size(), 0);
+  std::vector<double> service_s(templates_.size());
+  for (size_t t = 0; t < templates_.size(); ++t) {
+    service_s[t] = config_.templates.at(templates_[t]).service_time_s;
+    if (service_times_) service_s[t] = service_times_->Get(templates_[t]).value_or(service_s[t]);
+  }
   for (size_t r = 0; r < regions_.size(); ++r) {
     for (size_t t = 0; t < templates_.size(); ++t) {
       for (bool cold : {false, true}) {
@@ -44,7 +51,8 @@ void EventFeed::CutNow() {
         e->set_region(regions_[r]);
         e->set_template_name(templates_[t]);
         e->set_service_tier(info.tier);
-        e->set_service_time_s(info.service_time_s);
+        e->set_service_time_s(service_s[t]);
+        answers[t] += n;
         e->set_cold(cold);
         e->set_count(n);
         events_total_.fetch_add(n, std::memory_order_relaxed);
@@ -52,6 +60,12 @@ void EventFeed::CutNow() {
     }
   }
   last_cut_ms_ = now / 1000 * 1000;
+  if (service_times_) {
+    for (size_t t = 0; t < templates_.size(); ++t) {
+      if (answers[t] > 0) service_times_->AddAnswers(templates_[t], answers[t]);
+    }
+    service_times_->Roll(now);
+  }
   if (batch.events_size() > 0) Deliver(batch);
 }
 

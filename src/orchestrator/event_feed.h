@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "orchestrator/config.h"
+#include "orchestrator/service_time.h"
 #include "prewarm/v1/forecast.pb.h"
 
 namespace prewarm::orchestrator {
@@ -57,6 +58,9 @@ class EventFeed {
   // Cuts the counts of the elapsed second into a batch (called by the thread; tests call
   // it directly with a manual clock).
   void CutNow();
+  // Answers are counted into `meter`, and events carry its measured service time per
+  // template (the configured services[].service_time_s until one is measured).
+  void SetServiceTimes(ServiceTimeMeter* meter) { service_times_ = meter; }
   void StartThread();
   void Stop();
 
@@ -78,6 +82,7 @@ class EventFeed {
   std::vector<std::string> regions_;
   std::vector<std::string> templates_;
   std::unique_ptr<std::atomic<uint32_t>[]> cells_;
+  ServiceTimeMeter* service_times_ = nullptr;
   int64_t last_cut_ms_ = 0;
   std::atomic<uint64_t> events_total_{0};
 

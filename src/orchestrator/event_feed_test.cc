@@ -45,6 +45,35 @@ TEST_F(EventFeedTest, CountsAreCutIntoOneEventPerRegionTemplateAndColdness) {
   EXPECT_FALSE(sub->Next(0).has_value());
 }
 
+TEST_F(EventFeedTest, EventsCarryTheMeasuredServiceTimeOnceAWindowHasEnoughAnswers) {
+  ServiceTimeMeter meter({.window_ms = 10'000, .min_answers = 20, .alpha = 0.3});
+  feed_.SetServiceTimes(&meter);
+  auto sub = feed_.Subscribe(0);
+  int fra = feed_.RegionIndex("frankfurt");
+  int st = feed_.TemplateIndex("static");
+  const double configured = config_.templates.at("static").service_time_s;
+  feed_.CutNow();  // opens the meter's window
+  // 10 s: 4 answers a second, 2 connections open throughout (as the agents report them).
+  for (int s = 0; s < 10; ++s) {
+    for (int i = 0; i < 4; ++i) feed_.Record(fra, st, false);
+    meter.AddConnectionSeconds("static", 2.0);
+    clock_.Advance(1000);
+    feed_.CutNow();
+    auto batch = sub->Next(0);
+    ASSERT_TRUE(batch.has_value());
+    EXPECT_DOUBLE_EQ(batch->events(0).service_time_s(), configured) << "second " << s;
+  }
+  // Little's law: 20 connection-seconds / 40 answers = 0.5 s, sent from now on.
+  ASSERT_TRUE(meter.Get("static"));
+  EXPECT_DOUBLE_EQ(*meter.Get("static"), 0.5);
+  feed_.Record(fra, st, false);
+  clock_.Advance(1000);
+  feed_.CutNow();
+  auto batch = sub->Next(0);
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_DOUBLE_EQ(batch->events(0).service_time_s(), 0.5);
+}
+
 TEST_F(EventFeedTest, ALateSubscriberGetsTheRetainedBacklogFirst) {
   int fra = feed_.RegionIndex("frankfurt");
   int st = feed_.TemplateIndex("static");

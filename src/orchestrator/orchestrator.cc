@@ -42,6 +42,8 @@ Orchestrator::Orchestrator(OrchestratorConfig config, const Clock& clock)
     : config_(std::move(config)), clock_(clock) {
   state_ = std::make_unique<ClusterState>(config_, clock_, snapshots_);
   events_ = std::make_unique<EventFeed>(config_, clock_);
+  events_->SetServiceTimes(&service_times_);
+  state_->SetServiceTimes(&service_times_);
   prefetch_ = std::make_unique<PrefetchBook>(config_, clock_);
   resolver_ =
       std::make_unique<OrchestratorResolver>(config_, snapshots_, *state_, clock_, events_.get());
@@ -213,6 +215,18 @@ std::string Orchestrator::RenderMetrics() const {
   add("prewarm_template_start_seconds", "gauge", "Measured start time (reserve to ready), EWMA.");
   for (const auto& [t, ms] : state_->StartTimesMs()) {
     out += fmt::format("prewarm_template_start_seconds{{template=\"{}\"}} {:.3f}\n", t, ms / 1000.0);
+  }
+  add("prewarm_template_service_seconds", "gauge",
+      "Mean service time per template sent to forecasters: open connection-seconds per answer, "
+      "measured (EWMA over 60 s windows), else configured.");
+  {
+    auto measured = service_times_.All();
+    for (const auto& [t, info] : config_.templates) {
+      auto m = measured.find(t);
+      out += fmt::format("prewarm_template_service_seconds{{template=\"{}\",source=\"{}\"}} {:.4f}\n", t,
+                         m == measured.end() ? "configured" : "measured",
+                         m == measured.end() ? info.service_time_s : m->second);
+    }
   }
   add("prewarm_instance_start_failures_total", "counter", "Instances an agent failed to start.");
   out += fmt::format("prewarm_instance_start_failures_total {}\n", sc.start_failures);

@@ -16,6 +16,7 @@
 #include "orchestrator/config.h"
 #include "orchestrator/event_feed.h"
 #include "orchestrator/prefetch_book.h"
+#include "orchestrator/service_time.h"
 #include "orchestrator/state.h"
 
 namespace grpc {
@@ -62,6 +63,7 @@ class Orchestrator {
   OrchestratorConfig config_;
   const Clock& clock_;
   SnapshotHolder snapshots_;
+  ServiceTimeMeter service_times_;  // before the feed and the state that point at it
   std::unique_ptr<ClusterState> state_;
   std::unique_ptr<EventFeed> events_;
   std::unique_ptr<PrefetchBook> prefetch_;

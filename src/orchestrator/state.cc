@@ -134,6 +134,16 @@ absl::Status ClusterState::ApplyStatus(const v1::NodeStatus& status) {
           fmt::format("status from unregistered node '{}'", status.node_id()));
     }
     Node& node = it->second;
+    if (service_times_ != nullptr && node.last_seen_ms > 0) {
+      // Open connections held since this node's previous report (at most a few seconds:
+      // a long silence is not evidence of connections held throughout).
+      double dt_s = static_cast<double>(std::min<int64_t>(clock_.NowMs() - node.last_seen_ms, 5'000)) / 1000.0;
+      for (const auto& st : status.instances()) {
+        if (st.active_connections() > 0) {
+          service_times_->AddConnectionSeconds(st.template_name(), st.active_connections() * dt_s);
+        }
+      }
+    }
     node.last_seen_ms = clock_.NowMs();
     node.last_status = status;
     node.standby.clear();

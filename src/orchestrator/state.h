@@ -21,6 +21,7 @@
 #include "orchestrator/config.h"
 #include "orchestrator/placement.h"
 #include "orchestrator/reconciler.h"
+#include "orchestrator/service_time.h"
 #include "orchestrator/snapshot.h"
 #include "prewarm/v1/agent.pb.h"
 #include "prewarm/v1/orchestrator.pb.h"
@@ -68,6 +69,11 @@ class ClusterState {
   // Also called right after a forecaster submits, so that windows are met at once.
   void Tick(const std::vector<v1::PrefetchEntry>& prefetch = {});
   ReconcilerCounters reconciler_counters() const;
+  // Agents' open connections are integrated into `meter` (connection-seconds per template).
+  void SetServiceTimes(ServiceTimeMeter* meter) {
+    absl::MutexLock l(&mu_);
+    service_times_ = meter;
+  }
   // Measured start time (reservation to READY) per template, EWMA; the reconciler's lead.
   std::map<std::string, int64_t> StartTimesMs() const;
 
@@ -145,6 +151,7 @@ class ClusterState {
   };
   std::map<std::pair<std::string, std::string>, LearnedKey> learned_ ABSL_GUARDED_BY(mu_);
   int64_t started_ms_ = 0;
+  ServiceTimeMeter* service_times_ ABSL_GUARDED_BY(mu_) = nullptr;
   InstanceObserver observer_;
   absl::Mutex observer_mu_;
 };

@@ -218,6 +218,28 @@ TEST_F(ClusterStateTest, DestroyWaitsForTheLastDnsAnswer) {
   EXPECT_EQ(cmds[0].destroy().instance_id(), id);
 }
 
+TEST_F(ClusterStateTest, AgentsOpenConnectionsAreIntegratedForTheServiceTime) {
+  ServiceTimeMeter meter({.window_ms = 10'000, .min_answers = 20, .alpha = 1});
+  state_.SetServiceTimes(&meter);
+  meter.Roll(clock_.NowMs());
+  auto fra = Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", {"127.77.1.1"});
+  ASSERT_TRUE(state_.ReserveCold("static", {"frankfurt", {50.11, 8.68}}));
+  std::string id = fra->Take()[0].create().instance_id();
+  Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  statuses_["fra-1"].mutable_instances(0)->set_active_connections(3);
+  // Five reports a second apart, 3 connections open: 15 connection-seconds (the first
+  // report after a long silence counts at most 5 s).
+  for (int i = 0; i < 5; ++i) {
+    clock_.Advance(1000);
+    ASSERT_TRUE(state_.ApplyStatus(statuses_["fra-1"]).ok());
+  }
+  meter.AddAnswers("static", 30);
+  clock_.Advance(10'000);
+  meter.Roll(clock_.NowMs());
+  ASSERT_TRUE(meter.Get("static"));
+  EXPECT_DOUBLE_EQ(*meter.Get("static"), 15.0 / 30);
+}
+
 TEST_F(ClusterStateTest, LearnedKeepAliveUnloadsATimerAndReloadsItBeforeItFires) {
   // autoscaler.learned_keepalive on a key that a client resolves every 30 minutes. The
   // orchestrator learns the idle times from its own DNS answers; once they dominate, it
