@@ -42,15 +42,7 @@ YAML
 PEAK_IN=25
 NOW=$(date +%s)
 PEAK=$((NOW + PEAK_IN))
-python3 - "$WORK/history.csv" "$NOW" "$PEAK" <<'PY'
-import sys
-path, now, peak = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-with open(path, "w") as f:
-    f.write("timestamp,region,template,count\n")
-    for t in range(now - 7300, now):
-        in_peak = (t - peak) % 3600 < 10
-        f.write(f"{t},virginia,static,{400 if in_peak else 5}\n")
-PY
+hourly_peak_history "$WORK/history.csv" "$NOW" "$PEAK" 10
 
 "$PREWARM" orchestrator --config "$WORK/orch.yaml" >"$WORK/orch.log" 2>&1 &
 ORCH=$!

@@ -41,3 +41,17 @@ require_root_and() {
     fi
   done
 }
+
+# Writes FILE: two hours of 1-s history up to NOW for (virginia, static), 5 requests/s
+# and 400/s for PEAK_LEN seconds every hour, one of those peaks starting at PEAK.
+#   hourly_peak_history FILE NOW PEAK PEAK_LEN
+hourly_peak_history() {
+  python3 - "$@" <<'PY'
+import sys
+path, now, peak, length = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+with open(path, "w") as f:
+    f.write("timestamp,region,template,count\n")
+    for t in range(now - 7300, now):
+        f.write(f"{t},virginia,static,{400 if (t - peak) % 3600 < length else 5}\n")
+PY
+}

@@ -16,14 +16,7 @@ WORK=$(mktemp -d /tmp/prewarm-e2e-reconciler.XXXXXX)
 PEAK_IN=45
 NOW=$(date +%s)
 PEAK=$((NOW + PEAK_IN))
-python3 - "$WORK/history.csv" "$NOW" "$PEAK" <<'PY'
-import sys
-path, now, peak = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-with open(path, "w") as f:
-    f.write("timestamp,region,template,count\n")
-    for t in range(now - 7300, now):
-        f.write(f"{t},virginia,static,{400 if (t - peak) % 3600 < 12 else 5}\n")
-PY
+hourly_peak_history "$WORK/history.csv" "$NOW" "$PEAK" 12
 cat >"$WORK/up.yaml" <<YAML
 log_level: info
 origin_server: {listen: 127.0.0.1:8404, root: ""}
