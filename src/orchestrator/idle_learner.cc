@@ -13,6 +13,8 @@ void IdleLearner::Add(int64_t idle_ms) {
   if (idle_ms < 0) idle_ms = 0;
   if (idle_ms >= options_.range_ms) {
     ++beyond_;
+    if (recent_beyond_s_.size() >= 8) recent_beyond_s_.erase(recent_beyond_s_.begin());
+    recent_beyond_s_.push_back(static_cast<double>(idle_ms) / 1000.0);
     return;
   }
   Bin& b = bins_[static_cast<uint32_t>(idle_ms / options_.bin_ms)];
@@ -82,6 +84,38 @@ IdlePlan IdleLearner::Plan(double cold_cost, double start_s) const {
       double idle = start_s * (n - before) + (sum[J + 1] - sum[I]) - prewarm * warm +
                     beyond * (keep - prewarm);
       consider(prewarm, keep, before + beyond, idle);
+    }
+  }
+  // Out of range: reload around the forecast next long idle time. Scored on the samples
+  // (in range: cold, unloaded at once; beyond: warm when inside the window, as the recent
+  // long ones say) with the prior counted as cold.
+  const double real = static_cast<double>(samples_);
+  if (options_.beyond_share > 0 && !recent_beyond_s_.empty() &&
+      static_cast<double>(beyond_) >= options_.beyond_share * real) {
+    double f = 0;
+    for (double v : recent_beyond_s_) f += v;
+    f /= static_cast<double>(recent_beyond_s_.size());
+    double lo = f * (1 - options_.beyond_margin), hi = f * (1 + options_.beyond_margin);
+    double inside = 0, used = 0;
+    for (double v : recent_beyond_s_) {
+      if (v >= lo && v <= hi) {
+        ++inside;
+        used += v - lo;
+      }
+    }
+    double share = inside / static_cast<double>(recent_beyond_s_.size());
+    double warm = static_cast<double>(beyond_) * share;
+    double per_warm_s = inside > 0 ? used / inside : 0;
+    double cold = n - warm;
+    double idle = static_cast<double>(beyond_) * start_s + warm * per_warm_s +
+                  (static_cast<double>(beyond_) - warm) * (hi - lo);
+    double cost = cold_cost * cold + idle;
+    if (cost < best_cost) {
+      best.prewarm_ms = static_cast<int64_t>(std::llround(lo * 1000));
+      best.keep_until_ms = static_cast<int64_t>(std::llround(hi * 1000));
+      best.cold_share = cold / n;
+      best.idle_s = idle / n;
+      return best;  // the window has its own margin
     }
   }
   // Margins against the bins' granularity, as the hybrid histogram does.

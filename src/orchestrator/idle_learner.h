@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace prewarm::orchestrator {
 
@@ -34,6 +35,11 @@ struct IdleLearnerOptions {
   // the prior the plan keeps warm until the data are concentrated enough to pay for it.
   double prior_weight = 1.0;
   int64_t default_keepalive_ms = 600'000;
+  // When at least this share of the idle times were beyond the range, also consider a
+  // reload around a forecast of the next long idle time (the mean of the last ones), +-
+  // `beyond_margin` (the hybrid histogram's out-of-range rule). 0: never.
+  double beyond_share = 0.5;
+  double beyond_margin = 0.15;
 };
 
 struct IdlePlan {
@@ -63,6 +69,7 @@ class IdleLearner {
   };
   std::map<uint32_t, Bin> bins_;
   uint64_t beyond_ = 0;                // idle periods longer than range_ms
+  std::vector<double> recent_beyond_s_;  // the last few of them (oldest first), seconds
   uint64_t samples_ = 0;
 };
 
@@ -75,7 +82,7 @@ struct LearnedKeepAliveConfig {
   // cold_s x (1 + mix_per_day / idle periods per day): per start for busy keys, per key
   // for rare ones.
   std::string weight = "mix";
-  double mix_per_day = 24;  // "mix": keys with fewer idle periods a day than this weigh more
+  double mix_per_day = 200;  // "mix": keys with fewer idle periods a day than this weigh more
   IdleLearnerOptions learner{.range_ms = 6 * 3'600'000, .min_samples = 0};
 };
 

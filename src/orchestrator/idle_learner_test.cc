@@ -60,8 +60,23 @@ TEST(IdleLearner, ShortGapsAreBridgedAndTheRareLongOneIsNot) {
   EXPECT_DOUBLE_EQ(p.cold_share, 0);
 }
 
+TEST(IdleLearner, ALongTimerBeyondTheRangeIsReloadedAroundItsForecast) {
+  // A timer every 10 h, beyond the 6-h histogram: reload at 10 h -15 %, keep to +15 %.
+  IdleLearner l({.range_ms = 6 * 60 * kMin, .prior_weight = 0});
+  for (int i = 0; i < 4; ++i) l.Add(600 * kMin);
+  IdlePlan p = l.Plan(1e6, 2.7);
+  ASSERT_TRUE(p.learned);
+  EXPECT_EQ(p.prewarm_ms, 510 * kMin);
+  EXPECT_EQ(p.keep_until_ms, 690 * kMin);
+  EXPECT_DOUBLE_EQ(p.cold_share, 0);
+  // Without the rule the long idle times are never bridged.
+  IdleLearner off({.range_ms = 6 * 60 * kMin, .prior_weight = 0, .beyond_share = 0});
+  for (int i = 0; i < 4; ++i) off.Add(600 * kMin);
+  EXPECT_DOUBLE_EQ(off.Plan(1e6, 2.7).cold_share, 1);
+}
+
 TEST(IdleLearner, IdleTimesBeyondTheRangeAreAlwaysCold) {
-  IdleLearner l({.range_ms = 60 * kMin, .prior_weight = 0});
+  IdleLearner l({.range_ms = 60 * kMin, .prior_weight = 0, .beyond_share = 0});
   for (int i = 0; i < 5; ++i) l.Add(2 * 60 * kMin);
   IdlePlan p = l.Plan(1e9, 2.7);
   ASSERT_TRUE(p.learned);
