@@ -89,6 +89,9 @@ struct LearnedKeepAliveConfig {
 struct PrefetchWindow;
 struct ViewKey;
 
+// PrefetchWindow::source of the reloads a LearnedKeepAlive plans (forecasters use 0).
+inline constexpr uint32_t kLearnedWindowSource = 1;
+
 // One key's learned keep-alive over time: feeds idle periods to its IdleLearner, replans
 // when the histogram has grown by a tenth, and turns the plan into what the reconciler
 // reads (ViewKey::keepalive_ms, and a window of `source` for a reload). Shared by the live

@@ -428,11 +428,7 @@ void ClusterState::Reconcile(const std::vector<v1::PrefetchEntry>& prefetch) {
     k.windows.push_back({r.window_start_unix_ms(), r.window_end_unix_ms(), r.target_concurrency(),
                          {r.content_ids().begin(), r.content_ids().end()}, e.received_unix_ms()});
   }
-  if (config_.autoscaler.learned_keepalive) {
-    std::vector<std::string> names;
-    for (const auto& r : view.regions) names.push_back(r.name);
-    LearnKeepAlives(view, names, key_of);
-  }
+  if (config_.autoscaler.learned_keepalive) LearnKeepAlives(view, key_of);
   view.Index();
   // The lead: each template's measured start time, plus one tick (a due window may wait
   // that long for the next pass).
@@ -478,16 +474,15 @@ void ClusterState::Reconcile(const std::vector<v1::PrefetchEntry>& prefetch) {
 }
 
 void ClusterState::LearnKeepAlives(
-    ClusterView& view, const std::vector<std::string>& region_names,
-    const std::function<uint32_t(uint32_t, const std::string&)>& key_of) {
-  constexpr uint32_t kLearnedSource = 1;   // PrefetchWindow::source of learned reloads
+    ClusterView& view, const std::function<uint32_t(uint32_t, const std::string&)>& key_of) {
   constexpr int64_t kIdleGraceMs = 1'000;  // no answer and no connection this long: idle
   const int64_t now = clock_.NowMs();
   // Keys that have no instance left but a reload planned must be in the view.
   for (const auto& [name, lk] : learned_) {
     if (!lk.keepalive.idle() || lk.keepalive.plan().prewarm_ms <= 0) continue;
-    auto r = std::find(region_names.begin(), region_names.end(), name.first);
-    if (r != region_names.end()) key_of(static_cast<uint32_t>(r - region_names.begin()), name.second);
+    auto r = std::find_if(view.regions.begin(), view.regions.end(),
+                          [&](const ViewRegion& vr) { return vr.name == name.first; });
+    if (r != view.regions.end()) key_of(static_cast<uint32_t>(r - view.regions.begin()), name.second);
   }
   for (ViewKey& k : view.keys) {
     std::pair<std::string, std::string> name{view.regions[k.region].name, k.tmpl};
@@ -522,7 +517,7 @@ void ClusterState::LearnKeepAlives(
                                         : std::string("keep"),
                     plan.keep_until_ms / 1000);
     }
-    lk.keepalive.Apply(k, kLearnedSource);
+    lk.keepalive.Apply(k, kLearnedWindowSource);
   }
 }
 

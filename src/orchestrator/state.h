@@ -122,7 +122,7 @@ class ClusterState {
   void Reconcile(const std::vector<v1::PrefetchEntry>& prefetch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Feeds each key's arrivals and idle periods to its learned keep-alive and writes the
   // plans into `view` (keep-alives, reload windows); adds keys that only a reload names.
-  void LearnKeepAlives(ClusterView& view, const std::vector<std::string>& region_names,
+  void LearnKeepAlives(ClusterView& view,
                        const std::function<uint32_t(uint32_t, const std::string&)>& key_of)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t AnsweredUntilMs(const Instance& inst) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -264,15 +264,11 @@ void ReconcilerPolicy::OnStep(PolicyContext& ctx, size_t step) {
   }
 }
 
-namespace {
-constexpr uint32_t kLearnedSource = 1;  // PrefetchWindow::source of the learned reloads
-}  // namespace
-
 void ReconcilerPolicy::OnArrival(PolicyContext& ctx, uint32_t key, bool) {
   if (learned_.empty()) return;
   orchestrator::LearnedKeepAlive& l = learned_[key];
   l.Arrival(ctx.now() / 1000);
-  l.Apply(ctx.view().keys[key], kLearnedSource);  // the invocation supersedes a pending reload
+  l.Apply(ctx.view().keys[key], orchestrator::kLearnedWindowSource);  // the invocation supersedes a pending reload
 }
 
 void ReconcilerPolicy::OnIdle(PolicyContext& ctx, uint32_t key, const orchestrator::ViewInstance&) {
@@ -286,7 +282,7 @@ void ReconcilerPolicy::OnIdle(PolicyContext& ctx, uint32_t key, const orchestrat
   const KeySpec& spec = ctx.workload().keys[key];
   l.IdleBegins(ctx.now() / 1000, options_.learn, spec.memory_mb / mean_memory_mb_,
                ctx.config().start.median_s);
-  l.Apply(vk, kLearnedSource);
+  l.Apply(vk, orchestrator::kLearnedWindowSource);
   learned_reloads_ += l.plan().prewarm_ms > 0;
 }
 
