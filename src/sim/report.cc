@@ -56,11 +56,12 @@ std::string JsonObject(const Map& m, bool quote_values) {
   return fmt::format("{{{}}}", fmt::join(kv, ", "));
 }
 
-// Per key (workload order): [arrivals, cold starts], measured arrivals only.
+// Per key (workload order): [arrivals, cold starts, wasted MB·h], measured time only.
 std::string KeysJson(const SimResult& r) {
   std::string out;
   for (size_t i = 0; i < r.keys.size(); ++i) {
-    out += fmt::format("{}[{}, {}]", i ? ", " : "", r.keys[i].arrivals, r.keys[i].cold);
+    out += fmt::format("{}[{}, {}, {}]", i ? ", " : "", r.keys[i].arrivals, r.keys[i].cold,
+                       JsonNumber(r.keys[i].wasted_mb_s / 3600));
   }
   return out;
 }

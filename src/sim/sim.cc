@@ -206,7 +206,10 @@ std::optional<uint32_t> Simulator::SlotOf(const std::string& id) const {
 
 void Simulator::AddWaste(const Slot& s, SimTimeUs from, SimTimeUs to) {
   from = std::max(from, measure_from_us_);
-  if (to > from) result_.wasted_mb_s += s.mem_mb * static_cast<double>(to - from) / 1e6;
+  if (to <= from) return;
+  double mb_s = s.mem_mb * static_cast<double>(to - from) / 1e6;
+  result_.wasted_mb_s += mb_s;
+  result_.keys[s.key].wasted_mb_s += mb_s;
 }
 
 void Simulator::AddLoaded(const Slot& s, SimTimeUs from, SimTimeUs to) {

@@ -69,6 +69,7 @@ class LatencyHistogram {
 struct KeyStats {
   uint64_t arrivals = 0;
   uint64_t cold = 0;
+  double wasted_mb_s = 0;  // this key's share of SimResult::wasted_mb_s
 };
 
 struct SimResult {

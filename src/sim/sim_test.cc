@@ -60,6 +60,25 @@ TEST(Simulator, FixedKeepAliveOnKnownGaps) {
   EXPECT_NEAR(r.latency_p99_s, 1.1, 0.02);
 }
 
+TEST(Simulator, WastedMemoryIsSplitByKey) {
+  // Key "api" (100 MB) runs in minutes 0 and 5; key "video" (300 MB) once in minute 0.
+  // With a 10-minute keep-alive "video" idles ~10 min; "api" ~5 + 10 min.
+  std::vector<uint32_t> api(60, 0), video(60, 0);
+  api[0] = api[5] = video[0] = 1;
+  Workload w = OneKey(api);
+  KeySpec v = w.keys[0];
+  v.tmpl = "video";
+  v.memory_mb = 300;
+  w.keys.push_back(v);
+  w.counts.push_back(video);
+  SimResult r = RunPolicy(w, "fixed-keepalive", {{"keepalive", "10m"}});
+  ASSERT_EQ(r.keys.size(), 2u);
+  EXPECT_DOUBLE_EQ(r.keys[0].wasted_mb_s + r.keys[1].wasted_mb_s, r.wasted_mb_s);
+  EXPECT_NEAR(r.keys[1].wasted_mb_s / 300 / 60, 10.0, 0.1);  // + at most a 2-s tick
+  EXPECT_GT(r.keys[0].wasted_mb_s / 100 / 60, 14.0);
+  EXPECT_LT(r.keys[0].wasted_mb_s / 100 / 60, 16.1);
+}
+
 TEST(Simulator, DeterministicForASeed) {
   std::vector<uint32_t> counts;
   for (int m = 0; m < 600; ++m) counts.push_back((m * 7919) % 13 < 4 ? (m % 5) : 0);
