@@ -46,12 +46,21 @@ absl::Status ReadAddresses(const YamlReader& r, AgentConfig& c) {
 absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
   ASSIGN_OR_RETURN(auto rt, r.Map("runtime"));
   if (rt) {
-    RETURN_IF_ERROR(rt->CheckKnown({"kind", "binary", "state_dir", "cache_dir"}));
+    RETURN_IF_ERROR(rt->CheckKnown(
+        {"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package", "forward_port"}));
     ASSIGN_OR_RETURN(c.runtime, rt->String("kind", "oci"));
-    if (c.runtime != "oci" && c.runtime != "fake") {
-      return rt->Error("kind", fmt::format("'{}' is not a runtime (oci, fake)", c.runtime));
+    if (c.runtime != "oci" && c.runtime != "qemu" && c.runtime != "fake") {
+      return rt->Error("kind", fmt::format("'{}' is not a runtime (oci, qemu, fake)", c.runtime));
     }
-    ASSIGN_OR_RETURN(c.runtime_binary, rt->String("binary", "runc"));
+    ASSIGN_OR_RETURN(c.runtime_binary,
+                     rt->String("binary", c.runtime == "qemu" ? "qemu-system-x86_64" : "runc"));
+    ASSIGN_OR_RETURN(c.qemu_accel, rt->String("accel", "auto"));
+    if (c.qemu_accel != "auto" && c.qemu_accel != "kvm" && c.qemu_accel != "tcg") {
+      return rt->Error("accel", fmt::format("'{}' is not an accelerator (auto, kvm, tcg)", c.qemu_accel));
+    }
+    ASSIGN_OR_RETURN(c.qemu_kernel_package, rt->String("kernel_package", "linux-image-amd64"));
+    ASSIGN_OR_RETURN(int64_t fwd, rt->Int("forward_port", 18080, 1, 65535));
+    c.qemu_forward_port = static_cast<uint16_t>(fwd);
     ASSIGN_OR_RETURN(c.state_dir, rt->String("state_dir", ""));
     ASSIGN_OR_RETURN(c.cache_dir, rt->String("cache_dir", "/var/cache/prewarm"));
   }

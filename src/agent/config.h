@@ -39,8 +39,12 @@ struct AgentConfig {
   uint16_t port = 80;
   uint32_t standby = 2;            // listening sockets kept bound for cold-path answers
   int64_t quarantine_ms = 60'000;  // a freed address is not reused for this long
-  std::string runtime = "oci";
-  std::string runtime_binary = "runc";
+  std::string runtime = "oci";      // oci | qemu | fake
+  std::string runtime_binary = "runc";  // oci: the OCI runtime; qemu: qemu-system-x86_64
+  // qemu only (see agent/runtime/qemu/qemu_runtime.h)
+  std::string qemu_accel = "auto";                       // auto | kvm | tcg
+  std::string qemu_kernel_package = "linux-image-amd64";  // Debian's kernel for the guests
+  uint16_t qemu_forward_port = 18080;                    // slirp forward on each instance address
   std::string state_dir;           // default /run/prewarm/<node_id>
   std::string cache_dir = "/var/cache/prewarm";
   std::string origin_url = "http://127.0.0.1:8400";

@@ -52,6 +52,24 @@ TEST(AgentConfigTest, ErrorsNameTheFieldAndLine) {
   EXPECT_NE(Parse(no_tmpl).status().message().find("templates"), std::string::npos);
   std::string bad_rt = std::string(kAgent) + "runtime: {kind: crun}\n";
   EXPECT_NE(Parse(bad_rt).status().message().find("runtime.kind"), std::string::npos);
+  std::string bad_accel = std::string(kAgent) + "runtime: {kind: qemu, accel: hvf}\n";
+  EXPECT_NE(Parse(bad_accel).status().message().find("runtime.accel"), std::string::npos);
+}
+
+TEST(AgentConfigTest, QemuRuntimeDefaultsAndKnobs) {
+  auto c = Parse(std::string(kAgent) + "runtime: {kind: qemu}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->runtime, "qemu");
+  EXPECT_EQ(c->runtime_binary, "qemu-system-x86_64");
+  EXPECT_EQ(c->qemu_accel, "auto");
+  EXPECT_EQ(c->qemu_kernel_package, "linux-image-amd64");
+  EXPECT_EQ(c->qemu_forward_port, 18080);
+  c = Parse(std::string(kAgent) +
+            "runtime: {kind: qemu, accel: tcg, kernel_package: linux-image-6.1.0-57-amd64, forward_port: 9000}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->qemu_accel, "tcg");
+  EXPECT_EQ(c->qemu_kernel_package, "linux-image-6.1.0-57-amd64");
+  EXPECT_EQ(c->qemu_forward_port, 9000);
 }
 
 }  // namespace

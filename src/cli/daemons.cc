@@ -4,6 +4,7 @@
 
 #include "agent/fake_runtime.h"
 #include "agent/runtime/oci/oci_runtime.h"
+#include "agent/runtime/qemu/qemu_runtime.h"
 #include "agent/templates.h"
 #include "common/logging.h"
 
@@ -17,6 +18,19 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
     opts.state_dir = config.state_dir;
     opts.id_prefix = "prewarm-";
     p->runtime_ = std::make_unique<agent::oci::OciRuntime>(opts, p->runner_);
+  } else if (config.runtime == "qemu") {
+    agent::qemu::QemuOptions opts;
+    opts.qemu_binary = config.runtime_binary;
+    opts.state_dir = config.state_dir;
+    opts.cache_dir = config.cache_dir;
+    opts.kernel_package = config.qemu_kernel_package;
+    opts.accel = config.qemu_accel;
+    opts.forward_port = config.qemu_forward_port;
+    opts.activate = agent::SelfBinaryDir() + "/prewarm-guest-activate";
+    auto qemu = std::make_unique<agent::qemu::QemuRuntime>(opts, p->runner_);
+    // Kernel download, TSC rate and the accelerator probe happen once, before any instance.
+    RETURN_IF_ERROR(qemu->Prepare());
+    p->runtime_ = std::move(qemu);
   } else {
     p->runtime_ = std::make_unique<agent::FakeRuntime>(config.state_dir + "/fake");
   }

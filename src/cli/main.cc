@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   auto* up = app.add_subcommand("up", "orchestrator + 3 agents + origin on this machine");
   up->add_option("--config", config, "config file (default: the embedded example)");
   up->add_flag("--print-config", print_config, "print the embedded default config and exit");
+  std::string up_runtime;
+  up->add_option("--runtime", up_runtime, "run every agent's instances with this runtime: oci, qemu or fake");
 
   auto* orch = app.add_subcommand("orchestrator", "the Edge Orchestrator: DNS, gRPC, placement");
   orch->add_option("--config", config, "orchestrator config file")->required();
@@ -64,7 +66,7 @@ int main(int argc, char** argv) {
       std::cout << prewarm::cli::kEmbeddedUpConfig;
       return 0;
     }
-    return prewarm::cli::RunUp(config);
+    return prewarm::cli::RunUp(config, up_runtime);
   }
   if (orch->parsed()) return prewarm::cli::RunOrchestrator(config);
   if (agent->parsed()) return prewarm::cli::RunAgent(config);

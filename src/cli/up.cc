@@ -83,10 +83,22 @@ int Fail(const absl::Status& st) {
 
 }  // namespace
 
-int RunUp(const std::string& config_path) {
+int RunUp(const std::string& config_path, const std::string& runtime) {
   BlockTerminationSignals();
   absl::StatusOr<UpConfig> cfg = LoadUp(config_path);
   if (!cfg.ok()) return Fail(cfg.status());
+  if (!runtime.empty()) {
+    if (runtime != "oci" && runtime != "qemu" && runtime != "fake") {
+      return Fail(absl::InvalidArgumentError(
+          fmt::format("--runtime '{}' is not a runtime (oci, qemu, fake)", runtime)));
+    }
+    for (auto& ac : cfg->agents) {
+      if (ac.runtime != runtime) {
+        ac.runtime = runtime;
+        ac.runtime_binary = runtime == "qemu" ? "qemu-system-x86_64" : "runc";
+      }
+    }
+  }
   InitLogging(cfg->log_level);
   std::string root = cfg->origin_root;
   if (root.empty()) {

@@ -8,7 +8,8 @@ namespace prewarm::cli {
 extern const char* const kEmbeddedUpConfig;
 
 // `prewarm up`: origin + orchestrator + agents in one process until SIGINT/SIGTERM.
-int RunUp(const std::string& config_path);
+// `runtime` non-empty overrides every agent's runtime kind (oci | qemu | fake).
+int RunUp(const std::string& config_path, const std::string& runtime = "");
 int RunOrchestrator(const std::string& config_path);
 int RunAgent(const std::string& config_path);
 

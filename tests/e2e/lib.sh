@@ -29,6 +29,23 @@ finish() {
   ((FAILED == 0))
 }
 
+# start_up LOG [prewarm up arguments...]: starts "$PREWARM up" in the background with its
+# output in LOG, sets UP_PID, and stops it (SIGINT) when the script exits.
+start_up() {
+  local log=$1
+  shift
+  "$PREWARM" up "$@" >"$log" 2>&1 &
+  UP_PID=$!
+  trap stop_up EXIT
+}
+stop_up() {
+  kill -INT "$UP_PID" 2>/dev/null
+  wait "$UP_PID" 2>/dev/null
+}
+# The first A record of static.edge.example from the default up config's DNS (kdig args).
+a_record() { kdig @127.0.0.1 -p 5353 +short "$@" static.edge.example A | head -1; }
+three_nodes() { curl -sf http://127.0.0.1:9400/healthz | grep -q "nodes=3"; }
+
 require_root_and() {
   if [[ $(id -u) -ne 0 ]]; then
     echo "SKIP: needs root (runc, mounts, port 80 on 127.77.x.y)"

@@ -10,17 +10,8 @@ require_root_and runc kdig dig curl
 
 DNS=(@127.0.0.1 -p 5353)
 LOG=$(mktemp /tmp/prewarm-e2e-up.XXXXXX.log)
-"$PREWARM" up >"$LOG" 2>&1 &
-UP_PID=$!
-cleanup() {
-  kill -INT "$UP_PID" 2>/dev/null
-  wait "$UP_PID" 2>/dev/null
-}
-trap cleanup EXIT
-
-a_record() { kdig "${DNS[@]}" +short "$@" static.edge.example A | head -1; }
+start_up "$LOG"
 metric() { curl -s http://127.0.0.1:9400/metrics | awk -v m="$1" '$1 == m {print $2}'; }
-three_nodes() { curl -sf http://127.0.0.1:9400/healthz | grep -q "nodes=3"; }
 
 check "prewarm up comes up with three agents connected" wait_until 60 three_nodes
 if ((FAILED > 0)); then

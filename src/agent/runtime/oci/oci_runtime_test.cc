@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "agent/layers.h"
+#include "agent/runtime/static_test_layers.h"
 #include "gtest/gtest.h"
 #include "workload/http_client.h"
 
@@ -42,12 +43,9 @@ class OciRuntimeTest : public ::testing::Test {
     options_.state_dir = "/run/prewarm-test/" + tag;
     options_.id_prefix = "pwt" + tag + "-";
     options_.cgroup_parent = "prewarm-test";
-    auto base = BuildBaseLayer((work_ / "layers").string());
-    ASSERT_TRUE(base.ok()) << base.status();
-    auto httpd = BuildFileLayer((work_ / "layers").string(), "httpd",
-                                {{PREWARM_HTTPD_PATH, "/usr/bin/prewarm-httpd"}});
-    ASSERT_TRUE(httpd.ok()) << httpd.status();
-    layers_ = {*httpd, *base};
+    auto layers = StaticTestLayers((work_ / "layers").string(), PREWARM_HTTPD_PATH);
+    ASSERT_TRUE(layers.ok()) << layers.status();
+    layers_ = *layers;
     runtime_ = std::make_unique<OciRuntime>(options_, runner_);
     std::random_device rd;
     addr_ = IpAddr::V4((127u << 24) | (77u << 16) | (1 + rd() % 250) << 8 | (1 + rd() % 250));

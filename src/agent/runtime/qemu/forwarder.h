@@ -1,0 +1,42 @@
+// TcpForwarder: relays connections accepted on the instance's listening socket (bound by
+// the agent before the instance exists, so a client sent there by DNS while a VM boots
+// waits in the backlog instead of being refused) to the VM's host forward. A connection
+// that arrives before the forward accepts is retried until `connect_timeout`.
+// Until `ready()` first returns true (asked every 20 ms) nothing is accepted: slirp's
+// forward accepts as soon as QEMU runs and resets what the guest does not take yet, so a
+// client must stay in the backlog until the workload answers behind it.
+// One thread, poll(2) over every socket; Stop() (or the destructor) closes all relays.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include "common/net.h"
+
+namespace prewarm::agent::qemu {
+
+class TcpForwarder {
+ public:
+  TcpForwarder(int listen_fd, HostPort backend, std::function<bool()> ready,
+               std::chrono::milliseconds connect_timeout = std::chrono::seconds(10));
+  ~TcpForwarder();
+  TcpForwarder(const TcpForwarder&) = delete;
+  TcpForwarder& operator=(const TcpForwarder&) = delete;
+  absl::Status Start();
+  void Stop();
+  bool open() const { return open_.load(); }  // ready() passed: accepting
+
+ private:
+  void Loop();
+  int listen_fd_;  // not owned
+  HostPort backend_;
+  std::function<bool()> ready_;
+  std::atomic<bool> open_{false};
+  std::chrono::milliseconds connect_timeout_;
+  ScopedFd wake_[2];
+  std::thread thread_;
+};
+
+}  // namespace prewarm::agent::qemu

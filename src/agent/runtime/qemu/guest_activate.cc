@@ -1,0 +1,89 @@
+// prewarm-guest-activate PORT UID GID ARGV_FILE ENV_FILE
+//
+// PID 1 of a qemu instance after the guest init's switch_root: binds 0.0.0.0:PORT, hands
+// the listening socket to the workload as fd 3 with LISTEN_FDS=1 and LISTEN_PID (the
+// socket-activation convention the oci runtime uses too), drops to UID:GID and execs the
+// workload. ARGV_FILE and ENV_FILE hold NUL-terminated strings (argv; K=V). Static, libc
+// only: it runs in a root that may have no shared libraries.
+#include <arpa/inet.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::vector<std::string> ReadStrings(const char* path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::vector<std::string> out;
+  std::string s = ss.str();
+  size_t start = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\0') {
+      out.push_back(s.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+[[noreturn]] void Die(const char* what) {
+  std::fprintf(stderr, "prewarm-guest-activate: %s: %s\n", what, std::strerror(errno));
+  std::exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 6) {
+    std::fprintf(stderr, "usage: %s PORT UID GID ARGV_FILE ENV_FILE\n", argv[0]);
+    return 2;
+  }
+  int port = std::atoi(argv[1]);
+  uid_t uid = static_cast<uid_t>(std::atoi(argv[2]));
+  gid_t gid = static_cast<gid_t>(std::atoi(argv[3]));
+  std::vector<std::string> args = ReadStrings(argv[4]);
+  std::vector<std::string> env = ReadStrings(argv[5]);
+  if (args.empty()) {
+    std::fprintf(stderr, "prewarm-guest-activate: %s: empty command\n", argv[4]);
+    return 2;
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) Die("socket");
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_ANY);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) Die("bind");
+  if (::listen(fd, 1024) != 0) Die("listen");
+  if (fd != 3) {
+    if (::dup2(fd, 3) < 0) Die("dup2");
+    ::close(fd);
+  }
+  if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) Die("drop privileges");
+  env.push_back("LISTEN_FDS=1");
+  env.push_back("LISTEN_PID=" + std::to_string(::getpid()));
+  bool has_path = false;
+  for (const std::string& e : env) has_path = has_path || e.rfind("PATH=", 0) == 0;
+  if (!has_path) env.push_back("PATH=/usr/sbin:/usr/bin:/sbin:/bin");
+  std::vector<char*> av, ev;
+  for (std::string& s : args) av.push_back(s.data());
+  av.push_back(nullptr);
+  for (std::string& s : env) ev.push_back(s.data());
+  ev.push_back(nullptr);
+  ::execve(av[0], av.data(), ev.data());
+  Die(av[0]);
+}

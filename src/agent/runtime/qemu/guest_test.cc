@@ -1,0 +1,164 @@
+#include "agent/runtime/qemu/guest.h"
+
+#include <gtest/gtest.h>
+#include <lzma.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "agent/runtime/qemu/qemu_runtime.h"
+
+namespace prewarm::agent::qemu {
+namespace {
+namespace fs = std::filesystem;
+
+std::string TempPath(const std::string& name) {
+  return (fs::temp_directory_path() / fmt::format("prewarm-guest-{}-{}", ::getpid(), name)).string();
+}
+
+void Write(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary) << data;
+}
+
+std::string Shell(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+TEST(CpioWriterTest, BusyboxCpioReadsWhatItWrites) {
+  CpioWriter w;
+  w.AddDir("bin");
+  w.AddFile("bin/hello", "hi there\n", 0755);
+  w.AddFile("odd", "abc", 0644);  // sizes not a multiple of 4 exercise the padding
+  w.AddSymlink("bin/sh", "busybox");
+  w.AddCharDevice("dev/console", 5, 1);
+  std::string path = TempPath("a.cpio");
+  Write(path, w.Finish());
+  std::string listing = Shell("/bin/busybox cpio -t < " + path + " 2>&1");
+  EXPECT_NE(listing.find("bin/hello"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("odd"), std::string::npos);
+  EXPECT_NE(listing.find("bin/sh"), std::string::npos);
+  EXPECT_NE(listing.find("dev/console"), std::string::npos);
+  std::string dir = TempPath("x");
+  fs::create_directories(dir);
+  Shell("cd " + dir + " && /bin/busybox cpio -i -d < " + path + " 2>&1");
+  std::ifstream in(dir + "/bin/hello");
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "hi there");
+  EXPECT_EQ(fs::read_symlink(dir + "/bin/sh"), "busybox");
+  fs::remove_all(dir);
+  fs::remove(path);
+}
+
+std::string Xz(const std::string& data) {
+  std::string out(data.size() + 4096, '\0');
+  size_t pos = 0;
+  EXPECT_EQ(lzma_easy_buffer_encode(6, LZMA_CHECK_CRC32, nullptr,
+                                    reinterpret_cast<const uint8_t*>(data.data()), data.size(),
+                                    reinterpret_cast<uint8_t*>(out.data()), &pos, out.size()),
+            LZMA_OK);
+  out.resize(pos);
+  return out;
+}
+
+TEST(ExtractVmlinuxTest, FindsTheXzElfPayloadAmidOtherBytes) {
+  std::string elf = std::string("\x7f" "ELF", 4) + std::string(10000, 'k');
+  // A setup header, a decoy XZ stream that is not an ELF, the payload, trailing bytes.
+  std::string image = std::string(512, '\x01') + Xz("not an elf") + Xz(elf) + std::string(100, '\x02');
+  std::string path = TempPath("bzImage");
+  Write(path, image);
+  auto out = ExtractVmlinux(path);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, elf);
+  Write(path, std::string(4096, '\x03'));
+  auto bad = ExtractVmlinux(path);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("no XZ-compressed ELF payload"), std::string::npos);
+  fs::remove(path);
+  EXPECT_FALSE(ExtractVmlinux(path).ok());
+}
+
+TEST(HostTscKhzTest, ReadsCpuMhz) {
+  std::string path = TempPath("cpuinfo");
+  Write(path, "processor\t: 0\nmodel name\t: X\ncpu MHz\t\t: 2096.034\n");
+  auto khz = HostTscKhz(path);
+  ASSERT_TRUE(khz.ok());
+  EXPECT_EQ(*khz, 2096034);
+  EXPECT_NE(KernelCommandLine(*khz).find("tsc_early_khz=2096034"), std::string::npos);
+  Write(path, "processor\t: 0\n");
+  EXPECT_FALSE(HostTscKhz(path).ok());
+  fs::remove(path);
+}
+
+TEST(InitramfsTest, CarriesTheTemplateAndIsContentAddressed) {
+  std::string cache = TempPath("cache");
+  std::string mods = cache + "/mods";
+  fs::create_directories(mods + "/kernel/fs");
+  for (const std::string& m : GuestModules()) Write(mods + "/kernel/fs/" + m + ".ko", "module " + m);
+  std::string act = cache + "/activate";
+  Write(act, "activate-binary");
+  GuestKernel k{"6.1.0-test", "", mods};
+  GuestWorkload w;
+  w.argv = {"/usr/bin/prewarm-httpd", "--root", "/srv/content"};
+  w.env = {{"A", "1"}};
+  w.layers = 2;
+  auto a = EnsureInitramfs(cache, k, w, "/bin/busybox", act);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = EnsureInitramfs(cache, k, w, "/bin/busybox", act);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(*a, *b);
+  w.argv.push_back("--verbose");
+  auto c = EnsureInitramfs(cache, k, w, "/bin/busybox", act);
+  ASSERT_TRUE(c.ok());
+  EXPECT_NE(*a, *c);
+  std::string listing = Shell("/bin/busybox cpio -t < " + *a);
+  for (const char* f : {"init", "prewarm/conf", "prewarm/argv", "bin/prewarm-guest-activate",
+                        "lib/modules/virtio_blk.ko", "dev/console"}) {
+    EXPECT_NE(listing.find(f), std::string::npos) << f;
+  }
+  std::string conf = Shell("cd " + cache + " && /bin/busybox cpio -i -d prewarm/conf < " + *a +
+                         " 2>/dev/null; cat prewarm/conf");
+  EXPECT_NE(conf.find("LAYERS=2"), std::string::npos) << conf;
+  EXPECT_NE(conf.find("SCRATCH_MOUNT='/srv'"), std::string::npos) << conf;
+  // A missing module and a bad scratch mount are clear errors.
+  w.scratch_mount = "/srv; reboot";
+  EXPECT_FALSE(EnsureInitramfs(cache, k, w, "/bin/busybox", act).ok());
+  w.scratch_mount = "/srv";
+  fs::remove(mods + "/kernel/fs/erofs.ko");
+  auto missing = EnsureInitramfs(cache, k, w, "/bin/busybox", act);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("module erofs not found"), std::string::npos);
+  fs::remove_all(cache);
+}
+
+TEST(QemuCommandTest, DisksByLayerOrderAndOneForwardOnTheInstanceAddress) {
+  RealProcessRunner runner;
+  QemuOptions o;
+  o.forward_port = 18080;
+  QemuRuntime rt(o, runner);
+  InstanceSpec spec;
+  spec.id = "i1";
+  spec.tmpl.memory_limit_bytes = 32ull << 20;
+  spec.address = *IpAddr::Parse("127.77.0.9");
+  spec.port = 80;
+  auto argv = rt.QemuCommand(spec, "/run/x/i1", {"/c/top.erofs", "/c/base.erofs"}, "/c/init.cpio");
+  std::string all;
+  for (const auto& a : argv) all += a + " ";
+  EXPECT_NE(all.find("-m 128M"), std::string::npos) << all;  // raised to the guest's floor
+  EXPECT_LT(all.find("file=/c/top.erofs"), all.find("file=/c/base.erofs"));
+  EXPECT_NE(all.find("serial=L0"), std::string::npos);
+  EXPECT_NE(all.find("serial=L1"), std::string::npos);
+  EXPECT_NE(all.find("file=/run/x/i1/scratch.erofs"), std::string::npos);
+  EXPECT_NE(all.find("restrict=on,hostfwd=tcp:127.77.0.9:18080-:80"), std::string::npos);
+  EXPECT_NE(all.find("-no-reboot"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace prewarm::agent::qemu
