@@ -30,18 +30,19 @@ BODY=$(curl -s --max-time 120 --retry 0 "http://$IAD/hello.txt")
 check "GET right after the cold answer is served by the booting VM without retry" \
   bash -c "[[ '$BODY' == 'hello from the origin, preloaded at the edge' ]]"
 check "the answered address is a QEMU guest's forward" \
-  bash -c "pgrep -af -- '[q]emu-system-x86_64 -name prewarm-' | grep -q 'hostfwd=tcp:$IAD:'"
-check "the instance became ready in the log" bash -c "grep -q 'instance iad-1-static-.* ready on $IAD' '$LOG'"
+  bash -c "pgrep -af -- '[q]emu-system-x86_64 -name prewarm-.*prewarm/(fra|iad|sin)-1/' | grep -q 'hostfwd=tcp:$IAD:'"
+became_ready() { grep -q "instance iad-1-static-.* ready on $IAD" "$LOG"; }
+check "the instance became ready in the log" wait_until 30 became_ready
 FRA=$(a_record)
 check "Frankfurt answers from its own VM ($FRA) and serves index.html" \
   bash -c "curl -sf --max-time 120 http://$FRA/ | grep -q 'prewarmed edge instance'"
-check "two VMs run" bash -c "(( \$(pgrep -f -- '[q]emu-system-x86_64 -name prewarm-' | wc -l) >= 2 ))"
+check "two VMs run" bash -c "(( \$(pgrep -f -- '[q]emu-system-x86_64 -name prewarm-.*prewarm/(fra|iad|sin)-1/' | wc -l) >= 2 ))"
 
 kill -INT "$UP_PID"
 wait "$UP_PID"
 RC=$?
 check "prewarm up stops cleanly on SIGINT (rc $RC)" bash -c "(( $RC == 0 ))"
-check "no QEMU outlives the agents" bash -c "(( \$(pgrep -f -- '[q]emu-system-x86_64 -name prewarm-' | wc -l) == 0 ))"
+check "no QEMU outlives the agents" bash -c "(( \$(pgrep -f -- '[q]emu-system-x86_64 -name prewarm-.*prewarm/(fra|iad|sin)-1/' | wc -l) == 0 ))"
 check "no instance directory is left" \
   bash -c "! ls -d /run/prewarm/{fra-1,iad-1,sin-1}/instances/*/ 2>/dev/null | grep -q ."
 trap - EXIT

@@ -193,9 +193,13 @@ std::string GuestInitScript() {
   return R"SH(#!/bin/sh
 # prewarm guest init: PID 1 in the initramfs. Loads the virtio/erofs/overlay modules,
 # stacks the template's erofs layers (virtio disks with serial L0, L1, ...: L0 on top)
-# under a tmpfs into the root, mounts the preloaded scratch image (serial S) under a tmpfs
-# at the scratch mount, brings up eth0 on slirp's fixed addresses and hands PID 1 to
+# under a tmpfs into the root, brings up eth0 on slirp's fixed addresses, mounts the
+# preloaded scratch image (serial S) under a tmpfs at the scratch mount and hands PID 1 to
 # prewarm-guest-activate, which binds the workload's port and execs it (fd 3).
+# With SNAPSHOT=1 it stops before the scratch mount and reads one line from the serial
+# port: the host snapshots the guest there and sends each restored clone
+# "go <seed hex> <instance id>": the clone reseeds its RNG, takes its name, drops the
+# cached blocks of the scratch disk (each clone has its own) and goes on.
 B=/bin/busybox
 $B mount -t proc proc /proc
 $B mount -t sysfs sysfs /sys
@@ -208,29 +212,42 @@ want=$((LAYERS + 1)); n=0
 while [ "$($B ls /sys/block | $B grep -c '^vd')" -lt $want ]; do
   n=$((n + 1)); [ $n -gt 500 ] && fail "expected $want disks"; $B usleep 10000
 done
+scratch=""
 for d in /sys/block/vd*; do
   s=$($B cat $d/serial 2>/dev/null)
   case "$s" in
     L*) $B mkdir -p /layers/${s#L}; $B mount -t erofs -o ro /dev/${d##*/} /layers/${s#L} || fail "layer $s" ;;
-    S) $B mkdir -p /scratch; $B mount -t erofs -o ro /dev/${d##*/} /scratch || fail "scratch" ;;
+    S) scratch=/dev/${d##*/} ;;
   esac
 done
+[ -n "$scratch" ] || fail "no scratch disk"
 i=0; lower=""
 while [ $i -lt $LAYERS ]; do
   [ -d /layers/$i ] || fail "layer $i missing"; lower="$lower${lower:+:}/layers/$i"; i=$((i + 1))
 done
-$B mkdir -p /rw/root /rw/scratch /newroot
+$B mkdir -p /rw/root /rw/scratch /newroot /scratch
 $B mount -t tmpfs -o size=16m,mode=0755 tmpfs /rw/root
 $B mkdir -p /rw/root/upper /rw/root/work
 $B mount -t overlay overlay -o lowerdir=$lower,upperdir=/rw/root/upper,workdir=/rw/root/work /newroot || fail "root overlay"
-$B mount -t tmpfs -o size=${SCRATCH_KB}k,mode=0755 tmpfs /rw/scratch
-$B mkdir -p /rw/scratch/upper /rw/scratch/work /newroot$SCRATCH_MOUNT
-$B chown $RUN_UID:$RUN_GID /rw/scratch/upper
-$B mount -t overlay overlay -o lowerdir=/scratch,upperdir=/rw/scratch/upper,workdir=/rw/scratch/work /newroot$SCRATCH_MOUNT || fail "scratch overlay"
 $B ip link set lo up
 $B ip link set eth0 up
 $B ip addr add 10.0.2.15/24 dev eth0
 $B ip route add default via 10.0.2.2
+if [ "$SNAPSHOT" = 1 ]; then
+  log "waiting for identity"
+  read -r go seed id < /dev/ttyS0
+  [ "$go" = go ] || fail "bad identity line"
+  /bin/prewarm-guest-activate --reseed "$seed" || fail "reseed"
+  $B hostname "$id"
+  $B blockdev --flushbufs $scratch
+  echo 3 > /proc/sys/vm/drop_caches
+  log "identity $id"
+fi
+$B mount -t erofs -o ro $scratch /scratch || fail "scratch"
+$B mount -t tmpfs -o size=${SCRATCH_KB}k,mode=0755 tmpfs /rw/scratch
+$B mkdir -p /rw/scratch/upper /rw/scratch/work /newroot$SCRATCH_MOUNT
+$B chown $RUN_UID:$RUN_GID /rw/scratch/upper
+$B mount -t overlay overlay -o lowerdir=/scratch,upperdir=/rw/scratch/upper,workdir=/rw/scratch/work /newroot$SCRATCH_MOUNT || fail "scratch overlay"
 $B mkdir -p /newroot/.prewarm /newroot/dev /newroot/proc /newroot/sys /newroot/tmp
 $B cp /bin/prewarm-guest-activate /prewarm/argv /prewarm/env /newroot/.prewarm/
 $B mount --move /dev /newroot/dev
@@ -251,9 +268,10 @@ absl::StatusOr<std::string> EnsureInitramfs(const std::string& cache_dir, const 
   std::vector<std::string> env;
   for (const auto& [k, v] : w.env) env.push_back(k + "=" + v);
   std::string conf = fmt::format(
-      "MODULES='{}'\nLAYERS={}\nPORT={}\nSCRATCH_MOUNT='{}'\nSCRATCH_KB={}\nRUN_UID={}\nRUN_GID={}\n",
+      "MODULES='{}'\nLAYERS={}\nPORT={}\nSCRATCH_MOUNT='{}'\nSCRATCH_KB={}\nRUN_UID={}\nRUN_GID={}\n"
+      "SNAPSHOT={}\n",
       modules, w.layers, w.port, w.scratch_mount, std::max<uint64_t>(w.scratch_bytes >> 10, 1024), w.uid,
-      w.gid);
+      w.gid, w.snapshot ? 1 : 0);
   if (w.scratch_mount.empty() || w.scratch_mount[0] != '/' ||
       w.scratch_mount.find_first_of("'\"$`\\ ") != std::string::npos) {
     return absl::InvalidArgumentError(fmt::format("scratch mount '{}' must be a plain absolute path", w.scratch_mount));

@@ -60,6 +60,9 @@ struct GuestWorkload {
   uint64_t scratch_bytes = 64ull << 20;
   uint32_t layers = 1;           // erofs block devices before the scratch one
   uint32_t uid = 65534, gid = 65534;
+  // Stop before the scratch mount and wait for "go <seed> <id>" on the serial port (the
+  // point where a template is snapshotted for clones).
+  bool snapshot = false;
 };
 
 // Builds (or reuses) the initramfs for `kernel` + `workload` under `cache_dir`/initramfs,

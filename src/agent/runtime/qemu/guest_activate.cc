@@ -1,12 +1,20 @@
 // prewarm-guest-activate PORT UID GID ARGV_FILE ENV_FILE
+// prewarm-guest-activate --reseed HEX
 //
 // PID 1 of a qemu instance after the guest init's switch_root: binds 0.0.0.0:PORT, hands
 // the listening socket to the workload as fd 3 with LISTEN_FDS=1 and LISTEN_PID (the
 // socket-activation convention the oci runtime uses too), drops to UID:GID and execs the
 // workload. ARGV_FILE and ENV_FILE hold NUL-terminated strings (argv; K=V). Static, libc
 // only: it runs in a root that may have no shared libraries.
+//
+// --reseed: credits the bytes of HEX to the kernel's entropy pool (RNDADDENTROPY) and
+// reseeds the CRNG at once (RNDRESEEDCRNG), so clones restored from one snapshot stop
+// sharing /dev/urandom output the moment they get their seed from the host.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <linux/random.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -43,9 +51,39 @@ std::vector<std::string> ReadStrings(const char* path) {
   std::exit(1);
 }
 
+int Reseed(const char* hex) {
+  std::string bytes;
+  for (size_t i = 0; hex[i] && hex[i + 1]; i += 2) {
+    char pair[3] = {hex[i], hex[i + 1], 0};
+    char* end = nullptr;
+    long v = std::strtol(pair, &end, 16);
+    if (*end != 0) {
+      std::fprintf(stderr, "prewarm-guest-activate: --reseed: not hex\n");
+      return 2;
+    }
+    bytes.push_back(static_cast<char>(v));
+  }
+  if (bytes.size() < 16) {
+    std::fprintf(stderr, "prewarm-guest-activate: --reseed needs at least 16 bytes\n");
+    return 2;
+  }
+  int fd = ::open("/dev/urandom", O_RDWR | O_CLOEXEC);
+  if (fd < 0) Die("/dev/urandom");
+  std::vector<char> info(sizeof(rand_pool_info) + bytes.size());
+  auto* rpi = reinterpret_cast<rand_pool_info*>(info.data());
+  rpi->entropy_count = static_cast<int>(bytes.size() * 8);
+  rpi->buf_size = static_cast<int>(bytes.size());
+  std::memcpy(rpi->buf, bytes.data(), bytes.size());
+  if (::ioctl(fd, RNDADDENTROPY, rpi) != 0) Die("RNDADDENTROPY");
+  if (::ioctl(fd, RNDRESEEDCRNG) != 0) Die("RNDRESEEDCRNG");
+  ::close(fd);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--reseed") return Reseed(argv[2]);
   if (argc != 6) {
     std::fprintf(stderr, "usage: %s PORT UID GID ARGV_FILE ENV_FILE\n", argv[0]);
     return 2;

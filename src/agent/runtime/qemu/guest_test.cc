@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "agent/runtime/qemu/qemu_runtime.h"
+#include "agent/runtime/qemu/qmp.h"
 
 namespace prewarm::agent::qemu {
 namespace {
@@ -138,26 +139,51 @@ TEST(InitramfsTest, CarriesTheTemplateAndIsContentAddressed) {
   fs::remove_all(cache);
 }
 
-TEST(QemuCommandTest, DisksByLayerOrderAndOneForwardOnTheInstanceAddress) {
+TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   RealProcessRunner runner;
   QemuOptions o;
-  o.forward_port = 18080;
   QemuRuntime rt(o, runner);
-  InstanceSpec spec;
-  spec.id = "i1";
-  spec.tmpl.memory_limit_bytes = 32ull << 20;
-  spec.address = *IpAddr::Parse("127.77.0.9");
-  spec.port = 80;
-  auto argv = rt.QemuCommand(spec, "/run/x/i1", {"/c/top.erofs", "/c/base.erofs"}, "/c/init.cpio");
-  std::string all;
-  for (const auto& a : argv) all += a + " ";
+  TemplateSpec tmpl;
+  tmpl.memory_limit_bytes = 32ull << 20;
+  VmLaunch l;
+  l.name = "i1";
+  l.dir = "/run/x/i1";
+  l.layer_images = {"/c/top.erofs", "/c/base.erofs"};
+  l.scratch_image = "/run/x/i1/scratch.erofs";
+  l.initramfs = "/c/init.cpio";
+  l.memory_bytes = rt.GuestMemory(tmpl);
+  l.hostfwd = "127.77.0.9:18080-:80";
+  auto join = [](const std::vector<std::string>& argv) {
+    std::string all;
+    for (const auto& a : argv) all += a + " ";
+    return all;
+  };
+  std::string all = join(rt.QemuCommand(l));
   EXPECT_NE(all.find("-m 128M"), std::string::npos) << all;  // raised to the guest's floor
   EXPECT_LT(all.find("file=/c/top.erofs"), all.find("file=/c/base.erofs"));
   EXPECT_NE(all.find("serial=L0"), std::string::npos);
   EXPECT_NE(all.find("serial=L1"), std::string::npos);
   EXPECT_NE(all.find("file=/run/x/i1/scratch.erofs"), std::string::npos);
   EXPECT_NE(all.find("restrict=on,hostfwd=tcp:127.77.0.9:18080-:80"), std::string::npos);
+  EXPECT_NE(all.find("logfile=/run/x/i1/console.log"), std::string::npos);
   EXPECT_NE(all.find("-no-reboot"), std::string::npos);
+  EXPECT_EQ(all.find("memory-backend"), std::string::npos);
+  EXPECT_EQ(all.find("-incoming"), std::string::npos);
+  l.ram_file = "/dev/shm/prewarm/t/ram";
+  l.incoming = true;
+  all = join(rt.QemuCommand(l));
+  EXPECT_NE(all.find("microvm,x-option-roms=off,memory-backend=ram0"), std::string::npos) << all;
+  EXPECT_NE(all.find("memory-backend-file,id=ram0,size=128M,mem-path=/dev/shm/prewarm/t/ram,share=off"),
+            std::string::npos);
+  EXPECT_NE(all.find("-incoming defer"), std::string::npos);
+}
+
+TEST(QmpTest, ParsesRepliesAndRejectsGarbage) {
+  auto m = ParseQmpMessage(R"({"return": {"status": "paused", "running": false}})");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->fields().at("return").struct_value().fields().at("status").string_value(), "paused");
+  EXPECT_FALSE(ParseQmpMessage("{\"return\": ").ok());
+  EXPECT_FALSE(ParseQmpMessage("\x01\x02").ok());
 }
 
 }  // namespace

@@ -11,6 +11,14 @@
 //                  read-only erofs disk under a tmpfs at the template's scratch mount
 //   console.log    the guest's serial console; qemu.log QEMU's own output
 //   qmp.sock       QMP control socket; qemu.pid for CleanupStale()
+// Snapshots (snapshot: clone, the default): the first instance of a template boots a
+// template VM whose guest RAM is a file on tmpfs (ram_dir), up to the guest init's
+// snapshot point (root mounted, network up, before the scratch disk and the workload);
+// its device state is saved (QEMU migration with x-ignore-shared: the RAM file is the
+// RAM) and the template VM quits. Every instance then starts as a clone: a new QEMU maps
+// that RAM file copy-on-write, loads the device state (a few KiB), continues, and gets
+// "go <seed> <id>" on its serial port: it reseeds its RNG, mounts its own scratch disk
+// and execs the workload. snapshot: none cold-boots every instance.
 // Networking: slirp (`restrict=on`: the guest reaches nothing) with one host forward from
 // <instance address>:forward_port to the workload's port; the agent's listening socket
 // on <instance address>:<port> is relayed to it (forwarder.h).
@@ -18,6 +26,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,11 +51,37 @@ struct QemuOptions {
   uint32_t uid = 65534, gid = 65534;    // the workload's user inside the guest
   std::chrono::milliseconds stop_timeout{5000};
   std::chrono::milliseconds probe_timeout{60000};  // each accelerator probe boot
+  std::string snapshot = "clone";       // clone | none
+  std::string ram_dir = "/dev/shm/prewarm";  // template RAM files (tmpfs)
+  std::chrono::milliseconds boot_timeout{120000};  // template VM to its snapshot point
+};
+
+// How one QEMU process is launched (QemuRuntime::QemuCommand).
+struct VmLaunch {
+  std::string name;                       // -name prewarm-<name>
+  std::string dir;                        // qmp.sock, serial.sock, console.log
+  std::vector<std::string> layer_images;  // erofs, top first (serials L0, L1, ...)
+  std::string scratch_image;              // serial S
+  std::string initramfs;
+  uint64_t memory_bytes = 128ull << 20;
+  std::string ram_file;                   // empty: anonymous guest RAM
+  bool ram_shared = false;                // the template VM: share=on; clones: share=off
+  std::string hostfwd;                    // e.g. "127.77.0.9:18080-:80"; empty: none
+  bool incoming = false;                  // -incoming defer (a clone)
+};
+
+// A template's snapshot: its guest RAM file and saved device state.
+struct TemplateSnapshot {
+  std::string ram_file, state_file;
+  uint64_t memory_bytes = 0;
+  uint64_t scratch_image_bytes = 0;  // every clone's scratch disk has exactly this size
+  double boot_s = 0, save_s = 0;
 };
 
 class QemuRuntime final : public Runtime {
  public:
   QemuRuntime(QemuOptions options, ProcessRunner& runner);
+  ~QemuRuntime() override;
   std::string name() const override { return "qemu"; }
   // Kernel, TSC rate and accelerator; Create() calls it on first use.
   absl::Status Prepare();
@@ -56,16 +91,22 @@ class QemuRuntime final : public Runtime {
   const QemuOptions& options() const { return options_; }
   const std::string& accel() const { return accel_; }  // after Prepare(): "kvm" or "tcg"
   std::string InstanceDir(const std::string& id) const;
-  // The QEMU command line of an instance (for tests and logs).
-  std::vector<std::string> QemuCommand(const InstanceSpec& spec, const std::string& dir,
-                                       const std::vector<std::string>& layer_images,
-                                       const std::string& initramfs) const;
+  // The QEMU command line of one VM (for tests and logs).
+  std::vector<std::string> QemuCommand(const VmLaunch& launch) const;
+  // Guest RAM of an instance of `tmpl` (the template's memory, at least min_memory_bytes).
+  uint64_t GuestMemory(const TemplateSpec& tmpl) const;
 
  private:
   friend class QemuInstance;
   absl::StatusOr<std::string> LayerImage(const std::string& layer_dir);
   absl::Status MakeErofs(const std::string& src_dir, const std::string& image);
   absl::StatusOr<double> ProbeBoot(const std::string& accel);
+  // The snapshot of the template that `launch` (minus per-instance parts) describes:
+  // made on first use, then shared by every clone.
+  absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> EnsureSnapshot(const VmLaunch& launch,
+                                                                         uint64_t scratch_image_bytes);
+  absl::Status PadImage(const std::string& image, uint64_t bytes);
+  std::string RamRoot() const;
   QemuOptions options_;
   ProcessRunner& runner_;
   std::mutex mu_;
@@ -74,6 +115,8 @@ class QemuRuntime final : public Runtime {
   GuestKernel kernel_;
   int64_t tsc_khz_ = 0;
   std::string accel_;
+  std::mutex snap_mu_;  // serialises template boots
+  std::map<std::string, std::shared_ptr<const TemplateSnapshot>> snapshots_;  // by launch key
 };
 
 }  // namespace prewarm::agent::qemu

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "agent/layers.h"
+#include "fmt/format.h"
 #include "agent/runtime/static_test_layers.h"
 #include "workload/http_client.h"
 
@@ -44,6 +45,7 @@ class QemuRuntimeTest : public ::testing::Test {
     options_.cache_dir = "/var/cache/prewarm-test";
     options_.activate = PREWARM_GUEST_ACTIVATE_PATH;
     options_.accel = "auto";
+    options_.ram_dir = "/dev/shm/prewarm-test";
     auto layers = StaticTestLayers((work_ / "layers").string(), PREWARM_HTTPD_PATH);
     ASSERT_TRUE(layers.ok()) << layers.status();
     layers_ = *layers;
@@ -59,6 +61,8 @@ class QemuRuntimeTest : public ::testing::Test {
     std::error_code ec;
     fs::remove_all(options_.state_dir, ec);
     fs::remove_all(work_, ec);
+    EXPECT_FALSE(fs::exists(options_.ram_dir + "/" + fs::path(options_.state_dir).filename().string()))
+        << "template RAM files outlived the runtime";
   }
 
   RealProcessRunner runner_;
@@ -67,66 +71,111 @@ class QemuRuntimeTest : public ::testing::Test {
   std::vector<std::string> layers_;
   std::unique_ptr<QemuRuntime> runtime_;
   IpAddr addr_;
+
+  InstanceSpec StaticSpec(const std::string& id, const IpAddr& addr) {
+    InstanceSpec spec;
+    spec.id = id;
+    spec.address = addr;
+    spec.port = 80;
+    spec.tmpl.name = "static";
+    spec.tmpl.layers = layers_;
+    spec.tmpl.command = {"/usr/bin/prewarm-httpd", "--root", "/srv/content"};
+    spec.tmpl.memory_limit_bytes = 48ull << 20;
+    spec.tmpl.scratch_bytes = 16ull << 20;
+    spec.tmpl.probe_path = "/index.html";
+    return spec;
+  }
+
+  // Creates, preloads and starts `spec`, GETs /index.html through the agent-side socket
+  // right away (it waits in the backlog while the guest starts), then destroys the
+  // instance and checks that nothing of it is left.
+  void ServeAndDestroy(const InstanceSpec& spec) {
+    auto inst = runtime_->Create(spec);
+    ASSERT_TRUE(inst.ok()) << inst.status();
+    EXPECT_TRUE(runtime_->accel() == "tcg" || runtime_->accel() == "kvm");
+    fs::create_directories((*inst)->scratch_dir() + "/content");
+    std::ofstream((*inst)->scratch_dir() + "/content/index.html") << "hello from a prewarm micro-VM\n";
+    auto listen = ListenTcp(spec.address, 80);
+    ASSERT_TRUE(listen.ok()) << listen.status();
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE((*inst)->Start(listen->get()).ok());
+    std::string dir = runtime_->InstanceDir(spec.id);
+    pid_t pid = std::atoi(Slurp(dir + "/qemu.pid").c_str());
+    ASSERT_GT(pid, 0);
+    auto r = workload::HttpGet(spec.address, 80, "/index.html", std::chrono::seconds(300));
+    double ready_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_TRUE(r.ok()) << r.status() << "\nconsole:\n" << Slurp(dir + "/console.log") << "\nqemu:\n"
+                        << Slurp(dir + "/qemu.log");
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "hello from a prewarm micro-VM\n");
+    std::printf("qemu (%s, snapshot %s): start -> first HTTP answer %.2f s\n", runtime_->accel().c_str(),
+                options_.snapshot.c_str(), ready_s);
+    EXPECT_GT((*inst)->Usage().memory_bytes, 8ull << 20);
+    EXPECT_FALSE((*inst)->PollExit().has_value());
+    ASSERT_TRUE((*inst)->Destroy().ok());
+    EXPECT_TRUE((*inst)->Destroy().ok());  // idempotent
+    EXPECT_NE(::kill(pid, 0), 0) << "QEMU " << pid << " outlived Destroy()";
+    EXPECT_FALSE(fs::exists(dir));
+    auto gone = workload::HttpGet(spec.address, options_.forward_port, "/", std::chrono::seconds(2));
+    EXPECT_FALSE(gone.ok()) << "the slirp forward outlived the instance";
+  }
 };
 
-TEST_F(QemuRuntimeTest, StaticInstanceServesPreloadedContentAndLeavesNothingBehind) {
-  InstanceSpec spec;
-  spec.id = "vm1";
-  spec.address = addr_;
-  spec.port = 80;
-  spec.tmpl.name = "static";
-  spec.tmpl.layers = layers_;
-  spec.tmpl.command = {"/usr/bin/prewarm-httpd", "--root", "/srv/content"};
-  spec.tmpl.memory_limit_bytes = 48ull << 20;
-  spec.tmpl.scratch_bytes = 16ull << 20;
-  spec.tmpl.probe_path = "/index.html";
-  auto inst = runtime_->Create(spec);
-  ASSERT_TRUE(inst.ok()) << inst.status();
-  EXPECT_TRUE(runtime_->accel() == "tcg" || runtime_->accel() == "kvm");
-  // Preload: what the agent's origin fetch would write.
-  fs::create_directories((*inst)->scratch_dir() + "/content");
-  std::ofstream((*inst)->scratch_dir() + "/content/index.html") << "hello from a prewarm micro-VM\n";
+TEST_F(QemuRuntimeTest, ColdBootServesPreloadedContentAndLeavesNothingBehind) {
+  options_.snapshot = "none";
+  runtime_ = std::make_unique<QemuRuntime>(options_, runner_);
+  ServeAndDestroy(StaticSpec("cold1", addr_));
+  EXPECT_FALSE(fs::exists(options_.ram_dir + "/" + fs::path(options_.state_dir).filename().string()));
+}
 
-  auto listen = ListenTcp(addr_, 80);
-  ASSERT_TRUE(listen.ok()) << listen.status();
-  auto t0 = std::chrono::steady_clock::now();
-  ASSERT_TRUE((*inst)->Start(listen->get()).ok());
-  std::string dir = runtime_->InstanceDir("vm1");
-  pid_t pid = std::atoi(Slurp(dir + "/qemu.pid").c_str());
-  ASSERT_GT(pid, 0);
-  // A client that connects while the guest boots waits in the backlog and is answered.
-  absl::StatusOr<workload::HttpResponse> r =
-      workload::HttpGet(addr_, 80, "/content/index.html", std::chrono::seconds(300));
-  double ready_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ASSERT_TRUE(r.ok()) << r.status() << "\nconsole:\n" << Slurp(dir + "/console.log") << "\nqemu:\n"
-                      << Slurp(dir + "/qemu.log");
-  EXPECT_EQ(r->status, 404) << "prewarm-httpd serves --root /srv/content: the path is /index.html";
-  r = workload::HttpGet(addr_, 80, "/index.html", std::chrono::seconds(30));
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(r->body, "hello from a prewarm micro-VM\n");
-  std::printf("qemu (%s): create -> first HTTP answer %.2f s\n", runtime_->accel().c_str(), ready_s);
-  ResourceUsage u = (*inst)->Usage();
-  EXPECT_GT(u.memory_bytes, 32ull << 20);  // QEMU + guest RAM actually touched
-  EXPECT_FALSE((*inst)->PollExit().has_value());
+TEST_F(QemuRuntimeTest, ClonesOfATemplateSnapshotServeTheirOwnScratchWithTheirOwnRandomness) {
+  ASSERT_EQ(options_.snapshot, "clone");
+  ServeAndDestroy(StaticSpec("clone1", addr_));  // boots and snapshots the template first
+  std::string ram_root = options_.ram_dir + "/" + fs::path(options_.state_dir).filename().string();
+  EXPECT_TRUE(fs::exists(ram_root)) << "the template's RAM file stays for the next clones";
 
-  ASSERT_TRUE((*inst)->Destroy().ok());
-  EXPECT_TRUE((*inst)->Destroy().ok());  // idempotent
-  EXPECT_NE(::kill(pid, 0), 0) << "QEMU " << pid << " outlived Destroy()";
-  EXPECT_FALSE(fs::exists(dir));
-  // Nothing listens on the forward any more.
-  auto gone = workload::HttpGet(addr_, options_.forward_port, "/", std::chrono::seconds(2));
-  EXPECT_FALSE(gone.ok());
+  // Two clones at once, each writing what it sees of its identity into its scratch.
+  std::vector<std::unique_ptr<RuntimeInstance>> insts;
+  std::vector<ScopedFd> fds;
+  std::vector<IpAddr> addrs = {addr_, IpAddr::V4(addr_.v4_host_order() + 1)};
+  for (int i = 0; i < 2; ++i) {
+    InstanceSpec spec = StaticSpec(fmt::format("twin{}", i), addrs[i]);
+    spec.tmpl.command = {"/bin/sh", "-c",
+                         "cat /proc/sys/kernel/random/uuid > /srv/content/uuid; hostname > /srv/content/host; "
+                         "exec /usr/bin/prewarm-httpd --root /srv/content"};
+    spec.tmpl.probe_path = "/uuid";
+    auto inst = runtime_->Create(spec);
+    ASSERT_TRUE(inst.ok()) << inst.status();
+    fs::create_directories((*inst)->scratch_dir() + "/content");
+    fs::permissions((*inst)->scratch_dir() + "/content", fs::perms::all);  // the workload runs as nobody
+    std::ofstream((*inst)->scratch_dir() + "/content/index.html") << "twin " << i << "\n";
+    auto listen = ListenTcp(addrs[i], 80);
+    ASSERT_TRUE(listen.ok()) << listen.status();
+    ASSERT_TRUE((*inst)->Start(listen->get()).ok());
+    insts.push_back(std::move(*inst));
+    fds.push_back(std::move(*listen));
+  }
+  std::vector<std::string> uuids;
+  for (int i = 0; i < 2; ++i) {
+    auto idx = workload::HttpGet(addrs[i], 80, "/index.html", std::chrono::seconds(300));
+    ASSERT_TRUE(idx.ok()) << idx.status() << "\n" << Slurp(runtime_->InstanceDir(fmt::format("twin{}", i)) + "/console.log");
+    EXPECT_EQ(idx->body, fmt::format("twin {}\n", i)) << "each clone mounts its own scratch disk";
+    auto host = workload::HttpGet(addrs[i], 80, "/host", std::chrono::seconds(30));
+    ASSERT_TRUE(host.ok());
+    EXPECT_EQ(host->body, fmt::format("twin{}\n", i));
+    auto uuid = workload::HttpGet(addrs[i], 80, "/uuid", std::chrono::seconds(30));
+    ASSERT_TRUE(uuid.ok());
+    EXPECT_EQ(uuid->body.size(), 37u) << uuid->body;
+    uuids.push_back(uuid->body);
+  }
+  EXPECT_NE(uuids[0], uuids[1]) << "clones of one snapshot must not share their randomness";
+  for (auto& inst : insts) EXPECT_TRUE(inst->Destroy().ok());
 }
 
 TEST_F(QemuRuntimeTest, CleanupStaleKillsAVmOfAPreviousAgent) {
-  InstanceSpec spec;
-  spec.id = "orphan";
-  spec.address = addr_;
-  spec.port = 80;
-  spec.tmpl.layers = layers_;
-  spec.tmpl.command = {"/usr/bin/prewarm-httpd", "--root", "/srv/content"};
-  auto inst = runtime_->Create(spec);
+  options_.snapshot = "none";
+  runtime_ = std::make_unique<QemuRuntime>(options_, runner_);
+  auto inst = runtime_->Create(StaticSpec("orphan", addr_));
   ASSERT_TRUE(inst.ok()) << inst.status();
   auto listen = ListenTcp(addr_, 80);
   ASSERT_TRUE(listen.ok());

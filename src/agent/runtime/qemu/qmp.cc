@@ -1,0 +1,112 @@
+#include "agent/runtime/qemu/qmp.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+
+#include "fmt/format.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace prewarm::agent::qemu {
+
+using Clock = std::chrono::steady_clock;
+
+absl::StatusOr<google::protobuf::Struct> ParseQmpMessage(const std::string& line) {
+  google::protobuf::Struct s;
+  auto st = google::protobuf::util::JsonStringToMessage(line, &s);
+  if (!st.ok()) return absl::InvalidArgumentError(fmt::format("QMP: not a JSON object: {}", line.substr(0, 200)));
+  return s;
+}
+
+absl::StatusOr<QmpClient> QmpClient::Connect(const std::string& socket_path, std::chrono::milliseconds timeout) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof(sa.sun_path)) {
+    return absl::InvalidArgumentError(fmt::format("QMP socket path too long: {}", socket_path));
+  }
+  std::memcpy(sa.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    ScopedFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0) {
+      QmpClient c(std::move(fd));
+      ASSIGN_OR_RETURN(google::protobuf::Struct greeting, c.ReadMessage(deadline));
+      if (!greeting.fields().contains("QMP")) return absl::UnavailableError("QMP: no greeting");
+      RETURN_IF_ERROR(c.Execute("qmp_capabilities").status());
+      return c;
+    }
+    if (Clock::now() > deadline) {
+      return absl::DeadlineExceededError(fmt::format("QMP: cannot connect to {}: {}", socket_path, std::strerror(errno)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+absl::StatusOr<google::protobuf::Struct> QmpClient::ReadMessage(Clock::time_point deadline) {
+  for (;;) {
+    size_t nl = buf_.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = buf_.substr(0, nl);
+      buf_.erase(0, nl + 1);
+      if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
+      return ParseQmpMessage(line);
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return absl::DeadlineExceededError("QMP: no reply in time");
+    pollfd p{fd_.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+    char tmp[4096];
+    ssize_t n = ::recv(fd_.get(), tmp, sizeof tmp, 0);
+    if (n <= 0) return absl::UnavailableError("QMP: connection closed");
+    buf_.append(tmp, static_cast<size_t>(n));
+    if (buf_.size() > (1 << 20)) return absl::ResourceExhaustedError("QMP: reply too long");
+  }
+}
+
+absl::StatusOr<google::protobuf::Value> QmpClient::Execute(const std::string& command,
+                                                           const std::string& arguments_json,
+                                                           std::chrono::milliseconds timeout) {
+  std::string msg = arguments_json.empty()
+                        ? fmt::format("{{\"execute\": \"{}\"}}\n", command)
+                        : fmt::format("{{\"execute\": \"{}\", \"arguments\": {}}}\n", command, arguments_json);
+  if (::send(fd_.get(), msg.data(), msg.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) {
+    return absl::UnavailableError(fmt::format("QMP {}: send failed", command));
+  }
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    ASSIGN_OR_RETURN(google::protobuf::Struct reply, ReadMessage(deadline));
+    const auto& f = reply.fields();
+    if (f.contains("event")) continue;
+    if (f.contains("error")) {
+      std::string desc;
+      const auto& e = f.at("error").struct_value().fields();
+      if (e.contains("desc")) desc = e.at("desc").string_value();
+      return absl::FailedPreconditionError(fmt::format("QMP {}: {}", command, desc));
+    }
+    if (f.contains("return")) return f.at("return");
+  }
+}
+
+absl::StatusOr<std::string> QmpClient::Status() {
+  ASSIGN_OR_RETURN(google::protobuf::Value v, Execute("query-status"));
+  const auto& f = v.struct_value().fields();
+  if (!f.contains("status")) return absl::InternalError("QMP query-status: no status");
+  return f.at("status").string_value();
+}
+
+absl::StatusOr<std::string> QmpClient::WaitStatusLeaves(const std::string& while_in,
+                                                        std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    ASSIGN_OR_RETURN(std::string s, Status());
+    if (s != while_in) return s;
+    if (Clock::now() > deadline) return absl::DeadlineExceededError(fmt::format("QMP: still {}", s));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+}  // namespace prewarm::agent::qemu

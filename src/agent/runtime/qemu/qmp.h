@@ -1,0 +1,41 @@
+// QmpClient: QEMU's machine protocol over the per-VM unix socket — capabilities
+// negotiation, then one command at a time; asynchronous events are skipped. Replies are
+// parsed as JSON (google.protobuf.Struct).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "common/net.h"
+#include "common/status.h"
+#include "google/protobuf/struct.pb.h"
+
+namespace prewarm::agent::qemu {
+
+class QmpClient {
+ public:
+  // Connects (retrying until `timeout`: QEMU creates the socket shortly after exec) and
+  // negotiates capabilities.
+  static absl::StatusOr<QmpClient> Connect(const std::string& socket_path,
+                                           std::chrono::milliseconds timeout);
+  // Runs `command` with `arguments_json` (an object, or empty) and returns "return".
+  // A QMP error reply is an error naming the command and QEMU's description.
+  absl::StatusOr<google::protobuf::Value> Execute(const std::string& command,
+                                                  const std::string& arguments_json = "",
+                                                  std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // query-status's "status" ("running", "paused", "inmigrate", ...).
+  absl::StatusOr<std::string> Status();
+  // Polls until the status is none of `while_in` (e.g. "inmigrate"); returns it.
+  absl::StatusOr<std::string> WaitStatusLeaves(const std::string& while_in, std::chrono::milliseconds timeout);
+
+ private:
+  explicit QmpClient(ScopedFd fd) : fd_(std::move(fd)) {}
+  absl::StatusOr<google::protobuf::Struct> ReadMessage(std::chrono::steady_clock::time_point deadline);
+  ScopedFd fd_;
+  std::string buf_;
+};
+
+// Parses one JSON object (a QMP message) into a Struct.
+absl::StatusOr<google::protobuf::Struct> ParseQmpMessage(const std::string& line);
+
+}  // namespace prewarm::agent::qemu
