@@ -233,6 +233,11 @@ $B ip link set lo up
 $B ip link set eth0 up
 $B ip addr add 10.0.2.15/24 dev eth0
 $B ip route add default via 10.0.2.2
+$B mount -t tmpfs -o size=${SCRATCH_KB}k,mode=0755 tmpfs /rw/scratch
+$B mkdir -p /rw/scratch/upper /rw/scratch/work /newroot$SCRATCH_MOUNT
+$B chown $RUN_UID:$RUN_GID /rw/scratch/upper
+$B mkdir -p /newroot/.prewarm /newroot/dev /newroot/proc /newroot/sys /newroot/tmp
+$B cp /bin/prewarm-guest-activate /prewarm/argv /prewarm/env /newroot/.prewarm/
 if [ "$SNAPSHOT" = 1 ]; then
   log "waiting for identity"
   read -r go seed id < /dev/ttyS0
@@ -240,16 +245,10 @@ if [ "$SNAPSHOT" = 1 ]; then
   /bin/prewarm-guest-activate --reseed "$seed" || fail "reseed"
   $B hostname "$id"
   $B blockdev --flushbufs $scratch
-  echo 3 > /proc/sys/vm/drop_caches
   log "identity $id"
 fi
 $B mount -t erofs -o ro $scratch /scratch || fail "scratch"
-$B mount -t tmpfs -o size=${SCRATCH_KB}k,mode=0755 tmpfs /rw/scratch
-$B mkdir -p /rw/scratch/upper /rw/scratch/work /newroot$SCRATCH_MOUNT
-$B chown $RUN_UID:$RUN_GID /rw/scratch/upper
 $B mount -t overlay overlay -o lowerdir=/scratch,upperdir=/rw/scratch/upper,workdir=/rw/scratch/work /newroot$SCRATCH_MOUNT || fail "scratch overlay"
-$B mkdir -p /newroot/.prewarm /newroot/dev /newroot/proc /newroot/sys /newroot/tmp
-$B cp /bin/prewarm-guest-activate /prewarm/argv /prewarm/env /newroot/.prewarm/
 $B mount --move /dev /newroot/dev
 $B mount --move /proc /newroot/proc
 $B mount --move /sys /newroot/sys
@@ -284,17 +283,17 @@ absl::StatusOr<std::string> EnsureInitramfs(const std::string& cache_dir, const 
   cpio.AddFile("bin/busybox", bb, 0755);
   cpio.AddSymlink("bin/sh", "busybox");
   cpio.AddFile("bin/prewarm-guest-activate", act, 0755);
+  std::map<std::string, std::string> found;  // module name -> path, one walk of the tree
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(kernel.modules_dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.ends_with(".ko")) found.emplace(name.substr(0, name.size() - 3), it->path().string());
+  }
   for (const std::string& m : GuestModules()) {
-    std::string found;
-    for (const auto& e : fs::recursive_directory_iterator(kernel.modules_dir)) {
-      std::string name = e.path().filename().string();
-      if (name == m + ".ko" || name == m + ".ko.xz") found = e.path().string();
-      if (!found.empty()) break;
-    }
-    // A module built in (or renamed) is not an error here; insmod in the guest says so.
-    if (found.empty()) return absl::NotFoundError(fmt::format("kernel {}: module {} not found", kernel.version, m));
-    if (found.ends_with(".xz")) return absl::UnimplementedError(fmt::format("{} is XZ-compressed", found));
-    ASSIGN_OR_RETURN(std::string ko, ReadFile(found));
+    auto f = found.find(m);
+    if (f == found.end()) return absl::NotFoundError(fmt::format("kernel {}: module {} not found", kernel.version, m));
+    ASSIGN_OR_RETURN(std::string ko, ReadFile(f->second));
     cpio.AddFile("lib/modules/" + m + ".ko", ko, 0644);
   }
   cpio.AddFile("init", GuestInitScript(), 0755);
@@ -304,7 +303,6 @@ absl::StatusOr<std::string> EnsureInitramfs(const std::string& cache_dir, const 
   std::string archive = cpio.Finish();
 
   std::string dir = cache_dir + "/initramfs";
-  std::error_code ec;
   fs::create_directories(dir, ec);
   std::string path = fmt::format("{}/{}-{}.cpio", dir, kernel.version, HexSha256(archive).substr(0, 16));
   if (!fs::exists(path)) RETURN_IF_ERROR(WriteAtomically(path, archive, fs::perms(0644)));

@@ -117,6 +117,7 @@ class QemuRuntime final : public Runtime {
   std::string accel_;
   std::mutex snap_mu_;  // serialises template boots
   std::map<std::string, std::shared_ptr<const TemplateSnapshot>> snapshots_;  // by launch key
+  std::map<std::string, std::string> initramfs_;  // by guest workload (under mu_)
 };
 
 }  // namespace prewarm::agent::qemu
