@@ -68,9 +68,11 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<TemplateConfig> ReadTemplate(const YamlReader& t) {
-  RETURN_IF_ERROR(t.CheckKnown({"name", "command", "env", "files", "memory", "pids", "cpus",
-                                "scratch", "scratch_mount", "probe", "preload"}));
+}  // namespace
+
+absl::StatusOr<TemplateConfig> ParseTemplateConfig(const YamlReader& t) {
+  RETURN_IF_ERROR(t.CheckKnown({"name", "command", "env", "files", "packages", "exclude_packages", "memory",
+                                "pids", "cpus", "scratch", "scratch_mount", "probe", "preload"}));
   TemplateConfig tc;
   ASSIGN_OR_RETURN(tc.name, t.String("name"));
   ASSIGN_OR_RETURN(tc.command, t.StringList("command", std::nullopt));
@@ -89,10 +91,15 @@ absl::StatusOr<TemplateConfig> ReadTemplate(const YamlReader& t) {
   ASSIGN_OR_RETURN(tc.probe_path, t.String("probe", "/"));
   if (tc.probe_path.empty() || tc.probe_path[0] != '/') return t.Error("probe", "must start with /");
   ASSIGN_OR_RETURN(tc.preload, t.StringList("preload", std::vector<std::string>{}));
+  ASSIGN_OR_RETURN(tc.packages, t.StringList("packages", std::vector<std::string>{}));
+  ASSIGN_OR_RETURN(tc.exclude_packages, t.StringList("exclude_packages", std::vector<std::string>{}));
   return tc;
 }
 
-}  // namespace
+absl::StatusOr<TemplateConfig> LoadTemplateConfig(const std::string& path) {
+  ASSIGN_OR_RETURN(YamlReader r, YamlReader::FromFile(path));
+  return ParseTemplateConfig(r);
+}
 
 const TemplateConfig* AgentConfig::FindTemplate(const std::string& name) const {
   for (const auto& t : templates) {
@@ -122,7 +129,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const YamlReader& r) {
   ASSIGN_OR_RETURN(auto templates, r.MapList("templates"));
   if (templates.empty()) return r.Error("templates", "at least one template is required");
   for (const YamlReader& t : templates) {
-    ASSIGN_OR_RETURN(TemplateConfig tc, ReadTemplate(t));
+    ASSIGN_OR_RETURN(TemplateConfig tc, ParseTemplateConfig(t));
     if (c.FindTemplate(tc.name) != nullptr) return t.Error("name", "duplicate template");
     c.templates.push_back(std::move(tc));
   }

@@ -25,7 +25,16 @@ struct TemplateConfig {
   std::string scratch_mount = "/srv";
   std::string probe_path = "/";
   std::vector<std::string> preload;  // content ids preloaded into every instance
+  // Debian packages (with their dependency closure) as layers; see packages.h.
+  std::vector<std::string> packages;
+  // Left out of the closure besides DefaultExcludedPackages(); "-name" keeps a default one.
+  std::vector<std::string> exclude_packages;
 };
+
+// One template: an entry of an agent config's `templates`, or a template file
+// (examples/templates/*.yaml) for `prewarm image build`.
+absl::StatusOr<TemplateConfig> ParseTemplateConfig(const YamlReader& r);
+absl::StatusOr<TemplateConfig> LoadTemplateConfig(const std::string& path);
 
 struct AgentConfig {
   std::string node_id;

@@ -25,6 +25,7 @@ namespace fs = std::filesystem;
 // Bump when the layout of a layer changes, so old cached layers are not reused.
 constexpr std::string_view kBaseVersion = "base-v1";
 constexpr std::string_view kFileVersion = "files-v1";
+constexpr std::string_view kDebVersion = "deb-v1";
 
 constexpr std::array<std::string_view, 48> kApplets = {
     "[", "awk", "basename", "cat", "chmod", "chown", "cp", "cut", "date", "dd", "df",
@@ -216,6 +217,22 @@ absl::StatusOr<std::string> BuildFileLayer(const std::string& cache_dir, const s
       RETURN_IF_ERROR(MakeDirsUnder(root, fs::path(guest).relative_path().parent_path(), 0755));
       RETURN_IF_ERROR(CopyFile(host, dest));
     }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::string> BuildDebLayer(ProcessRunner& runner, const std::string& cache_dir,
+                                          const std::string& deb, const std::string& package) {
+  Hasher h;
+  h.Add(kDebVersion);
+  RETURN_IF_ERROR(h.AddFile(deb));
+  std::string name = "deb-" + package;
+  for (char& c : name) {
+    if (c == '+') c = '_';
+  }
+  return Materialize(cache_dir, name, h.Hex(), [&](const fs::path& root) -> absl::Status {
+    ASSIGN_OR_RETURN(ProcessResult r, runner.Run({"dpkg-deb", "-x", deb, root.string()}, std::chrono::minutes(5)));
+    if (r.exit_code != 0) return absl::DataLossError(fmt::format("dpkg-deb -x {}: {}", deb, r.output.substr(0, 400)));
     return absl::OkStatus();
   });
 }

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "common/process.h"
 #include "common/status.h"
 
 namespace prewarm::agent {
@@ -25,6 +26,11 @@ absl::StatusOr<std::string> BuildBaseLayer(const std::string& cache_dir,
 // human-readable prefix of the directory name ([a-zA-Z0-9_.-]+).
 absl::StatusOr<std::string> BuildFileLayer(const std::string& cache_dir, const std::string& name,
                                            const LayerFiles& files);
+
+// The layer of one Debian package file: <cache_dir>/deb-<package>-<digest of the .deb>,
+// unpacked with `dpkg-deb -x` (no maintainer scripts). See packages.h.
+absl::StatusOr<std::string> BuildDebLayer(ProcessRunner& runner, const std::string& cache_dir,
+                                          const std::string& deb, const std::string& package);
 
 // Lower-case hex SHA-256 of a file's content.
 absl::StatusOr<std::string> Sha256OfFile(const std::string& path);

@@ -1,8 +1,10 @@
 #include "agent/templates.h"
 
 #include <filesystem>
+#include <set>
 
 #include "agent/layers.h"
+#include "agent/packages.h"
 #include "fmt/format.h"
 
 namespace prewarm::agent {
@@ -13,26 +15,48 @@ std::string SelfBinaryDir() {
   return ec ? "." : exe.parent_path().string();
 }
 
-absl::StatusOr<std::map<std::string, AgentTemplate>> BuildTemplates(const AgentConfig& config,
-                                                                    const std::string& binary_dir) {
-  std::map<std::string, AgentTemplate> out;
-  ASSIGN_OR_RETURN(std::string base, BuildBaseLayer(config.cache_dir));
-  for (const TemplateConfig& t : config.templates) {
-    LayerFiles files;
-    for (const auto& [host, guest] : t.files) {
-      std::string path = host.starts_with("@") ? binary_dir + "/" + host.substr(1) : host;
-      if (!std::filesystem::exists(path)) {
-        return absl::NotFoundError(
-            fmt::format("template {}: file '{}' (for {}) does not exist", t.name, path, guest));
+absl::StatusOr<std::vector<std::string>> BuildTemplateLayers(const std::string& cache_dir, const TemplateConfig& t,
+                                                             const std::string& binary_dir, ProcessRunner& runner) {
+  std::vector<std::string> layers;
+  LayerFiles files;
+  for (const auto& [host, guest] : t.files) {
+    std::string path = host.starts_with("@") ? binary_dir + "/" + host.substr(1) : host;
+    if (!std::filesystem::exists(path)) {
+      return absl::NotFoundError(fmt::format("template {}: file '{}' (for {}) does not exist", t.name, path, guest));
+    }
+    files[path] = guest;
+  }
+  if (!files.empty()) {
+    ASSIGN_OR_RETURN(std::string layer, BuildFileLayer(cache_dir, t.name, files));
+    layers.push_back(layer);
+  }
+  if (!t.packages.empty()) {
+    std::set<std::string> exclude = DefaultExcludedPackages();
+    for (const std::string& e : t.exclude_packages) {
+      if (e.starts_with("-")) {
+        exclude.erase(e.substr(1));
+      } else {
+        exclude.insert(e);
       }
-      files[path] = guest;
     }
+    auto pkgs = BuildPackageLayers(runner, cache_dir, t.packages, exclude);
+    if (!pkgs.ok()) {
+      return absl::Status(pkgs.status().code(), fmt::format("template {}: {}", t.name, pkgs.status().message()));
+    }
+    layers.insert(layers.end(), pkgs->begin(), pkgs->end());
+  }
+  ASSIGN_OR_RETURN(std::string base, BuildBaseLayer(cache_dir));
+  layers.push_back(base);
+  return layers;
+}
+
+absl::StatusOr<std::map<std::string, AgentTemplate>> BuildTemplates(const AgentConfig& config,
+                                                                    const std::string& binary_dir,
+                                                                    ProcessRunner& runner) {
+  std::map<std::string, AgentTemplate> out;
+  for (const TemplateConfig& t : config.templates) {
     AgentTemplate at;
-    if (!files.empty()) {
-      ASSIGN_OR_RETURN(std::string layer, BuildFileLayer(config.cache_dir, t.name, files));
-      at.spec.layers.push_back(layer);
-    }
-    at.spec.layers.push_back(base);
+    ASSIGN_OR_RETURN(at.spec.layers, BuildTemplateLayers(config.cache_dir, t, binary_dir, runner));
     at.spec.name = t.name;
     at.spec.command = t.command;
     at.spec.env = t.env;

@@ -7,12 +7,19 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "common/process.h"
 
 namespace prewarm::agent {
 
-// `binary_dir` resolves "@name" host paths (binaries installed next to prewarm).
+// The layers of one template, top first: its files, its packages' closure (sorted by
+// name), the busybox base. `binary_dir` resolves "@name" host paths (binaries installed
+// next to prewarm); `runner` runs apt and dpkg-deb for packages.
+absl::StatusOr<std::vector<std::string>> BuildTemplateLayers(const std::string& cache_dir, const TemplateConfig& t,
+                                                             const std::string& binary_dir, ProcessRunner& runner);
+
 absl::StatusOr<std::map<std::string, AgentTemplate>> BuildTemplates(const AgentConfig& config,
-                                                                    const std::string& binary_dir);
+                                                                    const std::string& binary_dir,
+                                                                    ProcessRunner& runner);
 
 // Directory of the running executable (/proc/self/exe).
 std::string SelfBinaryDir();

@@ -34,7 +34,7 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
   } else {
     p->runtime_ = std::make_unique<agent::FakeRuntime>(config.state_dir + "/fake");
   }
-  ASSIGN_OR_RETURN(auto templates, agent::BuildTemplates(config, agent::SelfBinaryDir()));
+  ASSIGN_OR_RETURN(auto templates, agent::BuildTemplates(config, agent::SelfBinaryDir(), p->runner_));
   p->origin_ = agent::MakeHttpOrigin(config.origin_url);
   p->prober_ = agent::MakeHttpProber();
   std::string target = config.orchestrator;

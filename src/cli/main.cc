@@ -6,6 +6,7 @@
 #include "cli/ctl.h"
 #include "cli/forecast_cmd.h"
 #include "cli/forecaster_cmd.h"
+#include "cli/image_cmd.h"
 #include "cli/sim_cmd.h"
 #include "cli/up.h"
 #include "common/logging.h"
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
 
   prewarm::cli::AddForecastCommand(app);  // runs from its callbacks
   prewarm::cli::AddSimCommand(app);       // runs from its callback
+  prewarm::cli::AddImageCommand(app);     // runs from its callbacks
 
   prewarm::cli::CtlOptions ctl;
   auto* ctl_cmd = app.add_subcommand("ctl", "operator client: nodes, instances, drain, prefetch");

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# End to end: the `api` template (examples/templates/api.yaml: a Python program from
+# Debian's python3 packages, as content-addressed layers) behind the orchestrator's DNS
+# name api.edge.example, under the runtime given (oci or qemu), checked with kdig and curl.
+# The first run downloads the python3 closure (~40 packages) into /var/cache/prewarm.
+# Usage: api_test.sh PATH/TO/prewarm oci|qemu
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+source "$HERE/lib.sh"
+PREWARM=${1:?usage: api_test.sh PATH/TO/prewarm oci|qemu}
+RUNTIME=${2:?usage: api_test.sh PATH/TO/prewarm oci|qemu}
+if [[ $RUNTIME == qemu ]]; then require_root_and qemu-system-x86_64 mkfs.erofs kdig curl apt-get
+else require_root_and runc kdig curl apt-get; fi
+
+CONFIG=$(mktemp /tmp/prewarm-e2e-api.XXXXXX.yaml)
+cat >"$CONFIG" <<YAML
+log_level: info
+origin_server: {listen: 127.0.0.1:8400}
+orchestrator:
+  zone: edge.example.
+  dns: {listen: 127.0.0.1:5353, udp_threads: 1, tcp: true}
+  grpc: {listen: 127.0.0.1:7400}
+  http: {listen: 127.0.0.1:9400}
+  ttl: {stable_s: 30, short_s: 5}
+  origin: {addresses: [127.0.0.1]}
+  services:
+    - {name: static, template: static, tier: standard, service_time_s: 0.05}
+    - {name: api, template: api, tier: standard, service_time_s: 0.05}
+  regions:
+    - {name: frankfurt, latitude: 50.11, longitude: 8.68}
+  networks:
+    - {cidr: 127.0.0.0/8, region: frankfurt}
+  default_region: frankfurt
+  node_timeout_s: 5
+  keepalive_s: 600
+agents:
+  - node: {id: fra-1, region: frankfurt, latitude: 50.11, longitude: 8.68}
+    orchestrator: 127.0.0.1:7400
+    origin: http://127.0.0.1:8400
+    capacity: {slots: 4, memory: 2GiB}
+    addresses: {range: 127.77.1.0/24, port: 80, standby: 2}
+    runtime: {kind: $RUNTIME}
+    ready_timeout_s: 120
+    templates:
+      - name: static
+        command: [/usr/bin/prewarm-httpd, --root, /srv/content]
+        files: {"@prewarm-httpd": /usr/bin/prewarm-httpd}
+        memory: 32MiB
+        scratch: 16MiB
+        preload: [index.html]
+      - name: api
+        command: [/usr/bin/python3, /opt/api/api.py]
+        files: {"$REPO/examples/templates/api/api.py": /opt/api/api.py}
+        packages: [python3]
+        memory: 64MiB
+        scratch: 16MiB
+        probe: /healthz
+YAML
+LOG=$(mktemp /tmp/prewarm-e2e-api.XXXXXX.log)
+start_up "$LOG" --config "$CONFIG"
+one_node() { curl -sf http://127.0.0.1:9400/healthz | grep -q "nodes=1"; }
+check "prewarm up ($RUNTIME) comes up with the api template built" wait_until 400 one_node
+if ((FAILED > 0)); then
+  tail -40 "$LOG"
+  finish
+  exit 1
+fi
+API=$(kdig @127.0.0.1 -p 5353 +short api.edge.example A | head -1)
+check "api.edge.example answers an instance address ($API)" bash -c "[[ '$API' == 127.77.1.* ]]"
+TIME=$(curl -s --max-time 120 --retry 0 "http://$API/api/time")
+check "GET /api/time right after the cold answer is served by the Python program ($TIME)" \
+  bash -c "grep -q '\"unix\": [0-9]' <<<'$TIME'"
+check "the program sees its query string" \
+  bash -c "curl -sf --max-time 30 'http://$API/api/echo?x=edge' | grep -q '\"x\": \[\"edge\"\]'"
+STATIC=$(kdig @127.0.0.1 -p 5353 +short static.edge.example A | head -1)
+check "static.edge.example is another instance ($STATIC) serving index.html" \
+  bash -c "[[ '$STATIC' != '$API' ]] && curl -sf --max-time 120 http://$STATIC/ | grep -q 'prewarmed edge instance'"
+stop_up
+trap - EXIT
+rm -f "$CONFIG"
+if ((FAILED > 0)); then tail -40 "$LOG"; fi
+finish
