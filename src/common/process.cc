@@ -4,6 +4,7 @@
 #include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,6 +43,8 @@ struct ExecPlan {
   int out_fd = -1;
   std::vector<std::pair<int, int>> fds;  // (target, source)
   bool new_process_group = false;
+  bool kill_with_parent = false;
+  pid_t parent = 0;
 };
 
 std::vector<char*> CStrings(std::vector<std::string>& v) {
@@ -69,6 +72,10 @@ absl::StatusOr<std::string> ResolveExecutable(const std::string& name) {
 // Runs in the forked child: async-signal-safe calls only, never returns.
 [[noreturn]] void ExecChild(const ExecPlan& plan, int err_pipe) {
   if (plan.new_process_group) ::setpgid(0, 0);
+  if (plan.kill_with_parent) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != plan.parent) ::_exit(127);  // the parent died before prctl
+  }
   struct sigaction dfl = {};
   dfl.sa_handler = SIG_DFL;
   for (int s = 1; s < 32; ++s) ::sigaction(s, &dfl, nullptr);
@@ -120,6 +127,8 @@ absl::StatusOr<ExecPlan> MakePlan(const SpawnOptions& options) {
     plan.fds.emplace_back(target, source);
   }
   plan.new_process_group = options.new_process_group;
+  plan.kill_with_parent = options.kill_with_parent;
+  plan.parent = ::getpid();
   return plan;
 }
 

@@ -31,6 +31,10 @@ struct SpawnOptions {
   // stdout and stderr are appended here; empty means /dev/null. stdin is /dev/null.
   std::string log_path;
   bool new_process_group = false;
+  // SIGKILL the child when its parent dies (PR_SET_PDEATHSIG). The kernel tracks the
+  // *thread* that forked: spawn from a thread that lives as long as the process (see
+  // agent/runtime/qemu's spawner), or the child dies when a short-lived thread exits.
+  bool kill_with_parent = false;
 };
 
 class ProcessRunner {

@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "gtest/gtest.h"
 
@@ -77,6 +79,45 @@ TEST(RealProcessRunnerTest, SpawnMapsFdsAndClosesTheRest) {
   ::close(leak);
   ::unlink(tmpl);
   ::unlink(log.c_str());
+}
+
+// State letter of /proc/PID/stat ('Z' zombie), or 0 when the process is gone.
+char ProcState(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() ? 0 : stat[paren + 2];
+}
+
+TEST(RealProcessRunnerTest, KillWithParentEndsTheChildWhenItsSpawnerDies) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  pid_t spawner = ::fork();
+  ASSERT_GE(spawner, 0);
+  if (spawner == 0) {  // stands in for an agent that is killed
+    RealProcessRunner r;
+    SpawnOptions o;
+    o.argv = {"sleep", "1000"};
+    o.kill_with_parent = true;
+    auto pid = r.Spawn(o);
+    pid_t v = pid.ok() ? *pid : -1;
+    (void)!::write(p[1], &v, sizeof v);
+    ::_exit(0);
+  }
+  pid_t child = -1;
+  ASSERT_EQ(::read(p[0], &child, sizeof child), static_cast<ssize_t>(sizeof child));
+  ::close(p[0]);
+  ::close(p[1]);
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ::waitpid(spawner, &status, 0);
+  char state = 'R';
+  for (int i = 0; i < 500; ++i) {
+    state = ProcState(child);
+    if (state == 0 || state == 'Z') break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(state == 0 || state == 'Z') << "the child outlived its spawner (state " << state << ")";
 }
 
 TEST(RealProcessRunnerTest, TryWaitIsNonBlockingAndSignalKills) {

@@ -45,6 +45,17 @@ check "prewarm up stops cleanly on SIGINT (rc $RC)" bash -c "(( $RC == 0 ))"
 check "no QEMU outlives the agents" bash -c "(( \$(pgrep -f -- '[q]emu-system-x86_64 -name prewarm-.*prewarm/(fra|iad|sin)-1/' | wc -l) == 0 ))"
 check "no instance directory is left" \
   bash -c "! ls -d /run/prewarm/{fra-1,iad-1,sin-1}/instances/*/ 2>/dev/null | grep -q ."
+
+# An agent killed outright takes its VMs with it (they die with the thread that spawned
+# them), and the next start removes what they left on disk.
+start_up "$LOG" --runtime qemu
+check "prewarm up --runtime qemu comes up again" wait_until 120 three_nodes
+A=$(a_record)
+check "a VM serves the next cold query ($A)" bash -c "curl -sf --max-time 120 http://$A/ | grep -q 'prewarmed edge instance'"
+kill -9 "$UP_PID"
+wait "$UP_PID" 2>/dev/null
+no_vms() { (( $(pgrep -f -- '[q]emu-system-x86_64 -name prewarm-.*prewarm/(fra|iad|sin)-1/' | wc -l) == 0 )); }
+check "after kill -9 of prewarm up, no QEMU is left within 5 s" wait_until 5 no_vms
 trap - EXIT
 if ((FAILED > 0)); then tail -60 "$LOG"; fi
 finish

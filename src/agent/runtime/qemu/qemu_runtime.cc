@@ -101,7 +101,7 @@ class QemuInstance final : public RuntimeInstance {
     so.log_path = dir_ + "/qemu.log";
     so.new_process_group = true;
     auto t0 = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(pid_, rt_.runner_.Spawn(so));
+    ASSIGN_OR_RETURN(pid_, rt_.spawner_.Spawn(so));
     std::ofstream(dir_ + "/qemu.pid") << pid_ << "\n";
     if (snapshot_) RETURN_IF_ERROR(Restore(t0));
     IpAddr addr = spec_.address;
@@ -210,6 +210,52 @@ class QemuInstance final : public RuntimeInstance {
   bool destroyed_ = false;
   std::unique_ptr<TcpForwarder> forwarder_;
 };
+
+struct VmSpawner::Job {
+  SpawnOptions options;
+  absl::StatusOr<pid_t> result = absl::UnknownError("not run");
+  bool done = false;
+};
+
+VmSpawner::VmSpawner(ProcessRunner& runner) : runner_(runner), thread_([this] { Loop(); }) {}
+
+VmSpawner::~VmSpawner() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+absl::StatusOr<pid_t> VmSpawner::Spawn(SpawnOptions options) {
+  Job job{std::move(options)};
+  job.options.kill_with_parent = true;
+  std::unique_lock<std::mutex> l(mu_);
+  jobs_.push_back(&job);
+  cv_.notify_all();
+  cv_.wait(l, [&] { return job.done; });
+  return job.result;
+}
+
+void VmSpawner::Loop() {
+  pthread_setname_np(pthread_self(), "qemu-spawner");
+  std::unique_lock<std::mutex> l(mu_);
+  for (;;) {
+    cv_.wait(l, [&] { return stop_ || !jobs_.empty(); });
+    while (!jobs_.empty()) {
+      Job* job = jobs_.front();
+      jobs_.pop_front();
+      l.unlock();
+      auto r = runner_.Spawn(job->options);
+      l.lock();
+      job->result = std::move(r);
+      job->done = true;
+      cv_.notify_all();
+    }
+    if (stop_) return;
+  }
+}
 
 QemuRuntime::QemuRuntime(QemuOptions options, ProcessRunner& runner)
     : options_(std::move(options)), runner_(runner) {}
@@ -439,7 +485,7 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   so.log_path = dir + "/qemu.log";
   so.new_process_group = true;
   auto t0 = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(pid_t pid, runner_.Spawn(so));
+  ASSIGN_OR_RETURN(pid_t pid, spawner_.Spawn(so));
   auto kill = [&]() {
     (void)runner_.Signal(-pid, SIGKILL);
     (void)WaitFor(runner_, pid, options_.stop_timeout);

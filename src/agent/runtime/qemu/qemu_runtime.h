@@ -25,6 +25,9 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <thread>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -81,6 +84,26 @@ struct TemplateSnapshot {
   double boot_s = 0, save_s = 0;
 };
 
+// Starts QEMU processes from one thread that lives as long as the runtime, with
+// kill_with_parent: when the agent dies, however it dies, the kernel kills its VMs (the
+// death signal follows the thread that forked, so it must not be a short-lived worker).
+class VmSpawner {
+ public:
+  explicit VmSpawner(ProcessRunner& runner);
+  ~VmSpawner();
+  absl::StatusOr<pid_t> Spawn(SpawnOptions options);
+
+ private:
+  struct Job;
+  void Loop();
+  ProcessRunner& runner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job*> jobs_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 class QemuRuntime final : public Runtime {
  public:
   QemuRuntime(QemuOptions options, ProcessRunner& runner);
@@ -124,6 +147,7 @@ class QemuRuntime final : public Runtime {
   std::mutex snap_mu_;  // serialises template boots
   std::map<std::string, std::shared_ptr<const TemplateSnapshot>> snapshots_;  // by launch key
   std::map<std::string, std::string> initramfs_;  // by guest workload (under mu_)
+  VmSpawner spawner_{runner_};
 };
 
 }  // namespace prewarm::agent::qemu
