@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string_view>
 
 #include "common/net.h"
@@ -25,7 +27,8 @@ namespace fs = std::filesystem;
 // Bump when the layout of a layer changes, so old cached layers are not reused.
 constexpr std::string_view kBaseVersion = "base-v1";
 constexpr std::string_view kFileVersion = "files-v1";
-constexpr std::string_view kDebVersion = "deb-v1";
+constexpr std::string_view kDebVersion = "deb-v2";  // v2: alternatives
+constexpr std::string_view kMergedVersion = "merged-v1";
 
 constexpr std::array<std::string_view, 48> kApplets = {
     "[", "awk", "basename", "cat", "chmod", "chown", "cp", "cut", "date", "dd", "df",
@@ -175,6 +178,37 @@ absl::Status FillBase(const fs::path& root, const std::string& busybox) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> AlternativesInstalled(const std::string& script) {
+  std::string joined;  // continuation lines joined
+  for (size_t i = 0; i < script.size(); ++i) {
+    if (script[i] == '\\' && i + 1 < script.size() && script[i + 1] == '\n') {
+      ++i;
+      joined += ' ';
+    } else {
+      joined += script[i];
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t pos = 0;
+  while ((pos = joined.find("update-alternatives", pos)) != std::string::npos) {
+    size_t end = joined.find('\n', pos);
+    std::istringstream words(joined.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
+    pos = end == std::string::npos ? joined.size() : end;
+    std::vector<std::string> w;
+    for (std::string x; words >> x;) w.push_back(x);
+    // update-alternatives [--quiet] --install LINK NAME PATH PRIORITY [--slave ...]
+    auto it = std::find(w.begin(), w.end(), "--install");
+    if (it == w.end() || w.end() - it < 5) continue;
+    const std::string& link = it[1];
+    const std::string& path = it[3];
+    bool literal = link.starts_with("/") && path.starts_with("/") &&
+                   link.find_first_of("$`\"'") == std::string::npos &&
+                   path.find_first_of("$`\"'") == std::string::npos;
+    if (literal) out.emplace_back(link, path);
+  }
+  return out;
+}
+
 absl::StatusOr<std::string> Sha256OfFile(const std::string& path) {
   Hasher h;
   RETURN_IF_ERROR(h.AddFile(path));
@@ -233,6 +267,34 @@ absl::StatusOr<std::string> BuildDebLayer(ProcessRunner& runner, const std::stri
   return Materialize(cache_dir, name, h.Hex(), [&](const fs::path& root) -> absl::Status {
     ASSIGN_OR_RETURN(ProcessResult r, runner.Run({"dpkg-deb", "-x", deb, root.string()}, std::chrono::minutes(5)));
     if (r.exit_code != 0) return absl::DataLossError(fmt::format("dpkg-deb -x {}: {}", deb, r.output.substr(0, 400)));
+    // Maintainer scripts never run, but the alternatives they register are part of what
+    // the package provides (libblas3's libblas.so.3 exists only as one).
+    ASSIGN_OR_RETURN(ProcessResult post, runner.Run({"dpkg-deb", "-I", deb, "postinst"}, std::chrono::minutes(1)));
+    if (post.exit_code != 0) return absl::OkStatus();  // no postinst
+    for (const auto& [link, target] : AlternativesInstalled(post.output)) {
+      fs::path at = root / fs::path(link).relative_path();
+      std::error_code ec;
+      if (fs::exists(fs::symlink_status(at, ec))) continue;
+      RETURN_IF_ERROR(MakeDirsUnder(root, fs::path(link).relative_path().parent_path(), 0755));
+      if (::symlink(target.c_str(), at.c_str()) != 0) return ErrnoStatus(errno, "symlink " + at.string());
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::string> BuildMergedLayer(ProcessRunner& runner, const std::string& cache_dir,
+                                             const std::vector<std::string>& layers) {
+  Hasher h;
+  h.Add(kMergedVersion);
+  for (const std::string& l : layers) h.Add(fs::path(l).filename().string());  // names are digests
+  return Materialize(cache_dir, "merged", h.Hex(), [&](const fs::path& root) -> absl::Status {
+    // Bottom layer first; each upper one replaces what it shares.
+    for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+      ASSIGN_OR_RETURN(ProcessResult r, runner.Run({"cp", "-a", "--link", "--remove-destination", *it + "/.",
+                                                    root.string()},
+                                                   std::chrono::minutes(5)));
+      if (r.exit_code != 0) return absl::InternalError(fmt::format("merging {}: {}", *it, r.output.substr(0, 400)));
+    }
     return absl::OkStatus();
   });
 }

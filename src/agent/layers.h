@@ -6,6 +6,8 @@
 
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/process.h"
 #include "common/status.h"
@@ -31,6 +33,18 @@ absl::StatusOr<std::string> BuildFileLayer(const std::string& cache_dir, const s
 // unpacked with `dpkg-deb -x` (no maintainer scripts). See packages.h.
 absl::StatusOr<std::string> BuildDebLayer(ProcessRunner& runner, const std::string& cache_dir,
                                           const std::string& deb, const std::string& package);
+
+// The (link, path) pairs a maintainer script registers with `update-alternatives
+// --install LINK NAME PATH PRIORITY`, literal absolute paths only. BuildDebLayer adds them
+// as symlinks, since the scripts themselves never run.
+std::vector<std::pair<std::string, std::string>> AlternativesInstalled(const std::string& script);
+
+// One layer holding `layers` (top first) merged, the top one winning where they overlap:
+// <cache_dir>/merged-<digest of the layer names>, hard links into the layers (no copies).
+// For runtimes that cannot stack many layers: an overlay mount's options must fit one
+// page (about 40 long layer paths), a microvm has 24 virtio-mmio slots.
+absl::StatusOr<std::string> BuildMergedLayer(ProcessRunner& runner, const std::string& cache_dir,
+                                             const std::vector<std::string>& layers);
 
 // Lower-case hex SHA-256 of a file's content.
 absl::StatusOr<std::string> Sha256OfFile(const std::string& path);

@@ -111,3 +111,28 @@ TEST_F(LayersTest, Sha256OfFileMatchesAKnownDigest) {
 
 }  // namespace
 }  // namespace prewarm::agent
+
+namespace prewarm::agent {
+namespace {
+
+TEST(AlternativesTest, ReadsLiteralInstallsAcrossContinuationLines) {
+  std::string postinst =
+      "#!/bin/sh\nset -e\n"
+      "update-alternatives --install /usr/lib/x86_64-linux-gnu/libblas.so.3 \\\n"
+      "                    libblas.so.3-x86_64-linux-gnu /usr/lib/x86_64-linux-gnu/blas/libblas.so.3 10\n"
+      "update-alternatives --quiet --install /usr/bin/editor editor /bin/nano 40 --slave /a b /c\n"
+      "update-alternatives --install \"$LINK\" x /usr/bin/y 5\n"
+      "update-alternatives --remove editor /bin/nano\n"
+      "exit 0\n";
+  auto alts = AlternativesInstalled(postinst);
+  ASSERT_EQ(alts.size(), 2u);
+  EXPECT_EQ(alts[0].first, "/usr/lib/x86_64-linux-gnu/libblas.so.3");
+  EXPECT_EQ(alts[0].second, "/usr/lib/x86_64-linux-gnu/blas/libblas.so.3");
+  EXPECT_EQ(alts[1].first, "/usr/bin/editor");
+  EXPECT_EQ(alts[1].second, "/bin/nano");
+  EXPECT_TRUE(AlternativesInstalled("").empty());
+  EXPECT_TRUE(AlternativesInstalled("update-alternatives --install /x").empty());
+}
+
+}  // namespace
+}  // namespace prewarm::agent

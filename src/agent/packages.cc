@@ -101,47 +101,70 @@ absl::StatusOr<std::vector<DebPackage>> ResolvePackages(ProcessRunner& runner, c
   return list;
 }
 
-absl::StatusOr<std::string> FetchDeb(ProcessRunner& runner, const std::string& cache_dir, const DebPackage& p) {
+namespace {
+
+// Where apt-get download leaves `p`: the pool's file name, but with the version's epoch
+// ("1%3a4.4.33-2") when it has one.
+std::string DownloadedName(const DebPackage& p) {
+  std::string version = p.version;
+  if (auto colon = version.find(':'); colon != std::string::npos) version.replace(colon, 1, "%3a");
+  return fmt::format("{}_{}_{}", p.name, version, p.filename.substr(p.filename.rfind('_') + 1));
+}
+
+// True when <dir>/<p.filename> exists with apt's SHA256; removes it when it does not.
+bool Verified(const std::string& dir, const DebPackage& p) {
+  std::string path = dir + "/" + p.filename;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return false;
+  auto sha = Sha256OfFile(path);
+  if (sha.ok() && *sha == p.sha256) return true;
+  fs::remove(path, ec);  // corrupt or truncated: fetch again
+  return false;
+}
+
+}  // namespace
+
+absl::Status FetchDebs(ProcessRunner& runner, const std::string& cache_dir, const std::vector<DebPackage>& pkgs) {
   std::string dir = cache_dir + "/debs";
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return absl::InternalError(fmt::format("mkdir {}: {}", dir, ec.message()));
-  std::string path = dir + "/" + p.filename;
-  if (fs::exists(path)) {
-    auto sha = Sha256OfFile(path);
-    if (sha.ok() && *sha == p.sha256) return path;
-    fs::remove(path, ec);  // corrupt or truncated: fetch again
+  std::vector<const DebPackage*> missing;
+  for (const DebPackage& p : pkgs) {
+    if (!Verified(dir, p)) missing.push_back(&p);
   }
-  ASSIGN_OR_RETURN(ProcessResult r, runner.Run({"sh", "-c", fmt::format("cd '{}' && apt-get download -q '{}={}'", dir,
-                                                                         p.name, p.version)},
-                                               kAptTimeout));
-  if (r.exit_code == 0 && !fs::exists(path)) {
-    // apt-get names the file with the version's epoch ("1%3a4.4.33-2"); the pool does not.
-    std::string version = p.version;
-    if (auto colon = version.find(':'); colon != std::string::npos) version.replace(colon, 1, "%3a");
-    std::string saved = fmt::format("{}/{}_{}_{}", dir, p.name, version,
-                                    p.filename.substr(p.filename.rfind('_') + 1));
-    fs::rename(saved, path, ec);
+  if (missing.empty()) return absl::OkStatus();
+  // One apt-get for all of them: its start-up costs about a second.
+  std::string cmd = fmt::format("cd '{}' && apt-get download -q", dir);
+  for (const DebPackage* p : missing) cmd += fmt::format(" '{}={}'", p->name, p->version);
+  ASSIGN_OR_RETURN(ProcessResult r, runner.Run({"sh", "-c", cmd}, kAptTimeout));
+  for (const DebPackage* p : missing) {
+    std::string path = dir + "/" + p->filename;
+    if (!fs::exists(path)) fs::rename(dir + "/" + DownloadedName(*p), path, ec);
+    if (!fs::exists(path)) {
+      return absl::UnavailableError(fmt::format("apt-get download {}={} (exit {}): {}", p->name, p->version,
+                                                r.exit_code, r.output.substr(0, 400)));
+    }
+    if (!Verified(dir, *p)) {
+      return absl::DataLossError(fmt::format("{}: the download does not match apt's SHA256 {}", path, p->sha256));
+    }
   }
-  if (r.exit_code != 0 || !fs::exists(path)) {
-    return absl::UnavailableError(fmt::format("apt-get download {}={}: {}", p.name, p.version, r.output.substr(0, 400)));
-  }
-  ASSIGN_OR_RETURN(std::string sha, Sha256OfFile(path));
-  if (sha != p.sha256) {
-    fs::remove(path, ec);
-    return absl::DataLossError(fmt::format("{}: SHA256 {} is not apt's {}", path, sha, p.sha256));
-  }
-  return path;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> FetchDeb(ProcessRunner& runner, const std::string& cache_dir, const DebPackage& p) {
+  RETURN_IF_ERROR(FetchDebs(runner, cache_dir, {p}));
+  return cache_dir + "/debs/" + p.filename;
 }
 
 absl::StatusOr<std::vector<std::string>> BuildPackageLayers(ProcessRunner& runner, const std::string& cache_dir,
                                                             const std::vector<std::string>& wanted,
                                                             const std::set<std::string>& exclude) {
   ASSIGN_OR_RETURN(std::vector<DebPackage> pkgs, ResolvePackages(runner, wanted, exclude));
+  RETURN_IF_ERROR(FetchDebs(runner, cache_dir, pkgs));
   std::vector<std::string> layers;
   for (const DebPackage& p : pkgs) {
-    ASSIGN_OR_RETURN(std::string deb, FetchDeb(runner, cache_dir, p));
-    ASSIGN_OR_RETURN(std::string layer, BuildDebLayer(runner, cache_dir, deb, p.name));
+    ASSIGN_OR_RETURN(std::string layer, BuildDebLayer(runner, cache_dir, cache_dir + "/debs/" + p.filename, p.name));
     layers.push_back(std::move(layer));
   }
   return layers;

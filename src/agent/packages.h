@@ -35,6 +35,10 @@ absl::StatusOr<std::vector<DebPackage>> ResolvePackages(ProcessRunner& runner,
                                                         const std::vector<std::string>& wanted,
                                                         const std::set<std::string>& exclude);
 
+// Makes every package's verified .deb present in <cache_dir>/debs: the missing or corrupt
+// ones are downloaded with one apt-get call.
+absl::Status FetchDebs(ProcessRunner& runner, const std::string& cache_dir, const std::vector<DebPackage>& pkgs);
+
 // The verified .deb of `p` in <cache_dir>/debs (downloaded when missing or corrupt).
 absl::StatusOr<std::string> FetchDeb(ProcessRunner& runner, const std::string& cache_dir, const DebPackage& p);
 

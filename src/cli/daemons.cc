@@ -16,6 +16,7 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
     agent::oci::OciOptions opts;
     opts.runtime_binary = config.runtime_binary;
     opts.state_dir = config.state_dir;
+    opts.cache_dir = config.cache_dir;
     opts.id_prefix = "prewarm-";
     p->runtime_ = std::make_unique<agent::oci::OciRuntime>(opts, p->runner_);
   } else if (config.runtime == "qemu") {

@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "agent/layers.h"
 #include "agent/runtime/oci/oci_config.h"
 #include "common/logging.h"
 #include "fmt/format.h"
@@ -48,6 +49,7 @@ std::vector<std::string> WorkloadEnv(const InstanceSpec& spec) {
   env["LISTEN_FDS"] = "1";  // socket activation: fd 3, and the workload is pid 1
   env["LISTEN_PID"] = "1";
   env["PREWARM_INSTANCE_ID"] = spec.id;
+  env["PREWARM_LISTEN"] = HostPort{spec.address, spec.port}.ToString();  // what fd 3 is bound to
   std::vector<std::string> out;
   for (const auto& [k, v] : env) out.push_back(fmt::format("{}={}", k, v));
   return out;
@@ -105,7 +107,15 @@ absl::Status OciInstance::Prepare() {
   const OciOptions& o = rt_.options_;
   RETURN_IF_ERROR(rt_.mounter_.MountTmpfs(scratch_, spec_.tmpl.scratch_bytes, o.uid, o.gid, 0755));
   std::vector<std::string> lowers = {dir_ + "/mnt"};
-  lowers.insert(lowers.end(), spec_.tmpl.layers.begin(), spec_.tmpl.layers.end());
+  size_t option_bytes = 0;
+  for (const std::string& l : spec_.tmpl.layers) option_bytes += l.size() + 1;
+  if (option_bytes > kMaxOverlayOptionBytes) {
+    // mount(2) takes at most one page of options: stack one merged layer instead.
+    ASSIGN_OR_RETURN(std::string merged, BuildMergedLayer(rt_.runner_, rt_.options_.cache_dir, spec_.tmpl.layers));
+    lowers.push_back(merged);
+  } else {
+    lowers.insert(lowers.end(), spec_.tmpl.layers.begin(), spec_.tmpl.layers.end());
+  }
   RETURN_IF_ERROR(rt_.mounter_.MountOverlay(lowers, rootfs_));
   return WriteConfig();
 }

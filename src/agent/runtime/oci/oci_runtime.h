@@ -26,9 +26,14 @@
 
 namespace prewarm::agent::oci {
 
+// Past this many bytes of layer paths, an instance's root is one merged layer
+// (BuildMergedLayer): overlayfs options must fit in a page with the rest.
+inline constexpr size_t kMaxOverlayOptionBytes = 3000;
+
 struct OciOptions {
   std::string runtime_binary = "runc";
   std::string state_dir = "/run/prewarm/node";  // one per agent: CleanupStale() owns it
+  std::string cache_dir = "/var/cache/prewarm";  // where merged layers are built
   std::string id_prefix = "prewarm-";           // container ids; CleanupStale() filter
   std::string cgroup_parent = "prewarm";
   std::string cgroup_root = "/sys/fs/cgroup";

@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
   if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) Die("drop privileges");
   env.push_back("LISTEN_FDS=1");
   env.push_back("LISTEN_PID=" + std::to_string(::getpid()));
+  env.push_back("PREWARM_LISTEN=0.0.0.0:" + std::to_string(port));  // what fd 3 is bound to
   bool has_path = false;
   for (const std::string& e : env) has_path = has_path || e.rfind("PATH=", 0) == 0;
   if (!has_path) env.push_back("PATH=/usr/sbin:/usr/bin:/sbin:/bin");

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "agent/layers.h"
 #include "agent/runtime/qemu/forwarder.h"
 #include "agent/runtime/qemu/qmp.h"
 #include "fmt/format.h"
@@ -296,30 +297,6 @@ absl::StatusOr<std::string> QemuRuntime::LayerImage(const std::string& layer_dir
   return image;
 }
 
-absl::StatusOr<std::string> QemuRuntime::MergedImage(const std::vector<std::string>& layers) {
-  std::string names;
-  for (const std::string& l : layers) names += fs::path(l).filename().string() + "\n";
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(names.data()), names.size(), md);
-  std::string image = fmt::format("{}/erofs/merged-{}.erofs", options_.cache_dir, HexBytes(md, 16));
-  if (fs::exists(image)) return image;
-  std::string tmp = fmt::format("{}/erofs/.merge-{}-{}", options_.cache_dir, ::getpid(), HexBytes(md, 4));
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp, ec);
-  absl::Status st = absl::OkStatus();
-  // Bottom layer first, each upper one replacing what it shares (hard links: no copies).
-  for (auto it = layers.rbegin(); it != layers.rend() && st.ok(); ++it) {
-    auto r = runner_.Run({"cp", "-a", "--link", "--remove-destination", *it + "/.", tmp}, std::chrono::minutes(5));
-    if (!r.ok()) st = r.status();
-    else if (r->exit_code != 0) st = absl::InternalError(fmt::format("merging {}: {}", *it, r->output.substr(0, 400)));
-  }
-  if (st.ok()) st = MakeErofs(tmp, image);
-  fs::remove_all(tmp, ec);
-  if (!st.ok()) return st;
-  return image;
-}
-
 absl::StatusOr<double> QemuRuntime::ProbeBoot(const std::string& accel) {
   std::string dir = options_.cache_dir + "/probe";
   std::error_code ec;
@@ -553,7 +530,8 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
       l.layer_images.push_back(std::move(image));
     }
   } else {
-    ASSIGN_OR_RETURN(std::string image, MergedImage(spec.tmpl.layers));
+    ASSIGN_OR_RETURN(std::string merged, BuildMergedLayer(runner_, options_.cache_dir, spec.tmpl.layers));
+    ASSIGN_OR_RETURN(std::string image, LayerImage(merged));
     l.layer_images.push_back(std::move(image));
   }
   GuestWorkload w;

@@ -5,7 +5,7 @@
 // when /dev/kvm boots a probe guest to its marker at least twice as fast as TCG (nested KVM
 // on the development machines fails or crawls), else TCG; the choice and why are logged.
 // Per template: each rootfs layer as an erofs image (cache_dir/erofs/<layer>.erofs, built
-// once with mkfs.erofs; past kMaxLayerDisks layers, one merged image) and an initramfs with the guest init and the template's command.
+// once with mkfs.erofs; past kMaxLayerDisks layers, one image of the merged layer) and an initramfs with the guest init and the template's command.
 // Per instance, under <state_dir>/instances/<id>/:
 //   scratch/       the agent preloads here before Start(); at Start() it becomes a
 //                  read-only erofs disk under a tmpfs at the template's scratch mount
@@ -125,9 +125,6 @@ class QemuRuntime final : public Runtime {
  private:
   friend class QemuInstance;
   absl::StatusOr<std::string> LayerImage(const std::string& layer_dir);
-  // One erofs image of all `layers` merged (top wins), for templates with more layers
-  // than kMaxLayerDisks: microvm has 24 virtio-mmio slots for disks and the NIC.
-  absl::StatusOr<std::string> MergedImage(const std::vector<std::string>& layers);
   absl::Status MakeErofs(const std::string& src_dir, const std::string& image);
   absl::StatusOr<double> ProbeBoot(const std::string& accel);
   // The snapshot of the template that `launch` (minus per-instance parts) describes:
