@@ -47,7 +47,7 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
   ASSIGN_OR_RETURN(auto rt, r.Map("runtime"));
   if (rt) {
     RETURN_IF_ERROR(rt->CheckKnown(
-        {"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package", "forward_port"}));
+        {"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package", "forward_port", "snapshot"}));
     ASSIGN_OR_RETURN(c.runtime, rt->String("kind", "oci"));
     if (c.runtime != "oci" && c.runtime != "qemu" && c.runtime != "fake") {
       return rt->Error("kind", fmt::format("'{}' is not a runtime (oci, qemu, fake)", c.runtime));
@@ -61,6 +61,10 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
     ASSIGN_OR_RETURN(c.qemu_kernel_package, rt->String("kernel_package", "linux-image-amd64"));
     ASSIGN_OR_RETURN(int64_t fwd, rt->Int("forward_port", 18080, 1, 65535));
     c.qemu_forward_port = static_cast<uint16_t>(fwd);
+    ASSIGN_OR_RETURN(c.qemu_snapshot, rt->String("snapshot", "clone"));
+    if (c.qemu_snapshot != "clone" && c.qemu_snapshot != "full" && c.qemu_snapshot != "none") {
+      return rt->Error("snapshot", fmt::format("'{}' is not a snapshot mode (clone, full, none)", c.qemu_snapshot));
+    }
     ASSIGN_OR_RETURN(c.state_dir, rt->String("state_dir", ""));
     ASSIGN_OR_RETURN(c.cache_dir, rt->String("cache_dir", "/var/cache/prewarm"));
   }

@@ -54,6 +54,7 @@ struct AgentConfig {
   std::string qemu_accel = "auto";                       // auto | kvm | tcg
   std::string qemu_kernel_package = "linux-image-amd64";  // Debian's kernel for the guests
   uint16_t qemu_forward_port = 18080;                    // slirp forward on each instance address
+  std::string qemu_snapshot = "clone";                   // clone | full | none
   std::string state_dir;           // default /run/prewarm/<node_id>
   std::string cache_dir = "/var/cache/prewarm";
   std::string origin_url = "http://127.0.0.1:8400";

@@ -64,6 +64,8 @@ TEST(AgentConfigTest, QemuRuntimeDefaultsAndKnobs) {
   EXPECT_EQ(c->qemu_accel, "auto");
   EXPECT_EQ(c->qemu_kernel_package, "linux-image-amd64");
   EXPECT_EQ(c->qemu_forward_port, 18080);
+  EXPECT_EQ(c->qemu_snapshot, "clone");
+  EXPECT_FALSE(Parse(std::string(kAgent) + "runtime: {kind: qemu, snapshot: lazy}\n").ok());
   c = Parse(std::string(kAgent) +
             "runtime: {kind: qemu, accel: tcg, kernel_package: linux-image-6.1.0-57-amd64, forward_port: 9000}\n");
   ASSERT_TRUE(c.ok()) << c.status();

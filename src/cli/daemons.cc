@@ -27,6 +27,7 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
     opts.kernel_package = config.qemu_kernel_package;
     opts.accel = config.qemu_accel;
     opts.forward_port = config.qemu_forward_port;
+    opts.snapshot = config.qemu_snapshot;
     opts.activate = agent::SelfBinaryDir() + "/prewarm-guest-activate";
     auto qemu = std::make_unique<agent::qemu::QemuRuntime>(opts, p->runner_);
     // Kernel download, TSC rate and the accelerator probe happen once, before any instance.

@@ -152,9 +152,11 @@ class QemuInstance final : public RuntimeInstance {
     auto qmp = QmpClient::Connect(dir_ + "/qmp.sock", std::chrono::seconds(30));
     if (!qmp.ok()) return step(qmp.status());
     auto t_qmp = std::chrono::steady_clock::now();
-    RETURN_IF_ERROR(step(qmp->Execute("migrate-set-capabilities",
-                                      R"({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})")
-                             .status()));
+    if (!snapshot_->ram_file.empty()) {  // a clone: RAM is the template's file, not in the stream
+      RETURN_IF_ERROR(step(qmp->Execute("migrate-set-capabilities",
+                                        R"({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})")
+                               .status()));
+    }
     RETURN_IF_ERROR(step(
         qmp->Execute("migrate-incoming", fmt::format(R"({{"uri": "exec:cat {}"}})", snapshot_->state_file))
             .status()));
@@ -332,6 +334,9 @@ absl::Status QemuRuntime::Prepare() {
   if (prepared_) return prepare_status_;
   prepared_ = true;
   prepare_status_ = [&]() -> absl::Status {
+    if (options_.snapshot != "clone" && options_.snapshot != "full" && options_.snapshot != "none") {
+      return absl::InvalidArgumentError(fmt::format("qemu snapshot '{}': clone, full or none", options_.snapshot));
+    }
     if (options_.activate.empty() || !fs::exists(options_.activate)) {
       return absl::FailedPreconditionError(
           fmt::format("prewarm-guest-activate not found at '{}'", options_.activate));
@@ -434,6 +439,7 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   // Everything that shapes the guest's RAM and devices, nothing per instance.
   std::string key_text = fmt::format("{}|{}|{}|{}|{}", launch.initramfs, launch.memory_bytes, scratch_bytes,
                                      accel_, kernel_.vmlinux);
+  key_text += "|" + options_.snapshot;
   for (const std::string& l : launch.layer_images) key_text += "|" + l;
   unsigned char md[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(key_text.data()), key_text.size(), md);
@@ -451,8 +457,9 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   t.name = "template-" + key;
   t.dir = dir;
   t.scratch_image = dir + "/scratch.erofs";
-  t.ram_file = dir + "/ram";
-  t.ram_shared = true;
+  const bool clone = options_.snapshot == "clone";
+  t.ram_file = clone ? dir + "/ram" : "";  // full: RAM goes into the state file
+  t.ram_shared = clone;
   t.hostfwd = "";
   t.incoming = false;
   RETURN_IF_ERROR(MakeErofs(dir + "/empty", t.scratch_image));
@@ -486,7 +493,8 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   if (!qmp.ok()) return fail(std::string(qmp.status().message()));
   snap->state_file = dir + "/state";
   for (auto [cmd, args] : std::vector<std::pair<std::string, std::string>>{
-           {"migrate-set-capabilities", R"({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})"},
+           {"migrate-set-capabilities",
+            fmt::format(R"({{"capabilities": [{{"capability": "x-ignore-shared", "state": {}}}]}})", clone)},
            {"migrate-set-parameters", R"({"max-bandwidth": 8589934592})"},
            {"stop", ""},
            {"migrate", fmt::format(R"({{"uri": "exec:cat > {}"}})", snap->state_file)}}) {
@@ -508,7 +516,7 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   auto done = WaitFor(runner_, pid, options_.stop_timeout);
   if (!done.ok() || !done->has_value()) kill();
   snap->save_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-  snap->ram_file = t.ram_file;
+  snap->ram_file = t.ram_file;  // empty for a full snapshot
   snap->memory_bytes = launch.memory_bytes;
   snap->scratch_image_bytes = scratch_bytes;
   spdlog::info("qemu runtime: template {} snapshotted: boot to snapshot point {:.2f} s, save {:.3f} s, state {} KiB",
@@ -543,7 +551,7 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
   w.layers = static_cast<uint32_t>(l.layer_images.size());
   w.uid = options_.uid;
   w.gid = options_.gid;
-  w.snapshot = options_.snapshot == "clone";
+  w.snapshot = options_.snapshot == "clone" || options_.snapshot == "full";
   std::string wkey = fmt::format("{}|{}|{}|{}|{}|{}", w.port, w.scratch_mount, w.scratch_bytes, w.layers, w.snapshot,
                                  w.uid);
   for (const std::string& a : w.argv) wkey += "|a" + a;

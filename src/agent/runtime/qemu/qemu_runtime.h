@@ -18,7 +18,8 @@
 // RAM) and the template VM quits. Every instance then starts as a clone: a new QEMU maps
 // that RAM file copy-on-write, loads the device state (a few KiB), continues, and gets
 // "go <seed> <id>" on its serial port: it reseeds its RNG, mounts its own scratch disk
-// and execs the workload. snapshot: none cold-boots every instance.
+// and execs the workload. snapshot: full stores the guest RAM in the state file instead
+// (~65 MiB, read by every restore, no sharing); none cold-boots every instance.
 // Networking: slirp (`restrict=on`: the guest reaches nothing) with one host forward from
 // <instance address>:forward_port to the workload's port; the agent's listening socket
 // on <instance address>:<port> is relayed to it (forwarder.h).
@@ -57,7 +58,7 @@ struct QemuOptions {
   uint32_t uid = 65534, gid = 65534;    // the workload's user inside the guest
   std::chrono::milliseconds stop_timeout{5000};
   std::chrono::milliseconds probe_timeout{60000};  // each accelerator probe boot
-  std::string snapshot = "clone";       // clone | none
+  std::string snapshot = "clone";       // clone | full | none
   std::string ram_dir = "/dev/shm/prewarm";  // template RAM files (tmpfs)
   std::chrono::milliseconds boot_timeout{120000};  // template VM to its snapshot point
 };
@@ -78,7 +79,7 @@ struct VmLaunch {
 
 // A template's snapshot: its guest RAM file and saved device state.
 struct TemplateSnapshot {
-  std::string ram_file, state_file;
+  std::string ram_file, state_file;  // ram_file empty: a full snapshot (RAM in the state)
   uint64_t memory_bytes = 0;
   uint64_t scratch_image_bytes = 0;  // every clone's scratch disk has exactly this size
   double boot_s = 0, save_s = 0;

@@ -128,6 +128,13 @@ TEST_F(QemuRuntimeTest, ColdBootServesPreloadedContentAndLeavesNothingBehind) {
   EXPECT_FALSE(fs::exists(options_.ram_dir + "/" + fs::path(options_.state_dir).filename().string()));
 }
 
+TEST_F(QemuRuntimeTest, FullSnapshotRestoreServesAndLeavesNothingBehind) {
+  options_.snapshot = "full";
+  runtime_ = std::make_unique<QemuRuntime>(options_, runner_);
+  ServeAndDestroy(StaticSpec("full1", addr_));  // the template boot, then a restore
+  ServeAndDestroy(StaticSpec("full2", addr_));  // a restore of the same state file
+}
+
 TEST_F(QemuRuntimeTest, ClonesOfATemplateSnapshotServeTheirOwnScratchWithTheirOwnRandomness) {
   ASSERT_EQ(options_.snapshot, "clone");
   ServeAndDestroy(StaticSpec("clone1", addr_));  // boots and snapshots the template first
