@@ -226,7 +226,7 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "{} template: {}\n", v.name, s.status().ToString());
       return 1;
     }
-    v.note += fmt::format(", template snapshot + first clone {:.0f} ms (once per template)", Ms(Clock::now() - t0));
+    v.note += fmt::format(", template snapshot + first instance {:.0f} ms (once per template)", Ms(Clock::now() - t0));
   }
   for (int i = 0; i < args->n && status == 0; ++i) {
     for (size_t j = 0; j < variants.size(); ++j) {
@@ -254,7 +254,7 @@ int main(int argc, char** argv) {
                std::getline(in, l);
                return l.substr(0, l.find(' '));
              }());
-  fmt::print("{:<11} {:>4} {:>12} {:>10} {:>10} {:>14} {:>16} {:>22}\n", "variant", "n", "median ms", "p90 ms",
+  fmt::print("{:<12} {:>4} {:>12} {:>10} {:>10} {:>14} {:>16} {:>22}\n", "variant", "n", "median ms", "p90 ms",
              "p99 ms", "create/start", "memory KiB (1)", fmt::format("PSS KiB, {} at once", args->density));
   std::map<std::string, double> median;
   for (Variant& v : variants) {
@@ -269,7 +269,7 @@ int main(int argc, char** argv) {
     median[v.name] = Percentile(ready, 0.5);
     std::string phases = fmt::format("{:.0f}/{:.0f}", Percentile(Column(v.samples, &Sample::create_ms), 0.5),
                                      Percentile(Column(v.samples, &Sample::start_to_ready_ms), 0.5));
-    fmt::print("{:<11} {:>4} {:>12.1f} {:>10.1f} {:>10.1f} {:>14} {:>16.0f} {:>22}\n", v.name, v.samples.size(),
+    fmt::print("{:<12} {:>4} {:>12.1f} {:>10.1f} {:>10.1f} {:>14} {:>16.0f} {:>22}\n", v.name, v.samples.size(),
                Percentile(ready, 0.5), Percentile(ready, 0.9), Percentile(ready, 0.99), phases, Percentile(mem, 0.5),
                dens);
   }

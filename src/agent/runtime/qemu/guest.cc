@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "fmt/format.h"
@@ -178,6 +179,17 @@ absl::StatusOr<GuestKernel> EnsureGuestKernel(ProcessRunner& runner, const std::
   k.modules_dir = fmt::format("{}/root/lib/modules/{}", dir, k.version);
   RETURN_IF_ERROR(WriteAtomically(k.vmlinux, vmlinux, fs::perms(0644)));
   fs::remove_all(dir + "/debs", ec);
+  // Keep the modules the guest loads; the package's other ~400 MB never reach a guest.
+  std::set<std::string> keep;
+  for (const std::string& m : GuestModules()) keep.insert(m + ".ko");
+  std::vector<fs::path> drop;
+  for (auto it = fs::recursive_directory_iterator(k.modules_dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (it->is_regular_file() && !keep.count(it->path().filename().string())) drop.push_back(it->path());
+  }
+  for (const fs::path& p : drop) fs::remove(p, ec);
+  fs::remove_all(dir + "/root/boot", ec);
+  fs::remove_all(dir + "/root/usr", ec);
   RETURN_IF_ERROR(WriteAtomically(done, k.version + "\n", fs::perms(0644)));
   return k;
 }

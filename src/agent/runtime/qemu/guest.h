@@ -43,7 +43,8 @@ struct GuestKernel {
 
 // Debian's kernel in `cache_dir`/kernel/<package>/: downloaded with `apt-get download`
 // (a metapackage such as linux-image-amd64 is followed to the image package it depends
-// on), unpacked with `dpkg-deb -x`, vmlinux extracted. Reused when already there.
+// on), unpacked with `dpkg-deb -x`, vmlinux extracted, every module but GuestModules() removed
+// (~460 MB -> ~60 MB). Reused when already there.
 absl::StatusOr<GuestKernel> EnsureGuestKernel(ProcessRunner& runner, const std::string& cache_dir,
                                               const std::string& package);
 
