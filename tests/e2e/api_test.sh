@@ -14,35 +14,7 @@ if [[ $RUNTIME == qemu ]]; then require_root_and qemu-system-x86_64 mkfs.erofs k
 else require_root_and runc kdig curl apt-get; fi
 
 CONFIG=$(mktemp /tmp/prewarm-e2e-api.XXXXXX.yaml)
-cat >"$CONFIG" <<YAML
-log_level: info
-origin_server: {listen: 127.0.0.1:8400}
-orchestrator:
-  zone: edge.example.
-  dns: {listen: 127.0.0.1:5353, udp_threads: 1, tcp: true}
-  grpc: {listen: 127.0.0.1:7400}
-  http: {listen: 127.0.0.1:9400}
-  ttl: {stable_s: 30, short_s: 5}
-  origin: {addresses: [127.0.0.1]}
-  services:
-    - {name: static, template: static, tier: standard, service_time_s: 0.05}
-    - {name: api, template: api, tier: standard, service_time_s: 0.05}
-  regions:
-    - {name: frankfurt, latitude: 50.11, longitude: 8.68}
-  networks:
-    - {cidr: 127.0.0.0/8, region: frankfurt}
-  default_region: frankfurt
-  node_timeout_s: 5
-  keepalive_s: 600
-agents:
-  - node: {id: fra-1, region: frankfurt, latitude: 50.11, longitude: 8.68}
-    orchestrator: 127.0.0.1:7400
-    origin: http://127.0.0.1:8400
-    capacity: {slots: 4, memory: 2GiB}
-    addresses: {range: 127.77.1.0/24, port: 80, standby: 2}
-    runtime: {kind: $RUNTIME}
-    ready_timeout_s: 120
-    templates:
+one_node_config "$RUNTIME" "" static api >"$CONFIG" <<YAML
       - name: static
         command: [/usr/bin/prewarm-httpd, --root, /srv/content]
         files: {"@prewarm-httpd": /usr/bin/prewarm-httpd}
@@ -59,7 +31,6 @@ agents:
 YAML
 LOG=$(mktemp /tmp/prewarm-e2e-api.XXXXXX.log)
 start_up "$LOG" --config "$CONFIG"
-one_node() { curl -sf http://127.0.0.1:9400/healthz | grep -q "nodes=1"; }
 check "prewarm up ($RUNTIME) comes up with the api template built" wait_until 400 one_node
 if ((FAILED > 0)); then
   tail -40 "$LOG"

@@ -46,6 +46,50 @@ stop_up() {
 a_record() { kdig @127.0.0.1 -p 5353 +short "$@" static.edge.example A | head -1; }
 three_nodes() { curl -sf http://127.0.0.1:9400/healthz | grep -q "nodes=3"; }
 
+# one_node_config RUNTIME ORIGIN_ROOT SERVICE...: prints a `prewarm up` config with one
+# region (frankfurt, all of 127.0.0.0/8), one agent fra-1 on 127.77.1.0/24 running RUNTIME,
+# the origin serving ORIGIN_ROOT ("": sample content) and each SERVICE served by the
+# template of the same name. The agent's `templates:` entries come from stdin (YAML list
+# items indented by 6 spaces).
+one_node_config() {
+  local runtime=$1 origin_root=$2
+  shift 2
+  cat <<YAML
+log_level: info
+origin_server: {listen: 127.0.0.1:8400, root: "$origin_root"}
+orchestrator:
+  zone: edge.example.
+  dns: {listen: 127.0.0.1:5353, udp_threads: 1, tcp: true}
+  grpc: {listen: 127.0.0.1:7400}
+  http: {listen: 127.0.0.1:9400}
+  ttl: {stable_s: 30, short_s: 5}
+  origin: {addresses: [127.0.0.1]}
+  regions:
+    - {name: frankfurt, latitude: 50.11, longitude: 8.68}
+  networks:
+    - {cidr: 127.0.0.0/8, region: frankfurt}
+  default_region: frankfurt
+  node_timeout_s: 5
+  keepalive_s: 600
+  services:
+YAML
+  local s
+  for s in "$@"; do echo "    - {name: $s, template: $s, tier: standard, service_time_s: 0.05}"; done
+  cat <<YAML
+agents:
+  - node: {id: fra-1, region: frankfurt, latitude: 50.11, longitude: 8.68}
+    orchestrator: 127.0.0.1:7400
+    origin: http://127.0.0.1:8400
+    capacity: {slots: 4, memory: 2GiB}
+    addresses: {range: 127.77.1.0/24, port: 80, standby: 2}
+    runtime: {kind: $runtime, cache_dir: /var/cache/prewarm}
+    ready_timeout_s: 180
+    templates:
+YAML
+  cat
+}
+one_node() { curl -sf http://127.0.0.1:9400/healthz | grep -q "nodes=1"; }
+
 require_root_and() {
   if [[ $(id -u) -ne 0 ]]; then
     echo "SKIP: needs root (runc, mounts, port 80 on 127.77.x.y)"

@@ -46,34 +46,7 @@ check "the template's ffmpeg made a source video ($(stat -c %s "$WORK/origin/vid
   test -s "$WORK/origin/video/source.mp4"
 
 CONFIG=$WORK/up.yaml
-cat >"$CONFIG" <<YAML
-log_level: info
-origin_server: {listen: 127.0.0.1:8400, root: $WORK/origin}
-orchestrator:
-  zone: edge.example.
-  dns: {listen: 127.0.0.1:5353, udp_threads: 1, tcp: true}
-  grpc: {listen: 127.0.0.1:7400}
-  http: {listen: 127.0.0.1:9400}
-  ttl: {stable_s: 30, short_s: 5}
-  origin: {addresses: [127.0.0.1]}
-  services:
-    - {name: video, template: video, tier: standard, service_time_s: 1}
-  regions:
-    - {name: frankfurt, latitude: 50.11, longitude: 8.68}
-  networks:
-    - {cidr: 127.0.0.0/8, region: frankfurt}
-  default_region: frankfurt
-  node_timeout_s: 5
-  keepalive_s: 600
-agents:
-  - node: {id: fra-1, region: frankfurt, latitude: 50.11, longitude: 8.68}
-    orchestrator: 127.0.0.1:7400
-    origin: http://127.0.0.1:8400
-    capacity: {slots: 2, memory: 2GiB}
-    addresses: {range: 127.77.1.0/24, port: 80, standby: 2}
-    runtime: {kind: $RUNTIME, cache_dir: $CACHE}
-    ready_timeout_s: 180
-    templates:
+one_node_config "$RUNTIME" "$WORK/origin" video >"$CONFIG" <<YAML
       - name: video
         command: [/bin/sh, /opt/video/start.sh]
         files:
@@ -89,7 +62,6 @@ YAML
 LOG=$WORK/up.log
 start_up "$LOG" --config "$CONFIG"
 trap 'stop_up; cleanup_work' EXIT
-one_node() { curl -sf http://127.0.0.1:9400/healthz | grep -q "nodes=1"; }
 check "prewarm up ($RUNTIME) comes up with the video template" wait_until 300 one_node
 V=$(kdig @127.0.0.1 -p 5353 +short video.edge.example A | head -1)
 check "video.edge.example answers an instance address ($V)" bash -c "[[ '$V' == 127.77.1.* ]]"
