@@ -209,6 +209,15 @@ std::vector<std::pair<std::string, std::string>> AlternativesInstalled(const std
   return out;
 }
 
+std::string Sha256OfString(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr);
+  std::string out;
+  for (unsigned int i = 0; i < n; ++i) out += fmt::format("{:02x}", md[i]);
+  return out;
+}
+
 absl::StatusOr<std::string> Sha256OfFile(const std::string& path) {
   Hasher h;
   RETURN_IF_ERROR(h.AddFile(path));

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -45,6 +46,9 @@ std::vector<std::pair<std::string, std::string>> AlternativesInstalled(const std
 // page (about 40 long layer paths), a microvm has 24 virtio-mmio slots.
 absl::StatusOr<std::string> BuildMergedLayer(ProcessRunner& runner, const std::string& cache_dir,
                                              const std::vector<std::string>& layers);
+
+// Lower-case hex SHA-256 of `data`.
+std::string Sha256OfString(std::string_view data);
 
 // Lower-case hex SHA-256 of a file's content.
 absl::StatusOr<std::string> Sha256OfFile(const std::string& path);

@@ -1,7 +1,6 @@
 #include "agent/runtime/qemu/guest.h"
 
 #include <lzma.h>
-#include <openssl/sha.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "agent/layers.h"
 #include "fmt/format.h"
 
 namespace prewarm::agent::qemu {
@@ -39,14 +39,6 @@ absl::Status WriteAtomically(const std::string& path, const std::string& data, f
   fs::rename(tmp, path, ec);
   if (ec) return absl::InternalError(fmt::format("rename {} -> {}: {}", tmp, path, ec.message()));
   return absl::OkStatus();
-}
-
-std::string HexSha256(const std::string& data) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
-  std::string hex;
-  for (unsigned char c : md) hex += fmt::format("{:02x}", c);
-  return hex;
 }
 
 std::string Joined(const std::vector<std::string>& items) {
@@ -316,7 +308,7 @@ absl::StatusOr<std::string> EnsureInitramfs(const std::string& cache_dir, const 
 
   std::string dir = cache_dir + "/initramfs";
   fs::create_directories(dir, ec);
-  std::string path = fmt::format("{}/{}-{}.cpio", dir, kernel.version, HexSha256(archive).substr(0, 16));
+  std::string path = fmt::format("{}/{}-{}.cpio", dir, kernel.version, Sha256OfString(archive).substr(0, 16));
   if (!fs::exists(path)) RETURN_IF_ERROR(WriteAtomically(path, archive, fs::perms(0644)));
   return path;
 }

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -441,9 +440,7 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
                                      accel_, kernel_.vmlinux);
   key_text += "|" + options_.snapshot;
   for (const std::string& l : launch.layer_images) key_text += "|" + l;
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(key_text.data()), key_text.size(), md);
-  std::string key = HexBytes(md, 8);
+  std::string key = Sha256OfString(key_text).substr(0, 16);
   std::lock_guard<std::mutex> l(snap_mu_);
   if (auto it = snapshots_.find(key); it != snapshots_.end()) return it->second;
 
