@@ -16,14 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(fmt::format("cannot read {}", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Writes `data` to `path` through a temporary file and a rename: a file that exists is
 // complete, and concurrent writers of the same content both succeed.
 absl::Status WriteAtomically(const std::string& path, const std::string& data, fs::perms perms) {
@@ -51,6 +43,14 @@ std::string Joined(const std::vector<std::string>& items) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(fmt::format("cannot read {}", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 // ---- cpio -----------------------------------------------------------------------------
 
@@ -85,7 +85,7 @@ std::string CpioWriter::Finish() {
 // ---- kernel ---------------------------------------------------------------------------
 
 absl::StatusOr<std::string> ExtractVmlinux(const std::string& bzimage) {
-  ASSIGN_OR_RETURN(std::string image, ReadFile(bzimage));
+  ASSIGN_OR_RETURN(std::string image, ReadWholeFile(bzimage));
   static const std::string kXzMagic("\xfd" "7zXZ\0", 6);
   size_t at = image.find(kXzMagic);
   while (at != std::string::npos) {
@@ -121,7 +121,7 @@ absl::StatusOr<GuestKernel> EnsureGuestKernel(ProcessRunner& runner, const std::
   const std::string dir = fmt::format("{}/kernel/{}", cache_dir, package);
   const std::string done = dir + "/kernel.ok";
   GuestKernel k;
-  if (auto v = ReadFile(done); v.ok()) {
+  if (auto v = ReadWholeFile(done); v.ok()) {
     k.version = *v;
     while (!k.version.empty() && k.version.back() == '\n') k.version.pop_back();
     k.vmlinux = fmt::format("{}/vmlinux-{}", dir, k.version);
@@ -264,8 +264,8 @@ exec $B switch_root /newroot /.prewarm/prewarm-guest-activate $PORT $RUN_UID $RU
 absl::StatusOr<std::string> EnsureInitramfs(const std::string& cache_dir, const GuestKernel& kernel,
                                             const GuestWorkload& w, const std::string& busybox,
                                             const std::string& activate) {
-  ASSIGN_OR_RETURN(std::string bb, ReadFile(busybox));
-  ASSIGN_OR_RETURN(std::string act, ReadFile(activate));
+  ASSIGN_OR_RETURN(std::string bb, ReadWholeFile(busybox));
+  ASSIGN_OR_RETURN(std::string act, ReadWholeFile(activate));
   std::string modules;
   for (const std::string& m : GuestModules()) modules += (modules.empty() ? "" : " ") + m;
   std::vector<std::string> env;
@@ -297,7 +297,7 @@ absl::StatusOr<std::string> EnsureInitramfs(const std::string& cache_dir, const 
   for (const std::string& m : GuestModules()) {
     auto f = found.find(m);
     if (f == found.end()) return absl::NotFoundError(fmt::format("kernel {}: module {} not found", kernel.version, m));
-    ASSIGN_OR_RETURN(std::string ko, ReadFile(f->second));
+    ASSIGN_OR_RETURN(std::string ko, ReadWholeFile(f->second));
     cpio.AddFile("lib/modules/" + m + ".ko", ko, 0644);
   }
   cpio.AddFile("init", GuestInitScript(), 0755);
@@ -324,7 +324,7 @@ std::string ProbeInitramfs(const std::string& busybox_binary) {
 }
 
 absl::StatusOr<int64_t> HostTscKhz(const std::string& cpuinfo) {
-  ASSIGN_OR_RETURN(std::string text, ReadFile(cpuinfo));
+  ASSIGN_OR_RETURN(std::string text, ReadWholeFile(cpuinfo));
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
     if (!line.starts_with("cpu MHz")) continue;

@@ -32,6 +32,9 @@ class CpioWriter {
   uint32_t ino_ = 1;
 };
 
+// A whole file's content; NotFound naming the path when it cannot be read.
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
+
 // The XZ payload of a bzImage, decompressed: the vmlinux ELF. Errors name the file.
 absl::StatusOr<std::string> ExtractVmlinux(const std::string& bzimage);
 

@@ -24,12 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+// A file's content, or "" when it cannot be read (logs not written yet, a gone /proc entry).
+std::string Slurp(const std::string& path) { return ReadWholeFile(path).value_or(""); }
 
 bool ValidId(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
