@@ -75,7 +75,8 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
 }  // namespace
 
 absl::StatusOr<TemplateConfig> ParseTemplateConfig(const YamlReader& t) {
-  RETURN_IF_ERROR(t.CheckKnown({"name", "command", "env", "files", "packages", "exclude_packages", "memory",
+  RETURN_IF_ERROR(t.CheckKnown({"name", "command", "env", "files", "packages", "exclude_packages",
+                                "install_packages", "memory",
                                 "pids", "cpus", "scratch", "scratch_mount", "probe", "preload"}));
   TemplateConfig tc;
   ASSIGN_OR_RETURN(tc.name, t.String("name"));
@@ -97,6 +98,7 @@ absl::StatusOr<TemplateConfig> ParseTemplateConfig(const YamlReader& t) {
   ASSIGN_OR_RETURN(tc.preload, t.StringList("preload", std::vector<std::string>{}));
   ASSIGN_OR_RETURN(tc.packages, t.StringList("packages", std::vector<std::string>{}));
   ASSIGN_OR_RETURN(tc.exclude_packages, t.StringList("exclude_packages", std::vector<std::string>{}));
+  ASSIGN_OR_RETURN(tc.install_packages, t.StringList("install_packages", std::vector<std::string>{}));
   return tc;
 }
 

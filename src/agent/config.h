@@ -29,6 +29,11 @@ struct TemplateConfig {
   std::vector<std::string> packages;
   // Left out of the closure besides DefaultExcludedPackages(); "-name" keeps a default one.
   std::vector<std::string> exclude_packages;
+  // Debian packages NOT pre-built: installed inside each instance at start by the guest's
+  // dpkg from .debs in the node's package cache (the closure minus what the layers have).
+  // Slower to start and every instance pays the installed bytes in memory; see
+  // TemplateSpec::install_dir.
+  std::vector<std::string> install_packages;
 };
 
 // One template: an entry of an agent config's `templates`, or a template file

@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "agent/layers.h"
 #include "fmt/format.h"
 
@@ -161,6 +163,11 @@ absl::StatusOr<std::vector<std::string>> BuildPackageLayers(ProcessRunner& runne
                                                             const std::vector<std::string>& wanted,
                                                             const std::set<std::string>& exclude) {
   ASSIGN_OR_RETURN(std::vector<DebPackage> pkgs, ResolvePackages(runner, wanted, exclude));
+  return BuildDebLayers(runner, cache_dir, pkgs);
+}
+
+absl::StatusOr<std::vector<std::string>> BuildDebLayers(ProcessRunner& runner, const std::string& cache_dir,
+                                                        const std::vector<DebPackage>& pkgs) {
   RETURN_IF_ERROR(FetchDebs(runner, cache_dir, pkgs));
   std::vector<std::string> layers;
   for (const DebPackage& p : pkgs) {
@@ -168,6 +175,15 @@ absl::StatusOr<std::vector<std::string>> BuildPackageLayers(ProcessRunner& runne
     layers.push_back(std::move(layer));
   }
   return layers;
+}
+
+absl::StatusOr<uint64_t> InstalledBytes(ProcessRunner& runner, const std::string& deb) {
+  ASSIGN_OR_RETURN(ProcessResult r, runner.Run({"dpkg-deb", "--field", deb, "Installed-Size"}, kAptTimeout));
+  uint64_t kib = 0;
+  if (r.exit_code != 0 || !absl::SimpleAtoi(absl::StripAsciiWhitespace(r.output), &kib)) {
+    return absl::DataLossError(fmt::format("{}: no Installed-Size: {}", deb, r.output.substr(0, 200)));
+  }
+  return kib << 10;
 }
 
 }  // namespace prewarm::agent

@@ -42,6 +42,13 @@ absl::Status FetchDebs(ProcessRunner& runner, const std::string& cache_dir, cons
 // The verified .deb of `p` in <cache_dir>/debs (downloaded when missing or corrupt).
 absl::StatusOr<std::string> FetchDeb(ProcessRunner& runner, const std::string& cache_dir, const DebPackage& p);
 
+// Fetch + unpack: one layer per package, in the order given.
+absl::StatusOr<std::vector<std::string>> BuildDebLayers(ProcessRunner& runner, const std::string& cache_dir,
+                                                        const std::vector<DebPackage>& pkgs);
+
+// The bytes a package occupies once installed: its control file's Installed-Size (KiB).
+absl::StatusOr<uint64_t> InstalledBytes(ProcessRunner& runner, const std::string& deb);
+
 // Resolve + fetch + unpack: one layer per package of the closure, sorted by name.
 absl::StatusOr<std::vector<std::string>> BuildPackageLayers(ProcessRunner& runner, const std::string& cache_dir,
                                                             const std::vector<std::string>& wanted,

@@ -28,7 +28,17 @@ struct TemplateSpec {
   uint64_t scratch_bytes = 64ull << 20;       // ephemeral tmpfs size
   std::string scratch_mount = "/srv";         // where the workload sees scratch storage
   std::string probe_path = "/";               // readiness probe: HTTP GET path
+  // In-instance install (template option install_packages): a read-only directory holding
+  // debs/*.deb and the static prewarm-guest-activate. The runtime mounts it at
+  // kInstallMount, gives the instance a writable root with room for `install_bytes` more
+  // (charged to the instance's memory), and starts the workload through
+  // `prewarm-guest-activate --install`, which runs the instance's dpkg as root first.
+  std::string install_dir;                    // empty: everything is in the layers
+  uint64_t install_bytes = 0;                 // the packages' Installed-Size
 };
+
+// Where an instance sees TemplateSpec::install_dir.
+inline constexpr char kInstallMount[] = "/run/prewarm-install";
 
 struct InstanceSpec {
   std::string id;                             // unique on the node; [a-zA-Z0-9_-]+

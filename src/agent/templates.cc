@@ -15,48 +15,16 @@ std::string SelfBinaryDir() {
   return ec ? "." : exe.parent_path().string();
 }
 
-absl::StatusOr<std::vector<std::string>> BuildTemplateLayers(const std::string& cache_dir, const TemplateConfig& t,
-                                                             const std::string& binary_dir, ProcessRunner& runner) {
-  std::vector<std::string> layers;
-  LayerFiles files;
-  for (const auto& [host, guest] : t.files) {
-    std::string path = host.starts_with("@") ? binary_dir + "/" + host.substr(1) : host;
-    if (!std::filesystem::exists(path)) {
-      return absl::NotFoundError(fmt::format("template {}: file '{}' (for {}) does not exist", t.name, path, guest));
-    }
-    files[path] = guest;
-  }
-  if (!files.empty()) {
-    ASSIGN_OR_RETURN(std::string layer, BuildFileLayer(cache_dir, t.name, files));
-    layers.push_back(layer);
-  }
-  if (!t.packages.empty()) {
-    std::set<std::string> exclude = DefaultExcludedPackages();
-    for (const std::string& e : t.exclude_packages) {
-      if (e.starts_with("-")) {
-        exclude.erase(e.substr(1));
-      } else {
-        exclude.insert(e);
-      }
-    }
-    auto pkgs = BuildPackageLayers(runner, cache_dir, t.packages, exclude);
-    if (!pkgs.ok()) {
-      return absl::Status(pkgs.status().code(), fmt::format("template {}: {}", t.name, pkgs.status().message()));
-    }
-    layers.insert(layers.end(), pkgs->begin(), pkgs->end());
-  }
-  ASSIGN_OR_RETURN(std::string base, BuildBaseLayer(cache_dir));
-  layers.push_back(base);
-  return layers;
-}
-
 absl::StatusOr<std::map<std::string, AgentTemplate>> BuildTemplates(const AgentConfig& config,
                                                                     const std::string& binary_dir,
                                                                     ProcessRunner& runner) {
   std::map<std::string, AgentTemplate> out;
   for (const TemplateConfig& t : config.templates) {
     AgentTemplate at;
-    ASSIGN_OR_RETURN(at.spec.layers, BuildTemplateLayers(config.cache_dir, t, binary_dir, runner));
+    ASSIGN_OR_RETURN(TemplateImage img, BuildTemplateImage(config.cache_dir, t, binary_dir, runner));
+    at.spec.layers = std::move(img.layers);
+    at.spec.install_dir = std::move(img.install_dir);
+    at.spec.install_bytes = img.install_bytes;
     at.spec.name = t.name;
     at.spec.command = t.command;
     at.spec.env = t.env;

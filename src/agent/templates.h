@@ -4,18 +4,14 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/image.h"
 #include "common/process.h"
 
 namespace prewarm::agent {
-
-// The layers of one template, top first: its files, its packages' closure (sorted by
-// name), the busybox base. `binary_dir` resolves "@name" host paths (binaries installed
-// next to prewarm); `runner` runs apt and dpkg-deb for packages.
-absl::StatusOr<std::vector<std::string>> BuildTemplateLayers(const std::string& cache_dir, const TemplateConfig& t,
-                                                             const std::string& binary_dir, ProcessRunner& runner);
 
 absl::StatusOr<std::map<std::string, AgentTemplate>> BuildTemplates(const AgentConfig& config,
                                                                     const std::string& binary_dir,

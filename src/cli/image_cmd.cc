@@ -52,25 +52,30 @@ bool IsLayer(const fs::path& p) {
   return n.find_first_not_of("0123456789abcdef", n.size() - 32) == std::string::npos;
 }
 
-absl::StatusOr<std::vector<std::string>> Layers(const ImageFlags& f, const std::string& file) {
+absl::StatusOr<agent::TemplateImage> Image(const ImageFlags& f, const std::string& file) {
   ASSIGN_OR_RETURN(agent::TemplateConfig t, agent::LoadTemplateConfig(file));
   RealProcessRunner runner;
-  return agent::BuildTemplateLayers(f.cache, t, agent::SelfBinaryDir(), runner);
+  return agent::BuildTemplateImage(f.cache, t, agent::SelfBinaryDir(), runner);
 }
 
 absl::Status Build(const ImageFlags& f) {
   ASSIGN_OR_RETURN(agent::TemplateConfig t, agent::LoadTemplateConfig(f.file));
-  ASSIGN_OR_RETURN(std::vector<std::string> layers, Layers(f, f.file));
+  ASSIGN_OR_RETURN(agent::TemplateImage img, Image(f, f.file));
   uint64_t total = 0, base = 0;
-  fmt::print("template {}: {} layers (top first) in {}\n", t.name, layers.size(), f.cache);
-  for (const std::string& l : layers) {
+  fmt::print("template {}: {} layers (top first) in {}\n", t.name, img.layers.size(), f.cache);
+  for (const std::string& l : img.layers) {
     uint64_t b = TreeBytes(l);
     total += b;
     if (fs::path(l).filename().string().starts_with("base-")) base = b;
     fmt::print("  {:>10}  {}\n", Mb(b), fs::path(l).filename().string());
   }
   fmt::print("size: {} total, of which the base {} ({} packages)\n", Mb(total), Mb(base),
-             layers.size() - 1 - (t.files.empty() ? 0 : 1));
+             img.layers.size() - 1 - (t.files.empty() ? 0 : 1));
+  if (!img.install_dir.empty()) {
+    fmt::print("installed in each instance at start: {} packages, {} of .debs in {}, {} once installed\n",
+               img.installed.size(), Mb(TreeBytes(img.install_dir)), fs::path(img.install_dir).filename().string(),
+               Mb(img.install_bytes));
+  }
   return absl::OkStatus();
 }
 
@@ -99,8 +104,9 @@ absl::Status Gc(const ImageFlags& f) {
   if (f.keep.empty()) return absl::InvalidArgumentError("gc needs --keep TEMPLATE_FILE (the templates still in use)");
   std::set<std::string> used;
   for (const std::string& file : f.keep) {
-    ASSIGN_OR_RETURN(std::vector<std::string> layers, Layers(f, file));
-    for (const std::string& l : layers) used.insert(fs::path(l).filename().string());
+    ASSIGN_OR_RETURN(agent::TemplateImage img, Image(f, file));
+    for (const std::string& l : img.layers) used.insert(fs::path(l).filename().string());
+    if (!img.install_dir.empty()) used.insert(fs::path(img.install_dir).filename().string());
   }
   std::error_code ec;
   uint64_t freed = 0;

@@ -60,8 +60,9 @@ std::vector<std::string> ParseMountsUnder(const std::string& mountinfo, const st
   return out;
 }
 
-absl::Status RealMounter::MountOverlay(const std::vector<std::string>& lower_dirs,
-                                       const std::string& target) {
+namespace {
+
+absl::StatusOr<std::string> LowerDirOption(const std::vector<std::string>& lower_dirs) {
   if (lower_dirs.empty()) return absl::InvalidArgumentError("overlay needs at least one layer");
   std::string lower;
   for (const auto& d : lower_dirs) {
@@ -70,10 +71,31 @@ absl::Status RealMounter::MountOverlay(const std::vector<std::string>& lower_dir
     }
     lower += (lower.empty() ? "" : ":") + d;
   }
+  return "lowerdir=" + lower;
+}
+
+}  // namespace
+
+absl::Status RealMounter::MountOverlay(const std::vector<std::string>& lower_dirs,
+                                       const std::string& target) {
+  ASSIGN_OR_RETURN(std::string opts, LowerDirOption(lower_dirs));
   if (lower_dirs.size() == 1) return BindReadOnly(lower_dirs[0], target);
-  std::string opts = "lowerdir=" + lower;
   if (::mount("overlay", target.c_str(), "overlay", MS_RDONLY | MS_NODEV | MS_NOSUID,
               opts.c_str()) != 0) {
+    return ErrnoStatus(errno, fmt::format("mount overlay at {} ({})", target, opts));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RealMounter::MountWritableOverlay(const std::vector<std::string>& lower_dirs,
+                                               const std::string& upper_dir, const std::string& work_dir,
+                                               const std::string& target) {
+  ASSIGN_OR_RETURN(std::string opts, LowerDirOption(lower_dirs));
+  for (const std::string& d : {upper_dir, work_dir}) {
+    if (d.find_first_of(":,") != std::string::npos) return absl::InvalidArgumentError("',' or ':' in " + d);
+  }
+  opts += fmt::format(",upperdir={},workdir={}", upper_dir, work_dir);
+  if (::mount("overlay", target.c_str(), "overlay", MS_NODEV | MS_NOSUID, opts.c_str()) != 0) {
     return ErrnoStatus(errno, fmt::format("mount overlay at {} ({})", target, opts));
   }
   return absl::OkStatus();

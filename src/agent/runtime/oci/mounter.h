@@ -19,6 +19,10 @@ class Mounter {
   // layer is bind-mounted read-only instead).
   virtual absl::Status MountOverlay(const std::vector<std::string>& lower_dirs,
                                     const std::string& target) = 0;
+  // Writable overlay: `lower_dirs` (top first) under `upper_dir` (writes land there),
+  // with overlayfs's `work_dir` on the same filesystem as the upper.
+  virtual absl::Status MountWritableOverlay(const std::vector<std::string>& lower_dirs, const std::string& upper_dir,
+                                            const std::string& work_dir, const std::string& target) = 0;
   // A tmpfs of at most `size_bytes`, root directory owned by uid:gid with `mode`.
   virtual absl::Status MountTmpfs(const std::string& target, uint64_t size_bytes, uid_t uid,
                                   gid_t gid, mode_t mode) = 0;
@@ -32,6 +36,8 @@ class RealMounter final : public Mounter {
  public:
   absl::Status MountOverlay(const std::vector<std::string>& lower_dirs,
                             const std::string& target) override;
+  absl::Status MountWritableOverlay(const std::vector<std::string>& lower_dirs, const std::string& upper_dir,
+                                    const std::string& work_dir, const std::string& target) override;
   absl::Status MountTmpfs(const std::string& target, uint64_t size_bytes, uid_t uid, gid_t gid,
                           mode_t mode) override;
   absl::Status Unmount(const std::string& target, bool lazy) override;

@@ -40,24 +40,28 @@ std::string Mounts(const OciConfigParams& p) {
             {"nosuid", "nodev", "mode=1777", fmt::format("size={}", p.tmp_bytes)}),
       Mount(p.scratch_destination, "bind", p.scratch_source, {"rbind", "rw", "nosuid", "nodev"}),
   };
+  for (const auto& [dest, source] : p.readonly_binds) {
+    m.push_back(Mount(dest, "bind", source, {"rbind", "ro", "nosuid", "nodev"}));
+  }
   std::string out;
   for (size_t i = 0; i < m.size(); ++i) out += (i ? ",\n    " : "") + m[i];
   return out;
 }
 
 std::string Process(const OciConfigParams& p) {
+  std::string caps = JsonArray(p.capabilities);
   return fmt::format(R"({{
     "terminal": false,
     "user": {{"uid": {}, "gid": {}}},
     "args": {},
     "env": {},
     "cwd": "/",
-    "capabilities": {{"bounding": [], "effective": [], "inheritable": [], "permitted": [], "ambient": []}},
+    "capabilities": {{"bounding": {}, "effective": {}, "inheritable": [], "permitted": {}, "ambient": []}},
     "rlimits": [{{"type": "RLIMIT_NOFILE", "hard": {}, "soft": {}}}],
     "noNewPrivileges": true
   }})",
-                     p.uid, p.gid, JsonArray(p.args), JsonArray(p.env), p.nofile_limit,
-                     p.nofile_limit);
+                     p.uid, p.gid, JsonArray(p.args), JsonArray(p.env), caps, caps, caps,
+                     p.nofile_limit, p.nofile_limit);
 }
 
 std::string Linux(const OciConfigParams& p) {
@@ -107,7 +111,7 @@ std::string OciConfigJson(const OciConfigParams& p) {
   return fmt::format(R"({{
   "ociVersion": "1.0.2",
   "process": {},
-  "root": {{"path": {}, "readonly": true}},
+  "root": {{"path": {}, "readonly": {}}},
   "hostname": {},
   "mounts": [
     {}
@@ -115,7 +119,7 @@ std::string OciConfigJson(const OciConfigParams& p) {
   "linux": {}
 }}
 )",
-                     Process(p), JsonString(p.rootfs), JsonString(p.hostname), Mounts(p),
+                     Process(p), JsonString(p.rootfs), p.readonly_root, JsonString(p.hostname), Mounts(p),
                      Linux(p));
 }
 

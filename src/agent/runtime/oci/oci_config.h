@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace prewarm::agent::oci {
@@ -25,11 +26,15 @@ struct OciConfigParams {
   double cpus = 0.5;
   uint32_t nofile_limit = 4096;
   std::string cgroups_path;        // e.g. "/prewarm/prewarm-abc"
+  bool readonly_root = true;
+  std::vector<std::string> capabilities;  // e.g. "CAP_CHOWN"; none by default
+  // Extra read-only bind mounts: destination inside the instance -> host source.
+  std::vector<std::pair<std::string, std::string>> readonly_binds;
 };
 
-// Renders config.json: read-only root, new pid/mount/ipc/uts/network namespaces (the
+// Renders config.json: read-only root (unless readonly_root is false), new pid/mount/ipc/uts/network namespaces (the
 // network namespace is empty: no interface but a down lo, so no route out), no
-// capabilities, no new privileges, runc's default masked and read-only /proc paths.
+// capabilities (unless listed), no new privileges, runc's default masked and read-only /proc paths.
 std::string OciConfigJson(const OciConfigParams& p);
 
 // A JSON string literal (quoted, escaped) for `s`.

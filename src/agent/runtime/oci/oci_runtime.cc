@@ -55,6 +55,10 @@ std::vector<std::string> WorkloadEnv(const InstanceSpec& spec) {
   return out;
 }
 
+// The tmpfs under an installing instance's root: the packages' installed size, a quarter
+// more for dpkg's database and what maintainer scripts write (byte-compiled Python, ...).
+uint64_t InstallRootBytes(const TemplateSpec& t) { return t.install_bytes + t.install_bytes / 4 + (16ull << 20); }
+
 }  // namespace
 
 class OciInstance final : public RuntimeInstance {
@@ -65,6 +69,7 @@ class OciInstance final : public RuntimeInstance {
         dir_(rt.InstanceDir(spec.id)),
         rootfs_(dir_ + "/rootfs"),
         scratch_(dir_ + "/scratch"),
+        rw_(dir_ + "/rw"),
         cid_(rt.ContainerId(spec.id)) {}
   ~OciInstance() override {
     absl::Status st = Destroy();
@@ -90,7 +95,7 @@ class OciInstance final : public RuntimeInstance {
 
   OciRuntime& rt_;
   InstanceSpec spec_;
-  std::string dir_, rootfs_, scratch_, cid_;
+  std::string dir_, rootfs_, scratch_, rw_, cid_;
   pid_t runc_pid_ = -1;
   std::optional<int> exit_code_;
   bool destroyed_ = false;
@@ -116,7 +121,19 @@ absl::Status OciInstance::Prepare() {
   } else {
     lowers.insert(lowers.end(), spec_.tmpl.layers.begin(), spec_.tmpl.layers.end());
   }
-  RETURN_IF_ERROR(rt_.mounter_.MountOverlay(lowers, rootfs_));
+  if (spec_.tmpl.install_dir.empty()) {
+    RETURN_IF_ERROR(rt_.mounter_.MountOverlay(lowers, rootfs_));
+    return WriteConfig();
+  }
+  // In-instance install: dpkg writes into an upper layer on a tmpfs of its own.
+  fs::create_directories(rw_, ec);
+  if (ec) return ErrnoStatus(ec.value(), "mkdir " + rw_);
+  RETURN_IF_ERROR(rt_.mounter_.MountTmpfs(rw_, InstallRootBytes(spec_.tmpl), 0, 0, 0755));
+  for (const char* d : {"/upper", "/work"}) {
+    fs::create_directories(rw_ + d, ec);
+    if (ec) return ErrnoStatus(ec.value(), "mkdir " + rw_ + d);
+  }
+  RETURN_IF_ERROR(rt_.mounter_.MountWritableOverlay(lowers, rw_ + "/upper", rw_ + "/work", rootfs_));
   return WriteConfig();
 }
 
@@ -136,6 +153,25 @@ absl::Status OciInstance::WriteConfig() {
   p.cpus = spec_.tmpl.cpus;
   p.nofile_limit = o.nofile_limit;
   p.cgroups_path = fmt::format("/{}/{}", o.cgroup_parent, cid_);
+  if (!spec_.tmpl.install_dir.empty()) {
+    // Root until dpkg is done (prewarm-guest-activate --install), then uid:gid with no
+    // capabilities left; what dpkg writes to the tmpfs is charged to the instance.
+    p.readonly_root = false;
+    p.uid = 0;
+    p.gid = 0;
+    p.capabilities = {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_SETUID", "CAP_SETGID"};
+    p.readonly_binds = {{kInstallMount, spec_.tmpl.install_dir}};
+    p.memory_limit_bytes += InstallRootBytes(spec_.tmpl);
+    std::vector<std::string> args = {std::string(kInstallMount) + "/prewarm-guest-activate",
+                                     "--install",
+                                     kInstallMount,
+                                     "--exec",
+                                     std::to_string(o.uid),
+                                     std::to_string(o.gid),
+                                     "--"};
+    args.insert(args.end(), p.args.begin(), p.args.end());
+    p.args = std::move(args);
+  }
   return WriteWholeFile(dir_ + "/config.json", OciConfigJson(p));
 }
 
@@ -194,7 +230,7 @@ void OciInstance::StopContainer() {
 
 absl::Status OciInstance::ReleaseHostResources() {
   absl::Status result;
-  for (const std::string& m : {scratch_, rootfs_}) {  // unmounting the tmpfs wipes it
+  for (const std::string& m : {scratch_, rootfs_, rw_}) {  // unmounting a tmpfs wipes it
     absl::Status st = rt_.mounter_.Unmount(m, /*lazy=*/false);
     if (!st.ok()) st = rt_.mounter_.Unmount(m, /*lazy=*/true);
     if (!st.ok() && result.ok()) result = st;

@@ -6,6 +6,9 @@
 //   scratch/     tmpfs of tmpl.scratch_bytes; the agent preloads into it before Start()
 //                and the workload sees it read-write at tmpl.scratch_mount
 //   mnt/         a tiny top layer holding the scratch mount point
+//   rw/          only with TemplateSpec::install_dir: a tmpfs holding the root overlay's
+//                upper layer (rootfs/ is then writable), where the instance's dpkg
+//                installs the template's install_packages before the workload starts
 //   runc.log     stdout/stderr of `runc run` and of the workload
 // runc's own state lives in <state_dir>/runc (`runc --root`). The container id is
 // id_prefix + instance id; its cgroup is /<cgroup_parent>/<container id>.

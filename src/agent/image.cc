@@ -1,0 +1,109 @@
+#include "agent/image.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "agent/layers.h"
+#include "agent/packages.h"
+#include "fmt/format.h"
+
+namespace prewarm::agent {
+
+const std::vector<std::string>& GuestPackageTool() {
+  static const std::vector<std::string> kTool = {"dpkg", "libc-bin", "diffutils"};
+  return kTool;
+}
+
+absl::StatusOr<TemplateImage> BuildTemplateImage(const std::string& cache_dir, const TemplateConfig& t,
+                                                 const std::string& binary_dir, ProcessRunner& runner) {
+  auto in_template = [&t](const absl::Status& st) {
+    return absl::Status(st.code(), fmt::format("template {}: {}", t.name, st.message()));
+  };
+  TemplateImage img;
+  LayerFiles files;
+  for (const auto& [host, guest] : t.files) {
+    std::string path = host.starts_with("@") ? binary_dir + "/" + host.substr(1) : host;
+    if (!std::filesystem::exists(path)) {
+      return absl::NotFoundError(fmt::format("template {}: file '{}' (for {}) does not exist", t.name, path, guest));
+    }
+    files[path] = guest;
+  }
+  if (!files.empty()) {
+    ASSIGN_OR_RETURN(std::string layer, BuildFileLayer(cache_dir, t.name, files));
+    img.layers.push_back(layer);
+  }
+  std::set<std::string> exclude = DefaultExcludedPackages();
+  for (const std::string& e : t.exclude_packages) {
+    if (e.starts_with("-")) {
+      exclude.erase(e.substr(1));
+    } else {
+      exclude.insert(e);
+    }
+  }
+  std::vector<std::string> wanted = t.packages;
+  if (!t.install_packages.empty()) wanted.insert(wanted.end(), GuestPackageTool().begin(), GuestPackageTool().end());
+  std::set<std::string> prebuilt;
+  std::string status;  // dpkg's view of the pre-built packages, for the instance's dpkg
+  if (!wanted.empty()) {
+    auto pkgs = ResolvePackages(runner, wanted, exclude);
+    if (!pkgs.ok()) return in_template(pkgs.status());
+    auto layers = BuildDebLayers(runner, cache_dir, *pkgs);
+    if (!layers.ok()) return in_template(layers.status());
+    img.layers.insert(img.layers.end(), layers->begin(), layers->end());
+    for (const DebPackage& p : *pkgs) {
+      prebuilt.insert(p.name);
+      // pool/main/g/glibc/libc6_2.36-9_amd64.deb: the architecture ends the file name.
+      size_t us = p.filename.rfind('_'), dot = p.filename.rfind(".deb");
+      std::string arch = us != std::string::npos && dot > us ? p.filename.substr(us + 1, dot - us - 1) : "amd64";
+      status += fmt::format("Package: {}\nStatus: install ok installed\nVersion: {}\nArchitecture: {}\n"
+                            "Description: pre-built as a layer by prewarm\n\n",
+                            p.name, p.version, arch);
+    }
+  }
+  ASSIGN_OR_RETURN(std::string base, BuildBaseLayer(cache_dir));
+  img.layers.push_back(base);
+  if (t.install_packages.empty()) return img;
+
+  auto closure = ResolvePackages(runner, t.install_packages, exclude);
+  if (!closure.ok()) return in_template(closure.status());
+  std::vector<DebPackage> todo;
+  for (const DebPackage& p : *closure) {
+    if (!prebuilt.count(p.name)) todo.push_back(p);
+  }
+  if (todo.empty()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "template {}: install_packages are all in the pre-built layers already; drop install_packages", t.name));
+  }
+  if (absl::Status st = FetchDebs(runner, cache_dir, todo); !st.ok()) return in_template(st);
+  LayerFiles install;
+  std::string activate = binary_dir + "/prewarm-guest-activate";
+  if (!std::filesystem::exists(activate)) {
+    return absl::NotFoundError(fmt::format("template {}: {} not found (install_packages needs it)", t.name, activate));
+  }
+  install[activate] = "/prewarm-guest-activate";
+  for (const DebPackage& p : todo) {
+    std::string deb = cache_dir + "/debs/" + p.filename;
+    install[deb] = "/debs/" + p.filename;
+    ASSIGN_OR_RETURN(uint64_t bytes, InstalledBytes(runner, deb));
+    img.install_bytes += bytes;
+    img.installed.push_back(p.name);
+  }
+  std::string status_file = fmt::format("{}/.status-{}-{}", cache_dir, t.name, ::getpid());
+  {
+    std::ofstream out(status_file, std::ios::trunc);
+    out << status;
+    if (!out) return absl::InternalError("cannot write " + status_file);
+  }
+  install[status_file] = "/status";
+  auto dir = BuildFileLayer(cache_dir, "install-" + t.name, install);
+  std::error_code ec;
+  std::filesystem::remove(status_file, ec);
+  if (!dir.ok()) return dir.status();
+  img.install_dir = *dir;
+  return img;
+}
+
+}  // namespace prewarm::agent
