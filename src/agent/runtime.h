@@ -40,6 +40,13 @@ struct TemplateSpec {
 // Where an instance sees TemplateSpec::install_dir.
 inline constexpr char kInstallMount[] = "/run/prewarm-install";
 
+// The writable root an installing instance needs (tmpfs, so memory it pays for): the
+// packages' installed size, a quarter more for dpkg's database and what maintainer scripts
+// write (byte-compiled Python, ...), and 16 MiB for the workload's own writes.
+inline uint64_t InstallRootBytes(const TemplateSpec& t) {
+  return t.install_bytes + t.install_bytes / 4 + (16ull << 20);
+}
+
 struct InstanceSpec {
   std::string id;                             // unique on the node; [a-zA-Z0-9_-]+
   TemplateSpec tmpl;

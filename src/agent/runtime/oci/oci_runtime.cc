@@ -55,10 +55,6 @@ std::vector<std::string> WorkloadEnv(const InstanceSpec& spec) {
   return out;
 }
 
-// The tmpfs under an installing instance's root: the packages' installed size, a quarter
-// more for dpkg's database and what maintainer scripts write (byte-compiled Python, ...).
-uint64_t InstallRootBytes(const TemplateSpec& t) { return t.install_bytes + t.install_bytes / 4 + (16ull << 20); }
-
 }  // namespace
 
 class OciInstance final : public RuntimeInstance {

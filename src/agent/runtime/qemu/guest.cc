@@ -200,6 +200,9 @@ std::string GuestInitScript() {
 # under a tmpfs into the root, brings up eth0 on slirp's fixed addresses, mounts the
 # preloaded scratch image (serial S) under a tmpfs at the scratch mount and hands PID 1 to
 # prewarm-guest-activate, which binds the workload's port and execs it (fd 3).
+# With INSTALL=1 the disk with serial I (the template's .debs) is mounted at
+# /run/prewarm-install and prewarm-guest-activate --install runs dpkg on it first, after
+# the snapshot point: every clone installs for itself.
 # With SNAPSHOT=1 it stops before the scratch mount and reads one line from the serial
 # port: the host snapshots the guest there and sends each restored clone
 # "go <seed hex> <instance id>": the clone reseeds its RNG, takes its name, drops the
@@ -212,7 +215,7 @@ $B mount -t devtmpfs devtmpfs /dev
 log() { echo "prewarm-guest: $*" > /dev/console; }
 fail() { log "FATAL: $*"; $B poweroff -f; }
 for m in $MODULES; do $B insmod /lib/modules/$m.ko || fail "insmod $m"; done
-want=$((LAYERS + 1)); n=0
+want=$((LAYERS + 1 + INSTALL)); n=0
 while [ "$($B ls /sys/block | $B grep -c '^vd')" -lt $want ]; do
   n=$((n + 1)); [ $n -gt 500 ] && fail "expected $want disks"; $B usleep 10000
 done
@@ -222,6 +225,7 @@ for d in /sys/block/vd*; do
   case "$s" in
     L*) $B mkdir -p /layers/${s#L}; $B mount -t erofs -o ro /dev/${d##*/} /layers/${s#L} || fail "layer $s" ;;
     S) scratch=/dev/${d##*/} ;;
+    I) install=/dev/${d##*/} ;;
   esac
 done
 [ -n "$scratch" ] || fail "no scratch disk"
@@ -230,9 +234,16 @@ while [ $i -lt $LAYERS ]; do
   [ -d /layers/$i ] || fail "layer $i missing"; lower="$lower${lower:+:}/layers/$i"; i=$((i + 1))
 done
 $B mkdir -p /rw/root /rw/scratch /newroot /scratch
-$B mount -t tmpfs -o size=16m,mode=0755 tmpfs /rw/root
+$B mount -t tmpfs -o size=${ROOT_KB}k,mode=0755 tmpfs /rw/root
 $B mkdir -p /rw/root/upper /rw/root/work
 $B mount -t overlay overlay -o lowerdir=$lower,upperdir=/rw/root/upper,workdir=/rw/root/work /newroot || fail "root overlay"
+activate_args=""
+if [ "$INSTALL" = 1 ]; then
+  [ -n "$install" ] || fail "no install disk"
+  $B mkdir -p /newroot/run/prewarm-install
+  $B mount -t erofs -o ro $install /newroot/run/prewarm-install || fail "install disk"
+  activate_args="--install /run/prewarm-install"
+fi
 $B ip link set lo up
 $B ip link set eth0 up
 $B ip addr add 10.0.2.15/24 dev eth0
@@ -257,7 +268,7 @@ $B mount --move /dev /newroot/dev
 $B mount --move /proc /newroot/proc
 $B mount --move /sys /newroot/sys
 log "root ready"
-exec $B switch_root /newroot /.prewarm/prewarm-guest-activate $PORT $RUN_UID $RUN_GID /.prewarm/argv /.prewarm/env
+exec $B switch_root /newroot /.prewarm/prewarm-guest-activate $activate_args $PORT $RUN_UID $RUN_GID /.prewarm/argv /.prewarm/env
 )SH";
 }
 
@@ -272,9 +283,9 @@ absl::StatusOr<std::string> EnsureInitramfs(const std::string& cache_dir, const 
   for (const auto& [k, v] : w.env) env.push_back(k + "=" + v);
   std::string conf = fmt::format(
       "MODULES='{}'\nLAYERS={}\nPORT={}\nSCRATCH_MOUNT='{}'\nSCRATCH_KB={}\nRUN_UID={}\nRUN_GID={}\n"
-      "SNAPSHOT={}\n",
+      "SNAPSHOT={}\nINSTALL={}\nROOT_KB={}\n",
       modules, w.layers, w.port, w.scratch_mount, std::max<uint64_t>(w.scratch_bytes >> 10, 1024), w.uid,
-      w.gid, w.snapshot ? 1 : 0);
+      w.gid, w.snapshot ? 1 : 0, w.install ? 1 : 0, std::max<uint64_t>(w.root_bytes >> 10, 1024));
   if (w.scratch_mount.empty() || w.scratch_mount[0] != '/' ||
       w.scratch_mount.find_first_of("'\"$`\\ ") != std::string::npos) {
     return absl::InvalidArgumentError(fmt::format("scratch mount '{}' must be a plain absolute path", w.scratch_mount));

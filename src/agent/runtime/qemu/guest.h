@@ -64,6 +64,10 @@ struct GuestWorkload {
   uint64_t scratch_bytes = 64ull << 20;
   uint32_t layers = 1;           // erofs block devices before the scratch one
   uint32_t uid = 65534, gid = 65534;
+  // A disk with serial I holds TemplateSpec::install_dir: mounted at kInstallMount and
+  // installed by prewarm-guest-activate --install before the workload starts.
+  bool install = false;
+  uint64_t root_bytes = 16ull << 20;  // the tmpfs under the root overlay
   // Stop before the scratch mount and wait for "go <seed> <id>" on the serial port (the
   // point where a template is snapshotted for clones).
   bool snapshot = false;

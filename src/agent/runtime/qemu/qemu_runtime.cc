@@ -373,7 +373,9 @@ absl::Status QemuRuntime::Prepare() {
 }
 
 uint64_t QemuRuntime::GuestMemory(const TemplateSpec& tmpl) const {
-  return RoundUpMiB(std::max(tmpl.memory_limit_bytes, options_.min_memory_bytes));
+  // An installing guest's root upper is a tmpfs: its RAM comes on top.
+  uint64_t root = tmpl.install_dir.empty() ? 0 : InstallRootBytes(tmpl);
+  return RoundUpMiB(std::max(tmpl.memory_limit_bytes, options_.min_memory_bytes) + root);
 }
 
 std::string QemuRuntime::RamRoot() const {
@@ -408,6 +410,7 @@ std::vector<std::string> QemuRuntime::QemuCommand(const VmLaunch& l) const {
   };
   for (size_t i = 0; i < l.layer_images.size(); ++i) disk(l.layer_images[i], fmt::format("L{}", i));
   disk(l.scratch_image, "S");
+  if (!l.install_image.empty()) disk(l.install_image, "I");
   std::string net = "user,id=n0,restrict=on";
   if (!l.hostfwd.empty()) net += ",hostfwd=tcp:" + l.hostfwd;
   argv.insert(argv.end(), {"-netdev", net, "-device", "virtio-net-device,netdev=n0", "-qmp",
@@ -434,7 +437,7 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   // Everything that shapes the guest's RAM and devices, nothing per instance.
   std::string key_text = fmt::format("{}|{}|{}|{}|{}", launch.initramfs, launch.memory_bytes, scratch_bytes,
                                      accel_, kernel_.vmlinux);
-  key_text += "|" + options_.snapshot;
+  key_text += "|" + options_.snapshot + "|" + launch.install_image;
   for (const std::string& l : launch.layer_images) key_text += "|" + l;
   std::string key = Sha256OfString(key_text).substr(0, 16);
   std::lock_guard<std::mutex> l(snap_mu_);
@@ -535,7 +538,12 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
     ASSIGN_OR_RETURN(std::string image, LayerImage(merged));
     l.layer_images.push_back(std::move(image));
   }
+  if (!spec.tmpl.install_dir.empty()) {
+    ASSIGN_OR_RETURN(l.install_image, LayerImage(spec.tmpl.install_dir));
+  }
   GuestWorkload w;
+  w.install = !l.install_image.empty();
+  if (w.install) w.root_bytes = InstallRootBytes(spec.tmpl);
   w.argv = spec.tmpl.command;
   w.env = spec.tmpl.env;
   w.port = spec.port;
@@ -545,8 +553,8 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
   w.uid = options_.uid;
   w.gid = options_.gid;
   w.snapshot = options_.snapshot == "clone" || options_.snapshot == "full";
-  std::string wkey = fmt::format("{}|{}|{}|{}|{}|{}", w.port, w.scratch_mount, w.scratch_bytes, w.layers, w.snapshot,
-                                 w.uid);
+  std::string wkey = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", w.port, w.scratch_mount, w.scratch_bytes, w.layers,
+                                 w.snapshot, w.uid, w.install, w.root_bytes);
   for (const std::string& a : w.argv) wkey += "|a" + a;
   for (const auto& [k, v] : w.env) wkey += "|e" + k + "=" + v;
   {

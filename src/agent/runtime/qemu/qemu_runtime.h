@@ -69,6 +69,7 @@ struct VmLaunch {
   std::string dir;                        // qmp.sock, serial.sock, console.log
   std::vector<std::string> layer_images;  // erofs, top first (serials L0, L1, ...)
   std::string scratch_image;              // serial S
+  std::string install_image;              // serial I: TemplateSpec::install_dir; empty: none
   std::string initramfs;
   uint64_t memory_bytes = 128ull << 20;
   std::string ram_file;                   // empty: anonymous guest RAM

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "agent/image.h"
 #include "agent/layers.h"
 #include "fmt/format.h"
 #include "agent/runtime/static_test_layers.h"
@@ -149,6 +150,7 @@ TEST_F(QemuRuntimeTest, ClonesOfATemplateSnapshotServeTheirOwnScratchWithTheirOw
     InstanceSpec spec = StaticSpec(fmt::format("twin{}", i), addrs[i]);
     spec.tmpl.command = {"/bin/sh", "-c",
                          "cat /proc/sys/kernel/random/uuid > /srv/content/uuid; hostname > /srv/content/host; "
+                         "cat /proc/sys/kernel/random/boot_id > /srv/content/boot_id; "
                          "exec /usr/bin/prewarm-httpd --root /srv/content"};
     spec.tmpl.probe_path = "/uuid";
     auto inst = runtime_->Create(spec);
@@ -162,7 +164,7 @@ TEST_F(QemuRuntimeTest, ClonesOfATemplateSnapshotServeTheirOwnScratchWithTheirOw
     insts.push_back(std::move(*inst));
     fds.push_back(std::move(*listen));
   }
-  std::vector<std::string> uuids;
+  std::vector<std::string> uuids, boot_ids;
   for (int i = 0; i < 2; ++i) {
     auto idx = workload::HttpGet(addrs[i], 80, "/index.html", std::chrono::seconds(300));
     ASSERT_TRUE(idx.ok()) << idx.status() << "\n" << Slurp(runtime_->InstanceDir(fmt::format("twin{}", i)) + "/console.log");
@@ -174,8 +176,14 @@ TEST_F(QemuRuntimeTest, ClonesOfATemplateSnapshotServeTheirOwnScratchWithTheirOw
     ASSERT_TRUE(uuid.ok());
     EXPECT_EQ(uuid->body.size(), 37u) << uuid->body;
     uuids.push_back(uuid->body);
+    auto boot_id = workload::HttpGet(addrs[i], 80, "/boot_id", std::chrono::seconds(30));
+    ASSERT_TRUE(boot_id.ok());
+    EXPECT_EQ(boot_id->body.size(), 37u) << boot_id->body;
+    boot_ids.push_back(boot_id->body);
   }
   EXPECT_NE(uuids[0], uuids[1]) << "clones of one snapshot must not share their randomness";
+  // The kernel draws boot_id at its first read: nothing reads it before the snapshot.
+  EXPECT_NE(boot_ids[0], boot_ids[1]) << "clones of one snapshot must not share a boot id";
   for (auto& inst : insts) EXPECT_TRUE(inst->Destroy().ok());
 }
 
@@ -199,6 +207,40 @@ TEST_F(QemuRuntimeTest, CleanupStaleKillsAVmOfAPreviousAgent) {
   }
   EXPECT_NE(::kill(pid, 0), 0);
   EXPECT_FALSE(fs::exists(dir));
+  EXPECT_TRUE((*inst)->Destroy().ok());
+}
+
+// install_packages under QEMU: a clone of the template snapshot installs a package that is
+// in no layer with the guest's own dpkg, as root, then runs the workload as nobody.
+TEST_F(QemuRuntimeTest, AClonedGuestInstallsPackagesBeforeItsWorkload) {
+  TemplateConfig t;
+  t.name = "installer";
+  t.command = {"/bin/sh", "-c",
+               "{ /usr/bin/dpkg-query -W -f '${Package} ${Status}\\n' libyaml-0-2; id -u;"
+               " stat -L -c 'owner %u:%g' /usr/lib/x86_64-linux-gnu/libyaml-0.so.2; } > /srv/content/index.html 2>&1;"
+               " exec /usr/bin/prewarm-httpd --root /srv/content"};
+  t.files = {{PREWARM_HTTPD_PATH, "/usr/bin/prewarm-httpd"}};
+  t.install_packages = {"libyaml-0-2"};
+  auto img = BuildTemplateImage("/var/cache/prewarm-test/pkgs", t,
+                                fs::path(PREWARM_GUEST_ACTIVATE_PATH).parent_path().string(), runner_);
+  ASSERT_TRUE(img.ok()) << img.status();
+  InstanceSpec spec = StaticSpec("installer", addr_);
+  spec.tmpl.layers = img->layers;
+  spec.tmpl.command = t.command;
+  spec.tmpl.install_dir = img->install_dir;
+  spec.tmpl.install_bytes = img->install_bytes;
+  auto inst = runtime_->Create(spec);
+  ASSERT_TRUE(inst.ok()) << inst.status();
+  fs::create_directories((*inst)->scratch_dir() + "/content");
+  fs::permissions((*inst)->scratch_dir() + "/content", fs::perms::all);  // the workload runs as nobody
+  auto listen = ListenTcp(addr_, 80);
+  ASSERT_TRUE(listen.ok()) << listen.status();
+  ASSERT_TRUE((*inst)->Start(listen->get()).ok());
+  std::string dir = runtime_->InstanceDir("installer");
+  auto r = workload::HttpGet(addr_, 80, "/index.html", std::chrono::seconds(300));
+  ASSERT_TRUE(r.ok()) << r.status() << "\nconsole:\n" << Slurp(dir + "/console.log");
+  EXPECT_NE(r->body.find("libyaml-0-2 install ok installed\n65534\nowner 0:0"), std::string::npos) << r->body;
+  EXPECT_NE(Slurp(dir + "/console.log").find("Setting up libyaml-0-2"), std::string::npos);
   EXPECT_TRUE((*inst)->Destroy().ok());
 }
 
