@@ -1,14 +1,19 @@
 // instance_start_bench: how long from "the agent decides to start an instance" to "the
-// instance answers HTTP 200", side by side in one run for every runtime path of the same
-// `static` template (prewarm-httpd over the busybox base, one preloaded file):
+// instance answers HTTP 200", side by side in one run for every runtime path:
+// the `static` template (prewarm-httpd over the busybox base, one preloaded file)
 //   oci          runc, overlayfs of the layers, tmpfs scratch, socket activation
 //   qemu-cold    QEMU microvm cold boot (Debian kernel, erofs layers, TCG here)
 //   qemu-restore QEMU microvm restored from the template's full snapshot (RAM in the
 //                state file), seed and scratch handed over
 //   qemu-clone   QEMU microvm restored from the template's snapshot (RAM file mapped
 //                copy-on-write, device state loaded, seed and scratch handed over)
+// and the `api` template (examples/templates/api.yaml: python3 from Debian) two ways:
+//   oci-api, qemu-api                  python3's closure pre-built as layers
+//   oci-api-install, qemu-api-install  python3 installed in each instance at start by
+//                                      its own dpkg (examples/templates/api-install.yaml)
+// (qemu-api* restore template clones, as the agent does by default).
 //
-//   sudo instance_start_bench [--n 20] [--density 4] [--variants oci,qemu-cold,qemu-restore,qemu-clone]
+//   sudo instance_start_bench [--n 20] [--density 4] [--variants oci,qemu-cold,...]
 //
 // One cycle: Create -> preload one small file -> bind the instance's 127.77.x.y:80 ->
 // Start -> GET until 200 -> Destroy. Variants run round-robin (cycle i of each, then i+1)
@@ -26,6 +31,8 @@
 #include <thread>
 #include <vector>
 
+#include "agent/config.h"
+#include "agent/image.h"
 #include "agent/layers.h"
 #include "agent/runtime/oci/oci_runtime.h"
 #include "agent/runtime/qemu/qemu_runtime.h"
@@ -44,7 +51,8 @@ using std::chrono::milliseconds;
 struct Args {
   int n = 20;
   int density = 4;
-  std::vector<std::string> variants = {"oci", "qemu-cold", "qemu-restore", "qemu-clone"};
+  std::vector<std::string> variants = {"oci",     "qemu-cold",       "qemu-restore", "qemu-clone",
+                                       "oci-api", "oci-api-install", "qemu-api",     "qemu-api-install"};
   std::string httpd = PREWARM_HTTPD_PATH;
 };
 
@@ -88,11 +96,11 @@ std::optional<Args> ParseArgs(int argc, char** argv) {
   return a;
 }
 
-absl::Status WaitFor200(const IpAddr& addr) {
-  auto deadline = Clock::now() + milliseconds(30000);
+absl::Status WaitFor200(const IpAddr& addr, const std::string& path) {
+  auto deadline = Clock::now() + milliseconds(300000);  // an install under TCG takes a while
   absl::Status last = absl::DeadlineExceededError("never answered");
   while (Clock::now() < deadline) {
-    auto r = workload::HttpGet(addr, 80, "/hello.txt", milliseconds(1000));
+    auto r = workload::HttpGet(addr, 80, path, milliseconds(1000));
     if (r.ok() && r->status == 200) return absl::OkStatus();
     last = r.ok() ? absl::InternalError(fmt::format("HTTP {}", r->status)) : r.status();
   }
@@ -108,7 +116,7 @@ absl::StatusOr<Sample> Cycle(agent::Runtime& rt, const agent::InstanceSpec& spec
   ASSIGN_OR_RETURN(ScopedFd fd, ListenTcp(spec.address, 80));
   auto t1 = Clock::now();
   RETURN_IF_ERROR(inst->Start(fd.get()));
-  RETURN_IF_ERROR(WaitFor200(spec.address));
+  RETURN_IF_ERROR(WaitFor200(spec.address, spec.tmpl.probe_path));
   auto t2 = Clock::now();
   s.memory_bytes = inst->Usage().memory_bytes;
   auto t3 = Clock::now();
@@ -124,6 +132,7 @@ absl::StatusOr<Sample> Cycle(agent::Runtime& rt, const agent::InstanceSpec& spec
 struct Variant {
   std::string name;
   std::unique_ptr<agent::Runtime> runtime;
+  agent::TemplateSpec tmpl;
   std::vector<Sample> samples;
   std::vector<double> density_kib;
   std::string note;
@@ -135,25 +144,59 @@ std::vector<double> Column(const std::vector<Sample>& samples, double Sample::*f
   return v;
 }
 
-agent::InstanceSpec Spec(const std::vector<std::string>& layers, const std::string& id, int slot) {
+agent::TemplateSpec StaticTemplate(const std::vector<std::string>& layers) {
+  agent::TemplateSpec t;
+  t.name = "static";
+  t.layers = layers;
+  t.command = {"/usr/bin/prewarm-httpd", "--root", "/srv/content"};
+  t.memory_limit_bytes = 48ull << 20;
+  t.scratch_bytes = 16ull << 20;
+  t.probe_path = "/hello.txt";
+  return t;
+}
+
+// examples/templates/<file>, built into `cache` as the agent would.
+absl::StatusOr<agent::TemplateSpec> ExampleTemplate(const std::string& file, const std::string& cache,
+                                                    ProcessRunner& runner) {
+  ASSIGN_OR_RETURN(agent::TemplateConfig c,
+                   agent::LoadTemplateConfig(std::string(PREWARM_SOURCE_DIR) + "/examples/templates/" + file));
+  agent::LayerFiles files;
+  for (const auto& [host, guest] : c.files) {
+    files[host.starts_with("/") ? host : std::string(PREWARM_SOURCE_DIR) + "/" + host] = guest;
+  }
+  c.files = files;
+  ASSIGN_OR_RETURN(agent::TemplateImage img,
+                   agent::BuildTemplateImage(cache, c, fs::path(PREWARM_GUEST_ACTIVATE_PATH).parent_path(), runner));
+  agent::TemplateSpec t;
+  t.name = c.name;
+  t.layers = img.layers;
+  t.command = c.command;
+  t.env = c.env;
+  t.memory_limit_bytes = c.memory_bytes;
+  t.pids_limit = c.pids;
+  t.cpus = c.cpus;
+  t.scratch_bytes = c.scratch_bytes;
+  t.scratch_mount = c.scratch_mount;
+  t.probe_path = c.probe_path;
+  t.install_dir = img.install_dir;
+  t.install_bytes = img.install_bytes;
+  return t;
+}
+
+agent::InstanceSpec Spec(const agent::TemplateSpec& tmpl, const std::string& id, int slot) {
   agent::InstanceSpec spec;
   spec.id = id;
   spec.address = IpAddr::V4((127u << 24) | (77u << 16) | (200u << 8) | (1 + slot % 250));
-  spec.tmpl.name = "static";
-  spec.tmpl.layers = layers;
-  spec.tmpl.command = {"/usr/bin/prewarm-httpd", "--root", "/srv/content"};
-  spec.tmpl.memory_limit_bytes = 48ull << 20;
-  spec.tmpl.scratch_bytes = 16ull << 20;
-  spec.tmpl.probe_path = "/hello.txt";
+  spec.tmpl = tmpl;
   return spec;
 }
 
 // K instances of `v` running at once: their memory each, then destroyed.
-absl::Status Density(Variant& v, const std::vector<std::string>& layers, int k) {
+absl::Status Density(Variant& v, int k) {
   std::vector<std::unique_ptr<agent::RuntimeInstance>> insts;
   std::vector<ScopedFd> fds;
   for (int i = 0; i < k; ++i) {
-    agent::InstanceSpec spec = Spec(layers, fmt::format("d{}", i), 240 + i);
+    agent::InstanceSpec spec = Spec(v.tmpl, fmt::format("d{}", i), 240 + i);
     ASSIGN_OR_RETURN(auto inst, v.runtime->Create(spec));
     fs::create_directories(inst->scratch_dir() + "/content");
     std::ofstream(inst->scratch_dir() + "/content/hello.txt") << "hello from the edge\n";
@@ -162,7 +205,7 @@ absl::Status Density(Variant& v, const std::vector<std::string>& layers, int k) 
     insts.push_back(std::move(inst));
     fds.push_back(std::move(fd));
   }
-  for (int i = 0; i < k; ++i) RETURN_IF_ERROR(WaitFor200(Spec(layers, "", 240 + i).address));
+  for (int i = 0; i < k; ++i) RETURN_IF_ERROR(WaitFor200(Spec(v.tmpl, "", 240 + i).address, v.tmpl.probe_path));
   std::this_thread::sleep_for(std::chrono::seconds(2));  // settle, as the lab note did
   for (auto& inst : insts) v.density_kib.push_back(static_cast<double>(inst->Usage().memory_bytes) / 1024.0);
   for (auto& inst : insts) RETURN_IF_ERROR(inst->Destroy());
@@ -174,7 +217,9 @@ absl::Status Density(Variant& v, const std::vector<std::string>& layers, int k) 
 int main(int argc, char** argv) {
   std::optional<Args> args = ParseArgs(argc, argv);
   if (!args.has_value()) {
-    std::fprintf(stderr, "usage: %s [--n N] [--density K] [--variants oci,qemu-cold,qemu-restore,qemu-clone] [--httpd PATH]\n",
+    std::fprintf(stderr,
+                 "usage: %s [--n N] [--density K] [--variants oci,qemu-cold,qemu-restore,qemu-clone,oci-api,"
+                 "oci-api-install,qemu-api,qemu-api-install] [--httpd PATH]\n",
                  argv[0]);
     return 2;
   }
@@ -191,18 +236,32 @@ int main(int argc, char** argv) {
   oci.id_prefix = "pwb" + tag + "-";
   oci.cgroup_parent = "prewarm-bench";
   std::vector<Variant> variants;
+  std::map<std::string, agent::TemplateSpec> api;  // api.yaml / api-install.yaml, built once
   for (const std::string& name : args->variants) {
     Variant v;
     v.name = name;
-    if (name == "oci") {
+    v.tmpl = StaticTemplate(*layers);
+    if (name.find("-api") != std::string::npos) {
+      std::string file = name.ends_with("-install") ? "api-install.yaml" : "api.yaml";
+      if (!api.count(file)) {
+        auto t = ExampleTemplate(file, "/var/cache/prewarm", runner);
+        if (!t.ok()) {
+          fmt::print(stderr, "{}: {}\n", file, t.status().ToString());
+          return 1;
+        }
+        api[file] = *t;
+      }
+      v.tmpl = api[file];
+    }
+    if (name == "oci" || name.starts_with("oci-api")) {
       v.runtime = std::make_unique<agent::oci::OciRuntime>(oci, runner);
-    } else if (name == "qemu-cold" || name == "qemu-restore" || name == "qemu-clone") {
+    } else if (name == "qemu-cold" || name == "qemu-restore" || name == "qemu-clone" || name.starts_with("qemu-api")) {
       agent::qemu::QemuOptions q;
       q.state_dir = fmt::format("/run/prewarm-bench/{}-{}", tag, name);
       q.cache_dir = "/var/cache/prewarm";
       q.ram_dir = "/dev/shm/prewarm-bench";
       q.activate = PREWARM_GUEST_ACTIVATE_PATH;
-      q.snapshot = name == "qemu-clone" ? "clone" : name == "qemu-restore" ? "full" : "none";
+      q.snapshot = name == "qemu-restore" ? "full" : name == "qemu-cold" ? "none" : "clone";
       auto rt = std::make_unique<agent::qemu::QemuRuntime>(q, runner);
       if (auto st = rt->Prepare(); !st.ok()) {
         fmt::print(stderr, "{}: {}\n", name, st.ToString());
@@ -211,7 +270,7 @@ int main(int argc, char** argv) {
       v.note = "accel " + rt->accel();
       v.runtime = std::move(rt);
     } else {
-      fmt::print(stderr, "unknown variant '{}' (oci, qemu-cold, qemu-restore, qemu-clone)\n", name);
+      fmt::print(stderr, "unknown variant '{}'\n", name);
       return 2;
     }
     variants.push_back(std::move(v));
@@ -219,9 +278,9 @@ int main(int argc, char** argv) {
   int status = 0;
   // The snapshot variants' template snapshot is made once, before the timed cycles.
   for (Variant& v : variants) {
-    if (v.name != "qemu-clone" && v.name != "qemu-restore") continue;
+    if (v.name != "qemu-clone" && v.name != "qemu-restore" && !v.name.starts_with("qemu-api")) continue;
     auto t0 = Clock::now();
-    auto s = Cycle(*v.runtime, Spec(*layers, "warm", 230));
+    auto s = Cycle(*v.runtime, Spec(v.tmpl, "warm", 230));
     if (!s.ok()) {
       fmt::print(stderr, "{} template: {}\n", v.name, s.status().ToString());
       return 1;
@@ -231,7 +290,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < args->n && status == 0; ++i) {
     for (size_t j = 0; j < variants.size(); ++j) {
       Variant& v = variants[j];
-      auto s = Cycle(*v.runtime, Spec(*layers, fmt::format("i{}", i), static_cast<int>(1 + j * 70 + i % 70)));
+      auto s = Cycle(*v.runtime, Spec(v.tmpl, fmt::format("i{}", i), static_cast<int>(1 + j * 25 + i % 25)));
       if (!s.ok()) {
         fmt::print(stderr, "{} cycle {}: {}\n", v.name, i, s.status().ToString());
         status = 1;
@@ -241,8 +300,8 @@ int main(int argc, char** argv) {
     }
   }
   for (Variant& v : variants) {
-    if (status != 0 || args->density == 0 || v.name == "oci") continue;
-    if (auto st = Density(v, *layers, args->density); !st.ok()) {
+    if (status != 0 || args->density == 0 || !v.name.starts_with("qemu")) continue;
+    if (auto st = Density(v, args->density); !st.ok()) {
       fmt::print(stderr, "{} density: {}\n", v.name, st.ToString());
       status = 1;
     }
@@ -254,7 +313,7 @@ int main(int argc, char** argv) {
                std::getline(in, l);
                return l.substr(0, l.find(' '));
              }());
-  fmt::print("{:<12} {:>4} {:>12} {:>10} {:>10} {:>14} {:>16} {:>22}\n", "variant", "n", "median ms", "p90 ms",
+  fmt::print("{:<17} {:>4} {:>12} {:>10} {:>10} {:>14} {:>16} {:>22}\n", "variant", "n", "median ms", "p90 ms",
              "p99 ms", "create/start", "memory KiB (1)", fmt::format("PSS KiB, {} at once", args->density));
   std::map<std::string, double> median;
   for (Variant& v : variants) {
@@ -269,7 +328,7 @@ int main(int argc, char** argv) {
     median[v.name] = Percentile(ready, 0.5);
     std::string phases = fmt::format("{:.0f}/{:.0f}", Percentile(Column(v.samples, &Sample::create_ms), 0.5),
                                      Percentile(Column(v.samples, &Sample::start_to_ready_ms), 0.5));
-    fmt::print("{:<12} {:>4} {:>12.1f} {:>10.1f} {:>10.1f} {:>14} {:>16.0f} {:>22}\n", v.name, v.samples.size(),
+    fmt::print("{:<17} {:>4} {:>12.1f} {:>10.1f} {:>10.1f} {:>14} {:>16.0f} {:>22}\n", v.name, v.samples.size(),
                Percentile(ready, 0.5), Percentile(ready, 0.9), Percentile(ready, 0.99), phases, Percentile(mem, 0.5),
                dens);
   }
@@ -287,11 +346,25 @@ int main(int argc, char** argv) {
   if (median.count("oci") && median.count("qemu-clone")) {
     fmt::print("ratio qemu-clone / oci: {:.1f}\n", median["qemu-clone"] / median["oci"]);
   }
+  for (const char* rt : {"oci", "qemu"}) {
+    std::string layered = fmt::format("{}-api", rt), installing = layered + "-install";
+    if (median.count(layered) && median.count(installing)) {
+      fmt::print("ratio {} / {} (in-instance install vs pre-built layers, median create->ready): {:.1f}\n",
+                 installing, layered, median[installing] / median[layered]);
+    }
+  }
   fmt::print("create/start: medians of create+preload+bind ms / Start -> first HTTP 200 ms\n");
   fmt::print("(1) oci: cgroup memory usage; qemu: PSS of the QEMU process with it alone\n");
   fmt::print("anchor: Firecracker boots to init in <= 125 ms with <= 5 MiB overhead on KVM hardware; this machine runs "
              "TCG, so the ratios are what count\n");
-  fmt::print("not measured: the in-instance package install path (not implemented)\n");
+  if (!api.empty()) {
+    fmt::print("api: {} layers (python3's closure) pre-built; api-install: {} layers (dpkg's closure) + {} packages "
+               "({} MiB installed) installed at start\n",
+               api.count("api.yaml") ? api["api.yaml"].layers.size() : 0,
+               api.count("api-install.yaml") ? api["api-install.yaml"].layers.size() : 0,
+               api.count("api-install.yaml") ? std::distance(fs::directory_iterator(api["api-install.yaml"].install_dir + "/debs"), fs::directory_iterator{}) : 0,
+               api.count("api-install.yaml") ? api["api-install.yaml"].install_bytes >> 20 : 0);
+  }
   variants.clear();
   agent::oci::OciRuntime(oci, runner).CleanupStale().IgnoreError();
   std::error_code ec;
