@@ -47,7 +47,8 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
   ASSIGN_OR_RETURN(auto rt, r.Map("runtime"));
   if (rt) {
     RETURN_IF_ERROR(rt->CheckKnown(
-        {"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package", "forward_port", "snapshot"}));
+        {"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package", "forward_port", "snapshot",
+         "network", "bridge", "guest_network"}));
     ASSIGN_OR_RETURN(c.runtime, rt->String("kind", "oci"));
     if (c.runtime != "oci" && c.runtime != "qemu" && c.runtime != "fake") {
       return rt->Error("kind", fmt::format("'{}' is not a runtime (oci, qemu, fake)", c.runtime));
@@ -64,6 +65,15 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
     ASSIGN_OR_RETURN(c.qemu_snapshot, rt->String("snapshot", "clone"));
     if (c.qemu_snapshot != "clone" && c.qemu_snapshot != "full" && c.qemu_snapshot != "none") {
       return rt->Error("snapshot", fmt::format("'{}' is not a snapshot mode (clone, full, none)", c.qemu_snapshot));
+    }
+    ASSIGN_OR_RETURN(c.qemu_network, rt->String("network", "slirp"));
+    if (c.qemu_network != "slirp" && c.qemu_network != "tap") {
+      return rt->Error("network", fmt::format("'{}' is not a network mode (slirp, tap)", c.qemu_network));
+    }
+    ASSIGN_OR_RETURN(c.qemu_bridge, rt->String("bridge", "prewarm0"));
+    ASSIGN_OR_RETURN(c.qemu_guest_network, rt->String("guest_network", "10.77.0.0/16"));
+    if (auto net = Cidr::Parse(c.qemu_guest_network); !net.ok() || !net->base.is_v4()) {
+      return rt->Error("guest_network", fmt::format("'{}' is not an IPv4 network", c.qemu_guest_network));
     }
     ASSIGN_OR_RETURN(c.state_dir, rt->String("state_dir", ""));
     ASSIGN_OR_RETURN(c.cache_dir, rt->String("cache_dir", "/var/cache/prewarm"));

@@ -60,6 +60,9 @@ struct AgentConfig {
   std::string qemu_kernel_package = "linux-image-amd64";  // Debian's kernel for the guests
   uint16_t qemu_forward_port = 18080;                    // slirp forward on each instance address
   std::string qemu_snapshot = "clone";                   // clone | full | none
+  std::string qemu_network = "slirp";                    // slirp | tap
+  std::string qemu_bridge = "prewarm0";                  // tap: the node's guest bridge
+  std::string qemu_guest_network = "10.77.0.0/16";       // tap: guest addresses
   std::string state_dir;           // default /run/prewarm/<node_id>
   std::string cache_dir = "/var/cache/prewarm";
   std::string origin_url = "http://127.0.0.1:8400";

@@ -72,6 +72,23 @@ TEST(AgentConfigTest, QemuRuntimeDefaultsAndKnobs) {
   EXPECT_EQ(c->qemu_accel, "tcg");
   EXPECT_EQ(c->qemu_kernel_package, "linux-image-6.1.0-57-amd64");
   EXPECT_EQ(c->qemu_forward_port, 9000);
+  EXPECT_EQ(c->qemu_network, "slirp");
+  c = Parse(std::string(kAgent) + "runtime: {kind: qemu, network: tap, bridge: br7, guest_network: 10.9.0.0/16}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->qemu_network, "tap");
+  EXPECT_EQ(c->qemu_bridge, "br7");
+  EXPECT_EQ(c->qemu_guest_network, "10.9.0.0/16");
+  EXPECT_FALSE(Parse(std::string(kAgent) + "runtime: {kind: qemu, network: vde}\n").ok());
+  EXPECT_FALSE(Parse(std::string(kAgent) + "runtime: {kind: qemu, network: tap, guest_network: fd00::/64}\n").ok());
+}
+
+TEST(TemplateConfigTest, InstallPackagesAreATemplateOption) {
+  auto r = YamlReader::FromString("name: api\ncommand: [/usr/bin/python3]\ninstall_packages: [python3]\n", "t.yaml");
+  ASSERT_TRUE(r.ok());
+  auto t = ParseTemplateConfig(*r);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->install_packages, std::vector<std::string>{"python3"});
+  EXPECT_TRUE(t->packages.empty());
 }
 
 }  // namespace

@@ -28,6 +28,9 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
     opts.accel = config.qemu_accel;
     opts.forward_port = config.qemu_forward_port;
     opts.snapshot = config.qemu_snapshot;
+    opts.network = config.qemu_network;
+    opts.bridge = config.qemu_bridge;
+    opts.guest_network = config.qemu_guest_network;
     opts.activate = agent::SelfBinaryDir() + "/prewarm-guest-activate";
     auto qemu = std::make_unique<agent::qemu::QemuRuntime>(opts, p->runner_);
     // Kernel download, TSC rate and the accelerator probe happen once, before any instance.

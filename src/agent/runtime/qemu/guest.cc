@@ -200,6 +200,8 @@ std::string GuestInitScript() {
 # under a tmpfs into the root, brings up eth0 on slirp's fixed addresses, mounts the
 # preloaded scratch image (serial S) under a tmpfs at the scratch mount and hands PID 1 to
 # prewarm-guest-activate, which binds the workload's port and execs it (fd 3).
+# With TAP=1 eth0 stays down until the identity line brings its address, gateway and MAC
+# (every boot waits for it then, not only snapshot clones).
 # With INSTALL=1 the disk with serial I (the template's .debs) is mounted at
 # /run/prewarm-install and prewarm-guest-activate --install runs dpkg on it first, after
 # the snapshot point: every clone installs for itself.
@@ -245,21 +247,30 @@ if [ "$INSTALL" = 1 ]; then
   activate_args="--install /run/prewarm-install"
 fi
 $B ip link set lo up
-$B ip link set eth0 up
-$B ip addr add 10.0.2.15/24 dev eth0
-$B ip route add default via 10.0.2.2
+if [ "$TAP" = 0 ]; then
+  $B ip link set eth0 up
+  $B ip addr add 10.0.2.15/24 dev eth0
+  $B ip route add default via 10.0.2.2
+fi
 $B mount -t tmpfs -o size=${SCRATCH_KB}k,mode=0755 tmpfs /rw/scratch
 $B mkdir -p /rw/scratch/upper /rw/scratch/work /newroot$SCRATCH_MOUNT
 $B chown $RUN_UID:$RUN_GID /rw/scratch/upper
 $B mkdir -p /newroot/.prewarm /newroot/dev /newroot/proc /newroot/sys /newroot/tmp
 $B cp /bin/prewarm-guest-activate /prewarm/argv /prewarm/env /newroot/.prewarm/
-if [ "$SNAPSHOT" = 1 ]; then
+if [ "$SNAPSHOT" = 1 ] || [ "$TAP" = 1 ]; then
   log "waiting for identity"
-  read -r go seed id < /dev/ttyS0
+  read -r go seed id addr gw mac < /dev/ttyS0
   [ "$go" = go ] || fail "bad identity line"
   /bin/prewarm-guest-activate --reseed "$seed" || fail "reseed"
   $B hostname "$id"
   $B blockdev --flushbufs $scratch
+  if [ "$TAP" = 1 ]; then
+    [ -n "$mac" ] || fail "no address in the identity line"
+    $B ip link set eth0 address "$mac" || fail "mac $mac"
+    $B ip link set eth0 up
+    $B ip addr add "$addr" dev eth0 || fail "address $addr"
+    $B ip route add default via "$gw" || fail "gateway $gw"
+  fi
   log "identity $id"
 fi
 $B mount -t erofs -o ro $scratch /scratch || fail "scratch"
@@ -283,9 +294,9 @@ absl::StatusOr<std::string> EnsureInitramfs(const std::string& cache_dir, const 
   for (const auto& [k, v] : w.env) env.push_back(k + "=" + v);
   std::string conf = fmt::format(
       "MODULES='{}'\nLAYERS={}\nPORT={}\nSCRATCH_MOUNT='{}'\nSCRATCH_KB={}\nRUN_UID={}\nRUN_GID={}\n"
-      "SNAPSHOT={}\nINSTALL={}\nROOT_KB={}\n",
+      "SNAPSHOT={}\nINSTALL={}\nROOT_KB={}\nTAP={}\n",
       modules, w.layers, w.port, w.scratch_mount, std::max<uint64_t>(w.scratch_bytes >> 10, 1024), w.uid,
-      w.gid, w.snapshot ? 1 : 0, w.install ? 1 : 0, std::max<uint64_t>(w.root_bytes >> 10, 1024));
+      w.gid, w.snapshot ? 1 : 0, w.install ? 1 : 0, std::max<uint64_t>(w.root_bytes >> 10, 1024), w.tap ? 1 : 0);
   if (w.scratch_mount.empty() || w.scratch_mount[0] != '/' ||
       w.scratch_mount.find_first_of("'\"$`\\ ") != std::string::npos) {
     return absl::InvalidArgumentError(fmt::format("scratch mount '{}' must be a plain absolute path", w.scratch_mount));

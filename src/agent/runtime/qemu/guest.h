@@ -67,6 +67,9 @@ struct GuestWorkload {
   // A disk with serial I holds TemplateSpec::install_dir: mounted at kInstallMount and
   // installed by prewarm-guest-activate --install before the workload starts.
   bool install = false;
+  // Tap networking: eth0 gets its address, gateway and MAC from the identity line, which
+  // the guest then waits for on every boot (slirp: the fixed 10.0.2.15 before it).
+  bool tap = false;
   uint64_t root_bytes = 16ull << 20;  // the tmpfs under the root overlay
   // Stop before the scratch mount and wait for "go <seed> <id>" on the serial port (the
   // point where a template is snapshotted for clones).

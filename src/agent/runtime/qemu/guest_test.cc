@@ -1,4 +1,5 @@
 #include "agent/runtime/qemu/guest.h"
+#include "agent/runtime/qemu/tap.h"
 
 #include <gtest/gtest.h>
 #include <lzma.h>
@@ -184,6 +185,22 @@ TEST(QmpTest, ParsesRepliesAndRejectsGarbage) {
   EXPECT_EQ(m->fields().at("return").struct_value().fields().at("status").string_value(), "paused");
   EXPECT_FALSE(ParseQmpMessage("{\"return\": ").ok());
   EXPECT_FALSE(ParseQmpMessage("\x01\x02").ok());
+}
+
+TEST(TapTest, GuestAddressesMacsAndTheBridgeRuleset) {
+  Cidr net = *Cidr::Parse("10.77.0.0/16");
+  auto a = GuestAddress(net, *IpAddr::Parse("127.77.1.9"));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->ToString(), "10.77.1.9");
+  EXPECT_EQ(GuestMac(*a), "52:54:00:4d:01:09");
+  EXPECT_EQ(GatewayAddress(net).ToString(), "10.77.0.1");
+  EXPECT_FALSE(GuestAddress(net, *IpAddr::Parse("127.77.0.1")).ok());  // the gateway
+  EXPECT_FALSE(GuestAddress(net, *IpAddr::Parse("127.77.0.0")).ok());
+  EXPECT_FALSE(GuestAddress(net, *IpAddr::Parse("127.77.255.255")).ok());
+  std::string rules = BridgeRuleset("prewarm0");
+  EXPECT_NE(rules.find("iifname \"prewarm0\" ct state established,related accept\n    iifname \"prewarm0\" drop"),
+            std::string::npos) << rules;
+  EXPECT_NE(rules.find("oifname \"prewarm0\" drop"), std::string::npos);
 }
 
 }  // namespace

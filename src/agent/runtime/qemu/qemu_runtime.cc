@@ -15,6 +15,7 @@
 #include "agent/layers.h"
 #include "agent/runtime/qemu/forwarder.h"
 #include "agent/runtime/qemu/qmp.h"
+#include "agent/runtime/qemu/tap.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
 #include "workload/http_client.h"
@@ -92,16 +93,38 @@ class QemuInstance final : public RuntimeInstance {
     RETURN_IF_ERROR(rt_.MakeErofs(scratch_, launch_.scratch_image));
     uint64_t scratch_bytes = snapshot_ ? snapshot_->scratch_image_bytes : RoundUpMiB(spec_.tmpl.scratch_bytes);
     RETURN_IF_ERROR(rt_.PadImage(launch_.scratch_image, scratch_bytes));
+    const bool tap = rt_.options_.network == "tap";
+    ScopedFd tap_fd;  // QEMU gets its own copy; the tap goes when QEMU does
+    if (tap) {
+      ASSIGN_OR_RETURN(tap_fd, OpenTap(rt_.runner_, TapName(), rt_.options_.bridge));
+      launch_.tap_fd = tap_fd.get();
+    }
     SpawnOptions so;
     so.argv = rt_.QemuCommand(launch_);
     so.log_path = dir_ + "/qemu.log";
     so.new_process_group = true;
+    if (tap) so.fds = {{3, tap_fd.get()}};
     auto t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(pid_, rt_.spawner_.Spawn(so));
+    tap_fd = ScopedFd();
     std::ofstream(dir_ + "/qemu.pid") << pid_ << "\n";
-    if (snapshot_) RETURN_IF_ERROR(Restore(t0));
-    IpAddr addr = spec_.address;
-    uint16_t port = rt_.options_.forward_port;
+    if (snapshot_) {
+      RETURN_IF_ERROR(Restore(t0));
+    } else if (tap) {
+      // A cold tap guest waits for its address like a clone. Its UART drops what arrives
+      // before the guest init opens it, so send only once the init says it is waiting.
+      auto deadline = std::chrono::steady_clock::now() + rt_.options_.boot_timeout;
+      while (Slurp(dir_ + "/console.log").find("prewarm-guest: waiting for identity") == std::string::npos) {
+        if (PollExit().has_value() || std::chrono::steady_clock::now() > deadline) {
+          return absl::DeadlineExceededError(fmt::format("{}: the guest never asked for its identity; console: {}",
+                                                         spec_.id, Tail(Slurp(dir_ + "/console.log"), 300)));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      RETURN_IF_ERROR(SendIdentity());
+    }
+    IpAddr addr = tap ? guest_address_ : spec_.address;
+    uint16_t port = tap ? spec_.port : rt_.options_.forward_port;
     std::string path = spec_.tmpl.probe_path;
     auto ready = [addr, port, path]() {
       auto r = workload::HttpGet(addr, port, path, std::chrono::milliseconds(500));
@@ -162,12 +185,7 @@ class QemuInstance final : public RuntimeInstance {
     }
     if (*status == "paused") RETURN_IF_ERROR(step(qmp->Execute("cont").status()));
     auto t_run = std::chrono::steady_clock::now();
-    unsigned char seed[32];
-    if (RAND_bytes(seed, sizeof seed) != 1) return absl::InternalError("RAND_bytes failed");
-    RETURN_IF_ERROR(step(SendSerialLine(dir_ + "/serial.sock",
-                                        fmt::format("go {} {}\n", HexBytes(seed, sizeof seed), spec_.id),
-                                        dir_ + "/console.log", "prewarm-guest: identity " + spec_.id,
-                                        std::chrono::seconds(30))));
+    RETURN_IF_ERROR(step(SendIdentity()));
     auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
     auto t_ack = std::chrono::steady_clock::now();
     spdlog::info("qemu runtime: {} restored in {:.3f} s (exec to QMP {:.3f}, state load + cont {:.3f}, "
@@ -175,6 +193,25 @@ class QemuInstance final : public RuntimeInstance {
                  spec_.id, secs(t0, t_ack), secs(t0, t_qmp), secs(t_qmp, t_run), secs(t_run, t_ack));
     return absl::OkStatus();
   }
+
+  // "go <seed> <id>" (+ "<address>/<prefix> <gateway> <mac>" on a tap) on the serial
+  // port, kept open until the guest acknowledges.
+  absl::Status SendIdentity() {
+    unsigned char seed[32];
+    if (RAND_bytes(seed, sizeof seed) != 1) return absl::InternalError("RAND_bytes failed");
+    std::string line = fmt::format("go {} {}", HexBytes(seed, sizeof seed), spec_.id);
+    if (rt_.options_.network == "tap") {
+      line += fmt::format(" {}/{} {} {}", guest_address_.ToString(), rt_.guest_network_.prefix,
+                          GatewayAddress(rt_.guest_network_).ToString(), launch_.mac);
+    }
+    return SendSerialLine(dir_ + "/serial.sock", line + "\n", dir_ + "/console.log",
+                          "prewarm-guest: identity " + spec_.id, std::chrono::seconds(30));
+  }
+
+  // pw + 12 hex digits of the instance directory: unique on the node, < IFNAMSIZ.
+  std::string TapName() const { return "pw" + Sha256OfString(dir_).substr(0, 12); }
+
+  void set_guest_address(const IpAddr& a) { guest_address_ = a; }
 
   absl::Status Destroy() override {
     if (destroyed_) return absl::OkStatus();
@@ -207,6 +244,7 @@ class QemuInstance final : public RuntimeInstance {
   std::optional<int> exit_;
   bool destroyed_ = false;
   std::unique_ptr<TcpForwarder> forwarder_;
+  IpAddr guest_address_;  // network: tap
 };
 
 struct VmSpawner::Job {
@@ -328,6 +366,18 @@ absl::Status QemuRuntime::Prepare() {
   std::lock_guard<std::mutex> l(mu_);
   if (prepared_) return prepare_status_;
   prepared_ = true;
+  if (options_.network == "tap") {
+    auto net = Cidr::Parse(options_.guest_network);
+    if (!net.ok()) return prepare_status_ = net.status();
+    guest_network_ = *net;
+    prepare_status_ = EnsureBridge(runner_, options_.bridge, guest_network_);
+    if (!prepare_status_.ok()) return prepare_status_;
+    spdlog::info("qemu runtime: tap networking on bridge {} ({}), isolated with nftables", options_.bridge,
+                 guest_network_.ToString());
+  } else if (options_.network != "slirp") {
+    return prepare_status_ = absl::InvalidArgumentError(
+               fmt::format("qemu network '{}': expected slirp or tap", options_.network));
+  }
   prepare_status_ = [&]() -> absl::Status {
     if (options_.snapshot != "clone" && options_.snapshot != "full" && options_.snapshot != "none") {
       return absl::InvalidArgumentError(fmt::format("qemu snapshot '{}': clone, full or none", options_.snapshot));
@@ -413,7 +463,10 @@ std::vector<std::string> QemuRuntime::QemuCommand(const VmLaunch& l) const {
   if (!l.install_image.empty()) disk(l.install_image, "I");
   std::string net = "user,id=n0,restrict=on";
   if (!l.hostfwd.empty()) net += ",hostfwd=tcp:" + l.hostfwd;
-  argv.insert(argv.end(), {"-netdev", net, "-device", "virtio-net-device,netdev=n0", "-qmp",
+  if (l.tap_fd >= 0) net = "tap,id=n0,fd=3,vhost=off";
+  std::string nic = "virtio-net-device,netdev=n0";
+  if (!l.mac.empty()) nic += ",mac=" + l.mac;
+  argv.insert(argv.end(), {"-netdev", net, "-device", nic, "-qmp",
                            fmt::format("unix:{}/qmp.sock,server=on,wait=off", l.dir)});
   if (l.incoming) argv.insert(argv.end(), {"-incoming", "defer"});
   return argv;
@@ -460,12 +513,21 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   t.incoming = false;
   RETURN_IF_ERROR(MakeErofs(dir + "/empty", t.scratch_image));
   RETURN_IF_ERROR(PadImage(t.scratch_image, scratch_bytes));
+  // Same network backend as the clones (QEMU migrates slirp's state, so a slirp template
+  // cannot be restored over a tap): a tap of its own, which it never configures.
+  ScopedFd tap_fd;
+  if (options_.network == "tap") {
+    ASSIGN_OR_RETURN(tap_fd, OpenTap(runner_, "pw" + Sha256OfString(dir).substr(0, 12), options_.bridge));
+    t.tap_fd = tap_fd.get();
+  }
   SpawnOptions so;
   so.argv = QemuCommand(t);
   so.log_path = dir + "/qemu.log";
   so.new_process_group = true;
+  if (tap_fd.get() >= 0) so.fds = {{3, tap_fd.get()}};
   auto t0 = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(pid_t pid, spawner_.Spawn(so));
+  tap_fd = ScopedFd();
   auto kill = [&]() {
     (void)runner_.Signal(-pid, SIGKILL);
     (void)WaitFor(runner_, pid, options_.stop_timeout);
@@ -553,8 +615,10 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
   w.uid = options_.uid;
   w.gid = options_.gid;
   w.snapshot = options_.snapshot == "clone" || options_.snapshot == "full";
+  w.tap = options_.network == "tap";
   std::string wkey = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", w.port, w.scratch_mount, w.scratch_bytes, w.layers,
                                  w.snapshot, w.uid, w.install, w.root_bytes);
+  wkey += w.tap ? "|tap" : "|slirp";
   for (const std::string& a : w.argv) wkey += "|a" + a;
   for (const auto& [k, v] : w.env) wkey += "|e" + k + "=" + v;
   {
@@ -577,12 +641,20 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
   std::string dir = InstanceDir(spec.id);
   l.dir = dir;
   l.scratch_image = dir + "/scratch.erofs";
-  l.hostfwd = fmt::format("{}:{}-:{}", spec.address.ToString(), options_.forward_port, spec.port);
+  IpAddr guest_address;
+  if (options_.network == "tap") {
+    ASSIGN_OR_RETURN(guest_address, GuestAddress(guest_network_, spec.address));
+    l.mac = GuestMac(guest_address);
+  } else {
+    l.hostfwd = fmt::format("{}:{}-:{}", spec.address.ToString(), options_.forward_port, spec.port);
+  }
   std::error_code ec;
   fs::remove_all(dir, ec);
   fs::create_directories(dir + "/scratch", ec);
   if (ec) return absl::InternalError(fmt::format("cannot create {}: {}", dir, ec.message()));
-  return std::make_unique<QemuInstance>(*this, spec, dir, std::move(l), std::move(snap));
+  auto inst = std::make_unique<QemuInstance>(*this, spec, dir, std::move(l), std::move(snap));
+  inst->set_guest_address(guest_address);
+  return inst;
 }
 
 absl::Status QemuRuntime::CleanupStale() {

@@ -22,7 +22,10 @@
 // (~65 MiB, read by every restore, no sharing); none cold-boots every instance.
 // Networking: slirp (`restrict=on`: the guest reaches nothing) with one host forward from
 // <instance address>:forward_port to the workload's port; the agent's listening socket
-// on <instance address>:<port> is relayed to it (forwarder.h).
+// on <instance address>:<port> is relayed to it (forwarder.h). Or network: tap: the
+// guest on a tap of an isolated bridge at <guest address>:<port> (tap.h), relayed the
+// same way; its address, gateway and MAC come with its identity line ("go <seed> <id>
+// <address>/<prefix> <gateway> <mac>"), which a tap guest waits for even on a cold boot.
 #pragma once
 
 #include <chrono>
@@ -61,6 +64,11 @@ struct QemuOptions {
   std::string snapshot = "clone";       // clone | full | none
   std::string ram_dir = "/dev/shm/prewarm";  // template RAM files (tmpfs)
   std::chrono::milliseconds boot_timeout{120000};  // template VM to its snapshot point
+  // slirp: user-mode networking, one host forward per guest (single machine).
+  // tap: a tap per guest on `bridge`, guests addressed from guest_network (tap.h).
+  std::string network = "slirp";
+  std::string bridge = "prewarm0";
+  std::string guest_network = "10.77.0.0/16";
 };
 
 // How one QEMU process is launched (QemuRuntime::QemuCommand).
@@ -75,6 +83,8 @@ struct VmLaunch {
   std::string ram_file;                   // empty: anonymous guest RAM
   bool ram_shared = false;                // the template VM: share=on; clones: share=off
   std::string hostfwd;                    // e.g. "127.77.0.9:18080-:80"; empty: none
+  int tap_fd = -1;                        // >= 0: -netdev tap on this fd (child fd 3) instead of slirp
+  std::string mac;                        // the virtio-net device's MAC; empty: QEMU's default
   bool incoming = false;                  // -incoming defer (a clone)
 };
 
@@ -143,6 +153,7 @@ class QemuRuntime final : public Runtime {
   GuestKernel kernel_;
   int64_t tsc_khz_ = 0;
   std::string accel_;
+  Cidr guest_network_;  // network: tap
   std::mutex snap_mu_;  // serialises template boots
   std::map<std::string, std::shared_ptr<const TemplateSnapshot>> snapshots_;  // by launch key
   std::map<std::string, std::string> initramfs_;  // by guest workload (under mu_)

@@ -6,9 +6,12 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -242,6 +245,75 @@ TEST_F(QemuRuntimeTest, AClonedGuestInstallsPackagesBeforeItsWorkload) {
   EXPECT_NE(r->body.find("libyaml-0-2 install ok installed\n65534\nowner 0:0"), std::string::npos) << r->body;
   EXPECT_NE(Slurp(dir + "/console.log").find("Setting up libyaml-0-2"), std::string::npos);
   EXPECT_TRUE((*inst)->Destroy().ok());
+}
+
+// network: tap, in a network namespace the test makes for itself: the guest serves
+// through the bridge, reaches nothing on the host, and its tap goes with it.
+TEST_F(QemuRuntimeTest, TapGuestsServeThroughTheirBridgeAndReachNothingElse) {
+  auto nft = runner_.Run({"sh", "-c", "command -v nft"}, std::chrono::seconds(10));
+  if (!nft.ok() || nft->exit_code != 0) GTEST_SKIP() << "nft not installed";
+  ScopedFd home(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
+  ASSERT_GE(home.get(), 0);
+  runtime_.reset();  // the runtime's threads must be born in the new namespace
+  ASSERT_EQ(::unshare(CLONE_NEWNET), 0) << std::strerror(errno);
+  struct GoHome {
+    int fd;
+    ~GoHome() { ::setns(fd, CLONE_NEWNET); }
+  } go_home{home.get()};
+  auto lo = runner_.Run({"ip", "link", "set", "lo", "up"}, std::chrono::seconds(10));
+  ASSERT_TRUE(lo.ok() && lo->exit_code == 0);
+  options_.network = "tap";
+  options_.bridge = "pwtest0";
+  options_.guest_network = "10.77.0.0/16";
+  runtime_ = std::make_unique<QemuRuntime>(options_, runner_);
+  absl::Status prepared = runtime_->Prepare();
+  ASSERT_TRUE(prepared.ok()) << prepared;
+  // A host service on the bridge's own address: the guest must not get through to it.
+  auto host_service = ListenTcp(*IpAddr::Parse("10.77.0.1"), 9999);
+  ASSERT_TRUE(host_service.ok()) << host_service.status();
+
+  InstanceSpec spec = StaticSpec("tap1", addr_);
+  spec.tmpl.command = {"/bin/sh", "-c",
+                       "ip -4 addr show dev eth0 > /srv/content/ip; "
+                       "if nc -w 3 10.77.0.1 9999 < /dev/null; then echo reached; else echo blocked; fi"
+                       " > /srv/content/escape; exec /usr/bin/prewarm-httpd --root /srv/content"};
+  spec.tmpl.probe_path = "/escape";
+  auto inst = runtime_->Create(spec);
+  ASSERT_TRUE(inst.ok()) << inst.status();
+  fs::create_directories((*inst)->scratch_dir() + "/content");
+  fs::permissions((*inst)->scratch_dir() + "/content", fs::perms::all);  // the workload runs as nobody
+  std::ofstream((*inst)->scratch_dir() + "/content/index.html") << "over a tap\n";
+  auto listen = ListenTcp(addr_, 80);
+  ASSERT_TRUE(listen.ok()) << listen.status();
+  std::string dir = runtime_->InstanceDir("tap1");
+  absl::Status started = (*inst)->Start(listen->get());
+  ASSERT_TRUE(started.ok()) << started << "\nqemu:\n" << Slurp(dir + "/qemu.log");
+  auto r = workload::HttpGet(addr_, 80, "/index.html", std::chrono::seconds(300));
+  ASSERT_TRUE(r.ok()) << r.status() << "\nconsole:\n" << Slurp(dir + "/console.log");
+  EXPECT_EQ(r->body, "over a tap\n");
+  uint32_t host = addr_.v4_host_order() & 0xffff;
+  std::string guest_ip = fmt::format("10.77.{}.{}", host >> 8, host & 0xff);
+  auto ip = workload::HttpGet(addr_, 80, "/ip", std::chrono::seconds(30));
+  ASSERT_TRUE(ip.ok());
+  EXPECT_NE(ip->body.find("inet " + guest_ip + "/16"), std::string::npos) << ip->body;
+  auto escape = workload::HttpGet(addr_, 80, "/escape", std::chrono::seconds(30));
+  ASSERT_TRUE(escape.ok());
+  EXPECT_EQ(escape->body, "blocked\n");
+  auto taps = [this] {  // the guests' taps on the bridge (/sys/class/net shows the host's namespace)
+    auto r = runner_.Run({"ip", "-o", "link", "show", "master", "pwtest0"}, std::chrono::seconds(10));
+    if (!r.ok()) return -1;
+    return static_cast<int>(std::count(r->output.begin(), r->output.end(), '\n'));
+  };
+  EXPECT_EQ(taps(), 1);
+  ASSERT_TRUE((*inst)->Destroy().ok());
+  for (int i = 0; i < 100 && taps() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(taps(), 0) << "the tap outlived its VM";
+
+  // A cold boot on a tap takes its address from the identity line too.
+  options_.snapshot = "none";
+  runtime_ = std::make_unique<QemuRuntime>(options_, runner_);
+  ServeAndDestroy(StaticSpec("tapcold", IpAddr::V4(addr_.v4_host_order() + 1)));
+  EXPECT_EQ(taps(), 0);
 }
 
 }  // namespace
