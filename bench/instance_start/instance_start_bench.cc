@@ -167,20 +167,7 @@ absl::StatusOr<agent::TemplateSpec> ExampleTemplate(const std::string& file, con
   c.files = files;
   ASSIGN_OR_RETURN(agent::TemplateImage img,
                    agent::BuildTemplateImage(cache, c, fs::path(PREWARM_GUEST_ACTIVATE_PATH).parent_path(), runner));
-  agent::TemplateSpec t;
-  t.name = c.name;
-  t.layers = img.layers;
-  t.command = c.command;
-  t.env = c.env;
-  t.memory_limit_bytes = c.memory_bytes;
-  t.pids_limit = c.pids;
-  t.cpus = c.cpus;
-  t.scratch_bytes = c.scratch_bytes;
-  t.scratch_mount = c.scratch_mount;
-  t.probe_path = c.probe_path;
-  t.install_dir = img.install_dir;
-  t.install_bytes = img.install_bytes;
-  return t;
+  return agent::TemplateSpecOf(c, std::move(img));
 }
 
 agent::InstanceSpec Spec(const agent::TemplateSpec& tmpl, const std::string& id, int slot) {

@@ -106,4 +106,21 @@ absl::StatusOr<TemplateImage> BuildTemplateImage(const std::string& cache_dir, c
   return img;
 }
 
+TemplateSpec TemplateSpecOf(const TemplateConfig& t, TemplateImage img) {
+  TemplateSpec spec;
+  spec.name = t.name;
+  spec.layers = std::move(img.layers);
+  spec.command = t.command;
+  spec.env = t.env;
+  spec.memory_limit_bytes = t.memory_bytes;
+  spec.pids_limit = t.pids;
+  spec.cpus = t.cpus;
+  spec.scratch_bytes = t.scratch_bytes;
+  spec.scratch_mount = t.scratch_mount;
+  spec.probe_path = t.probe_path;
+  spec.install_dir = std::move(img.install_dir);
+  spec.install_bytes = img.install_bytes;
+  return spec;
+}
+
 }  // namespace prewarm::agent

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agent/config.h"
+#include "agent/runtime.h"
 #include "common/process.h"
 #include "common/status.h"
 
@@ -33,5 +34,8 @@ const std::vector<std::string>& GuestPackageTool();
 // prewarm-guest-activate; `runner` runs apt and dpkg-deb.
 absl::StatusOr<TemplateImage> BuildTemplateImage(const std::string& cache_dir, const TemplateConfig& t,
                                                  const std::string& binary_dir, ProcessRunner& runner);
+
+// What the runtimes are given: `t`'s command and resources over `img`.
+TemplateSpec TemplateSpecOf(const TemplateConfig& t, TemplateImage img);
 
 }  // namespace prewarm::agent

@@ -1,11 +1,6 @@
 #include "agent/templates.h"
 
 #include <filesystem>
-#include <set>
-
-#include "agent/layers.h"
-#include "agent/packages.h"
-#include "fmt/format.h"
 
 namespace prewarm::agent {
 
@@ -22,18 +17,7 @@ absl::StatusOr<std::map<std::string, AgentTemplate>> BuildTemplates(const AgentC
   for (const TemplateConfig& t : config.templates) {
     AgentTemplate at;
     ASSIGN_OR_RETURN(TemplateImage img, BuildTemplateImage(config.cache_dir, t, binary_dir, runner));
-    at.spec.layers = std::move(img.layers);
-    at.spec.install_dir = std::move(img.install_dir);
-    at.spec.install_bytes = img.install_bytes;
-    at.spec.name = t.name;
-    at.spec.command = t.command;
-    at.spec.env = t.env;
-    at.spec.memory_limit_bytes = t.memory_bytes;
-    at.spec.pids_limit = t.pids;
-    at.spec.cpus = t.cpus;
-    at.spec.scratch_bytes = t.scratch_bytes;
-    at.spec.scratch_mount = t.scratch_mount;
-    at.spec.probe_path = t.probe_path;
+    at.spec = TemplateSpecOf(t, std::move(img));
     at.preload = t.preload;
     out.emplace(t.name, std::move(at));
   }

@@ -44,13 +44,15 @@ inline absl::StatusOr<TemplateSpec> InstallingTestTemplate(ProcessRunner& runner
   for (const std::string& l : img.layers) {
     if (l.find("deb-libyaml") != std::string::npos) return absl::InternalError("libyaml-0-2 is a layer: " + l);
   }
-  TemplateSpec spec;
-  spec.name = t.name;
-  spec.layers = img.layers;
+  return TemplateSpecOf(t, std::move(img));
+}
+
+// `spec` with the layers, command and install directory of `t` (its resources stay).
+inline void UseTemplate(TemplateSpec& spec, const TemplateSpec& t) {
+  spec.layers = t.layers;
   spec.command = t.command;
-  spec.install_dir = img.install_dir;
-  spec.install_bytes = img.install_bytes;
-  return spec;
+  spec.install_dir = t.install_dir;
+  spec.install_bytes = t.install_bytes;
 }
 
 // What an InstallingTestTemplate instance reports once dpkg has installed the package as

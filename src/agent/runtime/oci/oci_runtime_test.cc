@@ -241,10 +241,7 @@ TEST_F(OciRuntimeTest, InstallsPackagesInsideTheInstanceBeforeTheWorkload) {
   ASSERT_TRUE(installer.ok()) << installer.status();
   EXPECT_GT(installer->install_bytes, 0u);
   InstanceSpec spec = Spec("installer");
-  spec.tmpl.layers = installer->layers;
-  spec.tmpl.command = installer->command;
-  spec.tmpl.install_dir = installer->install_dir;
-  spec.tmpl.install_bytes = installer->install_bytes;
+  UseTemplate(spec.tmpl, *installer);
   auto inst = runtime_->Create(spec);
   ASSERT_TRUE(inst.ok()) << inst.status();
   auto fd = ListenTcp(addr_, port_);

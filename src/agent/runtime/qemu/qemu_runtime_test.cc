@@ -218,10 +218,7 @@ TEST_F(QemuRuntimeTest, AClonedGuestInstallsPackagesBeforeItsWorkload) {
   auto installer = InstallingTestTemplate(runner_, "/srv/content", PREWARM_HTTPD_PATH, PREWARM_GUEST_ACTIVATE_PATH);
   ASSERT_TRUE(installer.ok()) << installer.status();
   InstanceSpec spec = StaticSpec("installer", addr_);
-  spec.tmpl.layers = installer->layers;
-  spec.tmpl.command = installer->command;
-  spec.tmpl.install_dir = installer->install_dir;
-  spec.tmpl.install_bytes = installer->install_bytes;
+  UseTemplate(spec.tmpl, *installer);
   auto inst = runtime_->Create(spec);
   ASSERT_TRUE(inst.ok()) << inst.status();
   fs::create_directories((*inst)->scratch_dir() + "/content");
