@@ -177,6 +177,20 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   EXPECT_NE(all.find("memory-backend-file,id=ram0,size=128M,mem-path=/dev/shm/prewarm/t/ram,share=off"),
             std::string::npos);
   EXPECT_NE(all.find("-incoming defer"), std::string::npos);
+  EXPECT_NE(all.find("-smp 1 "), std::string::npos);
+  // The template's CPU share, rounded up to whole vCPUs; the tap backend and its MAC.
+  tmpl.cpus = 2;
+  EXPECT_EQ(rt.GuestVcpus(tmpl), 2u);
+  tmpl.cpus = 0.25;
+  EXPECT_EQ(rt.GuestVcpus(tmpl), 1u);
+  l.vcpus = 2;
+  l.tap_fd = 7;
+  l.mac = "52:54:00:4d:01:09";
+  all = join(rt.QemuCommand(l));
+  EXPECT_NE(all.find("-smp 2 "), std::string::npos);
+  EXPECT_NE(all.find("-netdev tap,id=n0,fd=3,vhost=off"), std::string::npos) << all;
+  EXPECT_NE(all.find("virtio-net-device,netdev=n0,mac=52:54:00:4d:01:09"), std::string::npos);
+  EXPECT_EQ(all.find("hostfwd"), std::string::npos);
 }
 
 TEST(QmpTest, ParsesRepliesAndRejectsGarbage) {

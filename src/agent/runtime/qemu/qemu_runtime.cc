@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -428,6 +429,10 @@ uint64_t QemuRuntime::GuestMemory(const TemplateSpec& tmpl) const {
   return RoundUpMiB(std::max(tmpl.memory_limit_bytes, options_.min_memory_bytes) + root);
 }
 
+uint32_t QemuRuntime::GuestVcpus(const TemplateSpec& tmpl) const {
+  return static_cast<uint32_t>(std::clamp(std::ceil(tmpl.cpus), 1.0, 64.0));
+}
+
 std::string QemuRuntime::RamRoot() const {
   return fmt::format("{}/{}", options_.ram_dir, fs::path(options_.state_dir).filename().string());
 }
@@ -442,7 +447,7 @@ std::vector<std::string> QemuRuntime::QemuCommand(const VmLaunch& l) const {
     argv.insert(argv.end(), {"-accel", fmt::format("tcg,thread=single,tb-size={}", options_.tb_size_mb)});
   }
   std::string mib = fmt::format("{}M", l.memory_bytes >> 20);
-  argv.insert(argv.end(), {"-smp", "1", "-m", mib});
+  argv.insert(argv.end(), {"-smp", std::to_string(std::max<uint32_t>(l.vcpus, 1)), "-m", mib});
   if (!l.ram_file.empty()) {
     argv.insert(argv.end(), {"-object", fmt::format("memory-backend-file,id=ram0,size={},mem-path={},share={}", mib,
                                                     l.ram_file, l.ram_shared ? "on" : "off")});
@@ -490,7 +495,7 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   // Everything that shapes the guest's RAM and devices, nothing per instance.
   std::string key_text = fmt::format("{}|{}|{}|{}|{}", launch.initramfs, launch.memory_bytes, scratch_bytes,
                                      accel_, kernel_.vmlinux);
-  key_text += "|" + options_.snapshot + "|" + launch.install_image;
+  key_text += fmt::format("|{}|{}|{}", options_.snapshot, launch.install_image, launch.vcpus);
   for (const std::string& l : launch.layer_images) key_text += "|" + l;
   std::string key = Sha256OfString(key_text).substr(0, 16);
   std::lock_guard<std::mutex> l(snap_mu_);
@@ -631,6 +636,7 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
     initramfs_[wkey] = l.initramfs;
   }
   l.memory_bytes = GuestMemory(spec.tmpl);
+  l.vcpus = GuestVcpus(spec.tmpl);
   std::shared_ptr<const TemplateSnapshot> snap;
   if (w.snapshot) {
     ASSIGN_OR_RETURN(snap, EnsureSnapshot(l, RoundUpMiB(spec.tmpl.scratch_bytes)));

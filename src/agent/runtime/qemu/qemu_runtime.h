@@ -80,6 +80,7 @@ struct VmLaunch {
   std::string install_image;              // serial I: TemplateSpec::install_dir; empty: none
   std::string initramfs;
   uint64_t memory_bytes = 128ull << 20;
+  uint32_t vcpus = 1;                     // -smp
   std::string ram_file;                   // empty: anonymous guest RAM
   bool ram_shared = false;                // the template VM: share=on; clones: share=off
   std::string hostfwd;                    // e.g. "127.77.0.9:18080-:80"; empty: none
@@ -133,6 +134,8 @@ class QemuRuntime final : public Runtime {
   std::vector<std::string> QemuCommand(const VmLaunch& launch) const;
   // Guest RAM of an instance of `tmpl` (the template's memory, at least min_memory_bytes).
   uint64_t GuestMemory(const TemplateSpec& tmpl) const;
+  // vCPUs of an instance of `tmpl`: its `cpus` rounded up (0.5 -> 1, 2 -> 2).
+  uint32_t GuestVcpus(const TemplateSpec& tmpl) const;
 
  private:
   friend class QemuInstance;
