@@ -90,6 +90,11 @@ absl::StatusOr<TemplateConfig> ParseTemplateConfig(const YamlReader& t) {
                                 "pids", "cpus", "scratch", "scratch_mount", "probe", "preload"}));
   TemplateConfig tc;
   ASSIGN_OR_RETURN(tc.name, t.String("name"));
+  // It names layers, cache files and DNS services: one lower-case label.
+  if (tc.name.empty() || tc.name.size() > 63 || tc.name.front() == '-' ||
+      tc.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
+    return t.Error("name", fmt::format("'{}' must be a lower-case DNS label (a-z, 0-9, '-')", tc.name));
+  }
   ASSIGN_OR_RETURN(tc.command, t.StringList("command", std::nullopt));
   if (tc.command.empty()) return t.Error("command", "must not be empty");
   ASSIGN_OR_RETURN(tc.env, t.StringMap("env"));

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "fmt/format.h"
+
 namespace prewarm::agent {
 namespace {
 
@@ -89,6 +91,15 @@ TEST(TemplateConfigTest, InstallPackagesAreATemplateOption) {
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ(t->install_packages, std::vector<std::string>{"python3"});
   EXPECT_TRUE(t->packages.empty());
+  for (const char* bad : {"../x", "Api", "a b", "-api", ""}) {
+    auto r2 = YamlReader::FromString(fmt::format("name: '{}'\ncommand: [/bin/true]\n", bad), "t.yaml");
+    ASSERT_TRUE(r2.ok());
+    auto t2 = ParseTemplateConfig(*r2);
+    EXPECT_FALSE(t2.ok()) << bad;
+    if (!t2.ok()) {
+      EXPECT_NE(t2.status().message().find("DNS label"), std::string::npos) << t2.status();
+    }
+  }
 }
 
 }  // namespace

@@ -55,7 +55,7 @@ absl::StatusOr<TemplateImage> BuildTemplateImage(const std::string& cache_dir, c
     img.layers.insert(img.layers.end(), layers->begin(), layers->end());
     for (const DebPackage& p : *pkgs) {
       prebuilt.insert(p.name);
-      // pool/main/g/glibc/libc6_2.36-9_amd64.deb: the architecture ends the file name.
+      // libc6_2.36-9+deb12u14_amd64.deb: the architecture ends the file name.
       size_t us = p.filename.rfind('_'), dot = p.filename.rfind(".deb");
       std::string arch = us != std::string::npos && dot > us ? p.filename.substr(us + 1, dot - us - 1) : "amd64";
       status += fmt::format("Package: {}\nStatus: install ok installed\nVersion: {}\nArchitecture: {}\n"
@@ -91,7 +91,7 @@ absl::StatusOr<TemplateImage> BuildTemplateImage(const std::string& cache_dir, c
     img.install_bytes += bytes;
     img.installed.push_back(p.name);
   }
-  std::string status_file = fmt::format("{}/.status-{}-{}", cache_dir, t.name, ::getpid());
+  std::string status_file = fmt::format("{}/.status-{}-{}", cache_dir, Sha256OfString(status).substr(0, 16), ::getpid());
   {
     std::ofstream out(status_file, std::ios::trunc);
     out << status;
