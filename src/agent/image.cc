@@ -69,22 +69,22 @@ absl::StatusOr<TemplateImage> BuildTemplateImage(const std::string& cache_dir, c
 
   auto closure = ResolvePackages(runner, t.install_packages, exclude);
   if (!closure.ok()) return in_template(closure.status());
-  std::vector<DebPackage> todo;
+  std::vector<DebPackage> to_install;
   for (const DebPackage& p : *closure) {
-    if (!prebuilt.count(p.name)) todo.push_back(p);
+    if (!prebuilt.count(p.name)) to_install.push_back(p);
   }
-  if (todo.empty()) {
+  if (to_install.empty()) {
     return absl::InvalidArgumentError(fmt::format(
         "template {}: install_packages are all in the pre-built layers already; drop install_packages", t.name));
   }
-  if (absl::Status st = FetchDebs(runner, cache_dir, todo); !st.ok()) return in_template(st);
+  if (absl::Status st = FetchDebs(runner, cache_dir, to_install); !st.ok()) return in_template(st);
   LayerFiles install;
   std::string activate = binary_dir + "/prewarm-guest-activate";
   if (!std::filesystem::exists(activate)) {
     return absl::NotFoundError(fmt::format("template {}: {} not found (install_packages needs it)", t.name, activate));
   }
   install[activate] = "/prewarm-guest-activate";
-  for (const DebPackage& p : todo) {
+  for (const DebPackage& p : to_install) {
     std::string deb = cache_dir + "/debs/" + p.filename;
     install[deb] = "/debs/" + p.filename;
     ASSIGN_OR_RETURN(uint64_t bytes, InstalledBytes(runner, deb));

@@ -36,11 +36,7 @@ YAML
 LOG=$(mktemp /tmp/prewarm-e2e-api.XXXXXX.log)
 start_up "$LOG" --config "$CONFIG"
 check "prewarm up ($RUNTIME) comes up with the api template built ($PACKAGES)" wait_until 400 one_node
-if ((FAILED > 0)); then
-  tail -40 "$LOG"
-  finish
-  exit 1
-fi
+stop_if_failed "$LOG"
 API=$(kdig @127.0.0.1 -p 5353 +short api.edge.example A | head -1)
 check "api.edge.example answers an instance address ($API)" bash -c "[[ '$API' == 127.77.1.* ]]"
 TIME=$(curl -s --max-time $WAIT --retry 0 "http://$API/api/time")

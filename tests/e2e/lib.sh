@@ -29,6 +29,16 @@ finish() {
   ((FAILED == 0))
 }
 
+# stop_if_failed LOG: after a check the rest depends on (prewarm up came up): when any
+# check failed so far, prints the end of LOG and the tally, and exits 1.
+stop_if_failed() {
+  if ((FAILED > 0)); then
+    tail -80 "$1"
+    finish
+    exit 1
+  fi
+}
+
 # start_up LOG [prewarm up arguments...]: starts "$PREWARM up" in the background with its
 # output in LOG, sets UP_PID, and stops it (SIGINT) when the script exits.
 start_up() {

@@ -14,11 +14,7 @@ LOG=$(mktemp /tmp/prewarm-e2e-up-qemu.XXXXXX.log)
 start_up "$LOG" --runtime qemu
 
 check "prewarm up --runtime qemu comes up with three agents" wait_until 240 three_nodes
-if ((FAILED > 0)); then
-  cat "$LOG"
-  finish
-  exit 1
-fi
+stop_if_failed "$LOG"
 check "each agent logged its accelerator choice and why" \
   bash -c "(( \$(grep -c 'qemu runtime: kernel .*accelerator' '$LOG') == 3 ))"
 

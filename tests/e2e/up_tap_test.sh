@@ -26,11 +26,7 @@ YAML
 LOG=$(mktemp /tmp/prewarm-e2e-tap.XXXXXX.log)
 start_up "$LOG" --config "$CONFIG"
 check "prewarm up (qemu on taps) comes up" wait_until 300 one_node
-if ((FAILED > 0)); then
-  tail -40 "$LOG"
-  finish
-  exit 1
-fi
+stop_if_failed "$LOG"
 check "the agent made its bridge with the guests' gateway address" \
   bash -c "ip -4 addr show dev pwe2e0 | grep -q 'inet 10.77.0.1/16'"
 check "nftables isolates the bridge" bash -c "nft list table inet prewarm_pwe2e0 | grep -q 'iifname \"pwe2e0\" drop'"

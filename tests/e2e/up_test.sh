@@ -14,11 +14,7 @@ start_up "$LOG"
 metric() { curl -s http://127.0.0.1:9400/metrics | awk -v m="$1" '$1 == m {print $2}'; }
 
 check "prewarm up comes up with three agents connected" wait_until 60 three_nodes
-if ((FAILED > 0)); then
-  cat "$LOG"
-  finish
-  exit 1
-fi
+stop_if_failed "$LOG"
 
 # --- The cold path and socket activation: the very first query for Virginia reserves an
 # instance and answers at once; a GET made immediately, with no retry, must succeed.
