@@ -95,19 +95,8 @@ class QemuInstance final : public RuntimeInstance {
     uint64_t scratch_bytes = snapshot_ ? snapshot_->scratch_image_bytes : RoundUpMiB(spec_.tmpl.scratch_bytes);
     RETURN_IF_ERROR(rt_.PadImage(launch_.scratch_image, scratch_bytes));
     const bool tap = rt_.options_.network == "tap";
-    ScopedFd tap_fd;  // QEMU gets its own copy; the tap goes when QEMU does
-    if (tap) {
-      ASSIGN_OR_RETURN(tap_fd, OpenTap(rt_.runner_, TapName(), rt_.options_.bridge));
-      launch_.tap_fd = tap_fd.get();
-    }
-    SpawnOptions so;
-    so.argv = rt_.QemuCommand(launch_);
-    so.log_path = dir_ + "/qemu.log";
-    so.new_process_group = true;
-    if (tap) so.fds = {{3, tap_fd.get()}};
     auto t0 = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(pid_, rt_.spawner_.Spawn(so));
-    tap_fd = ScopedFd();
+    ASSIGN_OR_RETURN(pid_, rt_.SpawnVm(launch_));
     std::ofstream(dir_ + "/qemu.pid") << pid_ << "\n";
     if (snapshot_) {
       RETURN_IF_ERROR(Restore(t0));
@@ -208,9 +197,6 @@ class QemuInstance final : public RuntimeInstance {
     return SendSerialLine(dir_ + "/serial.sock", line + "\n", dir_ + "/console.log",
                           "prewarm-guest: identity " + spec_.id, std::chrono::seconds(30));
   }
-
-  // pw + 12 hex digits of the instance directory: unique on the node, < IFNAMSIZ.
-  std::string TapName() const { return "pw" + Sha256OfString(dir_).substr(0, 12); }
 
   void set_guest_address(const IpAddr& a) { guest_address_ = a; }
 
@@ -477,6 +463,21 @@ std::vector<std::string> QemuRuntime::QemuCommand(const VmLaunch& l) const {
   return argv;
 }
 
+absl::StatusOr<pid_t> QemuRuntime::SpawnVm(VmLaunch l) {
+  SpawnOptions so;
+  ScopedFd tap_fd;  // QEMU gets its own copy; ours closes here, so the tap goes with QEMU
+  if (options_.network == "tap") {
+    // pw + 12 hex digits of the VM's directory: unique on the node, < IFNAMSIZ.
+    ASSIGN_OR_RETURN(tap_fd, OpenTap(runner_, "pw" + Sha256OfString(l.dir).substr(0, 12), options_.bridge));
+    l.tap_fd = tap_fd.get();
+    so.fds = {{3, tap_fd.get()}};
+  }
+  so.argv = QemuCommand(l);
+  so.log_path = l.dir + "/qemu.log";
+  so.new_process_group = true;
+  return spawner_.Spawn(so);
+}
+
 absl::Status QemuRuntime::PadImage(const std::string& image, uint64_t bytes) {
   std::error_code ec;
   uint64_t size = fs::file_size(image, ec);
@@ -518,21 +519,10 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   t.incoming = false;
   RETURN_IF_ERROR(MakeErofs(dir + "/empty", t.scratch_image));
   RETURN_IF_ERROR(PadImage(t.scratch_image, scratch_bytes));
-  // Same network backend as the clones (QEMU migrates slirp's state, so a slirp template
-  // cannot be restored over a tap): a tap of its own, which it never configures.
-  ScopedFd tap_fd;
-  if (options_.network == "tap") {
-    ASSIGN_OR_RETURN(tap_fd, OpenTap(runner_, "pw" + Sha256OfString(dir).substr(0, 12), options_.bridge));
-    t.tap_fd = tap_fd.get();
-  }
-  SpawnOptions so;
-  so.argv = QemuCommand(t);
-  so.log_path = dir + "/qemu.log";
-  so.new_process_group = true;
-  if (tap_fd.get() >= 0) so.fds = {{3, tap_fd.get()}};
+  // On a tap network the template VM gets a tap of its own, which it never configures:
+  // QEMU migrates slirp's state, so a slirp template cannot be restored over a tap.
   auto t0 = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(pid_t pid, spawner_.Spawn(so));
-  tap_fd = ScopedFd();
+  ASSIGN_OR_RETURN(pid_t pid, SpawnVm(t));
   auto kill = [&]() {
     (void)runner_.Signal(-pid, SIGKILL);
     (void)WaitFor(runner_, pid, options_.stop_timeout);

@@ -147,6 +147,9 @@ class QemuRuntime final : public Runtime {
   absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> EnsureSnapshot(const VmLaunch& launch,
                                                                          uint64_t scratch_image_bytes);
   absl::Status PadImage(const std::string& image, uint64_t bytes);
+  // Starts QEMU for `launch` from the spawner thread, its output in <dir>/qemu.log. On a
+  // tap network it first opens the VM's tap (named after its directory) as QEMU's fd 3.
+  absl::StatusOr<pid_t> SpawnVm(VmLaunch launch);
   std::string RamRoot() const;
   QemuOptions options_;
   ProcessRunner& runner_;
