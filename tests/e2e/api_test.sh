@@ -19,12 +19,7 @@ else require_root_and runc kdig curl apt-get; fi
 
 CONFIG=$(mktemp /tmp/prewarm-e2e-api.XXXXXX.yaml)
 one_node_config "$RUNTIME" "" static api >"$CONFIG" <<YAML
-      - name: static
-        command: [/usr/bin/prewarm-httpd, --root, /srv/content]
-        files: {"@prewarm-httpd": /usr/bin/prewarm-httpd}
-        memory: 32MiB
-        scratch: 16MiB
-        preload: [index.html]
+$(static_template)
       - name: api
         command: [/usr/bin/python3, /opt/api/api.py]
         files: {"$REPO/examples/templates/api/api.py": /opt/api/api.py}

@@ -98,6 +98,18 @@ agents:
 YAML
   cat
 }
+# The `static` template (prewarm-httpd, index.html preloaded) as one_node_config's stdin
+# wants it: a YAML list item indented by 6 spaces.
+static_template() {
+  cat <<'YAML'
+      - name: static
+        command: [/usr/bin/prewarm-httpd, --root, /srv/content]
+        files: {"@prewarm-httpd": /usr/bin/prewarm-httpd}
+        memory: 32MiB
+        scratch: 16MiB
+        preload: [index.html]
+YAML
+}
 one_node() { curl -sf http://127.0.0.1:9400/healthz | grep -q "nodes=1"; }
 
 require_root_and() {

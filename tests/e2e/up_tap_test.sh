@@ -16,12 +16,7 @@ ip link set lo up
 
 CONFIG=$(mktemp /tmp/prewarm-e2e-tap.XXXXXX.yaml)
 one_node_config "qemu, network: tap, bridge: pwe2e0, guest_network: 10.77.0.0/16" "" static >"$CONFIG" <<YAML
-      - name: static
-        command: [/usr/bin/prewarm-httpd, --root, /srv/content]
-        files: {"@prewarm-httpd": /usr/bin/prewarm-httpd}
-        memory: 32MiB
-        scratch: 16MiB
-        preload: [index.html]
+$(static_template)
 YAML
 LOG=$(mktemp /tmp/prewarm-e2e-tap.XXXXXX.log)
 start_up "$LOG" --config "$CONFIG"
