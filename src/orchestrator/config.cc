@@ -190,7 +190,8 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
     ASSIGN_OR_RETURN(auto learned, a.Map("learned_keepalive"));
     if (learned) {
       const YamlReader& l = *learned;
-      RETURN_IF_ERROR(l.CheckKnown({"enabled", "cold_start_cost_s", "weight", "range_s", "prior"}));
+      RETURN_IF_ERROR(l.CheckKnown({"enabled", "cold_start_cost_s", "weight", "range_s", "prior",
+                                    "surplus_levels", "surplus_cold_start_cost_s", "timers"}));
       LearnedKeepAliveConfig& lc = ac.learned;
       ASSIGN_OR_RETURN(ac.learned_keepalive, l.Bool("enabled", true));
       ASSIGN_OR_RETURN(lc.cold_s, l.Double("cold_start_cost_s", 1800, 0.001, 1e9));
@@ -201,6 +202,10 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
       ASSIGN_OR_RETURN(double range_s, l.Double("range_s", 6 * 3600, 60, 7 * 86400));
       lc.learner.range_ms = static_cast<int64_t>(range_s * 1000);
       ASSIGN_OR_RETURN(lc.learner.prior_weight, l.Double("prior", 1.0, 0, 1000));
+      ASSIGN_OR_RETURN(int64_t levels, l.Int("surplus_levels", 8, 0, 64));
+      lc.surplus_levels = static_cast<uint32_t>(levels);
+      ASSIGN_OR_RETURN(lc.surplus_cold_s, l.Double("surplus_cold_start_cost_s", 300, 0.001, 1e9));
+      ASSIGN_OR_RETURN(lc.timers, l.Bool("timers", true));
     }
   }
   ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));

@@ -66,7 +66,8 @@ TEST(OrchestratorConfigTest, ParsesTheAutoscalerAndItsLearnedKeepAlive) {
       "  reactive: false\n"
       "  stable_window_s: 30\n"
       "  panic_window_s: 3\n"
-      "  learned_keepalive: {cold_start_cost_s: 600, weight: key, range_s: 7200, prior: 2}\n");
+      "  learned_keepalive: {cold_start_cost_s: 600, weight: key, range_s: 7200, prior: 2,\n"
+      "                      surplus_levels: 3, surplus_cold_start_cost_s: 90, timers: false}\n");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_FALSE(c->autoscaler.reactive);
   EXPECT_EQ(c->autoscaler.stable_window_ms, 30'000);
@@ -76,6 +77,10 @@ TEST(OrchestratorConfigTest, ParsesTheAutoscalerAndItsLearnedKeepAlive) {
   EXPECT_EQ(c->autoscaler.learned.weight, "key");
   EXPECT_EQ(c->autoscaler.learned.learner.range_ms, 7'200'000);
   EXPECT_EQ(c->autoscaler.learned.learner.prior_weight, 2);
+  EXPECT_EQ(c->autoscaler.learned.surplus_levels, 3u);
+  EXPECT_EQ(c->autoscaler.learned.surplus_cold_s, 90);
+  EXPECT_FALSE(c->autoscaler.learned.timers);
+  EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {surplus_levels: 65}\n").ok());
   EXPECT_FALSE(Parse("{}")->autoscaler.learned_keepalive);
   auto bad = Parse("autoscaler:\n  learned_keepalive: {weight: everyone}\n");
   ASSERT_FALSE(bad.ok());

@@ -3,6 +3,7 @@
 #include "orchestrator/reconciler.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <vector>
 
@@ -22,7 +23,7 @@ void IdleLearner::Add(int64_t idle_ms) {
   b.sum_s += static_cast<double>(idle_ms) / 1000.0;
 }
 
-IdlePlan IdleLearner::Plan(double cold_cost, double start_s) const {
+IdlePlan IdleLearner::Plan(double cold_cost, double start_s, bool keep_only) const {
   IdlePlan best;
   if (samples_ < options_.min_samples) {
     best.keep_until_ms = options_.default_keepalive_ms;
@@ -73,7 +74,7 @@ IdlePlan IdleLearner::Plan(double cold_cost, double start_s) const {
     consider(0, keep, beyond, sum[J] + beyond * keep);
   }
   // reload: unloaded until the lower edge of bin I, warm through bin J (I <= J).
-  for (size_t I = 0; I < m; ++I) {
+  for (size_t I = 0; I < m && !keep_only; ++I) {
     double prewarm = lower[I];
     if (prewarm <= 0) continue;  // that is the keep shape
     double before = cum[I];      // idle periods that end while unloaded: cold, no cost
@@ -90,7 +91,7 @@ IdlePlan IdleLearner::Plan(double cold_cost, double start_s) const {
   // (in range: cold, unloaded at once; beyond: warm when inside the window, as the recent
   // long ones say) with the prior counted as cold.
   const double real = static_cast<double>(samples_);
-  if (options_.beyond_share > 0 && !recent_beyond_s_.empty() &&
+  if (!keep_only && options_.beyond_share > 0 && !recent_beyond_s_.empty() &&
       static_cast<double>(beyond_) >= options_.beyond_share * real) {
     double f = 0;
     for (double v : recent_beyond_s_) f += v;
@@ -143,20 +144,71 @@ const IdlePlan& LearnedKeepAlive::IdleBegins(int64_t at_ms, const LearnedKeepAli
   bool stale = planned_at_ == UINT64_MAX ||
                (n != planned_at_ && (n < 20 || n >= planned_at_ + planned_at_ / 10));
   if (!stale) return plan_;
-  double cold = config.cold_s / std::max(memory_ratio, 1e-3);
-  if (config.weight != "start") {
-    double days = std::max(static_cast<double>(at_ms - since_ms_) / 86'400'000.0, 1.0 / 24);
-    double per_day = std::max(static_cast<double>(n) / days, 1.0);
-    cold = config.weight == "key" ? cold / per_day : cold * (1 + config.mix_per_day / per_day);
-  }
-  plan_ = learner_.Plan(cold, start_s);
+  plan_ = learner_.Plan(ColdCost(config, memory_ratio, n, at_ms), start_s);
   planned_at_ = n;
   ++plans_;
   return plan_;
 }
 
+double LearnedKeepAlive::ColdCost(const LearnedKeepAliveConfig& config, double memory_ratio,
+                                  uint64_t samples, int64_t at_ms) const {
+  double cold = config.cold_s / std::max(memory_ratio, 1e-3);
+  if (config.weight != "start") {
+    double days = std::max(static_cast<double>(at_ms - since_ms_) / 86'400'000.0, 1.0 / 24);
+    double per_day = std::max(static_cast<double>(samples) / days, 1.0);
+    cold = config.weight == "key" ? cold / per_day : cold * (1 + config.mix_per_day / per_day);
+  }
+  return cold;
+}
+
+void LearnedKeepAlive::Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAliveConfig& config,
+                            double memory_ratio, double start_s) {
+  if (config.surplus_levels == 0) return;
+  if (levels_.empty()) levels_.assign(config.surplus_levels, Level{IdleLearner(config.learner), -1, IdlePlan{}, UINT64_MAX});
+  // Level l (index l - 2) is in use while busy >= l.
+  for (uint32_t l = 2; l < 2 + levels_.size(); ++l) {
+    Level& lv = levels_[l - 2];
+    bool was = busy_ >= l, is = busy >= l;
+    if (was == is) continue;
+    if (is) {
+      if (lv.idle_since_ms >= 0) lv.learner.Add(at_ms - lv.idle_since_ms);
+      lv.idle_since_ms = -1;
+      continue;
+    }
+    lv.idle_since_ms = at_ms;
+    const uint64_t n = lv.learner.samples();
+    if (lv.planned_at != UINT64_MAX && n == lv.planned_at) continue;
+    if (lv.planned_at != UINT64_MAX && n >= 20 && n < lv.planned_at + lv.planned_at / 10) continue;
+    lv.plan = lv.learner.Plan(config.surplus_cold_s / std::max(memory_ratio, 1e-3), start_s);
+    lv.planned_at = n;
+  }
+  busy_ = busy;
+}
+
 void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
-  std::erase_if(key.windows, [&](const PrefetchWindow& w) { return w.source == source; });
+  std::erase_if(key.windows, [&](const PrefetchWindow& w) {
+    return w.source == source || (w.source > kSurplusWindowSource && w.source <= kSurplusWindowSource + 1 + levels_.size());
+  });
+  key.surplus_keepalive_ms.clear();
+  // A surplus level keeps no longer than level 1 (it serves only on top of it).
+  const int64_t level1 = planned_at_ == UINT64_MAX ? INT64_MAX : plan_.prewarm_ms > 0 ? 0 : plan_.keep_until_ms;
+  for (uint32_t l = 2; l < 2 + levels_.size(); ++l) {
+    const Level& lv = levels_[l - 2];
+    if (lv.planned_at == UINT64_MAX) break;  // never idle yet: level 1's
+    if (lv.plan.prewarm_ms <= 0) {
+      key.surplus_keepalive_ms.push_back(std::min(lv.plan.keep_until_ms, level1));
+      continue;
+    }
+    key.surplus_keepalive_ms.push_back(0);
+    if (lv.idle_since_ms < 0) continue;
+    PrefetchWindow win;
+    win.start_ms = lv.idle_since_ms + lv.plan.prewarm_ms;
+    win.end_ms = lv.idle_since_ms + lv.plan.keep_until_ms;
+    win.target = l;
+    win.received_ms = lv.idle_since_ms;
+    win.source = kSurplusWindowSource + l;
+    key.windows.push_back(std::move(win));
+  }
   if (planned_at_ == UINT64_MAX) {
     key.keepalive_ms = -1;  // never idle yet: the template's keep-alive
     return;

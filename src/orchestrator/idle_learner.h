@@ -59,7 +59,8 @@ class IdleLearner {
   uint64_t samples() const { return samples_; }
   // The cheapest plan for a cold start worth `cold_cost` loaded-instance-seconds of idle,
   // with `start_s` the time an instance takes to start (a reload is loaded, idle, for it).
-  IdlePlan Plan(double cold_cost, double start_s) const;
+  // `keep_only`: consider only the keep shape (no reload).
+  IdlePlan Plan(double cold_cost, double start_s, bool keep_only = false) const;
 
  private:
   IdleLearnerOptions options_;
@@ -84,6 +85,18 @@ struct LearnedKeepAliveConfig {
   std::string weight = "mix";
   double mix_per_day = 200;  // "mix": keys with fewer idle periods a day than this weigh more
   IdleLearnerOptions learner{.range_ms = 6 * 3'600'000, .min_samples = 0};
+  // Surplus instances: level l >= 2 is in use while at least l instances of the key serve,
+  // and idle otherwise. Levels 2..surplus_levels+1 learn keep-alives of their own from
+  // their own idle times (priced as level 1's); the instance that was l-th most recently
+  // busy keeps level l's. 0: every instance keeps level 1's.
+  uint32_t surplus_levels = 8;
+  // A surplus level's cold start costs this many seconds of an idle instance of average
+  // memory: one start of a busy key (no "mix" weighting; the key's first instance is
+  // level 1's business).
+  double surplus_cold_s = 300;
+  // Reload windows ahead of the next firing of keys that look like cron timers
+  // (TimerDetector, its default candidate periods).
+  bool timers = true;
 };
 
 struct PrefetchWindow;
@@ -91,6 +104,8 @@ struct ViewKey;
 
 // PrefetchWindow::source of the reloads a LearnedKeepAlive plans (forecasters use 0).
 inline constexpr uint32_t kLearnedWindowSource = 1;
+// ... and of its surplus level l's reloads: kSurplusWindowSource + l.
+inline constexpr uint32_t kSurplusWindowSource = 16;
 
 // One key's learned keep-alive over time: feeds idle periods to its IdleLearner, replans
 // when the histogram has grown by a tenth, and turns the plan into what the reconciler
@@ -110,17 +125,40 @@ class LearnedKeepAlive {
   // `memory_ratio`: this key's instance memory over the average; `start_s`: its start time.
   const IdlePlan& IdleBegins(int64_t at_ms, const LearnedKeepAliveConfig& config,
                              double memory_ratio, double start_s);
+  // The number of the key's instances serving changed to `busy` at `at_ms` (call on every
+  // change, after Arrival/IdleBegins): surplus levels above it become idle, those up to it
+  // end their idle period.
+  void Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAliveConfig& config, double memory_ratio,
+            double start_s);
+  // What a cold start of this key costs now, in seconds of its idle instance (the price
+  // its plans are made at).
+  double ColdCost(const LearnedKeepAliveConfig& config, double memory_ratio, int64_t at_ms) const {
+    return ColdCost(config, memory_ratio, learner_.samples(), at_ms);
+  }
   bool idle() const { return idle_since_ms_ >= 0; }
   int64_t idle_since_ms() const { return idle_since_ms_; }
   const IdlePlan& plan() const { return plan_; }
   uint64_t plans() const { return plans_; }
   // Writes the current plan into `key`: keep-alive, and while idle with a reload planned,
   // one window of `source` (replacing that source's earlier one); a busy key gets neither.
+  // Surplus levels: keep-alives, and for an idle level with a reload planned a window of
+  // `level` instances (source kSurplusWindowSource + level).
   void Apply(ViewKey& key, uint32_t source) const;
 
  private:
+  double ColdCost(const LearnedKeepAliveConfig& config, double memory_ratio, uint64_t samples,
+                  int64_t at_ms) const;
+
   IdleLearner learner_;
   IdlePlan plan_;
+  struct Level {
+    IdleLearner learner;
+    int64_t idle_since_ms = -1;  // -1: in use, or never reached
+    IdlePlan plan;               // its own plan (a reload: a window of `level` instances)
+    uint64_t planned_at = UINT64_MAX;
+  };
+  std::vector<Level> levels_;  // [0] is level 2
+  uint32_t busy_ = 0;
   uint64_t planned_at_ = UINT64_MAX;  // learner samples when plan_ was computed
   int64_t idle_since_ms_ = -1;        // -1: an invocation runs (or none ran yet)
   int64_t since_ms_ = 0;              // the rate's time base

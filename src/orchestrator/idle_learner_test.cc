@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "orchestrator/reconciler.h"
+
 namespace prewarm::orchestrator {
 namespace {
 
@@ -99,6 +101,72 @@ TEST(IdleLearner, ThePriorKeepsOneSampleFromSchedulingANarrowReload) {
   // Many samples at 139 min outweigh the prior: the reload comes back.
   for (int i = 0; i < 200; ++i) smooth.Add(139 * kMin);
   EXPECT_GT(smooth.Plan(1e5, 2.7).prewarm_ms, 100 * kMin);
+}
+
+TEST(LearnedKeepAlive, SurplusLevelsLearnKeepAlivesOfTheirOwn) {
+  // A key that is never idle: two instances serve for 30 s, then one for 30 s, every
+  // minute; now and then a third is needed, at irregular intervals of minutes. The second
+  // instance is worth keeping through its 30-s gaps; the third is not, at 1 min a start:
+  // unloaded at once (at most reloaded ahead of its longest gaps, which few periods reach).
+  LearnedKeepAliveConfig c;
+  c.weight = "start";
+  c.surplus_cold_s = 60;
+  LearnedKeepAlive l(c, 0);
+  const int64_t third_gaps_min[] = {3, 17, 41, 8, 29, 5, 23, 2, 37, 11};
+  int64_t t = 0, next_third = 0;
+  size_t g = 0;
+  l.Arrival(0);
+  for (int cycle = 0; cycle < 2000; ++cycle, t += 60'000) {
+    bool third = t >= next_third;
+    l.Busy(t, third ? 3 : 2, c, 1.0, 2.7);
+    if (third) {
+      l.Busy(t + 10'000, 2, c, 1.0, 2.7);
+      next_third = t + third_gaps_min[g++ % 10] * 60'000;
+    }
+    l.Busy(t + 30'000, 1, c, 1.0, 2.7);
+  }
+  ViewKey k;
+  l.Apply(k, kLearnedWindowSource);
+  EXPECT_EQ(k.keepalive_ms, -1) << "level 1 was never idle: the template's";
+  ASSERT_EQ(k.surplus_keepalive_ms.size(), 2u) << "levels 2 and 3 were reached, 4 never";
+  EXPECT_GE(k.surplus_keepalive_ms[0], 30'000);
+  EXPECT_LE(k.surplus_keepalive_ms[0], 2 * 60'000);
+  EXPECT_EQ(k.surplus_keepalive_ms[1], 0);
+  for (const PrefetchWindow& w : k.windows) {
+    EXPECT_EQ(w.target, 3u);
+    EXPECT_EQ(w.source, kSurplusWindowSource + 3);
+  }
+}
+
+TEST(LearnedKeepAlive, ASurplusLevelThatReturnsOnTheHourIsReloadedAsAWindowOfThatMany) {
+  // One instance serves all the time; every hour a burst needs three for a minute.
+  LearnedKeepAliveConfig c;
+  c.surplus_cold_s = 3'600;
+  LearnedKeepAlive l(c, 0);
+  l.Arrival(0);
+  int64_t t = 0;
+  for (int hour = 0; hour < 30; ++hour, t += 3'600'000) {
+    l.Busy(t, 3, c, 1.0, 2.7);
+    l.Busy(t + 60'000, 1, c, 1.0, 2.7);
+  }
+  // Now 00:01 after the last burst: levels 2 and 3 are idle.
+  ViewKey k;
+  l.Apply(k, kLearnedWindowSource);
+  ASSERT_EQ(k.surplus_keepalive_ms.size(), 2u);
+  EXPECT_EQ(k.surplus_keepalive_ms[0], 0) << "unloaded at once, reloaded";
+  ASSERT_EQ(k.windows.size(), 2u);
+  for (const PrefetchWindow& w : k.windows) {
+    EXPECT_EQ(w.source, kSurplusWindowSource + w.target);
+    EXPECT_GE(w.target, 2u);
+    const int64_t idle_since = t - 3'600'000 + 60'000;
+    EXPECT_GT(w.start_ms, idle_since + 45 * 60'000);
+    EXPECT_LT(w.start_ms, idle_since + 59 * 60'000);
+    EXPECT_GT(w.end_ms, idle_since + 59 * 60'000);
+  }
+  // The burst begins: its windows go.
+  l.Busy(t, 3, c, 1.0, 2.7);
+  l.Apply(k, kLearnedWindowSource);
+  EXPECT_TRUE(k.windows.empty());
 }
 
 }  // namespace

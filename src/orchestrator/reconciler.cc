@@ -210,9 +210,23 @@ std::vector<Decision> Reconciler::Reconcile(ClusterView& view, int64_t now_ms) {
     } else if (live > want) {
       // Most idle first; never one that serves or was busy within its keep-alive.
       const int64_t keepalive = k.keepalive_ms >= 0 ? k.keepalive_ms : tp.keepalive_ms;
-      std::vector<const ViewInstance*> idle;
+      // Rank by recency of use: the r-th most recently busy keeps level r's keep-alive.
+      std::vector<const ViewInstance*> ranked;
       for (const ViewInstance& i : k.instances) {
-        if (i.state == ViewState::kReady && i.in_flight == 0 && now_ms - i.last_busy_ms >= keepalive) {
+        if (i.state != ViewState::kDraining) ranked.push_back(&i);
+      }
+      std::sort(ranked.begin(), ranked.end(), [](const ViewInstance* a, const ViewInstance* b) {
+        return a->last_busy_ms > b->last_busy_ms;
+      });
+      std::vector<const ViewInstance*> idle;
+      for (size_t r = 0; r < ranked.size(); ++r) {
+        const ViewInstance& i = *ranked[r];
+        int64_t ka = keepalive;
+        if (r >= 1 && !k.surplus_keepalive_ms.empty()) {
+          ka = k.surplus_keepalive_ms[std::min(r - 1, k.surplus_keepalive_ms.size() - 1)];
+        }
+        if (!i.used) ka = 0;
+        if (i.state == ViewState::kReady && i.in_flight == 0 && now_ms - i.last_busy_ms >= ka) {
           idle.push_back(&i);
         }
       }

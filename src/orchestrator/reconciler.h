@@ -83,6 +83,10 @@ struct ViewInstance {
   ViewState state = ViewState::kStarting;
   uint32_t in_flight = 0;          // requests being served now
   int64_t last_busy_ms = 0;        // last time it served or was answered in DNS
+  // It has served or been named in a DNS answer. An instance that never was (prefetched
+  // for a window that brought nothing) is kept only while a window or the reactive floor
+  // wants it: a keep-alive is time kept after use.
+  bool used = false;
   int64_t answered_until_ms = 0;   // the last DNS answer naming it expires then
   int64_t state_since_ms = 0;
   bool destroy_ordered = false;
@@ -110,6 +114,10 @@ struct ViewKey {
   std::vector<PrefetchWindow> windows;
   // A keep-alive learned for this key (IdleLearner), or -1: the template's.
   int64_t keepalive_ms = -1;
+  // Learned keep-alives of surplus instances: [j] for the instance that was (j + 2)-th
+  // most recently busy; instances past the end keep the last one. Empty: all keep
+  // keepalive_ms.
+  std::vector<int64_t> surplus_keepalive_ms;
 };
 
 struct ViewRegion {

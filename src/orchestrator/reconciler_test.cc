@@ -11,7 +11,7 @@ ClusterView TwoRegions(uint32_t slots = 4) {
   v.regions = {{"fra", {50.1, 8.7}}, {"par", {48.9, 2.35}}, {"syd", {-33.9, 151.2}}};
   v.nodes = {{"fra-1", 0, slots, true, {}}, {"fra-2", 0, slots, true, {}},
              {"par-1", 1, slots, true, {}}, {"syd-1", 2, slots, true, {}}};
-  v.keys.push_back(ViewKey{0, "static", {}, 0, {}});
+  v.keys.push_back(ViewKey{0, "static", {}, 0, {}, -1, {}});
   v.Index();
   return v;
 }
@@ -121,6 +121,7 @@ TEST(Reconciler, ALearnedKeepAliveOverridesTheTemplates) {
   i.id = "a";
   i.state = ViewState::kReady;
   i.last_busy_ms = 0;
+  i.used = true;
   v.keys[0].instances.push_back(i);
   EXPECT_EQ(Count(r.Reconcile(v, 120'000), Decision::kDrain), 0);
   v.keys[0].keepalive_ms = 90'000;
@@ -141,10 +142,70 @@ TEST(Reconciler, WindowKeepsInstancesUntilItEnds) {
   EXPECT_EQ(Count(r.Reconcile(v, 50'000), Decision::kDrain), 0);
   // After the window: drained, most idle first.
   v.keys[0].instances[1].last_busy_ms = 95'000;
+  v.keys[0].instances[1].used = true;
   auto ds = r.Reconcile(v, 100'000);
   ASSERT_EQ(Count(ds, Decision::kDrain), 1);  // the other was busy within keep-alive
   EXPECT_EQ(ds[0].instance, v.keys[0].instances[0].id);
   EXPECT_EQ(ds[0].reason, ScaleReason::kIdle);
+}
+
+TEST(Reconciler, AnInstanceNoRequestUsedGoesWhenItsWindowEnds) {
+  // A keep-alive is time kept after use: an instance prefetched for a window that brought
+  // nothing is kept while the window lasts, not for a keep-alive after it.
+  ReconcilerConfig cfg;
+  cfg.reactive = false;
+  cfg.default_template.keepalive_ms = 600'000;
+  Reconciler r(cfg);
+  ClusterView v = TwoRegions();
+  v.keys[0].windows.push_back({0, 100'000, 2, {}});
+  Apply(v, r.Reconcile(v, 0), 0);
+  ASSERT_EQ(v.keys[0].instances.size(), 2u);
+  for (auto& i : v.keys[0].instances) i.state = ViewState::kReady;
+  v.keys[0].instances[1].used = true;  // served at 50 s
+  v.keys[0].instances[1].last_busy_ms = 50'000;
+  EXPECT_EQ(Count(r.Reconcile(v, 99'999), Decision::kDrain), 0);
+  auto ds = r.Reconcile(v, 100'000);
+  ASSERT_EQ(Count(ds, Decision::kDrain), 1);
+  EXPECT_EQ(ds[0].instance, v.keys[0].instances[0].id);
+  Apply(v, ds, 100'000);
+  // The one that served keeps its keep-alive from its last use.
+  EXPECT_EQ(Count(r.Reconcile(v, 649'999), Decision::kDrain), 0);
+  EXPECT_EQ(Count(r.Reconcile(v, 650'000), Decision::kDrain), 1);
+}
+
+TEST(Reconciler, SurplusInstancesKeepTheirLevelsKeepAlive) {
+  // Learned per concurrency level: the most recently busy instance keeps the key's
+  // keep-alive (10 min), the second 60 s, the third and later 30 s.
+  ReconcilerConfig cfg;
+  cfg.reactive = false;
+  Reconciler r(cfg);
+  ClusterView v = TwoRegions();
+  v.keys[0].keepalive_ms = 600'000;
+  v.keys[0].surplus_keepalive_ms = {60'000, 30'000};
+  for (auto [id, busy] : {std::pair{"c", 0}, {"a", 100'000}, {"d", 5'000}, {"b", 90'000}}) {
+    ViewInstance i;
+    i.id = id;
+    i.state = ViewState::kReady;
+    i.used = true;
+    i.last_busy_ms = busy;
+    v.keys[0].instances.push_back(i);
+  }
+  auto drained = [&](int64_t now) {
+    std::vector<std::string> ids;
+    for (const Decision& d : r.Reconcile(v, now)) {
+      if (d.kind == Decision::kDrain) ids.push_back(d.instance);
+    }
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  // At 34 s: c (3rd) is 34 s idle, d (4th) 29 s: only c.
+  EXPECT_EQ(drained(34'000), std::vector<std::string>{"c"});
+  EXPECT_EQ(drained(35'000), (std::vector<std::string>{"c", "d"}));
+  // b (2nd) keeps 60 s from 90 s; a the key's 10 min.
+  EXPECT_EQ(drained(149'999), (std::vector<std::string>{"c", "d"}));
+  EXPECT_EQ(drained(150'000), (std::vector<std::string>{"b", "c", "d"}));
+  EXPECT_EQ(drained(699'999), (std::vector<std::string>{"b", "c", "d"}));
+  EXPECT_EQ(drained(700'000), (std::vector<std::string>{"a", "b", "c", "d"}));
 }
 
 TEST(Reconciler, PanicAtTwiceCapacity) {
@@ -155,7 +216,7 @@ TEST(Reconciler, PanicAtTwiceCapacity) {
   Reconciler r(cfg);
   ClusterView v = TwoRegions(100);
   // One ready instance serving a steady 8 concurrent requests: no change.
-  v.keys[0].instances.push_back({"a", 0, ViewState::kReady, 8, 0, 0, 0, false});
+  v.keys[0].instances.push_back({"a", 0, ViewState::kReady, 8, 0, true, 0, 0, false});
   int64_t t = 0;
   for (; t < 60'000; t += 2'000) {
     v.keys[0].demand = 8;
@@ -210,7 +271,7 @@ TEST(Reconciler, ScaleDownWaitsForDnsTtlAndInFlight) {
   Reconciler r(cfg);
   ClusterView v = TwoRegions();
   // Answered in DNS at t=10 s with a 30 s TTL; idle since.
-  v.keys[0].instances.push_back({"a", 0, ViewState::kReady, 0, 10'000, 40'000, 0, false});
+  v.keys[0].instances.push_back({"a", 0, ViewState::kReady, 0, 10'000, true, 40'000, 0, false});
   EXPECT_TRUE(r.Reconcile(v, 69'999).empty());  // inside keep-alive
   auto ds = r.Reconcile(v, 70'000);
   ASSERT_EQ(Count(ds, Decision::kDrain), 1);
@@ -271,7 +332,7 @@ TEST(Reconciler, HistoryFollowsKeysThatMove) {
   for (int64_t t = 0; t < 10'000; t += 1'000) r.Reconcile(v, t);
   uint32_t before = r.WantFor(v, 0, 10'000).reactive;
   // A new key is inserted in front: the old key's history must follow it.
-  v.keys.insert(v.keys.begin(), ViewKey{1, "api", {}, 0, {}});
+  v.keys.insert(v.keys.begin(), ViewKey{1, "api", {}, 0, {}, -1, {}});
   EXPECT_EQ(r.WantFor(v, 1, 10'000).reactive, before);
   EXPECT_EQ(r.WantFor(v, 0, 10'000).reactive, 0u);
 }

@@ -397,7 +397,12 @@ void ClusterState::Reconcile(const std::vector<v1::PrefetchEntry>& prefetch) {
   std::map<std::pair<uint32_t, std::string>, uint32_t> key_index;
   auto key_of = [&](uint32_t region, const std::string& tmpl) {
     auto [it, fresh] = key_index.emplace(std::make_pair(region, tmpl), static_cast<uint32_t>(view.keys.size()));
-    if (fresh) view.keys.push_back(ViewKey{region, tmpl, {}, 0, {}});
+    if (fresh) {
+      ViewKey k;
+      k.region = region;
+      k.tmpl = tmpl;
+      view.keys.push_back(std::move(k));
+    }
     return it->second;
   };
   for (const auto& [id, inst] : instances_) {
@@ -414,6 +419,7 @@ void ClusterState::Reconcile(const std::vector<v1::PrefetchEntry>& prefetch) {
     int64_t answered = inst.heat->last_answer_ms.load(std::memory_order_relaxed);
     vi.last_busy_ms = std::max({answered, inst.last_active_ms, inst.created_ms,
                                 inst.info.state() == v1::INSTANCE_STATE_READY ? inst.info.state_since_unix_ms() : 0});
+    vi.used = answered > 0 || inst.last_active_ms > 0;
     vi.answered_until_ms = AnsweredUntilMs(inst);
     vi.state_since_ms = inst.info.state_since_unix_ms();
     vi.destroy_ordered = inst.destroy_sent;
@@ -478,8 +484,10 @@ void ClusterState::LearnKeepAlives(
   constexpr int64_t kIdleGraceMs = 1'000;  // no answer and no connection this long: idle
   const int64_t now = clock_.NowMs();
   // Keys that have no instance left but a reload planned must be in the view.
-  for (const auto& [name, lk] : learned_) {
-    if (!lk.keepalive.idle() || lk.keepalive.plan().prewarm_ms <= 0) continue;
+  const bool timers = config_.autoscaler.learned.timers;
+  for (auto& [name, lk] : learned_) {
+    bool reload = lk.keepalive.idle() && lk.keepalive.plan().prewarm_ms > 0;
+    if (!reload && !(timers && lk.timers.NextFiring(now))) continue;
     auto r = std::find_if(view.regions.begin(), view.regions.end(),
                           [&](const ViewRegion& vr) { return vr.name == name.first; });
     if (r != view.regions.end()) key_of(static_cast<uint32_t>(r - view.regions.begin()), name.second);
@@ -488,36 +496,49 @@ void ClusterState::LearnKeepAlives(
     std::pair<std::string, std::string> name{view.regions[k.region].name, k.tmpl};
     auto it = learned_.find(name);
     if (it == learned_.end()) {
-      it = learned_.emplace(name, LearnedKey{LearnedKeepAlive(config_.autoscaler.learned, started_ms_), 0, false}).first;
+      it = learned_.emplace(name, LearnedKey{LearnedKeepAlive(config_.autoscaler.learned, started_ms_),
+                                             TimerDetector(TimerDetectorOptions{}, started_ms_), 0, false, 0})
+               .first;
     }
     LearnedKey& lk = it->second;
     // The key's latest sign of traffic: a DNS answer naming one of its instances, or a
     // status report with open connections.
     int64_t latest = 0;
-    uint32_t in_flight = 0;
+    uint32_t in_flight = 0, busy_instances = 0;
     for (const ViewInstance& vi : k.instances) {
       auto inst = instances_.find(vi.id);
       if (inst == instances_.end()) continue;
       latest = std::max({latest, inst->second.heat->last_answer_ms.load(std::memory_order_relaxed),
                          inst->second.last_active_ms});
       in_flight += vi.in_flight;
+      busy_instances += vi.in_flight > 0;
     }
     if (latest > lk.seen_ms) {
-      if (!lk.busy) lk.keepalive.Arrival(latest);
+      if (!lk.busy) {
+        lk.keepalive.Arrival(latest);
+        lk.timers.Arrival(latest);
+      }
       lk.busy = true;
       lk.seen_ms = latest;
     }
+    double start_s = 1.0;
+    if (auto st = start_ms_ewma_.find(k.tmpl); st != start_ms_ewma_.end()) start_s = st->second / 1000;
     if (lk.busy && in_flight == 0 && now - lk.seen_ms >= kIdleGraceMs) {
       lk.busy = false;
-      double start_s = 1.0;
-      if (auto st = start_ms_ewma_.find(k.tmpl); st != start_ms_ewma_.end()) start_s = st->second / 1000;
       const IdlePlan& plan = lk.keepalive.IdleBegins(lk.seen_ms, config_.autoscaler.learned, 1.0, start_s);
       spdlog::debug("learned keep-alive {}/{}: {} then keep until {} s idle", name.first, name.second,
                     plan.prewarm_ms > 0 ? fmt::format("unload, reload at {} s", plan.prewarm_ms / 1000)
                                         : std::string("keep"),
                     plan.keep_until_ms / 1000);
     }
+    // Surplus levels (after level 1's plan: they keep no longer than it).
+    uint32_t busy = lk.busy ? std::max<uint32_t>(busy_instances, 1) : 0;
+    if (busy != lk.busy_instances) {
+      lk.keepalive.Busy(now, busy, config_.autoscaler.learned, 1.0, start_s);
+      lk.busy_instances = busy;
+    }
     lk.keepalive.Apply(k, kLearnedWindowSource);
+    if (timers) lk.timers.Apply(k, now, lk.keepalive.ColdCost(config_.autoscaler.learned, 1.0, now), start_s);
   }
 }
 

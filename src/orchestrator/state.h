@@ -22,6 +22,7 @@
 #include "orchestrator/placement.h"
 #include "orchestrator/reconciler.h"
 #include "orchestrator/service_time.h"
+#include "orchestrator/timer_detector.h"
 #include "orchestrator/snapshot.h"
 #include "prewarm/v1/agent.pb.h"
 #include "prewarm/v1/orchestrator.pb.h"
@@ -146,8 +147,10 @@ class ClusterState {
   // Learned keep-alive per (region, template) (autoscaler.learned_keepalive).
   struct LearnedKey {
     LearnedKeepAlive keepalive;
+    TimerDetector timers;
     int64_t seen_ms = 0;   // the latest DNS answer / active report already accounted for
     bool busy = false;
+    uint32_t busy_instances = 0;  // instances with open connections at the last pass
   };
   std::map<std::pair<std::string, std::string>, LearnedKey> learned_ ABSL_GUARDED_BY(mu_);
   int64_t started_ms_ = 0;

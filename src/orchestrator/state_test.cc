@@ -313,5 +313,73 @@ TEST_F(ClusterStateTest, LearnedKeepAliveUnloadsATimerAndReloadsItBeforeItFires)
   EXPECT_GE(state.counters().drains, 5u) << "unloaded between firings";
 }
 
+TEST_F(ClusterStateTest, AKeySeenOnceIsLoadedAheadOfEachCronPeriodUntilItsLastHasPassed) {
+  // One DNS answer at 00:00 for a key nothing else asks for: it may be a timer of any
+  // common period, so the orchestrator loads an instance ahead of 01:00, 02:00, ... (the
+  // TimerDetector's windows, +-2 min) and unloads each unused one when its window ends.
+  OrchestratorConfig cfg = testing::ThreeRegionConfig();
+  cfg.autoscaler.reactive = false;
+  cfg.autoscaler.learned_keepalive = true;
+  cfg.autoscaler.learned.cold_s = 600;  // worth a 5-min window; the keep-alive is short
+  cfg.autoscaler.learned.weight = "start";
+  SnapshotHolder snaps;
+  clock_.Set(1'790'000'000'000 - 1'790'000'000'000 % 86'400'000);  // a midnight
+  ClusterState state(cfg, clock_, snaps);
+  auto link = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(state.RegisterNode(MakeRegister("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24"), link).ok());
+  v1::NodeStatus st;
+  st.set_node_id("fra-1");
+  for (int i = 1; i <= 8; ++i) st.add_standby_addresses("127.77.1." + std::to_string(i));
+  ASSERT_TRUE(state.ApplyStatus(st).ok());
+  auto agent = [&] {
+    for (const auto& cmd : link->Take()) {
+      if (cmd.has_create()) {
+        auto* i = st.add_instances();
+        i->set_instance_id(cmd.create().instance_id());
+        i->set_template_name(cmd.create().template_name());
+        i->set_address(cmd.create().address());
+        i->set_state(v1::INSTANCE_STATE_READY);
+        i->set_probe_ok(true);
+      } else if (cmd.has_destroy()) {
+        auto* list = st.mutable_instances();
+        for (int j = 0; j < list->size(); ++j) {
+          if (list->Get(j).instance_id() == cmd.destroy().instance_id()) {
+            list->DeleteSubrange(j, 1);
+            break;
+          }
+        }
+      }
+    }
+    ASSERT_TRUE(state.ApplyStatus(st).ok());
+  };
+  const int64_t midnight = clock_.NowMs();
+  ASSERT_TRUE(state.ReserveCold("static", {"frankfurt", {50.11, 8.68}}));
+  agent();
+  snaps.Load()->instances.at("static")[0].heat->last_answer_ms.store(clock_.NowMs());
+  // Minute by minute for 2.5 h, ticks every 10 s: note the minutes with a live instance.
+  std::vector<int> loaded;
+  for (int minute = 1; minute <= 150; ++minute) {
+    bool any = false;
+    for (int t = 0; t < 6; ++t) {
+      clock_.Advance(10'000);
+      agent();
+      state.Tick();
+      agent();
+      any = any || st.instances_size() > 0;
+    }
+    if (any) loaded.push_back(minute);
+  }
+  ASSERT_EQ(clock_.NowMs() - midnight, 150 * 60'000);
+  auto has = [&](int m) { return std::find(loaded.begin(), loaded.end(), m) != loaded.end(); };
+  // Around each candidate firing (10, 15, 20, 30 min, 1 h, 2 h; 5 min is no longer than
+  // the +-2 min tolerance, so no candidate) and not long after.
+  for (int m : {10, 15, 20, 30, 60, 120}) EXPECT_TRUE(has(m)) << "loaded for a firing at minute " << m;
+  for (int m : {5, 40, 50, 70, 90, 110, 130, 150}) EXPECT_FALSE(has(m)) << "nothing loaded at minute " << m;
+  EXPECT_LT(loaded.size(), 45u) << "windows, not a keep-alive";
+  // 8..24 min is one instance (the 10, 15 and 20 min windows touch), then 30, 60, 120.
+  EXPECT_GE(state.reconciler_counters().creates[static_cast<int>(ScaleReason::kPrefetch)], 4u);
+  EXPECT_GE(state.counters().drains, 4u) << "each unloaded when its window ended unused";
+}
+
 }  // namespace
 }  // namespace prewarm::orchestrator

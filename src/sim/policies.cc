@@ -70,7 +70,7 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
     o.keepalive_ms = 60'000;
     knobs.insert(knobs.end(), {"stable", "panic", "panic_threshold", "target", "q", "model",
                                "transform", "refit", "min_history", "horizon", "reactive",
-                               "forecast", "forecast_min", "cold", "weight", "mix", "min_samples", "prior", "range"});
+                               "forecast", "forecast_min", "cold", "weight", "mix", "min_samples", "prior", "range", "surplus", "surplus_cold", "timers"});
   } else {
     return absl::InvalidArgumentError(fmt::format(
         "unknown reconciler policy '{}' (fixed-keepalive, reactive-kpa, predictive)", name));
@@ -83,6 +83,16 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
     }
     if (k == "keepalive") {
       ASSIGN_OR_RETURN(o.keepalive_ms, ParseDurationMs(v));
+    } else if (k == "timers") {
+      if (v != "on" && v != "off") return absl::InvalidArgumentError("--param timers=on|off");
+      o.learn.timers = v == "on";
+    } else if (k == "surplus_cold") {
+      ASSIGN_OR_RETURN(int64_t ms, ParseDurationMs(v));
+      o.learn.surplus_cold_s = static_cast<double>(ms) / 1000.0;
+    } else if (k == "surplus") {
+      ASSIGN_OR_RETURN(double d, ParseDouble(k, v));
+      if (d < 0 || d > 64) return absl::InvalidArgumentError("--param surplus must be in [0, 64]");
+      o.learn.surplus_levels = static_cast<uint32_t>(d);
     } else if (k == "tick") {
       ASSIGN_OR_RETURN(o.tick_ms, ParseDurationMs(v));
       if (o.tick_ms <= 0) return absl::InvalidArgumentError("--param tick must be > 0");
@@ -173,6 +183,9 @@ void ReconcilerPolicy::Begin(PolicyContext& ctx) {
   }
   reconciler_ = std::make_unique<orchestrator::Reconciler>(std::move(rc));
   if (options_.name != "predictive") return;
+  if (options_.learn.timers) {
+    timers_.assign(w.keys.size(), orchestrator::TimerDetector(orchestrator::TimerDetectorOptions{}, 0));
+  }
   if (options_.learn.cold_s > 0) {
     orchestrator::LearnedKeepAliveConfig lc = options_.learn;
     lc.learner.default_keepalive_ms = options_.keepalive_ms;
@@ -235,6 +248,7 @@ void ReconcilerPolicy::OnTick(PolicyContext& ctx) {
 }
 
 void ReconcilerPolicy::OnStep(PolicyContext& ctx, size_t step) {
+  for (uint32_t k = 0; k < timers_.size(); ++k) ApplyTimer(ctx, k);
   if (!planner_) return;
   const Workload& w = ctx.workload();
   int64_t step_start = w.start_unix_ms + static_cast<int64_t>(step) * w.step_ms;
@@ -264,26 +278,54 @@ void ReconcilerPolicy::OnStep(PolicyContext& ctx, size_t step) {
   }
 }
 
+namespace {
+
+uint32_t BusyInstances(const orchestrator::ViewKey& k) {
+  return static_cast<uint32_t>(std::count_if(k.instances.begin(), k.instances.end(),
+                                             [](const orchestrator::ViewInstance& i) { return i.in_flight > 0; }));
+}
+
+}  // namespace
+
+void ReconcilerPolicy::ApplyTimer(PolicyContext& ctx, uint32_t key) {
+  const int64_t now_ms = ctx.now() / 1000;
+  const double memory_ratio = ctx.workload().keys[key].memory_mb / mean_memory_mb_;
+  // Without a learned keep-alive, a cold start is priced at `cold` alone.
+  double cold = learned_.empty() ? options_.learn.cold_s / std::max(memory_ratio, 1e-3)
+                                 : learned_[key].ColdCost(options_.learn, memory_ratio, now_ms);
+  timers_[key].Apply(ctx.view().keys[key], now_ms, cold, ctx.config().start.median_s);
+}
+
 void ReconcilerPolicy::OnArrival(PolicyContext& ctx, uint32_t key, bool) {
+  orchestrator::ViewKey& vk = ctx.view().keys[key];
+  const int64_t now_ms = ctx.now() / 1000;
+  if (!timers_.empty()) {
+    timers_[key].Arrival(now_ms);
+    ApplyTimer(ctx, key);
+  }
   if (learned_.empty()) return;
   orchestrator::LearnedKeepAlive& l = learned_[key];
-  l.Arrival(ctx.now() / 1000);
-  l.Apply(ctx.view().keys[key], orchestrator::kLearnedWindowSource);  // the invocation supersedes a pending reload
+  l.Arrival(now_ms);
+  l.Busy(now_ms, BusyInstances(vk), options_.learn, ctx.workload().keys[key].memory_mb / mean_memory_mb_,
+         ctx.config().start.median_s);
+  l.Apply(vk, orchestrator::kLearnedWindowSource);  // the invocation supersedes a pending reload
 }
 
 void ReconcilerPolicy::OnIdle(PolicyContext& ctx, uint32_t key, const orchestrator::ViewInstance&) {
   if (learned_.empty()) return;
   orchestrator::ViewKey& vk = ctx.view().keys[key];
-  if (std::any_of(vk.instances.begin(), vk.instances.end(),
-                  [](const orchestrator::ViewInstance& i) { return i.in_flight > 0; })) {
-    return;  // another invocation still runs: the key is not idle yet
-  }
   orchestrator::LearnedKeepAlive& l = learned_[key];
-  const KeySpec& spec = ctx.workload().keys[key];
-  l.IdleBegins(ctx.now() / 1000, options_.learn, spec.memory_mb / mean_memory_mb_,
-               ctx.config().start.median_s);
+  const int64_t now_ms = ctx.now() / 1000;
+  const double memory_ratio = ctx.workload().keys[key].memory_mb / mean_memory_mb_;
+  const double start_s = ctx.config().start.median_s;
+  const uint32_t busy = BusyInstances(vk);
+  // Level 1 first: surplus levels keep no longer than it.
+  if (busy == 0) {
+    l.IdleBegins(now_ms, options_.learn, memory_ratio, start_s);
+    learned_reloads_ += l.plan().prewarm_ms > 0;
+  }
+  l.Busy(now_ms, busy, options_.learn, memory_ratio, start_s);
   l.Apply(vk, orchestrator::kLearnedWindowSource);
-  learned_reloads_ += l.plan().prewarm_ms > 0;
 }
 
 void ReconcilerPolicy::Finish(PolicyContext&, SimResult& result) {

@@ -9,7 +9,9 @@
 //   top of the reactive floor; and each key's keep-alive is learned from its idle times
 //   (orchestrator::IdleLearner): after an invocation the key is kept warm, or unloaded and
 //   reloaded ahead of its expected next arrival (a second window source), whichever costs
-//   least at the configured price of a cold start.
+//   least at the configured price of a cold start; the 2nd, 3rd, ... concurrent instance
+//   learn theirs from their own idle times; and keys that fire like cron timers get an
+//   instance ahead of their next firing (orchestrator::TimerDetector).
 #pragma once
 
 #include <memory>
@@ -22,6 +24,7 @@
 #include "forecast/service/series_store.h"
 #include "orchestrator/idle_learner.h"
 #include "orchestrator/reconciler.h"
+#include "orchestrator/timer_detector.h"
 #include "sim/sim.h"
 
 namespace prewarm::sim {
@@ -44,9 +47,10 @@ struct ReconcilerPolicyOptions {
   bool forecast = true;                    // the model forecaster's windows
   double forecast_min = 1.0;               // ...for keys with >= this many arrivals per step
   // The learned keep-alive (orchestrator::LearnedKeepAlive; cold=0 turns it off).
-  // Knobs cold, weight, min_samples, prior, range. A key is planned from its first idle
-  // period (the prior stands in for the samples it lacks); idle times past 6 h are not
-  // bridged.
+  // Knobs cold, weight, mix, min_samples, prior, range; surplus (levels) and surplus_cold
+  // for the 2nd.. concurrent instance; timers=on|off (orchestrator::TimerDetector). A key
+  // is planned from its first idle period (the prior stands in for the samples it lacks);
+  // idle times past 6 h are not bridged.
   orchestrator::LearnedKeepAliveConfig learn;
   Params raw;                              // as given, for the report
 };
@@ -70,6 +74,7 @@ class ReconcilerPolicy final : public Policy {
   void Finish(PolicyContext& ctx, SimResult& result) override;
 
  private:
+  void ApplyTimer(PolicyContext& ctx, uint32_t key);
   ReconcilerPolicyOptions options_;
   std::unique_ptr<orchestrator::Reconciler> reconciler_;
   // predictive
@@ -82,6 +87,7 @@ class ReconcilerPolicy final : public Policy {
   uint64_t plans_ = 0, windows_ = 0;
   // learned keep-alive
   std::vector<orchestrator::LearnedKeepAlive> learned_;
+  std::vector<orchestrator::TimerDetector> timers_;
   double mean_memory_mb_ = 128;
   uint64_t learned_reloads_ = 0;
 };

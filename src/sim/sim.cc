@@ -372,6 +372,7 @@ void Simulator::HandleArrival(const Arrival& a, Policy& policy) {
   ViewInstance& vi = Inst(*slot);
   if (vi.in_flight == 0) AddWaste(s, s.idle_since, now_);
   ++vi.in_flight;
+  vi.used = true;
   vi.last_busy_ms = now_ / 1000;
   vi.answered_until_ms = std::max(vi.answered_until_ms, now_ / 1000 + config_.dns_ttl_ms);
   ChangeLoad(a.key, +1);
