@@ -42,7 +42,7 @@ absl::StatusOr<SweepAxis> SweepFor(const std::string& name) {
   // The price of a cold start in idle-instance time: it sets the learned keep-alives and
   // reloads (the forecaster's q stays at its default; sweep it with --param q=...).
   if (name == "predictive") {
-    return SweepAxis{"cold", {"2m", "5m", "10m", "30m", "1h", "2h", "4h", "8h"}, "30m"};
+    return SweepAxis{"cold", {"2m", "5m", "10m", "15m", "20m", "30m", "1h", "2h", "4h", "8h"}, "30m"};
   }
   // The keep-alive percentile of the idle-time histogram (ATC'20 uses the 99th).
   if (name == "hybrid-histogram") {
