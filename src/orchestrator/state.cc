@@ -187,6 +187,7 @@ void ClusterState::ApplyInstance(Node& node, const v1::InstanceStatus& st) {
     inst.info.set_address(st.address());
     inst.info.set_port(node.reg.instance_port());
     inst.created_ms = clock_.NowMs();
+    inst.adopted = true;
     it = instances_.emplace(st.instance_id(), std::move(inst)).first;
   }
   Instance& inst = it->second;
@@ -261,7 +262,7 @@ std::optional<IpAddr> ClusterState::FreeStandby(const Node& n) const {
 
 std::optional<IpAddr> ClusterState::ReserveOn(const std::string& node_id, const std::string& tmpl,
                                               const std::vector<std::string>& content,
-                                              const std::string& key_region) {
+                                              const std::string& key_region, bool answered) {
   Node& n = nodes_.at(node_id);
   std::optional<IpAddr> addr = FreeStandby(n);
   if (!addr || !n.link) return std::nullopt;
@@ -275,6 +276,7 @@ std::optional<IpAddr> ClusterState::ReserveOn(const std::string& node_id, const 
   inst.created_ms = clock_.NowMs();
   inst.key_region = key_region.empty() ? n.reg.location().region() : key_region;
   SetState(inst, v1::INSTANCE_STATE_RESERVED, "reserved");
+  if (answered) inst.heat->last_answer_ms.store(inst.created_ms, std::memory_order_relaxed);
   instances_.emplace(id, std::move(inst));
   v1::OrchestratorCommand cmd;
   auto* create = cmd.mutable_create();
@@ -294,9 +296,12 @@ std::optional<IpAddr> ClusterState::ReserveCold(const std::string& tmpl, const C
     // Re-decide under the lock: another DNS thread may have reserved one meanwhile.
     std::shared_ptr<RoutingSnapshot> snap = BuildSnapshot();
     Pick pick = ChooseInstance(*snap, tmpl, client, next_instance_);
-    if (pick.instance != nullptr) return pick.instance->address;
+    if (pick.instance != nullptr) {
+      if (pick.instance->heat) pick.instance->heat->last_answer_ms.store(clock_.NowMs(), std::memory_order_relaxed);
+      return pick.instance->address;
+    }
     if (pick.kind != PickKind::kNeedCold) return std::nullopt;
-    out = ReserveOn(snap->nodes[*pick.cold_node].id, tmpl, {}, std::string(client.region));
+    out = ReserveOn(snap->nodes[*pick.cold_node].id, tmpl, {}, std::string(client.region), /*answered=*/true);
     Publish();
   }
   Notify();
@@ -419,7 +424,7 @@ void ClusterState::Reconcile(const std::vector<v1::PrefetchEntry>& prefetch) {
     int64_t answered = inst.heat->last_answer_ms.load(std::memory_order_relaxed);
     vi.last_busy_ms = std::max({answered, inst.last_active_ms, inst.created_ms,
                                 inst.info.state() == v1::INSTANCE_STATE_READY ? inst.info.state_since_unix_ms() : 0});
-    vi.used = answered > 0 || inst.last_active_ms > 0;
+    vi.used = inst.adopted || answered > 0 || inst.last_active_ms > 0;
     vi.answered_until_ms = AnsweredUntilMs(inst);
     vi.state_since_ms = inst.info.state_since_unix_ms();
     vi.destroy_ordered = inst.destroy_sent;

@@ -106,13 +106,17 @@ class ClusterState {
     int64_t last_active_ms = 0; // last status with active connections
     bool destroy_sent = false;
     bool probe_ok = true;
+    // Reported by an agent without our order (the orchestrator restarted): its history is
+    // unknown, so it counts as used and keeps a keep-alive from its adoption.
+    bool adopted = false;
   };
 
   bool CanReserve(const Node& n, const std::string& tmpl) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<IpAddr> FreeStandby(const Node& n) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `answered`: a DNS answer names it now (the cold path), which makes it used.
   std::optional<IpAddr> ReserveOn(const std::string& node_id, const std::string& tmpl,
                                   const std::vector<std::string>& content,
-                                  const std::string& key_region)
+                                  const std::string& key_region, bool answered = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetState(Instance& inst, v1::InstanceState s, std::string detail)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

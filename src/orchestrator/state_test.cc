@@ -130,6 +130,40 @@ TEST_F(ClusterStateTest, SilentNodesExpireAndIdleInstancesDrainThenDestroyAfterT
   EXPECT_TRUE(state_.ListInstances("", "").empty());
 }
 
+TEST_F(ClusterStateTest, AColdPathInstanceIsUsedByItsAnswerAndKeepsItsKeepAlive) {
+  // The client that caused the cold start connects only after it is ready: the DNS answer
+  // alone counts as use, so it is not drained as an unused prefetch would be.
+  auto fra = Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", {"127.77.1.1"});
+  ASSERT_TRUE(state_.ReserveCold("static", {"frankfurt", {50.11, 8.68}}));
+  std::string id = fra->Take()[0].create().instance_id();
+  clock_.Advance(3'000);
+  Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  for (int i = 0; i < 10; ++i) {
+    clock_.Advance(1'000);
+    ASSERT_TRUE(state_.ApplyStatus(statuses_["fra-1"]).ok());
+    state_.Tick();
+  }
+  EXPECT_EQ(state_.counters().drains, 0u);
+  EXPECT_TRUE(snaps_.Load()->instances.contains("static"));
+}
+
+TEST_F(ClusterStateTest, AnAdoptedInstanceKeepsAKeepAliveFromItsAdoption) {
+  // After an orchestrator restart the agents report instances it never ordered; their
+  // history is unknown, so they are not dropped as unused prefetches.
+  Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", {"127.77.1.2"});
+  Report("fra-1", "fra-1-static-77", v1::INSTANCE_STATE_READY, "127.77.1.1");
+  for (int i = 0; i < 10; ++i) {
+    clock_.Advance(1'000);
+    ASSERT_TRUE(state_.ApplyStatus(statuses_["fra-1"]).ok());
+    state_.Tick();
+  }
+  EXPECT_EQ(state_.counters().drains, 0u);
+  clock_.Advance(config_.keepalive_ms);
+  ASSERT_TRUE(state_.ApplyStatus(statuses_["fra-1"]).ok());
+  state_.Tick();
+  EXPECT_EQ(state_.counters().drains, 1u);
+}
+
 v1::PrefetchEntry Window(const std::string& region, const std::string& tmpl, int64_t start,
                          int64_t end, uint32_t target, std::vector<std::string> content = {}) {
   v1::PrefetchEntry e;
