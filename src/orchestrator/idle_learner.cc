@@ -127,6 +127,17 @@ IdlePlan IdleLearner::Plan(double cold_cost, double start_s, bool keep_only) con
   return best;
 }
 
+namespace {
+
+// Replan after every new sample while there are few, then when the histogram has grown by
+// a tenth (Plan is O(bins^2)). UINT64_MAX: never planned.
+bool Stale(uint64_t planned_at, uint64_t samples) {
+  return planned_at == UINT64_MAX ||
+         (samples != planned_at && (samples < 20 || samples >= planned_at + planned_at / 10));
+}
+
+}  // namespace
+
 void LearnedKeepAlive::Arrival(int64_t at_ms) {
   if (idle_since_ms_ >= 0) {
     learner_.Add(at_ms - idle_since_ms_);
@@ -141,9 +152,7 @@ const IdlePlan& LearnedKeepAlive::IdleBegins(int64_t at_ms, const LearnedKeepAli
   ran_ = true;
   idle_since_ms_ = at_ms;
   const uint64_t n = learner_.samples();
-  bool stale = planned_at_ == UINT64_MAX ||
-               (n != planned_at_ && (n < 20 || n >= planned_at_ + planned_at_ / 10));
-  if (!stale) return plan_;
+  if (!Stale(planned_at_, n)) return plan_;
   plan_ = learner_.Plan(ColdCost(config, memory_ratio, n, at_ms), start_s);
   planned_at_ = n;
   ++plans_;
@@ -177,8 +186,7 @@ void LearnedKeepAlive::Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAlive
     }
     lv.idle_since_ms = at_ms;
     const uint64_t n = lv.learner.samples();
-    if (lv.planned_at != UINT64_MAX && n == lv.planned_at) continue;
-    if (lv.planned_at != UINT64_MAX && n >= 20 && n < lv.planned_at + lv.planned_at / 10) continue;
+    if (!Stale(lv.planned_at, n)) continue;
     lv.plan = lv.learner.Plan(config.surplus_cold_s / std::max(memory_ratio, 1e-3), start_s);
     lv.planned_at = n;
   }

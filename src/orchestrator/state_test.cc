@@ -274,6 +274,46 @@ TEST_F(ClusterStateTest, AgentsOpenConnectionsAreIntegratedForTheServiceTime) {
   EXPECT_DOUBLE_EQ(*meter.Get("static"), 15.0 / 30);
 }
 
+// One node, fra-1, with 8 standby addresses, whose agent starts instances at once:
+// creates become READY instances, destroys remove them.
+class InstantAgent {
+ public:
+  explicit InstantAgent(ClusterState& state) : state_(state), link_(std::make_shared<RecordingLink>()) {
+    EXPECT_TRUE(state_.RegisterNode(MakeRegister("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24"), link_).ok());
+    st_.set_node_id("fra-1");
+    for (int i = 1; i <= 8; ++i) st_.add_standby_addresses("127.77.1." + std::to_string(i));
+    EXPECT_TRUE(state_.ApplyStatus(st_).ok());
+  }
+  // Carries out the orchestrator's commands and reports back.
+  void Step() {
+    for (const auto& cmd : link_->Take()) {
+      if (cmd.has_create()) {
+        auto* i = st_.add_instances();
+        i->set_instance_id(cmd.create().instance_id());
+        i->set_template_name(cmd.create().template_name());
+        i->set_address(cmd.create().address());
+        i->set_state(v1::INSTANCE_STATE_READY);
+        i->set_probe_ok(true);
+      } else if (cmd.has_destroy()) {
+        auto* list = st_.mutable_instances();
+        for (int j = 0; j < list->size(); ++j) {
+          if (list->Get(j).instance_id() == cmd.destroy().instance_id()) {
+            list->DeleteSubrange(j, 1);
+            break;
+          }
+        }
+      }
+    }
+    EXPECT_TRUE(state_.ApplyStatus(st_).ok());
+  }
+  int instances() const { return st_.instances_size(); }
+
+ private:
+  ClusterState& state_;
+  std::shared_ptr<RecordingLink> link_;
+  v1::NodeStatus st_;
+};
+
 TEST_F(ClusterStateTest, LearnedKeepAliveUnloadsATimerAndReloadsItBeforeItFires) {
   // autoscaler.learned_keepalive on a key that a client resolves every 30 minutes. The
   // orchestrator learns the idle times from its own DNS answers; once they dominate, it
@@ -285,34 +325,7 @@ TEST_F(ClusterStateTest, LearnedKeepAliveUnloadsATimerAndReloadsItBeforeItFires)
   cfg.autoscaler.learned.weight = "start";
   SnapshotHolder snaps;
   ClusterState state(cfg, clock_, snaps);
-  auto link = std::make_shared<RecordingLink>();
-  ASSERT_TRUE(state.RegisterNode(MakeRegister("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24"), link).ok());
-  v1::NodeStatus st;
-  st.set_node_id("fra-1");
-  for (int i = 1; i <= 8; ++i) st.add_standby_addresses("127.77.1." + std::to_string(i));
-  ASSERT_TRUE(state.ApplyStatus(st).ok());
-  // The agent's side: creates become READY instances, destroys remove them.
-  auto agent = [&] {
-    for (const auto& cmd : link->Take()) {
-      if (cmd.has_create()) {
-        auto* i = st.add_instances();
-        i->set_instance_id(cmd.create().instance_id());
-        i->set_template_name(cmd.create().template_name());
-        i->set_address(cmd.create().address());
-        i->set_state(v1::INSTANCE_STATE_READY);
-        i->set_probe_ok(true);
-      } else if (cmd.has_destroy()) {
-        auto* list = st.mutable_instances();
-        for (int j = 0; j < list->size(); ++j) {
-          if (list->Get(j).instance_id() == cmd.destroy().instance_id()) {
-            list->DeleteSubrange(j, 1);
-            break;
-          }
-        }
-      }
-    }
-    ASSERT_TRUE(state.ApplyStatus(st).ok());
-  };
+  InstantAgent agent(state);
   auto ready = [&] {
     auto snap = snaps.Load();
     if (!snap->instances.contains("static")) return 0;
@@ -327,7 +340,7 @@ TEST_F(ClusterStateTest, LearnedKeepAliveUnloadsATimerAndReloadsItBeforeItFires)
     if (!was_warm) {
       ASSERT_TRUE(state.ReserveCold("static", {"frankfurt", {50.11, 8.68}}));
     }
-    agent();
+    agent.Step();
     snaps.Load()->instances.at("static")[0].heat->last_answer_ms.store(clock_.NowMs());
     if (period >= 10) {
       ++fired;
@@ -336,9 +349,9 @@ TEST_F(ClusterStateTest, LearnedKeepAliveUnloadsATimerAndReloadsItBeforeItFires)
     // 30 minutes of ticks, one every 10 s.
     for (int t = 0; t < 180; ++t) {
       clock_.Advance(10'000);
-      agent();
+      agent.Step();
       state.Tick();
-      agent();
+      agent.Step();
     }
   }
   EXPECT_EQ(warm, fired) << "after learning, every firing finds a loaded instance";
@@ -359,36 +372,10 @@ TEST_F(ClusterStateTest, AKeySeenOnceIsLoadedAheadOfEachCronPeriodUntilItsLastHa
   SnapshotHolder snaps;
   clock_.Set(1'790'000'000'000 - 1'790'000'000'000 % 86'400'000);  // a midnight
   ClusterState state(cfg, clock_, snaps);
-  auto link = std::make_shared<RecordingLink>();
-  ASSERT_TRUE(state.RegisterNode(MakeRegister("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24"), link).ok());
-  v1::NodeStatus st;
-  st.set_node_id("fra-1");
-  for (int i = 1; i <= 8; ++i) st.add_standby_addresses("127.77.1." + std::to_string(i));
-  ASSERT_TRUE(state.ApplyStatus(st).ok());
-  auto agent = [&] {
-    for (const auto& cmd : link->Take()) {
-      if (cmd.has_create()) {
-        auto* i = st.add_instances();
-        i->set_instance_id(cmd.create().instance_id());
-        i->set_template_name(cmd.create().template_name());
-        i->set_address(cmd.create().address());
-        i->set_state(v1::INSTANCE_STATE_READY);
-        i->set_probe_ok(true);
-      } else if (cmd.has_destroy()) {
-        auto* list = st.mutable_instances();
-        for (int j = 0; j < list->size(); ++j) {
-          if (list->Get(j).instance_id() == cmd.destroy().instance_id()) {
-            list->DeleteSubrange(j, 1);
-            break;
-          }
-        }
-      }
-    }
-    ASSERT_TRUE(state.ApplyStatus(st).ok());
-  };
+  InstantAgent agent(state);
   const int64_t midnight = clock_.NowMs();
   ASSERT_TRUE(state.ReserveCold("static", {"frankfurt", {50.11, 8.68}}));
-  agent();
+  agent.Step();
   snaps.Load()->instances.at("static")[0].heat->last_answer_ms.store(clock_.NowMs());
   // Minute by minute for 2.5 h, ticks every 10 s: note the minutes with a live instance.
   std::vector<int> loaded;
@@ -396,10 +383,10 @@ TEST_F(ClusterStateTest, AKeySeenOnceIsLoadedAheadOfEachCronPeriodUntilItsLastHa
     bool any = false;
     for (int t = 0; t < 6; ++t) {
       clock_.Advance(10'000);
-      agent();
+      agent.Step();
       state.Tick();
-      agent();
-      any = any || st.instances_size() > 0;
+      agent.Step();
+      any = any || agent.instances() > 0;
     }
     if (any) loaded.push_back(minute);
   }
