@@ -136,6 +136,19 @@ bool Stale(uint64_t planned_at, uint64_t samples) {
          (samples != planned_at && (samples < 20 || samples >= planned_at + planned_at / 10));
 }
 
+// A reload plan's window for an idle period that began at `idle_since_ms`: `target`
+// instances from the planned reload to the planned unload.
+void AddReloadWindow(ViewKey& key, int64_t idle_since_ms, const IdlePlan& plan, uint32_t target,
+                     uint32_t source) {
+  PrefetchWindow win;
+  win.start_ms = idle_since_ms + plan.prewarm_ms;
+  win.end_ms = idle_since_ms + plan.keep_until_ms;
+  win.target = target;
+  win.received_ms = idle_since_ms;
+  win.source = source;
+  key.windows.push_back(std::move(win));
+}
+
 }  // namespace
 
 void LearnedKeepAlive::Arrival(int64_t at_ms) {
@@ -208,14 +221,7 @@ void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
       continue;
     }
     key.surplus_keepalive_ms.push_back(0);
-    if (lv.idle_since_ms < 0) continue;
-    PrefetchWindow win;
-    win.start_ms = lv.idle_since_ms + lv.plan.prewarm_ms;
-    win.end_ms = lv.idle_since_ms + lv.plan.keep_until_ms;
-    win.target = l;
-    win.received_ms = lv.idle_since_ms;
-    win.source = kSurplusWindowSource + l;
-    key.windows.push_back(std::move(win));
+    if (lv.idle_since_ms >= 0) AddReloadWindow(key, lv.idle_since_ms, lv.plan, l, kSurplusWindowSource + l);
   }
   if (planned_at_ == UINT64_MAX) {
     key.keepalive_ms = -1;  // never idle yet: the template's keep-alive
@@ -228,14 +234,7 @@ void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
   // Unload idle instances at once (also surplus ones while others still serve); once the
   // whole key is idle, reload one instance before the expected next arrival.
   key.keepalive_ms = 0;
-  if (idle_since_ms_ < 0) return;
-  PrefetchWindow win;
-  win.start_ms = idle_since_ms_ + plan_.prewarm_ms;
-  win.end_ms = idle_since_ms_ + plan_.keep_until_ms;
-  win.target = 1;
-  win.received_ms = idle_since_ms_;
-  win.source = source;
-  key.windows.push_back(std::move(win));
+  if (idle_since_ms_ >= 0) AddReloadWindow(key, idle_since_ms_, plan_, 1, source);
 }
 
 }  // namespace prewarm::orchestrator

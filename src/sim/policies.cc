@@ -183,10 +183,11 @@ void ReconcilerPolicy::Begin(PolicyContext& ctx) {
   }
   reconciler_ = std::make_unique<orchestrator::Reconciler>(std::move(rc));
   if (options_.name != "predictive") return;
-  if (options_.learn.timers) {
-    timers_.assign(w.keys.size(), orchestrator::TimerDetector(orchestrator::TimerDetectorOptions{}, 0));
-  }
   if (options_.learn.cold_s > 0) {
+    // Timer windows are priced at the learned keep-alive's cost of a cold start.
+    if (options_.learn.timers) {
+      timers_.assign(w.keys.size(), orchestrator::TimerDetector(orchestrator::TimerDetectorOptions{}, 0));
+    }
     orchestrator::LearnedKeepAliveConfig lc = options_.learn;
     lc.learner.default_keepalive_ms = options_.keepalive_ms;
     learned_.assign(w.keys.size(), orchestrator::LearnedKeepAlive(lc, 0));
@@ -287,12 +288,13 @@ uint32_t BusyInstances(const orchestrator::ViewKey& k) {
 
 }  // namespace
 
+double ReconcilerPolicy::MemoryRatio(const PolicyContext& ctx, uint32_t key) const {
+  return ctx.workload().keys[key].memory_mb / mean_memory_mb_;
+}
+
 void ReconcilerPolicy::ApplyTimer(PolicyContext& ctx, uint32_t key) {
   const int64_t now_ms = ctx.now() / 1000;
-  const double memory_ratio = ctx.workload().keys[key].memory_mb / mean_memory_mb_;
-  // Without a learned keep-alive, a cold start is priced at `cold` alone.
-  double cold = learned_.empty() ? options_.learn.cold_s / std::max(memory_ratio, 1e-3)
-                                 : learned_[key].ColdCost(options_.learn, memory_ratio, now_ms);
+  double cold = learned_[key].ColdCost(options_.learn, MemoryRatio(ctx, key), now_ms);
   timers_[key].Apply(ctx.view().keys[key], now_ms, cold, ctx.config().start.median_s);
 }
 
@@ -306,8 +308,7 @@ void ReconcilerPolicy::OnArrival(PolicyContext& ctx, uint32_t key, bool) {
   if (learned_.empty()) return;
   orchestrator::LearnedKeepAlive& l = learned_[key];
   l.Arrival(now_ms);
-  l.Busy(now_ms, BusyInstances(vk), options_.learn, ctx.workload().keys[key].memory_mb / mean_memory_mb_,
-         ctx.config().start.median_s);
+  l.Busy(now_ms, BusyInstances(vk), options_.learn, MemoryRatio(ctx, key), ctx.config().start.median_s);
   l.Apply(vk, orchestrator::kLearnedWindowSource);  // the invocation supersedes a pending reload
 }
 
@@ -316,7 +317,7 @@ void ReconcilerPolicy::OnIdle(PolicyContext& ctx, uint32_t key, const orchestrat
   orchestrator::ViewKey& vk = ctx.view().keys[key];
   orchestrator::LearnedKeepAlive& l = learned_[key];
   const int64_t now_ms = ctx.now() / 1000;
-  const double memory_ratio = ctx.workload().keys[key].memory_mb / mean_memory_mb_;
+  const double memory_ratio = MemoryRatio(ctx, key);
   const double start_s = ctx.config().start.median_s;
   const uint32_t busy = BusyInstances(vk);
   // Level 1 first: surplus levels keep no longer than it.

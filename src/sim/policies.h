@@ -75,6 +75,8 @@ class ReconcilerPolicy final : public Policy {
 
  private:
   void ApplyTimer(PolicyContext& ctx, uint32_t key);
+  // This key's instance memory over the average (the learned keep-alive's unit).
+  double MemoryRatio(const PolicyContext& ctx, uint32_t key) const;
   ReconcilerPolicyOptions options_;
   std::unique_ptr<orchestrator::Reconciler> reconciler_;
   // predictive
