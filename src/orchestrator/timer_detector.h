@@ -30,10 +30,14 @@ struct TimerDetectorOptions {
   // ... give or take this many slots (a timer due at 01:00:00 may be logged at 00:59).
   int64_t jitter_slots = 2;
   // Candidate periods, each a multiple of slot_ms.
-  std::vector<int64_t> periods_ms = {5 * 60'000,    10 * 60'000,    15 * 60'000,   20 * 60'000,
-                                     30 * 60'000,   3'600'000,      2 * 3'600'000, 3 * 3'600'000,
-                                     4 * 3'600'000, 6 * 3'600'000,  8 * 3'600'000, 12 * 3'600'000,
-                                     24 * 3'600'000};
+  // Cron's minute steps that divide an hour, and every hour step `0 */N * * *`: N = 5, 7,
+  // 9, 10, 11 do not divide a day (*/10 fires at 00:00, 10:00, 20:00), so such a key
+  // keeps a 10-hour grid through the day and loses the hypothesis at midnight.
+  std::vector<int64_t> periods_ms = {5 * 60'000,     10 * 60'000,    15 * 60'000,    20 * 60'000,
+                                     30 * 60'000,    3'600'000,      2 * 3'600'000,  3 * 3'600'000,
+                                     4 * 3'600'000,  5 * 3'600'000,  6 * 3'600'000,  7 * 3'600'000,
+                                     8 * 3'600'000,  9 * 3'600'000,  10 * 3'600'000, 11 * 3'600'000,
+                                     12 * 3'600'000, 24 * 3'600'000};
 };
 
 struct ViewKey;

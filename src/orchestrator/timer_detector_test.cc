@@ -51,6 +51,25 @@ TEST(TimerDetectorTest, ArrivalsOffTheGridEndEveryHypothesis) {
   EXPECT_EQ(Next(t, 24 * kMin), -1);
 }
 
+TEST(TimerDetectorTest, AnHourStepThatDoesNotDivideADayIsFollowedThroughTheDay) {
+  // `0 */10 * * *` fires at 00:00, 10:00 and 20:00 (Azure's keys 84 and 167): with the
+  // default candidates one firing predicts each hour step in turn, 10:00 among them.
+  TimerDetector t(TimerDetectorOptions{}, 0);
+  t.Arrival(20'000);
+  for (int64_t h = 1; h <= 10; ++h) {
+    EXPECT_EQ(Next(t, h * kHour - 5 * kMin), h * kHour - 2 * kMin) << h;  // the h-hour candidate
+  }
+  t.Arrival(10 * kHour + 30'000);
+  t.Arrival(10 * kHour + 90'000);  // a burst over the next minutes is the same firing
+  EXPECT_EQ(t.alive(), 1u);        // 11, 12 and 24 h die: 10:00 is off their grids
+  EXPECT_EQ(Next(t, 11 * kHour), 20 * kHour - 2 * kMin);
+  t.Arrival(20 * kHour);
+  EXPECT_EQ(Next(t, 21 * kHour), 30 * kHour - 2 * kMin);
+  // Midnight restarts cron's hour steps: off the 10-hour grid, so no timer any more.
+  t.Arrival(24 * kHour);
+  EXPECT_EQ(t.alive(), 0u);
+}
+
 TEST(TimerDetectorTest, SeveralArrivalsInOneSlotCountOnce) {
   TimerDetector t(Periods({5 * kMin}), 0);
   t.Arrival(1'000);
