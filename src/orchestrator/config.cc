@@ -191,7 +191,8 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
     if (learned) {
       const YamlReader& l = *learned;
       RETURN_IF_ERROR(l.CheckKnown({"enabled", "cold_start_cost_s", "weight", "range_s", "prior",
-                                    "surplus_levels", "surplus_cold_start_cost_s", "timers"}));
+                                    "surplus_levels", "surplus_cold_start_cost_s", "timers",
+                                    "keep_first_min_samples"}));
       LearnedKeepAliveConfig& lc = ac.learned;
       ASSIGN_OR_RETURN(ac.learned_keepalive, l.Bool("enabled", true));
       ASSIGN_OR_RETURN(lc.cold_s, l.Double("cold_start_cost_s", 1800, 0.001, 1e9));
@@ -206,6 +207,8 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
       lc.surplus_levels = static_cast<uint32_t>(levels);
       ASSIGN_OR_RETURN(lc.surplus_cold_s, l.Double("surplus_cold_start_cost_s", 300, 0.001, 1e9));
       ASSIGN_OR_RETURN(lc.timers, l.Bool("timers", true));
+      ASSIGN_OR_RETURN(int64_t keep_first, l.Int("keep_first_min_samples", 30, 0, 1'000'000'000));
+      lc.learner.keep_first_min_samples = static_cast<uint64_t>(keep_first);
     }
   }
   ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));

@@ -67,7 +67,8 @@ TEST(OrchestratorConfigTest, ParsesTheAutoscalerAndItsLearnedKeepAlive) {
       "  stable_window_s: 30\n"
       "  panic_window_s: 3\n"
       "  learned_keepalive: {cold_start_cost_s: 600, weight: key, range_s: 7200, prior: 2,\n"
-      "                      surplus_levels: 3, surplus_cold_start_cost_s: 90, timers: false}\n");
+      "                      surplus_levels: 3, surplus_cold_start_cost_s: 90, timers: false,\n"
+      "                      keep_first_min_samples: 100}\n");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_FALSE(c->autoscaler.reactive);
   EXPECT_EQ(c->autoscaler.stable_window_ms, 30'000);
@@ -80,6 +81,9 @@ TEST(OrchestratorConfigTest, ParsesTheAutoscalerAndItsLearnedKeepAlive) {
   EXPECT_EQ(c->autoscaler.learned.surplus_levels, 3u);
   EXPECT_EQ(c->autoscaler.learned.surplus_cold_s, 90);
   EXPECT_FALSE(c->autoscaler.learned.timers);
+  EXPECT_EQ(c->autoscaler.learned.learner.keep_first_min_samples, 100u);
+  EXPECT_EQ(Parse("autoscaler:\n  learned_keepalive: {}\n")->autoscaler.learned.learner.keep_first_min_samples, 30u);
+  EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {keep_first_min_samples: -1}\n").ok());
   EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {surplus_levels: 65}\n").ok());
   EXPECT_FALSE(Parse("{}")->autoscaler.learned_keepalive);
   auto bad = Parse("autoscaler:\n  learned_keepalive: {weight: everyone}\n");

@@ -57,11 +57,12 @@ IdlePlan IdleLearner::Plan(double cold_cost, double start_s, bool keep_only) con
     ++j;
   }
   double best_cost = 0;
-  auto consider = [&](double prewarm, double keep, double cold, double idle) {
+  auto consider = [&](double prewarm, double keep, double cold, double idle, double first) {
     double cost = cold_cost * cold + idle;
     if (best.learned && cost >= best_cost) return;
     best_cost = cost;
     best.learned = true;
+    best.keep_first_ms = static_cast<int64_t>(std::llround(first * 1000));
     best.prewarm_ms = static_cast<int64_t>(std::llround(prewarm * 1000));
     best.keep_until_ms = static_cast<int64_t>(std::llround(keep * 1000));
     best.cold_share = cold / n;
@@ -71,20 +72,36 @@ IdlePlan IdleLearner::Plan(double cold_cost, double start_s, bool keep_only) con
   for (size_t J = 0; J <= m; ++J) {
     double keep = J == 0 ? 0 : upper[J - 1];
     double beyond = n - cum[J];
-    consider(0, keep, beyond, sum[J] + beyond * keep);
+    consider(0, keep, beyond, sum[J] + beyond * keep, 0);
   }
-  // reload: unloaded until the lower edge of bin I, warm through bin J (I <= J).
+  // reload: warm through bins 0..k-1 (k = 0: unload at once), unloaded from there to the
+  // lower edge of bin I (k <= I), warm again through bin J (I <= J). A key whose idle times
+  // cluster in two places (an invocation that often comes back within a minute, and
+  // otherwise after eight) keeps its instance for the first and reloads for the second.
+  // The cost splits into a part of k alone,
+  //   g(k) = sum[k] + (n - cum[k]) * K1(k) - cold_cost * cum[k],
+  // and a part of I and J, so the best k for each I is a running minimum: O(m^2) overall.
+  double best_g = 0;
+  size_t best_k = 0;
   for (size_t I = 0; I < m && !keep_only; ++I) {
+    const double g = sum[I] + (n - cum[I]) * (I == 0 ? 0 : upper[I - 1]) - cold_cost * cum[I];
+    if (I == 0 || g < best_g) {
+      best_g = g;
+      best_k = I;
+    }
     double prewarm = lower[I];
     if (prewarm <= 0) continue;  // that is the keep shape
-    double before = cum[I];      // idle periods that end while unloaded: cold, no cost
+    // A stretch without data is evidence of no arrivals only once there are enough samples.
+    const size_t k = samples_ >= options_.keep_first_min_samples ? best_k : 0;
+    const double first = k == 0 ? 0 : upper[k - 1];
+    const double before = cum[I] - cum[k];  // idle periods that end while unloaded: cold
     for (size_t J = I; J < m; ++J) {
       double keep = upper[J];
       double beyond = n - cum[J + 1];
       double warm = cum[J + 1] - cum[I];
-      double idle = start_s * (n - before) + (sum[J + 1] - sum[I]) - prewarm * warm +
-                    beyond * (keep - prewarm);
-      consider(prewarm, keep, before + beyond, idle);
+      double idle = sum[k] + (n - cum[k]) * first + start_s * (n - cum[I]) + (sum[J + 1] - sum[I]) -
+                    prewarm * warm + beyond * (keep - prewarm);
+      consider(prewarm, keep, before + beyond, idle, first);
     }
   }
   // Out of range: reload around the forecast next long idle time. Scored on the samples
@@ -112,6 +129,7 @@ IdlePlan IdleLearner::Plan(double cold_cost, double start_s, bool keep_only) con
                   (static_cast<double>(beyond_) - warm) * (hi - lo);
     double cost = cold_cost * cold + idle;
     if (cost < best_cost) {
+      best.keep_first_ms = 0;
       best.prewarm_ms = static_cast<int64_t>(std::llround(lo * 1000));
       best.keep_until_ms = static_cast<int64_t>(std::llround(hi * 1000));
       best.cold_share = cold / n;
@@ -122,6 +140,7 @@ IdlePlan IdleLearner::Plan(double cold_cost, double start_s, bool keep_only) con
   // Margins against the bins' granularity, as the hybrid histogram does.
   if (best.prewarm_ms > 0) {
     best.prewarm_ms = static_cast<int64_t>(best.prewarm_ms * (1 - options_.margin));
+    best.keep_first_ms = static_cast<int64_t>(best.keep_first_ms * (1 + options_.margin));
   }
   best.keep_until_ms = static_cast<int64_t>(best.keep_until_ms * (1 + options_.margin));
   return best;
@@ -212,7 +231,9 @@ void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
   });
   key.surplus_keepalive_ms.clear();
   // A surplus level keeps no longer than level 1 (it serves only on top of it).
-  const int64_t level1 = planned_at_ == UINT64_MAX ? INT64_MAX : plan_.prewarm_ms > 0 ? 0 : plan_.keep_until_ms;
+  const int64_t level1 = planned_at_ == UINT64_MAX ? INT64_MAX
+                         : plan_.prewarm_ms > 0   ? plan_.keep_first_ms
+                                                  : plan_.keep_until_ms;
   for (uint32_t l = 2; l < 2 + levels_.size(); ++l) {
     const Level& lv = levels_[l - 2];
     if (lv.planned_at == UINT64_MAX) break;  // never idle yet: level 1's
@@ -220,7 +241,7 @@ void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
       key.surplus_keepalive_ms.push_back(std::min(lv.plan.keep_until_ms, level1));
       continue;
     }
-    key.surplus_keepalive_ms.push_back(0);
+    key.surplus_keepalive_ms.push_back(std::min(lv.plan.keep_first_ms, level1));
     if (lv.idle_since_ms >= 0) AddReloadWindow(key, lv.idle_since_ms, lv.plan, l, kSurplusWindowSource + l);
   }
   if (planned_at_ == UINT64_MAX) {
@@ -231,9 +252,10 @@ void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
     key.keepalive_ms = plan_.keep_until_ms;
     return;
   }
-  // Unload idle instances at once (also surplus ones while others still serve); once the
-  // whole key is idle, reload one instance before the expected next arrival.
-  key.keepalive_ms = 0;
+  // Keep idle instances for the plan's first stretch (0: unload at once; also surplus ones
+  // while others still serve); once the whole key is idle, reload one instance before the
+  // expected next arrival.
+  key.keepalive_ms = plan_.keep_first_ms;
   if (idle_since_ms_ >= 0) AddReloadWindow(key, idle_since_ms_, plan_, 1, source);
 }
 

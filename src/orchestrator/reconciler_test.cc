@@ -129,6 +129,41 @@ TEST(Reconciler, ALearnedKeepAliveOverridesTheTemplates) {
   EXPECT_EQ(Count(r.Reconcile(v, 120'000), Decision::kDrain), 1);
 }
 
+TEST(Reconciler, AKeepThenReloadPlanDrainsAfterItsFirstStretchAndReloadsBeforeTheSecond) {
+  // A learned plan (IdlePlan::keep_first_ms): keep 66 s after use, reload for 432-594 s.
+  ReconcilerConfig cfg;
+  cfg.reactive = false;
+  cfg.default_template.lead_ms = 3'000;
+  Reconciler r(cfg);
+  ClusterView v = TwoRegions();
+  ViewInstance i;
+  i.id = "a";
+  i.state = ViewState::kReady;
+  i.last_busy_ms = 0;
+  i.used = true;
+  v.keys[0].instances.push_back(i);
+  v.keys[0].keepalive_ms = 66'000;
+  v.keys[0].windows.push_back({432'000, 594'000, 1, {}});
+  EXPECT_TRUE(r.Reconcile(v, 65'999).empty());
+  auto ds = r.Reconcile(v, 66'000);
+  ASSERT_EQ(ds.size(), 1u);
+  EXPECT_EQ(ds[0].kind, Decision::kDrain);
+  EXPECT_EQ(ds[0].reason, ScaleReason::kIdle);
+  v.keys[0].instances.clear();  // destroyed once its answers expired
+  EXPECT_TRUE(r.Reconcile(v, 428'999).empty());
+  ds = r.Reconcile(v, 429'000);
+  ASSERT_EQ(Count(ds, Decision::kCreate), 1);
+  EXPECT_EQ(ds[0].reason, ScaleReason::kPrefetch);
+  // A reload due before the first stretch ends keeps the instance through: no restart.
+  ClusterView w = TwoRegions();
+  w.keys[0].instances.push_back(i);
+  w.keys[0].keepalive_ms = 66'000;
+  w.keys[0].windows.push_back({60'000, 200'000, 1, {}});
+  EXPECT_TRUE(r.Reconcile(w, 66'000).empty());
+  EXPECT_TRUE(r.Reconcile(w, 199'999).empty());
+  EXPECT_EQ(Count(r.Reconcile(w, 200'000), Decision::kDrain), 1);
+}
+
 TEST(Reconciler, WindowKeepsInstancesUntilItEnds) {
   ReconcilerConfig cfg;
   cfg.reactive = false;

@@ -532,7 +532,8 @@ void ClusterState::LearnKeepAlives(
       lk.busy = false;
       const IdlePlan& plan = lk.keepalive.IdleBegins(lk.seen_ms, config_.autoscaler.learned, 1.0, start_s);
       spdlog::debug("learned keep-alive {}/{}: {} then keep until {} s idle", name.first, name.second,
-                    plan.prewarm_ms > 0 ? fmt::format("unload, reload at {} s", plan.prewarm_ms / 1000)
+                    plan.prewarm_ms > 0 ? fmt::format("keep {} s, reload at {} s", plan.keep_first_ms / 1000,
+                                                      plan.prewarm_ms / 1000)
                                         : std::string("keep"),
                     plan.keep_until_ms / 1000);
     }

@@ -70,7 +70,7 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
     o.keepalive_ms = 60'000;
     knobs.insert(knobs.end(), {"stable", "panic", "panic_threshold", "target", "q", "model",
                                "transform", "refit", "min_history", "horizon", "reactive",
-                               "forecast", "forecast_min", "cold", "weight", "mix", "min_samples", "prior", "range", "surplus", "surplus_cold", "timers"});
+                               "forecast", "forecast_min", "cold", "weight", "mix", "min_samples", "prior", "range", "surplus", "surplus_cold", "timers", "keep_first"});
   } else {
     return absl::InvalidArgumentError(fmt::format(
         "unknown reconciler policy '{}' (fixed-keepalive, reactive-kpa, predictive)", name));
@@ -83,6 +83,14 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
     }
     if (k == "keepalive") {
       ASSIGN_OR_RETURN(o.keepalive_ms, ParseDurationMs(v));
+    } else if (k == "keep_first") {
+      if (v == "off") {
+        o.learn.learner.keep_first_min_samples = UINT64_MAX;
+      } else {
+        ASSIGN_OR_RETURN(double d, ParseDouble(k, v));
+        if (d < 0) return absl::InvalidArgumentError("--param keep_first must be >= 0 or off");
+        o.learn.learner.keep_first_min_samples = static_cast<uint64_t>(d);
+      }
     } else if (k == "timers") {
       if (v != "on" && v != "off") return absl::InvalidArgumentError("--param timers=on|off");
       o.learn.timers = v == "on";
