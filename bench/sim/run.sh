@@ -6,7 +6,10 @@
 #
 #   bench/sim/run.sh [--quick]        (--quick: WorldCup98 over 2 days instead of 4)
 #
-# Writes build/sim-bench/{azure200,wc98}.{csv,svg,json}. PREWARM=path overrides the binary.
+# Prints where predictive's curves (75th-percentile and overall cold-start rate) lie above
+# fixed keep-alive's and KPA's (bench/sim/below.py), also with predictive.weight=start.
+# Writes build/sim-bench/{azure200,wc98}{,-start}.csv and {azure200,wc98}.{svg,json}.
+# PREWARM=path overrides the binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PREWARM=${PREWARM:-build/release/bin/prewarm}
@@ -39,6 +42,13 @@ for p, a in at.items():
     rc = a["cold_rate"] / h["cold_rate"] if h["cold_rate"] else float("nan")
     print(f"{p:18} {100*a['cold_rate_p75']:10.3f} {100*a['cold_rate']:8.3f} {r75:13.2f} {rc:14.2f}")
 PY
+  python3 bench/sim/below.py "$OUT/$name.csv"
+  # The same curves with predictive pricing every cold start alike (weight=start): the
+  # overall cold-start rate it trades for the per-key 75th percentile above.
+  echo "-- predictive with --param predictive.weight=start"
+  "$PREWARM" sim "$@" --policy fixed-keepalive,reactive-kpa,predictive --param predictive.weight=start \
+    --sweep --csv "$OUT/$name-start.csv" >/dev/null
+  python3 bench/sim/below.py "$OUT/$name-start.csv"
 }
 run azure200 --trace "$TRACES/azure2019/200_inv.csv" --warmup 2h
 run wc98 --trace "$TRACES/worldcup98/wc98_requests_per_minute.csv" --days "$DAYS" --warmup 1d

@@ -192,7 +192,7 @@ TEST(Factory, TheSameRunIsRunOnceAndASweepPointKeepsItsKnob) {
   std::vector<size_t> idx;
   for (const RunSpec& r : *sweep) idx.push_back(set.Add(r));
   EXPECT_EQ(set.runs().size(), sweep->size());  // 10m is both the reference and a point
-  EXPECT_EQ(idx[3], ref);
+  EXPECT_EQ(idx[6], ref);
   EXPECT_EQ(set.runs()[ref].knob, "keepalive");
   EXPECT_EQ(set.runs()[ref].value, "10m");
   EXPECT_EQ(set.Add({"fixed-keepalive", CanonicalParams("fixed-keepalive", {}), "", ""}), ref);
