@@ -163,6 +163,8 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
       o.learn.weight = v;
     }
   }
+  // A surplus instance's cold start is priced as a start of level 1 unless told otherwise.
+  if (!params.contains("surplus_cold")) o.learn.surplus_cold_s = o.learn.cold_s;
   o.reconciler.default_template.keepalive_ms = o.keepalive_ms;
   o.reconciler.default_template.target_utilisation = target;
   return o;
