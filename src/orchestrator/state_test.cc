@@ -360,6 +360,65 @@ TEST_F(ClusterStateTest, LearnedKeepAliveUnloadsATimerAndReloadsItBeforeItFires)
   EXPECT_GE(state.counters().drains, 5u) << "unloaded between firings";
 }
 
+TEST_F(ClusterStateTest, LearnedKeepAliveKeepsThroughTheShortGapAndReloadsForTheLongOne) {
+  // A client resolves the key twice, 30 s apart, every 10.5 minutes. Once 30 idle periods
+  // are learned, the orchestrator keeps the instance after each use for about a minute
+  // (the second resolution finds it), unloads it, and loads one again before the next pair.
+  OrchestratorConfig cfg = testing::ThreeRegionConfig();
+  cfg.autoscaler.reactive = false;
+  cfg.autoscaler.learned_keepalive = true;
+  cfg.autoscaler.learned.cold_s = 3600;
+  cfg.autoscaler.learned.weight = "start";
+  cfg.autoscaler.learned.timers = false;
+  SnapshotHolder snaps;
+  ClusterState state(cfg, clock_, snaps);
+  InstantAgent agent(state);
+  auto ready = [&] {
+    auto snap = snaps.Load();
+    if (!snap->instances.contains("static")) return 0;
+    int n = 0;
+    for (const auto& r : snap->instances.at("static")) n += r.ready;
+    return n;
+  };
+  auto resolve = [&] {  // a DNS answer (cold path when nothing is loaded); true: warm
+    bool warm = ready() > 0;
+    if (!warm) {
+      EXPECT_TRUE(state.ReserveCold("static", {"frankfurt", {50.11, 8.68}}));
+    }
+    agent.Step();
+    snaps.Load()->instances.at("static")[0].heat->last_answer_ms.store(clock_.NowMs());
+    return warm;
+  };
+  auto run = [&](int ticks) {  // 10 s each
+    for (int t = 0; t < ticks; ++t) {
+      clock_.Advance(10'000);
+      agent.Step();
+      state.Tick();
+      agent.Step();
+    }
+  };
+  int warm = 0, resolved = 0;
+  uint64_t drains_before = 0, prefetch_before = 0;
+  for (int period = 0; period < 40; ++period) {
+    if (period == 25) {
+      drains_before = state.counters().drains;
+      prefetch_before = state.reconciler_counters().creates[static_cast<int>(ScaleReason::kPrefetch)];
+    }
+    bool first = resolve();
+    run(3);
+    bool second = resolve();
+    run(60);
+    if (period >= 25) {
+      resolved += 2;
+      warm += first + second;
+    }
+  }
+  EXPECT_EQ(warm, resolved) << "after learning, both resolutions of a pair find a loaded instance";
+  EXPECT_GE(state.counters().drains - drains_before, 14u) << "unloaded after each pair's first stretch";
+  EXPECT_GE(state.reconciler_counters().creates[static_cast<int>(ScaleReason::kPrefetch)] - prefetch_before, 14u)
+      << "reloaded before each pair";
+}
+
 TEST_F(ClusterStateTest, AKeySeenOnceIsLoadedAheadOfEachCronPeriodUntilItsLastHasPassed) {
   // One DNS answer at 00:00 for a key nothing else asks for: it may be a timer of any
   // common period, so the orchestrator loads an instance ahead of 01:00, 02:00, ... (the
