@@ -39,6 +39,16 @@ void Apply(ClusterView& v, const std::vector<Decision>& ds, int64_t now) {
   }
 }
 
+// A ready instance that last served at `last_busy_ms`.
+ViewInstance UsedReady(std::string id, int64_t last_busy_ms) {
+  ViewInstance i;
+  i.id = std::move(id);
+  i.state = ViewState::kReady;
+  i.used = true;
+  i.last_busy_ms = last_busy_ms;
+  return i;
+}
+
 int Count(const std::vector<Decision>& ds, Decision::Kind kind) {
   return static_cast<int>(std::count_if(ds.begin(), ds.end(), [&](const Decision& d) { return d.kind == kind; }));
 }
@@ -117,12 +127,7 @@ TEST(Reconciler, ALearnedKeepAliveOverridesTheTemplates) {
   cfg.default_template.keepalive_ms = 600'000;
   Reconciler r(cfg);
   ClusterView v = TwoRegions();
-  ViewInstance i;
-  i.id = "a";
-  i.state = ViewState::kReady;
-  i.last_busy_ms = 0;
-  i.used = true;
-  v.keys[0].instances.push_back(i);
+  v.keys[0].instances.push_back(UsedReady("a", 0));
   EXPECT_EQ(Count(r.Reconcile(v, 120'000), Decision::kDrain), 0);
   v.keys[0].keepalive_ms = 90'000;
   EXPECT_EQ(Count(r.Reconcile(v, 89'000), Decision::kDrain), 0);
@@ -136,12 +141,7 @@ TEST(Reconciler, AKeepThenReloadPlanDrainsAfterItsFirstStretchAndReloadsBeforeTh
   cfg.default_template.lead_ms = 3'000;
   Reconciler r(cfg);
   ClusterView v = TwoRegions();
-  ViewInstance i;
-  i.id = "a";
-  i.state = ViewState::kReady;
-  i.last_busy_ms = 0;
-  i.used = true;
-  v.keys[0].instances.push_back(i);
+  v.keys[0].instances.push_back(UsedReady("a", 0));
   v.keys[0].keepalive_ms = 66'000;
   v.keys[0].windows.push_back({432'000, 594'000, 1, {}});
   EXPECT_TRUE(r.Reconcile(v, 65'999).empty());
@@ -156,7 +156,7 @@ TEST(Reconciler, AKeepThenReloadPlanDrainsAfterItsFirstStretchAndReloadsBeforeTh
   EXPECT_EQ(ds[0].reason, ScaleReason::kPrefetch);
   // A reload due before the first stretch ends keeps the instance through: no restart.
   ClusterView w = TwoRegions();
-  w.keys[0].instances.push_back(i);
+  w.keys[0].instances.push_back(UsedReady("a", 0));
   w.keys[0].keepalive_ms = 66'000;
   w.keys[0].windows.push_back({60'000, 200'000, 1, {}});
   EXPECT_TRUE(r.Reconcile(w, 66'000).empty());
@@ -218,12 +218,7 @@ TEST(Reconciler, SurplusInstancesKeepTheirLevelsKeepAlive) {
   v.keys[0].keepalive_ms = 600'000;
   v.keys[0].surplus_keepalive_ms = {60'000, 30'000};
   for (auto [id, busy] : {std::pair{"c", 0}, {"a", 100'000}, {"d", 5'000}, {"b", 90'000}}) {
-    ViewInstance i;
-    i.id = id;
-    i.state = ViewState::kReady;
-    i.used = true;
-    i.last_busy_ms = busy;
-    v.keys[0].instances.push_back(i);
+    v.keys[0].instances.push_back(UsedReady(id, busy));
   }
   auto drained = [&](int64_t now) {
     std::vector<std::string> ids;

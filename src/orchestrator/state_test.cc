@@ -43,6 +43,25 @@ class ClusterStateTest : public ::testing::Test {
     ASSERT_TRUE(state_.ApplyStatus(st).ok());
   }
 
+  // The learned keep-alive on, the reactive floor off, every cold start worth `cold_s`.
+  static OrchestratorConfig LearnedConfig(double cold_s) {
+    OrchestratorConfig cfg = testing::ThreeRegionConfig();
+    cfg.autoscaler.reactive = false;
+    cfg.autoscaler.learned_keepalive = true;
+    cfg.autoscaler.learned.cold_s = cold_s;
+    cfg.autoscaler.learned.weight = "start";
+    return cfg;
+  }
+
+  // Ready "static" instances in the latest routing snapshot.
+  static int Ready(SnapshotHolder& snaps) {
+    auto snap = snaps.Load();
+    if (!snap->instances.contains("static")) return 0;
+    int n = 0;
+    for (const auto& r : snap->instances.at("static")) n += r.ready;
+    return n;
+  }
+
   ManualClock clock_;
   OrchestratorConfig config_;
   SnapshotHolder snaps_;
@@ -318,25 +337,14 @@ TEST_F(ClusterStateTest, LearnedKeepAliveUnloadsATimerAndReloadsItBeforeItFires)
   // autoscaler.learned_keepalive on a key that a client resolves every 30 minutes. The
   // orchestrator learns the idle times from its own DNS answers; once they dominate, it
   // unloads the instance after each use and creates one again before the next.
-  OrchestratorConfig cfg = testing::ThreeRegionConfig();
-  cfg.autoscaler.reactive = false;
-  cfg.autoscaler.learned_keepalive = true;
-  cfg.autoscaler.learned.cold_s = 3600;
-  cfg.autoscaler.learned.weight = "start";
+  OrchestratorConfig cfg = LearnedConfig(3600);
   SnapshotHolder snaps;
   ClusterState state(cfg, clock_, snaps);
   InstantAgent agent(state);
-  auto ready = [&] {
-    auto snap = snaps.Load();
-    if (!snap->instances.contains("static")) return 0;
-    int n = 0;
-    for (const auto& r : snap->instances.at("static")) n += r.ready;
-    return n;
-  };
   int warm = 0, fired = 0;
   for (int period = 0; period < 16; ++period) {
     // The timer fires: a DNS answer (cold path when nothing is loaded).
-    bool was_warm = ready() > 0;
+    bool was_warm = Ready(snaps) > 0;
     if (!was_warm) {
       ASSERT_TRUE(state.ReserveCold("static", {"frankfurt", {50.11, 8.68}}));
     }
@@ -364,24 +372,13 @@ TEST_F(ClusterStateTest, LearnedKeepAliveKeepsThroughTheShortGapAndReloadsForThe
   // A client resolves the key twice, 30 s apart, every 10.5 minutes. Once 30 idle periods
   // are learned, the orchestrator keeps the instance after each use for about a minute
   // (the second resolution finds it), unloads it, and loads one again before the next pair.
-  OrchestratorConfig cfg = testing::ThreeRegionConfig();
-  cfg.autoscaler.reactive = false;
-  cfg.autoscaler.learned_keepalive = true;
-  cfg.autoscaler.learned.cold_s = 3600;
-  cfg.autoscaler.learned.weight = "start";
+  OrchestratorConfig cfg = LearnedConfig(3600);
   cfg.autoscaler.learned.timers = false;
   SnapshotHolder snaps;
   ClusterState state(cfg, clock_, snaps);
   InstantAgent agent(state);
-  auto ready = [&] {
-    auto snap = snaps.Load();
-    if (!snap->instances.contains("static")) return 0;
-    int n = 0;
-    for (const auto& r : snap->instances.at("static")) n += r.ready;
-    return n;
-  };
   auto resolve = [&] {  // a DNS answer (cold path when nothing is loaded); true: warm
-    bool warm = ready() > 0;
+    bool warm = Ready(snaps) > 0;
     if (!warm) {
       EXPECT_TRUE(state.ReserveCold("static", {"frankfurt", {50.11, 8.68}}));
     }
@@ -423,11 +420,7 @@ TEST_F(ClusterStateTest, AKeySeenOnceIsLoadedAheadOfEachCronPeriodUntilItsLastHa
   // One DNS answer at 00:00 for a key nothing else asks for: it may be a timer of any
   // common period, so the orchestrator loads an instance ahead of 01:00, 02:00, ... (the
   // TimerDetector's windows, +-2 min) and unloads each unused one when its window ends.
-  OrchestratorConfig cfg = testing::ThreeRegionConfig();
-  cfg.autoscaler.reactive = false;
-  cfg.autoscaler.learned_keepalive = true;
-  cfg.autoscaler.learned.cold_s = 600;  // worth a 5-min window; the keep-alive is short
-  cfg.autoscaler.learned.weight = "start";
+  OrchestratorConfig cfg = LearnedConfig(600);  // worth a 5-min window; the keep-alive is short
   SnapshotHolder snaps;
   clock_.Set(1'790'000'000'000 - 1'790'000'000'000 % 86'400'000);  // a midnight
   ClusterState state(cfg, clock_, snaps);
