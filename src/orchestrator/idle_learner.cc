@@ -231,32 +231,24 @@ void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
   });
   key.surplus_keepalive_ms.clear();
   // A surplus level keeps no longer than level 1 (it serves only on top of it).
-  const int64_t level1 = planned_at_ == UINT64_MAX ? INT64_MAX
-                         : plan_.prewarm_ms > 0   ? plan_.keep_first_ms
-                                                  : plan_.keep_until_ms;
+  const int64_t level1 = planned_at_ == UINT64_MAX ? INT64_MAX : plan_.keepalive_ms();
   for (uint32_t l = 2; l < 2 + levels_.size(); ++l) {
     const Level& lv = levels_[l - 2];
     if (lv.planned_at == UINT64_MAX) break;  // never idle yet: level 1's
-    if (lv.plan.prewarm_ms <= 0) {
-      key.surplus_keepalive_ms.push_back(std::min(lv.plan.keep_until_ms, level1));
-      continue;
+    key.surplus_keepalive_ms.push_back(std::min(lv.plan.keepalive_ms(), level1));
+    if (lv.plan.reload() && lv.idle_since_ms >= 0) {
+      AddReloadWindow(key, lv.idle_since_ms, lv.plan, l, kSurplusWindowSource + l);
     }
-    key.surplus_keepalive_ms.push_back(std::min(lv.plan.keep_first_ms, level1));
-    if (lv.idle_since_ms >= 0) AddReloadWindow(key, lv.idle_since_ms, lv.plan, l, kSurplusWindowSource + l);
   }
   if (planned_at_ == UINT64_MAX) {
     key.keepalive_ms = -1;  // never idle yet: the template's keep-alive
     return;
   }
-  if (plan_.prewarm_ms <= 0) {
-    key.keepalive_ms = plan_.keep_until_ms;
-    return;
-  }
-  // Keep idle instances for the plan's first stretch (0: unload at once; also surplus ones
-  // while others still serve); once the whole key is idle, reload one instance before the
-  // expected next arrival.
-  key.keepalive_ms = plan_.keep_first_ms;
-  if (idle_since_ms_ >= 0) AddReloadWindow(key, idle_since_ms_, plan_, 1, source);
+  // A reload keeps idle instances for its first stretch (0: unloads at once; also surplus
+  // ones while others still serve); once the whole key is idle, it loads one instance
+  // again before the expected next arrival.
+  key.keepalive_ms = plan_.keepalive_ms();
+  if (plan_.reload() && idle_since_ms_ >= 0) AddReloadWindow(key, idle_since_ms_, plan_, 1, source);
 }
 
 }  // namespace prewarm::orchestrator

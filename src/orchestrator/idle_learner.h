@@ -55,6 +55,11 @@ struct IdlePlan {
   int64_t keep_until_ms = 0;   // unloaded after this much idle time
   double cold_share = 0;       // expected share of idle periods that end cold
   double idle_s = 0;           // expected loaded idle seconds per idle period
+
+  bool reload() const { return prewarm_ms > 0; }
+  // How long an instance stays loaded after its last use: all of a keep, a reload's first
+  // stretch.
+  int64_t keepalive_ms() const { return reload() ? keep_first_ms : keep_until_ms; }
 };
 
 class IdleLearner {

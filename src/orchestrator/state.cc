@@ -491,7 +491,7 @@ void ClusterState::LearnKeepAlives(
   // Keys that have no instance left but a reload planned must be in the view.
   const bool timers = config_.autoscaler.learned.timers;
   for (auto& [name, lk] : learned_) {
-    bool reload = lk.keepalive.idle() && lk.keepalive.plan().prewarm_ms > 0;
+    bool reload = lk.keepalive.idle() && lk.keepalive.plan().reload();
     if (!reload && !(timers && lk.timers.NextFiring(now))) continue;
     auto r = std::find_if(view.regions.begin(), view.regions.end(),
                           [&](const ViewRegion& vr) { return vr.name == name.first; });
@@ -532,7 +532,7 @@ void ClusterState::LearnKeepAlives(
       lk.busy = false;
       const IdlePlan& plan = lk.keepalive.IdleBegins(lk.seen_ms, config_.autoscaler.learned, 1.0, start_s);
       spdlog::debug("learned keep-alive {}/{}: {} then keep until {} s idle", name.first, name.second,
-                    plan.prewarm_ms > 0 ? fmt::format("keep {} s, reload at {} s", plan.keep_first_ms / 1000,
+                    plan.reload() ? fmt::format("keep {} s, reload at {} s", plan.keep_first_ms / 1000,
                                                       plan.prewarm_ms / 1000)
                                         : std::string("keep"),
                     plan.keep_until_ms / 1000);

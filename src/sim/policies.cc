@@ -333,7 +333,7 @@ void ReconcilerPolicy::OnIdle(PolicyContext& ctx, uint32_t key, const orchestrat
   // Level 1 first: surplus levels keep no longer than it.
   if (busy == 0) {
     l.IdleBegins(now_ms, options_.learn, memory_ratio, start_s);
-    learned_reloads_ += l.plan().prewarm_ms > 0;
+    learned_reloads_ += l.plan().reload();
   }
   l.Busy(now_ms, busy, options_.learn, memory_ratio, start_s);
   l.Apply(vk, orchestrator::kLearnedWindowSource);
