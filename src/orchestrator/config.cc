@@ -205,7 +205,8 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
       ASSIGN_OR_RETURN(lc.learner.prior_weight, l.Double("prior", 1.0, 0, 1000));
       ASSIGN_OR_RETURN(int64_t levels, l.Int("surplus_levels", 8, 0, 64));
       lc.surplus_levels = static_cast<uint32_t>(levels);
-      ASSIGN_OR_RETURN(lc.surplus_cold_s, l.Double("surplus_cold_start_cost_s", lc.cold_s, 0.001, 1e9));
+      ASSIGN_OR_RETURN(lc.surplus_cold_s,
+                       l.Double("surplus_cold_start_cost_s", lc.cold_s, 0.001, 1e9));
       ASSIGN_OR_RETURN(lc.timers, l.Bool("timers", true));
       ASSIGN_OR_RETURN(int64_t keep_first, l.Int("keep_first_min_samples", 30, 0, 1'000'000'000));
       lc.learner.keep_first_min_samples = static_cast<uint64_t>(keep_first);

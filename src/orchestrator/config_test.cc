@@ -83,8 +83,12 @@ TEST(OrchestratorConfigTest, ParsesTheAutoscalerAndItsLearnedKeepAlive) {
   EXPECT_FALSE(c->autoscaler.learned.timers);
   EXPECT_EQ(c->autoscaler.learned.learner.keep_first_min_samples, 100u);
   // A surplus instance's cold start costs what the first's does unless told otherwise.
-  EXPECT_EQ(Parse("autoscaler:\n  learned_keepalive: {cold_start_cost_s: 600}\n")->autoscaler.learned.surplus_cold_s, 600);
-  EXPECT_EQ(Parse("autoscaler:\n  learned_keepalive: {}\n")->autoscaler.learned.learner.keep_first_min_samples, 30u);
+  EXPECT_EQ(Parse("autoscaler:\n  learned_keepalive: {cold_start_cost_s: 600}\n")
+                ->autoscaler.learned.surplus_cold_s,
+            600);
+  EXPECT_EQ(Parse("autoscaler:\n  learned_keepalive: {}\n")
+                ->autoscaler.learned.learner.keep_first_min_samples,
+            30u);
   EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {keep_first_min_samples: -1}\n").ok());
   EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {surplus_levels: 65}\n").ok());
   EXPECT_FALSE(Parse("{}")->autoscaler.learned_keepalive);

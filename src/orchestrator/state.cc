@@ -531,10 +531,11 @@ void ClusterState::LearnKeepAlives(
     if (lk.busy && in_flight == 0 && now - lk.seen_ms >= kIdleGraceMs) {
       lk.busy = false;
       const IdlePlan& plan = lk.keepalive.IdleBegins(lk.seen_ms, config_.autoscaler.learned, 1.0, start_s);
-      spdlog::debug("learned keep-alive {}/{}: {} then keep until {} s idle", name.first, name.second,
-                    plan.reload() ? fmt::format("keep {} s, reload at {} s", plan.keep_first_ms / 1000,
-                                                      plan.prewarm_ms / 1000)
-                                        : std::string("keep"),
+      spdlog::debug("learned keep-alive {}/{}: {} then keep until {} s idle", name.first,
+                    name.second,
+                    plan.reload() ? fmt::format("keep {} s, reload at {} s",
+                                                plan.keep_first_ms / 1000, plan.prewarm_ms / 1000)
+                                  : std::string("keep"),
                     plan.keep_until_ms / 1000);
     }
     // Surplus levels (after level 1's plan: they keep no longer than it).

@@ -399,7 +399,8 @@ TEST_F(ClusterStateTest, LearnedKeepAliveKeepsThroughTheShortGapAndReloadsForThe
   for (int period = 0; period < 40; ++period) {
     if (period == 25) {
       drains_before = state.counters().drains;
-      prefetch_before = state.reconciler_counters().creates[static_cast<int>(ScaleReason::kPrefetch)];
+      prefetch_before =
+          state.reconciler_counters().creates[static_cast<int>(ScaleReason::kPrefetch)];
     }
     bool first = resolve();
     run(3);
@@ -411,8 +412,11 @@ TEST_F(ClusterStateTest, LearnedKeepAliveKeepsThroughTheShortGapAndReloadsForThe
     }
   }
   EXPECT_EQ(warm, resolved) << "after learning, both resolutions of a pair find a loaded instance";
-  EXPECT_GE(state.counters().drains - drains_before, 14u) << "unloaded after each pair's first stretch";
-  EXPECT_GE(state.reconciler_counters().creates[static_cast<int>(ScaleReason::kPrefetch)] - prefetch_before, 14u)
+  EXPECT_GE(state.counters().drains - drains_before, 14u)
+      << "unloaded after each pair's first stretch";
+  EXPECT_GE(state.reconciler_counters().creates[static_cast<int>(ScaleReason::kPrefetch)] -
+                prefetch_before,
+            14u)
       << "reloaded before each pair";
 }
 

@@ -35,20 +35,24 @@ absl::StatusOr<SweepAxis> SweepFor(const std::string& name) {
   // points (the budget, "below everywhere"), so every policy gets points where its curve
   // bends: a few minutes of keep-alive or of cold-start price.
   if (name == "fixed-keepalive") {
-    return SweepAxis{"keepalive", {"1m", "2m", "3m", "4m", "5m", "7m", "10m", "15m", "20m", "30m", "60m", "120m"},
-                     "10m"};
+    return SweepAxis{
+        "keepalive",
+        {"1m", "2m", "3m", "4m", "5m", "7m", "10m", "15m", "20m", "30m", "60m", "120m"},
+        "10m"};
   }
   // Knative's scale-to-zero delay: the same range, from its 30 s grace period up.
   if (name == "reactive-kpa") {
-    return SweepAxis{"keepalive", {"30s", "1m", "2m", "3m", "4m", "5m", "7m", "10m", "15m", "20m", "30m", "60m"},
+    return SweepAxis{"keepalive",
+                     {"30s", "1m", "2m", "3m", "4m", "5m", "7m", "10m", "15m", "20m", "30m", "60m"},
                      "10m"};
   }
   // The price of a cold start in idle-instance time: it sets the learned keep-alives and
   // reloads (the forecaster's q stays at its default; sweep it with --param q=...).
   if (name == "predictive") {
-    return SweepAxis{
-        "cold", {"2m", "150s", "3m", "4m", "5m", "6m", "8m", "10m", "15m", "20m", "30m", "1h", "2h", "4h", "8h"},
-        "30m"};
+    return SweepAxis{"cold",
+                     {"2m", "150s", "3m", "4m", "5m", "6m", "8m", "10m", "15m", "20m", "30m", "1h",
+                      "2h", "4h", "8h"},
+                     "30m"};
   }
   // The keep-alive percentile of the idle-time histogram (ATC'20 uses the 99th).
   if (name == "hybrid-histogram") {

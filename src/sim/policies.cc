@@ -68,9 +68,12 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
     o.reconciler.proactive = true;
     o.reconciler.reactive = true;
     o.keepalive_ms = 60'000;
-    knobs.insert(knobs.end(), {"stable", "panic", "panic_threshold", "target", "q", "model",
-                               "transform", "refit", "min_history", "horizon", "reactive",
-                               "forecast", "forecast_min", "cold", "weight", "mix", "min_samples", "prior", "range", "surplus", "surplus_cold", "timers", "keep_first"});
+    knobs.insert(
+        knobs.end(),
+        {"stable",       "panic",   "panic_threshold", "target",  "q",           "model",
+         "transform",    "refit",   "min_history",     "horizon", "reactive",    "forecast",
+         "forecast_min", "cold",    "weight",          "mix",     "min_samples", "prior",
+         "range",        "surplus", "surplus_cold",    "timers",  "keep_first"});
   } else {
     return absl::InvalidArgumentError(fmt::format(
         "unknown reconciler policy '{}' (fixed-keepalive, reactive-kpa, predictive)", name));
