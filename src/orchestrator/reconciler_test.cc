@@ -53,6 +53,16 @@ int Count(const std::vector<Decision>& ds, Decision::Kind kind) {
   return static_cast<int>(std::count_if(ds.begin(), ds.end(), [&](const Decision& d) { return d.kind == kind; }));
 }
 
+// Two regions with two ready instances of the key, created by `r` for a prefetch window
+// over 0..100 s and never used yet.
+ClusterView TwoPrefetchedForAWindow(Reconciler& r) {
+  ClusterView v = TwoRegions();
+  v.keys[0].windows.push_back({0, 100'000, 2, {}});
+  Apply(v, r.Reconcile(v, 0), 0);
+  for (auto& i : v.keys[0].instances) i.state = ViewState::kReady;
+  return v;
+}
+
 TEST(Reconciler, PrefetchWindowCreatesOneLeadTimeAhead) {
   ReconcilerConfig cfg;
   cfg.reactive = false;
@@ -169,10 +179,8 @@ TEST(Reconciler, WindowKeepsInstancesUntilItEnds) {
   cfg.reactive = false;
   cfg.default_template.keepalive_ms = 10'000;
   Reconciler r(cfg);
-  ClusterView v = TwoRegions();
-  v.keys[0].windows.push_back({0, 100'000, 2, {}});
-  Apply(v, r.Reconcile(v, 0), 0);
-  for (auto& i : v.keys[0].instances) i.state = ViewState::kReady;
+  ClusterView v = TwoPrefetchedForAWindow(r);
+  ASSERT_EQ(v.keys[0].instances.size(), 2u);
   // Idle well past keep-alive but inside the window: kept.
   EXPECT_EQ(Count(r.Reconcile(v, 50'000), Decision::kDrain), 0);
   // After the window: drained, most idle first.
@@ -191,11 +199,8 @@ TEST(Reconciler, AnInstanceNoRequestUsedGoesWhenItsWindowEnds) {
   cfg.reactive = false;
   cfg.default_template.keepalive_ms = 600'000;
   Reconciler r(cfg);
-  ClusterView v = TwoRegions();
-  v.keys[0].windows.push_back({0, 100'000, 2, {}});
-  Apply(v, r.Reconcile(v, 0), 0);
+  ClusterView v = TwoPrefetchedForAWindow(r);
   ASSERT_EQ(v.keys[0].instances.size(), 2u);
-  for (auto& i : v.keys[0].instances) i.state = ViewState::kReady;
   v.keys[0].instances[1].used = true;  // served at 50 s
   v.keys[0].instances[1].last_busy_ms = 50'000;
   EXPECT_EQ(Count(r.Reconcile(v, 99'999), Decision::kDrain), 0);
