@@ -168,6 +168,12 @@ void AddReloadWindow(ViewKey& key, int64_t idle_since_ms, const IdlePlan& plan, 
   key.windows.push_back(std::move(win));
 }
 
+// What a cold start's price is divided by for an instance of `memory_ratio` times the
+// average memory.
+double MemoryFactor(const LearnedKeepAliveConfig& config, double memory_ratio) {
+  return std::pow(std::max(memory_ratio, 1e-3), config.memory_weight);
+}
+
 }  // namespace
 
 void LearnedKeepAlive::Arrival(int64_t at_ms) {
@@ -193,7 +199,7 @@ const IdlePlan& LearnedKeepAlive::IdleBegins(int64_t at_ms, const LearnedKeepAli
 
 double LearnedKeepAlive::ColdCost(const LearnedKeepAliveConfig& config, double memory_ratio,
                                   uint64_t samples, int64_t at_ms) const {
-  double cold = config.cold_s / std::max(memory_ratio, 1e-3);
+  double cold = config.cold_s / MemoryFactor(config, memory_ratio);
   if (config.weight != "start") {
     double days = std::max(static_cast<double>(at_ms - since_ms_) / 86'400'000.0, 1.0 / 24);
     double per_day = std::max(static_cast<double>(samples) / days, 1.0);
@@ -219,7 +225,7 @@ void LearnedKeepAlive::Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAlive
     lv.idle_since_ms = at_ms;
     const uint64_t n = lv.learner.samples();
     if (!Stale(lv.planned_at, n)) continue;
-    lv.plan = lv.learner.Plan(config.surplus_cold_s / std::max(memory_ratio, 1e-3), start_s);
+    lv.plan = lv.learner.Plan(config.surplus_cold_s / MemoryFactor(config, memory_ratio), start_s);
     lv.planned_at = n;
   }
   busy_ = busy;

@@ -1,5 +1,7 @@
 #include "orchestrator/idle_learner.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "orchestrator/reconciler.h"
@@ -171,6 +173,44 @@ TEST(LearnedKeepAlive, AKeepThenReloadPlanKeepsTheInstanceAndSchedulesTheReload)
   EXPECT_EQ(k.windows[0].start_ms, idle_since + 432'000);
   EXPECT_EQ(k.windows[0].end_ms, idle_since + 594'000);
   EXPECT_EQ(k.windows[0].target, 1u);
+}
+
+TEST(LearnedKeepAlive, ABigInstancesColdStartIsPricedByItsMemoryRatioToTheMemoryWeight) {
+  // Idle times of 30, 90, 150, 210 and 270 s, four of each; a cold start costs 400 s of
+  // an average instance's idle time, and this instance has 4x the average memory.
+  //   weight 1: 100 s. Reload at 180 s: 12 cold (1200) + 8 starts + 4 x (30 + 90) s = 1688,
+  //             beats reloading at 240 s (1724) or unloading at once (2000);
+  //   weight 0.5: 200 s. Reload at 120 s: 8 cold (1600) + 12 + 4 x (30 + 90 + 150) = 2692,
+  //             beats 60 s (2736) and keeping through all (3000);
+  //   weight 0: 400 s. Keep through all: 3000.
+  LearnedKeepAliveConfig c;
+  c.weight = "start";
+  c.cold_s = 400;
+  c.surplus_levels = 0;
+  c.timers = false;
+  c.learner.prior_weight = 0;
+  auto plan_at = [&](double memory_weight) {
+    c.memory_weight = memory_weight;
+    LearnedKeepAlive l(c, 0);
+    int64_t t = 0;
+    for (int i = 0; i <= 20; ++i) {
+      if (i > 0) t += 30'000 + 60'000 * ((i - 1) % 5);
+      l.Arrival(t);
+      l.IdleBegins(t, c, 4.0, 1.0);
+    }
+    EXPECT_DOUBLE_EQ(l.ColdCost(c, 4.0, t), 400 / std::pow(4.0, memory_weight));
+    return l.plan();
+  };
+  IdlePlan per_mb = plan_at(1.0);
+  EXPECT_DOUBLE_EQ(per_mb.cold_share, 12.0 / 20);
+  EXPECT_EQ(per_mb.prewarm_ms, 162'000);  // 180 s - 10 %
+  IdlePlan between = plan_at(0.5);
+  EXPECT_DOUBLE_EQ(between.cold_share, 8.0 / 20);
+  EXPECT_EQ(between.prewarm_ms, 108'000);
+  IdlePlan per_instance = plan_at(0.0);
+  EXPECT_EQ(per_instance.cold_share, 0);
+  EXPECT_EQ(per_instance.prewarm_ms, 0);
+  EXPECT_EQ(per_instance.keep_until_ms, 330'000);  // 300 s + 10 %
 }
 
 TEST(LearnedKeepAlive, SurplusLevelsLearnKeepAlivesOfTheirOwn) {

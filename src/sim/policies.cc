@@ -73,7 +73,7 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
         {"stable",       "panic",   "panic_threshold", "target",  "q",           "model",
          "transform",    "refit",   "min_history",     "horizon", "reactive",    "forecast",
          "forecast_min", "cold",    "weight",          "mix",     "min_samples", "prior",
-         "range",        "surplus", "surplus_cold",    "timers",  "keep_first"});
+         "range",        "surplus", "surplus_cold",    "timers",  "keep_first", "memory_weight"});
   } else {
     return absl::InvalidArgumentError(fmt::format(
         "unknown reconciler policy '{}' (fixed-keepalive, reactive-kpa, predictive)", name));
@@ -140,6 +140,11 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
     } else if (k == "forecast") {
       if (v != "on" && v != "off") return absl::InvalidArgumentError("--param forecast=on|off");
       o.forecast = v == "on";
+    } else if (k == "memory_weight") {
+      ASSIGN_OR_RETURN(o.learn.memory_weight, ParseDouble(k, v));
+      if (o.learn.memory_weight < 0 || o.learn.memory_weight > 1) {
+        return absl::InvalidArgumentError("--param memory_weight must be in [0, 1]");
+      }
     } else if (k == "mix") {
       ASSIGN_OR_RETURN(o.learn.mix_per_day, ParseDouble(k, v));
       if (o.learn.mix_per_day < 0) return absl::InvalidArgumentError("--param mix must be >= 0");
