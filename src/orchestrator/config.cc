@@ -192,7 +192,8 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
       const YamlReader& l = *learned;
       RETURN_IF_ERROR(l.CheckKnown({"enabled", "cold_start_cost_s", "weight", "range_s", "prior",
                                     "surplus_levels", "surplus_cold_start_cost_s", "timers",
-                                    "keep_first_min_samples"}));
+                                    "keep_first_min_samples", "bursts", "burst_window_s",
+                                    "burst_min_share"}));
       LearnedKeepAliveConfig& lc = ac.learned;
       ASSIGN_OR_RETURN(ac.learned_keepalive, l.Bool("enabled", true));
       ASSIGN_OR_RETURN(lc.cold_s, l.Double("cold_start_cost_s", 1800, 0.001, 1e9));
@@ -210,6 +211,10 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
       ASSIGN_OR_RETURN(lc.timers, l.Bool("timers", true));
       ASSIGN_OR_RETURN(int64_t keep_first, l.Int("keep_first_min_samples", 30, 0, 1'000'000'000));
       lc.learner.keep_first_min_samples = static_cast<uint64_t>(keep_first);
+      ASSIGN_OR_RETURN(lc.bursts, l.Bool("bursts", true));
+      ASSIGN_OR_RETURN(double burst_window_s, l.Double("burst_window_s", 60, 1, 3600));
+      lc.burst_window_ms = static_cast<int64_t>(burst_window_s * 1000);
+      ASSIGN_OR_RETURN(lc.burst_min_share, l.Double("burst_min_share", 0.1, 0, 1));
     }
   }
   ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));

@@ -68,7 +68,8 @@ TEST(OrchestratorConfigTest, ParsesTheAutoscalerAndItsLearnedKeepAlive) {
       "  panic_window_s: 3\n"
       "  learned_keepalive: {cold_start_cost_s: 600, weight: key, range_s: 7200, prior: 2,\n"
       "                      surplus_levels: 3, surplus_cold_start_cost_s: 90, timers: false,\n"
-      "                      keep_first_min_samples: 100}\n");
+      "                      keep_first_min_samples: 100, bursts: false, burst_window_s: 30,\n"
+      "                      burst_min_share: 0.25}\n");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_FALSE(c->autoscaler.reactive);
   EXPECT_EQ(c->autoscaler.stable_window_ms, 30'000);
@@ -82,6 +83,11 @@ TEST(OrchestratorConfigTest, ParsesTheAutoscalerAndItsLearnedKeepAlive) {
   EXPECT_EQ(c->autoscaler.learned.surplus_cold_s, 90);
   EXPECT_FALSE(c->autoscaler.learned.timers);
   EXPECT_EQ(c->autoscaler.learned.learner.keep_first_min_samples, 100u);
+  EXPECT_FALSE(c->autoscaler.learned.bursts);
+  EXPECT_EQ(c->autoscaler.learned.burst_window_ms, 30'000);
+  EXPECT_EQ(c->autoscaler.learned.burst_min_share, 0.25);
+  EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {burst_min_share: 2}\n").ok());
+  EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {burst_window_s: 0}\n").ok());
   // A surplus instance's cold start costs what the first's does unless told otherwise.
   EXPECT_EQ(Parse("autoscaler:\n  learned_keepalive: {cold_start_cost_s: 600}\n")
                 ->autoscaler.learned.surplus_cold_s,

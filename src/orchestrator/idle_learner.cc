@@ -180,6 +180,15 @@ void LearnedKeepAlive::Arrival(int64_t at_ms) {
   if (idle_since_ms_ >= 0) {
     learner_.Add(at_ms - idle_since_ms_);
     idle_since_ms_ = -1;
+    // An activation: the last one's peak is final (Busy raises it only within its window).
+    if (activation_ms_ >= 0 && activation_peak_ > 0) {
+      const uint32_t peak = std::min(activation_peak_, kMaxBurstLevels);
+      if (reached_.size() < peak) reached_.resize(peak, 0);
+      for (uint32_t l = 0; l < peak; ++l) ++reached_[l];
+    }
+    activation_ms_ = at_ms;
+    activation_peak_ = 0;
+    burst_target_ = 0;
   } else if (ran_) {
     learner_.Add(0);  // it came while another invocation of the key ran
   }
@@ -210,6 +219,7 @@ double LearnedKeepAlive::ColdCost(const LearnedKeepAliveConfig& config, double m
 
 void LearnedKeepAlive::Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAliveConfig& config,
                             double memory_ratio, double start_s) {
+  if (config.bursts && activation_ms_ >= 0) BurstScaleOut(at_ms, busy, config, memory_ratio, start_s);
   if (config.surplus_levels == 0) return;
   if (levels_.empty()) levels_.assign(config.surplus_levels, Level{IdleLearner(config.learner), -1, IdlePlan{}, UINT64_MAX});
   // Level l (index l - 2) is in use while busy >= l.
@@ -231,10 +241,43 @@ void LearnedKeepAlive::Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAlive
   busy_ = busy;
 }
 
+void LearnedKeepAlive::BurstScaleOut(int64_t at_ms, uint32_t busy,
+                                     const LearnedKeepAliveConfig& config, double memory_ratio,
+                                     double start_s) {
+  if (at_ms - activation_ms_ >= config.burst_window_ms) {
+    burst_target_ = 0;
+    return;
+  }
+  if (busy <= activation_peak_) return;
+  activation_peak_ = busy;
+  burst_target_ = 0;
+  const uint32_t b = std::min(busy, kMaxBurstLevels);
+  if (reached_.size() < b || reached_[b - 1] < config.burst_min_samples) return;
+  const double price = config.surplus_cold_s / MemoryFactor(config, memory_ratio);
+  const double window_s = static_cast<double>(config.burst_window_ms) / 1000.0;
+  // P(peak >= l | peak >= b) falls with l, and the test is monotone in it.
+  for (uint32_t l = b + 1; l <= reached_.size(); ++l) {
+    const double p = static_cast<double>(reached_[l - 1]) / static_cast<double>(reached_[b - 1]);
+    if (p < config.burst_min_share || p * price <= start_s + (1 - p) * window_s) break;
+    burst_target_ = l;
+  }
+  burst_end_ms_ = activation_ms_ + config.burst_window_ms;
+}
+
 void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
   std::erase_if(key.windows, [&](const PrefetchWindow& w) {
-    return w.source == source || (w.source > kSurplusWindowSource && w.source <= kSurplusWindowSource + 1 + levels_.size());
+    return w.source == source || w.source == kBurstWindowSource ||
+           (w.source > kSurplusWindowSource && w.source <= kSurplusWindowSource + 1 + levels_.size());
   });
+  if (burst_target_ > 0) {
+    PrefetchWindow win;
+    win.start_ms = activation_ms_;
+    win.end_ms = burst_end_ms_;
+    win.target = burst_target_;
+    win.received_ms = activation_ms_;
+    win.source = kBurstWindowSource;
+    key.windows.push_back(std::move(win));
+  }
   key.surplus_keepalive_ms.clear();
   // A surplus level keeps no longer than level 1 (it serves only on top of it).
   const int64_t level1 = planned_at_ == UINT64_MAX ? INT64_MAX : plan_.keepalive_ms();

@@ -119,6 +119,22 @@ struct LearnedKeepAliveConfig {
   // keep-alive's were at 53 %. At 0.5 the cheapest predictive point is 0.75x at 8 %.
   // (The live orchestrator plans with the ratio 1: it has no per-template memory.)
   double memory_weight = 0.5;
+  // Burst scale-out. An activation is an arrival that ends the key's idle period; the
+  // most instances serving at once within `burst_window_ms` after it is its peak. Once an
+  // activation has b serving, each further level l is started at once when
+  //   P(peak >= l | peak >= b) x a surplus cold start's price
+  //     > start time + P(peak < l) x burst_window   (an unused instance leaves with it)
+  // and P(peak >= l | peak >= b) >= `burst_min_share`, from at least `burst_min_samples`
+  // activations that reached b. The reactive floor (Knative's panic mode) only follows
+  // demand already seen: Azure's function 70, whose bursts reach 15 instances of 11-s
+  // invocations, had 133 cold starts in 1054 invocations (12.6 %); with this, 75. The
+  // share keeps busy keys from starting a level on every activation for the few percent
+  // of them where two invocations happened to overlap (at 0, 130 functions under the p75
+  // target cost 1.42x memory; at 0.1, 1.39x).
+  bool bursts = true;
+  int64_t burst_window_ms = 60'000;
+  uint32_t burst_min_samples = 3;
+  double burst_min_share = 0.1;
 };
 
 struct PrefetchWindow;
@@ -128,6 +144,8 @@ struct ViewKey;
 inline constexpr uint32_t kLearnedWindowSource = 1;
 // ... and of its surplus level l's reloads: kSurplusWindowSource + l.
 inline constexpr uint32_t kSurplusWindowSource = 16;
+// ... and of its burst scale-out (LearnedKeepAliveConfig::bursts).
+inline constexpr uint32_t kBurstWindowSource = 3;
 
 // One key's learned keep-alive over time: feeds idle periods to its IdleLearner, replans
 // when the histogram has grown by a tenth, and turns the plan into what the reconciler
@@ -164,12 +182,19 @@ class LearnedKeepAlive {
   // Writes the current plan into `key`: keep-alive, and while idle with a reload planned,
   // one window of `source` (replacing that source's earlier one); a busy key gets neither.
   // Surplus levels: keep-alives, and for an idle level with a reload planned a window of
-  // `level` instances (source kSurplusWindowSource + level).
+  // `level` instances (source kSurplusWindowSource + level). A burst scale-out: a window
+  // of that many instances to the end of the activation's burst window
+  // (kBurstWindowSource).
   void Apply(ViewKey& key, uint32_t source) const;
+  // The activation under way wants this many instances (0: no scale-out).
+  uint32_t burst_target() const { return burst_target_; }
 
  private:
   double ColdCost(const LearnedKeepAliveConfig& config, double memory_ratio, uint64_t samples,
                   int64_t at_ms) const;
+  void BurstScaleOut(int64_t at_ms, uint32_t busy, const LearnedKeepAliveConfig& config,
+                     double memory_ratio, double start_s);
+  static constexpr uint32_t kMaxBurstLevels = 64;
 
   IdleLearner learner_;
   IdlePlan plan_;
@@ -186,6 +211,13 @@ class LearnedKeepAlive {
   int64_t since_ms_ = 0;              // the rate's time base
   bool ran_ = false;
   uint64_t plans_ = 0;
+  // Burst scale-out: reached_[l - 1] activations had a peak of at least l instances (the
+  // last entry: at least that many).
+  std::vector<uint64_t> reached_;
+  int64_t activation_ms_ = -1;  // -1: none yet
+  uint32_t activation_peak_ = 0;
+  uint32_t burst_target_ = 0;
+  int64_t burst_end_ms_ = 0;
 };
 
 }  // namespace prewarm::orchestrator

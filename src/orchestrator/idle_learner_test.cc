@@ -1,5 +1,6 @@
 #include "orchestrator/idle_learner.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <gtest/gtest.h>
@@ -211,6 +212,86 @@ TEST(LearnedKeepAlive, ABigInstancesColdStartIsPricedByItsMemoryRatioToTheMemory
   EXPECT_EQ(per_instance.cold_share, 0);
   EXPECT_EQ(per_instance.prewarm_ms, 0);
   EXPECT_EQ(per_instance.keep_until_ms, 330'000);  // 300 s + 10 %
+}
+
+// Drives `l` through one activation at `t`: an arrival, then `peak` instances serving
+// at once, then idle again a second later.
+void Activation(LearnedKeepAlive& l, const LearnedKeepAliveConfig& c, int64_t t, uint32_t peak) {
+  l.Arrival(t);
+  for (uint32_t b = 1; b <= peak; ++b) l.Busy(t + b, b, c, 1.0, 2.0);
+  l.IdleBegins(t + 1'000, c, 1.0, 2.0);
+  l.Busy(t + 1'000, 0, c, 1.0, 2.0);
+}
+
+TEST(LearnedKeepAlive, AnActivationIsScaledOutToThePeakItsPredecessorsReached) {
+  // Of ten activations three reached 4 instances, the rest 1. A cold start costs 600 s,
+  // a start 2 s, an unused instance a 60-s window:
+  //   from 1 serving: P(peak >= 4 | >= 1) = 0.3: 0.3 x 600 = 180 > 2 + 0.7 x 60 = 44;
+  //   from 2 serving: P(peak >= 4 | >= 2) = 1: the same target.
+  LearnedKeepAliveConfig c;
+  c.weight = "start";
+  c.cold_s = 600;
+  c.surplus_cold_s = 600;
+  c.timers = false;
+  LearnedKeepAlive l(c, 0);
+  int64_t t = 0;
+  for (int i = 0; i < 10; ++i, t += 3'600'000) Activation(l, c, t, i % 3 == 0 && i < 9 ? 4 : 1);
+  l.Arrival(t);
+  l.Busy(t, 1, c, 1.0, 2.0);
+  EXPECT_EQ(l.burst_target(), 4u);
+  ViewKey k;
+  l.Apply(k, kLearnedWindowSource);
+  auto burst = std::find_if(k.windows.begin(), k.windows.end(),
+                            [](const PrefetchWindow& w) { return w.source == kBurstWindowSource; });
+  ASSERT_NE(burst, k.windows.end());
+  EXPECT_EQ(burst->start_ms, t);
+  EXPECT_EQ(burst->end_ms, t + 60'000);
+  EXPECT_EQ(burst->target, 4u);
+  // Past the burst window the activation asks for nothing more.
+  l.Busy(t + 61'000, 2, c, 1.0, 2.0);
+  EXPECT_EQ(l.burst_target(), 0u);
+  l.Apply(k, kLearnedWindowSource);
+  EXPECT_TRUE(std::none_of(k.windows.begin(), k.windows.end(),
+                           [](const PrefetchWindow& w) { return w.source == kBurstWindowSource; }));
+}
+
+TEST(LearnedKeepAlive, ARareOverlapIsNotScaledOutFor) {
+  // One activation in twenty reached 2: P = 0.05. A cold start costs 6000 s, so the cost
+  // test passes (0.05 x 6000 = 300 > 2 + 0.95 x 60 = 59) and only the minimum share
+  // (0.1) holds the scale-out back; at share 0 it scales out.
+  LearnedKeepAliveConfig c;
+  c.weight = "start";
+  c.cold_s = 6'000;
+  c.surplus_cold_s = 6'000;
+  c.timers = false;
+  auto target_after = [&](double share) {
+    c.burst_min_share = share;
+    LearnedKeepAlive l(c, 0);
+    int64_t t = 0;
+    for (int i = 0; i < 20; ++i, t += 3'600'000) Activation(l, c, t, i == 7 ? 2 : 1);
+    l.Arrival(t);
+    l.Busy(t, 1, c, 1.0, 2.0);
+    return l.burst_target();
+  };
+  EXPECT_EQ(target_after(0.1), 0u);
+  EXPECT_EQ(target_after(0.0), 2u);
+}
+
+TEST(LearnedKeepAlive, TooFewActivationsAreNoBasisForAScaleOut) {
+  LearnedKeepAliveConfig c;
+  c.timers = false;
+  LearnedKeepAlive l(c, 0);
+  int64_t t = 0;
+  for (int i = 0; i < 2; ++i, t += 3'600'000) Activation(l, c, t, 5);
+  l.Arrival(t);
+  l.Busy(t, 1, c, 1.0, 2.0);
+  EXPECT_EQ(l.burst_target(), 0u);  // burst_min_samples = 3
+  c.bursts = false;
+  LearnedKeepAlive off(c, 0);
+  for (int i = 0; i < 5; ++i, t += 3'600'000) Activation(off, c, t, 5);
+  off.Arrival(t);
+  off.Busy(t, 1, c, 1.0, 2.0);
+  EXPECT_EQ(off.burst_target(), 0u);
 }
 
 TEST(LearnedKeepAlive, SurplusLevelsLearnKeepAlivesOfTheirOwn) {

@@ -73,7 +73,7 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
         {"stable",       "panic",   "panic_threshold", "target",  "q",           "model",
          "transform",    "refit",   "min_history",     "horizon", "reactive",    "forecast",
          "forecast_min", "cold",    "weight",          "mix",     "min_samples", "prior",
-         "range",        "surplus", "surplus_cold",    "timers",  "keep_first", "memory_weight"});
+         "range",        "surplus", "surplus_cold",    "timers",  "keep_first", "memory_weight", "bursts", "burst_window", "burst_min", "burst_share"});
   } else {
     return absl::InvalidArgumentError(fmt::format(
         "unknown reconciler policy '{}' (fixed-keepalive, reactive-kpa, predictive)", name));
@@ -140,6 +140,21 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
     } else if (k == "forecast") {
       if (v != "on" && v != "off") return absl::InvalidArgumentError("--param forecast=on|off");
       o.forecast = v == "on";
+    } else if (k == "bursts") {
+      if (v != "on" && v != "off") return absl::InvalidArgumentError("--param bursts=on|off");
+      o.learn.bursts = v == "on";
+    } else if (k == "burst_window") {
+      ASSIGN_OR_RETURN(o.learn.burst_window_ms, ParseDurationMs(v));
+      if (o.learn.burst_window_ms <= 0) return absl::InvalidArgumentError("--param burst_window must be > 0");
+    } else if (k == "burst_share") {
+      ASSIGN_OR_RETURN(o.learn.burst_min_share, ParseDouble(k, v));
+      if (o.learn.burst_min_share < 0 || o.learn.burst_min_share > 1) {
+        return absl::InvalidArgumentError("--param burst_share must be in [0, 1]");
+      }
+    } else if (k == "burst_min") {
+      ASSIGN_OR_RETURN(double d, ParseDouble(k, v));
+      if (d < 1) return absl::InvalidArgumentError("--param burst_min must be >= 1");
+      o.learn.burst_min_samples = static_cast<uint32_t>(d);
     } else if (k == "memory_weight") {
       ASSIGN_OR_RETURN(o.learn.memory_weight, ParseDouble(k, v));
       if (o.learn.memory_weight < 0 || o.learn.memory_weight > 1) {

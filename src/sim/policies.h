@@ -50,7 +50,9 @@ struct ReconcilerPolicyOptions {
   // Knobs cold, weight, mix, min_samples, prior, range; surplus (levels) and surplus_cold
   // for the 2nd.. concurrent instance; timers=on|off (orchestrator::TimerDetector);
   // keep_first=N|off: samples before a reload plan may keep the instance first;
-  // memory_weight=0..1: the memory ratio's exponent in the price of a cold start. A key
+  // memory_weight=0..1: the memory ratio's exponent in the price of a cold start;
+  // bursts=on|off, burst_window, burst_min (activations), burst_share: the burst
+  // scale-out (LearnedKeepAliveConfig::bursts). A key
   // is planned from its first idle period (the prior stands in for the samples it lacks);
   // idle times past 6 h are not bridged.
   orchestrator::LearnedKeepAliveConfig learn;
