@@ -193,7 +193,8 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
       RETURN_IF_ERROR(l.CheckKnown({"enabled", "cold_start_cost_s", "weight", "range_s", "prior",
                                     "surplus_levels", "surplus_cold_start_cost_s", "timers",
                                     "keep_first_min_samples", "bursts", "burst_window_s",
-                                    "burst_min_share"}));
+                                    "burst_min_share", "surplus_per_day",
+                                    "cold_start_objective"}));
       LearnedKeepAliveConfig& lc = ac.learned;
       ASSIGN_OR_RETURN(ac.learned_keepalive, l.Bool("enabled", true));
       ASSIGN_OR_RETURN(lc.cold_s, l.Double("cold_start_cost_s", 1800, 0.001, 1e9));
@@ -206,8 +207,9 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
       ASSIGN_OR_RETURN(lc.learner.prior_weight, l.Double("prior", 1.0, 0, 1000));
       ASSIGN_OR_RETURN(int64_t levels, l.Int("surplus_levels", 8, 0, 64));
       lc.surplus_levels = static_cast<uint32_t>(levels);
-      ASSIGN_OR_RETURN(lc.surplus_cold_s,
-                       l.Double("surplus_cold_start_cost_s", lc.cold_s, 0.001, 1e9));
+      ASSIGN_OR_RETURN(lc.surplus_cold_s, l.Double("surplus_cold_start_cost_s", 1800, 0.001, 1e9));
+      ASSIGN_OR_RETURN(lc.surplus_per_day, l.Double("surplus_per_day", 100, 0, 1e9));
+      ASSIGN_OR_RETURN(lc.cold_start_objective, l.Double("cold_start_objective", 0.05, 0, 1));
       ASSIGN_OR_RETURN(lc.timers, l.Bool("timers", true));
       ASSIGN_OR_RETURN(int64_t keep_first, l.Int("keep_first_min_samples", 30, 0, 1'000'000'000));
       lc.learner.keep_first_min_samples = static_cast<uint64_t>(keep_first);

@@ -88,10 +88,16 @@ TEST(OrchestratorConfigTest, ParsesTheAutoscalerAndItsLearnedKeepAlive) {
   EXPECT_EQ(c->autoscaler.learned.burst_min_share, 0.25);
   EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {burst_min_share: 2}\n").ok());
   EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {burst_window_s: 0}\n").ok());
-  // A surplus instance's cold start costs what the first's does unless told otherwise.
+  // A surplus instance's cold start keeps its own price when the first's is changed.
   EXPECT_EQ(Parse("autoscaler:\n  learned_keepalive: {cold_start_cost_s: 600}\n")
                 ->autoscaler.learned.surplus_cold_s,
-            600);
+            1800);
+  auto objective = Parse(
+      "autoscaler:\n  learned_keepalive: {surplus_per_day: 50, cold_start_objective: 0.02}\n");
+  ASSERT_TRUE(objective.ok()) << objective.status();
+  EXPECT_EQ(objective->autoscaler.learned.surplus_per_day, 50);
+  EXPECT_EQ(objective->autoscaler.learned.cold_start_objective, 0.02);
+  EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {cold_start_objective: 1.5}\n").ok());
   EXPECT_EQ(Parse("autoscaler:\n  learned_keepalive: {}\n")
                 ->autoscaler.learned.learner.keep_first_min_samples,
             30u);

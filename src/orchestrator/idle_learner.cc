@@ -176,7 +176,9 @@ double MemoryFactor(const LearnedKeepAliveConfig& config, double memory_ratio) {
 
 }  // namespace
 
-void LearnedKeepAlive::Arrival(int64_t at_ms) {
+void LearnedKeepAlive::Arrival(int64_t at_ms, bool cold) {
+  ++arrivals_;
+  colds_ += cold;
   if (idle_since_ms_ >= 0) {
     learner_.Add(at_ms - idle_since_ms_);
     idle_since_ms_ = -1;
@@ -217,6 +219,19 @@ double LearnedKeepAlive::ColdCost(const LearnedKeepAliveConfig& config, double m
   return cold;
 }
 
+double LearnedKeepAlive::SurplusColdCost(const LearnedKeepAliveConfig& config,
+                                         double memory_ratio, int64_t at_ms) const {
+  double cold = config.surplus_cold_s / MemoryFactor(config, memory_ratio);
+  const bool missing = static_cast<double>(colds_) >=
+                       config.cold_start_objective * static_cast<double>(arrivals_);
+  if (config.surplus_per_day > 0 && (arrivals_ == 0 || !missing)) {
+    double days = std::max(static_cast<double>(at_ms - since_ms_) / 86'400'000.0, 1.0 / 24);
+    double per_day = std::max(static_cast<double>(learner_.samples()) / days, 1.0);
+    cold *= std::min(1.0, config.surplus_per_day / per_day);
+  }
+  return cold;
+}
+
 void LearnedKeepAlive::Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAliveConfig& config,
                             double memory_ratio, double start_s) {
   if (config.bursts && activation_ms_ >= 0) BurstScaleOut(at_ms, busy, config, memory_ratio, start_s);
@@ -235,7 +250,7 @@ void LearnedKeepAlive::Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAlive
     lv.idle_since_ms = at_ms;
     const uint64_t n = lv.learner.samples();
     if (!Stale(lv.planned_at, n)) continue;
-    lv.plan = lv.learner.Plan(config.surplus_cold_s / MemoryFactor(config, memory_ratio), start_s);
+    lv.plan = lv.learner.Plan(SurplusColdCost(config, memory_ratio, at_ms), start_s);
     lv.planned_at = n;
   }
   busy_ = busy;

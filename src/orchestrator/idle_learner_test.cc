@@ -294,6 +294,32 @@ TEST(LearnedKeepAlive, TooFewActivationsAreNoBasisForAScaleOut) {
   EXPECT_EQ(off.burst_target(), 0u);
 }
 
+TEST(LearnedKeepAlive, ABusyKeysSurplusColdStartIsPricedPerKeyWhileItMeetsTheObjective) {
+  // 1001 invocations over one day: 1000 idle periods a day, ten times surplus_per_day, so
+  // a surplus cold start costs 600 x 100 / 1000 = 60 s; with 60 of them cold (6 % >= the
+  // 5 % objective) the full 600 s; a key of 50 a day is priced per start anyway.
+  LearnedKeepAliveConfig c;
+  c.surplus_cold_s = 600;
+  c.surplus_per_day = 100;
+  c.cold_start_objective = 0.05;
+  c.timers = false;
+  auto price = [&](int n, int cold) {
+    LearnedKeepAlive l(c, 0);
+    const int64_t every = 86'400'000 / (n - 1);
+    for (int i = 0; i < n; ++i) {
+      l.Arrival(i * every, i < cold);
+      l.IdleBegins(i * every, c, 1.0, 1.0);
+    }
+    return l.SurplusColdCost(c, 1.0, (n - 1) * every);
+  };
+  EXPECT_DOUBLE_EQ(price(1001, 0), 60);
+  EXPECT_DOUBLE_EQ(price(1001, 49), 60);  // 4.9 %
+  EXPECT_DOUBLE_EQ(price(1001, 60), 600);
+  EXPECT_DOUBLE_EQ(price(51, 0), 600);
+  c.surplus_per_day = 0;
+  EXPECT_DOUBLE_EQ(price(1001, 0), 600);
+}
+
 TEST(LearnedKeepAlive, SurplusLevelsLearnKeepAlivesOfTheirOwn) {
   // A key that is never idle: two instances serve for 30 s, then one for 30 s, every
   // minute; now and then a third is needed, at irregular intervals of minutes. The second

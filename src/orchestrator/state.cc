@@ -509,18 +509,23 @@ void ClusterState::LearnKeepAlives(
     // The key's latest sign of traffic: a DNS answer naming one of its instances, or a
     // status report with open connections.
     int64_t latest = 0;
+    bool latest_cold = false;  // the latest sign came from an instance still starting
     uint32_t in_flight = 0, busy_instances = 0;
     for (const ViewInstance& vi : k.instances) {
       auto inst = instances_.find(vi.id);
       if (inst == instances_.end()) continue;
-      latest = std::max({latest, inst->second.heat->last_answer_ms.load(std::memory_order_relaxed),
-                         inst->second.last_active_ms});
+      const int64_t sign = std::max(inst->second.heat->last_answer_ms.load(std::memory_order_relaxed),
+                                    inst->second.last_active_ms);
+      if (sign > latest) {
+        latest = sign;
+        latest_cold = vi.state != ViewState::kReady;
+      }
       in_flight += vi.in_flight;
       busy_instances += vi.in_flight > 0;
     }
     if (latest > lk.seen_ms) {
       if (!lk.busy) {
-        lk.keepalive.Arrival(latest);
+        lk.keepalive.Arrival(latest, latest_cold);
         lk.timers.Arrival(latest);
       }
       lk.busy = true;

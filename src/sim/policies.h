@@ -52,7 +52,8 @@ struct ReconcilerPolicyOptions {
   // keep_first=N|off: samples before a reload plan may keep the instance first;
   // memory_weight=0..1: the memory ratio's exponent in the price of a cold start;
   // bursts=on|off, burst_window, burst_min (activations), burst_share: the burst
-  // scale-out (LearnedKeepAliveConfig::bursts). A key
+  // scale-out (LearnedKeepAliveConfig::bursts); surplus_mix, objective: the surplus price
+  // of busy keys (LearnedKeepAliveConfig::surplus_per_day). A key
   // is planned from its first idle period (the prior stands in for the samples it lacks);
   // idle times past 6 h are not bridged.
   orchestrator::LearnedKeepAliveConfig learn;
