@@ -207,7 +207,8 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
       ASSIGN_OR_RETURN(lc.learner.prior_weight, l.Double("prior", 1.0, 0, 1000));
       ASSIGN_OR_RETURN(int64_t levels, l.Int("surplus_levels", 8, 0, 64));
       lc.surplus_levels = static_cast<uint32_t>(levels);
-      ASSIGN_OR_RETURN(lc.surplus_cold_s, l.Double("surplus_cold_start_cost_s", 1800, 0.001, 1e9));
+      ASSIGN_OR_RETURN(lc.surplus_cold_s,
+                       l.Double("surplus_cold_start_cost_s", lc.cold_s, 0.001, 1e9));
       ASSIGN_OR_RETURN(lc.surplus_per_day, l.Double("surplus_per_day", 100, 0, 1e9));
       ASSIGN_OR_RETURN(lc.cold_start_objective, l.Double("cold_start_objective", 0.05, 0, 1));
       ASSIGN_OR_RETURN(lc.timers, l.Bool("timers", true));

@@ -88,10 +88,10 @@ TEST(OrchestratorConfigTest, ParsesTheAutoscalerAndItsLearnedKeepAlive) {
   EXPECT_EQ(c->autoscaler.learned.burst_min_share, 0.25);
   EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {burst_min_share: 2}\n").ok());
   EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {burst_window_s: 0}\n").ok());
-  // A surplus instance's cold start keeps its own price when the first's is changed.
+  // A surplus instance's cold start costs what the first's does unless told otherwise.
   EXPECT_EQ(Parse("autoscaler:\n  learned_keepalive: {cold_start_cost_s: 600}\n")
                 ->autoscaler.learned.surplus_cold_s,
-            1800);
+            600);
   auto objective = Parse(
       "autoscaler:\n  learned_keepalive: {surplus_per_day: 50, cold_start_objective: 0.02}\n");
   ASSERT_TRUE(objective.ok()) << objective.status();

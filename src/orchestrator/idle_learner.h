@@ -95,9 +95,8 @@ struct LearnedKeepAliveConfig {
   // cold_s x (1 + mix_per_day / idle periods per day): per start for busy keys, per key
   // for rare ones.
   std::string weight = "mix";
-  // "mix": keys with fewer idle periods a day than this weigh more (at 200, Azure's
-  // p75 at the hybrid histogram's memory was 9.1 %; at 600, 7.9 %).
-  double mix_per_day = 600;
+  // "mix": keys with fewer idle periods a day than this weigh more.
+  double mix_per_day = 200;
   IdleLearnerOptions learner{.range_ms = 6 * 3'600'000, .min_samples = 0};
   // Surplus instances: level l >= 2 is in use while at least l instances of the key serve,
   // and idle otherwise. Levels 2..surplus_levels+1 learn keep-alives of their own from

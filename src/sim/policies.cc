@@ -73,7 +73,7 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
         {"stable",       "panic",   "panic_threshold", "target",  "q",           "model",
          "transform",    "refit",   "min_history",     "horizon", "reactive",    "forecast",
          "forecast_min", "cold",    "weight",          "mix",     "min_samples", "prior",
-         "range",        "surplus", "surplus_cold",    "timers",  "keep_first", "memory_weight", "bursts", "burst_window", "burst_min", "burst_share", "surplus_mix", "objective"});
+         "range",        "surplus", "surplus_cold",    "timers",  "keep_first", "memory_weight", "bursts", "burst_window", "burst_min", "burst_share", "surplus_mix", "objective", "surplus_ratio"});
   } else {
     return absl::InvalidArgumentError(fmt::format(
         "unknown reconciler policy '{}' (fixed-keepalive, reactive-kpa, predictive)", name));
@@ -149,6 +149,7 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
     } else if (k == "surplus_mix") {
       ASSIGN_OR_RETURN(o.learn.surplus_per_day, ParseDouble(k, v));
       if (o.learn.surplus_per_day < 0) return absl::InvalidArgumentError("--param surplus_mix must be >= 0");
+    } else if (k == "surplus_ratio") {
     } else if (k == "objective") {
       ASSIGN_OR_RETURN(o.learn.cold_start_objective, ParseDouble(k, v));
       if (o.learn.cold_start_objective < 0 || o.learn.cold_start_objective > 1) {
@@ -194,9 +195,16 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
       o.learn.weight = v;
     }
   }
-  // A surplus instance's cold start keeps its own price (30 min) when `cold`, the first
-  // instance's, is swept: priced alike, the cheap end of the sweep dropped the bursts'
-  // instances too (Azure's p75 at the hybrid's memory: 8.5 % against 7.9 %).
+  // A surplus instance's cold start is priced as `surplus_ratio` (1) starts of level 1
+  // unless its price is given.
+  if (!params.contains("surplus_cold")) {
+    double ratio = 1;
+    if (auto r = params.find("surplus_ratio"); r != params.end()) {
+      ASSIGN_OR_RETURN(ratio, ParseDouble("surplus_ratio", r->second));
+      if (ratio <= 0) return absl::InvalidArgumentError("--param surplus_ratio must be > 0");
+    }
+    o.learn.surplus_cold_s = ratio * o.learn.cold_s;
+  }
   o.reconciler.default_template.keepalive_ms = o.keepalive_ms;
   o.reconciler.default_template.target_utilisation = target;
   return o;

@@ -53,7 +53,8 @@ struct ReconcilerPolicyOptions {
   // memory_weight=0..1: the memory ratio's exponent in the price of a cold start;
   // bursts=on|off, burst_window, burst_min (activations), burst_share: the burst
   // scale-out (LearnedKeepAliveConfig::bursts); surplus_mix, objective: the surplus price
-  // of busy keys (LearnedKeepAliveConfig::surplus_per_day). A key
+  // of busy keys (LearnedKeepAliveConfig::surplus_per_day); surplus_ratio: surplus_cold
+  // as a multiple of cold (1). A key
   // is planned from its first idle period (the prior stands in for the samples it lacks);
   // idle times past 6 h are not bridged.
   orchestrator::LearnedKeepAliveConfig learn;
