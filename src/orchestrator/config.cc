@@ -209,7 +209,7 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
       lc.surplus_levels = static_cast<uint32_t>(levels);
       ASSIGN_OR_RETURN(lc.surplus_cold_s,
                        l.Double("surplus_cold_start_cost_s", lc.cold_s, 0.001, 1e9));
-      ASSIGN_OR_RETURN(lc.surplus_per_day, l.Double("surplus_per_day", 100, 0, 1e9));
+      ASSIGN_OR_RETURN(lc.surplus_per_day, l.Double("surplus_per_day", 0, 0, 1e9));
       ASSIGN_OR_RETURN(lc.cold_start_objective, l.Double("cold_start_objective", 0.05, 0, 1));
       ASSIGN_OR_RETURN(lc.timers, l.Bool("timers", true));
       ASSIGN_OR_RETURN(int64_t keep_first, l.Int("keep_first_min_samples", 30, 0, 1'000'000'000));

@@ -114,8 +114,11 @@ struct LearnedKeepAliveConfig {
   // 39,396 invocations, 0.15 % cold, 26 k MB·h idle, the most of any). Above this many
   // idle periods a day, a surplus cold start is priced per key (surplus_cold_s x this /
   // idle periods a day), as long as the key's own cold-start rate so far is under
-  // `cold_start_objective`; at or above it, per start again. 0: always per start.
-  double surplus_per_day = 100;
+  // `cold_start_objective`; at or above it, per start again. 0 (the default): always per
+  // start. At 100 on Azure's sample, the p75 at the hybrid histogram's memory falls from
+  // 9.13 % to 8.60 % but the overall cold-start rate doubles (0.87 % -> 1.74 %): busy
+  // keys' scale-out cold starts are most of the invocations that see one.
+  double surplus_per_day = 0;
   double cold_start_objective = 0.05;
   // Reload windows ahead of the next firing of keys that look like cron timers
   // (TimerDetector, its default candidate periods).
