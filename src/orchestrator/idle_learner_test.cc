@@ -150,12 +150,19 @@ TEST(IdleLearner, AFewSamplesDoNotProveAStretchEmpty) {
   EXPECT_EQ(l.Plan(1'000, 2.7).keep_first_ms, 66'000);
 }
 
-TEST(LearnedKeepAlive, AKeepThenReloadPlanKeepsTheInstanceAndSchedulesTheReload) {
+// A config pricing every cold start alike at `cold_s` (surplus ones too), without timers.
+LearnedKeepAliveConfig StartPriced(double cold_s) {
   LearnedKeepAliveConfig c;
   c.weight = "start";
-  c.cold_s = 1'000;
-  c.surplus_levels = 0;
+  c.cold_s = cold_s;
+  c.surplus_cold_s = cold_s;
   c.timers = false;
+  return c;
+}
+
+TEST(LearnedKeepAlive, AKeepThenReloadPlanKeepsTheInstanceAndSchedulesTheReload) {
+  LearnedKeepAliveConfig c = StartPriced(1'000);
+  c.surplus_levels = 0;
   c.learner.prior_weight = 0;
   LearnedKeepAlive l(c, 0);
   int64_t t = 0;
@@ -184,11 +191,8 @@ TEST(LearnedKeepAlive, ABigInstancesColdStartIsPricedByItsMemoryRatioToTheMemory
   //   weight 0.5: 200 s. Reload at 120 s: 8 cold (1600) + 12 + 4 x (30 + 90 + 150) = 2692,
   //             beats 60 s (2736) and keeping through all (3000);
   //   weight 0: 400 s. Keep through all: 3000.
-  LearnedKeepAliveConfig c;
-  c.weight = "start";
-  c.cold_s = 400;
+  LearnedKeepAliveConfig c = StartPriced(400);
   c.surplus_levels = 0;
-  c.timers = false;
   c.learner.prior_weight = 0;
   auto plan_at = [&](double memory_weight) {
     c.memory_weight = memory_weight;
@@ -226,13 +230,8 @@ void Activation(LearnedKeepAlive& l, const LearnedKeepAliveConfig& c, int64_t t,
 TEST(LearnedKeepAlive, AnActivationIsScaledOutToThePeakItsPredecessorsReached) {
   // Of ten activations three reached 4 instances, the rest 1. A cold start costs 600 s,
   // a start 2 s, an unused instance a 60-s window:
-  //   from 1 serving: P(peak >= 4 | >= 1) = 0.3: 0.3 x 600 = 180 > 2 + 0.7 x 60 = 44;
-  //   from 2 serving: P(peak >= 4 | >= 2) = 1: the same target.
-  LearnedKeepAliveConfig c;
-  c.weight = "start";
-  c.cold_s = 600;
-  c.surplus_cold_s = 600;
-  c.timers = false;
+  // from 1 serving, P(peak >= 4 | >= 1) = 0.3: 0.3 x 600 = 180 > 2 + 0.7 x 60 = 44.
+  LearnedKeepAliveConfig c = StartPriced(600);
   LearnedKeepAlive l(c, 0);
   int64_t t = 0;
   for (int i = 0; i < 10; ++i, t += 3'600'000) Activation(l, c, t, i % 3 == 0 && i < 9 ? 4 : 1);
@@ -259,11 +258,7 @@ TEST(LearnedKeepAlive, ARareOverlapIsNotScaledOutFor) {
   // One activation in twenty reached 2: P = 0.05. A cold start costs 6000 s, so the cost
   // test passes (0.05 x 6000 = 300 > 2 + 0.95 x 60 = 59) and only the minimum share
   // (0.1) holds the scale-out back; at share 0 it scales out.
-  LearnedKeepAliveConfig c;
-  c.weight = "start";
-  c.cold_s = 6'000;
-  c.surplus_cold_s = 6'000;
-  c.timers = false;
+  LearnedKeepAliveConfig c = StartPriced(6'000);
   auto target_after = [&](double share) {
     c.burst_min_share = share;
     LearnedKeepAlive l(c, 0);
