@@ -212,11 +212,15 @@ double LearnedKeepAlive::ColdCost(const LearnedKeepAliveConfig& config, double m
                                   uint64_t samples, int64_t at_ms) const {
   double cold = config.cold_s / MemoryFactor(config, memory_ratio);
   if (config.weight != "start") {
-    double days = std::max(static_cast<double>(at_ms - since_ms_) / 86'400'000.0, 1.0 / 24);
-    double per_day = std::max(static_cast<double>(samples) / days, 1.0);
+    const double per_day = PerDay(samples, at_ms);
     cold = config.weight == "key" ? cold / per_day : cold * (1 + config.mix_per_day / per_day);
   }
   return cold;
+}
+
+double LearnedKeepAlive::PerDay(uint64_t samples, int64_t at_ms) const {
+  const double days = std::max(static_cast<double>(at_ms - since_ms_) / 86'400'000.0, 1.0 / 24);
+  return std::max(static_cast<double>(samples) / days, 1.0);
 }
 
 double LearnedKeepAlive::SurplusColdCost(const LearnedKeepAliveConfig& config,
@@ -225,9 +229,7 @@ double LearnedKeepAlive::SurplusColdCost(const LearnedKeepAliveConfig& config,
   const bool missing = static_cast<double>(colds_) >=
                        config.cold_start_objective * static_cast<double>(arrivals_);
   if (config.surplus_per_day > 0 && (arrivals_ == 0 || !missing)) {
-    double days = std::max(static_cast<double>(at_ms - since_ms_) / 86'400'000.0, 1.0 / 24);
-    double per_day = std::max(static_cast<double>(learner_.samples()) / days, 1.0);
-    cold *= std::min(1.0, config.surplus_per_day / per_day);
+    cold *= std::min(1.0, config.surplus_per_day / PerDay(learner_.samples(), at_ms));
   }
   return cold;
 }

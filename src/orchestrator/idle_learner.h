@@ -209,6 +209,8 @@ class LearnedKeepAlive {
  private:
   double ColdCost(const LearnedKeepAliveConfig& config, double memory_ratio, uint64_t samples,
                   int64_t at_ms) const;
+  // The key's idle periods per day (at least 1), over the time watched (at least an hour).
+  double PerDay(uint64_t samples, int64_t at_ms) const;
   void BurstScaleOut(int64_t at_ms, uint32_t busy, const LearnedKeepAliveConfig& config,
                      double memory_ratio, double start_s);
   static constexpr uint32_t kMaxBurstLevels = 64;

@@ -150,6 +150,7 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
       ASSIGN_OR_RETURN(o.learn.surplus_per_day, ParseDouble(k, v));
       if (o.learn.surplus_per_day < 0) return absl::InvalidArgumentError("--param surplus_mix must be >= 0");
     } else if (k == "surplus_ratio") {
+      // read below, once `cold` is known
     } else if (k == "objective") {
       ASSIGN_OR_RETURN(o.learn.cold_start_objective, ParseDouble(k, v));
       if (o.learn.cold_start_objective < 0 || o.learn.cold_start_objective > 1) {
