@@ -223,11 +223,11 @@ double LearnedKeepAlive::PerDay(uint64_t samples, int64_t at_ms) const {
   return std::max(static_cast<double>(samples) / days, 1.0);
 }
 
-double LearnedKeepAlive::SurplusColdCost(const LearnedKeepAliveConfig& config,
-                                         double memory_ratio, int64_t at_ms) const {
+double LearnedKeepAlive::SurplusColdCost(const LearnedKeepAliveConfig& config, double memory_ratio,
+                                         int64_t at_ms) const {
   double cold = config.surplus_cold_s / MemoryFactor(config, memory_ratio);
-  const bool missing = static_cast<double>(colds_) >=
-                       config.cold_start_objective * static_cast<double>(arrivals_);
+  const bool missing =
+      static_cast<double>(colds_) >= config.cold_start_objective * static_cast<double>(arrivals_);
   if (config.surplus_per_day > 0 && (arrivals_ == 0 || !missing)) {
     cold *= std::min(1.0, config.surplus_per_day / PerDay(learner_.samples(), at_ms));
   }
@@ -236,7 +236,9 @@ double LearnedKeepAlive::SurplusColdCost(const LearnedKeepAliveConfig& config,
 
 void LearnedKeepAlive::Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAliveConfig& config,
                             double memory_ratio, double start_s) {
-  if (config.bursts && activation_ms_ >= 0) BurstScaleOut(at_ms, busy, config, memory_ratio, start_s);
+  if (config.bursts && activation_ms_ >= 0) {
+    BurstScaleOut(at_ms, busy, config, memory_ratio, start_s);
+  }
   if (config.surplus_levels == 0) return;
   if (levels_.empty()) levels_.assign(config.surplus_levels, Level{IdleLearner(config.learner), -1, IdlePlan{}, UINT64_MAX});
   // Level l (index l - 2) is in use while busy >= l.
@@ -284,7 +286,8 @@ void LearnedKeepAlive::BurstScaleOut(int64_t at_ms, uint32_t busy,
 void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
   std::erase_if(key.windows, [&](const PrefetchWindow& w) {
     return w.source == source || w.source == kBurstWindowSource ||
-           (w.source > kSurplusWindowSource && w.source <= kSurplusWindowSource + 1 + levels_.size());
+           (w.source > kSurplusWindowSource &&
+            w.source <= kSurplusWindowSource + 1 + levels_.size());
   });
   if (burst_target_ > 0) {
     PrefetchWindow win;

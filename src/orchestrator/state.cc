@@ -514,8 +514,9 @@ void ClusterState::LearnKeepAlives(
     for (const ViewInstance& vi : k.instances) {
       auto inst = instances_.find(vi.id);
       if (inst == instances_.end()) continue;
-      const int64_t sign = std::max(inst->second.heat->last_answer_ms.load(std::memory_order_relaxed),
-                                    inst->second.last_active_ms);
+      const int64_t sign =
+          std::max(inst->second.heat->last_answer_ms.load(std::memory_order_relaxed),
+                   inst->second.last_active_ms);
       if (sign > latest) {
         latest = sign;
         latest_cold = vi.state != ViewState::kReady;

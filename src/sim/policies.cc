@@ -68,12 +68,14 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
     o.reconciler.proactive = true;
     o.reconciler.reactive = true;
     o.keepalive_ms = 60'000;
-    knobs.insert(
-        knobs.end(),
-        {"stable",       "panic",   "panic_threshold", "target",  "q",           "model",
-         "transform",    "refit",   "min_history",     "horizon", "reactive",    "forecast",
-         "forecast_min", "cold",    "weight",          "mix",     "min_samples", "prior",
-         "range",        "surplus", "surplus_cold",    "timers",  "keep_first", "memory_weight", "bursts", "burst_window", "burst_min", "burst_share", "surplus_mix", "objective", "surplus_ratio"});
+    knobs.insert(knobs.end(),
+                 {"stable",       "panic",       "panic_threshold", "target",        "q",
+                  "model",        "transform",   "refit",           "min_history",   "horizon",
+                  "reactive",     "forecast",    "forecast_min",    "cold",          "weight",
+                  "mix",          "min_samples", "prior",           "range",         "surplus",
+                  "surplus_cold", "timers",      "keep_first",      "memory_weight", "bursts",
+                  "burst_window", "burst_min",   "burst_share",     "surplus_mix",   "objective",
+                  "surplus_ratio"});
   } else {
     return absl::InvalidArgumentError(fmt::format(
         "unknown reconciler policy '{}' (fixed-keepalive, reactive-kpa, predictive)", name));
@@ -145,10 +147,12 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
       o.learn.bursts = v == "on";
     } else if (k == "burst_window") {
       ASSIGN_OR_RETURN(o.learn.burst_window_ms, ParseDurationMs(v));
-      if (o.learn.burst_window_ms <= 0) return absl::InvalidArgumentError("--param burst_window must be > 0");
+      if (o.learn.burst_window_ms <= 0)
+        return absl::InvalidArgumentError("--param burst_window must be > 0");
     } else if (k == "surplus_mix") {
       ASSIGN_OR_RETURN(o.learn.surplus_per_day, ParseDouble(k, v));
-      if (o.learn.surplus_per_day < 0) return absl::InvalidArgumentError("--param surplus_mix must be >= 0");
+      if (o.learn.surplus_per_day < 0)
+        return absl::InvalidArgumentError("--param surplus_mix must be >= 0");
     } else if (k == "surplus_ratio") {
       // read below, once `cold` is known
     } else if (k == "objective") {
