@@ -155,17 +155,24 @@ bool Stale(uint64_t planned_at, uint64_t samples) {
          (samples != planned_at && (samples < 20 || samples >= planned_at + planned_at / 10));
 }
 
+// A window of `target` instances over [start_ms, end_ms), decided at `received_ms`.
+void AddWindow(ViewKey& key, int64_t received_ms, int64_t start_ms, int64_t end_ms,
+               uint32_t target, uint32_t source) {
+  PrefetchWindow win;
+  win.start_ms = start_ms;
+  win.end_ms = end_ms;
+  win.target = target;
+  win.received_ms = received_ms;
+  win.source = source;
+  key.windows.push_back(std::move(win));
+}
+
 // A reload plan's window for an idle period that began at `idle_since_ms`: `target`
 // instances from the planned reload to the planned unload.
 void AddReloadWindow(ViewKey& key, int64_t idle_since_ms, const IdlePlan& plan, uint32_t target,
                      uint32_t source) {
-  PrefetchWindow win;
-  win.start_ms = idle_since_ms + plan.prewarm_ms;
-  win.end_ms = idle_since_ms + plan.keep_until_ms;
-  win.target = target;
-  win.received_ms = idle_since_ms;
-  win.source = source;
-  key.windows.push_back(std::move(win));
+  AddWindow(key, idle_since_ms, idle_since_ms + plan.prewarm_ms, idle_since_ms + plan.keep_until_ms,
+            target, source);
 }
 
 // What a cold start's price is divided by for an instance of `memory_ratio` times the
@@ -290,13 +297,8 @@ void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
             w.source <= kSurplusWindowSource + 1 + levels_.size());
   });
   if (burst_target_ > 0) {
-    PrefetchWindow win;
-    win.start_ms = activation_ms_;
-    win.end_ms = burst_end_ms_;
-    win.target = burst_target_;
-    win.received_ms = activation_ms_;
-    win.source = kBurstWindowSource;
-    key.windows.push_back(std::move(win));
+    AddWindow(key, activation_ms_, activation_ms_, burst_end_ms_, burst_target_,
+              kBurstWindowSource);
   }
   key.surplus_keepalive_ms.clear();
   // A surplus level keeps no longer than level 1 (it serves only on top of it).

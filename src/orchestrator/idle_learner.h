@@ -139,7 +139,7 @@ struct LearnedKeepAliveConfig {
   // and P(peak >= l | peak >= b) >= `burst_min_share`, from at least `burst_min_samples`
   // activations that reached b. The reactive floor (Knative's panic mode) only follows
   // demand already seen: Azure's function 70, whose bursts reach 15 instances of 11-s
-  // invocations, had 133 cold starts in 1054 invocations (12.6 %); with this, 75. The
+  // invocations, had 133 cold starts in 1054 invocations (12.6 %); with this, 76. The
   // share keeps busy keys from starting a level on every activation for the few percent
   // of them where two invocations happened to overlap (at 0, 130 functions under the p75
   // target cost 1.42x memory; at 0.1, 1.39x).
