@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "cli/certs_cmd.h"
 #include "cli/ctl.h"
 #include "cli/forecast_cmd.h"
 #include "cli/forecaster_cmd.h"
@@ -10,9 +11,11 @@
 #include "cli/sim_cmd.h"
 #include "cli/up.h"
 #include "common/logging.h"
+#include "security/tls.h"
 
 int main(int argc, char** argv) {
   prewarm::InitLogging("info");
+  prewarm::security::RouteGrpcLogsToSpdlog();  // TLS refusals in gRPC's own log, in ours
   CLI::App app{"prewarm — predictive pre-warming edge orchestrator"};
   app.require_subcommand(1);
 
@@ -38,6 +41,7 @@ int main(int argc, char** argv) {
   prewarm::cli::AddForecastCommand(app);  // runs from its callbacks
   prewarm::cli::AddSimCommand(app);       // runs from its callback
   prewarm::cli::AddImageCommand(app);     // runs from its callbacks
+  prewarm::cli::AddCertsCommand(app);     // runs from its callbacks
 
   prewarm::cli::CtlOptions ctl;
   auto* ctl_cmd = app.add_subcommand("ctl", "operator client: nodes, instances, drain, prefetch");
