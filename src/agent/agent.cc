@@ -3,12 +3,14 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 
 #include "common/logging.h"
 #include "fmt/format.h"
+#include "fmt/ranges.h"
 #include "prewarm/v1/state_name.h"
 
 namespace prewarm::agent {
@@ -17,13 +19,24 @@ namespace {
 constexpr int kProbeTimeoutMs = 1000;
 constexpr int kProbeFailuresBeforeUnhealthy = 2;
 constexpr auto kLoopTick = std::chrono::milliseconds(100);
-constexpr auto kHealthInterval = std::chrono::milliseconds(1000);
+constexpr size_t kMaxUndelivered = 1024;  // final states kept while no orchestrator hears them
 
 double LoadAverage() {
   std::ifstream in("/proc/loadavg");
   double one = 0;
   in >> one;
   return one;
+}
+
+// Instance ids name directories and containers: the runtimes' own rule.
+bool ValidInstanceId(const std::string& id) {
+  return !id.empty() && id.size() <= 64 &&
+         id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+             std::string::npos;
+}
+
+std::string JoinIds(const std::vector<std::string>& ids) {
+  return fmt::format("{}", fmt::join(ids, ", "));
 }
 
 }  // namespace
@@ -40,12 +53,15 @@ Agent::Agent(AgentConfig config, std::map<std::string, AgentTemplate> templates,
 Agent::~Agent() { Stop(); }
 
 absl::Status Agent::Start() {
+  // The orchestrator link's certificate, key and CA: a bad file is an error now, not a
+  // failed handshake later.
+  RETURN_IF_ERROR(security::CheckTlsFiles(config_.tls));
   RETURN_IF_ERROR(runtime_.CleanupStale());
   RefillStandby();
   if (standby_.empty()) {
-    return absl::UnavailableError(fmt::format(
-        "node {}: could not bind any address of {} on port {}", config_.node_id,
-        config_.address_range.ToString(), config_.port));
+    return absl::UnavailableError(
+        fmt::format("node {}: could not bind any address of {} on port {}", config_.node_id,
+                    config_.address_range.ToString(), config_.port));
   }
   Publish();
   loop_ = std::thread([this] { Loop(); });
@@ -80,6 +96,8 @@ void Agent::SetStatusSink(StatusSink sink) {
   sink_ = std::move(sink);
 }
 
+void Agent::RequestPublish() { PostEvent(PublishRequest{}); }
+
 v1::NodeStatus Agent::LastStatus() const {
   std::lock_guard<std::mutex> l(mu_);
   return last_status_;
@@ -112,10 +130,13 @@ void Agent::Loop() {
       batch.swap(queue_);
     }
     for (Event& e : batch) {
-      std::visit([this](auto&& ev) { Handle(std::move(ev)); }, std::move(e));
+      std::visit([this](auto&& ev) { Handle(std::forward<decltype(ev)>(ev)); }, std::move(e));
     }
     CheckExits();
-    if (!batch.empty() || clock_.NowMs() - last_publish_ms_ >= config_.heartbeat_ms) Publish();
+    // Exits drive DNS answers: any state change goes out now, not at the next heartbeat.
+    if (!batch.empty() || changed_ || clock_.NowMs() - last_publish_ms_ >= config_.heartbeat_ms) {
+      Publish();
+    }
   }
   // Shutdown: let in-flight starts finish, then destroy everything.
   for (Worker& w : workers_) w.thread.join();
@@ -128,102 +149,192 @@ void Agent::Loop() {
   for (Event& e : rest) {
     if (auto* r = std::get_if<StartResult>(&e)) Handle(std::move(*r));
   }
-  for (auto& [id, inst] : instances_) Finish(inst, v1::INSTANCE_STATE_GONE, "agent stopping");
+  for (auto& [id, inst] : instances_) {
+    Finish(inst, v1::INSTANCE_STATE_GONE, "agent stopping", v1::FAILURE_KIND_UNSPECIFIED);
+  }
   instances_.clear();
   standby_.clear();
   Publish();
 }
 
-void Agent::Handle(v1::OrchestratorCommand cmd) {
+void Agent::Handle(const v1::OrchestratorCommand& cmd) {
   switch (cmd.cmd_case()) {
-    case v1::OrchestratorCommand::kCreate: OnCreate(cmd.create()); break;
+    case v1::OrchestratorCommand::kCreate:
+      OnCreate(cmd.create());
+      break;
     case v1::OrchestratorCommand::kDestroy:
       OnDestroy(cmd.destroy().instance_id(), cmd.destroy().reason());
       break;
-    case v1::OrchestratorCommand::kPreload: OnPreload(cmd.preload()); break;
-    default: spdlog::warn("agent {}: ignoring an empty command", config_.node_id);
+    case v1::OrchestratorCommand::kPreload:
+      OnPreload(cmd.preload());
+      break;
+    default:
+      spdlog::warn("agent {}: ignoring an empty command", config_.node_id);
   }
 }
 
 void Agent::OnCreate(const v1::CreateInstance& c) {
-  auto fail = [&](const std::string& why) {
-    spdlog::warn("agent {}: cannot create {}: {}", config_.node_id, c.instance_id(), why);
-    v1::InstanceStatus st;
-    st.set_instance_id(c.instance_id());
-    st.set_template_name(c.template_name());
-    st.set_address(c.address());
-    st.set_state(v1::INSTANCE_STATE_FAILED);
-    st.set_detail(why);
-    finished_.push_back(st);
-  };
-  if (instances_.count(c.instance_id())) return;  // duplicate delivery: idempotent
-  auto tmpl = templates_.find(c.template_name());
-  if (tmpl == templates_.end()) return fail("unknown template '" + c.template_name() + "'");
-  auto addr = IpAddr::Parse(c.address());
-  if (!addr.ok() || !config_.address_range.Contains(*addr)) {
-    return fail("address '" + c.address() + "' is not in " + config_.address_range.ToString());
+  if (instances_.count(c.instance_id())) {
+    // A repeated delivery (e.g. replayed by another orchestrator replica): one instance.
+    spdlog::debug("agent {}: instance {} exists, ignoring a repeated create", config_.node_id,
+                  c.instance_id());
+    return;
   }
-  if (instances_.size() >= config_.slots) return fail("no free slot");
-  absl::StatusOr<ScopedFd> fd = TakeSocket(*addr);
-  if (!fd.ok()) return fail(std::string(fd.status().message()));
+  absl::StatusOr<IpAddr> addr = CheckCreate(c);
+  if (!addr.ok()) return RejectCreate(c, std::string(addr.status().message()));
+  const AgentTemplate& tmpl = templates_.at(c.template_name());
   Instance inst;
   inst.id = c.instance_id();
   inst.tmpl = c.template_name();
   inst.address = *addr;
-  inst.listen_fd = std::move(*fd);
+  inst.listen_fd = std::move(standby_.extract(*addr).mapped());
   inst.created_ms = clock_.NowMs();
   inst.state = v1::INSTANCE_STATE_STARTING;
   inst.detail = "preloading and starting";
-  std::vector<std::string> content(tmpl->second.preload.begin(), tmpl->second.preload.end());
+  std::vector<std::string> content(tmpl.preload.begin(), tmpl.preload.end());
   content.insert(content.end(), c.preload_content_ids().begin(), c.preload_content_ids().end());
-  InstanceSpec spec{inst.id, tmpl->second.spec, inst.address, config_.port};
+  InstanceSpec spec{inst.id, tmpl.spec, inst.address, config_.port};
   int raw_fd = inst.listen_fd.get();
   spdlog::info("instance {} {} on {}:{} (template {})", inst.id, v1::StateName(inst.state),
                addr->ToString(), config_.port, inst.tmpl);
   instances_.emplace(inst.id, std::move(inst));
+  changed_ = true;
   auto done = std::make_shared<std::atomic<bool>>(false);
-  std::string id = c.instance_id();
-  workers_.push_back(Worker{std::thread([this, id, spec, raw_fd, content, done]() mutable {
+  const std::string& id = c.instance_id();
+  workers_.push_back(Worker{std::thread([this, id, spec, raw_fd, content, done] {
                               pthread_setname_np(pthread_self(), "agent-start");
-                              RunStart(id, std::move(spec), raw_fd, std::move(content));
+                              RunStart(id, spec, raw_fd, content);
                               done->store(true);
                             }),
                             done});
   RefillStandby();
 }
 
-void Agent::RunStart(const std::string& id, InstanceSpec spec, int fd,
-                     std::vector<std::string> content) {
-  StartResult r{id, absl::OkStatus(), nullptr};
+// Everything a create names must fit this node's state; returns the address to use.
+absl::StatusOr<IpAddr> Agent::CheckCreate(const v1::CreateInstance& c) const {
+  if (!ValidInstanceId(c.instance_id())) {
+    return absl::InvalidArgumentError(fmt::format("bad instance id '{}'", c.instance_id()));
+  }
+  if (!templates_.count(c.template_name())) {
+    return absl::NotFoundError(fmt::format("unknown template '{}'", c.template_name()));
+  }
+  for (const std::string& id : c.preload_content_ids()) {
+    absl::Status st = ValidateContentId(id);
+    if (!st.ok()) return absl::InvalidArgumentError(fmt::format("preload: {}", st.message()));
+  }
+  auto addr = IpAddr::Parse(c.address());
+  if (!addr.ok()) return absl::InvalidArgumentError(fmt::format("bad address '{}'", c.address()));
+  RETURN_IF_ERROR(CheckAddress(*addr));
+  if (instances_.size() >= config_.slots) {
+    return absl::ResourceExhaustedError(fmt::format("no free slot ({} in use)", instances_.size()));
+  }
+  return *addr;
+}
+
+absl::Status Agent::CheckAddress(const IpAddr& addr) const {
+  const Cidr& range = config_.address_range;
+  uint32_t host = addr.is_v4() ? addr.v4_host_order() - range.base.v4_host_order() : 0;
+  uint32_t size = 1u << (32 - range.prefix);
+  if (!addr.is_v4() || !range.Contains(addr) || host == 0 || host == size - 1) {
+    return absl::OutOfRangeError(fmt::format("address {} is not an instance address of {}",
+                                             addr.ToString(), range.ToString()));
+  }
+  for (const auto& [id, inst] : instances_) {
+    if (inst.address == addr) {
+      return absl::AlreadyExistsError(
+          fmt::format("address {} is in use by instance {}", addr.ToString(), id));
+    }
+  }
+  auto q = quarantine_until_.find(addr);
+  if (q != quarantine_until_.end() && q->second > clock_.NowMs()) {
+    return absl::FailedPreconditionError(
+        fmt::format("address {} is quarantined for {} ms more (an instance ended there)",
+                    addr.ToString(), q->second - clock_.NowMs()));
+  }
+  if (!standby_.count(addr)) {
+    std::vector<std::string> free;
+    for (const auto& [a, fd] : standby_) free.push_back(a.ToString());
+    return absl::FailedPreconditionError(
+        fmt::format("address {} is not one of this node's standby addresses ({})", addr.ToString(),
+                    JoinIds(free)));
+  }
+  return absl::OkStatus();
+}
+
+void Agent::RejectCreate(const v1::CreateInstance& c, const std::string& why) {
+  spdlog::warn("agent {}: cannot create {}: {}", config_.node_id, c.instance_id(), why);
+  v1::InstanceStatus st;
+  st.set_instance_id(c.instance_id());
+  st.set_template_name(c.template_name());
+  st.set_address(c.address());
+  st.set_state(v1::INSTANCE_STATE_FAILED);
+  st.set_failure(v1::FAILURE_KIND_START);
+  st.set_detail(why);
+  finished_.push_back(st);
+  changed_ = true;
+}
+
+void Agent::RunStart(const std::string& id, const InstanceSpec& spec, int fd,
+                     const std::vector<std::string>& content) {
+  StartResult r{id, absl::OkStatus(), nullptr, {}};
   auto created = runtime_.Create(spec);
   if (!created.ok()) {
     r.status = created.status();
     return PostEvent(std::move(r));
   }
   r.runtime = std::move(*created);
-  r.status = Preload(*r.runtime, content);
-  if (r.status.ok()) r.status = r.runtime->Start(fd);
-  int64_t deadline = clock_.NowMs() + config_.ready_timeout_ms;
-  while (r.status.ok()) {
-    if (prober_.Probe(spec.address, spec.port, spec.tmpl.probe_path, kProbeTimeoutMs)) break;
-    if (auto code = r.runtime->PollExit()) {
-      r.status = absl::UnavailableError(fmt::format("workload exited with {} before ready", *code));
-    } else if (clock_.NowMs() > deadline) {
-      r.status = absl::DeadlineExceededError("readiness probe did not pass in time");
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
+  r.preload = Preload(*r.runtime, content);
+  r.status = r.runtime->Start(fd);
+  if (r.status.ok()) r.status = WaitReady(*r.runtime, spec);
   PostEvent(std::move(r));
 }
 
-absl::Status Agent::Preload(RuntimeInstance& rt, const std::vector<std::string>& content) {
-  for (const std::string& id : content) {
-    std::string dest = rt.scratch_dir() + "/content/" + id;
-    absl::Status st = origin_.FetchTo(id, dest);
-    if (!st.ok()) return absl::UnavailableError(fmt::format("preload {}: {}", id, st.message()));
+absl::Status Agent::WaitReady(RuntimeInstance& rt, const InstanceSpec& spec) {
+  const int64_t deadline = clock_.NowMs() + config_.ready_timeout_ms;
+  for (;;) {
+    if (prober_.Probe(spec.address, spec.port, spec.tmpl.probe_path, kProbeTimeoutMs)) {
+      return absl::OkStatus();
+    }
+    if (auto code = rt.PollExit()) {
+      return absl::UnavailableError(fmt::format("workload exited with {} before ready", *code));
+    }
+    if (clock_.NowMs() > deadline) {
+      return absl::DeadlineExceededError("readiness probe did not pass in time");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  return absl::OkStatus();
+}
+
+Agent::PreloadOutcome Agent::Preload(RuntimeInstance& rt, const std::vector<std::string>& content) {
+  PreloadOutcome out;
+  bool origin_down = false;
+  for (const std::string& id : content) {
+    if (origin_down) {
+      out.skipped.push_back(id);  // not worth a connect timeout per id
+      continue;
+    }
+    absl::Status st = origin_.FetchTo(id, rt.scratch_dir() + "/content/" + id);
+    if (st.ok()) continue;
+    if (absl::IsNotFound(st)) {
+      out.missing.push_back(id);
+      continue;
+    }
+    out.skipped.push_back(id);
+    origin_down = absl::IsUnavailable(st);
+    out.skipped_why = origin_down ? fmt::format("origin unreachable: {}", st.message())
+                                  : std::string(st.message());
+  }
+  return out;
+}
+
+std::string Agent::PreloadOutcome::Describe() const {
+  std::string d;
+  if (!missing.empty()) d += fmt::format("not at the origin: {}", JoinIds(missing));
+  if (!skipped.empty()) {
+    d += fmt::format("{}not preloaded ({}): {}", d.empty() ? "" : "; ", skipped_why,
+                     JoinIds(skipped));
+  }
+  return d;
 }
 
 void Agent::Handle(StartResult r) {
@@ -231,23 +342,38 @@ void Agent::Handle(StartResult r) {
   if (it == instances_.end()) return;
   Instance& inst = it->second;
   inst.runtime = std::move(r.runtime);
-  if (!r.status.ok()) return Finish(inst, v1::INSTANCE_STATE_FAILED, std::string(r.status.message()));
-  if (inst.destroy_requested) return Finish(inst, v1::INSTANCE_STATE_GONE, "destroyed while starting");
+  inst.preload_missing = r.preload.missing;
+  std::string preload = r.preload.Describe();
+  if (!preload.empty()) spdlog::warn("instance {}: {}", inst.id, preload);
+  if (!r.status.ok()) {
+    // Missing content is often why a readiness probe fails: say so with the failure.
+    return Finish(inst, v1::INSTANCE_STATE_FAILED,
+                  fmt::format("{}{}{}", r.status.message(), preload.empty() ? "" : "; ", preload),
+                  v1::FAILURE_KIND_START);
+  }
+  if (inst.destroy_requested) {
+    return Finish(inst, v1::INSTANCE_STATE_GONE, "destroyed while starting",
+                  v1::FAILURE_KIND_UNSPECIFIED);
+  }
   inst.state = v1::INSTANCE_STATE_READY;
   inst.probe_ok = true;
   inst.start_ms = clock_.NowMs() - inst.created_ms;
-  inst.detail = fmt::format("ready in {} ms", inst.start_ms);
+  inst.detail =
+      fmt::format("ready in {} ms{}{}", inst.start_ms, preload.empty() ? "" : "; ", preload);
+  changed_ = true;
   spdlog::info("instance {} ready on {}:{} in {} ms", inst.id, inst.address.ToString(),
                config_.port, inst.start_ms);
 }
 
-void Agent::Handle(ProbeResult r) {
+void Agent::Handle(const ProbeResult& r) {
   auto it = instances_.find(r.id);
   if (it == instances_.end() || it->second.state != v1::INSTANCE_STATE_READY) return;
   Instance& inst = it->second;
   inst.probe_failures = r.ok ? 0 : inst.probe_failures + 1;
   inst.probe_ok = inst.probe_failures < kProbeFailuresBeforeUnhealthy;
-  if (!inst.probe_ok) Finish(inst, v1::INSTANCE_STATE_FAILED, "health probe failing");
+  if (!inst.probe_ok) {
+    Finish(inst, v1::INSTANCE_STATE_FAILED, "health probe failing", v1::FAILURE_KIND_UNHEALTHY);
+  }
 }
 
 void Agent::OnDestroy(const std::string& id, const std::string& reason) {
@@ -257,24 +383,41 @@ void Agent::OnDestroy(const std::string& id, const std::string& reason) {
   if (inst.state == v1::INSTANCE_STATE_STARTING) {
     inst.destroy_requested = true;
     inst.state = v1::INSTANCE_STATE_DRAINING;
+    changed_ = true;
     return;
   }
-  Finish(inst, v1::INSTANCE_STATE_GONE, reason.empty() ? "destroyed" : reason);
+  Finish(inst, v1::INSTANCE_STATE_GONE, reason.empty() ? "destroyed" : reason,
+         v1::FAILURE_KIND_UNSPECIFIED);
 }
 
 void Agent::OnPreload(const v1::PreloadContent& p) {
   auto it = instances_.find(p.instance_id());
   if (it == instances_.end() || !it->second.runtime) return;
-  std::vector<std::string> content(p.content_ids().begin(), p.content_ids().end());
-  absl::Status st = Preload(*it->second.runtime, content);
-  if (!st.ok()) spdlog::warn("instance {}: {}", p.instance_id(), st.message());
+  std::vector<std::string> content;
+  for (const std::string& id : p.content_ids()) {
+    absl::Status st = ValidateContentId(id);
+    if (st.ok()) {
+      content.push_back(id);
+    } else {
+      spdlog::warn("instance {}: preload refused: {}", p.instance_id(), st.message());
+    }
+  }
+  PreloadOutcome out = Preload(*it->second.runtime, content);
+  if (std::string d = out.Describe(); !d.empty()) {
+    spdlog::warn("instance {}: {}", p.instance_id(), d);
+  }
+  std::vector<std::string>& missing = it->second.preload_missing;
+  for (std::string& id : out.missing) {
+    if (std::find(missing.begin(), missing.end(), id) == missing.end()) missing.push_back(id);
+  }
 }
 
 void Agent::CheckExits() {
   for (auto& [id, inst] : instances_) {
     if (inst.state != v1::INSTANCE_STATE_READY || !inst.runtime) continue;
     if (auto code = inst.runtime->PollExit()) {
-      Finish(inst, v1::INSTANCE_STATE_FAILED, fmt::format("workload exited with {}", *code));
+      Finish(inst, v1::INSTANCE_STATE_FAILED, fmt::format("workload exited with {}", *code),
+             v1::FAILURE_KIND_CRASH);
     }
   }
   for (auto it = instances_.begin(); it != instances_.end();) {
@@ -282,6 +425,10 @@ void Agent::CheckExits() {
                 it->second.state == v1::INSTANCE_STATE_FAILED;
     it = done ? instances_.erase(it) : std::next(it);
   }
+  ReapWorkers();
+}
+
+void Agent::ReapWorkers() {
   for (auto it = workers_.begin(); it != workers_.end();) {
     if (it->done->load()) {
       it->thread.join();
@@ -292,7 +439,8 @@ void Agent::CheckExits() {
   }
 }
 
-void Agent::Finish(Instance& inst, v1::InstanceState final_state, const std::string& detail) {
+void Agent::Finish(Instance& inst, v1::InstanceState final_state, const std::string& detail,
+                   v1::FailureKind failure) {
   if (inst.state == v1::INSTANCE_STATE_GONE || inst.state == v1::INSTANCE_STATE_FAILED) return;
   // Close our copy of the socket first: new connections are refused, not queued forever.
   inst.listen_fd.reset();
@@ -303,29 +451,28 @@ void Agent::Finish(Instance& inst, v1::InstanceState final_state, const std::str
   inst.runtime.reset();
   inst.state = final_state;
   inst.detail = detail;
+  inst.failure = final_state == v1::INSTANCE_STATE_FAILED ? failure : v1::FAILURE_KIND_UNSPECIFIED;
+  inst.probe_ok = false;
   quarantine_until_[inst.address] = clock_.NowMs() + config_.quarantine_ms;
   spdlog::log(final_state == v1::INSTANCE_STATE_FAILED ? spdlog::level::warn : spdlog::level::info,
               "instance {} {}: {}", inst.id, v1::StateName(final_state), detail);
+  finished_.push_back(StatusOf(inst));
+  changed_ = true;
+}
+
+v1::InstanceStatus Agent::StatusOf(const Instance& inst) const {
   v1::InstanceStatus st;
   st.set_instance_id(inst.id);
   st.set_template_name(inst.tmpl);
   st.set_address(inst.address.ToString());
-  st.set_state(final_state);
-  st.set_detail(detail);
-  finished_.push_back(st);
-}
-
-absl::StatusOr<ScopedFd> Agent::TakeSocket(const IpAddr& addr) {
-  auto it = standby_.find(addr);
-  if (it != standby_.end()) {
-    ScopedFd fd = std::move(it->second);
-    standby_.erase(it);
-    return fd;
-  }
-  for (const auto& [id, inst] : instances_) {
-    if (inst.address == addr) return absl::AlreadyExistsError(addr.ToString() + " is in use");
-  }
-  return ListenTcp(addr, config_.port);
+  st.set_state(inst.state);
+  st.set_detail(inst.detail);
+  st.set_probe_ok(inst.probe_ok);
+  st.set_start_ms(inst.start_ms);
+  st.set_memory_bytes(inst.memory_bytes);
+  st.set_failure(inst.failure);
+  for (const std::string& id : inst.preload_missing) st.add_preload_missing(id);
+  return st;
 }
 
 void Agent::RefillStandby() {
@@ -343,7 +490,8 @@ void Agent::RefillStandby() {
     if (used) continue;
     absl::StatusOr<ScopedFd> fd = ListenTcp(a, config_.port);
     if (!fd.ok()) {
-      spdlog::warn("agent {}: standby {}: {}", config_.node_id, a.ToString(), fd.status().message());
+      spdlog::warn("agent {}: standby {}: {}", config_.node_id, a.ToString(),
+                   fd.status().message());
       continue;
     }
     standby_.emplace(a, std::move(*fd));
@@ -358,30 +506,23 @@ void Agent::Publish() {
   uint64_t mem = 0;
   std::vector<ProbeTarget> probe;
   for (auto& [id, inst] : instances_) {
-    v1::InstanceStatus* st = s.add_instances();
-    st->set_instance_id(id);
-    st->set_template_name(inst.tmpl);
-    st->set_address(inst.address.ToString());
-    st->set_state(inst.state);
-    st->set_detail(inst.detail);
-    st->set_probe_ok(inst.probe_ok);
-    st->set_start_ms(inst.start_ms);
     if (inst.runtime && inst.state == v1::INSTANCE_STATE_READY) {
       inst.memory_bytes = inst.runtime->Usage().memory_bytes;
       probe.push_back(ProbeTarget{id, inst.address, templates_.at(inst.tmpl).spec.probe_path});
     }
-    st->set_memory_bytes(inst.memory_bytes);
+    v1::InstanceStatus* st = s.add_instances();
+    *st = StatusOf(inst);
     st->set_active_connections(conns[inst.address]);
     mem += inst.memory_bytes;
   }
-  for (auto& f : finished_) *s.add_instances() = f;
-  finished_.clear();
+  for (const auto& f : finished_) *s.add_instances() = f;
   for (const auto& [addr, fd] : standby_) s.add_standby_addresses(addr.ToString());
   s.set_slots_used(static_cast<uint32_t>(instances_.size()));
   s.set_memory_used_bytes(mem);
   s.set_cpu_load(LoadAverage());
   s.set_sent_unix_ms(clock_.NowMs());
   last_publish_ms_ = clock_.NowMs();
+  changed_ = false;
   StatusSink sink;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -389,7 +530,12 @@ void Agent::Publish() {
     ready_for_probe_ = std::move(probe);
     sink = sink_;
   }
-  if (sink) sink(s);
+  // Final states stay in every status until one reached an orchestrator.
+  if (sink && sink(s)) {
+    finished_.clear();
+  } else if (finished_.size() > kMaxUndelivered) {
+    finished_.erase(finished_.begin(), finished_.end() - kMaxUndelivered);
+  }
 }
 
 void Agent::HealthLoop() {
@@ -398,7 +544,8 @@ void Agent::HealthLoop() {
     std::vector<ProbeTarget> targets;
     {
       std::unique_lock<std::mutex> l(mu_);
-      if (cv_.wait_for(l, kHealthInterval, [&] { return stopping_; })) return;
+      auto interval = std::chrono::milliseconds(config_.health_interval_ms);
+      if (cv_.wait_for(l, interval, [&] { return stopping_; })) return;
       targets = ready_for_probe_;
     }
     for (const ProbeTarget& t : targets) {
@@ -414,7 +561,8 @@ std::map<IpAddr, uint32_t> CountEstablished(uint16_t port) {
   std::getline(in, line);  // header
   while (std::getline(in, line)) {
     unsigned local_ip = 0, local_port = 0, state = 0;
-    if (std::sscanf(line.c_str(), "%*d: %8X:%4X %*8X:%*4X %2X", &local_ip, &local_port, &state) != 3) {
+    if (std::sscanf(line.c_str(), "%*d: %8X:%4X %*8X:%*4X %2X", &local_ip, &local_port, &state) !=
+        3) {
       continue;
     }
     if (local_port != port || state != 0x01) continue;  // 01 = TCP_ESTABLISHED

@@ -6,6 +6,24 @@
 // worker (Create -> preload -> Start -> readiness probe), which posts its result back.
 // "agent-health" probes ready instances and posts failures. The gRPC session
 // (session.h) posts commands and carries the status the loop publishes.
+//
+// Status: published at once whenever an instance changes state (an exit found by the
+// loop's 100 ms poll included), on every command batch, and at least every heartbeat.
+// A FAILED instance says why (InstanceStatus.failure): START (never became ready, or the
+// create was refused), CRASH (its workload exited after ready), UNHEALTHY (its health
+// probe failed twice after ready). Final states (FAILED / GONE) are kept and repeated
+// until a status reached a connected orchestrator, then forgotten.
+//
+// Preload: a content id the origin does not have (NotFound) fails that preload only; the
+// instance starts without it and lists it in InstanceStatus.preload_missing for its whole
+// life. An unreachable origin (or a 5xx) skips the remaining preloads of that start: the
+// instance starts without them, and its status detail names them ("origin unreachable").
+// Content ids that could escape the scratch directory refuse the create (FAILED, START).
+//
+// Commands are checked against this node's own state, never trusted: a create for an
+// instance id the agent already runs is ignored; a create must name one of the node's
+// free standby addresses (not another instance's, not quarantined, inside the range),
+// otherwise that create fails (START) and the instance holding the address is untouched.
 #pragma once
 
 #include <atomic>
@@ -30,7 +48,9 @@
 
 namespace prewarm::agent {
 
-using StatusSink = std::function<void(const v1::NodeStatus&)>;
+// Receives each published status; returns whether it reached the orchestrator (final
+// instance states are repeated until one did).
+using StatusSink = std::function<bool(const v1::NodeStatus&)>;
 
 // A template as this node runs it: the runtime's spec plus content every instance gets.
 struct AgentTemplate {
@@ -59,6 +79,8 @@ class Agent {
   void Post(const v1::OrchestratorCommand& cmd);
   // Receives every status the loop publishes (on change and every heartbeat).
   void SetStatusSink(StatusSink sink);
+  // Thread-safe: publish a fresh status soon (e.g. right after a (re)connect).
+  void RequestPublish();
   v1::Register MakeRegister() const;
   // The latest published status (thread-safe copy).
   v1::NodeStatus LastStatus() const;
@@ -79,32 +101,51 @@ class Agent {
     bool probe_ok = false;
     int probe_failures = 0;
     uint64_t memory_bytes = 0;
+    v1::FailureKind failure = v1::FAILURE_KIND_UNSPECIFIED;
+    std::vector<std::string> preload_missing;  // the origin did not have them
+  };
+  // What a preload did: ids the origin does not have, ids skipped (and why).
+  struct PreloadOutcome {
+    std::vector<std::string> missing;
+    std::vector<std::string> skipped;
+    std::string skipped_why;
+    std::string Describe() const;  // "" when everything was preloaded
   };
   struct StartResult {
     std::string id;
     absl::Status status;
     std::unique_ptr<RuntimeInstance> runtime;
+    PreloadOutcome preload;
   };
   struct ProbeResult {
     std::string id;
     bool ok;
   };
-  using Event = std::variant<v1::OrchestratorCommand, StartResult, ProbeResult>;
+  struct PublishRequest {};
+  using Event = std::variant<v1::OrchestratorCommand, StartResult, ProbeResult, PublishRequest>;
 
   void Loop();
   void HealthLoop();
-  void Handle(v1::OrchestratorCommand cmd);
+  void Handle(const v1::OrchestratorCommand& cmd);
   void Handle(StartResult r);
-  void Handle(ProbeResult r);
+  void Handle(const ProbeResult& r);
+  void Handle(PublishRequest) {}  // any handled batch publishes
   void OnCreate(const v1::CreateInstance& c);
+  absl::StatusOr<IpAddr> CheckCreate(const v1::CreateInstance& c) const;
+  absl::Status CheckAddress(const IpAddr& addr) const;
+  void RejectCreate(const v1::CreateInstance& c, const std::string& why);
   void OnDestroy(const std::string& id, const std::string& reason);
   void OnPreload(const v1::PreloadContent& p);
-  void RunStart(const std::string& id, InstanceSpec spec, int fd, std::vector<std::string> content);
-  absl::Status Preload(RuntimeInstance& rt, const std::vector<std::string>& content);
+  void RunStart(const std::string& id, const InstanceSpec& spec, int fd,
+                const std::vector<std::string>& content);
+  absl::Status WaitReady(RuntimeInstance& rt, const InstanceSpec& spec);
+  PreloadOutcome Preload(RuntimeInstance& rt, const std::vector<std::string>& content);
   void CheckExits();
-  void Finish(Instance& inst, v1::InstanceState final_state, const std::string& detail);
+  void ReapWorkers();
+  void Finish(Instance& inst, v1::InstanceState final_state, const std::string& detail,
+              v1::FailureKind failure);
+  v1::InstanceStatus StatusOf(const Instance& inst) const;
   void RefillStandby();
-  absl::StatusOr<ScopedFd> TakeSocket(const IpAddr& addr);
   void Publish();
   void PostEvent(Event e);
 
@@ -128,7 +169,8 @@ class Agent {
   std::map<std::string, Instance> instances_;
   std::map<IpAddr, ScopedFd> standby_;
   std::map<IpAddr, int64_t> quarantine_until_;
-  std::vector<v1::InstanceStatus> finished_;  // reported once, then forgotten
+  std::vector<v1::InstanceStatus> finished_;  // until a status reached the orchestrator
+  bool changed_ = false;                      // an instance changed state since the last publish
   struct Worker {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;

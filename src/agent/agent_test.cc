@@ -1,5 +1,7 @@
 #include "agent/agent.h"
 
+#include <gtest/gtest.h>
+#include <httplib.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -7,31 +9,15 @@
 #include <fstream>
 #include <thread>
 
-#include <gtest/gtest.h>
-#include <httplib.h>
-
+#include "agent/agent_testutil.h"
 #include "agent/fake_runtime.h"
 
 namespace prewarm::agent {
 namespace {
 
-// Content served from memory, written to the destination as the real origin would.
-class MapOrigin final : public Origin {
- public:
-  absl::Status FetchTo(const std::string& id, const std::string& dest) override {
-    RETURN_IF_ERROR(ValidateContentId(id));
-    auto it = content.find(id);
-    if (it == content.end()) return absl::NotFoundError("no such content: " + id);
-    std::filesystem::create_directories(std::filesystem::path(dest).parent_path());
-    std::ofstream(dest) << it->second;
-    return absl::OkStatus();
-  }
-  std::map<std::string, std::string> content;
-};
-
 class AgentTest : public ::testing::Test {
  protected:
-  AgentTest() : runtime_(MakeRoot()), prober_(MakeHttpProber()) {
+  AgentTest() : runtime_(MakeRoot()) {
     origin_.content = {{"index.html", "<h1>prewarmed</h1>"}, {"a/b.txt", "bee"}};
     config_.node_id = "fra-test";
     config_.region = "frankfurt";
@@ -40,6 +26,7 @@ class AgentTest : public ::testing::Test {
     config_.port = static_cast<uint16_t>(20000 + getpid() % 20000);
     config_.standby = 2;
     config_.heartbeat_ms = 100;
+    config_.health_interval_ms = 20;
     config_.ready_timeout_ms = 10'000;
     AgentTemplate t;
     t.spec.name = "static";
@@ -55,17 +42,22 @@ class AgentTest : public ::testing::Test {
     return root_;
   }
   void StartAgent() {
-    agent_ = std::make_unique<Agent>(config_, templates_, runtime_, origin_, *prober_,
-                                     RealClock::Get());
+    agent_ = std::make_unique<Agent>(config_, templates_, runtime_, origin_, prober_, *clock_);
     ASSERT_TRUE(agent_->Start().ok());
   }
-  void Create(const std::string& id, const std::string& addr, std::vector<std::string> extra = {}) {
+  void Create(const std::string& id, const std::string& addr,
+              const std::vector<std::string>& extra = {}, const std::string& tmpl = "static") {
     v1::OrchestratorCommand cmd;
     cmd.mutable_create()->set_instance_id(id);
-    cmd.mutable_create()->set_template_name("static");
+    cmd.mutable_create()->set_template_name(tmpl);
     cmd.mutable_create()->set_address(addr);
-    for (auto& e : extra) cmd.mutable_create()->add_preload_content_ids(e);
+    for (const auto& e : extra) cmd.mutable_create()->add_preload_content_ids(e);
     agent_->Post(cmd);
+  }
+  void Destroy(const std::string& id) {
+    v1::OrchestratorCommand d;
+    d.mutable_destroy()->set_instance_id(id);
+    agent_->Post(d);
   }
   // Waits (generously; no timing is asserted) for `id` to reach `state` in a status.
   std::optional<v1::InstanceStatus> WaitFor(const std::string& id, v1::InstanceState state) {
@@ -81,24 +73,51 @@ class AgentTest : public ::testing::Test {
     std::lock_guard<std::mutex> l(mu_);
     return seen_;
   }
+  std::vector<v1::NodeStatus> statuses() {
+    std::lock_guard<std::mutex> l(mu_);
+    return statuses_;
+  }
+  // Records every published status; `delivered_` says whether it reached an orchestrator.
   void Record() {
     agent_->SetStatusSink([this](const v1::NodeStatus& s) {
       std::lock_guard<std::mutex> l(mu_);
+      if (!delivered_) return false;
       for (const auto& i : s.instances()) seen_.push_back(i);
-      last_ = s;
+      statuses_.push_back(s);
+      return true;
     });
+  }
+  std::vector<std::string> Standby() {
+    v1::NodeStatus s = agent_->LastStatus();
+    return {s.standby_addresses().begin(), s.standby_addresses().end()};
+  }
+  static bool Lists(const v1::NodeStatus& s, const std::string& id, v1::InstanceState state) {
+    for (const auto& i : s.instances()) {
+      if (i.instance_id() == id && i.state() == state) return true;
+    }
+    return false;
+  }
+  std::string Get(const std::string& addr, const std::string& path) {
+    httplib::Client c(addr, config_.port);
+    c.set_connection_timeout(1, 0);
+    c.set_read_timeout(1, 0);
+    auto res = c.Get(path);
+    return res ? res->body : "(" + httplib::to_string(res.error()) + ")";
   }
 
   std::string root_;
   FakeRuntime runtime_;
   MapOrigin origin_;
-  std::unique_ptr<Prober> prober_;
+  SwitchProber prober_;
+  ManualClock manual_clock_;
+  const Clock* clock_ = &RealClock::Get();
   AgentConfig config_;
   std::map<std::string, AgentTemplate> templates_;
   std::unique_ptr<Agent> agent_;
   std::mutex mu_;
+  bool delivered_ = true;
   std::vector<v1::InstanceStatus> seen_;
-  v1::NodeStatus last_;
+  std::vector<v1::NodeStatus> statuses_;
 };
 
 TEST_F(AgentTest, RegistersCapacityAndReportsBoundStandbyAddresses) {
@@ -127,18 +146,16 @@ TEST_F(AgentTest, GivenACreateTheInstancePreloadsStartsAndServesTheContent) {
   auto ready = WaitFor("i1", v1::INSTANCE_STATE_READY);
   ASSERT_TRUE(ready.has_value());
   EXPECT_TRUE(ready->probe_ok());
-  httplib::Client c("127.78.9.1", config_.port);
-  auto res = c.Get("/a/b.txt");
-  ASSERT_TRUE(res);
-  EXPECT_EQ(res->body, "bee");
-  EXPECT_EQ(c.Get("/")->body, "<h1>prewarmed</h1>");
+  EXPECT_EQ(ready->preload_missing_size(), 0);
+  EXPECT_EQ(Get("127.78.9.1", "/a/b.txt"), "bee");
+  EXPECT_EQ(Get("127.78.9.1", "/"), "<h1>prewarmed</h1>");
   // The used address left the standby pool and another one replaced it.
   v1::NodeStatus s = agent_->LastStatus();
   for (const auto& a : s.standby_addresses()) EXPECT_NE(a, "127.78.9.1");
   EXPECT_EQ(s.standby_addresses_size(), 2);
 }
 
-TEST_F(AgentTest, AWorkloadThatDiesIsReportedFailedAndItsAddressQuarantined) {
+TEST_F(AgentTest, AWorkloadThatExitsAfterReadyIsACrashAndItsAddressIsQuarantined) {
   StartAgent();
   Record();
   Create("i1", "127.78.9.1");
@@ -146,35 +163,229 @@ TEST_F(AgentTest, AWorkloadThatDiesIsReportedFailedAndItsAddressQuarantined) {
   ASSERT_TRUE(runtime_.Kill("i1"));
   auto failed = WaitFor("i1", v1::INSTANCE_STATE_FAILED);
   ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->failure(), v1::FAILURE_KIND_CRASH);
   EXPECT_NE(failed->detail().find("exited"), std::string::npos) << failed->detail();
   EXPECT_EQ(runtime_.live(), 0);
-  v1::NodeStatus after = agent_->LastStatus();
-  for (const auto& a : after.standby_addresses()) EXPECT_NE(a, "127.78.9.1");
+  for (const auto& a : Standby()) EXPECT_NE(a, "127.78.9.1");
 }
 
-TEST_F(AgentTest, RuntimeAndPreloadFailuresAreReportedNotFatal) {
+TEST_F(AgentTest, AnExitIsPublishedAtOnceNotAtTheNextHeartbeat) {
+  // Time stands still, so no heartbeat is ever due, and health probes are off: after the
+  // kill, the only reason to publish is the instance's change of state.
+  clock_ = &manual_clock_;
+  config_.heartbeat_ms = 1000;
+  config_.health_interval_ms = 3'600'000;
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  size_t before = statuses().size();
+  ASSERT_TRUE(runtime_.Kill("i1"));
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_FAILED));
+  std::vector<v1::NodeStatus> after = statuses();
+  ASSERT_GT(after.size(), before);
+  EXPECT_TRUE(Lists(after[before], "i1", v1::INSTANCE_STATE_FAILED))
+      << "the first status after the exit reports it";
+  EXPECT_EQ(after[before].sent_unix_ms(), manual_clock_.NowMs());
+}
+
+TEST_F(AgentTest, AStartThatNeverBecomesReadyFailsAsAStart) {
+  config_.ready_timeout_ms = 300;
   StartAgent();
   Record();
   runtime_.FailNextCreate();
   Create("bad-runtime", "127.78.9.1");
   auto f1 = WaitFor("bad-runtime", v1::INSTANCE_STATE_FAILED);
   ASSERT_TRUE(f1.has_value());
+  EXPECT_EQ(f1->failure(), v1::FAILURE_KIND_START);
   EXPECT_NE(f1->detail().find("create failed"), std::string::npos);
-  Create("bad-content", "127.78.9.2", {"missing.bin"});
-  auto f2 = WaitFor("bad-content", v1::INSTANCE_STATE_FAILED);
+  prober_.healthy = false;  // the workload runs but never answers its readiness probe
+  Create("never-ready", Standby().at(0));
+  auto f2 = WaitFor("never-ready", v1::INSTANCE_STATE_FAILED);
   ASSERT_TRUE(f2.has_value());
-  EXPECT_NE(f2->detail().find("missing.bin"), std::string::npos);
-  Create("bad-addr", "10.0.0.1");
-  ASSERT_TRUE(WaitFor("bad-addr", v1::INSTANCE_STATE_FAILED));
-  v1::OrchestratorCommand cmd;
-  cmd.mutable_create()->set_instance_id("bad-tmpl");
-  cmd.mutable_create()->set_template_name("nope");
-  cmd.mutable_create()->set_address("127.78.9.3");
-  agent_->Post(cmd);
-  ASSERT_TRUE(WaitFor("bad-tmpl", v1::INSTANCE_STATE_FAILED));
-  Create("evil", "127.78.9.4", {"../../etc/passwd"});
-  ASSERT_TRUE(WaitFor("evil", v1::INSTANCE_STATE_FAILED));
+  EXPECT_EQ(f2->failure(), v1::FAILURE_KIND_START);
+  EXPECT_NE(f2->detail().find("did not pass"), std::string::npos) << f2->detail();
+  Create("bad-tmpl", Standby().at(0), {}, "nope");
+  auto f3 = WaitFor("bad-tmpl", v1::INSTANCE_STATE_FAILED);
+  ASSERT_TRUE(f3.has_value());
+  EXPECT_EQ(f3->failure(), v1::FAILURE_KIND_START);
   EXPECT_EQ(runtime_.live(), 0);
+}
+
+TEST_F(AgentTest, AHealthProbeFailingAfterReadyIsUnhealthy) {
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  prober_.healthy = false;
+  auto failed = WaitFor("i1", v1::INSTANCE_STATE_FAILED);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->failure(), v1::FAILURE_KIND_UNHEALTHY);
+  EXPECT_EQ(runtime_.live(), 0);
+}
+
+TEST_F(AgentTest, ContentTheOriginDoesNotHaveFailsThatPreloadNotTheInstance) {
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1", {"missing.bin", "a/b.txt"});
+  auto ready = WaitFor("i1", v1::INSTANCE_STATE_READY);
+  ASSERT_TRUE(ready.has_value());
+  ASSERT_EQ(ready->preload_missing_size(), 1);
+  EXPECT_EQ(ready->preload_missing(0), "missing.bin");
+  EXPECT_NE(ready->detail().find("missing.bin"), std::string::npos) << ready->detail();
+  EXPECT_EQ(Get("127.78.9.1", "/a/b.txt"), "bee") << "the content the origin had is there";
+  // A PreloadContent command for more missing content adds to the list, once.
+  v1::OrchestratorCommand p;
+  p.mutable_preload()->set_instance_id("i1");
+  p.mutable_preload()->add_content_ids("gone.bin");
+  p.mutable_preload()->add_content_ids("missing.bin");
+  agent_->Post(p);
+  // The list stays in every status while the instance lives.
+  for (int i = 0; i < 300; ++i) {
+    v1::NodeStatus s = agent_->LastStatus();
+    if (s.instances_size() == 1 && s.instances(0).preload_missing_size() == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  v1::InstanceStatus later = agent_->LastStatus().instances(0);
+  EXPECT_EQ(later.state(), v1::INSTANCE_STATE_READY);
+  ASSERT_EQ(later.preload_missing_size(), 2);
+  EXPECT_EQ(later.preload_missing(0), "missing.bin");
+  EXPECT_EQ(later.preload_missing(1), "gone.bin");
+}
+
+TEST_F(AgentTest, AnUnreachableOriginStillStartsTheInstanceAndTheDetailSaysSo) {
+  config_.ready_timeout_ms = 300;
+  templates_["health"] = templates_["static"];
+  templates_["health"].spec.probe_path = "/healthz";  // ready without any content
+  StartAgent();
+  Record();
+  origin_.down = true;
+  Create("i1", "127.78.9.1", {"a/b.txt"}, "health");
+  auto ready = WaitFor("i1", v1::INSTANCE_STATE_READY);
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_EQ(ready->preload_missing_size(), 0)
+      << "unreachable is not 'the origin has no such content'";
+  EXPECT_NE(ready->detail().find("origin unreachable"), std::string::npos) << ready->detail();
+  EXPECT_NE(ready->detail().find("index.html, a/b.txt"), std::string::npos) << ready->detail();
+  // A template whose readiness needs the content fails to start, and says why.
+  Create("i2", Standby().at(0));
+  auto failed = WaitFor("i2", v1::INSTANCE_STATE_FAILED);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->failure(), v1::FAILURE_KIND_START);
+  EXPECT_NE(failed->detail().find("origin unreachable"), std::string::npos) << failed->detail();
+}
+
+TEST_F(AgentTest, AContentIdThatEscapesRefusesTheCreateNamingTheId) {
+  StartAgent();
+  Record();
+  Create("evil", "127.78.9.1", {"index.html", "../../etc/passwd"});
+  auto failed = WaitFor("evil", v1::INSTANCE_STATE_FAILED);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->failure(), v1::FAILURE_KIND_START);
+  EXPECT_NE(failed->detail().find("'../../etc/passwd'"), std::string::npos) << failed->detail();
+  EXPECT_EQ(runtime_.live(), 0);
+  EXPECT_EQ(Standby().at(0), "127.78.9.1") << "nothing was taken for it";
+}
+
+TEST_F(AgentTest, ARepeatedCreateForARunningInstanceMakesNoSecondInstance) {
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  std::vector<std::string> standby = Standby();
+  Create("i1", "127.78.9.1");
+  Create("i1", standby.at(0));  // even naming another free address
+  // The queue is handled in order: once this create's refusal is out, so are the repeats.
+  Create("barrier", "10.0.0.1");
+  ASSERT_TRUE(WaitFor("barrier", v1::INSTANCE_STATE_FAILED));
+  EXPECT_EQ(runtime_.live(), 1);
+  EXPECT_EQ(Standby(), standby) << "no address was taken for the repeat";
+  v1::NodeStatus last = agent_->LastStatus();
+  ASSERT_EQ(last.instances_size(), 1);
+  EXPECT_EQ(last.instances(0).state(), v1::INSTANCE_STATE_READY);
+  for (const auto& st : seen()) {
+    if (st.instance_id() == "i1") {
+      EXPECT_EQ(st.failure(), v1::FAILURE_KIND_UNSPECIFIED);
+    }
+  }
+}
+
+TEST_F(AgentTest, ACreateForAnAddressInUseFailsWithoutTouchingItsHolder) {
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  Create("i2", "127.78.9.1");
+  auto failed = WaitFor("i2", v1::INSTANCE_STATE_FAILED);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->failure(), v1::FAILURE_KIND_START);
+  EXPECT_NE(failed->detail().find("in use by instance i1"), std::string::npos) << failed->detail();
+  EXPECT_EQ(runtime_.live(), 1);
+  EXPECT_EQ(Get("127.78.9.1", "/"), "<h1>prewarmed</h1>") << "the holder still serves";
+  v1::NodeStatus last = agent_->LastStatus();
+  bool i1_ready = false;
+  for (const auto& st : last.instances()) {
+    i1_ready |= st.instance_id() == "i1" && st.state() == v1::INSTANCE_STATE_READY;
+  }
+  EXPECT_TRUE(i1_ready);
+}
+
+TEST_F(AgentTest, ACreateForAnAddressThatIsNotAFreeStandbyAddressFails) {
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  Destroy("i1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_GONE));
+  struct Case {
+    std::string id, address, says;
+  };
+  std::vector<Case> cases = {
+      {"quarantined", "127.78.9.1", "quarantined"},
+      {"foreign", "10.0.0.1", "not an instance address of 127.78.9.0/29"},
+      {"network", "127.78.9.0", "not an instance address"},
+      {"broadcast", "127.78.9.7", "not an instance address"},
+      {"unbound", "127.78.9.6", "not one of this node's standby addresses"},
+      {"garbage", "not-an-ip", "bad address"},
+  };
+  for (const Case& c : cases) Create(c.id, c.address);
+  for (const Case& c : cases) {
+    auto failed = WaitFor(c.id, v1::INSTANCE_STATE_FAILED);
+    ASSERT_TRUE(failed.has_value()) << c.id;
+    EXPECT_EQ(failed->failure(), v1::FAILURE_KIND_START) << c.id;
+    EXPECT_NE(failed->detail().find(c.says), std::string::npos) << c.id << ": " << failed->detail();
+  }
+  EXPECT_EQ(runtime_.live(), 0);
+}
+
+TEST_F(AgentTest, FinalStatesAreRepeatedUntilAnOrchestratorHeardThem) {
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    delivered_ = false;  // the stream is down
+  }
+  ASSERT_TRUE(runtime_.Kill("i1"));
+  for (int i = 0; i < 300 && !Lists(agent_->LastStatus(), "i1", v1::INSTANCE_STATE_FAILED); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // Heartbeats pass undelivered; the failure stays in each.
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  ASSERT_TRUE(Lists(agent_->LastStatus(), "i1", v1::INSTANCE_STATE_FAILED));
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    delivered_ = true;
+  }
+  auto failed = WaitFor("i1", v1::INSTANCE_STATE_FAILED);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->failure(), v1::FAILURE_KIND_CRASH);
+  size_t n = statuses().size();
+  for (int i = 0; i < 300 && statuses().size() < n + 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_FALSE(Lists(statuses().back(), "i1", v1::INSTANCE_STATE_FAILED)) << "then forgotten";
 }
 
 TEST_F(AgentTest, DestroyAndStopLeaveNothingRunning) {
@@ -184,13 +395,36 @@ TEST_F(AgentTest, DestroyAndStopLeaveNothingRunning) {
   Create("i2", "127.78.9.2");
   ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
   ASSERT_TRUE(WaitFor("i2", v1::INSTANCE_STATE_READY));
-  v1::OrchestratorCommand d;
-  d.mutable_destroy()->set_instance_id("i1");
-  agent_->Post(d);
+  Destroy("i1");
   ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_GONE));
   EXPECT_EQ(runtime_.live(), 1);
   agent_->Stop();
   EXPECT_EQ(runtime_.live(), 0);
+}
+
+TEST(HttpOriginTest, A404IsMissingContentAndA5xxOrNoAnswerIsAnUnreachableOrigin) {
+  httplib::Server server;
+  server.Get("/c/ok.txt", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok", "text/plain");
+  });
+  server.Get("/c/broken.txt",
+             [](const httplib::Request&, httplib::Response& res) { res.status = 503; });
+  int port = server.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { server.listen_after_bind(); });
+  for (int i = 0; i < 500 && !server.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  std::string dir =
+      std::filesystem::temp_directory_path() / ("origin_test." + std::to_string(getpid()));
+  auto origin = MakeHttpOrigin("http://127.0.0.1:" + std::to_string(port) + "/c");
+  EXPECT_TRUE(origin->FetchTo("ok.txt", dir + "/ok.txt").ok());
+  EXPECT_TRUE(absl::IsNotFound(origin->FetchTo("nope.txt", dir + "/nope.txt")));
+  EXPECT_TRUE(absl::IsUnavailable(origin->FetchTo("broken.txt", dir + "/broken.txt")));
+  EXPECT_TRUE(absl::IsInvalidArgument(origin->FetchTo("../x", dir + "/x")));
+  server.stop();
+  serving.join();
+  EXPECT_TRUE(absl::IsUnavailable(origin->FetchTo("ok.txt", dir + "/ok2.txt")));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ContentIdTest, RejectsPathsThatEscape) {

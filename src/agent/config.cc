@@ -1,5 +1,8 @@
 #include "agent/config.h"
 
+#include <algorithm>
+
+#include "agent/origin.h"
 #include "fmt/format.h"
 
 namespace prewarm::agent {
@@ -43,12 +46,39 @@ absl::Status ReadAddresses(const YamlReader& r, AgentConfig& c) {
   return absl::OkStatus();
 }
 
+// `orchestrators: [host:port, ...]`, or the older single `orchestrator: host:port`.
+absl::Status ReadOrchestrators(const YamlReader& r, AgentConfig& c) {
+  if (r.Has("orchestrator") && r.Has("orchestrators")) {
+    return r.Error("orchestrators", "give either orchestrators (a list) or orchestrator, not both");
+  }
+  if (r.Has("orchestrators")) {
+    ASSIGN_OR_RETURN(c.orchestrators, r.StringList("orchestrators", std::nullopt));
+    if (c.orchestrators.empty()) return r.Error("orchestrators", "must name at least one");
+  } else {
+    ASSIGN_OR_RETURN(std::string one, r.String("orchestrator", "127.0.0.1:7400"));
+    c.orchestrators = {one};
+  }
+  for (size_t i = 0; i < c.orchestrators.size(); ++i) {
+    const std::string& target = c.orchestrators[i];
+    if (auto hp = HostPort::Parse(target); !hp.ok()) {
+      return r.Error(r.Has("orchestrators") ? "orchestrators" : "orchestrator",
+                     std::string(hp.status().message()));
+    }
+    if (std::find(c.orchestrators.begin(), c.orchestrators.begin() + i, target) !=
+        c.orchestrators.begin() + i) {
+      return r.Error("orchestrators", fmt::format("'{}' is listed twice", target));
+    }
+  }
+  c.orchestrator = c.orchestrators.front();
+  return absl::OkStatus();
+}
+
 absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
   ASSIGN_OR_RETURN(auto rt, r.Map("runtime"));
   if (rt) {
-    RETURN_IF_ERROR(rt->CheckKnown(
-        {"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package", "forward_port", "snapshot",
-         "network", "bridge", "guest_network"}));
+    RETURN_IF_ERROR(
+        rt->CheckKnown({"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package",
+                        "forward_port", "snapshot", "network", "bridge", "guest_network"}));
     ASSIGN_OR_RETURN(c.runtime, rt->String("kind", "oci"));
     if (c.runtime != "oci" && c.runtime != "qemu" && c.runtime != "fake") {
       return rt->Error("kind", fmt::format("'{}' is not a runtime (oci, qemu, fake)", c.runtime));
@@ -57,23 +87,27 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
                      rt->String("binary", c.runtime == "qemu" ? "qemu-system-x86_64" : "runc"));
     ASSIGN_OR_RETURN(c.qemu_accel, rt->String("accel", "auto"));
     if (c.qemu_accel != "auto" && c.qemu_accel != "kvm" && c.qemu_accel != "tcg") {
-      return rt->Error("accel", fmt::format("'{}' is not an accelerator (auto, kvm, tcg)", c.qemu_accel));
+      return rt->Error("accel",
+                       fmt::format("'{}' is not an accelerator (auto, kvm, tcg)", c.qemu_accel));
     }
     ASSIGN_OR_RETURN(c.qemu_kernel_package, rt->String("kernel_package", "linux-image-amd64"));
     ASSIGN_OR_RETURN(int64_t fwd, rt->Int("forward_port", 18080, 1, 65535));
     c.qemu_forward_port = static_cast<uint16_t>(fwd);
     ASSIGN_OR_RETURN(c.qemu_snapshot, rt->String("snapshot", "clone"));
     if (c.qemu_snapshot != "clone" && c.qemu_snapshot != "full" && c.qemu_snapshot != "none") {
-      return rt->Error("snapshot", fmt::format("'{}' is not a snapshot mode (clone, full, none)", c.qemu_snapshot));
+      return rt->Error("snapshot", fmt::format("'{}' is not a snapshot mode (clone, full, none)",
+                                               c.qemu_snapshot));
     }
     ASSIGN_OR_RETURN(c.qemu_network, rt->String("network", "slirp"));
     if (c.qemu_network != "slirp" && c.qemu_network != "tap") {
-      return rt->Error("network", fmt::format("'{}' is not a network mode (slirp, tap)", c.qemu_network));
+      return rt->Error("network",
+                       fmt::format("'{}' is not a network mode (slirp, tap)", c.qemu_network));
     }
     ASSIGN_OR_RETURN(c.qemu_bridge, rt->String("bridge", "prewarm0"));
     ASSIGN_OR_RETURN(c.qemu_guest_network, rt->String("guest_network", "10.77.0.0/16"));
     if (auto net = Cidr::Parse(c.qemu_guest_network); !net.ok() || !net->base.is_v4()) {
-      return rt->Error("guest_network", fmt::format("'{}' is not an IPv4 network", c.qemu_guest_network));
+      return rt->Error("guest_network",
+                       fmt::format("'{}' is not an IPv4 network", c.qemu_guest_network));
     }
     ASSIGN_OR_RETURN(c.state_dir, rt->String("state_dir", ""));
     ASSIGN_OR_RETURN(c.cache_dir, rt->String("cache_dir", "/var/cache/prewarm"));
@@ -86,21 +120,23 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
 
 absl::StatusOr<TemplateConfig> ParseTemplateConfig(const YamlReader& t) {
   RETURN_IF_ERROR(t.CheckKnown({"name", "command", "env", "files", "packages", "exclude_packages",
-                                "install_packages", "memory",
-                                "pids", "cpus", "scratch", "scratch_mount", "probe", "preload"}));
+                                "install_packages", "memory", "pids", "cpus", "scratch",
+                                "scratch_mount", "probe", "preload"}));
   TemplateConfig tc;
   ASSIGN_OR_RETURN(tc.name, t.String("name"));
   // It names layers, cache files and DNS services: one lower-case label.
   if (tc.name.empty() || tc.name.size() > 63 || tc.name.front() == '-' ||
       tc.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
-    return t.Error("name", fmt::format("'{}' must be a lower-case DNS label (a-z, 0-9, '-')", tc.name));
+    return t.Error("name",
+                   fmt::format("'{}' must be a lower-case DNS label (a-z, 0-9, '-')", tc.name));
   }
   ASSIGN_OR_RETURN(tc.command, t.StringList("command", std::nullopt));
   if (tc.command.empty()) return t.Error("command", "must not be empty");
   ASSIGN_OR_RETURN(tc.env, t.StringMap("env"));
   ASSIGN_OR_RETURN(tc.files, t.StringMap("files"));
   for (const auto& [host, guest] : tc.files) {
-    if (guest.empty() || guest[0] != '/') return t.Error("files", fmt::format("'{}' must be absolute", guest));
+    if (guest.empty() || guest[0] != '/')
+      return t.Error("files", fmt::format("'{}' must be absolute", guest));
   }
   ASSIGN_OR_RETURN(tc.memory_bytes, t.Bytes("memory", 64ull << 20));
   ASSIGN_OR_RETURN(int64_t pids, t.Int("pids", 64, 1, 65536));
@@ -109,11 +145,19 @@ absl::StatusOr<TemplateConfig> ParseTemplateConfig(const YamlReader& t) {
   ASSIGN_OR_RETURN(tc.scratch_bytes, t.Bytes("scratch", 64ull << 20));
   ASSIGN_OR_RETURN(tc.scratch_mount, t.String("scratch_mount", "/srv"));
   ASSIGN_OR_RETURN(tc.probe_path, t.String("probe", "/"));
-  if (tc.probe_path.empty() || tc.probe_path[0] != '/') return t.Error("probe", "must start with /");
+  if (tc.probe_path.empty() || tc.probe_path[0] != '/')
+    return t.Error("probe", "must start with /");
   ASSIGN_OR_RETURN(tc.preload, t.StringList("preload", std::vector<std::string>{}));
+  for (const std::string& id : tc.preload) {
+    if (absl::Status st = ValidateContentId(id); !st.ok()) {
+      return t.Error("preload", std::string(st.message()));
+    }
+  }
   ASSIGN_OR_RETURN(tc.packages, t.StringList("packages", std::vector<std::string>{}));
-  ASSIGN_OR_RETURN(tc.exclude_packages, t.StringList("exclude_packages", std::vector<std::string>{}));
-  ASSIGN_OR_RETURN(tc.install_packages, t.StringList("install_packages", std::vector<std::string>{}));
+  ASSIGN_OR_RETURN(tc.exclude_packages,
+                   t.StringList("exclude_packages", std::vector<std::string>{}));
+  ASSIGN_OR_RETURN(tc.install_packages,
+                   t.StringList("install_packages", std::vector<std::string>{}));
   return tc;
 }
 
@@ -130,17 +174,15 @@ const TemplateConfig* AgentConfig::FindTemplate(const std::string& name) const {
 }
 
 absl::StatusOr<AgentConfig> ParseAgentConfig(const YamlReader& r) {
-  RETURN_IF_ERROR(r.CheckKnown({"node", "orchestrator", "capacity", "addresses", "runtime",
-                                "origin", "heartbeat_ms", "ready_timeout_s", "templates",
-                                "log_level"}));
+  RETURN_IF_ERROR(r.CheckKnown({"node", "orchestrator", "orchestrators", "tls", "capacity",
+                                "addresses", "runtime", "origin", "heartbeat_ms", "ready_timeout_s",
+                                "templates", "log_level"}));
   AgentConfig c;
   RETURN_IF_ERROR(ReadNode(r, c));
   RETURN_IF_ERROR(ReadAddresses(r, c));
   RETURN_IF_ERROR(ReadRuntime(r, c));
-  ASSIGN_OR_RETURN(c.orchestrator, r.String("orchestrator", "127.0.0.1:7400"));
-  if (auto hp = HostPort::Parse(c.orchestrator); !hp.ok()) {
-    return r.Error("orchestrator", std::string(hp.status().message()));
-  }
+  RETURN_IF_ERROR(ReadOrchestrators(r, c));
+  ASSIGN_OR_RETURN(c.tls, security::ParseTlsConfig(r));
   ASSIGN_OR_RETURN(c.origin_url, r.String("origin", "http://127.0.0.1:8400"));
   if (c.origin_url.rfind("http://", 0) != 0) return r.Error("origin", "must be an http:// URL");
   ASSIGN_OR_RETURN(c.heartbeat_ms, r.Int("heartbeat_ms", 1000, 50, 60'000));

@@ -8,6 +8,7 @@
 
 #include "common/net.h"
 #include "common/yaml_reader.h"
+#include "security/tls.h"
 
 namespace prewarm::agent {
 
@@ -46,27 +47,34 @@ struct AgentConfig {
   std::string region;
   double latitude = 0;
   double longitude = 0;
+  // Orchestrator replicas (gRPC host:port), tried in order, round the list on failure.
+  // YAML: `orchestrators: [a, b]` or, the older form, `orchestrator: a`.
+  std::vector<std::string> orchestrators = {"127.0.0.1:7400"};
+  // = orchestrators.front(); kept for callers that pass one target to OrchestratorSession.
   std::string orchestrator = "127.0.0.1:7400";
+  // `tls: {ca, cert, key}`: mutual TLS to the orchestrators (none: plaintext, loopback only).
+  security::TlsConfig tls;
   uint32_t slots = 8;
   uint64_t memory_bytes = 2ull << 30;
   Cidr address_range;
   uint16_t port = 80;
-  uint32_t standby = 2;            // listening sockets kept bound for cold-path answers
-  int64_t quarantine_ms = 60'000;  // a freed address is not reused for this long
-  std::string runtime = "oci";      // oci | qemu | fake
+  uint32_t standby = 2;                 // listening sockets kept bound for cold-path answers
+  int64_t quarantine_ms = 60'000;       // a freed address is not reused for this long
+  std::string runtime = "oci";          // oci | qemu | fake
   std::string runtime_binary = "runc";  // oci: the OCI runtime; qemu: qemu-system-x86_64
   // qemu only (see agent/runtime/qemu/qemu_runtime.h)
-  std::string qemu_accel = "auto";                       // auto | kvm | tcg
+  std::string qemu_accel = "auto";                        // auto | kvm | tcg
   std::string qemu_kernel_package = "linux-image-amd64";  // Debian's kernel for the guests
-  uint16_t qemu_forward_port = 18080;                    // slirp forward on each instance address
-  std::string qemu_snapshot = "clone";                   // clone | full | none
-  std::string qemu_network = "slirp";                    // slirp | tap
-  std::string qemu_bridge = "prewarm0";                  // tap: the node's guest bridge
-  std::string qemu_guest_network = "10.77.0.0/16";       // tap: guest addresses
-  std::string state_dir;           // default /run/prewarm/<node_id>
+  uint16_t qemu_forward_port = 18080;                     // slirp forward on each instance address
+  std::string qemu_snapshot = "clone";                    // clone | full | none
+  std::string qemu_network = "slirp";                     // slirp | tap
+  std::string qemu_bridge = "prewarm0";                   // tap: the node's guest bridge
+  std::string qemu_guest_network = "10.77.0.0/16";        // tap: guest addresses
+  std::string state_dir;                                  // default /run/prewarm/<node_id>
   std::string cache_dir = "/var/cache/prewarm";
   std::string origin_url = "http://127.0.0.1:8400";
   int64_t heartbeat_ms = 1000;
+  int64_t health_interval_ms = 1000;  // health probes of ready instances (not in YAML)
   int64_t ready_timeout_ms = 30'000;
   std::vector<TemplateConfig> templates;
   std::string log_level = "info";

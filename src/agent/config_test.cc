@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "fmt/format.h"
 
 namespace prewarm::agent {
@@ -69,30 +72,89 @@ TEST(AgentConfigTest, QemuRuntimeDefaultsAndKnobs) {
   EXPECT_EQ(c->qemu_snapshot, "clone");
   EXPECT_FALSE(Parse(std::string(kAgent) + "runtime: {kind: qemu, snapshot: lazy}\n").ok());
   c = Parse(std::string(kAgent) +
-            "runtime: {kind: qemu, accel: tcg, kernel_package: linux-image-6.1.0-57-amd64, forward_port: 9000}\n");
+            "runtime: {kind: qemu, accel: tcg, kernel_package: linux-image-6.1.0-57-amd64, "
+            "forward_port: 9000}\n");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->qemu_accel, "tcg");
   EXPECT_EQ(c->qemu_kernel_package, "linux-image-6.1.0-57-amd64");
   EXPECT_EQ(c->qemu_forward_port, 9000);
   EXPECT_EQ(c->qemu_network, "slirp");
-  c = Parse(std::string(kAgent) + "runtime: {kind: qemu, network: tap, bridge: br7, guest_network: 10.9.0.0/16}\n");
+  c = Parse(std::string(kAgent) +
+            "runtime: {kind: qemu, network: tap, bridge: br7, guest_network: 10.9.0.0/16}\n");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->qemu_network, "tap");
   EXPECT_EQ(c->qemu_bridge, "br7");
   EXPECT_EQ(c->qemu_guest_network, "10.9.0.0/16");
   EXPECT_FALSE(Parse(std::string(kAgent) + "runtime: {kind: qemu, network: vde}\n").ok());
-  EXPECT_FALSE(Parse(std::string(kAgent) + "runtime: {kind: qemu, network: tap, guest_network: fd00::/64}\n").ok());
+  EXPECT_FALSE(
+      Parse(std::string(kAgent) + "runtime: {kind: qemu, network: tap, guest_network: fd00::/64}\n")
+          .ok());
+}
+
+TEST(AgentConfigTest, OrchestratorsAreAListAndTheSingleFormStillWorks) {
+  auto one = Parse(kAgent);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->orchestrators, std::vector<std::string>{"127.0.0.1:7400"});
+  std::string list = kAgent;
+  list.replace(list.find("orchestrator: 127.0.0.1:7400"), 28,
+               "orchestrators: [127.0.0.1:7400, 127.0.0.2:7400, '[::1]:7401']");
+  auto many = Parse(list);
+  ASSERT_TRUE(many.ok()) << many.status();
+  EXPECT_EQ(many->orchestrators,
+            (std::vector<std::string>{"127.0.0.1:7400", "127.0.0.2:7400", "[::1]:7401"}));
+  EXPECT_EQ(many->orchestrator, "127.0.0.1:7400");
+  std::string none = kAgent;
+  none.erase(none.find("orchestrator: 127.0.0.1:7400"), 28);
+  EXPECT_EQ(Parse(none)->orchestrators, std::vector<std::string>{"127.0.0.1:7400"}) << "default";
+}
+
+TEST(AgentConfigTest, OrchestratorListErrorsNameTheField) {
+  auto both = Parse(std::string(kAgent) + "orchestrators: [127.0.0.2:7400]\n");
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("not both"), std::string::npos) << both.status();
+  std::string list = kAgent;
+  list.erase(list.find("orchestrator: 127.0.0.1:7400"), 28);
+  for (const char* bad : {"[]", "[127.0.0.1]", "[127.0.0.1:7400, 127.0.0.1:7400]", "[x:99999]"}) {
+    auto c = Parse(list + "orchestrators: " + bad + "\n");
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_NE(c.status().message().find("orchestrators"), std::string::npos) << c.status();
+  }
+}
+
+TEST(AgentConfigTest, TheExampleParsesWithAndWithoutItsTlsLine) {
+  std::ifstream in(std::string(PREWARM_EXAMPLES) + "/agent.yaml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto plain = Parse(text);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->orchestrators, std::vector<std::string>{"127.0.0.1:7401"});
+  EXPECT_FALSE(plain->tls.enabled());
+  text.replace(text.find("# tls:"), 6, "tls:");
+  auto tls = Parse(text);
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  EXPECT_EQ(tls->tls.cert_file, "/etc/prewarm/agent-fra-2.crt");
+}
+
+TEST(TemplateConfigTest, PreloadIdsMustStayInsideTheScratch) {
+  auto r = YamlReader::FromString("name: s\ncommand: [/x]\npreload: [ok.html, ../x]\n", "t.yaml");
+  ASSERT_TRUE(r.ok());
+  auto t = ParseTemplateConfig(*r);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("t.yaml:3: preload: bad content id '../x'"),
+            std::string::npos)
+      << t.status();
 }
 
 TEST(TemplateConfigTest, InstallPackagesAreATemplateOption) {
-  auto r = YamlReader::FromString("name: api\ncommand: [/usr/bin/python3]\ninstall_packages: [python3]\n", "t.yaml");
+  auto r = YamlReader::FromString(
+      "name: api\ncommand: [/usr/bin/python3]\ninstall_packages: [python3]\n", "t.yaml");
   ASSERT_TRUE(r.ok());
   auto t = ParseTemplateConfig(*r);
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ(t->install_packages, std::vector<std::string>{"python3"});
   EXPECT_TRUE(t->packages.empty());
   for (const char* bad : {"../x", "Api", "a b", "-api", ""}) {
-    auto r2 = YamlReader::FromString(fmt::format("name: '{}'\ncommand: [/bin/true]\n", bad), "t.yaml");
+    auto r2 =
+        YamlReader::FromString(fmt::format("name: '{}'\ncommand: [/bin/true]\n", bad), "t.yaml");
     ASSERT_TRUE(r2.ok());
     auto t2 = ParseTemplateConfig(*r2);
     EXPECT_FALSE(t2.ok()) << bad;

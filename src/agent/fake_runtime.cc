@@ -67,10 +67,15 @@ class FakeInstance final : public RuntimeInstance {
       std::string path = req.substr(4, req.find(' ', 4) - 4);
       std::ifstream in(dir_ + "/content" + (path == "/" ? "/index.html" : path));
       std::stringstream body;
-      body << in.rdbuf();
-      std::string status = in ? "200 OK" : "404 Not Found";
-      std::string out = fmt::format("HTTP/1.1 {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-                                    status, body.str().size(), body.str());
+      if (path == "/healthz") {
+        body << "ok";  // the workload's own health, whatever content it has
+      } else {
+        body << in.rdbuf();
+      }
+      std::string status = in || path == "/healthz" ? "200 OK" : "404 Not Found";
+      std::string out =
+          fmt::format("HTTP/1.1 {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", status,
+                      body.str().size(), body.str());
       (void)::write(c, out.data(), out.size());
       ::close(c);
     }

@@ -1,13 +1,14 @@
 // FakeRuntime: a Runtime that behaves like a real one without containers. Start() serves
 // HTTP on the passed listening socket from an in-process thread (files from the scratch
-// dir's content/ tree), so the agent's preload, readiness and exit handling are exercised
-// for real. Used by the agent's unit tests; the simulator has its own virtual-time runtime.
+// dir's content/ tree, "/" being index.html; /healthz always answers 200), so the agent's
+// preload, readiness and exit handling are exercised for real. Used by the agent's unit tests; the
+// simulator has its own virtual-time runtime.
 #pragma once
 
 #include <atomic>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "agent/runtime.h"

@@ -11,6 +11,14 @@
 namespace prewarm::agent {
 namespace {
 
+// 404 / 410: the origin does not have it (that preload fails). 5xx: the origin is not
+// working (like unreachable). Anything else: this fetch failed.
+absl::Status HttpError(int status, const std::string& what) {
+  if (status == 404 || status == 410) return absl::NotFoundError(what);
+  if (status >= 500) return absl::UnavailableError(what);
+  return absl::FailedPreconditionError(what);
+}
+
 class HttpOrigin final : public Origin {
  public:
   // httplib::Client takes scheme://host:port; any path in the base URL is a prefix of
@@ -46,7 +54,7 @@ class HttpOrigin final : public Origin {
     }
     if (res->status != 200) {
       std::remove(tmp.c_str());
-      return absl::NotFoundError(fmt::format("origin {}{}: HTTP {}", host_, path, res->status));
+      return HttpError(res->status, fmt::format("origin {}{}: HTTP {}", host_, path, res->status));
     }
     std::filesystem::rename(tmp, dest, ec);
     if (ec) return absl::InternalError(fmt::format("rename {}: {}", dest, ec.message()));
@@ -62,8 +70,8 @@ class HttpProber final : public Prober {
  public:
   bool Probe(const IpAddr& addr, uint16_t port, const std::string& path, int timeout_ms) override {
     httplib::Client client(addr.ToString(), port);
-    client.set_connection_timeout(0, timeout_ms * 1000);
-    client.set_read_timeout(0, timeout_ms * 1000);
+    client.set_connection_timeout(0, static_cast<time_t>(timeout_ms) * 1000);
+    client.set_read_timeout(0, static_cast<time_t>(timeout_ms) * 1000);
     auto res = client.Get(path);
     return res && res->status >= 200 && res->status < 400;
   }

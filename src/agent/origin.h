@@ -15,6 +15,8 @@ class Origin {
  public:
   virtual ~Origin() = default;
   // Downloads content `id` (a relative path such as "video/seg1.ts") to `dest_path`.
+  // NotFound: the origin does not have it. Unavailable: the origin cannot be reached (or
+  // fails). InvalidArgument: `id` is not a valid content id (ValidateContentId).
   virtual absl::Status FetchTo(const std::string& id, const std::string& dest_path) = 0;
 };
 

@@ -37,7 +37,7 @@ TEST(UpConfigTest, EmbeddedDefaultParsesWithThreeAgentsInThreeRegions) {
   ASSERT_TRUE(fc.ok() && fc->has_value());
   auto fcc = forecast::ParseForecasterConfig(**fc);
   ASSERT_TRUE(fcc.ok()) << fcc.status();
-  EXPECT_EQ(fcc->orchestrator, oc->grpc_listen.ToString());
+  EXPECT_EQ(fcc->orchestrators.front(), oc->grpc_listen.ToString());
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include "forecast/service/config.h"
 
+#include <algorithm>
+
+#include "common/net.h"
 #include "fmt/format.h"
 
 namespace prewarm::forecast {
@@ -22,11 +25,36 @@ absl::Status ReadTiming(const YamlReader& r, ForecasterConfig& c) {
   return absl::OkStatus();
 }
 
+// `orchestrators: [host:port, ...]`, or the older single `orchestrator: host:port`.
+absl::Status ReadOrchestrators(const YamlReader& r, ForecasterConfig& c) {
+  if (r.Has("orchestrator") && r.Has("orchestrators")) {
+    return r.Error("orchestrators", "give either orchestrators (a list) or orchestrator, not both");
+  }
+  const char* key = r.Has("orchestrators") ? "orchestrators" : "orchestrator";
+  if (r.Has("orchestrators")) {
+    ASSIGN_OR_RETURN(c.orchestrators, r.StringList("orchestrators", std::nullopt));
+    if (c.orchestrators.empty()) return r.Error(key, "must name at least one");
+  } else {
+    ASSIGN_OR_RETURN(std::string one, r.String("orchestrator", "127.0.0.1:7400"));
+    c.orchestrators = {one};
+  }
+  for (size_t i = 0; i < c.orchestrators.size(); ++i) {
+    const std::string& target = c.orchestrators[i];
+    if (auto hp = HostPort::Parse(target); !hp.ok())
+      return r.Error(key, std::string(hp.status().message()));
+    if (std::count(c.orchestrators.begin(), c.orchestrators.begin() + i, target) > 0) {
+      return r.Error(key, fmt::format("'{}' is listed twice", target));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadCosts(const YamlReader& r, ForecasterConfig& c) {
   ASSIGN_OR_RETURN(auto costs, r.Map("costs"));
   if (!costs) return absl::OkStatus();
   RETURN_IF_ERROR(costs->CheckKnown({"idle_instance_second", "cold_start", "default_cold_start"}));
-  ASSIGN_OR_RETURN(c.idle_cost_per_instance_s, costs->Double("idle_instance_second", 1.0, 1e-9, 1e9));
+  ASSIGN_OR_RETURN(c.idle_cost_per_instance_s,
+                   costs->Double("idle_instance_second", 1.0, 1e-9, 1e9));
   ASSIGN_OR_RETURN(c.default_cold_cost, costs->Double("default_cold_start", 30.0, 0, 1e12));
   ASSIGN_OR_RETURN(auto tiers, costs->StringMap("cold_start"));
   for (const auto& [tier, text] : tiers) {
@@ -47,7 +75,8 @@ absl::Status ReadTemplates(const YamlReader& r, ForecasterConfig& c) {
                                   "service_time_s", "preload", "scratch"}));
     ASSIGN_OR_RETURN(std::string name, t.String("name"));
     TemplatePlan p;
-    ASSIGN_OR_RETURN(p.per_instance_concurrency, t.Double("per_instance_concurrency", 1, 1e-3, 1e6));
+    ASSIGN_OR_RETURN(p.per_instance_concurrency,
+                     t.Double("per_instance_concurrency", 1, 1e-3, 1e6));
     ASSIGN_OR_RETURN(p.start_time_s, t.Double("start_time_s", 0.05, 0, 3600));
     ASSIGN_OR_RETURN(p.service_time_s, t.Double("service_time_s", 0, 0, 3600));
     ASSIGN_OR_RETURN(p.preload, t.StringList("preload", std::vector<std::string>{}));
@@ -70,13 +99,14 @@ TemplatePlan ForecasterConfig::Plan(const std::string& tmpl) const {
 }
 
 absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r) {
-  RETURN_IF_ERROR(r.CheckKnown({"id", "orchestrator", "step_s", "retention_h", "refit_every_s",
-                                "lead_s", "horizon_s", "min_history_steps", "min_mean_per_step", "model", "transform",
-                                "costs", "templates", "history", "access_logs", "trending_top_k",
-                                "log_level"}));
+  RETURN_IF_ERROR(r.CheckKnown(
+      {"id", "orchestrator", "orchestrators", "tls", "step_s", "retention_h", "refit_every_s",
+       "lead_s", "horizon_s", "min_history_steps", "min_mean_per_step", "model", "transform",
+       "costs", "templates", "history", "access_logs", "trending_top_k", "log_level"}));
   ForecasterConfig c;
   ASSIGN_OR_RETURN(c.id, r.String("id", "forecaster"));
-  ASSIGN_OR_RETURN(c.orchestrator, r.String("orchestrator", "127.0.0.1:7400"));
+  RETURN_IF_ERROR(ReadOrchestrators(r, c));
+  ASSIGN_OR_RETURN(c.tls, security::ParseTlsConfig(r));
   RETURN_IF_ERROR(ReadTiming(r, c));
   ASSIGN_OR_RETURN(c.model, r.String("model", "combo"));
   ASSIGN_OR_RETURN(c.transform, r.String("transform", "log1p"));

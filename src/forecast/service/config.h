@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/yaml_reader.h"
+#include "security/tls.h"
 
 namespace prewarm::forecast {
 
@@ -15,7 +16,7 @@ struct TemplatePlan {
   double start_time_s = 0.05;           // measured start time: the minimum lead
   double service_time_s = 0;            // 0: use the orchestrator's (sent with events)
   std::vector<std::string> preload;     // content ids to preload into prefetched instances
-  uint64_t scratch_bytes = 0;           // instance scratch size: trending content must fit (0: no limit)
+  uint64_t scratch_bytes = 0;  // instance scratch size: trending content must fit (0: no limit)
 };
 
 // An access log (Common/Combined Log Format) replayed as history for one series.
@@ -27,7 +28,12 @@ struct AccessLogHistory {
 
 struct ForecasterConfig {
   std::string id = "forecaster";
-  std::string orchestrator = "127.0.0.1:7400";
+  // Every orchestrator replica (gRPC host:port): each one's event feed is subscribed to
+  // (a replica sees only the DNS answers it gave) and prefetches go to one of them.
+  // YAML: `orchestrators: [a, b]` or, the older form, `orchestrator: a`.
+  std::vector<std::string> orchestrators = {"127.0.0.1:7400"};
+  // `tls: {ca, cert, key}`: mutual TLS to the orchestrators (none: plaintext, loopback only).
+  security::TlsConfig tls;
   int64_t step_ms = 10'000;
   int64_t retention_ms = 28LL * 86'400'000;  // history kept per series
   int64_t refit_every_ms = 600'000;          // full refit; state updates in between
@@ -38,15 +44,15 @@ struct ForecasterConfig {
   // per step are not forecast (too sparse for a rate model to say anything; the
   // orchestrator's learned keep-alive covers them). 0: forecast every key.
   double min_mean_per_step = 0;
-  std::string model = "combo";               // registry name (see forecast/registry.h)
+  std::string model = "combo";  // registry name (see forecast/registry.h)
   std::string transform = "log1p";
-  double idle_cost_per_instance_s = 1.0;     // c_idle
-  std::map<std::string, double> cold_cost;   // tier -> c_cold
+  double idle_cost_per_instance_s = 1.0;    // c_idle
+  std::map<std::string, double> cold_cost;  // tier -> c_cold
   double default_cold_cost = 30.0;
   std::map<std::string, TemplatePlan> templates;
-  std::vector<std::string> history;          // CSV files: timestamp,region,template,count
+  std::vector<std::string> history;           // CSV files: timestamp,region,template,count
   std::vector<AccessLogHistory> access_logs;  // web access logs, aggregated per step
-  int trending_top_k = 10;                   // most requested paths preloaded per series
+  int trending_top_k = 10;                    // most requested paths preloaded per series
   std::string log_level = "info";
 
   double ColdCost(const std::string& tier) const;

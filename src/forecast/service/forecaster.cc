@@ -4,15 +4,26 @@
 #include <pthread.h>
 
 #include <chrono>
+#include <random>
 
 #include "common/logging.h"
 #include "fmt/format.h"
+#include "fmt/ranges.h"
 #include "forecast/ingest/access_log.h"
 #include "forecast/ingest/count_csv.h"
 #include "prewarm/v1/forecast.grpc.pb.h"
 #include "prewarm/v1/orchestrator.grpc.pb.h"
+#include "security/tls.h"
 
 namespace prewarm::forecast {
+namespace {
+
+constexpr int kMinBackoffMs = 100;
+constexpr int kMaxBackoffMs = 5000;
+constexpr auto kHealthyStream = std::chrono::seconds(10);  // resets the backoff
+constexpr auto kSubmitDeadline = std::chrono::seconds(5);
+
+}  // namespace
 
 ForecasterDaemon::ForecasterDaemon(ForecasterConfig config,
                                    std::unique_ptr<DemandForecaster> forecaster, const Clock& clock)
@@ -25,12 +36,19 @@ ForecasterDaemon::ForecasterDaemon(ForecasterConfig config,
 ForecasterDaemon::~ForecasterDaemon() { Stop(); }
 
 absl::Status ForecasterDaemon::Start() {
+  RETURN_IF_ERROR(security::CheckTlsFiles(config_.tls));
+  for (const std::string& target : config_.orchestrators) {
+    auto feed = std::make_unique<Feed>();
+    feed->target = target;
+    ASSIGN_OR_RETURN(feed->creds, security::ChannelCredentials(config_.tls, target));
+    feeds_.push_back(std::move(feed));
+  }
   RETURN_IF_ERROR(SeedHistory());
-  feed_ = std::thread([this] { FeedLoop(); });
+  for (auto& feed : feeds_) feed->thread = std::thread([this, f = feed.get()] { FeedLoop(*f); });
   plan_ = std::thread([this] { PlanLoop(); });
-  spdlog::info("forecaster {}: orchestrator {}, step {} s, model {}, horizon {} s", config_.id,
-               config_.orchestrator, config_.step_ms / 1000, forecaster_->model_name(),
-               config_.horizon_ms / 1000);
+  spdlog::info("forecaster {}: orchestrators {}, step {} s, model {}, horizon {} s", config_.id,
+               fmt::join(config_.orchestrators, ", "), config_.step_ms / 1000,
+               forecaster_->model_name(), config_.horizon_ms / 1000);
   return absl::OkStatus();
 }
 
@@ -38,9 +56,13 @@ void ForecasterDaemon::Stop() {
   if (stopping_.exchange(true)) return;
   {
     std::lock_guard<std::mutex> l(ctx_mu_);
-    if (ctx_ != nullptr) ctx_->TryCancel();
+    for (auto& feed : feeds_) {
+      if (feed->ctx != nullptr) feed->ctx->TryCancel();
+    }
   }
-  if (feed_.joinable()) feed_.join();
+  for (auto& feed : feeds_) {
+    if (feed->thread.joinable()) feed->thread.join();
+  }
   if (plan_.joinable()) plan_.join();
 }
 
@@ -53,10 +75,11 @@ absl::Status ForecasterDaemon::SeedHistory() {
     ASSIGN_OR_RETURN(ingest::CountTable r, ingest::ReadCountCsv(path, opts));
     for (const auto& [key, series] : r.series) {
       store_.Seed({key.region, key.template_name}, series);
-      store_.MarkObserved(series.start_ms, series.start_ms + static_cast<int64_t>(series.size()) * series.step_ms);
+      store_.MarkObserved(series.start_ms,
+                          series.start_ms + static_cast<int64_t>(series.size()) * series.step_ms);
     }
-    spdlog::info("forecaster: history {}: {} series, {} rows, {} bad lines", path,
-                 r.series.size(), r.report.rows, r.report.bad_lines);
+    spdlog::info("forecaster: history {}: {} series, {} rows, {} bad lines", path, r.series.size(),
+                 r.report.rows, r.report.bad_lines);
   }
   for (const AccessLogHistory& log : config_.access_logs) RETURN_IF_ERROR(SeedAccessLog(log));
   return absl::OkStatus();
@@ -97,60 +120,80 @@ absl::Status ForecasterDaemon::SeedAccessLog(const AccessLogHistory& log) {
   return absl::OkStatus();
 }
 
-void ForecasterDaemon::FeedLoop() {
-  pthread_setname_np(pthread_self(), "fc-feed");
-  int backoff_ms = 100;
+void ForecasterDaemon::FeedLoop(Feed& feed) {
+  size_t index = 0;
+  while (index < feeds_.size() && feeds_[index].get() != &feed) ++index;
+  pthread_setname_np(pthread_self(), fmt::format("fc-feed-{}", index).c_str());
+  std::mt19937 rng{std::random_device{}()};
+  int backoff_ms = kMinBackoffMs;
   while (!stopping_.load()) {
-    FeedOnce();
-    for (int waited = 0; waited < backoff_ms && !stopping_.load(); waited += 20) {
+    auto started = std::chrono::steady_clock::now();
+    FeedOnce(feed);
+    if (std::chrono::steady_clock::now() - started > kHealthyStream) backoff_ms = kMinBackoffMs;
+    int sleep_ms = backoff_ms / 2 + static_cast<int>(rng() % (backoff_ms / 2 + 1));
+    for (int waited = 0; waited < sleep_ms && !stopping_.load(); waited += 20) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    backoff_ms = std::min(backoff_ms * 2, 5000);
+    backoff_ms = std::min(backoff_ms * 2, kMaxBackoffMs);
   }
 }
 
-void ForecasterDaemon::FeedOnce() {
-  auto channel = grpc::CreateChannel(config_.orchestrator, grpc::InsecureChannelCredentials());
-  auto stub = v1::ForecastFeed::NewStub(channel);
+void ForecasterDaemon::FeedOnce(Feed& feed) {
+  auto stub = v1::ForecastFeed::NewStub(grpc::CreateChannel(feed.target, feed.creds));
   grpc::ClientContext ctx;
   {
     std::lock_guard<std::mutex> l(ctx_mu_);
     if (stopping_.load()) return;
-    ctx_ = &ctx;
+    feed.ctx = &ctx;
   }
   v1::StreamEventsRequest req;
   req.set_forecaster_id(config_.id);
-  req.set_since_unix_ms(last_cut_ms_);
+  req.set_since_unix_ms(feed.last_cut_ms);
   auto reader = stub->StreamEvents(&ctx, req);
   int64_t connected_ms = clock_.NowMs();
+  bool counted = false;
   v1::RequestEventBatch batch;
   while (reader->Read(&batch)) {
-    {
-      std::lock_guard<std::mutex> l(planner_mu_);
-      for (const auto& e : batch.events()) {
-        store_.Add({e.region(), e.template_name()}, e.unix_ms(), e.count());
-        planner_.Learn(e);
-      }
+    if (!counted) {
+      counted = true;
+      std::lock_guard<std::mutex> l(stats_mu_);
+      ++stats_.feeds_connected;
     }
-    // Only time we were connected for counts as observed; a replayed backlog adds its
-    // counts but leaves silent steps of the outage as gaps.
-    store_.MarkObserved(std::max(connected_ms, last_cut_ms_), batch.cut_unix_ms());
-    last_cut_ms_ = std::max(last_cut_ms_, batch.cut_unix_ms());
-    std::lock_guard<std::mutex> l(stats_mu_);
-    ++stats_.batches;
-    stats_.dropped += batch.dropped();
-    for (const auto& e : batch.events()) stats_.events += e.count();
+    AddBatch(feed, batch, connected_ms);
   }
-  store_.MarkObserved(std::max(connected_ms, last_cut_ms_), clock_.NowMs());
+  store_.MarkObserved(std::max(connected_ms, feed.last_cut_ms), clock_.NowMs());
   grpc::Status st = reader->Finish();
   {
     std::lock_guard<std::mutex> l(ctx_mu_);
-    ctx_ = nullptr;
+    feed.ctx = nullptr;
+  }
+  if (counted) {
+    std::lock_guard<std::mutex> l(stats_mu_);
+    --stats_.feeds_connected;
   }
   if (!stopping_.load()) {
-    spdlog::warn("forecaster: event stream from {} ended: {}", config_.orchestrator,
-                 st.ok() ? "closed" : st.error_message());
+    spdlog::warn("forecaster: event stream from {} ended: {}", feed.target,
+                 st.ok() ? "closed" : security::DescribeRpcError(st, feed.target));
   }
+}
+
+void ForecasterDaemon::AddBatch(Feed& feed, const v1::RequestEventBatch& batch,
+                                int64_t connected_ms) {
+  {
+    std::lock_guard<std::mutex> l(planner_mu_);
+    for (const auto& e : batch.events()) {
+      store_.Add({e.region(), e.template_name()}, e.unix_ms(), e.count());
+      planner_.Learn(e);
+    }
+  }
+  // Only time we were connected for counts as observed; a replayed backlog adds its
+  // counts but leaves silent steps of the outage as gaps.
+  store_.MarkObserved(std::max(connected_ms, feed.last_cut_ms), batch.cut_unix_ms());
+  feed.last_cut_ms = std::max(feed.last_cut_ms, batch.cut_unix_ms());
+  std::lock_guard<std::mutex> l(stats_mu_);
+  ++stats_.batches;
+  stats_.dropped += batch.dropped();
+  for (const auto& e : batch.events()) stats_.events += e.count();
 }
 
 absl::Status ForecasterDaemon::PlanOnce() {
@@ -164,23 +207,48 @@ absl::Status ForecasterDaemon::PlanOnce() {
     ++stats_.rounds;
   }
   if (reqs.empty()) return absl::OkStatus();
-  auto channel = grpc::CreateChannel(config_.orchestrator, grpc::InsecureChannelCredentials());
-  auto stub = v1::OrchestratorService::NewStub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1::SubmitPrefetchRequest req;
   req.set_forecaster_id(config_.id);
   for (auto& r : reqs) *req.add_requests() = std::move(r);
-  v1::SubmitPrefetchResponse resp;
-  grpc::Status st = stub->SubmitPrefetch(&ctx, req, &resp);
+  absl::StatusOr<Submitted> sent = Submit(req);
   std::lock_guard<std::mutex> l(stats_mu_);
-  if (!st.ok()) {
+  if (!sent.ok()) {
     ++stats_.rejected_calls;
-    stats_.last_error = st.error_message();
-    return absl::UnavailableError(fmt::format("SubmitPrefetch: {}", st.error_message()));
+    stats_.last_error = std::string(sent.status().message());
+    return sent.status();
   }
-  stats_.submitted += resp.accepted();
+  stats_.submitted += sent->response.accepted();
+  stats_.submitted_to = sent->target;
   return absl::OkStatus();
+}
+
+// One replica after the other, starting with the one that accepted last, until one accepts.
+absl::StatusOr<ForecasterDaemon::Submitted> ForecasterDaemon::Submit(
+    const v1::SubmitPrefetchRequest& req) {
+  const size_t n = feeds_.size();
+  if (n == 0) return absl::FailedPreconditionError("SubmitPrefetch: not started");
+  const size_t first = submit_next_.load() % n;
+  std::vector<std::string> errors;
+  for (size_t k = 0; k < n; ++k) {
+    const Feed& replica = *feeds_[(first + k) % n];
+    const std::string& target = replica.target;
+    auto stub = v1::OrchestratorService::NewStub(grpc::CreateChannel(target, replica.creds));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + kSubmitDeadline);
+    v1::SubmitPrefetchResponse resp;
+    grpc::Status st = stub->SubmitPrefetch(&ctx, req, &resp);
+    if (st.ok()) {
+      submit_next_.store((first + k) % n);
+      return Submitted{target, std::move(resp)};
+    }
+    errors.push_back(security::DescribeRpcError(st, target));
+    if (st.error_code() == grpc::StatusCode::INVALID_ARGUMENT) break;
+    if (k + 1 < n) {
+      spdlog::warn("forecaster: SubmitPrefetch to {} failed ({}); trying {}", target, errors.back(),
+                   config_.orchestrators[(first + k + 1) % n]);
+    }
+  }
+  return absl::UnavailableError(fmt::format("SubmitPrefetch: {}", fmt::join(errors, "; ")));
 }
 
 void ForecasterDaemon::PlanLoop() {

@@ -1,34 +1,48 @@
-// The forecaster daemon (`prewarm forecaster`): subscribes to the orchestrator's request
+// The forecaster daemon (`prewarm forecaster`): subscribes to the orchestrators' request
 // events, keeps live series per (region, template), and every step sends the prefetch
 // requests the Planner derives from quantile forecasts.
 //
-// Threads: "fc-feed" (the event stream; reconnects with backoff, asking for the backlog
-// since the last batch it saw) and "fc-plan" (one planning round per step).
+// Several orchestrator replicas: each one only sees the DNS answers it gave, so the daemon
+// subscribes to every configured replica and adds their counts. A step counts as observed
+// when any feed was connected for it (a replica that is down answers no DNS, so the others
+// saw its share; one that is up but cut off from us replays its backlog on reconnect).
+// Each planning round goes to one replica (the one that last accepted), moving on to the
+// next on error (not on InvalidArgument: every replica would refuse that alike).
+//
+// Threads: "fc-feed-N", one per replica (its event stream; reconnects on its own with a
+// jittered backoff of 100 ms .. 5 s, asking for the backlog since the last batch it saw),
+// and "fc-plan" (one planning round per step).
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "common/clock.h"
 #include "forecast/service/config.h"
 #include "forecast/service/planner.h"
 #include "forecast/service/series_store.h"
+#include "prewarm/v1/orchestrator.pb.h"
 
 namespace grpc {
+class ChannelCredentials;
 class ClientContext;
-}
+}  // namespace grpc
 
 namespace prewarm::forecast {
 
 struct ForecasterStats {
   uint64_t batches = 0;
   uint64_t events = 0;
-  uint64_t dropped = 0;       // reported by the orchestrator (back-pressure)
-  uint64_t rounds = 0;        // planning rounds
-  uint64_t submitted = 0;     // prefetch requests accepted by the orchestrator
-  uint64_t rejected_calls = 0;
+  uint64_t dropped = 0;         // reported by the orchestrator (back-pressure)
+  uint64_t rounds = 0;          // planning rounds
+  uint64_t submitted = 0;       // prefetch requests accepted by the orchestrator
+  uint64_t rejected_calls = 0;  // rounds no replica accepted
+  uint32_t feeds_connected = 0;
+  std::string submitted_to;  // the replica that accepted the last round
   std::string last_error;
 };
 
@@ -38,7 +52,7 @@ class ForecasterDaemon {
                    const Clock& clock);
   ~ForecasterDaemon();
 
-  // Seeds history files, then starts both threads.
+  // Checks the TLS files, seeds history files, then starts the threads.
   absl::Status Start();
   void Stop();
 
@@ -48,8 +62,23 @@ class ForecasterDaemon {
   const SeriesStore& store() const { return store_; }
 
  private:
-  void FeedLoop();
-  void FeedOnce();
+  // One replica's event feed. `thread` and `last_cut_ms` belong to the feed's thread; `ctx`
+  // is guarded by ctx_mu_ (Stop() cancels it).
+  struct Feed {
+    std::string target;
+    std::shared_ptr<grpc::ChannelCredentials> creds;
+    int64_t last_cut_ms = 0;
+    grpc::ClientContext* ctx = nullptr;
+    std::thread thread;
+  };
+  void FeedLoop(Feed& feed);
+  void FeedOnce(Feed& feed);
+  void AddBatch(Feed& feed, const v1::RequestEventBatch& batch, int64_t connected_ms);
+  struct Submitted {
+    std::string target;
+    v1::SubmitPrefetchResponse response;
+  };
+  absl::StatusOr<Submitted> Submit(const v1::SubmitPrefetchRequest& req);
   void PlanLoop();
   absl::Status SeedHistory();
   absl::Status SeedAccessLog(const AccessLogHistory& log);
@@ -63,12 +92,11 @@ class ForecasterDaemon {
 
   mutable std::mutex stats_mu_;
   ForecasterStats stats_;
-  int64_t last_cut_ms_ = 0;  // feed thread only
 
   std::atomic<bool> stopping_{false};
   std::mutex ctx_mu_;
-  grpc::ClientContext* ctx_ = nullptr;
-  std::thread feed_;
+  std::vector<std::unique_ptr<Feed>> feeds_;  // one per config_.orchestrators, same order
+  std::atomic<size_t> submit_next_{0};        // the replica a round tries first
   std::thread plan_;
 };
 

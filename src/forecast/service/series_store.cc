@@ -39,11 +39,17 @@ void SeriesStore::MarkObserved(int64_t from_ms, int64_t to_ms) {
   int64_t a = StepOf(from_ms);
   int64_t b = StepOf(to_ms);
   if (b <= a) return;
-  if (!observed_.empty() && observed_.back().second >= a) {
-    observed_.back().second = std::max(observed_.back().second, b);
-  } else {
-    observed_.emplace_back(a, b);
+  // Sorted, disjoint ranges. Several feeds mark overlapping ranges, not always in order.
+  auto it = std::lower_bound(observed_.begin(), observed_.end(), std::make_pair(a, a));
+  if (it != observed_.begin() && std::prev(it)->second >= a) --it;
+  auto last = it;
+  while (last != observed_.end() && last->first <= b) {
+    a = std::min(a, last->first);
+    b = std::max(b, last->second);
+    ++last;
   }
+  it = observed_.erase(it, last);
+  observed_.insert(it, {a, b});
   if (observed_.size() > 4096) observed_.erase(observed_.begin());
 }
 

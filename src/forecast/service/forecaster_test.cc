@@ -1,0 +1,304 @@
+#include "forecast/service/forecaster.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <thread>
+
+#include "prewarm/v1/forecast.grpc.pb.h"
+#include "prewarm/v1/orchestrator.grpc.pb.h"
+#include "security/cluster_certs.h"
+#include "security/tls.h"
+
+namespace prewarm::forecast {
+namespace {
+
+constexpr int64_t kNow = 1'700'000'000'000;  // a multiple of the 10 s step
+
+v1::RequestEvent Event(const std::string& region, int64_t unix_ms, uint32_t count) {
+  v1::RequestEvent e;
+  e.set_region(region);
+  e.set_template_name("static");
+  e.set_unix_ms(unix_ms);
+  e.set_count(count);
+  return e;
+}
+
+// An orchestrator replica as the forecaster sees it: a real gRPC server on an ephemeral
+// 127.0.0.1 port with the event feed (it sends `batches`, then stays open) and
+// SubmitPrefetch (accepts everything and keeps it).
+class FakeReplica {
+ public:
+  explicit FakeReplica(std::vector<v1::RequestEventBatch> batches = {}, int port = 0,
+                       const std::shared_ptr<grpc::ServerCredentials>& creds = nullptr)
+      : feed_(*this), orch_(*this), batches_(std::move(batches)) {
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:" + std::to_string(port),
+                       creds ? creds : grpc::InsecureServerCredentials(), &port_);
+    b.RegisterService(&feed_);
+    b.RegisterService(&orch_);
+    server_ = b.BuildAndStart();
+  }
+  ~FakeReplica() { Kill(); }
+  int port() const { return port_; }
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+  void Kill() {
+    if (!server_) return;
+    server_->Shutdown(std::chrono::system_clock::now());
+    server_->Wait();
+    server_.reset();
+  }
+  std::vector<v1::StreamEventsRequest> subscriptions() {
+    std::lock_guard<std::mutex> l(mu_);
+    return subscriptions_;
+  }
+  std::vector<v1::SubmitPrefetchRequest> submits() {
+    std::lock_guard<std::mutex> l(mu_);
+    return submits_;
+  }
+
+ private:
+  class Feed final : public v1::ForecastFeed::Service {
+   public:
+    explicit Feed(FakeReplica& r) : r_(r) {}
+    grpc::Status StreamEvents(grpc::ServerContext* ctx, const v1::StreamEventsRequest* req,
+                              grpc::ServerWriter<v1::RequestEventBatch>* w) override {
+      std::vector<v1::RequestEventBatch> batches;
+      {
+        std::lock_guard<std::mutex> l(r_.mu_);
+        r_.subscriptions_.push_back(*req);
+        batches = r_.batches_;
+      }
+      for (const auto& b : batches) w->Write(b);
+      while (!ctx->IsCancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      return grpc::Status::OK;
+    }
+
+   private:
+    FakeReplica& r_;
+  };
+  class Orch final : public v1::OrchestratorService::Service {
+   public:
+    explicit Orch(FakeReplica& r) : r_(r) {}
+    grpc::Status SubmitPrefetch(grpc::ServerContext*, const v1::SubmitPrefetchRequest* req,
+                                v1::SubmitPrefetchResponse* resp) override {
+      std::lock_guard<std::mutex> l(r_.mu_);
+      r_.submits_.push_back(*req);
+      resp->set_accepted(static_cast<uint32_t>(req->requests_size()));
+      return grpc::Status::OK;
+    }
+
+   private:
+    FakeReplica& r_;
+  };
+
+  Feed feed_;
+  Orch orch_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  std::mutex mu_;
+  std::vector<v1::RequestEventBatch> batches_;
+  std::vector<v1::StreamEventsRequest> subscriptions_;
+  std::vector<v1::SubmitPrefetchRequest> submits_;
+};
+
+// Forecasts the last value for every step ahead.
+class FlatForecaster final : public DemandForecaster {
+ public:
+  absl::StatusOr<std::vector<double>> Quantile(const SeriesKey&, const Series& history, int h,
+                                               double) override {
+    return std::vector<double>(static_cast<size_t>(h), history.values.back());
+  }
+  std::string model_name() const override { return "flat"; }
+};
+
+bool Eventually(const std::function<bool()>& done) {
+  for (int i = 0; i < 500; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+class ForecasterTest : public ::testing::Test {
+ protected:
+  ~ForecasterTest() override {
+    if (daemon_) daemon_->Stop();
+  }
+  void Start(std::vector<std::string> orchestrators, security::TlsConfig tls = {}) {
+    ForecasterConfig c;
+    c.id = "fc-test";
+    c.orchestrators = std::move(orchestrators);
+    c.tls = std::move(tls);
+    c.step_ms = 10'000;
+    c.min_history_steps = 2;
+    daemon_ = std::make_unique<ForecasterDaemon>(c, std::make_unique<FlatForecaster>(), clock_);
+    absl::Status st = daemon_->Start();
+    ASSERT_TRUE(st.ok()) << st;
+  }
+  static v1::RequestEventBatch Batch(std::vector<v1::RequestEvent> events, int64_t cut) {
+    v1::RequestEventBatch b;
+    for (auto& e : events) *b.add_events() = std::move(e);
+    b.set_cut_unix_ms(cut);
+    return b;
+  }
+  static std::vector<v1::RequestEventBatch> History() {
+    return {Batch({Event("frankfurt", kNow - 30'000, 5), Event("frankfurt", kNow - 20'000, 5),
+                   Event("frankfurt", kNow - 10'000, 5)},
+                  kNow)};
+  }
+
+  ManualClock clock_{kNow};
+  std::unique_ptr<ForecasterDaemon> daemon_;
+};
+
+TEST_F(ForecasterTest, CountsFromEveryReplicaAreAddedIntoOneSeries) {
+  FakeReplica a(
+      {Batch({Event("frankfurt", kNow - 20'000, 3), Event("frankfurt", kNow - 10'000, 1)}, kNow)});
+  FakeReplica b({Batch({Event("frankfurt", kNow - 20'000, 4), Event("virginia", kNow - 10'000, 2)},
+                       kNow - 5'000)});
+  Start({a.target(), b.target()});
+  ASSERT_TRUE(Eventually([&] { return daemon_->stats().batches == 2; }));
+  EXPECT_EQ(daemon_->stats().events, 10u);
+  Series fra = daemon_->store().Snapshot({"frankfurt", "static"}, kNow);
+  ASSERT_EQ(fra.size(), 2u);
+  EXPECT_EQ(fra.values[0], 7) << "3 answers at one replica + 4 at the other";
+  EXPECT_EQ(fra.values[1], 1);
+  Series vir = daemon_->store().Snapshot({"virginia", "static"}, kNow);
+  ASSERT_EQ(vir.size(), 1u);
+  EXPECT_EQ(vir.values[0], 2);
+  EXPECT_TRUE(Eventually([&] { return daemon_->stats().feeds_connected == 2; }));
+}
+
+TEST_F(ForecasterTest, EachFeedReconnectsOnItsOwnAskingForItsOwnBacklog) {
+  auto a = std::make_unique<FakeReplica>(
+      std::vector{Batch({Event("frankfurt", kNow - 10'000, 1)}, kNow)});
+  FakeReplica b({Batch({Event("frankfurt", kNow - 10'000, 1)}, kNow - 5'000)});
+  int a_port = a->port();
+  Start({a->target(), b.target()});
+  ASSERT_TRUE(Eventually([&] { return daemon_->stats().batches == 2; }));
+  EXPECT_EQ(a->subscriptions().at(0).since_unix_ms(), 0) << "first connect: live events only";
+  a->Kill();
+  a = std::make_unique<FakeReplica>(std::vector<v1::RequestEventBatch>{}, a_port);
+  ASSERT_TRUE(Eventually([&] { return !a->subscriptions().empty(); }));
+  EXPECT_EQ(a->subscriptions().at(0).since_unix_ms(), kNow) << "a's own last cut, not b's";
+  EXPECT_EQ(b.subscriptions().size(), 1u) << "b's feed was not disturbed";
+}
+
+TEST_F(ForecasterTest, APrefetchRoundFailsOverToTheNextReplicaAndStaysThere) {
+  auto a = std::make_unique<FakeReplica>();
+  int a_port = a->port();
+  std::string a_target = a->target();
+  a->Kill();  // the first replica is down
+  FakeReplica b(History());
+  Start({a_target, b.target()});
+  ASSERT_TRUE(Eventually([&] { return daemon_->stats().batches == 1; }));
+  absl::Status st = daemon_->PlanOnce();
+  ASSERT_TRUE(st.ok()) << st;
+  ASSERT_FALSE(b.submits().empty());
+  EXPECT_EQ(b.submits().back().requests(0).region(), "frankfurt");
+  EXPECT_EQ(daemon_->stats().submitted_to, b.target());
+  // a is back, but b accepted last: the next round goes to b first.
+  a = std::make_unique<FakeReplica>(std::vector<v1::RequestEventBatch>{}, a_port);
+  size_t before = b.submits().size();
+  ASSERT_TRUE(daemon_->PlanOnce().ok());
+  EXPECT_EQ(b.submits().size(), before + 1);
+  // b dies: round the list to a.
+  b.Kill();
+  ASSERT_TRUE(daemon_->PlanOnce().ok());
+  EXPECT_FALSE(a->submits().empty());
+  EXPECT_EQ(daemon_->stats().submitted_to, a_target);
+}
+
+TEST_F(ForecasterTest, ARoundNoReplicaAcceptsIsAnErrorNamingEach) {
+  FakeReplica a(History()), b;
+  Start({a.target(), b.target()});
+  ASSERT_TRUE(Eventually([&] { return daemon_->stats().batches == 1; }));
+  a.Kill();
+  b.Kill();
+  absl::Status st = daemon_->PlanOnce();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(a.target()), std::string::npos) << st;
+  EXPECT_NE(st.message().find(b.target()), std::string::npos) << st;
+  EXPECT_EQ(daemon_->stats().rejected_calls, 1u);
+}
+
+TEST_F(ForecasterTest, OverMutualTlsItSubscribesAndSubmitsWithItsOwnCertificate) {
+  char tmpl[] = "/tmp/forecaster_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  ASSERT_TRUE(security::InitCertDir(dir, security::DefaultClusterPlan(), true).ok());
+  security::TlsConfig server{dir + "/ca.crt", dir + "/orchestrator-1.crt",
+                             dir + "/orchestrator-1.key"};
+  auto creds = security::ServerCredentials(server, *HostPort::Parse("127.0.0.1:0"));
+  ASSERT_TRUE(creds.ok()) << creds.status();
+  FakeReplica a(History(), 0, *creds);
+  Start({a.target()}, {dir + "/ca.crt", dir + "/forecaster.crt", dir + "/forecaster.key"});
+  ASSERT_TRUE(Eventually([&] { return daemon_->stats().batches == 1; }));
+  absl::Status st = daemon_->PlanOnce();
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_EQ(a.submits().size(), 1u);
+  daemon_->Stop();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ForecasterConfigTest, OrchestratorsAreAListAndTheSingleFormStillWorks) {
+  auto parse = [](const std::string& text) {
+    auto r = YamlReader::FromString(text, "f.yaml");
+    return r.ok() ? ParseForecasterConfig(*r) : absl::StatusOr<ForecasterConfig>(r.status());
+  };
+  EXPECT_EQ(parse("id: x\n")->orchestrators, std::vector<std::string>{"127.0.0.1:7400"});
+  EXPECT_EQ(parse("orchestrator: 127.0.0.2:7400\n")->orchestrators,
+            std::vector<std::string>{"127.0.0.2:7400"});
+  EXPECT_EQ(parse("orchestrators: [127.0.0.1:7400, 127.0.0.2:7400]\n")->orchestrators,
+            (std::vector<std::string>{"127.0.0.1:7400", "127.0.0.2:7400"}));
+  auto both = parse("orchestrator: 127.0.0.1:7400\norchestrators: [127.0.0.2:7400]\n");
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("not both"), std::string::npos) << both.status();
+  for (const char* bad : {"[]", "[nope]", "[127.0.0.1:1, 127.0.0.1:1]"}) {
+    auto c = parse(std::string("orchestrators: ") + bad + "\n");
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_NE(c.status().message().find("f.yaml:1: orchestrators"), std::string::npos)
+        << c.status();
+  }
+}
+
+TEST(ForecasterConfigTest, TheExampleParsesWithAndWithoutItsTlsLine) {
+  std::ifstream in(std::string(PREWARM_EXAMPLES) + "/forecaster.yaml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto r = YamlReader::FromString(text, "forecaster.yaml");
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto plain = ParseForecasterConfig(*r);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->orchestrators, std::vector<std::string>{"127.0.0.1:7400"});
+  EXPECT_FALSE(plain->tls.enabled());
+  text.replace(text.find("# tls:"), 6, "tls:");
+  r = YamlReader::FromString(text, "forecaster.yaml");
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto tls = ParseForecasterConfig(*r);
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  EXPECT_EQ(tls->tls.cert_file, "/etc/prewarm/forecaster.crt");
+}
+
+TEST(SeriesStoreTest, ObservedRangesMarkedOutOfOrderAreMerged) {
+  SeriesStore store(1000, 100);
+  SeriesKey k{"r", "t"};
+  store.Add(k, 0, 1);
+  store.MarkObserved(6000, 8000);  // one feed
+  store.MarkObserved(0, 2000);     // another, behind
+  store.MarkObserved(1000, 4000);  // overlapping the second
+  Series s = store.Snapshot(k, 9000);
+  ASSERT_EQ(s.size(), 9u);
+  std::vector<bool> observed;
+  for (double v : s.values) observed.push_back(!IsMissing(v));
+  EXPECT_EQ(observed, (std::vector<bool>{true, true, true, true, false, false, true, true, false}));
+}
+
+}  // namespace
+}  // namespace prewarm::forecast
