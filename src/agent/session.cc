@@ -94,10 +94,17 @@ void OrchestratorSession::Run() {
     std::string why = RunOnce(target);
     if (stopping_.load()) break;
     if (std::chrono::steady_clock::now() - started > kHealthyStream) backoff_ms = kMinBackoffMs;
-    int sleep_ms = backoff_ms / 2 + static_cast<int>(rng() % (backoff_ms / 2 + 1));
+    // Refused while its old stream's lease runs out (at most the node timeout): ask again
+    // soon, at the same replica.
+    if (last_refused_held_) {
+      backoff_ms = kMinBackoffMs;
+      i = (i + endpoints_.size() - 1) % endpoints_.size();
+    }
+    int sleep_ms = last_refused_held_ ? 300 + static_cast<int>(rng() % 200)
+                                      : backoff_ms / 2 + static_cast<int>(rng() % (backoff_ms / 2 + 1));
     const std::string& next = endpoints_[(i + 1) % endpoints_.size()];
-    spdlog::warn("agent {}: left orchestrator {} ({}); trying {} in {} ms", node, target, why, next,
-                 sleep_ms);
+    spdlog::warn("agent {}: left orchestrator {} ({}); trying {} in {} ms", node, target, why,
+                 last_refused_held_ ? target : next, sleep_ms);
     SleepMs(sleep_ms);
     backoff_ms = std::min(backoff_ms * 2, kMaxBackoffMs);
   }
@@ -142,6 +149,7 @@ std::string OrchestratorSession::RunOnce(const std::string& target) {
     ctx_ = nullptr;
     endpoint_.clear();
   }
+  last_refused_held_ = st.error_code() == grpc::StatusCode::FAILED_PRECONDITION;
   if (!opened) return "could not open the stream: " + security::DescribeRpcError(st, target);
   return st.ok() ? "the orchestrator closed the stream"
                  : "stream failed: " + security::DescribeRpcError(st, target);

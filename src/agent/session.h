@@ -57,6 +57,9 @@ class OrchestratorSession {
   grpc::ClientContext* ctx_ = nullptr;  // the live stream's context, for Stop()
   std::string endpoint_;                // guarded by ctx_mu_
   std::map<std::string, std::shared_ptr<grpc::ChannelCredentials>> credentials_;  // session thread
+  // The last stream's end: a replica that refused the registration because another stream
+  // still holds the node is alive, and is retried soon, not after a growing backoff.
+  bool last_refused_held_ = false;  // session thread
   std::thread thread_;
 };
 

@@ -6,16 +6,18 @@
 #include <iostream>
 
 #include "fmt/format.h"
-#include "orchestrator/state.h"
 #include "prewarm/v1/orchestrator.grpc.pb.h"
+#include "prewarm/v1/state_name.h"
+#include "security/tls.h"
 
 namespace prewarm::cli {
 namespace {
 
+std::string g_target;  // for error messages
+
 int Report(const grpc::Status& st) {
   if (st.ok()) return 0;
-  std::cerr << fmt::format("prewarm ctl: {} ({})\n", st.error_message(),
-                           static_cast<int>(st.error_code()));
+  std::cerr << fmt::format("prewarm ctl: {}\n", security::DescribeRpcError(st, g_target));
   return 1;
 }
 
@@ -52,8 +54,8 @@ int Instances(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
                            "ADDRESS", "DETAIL");
   for (const auto& i : resp.instances()) {
     std::cout << fmt::format("{:<24} {:<10} {:<10} {:<18} {}\n", i.instance_id(), i.node_id(),
-                             orchestrator::StateName(i.state()),
-                             fmt::format("{}:{}", i.address(), i.port()), i.detail());
+                             v1::StateName(i.state()), fmt::format("{}:{}", i.address(), i.port()),
+                             i.detail());
   }
   return 0;
 }
@@ -70,6 +72,20 @@ int Drain(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   return 0;
 }
 
+int Undrain(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  v1::UndrainRequest req;
+  req.set_node_id(o.node);
+  v1::UndrainResponse resp;
+  grpc::Status st = stub.Undrain(&ctx, req, &resp);
+  if (!st.ok()) return Report(st);
+  std::cout << fmt::format(
+      "node {}: {}\n", o.node,
+      resp.was_draining() ? "undrained, takes new instances again" : "was not drained");
+  return 0;
+}
+
 int Prefetch(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   grpc::ClientContext ctx;
   Deadline(ctx);
@@ -79,7 +95,8 @@ int Prefetch(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   p->set_template_name(o.tmpl);
   p->set_target_concurrency(o.target_concurrency);
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch()).count();
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
   p->set_window_start_unix_ms(now);
   p->set_window_end_unix_ms(now + o.window_s * 1000);
   p->set_quantile(0.9);
@@ -101,7 +118,8 @@ int Prefetches(v1::OrchestratorService::Stub& stub) {
   std::cout << fmt::format("{:<11} {:<10} {:>6} {:>6} {:>10} {:>10} {:<14} {}\n", "REGION",
                            "TEMPLATE", "TARGET", "Q", "RATE/S", "STARTS_IN", "MODEL", "FROM");
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch()).count();
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
   for (const auto& e : resp.entries()) {
     const auto& r = e.request();
     std::cout << fmt::format("{:<11} {:<10} {:>6} {:>6.3f} {:>10.2f} {:>9.1f}s {:<14} {}\n",
@@ -114,12 +132,24 @@ int Prefetches(v1::OrchestratorService::Stub& stub) {
 
 }  // namespace
 
-int RunCtl(const CtlOptions& o) {
-  auto channel = grpc::CreateChannel(o.target, grpc::InsecureChannelCredentials());
+int RunCtl(CtlOptions o) {
+  g_target = o.target;
+  if (!o.certs_dir.empty() && !o.tls.enabled()) {
+    o.tls = {o.certs_dir + "/ca.crt", o.certs_dir + "/operator.crt", o.certs_dir + "/operator.key"};
+  }
+  absl::Status files = o.tls.enabled() ? security::CheckTlsFiles(o.tls) : absl::OkStatus();
+  auto creds = files.ok() ? security::ChannelCredentials(o.tls, o.target)
+                          : absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>(files);
+  if (!creds.ok()) {
+    std::cerr << fmt::format("prewarm ctl: {}\n", creds.status().message());
+    return 2;
+  }
+  auto channel = grpc::CreateChannel(o.target, *creds);
   auto stub = v1::OrchestratorService::NewStub(channel);
   if (o.command == "nodes") return Nodes(*stub);
   if (o.command == "instances") return Instances(*stub, o);
   if (o.command == "drain") return Drain(*stub, o);
+  if (o.command == "undrain") return Undrain(*stub, o);
   if (o.command == "prefetch") return Prefetch(*stub, o);
   if (o.command == "prefetches") return Prefetches(*stub);
   std::cerr << "prewarm ctl: unknown command '" << o.command << "'\n";

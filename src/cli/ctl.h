@@ -4,11 +4,17 @@
 #include <string>
 #include <vector>
 
+#include "security/tls.h"
+
 namespace prewarm::cli {
 
 struct CtlOptions {
   std::string target = "127.0.0.1:7400";  // orchestrator gRPC address
-  std::string command;                     // nodes | instances | drain | prefetch
+  std::string command;                    // nodes | instances | drain | undrain | prefetch...
+  // The operator's certificate (`--certs DIR`: DIR/ca.crt, DIR/operator.crt, .key); none:
+  // plaintext, to a loopback orchestrator only.
+  std::string certs_dir;
+  security::TlsConfig tls;
   std::string node;
   std::string tmpl;
   std::string region;
@@ -19,6 +25,6 @@ struct CtlOptions {
 
 // `prewarm ctl`: the operator's client for OrchestratorService. Prints a table; returns
 // the process exit code (non-zero on RPC errors, with the server's message).
-int RunCtl(const CtlOptions& o);
+int RunCtl(CtlOptions o);
 
 }  // namespace prewarm::cli

@@ -39,13 +39,13 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
   } else {
     p->runtime_ = std::make_unique<agent::FakeRuntime>(config.state_dir + "/fake");
   }
-  ASSIGN_OR_RETURN(auto templates, agent::BuildTemplates(config, agent::SelfBinaryDir(), p->runner_));
+  ASSIGN_OR_RETURN(auto templates,
+                   agent::BuildTemplates(config, agent::SelfBinaryDir(), p->runner_));
   p->origin_ = agent::MakeHttpOrigin(config.origin_url);
   p->prober_ = agent::MakeHttpProber();
-  std::string target = config.orchestrator;
   p->agent_ = std::make_unique<agent::Agent>(std::move(config), std::move(templates), *p->runtime_,
                                              *p->origin_, *p->prober_, RealClock::Get());
-  p->session_ = std::make_unique<agent::OrchestratorSession>(target, *p->agent_);
+  p->session_ = std::make_unique<agent::OrchestratorSession>(*p->agent_);
   return p;
 }
 

@@ -4,12 +4,14 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/certs_cmd.h"
+#include "cli/cluster_cmd.h"
 #include "cli/ctl.h"
 #include "cli/forecast_cmd.h"
 #include "cli/forecaster_cmd.h"
 #include "cli/image_cmd.h"
 #include "cli/sim_cmd.h"
 #include "cli/up.h"
+#include "cli/up_config.h"
 #include "common/logging.h"
 #include "security/tls.h"
 
@@ -25,7 +27,12 @@ int main(int argc, char** argv) {
   up->add_option("--config", config, "config file (default: the embedded example)");
   up->add_flag("--print-config", print_config, "print the embedded default config and exit");
   std::string up_runtime;
-  up->add_option("--runtime", up_runtime, "run every agent's instances with this runtime: oci, qemu or fake");
+  up->add_option("--runtime", up_runtime,
+                 "run every agent's instances with this runtime: oci, qemu or fake");
+  bool up_cluster = false;
+  up->add_flag("--cluster", up_cluster,
+               "3 etcd members, 2 orchestrator replicas, every link mutual TLS "
+               "(examples/up-cluster.yaml)");
 
   auto* orch = app.add_subcommand("orchestrator", "the Edge Orchestrator: DNS, gRPC, placement");
   orch->add_option("--config", config, "orchestrator config file")->required();
@@ -34,7 +41,8 @@ int main(int argc, char** argv) {
   agent->add_option("--config", config, "agent config file")->required();
 
   std::vector<std::string> history;
-  auto* fc = app.add_subcommand("forecaster", "the forecaster: quantile forecasts -> prefetch requests");
+  auto* fc =
+      app.add_subcommand("forecaster", "the forecaster: quantile forecasts -> prefetch requests");
   fc->add_option("--config", config, "forecaster config file")->required();
   fc->add_option("--history", history, "CSV history files: timestamp,region,template,count");
 
@@ -42,11 +50,19 @@ int main(int argc, char** argv) {
   prewarm::cli::AddSimCommand(app);       // runs from its callback
   prewarm::cli::AddImageCommand(app);     // runs from its callbacks
   prewarm::cli::AddCertsCommand(app);     // runs from its callbacks
+  prewarm::cli::AddClusterCommand(app);   // runs from its callbacks
 
   prewarm::cli::CtlOptions ctl;
   auto* ctl_cmd = app.add_subcommand("ctl", "operator client: nodes, instances, drain, prefetch");
   ctl_cmd->add_option("--orchestrator", ctl.target, "orchestrator gRPC address")
       ->capture_default_str();
+  ctl_cmd->add_option("--certs", ctl.certs_dir,
+                      "directory of `prewarm certs init`: ca.crt, operator.crt, operator.key");
+  ctl_cmd->add_option("--ca", ctl.tls.ca_file, "CA certificate (instead of --certs)");
+  ctl_cmd->add_option("--cert", ctl.tls.cert_file, "operator certificate (instead of --certs)");
+  ctl_cmd->add_option("--key", ctl.tls.key_file, "operator key (instead of --certs)");
+  // `ctl nodes --orchestrator X` works as well as `ctl --orchestrator X nodes`.
+  ctl_cmd->fallthrough();
   ctl_cmd->require_subcommand(1);
   ctl_cmd->add_subcommand("nodes", "list edge nodes");
   auto* inst = ctl_cmd->add_subcommand("instances", "list instances");
@@ -54,11 +70,14 @@ int main(int argc, char** argv) {
   inst->add_option("--template", ctl.tmpl, "only this template");
   auto* drain = ctl_cmd->add_subcommand("drain", "stop placing on a node and drain it");
   drain->add_option("node", ctl.node, "node id")->required();
+  auto* undrain = ctl_cmd->add_subcommand("undrain", "undo a drain: the node takes new instances");
+  undrain->add_option("node", ctl.node, "node id")->required();
   ctl_cmd->add_subcommand("prefetches", "the latest prefetch request per region and template");
   auto* pf = ctl_cmd->add_subcommand("prefetch", "ask for warm instances in a region");
   pf->add_option("--region", ctl.region)->required();
   pf->add_option("--template", ctl.tmpl)->required();
-  pf->add_option("--target", ctl.target_concurrency, "warm instances wanted")->capture_default_str();
+  pf->add_option("--target", ctl.target_concurrency, "warm instances wanted")
+      ->capture_default_str();
   pf->add_option("--content", ctl.content, "content ids to preload");
   pf->add_option("--window", ctl.window_s, "window length in seconds")->capture_default_str();
 
@@ -69,10 +88,11 @@ int main(int argc, char** argv) {
   }
   if (up->parsed()) {
     if (print_config) {
-      std::cout << prewarm::cli::kEmbeddedUpConfig;
+      std::cout << (up_cluster ? prewarm::cli::kEmbeddedUpClusterConfig
+                               : prewarm::cli::kEmbeddedUpConfig);
       return 0;
     }
-    return prewarm::cli::RunUp(config, up_runtime);
+    return prewarm::cli::RunUp(config, up_runtime, up_cluster);
   }
   if (orch->parsed()) return prewarm::cli::RunOrchestrator(config);
   if (agent->parsed()) return prewarm::cli::RunAgent(config);

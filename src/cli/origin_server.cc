@@ -10,27 +10,34 @@
 
 namespace prewarm::cli {
 
-OriginServer::OriginServer(HostPort listen, std::string root)
-    : listen_(listen), root_(std::move(root)), server_(std::make_unique<httplib::Server>()) {}
+OriginServer::OriginServer(std::vector<HostPort> listen, std::string root)
+    : listen_(std::move(listen)), root_(std::move(root)) {}
 
 OriginServer::~OriginServer() { Stop(); }
 
 absl::Status OriginServer::Start() {
-  if (!server_->set_mount_point("/", root_)) {
-    return absl::NotFoundError(fmt::format("origin root '{}' is not a directory", root_));
+  for (const HostPort& hp : listen_) {
+    auto server = std::make_unique<httplib::Server>();
+    if (!server->set_mount_point("/", root_)) {
+      return absl::NotFoundError(fmt::format("origin root '{}' is not a directory", root_));
+    }
+    if (!server->bind_to_port(hp.addr.ToString().c_str(), hp.port)) {
+      return absl::UnavailableError(fmt::format("origin: cannot listen on {}", hp.ToString()));
+    }
+    httplib::Server* raw = server.get();
+    servers_.push_back(std::move(server));
+    threads_.emplace_back([raw] { raw->listen_after_bind(); });
   }
-  if (!server_->bind_to_port(listen_.addr.ToString().c_str(), listen_.port)) {
-    return absl::UnavailableError(fmt::format("origin: cannot listen on {}", listen_.ToString()));
-  }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
   return absl::OkStatus();
 }
 
 void OriginServer::Stop() {
-  if (thread_.joinable()) {
-    server_->stop();
-    thread_.join();
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    servers_[i]->stop();
+    threads_[i].join();
   }
+  threads_.clear();
+  servers_.clear();
 }
 
 absl::Status WriteSampleContent(const std::string& dir) {

@@ -3,75 +3,27 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <optional>
 #include <iostream>
+#include <optional>
 
 #include "agent/config.h"
 #include "cli/daemons.h"
 #include "cli/forecaster_cmd.h"
 #include "cli/origin_server.h"
+#include "cli/up_cluster.h"
+#include "cli/up_config.h"
 #include "common/logging.h"
 #include "fmt/format.h"
 #include "orchestrator/config.h"
 #include "orchestrator/orchestrator.h"
+#include "prewarm/v1/state_name.h"
 
 namespace prewarm::cli {
 namespace {
 
-struct UpConfig {
-  std::string log_level;
-  HostPort origin_listen;
-  std::string origin_root;
-  orchestrator::OrchestratorConfig orchestrator;
-  std::vector<agent::AgentConfig> agents;
-  std::optional<forecast::ForecasterConfig> forecaster;
-};
-
-absl::StatusOr<UpConfig> ParseUp(const YamlReader& r) {
-  RETURN_IF_ERROR(r.CheckKnown(
-      {"log_level", "origin_server", "orchestrator", "forecaster", "agent_defaults", "agents"}));
-  UpConfig c;
-  ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));
-  ASSIGN_OR_RETURN(auto origin, r.Map("origin_server"));
-  c.origin_listen = *HostPort::Parse("127.0.0.1:8400");
-  if (origin) {
-    RETURN_IF_ERROR(origin->CheckKnown({"listen", "root"}));
-    ASSIGN_OR_RETURN(std::string listen, origin->String("listen", "127.0.0.1:8400"));
-    auto hp = HostPort::Parse(listen);
-    if (!hp.ok()) return origin->Error("listen", std::string(hp.status().message()));
-    c.origin_listen = *hp;
-    ASSIGN_OR_RETURN(c.origin_root, origin->String("root", ""));
-  }
-  ASSIGN_OR_RETURN(auto orch, r.Map("orchestrator"));
-  if (!orch) return r.Error("orchestrator", "is required");
-  ASSIGN_OR_RETURN(c.orchestrator, orchestrator::ParseOrchestratorConfig(*orch));
-  ASSIGN_OR_RETURN(auto fc, r.Map("forecaster"));
-  if (fc) {
-    ASSIGN_OR_RETURN(c.forecaster, forecast::ParseForecasterConfig(*fc));
-  }
-  ASSIGN_OR_RETURN(auto defaults, r.Map("agent_defaults"));
-  ASSIGN_OR_RETURN(auto agents, r.MapList("agents"));
-  if (agents.empty()) return r.Error("agents", "at least one agent is required");
-  for (const YamlReader& a : agents) {
-    YamlReader merged = defaults ? a.WithDefaults(*defaults) : a;
-    ASSIGN_OR_RETURN(agent::AgentConfig ac, agent::ParseAgentConfig(merged));
-    c.agents.push_back(std::move(ac));
-  }
-  return c;
-}
-
-absl::StatusOr<UpConfig> LoadUp(const std::string& path) {
-  if (path.empty()) {
-    ASSIGN_OR_RETURN(YamlReader r, YamlReader::FromString(kEmbeddedUpConfig, "<embedded up.yaml>"));
-    return ParseUp(r);
-  }
-  ASSIGN_OR_RETURN(YamlReader r, YamlReader::FromFile(path));
-  return ParseUp(r);
-}
-
 void PrintInstance(const v1::InstanceInfo& i) {
   std::cout << fmt::format("instance {:<22} {:<9} {}:{} on {} ({}){}\n", i.instance_id(),
-                           orchestrator::StateName(i.state()), i.address(), i.port(), i.node_id(),
+                           v1::StateName(i.state()), i.address(), i.port(), i.node_id(),
                            i.template_name(), i.detail().empty() ? "" : " — " + i.detail())
             << std::flush;
 }
@@ -81,79 +33,133 @@ int Fail(const absl::Status& st) {
   return 1;
 }
 
+absl::Status OverrideRuntime(UpConfig& cfg, const std::string& runtime) {
+  if (runtime.empty()) return absl::OkStatus();
+  if (runtime != "oci" && runtime != "qemu" && runtime != "fake") {
+    return absl::InvalidArgumentError(
+        fmt::format("--runtime '{}' is not a runtime (oci, qemu, fake)", runtime));
+  }
+  for (auto& ac : cfg.agents) {
+    if (ac.runtime != runtime) {
+      ac.runtime = runtime;
+      ac.runtime_binary = runtime == "qemu" ? "qemu-system-x86_64" : "runc";
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Everything `prewarm up` runs; stopped in reverse order of start.
+class Platform {
+ public:
+  ~Platform() { Stop(); }
+
+  absl::Status Start(UpConfig& cfg) {
+    RETURN_IF_ERROR(StartOrigin(cfg));
+    std::vector<orchestrator::OrchestratorConfig> replicas = {cfg.orchestrator};
+    if (cfg.cluster) {
+      ASSIGN_OR_RETURN(replicas, cluster_.Start(cfg));
+    }
+    for (auto& rc : replicas) {
+      auto orch = std::make_unique<orchestrator::Orchestrator>(rc, RealClock::Get());
+      if (replicas_.empty()) orch->SetObserver(PrintInstance);  // one log of transitions
+      RETURN_IF_ERROR(orch->Start());
+      replicas_.push_back(std::move(orch));
+    }
+    if (cfg.forecaster) {
+      ASSIGN_OR_RETURN(forecaster_, MakeForecaster(*cfg.forecaster));
+      RETURN_IF_ERROR(forecaster_->Start());
+    }
+    for (auto& ac : cfg.agents) {
+      ASSIGN_OR_RETURN(auto p, AgentProcess::Create(ac));
+      RETURN_IF_ERROR(p->Start());
+      std::cout << fmt::format("agent        {} in {} — instances on {} port {}\n", ac.node_id,
+                               ac.region, ac.address_range.ToString(), ac.port);
+      agents_.push_back(std::move(p));
+    }
+    return absl::OkStatus();
+  }
+
+  void Stop() {
+    if (forecaster_) forecaster_->Stop();
+    for (auto& a : agents_) a->Stop();
+    agents_.clear();
+    for (auto& r : replicas_) r->Stop();
+    replicas_.clear();
+    cluster_.Stop();
+    if (origin_) origin_->Stop();
+    if (!temp_root_.empty()) std::filesystem::remove_all(temp_root_);
+    temp_root_.clear();
+  }
+
+  const std::string& root() const { return root_; }
+  const UpClusterParts& cluster() const { return cluster_; }
+
+ private:
+  absl::Status StartOrigin(const UpConfig& cfg) {
+    root_ = cfg.origin_root;
+    if (root_.empty()) {
+      root_ = temp_root_ = fmt::format("/tmp/prewarm-up-origin.{}", getpid());
+      RETURN_IF_ERROR(WriteSampleContent(root_));
+    }
+    std::vector<HostPort> listen = {cfg.origin_listen};
+    if (cfg.origin_fallback) listen.push_back(*cfg.origin_fallback);
+    origin_ = std::make_unique<OriginServer>(listen, root_);
+    return origin_->Start();
+  }
+
+  std::string root_, temp_root_;
+  std::unique_ptr<OriginServer> origin_;
+  UpClusterParts cluster_;
+  std::vector<std::unique_ptr<orchestrator::Orchestrator>> replicas_;
+  std::unique_ptr<forecast::ForecasterDaemon> forecaster_;
+  std::vector<std::unique_ptr<AgentProcess>> agents_;
+};
+
+void PrintBanner(const UpConfig& cfg, const Platform& p) {
+  const auto& oc = cfg.orchestrator;
+  std::cout << fmt::format(
+      "origin       http://{}/ (content in {}){}\n", cfg.origin_listen.ToString(), p.root(),
+      cfg.origin_fallback
+          ? fmt::format("; fallback answers name {}", cfg.origin_fallback->ToString())
+          : "");
+  if (cfg.cluster) {
+    std::cout << p.cluster().Banner(cfg);
+  } else {
+    std::cout << fmt::format(
+        "dns          {} udp+tcp, zone {} — try: kdig @{} -p {} static.{} A\n"
+        "grpc         {}\nmetrics      http://{}/metrics\n",
+        oc.dns_listen.ToString(), oc.zone, oc.dns_listen.addr.ToString(), oc.dns_listen.port,
+        oc.zone, oc.grpc_listen.ToString(), oc.http_listen.ToString());
+  }
+  if (cfg.forecaster) {
+    std::cout << fmt::format(
+        "forecaster   model {}, step {} s, window {} s (prewarm ctl prefetches)\n",
+        cfg.forecaster->model, cfg.forecaster->step_ms / 1000, cfg.forecaster->horizon_ms / 1000);
+  }
+  std::cout << "prewarm up: running; Ctrl-C stops everything\n" << std::flush;
+}
+
 }  // namespace
 
-int RunUp(const std::string& config_path, const std::string& runtime) {
+int RunUp(const std::string& config_path, const std::string& runtime, bool cluster) {
   BlockTerminationSignals();
-  absl::StatusOr<UpConfig> cfg = LoadUp(config_path);
+  absl::StatusOr<UpConfig> cfg = LoadUpConfig(config_path, cluster);
   if (!cfg.ok()) return Fail(cfg.status());
-  if (!runtime.empty()) {
-    if (runtime != "oci" && runtime != "qemu" && runtime != "fake") {
-      return Fail(absl::InvalidArgumentError(
-          fmt::format("--runtime '{}' is not a runtime (oci, qemu, fake)", runtime)));
-    }
-    for (auto& ac : cfg->agents) {
-      if (ac.runtime != runtime) {
-        ac.runtime = runtime;
-        ac.runtime_binary = runtime == "qemu" ? "qemu-system-x86_64" : "runc";
-      }
-    }
+  if (cluster && !cfg->cluster) {
+    return Fail(absl::InvalidArgumentError(fmt::format(
+        "--cluster: {} has no `cluster:` section (see examples/up-cluster.yaml)", config_path)));
   }
+  if (auto st = OverrideRuntime(*cfg, runtime); !st.ok()) return Fail(st);
   InitLogging(cfg->log_level);
-  std::string root = cfg->origin_root;
-  if (root.empty()) {
-    root = fmt::format("/tmp/prewarm-up-origin.{}", getpid());
-    if (auto st = WriteSampleContent(root); !st.ok()) return Fail(st);
-  }
-  OriginServer origin(cfg->origin_listen, root);
-  if (auto st = origin.Start(); !st.ok()) return Fail(st);
-  orchestrator::Orchestrator orch(cfg->orchestrator, RealClock::Get());
-  orch.state().SetObserver(PrintInstance);
-  if (auto st = orch.Start(); !st.ok()) return Fail(st);
-  std::unique_ptr<forecast::ForecasterDaemon> forecaster;
-  if (cfg->forecaster) {
-    auto made = MakeForecaster(*cfg->forecaster);
-    absl::Status st = made.ok() ? (*made)->Start() : made.status();
-    if (!st.ok()) return Fail(st);
-    forecaster = std::move(*made);
-  }
-  std::vector<std::unique_ptr<AgentProcess>> agents;
-  absl::Status failed;
-  for (auto& ac : cfg->agents) {
-    auto p = AgentProcess::Create(ac);
-    if (p.ok()) failed = (*p)->Start();
-    else failed = p.status();
-    if (!failed.ok()) break;
-    std::cout << fmt::format("agent        {} in {} — instances on {} port {}\n", ac.node_id,
-                             ac.region, ac.address_range.ToString(), ac.port);
-    agents.push_back(std::move(*p));
-  }
-  if (failed.ok()) {
-    const auto& oc = cfg->orchestrator;
-    std::cout << fmt::format(
-                     "origin       http://{}/ (content in {})\n"
-                     "dns          {} udp+tcp, zone {} — try: kdig @{} -p {} static.{} A\n"
-                     "grpc         {}\nmetrics      http://{}/metrics\n{}"
-                     "prewarm up: running; Ctrl-C stops everything\n",
-                     cfg->origin_listen.ToString(), root, oc.dns_listen.ToString(), oc.zone,
-                     oc.dns_listen.addr.ToString(), oc.dns_listen.port, oc.zone,
-                     oc.grpc_listen.ToString(), oc.http_listen.ToString(),
-                     cfg->forecaster ? fmt::format("forecaster   model {}, step {} s, window {} s "
-                                                   "(prewarm ctl prefetches)\n",
-                                                   cfg->forecaster->model,
-                                                   cfg->forecaster->step_ms / 1000,
-                                                   cfg->forecaster->horizon_ms / 1000)
-                                     : "")
-              << std::flush;
+  Platform platform;
+  absl::Status started = platform.Start(*cfg);
+  if (started.ok()) {
+    PrintBanner(*cfg, platform);
     int sig = WaitForTerminationSignal();
     std::cout << fmt::format("prewarm up: signal {}, shutting down\n", sig) << std::flush;
   }
-  if (forecaster) forecaster->Stop();
-  for (auto& a : agents) a->Stop();
-  orch.Stop();
-  origin.Stop();
-  if (cfg->origin_root.empty()) std::filesystem::remove_all(root);
-  if (!failed.ok()) return Fail(failed);
+  platform.Stop();
+  if (!started.ok()) return Fail(started);
   std::cout << "prewarm up: stopped cleanly\n";
   return 0;
 }

@@ -8,8 +8,10 @@ namespace prewarm::cli {
 extern const char* const kEmbeddedUpConfig;
 
 // `prewarm up`: origin + orchestrator + agents in one process until SIGINT/SIGTERM.
-// `runtime` non-empty overrides every agent's runtime kind (oci | qemu | fake).
-int RunUp(const std::string& config_path, const std::string& runtime = "");
+// `runtime` non-empty overrides every agent's runtime kind (oci | qemu | fake). `cluster`:
+// etcd members and several orchestrator replicas, every link mutual TLS
+// (examples/up-cluster.yaml unless `config_path` names another).
+int RunUp(const std::string& config_path, const std::string& runtime = "", bool cluster = false);
 int RunOrchestrator(const std::string& config_path);
 int RunAgent(const std::string& config_path);
 

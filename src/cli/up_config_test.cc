@@ -1,3 +1,5 @@
+#include "cli/up_config.h"
+
 #include <gtest/gtest.h>
 
 #include "agent/config.h"
@@ -38,6 +40,29 @@ TEST(UpConfigTest, EmbeddedDefaultParsesWithThreeAgentsInThreeRegions) {
   auto fcc = forecast::ParseForecasterConfig(**fc);
   ASSERT_TRUE(fcc.ok()) << fcc.status();
   EXPECT_EQ(fcc->orchestrators.front(), oc->grpc_listen.ToString());
+}
+
+TEST(UpConfigTest, EmbeddedClusterConfigNamesThreeEtcdMembersAndTwoReplicas) {
+  auto c = LoadUpConfig("", /*cluster=*/true);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(c->cluster.has_value());
+  EXPECT_EQ(c->cluster->etcd_members.size(), 3u);
+  ASSERT_EQ(c->cluster->replicas.size(), 2u);
+  EXPECT_EQ(c->cluster->replicas[0].dns.ToString(), "127.0.0.1:5353");
+  EXPECT_EQ(c->cluster->replicas[1].dns.ToString(), "127.0.0.2:5353");
+  EXPECT_EQ(c->orchestrator.nameservers.size(), 2u) << "every replica in the NS set";
+  EXPECT_EQ(c->agents.size(), 3u);
+  EXPECT_LE(c->orchestrator.node_timeout_ms, 3000) << "a frozen agent leaves DNS within 3 s";
+}
+
+TEST(UpConfigTest, AnEvenNumberOfEtcdMembersIsRefused) {
+  std::string text = kEmbeddedUpClusterConfig;
+  text.replace(text.find("127.0.0.11, "), 12, "");
+  auto r = YamlReader::FromString(text, "up.yaml");
+  ASSERT_TRUE(r.ok());
+  auto c = ParseUpConfig(*r);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("an odd number of members"), std::string::npos) << c.status();
 }
 
 }  // namespace

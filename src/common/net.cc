@@ -1,13 +1,15 @@
 #include "common/net.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
-#include <cstring>
-
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 
 #include "fmt/format.h"
 
@@ -70,6 +72,15 @@ uint32_t IpAddr::v4_host_order() const {
   uint32_t n;
   std::memcpy(&n, bytes_.data(), 4);
   return ntohl(n);
+}
+
+bool IpAddr::is_loopback() const {
+  if (is_v4()) return bytes_[0] == 127;
+  if (!is_v6()) return false;
+  for (size_t i = 0; i < 15; ++i) {
+    if (bytes_[i] != 0) return false;
+  }
+  return bytes_[15] == 1;
 }
 
 std::string IpAddr::ToString() const {
@@ -176,6 +187,23 @@ absl::StatusOr<ScopedFd> ListenTcp(const IpAddr& addr, uint16_t port, int backlo
   }
   if (::listen(fd.get(), backlog) != 0) return ErrnoStatus(errno, "listen");
   return fd;
+}
+
+absl::Status ProbeTcp(const HostPort& to, int timeout_ms) {
+  ScopedFd fd(socket(to.addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoStatus(errno, "socket");
+  socklen_t len = 0;
+  sockaddr_storage sa = to.addr.ToSockaddr(to.port, &len);
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), len) == 0) return absl::OkStatus();
+  if (errno != EINPROGRESS) return ErrnoStatus(errno, "connect");
+  pollfd p{fd.get(), POLLOUT, 0};
+  int n = poll(&p, 1, timeout_ms);
+  if (n == 0) return absl::DeadlineExceededError(fmt::format("no answer in {} ms", timeout_ms));
+  if (n < 0) return ErrnoStatus(errno, "poll");
+  int err = 0;
+  socklen_t elen = sizeof(err);
+  getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &elen);
+  return err == 0 ? absl::OkStatus() : ErrnoStatus(err, "connect");
 }
 
 }  // namespace prewarm

@@ -33,6 +33,8 @@ class IpAddr {
   const uint8_t* bytes() const { return bytes_.data(); }
   size_t size() const { return is_v4() ? 4 : 16; }
   uint32_t v4_host_order() const;
+  // 127.0.0.0/8 or ::1.
+  bool is_loopback() const;
   std::string ToString() const;
   // Keeps the first `prefix` bits, zeroes the rest.
   IpAddr Masked(int prefix) const;
@@ -90,5 +92,8 @@ std::optional<int64_t> ParseInt(std::string_view s);
 
 // A TCP socket bound to addr:port and listening, close-on-exec, SO_REUSEADDR.
 absl::StatusOr<ScopedFd> ListenTcp(const IpAddr& addr, uint16_t port, int backlog = 1024);
+
+// Connects to `to` and closes again: OK when something accepts within `timeout_ms`.
+absl::Status ProbeTcp(const HostPort& to, int timeout_ms);
 
 }  // namespace prewarm

@@ -1,5 +1,7 @@
 #include "orchestrator/config.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "fmt/format.h"
@@ -23,10 +25,27 @@ absl::StatusOr<HostPort> ReadHostPort(const YamlReader& r, std::string_view key,
 }
 
 absl::Status ReadListen(const YamlReader& r, OrchestratorConfig& c) {
-  RETURN_IF_ERROR(r.CheckKnown({"zone", "nameservers", "ttl", "dns", "grpc", "http", "origin",
-                                "services", "regions", "networks", "default_region",
-                                "node_timeout_s", "keepalive_s", "failure_backoff_s",
-                                "log_level", "max_prefetch_target", "event_retention_s", "autoscaler"}));
+  RETURN_IF_ERROR(r.CheckKnown({"zone",
+                                "nameservers",
+                                "ttl",
+                                "dns",
+                                "grpc",
+                                "http",
+                                "origin",
+                                "services",
+                                "regions",
+                                "networks",
+                                "default_region",
+                                "node_timeout_s",
+                                "keepalive_s",
+                                "failure_backoff_s",
+                                "log_level",
+                                "max_prefetch_target",
+                                "event_retention_s",
+                                "autoscaler",
+                                "cluster",
+                                "tls",
+                                "nodes"}));
   ASSIGN_OR_RETURN(auto dns, r.Map("dns"));
   YamlReader d = dns ? *dns : *YamlReader::FromString("{}", "<default>");
   RETURN_IF_ERROR(d.CheckKnown({"listen", "udp_threads", "tcp"}));
@@ -85,7 +104,10 @@ absl::Status ReadZone(const YamlReader& r, OrchestratorConfig& c) {
 absl::Status ReadServices(const YamlReader& r, OrchestratorConfig& c) {
   ASSIGN_OR_RETURN(auto origin, r.Map("origin"));
   if (origin) {
-    RETURN_IF_ERROR(origin->CheckKnown({"addresses"}));
+    RETURN_IF_ERROR(origin->CheckKnown({"addresses", "port", "check"}));
+    ASSIGN_OR_RETURN(int64_t port, origin->Int("port", 80, 1, 65535));
+    c.origin_port = static_cast<uint16_t>(port);
+    ASSIGN_OR_RETURN(c.origin_check, origin->Bool("check", true));
     ASSIGN_OR_RETURN(auto addrs, origin->StringList("addresses", std::nullopt));
     for (const auto& a : addrs) {
       auto ip = IpAddr::Parse(a);
@@ -151,6 +173,67 @@ absl::Status ReadLocations(const YamlReader& r, OrchestratorConfig& c) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> Millis(const YamlReader& r, std::string_view key, double fallback_s,
+                               double min_s, double max_s) {
+  ASSIGN_OR_RETURN(double s, r.Double(key, fallback_s, min_s, max_s));
+  return static_cast<int64_t>(s * 1000);
+}
+
+absl::Status ReadStore(const YamlReader& s, ClusterConfig& cc) {
+  RETURN_IF_ERROR(s.CheckKnown({"kind", "endpoints", "prefix", "tls", "request_timeout_s",
+                                "claim_timeout_s", "start_timeout_s"}));
+  ASSIGN_OR_RETURN(cc.store, s.String("kind", "memory"));
+  if (cc.store != "memory" && cc.store != "etcd") return s.Error("kind", "must be memory or etcd");
+  ASSIGN_OR_RETURN(cc.etcd_endpoints, s.StringList("endpoints", std::vector<std::string>{}));
+  for (const auto& e : cc.etcd_endpoints) {
+    if (!HostPort::Parse(e).ok())
+      return s.Error("endpoints", fmt::format("'{}' is not host:port", e));
+  }
+  if (cc.store == "etcd" && cc.etcd_endpoints.empty()) {
+    return s.Error("endpoints", "an etcd store needs at least one endpoint");
+  }
+  ASSIGN_OR_RETURN(cc.prefix, s.String("prefix", "/prewarm/v1/"));
+  if (cc.prefix.empty() || cc.prefix.front() != '/') return s.Error("prefix", "must start with /");
+  ASSIGN_OR_RETURN(cc.etcd_tls, security::ParseTlsConfig(s));
+  ASSIGN_OR_RETURN(cc.request_timeout_ms, Millis(s, "request_timeout_s", 1, 0.05, 60));
+  ASSIGN_OR_RETURN(cc.claim_timeout_ms, Millis(s, "claim_timeout_s", 0.3, 0.01, 10));
+  ASSIGN_OR_RETURN(cc.start_timeout_ms, Millis(s, "start_timeout_s", 30, 0, 3600));
+  return absl::OkStatus();
+}
+
+absl::Status ReadCluster(const YamlReader& r, OrchestratorConfig& c) {
+  ASSIGN_OR_RETURN(auto cluster, r.Map("cluster"));
+  ClusterConfig& cc = c.cluster;
+  if (cluster) {
+    const YamlReader& k = *cluster;
+    RETURN_IF_ERROR(k.CheckKnown({"replica_id", "store", "leader_lease_s", "replica_lease_s",
+                                  "node_forget_s", "history_log"}));
+    ASSIGN_OR_RETURN(cc.replica_id, k.String("replica_id", ""));
+    ASSIGN_OR_RETURN(auto store, k.Map("store"));
+    if (store) RETURN_IF_ERROR(ReadStore(*store, cc));
+    ASSIGN_OR_RETURN(cc.leader_lease_ms, Millis(k, "leader_lease_s", 1, 0.5, 60));
+    ASSIGN_OR_RETURN(cc.replica_lease_ms, Millis(k, "replica_lease_s", 3, 1, 600));
+    ASSIGN_OR_RETURN(cc.node_forget_ms, Millis(k, "node_forget_s", 600, 1, 30 * 86400));
+    ASSIGN_OR_RETURN(cc.history_log, k.String("history_log", ""));
+  }
+  if (cc.replica_id.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    cc.replica_id = fmt::format("{}-{}", host, c.grpc_listen.port);
+  }
+  ASSIGN_OR_RETURN(c.tls, security::ParseTlsConfig(r));
+  ASSIGN_OR_RETURN(auto nodes, r.MapList("nodes"));
+  for (const YamlReader& n : nodes) {
+    RETURN_IF_ERROR(n.CheckKnown({"id", "range"}));
+    ASSIGN_OR_RETURN(std::string id, n.String("id"));
+    ASSIGN_OR_RETURN(std::string range, n.String("range"));
+    auto cidr = Cidr::Parse(range);
+    if (!cidr.ok()) return n.Error("range", std::string(cidr.status().message()));
+    if (!c.node_ranges.emplace(id, *cidr).second) return n.Error("id", "duplicate node");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 const RegionConfig* OrchestratorConfig::FindRegion(std::string_view name) const {
@@ -166,8 +249,8 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
   RETURN_IF_ERROR(ReadZone(r, c));
   RETURN_IF_ERROR(ReadServices(r, c));
   RETURN_IF_ERROR(ReadLocations(r, c));
-  ASSIGN_OR_RETURN(int64_t timeout_s, r.Int("node_timeout_s", 10, 1, 3600));
-  c.node_timeout_ms = timeout_s * 1000;
+  ASSIGN_OR_RETURN(c.node_timeout_ms, Millis(r, "node_timeout_s", 3, 1, 3600));
+  RETURN_IF_ERROR(ReadCluster(r, c));
   ASSIGN_OR_RETURN(int64_t keepalive_s, r.Int("keepalive_s", 600, 1, 7 * 86400));
   c.keepalive_ms = keepalive_s * 1000;
   ASSIGN_OR_RETURN(int64_t backoff_s, r.Int("failure_backoff_s", 30, 0, 3600));
@@ -193,8 +276,7 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
       RETURN_IF_ERROR(l.CheckKnown({"enabled", "cold_start_cost_s", "weight", "range_s", "prior",
                                     "surplus_levels", "surplus_cold_start_cost_s", "timers",
                                     "keep_first_min_samples", "bursts", "burst_window_s",
-                                    "burst_min_share", "surplus_per_day",
-                                    "cold_start_objective"}));
+                                    "burst_min_share", "surplus_per_day", "cold_start_objective"}));
       LearnedKeepAliveConfig& lc = ac.learned;
       ASSIGN_OR_RETURN(ac.learned_keepalive, l.Bool("enabled", true));
       ASSIGN_OR_RETURN(lc.cold_s, l.Double("cold_start_cost_s", 1800, 0.001, 1e9));

@@ -6,10 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "orchestrator/idle_learner.h"
 #include "common/net.h"
 #include "common/yaml_reader.h"
 #include "geo/geo.h"
+#include "orchestrator/idle_learner.h"
+#include "security/tls.h"
 
 namespace prewarm::orchestrator {
 
@@ -34,46 +35,72 @@ struct NsConfig {
 struct TemplateInfo {
   std::string tier = "standard";
   double service_time_s = 0.05;
-  uint32_t concurrency = 10;    // requests one instance serves at once (autoscaler target)
-  int64_t keepalive_ms = 0;     // idle this long -> may be drained (0: the global keepalive)
+  uint32_t concurrency = 10;  // requests one instance serves at once (autoscaler target)
+  int64_t keepalive_ms = 0;   // idle this long -> may be drained (0: the global keepalive)
 };
 
 // The reconciler's windows (Knative's defaults).
 struct AutoscalerConfig {
-  bool proactive = true;             // act on the forecaster's prefetch windows
-  bool reactive = true;              // stable/panic windows over live concurrency
+  bool proactive = true;  // act on the forecaster's prefetch windows
+  bool reactive = true;   // stable/panic windows over live concurrency
   int64_t stable_window_ms = 60'000;
   int64_t panic_window_ms = 6'000;
-  double panic_threshold = 2.0;      // panic when demand >= this x ready capacity
-  double target_utilisation = 0.7;   // of each instance's concurrency
+  double panic_threshold = 2.0;     // panic when demand >= this x ready capacity
+  double target_utilisation = 0.7;  // of each instance's concurrency
   // Learned keep-alive per (region, template) from its idle times (idle_learner.h);
   // off: every key keeps the template's (or the global) keepalive_s.
   bool learned_keepalive = false;
   LearnedKeepAliveConfig learned;
 };
 
+// Where the cluster's state lives and how replicas share it (docs/design.md, "Cluster").
+struct ClusterConfig {
+  std::string replica_id;                   // unique per replica; default "<hostname>-<grpc port>"
+  std::string store = "memory";             // memory: this process only; etcd: shared by replicas
+  std::vector<std::string> etcd_endpoints;  // host:port of each etcd member
+  security::TlsConfig etcd_tls;             // client certificate for etcd (its CA verifies etcd)
+  std::string prefix = "/prewarm/v1/";
+  int64_t leader_lease_ms = 1000;     // a dead leader is replaced within about this
+  int64_t replica_lease_ms = 3000;    // replica and heat records
+  int64_t request_timeout_ms = 1000;  // any store call
+  int64_t claim_timeout_ms = 300;     // the cold path's claim: longer, and it answers origin
+  int64_t start_timeout_ms = 30'000;  // wait this long for the store at start
+  int64_t node_forget_ms = 600'000;   // instances of a node gone this long are forgotten
+  std::string history_log;            // append every answer and transition (JSON lines)
+};
+
 struct OrchestratorConfig {
   std::string zone = "edge.example.";
   std::vector<NsConfig> nameservers;
-  uint32_t stable_ttl_s = 30;      // READY instances not scaling down
-  uint32_t short_ttl_s = 5;        // starting, draining, cold-path and origin answers
-  HostPort dns_listen;             // default 127.0.0.1:5353
+  uint32_t stable_ttl_s = 30;  // READY instances not scaling down
+  uint32_t short_ttl_s = 5;    // starting, draining, cold-path and origin answers
+  HostPort dns_listen;         // default 127.0.0.1:5353
   int dns_udp_threads = 2;
   bool dns_tcp = true;
-  HostPort grpc_listen;            // default 127.0.0.1:7400
-  HostPort http_listen;            // default 127.0.0.1:9400
+  HostPort grpc_listen;                  // default 127.0.0.1:7400
+  HostPort http_listen;                  // default 127.0.0.1:9400
   std::vector<IpAddr> origin_addresses;  // answered when nothing else can serve
-  std::map<std::string, std::string> services;  // service label -> template
+  // The port clients use with those addresses (the services' port). At start one of them
+  // must accept a connection there, or an origin answer would point at nothing.
+  uint16_t origin_port = 80;
+  bool origin_check = true;
+  std::map<std::string, std::string> services;    // service label -> template
   std::map<std::string, TemplateInfo> templates;  // template -> tier, service time
-  uint32_t max_prefetch_target = 1000;           // larger targets are rejected as absurd
-  int64_t event_retention_ms = 3'600'000;        // backlog kept for a reconnecting forecaster
+  uint32_t max_prefetch_target = 1000;            // larger targets are rejected as absurd
+  int64_t event_retention_ms = 3'600'000;         // backlog kept for a reconnecting forecaster
   std::vector<RegionConfig> regions;
   std::vector<NetworkConfig> networks;
   std::string default_region;
-  int64_t node_timeout_ms = 10'000;    // no status for this long -> node leaves DNS
-  int64_t keepalive_ms = 600'000;      // idle (no answers) this long -> drain
-  int64_t failure_backoff_ms = 30'000; // after a failed start, avoid that node/template
+  // No status for this long -> the node's lease expires and its instances leave DNS.
+  int64_t node_timeout_ms = 3'000;
+  int64_t keepalive_ms = 600'000;       // idle (no answers) this long -> drain
+  int64_t failure_backoff_ms = 30'000;  // after a failed start, avoid that node/template
   AutoscalerConfig autoscaler;
+  ClusterConfig cluster;
+  security::TlsConfig tls;  // gRPC server: agents, forecasters, operators
+  // Node id -> the instance address range it must register with (optional; with TLS, a
+  // range from the agent's certificate or from here is required).
+  std::map<std::string, Cidr> node_ranges;
   std::string log_level = "info";
 
   const RegionConfig* FindRegion(std::string_view name) const;

@@ -7,12 +7,13 @@
 
 #include "common/logging.h"
 #include "fmt/format.h"
+#include "security/tls.h"
 
 namespace prewarm::orchestrator {
 namespace {
 
-// Commands for one agent, written to its stream by a dedicated writer thread so that
-// ClusterState never blocks on a slow agent.
+// Commands for one agent, written to its stream by a dedicated writer thread so that the
+// control plane never blocks on a slow agent.
 class StreamLink final : public NodeLink {
  public:
   explicit StreamLink(grpc::ServerReaderWriter<v1::OrchestratorCommand, v1::AgentMessage>* s)
@@ -63,76 +64,105 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
+namespace {
+
+// The caller, if its role may do `action`; the error names the peer and what it tried.
+absl::StatusOr<security::Peer> Authorize(const grpc::ServerContext& ctx,
+                                         std::initializer_list<security::Role> roles,
+                                         std::string_view action) {
+  ASSIGN_OR_RETURN(security::Peer peer, security::PeerOf(ctx));
+  if (!peer.authenticated) return peer;
+  for (security::Role r : roles) {
+    if (peer.role == r) return peer;
+  }
+  absl::Status denied = security::Require(peer, *roles.begin(), action);
+  spdlog::warn("refused {}: {}", action, denied.message());
+  return denied;
+}
+
+#define AUTHORIZE(ctx, action, ...)                              \
+  do {                                                           \
+    auto authorized_ = Authorize(*(ctx), {__VA_ARGS__}, action); \
+    if (!authorized_.ok()) return ToGrpc(authorized_.status());  \
+  } while (0)
+
+using security::Role;
+
+}  // namespace
+
 grpc::Status AgentServiceImpl::Connect(
     grpc::ServerContext* ctx,
     grpc::ServerReaderWriter<v1::OrchestratorCommand, v1::AgentMessage>* stream) {
+  auto peer = Authorize(*ctx, {Role::kAgent}, "connect as an agent");
+  if (!peer.ok()) return ToGrpc(peer.status());
   v1::AgentMessage msg;
   if (!stream->Read(&msg)) return grpc::Status(grpc::StatusCode::CANCELLED, "no register");
   if (!msg.has_register_()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "the first message on the agent stream must be Register");
   }
-  std::string node_id = msg.register_().node_id();
+  v1::Register reg = msg.register_();
+  if (!stream->Read(&msg))
+    return grpc::Status(grpc::StatusCode::CANCELLED, "no status after Register");
+  if (!msg.has_status()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "the second message on the agent stream must be its NodeStatus");
+  }
   auto link = std::make_shared<StreamLink>(stream);
-  absl::Status st = state_.RegisterNode(msg.register_(), link);
-  if (!st.ok()) {
-    spdlog::warn("rejected agent {}: {}", ctx->peer(), st.message());
+  auto session = sessions_.Open(reg, msg.status(), *peer, link);
+  if (!session.ok()) {
+    spdlog::warn("rejected agent {} ({}): {}", reg.node_id(), peer->Describe(),
+                 session.status().message());
     link->Close();
-    return ToGrpc(st);
+    return ToGrpc(session.status());
   }
   grpc::Status result = grpc::Status::OK;
   while (stream->Read(&msg)) {
     if (!msg.has_status()) {
-      result = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "expected NodeStatus after Register");
+      result =
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "expected NodeStatus after Register");
       break;
     }
-    if (msg.status().node_id() != node_id) {
-      result = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            fmt::format("status for '{}' on the stream of '{}'",
-                                        msg.status().node_id(), node_id));
-      break;
-    }
-    absl::Status applied = state_.ApplyStatus(msg.status());
+    absl::Status applied = sessions_.Report(**session, msg.status());
     if (!applied.ok()) {
+      spdlog::warn("ending the stream of node {} ({}): {}", msg.status().node_id(),
+                   peer->Describe(), applied.message());
       result = ToGrpc(applied);
       break;
     }
   }
-  state_.NodeDisconnected(node_id, link.get());
+  sessions_.Close(**session);
   link->Close();
   return result;
 }
 
-grpc::Status OrchestratorServiceImpl::SubmitPrefetch(grpc::ServerContext*,
+grpc::Status OrchestratorServiceImpl::SubmitPrefetch(grpc::ServerContext* ctx,
                                                      const v1::SubmitPrefetchRequest* req,
                                                      v1::SubmitPrefetchResponse* resp) {
-  absl::Status st = book_.Accept(*req);
-  if (!st.ok()) return ToGrpc(st);
+  AUTHORIZE(ctx, "submit prefetch requests", Role::kForecaster, Role::kOperator);
+  auto rev = replica_.prefetch().Accept(*req);
+  if (!rev.ok()) return ToGrpc(rev.status());
   resp->set_accepted(static_cast<uint32_t>(req->requests_size()));
-  // Meet the new windows now rather than at the next tick.
-  auto total = [](const ReconcilerCounters& c) {
-    uint64_t n = 0;
-    for (uint64_t v : c.creates) n += v;
-    return n;
-  };
-  uint64_t before = total(state_.reconciler_counters());
-  state_.Tick(book_.Active());
-  resp->set_instances_ordered(static_cast<uint32_t>(total(state_.reconciler_counters()) - before));
+  // Meet the new windows now rather than at the next pass (0 when another replica leads).
+  resp->set_instances_ordered(replica_.control().WakeAndWait(2000));
   return grpc::Status::OK;
 }
 
-grpc::Status OrchestratorServiceImpl::ListPrefetch(grpc::ServerContext*,
+grpc::Status OrchestratorServiceImpl::ListPrefetch(grpc::ServerContext* ctx,
                                                    const v1::ListPrefetchRequest*,
                                                    v1::ListPrefetchResponse* resp) {
-  for (auto& e : book_.List()) *resp->add_entries() = std::move(e);
+  AUTHORIZE(ctx, "list prefetch requests", Role::kOperator, Role::kForecaster);
+  for (auto& e : replica_.prefetch().List()) *resp->add_entries() = std::move(e);
   return grpc::Status::OK;
 }
 
 grpc::Status ForecastFeedImpl::StreamEvents(grpc::ServerContext* ctx,
                                             const v1::StreamEventsRequest* req,
                                             grpc::ServerWriter<v1::RequestEventBatch>* writer) {
+  AUTHORIZE(ctx, "stream request events", Role::kForecaster, Role::kOperator);
   auto sub = feed_.Subscribe(req->since_unix_ms());
-  spdlog::info("forecaster '{}' subscribed to request events ({})", req->forecaster_id(), ctx->peer());
+  spdlog::info("forecaster '{}' subscribed to request events ({})", req->forecaster_id(),
+               ctx->peer());
   while (!ctx->IsCancelled()) {
     std::optional<v1::RequestEventBatch> batch = sub->Next(500);
     if (!batch) {
@@ -146,26 +176,40 @@ grpc::Status ForecastFeedImpl::StreamEvents(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status OrchestratorServiceImpl::ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*,
+grpc::Status OrchestratorServiceImpl::ListNodes(grpc::ServerContext* ctx,
+                                                const v1::ListNodesRequest*,
                                                 v1::ListNodesResponse* resp) {
-  for (auto& n : state_.ListNodes()) *resp->add_nodes() = std::move(n);
+  AUTHORIZE(ctx, "list nodes", Role::kOperator, Role::kForecaster);
+  for (auto& n : replica_.ListNodes()) *resp->add_nodes() = std::move(n);
   return grpc::Status::OK;
 }
 
-grpc::Status OrchestratorServiceImpl::ListInstances(grpc::ServerContext*,
+grpc::Status OrchestratorServiceImpl::ListInstances(grpc::ServerContext* ctx,
                                                     const v1::ListInstancesRequest* req,
                                                     v1::ListInstancesResponse* resp) {
-  for (auto& i : state_.ListInstances(req->node_id(), req->template_name())) {
+  AUTHORIZE(ctx, "list instances", Role::kOperator, Role::kForecaster);
+  for (auto& i : replica_.ListInstances(req->node_id(), req->template_name())) {
     *resp->add_instances() = std::move(i);
   }
   return grpc::Status::OK;
 }
 
-grpc::Status OrchestratorServiceImpl::Drain(grpc::ServerContext*, const v1::DrainRequest* req,
+grpc::Status OrchestratorServiceImpl::Drain(grpc::ServerContext* ctx, const v1::DrainRequest* req,
                                             v1::DrainResponse* resp) {
-  auto n = state_.Drain(req->node_id());
+  AUTHORIZE(ctx, "drain a node", Role::kOperator);
+  auto n = replica_.Drain(req->node_id());
   if (!n.ok()) return ToGrpc(n.status());
   resp->set_instances_draining(*n);
+  return grpc::Status::OK;
+}
+
+grpc::Status OrchestratorServiceImpl::Undrain(grpc::ServerContext* ctx,
+                                              const v1::UndrainRequest* req,
+                                              v1::UndrainResponse* resp) {
+  AUTHORIZE(ctx, "undrain a node", Role::kOperator);
+  auto was = replica_.Undrain(req->node_id());
+  if (!was.ok()) return ToGrpc(was.status());
+  resp->set_was_draining(*was);
   return grpc::Status::OK;
 }
 

@@ -1,10 +1,12 @@
 // gRPC front of the orchestrator: the per-node agent stream and the operator API.
-// Handlers convert absl::Status to grpc::Status here and nowhere else.
+// Handlers convert absl::Status to grpc::Status here and nowhere else. Every call is
+// authorised by the role in the caller's certificate (security/tls.h): agents connect,
+// forecasters submit and stream, operators do everything else; on a plaintext loopback
+// server every caller may do everything.
 #pragma once
 
 #include "orchestrator/event_feed.h"
-#include "orchestrator/prefetch_book.h"
-#include "orchestrator/state.h"
+#include "orchestrator/replica.h"
 #include "prewarm/v1/agent.grpc.pb.h"
 #include "prewarm/v1/forecast.grpc.pb.h"
 #include "prewarm/v1/orchestrator.grpc.pb.h"
@@ -15,18 +17,18 @@ grpc::Status ToGrpc(const absl::Status& s);
 
 class AgentServiceImpl final : public v1::AgentService::Service {
  public:
-  explicit AgentServiceImpl(ClusterState& state) : state_(state) {}
+  explicit AgentServiceImpl(NodeSessions& sessions) : sessions_(sessions) {}
   grpc::Status Connect(
       grpc::ServerContext* ctx,
       grpc::ServerReaderWriter<v1::OrchestratorCommand, v1::AgentMessage>* stream) override;
 
  private:
-  ClusterState& state_;
+  NodeSessions& sessions_;
 };
 
 class OrchestratorServiceImpl final : public v1::OrchestratorService::Service {
  public:
-  OrchestratorServiceImpl(ClusterState& state, PrefetchBook& book) : state_(state), book_(book) {}
+  explicit OrchestratorServiceImpl(Replica& replica) : replica_(replica) {}
   grpc::Status SubmitPrefetch(grpc::ServerContext*, const v1::SubmitPrefetchRequest* req,
                               v1::SubmitPrefetchResponse* resp) override;
   grpc::Status ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*,
@@ -35,12 +37,13 @@ class OrchestratorServiceImpl final : public v1::OrchestratorService::Service {
                              v1::ListInstancesResponse* resp) override;
   grpc::Status Drain(grpc::ServerContext*, const v1::DrainRequest* req,
                      v1::DrainResponse* resp) override;
+  grpc::Status Undrain(grpc::ServerContext*, const v1::UndrainRequest* req,
+                       v1::UndrainResponse* resp) override;
   grpc::Status ListPrefetch(grpc::ServerContext*, const v1::ListPrefetchRequest*,
                             v1::ListPrefetchResponse* resp) override;
 
  private:
-  ClusterState& state_;
-  PrefetchBook& book_;
+  Replica& replica_;
 };
 
 class ForecastFeedImpl final : public v1::ForecastFeed::Service {

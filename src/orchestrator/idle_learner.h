@@ -162,7 +162,7 @@ inline constexpr uint32_t kBurstWindowSource = 3;
 // One key's learned keep-alive over time: feeds idle periods to its IdleLearner, replans
 // when the histogram has grown by a tenth, and turns the plan into what the reconciler
 // reads (ViewKey::keepalive_ms, and a window of `source` for a reload). Shared by the live
-// orchestrator (ClusterState) and the simulator's predictive policy.
+// orchestrator (LiveAutoscaler) and the simulator's predictive policy.
 class LearnedKeepAlive {
  public:
   LearnedKeepAlive() = default;

@@ -12,14 +12,17 @@
 #include "fmt/format.h"
 #include "orchestrator/grpc_services.h"
 #include "orchestrator/resolver.h"
+#include "prewarm/v1/state_name.h"
+#include "security/tls.h"
+#include "store/etcd_kv.h"
+#include "store/memory_kv.h"
 
 namespace prewarm::orchestrator {
 namespace {
 
 const char* RcodeName(size_t rcode) {
-  static const char* kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-                                 "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
-                                 "NXRRSET", "NOTAUTH", "NOTZONE"};
+  static const char* kNames[] = {"NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+                                 "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE"};
   if (rcode < std::size(kNames)) return kNames[rcode];
   if (rcode == 16) return "BADVERS";
   return "OTHER";
@@ -38,18 +41,47 @@ dns::ZoneConfig MakeZone(const OrchestratorConfig& c) {
 
 }  // namespace
 
-Orchestrator::Orchestrator(OrchestratorConfig config, const Clock& clock)
-    : config_(std::move(config)), clock_(clock) {
-  state_ = std::make_unique<ClusterState>(config_, clock_, snapshots_);
+Orchestrator::Orchestrator(OrchestratorConfig config, const Clock& clock, store::KvStore* store)
+    : config_(std::move(config)), clock_(clock), store_(store) {
   events_ = std::make_unique<EventFeed>(config_, clock_);
   events_->SetServiceTimes(&service_times_);
-  state_->SetServiceTimes(&service_times_);
-  prefetch_ = std::make_unique<PrefetchBook>(config_, clock_);
-  resolver_ =
-      std::make_unique<OrchestratorResolver>(config_, snapshots_, *state_, clock_, events_.get());
 }
 
 Orchestrator::~Orchestrator() { Stop(); }
+
+void Orchestrator::SetObserver(InstanceObserver observer) { observer_ = std::move(observer); }
+
+absl::Status Orchestrator::OpenStore() {
+  if (store_ != nullptr) return absl::OkStatus();
+  const ClusterConfig& c = config_.cluster;
+  if (c.store == "memory") {
+    owned_store_ = std::make_unique<store::MemoryKv>(clock_);
+  } else {
+    store::EtcdKvOptions opts;
+    opts.endpoints = c.etcd_endpoints;
+    opts.request_timeout_ms = c.request_timeout_ms;
+    if (c.etcd_tls.enabled()) {
+      RETURN_IF_ERROR(security::CheckTlsFiles(c.etcd_tls));
+      ASSIGN_OR_RETURN(opts.credentials,
+                       security::ChannelCredentials(c.etcd_tls, c.etcd_endpoints.front()));
+    } else {
+      for (const auto& e : c.etcd_endpoints) {
+        auto hp = HostPort::Parse(e);
+        if (!hp.ok() || !hp->addr.is_loopback()) {
+          return absl::InvalidArgumentError(fmt::format(
+              "cluster.store: etcd endpoint {} is not loopback: configure cluster.store.tls", e));
+        }
+      }
+      spdlog::warn(
+          "cluster store: plaintext to etcd on loopback ({}); configure "
+          "cluster.store.tls for anything else",
+          fmt::join(c.etcd_endpoints, ","));
+    }
+    ASSIGN_OR_RETURN(owned_store_, store::EtcdKv::Create(std::move(opts)));
+  }
+  store_ = owned_store_.get();
+  return absl::OkStatus();
+}
 
 absl::Status Orchestrator::StartDns() {
   ASSIGN_OR_RETURN(authority_, dns::Authority::Create(MakeZone(config_), *resolver_));
@@ -62,13 +94,21 @@ absl::Status Orchestrator::StartDns() {
 }
 
 absl::Status Orchestrator::StartGrpc() {
-  agent_service_ = std::make_unique<AgentServiceImpl>(*state_);
-  api_service_ = std::make_unique<OrchestratorServiceImpl>(*state_, *prefetch_);
+  agent_service_ = std::make_unique<AgentServiceImpl>(replica_->sessions());
+  api_service_ = std::make_unique<OrchestratorServiceImpl>(*replica_);
   feed_service_ = std::make_unique<ForecastFeedImpl>(*events_);
+  if (config_.tls.enabled()) RETURN_IF_ERROR(security::CheckTlsFiles(config_.tls));
+  ASSIGN_OR_RETURN(auto creds, security::ServerCredentials(config_.tls, config_.grpc_listen));
   grpc::ServerBuilder builder;
+  // Agents ping every 2 s to find a hung replica; allow it. The server pings too, so a
+  // stream whose agent vanished without a FIN ends (its lease has expired by then anyway).
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 3000);
   int bound_port = 0;
-  builder.AddListeningPort(config_.grpc_listen.ToString(), grpc::InsecureServerCredentials(),
-                           &bound_port);
+  builder.AddListeningPort(config_.grpc_listen.ToString(), creds, &bound_port);
   builder.RegisterService(agent_service_.get());
   builder.RegisterService(api_service_.get());
   builder.RegisterService(feed_service_.get());
@@ -83,7 +123,7 @@ absl::Status Orchestrator::StartGrpc() {
 absl::Status Orchestrator::StartHttp() {
   http_ = std::make_unique<httplib::Server>();
   http_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(fmt::format("ok nodes={}\n", state_->ConnectedNodes()), "text/plain");
+    res.set_content(replica_->Health(), "text/plain");
   });
   http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(RenderMetrics(), "text/plain; version=0.0.4");
@@ -99,41 +139,66 @@ absl::Status Orchestrator::StartHttp() {
   return absl::OkStatus();
 }
 
+absl::Status Orchestrator::CheckOrigin() const {
+  if (config_.origin_addresses.empty()) {
+    return absl::InvalidArgumentError("origin.addresses: at least one address is required");
+  }
+  if (!config_.origin_check) {
+    spdlog::warn("origin: not checked (origin.check: false); answers fall back to {} port {}",
+                 config_.origin_addresses.front().ToString(), config_.origin_port);
+    return absl::OkStatus();
+  }
+  std::vector<std::string> refused;
+  for (const IpAddr& a : config_.origin_addresses) {
+    absl::Status st = ProbeTcp(HostPort{a, config_.origin_port}, 1000);
+    if (st.ok()) return absl::OkStatus();
+    refused.push_back(fmt::format("{}:{} ({})", a.ToString(), config_.origin_port, st.message()));
+  }
+  return absl::FailedPreconditionError(fmt::format(
+      "origin: no fallback address serves: {}. Answers that fall back to the origin would "
+      "point at nothing; fix origin.addresses / origin.port (or set origin.check: false)",
+      fmt::join(refused, ", ")));
+}
+
 absl::Status Orchestrator::Start() {
+  RETURN_IF_ERROR(CheckOrigin());
+  RETURN_IF_ERROR(OpenStore());
+  ReplicaOptions ro;
+  ro.dns_address = config_.dns_listen.ToString();
+  replica_ = std::make_unique<Replica>(config_, clock_, *store_, snapshots_, &service_times_, ro);
+  if (observer_) replica_->SetObserver(observer_);
+  resolver_ = std::make_unique<OrchestratorResolver>(config_, snapshots_, replica_->cold(), clock_,
+                                                     events_.get());
+  RETURN_IF_ERROR(replica_->Start());
+  resolver_->SetHistory(replica_->history());
   RETURN_IF_ERROR(StartGrpc());
   RETURN_IF_ERROR(StartDns());
   RETURN_IF_ERROR(StartHttp());
   events_->StartThread();
-  tick_thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "orch-tick");
-    while (!stopping_.load()) {
-      state_->Tick(prefetch_->Active());
-      for (int i = 0; i < 10 && !stopping_.load(); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-    }
-  });
   started_ = true;
-  spdlog::info("orchestrator: DNS {} (udp x{}{}), gRPC {}, HTTP {} (/metrics, /healthz), zone {}",
-               config_.dns_listen.ToString(), config_.dns_udp_threads,
-               config_.dns_tcp ? " + tcp" : "", config_.grpc_listen.ToString(),
-               config_.http_listen.ToString(), config_.zone);
+  spdlog::info(
+      "orchestrator {}: DNS {} (udp x{}{}), gRPC {} ({}), HTTP {} (/metrics, /healthz), "
+      "zone {}, store {}",
+      config_.cluster.replica_id, config_.dns_listen.ToString(), config_.dns_udp_threads,
+      config_.dns_tcp ? " + tcp" : "", config_.grpc_listen.ToString(),
+      config_.tls.enabled() ? "mutual TLS" : "plaintext, loopback only",
+      config_.http_listen.ToString(), config_.zone, store_->Describe());
   return absl::OkStatus();
 }
 
 void Orchestrator::Stop() {
   if (stopping_.exchange(true)) return;
-  if (tick_thread_.joinable()) tick_thread_.join();
   if (events_) events_->Stop();
   if (dns_) dns_->Stop();
   if (http_) http_->stop();
   if (http_thread_.joinable()) http_thread_.join();
   if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (replica_) replica_->Stop();
 }
 
 template <typename Add>
 void Orchestrator::RenderPrefetch(std::string& out, Add&& add) const {
-  auto entries = prefetch_->List();
+  auto entries = replica_->prefetch().List();
   add("prewarm_prefetch_target", "gauge", "Latest forecaster target per region and template.");
   for (const auto& e : entries) {
     const auto& r = e.request();
@@ -149,8 +214,9 @@ void Orchestrator::RenderPrefetch(std::string& out, Add&& add) const {
   add("prewarm_prefetch_window_start_seconds", "gauge", "Start of the latest prefetch window.");
   for (const auto& e : entries) {
     const auto& r = e.request();
-    out += fmt::format("prewarm_prefetch_window_start_seconds{{region=\"{}\",template=\"{}\"}} {}\n",
-                       r.region(), r.template_name(), r.window_start_unix_ms() / 1000);
+    out +=
+        fmt::format("prewarm_prefetch_window_start_seconds{{region=\"{}\",template=\"{}\"}} {}\n",
+                    r.region(), r.template_name(), r.window_start_unix_ms() / 1000);
   }
 }
 
@@ -186,35 +252,41 @@ std::string Orchestrator::RenderMetrics() const {
   out += fmt::format("prewarm_service_answers_total{{kind=\"origin\"}} {}\n", c.origin.load());
   add("prewarm_cold_path_answers_total", "counter", "Answers that reserved a new instance.");
   out += fmt::format("prewarm_cold_path_answers_total {}\n", c.cold.load());
-  add("prewarm_instances", "gauge", "Instances known to the orchestrator, by state.");
-  auto by_state = state_->InstancesByState();
-  for (auto s : {v1::INSTANCE_STATE_RESERVED, v1::INSTANCE_STATE_STARTING,
-                 v1::INSTANCE_STATE_READY, v1::INSTANCE_STATE_DRAINING}) {
-    out += fmt::format("prewarm_instances{{state=\"{}\"}} {}\n", StateName(s), by_state[s]);
+  add("prewarm_instances", "gauge", "Instances in the cluster, by state.");
+  auto by_state = replica_->InstancesByState();
+  for (auto s : {v1::INSTANCE_STATE_RESERVED, v1::INSTANCE_STATE_STARTING, v1::INSTANCE_STATE_READY,
+                 v1::INSTANCE_STATE_DRAINING}) {
+    out += fmt::format("prewarm_instances{{state=\"{}\"}} {}\n", v1::StateName(s), by_state[s]);
   }
-  add("prewarm_nodes", "gauge", "Agents connected.");
-  out += fmt::format("prewarm_nodes {}\n", state_->ConnectedNodes());
-  StateCounters sc = state_->counters();
-  ReconcilerCounters rc = state_->reconciler_counters();
+  add("prewarm_nodes", "gauge", "Agents connected to any replica.");
+  out += fmt::format("prewarm_nodes {}\n", replica_->ConnectedNodes());
+  add("prewarm_nodes_held", "gauge", "Agent streams this replica holds.");
+  out += fmt::format("prewarm_nodes_held {}\n", replica_->sessions().connected());
+  SessionCounters sc = replica_->sessions().counters();
+  ControlCounters cc = replica_->control().counters();
+  const ReconcilerCounters& rc = replica_->autoscaler().counters();
   add("prewarm_reconciler_decisions_total", "counter",
       "Reconciler decisions by kind and reason (cold-path reservations are kind=reserve).");
   out += fmt::format("prewarm_reconciler_decisions_total{{kind=\"reserve\",reason=\"cold\"}} {}\n",
-                     sc.reservations);
+                     replica_->cold().reservations());
   for (int r = 0; r < static_cast<int>(ScaleReason::kCount); ++r) {
     if (r == static_cast<int>(ScaleReason::kIdle)) continue;
     out += fmt::format("prewarm_reconciler_decisions_total{{kind=\"create\",reason=\"{}\"}} {}\n",
                        ScaleReasonName(static_cast<ScaleReason>(r)), rc.creates[r]);
   }
-  out += fmt::format("prewarm_reconciler_decisions_total{{kind=\"drain\",reason=\"idle\"}} {}\n", sc.drains);
+  out += fmt::format("prewarm_reconciler_decisions_total{{kind=\"drain\",reason=\"idle\"}} {}\n",
+                     cc.drains);
   out += fmt::format("prewarm_reconciler_decisions_total{{kind=\"destroy\",reason=\"idle\"}} {}\n",
-                     sc.destroys);
+                     cc.destroys);
   add("prewarm_reconciler_panics_total", "counter", "Times a key entered panic mode.");
   out += fmt::format("prewarm_reconciler_panics_total {}\n", rc.panics);
-  add("prewarm_reconciler_unplaceable_total", "counter", "Instances wanted that no node could take.");
+  add("prewarm_reconciler_unplaceable_total", "counter",
+      "Instances wanted that no node could take.");
   out += fmt::format("prewarm_reconciler_unplaceable_total {}\n", rc.unplaceable);
   add("prewarm_template_start_seconds", "gauge", "Measured start time (reserve to ready), EWMA.");
-  for (const auto& [t, ms] : state_->StartTimesMs()) {
-    out += fmt::format("prewarm_template_start_seconds{{template=\"{}\"}} {:.3f}\n", t, ms / 1000.0);
+  for (const auto& [t, ms] : replica_->tracker().StartTimesMs()) {
+    out +=
+        fmt::format("prewarm_template_start_seconds{{template=\"{}\"}} {:.3f}\n", t, ms / 1000.0);
   }
   add("prewarm_template_service_seconds", "gauge",
       "Mean service time per template sent to forecasters: open connection-seconds per answer, "
@@ -223,15 +295,41 @@ std::string Orchestrator::RenderMetrics() const {
     auto measured = service_times_.All();
     for (const auto& [t, info] : config_.templates) {
       auto m = measured.find(t);
-      out += fmt::format("prewarm_template_service_seconds{{template=\"{}\",source=\"{}\"}} {:.4f}\n", t,
-                         m == measured.end() ? "configured" : "measured",
-                         m == measured.end() ? info.service_time_s : m->second);
+      out +=
+          fmt::format("prewarm_template_service_seconds{{template=\"{}\",source=\"{}\"}} {:.4f}\n",
+                      t, m == measured.end() ? "configured" : "measured",
+                      m == measured.end() ? info.service_time_s : m->second);
     }
   }
-  add("prewarm_instance_start_failures_total", "counter", "Instances an agent failed to start.");
+  add("prewarm_instance_start_failures_total", "counter",
+      "Instances that failed before they became ready (reported on this replica's streams).");
   out += fmt::format("prewarm_instance_start_failures_total {}\n", sc.start_failures);
-  add("prewarm_nodes_expired_total", "counter", "Nodes removed after their lease expired.");
-  out += fmt::format("prewarm_nodes_expired_total {}\n", sc.nodes_expired);
+  add("prewarm_instance_crashes_total", "counter",
+      "Instances that failed after serving: exited or unhealthy (this replica's streams).");
+  out += fmt::format("prewarm_instance_crashes_total {}\n", sc.crashes);
+  add("prewarm_nodes_expired_total", "counter",
+      "Node records that vanished: their stream ended or their lease expired.");
+  out += fmt::format("prewarm_nodes_expired_total {}\n", replica_->tracker().nodes_departed());
+  add("prewarm_cluster_leader", "gauge", "1 while this replica leads (runs the reconciler).");
+  out += fmt::format("prewarm_cluster_leader {}\n", replica_->leading() ? 1 : 0);
+  add("prewarm_cluster_store_up", "gauge", "0 while the cluster store is unreachable from here.");
+  out += fmt::format("prewarm_cluster_store_up {}\n", replica_->presence().degraded() ? 0 : 1);
+  add("prewarm_cluster_revision", "gauge", "The store revision this replica's cache reflects.");
+  out += fmt::format("prewarm_cluster_revision {}\n", replica_->cache().revision());
+  add("prewarm_cluster_elections_won_total", "counter", "Times this replica became the leader.");
+  out +=
+      fmt::format("prewarm_cluster_elections_won_total {}\n", replica_->presence().elections_won());
+  add("prewarm_cluster_skipped_values_total", "counter",
+      "Values under the key prefix that did not parse (logged with their key, skipped).");
+  out +=
+      fmt::format("prewarm_cluster_skipped_values_total {}\n", replica_->cache().skipped_values());
+  add("prewarm_cold_path_claim_conflicts_total", "counter",
+      "Cold-path claims that lost a race for an address (another claim took it first).");
+  out += fmt::format("prewarm_cold_path_claim_conflicts_total {}\n",
+                     replica_->cold().claim_conflicts());
+  add("prewarm_reconciler_write_conflicts_total", "counter",
+      "Leader writes whose compare failed (the record changed first, or the lead was lost).");
+  out += fmt::format("prewarm_reconciler_write_conflicts_total {}\n", cc.write_conflicts);
   add("prewarm_request_events_total", "counter", "Service answers counted for the forecaster.");
   out += fmt::format("prewarm_request_events_total {}\n", events_->events_total());
   add("prewarm_forecasters", "gauge", "Forecasters subscribed to the request events.");

@@ -1,10 +1,10 @@
-// The Edge Orchestrator daemon as a library: DNS server, gRPC services, HTTP metrics and
-// the control loop, started and stopped as one. `prewarm orchestrator` and `prewarm up`
-// are thin wrappers around it.
+// The Edge Orchestrator daemon as a library: one replica (replica.h) over its cluster
+// store, with its DNS server, gRPC services and HTTP metrics, started and stopped as one.
+// `prewarm orchestrator` and `prewarm up` are thin wrappers around it.
 //
 // Threads: DNS (one per UDP socket + one TCP, owned by dns::DnsServer), gRPC's pool (one
 // handler per connected agent plus a writer thread per agent stream, one per forecaster
-// event stream), "orch-tick" (1 Hz Tick: expiry, keep-alive, destroys), "orch-events"
+// event stream), the replica's (store watch, "orch-control", "orch-lease"), "orch-events"
 // (cuts request-event batches each second), and the HTTP metrics server's pool.
 #pragma once
 
@@ -15,9 +15,9 @@
 #include "common/clock.h"
 #include "orchestrator/config.h"
 #include "orchestrator/event_feed.h"
-#include "orchestrator/prefetch_book.h"
+#include "orchestrator/replica.h"
 #include "orchestrator/service_time.h"
-#include "orchestrator/state.h"
+#include "store/kv.h"
 
 namespace grpc {
 class Server;
@@ -40,20 +40,25 @@ class ForecastFeedImpl;
 
 class Orchestrator {
  public:
-  Orchestrator(OrchestratorConfig config, const Clock& clock);
+  // `store`: a store shared with other replicas in this process (tests); nullptr opens the
+  // one the config names (cluster.store).
+  Orchestrator(OrchestratorConfig config, const Clock& clock, store::KvStore* store = nullptr);
   ~Orchestrator();
 
   absl::Status Start();
   void Stop();
 
-  ClusterState& state() { return *state_; }
+  // Instance transitions this replica sees; set before Start.
+  void SetObserver(InstanceObserver observer);
+  Replica& replica() { return *replica_; }
   EventFeed& events() { return *events_; }
-  PrefetchBook& prefetch() { return *prefetch_; }
   // Prometheus text exposition of every counter and gauge.
   std::string RenderMetrics() const;
   const OrchestratorConfig& config() const { return config_; }
 
  private:
+  absl::Status CheckOrigin() const;
+  absl::Status OpenStore();
   absl::Status StartDns();
   absl::Status StartGrpc();
   absl::Status StartHttp();
@@ -63,10 +68,11 @@ class Orchestrator {
   OrchestratorConfig config_;
   const Clock& clock_;
   SnapshotHolder snapshots_;
-  ServiceTimeMeter service_times_;  // before the feed and the state that point at it
-  std::unique_ptr<ClusterState> state_;
+  ServiceTimeMeter service_times_;  // before the feed and the replica that point at it
+  std::unique_ptr<store::KvStore> owned_store_;
+  store::KvStore* store_ = nullptr;
+  std::unique_ptr<Replica> replica_;
   std::unique_ptr<EventFeed> events_;
-  std::unique_ptr<PrefetchBook> prefetch_;
   std::unique_ptr<OrchestratorResolver> resolver_;
   std::unique_ptr<dns::Authority> authority_;
   std::unique_ptr<dns::DnsServer> dns_;
@@ -76,7 +82,7 @@ class Orchestrator {
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<httplib::Server> http_;
   std::thread http_thread_;
-  std::thread tick_thread_;
+  InstanceObserver observer_;
   std::atomic<bool> stopping_{false};
   bool started_ = false;
 };

@@ -45,11 +45,13 @@ std::vector<const RoutedInstance*> Nearest(const RoutingSnapshot& snap,
                                            const ClientPlace& client, Keep keep) {
   double best = std::numeric_limits<double>::infinity();
   for (const auto& inst : all) {
-    if (keep(inst)) best = std::min(best, geo::GreatCircleKm(snap.nodes[inst.node].point, client.point));
+    if (keep(inst))
+      best = std::min(best, geo::GreatCircleKm(snap.nodes[inst.node].point, client.point));
   }
   std::vector<const RoutedInstance*> out;
   for (const auto& inst : all) {
-    if (keep(inst) && geo::GreatCircleKm(snap.nodes[inst.node].point, client.point) <= best + kMetroKm) {
+    if (keep(inst) &&
+        geo::GreatCircleKm(snap.nodes[inst.node].point, client.point) <= best + kMetroKm) {
       out.push_back(&inst);
     }
   }
@@ -65,8 +67,8 @@ Pick ChooseInstance(const RoutingSnapshot& snap, std::string_view tmpl, const Cl
   const std::vector<RoutedInstance>& all = it == snap.instances.end() ? kEmpty : it->second;
   std::vector<bool> local = LocalNodes(snap, client);
 
-  auto local_ready = Nearest(snap, all, client,
-                             [&](const RoutedInstance& i) { return i.ready && local[i.node]; });
+  auto local_ready =
+      Nearest(snap, all, client, [&](const RoutedInstance& i) { return i.ready && local[i.node]; });
   if (!local_ready.empty()) return {PickKind::kLocalReady, PowerOfTwo(local_ready, random), {}};
   auto local_starting = Nearest(snap, all, client,
                                 [&](const RoutedInstance& i) { return !i.ready && local[i.node]; });
@@ -77,11 +79,21 @@ Pick ChooseInstance(const RoutingSnapshot& snap, std::string_view tmpl, const Cl
   // elsewhere over spilling a new instance to a remote node.
   std::optional<uint32_t> node = ChooseNodeForNew(snap, tmpl, client);
   if (node && local[*node]) return {PickKind::kNeedCold, nullptr, node};
+  Pick existing = ChooseExisting(snap, tmpl, client, random);
+  if (existing.instance != nullptr) return existing;
+  if (node) return {PickKind::kNeedCold, nullptr, node};
+  return {};
+}
+
+Pick ChooseExisting(const RoutingSnapshot& snap, std::string_view tmpl, const ClientPlace& client,
+                    uint64_t random) {
+  auto it = snap.instances.find(absl::string_view(tmpl.data(), tmpl.size()));
+  if (it == snap.instances.end()) return {};
+  const std::vector<RoutedInstance>& all = it->second;
   auto ready = Nearest(snap, all, client, [](const RoutedInstance& i) { return i.ready; });
   if (!ready.empty()) return {PickKind::kRemoteReady, PowerOfTwo(ready, random), {}};
   auto starting = Nearest(snap, all, client, [](const RoutedInstance& i) { return !i.ready; });
   if (!starting.empty()) return {PickKind::kRemoteStarting, PowerOfTwo(starting, random), {}};
-  if (node) return {PickKind::kNeedCold, nullptr, node};
   return {};
 }
 

@@ -22,7 +22,7 @@ enum class PickKind {
   kNeedCold,       // nothing nearby: reserve on `cold_node`
   kRemoteReady,    // no local capacity: nearest ready instance elsewhere
   kRemoteStarting,
-  kNone,           // nothing anywhere and no capacity: answer the origin
+  kNone,  // nothing anywhere and no capacity: answer the origin
 };
 
 struct Pick {
@@ -36,6 +36,11 @@ struct Pick {
 // Among local ready instances picks the less loaded of two random candidates
 // (power of two choices); `random` seeds that choice.
 Pick ChooseInstance(const RoutingSnapshot& snap, std::string_view tmpl, const ClientPlace& client,
+                    uint64_t random);
+
+// The nearest instance of `tmpl` anywhere: ready (kRemoteReady), else starting
+// (kRemoteStarting), else kNone. What the cold path falls back to when it cannot reserve.
+Pick ChooseExisting(const RoutingSnapshot& snap, std::string_view tmpl, const ClientPlace& client,
                     uint64_t random);
 
 // The node a new instance for `client` should go to: the nearest reservable node,

@@ -1,6 +1,8 @@
 #include "orchestrator/prefetch_book.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "fmt/format.h"
 
@@ -16,7 +18,8 @@ absl::Status PrefetchBook::Validate(const v1::PrefetchRequest& r) const {
     return absl::InvalidArgumentError(
         fmt::format("prefetch ({}, {}): {}", r.region(), r.template_name(), why));
   };
-  if (config_.FindRegion(r.region()) == nullptr) return bad(fmt::format("unknown region '{}'", r.region()));
+  if (config_.FindRegion(r.region()) == nullptr)
+    return bad(fmt::format("unknown region '{}'", r.region()));
   if (!config_.templates.count(r.template_name())) {
     return bad(fmt::format("unknown template '{}'", r.template_name()));
   }
@@ -31,53 +34,60 @@ absl::Status PrefetchBook::Validate(const v1::PrefetchRequest& r) const {
     return bad("forecast_rate_per_s must be a finite non-negative number");
   }
   int64_t now = clock_.NowMs();
-  if (r.window_end_unix_ms() <= r.window_start_unix_ms()) return bad("window ends before it starts");
+  if (r.window_end_unix_ms() <= r.window_start_unix_ms())
+    return bad("window ends before it starts");
   if (r.window_end_unix_ms() <= now) return bad("window is in the past");
-  if (r.window_start_unix_ms() > now + kMaxLeadMs) return bad("window starts more than a day ahead");
+  if (r.window_start_unix_ms() > now + kMaxLeadMs)
+    return bad("window starts more than a day ahead");
   if (r.content_ids_size() > 1000) return bad("more than 1000 content ids");
   return absl::OkStatus();
 }
 
-absl::Status PrefetchBook::Accept(const v1::SubmitPrefetchRequest& req) {
+absl::StatusOr<int64_t> PrefetchBook::Accept(const v1::SubmitPrefetchRequest& req) {
   for (int i = 0; i < req.requests_size(); ++i) {
     absl::Status st = Validate(req.requests(i));
     if (!st.ok()) {
       return absl::InvalidArgumentError(fmt::format("requests[{}]: {}", i, st.message()));
     }
   }
-  std::lock_guard<std::mutex> l(mu_);
-  int64_t now = clock_.NowMs();
+  const int64_t now = clock_.NowMs();
+  std::vector<v1::PrefetchEntry> entries;
   for (const auto& r : req.requests()) {
     v1::PrefetchEntry e;
     *e.mutable_request() = r;
     e.set_received_unix_ms(now);
     e.set_forecaster_id(req.forecaster_id());
-    std::pair<std::string, std::string> key{r.region(), r.template_name()};
-    auto& open = open_[key];
-    std::erase_if(open, [&](const v1::PrefetchEntry& o) { return o.request().window_end_unix_ms() <= now; });
-    if (open.size() >= kMaxWindowsPerKey) open.pop_front();
-    open.push_back(e);
-    latest_[key] = std::move(e);
+    entries.push_back(std::move(e));
   }
-  return absl::OkStatus();
+  if (entries.empty()) return cache_.revision();
+  ASSIGN_OR_RETURN(int64_t rev, writer_.PutPrefetch(entries));
+  if (!cache_.WaitForRevision(rev, config_.cluster.request_timeout_ms)) {
+    return absl::DeadlineExceededError("prefetch stored, but this replica's watch is behind");
+  }
+  return rev;
 }
 
 std::vector<v1::PrefetchEntry> PrefetchBook::List() const {
-  std::lock_guard<std::mutex> l(mu_);
+  std::map<std::pair<std::string, std::string>, v1::PrefetchEntry> latest;
+  for (const auto& [key, e] : cache_.Data()->prefetch) {
+    const auto& r = e->rec.request();
+    auto& slot = latest[{r.region(), r.template_name()}];
+    if (e->rec.received_unix_ms() >= slot.received_unix_ms()) slot = e->rec;
+  }
   std::vector<v1::PrefetchEntry> out;
-  for (const auto& [key, e] : latest_) out.push_back(e);
+  for (auto& [key, e] : latest) out.push_back(std::move(e));
   return out;
 }
 
 std::vector<v1::PrefetchEntry> PrefetchBook::Active() const {
-  int64_t now = clock_.NowMs();
-  std::lock_guard<std::mutex> l(mu_);
+  const int64_t now = clock_.NowMs();
   std::vector<v1::PrefetchEntry> out;
-  for (const auto& [key, open] : open_) {
-    for (const auto& e : open) {
-      if (e.request().window_end_unix_ms() > now) out.push_back(e);
-    }
+  for (const auto& [key, e] : cache_.Data()->prefetch) {
+    if (e->rec.request().window_end_unix_ms() > now) out.push_back(e->rec);
   }
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.received_unix_ms() < b.received_unix_ms();
+  });
   return out;
 }
 

@@ -1,18 +1,18 @@
-// PrefetchBook: accepted PrefetchRequests per (region, template), validated.
-// Operators see the latest per key (ListPrefetch, /metrics). The reconciler reads every
-// window that has not ended: a forecaster refreshes its window every step, each one
-// starting `lead` ahead of the time it was sent, so the window that covers the coming
-// seconds is an older one than the latest (see Reconciler::WantFor).
+// PrefetchBook: accepted PrefetchRequests per (region, template), validated, kept in the
+// cluster store (prefetch/<region>/<template>/<entry>) so that whichever replica leads sees
+// the windows a forecaster sent to any replica. Operators see the latest per key
+// (ListPrefetch, /metrics). The reconciler reads every window that has not ended: a
+// forecaster refreshes its window every step, each one starting `lead` ahead of the time it
+// was sent, so the window that covers the coming seconds is an older one than the latest
+// (see Reconciler::WantFor). The leader deletes windows that ended.
 #pragma once
 
-#include <deque>
-#include <map>
-#include <mutex>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "common/clock.h"
+#include "orchestrator/cluster_cache.h"
+#include "orchestrator/cluster_writer.h"
 #include "orchestrator/config.h"
 #include "prewarm/v1/orchestrator.pb.h"
 
@@ -20,27 +20,28 @@ namespace prewarm::orchestrator {
 
 class PrefetchBook {
  public:
-  PrefetchBook(const OrchestratorConfig& config, const Clock& clock)
-      : config_(config), clock_(clock) {}
+  PrefetchBook(const OrchestratorConfig& config, const Clock& clock, ClusterCache& cache,
+               ClusterWriter& writer)
+      : config_(config), clock_(clock), cache_(cache), writer_(writer) {}
 
   // Why `r` cannot be accepted (InvalidArgument naming the field), or OK.
   absl::Status Validate(const v1::PrefetchRequest& r) const;
-  // All-or-nothing: validates every request, then records them all.
-  absl::Status Accept(const v1::SubmitPrefetchRequest& req);
+  // All-or-nothing: validates every request, then writes them all in one transaction and
+  // waits until this replica's watch shows them. Returns the store revision.
+  absl::StatusOr<int64_t> Accept(const v1::SubmitPrefetchRequest& req);
+  // The latest entry per (region, template).
   std::vector<v1::PrefetchEntry> List() const;
-  // Every accepted entry whose window has not ended, oldest first per key (at most
-  // kMaxWindowsPerKey per key: the oldest are forgotten first).
+  // Every entry whose window has not ended, in order of receipt.
   std::vector<v1::PrefetchEntry> Active() const;
 
+  // A key holding more windows than this loses its oldest (the leader's collection).
   static constexpr size_t kMaxWindowsPerKey = 1024;
 
  private:
   const OrchestratorConfig& config_;
   const Clock& clock_;
-  mutable std::mutex mu_;
-  std::map<std::pair<std::string, std::string>, v1::PrefetchEntry> latest_;  // guarded by mu_
-  // Entries whose windows have not ended, in order of receipt; guarded by mu_.
-  std::map<std::pair<std::string, std::string>, std::deque<v1::PrefetchEntry>> open_;
+  ClusterCache& cache_;
+  ClusterWriter& writer_;
 };
 
 }  // namespace prewarm::orchestrator

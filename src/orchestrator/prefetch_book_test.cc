@@ -3,13 +3,21 @@
 #include <gtest/gtest.h>
 
 #include "orchestrator/test_util.h"
+#include "store/memory_kv.h"
 
 namespace prewarm::orchestrator {
 namespace {
 
 class PrefetchBookTest : public ::testing::Test {
  protected:
-  PrefetchBookTest() : config_(testing::ThreeRegionConfig()), book_(config_, clock_) {}
+  PrefetchBookTest()
+      : config_(testing::ThreeRegionConfig()),
+        kv_(clock_),
+        cache_(kv_, keys_),
+        writer_(kv_, keys_),
+        book_(config_, clock_, cache_, writer_) {
+    EXPECT_TRUE(cache_.Start(1000).ok());
+  }
 
   v1::PrefetchRequest Good() {
     v1::PrefetchRequest r;
@@ -21,12 +29,14 @@ class PrefetchBookTest : public ::testing::Test {
     r.set_quantile(0.9);
     return r;
   }
-  std::string Why(const v1::PrefetchRequest& r) {
-    return std::string(book_.Validate(r).message());
-  }
+  std::string Why(const v1::PrefetchRequest& r) { return std::string(book_.Validate(r).message()); }
 
   ManualClock clock_;
   OrchestratorConfig config_;
+  store::MemoryKv kv_;
+  Keys keys_;
+  ClusterCache cache_;
+  ClusterWriter writer_;
   PrefetchBook book_;
 };
 
@@ -60,7 +70,7 @@ TEST_F(PrefetchBookTest, AcceptIsAllOrNothingAndKeepsTheLatestPerKey) {
   auto bad = Good();
   bad.set_region("atlantis");
   *req.add_requests() = bad;
-  absl::Status st = book_.Accept(req);
+  absl::Status st = book_.Accept(req).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(st.message()).find("requests[1]"), std::string::npos);
   EXPECT_TRUE(book_.List().empty());
@@ -108,7 +118,7 @@ TEST_F(PrefetchBookTest, ActiveKeepsEveryWindowThatHasNotEnded) {
   EXPECT_EQ(book_.Active().size(), 4u);
   clock_.Advance(60'000);
   EXPECT_TRUE(book_.Active().empty());
-  // Ended windows are forgotten when the next request for the key arrives.
+  // Windows that ended are no longer active (the leader deletes them from the store).
   submit(9);
   EXPECT_EQ(book_.Active().size(), 1u);
 }

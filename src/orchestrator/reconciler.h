@@ -3,7 +3,7 @@
 // destroy decisions per (region, template) key, and places new instances.
 //
 // It is pure decision logic over a ClusterView that its caller owns: the live orchestrator
-// builds the view from ClusterState every tick, the simulator (`prewarm sim`) keeps its
+// builds the view from the cluster store every pass (LiveAutoscaler), the simulator (`prewarm sim`) keeps its
 // whole simulated cluster in one and updates it in place. Both run this same code.
 //
 // Rules:

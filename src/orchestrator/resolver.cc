@@ -18,9 +18,9 @@ uint64_t ThreadRandom() {
 }  // namespace
 
 OrchestratorResolver::OrchestratorResolver(const OrchestratorConfig& config,
-                                           const SnapshotHolder& snapshots, ClusterState& state,
+                                           const SnapshotHolder& snapshots, ColdPath& cold,
                                            const Clock& clock, EventFeed* feed)
-    : config_(config), snapshots_(snapshots), state_(state), clock_(clock), feed_(feed) {
+    : config_(config), snapshots_(snapshots), cold_(cold), clock_(clock), feed_(feed) {
   for (const auto& n : config.networks) {
     absl::Status st = locator_.Add(n.cidr, geo::Location{n.region, n.point});
     if (!st.ok()) spdlog::warn("networks: {}", st.message());
@@ -78,14 +78,25 @@ std::optional<dns::ServiceAnswer> OrchestratorResolver::Resolve(std::string_view
         .fetch_add(1, std::memory_order_relaxed);
     uint32_t ttl = pick.kind == PickKind::kLocalReady ? config_.stable_ttl_s : config_.short_ttl_s;
     Record(placed, tmpl, false);
+    if (history_ != nullptr) history_->Answer(inst.id, inst.address);
     return dns::ServiceAnswer{{inst.address}, ttl, placed.scope};
   }
   if (pick.kind == PickKind::kNeedCold) {
-    std::optional<IpAddr> addr = state_.ReserveCold(tmpl, where);
-    if (addr) {
+    std::optional<ColdAnswer> cold = cold_.Reserve(tmpl, where);
+    if (cold) {
       counters_.cold.fetch_add(1, std::memory_order_relaxed);
       Record(placed, tmpl, true);
-      return dns::ServiceAnswer{{*addr}, config_.short_ttl_s, placed.scope};
+      if (history_ != nullptr) history_->Answer(cold->instance, cold->address);
+      return dns::ServiceAnswer{{cold->address}, config_.short_ttl_s, placed.scope};
+    }
+    // No reservation (the store is out of reach, or every address was taken): anything
+    // that already runs elsewhere beats the origin.
+    Pick existing = ChooseExisting(*snap, tmpl, where, ThreadRandom());
+    if (existing.instance != nullptr) {
+      counters_.remote.fetch_add(1, std::memory_order_relaxed);
+      Record(placed, tmpl, true);
+      if (history_ != nullptr) history_->Answer(existing.instance->id, existing.instance->address);
+      return dns::ServiceAnswer{{existing.instance->address}, config_.short_ttl_s, placed.scope};
     }
   }
   Record(placed, tmpl, true);

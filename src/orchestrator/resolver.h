@@ -1,6 +1,6 @@
 // The DNS hot path's view of the orchestrator: service name -> template, client ->
 // location, routing snapshot -> instance address. Reads only the immutable snapshot, except
-// on the cold path (nothing nearby), where it asks ClusterState to reserve an instance.
+// on the cold path (nothing nearby), where it asks ColdPath to reserve an instance.
 #pragma once
 
 #include <atomic>
@@ -10,25 +10,26 @@
 
 #include "dns/zone.h"
 #include "geo/geo.h"
+#include "orchestrator/cold_path.h"
 #include "orchestrator/config.h"
 #include "orchestrator/event_feed.h"
-#include "orchestrator/state.h"
+#include "orchestrator/history.h"
 
 namespace prewarm::orchestrator {
 
 struct ResolverCounters {
-  std::atomic<uint64_t> ready{0};         // answered with a ready local instance
-  std::atomic<uint64_t> starting{0};      // answered with an instance still starting
-  std::atomic<uint64_t> cold{0};          // cold path: a new instance was reserved
-  std::atomic<uint64_t> remote{0};        // answered from another region
-  std::atomic<uint64_t> origin{0};        // nothing could serve: origin address
+  std::atomic<uint64_t> ready{0};     // answered with a ready local instance
+  std::atomic<uint64_t> starting{0};  // answered with an instance still starting
+  std::atomic<uint64_t> cold{0};      // cold path: a new instance was reserved
+  std::atomic<uint64_t> remote{0};    // answered from another region
+  std::atomic<uint64_t> origin{0};    // nothing could serve: origin address
 };
 
 class OrchestratorResolver final : public dns::ServiceResolver {
  public:
   // `feed` (optional) receives one count per service answer for the forecaster.
   OrchestratorResolver(const OrchestratorConfig& config, const SnapshotHolder& snapshots,
-                       ClusterState& state, const Clock& clock, EventFeed* feed = nullptr);
+                       ColdPath& cold, const Clock& clock, EventFeed* feed = nullptr);
 
   std::optional<dns::ServiceAnswer> Resolve(std::string_view service, uint16_t qtype,
                                             const dns::ClientInfo& client) override;
@@ -42,6 +43,8 @@ class OrchestratorResolver final : public dns::ServiceResolver {
   Placed Locate(const dns::ClientInfo& client) const;
 
   const ResolverCounters& counters() const { return counters_; }
+  // Every answer naming an instance is recorded there (cluster.history_log); nullptr: none.
+  void SetHistory(HistoryRecorder* history) { history_ = history; }
 
  private:
   dns::ServiceAnswer Origin(uint8_t scope);
@@ -49,12 +52,13 @@ class OrchestratorResolver final : public dns::ServiceResolver {
 
   const OrchestratorConfig& config_;
   const SnapshotHolder& snapshots_;
-  ClusterState& state_;
+  ColdPath& cold_;
   const Clock& clock_;
   EventFeed* feed_;
   geo::CidrLocator locator_;
   geo::Location default_location_;
   ResolverCounters counters_;
+  HistoryRecorder* history_ = nullptr;
 };
 
 }  // namespace prewarm::orchestrator

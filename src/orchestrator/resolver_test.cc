@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "orchestrator/test_util.h"
+#include "store/memory_kv.h"
 
 namespace prewarm::orchestrator {
 namespace {
@@ -13,9 +14,12 @@ constexpr uint16_t kAAAA = 28;
 class ResolverTest : public ::testing::Test {
  protected:
   ResolverTest()
-      : config_(testing::ThreeRegionConfig()),
-        state_(config_, clock_, snaps_),
-        resolver_(config_, snaps_, state_, clock_) {}
+      : config_(testing::WithLongLeases(testing::ThreeRegionConfig())),
+        kv_(clock_),
+        replica_(config_, clock_, kv_),
+        resolver_(config_, replica_.snaps(), replica_.r().cold(), clock_) {
+    EXPECT_TRUE(replica_.Start().ok());
+  }
 
   dns::ClientInfo From(const char* source, const char* ecs = nullptr, uint8_t prefix = 24) {
     dns::ClientInfo c;
@@ -26,8 +30,8 @@ class ResolverTest : public ::testing::Test {
 
   ManualClock clock_;
   OrchestratorConfig config_;
-  SnapshotHolder snaps_;
-  ClusterState state_;
+  store::MemoryKv kv_;
+  testing::TestReplica replica_;
   OrchestratorResolver resolver_;
 };
 
@@ -52,13 +56,7 @@ TEST_F(ResolverTest, UnknownServiceIsNxdomainAndNoCapacityIsOrigin) {
 }
 
 TEST_F(ResolverTest, ColdThenReadyAnswersWithShortThenStableTtl) {
-  auto link = std::make_shared<testing::RecordingLink>();
-  ASSERT_TRUE(state_.RegisterNode(testing::MakeRegister("sin-1", "singapore", 1.35, 103.82,
-                                                        "127.77.3.0/24"), link).ok());
-  v1::NodeStatus st;
-  st.set_node_id("sin-1");
-  st.add_standby_addresses("127.77.3.7");
-  ASSERT_TRUE(state_.ApplyStatus(st).ok());
+  auto link = replica_.Connect("sin-1", "singapore", 1.35, 103.82, "127.77.3.0/24", {"127.77.3.7"});
   auto cold = resolver_.Resolve("static", kA, From("127.0.0.1", "203.0.113.0"));
   ASSERT_TRUE(cold.has_value());
   EXPECT_EQ(cold->addresses.at(0).ToString(), "127.77.3.7");
@@ -71,13 +69,7 @@ TEST_F(ResolverTest, ColdThenReadyAnswersWithShortThenStableTtl) {
   EXPECT_TRUE(aaaa->addresses.empty());
   auto cmds = link->Take();
   ASSERT_EQ(cmds.size(), 1u);
-  auto* inst = st.add_instances();
-  inst->set_instance_id(cmds[0].create().instance_id());
-  inst->set_template_name("static");
-  inst->set_address("127.77.3.7");
-  inst->set_state(v1::INSTANCE_STATE_READY);
-  inst->set_probe_ok(true);
-  ASSERT_TRUE(state_.ApplyStatus(st).ok());
+  replica_.Report("sin-1", cmds[0].create().instance_id(), v1::INSTANCE_STATE_READY, "127.77.3.7");
   auto warm = resolver_.Resolve("static", kA, From("127.0.0.1", "203.0.113.0"));
   ASSERT_TRUE(warm.has_value());
   EXPECT_EQ(warm->addresses.at(0).ToString(), "127.77.3.7");

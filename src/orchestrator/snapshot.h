@@ -1,5 +1,5 @@
 // The routing snapshot: everything a DNS thread needs to answer, immutable once published.
-// The control plane (ClusterState) builds a new one on every change and swaps it in
+// The control plane (SnapshotPublisher) builds a new one on every change and swaps it in
 // atomically; DNS threads load it without taking any lock shared with the control plane.
 #pragma once
 

@@ -16,6 +16,9 @@ mkdir -p "$WORK/origin"
 echo "<h1>daemons test</h1>" >"$WORK/origin/index.html"
 busybox httpd -f -p 127.0.0.1:8401 -h "$WORK/origin" &
 ORIGIN_PID=$!
+# The origin fallback that DNS answers name when no instance can serve (orchestrator.yaml).
+busybox httpd -f -p 127.77.0.1:80 -h "$WORK/origin" &
+FALLBACK_PID=$!
 start_orchestrator() {
   "$PREWARM" orchestrator --config "$EXAMPLES/orchestrator.yaml" >>"$WORK/orch.log" 2>&1 &
   ORCH_PID=$!
@@ -24,7 +27,7 @@ start_orchestrator
 "$PREWARM" agent --config "$EXAMPLES/agent.yaml" >"$WORK/agent.log" 2>&1 &
 AGENT_PID=$!
 cleanup() {
-  kill -TERM "$AGENT_PID" "$ORCH_PID" "$ORIGIN_PID" 2>/dev/null
+  kill -TERM "$AGENT_PID" "$ORCH_PID" "$ORIGIN_PID" "$FALLBACK_PID" 2>/dev/null
   wait 2>/dev/null
   rm -rf "$WORK"
 }
@@ -64,7 +67,7 @@ check "and answered from DNS again" \
 # --- Drain: instances leave DNS at once; with no other capacity, the origin answers.
 check "prewarm ctl drain" bash -c "'${CTL[0]}' ctl --orchestrator 127.0.0.1:7401 drain fra-2 | grep -q 'draining 2'"
 check "a drained node's instances leave DNS: the origin address is answered" \
-  bash -c "[[ \$(kdig ${DNS[*]} +short static.edge.example A) == 127.0.0.1 ]]"
+  bash -c "[[ \$(kdig ${DNS[*]} +short static.edge.example A) == 127.77.0.1 ]]"
 
 # --- Bad configs are rejected with file, line and field.
 printf 'zone: edge.example.\nregions:\n  - {name: a, latitude: 100, longitude: 0}\n' >"$WORK/bad.yaml"

@@ -16,7 +16,7 @@ cat >"$WORK/orch.yaml" <<'YAML'
 dns: {listen: 127.0.0.1:5355}
 grpc: {listen: 127.0.0.1:7402}
 http: {listen: 127.0.0.1:9402}
-origin: {addresses: [127.0.0.1]}
+origin: {addresses: [127.0.0.1], check: false}   # no instance runs here: never answered
 services: [{name: static, template: static, tier: premium, service_time_s: 1}]
 regions:
   - {name: frankfurt, latitude: 50.11, longitude: 8.68}

@@ -10,7 +10,7 @@ fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
 check() {
   local what=$1
   shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
+  if "$@"; then pass "$what"; else fail "$what"; return 1; fi
 }
 
 # wait_until SECONDS command... — polls every 0.2 s; 0 when the command succeeded.
@@ -66,14 +66,14 @@ one_node_config() {
   shift 2
   cat <<YAML
 log_level: info
-origin_server: {listen: 127.0.0.1:8400, root: "$origin_root"}
+origin_server: {listen: 127.0.0.1:8400, fallback: 127.77.0.1:80, root: "$origin_root"}
 orchestrator:
   zone: edge.example.
   dns: {listen: 127.0.0.1:5353, udp_threads: 1, tcp: true}
   grpc: {listen: 127.0.0.1:7400}
   http: {listen: 127.0.0.1:9400}
   ttl: {stable_s: 30, short_s: 5}
-  origin: {addresses: [127.0.0.1]}
+  origin: {addresses: [127.77.0.1], port: 80}
   regions:
     - {name: frankfurt, latitude: 50.11, longitude: 8.68}
   networks:

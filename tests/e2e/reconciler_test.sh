@@ -19,14 +19,14 @@ PEAK=$((NOW + PEAK_IN))
 hourly_peak_history "$WORK/history.csv" "$NOW" "$PEAK" 12
 cat >"$WORK/up.yaml" <<YAML
 log_level: info
-origin_server: {listen: 127.0.0.1:8404, root: ""}
+origin_server: {listen: 127.0.0.1:8404, fallback: 127.77.0.1:80, root: ""}
 orchestrator:
   zone: edge.example.
   dns: {listen: 127.0.0.1:5357, udp_threads: 1, tcp: false}
   grpc: {listen: 127.0.0.1:7404}
   http: {listen: 127.0.0.1:9404}
   ttl: {stable_s: 3, short_s: 1}
-  origin: {addresses: [127.0.0.1]}
+  origin: {addresses: [127.77.0.1], port: 80}
   services:
     - {name: static, template: static, tier: premium, service_time_s: 1, concurrency: 200, keepalive_s: 4}
   regions:

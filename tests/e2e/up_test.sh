@@ -59,7 +59,7 @@ check "found the Singapore container ($SIN_ID, pid $SIN_PID)" bash -c "[[ -n '$S
 kill -9 "$SIN_PID"
 moved() { [[ $(a_record +subnet=203.0.113.0/24) != "$SIN" ]]; }
 check "after kill -9 of its workload, $SIN leaves DNS answers within 5 s" wait_until 5 moved
-check "the failure is visible in /metrics" bash -c "(( \$(curl -s http://127.0.0.1:9400/metrics | awk '\$1 == \"prewarm_instance_start_failures_total\" {print \$2}') >= 1 ))"
+check "the crash is visible in /metrics (a crash after serving, not a failed start)" bash -c "(( \$(curl -s http://127.0.0.1:9400/metrics | awk '\$1 == \"prewarm_instance_crashes_total\" {print \$2}') >= 1 ))"
 
 # --- Metrics exposition.
 METRICS=$(curl -s http://127.0.0.1:9400/metrics)

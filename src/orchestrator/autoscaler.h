@@ -1,0 +1,99 @@
+// LiveAutoscaler: the leader's reconcile pass over the cluster as this replica's cache
+// sees it. It builds the Reconciler's ClusterView from ClusterData (nodes, instance records
+// and their agents' reports, prefetch windows, every replica's DNS heat), feeds the learned
+// keep-alives, and returns the decisions; ControlLoop carries them out in the store.
+//
+// Instance history that no record holds (when it became ready, when it last had open
+// connections) is tracked by every replica from the watch, so a new leader starts with it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "orchestrator/cluster_cache.h"
+#include "orchestrator/config.h"
+#include "orchestrator/idle_learner.h"
+#include "orchestrator/publisher.h"
+#include "orchestrator/reconciler.h"
+#include "orchestrator/timer_detector.h"
+
+namespace prewarm::orchestrator {
+
+// What every replica remembers about instances from the watch.
+class InstanceTracker {
+ public:
+  explicit InstanceTracker(const Clock& clock) : clock_(clock) {}
+  // A watch batch: notes transitions to READY (the template's start time) and open
+  // connections; returns the instances whose state changed, as InstanceInfo.
+  std::vector<v1::InstanceInfo> Observe(const ClusterData& before, const ClusterData& after,
+                                        const ClusterChange& change);
+  int64_t LastActiveMs(const std::string& id) const;
+  int64_t StateSinceMs(const std::string& id) const;
+  std::map<std::string, int64_t> StartTimesMs() const;
+  uint64_t nodes_departed() const;
+
+ private:
+  struct Seen {
+    v1::InstanceState state = v1::INSTANCE_STATE_UNSPECIFIED;
+    int64_t state_since_ms = 0;
+    int64_t last_active_ms = 0;
+  };
+  const Clock& clock_;
+  mutable std::mutex mu_;
+  std::map<std::string, Seen> seen_;             // guarded by mu_
+  std::map<std::string, double> start_ms_ewma_;  // guarded by mu_
+  uint64_t nodes_departed_ = 0;                  // guarded by mu_
+};
+
+// An instance as a view of the cluster shows it (ListInstances, observers).
+v1::InstanceInfo InfoOf(const ClusterData& d, const v1::InstanceRecord& rec, int64_t now_ms);
+
+class LiveAutoscaler {
+ public:
+  LiveAutoscaler(const OrchestratorConfig& config, const Clock& clock,
+                 const InstanceTracker& tracker, const HeatBoard& heat);
+
+  struct Plan {
+    ClusterView view;
+    std::vector<Decision> decisions;
+  };
+  Plan Decide(const ClusterData& d, int64_t now_ms);
+  // The longest any DNS answer naming `rec` may be cached: its latest answer by any
+  // replica (or its drain) plus the longest TTL, plus slack for clocks and heat publishing.
+  int64_t AnsweredUntilMs(const ClusterData& d, const v1::InstanceRecord& rec) const;
+  int64_t LastAnswerMs(const ClusterData& d, const v1::InstanceRecord& rec) const;
+  const ReconcilerCounters& counters() const { return reconciler_.counters(); }
+
+ private:
+  using KeyOf = std::function<uint32_t(uint32_t, const std::string&)>;
+  ClusterView BuildView(const ClusterData& d, int64_t now,
+                        std::map<std::string, uint32_t>& region_index, const KeyOf& key_of_builder);
+  void AddInstances(const ClusterData& d, int64_t now, ClusterView& view,
+                    const std::map<std::string, uint32_t>& node_index,
+                    const std::map<std::string, uint32_t>& region_index, const KeyOf& key_of);
+  void LearnKeepAlives(const ClusterData& d, ClusterView& view, const KeyOf& key_of, int64_t now);
+  void SetLeads();
+
+  const OrchestratorConfig& config_;
+  const Clock& clock_;
+  const InstanceTracker& tracker_;
+  const HeatBoard& heat_;
+  Reconciler reconciler_;
+  struct LearnedKey {
+    LearnedKeepAlive keepalive;
+    TimerDetector timers;
+    int64_t seen_ms = 0;  // the latest DNS answer / active report already accounted for
+    bool busy = false;
+    uint32_t busy_instances = 0;  // instances with open connections at the last pass
+  };
+  std::map<std::pair<std::string, std::string>, LearnedKey> learned_;
+  int64_t started_ms_ = 0;
+};
+
+}  // namespace prewarm::orchestrator

@@ -1,0 +1,101 @@
+// ControlLoop: the one loop that changes what the cluster wants. Thread "orch-control"
+// runs a pass when woken (a prefetch submission, an agent report, a leader change: any
+// watch batch) and at least once a second. A pass:
+//   - campaigns when no replica leads (Presence::TryLead);
+//   - as leader, with the store reachable: drains the instances of drained nodes, forgets
+//     instances of nodes gone for cluster.node_forget_s and prefetch windows that ended,
+//     runs the reconciler (autoscaler.h) and writes its decisions, each under the fence;
+//   - republishes the routing snapshot (reservations age out of the answers).
+// A follower only republishes. When the store is unreachable the reconciler pauses.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "common/clock.h"
+#include "orchestrator/autoscaler.h"
+#include "orchestrator/cluster_cache.h"
+#include "orchestrator/cluster_writer.h"
+#include "orchestrator/presence.h"
+#include "orchestrator/publisher.h"
+
+namespace prewarm::orchestrator {
+
+struct ControlCounters {
+  uint64_t passes = 0;  // passes run as leader
+  uint64_t drains = 0;
+  uint64_t destroys = 0;
+  uint64_t creates = 0;
+  uint64_t write_conflicts = 0;  // a decision's compare failed (someone changed it first)
+  uint64_t forgotten = 0;        // instances of long-gone nodes
+};
+
+class ControlLoop {
+ public:
+  ControlLoop(const OrchestratorConfig& config, const Clock& clock, ClusterCache& cache,
+              ClusterWriter& writer, Presence& presence, SnapshotPublisher& publisher,
+              LiveAutoscaler& autoscaler);
+  ~ControlLoop();
+
+  void Start();
+  void Stop();
+  void Wake();
+  // One pass, on the caller's thread (tests, and the loop itself). Returns the creates it
+  // ordered.
+  uint32_t RunOnce();
+  // Wakes the loop and waits (up to `timeout_ms`) for the pass that follows; returns the
+  // creates it ordered (0 on a replica that does not lead).
+  uint32_t WakeAndWait(int64_t timeout_ms);
+  // Cache listener: remembers when nodes left, wakes the loop.
+  void OnChange(const ClusterData& before, const ClusterData& after, const ClusterChange& change);
+
+  ControlCounters counters() const;
+  int64_t last_pass_ms() const { return last_pass_ms_.load(); }
+
+ private:
+  void Loop();
+  uint32_t Pass(const ClusterData& d, const Fence& fence, int64_t now);
+  void DrainDrainedNodes(const ClusterData& d, const Fence& fence, int64_t now);
+  void Collect(const ClusterData& d, const Fence& fence, int64_t now);
+  uint32_t Execute(const ClusterData& d, const LiveAutoscaler::Plan& plan, const Fence& fence,
+                   int64_t now);
+  bool Create(const ClusterData& d, const ViewKey& k, const std::string& region,
+              const Decision& dec, const std::string& node, std::set<std::string>& taken,
+              const Fence& fence, int64_t now);
+  bool Mark(const ClusterData& d, const std::string& id, const Fence& fence,
+            const std::function<void(v1::InstanceRecord&)>& change, std::string_view what);
+  // Waits for the cache to show our writes before the next pass decides on it.
+  void CatchUp();
+
+  const OrchestratorConfig& config_;
+  const Clock& clock_;
+  ClusterCache& cache_;
+  ClusterWriter& writer_;
+  Presence& presence_;
+  SnapshotPublisher& publisher_;
+  LiveAutoscaler& autoscaler_;
+
+  std::mutex run_mu_;                // one pass at a time
+  int64_t last_write_revision_ = 0;  // guarded by run_mu_
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool wake_ = false;          // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
+  uint64_t passes_done_ = 0;   // guarded by mu_
+  uint32_t last_created_ = 0;  // guarded by mu_
+  ControlCounters counters_;   // guarded by mu_
+  std::atomic<int64_t> last_pass_ms_{0};
+  std::map<std::string, int64_t> node_gone_since_;  // guarded by mu_: when each node left
+  bool running_ = false;                            // guarded by mu_: the loop is in a pass
+  std::thread thread_;
+};
+
+}  // namespace prewarm::orchestrator

@@ -1,0 +1,107 @@
+// NodeSessions: the agent streams this replica holds. For each stream it
+// - authenticates the agent: with TLS its node id and address range come from its
+//   certificate (or the range from the `nodes:` config), never from its Register, and a
+//   second registration of a node that a live stream holds is refused;
+// - writes the node's record under a lease that each status report keeps alive, so a dead
+//   or frozen agent's instances leave every replica's answers within the lease TTL;
+// - turns the agent's reports into the instances' fate in the store: GONE and FAILED
+//   forget the instance, a failed start backs the node off for that template (a crash
+//   after serving does not), an instance nobody ordered is adopted, one the agent no
+//   longer reports is forgotten;
+// - relays the commands the records imply: CreateInstance for a new record on its node,
+//   DestroyInstance once the leader ordered it. Each at most once per stream; the agent
+//   ignores a Create for an instance it has.
+//
+// Threads: each stream's gRPC handler calls Open, Report and Close; the watch thread calls
+// OnChange. Each session has its own mutex.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/clock.h"
+#include "orchestrator/cluster_cache.h"
+#include "orchestrator/cluster_writer.h"
+#include "orchestrator/config.h"
+#include "orchestrator/history.h"
+#include "orchestrator/presence.h"
+#include "orchestrator/service_time.h"
+#include "prewarm/v1/agent.pb.h"
+#include "security/tls.h"
+
+namespace prewarm::orchestrator {
+
+// The command channel to one connected agent. Send() must not block for long.
+class NodeLink {
+ public:
+  virtual ~NodeLink() = default;
+  virtual void Send(const v1::OrchestratorCommand& cmd) = 0;
+};
+
+struct SessionCounters {
+  uint64_t registrations = 0;
+  uint64_t refused = 0;         // registrations refused (identity, duplicate, invalid)
+  uint64_t start_failures = 0;  // instances that never became ready
+  uint64_t crashes = 0;         // instances that failed after serving
+  uint64_t adopted = 0;
+  uint64_t forgotten = 0;  // GONE, FAILED or no longer reported
+  uint64_t creates_sent = 0;
+  uint64_t destroys_sent = 0;
+};
+
+class NodeSession;
+
+class NodeSessions {
+ public:
+  NodeSessions(const OrchestratorConfig& config, const Clock& clock, ClusterCache& cache,
+               ClusterWriter& writer, Presence& presence, ServiceTimeMeter* service_times);
+  ~NodeSessions();
+
+  // A stream's Register and the status that follows it (the agent sends both at once):
+  // the node's record is created with that status, so its instances never leave the
+  // answers while it moves between replicas. Errors: PermissionDenied (identity),
+  // InvalidArgument (the registration), FailedPrecondition (a live stream holds the node),
+  // Unavailable (store).
+  absl::StatusOr<std::shared_ptr<NodeSession>> Open(v1::Register reg, const v1::NodeStatus& first,
+                                                    const security::Peer& peer,
+                                                    std::shared_ptr<NodeLink> link);
+  // A status on that stream. An error ends the stream.
+  absl::Status Report(NodeSession& s, const v1::NodeStatus& status);
+  // The stream ended: its node record goes at once (its lease is revoked).
+  void Close(NodeSession& s);
+
+  void OnChange(const ClusterData& before, const ClusterData& after, const ClusterChange& change);
+  SessionCounters counters() const;
+  int connected() const;
+  // Every report is recorded there (cluster.history_log); nullptr: none.
+  void SetHistory(HistoryRecorder* history) { history_ = history; }
+
+ private:
+  absl::StatusOr<v1::Register> Authenticate(v1::Register reg, const security::Peer& peer) const;
+  absl::Status Register(NodeSession& s);
+  void ApplyInstances(NodeSession& s, const v1::NodeStatus& status, const ClusterData& d);
+  void Fail(NodeSession& s, const v1::InstanceStatus& st, const StoredPtr<v1::InstanceRecord>& rec);
+  void Adopt(NodeSession& s, const v1::InstanceStatus& st);
+  void Forget(NodeSession& s, const v1::InstanceRecord& rec, const std::string& why);
+  absl::Status KeepAndWrite(NodeSession& s, const v1::NodeStatus& status);
+  void Relay(NodeSession& s, const ClusterData& d);
+  void IntegrateConnections(NodeSession& s, const v1::NodeStatus& status);
+  void Count(uint64_t SessionCounters::*field);
+
+  const OrchestratorConfig& config_;
+  const Clock& clock_;
+  ClusterCache& cache_;
+  ClusterWriter& writer_;
+  Presence& presence_;
+  ServiceTimeMeter* service_times_;
+  HistoryRecorder* history_ = nullptr;
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<NodeSession>> sessions_;  // guarded by mu_
+  SessionCounters counters_;                                      // guarded by mu_
+};
+
+}  // namespace prewarm::orchestrator

@@ -1,0 +1,450 @@
+// The replica's autoscaling over time, on a manual clock and the memory store: cold path,
+// keep-alive drains and destroys, prefetch windows, spill, learned keep-alives. What the
+// store itself must guarantee (claims, leases, leadership, failover) is tested against
+// both stores in cluster_test.cc.
+#include "orchestrator/replica.h"
+
+#include <gtest/gtest.h>
+
+#include "orchestrator/test_util.h"
+#include "store/memory_kv.h"
+
+namespace prewarm::orchestrator {
+namespace {
+
+using testing::TestReplica;
+
+const ClientPlace kFrankfurt{"frankfurt", {50.11, 8.68}};
+const ClientPlace kSingapore{"singapore", {1.35, 103.82}};
+
+class ReplicaTest : public ::testing::Test {
+ protected:
+  explicit ReplicaTest(
+      OrchestratorConfig config = testing::WithLongLeases(testing::ThreeRegionConfig()))
+      : config_(std::move(config)), kv_(clock_), replica_(config_, clock_, kv_) {
+    EXPECT_TRUE(replica_.Start().ok());
+  }
+
+  std::shared_ptr<testing::RecordingLink> Fra(std::vector<std::string> standby = {"127.77.1.1"}) {
+    return replica_.Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", std::move(standby));
+  }
+  std::shared_ptr<testing::RecordingLink> Iad(std::vector<std::string> standby = {"127.77.2.1"}) {
+    return replica_.Connect("iad-1", "virginia", 38.95, -77.45, "127.77.2.0/24",
+                            std::move(standby));
+  }
+  // Advances the clock, keeps every node reporting, runs a pass.
+  uint32_t Step(int64_t ms, std::initializer_list<const char*> nodes = {"fra-1"}) {
+    clock_.Advance(ms);
+    for (const char* n : nodes) (void)replica_.Send(n);
+    return replica_.Pass();
+  }
+  ControlCounters counters() { return replica_.r().control().counters(); }
+  uint64_t Creates(ScaleReason r) {
+    return replica_.r().autoscaler().counters().creates[static_cast<int>(r)];
+  }
+
+  ManualClock clock_;
+  OrchestratorConfig config_;
+  store::MemoryKv kv_;
+  TestReplica replica_;
+};
+
+TEST_F(ReplicaTest, ColdPathReservesAStandbyAddressAndOrdersTheInstance) {
+  auto sin = replica_.Connect("sin-1", "singapore", 1.35, 103.82, "127.77.3.0/24", {"127.77.3.1"});
+  auto addr = replica_.r().cold().Reserve("static", kSingapore);
+  ASSERT_TRUE(addr.has_value());
+  EXPECT_EQ(addr->address.ToString(), "127.77.3.1");
+  auto cmds = sin->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].create().address(), "127.77.3.1");
+  EXPECT_EQ(cmds[0].create().template_name(), "static");
+  // A second cold query finds the reservation in the snapshot: no second instance.
+  auto again = replica_.r().cold().Reserve("static", kSingapore);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->address.ToString(), "127.77.3.1");
+  EXPECT_TRUE(sin->Take().empty());
+  EXPECT_EQ(replica_.Answerable(), 1);
+}
+
+TEST_F(ReplicaTest, InstancesFollowAgentReportsAndLeaveDnsWhenGone) {
+  auto fra = Fra();
+  ASSERT_TRUE(replica_.r().cold().Reserve("static", kFrankfurt));
+  std::string id = fra->Take()[0].create().instance_id();
+  replica_.Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  EXPECT_EQ(replica_.Answerable("static", /*ready_only=*/true), 1);
+  // The agent stops reporting it (process died and was reaped): it leaves DNS.
+  replica_.Unreport("fra-1", id);
+  EXPECT_EQ(replica_.Answerable(), 0);
+  EXPECT_TRUE(replica_.r().ListInstances("", "").empty());
+}
+
+TEST_F(ReplicaTest, AFailedStartBacksOffThatNodeSoTheNextIsUsed) {
+  auto fra = Fra();
+  auto iad = Iad();
+  ASSERT_TRUE(replica_.r().cold().Reserve("static", kFrankfurt));
+  std::string id = fra->Take()[0].create().instance_id();
+  replica_.Report("fra-1", id, v1::INSTANCE_STATE_FAILED, "127.77.1.1");
+  auto addr = replica_.r().cold().Reserve("static", kFrankfurt);
+  ASSERT_TRUE(addr);
+  EXPECT_EQ(addr->address.ToString(), "127.77.2.1");
+  EXPECT_EQ(iad->Take().size(), 1u);
+  EXPECT_EQ(replica_.r().sessions().counters().start_failures, 1u);
+}
+
+TEST_F(ReplicaTest, ACrashAfterServingDoesNotBackTheNodeOff) {
+  auto fra = Fra({"127.77.1.1", "127.77.1.2"});
+  ASSERT_TRUE(replica_.r().cold().Reserve("static", kFrankfurt));
+  std::string id = fra->Take()[0].create().instance_id();
+  replica_.Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  replica_.status("fra-1").mutable_instances(0)->set_failure(v1::FAILURE_KIND_CRASH);
+  replica_.Report("fra-1", id, v1::INSTANCE_STATE_FAILED, "127.77.1.1");
+  EXPECT_EQ(replica_.r().sessions().counters().crashes, 1u);
+  EXPECT_EQ(replica_.r().sessions().counters().start_failures, 0u);
+  replica_.Unreport("fra-1", id);
+  replica_.SetStandby("fra-1", {"127.77.1.2"});
+  auto addr = replica_.r().cold().Reserve("static", kFrankfurt);
+  ASSERT_TRUE(addr) << "the node still takes new instances of the template";
+  EXPECT_EQ(addr->address.ToString(), "127.77.1.2");
+}
+
+TEST_F(ReplicaTest, IdleInstancesDrainThenDestroyOnlyAfterTheTtl) {
+  auto fra = Fra();
+  ASSERT_TRUE(replica_.r().cold().Reserve("static", kFrankfurt));
+  std::string id = fra->Take()[0].create().instance_id();
+  replica_.Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  Step(config_.keepalive_ms + 1);
+  EXPECT_EQ(replica_.Answerable(), 0) << "draining leaves DNS at once";
+  EXPECT_TRUE(fra->Take().empty()) << "no destroy while an answer may still point at it";
+  Step(int64_t{config_.stable_ttl_s} * 1000 + 3001);
+  auto cmds = fra->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].destroy().instance_id(), id);
+  replica_.Unreport("fra-1", id);
+  EXPECT_TRUE(replica_.r().ListInstances("", "").empty());
+}
+
+TEST_F(ReplicaTest, AColdPathInstanceIsUsedByItsAnswerAndKeepsItsKeepAlive) {
+  // The client that caused the cold start connects only after it is ready: the DNS answer
+  // alone counts as use, so it is not drained as an unused prefetch would be.
+  auto fra = Fra();
+  ASSERT_TRUE(replica_.r().cold().Reserve("static", kFrankfurt));
+  std::string id = fra->Take()[0].create().instance_id();
+  clock_.Advance(3'000);
+  replica_.Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  for (int i = 0; i < 10; ++i) Step(1'000);
+  EXPECT_EQ(counters().drains, 0u);
+  EXPECT_EQ(replica_.Answerable(), 1);
+}
+
+TEST_F(ReplicaTest, AnAdoptedInstanceKeepsAKeepAliveFromItsAdoption) {
+  // After an orchestrator restart the agents report instances it never ordered; their
+  // history is unknown, so they are not dropped as unused prefetches.
+  Fra({"127.77.1.2"});
+  replica_.Report("fra-1", "fra-1-static-77", v1::INSTANCE_STATE_READY, "127.77.1.1");
+  ASSERT_EQ(replica_.r().sessions().counters().adopted, 1u);
+  for (int i = 0; i < 10; ++i) Step(1'000);
+  EXPECT_EQ(counters().drains, 0u);
+  Step(config_.keepalive_ms);
+  EXPECT_EQ(counters().drains, 1u);
+}
+
+v1::SubmitPrefetchRequest Window(const std::string& region, int64_t start, int64_t end,
+                                 uint32_t target, std::vector<std::string> content = {}) {
+  v1::SubmitPrefetchRequest req;
+  auto* r = req.add_requests();
+  r->set_region(region);
+  r->set_template_name("static");
+  r->set_window_start_unix_ms(start);
+  r->set_window_end_unix_ms(end);
+  r->set_target_concurrency(target);
+  r->set_quantile(0.9);
+  for (auto& c : content) r->add_content_ids(c);
+  return req;
+}
+
+TEST_F(ReplicaTest, PrefetchWindowsAreMetInTheirRegionAndKeptUntilTheyEnd) {
+  auto fra = Fra({"127.77.1.1", "127.77.1.2", "127.77.1.3"});
+  auto iad = Iad();
+  int64_t now = clock_.NowMs();
+  ASSERT_TRUE(
+      replica_.r()
+          .prefetch()
+          .Accept(Window("frankfurt", now, now + config_.keepalive_ms * 3, 2, {"index.html"}))
+          .ok());
+  EXPECT_EQ(replica_.Pass(), 2u);
+  auto cmds = fra->Take();
+  ASSERT_EQ(cmds.size(), 2u);
+  EXPECT_EQ(cmds[0].create().preload_content_ids(0), "index.html");
+  EXPECT_NE(cmds[0].create().address(), cmds[1].create().address());
+  EXPECT_TRUE(iad->Take().empty());
+  // Idempotent: reserved instances count.
+  EXPECT_EQ(replica_.Pass(), 0u);
+  EXPECT_TRUE(fra->Take().empty());
+  for (const auto& c : cmds) {
+    replica_.Report("fra-1", c.create().instance_id(), v1::INSTANCE_STATE_READY,
+                    c.create().address());
+  }
+  EXPECT_EQ(Creates(ScaleReason::kPrefetch), 2u);
+  // Idle past keep-alive but inside the window: kept.
+  Step(config_.keepalive_ms + 1, {"fra-1", "iad-1"});
+  EXPECT_EQ(counters().drains, 0u);
+  // The window over: both drained, and the window forgotten.
+  Step(config_.keepalive_ms * 2, {"fra-1", "iad-1"});
+  EXPECT_EQ(counters().drains, 2u);
+  replica_.Pass();
+  EXPECT_TRUE(replica_.r().cache().Data()->prefetch.empty());
+}
+
+TEST_F(ReplicaTest, FullRegionSpillsToTheNearestOther) {
+  auto fra = Fra();
+  auto iad = Iad();
+  auto sin = replica_.Connect("sin-1", "singapore", 1.35, 103.82, "127.77.3.0/24", {"127.77.3.1"});
+  int64_t now = clock_.NowMs();
+  ASSERT_TRUE(replica_.r().prefetch().Accept(Window("frankfurt", now, now + 60'000, 2)).ok());
+  replica_.Pass();
+  EXPECT_EQ(fra->Take().size(), 1u);
+  EXPECT_EQ(iad->Take().size(), 1u) << "Virginia is nearer to Frankfurt than Singapore";
+  EXPECT_TRUE(sin->Take().empty());
+  EXPECT_EQ(Creates(ScaleReason::kCapacity), 1u);
+  // The spilled instance still counts for Frankfurt's demand: nothing more is ordered.
+  replica_.Pass();
+  EXPECT_TRUE(fra->Take().empty());
+  EXPECT_TRUE(iad->Take().empty());
+  EXPECT_TRUE(sin->Take().empty());
+}
+
+TEST_F(ReplicaTest, DestroyWaitsForTheLastDnsAnswer) {
+  auto fra = Fra();
+  ASSERT_TRUE(replica_.r().cold().Reserve("static", kFrankfurt));
+  std::string id = fra->Take()[0].create().instance_id();
+  replica_.Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  auto heat = replica_.snaps().Load()->instances.at("static")[0].heat;
+  Step(config_.keepalive_ms + 1);
+  ASSERT_EQ(counters().drains, 1u);
+  // A DNS thread still on the old snapshot answers with it 20 s after the drain.
+  clock_.Advance(20'000);
+  heat->last_answer_ms.store(clock_.NowMs());
+  Step(int64_t{config_.stable_ttl_s} * 1000 - 10'000);  // 31 s after the drain
+  EXPECT_TRUE(fra->Take().empty()) << "that answer is still live";
+  Step(23'000);
+  auto cmds = fra->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].destroy().instance_id(), id);
+}
+
+TEST_F(ReplicaTest, ADrainedNodeTakesNothingNewUntilUndrained) {
+  auto fra = Fra({"127.77.1.1", "127.77.1.2"});
+  ASSERT_TRUE(replica_.r().cold().Reserve("static", kFrankfurt));
+  std::string id = fra->Take()[0].create().instance_id();
+  replica_.Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  auto drained = replica_.r().Drain("fra-1");
+  ASSERT_TRUE(drained.ok());
+  EXPECT_EQ(*drained, 1u);
+  replica_.Pass();
+  EXPECT_EQ(replica_.Answerable(), 0);
+  EXPECT_FALSE(replica_.r().cold().Reserve("static", kFrankfurt)) << "nothing may serve: origin";
+  auto undrained = replica_.r().Undrain("fra-1");
+  ASSERT_TRUE(undrained.ok());
+  EXPECT_TRUE(*undrained);
+  replica_.Pass();
+  auto addr = replica_.r().cold().Reserve("static", kFrankfurt);
+  ASSERT_TRUE(addr) << "undrained: it takes new instances again";
+  EXPECT_EQ(addr->address.ToString(), "127.77.1.2");
+  EXPECT_EQ(replica_.r().Undrain("nowhere").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ReplicaServiceTimeTest, AgentsOpenConnectionsAreIntegratedForTheServiceTime) {
+  ManualClock clock;
+  OrchestratorConfig config = testing::WithLongLeases(testing::ThreeRegionConfig());
+  store::MemoryKv kv(clock);
+  SnapshotHolder snaps;
+  ServiceTimeMeter meter({.window_ms = 10'000, .min_answers = 20, .alpha = 1});
+  meter.Roll(clock.NowMs());
+  Replica replica(config, clock, kv, snaps, &meter, TestReplica::NoThreads());
+  ASSERT_TRUE(replica.Start().ok());
+  auto link = std::make_shared<testing::RecordingLink>();
+  v1::NodeStatus st;
+  st.set_node_id("fra-1");
+  auto s = replica.sessions().Open(
+      testing::MakeRegister("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24"), st,
+      security::Peer{}, link);
+  ASSERT_TRUE(s.ok());
+  auto* i = st.add_instances();
+  i->set_instance_id("fra-1-static-1");
+  i->set_template_name("static");
+  i->set_address("127.77.1.1");
+  i->set_state(v1::INSTANCE_STATE_READY);
+  i->set_active_connections(3);
+  // Five reports a second apart, 3 connections open: 15 connection-seconds (the first
+  // report after a long silence counts at most 5 s).
+  ASSERT_TRUE(replica.sessions().Report(**s, st).ok());
+  for (int n = 0; n < 5; ++n) {
+    clock.Advance(1000);
+    ASSERT_TRUE(replica.sessions().Report(**s, st).ok());
+  }
+  meter.AddAnswers("static", 30);
+  clock.Advance(10'000);
+  meter.Roll(clock.NowMs());
+  ASSERT_TRUE(meter.Get("static"));
+  EXPECT_DOUBLE_EQ(*meter.Get("static"), 15.0 / 30);
+}
+
+// One node, fra-1, with 8 standby addresses, whose agent starts instances at once:
+// creates become READY instances, destroys remove them.
+class InstantAgent {
+ public:
+  explicit InstantAgent(TestReplica& replica) : replica_(replica) {
+    std::vector<std::string> standby;
+    for (int i = 1; i <= 8; ++i) standby.push_back("127.77.1." + std::to_string(i));
+    link_ = replica_.Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", standby, 8);
+  }
+  // Carries out the orchestrator's commands and reports back.
+  void Step() {
+    for (const auto& cmd : link_->Take()) {
+      if (cmd.has_create()) {
+        replica_.Report("fra-1", cmd.create().instance_id(), v1::INSTANCE_STATE_READY,
+                        cmd.create().address(), cmd.create().template_name());
+      } else if (cmd.has_destroy()) {
+        replica_.Unreport("fra-1", cmd.destroy().instance_id());
+      }
+    }
+    (void)replica_.Send("fra-1");
+  }
+  int instances() { return replica_.status("fra-1").instances_size(); }
+
+ private:
+  TestReplica& replica_;
+  std::shared_ptr<testing::RecordingLink> link_;
+};
+
+// The learned keep-alive on, the reactive floor off, every cold start worth `cold_s`.
+OrchestratorConfig LearnedConfig(double cold_s) {
+  OrchestratorConfig cfg = testing::WithLongLeases(testing::ThreeRegionConfig());
+  cfg.autoscaler.reactive = false;
+  cfg.autoscaler.learned_keepalive = true;
+  cfg.autoscaler.learned.cold_s = cold_s;
+  cfg.autoscaler.learned.weight = "start";
+  return cfg;
+}
+
+class LearnedKeepAliveTest : public ::testing::Test {
+ protected:
+  void Begin(OrchestratorConfig cfg) {
+    config_ = std::make_unique<OrchestratorConfig>(std::move(cfg));
+    kv_ = std::make_unique<store::MemoryKv>(clock_);
+    replica_ = std::make_unique<TestReplica>(*config_, clock_, *kv_);
+    ASSERT_TRUE(replica_->Start().ok());
+    agent_ = std::make_unique<InstantAgent>(*replica_);
+  }
+  // A DNS answer (cold path when nothing is loaded); true when it found one loaded.
+  bool Resolve() {
+    bool warm = replica_->Answerable("static", true) > 0;
+    if (!warm) {
+      EXPECT_TRUE(replica_->r().cold().Reserve("static", kFrankfurt));
+    }
+    agent_->Step();
+    replica_->snaps().Load()->instances.at("static")[0].heat->last_answer_ms.store(clock_.NowMs());
+    return warm;
+  }
+  void Run(int ticks) {  // 10 s each
+    for (int t = 0; t < ticks; ++t) {
+      clock_.Advance(10'000);
+      agent_->Step();
+      replica_->Pass();
+      agent_->Step();
+    }
+  }
+  uint64_t PrefetchCreates() {
+    return replica_->r().autoscaler().counters().creates[static_cast<int>(ScaleReason::kPrefetch)];
+  }
+  uint64_t Drains() { return replica_->r().control().counters().drains; }
+
+  ManualClock clock_;
+  std::unique_ptr<OrchestratorConfig> config_;
+  std::unique_ptr<store::MemoryKv> kv_;
+  std::unique_ptr<TestReplica> replica_;
+  std::unique_ptr<InstantAgent> agent_;
+};
+
+TEST_F(LearnedKeepAliveTest, UnloadsATimerAndReloadsItBeforeItFires) {
+  // A key that a client resolves every 30 minutes. The orchestrator learns the idle times
+  // from its own DNS answers; once they dominate, it unloads the instance after each use
+  // and creates one again before the next.
+  Begin(LearnedConfig(3600));
+  int warm = 0, fired = 0;
+  for (int period = 0; period < 16; ++period) {
+    bool was_warm = Resolve();
+    if (period >= 10) {
+      ++fired;
+      warm += was_warm;
+    }
+    Run(180);  // 30 minutes
+  }
+  EXPECT_EQ(warm, fired) << "after learning, every firing finds a loaded instance";
+  EXPECT_GE(PrefetchCreates(), 5u) << "reloaded by the learned window";
+  EXPECT_GE(Drains(), 5u) << "unloaded between firings";
+}
+
+TEST_F(LearnedKeepAliveTest, KeepsThroughTheShortGapAndReloadsForTheLongOne) {
+  // A client resolves the key twice, 30 s apart, every 10.5 minutes. Once 30 idle periods
+  // are learned, the orchestrator keeps the instance after each use for about a minute
+  // (the second resolution finds it), unloads it, and loads one again before the next pair.
+  OrchestratorConfig cfg = LearnedConfig(3600);
+  cfg.autoscaler.learned.timers = false;
+  Begin(cfg);
+  int warm = 0, resolved = 0;
+  uint64_t drains_before = 0, prefetch_before = 0;
+  for (int period = 0; period < 40; ++period) {
+    if (period == 25) {
+      drains_before = Drains();
+      prefetch_before = PrefetchCreates();
+    }
+    bool first = Resolve();
+    Run(3);
+    bool second = Resolve();
+    Run(60);
+    if (period >= 25) {
+      resolved += 2;
+      warm += first + second;
+    }
+  }
+  EXPECT_EQ(warm, resolved) << "after learning, both resolutions of a pair find a loaded instance";
+  EXPECT_GE(Drains() - drains_before, 14u) << "unloaded after each pair's first stretch";
+  EXPECT_GE(PrefetchCreates() - prefetch_before, 14u) << "reloaded before each pair";
+}
+
+TEST_F(LearnedKeepAliveTest, AKeySeenOnceIsLoadedAheadOfEachCronPeriodUntilItsLastHasPassed) {
+  // One DNS answer at 00:00 for a key nothing else asks for: it may be a timer of any
+  // common period, so the orchestrator loads an instance ahead of 01:00, 02:00, ... (the
+  // TimerDetector's windows, +-2 min) and unloads each unused one when its window ends.
+  clock_.Set(1'790'000'000'000 - 1'790'000'000'000 % 86'400'000);  // a midnight
+  Begin(LearnedConfig(600));  // worth a 5-min window; the keep-alive is short
+  const int64_t midnight = clock_.NowMs();
+  ASSERT_TRUE(replica_->r().cold().Reserve("static", kFrankfurt));
+  agent_->Step();
+  replica_->snaps().Load()->instances.at("static")[0].heat->last_answer_ms.store(clock_.NowMs());
+  // Minute by minute for 2.5 h, passes every 10 s: note the minutes with a live instance.
+  std::vector<int> loaded;
+  for (int minute = 1; minute <= 150; ++minute) {
+    bool any = false;
+    for (int t = 0; t < 6; ++t) {
+      Run(1);
+      any = any || agent_->instances() > 0;
+    }
+    if (any) loaded.push_back(minute);
+  }
+  ASSERT_EQ(clock_.NowMs() - midnight, 150 * 60'000);
+  auto has = [&](int m) { return std::find(loaded.begin(), loaded.end(), m) != loaded.end(); };
+  // Around each candidate firing (10, 15, 20, 30 min, 1 h, 2 h; 5 min is no longer than
+  // the +-2 min tolerance, so no candidate) and not long after.
+  for (int m : {10, 15, 20, 30, 60, 120})
+    EXPECT_TRUE(has(m)) << "loaded for a firing at minute " << m;
+  for (int m : {5, 40, 50, 70, 90, 110, 130, 150})
+    EXPECT_FALSE(has(m)) << "nothing loaded at minute " << m;
+  EXPECT_LT(loaded.size(), 45u) << "windows, not a keep-alive";
+  EXPECT_GE(PrefetchCreates(), 4u);
+  EXPECT_GE(Drains(), 4u) << "each unloaded when its window ended unused";
+}
+
+}  // namespace
+}  // namespace prewarm::orchestrator
