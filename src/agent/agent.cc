@@ -1,6 +1,12 @@
 #include "agent/agent.h"
 
+#include <arpa/inet.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -134,9 +140,9 @@ void Agent::Loop() {
     }
     CheckExits();
     // Exits drive DNS answers: any state change goes out now, not at the next heartbeat.
-    if (!batch.empty() || changed_ || clock_.NowMs() - last_publish_ms_ >= config_.heartbeat_ms) {
-      Publish();
-    }
+    // A batch that changed nothing (health probes that passed again) waits for it: a
+    // status costs a scan of the host's TCP sockets and a write to the cluster store.
+    if (changed_ || clock_.NowMs() - last_publish_ms_ >= config_.heartbeat_ms) Publish();
   }
   // Shutdown: let in-flight starts finish, then destroy everything.
   for (Worker& w : workers_) w.thread.join();
@@ -158,6 +164,7 @@ void Agent::Loop() {
 }
 
 void Agent::Handle(const v1::OrchestratorCommand& cmd) {
+  changed_ = true;  // the orchestrator waits to hear how a command went
   switch (cmd.cmd_case()) {
     case v1::OrchestratorCommand::kCreate:
       OnCreate(cmd.create());
@@ -554,23 +561,36 @@ void Agent::HealthLoop() {
   }
 }
 
+// One sock_diag dump of the host's established IPv4 TCP sockets (the kernel filters the
+// state; we the port). /proc/net/tcp would format every socket of the host as text,
+// listening ones included, on every status.
 std::map<IpAddr, uint32_t> CountEstablished(uint16_t port) {
   std::map<IpAddr, uint32_t> out;
-  std::ifstream in("/proc/net/tcp");
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    unsigned local_ip = 0, local_port = 0, state = 0;
-    if (std::sscanf(line.c_str(), "%*d: %8X:%4X %*8X:%*4X %2X", &local_ip, &local_port, &state) !=
-        3) {
-      continue;
+  ScopedFd fd(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (!fd.valid()) return out;
+  struct {
+    nlmsghdr nlh;
+    inet_diag_req_v2 req;
+  } msg{};
+  msg.nlh.nlmsg_len = sizeof(msg);
+  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.req.sdiag_family = AF_INET;
+  msg.req.sdiag_protocol = IPPROTO_TCP;
+  msg.req.idiag_states = 1u << TCP_ESTABLISHED;
+  if (send(fd.get(), &msg, sizeof(msg), 0) < 0) return out;
+  alignas(nlmsghdr) char buf[32768];
+  for (;;) {
+    ssize_t got = recv(fd.get(), buf, sizeof(buf), 0);
+    if (got <= 0) return out;
+    int len = static_cast<int>(got);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) return out;
+      const auto* d = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+      if (ntohs(d->id.idiag_sport) != port) continue;
+      ++out[IpAddr::V4(ntohl(d->id.idiag_src[0]))];
     }
-    if (local_port != port || state != 0x01) continue;  // 01 = TCP_ESTABLISHED
-    // /proc prints the address as the host-order value of the network-order bytes.
-    IpAddr a = IpAddr::V4(__builtin_bswap32(local_ip));
-    ++out[a];
   }
-  return out;
 }
 
 }  // namespace prewarm::agent

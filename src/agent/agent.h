@@ -129,7 +129,7 @@ class Agent {
   void Handle(const v1::OrchestratorCommand& cmd);
   void Handle(StartResult r);
   void Handle(const ProbeResult& r);
-  void Handle(PublishRequest) {}  // any handled batch publishes
+  void Handle(PublishRequest) { changed_ = true; }
   void OnCreate(const v1::CreateInstance& c);
   absl::StatusOr<IpAddr> CheckCreate(const v1::CreateInstance& c) const;
   absl::Status CheckAddress(const IpAddr& addr) const;
