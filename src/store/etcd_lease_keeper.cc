@@ -96,6 +96,7 @@ bool LeaseKeeper::Serve(size_t member) {
 
 void LeaseKeeper::Dispatch(const etcdserverpb::LeaseKeepAliveResponse& response) {
   absl::MutexLock lock(&mu_);
+  last_answer_ = std::chrono::steady_clock::now();
   for (Waiter* w : waiters_) {
     if (w->lease == response.id() && w->sent_on == generation_ && !w->done) {
       w->done = true;
@@ -122,6 +123,7 @@ absl::StatusOr<int64_t> LeaseKeeper::KeepAlive(int64_t lease, Deadline deadline)
 }
 
 absl::Status LeaseKeeper::Await(Waiter& w, Deadline deadline) {
+  const auto waiting_since = std::chrono::steady_clock::now();
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
@@ -139,8 +141,9 @@ absl::Status LeaseKeeper::Await(Waiter& w, Deadline deadline) {
         if (w.sent_on == 0) {
           return absl::UnavailableError("etcd KeepAlive: no member reachable in time");
         }
-        // Sent and unanswered: that member is stuck; have the keeper move on.
-        if (context_ != nullptr && w.sent_on == generation_) {
+        // Sent and unanswered, and the stream silent all the while: that member is stuck;
+        // have the keeper move on.
+        if (context_ != nullptr && w.sent_on == generation_ && last_answer_ < waiting_since) {
           context_->TryCancel();
         }
         return absl::DeadlineExceededError("etcd KeepAlive: no answer in time");

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <list>
 #include <thread>
@@ -59,6 +60,10 @@ class LeaseKeeper {
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;  // of the open stream
   Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;                // set while open
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;                 // streams opened so far
+  // When the open stream last answered anything: a caller that times out ends the stream
+  // only if it has been silent that long too (under load one answer may be late while the
+  // stream is fine, and ending it would make every other caller send again).
+  std::chrono::steady_clock::time_point last_answer_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 
