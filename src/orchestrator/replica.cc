@@ -208,8 +208,8 @@ std::string Replica::Health() const {
   if (!why.empty()) {
     return fmt::format(
         "degraded: {}; serving DNS from the last snapshot (revision {}), ready "
-        "instances only, cold path to origin, reconciler paused\n",
-        why, d->revision);
+        "instances only, cold path to origin, reconciler paused; replica={} role={}\n",
+        why, d->revision, id(), presence_.leading() ? "leader" : "follower");
   }
   return fmt::format("ok nodes={} replica={} role={} leader={} store={} revision={}\n",
                      d->nodes.size(), id(), presence_.leading() ? "leader" : "follower", leader,

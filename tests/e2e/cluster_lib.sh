@@ -4,11 +4,15 @@
 # it), every gRPC link mutual TLS with certificates from `prewarm certs init`. Source it
 # after lib.sh, with PREWARM and WORK set.
 #
-# Addresses (loopback only): etcd 127.0.0.31-33:2379 (peers :2380); replica i on
+# Addresses (loopback only): etcd 127.0.0.31-33:2379 (peers :2380), and the same members
+# again on 127.0.1.31-33:2379 for the replica named in ALT_ETCD_REPLICA (a partition test
+# drops that path alone); replica i on
 # 127.0.0.i: DNS :5360, gRPC :7410, HTTP :9410; agents fra-1/iad-1/sin-1 on
 # 127.78.1-3.0/24 port 8088; the origin on 127.0.0.1:8405 and the fallback 127.78.0.1:8088.
 
 ETCD_IPS=(127.0.0.31 127.0.0.32 127.0.0.33)
+ETCD_ALT_IPS=(127.0.1.31 127.0.1.32 127.0.1.33)
+ALT_ETCD_REPLICA=${ALT_ETCD_REPLICA:-}
 REPLICAS=(1 2)
 AGENTS=(fra-1 iad-1 sin-1)
 declare -A ETCD_PID ORCH_PID AGENT_PID
@@ -17,22 +21,29 @@ declare -A AGENT_LAT=([fra-1]=50.11 [iad-1]=38.95 [sin-1]=1.35)
 declare -A AGENT_LON=([fra-1]=8.68 [iad-1]=-77.45 [sin-1]=103.82)
 declare -A AGENT_NET=([fra-1]=1 [iad-1]=2 [sin-1]=3)
 
-etcd_endpoints() { local ip out=""; for ip in "${ETCD_IPS[@]}"; do out+="${out:+,}$ip:2379"; done; echo "$out"; }
+# etcd_endpoints [alt]: the members' client endpoints (the alternate addresses with "alt").
+etcd_endpoints() {
+  local ip out="" ips=("${ETCD_IPS[@]}")
+  [[ "${1:-}" == alt ]] && ips=("${ETCD_ALT_IPS[@]}")
+  for ip in "${ips[@]}"; do out+="${out:+,}$ip:2379"; done
+  echo "$out"
+}
 
 cluster_certs() {
   "$PREWARM" certs init "$WORK/certs" \
     --orchestrator orchestrator-1=127.0.0.1,localhost --orchestrator orchestrator-2=127.0.0.2,localhost \
-    --etcd etcd-1=127.0.0.31,127.0.0.1 --etcd etcd-2=127.0.0.32,127.0.0.1 --etcd etcd-3=127.0.0.33,127.0.0.1 \
+    --etcd etcd-1=127.0.0.31,127.0.1.31,127.0.0.1 --etcd etcd-2=127.0.0.32,127.0.1.32,127.0.0.1 \
+    --etcd etcd-3=127.0.0.33,127.0.1.33,127.0.0.1 \
     --agent fra-1=127.78.1.0/24 --agent iad-1=127.78.2.0/24 --agent sin-1=127.78.3.0/24 >"$WORK/certs.log"
 }
 
 # start_etcd I [new|existing]: member I (0-based) of the 3, TLS on client and peer links.
 start_etcd() {
-  local i=$1 state=${2:-new} ip=${ETCD_IPS[$1]} n=$(($1 + 1)) cluster="" j
+  local i=$1 state=${2:-new} ip=${ETCD_IPS[$1]} alt=${ETCD_ALT_IPS[$1]} n=$(($1 + 1)) cluster="" j
   for j in 0 1 2; do cluster+="${cluster:+,}etcd-$((j + 1))=https://${ETCD_IPS[$j]}:2380"; done
   mkdir -p "$WORK/etcd-$n"
   etcd --name "etcd-$n" --data-dir "$WORK/etcd-$n/data" \
-    --listen-client-urls "https://$ip:2379" --advertise-client-urls "https://$ip:2379" \
+    --listen-client-urls "https://$ip:2379,https://$alt:2379" --advertise-client-urls "https://$ip:2379" \
     --listen-peer-urls "https://$ip:2380" --initial-advertise-peer-urls "https://$ip:2380" \
     --initial-cluster "$cluster" --initial-cluster-state "$state" --initial-cluster-token "pw-e2e-$$" \
     --heartbeat-interval 50 --election-timeout 500 \
@@ -51,7 +62,8 @@ etcdctl_tls() {
 etcd_healthy() { etcdctl_tls endpoint health >/dev/null 2>&1; }
 
 orchestrator_config() {
-  local r=$1
+  local r=$1 via=""
+  [[ "$r" == "$ALT_ETCD_REPLICA" ]] && via=alt
   cat <<YAML
 zone: edge.example.
 nameservers:
@@ -78,7 +90,7 @@ cluster:
   replica_id: orchestrator-$r
   store:
     kind: etcd
-    endpoints: [$(etcd_endpoints)]
+    endpoints: [$(etcd_endpoints $via)]
     tls: {ca: $WORK/certs/ca.crt, cert: $WORK/certs/orchestrator-$r.crt, key: $WORK/certs/orchestrator-$r.key}
   history_log: $WORK/history-$r.jsonl
 tls: {ca: $WORK/certs/ca.crt, cert: $WORK/certs/orchestrator-$r.crt, key: $WORK/certs/orchestrator-$r.key}
