@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "fmt/format.h"
+#include "workload/queue_wait.h"
 
 namespace prewarm::agent {
 
@@ -58,6 +59,7 @@ class FakeInstance final : public RuntimeInstance {
 
  private:
   void Serve() {
+    const auto serving_since = std::chrono::steady_clock::now();
     while (!exited_.load()) {
       int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) break;
@@ -73,9 +75,10 @@ class FakeInstance final : public RuntimeInstance {
         body << in.rdbuf();
       }
       std::string status = in || path == "/healthz" ? "200 OK" : "404 Not Found";
-      std::string out =
-          fmt::format("HTTP/1.1 {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", status,
-                      body.str().size(), body.str());
+      std::string out = fmt::format(
+          "HTTP/1.1 {}\r\n{}: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", status,
+          workload::kQueuedHeader, workload::QueuedBeforeStartMs(c, serving_since),
+          body.str().size(), body.str());
       (void)::write(c, out.data(), out.size());
       ::close(c);
     }

@@ -26,6 +26,9 @@ class HttpConnection {
                                                 std::chrono::milliseconds timeout);
   // Writes raw bytes (a request, or garbage for tests).
   absl::Status Send(std::string_view raw);
+  // Blocks until the server's first bytes have arrived (or the timeout): time to first
+  // byte, for clients that measure it. The next ReadResponse reads them.
+  absl::Status AwaitFirstByte() { return buf_.empty() ? Fill() : absl::OkStatus(); }
   // Reads one response; `head_request` responses carry no body.
   absl::StatusOr<HttpResponse> ReadResponse(bool head_request = false);
   // Sends "METHOD path HTTP/1.1" with a Host header and reads the response.

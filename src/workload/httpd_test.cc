@@ -99,10 +99,13 @@ TEST_F(HttpdTest, ServesFilesWithTypesAndKeepAlive) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "hello, edge\n");
   EXPECT_EQ(r->headers["content-type"], "text/plain; charset=utf-8");
+  // The request came after the server was up: it waited for no start.
+  EXPECT_EQ(r->headers["x-prewarm-queued-ms"], "0");
   // Same connection: HEAD has the length but no body, then a playlist and the index.
   r = c.Request("HEAD", "/hello.txt");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->headers["content-length"], "12");
+  EXPECT_FALSE(r->headers.contains("x-prewarm-queued-ms")) << "only a connection's first";
   EXPECT_EQ(r->body, "");
   r = c.Request("GET", "/live/stream.m3u8");
   ASSERT_TRUE(r.ok());
@@ -182,7 +185,8 @@ TEST_F(HttpdTest, PipelinedRequestsAnsweredInOrder) {
   StartListening();
   HttpConnection c = Connect();
   ASSERT_TRUE(c.Send("GET /hello.txt HTTP/1.1\r\n\r\nGET /sub/ HTTP/1.1\r\n"
-                     "Connection: close\r\n\r\n").ok());
+                     "Connection: close\r\n\r\n")
+                  .ok());
   auto first = c.ReadResponse();
   auto second = c.ReadResponse();
   ASSERT_TRUE(first.ok() && second.ok());
@@ -220,6 +224,7 @@ TEST_F(HttpdTest, SocketActivationServesAConnectionMadeBeforeStart) {
   // The client connects and sends while nobody is serving yet: the kernel queues it.
   HttpConnection early = Connect();
   ASSERT_TRUE(early.Send("GET /hello.txt HTTP/1.1\r\n\r\n").ok());
+  std::this_thread::sleep_for(milliseconds(50));  // a start that takes a while
   SpawnOptions opts;
   opts.argv = {"/bin/sh", "-c", "export LISTEN_FDS=1 LISTEN_PID=$$; exec \"$0\" --root \"$1\"",
                PREWARM_HTTPD_PATH, root_.string()};
@@ -231,6 +236,9 @@ TEST_F(HttpdTest, SocketActivationServesAConnectionMadeBeforeStart) {
   auto r = early.ReadResponse();
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->body, "hello, edge\n");
+  // It says the request waited for it: a cold start, as the client saw it.
+  ASSERT_TRUE(r->headers.contains("x-prewarm-queued-ms"));
+  EXPECT_GT(std::stoll(r->headers["x-prewarm-queued-ms"]), 0);
 }
 
 TEST_F(HttpdTest, RefusesASocketMeantForAnotherProcess) {

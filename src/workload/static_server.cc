@@ -16,6 +16,8 @@
 #include <ctime>
 #include <vector>
 
+#include "workload/queue_wait.h"
+
 namespace prewarm::workload {
 namespace {
 
@@ -23,15 +25,24 @@ using Clock = std::chrono::steady_clock;
 
 std::string_view Reason(int code) {
   switch (code) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 413:
+      return "Payload Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Unknown";
   }
 }
 
@@ -44,10 +55,13 @@ std::string HttpDate() {
   return std::string(buf, n);
 }
 
-std::string ResponseHead(int code, std::string_view type, off_t length, bool keep_alive) {
+// `queued_ms` >= 0 adds X-Prewarm-Queued-Ms (a connection's first response).
+std::string ResponseHead(int code, std::string_view type, off_t length, bool keep_alive,
+                         int64_t queued_ms) {
   std::string h = "HTTP/1.1 " + std::to_string(code) + " ";
   h.append(Reason(code));
   h += "\r\nServer: prewarm-httpd\r\nDate: " + HttpDate();
+  if (queued_ms >= 0) h += std::string("\r\n") + kQueuedHeader + ": " + std::to_string(queued_ms);
   h += "\r\nContent-Type: ";
   h.append(type);
   h += "\r\nContent-Length: " + std::to_string(length);
@@ -69,6 +83,7 @@ struct StaticServer::Conn {
   bool close_after = false;
   bool peer_closed = false;  // the client shut down its side: answer what it sent, then close
   bool want_write = false;
+  bool answered = false;  // a response was queued: later ones carry no queued time
   Clock::time_point last_active = Clock::now();
 
   bool busy() const { return out_off < out.size() || file_left > 0; }
@@ -88,6 +103,7 @@ StaticServer::~StaticServer() {
 }
 
 int StaticServer::Run() {
+  serving_since_ = Clock::now();
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) return 1;
   ::fcntl(listen_fd_, F_SETFL, ::fcntl(listen_fd_, F_GETFL) | O_NONBLOCK);
@@ -219,14 +235,14 @@ void StaticServer::Respond(Conn& c, const RequestHead& head) {
 void StaticServer::QueueError(Conn& c, int code, bool head_only) {
   if (code != 404) c.close_after = true;  // the stream may be out of sync
   std::string body = std::to_string(code) + " " + std::string(Reason(code)) + "\n";
-  c.out = ResponseHead(code, "text/plain; charset=utf-8", body.size(), !c.close_after);
+  c.out = ResponseHead(code, "text/plain; charset=utf-8", body.size(), !c.close_after, QueuedMs(c));
   if (!head_only) c.out += body;
   c.out_off = 0;
 }
 
 void StaticServer::QueueFile(Conn& c, int file_fd, off_t size, std::string_view path,
                              bool head_only) {
-  c.out = ResponseHead(200, ContentTypeFor(path), size, !c.close_after);
+  c.out = ResponseHead(200, ContentTypeFor(path), size, !c.close_after, QueuedMs(c));
   c.out_off = 0;
   if (head_only || size == 0) {
     ::close(file_fd);
@@ -235,6 +251,12 @@ void StaticServer::QueueFile(Conn& c, int file_fd, off_t size, std::string_view 
   c.file_fd = file_fd;
   c.file_off = 0;
   c.file_left = size;
+}
+
+int64_t StaticServer::QueuedMs(Conn& c) {
+  if (c.answered) return -1;
+  c.answered = true;
+  return QueuedBeforeStartMs(c.fd, serving_since_);
 }
 
 bool StaticServer::Flush(Conn& c) {

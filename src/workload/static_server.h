@@ -43,7 +43,8 @@ class StaticServer {
   void Respond(Conn& c, const RequestHead& head);
   void QueueError(Conn& c, int code, bool head_only);
   void QueueFile(Conn& c, int file_fd, off_t size, std::string_view path, bool head_only);
-  bool Flush(Conn& c);  // false when the connection was closed
+  int64_t QueuedMs(Conn& c);  // for the connection's first response, else -1
+  bool Flush(Conn& c);        // false when the connection was closed
   void AfterFlush(Conn& c);
   void SetInterest(Conn& c, bool want_write);
   void Close(int fd);
@@ -58,6 +59,7 @@ class StaticServer {
   int root_fd_ = -1;
   bool listening_ = false;
   bool draining_ = false;
+  std::chrono::steady_clock::time_point serving_since_;  // Run() began: requests before waited
   std::chrono::steady_clock::time_point drain_deadline_;
   std::unordered_map<int, std::unique_ptr<Conn>> conns_;
 };
