@@ -20,6 +20,16 @@
 namespace prewarm::orchestrator {
 namespace {
 
+// A label value as the Prometheus text format requires: \, " and newline escaped.
+std::string LabelValue(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c == '\n' ? std::string("\\n") : std::string(1, c);
+  }
+  return out;
+}
+
 const char* RcodeName(size_t rcode) {
   static const char* kNames[] = {"NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
                                  "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE"};
@@ -202,21 +212,22 @@ void Orchestrator::RenderPrefetch(std::string& out, Add&& add) const {
   add("prewarm_prefetch_target", "gauge", "Latest forecaster target per region and template.");
   for (const auto& e : entries) {
     const auto& r = e.request();
-    out += fmt::format("prewarm_prefetch_target{{region=\"{}\",template=\"{}\"}} {}\n", r.region(),
-                       r.template_name(), r.target_concurrency());
+    out +=
+        fmt::format("prewarm_prefetch_target{{region=\"{}\",template=\"{}\"}} {}\n",
+                    LabelValue(r.region()), LabelValue(r.template_name()), r.target_concurrency());
   }
   add("prewarm_prefetch_quantile", "gauge", "Forecast quantile the target was taken at.");
   for (const auto& e : entries) {
     const auto& r = e.request();
     out += fmt::format("prewarm_prefetch_quantile{{region=\"{}\",template=\"{}\"}} {}\n",
-                       r.region(), r.template_name(), r.quantile());
+                       LabelValue(r.region()), LabelValue(r.template_name()), r.quantile());
   }
   add("prewarm_prefetch_window_start_seconds", "gauge", "Start of the latest prefetch window.");
   for (const auto& e : entries) {
     const auto& r = e.request();
-    out +=
-        fmt::format("prewarm_prefetch_window_start_seconds{{region=\"{}\",template=\"{}\"}} {}\n",
-                    r.region(), r.template_name(), r.window_start_unix_ms() / 1000);
+    out += fmt::format(
+        "prewarm_prefetch_window_start_seconds{{region=\"{}\",template=\"{}\"}} {}\n",
+        LabelValue(r.region()), LabelValue(r.template_name()), r.window_start_unix_ms() / 1000);
   }
 }
 
@@ -257,6 +268,12 @@ std::string Orchestrator::RenderMetrics() const {
   for (auto s : {v1::INSTANCE_STATE_RESERVED, v1::INSTANCE_STATE_STARTING, v1::INSTANCE_STATE_READY,
                  v1::INSTANCE_STATE_DRAINING}) {
     out += fmt::format("prewarm_instances{{state=\"{}\"}} {}\n", v1::StateName(s), by_state[s]);
+  }
+  add("prewarm_template_instances", "gauge",
+      "Instances per template and state, as the agents report them.");
+  for (const auto& [key, n] : replica_->InstancesByTemplate()) {
+    out += fmt::format("prewarm_template_instances{{template=\"{}\",state=\"{}\"}} {}\n",
+                       LabelValue(key.first), v1::StateName(key.second), n);
   }
   add("prewarm_nodes", "gauge", "Agents connected to any replica.");
   out += fmt::format("prewarm_nodes {}\n", replica_->ConnectedNodes());

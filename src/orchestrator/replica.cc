@@ -191,11 +191,19 @@ std::vector<v1::InstanceInfo> Replica::ListInstances(const std::string& node,
   return out;
 }
 
-std::map<v1::InstanceState, int> Replica::InstancesByState() const {
+std::map<std::pair<std::string, v1::InstanceState>, int> Replica::InstancesByTemplate() const {
   std::shared_ptr<const ClusterData> d = cache_.Data();
   const int64_t now = clock_.NowMs();
+  std::map<std::pair<std::string, v1::InstanceState>, int> out;
+  for (const auto& [id, inst] : d->instances) {
+    ++out[{inst->rec.template_name(), d->StateOf(inst->rec, now)}];
+  }
+  return out;
+}
+
+std::map<v1::InstanceState, int> Replica::InstancesByState() const {
   std::map<v1::InstanceState, int> out;
-  for (const auto& [id, inst] : d->instances) ++out[d->StateOf(inst->rec, now)];
+  for (const auto& [key, n] : InstancesByTemplate()) out[key.second] += n;
   return out;
 }
 

@@ -70,6 +70,8 @@ class Replica {
   std::vector<v1::InstanceInfo> ListInstances(const std::string& node,
                                               const std::string& tmpl) const;
   std::map<v1::InstanceState, int> InstancesByState() const;
+  // (template, state) -> instances, as the agents last reported them.
+  std::map<std::pair<std::string, v1::InstanceState>, int> InstancesByTemplate() const;
   int ConnectedNodes() const;
   // "ok ..." or "degraded: why".
   std::string Health() const;
