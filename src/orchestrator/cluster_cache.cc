@@ -25,6 +25,12 @@ StoredPtr<T> MakeStored(T rec, const store::KeyValue& kv) {
   return s;
 }
 
+// The states in which an agent has the instance: once seen in one, it ran.
+bool Running(v1::InstanceState s) {
+  return s == v1::INSTANCE_STATE_STARTING || s == v1::INSTANCE_STATE_READY ||
+         s == v1::INSTANCE_STATE_DRAINING || s == v1::INSTANCE_STATE_FAILED;
+}
+
 }  // namespace
 
 const v1::InstanceStatus* ClusterData::Observed(const v1::InstanceRecord& inst) const {
@@ -39,6 +45,7 @@ const v1::InstanceStatus* ClusterData::Observed(const v1::InstanceRecord& inst) 
 v1::InstanceState ClusterData::StateOf(const v1::InstanceRecord& inst, int64_t now_ms) const {
   if (inst.drained_unix_ms() > 0) return v1::INSTANCE_STATE_DRAINING;
   if (const v1::InstanceStatus* st = Observed(inst)) return st->state();
+  if (reported.contains(inst.instance_id())) return v1::INSTANCE_STATE_GONE;
   return now_ms - inst.created_unix_ms() < kReservationGraceMs ? v1::INSTANCE_STATE_RESERVED
                                                                : v1::INSTANCE_STATE_GONE;
 }
@@ -140,6 +147,11 @@ ClusterData ClusterCache::Apply(const ClusterData& base, const store::WatchBatch
     d = base;
   }
   for (const store::WatchEvent& e : batch.events) ApplyEvent(d, e, change);
+  if (batch.resync) {  // what was reported before stays true of the records that remain
+    for (const std::string& id : base.reported) {
+      if (d.instances.contains(id)) d.reported.insert(id);
+    }
+  }
   d.revision = std::max(base.revision, batch.revision);
   return d;
 }
@@ -164,16 +176,28 @@ void ClusterCache::ApplyEvent(ClusterData& d, const store::WatchEvent& e, Cluste
       if (!put) return;
       auto rec = Decode<v1::NodeRecord>(kv.value);
       if (!rec || rec->registration().node_id() != key->a) return bad();
+      for (const v1::InstanceStatus& st : rec->status().instances()) {
+        if (Running(st.state()) && d.instances.contains(st.instance_id())) {
+          d.reported.insert(st.instance_id());
+        }
+      }
       d.nodes[key->a] = MakeStored(std::move(*rec), kv);
       return;
     }
     case KeyKind::kInstance: {
       change.instances.insert(key->a);
       d.instances.erase(key->a);
-      if (!put) return;
+      if (!put) {
+        d.reported.erase(key->a);
+        return;
+      }
       auto rec = Decode<v1::InstanceRecord>(kv.value);
       if (!rec || rec->instance_id() != key->a || rec->node_id().empty()) return bad();
-      d.instances[key->a] = MakeStored(std::move(*rec), kv);
+      auto stored = MakeStored(std::move(*rec), kv);
+      if (const v1::InstanceStatus* st = d.Observed(stored->rec); st && Running(st->state())) {
+        d.reported.insert(key->a);
+      }
+      d.instances[key->a] = std::move(stored);
       return;
     }
     case KeyKind::kLeader: {

@@ -56,12 +56,16 @@ struct ClusterData {
   std::map<std::string, v1::ReplicaRecord> replicas;
   std::optional<Stored<v1::LeaderRecord>> leader;
   std::map<std::string, StoredPtr<v1::HeatRecord>> heat;  // by replica
+  // Instances (with a record) that an agent has reported starting or later. A reservation
+  // runs once: when its agent stops reporting it (the agent restarted, the workload died
+  // with it), it ended, and its record is never ordered created again under the same id.
+  std::set<std::string> reported;
 
   // An instance's latest status from its node's agent; nullptr when not (yet) reported.
   const v1::InstanceStatus* Observed(const v1::InstanceRecord& inst) const;
   // Its state as the cluster sees it: DRAINING once drained; else what its agent reports;
-  // unreported, RESERVED while younger than kReservationGraceMs, then GONE (its agent
-  // never started it, or lost it).
+  // unreported, GONE once an agent had reported it (it lost it), else RESERVED while younger
+  // than kReservationGraceMs, then GONE (its agent never started it).
   v1::InstanceState StateOf(const v1::InstanceRecord& inst, int64_t now_ms) const;
   // The node's standby addresses (as its agent last reported) that no instance claims.
   std::vector<std::string> FreeStandby(const std::string& node) const;

@@ -173,14 +173,17 @@ TEST_P(ClusterTest, AnAgentWithACertificateTakesItsNodeOverFromTheStreamItLeft) 
   fra.name = "fra-1";
   fra.range = *Cidr::Parse("127.77.1.0/24");
   auto on_a = std::make_shared<testing::RecordingLink>();
-  ASSERT_TRUE(a.TryConnect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", Standby(2), on_a, 4, fra).ok());
+  ASSERT_TRUE(
+      a.TryConnect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", Standby(2), on_a, 4, fra)
+          .ok());
   ASSERT_TRUE(a.r().cold().Reserve("static", kFrankfurt));
   std::string id = on_a->Take().at(0).create().instance_id();
   a.Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
   a.r().Abandon();
   *b.status("fra-1").add_instances() = a.status("fra-1").instances(0);
   auto on_b = std::make_shared<testing::RecordingLink>();
-  absl::Status st = b.TryConnect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", Standby(2), on_b, 4, fra);
+  absl::Status st =
+      b.TryConnect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", Standby(2), on_b, 4, fra);
   ASSERT_TRUE(st.ok()) << st;
   EXPECT_EQ(b.r().cache().Data()->nodes.at("fra-1")->rec.replica_id(), "b");
   EXPECT_EQ(b.Answerable("static", true), 1) << "its instance never left the answers";
@@ -231,6 +234,34 @@ TEST_P(ClusterTest, AnAgentThatMovesToAnotherReplicaKeepsItsInstances) {
   EXPECT_EQ(b.Answerable("static", true), 1);
   EXPECT_EQ(b.r().sessions().counters().adopted, 0u) << "its record survived: nothing to adopt";
   EXPECT_EQ(b.r().sessions().counters().forgotten, 0u);
+}
+
+TEST_P(ClusterTest, AReservationRunsOnceAnAgentThatRestartedIsNeverToldToStartItAgain) {
+  TestReplica& a = Add("a");
+  auto first = a.Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", Standby(3));
+  ASSERT_TRUE(a.r().cold().Reserve("static", kFrankfurt));
+  std::string id = first->Take().at(0).create().instance_id();
+  a.Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  // The agent restarts (found by chaos.sh): its workloads died with it, and it registers
+  // again at once, well inside the reservation's grace period, reporting nothing.
+  a.Disconnect("fra-1");
+  a.status("fra-1").clear_instances();
+  auto second = std::make_shared<testing::RecordingLink>();
+  absl::Status st;
+  ASSERT_TRUE(Eventually(6000, [&] {
+    if (memory_) memory_->ExpireLeases();
+    st = a.TryConnect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", Standby(3), second);
+    return st.ok();
+  })) << st;
+  for (const auto& cmd : second->Take()) {
+    EXPECT_FALSE(cmd.has_create() && cmd.create().instance_id() == id)
+        << "the same reservation started twice: answers would name it across its end";
+  }
+  EXPECT_TRUE(Eventually(2000, [&] {
+    a.Sync();
+    return !a.r().cache().Data()->instances.contains(id);
+  })) << "a lost instance is forgotten";
+  EXPECT_EQ(a.Answerable("static"), 0);
 }
 
 TEST_P(ClusterTest, WhenTheLeaderDiesAnotherLeadsAndCreatesNothingTwice) {

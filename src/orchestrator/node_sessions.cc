@@ -276,7 +276,9 @@ void NodeSessions::ApplyInstances(NodeSession& s, const v1::NodeStatus& status,
     auto sent = s.creates.find(id);
     int64_t since =
         std::max(rec->rec.created_unix_ms(), sent == s.creates.end() ? 0 : sent->second);
-    if (before.contains(id) || now - since >= kReservationGraceMs) {
+    // An agent had it running (this stream or an earlier one, e.g. before the agent
+    // restarted): it is lost, and a reservation is never started twice.
+    if (before.contains(id) || d.reported.contains(id) || now - since >= kReservationGraceMs) {
       Forget(s, rec->rec, "no longer reported by its agent");
     }
   }
@@ -405,7 +407,7 @@ void NodeSessions::Relay(NodeSession& s, const ClusterData& d) {
       Count(&SessionCounters::destroys_sent);
     } else {
       if (reported || rec.drained_unix_ms() > 0 || s.creates.contains(id) ||
-          now - rec.created_unix_ms() >= kReservationGraceMs) {
+          d.reported.contains(id) || now - rec.created_unix_ms() >= kReservationGraceMs) {
         continue;
       }
       auto* create = cmd.mutable_create();
