@@ -9,6 +9,7 @@
 #include "cli/forecast_cmd.h"
 #include "cli/forecaster_cmd.h"
 #include "cli/image_cmd.h"
+#include "cli/replay_cmd.h"
 #include "cli/sim_cmd.h"
 #include "cli/up.h"
 #include "cli/up_config.h"
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
 
   prewarm::cli::AddForecastCommand(app);  // runs from its callbacks
   prewarm::cli::AddSimCommand(app);       // runs from its callback
+  prewarm::cli::AddReplayCommand(app);    // runs from its callback
   prewarm::cli::AddImageCommand(app);     // runs from its callbacks
   prewarm::cli::AddCertsCommand(app);     // runs from its callbacks
   prewarm::cli::AddClusterCommand(app);   // runs from its callbacks

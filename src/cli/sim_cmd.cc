@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "cli/trace_flags.h"
 #include "common/status.h"
 #include "fmt/format.h"
 #include "sim/factory.h"
@@ -24,112 +25,17 @@ namespace {
 namespace fs = std::filesystem;
 using sim::Params;
 
-struct SimFlags {
-  std::string trace, format;
+struct SimFlags : TraceFlags {
   std::vector<std::string> policies;
   std::vector<std::string> params;  // k=v or policy.k=v
-  int nodes = 0, regions = 0, top = 0, replicate = 1, jobs = 2;
+  int nodes = 0, jobs = 2;
   uint32_t slots = 256;
   std::string runtime = "qemu";
-  uint64_t seed = 1;
   std::string warmup = "0";
-  int days = 14;
-  double scale = 0.01;
   bool json = false, sweep = false, no_normalise = false;
   std::string plot, csv;
   double plot_xmax = 0;
-  // Which format-specific flags were given (they are an error for the other formats).
-  bool days_given = false, scale_given = false, top_given = false;
 };
-
-// The default regions, then more of the names RegionPoint knows, in this order.
-const std::vector<std::string>& KnownRegions() {
-  static const std::vector<std::string> kNames = {
-      "us-west",  "us-east", "eu-west",      "ap-east",  "eu-central", "us-central", "ap-northeast",
-      "ap-south", "sa-east", "ap-southeast", "eu-north", "au-east",    "af-south"};
-  return kNames;
-}
-
-std::vector<std::string> RegionNames(int n) {
-  std::vector<std::string> out;
-  for (int i = 0; i < n; ++i) {
-    out.push_back(static_cast<size_t>(i) < KnownRegions().size() ? KnownRegions()[i]
-                                                                 : fmt::format("region-{}", i + 1));
-  }
-  return out;
-}
-
-absl::StatusOr<std::string> ResolveFormat(const SimFlags& f) {
-  if (!f.format.empty()) {
-    if (f.format == "wc98" || f.format == "azure" || f.format == "csv") return f.format;
-    return absl::InvalidArgumentError(
-        fmt::format("unknown --format '{}' (wc98, azure, csv)", f.format));
-  }
-  std::string name = fs::path(f.trace).filename().string();
-  if (name.rfind("wc98_", 0) == 0) return std::string("wc98");
-  if (name.size() > 8 && name.compare(name.size() - 8, 8, "_inv.csv") == 0)
-    return std::string("azure");
-  return std::string("csv");
-}
-
-// Regions re-split for WorldCup98: the default split for its own four regions, else each
-// region shifted by its longitude's time zone (the defaults for the first four) and an
-// equal share of the load.
-sim::Wc98Split Wc98SplitFor(const SimFlags& f) {
-  sim::Wc98Split s;
-  s.days = f.days;
-  s.scale = f.scale;
-  s.seed = f.seed;
-  if (f.regions <= 0 || f.regions == static_cast<int>(s.regions.size())) return s;
-  sim::Wc98Split defaults;
-  s.regions = RegionNames(f.regions);
-  s.shift_min.clear();
-  s.region_share.assign(s.regions.size(), 1.0 / static_cast<double>(s.regions.size()));
-  for (size_t i = 0; i < s.regions.size(); ++i) {
-    double lon = sim::RegionPoint(s.regions[i]).lon;
-    s.shift_min.push_back(i < defaults.shift_min.size()
-                              ? defaults.shift_min[i]
-                              : static_cast<int>(std::lround(lon / 15)) * 60);
-  }
-  return s;
-}
-
-absl::Status CheckFormatFlags(const SimFlags& f, const std::string& format) {
-  if (format != "wc98" && (f.days_given || f.scale_given)) {
-    return absl::InvalidArgumentError("--days and --scale apply to wc98 traces only");
-  }
-  if (format != "azure" && f.top_given)
-    return absl::InvalidArgumentError("--top applies to azure traces only");
-  if (format == "csv" && f.regions > 0) {
-    return absl::InvalidArgumentError(
-        "--regions re-splits wc98 and azure traces; a csv names its own");
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<sim::Workload> LoadWorkload(const SimFlags& f) {
-  if (f.trace.empty()) return absl::InvalidArgumentError("give --trace FILE");
-  if (!std::ifstream(f.trace))
-    return absl::NotFoundError(fmt::format("cannot read trace '{}'", f.trace));
-  ASSIGN_OR_RETURN(std::string format, ResolveFormat(f));
-  RETURN_IF_ERROR(CheckFormatFlags(f, format));
-  absl::StatusOr<sim::Workload> w;
-  if (format == "wc98") {
-    w = sim::LoadWc98(f.trace, Wc98SplitFor(f));
-  } else if (format == "azure") {
-    sim::AzureSplit split;
-    if (f.regions > 0) split.regions = RegionNames(f.regions);
-    split.seed = f.seed;
-    split.top = f.top;
-    w = sim::LoadAzure(f.trace, split);
-  } else {
-    w = sim::LoadCsv(f.trace);
-  }
-  if (!w.ok()) return w.status();
-  if (f.replicate > 1) return sim::Replicate(*w, f.replicate, f.seed);
-  if (f.replicate < 1) return absl::InvalidArgumentError("--replicate must be >= 1");
-  return w;
-}
 
 absl::StatusOr<sim::SimConfig> MakeConfig(const SimFlags& f, const sim::Workload& w) {
   sim::SimConfig c;
@@ -255,7 +161,7 @@ absl::Status Run(const SimFlags& f) {
         "--sweep plots normalised wasted memory: drop --no-normalise");
   }
   ASSIGN_OR_RETURN(auto params, PolicyParams(f));
-  ASSIGN_OR_RETURN(sim::Workload w, LoadWorkload(f));
+  ASSIGN_OR_RETURN(sim::Workload w, LoadTrace(f));
   ASSIGN_OR_RETURN(sim::SimConfig config, MakeConfig(f, w));
   ASSIGN_OR_RETURN(Plan plan, MakePlan(f, params));
   std::cerr << fmt::format("sim: {} keys, {} steps, {} runs on {} threads\n", w.keys.size(),
@@ -284,11 +190,7 @@ void AddSimCommand(CLI::App& app) {
   auto f = std::make_shared<SimFlags>();
   CLI::App* s = app.add_subcommand(
       "sim", "trace-driven simulation of pre-warming policies: cold starts vs wasted memory");
-  s->add_option("--trace", f->trace,
-                "trace file: wc98_*.csv, {N}_inv.csv (Azure) or a "
-                "timestamp,region,template,count CSV")
-      ->required();
-  s->add_option("--format", f->format, "wc98, azure or csv (default: from the file name)");
+  AddTraceFlags(s, *f, "the start times");
   s->add_option(
        "--policy", f->policies,
        fmt::format("policies, comma-separated: {}", absl::StrJoin(sim::PolicyNames(), ", ")))
@@ -298,21 +200,11 @@ void AddSimCommand(CLI::App& app) {
                 "policy knob k=v (every policy) or policy.k=v (one); repeatable");
   s->add_option("--nodes", f->nodes,
                 "nodes, spread evenly over the regions (default 3 per region)");
-  s->add_option("--regions", f->regions, "re-split wc98/azure traces over this many regions");
   s->add_option("--slots", f->slots, "instances one node holds")->capture_default_str();
   s->add_option("--runtime", f->runtime,
                 "start-time distribution: oci, qemu, qemu-restore, qemu-clone")
       ->capture_default_str();
-  s->add_option("--seed", f->seed, "seed of the split, the arrivals and the start times")
-      ->capture_default_str();
   s->add_option("--warmup", f->warmup, "simulated but not measured, from the start (e.g. 2h)")
-      ->capture_default_str();
-  auto* days = s->add_option("--days", f->days, "wc98: days simulated (the last ones)")
-                   ->capture_default_str();
-  auto* scale =
-      s->add_option("--scale", f->scale, "wc98: multiply the counts")->capture_default_str();
-  auto* top = s->add_option("--top", f->top, "azure: keep the busiest N functions");
-  s->add_option("--replicate", f->replicate, "K rotated copies of every key (scale tests)")
       ->capture_default_str();
   s->add_option("--jobs", f->jobs, "threads running independent runs")->capture_default_str();
   s->add_flag("--json", f->json, "JSON on stdout instead of the table");
@@ -321,12 +213,7 @@ void AddSimCommand(CLI::App& app) {
   s->add_option("--plot-xmax", f->plot_xmax, "--plot: right end of the wasted-memory axis");
   s->add_option("--csv", f->csv, "--sweep: write the sweep points as CSV here");
   s->add_flag("--no-normalise", f->no_normalise, "skip the fixed 10-min keep-alive reference run");
-  s->callback([f, days, scale, top] {
-    f->days_given = days->count() > 0;
-    f->scale_given = scale->count() > 0;
-    f->top_given = top->count() > 0;
-    Exit(Run(*f));
-  });
+  s->callback([f] { Exit(Run(*f)); });
 }
 
 }  // namespace prewarm::cli

@@ -1,5 +1,7 @@
 #include "sim/sim.h"
 
+#include "sim/key_rates.h"
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -7,6 +9,7 @@
 #include <ctime>
 
 #include "fmt/format.h"
+#include "sim/key_rates.h"
 
 namespace prewarm::sim {
 
@@ -456,16 +459,7 @@ SimResult Simulator::Run(Policy& policy) {
   result_.events = events;
   result_.sim_seconds = static_cast<double>(end_ - measure_from_us_) / 1e6;
   result_.cold_rate = result_.arrivals ? static_cast<double>(result_.cold) / result_.arrivals : 0;
-  std::vector<double> rates;
-  for (const KeyStats& k : result_.keys) {
-    if (k.arrivals > 0) rates.push_back(static_cast<double>(k.cold) / static_cast<double>(k.arrivals));
-  }
-  if (!rates.empty()) {
-    std::sort(rates.begin(), rates.end());
-    // Nearest-rank 75th percentile.
-    size_t rank = static_cast<size_t>(std::ceil(0.75 * static_cast<double>(rates.size())));
-    result_.cold_rate_p75 = rates[std::max<size_t>(rank, 1) - 1];
-  }
+  result_.cold_rate_p75 = ColdRateP75(result_.keys);
   result_.latency_p50_s = latency_.Quantile(0.5);
   result_.latency_p90_s = latency_.Quantile(0.9);
   result_.latency_p99_s = latency_.Quantile(0.99);

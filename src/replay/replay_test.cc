@@ -1,0 +1,215 @@
+// `prewarm replay` against an in-process authority (dns::DnsServer over a StaticResolver)
+// and the real static server (workload::StaticServer), both on loopback.
+#include "replay/replay.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "dns/server.h"
+#include "dns/static_resolver.h"
+#include "gtest/gtest.h"
+#include "workload/static_server.h"
+
+namespace prewarm::replay {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A random 127.76.x.y so parallel runs do not collide.
+IpAddr RandomLoopback() {
+  std::random_device rd;
+  return IpAddr::V4((127u << 24) | (76u << 16) | (1 + rd() % 250) << 8 | (1 + rd() % 250));
+}
+
+// One key per service name, all in region "r", one minute each.
+sim::Workload Minute(const std::vector<std::pair<std::string, uint32_t>>& keys) {
+  sim::Workload w;
+  w.name = "test";
+  w.regions = {"r"};
+  for (const auto& [name, count] : keys) {
+    sim::KeySpec k;
+    k.region = "r";
+    k.tmpl = name;
+    k.memory_mb = 64;
+    w.keys.push_back(k);
+    w.counts.push_back({count});
+  }
+  return w;
+}
+
+class ReplayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("prewarm-replay-test-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    std::ofstream(dir_ / "index.html") << "hello";
+    http_ = RandomLoopback();
+    auto listener = ListenTcp(http_, 8080);
+    ASSERT_TRUE(listener.ok()) << listener.status();
+    listener_ = std::move(*listener);
+    resolver_ = std::make_unique<dns::StaticResolver>(
+        std::map<std::string, dns::ServiceAnswer, std::less<>>{
+            {"fn-a", dns::ServiceAnswer{{http_}, 5, 24}},
+            {"fn-b", dns::ServiceAnswer{{http_}, 5, 24}},
+            {"far", dns::ServiceAnswer{{*IpAddr::Parse("192.0.2.1")}, 5, 24}}});
+    dns::ZoneConfig zone;
+    zone.ns = {dns::NsRecord{"ns1.edge.example.", {*IpAddr::Parse("127.0.0.1")}}};
+    auto authority = dns::Authority::Create(zone, *resolver_);
+    ASSERT_TRUE(authority.ok()) << authority.status();
+    authority_ = std::move(*authority);
+    dns::ServerOptions so;
+    so.listen = HostPort{*IpAddr::Parse("127.0.0.1"), 0};
+    so.udp_threads = 1;
+    so.tcp = false;
+    dns_ = std::make_unique<dns::DnsServer>(so, *authority_);
+    ASSERT_TRUE(dns_->Start().ok());
+    options_.dns = HostPort{*IpAddr::Parse("127.0.0.1"), dns_->port()};
+    options_.ecs["r"] = *Cidr::Parse("192.0.2.0/24");
+    options_.speed = 600;  // a trace minute in 0.1 s
+    options_.workers = 4;
+  }
+
+  void TearDown() override {
+    StopHttp();
+    dns_->Stop();
+    fs::remove_all(dir_);
+  }
+
+  // prewarm-httpd's server on the listening socket, as the agent hands it over.
+  void StartHttp() {
+    stop_ = ::eventfd(0, EFD_CLOEXEC);
+    workload::ServerOptions so;
+    so.root = dir_.string();
+    server_ = std::make_unique<workload::StaticServer>(so, listener_.get(), stop_);
+    thread_ = std::thread([this] { server_->Run(); });
+  }
+  void StopHttp() {
+    if (!thread_.joinable()) return;
+    uint64_t one = 1;
+    (void)::write(stop_, &one, sizeof one);
+    thread_.join();
+    ::close(stop_);
+  }
+
+  fs::path dir_;
+  IpAddr http_;
+  ScopedFd listener_;
+  std::unique_ptr<dns::StaticResolver> resolver_;
+  std::unique_ptr<dns::Authority> authority_;
+  std::unique_ptr<dns::DnsServer> dns_;
+  std::unique_ptr<workload::StaticServer> server_;
+  std::thread thread_;
+  int stop_ = -1;
+  ReplayOptions options_;
+};
+
+TEST_F(ReplayTest, EveryArrivalIsAQueryAndAGetToTheAnswer) {
+  StartHttp();
+  sim::Workload w = Minute({{"fn-a", 5}, {"fn-b", 3}});
+  auto r = Replay(w, options_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sent, 8u);
+  EXPECT_EQ(r->answered, 8u) << ToJson(w, options_, *r);
+  EXPECT_EQ(r->errors, 0u);
+  EXPECT_EQ(r->keys[0].arrivals, 5u);
+  EXPECT_EQ(r->keys[1].arrivals, 3u);
+  // The server was up before any request: none waited for a start, all say so.
+  EXPECT_EQ(r->cold, 0u);
+  EXPECT_EQ(r->unmarked, 0u);
+  for (const auto& q : r->requests) {
+    EXPECT_EQ(q.http_status, 200);
+    EXPECT_EQ(q.address, http_.ToString());
+    EXPECT_EQ(q.queued_ms, 0);
+    EXPECT_GE(q.ttfb_ms, 0);
+  }
+  EXPECT_TRUE(r->ttfb_ms.contains("p99"));
+  // The same seed gives the same arrival times: the simulator's.
+  sim::ArrivalStream arrivals(w, options_.seed);
+  sim::Arrival a;
+  for (const auto& q : r->requests) {
+    ASSERT_TRUE(arrivals.Next(a));
+    EXPECT_EQ(q.key, a.key);
+    EXPECT_DOUBLE_EQ(q.trace_s, static_cast<double>(a.t) / 1e6);
+  }
+}
+
+TEST_F(ReplayTest, RequestsThatWaitForTheServerToStartAreCold) {
+  options_.speed = 1e6;  // every arrival at once
+  sim::Workload w = Minute({{"fn-a", 4}});
+  std::thread late([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a slow start
+    StartHttp();
+  });
+  auto r = Replay(w, options_);
+  late.join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->answered, 4u);
+  EXPECT_EQ(r->cold, 4u) << ToJson(w, options_, *r);
+  EXPECT_DOUBLE_EQ(r->cold_rate, 1.0);
+  EXPECT_DOUBLE_EQ(r->cold_rate_p75, 1.0);
+  for (const auto& q : r->requests) EXPECT_GT(q.queued_ms, 0);
+}
+
+TEST_F(ReplayTest, FailuresAreRecordedPerRequestNeverFatal) {
+  // No HTTP server (the listening socket closed: connects are refused), an unknown
+  // service (NXDOMAIN), an answer off loopback (never contacted).
+  options_.http_timeout_ms = 200;
+  listener_ = ScopedFd();  // closed: connects are refused
+  sim::Workload w = Minute({{"fn-a", 2}, {"nosuch", 2}, {"far", 2}});
+  auto r = Replay(w, options_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sent, 6u);
+  EXPECT_EQ(r->answered, 0u);
+  EXPECT_EQ(r->error_kinds["connect"], 2u);
+  EXPECT_EQ(r->error_kinds["dns"], 2u);
+  EXPECT_EQ(r->error_kinds["not loopback"], 2u);
+}
+
+TEST_F(ReplayTest, RefusesBadOptionsBeforeSendingAnything) {
+  sim::Workload w = Minute({{"fn-a", 1}});
+  ReplayOptions o = options_;
+  o.dns = *HostPort::Parse("192.0.2.53:53");
+  EXPECT_NE(Replay(w, o).status().message().find("loopback"), std::string::npos);
+  o = options_;
+  o.ecs.clear();
+  EXPECT_NE(Replay(w, o).status().message().find("--ecs"), std::string::npos);
+  o = options_;
+  o.speed = 0;
+  EXPECT_FALSE(Replay(w, o).ok());
+  o = options_;
+  o.metrics_url = "http://192.0.2.1:9400/metrics";
+  EXPECT_FALSE(Replay(w, o).ok());
+}
+
+TEST_F(ReplayTest, BoundedByMaxRequests) {
+  StartHttp();
+  options_.max_requests = 3;
+  sim::Workload w = Minute({{"fn-a", 50}});
+  auto r = Replay(w, options_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sent, 3u);
+  EXPECT_TRUE(r->stopped_early);
+}
+
+TEST(InstancesByTemplateTest, SumsTheStatesThatHoldMemory) {
+  const std::string text =
+      "# TYPE prewarm_template_instances gauge\n"
+      "prewarm_template_instances{template=\"fn-a\",state=\"ready\"} 2\n"
+      "prewarm_template_instances{template=\"fn-a\",state=\"starting\"} 1\n"
+      "prewarm_template_instances{template=\"fn-a\",state=\"failed\"} 7\n"
+      "prewarm_template_instances{template=\"fn-b\",state=\"draining\"} 1\n"
+      "prewarm_template_instances{template=\"fn-c\",state=\"ready\"} NaN\n"
+      "prewarm_instances{state=\"ready\"} 3\n";
+  auto m = InstancesByTemplate(text);
+  EXPECT_EQ(m.size(), 2u);
+  EXPECT_DOUBLE_EQ(m["fn-a"], 3);
+  EXPECT_DOUBLE_EQ(m["fn-b"], 1);
+}
+
+}  // namespace
+}  // namespace prewarm::replay

@@ -1,0 +1,79 @@
+#include "sim/slice.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "fmt/format.h"
+
+namespace prewarm::sim {
+
+absl::StatusOr<Workload> Slice(const Workload& w, const SliceSpec& s) {
+  const auto total = static_cast<int64_t>(w.steps());
+  if (s.from_step < 0 || s.from_step >= total) {
+    return absl::InvalidArgumentError(fmt::format(
+        "slice starts at step {}, but the workload has steps 0..{}", s.from_step, total - 1));
+  }
+  const int64_t steps = s.steps < 0 ? total - s.from_step : s.steps;
+  if (steps == 0 || s.from_step + steps > total) {
+    return absl::InvalidArgumentError(
+        fmt::format("slice of {} steps from step {} does not fit the workload's {}", steps,
+                    s.from_step, total));
+  }
+  if (s.busiest < 0 || s.sparse < 0) {
+    return absl::InvalidArgumentError("slice: key counts must be >= 0");
+  }
+  std::vector<uint64_t> arrivals(w.keys.size(), 0);
+  for (size_t k = 0; k < w.keys.size(); ++k) {
+    for (int64_t t = s.from_step; t < s.from_step + steps; ++t) arrivals[k] += w.counts[k][t];
+  }
+  std::vector<bool> keep(w.keys.size(), s.busiest == 0 && s.sparse == 0);
+  if (s.busiest > 0 || s.sparse > 0) {
+    std::vector<size_t> order(w.keys.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return arrivals[a] > arrivals[b]; });
+    const auto active = static_cast<int>(
+        std::count_if(arrivals.begin(), arrivals.end(), [](uint64_t a) { return a > 0; }));
+    if (s.busiest > active) {
+      return absl::InvalidArgumentError(
+          fmt::format("slice: {} busiest keys asked for, but only {} have arrivals in the window",
+                      s.busiest, active));
+    }
+    for (int i = 0; i < s.busiest; ++i) keep[order[i]] = true;
+    std::vector<size_t> rest(order.begin() + s.busiest, order.end());
+    std::stable_sort(rest.begin(), rest.end(), [&](size_t a, size_t b) {
+      return arrivals[a] != arrivals[b] ? arrivals[a] < arrivals[b] : a < b;
+    });
+    int taken = 0;
+    for (size_t k : rest) {
+      if (taken == s.sparse) break;
+      if (arrivals[k] < s.sparse_min) continue;
+      keep[k] = true;
+      ++taken;
+    }
+    if (taken < s.sparse) {
+      return absl::InvalidArgumentError(fmt::format(
+          "slice: {} sparse keys asked for, but only {} others have >= {} arrivals in the window",
+          s.sparse, taken, s.sparse_min));
+    }
+  }
+  Workload out;
+  out.name = w.name;
+  out.step_ms = w.step_ms;
+  out.start_unix_ms = w.start_unix_ms + s.from_step * w.step_ms;
+  out.regions = w.regions;
+  for (size_t k = 0; k < w.keys.size(); ++k) {
+    if (!keep[k]) continue;
+    out.keys.push_back(w.keys[k]);
+    out.counts.emplace_back(w.counts[k].begin() + s.from_step,
+                            w.counts[k].begin() + s.from_step + steps);
+  }
+  out.report = w.report;
+  out.bad_lines = w.bad_lines;
+  std::string cut = fmt::format("sliced to steps {}..{} and {} of {} keys", s.from_step,
+                                s.from_step + steps - 1, out.keys.size(), w.keys.size());
+  out.report = out.report.empty() ? cut : out.report + "; " + cut;
+  return out;
+}
+
+}  // namespace prewarm::sim
