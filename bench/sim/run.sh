@@ -8,6 +8,8 @@
 #
 # Prints where predictive's curves (75th-percentile and overall cold-start rate) lie above
 # fixed keep-alive's and KPA's (bench/sim/below.py), also with predictive.weight=start.
+# First prints the baselines in the minute model beside the reference simulator's figures
+# (bench/sim/reference.py).
 # Writes build/sim-bench/{azure200,wc98}{,-start}.csv and {azure200,wc98}.{svg,json}.
 # PREWARM=path overrides the binary.
 set -euo pipefail
@@ -50,6 +52,14 @@ PY
     --sweep --csv "$OUT/$name-start.csv" >/dev/null
   python3 bench/sim/below.py "$OUT/$name-start.csv"
 }
+# The baselines in the ATC'20 reference simulator's minute model, beside its figures.
+echo "== reference: Azure 200 in the minute model (no warm-up), beside the reference simulator"
+for m in one-instance concurrency; do
+  "$PREWARM" sim --trace "$TRACES/azure2019/200_inv.csv" --minute-model "$m" \
+    --policy hybrid-histogram,fixed-keepalive --param fixed-keepalive.keepalive=60m --json \
+    >"$OUT/reference-$m.json"
+done
+python3 bench/sim/reference.py "$OUT/reference-one-instance.json" "$OUT/reference-concurrency.json"
 run azure200 --trace "$TRACES/azure2019/200_inv.csv" --warmup 2h
 run wc98 --trace "$TRACES/worldcup98/wc98_requests_per_minute.csv" --days "$DAYS" --warmup 1d
 echo "curves: $OUT/*.svg, points: $OUT/*.csv"

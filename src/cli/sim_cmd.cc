@@ -25,6 +25,9 @@ namespace {
 namespace fs = std::filesystem;
 using sim::Params;
 
+// Slots per node in the minute model: more than any trace's keys need at once.
+constexpr uint32_t kMinuteModelSlots = 1u << 24;
+
 struct SimFlags : TraceFlags {
   std::vector<std::string> policies;
   std::vector<std::string> params;  // k=v or policy.k=v
@@ -32,9 +35,12 @@ struct SimFlags : TraceFlags {
   uint32_t slots = 256;
   std::string runtime = "qemu";
   std::string warmup = "0";
+  std::string minute_model = "off";
   bool json = false, sweep = false, no_normalise = false;
   std::string plot, csv;
   double plot_xmax = 0;
+  // Given on the command line (the minute model refuses them).
+  bool runtime_given = false, slots_given = false;
 };
 
 absl::StatusOr<sim::SimConfig> MakeConfig(const SimFlags& f, const sim::Workload& w) {
@@ -49,6 +55,18 @@ absl::StatusOr<sim::SimConfig> MakeConfig(const SimFlags& f, const sim::Workload
   c.slots_per_node = f.slots;
   ASSIGN_OR_RETURN(c.start, sim::StartTime::Named(f.runtime));
   ASSIGN_OR_RETURN(c.measure_from_ms, sim::ParseDurationMs(f.warmup));
+  if (!w.invocations.empty()) {
+    // The minute model is the reference simulator's: loads are instant, an unloaded instance
+    // is gone at once (no DNS answers outstand), capacity is unbounded, every minute counts.
+    if (f.runtime_given || f.slots_given || c.measure_from_ms > 0) {
+      return absl::InvalidArgumentError(
+          "--minute-model fixes the runtime (instant), the slots (unbounded) and the warm-up "
+          "(none): drop --runtime, --slots and --warmup");
+    }
+    c.start = sim::StartTime{0, 0};
+    c.dns_ttl_ms = 0;
+    c.slots_per_node = kMinuteModelSlots;
+  }
   if (c.measure_from_ms >= static_cast<int64_t>(w.steps()) * w.step_ms) {
     return absl::InvalidArgumentError(
         fmt::format("--warmup {} is not shorter than the workload", f.warmup));
@@ -121,10 +139,23 @@ std::vector<std::pair<std::string, std::string>> Setup(const SimFlags& f, const 
       {"workload", fmt::format("{} ({}): {} keys, {} steps of {} s, {} arrivals", w.name, f.trace,
                                w.keys.size(), w.steps(), w.step_ms / 1000, w.total_arrivals())},
       {"regions", absl::StrJoin(w.regions, ",")},
-      {"cluster", fmt::format("{} nodes x {} slots, runtime {} (start median {} s, p99 {} s)",
-                              nodes, c.slots_per_node, f.runtime, c.start.median_s, c.start.p99_s)},
+      {"cluster",
+       fmt::format("{} nodes x {} slots, runtime {} (start median {} s, p99 {} s)", nodes,
+                   c.slots_per_node, w.invocations.empty() ? f.runtime : "instant",
+                   c.start.median_s, c.start.p99_s)},
       {"run",
        fmt::format("seed {}, warm-up {} (not measured), {} threads", c.seed, f.warmup, f.jobs)}};
+  if (!w.invocations.empty()) {
+    s.push_back(
+        {"model",
+         fmt::format("minute model {} (the ATC'20 reference simulator's: arrivals at the minute's "
+                     "start, busy for the whole minute, {}, instant loads, no DNS TTL, no "
+                     "warm-up; cold % = instances started cold / invocations)",
+                     f.minute_model,
+                     f.minute_model == "one-instance"
+                         ? "one instance per key serves every invocation of a minute"
+                         : "ceil(invocations x mean duration / 1 min) instances per minute")});
+  }
   if (!w.report.empty()) s.push_back({"loader", w.report});
   return s;
 }
@@ -161,7 +192,9 @@ absl::Status Run(const SimFlags& f) {
         "--sweep plots normalised wasted memory: drop --no-normalise");
   }
   ASSIGN_OR_RETURN(auto params, PolicyParams(f));
-  ASSIGN_OR_RETURN(sim::Workload w, LoadTrace(f));
+  ASSIGN_OR_RETURN(sim::Workload traced, LoadTrace(f));
+  ASSIGN_OR_RETURN(sim::MinuteModel model, sim::ParseMinuteModel(f.minute_model));
+  ASSIGN_OR_RETURN(sim::Workload w, sim::AtStepResolution(traced, model));
   ASSIGN_OR_RETURN(sim::SimConfig config, MakeConfig(f, w));
   ASSIGN_OR_RETURN(Plan plan, MakePlan(f, params));
   std::cerr << fmt::format("sim: {} keys, {} steps, {} runs on {} threads\n", w.keys.size(),
@@ -200,9 +233,14 @@ void AddSimCommand(CLI::App& app) {
                 "policy knob k=v (every policy) or policy.k=v (one); repeatable");
   s->add_option("--nodes", f->nodes,
                 "nodes, spread evenly over the regions (default 3 per region)");
-  s->add_option("--slots", f->slots, "instances one node holds")->capture_default_str();
-  s->add_option("--runtime", f->runtime,
-                "start-time distribution: oci, qemu, qemu-restore, qemu-clone")
+  auto* slots =
+      s->add_option("--slots", f->slots, "instances one node holds")->capture_default_str();
+  auto* runtime = s->add_option("--runtime", f->runtime,
+                                "start-time distribution: oci, qemu, qemu-restore, qemu-clone")
+                      ->capture_default_str();
+  s->add_option("--minute-model", f->minute_model,
+                "off, one-instance or concurrency: the ATC'20 reference simulator's minute "
+                "model (bench/sim/README.md)")
       ->capture_default_str();
   s->add_option("--warmup", f->warmup, "simulated but not measured, from the start (e.g. 2h)")
       ->capture_default_str();
@@ -213,7 +251,11 @@ void AddSimCommand(CLI::App& app) {
   s->add_option("--plot-xmax", f->plot_xmax, "--plot: right end of the wasted-memory axis");
   s->add_option("--csv", f->csv, "--sweep: write the sweep points as CSV here");
   s->add_flag("--no-normalise", f->no_normalise, "skip the fixed 10-min keep-alive reference run");
-  s->callback([f] { Exit(Run(*f)); });
+  s->callback([f, slots, runtime] {
+    f->runtime_given = runtime->count() > 0;
+    f->slots_given = slots->count() > 0;
+    Exit(Run(*f));
+  });
 }
 
 }  // namespace prewarm::cli

@@ -89,8 +89,11 @@ absl::StatusOr<sim::Workload> LoadWhole(const TraceFlags& f) {
     w = sim::LoadCsv(f.trace);
   }
   if (!w.ok()) return w.status();
-  if (f.replicate > 1) return sim::Replicate(*w, f.replicate, f.seed);
   if (f.replicate < 1) return absl::InvalidArgumentError("--replicate must be >= 1");
+  if (f.replicate > 1) {
+    *w = sim::Replicate(*w, f.replicate, f.seed);
+    RETURN_IF_ERROR(sim::CheckStepArrivals(*w, f.trace));
+  }
   return w;
 }
 

@@ -229,27 +229,29 @@ HybridWindows HybridHistogramPolicy::Windows(uint32_t key) {
   return w;
 }
 
-void HybridHistogramPolicy::OnArrival(PolicyContext& ctx, uint32_t key, bool) {
+void HybridHistogramPolicy::OnArrival(PolicyContext& ctx, uint32_t key, bool cold) {
   KeyState& ks = keys_[key];
-  ks.reload_at = kNever;  // an invocation supersedes the pending pre-warm
   if (ks.idle_since >= 0) {
+    // The first arrival after every instance of the key went idle: one idle time, from the
+    // end of the last invocation to this start. An arrival while another invocation of the
+    // key runs ends no idle period and records nothing.
     ks.hist.Add(ctx.now() - ks.idle_since);
     ks.idle_since = -1;
     ks.forecast_dirty = true;
-  } else if (ks.ran) {
-    // It came while another invocation of the key ran: no idle time between them.
-    ks.hist.Add(0);
-    ks.forecast_dirty = true;
+  }
+  if (cold && !ks.reloads.empty()) {
+    // The instance this arrival started stands in for the drained one whose reload was still
+    // pending: when it goes idle it gets a schedule of its own.
+    ks.reloads.erase(std::min_element(ks.reloads.begin(), ks.reloads.end()));
   }
 }
 
 void HybridHistogramPolicy::OnIdle(PolicyContext& ctx, uint32_t key, const ViewInstance& inst) {
   KeyState& ks = keys_[key];
   const SimTimeUs now = ctx.now();
-  ks.ran = true;
   const auto& insts = ctx.view().keys[key].instances;
-  bool key_idle = std::none_of(insts.begin(), insts.end(), Busy);
-  if (key_idle) ks.idle_since = now;
+  if (std::none_of(insts.begin(), insts.end(), Busy)) ks.idle_since = now;
+  // The key's windows, applied to this instance from the end of its invocation.
   HybridWindows w = Windows(key);
   ++counters_[w.mode == HybridWindows::Mode::kHistogram  ? "hybrid:histogram"
               : w.mode == HybridWindows::Mode::kForecast ? "hybrid:forecast"
@@ -259,33 +261,34 @@ void HybridHistogramPolicy::OnIdle(PolicyContext& ctx, uint32_t key, const ViewI
     Arm(ctx, key, now + w.keepalive);
     return;
   }
-  if (!key_idle) {  // another invocation still runs: only this instance goes
-    SetDeadline(ks, inst.id, kNever);
-    ctx.Drain(inst.id, ScaleReason::kIdle);
-    return;
-  }
-  DrainIdle(ctx, key, /*due_only=*/false);  // unload the key, load it again after the window
-  ks.reload_at = now + w.prewarm;
-  ks.reload_keep = w.keepalive;
-  Arm(ctx, key, ks.reload_at);
+  // Unloaded at once, loaded again when the pre-warm window has passed.
+  SetDeadline(ks, inst.id, kNever);
+  ctx.Drain(inst.id, ScaleReason::kIdle);
+  ks.reloads.push_back({now + w.prewarm, w.keepalive});
+  Arm(ctx, key, now + w.prewarm);
 }
 
 void HybridHistogramPolicy::OnWakeup(PolicyContext& ctx, uint32_t key) {
   KeyState& ks = keys_[key];
   const SimTimeUs now = ctx.now();
   if (ks.armed <= now) ks.armed = kNever;
-  if (ks.reload_at <= now) {
-    ks.reload_at = kNever;
-    auto& insts = ctx.view().keys[key].instances;
-    if (std::none_of(insts.begin(), insts.end(), Loaded) &&
-        ctx.Prewarm(key, ScaleReason::kPrefetch)) {
+  for (size_t i = 0; i < ks.reloads.size();) {
+    if (ks.reloads[i].first > now) {
+      ++i;
+      continue;
+    }
+    SimTimeUs keep = ks.reloads[i].second;
+    ks.reloads[i] = ks.reloads.back();
+    ks.reloads.pop_back();
+    if (ctx.Prewarm(key, ScaleReason::kPrefetch)) {
       // The simulator appends the new instance to the key's list.
-      SetDeadline(ks, ctx.view().keys[key].instances.back().id, now + ks.reload_keep);
+      SetDeadline(ks, ctx.view().keys[key].instances.back().id, now + keep);
       ++counters_["hybrid:prewarms"];
     }
   }
-  DrainIdle(ctx, key, /*due_only=*/true);
-  SimTimeUs next = ks.reload_at;
+  DrainIdle(ctx, key);
+  SimTimeUs next = kNever;
+  for (const auto& [at, keep] : ks.reloads) next = std::min(next, at);
   for (const auto& [id, at] : ks.unload_at) next = std::min(next, at);
   if (next != kNever) Arm(ctx, key, next);
 }
@@ -307,32 +310,25 @@ void HybridHistogramPolicy::Arm(PolicyContext& ctx, uint32_t key, SimTimeUs at) 
   ctx.WakeAt(key, at);
 }
 
-// Drains the key's idle instances: those past their deadline (due_only) or all of them.
-// Deadlines of instances that are gone, draining or busy again are dropped (a busy one
-// gets a new deadline when it next goes idle).
-void HybridHistogramPolicy::DrainIdle(PolicyContext& ctx, uint32_t key, bool due_only) {
+// Drains the key's idle instances past their deadline. Deadlines of instances that are
+// gone, draining or busy again are dropped (a busy one gets a new deadline when it next
+// goes idle).
+void HybridHistogramPolicy::DrainIdle(PolicyContext& ctx, uint32_t key) {
   KeyState& ks = keys_[key];
   const auto& insts = ctx.view().keys[key].instances;
   std::vector<std::string> drain;
-  if (!due_only) {
-    for (const ViewInstance& vi : insts) {
-      if (Loaded(vi) && !Busy(vi)) drain.push_back(vi.id);
+  std::vector<std::pair<std::string, SimTimeUs>> keep;
+  for (const auto& [id, at] : ks.unload_at) {
+    auto it = std::find_if(insts.begin(), insts.end(),
+                           [&](const ViewInstance& vi) { return vi.id == id; });
+    if (it == insts.end() || !Loaded(*it) || Busy(*it)) continue;
+    if (at <= ctx.now()) {
+      drain.push_back(id);
+    } else {
+      keep.emplace_back(id, at);
     }
-    ks.unload_at.clear();
-  } else {
-    std::vector<std::pair<std::string, SimTimeUs>> keep;
-    for (const auto& [id, at] : ks.unload_at) {
-      auto it = std::find_if(insts.begin(), insts.end(),
-                             [&](const ViewInstance& vi) { return vi.id == id; });
-      if (it == insts.end() || !Loaded(*it) || Busy(*it)) continue;
-      if (at <= ctx.now()) {
-        drain.push_back(id);
-      } else {
-        keep.emplace_back(id, at);
-      }
-    }
-    ks.unload_at = std::move(keep);
   }
+  ks.unload_at = std::move(keep);
   for (const std::string& id : drain) ctx.Drain(id, ScaleReason::kIdle);
 }
 

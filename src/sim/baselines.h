@@ -96,17 +96,16 @@ struct HybridWindows {
   SimTimeUs keepalive = 0;  // then loaded this long
 };
 
-// The idle time of a key is measured from the end of its last running invocation (all its
-// instances idle) to the next arrival, as the paper defines it (the time an instance sits
-// idle, not the interval between invocation starts): the windows are applied from the end
-// of an invocation, so that is the quantity they must cover. An arrival while another
-// invocation of the key runs counts as idle time 0. Windows are per key and apply to each
-// of its instances: when an instance goes idle with a pre-warm window, it is drained at
-// once, and if the whole key is idle, one instance is loaded again after the window (the
-// extra instances the simulator's cold path created for concurrent requests are not
-// reloaded); without a pre-warm window the instance is drained when its keep-alive ends.
-// Per-instance deadlines and the pending reload are superseded by the key's next arrival
-// or idle event; wake-ups that no longer match a deadline do nothing.
+// Idle times are the application's (here: the key's): from the end of the invocation after
+// which no instance of the key runs to the start of the next invocation. An arrival while
+// another invocation of the key runs ends no idle period, so overlapping invocations record
+// nothing. When an invocation ends, the key's current windows apply to the instance that
+// served it (in concurrency mode, to each of the key's instances as it goes idle): without a
+// pre-warm window it is kept for the keep-alive window; with one it is unloaded at once and
+// an instance is loaded again when the pre-warm window has passed, then kept for the
+// keep-alive window. A cold arrival cancels the earliest pending reload: the instance it
+// started takes the drained one's place. Per-instance deadlines are superseded when the
+// instance serves again; wake-ups that no longer match a deadline do nothing.
 class HybridHistogramPolicy final : public Policy {
  public:
   explicit HybridHistogramPolicy(HybridHistogramOptions options);
@@ -121,6 +120,7 @@ class HybridHistogramPolicy final : public Policy {
 
   // The windows `key` would get if an invocation ended now (for tests and reports).
   HybridWindows Windows(uint32_t key);
+  const IdleHistogram& histogram(uint32_t key) const { return keys_[key].hist; }
 
  private:
   static constexpr SimTimeUs kNever = INT64_MAX;
@@ -128,9 +128,9 @@ class HybridHistogramPolicy final : public Policy {
     explicit KeyState(size_t bins, int64_t bin_us) : hist(bins, bin_us) {}
     IdleHistogram hist;
     SimTimeUs idle_since = -1;  // when the key's last in-flight invocation ended; -1 busy
-    bool ran = false;           // an invocation has ended (the next arrival has an idle time)
-    SimTimeUs reload_at = kNever, reload_keep = 0;  // pending pre-warm and its keep-alive
-    SimTimeUs armed = kNever;                       // earliest pending wake-up
+    // Pending pre-warms of drained instances: (load at, then keep for).
+    std::vector<std::pair<SimTimeUs, SimTimeUs>> reloads;
+    SimTimeUs armed = kNever;                                  // earliest pending wake-up
     std::vector<std::pair<std::string, SimTimeUs>> unload_at;  // idle instance -> deadline
     bool forecast_dirty = true;
     SimTimeUs forecast = 0;  // cached OOB forecast of the next idle time
@@ -138,7 +138,7 @@ class HybridHistogramPolicy final : public Policy {
   SimTimeUs ForecastIdle(KeyState& ks);
   void SetDeadline(KeyState& ks, const std::string& id, SimTimeUs at);
   void Arm(PolicyContext& ctx, uint32_t key, SimTimeUs at);
-  void DrainIdle(PolicyContext& ctx, uint32_t key, bool due_only);
+  void DrainIdle(PolicyContext& ctx, uint32_t key);
 
   HybridHistogramOptions options_;
   std::vector<KeyState> keys_;

@@ -284,4 +284,87 @@ TEST(Baselines, KnobsAreChecked) {
 }
 
 }  // namespace
+
+// ---- hand-computed fixtures in the minute model ---------------------------------------------
+// Arrivals at the start of their minute, busy for the whole minute, instant loads, no DNS
+// TTL: an invocation in minute m ends at m + 1, and the idle time before an invocation in
+// minute n is n - m - 1 minutes (the reference simulator's model, bench/sim/README.md).
+
+SimConfig MinuteConfig() {
+  SimConfig c;
+  c.start = StartTime{0, 0};
+  c.dns_ttl_ms = 0;
+  return c;
+}
+
+// One key with `per` invocations of `mean_s` seconds in each of `minutes`.
+Workload Minutes(size_t steps, std::vector<size_t> minutes, MinuteModel m, uint32_t per = 1,
+                 double mean_s = 0.1) {
+  std::vector<uint32_t> counts(steps, 0);
+  for (size_t i : minutes) counts[i] = per;
+  Workload w = OneKey(counts);
+  w.keys[0].service.mean_s = mean_s;
+  auto out = AtStepResolution(w, m);
+  EXPECT_TRUE(out.ok()) << out.status();
+  return *out;
+}
+
+TEST(FixedKeepAlive, MinuteFixture) {
+  // keep-alive 10 min, invocations in minutes 0, 5, 20, 31 of 50:
+  //   0: cold; idle 1..5 (4 min, warm: 4 < 10)
+  //   5: warm; idle 6..20 (14 min >= 10): unloaded at 16 -> 20 cold, 10 min wasted
+  //  20: cold; idle 21..31 (10 min, not < 10): unloaded at 31 -> 31 cold, 10 min wasted
+  //  31: cold; idle 32..42, unloaded: 10 min wasted
+  // cold 3 of 4, wasted 4 + 10 + 10 + 10 = 34 min x 100 MB.
+  SimResult r =
+      RunFixed(Minutes(50, {0, 5, 20, 31}, MinuteModel::kOneInstance), "10m", MinuteConfig());
+  EXPECT_EQ(r.arrivals, 4u);
+  EXPECT_EQ(r.cold, 3u);
+  EXPECT_NEAR(r.wasted_mb_s, 34 * 60 * 100.0, 1e-6);
+}
+
+TEST(HybridHistogram, MinuteFixtureOneInstance) {
+  // min_samples 3; invocations in minutes 0, 10, 20, 30, 40 of 50: idle times of 9 min.
+  // End of 0, 10, 20 (at 1, 11, 21): 0, 1, 2 idle times -> standard keep-alive (4 h): 10,
+  //   20, 30 warm, 9 min wasted each.
+  // End of 30 (at 31): 3 idle times, all in bin 9 (CV of 240 bins = sqrt(239) > 2):
+  //   head = 9 min (its bin's lower edge), pre-warm 9 x 0.9 = 8.1 min; tail = 10 min (upper
+  //   edge) x 1.1 = 11 min, keep-alive 11 - 8.1 = 2.9 min. Unloaded at 31, loaded at 39.1:
+  //   40 is warm, 0.9 min wasted.
+  // End of 40 (at 41): the same; loaded at 49.1, 0.9 min wasted up to the end (50).
+  // cold 1 (minute 0), wasted 27 + 0.9 + 0.9 = 28.8 min x 100 MB, 2 pre-warms.
+  SimResult r = RunHybrid(Minutes(50, {0, 10, 20, 30, 40}, MinuteModel::kOneInstance),
+                          {{"min_samples", "3"}}, MinuteConfig());
+  EXPECT_EQ(r.arrivals, 5u);
+  EXPECT_EQ(r.cold, 1u);
+  EXPECT_EQ(r.decisions["hybrid:prewarms"], 2u);
+  EXPECT_NEAR(r.wasted_mb_s, 28.8 * 60 * 100, 1e-3);
+}
+
+TEST(HybridHistogram, MinuteFixtureConcurrencyWindowsApplyToEachInstance) {
+  // As above, with 2 invocations of 60 s a minute: ceil(2 x 60 / 60) = 2 instances, both
+  // busy each of those minutes. Each instance gets the key's windows: minute 0 starts 2
+  // (cold 2), and every later minute finds both loaded. 4 pre-warms, twice the waste.
+  SimResult r = RunHybrid(Minutes(50, {0, 10, 20, 30, 40}, MinuteModel::kConcurrency, 2, 60),
+                          {{"min_samples", "3"}}, MinuteConfig());
+  EXPECT_EQ(r.arrivals, 10u);
+  EXPECT_EQ(r.cold, 2u);
+  EXPECT_EQ(r.decisions["hybrid:prewarms"], 4u);
+  EXPECT_NEAR(r.wasted_mb_s, 2 * 28.8 * 60 * 100, 1e-3);
+}
+
+TEST(HybridHistogram, OverlappingInvocationsRecordNoIdleTime) {
+  // Invocations of 200 s in minutes 0, 10, 11 and 30. Those of 10 and 11 overlap (the first
+  // ends after 800 s, the second starts before 720 s). Idle times: before 10 (340-460 s, bins
+  // 5-7) and before 30; none for the overlap, so no idle time of 0.
+  std::vector<uint32_t> counts(40, 0);
+  for (size_t m : {0, 10, 11, 30}) counts[m] = 1;
+  Workload w = OneKey(counts);
+  w.keys[0].service.knots = {{0, 200}, {1, 200}};
+  HybridHistogramPolicy p(*ParseHybridHistogram({}));
+  Simulate(w, p);
+  EXPECT_EQ(p.histogram(0).in_range() + p.histogram(0).oob(), 2u);
+  EXPECT_GE(p.histogram(0).PercentileBin(0), 5u);
+}
+
 }  // namespace prewarm::sim

@@ -1,7 +1,5 @@
 #include "sim/sim.h"
 
-#include "sim/key_rates.h"
-
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -22,15 +20,17 @@ using orchestrator::ViewState;
 namespace {
 
 // A uniform double in (0, 1) from 53 random bits: the same on every standard library.
-double Uniform01(std::mt19937_64& rng) { return (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53; }
+double Uniform01(std::mt19937_64& rng) {
+  return (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53;
+}
 
 // Inverse of the standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9
 // after one Newton step is not needed at this precision).
 double NormalQuantile(double p) {
-  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
                              1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
   static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-                             6.680131188771972e+01,  -1.328068155288572e+01};
+                             6.680131188771972e+01, -1.328068155288572e+01};
   static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
                              -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
   static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
@@ -61,6 +61,7 @@ constexpr size_t kBuckets = 2400;  // up to ~2.3e10 µs
 }  // namespace
 
 SimTimeUs StartTime::Sample(std::mt19937_64& rng) const {
+  if (median_s <= 0 && p99_s <= 0) return 0;  // instant loads (the minute model)
   double mu = std::log(std::max(median_s, 1e-6));
   double sigma = std::max(0.0, (std::log(std::max(p99_s, median_s)) - mu) / kZ99);
   double s = std::exp(mu + sigma * NormalQuantile(Uniform01(rng)));
@@ -98,10 +99,12 @@ double LatencyHistogram::Quantile(double q) const {
 
 geo::GeoPoint RegionPoint(const std::string& name) {
   static const std::map<std::string, geo::GeoPoint> kKnown = {
-      {"us-west", {37.4, -122.1}}, {"us-east", {38.9, -77.4}},  {"us-central", {41.9, -87.6}},
-      {"eu-west", {48.9, 2.35}},   {"eu-central", {50.1, 8.7}}, {"eu-north", {59.3, 18.1}},
-      {"ap-east", {22.3, 114.2}},  {"ap-northeast", {35.7, 139.7}}, {"ap-south", {19.1, 72.9}},
-      {"ap-southeast", {1.35, 103.8}}, {"sa-east", {-23.5, -46.6}}, {"af-south", {-33.9, 18.4}},
+      {"us-west", {37.4, -122.1}},   {"us-east", {38.9, -77.4}},
+      {"us-central", {41.9, -87.6}}, {"eu-west", {48.9, 2.35}},
+      {"eu-central", {50.1, 8.7}},   {"eu-north", {59.3, 18.1}},
+      {"ap-east", {22.3, 114.2}},    {"ap-northeast", {35.7, 139.7}},
+      {"ap-south", {19.1, 72.9}},    {"ap-southeast", {1.35, 103.8}},
+      {"sa-east", {-23.5, -46.6}},   {"af-south", {-33.9, 18.4}},
       {"au-east", {-33.9, 151.2}}};
   auto it = kKnown.find(name);
   if (it != kKnown.end()) return it->second;
@@ -172,13 +175,17 @@ void Simulator::BuildTopology() {
   int nodes = config_.nodes > 0 ? config_.nodes : static_cast<int>(3 * nregions);
   for (int i = 0; i < nodes; ++i) {
     uint32_t region = static_cast<uint32_t>(static_cast<size_t>(i) % nregions);
-    view_.nodes.push_back({fmt::format("{}-{}", view_.regions[region].name, i / nregions + 1), region,
-                           config_.slots_per_node, true, {}});
+    view_.nodes.push_back({fmt::format("{}-{}", view_.regions[region].name, i / nregions + 1),
+                           region,
+                           config_.slots_per_node,
+                           true,
+                           {}});
   }
   for (const KeySpec& k : w_.keys) {
     auto it = std::find_if(view_.regions.begin(), view_.regions.end(),
                            [&](const auto& r) { return r.name == k.region; });
-    uint32_t region = it == view_.regions.end() ? 0 : static_cast<uint32_t>(it - view_.regions.begin());
+    uint32_t region =
+        it == view_.regions.end() ? 0 : static_cast<uint32_t>(it - view_.regions.begin());
     ViewKey vk;
     vk.region = region;
     vk.tmpl = k.tmpl;
@@ -335,8 +342,8 @@ void Simulator::HandleArrival(const Arrival& a, Policy& policy) {
   bool measured = Measured(now_);
   KeyStats& ks = result_.keys[a.key];
   if (measured) {
-    ++ks.arrivals;
-    ++result_.arrivals;
+    ks.arrivals += a.invocations;
+    result_.arrivals += a.invocations;
   }
   std::optional<uint32_t> slot;
   bool cold = false;
@@ -465,7 +472,8 @@ SimResult Simulator::Run(Policy& policy) {
   result_.latency_p99_s = latency_.Quantile(0.99);
   result_.latency_p999_s = latency_.Quantile(0.999);
   policy.Finish(*ctx_, result_);
-  result_.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  result_.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   (void)cpu0;
   return result_;
 }

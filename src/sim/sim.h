@@ -33,7 +33,7 @@
 
 namespace prewarm::sim {
 
-// Instance start time: lognormal through a median and a 99th percentile.
+// Instance start time: lognormal through a median and a 99th percentile; both 0: instant.
 struct StartTime {
   double median_s = 2.7;
   double p99_s = 3.5;
@@ -67,8 +67,8 @@ class LatencyHistogram {
 };
 
 struct KeyStats {
-  uint64_t arrivals = 0;
-  uint64_t cold = 0;
+  uint64_t arrivals = 0;   // invocations (Arrival::invocations)
+  uint64_t cold = 0;       // arrivals that waited for a start (one per arrival)
   double wasted_mb_s = 0;  // this key's share of SimResult::wasted_mb_s
 };
 
@@ -77,15 +77,15 @@ struct SimResult {
   std::string policy;
   std::map<std::string, std::string> params;
   uint64_t arrivals = 0;
-  uint64_t cold = 0;           // arrivals that waited for an instance to start
-  uint64_t origin = 0;         // arrivals no node could take
-  uint64_t starts = 0;         // instances started
+  uint64_t cold = 0;    // arrivals that waited for an instance to start
+  uint64_t origin = 0;  // arrivals no node could take
+  uint64_t starts = 0;  // instances started
   double cold_rate = 0;
-  double cold_rate_p75 = 0;    // 75th percentile across keys with arrivals (ATC'20 metric)
-  double wasted_mb_s = 0;      // loaded, serving nothing
+  double cold_rate_p75 = 0;  // 75th percentile across keys with arrivals (ATC'20 metric)
+  double wasted_mb_s = 0;    // loaded, serving nothing
   double loaded_mb_s = 0;
   double latency_p50_s = 0, latency_p90_s = 0, latency_p99_s = 0, latency_p999_s = 0;
-  double sim_seconds = 0;      // virtual time simulated
+  double sim_seconds = 0;  // virtual time simulated
   double wall_seconds = 0;
   uint64_t events = 0;
   std::map<std::string, uint64_t> decisions;  // reason -> count (reconciler policies)
@@ -160,7 +160,7 @@ class Simulator {
     bool alive = false;
     double mem_mb = 0;
     SimTimeUs loaded_at = 0;
-    SimTimeUs idle_since = 0;  // valid while in_flight == 0
+    SimTimeUs idle_since = 0;                              // valid while in_flight == 0
     std::vector<std::pair<SimTimeUs, SimTimeUs>> waiting;  // (arrival, service) until ready
   };
   struct KeyLoad {

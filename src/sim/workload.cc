@@ -26,7 +26,8 @@ using forecast::IsMissing;
 using forecast::Series;
 
 constexpr int64_t kMinuteMs = 60'000;
-constexpr double kMaxCount = std::numeric_limits<uint32_t>::max();
+// One key's arrivals in one step: at most what a step may hold (workload.h).
+constexpr double kMaxCount = static_cast<double>(kMaxStepArrivals);
 // keys x steps a loader may allocate (1 GiB of counts): one absurd timestamp or a huge
 // scale must fail clearly rather than exhaust memory.
 constexpr double kMaxCells = 256.0 * 1024 * 1024;
@@ -88,10 +89,69 @@ absl::Status CheckCells(const std::string& path, size_t keys, size_t steps) {
 
 uint64_t Workload::total_arrivals() const {
   uint64_t total = 0;
-  for (const auto& key : counts) {
+  for (const auto& key : invocations.empty() ? counts : invocations) {
     for (uint32_t c : key) total += c;
   }
   return total;
+}
+
+absl::Status CheckStepArrivals(const Workload& w, const std::string& what) {
+  std::vector<uint64_t> sum(w.steps(), 0);
+  for (const auto& key : w.counts) {
+    for (size_t s = 0; s < key.size() && s < sum.size(); ++s) {
+      sum[s] += key[s];
+      if (sum[s] > kMaxStepArrivals) {
+        return absl::OutOfRangeError(fmt::format(
+            "{}: step {} has more than {} arrivals over its keys, more than the simulator can "
+            "buffer in one step",
+            what, s + 1, kMaxStepArrivals));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MinuteModel> ParseMinuteModel(const std::string& s) {
+  if (s == "off") return MinuteModel::kOff;
+  if (s == "one-instance") return MinuteModel::kOneInstance;
+  if (s == "concurrency") return MinuteModel::kConcurrency;
+  return absl::InvalidArgumentError(
+      fmt::format("unknown minute model '{}' (off, one-instance, concurrency)", s));
+}
+
+const char* MinuteModelName(MinuteModel m) {
+  switch (m) {
+    case MinuteModel::kOff:
+      return "off";
+    case MinuteModel::kOneInstance:
+      return "one-instance";
+    case MinuteModel::kConcurrency:
+      return "concurrency";
+  }
+  return "?";
+}
+
+absl::StatusOr<Workload> AtStepResolution(const Workload& w, MinuteModel m) {
+  if (m == MinuteModel::kOff || !w.invocations.empty()) return w;
+  Workload out = w;
+  out.invocations = w.counts;
+  const double step_s = static_cast<double>(w.step_ms) / 1000;
+  for (size_t k = 0; k < out.counts.size(); ++k) {
+    const double mean_s = k < w.keys.size() ? std::max(0.0, w.keys[k].service.mean_s) : 0;
+    for (uint32_t& c : out.counts[k]) {
+      if (c == 0) continue;
+      double need = m == MinuteModel::kOneInstance ? 1 : std::ceil(c * mean_s / step_s);
+      if (need > static_cast<double>(kMaxStepArrivals)) {
+        return absl::OutOfRangeError(
+            fmt::format("{}: key {} needs {} instances in one step, more than {}", w.name, k, need,
+                        kMaxStepArrivals));
+      }
+      c = static_cast<uint32_t>(std::max(1.0, need));
+    }
+    out.keys[k].concurrency = 1;
+  }
+  RETURN_IF_ERROR(CheckStepArrivals(out, w.name));
+  return out;
 }
 
 double ServiceTime::Sample(std::mt19937_64& rng) const {
@@ -124,13 +184,26 @@ void ArrivalStream::FillStep() {
   const SimTimeUs step_us = w_.step_ms * 1000;
   const SimTimeUs start = static_cast<SimTimeUs>(step_) * step_us;
   const size_t keys = std::min(w_.keys.size(), w_.counts.size());
+  if (!w_.invocations.empty()) {
+    // The minute model: at the step's start, each for the whole step.
+    for (uint32_t k = 0; k < keys; ++k) {
+      const uint32_t c = step_ < w_.counts[k].size() ? w_.counts[k][step_] : 0;
+      if (c == 0) continue;
+      const uint32_t inv = w_.invocations[k][step_];
+      for (uint32_t i = 0; i < c; ++i) {
+        buf_.push_back({start, k, inv / c + (i < inv % c ? 1u : 0u), step_us});
+      }
+    }
+    ++step_;
+    return;
+  }
   for (uint32_t k = 0; k < keys; ++k) {
     const uint32_t c = step_ < w_.counts[k].size() ? w_.counts[k][step_] : 0;
     for (uint32_t i = 0; i < c; ++i) {
       auto offset = static_cast<SimTimeUs>(Uniform01(rng_) * static_cast<double>(step_us));
       // Capped at ~31 years: a broken knot must not overflow the clock.
       double service_us = std::min(w_.keys[k].service.Sample(rng_) * 1e6, 1e15);
-      buf_.push_back({start + std::min(offset, step_us - 1), k, std::llround(service_us)});
+      buf_.push_back({start + std::min(offset, step_us - 1), k, 1, std::llround(service_us)});
     }
   }
   // Ties broken by key then service time: the order depends on the seed alone.
@@ -189,12 +262,23 @@ absl::StatusOr<Window> Wc98Window(const std::string& path, int64_t trace_len, co
   return Window{hi - len, len};
 }
 
+// A raw count whose largest key share (region x template x scale) would exceed what a step
+// can hold fails the read at its line.
+ingest::CsvOptions Wc98ReadOptions(const Wc98Split& split) {
+  ingest::CsvOptions o = ingest::WorldCup98Options();
+  double factor = 0;
+  for (double r : split.region_share) {
+    for (double t : split.template_share) factor = std::max(factor, r * t * split.scale);
+  }
+  if (factor > 0) o.max_count = kMaxCount / factor;
+  return o;
+}
+
 }  // namespace
 
 absl::StatusOr<Workload> LoadWc98(const std::string& path, const Wc98Split& split) {
   RETURN_IF_ERROR(CheckWc98Split(path, split));
-  ASSIGN_OR_RETURN(ingest::CountTable table,
-                   ingest::ReadCountCsv(path, ingest::WorldCup98Options()));
+  ASSIGN_OR_RETURN(ingest::CountTable table, ingest::ReadCountCsv(path, Wc98ReadOptions(split)));
   RETURN_IF_ERROR(RequireRows(path, table.report));
   const Series& trace = table.series.begin()->second;
   const auto trace_len = static_cast<int64_t>(trace.size());
@@ -224,14 +308,16 @@ absl::StatusOr<Workload> LoadWc98(const std::string& path, const Wc98Split& spli
         const double v = trace.values[static_cast<size_t>(i)];
         if (IsMissing(v)) continue;
         const double x = v * factor;
-        if (x >= kMaxCount) {
-          return absl::OutOfRangeError(fmt::format(
-              "{}: minute {} scaled to {} arrivals, more than a step can hold", path, i, x));
+        if (x > kMaxCount) {
+          return absl::OutOfRangeError(
+              fmt::format("{}: minute {} scaled to {} arrivals, more than the {} a step can hold",
+                          path, i, x, kMaxStepArrivals));
         }
         counts[static_cast<size_t>(m)] = StochasticRound(x, rng);
       }
     }
   }
+  RETURN_IF_ERROR(CheckStepArrivals(w, path));
   return w;
 }
 
@@ -319,13 +405,18 @@ std::string UniqueName(std::string base, std::set<std::string>& used) {
   return name;
 }
 
-absl::StatusOr<std::vector<uint32_t>> ToCounts(const std::string& path, const Series& s) {
+absl::StatusOr<std::vector<uint32_t>> ToCounts(const std::string& path,
+                                               const ingest::AzureFunction& fn) {
+  const Series& s = fn.invocations;
+  for (size_t m = 0; m < s.size(); ++m) {
+    if (s.values[m] > kMaxCount) {
+      return absl::OutOfRangeError(
+          fmt::format("{}:{}: {} minute_{}: {} invocations, more than the {} a step can hold", path,
+                      fn.line, s.name, m + 1, s.values[m], kMaxStepArrivals));
+    }
+  }
   std::vector<uint32_t> counts(s.size(), 0);
   for (size_t m = 0; m < s.size(); ++m) {
-    if (s.values[m] >= kMaxCount) {
-      return absl::OutOfRangeError(
-          fmt::format("{}: {} minute {}: {} invocations", path, s.name, m + 1, s.values[m]));
-    }
     counts[m] = static_cast<uint32_t>(s.values[m]);
   }
   return counts;
@@ -374,7 +465,7 @@ absl::StatusOr<Workload> LoadAzure(const std::string& inv_path, const AzureSplit
     no_memory += !mb;
     key.memory_mb = mb.value_or(kAzureDefaultMemoryMb);
     w.keys.push_back(std::move(key));
-    ASSIGN_OR_RETURN(std::vector<uint32_t> counts, ToCounts(inv_path, fn.invocations));
+    ASSIGN_OR_RETURN(std::vector<uint32_t> counts, ToCounts(inv_path, fn));
     w.counts.push_back(std::move(counts));
   }
   if (no_duration > 0) {
@@ -385,6 +476,7 @@ absl::StatusOr<Workload> LoadAzure(const std::string& inv_path, const AzureSplit
     AddClause(w,
               fmt::format("{} functions without memory: {} MB", no_memory, kAzureDefaultMemoryMb));
   }
+  RETURN_IF_ERROR(CheckStepArrivals(w, inv_path));
   return w;
 }
 
@@ -416,6 +508,7 @@ absl::StatusOr<int64_t> InferStepMs(const std::string& path) {
 absl::StatusOr<Workload> LoadCsv(const std::string& path, const TemplateShape& shape) {
   ASSIGN_OR_RETURN(int64_t step_ms, InferStepMs(path));
   ingest::CsvOptions options;
+  options.max_count = kMaxCount;
   options.region_column = "region";
   options.template_column = "template";
   options.step_ms = step_ms;
@@ -450,9 +543,11 @@ absl::StatusOr<Workload> LoadCsv(const std::string& path, const TemplateShape& s
         ++missing;
         continue;
       }
-      if (v >= kMaxCount) {
-        return absl::OutOfRangeError(fmt::format("{}: {} has {} arrivals at {}", path, s.name, v,
-                                                 ingest::FormatIsoUtc(s.TimeAt(i))));
+      if (v > kMaxCount) {
+        return absl::OutOfRangeError(
+            fmt::format("{}: {} has {} arrivals at {} (rows summed), more than the {} a step can "
+                        "hold",
+                        path, s.name, v, ingest::FormatIsoUtc(s.TimeAt(i)), kMaxStepArrivals));
       }
       counts[offset + i] = static_cast<uint32_t>(std::llround(v));
       rounded += (v != std::round(v));
@@ -462,6 +557,7 @@ absl::StatusOr<Workload> LoadCsv(const std::string& path, const TemplateShape& s
   if (missing > 0)
     AddClause(w, fmt::format("{} steps with only missing counts read as 0", missing));
   if (rounded > 0) AddClause(w, fmt::format("{} fractional step counts rounded", rounded));
+  RETURN_IF_ERROR(CheckStepArrivals(w, path));
   return w;
 }
 

@@ -46,6 +46,10 @@ struct Workload {
   // defaults for missing durations or memory), one clause per fact; empty when nothing.
   std::string report;
   size_t bad_lines = 0;  // input lines the loader rejected (listed in `report`)
+  // The minute model (AtStepResolution): every arrival of a step comes at its start, is
+  // served for the whole step, and stands for invocations[key][step] / counts[key][step] of
+  // the trace's invocations (empty: each arrival is one invocation, spread over the step).
+  std::vector<std::vector<uint32_t>> invocations;
   size_t steps() const { return counts.empty() ? 0 : counts[0].size(); }
   uint64_t total_arrivals() const;
 };
@@ -53,8 +57,19 @@ struct Workload {
 struct Arrival {
   SimTimeUs t = 0;
   uint32_t key = 0;
+  uint32_t invocations = 1;  // trace invocations it stands for (the minute model: 0 or more)
   SimTimeUs service_us = 0;
 };
+
+// Arrivals one step of a workload may hold, summed over its keys: the simulator buffers a
+// step's arrivals (sizeof(Arrival) = 24 bytes each) and handles each as an event, so this is
+// 256 MiB of buffer, and at about 2e5 events/s on one core a minute of simulation per step.
+// A count the trace gives beyond it cannot be simulated and is rejected before anything is
+// allocated for it.
+inline constexpr uint64_t kMaxStepArrivals = (uint64_t{256} << 20) / sizeof(Arrival);
+
+// Every step of `w` within kMaxStepArrivals (`what` names the source in the error).
+absl::Status CheckStepArrivals(const Workload& w, const std::string& what);
 
 // Generates the arrivals of a workload in time order, one step at a time: the `c` arrivals
 // of a key in a step are uniform over the step (a Poisson process conditioned on its count)
@@ -142,6 +157,19 @@ absl::StatusOr<Workload> LoadAzure(const std::string& inv_path, const AzureSplit
 // same step are summed, fractional counts are rounded. Bad lines are counted in `report`
 // and `bad_lines`; a file with no good line is an error naming its first bad lines.
 absl::StatusOr<Workload> LoadCsv(const std::string& path, const TemplateShape& shape = {});
+
+// The ATC'20 reference simulator's minute model (bench/sim/README.md, "Reference mode"):
+// minutes with invocations are busy, whole. kOneInstance: one instance per key serves every
+// invocation of a minute, however they overlap; kConcurrency: a minute with c invocations of
+// mean duration d needs ceil(c * d / step) instances (at least 1), each busy for the minute.
+enum class MinuteModel : uint8_t { kOff, kOneInstance, kConcurrency };
+absl::StatusOr<MinuteModel> ParseMinuteModel(const std::string& s);  // off|one-instance|concurrency
+const char* MinuteModelName(MinuteModel m);
+
+// `w` in the minute model: counts[key][step] becomes the instances the step needs (each one
+// arrival at the step's start, served for exactly one step) and invocations[key][step] the
+// trace's invocations, spread over those arrivals (the first ones get the remainder).
+absl::StatusOr<Workload> AtStepResolution(const Workload& w, MinuteModel m);
 
 // `copies` copies of `w` (keys renamed "<tmpl>~<i>", each copy rotated by a seeded number of
 // steps and homed in a seeded region): scale tests with 10,000 keys from the 200-function

@@ -7,6 +7,7 @@
 #include <set>
 #include <tuple>
 
+#include "fmt/format.h"
 #include "forecast/ingest/azure.h"
 #include "forecast/ingest/count_csv.h"
 #include "forecast/ingest/test_traces.h"
@@ -399,4 +400,96 @@ TEST(Replicate, TenThousandKeysFromTheAzureSample) {
 }
 
 }  // namespace
+
+// ---- Counts that cannot be simulated ----
+
+// 2,000,000,000 arrivals in one minute: far beyond kMaxStepArrivals. Each reader rejects it
+// naming the file and line, before the arrival buffer is ever allocated.
+TEST(Bounds, CsvCountBeyondAStepIsAnErrorNamingFileAndLine) {
+  std::string path = WriteTemp("huge.csv",
+                               "timestamp,region,template,count\n"
+                               "1700000000,eu,api,3\n"
+                               "1700000060,eu,api,2000000000\n");
+  auto w = LoadCsv(path);
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(std::string(w.status().message()), HasSubstr("huge.csv:3"));
+  // At the bound it loads.
+  path = WriteTemp(
+      "edge.csv",
+      fmt::format("timestamp,region,template,count\n1700000000,eu,api,{}\n", kMaxStepArrivals));
+  EXPECT_TRUE(LoadCsv(path).ok());
+}
+
+TEST(Bounds, Wc98CountBeyondAStepAfterScalingIsAnErrorNamingFileAndLine) {
+  // 2e9 x the largest share (eu-west 0.35 x static 0.6 x scale 0.01) = 4.2e6: fits. At scale
+  // 0.1 it is 4.2e7: it does not.
+  std::string path = WriteTemp("wc98_huge.csv",
+                               "period,count\n1998-05-01 00:00:00,10\n"
+                               "1998-05-01 00:01:00,2000000000\n");
+  Wc98Split split;
+  split.scale = 0.1;
+  split.shift_min = {0, 0, 0, 0};
+  split.days = 0;
+  auto w = LoadWc98(path, split);
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(std::string(w.status().message()), HasSubstr("wc98_huge.csv:3"));
+  split.scale = 0.01;
+  EXPECT_TRUE(LoadWc98(path, split).ok());
+}
+
+TEST(Bounds, AzureCountBeyondAStepIsAnErrorNamingFileAndLine) {
+  std::filesystem::path dir = testing::TempDir() + "/azure_huge";
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream f(dir / "1_inv.csv");
+    f << "HashFunction,HashOwner,HashApp,minute_1,minute_2\n"
+      << "aaaaaaaa11,o,a,1,0\n"
+      << "bbbbbbbb22,o,b,0,2000000000\n";
+  }
+  auto w = LoadAzure((dir / "1_inv.csv").string(), AzureSplit{});
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(std::string(w.status().message()), HasSubstr("1_inv.csv:3"));
+  EXPECT_THAT(std::string(w.status().message()), HasSubstr("minute_2"));
+}
+
+// ---- The minute model ----
+
+TEST(MinuteModel, OneInstanceIsOneArrivalPerBusyMinuteCarryingItsInvocations) {
+  Workload w = Small();
+  w.counts = {{2, 0, 1}, {1, 1, 1}};
+  w.keys[0].service.mean_s = 90;
+  auto m = AtStepResolution(w, MinuteModel::kOneInstance);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->counts[0], (std::vector<uint32_t>{1, 0, 1}));
+  EXPECT_EQ(m->invocations[0], w.counts[0]);
+  EXPECT_EQ(m->total_arrivals(), w.total_arrivals());
+  ArrivalStream s(*m, 1);
+  Arrival a;
+  ASSERT_TRUE(s.Next(a));
+  EXPECT_EQ(a.t, 0);
+  EXPECT_EQ(a.key, 0u);
+  EXPECT_EQ(a.invocations, 2u);
+  EXPECT_EQ(a.service_us, kStepUs);  // busy for the whole minute
+}
+
+TEST(MinuteModel, ConcurrencyNeedsInvocationsTimesMeanDurationOverAMinute) {
+  Workload w = Small();
+  w.counts = {{2, 0, 1}, {1, 1, 1}};
+  w.keys[0].service.mean_s = 45;   // 2 x 45 s = 90 s: 2 instances; 1 x 45 s: 1
+  w.keys[1].service.mean_s = 150;  // 150 s in one minute: 3 instances for one invocation
+  auto m = AtStepResolution(w, MinuteModel::kConcurrency);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->counts[0], (std::vector<uint32_t>{2, 0, 1}));
+  EXPECT_EQ(m->counts[1], (std::vector<uint32_t>{3, 3, 3}));
+  ArrivalStream s(*m, 1);
+  std::vector<uint32_t> inv;
+  Arrival a;
+  while (s.Next(a) && a.t == 0) inv.push_back(a.invocations);
+  EXPECT_EQ(inv, (std::vector<uint32_t>{1, 1, 1, 0, 0}));  // x's 2 on 2; y's 1 on 3
+  EXPECT_FALSE(ParseMinuteModel("minutes").ok());
+}
+
 }  // namespace prewarm::sim

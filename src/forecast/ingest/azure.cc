@@ -84,6 +84,7 @@ absl::StatusOr<AzureInvocations> ReadAzureInvocations(const std::string& path) {
   out.sum = DaySeries("Sum", cols.minutes.size());
   reader.ForEachRow([&](const std::vector<std::string_view>& fields) -> absl::Status {
     ASSIGN_OR_RETURN(AzureFunction fn, ParseFunction(fields, cols));
+    fn.line = reader.line_number();
     for (size_t m = 0; m < fn.invocations.size(); ++m) {
       out.sum.values[m] += fn.invocations.values[m];
     }

@@ -29,6 +29,7 @@ struct AzureFunction {
   // One-minute steps from kAzureDayStartMs, named after the first 8 characters of
   // function_hash. Every minute is observed: an idle minute is 0, not a gap.
   Series invocations;
+  size_t line = 0;  // of the file, 1-based
 };
 
 struct AzureInvocations {

@@ -57,6 +57,10 @@ class Accumulators {
       if (!count || (*count < 0 && !options_.allow_negative)) {
         return absl::InvalidArgumentError(fmt::format("bad count '{}'", cell));
       }
+      if (*count > options_.max_count) {
+        return absl::OutOfRangeError(fmt::format(
+            "count {} is more than the {} this reader may hold", cell, options_.max_count));
+      }
     }
     StepAccumulator& steps = StepsOf(KeyOf(fields));
     if (count) {
@@ -130,7 +134,16 @@ absl::StatusOr<CountTable> ReadCountCsv(LineSource src, const CsvOptions& option
   ASSIGN_OR_RETURN(TableReader reader, TableReader::Open(std::move(src), options.delimiter));
   ASSIGN_OR_RETURN(Columns cols, FindColumns(reader, options));
   Accumulators acc(cols, options);
-  reader.ForEachRow([&](const std::vector<std::string_view>& f) { return acc.AddRow(f); });
+  absl::Status too_big;
+  reader.ForEachRow([&](const std::vector<std::string_view>& f) {
+    absl::Status st = acc.AddRow(f);
+    if (absl::IsOutOfRange(st) && too_big.ok()) {
+      too_big = absl::OutOfRangeError(
+          fmt::format("{}:{}: {}", reader.name(), reader.line_number(), st.message()));
+    }
+    return st;
+  });
+  RETURN_IF_ERROR(too_big);
   CountTable table;
   ASSIGN_OR_RETURN(table.series, acc.Build(reader.name()));
   table.report = std::move(reader.report());

@@ -17,6 +17,7 @@
 
 #include <compare>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -50,6 +51,9 @@ struct CsvOptions {
   EmptyStep empty_step = EmptyStep::kGap;
   bool allow_negative = false;  // a negative request count is a bad line by default
   size_t max_steps = 50'000'000;
+  // A count above this fails the whole read with "file:line: ..." (not a skipped line): a
+  // consumer that must hold every counted request sets what it can hold.
+  double max_count = std::numeric_limits<double>::infinity();
 };
 
 // WorldCup98 requests per minute: `period,count`.

@@ -25,6 +25,8 @@ class TableReader {
   // Index of a header field (case-insensitive); the error names the file and header.
   absl::StatusOr<size_t> Column(std::string_view name) const;
   const std::string& name() const { return source_.name(); }
+  // The line of the row ForEachRow is visiting (1-based).
+  size_t line_number() const { return source_.line_number(); }
 
   // Calls `row(fields)` -> absl::Status for each data line with the header's field count.
   template <typename RowFn>
