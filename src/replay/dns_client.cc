@@ -7,6 +7,7 @@
 #include <chrono>
 #include <random>
 
+#include "common/status.h"
 #include "dns/codec.h"
 #include "dns/name.h"
 #include "dns/wire.h"
@@ -33,16 +34,14 @@ absl::StatusOr<DnsAnswer> QueryA(const HostPort& server, const std::string& name
   socklen_t salen = 0;
   sockaddr_storage sa = server.addr.ToSockaddr(server.port, &salen);
   ScopedFd fd(::socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return absl::InternalError(fmt::format("socket: {}", std::strerror(errno)));
+  if (!fd.valid()) return ErrnoStatus(errno, "socket");
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&sa), salen) != 0) {
-    return absl::UnavailableError(
-        fmt::format("connect {}: {}", server.ToString(), std::strerror(errno)));
+    return ErrnoStatus(errno, fmt::format("connect {}", server.ToString()));
   }
   std::array<uint8_t, 4096> in{};
   for (int attempt = 0; attempt < std::max(1, o.tries); ++attempt) {
     if (::send(fd.get(), out.data(), len, 0) < 0) {
-      return absl::UnavailableError(
-          fmt::format("send to {}: {}", server.ToString(), std::strerror(errno)));
+      return ErrnoStatus(errno, fmt::format("send to {}", server.ToString()));
     }
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(o.timeout_ms);
@@ -57,8 +56,7 @@ absl::StatusOr<DnsAnswer> QueryA(const HostPort& server, const std::string& name
       if (got < 0) {
         if (errno == EINTR) continue;
         // ICMP port unreachable: nothing listens there.
-        return absl::UnavailableError(
-            fmt::format("{}: {}", server.ToString(), std::strerror(errno)));
+        return ErrnoStatus(errno, server.ToString());
       }
       auto m = dns::ParseMessage(std::span<const uint8_t>(in.data(), static_cast<size_t>(got)));
       if (!m.ok() || m->header.id != q.header.id) continue;  // late or foreign: keep waiting

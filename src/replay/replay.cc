@@ -137,6 +137,7 @@ class Runner {
   ReplayResult Run() {
     start_ = Clock::now();
     std::vector<std::thread> workers;
+    workers.reserve(static_cast<size_t>(o_.workers));
     for (int i = 0; i < o_.workers; ++i) workers.emplace_back([this] { Work(); });
     std::thread ticker([this] { Tick(); });
     sim::ArrivalStream arrivals(w_, o_.seed);
@@ -447,12 +448,12 @@ std::string ToSvg(const ReplayResult& r) {
       "fill=\"white\"/>\n<text x=\"{}\" y=\"18\">time to first byte per request (ms, log) over "
       "trace time; red: waited for a start ({} of {} answered, p99 {:.1f} ms)</text>\n",
       kW, kH, kL, r.cold, r.answered, r.ttfb_ms.contains("p99") ? r.ttfb_ms.at("p99") : 0.0);
-  for (double d = lmin; d <= lmax; d += 1) {
+  for (int decade = static_cast<int>(lmin); decade <= static_cast<int>(lmax); ++decade) {
+    const double ms = std::pow(10, decade), at = y(ms);
     s += fmt::format(
         "<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#ddd\"/><text x=\"5\" "
         "y=\"{:.1f}\">{:g} ms</text>\n",
-        kL, kW - kR, y(std::pow(10, d)), y(std::pow(10, d)), y(std::pow(10, d)) + 4,
-        std::pow(10, d));
+        kL, kW - kR, at, at, at + 4, ms);
   }
   s += fmt::format("<text x=\"{}\" y=\"{}\">trace time: 0 .. {:.0f} s</text>\n", kL, kH - 15, tmax);
   for (const auto& q : r.requests) {
