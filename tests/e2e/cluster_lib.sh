@@ -167,3 +167,20 @@ ready_instances() { ctl "$1" instances | grep -c " ready "; }
 check_history() {
   "$PREWARM" cluster check-history --allowance-ms 1000 "$WORK"/history-*.jsonl
 }
+# The check after each fault: the checker's summary, and 0 violations.
+history_clean() {
+  local out
+  out=$(check_history 2>&1)
+  echo "$out" | head -5
+  grep -q " 0 violations" <<<"$out"
+}
+# finish_cluster NAME: stops everything; on a failed check keeps $WORK's logs where CI can
+# pick them up (/tmp/prewarm-e2e-logs/NAME.PID); removes $WORK unless KEEP_WORK is set.
+finish_cluster() {
+  stop_cluster
+  if ((FAILED > 0)); then
+    mkdir -p /tmp/prewarm-e2e-logs && cp -r "$WORK" "/tmp/prewarm-e2e-logs/$1.$$" &&
+      echo "logs kept in /tmp/prewarm-e2e-logs/$1.$$"
+  fi
+  [[ -n "${KEEP_WORK:-}" ]] || rm -rf "$WORK"
+}

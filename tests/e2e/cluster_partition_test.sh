@@ -26,21 +26,10 @@ ALT_ETCD_REPLICA=2
 source "$HERE/cluster_lib.sh"
 cleanup() {
   nft delete table inet prewarm_partition 2>/dev/null
-  stop_cluster
-  if ((FAILED > 0)); then
-    mkdir -p /tmp/prewarm-e2e-logs && cp -r "$WORK" "/tmp/prewarm-e2e-logs/partition.$$" &&
-      echo "logs kept in /tmp/prewarm-e2e-logs/partition.$$"
-  fi
-  [[ -n "${KEEP_WORK:-}" ]] || rm -rf "$WORK"
+  finish_cluster partition
 }
 trap cleanup EXIT
 leads() { health "$1" | grep -q role=leader; }
-history_clean() {
-  local out
-  out=$(check_history 2>&1)
-  echo "$out" | head -5
-  grep -q " 0 violations" <<<"$out"
-}
 
 start_cluster || { tail -20 "$WORK"/etcd-*/etcd.log; finish; exit 1; }
 check "both replicas see all three agents" wait_until 30 bash -c "$(declare -f health nodes_on); nodes_on 1 3 && nodes_on 2 3"

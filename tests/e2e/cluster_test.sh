@@ -15,14 +15,6 @@ for tool in etcd etcdctl kdig curl busybox; do
 done
 WORK=$(mktemp -d /tmp/prewarm-e2e-cluster.XXXXXX)
 source "$HERE/cluster_lib.sh"
-cleanup() {
-  stop_cluster
-  if ((FAILED > 0)); then  # the logs say why; keep them where CI can pick them up
-    mkdir -p /tmp/prewarm-e2e-logs && cp -r "$WORK" "/tmp/prewarm-e2e-logs/cluster.$$" &&
-      echo "logs kept in /tmp/prewarm-e2e-logs/cluster.$$"
-  fi
-  [[ -n "${KEEP_WORK:-}" ]] || rm -rf "$WORK"
-}
 # On a failed check, what each replica sees.
 diagnose() {
   local r
@@ -32,13 +24,7 @@ diagnose() {
     ctl "$r" instances 2>&1 | sed 's/^/    /'
   done
 }
-trap cleanup EXIT
-history_clean() {
-  local out
-  out=$(check_history 2>&1)
-  echo "$out" | head -5
-  grep -q " 0 violations" <<<"$out"
-}
+trap 'finish_cluster cluster' EXIT
 
 start_cluster || { tail -20 "$WORK"/etcd-*/etcd.log; finish; exit 1; }
 check "both replicas see all three agents" wait_until 30 bash -c "$(declare -f health nodes_on); nodes_on 1 3 && nodes_on 2 3"
