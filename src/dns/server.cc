@@ -72,7 +72,8 @@ absl::Status DnsServer::BindAll(std::vector<ScopedFd>& udp, ScopedFd& tcp) {
   if (options_.tcp) {
     absl::StatusOr<ScopedFd> fd = ListenTcp(addr, port);
     if (!fd.ok()) {
-      return absl::Status(fd.status().code(), fmt::format("dns: tcp {}", std::string(fd.status().message())));
+      return absl::Status(fd.status().code(),
+                          fmt::format("dns: tcp {}", std::string(fd.status().message())));
     }
     tcp = std::move(*fd);
     int flags = ::fcntl(tcp.get(), F_GETFL);
@@ -90,7 +91,16 @@ absl::Status DnsServer::Start() {
   }
   std::vector<ScopedFd> udp;
   ScopedFd tcp;
-  RETURN_IF_ERROR(BindAll(udp, tcp));
+  absl::Status bound = BindAll(udp, tcp);
+  // Port 0: the kernel picks the UDP port, and that number may be taken for TCP (by any
+  // socket's ephemeral port). Pick again, a bounded number of times.
+  for (int retry = 0; retry < 16 && options_.listen.port == 0 && absl::IsAlreadyExists(bound);
+       ++retry) {
+    udp.clear();
+    tcp = ScopedFd();
+    bound = BindAll(udp, tcp);
+  }
+  RETURN_IF_ERROR(bound);
   ScopedFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop.valid()) {
     return ErrnoStatus(errno, "dns: eventfd");
