@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "fmt/format.h"
@@ -144,18 +145,15 @@ class Runner {
     sim::Arrival a;
     uint64_t n = 0;
     while (n < total_ && arrivals.Next(a)) {
-      const auto offset =
-          std::chrono::duration<double, std::micro>(static_cast<double>(a.t) / o_.speed);
-      const auto due = start_ + std::chrono::duration_cast<Clock::duration>(offset);
-      if (due - start_ > std::chrono::duration<double>(o_.max_seconds)) {
+      const double trace_s = static_cast<double>(a.t) / 1e6;
+      if (trace_s / o_.speed > o_.max_seconds) {
         result_.stopped_early = true;
         break;
       }
-      std::this_thread::sleep_until(due);
-      RequestRecord& r = result_.requests[n];
+      std::this_thread::sleep_until(Due(trace_s));
+      RequestRecord& r = result_.requests[n];  // the queue's mutex hands it to a worker
       r.key = a.key;
-      r.trace_s = static_cast<double>(a.t) / 1e6;
-      due_.push_back(due);  // read by the worker after Push (the queue's mutex orders it)
+      r.trace_s = trace_s;
       queue_.Push(n);
       sent_.fetch_add(1);
       ++n;
@@ -174,19 +172,20 @@ class Runner {
   void Work() {
     size_t i = 0;
     while (queue_.Pop(i)) {
-      Clock::time_point due;
-      {
-        std::lock_guard<std::mutex> l(due_mu_);
-        due = due_[i];
-      }
-      Execute(result_.requests[i], due);
+      Execute(result_.requests[i]);
       done_.fetch_add(1);
     }
   }
 
-  void Execute(RequestRecord& r, Clock::time_point due) {
+  // When the arrival is due on the wall clock.
+  Clock::time_point Due(double trace_s) const {
+    return start_ + std::chrono::duration_cast<Clock::duration>(
+                        std::chrono::duration<double>(trace_s / o_.speed));
+  }
+
+  void Execute(RequestRecord& r) {
     const auto t0 = Clock::now();
-    r.late_ms = Ms(t0 - due);
+    r.late_ms = Ms(t0 - Due(r.trace_s));
     auto fail = [&](std::string_view kind, const std::string& why) {
       r.error = fmt::format("{}: {}", kind, why);
       errors_.fetch_add(1);
@@ -226,37 +225,20 @@ class Runner {
     if (r.cold) cold_.fetch_add(1);
   }
 
-  // Once a second: progress; every scrape_s: the orchestrator's instance counts.
+  // Every 200 ms: a scrape once scrape_s has passed, progress once a second; both once
+  // more at the end.
   void Tick() {
-    auto last_scrape = Clock::now() - std::chrono::hours(1);
-    std::map<std::string, double> counts;  // as of the previous scrape
-    Clock::time_point counts_at;
+    const auto scrape_every = std::chrono::duration<double>(o_.scrape_s);
+    Clock::time_point last_scrape{}, last_progress{};
     for (;;) {
       const bool last = done_flag_.load();
       const auto now = Clock::now();
-      if (metrics_ && (last || now - last_scrape >= std::chrono::duration<double>(o_.scrape_s))) {
+      if (metrics_ && (last || now - last_scrape >= scrape_every)) {
         last_scrape = now;
-        auto body = workload::HttpGet(metrics_->addr, metrics_->port, metrics_->path,
-                                      std::chrono::milliseconds(2000));
-        ++result_.scrapes;
-        if (body.ok() && body->status == 200) {
-          if (!counts.empty() || result_.loaded_mb_h >= 0) {
-            const double trace_s = Ms(now - counts_at) / 1000 * o_.speed;
-            double mb_s = 0;
-            for (const auto& [tmpl, n] : counts) {
-              auto m = memory_mb_.find(tmpl);
-              if (m != memory_mb_.end()) mb_s += n * m->second * trace_s;
-            }
-            result_.loaded_mb_h = std::max(0.0, result_.loaded_mb_h) + mb_s / 3600;
-          }
-          counts = InstancesByTemplate(body->body);
-          counts_at = now;
-          if (result_.loaded_mb_h < 0) result_.loaded_mb_h = 0;
-        } else {
-          ++result_.scrape_errors;
-        }
+        Scrape(now);
       }
-      if (o_.on_progress) {
+      if (o_.on_progress && (last || now - last_progress >= std::chrono::seconds(1))) {
+        last_progress = now;
         Progress p;
         p.sent = sent_.load();
         p.done = done_.load();
@@ -269,10 +251,32 @@ class Runner {
       }
       if (last) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      // progress about once a second, scrapes on their own cadence
-      for (int i = 0; i < 4 && !done_flag_.load(); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
+  }
+
+  // The orchestrator's instance counts; the previous scrape's counts held since it, each
+  // instance at its template's memory, add to the trace time's MB·h.
+  void Scrape(Clock::time_point now) {
+    auto body = workload::HttpGet(metrics_->addr, metrics_->port, metrics_->path,
+                                  std::chrono::milliseconds(2000));
+    ++result_.scrapes;
+    if (!body.ok() || body->status != 200) {
+      ++result_.scrape_errors;
+      return;
+    }
+    if (counts_at_) {
+      const double trace_s = Ms(now - *counts_at_) / 1000 * o_.speed;
+      double mb_s = 0;
+      for (const auto& [tmpl, n] : counts_) {
+        auto m = memory_mb_.find(tmpl);
+        if (m != memory_mb_.end()) mb_s += n * m->second * trace_s;
+      }
+      result_.loaded_mb_h += mb_s / 3600;
+    } else {
+      result_.loaded_mb_h = 0;  // measured from here on
+    }
+    counts_ = InstancesByTemplate(body->body);
+    counts_at_ = now;
   }
 
   ReplayResult Summarise() {
@@ -317,8 +321,8 @@ class Runner {
   uint64_t total_ = 0;
   ReplayResult result_;
   Queue queue_;
-  std::mutex due_mu_;
-  std::deque<Clock::time_point> due_;
+  std::map<std::string, double> counts_;        // Tick's: the previous good scrape's
+  std::optional<Clock::time_point> counts_at_;  // ... and when it was
   Clock::time_point start_;
   std::atomic<uint64_t> sent_{0}, done_{0}, cold_{0}, errors_{0};
   std::atomic<bool> done_flag_{false};
