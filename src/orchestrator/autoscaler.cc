@@ -107,6 +107,12 @@ std::vector<v1::InstanceInfo> InstanceTracker::Observe(const ClusterData& before
       continue;
     }
     v1::InstanceInfo info = InfoOf(after, rec->second->rec, now);
+    if (const v1::InstanceStatus* st = after.Observed(rec->second->rec);
+        st != nullptr && st->memory_bytes() > 0) {
+      double mb = static_cast<double>(st->memory_bytes()) / (1024.0 * 1024.0);
+      auto [e, fresh] = memory_mb_ewma_.emplace(rec->second->rec.template_name(), mb);
+      if (!fresh) e->second = 0.8 * e->second + 0.2 * mb;
+    }
     Seen& s = seen_[id];
     if (info.active_connections() > 0) s.last_active_ms = now;
     if (info.state() == s.state) continue;
@@ -141,6 +147,11 @@ std::map<std::string, int64_t> InstanceTracker::StartTimesMs() const {
   std::map<std::string, int64_t> out;
   for (const auto& [t, ms] : start_ms_ewma_) out[t] = static_cast<int64_t>(ms);
   return out;
+}
+
+std::map<std::string, double> InstanceTracker::MemoryMb() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return memory_mb_ewma_;
 }
 
 uint64_t InstanceTracker::nodes_departed() const {
@@ -284,60 +295,65 @@ LiveAutoscaler::Plan LiveAutoscaler::Decide(const ClusterData& d, int64_t now) {
 
 void LiveAutoscaler::LearnKeepAlives(const ClusterData& d, ClusterView& view, const KeyOf& key_of,
                                      int64_t now) {
-  constexpr int64_t kIdleGraceMs = 1'000;  // no answer and no connection this long: idle
-  // Keys that have no instance left but a reload planned must be in the view.
-  const bool timers = config_.autoscaler.learned.timers;
+  // No answer and no connection this long after the latest one: the key's requests ended.
+  constexpr int64_t kIdleGraceMs = 1'000;
+  // Keys that have no instance left but a reload or a timer's firing planned must be in
+  // the view.
   for (auto& [name, lk] : learned_) {
-    bool reload = lk.keepalive.idle() && lk.keepalive.plan().reload();
-    if (!reload && !(timers && lk.timers.NextFiring(now))) continue;
+    if (!lk.key.Pending(now)) continue;
     auto r = std::find_if(view.regions.begin(), view.regions.end(),
                           [&](const ViewRegion& vr) { return vr.name == name.first; });
     if (r != view.regions.end())
       key_of(static_cast<uint32_t>(r - view.regions.begin()), name.second);
   }
   const auto start_times = tracker_.StartTimesMs();
+  const auto memory = tracker_.MemoryMb();
+  double mean_mb = 0;
+  for (const auto& [tmpl, mb] : memory) mean_mb += mb;
+  if (!memory.empty()) mean_mb /= static_cast<double>(memory.size());
   for (ViewKey& k : view.keys) {
     std::pair<std::string, std::string> name{view.regions[k.region].name, k.tmpl};
     auto it = learned_.find(name);
     if (it == learned_.end()) {
       it = learned_
                .emplace(name,
-                        LearnedKey{LearnedKeepAlive(config_.autoscaler.learned, started_ms_),
-                                   TimerDetector(TimerDetectorOptions{}, started_ms_), 0, false, 0})
+                        LearnedKey{KeyAutoscaler(config_.autoscaler.learned, started_ms_), 0, 0})
                .first;
     }
     LearnedKey& lk = it->second;
-    // The key's latest sign of traffic: a DNS answer naming one of its instances, or a
-    // status report with open connections.
-    int64_t latest = 0;
-    bool latest_cold = false;  // the latest sign came from an instance still starting
-    uint32_t in_flight = 0, busy_instances = 0;
+    KeyInputs in;
+    if (auto st = start_times.find(k.tmpl); st != start_times.end())
+      in.start_s = st->second / 1000.0;
+    if (auto m = memory.find(k.tmpl); m != memory.end())
+      in.memory_ratio = MemoryRatio(m->second, mean_mb);
+    // Arrivals are DNS answers naming one of the key's instances (a client resolves before
+    // it connects); status reports with open connections keep it serving.
+    int64_t answered = 0, active = 0;
+    bool answered_cold = false;  // the latest answer named an instance still starting
+    uint32_t busy = 0;           // instances with open connections
     for (const ViewInstance& vi : k.instances) {
       auto inst = d.instances.find(vi.id);
       if (inst == d.instances.end()) continue;
-      const int64_t sign =
-          std::max(LastAnswerMs(d, inst->second->rec), tracker_.LastActiveMs(vi.id));
-      if (sign > latest) {
-        latest = sign;
-        latest_cold = vi.state != ViewState::kReady;
+      const int64_t answer = LastAnswerMs(d, inst->second->rec);
+      if (answer > answered) {
+        answered = answer;
+        answered_cold = vi.state != ViewState::kReady;
       }
-      in_flight += vi.in_flight;
-      busy_instances += vi.in_flight > 0;
+      active = std::max(active, tracker_.LastActiveMs(vi.id));
+      busy += vi.in_flight > 0;
     }
-    if (latest > lk.seen_ms) {
-      if (!lk.busy) {
-        lk.keepalive.Arrival(latest, latest_cold);
-        lk.timers.Arrival(latest);
-      }
-      lk.busy = true;
-      lk.seen_ms = latest;
+    if (answered > lk.answered_ms) {
+      lk.key.Arrival(answered, answered_cold, in);
+      lk.answered_ms = answered;
     }
-    double start_s = 1.0;
-    if (auto st = start_times.find(k.tmpl); st != start_times.end()) start_s = st->second / 1000.0;
-    if (lk.busy && in_flight == 0 && now - lk.seen_ms >= kIdleGraceMs) {
-      lk.busy = false;
-      const IdlePlan& plan =
-          lk.keepalive.IdleBegins(lk.seen_ms, config_.autoscaler.learned, 1.0, start_s);
+    lk.seen_ms = std::max({lk.seen_ms, answered, active});
+    // A client answered within the grace may not have connected yet: one instance serves.
+    if (busy == 0 && lk.seen_ms > 0 && now - lk.seen_ms < kIdleGraceMs) busy = 1;
+    const bool was = lk.key.serving();
+    // An idle period begins at the last sign of traffic.
+    lk.key.Serving(busy == 0 ? lk.seen_ms : now, busy, in);
+    if (was && busy == 0) {
+      const IdlePlan& plan = lk.key.keepalive().plan();
       spdlog::debug("learned keep-alive {}/{}: {} then keep until {} s idle", name.first,
                     name.second,
                     plan.reload() ? fmt::format("keep {} s, reload at {} s",
@@ -345,15 +361,7 @@ void LiveAutoscaler::LearnKeepAlives(const ClusterData& d, ClusterView& view, co
                                   : std::string("keep"),
                     plan.keep_until_ms / 1000);
     }
-    // Surplus levels (after level 1's plan: they keep no longer than it).
-    uint32_t busy = lk.busy ? std::max<uint32_t>(busy_instances, 1) : 0;
-    if (busy != lk.busy_instances) {
-      lk.keepalive.Busy(now, busy, config_.autoscaler.learned, 1.0, start_s);
-      lk.busy_instances = busy;
-    }
-    lk.keepalive.Apply(k, kLearnedWindowSource);
-    if (timers)
-      lk.timers.Apply(k, now, lk.keepalive.ColdCost(config_.autoscaler.learned, 1.0, now), start_s);
+    lk.key.Apply(k, now, in);
   }
 }
 

@@ -15,13 +15,13 @@
 #include <utility>
 #include <vector>
 
+#include "autoscale/idle_learner.h"
+#include "autoscale/key_autoscaler.h"
+#include "autoscale/reconciler.h"
 #include "common/clock.h"
 #include "orchestrator/cluster_cache.h"
 #include "orchestrator/config.h"
-#include "orchestrator/idle_learner.h"
 #include "orchestrator/publisher.h"
-#include "orchestrator/reconciler.h"
-#include "orchestrator/timer_detector.h"
 
 namespace prewarm::orchestrator {
 
@@ -36,6 +36,8 @@ class InstanceTracker {
   int64_t LastActiveMs(const std::string& id) const;
   int64_t StateSinceMs(const std::string& id) const;
   std::map<std::string, int64_t> StartTimesMs() const;
+  // Each template's instance memory as its agents report it (MB, a moving average).
+  std::map<std::string, double> MemoryMb() const;
   uint64_t nodes_departed() const;
 
  private:
@@ -46,9 +48,10 @@ class InstanceTracker {
   };
   const Clock& clock_;
   mutable std::mutex mu_;
-  std::map<std::string, Seen> seen_;             // guarded by mu_
-  std::map<std::string, double> start_ms_ewma_;  // guarded by mu_
-  uint64_t nodes_departed_ = 0;                  // guarded by mu_
+  std::map<std::string, Seen> seen_;              // guarded by mu_
+  std::map<std::string, double> start_ms_ewma_;   // guarded by mu_
+  std::map<std::string, double> memory_mb_ewma_;  // guarded by mu_
+  uint64_t nodes_departed_ = 0;                   // guarded by mu_
 };
 
 // An instance as a view of the cluster shows it (ListInstances, observers).
@@ -86,11 +89,9 @@ class LiveAutoscaler {
   const HeatBoard& heat_;
   Reconciler reconciler_;
   struct LearnedKey {
-    LearnedKeepAlive keepalive;
-    TimerDetector timers;
-    int64_t seen_ms = 0;  // the latest DNS answer / active report already accounted for
-    bool busy = false;
-    uint32_t busy_instances = 0;  // instances with open connections at the last pass
+    KeyAutoscaler key;        // the adapter the simulator runs too
+    int64_t answered_ms = 0;  // the latest DNS answer already fed as an arrival
+    int64_t seen_ms = 0;      // the latest answer or report of open connections
   };
   std::map<std::pair<std::string, std::string>, LearnedKey> learned_;
   int64_t started_ms_ = 0;

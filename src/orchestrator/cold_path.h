@@ -18,9 +18,9 @@
 #include "orchestrator/cluster_cache.h"
 #include "orchestrator/cluster_writer.h"
 #include "orchestrator/config.h"
-#include "orchestrator/placement.h"
+#include "autoscale/placement.h"
 #include "orchestrator/presence.h"
-#include "orchestrator/snapshot.h"
+#include "autoscale/snapshot.h"
 
 namespace prewarm::orchestrator {
 

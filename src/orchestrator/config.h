@@ -9,7 +9,7 @@
 #include "common/net.h"
 #include "common/yaml_reader.h"
 #include "geo/geo.h"
-#include "orchestrator/idle_learner.h"
+#include "autoscale/idle_learner.h"
 #include "security/tls.h"
 
 namespace prewarm::orchestrator {

@@ -17,7 +17,7 @@
 
 #include "common/clock.h"
 #include "orchestrator/config.h"
-#include "orchestrator/service_time.h"
+#include "autoscale/service_time.h"
 #include "prewarm/v1/forecast.pb.h"
 
 namespace prewarm::orchestrator {

@@ -28,7 +28,7 @@
 #include "orchestrator/config.h"
 #include "orchestrator/history.h"
 #include "orchestrator/presence.h"
-#include "orchestrator/service_time.h"
+#include "autoscale/service_time.h"
 #include "prewarm/v1/agent.pb.h"
 #include "security/tls.h"
 

@@ -16,7 +16,7 @@
 #include "orchestrator/config.h"
 #include "orchestrator/event_feed.h"
 #include "orchestrator/replica.h"
-#include "orchestrator/service_time.h"
+#include "autoscale/service_time.h"
 #include "store/kv.h"
 
 namespace grpc {

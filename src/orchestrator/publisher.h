@@ -15,7 +15,7 @@
 #include "common/clock.h"
 #include "orchestrator/cluster_cache.h"
 #include "orchestrator/config.h"
-#include "orchestrator/snapshot.h"
+#include "autoscale/snapshot.h"
 
 namespace prewarm::orchestrator {
 

@@ -34,8 +34,8 @@
 #include "orchestrator/prefetch_book.h"
 #include "orchestrator/presence.h"
 #include "orchestrator/publisher.h"
-#include "orchestrator/service_time.h"
-#include "orchestrator/snapshot.h"
+#include "autoscale/service_time.h"
+#include "autoscale/snapshot.h"
 #include "store/kv.h"
 
 namespace prewarm::orchestrator {

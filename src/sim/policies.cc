@@ -18,7 +18,8 @@ absl::StatusOr<int64_t> ParseDurationMs(const std::string& s) {
     const char* suffix;
     double ms;
   };
-  static const Unit kUnits[] = {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
+  static const Unit kUnits[] = {
+      {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
   for (const Unit& u : kUnits) {
     std::string suf = u.suffix;
     if (s.size() > suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0) {
@@ -117,10 +118,12 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
       ASSIGN_OR_RETURN(o.reconciler.panic_threshold, ParseDouble(k, v));
     } else if (k == "target") {
       ASSIGN_OR_RETURN(target, ParseDouble(k, v));
-      if (target <= 0 || target > 1) return absl::InvalidArgumentError("--param target must be in (0, 1]");
+      if (target <= 0 || target > 1)
+        return absl::InvalidArgumentError("--param target must be in (0, 1]");
     } else if (k == "q") {
       ASSIGN_OR_RETURN(o.quantile, ParseDouble(k, v));
-      if (o.quantile <= 0 || o.quantile >= 1) return absl::InvalidArgumentError("--param q must be in (0, 1)");
+      if (o.quantile <= 0 || o.quantile >= 1)
+        return absl::InvalidArgumentError("--param q must be in (0, 1)");
     } else if (k == "model") {
       auto m = forecast::MakeModel(v);
       if (!m.ok()) return m.status();
@@ -179,7 +182,8 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
       if (o.learn.mix_per_day < 0) return absl::InvalidArgumentError("--param mix must be >= 0");
     } else if (k == "forecast_min") {
       ASSIGN_OR_RETURN(o.forecast_min, ParseDouble(k, v));
-      if (o.forecast_min < 0) return absl::InvalidArgumentError("--param forecast_min must be >= 0");
+      if (o.forecast_min < 0)
+        return absl::InvalidArgumentError("--param forecast_min must be >= 0");
     } else if (k == "cold") {
       ASSIGN_OR_RETURN(int64_t ms, ParseDurationMs(v));
       o.learn.cold_s = static_cast<double>(ms) / 1000.0;
@@ -189,10 +193,12 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
       o.learn.learner.min_samples = static_cast<uint64_t>(d);
     } else if (k == "prior") {
       ASSIGN_OR_RETURN(o.learn.learner.prior_weight, ParseDouble(k, v));
-      if (o.learn.learner.prior_weight < 0) return absl::InvalidArgumentError("--param prior must be >= 0");
+      if (o.learn.learner.prior_weight < 0)
+        return absl::InvalidArgumentError("--param prior must be >= 0");
     } else if (k == "range") {
       ASSIGN_OR_RETURN(o.learn.learner.range_ms, ParseDurationMs(v));
-      if (o.learn.learner.range_ms < o.learn.learner.bin_ms) return absl::InvalidArgumentError("--param range must be >= 1m");
+      if (o.learn.learner.range_ms < o.learn.learner.bin_ms)
+        return absl::InvalidArgumentError("--param range must be >= 1m");
     } else if (k == "weight") {
       if (v != "key" && v != "start" && v != "mix") {
         return absl::InvalidArgumentError("--param weight=key|start|mix");
@@ -233,19 +239,17 @@ void ReconcilerPolicy::Begin(PolicyContext& ctx) {
   if (options_.name == "predictive") {
     // Windows must be met, not merely begun: act a worst-case start plus a tick early.
     for (auto& [tmpl, tp] : rc.templates) {
-      tp.lead_ms = static_cast<int64_t>(std::ceil(ctx.config().start.p99_s * 1000)) + options_.tick_ms;
+      tp.lead_ms =
+          static_cast<int64_t>(std::ceil(ctx.config().start.p99_s * 1000)) + options_.tick_ms;
     }
   }
   reconciler_ = std::make_unique<orchestrator::Reconciler>(std::move(rc));
   if (options_.name != "predictive") return;
   if (options_.learn.cold_s > 0) {
     // Timer windows are priced at the learned keep-alive's cost of a cold start.
-    if (options_.learn.timers) {
-      timers_.assign(w.keys.size(), orchestrator::TimerDetector(orchestrator::TimerDetectorOptions{}, 0));
-    }
-    orchestrator::LearnedKeepAliveConfig lc = options_.learn;
-    lc.learner.default_keepalive_ms = options_.keepalive_ms;
-    learned_.assign(w.keys.size(), orchestrator::LearnedKeepAlive(lc, 0));
+    learn_ = options_.learn;
+    learn_.learner.default_keepalive_ms = options_.keepalive_ms;
+    keys_.assign(w.keys.size(), orchestrator::KeyAutoscaler(learn_, 0));
     double sum = 0;
     for (const KeySpec& k : w.keys) sum += k.memory_mb;
     mean_memory_mb_ = w.keys.empty() ? 128 : sum / static_cast<double>(w.keys.size());
@@ -304,14 +308,17 @@ void ReconcilerPolicy::OnTick(PolicyContext& ctx) {
 }
 
 void ReconcilerPolicy::OnStep(PolicyContext& ctx, size_t step) {
-  for (uint32_t k = 0; k < timers_.size(); ++k) ApplyTimer(ctx, k);
+  const int64_t now_ms = ctx.now() / 1000;
+  for (uint32_t k = 0; k < keys_.size(); ++k)
+    keys_[k].Apply(ctx.view().keys[k], now_ms, Inputs(ctx, k));
   if (!planner_) return;
   const Workload& w = ctx.workload();
   int64_t step_start = w.start_unix_ms + static_cast<int64_t>(step) * w.step_ms;
   int64_t now_unix = step_start + w.step_ms;
   clock_.Set(now_unix);
   for (uint32_t k = 0; k < w.keys.size(); ++k) {
-    store_->Add({w.keys[k].region, w.keys[k].tmpl}, step_start, static_cast<double>(ctx.StepArrivals(k)));
+    store_->Add({w.keys[k].region, w.keys[k].tmpl}, step_start,
+                static_cast<double>(ctx.StepArrivals(k)));
   }
   store_->MarkObserved(step_start, now_unix);
   ++plans_;
@@ -326,10 +333,8 @@ void ReconcilerPolicy::OnStep(PolicyContext& ctx, size_t step) {
     win.target = r.target_concurrency();
     win.content.assign(r.content_ids().begin(), r.content_ids().end());
     win.received_ms = now_unix - sim_offset_ms;
-    auto& windows = ctx.view().keys[it->second].windows;
-    // The latest request per key replaces the previous one of the same source.
-    std::erase_if(windows, [](const orchestrator::PrefetchWindow& w) { return w.source == 0; });
-    windows.push_back(std::move(win));
+    orchestrator::AddForecastWindow(ctx.view().keys[it->second], std::move(win),
+                                    now_unix - sim_offset_ms);
     ++windows_;
   }
 }
@@ -337,51 +342,36 @@ void ReconcilerPolicy::OnStep(PolicyContext& ctx, size_t step) {
 namespace {
 
 uint32_t BusyInstances(const orchestrator::ViewKey& k) {
-  return static_cast<uint32_t>(std::count_if(k.instances.begin(), k.instances.end(),
-                                             [](const orchestrator::ViewInstance& i) { return i.in_flight > 0; }));
+  return static_cast<uint32_t>(
+      std::count_if(k.instances.begin(), k.instances.end(),
+                    [](const orchestrator::ViewInstance& i) { return i.in_flight > 0; }));
 }
 
 }  // namespace
 
-double ReconcilerPolicy::MemoryRatio(const PolicyContext& ctx, uint32_t key) const {
-  return ctx.workload().keys[key].memory_mb / mean_memory_mb_;
-}
-
-void ReconcilerPolicy::ApplyTimer(PolicyContext& ctx, uint32_t key) {
-  const int64_t now_ms = ctx.now() / 1000;
-  double cold = learned_[key].ColdCost(options_.learn, MemoryRatio(ctx, key), now_ms);
-  timers_[key].Apply(ctx.view().keys[key], now_ms, cold, ctx.config().start.median_s);
+orchestrator::KeyInputs ReconcilerPolicy::Inputs(const PolicyContext& ctx, uint32_t key) const {
+  return {orchestrator::MemoryRatio(ctx.workload().keys[key].memory_mb, mean_memory_mb_),
+          ctx.config().start.median_s};
 }
 
 void ReconcilerPolicy::OnArrival(PolicyContext& ctx, uint32_t key, bool cold) {
+  if (keys_.empty()) return;
   orchestrator::ViewKey& vk = ctx.view().keys[key];
   const int64_t now_ms = ctx.now() / 1000;
-  if (!timers_.empty()) {
-    timers_[key].Arrival(now_ms);
-    ApplyTimer(ctx, key);
-  }
-  if (learned_.empty()) return;
-  orchestrator::LearnedKeepAlive& l = learned_[key];
-  l.Arrival(now_ms, cold);
-  l.Busy(now_ms, BusyInstances(vk), options_.learn, MemoryRatio(ctx, key), ctx.config().start.median_s);
-  l.Apply(vk, orchestrator::kLearnedWindowSource);  // the invocation supersedes a pending reload
+  const orchestrator::KeyInputs in = Inputs(ctx, key);
+  orchestrator::KeyAutoscaler& k = keys_[key];
+  k.Arrival(now_ms, cold, in);
+  k.Serving(now_ms, BusyInstances(vk), in);
+  k.Apply(vk, now_ms, in);  // the invocation supersedes a pending reload
 }
 
 void ReconcilerPolicy::OnIdle(PolicyContext& ctx, uint32_t key, const orchestrator::ViewInstance&) {
-  if (learned_.empty()) return;
+  if (keys_.empty()) return;
   orchestrator::ViewKey& vk = ctx.view().keys[key];
-  orchestrator::LearnedKeepAlive& l = learned_[key];
   const int64_t now_ms = ctx.now() / 1000;
-  const double memory_ratio = MemoryRatio(ctx, key);
-  const double start_s = ctx.config().start.median_s;
-  const uint32_t busy = BusyInstances(vk);
-  // Level 1 first: surplus levels keep no longer than it.
-  if (busy == 0) {
-    l.IdleBegins(now_ms, options_.learn, memory_ratio, start_s);
-    learned_reloads_ += l.plan().reload();
-  }
-  l.Busy(now_ms, busy, options_.learn, memory_ratio, start_s);
-  l.Apply(vk, orchestrator::kLearnedWindowSource);
+  const orchestrator::KeyInputs in = Inputs(ctx, key);
+  keys_[key].Serving(now_ms, BusyInstances(vk), in);
+  keys_[key].Apply(vk, now_ms, in);
 }
 
 void ReconcilerPolicy::Finish(PolicyContext&, SimResult& result) {
@@ -389,11 +379,14 @@ void ReconcilerPolicy::Finish(PolicyContext&, SimResult& result) {
   result.decisions["reconciler:ticks"] = c.ticks;
   result.decisions["reconciler:panics"] = c.panics;
   result.decisions["reconciler:unplaceable"] = c.unplaceable;
-  if (!learned_.empty()) {
-    uint64_t plans = 0;
-    for (const auto& l : learned_) plans += l.plans();
+  if (!keys_.empty()) {
+    uint64_t plans = 0, reloads = 0;
+    for (const auto& k : keys_) {
+      plans += k.keepalive().plans();
+      reloads += k.reloads();
+    }
     result.decisions["learned:plans"] = plans;
-    result.decisions["learned:reload-windows"] = learned_reloads_;
+    result.decisions["learned:reload-windows"] = reloads;
   }
   if (planner_) {
     result.decisions["forecast:plans"] = plans_;

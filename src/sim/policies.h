@@ -18,13 +18,13 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "autoscale/idle_learner.h"
+#include "autoscale/key_autoscaler.h"
+#include "autoscale/reconciler.h"
 #include "common/clock.h"
 #include "forecast/service/model_forecaster.h"
 #include "forecast/service/planner.h"
 #include "forecast/service/series_store.h"
-#include "orchestrator/idle_learner.h"
-#include "orchestrator/reconciler.h"
-#include "orchestrator/timer_detector.h"
 #include "sim/sim.h"
 
 namespace prewarm::sim {
@@ -33,19 +33,19 @@ namespace prewarm::sim {
 using Params = std::map<std::string, std::string>;
 
 struct ReconcilerPolicyOptions {
-  std::string name;                        // fixed-keepalive | reactive-kpa | predictive
+  std::string name;  // fixed-keepalive | reactive-kpa | predictive
   orchestrator::ReconcilerConfig reconciler;
-  int64_t tick_ms = 2'000;                 // Knative ticks every 2 s
+  int64_t tick_ms = 2'000;  // Knative ticks every 2 s
   int64_t keepalive_ms = 600'000;
   // predictive only
-  double quantile = 0.9;                   // newsvendor q (sets the cold/idle cost ratio)
+  double quantile = 0.9;  // newsvendor q (sets the cold/idle cost ratio)
   std::string model = "ets";
   std::string transform = "log1p";
   int64_t refit_every_ms = 3'600'000;
   int min_history_steps = 30;
-  int64_t horizon_ms = 0;                  // 0: one workload step
-  bool forecast = true;                    // the model forecaster's windows
-  double forecast_min = 1.0;               // ...for keys with >= this many arrivals per step
+  int64_t horizon_ms = 0;     // 0: one workload step
+  bool forecast = true;       // the model forecaster's windows
+  double forecast_min = 1.0;  // ...for keys with >= this many arrivals per step
   // The learned keep-alive (orchestrator::LearnedKeepAlive; cold=0 turns it off).
   // Knobs cold, weight, mix, min_samples, prior, range; surplus (levels) and surplus_cold
   // for the 2nd.. concurrent instance; timers=on|off (orchestrator::TimerDetector);
@@ -58,7 +58,7 @@ struct ReconcilerPolicyOptions {
   // is planned from its first idle period (the prior stands in for the samples it lacks);
   // idle times past 6 h are not bridged.
   orchestrator::LearnedKeepAliveConfig learn;
-  Params raw;                              // as given, for the report
+  Params raw;  // as given, for the report
 };
 
 // Parses the knobs of policy `name` (unknown knobs are an error naming the valid ones).
@@ -80,9 +80,8 @@ class ReconcilerPolicy final : public Policy {
   void Finish(PolicyContext& ctx, SimResult& result) override;
 
  private:
-  void ApplyTimer(PolicyContext& ctx, uint32_t key);
-  // This key's instance memory over the average (the learned keep-alive's unit).
-  double MemoryRatio(const PolicyContext& ctx, uint32_t key) const;
+  // What the key's adapter is told besides events: its memory ratio and start time.
+  orchestrator::KeyInputs Inputs(const PolicyContext& ctx, uint32_t key) const;
   ReconcilerPolicyOptions options_;
   std::unique_ptr<orchestrator::Reconciler> reconciler_;
   // predictive
@@ -93,11 +92,10 @@ class ReconcilerPolicy final : public Policy {
   std::unique_ptr<forecast::Planner> planner_;
   std::map<forecast::SeriesKey, uint32_t> key_index_;
   uint64_t plans_ = 0, windows_ = 0;
-  // learned keep-alive
-  std::vector<orchestrator::LearnedKeepAlive> learned_;
-  std::vector<orchestrator::TimerDetector> timers_;
+  // learned keep-alive and timers: the adapter the live orchestrator runs, one per key
+  std::vector<orchestrator::KeyAutoscaler> keys_;
+  orchestrator::LearnedKeepAliveConfig learn_;  // what keys_ read
   double mean_memory_mb_ = 128;
-  uint64_t learned_reloads_ = 0;
 };
 
 // Parses "90s", "10m", "2h", "1500ms" or plain seconds.

@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "orchestrator/reconciler.h"
+#include "autoscale/reconciler.h"
 #include "sim/workload.h"
 
 namespace prewarm::sim {

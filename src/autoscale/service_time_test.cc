@@ -1,4 +1,4 @@
-#include "orchestrator/service_time.h"
+#include "autoscale/service_time.h"
 
 #include <gtest/gtest.h>
 

@@ -1,11 +1,11 @@
-#include "orchestrator/idle_learner.h"
+#include "autoscale/idle_learner.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include <gtest/gtest.h>
 
-#include "orchestrator/reconciler.h"
+#include "autoscale/reconciler.h"
 
 namespace prewarm::orchestrator {
 namespace {

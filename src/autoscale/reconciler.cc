@@ -1,4 +1,4 @@
-#include "orchestrator/reconciler.h"
+#include "autoscale/reconciler.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "orchestrator/placement.h"
+#include "autoscale/placement.h"
 
 #include <limits>
 #include <vector>

@@ -1,9 +1,9 @@
-#include "orchestrator/timer_detector.h"
+#include "autoscale/timer_detector.h"
 
 #include <algorithm>
 #include <cstdlib>
 
-#include "orchestrator/reconciler.h"
+#include "autoscale/reconciler.h"
 
 namespace prewarm::orchestrator {
 

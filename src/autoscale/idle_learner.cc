@@ -1,6 +1,6 @@
-#include "orchestrator/idle_learner.h"
+#include "autoscale/idle_learner.h"
 
-#include "orchestrator/reconciler.h"
+#include "autoscale/reconciler.h"
 
 #include <algorithm>
 #include <cstdint>

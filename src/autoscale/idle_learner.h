@@ -129,7 +129,7 @@ struct LearnedKeepAliveConfig {
   // and at 1 a tight budget drops the biggest instances first: on WorldCup98 at 0.63x
   // memory, the four 256 MB video keys went cold 67 % of the time (p75) where fixed
   // keep-alive's were at 53 %. At 0.5 the cheapest predictive point is 0.75x at 8 %.
-  // (The live orchestrator plans with the ratio 1: it has no per-template memory.)
+  // (The live orchestrator takes each template's memory from its agents' reports.)
   double memory_weight = 0.5;
   // Burst scale-out. An activation is an arrival that ends the key's idle period; the
   // most instances serving at once within `burst_window_ms` after it is its peak. Once an

@@ -1,8 +1,8 @@
-#include "orchestrator/timer_detector.h"
+#include "autoscale/timer_detector.h"
 
 #include <gtest/gtest.h>
 
-#include "orchestrator/reconciler.h"
+#include "autoscale/reconciler.h"
 
 namespace prewarm::orchestrator {
 namespace {

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string_view>
 
-#include "orchestrator/snapshot.h"
+#include "autoscale/snapshot.h"
 
 namespace prewarm::orchestrator {
 
