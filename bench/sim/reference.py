@@ -6,7 +6,7 @@ fixed 10-minute keep-alive's in the same mode), with the relative difference.
     reference.py ONE_INSTANCE.json CONCURRENCY.json
 
 Each JSON is `prewarm sim --minute-model M --policy hybrid-histogram,fixed-keepalive
---param fixed-keepalive.keepalive=60m --json` on 200_inv.csv. Goal: memory within +-5 %,
+--param fixed-keepalive.keepalive_s=60m --json` on 200_inv.csv. Goal: memory within +-5 %,
 cold-start rates within +-10 % (relative)."""
 import json
 import sys
@@ -27,7 +27,7 @@ def runs(path):
     for r in d["runs"]:
         name = r["policy"]
         if name == "fixed-keepalive":
-            name += " " + r["params"].get("keepalive", "10m")
+            name += " " + r["params"].get("keepalive_s", "10m")
         out[name] = (r["wasted_norm"], 100 * r["cold_rate_p75"], 100 * r["cold_rate"])
     return out
 

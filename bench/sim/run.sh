@@ -56,7 +56,7 @@ PY
 echo "== reference: Azure 200 in the minute model (no warm-up), beside the reference simulator"
 for m in one-instance concurrency; do
   "$PREWARM" sim --trace "$TRACES/azure2019/200_inv.csv" --minute-model "$m" \
-    --policy hybrid-histogram,fixed-keepalive --param fixed-keepalive.keepalive=60m --json \
+    --policy hybrid-histogram,fixed-keepalive --param fixed-keepalive.keepalive_s=60m --json \
     >"$OUT/reference-$m.json"
 done
 python3 bench/sim/reference.py "$OUT/reference-one-instance.json" "$OUT/reference-concurrency.json"

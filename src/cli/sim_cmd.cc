@@ -230,7 +230,11 @@ void AddSimCommand(CLI::App& app) {
       ->delimiter(',')
       ->required();
   s->add_option("--param", f->params,
-                "policy knob k=v (every policy) or policy.k=v (one); repeatable");
+                "policy knob k=v (every policy) or policy.k=v (one); repeatable. The reconciler "
+                "policies take the orchestrator's autoscaler settings by their config names "
+                "(examples/orchestrator.yaml), plus tick and, for predictive, the simulated "
+                "forecaster's q, model, transform, refit_every_s, min_history_steps, horizon_s, "
+                "forecast, min_mean_per_step");
   s->add_option("--nodes", f->nodes,
                 "nodes, spread evenly over the regions (default 3 per region)");
   auto* slots =

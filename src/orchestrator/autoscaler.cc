@@ -11,15 +11,8 @@ constexpr int64_t kUnmeasuredLeadMs = 24 * 3600 * 1000LL;  // the furthest a win
 constexpr int64_t kTickSlackMs = 1000;                     // the control loop's period
 constexpr int64_t kHeatSlackMs = 1000;  // other replicas publish their answers this often
 
-ReconcilerConfig MakeReconcilerConfig(const OrchestratorConfig& c) {
-  ReconcilerConfig rc;
-  rc.proactive = c.autoscaler.proactive;
-  rc.reactive = c.autoscaler.reactive;
-  rc.stable_window_ms = c.autoscaler.stable_window_ms;
-  rc.panic_window_ms = c.autoscaler.panic_window_ms;
-  rc.panic_threshold = c.autoscaler.panic_threshold;
-  rc.default_template.keepalive_ms = c.keepalive_ms;
-  rc.default_template.target_utilisation = c.autoscaler.target_utilisation;
+ReconcilerConfig LiveReconcilerConfig(const OrchestratorConfig& c) {
+  ReconcilerConfig rc = MakeReconcilerConfig(c.autoscaler);  // what the simulator starts from
   rc.default_template.concurrency = 10;
   rc.default_template.max_per_key = c.max_prefetch_target;
   // Until a template's start time is measured, act on the newest forecast window as soon as
@@ -165,7 +158,7 @@ LiveAutoscaler::LiveAutoscaler(const OrchestratorConfig& config, const Clock& cl
       clock_(clock),
       tracker_(tracker),
       heat_(heat),
-      reconciler_(MakeReconcilerConfig(config)),
+      reconciler_(LiveReconcilerConfig(config)),
       started_ms_(clock.NowMs()) {}
 
 int64_t LiveAutoscaler::LastAnswerMs(const ClusterData& d, const v1::InstanceRecord& rec) const {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_join.h"
 #include "fmt/format.h"
 
 namespace prewarm::orchestrator {
@@ -243,6 +244,55 @@ const RegionConfig* OrchestratorConfig::FindRegion(std::string_view name) const 
   return nullptr;
 }
 
+// The settings table (autoscale/settings.h): `keepalive_s` at the top level, the rest in
+// `autoscaler:`, whose `policy` picks the preset the others override.
+absl::Status ReadAutoscaler(const YamlReader& r, OrchestratorConfig& c) {
+  ASSIGN_OR_RETURN(auto section, r.Map("autoscaler"));
+  std::map<std::string, std::string> values;
+  if (section) {
+    auto nested = section->Map("learned_keepalive");
+    if (nested.ok() && nested->has_value()) {
+      return section->Error("learned_keepalive",
+                            "is true or false; its settings (cold_start_cost_s, ...) sit in "
+                            "autoscaler: itself");
+    }
+    ASSIGN_OR_RETURN(values, r.StringMap("autoscaler"));
+  }
+  AutoscalerSettings& a = c.autoscaler;
+  if (auto p = values.find("policy"); p != values.end()) {
+    auto preset = PolicySettings(p->second);
+    if (!preset.ok()) return section->Error("policy", std::string(preset.status().message()));
+    a = *preset;
+    values.erase(p);
+  }
+  if (r.Has("keepalive_s")) {
+    ASSIGN_OR_RETURN(std::string v, r.String("keepalive_s"));
+    if (auto st = ApplySetting(a, "keepalive_s", v); !st.ok())
+      return r.Error("keepalive_s", std::string(st.message()));
+  }
+  if (values.contains("keepalive_s")) {
+    return section->Error("keepalive_s", "belongs at the top level of the config");
+  }
+  for (const Setting& t : SettingsTable()) {
+    auto v = values.find(t.name);
+    if (v == values.end()) continue;
+    if (auto st = ApplySetting(a, t.name, v->second); !st.ok())
+      return section->Error(t.name, std::string(st.message()));
+    values.erase(v);
+  }
+  if (!values.empty()) {
+    std::vector<std::string> names = {"policy"};
+    for (const Setting& t : SettingsTable())
+      if (t.name != "keepalive_s") names.push_back(t.name);
+    return section->Error(
+        values.begin()->first,
+        fmt::format("unknown autoscaler setting (settings: {})", absl::StrJoin(names, ", ")));
+  }
+  if (auto st = ValidateSettings(a); !st.ok())
+    return r.Error("autoscaler", std::string(st.message()));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) {
   OrchestratorConfig c;
   RETURN_IF_ERROR(ReadListen(r, c));
@@ -251,57 +301,9 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
   RETURN_IF_ERROR(ReadLocations(r, c));
   ASSIGN_OR_RETURN(c.node_timeout_ms, Millis(r, "node_timeout_s", 3, 1, 3600));
   RETURN_IF_ERROR(ReadCluster(r, c));
-  ASSIGN_OR_RETURN(int64_t keepalive_s, r.Int("keepalive_s", 600, 1, 7 * 86400));
-  c.keepalive_ms = keepalive_s * 1000;
   ASSIGN_OR_RETURN(int64_t backoff_s, r.Int("failure_backoff_s", 30, 0, 3600));
   c.failure_backoff_ms = backoff_s * 1000;
-  ASSIGN_OR_RETURN(auto autoscaler, r.Map("autoscaler"));
-  if (autoscaler) {
-    const YamlReader& a = *autoscaler;
-    RETURN_IF_ERROR(a.CheckKnown({"proactive", "reactive", "stable_window_s", "panic_window_s",
-                                  "panic_threshold", "target_utilisation", "learned_keepalive"}));
-    AutoscalerConfig& ac = c.autoscaler;
-    ASSIGN_OR_RETURN(ac.proactive, a.Bool("proactive", true));
-    ASSIGN_OR_RETURN(ac.reactive, a.Bool("reactive", true));
-    ASSIGN_OR_RETURN(double stable_s, a.Double("stable_window_s", 60, 1, 3600));
-    ASSIGN_OR_RETURN(double panic_s, a.Double("panic_window_s", 6, 1, 3600));
-    if (panic_s > stable_s) return a.Error("panic_window_s", "must not exceed stable_window_s");
-    ac.stable_window_ms = static_cast<int64_t>(stable_s * 1000);
-    ac.panic_window_ms = static_cast<int64_t>(panic_s * 1000);
-    ASSIGN_OR_RETURN(ac.panic_threshold, a.Double("panic_threshold", 2.0, 1.0, 100));
-    ASSIGN_OR_RETURN(ac.target_utilisation, a.Double("target_utilisation", 0.7, 0.01, 1.0));
-    ASSIGN_OR_RETURN(auto learned, a.Map("learned_keepalive"));
-    if (learned) {
-      const YamlReader& l = *learned;
-      RETURN_IF_ERROR(l.CheckKnown({"enabled", "cold_start_cost_s", "weight", "range_s", "prior",
-                                    "surplus_levels", "surplus_cold_start_cost_s", "timers",
-                                    "keep_first_min_samples", "bursts", "burst_window_s",
-                                    "burst_min_share", "surplus_per_day", "cold_start_objective"}));
-      LearnedKeepAliveConfig& lc = ac.learned;
-      ASSIGN_OR_RETURN(ac.learned_keepalive, l.Bool("enabled", true));
-      ASSIGN_OR_RETURN(lc.cold_s, l.Double("cold_start_cost_s", 1800, 0.001, 1e9));
-      ASSIGN_OR_RETURN(lc.weight, l.String("weight", "mix"));
-      if (lc.weight != "start" && lc.weight != "key" && lc.weight != "mix") {
-        return l.Error("weight", "must be start, key or mix");
-      }
-      ASSIGN_OR_RETURN(double range_s, l.Double("range_s", 6 * 3600, 60, 7 * 86400));
-      lc.learner.range_ms = static_cast<int64_t>(range_s * 1000);
-      ASSIGN_OR_RETURN(lc.learner.prior_weight, l.Double("prior", 1.0, 0, 1000));
-      ASSIGN_OR_RETURN(int64_t levels, l.Int("surplus_levels", 8, 0, 64));
-      lc.surplus_levels = static_cast<uint32_t>(levels);
-      ASSIGN_OR_RETURN(lc.surplus_cold_s,
-                       l.Double("surplus_cold_start_cost_s", lc.cold_s, 0.001, 1e9));
-      ASSIGN_OR_RETURN(lc.surplus_per_day, l.Double("surplus_per_day", 0, 0, 1e9));
-      ASSIGN_OR_RETURN(lc.cold_start_objective, l.Double("cold_start_objective", 0.05, 0, 1));
-      ASSIGN_OR_RETURN(lc.timers, l.Bool("timers", true));
-      ASSIGN_OR_RETURN(int64_t keep_first, l.Int("keep_first_min_samples", 30, 0, 1'000'000'000));
-      lc.learner.keep_first_min_samples = static_cast<uint64_t>(keep_first);
-      ASSIGN_OR_RETURN(lc.bursts, l.Bool("bursts", true));
-      ASSIGN_OR_RETURN(double burst_window_s, l.Double("burst_window_s", 60, 1, 3600));
-      lc.burst_window_ms = static_cast<int64_t>(burst_window_s * 1000);
-      ASSIGN_OR_RETURN(lc.burst_min_share, l.Double("burst_min_share", 0.1, 0, 1));
-    }
-  }
+  RETURN_IF_ERROR(ReadAutoscaler(r, c));
   ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));
   ASSIGN_OR_RETURN(int64_t max_target, r.Int("max_prefetch_target", 1000, 1, 1'000'000));
   c.max_prefetch_target = static_cast<uint32_t>(max_target);

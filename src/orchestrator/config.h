@@ -9,7 +9,7 @@
 #include "common/net.h"
 #include "common/yaml_reader.h"
 #include "geo/geo.h"
-#include "autoscale/idle_learner.h"
+#include "autoscale/settings.h"
 #include "security/tls.h"
 
 namespace prewarm::orchestrator {
@@ -39,19 +39,6 @@ struct TemplateInfo {
   int64_t keepalive_ms = 0;   // idle this long -> may be drained (0: the global keepalive)
 };
 
-// The reconciler's windows (Knative's defaults).
-struct AutoscalerConfig {
-  bool proactive = true;  // act on the forecaster's prefetch windows
-  bool reactive = true;   // stable/panic windows over live concurrency
-  int64_t stable_window_ms = 60'000;
-  int64_t panic_window_ms = 6'000;
-  double panic_threshold = 2.0;     // panic when demand >= this x ready capacity
-  double target_utilisation = 0.7;  // of each instance's concurrency
-  // Learned keep-alive per (region, template) from its idle times (idle_learner.h);
-  // off: every key keeps the template's (or the global) keepalive_s.
-  bool learned_keepalive = false;
-  LearnedKeepAliveConfig learned;
-};
 
 // Where the cluster's state lives and how replicas share it (docs/design.md, "Cluster").
 struct ClusterConfig {
@@ -93,9 +80,10 @@ struct OrchestratorConfig {
   std::string default_region;
   // No status for this long -> the node's lease expires and its instances leave DNS.
   int64_t node_timeout_ms = 3'000;
-  int64_t keepalive_ms = 600'000;       // idle (no answers) this long -> drain
   int64_t failure_backoff_ms = 30'000;  // after a failed start, avoid that node/template
-  AutoscalerConfig autoscaler;
+  // The reconciler and the learned keep-alive: the settings table (autoscale/settings.h)
+  // read from the top-level keepalive_s and the `autoscaler:` mapping.
+  AutoscalerSettings autoscaler;
   ClusterConfig cluster;
   security::TlsConfig tls;  // gRPC server: agents, forecasters, operators
   // Node id -> the instance address range it must register with (optional; with TLS, a

@@ -36,13 +36,15 @@ TEST(OrchestratorConfigTest, ParsesRegionsNetworksAndServices) {
 }
 
 TEST(OrchestratorConfigTest, BadFieldsAreNamedWithTheirLine) {
-  auto bad_region = Parse("regions:\n  - {name: a, latitude: 1, longitude: 2}\n"
-                          "networks:\n  - {cidr: 10.0.0.0/8, region: b}\n");
+  auto bad_region = Parse(
+      "regions:\n  - {name: a, latitude: 1, longitude: 2}\n"
+      "networks:\n  - {cidr: 10.0.0.0/8, region: b}\n");
   ASSERT_FALSE(bad_region.ok());
   EXPECT_EQ(bad_region.status().message(),
             "o.yaml:4: networks[0].region: not declared under regions");
-  auto bad_cidr = Parse("regions: [{name: a, latitude: 1, longitude: 2}]\n"
-                        "networks: [{cidr: 10.0.0.0/40, region: a}]\n");
+  auto bad_cidr = Parse(
+      "regions: [{name: a, latitude: 1, longitude: 2}]\n"
+      "networks: [{cidr: 10.0.0.0/40, region: a}]\n");
   ASSERT_FALSE(bad_cidr.ok());
   EXPECT_NE(bad_cidr.status().message().find("networks[0].cidr"), std::string::npos);
   auto typo = Parse("dns: {listn: 127.0.0.1:53}\n");
@@ -62,15 +64,25 @@ namespace {
 
 TEST(OrchestratorConfigTest, ParsesTheAutoscalerAndItsLearnedKeepAlive) {
   auto c = Parse(
+      "keepalive_s: 5m\n"
       "autoscaler:\n"
       "  reactive: false\n"
       "  stable_window_s: 30\n"
       "  panic_window_s: 3\n"
-      "  learned_keepalive: {cold_start_cost_s: 600, weight: key, range_s: 7200, prior: 2,\n"
-      "                      surplus_levels: 3, surplus_cold_start_cost_s: 90, timers: false,\n"
-      "                      keep_first_min_samples: 100, bursts: false, burst_window_s: 30,\n"
-      "                      burst_min_share: 0.25}\n");
+      "  learned_keepalive: true\n"
+      "  cold_start_cost_s: 600\n"
+      "  weight: key\n"
+      "  range_s: 7200\n"
+      "  prior: 2\n"
+      "  surplus_levels: 3\n"
+      "  surplus_cold_start_cost_s: 90\n"
+      "  timers: false\n"
+      "  keep_first_min_samples: 100\n"
+      "  bursts: false\n"
+      "  burst_window_s: 30\n"
+      "  burst_min_share: 0.25\n");
   ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->autoscaler.keepalive_ms, 300'000);
   EXPECT_FALSE(c->autoscaler.reactive);
   EXPECT_EQ(c->autoscaler.stable_window_ms, 30'000);
   EXPECT_EQ(c->autoscaler.panic_window_ms, 3'000);
@@ -86,27 +98,71 @@ TEST(OrchestratorConfigTest, ParsesTheAutoscalerAndItsLearnedKeepAlive) {
   EXPECT_FALSE(c->autoscaler.learned.bursts);
   EXPECT_EQ(c->autoscaler.learned.burst_window_ms, 30'000);
   EXPECT_EQ(c->autoscaler.learned.burst_min_share, 0.25);
-  EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {burst_min_share: 2}\n").ok());
-  EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {burst_window_s: 0}\n").ok());
+  EXPECT_FALSE(Parse("autoscaler:\n  burst_min_share: 2\n").ok());
+  EXPECT_FALSE(Parse("autoscaler:\n  burst_window_s: 0\n").ok());
   // A surplus instance's cold start costs what the first's does unless told otherwise.
-  EXPECT_EQ(Parse("autoscaler:\n  learned_keepalive: {cold_start_cost_s: 600}\n")
-                ->autoscaler.learned.surplus_cold_s,
+  EXPECT_EQ(Parse("autoscaler:\n  cold_start_cost_s: 600\n")->autoscaler.learned.surplus_cold_s,
             600);
-  auto objective = Parse(
-      "autoscaler:\n  learned_keepalive: {surplus_per_day: 50, cold_start_objective: 0.02}\n");
+  auto objective = Parse("autoscaler:\n  surplus_per_day: 50\n  cold_start_objective: 0.02\n");
   ASSERT_TRUE(objective.ok()) << objective.status();
   EXPECT_EQ(objective->autoscaler.learned.surplus_per_day, 50);
   EXPECT_EQ(objective->autoscaler.learned.cold_start_objective, 0.02);
-  EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {cold_start_objective: 1.5}\n").ok());
-  EXPECT_EQ(Parse("autoscaler:\n  learned_keepalive: {}\n")
-                ->autoscaler.learned.learner.keep_first_min_samples,
-            30u);
-  EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {keep_first_min_samples: -1}\n").ok());
-  EXPECT_FALSE(Parse("autoscaler:\n  learned_keepalive: {surplus_levels: 65}\n").ok());
+  EXPECT_FALSE(Parse("autoscaler:\n  cold_start_objective: 1.5\n").ok());
+  EXPECT_EQ(Parse("{}")->autoscaler.learned.learner.keep_first_min_samples, 30u);
+  EXPECT_FALSE(Parse("autoscaler:\n  keep_first_min_samples: -1\n").ok());
+  EXPECT_FALSE(Parse("autoscaler:\n  surplus_levels: 65\n").ok());
   EXPECT_FALSE(Parse("{}")->autoscaler.learned_keepalive);
-  auto bad = Parse("autoscaler:\n  learned_keepalive: {weight: everyone}\n");
+  auto bad = Parse("autoscaler:\n  weight: everyone\n");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(std::string(bad.status().message()).find("weight"), std::string::npos);
+  // The nested form of earlier versions says where its settings went.
+  auto nested = Parse("autoscaler:\n  learned_keepalive: {cold_start_cost_s: 600}\n");
+  ASSERT_FALSE(nested.ok());
+  EXPECT_NE(std::string(nested.status().message()).find("sit in autoscaler"), std::string::npos);
+  auto unknown = Parse("autoscaler:\n  cold: 600\n");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(std::string(unknown.status().message()).find("cold_start_cost_s"), std::string::npos);
+  EXPECT_FALSE(Parse("autoscaler:\n  keepalive_s: 60\n").ok()) << "keepalive_s is top-level";
+}
+
+TEST(OrchestratorConfigTest, APolicyIsThePresetTheSimulatorRunsAndSettingsOverrideIt) {
+  for (const std::string& name : PolicyNames()) {
+    auto c = Parse("autoscaler:\n  policy: " + name + "\n");
+    ASSERT_TRUE(c.ok()) << c.status();
+    auto preset = PolicySettings(name);
+    for (const Setting& s : SettingsTable()) {
+      EXPECT_EQ(s.get(c->autoscaler), s.get(*preset)) << name << " " << s.name;
+    }
+  }
+  auto kpa = Parse("keepalive_s: 90\nautoscaler:\n  policy: reactive-kpa\n  stable_window_s: 30\n");
+  ASSERT_TRUE(kpa.ok()) << kpa.status();
+  EXPECT_FALSE(kpa->autoscaler.proactive);
+  EXPECT_EQ(kpa->autoscaler.keepalive_ms, 90'000);
+  EXPECT_EQ(kpa->autoscaler.stable_window_ms, 30'000);
+  EXPECT_FALSE(Parse("autoscaler:\n  policy: hopeful\n").ok());
+}
+
+TEST(OrchestratorConfigTest, EverySettingOfTheTableIsReadFromYamlByItsName) {
+  // Each row, set in YAML to a value other than its default, reads as the table parses it.
+  for (const Setting& s : SettingsTable()) {
+    AutoscalerSettings want;
+    std::string value;
+    for (std::string v : {"true", "false", "0.5", "1", "2", "90", "key", "off", "65"}) {
+      AutoscalerSettings t;
+      if (ApplySetting(t, s.name, v).ok() && s.get(t) != s.get(AutoscalerSettings{}) &&
+          ValidateSettings(t).ok()) {
+        value = v;
+        want = t;
+        break;
+      }
+    }
+    ASSERT_FALSE(value.empty()) << s.name;
+    std::string yaml = s.name == "keepalive_s" ? "keepalive_s: " + value + "\n"
+                                               : "autoscaler:\n  " + s.name + ": " + value + "\n";
+    auto c = Parse(yaml);
+    ASSERT_TRUE(c.ok()) << s.name << ": " << c.status();
+    EXPECT_EQ(s.get(c->autoscaler), s.get(want)) << s.name;
+  }
   EXPECT_FALSE(Parse("autoscaler: {panic_window_s: 90, stable_window_s: 60}\n").ok());
   EXPECT_FALSE(Parse("autoscaler: {stable_windw_s: 60}\n").ok());
 }

@@ -112,7 +112,7 @@ TEST_F(ReplicaTest, IdleInstancesDrainThenDestroyOnlyAfterTheTtl) {
   ASSERT_TRUE(replica_.r().cold().Reserve("static", kFrankfurt));
   std::string id = fra->Take()[0].create().instance_id();
   replica_.Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
-  Step(config_.keepalive_ms + 1);
+  Step(config_.autoscaler.keepalive_ms + 1);
   EXPECT_EQ(replica_.Answerable(), 0) << "draining leaves DNS at once";
   EXPECT_TRUE(fra->Take().empty()) << "no destroy while an answer may still point at it";
   Step(int64_t{config_.stable_ttl_s} * 1000 + 3001);
@@ -144,7 +144,7 @@ TEST_F(ReplicaTest, AnAdoptedInstanceKeepsAKeepAliveFromItsAdoption) {
   ASSERT_EQ(replica_.r().sessions().counters().adopted, 1u);
   for (int i = 0; i < 10; ++i) Step(1'000);
   EXPECT_EQ(counters().drains, 0u);
-  Step(config_.keepalive_ms);
+  Step(config_.autoscaler.keepalive_ms);
   EXPECT_EQ(counters().drains, 1u);
 }
 
@@ -166,11 +166,11 @@ TEST_F(ReplicaTest, PrefetchWindowsAreMetInTheirRegionAndKeptUntilTheyEnd) {
   auto fra = Fra({"127.77.1.1", "127.77.1.2", "127.77.1.3"});
   auto iad = Iad();
   int64_t now = clock_.NowMs();
-  ASSERT_TRUE(
-      replica_.r()
-          .prefetch()
-          .Accept(Window("frankfurt", now, now + config_.keepalive_ms * 3, 2, {"index.html"}))
-          .ok());
+  ASSERT_TRUE(replica_.r()
+                  .prefetch()
+                  .Accept(Window("frankfurt", now, now + config_.autoscaler.keepalive_ms * 3, 2,
+                                 {"index.html"}))
+                  .ok());
   EXPECT_EQ(replica_.Pass(), 2u);
   auto cmds = fra->Take();
   ASSERT_EQ(cmds.size(), 2u);
@@ -186,13 +186,58 @@ TEST_F(ReplicaTest, PrefetchWindowsAreMetInTheirRegionAndKeptUntilTheyEnd) {
   }
   EXPECT_EQ(Creates(ScaleReason::kPrefetch), 2u);
   // Idle past keep-alive but inside the window: kept.
-  Step(config_.keepalive_ms + 1, {"fra-1", "iad-1"});
+  Step(config_.autoscaler.keepalive_ms + 1, {"fra-1", "iad-1"});
   EXPECT_EQ(counters().drains, 0u);
   // The window over: both drained, and the window forgotten.
-  Step(config_.keepalive_ms * 2, {"fra-1", "iad-1"});
+  Step(config_.autoscaler.keepalive_ms * 2, {"fra-1", "iad-1"});
   EXPECT_EQ(counters().drains, 2u);
   replica_.Pass();
   EXPECT_TRUE(replica_.r().cache().Data()->prefetch.empty());
+}
+
+// The live orchestrator runs each policy the simulator does, by the same preset.
+OrchestratorConfig WithPolicy(const std::string& policy) {
+  OrchestratorConfig cfg = testing::WithLongLeases(testing::ThreeRegionConfig());
+  cfg.autoscaler = *PolicySettings(policy);
+  return cfg;
+}
+
+class FixedKeepAliveReplicaTest : public ReplicaTest {
+ protected:
+  FixedKeepAliveReplicaTest() : ReplicaTest(WithPolicy("fixed-keepalive")) {}
+};
+
+TEST_F(FixedKeepAliveReplicaTest, IgnoresForecastWindowsAndScalesOnTheColdPathOnly) {
+  auto fra = Fra({"127.77.1.1", "127.77.1.2", "127.77.1.3"});
+  int64_t now = clock_.NowMs();
+  ASSERT_TRUE(replica_.r().prefetch().Accept(Window("frankfurt", now, now + 600'000, 2, {})).ok());
+  EXPECT_EQ(replica_.Pass(), 0u);
+  EXPECT_TRUE(fra->Take().empty());
+  EXPECT_EQ(Creates(ScaleReason::kPrefetch), 0u);
+  ASSERT_TRUE(replica_.r().cold().Reserve("static", kFrankfurt).has_value());
+  auto cmds = fra->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  replica_.Report("fra-1", cmds[0].create().instance_id(), v1::INSTANCE_STATE_READY,
+                  cmds[0].create().address());
+  // Kept for the providers' 10 minutes of idle, then drained.
+  Step(9 * 60'000);
+  EXPECT_EQ(counters().drains, 0u);
+  Step(2 * 60'000);
+  EXPECT_EQ(counters().drains, 1u);
+}
+
+class PredictiveReplicaTest : public ReplicaTest {
+ protected:
+  PredictiveReplicaTest() : ReplicaTest(WithPolicy("predictive")) {}
+};
+
+TEST_F(PredictiveReplicaTest, MeetsForecastWindows) {
+  auto fra = Fra({"127.77.1.1", "127.77.1.2", "127.77.1.3"});
+  int64_t now = clock_.NowMs();
+  ASSERT_TRUE(replica_.r().prefetch().Accept(Window("frankfurt", now, now + 600'000, 2, {})).ok());
+  EXPECT_EQ(replica_.Pass(), 2u);
+  EXPECT_EQ(fra->Take().size(), 2u);
+  EXPECT_EQ(Creates(ScaleReason::kPrefetch), 2u);
 }
 
 TEST_F(ReplicaTest, FullRegionSpillsToTheNearestOther) {
@@ -219,7 +264,7 @@ TEST_F(ReplicaTest, DestroyWaitsForTheLastDnsAnswer) {
   std::string id = fra->Take()[0].create().instance_id();
   replica_.Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
   auto heat = replica_.snaps().Load()->instances.at("static")[0].heat;
-  Step(config_.keepalive_ms + 1);
+  Step(config_.autoscaler.keepalive_ms + 1);
   ASSERT_EQ(counters().drains, 1u);
   // A DNS thread still on the old snapshot answers with it 20 s after the drain.
   clock_.Advance(20'000);

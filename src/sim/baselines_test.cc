@@ -58,7 +58,7 @@ SimResult RunOracle(const Workload& w, Params params, SimConfig c = Config()) {
 }
 
 SimResult RunFixed(const Workload& w, const std::string& keepalive, SimConfig c = Config()) {
-  auto opts = ParseReconcilerPolicy("fixed-keepalive", {{"keepalive", keepalive}});
+  auto opts = ParseReconcilerPolicy("fixed-keepalive", {{"keepalive_s", keepalive}});
   EXPECT_TRUE(opts.ok()) << opts.status();
   ReconcilerPolicy p(*opts);
   return Simulate(w, p, c);

@@ -36,20 +36,20 @@ absl::StatusOr<SweepAxis> SweepFor(const std::string& name) {
   // bends: a few minutes of keep-alive or of cold-start price.
   if (name == "fixed-keepalive") {
     return SweepAxis{
-        "keepalive",
+        "keepalive_s",
         {"1m", "2m", "3m", "4m", "5m", "7m", "10m", "15m", "20m", "30m", "60m", "120m"},
         "10m"};
   }
   // Knative's scale-to-zero delay: the same range, from its 30 s grace period up.
   if (name == "reactive-kpa") {
-    return SweepAxis{"keepalive",
+    return SweepAxis{"keepalive_s",
                      {"30s", "1m", "2m", "3m", "4m", "5m", "7m", "10m", "15m", "20m", "30m", "60m"},
                      "10m"};
   }
   // The price of a cold start in idle-instance time: it sets the learned keep-alives and
-  // reloads (the forecaster's q stays at its default; sweep it with --param q=...).
+  // reloads (the forecaster's q stays at its default; set it with --param q=...).
   if (name == "predictive") {
-    return SweepAxis{"cold",
+    return SweepAxis{"cold_start_cost_s",
                      {"2m", "150s", "3m", "4m", "5m", "6m", "8m", "10m", "15m", "20m", "30m", "1h",
                       "2h", "4h", "8h"},
                      "30m"};
@@ -107,7 +107,7 @@ size_t RunSet::Add(RunSpec r) {
 }
 
 RunSpec ReferenceRun() {
-  return RunSpec{"fixed-keepalive", CanonicalParams("fixed-keepalive", {{"keepalive", "10m"}}), "",
+  return RunSpec{"fixed-keepalive", CanonicalParams("fixed-keepalive", {{"keepalive_s", "10m"}}), "",
                  ""};
 }
 

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <vector>
 
+#include "autoscale/settings.h"
+#include "sim/policies.h"
 #include "sim/report.h"
 
 namespace prewarm::sim {
@@ -169,6 +171,31 @@ TEST(Factory, UnknownPoliciesAndKnobsAreErrorsNamingTheValidOnes) {
   EXPECT_FALSE(SweepFor("lru").ok());
 }
 
+TEST(Factory, ParamsAreTheOrchestratorsSettingsByTheSameNamesAndPresets) {
+  // Every reconciler policy starts from the preset a config's `autoscaler.policy` selects,
+  // and every row of the settings table is a --param of that name, parsed by the same row.
+  for (const std::string& name : orchestrator::PolicyNames()) {
+    auto preset = orchestrator::PolicySettings(name);
+    ASSERT_TRUE(preset.ok());
+    auto plain = ParseReconcilerPolicy(name, {});
+    ASSERT_TRUE(plain.ok()) << plain.status();
+    for (const auto& row : orchestrator::SettingsTable()) {
+      EXPECT_EQ(row.get(plain->settings), row.get(*preset)) << name << " " << row.name;
+      orchestrator::AutoscalerSettings want = *preset;
+      std::string value = row.kind == orchestrator::Setting::Kind::kBool ? "false" : "2";
+      if (row.name == "weight") value = "key";
+      if (!orchestrator::ApplySetting(want, row.name, value).ok() ||
+          !orchestrator::ValidateSettings(want).ok())
+        continue;
+      auto set = ParseReconcilerPolicy(name, {{row.name, value}});
+      ASSERT_TRUE(set.ok()) << name << " " << row.name << ": " << set.status();
+      EXPECT_EQ(row.get(set->settings), row.get(want)) << name << " " << row.name;
+    }
+  }
+  EXPECT_FALSE(ParseReconcilerPolicy("predictive", {{"panic_window_s", "90"}}).ok())
+      << "validated against each other as the config is";
+}
+
 TEST(Factory, EverySweepValueBuildsAPolicyAndTheDefaultIsOnTheCurve) {
   for (const std::string& name : PolicyNames()) {
     auto axis = SweepFor(name);
@@ -193,13 +220,13 @@ TEST(Factory, TheSameRunIsRunOnceAndASweepPointKeepsItsKnob) {
   for (const RunSpec& r : *sweep) idx.push_back(set.Add(r));
   EXPECT_EQ(set.runs().size(), sweep->size());  // 10m is both the reference and a point
   EXPECT_EQ(idx[6], ref);
-  EXPECT_EQ(set.runs()[ref].knob, "keepalive");
+  EXPECT_EQ(set.runs()[ref].knob, "keepalive_s");
   EXPECT_EQ(set.runs()[ref].value, "10m");
   EXPECT_EQ(set.Add({"fixed-keepalive", CanonicalParams("fixed-keepalive", {}), "", ""}), ref);
 }
 
 TEST(Factory, ASweepRejectsTheKnobItVaries) {
-  EXPECT_FALSE(SweepRuns({"predictive"}, {{"predictive", {{"cold", "1h"}}}}).ok());
+  EXPECT_FALSE(SweepRuns({"predictive"}, {{"predictive", {{"cold_start_cost_s", "1h"}}}}).ok());
   auto runs = SweepRuns({"predictive"}, {{"predictive", {{"model", "ets"}}}});
   ASSERT_TRUE(runs.ok());
   for (const RunSpec& r : *runs) EXPECT_EQ(r.params.at("model"), "ets");
@@ -208,8 +235,8 @@ TEST(Factory, ASweepRejectsTheKnobItVaries) {
 TEST(Factory, ResultsDoNotDependOnTheNumberOfThreads) {
   Workload w = Bursty();
   std::vector<RunSpec> runs = {ReferenceRun(),
-                               {"reactive-kpa", {{"keepalive", "1m"}}, "", ""},
-                               {"fixed-keepalive", {{"keepalive", "2m"}}, "", ""}};
+                               {"reactive-kpa", {{"keepalive_s", "1m"}}, "", ""},
+                               {"fixed-keepalive", {{"keepalive_s", "2m"}}, "", ""}};
   auto one = RunAll(w, Config(), runs, 1);
   auto two = RunAll(w, Config(), runs, 2);
   ASSERT_TRUE(one.ok() && two.ok());

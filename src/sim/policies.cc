@@ -13,32 +13,6 @@ namespace prewarm::sim {
 using orchestrator::Decision;
 using orchestrator::ScaleReason;
 
-absl::StatusOr<int64_t> ParseDurationMs(const std::string& s) {
-  struct Unit {
-    const char* suffix;
-    double ms;
-  };
-  static const Unit kUnits[] = {
-      {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
-  for (const Unit& u : kUnits) {
-    std::string suf = u.suffix;
-    if (s.size() > suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0) {
-      std::string num = s.substr(0, s.size() - suf.size());
-      // "10m" must not be read as "10" + "m" of "ms": checked longest first above.
-      char* end = nullptr;
-      double v = std::strtod(num.c_str(), &end);
-      if (end != num.c_str() + num.size() || !std::isfinite(v) || v < 0) break;
-      return static_cast<int64_t>(std::llround(v * u.ms));
-    }
-  }
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v) || v < 0) {
-    return absl::InvalidArgumentError(fmt::format("'{}' is not a duration (e.g. 90s, 10m, 2h)", s));
-  }
-  return static_cast<int64_t>(std::llround(v * 1000));
-}
-
 namespace {
 
 absl::StatusOr<double> ParseDouble(const std::string& key, const std::string& v) {
@@ -50,6 +24,62 @@ absl::StatusOr<double> ParseDouble(const std::string& key, const std::string& v)
   return d;
 }
 
+absl::StatusOr<bool> OnOff(const std::string& key, const std::string& v) {
+  if (v != "on" && v != "off")
+    return absl::InvalidArgumentError(fmt::format("--param {}=on|off", key));
+  return v == "on";
+}
+
+// The simulator's own knobs, beside the settings table's.
+const std::vector<std::string>& SimKnobs(const std::string& policy) {
+  static const std::vector<std::string> kAll = {"tick"};
+  static const std::vector<std::string> kPredictive = {"tick",
+                                                       "q",
+                                                       "model",
+                                                       "transform",
+                                                       "refit_every_s",
+                                                       "min_history_steps",
+                                                       "horizon_s",
+                                                       "forecast",
+                                                       "min_mean_per_step"};
+  return policy == "predictive" ? kPredictive : kAll;
+}
+
+absl::Status SetSimKnob(ReconcilerPolicyOptions& o, const std::string& k, const std::string& v) {
+  if (k == "tick") {
+    ASSIGN_OR_RETURN(o.tick_ms, ParseDurationMs(v));
+    if (o.tick_ms <= 0) return absl::InvalidArgumentError("--param tick must be > 0");
+  } else if (k == "q") {
+    ASSIGN_OR_RETURN(o.quantile, ParseDouble(k, v));
+    if (o.quantile <= 0 || o.quantile >= 1)
+      return absl::InvalidArgumentError("--param q must be in (0, 1)");
+  } else if (k == "model") {
+    auto m = forecast::MakeModel(v);
+    if (!m.ok()) return m.status();
+    o.model = v;
+  } else if (k == "transform") {
+    auto t = forecast::Transform::Parse(v);
+    if (!t.ok()) return t.status();
+    o.transform = v;
+  } else if (k == "refit_every_s") {
+    ASSIGN_OR_RETURN(o.refit_every_ms, ParseDurationMs(v));
+  } else if (k == "min_history_steps") {
+    ASSIGN_OR_RETURN(double d, ParseDouble(k, v));
+    if (d < 1 || d > 1e6)
+      return absl::InvalidArgumentError("--param min_history_steps must be in [1, 1e6]");
+    o.min_history_steps = static_cast<int>(d);
+  } else if (k == "horizon_s") {
+    ASSIGN_OR_RETURN(o.horizon_ms, ParseDurationMs(v));
+  } else if (k == "forecast") {
+    ASSIGN_OR_RETURN(o.forecast, OnOff(k, v));
+  } else if (k == "min_mean_per_step") {
+    ASSIGN_OR_RETURN(o.forecast_min, ParseDouble(k, v));
+    if (o.forecast_min < 0)
+      return absl::InvalidArgumentError("--param min_mean_per_step must be >= 0");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string& name,
@@ -57,167 +87,24 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
   ReconcilerPolicyOptions o;
   o.name = name;
   o.raw = params;
-  std::vector<std::string> knobs = {"keepalive", "tick"};
-  if (name == "fixed-keepalive") {
-    o.reconciler.proactive = false;
-    o.reconciler.reactive = false;
-  } else if (name == "reactive-kpa") {
-    o.reconciler.proactive = false;
-    o.reconciler.reactive = true;
-    knobs.insert(knobs.end(), {"stable", "panic", "panic_threshold", "target"});
-  } else if (name == "predictive") {
-    o.reconciler.proactive = true;
-    o.reconciler.reactive = true;
-    o.keepalive_ms = 60'000;
-    knobs.insert(knobs.end(),
-                 {"stable",       "panic",       "panic_threshold", "target",        "q",
-                  "model",        "transform",   "refit",           "min_history",   "horizon",
-                  "reactive",     "forecast",    "forecast_min",    "cold",          "weight",
-                  "mix",          "min_samples", "prior",           "range",         "surplus",
-                  "surplus_cold", "timers",      "keep_first",      "memory_weight", "bursts",
-                  "burst_window", "burst_min",   "burst_share",     "surplus_mix",   "objective",
-                  "surplus_ratio"});
-  } else {
-    return absl::InvalidArgumentError(fmt::format(
-        "unknown reconciler policy '{}' (fixed-keepalive, reactive-kpa, predictive)", name));
-  }
-  double target = 0.7;
+  ASSIGN_OR_RETURN(o.settings, orchestrator::PolicySettings(name));
+  const std::vector<std::string>& sim = SimKnobs(name);
+  Params settings;
   for (const auto& [k, v] : params) {
-    if (std::find(knobs.begin(), knobs.end(), k) == knobs.end()) {
+    if (std::find(sim.begin(), sim.end(), k) != sim.end()) {
+      RETURN_IF_ERROR(SetSimKnob(o, k, v));
+    } else if (orchestrator::FindSetting(k) != nullptr) {
+      settings[k] = v;
+    } else {
+      std::vector<std::string> knobs = sim;
+      for (const auto& t : orchestrator::SettingsTable()) knobs.push_back(t.name);
       return absl::InvalidArgumentError(fmt::format("policy {} has no knob '{}' (knobs: {})", name,
                                                     k, absl::StrJoin(knobs, ", ")));
     }
-    if (k == "keepalive") {
-      ASSIGN_OR_RETURN(o.keepalive_ms, ParseDurationMs(v));
-    } else if (k == "keep_first") {
-      if (v == "off") {
-        o.learn.learner.keep_first_min_samples = UINT64_MAX;
-      } else {
-        ASSIGN_OR_RETURN(double d, ParseDouble(k, v));
-        if (d < 0) return absl::InvalidArgumentError("--param keep_first must be >= 0 or off");
-        o.learn.learner.keep_first_min_samples = static_cast<uint64_t>(d);
-      }
-    } else if (k == "timers") {
-      if (v != "on" && v != "off") return absl::InvalidArgumentError("--param timers=on|off");
-      o.learn.timers = v == "on";
-    } else if (k == "surplus_cold") {
-      ASSIGN_OR_RETURN(int64_t ms, ParseDurationMs(v));
-      o.learn.surplus_cold_s = static_cast<double>(ms) / 1000.0;
-    } else if (k == "surplus") {
-      ASSIGN_OR_RETURN(double d, ParseDouble(k, v));
-      if (d < 0 || d > 64) return absl::InvalidArgumentError("--param surplus must be in [0, 64]");
-      o.learn.surplus_levels = static_cast<uint32_t>(d);
-    } else if (k == "tick") {
-      ASSIGN_OR_RETURN(o.tick_ms, ParseDurationMs(v));
-      if (o.tick_ms <= 0) return absl::InvalidArgumentError("--param tick must be > 0");
-    } else if (k == "stable") {
-      ASSIGN_OR_RETURN(o.reconciler.stable_window_ms, ParseDurationMs(v));
-    } else if (k == "panic") {
-      ASSIGN_OR_RETURN(o.reconciler.panic_window_ms, ParseDurationMs(v));
-    } else if (k == "panic_threshold") {
-      ASSIGN_OR_RETURN(o.reconciler.panic_threshold, ParseDouble(k, v));
-    } else if (k == "target") {
-      ASSIGN_OR_RETURN(target, ParseDouble(k, v));
-      if (target <= 0 || target > 1)
-        return absl::InvalidArgumentError("--param target must be in (0, 1]");
-    } else if (k == "q") {
-      ASSIGN_OR_RETURN(o.quantile, ParseDouble(k, v));
-      if (o.quantile <= 0 || o.quantile >= 1)
-        return absl::InvalidArgumentError("--param q must be in (0, 1)");
-    } else if (k == "model") {
-      auto m = forecast::MakeModel(v);
-      if (!m.ok()) return m.status();
-      o.model = v;
-    } else if (k == "transform") {
-      auto t = forecast::Transform::Parse(v);
-      if (!t.ok()) return t.status();
-      o.transform = v;
-    } else if (k == "refit") {
-      ASSIGN_OR_RETURN(o.refit_every_ms, ParseDurationMs(v));
-    } else if (k == "min_history") {
-      ASSIGN_OR_RETURN(double d, ParseDouble(k, v));
-      o.min_history_steps = static_cast<int>(d);
-    } else if (k == "horizon") {
-      ASSIGN_OR_RETURN(o.horizon_ms, ParseDurationMs(v));
-    } else if (k == "reactive") {
-      if (v != "on" && v != "off") return absl::InvalidArgumentError("--param reactive=on|off");
-      o.reconciler.reactive = v == "on";
-    } else if (k == "forecast") {
-      if (v != "on" && v != "off") return absl::InvalidArgumentError("--param forecast=on|off");
-      o.forecast = v == "on";
-    } else if (k == "bursts") {
-      if (v != "on" && v != "off") return absl::InvalidArgumentError("--param bursts=on|off");
-      o.learn.bursts = v == "on";
-    } else if (k == "burst_window") {
-      ASSIGN_OR_RETURN(o.learn.burst_window_ms, ParseDurationMs(v));
-      if (o.learn.burst_window_ms <= 0)
-        return absl::InvalidArgumentError("--param burst_window must be > 0");
-    } else if (k == "surplus_mix") {
-      ASSIGN_OR_RETURN(o.learn.surplus_per_day, ParseDouble(k, v));
-      if (o.learn.surplus_per_day < 0)
-        return absl::InvalidArgumentError("--param surplus_mix must be >= 0");
-    } else if (k == "surplus_ratio") {
-      // read below, once `cold` is known
-    } else if (k == "objective") {
-      ASSIGN_OR_RETURN(o.learn.cold_start_objective, ParseDouble(k, v));
-      if (o.learn.cold_start_objective < 0 || o.learn.cold_start_objective > 1) {
-        return absl::InvalidArgumentError("--param objective must be in [0, 1]");
-      }
-    } else if (k == "burst_share") {
-      ASSIGN_OR_RETURN(o.learn.burst_min_share, ParseDouble(k, v));
-      if (o.learn.burst_min_share < 0 || o.learn.burst_min_share > 1) {
-        return absl::InvalidArgumentError("--param burst_share must be in [0, 1]");
-      }
-    } else if (k == "burst_min") {
-      ASSIGN_OR_RETURN(double d, ParseDouble(k, v));
-      if (d < 1) return absl::InvalidArgumentError("--param burst_min must be >= 1");
-      o.learn.burst_min_samples = static_cast<uint32_t>(d);
-    } else if (k == "memory_weight") {
-      ASSIGN_OR_RETURN(o.learn.memory_weight, ParseDouble(k, v));
-      if (o.learn.memory_weight < 0 || o.learn.memory_weight > 1) {
-        return absl::InvalidArgumentError("--param memory_weight must be in [0, 1]");
-      }
-    } else if (k == "mix") {
-      ASSIGN_OR_RETURN(o.learn.mix_per_day, ParseDouble(k, v));
-      if (o.learn.mix_per_day < 0) return absl::InvalidArgumentError("--param mix must be >= 0");
-    } else if (k == "forecast_min") {
-      ASSIGN_OR_RETURN(o.forecast_min, ParseDouble(k, v));
-      if (o.forecast_min < 0)
-        return absl::InvalidArgumentError("--param forecast_min must be >= 0");
-    } else if (k == "cold") {
-      ASSIGN_OR_RETURN(int64_t ms, ParseDurationMs(v));
-      o.learn.cold_s = static_cast<double>(ms) / 1000.0;
-    } else if (k == "min_samples") {
-      ASSIGN_OR_RETURN(double d, ParseDouble(k, v));
-      if (d < 0) return absl::InvalidArgumentError("--param min_samples must be >= 0");
-      o.learn.learner.min_samples = static_cast<uint64_t>(d);
-    } else if (k == "prior") {
-      ASSIGN_OR_RETURN(o.learn.learner.prior_weight, ParseDouble(k, v));
-      if (o.learn.learner.prior_weight < 0)
-        return absl::InvalidArgumentError("--param prior must be >= 0");
-    } else if (k == "range") {
-      ASSIGN_OR_RETURN(o.learn.learner.range_ms, ParseDurationMs(v));
-      if (o.learn.learner.range_ms < o.learn.learner.bin_ms)
-        return absl::InvalidArgumentError("--param range must be >= 1m");
-    } else if (k == "weight") {
-      if (v != "key" && v != "start" && v != "mix") {
-        return absl::InvalidArgumentError("--param weight=key|start|mix");
-      }
-      o.learn.weight = v;
-    }
   }
-  // A surplus instance's cold start is priced as `surplus_ratio` (1) starts of level 1
-  // unless its price is given.
-  if (!params.contains("surplus_cold")) {
-    double ratio = 1;
-    if (auto r = params.find("surplus_ratio"); r != params.end()) {
-      ASSIGN_OR_RETURN(ratio, ParseDouble("surplus_ratio", r->second));
-      if (ratio <= 0) return absl::InvalidArgumentError("--param surplus_ratio must be > 0");
-    }
-    o.learn.surplus_cold_s = ratio * o.learn.cold_s;
+  if (auto st = orchestrator::ApplySettings(o.settings, settings); !st.ok()) {
+    return absl::InvalidArgumentError(fmt::format("--param {}", std::string(st.message())));
   }
-  o.reconciler.default_template.keepalive_ms = o.keepalive_ms;
-  o.reconciler.default_template.target_utilisation = target;
   return o;
 }
 
@@ -228,7 +115,8 @@ ReconcilerPolicy::~ReconcilerPolicy() = default;
 
 void ReconcilerPolicy::Begin(PolicyContext& ctx) {
   const Workload& w = ctx.workload();
-  orchestrator::ReconcilerConfig rc = options_.reconciler;
+  const orchestrator::AutoscalerSettings& st = options_.settings;
+  orchestrator::ReconcilerConfig rc = orchestrator::MakeReconcilerConfig(st);
   int64_t lead_ms = static_cast<int64_t>(std::ceil(ctx.config().start.median_s * 1000));
   for (const KeySpec& k : w.keys) {
     orchestrator::TemplatePolicy tp = rc.default_template;
@@ -236,7 +124,7 @@ void ReconcilerPolicy::Begin(PolicyContext& ctx) {
     tp.lead_ms = lead_ms;
     rc.templates[k.tmpl] = tp;
   }
-  if (options_.name == "predictive") {
+  if (st.proactive || st.learned_keepalive) {
     // Windows must be met, not merely begun: act a worst-case start plus a tick early.
     for (auto& [tmpl, tp] : rc.templates) {
       tp.lead_ms =
@@ -244,17 +132,16 @@ void ReconcilerPolicy::Begin(PolicyContext& ctx) {
     }
   }
   reconciler_ = std::make_unique<orchestrator::Reconciler>(std::move(rc));
-  if (options_.name != "predictive") return;
-  if (options_.learn.cold_s > 0) {
+  if (st.learned_keepalive) {
     // Timer windows are priced at the learned keep-alive's cost of a cold start.
-    learn_ = options_.learn;
-    learn_.learner.default_keepalive_ms = options_.keepalive_ms;
+    learn_ = st.learned;
+    learn_.learner.default_keepalive_ms = st.keepalive_ms;
     keys_.assign(w.keys.size(), orchestrator::KeyAutoscaler(learn_, 0));
     double sum = 0;
     for (const KeySpec& k : w.keys) sum += k.memory_mb;
     mean_memory_mb_ = w.keys.empty() ? 128 : sum / static_cast<double>(w.keys.size());
   }
-  if (!options_.forecast) return;
+  if (!st.proactive || !options_.forecast || options_.name != "predictive") return;
 
   // The forecaster's own planner and per-key models, on the simulation's clock.
   fc_config_.step_ms = w.step_ms;

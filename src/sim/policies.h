@@ -21,6 +21,7 @@
 #include "autoscale/idle_learner.h"
 #include "autoscale/key_autoscaler.h"
 #include "autoscale/reconciler.h"
+#include "autoscale/settings.h"
 #include "common/clock.h"
 #include "forecast/service/model_forecaster.h"
 #include "forecast/service/planner.h"
@@ -29,36 +30,27 @@
 
 namespace prewarm::sim {
 
-// Policy knobs from `--param k=v` (durations accept s/m/h suffixes).
+// Policy knobs from `--param k=v`.
 using Params = std::map<std::string, std::string>;
 
 struct ReconcilerPolicyOptions {
   std::string name;  // fixed-keepalive | reactive-kpa | predictive
-  orchestrator::ReconcilerConfig reconciler;
-  int64_t tick_ms = 2'000;  // Knative ticks every 2 s
-  int64_t keepalive_ms = 600'000;
-  // predictive only
-  double quantile = 0.9;  // newsvendor q (sets the cold/idle cost ratio)
+  // The autoscaler's settings: the policy's preset, then `--param`s by the names, defaults
+  // and bounds of the orchestrator's YAML (autoscale/settings.h).
+  orchestrator::AutoscalerSettings settings;
+  // The simulator's own knobs (the live orchestrator has no counterpart):
+  int64_t tick_ms = 2'000;  // tick: the reconciler's period (Knative ticks every 2 s)
+  // predictive only: the simulated forecaster (the live one reads forecaster.yaml, whose
+  // names these follow where it has them).
+  double quantile = 0.9;  // q: newsvendor quantile (sets the cold/idle cost ratio)
   std::string model = "ets";
   std::string transform = "log1p";
-  int64_t refit_every_ms = 3'600'000;
+  int64_t refit_every_ms = 3'600'000;  // refit_every_s
   int min_history_steps = 30;
-  int64_t horizon_ms = 0;     // 0: one workload step
-  bool forecast = true;       // the model forecaster's windows
-  double forecast_min = 1.0;  // ...for keys with >= this many arrivals per step
-  // The learned keep-alive (orchestrator::LearnedKeepAlive; cold=0 turns it off).
-  // Knobs cold, weight, mix, min_samples, prior, range; surplus (levels) and surplus_cold
-  // for the 2nd.. concurrent instance; timers=on|off (orchestrator::TimerDetector);
-  // keep_first=N|off: samples before a reload plan may keep the instance first;
-  // memory_weight=0..1: the memory ratio's exponent in the price of a cold start;
-  // bursts=on|off, burst_window, burst_min (activations), burst_share: the burst
-  // scale-out (LearnedKeepAliveConfig::bursts); surplus_mix, objective: the surplus price
-  // of busy keys (LearnedKeepAliveConfig::surplus_per_day); surplus_ratio: surplus_cold
-  // as a multiple of cold (1). A key
-  // is planned from its first idle period (the prior stands in for the samples it lacks);
-  // idle times past 6 h are not bridged.
-  orchestrator::LearnedKeepAliveConfig learn;
-  Params raw;  // as given, for the report
+  int64_t horizon_ms = 0;     // horizon_s; 0: one workload step
+  bool forecast = true;       // forecast: the model forecaster's windows (on|off)
+  double forecast_min = 1.0;  // min_mean_per_step: ...for keys with >= this many arrivals
+  Params raw;                 // as given, for the report
 };
 
 // Parses the knobs of policy `name` (unknown knobs are an error naming the valid ones).
@@ -98,7 +90,6 @@ class ReconcilerPolicy final : public Policy {
   double mean_memory_mb_ = 128;
 };
 
-// Parses "90s", "10m", "2h", "1500ms" or plain seconds.
-absl::StatusOr<int64_t> ParseDurationMs(const std::string& s);
+using orchestrator::ParseDurationMs;
 
 }  // namespace prewarm::sim

@@ -44,7 +44,7 @@ TEST(Simulator, FixedKeepAliveOnKnownGaps) {
   // warm, the 25-minute gap is cold, the 1-minute gap warm: 2 cold starts.
   std::vector<uint32_t> counts(60, 0);
   counts[0] = counts[5] = counts[30] = counts[31] = 1;
-  SimResult r = RunPolicy(OneKey(counts), "fixed-keepalive", {{"keepalive", "10m"}});
+  SimResult r = RunPolicy(OneKey(counts), "fixed-keepalive", {{"keepalive_s", "10m"}});
   EXPECT_EQ(r.arrivals, 4u);
   EXPECT_EQ(r.cold, 2u);
   EXPECT_EQ(r.starts, 2u);
@@ -71,7 +71,7 @@ TEST(Simulator, WastedMemoryIsSplitByKey) {
   v.memory_mb = 300;
   w.keys.push_back(v);
   w.counts.push_back(video);
-  SimResult r = RunPolicy(w, "fixed-keepalive", {{"keepalive", "10m"}});
+  SimResult r = RunPolicy(w, "fixed-keepalive", {{"keepalive_s", "10m"}});
   ASSERT_EQ(r.keys.size(), 2u);
   EXPECT_DOUBLE_EQ(r.keys[0].wasted_mb_s + r.keys[1].wasted_mb_s, r.wasted_mb_s);
   EXPECT_NEAR(r.keys[1].wasted_mb_s / 300 / 60, 10.0, 0.1);  // + at most a 2-s tick
@@ -102,12 +102,12 @@ TEST(Simulator, DrainedInstancesLiveUntilTheirDnsAnswersExpire) {
   std::vector<uint32_t> counts(5, 0);
   counts[0] = 1;
   SimConfig c = Config();
-  SimResult r = RunPolicy(OneKey(counts), "fixed-keepalive", {{"keepalive", "1s"}}, c);
+  SimResult r = RunPolicy(OneKey(counts), "fixed-keepalive", {{"keepalive_s", "1s"}}, c);
   EXPECT_EQ(r.starts, 1u);
   // Loaded from the arrival to arrival + 30 s (TTL), give or take the service time.
   EXPECT_NEAR(r.loaded_mb_s / 100, 30.0, 0.2);
   c.dns_ttl_ms = 5'000;
-  r = RunPolicy(OneKey(counts), "fixed-keepalive", {{"keepalive", "1s"}}, c);
+  r = RunPolicy(OneKey(counts), "fixed-keepalive", {{"keepalive_s", "1s"}}, c);
   EXPECT_NEAR(r.loaded_mb_s / 100, 5.0, 2.1);  // drained on a 2 s tick after 1 s idle
 }
 
@@ -119,8 +119,8 @@ TEST(Simulator, PredictivePrewarmsAPeriodicKey) {
   Workload w = OneKey(counts);
   SimConfig c = Config();
   c.measure_from_ms = 6 * 3'600'000;
-  SimResult fixed = RunPolicy(w, "fixed-keepalive", {{"keepalive", "1m"}}, c);
-  SimResult pred = RunPolicy(w, "predictive", {{"model", "snaive"}, {"keepalive", "1m"}}, c);
+  SimResult fixed = RunPolicy(w, "fixed-keepalive", {{"keepalive_s", "1m"}}, c);
+  SimResult pred = RunPolicy(w, "predictive", {{"model", "snaive"}, {"keepalive_s", "1m"}}, c);
   EXPECT_GT(fixed.cold_rate, 0.9);
   EXPECT_LT(pred.cold_rate, 0.1) << "cold " << pred.cold << " of " << pred.arrivals;
   // ...without holding an instance all the time: well under the 42 h of the window.
@@ -138,15 +138,15 @@ TEST(Simulator, PredictiveLearnsToUnloadATimerAndReloadItInTime) {
   Workload w = OneKey(counts);
   SimConfig c = Config();
   c.measure_from_ms = 4 * 3'600'000;
-  SimResult keep = RunPolicy(w, "fixed-keepalive", {{"keepalive", "40m"}}, c);
-  SimResult pred = RunPolicy(w, "predictive", {{"forecast", "off"}, {"cold", "2h"}, {"weight", "start"}}, c);
+  SimResult keep = RunPolicy(w, "fixed-keepalive", {{"keepalive_s", "40m"}}, c);
+  SimResult pred = RunPolicy(w, "predictive", {{"forecast", "off"}, {"cold_start_cost_s", "2h"}, {"weight", "start"}}, c);
   EXPECT_EQ(keep.cold, 0u);
   EXPECT_EQ(pred.cold, 0u) << "of " << pred.arrivals;
   EXPECT_LT(pred.wasted_mb_s, 0.25 * keep.wasted_mb_s);
   EXPECT_GT(pred.decisions["learned:reload-windows"], 20u);
   EXPECT_GT(pred.decisions["create:prefetch"], 20u);
   // A cold start priced at 1 s: nothing is worth keeping, every arrival is cold.
-  SimResult cheap = RunPolicy(w, "predictive", {{"forecast", "off"}, {"cold", "1s"}, {"weight", "start"}}, c);
+  SimResult cheap = RunPolicy(w, "predictive", {{"forecast", "off"}, {"cold_start_cost_s", "1s"}, {"weight", "start"}}, c);
   EXPECT_EQ(cheap.cold, cheap.arrivals);
 }
 
@@ -159,7 +159,7 @@ TEST(Simulator, PredictiveCatchesATwelveHourTimerFromItsOneFiring) {
   Workload w = OneKey(counts);
   SimConfig c = Config();
   c.measure_from_ms = 2 * 3'600'000;
-  Params p = {{"forecast", "off"}, {"cold", "30m"}};
+  Params p = {{"forecast", "off"}, {"cold_start_cost_s", "30m"}};
   SimResult on = RunPolicy(w, "predictive", p, c);
   p["timers"] = "off";
   SimResult off = RunPolicy(w, "predictive", p, c);
@@ -181,9 +181,9 @@ TEST(Simulator, PredictiveKeepsThroughTheShortGapAndReloadsForTheLongOne) {
   Workload w = OneKey(counts);
   SimConfig c = Config();
   c.measure_from_ms = 2 * 3'600'000;
-  Params p = {{"forecast", "off"}, {"cold", "30m"}, {"timers", "off"}, {"surplus", "0"}};
+  Params p = {{"forecast", "off"}, {"cold_start_cost_s", "30m"}, {"timers", "off"}, {"surplus_levels", "0"}};
   SimResult on = RunPolicy(w, "predictive", p, c);
-  p["keep_first"] = "off";
+  p["keep_first_min_samples"] = "off";
   SimResult off = RunPolicy(w, "predictive", p, c);
   ASSERT_EQ(on.arrivals, off.arrivals);
   EXPECT_LE(on.cold, off.cold + 2);
@@ -207,7 +207,7 @@ TEST(Simulator, PredictiveScalesABurstOutToThePeakItsEarlierBurstsReached) {
   w.keys[0].service.mean_s = 10;
   SimConfig c = Config();
   c.measure_from_ms = 2 * 3'600'000;
-  Params p = {{"forecast", "off"}, {"cold", "30m"}, {"timers", "off"}};
+  Params p = {{"forecast", "off"}, {"cold_start_cost_s", "30m"}, {"timers", "off"}};
   SimResult on = RunPolicy(w, "predictive", p, c);
   p["bursts"] = "off";
   SimResult off = RunPolicy(w, "predictive", p, c);

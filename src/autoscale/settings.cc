@@ -1,0 +1,343 @@
+#include "autoscale/settings.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "absl/strings/str_join.h"
+#include "common/status.h"
+#include "fmt/format.h"
+
+namespace prewarm::orchestrator {
+namespace {
+
+using Kind = Setting::Kind;
+
+absl::Status Bad(std::string_view name, std::string_view value, std::string_view why) {
+  return absl::InvalidArgumentError(fmt::format("{}: '{}' {}", name, value, why));
+}
+
+absl::StatusOr<double> ParseNumber(std::string_view name, std::string_view v) {
+  std::string s(v);
+  char* end = nullptr;
+  double d = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(d)) {
+    return Bad(name, v, "is not a number");
+  }
+  return d;
+}
+
+absl::StatusOr<bool> ParseBool(std::string_view name, std::string_view v) {
+  if (v == "true" || v == "on" || v == "yes") return true;
+  if (v == "false" || v == "off" || v == "no") return false;
+  return Bad(name, v, "is not a boolean (true/false, on/off)");
+}
+
+std::string Num(double d) { return fmt::format("{}", d); }
+
+template <typename F>
+Setting Bool(std::string name, F field, std::string help) {
+  Setting s{std::move(name), Kind::kBool, 0, 1, {}, false, std::move(help), nullptr, nullptr};
+  s.set = [name = s.name, field](AutoscalerSettings& a, std::string_view v) -> absl::Status {
+    ASSIGN_OR_RETURN(field(a), ParseBool(name, v));
+    return absl::OkStatus();
+  };
+  s.get = [field](const AutoscalerSettings& a) {
+    return field(const_cast<AutoscalerSettings&>(a)) ? std::string("true") : std::string("false");
+  };
+  return s;
+}
+
+template <typename F>
+Setting Double(std::string name, F field, double min, double max, std::string help) {
+  Setting s{std::move(name), Kind::kDouble, min, max, {}, false, std::move(help), nullptr, nullptr};
+  s.set = [name = s.name, field, min, max](AutoscalerSettings& a,
+                                           std::string_view v) -> absl::Status {
+    ASSIGN_OR_RETURN(double d, ParseNumber(name, v));
+    if (d < min || d > max) return Bad(name, v, fmt::format("must be in [{}, {}]", min, max));
+    field(a) = d;
+    return absl::OkStatus();
+  };
+  s.get = [field](const AutoscalerSettings& a) {
+    return Num(field(const_cast<AutoscalerSettings&>(a)));
+  };
+  return s;
+}
+
+// A whole count into an integer field of type T; with `off`, "off" means never (T's max).
+template <typename T, typename F>
+Setting Count(std::string name, F field, double min, double max, bool off, std::string help) {
+  Setting s{std::move(name), Kind::kCount, min, max, {}, off, std::move(help), nullptr, nullptr};
+  s.set = [name = s.name, field, min, max, off](AutoscalerSettings& a,
+                                                std::string_view v) -> absl::Status {
+    if (off && v == "off") {
+      field(a) = std::numeric_limits<T>::max();
+      return absl::OkStatus();
+    }
+    ASSIGN_OR_RETURN(double d, ParseNumber(name, v));
+    if (d != std::floor(d) || d < min || d > max) {
+      return Bad(
+          name, v,
+          fmt::format("must be a whole number in [{}, {}]{}", min, max, off ? " or off" : ""));
+    }
+    field(a) = static_cast<T>(d);
+    return absl::OkStatus();
+  };
+  s.get = [field, off](const AutoscalerSettings& a) {
+    T v = field(const_cast<AutoscalerSettings&>(a));
+    if (off && v == std::numeric_limits<T>::max()) return std::string("off");
+    return fmt::format("{}", v);
+  };
+  return s;
+}
+
+// A duration held in ms (int64_t) or in seconds (double).
+template <typename F>
+Setting Seconds(std::string name, F field, double min_s, double max_s, std::string help) {
+  Setting s{std::move(name), Kind::kSeconds,  min_s,   max_s,  {},
+            false,           std::move(help), nullptr, nullptr};
+  s.set = [name = s.name, field, min_s, max_s](AutoscalerSettings& a,
+                                               std::string_view v) -> absl::Status {
+    auto ms = ParseDurationMs(v);
+    if (!ms.ok()) return Bad(name, v, "is not a duration (seconds, or 1500ms, 90s, 10m, 2h, 1d)");
+    const double sec = static_cast<double>(*ms) / 1000.0;
+    if (sec < min_s || sec > max_s) {
+      return Bad(name, v, fmt::format("must be between {} s and {} s", min_s, max_s));
+    }
+    auto& f = field(a);
+    if constexpr (std::is_same_v<std::decay_t<decltype(f)>, double>) {
+      f = sec;
+    } else {
+      f = *ms;
+    }
+    return absl::OkStatus();
+  };
+  s.get = [field](const AutoscalerSettings& a) {
+    const auto& f = field(const_cast<AutoscalerSettings&>(a));
+    if constexpr (std::is_same_v<std::decay_t<decltype(f)>, double>) {
+      return Num(f);
+    } else {
+      return Num(static_cast<double>(f) / 1000.0);
+    }
+  };
+  return s;
+}
+
+std::vector<Setting> MakeTable() {
+  using A = AutoscalerSettings;
+  std::vector<Setting> t;
+  // The reconciler (Knative's KPA defaults).
+  t.push_back(Bool(
+      "proactive", [](A& a) -> bool& { return a.proactive; },
+      "meet the forecaster's prefetch windows a start time early"));
+  t.push_back(Bool(
+      "reactive", [](A& a) -> bool& { return a.reactive; },
+      "stable/panic windows over live concurrency (Knative's KPA)"));
+  t.push_back(Seconds(
+      "stable_window_s", [](A& a) -> int64_t& { return a.stable_window_ms; }, 1, 3600,
+      "the KPA's stable window"));
+  t.push_back(Seconds(
+      "panic_window_s", [](A& a) -> int64_t& { return a.panic_window_ms; }, 1, 3600,
+      "the KPA's panic window (at most the stable window)"));
+  t.push_back(Double(
+      "panic_threshold", [](A& a) -> double& { return a.panic_threshold; }, 1, 100,
+      "panic when demand >= this x ready capacity"));
+  t.push_back(Double(
+      "target_utilisation", [](A& a) -> double& { return a.target_utilisation; }, 0.01, 1,
+      "of each instance's concurrency (the KPA's target)"));
+  t.push_back(Seconds(
+      "keepalive_s", [](A& a) -> int64_t& { return a.keepalive_ms; }, 0, 7 * 86400,
+      "an instance idle this long is drained (templates may override)"));
+  // The learned keep-alive (idle_learner.h, LearnedKeepAliveConfig).
+  t.push_back(Bool(
+      "learned_keepalive", [](A& a) -> bool& { return a.learned_keepalive; },
+      "learn each key's keep-alive and reloads from its idle times"));
+  t.push_back(Seconds(
+      "cold_start_cost_s", [](A& a) -> double& { return a.learned.cold_s; }, 0.001, 1e9,
+      "one cold start is worth this many idle instance-seconds"));
+  {
+    Setting w{"weight",
+              Kind::kChoice,
+              0,
+              0,
+              {"start", "key", "mix"},
+              false,
+              "whose cold starts weigh more: every start alike, every key alike, or a mix",
+              nullptr,
+              nullptr};
+    w.set = [](A& a, std::string_view v) -> absl::Status {
+      if (v != "start" && v != "key" && v != "mix")
+        return Bad("weight", v, "must be start, key or mix");
+      a.learned.weight = std::string(v);
+      return absl::OkStatus();
+    };
+    w.get = [](const A& a) { return a.learned.weight; };
+    t.push_back(std::move(w));
+  }
+  t.push_back(Double(
+      "mix_per_day", [](A& a) -> double& { return a.learned.mix_per_day; }, 0, 1e9,
+      "weight=mix: keys with fewer idle periods a day than this weigh more"));
+  t.push_back(Count<uint64_t>(
+      "min_samples", [](A& a) -> uint64_t& { return a.learned.learner.min_samples; }, 0, 1e9, false,
+      "idle periods before a key's plan is learned"));
+  t.push_back(Double(
+      "prior", [](A& a) -> double& { return a.learned.learner.prior_weight; }, 0, 1000,
+      "pseudo-samples of a log-uniform prior over the idle times"));
+  t.push_back(Seconds(
+      "range_s", [](A& a) -> int64_t& { return a.learned.learner.range_ms; }, 60, 7 * 86400,
+      "idle periods longer than this are not bridged"));
+  t.push_back(Count<uint32_t>(
+      "surplus_levels", [](A& a) -> uint32_t& { return a.learned.surplus_levels; }, 0, 64, false,
+      "concurrent instances 2.. that learn keep-alives of their own"));
+  t.push_back(Seconds(
+      "surplus_cold_start_cost_s", [](A& a) -> double& { return a.learned.surplus_cold_s; }, 0.001,
+      1e9, "a surplus instance's cold start (default: cold_start_cost_s)"));
+  t.push_back(Double(
+      "surplus_per_day", [](A& a) -> double& { return a.learned.surplus_per_day; }, 0, 1e9,
+      "above this many idle periods a day, surplus starts are priced per key"));
+  t.push_back(Double(
+      "cold_start_objective", [](A& a) -> double& { return a.learned.cold_start_objective; }, 0, 1,
+      "surplus_per_day applies while the key's cold-start rate is under this"));
+  t.push_back(Bool(
+      "timers", [](A& a) -> bool& { return a.learned.timers; },
+      "load an instance ahead of keys that fire like cron timers"));
+  t.push_back(Count<uint64_t>(
+      "keep_first_min_samples",
+      [](A& a) -> uint64_t& { return a.learned.learner.keep_first_min_samples; }, 0, 1e9, true,
+      "idle periods before a reload plan may keep the instance first"));
+  t.push_back(Double(
+      "memory_weight", [](A& a) -> double& { return a.learned.memory_weight; }, 0, 1,
+      "a cold start's price is divided by (memory / average)^this"));
+  t.push_back(Bool(
+      "bursts", [](A& a) -> bool& { return a.learned.bursts; },
+      "scale an activation out to the peak its predecessors reached"));
+  t.push_back(Seconds(
+      "burst_window_s", [](A& a) -> int64_t& { return a.learned.burst_window_ms; }, 1, 3600,
+      "an activation's peak is measured over this"));
+  t.push_back(Count<uint32_t>(
+      "burst_min_samples", [](A& a) -> uint32_t& { return a.learned.burst_min_samples; }, 1, 1e6,
+      false, "activations before a scale-out is planned"));
+  t.push_back(Double(
+      "burst_min_share", [](A& a) -> double& { return a.learned.burst_min_share; }, 0, 1,
+      "scale out to a level reached by at least this share of activations"));
+  return t;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> ParseDurationMs(std::string_view text) {
+  struct Unit {
+    std::string_view suffix;
+    double ms;
+  };
+  // Longest suffix first: "10ms" is not "10m" + "s".
+  static constexpr Unit kUnits[] = {
+      {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
+  std::string s(text);
+  double scale = 1000;
+  for (const Unit& u : kUnits) {
+    if (s.size() > u.suffix.size() && s.ends_with(u.suffix)) {
+      s.resize(s.size() - u.suffix.size());
+      scale = u.ms;
+      break;
+    }
+  }
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v) || v < 0 || v * scale > 1e15) {
+    return absl::InvalidArgumentError(
+        fmt::format("'{}' is not a duration (e.g. 90s, 10m, 2h)", text));
+  }
+  return static_cast<int64_t>(std::llround(v * scale));
+}
+
+const std::vector<Setting>& SettingsTable() {
+  static const std::vector<Setting> kTable = MakeTable();
+  return kTable;
+}
+
+const Setting* FindSetting(std::string_view name) {
+  for (const Setting& s : SettingsTable())
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+const std::vector<std::string>& PolicyNames() {
+  static const std::vector<std::string> kNames = {"predictive", "reactive-kpa", "fixed-keepalive"};
+  return kNames;
+}
+
+absl::StatusOr<AutoscalerSettings> PolicySettings(std::string_view policy) {
+  AutoscalerSettings s;
+  s.policy = std::string(policy);
+  if (policy == "fixed-keepalive") {
+    // Scale from zero on the cold path only; drain after a fixed idle time (the providers'
+    // 10 minutes).
+    s.proactive = false;
+    s.reactive = false;
+  } else if (policy == "reactive-kpa") {
+    // Knative's autoscaler over live concurrency, no forecast.
+    s.proactive = false;
+  } else if (policy == "predictive") {
+    // prewarm: forecast windows, the KPA floor, learned keep-alives and timers. The
+    // keep-alive only stands until a key has a plan.
+    s.learned_keepalive = true;
+    s.keepalive_ms = 60'000;
+  } else {
+    return absl::InvalidArgumentError(fmt::format("unknown autoscaler policy '{}' ({})", policy,
+                                                  absl::StrJoin(PolicyNames(), ", ")));
+  }
+  return s;
+}
+
+absl::Status ApplySetting(AutoscalerSettings& s, std::string_view name, std::string_view value) {
+  const Setting* setting = FindSetting(name);
+  if (setting == nullptr) {
+    std::vector<std::string> names;
+    for (const Setting& t : SettingsTable()) names.push_back(t.name);
+    return absl::InvalidArgumentError(fmt::format("unknown autoscaler setting '{}' (settings: {})",
+                                                  name, absl::StrJoin(names, ", ")));
+  }
+  // A surplus cold start is priced as a first one unless it was given its own price.
+  const bool surplus_follows = s.learned.surplus_cold_s == s.learned.cold_s;
+  RETURN_IF_ERROR(setting->set(s, value));
+  if (name == "cold_start_cost_s" && surplus_follows) s.learned.surplus_cold_s = s.learned.cold_s;
+  return absl::OkStatus();
+}
+
+ReconcilerConfig MakeReconcilerConfig(const AutoscalerSettings& s) {
+  ReconcilerConfig rc;
+  rc.proactive = s.proactive;
+  rc.reactive = s.reactive;
+  rc.stable_window_ms = s.stable_window_ms;
+  rc.panic_window_ms = s.panic_window_ms;
+  rc.panic_threshold = s.panic_threshold;
+  rc.default_template.keepalive_ms = s.keepalive_ms;
+  rc.default_template.target_utilisation = s.target_utilisation;
+  return rc;
+}
+
+absl::Status ValidateSettings(const AutoscalerSettings& s) {
+  if (s.panic_window_ms > s.stable_window_ms) {
+    return absl::InvalidArgumentError(fmt::format(
+        "panic_window_s: the panic window ({} s) must not exceed the stable window ({} s)",
+        static_cast<double>(s.panic_window_ms) / 1000.0,
+        static_cast<double>(s.stable_window_ms) / 1000.0));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplySettings(AutoscalerSettings& s,
+                           const std::map<std::string, std::string>& values) {
+  for (const auto& [name, value] : values) {
+    if (FindSetting(name) == nullptr) return ApplySetting(s, name, value);  // the error
+  }
+  // In table order: a price given with its surplus price sets the first before the second.
+  for (const Setting& t : SettingsTable()) {
+    if (auto v = values.find(t.name); v != values.end())
+      RETURN_IF_ERROR(ApplySetting(s, t.name, v->second));
+  }
+  return ValidateSettings(s);
+}
+
+}  // namespace prewarm::orchestrator

@@ -1,0 +1,78 @@
+// The autoscaler's settings: ONE table, read by the orchestrator's YAML config and by
+// `prewarm sim --param POLICY.NAME=VALUE`, with the same names, defaults and validation.
+//
+// In YAML, `keepalive_s` sits at the top level of the orchestrator's config and every other
+// setting in its `autoscaler:` mapping. Durations (names ending in _s) are seconds, or a
+// number with a unit: 1500ms, 90s, 10m, 2h, 1d. Booleans are true/false or on/off.
+//
+// A policy is a preset of these settings (PolicySettings); settings given explicitly
+// override it. examples/orchestrator.yaml lists every row with its default.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "autoscale/idle_learner.h"
+#include "autoscale/reconciler.h"
+
+namespace prewarm::orchestrator {
+
+struct AutoscalerSettings {
+  std::string policy = "custom";  // the preset these came from (PolicyNames)
+  bool proactive = true;          // act on the forecaster's prefetch windows
+  bool reactive = true;           // Knative-style stable/panic windows over live concurrency
+  int64_t stable_window_ms = 60'000;
+  int64_t panic_window_ms = 6'000;
+  double panic_threshold = 2.0;     // panic when demand >= this x ready capacity
+  double target_utilisation = 0.7;  // of each instance's concurrency
+  int64_t keepalive_ms = 600'000;   // idle this long -> drained (templates may override)
+  // Learned keep-alive per (region, template) from its idle times (idle_learner.h);
+  // off: every key keeps keepalive_s.
+  bool learned_keepalive = false;
+  LearnedKeepAliveConfig learned;
+};
+
+// One row of the table.
+struct Setting {
+  enum class Kind { kBool, kDouble, kCount, kSeconds, kChoice };
+  std::string name;
+  Kind kind = Kind::kDouble;
+  double min = 0, max = 0;           // kDouble, kCount; kSeconds: in seconds
+  std::vector<std::string> choices;  // kChoice
+  bool off = false;                  // kCount: "off" is accepted (never)
+  std::string help;
+  // Parses `value` into `s` (validated); the error names the setting and the bounds.
+  std::function<absl::Status(AutoscalerSettings& s, std::string_view value)> set;
+  // The current value, as it would be written.
+  std::function<std::string(const AutoscalerSettings& s)> get;
+};
+
+const std::vector<Setting>& SettingsTable();
+const Setting* FindSetting(std::string_view name);
+
+// The policies a config or the simulator may name: predictive, reactive-kpa,
+// fixed-keepalive.
+const std::vector<std::string>& PolicyNames();
+// The preset of `policy` (an error names the valid ones).
+absl::StatusOr<AutoscalerSettings> PolicySettings(std::string_view policy);
+
+// Parses "90s", "10m", "2h", "1500ms", "1d" or plain seconds into ms.
+absl::StatusOr<int64_t> ParseDurationMs(std::string_view s);
+
+// Sets `name` = `value` in `s` through the table; unknown names are an error listing the
+// valid ones. Call ValidateSettings once all are set.
+absl::Status ApplySetting(AutoscalerSettings& s, std::string_view name, std::string_view value);
+// Checks the settings against each other (the panic window within the stable window).
+absl::Status ValidateSettings(const AutoscalerSettings& s);
+// Every setting of `values` (name -> text), in table order, then ValidateSettings.
+absl::Status ApplySettings(AutoscalerSettings& s, const std::map<std::string, std::string>& values);
+
+// The reconciler's configuration from the settings (templates get the default policy).
+ReconcilerConfig MakeReconcilerConfig(const AutoscalerSettings& s);
+
+}  // namespace prewarm::orchestrator
