@@ -1,9 +1,9 @@
 #include "autoscale/key_autoscaler.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <climits>
-
-#include <gtest/gtest.h>
 
 namespace prewarm::orchestrator {
 namespace {
@@ -19,13 +19,8 @@ LearnedKeepAliveConfig StartPriced(double cold_s) {
   return c;
 }
 
-TEST(KeyAutoscaler, AnIdlePeriodBeginsWhenTheLastServingInstanceStops) {
-  // Each request runs 1 s; gaps alternate 20 s and 510 s. Priced at 1000 s a cold start,
-  // the plan keeps 66 s, then reloads from 432 s to 594 s of idle (as LearnedKeepAlive's
-  // own fixture: the adapter adds no rule of its own).
-  LearnedKeepAliveConfig c = StartPriced(1'000);
-  KeyAutoscaler k(c, 0);
-  const KeyInputs in{1.0, 2.7};
+// 41 requests of 1 s each; gaps alternate 20 s and 510 s. Returns the end of the last.
+int64_t FeedPairs(KeyAutoscaler& k, const KeyInputs& in) {
   int64_t t = 0;
   for (int i = 0; i < 41; ++i) {
     if (i > 0) t += i % 2 ? 20'000 : 510'000;
@@ -36,6 +31,17 @@ TEST(KeyAutoscaler, AnIdlePeriodBeginsWhenTheLastServingInstanceStops) {
     k.Serving(t, 0, in);
     EXPECT_FALSE(k.serving());
   }
+  return t;
+}
+
+TEST(KeyAutoscaler, AnIdlePeriodBeginsWhenTheLastServingInstanceStops) {
+  // Each request runs 1 s; gaps alternate 20 s and 510 s. Priced at 1000 s a cold start,
+  // the plan keeps 66 s, then reloads from 432 s to 594 s of idle (as LearnedKeepAlive's
+  // own fixture: the adapter adds no rule of its own).
+  LearnedKeepAliveConfig c = StartPriced(1'000);
+  KeyAutoscaler k(c, 0);
+  const KeyInputs in{1.0, 2.7};
+  const int64_t t = FeedPairs(k, in);
   // A second report of nothing serving is no second idle period.
   k.Serving(t + 5'000, 0, in);
   ViewKey v;
@@ -53,14 +59,7 @@ TEST(KeyAutoscaler, AnArrivalEndsThePendingReload) {
   LearnedKeepAliveConfig c = StartPriced(1'000);
   KeyAutoscaler k(c, 0);
   const KeyInputs in{1.0, 2.7};
-  int64_t t = 0;
-  for (int i = 0; i < 41; ++i) {
-    if (i > 0) t += i % 2 ? 20'000 : 510'000;
-    k.Arrival(t, false, in);
-    k.Serving(t, 1, in);
-    t += 1'000;
-    k.Serving(t, 0, in);
-  }
+  const int64_t t = FeedPairs(k, in);
   k.Arrival(t + 100'000, true, in);
   k.Serving(t + 100'000, 1, in);
   EXPECT_FALSE(k.Pending(t + 100'000));
