@@ -10,7 +10,6 @@ KeyAutoscaler::KeyAutoscaler(const LearnedKeepAliveConfig& config, int64_t since
 void KeyAutoscaler::Arrival(int64_t at_ms, bool cold, const KeyInputs&) {
   if (config_->timers) timers_.Arrival(at_ms);
   keepalive_.Arrival(at_ms, cold);
-  last_arrival_ms_ = at_ms;
   // It is served (by an instance, or the origin): the key's idle period begins no earlier
   // than its end, even when the caller sees it only after it ended.
   busy_ = std::max<uint32_t>(busy_, 1);

@@ -47,7 +47,6 @@ class KeyAutoscaler {
   bool Pending(int64_t now_ms);
 
   bool serving() const { return busy_ > 0; }
-  int64_t last_arrival_ms() const { return last_arrival_ms_; }
   const LearnedKeepAlive& keepalive() const { return keepalive_; }
   uint64_t reloads() const { return reloads_; }
 
@@ -56,7 +55,6 @@ class KeyAutoscaler {
   LearnedKeepAlive keepalive_;
   TimerDetector timers_;
   uint32_t busy_ = 0;
-  int64_t last_arrival_ms_ = -1;
   uint64_t reloads_ = 0;  // idle periods planned as a reload
 };
 
