@@ -1,11 +1,11 @@
 #include "autoscale/idle_learner.h"
 
-#include "autoscale/reconciler.h"
-
 #include <algorithm>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <vector>
+
+#include "autoscale/reconciler.h"
 
 namespace prewarm::orchestrator {
 
@@ -34,9 +34,11 @@ IdlePlan IdleLearner::Plan(double cold_cost, double start_s, bool keep_only) con
   // (log-spaced), each pseudo-period as long as its bin's middle.
   std::map<uint32_t, std::pair<double, double>> merged;  // bin -> (count, seconds)
   for (const auto& [bin, b] : bins_) merged[bin] = {b.count, b.sum_s};
-  const uint32_t range_bins = static_cast<uint32_t>(std::max<int64_t>(1, options_.range_ms / options_.bin_ms));
+  const uint32_t range_bins =
+      static_cast<uint32_t>(std::max<int64_t>(1, options_.range_ms / options_.bin_ms));
   std::vector<uint32_t> prior_bins;
-  for (uint64_t b = 0; b < range_bins; b = 2 * b + 1) prior_bins.push_back(static_cast<uint32_t>(b));
+  for (uint64_t b = 0; b < range_bins; b = 2 * b + 1)
+    prior_bins.push_back(static_cast<uint32_t>(b));
   double prior = options_.prior_weight > 0 ? options_.prior_weight : 0;
   for (uint32_t b : prior_bins) {
     double w = prior / static_cast<double>(prior_bins.size());
@@ -156,8 +158,8 @@ bool Stale(uint64_t planned_at, uint64_t samples) {
 }
 
 // A window of `target` instances over [start_ms, end_ms), decided at `received_ms`.
-void AddWindow(ViewKey& key, int64_t received_ms, int64_t start_ms, int64_t end_ms,
-               uint32_t target, uint32_t source) {
+void AddWindow(ViewKey& key, int64_t received_ms, int64_t start_ms, int64_t end_ms, uint32_t target,
+               uint32_t source) {
   PrefetchWindow win;
   win.start_ms = start_ms;
   win.end_ms = end_ms;
@@ -183,11 +185,21 @@ double MemoryFactor(const LearnedKeepAliveConfig& config, double memory_ratio) {
 
 }  // namespace
 
+LearnedKeepAlive::LearnedKeepAlive(const LearnedKeepAliveConfig& config, int64_t watching_since_ms)
+    : learner_(config.learner), since_ms_(watching_since_ms) {
+  if (config.planner == LearnedKeepAliveConfig::Planner::kHybridHistogram) {
+    hybrid_.emplace(config.hybrid);
+  }
+}
+
 void LearnedKeepAlive::Arrival(int64_t at_ms, bool cold) {
   ++arrivals_;
   colds_ += cold;
   if (idle_since_ms_ >= 0) {
     learner_.Add(at_ms - idle_since_ms_);
+    // The hybrid histogram records only these: an arrival while another invocation of the
+    // key runs ends no idle period.
+    if (hybrid_) hybrid_->AddIdle(at_ms - idle_since_ms_);
     idle_since_ms_ = -1;
     // An activation: the last one's peak is final (Busy raises it only within its window).
     if (activation_ms_ >= 0 && activation_peak_ > 0) {
@@ -198,6 +210,7 @@ void LearnedKeepAlive::Arrival(int64_t at_ms, bool cold) {
     activation_ms_ = at_ms;
     activation_peak_ = 0;
     burst_target_ = 0;
+    period_peak_ = 0;
   } else if (ran_) {
     learner_.Add(0);  // it came while another invocation of the key ran
   }
@@ -208,6 +221,18 @@ const IdlePlan& LearnedKeepAlive::IdleBegins(int64_t at_ms, const LearnedKeepAli
   ran_ = true;
   idle_since_ms_ = at_ms;
   const uint64_t n = learner_.samples();
+  if (hybrid_) {
+    // Its windows, replanned for every idle period (its percentiles move with each one): a
+    // keep-alive, or unloaded at once and loaded again for the keep-alive window.
+    const HybridWindows w = hybrid_->Windows();
+    plan_ = IdlePlan{};
+    plan_.learned = w.mode != HybridWindows::Mode::kStandard;
+    plan_.prewarm_ms = w.prewarm_ms;
+    plan_.keep_until_ms = w.prewarm_ms + w.keepalive_ms;
+    planned_at_ = n;
+    ++plans_;
+    return plan_;
+  }
   if (!Stale(planned_at_, n)) return plan_;
   plan_ = learner_.Plan(ColdCost(config, memory_ratio, n, at_ms), start_s);
   planned_at_ = n;
@@ -246,8 +271,11 @@ void LearnedKeepAlive::Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAlive
   if (config.bursts && activation_ms_ >= 0) {
     BurstScaleOut(at_ms, busy, config, memory_ratio, start_s);
   }
+  period_peak_ = std::max(period_peak_, busy);
   if (config.surplus_levels == 0) return;
-  if (levels_.empty()) levels_.assign(config.surplus_levels, Level{IdleLearner(config.learner), -1, IdlePlan{}, UINT64_MAX});
+  if (levels_.empty())
+    levels_.assign(config.surplus_levels,
+                   Level{IdleLearner(config.learner), -1, IdlePlan{}, UINT64_MAX});
   // Level l (index l - 2) is in use while busy >= l.
   for (uint32_t l = 2; l < 2 + levels_.size(); ++l) {
     Level& lv = levels_[l - 2];
@@ -319,7 +347,12 @@ void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
   // ones while others still serve); once the whole key is idle, it loads one instance
   // again before the expected next arrival.
   key.keepalive_ms = plan_.keepalive_ms();
-  if (plan_.reload() && idle_since_ms_ >= 0) AddReloadWindow(key, idle_since_ms_, plan_, 1, source);
+  // The hybrid histogram applies the key's windows to each of its instances: as many are
+  // loaded again as served at once in the busy period that ended.
+  const uint32_t reload = hybrid_ ? std::clamp<uint32_t>(period_peak_, 1, kMaxBurstLevels) : 1;
+  if (plan_.reload() && idle_since_ms_ >= 0) {
+    AddReloadWindow(key, idle_since_ms_, plan_, reload, source);
+  }
 }
 
 }  // namespace prewarm::orchestrator

@@ -21,16 +21,19 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "autoscale/hybrid_histogram.h"
 
 namespace prewarm::orchestrator {
 
 struct IdleLearnerOptions {
-  int64_t bin_ms = 60'000;           // histogram resolution
+  int64_t bin_ms = 60'000;            // histogram resolution
   int64_t range_ms = 24 * 3'600'000;  // idle times beyond this count as "never warm"
-  uint64_t min_samples = 3;          // fewer: Plan() gives the default keep-alive
-  double margin = 0.10;              // prewarm earlier and keep longer by this share
+  uint64_t min_samples = 3;           // fewer: Plan() gives the default keep-alive
+  double margin = 0.10;               // prewarm earlier and keep longer by this share
   // A prior worth this many idle periods, spread log-uniformly over [0, range): a few
   // samples alone would schedule a narrow reload around the one gap seen so far; with
   // the prior the plan keeps warm until the data are concentrated enough to pay for it.
@@ -49,12 +52,12 @@ struct IdleLearnerOptions {
 };
 
 struct IdlePlan {
-  bool learned = false;        // false: not enough samples, the default keep-alive
-  int64_t prewarm_ms = 0;      // 0: keep warm from the start of the idle period
-  int64_t keep_first_ms = 0;   // prewarm_ms > 0: warm this long first, then unloaded
-  int64_t keep_until_ms = 0;   // unloaded after this much idle time
-  double cold_share = 0;       // expected share of idle periods that end cold
-  double idle_s = 0;           // expected loaded idle seconds per idle period
+  bool learned = false;       // false: not enough samples, the default keep-alive
+  int64_t prewarm_ms = 0;     // 0: keep warm from the start of the idle period
+  int64_t keep_first_ms = 0;  // prewarm_ms > 0: warm this long first, then unloaded
+  int64_t keep_until_ms = 0;  // unloaded after this much idle time
+  double cold_share = 0;      // expected share of idle periods that end cold
+  double idle_s = 0;          // expected loaded idle seconds per idle period
 
   bool reload() const { return prewarm_ms > 0; }
   // How long an instance stays loaded after its last use: all of a keep, a reload's first
@@ -81,13 +84,20 @@ class IdleLearner {
     double sum_s = 0;    // their total length (a bin is wide; its midpoint is no estimate)
   };
   std::map<uint32_t, Bin> bins_;
-  uint64_t beyond_ = 0;                // idle periods longer than range_ms
+  uint64_t beyond_ = 0;                  // idle periods longer than range_ms
   std::vector<double> recent_beyond_s_;  // the last few of them (oldest first), seconds
   uint64_t samples_ = 0;
 };
 
 // How a cold start is priced against idle memory when planning keep-alives.
 struct LearnedKeepAliveConfig {
+  // Who plans an idle period: kCost, the IdleLearner's cheapest plan at the prices below;
+  // kHybridHistogram, Shahrad et al.'s hybrid histogram (hybrid_histogram.h) with
+  // `hybrid`: no prices, and the same windows for every instance of the key (callers set
+  // surplus_levels = 0, bursts and timers off for the published policy).
+  enum class Planner : uint8_t { kCost, kHybridHistogram };
+  Planner planner = Planner::kCost;
+  HybridHistogramOptions hybrid;
   // A cold start costs this many seconds of an idle instance of average memory.
   double cold_s = 1'800;
   // "start": every cold start the same; "key": divided by the key's idle periods per day
@@ -168,8 +178,7 @@ class LearnedKeepAlive {
   LearnedKeepAlive() = default;
   // `watching_since_ms`: when arrivals of this key started to be observed (the time base
   // of its rate: n idle periods over the time watched, not since its first arrival).
-  LearnedKeepAlive(const LearnedKeepAliveConfig& config, int64_t watching_since_ms)
-      : learner_(config.learner), since_ms_(watching_since_ms) {}
+  LearnedKeepAlive(const LearnedKeepAliveConfig& config, int64_t watching_since_ms);
 
   // An arrival at `at_ms`: it ends the key's idle period (or came while it was busy: idle 0).
   // `cold`: it found no ready instance (the key's cold-start rate, for
@@ -199,9 +208,9 @@ class LearnedKeepAlive {
   // Writes the current plan into `key`: keep-alive, and while idle with a reload planned,
   // one window of `source` (replacing that source's earlier one); a busy key gets neither.
   // Surplus levels: keep-alives, and for an idle level with a reload planned a window of
-  // `level` instances (source kSurplusWindowSource + level). A burst scale-out: a window
-  // of that many instances to the end of the activation's burst window
-  // (kBurstWindowSource).
+  // `level` instances (source kSurplusWindowSource + level); with the hybrid histogram, a
+  // reload of as many instances as served at once before the idle period. A burst scale-out: a
+  // window of that many instances to the end of the activation's burst window (kBurstWindowSource).
   void Apply(ViewKey& key, uint32_t source) const;
   // The activation under way wants this many instances (0: no scale-out).
   uint32_t burst_target() const { return burst_target_; }
@@ -216,6 +225,7 @@ class LearnedKeepAlive {
   static constexpr uint32_t kMaxBurstLevels = 64;
 
   IdleLearner learner_;
+  std::optional<HybridHistogram> hybrid_;  // LearnedKeepAliveConfig::planner's
   IdlePlan plan_;
   struct Level {
     IdleLearner learner;
@@ -225,6 +235,7 @@ class LearnedKeepAlive {
   };
   std::vector<Level> levels_;  // [0] is level 2
   uint32_t busy_ = 0;
+  uint32_t period_peak_ = 0;  // the most instances serving at once since the last activation
   uint64_t planned_at_ = UINT64_MAX;  // learner samples when plan_ was computed
   int64_t idle_since_ms_ = -1;        // -1: an invocation runs (or none ran yet)
   int64_t since_ms_ = 0;              // the rate's time base

@@ -8,12 +8,18 @@ namespace prewarm::orchestrator {
 
 const char* ScaleReasonName(ScaleReason r) {
   switch (r) {
-    case ScaleReason::kPrefetch: return "prefetch";
-    case ScaleReason::kPanic: return "panic";
-    case ScaleReason::kStable: return "stable";
-    case ScaleReason::kIdle: return "idle";
-    case ScaleReason::kCapacity: return "capacity";
-    case ScaleReason::kCount: break;
+    case ScaleReason::kPrefetch:
+      return "prefetch";
+    case ScaleReason::kPanic:
+      return "panic";
+    case ScaleReason::kStable:
+      return "stable";
+    case ScaleReason::kIdle:
+      return "idle";
+    case ScaleReason::kCapacity:
+      return "capacity";
+    case ScaleReason::kCount:
+      break;
   }
   return "unknown";
 }
@@ -24,7 +30,8 @@ const TemplatePolicy& ReconcilerConfig::Policy(const std::string& tmpl) const {
 }
 
 bool ViewNode::Supports(const std::string& tmpl) const {
-  return templates.empty() || std::find(templates.begin(), templates.end(), tmpl) != templates.end();
+  return templates.empty() ||
+         std::find(templates.begin(), templates.end(), tmpl) != templates.end();
 }
 
 void ClusterView::Index() {
@@ -81,25 +88,29 @@ void Reconciler::Record(History& h, int64_t now_ms, double demand) const {
 double Reconciler::Average(const History& h, int64_t now_ms, int64_t window_ms) const {
   double sum = 0;
   int n = 0;
-  for (auto it = h.samples.rbegin(); it != h.samples.rend() && it->t_ms > now_ms - window_ms; ++it) {
+  for (auto it = h.samples.rbegin(); it != h.samples.rend() && it->t_ms > now_ms - window_ms;
+       ++it) {
     sum += it->demand;
     ++n;
   }
   return n == 0 ? 0 : sum / n;
 }
 
-const PrefetchWindow* DueWindow(const ViewKey& k, const TemplatePolicy& tp, int64_t now_ms) {
+const PrefetchWindow* DueWindow(const ViewKey& k, const TemplatePolicy& tp, int64_t now_ms,
+                                bool forecasts) {
   // Few windows and almost always one source: a small linear scan per source.
   const PrefetchWindow* best = nullptr;
   for (size_t s = 0; s < k.windows.size(); ++s) {
     const uint32_t source = k.windows[s].source;
+    if (!forecasts && source == kForecastWindowSource) continue;
     bool seen = false;
     for (size_t e = 0; e < s && !seen; ++e) seen = k.windows[e].source == source;
     if (seen) continue;
     const PrefetchWindow* newest = nullptr;
     for (size_t i = s; i < k.windows.size(); ++i) {
       const PrefetchWindow& win = k.windows[i];
-      if (win.source != source || now_ms < win.start_ms - tp.lead_ms || now_ms >= win.end_ms) continue;
+      if (win.source != source || now_ms < win.start_ms - tp.lead_ms || now_ms >= win.end_ms)
+        continue;
       if (!newest || win.received_ms > newest->received_ms ||
           (win.received_ms == newest->received_ms && win.target > newest->target)) {
         newest = &win;
@@ -114,8 +125,8 @@ Reconciler::Want Reconciler::WantFor(const ClusterView& view, uint32_t key, int6
   const ViewKey& k = view.keys[key];
   const TemplatePolicy& tp = config_.Policy(k.tmpl);
   Want w;
-  if (config_.proactive) {
-    if (const PrefetchWindow* win = DueWindow(k, tp, now_ms)) w.prefetch = win->target;
+  if (const PrefetchWindow* win = DueWindow(k, tp, now_ms, config_.proactive)) {
+    w.prefetch = win->target;
   }
   if (config_.reactive) {
     History& h = HistoryFor(key, k);
@@ -155,7 +166,8 @@ std::optional<uint32_t> PlaceNew(const ClusterView& view, const ViewKey& key, bo
       const ViewNode& node = view.nodes[n];
       if (!node.schedulable || node.free_slots == 0 || !node.Supports(key.tmpl)) continue;
       uint32_t mine = 0;
-      for (const ViewInstance& i : key.instances) mine += i.node == n && i.state != ViewState::kDraining;
+      for (const ViewInstance& i : key.instances)
+        mine += i.node == n && i.state != ViewState::kDraining;
       if (!best || mine < best_mine ||
           (mine == best_mine && node.free_slots > view.nodes[*best].free_slots)) {
         best = n;
@@ -188,7 +200,8 @@ std::vector<Decision> Reconciler::Reconcile(ClusterView& view, int64_t now_ms) {
                                                  : ScaleReason::kStable;
       const std::vector<std::string>* content = nullptr;
       if (why == ScaleReason::kPrefetch) {
-        if (const PrefetchWindow* win = DueWindow(k, tp, now_ms)) content = &win->content;
+        if (const PrefetchWindow* win = DueWindow(k, tp, now_ms, config_.proactive))
+          content = &win->content;
       }
       for (uint32_t n = live; n < want; ++n) {
         bool spilled = false;

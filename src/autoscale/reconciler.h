@@ -3,8 +3,8 @@
 // destroy decisions per (region, template) key, and places new instances.
 //
 // It is pure decision logic over a ClusterView that its caller owns: the live orchestrator
-// builds the view from the cluster store every pass (LiveAutoscaler), the simulator (`prewarm sim`) keeps its
-// whole simulated cluster in one and updates it in place. Both run this same code.
+// builds the view from the cluster store every pass (LiveAutoscaler), the simulator (`prewarm sim`)
+// keeps its whole simulated cluster in one and updates it in place. Both run this same code.
 //
 // Rules:
 // - want = max(prefetch target of a window that starts within the template's lead time
@@ -45,19 +45,22 @@ enum class ScaleReason : uint8_t {
 const char* ScaleReasonName(ScaleReason r);
 
 struct TemplatePolicy {
-  uint32_t concurrency = 1;        // requests one instance serves at once
-  double target_utilisation = 0.7; // reactive target = concurrency x this (Knative's 70%)
-  int64_t keepalive_ms = 600'000;  // idle this long -> may be drained
-  int64_t lead_ms = 0;             // start time: prefetch windows act this early
-  uint32_t max_per_key = 1000;     // never more instances of one key than this
+  uint32_t concurrency = 1;         // requests one instance serves at once
+  double target_utilisation = 0.7;  // reactive target = concurrency x this (Knative's 70%)
+  int64_t keepalive_ms = 600'000;   // idle this long -> may be drained
+  int64_t lead_ms = 0;              // start time: prefetch windows act this early
+  uint32_t max_per_key = 1000;      // never more instances of one key than this
 };
 
 struct ReconcilerConfig {
   int64_t stable_window_ms = 60'000;
   int64_t panic_window_ms = 6'000;
   double panic_threshold = 2.0;
-  bool proactive = true;  // honour prefetch windows
-  bool reactive = true;   // stable/panic windows (false: scale only on the cold path)
+  // Honour the forecaster's prefetch windows (source kForecastWindowSource). The reload
+  // windows a learned keep-alive plans (other sources) are honoured either way: only
+  // policies that learn keep-alives put them in the view.
+  bool proactive = true;
+  bool reactive = true;  // stable/panic windows (false: scale only on the cold path)
   TemplatePolicy default_template;
   absl::flat_hash_map<std::string, TemplatePolicy> templates;
   const TemplatePolicy& Policy(const std::string& tmpl) const;
@@ -67,9 +70,9 @@ struct ReconcilerConfig {
 
 struct ViewNode {
   std::string id;
-  uint32_t region = 0;     // index into ClusterView::regions
-  uint32_t free_slots = 0; // instances it can still take
-  bool schedulable = true; // connected, not draining
+  uint32_t region = 0;      // index into ClusterView::regions
+  uint32_t free_slots = 0;  // instances it can still take
+  bool schedulable = true;  // connected, not draining
   // Templates it can run (empty: all).
   std::vector<std::string> templates;
   bool Supports(const std::string& tmpl) const;
@@ -81,16 +84,19 @@ struct ViewInstance {
   std::string id;
   uint32_t node = 0;
   ViewState state = ViewState::kStarting;
-  uint32_t in_flight = 0;          // requests being served now
-  int64_t last_busy_ms = 0;        // last time it served or was answered in DNS
+  uint32_t in_flight = 0;    // requests being served now
+  int64_t last_busy_ms = 0;  // last time it served or was answered in DNS
   // It has served or been named in a DNS answer. An instance that never was (prefetched
   // for a window that brought nothing) is kept only while a window or the reactive floor
   // wants it: a keep-alive is time kept after use.
   bool used = false;
-  int64_t answered_until_ms = 0;   // the last DNS answer naming it expires then
+  int64_t answered_until_ms = 0;  // the last DNS answer naming it expires then
   int64_t state_since_ms = 0;
   bool destroy_ordered = false;
 };
+
+// PrefetchWindow::source of a forecaster's windows (idle_learner.h names the others).
+inline constexpr uint32_t kForecastWindowSource = 0;
 
 struct PrefetchWindow {
   int64_t start_ms = 0;
@@ -138,9 +144,9 @@ struct ClusterView {
 struct Decision {
   enum Kind : uint8_t { kCreate, kDrain, kDestroy } kind = kCreate;
   ScaleReason reason = ScaleReason::kStable;
-  uint32_t key = 0;       // index into ClusterView::keys
-  uint32_t node = 0;      // kCreate: where
-  std::string instance;   // kDrain / kDestroy: which
+  uint32_t key = 0;                  // index into ClusterView::keys
+  uint32_t node = 0;                 // kCreate: where
+  std::string instance;              // kDrain / kDestroy: which
   std::vector<std::string> content;  // kCreate: preload these
 };
 
@@ -161,8 +167,10 @@ std::optional<uint32_t> PlaceNew(const ClusterView& view, const ViewKey& key, bo
 
 // The prefetch window of `k` that decides its proactive target at `now_ms`: per source, the
 // most recently received window that is due (start - tp.lead_ms <= now < end); across
-// sources, the one with the highest target. nullptr when none is due.
-const PrefetchWindow* DueWindow(const ViewKey& k, const TemplatePolicy& tp, int64_t now_ms);
+// sources, the one with the highest target. nullptr when none is due. `forecasts` false:
+// the forecaster's windows (kForecastWindowSource) are left out.
+const PrefetchWindow* DueWindow(const ViewKey& k, const TemplatePolicy& tp, int64_t now_ms,
+                                bool forecasts = true);
 
 class Reconciler {
  public:

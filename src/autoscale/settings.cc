@@ -123,6 +123,25 @@ Setting Seconds(std::string name, F field, double min_s, double max_s, std::stri
   return s;
 }
 
+// One of `choices`, into a string field.
+template <typename F>
+Setting Choice(std::string name, F field, std::vector<std::string> choices, std::string help) {
+  Setting s{std::move(name), Kind::kChoice,   0,       0,      std::move(choices),
+            false,           std::move(help), nullptr, nullptr};
+  s.set = [name = s.name, field, choices = s.choices](AutoscalerSettings& a,
+                                                      std::string_view v) -> absl::Status {
+    if (std::find(choices.begin(), choices.end(), v) == choices.end()) {
+      return Bad(name, v, fmt::format("must be one of {}", absl::StrJoin(choices, ", ")));
+    }
+    field(a) = std::string(v);
+    return absl::OkStatus();
+  };
+  s.get = [field](const AutoscalerSettings& a) {
+    return std::string(field(const_cast<AutoscalerSettings&>(a)));
+  };
+  return s;
+}
+
 std::vector<Setting> MakeTable() {
   using A = AutoscalerSettings;
   std::vector<Setting> t;
@@ -155,25 +174,9 @@ std::vector<Setting> MakeTable() {
   t.push_back(Seconds(
       "cold_start_cost_s", [](A& a) -> double& { return a.learned.cold_s; }, 0.001, 1e9,
       "one cold start is worth this many idle instance-seconds"));
-  {
-    Setting w{"weight",
-              Kind::kChoice,
-              0,
-              0,
-              {"start", "key", "mix"},
-              false,
-              "whose cold starts weigh more: every start alike, every key alike, or a mix",
-              nullptr,
-              nullptr};
-    w.set = [](A& a, std::string_view v) -> absl::Status {
-      if (v != "start" && v != "key" && v != "mix")
-        return Bad("weight", v, "must be start, key or mix");
-      a.learned.weight = std::string(v);
-      return absl::OkStatus();
-    };
-    w.get = [](const A& a) { return a.learned.weight; };
-    t.push_back(std::move(w));
-  }
+  t.push_back(Choice(
+      "weight", [](A& a) -> std::string& { return a.learned.weight; }, {"start", "key", "mix"},
+      "whose cold starts weigh more: every start alike, every key alike, or a mix"));
   t.push_back(Double(
       "mix_per_day", [](A& a) -> double& { return a.learned.mix_per_day; }, 0, 1e9,
       "weight=mix: keys with fewer idle periods a day than this weigh more"));
@@ -220,6 +223,65 @@ std::vector<Setting> MakeTable() {
   t.push_back(Double(
       "burst_min_share", [](A& a) -> double& { return a.learned.burst_min_share; }, 0, 1,
       "scale out to a level reached by at least this share of activations"));
+  // The hybrid histogram (ATC'20, hybrid_histogram.h): planner=hybrid-histogram.
+  {
+    Setting p{"planner",
+              Kind::kChoice,
+              0,
+              0,
+              {"cost", "hybrid-histogram"},
+              false,
+              "who plans learned keep-alives: the priced IdleLearner, or ATC'20's hybrid histogram",
+              nullptr,
+              nullptr};
+    using P = LearnedKeepAliveConfig::Planner;
+    p.set = [](A& a, std::string_view v) -> absl::Status {
+      if (v != "cost" && v != "hybrid-histogram")
+        return Bad("planner", v, "must be cost or hybrid-histogram");
+      a.learned.planner = v == "cost" ? P::kCost : P::kHybridHistogram;
+      return absl::OkStatus();
+    };
+    p.get = [](const A& a) {
+      return std::string(a.learned.planner == P::kCost ? "cost" : "hybrid-histogram");
+    };
+    t.push_back(std::move(p));
+  }
+  t.push_back(Double(
+      "hybrid_head", [](A& a) -> double& { return a.learned.hybrid.head; }, 0, 100,
+      "percentile of the idle times that gives the pre-warm window"));
+  t.push_back(Double(
+      "hybrid_tail", [](A& a) -> double& { return a.learned.hybrid.tail; }, 0, 100,
+      "percentile of the idle times that ends the keep-alive window"));
+  t.push_back(Double(
+      "hybrid_margin", [](A& a) -> double& { return a.learned.hybrid.margin; }, 0, 0.99,
+      "the head is shortened and the tail lengthened by this share"));
+  t.push_back(Seconds(
+      "hybrid_range_s", [](A& a) -> int64_t& { return a.learned.hybrid.range_ms; }, 60, 7 * 86400,
+      "the idle-time histogram's range"));
+  t.push_back(Seconds(
+      "hybrid_bin_s", [](A& a) -> int64_t& { return a.learned.hybrid.bin_ms; }, 1, 86400,
+      "the idle-time histogram's bin width"));
+  t.push_back(Double(
+      "hybrid_cv", [](A& a) -> double& { return a.learned.hybrid.cv; }, 0, 1e6,
+      "the histogram is representative when its bin counts' CV is above this"));
+  t.push_back(Count<uint64_t>(
+      "hybrid_min_samples", [](A& a) -> uint64_t& { return a.learned.hybrid.min_samples; }, 0, 1e9,
+      false, "idle times before the histogram may be representative"));
+  t.push_back(Seconds(
+      "hybrid_standard_keepalive_s",
+      [](A& a) -> int64_t& { return a.learned.hybrid.standard_keepalive_ms; }, 0, 7 * 86400,
+      "the keep-alive while the histogram is not representative (the paper: its range)"));
+  t.push_back(Double(
+      "hybrid_oob", [](A& a) -> double& { return a.learned.hybrid.oob; }, 0.001, 1,
+      "forecast the next idle time when this share of them were beyond the range"));
+  t.push_back(Double(
+      "hybrid_oob_margin", [](A& a) -> double& { return a.learned.hybrid.oob_margin; }, 0, 0.99,
+      "the forecast's window: its idle time minus and plus this share"));
+  t.push_back(Choice(
+      "hybrid_oob_model", [](A& a) -> std::string& { return a.learned.hybrid.oob_model; },
+      {"ets", "snaive", "off"},
+      "the forecast of out-of-range idle times (the paper's ARIMA: ets; snaive: the last one; off: "
+      "never)"));
   return t;
 }
 
@@ -263,7 +325,8 @@ const Setting* FindSetting(std::string_view name) {
 }
 
 const std::vector<std::string>& PolicyNames() {
-  static const std::vector<std::string> kNames = {"predictive", "reactive-kpa", "fixed-keepalive"};
+  static const std::vector<std::string> kNames = {"predictive", "reactive-kpa", "fixed-keepalive",
+                                                  "hybrid-histogram"};
   return kNames;
 }
 
@@ -283,6 +346,19 @@ absl::StatusOr<AutoscalerSettings> PolicySettings(std::string_view policy) {
     // keep-alive only stands until a key has a plan.
     s.learned_keepalive = true;
     s.keepalive_ms = 60'000;
+  } else if (policy == "hybrid-histogram") {
+    // Shahrad et al. (ATC'20) as published: per-key idle-time histograms, each idle period
+    // a keep-alive or an unload and a pre-warm; no forecast windows, no KPA, no surplus
+    // levels, bursts or timers (the key's windows apply to each of its instances). Until a
+    // key's first idle period its keep-alive is the standard one, the histogram's range.
+    s.proactive = false;
+    s.reactive = false;
+    s.learned_keepalive = true;
+    s.learned.planner = LearnedKeepAliveConfig::Planner::kHybridHistogram;
+    s.learned.surplus_levels = 0;
+    s.learned.bursts = false;
+    s.learned.timers = false;
+    s.keepalive_ms = s.learned.hybrid.range_ms;
   } else {
     return absl::InvalidArgumentError(fmt::format("unknown autoscaler policy '{}' ({})", policy,
                                                   absl::StrJoin(PolicyNames(), ", ")));
@@ -300,8 +376,12 @@ absl::Status ApplySetting(AutoscalerSettings& s, std::string_view name, std::str
   }
   // A surplus cold start is priced as a first one unless it was given its own price.
   const bool surplus_follows = s.learned.surplus_cold_s == s.learned.cold_s;
+  // The hybrid histogram's standard keep-alive is its range unless given (the paper's).
+  HybridHistogramOptions& h = s.learned.hybrid;
+  const bool standard_follows = h.standard_keepalive_ms == h.range_ms;
   RETURN_IF_ERROR(setting->set(s, value));
   if (name == "cold_start_cost_s" && surplus_follows) s.learned.surplus_cold_s = s.learned.cold_s;
+  if (name == "hybrid_range_s" && standard_follows) h.standard_keepalive_ms = h.range_ms;
   return absl::OkStatus();
 }
 
@@ -318,6 +398,17 @@ ReconcilerConfig MakeReconcilerConfig(const AutoscalerSettings& s) {
 }
 
 absl::Status ValidateSettings(const AutoscalerSettings& s) {
+  const HybridHistogramOptions& h = s.learned.hybrid;
+  if (h.head > h.tail) {
+    return absl::InvalidArgumentError(
+        fmt::format("hybrid_head: the pre-warm percentile ({}) must not exceed hybrid_tail ({})",
+                    h.head, h.tail));
+  }
+  if (h.range_ms < h.bin_ms) {
+    return absl::InvalidArgumentError(fmt::format(
+        "hybrid_range_s: the range ({} s) must hold at least one bin ({} s)",
+        static_cast<double>(h.range_ms) / 1000.0, static_cast<double>(h.bin_ms) / 1000.0));
+  }
   if (s.panic_window_ms > s.stable_window_ms) {
     return absl::InvalidArgumentError(fmt::format(
         "panic_window_s: the panic window ({} s) must not exceed the stable window ({} s)",

@@ -147,7 +147,8 @@ TEST(OrchestratorConfigTest, EverySettingOfTheTableIsReadFromYamlByItsName) {
   for (const Setting& s : SettingsTable()) {
     AutoscalerSettings want;
     std::string value;
-    for (std::string v : {"true", "false", "0.5", "1", "2", "90", "key", "off", "65"}) {
+    for (std::string v : {"true", "false", "0.5", "1", "2", "90", "key", "off", "65",
+                          "hybrid-histogram", "snaive"}) {
       AutoscalerSettings t;
       if (ApplySetting(t, s.name, v).ok() && s.get(t) != s.get(AutoscalerSettings{}) &&
           ValidateSettings(t).ok()) {

@@ -240,6 +240,31 @@ TEST_F(PredictiveReplicaTest, MeetsForecastWindows) {
   EXPECT_EQ(Creates(ScaleReason::kPrefetch), 2u);
 }
 
+class HybridHistogramReplicaTest : public ReplicaTest {
+ protected:
+  HybridHistogramReplicaTest() : ReplicaTest(WithPolicy("hybrid-histogram")) {}
+};
+
+TEST_F(HybridHistogramReplicaTest, IgnoresWindowsAndKeepsANewKeyForTheHistogramsRange) {
+  auto fra = Fra({"127.77.1.1", "127.77.1.2", "127.77.1.3"});
+  int64_t now = clock_.NowMs();
+  ASSERT_TRUE(replica_.r().prefetch().Accept(Window("frankfurt", now, now + 600'000, 2, {})).ok());
+  EXPECT_EQ(replica_.Pass(), 0u);
+  EXPECT_EQ(Creates(ScaleReason::kPrefetch), 0u);
+  ASSERT_TRUE(replica_.r().cold().Reserve("static", kFrankfurt).has_value());
+  auto cmds = fra->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  replica_.Report("fra-1", cmds[0].create().instance_id(), v1::INSTANCE_STATE_READY,
+                  cmds[0].create().address());
+  // No idle time known: the standard keep-alive, the histogram's range (4 h), where fixed
+  // keep-alive drains after 10 minutes.
+  for (int h = 0; h < 3; ++h) Step(3'600'000);
+  Step(50 * 60'000);
+  EXPECT_EQ(counters().drains, 0u);
+  Step(12 * 60'000);
+  EXPECT_EQ(counters().drains, 1u);
+}
+
 TEST_F(ReplicaTest, FullRegionSpillsToTheNearestOther) {
   auto fra = Fra();
   auto iad = Iad();

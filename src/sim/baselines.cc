@@ -4,9 +4,9 @@
 #include <cmath>
 
 #include "absl/strings/str_join.h"
+#include "autoscale/settings.h"
 #include "common/status.h"
 #include "fmt/format.h"
-#include "forecast/registry.h"
 #include "sim/policies.h"
 
 namespace prewarm::sim {
@@ -17,24 +17,11 @@ using orchestrator::ViewState;
 
 namespace {
 
-absl::StatusOr<double> ParseNumber(const std::string& key, const std::string& v) {
-  char* end = nullptr;
-  double d = std::strtod(v.c_str(), &end);
-  if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(d)) {
-    return absl::InvalidArgumentError(fmt::format("--param {}={}: not a number", key, v));
-  }
-  return d;
-}
-
 absl::Status CheckKnob(const std::string& policy, const std::string& knob,
                        const std::vector<std::string>& knobs) {
   if (std::find(knobs.begin(), knobs.end(), knob) != knobs.end()) return absl::OkStatus();
   return absl::InvalidArgumentError(fmt::format("policy {} has no knob '{}' (knobs: {})", policy,
                                                 knob, absl::StrJoin(knobs, ", ")));
-}
-
-absl::Status OutOfRange(const std::string& knob, const std::string& v, const char* want) {
-  return absl::InvalidArgumentError(fmt::format("--param {}={}: must be {}", knob, v, want));
 }
 
 bool Busy(const ViewInstance& vi) { return vi.in_flight > 0; }
@@ -46,46 +33,17 @@ bool Loaded(const ViewInstance& vi) { return vi.state != ViewState::kDraining; }
 
 absl::StatusOr<HybridHistogramOptions> ParseHybridHistogram(
     const std::map<std::string, std::string>& params) {
-  static const std::vector<std::string> kKnobs = {
-      "head",        "tail", "margin",       "range",    "bin", "cv", "standard_keepalive",
-      "min_samples", "oob",  "arima_margin", "oob_model"};
-  HybridHistogramOptions o;
-  o.raw = params;
-  for (const auto& [k, v] : params) {
-    RETURN_IF_ERROR(CheckKnob("hybrid-histogram", k, kKnobs));
-    if (k == "range" || k == "bin" || k == "standard_keepalive") {
-      ASSIGN_OR_RETURN(int64_t ms, ParseDurationMs(v));
-      (k == "range" ? o.range_ms : k == "bin" ? o.bin_ms : o.standard_keepalive_ms) = ms;
-    } else if (k == "oob_model") {
-      if (v != "off") {
-        auto m = forecast::MakeModel(v);
-        if (!m.ok()) return m.status();
-      }
-      o.oob_model = v;
-    } else {
-      ASSIGN_OR_RETURN(double d, ParseNumber(k, v));
-      if ((k == "head" || k == "tail") && (d < 0 || d > 100)) {
-        return OutOfRange(k, v, "in [0, 100]");
-      }
-      if ((k == "margin" || k == "arima_margin") && (d < 0 || d >= 1)) {
-        return OutOfRange(k, v, "in [0, 1)");
-      }
-      if (k == "oob" && (d <= 0 || d > 1)) return OutOfRange(k, v, "in (0, 1]");
-      if ((k == "cv" || k == "min_samples") && d < 0) return OutOfRange(k, v, ">= 0");
-      if (k == "head") o.head = d;
-      if (k == "tail") o.tail = d;
-      if (k == "margin") o.margin = d;
-      if (k == "arima_margin") o.arima_margin = d;
-      if (k == "oob") o.oob = d;
-      if (k == "cv") o.cv = d;
-      if (k == "min_samples") o.min_samples = static_cast<uint64_t>(d);
-    }
+  ASSIGN_OR_RETURN(orchestrator::AutoscalerSettings s,
+                   orchestrator::PolicySettings("hybrid-histogram"));
+  std::vector<std::string> knobs;
+  for (const orchestrator::Setting& t : orchestrator::SettingsTable()) {
+    if (t.name.starts_with("hybrid_")) knobs.push_back(t.name);
   }
-  if (o.bin_ms <= 0) return absl::InvalidArgumentError("--param bin must be > 0");
-  if (o.range_ms < o.bin_ms) return absl::InvalidArgumentError("--param range must be >= bin");
-  if (o.head > o.tail) return absl::InvalidArgumentError("--param head must be <= tail");
-  if (o.standard_keepalive_ms < 0) o.standard_keepalive_ms = o.range_ms;
-  return o;
+  for (const auto& [k, v] : params) RETURN_IF_ERROR(CheckKnob("hybrid-histogram", k, knobs));
+  if (auto st = orchestrator::ApplySettings(s, params); !st.ok()) {
+    return absl::InvalidArgumentError(fmt::format("--param {}", std::string(st.message())));
+  }
+  return s.learned.hybrid;
 }
 
 absl::StatusOr<OracleOptions> ParseOracle(const std::map<std::string, std::string>& params) {
@@ -101,7 +59,7 @@ absl::StatusOr<OracleOptions> ParseOracle(const std::map<std::string, std::strin
 absl::StatusOr<std::unique_ptr<Policy>> MakeHybridHistogram(
     const std::map<std::string, std::string>& params) {
   ASSIGN_OR_RETURN(HybridHistogramOptions o, ParseHybridHistogram(params));
-  return std::unique_ptr<Policy>(std::make_unique<HybridHistogramPolicy>(std::move(o)));
+  return std::unique_ptr<Policy>(std::make_unique<HybridHistogramPolicy>(std::move(o), params));
 }
 
 absl::StatusOr<std::unique_ptr<Policy>> MakeOracle(
@@ -110,124 +68,18 @@ absl::StatusOr<std::unique_ptr<Policy>> MakeOracle(
   return std::unique_ptr<Policy>(std::make_unique<OraclePolicy>(std::move(o)));
 }
 
-// ---- IdleHistogram -----------------------------------------------------------------------
-
-void IdleHistogram::Add(SimTimeUs idle) {
-  idle = std::max<SimTimeUs>(0, idle);
-  size_t b = static_cast<size_t>(idle / bin_us_);
-  if (b < counts_.size()) {
-    sum_sq_ += 2 * static_cast<uint64_t>(counts_[b]) + 1;  // (c+1)^2 - c^2
-    ++counts_[b];
-    ++in_range_;
-    max_bin_ = std::max(max_bin_, b);
-  } else {
-    ++oob_;
-  }
-  if (recent_.size() < kRecent) {
-    recent_.push_back(idle);
-  } else {
-    recent_[recent_pos_] = idle;
-    recent_pos_ = (recent_pos_ + 1) % kRecent;
-  }
-}
-
-double IdleHistogram::Cv() const {
-  double n = static_cast<double>(counts_.size());
-  double mean = static_cast<double>(in_range_) / n;
-  if (mean <= 0) return 0;
-  double var = std::max(0.0, static_cast<double>(sum_sq_) / n - mean * mean);
-  return std::sqrt(var) / mean;
-}
-
-size_t IdleHistogram::PercentileBin(double p) const {
-  if (in_range_ == 0) return 0;
-  // Nearest rank: the bin holding the ceil(p% * n)-th smallest idle time.
-  uint64_t rank = static_cast<uint64_t>(std::ceil(p / 100 * static_cast<double>(in_range_)));
-  rank = std::clamp<uint64_t>(rank, 1, in_range_);
-  if (p < 50) {
-    uint64_t cum = 0;
-    for (size_t b = 0; b <= max_bin_; ++b) {
-      cum += counts_[b];
-      if (cum >= rank) return b;
-    }
-    return max_bin_;
-  }
-  // High percentiles walk down from the highest non-empty bin (short for busy keys).
-  uint64_t below = in_range_;  // idle times in bins <= b
-  for (size_t b = max_bin_; b > 0; --b) {
-    if (below - counts_[b] < rank) return b;
-    below -= counts_[b];
-  }
-  return 0;
-}
-
-std::vector<double> IdleHistogram::Recent() const {
-  std::vector<double> out;
-  out.reserve(recent_.size());
-  for (size_t i = 0; i < recent_.size(); ++i) {
-    out.push_back(static_cast<double>(recent_[(recent_pos_ + i) % recent_.size()]));
-  }
-  return out;
-}
-
 // ---- HybridHistogramPolicy ---------------------------------------------------------------
 
-HybridHistogramPolicy::HybridHistogramPolicy(HybridHistogramOptions options)
-    : options_(std::move(options)) {}
+HybridHistogramPolicy::HybridHistogramPolicy(HybridHistogramOptions options,
+                                             std::map<std::string, std::string> raw)
+    : options_(std::move(options)), raw_(std::move(raw)) {}
 HybridHistogramPolicy::~HybridHistogramPolicy() = default;
 
 void HybridHistogramPolicy::Begin(PolicyContext& ctx) {
-  size_t bins = static_cast<size_t>(options_.range_ms / options_.bin_ms);
-  keys_.assign(ctx.workload().keys.size(), KeyState(bins, options_.bin_ms * 1000));
+  keys_.assign(ctx.workload().keys.size(), KeyState(options_));
 }
 
-// The paper's ARIMA stand-in: a forecast of the next idle time from the last ones, in
-// minutes; the last idle time itself (ARIMA(0,1,0)) when the model cannot fit so few.
-SimTimeUs HybridHistogramPolicy::ForecastIdle(KeyState& ks) {
-  if (!ks.forecast_dirty) return ks.forecast;
-  ks.forecast_dirty = false;
-  std::vector<double> y = ks.hist.Recent();
-  for (double& v : y) v /= 60e6;
-  double pred = y.empty() ? 0 : y.back();
-  auto model = forecast::MakeModel(options_.oob_model);
-  if (model.ok() && y.size() >= 2 && (*model)->Fit(y, forecast::FitContext{}).ok()) {
-    auto p = (*model)->Predict(1);
-    if (p.ok() && !p->empty() && std::isfinite((*p)[0]) && (*p)[0] > 0) {
-      pred = (*p)[0];
-      ++counters_["hybrid:forecast-fits"];
-    }
-  }
-  ks.forecast = static_cast<SimTimeUs>(std::llround(std::max(0.0, pred) * 60e6));
-  return ks.forecast;
-}
-
-HybridWindows HybridHistogramPolicy::Windows(uint32_t key) {
-  KeyState& ks = keys_[key];
-  const IdleHistogram& h = ks.hist;
-  HybridWindows w;
-  uint64_t n = h.in_range() + h.oob();
-  if (options_.oob_model != "off" && n > 0 &&
-      static_cast<double>(h.oob()) >= options_.oob * static_cast<double>(n)) {
-    double pred = static_cast<double>(ForecastIdle(ks));
-    w.mode = HybridWindows::Mode::kForecast;
-    w.prewarm = static_cast<SimTimeUs>(pred * (1 - options_.arima_margin));
-    w.keepalive = static_cast<SimTimeUs>(pred * (1 + options_.arima_margin)) - w.prewarm;
-    return w;
-  }
-  if (h.in_range() >= std::max<uint64_t>(1, options_.min_samples) && h.Cv() > options_.cv) {
-    // Head: the lower edge of its bin (the earliest such an idle time can end); tail: the
-    // upper edge of its bin.
-    double bin_us = static_cast<double>(options_.bin_ms) * 1000;
-    double head = static_cast<double>(h.PercentileBin(options_.head)) * bin_us;
-    double tail = static_cast<double>(h.PercentileBin(options_.tail) + 1) * bin_us;
-    w.mode = HybridWindows::Mode::kHistogram;
-    w.prewarm = static_cast<SimTimeUs>(head * (1 - options_.margin));
-    w.keepalive = static_cast<SimTimeUs>(tail * (1 + options_.margin)) - w.prewarm;
-    return w;
-  }
-  w.keepalive = options_.standard_keepalive_ms * 1000;
-  return w;
-}
+HybridWindows HybridHistogramPolicy::Windows(uint32_t key) { return keys_[key].hybrid.Windows(); }
 
 void HybridHistogramPolicy::OnArrival(PolicyContext& ctx, uint32_t key, bool cold) {
   KeyState& ks = keys_[key];
@@ -235,9 +87,8 @@ void HybridHistogramPolicy::OnArrival(PolicyContext& ctx, uint32_t key, bool col
     // The first arrival after every instance of the key went idle: one idle time, from the
     // end of the last invocation to this start. An arrival while another invocation of the
     // key runs ends no idle period and records nothing.
-    ks.hist.Add(ctx.now() - ks.idle_since);
+    ks.hybrid.AddIdle((ctx.now() - ks.idle_since) / 1000);
     ks.idle_since = -1;
-    ks.forecast_dirty = true;
   }
   if (cold && !ks.reloads.empty()) {
     // The instance this arrival started stands in for the drained one whose reload was still
@@ -253,19 +104,18 @@ void HybridHistogramPolicy::OnIdle(PolicyContext& ctx, uint32_t key, const ViewI
   if (std::none_of(insts.begin(), insts.end(), Busy)) ks.idle_since = now;
   // The key's windows, applied to this instance from the end of its invocation.
   HybridWindows w = Windows(key);
-  ++counters_[w.mode == HybridWindows::Mode::kHistogram  ? "hybrid:histogram"
-              : w.mode == HybridWindows::Mode::kForecast ? "hybrid:forecast"
-                                                         : "hybrid:standard"];
-  if (w.prewarm <= 0) {
-    SetDeadline(ks, inst.id, now + w.keepalive);
-    Arm(ctx, key, now + w.keepalive);
+  ++counters_[std::string("hybrid:") + orchestrator::ModeName(w.mode)];
+  const SimTimeUs prewarm = w.prewarm_ms * 1000, keepalive = w.keepalive_ms * 1000;
+  if (prewarm <= 0) {
+    SetDeadline(ks, inst.id, now + keepalive);
+    Arm(ctx, key, now + keepalive);
     return;
   }
   // Unloaded at once, loaded again when the pre-warm window has passed.
   SetDeadline(ks, inst.id, kNever);
   ctx.Drain(inst.id, ScaleReason::kIdle);
-  ks.reloads.push_back({now + w.prewarm, w.keepalive});
-  Arm(ctx, key, now + w.prewarm);
+  ks.reloads.push_back({now + prewarm, keepalive});
+  Arm(ctx, key, now + prewarm);
 }
 
 void HybridHistogramPolicy::OnWakeup(PolicyContext& ctx, uint32_t key) {
@@ -334,6 +184,9 @@ void HybridHistogramPolicy::DrainIdle(PolicyContext& ctx, uint32_t key) {
 
 void HybridHistogramPolicy::Finish(PolicyContext&, SimResult& result) {
   for (const auto& [k, v] : counters_) result.decisions[k] = v;
+  uint64_t fits = 0;
+  for (const KeyState& ks : keys_) fits += ks.hybrid.forecast_fits();
+  if (fits > 0) result.decisions["hybrid:forecast-fits"] = fits;
 }
 
 // ---- OraclePolicy ------------------------------------------------------------------------

@@ -10,7 +10,9 @@
 //   few samples, or a coefficient of variation of its bin counts below 2) gives the
 //   standard keep-alive (the histogram's range) and no pre-warming; a key whose idle times
 //   are mostly beyond the range gets a time-series forecast of its next idle time instead
-//   (the paper's ARIMA; see HybridHistogramOptions::oob_model).
+//   (the paper's ARIMA; see HybridHistogramOptions::oob_model). The decisions are
+//   autoscale/hybrid_histogram.h's, which the orchestrator runs too; this applies them per
+//   instance with timers, as the paper describes.
 // - oracle: knows the future arrivals (it replays the simulator's own seeded arrival
 //   stream) and loads exactly the instances they need, one worst-case start time early,
 //   keeping an instance across a gap only when unloading and reloading would waste more.
@@ -28,11 +30,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "autoscale/hybrid_histogram.h"
 #include "sim/sim.h"
 
 namespace prewarm::sim {
 
 // Knobs parsed from `--param k=v`; unknown knobs are InvalidArgument listing valid ones.
+// The hybrid histogram takes the settings table's hybrid_* rows.
 absl::StatusOr<std::unique_ptr<Policy>> MakeHybridHistogram(
     const std::map<std::string, std::string>& params);
 absl::StatusOr<std::unique_ptr<Policy>> MakeOracle(
@@ -40,61 +44,16 @@ absl::StatusOr<std::unique_ptr<Policy>> MakeOracle(
 
 // ---- hybrid-histogram -------------------------------------------------------------------
 
-struct HybridHistogramOptions {
-  double head = 5;                   // percentile giving the pre-warm window
-  double tail = 99;                  // percentile giving the end of the keep-alive
-  double margin = 0.10;              // head shortened, tail lengthened by this share
-  int64_t range_ms = 4 * 3'600'000;  // histogram range
-  int64_t bin_ms = 60'000;           // bin width
-  double cv = 2.0;                   // representative when the bin counts' CV > this
-  // Idle times seen before the histogram may be trusted. The paper gives no count; with
-  // one sample the CV of 240 bins is already ~15, so the CV test alone cannot say "too
-  // few" (our choice, a knob).
-  uint64_t min_samples = 10;
-  int64_t standard_keepalive_ms = -1;  // not representative: keep this long (-1: range)
-  // Out-of-bounds rule: when at least this share of the idle times exceeded the range,
-  // forecast the next idle time with `oob_model` (a forecast registry name; the paper's
-  // ARIMA is not in src/forecast, and ETS(A,N,N), which "ets" includes, is ARIMA(0,1,1))
-  // on the last idle times; pre-warm at the forecast minus `arima_margin`, keep alive
-  // until the forecast plus `arima_margin` (the paper's 15%). "off": standard keep-alive.
-  double oob = 0.5;
-  double arima_margin = 0.15;
-  std::string oob_model = "ets";
-  std::map<std::string, std::string> raw;  // as given, for the report
-};
+// The decision code is the orchestrator's (autoscale/hybrid_histogram.h); its settings are
+// the hybrid_* rows of the autoscaler's settings table (autoscale/settings.h), by the same
+// names and defaults as in the orchestrator's config.
+using orchestrator::HybridHistogramOptions;
+using orchestrator::HybridWindows;
+using orchestrator::IdleHistogram;
 
+// `params`: hybrid_* settings only; anything else is an error listing them.
 absl::StatusOr<HybridHistogramOptions> ParseHybridHistogram(
     const std::map<std::string, std::string>& params);
-
-// Idle times of one key: counts per bin, out-of-range count, and the last few raw values.
-class IdleHistogram {
- public:
-  static constexpr size_t kRecent = 32;  // raw idle times kept for the OOB forecast
-  IdleHistogram(size_t bins, int64_t bin_us) : counts_(bins, 0), bin_us_(bin_us) {}
-  void Add(SimTimeUs idle);
-  uint64_t in_range() const { return in_range_; }
-  uint64_t oob() const { return oob_; }
-  double Cv() const;  // of the bin counts (population standard deviation / mean)
-  // The bin holding the p-th percentile (p in [0, 100]) of the in-range idle times.
-  size_t PercentileBin(double p) const;
-  std::vector<double> Recent() const;  // oldest first, µs
-
- private:
-  std::vector<uint32_t> counts_;
-  int64_t bin_us_;
-  uint64_t in_range_ = 0, oob_ = 0;
-  uint64_t sum_sq_ = 0;  // sum of squared bin counts
-  size_t max_bin_ = 0;   // highest non-empty bin
-  std::vector<SimTimeUs> recent_;
-  size_t recent_pos_ = 0;
-};
-
-struct HybridWindows {
-  enum class Mode : uint8_t { kStandard, kHistogram, kForecast };
-  Mode mode = Mode::kStandard;
-  SimTimeUs prewarm = 0;    // after the end of an invocation: unloaded this long
-  SimTimeUs keepalive = 0;  // then loaded this long
-};
 
 // Idle times are the application's (here: the key's): from the end of the invocation after
 // which no instance of the key runs to the start of the next invocation. An arrival while
@@ -108,10 +67,10 @@ struct HybridWindows {
 // instance serves again; wake-ups that no longer match a deadline do nothing.
 class HybridHistogramPolicy final : public Policy {
  public:
-  explicit HybridHistogramPolicy(HybridHistogramOptions options);
+  HybridHistogramPolicy(HybridHistogramOptions options, std::map<std::string, std::string> raw);
   ~HybridHistogramPolicy() override;
   std::string name() const override { return "hybrid-histogram"; }
-  std::map<std::string, std::string> params() const override { return options_.raw; }
+  std::map<std::string, std::string> params() const override { return raw_; }
   void Begin(PolicyContext& ctx) override;
   void OnArrival(PolicyContext& ctx, uint32_t key, bool cold) override;
   void OnIdle(PolicyContext& ctx, uint32_t key, const orchestrator::ViewInstance& inst) override;
@@ -120,27 +79,25 @@ class HybridHistogramPolicy final : public Policy {
 
   // The windows `key` would get if an invocation ended now (for tests and reports).
   HybridWindows Windows(uint32_t key);
-  const IdleHistogram& histogram(uint32_t key) const { return keys_[key].hist; }
+  const IdleHistogram& histogram(uint32_t key) const { return keys_[key].hybrid.histogram(); }
 
  private:
   static constexpr SimTimeUs kNever = INT64_MAX;
   struct KeyState {
-    explicit KeyState(size_t bins, int64_t bin_us) : hist(bins, bin_us) {}
-    IdleHistogram hist;
+    explicit KeyState(const HybridHistogramOptions& o) : hybrid(o) {}
+    orchestrator::HybridHistogram hybrid;
     SimTimeUs idle_since = -1;  // when the key's last in-flight invocation ended; -1 busy
     // Pending pre-warms of drained instances: (load at, then keep for).
     std::vector<std::pair<SimTimeUs, SimTimeUs>> reloads;
     SimTimeUs armed = kNever;                                  // earliest pending wake-up
     std::vector<std::pair<std::string, SimTimeUs>> unload_at;  // idle instance -> deadline
-    bool forecast_dirty = true;
-    SimTimeUs forecast = 0;  // cached OOB forecast of the next idle time
   };
-  SimTimeUs ForecastIdle(KeyState& ks);
   void SetDeadline(KeyState& ks, const std::string& id, SimTimeUs at);
   void Arm(PolicyContext& ctx, uint32_t key, SimTimeUs at);
   void DrainIdle(PolicyContext& ctx, uint32_t key);
 
   HybridHistogramOptions options_;
+  std::map<std::string, std::string> raw_;
   std::vector<KeyState> keys_;
   std::map<std::string, uint64_t> counters_;
 };

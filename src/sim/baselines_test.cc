@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sim/factory.h"
 #include "sim/policies.h"
 
 namespace prewarm::sim {
@@ -64,26 +65,6 @@ SimResult RunFixed(const Workload& w, const std::string& keepalive, SimConfig c 
   return Simulate(w, p, c);
 }
 
-TEST(IdleHistogram, PercentilesAndCoefficientOfVariation) {
-  IdleHistogram h(240, 60'000'000);
-  EXPECT_EQ(h.Cv(), 0);
-  for (int i = 0; i < 95; ++i) h.Add(static_cast<SimTimeUs>(9.5 * kMin));
-  for (int i = 0; i < 5; ++i) h.Add(static_cast<SimTimeUs>(30.2 * kMin));
-  h.Add(static_cast<SimTimeUs>(300 * kMin));  // beyond 4 h
-  EXPECT_EQ(h.in_range(), 100u);
-  EXPECT_EQ(h.oob(), 1u);
-  EXPECT_EQ(h.PercentileBin(5), 9u);
-  EXPECT_EQ(h.PercentileBin(95), 9u);  // the 95th smallest is still 9.5 min
-  EXPECT_EQ(h.PercentileBin(99), 30u);
-  // Counts 95 and 5 in 240 bins: mean 100/240, population sd from the sum of squares.
-  double mean = 100.0 / 240, var = (95.0 * 95 + 25) / 240 - mean * mean;
-  EXPECT_NEAR(h.Cv(), std::sqrt(var) / mean, 1e-9);
-  // Uniform over the range: CV 0, not representative.
-  IdleHistogram u(240, 60'000'000);
-  for (int b = 0; b < 240; ++b) u.Add(static_cast<SimTimeUs>((b + 0.5) * kMin));
-  EXPECT_NEAR(u.Cv(), 0, 1e-9);
-}
-
 TEST(HybridHistogram, PeriodicKeyIsPrewarmedWithLittleIdleMemory) {
   // One arrival every 10 minutes for a day. Idle times lie in (9, 11) min (each arrival is
   // uniform in its minute): head bin 9, tail bin 10. Pre-warm = 9 min - 10% = 8.1 min;
@@ -95,12 +76,12 @@ TEST(HybridHistogram, PeriodicKeyIsPrewarmedWithLittleIdleMemory) {
   c.measure_from_ms = 6 * 3'600'000;  // warm-up: the first ten idle times are learnt
   auto opts = ParseHybridHistogram({});
   ASSERT_TRUE(opts.ok());
-  HybridHistogramPolicy hybrid(*opts);
+  HybridHistogramPolicy hybrid(*opts, {});
   SimResult h = Simulate(w, hybrid, c);
   HybridWindows win = hybrid.Windows(0);
   EXPECT_EQ(win.mode, HybridWindows::Mode::kHistogram);
-  EXPECT_NEAR(win.prewarm / kMin, 8.1, 1e-6);
-  EXPECT_NEAR(win.keepalive / kMin, 4.0, 1e-6);
+  EXPECT_NEAR(win.prewarm_ms * 1000 / kMin, 8.1, 1e-6);
+  EXPECT_NEAR(win.keepalive_ms * 1000 / kMin, 4.0, 1e-6);
   EXPECT_EQ(h.arrivals, 108u);
   EXPECT_EQ(h.cold, 0u);
   EXPECT_GT(h.decisions["hybrid:prewarms"], 100u);
@@ -133,7 +114,7 @@ TEST(HybridHistogram, TooFewSamplesUseTheStandardKeepAlive) {
 
   // The same rule with a 10-minute standard keep-alive is fixed keep-alive: minutes
   // 0, 5, 30, 31 give 2 cold starts.
-  r = RunHybrid(Arrivals(60, {0, 5, 30, 31}), {{"standard_keepalive", "10m"}});
+  r = RunHybrid(Arrivals(60, {0, 5, 30, 31}), {{"hybrid_standard_keepalive_s", "10m"}});
   EXPECT_EQ(r.cold, 2u);
 }
 
@@ -147,17 +128,17 @@ TEST(HybridHistogram, OutOfRangeIdleTimesAreForecast) {
   Workload w = Arrivals(3 * 1440, minutes);
   auto opts = ParseHybridHistogram({});
   ASSERT_TRUE(opts.ok());
-  HybridHistogramPolicy hybrid(*opts);
+  HybridHistogramPolicy hybrid(*opts, {});
   SimResult r = Simulate(w, hybrid);
   EXPECT_EQ(r.arrivals, 12u);
   EXPECT_EQ(r.cold, 2u);
   HybridWindows win = hybrid.Windows(0);
   EXPECT_EQ(win.mode, HybridWindows::Mode::kForecast);
-  EXPECT_NEAR(win.prewarm / kMin, 0.85 * 360, 3);
-  EXPECT_NEAR((win.prewarm + win.keepalive) / kMin, 1.15 * 360, 3);
+  EXPECT_NEAR(win.prewarm_ms * 1000 / kMin, 0.85 * 360, 3);
+  EXPECT_NEAR((win.prewarm_ms + win.keepalive_ms) * 1000 / kMin, 1.15 * 360, 3);
   EXPECT_GT(r.decisions["hybrid:forecast-fits"], 0u);  // ETS from the 4th idle time on
   // Without the forecast every 6 h gap outlives the standard keep-alive.
-  r = RunHybrid(w, {{"oob_model", "off"}});
+  r = RunHybrid(w, {{"hybrid_oob_model", "off"}});
   EXPECT_EQ(r.cold, 12u);
 }
 
@@ -262,22 +243,32 @@ TEST(Baselines, KnobsAreChecked) {
   auto bad = MakeHybridHistogram({{"keepalive", "10m"}});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(bad.status().message().find("standard_keepalive"), absl::string_view::npos);
-  EXPECT_FALSE(MakeHybridHistogram({{"head", "150"}}).ok());
-  EXPECT_FALSE(MakeHybridHistogram({{"head", "50"}, {"tail", "40"}}).ok());
-  EXPECT_FALSE(MakeHybridHistogram({{"bin", "0"}}).ok());
-  EXPECT_FALSE(MakeHybridHistogram({{"oob_model", "arima"}}).ok());
-  EXPECT_TRUE(MakeHybridHistogram({{"head", "1"},
-                                   {"tail", "95"},
-                                   {"range", "2h"},
-                                   {"cv", "1.5"},
-                                   {"margin", "0.2"},
-                                   {"bin", "30s"},
-                                   {"oob_model", "off"}})
+  EXPECT_NE(bad.status().message().find("hybrid_standard_keepalive_s"), absl::string_view::npos);
+  // The old names are refused, and the error names the table's.
+  auto old = MakeHybridHistogram({{"tail", "95"}});
+  ASSERT_FALSE(old.ok());
+  EXPECT_NE(old.status().message().find("hybrid_tail"), absl::string_view::npos);
+  // Settings of other policies are not the hybrid histogram's.
+  EXPECT_FALSE(MakeHybridHistogram({{"cold_start_cost_s", "1h"}}).ok());
+  EXPECT_FALSE(MakeHybridHistogram({{"hybrid_head", "150"}}).ok());
+  EXPECT_FALSE(MakeHybridHistogram({{"hybrid_head", "50"}, {"hybrid_tail", "40"}}).ok());
+  EXPECT_FALSE(MakeHybridHistogram({{"hybrid_bin_s", "0"}}).ok());
+  EXPECT_FALSE(MakeHybridHistogram({{"hybrid_range_s", "2m"}, {"hybrid_bin_s", "5m"}}).ok());
+  EXPECT_FALSE(MakeHybridHistogram({{"hybrid_oob_model", "arima"}}).ok());
+  EXPECT_TRUE(MakeHybridHistogram({{"hybrid_head", "1"},
+                                   {"hybrid_tail", "95"},
+                                   {"hybrid_range_s", "2h"},
+                                   {"hybrid_cv", "1.5"},
+                                   {"hybrid_margin", "0.2"},
+                                   {"hybrid_bin_s", "30s"},
+                                   {"hybrid_oob_model", "off"}})
                   .ok());
-  auto o = ParseHybridHistogram({{"range", "2h"}});
+  auto o = ParseHybridHistogram({{"hybrid_range_s", "2h"}});
   ASSERT_TRUE(o.ok());
-  EXPECT_EQ(o->standard_keepalive_ms, 2 * 3'600'000);  // defaults to the range
+  EXPECT_EQ(o->standard_keepalive_ms, 2 * 3'600'000);  // follows the range
+  o = ParseHybridHistogram({{"hybrid_range_s", "2h"}, {"hybrid_standard_keepalive_s", "10m"}});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->standard_keepalive_ms, 600'000);
   EXPECT_FALSE(MakeOracle({{"lead", "1s"}}).ok());
   EXPECT_FALSE(MakeOracle({{"slack", "soon"}}).ok());
   EXPECT_TRUE(MakeOracle({{"slack", "500ms"}}).ok());
@@ -334,7 +325,7 @@ TEST(HybridHistogram, MinuteFixtureOneInstance) {
   // End of 40 (at 41): the same; loaded at 49.1, 0.9 min wasted up to the end (50).
   // cold 1 (minute 0), wasted 27 + 0.9 + 0.9 = 28.8 min x 100 MB, 2 pre-warms.
   SimResult r = RunHybrid(Minutes(50, {0, 10, 20, 30, 40}, MinuteModel::kOneInstance),
-                          {{"min_samples", "3"}}, MinuteConfig());
+                          {{"hybrid_min_samples", "3"}}, MinuteConfig());
   EXPECT_EQ(r.arrivals, 5u);
   EXPECT_EQ(r.cold, 1u);
   EXPECT_EQ(r.decisions["hybrid:prewarms"], 2u);
@@ -346,11 +337,38 @@ TEST(HybridHistogram, MinuteFixtureConcurrencyWindowsApplyToEachInstance) {
   // busy each of those minutes. Each instance gets the key's windows: minute 0 starts 2
   // (cold 2), and every later minute finds both loaded. 4 pre-warms, twice the waste.
   SimResult r = RunHybrid(Minutes(50, {0, 10, 20, 30, 40}, MinuteModel::kConcurrency, 2, 60),
-                          {{"min_samples", "3"}}, MinuteConfig());
+                          {{"hybrid_min_samples", "3"}}, MinuteConfig());
   EXPECT_EQ(r.arrivals, 10u);
   EXPECT_EQ(r.cold, 2u);
   EXPECT_EQ(r.decisions["hybrid:prewarms"], 4u);
   EXPECT_NEAR(r.wasted_mb_s, 2 * 28.8 * 60 * 100, 1e-3);
+}
+
+// The orchestrator's implementation (engine=orchestrator: KeyAutoscaler and the
+// reconciler, as `policy: hybrid-histogram` runs live) on the same fixtures.
+SimResult RunHybridOrchestrator(const Workload& w, Params params, SimConfig c) {
+  params["engine"] = "orchestrator";
+  auto p = MakePolicy("hybrid-histogram", params);
+  EXPECT_TRUE(p.ok()) << p.status();
+  return Simulate(w, **p, c);
+}
+
+TEST(HybridHistogram, MinuteFixtureOneInstanceAsTheOrchestratorRunsIt) {
+  SimResult r = RunHybridOrchestrator(Minutes(50, {0, 10, 20, 30, 40}, MinuteModel::kOneInstance),
+                                      {{"hybrid_min_samples", "3"}}, MinuteConfig());
+  EXPECT_EQ(r.arrivals, 5u);
+  EXPECT_EQ(r.cold, 1u);
+  EXPECT_NEAR(r.wasted_mb_s, 28.8 * 60 * 100, 60 * 100);
+}
+
+TEST(HybridHistogram, MinuteFixtureConcurrencyAsTheOrchestratorRunsIt) {
+  // Both instances go idle together and both are loaded again (a reload window of 2).
+  SimResult r =
+      RunHybridOrchestrator(Minutes(50, {0, 10, 20, 30, 40}, MinuteModel::kConcurrency, 2, 60),
+                            {{"hybrid_min_samples", "3"}}, MinuteConfig());
+  EXPECT_EQ(r.arrivals, 10u);
+  EXPECT_EQ(r.cold, 2u);
+  EXPECT_NEAR(r.wasted_mb_s, 2 * 28.8 * 60 * 100, 2 * 60 * 100);
 }
 
 TEST(HybridHistogram, OverlappingInvocationsRecordNoIdleTime) {
@@ -361,7 +379,7 @@ TEST(HybridHistogram, OverlappingInvocationsRecordNoIdleTime) {
   for (size_t m : {0, 10, 11, 30}) counts[m] = 1;
   Workload w = OneKey(counts);
   w.keys[0].service.knots = {{0, 200}, {1, 200}};
-  HybridHistogramPolicy p(*ParseHybridHistogram({}));
+  HybridHistogramPolicy p(*ParseHybridHistogram({}), {});
   Simulate(w, p);
   EXPECT_EQ(p.histogram(0).in_range() + p.histogram(0).oob(), 2u);
   EXPECT_GE(p.histogram(0).PercentileBin(0), 5u);

@@ -1,0 +1,110 @@
+#include "autoscale/hybrid_histogram.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "autoscale/key_autoscaler.h"
+#include "autoscale/settings.h"
+
+namespace prewarm::orchestrator {
+namespace {
+
+constexpr int64_t kMin = 60'000;
+
+TEST(IdleHistogram, PercentilesAndCoefficientOfVariation) {
+  IdleHistogram h(240, kMin);
+  EXPECT_EQ(h.Cv(), 0);
+  for (int i = 0; i < 95; ++i) h.Add(static_cast<int64_t>(9.5 * kMin));
+  for (int i = 0; i < 5; ++i) h.Add(static_cast<int64_t>(30.2 * kMin));
+  h.Add(300 * kMin);  // beyond 4 h
+  EXPECT_EQ(h.in_range(), 100u);
+  EXPECT_EQ(h.oob(), 1u);
+  EXPECT_EQ(h.PercentileBin(5), 9u);
+  EXPECT_EQ(h.PercentileBin(95), 9u);  // the 95th smallest is still 9.5 min
+  EXPECT_EQ(h.PercentileBin(99), 30u);
+  // Counts 95 and 5 in 240 bins: mean 100/240, population sd from the sum of squares.
+  double mean = 100.0 / 240, var = (95.0 * 95 + 25) / 240 - mean * mean;
+  EXPECT_NEAR(h.Cv(), std::sqrt(var) / mean, 1e-9);
+  // Uniform over the range: CV 0, not representative.
+  IdleHistogram u(240, kMin);
+  for (int b = 0; b < 240; ++b) u.Add(static_cast<int64_t>((b + 0.5) * kMin));
+  EXPECT_NEAR(u.Cv(), 0, 1e-9);
+}
+
+TEST(HybridHistogramCore, WindowsByMode) {
+  HybridHistogramOptions o;
+  o.min_samples = 3;
+  HybridHistogram h(o);
+  // Nothing known: the standard keep-alive, the range.
+  HybridWindows w = h.Windows();
+  EXPECT_EQ(w.mode, HybridWindows::Mode::kStandard);
+  EXPECT_EQ(w.prewarm_ms, 0);
+  EXPECT_EQ(w.keepalive_ms, 4 * 60 * kMin);
+  // Three idle times of 9.5 min (bin 9): head 9 min - 10 % = 8.1 min; tail to 10 min + 10 %
+  // = 11 min, so 2.9 min of keep-alive after the pre-warm.
+  for (int i = 0; i < 3; ++i) h.AddIdle(static_cast<int64_t>(9.5 * kMin));
+  w = h.Windows();
+  EXPECT_EQ(w.mode, HybridWindows::Mode::kHistogram);
+  EXPECT_EQ(w.prewarm_ms, static_cast<int64_t>(8.1 * kMin));
+  EXPECT_EQ(w.keepalive_ms, 11 * kMin - static_cast<int64_t>(8.1 * kMin));
+  // Four more beyond the range: 4 of 7 out of bounds, the forecast of the next one (the
+  // last idle time, with `snaive`), +-15 %.
+  o.oob_model = "snaive";
+  for (int i = 0; i < 4; ++i) h.AddIdle(6 * 60 * kMin);
+  w = h.Windows();
+  EXPECT_EQ(w.mode, HybridWindows::Mode::kForecast);
+  EXPECT_EQ(w.prewarm_ms, static_cast<int64_t>(0.85 * 360 * kMin));
+  EXPECT_EQ(w.prewarm_ms + w.keepalive_ms, static_cast<int64_t>(1.15 * 360 * kMin));
+  EXPECT_EQ(h.forecast_fits(), 1u);
+  o.oob_model = "off";  // never forecast: the histogram of the in-range ones is too few
+  w = h.Windows();
+  EXPECT_EQ(w.mode, HybridWindows::Mode::kHistogram);
+}
+
+// The orchestrator's hybrid histogram: the preset's LearnedKeepAlive, fed through
+// KeyAutoscaler as LiveAutoscaler feeds it, writes the published windows into the view.
+TEST(HybridHistogramCore, KeyAutoscalerWritesThePublishedWindows) {
+  auto s = PolicySettings("hybrid-histogram");
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(ApplySetting(*s, "hybrid_min_samples", "3").ok());
+  KeyAutoscaler ka(s->learned, 0);
+  KeyInputs in;
+  ViewKey key;
+  // Invocations of 1 min every 10.5 min: idle times of 9.5 min. Before 3 are known, each
+  // idle period keeps the instance for the standard 4 h.
+  int64_t t = 0;
+  for (int i = 0; i < 3; ++i, t += static_cast<int64_t>(10.5 * kMin)) {
+    ka.Arrival(t, i == 0, in);
+    ka.Serving(t, 1, in);
+    ka.Serving(t + kMin, 0, in);
+    ka.Apply(key, t + kMin, in);
+    EXPECT_EQ(key.keepalive_ms, 4 * 60 * kMin) << i;
+    EXPECT_TRUE(key.windows.empty()) << i;
+  }
+  // An overlapping arrival while one runs records no idle time.
+  ka.Arrival(t, false, in);
+  ka.Serving(t, 1, in);
+  ka.Arrival(t + 1000, false, in);
+  ka.Serving(t + 1000, 2, in);
+  ka.Serving(t + kMin, 1, in);
+  ka.Serving(t + kMin + 1000, 0, in);
+  const int64_t idle = t + kMin + 1000;
+  ka.Apply(key, idle, in);
+  // Idle times 9.5, 9.5, 9.5 min: unload at once, load again at 8.1 min, keep to 11 min;
+  // each instance gets the key's windows, so both that served at once are loaded again.
+  EXPECT_EQ(key.keepalive_ms, 0);
+  ASSERT_EQ(key.windows.size(), 1u);
+  EXPECT_EQ(key.windows[0].target, 2u);
+  EXPECT_EQ(key.windows[0].start_ms, idle + static_cast<int64_t>(8.1 * kMin));
+  EXPECT_EQ(key.windows[0].end_ms, idle + 11 * kMin);
+  EXPECT_TRUE(ka.Pending(idle + kMin));
+  // The next arrival ends the idle period: the reload window goes.
+  ka.Arrival(idle + 9 * kMin, false, in);
+  ka.Serving(idle + 9 * kMin, 1, in);
+  ka.Apply(key, idle + 9 * kMin, in);
+  EXPECT_TRUE(key.windows.empty());
+}
+
+}  // namespace
+}  // namespace prewarm::orchestrator
