@@ -29,13 +29,9 @@ std::vector<bool> LocalNodes(const RoutingSnapshot& snap, const ClientPlace& cli
 
 const RoutedInstance* PowerOfTwo(const std::vector<const RoutedInstance*>& c, uint64_t random) {
   if (c.empty()) return nullptr;
-  if (c.size() == 1) return c[0];
-  size_t a = random % c.size();
-  size_t b = (random / c.size()) % (c.size() - 1);
-  if (b >= a) ++b;
-  uint32_t la = c[a]->heat ? c[a]->heat->load.load(std::memory_order_relaxed) : 0;
-  uint32_t lb = c[b]->heat ? c[b]->heat->load.load(std::memory_order_relaxed) : 0;
-  return lb < la ? c[b] : c[a];
+  return c[PowerOfTwoIndex(c.size(), random, [&](size_t i) -> uint32_t {
+    return c[i]->heat ? c[i]->heat->load.load(std::memory_order_relaxed) : 0;
+  })];
 }
 
 // Candidates on the nearest node (and nodes within kMetroKm of it) that pass `keep`.

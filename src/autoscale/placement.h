@@ -3,6 +3,7 @@
 // simulator.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -30,6 +31,19 @@ struct Pick {
   const RoutedInstance* instance = nullptr;
   std::optional<uint32_t> cold_node;  // node index for kNeedCold
 };
+
+// Power of two choices: of `n` candidates, the index of the less loaded of two that
+// `random` picks (the first when they tie); 0 when n == 1. `load(i)` is candidate i's load.
+// The DNS path (ChooseInstance) and the simulator's live routing (sim::Routing::kLive) both
+// choose with it.
+template <typename Load>
+size_t PowerOfTwoIndex(size_t n, uint64_t random, Load load) {
+  if (n <= 1) return 0;
+  size_t a = random % n;
+  size_t b = (random / n) % (n - 1);
+  if (b >= a) ++b;
+  return load(b) < load(a) ? b : a;
+}
 
 // Nodes "local" to a client: those in its region; when its region has no node, the
 // nearest node(s) (within `metro_km` of the nearest).

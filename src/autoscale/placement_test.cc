@@ -97,5 +97,18 @@ TEST(PlacementTest, ClientsOutsideAnyNodeRegionGoToTheNearestNode) {
   EXPECT_EQ(p.instance->address.ToString(), "127.77.3.1");
 }
 
+TEST(PowerOfTwoIndex, ThePickedPairsLessLoaded) {
+  EXPECT_EQ(PowerOfTwoIndex(1, 12345, [](size_t) { return 0; }), 0u);
+  // n = 4, random 6: a = 6 % 4 = 2, b = (6 / 4) % 3 = 1 (< a, kept): index 1 if less loaded.
+  std::vector<int> load = {9, 1, 5, 0};
+  EXPECT_EQ(PowerOfTwoIndex(4, 6, [&](size_t i) { return load[i]; }), 1u);
+  load[1] = 7;
+  EXPECT_EQ(PowerOfTwoIndex(4, 6, [&](size_t i) { return load[i]; }), 2u);
+  load[1] = 5;  // a tie keeps the first pick
+  EXPECT_EQ(PowerOfTwoIndex(4, 6, [&](size_t i) { return load[i]; }), 2u);
+  // random 3: a = 3, b = 0 -> index 3 (load 0) beats index 0.
+  EXPECT_EQ(PowerOfTwoIndex(4, 3, [&](size_t i) { return load[i]; }), 3u);
+}
+
 }  // namespace
 }  // namespace prewarm::orchestrator

@@ -36,6 +36,7 @@ struct SimFlags : TraceFlags {
   std::string runtime = "qemu";
   std::string warmup = "0";
   std::string minute_model = "off";
+  std::string routing = "pack";
   bool json = false, sweep = false, no_normalise = false;
   std::string plot, csv;
   double plot_xmax = 0;
@@ -58,10 +59,10 @@ absl::StatusOr<sim::SimConfig> MakeConfig(const SimFlags& f, const sim::Workload
   if (!w.invocations.empty()) {
     // The minute model is the reference simulator's: loads are instant, an unloaded instance
     // is gone at once (no DNS answers outstand), capacity is unbounded, every minute counts.
-    if (f.runtime_given || f.slots_given || c.measure_from_ms > 0) {
+    if (f.runtime_given || f.slots_given || c.measure_from_ms > 0 || f.routing != "pack") {
       return absl::InvalidArgumentError(
-          "--minute-model fixes the runtime (instant), the slots (unbounded) and the warm-up "
-          "(none): drop --runtime, --slots and --warmup");
+          "--minute-model fixes the runtime (instant), the slots (unbounded), the warm-up "
+          "(none) and the routing (pack): drop --runtime, --slots, --warmup and --routing");
     }
     c.start = sim::StartTime{0, 0};
     c.dns_ttl_ms = 0;
@@ -72,6 +73,12 @@ absl::StatusOr<sim::SimConfig> MakeConfig(const SimFlags& f, const sim::Workload
         fmt::format("--warmup {} is not shorter than the workload", f.warmup));
   }
   c.seed = f.seed;
+  if (f.routing == "live") {
+    c.routing = sim::Routing::kLive;
+  } else if (f.routing != "pack") {
+    return absl::InvalidArgumentError(
+        fmt::format("--routing {}: want pack or live (sim/sim.h Routing)", f.routing));
+  }
   return c;
 }
 
@@ -144,7 +151,12 @@ std::vector<std::pair<std::string, std::string>> Setup(const SimFlags& f, const 
                    c.slots_per_node, w.invocations.empty() ? f.runtime : "instant",
                    c.start.median_s, c.start.p99_s)},
       {"run",
-       fmt::format("seed {}, warm-up {} (not measured), {} threads", c.seed, f.warmup, f.jobs)}};
+       fmt::format("seed {}, warm-up {} (not measured), {} threads", c.seed, f.warmup, f.jobs)},
+      {"routing", c.routing == sim::Routing::kLive
+                      ? "live (the orchestrator's: less loaded of two random instances, "
+                        "a key cold-starts only with none)"
+                      : "pack (oldest instance with a free concurrency slot, else cold start; "
+                        "the orchestrator routes as --routing live)"}};
   if (!w.invocations.empty()) {
     s.push_back(
         {"model",
@@ -245,6 +257,10 @@ void AddSimCommand(CLI::App& app) {
   s->add_option("--minute-model", f->minute_model,
                 "off, one-instance or concurrency: the ATC'20 reference simulator's minute "
                 "model (bench/sim/README.md)")
+      ->capture_default_str();
+  s->add_option("--routing", f->routing,
+                "pack (the oldest instance with a free concurrency slot) or live (the "
+                "orchestrator's DNS choice: power of two, whatever the load)")
       ->capture_default_str();
   s->add_option("--warmup", f->warmup, "simulated but not measured, from the start (e.g. 2h)")
       ->capture_default_str();

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <ctime>
 
+#include "autoscale/placement.h"
 #include "fmt/format.h"
 #include "sim/key_rates.h"
 
@@ -164,7 +165,10 @@ uint64_t PolicyContext::StepArrivals(uint32_t key) const { return sim_.load_[key
 // --- Simulator ------------------------------------------------------------------------
 
 Simulator::Simulator(const Workload& w, SimConfig config)
-    : w_(w), config_(std::move(config)), rng_(config_.seed ^ 0x5eed5eed5eedull) {
+    : w_(w),
+      config_(std::move(config)),
+      rng_(config_.seed ^ 0x5eed5eed5eedull),
+      route_rng_(config_.seed ^ 0x7007e7007e70ull) {
   BuildTopology();
 }
 
@@ -334,6 +338,18 @@ void Simulator::Destroy(uint32_t slot) {
   free_slots_.push_back(slot);
 }
 
+std::optional<uint32_t> Simulator::RouteLive(const ViewKey& key, ViewState state) {
+  route_candidates_.clear();
+  for (const ViewInstance& vi : key.instances) {
+    if (vi.state == state) route_candidates_.push_back(&vi);
+  }
+  if (route_candidates_.empty()) return std::nullopt;
+  const size_t i =
+      orchestrator::PowerOfTwoIndex(route_candidates_.size(), route_rng_(),
+                                    [&](size_t c) { return route_candidates_[c]->in_flight; });
+  return static_cast<uint32_t>(std::stoul(route_candidates_[i]->id));
+}
+
 void Simulator::HandleArrival(const Arrival& a, Policy& policy) {
   const KeySpec& spec = w_.keys[a.key];
   ViewKey& key = view_.keys[a.key];
@@ -347,18 +363,26 @@ void Simulator::HandleArrival(const Arrival& a, Policy& policy) {
   }
   std::optional<uint32_t> slot;
   bool cold = false;
-  for (const ViewInstance& vi : key.instances) {
-    if (vi.state == ViewState::kReady && vi.in_flight < spec.concurrency) {
-      slot = static_cast<uint32_t>(std::stoul(vi.id));
-      break;
+  if (config_.routing == Routing::kLive) {
+    slot = RouteLive(key, ViewState::kReady);
+    if (!slot) {
+      slot = RouteLive(key, ViewState::kStarting);
+      cold = slot.has_value();
     }
-  }
-  if (!slot) {
+  } else {
     for (const ViewInstance& vi : key.instances) {
-      if (vi.state == ViewState::kStarting && vi.in_flight < spec.concurrency) {
+      if (vi.state == ViewState::kReady && vi.in_flight < spec.concurrency) {
         slot = static_cast<uint32_t>(std::stoul(vi.id));
-        cold = true;
         break;
+      }
+    }
+    if (!slot) {
+      for (const ViewInstance& vi : key.instances) {
+        if (vi.state == ViewState::kStarting && vi.in_flight < spec.concurrency) {
+          slot = static_cast<uint32_t>(std::stoul(vi.id));
+          cold = true;
+          break;
+        }
       }
     }
   }

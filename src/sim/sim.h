@@ -44,6 +44,16 @@ struct StartTime {
   static absl::StatusOr<StartTime> Named(const std::string& runtime);
 };
 
+// How an arrival picks an instance of its key.
+//   kPack  the oldest ready instance with a free concurrency slot, then a starting one with
+//          one, else a cold start (instances fill up one after the other, and surplus ones
+//          go idle and are drained).
+//   kLive  what the orchestrator's DNS path does (autoscale/placement.h ChooseInstance):
+//          the less loaded of two random ready instances whatever their load, else of two
+//          starting ones, else a cold start. A key never cold-starts for concurrency: only
+//          the autoscaler adds instances to a key that has one.
+enum class Routing : uint8_t { kPack, kLive };
+
 struct SimConfig {
   int nodes = 0;                  // 0: 3 per region
   uint32_t slots_per_node = 256;  // instances one node can hold
@@ -52,6 +62,7 @@ struct SimConfig {
   double origin_latency_s = 0.15;  // extra latency when the origin has to serve
   int64_t measure_from_ms = 0;     // metrics count from here (earlier: warm-up)
   uint64_t seed = 1;
+  Routing routing = Routing::kPack;
 };
 
 // A log-bucketed latency histogram (1% resolution, 1 µs .. ~1e4 s).
@@ -174,6 +185,9 @@ class Simulator {
   void BuildTopology();
   void Push(SimTimeUs t, Ev type, uint32_t a, uint32_t gen = 0);
   void HandleArrival(const Arrival& a, Policy& policy);
+  // Routing::kLive: the slot of the less loaded of two random instances of `key` in `state`.
+  std::optional<uint32_t> RouteLive(const orchestrator::ViewKey& key,
+                                    orchestrator::ViewState state);
   uint32_t StartInstance(uint32_t key, uint32_t node, orchestrator::ScaleReason reason);
   void BeginServe(uint32_t slot, SimTimeUs arrival, SimTimeUs service);
   void OnReady(uint32_t slot);
@@ -191,6 +205,8 @@ class Simulator {
   const Workload& w_;
   SimConfig config_;
   std::mt19937_64 rng_;
+  std::mt19937_64 route_rng_;  // Routing::kLive's choices (start times keep rng_'s sequence)
+  std::vector<const orchestrator::ViewInstance*> route_candidates_;
   orchestrator::ClusterView view_;
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_slots_;

@@ -31,7 +31,8 @@ SimConfig Config() {
   return c;
 }
 
-SimResult RunPolicy(const Workload& w, const std::string& name, Params params, SimConfig c = Config()) {
+SimResult RunPolicy(const Workload& w, const std::string& name, Params params,
+                    SimConfig c = Config()) {
   auto opts = ParseReconcilerPolicy(name, params);
   EXPECT_TRUE(opts.ok()) << opts.status();
   ReconcilerPolicy policy(*opts);
@@ -58,6 +59,39 @@ TEST(Simulator, FixedKeepAliveOnKnownGaps) {
   EXPECT_NEAR(r.loaded_mb_s - r.wasted_mb_s, 100 * (2 * 1.0 + 0.4), 1e-6 + 100 * 0.01);
   // Cold arrivals waited the 1 s start: p99 latency ~1.1 s, p50 between.
   EXPECT_NEAR(r.latency_p99_s, 1.1, 0.02);
+}
+
+TEST(Simulator, LiveRoutingNeverColdStartsForConcurrency) {
+  // 600 requests of 10 s in one minute, one at a time per instance, fixed keep-alive (no
+  // reactive scale-out). Packing gives each request beyond the busy instances' slots a cold
+  // start: ~100 instances. Live routing answers with a ready (or starting) instance
+  // whatever its load, as the orchestrator's DNS does: one cold start, one instance.
+  Workload w = OneKey({600, 0, 0});
+  w.keys[0].service.knots = {{0, 10}, {1, 10}};
+  w.keys[0].service.mean_s = 10;
+  SimResult pack = RunPolicy(w, "fixed-keepalive", {{"keepalive_s", "10m"}});
+  EXPECT_GT(pack.starts, 50u);
+  SimConfig c = Config();
+  c.routing = Routing::kLive;
+  SimResult live = RunPolicy(w, "fixed-keepalive", {{"keepalive_s", "10m"}}, c);
+  EXPECT_EQ(live.starts, 1u);
+  EXPECT_EQ(live.arrivals, 600u);
+  EXPECT_LT(live.cold, 30u);  // those of its 1-s start (10 a second), cold on that one start
+}
+
+TEST(Simulator, LiveRoutingSpreadsLoadByPowerOfTwoChoices) {
+  // KPA scale-out under the same burst, routed live: requests spread over the instances
+  // it starts (the less loaded of two), and the run repeats exactly with the seed.
+  Workload w = OneKey({600, 600, 0, 0});
+  w.keys[0].service.knots = {{0, 10}, {1, 10}};
+  w.keys[0].service.mean_s = 10;
+  SimConfig c = Config();
+  c.routing = Routing::kLive;
+  SimResult a = RunPolicy(w, "reactive-kpa", {}, c), b = RunPolicy(w, "reactive-kpa", {}, c);
+  EXPECT_GT(a.starts, 1u);
+  EXPECT_EQ(a.starts, b.starts);
+  EXPECT_EQ(a.cold, b.cold);
+  EXPECT_DOUBLE_EQ(a.latency_p99_s, b.latency_p99_s);
 }
 
 TEST(Simulator, WastedMemoryIsSplitByKey) {
@@ -139,14 +173,16 @@ TEST(Simulator, PredictiveLearnsToUnloadATimerAndReloadItInTime) {
   SimConfig c = Config();
   c.measure_from_ms = 4 * 3'600'000;
   SimResult keep = RunPolicy(w, "fixed-keepalive", {{"keepalive_s", "40m"}}, c);
-  SimResult pred = RunPolicy(w, "predictive", {{"forecast", "off"}, {"cold_start_cost_s", "2h"}, {"weight", "start"}}, c);
+  SimResult pred = RunPolicy(
+      w, "predictive", {{"forecast", "off"}, {"cold_start_cost_s", "2h"}, {"weight", "start"}}, c);
   EXPECT_EQ(keep.cold, 0u);
   EXPECT_EQ(pred.cold, 0u) << "of " << pred.arrivals;
   EXPECT_LT(pred.wasted_mb_s, 0.25 * keep.wasted_mb_s);
   EXPECT_GT(pred.decisions["learned:reload-windows"], 20u);
   EXPECT_GT(pred.decisions["create:prefetch"], 20u);
   // A cold start priced at 1 s: nothing is worth keeping, every arrival is cold.
-  SimResult cheap = RunPolicy(w, "predictive", {{"forecast", "off"}, {"cold_start_cost_s", "1s"}, {"weight", "start"}}, c);
+  SimResult cheap = RunPolicy(
+      w, "predictive", {{"forecast", "off"}, {"cold_start_cost_s", "1s"}, {"weight", "start"}}, c);
   EXPECT_EQ(cheap.cold, cheap.arrivals);
 }
 
@@ -181,7 +217,10 @@ TEST(Simulator, PredictiveKeepsThroughTheShortGapAndReloadsForTheLongOne) {
   Workload w = OneKey(counts);
   SimConfig c = Config();
   c.measure_from_ms = 2 * 3'600'000;
-  Params p = {{"forecast", "off"}, {"cold_start_cost_s", "30m"}, {"timers", "off"}, {"surplus_levels", "0"}};
+  Params p = {{"forecast", "off"},
+              {"cold_start_cost_s", "30m"},
+              {"timers", "off"},
+              {"surplus_levels", "0"}};
   SimResult on = RunPolicy(w, "predictive", p, c);
   p["keep_first_min_samples"] = "off";
   SimResult off = RunPolicy(w, "predictive", p, c);
@@ -212,7 +251,7 @@ TEST(Simulator, PredictiveScalesABurstOutToThePeakItsEarlierBurstsReached) {
   p["bursts"] = "off";
   SimResult off = RunPolicy(w, "predictive", p, c);
   ASSERT_EQ(on.arrivals, off.arrivals);
-  EXPECT_LT(on.cold, off.cold / 3);                 // measured: 107 vs 469
+  EXPECT_LT(on.cold, off.cold / 3);                  // measured: 107 vs 469
   EXPECT_LT(on.wasted_mb_s, 1.3 * off.wasted_mb_s);  // measured: 1.15x
 }
 
@@ -225,8 +264,8 @@ TEST(Simulator, ReactiveScalesWithLoadAndOriginServesWhenFull) {
   c.slots_per_node = 3;
   SimResult r = RunPolicy(OneKey(counts), "reactive-kpa", {}, c);
   EXPECT_EQ(r.arrivals, 18'000u);
-  EXPECT_GT(r.origin, 0u);      // bursts beyond 3 instances
-  EXPECT_LT(r.cold_rate, 0.05); // but most arrivals find a warm instance
+  EXPECT_GT(r.origin, 0u);       // bursts beyond 3 instances
+  EXPECT_LT(r.cold_rate, 0.05);  // but most arrivals find a warm instance
   EXPECT_LE(r.starts, 3u + r.decisions["drain:idle"]);
 }
 
