@@ -237,6 +237,8 @@ std::vector<Decision> Reconciler::Reconcile(ClusterView& view, int64_t now_ms) {
         int64_t ka = keepalive;
         if (r >= 1 && !k.surplus_keepalive_ms.empty()) {
           ka = k.surplus_keepalive_ms[std::min(r - 1, k.surplus_keepalive_ms.size() - 1)];
+        } else if (r >= 1 && tp.surplus_keepalive_ms >= 0) {
+          ka = tp.surplus_keepalive_ms;
         }
         if (!i.used) ka = 0;
         if (i.state == ViewState::kReady && i.in_flight == 0 && now_ms - i.last_busy_ms >= ka) {

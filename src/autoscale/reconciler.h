@@ -48,8 +48,11 @@ struct TemplatePolicy {
   uint32_t concurrency = 1;         // requests one instance serves at once
   double target_utilisation = 0.7;  // reactive target = concurrency x this (Knative's 70%)
   int64_t keepalive_ms = 600'000;   // idle this long -> may be drained
-  int64_t lead_ms = 0;              // start time: prefetch windows act this early
-  uint32_t max_per_key = 1000;      // never more instances of one key than this
+  // Every instance but the key's most recently busy one: idle this long -> may be drained
+  // (-1: keepalive_ms). A learned keep-alive's surplus levels take precedence.
+  int64_t surplus_keepalive_ms = -1;
+  int64_t lead_ms = 0;          // start time: prefetch windows act this early
+  uint32_t max_per_key = 1000;  // never more instances of one key than this
 };
 
 struct ReconcilerConfig {

@@ -167,6 +167,32 @@ std::vector<Setting> MakeTable() {
   t.push_back(Seconds(
       "keepalive_s", [](A& a) -> int64_t& { return a.keepalive_ms; }, 0, 7 * 86400,
       "an instance idle this long is drained (templates may override)"));
+  {
+    Setting k{"surplus_keepalive_s",
+              Kind::kSeconds,
+              0,
+              7 * 86400,
+              {},
+              false,
+              "all but a key's most recently busy instance are drained after this idle "
+              "(same: keepalive_s)",
+              nullptr,
+              nullptr};
+    const Setting seconds = Seconds(
+        "surplus_keepalive_s", [](A& a) -> int64_t& { return a.surplus_keepalive_ms; }, 0,
+        7 * 86400, "");
+    k.set = [set = seconds.set](A& a, std::string_view v) -> absl::Status {
+      if (v == "same") {
+        a.surplus_keepalive_ms = -1;
+        return absl::OkStatus();
+      }
+      return set(a, v);
+    };
+    k.get = [get = seconds.get](const A& a) {
+      return a.surplus_keepalive_ms < 0 ? std::string("same") : get(a);
+    };
+    t.push_back(std::move(k));
+  }
   // The learned keep-alive (idle_learner.h, LearnedKeepAliveConfig).
   t.push_back(Bool(
       "learned_keepalive", [](A& a) -> bool& { return a.learned_keepalive; },
@@ -339,8 +365,12 @@ absl::StatusOr<AutoscalerSettings> PolicySettings(std::string_view policy) {
     s.proactive = false;
     s.reactive = false;
   } else if (policy == "reactive-kpa") {
-    // Knative's autoscaler over live concurrency, no forecast.
+    // Knative's autoscaler over live concurrency, no forecast, with its defaults: instances
+    // the 60-s stable window no longer wants go at once (scale-down-delay 0), and the last
+    // one when the window has seen no request, after scale-to-zero-grace-period (30 s).
     s.proactive = false;
+    s.surplus_keepalive_ms = 0;
+    s.keepalive_ms = s.stable_window_ms + kKnativeScaleToZeroGraceMs;
   } else if (policy == "predictive") {
     // prewarm: forecast windows, the KPA floor, learned keep-alives and timers. The
     // keep-alive only stands until a key has a plan.
@@ -393,6 +423,7 @@ ReconcilerConfig MakeReconcilerConfig(const AutoscalerSettings& s) {
   rc.panic_window_ms = s.panic_window_ms;
   rc.panic_threshold = s.panic_threshold;
   rc.default_template.keepalive_ms = s.keepalive_ms;
+  rc.default_template.surplus_keepalive_ms = s.surplus_keepalive_ms;
   rc.default_template.target_utilisation = s.target_utilisation;
   return rc;
 }

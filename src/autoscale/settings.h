@@ -22,6 +22,10 @@
 
 namespace prewarm::orchestrator {
 
+// Knative's scale-to-zero-grace-period default: the reactive-kpa preset keeps a key's last
+// instance this long past its stable window.
+inline constexpr int64_t kKnativeScaleToZeroGraceMs = 30'000;
+
 struct AutoscalerSettings {
   std::string policy = "custom";  // the preset these came from (PolicyNames)
   bool proactive = true;          // act on the forecaster's prefetch windows
@@ -31,6 +35,9 @@ struct AutoscalerSettings {
   double panic_threshold = 2.0;     // panic when demand >= this x ready capacity
   double target_utilisation = 0.7;  // of each instance's concurrency
   int64_t keepalive_ms = 600'000;   // idle this long -> drained (templates may override)
+  // All but a key's most recently busy instance: idle this long -> drained (-1: keepalive_ms;
+  // Knative drains them as soon as the stable window no longer wants them: 0).
+  int64_t surplus_keepalive_ms = -1;
   // Learned keep-alive per (region, template) from its idle times (idle_learner.h);
   // off: every key keeps keepalive_s.
   bool learned_keepalive = false;

@@ -80,6 +80,15 @@ TEST(Settings, PoliciesArePresetsOfTheSameSettings) {
   EXPECT_TRUE(kpa->reactive);
   EXPECT_EQ(kpa->stable_window_ms, 60'000);
   EXPECT_EQ(kpa->panic_window_ms, 6'000);
+  EXPECT_EQ(kpa->keepalive_ms, 90'000);     // the stable window + Knative's 30-s grace
+  EXPECT_EQ(kpa->surplus_keepalive_ms, 0);  // surplus goes when the window no longer wants it
+  auto hybrid = PolicySettings("hybrid-histogram");
+  ASSERT_TRUE(hybrid.ok());
+  EXPECT_FALSE(hybrid->proactive || hybrid->reactive);
+  EXPECT_TRUE(hybrid->learned_keepalive);
+  EXPECT_EQ(hybrid->learned.planner, LearnedKeepAliveConfig::Planner::kHybridHistogram);
+  EXPECT_EQ(hybrid->learned.surplus_levels, 0u);
+  EXPECT_FALSE(hybrid->learned.bursts || hybrid->learned.timers);
   auto pred = PolicySettings("predictive");
   ASSERT_TRUE(pred.ok());
   EXPECT_TRUE(pred->proactive && pred->reactive && pred->learned_keepalive);

@@ -63,11 +63,13 @@ absl::StatusOr<SweepAxis> SweepFor(const std::string& name) {
         {"1m", "2m", "3m", "4m", "5m", "7m", "10m", "15m", "20m", "30m", "60m", "120m"},
         "10m"};
   }
-  // Knative's scale-to-zero delay: the same range, from its 30 s grace period up.
+  // Knative's scale-to-zero delay: its default is the stable window plus the 30-s grace
+  // period (90 s); the same range as fixed keep-alive around it.
   if (name == "reactive-kpa") {
-    return SweepAxis{"keepalive_s",
-                     {"30s", "1m", "2m", "3m", "4m", "5m", "7m", "10m", "15m", "20m", "30m", "60m"},
-                     "10m"};
+    return SweepAxis{
+        "keepalive_s",
+        {"30s", "1m", "90s", "2m", "3m", "4m", "5m", "7m", "10m", "15m", "20m", "30m", "60m"},
+        "90s"};
   }
   // The price of a cold start in idle-instance time: it sets the learned keep-alives and
   // reloads (the forecaster's q stays at its default; set it with --param q=...).
