@@ -88,7 +88,8 @@ class ClusterTest : public ::testing::TestWithParam<Store> {
   std::map<std::string, std::string> Claims(TestReplica& r) {
     r.Sync();
     std::map<std::string, std::string> out;
-    for (const auto& [na, id] : r.r().cache().Data()->claims) out[na.second] = id;
+    const auto data = r.r().cache().Data();
+    for (const auto& [na, id] : data->claims) out[na.second] = id;
     return out;
   }
 

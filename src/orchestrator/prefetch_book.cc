@@ -69,7 +69,10 @@ absl::StatusOr<int64_t> PrefetchBook::Accept(const v1::SubmitPrefetchRequest& re
 
 std::vector<v1::PrefetchEntry> PrefetchBook::List() const {
   std::map<std::pair<std::string, std::string>, v1::PrefetchEntry> latest;
-  for (const auto& [key, e] : cache_.Data()->prefetch) {
+  // Held for the loop: a range-for over `cache_.Data()->prefetch` would iterate a map
+  // whose owner (the temporary shared_ptr) is gone once the watch publishes new data.
+  const auto data = cache_.Data();
+  for (const auto& [key, e] : data->prefetch) {
     const auto& r = e->rec.request();
     auto& slot = latest[{r.region(), r.template_name()}];
     if (e->rec.received_unix_ms() >= slot.received_unix_ms()) slot = e->rec;
@@ -82,7 +85,8 @@ std::vector<v1::PrefetchEntry> PrefetchBook::List() const {
 std::vector<v1::PrefetchEntry> PrefetchBook::Active() const {
   const int64_t now = clock_.NowMs();
   std::vector<v1::PrefetchEntry> out;
-  for (const auto& [key, e] : cache_.Data()->prefetch) {
+  const auto data = cache_.Data();  // held for the loop (see List)
+  for (const auto& [key, e] : data->prefetch) {
     if (e->rec.request().window_end_unix_ms() > now) out.push_back(e->rec);
   }
   std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
