@@ -136,8 +136,9 @@ std::vector<std::pair<std::string, std::string>> Setup(const SimFlags& f, const 
   size_t nodes =
       c.nodes > 0 ? static_cast<size_t>(c.nodes) : 3 * std::max<size_t>(1, w.regions.size());
   std::vector<std::pair<std::string, std::string>> s = {
-      {"workload", fmt::format("{} ({}): {} keys, {} steps of {} s, {} arrivals", w.name, f.trace,
-                               w.keys.size(), w.steps(), w.step_ms / 1000, w.total_arrivals())},
+      {"workload", fmt::format("{} ({}): {} keys, {} steps of {:g} s, {} arrivals", w.name, f.trace,
+                               w.keys.size(), w.steps(), static_cast<double>(w.step_ms) / 1000,
+                               w.total_arrivals())},
       {"regions", absl::StrJoin(w.regions, ",")},
       {"cluster",
        fmt::format("{} nodes x {} slots, runtime {} (start median {} s, p99 {} s)", nodes,
@@ -145,6 +146,24 @@ std::vector<std::pair<std::string, std::string>> Setup(const SimFlags& f, const 
                    c.start.median_s, c.start.p99_s)},
       {"run",
        fmt::format("seed {}, warm-up {} (not measured), {} threads", c.seed, f.warmup, f.jobs)}};
+  if (w.speed != 1) {
+    // Where the simulation must differ from the trace to match a replay at this speed.
+    s.push_back(
+        {"speed",
+         fmt::format("{:g}x, as `prewarm replay --speed {:g}` drives a live system: arrivals at "
+                     "trace time / {:g}, steps of {:g} s, every arrival served in {:g} ms (the "
+                     "live workload's answer, --speed-service-ms, not the trace's durations), "
+                     "{}; start times, keep-alives, windows, latencies and MB·h are in seconds "
+                     "of this compressed clock (x {:g} for trace time)",
+                     w.speed, w.speed, w.speed, static_cast<double>(w.step_ms) / 1000,
+                     f.speed_service_ms,
+                     f.speed_memory_mb > 0
+                         ? fmt::format("every instance {:g} MB (--speed-memory-mb, the live "
+                                       "template's)",
+                                       f.speed_memory_mb)
+                         : std::string("each function's memory from the trace"),
+                     w.speed)});
+  }
   if (!w.invocations.empty()) {
     s.push_back(
         {"model",
@@ -192,8 +211,12 @@ absl::Status Run(const SimFlags& f) {
         "--sweep plots normalised wasted memory: drop --no-normalise");
   }
   ASSIGN_OR_RETURN(auto params, PolicyParams(f));
-  ASSIGN_OR_RETURN(sim::Workload traced, LoadTrace(f));
   ASSIGN_OR_RETURN(sim::MinuteModel model, sim::ParseMinuteModel(f.minute_model));
+  if (model != sim::MinuteModel::kOff && f.speed != 1) {
+    return absl::InvalidArgumentError(
+        "--minute-model has no arrivals to compress: drop --speed or --minute-model");
+  }
+  ASSIGN_OR_RETURN(sim::Workload traced, LoadTrace(f));
   ASSIGN_OR_RETURN(sim::Workload w, sim::AtStepResolution(traced, model));
   ASSIGN_OR_RETURN(sim::SimConfig config, MakeConfig(f, w));
   ASSIGN_OR_RETURN(Plan plan, MakePlan(f, params));
