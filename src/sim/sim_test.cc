@@ -31,7 +31,8 @@ SimConfig Config() {
   return c;
 }
 
-SimResult RunPolicy(const Workload& w, const std::string& name, Params params, SimConfig c = Config()) {
+SimResult RunPolicy(const Workload& w, const std::string& name, Params params,
+                    SimConfig c = Config()) {
   auto opts = ParseReconcilerPolicy(name, params);
   EXPECT_TRUE(opts.ok()) << opts.status();
   ReconcilerPolicy policy(*opts);
@@ -139,14 +140,16 @@ TEST(Simulator, PredictiveLearnsToUnloadATimerAndReloadItInTime) {
   SimConfig c = Config();
   c.measure_from_ms = 4 * 3'600'000;
   SimResult keep = RunPolicy(w, "fixed-keepalive", {{"keepalive_s", "40m"}}, c);
-  SimResult pred = RunPolicy(w, "predictive", {{"forecast", "off"}, {"cold_start_cost_s", "2h"}, {"weight", "start"}}, c);
+  SimResult pred = RunPolicy(
+      w, "predictive", {{"forecast", "off"}, {"cold_start_cost_s", "2h"}, {"weight", "start"}}, c);
   EXPECT_EQ(keep.cold, 0u);
   EXPECT_EQ(pred.cold, 0u) << "of " << pred.arrivals;
   EXPECT_LT(pred.wasted_mb_s, 0.25 * keep.wasted_mb_s);
   EXPECT_GT(pred.decisions["learned:reload-windows"], 20u);
   EXPECT_GT(pred.decisions["create:prefetch"], 20u);
   // A cold start priced at 1 s: nothing is worth keeping, every arrival is cold.
-  SimResult cheap = RunPolicy(w, "predictive", {{"forecast", "off"}, {"cold_start_cost_s", "1s"}, {"weight", "start"}}, c);
+  SimResult cheap = RunPolicy(
+      w, "predictive", {{"forecast", "off"}, {"cold_start_cost_s", "1s"}, {"weight", "start"}}, c);
   EXPECT_EQ(cheap.cold, cheap.arrivals);
 }
 
@@ -181,7 +184,10 @@ TEST(Simulator, PredictiveKeepsThroughTheShortGapAndReloadsForTheLongOne) {
   Workload w = OneKey(counts);
   SimConfig c = Config();
   c.measure_from_ms = 2 * 3'600'000;
-  Params p = {{"forecast", "off"}, {"cold_start_cost_s", "30m"}, {"timers", "off"}, {"surplus_levels", "0"}};
+  Params p = {{"forecast", "off"},
+              {"cold_start_cost_s", "30m"},
+              {"timers", "off"},
+              {"surplus_levels", "0"}};
   SimResult on = RunPolicy(w, "predictive", p, c);
   p["keep_first_min_samples"] = "off";
   SimResult off = RunPolicy(w, "predictive", p, c);
@@ -212,7 +218,7 @@ TEST(Simulator, PredictiveScalesABurstOutToThePeakItsEarlierBurstsReached) {
   p["bursts"] = "off";
   SimResult off = RunPolicy(w, "predictive", p, c);
   ASSERT_EQ(on.arrivals, off.arrivals);
-  EXPECT_LT(on.cold, off.cold / 3);                 // measured: 107 vs 469
+  EXPECT_LT(on.cold, off.cold / 3);                  // measured: 107 vs 469
   EXPECT_LT(on.wasted_mb_s, 1.3 * off.wasted_mb_s);  // measured: 1.15x
 }
 
@@ -225,8 +231,8 @@ TEST(Simulator, ReactiveScalesWithLoadAndOriginServesWhenFull) {
   c.slots_per_node = 3;
   SimResult r = RunPolicy(OneKey(counts), "reactive-kpa", {}, c);
   EXPECT_EQ(r.arrivals, 18'000u);
-  EXPECT_GT(r.origin, 0u);      // bursts beyond 3 instances
-  EXPECT_LT(r.cold_rate, 0.05); // but most arrivals find a warm instance
+  EXPECT_GT(r.origin, 0u);       // bursts beyond 3 instances
+  EXPECT_LT(r.cold_rate, 0.05);  // but most arrivals find a warm instance
   EXPECT_LE(r.starts, 3u + r.decisions["drain:idle"]);
 }
 
@@ -251,6 +257,17 @@ TEST(StartTime, LognormalThroughMedianAndP99) {
   EXPECT_NEAR(v[19'800], 3.5, 0.08);
   EXPECT_FALSE(StartTime::Named("firecracker").ok());
   EXPECT_NEAR(StartTime::Named("oci")->median_s, 0.0176, 1e-9);
+}
+
+TEST(StartTime, MeasuredTakesAMedianAndAP99InSeconds) {
+  auto s = StartTime::Named("measured:0.5,1.25");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->median_s, 0.5);
+  EXPECT_EQ(s->p99_s, 1.25);
+  for (const char* bad : {"measured:", "measured:0.5", "measured:2,1", "measured:0,1",
+                          "measured:x,1", "measured:0.5,1s"}) {
+    EXPECT_FALSE(StartTime::Named(bad).ok()) << bad;
+  }
 }
 
 }  // namespace
