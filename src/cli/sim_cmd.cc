@@ -163,6 +163,12 @@ std::vector<std::pair<std::string, std::string>> Setup(const SimFlags& f, const 
                                        f.speed_memory_mb)
                          : std::string("each function's memory from the trace"),
                      w.speed)});
+    if (f.speed_concurrency > 0) {
+      s.back().second += fmt::format(
+          "; {} requests at once per instance (--speed-concurrency, the live service's: the "
+          "simulator routes no more to one, live DNS has no such cap)",
+          f.speed_concurrency);
+    }
   }
   if (!w.invocations.empty()) {
     s.push_back(
@@ -263,7 +269,8 @@ void AddSimCommand(CLI::App& app) {
   auto* slots =
       s->add_option("--slots", f->slots, "instances one node holds")->capture_default_str();
   auto* runtime = s->add_option("--runtime", f->runtime,
-                                "start-time distribution: oci, qemu, qemu-restore, qemu-clone")
+                                "start-time distribution: oci, qemu, qemu-restore, qemu-clone, or "
+                                "measured:MEDIAN_S,P99_S (lognormal through both)")
                       ->capture_default_str();
   s->add_option("--minute-model", f->minute_model,
                 "off, one-instance or concurrency: the ATC'20 reference simulator's minute "

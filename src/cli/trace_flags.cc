@@ -146,6 +146,10 @@ void AddTraceFlags(CLI::App* s, TraceFlags& f, const std::string& seed_help) {
                 "with --speed other than 1: every instance's memory in MB, the live template's "
                 "(0: the trace's per function)")
       ->capture_default_str();
+  s->add_option("--speed-concurrency", f.speed_concurrency,
+                "with --speed other than 1: requests one instance serves at once, the live "
+                "service's (0: the trace's)")
+      ->capture_default_str();
 }
 
 absl::StatusOr<sim::Workload> LoadTrace(const TraceFlags& f) {
@@ -155,7 +159,8 @@ absl::StatusOr<sim::Workload> LoadTrace(const TraceFlags& f) {
     ASSIGN_OR_RETURN(w, sim::Slice(w, spec));
   }
   if (f.speed == 1) return w;
-  return sim::Compress(w, {f.speed, f.speed_service_ms / 1000, f.speed_memory_mb});
+  return sim::Compress(
+      w, {f.speed, f.speed_service_ms / 1000, f.speed_memory_mb, f.speed_concurrency});
 }
 
 }  // namespace prewarm::cli

@@ -28,13 +28,14 @@ struct TraceFlags {
   // live system at this speed; the simulator simulates the same compressed arrivals.
   double speed = 1;
   double speed_service_ms = 1;
-  double speed_memory_mb = 0;  // 0: the trace's memory per key
+  double speed_memory_mb = 0;      // 0: the trace's memory per key
+  uint32_t speed_concurrency = 0;  // 0: the trace's per key
   // Set by AddTraceFlags: which format-specific flags were given.
   CLI::Option *days_opt = nullptr, *scale_opt = nullptr, *top_opt = nullptr;
 };
 
 // Adds --trace (required), --format, --regions, --seed, --days, --scale, --top,
-// --replicate, the slice flags and --speed / --speed-service-ms / --speed-memory-mb (default:
+// --replicate, the slice flags and --speed and the --speed-* shapes (default:
 // f.speed as set by the caller) to `cmd`. `seed_help` says what else the seed drives.
 void AddTraceFlags(CLI::App* cmd, TraceFlags& f, const std::string& seed_help);
 

@@ -108,13 +108,15 @@ absl::StatusOr<Workload> Compress(const Workload& w, const Compression& c) {
     // One knot: a constant that still takes one draw, so the arrival times stay the seed's.
     k.service = ServiceTime{{{1.0, c.service_s}}, c.service_s};
     if (c.memory_mb > 0) k.memory_mb = c.memory_mb;
+    if (c.concurrency > 0) k.concurrency = c.concurrency;
   }
   std::string clause = fmt::format(
       "compressed {:g}x: steps of {} ms, every arrival served in {:g} ms (the live workload's "
-      "answer, not the trace's duration){}",
+      "answer, not the trace's duration){}{}",
       c.speed, out.step_ms, c.service_s * 1000,
       c.memory_mb > 0 ? fmt::format(", every instance {:g} MB (the live template's)", c.memory_mb)
-                      : "");
+                      : "",
+      c.concurrency > 0 ? fmt::format(", {} requests at once per instance", c.concurrency) : "");
   out.report = out.report.empty() ? clause : out.report + "; " + clause;
   return out;
 }

@@ -93,8 +93,8 @@ TEST(CompressTest, OneArrivalLandsWhereTheSeedsFirstDrawPutsItDividedBySpeed) {
 TEST(CompressTest, TheSameSeedGivesTheSameArrivalsAtTheirTimeOverSpeed) {
   // Keys a..e over 4 steps (28 + 18 + 3 + 1 + 2 = 52 arrivals): the same keys in the same order,
   // each at its 1x time / 20 to the microsecond (both are truncated to whole microseconds); every
-  // instance at the live template's 32 MB.
-  auto c = Compress(Five(), {.speed = 20, .service_s = 0.001, .memory_mb = 32});
+  // instance at the live template's 32 MB and 10 requests at once.
+  auto c = Compress(Five(), {.speed = 20, .service_s = 0.001, .memory_mb = 32, .concurrency = 10});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->step_ms, 3'000);
   EXPECT_EQ(c->start_unix_ms, Five().start_unix_ms);
@@ -106,7 +106,10 @@ TEST(CompressTest, TheSameSeedGivesTheSameArrivalsAtTheirTimeOverSpeed) {
     EXPECT_LE(std::llabs(at20[i].t - at1[i].t / 20), 1) << i;
     EXPECT_EQ(at20[i].service_us, 1'000) << i;
   }
-  for (const KeySpec& k : c->keys) EXPECT_EQ(k.memory_mb, 32);
+  for (const KeySpec& k : c->keys) {
+    EXPECT_EQ(k.memory_mb, 32);
+    EXPECT_EQ(k.concurrency, 10u);
+  }
   EXPECT_NE(c->report.find("compressed 20x"), std::string::npos) << c->report;
 }
 
