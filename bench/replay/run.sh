@@ -70,23 +70,32 @@ fi
 NODES=(usw-1 use-1 euw-1)
 UP_PID=""
 
-# Stops `prewarm up` as Ctrl-C does and waits (bounded) until it and its containers are gone.
+# Stops `prewarm up` (if it still runs) as Ctrl-C does and waits (bounded) until it and its
+# containers are gone.
 stop_up() {
-  [[ -n $UP_PID ]] || return 0
-  kill -INT "$UP_PID" 2>/dev/null
   local i
-  for ((i = 0; i < 600; i++)); do kill -0 "$UP_PID" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$UP_PID" 2>/dev/null; then
-    echo "run.sh: prewarm up did not stop in 60 s; sending SIGTERM" >&2
-    kill -TERM "$UP_PID" 2>/dev/null
-    sleep 5
+  if [[ -n $UP_PID ]]; then
+    kill -INT "$UP_PID" 2>/dev/null
+    for ((i = 0; i < 600; i++)); do kill -0 "$UP_PID" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$UP_PID" 2>/dev/null; then
+      echo "run.sh: prewarm up did not stop in 60 s; sending SIGTERM" >&2
+      kill -TERM "$UP_PID" 2>/dev/null
+      sleep 5
+    fi
+    wait "$UP_PID" 2>/dev/null
+    UP_PID=""
   fi
-  wait "$UP_PID" 2>/dev/null
-  UP_PID=""
   for ((i = 0; i < 300; i++)); do containers_gone && return 0; sleep 0.1; done
-  echo "run.sh: runc containers are left after prewarm up stopped:" >&2
-  for n in "${NODES[@]}"; do runc --root "/run/prewarm/$n/runc" list 2>/dev/null >&2; done
-  return 1
+  # prewarm up did not remove them (it crashed): remove this run's own containers, so the
+  # next policy starts clean.
+  local n c
+  for n in "${NODES[@]}"; do
+    for c in $(runc --root "/run/prewarm/$n/runc" list -q 2>/dev/null); do
+      echo "run.sh: removing container $c left on $n" >&2
+      runc --root "/run/prewarm/$n/runc" delete -f "$c" >/dev/null 2>&1
+    done
+  done
+  containers_gone
 }
 containers_gone() {
   local n
@@ -175,11 +184,16 @@ live() {
   fi
   echo "live $p: replaying ${STEPS} trace minutes at ${SPEED}x (~${WALL_S} s)" >&2
   "$PREWARM" replay "${SLICE[@]}" --target 127.0.0.1:5353 --port 80 "${ECS[@]}" \
-    --metrics http://127.0.0.1:9400/metrics --max-seconds $((WALL_S + 120)) \
+    --metrics http://127.0.0.1:9400/metrics --scrape-s 2 --max-seconds $((WALL_S + 120)) \
     --json "$OUT/live-$p.json" --svg "$OUT/live-$p.svg" >"$OUT/live-$p.txt" 2>"$OUT/live-$p.err"
   local rc=$?
   sed 's/^/    /' "$OUT/live-$p.txt" >&2
-  stop_up || echo "run.sh: (containers left after $p)" >&2
+  if ! kill -0 "$UP_PID" 2>/dev/null; then
+    wait "$UP_PID" 2>/dev/null
+    echo "prewarm up exited (status $?) during the replay; see up-$p.log" | tee "$OUT/crashed-$p.txt" >&2
+    UP_PID=""
+  fi
+  stop_up || echo "run.sh: containers are left after $p" >&2
   return $rc
 }
 

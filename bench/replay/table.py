@@ -66,6 +66,8 @@ def main():
                 r["starts"] = " / ".join(f"{float(x):.2f}" for x in f.read().split(","))
         except (OSError, ValueError):
             pass
+        if os.path.exists(os.path.join(out, f"crashed-{p}.txt")):
+            r["crashed"] = True
         rows[p] = r
 
     def g(r, a, b):
@@ -80,7 +82,8 @@ def main():
     print("|" + "---|" * len(head))
     for p in policies:
         r = rows[p]
-        cells = (p, fmt(r.get("live_cold"), ".2f"), fmt(r.get("sim_cold"), ".2f"),
+        cells = (p + (" (prewarm up crashed: live figures invalid)" if r.get("crashed") else ""),
+                 fmt(r.get("live_cold"), ".2f"), fmt(r.get("sim_cold"), ".2f"),
                  g(r, "sim_cold", "live_cold"), fmt(r.get("simlive_cold"), ".2f"),
                  g(r, "simlive_cold", "live_cold"), fmt(r.get("live_p75"), ".2f"),
                  fmt(r.get("sim_p75"), ".2f"), g(r, "sim_p75", "live_p75"),
@@ -102,7 +105,7 @@ def main():
 
     def within(p, prefix):
         r = rows[p]
-        return all(gap(r.get(prefix + m), r.get("live" + m)) is not None
+        return not r.get("crashed") and all(gap(r.get(prefix + m), r.get("live" + m)) is not None
                    and abs(gap(r.get(prefix + m), r.get("live" + m))) <= 0.10
                    for m in ("_cold", "_mem"))
 
