@@ -5,7 +5,7 @@
 #
 #   bench/replay/run.sh [--quick] [--policies P,Q] [--hours H] [--from-step S] [--busiest N]
 #                       [--sparse N] [--speed X] [--seed N] [--slots N] [--concurrency N]
-#                       [--out DIR]
+#                       [--scrape-s S] [--out DIR]
 #
 # Defaults (the issue's): 6 h from minute 480 (08:00), the 50 busiest and 50 sparse
 # functions, 60x (about 6 wall minutes per policy), seed 1, 64 instance slots per node,
@@ -20,7 +20,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
 POLICIES=predictive,reactive-kpa,fixed-keepalive,hybrid-histogram
-HOURS=6 FROM=480 BUSIEST=50 SPARSE=50 SPEED=60 SEED=1 SLOTS=64 OUT=""
+HOURS=6 FROM=480 BUSIEST=50 SPARSE=50 SPEED=60 SEED=1 SLOTS=64 SCRAPE_S=2 OUT=""
 TRACE=${TRACE:-$ROOT/../shared/data/traces/azure2019/200_inv.csv}
 SERVICE_MS=1   # the live workload's answer to a GET under compression (--speed-service-ms)
 MEMORY_MB=32   # every live instance's memory: the static template's limit (--speed-memory-mb)
@@ -43,13 +43,14 @@ while (($#)); do
     --seed) SEED=${2:?}; shift ;;
     --slots) SLOTS=${2:?}; shift ;;
     --concurrency) CONCURRENCY=${2:?}; shift ;;
+    --scrape-s) SCRAPE_S=${2:?}; shift ;;
     --out) OUT=${2:?}; shift ;;
     -h | --help) usage 0 ;;
     *) echo "run.sh: unknown argument '$1'" >&2; usage ;;
   esac
   shift
 done
-for n in "$HOURS" "$FROM" "$BUSIEST" "$SPARSE" "$SEED" "$SLOTS" "$CONCURRENCY"; do
+for n in "$HOURS" "$FROM" "$BUSIEST" "$SPARSE" "$SEED" "$SLOTS" "$CONCURRENCY" "$SCRAPE_S"; do
   [[ $n =~ ^[0-9]+$ ]] || { echo "run.sh: '$n' is not a whole number" >&2; exit 2; }
 done
 [[ $SPEED =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "run.sh: --speed '$SPEED' is not a number" >&2; exit 2; }
@@ -184,7 +185,7 @@ live() {
   fi
   echo "live $p: replaying ${STEPS} trace minutes at ${SPEED}x (~${WALL_S} s)" >&2
   "$PREWARM" replay "${SLICE[@]}" --target 127.0.0.1:5353 --port 80 "${ECS[@]}" \
-    --metrics http://127.0.0.1:9400/metrics --scrape-s 2 --max-seconds $((WALL_S + 120)) \
+    --metrics http://127.0.0.1:9400/metrics --scrape-s "$SCRAPE_S" --max-seconds $((WALL_S + 120)) \
     --json "$OUT/live-$p.json" --svg "$OUT/live-$p.svg" >"$OUT/live-$p.txt" 2>"$OUT/live-$p.err"
   local rc=$?
   sed 's/^/    /' "$OUT/live-$p.txt" >&2
