@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -17,7 +18,7 @@ namespace {
 struct ReplayFlags : TraceFlags {
   std::string target, zone = "edge.example.", path = "/", metrics, json, svg, tmpl = "static";
   uint16_t port = 8080;
-  double speed = 60, max_seconds = 3600, scrape_s = 1;
+  double max_seconds = 3600, scrape_s = 1;
   uint64_t max_requests = 100'000;
   int workers = 64;
   std::vector<std::string> ecs;
@@ -41,11 +42,15 @@ std::string ErrorKinds(const std::map<std::string, uint64_t>& kinds) {
 absl::Status Run(const ReplayFlags& f) {
   ASSIGN_OR_RETURN(sim::Workload w, LoadTrace(f));
   if (f.print_services) {
+    // Each service as the simulator models its key: concurrency per instance and, under
+    // --speed, the live workload's service time.
     std::set<std::string> seen;
     std::cout << "services:\n";
     for (const auto& k : w.keys) {
       if (seen.insert(k.tmpl).second) {
-        std::cout << fmt::format("  - {{name: {}, template: {}}}\n", k.tmpl, f.tmpl);
+        std::cout << fmt::format(
+            "  - {{name: {}, template: {}, concurrency: {}, service_time_s: {:g}}}\n", k.tmpl,
+            f.tmpl, k.concurrency, std::max(1e-6, k.service.mean_s));
       }
     }
     return absl::OkStatus();
@@ -56,7 +61,6 @@ absl::Status Run(const ReplayFlags& f) {
   o.zone = f.zone;
   o.http_port = f.port;
   o.path = f.path;
-  o.speed = f.speed;
   o.max_requests = f.max_requests;
   o.max_seconds = f.max_seconds;
   o.workers = f.workers;
@@ -127,6 +131,7 @@ absl::Status Run(const ReplayFlags& f) {
 
 void AddReplayCommand(CLI::App& app) {
   auto f = std::make_shared<ReplayFlags>();
+  f->speed = 60;  // the replay's default pace; `prewarm sim`'s is the trace's own
   CLI::App* s = app.add_subcommand(
       "replay", "replay a trace against a running prewarm: DNS + HTTP per arrival, as clients");
   AddTraceFlags(s, *f, "nothing else");
@@ -136,7 +141,6 @@ void AddReplayCommand(CLI::App& app) {
   s->add_option("--port", f->port, "the instances' HTTP port (the agents' addresses.port)")
       ->capture_default_str();
   s->add_option("--path", f->path, "the path each GET asks for")->capture_default_str();
-  s->add_option("--speed", f->speed, "trace seconds per wall second")->capture_default_str();
   s->add_option("--ecs", f->ecs,
                 "REGION=CIDR: the client subnet of a region's queries; repeatable");
   s->add_option("--max-requests", f->max_requests, "stop after this many requests")

@@ -143,8 +143,9 @@ std::vector<std::pair<std::string, std::string>> Setup(const SimFlags& f, const 
   size_t nodes =
       c.nodes > 0 ? static_cast<size_t>(c.nodes) : 3 * std::max<size_t>(1, w.regions.size());
   std::vector<std::pair<std::string, std::string>> s = {
-      {"workload", fmt::format("{} ({}): {} keys, {} steps of {} s, {} arrivals", w.name, f.trace,
-                               w.keys.size(), w.steps(), w.step_ms / 1000, w.total_arrivals())},
+      {"workload", fmt::format("{} ({}): {} keys, {} steps of {:g} s, {} arrivals", w.name, f.trace,
+                               w.keys.size(), w.steps(), static_cast<double>(w.step_ms) / 1000,
+                               w.total_arrivals())},
       {"regions", absl::StrJoin(w.regions, ",")},
       {"cluster",
        fmt::format("{} nodes x {} slots, runtime {} (start median {} s, p99 {} s)", nodes,
@@ -157,6 +158,30 @@ std::vector<std::pair<std::string, std::string>> Setup(const SimFlags& f, const 
                         "a key cold-starts only with none)"
                       : "pack (oldest instance with a free concurrency slot, else cold start; "
                         "the orchestrator routes as --routing live)"}};
+  if (w.speed != 1) {
+    // Where the simulation must differ from the trace to match a replay at this speed.
+    s.push_back(
+        {"speed",
+         fmt::format("{:g}x, as `prewarm replay --speed {:g}` drives a live system: arrivals at "
+                     "trace time / {:g}, steps of {:g} s, every arrival served in {:g} ms (the "
+                     "live workload's answer, --speed-service-ms, not the trace's durations), "
+                     "{}; start times, keep-alives, windows, latencies and MB·h are in seconds "
+                     "of this compressed clock (x {:g} for trace time)",
+                     w.speed, w.speed, w.speed, static_cast<double>(w.step_ms) / 1000,
+                     f.speed_service_ms,
+                     f.speed_memory_mb > 0
+                         ? fmt::format("every instance {:g} MB (--speed-memory-mb, the live "
+                                       "template's)",
+                                       f.speed_memory_mb)
+                         : std::string("each function's memory from the trace"),
+                     w.speed)});
+    if (f.speed_concurrency > 0) {
+      s.back().second += fmt::format(
+          "; {} requests at once per instance (--speed-concurrency, the live service's; "
+          "with --routing pack the simulator routes no more to one, live DNS has no such cap)",
+          f.speed_concurrency);
+    }
+  }
   if (!w.invocations.empty()) {
     s.push_back(
         {"model",
@@ -204,8 +229,12 @@ absl::Status Run(const SimFlags& f) {
         "--sweep plots normalised wasted memory: drop --no-normalise");
   }
   ASSIGN_OR_RETURN(auto params, PolicyParams(f));
-  ASSIGN_OR_RETURN(sim::Workload traced, LoadTrace(f));
   ASSIGN_OR_RETURN(sim::MinuteModel model, sim::ParseMinuteModel(f.minute_model));
+  if (model != sim::MinuteModel::kOff && f.speed != 1) {
+    return absl::InvalidArgumentError(
+        "--minute-model has no arrivals to compress: drop --speed or --minute-model");
+  }
+  ASSIGN_OR_RETURN(sim::Workload traced, LoadTrace(f));
   ASSIGN_OR_RETURN(sim::Workload w, sim::AtStepResolution(traced, model));
   ASSIGN_OR_RETURN(sim::SimConfig config, MakeConfig(f, w));
   ASSIGN_OR_RETURN(Plan plan, MakePlan(f, params));
@@ -252,7 +281,8 @@ void AddSimCommand(CLI::App& app) {
   auto* slots =
       s->add_option("--slots", f->slots, "instances one node holds")->capture_default_str();
   auto* runtime = s->add_option("--runtime", f->runtime,
-                                "start-time distribution: oci, qemu, qemu-restore, qemu-clone")
+                                "start-time distribution: oci, qemu, qemu-restore, qemu-clone, or "
+                                "measured:MEDIAN_S,P99_S (lognormal through both)")
                       ->capture_default_str();
   s->add_option("--minute-model", f->minute_model,
                 "off, one-instance or concurrency: the ATC'20 reference simulator's minute "

@@ -134,12 +134,33 @@ void AddTraceFlags(CLI::App* s, TraceFlags& f, const std::string& seed_help) {
                 "slice: and the N others with the fewest, but at least --sparse-min");
   s->add_option("--sparse-min", f.sparse_min, "slice: arrivals a sparse key needs")
       ->capture_default_str();
+  s->add_option("--speed", f.speed,
+                "trace seconds per wall second: arrivals at trace time / speed (the replay's "
+                "pace; the simulator simulates the same compressed arrivals)")
+      ->capture_default_str();
+  s->add_option("--speed-service-ms", f.speed_service_ms,
+                "with --speed other than 1: every arrival's service time, in ms (the live "
+                "workload's answer to a GET, not the trace's duration)")
+      ->capture_default_str();
+  s->add_option("--speed-memory-mb", f.speed_memory_mb,
+                "with --speed other than 1: every instance's memory in MB, the live template's "
+                "(0: the trace's per function)")
+      ->capture_default_str();
+  s->add_option("--speed-concurrency", f.speed_concurrency,
+                "with --speed other than 1: requests one instance serves at once, the live "
+                "service's (0: the trace's)")
+      ->capture_default_str();
 }
 
 absl::StatusOr<sim::Workload> LoadTrace(const TraceFlags& f) {
   ASSIGN_OR_RETURN(sim::Workload w, LoadWhole(f));
-  if (f.from_step == 0 && f.steps < 0 && f.busiest == 0 && f.sparse == 0) return w;
-  return sim::Slice(w, sim::SliceSpec{f.from_step, f.steps, f.busiest, f.sparse, f.sparse_min});
+  if (f.from_step != 0 || f.steps >= 0 || f.busiest != 0 || f.sparse != 0) {
+    const sim::SliceSpec spec{f.from_step, f.steps, f.busiest, f.sparse, f.sparse_min};
+    ASSIGN_OR_RETURN(w, sim::Slice(w, spec));
+  }
+  if (f.speed == 1) return w;
+  return sim::Compress(
+      w, {f.speed, f.speed_service_ms / 1000, f.speed_memory_mb, f.speed_concurrency});
 }
 
 }  // namespace prewarm::cli

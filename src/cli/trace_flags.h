@@ -23,15 +23,24 @@ struct TraceFlags {
   int64_t from_step = 0, steps = -1;
   int busiest = 0, sparse = 0;
   uint32_t sparse_min = 2;
+  // Time compression (sim::Compress): trace seconds per wall second, and the service time
+  // each arrival gets under it (the live workload's answer, in ms). The replay drives the
+  // live system at this speed; the simulator simulates the same compressed arrivals.
+  double speed = 1;
+  double speed_service_ms = 1;
+  double speed_memory_mb = 0;      // 0: the trace's memory per key
+  uint32_t speed_concurrency = 0;  // 0: the trace's per key
   // Set by AddTraceFlags: which format-specific flags were given.
   CLI::Option *days_opt = nullptr, *scale_opt = nullptr, *top_opt = nullptr;
 };
 
 // Adds --trace (required), --format, --regions, --seed, --days, --scale, --top,
-// --replicate and the slice flags to `cmd`. `seed_help` says what else the seed drives.
+// --replicate, the slice flags and --speed and the --speed-* shapes (default:
+// f.speed as set by the caller) to `cmd`. `seed_help` says what else the seed drives.
 void AddTraceFlags(CLI::App* cmd, TraceFlags& f, const std::string& seed_help);
 
-// Reads, splits, replicates and slices the trace as the flags say. Errors name the flag.
+// Reads, splits, replicates, slices and compresses the trace as the flags say. Errors name the
+// flag.
 absl::StatusOr<sim::Workload> LoadTrace(const TraceFlags& f);
 
 // Region names for a re-split over n regions: the default four, then more that

@@ -97,7 +97,7 @@ class Runner {
   Runner(const sim::Workload& w, const ReplayOptions& o) : w_(w), o_(o) {}
 
   absl::Status Prepare() {
-    if (!(o_.speed > 0) || !std::isfinite(o_.speed))
+    if (!(w_.speed > 0) || !std::isfinite(w_.speed))
       return absl::InvalidArgumentError("--speed must be > 0");
     if (o_.workers < 1 || o_.workers > 4096)
       return absl::InvalidArgumentError("--workers must be 1..4096");
@@ -145,8 +145,9 @@ class Runner {
     sim::Arrival a;
     uint64_t n = 0;
     while (n < total_ && arrivals.Next(a)) {
-      const double trace_s = static_cast<double>(a.t) / 1e6;
-      if (trace_s / o_.speed > o_.max_seconds) {
+      const double wall_s = static_cast<double>(a.t) / 1e6;  // the workload's clock
+      const double trace_s = wall_s * w_.speed;
+      if (wall_s > o_.max_seconds) {
         result_.stopped_early = true;
         break;
       }
@@ -180,7 +181,7 @@ class Runner {
   // When the arrival is due on the wall clock.
   Clock::time_point Due(double trace_s) const {
     return start_ + std::chrono::duration_cast<Clock::duration>(
-                        std::chrono::duration<double>(trace_s / o_.speed));
+                        std::chrono::duration<double>(trace_s / w_.speed));
   }
 
   void Execute(RequestRecord& r) {
@@ -246,7 +247,7 @@ class Runner {
         p.cold = cold_.load();
         p.errors = errors_.load();
         p.wall_s = Ms(now - start_) / 1000;
-        p.trace_s = p.wall_s * o_.speed;
+        p.trace_s = p.wall_s * w_.speed;
         o_.on_progress(p);
       }
       if (last) return;
@@ -265,7 +266,7 @@ class Runner {
       return;
     }
     if (counts_at_) {
-      const double trace_s = Ms(now - *counts_at_) / 1000 * o_.speed;
+      const double trace_s = Ms(now - *counts_at_) / 1000 * w_.speed;
       double mb_s = 0;
       for (const auto& [tmpl, n] : counts_) {
         auto m = memory_mb_.find(tmpl);
@@ -380,7 +381,7 @@ std::string ToJson(const sim::Workload& w, const ReplayOptions& o, const ReplayR
   j["options"] = {{"target", o.dns.ToString()},
                   {"zone", o.zone},
                   {"http_port", o.http_port},
-                  {"speed", o.speed},
+                  {"speed", w.speed},
                   {"seed", o.seed},
                   {"workers", o.workers},
                   {"max_requests", o.max_requests},

@@ -2,7 +2,8 @@
 // as its clients would, and records what they see.
 //
 // For each arrival of the workload (sim::ArrivalStream: the same seeded arrivals that
-// `prewarm sim` simulates), at its trace time divided by `speed`: a DNS query for
+// `prewarm sim` simulates), at its time on the workload's clock, which sim::Compress has
+// made trace time / speed (`--speed`, the flag `prewarm sim` shares): a DNS query for
 // `<template>.<zone>` A with the ECS option of the key's region, then an HTTP GET to the
 // first answered address on the instances' port. Per request it records the DNS time, the
 // connect time, the time to first byte, the whole time, and whether the request waited for
@@ -12,7 +13,8 @@
 //
 // Memory: when `metrics_url` is given, the orchestrator's /metrics is scraped every
 // `scrape_s` wall seconds and its per-template instance counts (from the agents' reports)
-// are integrated, each instance at its key's memory_mb, into MB·h of trace time.
+// are integrated, each instance at its key's memory_mb, into MB·h of trace time (wall time
+// x the workload's speed).
 #pragma once
 
 #include <cstdint>
@@ -39,7 +41,6 @@ struct ReplayOptions {
   std::string zone = "edge.example.";
   uint16_t http_port = 8080;  // the agents' addresses.port
   std::string path = "/";
-  double speed = 60;                // trace seconds per wall second
   std::map<std::string, Cidr> ecs;  // region -> the client subnet its queries carry
   uint64_t max_requests = 100'000;  // stop after this many (bounded load)
   double max_seconds = 3600;        // ... or this much wall time
@@ -78,6 +79,7 @@ struct ReplayResult {
 };
 
 // Errors before any request: a bad option, a non-loopback target, a region without ECS.
+// `w` runs on its own clock: compress it (sim::Compress) for a replay faster than the trace.
 absl::StatusOr<ReplayResult> Replay(const sim::Workload& w, const ReplayOptions& o);
 
 // The result as JSON (one object: options, summary, per-key and per-request arrays).

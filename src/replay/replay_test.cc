@@ -13,6 +13,7 @@
 #include "dns/server.h"
 #include "dns/static_resolver.h"
 #include "gtest/gtest.h"
+#include "sim/slice.h"
 #include "workload/static_server.h"
 
 namespace prewarm::replay {
@@ -40,6 +41,13 @@ sim::Workload Minute(const std::vector<std::pair<std::string, uint32_t>>& keys) 
     w.counts.push_back({count});
   }
   return w;
+}
+
+// `w` at `speed` trace seconds per wall second, each GET taking a millisecond.
+sim::Workload Fast(const sim::Workload& w, double speed) {
+  auto c = sim::Compress(w, {.speed = speed, .service_s = 0.001});
+  EXPECT_TRUE(c.ok()) << c.status();
+  return c.ok() ? *c : w;
 }
 
 class ReplayTest : public ::testing::Test {
@@ -70,7 +78,6 @@ class ReplayTest : public ::testing::Test {
     ASSERT_TRUE(dns_->Start().ok());
     options_.dns = HostPort{*IpAddr::Parse("127.0.0.1"), dns_->port()};
     options_.ecs["r"] = *Cidr::Parse("192.0.2.0/24");
-    options_.speed = 600;  // a trace minute in 0.1 s
     options_.workers = 4;
   }
 
@@ -110,7 +117,7 @@ class ReplayTest : public ::testing::Test {
 
 TEST_F(ReplayTest, EveryArrivalIsAQueryAndAGetToTheAnswer) {
   StartHttp();
-  sim::Workload w = Minute({{"fn-a", 5}, {"fn-b", 3}});
+  sim::Workload w = Fast(Minute({{"fn-a", 5}, {"fn-b", 3}}), 600);  // a minute in 0.1 s
   auto r = Replay(w, options_);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->sent, 8u);
@@ -128,19 +135,19 @@ TEST_F(ReplayTest, EveryArrivalIsAQueryAndAGetToTheAnswer) {
     EXPECT_GE(q.ttfb_ms, 0);
   }
   EXPECT_TRUE(r->ttfb_ms.contains("p99"));
-  // The same seed gives the same arrival times: the simulator's.
+  // The same seed gives the same arrival times: the simulator's, at the same speed, and
+  // each is recorded at its trace time.
   sim::ArrivalStream arrivals(w, options_.seed);
   sim::Arrival a;
   for (const auto& q : r->requests) {
     ASSERT_TRUE(arrivals.Next(a));
     EXPECT_EQ(q.key, a.key);
-    EXPECT_DOUBLE_EQ(q.trace_s, static_cast<double>(a.t) / 1e6);
+    EXPECT_DOUBLE_EQ(q.trace_s, static_cast<double>(a.t) / 1e6 * 600);
   }
 }
 
 TEST_F(ReplayTest, RequestsThatWaitForTheServerToStartAreCold) {
-  options_.speed = 1e6;  // every arrival at once
-  sim::Workload w = Minute({{"fn-a", 4}});
+  sim::Workload w = Fast(Minute({{"fn-a", 4}}), 60'000);  // every arrival in 1 ms
   std::thread late([this] {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a slow start
     StartHttp();
@@ -160,7 +167,7 @@ TEST_F(ReplayTest, FailuresAreRecordedPerRequestNeverFatal) {
   // service (NXDOMAIN), an answer off loopback (never contacted).
   options_.http_timeout_ms = 200;
   listener_ = ScopedFd();  // closed: connects are refused
-  sim::Workload w = Minute({{"fn-a", 2}, {"nosuch", 2}, {"far", 2}});
+  sim::Workload w = Fast(Minute({{"fn-a", 2}, {"nosuch", 2}, {"far", 2}}), 600);
   auto r = Replay(w, options_);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->sent, 6u);
@@ -178,9 +185,9 @@ TEST_F(ReplayTest, RefusesBadOptionsBeforeSendingAnything) {
   o = options_;
   o.ecs.clear();
   EXPECT_NE(Replay(w, o).status().message().find("--ecs"), std::string::npos);
-  o = options_;
-  o.speed = 0;
-  EXPECT_FALSE(Replay(w, o).ok());
+  sim::Workload stopped = w;
+  stopped.speed = 0;
+  EXPECT_FALSE(Replay(stopped, options_).ok());
   o = options_;
   o.metrics_url = "http://192.0.2.1:9400/metrics";
   EXPECT_FALSE(Replay(w, o).ok());
@@ -189,7 +196,7 @@ TEST_F(ReplayTest, RefusesBadOptionsBeforeSendingAnything) {
 TEST_F(ReplayTest, BoundedByMaxRequests) {
   StartHttp();
   options_.max_requests = 3;
-  sim::Workload w = Minute({{"fn-a", 50}});
+  sim::Workload w = Fast(Minute({{"fn-a", 50}}), 600);
   auto r = Replay(w, options_);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->sent, 3u);

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <optional>
+#include <string_view>
 
 #include "autoscale/placement.h"
 #include "fmt/format.h"
@@ -69,13 +71,43 @@ SimTimeUs StartTime::Sample(std::mt19937_64& rng) const {
   return std::max<SimTimeUs>(1, static_cast<SimTimeUs>(s * 1e6));
 }
 
+namespace {
+
+// "MEDIAN_S,P99_S": start times measured elsewhere (a live run under its own load).
+absl::StatusOr<StartTime> Measured(const std::string& spec) {
+  const size_t comma = spec.find(',');
+  auto number = [](std::string_view text) -> std::optional<double> {
+    double v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v)) {
+      return std::nullopt;
+    }
+    return v;
+  };
+  std::optional<double> median, p99;
+  if (comma != std::string::npos) {
+    median = number(std::string_view(spec).substr(0, comma));
+    p99 = number(std::string_view(spec).substr(comma + 1));
+  }
+  if (!median || !p99 || *median <= 0 || *p99 < *median) {
+    return absl::InvalidArgumentError(fmt::format(
+        "runtime 'measured:{}': want measured:MEDIAN_S,P99_S with 0 < median <= p99", spec));
+  }
+  return StartTime{*median, *p99};
+}
+
+}  // namespace
+
 absl::StatusOr<StartTime> StartTime::Named(const std::string& runtime) {
   if (runtime == "oci") return StartTime{0.0176, 0.0341};
   if (runtime == "qemu") return StartTime{2.7, 3.5};
   if (runtime == "qemu-restore") return StartTime{0.37, 0.6};
   if (runtime == "qemu-clone") return StartTime{0.21, 0.4};
-  return absl::InvalidArgumentError(
-      fmt::format("unknown runtime '{}' (oci, qemu, qemu-restore, qemu-clone)", runtime));
+  constexpr std::string_view kMeasured = "measured:";
+  if (runtime.rfind(kMeasured, 0) == 0) return Measured(runtime.substr(kMeasured.size()));
+  return absl::InvalidArgumentError(fmt::format(
+      "unknown runtime '{}' (oci, qemu, qemu-restore, qemu-clone, measured:MEDIAN_S,P99_S)",
+      runtime));
 }
 
 void LatencyHistogram::Add(SimTimeUs us) {

@@ -40,7 +40,8 @@ struct StartTime {
   SimTimeUs Sample(std::mt19937_64& rng) const;
   // Measured on these machines: "oci" (runc, bench/instance_start: 17.6 ms median, 34.1 ms
   // p99), "qemu" (microvm cold boot under TCG, ~2.7 s), "qemu-restore" (~0.37 s),
-  // "qemu-clone" (~0.21 s).
+  // "qemu-clone" (~0.21 s); "measured:MEDIAN_S,P99_S" for start times measured elsewhere (a
+  // live run's, under its load).
   static absl::StatusOr<StartTime> Named(const std::string& runtime);
 };
 

@@ -316,5 +316,16 @@ TEST(StartTime, LognormalThroughMedianAndP99) {
   EXPECT_NEAR(StartTime::Named("oci")->median_s, 0.0176, 1e-9);
 }
 
+TEST(StartTime, MeasuredTakesAMedianAndAP99InSeconds) {
+  auto s = StartTime::Named("measured:0.5,1.25");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->median_s, 0.5);
+  EXPECT_EQ(s->p99_s, 1.25);
+  for (const char* bad : {"measured:", "measured:0.5", "measured:2,1", "measured:0,1",
+                          "measured:x,1", "measured:0.5,1s"}) {
+    EXPECT_FALSE(StartTime::Named(bad).ok()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace prewarm::sim

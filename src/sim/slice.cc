@@ -1,6 +1,7 @@
 #include "sim/slice.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "fmt/format.h"
@@ -73,6 +74,50 @@ absl::StatusOr<Workload> Slice(const Workload& w, const SliceSpec& s) {
   std::string cut = fmt::format("sliced to steps {}..{} and {} of {} keys", s.from_step,
                                 s.from_step + steps - 1, out.keys.size(), w.keys.size());
   out.report = out.report.empty() ? cut : out.report + "; " + cut;
+  return out;
+}
+
+absl::StatusOr<Workload> Compress(const Workload& w, const Compression& c) {
+  if (!(c.speed > 0) || !std::isfinite(c.speed)) {
+    return absl::InvalidArgumentError(fmt::format("--speed {} must be > 0", c.speed));
+  }
+  if (!(c.service_s >= 0) || !std::isfinite(c.service_s)) {
+    return absl::InvalidArgumentError(
+        fmt::format("service time under --speed must be >= 0 s, not {}", c.service_s));
+  }
+  if (!(c.memory_mb >= 0) || !std::isfinite(c.memory_mb)) {
+    return absl::InvalidArgumentError(
+        fmt::format("memory under --speed must be >= 0 MB, not {}", c.memory_mb));
+  }
+  if (c.speed == 1) return w;
+  if (!w.invocations.empty()) {
+    return absl::InvalidArgumentError(
+        "--speed compresses arrivals; the minute model has none to compress");
+  }
+  const double step = static_cast<double>(w.step_ms) / c.speed;
+  if (step < 1 || std::abs(step - std::round(step)) > 1e-9 * step) {
+    return absl::InvalidArgumentError(
+        fmt::format("--speed {} does not divide the trace's step of {} ms into whole "
+                    "milliseconds",
+                    c.speed, w.step_ms));
+  }
+  Workload out = w;
+  out.step_ms = std::llround(step);
+  out.speed = w.speed * c.speed;
+  for (KeySpec& k : out.keys) {
+    // One knot: a constant that still takes one draw, so the arrival times stay the seed's.
+    k.service = ServiceTime{{{1.0, c.service_s}}, c.service_s};
+    if (c.memory_mb > 0) k.memory_mb = c.memory_mb;
+    if (c.concurrency > 0) k.concurrency = c.concurrency;
+  }
+  std::string clause = fmt::format(
+      "compressed {:g}x: steps of {} ms, every arrival served in {:g} ms (the live workload's "
+      "answer, not the trace's duration){}{}",
+      c.speed, out.step_ms, c.service_s * 1000,
+      c.memory_mb > 0 ? fmt::format(", every instance {:g} MB (the live template's)", c.memory_mb)
+                      : "",
+      c.concurrency > 0 ? fmt::format(", {} requests at once per instance", c.concurrency) : "");
+  out.report = out.report.empty() ? clause : out.report + "; " + clause;
   return out;
 }
 

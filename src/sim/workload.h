@@ -46,6 +46,9 @@ struct Workload {
   // defaults for missing durations or memory), one clause per fact; empty when nothing.
   std::string report;
   size_t bad_lines = 0;  // input lines the loader rejected (listed in `report`)
+  // Trace seconds per second of this workload's clock (sim::Compress): 60 means step_ms and
+  // every arrival time are the trace's divided by 60. 1: the trace's own time.
+  double speed = 1;
   // The minute model (AtStepResolution): every arrival of a step comes at its start, is
   // served for the whole step, and stands for invocations[key][step] / counts[key][step] of
   // the trace's invocations (empty: each arrival is one invocation, spread over the step).
