@@ -28,7 +28,7 @@ struct HybridHistogramOptions {
   double head = 5;                   // percentile giving the pre-warm window
   double tail = 99;                  // percentile giving the end of the keep-alive
   double margin = 0.10;              // head shortened, tail lengthened by this share
-  int64_t range_ms = 4 * 3'600'000;  // histogram range
+  int64_t range_ms = int64_t{4} * 3'600'000;  // histogram range
   int64_t bin_ms = 60'000;           // bin width
   double cv = 2.0;                   // representative when the bin counts' CV > this
   // Idle times seen before the histogram may be trusted. The paper gives no count; with
@@ -36,7 +36,7 @@ struct HybridHistogramOptions {
   // few" (our choice).
   uint64_t min_samples = 10;
   // Not representative: keep this long (the paper: the range; < 0 also means the range).
-  int64_t standard_keepalive_ms = 4 * 3'600'000;
+  int64_t standard_keepalive_ms = int64_t{4} * 3'600'000;
   // Out-of-bounds rule: when at least this share of the idle times exceeded the range,
   // forecast the next idle time with `oob_model` ("ets", or "snaive": the last one; the
   // paper's ARIMA is not there, and ETS(A,N,N), which "ets" includes, is ARIMA(0,1,1))
