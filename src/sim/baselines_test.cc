@@ -269,6 +269,8 @@ TEST(Baselines, KnobsAreChecked) {
   o = ParseHybridHistogram({{"hybrid_range_s", "2h"}, {"hybrid_standard_keepalive_s", "10m"}});
   ASSERT_TRUE(o.ok());
   EXPECT_EQ(o->standard_keepalive_ms, 600'000);
+  EXPECT_FALSE(MakePolicy("hybrid-histogram", {{"engine", "paper"}}).ok());
+  EXPECT_TRUE(MakePolicy("hybrid-histogram", {{"engine", "published"}}).ok());
   EXPECT_FALSE(MakeOracle({{"lead", "1s"}}).ok());
   EXPECT_FALSE(MakeOracle({{"slack", "soon"}}).ok());
   EXPECT_TRUE(MakeOracle({{"slack", "500ms"}}).ok());

@@ -26,20 +26,14 @@ absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(
     // decisions as the orchestrator carries them out, through KeyAutoscaler and the
     // reconciler (policy: hybrid-histogram in its config); the gap between the two is what
     // the live implementation changes.
-    auto engine = params.find("engine");
-    if (engine == params.end() || engine->second == "published") {
-      std::map<std::string, std::string> rest = params;
-      rest.erase("engine");
-      ASSIGN_OR_RETURN(std::unique_ptr<Policy> p, MakeHybridHistogram(rest));
-      return p;
-    }
-    if (engine->second != "orchestrator") {
-      return absl::InvalidArgumentError(
-          fmt::format("--param engine={}: hybrid-histogram's engine is published or orchestrator",
-                      engine->second));
-    }
     std::map<std::string, std::string> rest = params;
+    const std::string engine = rest.count("engine") ? rest["engine"] : "published";
     rest.erase("engine");
+    if (engine == "published") return MakeHybridHistogram(rest);
+    if (engine != "orchestrator") {
+      return absl::InvalidArgumentError(fmt::format(
+          "--param engine={}: hybrid-histogram's engine is published or orchestrator", engine));
+    }
     ASSIGN_OR_RETURN(ReconcilerPolicyOptions options, ParseReconcilerPolicy(name, rest));
     options.raw = params;
     return std::unique_ptr<Policy>(std::make_unique<ReconcilerPolicy>(std::move(options)));
