@@ -6,8 +6,8 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <numeric>
+#include <sstream>
 #include <utility>
 
 #include "common/yaml_reader.h"
@@ -97,6 +97,8 @@ absl::StatusOr<SeriesSpec> ReadOne(const YamlReader& r) {
   return s;
 }
 
+// The largest count a csv row may hold.
+constexpr double kMaxCsvCount = 1e12;
 
 struct Row {
   int64_t t;  // Unix seconds
@@ -114,6 +116,12 @@ absl::StatusOr<std::vector<Row>> ReadCsvRows(const SeriesSpec& s, const std::str
     ASSIGN_OR_RETURN(int64_t t, ParseTimeUtc(std::string(f[tcol]), s.time_format));
     std::optional<double> v = ingest::ParseDouble(f[vcol]);
     if (!v) return absl::InvalidArgumentError(fmt::format("value '{}' is not a number", f[vcol]));
+    // A count: never negative, and no step of a real log holds more than kMaxCsvCount (a
+    // larger one would swamp every sum and error it is added to).
+    if (!std::isfinite(*v) || *v < 0 || *v > kMaxCsvCount) {
+      return absl::InvalidArgumentError(fmt::format(
+          "count '{}' is not a count (want a finite number in [0, {:g}])", f[vcol], kMaxCsvCount));
+    }
     rows.push_back({t, *v});
     return absl::OkStatus();
   });
@@ -167,7 +175,7 @@ absl::StatusOr<BuiltSeries> BuildCsv(const SeriesSpec& s, const std::string& pat
 }
 
 struct WideTable {
-  std::vector<std::string> names;       // first column of each good row
+  std::vector<std::string> names;  // first column of each good row
   std::vector<std::vector<double>> rows;
   ingest::ReadReport report;
 };
@@ -249,17 +257,16 @@ std::string ResolvePath(const std::string& source, const std::string& root) {
 
 absl::Status ValidateSpec(const SeriesSpec& s) {
   if (s.step_s != s.native_step_s * s.aggregate) {
-    return absl::InvalidArgumentError(fmt::format(
-        "{}: step_s {} != native_step_s {} * aggregate {}", s.name, s.step_s, s.native_step_s,
-        s.aggregate));
+    return absl::InvalidArgumentError(
+        fmt::format("{}: step_s {} != native_step_s {} * aggregate {}", s.name, s.step_s,
+                    s.native_step_s, s.aggregate));
   }
   if (s.format == "azure_wide" && s.aggregate != 1) {
     return absl::InvalidArgumentError(fmt::format("{}: azure_wide needs aggregate 1", s.name));
   }
   if (s.origin_span < s.horizon) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}: origin_span {} is shorter than horizon {}", s.name, s.origin_span,
-                    s.horizon));
+    return absl::InvalidArgumentError(fmt::format("{}: origin_span {} is shorter than horizon {}",
+                                                  s.name, s.origin_span, s.horizon));
   }
   if (s.periods.empty()) return absl::InvalidArgumentError(fmt::format("{}: no periods", s.name));
   return absl::OkStatus();

@@ -65,8 +65,7 @@ TEST(BacktestSpecTest, ErrorsNameFileAndLine) {
   bad.replace(bad.find("step_s: 600"), 11, "step_s: 601");
   absl::StatusOr<std::vector<SeriesSpec>> specs = ParseSpec(bad, "spec.yaml");
   ASSERT_FALSE(specs.ok());
-  EXPECT_NE(specs.status().message().find("spec.yaml:"), std::string::npos)
-      << specs.status();
+  EXPECT_NE(specs.status().message().find("spec.yaml:"), std::string::npos) << specs.status();
   EXPECT_NE(specs.status().message().find("step_s 601"), std::string::npos);
 
   std::string no_horizon = kSpec;
@@ -102,9 +101,9 @@ TEST(BacktestSpecTest, ParseTimeUtc) {
 
 class TempDir {
  public:
-  TempDir() : path_(std::filesystem::temp_directory_path() / ::testing::UnitTest::GetInstance()
-                                                                     ->current_test_info()
-                                                                     ->name()) {
+  TempDir()
+      : path_(std::filesystem::temp_directory_path() /
+              ::testing::UnitTest::GetInstance()->current_test_info()->name()) {
     std::filesystem::create_directories(path_);
   }
   ~TempDir() { std::filesystem::remove_all(path_); }
@@ -158,6 +157,28 @@ TEST(BacktestSpecTest, CsvDropsPartialEndBucketsAndKeepsGapsMissing) {
   EXPECT_EQ(b->missing, 1);
   ASSERT_FALSE(b->notes.empty());
   EXPECT_NE(b->notes[0].find("2 unparsable lines"), std::string::npos) << b->notes[0];
+}
+
+TEST(BacktestSpecTest, CsvRejectsCountsThatAreNotCountsWithTheirLine) {
+  TempDir dir;
+  // Ten minutes of 1s; line 4 (00:02) says -7 and line 7 (00:05) 1e308: both are rejected
+  // with their line, and their minutes count as missing, never as data.
+  std::string text = "ts,v\n";
+  for (int m = 0; m < 10; ++m) {
+    const char* v = m == 2 ? "-7" : m == 5 ? "1e308" : "1";
+    text += fmt::format("1970-01-01 00:{:02}:00,{}\n", m, v);
+  }
+  dir.Write("t.csv", text);
+  absl::StatusOr<BuiltSeries> b = BuildSeries(CsvSpec(1), dir.path());
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_EQ(b->n(), 10);
+  EXPECT_TRUE(IsMissing(b->ys[0][2]));
+  EXPECT_TRUE(IsMissing(b->ys[0][5]));
+  for (int i : {0, 1, 3, 4, 6, 7, 8, 9}) EXPECT_EQ(b->ys[0][i], 1) << i;
+  ASSERT_FALSE(b->notes.empty());
+  EXPECT_NE(b->notes[0].find("2 unparsable lines"), std::string::npos) << b->notes[0];
+  EXPECT_NE(b->notes[0].find(":4:"), std::string::npos) << b->notes[0];
+  EXPECT_NE(b->notes[0].find("-7"), std::string::npos) << b->notes[0];
 }
 
 TEST(BacktestSpecTest, AzureWideSumAndTop) {
@@ -220,15 +241,14 @@ TEST_P(RealSeriesTest, MatchesTheReadme) {
   EXPECT_EQ(o.back(), e.last_origin);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Readme, RealSeriesTest,
-    ::testing::Values(Expected{"wc98_10min", 12531, 0, 8499, 12387, 1},
-                      Expected{"wc98_1h", 2088, 0, 1416, 2064, 1},
-                      Expected{"peyton_daily", 2964, 59, 2599, 2950, 1},
-                      Expected{"azure200_sum", 1440, 0, 720, 1430, 1},
-                      Expected{"azure200_fn", 1440, 0, 720, 1430, 20},
-                      Expected{"wc98_1min", 125310, 10, 84990, 125300, 1}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Readme, RealSeriesTest,
+                         ::testing::Values(Expected{"wc98_10min", 12531, 0, 8499, 12387, 1},
+                                           Expected{"wc98_1h", 2088, 0, 1416, 2064, 1},
+                                           Expected{"peyton_daily", 2964, 59, 2599, 2950, 1},
+                                           Expected{"azure200_sum", 1440, 0, 720, 1430, 1},
+                                           Expected{"azure200_fn", 1440, 0, 720, 1430, 20},
+                                           Expected{"wc98_1min", 125310, 10, 84990, 125300, 1}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(RealSeriesStartTest, Wc98HourlyStartsAt22h) {
   if (!std::filesystem::exists(PREWARM_TRACES_DIR)) GTEST_SKIP() << "no traces";
