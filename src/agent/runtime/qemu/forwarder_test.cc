@@ -1,6 +1,7 @@
 #include "agent/runtime/qemu/forwarder.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,10 +32,7 @@ std::string ReadAll(int fd) {
 // A backend that answers each connection with "echo:" + everything it read, then closes.
 class EchoServer {
  public:
-  EchoServer(const IpAddr& addr, uint16_t port) {
-    auto fd = ListenTcp(addr, port);
-    EXPECT_TRUE(fd.ok()) << fd.status();
-    fd_ = std::move(*fd);
+  explicit EchoServer(ScopedFd listening) : fd_(std::move(listening)) {
     thread_ = std::thread([this] {
       for (;;) {
         int c = ::accept(fd_.get(), nullptr, nullptr);
@@ -69,7 +67,13 @@ TEST(TcpForwarderTest, ClientsWaitInTheBacklogUntilReadyThenRelayBothWays) {
   socklen_t len = sizeof ss;
   ::getsockname(listen->get(), reinterpret_cast<sockaddr*>(&ss), &len);
   uint16_t front_port = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  uint16_t back_port = static_cast<uint16_t>(front_port == 65535 ? 40000 : front_port + 1);
+  // The backend's port is the kernel's choice (a fixed neighbour of the front port can be
+  // taken by a test running in parallel); nothing accepts on it until `ready`.
+  auto back_listen = ListenTcp(back, 0);
+  ASSERT_TRUE(back_listen.ok()) << back_listen.status();
+  len = sizeof ss;
+  ::getsockname(back_listen->get(), reinterpret_cast<sockaddr*>(&ss), &len);
+  uint16_t back_port = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
 
   std::atomic<bool> ready{false};
   TcpForwarder fwd(listen->get(), HostPort{back, back_port}, [&] { return ready.load(); });
@@ -80,7 +84,10 @@ TEST(TcpForwarderTest, ClientsWaitInTheBacklogUntilReadyThenRelayBothWays) {
   ::shutdown(early.get(), SHUT_WR);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_FALSE(fwd.open());
-  EchoServer server(back, back_port);
+  // The forwarder has not connected to the backend before it is ready.
+  pollfd pending{back_listen->get(), POLLIN, 0};
+  EXPECT_EQ(::poll(&pending, 1, 0), 0);
+  EchoServer server(std::move(*back_listen));
   ready = true;
   EXPECT_EQ(ReadAll(early.get()), "echo:early");
   EXPECT_TRUE(fwd.open());
