@@ -1,6 +1,7 @@
 #include "forecast/service/model_forecaster.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace prewarm::forecast {
 
@@ -19,12 +20,28 @@ std::vector<int> ModelDemandForecaster::PeriodsFor(int64_t step_ms, size_t train
 absl::Status ModelDemandForecaster::Refit(Entry& e, const Series& history, int h) {
   size_t n = std::min(history.size(), options_.max_train_steps);
   std::span<const double> train(history.values.data() + history.size() - n, n);
-  ASSIGN_OR_RETURN(std::unique_ptr<Model> model, factory_());
-  auto f = std::make_unique<ProbabilisticForecaster>(options_.transform, std::move(model));
+  const int64_t now = clock_.NowMs();
+  const bool select = !e.forecaster || n >= 2 * e.selected_on ||
+                      now - e.selected_at_ms >= options_.reselect_every_ms;
   FitContext ctx{PeriodsFor(history.step_ms, n)};
-  RETURN_IF_ERROR(f->Fit(train, ctx, h));
+  std::unique_ptr<ProbabilisticForecaster> f;
+  if (!select) {  // the structure chosen last time, parameters re-estimated
+    f = std::make_unique<ProbabilisticForecaster>(options_.transform,
+                                                  e.forecaster->model().CloneSelected());
+    if (!f->Fit(train, ctx, h).ok()) f.reset();  // e.g. a longer horizon: select again
+  }
+  if (!f) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Model> model, factory_());
+    f = std::make_unique<ProbabilisticForecaster>(options_.transform, std::move(model));
+    RETURN_IF_ERROR(f->Fit(train, ctx, h));
+    e.selected_at_ms = now;
+    e.selected_on = n;
+    ++selections_;
+  }
+  // A model without Update() refits on every call, so it is given the whole history.
+  e.updates = f->Update({}).ok();
   e.forecaster = std::move(f);
-  e.fitted_at_ms = clock_.NowMs();
+  e.fitted_at_ms = now;
   e.absorbed_until_ms = history.start_ms + static_cast<int64_t>(history.size()) * history.step_ms;
   e.horizon = h;
   ++refits_;
@@ -41,14 +58,29 @@ absl::Status ModelDemandForecaster::RollForward(Entry& e, const Series& history)
   return absl::OkStatus();
 }
 
+bool ModelDemandForecaster::Stale(const Entry& e, int h) const {
+  return !e.forecaster || !e.updates || h > e.horizon ||
+         clock_.NowMs() - e.fitted_at_ms >= options_.refit_every_ms;
+}
+
+int64_t ModelDemandForecaster::HistoryFromMs(const SeriesKey& key, int64_t now_ms, int h) const {
+  (void)now_ms;
+  auto it = entries_.find(key);
+  if (it == entries_.end() || Stale(it->second, h)) return std::numeric_limits<int64_t>::min();
+  return it->second.absorbed_until_ms;
+}
+
 absl::StatusOr<std::vector<double>> ModelDemandForecaster::Quantile(const SeriesKey& key,
                                                                     const Series& history, int h,
                                                                     double q) {
   Entry& e = entries_[key];
-  bool stale = !e.forecaster || h > e.horizon ||
-               clock_.NowMs() - e.fitted_at_ms >= options_.refit_every_ms ||
-               e.absorbed_until_ms < history.start_ms;
-  if (!stale && !RollForward(e, history).ok()) stale = true;  // no Update(): refit
+  bool stale = Stale(e, h) || e.absorbed_until_ms < history.start_ms;
+  if (!stale && !RollForward(e, history).ok()) {
+    // The state diverged: refit. A partial history (HistoryFromMs) may be too short; the
+    // next call then asks for the whole.
+    e.updates = false;
+    stale = true;
+  }
   if (stale) RETURN_IF_ERROR(Refit(e, history, h));
   ASSIGN_OR_RETURN(QuantileForecast qf, e.forecaster->Predict(h));
   return qf.Interpolated(q);

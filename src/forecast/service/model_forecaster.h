@@ -1,6 +1,13 @@
 // ModelDemandForecaster: the DemandForecaster the daemon uses. One ProbabilisticForecaster
 // per (region, template), refitted every `refit_every_ms` on the latest training window,
 // and rolled forward with Update() on the observations that arrived in between.
+//
+// A refit re-estimates the parameters of the structure the model selected last time (ETS:
+// its error/trend/season variant and period; Model::CloneSelected()), as R's
+// ets(y, model = fit) does. The structure itself is selected again (every candidate
+// fitted) when the training window has doubled since the last selection, so a series
+// that grows long enough for a seasonal cycle gets to choose it, and at least every
+// `reselect_every_ms`. A refit then costs one variant instead of all of them.
 #pragma once
 
 #include <functional>
@@ -19,7 +26,8 @@ struct ModelForecasterOptions {
   std::string model_name;
   Transform transform = Transform::Log1p();
   int64_t refit_every_ms = 600'000;
-  size_t max_train_steps = 20'000;  // the most recent steps a fit sees
+  int64_t reselect_every_ms = 86'400'000;  // select the structure again at least this often
+  size_t max_train_steps = 20'000;         // the most recent steps a fit sees
 };
 
 class ModelDemandForecaster final : public DemandForecaster {
@@ -30,18 +38,25 @@ class ModelDemandForecaster final : public DemandForecaster {
   absl::StatusOr<std::vector<double>> Quantile(const SeriesKey& key, const Series& history, int h,
                                                double q) override;
   std::string model_name() const override { return options_.model_name; }
+  // Between refits, only the steps after the last one absorbed.
+  int64_t HistoryFromMs(const SeriesKey& key, int64_t now_ms, int h) const override;
   // Seasonal periods (in steps) worth fitting for a series: hourly, daily and weekly cycles
   // of which the window holds at least two.
   static std::vector<int> PeriodsFor(int64_t step_ms, size_t train_steps);
   uint64_t refits() const { return refits_; }
+  uint64_t selections() const { return selections_; }  // refits that chose the structure
 
  private:
   struct Entry {
     std::unique_ptr<ProbabilisticForecaster> forecaster;
     int64_t fitted_at_ms = 0;
+    int64_t selected_at_ms = 0;     // the last refit that chose the structure
+    size_t selected_on = 0;         // ...and the training steps it saw
     int64_t absorbed_until_ms = 0;  // end of the last step the model has seen
     int horizon = 0;
+    bool updates = true;  // the model rolls forward with Update() (else: refit every call)
   };
+  bool Stale(const Entry& e, int h) const;
   absl::Status Refit(Entry& e, const Series& history, int h);
   absl::Status RollForward(Entry& e, const Series& history);
 
@@ -49,7 +64,7 @@ class ModelDemandForecaster final : public DemandForecaster {
   ModelForecasterOptions options_;
   const Clock& clock_;
   std::map<SeriesKey, Entry> entries_;  // used by the plan thread only
-  uint64_t refits_ = 0;
+  uint64_t refits_ = 0, selections_ = 0;
 };
 
 }  // namespace prewarm::forecast

@@ -45,43 +45,38 @@ void Planner::AddTrending(const SeriesKey& key, const TemplatePlan& plan,
 std::vector<v1::PrefetchRequest> Planner::Plan(const SeriesStore& store, int64_t now_ms) {
   skipped_.clear();
   std::vector<v1::PrefetchRequest> out;
+  const size_t hour =
+      static_cast<size_t>(std::max<int64_t>(1, 3'600'000 / std::max<int64_t>(store.step_ms(), 1)));
+  const size_t enough = static_cast<size_t>(std::max(config_.min_history_steps, 0));
   for (const SeriesKey& key : store.Keys()) {
-    Series s = store.Snapshot(key, now_ms);
-    size_t observed = static_cast<size_t>(
-        std::count_if(s.values.begin(), s.values.end(), [](double v) { return !IsMissing(v); }));
-    if (observed < static_cast<size_t>(config_.min_history_steps)) {
-      skipped_[key] = fmt::format("{} observed steps, need {}", observed, config_.min_history_steps);
+    SeriesStore::Recent recent = store.Summary(key, now_ms, hour, enough);
+    if (recent.observed < enough) {
+      skipped_[key] =
+          fmt::format("{} observed steps, need {}", recent.observed, config_.min_history_steps);
       continue;
     }
     if (config_.min_mean_per_step > 0) {
-      const size_t hour = static_cast<size_t>(std::max<int64_t>(1, 3'600'000 / std::max<int64_t>(s.step_ms, 1)));
-      double sum = 0;
-      size_t n = 0;
-      for (size_t i = s.values.size(); i > 0 && n < hour; --i) {
-        if (!IsMissing(s.values[i - 1])) {
-          sum += s.values[i - 1];
-          ++n;
-        }
-      }
-      if (n == 0 || sum / static_cast<double>(n) < config_.min_mean_per_step) {
+      double mean = recent.n ? recent.sum / static_cast<double>(recent.n) : 0.0;
+      if (recent.n == 0 || mean < config_.min_mean_per_step) {
         skipped_[key] = fmt::format("sparse: {:.3g} arrivals per step over the last hour, need {}",
-                                    n ? sum / static_cast<double>(n) : 0.0, config_.min_mean_per_step);
+                                    mean, config_.min_mean_per_step);
         continue;
       }
     }
-    if (auto r = PlanOne(key, s, now_ms)) out.push_back(std::move(*r));
+    if (auto r = PlanOne(key, store, now_ms)) out.push_back(std::move(*r));
   }
   return out;
 }
 
-std::optional<v1::PrefetchRequest> Planner::PlanOne(const SeriesKey& key, const Series& s,
+std::optional<v1::PrefetchRequest> Planner::PlanOne(const SeriesKey& key, const SeriesStore& store,
                                                     int64_t now_ms) {
   const TemplatePlan plan = config_.Plan(key.second);
   const TemplateFacts facts = facts_.count(key.second) ? facts_.at(key.second) : TemplateFacts{};
-  int64_t lead_ms = std::max<int64_t>(config_.lead_ms, static_cast<int64_t>(plan.start_time_s * 1000));
-  int64_t step = s.step_ms;
+  int64_t lead_ms =
+      std::max<int64_t>(config_.lead_ms, static_cast<int64_t>(plan.start_time_s * 1000));
+  int64_t step = store.step_ms();
   // The series ends at the last complete step; steps until `now` are part of the lead.
-  int64_t series_end = s.start_ms + static_cast<int64_t>(s.size()) * step;
+  int64_t series_end = now_ms / step * step;
   int64_t window_start = now_ms + lead_ms;
   int64_t window_end = window_start + config_.horizon_ms;
   int first = static_cast<int>((window_start - series_end) / step) + 1;
@@ -89,6 +84,8 @@ std::optional<v1::PrefetchRequest> Planner::PlanOne(const SeriesKey& key, const 
   first = std::max(first, 1);
   last = std::max(last, first);
   double q = NewsvendorQuantile(config_.ColdCost(facts.tier), config_.idle_cost_per_instance_s);
+  // Only the history the forecaster has not absorbed, unless it refits.
+  Series s = store.Snapshot(key, now_ms, forecaster_.HistoryFromMs(key, now_ms, last));
   auto fc = forecaster_.Quantile(key, s, last, q);
   if (!fc.ok()) {
     skipped_[key] = std::string(fc.status().message());

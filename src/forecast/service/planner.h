@@ -4,6 +4,7 @@
 // content to preload. q comes from the template's tier costs (newsvendor).
 #pragma once
 
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -24,6 +25,12 @@ class DemandForecaster {
   virtual absl::StatusOr<std::vector<double>> Quantile(const SeriesKey& key, const Series& history,
                                                        int h, double q) = 0;
   virtual std::string model_name() const = 0;
+  // The earliest time of `key`'s history that the next Quantile(key, ..., h, ...) reads; a
+  // forecaster that keeps fitted state needs only the steps it has not seen between refits.
+  virtual int64_t HistoryFromMs(const SeriesKey& key, int64_t now_ms, int h) const {
+    (void)key, (void)now_ms, (void)h;
+    return std::numeric_limits<int64_t>::min();
+  }
 };
 
 // What the orchestrator last told us about a template (with its events).
@@ -49,7 +56,8 @@ class Planner {
   const std::map<SeriesKey, std::string>& skipped() const { return skipped_; }
 
  private:
-  std::optional<v1::PrefetchRequest> PlanOne(const SeriesKey& key, const Series& s, int64_t now_ms);
+  std::optional<v1::PrefetchRequest> PlanOne(const SeriesKey& key, const SeriesStore& store,
+                                             int64_t now_ms);
 
   const ForecasterConfig& config_;
   DemandForecaster& forecaster_;

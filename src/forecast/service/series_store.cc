@@ -67,7 +67,7 @@ void SeriesStore::Seed(const SeriesKey& key, const Series& s) {
   }
 }
 
-Series SeriesStore::Snapshot(const SeriesKey& key, int64_t now_ms) const {
+Series SeriesStore::Snapshot(const SeriesKey& key, int64_t now_ms, int64_t from_ms) const {
   std::lock_guard<std::mutex> l(mu_);
   Series out;
   out.name = key.first + "/" + key.second;
@@ -76,12 +76,38 @@ Series SeriesStore::Snapshot(const SeriesKey& key, int64_t now_ms) const {
   if (it == tracks_.end() || it->second.counts.empty()) return out;
   const Track& t = it->second;
   int64_t end_step = StepOf(now_ms);  // the current, incomplete step is excluded
-  out.start_ms = t.first_step * step_ms_;
-  for (int64_t s = t.first_step; s < end_step; ++s) {
-    size_t idx = static_cast<size_t>(s - t.first_step);
-    double v = idx < t.counts.size() ? t.counts[idx] : kMissing;
-    if (IsMissing(v) && Observed(s)) v = 0;  // connected and nothing came: a real zero
-    out.values.push_back(v);
+  int64_t from_step = from_ms <= t.first_step * step_ms_ ? t.first_step : StepOf(from_ms);
+  out.start_ms = from_step * step_ms_;
+  if (end_step > from_step) out.values.reserve(static_cast<size_t>(end_step - from_step));
+  for (int64_t s = from_step; s < end_step; ++s) {
+    out.values.push_back(ValueAt(t, s));
+  }
+  return out;
+}
+
+double SeriesStore::ValueAt(const Track& t, int64_t step) const {
+  size_t idx = static_cast<size_t>(step - t.first_step);
+  double v = idx < t.counts.size() ? t.counts[idx] : kMissing;
+  if (IsMissing(v) && Observed(step)) v = 0;  // connected and nothing came: a real zero
+  return v;
+}
+
+SeriesStore::Recent SeriesStore::Summary(const SeriesKey& key, int64_t now_ms, size_t recent,
+                                         size_t enough) const {
+  std::lock_guard<std::mutex> l(mu_);
+  Recent out;
+  auto it = tracks_.find(key);
+  if (it == tracks_.end() || it->second.counts.empty()) return out;
+  const Track& t = it->second;
+  for (int64_t s = StepOf(now_ms) - 1; s >= t.first_step; --s) {
+    if (out.observed >= enough && out.n >= recent) break;
+    double v = ValueAt(t, s);
+    if (IsMissing(v)) continue;
+    ++out.observed;
+    if (out.n < recent) {
+      out.sum += v;
+      ++out.n;
+    }
   }
   return out;
 }

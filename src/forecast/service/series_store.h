@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <string>
@@ -28,8 +29,19 @@ class SeriesStore {
   // Seeds history (e.g. from --history files): values at this store's step.
   void Seed(const SeriesKey& key, const Series& s);
 
-  // The series for `key` up to (excluding) the step containing `now_ms`: complete steps only.
-  Series Snapshot(const SeriesKey& key, int64_t now_ms) const;
+  // The series for `key` up to (excluding) the step containing `now_ms`: complete steps only;
+  // from the step containing `from_ms` on (or the first kept step, if later).
+  Series Snapshot(const SeriesKey& key, int64_t now_ms,
+                  int64_t from_ms = std::numeric_limits<int64_t>::min()) const;
+  // What a planner checks before forecasting a key, without copying its history: counting
+  // back from the last complete step before `now_ms`, the number of observed steps (up to
+  // `enough`), and the sum and number of the last `recent` observed steps.
+  struct Recent {
+    size_t observed = 0;
+    double sum = 0;
+    size_t n = 0;
+  };
+  Recent Summary(const SeriesKey& key, int64_t now_ms, size_t recent, size_t enough) const;
   std::vector<SeriesKey> Keys() const;
   int64_t step_ms() const { return step_ms_; }
 
@@ -41,11 +53,12 @@ class SeriesStore {
   int64_t StepOf(int64_t unix_ms) const { return unix_ms / step_ms_; }
   void Ensure(Track& t, int64_t step) const;
   bool Observed(int64_t step) const;
+  double ValueAt(const Track& t, int64_t step) const;  // kMissing, 0 if observed, or the count
 
   const int64_t step_ms_;
   const size_t capacity_;
   mutable std::mutex mu_;
-  std::map<SeriesKey, Track> tracks_;                 // guarded by mu_
+  std::map<SeriesKey, Track> tracks_;                  // guarded by mu_
   std::vector<std::pair<int64_t, int64_t>> observed_;  // step ranges [a, b), guarded by mu_
 };
 
