@@ -85,15 +85,24 @@ void Reconciler::Record(History& h, int64_t now_ms, double demand) const {
   }
 }
 
-double Reconciler::Average(const History& h, int64_t now_ms, int64_t window_ms) const {
-  double sum = 0;
-  int n = 0;
-  for (auto it = h.samples.rbegin(); it != h.samples.rend() && it->t_ms > now_ms - window_ms;
-       ++it) {
-    sum += it->demand;
-    ++n;
+Reconciler::Averages Reconciler::AveragesOf(const History& h, int64_t now_ms) const {
+  // One pass, newest first, over both windows (the panic window is normally the shorter).
+  const int64_t stable_from = now_ms - config_.stable_window_ms;
+  const int64_t panic_from = now_ms - config_.panic_window_ms;
+  const int64_t from = std::min(stable_from, panic_from);
+  double stable_sum = 0, panic_sum = 0;
+  int stable_n = 0, panic_n = 0;
+  for (auto it = h.samples.rbegin(); it != h.samples.rend() && it->t_ms > from; ++it) {
+    if (it->t_ms > stable_from) {
+      stable_sum += it->demand;
+      ++stable_n;
+    }
+    if (it->t_ms > panic_from) {
+      panic_sum += it->demand;
+      ++panic_n;
+    }
   }
-  return n == 0 ? 0 : sum / n;
+  return {stable_n == 0 ? 0 : stable_sum / stable_n, panic_n == 0 ? 0 : panic_sum / panic_n};
 }
 
 const PrefetchWindow* DueWindow(const ViewKey& k, const TemplatePolicy& tp, int64_t now_ms,
@@ -122,8 +131,12 @@ const PrefetchWindow* DueWindow(const ViewKey& k, const TemplatePolicy& tp, int6
 }
 
 Reconciler::Want Reconciler::WantFor(const ClusterView& view, uint32_t key, int64_t now_ms) {
+  return WantFor(view, key, config_.Policy(view.keys[key].tmpl), now_ms);
+}
+
+Reconciler::Want Reconciler::WantFor(const ClusterView& view, uint32_t key,
+                                     const TemplatePolicy& tp, int64_t now_ms) {
   const ViewKey& k = view.keys[key];
-  const TemplatePolicy& tp = config_.Policy(k.tmpl);
   Want w;
   if (const PrefetchWindow* win = DueWindow(k, tp, now_ms, config_.proactive)) {
     w.prefetch = win->target;
@@ -133,8 +146,9 @@ Reconciler::Want Reconciler::WantFor(const ClusterView& view, uint32_t key, int6
     double per = std::max(1e-9, tp.concurrency * tp.target_utilisation);
     uint32_t ready = 0;
     for (const ViewInstance& i : k.instances) ready += i.state == ViewState::kReady;
-    double stable = Average(h, now_ms, config_.stable_window_ms) / per;
-    double panic = Average(h, now_ms, config_.panic_window_ms) / per;
+    const Averages avg = AveragesOf(h, now_ms);
+    double stable = avg.stable / per;
+    double panic = avg.panic / per;
     // Knative: panic when the panic-window figure reaches threshold x the ready pods
     // (at least one, so that scaling from zero does not panic on the first request).
     if (panic >= config_.panic_threshold * std::max<uint32_t>(ready, 1) && panic >= 1) {
@@ -189,8 +203,8 @@ std::vector<Decision> Reconciler::Reconcile(ClusterView& view, int64_t now_ms) {
   for (uint32_t ki = 0; ki < view.keys.size(); ++ki) {
     ViewKey& k = view.keys[ki];
     if (config_.reactive) Record(HistoryFor(ki, k), now_ms, k.demand);
-    Want w = WantFor(view, ki, now_ms);
     const TemplatePolicy& tp = config_.Policy(k.tmpl);
+    Want w = WantFor(view, ki, tp, now_ms);
     uint32_t live = 0;
     for (const ViewInstance& i : k.instances) live += i.state != ViewState::kDraining;
     uint32_t want = w.total();

@@ -211,7 +211,12 @@ class Reconciler {
   };
   History& HistoryFor(uint32_t index, const ViewKey& k);
   void Record(History& h, int64_t now_ms, double demand) const;
-  double Average(const History& h, int64_t now_ms, int64_t window_ms) const;
+  // Mean demand over the stable and over the panic window.
+  struct Averages {
+    double stable = 0, panic = 0;
+  };
+  Averages AveragesOf(const History& h, int64_t now_ms) const;
+  Want WantFor(const ClusterView& view, uint32_t key, const TemplatePolicy& tp, int64_t now_ms);
 
   ReconcilerConfig config_;
   // Demand history per key: by key index while the view's keys keep their order (the

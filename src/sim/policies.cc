@@ -279,6 +279,7 @@ void ReconcilerPolicy::Finish(PolicyContext&, SimResult& result) {
     result.decisions["forecast:plans"] = plans_;
     result.decisions["forecast:windows"] = windows_;
     result.decisions["forecast:refits"] = forecaster_->refits();
+    result.decisions["forecast:selections"] = forecaster_->selections();
   }
 }
 
