@@ -15,7 +15,8 @@ absl::StatusOr<std::unique_ptr<forecast::ForecasterDaemon>> MakeForecaster(
   ASSIGN_OR_RETURN(forecast::Transform transform, forecast::Transform::Parse(config.transform));
   std::string model = config.model;
   RETURN_IF_ERROR(forecast::MakeModel(model).status());
-  forecast::ModelForecasterOptions opts{model, transform, config.refit_every_ms, 20'000};
+  forecast::ModelForecasterOptions opts{model, transform, config.refit_every_ms, 20'000,
+                                        config.reselect_every_ms};
   auto demand = std::make_unique<forecast::ModelDemandForecaster>(
       [model] { return forecast::MakeModel(model); }, opts, RealClock::Get());
   return std::make_unique<forecast::ForecasterDaemon>(std::move(config), std::move(demand),

@@ -38,6 +38,7 @@ const std::vector<std::string>& SimKnobs(const std::string& policy) {
                                                        "model",
                                                        "transform",
                                                        "refit_every_s",
+                                                       "reselect_every_s",
                                                        "min_history_steps",
                                                        "horizon_s",
                                                        "forecast",
@@ -63,6 +64,8 @@ absl::Status SetSimKnob(ReconcilerPolicyOptions& o, const std::string& k, const 
     o.transform = v;
   } else if (k == "refit_every_s") {
     ASSIGN_OR_RETURN(o.refit_every_ms, ParseDurationMs(v));
+  } else if (k == "reselect_every_s") {
+    ASSIGN_OR_RETURN(o.reselect_every_ms, ParseDurationMs(v));
   } else if (k == "min_history_steps") {
     ASSIGN_OR_RETURN(double d, ParseDouble(k, v));
     if (d < 1 || d > 1e6)
@@ -167,6 +170,7 @@ void ReconcilerPolicy::Begin(PolicyContext& ctx) {
   mo.model_name = options_.model;
   mo.transform = transform.ok() ? *transform : forecast::Transform::Log1p();
   mo.refit_every_ms = options_.refit_every_ms;
+  mo.reselect_every_ms = options_.reselect_every_ms;
   std::string model = options_.model;
   forecaster_ = std::make_unique<forecast::ModelDemandForecaster>(
       [model]() { return forecast::MakeModel(model); }, mo, clock_);

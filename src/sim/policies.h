@@ -45,7 +45,8 @@ struct ReconcilerPolicyOptions {
   double quantile = 0.9;  // q: newsvendor quantile (sets the cold/idle cost ratio)
   std::string model = "ets";
   std::string transform = "log1p";
-  int64_t refit_every_ms = 3'600'000;  // refit_every_s
+  int64_t refit_every_ms = 3'600'000;      // refit_every_s
+  int64_t reselect_every_ms = 86'400'000;  // reselect_every_s (the forecaster's default)
   int min_history_steps = 30;
   int64_t horizon_ms = 0;     // horizon_s; 0: one workload step
   bool forecast = true;       // forecast: the model forecaster's windows (on|off)

@@ -12,9 +12,9 @@ namespace prewarm::forecast {
 double NewsvendorQuantile(double cold_cost, double idle_cost);
 
 struct CapacityInputs {
-  double step_s = 10;                  // forecast step length
-  double service_time_s = 0.05;        // mean time one request occupies an instance slot
-  double per_instance_concurrency = 1; // requests one instance serves at once
+  double step_s = 10;                   // forecast step length
+  double service_time_s = 0.05;         // mean time one request occupies an instance slot
+  double per_instance_concurrency = 1;  // requests one instance serves at once
 };
 
 // Instances needed to serve `arrivals_per_step` (forecast counts at one quantile, one per

@@ -37,9 +37,12 @@ struct ForecasterConfig {
   int64_t step_ms = 10'000;
   int64_t retention_ms = 28LL * 86'400'000;  // history kept per series
   int64_t refit_every_ms = 600'000;          // full refit; state updates in between
-  int64_t lead_ms = 0;                       // 0: each template's start time
-  int64_t horizon_ms = 60'000;               // window length after the lead
-  int min_history_steps = 30;                // fewer: no forecast, no prefetch
+  // A refit re-estimates the structure the model selected; selection reruns when the
+  // training window has doubled or after this long (ModelDemandForecaster).
+  int64_t reselect_every_ms = 86'400'000;
+  int64_t lead_ms = 0;          // 0: each template's start time
+  int64_t horizon_ms = 60'000;  // window length after the lead
+  int min_history_steps = 30;   // fewer: no forecast, no prefetch
   // Keys whose mean over the last hour of observed steps is below this many arrivals
   // per step are not forecast (too sparse for a rate model to say anything; the
   // orchestrator's learned keep-alive covers them). 0: forecast every key.

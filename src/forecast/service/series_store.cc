@@ -1,6 +1,7 @@
 #include "forecast/service/series_store.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace prewarm::forecast {
 
@@ -11,17 +12,24 @@ void SeriesStore::Ensure(Track& t, int64_t step) const {
     return;
   }
   if (step < t.first_step) {
+    // Older than what is kept and beyond the capacity behind the newest: nothing to keep.
+    int64_t newest = t.first_step + static_cast<int64_t>(t.counts.size()) - 1;
+    if (newest - step >= static_cast<int64_t>(capacity_)) return;
     size_t grow = static_cast<size_t>(t.first_step - step);
     t.counts.insert(t.counts.begin(), grow, kMissing);
     t.first_step = step;
   }
+  // Steps that fall out of the capacity go before the track grows, so a far jump ahead
+  // never allocates more than the capacity.
+  int64_t keep_from = step - static_cast<int64_t>(capacity_) + 1;
+  if (keep_from > t.first_step) {
+    size_t drop = static_cast<size_t>(
+        std::min<int64_t>(keep_from - t.first_step, static_cast<int64_t>(t.counts.size())));
+    t.counts.erase(t.counts.begin(), t.counts.begin() + static_cast<std::ptrdiff_t>(drop));
+    t.first_step = t.counts.empty() ? keep_from : t.first_step + static_cast<int64_t>(drop);
+  }
   size_t idx = static_cast<size_t>(step - t.first_step);
   if (idx >= t.counts.size()) t.counts.resize(idx + 1, kMissing);
-  if (t.counts.size() > capacity_) {
-    size_t drop = t.counts.size() - capacity_;
-    t.counts.erase(t.counts.begin(), t.counts.begin() + static_cast<std::ptrdiff_t>(drop));
-    t.first_step += static_cast<int64_t>(drop);
-  }
 }
 
 void SeriesStore::Add(const SeriesKey& key, int64_t unix_ms, double count) {
@@ -30,8 +38,11 @@ void SeriesStore::Add(const SeriesKey& key, int64_t unix_ms, double count) {
   int64_t step = StepOf(unix_ms);
   Ensure(t, step);
   if (step < t.first_step) return;  // older than the capacity keeps
-  double& v = t.counts[static_cast<size_t>(step - t.first_step)];
-  v = IsMissing(v) ? count : v + count;
+  float& v = t.counts[static_cast<size_t>(step - t.first_step)];
+  // Clamped to float's range: an absurd count is kept as the largest, never as infinity.
+  double sum = IsMissing(v) ? count : v + count;
+  v = static_cast<float>(
+      std::clamp(sum, 0.0, static_cast<double>(std::numeric_limits<float>::max())));
 }
 
 void SeriesStore::MarkObserved(int64_t from_ms, int64_t to_ms) {

@@ -1,10 +1,10 @@
 #include <gtest/gtest.h>
 
+#include "forecast/models/snaive.h"
 #include "forecast/service/capacity.h"
 #include "forecast/service/config.h"
-#include "forecast/service/planner.h"
 #include "forecast/service/model_forecaster.h"
-#include "forecast/models/snaive.h"
+#include "forecast/service/planner.h"
 #include "forecast/service/series_store.h"
 
 namespace prewarm::forecast {
@@ -63,6 +63,50 @@ TEST(SeriesStoreTest, CapacityKeepsTheNewestSteps) {
   EXPECT_EQ(s.start_ms, 5000);
 }
 
+TEST(SeriesStoreTest, AFarJumpAheadKeepsOnlyTheCapacityAndOldEventsOutsideItAreDropped) {
+  SeriesStore store(1000, 5);
+  SeriesKey k{"r", "t"};
+  store.Add(k, 0, 1);
+  // A year of steps ahead: the track restarts within the capacity, it does not grow a year.
+  const int64_t far = 365LL * 86'400'000;
+  store.Add(k, far, 4);
+  store.MarkObserved(far - 10'000, far + 1000);
+  Series s = store.Snapshot(k, far + 1000);
+  ASSERT_EQ(s.size(), 5u);
+  EXPECT_EQ(s.start_ms, far - 4000);
+  EXPECT_EQ(s.values.back(), 4);
+  EXPECT_EQ(s.values.front(), 0) << "observed, nothing came";
+  store.Add(k, far - 60'000, 9);  // older than the capacity behind the newest step
+  EXPECT_EQ(store.Snapshot(k, far + 1000).values, s.values);
+}
+
+TEST(SeriesStoreTest, SummaryAndAPartialSnapshotAgreeWithTheWholeSnapshot) {
+  SeriesStore store(1000, 100);
+  SeriesKey k{"r", "t"};
+  store.MarkObserved(0, 20'000);
+  store.MarkObserved(30'000, 50'000);  // steps 20-29 are gaps
+  for (int i = 0; i < 50; i += 3) store.Add(k, i * 1000, i);
+  Series whole = store.Snapshot(k, 50'000);
+  size_t observed = 0;
+  double last5 = 0;
+  size_t n5 = 0;
+  for (size_t i = whole.size(); i > 0; --i) {
+    if (IsMissing(whole.values[i - 1])) continue;
+    ++observed;
+    if (n5 < 5) last5 += whole.values[i - 1], ++n5;
+  }
+  SeriesStore::Recent r = store.Summary(k, 50'000, 5, 1000);
+  EXPECT_EQ(r.observed, observed);
+  EXPECT_EQ(r.n, 5u);
+  EXPECT_DOUBLE_EQ(r.sum, last5);
+  EXPECT_EQ(store.Summary(k, 50'000, 5, 7).observed, 7u) << "stops counting once enough";
+  Series tail = store.Snapshot(k, 50'000, 42'500);
+  EXPECT_EQ(tail.start_ms, 42'000);
+  ASSERT_EQ(tail.size(), 8u);
+  for (size_t i = 0; i < tail.size(); ++i) EXPECT_EQ(tail.values[i], whole.values[42 + i]);
+  EXPECT_TRUE(store.Snapshot(k, 50'000, 60'000).values.empty());
+}
+
 TEST(ForecasterConfigTest, ParsesCostsAndTemplatesAndNamesBadFields) {
   auto r = YamlReader::FromString(R"(
 step_s: 10
@@ -70,7 +114,8 @@ horizon_s: 120
 costs: {idle_instance_second: 1, cold_start: {standard: 9, premium: 99}}
 templates:
   - {name: static, per_instance_concurrency: 50, start_time_s: 0.04, preload: [index.html]}
-)", "f.yaml");
+)",
+                                  "f.yaml");
   ASSERT_TRUE(r.ok());
   auto c = ParseForecasterConfig(*r);
   ASSERT_TRUE(c.ok()) << c.status();
@@ -89,7 +134,8 @@ templates:
   auto bad = YamlReader::FromString("costs: {cold_start: {standard: lots}}\n", "b.yaml");
   auto bc = ParseForecasterConfig(*bad);
   ASSERT_FALSE(bc.ok());
-  EXPECT_NE(std::string(bc.status().message()).find("b.yaml:1: costs.cold_start"), std::string::npos);
+  EXPECT_NE(std::string(bc.status().message()).find("b.yaml:1: costs.cold_start"),
+            std::string::npos);
 }
 
 // Forecasts "the last observed value + 10 per step ahead" at every quantile, and records
@@ -198,9 +244,9 @@ TEST(PlannerTest, TrendingContentIsKeptWithinTheScratchStorage) {
   RampForecaster fc;
   Planner planner(cfg, fc);
   SeriesKey k{"virginia", "video"};
-  planner.SetTrending(k, {"big.ts", "a.ts", "unknown.ts", "b.ts", "c.ts"},
-                      {{"index.m3u8", 100}, {"big.ts", 5000}, {"a.ts", 400}, {"b.ts", 400},
-                       {"c.ts", 300}});
+  planner.SetTrending(
+      k, {"big.ts", "a.ts", "unknown.ts", "b.ts", "c.ts"},
+      {{"index.m3u8", 100}, {"big.ts", 5000}, {"a.ts", 400}, {"b.ts", 400}, {"c.ts", 300}});
   SeriesStore store(10'000, 100);
   store.MarkObserved(0, 50'000);
   for (int i = 0; i < 5; ++i) store.Add(k, i * 10'000, 1);
@@ -222,8 +268,9 @@ TEST(ModelForecasterTest, PeriodsAreTheCyclesTheWindowHoldsTwiceOver) {
 TEST(ModelForecasterTest, FitsOnceThenRollsForwardUntilTheRefitInterval) {
   ManualClock clock;
   ModelForecasterOptions opts{"snaive", Transform::None(), 60'000, 10'000};
-  ModelDemandForecaster f([] { return absl::StatusOr<std::unique_ptr<Model>>(std::make_unique<SeasonalNaive>(4)); },
-                          opts, clock);
+  ModelDemandForecaster f(
+      [] { return absl::StatusOr<std::unique_ptr<Model>>(std::make_unique<SeasonalNaive>(4)); },
+      opts, clock);
   Series s{"x", 0, 1000, {}};
   for (int i = 0; i < 40; ++i) s.values.push_back(i % 4 == 3 ? 100 : 10);  // peak every 4th
   SeriesKey k{"r", "t"};
@@ -241,6 +288,74 @@ TEST(ModelForecasterTest, FitsOnceThenRollsForwardUntilTheRefitInterval) {
   clock.Advance(60'000);
   ASSERT_TRUE(f.Quantile(k, s, 4, 0.5).ok());
   EXPECT_EQ(f.refits(), 2u);
+}
+
+// A model that counts the fits of its selecting form and of its selected form.
+struct FitCounts {
+  int selecting = 0, selected = 0;
+};
+class CountingModel final : public Model {
+ public:
+  CountingModel(FitCounts& counts, bool selected) : counts_(counts), selected_(selected) {}
+  std::string name() const override { return selected_ ? "count(selected)" : "count"; }
+  absl::Status Fit(std::span<const double> y, const FitContext& ctx) override {
+    ++(selected_ ? counts_.selected : counts_.selecting);
+    return inner_.Fit(y, ctx);
+  }
+  absl::StatusOr<std::vector<double>> Predict(int h) const override { return inner_.Predict(h); }
+  absl::Status Update(std::span<const double> y) override { return inner_.Update(y); }
+  std::unique_ptr<Model> Clone() const override {
+    return std::make_unique<CountingModel>(counts_, selected_);
+  }
+  std::unique_ptr<Model> CloneSelected() const override {
+    return std::make_unique<CountingModel>(counts_, true);
+  }
+
+ private:
+  FitCounts& counts_;
+  bool selected_;
+  SeasonalNaive inner_{4};
+};
+
+TEST(ModelForecasterTest, RefitsKeepTheSelectedStructureUntilTheWindowDoublesOrADayPasses) {
+  ManualClock clock;
+  FitCounts counts;
+  ModelForecasterOptions opts{"count", Transform::None(), 60'000, 10'000, 3'600'000};
+  ModelDemandForecaster f(
+      [&] {
+        return absl::StatusOr<std::unique_ptr<Model>>(
+            std::make_unique<CountingModel>(counts, false));
+      },
+      opts, clock);
+  Series s{"x", 0, 1000, {}};
+  for (int i = 0; i < 40; ++i) s.values.push_back(i % 4 == 3 ? 100 : 10);
+  SeriesKey k{"r", "t"};
+  ASSERT_TRUE(f.Quantile(k, s, 4, 0.5).ok());
+  EXPECT_EQ(f.selections(), 1u);
+  // A refit a minute later on 10 more steps (not double): the selected structure only.
+  for (int i = 0; i < 10; ++i) s.values.push_back(10);
+  clock.Advance(60'000);
+  int selecting = counts.selecting;
+  ASSERT_TRUE(f.Quantile(k, s, 4, 0.5).ok());
+  EXPECT_EQ(f.refits(), 2u);
+  EXPECT_EQ(f.selections(), 1u);
+  EXPECT_EQ(counts.selecting, selecting) << "no candidate of the selecting form was fitted";
+  // The window doubles (40 -> 80 steps): select again.
+  for (int i = 0; i < 30; ++i) s.values.push_back(10);
+  clock.Advance(60'000);
+  ASSERT_TRUE(f.Quantile(k, s, 4, 0.5).ok());
+  EXPECT_EQ(f.selections(), 2u);
+  // reselect_every (an hour) passes with little new data: select again.
+  s.values.push_back(10);
+  clock.Advance(3'600'000);
+  ASSERT_TRUE(f.Quantile(k, s, 4, 0.5).ok());
+  EXPECT_EQ(f.refits(), 4u);
+  EXPECT_EQ(f.selections(), 3u);
+  // Between refits the planner needs only the steps after the last absorbed one.
+  EXPECT_EQ(f.HistoryFromMs(k, clock.NowMs(), 4),
+            s.start_ms + static_cast<int64_t>(s.size()) * 1000);
+  EXPECT_EQ(f.HistoryFromMs(k, clock.NowMs(), 8), std::numeric_limits<int64_t>::min())
+      << "a longer horizon refits, on the whole history";
 }
 
 }  // namespace
