@@ -80,9 +80,22 @@ Reconciler::History& Reconciler::HistoryFor(uint32_t index, const ViewKey& k) {
 
 void Reconciler::Record(History& h, int64_t now_ms, double demand) const {
   h.samples.push_back({now_ms, demand});
+  h.nonzero += demand != 0;
   while (!h.samples.empty() && h.samples.front().t_ms <= now_ms - config_.stable_window_ms) {
+    h.nonzero -= h.samples.front().demand != 0;
     h.samples.pop_front();
   }
+}
+
+const TemplatePolicy& Reconciler::PolicyFor(uint32_t index, const ViewKey& k) {
+  if (index >= policies_.size()) policies_.resize(index + 1);
+  CachedPolicy& c = policies_[index];
+  if (c.generation != generation_ || c.tmpl != k.tmpl) {
+    c.tmpl = k.tmpl;
+    c.policy = &config_.Policy(k.tmpl);
+    c.generation = generation_;
+  }
+  return *c.policy;
 }
 
 Reconciler::Averages Reconciler::AveragesOf(const History& h, int64_t now_ms) const {
@@ -90,6 +103,7 @@ Reconciler::Averages Reconciler::AveragesOf(const History& h, int64_t now_ms) co
   const int64_t stable_from = now_ms - config_.stable_window_ms;
   const int64_t panic_from = now_ms - config_.panic_window_ms;
   const int64_t from = std::min(stable_from, panic_from);
+  if (h.nonzero == 0) return {};  // every sample is 0: so are both means
   double stable_sum = 0, panic_sum = 0;
   int stable_n = 0, panic_n = 0;
   for (auto it = h.samples.rbegin(); it != h.samples.rend() && it->t_ms > from; ++it) {
@@ -203,7 +217,7 @@ std::vector<Decision> Reconciler::Reconcile(ClusterView& view, int64_t now_ms) {
   for (uint32_t ki = 0; ki < view.keys.size(); ++ki) {
     ViewKey& k = view.keys[ki];
     if (config_.reactive) Record(HistoryFor(ki, k), now_ms, k.demand);
-    const TemplatePolicy& tp = config_.Policy(k.tmpl);
+    const TemplatePolicy& tp = PolicyFor(ki, k);
     Want w = WantFor(view, ki, tp, now_ms);
     uint32_t live = 0;
     for (const ViewInstance& i : k.instances) live += i.state != ViewState::kDraining;

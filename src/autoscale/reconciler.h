@@ -195,7 +195,12 @@ class Reconciler {
 
   const ReconcilerCounters& counters() const { return counters_; }
   const ReconcilerConfig& config() const { return config_; }
-  ReconcilerConfig& mutable_config() { return config_; }
+  // For changes made before the next Reconcile() (policies are cached per key between
+  // passes; each call here invalidates that cache).
+  ReconcilerConfig& mutable_config() {
+    ++generation_;
+    return config_;
+  }
   // Forget the demand history of keys (e.g. after the view's keys were rebuilt).
   void ResetHistory() { history_.clear(); }
 
@@ -206,10 +211,13 @@ class Reconciler {
   };
   struct History {
     std::deque<Sample> samples;  // within the stable window
+    size_t nonzero = 0;          // samples with demand (most keys have none: no scan)
     int64_t panic_until_ms = std::numeric_limits<int64_t>::min();
     uint32_t panic_floor = 0;
   };
   History& HistoryFor(uint32_t index, const ViewKey& k);
+  // config_.Policy(k.tmpl), cached per key index until the key or the config changes.
+  const TemplatePolicy& PolicyFor(uint32_t index, const ViewKey& k);
   void Record(History& h, int64_t now_ms, double demand) const;
   // Mean demand over the stable and over the panic window.
   struct Averages {
@@ -219,6 +227,13 @@ class Reconciler {
   Want WantFor(const ClusterView& view, uint32_t key, const TemplatePolicy& tp, int64_t now_ms);
 
   ReconcilerConfig config_;
+  struct CachedPolicy {
+    std::string tmpl;
+    const TemplatePolicy* policy = nullptr;
+    uint64_t generation = 0;
+  };
+  std::vector<CachedPolicy> policies_;  // by key index
+  uint64_t generation_ = 1;             // bumped by mutable_config()
   // Demand history per key: by key index while the view's keys keep their order (the
   // simulator), re-associated by (region, template) when they move (the live view).
   struct Slot {

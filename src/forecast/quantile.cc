@@ -1,12 +1,11 @@
 #include "forecast/quantile.h"
 
-#include "forecast/series.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "forecast/models/ets.h"
+#include "forecast/series.h"
 
 namespace prewarm::forecast {
 namespace {
@@ -24,10 +23,10 @@ double SortedQuantile(const std::vector<double>& sorted, double p) {
 
 // Inverse standard normal CDF (Acklam's rational approximation, ~1e-9 relative).
 double NormalQuantile(double p) {
-  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
                              1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
   static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-                             6.680131188771972e+01,  -1.328068155288572e+01};
+                             6.680131188771972e+01, -1.328068155288572e+01};
   static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
                              -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
   static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
@@ -54,8 +53,8 @@ int FirstUsablePeriod(std::span<const double> y, const FitContext& ctx) {
 }  // namespace
 
 struct ProbabilisticForecaster::Errors {
-  std::vector<std::vector<double>> e;      // [origin][step], NaN where unknown
-  std::vector<std::vector<double>> zero;   // [origin][step], 1 where the actual was 0
+  std::vector<std::vector<double>> e;     // [origin][step], NaN where unknown
+  std::vector<std::vector<double>> zero;  // [origin][step], 1 where the actual was 0
   // The same split by the forecast: below `low` (a count of 0.5) or not, NaN elsewhere.
   std::vector<std::vector<double>> zero_low, zero_high;
   double low = 0.5;
@@ -149,9 +148,9 @@ absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::Rolling
   const int k = std::max(options_.origins, 1);
   const int min_train = options_.min_train > 0 ? options_.min_train : n / 2;
   if (n - h < min_train) {
-    return absl::FailedPreconditionError(fmt::format(
-        "quantiles: {} points leave no origin after {} training points for horizon {}", n,
-        min_train, h));
+    return absl::FailedPreconditionError(
+        fmt::format("quantiles: {} points leave no origin after {} training points for horizon {}",
+                    n, min_train, h));
   }
   // Refit origins every `stride` steps, the last one at n - h; disjoint windows if room.
   const int stride = k > 1 ? std::max(1, std::min(h, (n - h - min_train) / (k - 1))) : h;
@@ -175,7 +174,8 @@ absl::StatusOr<std::unique_ptr<Model>> ProbabilisticForecaster::FitCalibrationMo
 absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::UpdateErrors(
     std::span<const double> z, const FitContext& ctx, int first) const {
   const int n = static_cast<int>(z.size());
-  const int stride = options_.update_stride > 0 ? options_.update_stride : std::max(1, horizon_ / 8);
+  const int stride =
+      options_.update_stride > 0 ? options_.update_stride : std::max(1, horizon_ / 8);
   ASSIGN_OR_RETURN(std::unique_ptr<Model> m, FitCalibrationModel(z.first(first), ctx));
   RETURN_IF_ERROR(m->Update({}));  // Unimplemented: the caller refits instead
   Errors out;
@@ -258,6 +258,19 @@ void ProbabilisticForecaster::Calibrate(const Errors& errors) {
     }
   }
   std::sort(shape_.begin(), shape_.end());
+  samples_ = static_cast<int>(shape_.size());
+  // Keep the shape's quantile function at every 0.5 %: Predict() reads it only at the
+  // levels and at the mean's grid, all multiples of 0.005, so the values read are the
+  // same (other levels: linear between the nearest two), and a key keeps 201 numbers instead of one
+  // per held-out error (thousands).
+  constexpr size_t kShapePoints = 201;
+  if (shape_.size() > kShapePoints) {
+    std::vector<double> kept(kShapePoints);
+    for (size_t i = 0; i < kShapePoints; ++i) {
+      kept[i] = SortedQuantile(shape_, static_cast<double>(i) / (kShapePoints - 1));
+    }
+    shape_ = std::move(kept);
+  }
 }
 
 std::vector<double> ProbabilisticForecaster::ModelVariance(int h) const {
@@ -279,7 +292,8 @@ absl::StatusOr<QuantileForecast> ProbabilisticForecaster::Predict(int h) const {
   // The distribution at step j: point + loc + scale * z for z on a grid of the shape.
   auto value = [&](int j, double p) {
     if (options_.zero_mass && var.empty() &&
-        p <= (ToCalibration(point[j]) < ZeroThreshold() ? zero_share_low_[j] : zero_share_high_[j])) {
+        p <= (ToCalibration(point[j]) < ZeroThreshold() ? zero_share_low_[j]
+                                                        : zero_share_high_[j])) {
       return 0.0;
     }
     if (!var.empty()) {

@@ -26,11 +26,11 @@
 // the peaks so much that an error of fixed size on that scale means a relative error that
 // grows with the level. One error distribution pooled over troughs and peaks, applied to a
 // window whose level differs from the calibration window's, then misses the nominal
-// coverage by 10-20 points. On log1p the errors of counts are close to scale-free. Sparse series get a zero mass: the fraction p0_j
-// of held-out values that were exactly 0 (pooled like the errors), and every quantile
-// at a level <= p0_j is 0 (a zero-inflated distribution without a separate model). p0_j is
-// conditional on the point forecast (below a count of 0.5 or not), so that a sparse but
-// predictable series keeps its forecast arrivals.
+// coverage by 10-20 points. On log1p the errors of counts are close to scale-free. Sparse series
+// get a zero mass: the fraction p0_j of held-out values that were exactly 0 (pooled like the
+// errors), and every quantile at a level <= p0_j is 0 (a zero-inflated distribution without a
+// separate model). p0_j is conditional on the point forecast (below a count of 0.5 or not), so that
+// a sparse but predictable series keeps its forecast arrivals.
 #pragma once
 
 #include <memory>
@@ -47,8 +47,8 @@ struct QuantileForecast {
   std::vector<double> mean;
   // The model's point forecast back-transformed: about the median for log-like transforms.
   std::vector<double> point;
-  std::vector<double> levels;              // ascending
-  std::vector<std::vector<double>> q;      // q[level index][step]
+  std::vector<double> levels;          // ascending
+  std::vector<std::vector<double>> q;  // q[level index][step]
   // The quantile path at `level` (nearest configured level).
   const std::vector<double>& At(double level) const;
   // The quantile path at any `level`: linear between the two configured levels around it
@@ -85,7 +85,7 @@ class ProbabilisticForecaster {
 
   const Model& model() const { return *model_; }  // the fitted model (valid after Fit)
   const Transform& transform() const { return transform_; }
-  int calibration_samples() const { return static_cast<int>(shape_.size()); }
+  int calibration_samples() const { return samples_; }
 
  private:
   struct Errors;  // errors[origin][step] on the transformed scale
@@ -96,8 +96,8 @@ class ProbabilisticForecaster {
                                                              const FitContext& ctx) const;
   absl::StatusOr<Errors> UpdateErrors(std::span<const double> z, const FitContext& ctx,
                                       int first) const;
-  absl::StatusOr<Errors> RefitErrors(std::span<const double> z, const FitContext& ctx,
-                                     int first, int stride) const;
+  absl::StatusOr<Errors> RefitErrors(std::span<const double> z, const FitContext& ctx, int first,
+                                     int stride) const;
   void Calibrate(const Errors& errors);
   std::vector<double> ModelVariance(int h) const;  // empty unless in use
 
@@ -117,7 +117,8 @@ class ProbabilisticForecaster {
   std::vector<double> zero_share_low_, zero_share_high_;
   static constexpr double kZeroPrior = 4;
   double ZeroThreshold() const;  // a count of 0.5 on the calibration scale
-  std::vector<double> shape_;        // sorted standardised errors
+  std::vector<double> shape_;    // sorted standardised errors (their quantiles at each 0.5 %)
+  int samples_ = 0;              // held-out errors behind shape_
   // No value is forecast above this: kCapFactor x the largest count seen. A transform
   // whose inverse explodes (Box-Cox with lambda < 0 near its pole) would otherwise turn
   // one wide error into an astronomically large quantile.
