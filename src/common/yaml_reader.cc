@@ -116,6 +116,16 @@ absl::StatusOr<bool> YamlReader::Bool(std::string_view key, std::optional<bool> 
   return *v;
 }
 
+absl::StatusOr<std::string> YamlReader::Choice(std::string_view key,
+                                               std::optional<std::string> fallback,
+                                               std::span<const std::string_view> choices) const {
+  ASSIGN_OR_RETURN(std::string v, String(key, std::move(fallback)));
+  for (std::string_view c : choices) {
+    if (c == v) return v;
+  }
+  return Error(key, fmt::format("'{}' is not one of {}", v, fmt::join(choices, ", ")));
+}
+
 absl::StatusOr<uint64_t> YamlReader::Bytes(std::string_view key,
                                            std::optional<uint64_t> fallback) const {
   ASSIGN_OR_RETURN(auto n, Scalar(key));
@@ -189,8 +199,8 @@ absl::Status YamlReader::CheckKnown(std::initializer_list<std::string_view> know
     bool ok = false;
     for (std::string_view want : known) ok = ok || want == k;
     if (!ok) {
-      return absl::InvalidArgumentError(fmt::format("{}:{}: {}: unknown field", source_,
-                                                    LineOf(kv.first), FieldPath(k)));
+      return absl::InvalidArgumentError(
+          fmt::format("{}:{}: {}: unknown field", source_, LineOf(kv.first), FieldPath(k)));
     }
   }
   return absl::OkStatus();
@@ -205,14 +215,22 @@ absl::StatusOr<uint64_t> ParseBytes(std::string_view text) {
   std::string_view unit(p, text.data() + text.size() - p);
   while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
   uint64_t mult = 1;
-  if (unit.empty() || unit == "B") mult = 1;
-  else if (unit == "K" || unit == "KiB" || unit == "k") mult = 1ull << 10;
-  else if (unit == "M" || unit == "MiB") mult = 1ull << 20;
-  else if (unit == "G" || unit == "GiB") mult = 1ull << 30;
-  else if (unit == "KB") mult = 1000;
-  else if (unit == "MB") mult = 1000 * 1000;
-  else if (unit == "GB") mult = 1000ull * 1000 * 1000;
-  else return absl::InvalidArgumentError(fmt::format("unknown size unit in '{}'", text));
+  if (unit.empty() || unit == "B")
+    mult = 1;
+  else if (unit == "K" || unit == "KiB" || unit == "k")
+    mult = 1ull << 10;
+  else if (unit == "M" || unit == "MiB")
+    mult = 1ull << 20;
+  else if (unit == "G" || unit == "GiB")
+    mult = 1ull << 30;
+  else if (unit == "KB")
+    mult = 1000;
+  else if (unit == "MB")
+    mult = 1000 * 1000;
+  else if (unit == "GB")
+    mult = 1000ull * 1000 * 1000;
+  else
+    return absl::InvalidArgumentError(fmt::format("unknown size unit in '{}'", text));
   if (value > UINT64_MAX / mult) return absl::InvalidArgumentError("size overflows");
   return value * mult;
 }

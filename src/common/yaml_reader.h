@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,11 +26,14 @@ class YamlReader {
   bool Has(std::string_view key) const;
   absl::StatusOr<std::string> String(std::string_view key,
                                      std::optional<std::string> fallback = std::nullopt) const;
-  absl::StatusOr<int64_t> Int(std::string_view key, std::optional<int64_t> fallback,
-                              int64_t min, int64_t max) const;
-  absl::StatusOr<double> Double(std::string_view key, std::optional<double> fallback,
-                                double min, double max) const;
+  absl::StatusOr<int64_t> Int(std::string_view key, std::optional<int64_t> fallback, int64_t min,
+                              int64_t max) const;
+  absl::StatusOr<double> Double(std::string_view key, std::optional<double> fallback, double min,
+                                double max) const;
   absl::StatusOr<bool> Bool(std::string_view key, std::optional<bool> fallback) const;
+  // One of `choices`; anything else is an error listing them.
+  absl::StatusOr<std::string> Choice(std::string_view key, std::optional<std::string> fallback,
+                                     std::span<const std::string_view> choices) const;
   // Sizes: a plain number of bytes or a number with K/M/G/KiB/MiB/GiB.
   absl::StatusOr<uint64_t> Bytes(std::string_view key, std::optional<uint64_t> fallback) const;
   absl::StatusOr<std::vector<std::string>> StringList(

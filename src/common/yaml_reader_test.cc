@@ -61,6 +61,15 @@ TEST(YamlReaderTest, UnknownFieldsAndSyntaxErrorsAreReported) {
   EXPECT_FALSE(YamlReader::FromFile("/nonexistent/prewarm.yaml").ok());
 }
 
+TEST(YamlReaderTest, AChoiceOutsideItsListNamesTheFieldLineAndTheChoices) {
+  auto r = YamlReader::FromString("zone: a.\nlog_level: verbose\n", "c.yaml");
+  ASSERT_TRUE(r.ok());
+  constexpr std::string_view kLevels[] = {"info", "debug"};
+  EXPECT_EQ(r->Choice("log_level", "info", kLevels).status().message(),
+            "c.yaml:2: log_level: 'verbose' is not one of info, debug");
+  EXPECT_EQ(*r->Choice("absent", "info", kLevels), "info");
+}
+
 TEST(ParseBytesTest, UnitsAndJunk) {
   EXPECT_EQ(*ParseBytes("1024"), 1024u);
   EXPECT_EQ(*ParseBytes("2G"), 2ull << 30);

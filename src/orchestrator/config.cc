@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_join.h"
+#include "common/logging.h"
 #include "fmt/format.h"
 
 namespace prewarm::orchestrator {
@@ -304,7 +305,7 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
   ASSIGN_OR_RETURN(int64_t backoff_s, r.Int("failure_backoff_s", 30, 0, 3600));
   c.failure_backoff_ms = backoff_s * 1000;
   RETURN_IF_ERROR(ReadAutoscaler(r, c));
-  ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));
+  ASSIGN_OR_RETURN(c.log_level, r.Choice("log_level", "info", kLogLevels));
   ASSIGN_OR_RETURN(int64_t max_target, r.Int("max_prefetch_target", 1000, 1, 1'000'000));
   c.max_prefetch_target = static_cast<uint32_t>(max_target);
   ASSIGN_OR_RETURN(int64_t retention_s, r.Int("event_retention_s", 3600, 0, 7 * 86400));

@@ -56,6 +56,17 @@ TEST(OrchestratorConfigTest, BadFieldsAreNamedWithTheirLine) {
   EXPECT_FALSE(Parse("services: [{name: a.b}]\n").ok());
 }
 
+// spdlog reads a level it does not know as "off": the orchestrator used to run silent.
+TEST(OrchestratorConfigTest, AnUnknownLogLevelIsAConfigErrorWithItsLine) {
+  auto level = Parse("zone: a.\nlog_level: verbose\n");
+  ASSERT_FALSE(level.ok());
+  EXPECT_EQ(level.status().message(),
+            "o.yaml:2: log_level: 'verbose' is not one of trace, debug, info, warn, warning, "
+            "error, err, critical, off");
+  EXPECT_EQ(Parse("log_level: debug\n")->log_level, "debug");
+  EXPECT_EQ(Parse("{}")->log_level, "info");
+}
+
 }  // namespace
 }  // namespace prewarm::orchestrator
 
