@@ -1,6 +1,7 @@
 // Typed, validating access to YAML config files. Every error names the file, the line and
 // the field path ("prewarm.yaml:12: agents[0].capacity.slots: must be at least 1"), and
-// unknown fields are errors, so a typo never silently falls back to a default.
+// unknown fields, duplicate keys and non-finite numbers are errors, so a typo never
+// silently falls back to a default.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +20,10 @@ namespace prewarm {
 
 class YamlReader {
  public:
-  // Parses a document; `source` names it in errors (a file path or "<embedded>").
+  // Parses a document; `source` names it in errors (a file path or "<embedded>"). A key
+  // given twice in one mapping is an error naming both lines.
   static absl::StatusOr<YamlReader> FromString(std::string_view text, std::string source);
+  // As FromString; a path that is a directory or cannot be read is an error.
   static absl::StatusOr<YamlReader> FromFile(const std::string& path);
 
   bool Has(std::string_view key) const;
@@ -28,6 +31,7 @@ class YamlReader {
                                      std::optional<std::string> fallback = std::nullopt) const;
   absl::StatusOr<int64_t> Int(std::string_view key, std::optional<int64_t> fallback, int64_t min,
                               int64_t max) const;
+  // A finite number in [min, max]: .nan and .inf are errors.
   absl::StatusOr<double> Double(std::string_view key, std::optional<double> fallback, double min,
                                 double max) const;
   absl::StatusOr<bool> Bool(std::string_view key, std::optional<bool> fallback) const;

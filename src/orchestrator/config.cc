@@ -111,6 +111,11 @@ absl::Status ReadServices(const YamlReader& r, OrchestratorConfig& c) {
     c.origin_port = static_cast<uint16_t>(port);
     ASSIGN_OR_RETURN(c.origin_check, origin->Bool("check", true));
     ASSIGN_OR_RETURN(auto addrs, origin->StringList("addresses", std::nullopt));
+    if (addrs.empty()) {
+      return origin->Error("addresses",
+                           "is empty: give at least one address; answers fall back to the "
+                           "origin when no instance can serve");
+    }
     for (const auto& a : addrs) {
       auto ip = IpAddr::Parse(a);
       if (!ip.ok()) return origin->Error("addresses", std::string(ip.status().message()));
