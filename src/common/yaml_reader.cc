@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "fmt/format.h"
@@ -246,6 +247,18 @@ absl::Status YamlReader::CheckKnown(std::initializer_list<std::string_view> know
     }
   }
   return absl::OkStatus();
+}
+
+std::vector<std::string> YamlReader::ChangedKeys(const YamlReader& other) const {
+  std::set<std::string> keys;
+  for (const auto& kv : node_) keys.insert(kv.first.Scalar());
+  for (const auto& kv : other.node_) keys.insert(kv.first.Scalar());
+  std::vector<std::string> changed;
+  for (const std::string& k : keys) {
+    YAML::Node a = node_[k], b = other.node_[k];
+    if (a.IsDefined() != b.IsDefined() || YAML::Dump(a) != YAML::Dump(b)) changed.push_back(k);
+  }
+  return changed;
 }
 
 absl::StatusOr<uint64_t> ParseBytes(std::string_view text) {

@@ -52,6 +52,9 @@ class YamlReader {
   YamlReader WithDefaults(const YamlReader& defaults) const;
   // Fails on any key of this mapping not in `known`.
   absl::Status CheckKnown(std::initializer_list<std::string_view> known) const;
+  // The keys of this mapping whose values differ in `other` (or are in only one of them),
+  // sorted: what a reload would change.
+  std::vector<std::string> ChangedKeys(const YamlReader& other) const;
 
   // An InvalidArgument error about `key` (or this node when empty), with file:line.
   absl::Status Error(std::string_view key, std::string_view message) const;

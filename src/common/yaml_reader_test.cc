@@ -111,6 +111,14 @@ TEST(YamlReaderTest, AChoiceOutsideItsListNamesTheFieldLineAndTheChoices) {
   EXPECT_EQ(*r->Choice("absent", "info", kLevels), "info");
 }
 
+TEST(YamlReaderTest, ChangedKeysListsWhatAReloadWouldChange) {
+  auto a = YamlReader::FromString("log_level: info\nttl: {short_s: 5}\nzone: a.\n", "a");
+  auto b = YamlReader::FromString("log_level: debug\nttl: {short_s: 6}\nzone: a.\nnew: 1\n", "b");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->ChangedKeys(*b), (std::vector<std::string>{"log_level", "new", "ttl"}));
+  EXPECT_TRUE(a->ChangedKeys(*a).empty());
+}
+
 TEST(ParseBytesTest, UnitsAndJunk) {
   EXPECT_EQ(*ParseBytes("1024"), 1024u);
   EXPECT_EQ(*ParseBytes("2G"), 2ull << 30);
