@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "agent/origin.h"
+#include "common/logging.h"
 #include "fmt/format.h"
 
 namespace prewarm::agent {
@@ -188,7 +189,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const YamlReader& r) {
   ASSIGN_OR_RETURN(c.heartbeat_ms, r.Int("heartbeat_ms", 1000, 50, 60'000));
   ASSIGN_OR_RETURN(int64_t ready_s, r.Int("ready_timeout_s", 30, 1, 3600));
   c.ready_timeout_ms = ready_s * 1000;
-  ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));
+  ASSIGN_OR_RETURN(c.log_level, r.Choice("log_level", "info", kLogLevels));
   ASSIGN_OR_RETURN(auto templates, r.MapList("templates"));
   if (templates.empty()) return r.Error("templates", "at least one template is required");
   for (const YamlReader& t : templates) {

@@ -1,7 +1,9 @@
 #include "cli/daemons.h"
 
+#include <algorithm>
 #include <csignal>
 
+#include "absl/strings/str_join.h"
 #include "agent/fake_runtime.h"
 #include "agent/runtime/oci/oci_runtime.h"
 #include "agent/runtime/qemu/qemu_runtime.h"
@@ -66,23 +68,75 @@ void AgentProcess::Stop() {
   session_->Stop();
 }
 
-void BlockTerminationSignals() {
+namespace {
+
+sigset_t TerminationSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+}  // namespace
+
+void BlockTerminationSignals() {
+  sigset_t set = TerminationSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-int WaitForTerminationSignal() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  int sig = 0;
-  sigwait(&set, &sig);
-  return sig;
+int WaitForTerminationSignal(const std::function<void()>& on_hangup) {
+  sigset_t set = TerminationSignals();
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig != SIGHUP) return sig;
+    if (on_hangup) {
+      on_hangup();
+    } else {
+      spdlog::info("SIGHUP: nothing to reload");
+    }
+  }
+}
+
+ConfigReload::ConfigReload(std::string path, Validate validate)
+    : path_(std::move(path)), validate_(std::move(validate)) {
+  if (path_.empty()) return;
+  auto doc = YamlReader::FromFile(path_);
+  if (doc.ok()) started_with_ = std::move(*doc);
+}
+
+void ConfigReload::operator()() {
+  if (path_.empty() || !started_with_) {
+    spdlog::info("SIGHUP: running on the embedded config; nothing to re-read");
+    return;
+  }
+  auto fail = [this](const absl::Status& st) {
+    spdlog::error("SIGHUP: {} not reloaded, the running config is unchanged: {}", path_,
+                  st.message());
+  };
+  absl::StatusOr<std::string> level = validate_(path_);
+  if (!level.ok()) return fail(level.status());
+  absl::StatusOr<YamlReader> doc = YamlReader::FromFile(path_);
+  if (!doc.ok()) return fail(doc.status());
+  InitLogging(*level);
+  std::vector<std::string> restart;
+  for (std::string& key : started_with_->ChangedKeys(*doc)) {
+    if (key != "log_level") restart.push_back(std::move(key));
+  }
+  // Said at info (the rest at warn), or at the least severe level still shown, so a reload
+  // to `warn` or `error` still says what it did; nothing when logging is off.
+  const spdlog::level::level_enum now = spdlog::get_level();
+  if (now == spdlog::level::off) return;
+  spdlog::log(std::max(spdlog::level::info, now), "SIGHUP: reloaded {}: log_level {}", path_,
+              *level);
+  if (!restart.empty()) {
+    spdlog::log(std::max(spdlog::level::warn, now),
+                "SIGHUP: not reloaded (read only at start; restart to apply): {}",
+                absl::StrJoin(restart, ", "));
+  }
 }
 
 }  // namespace prewarm::cli

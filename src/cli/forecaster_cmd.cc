@@ -38,7 +38,11 @@ int RunForecaster(const std::string& config_path, const std::vector<std::string>
     std::cerr << "prewarm: " << st.message() << "\n";
     return 1;
   }
-  WaitForTerminationSignal();
+  ConfigReload reload(config_path, [](const std::string& p) -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(forecast::ForecasterConfig c, forecast::LoadForecasterConfig(p));
+    return c.log_level;
+  });
+  WaitForTerminationSignal([&reload] { reload(); });
   (*daemon)->Stop();
   return 0;
 }

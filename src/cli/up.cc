@@ -155,7 +155,12 @@ int RunUp(const std::string& config_path, const std::string& runtime, bool clust
   absl::Status started = platform.Start(*cfg);
   if (started.ok()) {
     PrintBanner(*cfg, platform);
-    int sig = WaitForTerminationSignal();
+    ConfigReload reload(config_path,
+                        [cluster](const std::string& p) -> absl::StatusOr<std::string> {
+                          ASSIGN_OR_RETURN(UpConfig c, LoadUpConfig(p, cluster));
+                          return c.log_level;
+                        });
+    int sig = WaitForTerminationSignal([&reload] { reload(); });
     std::cout << fmt::format("prewarm up: signal {}, shutting down\n", sig) << std::flush;
   }
   platform.Stop();
@@ -171,7 +176,11 @@ int RunOrchestrator(const std::string& config_path) {
   InitLogging(cfg->log_level);
   orchestrator::Orchestrator orch(*cfg, RealClock::Get());
   if (auto st = orch.Start(); !st.ok()) return Fail(st);
-  WaitForTerminationSignal();
+  ConfigReload reload(config_path, [](const std::string& p) -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(orchestrator::OrchestratorConfig c, orchestrator::LoadOrchestratorConfig(p));
+    return c.log_level;
+  });
+  WaitForTerminationSignal([&reload] { reload(); });
   orch.Stop();
   return 0;
 }
@@ -184,7 +193,11 @@ int RunAgent(const std::string& config_path) {
   auto p = AgentProcess::Create(*cfg);
   if (!p.ok()) return Fail(p.status());
   if (auto st = (*p)->Start(); !st.ok()) return Fail(st);
-  WaitForTerminationSignal();
+  ConfigReload reload(config_path, [](const std::string& path) -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(agent::AgentConfig c, agent::LoadAgentConfig(path));
+    return c.log_level;
+  });
+  WaitForTerminationSignal([&reload] { reload(); });
   (*p)->Stop();
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "cli/up_config.h"
 
 #include "cli/up.h"
+#include "common/logging.h"
 #include "fmt/format.h"
 
 namespace prewarm::cli {
@@ -70,7 +71,7 @@ absl::StatusOr<UpConfig> ParseUpConfig(const YamlReader& r) {
   RETURN_IF_ERROR(r.CheckKnown({"log_level", "origin_server", "cluster", "orchestrator",
                                 "forecaster", "agent_defaults", "agents"}));
   UpConfig c;
-  ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));
+  ASSIGN_OR_RETURN(c.log_level, r.Choice("log_level", "info", kLogLevels));
   RETURN_IF_ERROR(ParseOrigin(r, c));
   ASSIGN_OR_RETURN(auto cluster, r.Map("cluster"));
   if (cluster) {

@@ -1,7 +1,10 @@
 #include "common/yaml_reader.h"
 
 #include <charconv>
+#include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "fmt/format.h"
@@ -18,6 +21,35 @@ std::optional<T> Convert(const YAML::Node& n) {
   return std::nullopt;
 }
 
+std::string Join(std::string_view path, std::string_view key) {
+  return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
+}
+
+// yaml-cpp keeps both entries of a key given twice and lookups see only the first, so a
+// second `log_level:` would be ignored without a word. Every mapping, at any depth, is
+// checked here once.
+absl::Status CheckNoDuplicateKeys(const YAML::Node& n, const std::string& source,
+                                  const std::string& path) {
+  if (n.IsMap()) {
+    std::map<std::string, int> first_line;
+    for (const auto& kv : n) {
+      const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : YAML::Dump(kv.first);
+      auto [it, fresh] = first_line.emplace(key, LineOf(kv.first));
+      if (!fresh) {
+        return absl::InvalidArgumentError(
+            fmt::format("{}:{}: {}: duplicate key (first given at line {})", source,
+                        LineOf(kv.first), Join(path, key), it->second));
+      }
+      RETURN_IF_ERROR(CheckNoDuplicateKeys(kv.second, source, Join(path, key)));
+    }
+  } else if (n.IsSequence()) {
+    for (size_t i = 0; i < n.size(); ++i) {
+      RETURN_IF_ERROR(CheckNoDuplicateKeys(n[i], source, fmt::format("{}[{}]", path, i)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<YamlReader> YamlReader::FromString(std::string_view text, std::string source) {
@@ -27,6 +59,7 @@ absl::StatusOr<YamlReader> YamlReader::FromString(std::string_view text, std::st
     if (!root.IsMap()) {
       return absl::InvalidArgumentError(fmt::format("{}: the document must be a mapping", source));
     }
+    RETURN_IF_ERROR(CheckNoDuplicateKeys(root, source, ""));
     return YamlReader(root, std::move(source), "");
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
@@ -35,16 +68,24 @@ absl::StatusOr<YamlReader> YamlReader::FromString(std::string_view text, std::st
 }
 
 absl::StatusOr<YamlReader> YamlReader::FromFile(const std::string& path) {
+  // A directory opens as a stream that reads nothing, which would parse as an empty
+  // document: every default, silently.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(
+        fmt::format("config file '{}' is a directory; give the path of a YAML file", path));
+  }
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(fmt::format("cannot read config file '{}'", path));
   std::stringstream ss;
   ss << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(fmt::format("cannot read config file '{}'", path));
   return FromString(ss.str(), path);
 }
 
 std::string YamlReader::FieldPath(std::string_view key) const {
   if (key.empty()) return path_.empty() ? "<root>" : path_;
-  return path_.empty() ? std::string(key) : fmt::format("{}.{}", path_, key);
+  return Join(path_, key);
 }
 
 absl::Status YamlReader::Error(std::string_view key, std::string_view message) const {
@@ -98,7 +139,9 @@ absl::StatusOr<double> YamlReader::Double(std::string_view key, std::optional<do
     return Error(key, "is required");
   }
   auto v = Convert<double>(*n);
-  if (!v) return Error(key, fmt::format("'{}' is not a number", n->Scalar()));
+  if (!v || !std::isfinite(*v)) {
+    return Error(key, fmt::format("'{}' is not a finite number", n->Scalar()));
+  }
   if (*v < min || *v > max) {
     return Error(key, fmt::format("{} is out of range [{}, {}]", *v, min, max));
   }
@@ -114,6 +157,16 @@ absl::StatusOr<bool> YamlReader::Bool(std::string_view key, std::optional<bool> 
   auto v = Convert<bool>(*n);
   if (!v) return Error(key, fmt::format("'{}' is not true/false", n->Scalar()));
   return *v;
+}
+
+absl::StatusOr<std::string> YamlReader::Choice(std::string_view key,
+                                               std::optional<std::string> fallback,
+                                               std::span<const std::string_view> choices) const {
+  ASSIGN_OR_RETURN(std::string v, String(key, std::move(fallback)));
+  for (std::string_view c : choices) {
+    if (c == v) return v;
+  }
+  return Error(key, fmt::format("'{}' is not one of {}", v, fmt::join(choices, ", ")));
 }
 
 absl::StatusOr<uint64_t> YamlReader::Bytes(std::string_view key,
@@ -189,11 +242,23 @@ absl::Status YamlReader::CheckKnown(std::initializer_list<std::string_view> know
     bool ok = false;
     for (std::string_view want : known) ok = ok || want == k;
     if (!ok) {
-      return absl::InvalidArgumentError(fmt::format("{}:{}: {}: unknown field", source_,
-                                                    LineOf(kv.first), FieldPath(k)));
+      return absl::InvalidArgumentError(
+          fmt::format("{}:{}: {}: unknown field", source_, LineOf(kv.first), FieldPath(k)));
     }
   }
   return absl::OkStatus();
+}
+
+std::vector<std::string> YamlReader::ChangedKeys(const YamlReader& other) const {
+  std::set<std::string> keys;
+  for (const auto& kv : node_) keys.insert(kv.first.Scalar());
+  for (const auto& kv : other.node_) keys.insert(kv.first.Scalar());
+  std::vector<std::string> changed;
+  for (const std::string& k : keys) {
+    YAML::Node a = node_[k], b = other.node_[k];
+    if (a.IsDefined() != b.IsDefined() || YAML::Dump(a) != YAML::Dump(b)) changed.push_back(k);
+  }
+  return changed;
 }
 
 absl::StatusOr<uint64_t> ParseBytes(std::string_view text) {
@@ -205,14 +270,22 @@ absl::StatusOr<uint64_t> ParseBytes(std::string_view text) {
   std::string_view unit(p, text.data() + text.size() - p);
   while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
   uint64_t mult = 1;
-  if (unit.empty() || unit == "B") mult = 1;
-  else if (unit == "K" || unit == "KiB" || unit == "k") mult = 1ull << 10;
-  else if (unit == "M" || unit == "MiB") mult = 1ull << 20;
-  else if (unit == "G" || unit == "GiB") mult = 1ull << 30;
-  else if (unit == "KB") mult = 1000;
-  else if (unit == "MB") mult = 1000 * 1000;
-  else if (unit == "GB") mult = 1000ull * 1000 * 1000;
-  else return absl::InvalidArgumentError(fmt::format("unknown size unit in '{}'", text));
+  if (unit.empty() || unit == "B")
+    mult = 1;
+  else if (unit == "K" || unit == "KiB" || unit == "k")
+    mult = 1ull << 10;
+  else if (unit == "M" || unit == "MiB")
+    mult = 1ull << 20;
+  else if (unit == "G" || unit == "GiB")
+    mult = 1ull << 30;
+  else if (unit == "KB")
+    mult = 1000;
+  else if (unit == "MB")
+    mult = 1000 * 1000;
+  else if (unit == "GB")
+    mult = 1000ull * 1000 * 1000;
+  else
+    return absl::InvalidArgumentError(fmt::format("unknown size unit in '{}'", text));
   if (value > UINT64_MAX / mult) return absl::InvalidArgumentError("size overflows");
   return value * mult;
 }

@@ -1,12 +1,14 @@
 // Typed, validating access to YAML config files. Every error names the file, the line and
 // the field path ("prewarm.yaml:12: agents[0].capacity.slots: must be at least 1"), and
-// unknown fields are errors, so a typo never silently falls back to a default.
+// unknown fields, duplicate keys and non-finite numbers are errors, so a typo never
+// silently falls back to a default.
 #pragma once
 
 #include <cstdint>
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,18 +20,24 @@ namespace prewarm {
 
 class YamlReader {
  public:
-  // Parses a document; `source` names it in errors (a file path or "<embedded>").
+  // Parses a document; `source` names it in errors (a file path or "<embedded>"). A key
+  // given twice in one mapping is an error naming both lines.
   static absl::StatusOr<YamlReader> FromString(std::string_view text, std::string source);
+  // As FromString; a path that is a directory or cannot be read is an error.
   static absl::StatusOr<YamlReader> FromFile(const std::string& path);
 
   bool Has(std::string_view key) const;
   absl::StatusOr<std::string> String(std::string_view key,
                                      std::optional<std::string> fallback = std::nullopt) const;
-  absl::StatusOr<int64_t> Int(std::string_view key, std::optional<int64_t> fallback,
-                              int64_t min, int64_t max) const;
-  absl::StatusOr<double> Double(std::string_view key, std::optional<double> fallback,
-                                double min, double max) const;
+  absl::StatusOr<int64_t> Int(std::string_view key, std::optional<int64_t> fallback, int64_t min,
+                              int64_t max) const;
+  // A finite number in [min, max]: .nan and .inf are errors.
+  absl::StatusOr<double> Double(std::string_view key, std::optional<double> fallback, double min,
+                                double max) const;
   absl::StatusOr<bool> Bool(std::string_view key, std::optional<bool> fallback) const;
+  // One of `choices`; anything else is an error listing them.
+  absl::StatusOr<std::string> Choice(std::string_view key, std::optional<std::string> fallback,
+                                     std::span<const std::string_view> choices) const;
   // Sizes: a plain number of bytes or a number with K/M/G/KiB/MiB/GiB.
   absl::StatusOr<uint64_t> Bytes(std::string_view key, std::optional<uint64_t> fallback) const;
   absl::StatusOr<std::vector<std::string>> StringList(
@@ -44,6 +52,9 @@ class YamlReader {
   YamlReader WithDefaults(const YamlReader& defaults) const;
   // Fails on any key of this mapping not in `known`.
   absl::Status CheckKnown(std::initializer_list<std::string_view> known) const;
+  // The keys of this mapping whose values differ in `other` (or are in only one of them),
+  // sorted: what a reload would change.
+  std::vector<std::string> ChangedKeys(const YamlReader& other) const;
 
   // An InvalidArgument error about `key` (or this node when empty), with file:line.
   absl::Status Error(std::string_view key, std::string_view message) const;

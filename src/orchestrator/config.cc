@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_join.h"
+#include "common/logging.h"
 #include "fmt/format.h"
 
 namespace prewarm::orchestrator {
@@ -110,6 +111,11 @@ absl::Status ReadServices(const YamlReader& r, OrchestratorConfig& c) {
     c.origin_port = static_cast<uint16_t>(port);
     ASSIGN_OR_RETURN(c.origin_check, origin->Bool("check", true));
     ASSIGN_OR_RETURN(auto addrs, origin->StringList("addresses", std::nullopt));
+    if (addrs.empty()) {
+      return origin->Error("addresses",
+                           "is empty: give at least one address; answers fall back to the "
+                           "origin when no instance can serve");
+    }
     for (const auto& a : addrs) {
       auto ip = IpAddr::Parse(a);
       if (!ip.ok()) return origin->Error("addresses", std::string(ip.status().message()));
@@ -304,7 +310,7 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
   ASSIGN_OR_RETURN(int64_t backoff_s, r.Int("failure_backoff_s", 30, 0, 3600));
   c.failure_backoff_ms = backoff_s * 1000;
   RETURN_IF_ERROR(ReadAutoscaler(r, c));
-  ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));
+  ASSIGN_OR_RETURN(c.log_level, r.Choice("log_level", "info", kLogLevels));
   ASSIGN_OR_RETURN(int64_t max_target, r.Int("max_prefetch_target", 1000, 1, 1'000'000));
   c.max_prefetch_target = static_cast<uint32_t>(max_target);
   ASSIGN_OR_RETURN(int64_t retention_s, r.Int("event_retention_s", 3600, 0, 7 * 86400));

@@ -56,6 +56,40 @@ TEST(OrchestratorConfigTest, BadFieldsAreNamedWithTheirLine) {
   EXPECT_FALSE(Parse("services: [{name: a.b}]\n").ok());
 }
 
+// spdlog reads a level it does not know as "off": the orchestrator used to run silent.
+TEST(OrchestratorConfigTest, AnUnknownLogLevelIsAConfigErrorWithItsLine) {
+  auto level = Parse("zone: a.\nlog_level: verbose\n");
+  ASSERT_FALSE(level.ok());
+  EXPECT_EQ(level.status().message(),
+            "o.yaml:2: log_level: 'verbose' is not one of trace, debug, info, warn, warning, "
+            "error, err, critical, off");
+  EXPECT_EQ(Parse("log_level: debug\n")->log_level, "debug");
+  EXPECT_EQ(Parse("{}")->log_level, "info");
+}
+
+// Each of these once started the orchestrator on something other than what was written.
+TEST(OrchestratorConfigTest, HostileValuesAreConfigErrorsWithTheirLine) {
+  auto dup = Parse("log_level: info\nzone: a.\nlog_level: debug\n");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.status().message(), "o.yaml:3: log_level: duplicate key (first given at line 1)");
+
+  auto nan = Parse("zone: a.\nautoscaler:\n  target_utilisation: .nan\n");
+  ASSERT_FALSE(nan.ok());
+  EXPECT_NE(nan.status().message().find("o.yaml:3: autoscaler.target_utilisation:"),
+            std::string::npos)
+      << nan.status();
+  auto nan_lat = Parse("regions: [{name: a, latitude: .nan, longitude: 2}]\n");
+  ASSERT_FALSE(nan_lat.ok());
+  EXPECT_EQ(nan_lat.status().message(),
+            "o.yaml:1: regions[0].latitude: '.nan' is not a finite number");
+
+  auto no_origin = Parse("zone: a.\norigin:\n  addresses: []\n");
+  ASSERT_FALSE(no_origin.ok());
+  EXPECT_NE(no_origin.status().message().find("o.yaml:3: origin.addresses: is empty"),
+            std::string::npos)
+      << no_origin.status();
+}
+
 }  // namespace
 }  // namespace prewarm::orchestrator
 

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "dns/server.h"
 #include "dns/zone.h"
 #include "fmt/format.h"
@@ -19,16 +20,6 @@
 
 namespace prewarm::orchestrator {
 namespace {
-
-// A label value as the Prometheus text format requires: \, " and newline escaped.
-std::string LabelValue(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') out += '\\';
-    out += c == '\n' ? std::string("\\n") : std::string(1, c);
-  }
-  return out;
-}
 
 const char* RcodeName(size_t rcode) {
   static const char* kNames[] = {"NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
@@ -206,153 +197,148 @@ void Orchestrator::Stop() {
   if (replica_) replica_->Stop();
 }
 
-template <typename Add>
-void Orchestrator::RenderPrefetch(std::string& out, Add&& add) const {
+void Orchestrator::RenderDns(MetricsText& m) const {
+  if (!authority_) return;
+  dns::StatsSnapshot s = authority_->stats().Snapshot();
+  m.Counter("prewarm_dns_responses_total", "DNS responses sent, by rcode.");
+  for (size_t r = 0; r < s.responses_by_rcode.size(); ++r) {
+    if (s.responses_by_rcode[r] == 0 && r > 5 && r != 16) continue;
+    m.Add(s.responses_by_rcode[r], {{"rcode", RcodeName(r)}});
+  }
+  m.Counter("prewarm_dns_queries_total", "DNS queries received, by transport.");
+  m.Add(s.queries_udp, {{"transport", "udp"}});
+  m.Add(s.queries_tcp, {{"transport", "tcp"}});
+  m.Counter("prewarm_dns_truncated_total", "UDP responses sent with TC=1.");
+  m.Add(s.truncated);
+  m.Counter("prewarm_dns_dropped_total", "Inputs answered with nothing.");
+  m.Add(s.dropped);
+  m.Counter("prewarm_dns_ecs_queries_total", "Queries with EDNS Client Subnet.");
+  m.Add(s.ecs_seen);
+}
+
+void Orchestrator::RenderAnswers(MetricsText& m) const {
+  const ResolverCounters& c = resolver_->counters();
+  m.Counter("prewarm_service_answers_total", "Service answers by what they pointed at.");
+  m.Add(c.ready.load(), {{"kind", "ready"}});
+  m.Add(c.starting.load(), {{"kind", "starting"}});
+  m.Add(c.cold.load(), {{"kind", "cold"}});
+  m.Add(c.remote.load(), {{"kind", "remote"}});
+  m.Add(c.origin.load(), {{"kind", "origin"}});
+  m.Counter("prewarm_cold_path_answers_total", "Answers that reserved a new instance.");
+  m.Add(c.cold.load());
+  m.Counter("prewarm_request_events_total", "Service answers counted for the forecaster.");
+  m.Add(events_->events_total());
+  m.Gauge("prewarm_forecasters", "Forecasters subscribed to the request events.");
+  m.Add(events_->subscribers());
+}
+
+void Orchestrator::RenderInstances(MetricsText& m) const {
+  m.Gauge("prewarm_instances", "Instances in the cluster, by state.");
+  auto by_state = replica_->InstancesByState();
+  for (auto s : {v1::INSTANCE_STATE_RESERVED, v1::INSTANCE_STATE_STARTING, v1::INSTANCE_STATE_READY,
+                 v1::INSTANCE_STATE_DRAINING}) {
+    m.Add(by_state[s], {{"state", v1::StateName(s)}});
+  }
+  m.Gauge("prewarm_template_instances",
+          "Instances per template and state, as the agents report them.");
+  for (const auto& [key, n] : replica_->InstancesByTemplate()) {
+    m.Add(n, {{"template", key.first}, {"state", v1::StateName(key.second)}});
+  }
+  m.Gauge("prewarm_nodes", "Agents connected to any replica.");
+  m.Add(replica_->ConnectedNodes());
+  m.Gauge("prewarm_nodes_held", "Agent streams this replica holds.");
+  m.Add(replica_->sessions().connected());
+  m.Gauge("prewarm_template_start_seconds", "Measured start time (reserve to ready), EWMA.");
+  for (const auto& [t, ms] : replica_->tracker().StartTimesMs()) {
+    m.Add(ms / 1000.0, {{"template", t}});
+  }
+  m.Gauge("prewarm_template_service_seconds",
+          "Mean service time per template sent to forecasters: open connection-seconds per "
+          "answer, measured (EWMA over 60 s windows), else configured.");
+  auto measured = service_times_.All();
+  for (const auto& [t, info] : config_.templates) {
+    auto it = measured.find(t);
+    const bool have = it != measured.end();
+    m.Add(have ? it->second : info.service_time_s,
+          {{"template", t}, {"source", have ? "measured" : "configured"}});
+  }
+  SessionCounters sc = replica_->sessions().counters();
+  m.Counter("prewarm_instance_start_failures_total",
+            "Instances that failed before they became ready (reported on this replica's "
+            "streams).");
+  m.Add(sc.start_failures);
+  m.Counter("prewarm_instance_crashes_total",
+            "Instances that failed after serving: exited or unhealthy (this replica's streams).");
+  m.Add(sc.crashes);
+  m.Counter("prewarm_nodes_expired_total",
+            "Node records that vanished: their stream ended or their lease expired.");
+  m.Add(replica_->tracker().nodes_departed());
+}
+
+void Orchestrator::RenderReconciler(MetricsText& m) const {
+  ControlCounters cc = replica_->control().counters();
+  const ReconcilerCounters& rc = replica_->autoscaler().counters();
+  m.Counter("prewarm_reconciler_decisions_total",
+            "Reconciler decisions by kind and reason (cold-path reservations are kind=reserve).");
+  m.Add(replica_->cold().reservations(), {{"kind", "reserve"}, {"reason", "cold"}});
+  for (int r = 0; r < static_cast<int>(ScaleReason::kCount); ++r) {
+    if (r == static_cast<int>(ScaleReason::kIdle)) continue;
+    m.Add(rc.creates[r],
+          {{"kind", "create"}, {"reason", ScaleReasonName(static_cast<ScaleReason>(r))}});
+  }
+  m.Add(cc.drains, {{"kind", "drain"}, {"reason", "idle"}});
+  m.Add(cc.destroys, {{"kind", "destroy"}, {"reason", "idle"}});
+  m.Counter("prewarm_reconciler_panics_total", "Times a key entered panic mode.");
+  m.Add(rc.panics);
+  m.Counter("prewarm_reconciler_unplaceable_total", "Instances wanted that no node could take.");
+  m.Add(rc.unplaceable);
+  m.Counter("prewarm_reconciler_write_conflicts_total",
+            "Leader writes whose compare failed (the record changed first, or the lead was "
+            "lost).");
+  m.Add(cc.write_conflicts);
+}
+
+void Orchestrator::RenderCluster(MetricsText& m) const {
+  m.Gauge("prewarm_cluster_leader", "1 while this replica leads (runs the reconciler).");
+  m.Add(replica_->leading() ? 1 : 0);
+  m.Gauge("prewarm_cluster_store_up", "0 while the cluster store is unreachable from here.");
+  m.Add(replica_->presence().degraded() ? 0 : 1);
+  m.Gauge("prewarm_cluster_revision", "The store revision this replica's cache reflects.");
+  m.Add(replica_->cache().revision());
+  m.Counter("prewarm_cluster_elections_won_total", "Times this replica became the leader.");
+  m.Add(replica_->presence().elections_won());
+  m.Counter("prewarm_cluster_skipped_values_total",
+            "Values under the key prefix that did not parse (logged with their key, skipped).");
+  m.Add(replica_->cache().skipped_values());
+  m.Counter("prewarm_cold_path_claim_conflicts_total",
+            "Cold-path claims that lost a race for an address (another claim took it first).");
+  m.Add(replica_->cold().claim_conflicts());
+}
+
+void Orchestrator::RenderPrefetch(MetricsText& m) const {
   auto entries = replica_->prefetch().List();
-  add("prewarm_prefetch_target", "gauge", "Latest forecaster target per region and template.");
+  auto key = [](const auto& r) -> MetricLabels {
+    return {{"region", r.region()}, {"template", r.template_name()}};
+  };
+  m.Gauge("prewarm_prefetch_target", "Latest forecaster target per region and template.");
+  for (const auto& e : entries) m.Add(e.request().target_concurrency(), key(e.request()));
+  m.Gauge("prewarm_prefetch_quantile", "Forecast quantile the target was taken at.");
+  for (const auto& e : entries) m.Add(e.request().quantile(), key(e.request()));
+  m.Gauge("prewarm_prefetch_window_start_seconds", "Start of the latest prefetch window.");
   for (const auto& e : entries) {
-    const auto& r = e.request();
-    out +=
-        fmt::format("prewarm_prefetch_target{{region=\"{}\",template=\"{}\"}} {}\n",
-                    LabelValue(r.region()), LabelValue(r.template_name()), r.target_concurrency());
-  }
-  add("prewarm_prefetch_quantile", "gauge", "Forecast quantile the target was taken at.");
-  for (const auto& e : entries) {
-    const auto& r = e.request();
-    out += fmt::format("prewarm_prefetch_quantile{{region=\"{}\",template=\"{}\"}} {}\n",
-                       LabelValue(r.region()), LabelValue(r.template_name()), r.quantile());
-  }
-  add("prewarm_prefetch_window_start_seconds", "gauge", "Start of the latest prefetch window.");
-  for (const auto& e : entries) {
-    const auto& r = e.request();
-    out += fmt::format(
-        "prewarm_prefetch_window_start_seconds{{region=\"{}\",template=\"{}\"}} {}\n",
-        LabelValue(r.region()), LabelValue(r.template_name()), r.window_start_unix_ms() / 1000);
+    m.Add(static_cast<double>(e.request().window_start_unix_ms() / 1000), key(e.request()));
   }
 }
 
 std::string Orchestrator::RenderMetrics() const {
-  std::string out;
-  auto add = [&out](std::string_view help_name, std::string_view type, std::string_view help) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", help_name, help, help_name, type);
-  };
-  if (authority_) {
-    dns::StatsSnapshot s = authority_->stats().Snapshot();
-    add("prewarm_dns_responses_total", "counter", "DNS responses sent, by rcode.");
-    for (size_t r = 0; r < s.responses_by_rcode.size(); ++r) {
-      if (s.responses_by_rcode[r] == 0 && r > 5 && r != 16) continue;
-      out += fmt::format("prewarm_dns_responses_total{{rcode=\"{}\"}} {}\n", RcodeName(r),
-                         s.responses_by_rcode[r]);
-    }
-    add("prewarm_dns_queries_total", "counter", "DNS queries received, by transport.");
-    out += fmt::format("prewarm_dns_queries_total{{transport=\"udp\"}} {}\n", s.queries_udp);
-    out += fmt::format("prewarm_dns_queries_total{{transport=\"tcp\"}} {}\n", s.queries_tcp);
-    add("prewarm_dns_truncated_total", "counter", "UDP responses sent with TC=1.");
-    out += fmt::format("prewarm_dns_truncated_total {}\n", s.truncated);
-    add("prewarm_dns_dropped_total", "counter", "Inputs answered with nothing.");
-    out += fmt::format("prewarm_dns_dropped_total {}\n", s.dropped);
-    add("prewarm_dns_ecs_queries_total", "counter", "Queries with EDNS Client Subnet.");
-    out += fmt::format("prewarm_dns_ecs_queries_total {}\n", s.ecs_seen);
-  }
-  const ResolverCounters& c = resolver_->counters();
-  add("prewarm_service_answers_total", "counter", "Service answers by what they pointed at.");
-  out += fmt::format("prewarm_service_answers_total{{kind=\"ready\"}} {}\n", c.ready.load());
-  out += fmt::format("prewarm_service_answers_total{{kind=\"starting\"}} {}\n", c.starting.load());
-  out += fmt::format("prewarm_service_answers_total{{kind=\"cold\"}} {}\n", c.cold.load());
-  out += fmt::format("prewarm_service_answers_total{{kind=\"remote\"}} {}\n", c.remote.load());
-  out += fmt::format("prewarm_service_answers_total{{kind=\"origin\"}} {}\n", c.origin.load());
-  add("prewarm_cold_path_answers_total", "counter", "Answers that reserved a new instance.");
-  out += fmt::format("prewarm_cold_path_answers_total {}\n", c.cold.load());
-  add("prewarm_instances", "gauge", "Instances in the cluster, by state.");
-  auto by_state = replica_->InstancesByState();
-  for (auto s : {v1::INSTANCE_STATE_RESERVED, v1::INSTANCE_STATE_STARTING, v1::INSTANCE_STATE_READY,
-                 v1::INSTANCE_STATE_DRAINING}) {
-    out += fmt::format("prewarm_instances{{state=\"{}\"}} {}\n", v1::StateName(s), by_state[s]);
-  }
-  add("prewarm_template_instances", "gauge",
-      "Instances per template and state, as the agents report them.");
-  for (const auto& [key, n] : replica_->InstancesByTemplate()) {
-    out += fmt::format("prewarm_template_instances{{template=\"{}\",state=\"{}\"}} {}\n",
-                       LabelValue(key.first), v1::StateName(key.second), n);
-  }
-  add("prewarm_nodes", "gauge", "Agents connected to any replica.");
-  out += fmt::format("prewarm_nodes {}\n", replica_->ConnectedNodes());
-  add("prewarm_nodes_held", "gauge", "Agent streams this replica holds.");
-  out += fmt::format("prewarm_nodes_held {}\n", replica_->sessions().connected());
-  SessionCounters sc = replica_->sessions().counters();
-  ControlCounters cc = replica_->control().counters();
-  const ReconcilerCounters& rc = replica_->autoscaler().counters();
-  add("prewarm_reconciler_decisions_total", "counter",
-      "Reconciler decisions by kind and reason (cold-path reservations are kind=reserve).");
-  out += fmt::format("prewarm_reconciler_decisions_total{{kind=\"reserve\",reason=\"cold\"}} {}\n",
-                     replica_->cold().reservations());
-  for (int r = 0; r < static_cast<int>(ScaleReason::kCount); ++r) {
-    if (r == static_cast<int>(ScaleReason::kIdle)) continue;
-    out += fmt::format("prewarm_reconciler_decisions_total{{kind=\"create\",reason=\"{}\"}} {}\n",
-                       ScaleReasonName(static_cast<ScaleReason>(r)), rc.creates[r]);
-  }
-  out += fmt::format("prewarm_reconciler_decisions_total{{kind=\"drain\",reason=\"idle\"}} {}\n",
-                     cc.drains);
-  out += fmt::format("prewarm_reconciler_decisions_total{{kind=\"destroy\",reason=\"idle\"}} {}\n",
-                     cc.destroys);
-  add("prewarm_reconciler_panics_total", "counter", "Times a key entered panic mode.");
-  out += fmt::format("prewarm_reconciler_panics_total {}\n", rc.panics);
-  add("prewarm_reconciler_unplaceable_total", "counter",
-      "Instances wanted that no node could take.");
-  out += fmt::format("prewarm_reconciler_unplaceable_total {}\n", rc.unplaceable);
-  add("prewarm_template_start_seconds", "gauge", "Measured start time (reserve to ready), EWMA.");
-  for (const auto& [t, ms] : replica_->tracker().StartTimesMs()) {
-    out +=
-        fmt::format("prewarm_template_start_seconds{{template=\"{}\"}} {:.3f}\n", t, ms / 1000.0);
-  }
-  add("prewarm_template_service_seconds", "gauge",
-      "Mean service time per template sent to forecasters: open connection-seconds per answer, "
-      "measured (EWMA over 60 s windows), else configured.");
-  {
-    auto measured = service_times_.All();
-    for (const auto& [t, info] : config_.templates) {
-      auto m = measured.find(t);
-      out +=
-          fmt::format("prewarm_template_service_seconds{{template=\"{}\",source=\"{}\"}} {:.4f}\n",
-                      t, m == measured.end() ? "configured" : "measured",
-                      m == measured.end() ? info.service_time_s : m->second);
-    }
-  }
-  add("prewarm_instance_start_failures_total", "counter",
-      "Instances that failed before they became ready (reported on this replica's streams).");
-  out += fmt::format("prewarm_instance_start_failures_total {}\n", sc.start_failures);
-  add("prewarm_instance_crashes_total", "counter",
-      "Instances that failed after serving: exited or unhealthy (this replica's streams).");
-  out += fmt::format("prewarm_instance_crashes_total {}\n", sc.crashes);
-  add("prewarm_nodes_expired_total", "counter",
-      "Node records that vanished: their stream ended or their lease expired.");
-  out += fmt::format("prewarm_nodes_expired_total {}\n", replica_->tracker().nodes_departed());
-  add("prewarm_cluster_leader", "gauge", "1 while this replica leads (runs the reconciler).");
-  out += fmt::format("prewarm_cluster_leader {}\n", replica_->leading() ? 1 : 0);
-  add("prewarm_cluster_store_up", "gauge", "0 while the cluster store is unreachable from here.");
-  out += fmt::format("prewarm_cluster_store_up {}\n", replica_->presence().degraded() ? 0 : 1);
-  add("prewarm_cluster_revision", "gauge", "The store revision this replica's cache reflects.");
-  out += fmt::format("prewarm_cluster_revision {}\n", replica_->cache().revision());
-  add("prewarm_cluster_elections_won_total", "counter", "Times this replica became the leader.");
-  out +=
-      fmt::format("prewarm_cluster_elections_won_total {}\n", replica_->presence().elections_won());
-  add("prewarm_cluster_skipped_values_total", "counter",
-      "Values under the key prefix that did not parse (logged with their key, skipped).");
-  out +=
-      fmt::format("prewarm_cluster_skipped_values_total {}\n", replica_->cache().skipped_values());
-  add("prewarm_cold_path_claim_conflicts_total", "counter",
-      "Cold-path claims that lost a race for an address (another claim took it first).");
-  out += fmt::format("prewarm_cold_path_claim_conflicts_total {}\n",
-                     replica_->cold().claim_conflicts());
-  add("prewarm_reconciler_write_conflicts_total", "counter",
-      "Leader writes whose compare failed (the record changed first, or the lead was lost).");
-  out += fmt::format("prewarm_reconciler_write_conflicts_total {}\n", cc.write_conflicts);
-  add("prewarm_request_events_total", "counter", "Service answers counted for the forecaster.");
-  out += fmt::format("prewarm_request_events_total {}\n", events_->events_total());
-  add("prewarm_forecasters", "gauge", "Forecasters subscribed to the request events.");
-  out += fmt::format("prewarm_forecasters {}\n", events_->subscribers());
-  RenderPrefetch(out, add);
-  return out;
+  MetricsText m;
+  RenderDns(m);
+  RenderAnswers(m);
+  RenderInstances(m);
+  RenderReconciler(m);
+  RenderCluster(m);
+  RenderPrefetch(m);
+  return m.Render();
 }
 
 }  // namespace prewarm::orchestrator

@@ -12,11 +12,11 @@
 #include <memory>
 #include <thread>
 
+#include "autoscale/service_time.h"
 #include "common/clock.h"
 #include "orchestrator/config.h"
 #include "orchestrator/event_feed.h"
 #include "orchestrator/replica.h"
-#include "autoscale/service_time.h"
 #include "store/kv.h"
 
 namespace grpc {
@@ -26,6 +26,9 @@ namespace httplib {
 class Server;
 }
 
+namespace prewarm {
+class MetricsText;
+}
 namespace prewarm::dns {
 class Authority;
 class DnsServer;
@@ -62,8 +65,13 @@ class Orchestrator {
   absl::Status StartDns();
   absl::Status StartGrpc();
   absl::Status StartHttp();
-  template <typename Add>
-  void RenderPrefetch(std::string& out, Add&& add) const;
+  // RenderMetrics' families, by part.
+  void RenderDns(MetricsText& m) const;
+  void RenderAnswers(MetricsText& m) const;
+  void RenderInstances(MetricsText& m) const;
+  void RenderReconciler(MetricsText& m) const;
+  void RenderCluster(MetricsText& m) const;
+  void RenderPrefetch(MetricsText& m) const;
 
   OrchestratorConfig config_;
   const Clock& clock_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/logging.h"
 #include "common/net.h"
 #include "fmt/format.h"
 
@@ -142,7 +143,7 @@ absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r) {
   }
   ASSIGN_OR_RETURN(int64_t top_k, r.Int("trending_top_k", 10, 0, 1000));
   c.trending_top_k = static_cast<int>(top_k);
-  ASSIGN_OR_RETURN(c.log_level, r.String("log_level", "info"));
+  ASSIGN_OR_RETURN(c.log_level, r.Choice("log_level", "info", kLogLevels));
   return c;
 }
 

@@ -276,7 +276,8 @@ TEST(ForecasterConfigTest, TheExampleParsesWithAndWithoutItsTlsLine) {
   ASSERT_TRUE(r.ok()) << r.status();
   auto plain = ParseForecasterConfig(*r);
   ASSERT_TRUE(plain.ok()) << plain.status();
-  EXPECT_EQ(plain->orchestrators, std::vector<std::string>{"127.0.0.1:7400"});
+  // examples/orchestrator.yaml's gRPC address (cli_test ExampleConfigsTest checks they agree).
+  EXPECT_EQ(plain->orchestrators, std::vector<std::string>{"127.0.0.1:7401"});
   EXPECT_FALSE(plain->tls.enabled());
   text.replace(text.find("# tls:"), 6, "tls:");
   r = YamlReader::FromString(text, "forecaster.yaml");
