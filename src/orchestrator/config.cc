@@ -25,6 +25,19 @@ absl::StatusOr<HostPort> ReadHostPort(const YamlReader& r, std::string_view key,
   return *hp;
 }
 
+// dns.tcp_*: each defaults to dns::TcpLimits' value.
+absl::Status ReadTcpLimits(const YamlReader& d, dns::TcpLimits& l) {
+  const std::pair<const char*, int*> fields[] = {{"tcp_idle_timeout_ms", &l.idle_timeout_ms},
+                                                 {"tcp_message_timeout_ms", &l.message_timeout_ms},
+                                                 {"tcp_max_connections", &l.max_connections},
+                                                 {"tcp_max_per_network", &l.max_per_network}};
+  for (const auto& [key, field] : fields) {
+    ASSIGN_OR_RETURN(int64_t v, d.Int(key, *field, 1, 3'600'000));
+    *field = static_cast<int>(v);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadListen(const YamlReader& r, OrchestratorConfig& c) {
   RETURN_IF_ERROR(r.CheckKnown({"zone",
                                 "nameservers",
@@ -49,11 +62,14 @@ absl::Status ReadListen(const YamlReader& r, OrchestratorConfig& c) {
                                 "nodes"}));
   ASSIGN_OR_RETURN(auto dns, r.Map("dns"));
   YamlReader d = dns ? *dns : *YamlReader::FromString("{}", "<default>");
-  RETURN_IF_ERROR(d.CheckKnown({"listen", "udp_threads", "tcp"}));
+  RETURN_IF_ERROR(
+      d.CheckKnown({"listen", "udp_threads", "tcp", "tcp_idle_timeout_ms", "tcp_message_timeout_ms",
+                    "tcp_max_connections", "tcp_max_per_network"}));
   ASSIGN_OR_RETURN(c.dns_listen, ReadHostPort(d, "listen", "127.0.0.1:5353"));
   ASSIGN_OR_RETURN(int64_t threads, d.Int("udp_threads", 2, 1, 64));
   c.dns_udp_threads = static_cast<int>(threads);
   ASSIGN_OR_RETURN(c.dns_tcp, d.Bool("tcp", true));
+  RETURN_IF_ERROR(ReadTcpLimits(d, c.dns_tcp_limits));
   ASSIGN_OR_RETURN(auto grpc, r.Map("grpc"));
   if (grpc) {
     RETURN_IF_ERROR(grpc->CheckKnown({"listen"}));

@@ -99,6 +99,7 @@ absl::Status Orchestrator::StartDns() {
   opts.listen = config_.dns_listen;
   opts.udp_threads = config_.dns_udp_threads;
   opts.tcp = config_.dns_tcp;
+  opts.tcp_limits = config_.dns_tcp_limits;
   dns_ = std::make_unique<dns::DnsServer>(opts, *authority_);
   return dns_->Start();
 }
