@@ -56,6 +56,7 @@ absl::Status ReadListen(const YamlReader& r, OrchestratorConfig& c) {
                                 "log_level",
                                 "max_prefetch_target",
                                 "event_retention_s",
+                                "max_events_per_network_per_s",
                                 "autoscaler",
                                 "cluster",
                                 "tls",
@@ -325,6 +326,9 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
   c.max_prefetch_target = static_cast<uint32_t>(max_target);
   ASSIGN_OR_RETURN(int64_t retention_s, r.Int("event_retention_s", 3600, 0, 7 * 86400));
   c.event_retention_ms = retention_s * 1000;
+  ASSIGN_OR_RETURN(int64_t per_network,
+                   r.Int("max_events_per_network_per_s", 1000, 0, 1'000'000'000));
+  c.max_events_per_network_per_s = static_cast<uint32_t>(per_network);
   return c;
 }
 

@@ -76,6 +76,9 @@ struct OrchestratorConfig {
   std::map<std::string, TemplateInfo> templates;  // template -> tier, service time
   uint32_t max_prefetch_target = 1000;            // larger targets are rejected as absurd
   int64_t event_retention_ms = 3'600'000;         // backlog kept for a reconnecting forecaster
+  // Demand: answers counted per second per (sender's /24 or /56, region, template); the
+  // rest are answered but not counted (docs/design.md, "Demand"). 0: no cap.
+  uint32_t max_events_per_network_per_s = 1000;
   std::vector<RegionConfig> regions;
   std::vector<NetworkConfig> networks;
   std::string default_region;

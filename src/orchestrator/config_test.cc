@@ -40,6 +40,16 @@ TEST(OrchestratorConfigTest, DnsTcpLimitsDefaultToTheServersAndCanBeSet) {
   EXPECT_FALSE(Parse("dns: {tcp_max_per_network: 0}\n").ok());
 }
 
+TEST(OrchestratorConfigTest, DemandPerNetworkIsCappedByDefaultAndCanBeUncapped) {
+  auto c = Parse("{}");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->max_events_per_network_per_s, 1000u);
+  auto off = Parse("max_events_per_network_per_s: 0\n");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->max_events_per_network_per_s, 0u);
+  EXPECT_FALSE(Parse("max_events_per_network_per_s: -1\n").ok());
+}
+
 TEST(OrchestratorConfigTest, ParsesRegionsNetworksAndServices) {
   auto c = Parse(testing::kThreeRegions);
   ASSERT_TRUE(c.ok()) << c.status();

@@ -350,6 +350,9 @@ std::string Orchestrator::RenderMetrics() const {
   out += fmt::format("prewarm_reconciler_write_conflicts_total {}\n", cc.write_conflicts);
   add("prewarm_request_events_total", "counter", "Service answers counted for the forecaster.");
   out += fmt::format("prewarm_request_events_total {}\n", events_->events_total());
+  add("prewarm_request_events_capped_total", "counter",
+      "Service answers not counted: their sender's network had its share of the second.");
+  out += fmt::format("prewarm_request_events_capped_total {}\n", events_->capped_total());
   add("prewarm_forecasters", "gauge", "Forecasters subscribed to the request events.");
   out += fmt::format("prewarm_forecasters {}\n", events_->subscribers());
   RenderPrefetch(out, add);

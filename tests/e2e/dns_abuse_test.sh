@@ -4,6 +4,9 @@
 #  1. Slow-loris: 520 TCP connections from 127.0.0.0/24 (more than the 512 slots), each
 #     dribbling a byte every 0.5 s and reopened when closed, for 8 s. Meanwhile TCP queries
 #     from 127.0.1.1 and UDP queries must be answered.
+#  2. Forged-ECS flood: 20,000 UDP queries from 127.0.0.1, each with another client subnet.
+#     They are answered, and the demand counted for the forecaster stays within the
+#     sender network's share: max_events_per_network_per_s per (region, template) a second.
 # Usage: dns_abuse_test.sh PATH/TO/prewarm
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -15,6 +18,7 @@ done
 
 WORK=$(mktemp -d /tmp/prewarm-e2e-dns-abuse.XXXXXX)
 PORT=5358
+SHARE=100
 cat >"$WORK/orch.yaml" <<YAML
 dns: {listen: 127.0.0.1:$PORT}   # TCP limits: the defaults (512 slots, 64 per network)
 grpc: {listen: 127.0.0.1:7408}
@@ -29,6 +33,7 @@ networks:
   - {cidr: 198.51.100.0/24, region: virginia}
   - {cidr: 203.0.113.0/24, region: singapore}
 default_region: frankfurt
+max_events_per_network_per_s: $SHARE
 YAML
 "$PREWARM" orchestrator --config "$WORK/orch.yaml" >"$WORK/orch.log" 2>&1 &
 ORCH=$!
@@ -68,6 +73,24 @@ echo "slow-loris: $(cat "$WORK/loris.out")"
 OPEN=$(awk '{print $2}' "$WORK/loris.out")
 check "the slow-loris network held at most its 64 slots ($OPEN open at the end)" \
   bash -c "[[ -n '$OPEN' ]] && (( $OPEN <= 64 ))"
+
+# 2. Forged-ECS flood.
+BEFORE=$(metric prewarm_request_events_total)
+FLOOD=$(python3 "$HERE/dns_abuse.py" flood "$PORT" 20000)
+echo "flood: $FLOOD"
+ANSWERED=$(awk '{print $2}' <<<"$FLOOD")
+SECS=$(awk '{printf "%d", $4 + 1}' <<<"$FLOOD")
+sleep 1.5  # the last second is cut
+COUNTED=$(($(metric prewarm_request_events_total) - BEFORE))
+CAPPED=$(metric prewarm_request_events_capped_total)
+# 3 (region, template) series, one share each per second the flood touched (+1 for the
+# partial seconds at both ends).
+BOUND=$((3 * SHARE * (SECS + 1)))
+check "the flood is answered ($ANSWERED of 20000)" bash -c "(( $ANSWERED >= 19000 ))"
+check "the flood counts as at most the sender's share: $COUNTED <= $BOUND" \
+  bash -c "(( $COUNTED <= $BOUND ))"
+check "the rest is counted as capped ($CAPPED)" bash -c "(( $CAPPED >= 20000 - $BOUND ))"
+check "the orchestrator still answers" udp_ok
 
 if ((FAILED > 0)); then
   echo "---- orchestrator ----"; tail -30 "$WORK/orch.log"
