@@ -18,6 +18,10 @@ struct ClientInfo {
   bool tcp = false;
 };
 
+// The network a client address stands for when limits are kept per client: its /24
+// (IPv4) or /56 (IPv6), the granularity of response rate limiting in Knot and BIND.
+inline IpAddr ClientNetwork(const IpAddr& a) { return a.Masked(a.is_v4() ? 24 : 56); }
+
 class Answerer {
  public:
   virtual ~Answerer() = default;

@@ -61,6 +61,11 @@ absl::Status DnsServer::BindAll(std::vector<ScopedFd>& udp, ScopedFd& tcp) {
   if (options_.udp_threads < 1 || options_.udp_batch < 1) {
     return absl::InvalidArgumentError("dns: udp_threads and udp_batch must be >= 1");
   }
+  const TcpLimits& l = options_.tcp_limits;
+  if (l.idle_timeout_ms < 1 || l.message_timeout_ms < 1 || l.max_connections < 1 ||
+      l.max_per_network < 1) {
+    return absl::InvalidArgumentError("dns: tcp timeouts and connection caps must be >= 1");
+  }
   uint16_t port = options_.listen.port;
   for (int i = 0; i < options_.udp_threads; ++i) {
     ASSIGN_OR_RETURN(ScopedFd fd, BindUdp(addr, port));
@@ -112,8 +117,8 @@ absl::Status DnsServer::Start() {
     udp_.back()->Start();
   }
   if (tcp.valid()) {
-    TcpOptions topts{options_.tcp_idle_timeout_ms, options_.max_tcp_connections};
-    tcp_ = std::make_unique<TcpWorker>(std::move(tcp), stop_fd_.get(), answerer_, topts);
+    tcp_ =
+        std::make_unique<TcpWorker>(std::move(tcp), stop_fd_.get(), answerer_, options_.tcp_limits);
     tcp_->Start();
   }
   return absl::OkStatus();

@@ -57,7 +57,8 @@ TEST(DnsServerTest, PipelinedAndByteByByteTcpQueries) {
   ASSERT_TRUE(fd.valid());
   std::vector<uint8_t> batch;
   for (uint16_t id = 1; id <= 5; ++id) {
-    std::vector<uint8_t> f = Framed(Query(id % 2 ? "static.edge.example." : "big.edge.example.", id));
+    std::vector<uint8_t> f =
+        Framed(Query(id % 2 ? "static.edge.example." : "big.edge.example.", id));
     batch.insert(batch.end(), f.begin(), f.end());
   }
   ASSERT_TRUE(SendAll(fd.get(), batch));
@@ -121,7 +122,7 @@ TEST(DnsServerTest, StartFailsClearlyWhenThePortIsTaken) {
 
 TEST(DnsServerTest, ClosesIdleTcpConnections) {
   ServerOptions opts;
-  opts.tcp_idle_timeout_ms = 100;
+  opts.tcp_limits.idle_timeout_ms = 100;
   RunningServer rs(opts);
   ASSERT_TRUE(rs.status.ok()) << rs.status;
   ScopedFd fd = TcpConnect(rs.server->port());
@@ -131,7 +132,7 @@ TEST(DnsServerTest, ClosesIdleTcpConnections) {
 
 TEST(DnsServerTest, CapsTcpConnections) {
   ServerOptions opts;
-  opts.max_tcp_connections = 2;
+  opts.tcp_limits.max_connections = 2;
   RunningServer rs(opts);
   ASSERT_TRUE(rs.status.ok()) << rs.status;
   std::vector<ScopedFd> kept;
@@ -144,6 +145,116 @@ TEST(DnsServerTest, CapsTcpConnections) {
   ASSERT_TRUE(extra.valid());
   EXPECT_TRUE(ClosedByPeer(extra.get()));
   kept.clear();
+}
+
+// Given 40 slow-loris connections from 127.0.0.0/24, each sending a byte at a time, and
+// room for 32 connections of which 8 per network: the loris keep 8, and a client from
+// 127.0.1.0/24 is still answered over TCP, and anyone over UDP.
+TEST(DnsServerTest, SlowLorisFromOneNetworkLeavesRoomForOthers) {
+  ServerOptions opts;
+  opts.tcp_limits.max_connections = 32;
+  opts.tcp_limits.max_per_network = 8;
+  opts.tcp_limits.message_timeout_ms = 60'000;  // only the caps are tested here
+  RunningServer rs(opts);
+  ASSERT_TRUE(rs.status.ok()) << rs.status;
+  const uint16_t port = rs.server->port();
+  std::vector<ScopedFd> loris;
+  for (uint32_t i = 0; i < 40; ++i) {
+    loris.push_back(TcpConnectFrom(port, IpAddr::V4(0x7F000002u + i)));  // 127.0.0.2..41
+    ASSERT_TRUE(loris.back().valid()) << i;
+    uint8_t length_high = 1;  // a 256-byte message is announced, then dribbled
+    ::send(loris.back().get(), &length_high, 1, MSG_NOSIGNAL);
+  }
+  const IpAddr legit_source = *IpAddr::Parse("127.0.1.1");
+  for (uint16_t round = 1; round <= 3; ++round) {
+    for (const ScopedFd& fd : loris) {
+      uint8_t b = 0;
+      ::send(fd.get(), &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);  // fails once the server closed
+    }
+    ScopedFd legit = TcpConnectFrom(port, legit_source);
+    ASSERT_TRUE(legit.valid());
+    ASSERT_TRUE(SendAll(legit.get(), Framed(Query("static.edge.example.", round))));
+    std::optional<std::vector<uint8_t>> frame = RecvFrame(legit.get());
+    ASSERT_TRUE(frame) << "round " << round;
+    EXPECT_EQ(Load16(frame->data()), round);
+    std::vector<uint8_t> udp = UdpExchange(port, Query("static.edge.example.", round));
+    ASSERT_GE(udp.size(), kHeaderSize);
+    EXPECT_EQ(Load16(udp.data()), round);
+  }
+  // The legit answers came after every loris was accepted or refused.
+  int open = 0;
+  for (const ScopedFd& fd : loris) {
+    open += ClosedNow(fd.get()) ? 0 : 1;
+  }
+  EXPECT_EQ(open, 8);
+}
+
+// A message dribbled a byte every 50 ms is cut at its 100 ms deadline: arriving bytes do
+// not extend it, and it is never answered.
+TEST(DnsServerTest, SlowMessageIsCutAtItsDeadline) {
+  ServerOptions opts;
+  opts.tcp_limits.message_timeout_ms = 100;
+  opts.tcp_limits.idle_timeout_ms = 60'000;
+  RunningServer rs(opts);
+  ASSERT_TRUE(rs.status.ok()) << rs.status;
+  ScopedFd fd = TcpConnect(rs.server->port());
+  ASSERT_TRUE(fd.valid());
+  std::vector<uint8_t> msg = Framed(Query("static.edge.example."));
+  size_t sent = 0;
+  for (; sent < msg.size() && !ClosedNow(fd.get()); ++sent) {
+    if (::send(fd.get(), &msg[sent], 1, MSG_NOSIGNAL) != 1) {
+      break;
+    }
+    ::usleep(50'000);
+  }
+  EXPECT_LT(sent, msg.size());
+  EXPECT_TRUE(ReadUntilClosed(fd.get()));
+}
+
+// Whole queries, each sent at once, keep a connection open well past the message timeout:
+// the deadline is per message, and pipelining still works.
+TEST(DnsServerTest, ConnectionOutlivesTheMessageTimeoutWhileQueriesArrive) {
+  ServerOptions opts;
+  opts.tcp_limits.message_timeout_ms = 100;
+  RunningServer rs(opts);
+  ASSERT_TRUE(rs.status.ok()) << rs.status;
+  ScopedFd fd = TcpConnect(rs.server->port());
+  ASSERT_TRUE(fd.valid());
+  for (uint16_t id = 1; id <= 6; ++id) {
+    std::vector<uint8_t> two = Framed(Query("static.edge.example.", id));
+    std::vector<uint8_t> second = Framed(Query("big.edge.example.", id + 100));
+    two.insert(two.end(), second.begin(), second.end());
+    ASSERT_TRUE(SendAll(fd.get(), two)) << id;
+    std::optional<std::vector<uint8_t>> a = RecvFrame(fd.get());
+    std::optional<std::vector<uint8_t>> b = RecvFrame(fd.get());
+    ASSERT_TRUE(a && b) << id;
+    EXPECT_EQ(Load16(a->data()), id);
+    EXPECT_EQ(Load16(b->data()), id + 100);
+    ::usleep(60'000);
+  }
+}
+
+// A client that sends queries and never reads the answers is closed once its queued
+// answers have waited past the message timeout.
+TEST(DnsServerTest, ClientThatDoesNotReadIsClosed) {
+  ServerOptions opts;
+  opts.tcp_limits.message_timeout_ms = 100;
+  opts.tcp_limits.idle_timeout_ms = 60'000;
+  RunningServer rs(opts);
+  ASSERT_TRUE(rs.status.ok()) << rs.status;
+  ScopedFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int small = 4096;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in sa = Loopback(rs.server->port());
+  ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  std::vector<uint8_t> batch;
+  for (uint16_t id = 0; id < 400; ++id) {  // ~1.7 KB answers: far more than both buffers
+    std::vector<uint8_t> f = Framed(Query("big.edge.example.", id));
+    batch.insert(batch.end(), f.begin(), f.end());
+  }
+  ::send(fd.get(), batch.data(), batch.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::usleep(500'000);
+  EXPECT_TRUE(ReadUntilClosed(fd.get()));
 }
 
 TEST(DnsServerTest, ManyUdpQueriesAcrossThreads) {

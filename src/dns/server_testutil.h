@@ -6,6 +6,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -28,7 +29,8 @@ inline std::vector<IpAddr> ManyAddresses(int n) {
 
 // Scope 20 so ECS echo is visible to clients.
 inline std::map<std::string, ServiceAnswer, std::less<>> TestServices() {
-  return {{"static", ServiceAnswer{{*IpAddr::Parse("192.0.2.1"), *IpAddr::Parse("2001:db8::1")}, 20, 20}},
+  return {{"static",
+           ServiceAnswer{{*IpAddr::Parse("192.0.2.1"), *IpAddr::Parse("2001:db8::1")}, 20, 20}},
           {"big", ServiceAnswer{ManyAddresses(100), 20, 0}}};
 }
 
@@ -86,6 +88,45 @@ inline ScopedFd TcpConnect(uint16_t port) {
   }
   SetRecvTimeout(fd.get(), 5);
   return fd;
+}
+
+// Connects from `source` (any 127.x.y.z works on loopback without configuration).
+inline ScopedFd TcpConnectFrom(uint16_t port, const IpAddr& source) {
+  ScopedFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  socklen_t len = 0;
+  sockaddr_storage local = source.ToSockaddr(0, &len);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), len) != 0) {
+    return ScopedFd();
+  }
+  sockaddr_in sa = Loopback(port);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    return ScopedFd();
+  }
+  SetRecvTimeout(fd.get(), 5);
+  return fd;
+}
+
+// Without waiting: true if the server has closed the connection (EOF or reset).
+inline bool ClosedNow(int fd) {
+  uint8_t b;
+  ssize_t n = ::recv(fd, &b, 1, MSG_DONTWAIT | MSG_PEEK);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+// Reads and discards until the server closes (true) or 5 s pass without data (false).
+inline bool ReadUntilClosed(int fd) {
+  SetRecvTimeout(fd, 5);
+  std::vector<uint8_t> buf(65536);
+  for (int i = 0; i < 100'000; ++i) {
+    ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      return true;
+    }
+    if (n < 0 && errno != EINTR) {
+      return false;
+    }
+  }
+  return false;
 }
 
 inline std::vector<uint8_t> Framed(std::span<const uint8_t> msg) {

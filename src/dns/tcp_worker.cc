@@ -1,4 +1,7 @@
 // The TCP thread: one epoll loop over the listener, the stop eventfd and every connection.
+// Each connection has one deadline at a time (DeadlineMs): its queued answers must be read,
+// else its message in progress must be complete, else it may stay idle. None is extended
+// by a byte arriving, so 1 byte a second holds a slot for message_timeout_ms, not forever.
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -27,11 +30,11 @@ int64_t SteadyMs() {
 
 }  // namespace
 
-TcpWorker::TcpWorker(ScopedFd listener, int stop_fd, Answerer& answerer, TcpOptions options)
+TcpWorker::TcpWorker(ScopedFd listener, int stop_fd, Answerer& answerer, TcpLimits limits)
     : listener_(std::move(listener)),
       stop_fd_(stop_fd),
       answerer_(answerer),
-      options_(options),
+      limits_(limits),
       scratch_(kTcpLengthSize + 65535) {}
 
 TcpWorker::~TcpWorker() { Join(); }
@@ -66,6 +69,7 @@ void TcpWorker::Run() {
       int fd = events[i].data.fd;
       if (fd == stop_fd_) {
         conns_.clear();  // closes every connection
+        per_network_.clear();
         return;
       }
       if (fd == listener_.get()) {
@@ -92,12 +96,15 @@ void TcpWorker::Accept() {
       return;  // EAGAIN, or an aborted connection: nothing more to accept now
     }
     ScopedFd owned(fd);
-    if (conns_.size() >= static_cast<size_t>(options_.max_connections)) {
-      continue;  // over the cap: the connection is closed at once
+    const IpAddr peer = PeerAddress(ss);
+    const IpAddr network = ClientNetwork(peer);
+    if (!Admit(network)) {
+      continue;  // over a cap: the connection is closed at once
     }
     auto c = std::make_unique<Conn>();
     c->fd = std::move(owned);
-    c->peer = PeerAddress(ss);
+    c->peer = peer;
+    c->network = network;
     c->last_active_ms = SteadyMs();
     c->events = EPOLLIN;
     epoll_event ev{};
@@ -107,7 +114,17 @@ void TcpWorker::Accept() {
       continue;
     }
     conns_.emplace(fd, std::move(c));
+    ++per_network_[network];
   }
+}
+
+// Room under the global cap and under the cap of the client's network.
+bool TcpWorker::Admit(const IpAddr& network) {
+  if (conns_.size() >= static_cast<size_t>(limits_.max_connections)) {
+    return false;
+  }
+  auto it = per_network_.find(network);
+  return it == per_network_.end() || it->second < limits_.max_per_network;
 }
 
 void TcpWorker::OnEvent(Conn& c, uint32_t events) {
@@ -162,6 +179,14 @@ void TcpWorker::ProcessFrames(Conn& c) {
     if (!frame) {
       break;
     }
+    if (frame->size() < kHeaderSize) {
+      // Not DNS (and cheap to send to keep a connection busy): answer what came before,
+      // read nothing more, close once those answers are sent.
+      c.in.clear();
+      c.read_deadline_ms = 0;
+      c.peer_closed = true;
+      return;
+    }
     consumed += kTcpLengthSize + frame->size();
     ClientInfo client{c.peer, std::nullopt, true};
     std::span<uint8_t> out(scratch_);
@@ -170,24 +195,39 @@ void TcpWorker::ProcessFrames(Conn& c) {
       continue;
     }
     WriteTcpLength(scratch_.data(), len);
+    if (c.out.empty()) {
+      c.write_deadline_ms = SteadyMs() + limits_.message_timeout_ms;
+    }
     c.out.insert(c.out.end(), scratch_.begin(), scratch_.begin() + kTcpLengthSize + len);
   }
   c.in.erase(c.in.begin(), c.in.begin() + consumed);
+  // The next message's clock starts with its first byte (it came with the last read).
+  if (c.in.empty()) {
+    c.read_deadline_ms = 0;
+  } else if (consumed > 0 || c.read_deadline_ms == 0) {
+    c.read_deadline_ms = SteadyMs() + limits_.message_timeout_ms;
+  }
 }
 
 // Writes as much pending output as the socket takes; false on a hard error.
 bool TcpWorker::Flush(Conn& c) {
   while (c.out_sent < c.out.size()) {
-    ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent,
-                       MSG_NOSIGNAL);
+    ssize_t n =
+        ::send(c.fd.get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
     if (n < 0) {
       return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
     }
     c.out_sent += static_cast<size_t>(n);
     c.last_active_ms = SteadyMs();
   }
+  if (c.write_deadline_ms != 0 && !c.in.empty()) {
+    // Reading may have paused while answers were queued: the message in progress gets a
+    // full period from now (at most once per answered message).
+    c.read_deadline_ms = std::max(c.read_deadline_ms, SteadyMs() + limits_.message_timeout_ms);
+  }
   c.out.clear();
   c.out_sent = 0;
+  c.write_deadline_ms = 0;
   return true;
 }
 
@@ -209,12 +249,43 @@ void TcpWorker::UpdateInterest(Conn& c) {
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
 }
 
-void TcpWorker::Close(int fd) { conns_.erase(fd); }  // ScopedFd closes; epoll forgets it
+void TcpWorker::Close(int fd) {
+  auto it = conns_.find(fd);
+  if (it != conns_.end()) {
+    Forget(*it->second);
+    conns_.erase(it);  // ScopedFd closes; epoll forgets it
+  }
+}
+
+void TcpWorker::Forget(const Conn& c) {
+  auto it = per_network_.find(c.network);
+  if (it != per_network_.end() && --it->second <= 0) {
+    per_network_.erase(it);
+  }
+}
+
+// Idle connections are the first to go when slots run short (RFC 7766 section 6.2.3).
+int64_t TcpWorker::IdleTimeoutMs() const {
+  const bool pressed = conns_.size() * 2 >= static_cast<size_t>(limits_.max_connections);
+  return pressed ? std::min(limits_.idle_timeout_ms, limits_.message_timeout_ms)
+                 : limits_.idle_timeout_ms;
+}
+
+int64_t TcpWorker::DeadlineMs(const Conn& c) const {
+  if (c.write_deadline_ms != 0) {
+    return c.write_deadline_ms;
+  }
+  if (c.read_deadline_ms != 0) {
+    return c.read_deadline_ms;
+  }
+  return c.last_active_ms + IdleTimeoutMs();
+}
 
 void TcpWorker::ExpireIdle() {
   const int64_t now = SteadyMs();
   for (auto it = conns_.begin(); it != conns_.end();) {
-    if (now - it->second->last_active_ms >= options_.idle_timeout_ms) {
+    if (now >= DeadlineMs(*it->second)) {
+      Forget(*it->second);
       it = conns_.erase(it);
     } else {
       ++it;
@@ -227,9 +298,9 @@ int TcpWorker::NextTimeoutMs() const {
     return -1;
   }
   const int64_t now = SteadyMs();
-  int64_t soonest = options_.idle_timeout_ms;
+  int64_t soonest = limits_.idle_timeout_ms;
   for (const auto& [fd, c] : conns_) {
-    soonest = std::min(soonest, c->last_active_ms + options_.idle_timeout_ms - now);
+    soonest = std::min(soonest, DeadlineMs(*c) - now);
   }
   return static_cast<int>(std::max<int64_t>(soonest, 0));
 }

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -14,6 +15,7 @@
 
 #include "common/net.h"
 #include "dns/answerer.h"
+#include "dns/server.h"
 
 namespace prewarm::dns {
 
@@ -47,14 +49,9 @@ class UdpWorker {
   std::thread thread_;
 };
 
-struct TcpOptions {
-  int idle_timeout_ms = 10'000;
-  int max_connections = 512;
-};
-
 class TcpWorker {
  public:
-  TcpWorker(ScopedFd listener, int stop_fd, Answerer& answerer, TcpOptions options);
+  TcpWorker(ScopedFd listener, int stop_fd, Answerer& answerer, TcpLimits limits);
   ~TcpWorker();
   void Start();
   void Join();
@@ -63,32 +60,40 @@ class TcpWorker {
   struct Conn {
     ScopedFd fd;
     IpAddr peer;
+    IpAddr network;  // ClientNetwork(peer), the key of per_network_
     std::vector<uint8_t> in;
     std::vector<uint8_t> out;
     size_t out_sent = 0;
     int64_t last_active_ms = 0;
-    uint32_t events = 0;  // current epoll interest
+    int64_t read_deadline_ms = 0;   // a message is partly in `in`; 0: none
+    int64_t write_deadline_ms = 0;  // answers are queued in `out`; 0: none
+    uint32_t events = 0;            // current epoll interest
     bool peer_closed = false;
   };
 
   void Run();
   void Accept();
+  bool Admit(const IpAddr& network);
   void OnEvent(Conn& c, uint32_t events);
   bool ReadSome(Conn& c);
   void ProcessFrames(Conn& c);
   bool Flush(Conn& c);
   void UpdateInterest(Conn& c);
   void Close(int fd);
+  void Forget(const Conn& c);
+  int64_t IdleTimeoutMs() const;
+  int64_t DeadlineMs(const Conn& c) const;
   void ExpireIdle();
   int NextTimeoutMs() const;
 
   ScopedFd listener_;
   int stop_fd_;
   Answerer& answerer_;
-  TcpOptions options_;
+  TcpLimits limits_;
   ScopedFd epoll_;
   std::unordered_map<int, std::unique_ptr<Conn>> conns_;
-  std::vector<uint8_t> scratch_;  // one response, 2-byte length + up to 65535
+  std::map<IpAddr, int> per_network_;  // open connections per client network
+  std::vector<uint8_t> scratch_;       // one response, 2-byte length + up to 65535
   std::thread thread_;
 };
 

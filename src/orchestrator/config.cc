@@ -26,6 +26,19 @@ absl::StatusOr<HostPort> ReadHostPort(const YamlReader& r, std::string_view key,
   return *hp;
 }
 
+// dns.tcp_*: each defaults to dns::TcpLimits' value.
+absl::Status ReadTcpLimits(const YamlReader& d, dns::TcpLimits& l) {
+  const std::pair<const char*, int*> fields[] = {{"tcp_idle_timeout_ms", &l.idle_timeout_ms},
+                                                 {"tcp_message_timeout_ms", &l.message_timeout_ms},
+                                                 {"tcp_max_connections", &l.max_connections},
+                                                 {"tcp_max_per_network", &l.max_per_network}};
+  for (const auto& [key, field] : fields) {
+    ASSIGN_OR_RETURN(int64_t v, d.Int(key, *field, 1, 3'600'000));
+    *field = static_cast<int>(v);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadListen(const YamlReader& r, OrchestratorConfig& c) {
   RETURN_IF_ERROR(r.CheckKnown({"zone",
                                 "nameservers",
@@ -44,17 +57,21 @@ absl::Status ReadListen(const YamlReader& r, OrchestratorConfig& c) {
                                 "log_level",
                                 "max_prefetch_target",
                                 "event_retention_s",
+                                "max_events_per_network_per_s",
                                 "autoscaler",
                                 "cluster",
                                 "tls",
                                 "nodes"}));
   ASSIGN_OR_RETURN(auto dns, r.Map("dns"));
   YamlReader d = dns ? *dns : *YamlReader::FromString("{}", "<default>");
-  RETURN_IF_ERROR(d.CheckKnown({"listen", "udp_threads", "tcp"}));
+  RETURN_IF_ERROR(
+      d.CheckKnown({"listen", "udp_threads", "tcp", "tcp_idle_timeout_ms", "tcp_message_timeout_ms",
+                    "tcp_max_connections", "tcp_max_per_network"}));
   ASSIGN_OR_RETURN(c.dns_listen, ReadHostPort(d, "listen", "127.0.0.1:5353"));
   ASSIGN_OR_RETURN(int64_t threads, d.Int("udp_threads", 2, 1, 64));
   c.dns_udp_threads = static_cast<int>(threads);
   ASSIGN_OR_RETURN(c.dns_tcp, d.Bool("tcp", true));
+  RETURN_IF_ERROR(ReadTcpLimits(d, c.dns_tcp_limits));
   ASSIGN_OR_RETURN(auto grpc, r.Map("grpc"));
   if (grpc) {
     RETURN_IF_ERROR(grpc->CheckKnown({"listen"}));
@@ -315,6 +332,9 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
   c.max_prefetch_target = static_cast<uint32_t>(max_target);
   ASSIGN_OR_RETURN(int64_t retention_s, r.Int("event_retention_s", 3600, 0, 7 * 86400));
   c.event_retention_ms = retention_s * 1000;
+  ASSIGN_OR_RETURN(int64_t per_network,
+                   r.Int("max_events_per_network_per_s", 1000, 0, 1'000'000'000));
+  c.max_events_per_network_per_s = static_cast<uint32_t>(per_network);
   return c;
 }
 

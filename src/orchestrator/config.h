@@ -6,10 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "autoscale/settings.h"
 #include "common/net.h"
 #include "common/yaml_reader.h"
+#include "dns/server.h"
 #include "geo/geo.h"
-#include "autoscale/settings.h"
 #include "security/tls.h"
 
 namespace prewarm::orchestrator {
@@ -39,7 +40,6 @@ struct TemplateInfo {
   int64_t keepalive_ms = 0;   // idle this long -> may be drained (0: the global keepalive)
 };
 
-
 // Where the cluster's state lives and how replicas share it (docs/design.md, "Cluster").
 struct ClusterConfig {
   std::string replica_id;                   // unique per replica; default "<hostname>-<grpc port>"
@@ -64,6 +64,7 @@ struct OrchestratorConfig {
   HostPort dns_listen;         // default 127.0.0.1:5353
   int dns_udp_threads = 2;
   bool dns_tcp = true;
+  dns::TcpLimits dns_tcp_limits;         // dns.tcp_*: defaults in dns/server.h
   HostPort grpc_listen;                  // default 127.0.0.1:7400
   HostPort http_listen;                  // default 127.0.0.1:9400
   std::vector<IpAddr> origin_addresses;  // answered when nothing else can serve
@@ -75,6 +76,9 @@ struct OrchestratorConfig {
   std::map<std::string, TemplateInfo> templates;  // template -> tier, service time
   uint32_t max_prefetch_target = 1000;            // larger targets are rejected as absurd
   int64_t event_retention_ms = 3'600'000;         // backlog kept for a reconnecting forecaster
+  // Demand: answers counted per second per (sender's /24 or /56, region, template); the
+  // rest are answered but not counted (docs/design.md, "Demand"). 0: no cap.
+  uint32_t max_events_per_network_per_s = 1000;
   std::vector<RegionConfig> regions;
   std::vector<NetworkConfig> networks;
   std::string default_region;

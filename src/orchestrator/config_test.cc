@@ -24,6 +24,32 @@ TEST(OrchestratorConfigTest, DefaultsMatchTheDocumentedOnes) {
   EXPECT_EQ(c->nameservers[0].name, "ns1.edge.example.");
 }
 
+TEST(OrchestratorConfigTest, DnsTcpLimitsDefaultToTheServersAndCanBeSet) {
+  auto c = Parse("{}");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->dns_tcp_limits.idle_timeout_ms, dns::TcpLimits{}.idle_timeout_ms);
+  EXPECT_EQ(c->dns_tcp_limits.max_per_network, dns::TcpLimits{}.max_per_network);
+  auto set = Parse(
+      "dns: {tcp_idle_timeout_ms: 5000, tcp_message_timeout_ms: 300, tcp_max_connections: 64,"
+      " tcp_max_per_network: 4}\n");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->dns_tcp_limits.idle_timeout_ms, 5000);
+  EXPECT_EQ(set->dns_tcp_limits.message_timeout_ms, 300);
+  EXPECT_EQ(set->dns_tcp_limits.max_connections, 64);
+  EXPECT_EQ(set->dns_tcp_limits.max_per_network, 4);
+  EXPECT_FALSE(Parse("dns: {tcp_max_per_network: 0}\n").ok());
+}
+
+TEST(OrchestratorConfigTest, DemandPerNetworkIsCappedByDefaultAndCanBeUncapped) {
+  auto c = Parse("{}");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->max_events_per_network_per_s, 1000u);
+  auto off = Parse("max_events_per_network_per_s: 0\n");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->max_events_per_network_per_s, 0u);
+  EXPECT_FALSE(Parse("max_events_per_network_per_s: -1\n").ok());
+}
+
 TEST(OrchestratorConfigTest, ParsesRegionsNetworksAndServices) {
   auto c = Parse(testing::kThreeRegions);
   ASSERT_TRUE(c.ok()) << c.status();

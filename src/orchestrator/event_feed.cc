@@ -4,8 +4,21 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
+
+#include "dns/answerer.h"
 
 namespace prewarm::orchestrator {
+namespace {
+
+uint64_t SplitMix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
 
 EventFeed::EventFeed(const OrchestratorConfig& config, const Clock& clock)
     : config_(config), clock_(clock) {
@@ -13,10 +26,22 @@ EventFeed::EventFeed(const OrchestratorConfig& config, const Clock& clock)
   for (const auto& [name, info] : config.templates) templates_.push_back(name);
   cells_ = std::make_unique<std::atomic<uint32_t>[]>(
       std::max<size_t>(1, regions_.size() * templates_.size() * 2));
+  cap_ = config.max_events_per_network_per_s;
+  seed_ = std::random_device{}();
+  seed_ = (seed_ << 32) ^ std::random_device{}();
+  weights_ = std::make_unique<std::atomic<uint32_t>[]>(kWeightSlots);
   last_cut_ms_ = clock_.NowMs() / 1000 * 1000;
 }
 
 EventFeed::~EventFeed() { Stop(); }
+
+size_t EventFeed::WeightSlot(int region, int tmpl, const IpAddr& sender) const {
+  const IpAddr net = dns::ClientNetwork(sender);
+  uint64_t h = seed_ ^ (static_cast<uint64_t>(region) << 48) ^ (static_cast<uint64_t>(tmpl) << 32);
+  for (size_t i = 0; i < net.size(); ++i) h = SplitMix(h ^ net.bytes()[i]);
+  return static_cast<size_t>(SplitMix(h ^ static_cast<uint64_t>(net.family()))) &
+         (kWeightSlots - 1);
+}
 
 int EventFeed::RegionIndex(std::string_view region) const {
   auto it = std::find(regions_.begin(), regions_.end(), region);
@@ -60,6 +85,10 @@ void EventFeed::CutNow() {
     }
   }
   last_cut_ms_ = now / 1000 * 1000;
+  // Every network's share starts again with the next cut.
+  if (cap_ != 0) {
+    for (size_t i = 0; i < kWeightSlots; ++i) weights_[i].store(0, std::memory_order_relaxed);
+  }
   if (service_times_) {
     for (size_t t = 0; t < templates_.size(); ++t) {
       if (answers[t] > 0) service_times_->AddAnswers(templates_[t], answers[t]);
@@ -129,7 +158,8 @@ void EventFeed::StartThread() {
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "orch-events");
     while (!stopping_.load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1000 - RealClock::Get().NowMs() % 1000));
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(1000 - RealClock::Get().NowMs() % 1000));
       CutNow();
     }
   });

@@ -1,5 +1,7 @@
 // EventFeed: the demand signal for the forecaster. DNS threads count each service answer
-// with one relaxed atomic add into a fixed (region, template, cold) table; a cutter thread
+// with one relaxed atomic add into a fixed (region, template, cold) table, at most
+// `max_events_per_network_per_s` a cut per (sender's network, region, template), so one
+// network cannot pass a flood off as demand (docs/design.md, "Demand"); a cutter thread
 // turns the counts into one RequestEventBatch per second, keeps a bounded backlog for
 // forecasters that reconnect, and hands batches to every subscriber's bounded queue
 // (oldest dropped and counted when a subscriber falls behind).
@@ -15,9 +17,10 @@
 #include <thread>
 #include <vector>
 
-#include "common/clock.h"
-#include "orchestrator/config.h"
 #include "autoscale/service_time.h"
+#include "common/clock.h"
+#include "common/net.h"
+#include "orchestrator/config.h"
 #include "prewarm/v1/forecast.pb.h"
 
 namespace prewarm::orchestrator {
@@ -49,9 +52,15 @@ class EventFeed {
   // Indexes for Record(); -1 when unknown.
   int RegionIndex(std::string_view region) const;
   int TemplateIndex(std::string_view tmpl) const;
-  // Hot path: lock-free.
-  void Record(int region, int tmpl, bool cold) {
+  // Hot path: lock-free. `sender` is the query's source address, never its ECS option:
+  // anyone can write any client subnet into a query, so it picks the region an answer
+  // counts for, and the sender's network (dns::ClientNetwork) bounds how much it counts.
+  void Record(int region, int tmpl, bool cold, const IpAddr& sender) {
     if (region < 0 || tmpl < 0) return;
+    if (!Weigh(region, tmpl, sender)) {
+      capped_total_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     cells_[Cell(region, tmpl, cold)].fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -68,6 +77,8 @@ class EventFeed {
   std::shared_ptr<Subscription> Subscribe(int64_t since_unix_ms);
   void Unsubscribe(const std::shared_ptr<Subscription>& s);
   uint64_t events_total() const { return events_total_.load(); }
+  // Answers not counted because their sender's network had reached its cap.
+  uint64_t capped_total() const { return capped_total_.load(std::memory_order_relaxed); }
   size_t subscribers() const;
 
  private:
@@ -75,6 +86,14 @@ class EventFeed {
     return (static_cast<size_t>(region) * templates_.size() + static_cast<size_t>(tmpl)) * 2 +
            (cold ? 1 : 0);
   }
+  // False once the sender's network has its cut's share of (region, template).
+  bool Weigh(int region, int tmpl, const IpAddr& sender) {
+    if (cap_ == 0) return true;
+    std::atomic<uint32_t>& w = weights_[WeightSlot(region, tmpl, sender)];
+    return w.load(std::memory_order_relaxed) < cap_ &&
+           w.fetch_add(1, std::memory_order_relaxed) < cap_;
+  }
+  size_t WeightSlot(int region, int tmpl, const IpAddr& sender) const;
   void Deliver(const v1::RequestEventBatch& batch);
 
   const OrchestratorConfig& config_;
@@ -82,12 +101,19 @@ class EventFeed {
   std::vector<std::string> regions_;
   std::vector<std::string> templates_;
   std::unique_ptr<std::atomic<uint32_t>[]> cells_;
+  // Answers counted this cut per hashed (network, region, template); a random seed, so a
+  // sender cannot choose to share a slot with someone else's network.
+  static constexpr size_t kWeightSlots = size_t{1} << 16;
+  uint32_t cap_ = 0;  // 0: no cap
+  uint64_t seed_ = 0;
+  std::unique_ptr<std::atomic<uint32_t>[]> weights_;
+  std::atomic<uint64_t> capped_total_{0};
   ServiceTimeMeter* service_times_ = nullptr;
   int64_t last_cut_ms_ = 0;
   std::atomic<uint64_t> events_total_{0};
 
   mutable std::mutex mu_;
-  std::deque<v1::RequestEventBatch> backlog_;  // guarded by mu_
+  std::deque<v1::RequestEventBatch> backlog_;        // guarded by mu_
   std::vector<std::shared_ptr<Subscription>> subs_;  // guarded by mu_
   static constexpr size_t kSubscriberQueue = 600;
 

@@ -2,10 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <map>
+
 #include "orchestrator/test_util.h"
 
 namespace prewarm::orchestrator {
 namespace {
+
+const IpAddr kClient = *IpAddr::Parse("198.51.100.7");
 
 class EventFeedTest : public ::testing::Test {
  protected:
@@ -22,9 +27,9 @@ TEST_F(EventFeedTest, CountsAreCutIntoOneEventPerRegionTemplateAndColdness) {
   ASSERT_GE(sin, 0);
   ASSERT_GE(st, 0);
   EXPECT_EQ(feed_.RegionIndex("atlantis"), -1);
-  for (int i = 0; i < 5; ++i) feed_.Record(sin, st, false);
-  feed_.Record(sin, st, true);
-  feed_.Record(-1, st, false);  // unknown region: ignored, not a crash
+  for (int i = 0; i < 5; ++i) feed_.Record(sin, st, false, kClient);
+  feed_.Record(sin, st, true, kClient);
+  feed_.Record(-1, st, false, kClient);  // unknown region: ignored, not a crash
   clock_.Advance(1000);
   feed_.CutNow();
   auto batch = sub->Next(0);
@@ -55,7 +60,7 @@ TEST_F(EventFeedTest, EventsCarryTheMeasuredServiceTimeOnceAWindowHasEnoughAnswe
   feed_.CutNow();  // opens the meter's window
   // 10 s: 4 answers a second, 2 connections open throughout (as the agents report them).
   for (int s = 0; s < 10; ++s) {
-    for (int i = 0; i < 4; ++i) feed_.Record(fra, st, false);
+    for (int i = 0; i < 4; ++i) feed_.Record(fra, st, false, kClient);
     meter.AddConnectionSeconds("static", 2.0);
     clock_.Advance(1000);
     feed_.CutNow();
@@ -66,7 +71,7 @@ TEST_F(EventFeedTest, EventsCarryTheMeasuredServiceTimeOnceAWindowHasEnoughAnswe
   // Little's law: 20 connection-seconds / 40 answers = 0.5 s, sent from now on.
   ASSERT_TRUE(meter.Get("static"));
   EXPECT_DOUBLE_EQ(*meter.Get("static"), 0.5);
-  feed_.Record(fra, st, false);
+  feed_.Record(fra, st, false, kClient);
   clock_.Advance(1000);
   feed_.CutNow();
   auto batch = sub->Next(0);
@@ -79,7 +84,7 @@ TEST_F(EventFeedTest, ALateSubscriberGetsTheRetainedBacklogFirst) {
   int st = feed_.TemplateIndex("static");
   int64_t t0 = clock_.NowMs();
   for (int s = 0; s < 3; ++s) {
-    feed_.Record(fra, st, false);
+    feed_.Record(fra, st, false, kClient);
     clock_.Advance(1000);
     feed_.CutNow();
   }
@@ -94,6 +99,71 @@ TEST_F(EventFeedTest, ALateSubscriberGetsTheRetainedBacklogFirst) {
   feed_.Unsubscribe(all);
   feed_.Unsubscribe(recent);
   EXPECT_EQ(feed_.subscribers(), 0u);
+}
+
+// Sums the counts of one batch per (region, template), cold or not.
+std::map<std::pair<std::string, std::string>, uint64_t> Counts(const v1::RequestEventBatch& b) {
+  std::map<std::pair<std::string, std::string>, uint64_t> out;
+  for (const auto& e : b.events()) out[{e.region(), e.template_name()}] += e.count();
+  return out;
+}
+
+// Given a flood from one resolver whose queries carry forged client subnets of every
+// region, each second counts at most the cap per (region, template): the flood's answers
+// are answered, not counted as demand. The next second the network has its share again.
+TEST(EventFeedCapTest, AForgedEcsFloodFromOneNetworkCountsAtMostItsShare) {
+  ManualClock clock{1'700'000'000'000};
+  OrchestratorConfig config = testing::ThreeRegionConfig();
+  config.max_events_per_network_per_s = 50;
+  EventFeed feed(config, clock);
+  auto sub = feed.Subscribe(0);
+  const int st = feed.TemplateIndex("static");
+  const int regions[] = {feed.RegionIndex("frankfurt"), feed.RegionIndex("virginia"),
+                         feed.RegionIndex("singapore")};
+  for (int second = 0; second < 3; ++second) {
+    for (uint32_t q = 0; q < 30'000; ++q) {
+      // 127.0.0.1..254: one /24, whatever the forged ECS says the client is.
+      IpAddr sender = IpAddr::V4(0x7F000001u + q % 254);
+      feed.Record(regions[q % 3], st, q % 7 == 0, sender);
+    }
+    clock.Advance(1000);
+    feed.CutNow();
+    auto batch = sub->Next(0);
+    ASSERT_TRUE(batch.has_value());
+    for (const auto& [key, n] : Counts(*batch)) EXPECT_EQ(n, 50u) << key.first << " " << second;
+    EXPECT_EQ(Counts(*batch).size(), 3u);
+  }
+  EXPECT_EQ(feed.events_total(), 3u * 3u * 50u);
+  EXPECT_EQ(feed.capped_total(), 3u * (30'000u - 3u * 50u));
+}
+
+// Real demand comes from many networks: a thousand resolvers (127.0.0.0/16's /24s and
+// IPv6 /56s), each under its cap, are all counted.
+TEST(EventFeedCapTest, ManyNetworksUnderTheirCapAreAllCounted) {
+  ManualClock clock{1'700'000'000'000};
+  OrchestratorConfig config = testing::ThreeRegionConfig();
+  config.max_events_per_network_per_s = 5;
+  EventFeed feed(config, clock);
+  auto sub = feed.Subscribe(0);
+  const int fra = feed.RegionIndex("frankfurt");
+  const int st = feed.TemplateIndex("static");
+  for (uint32_t net = 0; net < 256; ++net) {
+    for (int i = 0; i < 3; ++i) feed.Record(fra, st, false, IpAddr::V4(0x7F000000u | net << 8 | 9));
+  }
+  for (uint8_t net = 0; net < 200; ++net) {
+    std::array<uint8_t, 16> b{0x20, 0x01, 0x0d, 0xb8, 0, 0, net, 0x42};  // a /56 each
+    b[15] = 1;
+    for (int i = 0; i < 3; ++i) feed.Record(fra, st, false, IpAddr::V6(b));
+  }
+  clock.Advance(1000);
+  feed.CutNow();
+  auto batch = sub->Next(0);
+  ASSERT_TRUE(batch.has_value());
+  // Hashed slots may collide; a collision costs a network some of its share, rarely.
+  const uint64_t counted = Counts(*batch)[{"frankfurt", "static"}];
+  EXPECT_GE(counted, (256u + 200u) * 3u * 99 / 100);
+  EXPECT_LE(counted, (256u + 200u) * 3u);
+  EXPECT_EQ(counted + feed.capped_total(), (256u + 200u) * 3u);
 }
 
 }  // namespace

@@ -90,6 +90,7 @@ absl::Status Orchestrator::StartDns() {
   opts.listen = config_.dns_listen;
   opts.udp_threads = config_.dns_udp_threads;
   opts.tcp = config_.dns_tcp;
+  opts.tcp_limits = config_.dns_tcp_limits;
   dns_ = std::make_unique<dns::DnsServer>(opts, *authority_);
   return dns_->Start();
 }
@@ -228,6 +229,9 @@ void Orchestrator::RenderAnswers(MetricsText& m) const {
   m.Add(c.cold.load());
   m.Counter("prewarm_request_events_total", "Service answers counted for the forecaster.");
   m.Add(events_->events_total());
+  m.Counter("prewarm_request_events_capped_total",
+            "Service answers not counted: their sender's network had its share of the second.");
+  m.Add(events_->capped_total());
   m.Gauge("prewarm_forecasters", "Forecasters subscribed to the request events.");
   m.Add(events_->subscribers());
 }

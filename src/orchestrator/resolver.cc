@@ -43,9 +43,11 @@ OrchestratorResolver::Placed OrchestratorResolver::Locate(const dns::ClientInfo&
   return Placed{hit->location, static_cast<uint8_t>(scope)};
 }
 
-void OrchestratorResolver::Record(const Placed& placed, const std::string& tmpl, bool cold) {
+void OrchestratorResolver::Record(const Placed& placed, const std::string& tmpl, bool cold,
+                                  const dns::ClientInfo& client) {
   if (feed_ == nullptr) return;
-  feed_->Record(feed_->RegionIndex(placed.location.region), feed_->TemplateIndex(tmpl), cold);
+  feed_->Record(feed_->RegionIndex(placed.location.region), feed_->TemplateIndex(tmpl), cold,
+                client.source);
 }
 
 dns::ServiceAnswer OrchestratorResolver::Origin(uint8_t scope) {
@@ -77,7 +79,7 @@ std::optional<dns::ServiceAnswer> OrchestratorResolver::Resolve(std::string_view
     (local ? (inst.ready ? counters_.ready : counters_.starting) : counters_.remote)
         .fetch_add(1, std::memory_order_relaxed);
     uint32_t ttl = pick.kind == PickKind::kLocalReady ? config_.stable_ttl_s : config_.short_ttl_s;
-    Record(placed, tmpl, false);
+    Record(placed, tmpl, false, client);
     if (history_ != nullptr) history_->Answer(inst.id, inst.address);
     return dns::ServiceAnswer{{inst.address}, ttl, placed.scope};
   }
@@ -85,7 +87,7 @@ std::optional<dns::ServiceAnswer> OrchestratorResolver::Resolve(std::string_view
     std::optional<ColdAnswer> cold = cold_.Reserve(tmpl, where);
     if (cold) {
       counters_.cold.fetch_add(1, std::memory_order_relaxed);
-      Record(placed, tmpl, true);
+      Record(placed, tmpl, true, client);
       if (history_ != nullptr) history_->Answer(cold->instance, cold->address);
       return dns::ServiceAnswer{{cold->address}, config_.short_ttl_s, placed.scope};
     }
@@ -94,12 +96,12 @@ std::optional<dns::ServiceAnswer> OrchestratorResolver::Resolve(std::string_view
     Pick existing = ChooseExisting(*snap, tmpl, where, ThreadRandom());
     if (existing.instance != nullptr) {
       counters_.remote.fetch_add(1, std::memory_order_relaxed);
-      Record(placed, tmpl, true);
+      Record(placed, tmpl, true, client);
       if (history_ != nullptr) history_->Answer(existing.instance->id, existing.instance->address);
       return dns::ServiceAnswer{{existing.instance->address}, config_.short_ttl_s, placed.scope};
     }
   }
-  Record(placed, tmpl, true);
+  Record(placed, tmpl, true, client);
   return Origin(placed.scope);
 }
 

@@ -48,7 +48,9 @@ class OrchestratorResolver final : public dns::ServiceResolver {
 
  private:
   dns::ServiceAnswer Origin(uint8_t scope);
-  void Record(const Placed& placed, const std::string& tmpl, bool cold);
+  // Counts the answer as demand; the sender's network bounds its weight (EventFeed).
+  void Record(const Placed& placed, const std::string& tmpl, bool cold,
+              const dns::ClientInfo& client);
 
   const OrchestratorConfig& config_;
   const SnapshotHolder& snapshots_;

@@ -77,5 +77,32 @@ TEST_F(ResolverTest, ColdThenReadyAnswersWithShortThenStableTtl) {
   EXPECT_EQ(resolver_.counters().ready.load(), 1u);
 }
 
+// Given a flood from one resolver with a forged client subnet in every query, spread over
+// the regions' networks: every query is answered, and what reaches the forecaster as
+// demand is the sender network's share of each second, whatever the subnets said.
+TEST_F(ResolverTest, AForgedEcsFloodCountsAsOneNetworksShareOfDemand) {
+  config_.max_events_per_network_per_s = 20;
+  EventFeed feed(config_, clock_);
+  auto sub = feed.Subscribe(0);
+  OrchestratorResolver counted(config_, replica_.snaps(), replica_.r().cold(), clock_, &feed);
+  const char* subnets[] = {"203.0.113.0", "198.51.100.0", "100.64.0.0"};  // sin, vir, fra
+  int answered = 0;
+  for (int q = 0; q < 3000; ++q) {
+    dns::ClientInfo c = From("127.0.0.1", subnets[q % 3]);
+    c.ecs->address = IpAddr::V4(c.ecs->address.v4_host_order() + (q % 200) * 256);
+    answered += counted.Resolve("static", kA, c).has_value() ? 1 : 0;
+  }
+  EXPECT_EQ(answered, 3000);
+  clock_.Advance(1000);
+  feed.CutNow();
+  auto batch = sub->Next(0);
+  ASSERT_TRUE(batch.has_value());
+  uint64_t total = 0;
+  for (const auto& e : batch->events()) total += e.count();
+  EXPECT_LE(total, 3u * 20u);  // at most one share per (region, template)
+  EXPECT_GE(total, 20u);
+  EXPECT_EQ(total + feed.capped_total(), 3000u);
+}
+
 }  // namespace
 }  // namespace prewarm::orchestrator

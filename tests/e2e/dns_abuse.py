@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Abusive DNS clients for dns_abuse_test.sh, each bounded in count and time.
+
+  dns_abuse.py slowloris PORT CONNS SECONDS
+      CONNS TCP connections from 127.0.0.2-251 (one /24) to 127.0.0.1:PORT, each announcing
+      a 256-byte message and sending one byte of it every 0.5 s; a closed connection is
+      opened again (at most 20 * CONNS opens). Prints the connections open at the end
+      and how many the server closed.
+  dns_abuse.py flood PORT QUERIES
+      QUERIES UDP queries for static.edge.example A from 127.0.0.1, each with a different
+      forged client subnet (ECS) spread over the test config's networks and beyond, in
+      batches of 100 whose answers are read. Prints "answered N seconds S".
+"""
+import select
+import socket
+import struct
+import sys
+import time
+
+
+def query(qid, ecs=None):
+    msg = struct.pack(">HHHHHH", qid & 0xFFFF, 0x0000, 1, 0, 0, 1 if ecs else 0)
+    for label in b"static.edge.example".split(b"."):
+        msg += bytes([len(label)]) + label
+    msg += b"\x00" + struct.pack(">HH", 1, 1)
+    if ecs:
+        addr = socket.inet_aton(ecs)[:3]
+        opt = struct.pack(">HBB", 1, 24, 0) + addr
+        option = struct.pack(">HH", 8, len(opt)) + opt
+        msg += b"\x00" + struct.pack(">HHIH", 41, 1232, 0, len(option)) + option
+    return msg
+
+
+def slowloris(port, conns, seconds):
+    def open_one(i):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.%d" % (2 + i % 250), 0))
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        return s
+
+    socks = [open_one(i) for i in range(conns)]
+    sent_first = [False] * conns
+    opens, closed = conns, 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for i, s in enumerate(socks):
+            dead = False
+            try:
+                s.send(b"\x00" if sent_first[i] else b"\x01")
+                sent_first[i] = True
+                r, _, _ = select.select([s], [], [], 0)
+                if r and s.recv(1) == b"":
+                    dead = True
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                dead = True
+            if dead:
+                closed += 1
+                s.close()
+                if opens < 20 * conns:
+                    socks[i] = open_one(i)
+                    sent_first[i] = False
+                    opens += 1
+        time.sleep(0.5)
+    alive = 0
+    for s in socks:
+        try:
+            r, _, _ = select.select([s], [], [], 0)
+            if not r or s.recv(1, socket.MSG_PEEK) != b"":
+                alive += 1
+        except OSError:
+            pass
+        s.close()
+    print("open %d closed_by_server %d opened %d" % (alive, closed, opens))
+
+
+def flood(port, queries):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.setblocking(False)
+    bases = [(203, 0, 113), (198, 51, 100), (100, 64, 0)]
+    answered = 0
+    start = time.monotonic()
+    for first in range(0, queries, 100):
+        for q in range(first, min(first + 100, queries)):
+            a, b, c = bases[q % 3]
+            ecs = "%d.%d.%d.0" % (a, (b + q // 256) % 256, (c + q) % 256)
+            s.sendto(query(q, ecs), ("127.0.0.1", port))
+        deadline = time.monotonic() + 1.0
+        got = 0
+        while got < min(100, queries - first) and time.monotonic() < deadline:
+            r, _, _ = select.select([s], [], [], 0.1)
+            while r:
+                try:
+                    s.recv(4096)
+                    got += 1
+                except BlockingIOError:
+                    break
+        answered += got
+    print("answered %d seconds %.2f" % (answered, time.monotonic() - start))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "slowloris":
+        slowloris(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
+    elif sys.argv[1] == "flood":
+        flood(int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        sys.exit(__doc__)

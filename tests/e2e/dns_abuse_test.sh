@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# End to end: the orchestrator's DNS under abuse, on loopback, no agents (answers name the
+# origin). Clients in tests/e2e/dns_abuse.py, every one bounded in count and time.
+#  1. Slow-loris: 520 TCP connections from 127.0.0.0/24 (more than the 512 slots), each
+#     dribbling a byte every 0.5 s and reopened when closed, for 8 s. Meanwhile TCP queries
+#     from 127.0.1.1 and UDP queries must be answered.
+#  2. Forged-ECS flood: 20,000 UDP queries from 127.0.0.1, each with another client subnet.
+#     They are answered, and the demand counted for the forecaster stays within the
+#     sender network's share: max_events_per_network_per_s per (region, template) a second.
+# Usage: dns_abuse_test.sh PATH/TO/prewarm
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/lib.sh"
+PREWARM=${1:?usage: dns_abuse_test.sh PATH/TO/prewarm}
+for tool in kdig curl python3; do
+  command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
+done
+
+WORK=$(mktemp -d /tmp/prewarm-e2e-dns-abuse.XXXXXX)
+PORT=5358
+SHARE=100
+cat >"$WORK/orch.yaml" <<YAML
+dns: {listen: 127.0.0.1:$PORT}   # TCP limits: the defaults (512 slots, 64 per network)
+grpc: {listen: 127.0.0.1:7408}
+http: {listen: 127.0.0.1:9408}
+origin: {addresses: [127.0.0.1], check: false}
+services: [{name: static, template: static}]
+regions:
+  - {name: frankfurt, latitude: 50.11, longitude: 8.68}
+  - {name: virginia, latitude: 38.95, longitude: -77.45}
+  - {name: singapore, latitude: 1.35, longitude: 103.82}
+networks:
+  - {cidr: 198.51.100.0/24, region: virginia}
+  - {cidr: 203.0.113.0/24, region: singapore}
+default_region: frankfurt
+max_events_per_network_per_s: $SHARE
+YAML
+"$PREWARM" orchestrator --config "$WORK/orch.yaml" >"$WORK/orch.log" 2>&1 &
+ORCH=$!
+LORIS=
+cleanup() {
+  [[ -n "$LORIS" ]] && kill "$LORIS" 2>/dev/null
+  kill -TERM "$ORCH" 2>/dev/null
+  wait 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+metric() { curl -s http://127.0.0.1:9408/metrics | awk -v m="$1" '$1 == m {print $2}'; }
+udp_ok() { kdig @127.0.0.1 -p "$PORT" +short +timeout=2 +retry=0 static.edge.example A | grep -q .; }
+tcp_ok() {
+  kdig @127.0.0.1 -p "$PORT" -b 127.0.1.1 +tcp +short +timeout=2 +retry=0 \
+    static.edge.example A | grep -q .
+}
+check "the orchestrator answers" wait_until 30 udp_ok
+stop_if_failed "$WORK/orch.log"
+
+# 1. Slow-loris.
+python3 "$HERE/dns_abuse.py" slowloris "$PORT" 520 8 >"$WORK/loris.out" 2>&1 &
+LORIS=$!
+sleep 2  # every slot is asked for by now
+TCP_OK=0 UDP_OK=0
+for i in 1 2 3 4 5; do
+  tcp_ok && TCP_OK=$((TCP_OK + 1))
+  udp_ok && UDP_OK=$((UDP_OK + 1))
+  sleep 0.5
+done
+check "during the slow-loris, TCP queries from another network are answered ($TCP_OK/5)" \
+  test "$TCP_OK" -eq 5
+check "during the slow-loris, UDP queries are answered ($UDP_OK/5)" test "$UDP_OK" -eq 5
+wait "$LORIS"
+LORIS=
+echo "slow-loris: $(cat "$WORK/loris.out")"
+OPEN=$(awk '{print $2}' "$WORK/loris.out")
+check "the slow-loris network held at most its 64 slots ($OPEN open at the end)" \
+  bash -c "[[ -n '$OPEN' ]] && (( $OPEN <= 64 ))"
+
+# 2. Forged-ECS flood.
+BEFORE=$(metric prewarm_request_events_total)
+FLOOD=$(python3 "$HERE/dns_abuse.py" flood "$PORT" 20000)
+echo "flood: $FLOOD"
+ANSWERED=$(awk '{print $2}' <<<"$FLOOD")
+SECS=$(awk '{printf "%d", $4 + 1}' <<<"$FLOOD")
+sleep 1.5  # the last second is cut
+COUNTED=$(($(metric prewarm_request_events_total) - BEFORE))
+CAPPED=$(metric prewarm_request_events_capped_total)
+# 3 (region, template) series, one share each per second the flood touched (+1 for the
+# partial seconds at both ends).
+BOUND=$((3 * SHARE * (SECS + 1)))
+check "the flood is answered ($ANSWERED of 20000)" bash -c "(( $ANSWERED >= 19000 ))"
+check "the flood counts as at most the sender's share: $COUNTED <= $BOUND" \
+  bash -c "(( $COUNTED <= $BOUND ))"
+check "the rest is counted as capped ($CAPPED)" bash -c "(( $CAPPED >= 20000 - $BOUND ))"
+check "the orchestrator still answers" udp_ok
+
+if ((FAILED > 0)); then
+  echo "---- orchestrator ----"; tail -30 "$WORK/orch.log"
+fi
+finish
