@@ -99,11 +99,11 @@ const TemplatePolicy& Reconciler::PolicyFor(uint32_t index, const ViewKey& k) {
 }
 
 Reconciler::Averages Reconciler::AveragesOf(const History& h, int64_t now_ms) const {
+  if (h.nonzero == 0) return {};  // every sample is 0: so are both means
   // One pass, newest first, over both windows (the panic window is normally the shorter).
   const int64_t stable_from = now_ms - config_.stable_window_ms;
   const int64_t panic_from = now_ms - config_.panic_window_ms;
   const int64_t from = std::min(stable_from, panic_from);
-  if (h.nonzero == 0) return {};  // every sample is 0: so are both means
   double stable_sum = 0, panic_sum = 0;
   int stable_n = 0, panic_n = 0;
   for (auto it = h.samples.rbegin(); it != h.samples.rend() && it->t_ms > from; ++it) {

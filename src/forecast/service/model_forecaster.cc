@@ -63,8 +63,7 @@ bool ModelDemandForecaster::Stale(const Entry& e, int h) const {
          clock_.NowMs() - e.fitted_at_ms >= options_.refit_every_ms;
 }
 
-int64_t ModelDemandForecaster::HistoryFromMs(const SeriesKey& key, int64_t now_ms, int h) const {
-  (void)now_ms;
+int64_t ModelDemandForecaster::HistoryFromMs(const SeriesKey& key, int h) const {
   auto it = entries_.find(key);
   if (it == entries_.end() || Stale(it->second, h)) return std::numeric_limits<int64_t>::min();
   return it->second.absorbed_until_ms;

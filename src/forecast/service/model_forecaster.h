@@ -39,7 +39,7 @@ class ModelDemandForecaster final : public DemandForecaster {
                                                double q) override;
   std::string model_name() const override { return options_.model_name; }
   // Between refits, only the steps after the last one absorbed.
-  int64_t HistoryFromMs(const SeriesKey& key, int64_t now_ms, int h) const override;
+  int64_t HistoryFromMs(const SeriesKey& key, int h) const override;
   // Seasonal periods (in steps) worth fitting for a series: hourly, daily and weekly cycles
   // of which the window holds at least two.
   static std::vector<int> PeriodsFor(int64_t step_ms, size_t train_steps);

@@ -85,7 +85,7 @@ std::optional<v1::PrefetchRequest> Planner::PlanOne(const SeriesKey& key, const 
   last = std::max(last, first);
   double q = NewsvendorQuantile(config_.ColdCost(facts.tier), config_.idle_cost_per_instance_s);
   // Only the history the forecaster has not absorbed, unless it refits.
-  Series s = store.Snapshot(key, now_ms, forecaster_.HistoryFromMs(key, now_ms, last));
+  Series s = store.Snapshot(key, now_ms, forecaster_.HistoryFromMs(key, last));
   auto fc = forecaster_.Quantile(key, s, last, q);
   if (!fc.ok()) {
     skipped_[key] = std::string(fc.status().message());

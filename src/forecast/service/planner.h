@@ -27,8 +27,8 @@ class DemandForecaster {
   virtual std::string model_name() const = 0;
   // The earliest time of `key`'s history that the next Quantile(key, ..., h, ...) reads; a
   // forecaster that keeps fitted state needs only the steps it has not seen between refits.
-  virtual int64_t HistoryFromMs(const SeriesKey& key, int64_t now_ms, int h) const {
-    (void)key, (void)now_ms, (void)h;
+  virtual int64_t HistoryFromMs(const SeriesKey& key, int h) const {
+    (void)key, (void)h;
     return std::numeric_limits<int64_t>::min();
   }
 };
