@@ -273,9 +273,12 @@ void LearnedKeepAlive::Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAlive
   }
   period_peak_ = std::max(period_peak_, busy);
   if (config.surplus_levels == 0) return;
-  if (levels_.empty())
-    levels_.assign(config.surplus_levels,
-                   Level{IdleLearner(config.learner), -1, IdlePlan{}, UINT64_MAX});
+  // Levels are made as they are first reached (most keys never serve two at once, and a
+  // level's learner is most of a key's memory): a level not reached yet has no transition
+  // to record, and Apply stops at the first level that has never been idle.
+  const size_t reached = std::min<size_t>(config.surplus_levels, busy > 1 ? busy - 1 : 0);
+  while (levels_.size() < reached)
+    levels_.push_back(Level{IdleLearner(config.learner), -1, IdlePlan{}, UINT64_MAX});
   // Level l (index l - 2) is in use while busy >= l.
   for (uint32_t l = 2; l < 2 + levels_.size(); ++l) {
     Level& lv = levels_[l - 2];

@@ -235,7 +235,7 @@ absl::Status Run(const SimFlags& f) {
         "--minute-model has no arrivals to compress: drop --speed or --minute-model");
   }
   ASSIGN_OR_RETURN(sim::Workload traced, LoadTrace(f));
-  ASSIGN_OR_RETURN(sim::Workload w, sim::AtStepResolution(traced, model));
+  ASSIGN_OR_RETURN(sim::Workload w, sim::AtStepResolution(std::move(traced), model));
   ASSIGN_OR_RETURN(sim::SimConfig config, MakeConfig(f, w));
   ASSIGN_OR_RETURN(Plan plan, MakePlan(f, params));
   std::cerr << fmt::format("sim: {} keys, {} steps, {} runs on {} threads\n", w.keys.size(),

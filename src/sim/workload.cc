@@ -131,26 +131,26 @@ const char* MinuteModelName(MinuteModel m) {
   return "?";
 }
 
-absl::StatusOr<Workload> AtStepResolution(const Workload& w, MinuteModel m) {
+absl::StatusOr<Workload> AtStepResolution(Workload w, MinuteModel m) {
   if (m == MinuteModel::kOff || !w.invocations.empty()) return w;
-  Workload out = w;
-  out.invocations = w.counts;
-  const double step_s = static_cast<double>(w.step_ms) / 1000;
+  Workload out = std::move(w);
+  out.invocations = out.counts;
+  const double step_s = static_cast<double>(out.step_ms) / 1000;
   for (size_t k = 0; k < out.counts.size(); ++k) {
-    const double mean_s = k < w.keys.size() ? std::max(0.0, w.keys[k].service.mean_s) : 0;
+    const double mean_s = k < out.keys.size() ? std::max(0.0, out.keys[k].service.mean_s) : 0;
     for (uint32_t& c : out.counts[k]) {
       if (c == 0) continue;
       double need = m == MinuteModel::kOneInstance ? 1 : std::ceil(c * mean_s / step_s);
       if (need > static_cast<double>(kMaxStepArrivals)) {
         return absl::OutOfRangeError(
-            fmt::format("{}: key {} needs {} instances in one step, more than {}", w.name, k, need,
-                        kMaxStepArrivals));
+            fmt::format("{}: key {} needs {} instances in one step, more than {}", out.name, k,
+                        need, kMaxStepArrivals));
       }
       c = static_cast<uint32_t>(std::max(1.0, need));
     }
     out.keys[k].concurrency = 1;
   }
-  RETURN_IF_ERROR(CheckStepArrivals(out, w.name));
+  RETURN_IF_ERROR(CheckStepArrivals(out, out.name));
   return out;
 }
 
