@@ -78,7 +78,26 @@ Reconciler::History& Reconciler::HistoryFor(uint32_t index, const ViewKey& k) {
   return s.h;
 }
 
-void Reconciler::Record(History& h, int64_t now_ms, double demand) const {
+void Reconciler::SampleRing::push_back(Sample s) {
+  if (n_ == buf_.size()) {
+    std::vector<Sample> grown(std::max<size_t>(8, buf_.size() * 2));
+    for (size_t i = 0; i < n_; ++i) grown[i] = buf_[(head_ + i) & (buf_.size() - 1)];
+    buf_ = std::move(grown);
+    head_ = 0;
+  }
+  buf_[(head_ + n_) & (buf_.size() - 1)] = s;
+  ++n_;
+}
+
+void Reconciler::Record(History& h, int64_t now_ms, double demand) {
+  if (h.recorded_pass != 0 && h.recorded_pass + 1 < passes_) {
+    // Skipped while quiet since: every sample since was 0. Fill in those of the passes
+    // still within the window, as if each pass had recorded its own.
+    for (const auto& [pass, t_ms] : pass_times_) {
+      if (pass > h.recorded_pass && pass < passes_) h.samples.push_back({t_ms, 0.0});
+    }
+  }
+  h.recorded_pass = passes_;
   h.samples.push_back({now_ms, demand});
   h.nonzero += demand != 0;
   while (!h.samples.empty() && h.samples.front().t_ms <= now_ms - config_.stable_window_ms) {
@@ -106,13 +125,14 @@ Reconciler::Averages Reconciler::AveragesOf(const History& h, int64_t now_ms) co
   const int64_t from = std::min(stable_from, panic_from);
   double stable_sum = 0, panic_sum = 0;
   int stable_n = 0, panic_n = 0;
-  for (auto it = h.samples.rbegin(); it != h.samples.rend() && it->t_ms > from; ++it) {
-    if (it->t_ms > stable_from) {
-      stable_sum += it->demand;
+  for (size_t i = 0; i < h.samples.size() && h.samples.newest(i).t_ms > from; ++i) {
+    const Sample& sample = h.samples.newest(i);
+    if (sample.t_ms > stable_from) {
+      stable_sum += sample.demand;
       ++stable_n;
     }
-    if (it->t_ms > panic_from) {
-      panic_sum += it->demand;
+    if (sample.t_ms > panic_from) {
+      panic_sum += sample.demand;
       ++panic_n;
     }
   }
@@ -212,11 +232,28 @@ std::optional<uint32_t> PlaceNew(const ClusterView& view, const ViewKey& key, bo
 
 std::vector<Decision> Reconciler::Reconcile(ClusterView& view, int64_t now_ms) {
   ++counters_.ticks;
+  ++passes_;
+  pass_times_.emplace_back(passes_, now_ms);
+  while (!pass_times_.empty() && pass_times_.front().second <= now_ms - config_.stable_window_ms)
+    pass_times_.pop_front();
   if (view.region_order.size() != view.regions.size()) view.Index();
   std::vector<Decision> out;
   for (uint32_t ki = 0; ki < view.keys.size(); ++ki) {
     ViewKey& k = view.keys[ki];
-    if (config_.reactive) Record(HistoryFor(ki, k), now_ms, k.demand);
+    // A quiet key (no instance, no window, no demand now or in its window, no panic) wants
+    // nothing and has nothing to drain: skipped, its 0 sample recorded lazily (Record).
+    // Most keys of a large trace are quiet most of the time.
+    const bool quiet = k.instances.empty() && k.windows.empty() && k.demand == 0;
+    if (config_.reactive) {
+      History& h = HistoryFor(ki, k);
+      if (quiet && h.recorded_pass != 0 && h.nonzero == 0 && h.panic_until_ms <= now_ms) {
+        h.panic_floor = 0;  // as WantFor leaves a key out of panic
+        continue;
+      }
+      Record(h, now_ms, k.demand);
+    } else if (quiet) {
+      continue;
+    }
     const TemplatePolicy& tp = PolicyFor(ki, k);
     Want w = WantFor(view, ki, tp, now_ms);
     uint32_t live = 0;

@@ -209,16 +209,42 @@ class Reconciler {
     int64_t t_ms;
     double demand;
   };
+  // A key's samples, oldest first, in a ring that grows to the window's length and is then
+  // reused: a std::deque allocated and freed a chunk every 32 passes for every key.
+  class SampleRing {
+   public:
+    bool empty() const { return n_ == 0; }
+    size_t size() const { return n_; }
+    const Sample& front() const { return buf_[head_]; }
+    // i = 0 is the newest.
+    const Sample& newest(size_t i) const { return buf_[(head_ + n_ - 1 - i) & (buf_.size() - 1)]; }
+    void push_back(Sample s);
+    void pop_front() {
+      head_ = (head_ + 1) & (buf_.size() - 1);
+      --n_;
+    }
+    void clear() { head_ = n_ = 0; }
+
+   private:
+    std::vector<Sample> buf_;  // a power of two long
+    size_t head_ = 0, n_ = 0;
+  };
   struct History {
-    std::deque<Sample> samples;  // within the stable window
-    size_t nonzero = 0;          // samples with demand (most keys have none: no scan)
+    SampleRing samples;  // within the stable window
+    size_t nonzero = 0;  // samples with demand (most keys have none: no scan)
     int64_t panic_until_ms = std::numeric_limits<int64_t>::min();
     uint32_t panic_floor = 0;
+    // The pass (Reconciler::passes_) that recorded the newest sample; 0: none yet. Passes
+    // that skipped the key as quiet recorded nothing: their samples were 0 and are filled
+    // in from pass_times_ when the key is next recorded.
+    uint64_t recorded_pass = 0;
   };
   History& HistoryFor(uint32_t index, const ViewKey& k);
   // config_.Policy(k.tmpl), cached per key index until the key or the config changes.
   const TemplatePolicy& PolicyFor(uint32_t index, const ViewKey& k);
-  void Record(History& h, int64_t now_ms, double demand) const;
+  // Appends the key's sample of this pass, after the 0 samples of the passes that skipped
+  // it as quiet (see Reconcile).
+  void Record(History& h, int64_t now_ms, double demand);
   // Mean demand over the stable and over the panic window.
   struct Averages {
     double stable = 0, panic = 0;
@@ -242,6 +268,10 @@ class Reconciler {
     History h;
   };
   std::vector<Slot> history_;
+  // Reconcile() passes so far, and the times of the recent ones (within the stable window),
+  // oldest first: the times at which skipped keys' zero samples are filled in.
+  uint64_t passes_ = 0;
+  std::deque<std::pair<uint64_t, int64_t>> pass_times_;
   std::map<std::pair<uint32_t, std::string>, History> moved_;
   ReconcilerCounters counters_;
 };

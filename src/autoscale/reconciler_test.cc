@@ -9,8 +9,10 @@ namespace {
 ClusterView TwoRegions(uint32_t slots = 4) {
   ClusterView v;
   v.regions = {{"fra", {50.1, 8.7}}, {"par", {48.9, 2.35}}, {"syd", {-33.9, 151.2}}};
-  v.nodes = {{"fra-1", 0, slots, true, {}}, {"fra-2", 0, slots, true, {}},
-             {"par-1", 1, slots, true, {}}, {"syd-1", 2, slots, true, {}}};
+  v.nodes = {{"fra-1", 0, slots, true, {}},
+             {"fra-2", 0, slots, true, {}},
+             {"par-1", 1, slots, true, {}},
+             {"syd-1", 2, slots, true, {}}};
   v.keys.push_back(ViewKey{0, "static", {}, 0, {}, -1, {}});
   v.Index();
   return v;
@@ -50,7 +52,8 @@ ViewInstance UsedReady(std::string id, int64_t last_busy_ms) {
 }
 
 int Count(const std::vector<Decision>& ds, Decision::Kind kind) {
-  return static_cast<int>(std::count_if(ds.begin(), ds.end(), [&](const Decision& d) { return d.kind == kind; }));
+  return static_cast<int>(
+      std::count_if(ds.begin(), ds.end(), [&](const Decision& d) { return d.kind == kind; }));
 }
 
 // Two regions with two ready instances of the key, created by `r` for a prefetch window
@@ -278,6 +281,42 @@ TEST(Reconciler, PanicAtTwiceCapacity) {
   auto ds = r.Reconcile(v, t + 2'000);
   EXPECT_EQ(Count(ds, Decision::kDrain), 0);
   EXPECT_TRUE(r.WantFor(v, 0, t + 2'000).panic);
+}
+
+// A key with nothing (no instance, window or demand in its window) is skipped by a pass and
+// its 0 samples are filled in when it is next recorded: it must want exactly what a key
+// that is never skipped (it keeps one ready instance) wants, whatever the gaps.
+TEST(Reconciler, AQuietKeyIsSkippedYetWantsWhatAVisitedKeyWants) {
+  ReconcilerConfig cfg;
+  cfg.proactive = false;
+  cfg.default_template.concurrency = 10;
+  cfg.default_template.target_utilisation = 1.0;
+  Reconciler r(cfg);
+  ClusterView v = TwoRegions(100);
+  v.keys.push_back(ViewKey{1, "static", {}, 0, {}, -1, {}});
+  v.keys[1].instances.push_back({"b", 2, ViewState::kReady, 0, 0, true, 0, 0, false});
+  // Bursts after gaps shorter and longer than the stable (60 s) and panic (6 s) windows.
+  const std::vector<std::pair<int64_t, double>> bursts = {
+      {10'000, 150}, {14'000, 30}, {90'000, 150}, {96'000, 5}, {250'000, 150}, {252'000, 80}};
+  bool panicked = false;
+  for (int64_t t = 2'000; t <= 400'000; t += 2'000) {
+    double demand = 0;
+    for (const auto& [at, d] : bursts) demand = at == t ? d : demand;
+    v.keys[0].demand = demand;
+    v.keys[1].demand = demand;
+    r.Reconcile(v, t);
+    const Reconciler::Want a = r.WantFor(v, 0, t), b = r.WantFor(v, 1, t);
+    EXPECT_EQ(a.reactive, b.reactive) << t;
+    EXPECT_EQ(a.panic, b.panic) << t;
+    panicked = panicked || a.panic;
+    if (t == 250'000) {
+      // 150 over the panic window's 3 samples, per instance of 10: 5 (had the skipped
+      // passes' zeros been lost, 15).
+      EXPECT_TRUE(a.panic);
+      EXPECT_EQ(a.reactive, 5u);
+    }
+  }
+  EXPECT_TRUE(panicked);
 }
 
 TEST(Reconciler, StableWindowScalesToSustainedDemand) {
