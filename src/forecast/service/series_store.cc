@@ -110,15 +110,27 @@ SeriesStore::Recent SeriesStore::Summary(const SeriesKey& key, int64_t now_ms, s
   auto it = tracks_.find(key);
   if (it == tracks_.end() || it->second.counts.empty()) return out;
   const Track& t = it->second;
-  for (int64_t s = StepOf(now_ms) - 1; s >= t.first_step; --s) {
-    if (out.observed >= enough && out.n >= recent) break;
-    double v = ValueAt(t, s);
-    if (IsMissing(v)) continue;
+  auto take = [&](double v) {
+    if (IsMissing(v)) return;
     ++out.observed;
     if (out.n < recent) {
       out.sum += v;
       ++out.n;
     }
+  };
+  auto done = [&] { return out.observed >= enough && out.n >= recent; };
+  // Steps past the track's end hold nothing: each is 0 if observed, else missing.
+  const int64_t end = t.first_step + static_cast<int64_t>(t.counts.size());
+  int64_t s = StepOf(now_ms) - 1;
+  for (; s >= end && s >= t.first_step && !done(); --s) take(Observed(s) ? 0.0 : kMissing);
+  if (s < t.first_step || s >= end) return out;
+  // The kept steps, newest first, read through the deque's iterator (ValueAt's indexing
+  // per step was most of a planner pass over 10,000 keys).
+  auto v = t.counts.rend() - (s - t.first_step) - 1;
+  for (; v != t.counts.rend() && !done(); ++v, --s) {
+    double x = *v;
+    if (IsMissing(x) && Observed(s)) x = 0;  // connected and nothing came: a real zero
+    take(x);
   }
   return out;
 }

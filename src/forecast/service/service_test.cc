@@ -105,6 +105,26 @@ TEST(SeriesStoreTest, SummaryAndAPartialSnapshotAgreeWithTheWholeSnapshot) {
   ASSERT_EQ(tail.size(), 8u);
   for (size_t i = 0; i < tail.size(); ++i) EXPECT_EQ(tail.values[i], whole.values[42 + i]);
   EXPECT_TRUE(store.Snapshot(k, 50'000, 60'000).values.empty());
+  // Any `now` (inside the track, past its end, in the gap) and any bounds: as counted from
+  // the whole snapshot.
+  for (int64_t now = 1'000; now <= 70'000; now += 3'500) {
+    const Series all = store.Snapshot(k, now);
+    for (size_t recent : {1, 5, 60}) {
+      for (size_t enough : {1, 7, 1000}) {
+        SeriesStore::Recent want;
+        for (size_t i = all.size(); i > 0; --i) {
+          if (want.observed >= enough && want.n >= recent) break;
+          if (IsMissing(all.values[i - 1])) continue;
+          ++want.observed;
+          if (want.n < recent) want.sum += all.values[i - 1], ++want.n;
+        }
+        SeriesStore::Recent got = store.Summary(k, now, recent, enough);
+        EXPECT_EQ(got.observed, want.observed) << now << " " << recent << " " << enough;
+        EXPECT_EQ(got.n, want.n) << now << " " << recent << " " << enough;
+        EXPECT_EQ(got.sum, want.sum) << now << " " << recent << " " << enough;
+      }
+    }
+  }
 }
 
 TEST(ForecasterConfigTest, ParsesCostsAndTemplatesAndNamesBadFields) {
