@@ -1,5 +1,6 @@
 #include "cli/ctl.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -21,16 +22,32 @@ int Report(const grpc::Status& st) {
   return 1;
 }
 
+// `-o json`: the whole response, one JSON document on one line.
+void PrintJson(const google::protobuf::Message& m) {
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  opts.always_print_primitive_fields = true;
+  std::string out;
+  auto st = google::protobuf::util::MessageToJsonString(m, &out, opts);
+  std::cout << (st.ok() ? out : "{}") << "\n";
+}
+
+bool Json(const CtlOptions& o) { return o.output == "json"; }
+
 void Deadline(grpc::ClientContext& ctx) {
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
 }
 
-int Nodes(v1::OrchestratorService::Stub& stub) {
+int Nodes(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   grpc::ClientContext ctx;
   Deadline(ctx);
   v1::ListNodesResponse resp;
   grpc::Status st = stub.ListNodes(&ctx, v1::ListNodesRequest(), &resp);
   if (!st.ok()) return Report(st);
+  if (Json(o)) {
+    PrintJson(resp);
+    return 0;
+  }
   std::cout << fmt::format("{:<12} {:<11} {:>9} {:<8} {:<10} {}\n", "NODE", "REGION", "SLOTS",
                            "RUNTIME", "CONNECTED", "DRAINING");
   for (const auto& n : resp.nodes()) {
@@ -50,6 +67,10 @@ int Instances(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   v1::ListInstancesResponse resp;
   grpc::Status st = stub.ListInstances(&ctx, req, &resp);
   if (!st.ok()) return Report(st);
+  if (Json(o)) {
+    PrintJson(resp);
+    return 0;
+  }
   std::cout << fmt::format("{:<24} {:<10} {:<10} {:<18} {}\n", "INSTANCE", "NODE", "STATE",
                            "ADDRESS", "DETAIL");
   for (const auto& i : resp.instances()) {
@@ -68,6 +89,10 @@ int Drain(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   v1::DrainResponse resp;
   grpc::Status st = stub.Drain(&ctx, req, &resp);
   if (!st.ok()) return Report(st);
+  if (Json(o)) {
+    PrintJson(resp);
+    return 0;
+  }
   std::cout << fmt::format("node {}: draining {} instance(s)\n", o.node, resp.instances_draining());
   return 0;
 }
@@ -80,6 +105,10 @@ int Undrain(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   v1::UndrainResponse resp;
   grpc::Status st = stub.Undrain(&ctx, req, &resp);
   if (!st.ok()) return Report(st);
+  if (Json(o)) {
+    PrintJson(resp);
+    return 0;
+  }
   std::cout << fmt::format(
       "node {}: {}\n", o.node,
       resp.was_draining() ? "undrained, takes new instances again" : "was not drained");
@@ -104,17 +133,25 @@ int Prefetch(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   v1::SubmitPrefetchResponse resp;
   grpc::Status st = stub.SubmitPrefetch(&ctx, req, &resp);
   if (!st.ok()) return Report(st);
+  if (Json(o)) {
+    PrintJson(resp);
+    return 0;
+  }
   std::cout << fmt::format("accepted {} prefetch request(s), {} instance(s) ordered\n",
                            resp.accepted(), resp.instances_ordered());
   return 0;
 }
 
-int Prefetches(v1::OrchestratorService::Stub& stub) {
+int Prefetches(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   grpc::ClientContext ctx;
   Deadline(ctx);
   v1::ListPrefetchResponse resp;
   grpc::Status st = stub.ListPrefetch(&ctx, v1::ListPrefetchRequest(), &resp);
   if (!st.ok()) return Report(st);
+  if (Json(o)) {
+    PrintJson(resp);
+    return 0;
+  }
   std::cout << fmt::format("{:<11} {:<10} {:>6} {:>6} {:>10} {:>10} {:<14} {}\n", "REGION",
                            "TEMPLATE", "TARGET", "Q", "RATE/S", "STARTS_IN", "MODEL", "FROM");
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -134,6 +171,10 @@ int Prefetches(v1::OrchestratorService::Stub& stub) {
 
 int RunCtl(CtlOptions o) {
   g_target = o.target;
+  if (o.output != "table" && o.output != "json") {
+    std::cerr << fmt::format("prewarm ctl: -o {}: expected table or json\n", o.output);
+    return 2;
+  }
   if (!o.certs_dir.empty() && !o.tls.enabled()) {
     o.tls = {o.certs_dir + "/ca.crt", o.certs_dir + "/operator.crt", o.certs_dir + "/operator.key"};
   }
@@ -146,12 +187,12 @@ int RunCtl(CtlOptions o) {
   }
   auto channel = grpc::CreateChannel(o.target, *creds);
   auto stub = v1::OrchestratorService::NewStub(channel);
-  if (o.command == "nodes") return Nodes(*stub);
+  if (o.command == "nodes") return Nodes(*stub, o);
   if (o.command == "instances") return Instances(*stub, o);
   if (o.command == "drain") return Drain(*stub, o);
   if (o.command == "undrain") return Undrain(*stub, o);
   if (o.command == "prefetch") return Prefetch(*stub, o);
-  if (o.command == "prefetches") return Prefetches(*stub);
+  if (o.command == "prefetches") return Prefetches(*stub, o);
   std::cerr << "prewarm ctl: unknown command '" << o.command << "'\n";
   return 2;
 }

@@ -21,10 +21,14 @@ struct CtlOptions {
   unsigned target_concurrency = 1;
   int64_t window_s = 600;  // prefetch window length from now
   std::vector<std::string> content;
+  // `-o table` (aligned columns for people) or `-o json` (the RPC's response in protobuf's
+  // JSON mapping, field names as in the .proto: for scripts and jq).
+  std::string output = "table";
 };
 
-// `prewarm ctl`: the operator's client for OrchestratorService. Prints a table; returns
-// the process exit code (non-zero on RPC errors, with the server's message).
+// `prewarm ctl`: the operator's client for OrchestratorService. Prints a table or JSON;
+// returns the process exit code: 0 ok, 1 the RPC failed (with the server's message),
+// 2 usage (bad certificates, unknown output format).
 int RunCtl(CtlOptions o);
 
 }  // namespace prewarm::cli

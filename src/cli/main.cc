@@ -5,6 +5,7 @@
 #include "CLI/CLI.hpp"
 #include "cli/certs_cmd.h"
 #include "cli/cluster_cmd.h"
+#include "cli/completion.h"
 #include "cli/ctl.h"
 #include "cli/forecast_cmd.h"
 #include "cli/forecaster_cmd.h"
@@ -59,9 +60,15 @@ int main(int argc, char** argv) {
   prewarm::cli::CtlOptions ctl;
   auto* ctl_cmd = app.add_subcommand("ctl", "operator client: nodes, instances, drain, prefetch");
   ctl_cmd->add_option("--orchestrator", ctl.target, "orchestrator gRPC address")
+      ->envname("PREWARM_ADDR")
       ->capture_default_str();
-  ctl_cmd->add_option("--certs", ctl.certs_dir,
-                      "directory of `prewarm certs init`: ca.crt, operator.crt, operator.key");
+  ctl_cmd
+      ->add_option("--certs", ctl.certs_dir,
+                   "directory of `prewarm certs init`: ca.crt, operator.crt, operator.key")
+      ->envname("PREWARM_CERTS");
+  ctl_cmd->add_option("-o,--output", ctl.output, "table or json (the RPC's response)")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
   ctl_cmd->add_option("--ca", ctl.tls.ca_file, "CA certificate (instead of --certs)");
   ctl_cmd->add_option("--cert", ctl.tls.cert_file, "operator certificate (instead of --certs)");
   ctl_cmd->add_option("--key", ctl.tls.key_file, "operator key (instead of --certs)");
@@ -85,7 +92,17 @@ int main(int argc, char** argv) {
   pf->add_option("--content", ctl.content, "content ids to preload");
   pf->add_option("--window", ctl.window_s, "window length in seconds")->capture_default_str();
 
-  CLI11_PARSE(app, argc, argv);
+  prewarm::cli::AddCompletionCommand(app);  // last: it prints the whole command tree
+
+  // Exit codes: 0 ok, 1 a runtime error, 2 usage (CLI11's own codes are 100 and up).
+  // Subcommands that run from their callbacks throw CLI::RuntimeError with their code.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   if (ctl_cmd->parsed()) {
     ctl.command = ctl_cmd->get_subcommands().front()->get_name();
     return prewarm::cli::RunCtl(ctl);

@@ -45,6 +45,8 @@ check "the agent registers with the orchestrator" wait_until 30 connected
 # --- Proactive: a prefetch request creates warm instances before any DNS query.
 check "prewarm ctl prefetch is accepted" bash -c "'${CTL[0]}' ctl --orchestrator 127.0.0.1:7401 prefetch --region frankfurt --template static --target 2 --content index.html | grep -q 'accepted 1'"
 check "two instances become ready without any client query" wait_until 30 two_ready
+check "ctl -o json (address from PREWARM_ADDR, flag after the subcommand) lists them as JSON" \
+  bash -c "PREWARM_ADDR=127.0.0.1:7401 '${CTL[0]}' ctl instances -o json | python3 -c 'import json, sys; d = json.load(sys.stdin); sys.exit(sum(i[\"state\"] == \"INSTANCE_STATE_READY\" and i[\"node_id\"] == \"fra-2\" for i in d[\"instances\"]) != 2)'"
 ANSWER=$(kdig "${DNS[@]}" static.edge.example A | grep -E '^static')
 check "the first DNS query is answered warm (TTL 30, no cold path)" \
   bash -c "[[ \$(awk '{print \$2}' <<<'$ANSWER') == 30 && \$(curl -s http://127.0.0.1:9401/metrics | awk '\$1 == \"prewarm_cold_path_answers_total\" {print \$2}') == 0 ]]"
