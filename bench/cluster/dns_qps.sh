@@ -37,7 +37,9 @@ printf 'static.edge.example A\n' >"$WORK/queries.txt"
 
 # run STORE: one replica on STORE (memory | etcd) with one agent; prints queries/s.
 run() {
-  orchestrator_config 1 | sed "s/kind: etcd/kind: $1/" >"$WORK/orch-1.yaml"
+  # RRL off: dnsperf's queries all come from 127.0.0.1, one client network.
+  orchestrator_config 1 | sed -e "s/kind: etcd/kind: $1/" \
+    -e 's/^dns: {\(.*\)}$/dns: {\1, rrl: {responses_per_s: 0}}/' >"$WORK/orch-1.yaml"
   "$PREWARM" orchestrator --config "$WORK/orch-1.yaml" >>"$WORK/orch-$1.log" 2>&1 &
   ORCH_PID[1]=$!
   agent_config fra-1 | sed 's/^orchestrators: .*/orchestrators: [127.0.0.1:7410]/' >"$WORK/agent.yaml"

@@ -1,5 +1,6 @@
 #include "dns/codec.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -128,6 +129,11 @@ absl::StatusOr<Edns> ReadOpt(std::span<const uint8_t> msg, const RrHeader& rr, b
         return Malformed("more than one client subnet option");
       }
       ASSIGN_OR_RETURN(e.ecs, ParseClientSubnet(data));
+    } else if (code == kEdnsOptionCookie) {
+      if (e.cookie) {
+        return Malformed("more than one cookie option");
+      }
+      ASSIGN_OR_RETURN(e.cookie, ParseCookie(data));
     } else if (keep) {
       e.options.push_back(EdnsOption{code, std::vector<uint8_t>(data.begin(), data.end())});
     }
@@ -244,6 +250,19 @@ absl::StatusOr<ClientSubnet> ParseClientSubnet(std::span<const uint8_t> data) {
   }
   cs.address = family == 1 ? IpAddr::V4(Load32(bytes.data())) : IpAddr::V6(bytes);
   return cs;
+}
+
+absl::StatusOr<Cookie> ParseCookie(std::span<const uint8_t> data) {
+  const size_t server = data.size() - std::min(data.size(), Cookie::kClientSize);
+  if (data.size() < Cookie::kClientSize || (server != 0 && server < 8) ||
+      server > Cookie::kMaxServerSize) {
+    return Malformed(fmt::format("cookie option of {} bytes", data.size()));
+  }
+  Cookie c;
+  std::memcpy(c.client.data(), data.data(), Cookie::kClientSize);
+  c.server_size = static_cast<uint8_t>(server);
+  std::memcpy(c.server.data(), data.data() + Cookie::kClientSize, server);
+  return c;
 }
 
 }  // namespace prewarm::dns

@@ -3,6 +3,8 @@
 // Start here for the wire format; writer.h builds messages.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -24,6 +26,20 @@ struct ClientSubnet {
   friend bool operator==(const ClientSubnet&, const ClientSubnet&) = default;
 };
 
+// The DNS COOKIE option (RFC 7873 §4): an 8-byte client cookie, then an optional server
+// cookie of 8 to 32 bytes (16 for the RFC 9018 cookies this server makes).
+struct Cookie {
+  static constexpr size_t kClientSize = 8;
+  static constexpr size_t kMaxServerSize = 32;
+  std::array<uint8_t, kClientSize> client{};
+  uint8_t server_size = 0;  // 0: the client has no server cookie yet
+  std::array<uint8_t, kMaxServerSize> server{};
+
+  std::span<const uint8_t> server_cookie() const { return {server.data(), server_size}; }
+  size_t wire_size() const { return kClientSize + server_size; }  // the option's length
+  friend bool operator==(const Cookie&, const Cookie&) = default;
+};
+
 struct EdnsOption {
   uint16_t code = 0;
   std::vector<uint8_t> data;
@@ -38,7 +54,8 @@ struct Edns {
   bool dnssec_ok = false;
   uint16_t z = 0;  // flags other than DO (15 bits, DO excluded)
   std::optional<ClientSubnet> ecs;
-  std::vector<EdnsOption> options;  // everything but ECS; filled by ParseMessage only
+  std::optional<Cookie> cookie;
+  std::vector<EdnsOption> options;  // everything but ECS and COOKIE; filled by ParseMessage only
   friend bool operator==(const Edns&, const Edns&) = default;
 };
 
@@ -109,5 +126,9 @@ absl::StatusOr<Query> ParseQuery(std::span<const uint8_t> msg);
 // Validates and decodes an ECS option body (RFC 7871 §6): family 1/2, prefixes within the
 // family's width, exactly ceil(source/8) address bytes, no bits set beyond the prefix.
 absl::StatusOr<ClientSubnet> ParseClientSubnet(std::span<const uint8_t> data);
+
+// Decodes a COOKIE option body (RFC 7873 §5.2.2): 8 bytes, or 16 to 40. Anything else is
+// malformed, which a server answers with FORMERR.
+absl::StatusOr<Cookie> ParseCookie(std::span<const uint8_t> data);
 
 }  // namespace prewarm::dns

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "dns/ldns_testutil.h"
+#include "dns/writer.h"
 
 namespace prewarm::dns {
 namespace {
@@ -54,19 +55,71 @@ TEST(DnsCodecTest, ParsesEdnsWithClientSubnetAndOtherOptions) {
   EXPECT_EQ(m->edns->ecs->address.ToString(), "203.0.113.0");
   EXPECT_EQ(m->edns->ecs->source_prefix, 24);
   EXPECT_EQ(m->edns->ecs->scope_prefix, 0);
-  ASSERT_EQ(m->edns->options.size(), 1u);
-  EXPECT_EQ(m->edns->options[0].code, 10);
+  EXPECT_TRUE(m->edns->options.empty());
+  ASSERT_TRUE(m->edns->cookie);
+  EXPECT_EQ(m->edns->cookie->client, (std::array<uint8_t, 8>{1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(m->edns->cookie->server_size, 0);
   EXPECT_TRUE(m->additional.empty());
 
   absl::StatusOr<Query> q = ParseQuery(wire);
   ASSERT_TRUE(q.ok()) << q.status();
   ASSERT_TRUE(q->edns && q->edns->ecs);
   EXPECT_EQ(*q->edns->ecs, *m->edns->ecs);
-  EXPECT_TRUE(q->edns->options.empty());  // the query path keeps only ECS
+  EXPECT_TRUE(q->edns->options.empty());  // the query path keeps only ECS and COOKIE
+  EXPECT_EQ(q->edns->cookie, m->edns->cookie);
+}
+
+TEST(DnsCodecTest, CookieOptionLengths) {
+  // RFC 7873 §4: 8 bytes of client cookie, then nothing or 8 to 32 of server cookie.
+  for (size_t n : {8u, 16u, 24u, 40u}) {
+    absl::StatusOr<Cookie> c = ParseCookie(std::vector<uint8_t>(n, 0xAB));
+    ASSERT_TRUE(c.ok()) << n;
+    EXPECT_EQ(c->wire_size(), n);
+    EXPECT_EQ(c->server_size, n - 8);
+  }
+  for (size_t n : {0u, 7u, 9u, 15u, 41u}) {
+    EXPECT_FALSE(ParseCookie(std::vector<uint8_t>(n, 0xAB)).ok()) << n;
+  }
+}
+
+TEST(DnsCodecTest, MalformedOrDuplicateCookieOptionsFailBothParsers) {
+  QuerySpec s;
+  s.edns = true;
+  s.extra_options = {{10, std::vector<uint8_t>(12, 1)}};
+  std::vector<uint8_t> bad = QueryWire(s);
+  EXPECT_FALSE(ParseQuery(bad).ok());
+  EXPECT_FALSE(ParseMessage(bad).ok());
+  s.extra_options = {{10, std::vector<uint8_t>(8, 1)}, {10, std::vector<uint8_t>(8, 2)}};
+  std::vector<uint8_t> twice = QueryWire(s);
+  EXPECT_FALSE(ParseQuery(twice).ok());
+  EXPECT_FALSE(ParseMessage(twice).ok());
+}
+
+TEST(DnsCodecTest, CookieSurvivesEncodeAndParse) {
+  Message m;
+  m.header.id = 7;
+  m.questions.push_back(Question{*Name::FromText("a.example."), rrtype::kA, kClassIN});
+  Edns e;
+  e.udp_size = 1232;
+  Cookie c;
+  c.client = {1, 2, 3, 4, 5, 6, 7, 8};
+  c.server_size = 16;
+  c.server[0] = 1;
+  c.server[15] = 0xEE;
+  e.cookie = c;
+  m.edns = e;
+  std::vector<uint8_t> buf(512);
+  absl::StatusOr<size_t> n = EncodeMessage(m, buf);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 12 + 15 + OptSize(e));  // header, question, OPT
+  absl::StatusOr<Message> again = ParseMessage({buf.data(), *n});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->edns, m.edns);
 }
 
 TEST(DnsCodecTest, ParsesIpv6ClientSubnet) {
-  absl::StatusOr<ClientSubnet> cs = ParseClientSubnet(Ecs({0, 2, 36, 0, 0x20, 0x01, 0x0d, 0xb8, 0x10}));
+  absl::StatusOr<ClientSubnet> cs =
+      ParseClientSubnet(Ecs({0, 2, 36, 0, 0x20, 0x01, 0x0d, 0xb8, 0x10}));
   ASSERT_TRUE(cs.ok()) << cs.status();
   EXPECT_EQ(cs->address.ToString(), "2001:db8:1000::");
   EXPECT_EQ(cs->source_prefix, 36);
@@ -76,13 +129,13 @@ TEST(DnsCodecTest, ParsesIpv6ClientSubnet) {
 }
 
 TEST(DnsCodecTest, RejectsInvalidClientSubnets) {
-  EXPECT_FALSE(ParseClientSubnet(Ecs({0, 3, 8, 0, 10})).ok());              // family
-  EXPECT_FALSE(ParseClientSubnet(Ecs({0, 1, 33, 0, 1, 2, 3, 4, 5})).ok());  // prefix > 32
-  EXPECT_FALSE(ParseClientSubnet(Ecs({0, 1, 24, 0, 203, 0})).ok());         // too few bytes
-  EXPECT_FALSE(ParseClientSubnet(Ecs({0, 1, 24, 0, 203, 0, 113, 0})).ok()); // too many
-  EXPECT_FALSE(ParseClientSubnet(Ecs({0, 1, 23, 0, 203, 0, 113})).ok());    // bit 24 set
-  EXPECT_FALSE(ParseClientSubnet(Ecs({0, 1, 24, 33, 203, 0, 113})).ok());   // scope > 32
-  EXPECT_FALSE(ParseClientSubnet(Ecs({0, 1, 24})).ok());                    // short
+  EXPECT_FALSE(ParseClientSubnet(Ecs({0, 3, 8, 0, 10})).ok());               // family
+  EXPECT_FALSE(ParseClientSubnet(Ecs({0, 1, 33, 0, 1, 2, 3, 4, 5})).ok());   // prefix > 32
+  EXPECT_FALSE(ParseClientSubnet(Ecs({0, 1, 24, 0, 203, 0})).ok());          // too few bytes
+  EXPECT_FALSE(ParseClientSubnet(Ecs({0, 1, 24, 0, 203, 0, 113, 0})).ok());  // too many
+  EXPECT_FALSE(ParseClientSubnet(Ecs({0, 1, 23, 0, 203, 0, 113})).ok());     // bit 24 set
+  EXPECT_FALSE(ParseClientSubnet(Ecs({0, 1, 24, 33, 203, 0, 113})).ok());    // scope > 32
+  EXPECT_FALSE(ParseClientSubnet(Ecs({0, 1, 24})).ok());                     // short
   std::vector<uint8_t> v6 = Ecs({0, 2, 129, 0});
   v6.resize(4 + 17, 0);
   EXPECT_FALSE(ParseClientSubnet(v6).ok());  // prefix > 128

@@ -1,6 +1,11 @@
 #include "dns/server.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 
 #include "dns/ldns_testutil.h"
 #include "dns/server_testutil.h"
@@ -255,6 +260,84 @@ TEST(DnsServerTest, ClientThatDoesNotReadIsClosed) {
   ::send(fd.get(), batch.data(), batch.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   ::usleep(500'000);
   EXPECT_TRUE(ReadUntilClosed(fd.get()));
+}
+
+// Response rate limiting end to end: 2,000 UDP queries from 127.0.1.1 in bursts of 100.
+// The server's own counters say exactly what became of each; the client sees the same
+// but may miss a datagram, so its figures are checked loosely.
+TEST(DnsServerTest, AUdpFloodFromOneNetworkIsRateLimitedWhileAnotherIsAnswered) {
+  ServerOptions opts;
+  opts.udp_threads = 2;
+  ZoneConfig zone = TestZoneConfig();
+  zone.rrl = {.responses_per_s = 50, .slip = 2, .table_size = 4096};
+  RunningServer rs(opts, zone);
+  ASSERT_TRUE(rs.status.ok()) << rs.status;
+  ScopedFd flood = UdpSocketFrom(*IpAddr::Parse("127.0.1.1"));
+  ASSERT_TRUE(flood.valid());
+  sockaddr_in to = Loopback(rs.server->port());
+  int answered = 0;
+  int truncated = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (int burst = 0; burst < 20; ++burst) {
+    for (uint16_t i = 0; i < 100; ++i) {
+      std::vector<uint8_t> q =
+          Query("static.edge.example.", static_cast<uint16_t>(burst * 100 + i));
+      ::sendto(flood.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    }
+    std::vector<uint8_t> buf(4096);
+    pollfd p{flood.get(), POLLIN, 0};
+    while (::poll(&p, 1, 100) == 1) {
+      ssize_t n = ::recv(flood.get(), buf.data(), buf.size(), 0);
+      absl::StatusOr<Message> m =
+          ParseMessage({buf.data(), static_cast<size_t>(std::max<ssize_t>(n, 0))});
+      if (!m.ok()) {
+        continue;
+      }
+      if (m->header.tc()) {
+        EXPECT_TRUE(m->answers.empty());
+        ++truncated;
+      } else {
+        ++answered;
+      }
+    }
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Another /24 during the flood's aftermath (its own bucket is full).
+  ScopedFd other = UdpSocketFrom(*IpAddr::Parse("127.0.2.1"));
+  ASSERT_TRUE(other.valid());
+  int other_answered = 0;
+  for (uint16_t i = 0; i < 5; ++i) {
+    std::vector<uint8_t> q = Query("static.edge.example.", i);
+    ::sendto(other.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    SetRecvTimeout(other.get(), 2);
+    std::vector<uint8_t> buf(4096);
+    ssize_t n = ::recv(other.get(), buf.data(), buf.size(), 0);
+    absl::StatusOr<Message> m =
+        ParseMessage({buf.data(), static_cast<size_t>(std::max<ssize_t>(n, 0))});
+    other_answered += m.ok() && !m->header.tc() && m->answers.size() == 1;
+  }
+  EXPECT_EQ(other_answered, 5);
+
+  StatsSnapshot s = rs.authority->stats().Snapshot();
+  const uint64_t allowed_max = 50 + static_cast<uint64_t>(50 * (secs + 1));
+  const uint64_t flood_in = s.queries_udp - 5;  // the kernel may lose a few on the way in
+  const uint64_t sent = flood_in - s.rrl_dropped - s.rrl_slipped;
+  std::printf(
+      "flood: %.1f s, server: %llu answered, %llu slipped, %llu dropped; client saw "
+      "%d answers, %d TC\n",
+      secs, static_cast<unsigned long long>(sent), static_cast<unsigned long long>(s.rrl_slipped),
+      static_cast<unsigned long long>(s.rrl_dropped), answered, truncated);
+  EXPECT_GE(flood_in, 1900u);
+  EXPECT_LE(sent, allowed_max);
+  EXPECT_GE(sent, 50u);
+  EXPECT_GE(s.rrl_dropped, 800u);  // most of the flood is not answered at all
+  // slip 2: every second limited response goes back truncated.
+  EXPECT_LE(s.rrl_slipped, s.rrl_dropped + 1);
+  EXPECT_GE(s.rrl_slipped + 1, s.rrl_dropped);
+  EXPECT_LE(static_cast<uint64_t>(answered), sent);
+  EXPECT_GE(truncated, 700);
+  EXPECT_LE(static_cast<uint64_t>(truncated), s.rrl_slipped);
 }
 
 TEST(DnsServerTest, ManyUdpQueriesAcrossThreads) {

@@ -41,8 +41,8 @@ inline ZoneConfig TestZoneConfig() {
 }
 
 struct RunningServer {
-  explicit RunningServer(ServerOptions opts = {})
-      : resolver(TestServices()), authority(*Authority::Create(TestZoneConfig(), resolver)) {
+  explicit RunningServer(ServerOptions opts = {}, ZoneConfig zone = TestZoneConfig())
+      : resolver(TestServices()), authority(*Authority::Create(std::move(zone), resolver)) {
     if (!opts.listen.addr.valid()) {
       opts.listen = HostPort{*IpAddr::Parse("127.0.0.1"), 0};
     }
@@ -87,6 +87,17 @@ inline ScopedFd TcpConnect(uint16_t port) {
     return ScopedFd();
   }
   SetRecvTimeout(fd.get(), 5);
+  return fd;
+}
+
+// A UDP socket bound to `source` (any 127.x.y.z works on loopback without configuration).
+inline ScopedFd UdpSocketFrom(const IpAddr& source) {
+  ScopedFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  socklen_t len = 0;
+  sockaddr_storage local = source.ToSockaddr(0, &len);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), len) != 0) {
+    return ScopedFd();
+  }
   return fd;
 }
 

@@ -27,6 +27,7 @@ inline constexpr size_t kMaxNameSize = 255;
 inline constexpr size_t kMaxLabelSize = 63;
 inline constexpr size_t kClassicUdpSize = 512;
 inline constexpr uint16_t kEdnsOptionClientSubnet = 8;
+inline constexpr uint16_t kEdnsOptionCookie = 10;  // RFC 7873
 
 // Response codes; values above 15 need the OPT record's extended-rcode bits.
 enum class Rcode : uint16_t {
@@ -37,6 +38,7 @@ enum class Rcode : uint16_t {
   kNotImp = 4,
   kRefused = 5,
   kBadVers = 16,
+  kBadCookie = 23,  // RFC 7873 §8
 };
 
 inline constexpr uint8_t kOpcodeQuery = 0;
@@ -67,9 +69,7 @@ struct Header {
   uint8_t rcode_low() const { return static_cast<uint8_t>(flags & 0xF); }
 };
 
-inline uint16_t Load16(const uint8_t* p) {
-  return static_cast<uint16_t>((p[0] << 8) | p[1]);
-}
+inline uint16_t Load16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 inline uint32_t Load32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
@@ -90,8 +90,8 @@ inline std::optional<Header> ReadHeader(std::span<const uint8_t> msg) {
     return std::nullopt;
   }
   const uint8_t* p = msg.data();
-  return Header{Load16(p), Load16(p + 2), Load16(p + 4), Load16(p + 6), Load16(p + 8),
-                Load16(p + 10)};
+  return Header{Load16(p),     Load16(p + 2), Load16(p + 4),
+                Load16(p + 6), Load16(p + 8), Load16(p + 10)};
 }
 
 inline void WriteHeader(const Header& h, uint8_t* p) {

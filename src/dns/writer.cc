@@ -56,8 +56,7 @@ bool MessageWriter::MatchesAt(size_t offset, std::span<const uint8_t> suffix) co
     if (len == 0) {
       return k + 1 == suffix.size();
     }
-    if (k + 1 + len > suffix.size() ||
-        std::memcmp(&out_[pos + 1], &suffix[k + 1], len) != 0) {
+    if (k + 1 + len > suffix.size() || std::memcmp(&out_[pos + 1], &suffix[k + 1], len) != 0) {
       return false;
     }
     k += 1 + len;
@@ -107,8 +106,7 @@ bool MessageWriter::WriteRdata(const ResourceRecord& rr) {
     return WriteName(*n, compress);
   }
   if (const auto* soa = std::get_if<SoaData>(&rr.data)) {
-    if (!WriteName(soa->mname, compress) || !WriteName(soa->rname, compress) ||
-        !Fits(20, false)) {
+    if (!WriteName(soa->mname, compress) || !WriteName(soa->rname, compress) || !Fits(20, false)) {
       return false;
     }
     for (uint32_t v : {soa->serial, soa->refresh, soa->retry, soa->expire, soa->minimum}) {
@@ -180,6 +178,12 @@ bool MessageWriter::AddOpt(const Edns& edns) {
     Put16(static_cast<uint16_t>(o.data.size()));
     PutBytes(o.data);
   }
+  if (edns.cookie) {
+    Put16(kEdnsOptionCookie);
+    Put16(static_cast<uint16_t>(edns.cookie->wire_size()));
+    PutBytes(edns.cookie->client);
+    PutBytes(edns.cookie->server_cookie());
+  }
   if (edns.ecs) {
     const ClientSubnet& cs = *edns.ecs;
     Put16(kEdnsOptionClientSubnet);
@@ -217,6 +221,9 @@ size_t OptSize(const Edns& edns) {
   }
   if (edns.ecs) {
     n += EcsSize(*edns.ecs);
+  }
+  if (edns.cookie) {
+    n += 4 + edns.cookie->wire_size();
   }
   return n;
 }

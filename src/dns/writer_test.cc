@@ -25,16 +25,16 @@ Message SampleResponse() {
                                      RData(*IpAddr::Parse("2001:db8::7"))});
   SoaData soa{N("ns1.edge.example."), N("hostmaster.edge.example."), 9, 3600, 600, 604800, 30};
   m.authority.push_back(ResourceRecord{N("edge.example."), rrtype::kSOA, kClassIN, 30, RData(soa)});
-  m.authority.push_back(
-      ResourceRecord{N("edge.example."), rrtype::kNS, kClassIN, 3600, RData(N("ns1.edge.example."))});
+  m.authority.push_back(ResourceRecord{N("edge.example."), rrtype::kNS, kClassIN, 3600,
+                                       RData(N("ns1.edge.example."))});
   m.additional.push_back(A("ns1.edge.example.", "198.51.100.53"));
-  m.additional.push_back(ResourceRecord{N("edge.example."), 16, kClassIN, 5,
-                                        RData(OpaqueData{{3, 'a', 'b', 'c'}})});
+  m.additional.push_back(
+      ResourceRecord{N("edge.example."), 16, kClassIN, 5, RData(OpaqueData{{3, 'a', 'b', 'c'}})});
   Edns e;
   e.udp_size = 1232;
   e.dnssec_ok = true;
   e.ecs = ClientSubnet{*IpAddr::Parse("203.0.113.0"), 24, 20};
-  e.options.push_back(EdnsOption{10, {1, 2, 3, 4, 5, 6, 7, 8}});
+  e.cookie = Cookie{{1, 2, 3, 4, 5, 6, 7, 8}, 0, {}};  // a client cookie, as option 10
   m.edns = e;
   return m;
 }

@@ -13,8 +13,10 @@ namespace prewarm::dns {
 struct Authority::Reply {
   Rcode rcode = Rcode::kNoError;
   bool authoritative = true;
-  bool lookup = false;  // run the in-zone lookup
+  bool lookup = false;    // run the in-zone lookup
+  bool truncate = false;  // slipped by the rate limiter: TC=1, no records
   uint8_t ecs_scope = 0;
+  std::optional<Cookie> cookie;  // the COOKIE option to send back
 };
 
 // Adds records to the response; a required record that does not fit marks the response
@@ -46,8 +48,7 @@ ResourceRecord WithOwner(const ResourceRecord& rr, const Name& owner) {
 }
 
 ResourceRecord AddressRecord(const Name& owner, uint32_t ttl, const IpAddr& ip) {
-  return ResourceRecord{owner, ip.is_v4() ? rrtype::kA : rrtype::kAAAA, kClassIN, ttl,
-                        RData(ip)};
+  return ResourceRecord{owner, ip.is_v4() ? rrtype::kA : rrtype::kAAAA, kClassIN, ttl, RData(ip)};
 }
 
 bool WantsAddress(uint16_t qtype, const IpAddr& ip) {
@@ -58,8 +59,9 @@ bool WantsAddress(uint16_t qtype, const IpAddr& ip) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(ZoneConfig config,
-                                                             ServiceResolver& resolver) {
-  std::unique_ptr<Authority> a(new Authority(std::move(config), resolver));
+                                                             ServiceResolver& resolver,
+                                                             const Clock& clock) {
+  std::unique_ptr<Authority> a(new Authority(std::move(config), resolver, clock));
   RETURN_IF_ERROR(a->Init());
   return a;
 }
@@ -70,6 +72,19 @@ absl::Status Authority::Init() {
   }
   if (config_.max_udp_payload < kClassicUdpSize) {
     return absl::InvalidArgumentError("dns zone: max_udp_payload must be >= 512");
+  }
+  if (config_.cookies.enabled) {
+    if (config_.cookies.secret_rotate_s == 0) {
+      return absl::InvalidArgumentError("dns cookies: secret_rotate_s must be > 0");
+    }
+    cookies_ = std::make_unique<ServerCookies>(config_.cookies);
+  }
+  if (config_.rrl.responses_per_s < 0 || config_.rrl.slip < 0 || config_.rrl.table_size < 1) {
+    return absl::InvalidArgumentError(
+        "dns rrl: responses_per_s and slip must be >= 0, table_size >= 1");
+  }
+  if (config_.rrl.responses_per_s > 0) {
+    rrl_ = std::make_unique<ResponseRateLimiter>(config_.rrl);
   }
   ASSIGN_OR_RETURN(origin_, Name::FromText(config_.origin));
   SoaData soa;
@@ -106,11 +121,11 @@ size_t Authority::Answer(std::span<const uint8_t> query, const ClientInfo& clien
     return 0;
   }
   if (h->opcode() != kOpcodeQuery) {
-    return HeaderOnly(*h, Rcode::kNotImp, out);
+    return HeaderOnly(*h, Rcode::kNotImp, Limit(client, false, clock_.NowMs()), out);
   }
   absl::StatusOr<Query> q = ParseQuery(query);
-  if (!q.ok()) {
-    return HeaderOnly(*h, Rcode::kFormErr, out);
+  if (!q.ok()) {  // including a COOKIE option of a bad length (RFC 7873 §5.2.2)
+    return HeaderOnly(*h, Rcode::kFormErr, Limit(client, false, clock_.NowMs()), out);
   }
   if (q->edns && q->edns->ecs) {
     stats_.ecs_seen.Inc();
@@ -118,10 +133,49 @@ size_t Authority::Answer(std::span<const uint8_t> query, const ClientInfo& clien
   return Respond(*q, client, out);
 }
 
-size_t Authority::HeaderOnly(const Header& query, Rcode rcode, std::span<uint8_t> out) {
+RrlVerdict Authority::Limit(const ClientInfo& client, bool exempt, int64_t now_ms) {
+  if (client.tcp || exempt || !rrl_) {
+    return RrlVerdict::kSend;
+  }
+  RrlVerdict v = rrl_->Check(client.source, now_ms);
+  if (v == RrlVerdict::kDrop) {
+    stats_.rrl_dropped.Inc();
+  } else if (v == RrlVerdict::kSlip) {
+    stats_.rrl_slipped.Inc();
+  }
+  return v;
+}
+
+std::optional<CookieCheck> Authority::CheckCookie(const Query& q, const ClientInfo& client,
+                                                  int64_t now_ms) {
+  if (!cookies_ || !q.edns || !q.edns->cookie) {
+    return std::nullopt;
+  }
+  CookieCheck c =
+      cookies_->Check(*q.edns->cookie, client.source, static_cast<uint32_t>(now_ms / 1000));
+  switch (c.status) {
+    case CookieStatus::kClientOnly:
+      stats_.cookie_client_only.Inc();
+      break;
+    case CookieStatus::kInvalid:
+      stats_.cookie_invalid.Inc();
+      break;
+    case CookieStatus::kValid:
+      stats_.cookie_valid.Inc();
+      break;
+  }
+  return c;
+}
+
+size_t Authority::HeaderOnly(const Header& query, Rcode rcode, RrlVerdict verdict,
+                             std::span<uint8_t> out) {
+  if (verdict == RrlVerdict::kDrop) {
+    return 0;
+  }
   Header r;
   r.id = query.id;
   r.flags = static_cast<uint16_t>(Header::kQr | (query.flags & (0x7800 | Header::kRd)) |
+                                  (verdict == RrlVerdict::kSlip ? Header::kTc : 0) |
                                   (static_cast<uint16_t>(rcode) & 0xF));
   WriteHeader(r, out.data());
   stats_.CountRcode(static_cast<uint16_t>(rcode));
@@ -130,15 +184,30 @@ size_t Authority::HeaderOnly(const Header& query, Rcode rcode, std::span<uint8_t
 
 size_t Authority::Respond(const Query& q, const ClientInfo& client, std::span<uint8_t> out) {
   const Question& qn = q.question;
-  if (qn.qtype == rrtype::kOPT) {
-    return HeaderOnly(q.header, Rcode::kFormErr, out);
-  }
+  const bool has_cookie = cookies_ && q.edns && q.edns->cookie;
+  const int64_t now_ms = (has_cookie || (rrl_ && !client.tcp)) ? clock_.NowMs() : 0;
   Reply reply;
-  if (q.edns && q.edns->version > 0) {
+  std::optional<CookieCheck> cookie = CheckCookie(q, client, now_ms);
+  const bool exempt = cookie && cookie->status == CookieStatus::kValid;
+  const RrlVerdict verdict = Limit(client, exempt, now_ms);
+  if (qn.qtype == rrtype::kOPT || verdict == RrlVerdict::kDrop) {
+    return HeaderOnly(q.header, Rcode::kFormErr, verdict, out);
+  }
+  reply.cookie = cookie ? std::optional<Cookie>(cookie->reply) : std::nullopt;
+  if (verdict == RrlVerdict::kSlip) {
+    // Over the limit: a cookie-aware client is told its cookie is not good enough and
+    // handed a fresh one (RFC 7873 §5.2.3, choice 2); anyone else is sent to TCP.
+    reply.authoritative = false;
+    if (cookie) {
+      reply.rcode = Rcode::kBadCookie;
+    } else {
+      reply.truncate = true;
+    }
+  } else if (q.edns && q.edns->version > 0) {
     reply.rcode = Rcode::kBadVers;
     reply.authoritative = false;
-  } else if (qn.qclass != kClassIN || qn.qtype == rrtype::kAXFR ||
-             qn.qtype == rrtype::kIXFR || !qn.name.IsSubdomainOf(origin_)) {
+  } else if (qn.qclass != kClassIN || qn.qtype == rrtype::kAXFR || qn.qtype == rrtype::kIXFR ||
+             !qn.name.IsSubdomainOf(origin_)) {
     reply.rcode = Rcode::kRefused;
     reply.authoritative = false;
   } else {
@@ -158,8 +227,8 @@ size_t Authority::UdpLimit(const Query& q) const {
   return std::min<size_t>(asked, config_.max_udp_payload);
 }
 
-size_t Authority::WriteReply(const Query& q, const ClientInfo& client, Reply& reply,
-                             size_t limit, std::span<uint8_t> out) {
+size_t Authority::WriteReply(const Query& q, const ClientInfo& client, Reply& reply, size_t limit,
+                             std::span<uint8_t> out) {
   MessageWriter w(out, limit);
   if (!w.AddQuestion(q.question)) {
     stats_.dropped.Inc();
@@ -172,6 +241,7 @@ size_t Authority::WriteReply(const Query& q, const ClientInfo& client, Reply& re
     edns->udp_size = config_.max_udp_payload;
     edns->dnssec_ok = q.edns->dnssec_ok;
     edns->ecs = q.edns->ecs;
+    edns->cookie = reply.cookie;
     w.ReserveTail(OptSize(*edns));
   }
   Builder b(w);
@@ -180,9 +250,9 @@ size_t Authority::WriteReply(const Query& q, const ClientInfo& client, Reply& re
   }
   Header h;
   h.id = q.header.id;
-  h.flags = static_cast<uint16_t>(Header::kQr | (q.header.flags & Header::kRd) |
-                                  (reply.authoritative ? Header::kAa : 0) |
-                                  (static_cast<uint16_t>(reply.rcode) & 0xF));
+  h.flags = static_cast<uint16_t>(
+      Header::kQr | (q.header.flags & Header::kRd) | (reply.authoritative ? Header::kAa : 0) |
+      (reply.truncate ? Header::kTc : 0) | (static_cast<uint16_t>(reply.rcode) & 0xF));
   if (b.truncated()) {
     w.Rollback(after_question);
     h.flags |= Header::kTc;
@@ -203,8 +273,7 @@ size_t Authority::WriteReply(const Query& q, const ClientInfo& client, Reply& re
   return w.Finish(h);
 }
 
-void Authority::AnswerInZone(const Query& q, const ClientInfo& client, Builder& b,
-                             Reply& reply) {
+void Authority::AnswerInZone(const Query& q, const ClientInfo& client, Builder& b, Reply& reply) {
   const Name& qname = q.question.name;
   const uint16_t qtype = q.question.qtype;
   if (qname.EqualsIgnoreCase(origin_)) {
@@ -250,8 +319,7 @@ void Authority::AnswerApex(uint16_t qtype, const Name& owner, Builder& b) {
   }
 }
 
-void Authority::AnswerService(const Query& q, const ClientInfo& client, Builder& b,
-                              Reply& reply) {
+void Authority::AnswerService(const Query& q, const ClientInfo& client, Builder& b, Reply& reply) {
   const Name& qname = q.question.name;
   std::string_view label = qname.first_label();
   std::array<char, kMaxLabelSize> lower;

@@ -11,6 +11,14 @@
 // Errors: malformed -> FORMERR (header only, id echoed); < 12 bytes or QR=1 -> dropped;
 // opcode != QUERY -> NOTIMP; EDNS version > 0 -> BADVERS; class other than IN, names
 // outside the zone, AXFR/IXFR -> REFUSED; qtype OPT -> FORMERR.
+//
+// DNS Cookies (cookie.h, RFC 7873 §5.2): a COOKIE option of a bad length -> FORMERR; any
+// other is answered normally with the client cookie and our server cookie in the OPT,
+// over UDP and TCP alike. Response rate limiting (rrl.h) applies to UDP responses to
+// queries without a valid server cookie: over the limit, a response is dropped or
+// slipped. A slipped response is BADCOOKIE (with a fresh server cookie, so the client
+// retries at once, exempt) when the query had a COOKIE option, else TC=1 with no records
+// (the client retries over TCP).
 #pragma once
 
 #include <cstdint>
@@ -21,10 +29,13 @@
 #include <string_view>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/net.h"
 #include "common/status.h"
 #include "dns/answerer.h"
 #include "dns/codec.h"
+#include "dns/cookie.h"
+#include "dns/rrl.h"
 #include "dns/stats.h"
 
 namespace prewarm::dns {
@@ -58,8 +69,8 @@ struct SoaConfig {
 };
 
 struct NsRecord {
-  std::string name;            // "ns1.edge.example."
-  std::vector<IpAddr> glue;    // served as A/AAAA when `name` is inside the zone
+  std::string name;          // "ns1.edge.example."
+  std::vector<IpAddr> glue;  // served as A/AAAA when `name` is inside the zone
 };
 
 struct ZoneConfig {
@@ -68,13 +79,19 @@ struct ZoneConfig {
   std::vector<NsRecord> ns;
   uint32_t apex_ttl = 3600;
   uint16_t max_udp_payload = 1232;  // cap on the client's EDNS buffer size
+  CookieOptions cookies;
+  // Off unless asked for: a library user (tests, the fuzzer, `prewarm replay`'s tests)
+  // should not find its answers dropped. The orchestrator turns it on (dns.rrl.*).
+  RrlOptions rrl = {.responses_per_s = 0};
 };
 
 class Authority final : public Answerer {
  public:
   // Fails on unparsable names or an NS list that is empty.
+  // `clock` times cookies and rate limits.
   static absl::StatusOr<std::unique_ptr<Authority>> Create(ZoneConfig config,
-                                                           ServiceResolver& resolver);
+                                                           ServiceResolver& resolver,
+                                                           const Clock& clock = RealClock::Get());
 
   size_t Answer(std::span<const uint8_t> query, const ClientInfo& client,
                 std::span<uint8_t> out) override;
@@ -90,11 +107,13 @@ class Authority final : public Answerer {
   struct Reply;
   class Builder;
 
-  Authority(ZoneConfig config, ServiceResolver& resolver)
-      : config_(std::move(config)), resolver_(resolver) {}
+  Authority(ZoneConfig config, ServiceResolver& resolver, const Clock& clock)
+      : config_(std::move(config)), resolver_(resolver), clock_(clock) {}
   absl::Status Init();
 
-  size_t HeaderOnly(const Header& query, Rcode rcode, std::span<uint8_t> out);
+  RrlVerdict Limit(const ClientInfo& client, bool exempt, int64_t now_ms);
+  std::optional<CookieCheck> CheckCookie(const Query& q, const ClientInfo& client, int64_t now_ms);
+  size_t HeaderOnly(const Header& query, Rcode rcode, RrlVerdict verdict, std::span<uint8_t> out);
   size_t Respond(const Query& q, const ClientInfo& client, std::span<uint8_t> out);
   size_t WriteReply(const Query& q, const ClientInfo& client, Reply& reply, size_t limit,
                     std::span<uint8_t> out);
@@ -108,11 +127,14 @@ class Authority final : public Answerer {
 
   ZoneConfig config_;
   ServiceResolver& resolver_;
+  const Clock& clock_;
+  std::unique_ptr<ServerCookies> cookies_;    // null: cookies off
+  std::unique_ptr<ResponseRateLimiter> rrl_;  // null: no rate limiting
   Name origin_;
   ResourceRecord soa_;           // TTL apex_ttl, for answers
   ResourceRecord negative_soa_;  // TTL min(apex_ttl, minimum), for authority
   std::vector<ResourceRecord> ns_;
-  std::vector<Glue> glue_;       // in-zone NS hosts only
+  std::vector<Glue> glue_;  // in-zone NS hosts only
   std::vector<ResourceRecord> glue_rrs_;
   Stats stats_;
 };

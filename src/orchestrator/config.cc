@@ -39,6 +39,26 @@ absl::Status ReadTcpLimits(const YamlReader& d, dns::TcpLimits& l) {
   return absl::OkStatus();
 }
 
+// dns.cookies, dns.cookie_secret_rotate_s and dns.rrl.*: defaults in dns/cookie.h, dns/rrl.h.
+absl::Status ReadCookiesAndRrl(const YamlReader& d, OrchestratorConfig& c) {
+  ASSIGN_OR_RETURN(c.dns_cookies.enabled, d.Bool("cookies", c.dns_cookies.enabled));
+  ASSIGN_OR_RETURN(int64_t rotate,
+                   d.Int("cookie_secret_rotate_s", c.dns_cookies.secret_rotate_s, 60, 86'400));
+  c.dns_cookies.secret_rotate_s = static_cast<uint32_t>(rotate);
+  ASSIGN_OR_RETURN(auto rrl, d.Map("rrl"));
+  if (!rrl) return absl::OkStatus();
+  RETURN_IF_ERROR(rrl->CheckKnown({"responses_per_s", "slip", "table_size"}));
+  dns::RrlOptions& o = c.dns_rrl;
+  // responses_per_s 0: off. slip 0: drop all, 1: slip all, N: every Nth.
+  ASSIGN_OR_RETURN(int64_t rate, rrl->Int("responses_per_s", o.responses_per_s, 0, 1'000'000));
+  ASSIGN_OR_RETURN(int64_t slip, rrl->Int("slip", o.slip, 0, 100));
+  ASSIGN_OR_RETURN(int64_t size, rrl->Int("table_size", o.table_size, 1, 1 << 24));
+  o.responses_per_s = static_cast<int>(rate);
+  o.slip = static_cast<int>(slip);
+  o.table_size = static_cast<int>(size);
+  return absl::OkStatus();
+}
+
 absl::Status ReadListen(const YamlReader& r, OrchestratorConfig& c) {
   RETURN_IF_ERROR(r.CheckKnown({"zone",
                                 "nameservers",
@@ -64,14 +84,15 @@ absl::Status ReadListen(const YamlReader& r, OrchestratorConfig& c) {
                                 "nodes"}));
   ASSIGN_OR_RETURN(auto dns, r.Map("dns"));
   YamlReader d = dns ? *dns : *YamlReader::FromString("{}", "<default>");
-  RETURN_IF_ERROR(
-      d.CheckKnown({"listen", "udp_threads", "tcp", "tcp_idle_timeout_ms", "tcp_message_timeout_ms",
-                    "tcp_max_connections", "tcp_max_per_network"}));
+  RETURN_IF_ERROR(d.CheckKnown(
+      {"listen", "udp_threads", "tcp", "tcp_idle_timeout_ms", "tcp_message_timeout_ms",
+       "tcp_max_connections", "tcp_max_per_network", "cookies", "cookie_secret_rotate_s", "rrl"}));
   ASSIGN_OR_RETURN(c.dns_listen, ReadHostPort(d, "listen", "127.0.0.1:5353"));
   ASSIGN_OR_RETURN(int64_t threads, d.Int("udp_threads", 2, 1, 64));
   c.dns_udp_threads = static_cast<int>(threads);
   ASSIGN_OR_RETURN(c.dns_tcp, d.Bool("tcp", true));
   RETURN_IF_ERROR(ReadTcpLimits(d, c.dns_tcp_limits));
+  RETURN_IF_ERROR(ReadCookiesAndRrl(d, c));
   ASSIGN_OR_RETURN(auto grpc, r.Map("grpc"));
   if (grpc) {
     RETURN_IF_ERROR(grpc->CheckKnown({"listen"}));

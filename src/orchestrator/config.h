@@ -9,6 +9,8 @@
 #include "autoscale/settings.h"
 #include "common/net.h"
 #include "common/yaml_reader.h"
+#include "dns/cookie.h"
+#include "dns/rrl.h"
 #include "dns/server.h"
 #include "geo/geo.h"
 #include "security/tls.h"
@@ -65,6 +67,8 @@ struct OrchestratorConfig {
   int dns_udp_threads = 2;
   bool dns_tcp = true;
   dns::TcpLimits dns_tcp_limits;         // dns.tcp_*: defaults in dns/server.h
+  dns::CookieOptions dns_cookies;        // dns.cookies, dns.cookie_secret_rotate_s
+  dns::RrlOptions dns_rrl;               // dns.rrl.*: defaults in dns/rrl.h (on)
   HostPort grpc_listen;                  // default 127.0.0.1:7400
   HostPort http_listen;                  // default 127.0.0.1:9400
   std::vector<IpAddr> origin_addresses;  // answered when nothing else can serve

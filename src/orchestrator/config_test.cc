@@ -40,6 +40,43 @@ TEST(OrchestratorConfigTest, DnsTcpLimitsDefaultToTheServersAndCanBeSet) {
   EXPECT_FALSE(Parse("dns: {tcp_max_per_network: 0}\n").ok());
 }
 
+TEST(OrchestratorConfigTest, CookiesAndRateLimitingAreOnByDefaultAndCanBeSet) {
+  auto c = Parse("{}");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->dns_cookies.enabled);
+  EXPECT_EQ(c->dns_cookies.secret_rotate_s, 3600u);
+  EXPECT_EQ(c->dns_rrl.responses_per_s, 100);
+  EXPECT_EQ(c->dns_rrl.slip, 2);
+  EXPECT_EQ(c->dns_rrl.table_size, 65536);
+  auto set = Parse(
+      "dns: {cookies: false, cookie_secret_rotate_s: 600,"
+      " rrl: {responses_per_s: 20, slip: 1, table_size: 1000}}\n");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_FALSE(set->dns_cookies.enabled);
+  EXPECT_EQ(set->dns_cookies.secret_rotate_s, 600u);
+  EXPECT_EQ(set->dns_rrl.responses_per_s, 20);
+  EXPECT_EQ(set->dns_rrl.slip, 1);
+  EXPECT_EQ(set->dns_rrl.table_size, 1000);
+  auto off = Parse("dns: {rrl: {responses_per_s: 0}}\n");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->dns_rrl.responses_per_s, 0);
+  EXPECT_EQ(off->dns_rrl.slip, 2);  // the others keep their defaults
+}
+
+TEST(OrchestratorConfigTest, CookieAndRateLimitErrorsNameTheField) {
+  auto expect_error = [](const std::string& yaml, const std::string& field) {
+    auto c = Parse(yaml);
+    ASSERT_FALSE(c.ok()) << yaml;
+    EXPECT_NE(std::string(c.status().message()).find(field), std::string::npos) << c.status();
+  };
+  expect_error("dns: {cookie_secret_rotate_s: 10}\n", "dns.cookie_secret_rotate_s");
+  expect_error("dns: {cookies: maybe}\n", "dns.cookies");
+  expect_error("dns: {rrl: {responses_per_s: -1}}\n", "dns.rrl.responses_per_s");
+  expect_error("dns: {rrl: {slip: 101}}\n", "dns.rrl.slip");
+  expect_error("dns: {rrl: {table_size: 0}}\n", "dns.rrl.table_size");
+  expect_error("dns: {rrl: {rate: 5}}\n", "rate");
+}
+
 TEST(OrchestratorConfigTest, DemandPerNetworkIsCappedByDefaultAndCanBeUncapped) {
   auto c = Parse("{}");
   ASSERT_TRUE(c.ok()) << c.status();

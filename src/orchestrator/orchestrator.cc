@@ -26,6 +26,7 @@ const char* RcodeName(size_t rcode) {
                                  "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE"};
   if (rcode < std::size(kNames)) return kNames[rcode];
   if (rcode == 16) return "BADVERS";
+  if (rcode == 23) return "BADCOOKIE";
   return "OTHER";
 }
 
@@ -37,6 +38,8 @@ dns::ZoneConfig MakeZone(const OrchestratorConfig& c) {
   z.soa.minimum = c.short_ttl_s;
   z.soa.serial = static_cast<uint32_t>(std::time(nullptr));
   for (const auto& ns : c.nameservers) z.ns.push_back(dns::NsRecord{ns.name, ns.glue});
+  z.cookies = c.dns_cookies;
+  z.rrl = c.dns_rrl;
   return z;
 }
 
@@ -203,18 +206,30 @@ void Orchestrator::RenderDns(MetricsText& m) const {
   dns::StatsSnapshot s = authority_->stats().Snapshot();
   m.Counter("prewarm_dns_responses_total", "DNS responses sent, by rcode.");
   for (size_t r = 0; r < s.responses_by_rcode.size(); ++r) {
-    if (s.responses_by_rcode[r] == 0 && r > 5 && r != 16) continue;
+    if (s.responses_by_rcode[r] == 0 && r > 5 && r != 16 && r != 23) continue;
     m.Add(s.responses_by_rcode[r], {{"rcode", RcodeName(r)}});
   }
   m.Counter("prewarm_dns_queries_total", "DNS queries received, by transport.");
   m.Add(s.queries_udp, {{"transport", "udp"}});
   m.Add(s.queries_tcp, {{"transport", "tcp"}});
-  m.Counter("prewarm_dns_truncated_total", "UDP responses sent with TC=1.");
+  m.Counter("prewarm_dns_truncated_total",
+            "UDP responses sent with TC=1 because they did not fit.");
   m.Add(s.truncated);
   m.Counter("prewarm_dns_dropped_total", "Inputs answered with nothing.");
   m.Add(s.dropped);
   m.Counter("prewarm_dns_ecs_queries_total", "Queries with EDNS Client Subnet.");
   m.Add(s.ecs_seen);
+  m.Counter("prewarm_dns_cookie_queries_total",
+            "Queries with a DNS COOKIE option, by what it held (RFC 7873).");
+  m.Add(s.cookie_client_only, {{"server_cookie", "none"}});
+  m.Add(s.cookie_valid, {{"server_cookie", "valid"}});
+  m.Add(s.cookie_invalid, {{"server_cookie", "invalid"}});
+  m.Counter("prewarm_dns_rrl_dropped_total",
+            "UDP responses not sent: their client network was over dns.rrl.responses_per_s.");
+  m.Add(s.rrl_dropped);
+  m.Counter("prewarm_dns_rrl_slipped_total",
+            "UDP responses over the rate limit sent as TC=1 or BADCOOKIE instead (dns.rrl.slip).");
+  m.Add(s.rrl_slipped);
 }
 
 void Orchestrator::RenderAnswers(MetricsText& m) const {

@@ -10,6 +10,10 @@
       QUERIES UDP queries for static.edge.example A from 127.0.0.1, each with a different
       forged client subnet (ECS) spread over the test config's networks and beyond, in
       batches of 100 whose answers are read. Prints "answered N seconds S".
+  dns_abuse.py rrl ADDR PORT SOURCE QUERIES [COOKIEHEX]
+      QUERIES UDP queries for static.edge.example A from SOURCE to ADDR:PORT in batches of
+      100, with a COOKIE option when COOKIEHEX is given. Prints "answered N truncated T
+      badcookie B seconds S": full answers, TC=1 replies, BADCOOKIE replies.
 """
 import select
 import socket
@@ -18,12 +22,15 @@ import sys
 import time
 
 
-def query(qid, ecs=None):
-    msg = struct.pack(">HHHHHH", qid & 0xFFFF, 0x0000, 1, 0, 0, 1 if ecs else 0)
+def query(qid, ecs=None, cookie=None):
+    msg = struct.pack(">HHHHHH", qid & 0xFFFF, 0x0000, 1, 0, 0, 1 if ecs or cookie else 0)
     for label in b"static.edge.example".split(b"."):
         msg += bytes([len(label)]) + label
     msg += b"\x00" + struct.pack(">HH", 1, 1)
-    if ecs:
+    if cookie:
+        option = struct.pack(">HH", 10, len(cookie)) + cookie
+        msg += b"\x00" + struct.pack(">HHIH", 41, 1232, 0, len(option)) + option
+    elif ecs:
         addr = socket.inet_aton(ecs)[:3]
         opt = struct.pack(">HBB", 1, 24, 0) + addr
         option = struct.pack(">HH", 8, len(opt)) + opt
@@ -105,10 +112,42 @@ def flood(port, queries):
     print("answered %d seconds %.2f" % (answered, time.monotonic() - start))
 
 
+def rrl(addr, port, source, queries, cookie):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((source, 0))
+    s.setblocking(False)
+    answered = truncated = badcookie = 0
+    start = time.monotonic()
+    for first in range(0, queries, 100):
+        for q in range(first, min(first + 100, queries)):
+            s.sendto(query(q, cookie=cookie), (addr, port))
+        last = first + 100 >= queries
+        deadline = time.monotonic() + (0.5 if last else 0.05)  # replies on loopback: < 1 ms
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([s], [], [], 0.02)
+            while r:
+                try:
+                    reply = s.recv(4096)
+                except BlockingIOError:
+                    break
+                flags, ancount = struct.unpack(">H", reply[2:4])[0], struct.unpack(">H", reply[6:8])[0]
+                if flags & 0x0200:
+                    truncated += 1
+                elif (flags & 0xF) == 7 and ancount == 0:  # 23 = BADCOOKIE: low bits 7
+                    badcookie += 1
+                elif ancount > 0:
+                    answered += 1
+    print("answered %d truncated %d badcookie %d seconds %.2f"
+          % (answered, truncated, badcookie, time.monotonic() - start))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "slowloris":
         slowloris(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
     elif sys.argv[1] == "flood":
         flood(int(sys.argv[2]), int(sys.argv[3]))
+    elif sys.argv[1] == "rrl":
+        rrl(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]),
+            bytes.fromhex(sys.argv[6]) if len(sys.argv) > 6 else None)
     else:
         sys.exit(__doc__)
