@@ -36,10 +36,13 @@ struct Base {
   bool combo_member = false;  // one of the four the median combination takes
 };
 
-std::vector<Base> MakeBases(int period, bool intermittent) {
+// The bases on raw counts, log1p and Box-Cox with `boxcox`'s lambda.
+std::vector<Base> MakeBases(int period, bool intermittent, Transform boxcox) {
   std::vector<Base> out;
-  for (Transform t : {Transform::None(), Transform::Log1p()}) {
-    const std::string suffix = t.kind() == Transform::Kind::kNone ? "" : "_log1p";
+  for (Transform t : {Transform::None(), Transform::Log1p(), boxcox}) {
+    const std::string suffix = t.kind() == Transform::Kind::kNone    ? ""
+                               : t.kind() == Transform::Kind::kLog1p ? "_log1p"
+                                                                     : "_boxcox";
     out.push_back({"snaive" + suffix, t, std::make_unique<SeasonalNaive>(period), true});
     out.push_back({"ets" + suffix, t, std::make_unique<Ets>(), true});
     out.push_back({"prophetlike" + suffix, t, std::make_unique<ProphetLike>(), true});
@@ -284,18 +287,20 @@ Errors Score(const std::vector<std::vector<double>>& fc, const Validation& v) {
   return {abs_sum / resid.size(), pb / (resid.size() * kLevels.size())};
 }
 
-// Singles for every base, and the median combination per transform.
+// Singles for every base, and the median combination per transform; the median on log1p
+// (the anchor of Choose) last.
 std::vector<Component> Candidates(const std::vector<Base>& bases) {
   std::vector<Component> out;
-  std::vector<int> combo_none, combo_log;
+  std::vector<int> combo[3];  // by Transform::Kind: none, log1p, Box-Cox
   for (size_t b = 0; b < bases.size(); ++b) {
     out.push_back({bases[b].label, {static_cast<int>(b)}});
-    if (!bases[b].combo_member) continue;
-    (bases[b].transform.kind() == Transform::Kind::kNone ? combo_none : combo_log)
-        .push_back(static_cast<int>(b));
+    if (bases[b].combo_member) {
+      combo[static_cast<int>(bases[b].transform.kind())].push_back(static_cast<int>(b));
+    }
   }
-  out.push_back({"combo", combo_none});
-  out.push_back({"combo_log1p", combo_log});
+  out.push_back({"combo", combo[static_cast<int>(Transform::Kind::kNone)]});
+  out.push_back({"combo_boxcox", combo[static_cast<int>(Transform::Kind::kBoxCox)]});
+  out.push_back({"combo_log1p", combo[static_cast<int>(Transform::Kind::kLog1p)]});
   return out;
 }
 
@@ -397,7 +402,12 @@ absl::Status AutoSelect::Fit(std::span<const double> y, const FitContext& ctx) {
   const int n = static_cast<int>(y.size());
   const int p0 = ctx.periods.empty() ? 1 : std::max(1, ctx.periods[0]);
   const Plan plan = MakePlan(n, p0, ctx, options_);
-  std::vector<Base> bases = MakeBases(p0, ZeroShare(y) > options_.intermittent_zero_share);
+  // Box-Cox's lambda from the data before the held-out span (Guerrero, as R's BoxCox.lambda),
+  // kept by the final fit and by CloneSelected().
+  const int before = std::max(1, std::min(plan.first, n));
+  const Transform boxcox =
+      Transform::AutoBoxCox(y.first(before), before >= 2 * p0 ? p0 : std::max(1, before / 2));
+  std::vector<Base> bases = MakeBases(p0, ZeroShare(y) > options_.intermittent_zero_share, boxcox);
   const std::vector<Component> cands = Candidates(bases);
   std::vector<std::vector<std::vector<double>>> cand_fc(cands.size());
   std::vector<Errors> errors(cands.size());

@@ -7,7 +7,8 @@
 //   m.CloneSelected();   // that weighted structure, refitted without selecting again
 //
 // Candidates: seasonal naive, ETS, Prophet-like, MSTL+ETS and their median combination,
-// each on raw counts and on log1p (SBA too when the series is intermittent). The last
+// each on raw counts, on log1p and on Box-Cox (Guerrero's lambda from the data before the
+// held-out span, kept afterwards), and SBA when the series is intermittent. The last
 // max(folds x max(horizon, periods[0]), span_share x n) steps of the n-step training window
 // (at most n / 3) are held out: every candidate is fitted once on what precedes them and
 // rolled forward by Update() through up to `max_origins` evenly spaced origins, forecasting
