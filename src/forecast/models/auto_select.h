@@ -21,8 +21,8 @@
 // the anchor; a challenger joins only if its score beats the anchor's by `margin`, and the
 // best `top` of anchor and challengers are combined, weighted by inverse score. Why not
 // simply the best: the held-out span is one stretch of the past, and on the shared series
-// the best single candidate there is often not the best on the next day (Peyton Manning:
-// 0.69 MASE choosing the best of three folds against 0.47 for the median combination).
+// the best candidates there are often not the best on the next day (Peyton Manning: 0.69
+// MASE for the weighted best three over three held-out folds, 0.47 for the median on log1p).
 // Measured figures: bench/forecast/README.md.
 //
 // The held-out forecasts of the chosen combination are kept (held_out()) and calibrate the
