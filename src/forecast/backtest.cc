@@ -38,7 +38,7 @@ struct Outcome {
   bool ok = false;
   std::string error;
   double cpu_s = 0;
-  bool zero_scale = false;  // no MASE: the in-sample seasonal naive error is 0
+  bool zero_scale = false;                   // no MASE: the in-sample seasonal naive error is 0
   std::array<double, kNumMetrics> metric{};  // NaN: undefined; inf: the forecast overflowed
 };
 
@@ -61,10 +61,15 @@ double ThreadCpuSeconds() {
 
 absl::StatusOr<std::vector<Row>> MakeRows(const BacktestOptions& options) {
   std::vector<Row> rows;
+  std::set<std::string> own_transform;  // models that choose it (auto): one row, on counts
   for (const std::string& t : options.transforms) {
     ASSIGN_OR_RETURN(Transform transform, Transform::Parse(t));
     for (const std::string& m : options.models) {
-      RETURN_IF_ERROR(MakeModel(m).status());
+      ASSIGN_OR_RETURN(std::unique_ptr<Model> model, MakeModel(m));
+      if (model->ChoosesTransform()) {
+        if (own_transform.insert(m).second) rows.push_back({m, m, Transform::None()});
+        continue;
+      }
       rows.push_back({t == "none" ? m : m + "_" + t, m, transform});
     }
   }
@@ -95,8 +100,8 @@ Column Untangle(Column col, bool model_point) {
 }
 
 // q[level][step] at kScoredLevels, clamped at 0 and untangled.
-absl::StatusOr<std::vector<std::vector<double>>> ScoredQuantiles(const QuantileForecast& qf,
-                                                                 int h, bool model_point) {
+absl::StatusOr<std::vector<std::vector<double>>> ScoredQuantiles(const QuantileForecast& qf, int h,
+                                                                 bool model_point) {
   std::vector<std::vector<double>> q;
   for (double level : kScoredLevels) {
     q.push_back(level == 0.5 && model_point ? qf.point : qf.At(level));
@@ -132,8 +137,8 @@ std::array<double, kNumMetrics> Score(const std::vector<std::vector<double>>& q,
 
 absl::StatusOr<std::vector<std::vector<double>>> FitPredict(const Row& row,
                                                             std::span<const double> train,
-                                                            const std::vector<int>& periods,
-                                                            int h, const Config& config) {
+                                                            const std::vector<int>& periods, int h,
+                                                            const Config& config) {
   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, MakeModel(row.model, periods));
   ProbabilisticForecaster f(row.transform, std::move(model), config.quantiles);
   RETURN_IF_ERROR(f.Fit(train, FitContext{periods}, h));
@@ -160,9 +165,8 @@ Outcome Evaluate(const Row& row, std::span<const double> train, std::span<const 
 }
 
 // All rows at one task, in row order.
-std::vector<Outcome> RunTask(const Task& task, const std::vector<Row>& rows,
-                             const SeriesSpec& spec, const BuiltSeries& series,
-                             const Config& config) {
+std::vector<Outcome> RunTask(const Task& task, const std::vector<Row>& rows, const SeriesSpec& spec,
+                             const BuiltSeries& series, const Config& config) {
   const std::vector<double>& y = series.ys[task.sub];
   const int lo = spec.train ? std::max(0, task.origin - *spec.train) : 0;
   std::span<const double> train(y.data() + lo, task.origin - lo);
@@ -259,9 +263,9 @@ absl::Status CheckProtocol(const SeriesSpec& spec, const BuiltSeries& series,
     return absl::InvalidArgumentError(fmt::format("{}: empty series", spec.name));
   }
   if (origins.front() < 2 || origins.back() + spec.horizon > n) {
-    return absl::InvalidArgumentError(fmt::format(
-        "{}: N = {} is too short for origin_span {} and horizon {}", spec.name, n,
-        spec.origin_span, spec.horizon));
+    return absl::InvalidArgumentError(
+        fmt::format("{}: N = {} is too short for origin_span {} and horizon {}", spec.name, n,
+                    spec.origin_span, spec.horizon));
   }
   return absl::OkStatus();
 }
@@ -288,8 +292,7 @@ absl::StatusOr<BacktestReport> RunBacktest(const SeriesSpec& spec, const BuiltSe
                                            const BacktestOptions& options) {
   ASSIGN_OR_RETURN(std::vector<Row> rows, MakeRows(options));
   const int count = options.origins > 0 ? options.origins : spec.origins;
-  const std::vector<int> origins =
-      OriginIndices(series.n(), spec.horizon, spec.origin_span, count);
+  const std::vector<int> origins = OriginIndices(series.n(), spec.horizon, spec.origin_span, count);
   RETURN_IF_ERROR(CheckProtocol(spec, series, origins));
   Config config{options.quantiles, options.point};
   std::vector<double>& levels = config.quantiles.levels;
@@ -334,16 +337,16 @@ std::string JsonNumber(double v) { return std::isfinite(v) ? fmt::format("{:.6g}
 std::string ModelJson(const ModelSummary& m) {
   std::string pinball;
   for (size_t i = 0; i < kPinballLevels.size(); ++i) {
-    pinball += fmt::format("{}\"{}\": {}", i > 0 ? ", " : "", kPinballLevels[i],
-                           JsonNumber(m.pinball[i]));
+    pinball +=
+        fmt::format("{}\"{}\": {}", i > 0 ? ", " : "", kPinballLevels[i], JsonNumber(m.pinball[i]));
   }
   return fmt::format(
       "    {{\"name\": {}, \"mase\": {}, \"smape\": {}, \"pinball\": {{{}}}, "
       "\"coverage80\": {}, \"coverage98\": {}, \"cpu_s\": {}, \"origins_ok\": {}, "
       "\"fits\": {}, \"notes\": {}}}",
       JsonString(m.name), JsonNumber(m.mase), JsonNumber(m.smape), pinball,
-      JsonNumber(m.coverage80), JsonNumber(m.coverage98), JsonNumber(m.cpu_s), m.origins_ok,
-      m.fits, JsonString(m.notes));
+      JsonNumber(m.coverage80), JsonNumber(m.coverage98), JsonNumber(m.cpu_s), m.origins_ok, m.fits,
+      JsonString(m.notes));
 }
 
 std::string ProtocolJson(const BacktestReport& r) {
@@ -379,8 +382,8 @@ std::string ReportTable(const BacktestReport& r) {
       r.origin_index.size(), r.origin_index.front(), r.origin_index.back(),
       r.train ? std::to_string(*r.train) : "all");
   out += fmt::format("{:<22} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>5} {:>5} {:>8} {:>7}\n",
-                     "model", "MASE", "sMAPE", "pb.5", "pb.9", "pb.95", "pb.99", "cov80",
-                     "cov98", "cpu_s", "ok");
+                     "model", "MASE", "sMAPE", "pb.5", "pb.9", "pb.95", "pb.99", "cov80", "cov98",
+                     "cpu_s", "ok");
   std::vector<const ModelSummary*> sorted;
   for (const ModelSummary& m : r.models) sorted.push_back(&m);
   std::stable_sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) {
@@ -388,12 +391,13 @@ std::string ReportTable(const BacktestReport& r) {
     return std::isfinite(a->mase) && a->mase < b->mase;
   });
   for (const ModelSummary* m : sorted) {
-    out += fmt::format("{:<22} {} {} {} {} {} {} {} {} {} {:>7}\n", m->name,
-                       Cell(m->mase, "{:>{}.3f}", 7), Cell(m->smape, "{:>{}.1f}", 6),
-                       Cell(m->pinball[0], "{:>{}.4g}", 9), Cell(m->pinball[1], "{:>{}.4g}", 9),
-                       Cell(m->pinball[2], "{:>{}.4g}", 9), Cell(m->pinball[3], "{:>{}.4g}", 9),
-                       Cell(m->coverage80, "{:>{}.2f}", 5), Cell(m->coverage98, "{:>{}.2f}", 5),
-                       Cell(m->cpu_s, "{:>{}.4f}", 8), fmt::format("{}/{}", m->origins_ok, m->fits));
+    out +=
+        fmt::format("{:<22} {} {} {} {} {} {} {} {} {} {:>7}\n", m->name,
+                    Cell(m->mase, "{:>{}.3f}", 7), Cell(m->smape, "{:>{}.1f}", 6),
+                    Cell(m->pinball[0], "{:>{}.4g}", 9), Cell(m->pinball[1], "{:>{}.4g}", 9),
+                    Cell(m->pinball[2], "{:>{}.4g}", 9), Cell(m->pinball[3], "{:>{}.4g}", 9),
+                    Cell(m->coverage80, "{:>{}.2f}", 5), Cell(m->coverage98, "{:>{}.2f}", 5),
+                    Cell(m->cpu_s, "{:>{}.4f}", 8), fmt::format("{}/{}", m->origins_ok, m->fits));
   }
   for (const ModelSummary* m : sorted) {
     if (!m->notes.empty()) out += fmt::format("  {}: {}\n", m->name, m->notes);

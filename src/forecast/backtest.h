@@ -27,7 +27,8 @@ namespace prewarm::forecast {
 inline constexpr std::array<double, 4> kPinballLevels = {0.5, 0.9, 0.95, 0.99};
 
 struct BacktestOptions {
-  std::vector<std::string> models = {"snaive", "ets", "prophetlike", "mstl", "combo"};
+  // `auto` chooses its own transform: one row, whatever `transforms` says.
+  std::vector<std::string> models = {"snaive", "ets", "prophetlike", "mstl", "combo", "auto"};
   // "none" rows keep the bare name; "boxcox" picks lambda per series (Guerrero).
   std::vector<std::string> transforms = {"none", "log1p", "boxcox"};
   int origins = 0;  // 0: the spec's

@@ -97,7 +97,8 @@ absl::StatusOr<SeriesSpec> ReadOne(const YamlReader& r) {
   return s;
 }
 
-// The largest count a csv row may hold.
+// The largest count a csv row may hold: no step of a real log holds more (WorldCup98's
+// busiest minute is ~1.5e6), and a larger one would swamp every sum and error it is added to.
 constexpr double kMaxCsvCount = 1e12;
 
 struct Row {
@@ -106,25 +107,34 @@ struct Row {
 };
 
 // The rows of a csv series whose time and value parse; the others are counted in `report`.
+// As ingest::ReadCountCsv: a negative or non-numeric count (inf, nan) is a bad line,
+// skipped and reported with its line; a count above kMaxCsvCount fails the whole read
+// with its line, since a file that holds one is not a count log.
 absl::StatusOr<std::vector<Row>> ReadCsvRows(const SeriesSpec& s, const std::string& path,
                                              ingest::ReadReport& report) {
   ASSIGN_OR_RETURN(ingest::TableReader reader, ingest::TableReader::OpenFile(path));
   ASSIGN_OR_RETURN(size_t tcol, reader.Column(s.time_column));
   ASSIGN_OR_RETURN(size_t vcol, reader.Column(s.value_column));
   std::vector<Row> rows;
+  absl::Status too_big;
   reader.ForEachRow([&](const std::vector<std::string_view>& f) -> absl::Status {
     ASSIGN_OR_RETURN(int64_t t, ParseTimeUtc(std::string(f[tcol]), s.time_format));
     std::optional<double> v = ingest::ParseDouble(f[vcol]);
-    if (!v) return absl::InvalidArgumentError(fmt::format("value '{}' is not a number", f[vcol]));
-    // A count: never negative, and no step of a real log holds more than kMaxCsvCount (a
-    // larger one would swamp every sum and error it is added to).
-    if (!std::isfinite(*v) || *v < 0 || *v > kMaxCsvCount) {
-      return absl::InvalidArgumentError(fmt::format(
-          "count '{}' is not a count (want a finite number in [0, {:g}])", f[vcol], kMaxCsvCount));
+    if (!v) {
+      return absl::InvalidArgumentError(fmt::format("count '{}' is not a finite number", f[vcol]));
+    }
+    if (*v < 0) return absl::InvalidArgumentError(fmt::format("count '{}' is negative", f[vcol]));
+    if (*v > kMaxCsvCount) {
+      absl::Status st = absl::OutOfRangeError(
+          fmt::format("{}:{}: count '{}' is more than the {:g} a step may hold", reader.name(),
+                      reader.line_number(), f[vcol], kMaxCsvCount));
+      if (too_big.ok()) too_big = st;
+      return st;
     }
     rows.push_back({t, *v});
     return absl::OkStatus();
   });
+  RETURN_IF_ERROR(too_big);
   report = reader.report();
   return rows;
 }

@@ -159,26 +159,50 @@ TEST(BacktestSpecTest, CsvDropsPartialEndBucketsAndKeepsGapsMissing) {
   EXPECT_NE(b->notes[0].find("2 unparsable lines"), std::string::npos) << b->notes[0];
 }
 
-TEST(BacktestSpecTest, CsvRejectsCountsThatAreNotCountsWithTheirLine) {
-  TempDir dir;
-  // Ten minutes of 1s; line 4 (00:02) says -7 and line 7 (00:05) 1e308: both are rejected
-  // with their line, and their minutes count as missing, never as data.
+// Ten minutes of 1s, with `bad` on line `line` (the header is line 1).
+std::string MinutesWith(int line, const std::string& bad) {
   std::string text = "ts,v\n";
   for (int m = 0; m < 10; ++m) {
-    const char* v = m == 2 ? "-7" : m == 5 ? "1e308" : "1";
-    text += fmt::format("1970-01-01 00:{:02}:00,{}\n", m, v);
+    text += fmt::format("1970-01-01 00:{:02}:00,{}\n", m, m + 2 == line ? bad : "1");
   }
-  dir.Write("t.csv", text);
+  return text;
+}
+
+TEST(BacktestSpecTest, CsvSkipsNegativeAndNonFiniteCountsNamingTheirLine) {
+  for (const std::string bad : {"-7", "-0.5", "inf", "-inf", "nan", "1e400"}) {
+    TempDir dir;
+    dir.Write("t.csv", MinutesWith(4, bad));
+    absl::StatusOr<BuiltSeries> b = BuildSeries(CsvSpec(1), dir.path());
+    ASSERT_TRUE(b.ok()) << bad << ": " << b.status();
+    ASSERT_EQ(b->n(), 10) << bad;
+    EXPECT_TRUE(IsMissing(b->ys[0][2])) << bad;  // a missing minute, never data
+    for (int i : {0, 1, 3, 4, 5, 6, 7, 8, 9}) EXPECT_EQ(b->ys[0][i], 1) << bad << " " << i;
+    ASSERT_FALSE(b->notes.empty()) << bad;
+    EXPECT_NE(b->notes[0].find("1 unparsable lines"), std::string::npos) << b->notes[0];
+    EXPECT_NE(b->notes[0].find(":4:"), std::string::npos) << b->notes[0];
+    EXPECT_NE(b->notes[0].find(bad), std::string::npos) << b->notes[0];
+  }
+}
+
+TEST(BacktestSpecTest, CsvFailsOnAnAbsurdCountWithItsLine) {
+  for (const std::string bad : {"1e308", "1.5e12"}) {
+    TempDir dir;
+    dir.Write("t.csv", MinutesWith(7, bad));
+    absl::StatusOr<BuiltSeries> b = BuildSeries(CsvSpec(1), dir.path());
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kOutOfRange);
+    EXPECT_NE(b.status().message().find("t.csv:7:"), std::string::npos) << b.status();
+    EXPECT_NE(b.status().message().find(bad), std::string::npos) << b.status();
+  }
+}
+
+TEST(BacktestSpecTest, CsvAcceptsCountsUpToTheBound) {
+  TempDir dir;
+  dir.Write("t.csv", MinutesWith(7, "1e12"));
   absl::StatusOr<BuiltSeries> b = BuildSeries(CsvSpec(1), dir.path());
   ASSERT_TRUE(b.ok()) << b.status();
-  ASSERT_EQ(b->n(), 10);
-  EXPECT_TRUE(IsMissing(b->ys[0][2]));
-  EXPECT_TRUE(IsMissing(b->ys[0][5]));
-  for (int i : {0, 1, 3, 4, 6, 7, 8, 9}) EXPECT_EQ(b->ys[0][i], 1) << i;
-  ASSERT_FALSE(b->notes.empty());
-  EXPECT_NE(b->notes[0].find("2 unparsable lines"), std::string::npos) << b->notes[0];
-  EXPECT_NE(b->notes[0].find(":4:"), std::string::npos) << b->notes[0];
-  EXPECT_NE(b->notes[0].find("-7"), std::string::npos) << b->notes[0];
+  EXPECT_EQ(b->ys[0][5], 1e12);
+  EXPECT_TRUE(b->notes.empty() || b->notes[0].find("unparsable") == std::string::npos);
 }
 
 TEST(BacktestSpecTest, AzureWideSumAndTop) {

@@ -1,5 +1,6 @@
 #include "forecast/backtest.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -37,6 +38,20 @@ Fixture Periodic(int n, int origins) {
     if (t >= 312 && t < 480) y.back() += (t * 7) % 5 - 2;
   }
   return f;
+}
+
+TEST(BacktestTest, AutoHasOneRowWhateverTheTransforms) {
+  Fixture f = Periodic(24 * 28, 2);
+  BacktestOptions options;
+  options.models = {"snaive", "auto"};
+  options.transforms = {"log1p", "boxcox"};  // auto picks its own: one row, on the counts
+  absl::StatusOr<BacktestReport> r = RunBacktest(f.spec, f.series, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::vector<std::string> names;
+  for (const ModelSummary& m : r->models) names.push_back(m.name);
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"auto", "snaive_boxcox", "snaive_log1p"}));
+  for (const ModelSummary& m : r->models) EXPECT_EQ(m.origins_ok, 2) << m.name << ": " << m.notes;
 }
 
 TEST(BacktestTest, SeasonalNaiveIsExactOnAPeriodicSeries) {
@@ -125,13 +140,31 @@ TEST(BacktestTest, JsonHasTheReadmeShape) {
   auto r = RunBacktest(f.spec, f.series, options);
   ASSERT_TRUE(r.ok());
   std::string json = ReportJson(*r);
-  for (const char* key :
-       {"\"series\": \"periodic\"", "\"tool\": \"prewarm\"", "\"protocol\": {\"step_s\": 3600",
-        "\"periods\": [24]", "\"horizon\": 24", "\"origins\": 3", "\"train\": \"all\"",
-        "\"origin_span\": 168", "\"n\": 672", "\"subseries\": 1", "\"origin_index\": [504, 576, 648]",
-        "\"name\": \"snaive\"", "\"name\": \"snaive_log1p\"", "\"mase\": 0", "\"smape\": ",
-        "\"pinball\": {\"0.5\": ", "\"0.9\": ", "\"0.95\": ", "\"0.99\": ", "\"coverage80\": ",
-        "\"coverage98\": ", "\"cpu_s\": ", "\"origins_ok\": 3", "\"fits\": 3", "\"notes\": \"\""}) {
+  for (const char* key : {"\"series\": \"periodic\"",
+                          "\"tool\": \"prewarm\"",
+                          "\"protocol\": {\"step_s\": 3600",
+                          "\"periods\": [24]",
+                          "\"horizon\": 24",
+                          "\"origins\": 3",
+                          "\"train\": \"all\"",
+                          "\"origin_span\": 168",
+                          "\"n\": 672",
+                          "\"subseries\": 1",
+                          "\"origin_index\": [504, 576, 648]",
+                          "\"name\": \"snaive\"",
+                          "\"name\": \"snaive_log1p\"",
+                          "\"mase\": 0",
+                          "\"smape\": ",
+                          "\"pinball\": {\"0.5\": ",
+                          "\"0.9\": ",
+                          "\"0.95\": ",
+                          "\"0.99\": ",
+                          "\"coverage80\": ",
+                          "\"coverage98\": ",
+                          "\"cpu_s\": ",
+                          "\"origins_ok\": 3",
+                          "\"fits\": 3",
+                          "\"notes\": \"\""}) {
     EXPECT_NE(json.find(key), std::string::npos) << key << "\n" << json;
   }
   std::string table = ReportTable(*r);

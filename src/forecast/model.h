@@ -18,6 +18,18 @@ struct FitContext {
   // Seasonal periods in steps, shortest first (e.g. {144, 1008} for 10-min data, {7, 365}
   // for daily). Models use those that the data can support (>= 2 full cycles).
   std::vector<int> periods;
+  // Steps the caller will forecast after each fit (0: unknown). Models that validate
+  // themselves (auto) size their held-out folds by it.
+  int horizon = 0;
+};
+
+// Forecasts a model made, while fitting, of the end of its own training series: origin i
+// forecast `forecast[i]` for the steps whose observed values are `actual[i]` (NaN =
+// missing), all on the scale the model was fitted on. The quantile calibration
+// (quantile.h) uses them instead of refitting at rolling origins of its own.
+struct HeldOutForecasts {
+  std::vector<std::vector<double>> actual;
+  std::vector<std::vector<double>> forecast;
 };
 
 class Model {
@@ -42,6 +54,12 @@ class Model {
   // of quantiles, where repeating the selection at every origin costs several fits and
   // changes the errors little. Unfitted models and models without a selection: Clone().
   virtual std::unique_ptr<Model> CloneSelected() const { return Clone(); }
+  // True for a model that chooses its own transform of the counts (auto): it is fitted on
+  // raw counts, and its quantiles are calibrated on log1p, where count errors are close to
+  // scale-free (quantile.h).
+  virtual bool ChoosesTransform() const { return false; }
+  // The held-out forecasts of the last Fit, or nullptr when the model made none.
+  virtual const HeldOutForecasts* held_out() const { return nullptr; }
 };
 
 }  // namespace prewarm::forecast

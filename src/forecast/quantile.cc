@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "forecast/models/ets.h"
 #include "forecast/series.h"
@@ -103,22 +104,32 @@ ProbabilisticForecaster::ProbabilisticForecaster(Transform transform,
 absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitContext& ctx,
                                           int horizon) {
   if (horizon < 1) return absl::InvalidArgumentError("quantiles: horizon must be >= 1");
+  // A model that chooses its own transform (auto) is fitted on the counts.
+  if (prototype_->ChoosesTransform()) transform_ = Transform::None();
   if (transform_.kind() == Transform::Kind::kBoxCox && std::isnan(transform_.lambda())) {
     transform_ = Transform::AutoBoxCox(y, FirstUsablePeriod(y, ctx));
   }
-  calibration_ = transform_.kind() == Transform::Kind::kBoxCox ? Transform::Log1p() : transform_;
+  calibration_ = transform_.kind() == Transform::Kind::kBoxCox || prototype_->ChoosesTransform()
+                     ? Transform::Log1p()
+                     : transform_;
   std::vector<double> z = transform_.Forward(y);
   horizon_ = horizon;
+  FitContext fit_ctx = ctx;
+  fit_ctx.horizon = horizon;
   double peak = 0.0;
   for (double v : y) {
     if (!IsMissing(v)) peak = std::max(peak, std::abs(v));
   }
   cap_ = options_.cap_factor * std::max(peak, 1.0);
   std::unique_ptr<Model> model = prototype_->Clone();
-  RETURN_IF_ERROR(model->Fit(z, ctx));
+  RETURN_IF_ERROR(model->Fit(z, fit_ctx));
   model_ = std::move(model);
   if (!ModelVariance(1).empty()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(Errors errors, RollingErrors(z, ctx));
+  std::optional<Errors> held = HeldOutErrors();
+  if (!held) {
+    ASSIGN_OR_RETURN(held, RollingErrors(z, fit_ctx));
+  }
+  const Errors& errors = *held;
   Calibrate(errors);
   if (shape_.empty()) {
     return absl::FailedPreconditionError(
@@ -160,6 +171,21 @@ absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::Rolling
     if (updated.ok() || !absl::IsUnimplemented(updated.status())) return updated;
   }
   return RefitErrors(z, ctx, first, stride);
+}
+
+std::optional<ProbabilisticForecaster::Errors> ProbabilisticForecaster::HeldOutErrors() const {
+  const HeldOutForecasts* held = model_->held_out();
+  if (held == nullptr || held->forecast.empty()) return std::nullopt;
+  Errors out;
+  out.low = ZeroThreshold();
+  for (size_t i = 0; i < held->forecast.size(); ++i) {
+    const std::vector<double>& fc = held->forecast[i];
+    const std::vector<double>& actual = held->actual[i];
+    if (static_cast<int>(fc.size()) < horizon_ || actual.size() < fc.size()) return std::nullopt;
+    out.Add(ToCalibration(std::span<const double>(actual).first(horizon_)),
+            ToCalibration(std::span<const double>(fc).first(horizon_)));
+  }
+  return out;
 }
 
 absl::StatusOr<std::unique_ptr<Model>> ProbabilisticForecaster::FitCalibrationModel(

@@ -31,9 +31,16 @@
 // errors), and every quantile at a level <= p0_j is 0 (a zero-inflated distribution without a
 // separate model). p0_j is conditional on the point forecast (below a count of 0.5 or not), so that
 // a sparse but predictable series keeps its forecast arrivals.
+//
+// A model that validated itself while fitting (auto, Model::held_out()) hands over its
+// held-out forecasts, and those errors are calibrated instead of new rolling origins (a
+// conformal calibration on errors made strictly before the origin). Such a model chooses
+// its own transform: it is fitted on the counts whatever `transform` says, and calibrated
+// on log1p.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "forecast/model.h"
@@ -90,6 +97,9 @@ class ProbabilisticForecaster {
  private:
   struct Errors;  // errors[origin][step] on the transformed scale
   absl::StatusOr<Errors> RollingErrors(std::span<const double> z, const FitContext& ctx) const;
+  // The errors of the forecasts the model held out while fitting (Model::held_out());
+  // nullopt when it made none of the horizon's length.
+  std::optional<Errors> HeldOutErrors() const;
   // A clone fitted on `z` for the calibration: CloneSelected(), or the prototype when the
   // selected structure does not fit.
   absl::StatusOr<std::unique_ptr<Model>> FitCalibrationModel(std::span<const double> z,

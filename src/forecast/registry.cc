@@ -2,20 +2,18 @@
 
 #include <utility>
 
+#include "fmt/ranges.h"
+#include "forecast/models/auto_select.h"
 #include "forecast/models/combination.h"
 #include "forecast/models/croston.h"
 #include "forecast/models/ets.h"
 #include "forecast/models/mstl.h"
 #include "forecast/models/prophet_like.h"
 #include "forecast/models/snaive.h"
-#include "fmt/ranges.h"
 #include "forecast/series.h"
 
 namespace prewarm::forecast {
 namespace {
-
-// Above this share of zeros a series is intermittent: `auto` picks SBA for it.
-constexpr double kIntermittentZeroShare = 0.5;
 
 std::unique_ptr<Model> MakeCombination(std::span<const int> periods, Combination::Mode mode) {
   std::vector<std::unique_ptr<Model>> members;
@@ -32,44 +30,12 @@ std::unique_ptr<Model> MakeCroston(CrostonOptions::Method method) {
   return std::make_unique<Croston>(options);
 }
 
-// `auto`: decides at Fit between SBA (mostly zeros) and the median combination.
-class AutoModel : public Model {
- public:
-  explicit AutoModel(std::vector<int> periods) : periods_(std::move(periods)) {}
-
-  std::string name() const override { return chosen_ ? "auto:" + chosen_->name() : "auto"; }
-  absl::Status Fit(std::span<const double> y, const FitContext& ctx) override {
-    chosen_ = ZeroShare(y) > kIntermittentZeroShare
-                  ? MakeCroston(CrostonOptions::Method::kSba)
-                  : MakeCombination(periods_, Combination::Mode::kMedian);
-    absl::Status status = chosen_->Fit(y, ctx);
-    if (!status.ok()) chosen_.reset();
-    return status;
-  }
-  absl::StatusOr<std::vector<double>> Predict(int h) const override {
-    if (!chosen_) return absl::FailedPreconditionError("auto: not fitted");
-    return chosen_->Predict(h);
-  }
-  absl::Status Update(std::span<const double> new_obs) override {
-    if (!chosen_) return absl::FailedPreconditionError("auto: not fitted");
-    return chosen_->Update(new_obs);
-  }
-  std::unique_ptr<Model> Clone() const override { return std::make_unique<AutoModel>(periods_); }
-  std::unique_ptr<Model> CloneSelected() const override {
-    return chosen_ ? chosen_->CloneSelected() : Clone();
-  }
-
- private:
-  std::vector<int> periods_;
-  std::unique_ptr<Model> chosen_;
-};
-
 }  // namespace
 
 const std::vector<std::string>& ModelNames() {
   static const std::vector<std::string> kNames = {
-      "snaive", "ets",   "croston",    "sba",           "prophetlike", "mstl",
-      "combo",  "combo_mean", "combo_weighted", "auto"};
+      "snaive", "ets",        "croston",        "sba",  "prophetlike", "mstl",
+      "combo",  "combo_mean", "combo_weighted", "auto", "auto_best"};
   return kNames;
 }
 
@@ -94,9 +60,14 @@ absl::StatusOr<std::unique_ptr<Model>> MakeModel(std::string_view name,
   if (name == "combo") return MakeCombination(periods, Combination::Mode::kMedian);
   if (name == "combo_mean") return MakeCombination(periods, Combination::Mode::kMean);
   if (name == "combo_weighted") return MakeCombination(periods, Combination::Mode::kErrorWeighted);
-  if (name == "auto") return std::make_unique<AutoModel>(std::vector<int>(periods.begin(), periods.end()));
-  return absl::InvalidArgumentError(fmt::format("unknown model '{}' (models: {})", name,
-                                                fmt::join(ModelNames(), ", ")));
+  if (name == "auto") return std::make_unique<AutoSelect>();
+  if (name == "auto_best") {
+    AutoOptions best;
+    best.top = 1;
+    return std::make_unique<AutoSelect>(best);
+  }
+  return absl::InvalidArgumentError(
+      fmt::format("unknown model '{}' (models: {})", name, fmt::join(ModelNames(), ", ")));
 }
 
 }  // namespace prewarm::forecast

@@ -4,8 +4,9 @@
 //
 // Names: snaive, ets (automatic ZZZ), croston, sba, prophetlike, mstl (MSTL + ETS, as R's
 // mstl/stlf), combo (median of snaive, ets, prophetlike, mstl), combo_mean,
-// combo_weighted (inverse holdout MSE), auto (sba when the training series is mostly
-// zeros, else combo).
+// combo_weighted (inverse holdout MSE), auto (model and transform chosen per series by
+// validation inside the training window: the inverse-score weighted top 3,
+// models/auto_select.h; fit it on raw counts), auto_best (the same, the single best).
 #pragma once
 
 #include <memory>

@@ -1,5 +1,6 @@
 #include "forecast/registry.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -26,9 +27,9 @@ TEST(RegistryTest, UnknownNameListsTheValidOnes) {
 }
 
 TEST(RegistryTest, NamesAreTheIssuesModels) {
-  const std::vector<std::string> want = {"snaive", "ets",   "croston",    "sba",
-                                         "prophetlike", "mstl", "combo", "combo_mean",
-                                         "combo_weighted", "auto"};
+  const std::vector<std::string> want = {"snaive",         "ets",  "croston",  "sba",
+                                         "prophetlike",    "mstl", "combo",    "combo_mean",
+                                         "combo_weighted", "auto", "auto_best"};
   EXPECT_EQ(ModelNames(), want);
 }
 
@@ -38,17 +39,16 @@ std::vector<double> Seasonal(int n, int period) {
   return y;
 }
 
-TEST(RegistryTest, AutoPicksSbaForMostlyZeros) {
-  std::vector<double> sparse(400, 0.0);
-  for (size_t t = 0; t < sparse.size(); t += 7) sparse[t] = 3;
-  auto m = MakeModel("auto", std::vector<int>{24});
-  ASSERT_TRUE(m.ok());
-  ASSERT_TRUE((*m)->Fit(sparse, FitContext{{24}}).ok());
-  EXPECT_NE((*m)->name().find("sba"), std::string::npos) << (*m)->name();
-
-  auto dense = MakeModel("auto", std::vector<int>{24});
-  ASSERT_TRUE((*dense)->Fit(Seasonal(24 * 14, 24), FitContext{{24}}).ok());
-  EXPECT_NE((*dense)->name().find("median("), std::string::npos) << (*dense)->name();
+TEST(RegistryTest, AutoWeighsThreeCandidatesAndAutoBestOne) {
+  auto top3 = MakeModel("auto", std::vector<int>{24});
+  auto best = MakeModel("auto_best", std::vector<int>{24});
+  ASSERT_TRUE(top3.ok() && best.ok());
+  const std::vector<double> y = Seasonal(24 * 14, 24);
+  ASSERT_TRUE((*top3)->Fit(y, FitContext{{24}, 24}).ok());
+  ASSERT_TRUE((*best)->Fit(y, FitContext{{24}, 24}).ok());
+  const std::string name = (*best)->name();
+  EXPECT_EQ(std::count(name.begin(), name.end(), '+'), 0) << name;
+  EXPECT_TRUE((*top3)->ChoosesTransform());
 }
 
 TEST(RegistryTest, ZeroShareSkipsMissing) {

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "forecast/models/snaive.h"
+#include "forecast/registry.h"
 #include "forecast/service/capacity.h"
 #include "forecast/service/config.h"
 #include "forecast/service/model_forecaster.h"
@@ -375,6 +376,29 @@ TEST(ModelForecasterTest, RefitsKeepTheSelectedStructureUntilTheWindowDoublesOrA
   EXPECT_EQ(f.HistoryFromMs(k, 4), s.start_ms + static_cast<int64_t>(s.size()) * 1000);
   EXPECT_EQ(f.HistoryFromMs(k, 8), std::numeric_limits<int64_t>::min())
       << "a longer horizon refits, on the whole history";
+}
+
+TEST(ModelForecasterTest, AutoSelectsOnceAndRefitsItsChoiceOnTheCountsWhateverTheTransform) {
+  ManualClock clock;
+  ModelForecasterOptions opts{"auto", Transform::Log1p(), 60'000, 10'000, 86'400'000};
+  ModelDemandForecaster f([] { return MakeModel("auto"); }, opts, clock);
+  Series s{"x", 0, 3'600'000, {}};  // hourly: a daily period of 24
+  for (int i = 0; i < 24 * 14; ++i) s.values.push_back(50 + 40 * ((i % 24) >= 8 && (i % 24) < 20));
+  SeriesKey k{"r", "t"};
+  absl::StatusOr<std::vector<double>> q = f.Quantile(k, s, 24, 0.9);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(f.selections(), 1u);
+  // A refit a minute later on a few more steps: the chosen weighted structure, no selection.
+  for (int i = 0; i < 5; ++i) s.values.push_back(s.values[s.values.size() - 24]);
+  clock.Advance(60'000);
+  q = f.Quantile(k, s, 24, 0.9);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(f.refits(), 2u);
+  EXPECT_EQ(f.selections(), 1u);
+  for (double v : *q) {
+    EXPECT_TRUE(std::isfinite(v));
+    EXPECT_GE(v, 40.0);  // counts, not log1p values: the quiet hours are 50
+  }
 }
 
 }  // namespace
