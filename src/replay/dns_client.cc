@@ -5,6 +5,7 @@
 
 #include <array>
 #include <chrono>
+#include <map>
 #include <random>
 
 #include "common/status.h"
@@ -15,6 +16,21 @@
 #include "fmt/format.h"
 
 namespace prewarm::replay {
+namespace {
+
+// The client's DNS Cookie for `server` (RFC 7873 section 5.3): a random client cookie per
+// thread and server, and the server cookie last received with it. Each replay thread is
+// a resolver of its own, as its queries would come from many resolvers.
+dns::Cookie& CookieFor(const HostPort& server, std::mt19937& rng) {
+  thread_local std::map<std::string, dns::Cookie> jar;
+  auto [it, fresh] = jar.try_emplace(server.ToString());
+  if (fresh) {
+    for (uint8_t& b : it->second.client) b = static_cast<uint8_t>(rng());
+  }
+  return it->second;
+}
+
+}  // namespace
 
 absl::StatusOr<DnsAnswer> QueryA(const HostPort& server, const std::string& name,
                                  const std::optional<Cidr>& ecs, const DnsQueryOptions& o) {
@@ -27,9 +43,16 @@ absl::StatusOr<DnsAnswer> QueryA(const HostPort& server, const std::string& name
   dns::Edns edns;
   edns.udp_size = 1232;
   if (ecs) edns.ecs = dns::ClientSubnet{ecs->base, static_cast<uint8_t>(ecs->prefix), 0};
-  q.edns = edns;
+  dns::Cookie& cookie = CookieFor(server, rng);
   std::array<uint8_t, 512> out{};
-  ASSIGN_OR_RETURN(size_t len, dns::EncodeMessage(q, out));
+  size_t len = 0;
+  auto encode = [&]() -> absl::Status {
+    edns.cookie = cookie;
+    q.edns = edns;
+    ASSIGN_OR_RETURN(len, dns::EncodeMessage(q, out));
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(encode());
 
   socklen_t salen = 0;
   sockaddr_storage sa = server.addr.ToSockaddr(server.port, &salen);
@@ -40,6 +63,7 @@ absl::StatusOr<DnsAnswer> QueryA(const HostPort& server, const std::string& name
   }
   std::array<uint8_t, 4096> in{};
   for (int attempt = 0; attempt < std::max(1, o.tries); ++attempt) {
+    if (attempt > 0) RETURN_IF_ERROR(encode());  // with the server cookie learnt meanwhile
     if (::send(fd.get(), out.data(), len, 0) < 0) {
       return ErrnoStatus(errno, fmt::format("send to {}", server.ToString()));
     }
@@ -64,6 +88,16 @@ absl::StatusOr<DnsAnswer> QueryA(const HostPort& server, const std::string& name
         return absl::DataLossError(
             fmt::format("{}: the reply's question is not ours", server.ToString()));
       }
+      // Keep the server cookie that came back with our client cookie: later queries carry
+      // it and are exempt from the server's response rate limit.
+      bool new_cookie = false;
+      if (m->edns && m->edns->cookie && m->edns->cookie->client == cookie.client &&
+          m->edns->cookie->server_size > 0 && !(*m->edns->cookie == cookie)) {
+        cookie = *m->edns->cookie;
+        new_cookie = true;
+      }
+      if (m->rcode() == static_cast<uint16_t>(dns::Rcode::kBadCookie) && new_cookie)
+        break;  // retry at once with it
       if (m->header.flags & dns::Header::kTc) {
         return absl::UnavailableError(fmt::format("{}: truncated reply", server.ToString()));
       }

@@ -23,7 +23,10 @@ struct DnsQueryOptions {
   int tries = 3;
 };
 
-// Asks `server` for `name` A, with `ecs` as the client subnet when given. Errors: no answer
+// Asks `server` for `name` A, with `ecs` as the client subnet when given, and a DNS Cookie
+// as resolvers send one (RFC 7873): the server cookie learnt from earlier answers exempts
+// the replay from the server's response rate limit, as it would a real resolver; a
+// BADCOOKIE answer is retried at once with the cookie it carries. Errors: no answer
 // in any try (DeadlineExceeded), a reply that does not parse or does not match the query
 // (DataLoss), a truncated reply (Unavailable: answers of prewarm's size never are).
 absl::StatusOr<DnsAnswer> QueryA(const HostPort& server, const std::string& name,

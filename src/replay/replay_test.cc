@@ -13,6 +13,7 @@
 #include "dns/server.h"
 #include "dns/static_resolver.h"
 #include "gtest/gtest.h"
+#include "replay/dns_client.h"
 #include "sim/slice.h"
 #include "workload/static_server.h"
 
@@ -201,6 +202,36 @@ TEST_F(ReplayTest, BoundedByMaxRequests) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->sent, 3u);
   EXPECT_TRUE(r->stopped_early);
+}
+
+// A replay stands for many resolvers behind one source address, so the authority's response
+// rate limit would drop or truncate most of its queries. Like a resolver, it sends a DNS
+// Cookie and, once it holds the server's cookie, is exempt: every query is answered.
+TEST(ReplayDnsClientTest, ACookieKeepsARateLimitedServerAnswering) {
+  dns::StaticResolver resolver(std::map<std::string, dns::ServiceAnswer, std::less<>>{
+      {"fn-a", dns::ServiceAnswer{{*IpAddr::Parse("127.0.0.1")}, 5, 24}}});
+  dns::ZoneConfig zone;
+  zone.ns = {dns::NsRecord{"ns1.edge.example.", {*IpAddr::Parse("127.0.0.1")}}};
+  zone.rrl = {.responses_per_s = 2, .slip = 2};
+  auto authority = dns::Authority::Create(zone, resolver);
+  ASSERT_TRUE(authority.ok()) << authority.status();
+  dns::ServerOptions so;
+  so.listen = HostPort{*IpAddr::Parse("127.0.0.1"), 0};
+  so.udp_threads = 1;
+  so.tcp = false;
+  dns::DnsServer server(so, **authority);
+  ASSERT_TRUE(server.Start().ok());
+  const HostPort at{*IpAddr::Parse("127.0.0.1"), server.port()};
+  DnsQueryOptions o;
+  o.timeout_ms = 2000;
+  int answered = 0;
+  for (int i = 0; i < 40; ++i) {
+    auto a = QueryA(at, "fn-a.edge.example", Cidr::Parse("192.0.2.0/24").value(), o);
+    EXPECT_TRUE(a.ok()) << i << ": " << a.status();
+    answered += a.ok() && a->addresses.size() == 1;
+  }
+  EXPECT_EQ(answered, 40);
+  server.Stop();
 }
 
 TEST(InstancesByTemplateTest, SumsTheStatesThatHoldMemory) {
