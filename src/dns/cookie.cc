@@ -1,7 +1,5 @@
 #include "dns/cookie.h"
 
-#include <sys/random.h>
-
 #include <cstring>
 
 namespace prewarm::dns {
@@ -23,18 +21,6 @@ void StoreLe64(uint8_t* p, uint64_t v) {
   for (int i = 0; i < 8; ++i) {
     p[i] = static_cast<uint8_t>(v >> (8 * i));
   }
-}
-
-CookieSecret RandomKey() {
-  CookieSecret k{};
-  size_t got = 0;
-  while (got < k.size()) {
-    ssize_t n = ::getrandom(k.data() + got, k.size() - got, 0);
-    if (n > 0) {
-      got += static_cast<size_t>(n);
-    }
-  }
-  return k;
 }
 
 }  // namespace
@@ -60,7 +46,7 @@ bool ServerCookieHashMatches(const CookieSecret& secret, const Cookie& cookie,
 }
 
 ServerCookies::ServerCookies(CookieOptions options)
-    : options_(options), master_(options.master ? *options.master : RandomKey()) {
+    : options_(options), master_(options.master ? *options.master : RandomSipKey()) {
   if (options_.secret_rotate_s == 0) {
     options_.secret_rotate_s = 1;
   }

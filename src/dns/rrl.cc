@@ -1,7 +1,5 @@
 #include "dns/rrl.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -9,24 +7,9 @@
 #include "dns/answerer.h"
 
 namespace prewarm::dns {
-namespace {
-
-SipKey RandomKey() {
-  SipKey k{};
-  size_t got = 0;
-  while (got < k.size()) {
-    ssize_t n = ::getrandom(k.data() + got, k.size() - got, 0);
-    if (n > 0) {
-      got += static_cast<size_t>(n);
-    }
-  }
-  return k;
-}
-
-}  // namespace
 
 ResponseRateLimiter::ResponseRateLimiter(RrlOptions options)
-    : ResponseRateLimiter(options, RandomKey()) {}
+    : ResponseRateLimiter(options, RandomSipKey()) {}
 
 ResponseRateLimiter::ResponseRateLimiter(RrlOptions options, const SipKey& key)
     : options_(options),

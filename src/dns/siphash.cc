@@ -1,5 +1,7 @@
 #include "dns/siphash.h"
 
+#include <sys/random.h>
+
 #include <bit>
 
 namespace prewarm::dns {
@@ -62,6 +64,16 @@ uint64_t SipHash24(const SipKey& key, std::span<const uint8_t> data) {
     s.Round();
   }
   return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+SipKey RandomSipKey() {
+  SipKey k{};
+  size_t got = 0;
+  while (got < k.size()) {
+    ssize_t n = ::getrandom(k.data() + got, k.size() - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+  }
+  return k;
 }
 
 }  // namespace prewarm::dns

@@ -16,4 +16,7 @@ using SipKey = std::array<uint8_t, 16>;
 // The 64-bit result as an integer; the reference implementation writes it little-endian.
 uint64_t SipHash24(const SipKey& key, std::span<const uint8_t> data);
 
+// A key from the kernel's random source (getrandom), for the server's secrets.
+SipKey RandomSipKey();
+
 }  // namespace prewarm::dns
