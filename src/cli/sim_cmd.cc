@@ -1,5 +1,8 @@
 #include "cli/sim_cmd.h"
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -240,8 +243,18 @@ absl::Status Run(const SimFlags& f) {
   ASSIGN_OR_RETURN(Plan plan, MakePlan(f, params));
   std::cerr << fmt::format("sim: {} keys, {} steps, {} runs on {} threads\n", w.keys.size(),
                            w.steps(), plan.set.runs().size(), f.jobs);
+  // Progress on a terminal (a sweep is tens of runs and a minute or more): runs done.
+  sim::RunProgress progress;
+  if (::isatty(STDERR_FILENO) != 0) {
+    progress = [start = std::chrono::steady_clock::now()](size_t done, size_t total) {
+      const double s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::cerr << fmt::format("\rsim: {}/{} runs done, {:.0f} s\033[K", done, total, s)
+                << (done == total ? "\n" : "") << std::flush;
+    };
+  }
   ASSIGN_OR_RETURN(std::vector<sim::SimResult> results,
-                   sim::RunAll(w, config, plan.set.runs(), f.jobs));
+                   sim::RunAll(w, config, plan.set.runs(), f.jobs, progress));
   sim::Report report = BuildReport(f, w, config, plan, results);
   if (!f.csv.empty()) RETURN_IF_ERROR(WriteFile(f.csv, sim::Csv(report)));
   if (!f.plot.empty()) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_join.h"
@@ -135,7 +136,8 @@ RunSpec BudgetRun() {
 }
 
 absl::StatusOr<std::vector<SimResult>> RunAll(const Workload& w, const SimConfig& config,
-                                              const std::vector<RunSpec>& runs, int threads) {
+                                              const std::vector<RunSpec>& runs, int threads,
+                                              const RunProgress& on_run_done) {
   std::vector<std::unique_ptr<Policy>> policies;
   for (const RunSpec& r : runs) {
     auto p = MakePolicy(r.policy, r.params);
@@ -144,10 +146,16 @@ absl::StatusOr<std::vector<SimResult>> RunAll(const Workload& w, const SimConfig
   }
   std::vector<SimResult> results(runs.size());
   std::atomic<size_t> next{0};
+  std::mutex progress_mu;
+  size_t done = 0;
   auto worker = [&] {
     for (size_t i = next++; i < runs.size(); i = next++) {
       Simulator sim(w, config);
       results[i] = sim.Run(*policies[i]);
+      if (on_run_done) {
+        std::lock_guard<std::mutex> l(progress_mu);
+        on_run_done(++done, runs.size());
+      }
     }
   };
   size_t n = std::clamp<size_t>(static_cast<size_t>(std::max(threads, 1)), 1,

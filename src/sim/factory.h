@@ -7,6 +7,7 @@
 // them, so the policy's default point lies on its curve.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -70,8 +71,11 @@ RunSpec BudgetRun();
 // Runs `runs` on `w` with `config`, each with its own Simulator and policy, on up to
 // `threads` threads (the workload is shared read-only). Results come back in the order of
 // `runs` and do not depend on `threads`. Policies are built (and their knobs checked)
-// before any run starts.
+// before any run starts. `on_run_done(done, total)`, when given, is called once per finished
+// run (one call at a time, `done` counting up to `total`): the CLI's progress line.
+using RunProgress = std::function<void(size_t done, size_t total)>;
 absl::StatusOr<std::vector<SimResult>> RunAll(const Workload& w, const SimConfig& config,
-                                              const std::vector<RunSpec>& runs, int threads);
+                                              const std::vector<RunSpec>& runs, int threads,
+                                              const RunProgress& on_run_done = {});
 
 }  // namespace prewarm::sim

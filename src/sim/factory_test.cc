@@ -238,8 +238,12 @@ TEST(Factory, ResultsDoNotDependOnTheNumberOfThreads) {
                                {"reactive-kpa", {{"keepalive_s", "1m"}}, "", ""},
                                {"fixed-keepalive", {{"keepalive_s", "2m"}}, "", ""}};
   auto one = RunAll(w, Config(), runs, 1);
-  auto two = RunAll(w, Config(), runs, 2);
+  // Progress: one call per finished run, counting up to the total, whatever the threads.
+  std::vector<std::pair<size_t, size_t>> calls;
+  auto two = RunAll(w, Config(), runs, 2,
+                    [&](size_t done, size_t total) { calls.emplace_back(done, total); });
   ASSERT_TRUE(one.ok() && two.ok());
+  EXPECT_EQ(calls, (std::vector<std::pair<size_t, size_t>>{{1, 3}, {2, 3}, {3, 3}}));
   ASSERT_EQ(one->size(), 3u);
   for (size_t i = 0; i < runs.size(); ++i) {
     EXPECT_EQ((*one)[i].policy, runs[i].policy);
