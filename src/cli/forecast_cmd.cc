@@ -1,5 +1,7 @@
 #include "cli/forecast_cmd.h"
 
+#include <unistd.h>
+
 #include <charconv>
 #include <chrono>
 #include <filesystem>
@@ -41,7 +43,7 @@ struct BacktestFlags {
   std::string out;
   int jobs = 1;
   std::string point = "model";
-  int calibration_origins = 0;   // 0: QuantileOptions' default
+  int calibration_origins = 0;  // 0: QuantileOptions' default
   std::string calibration = "update";
 };
 
@@ -161,8 +163,8 @@ absl::Status FitSpanToSeries(fc::SeriesSpec& s, int n) {
   s.origin_span = n - min_train;
   if (s.origin_span < s.horizon) {
     return absl::InvalidArgumentError(fmt::format(
-        "{}: {} steps are too few for training {} and horizon {} (try --train, --horizon)",
-        s.name, n, min_train, s.horizon));
+        "{}: {} steps are too few for training {} and horizon {} (try --train, --horizon)", s.name,
+        n, min_train, s.horizon));
   }
   return absl::OkStatus();
 }
@@ -214,10 +216,19 @@ absl::Status Backtest(const BacktestFlags& f) {
                            options.origins > 0 ? options.origins : spec.origins,
                            fmt::join(options.models, ","), options.jobs);
   const auto start = std::chrono::steady_clock::now();
+  if (::isatty(STDERR_FILENO) != 0) {
+    options.on_task_done = [start, name = spec.name](size_t done, size_t total) {
+      const double s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::cerr << fmt::format("\rbacktest {}: {}/{} origins done, {:.0f} s\033[K", name, done,
+                               total, s)
+                << (done == total ? "\n" : "") << std::flush;
+    };
+  }
   ASSIGN_OR_RETURN(fc::BacktestReport report, fc::RunBacktest(spec, series, options));
-  std::cerr << fmt::format("backtest {}: {:.1f} s wall\n", spec.name,
-                           std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                               .count());
+  std::cerr << fmt::format(
+      "backtest {}: {:.1f} s wall\n", spec.name,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   const std::string json = fc::ReportJson(report);
   if (!f.out.empty()) RETURN_IF_ERROR(WriteFile(f.out, json));
   std::cout << (f.json && f.out.empty() ? json : fc::ReportTable(report));
@@ -233,8 +244,9 @@ absl::Status Backtest(const BacktestFlags& f) {
 void AddBacktest(CLI::App& forecast) {
   auto f = std::make_shared<BacktestFlags>();
   CLI::App* b = forecast.add_subcommand(
-      "backtest", "rolling-origin backtest (bench/forecast/README.md): MASE, sMAPE, pinball, "
-                  "coverage, CPU per fit");
+      "backtest",
+      "rolling-origin backtest (bench/forecast/README.md): MASE, sMAPE, pinball, "
+      "coverage, CPU per fit");
   b->add_option("--spec", f->spec, "series spec (YAML)")->capture_default_str();
   b->add_option("--series", f->series, "series name in the spec");
   b->add_option("--file", f->file, "ad-hoc: a CSV of time,count rows instead of --spec/--series");
@@ -244,7 +256,8 @@ void AddBacktest(CLI::App& forecast) {
       ->capture_default_str();
   b->add_option("--step", f->step, "ad-hoc: step of the series (60s, 10m, 1h, 1d)")
       ->capture_default_str();
-  b->add_option("--native-step", f->native_step, "ad-hoc: step of the file's rows (default --step)");
+  b->add_option("--native-step", f->native_step,
+                "ad-hoc: step of the file's rows (default --step)");
   b->add_option("--periods", f->periods, "ad-hoc: seasonal periods in steps, shortest first")
       ->delimiter(',');
   b->add_option("--horizon", f->horizon, "ad-hoc: steps forecast per origin (default one day)");

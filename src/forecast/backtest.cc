@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <set>
 #include <span>
 #include <thread>
@@ -176,13 +177,22 @@ std::vector<Outcome> RunTask(const Task& task, const std::vector<Row>& rows, con
   return out;
 }
 
-// Runs `tasks` on `jobs` threads; result[i] belongs to tasks[i].
+// Runs `tasks` on `jobs` threads; result[i] belongs to tasks[i]. `done(n, total)` after each.
 template <typename Fn>
-std::vector<std::vector<Outcome>> RunParallel(const std::vector<Task>& tasks, int jobs, Fn fn) {
+std::vector<std::vector<Outcome>> RunParallel(const std::vector<Task>& tasks, int jobs, Fn fn,
+                                              const std::function<void(size_t, size_t)>& on_done) {
   std::vector<std::vector<Outcome>> results(tasks.size());
   std::atomic<size_t> next{0};
+  std::mutex mu;
+  size_t finished = 0;
   auto worker = [&] {
-    for (size_t i = next++; i < tasks.size(); i = next++) results[i] = fn(tasks[i]);
+    for (size_t i = next++; i < tasks.size(); i = next++) {
+      results[i] = fn(tasks[i]);
+      if (on_done) {
+        std::lock_guard<std::mutex> l(mu);
+        on_done(++finished, tasks.size());
+      }
+    }
   };
   std::vector<std::thread> threads;
   for (int j = 1; j < std::min<int>(jobs, static_cast<int>(tasks.size())); ++j) {
@@ -303,9 +313,9 @@ absl::StatusOr<BacktestReport> RunBacktest(const SeriesSpec& spec, const BuiltSe
   for (int sub = 0; sub < static_cast<int>(series.ys.size()); ++sub) {
     for (int o : origins) tasks.push_back({sub, o});
   }
-  std::vector<std::vector<Outcome>> results =
-      RunParallel(tasks, std::max(1, options.jobs),
-                  [&](const Task& t) { return RunTask(t, rows, spec, series, config); });
+  std::vector<std::vector<Outcome>> results = RunParallel(
+      tasks, std::max(1, options.jobs),
+      [&](const Task& t) { return RunTask(t, rows, spec, series, config); }, options.on_task_done);
   BacktestReport report = Protocol(spec, series, origins);
   for (size_t r = 0; r < rows.size(); ++r) {
     std::vector<const Outcome*> outs;

@@ -8,12 +8,14 @@
 // At each origin o (OriginIndices) and for each model x transform (rows "ets",
 // "ets_log1p"), a ProbabilisticForecaster is fitted on the training window before o and
 // forecasts the horizon; errors are on the count scale over the observed test points.
-// Point forecast = the 0.5 quantile = the model's point forecast (BacktestOptions::point). MASE is scaled by the in-sample seasonal naive error
-// at periods[0] on the training window. A fit that fails is counted, with its reason in
-// the row's notes; the metrics average over the successful fits (and over sub-series).
+// Point forecast = the 0.5 quantile = the model's point forecast (BacktestOptions::point). MASE is
+// scaled by the in-sample seasonal naive error at periods[0] on the training window. A fit that
+// fails is counted, with its reason in the row's notes; the metrics average over the successful
+// fits (and over sub-series).
 #pragma once
 
 #include <array>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +40,9 @@ struct BacktestOptions {
   enum class Point { kModel, kCalibratedMedian };
   Point point = Point::kModel;
   QuantileOptions quantiles;
+  // Called once per finished (sub-series, origin) task, one call at a time, `done` counting
+  // up to `total`: the CLI's progress line. Empty: nothing is reported.
+  std::function<void(size_t done, size_t total)> on_task_done;
 };
 
 // Metrics of one model row; NaN where they could not be computed (JSON null).

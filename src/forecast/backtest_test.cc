@@ -83,8 +83,15 @@ TEST(BacktestTest, ThreadsGiveTheSameFigures) {
   options.transforms = {"none"};
   auto one = RunBacktest(f.spec, f.series, options);
   options.jobs = 3;
+  // Progress: one call per (sub-series, origin), one at a time, counting up to the total.
+  std::vector<std::pair<size_t, size_t>> calls;
+  options.on_task_done = [&](size_t done, size_t total) { calls.emplace_back(done, total); };
   auto three = RunBacktest(f.spec, f.series, options);
   ASSERT_TRUE(one.ok() && three.ok());
+  ASSERT_EQ(calls.size(), f.series.ys.size() * static_cast<size_t>(f.spec.origins));
+  for (size_t i = 0; i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i], std::make_pair(i + 1, calls.size()));
+  }
   for (size_t i = 0; i < one->models.size(); ++i) {
     EXPECT_EQ(one->models[i].mase, three->models[i].mase);
     EXPECT_EQ(one->models[i].coverage80, three->models[i].coverage80);
