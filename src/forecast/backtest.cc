@@ -3,15 +3,13 @@
 #include <time.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <limits>
 #include <map>
-#include <mutex>
 #include <set>
 #include <span>
-#include <thread>
 
+#include "common/parallel.h"
 #include "fmt/ranges.h"
 #include "forecast/metrics.h"
 #include "forecast/registry.h"
@@ -177,29 +175,13 @@ std::vector<Outcome> RunTask(const Task& task, const std::vector<Row>& rows, con
   return out;
 }
 
-// Runs `tasks` on `jobs` threads; result[i] belongs to tasks[i]. `done(n, total)` after each.
+// Runs `tasks` on `jobs` threads; result[i] belongs to tasks[i].
 template <typename Fn>
 std::vector<std::vector<Outcome>> RunParallel(const std::vector<Task>& tasks, int jobs, Fn fn,
-                                              const std::function<void(size_t, size_t)>& on_done) {
+                                              const ProgressFn& on_done) {
   std::vector<std::vector<Outcome>> results(tasks.size());
-  std::atomic<size_t> next{0};
-  std::mutex mu;
-  size_t finished = 0;
-  auto worker = [&] {
-    for (size_t i = next++; i < tasks.size(); i = next++) {
-      results[i] = fn(tasks[i]);
-      if (on_done) {
-        std::lock_guard<std::mutex> l(mu);
-        on_done(++finished, tasks.size());
-      }
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int j = 1; j < std::min<int>(jobs, static_cast<int>(tasks.size())); ++j) {
-    threads.emplace_back(worker);
-  }
-  worker();
-  for (std::thread& t : threads) t.join();
+  ParallelFor(
+      tasks.size(), jobs, [&](size_t i) { results[i] = fn(tasks[i]); }, on_done);
   return results;
 }
 

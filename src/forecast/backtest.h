@@ -15,11 +15,11 @@
 #pragma once
 
 #include <array>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/parallel.h"
 #include "common/status.h"
 #include "forecast/backtest_spec.h"
 #include "forecast/quantile.h"
@@ -42,7 +42,7 @@ struct BacktestOptions {
   QuantileOptions quantiles;
   // Called once per finished (sub-series, origin) task, one call at a time, `done` counting
   // up to `total`: the CLI's progress line. Empty: nothing is reported.
-  std::function<void(size_t done, size_t total)> on_task_done;
+  ProgressFn on_task_done;
 };
 
 // Metrics of one model row; NaN where they could not be computed (JSON null).

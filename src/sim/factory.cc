@@ -1,11 +1,9 @@
 #include "sim/factory.h"
 
 #include <algorithm>
-#include <atomic>
-#include <mutex>
-#include <thread>
 
 #include "absl/strings/str_join.h"
+#include "common/parallel.h"
 #include "common/status.h"
 #include "fmt/format.h"
 #include "sim/baselines.h"
@@ -145,25 +143,13 @@ absl::StatusOr<std::vector<SimResult>> RunAll(const Workload& w, const SimConfig
     policies.push_back(std::move(*p));
   }
   std::vector<SimResult> results(runs.size());
-  std::atomic<size_t> next{0};
-  std::mutex progress_mu;
-  size_t done = 0;
-  auto worker = [&] {
-    for (size_t i = next++; i < runs.size(); i = next++) {
-      Simulator sim(w, config);
-      results[i] = sim.Run(*policies[i]);
-      if (on_run_done) {
-        std::lock_guard<std::mutex> l(progress_mu);
-        on_run_done(++done, runs.size());
-      }
-    }
-  };
-  size_t n = std::clamp<size_t>(static_cast<size_t>(std::max(threads, 1)), 1,
-                                std::max<size_t>(runs.size(), 1));
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < n; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& t : pool) t.join();
+  ParallelFor(
+      runs.size(), threads,
+      [&](size_t i) {
+        Simulator sim(w, config);
+        results[i] = sim.Run(*policies[i]);
+      },
+      on_run_done);
   return results;
 }
 

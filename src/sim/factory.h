@@ -7,13 +7,13 @@
 // them, so the policy's default point lies on its curve.
 #pragma once
 
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/parallel.h"
 #include "sim/sim.h"
 
 namespace prewarm::sim {
@@ -73,7 +73,7 @@ RunSpec BudgetRun();
 // `runs` and do not depend on `threads`. Policies are built (and their knobs checked)
 // before any run starts. `on_run_done(done, total)`, when given, is called once per finished
 // run (one call at a time, `done` counting up to `total`): the CLI's progress line.
-using RunProgress = std::function<void(size_t done, size_t total)>;
+using RunProgress = ProgressFn;
 absl::StatusOr<std::vector<SimResult>> RunAll(const Workload& w, const SimConfig& config,
                                               const std::vector<RunSpec>& runs, int threads,
                                               const RunProgress& on_run_done = {});
