@@ -22,14 +22,15 @@ int Report(const grpc::Status& st) {
   return 1;
 }
 
-// `-o json`: the whole response, one JSON document on one line.
-void PrintJson(const google::protobuf::Message& m) {
+// `-o json`: the whole response, one JSON document on one line. Returns the exit code, 0.
+int PrintJson(const google::protobuf::Message& m) {
   google::protobuf::util::JsonPrintOptions opts;
   opts.preserve_proto_field_names = true;
   opts.always_print_primitive_fields = true;
   std::string out;
   auto st = google::protobuf::util::MessageToJsonString(m, &out, opts);
   std::cout << (st.ok() ? out : "{}") << "\n";
+  return 0;
 }
 
 bool Json(const CtlOptions& o) { return o.output == "json"; }
@@ -44,10 +45,7 @@ int Nodes(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   v1::ListNodesResponse resp;
   grpc::Status st = stub.ListNodes(&ctx, v1::ListNodesRequest(), &resp);
   if (!st.ok()) return Report(st);
-  if (Json(o)) {
-    PrintJson(resp);
-    return 0;
-  }
+  if (Json(o)) return PrintJson(resp);
   std::cout << fmt::format("{:<12} {:<11} {:>9} {:<8} {:<10} {}\n", "NODE", "REGION", "SLOTS",
                            "RUNTIME", "CONNECTED", "DRAINING");
   for (const auto& n : resp.nodes()) {
@@ -67,10 +65,7 @@ int Instances(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   v1::ListInstancesResponse resp;
   grpc::Status st = stub.ListInstances(&ctx, req, &resp);
   if (!st.ok()) return Report(st);
-  if (Json(o)) {
-    PrintJson(resp);
-    return 0;
-  }
+  if (Json(o)) return PrintJson(resp);
   std::cout << fmt::format("{:<24} {:<10} {:<10} {:<18} {}\n", "INSTANCE", "NODE", "STATE",
                            "ADDRESS", "DETAIL");
   for (const auto& i : resp.instances()) {
@@ -89,10 +84,7 @@ int Drain(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   v1::DrainResponse resp;
   grpc::Status st = stub.Drain(&ctx, req, &resp);
   if (!st.ok()) return Report(st);
-  if (Json(o)) {
-    PrintJson(resp);
-    return 0;
-  }
+  if (Json(o)) return PrintJson(resp);
   std::cout << fmt::format("node {}: draining {} instance(s)\n", o.node, resp.instances_draining());
   return 0;
 }
@@ -105,10 +97,7 @@ int Undrain(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   v1::UndrainResponse resp;
   grpc::Status st = stub.Undrain(&ctx, req, &resp);
   if (!st.ok()) return Report(st);
-  if (Json(o)) {
-    PrintJson(resp);
-    return 0;
-  }
+  if (Json(o)) return PrintJson(resp);
   std::cout << fmt::format(
       "node {}: {}\n", o.node,
       resp.was_draining() ? "undrained, takes new instances again" : "was not drained");
@@ -133,10 +122,7 @@ int Prefetch(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   v1::SubmitPrefetchResponse resp;
   grpc::Status st = stub.SubmitPrefetch(&ctx, req, &resp);
   if (!st.ok()) return Report(st);
-  if (Json(o)) {
-    PrintJson(resp);
-    return 0;
-  }
+  if (Json(o)) return PrintJson(resp);
   std::cout << fmt::format("accepted {} prefetch request(s), {} instance(s) ordered\n",
                            resp.accepted(), resp.instances_ordered());
   return 0;
@@ -148,10 +134,7 @@ int Prefetches(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   v1::ListPrefetchResponse resp;
   grpc::Status st = stub.ListPrefetch(&ctx, v1::ListPrefetchRequest(), &resp);
   if (!st.ok()) return Report(st);
-  if (Json(o)) {
-    PrintJson(resp);
-    return 0;
-  }
+  if (Json(o)) return PrintJson(resp);
   std::cout << fmt::format("{:<11} {:<10} {:>6} {:>6} {:>10} {:>10} {:<14} {}\n", "REGION",
                            "TEMPLATE", "TARGET", "Q", "RATE/S", "STARTS_IN", "MODEL", "FROM");
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
