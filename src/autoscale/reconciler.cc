@@ -230,116 +230,162 @@ std::optional<uint32_t> PlaceNew(const ClusterView& view, const ViewKey& key, bo
   return std::nullopt;
 }
 
-std::vector<Decision> Reconciler::Reconcile(ClusterView& view, int64_t now_ms) {
+void Reconciler::BeginPass(ClusterView& view, int64_t now_ms) {
   ++counters_.ticks;
   ++passes_;
   pass_times_.emplace_back(passes_, now_ms);
   while (!pass_times_.empty() && pass_times_.front().second <= now_ms - config_.stable_window_ms)
     pass_times_.pop_front();
   if (view.region_order.size() != view.regions.size()) view.Index();
+  if (wake_.size() < view.keys.size()) wake_.resize(view.keys.size(), kNextPass);
+}
+
+std::vector<Decision> Reconciler::Reconcile(ClusterView& view, int64_t now_ms) {
+  BeginPass(view, now_ms);
   std::vector<Decision> out;
-  for (uint32_t ki = 0; ki < view.keys.size(); ++ki) {
-    ViewKey& k = view.keys[ki];
-    // A quiet key (no instance, no window, no demand now or in its window, no panic) wants
-    // nothing and has nothing to drain: skipped, its 0 sample recorded lazily (Record).
-    // Most keys of a large trace are quiet most of the time.
-    const bool quiet = k.instances.empty() && k.windows.empty() && k.demand == 0;
-    if (config_.reactive) {
-      History& h = HistoryFor(ki, k);
-      if (quiet && h.recorded_pass != 0 && h.nonzero == 0 && h.panic_until_ms <= now_ms) {
-        h.panic_floor = 0;  // as WantFor leaves a key out of panic
-        continue;
-      }
-      Record(h, now_ms, k.demand);
-    } else if (quiet) {
-      continue;
-    }
-    const TemplatePolicy& tp = PolicyFor(ki, k);
-    Want w = WantFor(view, ki, tp, now_ms);
-    uint32_t live = 0;
-    for (const ViewInstance& i : k.instances) live += i.state != ViewState::kDraining;
-    uint32_t want = w.total();
-    if (want > live) {
-      ScaleReason why = w.prefetch >= w.reactive ? ScaleReason::kPrefetch
-                        : w.panic                ? ScaleReason::kPanic
-                                                 : ScaleReason::kStable;
-      const std::vector<std::string>* content = nullptr;
-      if (why == ScaleReason::kPrefetch) {
-        if (const PrefetchWindow* win = DueWindow(k, tp, now_ms, config_.proactive))
-          content = &win->content;
-      }
-      for (uint32_t n = live; n < want; ++n) {
-        bool spilled = false;
-        std::optional<uint32_t> node = PlaceNew(view, k, &spilled);
-        if (!node) {
-          ++counters_.unplaceable;
-          break;
-        }
-        Decision d;
-        d.kind = Decision::kCreate;
-        d.reason = spilled ? ScaleReason::kCapacity : why;
-        d.key = ki;
-        d.node = *node;
-        if (content != nullptr) d.content = *content;
-        --view.nodes[*node].free_slots;
-        ++counters_.creates[static_cast<int>(d.reason)];
-        out.push_back(std::move(d));
-      }
-    } else if (live > want) {
-      // Most idle first; never one that serves or was busy within its keep-alive.
-      const int64_t keepalive = k.keepalive_ms >= 0 ? k.keepalive_ms : tp.keepalive_ms;
-      // Rank by recency of use: the r-th most recently busy keeps level r's keep-alive.
-      std::vector<const ViewInstance*> ranked;
-      for (const ViewInstance& i : k.instances) {
-        if (i.state != ViewState::kDraining) ranked.push_back(&i);
-      }
-      std::sort(ranked.begin(), ranked.end(), [](const ViewInstance* a, const ViewInstance* b) {
-        return a->last_busy_ms > b->last_busy_ms;
-      });
-      std::vector<const ViewInstance*> idle;
-      for (size_t r = 0; r < ranked.size(); ++r) {
-        const ViewInstance& i = *ranked[r];
-        int64_t ka = keepalive;
-        if (r >= 1 && !k.surplus_keepalive_ms.empty()) {
-          ka = k.surplus_keepalive_ms[std::min(r - 1, k.surplus_keepalive_ms.size() - 1)];
-        } else if (r >= 1 && tp.surplus_keepalive_ms >= 0) {
-          ka = tp.surplus_keepalive_ms;
-        }
-        if (!i.used) ka = 0;
-        if (i.state == ViewState::kReady && i.in_flight == 0 && now_ms - i.last_busy_ms >= ka) {
-          idle.push_back(&i);
-        }
-      }
-      std::sort(idle.begin(), idle.end(), [](const ViewInstance* a, const ViewInstance* b) {
-        return a->last_busy_ms < b->last_busy_ms;
-      });
-      size_t drains = std::min<size_t>(idle.size(), live - want);
-      for (size_t j = 0; j < drains; ++j) {
-        Decision d;
-        d.kind = Decision::kDrain;
-        d.reason = ScaleReason::kIdle;
-        d.key = ki;
-        d.node = idle[j]->node;
-        d.instance = idle[j]->id;
-        ++counters_.drains;
-        out.push_back(std::move(d));
-      }
-    }
-    for (const ViewInstance& i : k.instances) {
-      if (i.state == ViewState::kDraining && !i.destroy_ordered && i.in_flight == 0 &&
-          now_ms >= i.answered_until_ms) {
-        Decision d;
-        d.kind = Decision::kDestroy;
-        d.reason = ScaleReason::kIdle;
-        d.key = ki;
-        d.node = i.node;
-        d.instance = i.id;
-        ++counters_.destroys;
-        out.push_back(std::move(d));
-      }
-    }
+  for (uint32_t ki = 0; ki < view.keys.size(); ++ki) ReconcileKey(view, ki, now_ms, out);
+  return out;
+}
+
+std::vector<Decision> Reconciler::Reconcile(ClusterView& view, int64_t now_ms,
+                                            std::span<const uint32_t> visit) {
+  BeginPass(view, now_ms);
+  std::vector<Decision> out;
+  for (uint32_t ki : visit) {
+    if (ki < view.keys.size()) ReconcileKey(view, ki, now_ms, out);
   }
   return out;
+}
+
+int64_t Reconciler::WakeMs(uint32_t index) const {
+  return index < wake_.size() ? wake_[index] : kNextPass;
+}
+
+void Reconciler::ReconcileKey(ClusterView& view, uint32_t ki, int64_t now_ms,
+                              std::vector<Decision>& out) {
+  ViewKey& k = view.keys[ki];
+  int64_t& wake = wake_[ki];
+  const size_t decided = out.size();
+  // A quiet key (no instance, no window, no demand now or in its window, no panic) wants
+  // nothing and has nothing to drain: skipped, its 0 sample recorded lazily (Record).
+  // Most keys of a large trace are quiet most of the time.
+  const bool quiet = k.instances.empty() && k.windows.empty() && k.demand == 0;
+  History* h = nullptr;
+  if (config_.reactive) {
+    h = &HistoryFor(ki, k);
+    if (quiet && h->recorded_pass != 0 && h->nonzero == 0 && h->panic_until_ms <= now_ms) {
+      h->panic_floor = 0;  // as WantFor leaves a key out of panic
+      wake = kNever;
+      return;
+    }
+    Record(*h, now_ms, k.demand);
+  } else if (quiet) {
+    wake = kNever;
+    return;
+  }
+  const TemplatePolicy& tp = PolicyFor(ki, k);
+  Want w = WantFor(view, ki, tp, now_ms);
+  // When this key next needs a pass with nothing of it changed: the next pass while its
+  // demand window holds demand, it panics, or it wants more than it has; otherwise the
+  // earliest window lead or end, keep-alive end, or last answer's expiry (below).
+  wake = kNever;
+  if (h != nullptr && (h->nonzero > 0 || h->panic_until_ms > now_ms)) wake = kNextPass;
+  for (const PrefetchWindow& win : k.windows) {
+    if (!config_.proactive && win.source == kForecastWindowSource) continue;
+    const int64_t due = win.start_ms - tp.lead_ms;
+    wake = std::min(wake, now_ms < due ? due : now_ms < win.end_ms ? win.end_ms : kNever);
+  }
+  uint32_t live = 0;
+  for (const ViewInstance& i : k.instances) live += i.state != ViewState::kDraining;
+  uint32_t want = w.total();
+  if (want > live) {
+    wake = kNextPass;
+    ScaleReason why = w.prefetch >= w.reactive ? ScaleReason::kPrefetch
+                      : w.panic                ? ScaleReason::kPanic
+                                               : ScaleReason::kStable;
+    const std::vector<std::string>* content = nullptr;
+    if (why == ScaleReason::kPrefetch) {
+      if (const PrefetchWindow* win = DueWindow(k, tp, now_ms, config_.proactive))
+        content = &win->content;
+    }
+    for (uint32_t n = live; n < want; ++n) {
+      bool spilled = false;
+      std::optional<uint32_t> node = PlaceNew(view, k, &spilled);
+      if (!node) {
+        ++counters_.unplaceable;
+        break;
+      }
+      Decision d;
+      d.kind = Decision::kCreate;
+      d.reason = spilled ? ScaleReason::kCapacity : why;
+      d.key = ki;
+      d.node = *node;
+      if (content != nullptr) d.content = *content;
+      --view.nodes[*node].free_slots;
+      ++counters_.creates[static_cast<int>(d.reason)];
+      out.push_back(std::move(d));
+    }
+  } else if (live > want) {
+    // Most idle first; never one that serves or was busy within its keep-alive.
+    const int64_t keepalive = k.keepalive_ms >= 0 ? k.keepalive_ms : tp.keepalive_ms;
+    // Rank by recency of use: the r-th most recently busy keeps level r's keep-alive.
+    std::vector<const ViewInstance*> ranked;
+    for (const ViewInstance& i : k.instances) {
+      if (i.state != ViewState::kDraining) ranked.push_back(&i);
+    }
+    std::sort(ranked.begin(), ranked.end(), [](const ViewInstance* a, const ViewInstance* b) {
+      return a->last_busy_ms > b->last_busy_ms;
+    });
+    std::vector<const ViewInstance*> idle;
+    for (size_t r = 0; r < ranked.size(); ++r) {
+      const ViewInstance& i = *ranked[r];
+      int64_t ka = keepalive;
+      if (r >= 1 && !k.surplus_keepalive_ms.empty()) {
+        ka = k.surplus_keepalive_ms[std::min(r - 1, k.surplus_keepalive_ms.size() - 1)];
+      } else if (r >= 1 && tp.surplus_keepalive_ms >= 0) {
+        ka = tp.surplus_keepalive_ms;
+      }
+      if (!i.used) ka = 0;
+      if (i.state == ViewState::kReady && i.in_flight == 0) {
+        if (now_ms - i.last_busy_ms >= ka) {
+          idle.push_back(&i);
+        } else {
+          wake = std::min(wake, i.last_busy_ms + ka);
+        }
+      }
+    }
+    std::sort(idle.begin(), idle.end(), [](const ViewInstance* a, const ViewInstance* b) {
+      return a->last_busy_ms < b->last_busy_ms;
+    });
+    size_t drains = std::min<size_t>(idle.size(), live - want);
+    for (size_t j = 0; j < drains; ++j) {
+      Decision d;
+      d.kind = Decision::kDrain;
+      d.reason = ScaleReason::kIdle;
+      d.key = ki;
+      d.node = idle[j]->node;
+      d.instance = idle[j]->id;
+      ++counters_.drains;
+      out.push_back(std::move(d));
+    }
+  }
+  for (const ViewInstance& i : k.instances) {
+    if (i.state != ViewState::kDraining || i.destroy_ordered || i.in_flight != 0) continue;
+    if (now_ms < i.answered_until_ms) {
+      wake = std::min(wake, i.answered_until_ms);
+      continue;
+    }
+    Decision d;
+    d.kind = Decision::kDestroy;
+    d.reason = ScaleReason::kIdle;
+    d.key = ki;
+    d.node = i.node;
+    d.instance = i.id;
+    ++counters_.destroys;
+    out.push_back(std::move(d));
+  }
+  // What was decided changes the view (the caller applies it): look again next pass.
+  if (out.size() != decided) wake = kNextPass;
 }
 
 }  // namespace prewarm::orchestrator

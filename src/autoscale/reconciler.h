@@ -26,6 +26,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -183,6 +184,20 @@ class Reconciler {
   // Creates reduce the view's node free_slots as they are placed; the caller applies the
   // decisions (and adds the new instances to the view as kStarting).
   std::vector<Decision> Reconcile(ClusterView& view, int64_t now_ms);
+  // A pass over only the keys in `visit` (ascending), for a caller that keeps its view
+  // between passes (the simulator). `visit` must hold every key whose ViewKey changed
+  // since the pass before, every key with demand, and every key whose WakeMs() <= now_ms;
+  // the first pass must hold every key. It then decides exactly as a full pass: every key
+  // left out would have been decided nothing.
+  std::vector<Decision> Reconcile(ClusterView& view, int64_t now_ms,
+                                  std::span<const uint32_t> visit);
+  // After a pass: when key `index` next needs one although nothing of it changes. The next
+  // pass (kNextPass) while its window holds demand, it panics, or something was decided
+  // for it or could not be placed; else the earliest of a window's lead or end, an idle
+  // instance's keep-alive end, a draining instance's last answer expiring; kNever if none.
+  int64_t WakeMs(uint32_t index) const;
+  static constexpr int64_t kNextPass = std::numeric_limits<int64_t>::min();
+  static constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 
   // What one key wants now (for tests and /metrics).
   struct Want {
@@ -251,6 +266,9 @@ class Reconciler {
   };
   Averages AveragesOf(const History& h, int64_t now_ms) const;
   Want WantFor(const ClusterView& view, uint32_t key, const TemplatePolicy& tp, int64_t now_ms);
+  void BeginPass(ClusterView& view, int64_t now_ms);
+  // Decides for one key, appending to `out`, and sets its wake_.
+  void ReconcileKey(ClusterView& view, uint32_t ki, int64_t now_ms, std::vector<Decision>& out);
 
   ReconcilerConfig config_;
   struct CachedPolicy {
@@ -273,6 +291,7 @@ class Reconciler {
   uint64_t passes_ = 0;
   std::deque<std::pair<uint64_t, int64_t>> pass_times_;
   std::map<std::pair<uint32_t, std::string>, History> moved_;
+  std::vector<int64_t> wake_;  // by key index: WakeMs()
   ReconcilerCounters counters_;
 };
 

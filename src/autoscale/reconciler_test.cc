@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 namespace prewarm::orchestrator {
 namespace {
 
@@ -317,6 +319,170 @@ TEST(Reconciler, AQuietKeyIsSkippedYetWantsWhatAVisitedKeyWants) {
     }
   }
   EXPECT_TRUE(panicked);
+}
+
+// The simulator's partial passes: a pass over only the keys that changed, have demand or are
+// due (WakeMs) decides exactly what a full pass over every key decides. Checked over a
+// random history of arrivals, completions, starts, windows from two sources and learned
+// keep-alives, on nodes small enough that some creates cannot be placed.
+TEST(Reconciler, APassOverChangedAndDueKeysDecidesAsAFullPass) {
+  ReconcilerConfig cfg;
+  cfg.stable_window_ms = 6'000;  // shorter than keep-alives and answers: wakes matter
+  cfg.panic_window_ms = 2'000;
+  cfg.default_template.concurrency = 2;
+  cfg.default_template.keepalive_ms = 30'000;
+  cfg.default_template.surplus_keepalive_ms = 10'000;
+  cfg.default_template.lead_ms = 4'000;
+  Reconciler full(cfg), partial(cfg);
+  ClusterView a = TwoRegions(3);
+  for (uint32_t k = 1; k < 12; ++k)
+    a.keys.push_back(ViewKey{k % 3, "t" + std::to_string(k), {}, 0, {}, -1, {}});
+  ClusterView b = a;
+  const size_t n = a.keys.size();
+  std::vector<bool> changed(n, true);
+  std::mt19937_64 rng(7);
+  auto uniform = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  int serial = 0;
+  auto apply = [&](ClusterView& v, const std::vector<Decision>& ds, int64_t now, int first) {
+    int id = first;
+    for (const Decision& d : ds) {
+      auto& inst = v.keys[d.key].instances;
+      if (d.kind == Decision::kCreate) {
+        ViewInstance i;
+        i.id = "i" + std::to_string(++id);
+        i.node = d.node;
+        i.last_busy_ms = i.state_since_ms = now;
+        inst.push_back(i);
+      }
+      for (auto& i : inst) {
+        if (i.id == d.instance && d.kind == Decision::kDrain) i.state = ViewState::kDraining;
+        if (i.id == d.instance && d.kind == Decision::kDestroy) i.destroy_ordered = true;
+      }
+    }
+    return id;
+  };
+  size_t visits = 0, passes = 0, decisions = 0, drains = 0;
+  for (int64_t t = 2'000; t <= 1'800'000; t += 2'000) {
+    // Requests end after a tick or two, the same on both views.
+    for (uint32_t k = 0; k < n; ++k) {
+      for (size_t i = 0; i < a.keys[k].instances.size(); ++i) {
+        if (a.keys[k].instances[i].in_flight == 0 || uniform(0, 1) == 0) continue;
+        for (ClusterView* v : {&a, &b}) {
+          --v->keys[k].instances[i].in_flight;
+          v->keys[k].instances[i].last_busy_ms = t;
+        }
+        changed[k] = true;
+      }
+    }
+    // The same events on both views.
+    for (uint32_t k = 0; k < n; ++k) {
+      // Each key is busy one minute in four and nearly still the rest: quiet stretches in
+      // which only its wake times bring it back.
+      const bool busy = (t / 60'000 + k) % 4 == 0;
+      if (uniform(0, 99) >= (busy ? 30 : 1)) continue;
+      changed[k] = true;
+      const int64_t what = uniform(0, 5);
+      for (ClusterView* v : {&a, &b}) {
+        ViewKey& key = v->keys[k];
+        const size_t pick =
+            key.instances.empty() ? 0 : static_cast<size_t>(t / 2'000) % key.instances.size();
+        switch (what) {
+          case 0:  // an arrival: on a live instance, else on one the cold path starts
+            if (key.instances.empty() || key.instances[pick].state == ViewState::kDraining) {
+              ViewNode& node = v->nodes[k % v->nodes.size()];
+              if (node.free_slots == 0) break;
+              --node.free_slots;
+              ViewInstance i;
+              i.id = "cold" + std::to_string(t) + "-" + std::to_string(k);
+              i.node = k % v->nodes.size();
+              key.instances.push_back(i);
+            }
+            {
+              ViewInstance& i =
+                  key.instances.empty() || key.instances[pick].state == ViewState::kDraining
+                      ? key.instances.back()
+                      : key.instances[pick];
+              ++i.in_flight;
+              i.used = true;
+              i.last_busy_ms = t;
+              i.answered_until_ms = std::max(i.answered_until_ms, t + 15'000);
+            }
+            break;
+          case 1:  // a request ends
+            for (ViewInstance& i : key.instances) {
+              if (i.in_flight > 0) {
+                --i.in_flight;
+                i.last_busy_ms = t;
+                break;
+              }
+            }
+            break;
+          case 2:  // an instance is ready; destroyed ones go
+            for (ViewInstance& i : key.instances) {
+              if (i.state == ViewState::kStarting) i.state = ViewState::kReady;
+            }
+            for (const ViewInstance& i : key.instances)
+              v->nodes[i.node].free_slots += i.destroy_ordered;
+            std::erase_if(key.instances, [](const ViewInstance& i) { return i.destroy_ordered; });
+            break;
+          case 3:  // a window from one of two sources; ended ones go
+            std::erase_if(key.windows, [&](const PrefetchWindow& w) { return w.end_ms <= t; });
+            break;
+          case 4:
+            key.keepalive_ms = (t / 2'000) % 3 == 0 ? -1 : 5'000 + (t % 7) * 5'000;
+            key.surplus_keepalive_ms.assign((t / 2'000) % 2, 12'000);
+            break;
+          default:
+            break;
+        }
+      }
+      if (what == 3) {  // random figures drawn once, for both views
+        PrefetchWindow w;
+        w.start_ms = t + uniform(0, 40'000);
+        w.end_ms = w.start_ms + uniform(2'000, 30'000);
+        w.target = static_cast<uint32_t>(uniform(0, 3));
+        w.received_ms = t;
+        w.source = static_cast<uint32_t>(uniform(0, 1));
+        a.keys[k].windows.push_back(w);
+        b.keys[k].windows.push_back(w);
+      }
+    }
+    std::vector<uint32_t> visit;
+    for (uint32_t k = 0; k < n; ++k) {
+      double demand = 0;
+      for (const ViewInstance& i : a.keys[k].instances) demand += i.in_flight;
+      a.keys[k].demand = demand;
+      if (changed[k] || demand != 0 || partial.WakeMs(k) <= t) {
+        b.keys[k].demand = demand;
+        visit.push_back(k);
+      }
+      changed[k] = false;
+    }
+    const std::vector<Decision> da = full.Reconcile(a, t);
+    const std::vector<Decision> db = partial.Reconcile(b, t, visit);
+    ASSERT_EQ(da.size(), db.size()) << "t=" << t;
+    for (size_t i = 0; i < da.size(); ++i) {
+      EXPECT_EQ(da[i].kind, db[i].kind) << "t=" << t;
+      EXPECT_EQ(da[i].key, db[i].key) << "t=" << t;
+      EXPECT_EQ(da[i].node, db[i].node) << "t=" << t;
+      EXPECT_EQ(da[i].instance, db[i].instance) << "t=" << t;
+      EXPECT_EQ(da[i].reason, db[i].reason) << "t=" << t;
+      changed[da[i].key] = true;
+      drains += da[i].kind == Decision::kDrain;
+    }
+    apply(a, da, t, serial);
+    serial = apply(b, db, t, serial);
+    visits += visit.size();
+    passes += 1;
+    decisions += da.size();
+  }
+  // The history exercised what it should, and the partial passes skipped most keys.
+  EXPECT_GT(decisions, 100u);
+  EXPECT_GT(drains, 20u);
+  EXPECT_GT(full.counters().unplaceable, 0u);
+  EXPECT_LT(visits, passes * n / 2);
 }
 
 TEST(Reconciler, StableWindowScalesToSustainedDemand) {

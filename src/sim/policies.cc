@@ -180,9 +180,20 @@ void ReconcilerPolicy::Begin(PolicyContext& ctx) {
 
 void ReconcilerPolicy::OnTick(PolicyContext& ctx) {
   orchestrator::ClusterView& view = ctx.view();
-  for (uint32_t k = 0; k < view.keys.size(); ++k) view.keys[k].demand = ctx.TakeDemand(k);
-  int64_t now_ms = ctx.now() / 1000;
-  for (const Decision& d : reconciler_->Reconcile(view, now_ms)) {
+  const int64_t now_ms = ctx.now() / 1000;
+  // The reconciler looks only at keys that changed, have demand, or are due (WakeMs): the
+  // others would be decided nothing. A step changes every key (Apply, new windows).
+  visit_.clear();
+  for (uint32_t k = 0; k < view.keys.size(); ++k) {
+    const double demand = ctx.TakeDemand(k);
+    const bool changed = ctx.TakeChanged(k);
+    if (changed || all_changed_ || demand != 0 || reconciler_->WakeMs(k) <= now_ms) {
+      view.keys[k].demand = demand;
+      visit_.push_back(k);
+    }
+  }
+  all_changed_ = false;
+  for (const Decision& d : reconciler_->Reconcile(view, now_ms, visit_)) {
     switch (d.kind) {
       case Decision::kCreate:
         // The reconciler already took the slot from its view; give it back for Prewarm.
@@ -200,6 +211,7 @@ void ReconcilerPolicy::OnTick(PolicyContext& ctx) {
 
 void ReconcilerPolicy::OnStep(PolicyContext& ctx, size_t step) {
   const int64_t now_ms = ctx.now() / 1000;
+  all_changed_ = true;
   for (uint32_t k = 0; k < keys_.size(); ++k)
     keys_[k].Apply(ctx.view().keys[k], now_ms, Inputs(ctx, k));
   if (!planner_) return;

@@ -77,6 +77,8 @@ class ReconcilerPolicy final : public Policy {
   orchestrator::KeyInputs Inputs(const PolicyContext& ctx, uint32_t key) const;
   ReconcilerPolicyOptions options_;
   std::unique_ptr<orchestrator::Reconciler> reconciler_;
+  std::vector<uint32_t> visit_;  // the keys of this tick's pass
+  bool all_changed_ = true;      // a step changed every key since the last pass
   // predictive
   ManualClock clock_;
   forecast::ForecasterConfig fc_config_;

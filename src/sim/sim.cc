@@ -7,6 +7,7 @@
 #include <ctime>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 #include "autoscale/placement.h"
 #include "fmt/format.h"
@@ -194,6 +195,10 @@ double PolicyContext::TakeDemand(uint32_t key) {
 
 uint64_t PolicyContext::StepArrivals(uint32_t key) const { return sim_.load_[key].step_arrivals; }
 
+bool PolicyContext::TakeChanged(uint32_t key) {
+  return std::exchange(sim_.load_[key].changed, false);
+}
+
 // --- Simulator ------------------------------------------------------------------------
 
 Simulator::Simulator(const Workload& w, SimConfig config)
@@ -288,6 +293,7 @@ uint32_t Simulator::StartInstance(uint32_t key, uint32_t node, ScaleReason reaso
   s.idle_since = now_;
   s.waiting.clear();
   auto& insts = view_.keys[key].instances;
+  Touch(key);
   s.pos = static_cast<uint32_t>(insts.size());
   ViewInstance vi;
   vi.id = std::to_string(slot);
@@ -310,6 +316,7 @@ void Simulator::BeginServe(uint32_t slot, SimTimeUs arrival, SimTimeUs service) 
 void Simulator::OnReady(uint32_t slot) {
   Slot& s = slots_[slot];
   ViewInstance& vi = Inst(slot);
+  Touch(s.key);
   if (vi.state == ViewState::kStarting) vi.state = ViewState::kReady;
   vi.state_since_ms = now_ / 1000;
   for (const auto& [arrival, service] : s.waiting) BeginServe(slot, arrival, service);
@@ -320,6 +327,7 @@ void Simulator::OnReady(uint32_t slot) {
 void Simulator::OnComplete(uint32_t slot, Policy& policy) {
   Slot& s = slots_[slot];
   ViewInstance& vi = Inst(slot);
+  Touch(s.key);
   --vi.in_flight;
   vi.last_busy_ms = now_ / 1000;
   ChangeLoad(s.key, -1);
@@ -336,6 +344,7 @@ void Simulator::OnComplete(uint32_t slot, Policy& policy) {
 
 void Simulator::DrainSlot(uint32_t slot) {
   ViewInstance& vi = Inst(slot);
+  Touch(slots_[slot].key);
   vi.state = ViewState::kDraining;
   vi.state_since_ms = now_ / 1000;
   MaybeDestroy(slot);
@@ -359,6 +368,7 @@ void Simulator::Destroy(uint32_t slot) {
   AddLoaded(s, s.loaded_at, now_);
   if (vi.in_flight == 0) AddWaste(s, s.idle_since, now_);
   ++view_.nodes[vi.node].free_slots;
+  Touch(s.key);
   auto& insts = view_.keys[s.key].instances;
   // Erase keeping creation order (routing packs onto the oldest instances).
   for (uint32_t p = s.pos + 1; p < insts.size(); ++p) {
@@ -387,6 +397,7 @@ void Simulator::HandleArrival(const Arrival& a, Policy& policy) {
   ViewKey& key = view_.keys[a.key];
   KeyLoad& load = load_[a.key];
   ++load.cur_step_arrivals;
+  load.changed = true;
   bool measured = Measured(now_);
   KeyStats& ks = result_.keys[a.key];
   if (measured) {

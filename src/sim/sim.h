@@ -126,6 +126,9 @@ class PolicyContext {
   double TakeDemand(uint32_t key);
   // Arrivals of `key` in the last completed workload step (valid in OnStep).
   uint64_t StepArrivals(uint32_t key) const;
+  // Whether the simulator changed `key`'s ViewKey (its instances) since the last call; the
+  // first call for each key says yes. Clears the mark.
+  bool TakeChanged(uint32_t key);
 
  private:
   Simulator& sim_;
@@ -181,6 +184,7 @@ class Simulator {
     SimTimeUs taken = 0;
     uint32_t conc = 0;
     uint64_t step_arrivals = 0, cur_step_arrivals = 0;
+    bool changed = true;  // its ViewKey changed since PolicyContext::TakeChanged
   };
 
   void BuildTopology();
@@ -197,6 +201,7 @@ class Simulator {
   void MaybeDestroy(uint32_t slot);
   void Destroy(uint32_t slot);
   void ChangeLoad(uint32_t key, int delta);
+  void Touch(uint32_t key) { load_[key].changed = true; }
   void AddWaste(const Slot& s, SimTimeUs from, SimTimeUs to);
   void AddLoaded(const Slot& s, SimTimeUs from, SimTimeUs to);
   orchestrator::ViewInstance& Inst(uint32_t slot);
