@@ -42,7 +42,8 @@ const std::vector<std::string>& SimKnobs(const std::string& policy) {
                                                        "min_history_steps",
                                                        "horizon_s",
                                                        "forecast",
-                                                       "min_mean_per_step"};
+                                                       "min_mean_per_step",
+                                                       "plan_threads"};
   return policy == "predictive" ? kPredictive : kAll;
 }
 
@@ -75,6 +76,11 @@ absl::Status SetSimKnob(ReconcilerPolicyOptions& o, const std::string& k, const 
     ASSIGN_OR_RETURN(o.horizon_ms, ParseDurationMs(v));
   } else if (k == "forecast") {
     ASSIGN_OR_RETURN(o.forecast, OnOff(k, v));
+  } else if (k == "plan_threads") {
+    ASSIGN_OR_RETURN(double d, ParseDouble(k, v));
+    if (d < 1 || d > 64 || d != std::floor(d))
+      return absl::InvalidArgumentError("--param plan_threads must be an integer in [1, 64]");
+    o.plan_threads = static_cast<int>(d);
   } else if (k == "min_mean_per_step") {
     ASSIGN_OR_RETURN(o.forecast_min, ParseDouble(k, v));
     if (o.forecast_min < 0)
@@ -154,6 +160,7 @@ void ReconcilerPolicy::Begin(PolicyContext& ctx) {
   fc_config_.min_mean_per_step = options_.forecast_min;
   fc_config_.model = options_.model;
   fc_config_.transform = options_.transform;
+  fc_config_.plan_threads = options_.plan_threads;
   // q = c_cold / (c_cold + c_idle) with c_idle = 1.
   fc_config_.idle_cost_per_instance_s = 1.0;
   fc_config_.default_cold_cost = options_.quantile / (1 - options_.quantile);

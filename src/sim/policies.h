@@ -51,7 +51,10 @@ struct ReconcilerPolicyOptions {
   int64_t horizon_ms = 0;     // horizon_s; 0: one workload step
   bool forecast = true;       // forecast: the model forecaster's windows (on|off)
   double forecast_min = 1.0;  // min_mean_per_step: ...for keys with >= this many arrivals
-  Params raw;                 // as given, for the report
+  // plan_threads: threads fitting the keys' models in a step (the decisions are the same
+  // for any count; the live forecaster runs beside the orchestrator on its own core).
+  int plan_threads = 2;
+  Params raw;  // as given, for the report
 };
 
 // Parses the knobs of policy `name` (unknown knobs are an error naming the valid ones).

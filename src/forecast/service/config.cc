@@ -18,6 +18,8 @@ absl::Status ReadTiming(const YamlReader& r, ForecasterConfig& c) {
   c.refit_every_ms = refit_s * 1000;
   ASSIGN_OR_RETURN(int64_t reselect_s, r.Int("reselect_every_s", 86400, refit_s, 30 * 86400));
   c.reselect_every_ms = reselect_s * 1000;
+  ASSIGN_OR_RETURN(int64_t threads, r.Int("plan_threads", 1, 1, 64));
+  c.plan_threads = static_cast<int>(threads);
   ASSIGN_OR_RETURN(double lead_s, r.Double("lead_s", 0, 0, 3600));
   c.lead_ms = static_cast<int64_t>(lead_s * 1000);
   ASSIGN_OR_RETURN(int64_t horizon_s, r.Int("horizon_s", 60, 1, 86400));
@@ -102,26 +104,12 @@ TemplatePlan ForecasterConfig::Plan(const std::string& tmpl) const {
 }
 
 absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r) {
-  RETURN_IF_ERROR(r.CheckKnown({"id",
-                                "orchestrator",
-                                "orchestrators",
-                                "tls",
-                                "step_s",
-                                "retention_h",
-                                "refit_every_s",
-                                "reselect_every_s",
-                                "lead_s",
-                                "horizon_s",
-                                "min_history_steps",
-                                "min_mean_per_step",
-                                "model",
-                                "transform",
-                                "costs",
-                                "templates",
-                                "history",
-                                "access_logs",
-                                "trending_top_k",
-                                "log_level"}));
+  RETURN_IF_ERROR(r.CheckKnown(
+      {"id",          "orchestrator",      "orchestrators",     "tls",          "step_s",
+       "retention_h", "refit_every_s",     "reselect_every_s",  "plan_threads", "lead_s",
+       "horizon_s",   "min_history_steps", "min_mean_per_step", "model",        "transform",
+       "costs",       "templates",         "history",           "access_logs",  "trending_top_k",
+       "log_level"}));
   ForecasterConfig c;
   ASSIGN_OR_RETURN(c.id, r.String("id", "forecaster"));
   RETURN_IF_ERROR(ReadOrchestrators(r, c));

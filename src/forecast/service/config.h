@@ -40,6 +40,9 @@ struct ForecasterConfig {
   // A refit re-estimates the structure the model selected; selection reruns when the
   // training window has doubled or after this long (ModelDemandForecaster).
   int64_t reselect_every_ms = 86'400'000;
+  // Threads a planning round fits and forecasts series on (keys are independent; the
+  // requests are the same for any count). Bounds the daemon's refit CPU with refit_every.
+  int plan_threads = 1;
   int64_t lead_ms = 0;          // 0: each template's start time
   int64_t horizon_ms = 60'000;  // window length after the lead
   int min_history_steps = 30;   // fewer: no forecast, no prefetch

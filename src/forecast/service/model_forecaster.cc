@@ -72,7 +72,9 @@ int64_t ModelDemandForecaster::HistoryFromMs(const SeriesKey& key, int h) const 
 absl::StatusOr<std::vector<double>> ModelDemandForecaster::Quantile(const SeriesKey& key,
                                                                     const Series& history, int h,
                                                                     double q) {
-  Entry& e = entries_[key];
+  auto it = entries_.find(key);  // concurrent callers' keys were Prepare()d: no insert
+  if (it == entries_.end()) it = entries_.try_emplace(key).first;
+  Entry& e = it->second;
   bool stale = Stale(e, h) || e.absorbed_until_ms < history.start_ms;
   if (!stale && !RollForward(e, history).ok()) {
     // The state diverged: refit. A partial history (HistoryFromMs) may be too short; the

@@ -10,6 +10,7 @@
 // `reselect_every_ms`. A refit then costs one variant instead of all of them.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -45,6 +46,9 @@ class ModelDemandForecaster final : public DemandForecaster {
   static std::vector<int> PeriodsFor(int64_t step_ms, size_t train_steps);
   uint64_t refits() const { return refits_; }
   uint64_t selections() const { return selections_; }  // refits that chose the structure
+  // Each key's state is its own: keys Prepare()d are fitted and forecast concurrently.
+  bool ConcurrentKeys() const override { return true; }
+  void Prepare(const SeriesKey& key) override { entries_.try_emplace(key); }
 
  private:
   struct Entry {
@@ -63,8 +67,10 @@ class ModelDemandForecaster final : public DemandForecaster {
   ModelFactory factory_;
   ModelForecasterOptions options_;
   const Clock& clock_;
-  std::map<SeriesKey, Entry> entries_;  // used by the plan thread only
-  uint64_t refits_ = 0, selections_ = 0;
+  // Inserted by the plan thread only (Prepare, or Quantile called without it); a planning
+  // round's threads each work on their own keys' entries.
+  std::map<SeriesKey, Entry> entries_;
+  std::atomic<uint64_t> refits_ = 0, selections_ = 0;
 };
 
 }  // namespace prewarm::forecast

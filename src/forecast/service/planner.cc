@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/parallel.h"
 #include "fmt/format.h"
 #include "forecast/service/capacity.h"
 
@@ -48,6 +49,7 @@ std::vector<v1::PrefetchRequest> Planner::Plan(const SeriesStore& store, int64_t
   const size_t hour =
       static_cast<size_t>(std::max<int64_t>(1, 3'600'000 / std::max<int64_t>(store.step_ms(), 1)));
   const size_t enough = static_cast<size_t>(std::max(config_.min_history_steps, 0));
+  std::vector<SeriesKey> due;
   for (const SeriesKey& key : store.Keys()) {
     SeriesStore::Recent recent = store.Summary(key, now_ms, hour, enough);
     if (recent.observed < enough) {
@@ -63,13 +65,28 @@ std::vector<v1::PrefetchRequest> Planner::Plan(const SeriesStore& store, int64_t
         continue;
       }
     }
-    if (auto r = PlanOne(key, store, now_ms)) out.push_back(std::move(*r));
+    due.push_back(key);
+  }
+  // Fits and forecasts per key, on plan_threads when the forecaster allows; gathered in
+  // key order, so the requests do not depend on the thread count.
+  std::vector<Planned> planned(due.size());
+  const int threads = forecaster_.ConcurrentKeys() ? config_.plan_threads : 1;
+  if (threads > 1) {
+    for (const SeriesKey& key : due) forecaster_.Prepare(key);
+  }
+  ParallelFor(due.size(), threads, [&](size_t i) { planned[i] = PlanOne(due[i], store, now_ms); });
+  for (size_t i = 0; i < due.size(); ++i) {
+    if (planned[i].request) {
+      out.push_back(std::move(*planned[i].request));
+    } else {
+      skipped_[due[i]] = std::move(planned[i].skipped);
+    }
   }
   return out;
 }
 
-std::optional<v1::PrefetchRequest> Planner::PlanOne(const SeriesKey& key, const SeriesStore& store,
-                                                    int64_t now_ms) {
+Planner::Planned Planner::PlanOne(const SeriesKey& key, const SeriesStore& store,
+                                  int64_t now_ms) const {
   const TemplatePlan plan = config_.Plan(key.second);
   const TemplateFacts facts = facts_.count(key.second) ? facts_.at(key.second) : TemplateFacts{};
   int64_t lead_ms =
@@ -87,13 +104,9 @@ std::optional<v1::PrefetchRequest> Planner::PlanOne(const SeriesKey& key, const 
   // Only the history the forecaster has not absorbed, unless it refits.
   Series s = store.Snapshot(key, now_ms, forecaster_.HistoryFromMs(key, last));
   auto fc = forecaster_.Quantile(key, s, last, q);
-  if (!fc.ok()) {
-    skipped_[key] = std::string(fc.status().message());
-    return std::nullopt;
-  }
+  if (!fc.ok()) return {std::nullopt, std::string(fc.status().message())};
   if (fc->size() < static_cast<size_t>(last)) {
-    skipped_[key] = fmt::format("forecaster returned {} steps, asked {}", fc->size(), last);
-    return std::nullopt;
+    return {std::nullopt, fmt::format("forecaster returned {} steps, asked {}", fc->size(), last)};
   }
   std::span<const double> window(fc->data() + first - 1, static_cast<size_t>(last - first + 1));
   CapacityInputs in{static_cast<double>(step) / 1000.0,
@@ -111,7 +124,7 @@ std::optional<v1::PrefetchRequest> Planner::PlanOne(const SeriesKey& key, const 
   r.set_forecast_rate_per_s(std::isfinite(peak) ? peak / in.step_s : 0);
   for (const auto& c : plan.preload) r.add_content_ids(c);
   AddTrending(key, plan, r);
-  return r;
+  return {std::move(r), {}};
 }
 
 }  // namespace prewarm::forecast

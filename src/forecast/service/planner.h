@@ -31,6 +31,10 @@ class DemandForecaster {
     (void)key, (void)h;
     return std::numeric_limits<int64_t>::min();
   }
+  // Whether Quantile (and HistoryFromMs) may run at once for different keys, each key
+  // Prepare()d first, in one thread, before the calls.
+  virtual bool ConcurrentKeys() const { return false; }
+  virtual void Prepare(const SeriesKey& key) { (void)key; }
 };
 
 // What the orchestrator last told us about a template (with its events).
@@ -56,8 +60,12 @@ class Planner {
   const std::map<SeriesKey, std::string>& skipped() const { return skipped_; }
 
  private:
-  std::optional<v1::PrefetchRequest> PlanOne(const SeriesKey& key, const SeriesStore& store,
-                                             int64_t now_ms);
+  // A key's request, or why it has none.
+  struct Planned {
+    std::optional<v1::PrefetchRequest> request;
+    std::string skipped;
+  };
+  Planned PlanOne(const SeriesKey& key, const SeriesStore& store, int64_t now_ms) const;
 
   const ForecasterConfig& config_;
   DemandForecaster& forecaster_;

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "forecast/models/snaive.h"
 #include "forecast/registry.h"
 #include "forecast/service/capacity.h"
@@ -276,6 +278,51 @@ TEST(PlannerTest, TrendingContentIsKeptWithinTheScratchStorage) {
   std::vector<std::string> ids(reqs[0].content_ids().begin(), reqs[0].content_ids().end());
   // 100 + 400 + 400 = 900; big.ts never fits, unknown.ts has no size, c.ts would make 1200.
   EXPECT_EQ(ids, (std::vector<std::string>{"index.m3u8", "a.ts", "b.ts"}));
+}
+
+// A planning round on several threads fits each key's model on its own: the requests,
+// their order and the skipped keys are those of one thread, round after round (refits,
+// roll-forwards, a key that appears late).
+TEST(PlannerTest, ThreadsPlanWhatOneThreadPlans) {
+  auto round_trip = [](int threads) {
+    ForecasterConfig cfg;
+    cfg.step_ms = 60'000;
+    cfg.horizon_ms = 120'000;
+    cfg.min_history_steps = 30;
+    cfg.plan_threads = threads;
+    ManualClock clock;
+    ModelForecasterOptions opts{"ets", Transform::Log1p(), 600'000, 10'000};
+    ModelDemandForecaster fc([] { return MakeModel("ets"); }, opts, clock);
+    Planner planner(cfg, fc);
+    SeriesStore store(60'000, 10'000);
+    std::vector<std::vector<std::string>> rounds;
+    for (int m = 0; m < 100; ++m) {
+      for (int k = 0; k < 24; ++k) {
+        if (k == 23 && m < 60) continue;  // joins late: skipped until it has 30 steps
+        double v = 5 + k + 4 * std::sin((m + k) / 7.0) + (m * 7 + k * 3) % 5;
+        store.Add({"r" + std::to_string(k % 4), "t" + std::to_string(k)}, m * 60'000, v);
+      }
+      store.MarkObserved(m * 60'000, (m + 1) * 60'000);
+      clock.Set((m + 1) * 60'000);
+      std::vector<std::string> out;
+      for (const auto& r : planner.Plan(store, (m + 1) * 60'000)) out.push_back(r.DebugString());
+      for (const auto& [key, why] : planner.skipped())
+        out.push_back(key.first + "/" + key.second + ": " + why);
+      rounds.push_back(std::move(out));
+    }
+    return std::make_pair(rounds, fc.refits());
+  };
+  const auto one = round_trip(1);
+  const auto four = round_trip(4);
+  EXPECT_GT(one.second, 24u * 5);  // refitted every 10 steps
+  EXPECT_EQ(one.second, four.second);
+  ASSERT_EQ(one.first.size(), four.first.size());
+  size_t planned = 0;
+  for (size_t m = 0; m < one.first.size(); ++m) {
+    EXPECT_EQ(one.first[m], four.first[m]) << "round " << m;
+    planned += one.first[m].size();
+  }
+  EXPECT_GT(planned, 24u * 60);
 }
 
 TEST(ModelForecasterTest, PeriodsAreTheCyclesTheWindowHoldsTwiceOver) {
