@@ -17,6 +17,17 @@ uint64_t ThreadRandom() {
 
 }  // namespace
 
+geo::MmdbMapping MakeGeoMapping(const OrchestratorConfig& config) {
+  geo::MmdbMapping mapping;
+  for (const RegionConfig& r : config.regions) mapping.regions.push_back({r.name, r.point});
+  for (const auto& [country, region] : config.dns_geoip.countries) {
+    if (const RegionConfig* r = config.FindRegion(region)) {
+      mapping.countries[country] = geo::Location{r->name, r->point};
+    }
+  }
+  return mapping;
+}
+
 OrchestratorResolver::OrchestratorResolver(const OrchestratorConfig& config,
                                            const SnapshotHolder& snapshots, ColdPath& cold,
                                            const Clock& clock, EventFeed* feed)
@@ -38,6 +49,7 @@ OrchestratorResolver::Placed OrchestratorResolver::Locate(const dns::ClientInfo&
     source_prefix = client.ecs->source_prefix;
   }
   std::optional<geo::Located> hit = locator_.Lookup(addr);
+  if (!hit && mmdb_ != nullptr) hit = mmdb_->Lookup(addr);
   if (!hit) return Placed{default_location_, static_cast<uint8_t>(std::max(source_prefix, 0))};
   int scope = source_prefix < 0 ? 0 : std::min(hit->matched_prefix, source_prefix);
   return Placed{hit->location, static_cast<uint8_t>(scope)};
