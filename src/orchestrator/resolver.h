@@ -56,7 +56,9 @@ class OrchestratorResolver final : public dns::ServiceResolver {
   void SetGeoDatabase(const geo::MmdbLocator* mmdb) { mmdb_ = mmdb; }
 
  private:
-  dns::ServiceAnswer Origin(uint8_t scope);
+  // The origin's addresses of `family` (0: all).
+  std::vector<IpAddr> OriginAddresses(int family) const;
+  dns::ServiceAnswer Origin(std::vector<IpAddr> addresses, uint8_t scope);
   // Counts the answer as demand; the sender's network bounds its weight (EventFeed).
   void Record(const Placed& placed, const std::string& tmpl, bool cold,
               const dns::ClientInfo& client);
