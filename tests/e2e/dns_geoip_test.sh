@@ -10,6 +10,7 @@
 #  3. The database file replaced: reloaded within reload_check_s (the scope changes); a
 #     corrupt replacement keeps the running database and is counted as a failed reload;
 #     SIGHUP reloads it too.
+#     Its metrics pass promtool.
 #  4. A corrupt database at start: the orchestrator refuses to start and names the file.
 # Usage: dns_geoip_test.sh PATH/TO/prewarm
 set -uo pipefail
@@ -89,6 +90,12 @@ write_db "$WORK/geo.mmdb" "100.64.0.0/12 SG - -"
 scope_is() { test "$(scope "$1")" = "$2"; }
 check "a replaced database is picked up (scope 12)" wait_until 10 scope_is 100.64.1.0/24 12
 check "the reload is counted" test "$(metric 'prewarm_geoip_reloads_total{result="ok"}')" -ge 1
+if command -v promtool >/dev/null; then
+  curl -s http://127.0.0.1:9409/metrics >"$WORK/metrics.txt"
+  check "promtool check metrics accepts the scrape with the geoip families" \
+    bash -c "grep -q prewarm_geoip_lookup_errors_total '$WORK/metrics.txt' &&
+             promtool check metrics <'$WORK/metrics.txt'"
+fi
 echo "not a database" >"$WORK/bad.mmdb"
 mv "$WORK/bad.mmdb" "$WORK/geo.mmdb"
 failed() { test "$(metric 'prewarm_geoip_reloads_total{result="failed"}')" -ge 1; }
