@@ -32,7 +32,7 @@ agent() {  # agent ID RANGE
     origin: http://127.0.0.1:8400
     capacity: {slots: 4, memory: 2GiB}
     addresses: {range: "$2", port: 80, standby: 2}
-    runtime: {kind: oci}
+    runtime: {kind: oci, state_dir: $WORK/state-$1}
     templates:
 YAML
   static_template
