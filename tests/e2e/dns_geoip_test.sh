@@ -82,6 +82,15 @@ S=$(scope 100.64.1.0/24)
 check "an IPv4 subnet in a /10 of the database gets scope 10 (got '$S')" test "$S" = 10
 S=$(scope 2001:db8:5::/56)
 check "an IPv6 subnet (family 2) in a /48 of the database gets scope 48 (got '$S')" test "$S" = 48
+# The same prefixes as libmaxminddb's own mmdblookup reports (IPv4 counted in the IPv6
+# tree, so 96 more), when it is installed.
+if command -v mmdblookup >/dev/null; then
+  prefix_of() { mmdblookup -v -f "$WORK/geo.mmdb" -i "$1" | sed -n 's/.*Record prefix length: //p'; }
+  P4=$(prefix_of 100.64.1.0) P6=$(prefix_of 2001:db8:5::)
+  check "mmdblookup agrees: 100.64.1.0 is in a /$((P4 - 96)) (IPv4 in the IPv6 tree)" \
+    test "$((P4 - 96))" = "$(scope 100.64.1.0/24)"
+  check "mmdblookup agrees: 2001:db8:5:: is in a /$P6" test "$P6" = "$(scope 2001:db8:5::/56)"
+fi
 S=$(scope 100.64.9.0/24)
 check "the networks: override wins with its /24 (got '$S')" test "$S" = 24
 
