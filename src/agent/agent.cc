@@ -10,8 +10,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "common/logging.h"
@@ -25,7 +27,8 @@ namespace {
 constexpr int kProbeTimeoutMs = 1000;
 constexpr int kProbeFailuresBeforeUnhealthy = 2;
 constexpr auto kLoopTick = std::chrono::milliseconds(100);
-constexpr size_t kMaxUndelivered = 1024;  // final states kept while no orchestrator hears them
+constexpr int kMaxStandbyBindFailures = 16;  // per refill (see RefillStandby)
+constexpr size_t kMaxUndelivered = 1024;     // final states kept while no orchestrator hears them
 
 double LoadAverage() {
   std::ifstream in("/proc/loadavg");
@@ -240,9 +243,7 @@ absl::StatusOr<IpAddr> Agent::CheckCreate(const v1::CreateInstance& c) const {
 
 absl::Status Agent::CheckAddress(const IpAddr& addr) const {
   const Cidr& range = config_.address_range;
-  uint32_t host = addr.is_v4() ? addr.v4_host_order() - range.base.v4_host_order() : 0;
-  uint32_t size = 1u << (32 - range.prefix);
-  if (!addr.is_v4() || !range.Contains(addr) || host == 0 || host == size - 1) {
+  if (!range.HostIndex(addr)) {
     return absl::OutOfRangeError(fmt::format("address {} is not an instance address of {}",
                                              addr.ToString(), range.ToString()));
   }
@@ -484,11 +485,11 @@ v1::InstanceStatus Agent::StatusOf(const Instance& inst) const {
 
 void Agent::RefillStandby() {
   const Cidr& range = config_.address_range;
-  uint32_t first = range.base.v4_host_order() + 1;
-  uint32_t count = (1u << (32 - range.prefix)) - 2;  // no network or broadcast address
+  const uint64_t count = range.HostCount();
   int64_t now = clock_.NowMs();
-  for (uint32_t i = 0; i < count && standby_.size() < config_.standby; ++i) {
-    IpAddr a = IpAddr::V4(first + i);
+  int failures = 0;
+  for (uint64_t i = 0; i < count && standby_.size() < config_.standby; ++i) {
+    IpAddr a = range.Host(i);
     if (standby_.count(a)) continue;
     auto q = quarantine_until_.find(a);
     if (q != quarantine_until_.end() && q->second > now) continue;
@@ -499,6 +500,9 @@ void Agent::RefillStandby() {
     if (!fd.ok()) {
       spdlog::warn("agent {}: standby {}: {}", config_.node_id, a.ToString(),
                    fd.status().message());
+      // An IPv6 range has 2^32 candidates: when binding fails (an address not local to this
+      // host), stop here and try again at the next status instead of walking them all.
+      if (++failures >= kMaxStandbyBindFailures) break;
       continue;
     }
     standby_.emplace(a, std::move(*fd));
@@ -561,10 +565,12 @@ void Agent::HealthLoop() {
   }
 }
 
-// One sock_diag dump of the host's established IPv4 TCP sockets (the kernel filters the
-// state; we the port). /proc/net/tcp would format every socket of the host as text,
-// listening ones included, on every status.
-std::map<IpAddr, uint32_t> CountEstablished(uint16_t port) {
+namespace {
+
+// One sock_diag dump of the host's established TCP sockets of `family` (the kernel
+// filters the state; we the port). /proc/net/tcp would format every socket of the host
+// as text, listening ones included, on every status.
+std::map<IpAddr, uint32_t> DumpEstablished(uint8_t family, uint16_t port) {
   std::map<IpAddr, uint32_t> out;
   ScopedFd fd(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
   if (!fd.valid()) return out;
@@ -575,7 +581,7 @@ std::map<IpAddr, uint32_t> CountEstablished(uint16_t port) {
   msg.nlh.nlmsg_len = sizeof(msg);
   msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
   msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  msg.req.sdiag_family = AF_INET;
+  msg.req.sdiag_family = family;
   msg.req.sdiag_protocol = IPPROTO_TCP;
   msg.req.idiag_states = 1u << TCP_ESTABLISHED;
   if (send(fd.get(), &msg, sizeof(msg), 0) < 0) return out;
@@ -588,9 +594,23 @@ std::map<IpAddr, uint32_t> CountEstablished(uint16_t port) {
       if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) return out;
       const auto* d = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
       if (ntohs(d->id.idiag_sport) != port) continue;
-      ++out[IpAddr::V4(ntohl(d->id.idiag_src[0]))];
+      if (family == AF_INET) {
+        ++out[IpAddr::V4(ntohl(d->id.idiag_src[0]))];
+      } else {
+        std::array<uint8_t, 16> b;
+        std::memcpy(b.data(), d->id.idiag_src, 16);
+        ++out[IpAddr::V6(b)];
+      }
     }
   }
+}
+
+}  // namespace
+
+std::map<IpAddr, uint32_t> CountEstablished(uint16_t port) {
+  std::map<IpAddr, uint32_t> out = DumpEstablished(AF_INET, port);
+  out.merge(DumpEstablished(AF_INET6, port));
+  return out;
 }
 
 }  // namespace prewarm::agent

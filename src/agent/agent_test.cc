@@ -158,6 +158,28 @@ TEST_F(AgentTest, GivenACreateTheInstancePreloadsStartsAndServesTheContent) {
   EXPECT_EQ(s.standby_addresses_size(), 2);
 }
 
+// Given an IPv6 range: ::/126 holds ::1, the one IPv6 address this host may bind (the
+// others of the range are not local, so binding them fails and they are skipped).
+TEST_F(AgentTest, AnIpv6RangeGivesIpv6StandbyAddressesAndInstances) {
+  config_.address_range = *Cidr::Parse("::/126");
+  StartAgent();
+  Record();
+  EXPECT_EQ(Standby(), std::vector<std::string>{"::1"});
+  EXPECT_EQ(agent_->MakeRegister().address_range(), "::/126");
+  Create("i6", "::1");
+  auto ready = WaitFor("i6", v1::INSTANCE_STATE_READY);
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_EQ(ready->address(), "::1");
+  EXPECT_TRUE(ready->probe_ok());
+  EXPECT_EQ(Get("::1", "/"), "<h1>prewarmed</h1>");
+  // An address outside the range, or of the other family, is refused.
+  Create("v4", "127.78.9.1");
+  auto refused = WaitFor("v4", v1::INSTANCE_STATE_FAILED);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_NE(refused->detail().find("not an instance address of ::/126"), std::string::npos)
+      << refused->detail();
+}
+
 TEST_F(AgentTest, AWorkloadThatExitsAfterReadyIsACrashAndItsAddressIsQuarantined) {
   StartAgent();
   Record();

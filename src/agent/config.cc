@@ -34,8 +34,8 @@ absl::Status ReadAddresses(const YamlReader& r, AgentConfig& c) {
   ASSIGN_OR_RETURN(std::string range, addrs->String("range"));
   auto cidr = Cidr::Parse(range);
   if (!cidr.ok()) return addrs->Error("range", std::string(cidr.status().message()));
-  if (!cidr->base.is_v4() || cidr->prefix > 30) {
-    return addrs->Error("range", "must be an IPv4 prefix of at least 4 addresses");
+  if (cidr->prefix > (cidr->base.is_v4() ? 30 : 126)) {
+    return addrs->Error("range", "must be a prefix of at least 4 addresses (IPv4 or IPv6)");
   }
   c.address_range = *cidr;
   ASSIGN_OR_RETURN(int64_t port, addrs->Int("port", 80, 1, 65535));

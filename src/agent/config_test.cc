@@ -50,7 +50,7 @@ TEST(AgentConfigTest, ErrorsNameTheFieldAndLine) {
   std::string bad = kAgent;
   bad.replace(bad.find("127.77.3.0/24"), 13, "127.77.3.0/31");
   EXPECT_EQ(Parse(bad).status().message(),
-            "a.yaml:5: addresses.range: must be an IPv4 prefix of at least 4 addresses");
+            "a.yaml:5: addresses.range: must be a prefix of at least 4 addresses (IPv4 or IPv6)");
   EXPECT_NE(Parse("node: {id: x}\n").status().message().find("node.region"), std::string::npos);
   std::string no_tmpl = kAgent;
   no_tmpl = no_tmpl.substr(0, no_tmpl.find("templates:"));

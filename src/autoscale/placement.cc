@@ -54,6 +54,8 @@ std::vector<const RoutedInstance*> Nearest(const RoutingSnapshot& snap,
   return out;
 }
 
+bool FamilyFits(int family, int wanted) { return wanted == 0 || family == wanted; }
+
 }  // namespace
 
 Pick ChooseInstance(const RoutingSnapshot& snap, std::string_view tmpl, const ClientPlace& client,
@@ -63,11 +65,14 @@ Pick ChooseInstance(const RoutingSnapshot& snap, std::string_view tmpl, const Cl
   const std::vector<RoutedInstance>& all = it == snap.instances.end() ? kEmpty : it->second;
   std::vector<bool> local = LocalNodes(snap, client);
 
-  auto local_ready =
-      Nearest(snap, all, client, [&](const RoutedInstance& i) { return i.ready && local[i.node]; });
+  const int fam = client.family;
+  auto local_ready = Nearest(snap, all, client, [&](const RoutedInstance& i) {
+    return i.ready && local[i.node] && FamilyFits(i.address.family(), fam);
+  });
   if (!local_ready.empty()) return {PickKind::kLocalReady, PowerOfTwo(local_ready, random), {}};
-  auto local_starting = Nearest(snap, all, client,
-                                [&](const RoutedInstance& i) { return !i.ready && local[i.node]; });
+  auto local_starting = Nearest(snap, all, client, [&](const RoutedInstance& i) {
+    return !i.ready && local[i.node] && FamilyFits(i.address.family(), fam);
+  });
   if (!local_starting.empty()) {
     return {PickKind::kLocalStarting, PowerOfTwo(local_starting, random), {}};
   }
@@ -86,9 +91,14 @@ Pick ChooseExisting(const RoutingSnapshot& snap, std::string_view tmpl, const Cl
   auto it = snap.instances.find(absl::string_view(tmpl.data(), tmpl.size()));
   if (it == snap.instances.end()) return {};
   const std::vector<RoutedInstance>& all = it->second;
-  auto ready = Nearest(snap, all, client, [](const RoutedInstance& i) { return i.ready; });
+  const int fam = client.family;
+  auto ready = Nearest(snap, all, client, [&](const RoutedInstance& i) {
+    return i.ready && FamilyFits(i.address.family(), fam);
+  });
   if (!ready.empty()) return {PickKind::kRemoteReady, PowerOfTwo(ready, random), {}};
-  auto starting = Nearest(snap, all, client, [](const RoutedInstance& i) { return !i.ready; });
+  auto starting = Nearest(snap, all, client, [&](const RoutedInstance& i) {
+    return !i.ready && FamilyFits(i.address.family(), fam);
+  });
   if (!starting.empty()) return {PickKind::kRemoteStarting, PowerOfTwo(starting, random), {}};
   return {};
 }
@@ -101,7 +111,9 @@ std::optional<uint32_t> ChooseNodeForNew(const RoutingSnapshot& snap, std::strin
   bool best_in_region = false;
   for (uint32_t i = 0; i < snap.nodes.size(); ++i) {
     const RoutedNode& n = snap.nodes[i];
-    if (!n.can_reserve || !n.templates.contains(key)) continue;
+    if (!n.can_reserve || !n.templates.contains(key) || !FamilyFits(n.family, client.family)) {
+      continue;
+    }
     bool in_region = n.region == client.region;
     double km = geo::GreatCircleKm(n.point, client.point);
     if ((in_region && !best_in_region) || (in_region == best_in_region && km < best_km)) {

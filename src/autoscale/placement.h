@@ -15,6 +15,9 @@ namespace prewarm::orchestrator {
 struct ClientPlace {
   std::string_view region;
   geo::GeoPoint point;
+  // The address family the answer needs (AF_INET for A, AF_INET6 for AAAA); 0: either.
+  // Instances of another family are not candidates, nor nodes whose range is another.
+  int family = 0;
 };
 
 enum class PickKind {

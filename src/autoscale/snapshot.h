@@ -31,6 +31,9 @@ struct RoutedNode {
   bool can_reserve = false;  // connected, not draining, has a free slot and standby address
   // Templates a new instance may be placed for now (supported, not backing off).
   absl::flat_hash_set<std::string> templates;
+  // The family of the node's instance address range (AF_INET or AF_INET6): a new
+  // instance there can answer only A, or only AAAA, queries.
+  int family = AF_INET;
 };
 
 struct RoutedInstance {

@@ -91,6 +91,11 @@ class Platform {
     temp_root_.clear();
   }
 
+  // SIGHUP: each replica re-reads its dns.geoip database (errors are logged there).
+  void ReloadGeoDatabases() {
+    for (auto& r : replicas_) (void)r->ReloadGeoDatabase();
+  }
+
   const std::string& root() const { return root_; }
   const UpClusterParts& cluster() const { return cluster_; }
 
@@ -160,7 +165,10 @@ int RunUp(const std::string& config_path, const std::string& runtime, bool clust
                           ASSIGN_OR_RETURN(UpConfig c, LoadUpConfig(p, cluster));
                           return c.log_level;
                         });
-    int sig = WaitForTerminationSignal([&reload] { reload(); });
+    int sig = WaitForTerminationSignal([&reload, &platform] {
+      reload();
+      platform.ReloadGeoDatabases();
+    });
     std::cout << fmt::format("prewarm up: signal {}, shutting down\n", sig) << std::flush;
   }
   platform.Stop();
@@ -180,7 +188,10 @@ int RunOrchestrator(const std::string& config_path) {
     ASSIGN_OR_RETURN(orchestrator::OrchestratorConfig c, orchestrator::LoadOrchestratorConfig(p));
     return c.log_level;
   });
-  WaitForTerminationSignal([&reload] { reload(); });
+  WaitForTerminationSignal([&reload, &orch] {
+    reload();
+    (void)orch.ReloadGeoDatabase();  // logs its own outcome
+  });
   orch.Stop();
   return 0;
 }

@@ -138,6 +138,43 @@ bool Cidr::Contains(const IpAddr& a) const {
   return a.family() == base.family() && a.Masked(prefix) == base;
 }
 
+uint64_t Cidr::HostCount() const {
+  const int bits = (base.is_v4() ? 32 : 128) - prefix;
+  if (base.is_v4()) return bits < 2 ? 0 : (uint64_t{1} << bits) - 2;
+  return bits >= 32 ? uint64_t{1} << 32 : (uint64_t{1} << bits) - 1;
+}
+
+IpAddr Cidr::Host(uint64_t i) const {
+  std::array<uint8_t, 16> b{};
+  std::memcpy(b.data(), base.bytes(), base.size());
+  uint64_t carry = i + 1;  // past the network (or anycast) address
+  for (int k = static_cast<int>(base.size()) - 1; k >= 0 && carry != 0; --k) {
+    uint64_t sum = b[k] + (carry & 0xff);
+    b[k] = static_cast<uint8_t>(sum);
+    carry = (carry >> 8) + (sum >> 8);
+  }
+  if (base.is_v4())
+    return IpAddr::V4(uint32_t{b[0]} << 24 | uint32_t{b[1]} << 16 | b[2] << 8 | b[3]);
+  return IpAddr::V6(b);
+}
+
+std::optional<uint64_t> Cidr::HostIndex(const IpAddr& a) const {
+  if (!Contains(a)) return std::nullopt;
+  const size_t n = a.size();
+  // Host offsets fit in the last 8 bytes; anything set above them is past HostCount.
+  for (size_t k = 0; k + 8 < n; ++k) {
+    if (a.bytes()[k] != base.bytes()[k]) return std::nullopt;
+  }
+  uint64_t offset = 0;
+  for (size_t k = n >= 8 ? n - 8 : 0; k < n; ++k) {
+    offset = offset << 8 | static_cast<uint8_t>(a.bytes()[k] - base.bytes()[k]);
+  }
+  // Within the prefix the low bytes of `a` are base's plus the offset without borrows:
+  // base's host bits are zero.
+  if (offset == 0 || offset > HostCount()) return std::nullopt;
+  return offset - 1;
+}
+
 std::string Cidr::ToString() const { return fmt::format("{}/{}", base.ToString(), prefix); }
 
 absl::StatusOr<HostPort> HostPort::Parse(std::string_view text) {

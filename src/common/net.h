@@ -55,6 +55,12 @@ struct Cidr {
 
   static absl::StatusOr<Cidr> Parse(std::string_view text);
   bool Contains(const IpAddr& a) const;
+  // Host addresses, in order: IPv4 without the network and broadcast addresses, IPv6
+  // without the first (the subnet-router anycast address). The count stops at 2^32.
+  uint64_t HostCount() const;
+  IpAddr Host(uint64_t i) const;  // i < HostCount()
+  // The i for which Host(i) == a; nullopt when `a` is not one of the host addresses.
+  std::optional<uint64_t> HostIndex(const IpAddr& a) const;
   std::string ToString() const;
   friend bool operator==(const Cidr&, const Cidr&) = default;
 };

@@ -33,6 +33,31 @@ TEST(CidrTest, ContainsOnlyItsOwnFamilyAndPrefix) {
   EXPECT_EQ(odd->base.ToString(), "10.0.0.0");
 }
 
+TEST(CidrTest, HostAddressesSkipTheNetworkBroadcastAndAnycastAddresses) {
+  Cidr v4 = *Cidr::Parse("127.77.1.0/24");
+  EXPECT_EQ(v4.HostCount(), 254u);
+  EXPECT_EQ(v4.Host(0).ToString(), "127.77.1.1");
+  EXPECT_EQ(v4.Host(253).ToString(), "127.77.1.254");
+  EXPECT_EQ(v4.HostIndex(*IpAddr::Parse("127.77.1.7")), 6u);
+  EXPECT_FALSE(v4.HostIndex(*IpAddr::Parse("127.77.1.0")).has_value());
+  EXPECT_FALSE(v4.HostIndex(*IpAddr::Parse("127.77.1.255")).has_value());
+  EXPECT_FALSE(v4.HostIndex(*IpAddr::Parse("127.77.2.1")).has_value());
+  EXPECT_EQ(Cidr::Parse("10.0.0.0/31")->HostCount(), 0u);
+
+  Cidr v6 = *Cidr::Parse("2001:db8:77::/64");
+  EXPECT_EQ(v6.HostCount(), uint64_t{1} << 32);
+  EXPECT_EQ(v6.Host(0).ToString(), "2001:db8:77::1");
+  EXPECT_EQ(v6.Host(0x1ff).ToString(), "2001:db8:77::200");
+  EXPECT_EQ(v6.HostIndex(*IpAddr::Parse("2001:db8:77::200")), 0x1ffu);
+  EXPECT_FALSE(v6.HostIndex(*IpAddr::Parse("2001:db8:77::")).has_value());
+  EXPECT_FALSE(v6.HostIndex(*IpAddr::Parse("2001:db8:77:0:1::1")).has_value());  // past 2^32
+  EXPECT_FALSE(v6.HostIndex(*IpAddr::Parse("127.77.1.7")).has_value());
+  Cidr small = *Cidr::Parse("2001:db8::/126");
+  EXPECT_EQ(small.HostCount(), 3u);
+  EXPECT_EQ(small.Host(2).ToString(), "2001:db8::3");
+  EXPECT_EQ(small.HostIndex(*IpAddr::Parse("2001:db8::3")), 2u);
+}
+
 TEST(HostPortTest, ParsesV4V6AndRejectsJunk) {
   auto hp = HostPort::Parse("127.0.0.1:5353");
   ASSERT_TRUE(hp.ok());

@@ -84,9 +84,10 @@ absl::Status ReadListen(const YamlReader& r, OrchestratorConfig& c) {
                                 "nodes"}));
   ASSIGN_OR_RETURN(auto dns, r.Map("dns"));
   YamlReader d = dns ? *dns : *YamlReader::FromString("{}", "<default>");
-  RETURN_IF_ERROR(d.CheckKnown(
-      {"listen", "udp_threads", "tcp", "tcp_idle_timeout_ms", "tcp_message_timeout_ms",
-       "tcp_max_connections", "tcp_max_per_network", "cookies", "cookie_secret_rotate_s", "rrl"}));
+  RETURN_IF_ERROR(
+      d.CheckKnown({"listen", "udp_threads", "tcp", "tcp_idle_timeout_ms", "tcp_message_timeout_ms",
+                    "tcp_max_connections", "tcp_max_per_network", "cookies",
+                    "cookie_secret_rotate_s", "rrl", "geoip"}));
   ASSIGN_OR_RETURN(c.dns_listen, ReadHostPort(d, "listen", "127.0.0.1:5353"));
   ASSIGN_OR_RETURN(int64_t threads, d.Int("udp_threads", 2, 1, 64));
   c.dns_udp_threads = static_cast<int>(threads);
@@ -218,6 +219,39 @@ absl::Status ReadLocations(const YamlReader& r, OrchestratorConfig& c) {
   return absl::OkStatus();
 }
 
+// dns.geoip.*, after `regions:` (the countries name regions).
+absl::Status ReadGeoIp(const YamlReader& r, OrchestratorConfig& c) {
+  ASSIGN_OR_RETURN(auto dns, r.Map("dns"));
+  if (!dns) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto geoip, dns->Map("geoip"));
+  if (!geoip) return absl::OkStatus();
+  RETURN_IF_ERROR(geoip->CheckKnown({"database", "countries", "reload_check_s"}));
+  GeoIpConfig& g = c.dns_geoip;
+  ASSIGN_OR_RETURN(g.database, geoip->String("database"));
+  if (g.database.empty()) return geoip->Error("database", "is empty: give the .mmdb file's path");
+  ASSIGN_OR_RETURN(double check_s, geoip->Double("reload_check_s", 5, 0, 3600));
+  g.reload_check_ms = static_cast<int64_t>(check_s * 1000);
+  ASSIGN_OR_RETURN(auto countries, geoip->Map("countries"));
+  if (!countries) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto table, geoip->StringMap("countries"));
+  for (const auto& [code, region] : table) {
+    if (code.size() != 2 || !std::isalpha(static_cast<unsigned char>(code[0])) ||
+        !std::isalpha(static_cast<unsigned char>(code[1]))) {
+      return countries->Error(code, "is not an ISO 3166-1 alpha-2 country code (e.g. DE)");
+    }
+    if (c.FindRegion(region) == nullptr) {
+      return countries->Error(code,
+                              fmt::format("region '{}' is not declared under regions", region));
+    }
+    std::string upper = code;
+    for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (!g.countries.emplace(upper, region).second) {
+      return countries->Error(code, "duplicate country (codes are case-insensitive)");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int64_t> Millis(const YamlReader& r, std::string_view key, double fallback_s,
                                double min_s, double max_s) {
   ASSIGN_OR_RETURN(double s, r.Double(key, fallback_s, min_s, max_s));
@@ -343,6 +377,7 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
   RETURN_IF_ERROR(ReadZone(r, c));
   RETURN_IF_ERROR(ReadServices(r, c));
   RETURN_IF_ERROR(ReadLocations(r, c));
+  RETURN_IF_ERROR(ReadGeoIp(r, c));
   ASSIGN_OR_RETURN(c.node_timeout_ms, Millis(r, "node_timeout_s", 3, 1, 3600));
   RETURN_IF_ERROR(ReadCluster(r, c));
   ASSIGN_OR_RETURN(int64_t backoff_s, r.Int("failure_backoff_s", 30, 0, 3600));

@@ -28,6 +28,15 @@ struct NetworkConfig {
   geo::GeoPoint point;  // the region's unless overridden
 };
 
+// dns.geoip: client location from a MaxMind-format database (geo/mmdb.h), consulted
+// after the `networks:` overrides. Off unless `database` is given.
+struct GeoIpConfig {
+  std::string database;                          // path to a .mmdb file
+  std::map<std::string, std::string> countries;  // ISO code (upper case) -> region
+  int64_t reload_check_ms = 5'000;               // stat the file this often; 0: SIGHUP only
+  bool enabled() const { return !database.empty(); }
+};
+
 struct NsConfig {
   std::string name;  // absolute, lowercase, e.g. "ns1.edge.example."
   std::vector<IpAddr> glue;
@@ -69,6 +78,7 @@ struct OrchestratorConfig {
   dns::TcpLimits dns_tcp_limits;         // dns.tcp_*: defaults in dns/server.h
   dns::CookieOptions dns_cookies;        // dns.cookies, dns.cookie_secret_rotate_s
   dns::RrlOptions dns_rrl;               // dns.rrl.*: defaults in dns/rrl.h (on)
+  GeoIpConfig dns_geoip;                 // dns.geoip.*: off by default
   HostPort grpc_listen;                  // default 127.0.0.1:7400
   HostPort http_listen;                  // default 127.0.0.1:9400
   std::vector<IpAddr> origin_addresses;  // answered when nothing else can serve

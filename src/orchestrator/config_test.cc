@@ -77,6 +77,50 @@ TEST(OrchestratorConfigTest, CookieAndRateLimitErrorsNameTheField) {
   expect_error("dns: {rrl: {rate: 5}}\n", "rate");
 }
 
+TEST(OrchestratorConfigTest, GeoIpIsOffByDefaultAndMapsCountriesToDeclaredRegions) {
+  auto c = Parse("{}");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->dns_geoip.enabled());
+  EXPECT_EQ(c->dns_geoip.reload_check_ms, 5000);
+  auto set = Parse(std::string(testing::kThreeRegions) +
+                   "dns:\n"
+                   "  geoip:\n"
+                   "    database: /var/lib/prewarm/city.mmdb\n"
+                   "    reload_check_s: 0.5\n"
+                   "    countries: {de: frankfurt, SG: singapore}\n");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_TRUE(set->dns_geoip.enabled());
+  EXPECT_EQ(set->dns_geoip.database, "/var/lib/prewarm/city.mmdb");
+  EXPECT_EQ(set->dns_geoip.reload_check_ms, 500);
+  const std::map<std::string, std::string> want = {{"DE", "frankfurt"}, {"SG", "singapore"}};
+  EXPECT_EQ(set->dns_geoip.countries, want);
+}
+
+TEST(OrchestratorConfigTest, GeoIpErrorsNameTheFieldAndLine) {
+  const std::string regions = "regions: [{name: fra, latitude: 50, longitude: 8}]\n";
+  auto expect_error = [&](const std::string& dns, const std::string& message) {
+    auto c = Parse(regions + dns);
+    ASSERT_FALSE(c.ok()) << dns;
+    EXPECT_EQ(c.status().message(), message);
+  };
+  expect_error("dns:\n  geoip: {countries: {DE: fra}}\n",
+               "o.yaml:3: dns.geoip.database: is required");
+  expect_error("dns:\n  geoip:\n    database: ''\n",
+               "o.yaml:4: dns.geoip.database: is empty: give the .mmdb file's path");
+  expect_error("dns:\n  geoip:\n    database: a.mmdb\n    countries:\n      DE: sin\n",
+               "o.yaml:6: dns.geoip.countries.DE: region 'sin' is not declared under regions");
+  expect_error("dns:\n  geoip:\n    database: a.mmdb\n    countries:\n      DEU: fra\n",
+               "o.yaml:6: dns.geoip.countries.DEU: is not an ISO 3166-1 alpha-2 country code "
+               "(e.g. DE)");
+  expect_error("dns:\n  geoip:\n    database: a.mmdb\n    countries: {de: fra, DE: fra}\n",
+               "o.yaml:5: dns.geoip.countries.de: duplicate country (codes are "
+               "case-insensitive)");
+  expect_error("dns:\n  geoip:\n    database: a.mmdb\n    reload_check_s: -1\n",
+               "o.yaml:5: dns.geoip.reload_check_s: -1 is out of range [0, 3600]");
+  expect_error("dns:\n  geoip:\n    database: a.mmdb\n    path: b\n",
+               "o.yaml:5: dns.geoip.path: unknown field");
+}
+
 TEST(OrchestratorConfigTest, DemandPerNetworkIsCappedByDefaultAndCanBeUncapped) {
   auto c = Parse("{}");
   ASSERT_TRUE(c.ok()) << c.status();

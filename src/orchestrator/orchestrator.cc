@@ -11,6 +11,7 @@
 #include "dns/server.h"
 #include "dns/zone.h"
 #include "fmt/format.h"
+#include "geo/mmdb.h"
 #include "orchestrator/grpc_services.h"
 #include "orchestrator/resolver.h"
 #include "prewarm/v1/state_name.h"
@@ -165,8 +166,54 @@ absl::Status Orchestrator::CheckOrigin() const {
       fmt::join(refused, ", ")));
 }
 
+absl::Status Orchestrator::OpenGeoDatabase() {
+  const GeoIpConfig& g = config_.dns_geoip;
+  if (!g.enabled()) return absl::OkStatus();
+  auto loc = geo::MmdbLocator::Open(g.database, MakeGeoMapping(config_));
+  if (!loc.ok()) {
+    return absl::Status(loc.status().code(),
+                        fmt::format("dns.geoip.database: {}", loc.status().message()));
+  }
+  geoip_ = std::move(*loc);
+  spdlog::info(
+      "dns.geoip: {} ({} country mappings, {} regions by distance{})", g.database,
+      g.countries.size(), config_.regions.size(),
+      g.reload_check_ms > 0
+          ? fmt::format(", reloaded when it changes (checked every {} ms)", g.reload_check_ms)
+          : "");
+  if (g.reload_check_ms > 0) geoip_thread_ = std::thread([this] { WatchGeoDatabase(); });
+  return absl::OkStatus();
+}
+
+void Orchestrator::WatchGeoDatabase() {
+  pthread_setname_np(pthread_self(), "orch-geoip");
+  std::unique_lock lock(geoip_mu_);
+  const auto period = std::chrono::milliseconds(config_.dns_geoip.reload_check_ms);
+  while (!geoip_cv_.wait_for(lock, period, [this] { return stopping_.load(); })) {
+    absl::Status st = geoip_->ReloadIfChanged();
+    if (!st.ok()) {
+      spdlog::error(
+          "dns.geoip: the database changed but was not reloaded; still using the "
+          "previous one: {}",
+          st.message());
+    }
+  }
+}
+
+absl::Status Orchestrator::ReloadGeoDatabase() {
+  if (geoip_ == nullptr) return absl::OkStatus();
+  absl::Status st = geoip_->Reload();
+  if (st.ok()) {
+    spdlog::info("dns.geoip: reloaded {}", geoip_->path());
+  } else {
+    spdlog::error("dns.geoip: not reloaded; still using the previous database: {}", st.message());
+  }
+  return st;
+}
+
 absl::Status Orchestrator::Start() {
   RETURN_IF_ERROR(CheckOrigin());
+  RETURN_IF_ERROR(OpenGeoDatabase());
   RETURN_IF_ERROR(OpenStore());
   ReplicaOptions ro;
   ro.dns_address = config_.dns_listen.ToString();
@@ -176,6 +223,7 @@ absl::Status Orchestrator::Start() {
                                                      events_.get());
   RETURN_IF_ERROR(replica_->Start());
   resolver_->SetHistory(replica_->history());
+  resolver_->SetGeoDatabase(geoip_.get());
   RETURN_IF_ERROR(StartGrpc());
   RETURN_IF_ERROR(StartDns());
   RETURN_IF_ERROR(StartHttp());
@@ -193,6 +241,11 @@ absl::Status Orchestrator::Start() {
 
 void Orchestrator::Stop() {
   if (stopping_.exchange(true)) return;
+  {
+    std::lock_guard lock(geoip_mu_);  // the watcher sees stopping_ before it waits again
+  }
+  geoip_cv_.notify_all();
+  if (geoip_thread_.joinable()) geoip_thread_.join();
   if (events_) events_->Stop();
   if (dns_) dns_->Stop();
   if (http_) http_->stop();
@@ -349,6 +402,19 @@ void Orchestrator::RenderPrefetch(MetricsText& m) const {
   }
 }
 
+void Orchestrator::RenderGeo(MetricsText& m) const {
+  if (geoip_ == nullptr) return;
+  const geo::MmdbCounters& c = geoip_->counters();
+  m.Counter("prewarm_geoip_reloads_total",
+            "Reloads of dns.geoip.database (SIGHUP or a changed file), by result; a failed "
+            "one keeps the previous database.");
+  m.Add(c.reloads.load(), {{"result", "ok"}});
+  m.Add(c.reload_failures.load(), {{"result", "failed"}});
+  m.Counter("prewarm_geoip_lookup_errors_total",
+            "Lookups that met a damaged record (the client went to the default region).");
+  m.Add(c.lookup_errors.load());
+}
+
 std::string Orchestrator::RenderMetrics() const {
   MetricsText m;
   RenderDns(m);
@@ -357,6 +423,7 @@ std::string Orchestrator::RenderMetrics() const {
   RenderReconciler(m);
   RenderCluster(m);
   RenderPrefetch(m);
+  RenderGeo(m);
   return m.Render();
 }
 

@@ -5,11 +5,15 @@
 // Threads: DNS (one per UDP socket + one TCP, owned by dns::DnsServer), gRPC's pool (one
 // handler per connected agent plus a writer thread per agent stream, one per forecaster
 // event stream), the replica's (store watch, "orch-control", "orch-lease"), "orch-events"
-// (cuts request-event batches each second), and the HTTP metrics server's pool.
+// (cuts request-event batches each second), "orch-geoip" (with dns.geoip and
+// reload_check_s > 0: stats the database file and reloads it when it changed), and the
+// HTTP metrics server's pool.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "autoscale/service_time.h"
@@ -28,6 +32,9 @@ class Server;
 
 namespace prewarm {
 class MetricsText;
+}
+namespace prewarm::geo {
+class MmdbLocator;
 }
 namespace prewarm::dns {
 class Authority;
@@ -58,6 +65,9 @@ class Orchestrator {
   // Prometheus text exposition of every counter and gauge.
   std::string RenderMetrics() const;
   const OrchestratorConfig& config() const { return config_; }
+  // Re-reads dns.geoip.database (SIGHUP); on error the running database stays. OK and a
+  // no-op without dns.geoip.
+  absl::Status ReloadGeoDatabase();
 
  private:
   absl::Status CheckOrigin() const;
@@ -65,6 +75,8 @@ class Orchestrator {
   absl::Status StartDns();
   absl::Status StartGrpc();
   absl::Status StartHttp();
+  absl::Status OpenGeoDatabase();
+  void WatchGeoDatabase();
   // RenderMetrics' families, by part.
   void RenderDns(MetricsText& m) const;
   void RenderAnswers(MetricsText& m) const;
@@ -72,6 +84,7 @@ class Orchestrator {
   void RenderReconciler(MetricsText& m) const;
   void RenderCluster(MetricsText& m) const;
   void RenderPrefetch(MetricsText& m) const;
+  void RenderGeo(MetricsText& m) const;
 
   OrchestratorConfig config_;
   const Clock& clock_;
@@ -81,6 +94,7 @@ class Orchestrator {
   store::KvStore* store_ = nullptr;
   std::unique_ptr<Replica> replica_;
   std::unique_ptr<EventFeed> events_;
+  std::unique_ptr<geo::MmdbLocator> geoip_;  // dns.geoip; before the resolver that reads it
   std::unique_ptr<OrchestratorResolver> resolver_;
   std::unique_ptr<dns::Authority> authority_;
   std::unique_ptr<dns::DnsServer> dns_;
@@ -90,6 +104,9 @@ class Orchestrator {
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<httplib::Server> http_;
   std::thread http_thread_;
+  std::thread geoip_thread_;
+  std::mutex geoip_mu_;  // only for geoip_cv_: wakes the watcher at Stop
+  std::condition_variable geoip_cv_;
   InstanceObserver observer_;
   std::atomic<bool> stopping_{false};
   bool started_ = false;

@@ -61,7 +61,11 @@ std::shared_ptr<RoutingSnapshot> SnapshotPublisher::Build(const ClusterData& dat
                   reg.location().region(),
                   {reg.location().latitude(), reg.location().longitude()},
                   room,
-                  {}};
+                  {},
+                  AF_INET};
+    if (auto range = Cidr::Parse(reg.address_range()); range.ok()) {
+      rn.family = range->base.family();
+    }
     for (const auto& t : reg.templates()) {
       if (room && !data.BackingOff(id, t, now)) rn.templates.insert(t);
     }

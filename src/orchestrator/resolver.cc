@@ -8,7 +8,23 @@ namespace prewarm::orchestrator {
 namespace {
 
 constexpr uint16_t kTypeA = 1;
+constexpr uint16_t kTypeAaaa = 28;
 constexpr uint16_t kTypeAny = 255;
+
+// The address family an answer to `qtype` needs: 0 for ANY (either), -1 for types that
+// no instance answers (NODATA).
+int FamilyFor(uint16_t qtype) {
+  switch (qtype) {
+    case kTypeA:
+      return AF_INET;
+    case kTypeAaaa:
+      return AF_INET6;
+    case kTypeAny:
+      return 0;
+    default:
+      return -1;
+  }
+}
 
 uint64_t ThreadRandom() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -16,6 +32,17 @@ uint64_t ThreadRandom() {
 }
 
 }  // namespace
+
+geo::MmdbMapping MakeGeoMapping(const OrchestratorConfig& config) {
+  geo::MmdbMapping mapping;
+  for (const RegionConfig& r : config.regions) mapping.regions.push_back({r.name, r.point});
+  for (const auto& [country, region] : config.dns_geoip.countries) {
+    if (const RegionConfig* r = config.FindRegion(region)) {
+      mapping.countries[country] = geo::Location{r->name, r->point};
+    }
+  }
+  return mapping;
+}
 
 OrchestratorResolver::OrchestratorResolver(const OrchestratorConfig& config,
                                            const SnapshotHolder& snapshots, ColdPath& cold,
@@ -38,6 +65,7 @@ OrchestratorResolver::Placed OrchestratorResolver::Locate(const dns::ClientInfo&
     source_prefix = client.ecs->source_prefix;
   }
   std::optional<geo::Located> hit = locator_.Lookup(addr);
+  if (!hit && mmdb_ != nullptr) hit = mmdb_->Lookup(addr);
   if (!hit) return Placed{default_location_, static_cast<uint8_t>(std::max(source_prefix, 0))};
   int scope = source_prefix < 0 ? 0 : std::min(hit->matched_prefix, source_prefix);
   return Placed{hit->location, static_cast<uint8_t>(scope)};
@@ -50,9 +78,17 @@ void OrchestratorResolver::Record(const Placed& placed, const std::string& tmpl,
                 client.source);
 }
 
-dns::ServiceAnswer OrchestratorResolver::Origin(uint8_t scope) {
+std::vector<IpAddr> OrchestratorResolver::OriginAddresses(int family) const {
+  std::vector<IpAddr> out;
+  for (const IpAddr& a : config_.origin_addresses) {
+    if (family == 0 || a.family() == family) out.push_back(a);
+  }
+  return out;
+}
+
+dns::ServiceAnswer OrchestratorResolver::Origin(std::vector<IpAddr> addresses, uint8_t scope) {
   counters_.origin.fetch_add(1, std::memory_order_relaxed);
-  return dns::ServiceAnswer{config_.origin_addresses, config_.short_ttl_s, scope};
+  return dns::ServiceAnswer{std::move(addresses), config_.short_ttl_s, scope};
 }
 
 std::optional<dns::ServiceAnswer> OrchestratorResolver::Resolve(std::string_view service,
@@ -62,11 +98,12 @@ std::optional<dns::ServiceAnswer> OrchestratorResolver::Resolve(std::string_view
   if (svc == config_.services.end()) return std::nullopt;
   const std::string& tmpl = svc->second;
   Placed placed = Locate(client);
-  if (qtype != kTypeA && qtype != kTypeAny) {
-    // Instances are IPv4 loopback/edge addresses: never start one for an AAAA query.
-    return dns::ServiceAnswer{{}, config_.short_ttl_s, placed.scope};
-  }
-  ClientPlace where{placed.location.region, placed.location.point};
+  const int family = FamilyFor(qtype);
+  if (family < 0) return dns::ServiceAnswer{{}, config_.short_ttl_s, placed.scope};
+  // An AAAA query is answered by instances on nodes with IPv6 ranges only (and starts one
+  // only there); an A query by IPv4 ones. Nothing of that family: the origin's addresses,
+  // which the Authority filters by type, so NODATA when it has none of them either.
+  ClientPlace where{placed.location.region, placed.location.point, family};
   std::shared_ptr<const RoutingSnapshot> snap = snapshots_.Load();
   Pick pick = ChooseInstance(*snap, tmpl, where, ThreadRandom());
   if (pick.instance != nullptr) {
@@ -101,8 +138,13 @@ std::optional<dns::ServiceAnswer> OrchestratorResolver::Resolve(std::string_view
       return dns::ServiceAnswer{{existing.instance->address}, config_.short_ttl_s, placed.scope};
     }
   }
+  std::vector<IpAddr> origin = OriginAddresses(family);
+  // Nothing of the asked family anywhere, not even the origin (an AAAA query while every
+  // node and the origin are IPv4): NODATA, and not demand, since the client's query for
+  // the other family is the one it will connect with.
+  if (origin.empty()) return dns::ServiceAnswer{{}, config_.short_ttl_s, placed.scope};
   Record(placed, tmpl, true, client);
-  return Origin(placed.scope);
+  return Origin(std::move(origin), placed.scope);
 }
 
 }  // namespace prewarm::orchestrator

@@ -10,6 +10,7 @@
 
 #include "dns/zone.h"
 #include "geo/geo.h"
+#include "geo/mmdb.h"
 #include "orchestrator/cold_path.h"
 #include "orchestrator/config.h"
 #include "orchestrator/event_feed.h"
@@ -25,6 +26,9 @@ struct ResolverCounters {
   std::atomic<uint64_t> origin{0};    // nothing could serve: origin address
 };
 
+// dns.geoip's countries and the regions' points, as the MaxMind locator takes them.
+geo::MmdbMapping MakeGeoMapping(const OrchestratorConfig& config);
+
 class OrchestratorResolver final : public dns::ServiceResolver {
  public:
   // `feed` (optional) receives one count per service answer for the forecaster.
@@ -34,8 +38,10 @@ class OrchestratorResolver final : public dns::ServiceResolver {
   std::optional<dns::ServiceAnswer> Resolve(std::string_view service, uint16_t qtype,
                                             const dns::ClientInfo& client) override;
 
-  // Client location: ECS subnet if present, else the source address; unknown -> the
-  // default region. `scope` is the ECS scope prefix the answer is valid for.
+  // Client location: ECS subnet if present, else the source address, looked up in the
+  // `networks:` overrides, then the MaxMind database (dns.geoip); unknown -> the default
+  // region. `scope` is the ECS scope prefix the answer is valid for: the prefix length of
+  // the override or database network that matched, at most the query's source prefix.
   struct Placed {
     geo::Location location;
     uint8_t scope = 0;
@@ -45,9 +51,14 @@ class OrchestratorResolver final : public dns::ServiceResolver {
   const ResolverCounters& counters() const { return counters_; }
   // Every answer naming an instance is recorded there (cluster.history_log); nullptr: none.
   void SetHistory(HistoryRecorder* history) { history_ = history; }
+  // The MaxMind database consulted after the overrides (nullptr: none). Set before the DNS
+  // server starts; it must outlive the resolver.
+  void SetGeoDatabase(const geo::MmdbLocator* mmdb) { mmdb_ = mmdb; }
 
  private:
-  dns::ServiceAnswer Origin(uint8_t scope);
+  // The origin's addresses of `family` (0: all).
+  std::vector<IpAddr> OriginAddresses(int family) const;
+  dns::ServiceAnswer Origin(std::vector<IpAddr> addresses, uint8_t scope);
   // Counts the answer as demand; the sender's network bounds its weight (EventFeed).
   void Record(const Placed& placed, const std::string& tmpl, bool cold,
               const dns::ClientInfo& client);
@@ -57,7 +68,8 @@ class OrchestratorResolver final : public dns::ServiceResolver {
   ColdPath& cold_;
   const Clock& clock_;
   EventFeed* feed_;
-  geo::CidrLocator locator_;
+  geo::CidrLocator locator_;                // networks: (overrides)
+  const geo::MmdbLocator* mmdb_ = nullptr;  // dns.geoip
   geo::Location default_location_;
   ResolverCounters counters_;
   HistoryRecorder* history_ = nullptr;
