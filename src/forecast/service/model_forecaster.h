@@ -13,7 +13,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "common/clock.h"
 #include "forecast/quantile.h"
 #include "forecast/service/planner.h"
@@ -43,8 +45,9 @@ class ModelDemandForecaster final : public DemandForecaster {
   // Seasonal periods (in steps) worth fitting for a series: hourly, daily and weekly cycles
   // of which the window holds at least two.
   static std::vector<int> PeriodsFor(int64_t step_ms, size_t train_steps);
-  uint64_t refits() const { return refits_; }
-  uint64_t selections() const { return selections_; }  // refits that chose the structure
+  uint64_t refits() const { return fit_stats().refits; }
+  uint64_t selections() const { return fit_stats().selections; }  // refits that chose the structure
+  FitStats fit_stats() const override;
 
  private:
   struct Entry {
@@ -57,6 +60,8 @@ class ModelDemandForecaster final : public DemandForecaster {
     bool updates = true;  // the model rolls forward with Update() (else: refit every call)
   };
   bool Stale(const Entry& e, int h) const;
+  // Refit timed and counted.
+  absl::Status TimedRefit(Entry& e, const Series& history, int h);
   absl::Status Refit(Entry& e, const Series& history, int h);
   absl::Status RollForward(Entry& e, const Series& history);
 
@@ -64,7 +69,8 @@ class ModelDemandForecaster final : public DemandForecaster {
   ModelForecasterOptions options_;
   const Clock& clock_;
   std::map<SeriesKey, Entry> entries_;  // used by the plan thread only
-  uint64_t refits_ = 0, selections_ = 0;
+  mutable std::mutex stats_mu_;         // the plan thread writes, scrapes read
+  FitStats stats_ ABSL_GUARDED_BY(stats_mu_);
 };
 
 }  // namespace prewarm::forecast

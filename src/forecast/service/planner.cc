@@ -88,10 +88,12 @@ std::optional<v1::PrefetchRequest> Planner::PlanOne(const SeriesKey& key, const 
   Series s = store.Snapshot(key, now_ms, forecaster_.HistoryFromMs(key, last));
   auto fc = forecaster_.Quantile(key, s, last, q);
   if (!fc.ok()) {
+    ++errors_;
     skipped_[key] = std::string(fc.status().message());
     return std::nullopt;
   }
   if (fc->size() < static_cast<size_t>(last)) {
+    ++errors_;
     skipped_[key] = fmt::format("forecaster returned {} steps, asked {}", fc->size(), last);
     return std::nullopt;
   }
