@@ -17,6 +17,8 @@
 #include <fstream>
 
 #include "common/logging.h"
+#include "common/metrics.h"
+#include "common/version.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
 #include "prewarm/v1/state_name.h"
@@ -124,7 +126,7 @@ v1::Register Agent::MakeRegister() const {
   for (const auto& [name, spec] : templates_) r.add_templates(name);
   r.set_address_range(config_.address_range.ToString());
   r.set_instance_port(config_.port);
-  r.set_agent_version("0.1.0");
+  r.set_agent_version(kVersionNumber);
   return r;
 }
 
@@ -207,6 +209,10 @@ void Agent::OnCreate(const v1::CreateInstance& c) {
   int raw_fd = inst.listen_fd.get();
   spdlog::info("instance {} {} on {}:{} (template {})", inst.id, v1::StateName(inst.state),
                addr->ToString(), config_.port, inst.tmpl);
+  {
+    std::lock_guard<std::mutex> l(metrics_mu_);
+    ++counters_[inst.tmpl].starts;
+  }
   instances_.emplace(inst.id, std::move(inst));
   changed_ = true;
   auto done = std::make_shared<std::atomic<bool>>(false);
@@ -271,6 +277,10 @@ absl::Status Agent::CheckAddress(const IpAddr& addr) const {
 
 void Agent::RejectCreate(const v1::CreateInstance& c, const std::string& why) {
   spdlog::warn("agent {}: cannot create {}: {}", config_.node_id, c.instance_id(), why);
+  {
+    std::lock_guard<std::mutex> l(metrics_mu_);
+    ++rejected_creates_;
+  }
   v1::InstanceStatus st;
   st.set_instance_id(c.instance_id());
   st.set_template_name(c.template_name());
@@ -315,6 +325,7 @@ absl::Status Agent::WaitReady(RuntimeInstance& rt, const InstanceSpec& spec) {
 
 Agent::PreloadOutcome Agent::Preload(RuntimeInstance& rt, const std::vector<std::string>& content) {
   PreloadOutcome out;
+  out.requested = content.size();
   bool origin_down = false;
   for (const std::string& id : content) {
     if (origin_down) {
@@ -351,6 +362,7 @@ void Agent::Handle(StartResult r) {
   Instance& inst = it->second;
   inst.runtime = std::move(r.runtime);
   inst.preload_missing = r.preload.missing;
+  CountPreload(inst.tmpl, r.preload);
   std::string preload = r.preload.Describe();
   if (!preload.empty()) spdlog::warn("instance {}: {}", inst.id, preload);
   if (!r.status.ok()) {
@@ -366,6 +378,10 @@ void Agent::Handle(StartResult r) {
   inst.state = v1::INSTANCE_STATE_READY;
   inst.probe_ok = true;
   inst.start_ms = clock_.NowMs() - inst.created_ms;
+  {
+    std::lock_guard<std::mutex> l(metrics_mu_);
+    counters_[inst.tmpl].start_seconds.Observe(static_cast<double>(inst.start_ms) / 1000.0);
+  }
   inst.detail =
       fmt::format("ready in {} ms{}{}", inst.start_ms, preload.empty() ? "" : "; ", preload);
   changed_ = true;
@@ -411,6 +427,7 @@ void Agent::OnPreload(const v1::PreloadContent& p) {
     }
   }
   PreloadOutcome out = Preload(*it->second.runtime, content);
+  CountPreload(it->second.tmpl, out);
   if (std::string d = out.Describe(); !d.empty()) {
     spdlog::warn("instance {}: {}", p.instance_id(), d);
   }
@@ -465,7 +482,30 @@ void Agent::Finish(Instance& inst, v1::InstanceState final_state, const std::str
   spdlog::log(final_state == v1::INSTANCE_STATE_FAILED ? spdlog::level::warn : spdlog::level::info,
               "instance {} {}: {}", inst.id, v1::StateName(final_state), detail);
   finished_.push_back(StatusOf(inst));
+  CountFinish(inst);
   changed_ = true;
+}
+
+void Agent::CountPreload(const std::string& tmpl, const PreloadOutcome& out) {
+  std::lock_guard<std::mutex> l(metrics_mu_);
+  TemplateCounters& c = counters_[tmpl];
+  c.preload_missing += out.missing.size();
+  c.preload_skipped += out.skipped.size();
+  c.preload_fetched += out.requested - out.missing.size() - out.skipped.size();
+}
+
+void Agent::CountFinish(const Instance& inst) {
+  std::lock_guard<std::mutex> l(metrics_mu_);
+  TemplateCounters& c = counters_[inst.tmpl];
+  if (inst.state == v1::INSTANCE_STATE_GONE) {
+    ++c.stops;
+  } else if (inst.failure == v1::FAILURE_KIND_CRASH) {
+    ++c.crashed;
+  } else if (inst.failure == v1::FAILURE_KIND_UNHEALTHY) {
+    ++c.unhealthy;
+  } else {
+    ++c.failed_start;
+  }
 }
 
 v1::InstanceStatus Agent::StatusOf(const Instance& inst) const {

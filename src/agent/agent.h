@@ -24,6 +24,10 @@
 // instance id the agent already runs is ignored; a create must name one of the node's
 // free standby addresses (not another instance's, not quarantined, inside the range),
 // otherwise that create fails (START) and the instance holding the address is untouched.
+//
+// Metrics (RenderMetrics, served on the agent's http.listen by cli/daemons.cc): counters
+// the loop keeps under metrics_mu_, the instances of the last published status, and the
+// queue's depth, labelled with the node, its region and the template.
 #pragma once
 
 #include <atomic>
@@ -40,10 +44,12 @@
 #include <variant>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "agent/config.h"
 #include "agent/origin.h"
 #include "agent/runtime.h"
 #include "common/clock.h"
+#include "common/histogram.h"
 #include "prewarm/v1/agent.pb.h"
 
 namespace prewarm::agent {
@@ -85,6 +91,8 @@ class Agent {
   // The latest published status (thread-safe copy).
   v1::NodeStatus LastStatus() const;
   const AgentConfig& config() const { return config_; }
+  // Prometheus text of this node's metrics (thread-safe).
+  std::string RenderMetrics() const;
 
  private:
   struct Instance {
@@ -106,6 +114,7 @@ class Agent {
   };
   // What a preload did: ids the origin does not have, ids skipped (and why).
   struct PreloadOutcome {
+    size_t requested = 0;
     std::vector<std::string> missing;
     std::vector<std::string> skipped;
     std::string skipped_why;
@@ -148,6 +157,18 @@ class Agent {
   void RefillStandby();
   void Publish();
   void PostEvent(Event e);
+  // Metrics, from the loop thread.
+  void CountPreload(const std::string& tmpl, const PreloadOutcome& out);
+  void CountFinish(const Instance& inst);
+
+  // Per template, for /metrics.
+  struct TemplateCounters {
+    uint64_t starts = 0;  // creates accepted
+    uint64_t stops = 0;   // ended GONE (destroyed)
+    uint64_t failed_start = 0, crashed = 0, unhealthy = 0;
+    uint64_t preload_fetched = 0, preload_missing = 0, preload_skipped = 0;
+    HistogramData start_seconds{buckets::kInstanceStart};  // create -> ready
+  };
 
   const AgentConfig config_;
   const std::map<std::string, AgentTemplate> templates_;
@@ -164,6 +185,10 @@ class Agent {
   StatusSink sink_;
   v1::NodeStatus last_status_;
   std::vector<ProbeTarget> ready_for_probe_;  // for the health thread
+
+  mutable std::mutex metrics_mu_;
+  std::map<std::string, TemplateCounters> counters_ ABSL_GUARDED_BY(metrics_mu_);
+  uint64_t rejected_creates_ ABSL_GUARDED_BY(metrics_mu_) = 0;
 
   // Owned by the loop thread only.
   std::map<std::string, Instance> instances_;

@@ -14,6 +14,7 @@
 
 #include "agent/agent_testutil.h"
 #include "agent/fake_runtime.h"
+#include "common/promtool_testutil.h"
 
 namespace prewarm::agent {
 namespace {
@@ -192,6 +193,50 @@ TEST_F(AgentTest, AWorkloadThatExitsAfterReadyIsACrashAndItsAddressIsQuarantined
   EXPECT_NE(failed->detail().find("exited"), std::string::npos) << failed->detail();
   EXPECT_EQ(runtime_.live(), 0);
   for (const auto& a : Standby()) EXPECT_NE(a, "127.78.9.1");
+}
+
+// /metrics counts what happened to each instance, by node, region and template; a region
+// with a quote and a backslash leaves the text parseable by Prometheus.
+TEST_F(AgentTest, MetricsCountStartsFailuresStopsPreloadsAndStartTimes) {
+  config_.region = "eu\"west\\";
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1", {"a/b.txt", "missing.bin"});
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  ASSERT_TRUE(runtime_.Kill("i1"));
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_FAILED));
+  Create("i2", Standby().front());
+  ASSERT_TRUE(WaitFor("i2", v1::INSTANCE_STATE_READY));
+  Destroy("i2");
+  ASSERT_TRUE(WaitFor("i2", v1::INSTANCE_STATE_GONE));
+  Create("i3", Standby().front(), {}, "no-such-template");
+  ASSERT_TRUE(WaitFor("i3", v1::INSTANCE_STATE_FAILED));
+
+  const std::string text = agent_->RenderMetrics();
+  const std::string l = "node=\"fra-test\",region=\"eu\\\"west\\\\\",template=\"static\"";
+  for (const std::string& line : {
+           "prewarm_agent_instance_starts_total{" + l + "} 2\n",
+           "prewarm_agent_instance_stops_total{" + l + "} 1\n",
+           "prewarm_agent_instance_failures_total{" + l + ",kind=\"crash\"} 1\n",
+           "prewarm_agent_instance_failures_total{" + l + ",kind=\"start\"} 0\n",
+           "prewarm_agent_preload_total{" + l + ",result=\"fetched\"} 3\n",
+           "prewarm_agent_preload_total{" + l + ",result=\"missing\"} 1\n",
+           "prewarm_agent_instance_start_seconds_count{" + l + "} 2\n",
+           "prewarm_agent_instances{" + l + ",state=\"ready\"} 0\n",
+           std::string("prewarm_agent_creates_rejected_total{node=\"fra-test\""),
+           std::string("prewarm_agent_queue_depth{node=\"fra-test\""),
+           std::string("prewarm_build_info{"),
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  }
+  EXPECT_NE(
+      text.find(
+          "prewarm_agent_creates_rejected_total{node=\"fra-test\",region=\"eu\\\"west\\\\\"} 1\n"),
+      std::string::npos)
+      << text;
+  if (PromtoolPath().empty()) GTEST_SKIP() << "promtool is not installed";
+  absl::Status st = PromtoolCheckMetrics(text);
+  EXPECT_TRUE(st.ok()) << st;
 }
 
 TEST_F(AgentTest, AnExitIsPublishedAtOnceNotAtTheNextHeartbeat) {

@@ -4,6 +4,7 @@
 
 #include "agent/origin.h"
 #include "common/logging.h"
+#include "common/metrics_server.h"
 #include "fmt/format.h"
 
 namespace prewarm::agent {
@@ -177,7 +178,7 @@ const TemplateConfig* AgentConfig::FindTemplate(const std::string& name) const {
 absl::StatusOr<AgentConfig> ParseAgentConfig(const YamlReader& r) {
   RETURN_IF_ERROR(r.CheckKnown({"node", "orchestrator", "orchestrators", "tls", "capacity",
                                 "addresses", "runtime", "origin", "heartbeat_ms", "ready_timeout_s",
-                                "templates", "log_level"}));
+                                "templates", "log_level", "http"}));
   AgentConfig c;
   RETURN_IF_ERROR(ReadNode(r, c));
   RETURN_IF_ERROR(ReadAddresses(r, c));
@@ -190,6 +191,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const YamlReader& r) {
   ASSIGN_OR_RETURN(int64_t ready_s, r.Int("ready_timeout_s", 30, 1, 3600));
   c.ready_timeout_ms = ready_s * 1000;
   ASSIGN_OR_RETURN(c.log_level, r.Choice("log_level", "info", kLogLevels));
+  ASSIGN_OR_RETURN(c.http_listen, ReadHttpListen(r, c.http_listen.ToString()));
   ASSIGN_OR_RETURN(auto templates, r.MapList("templates"));
   if (templates.empty()) return r.Error("templates", "at least one template is required");
   for (const YamlReader& t : templates) {

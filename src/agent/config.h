@@ -78,6 +78,9 @@ struct AgentConfig {
   int64_t ready_timeout_ms = 30'000;
   std::vector<TemplateConfig> templates;
   std::string log_level = "info";
+  // `http: {listen: ...}`: GET /metrics (Prometheus text) and /healthz.
+  HostPort http_listen = {IpAddr::V4(0x7F000001), kDefaultHttpPort};
+  static constexpr uint16_t kDefaultHttpPort = 9430;
 
   const TemplateConfig* FindTemplate(const std::string& name) const;
 };

@@ -53,7 +53,19 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
 
 AgentProcess::~AgentProcess() { Stop(); }
 
+absl::StatusOr<std::unique_ptr<MetricsServer>> ServeMetrics(const HostPort& listen,
+                                                            std::string name,
+                                                            MetricsServer::Render render) {
+  auto server = std::make_unique<MetricsServer>(listen, std::move(name), std::move(render));
+  RETURN_IF_ERROR(server->Start());
+  return server;
+}
+
 absl::Status AgentProcess::Start() {
+  // The port first: a clash is said before any instance address is bound.
+  agent::Agent* a = agent_.get();
+  ASSIGN_OR_RETURN(metrics_, ServeMetrics(a->config().http_listen, "agent " + a->config().node_id,
+                                          [a] { return a->RenderMetrics(); }));
   RETURN_IF_ERROR(agent_->Start());
   session_->Start();
   started_ = true;
@@ -66,6 +78,7 @@ void AgentProcess::Stop() {
   // Destroy instances first (while still connected, so the orchestrator hears "gone").
   agent_->Stop();
   session_->Stop();
+  if (metrics_) metrics_->Stop();
 }
 
 namespace {

@@ -10,12 +10,19 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/session.h"
+#include "common/metrics_server.h"
 #include "common/process.h"
 #include "common/yaml_reader.h"
 
 namespace prewarm::cli {
 
-// An agent with its runtime, origin client, prober and orchestrator session.
+// A started /metrics server (MetricsServer) on `listen`.
+absl::StatusOr<std::unique_ptr<MetricsServer>> ServeMetrics(const HostPort& listen,
+                                                            std::string name,
+                                                            MetricsServer::Render render);
+
+// An agent with its runtime, origin client, prober, orchestrator session and /metrics
+// server (http.listen).
 class AgentProcess {
  public:
   static absl::StatusOr<std::unique_ptr<AgentProcess>> Create(agent::AgentConfig config);
@@ -32,6 +39,7 @@ class AgentProcess {
   std::unique_ptr<agent::Prober> prober_;
   std::unique_ptr<agent::Agent> agent_;
   std::unique_ptr<agent::OrchestratorSession> session_;
+  std::unique_ptr<MetricsServer> metrics_;
   bool started_ = false;
 };
 

@@ -33,7 +33,14 @@ int RunForecaster(const std::string& config_path, const std::vector<std::string>
   cfg->history.insert(cfg->history.end(), history.begin(), history.end());
   InitLogging(cfg->log_level);
   auto daemon = MakeForecaster(*cfg);
-  absl::Status st = daemon.ok() ? (*daemon)->Start() : daemon.status();
+  std::unique_ptr<MetricsServer> metrics;
+  absl::Status st = daemon.status();
+  if (st.ok()) {
+    forecast::ForecasterDaemon* d = daemon->get();
+    auto served = ServeMetrics(cfg->http_listen, "forecaster", [d] { return d->RenderMetrics(); });
+    st = served.ok() ? (*daemon)->Start() : served.status();
+    if (served.ok()) metrics = std::move(*served);
+  }
   if (!st.ok()) {
     std::cerr << "prewarm: " << st.message() << "\n";
     return 1;
@@ -44,6 +51,7 @@ int RunForecaster(const std::string& config_path, const std::vector<std::string>
   });
   WaitForTerminationSignal([&reload] { reload(); });
   (*daemon)->Stop();
+  metrics->Stop();
   return 0;
 }
 

@@ -14,15 +14,15 @@
 #include "cli/sim_cmd.h"
 #include "cli/up.h"
 #include "cli/up_config.h"
-#include "cli/version.h"
 #include "common/logging.h"
+#include "common/version.h"
 #include "security/tls.h"
 
 int main(int argc, char** argv) {
   prewarm::InitLogging("info");
   prewarm::security::RouteGrpcLogsToSpdlog();  // TLS refusals in gRPC's own log, in ours
   CLI::App app{"prewarm — predictive pre-warming edge orchestrator"};
-  app.set_version_flag("--version", std::string("prewarm ") + prewarm::cli::kVersion);
+  app.set_version_flag("--version", std::string("prewarm ") + prewarm::kVersion);
   app.require_subcommand(1);
 
   std::string config;

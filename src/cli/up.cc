@@ -67,13 +67,17 @@ class Platform {
     }
     if (cfg.forecaster) {
       ASSIGN_OR_RETURN(forecaster_, MakeForecaster(*cfg.forecaster));
+      forecast::ForecasterDaemon* d = forecaster_.get();
+      ASSIGN_OR_RETURN(forecaster_metrics_, ServeMetrics(cfg.forecaster->http_listen, "forecaster",
+                                                         [d] { return d->RenderMetrics(); }));
       RETURN_IF_ERROR(forecaster_->Start());
     }
     for (auto& ac : cfg.agents) {
       ASSIGN_OR_RETURN(auto p, AgentProcess::Create(ac));
       RETURN_IF_ERROR(p->Start());
-      std::cout << fmt::format("agent        {} in {} — instances on {} port {}\n", ac.node_id,
-                               ac.region, ac.address_range.ToString(), ac.port);
+      std::cout << fmt::format(
+          "agent        {} in {} — instances on {} port {}, metrics http://{}/metrics\n",
+          ac.node_id, ac.region, ac.address_range.ToString(), ac.port, ac.http_listen.ToString());
       agents_.push_back(std::move(p));
     }
     return absl::OkStatus();
@@ -81,6 +85,7 @@ class Platform {
 
   void Stop() {
     if (forecaster_) forecaster_->Stop();
+    if (forecaster_metrics_) forecaster_metrics_->Stop();
     for (auto& a : agents_) a->Stop();
     agents_.clear();
     for (auto& r : replicas_) r->Stop();
@@ -117,6 +122,7 @@ class Platform {
   UpClusterParts cluster_;
   std::vector<std::unique_ptr<orchestrator::Orchestrator>> replicas_;
   std::unique_ptr<forecast::ForecasterDaemon> forecaster_;
+  std::unique_ptr<MetricsServer> forecaster_metrics_;
   std::vector<std::unique_ptr<AgentProcess>> agents_;
 };
 
@@ -138,8 +144,10 @@ void PrintBanner(const UpConfig& cfg, const Platform& p) {
   }
   if (cfg.forecaster) {
     std::cout << fmt::format(
-        "forecaster   model {}, step {} s, window {} s (prewarm ctl prefetches)\n",
-        cfg.forecaster->model, cfg.forecaster->step_ms / 1000, cfg.forecaster->horizon_ms / 1000);
+        "forecaster   model {}, step {} s, window {} s (prewarm ctl prefetches), metrics "
+        "http://{}/metrics\n",
+        cfg.forecaster->model, cfg.forecaster->step_ms / 1000, cfg.forecaster->horizon_ms / 1000,
+        cfg.forecaster->http_listen.ToString());
   }
   std::cout << "prewarm up: running; Ctrl-C stops everything\n" << std::flush;
 }

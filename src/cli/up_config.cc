@@ -65,6 +65,28 @@ absl::StatusOr<UpCluster> ParseCluster(const YamlReader& k) {
   return c;
 }
 
+// Every daemon `up` runs serves HTTP on its own address.
+absl::Status CheckHttpPorts(const YamlReader& r, const UpConfig& c) {
+  std::vector<std::pair<std::string, HostPort>> all;
+  if (c.cluster) {
+    for (const UpReplica& rep : c.cluster->replicas) all.push_back({"replica " + rep.id, rep.http});
+  } else {
+    all.push_back({"orchestrator", c.orchestrator.http_listen});
+  }
+  if (c.forecaster) all.push_back({"forecaster", c.forecaster->http_listen});
+  for (const auto& a : c.agents) all.push_back({"agent " + a.node_id, a.http_listen});
+  for (size_t i = 0; i < all.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (all[i].second.ToString() == all[j].second.ToString()) {
+        return r.Error("agents", fmt::format("{} and {} both serve HTTP on {}: give each its own "
+                                             "http.listen",
+                                             all[j].first, all[i].first, all[i].second.ToString()));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<UpConfig> ParseUpConfig(const YamlReader& r) {
@@ -90,8 +112,13 @@ absl::StatusOr<UpConfig> ParseUpConfig(const YamlReader& r) {
   for (const YamlReader& a : agents) {
     YamlReader merged = defaults ? a.WithDefaults(*defaults) : a;
     ASSIGN_OR_RETURN(agent::AgentConfig ac, agent::ParseAgentConfig(merged));
+    // Agents on one machine: each its own /metrics port unless the config names one.
+    if (!merged.Has("http")) {
+      ac.http_listen.port = static_cast<uint16_t>(ac.http_listen.port + c.agents.size());
+    }
     c.agents.push_back(std::move(ac));
   }
+  RETURN_IF_ERROR(CheckHttpPorts(r, c));
   return c;
 }
 

@@ -55,6 +55,35 @@ TEST(UpConfigTest, EmbeddedClusterConfigNamesThreeEtcdMembersAndTwoReplicas) {
   EXPECT_LE(c->orchestrator.node_timeout_ms, 3000) << "a frozen agent leaves DNS within 3 s";
 }
 
+TEST(UpConfigTest, EveryDaemonOfUpServesMetricsOnItsOwnPort) {
+  auto c = LoadUpConfig("", /*cluster=*/false);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->orchestrator.http_listen.ToString(), "127.0.0.1:9400");
+  ASSERT_TRUE(c->forecaster.has_value());
+  EXPECT_EQ(c->forecaster->http_listen.ToString(), "127.0.0.1:9440");
+  ASSERT_EQ(c->agents.size(), 3u);
+  EXPECT_EQ(c->agents[0].http_listen.ToString(), "127.0.0.1:9430");
+  EXPECT_EQ(c->agents[1].http_listen.ToString(), "127.0.0.1:9431");
+  EXPECT_EQ(c->agents[2].http_listen.ToString(), "127.0.0.1:9432");
+  auto cluster = LoadUpConfig("", /*cluster=*/true);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  EXPECT_EQ(cluster->agents[2].http_listen.ToString(), "127.0.0.1:9432");
+}
+
+TEST(UpConfigTest, TwoDaemonsOnOneHttpPortAreRefusedNamingBoth) {
+  std::string text = kEmbeddedUpConfig;
+  // The forecaster on the first agent's port.
+  text.replace(text.find("forecaster:"), 11, "forecaster:\n  http: {listen: 127.0.0.1:9430}");
+  auto r = YamlReader::FromString(text, "up.yaml");
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto c = ParseUpConfig(*r);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("forecaster and agent fra-1 both serve HTTP on "
+                                      "127.0.0.1:9430"),
+            std::string::npos)
+      << c.status();
+}
+
 TEST(UpConfigTest, AnEvenNumberOfEtcdMembersIsRefused) {
   std::string text = kEmbeddedUpClusterConfig;
   text.replace(text.find("127.0.0.11, "), 12, "");

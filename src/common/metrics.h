@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/histogram.h"
 #include "prometheus/metric_family.h"
 
 namespace prewarm {
@@ -21,8 +22,15 @@ class MetricsText {
   // (a backslash or newline in it becomes a space).
   void Counter(std::string name, std::string help);
   void Gauge(std::string name, std::string help);
-  // A sample of the family started last (at least one must have been).
+  // A histogram family: `name` ends in the base unit (`_seconds`); its samples are added
+  // with Add(const HistogramData&, ...).
+  void Histogram(std::string name, std::string help);
+  // A sample of the family started last (at least one must have been): a counter or
+  // gauge value, or one histogram (its buckets cumulative, with +Inf, _sum and _count).
   void Add(double value, const MetricLabels& labels = {});
+  void Add(const HistogramData& h, const MetricLabels& labels = {});
+  // `prewarm_build_info{version,revision} 1`: every daemon writes it (common/version.h).
+  void BuildInfo();
   // The text exposition format (version 0.0.4).
   std::string Render() const;
 

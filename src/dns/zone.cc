@@ -114,6 +114,14 @@ absl::Status Authority::Init() {
 
 size_t Authority::Answer(std::span<const uint8_t> query, const ClientInfo& client,
                          std::span<uint8_t> out) {
+  const AnswerTimer::Sample sample = answer_time_.Start();
+  const size_t size = AnswerUntimed(query, client, out);
+  answer_time_.Finish(sample);
+  return size;
+}
+
+size_t Authority::AnswerUntimed(std::span<const uint8_t> query, const ClientInfo& client,
+                                std::span<uint8_t> out) {
   (client.tcp ? stats_.queries_tcp : stats_.queries_udp).Inc();
   std::optional<Header> h = ReadHeader(query);
   if (!h || h->qr() || out.size() < kClassicUdpSize) {

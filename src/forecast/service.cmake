@@ -1,6 +1,6 @@
 # The forecaster daemon's parts: live series store, capacity math (and, with the models,
 # the planner and the orchestrator client).
-target_link_libraries(prewarm_forecast PUBLIC prewarm_proto prewarm_security)
+target_link_libraries(prewarm_forecast PUBLIC prewarm_proto prewarm_security prewarm_metrics)
 target_sources(prewarm_forecast PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/service/capacity.cc
   ${CMAKE_CURRENT_LIST_DIR}/service/config.cc

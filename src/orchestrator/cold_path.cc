@@ -1,5 +1,7 @@
 #include "orchestrator/cold_path.h"
 
+#include <chrono>
+
 #include "common/logging.h"
 
 namespace prewarm::orchestrator {
@@ -10,7 +12,26 @@ constexpr int kMaxClaimAttempts = 3;
 }  // namespace
 
 std::optional<ColdAnswer> ColdPath::Reserve(const std::string& tmpl, const ClientPlace& client) {
-  if (presence_.degraded()) return std::nullopt;
+  const auto start = std::chrono::steady_clock::now();
+  Outcome out = ReserveUntimed(tmpl, client);
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  const char* outcome = !out.answer ? "origin" : out.reserved ? "reserved" : "existing";
+  std::lock_guard<std::mutex> l(latency_mu_);
+  auto it = latencies_
+                .try_emplace({std::string(client.region), tmpl, outcome},
+                             HistogramData(buckets::kStoreAnswer))
+                .first;
+  it->second.Observe(took.count());
+  return out.answer;
+}
+
+std::map<ColdPath::LatencyKey, HistogramData> ColdPath::Latencies() const {
+  std::lock_guard<std::mutex> l(latency_mu_);
+  return latencies_;
+}
+
+ColdPath::Outcome ColdPath::ReserveUntimed(const std::string& tmpl, const ClientPlace& client) {
+  if (presence_.degraded()) return {};
   std::lock_guard<std::mutex> l(mu_);
   // Re-decide: another DNS thread of this replica may have reserved one meanwhile, and
   // its reservation is in the snapshot by now (it waited for its watch).
@@ -20,10 +41,11 @@ std::optional<ColdAnswer> ColdPath::Reserve(const std::string& tmpl, const Clien
     if (pick.instance->heat) {
       pick.instance->heat->last_answer_ms.store(clock_.NowMs(), std::memory_order_relaxed);
     }
-    return ColdAnswer{pick.instance->address, pick.instance->id};
+    return {ColdAnswer{pick.instance->address, pick.instance->id}, false};
   }
-  if (pick.kind != PickKind::kNeedCold) return std::nullopt;
-  return Claim(snap->nodes[*pick.cold_node].id, tmpl, client);
+  if (pick.kind != PickKind::kNeedCold) return {};
+  std::optional<ColdAnswer> claimed = Claim(snap->nodes[*pick.cold_node].id, tmpl, client);
+  return {claimed, claimed.has_value()};
 }
 
 std::optional<ColdAnswer> ColdPath::Claim(const std::string& node, const std::string& tmpl,

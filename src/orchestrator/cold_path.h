@@ -6,21 +6,28 @@
 // the snapshot. The agent's stream holder (any replica) relays the create.
 //
 // With the store unreachable it reserves nothing: the caller answers the origin.
+//
+// Each Reserve is timed (the monotonic clock: it measures a store round trip, not the
+// control plane's time) into a histogram per (region, template, outcome).
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 
+#include "absl/base/thread_annotations.h"
+#include "autoscale/placement.h"
+#include "autoscale/snapshot.h"
 #include "common/clock.h"
+#include "common/histogram.h"
 #include "common/net.h"
 #include "orchestrator/cluster_cache.h"
 #include "orchestrator/cluster_writer.h"
 #include "orchestrator/config.h"
-#include "autoscale/placement.h"
 #include "orchestrator/presence.h"
-#include "autoscale/snapshot.h"
 
 namespace prewarm::orchestrator {
 
@@ -45,11 +52,21 @@ class ColdPath {
   // reservation. nullopt: none could be made (answer the origin).
   std::optional<ColdAnswer> Reserve(const std::string& tmpl, const ClientPlace& client);
 
+  // Reserve's duration in seconds by (region, template, outcome); outcome is "reserved" (a
+  // new instance), "existing" (one appeared meanwhile) or "origin" (none could be made).
+  using LatencyKey = std::tuple<std::string, std::string, std::string>;
+  std::map<LatencyKey, HistogramData> Latencies() const;
+
   uint64_t reservations() const { return reservations_.load(); }
   uint64_t claim_conflicts() const { return conflicts_.load(); }
   uint64_t failures() const { return failures_.load(); }
 
  private:
+  struct Outcome {
+    std::optional<ColdAnswer> answer;
+    bool reserved = false;  // a new instance, not one that appeared meanwhile
+  };
+  Outcome ReserveUntimed(const std::string& tmpl, const ClientPlace& client);
   std::optional<ColdAnswer> Claim(const std::string& node, const std::string& tmpl,
                                   const ClientPlace& client);
 
@@ -64,6 +81,8 @@ class ColdPath {
   std::atomic<uint64_t> reservations_{0};
   std::atomic<uint64_t> conflicts_{0};
   std::atomic<uint64_t> failures_{0};
+  mutable std::mutex latency_mu_;
+  std::map<LatencyKey, HistogramData> latencies_ ABSL_GUARDED_BY(latency_mu_);
 };
 
 }  // namespace prewarm::orchestrator

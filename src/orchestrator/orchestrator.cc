@@ -283,6 +283,10 @@ void Orchestrator::RenderDns(MetricsText& m) const {
   m.Counter("prewarm_dns_rrl_slipped_total",
             "UDP responses over the rate limit sent as TC=1 or BADCOOKIE instead (dns.rrl.slip).");
   m.Add(s.rrl_slipped);
+  m.Histogram("prewarm_dns_answer_duration_seconds",
+              "Time to compute a DNS answer (parse to written response, socket I/O excluded), "
+              "sampled: the first query of each DNS thread, then 1 in 64.");
+  m.Add(authority_->answer_time().Snapshot());
 }
 
 void Orchestrator::RenderAnswers(MetricsText& m) const {
@@ -295,6 +299,14 @@ void Orchestrator::RenderAnswers(MetricsText& m) const {
   m.Add(c.origin.load(), {{"kind", "origin"}});
   m.Counter("prewarm_cold_path_answers_total", "Answers that reserved a new instance.");
   m.Add(c.cold.load());
+  m.Histogram("prewarm_cold_path_duration_seconds",
+              "Time the cold path took to answer (re-decide, claim an address in the store, "
+              "see it in the watch), by client region, template and outcome: reserved, "
+              "existing (an instance appeared meanwhile) or origin (none could be made).");
+  for (const auto& [key, h] : replica_->cold().Latencies()) {
+    const auto& [region, tmpl, outcome] = key;
+    m.Add(h, {{"region", region}, {"template", tmpl}, {"outcome", outcome}});
+  }
   m.Counter("prewarm_request_events_total", "Service answers counted for the forecaster.");
   m.Add(events_->events_total());
   m.Counter("prewarm_request_events_capped_total",
@@ -315,6 +327,13 @@ void Orchestrator::RenderInstances(MetricsText& m) const {
           "Instances per template and state, as the agents report them.");
   for (const auto& [key, n] : replica_->InstancesByTemplate()) {
     m.Add(n, {{"template", key.first}, {"state", v1::StateName(key.second)}});
+  }
+  m.Gauge("prewarm_node_instances", "Instances per node, its region, template and state.");
+  for (const auto& [key, n] : replica_->InstancesByNode()) {
+    const auto& [node, region, tmpl, state] = key;
+    m.Add(
+        n,
+        {{"node", node}, {"region", region}, {"template", tmpl}, {"state", v1::StateName(state)}});
   }
   m.Gauge("prewarm_nodes", "Agents connected to any replica.");
   m.Add(replica_->ConnectedNodes());
@@ -417,6 +436,7 @@ void Orchestrator::RenderGeo(MetricsText& m) const {
 
 std::string Orchestrator::RenderMetrics() const {
   MetricsText m;
+  m.BuildInfo();
   RenderDns(m);
   RenderAnswers(m);
   RenderInstances(m);

@@ -201,6 +201,20 @@ std::map<std::pair<std::string, v1::InstanceState>, int> Replica::InstancesByTem
   return out;
 }
 
+std::map<Replica::NodeKey, int> Replica::InstancesByNode() const {
+  std::shared_ptr<const ClusterData> d = cache_.Data();
+  const int64_t now = clock_.NowMs();
+  std::map<NodeKey, int> out;
+  for (const auto& [id, inst] : d->instances) {
+    auto n = d->nodes.find(inst->rec.node_id());
+    std::string region =
+        n == d->nodes.end() ? "" : n->second->rec.registration().location().region();
+    ++out[{inst->rec.node_id(), std::move(region), inst->rec.template_name(),
+           d->StateOf(inst->rec, now)}];
+  }
+  return out;
+}
+
 std::map<v1::InstanceState, int> Replica::InstancesByState() const {
   std::map<v1::InstanceState, int> out;
   for (const auto& [key, n] : InstancesByTemplate()) out[key.second] += n;

@@ -19,8 +19,11 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
+#include "autoscale/service_time.h"
+#include "autoscale/snapshot.h"
 #include "common/clock.h"
 #include "orchestrator/autoscaler.h"
 #include "orchestrator/cluster_cache.h"
@@ -34,8 +37,6 @@
 #include "orchestrator/prefetch_book.h"
 #include "orchestrator/presence.h"
 #include "orchestrator/publisher.h"
-#include "autoscale/service_time.h"
-#include "autoscale/snapshot.h"
 #include "store/kv.h"
 
 namespace prewarm::orchestrator {
@@ -72,6 +73,9 @@ class Replica {
   std::map<v1::InstanceState, int> InstancesByState() const;
   // (template, state) -> instances, as the agents last reported them.
   std::map<std::pair<std::string, v1::InstanceState>, int> InstancesByTemplate() const;
+  // Instances by (node, its region, template, state).
+  using NodeKey = std::tuple<std::string, std::string, std::string, v1::InstanceState>;
+  std::map<NodeKey, int> InstancesByNode() const;
   int ConnectedNodes() const;
   // "ok ..." or "degraded: why".
   std::string Health() const;

@@ -116,6 +116,7 @@ capacity: {slots: 8, memory: 1GiB}
 addresses: {range: 127.78.$n.0/24, port: 8088, standby: 2, quarantine_s: 5}
 runtime: {kind: fake, state_dir: $WORK/agent-$id, cache_dir: $WORK/cache}
 heartbeat_ms: 1000
+http: {listen: 127.0.0.1:0}   # /metrics on any free port: agents of one test never clash
 templates:   # the fake runtime serves the preloaded content itself; the command is not run
   - {name: static, command: [/usr/bin/prewarm-httpd, --root, /srv/content], memory: 32MiB, scratch: 16MiB, probe: /, preload: [index.html]}
 YAML

@@ -4,7 +4,8 @@
 #  - SIGHUP stops none of them: each re-reads its config, applies log_level, names the
 #    fields that need a restart, and keeps running on its config when the new one is bad.
 #  - A region named `eu"west\` and a template with a quote and a backslash leave /metrics
-#    parseable by Prometheus (promtool check metrics).
+#    parseable by Prometheus (promtool check metrics); so are the agent's and the
+#    forecaster's own /metrics.
 #  - A directory as --config and an unknown log_level are errors, not a start on defaults.
 # Usage: ops_test.sh PATH/TO/prewarm
 set -uo pipefail
@@ -45,6 +46,7 @@ capacity: {slots: 2, memory: 256MiB}
 addresses: {range: 127.0.0.36/30, port: 8088, standby: 1, quarantine_s: 5}
 runtime: {kind: fake, state_dir: $WORK/agent, cache_dir: $WORK/cache}
 heartbeat_ms: 500
+http: {listen: $ORCH:9461}
 templates:   # the fake runtime serves the preloaded content itself; the command is not run
   - {name: static, command: [/usr/bin/prewarm-httpd, --root, /srv/content], memory: 32MiB, scratch: 16MiB, probe: /, preload: [index.html]}
 YAML
@@ -62,6 +64,7 @@ model: snaive
 transform: none
 costs: {idle_instance_second: 1, cold_start: {premium: 9}}
 templates: [{name: static, per_instance_concurrency: 1, start_time_s: 0, preload: [index.html]}]
+http: {listen: $ORCH:9462}
 YAML
 }
 
@@ -100,6 +103,11 @@ check "the region's label value is escaped in /metrics" \
   grep -qF 'prewarm_prefetch_target{region="eu\"west\\",template="q\"uo\\te"} 1' "$WORK/metrics.txt"
 if command -v promtool >/dev/null; then
   check "promtool check metrics accepts the whole scrape" bash -c "promtool check metrics <'$WORK/metrics.txt'"
+  for port in 9461 9462; do  # the agent's and the forecaster's own /metrics
+    curl -sf "http://$ORCH:$port/metrics" >"$WORK/metrics-$port.txt"
+    check "promtool check metrics accepts http://$ORCH:$port/metrics" \
+      bash -c "grep -q '^prewarm_build_info{' '$WORK/metrics-$port.txt' && promtool check metrics <'$WORK/metrics-$port.txt'"
+  done
 else
   echo "SKIP: promtool not installed (Debian package prometheus; tools/install-deps installs it)"
 fi

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/logging.h"
+#include "common/metrics_server.h"
 #include "common/net.h"
 #include "fmt/format.h"
 
@@ -104,12 +105,28 @@ TemplatePlan ForecasterConfig::Plan(const std::string& tmpl) const {
 }
 
 absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r) {
-  RETURN_IF_ERROR(r.CheckKnown(
-      {"id",          "orchestrator",      "orchestrators",     "tls",          "step_s",
-       "retention_h", "refit_every_s",     "reselect_every_s",  "plan_threads", "lead_s",
-       "horizon_s",   "min_history_steps", "min_mean_per_step", "model",        "transform",
-       "costs",       "templates",         "history",           "access_logs",  "trending_top_k",
-       "log_level"}));
+  RETURN_IF_ERROR(r.CheckKnown({"id",
+                                "orchestrator",
+                                "orchestrators",
+                                "tls",
+                                "step_s",
+                                "retention_h",
+                                "refit_every_s",
+                                "reselect_every_s",
+                                "plan_threads",
+                                "lead_s",
+                                "horizon_s",
+                                "min_history_steps",
+                                "min_mean_per_step",
+                                "model",
+                                "transform",
+                                "costs",
+                                "templates",
+                                "history",
+                                "access_logs",
+                                "trending_top_k",
+                                "log_level",
+                                "http"}));
   ForecasterConfig c;
   ASSIGN_OR_RETURN(c.id, r.String("id", "forecaster"));
   RETURN_IF_ERROR(ReadOrchestrators(r, c));
@@ -132,6 +149,7 @@ absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r) {
   ASSIGN_OR_RETURN(int64_t top_k, r.Int("trending_top_k", 10, 0, 1000));
   c.trending_top_k = static_cast<int>(top_k);
   ASSIGN_OR_RETURN(c.log_level, r.Choice("log_level", "info", kLogLevels));
+  ASSIGN_OR_RETURN(c.http_listen, ReadHttpListen(r, c.http_listen.ToString()));
   return c;
 }
 

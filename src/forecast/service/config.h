@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/net.h"
 #include "common/yaml_reader.h"
 #include "security/tls.h"
 
@@ -60,6 +61,9 @@ struct ForecasterConfig {
   std::vector<AccessLogHistory> access_logs;  // web access logs, aggregated per step
   int trending_top_k = 10;                    // most requested paths preloaded per series
   std::string log_level = "info";
+  // `http: {listen: ...}`: GET /metrics (Prometheus text) and /healthz.
+  HostPort http_listen = {IpAddr::V4(0x7F000001), kDefaultHttpPort};
+  static constexpr uint16_t kDefaultHttpPort = 9440;
 
   double ColdCost(const std::string& tier) const;
   TemplatePlan Plan(const std::string& tmpl) const;

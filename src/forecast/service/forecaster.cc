@@ -7,6 +7,7 @@
 #include <random>
 
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
 #include "forecast/ingest/access_log.h"
@@ -201,15 +202,18 @@ absl::Status ForecasterDaemon::PlanOnce() {
   {
     std::lock_guard<std::mutex> l(planner_mu_);
     reqs = planner_.Plan(store_, clock_.NowMs());
-  }
-  {
-    std::lock_guard<std::mutex> l(stats_mu_);
+    std::lock_guard<std::mutex> s(stats_mu_);
     ++stats_.rounds;
+    stats_.forecast_errors = planner_.errors();
   }
   if (reqs.empty()) return absl::OkStatus();
   v1::SubmitPrefetchRequest req;
   req.set_forecaster_id(config_.id);
-  for (auto& r : reqs) *req.add_requests() = std::move(r);
+  std::vector<SeriesKey> keys;
+  for (auto& r : reqs) {
+    keys.push_back({r.region(), r.template_name()});
+    *req.add_requests() = std::move(r);
+  }
   absl::StatusOr<Submitted> sent = Submit(req);
   std::lock_guard<std::mutex> l(stats_mu_);
   if (!sent.ok()) {
@@ -219,6 +223,7 @@ absl::Status ForecasterDaemon::PlanOnce() {
   }
   stats_.submitted += sent->response.accepted();
   stats_.submitted_to = sent->target;
+  for (const SeriesKey& k : keys) ++stats_.emitted[k];
   return absl::OkStatus();
 }
 
@@ -262,6 +267,44 @@ void ForecasterDaemon::PlanLoop() {
     absl::Status st = PlanOnce();
     if (!st.ok()) spdlog::warn("forecaster: {}", st.message());
   }
+}
+
+std::string ForecasterDaemon::RenderMetrics() const {
+  const ForecasterStats s = stats();
+  const FitStats fits = forecaster_->fit_stats();
+  MetricsText m;
+  m.BuildInfo();
+  m.Gauge("prewarm_forecaster_series", "Series (region, template) the forecaster keeps.");
+  m.Add(static_cast<double>(store_.Keys().size()));
+  m.Gauge("prewarm_forecaster_feeds_connected", "Orchestrator event streams connected.");
+  m.Add(s.feeds_connected);
+  m.Counter("prewarm_forecaster_events_total", "Request events received (DNS answers).");
+  m.Add(static_cast<double>(s.events));
+  m.Counter("prewarm_forecaster_rounds_total", "Planning rounds.");
+  m.Add(static_cast<double>(s.rounds));
+  m.Counter("prewarm_forecaster_refits_total",
+            "Model fits, by result; ok fits that chose the structure again are also counted "
+            "as prewarm_forecaster_selections_total.");
+  m.Add(static_cast<double>(fits.refits), {{"result", "ok"}});
+  m.Add(static_cast<double>(fits.failures), {{"result", "error"}});
+  m.Counter("prewarm_forecaster_selections_total", "Fits that selected the model structure.");
+  m.Add(static_cast<double>(fits.selections));
+  m.Histogram("prewarm_forecaster_refit_duration_seconds", "Time one model fit took.");
+  m.Add(fits.refit_seconds);
+  m.Counter("prewarm_forecaster_forecast_errors_total",
+            "Series the model failed to forecast in a planning round (no prefetch for them).");
+  m.Add(static_cast<double>(s.forecast_errors));
+  m.Counter("prewarm_forecaster_prefetch_requests_total",
+            "Prefetch requests sent to an orchestrator, by region and template.");
+  for (const auto& [key, n] : s.emitted) {
+    m.Add(static_cast<double>(n), {{"region", key.first}, {"template", key.second}});
+  }
+  m.Counter("prewarm_forecaster_prefetch_accepted_total",
+            "Prefetch requests the orchestrator accepted.");
+  m.Add(static_cast<double>(s.submitted));
+  m.Counter("prewarm_forecaster_submit_failures_total", "Planning rounds no replica accepted.");
+  m.Add(static_cast<double>(s.rejected_calls));
+  return m.Render();
 }
 
 ForecasterStats ForecasterDaemon::stats() const {

@@ -42,6 +42,10 @@ struct ForecasterStats {
   uint64_t submitted = 0;       // prefetch requests accepted by the orchestrator
   uint64_t rejected_calls = 0;  // rounds no replica accepted
   uint32_t feeds_connected = 0;
+  uint64_t forecast_errors = 0;  // keys the forecaster failed on (Planner::errors)
+  // Prefetch requests sent to an orchestrator, per (region, template); counted when a
+  // replica accepted the round (the orchestrator may still refuse single requests).
+  std::map<SeriesKey, uint64_t> emitted;
   std::string submitted_to;  // the replica that accepted the last round
   std::string last_error;
 };
@@ -60,6 +64,8 @@ class ForecasterDaemon {
   absl::Status PlanOnce();
   ForecasterStats stats() const;
   const SeriesStore& store() const { return store_; }
+  // Prometheus text of the daemon's metrics (thread-safe; served by cli/forecaster_cmd.cc).
+  std::string RenderMetrics() const;
 
  private:
   // One replica's event feed. `thread` and `last_cut_ms` belong to the feed's thread; `ctx`

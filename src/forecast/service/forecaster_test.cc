@@ -11,6 +11,7 @@
 #include <iterator>
 #include <thread>
 
+#include "common/promtool_testutil.h"
 #include "prewarm/v1/forecast.grpc.pb.h"
 #include "prewarm/v1/orchestrator.grpc.pb.h"
 #include "security/cluster_certs.h"
@@ -131,14 +132,15 @@ class ForecasterTest : public ::testing::Test {
   ~ForecasterTest() override {
     if (daemon_) daemon_->Stop();
   }
-  void Start(std::vector<std::string> orchestrators, security::TlsConfig tls = {}) {
+  void Start(std::vector<std::string> orchestrators, security::TlsConfig tls = {},
+             std::unique_ptr<DemandForecaster> forecaster = std::make_unique<FlatForecaster>()) {
     ForecasterConfig c;
     c.id = "fc-test";
     c.orchestrators = std::move(orchestrators);
     c.tls = std::move(tls);
     c.step_ms = 10'000;
     c.min_history_steps = 2;
-    daemon_ = std::make_unique<ForecasterDaemon>(c, std::make_unique<FlatForecaster>(), clock_);
+    daemon_ = std::make_unique<ForecasterDaemon>(c, std::move(forecaster), clock_);
     absl::Status st = daemon_->Start();
     ASSERT_TRUE(st.ok()) << st;
   }
@@ -174,6 +176,56 @@ TEST_F(ForecasterTest, CountsFromEveryReplicaAreAddedIntoOneSeries) {
   ASSERT_EQ(vir.size(), 1u);
   EXPECT_EQ(vir.values[0], 2);
   EXPECT_TRUE(Eventually([&] { return daemon_->stats().feeds_connected == 2; }));
+}
+
+// Flat, except that one region's series always fails to forecast.
+class FailingForecaster final : public DemandForecaster {
+ public:
+  absl::StatusOr<std::vector<double>> Quantile(const SeriesKey& key, const Series& history, int h,
+                                               double q) override {
+    if (key.first == "virginia") return absl::InternalError("the model did not converge");
+    return flat_.Quantile(key, history, h, q);
+  }
+  std::string model_name() const override { return "flat"; }
+  FitStats fit_stats() const override {
+    FitStats s;
+    s.refits = 2;
+    s.refit_seconds.Observe(0.02);
+    s.refit_seconds.Observe(0.2);
+    return s;
+  }
+
+ private:
+  FlatForecaster flat_;
+};
+
+// /metrics: series, prefetch requests sent per region and template, forecast errors, fits.
+TEST_F(ForecasterTest, MetricsCountSeriesRequestsErrorsAndFits) {
+  FakeReplica a({Batch({Event("frankfurt", kNow - 20'000, 5), Event("frankfurt", kNow - 10'000, 5),
+                        Event("virginia", kNow - 20'000, 2), Event("virginia", kNow - 10'000, 2)},
+                       kNow)});
+  Start({a.target()}, {}, std::make_unique<FailingForecaster>());
+  ASSERT_TRUE(Eventually([&] { return daemon_->stats().batches == 1; }));
+  ASSERT_TRUE(daemon_->PlanOnce().ok());
+  ASSERT_TRUE(daemon_->PlanOnce().ok());
+  const std::string text = daemon_->RenderMetrics();
+  for (const char* line : {
+           "prewarm_forecaster_series 2\n",
+           "prewarm_forecaster_prefetch_requests_total{region=\"frankfurt\",template=\"static\"} "
+           "2\n",
+           "prewarm_forecaster_forecast_errors_total 2\n",
+           "prewarm_forecaster_refits_total{result=\"ok\"} 2\n",
+           "prewarm_forecaster_refit_duration_seconds_count 2\n",
+           "prewarm_forecaster_refit_duration_seconds_bucket{le=\"0.05\"} 1\n",
+           "prewarm_forecaster_events_total 14\n",
+           "prewarm_build_info{",
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  }
+  EXPECT_EQ(text.find("region=\"virginia\""), std::string::npos) << text;
+  if (PromtoolPath().empty()) GTEST_SKIP() << "promtool is not installed";
+  absl::Status st = PromtoolCheckMetrics(text);
+  EXPECT_TRUE(st.ok()) << st;
 }
 
 TEST_F(ForecasterTest, EachFeedReconnectsOnItsOwnAskingForItsOwnBacklog) {

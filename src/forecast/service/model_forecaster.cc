@@ -1,6 +1,7 @@
 #include "forecast/service/model_forecaster.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 
 namespace prewarm::forecast {
@@ -36,7 +37,8 @@ absl::Status ModelDemandForecaster::Refit(Entry& e, const Series& history, int h
     RETURN_IF_ERROR(f->Fit(train, ctx, h));
     e.selected_at_ms = now;
     e.selected_on = n;
-    ++selections_;
+    std::lock_guard<std::mutex> l(stats_mu_);
+    ++stats_.selections;
   }
   // A model without Update() refits on every call, so it is given the whole history.
   e.updates = f->Update({}).ok();
@@ -44,8 +46,22 @@ absl::Status ModelDemandForecaster::Refit(Entry& e, const Series& history, int h
   e.fitted_at_ms = now;
   e.absorbed_until_ms = history.start_ms + static_cast<int64_t>(history.size()) * history.step_ms;
   e.horizon = h;
-  ++refits_;
   return absl::OkStatus();
+}
+
+absl::Status ModelDemandForecaster::TimedRefit(Entry& e, const Series& history, int h) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status st = Refit(e, history, h);
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  std::lock_guard<std::mutex> l(stats_mu_);
+  ++(st.ok() ? stats_.refits : stats_.failures);
+  stats_.refit_seconds.Observe(took.count());
+  return st;
+}
+
+FitStats ModelDemandForecaster::fit_stats() const {
+  std::lock_guard<std::mutex> l(stats_mu_);
+  return stats_;
 }
 
 absl::Status ModelDemandForecaster::RollForward(Entry& e, const Series& history) {
@@ -82,7 +98,7 @@ absl::StatusOr<std::vector<double>> ModelDemandForecaster::Quantile(const Series
     e.updates = false;
     stale = true;
   }
-  if (stale) RETURN_IF_ERROR(Refit(e, history, h));
+  if (stale) RETURN_IF_ERROR(TimedRefit(e, history, h));
   ASSIGN_OR_RETURN(QuantileForecast qf, e.forecaster->Predict(h));
   return qf.Interpolated(q);
 }

@@ -10,11 +10,12 @@
 // `reselect_every_ms`. A refit then costs one variant instead of all of them.
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "common/clock.h"
 #include "forecast/quantile.h"
 #include "forecast/service/planner.h"
@@ -44,8 +45,9 @@ class ModelDemandForecaster final : public DemandForecaster {
   // Seasonal periods (in steps) worth fitting for a series: hourly, daily and weekly cycles
   // of which the window holds at least two.
   static std::vector<int> PeriodsFor(int64_t step_ms, size_t train_steps);
-  uint64_t refits() const { return refits_; }
-  uint64_t selections() const { return selections_; }  // refits that chose the structure
+  uint64_t refits() const { return fit_stats().refits; }
+  uint64_t selections() const { return fit_stats().selections; }  // refits that chose the structure
+  FitStats fit_stats() const override;
   // Each key's state is its own: keys Prepare()d are fitted and forecast concurrently.
   bool ConcurrentKeys() const override { return true; }
   void Prepare(const SeriesKey& key) override { entries_.try_emplace(key); }
@@ -61,6 +63,8 @@ class ModelDemandForecaster final : public DemandForecaster {
     bool updates = true;  // the model rolls forward with Update() (else: refit every call)
   };
   bool Stale(const Entry& e, int h) const;
+  // Refit timed and counted.
+  absl::Status TimedRefit(Entry& e, const Series& history, int h);
   absl::Status Refit(Entry& e, const Series& history, int h);
   absl::Status RollForward(Entry& e, const Series& history);
 
@@ -70,7 +74,8 @@ class ModelDemandForecaster final : public DemandForecaster {
   // Inserted by the plan thread only (Prepare, or Quantile called without it); a planning
   // round's threads each work on their own keys' entries.
   std::map<SeriesKey, Entry> entries_;
-  std::atomic<uint64_t> refits_ = 0, selections_ = 0;
+  mutable std::mutex stats_mu_;  // a round's threads write, scrapes read
+  FitStats stats_ ABSL_GUARDED_BY(stats_mu_);
 };
 
 }  // namespace prewarm::forecast

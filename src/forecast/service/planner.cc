@@ -79,6 +79,7 @@ std::vector<v1::PrefetchRequest> Planner::Plan(const SeriesStore& store, int64_t
     if (planned[i].request) {
       out.push_back(std::move(*planned[i].request));
     } else {
+      ++errors_;  // PlanOne skips a key only when its forecast failed
       skipped_[due[i]] = std::move(planned[i].skipped);
     }
   }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/histogram.h"
 #include "forecast/service/config.h"
 #include "forecast/service/series_store.h"
 #include "prewarm/v1/forecast.pb.h"
@@ -18,6 +19,14 @@ namespace prewarm::forecast {
 
 // Quantile forecasts of arrivals per step for one series. Implementations keep per-key
 // fitted models and decide when to refit (ModelDemandForecaster) — or are fakes in tests.
+// What a forecaster's fits did, for /metrics.
+struct FitStats {
+  uint64_t refits = 0;                           // fits that succeeded (a refit or a selection)
+  uint64_t selections = 0;                       // ...of which chose the model's structure again
+  uint64_t failures = 0;                         // fits that failed
+  HistogramData refit_seconds{buckets::kRefit};  // each fit, ok or not (monotonic clock)
+};
+
 class DemandForecaster {
  public:
   virtual ~DemandForecaster() = default;
@@ -35,6 +44,8 @@ class DemandForecaster {
   // Prepare()d first, in one thread, before the calls.
   virtual bool ConcurrentKeys() const { return false; }
   virtual void Prepare(const SeriesKey& key) { (void)key; }
+  // Thread-safe; a forecaster that fits nothing has none.
+  virtual FitStats fit_stats() const { return {}; }
 };
 
 // What the orchestrator last told us about a template (with its events).
@@ -58,6 +69,8 @@ class Planner {
   std::vector<v1::PrefetchRequest> Plan(const SeriesStore& store, int64_t now_ms);
   // Per-key reason the last Plan() skipped it (too little history, model failure...).
   const std::map<SeriesKey, std::string>& skipped() const { return skipped_; }
+  // Keys the forecaster failed to forecast (an error, or too few steps), over every Plan.
+  uint64_t errors() const { return errors_; }
 
  private:
   // A key's request, or why it has none.
@@ -71,6 +84,7 @@ class Planner {
   DemandForecaster& forecaster_;
   std::map<std::string, TemplateFacts> facts_;
   std::map<SeriesKey, std::string> skipped_;
+  uint64_t errors_ = 0;
   struct Trending {
     std::vector<std::string> ids;
     std::map<std::string, uint64_t> sizes;

@@ -356,6 +356,10 @@ TEST(ModelForecasterTest, FitsOnceThenRollsForwardUntilTheRefitInterval) {
   clock.Advance(60'000);
   ASSERT_TRUE(f.Quantile(k, s, 4, 0.5).ok());
   EXPECT_EQ(f.refits(), 2u);
+  // /metrics: each fit timed once, none failed.
+  FitStats stats = f.fit_stats();
+  EXPECT_EQ(stats.refit_seconds.count(), 2u);
+  EXPECT_EQ(stats.failures, 0u);
 }
 
 // A model that counts the fits of its selecting form and of its selected form.

@@ -3,6 +3,7 @@
 # changes, so an unchanged version recompiles nothing. Without git, or outside a checkout,
 # the version is the project version alone.
 set(PREWARM_VERSION_STRING "${VERSION}")
+set(PREWARM_REVISION "unknown")
 find_package(Git QUIET)
 if(GIT_FOUND)
   execute_process(
@@ -13,6 +14,7 @@ if(GIT_FOUND)
     ERROR_QUIET)
   if(rc EQUAL 0 AND describe MATCHES "^[A-Za-z0-9._+-]+$")
     set(PREWARM_VERSION_STRING "${VERSION} (git ${describe})")
+    set(PREWARM_REVISION "${describe}")
   endif()
 endif()
 configure_file("${IN}" "${OUT}" @ONLY)

@@ -1,0 +1,81 @@
+// Agent::RenderMetrics: this node's /metrics (see agent.h).
+#include "agent/agent.h"
+#include "common/metrics.h"
+#include "prewarm/v1/state_name.h"
+
+namespace prewarm::agent {
+
+std::string Agent::RenderMetrics() const {
+  const MetricLabels node = {{"node", config_.node_id}, {"region", config_.region}};
+  auto with = [&node](std::initializer_list<std::pair<std::string, std::string>> more) {
+    MetricLabels l = node;
+    l.insert(l.end(), more.begin(), more.end());
+    return l;
+  };
+  v1::NodeStatus status;
+  size_t queued = 0;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    status = last_status_;
+    queued = queue_.size();
+  }
+  MetricsText m;
+  m.BuildInfo();
+  // Live instances of the last published status, every template and live state listed.
+  std::map<std::pair<std::string, v1::InstanceState>, int> live;
+  for (const auto& [name, t] : templates_) {
+    for (auto st :
+         {v1::INSTANCE_STATE_STARTING, v1::INSTANCE_STATE_READY, v1::INSTANCE_STATE_DRAINING}) {
+      live[{name, st}] = 0;
+    }
+  }
+  for (const v1::InstanceStatus& i : status.instances()) {
+    if (i.state() == v1::INSTANCE_STATE_GONE || i.state() == v1::INSTANCE_STATE_FAILED) continue;
+    ++live[{i.template_name(), i.state()}];
+  }
+  m.Gauge("prewarm_agent_instances", "Instances on this node by template and state.");
+  for (const auto& [key, n] : live) {
+    m.Add(n, with({{"template", key.first}, {"state", v1::StateName(key.second)}}));
+  }
+  m.Gauge("prewarm_agent_slots", "Instance slots of this node (capacity.slots).");
+  m.Add(config_.slots, node);
+  m.Gauge("prewarm_agent_slots_used", "Instance slots in use.");
+  m.Add(status.slots_used(), node);
+  m.Gauge("prewarm_agent_standby_sockets",
+          "Listening sockets bound ahead for cold-path answers (addresses.standby).");
+  m.Add(status.standby_addresses_size(), node);
+  m.Gauge("prewarm_agent_queue_depth", "Commands and events waiting for the agent's control loop.");
+  m.Add(static_cast<double>(queued), node);
+
+  std::lock_guard<std::mutex> l(metrics_mu_);
+  m.Counter("prewarm_agent_instance_starts_total", "Instance creates accepted, by template.");
+  for (const auto& [t, c] : counters_) m.Add(c.starts, with({{"template", t}}));
+  m.Counter("prewarm_agent_instance_stops_total", "Instances destroyed (ended GONE).");
+  for (const auto& [t, c] : counters_) m.Add(c.stops, with({{"template", t}}));
+  m.Counter("prewarm_agent_instance_failures_total",
+            "Instances that FAILED, by kind: start (never ready), crash (exited after ready), "
+            "unhealthy (health probe failed after ready).");
+  for (const auto& [t, c] : counters_) {
+    m.Add(c.failed_start, with({{"template", t}, {"kind", "start"}}));
+    m.Add(c.crashed, with({{"template", t}, {"kind", "crash"}}));
+    m.Add(c.unhealthy, with({{"template", t}, {"kind", "unhealthy"}}));
+  }
+  m.Counter("prewarm_agent_creates_rejected_total",
+            "Creates refused before starting (unknown template, address not a free standby, "
+            "no free slot...).");
+  m.Add(rejected_creates_, node);
+  m.Counter("prewarm_agent_preload_total",
+            "Content ids preloaded from the origin, by result: fetched, missing (the origin "
+            "does not have it), skipped (the origin failed).");
+  for (const auto& [t, c] : counters_) {
+    m.Add(c.preload_fetched, with({{"template", t}, {"result", "fetched"}}));
+    m.Add(c.preload_missing, with({{"template", t}, {"result", "missing"}}));
+    m.Add(c.preload_skipped, with({{"template", t}, {"result", "skipped"}}));
+  }
+  m.Histogram("prewarm_agent_instance_start_seconds",
+              "Instance start time, create to the first readiness probe that passed.");
+  for (const auto& [t, c] : counters_) m.Add(c.start_seconds, with({{"template", t}}));
+  return m.Render();
+}
+
+}  // namespace prewarm::agent
