@@ -20,9 +20,11 @@ ClusterView TwoRegions(uint32_t slots = 4) {
   return v;
 }
 
-// Applies decisions the way a caller would: creates become starting instances.
-void Apply(ClusterView& v, const std::vector<Decision>& ds, int64_t now) {
-  static int serial = 0;
+// Applies decisions the way a caller would: creates become starting instances, named from
+// `*serial` (or a counter shared by every call).
+void Apply(ClusterView& v, const std::vector<Decision>& ds, int64_t now, int* ids = nullptr) {
+  static int shared = 0;
+  int& serial = ids != nullptr ? *ids : shared;
   for (const Decision& d : ds) {
     auto& inst = v.keys[d.key].instances;
     if (d.kind == Decision::kCreate) {
@@ -344,25 +346,7 @@ TEST(Reconciler, APassOverChangedAndDueKeysDecidesAsAFullPass) {
   auto uniform = [&](int64_t lo, int64_t hi) {
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
   };
-  int serial = 0;
-  auto apply = [&](ClusterView& v, const std::vector<Decision>& ds, int64_t now, int first) {
-    int id = first;
-    for (const Decision& d : ds) {
-      auto& inst = v.keys[d.key].instances;
-      if (d.kind == Decision::kCreate) {
-        ViewInstance i;
-        i.id = "i" + std::to_string(++id);
-        i.node = d.node;
-        i.last_busy_ms = i.state_since_ms = now;
-        inst.push_back(i);
-      }
-      for (auto& i : inst) {
-        if (i.id == d.instance && d.kind == Decision::kDrain) i.state = ViewState::kDraining;
-        if (i.id == d.instance && d.kind == Decision::kDestroy) i.destroy_ordered = true;
-      }
-    }
-    return id;
-  };
+  int ids_a = 0, ids_b = 0;  // the same names on both views
   size_t visits = 0, passes = 0, decisions = 0, drains = 0;
   for (int64_t t = 2'000; t <= 1'800'000; t += 2'000) {
     // Requests end after a tick or two, the same on both views.
@@ -472,8 +456,8 @@ TEST(Reconciler, APassOverChangedAndDueKeysDecidesAsAFullPass) {
       changed[da[i].key] = true;
       drains += da[i].kind == Decision::kDrain;
     }
-    apply(a, da, t, serial);
-    serial = apply(b, db, t, serial);
+    Apply(a, da, t, &ids_a);
+    Apply(b, db, t, &ids_b);
     visits += visit.size();
     passes += 1;
     decisions += da.size();
