@@ -34,20 +34,10 @@ bool Absent(int rc) {
   return rc == MMDB_LOOKUP_PATH_DOES_NOT_MATCH_DATA_ERROR || rc == MMDB_INVALID_LOOKUP_PATH_ERROR;
 }
 
-absl::StatusOr<std::optional<std::string>> ReadString(MMDB_entry_s& entry, const char* a,
-                                                      const char* b) {
-  MMDB_entry_data_s d{};
-  int rc = MMDB_get_value(&entry, &d, a, b, nullptr);
-  if (Absent(rc)) return std::nullopt;
-  if (rc != MMDB_SUCCESS) {
-    return absl::DataLossError(fmt::format("{}.{}: {}", a, b, MMDB_strerror(rc)));
-  }
-  if (!d.has_data || d.type != MMDB_DATA_TYPE_UTF8_STRING) return std::nullopt;
-  return std::string(d.utf8_string, d.data_size);
-}
-
-absl::StatusOr<std::optional<double>> ReadDouble(MMDB_entry_s& entry, const char* a,
-                                                 const char* b) {
+// The value at a.b of `entry`: nullopt when the record has none, an error when the file is
+// damaged.
+absl::StatusOr<std::optional<MMDB_entry_data_s>> ReadValue(MMDB_entry_s& entry, const char* a,
+                                                           const char* b) {
   MMDB_entry_data_s d{};
   int rc = MMDB_get_value(&entry, &d, a, b, nullptr);
   if (Absent(rc)) return std::nullopt;
@@ -55,8 +45,22 @@ absl::StatusOr<std::optional<double>> ReadDouble(MMDB_entry_s& entry, const char
     return absl::DataLossError(fmt::format("{}.{}: {}", a, b, MMDB_strerror(rc)));
   }
   if (!d.has_data) return std::nullopt;
-  if (d.type == MMDB_DATA_TYPE_DOUBLE) return d.double_value;
-  if (d.type == MMDB_DATA_TYPE_FLOAT) return static_cast<double>(d.float_value);
+  return d;
+}
+
+absl::StatusOr<std::optional<std::string>> ReadString(MMDB_entry_s& entry, const char* a,
+                                                      const char* b) {
+  ASSIGN_OR_RETURN(std::optional<MMDB_entry_data_s> d, ReadValue(entry, a, b));
+  if (!d || d->type != MMDB_DATA_TYPE_UTF8_STRING) return std::nullopt;
+  return std::string(d->utf8_string, d->data_size);
+}
+
+absl::StatusOr<std::optional<double>> ReadDouble(MMDB_entry_s& entry, const char* a,
+                                                 const char* b) {
+  ASSIGN_OR_RETURN(std::optional<MMDB_entry_data_s> d, ReadValue(entry, a, b));
+  if (!d) return std::nullopt;
+  if (d->type == MMDB_DATA_TYPE_DOUBLE) return d->double_value;
+  if (d->type == MMDB_DATA_TYPE_FLOAT) return static_cast<double>(d->float_value);
   return std::nullopt;
 }
 
