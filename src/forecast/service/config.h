@@ -60,11 +60,16 @@ struct ForecasterConfig {
   std::vector<std::string> history;           // CSV files: timestamp,region,template,count
   std::vector<AccessLogHistory> access_logs;  // web access logs, aggregated per step
   int trending_top_k = 10;                    // most requested paths preloaded per series
+  // Where the learned series are kept across restarts (<state_dir>/history.bin, written
+  // every state_save_every and at shutdown; see state_file.h). Empty: not kept.
+  std::string state_dir;
+  int64_t state_save_every_ms = 300'000;
   std::string log_level = "info";
   // `http: {listen: ...}`: GET /metrics (Prometheus text) and /healthz.
   HostPort http_listen = {IpAddr::V4(0x7F000001), kDefaultHttpPort};
   static constexpr uint16_t kDefaultHttpPort = 9440;
 
+  std::string StatePath() const { return state_dir.empty() ? "" : state_dir + "/history.bin"; }
   double ColdCost(const std::string& tier) const;
   TemplatePlan Plan(const std::string& tmpl) const;
 };

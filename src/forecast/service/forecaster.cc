@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include <chrono>
+#include <filesystem>
 #include <random>
 
 #include "common/logging.h"
@@ -12,8 +13,10 @@
 #include "fmt/ranges.h"
 #include "forecast/ingest/access_log.h"
 #include "forecast/ingest/count_csv.h"
+#include "forecast/service/state_file.h"
 #include "prewarm/v1/forecast.grpc.pb.h"
 #include "prewarm/v1/orchestrator.grpc.pb.h"
+#include "security/ossl.h"
 #include "security/tls.h"
 
 namespace prewarm::forecast {
@@ -44,9 +47,16 @@ absl::Status ForecasterDaemon::Start() {
     ASSIGN_OR_RETURN(feed->creds, security::ChannelCredentials(config_.tls, target));
     feeds_.push_back(std::move(feed));
   }
+  RETURN_IF_ERROR(RestoreState());
+  if (restored_until_ms_ > 0) {
+    // The restored series hold every batch cut before the save; ask each replica for the
+    // rest of its backlog (the restart's gap, as far as the replica keeps it).
+    for (auto& feed : feeds_) feed->last_cut_ms = restored_until_ms_;
+  }
   RETURN_IF_ERROR(SeedHistory());
   for (auto& feed : feeds_) feed->thread = std::thread([this, f = feed.get()] { FeedLoop(*f); });
   plan_ = std::thread([this] { PlanLoop(); });
+  if (!config_.state_dir.empty()) save_ = std::thread([this] { SaveLoop(); });
   spdlog::info("forecaster {}: orchestrators {}, step {} s, model {}, horizon {} s", config_.id,
                fmt::join(config_.orchestrators, ", "), config_.step_ms / 1000,
                forecaster_->model_name(), config_.horizon_ms / 1000);
@@ -55,6 +65,10 @@ absl::Status ForecasterDaemon::Start() {
 
 void ForecasterDaemon::Stop() {
   if (stopping_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> l(stop_mu_);
+    stop_cv_.notify_all();
+  }
   {
     std::lock_guard<std::mutex> l(ctx_mu_);
     for (auto& feed : feeds_) {
@@ -65,6 +79,75 @@ void ForecasterDaemon::Stop() {
     if (feed->thread.joinable()) feed->thread.join();
   }
   if (plan_.joinable()) plan_.join();
+  if (save_.joinable()) {
+    save_.join();
+    SaveNow();  // what came in since the last periodic save
+  }
+}
+
+absl::Status ForecasterDaemon::RestoreState() {
+  if (config_.state_dir.empty()) return absl::OkStatus();
+  std::error_code ec;
+  std::filesystem::create_directories(config_.state_dir, ec);
+  if (ec || !std::filesystem::is_directory(config_.state_dir)) {
+    return absl::FailedPreconditionError(
+        fmt::format("state_dir {}: cannot create it ({}); create it or set state_dir to a writable "
+                    "directory",
+                    config_.state_dir, ec ? ec.message() : "not a directory"));
+  }
+  const std::string path = config_.StatePath();
+  auto state = LoadState(path, config_.step_ms);
+  if (absl::IsNotFound(state.status())) {
+    spdlog::info("forecaster: no saved state in {}; starting from the configured history",
+                 config_.state_dir);
+    return absl::OkStatus();
+  }
+  if (!state.ok()) {
+    // Kept, not deleted: an operator can look at it, or restore it with the right step.
+    std::string aside = fmt::format("{}.unusable-{}", path, clock_.NowMs() / 1000);
+    std::filesystem::rename(path, aside, ec);
+    spdlog::error("forecaster: {}; moved to {}{}, starting without it", state.status().message(),
+                  aside, ec ? " (failed: " + ec.message() + ")" : "");
+    return absl::OkStatus();
+  }
+  size_t tracks = state->image.tracks.size();
+  restored_until_ms_ = state->saved_unix_ms;
+  store_.Import(std::move(state->image));
+  spdlog::info("forecaster: restored {} series from {} (saved {} s ago)", tracks, path,
+               (clock_.NowMs() - restored_until_ms_) / 1000);
+  return absl::OkStatus();
+}
+
+void ForecasterDaemon::SaveLoop() {
+  pthread_setname_np(pthread_self(), "fc-state");
+  std::unique_lock<std::mutex> l(stop_mu_);
+  while (!stopping_.load()) {
+    stop_cv_.wait_for(l, std::chrono::milliseconds(config_.state_save_every_ms),
+                      [this] { return stopping_.load(); });
+    if (stopping_.load()) break;
+    l.unlock();
+    SaveNow();
+    l.lock();
+  }
+}
+
+void ForecasterDaemon::SaveNow() {
+  std::lock_guard<std::mutex> l(save_mu_);
+  SavedState state;
+  state.step_ms = config_.step_ms;
+  state.saved_unix_ms = clock_.NowMs();
+  state.image = store_.Export();
+  std::string bytes = EncodeState(state);
+  absl::Status st = security::WriteFileAtomic(config_.StatePath(), bytes, 0640);
+  std::lock_guard<std::mutex> sl(stats_mu_);
+  if (st.ok()) {
+    ++stats_.state_saves;
+    stats_.state_saved_ms = state.saved_unix_ms;
+    stats_.state_bytes = bytes.size();
+  } else {
+    ++stats_.state_save_errors;
+    spdlog::error("forecaster: saving the state: {}", st.message());
+  }
 }
 
 absl::Status ForecasterDaemon::SeedHistory() {
@@ -75,8 +158,8 @@ absl::Status ForecasterDaemon::SeedHistory() {
     opts.step_ms = config_.step_ms;
     ASSIGN_OR_RETURN(ingest::CountTable r, ingest::ReadCountCsv(path, opts));
     for (const auto& [key, series] : r.series) {
-      store_.Seed({key.region, key.template_name}, series);
-      store_.MarkObserved(series.start_ms,
+      store_.Seed({key.region, key.template_name}, series, restored_until_ms_);
+      store_.MarkObserved(std::max(series.start_ms, restored_until_ms_),
                           series.start_ms + static_cast<int64_t>(series.size()) * series.step_ms);
     }
     spdlog::info("forecaster: history {}: {} series, {} rows, {} bad lines", path, r.series.size(),
@@ -95,8 +178,8 @@ absl::Status ForecasterDaemon::SeedAccessLog(const AccessLogHistory& log) {
   ASSIGN_OR_RETURN(ingest::AccessLogCounts r, ingest::ReadAccessLog(log.path, opts));
   SeriesKey key{log.region, log.template_name};
   for (const auto& [k, series] : r.series) {
-    store_.Seed(key, series);
-    store_.MarkObserved(series.start_ms,
+    store_.Seed(key, series, restored_until_ms_);
+    store_.MarkObserved(std::max(series.start_ms, restored_until_ms_),
                         series.start_ms + static_cast<int64_t>(series.size()) * series.step_ms);
   }
   std::vector<std::pair<std::string, uint64_t>> paths(r.top_paths.begin(), r.top_paths.end());
@@ -304,6 +387,17 @@ std::string ForecasterDaemon::RenderMetrics() const {
   m.Add(static_cast<double>(s.submitted));
   m.Counter("prewarm_forecaster_submit_failures_total", "Planning rounds no replica accepted.");
   m.Add(static_cast<double>(s.rejected_calls));
+  if (!config_.state_dir.empty()) {
+    m.Counter("prewarm_forecaster_state_saves_total",
+              "Saves of the learned series to state_dir, by result.");
+    m.Add(static_cast<double>(s.state_saves), {{"result", "ok"}});
+    m.Add(static_cast<double>(s.state_save_errors), {{"result", "error"}});
+    m.Gauge("prewarm_forecaster_state_last_save_timestamp_seconds",
+            "When the learned series were last saved (0: not yet).");
+    m.Add(static_cast<double>(s.state_saved_ms) / 1000.0);
+    m.Gauge("prewarm_forecaster_state_bytes", "Size of the last saved state file.");
+    m.Add(static_cast<double>(s.state_bytes));
+  }
   return m.Render();
 }
 

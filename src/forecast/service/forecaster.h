@@ -15,6 +15,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,6 +50,10 @@ struct ForecasterStats {
   std::map<SeriesKey, uint64_t> emitted;
   std::string submitted_to;  // the replica that accepted the last round
   std::string last_error;
+  uint64_t state_saves = 0;        // state_dir: saves written
+  uint64_t state_save_errors = 0;  // ... and failed
+  int64_t state_saved_ms = 0;      // the last save's time (0: none)
+  uint64_t state_bytes = 0;        // its size
 };
 
 class ForecasterDaemon {
@@ -86,6 +92,12 @@ class ForecasterDaemon {
   };
   absl::StatusOr<Submitted> Submit(const v1::SubmitPrefetchRequest& req);
   void PlanLoop();
+  // state_dir: restores the series saved by the last run (a file that cannot be used is
+  // moved aside, logged, and the daemon starts without it); SaveLoop saves every
+  // state_save_every, and Stop once more (SaveNow).
+  absl::Status RestoreState();
+  void SaveLoop();
+  void SaveNow();
   absl::Status SeedHistory();
   absl::Status SeedAccessLog(const AccessLogHistory& log);
 
@@ -104,6 +116,12 @@ class ForecasterDaemon {
   std::vector<std::unique_ptr<Feed>> feeds_;  // one per config_.orchestrators, same order
   std::atomic<size_t> submit_next_{0};        // the replica a round tries first
   std::thread plan_;
+  std::thread save_;
+  std::mutex save_mu_;  // serialises saves (SaveLoop and Stop)
+  std::condition_variable stop_cv_;
+  std::mutex stop_mu_;
+  // Steps before this are in the restored state: history files do not add them again.
+  int64_t restored_until_ms_ = std::numeric_limits<int64_t>::min();
 };
 
 }  // namespace prewarm::forecast

@@ -72,10 +72,33 @@ bool SeriesStore::Observed(int64_t step) const {
   return false;
 }
 
-void SeriesStore::Seed(const SeriesKey& key, const Series& s) {
+void SeriesStore::Seed(const SeriesKey& key, const Series& s, int64_t from_ms) {
   for (size_t i = 0; i < s.size(); ++i) {
-    if (!IsMissing(s.values[i])) Add(key, s.TimeAt(i), s.values[i]);
+    if (!IsMissing(s.values[i]) && s.TimeAt(i) >= from_ms) Add(key, s.TimeAt(i), s.values[i]);
   }
+}
+
+SeriesStore::Image SeriesStore::Export() const {
+  std::lock_guard<std::mutex> l(mu_);
+  Image out;
+  out.observed = observed_;
+  out.tracks.reserve(tracks_.size());
+  for (const auto& [key, t] : tracks_) {
+    out.tracks.push_back({key, t.first_step, std::vector<float>(t.counts.begin(), t.counts.end())});
+  }
+  return out;
+}
+
+void SeriesStore::Import(Image image) {
+  std::lock_guard<std::mutex> l(mu_);
+  tracks_.clear();
+  for (Image::Track& t : image.tracks) {
+    Track& dst = tracks_[t.key];
+    size_t skip = t.counts.size() > capacity_ ? t.counts.size() - capacity_ : 0;
+    dst.first_step = t.first_step + static_cast<int64_t>(skip);
+    dst.counts.assign(t.counts.begin() + static_cast<std::ptrdiff_t>(skip), t.counts.end());
+  }
+  observed_ = std::move(image.observed);
 }
 
 Series SeriesStore::Snapshot(const SeriesKey& key, int64_t now_ms, int64_t from_ms) const {

@@ -27,8 +27,24 @@ class SeriesStore {
   void Add(const SeriesKey& key, int64_t unix_ms, double count);
   // Marks [from_ms, to_ms) as observed for every key (connected to the feed).
   void MarkObserved(int64_t from_ms, int64_t to_ms);
-  // Seeds history (e.g. from --history files): values at this store's step.
-  void Seed(const SeriesKey& key, const Series& s);
+  // Seeds history (e.g. from --history files): values at this store's step, from
+  // `from_ms` on (earlier values are skipped: a restored state already holds them).
+  void Seed(const SeriesKey& key, const Series& s,
+            int64_t from_ms = std::numeric_limits<int64_t>::min());
+
+  // Everything the store holds, for the state file (state_file.h).
+  struct Image {
+    struct Track {
+      SeriesKey key;
+      int64_t first_step = 0;     // step index of counts[0]
+      std::vector<float> counts;  // NaN: not seen
+    };
+    std::vector<Track> tracks;
+    std::vector<std::pair<int64_t, int64_t>> observed;  // step ranges [a, b), sorted
+  };
+  Image Export() const;
+  // Replaces the contents with `image`, keeping the newest `capacity` steps of each track.
+  void Import(Image image);
 
   // The series for `key` up to (excluding) the step containing `now_ms`: complete steps only;
   // from the step containing `from_ms` on (or the first kept step, if later).
