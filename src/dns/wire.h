@@ -22,6 +22,7 @@ inline constexpr uint16_t kANY = 255;
 }  // namespace rrtype
 
 inline constexpr uint16_t kClassIN = 1;
+inline constexpr uint16_t kClassAny = 255;  // QCLASS "*": matches the zone's class (RFC 1035 3.2.5)
 inline constexpr size_t kHeaderSize = 12;
 inline constexpr size_t kMaxNameSize = 255;
 inline constexpr size_t kMaxLabelSize = 63;

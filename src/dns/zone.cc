@@ -214,8 +214,8 @@ size_t Authority::Respond(const Query& q, const ClientInfo& client, std::span<ui
   } else if (q.edns && q.edns->version > 0) {
     reply.rcode = Rcode::kBadVers;
     reply.authoritative = false;
-  } else if (qn.qclass != kClassIN || qn.qtype == rrtype::kAXFR || qn.qtype == rrtype::kIXFR ||
-             !qn.name.IsSubdomainOf(origin_)) {
+  } else if ((qn.qclass != kClassIN && qn.qclass != kClassAny) || qn.qtype == rrtype::kAXFR ||
+             qn.qtype == rrtype::kIXFR || !qn.name.IsSubdomainOf(origin_)) {
     reply.rcode = Rcode::kRefused;
     reply.authoritative = false;
   } else {

@@ -9,8 +9,9 @@
 //   anything deeper -> NXDOMAIN (no wildcards)
 // Negative answers carry the SOA in authority with TTL min(apex_ttl, soa.minimum).
 // Errors: malformed -> FORMERR (header only, id echoed); < 12 bytes or QR=1 -> dropped;
-// opcode != QUERY -> NOTIMP; EDNS version > 0 -> BADVERS; class other than IN, names
-// outside the zone, AXFR/IXFR -> REFUSED; qtype OPT -> FORMERR.
+// opcode != QUERY -> NOTIMP; EDNS version > 0 -> BADVERS; class other than IN or ANY
+// (QCLASS "*" is answered as IN), names outside the zone, AXFR/IXFR -> REFUSED; qtype
+// OPT -> FORMERR.
 //
 // DNS Cookies (cookie.h, RFC 7873 §5.2): a COOKIE option of a bad length -> FORMERR; any
 // other is answered normally with the client cookie and our server cookie in the OPT,

@@ -33,7 +33,8 @@ class FakeResolver final : public ServiceResolver {
     if (service == "whoami") {
       IpAddr where = client.ecs ? client.ecs->address : client.source;
       uint8_t scope = client.ecs && client.ecs->source_prefix >= 4
-                          ? static_cast<uint8_t>(client.ecs->source_prefix - 4) : 0;
+                          ? static_cast<uint8_t>(client.ecs->source_prefix - 4)
+                          : 0;
       return ServiceAnswer{{where}, 5, scope};
     }
     return static_.Resolve(service, qtype, client);
@@ -166,6 +167,21 @@ TEST_F(DnsZoneTest, NamesOutsideTheZoneAndOtherClassesAreRefused) {
   EXPECT_EQ(ldns_pkt_get_rcode(Ask(chaos).pkt.get()), LDNS_RCODE_REFUSED);
   EXPECT_EQ(ldns_pkt_get_rcode(Ask("edge.example.", LDNS_RR_TYPE_AXFR).pkt.get()),
             LDNS_RCODE_REFUSED);
+}
+
+// QCLASS ANY ("*", RFC 1035 3.2.5) matches the zone's class, as Knot answers it
+// (tests/e2e/dns_knot_diff_test.sh found the difference).
+TEST_F(DnsZoneTest, ClassAnyIsAnsweredAsTheZonesClass) {
+  QuerySpec any;
+  any.name = "static.edge.example.";
+  any.rclass = LDNS_RR_CLASS_ANY;
+  Result r = Ask(any);
+  EXPECT_EQ(ldns_pkt_get_rcode(r.pkt.get()), LDNS_RCODE_NOERROR);
+  EXPECT_TRUE(ldns_pkt_aa(r.pkt.get()));
+  ASSERT_FALSE(r.msg.answers.empty());
+  for (const auto& rr : r.msg.answers) EXPECT_EQ(rr.rclass, kClassIN);
+  any.name = "nope.edge.example.";
+  EXPECT_EQ(ldns_pkt_get_rcode(Ask(any).pkt.get()), LDNS_RCODE_NXDOMAIN);
 }
 
 TEST_F(DnsZoneTest, ApexServesSoaAndNsWithGlue) {
