@@ -74,7 +74,10 @@ void AddCompletionCommand(CLI::App& app) {
   cmd->add_option("shell", *shell, "bash or zsh")
       ->required()
       ->check(CLI::IsMember({"bash", "zsh"}));
-  cmd->callback([&app, shell] { std::cout << CompletionScript(app, *shell); });
+  cmd->callback([&app, shell] {
+    std::cout << CompletionScript(app, *shell);
+    throw CLI::Success();  // exit 0: nothing after the parse runs for this command
+  });
 }
 
 }  // namespace prewarm::cli
