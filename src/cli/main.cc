@@ -40,15 +40,20 @@ int main(int argc, char** argv) {
 
   auto* orch = app.add_subcommand("orchestrator", "the Edge Orchestrator: DNS, gRPC, placement");
   orch->add_option("--config", config, "orchestrator config file")->required();
+  bool check_only = false;
+  const char* check_help = "validate the config file and exit (0: valid), starting nothing";
+  orch->add_flag("--check", check_only, check_help);
 
   auto* agent = app.add_subcommand("agent", "the per-node agent: runs instances");
   agent->add_option("--config", config, "agent config file")->required();
+  agent->add_flag("--check", check_only, check_help);
 
   std::vector<std::string> history;
   auto* fc =
       app.add_subcommand("forecaster", "the forecaster: quantile forecasts -> prefetch requests");
   fc->add_option("--config", config, "forecaster config file")->required();
   fc->add_option("--history", history, "CSV history files: timestamp,region,template,count");
+  fc->add_flag("--check", check_only, check_help);
 
   prewarm::cli::AddForecastCommand(app);  // runs from its callbacks
   prewarm::cli::AddSimCommand(app);       // runs from its callback
@@ -114,6 +119,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     return prewarm::cli::RunUp(config, up_runtime, up_cluster);
+  }
+  for (CLI::App* daemon : {orch, agent, fc}) {
+    if (daemon->parsed() && check_only)
+      return prewarm::cli::CheckConfig(daemon->get_name(), config);
   }
   if (orch->parsed()) return prewarm::cli::RunOrchestrator(config);
   if (agent->parsed()) return prewarm::cli::RunAgent(config);

@@ -14,6 +14,7 @@
 #include "cli/up_config.h"
 #include "common/logging.h"
 #include "fmt/format.h"
+#include "forecast/service/config.h"
 #include "orchestrator/config.h"
 #include "orchestrator/orchestrator.h"
 #include "prewarm/v1/state_name.h"
@@ -201,6 +202,22 @@ int RunOrchestrator(const std::string& config_path) {
     (void)orch.ReloadGeoDatabase();  // logs its own outcome
   });
   orch.Stop();
+  return 0;
+}
+
+int CheckConfig(const std::string& daemon, const std::string& config_path) {
+  absl::Status st;
+  if (daemon == "orchestrator") {
+    st = orchestrator::LoadOrchestratorConfig(config_path).status();
+  } else if (daemon == "agent") {
+    st = agent::LoadAgentConfig(config_path).status();
+  } else if (daemon == "forecaster") {
+    st = forecast::LoadForecasterConfig(config_path).status();
+  } else {
+    st = absl::InvalidArgumentError("no config check for " + daemon);
+  }
+  if (!st.ok()) return Fail(st);
+  std::cout << config_path << ": ok\n";
   return 0;
 }
 

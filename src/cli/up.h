@@ -14,5 +14,9 @@ extern const char* const kEmbeddedUpConfig;
 int RunUp(const std::string& config_path, const std::string& runtime = "", bool cluster = false);
 int RunOrchestrator(const std::string& config_path);
 int RunAgent(const std::string& config_path);
+// `prewarm orchestrator|agent|forecaster --check --config F`: loads and validates the
+// file as the daemon would at start, prints "F: ok" or the error, and exits 0 or 1
+// without starting anything (as `nginx -t` does; for packaging and config management).
+int CheckConfig(const std::string& daemon, const std::string& config_path);
 
 }  // namespace prewarm::cli
