@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/image.h"
 #include "agent/layers.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -87,6 +88,23 @@ bool IsOpaque(const fs::path& p) {
   char v = 0;
   return ::lgetxattr(p.c_str(), "trusted.overlay.opaque", &v, 1) == 1 && v == 'y';
 }
+
+// A real runner that counts the skopeo runs.
+class CountingRunner final : public ProcessRunner {
+ public:
+  absl::StatusOr<ProcessResult> Run(const std::vector<std::string>& argv,
+                                    std::chrono::milliseconds timeout) override {
+    if (!argv.empty() && argv[0] == "skopeo") ++skopeo_runs;
+    return real_.Run(argv, timeout);
+  }
+  absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) override { return real_.Spawn(options); }
+  absl::StatusOr<std::optional<int>> TryWait(pid_t pid) override { return real_.TryWait(pid); }
+  absl::Status Signal(pid_t pid, int sig) override { return real_.Signal(pid, sig); }
+  int skopeo_runs = 0;
+
+ private:
+  RealProcessRunner real_;
+};
 
 constexpr char kGzip[] = "application/vnd.oci.image.layer.v1.tar+gzip";
 
@@ -482,6 +500,71 @@ TEST_F(LayoutTest, MissingCorruptAndForeignBlobsAreClearErrors) {
   std::ofstream(layout_ / "index.json", std::ios::trunc) << "garbage";
   EXPECT_FALSE(ImportOciLayout(cache_, layout_.string(), "r").ok());
   EXPECT_FALSE(ImportOciLayout(cache_, (dir_ / "nowhere").string(), "r").ok());
+}
+
+// The whole path a template takes: an oci-archive of the layout, pulled with skopeo,
+// recorded, and turned into what the runtime is given.
+TEST_F(LayoutTest, ATemplateRunsTheImageUnlessItsFieldsSayOtherwise) {
+  REQUIRE_ROOT();
+  if (::access("/usr/bin/skopeo", X_OK) != 0) GTEST_SKIP() << "skopeo not installed";
+  Write();
+  std::ofstream(layout_ / "oci-layout") << R"({"imageLayoutVersion": "1.0.0"})";
+  CountingRunner runner;
+  std::string archive = (dir_ / "image.tar").string();
+  auto tar =
+      runner.Run({"tar", "-C", layout_.string(), "-cf", archive, "."}, std::chrono::seconds(30));
+  ASSERT_TRUE(tar.ok() && tar->exit_code == 0);
+  TemplateConfig t;
+  t.name = "web";
+  t.image = "oci-archive:" + archive;
+  t.env = {{"B", "2"}};
+  auto img = BuildTemplateImage(cache_, t, "/nonexistent", runner);
+  ASSERT_TRUE(img.ok()) << img.status();
+  EXPECT_EQ(img->image_ref, t.image);
+  ASSERT_EQ(img->layers.size(), 3u);  // mount points over the image's two layers
+  EXPECT_TRUE(fs::is_directory(fs::path(img->layers[0]) / "proc"));
+  TemplateSpec spec = TemplateSpecOf(t, *img);
+  EXPECT_EQ(spec.command, std::vector<std::string>{"/bin/app"});
+  EXPECT_EQ(spec.env, (std::map<std::string, std::string>{{"A", "1"}, {"B", "2"}}));
+  ASSERT_TRUE(spec.user.has_value());
+  EXPECT_EQ(*spec.user, std::make_pair(1234u, 4321u));
+  EXPECT_EQ(spec.cwd, "/");
+
+  // Recorded: the next build uses the record (same archive, unchanged).
+  EXPECT_EQ(runner.skopeo_runs, 1);
+  auto again = BuildTemplateImage(cache_, t, "/nonexistent", runner);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->layers, img->layers);
+  EXPECT_EQ(runner.skopeo_runs, 1);
+  auto list = ListOciImages(cache_);
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].ref, t.image);
+
+  t.command = {"/bin/sh", "-c", "exec /bin/app"};
+  t.user = "root";
+  t.workdir = "/srv";
+  t.env = {{"A", "template"}};
+  auto custom = BuildTemplateImage(cache_, t, "/nonexistent", runner);
+  ASSERT_TRUE(custom.ok()) << custom.status();
+  TemplateSpec cs = TemplateSpecOf(t, *custom);
+  EXPECT_EQ(cs.command, t.command);
+  EXPECT_EQ(*cs.user, std::make_pair(0u, 0u));
+  EXPECT_EQ(cs.cwd, "/srv");
+  EXPECT_EQ(cs.env.at("A"), "template");
+
+  t.user = "nosuchuser";
+  auto nouser = BuildTemplateImage(cache_, t, "/nonexistent", runner);
+  ASSERT_FALSE(nouser.ok());
+  EXPECT_NE(nouser.status().message().find("template web: image oci-archive:"), std::string::npos)
+      << nouser.status();
+  EXPECT_NE(nouser.status().message().find("'nosuchuser'"), std::string::npos) << nouser.status();
+
+  fs::remove(archive);
+  t.user = "";
+  auto gone = BuildTemplateImage(cache_, t, "/nonexistent", runner);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_NE(gone.status().message().find("does not exist"), std::string::npos) << gone.status();
 }
 
 TEST_F(LayoutTest, PullOfAMissingArchiveOrRegistryIsAClearError) {
