@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -231,6 +232,11 @@ void OwnPortRelay::Serve(ScopedFd client) {
     if (::connect(up.get(), reinterpret_cast<sockaddr*>(&app), sizeof app) == 0) {
       int flags = ::fcntl(up.get(), F_GETFL);
       ::fcntl(up.get(), F_SETFL, flags | O_NONBLOCK);
+      // What the relay forwards goes out at once: Nagle would hold a small second write
+      // (a response's body after its header) for the peer's delayed ACK.
+      int one = 1;
+      ::setsockopt(up.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      ::setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       ++relayed_;
       Pump(client.get(), up.get(), stop_.get());
       return;
