@@ -23,7 +23,8 @@ CACHE=$WORK/cache
 REGISTRY_PID=
 cleanup() {
   stop_up 2>/dev/null
-  [[ -n $REGISTRY_PID ]] && kill "$REGISTRY_PID" 2>/dev/null && wait "$REGISTRY_PID" 2>/dev/null
+  if [[ -n $REGISTRY_PID ]]; then kill "$REGISTRY_PID" 2>/dev/null; wait "$REGISTRY_PID" 2>/dev/null; fi
+  REGISTRY_PID=
   rm -rf "$WORK"
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
