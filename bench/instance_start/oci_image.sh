@@ -27,25 +27,14 @@ done
 [[ -x $PREWARM && -n $BENCH ]] || { echo "build prewarm and instance_start_bench first" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/prewarm-bench-oci.XXXXXX)
-REGISTRY_PID=
+source "$REPO/tests/e2e/registry_lib.sh"
 cleanup() {
-  if [[ -n $REGISTRY_PID ]]; then kill "$REGISTRY_PID" 2>/dev/null; wait "$REGISTRY_PID" 2>/dev/null || true; fi
+  stop_registry
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$WORK/registry"
-cat >"$WORK/registry.yml" <<YAML
-version: 0.1
-log: {level: warn}
-storage:
-  filesystem: {rootdirectory: $WORK/registry}
-http:
-  addr: 127.0.0.1:$PORT
-YAML
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REGISTRY_PID=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
+start_registry "$WORK" || { echo "docker-registry did not answer" >&2; exit 1; }
+PORT=$REGISTRY_PORT
 
 # The static template's layers, as the agent builds them, become the image's one layer.
 "$PREWARM" image build "$REPO/examples/templates/static.yaml" --cache "$WORK/cache" >/dev/null

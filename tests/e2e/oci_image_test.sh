@@ -13,6 +13,7 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.sh"
+source "$HERE/registry_lib.sh"
 PREWARM=${1:?usage: oci_image_test.sh PATH/TO/prewarm}
 require_root_and runc kdig curl skopeo umoci docker-registry python3
 HTTPD=$(dirname "$PREWARM")/prewarm-httpd
@@ -20,32 +21,17 @@ HTTPD=$(dirname "$PREWARM")/prewarm-httpd
 
 WORK=$(mktemp -d /tmp/prewarm-e2e-oci.XXXXXX)
 CACHE=$WORK/cache
-REGISTRY_PID=
 cleanup() {
   stop_up 2>/dev/null
-  if [[ -n $REGISTRY_PID ]]; then kill "$REGISTRY_PID" 2>/dev/null; wait "$REGISTRY_PID" 2>/dev/null; fi
-  REGISTRY_PID=
+  stop_registry
   rm -rf "$WORK"
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+trap cleanup EXIT
 
 # --- The registry.
-PORT=$(free_port)
-mkdir -p "$WORK/registry"
-cat >"$WORK/registry.yml" <<YAML
-version: 0.1
-log: {level: warn}
-storage:
-  filesystem: {rootdirectory: $WORK/registry}
-  delete: {enabled: true}
-http:
-  addr: 127.0.0.1:$PORT
-YAML
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REGISTRY_PID=$!
-trap cleanup EXIT
-check "docker-registry serves on 127.0.0.1:$PORT" \
-  wait_until 20 curl -sf "http://127.0.0.1:$PORT/v2/"
+check "docker-registry serves on 127.0.0.1" start_registry "$WORK"
+stop_if_failed "$WORK/registry.log"
+PORT=$REGISTRY_PORT
 
 # --- The image: layer 1 busybox, prewarm-httpd, users, files; layer 2 deletes two of them.
 L=$WORK/layout
