@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "agent/templates.h"
 #include "fmt/format.h"
 
 namespace prewarm::agent {
@@ -217,6 +218,24 @@ TEST(TemplateConfigTest, EveryExampleTemplateParses) {
     ++n;
   }
   EXPECT_GE(n, 5);
+}
+
+TEST(TemplateConfigTest, AnImageTemplateUnderQemuIsRefusedBeforeAnyPull) {
+  AgentConfig c;
+  c.runtime = "qemu";
+  c.cache_dir = "/nonexistent";
+  TemplateConfig t;
+  t.name = "web";
+  t.image = "docker://127.0.0.1:1/web:1";
+  c.templates = {t};
+  RealProcessRunner runner;
+  auto built = BuildTemplates(c, "/nonexistent", runner);
+  ASSERT_FALSE(built.ok());
+  EXPECT_TRUE(absl::IsUnimplemented(built.status())) << built.status();
+  EXPECT_NE(
+      built.status().message().find("template web: OCI image templates run under the oci runtime"),
+      std::string::npos)
+      << built.status();
 }
 
 }  // namespace
