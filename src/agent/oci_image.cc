@@ -416,12 +416,17 @@ absl::StatusOr<std::pair<uint64_t, int64_t>> ArchiveStamp(const std::string& pat
       static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec);
 }
 
-// The last non-empty line of a tool's output, for an error message.
+// The last non-empty line of a tool's output, for an error message; of skopeo's
+// `time=... level=fatal msg="..."` only the message.
 std::string LastLine(const std::string& out) {
   std::string s = out;
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
   size_t nl = s.rfind('\n');
   std::string line = nl == std::string::npos ? s : s.substr(nl + 1);
+  if (size_t m = line.find(" msg=\"");
+      m != std::string::npos && line.size() > m + 7 && line.back() == '"') {
+    line = line.substr(m + 6, line.size() - m - 7);
+  }
   return line.size() > 400 ? line.substr(0, 400) : line;
 }
 
