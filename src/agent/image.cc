@@ -36,6 +36,9 @@ absl::Status AddOciImage(const std::string& cache_dir, const TemplateConfig& t,
           fmt::format("image {} has no entrypoint or cmd: the template needs a command", oci.ref));
     }
   }
+  // An image that sets no PATH gets the one container engines give it (its binaries
+  // are often in /usr/local/bin or /sbin, which the busybox templates' default lacks).
+  img.env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   for (const std::string& kv : oci.config.env) {
     size_t eq = kv.find('=');
     img.env[kv.substr(0, eq)] = kv.substr(eq + 1);

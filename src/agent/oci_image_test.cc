@@ -525,7 +525,11 @@ TEST_F(LayoutTest, ATemplateRunsTheImageUnlessItsFieldsSayOtherwise) {
   EXPECT_TRUE(fs::is_directory(fs::path(img->layers[0]) / "proc"));
   TemplateSpec spec = TemplateSpecOf(t, *img);
   EXPECT_EQ(spec.command, std::vector<std::string>{"/bin/app"});
-  EXPECT_EQ(spec.env, (std::map<std::string, std::string>{{"A", "1"}, {"B", "2"}}));
+  EXPECT_EQ(spec.env,
+            (std::map<std::string, std::string>{
+                {"A", "1"},
+                {"B", "2"},
+                {"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}));
   ASSERT_TRUE(spec.user.has_value());
   EXPECT_EQ(*spec.user, std::make_pair(1234u, 4321u));
   EXPECT_EQ(spec.cwd, "/");
