@@ -11,9 +11,22 @@
 //   oci-api, qemu-api                  python3's closure pre-built as layers
 //   oci-api-install, qemu-api-install  python3 installed in each instance at start by
 //                                      its own dpkg (examples/templates/api-install.yaml)
-// (qemu-api* restore template clones, as the agent does by default).
+// (qemu-api* restore template clones, as the agent does by default), and, with
+// --image REF (bench/instance_start/oci_image.sh builds one and serves it from a local
+// docker-registry):
+//   oci-image    the same content as `static` (busybox, prewarm-httpd) as an OCI image
+//                pulled with skopeo, layers unpacked into a fresh cache
+// plus, for oci and oci-image, --first K times from an empty cache: build the layers
+// (oci) or pull and unpack the image (oci-image), then the first create -> HTTP 200; and
+//   oci-relay    `static` with prewarm-httpd listening on its own port (--listen
+//                127.0.0.1:8080, TemplateSpec::app_port): the agent's relay in front
+// with --wrk SECONDS, Debian's wrk against one running instance of oci and of oci-relay
+// (2 CPUs each, so the quota does not throttle the app), in alternating rounds:
+// requests/s and p99 of socket activation vs the relay.
 //
 //   sudo instance_start_bench [--n 20] [--density 4] [--variants oci,qemu-cold,...]
+//                             [--image docker://127.0.0.1:PORT/NAME:TAG] [--first 5]
+//                             [--wrk 10]
 //
 // One cycle: Create -> preload one small file -> bind the instance's 127.77.x.y:80 ->
 // Start -> GET until 200 -> Destroy. Variants run round-robin (cycle i of each, then i+1)
@@ -26,8 +39,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <string>
 #include <map>
+#include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -51,9 +65,13 @@ using std::chrono::milliseconds;
 struct Args {
   int n = 20;
   int density = 4;
-  std::vector<std::string> variants = {"oci",     "qemu-cold",       "qemu-restore", "qemu-clone",
-                                       "oci-api", "oci-api-install", "qemu-api",     "qemu-api-install"};
+  std::vector<std::string> variants = {"oci",        "qemu-cold",       "qemu-restore",
+                                       "qemu-clone", "oci-api",         "oci-api-install",
+                                       "qemu-api",   "qemu-api-install"};
   std::string httpd = PREWARM_HTTPD_PATH;
+  std::string image;    // oci-image: the image's reference
+  int first = 5;        // oci and oci-image from an empty cache, this many times each
+  int wrk_seconds = 0;  // oci vs oci-relay under wrk, per round (0: no load test)
 };
 
 struct Sample {
@@ -88,6 +106,12 @@ std::optional<Args> ParseArgs(int argc, char** argv) {
       }
     } else if (flag == "--httpd") {
       a.httpd = argv[i + 1];
+    } else if (flag == "--image") {
+      a.image = argv[i + 1];
+    } else if (flag == "--first") {
+      a.first = std::max(0, std::atoi(argv[i + 1]));
+    } else if (flag == "--wrk") {
+      a.wrk_seconds = std::max(0, std::atoi(argv[i + 1]));
     } else {
       return std::nullopt;
     }
@@ -129,12 +153,17 @@ absl::StatusOr<Sample> Cycle(agent::Runtime& rt, const agent::InstanceSpec& spec
   return s;
 }
 
+struct WrkResult {
+  double rps = 0, p99_ms = 0;
+};
+
 struct Variant {
   std::string name;
   std::unique_ptr<agent::Runtime> runtime;
   agent::TemplateSpec tmpl;
   std::vector<Sample> samples;
   std::vector<double> density_kib;
+  std::vector<WrkResult> wrk;
   std::string note;
 };
 
@@ -156,18 +185,41 @@ agent::TemplateSpec StaticTemplate(const std::vector<std::string>& layers) {
 }
 
 // examples/templates/<file>, built into `cache` as the agent would.
-absl::StatusOr<agent::TemplateSpec> ExampleTemplate(const std::string& file, const std::string& cache,
+absl::StatusOr<agent::TemplateSpec> ExampleTemplate(const std::string& file,
+                                                    const std::string& cache,
                                                     ProcessRunner& runner) {
-  ASSIGN_OR_RETURN(agent::TemplateConfig c,
-                   agent::LoadTemplateConfig(std::string(PREWARM_SOURCE_DIR) + "/examples/templates/" + file));
+  ASSIGN_OR_RETURN(
+      agent::TemplateConfig c,
+      agent::LoadTemplateConfig(std::string(PREWARM_SOURCE_DIR) + "/examples/templates/" + file));
   agent::LayerFiles files;
   for (const auto& [host, guest] : c.files) {
     files[host.starts_with("/") ? host : std::string(PREWARM_SOURCE_DIR) + "/" + host] = guest;
   }
   c.files = files;
   ASSIGN_OR_RETURN(agent::TemplateImage img,
-                   agent::BuildTemplateImage(cache, c, fs::path(PREWARM_GUEST_ACTIVATE_PATH).parent_path(), runner));
+                   agent::BuildTemplateImage(
+                       cache, c, fs::path(PREWARM_GUEST_ACTIVATE_PATH).parent_path(), runner));
   return agent::TemplateSpecOf(c, std::move(img));
+}
+
+// The `static` instance from an OCI image (its entrypoint is prewarm-httpd --root
+// /srv/content), pulled into `cache`.
+absl::StatusOr<agent::TemplateSpec> ImageTemplate(const std::string& ref, const std::string& cache,
+                                                  ProcessRunner& runner) {
+  agent::TemplateConfig c;
+  c.name = "static-image";
+  c.image = ref;
+  ASSIGN_OR_RETURN(agent::TemplateImage img,
+                   agent::BuildTemplateImage(cache, c, "/nonexistent", runner));
+  agent::TemplateSpec t = agent::TemplateSpecOf(c, std::move(img));
+  agent::TemplateSpec s = StaticTemplate({});
+  s.layers = t.layers;
+  s.command = t.command;
+  s.env = t.env;
+  s.user = t.user;
+  s.cwd = t.cwd;
+  s.app_port = t.app_port;
+  return s;
 }
 
 agent::InstanceSpec Spec(const agent::TemplateSpec& tmpl, const std::string& id, int slot) {
@@ -192,9 +244,73 @@ absl::Status Density(Variant& v, int k) {
     insts.push_back(std::move(inst));
     fds.push_back(std::move(fd));
   }
-  for (int i = 0; i < k; ++i) RETURN_IF_ERROR(WaitFor200(Spec(v.tmpl, "", 240 + i).address, v.tmpl.probe_path));
+  for (int i = 0; i < k; ++i)
+    RETURN_IF_ERROR(WaitFor200(Spec(v.tmpl, "", 240 + i).address, v.tmpl.probe_path));
   std::this_thread::sleep_for(std::chrono::seconds(2));  // settle, as the lab note did
-  for (auto& inst : insts) v.density_kib.push_back(static_cast<double>(inst->Usage().memory_bytes) / 1024.0);
+  for (auto& inst : insts)
+    v.density_kib.push_back(static_cast<double>(inst->Usage().memory_bytes) / 1024.0);
+  for (auto& inst : insts) RETURN_IF_ERROR(inst->Destroy());
+  return absl::OkStatus();
+}
+
+// "1.23ms", "850.00us", "1.02s" -> ms
+double WrkMs(const std::string& v) {
+  double x = std::atof(v.c_str());
+  if (v.ends_with("us")) return x / 1000;
+  if (v.ends_with("ms")) return x;
+  if (v.ends_with("s")) return x * 1000;
+  return x;
+}
+
+// Debian's wrk (2 threads, 32 connections) against http://addr/path for `seconds`.
+absl::StatusOr<WrkResult> Wrk(ProcessRunner& runner, const IpAddr& addr, const std::string& path,
+                              int seconds) {
+  ASSIGN_OR_RETURN(ProcessResult r,
+                   runner.Run({"wrk", "-t2", "-c32", fmt::format("-d{}s", seconds), "--latency",
+                               fmt::format("http://{}{}", addr.ToString(), path)},
+                              std::chrono::seconds(seconds + 30)));
+  if (r.exit_code != 0) return absl::InternalError("wrk: " + r.output.substr(0, 300));
+  WrkResult w;
+  std::istringstream in(r.output);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::string a, b;
+    words >> a >> b;
+    if (a == "Requests/sec:") w.rps = std::atof(b.c_str());
+    if (a == "99%") w.p99_ms = WrkMs(b);
+    if (a == "Non-2xx" || a == "Socket") return absl::InternalError("wrk saw errors: " + line);
+  }
+  if (w.rps <= 0) return absl::InternalError("wrk printed no Requests/sec");
+  return w;
+}
+
+// One running instance of each of `names`, then `rounds` rounds of wrk on each in turn.
+absl::Status LoadTest(std::vector<Variant>& variants, const std::vector<std::string>& names,
+                      int seconds, int rounds, ProcessRunner& runner) {
+  std::vector<std::unique_ptr<agent::RuntimeInstance>> insts;
+  std::vector<ScopedFd> fds;
+  std::vector<std::pair<Variant*, IpAddr>> targets;
+  for (Variant& v : variants) {
+    if (std::find(names.begin(), names.end(), v.name) == names.end()) continue;
+    agent::InstanceSpec spec =
+        Spec(v.tmpl, "w" + std::to_string(targets.size()), 200 + static_cast<int>(targets.size()));
+    spec.tmpl.cpus = 2;  // the app not throttled by its quota: what is measured is the path to it
+    ASSIGN_OR_RETURN(auto inst, v.runtime->Create(spec));
+    fs::create_directories(inst->scratch_dir() + "/content");
+    std::ofstream(inst->scratch_dir() + "/content/hello.txt") << "hello from the edge\n";
+    ASSIGN_OR_RETURN(ScopedFd fd, ListenTcp(spec.address, 80));
+    RETURN_IF_ERROR(inst->Start(fd.get()));
+    RETURN_IF_ERROR(WaitFor200(spec.address, v.tmpl.probe_path));
+    insts.push_back(std::move(inst));
+    fds.push_back(std::move(fd));
+    targets.emplace_back(&v, spec.address);
+  }
+  for (int r = 0; r < rounds; ++r) {
+    for (auto& [v, addr] : targets) {
+      ASSIGN_OR_RETURN(WrkResult w, Wrk(runner, addr, v->tmpl.probe_path, seconds));
+      v->wrk.push_back(w);
+    }
+  }
   for (auto& inst : insts) RETURN_IF_ERROR(inst->Destroy());
   return absl::OkStatus();
 }
@@ -204,10 +320,13 @@ absl::Status Density(Variant& v, int k) {
 int main(int argc, char** argv) {
   std::optional<Args> args = ParseArgs(argc, argv);
   if (!args.has_value()) {
-    std::fprintf(stderr,
-                 "usage: %s [--n N] [--density K] [--variants oci,qemu-cold,qemu-restore,qemu-clone,oci-api,"
-                 "oci-api-install,qemu-api,qemu-api-install] [--httpd PATH]\n",
-                 argv[0]);
+    std::fprintf(
+        stderr,
+        "usage: %s [--n N] [--density K] [--variants oci,qemu-cold,qemu-restore,qemu-clone,oci-api,"
+        "oci-api-install,qemu-api,qemu-api-install,oci-image,oci-relay] [--httpd PATH] [--image "
+        "REF] [--first K] "
+        "[--wrk SECONDS]\n",
+        argv[0]);
     return 2;
   }
   std::string tag = std::to_string(::getpid());
@@ -240,9 +359,28 @@ int main(int argc, char** argv) {
       }
       v.tmpl = api[file];
     }
-    if (name == "oci" || name.starts_with("oci-api")) {
+    if (name == "oci-image") {
+      if (args->image.empty()) {
+        fmt::print(stderr, "oci-image needs --image REF (bench/instance_start/oci_image.sh)\n");
+        return 2;
+      }
+      auto t = ImageTemplate(args->image, (work / "image-cache").string(), runner);
+      if (!t.ok()) {
+        fmt::print(stderr, "oci-image: {}\n", t.status().ToString());
+        return 1;
+      }
+      v.tmpl = *t;
+    }
+    if (name == "oci-relay") {
+      v.tmpl.command = {"/usr/bin/prewarm-httpd", "--root", "/srv/content", "--listen",
+                        "127.0.0.1:8080"};
+      v.tmpl.app_port = 8080;
+    }
+    if (name == "oci" || name == "oci-image" || name == "oci-relay" ||
+        name.starts_with("oci-api")) {
       v.runtime = std::make_unique<agent::oci::OciRuntime>(oci, runner);
-    } else if (name == "qemu-cold" || name == "qemu-restore" || name == "qemu-clone" || name.starts_with("qemu-api")) {
+    } else if (name == "qemu-cold" || name == "qemu-restore" || name == "qemu-clone" ||
+               name.starts_with("qemu-api")) {
       agent::qemu::QemuOptions q;
       q.state_dir = fmt::format("/run/prewarm-bench/{}-{}", tag, name);
       q.cache_dir = "/var/cache/prewarm";
@@ -265,25 +403,63 @@ int main(int argc, char** argv) {
   int status = 0;
   // The snapshot variants' template snapshot is made once, before the timed cycles.
   for (Variant& v : variants) {
-    if (v.name != "qemu-clone" && v.name != "qemu-restore" && !v.name.starts_with("qemu-api")) continue;
+    if (v.name != "qemu-clone" && v.name != "qemu-restore" && !v.name.starts_with("qemu-api"))
+      continue;
     auto t0 = Clock::now();
     auto s = Cycle(*v.runtime, Spec(v.tmpl, "warm", 230));
     if (!s.ok()) {
       fmt::print(stderr, "{} template: {}\n", v.name, s.status().ToString());
       return 1;
     }
-    v.note += fmt::format(", template snapshot + first instance {:.0f} ms (once per template)", Ms(Clock::now() - t0));
+    v.note += fmt::format(", template snapshot + first instance {:.0f} ms (once per template)",
+                          Ms(Clock::now() - t0));
+  }
+  // From an empty cache: layers built (oci) or image pulled (oci-image), then the first
+  // instance, alternating, each in a directory of its own.
+  std::map<std::string, std::vector<double>> first, first_prepare;
+  for (int k = 0; k < args->first && status == 0; ++k) {
+    for (Variant& v : variants) {
+      if (v.name != "oci" && v.name != "oci-image") continue;
+      std::string cache = (work / fmt::format("first-{}-{}", v.name, k)).string();
+      auto t0 = Clock::now();
+      absl::StatusOr<agent::TemplateSpec> t =
+          v.name == "oci" ? [&]() -> absl::StatusOr<agent::TemplateSpec> {
+        ASSIGN_OR_RETURN(auto l, agent::StaticTestLayers(cache, args->httpd));
+        return StaticTemplate(l);
+      }()
+          : ImageTemplate(args->image, cache, runner);
+      auto t1 = Clock::now();
+      absl::StatusOr<Sample> s =
+          t.ok() ? Cycle(*v.runtime, Spec(*t, fmt::format("f{}", k), 210 + k % 10)) : t.status();
+      if (!s.ok()) {
+        fmt::print(stderr, "{} first {}: {}\n", v.name, k, s.status().ToString());
+        status = 1;
+        break;
+      }
+      first_prepare[v.name].push_back(Ms(t1 - t0));
+      first[v.name].push_back(Ms(t1 - t0) + s->create_to_ready_ms);
+      std::error_code ec;
+      fs::remove_all(cache, ec);
+    }
   }
   for (int i = 0; i < args->n && status == 0; ++i) {
     for (size_t j = 0; j < variants.size(); ++j) {
       Variant& v = variants[j];
-      auto s = Cycle(*v.runtime, Spec(v.tmpl, fmt::format("i{}", i), static_cast<int>(1 + j * 25 + i % 25)));
+      auto s = Cycle(*v.runtime,
+                     Spec(v.tmpl, fmt::format("i{}", i), static_cast<int>(1 + j * 25 + i % 25)));
       if (!s.ok()) {
         fmt::print(stderr, "{} cycle {}: {}\n", v.name, i, s.status().ToString());
         status = 1;
         break;
       }
       v.samples.push_back(*s);
+    }
+  }
+  if (status == 0 && args->wrk_seconds > 0) {
+    if (auto st = LoadTest(variants, {"oci", "oci-relay"}, args->wrk_seconds, 3, runner);
+        !st.ok()) {
+      fmt::print(stderr, "wrk: {}\n", st.ToString());
+      status = 1;
     }
   }
   for (Variant& v : variants) {
@@ -293,15 +469,16 @@ int main(int argc, char** argv) {
       status = 1;
     }
   }
-  fmt::print("instance_start_bench: {} cycles per variant, round-robin, {} cores, load {}\n", args->n,
-             ::sysconf(_SC_NPROCESSORS_ONLN), [] {
+  fmt::print("instance_start_bench: {} cycles per variant, round-robin, {} cores, load {}\n",
+             args->n, ::sysconf(_SC_NPROCESSORS_ONLN), [] {
                std::ifstream in("/proc/loadavg");
                std::string l;
                std::getline(in, l);
                return l.substr(0, l.find(' '));
              }());
-  fmt::print("{:<17} {:>4} {:>12} {:>10} {:>10} {:>14} {:>16} {:>22}\n", "variant", "n", "median ms", "p90 ms",
-             "p99 ms", "create/start", "memory KiB (1)", fmt::format("PSS KiB, {} at once", args->density));
+  fmt::print("{:<17} {:>4} {:>12} {:>10} {:>10} {:>14} {:>16} {:>22}\n", "variant", "n",
+             "median ms", "p90 ms", "p99 ms", "create/start", "memory KiB (1)",
+             fmt::format("PSS KiB, {} at once", args->density));
   std::map<std::string, double> median;
   for (Variant& v : variants) {
     if (v.samples.empty()) continue;
@@ -310,14 +487,16 @@ int main(int argc, char** argv) {
     for (const auto& s : v.samples) mem.push_back(static_cast<double>(s.memory_bytes) / 1024.0);
     std::string dens = "-";
     if (!v.density_kib.empty()) {
-      dens = fmt::format("{:.0f} (max {:.0f})", Percentile(v.density_kib, 0.5), Percentile(v.density_kib, 1.0));
+      dens = fmt::format("{:.0f} (max {:.0f})", Percentile(v.density_kib, 0.5),
+                         Percentile(v.density_kib, 1.0));
     }
     median[v.name] = Percentile(ready, 0.5);
-    std::string phases = fmt::format("{:.0f}/{:.0f}", Percentile(Column(v.samples, &Sample::create_ms), 0.5),
-                                     Percentile(Column(v.samples, &Sample::start_to_ready_ms), 0.5));
-    fmt::print("{:<17} {:>4} {:>12.1f} {:>10.1f} {:>10.1f} {:>14} {:>16.0f} {:>22}\n", v.name, v.samples.size(),
-               Percentile(ready, 0.5), Percentile(ready, 0.9), Percentile(ready, 0.99), phases, Percentile(mem, 0.5),
-               dens);
+    std::string phases =
+        fmt::format("{:.0f}/{:.0f}", Percentile(Column(v.samples, &Sample::create_ms), 0.5),
+                    Percentile(Column(v.samples, &Sample::start_to_ready_ms), 0.5));
+    fmt::print("{:<17} {:>4} {:>12.1f} {:>10.1f} {:>10.1f} {:>14} {:>16.0f} {:>22}\n", v.name,
+               v.samples.size(), Percentile(ready, 0.5), Percentile(ready, 0.9),
+               Percentile(ready, 0.99), phases, Percentile(mem, 0.5), dens);
   }
   for (Variant& v : variants) {
     if (!v.note.empty()) fmt::print("  {}: {}\n", v.name, v.note);
@@ -333,24 +512,72 @@ int main(int argc, char** argv) {
   if (median.count("oci") && median.count("qemu-clone")) {
     fmt::print("ratio qemu-clone / oci: {:.1f}\n", median["qemu-clone"] / median["oci"]);
   }
+  for (const auto& [name, v] : first) {
+    fmt::print(
+        "{} from an empty cache ({} times): median {:.1f} ms = {} {:.1f} ms + first "
+        "create->ready\n",
+        name, v.size(), Percentile(v, 0.5), name == "oci" ? "build layers" : "pull + unpack",
+        Percentile(first_prepare[name], 0.5));
+  }
+  if (first.count("oci") && first.count("oci-image")) {
+    fmt::print("ratio oci-image / oci from an empty cache (first pull included, median): {:.2f}\n",
+               Percentile(first["oci-image"], 0.5) / Percentile(first["oci"], 0.5));
+  }
+  std::map<std::string, std::pair<double, double>> load;  // median requests/s, median p99 ms
+  for (Variant& v : variants) {
+    if (v.wrk.empty()) continue;
+    std::vector<double> rps, p99;
+    for (const auto& w : v.wrk) {
+      rps.push_back(w.rps);
+      p99.push_back(w.p99_ms);
+    }
+    load[v.name] = {Percentile(rps, 0.5), Percentile(p99, 0.5)};
+    fmt::print(
+        "{} under wrk -t2 -c32, {} rounds of {} s: median {:.0f} requests/s (min {:.0f}), p99 "
+        "{:.2f} ms\n",
+        v.name, v.wrk.size(), args->wrk_seconds, Percentile(rps, 0.5), Percentile(rps, 0.0),
+        Percentile(p99, 0.5));
+  }
+  if (load.count("oci") && load.count("oci-relay")) {
+    fmt::print(
+        "ratio oci-relay / oci (own-port relay vs socket activation): requests/s {:.2f}, p99 "
+        "{:.2f}\n",
+        load["oci-relay"].first / load["oci"].first, load["oci-relay"].second / load["oci"].second);
+  }
+  if (median.count("oci") && median.count("oci-relay")) {
+    fmt::print("ratio oci-relay / oci (median create->ready): {:.2f}\n",
+               median["oci-relay"] / median["oci"]);
+  }
+  if (median.count("oci") && median.count("oci-image")) {
+    fmt::print("ratio oci-image / oci warm cache (median create->ready): {:.2f}\n",
+               median["oci-image"] / median["oci"]);
+  }
   for (const char* rt : {"oci", "qemu"}) {
     std::string layered = fmt::format("{}-api", rt), installing = layered + "-install";
     if (median.count(layered) && median.count(installing)) {
-      fmt::print("ratio {} / {} (in-instance install vs pre-built layers, median create->ready): {:.1f}\n",
-                 installing, layered, median[installing] / median[layered]);
+      fmt::print(
+          "ratio {} / {} (in-instance install vs pre-built layers, median create->ready): {:.1f}\n",
+          installing, layered, median[installing] / median[layered]);
     }
   }
   fmt::print("create/start: medians of create+preload+bind ms / Start -> first HTTP 200 ms\n");
   fmt::print("(1) oci: cgroup memory usage; qemu: PSS of the QEMU process with it alone\n");
-  fmt::print("anchor: Firecracker boots to init in <= 125 ms with <= 5 MiB overhead on KVM hardware; this machine runs "
-             "TCG, so the ratios are what count\n");
+  fmt::print(
+      "anchor: Firecracker boots to init in <= 125 ms with <= 5 MiB overhead on KVM hardware; this "
+      "machine runs "
+      "TCG, so the ratios are what count\n");
   if (!api.empty()) {
-    fmt::print("api: {} layers (python3's closure) pre-built; api-install: {} layers (dpkg's closure) + {} packages "
-               "({} MiB installed) installed at start\n",
-               api.count("api.yaml") ? api["api.yaml"].layers.size() : 0,
-               api.count("api-install.yaml") ? api["api-install.yaml"].layers.size() : 0,
-               api.count("api-install.yaml") ? std::distance(fs::directory_iterator(api["api-install.yaml"].install_dir + "/debs"), fs::directory_iterator{}) : 0,
-               api.count("api-install.yaml") ? api["api-install.yaml"].install_bytes >> 20 : 0);
+    fmt::print(
+        "api: {} layers (python3's closure) pre-built; api-install: {} layers (dpkg's closure) + "
+        "{} packages "
+        "({} MiB installed) installed at start\n",
+        api.count("api.yaml") ? api["api.yaml"].layers.size() : 0,
+        api.count("api-install.yaml") ? api["api-install.yaml"].layers.size() : 0,
+        api.count("api-install.yaml")
+            ? std::distance(fs::directory_iterator(api["api-install.yaml"].install_dir + "/debs"),
+                            fs::directory_iterator{})
+            : 0,
+        api.count("api-install.yaml") ? api["api-install.yaml"].install_bytes >> 20 : 0);
   }
   variants.clear();
   agent::oci::OciRuntime(oci, runner).CleanupStale().IgnoreError();

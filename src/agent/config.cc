@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "agent/oci_image.h"
 #include "agent/origin.h"
 #include "common/logging.h"
 #include "common/metrics_server.h"
@@ -121,9 +122,10 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
 }  // namespace
 
 absl::StatusOr<TemplateConfig> ParseTemplateConfig(const YamlReader& t) {
-  RETURN_IF_ERROR(t.CheckKnown({"name", "command", "env", "files", "packages", "exclude_packages",
-                                "install_packages", "memory", "pids", "cpus", "scratch",
-                                "scratch_mount", "probe", "preload"}));
+  RETURN_IF_ERROR(
+      t.CheckKnown({"name", "image", "command", "user", "workdir", "port", "env", "files",
+                    "packages", "exclude_packages", "install_packages", "memory", "pids", "cpus",
+                    "scratch", "scratch_mount", "probe", "preload"}));
   TemplateConfig tc;
   ASSIGN_OR_RETURN(tc.name, t.String("name"));
   // It names layers, cache files and DNS services: one lower-case label.
@@ -132,8 +134,27 @@ absl::StatusOr<TemplateConfig> ParseTemplateConfig(const YamlReader& t) {
     return t.Error("name",
                    fmt::format("'{}' must be a lower-case DNS label (a-z, 0-9, '-')", tc.name));
   }
-  ASSIGN_OR_RETURN(tc.command, t.StringList("command", std::nullopt));
-  if (tc.command.empty()) return t.Error("command", "must not be empty");
+  ASSIGN_OR_RETURN(tc.image, t.String("image", ""));
+  if (!tc.image.empty()) {
+    if (absl::Status st = ParseImageRef(tc.image).status(); !st.ok()) {
+      return t.Error("image", std::string(st.message()));
+    }
+  }
+  ASSIGN_OR_RETURN(
+      tc.command,
+      t.StringList("command",
+                   tc.image.empty() ? std::nullopt : std::optional(std::vector<std::string>{})));
+  if (tc.command.empty() && tc.image.empty()) return t.Error("command", "must not be empty");
+  ASSIGN_OR_RETURN(tc.user, t.String("user", ""));
+  ASSIGN_OR_RETURN(tc.workdir, t.String("workdir", ""));
+  if (!tc.workdir.empty() && tc.workdir[0] != '/') return t.Error("workdir", "must be absolute");
+  ASSIGN_OR_RETURN(int64_t app_port, t.Int("port", 0, 0, 65535));
+  tc.app_port = static_cast<uint16_t>(app_port);
+  if (tc.image.empty()) {
+    for (const char* key : {"user", "workdir", "port"}) {
+      if (t.Has(key)) return t.Error(key, "only applies to a template with an image");
+    }
+  }
   ASSIGN_OR_RETURN(tc.env, t.StringMap("env"));
   ASSIGN_OR_RETURN(tc.files, t.StringMap("files"));
   for (const auto& [host, guest] : tc.files) {
@@ -160,6 +181,9 @@ absl::StatusOr<TemplateConfig> ParseTemplateConfig(const YamlReader& t) {
                    t.StringList("exclude_packages", std::vector<std::string>{}));
   ASSIGN_OR_RETURN(tc.install_packages,
                    t.StringList("install_packages", std::vector<std::string>{}));
+  if (!tc.image.empty() && (!tc.packages.empty() || !tc.install_packages.empty())) {
+    return t.Error("image", "an image template cannot also have packages or install_packages");
+  }
   return tc;
 }
 

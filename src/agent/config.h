@@ -14,7 +14,20 @@ namespace prewarm::agent {
 
 struct TemplateConfig {
   std::string name;
+  // An OCI image as the instances' root (see oci_image.h): "docker://HOST:PORT/NAME:TAG" or
+  // "oci-archive:FILE". Its config's entrypoint + cmd, env, user, working dir and first
+  // exposed TCP port apply unless the fields below say otherwise. Runs under runc only.
+  std::string image;
+  // Empty only with an image (its entrypoint + cmd); replaces both when given.
   std::vector<std::string> command;
+  // image only: "user", "uid", "user:group", "uid:gid" (names from the image's
+  // /etc/passwd and /etc/group); empty: the image's user, else the node's default.
+  std::string user;
+  std::string workdir;  // image only; empty: the image's WorkingDir, else "/"
+  // image only (`port`); 0: the image's first exposed TCP port. With a port the app
+  // listens on it itself and the agent relays to it (oci/relay.h); without, the app gets
+  // the listening socket (LISTEN_FDS).
+  uint16_t app_port = 0;
   std::map<std::string, std::string> env;
   // Host path -> path inside the instance. A host path "@prewarm-httpd" means the
   // binary of that name installed next to the prewarm binary.

@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
+#include "agent/templates.h"
 #include "fmt/format.h"
 
 namespace prewarm::agent {
@@ -162,6 +164,78 @@ TEST(TemplateConfigTest, InstallPackagesAreATemplateOption) {
       EXPECT_NE(t2.status().message().find("DNS label"), std::string::npos) << t2.status();
     }
   }
+}
+
+TEST(TemplateConfigTest, AnImageTemplateNeedsNoCommandAndTakesUserWorkdirPort) {
+  auto r = YamlReader::FromString(
+      "name: web\nimage: docker://127.0.0.1:5000/t/web:1\nuser: '1000:1000'\nworkdir: /app\nport: "
+      "8080\n",
+      "t.yaml");
+  ASSERT_TRUE(r.ok());
+  auto t = ParseTemplateConfig(*r);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->image, "docker://127.0.0.1:5000/t/web:1");
+  EXPECT_TRUE(t->command.empty());
+  EXPECT_EQ(t->user, "1000:1000");
+  EXPECT_EQ(t->workdir, "/app");
+  EXPECT_EQ(t->app_port, 8080);
+}
+
+TEST(TemplateConfigTest, ImageErrorsNameTheField) {
+  struct Case {
+    const char* yaml;
+    const char* error;
+  };
+  for (const Case& c : {
+           Case{"name: w\nimage: docker://web:1\n",
+                "t.yaml:2: image: image 'docker://web:1': no registry host"},
+           Case{"name: w\nimage: oci:/x\n", "unknown transport"},
+           Case{"name: w\ncommand: [/x]\nuser: root\n",
+                "user: only applies to a template with an image"},
+           Case{"name: w\ncommand: [/x]\nport: 80\n",
+                "port: only applies to a template with an image"},
+           Case{"name: w\nimage: oci-archive:/x.tar\nworkdir: rel\n", "workdir: must be absolute"},
+           Case{"name: w\nimage: oci-archive:/x.tar\nport: 70000\n", "port"},
+           Case{"name: w\nimage: oci-archive:/x.tar\npackages: [python3]\n",
+                "cannot also have packages"},
+           Case{"name: w\n", "command"},
+       }) {
+    auto r = YamlReader::FromString(c.yaml, "t.yaml");
+    ASSERT_TRUE(r.ok()) << c.yaml;
+    auto t = ParseTemplateConfig(*r);
+    ASSERT_FALSE(t.ok()) << c.yaml;
+    EXPECT_NE(t.status().message().find(c.error), std::string::npos) << t.status();
+  }
+}
+
+TEST(TemplateConfigTest, EveryExampleTemplateParses) {
+  int n = 0;
+  for (const auto& e :
+       std::filesystem::directory_iterator(std::string(PREWARM_EXAMPLES) + "/templates")) {
+    if (e.path().extension() != ".yaml") continue;
+    auto t = LoadTemplateConfig(e.path().string());
+    EXPECT_TRUE(t.ok()) << e.path() << ": " << t.status();
+    ++n;
+  }
+  EXPECT_GE(n, 5);
+}
+
+TEST(TemplateConfigTest, AnImageTemplateUnderQemuIsRefusedBeforeAnyPull) {
+  AgentConfig c;
+  c.runtime = "qemu";
+  c.cache_dir = "/nonexistent";
+  TemplateConfig t;
+  t.name = "web";
+  t.image = "docker://127.0.0.1:1/web:1";
+  c.templates = {t};
+  RealProcessRunner runner;
+  auto built = BuildTemplates(c, "/nonexistent", runner);
+  ASSERT_FALSE(built.ok());
+  EXPECT_TRUE(absl::IsUnimplemented(built.status())) << built.status();
+  EXPECT_NE(
+      built.status().message().find("template web: OCI image templates run under the oci runtime"),
+      std::string::npos)
+      << built.status();
 }
 
 }  // namespace

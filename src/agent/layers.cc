@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,15 +29,15 @@ namespace fs = std::filesystem;
 // Bump when the layout of a layer changes, so old cached layers are not reused.
 constexpr std::string_view kBaseVersion = "base-v1";
 constexpr std::string_view kFileVersion = "files-v1";
-constexpr std::string_view kDebVersion = "deb-v2";  // v2: alternatives
-constexpr std::string_view kMergedVersion = "merged-v1";
+constexpr std::string_view kDebVersion = "deb-v2";        // v2: alternatives
+constexpr std::string_view kMergedVersion = "merged-v2";  // v2: whiteouts applied
 
 constexpr std::array<std::string_view, 48> kApplets = {
-    "[", "awk", "basename", "cat", "chmod", "chown", "cp", "cut", "date", "dd", "df",
-    "dirname", "du", "echo", "env", "false", "find", "free", "grep", "head", "hostname",
-    "id", "ifconfig", "ip", "kill", "ln", "ls", "mkdir", "mount", "mv", "nc", "netstat",
-    "ps", "pwd", "rm", "sed", "sh", "sleep", "sort", "stat", "tail", "test", "top", "touch",
-    "tr", "true", "uname", "wc"};
+    "[",        "awk",     "basename", "cat",   "chmod", "chown", "cp",    "cut",   "date",  "dd",
+    "df",       "dirname", "du",       "echo",  "env",   "false", "find",  "free",  "grep",  "head",
+    "hostname", "id",      "ifconfig", "ip",    "kill",  "ln",    "ls",    "mkdir", "mount", "mv",
+    "nc",       "netstat", "ps",       "pwd",   "rm",    "sed",   "sh",    "sleep", "sort",  "stat",
+    "tail",     "test",    "top",      "touch", "tr",    "true",  "uname", "wc"};
 
 constexpr std::string_view kPasswd =
     "root:x:0:0:root:/root:/bin/sh\n"
@@ -126,31 +128,6 @@ absl::Status CopyFile(const std::string& from, const fs::path& to) {
   return absl::OkStatus();
 }
 
-// Returns cache_dir/<name>-<digest>, building it with `fill` into a temporary directory
-// first if it does not exist yet.
-absl::StatusOr<std::string> Materialize(const std::string& cache_dir, const std::string& name,
-                                        const std::string& digest,
-                                        const std::function<absl::Status(const fs::path&)>& fill) {
-  static std::atomic<uint64_t> counter{0};
-  fs::path final_dir = fs::path(cache_dir) / fmt::format("{}-{}", name, digest.substr(0, 32));
-  std::error_code ec;
-  if (fs::is_directory(final_dir, ec)) return final_dir.string();
-  fs::create_directories(cache_dir, ec);
-  if (ec) return FsError(ec, "mkdir " + cache_dir);
-  fs::path tmp = fs::path(cache_dir) /
-                 fmt::format(".tmp-{}-{}-{}", name, ::getpid(), counter.fetch_add(1));
-  fs::remove_all(tmp, ec);
-  absl::Status st = MakeDir(tmp, 0755);
-  if (st.ok()) st = fill(tmp);
-  if (st.ok() && ::rename(tmp.c_str(), final_dir.c_str()) != 0) {
-    // Someone else finished the same layer first: theirs is identical.
-    if (errno != EEXIST && errno != ENOTEMPTY) st = ErrnoStatus(errno, "rename layer");
-  }
-  fs::remove_all(tmp, ec);
-  if (!st.ok()) return st;
-  return final_dir.string();
-}
-
 absl::Status ValidGuestPath(const std::string& guest) {
   if (guest.empty() || guest.front() != '/' || guest.back() == '/') {
     return absl::InvalidArgumentError("guest path must be absolute: " + guest);
@@ -176,7 +153,114 @@ absl::Status FillBase(const fs::path& root, const std::string& busybox) {
   return WriteFile(root / "etc/group", kGroup, 0644);
 }
 
+constexpr char kOpaqueXattr[] = "trusted.overlay.opaque";
+
+// overlayfs' whiteout: a character device 0/0.
+bool IsWhiteout(const struct stat& st) {
+  return S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0);
+}
+
+bool IsOpaque(const fs::path& dir) {
+  char v = 0;
+  return ::lgetxattr(dir.c_str(), kOpaqueXattr, &v, 1) == 1 && v == 'y';
+}
+
+// True when every component of root/rel is a real directory (no symlink on the way), so
+// removing under it stays inside root.
+bool RealDirUnder(const fs::path& root, const fs::path& rel) {
+  fs::path p = root;
+  for (const auto& part : rel) {
+    p /= part;
+    struct stat st;
+    if (::lstat(p.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  }
+  return true;
+}
+
+// The whiteouts and opaque directories of one layer, relative to its root.
+struct LayerWhiteouts {
+  std::vector<fs::path> whiteouts, opaque;
+  bool empty() const { return whiteouts.empty() && opaque.empty(); }
+};
+
+absl::StatusOr<LayerWhiteouts> FindWhiteouts(const std::string& layer) {
+  LayerWhiteouts w;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(layer, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0)
+      return ErrnoStatus(errno, "stat " + it->path().string());
+    if (IsWhiteout(st)) w.whiteouts.push_back(it->path().lexically_relative(layer));
+    if (S_ISDIR(st.st_mode) && IsOpaque(it->path()))
+      w.opaque.push_back(it->path().lexically_relative(layer));
+  }
+  if (ec) return FsError(ec, "walk " + layer);
+  return w;
+}
+
+// What a layer's whiteouts hide in the layers merged below it so far.
+absl::Status HideBelow(const fs::path& root, const LayerWhiteouts& w) {
+  std::error_code ec;
+  for (const fs::path& rel : w.opaque) {
+    if (!RealDirUnder(root, rel)) continue;
+    for (const auto& e : fs::directory_iterator(root / rel, ec)) {
+      fs::remove_all(e.path(), ec);
+      if (ec) return FsError(ec, "remove " + e.path().string());
+    }
+  }
+  for (const fs::path& rel : w.whiteouts) {
+    if (!RealDirUnder(root, rel.parent_path())) continue;
+    fs::remove_all(root / rel, ec);
+    if (ec) return FsError(ec, "remove " + (root / rel).string());
+  }
+  return absl::OkStatus();
+}
+
+// Drops the whiteout markers a layer's copy brought into the merged tree.
+absl::Status DropMarkers(const fs::path& root, const LayerWhiteouts& w) {
+  for (const fs::path& rel : w.whiteouts) {
+    fs::path p = root / rel;
+    struct stat st;
+    if (RealDirUnder(root, rel.parent_path()) && ::lstat(p.c_str(), &st) == 0 && IsWhiteout(st) &&
+        ::unlink(p.c_str()) != 0) {
+      return ErrnoStatus(errno, "unlink " + p.string());
+    }
+  }
+  for (const fs::path& rel : w.opaque) {
+    fs::path p = root / rel;
+    if (RealDirUnder(root, rel) && ::lremovexattr(p.c_str(), kOpaqueXattr) != 0 &&
+        errno != ENODATA) {
+      return ErrnoStatus(errno, "removexattr " + p.string());
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<std::string> MaterializeLayer(
+    const std::string& cache_dir, const std::string& name, const std::string& digest,
+    const std::function<absl::Status(const fs::path&)>& fill) {
+  static std::atomic<uint64_t> counter{0};
+  fs::path final_dir = fs::path(cache_dir) / fmt::format("{}-{}", name, digest.substr(0, 32));
+  std::error_code ec;
+  if (fs::is_directory(final_dir, ec)) return final_dir.string();
+  fs::create_directories(cache_dir, ec);
+  if (ec) return FsError(ec, "mkdir " + cache_dir);
+  fs::path tmp =
+      fs::path(cache_dir) / fmt::format(".tmp-{}-{}-{}", name, ::getpid(), counter.fetch_add(1));
+  fs::remove_all(tmp, ec);
+  absl::Status st = MakeDir(tmp, 0755);
+  if (st.ok()) st = fill(tmp);
+  if (st.ok() && ::rename(tmp.c_str(), final_dir.c_str()) != 0) {
+    // Someone else finished the same layer first: theirs is identical.
+    if (errno != EEXIST && errno != ENOTEMPTY) st = ErrnoStatus(errno, "rename layer");
+  }
+  fs::remove_all(tmp, ec);
+  if (!st.ok()) return st;
+  return final_dir.string();
+}
 
 std::vector<std::pair<std::string, std::string>> AlternativesInstalled(const std::string& script) {
   std::string joined;  // continuation lines joined
@@ -192,7 +276,8 @@ std::vector<std::pair<std::string, std::string>> AlternativesInstalled(const std
   size_t pos = 0;
   while ((pos = joined.find("update-alternatives", pos)) != std::string::npos) {
     size_t end = joined.find('\n', pos);
-    std::istringstream words(joined.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
+    std::istringstream words(
+        joined.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
     pos = end == std::string::npos ? joined.size() : end;
     std::vector<std::string> w;
     for (std::string x; words >> x;) w.push_back(x);
@@ -232,15 +317,15 @@ absl::StatusOr<std::string> BuildBaseLayer(const std::string& cache_dir,
   for (std::string_view applet : kApplets) h.Add(applet);
   h.Add(kPasswd);
   h.Add(kGroup);
-  return Materialize(cache_dir, "base", h.Hex(),
-                     [&](const fs::path& root) { return FillBase(root, busybox); });
+  return MaterializeLayer(cache_dir, "base", h.Hex(),
+                          [&](const fs::path& root) { return FillBase(root, busybox); });
 }
 
 absl::StatusOr<std::string> BuildFileLayer(const std::string& cache_dir, const std::string& name,
                                            const LayerFiles& files) {
-  if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
-                                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
-                          std::string::npos) {
+  if (name.empty() ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos) {
     return absl::InvalidArgumentError("bad layer name: " + name);
   }
   Hasher h;
@@ -254,7 +339,7 @@ absl::StatusOr<std::string> BuildFileLayer(const std::string& cache_dir, const s
     h.Add(fmt::format("{:o}", st.st_mode & 07777));
     RETURN_IF_ERROR(h.AddFile(host));
   }
-  return Materialize(cache_dir, name, h.Hex(), [&](const fs::path& root) -> absl::Status {
+  return MaterializeLayer(cache_dir, name, h.Hex(), [&](const fs::path& root) -> absl::Status {
     for (const auto& [host, guest] : files) {
       fs::path dest = root / fs::path(guest).relative_path();
       RETURN_IF_ERROR(MakeDirsUnder(root, fs::path(guest).relative_path().parent_path(), 0755));
@@ -273,19 +358,23 @@ absl::StatusOr<std::string> BuildDebLayer(ProcessRunner& runner, const std::stri
   for (char& c : name) {
     if (c == '+') c = '_';
   }
-  return Materialize(cache_dir, name, h.Hex(), [&](const fs::path& root) -> absl::Status {
-    ASSIGN_OR_RETURN(ProcessResult r, runner.Run({"dpkg-deb", "-x", deb, root.string()}, std::chrono::minutes(5)));
-    if (r.exit_code != 0) return absl::DataLossError(fmt::format("dpkg-deb -x {}: {}", deb, r.output.substr(0, 400)));
+  return MaterializeLayer(cache_dir, name, h.Hex(), [&](const fs::path& root) -> absl::Status {
+    ASSIGN_OR_RETURN(ProcessResult r,
+                     runner.Run({"dpkg-deb", "-x", deb, root.string()}, std::chrono::minutes(5)));
+    if (r.exit_code != 0)
+      return absl::DataLossError(fmt::format("dpkg-deb -x {}: {}", deb, r.output.substr(0, 400)));
     // Maintainer scripts never run, but the alternatives they register are part of what
     // the package provides (libblas3's libblas.so.3 exists only as one).
-    ASSIGN_OR_RETURN(ProcessResult post, runner.Run({"dpkg-deb", "-I", deb, "postinst"}, std::chrono::minutes(1)));
+    ASSIGN_OR_RETURN(ProcessResult post,
+                     runner.Run({"dpkg-deb", "-I", deb, "postinst"}, std::chrono::minutes(1)));
     if (post.exit_code != 0) return absl::OkStatus();  // no postinst
     for (const auto& [link, target] : AlternativesInstalled(post.output)) {
       fs::path at = root / fs::path(link).relative_path();
       std::error_code ec;
       if (fs::exists(fs::symlink_status(at, ec))) continue;
       RETURN_IF_ERROR(MakeDirsUnder(root, fs::path(link).relative_path().parent_path(), 0755));
-      if (::symlink(target.c_str(), at.c_str()) != 0) return ErrnoStatus(errno, "symlink " + at.string());
+      if (::symlink(target.c_str(), at.c_str()) != 0)
+        return ErrnoStatus(errno, "symlink " + at.string());
     }
     return absl::OkStatus();
   });
@@ -296,13 +385,17 @@ absl::StatusOr<std::string> BuildMergedLayer(ProcessRunner& runner, const std::s
   Hasher h;
   h.Add(kMergedVersion);
   for (const std::string& l : layers) h.Add(fs::path(l).filename().string());  // names are digests
-  return Materialize(cache_dir, "merged", h.Hex(), [&](const fs::path& root) -> absl::Status {
+  return MaterializeLayer(cache_dir, "merged", h.Hex(), [&](const fs::path& root) -> absl::Status {
     // Bottom layer first; each upper one replaces what it shares.
     for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
-      ASSIGN_OR_RETURN(ProcessResult r, runner.Run({"cp", "-a", "--link", "--remove-destination", *it + "/.",
-                                                    root.string()},
+      ASSIGN_OR_RETURN(LayerWhiteouts w, FindWhiteouts(*it));
+      RETURN_IF_ERROR(HideBelow(root, w));
+      ASSIGN_OR_RETURN(ProcessResult r, runner.Run({"cp", "-a", "--link", "--remove-destination",
+                                                    *it + "/.", root.string()},
                                                    std::chrono::minutes(5)));
-      if (r.exit_code != 0) return absl::InternalError(fmt::format("merging {}: {}", *it, r.output.substr(0, 400)));
+      if (r.exit_code != 0)
+        return absl::InternalError(fmt::format("merging {}: {}", *it, r.output.substr(0, 400)));
+      RETURN_IF_ERROR(DropMarkers(root, w));
     }
     return absl::OkStatus();
   });

@@ -4,6 +4,8 @@
 // directory that exists is complete. The oci runtime stacks layers with overlayfs.
 #pragma once
 
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -42,10 +44,19 @@ std::vector<std::pair<std::string, std::string>> AlternativesInstalled(const std
 
 // One layer holding `layers` (top first) merged, the top one winning where they overlap:
 // <cache_dir>/merged-<digest of the layer names>, hard links into the layers (no copies).
+// Whiteouts in the layers (overlayfs' form, see oci_image.h) are applied: a whiteout
+// removes what the layers below have at its path, an opaque directory hides everything
+// below it, and neither is left in the merged layer.
 // For runtimes that cannot stack many layers: an overlay mount's options must fit one
 // page (about 40 long layer paths), a microvm has 24 virtio-mmio slots.
 absl::StatusOr<std::string> BuildMergedLayer(ProcessRunner& runner, const std::string& cache_dir,
                                              const std::vector<std::string>& layers);
+
+// Returns <cache_dir>/<name>-<first 32 hex digits of digest>, building it with `fill` into
+// a temporary directory first if it does not exist yet (the atomic build above).
+absl::StatusOr<std::string> MaterializeLayer(
+    const std::string& cache_dir, const std::string& name, const std::string& digest,
+    const std::function<absl::Status(const std::filesystem::path&)>& fill);
 
 // Lower-case hex SHA-256 of `data`.
 std::string Sha256OfString(std::string_view data);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/net.h"
@@ -20,21 +21,28 @@ struct TemplateSpec {
   std::string name;
   // Read-only root filesystem layers, top (highest priority) first; the base layer last.
   std::vector<std::string> layers;
-  std::vector<std::string> command;           // argv of the workload inside the instance
+  std::vector<std::string> command;  // argv of the workload inside the instance
   std::map<std::string, std::string> env;
+  // Who the workload runs as and where (an OCI image's user and working dir); nullopt:
+  // the runtime's unprivileged default.
+  std::optional<std::pair<uint32_t, uint32_t>> user;  // uid, gid
+  std::string cwd = "/";
+  // The port the app listens on itself inside the instance; 0: the app serves the socket
+  // it is handed (LISTEN_FDS). With a port, Start() keeps the socket and relays into it.
+  uint16_t app_port = 0;
   uint64_t memory_limit_bytes = 64ull << 20;
   uint32_t pids_limit = 64;
-  double cpus = 0.5;                          // CPU quota in cores
-  uint64_t scratch_bytes = 64ull << 20;       // ephemeral tmpfs size
-  std::string scratch_mount = "/srv";         // where the workload sees scratch storage
-  std::string probe_path = "/";               // readiness probe: HTTP GET path
+  double cpus = 0.5;                     // CPU quota in cores
+  uint64_t scratch_bytes = 64ull << 20;  // ephemeral tmpfs size
+  std::string scratch_mount = "/srv";    // where the workload sees scratch storage
+  std::string probe_path = "/";          // readiness probe: HTTP GET path
   // In-instance install (template option install_packages): a read-only directory holding
   // debs/*.deb and the static prewarm-guest-activate. The runtime mounts it at
   // kInstallMount, gives the instance a writable root with room for `install_bytes` more
   // (charged to the instance's memory), and starts the workload through
   // `prewarm-guest-activate --install`, which runs the instance's dpkg as root first.
-  std::string install_dir;                    // empty: everything is in the layers
-  uint64_t install_bytes = 0;                 // the packages' Installed-Size
+  std::string install_dir;     // empty: everything is in the layers
+  uint64_t install_bytes = 0;  // the packages' Installed-Size
 };
 
 // Where an instance sees TemplateSpec::install_dir.
@@ -48,9 +56,9 @@ inline uint64_t InstallRootBytes(const TemplateSpec& t) {
 }
 
 struct InstanceSpec {
-  std::string id;                             // unique on the node; [a-zA-Z0-9_-]+
+  std::string id;  // unique on the node; [a-zA-Z0-9_-]+
   TemplateSpec tmpl;
-  IpAddr address;                             // the instance's own 127.x.y.z
+  IpAddr address;  // the instance's own 127.x.y.z
   uint16_t port = 80;
 };
 

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include "fmt/format.h"
+
 namespace prewarm::agent {
 
 std::string SelfBinaryDir() {
@@ -15,8 +17,13 @@ absl::StatusOr<std::map<std::string, AgentTemplate>> BuildTemplates(const AgentC
                                                                     ProcessRunner& runner) {
   std::map<std::string, AgentTemplate> out;
   for (const TemplateConfig& t : config.templates) {
+    if (!t.image.empty() && config.runtime == "qemu") {
+      return absl::UnimplementedError(fmt::format(
+          "template {}: OCI image templates run under the oci runtime (runc) only so far", t.name));
+    }
     AgentTemplate at;
-    ASSIGN_OR_RETURN(TemplateImage img, BuildTemplateImage(config.cache_dir, t, binary_dir, runner));
+    ASSIGN_OR_RETURN(TemplateImage img,
+                     BuildTemplateImage(config.cache_dir, t, binary_dir, runner));
     at.spec = TemplateSpecOf(t, std::move(img));
     at.preload = t.preload;
     out.emplace(t.name, std::move(at));

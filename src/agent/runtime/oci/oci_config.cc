@@ -9,11 +9,11 @@ namespace {
 
 // runc's `runc spec` defaults.
 constexpr std::string_view kMaskedPaths[] = {
-    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-    "/proc/scsi"};
-constexpr std::string_view kReadonlyPaths[] = {"/proc/bus", "/proc/fs", "/proc/irq",
-                                                "/proc/sys", "/proc/sysrq-trigger"};
+    "/proc/acpi",          "/proc/asound",     "/proc/kcore",       "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/sys/firmware",       "/proc/scsi"};
+constexpr std::string_view kReadonlyPaths[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                                               "/proc/sysrq-trigger"};
 
 std::string JsonArray(const std::vector<std::string>& items) {
   std::string out = "[";
@@ -26,8 +26,7 @@ std::string JsonArray(const std::vector<std::string>& items) {
 std::string Mount(std::string_view dest, std::string_view type, std::string_view source,
                   const std::vector<std::string>& options) {
   return fmt::format(R"({{"destination": {}, "type": {}, "source": {}, "options": {}}})",
-                     JsonString(dest), JsonString(type), JsonString(source),
-                     JsonArray(options));
+                     JsonString(dest), JsonString(type), JsonString(source), JsonArray(options));
 }
 
 std::string Mounts(const OciConfigParams& p) {
@@ -55,13 +54,13 @@ std::string Process(const OciConfigParams& p) {
     "user": {{"uid": {}, "gid": {}}},
     "args": {},
     "env": {},
-    "cwd": "/",
+    "cwd": {},
     "capabilities": {{"bounding": {}, "effective": {}, "inheritable": [], "permitted": {}, "ambient": []}},
     "rlimits": [{{"type": "RLIMIT_NOFILE", "hard": {}, "soft": {}}}],
     "noNewPrivileges": true
   }})",
-                     p.uid, p.gid, JsonArray(p.args), JsonArray(p.env), caps, caps, caps,
-                     p.nofile_limit, p.nofile_limit);
+                     p.uid, p.gid, JsonArray(p.args), JsonArray(p.env), JsonString(p.cwd), caps,
+                     caps, caps, p.nofile_limit, p.nofile_limit);
 }
 
 std::string Linux(const OciConfigParams& p) {
@@ -77,12 +76,15 @@ std::string Linux(const OciConfigParams& p) {
       "cpu": {{"quota": {}, "period": {}}}
     }},
     "cgroupsPath": {},
-    "namespaces": [{{"type": "pid"}}, {{"type": "network"}}, {{"type": "ipc"}}, {{"type": "uts"}}, {{"type": "mount"}}],
+    "namespaces": [{{"type": "pid"}}, {}, {{"type": "ipc"}}, {{"type": "uts"}}, {{"type": "mount"}}],
     "maskedPaths": {},
     "readonlyPaths": {}
   }})",
-                     p.memory_limit_bytes, p.pids_limit, quota, kPeriod,
-                     JsonString(p.cgroups_path), JsonArray(masked), JsonArray(readonly));
+                     p.memory_limit_bytes, p.pids_limit, quota, kPeriod, JsonString(p.cgroups_path),
+                     p.netns_path.empty() ? std::string(R"({"type": "network"})")
+                                          : fmt::format(R"({{"type": "network", "path": {}}})",
+                                                        JsonString(p.netns_path)),
+                     JsonArray(masked), JsonArray(readonly));
 }
 
 }  // namespace
@@ -91,11 +93,21 @@ std::string JsonString(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out += fmt::format("\\u{:04x}", static_cast<int>(c));
@@ -119,8 +131,8 @@ std::string OciConfigJson(const OciConfigParams& p) {
   "linux": {}
 }}
 )",
-                     Process(p), JsonString(p.rootfs), p.readonly_root, JsonString(p.hostname), Mounts(p),
-                     Linux(p));
+                     Process(p), JsonString(p.rootfs), p.readonly_root, JsonString(p.hostname),
+                     Mounts(p), Linux(p));
 }
 
 }  // namespace prewarm::agent::oci

@@ -12,29 +12,32 @@
 namespace prewarm::agent::oci {
 
 struct OciConfigParams {
-  std::vector<std::string> args;   // the workload's argv
-  std::vector<std::string> env;    // "K=V"
+  std::vector<std::string> args;  // the workload's argv
+  std::vector<std::string> env;   // "K=V"
   std::string hostname;
   uint32_t uid = 65534;
   uint32_t gid = 65534;
-  std::string rootfs = "rootfs";   // relative to the bundle directory
-  std::string scratch_source;      // host directory bind-mounted read-write
-  std::string scratch_destination; // where the workload sees it
+  std::string cwd = "/";
+  std::string rootfs = "rootfs";    // relative to the bundle directory
+  std::string scratch_source;       // host directory bind-mounted read-write
+  std::string scratch_destination;  // where the workload sees it
   uint64_t tmp_bytes = 16ull << 20;
   uint64_t memory_limit_bytes = 64ull << 20;
   uint32_t pids_limit = 64;
   double cpus = 0.5;
   uint32_t nofile_limit = 4096;
-  std::string cgroups_path;        // e.g. "/prewarm/prewarm-abc"
+  std::string cgroups_path;  // e.g. "/prewarm/prewarm-abc"
+  std::string netns_path;    // join this network namespace (empty: a new, empty one)
   bool readonly_root = true;
   std::vector<std::string> capabilities;  // e.g. "CAP_CHOWN"; none by default
   // Extra read-only bind mounts: destination inside the instance -> host source.
   std::vector<std::pair<std::string, std::string>> readonly_binds;
 };
 
-// Renders config.json: read-only root (unless readonly_root is false), new pid/mount/ipc/uts/network namespaces (the
-// network namespace is empty: no interface but a down lo, so no route out), no
-// capabilities (unless listed), no new privileges, runc's default masked and read-only /proc paths.
+// Renders config.json: read-only root (unless readonly_root is false), new
+// pid/mount/ipc/uts/network namespaces (the network namespace is empty: no interface but a down lo,
+// so no route out), no capabilities (unless listed), no new privileges, runc's default masked and
+// read-only /proc paths.
 std::string OciConfigJson(const OciConfigParams& p);
 
 // A JSON string literal (quoted, escaped) for `s`.

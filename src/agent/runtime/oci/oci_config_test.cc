@@ -54,5 +54,19 @@ TEST(OciConfigTest, EscapesStrings) {
   EXPECT_TRUE(Has(OciConfigJson(p), R"("env": ["QUOTE=\"x\""])"));
 }
 
+TEST(OciConfigTest, AnImagesUserWorkdirAndAnOwnNetworkNamespace) {
+  OciConfigParams p = Params();
+  p.uid = 4242;
+  p.gid = 4343;
+  p.cwd = "/srv/app";
+  p.netns_path = "/run/prewarm/n/instances/i-1/netns";
+  std::string json = OciConfigJson(p);
+  EXPECT_TRUE(Has(json, R"("user": {"uid": 4242, "gid": 4343})"));
+  EXPECT_TRUE(Has(json, R"("cwd": "/srv/app")"));
+  EXPECT_TRUE(Has(json, R"({"type": "network", "path": "/run/prewarm/n/instances/i-1/netns"})"));
+  EXPECT_FALSE(Has(json, R"({"type": "network"})"));
+  EXPECT_TRUE(Has(OciConfigJson(Params()), R"("cwd": "/")"));
+}
+
 }  // namespace
 }  // namespace prewarm::agent::oci

@@ -11,6 +11,7 @@
 
 #include "agent/layers.h"
 #include "agent/runtime/oci/oci_config.h"
+#include "agent/runtime/oci/relay.h"
 #include "common/logging.h"
 #include "fmt/format.h"
 
@@ -46,8 +47,10 @@ std::optional<uint64_t> ReadCounter(const std::string& path) {
 std::vector<std::string> WorkloadEnv(const InstanceSpec& spec) {
   std::map<std::string, std::string> env = {{"PATH", "/usr/bin:/bin"}, {"HOME", "/"}};
   for (const auto& [k, v] : spec.tmpl.env) env[k] = v;
-  env["LISTEN_FDS"] = "1";  // socket activation: fd 3, and the workload is pid 1
-  env["LISTEN_PID"] = "1";
+  if (spec.tmpl.app_port == 0) {
+    env["LISTEN_FDS"] = "1";  // socket activation: fd 3, and the workload is pid 1
+    env["LISTEN_PID"] = "1";
+  }
   env["PREWARM_INSTANCE_ID"] = spec.id;
   env["PREWARM_LISTEN"] = HostPort{spec.address, spec.port}.ToString();  // what fd 3 is bound to
   std::vector<std::string> out;
@@ -66,6 +69,7 @@ class OciInstance final : public RuntimeInstance {
         rootfs_(dir_ + "/rootfs"),
         scratch_(dir_ + "/scratch"),
         rw_(dir_ + "/rw"),
+        netns_(dir_ + "/netns"),
         cid_(rt.ContainerId(spec.id)) {}
   ~OciInstance() override {
     absl::Status st = Destroy();
@@ -91,7 +95,11 @@ class OciInstance final : public RuntimeInstance {
 
   OciRuntime& rt_;
   InstanceSpec spec_;
-  std::string dir_, rootfs_, scratch_, rw_, cid_;
+  std::string dir_, rootfs_, scratch_, rw_, netns_, cid_;
+  // An app on its own port (TemplateSpec::app_port): the instance's own network
+  // namespace (loopback up) and the relay into it.
+  bool relay_mode() const { return spec_.tmpl.app_port != 0; }
+  std::unique_ptr<OwnPortRelay> relay_;
   pid_t runc_pid_ = -1;
   std::optional<int> exit_code_;
   bool destroyed_ = false;
@@ -100,19 +108,25 @@ class OciInstance final : public RuntimeInstance {
 absl::Status OciInstance::Prepare() {
   std::error_code ec;
   if (fs::exists(dir_, ec)) return absl::AlreadyExistsError("instance dir exists: " + dir_);
-  fs::path mount_point = fs::path(dir_) / "mnt" / fs::path(spec_.tmpl.scratch_mount).relative_path();
+  fs::path mount_point =
+      fs::path(dir_) / "mnt" / fs::path(spec_.tmpl.scratch_mount).relative_path();
   for (const fs::path& d : {fs::path(rootfs_), fs::path(scratch_), mount_point}) {
     fs::create_directories(d, ec);
     if (ec) return ErrnoStatus(ec.value(), "mkdir " + d.string());
   }
   const OciOptions& o = rt_.options_;
-  RETURN_IF_ERROR(rt_.mounter_.MountTmpfs(scratch_, spec_.tmpl.scratch_bytes, o.uid, o.gid, 0755));
+  if (relay_mode()) RETURN_IF_ERROR(CreateNetns(netns_));
+  // The scratch storage belongs to whoever the workload runs as.
+  uint32_t uid = spec_.tmpl.user ? spec_.tmpl.user->first : o.uid;
+  uint32_t gid = spec_.tmpl.user ? spec_.tmpl.user->second : o.gid;
+  RETURN_IF_ERROR(rt_.mounter_.MountTmpfs(scratch_, spec_.tmpl.scratch_bytes, uid, gid, 0755));
   std::vector<std::string> lowers = {dir_ + "/mnt"};
   size_t option_bytes = 0;
   for (const std::string& l : spec_.tmpl.layers) option_bytes += l.size() + 1;
   if (option_bytes > kMaxOverlayOptionBytes) {
     // mount(2) takes at most one page of options: stack one merged layer instead.
-    ASSIGN_OR_RETURN(std::string merged, BuildMergedLayer(rt_.runner_, rt_.options_.cache_dir, spec_.tmpl.layers));
+    ASSIGN_OR_RETURN(std::string merged,
+                     BuildMergedLayer(rt_.runner_, rt_.options_.cache_dir, spec_.tmpl.layers));
     lowers.push_back(merged);
   } else {
     lowers.insert(lowers.end(), spec_.tmpl.layers.begin(), spec_.tmpl.layers.end());
@@ -129,7 +143,8 @@ absl::Status OciInstance::Prepare() {
     fs::create_directories(rw_ + d, ec);
     if (ec) return ErrnoStatus(ec.value(), "mkdir " + rw_ + d);
   }
-  RETURN_IF_ERROR(rt_.mounter_.MountWritableOverlay(lowers, rw_ + "/upper", rw_ + "/work", rootfs_));
+  RETURN_IF_ERROR(
+      rt_.mounter_.MountWritableOverlay(lowers, rw_ + "/upper", rw_ + "/work", rootfs_));
   return WriteConfig();
 }
 
@@ -139,8 +154,9 @@ absl::Status OciInstance::WriteConfig() {
   p.args = spec_.tmpl.command;
   p.env = WorkloadEnv(spec_);
   p.hostname = spec_.id;
-  p.uid = o.uid;
-  p.gid = o.gid;
+  p.uid = spec_.tmpl.user ? spec_.tmpl.user->first : o.uid;
+  p.gid = spec_.tmpl.user ? spec_.tmpl.user->second : o.gid;
+  p.cwd = spec_.tmpl.cwd.empty() ? "/" : spec_.tmpl.cwd;
   p.scratch_source = scratch_;
   p.scratch_destination = spec_.tmpl.scratch_mount;
   p.tmp_bytes = o.tmp_bytes;
@@ -149,13 +165,15 @@ absl::Status OciInstance::WriteConfig() {
   p.cpus = spec_.tmpl.cpus;
   p.nofile_limit = o.nofile_limit;
   p.cgroups_path = fmt::format("/{}/{}", o.cgroup_parent, cid_);
+  if (relay_mode()) p.netns_path = netns_;
   if (!spec_.tmpl.install_dir.empty()) {
     // Root until dpkg is done (prewarm-guest-activate --install), then uid:gid with no
     // capabilities left; what dpkg writes to the tmpfs is charged to the instance.
     p.readonly_root = false;
     p.uid = 0;
     p.gid = 0;
-    p.capabilities = {"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_SETUID", "CAP_SETGID"};
+    p.capabilities = {"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FOWNER",
+                      "CAP_FSETID", "CAP_SETUID",       "CAP_SETGID"};
     p.readonly_binds = {{kInstallMount, spec_.tmpl.install_dir}};
     p.memory_limit_bytes += InstallRootBytes(spec_.tmpl);
     std::vector<std::string> args = {std::string(kInstallMount) + "/prewarm-guest-activate",
@@ -175,8 +193,14 @@ absl::Status OciInstance::Start(int listen_fd) {
   if (destroyed_) return absl::FailedPreconditionError("instance destroyed: " + spec_.id);
   if (runc_pid_ > 0) return absl::FailedPreconditionError("instance already started: " + spec_.id);
   SpawnOptions opts;
-  opts.argv = rt_.RuncCommand({"run", "--preserve-fds", "1", "--bundle", dir_, cid_});
-  opts.fds = {{3, listen_fd}};
+  if (relay_mode()) {
+    // The app listens on its own port: the agent keeps the socket and relays into it.
+    ASSIGN_OR_RETURN(relay_, OwnPortRelay::Start(listen_fd, netns_, spec_.tmpl.app_port));
+    opts.argv = rt_.RuncCommand({"run", "--bundle", dir_, cid_});
+  } else {
+    opts.argv = rt_.RuncCommand({"run", "--preserve-fds", "1", "--bundle", dir_, cid_});
+    opts.fds = {{3, listen_fd}};
+  }
   opts.log_path = dir_ + "/runc.log";
   opts.new_process_group = true;  // a ^C to the agent must not reach runc directly
   ASSIGN_OR_RETURN(runc_pid_, rt_.runner_.Spawn(opts));
@@ -197,11 +221,11 @@ std::optional<int> OciInstance::PollExit() {
 ResourceUsage OciInstance::Usage() {
   ResourceUsage u;
   bool v2 = rt_.CgroupDir(spec_.id, "memory") == rt_.CgroupDir(spec_.id, "pids");
-  std::string mem = rt_.CgroupDir(spec_.id, "memory") +
-                    (v2 ? "/memory.current" : "/memory.usage_in_bytes");
+  std::string mem =
+      rt_.CgroupDir(spec_.id, "memory") + (v2 ? "/memory.current" : "/memory.usage_in_bytes");
   u.memory_bytes = ReadCounter(mem).value_or(0);
-  u.pids = static_cast<uint32_t>(ReadCounter(rt_.CgroupDir(spec_.id, "pids") + "/pids.current")
-                                     .value_or(0));
+  u.pids = static_cast<uint32_t>(
+      ReadCounter(rt_.CgroupDir(spec_.id, "pids") + "/pids.current").value_or(0));
   return u;
 }
 
@@ -226,7 +250,7 @@ void OciInstance::StopContainer() {
 
 absl::Status OciInstance::ReleaseHostResources() {
   absl::Status result;
-  for (const std::string& m : {scratch_, rootfs_, rw_}) {  // unmounting a tmpfs wipes it
+  for (const std::string& m : {scratch_, rootfs_, rw_, netns_}) {  // unmounting a tmpfs wipes it
     absl::Status st = rt_.mounter_.Unmount(m, /*lazy=*/false);
     if (!st.ok()) st = rt_.mounter_.Unmount(m, /*lazy=*/true);
     if (!st.ok() && result.ok()) result = st;
@@ -241,6 +265,7 @@ absl::Status OciInstance::ReleaseHostResources() {
 absl::Status OciInstance::Destroy() {
   if (destroyed_) return absl::OkStatus();
   destroyed_ = true;
+  relay_.reset();  // closes the relayed connections
   StopContainer();
   std::error_code ec;
   if (runc_pid_ > 0 && fs::exists(fmt::format("{}/runc/{}", rt_.options_.state_dir, cid_), ec)) {
@@ -269,8 +294,7 @@ std::string OciRuntime::InstanceDir(std::string_view instance_id) const {
   return fmt::format("{}/instances/{}", options_.state_dir, instance_id);
 }
 
-std::string OciRuntime::CgroupDir(std::string_view instance_id,
-                                  std::string_view controller) const {
+std::string OciRuntime::CgroupDir(std::string_view instance_id, std::string_view controller) const {
   std::error_code ec;
   bool v2 = fs::exists(options_.cgroup_root + "/cgroup.controllers", ec);
   std::string path = fmt::format("{}/{}", options_.cgroup_parent, ContainerId(instance_id));
@@ -303,8 +327,8 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> OciRuntime::Create(const Instan
 }
 
 absl::Status OciRuntime::CleanupStale() {
-  ASSIGN_OR_RETURN(ProcessResult list, runner_.Run(RuncCommand({"list", "-q"}),
-                                                   options_.command_timeout));
+  ASSIGN_OR_RETURN(ProcessResult list,
+                   runner_.Run(RuncCommand({"list", "-q"}), options_.command_timeout));
   std::istringstream ids(list.output);
   std::string id;
   while (std::getline(ids, id)) {

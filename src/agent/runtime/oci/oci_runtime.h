@@ -9,6 +9,8 @@
 //   rw/          only with TemplateSpec::install_dir: a tmpfs holding the root overlay's
 //                upper layer (rootfs/ is then writable), where the instance's dpkg
 //                installs the template's install_packages before the workload starts
+//   netns        only with TemplateSpec::app_port: the instance's network namespace
+//                (loopback up), which runc joins and the relay (relay.h) connects into
 //   runc.log     stdout/stderr of `runc run` and of the workload
 // runc's own state lives in <state_dir>/runc (`runc --root`). The container id is
 // id_prefix + instance id; its cgroup is /<cgroup_parent>/<container id>.
@@ -35,15 +37,15 @@ inline constexpr size_t kMaxOverlayOptionBytes = 3000;
 
 struct OciOptions {
   std::string runtime_binary = "runc";
-  std::string state_dir = "/run/prewarm/node";  // one per agent: CleanupStale() owns it
+  std::string state_dir = "/run/prewarm/node";   // one per agent: CleanupStale() owns it
   std::string cache_dir = "/var/cache/prewarm";  // where merged layers are built
-  std::string id_prefix = "prewarm-";           // container ids; CleanupStale() filter
+  std::string id_prefix = "prewarm-";            // container ids; CleanupStale() filter
   std::string cgroup_parent = "prewarm";
   std::string cgroup_root = "/sys/fs/cgroup";
   uint32_t uid = 65534;  // the workload runs as nobody:nogroup
   uint32_t gid = 65534;
   uint32_t nofile_limit = 4096;
-  uint64_t tmp_bytes = 16ull << 20;  // /tmp tmpfs inside the instance
+  uint64_t tmp_bytes = 16ull << 20;                  // /tmp tmpfs inside the instance
   std::chrono::milliseconds command_timeout{10000};  // each runc kill/delete/list
   std::chrono::milliseconds stop_timeout{10000};     // Destroy(): waiting for runc to exit
 };

@@ -1,0 +1,75 @@
+// The own-port relay: for an app that listens on a port of its own inside the instance
+// (an OCI image's exposed port) instead of serving the socket it is handed (socket
+// activation). The agent keeps the instance's address and listening socket, so the cold
+// path is unchanged; the relay accepts each connection on that socket and splices it,
+// both ways and without copies through user space, to a connection it makes from inside
+// the instance's network namespace to 127.0.0.1:<app port>.
+//
+// A connection that arrives while the app is still starting is accepted and its connect
+// retried until the app's port accepts (or `connect_timeout`): the client waits, as in
+// the accept queue. The agent's readiness probe goes the same way, so an instance is
+// ready once its app accepts on its port.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/net.h"
+#include "common/status.h"
+
+namespace prewarm::agent::oci {
+
+// Makes a network namespace with its loopback up and bind-mounts it on `path` (created
+// as an empty file), for runc to join (the config's network namespace `path`). Undo with
+// an unmount of `path`. Needs root.
+absl::Status CreateNetns(const std::string& path);
+
+struct RelayOptions {
+  std::chrono::milliseconds connect_timeout{30000};
+  // Connections relayed at once; more wait in the listening socket's accept queue.
+  int max_connections = 512;
+};
+
+class OwnPortRelay {
+ public:
+  // Relays connections accepted on `listen_fd` (duplicated: the caller keeps its own) to
+  // 127.0.0.1:`port` inside the network namespace at `netns_path`.
+  static absl::StatusOr<std::unique_ptr<OwnPortRelay>> Start(int listen_fd,
+                                                             const std::string& netns_path,
+                                                             uint16_t port,
+                                                             RelayOptions options = {});
+  // Stops accepting, closes every relayed connection and joins every thread.
+  ~OwnPortRelay();
+  OwnPortRelay(const OwnPortRelay&) = delete;
+  OwnPortRelay& operator=(const OwnPortRelay&) = delete;
+
+  uint64_t accepted() const { return accepted_.load(); }
+  uint64_t relayed() const { return relayed_.load(); }  // connected to the app
+  uint64_t refused() const { return refused_.load(); }  // the app's port never accepted
+
+ private:
+  OwnPortRelay(ScopedFd listen, ScopedFd netns, ScopedFd stop, uint16_t port, RelayOptions options);
+  void AcceptLoop();
+  void Serve(ScopedFd client);
+  void ReapWorkers(bool all);
+
+  ScopedFd listen_, netns_, stop_;  // stop_: an eventfd, readable once stopping
+  uint16_t port_;
+  RelayOptions options_;
+  std::thread acceptor_;
+  struct Worker {
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+  std::list<Worker> workers_;  // only the acceptor thread touches the list
+  std::atomic<int> active_{0};
+  std::atomic<uint64_t> accepted_{0}, relayed_{0}, refused_{0};
+};
+
+}  // namespace prewarm::agent::oci

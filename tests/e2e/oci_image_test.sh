@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# End to end: OCI images as templates under runc. The test starts Debian's docker-registry
+# on 127.0.0.1 (a free port, its config and storage in a temp dir), builds a small image
+# with umoci from what is on this machine (busybox-static, prewarm-httpd; no download),
+# two layers of which the second deletes files of the first (whiteouts), pushes it with
+# skopeo, and serves it through `prewarm up` from three templates: one naming the registry
+# (docker://), one an archive of the same image (oci-archive:), both socket-activated
+# (prewarm-httpd), and one whose app listens on its own port (busybox httpd on 8080,
+# relayed by the agent). The image's entrypoint, cmd, user, working dir, env and exposed
+# port are the instance's; the templates name no command.
+# Then `prewarm image pull/ls/gc` on the node's cache, and the errors a user can cause.
+# Usage: oci_image_test.sh PATH/TO/prewarm
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/lib.sh"
+source "$HERE/registry_lib.sh"
+PREWARM=${1:?usage: oci_image_test.sh PATH/TO/prewarm}
+require_root_and runc kdig curl skopeo umoci docker-registry python3
+HTTPD=$(dirname "$PREWARM")/prewarm-httpd
+[[ -x $HTTPD ]] || { echo "SKIP: $HTTPD not built"; exit 77; }
+
+WORK=$(mktemp -d /tmp/prewarm-e2e-oci.XXXXXX)
+CACHE=$WORK/cache
+cleanup() {
+  stop_up 2>/dev/null
+  stop_registry
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- The registry.
+check "docker-registry serves on 127.0.0.1" start_registry "$WORK"
+stop_if_failed "$WORK/registry.log"
+PORT=$REGISTRY_PORT
+
+# --- The image: layer 1 busybox, prewarm-httpd, users, files; layer 2 deletes two of them.
+L=$WORK/layout
+B=$WORK/bundle
+R=$B/rootfs
+umoci init --layout "$L" && umoci new --image "$L:web" && umoci unpack --image "$L:web" "$B" >/dev/null
+mkdir -p "$R/bin" "$R/usr/bin" "$R/etc" "$R/www/old"
+cp /bin/busybox "$R/bin/busybox" && ln -s busybox "$R/bin/sh"
+cp "$HTTPD" "$R/usr/bin/prewarm-httpd"
+printf 'root:x:0:0:root:/root:/bin/sh\nweb:x:4242:4343:web:/www:/bin/sh\n' >"$R/etc/passwd"
+printf 'root:x:0:\nweb:x:4343:\n' >"$R/etc/group"
+echo "first layer" >"$R/www/index.html"
+echo "secret of the first layer" >"$R/www/secret.txt"
+echo "old" >"$R/www/old/a.txt"
+umoci repack --refresh-bundle --image "$L:web" "$B"
+rm "$R/www/secret.txt" && rm -r "$R/www/old"
+echo "hello from an OCI image" >"$R/www/index.html"
+umoci repack --image "$L:web" "$B"
+umoci config --image "$L:web" --config.entrypoint /usr/bin/prewarm-httpd --config.cmd=--root \
+  --config.cmd=/www --config.user web --config.workingdir /www --config.env GREETING=from-image
+# The same layers, but an app that listens on a port of its own (busybox httpd on 8080):
+# the agent relays each connection into the instance's network namespace.
+umoci config --image "$L:web" --tag own --config.entrypoint /bin/busybox --config.cmd=httpd \
+  --config.cmd=-f --config.cmd=-p --config.cmd=8080 --config.cmd=-h --config.cmd=/www \
+  --config.exposedports 8080/tcp
+check "umoci built a two-layer image from local files" \
+  bash -c "umoci stat --image '$L:web' | grep -c 'sha256:' | awk '\$1 >= 2 {ok=1} END {exit !ok}'"
+REF=docker://127.0.0.1:$PORT/prewarm-test/web:1
+OWN=docker://127.0.0.1:$PORT/prewarm-test/own:1
+check "skopeo pushed both to the registry" \
+  bash -c "skopeo copy --dest-tls-verify=false 'oci:$L:web' '$REF' && skopeo copy --dest-tls-verify=false 'oci:$L:own' '$OWN'"
+skopeo copy "oci:$L:web" "oci-archive:$WORK/web.tar" >/dev/null
+check "the image is also an OCI archive" test -s "$WORK/web.tar"
+
+# --- prewarm up with two image templates (no command: the image's entrypoint + cmd).
+CONFIG=$WORK/up.yaml
+one_node_config oci "" web webarc own <<YAML | sed "s|cache_dir: /var/cache/prewarm|cache_dir: $CACHE|" >"$CONFIG"
+      - name: web
+        image: $REF
+        memory: 32MiB
+        scratch: 16MiB
+        probe: /index.html
+      - name: webarc
+        image: oci-archive:$WORK/web.tar
+        env: {GREETING: from-template}
+        memory: 32MiB
+        scratch: 16MiB
+        probe: /index.html
+      - name: own
+        image: $OWN
+        memory: 32MiB
+        scratch: 16MiB
+        probe: /index.html
+YAML
+LOG=$WORK/up.log
+start_up "$LOG" --config "$CONFIG"
+trap cleanup EXIT
+check "prewarm up pulls both images and comes up" wait_until 120 one_node
+stop_if_failed "$LOG"
+WEB=$(kdig @127.0.0.1 -p 5353 +short web.edge.example A | head -1)
+check "web.edge.example answers an instance address ($WEB)" bash -c "[[ '$WEB' == 127.77.1.* ]]"
+BODY=$(curl -s --max-time 60 --retry 0 "http://$WEB/")
+check "GET / through the instance's address is the image's second-layer index.html ($BODY)" \
+  bash -c "[[ '$BODY' == 'hello from an OCI image' ]]"
+check "a file the second layer deleted is gone (whiteout): 404" \
+  bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 http://$WEB/secret.txt) == 404 ]]"
+check "a directory the second layer deleted is gone: 404" \
+  bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 http://$WEB/old/a.txt) == 404 ]]"
+SPEC=$(grep -l prewarm-httpd /run/prewarm/fra-1/instances/*/config.json | head -1)
+check "the instance runs the image's entrypoint + cmd as its user, in its working dir, with its env" \
+  bash -c "grep -q '\"args\": \[\"/usr/bin/prewarm-httpd\", \"--root\", \"/www\"\]' '$SPEC' &&
+           grep -q '\"uid\": 4242, \"gid\": 4343' '$SPEC' && grep -q '\"cwd\": \"/www\"' '$SPEC' &&
+           grep -q 'GREETING=from-' '$SPEC'"
+ARC=$(kdig @127.0.0.1 -p 5353 +short webarc.edge.example A | head -1)
+check "webarc.edge.example (oci-archive:) serves the same image ($ARC)" \
+  bash -c "[[ '$ARC' != '$WEB' ]] && [[ \$(curl -s --max-time 60 http://$ARC/) == 'hello from an OCI image' ]]"
+OWNADDR=$(kdig @127.0.0.1 -p 5353 +short own.edge.example A | head -1)
+OWNBODY=$(curl -s --max-time 60 --retry 0 "http://$OWNADDR/")
+check "own.edge.example: busybox httpd on its own port 8080, relayed from $OWNADDR:80 ($OWNBODY)" \
+  bash -c "[[ '$OWNBODY' == 'hello from an OCI image' ]]"
+check "the own-port instance was not handed a socket (no LISTEN_FDS) and has its own network namespace" \
+  bash -c "f=\$(grep -l '\"/bin/busybox\", \"httpd\"' /run/prewarm/fra-1/instances/*/config.json) &&
+           ! grep -q LISTEN_FDS \$f && grep -q '\"type\": \"network\", \"path\"' \$f"
+check "ten requests in a row through the relay all succeed" \
+  bash -c "for i in \$(seq 10); do [[ \$(curl -s --max-time 10 http://$OWNADDR/index.html) == 'hello from an OCI image' ]] || exit 1; done"
+check "the template's env wins over the image's" \
+  bash -c "grep -l 'GREETING=from-template' /run/prewarm/fra-1/instances/*/config.json | grep -q . &&
+           grep -l 'GREETING=from-image' /run/prewarm/fra-1/instances/*/config.json | grep -q ."
+stop_up
+trap cleanup EXIT
+if ((FAILED > 0)); then tail -40 "$LOG"; fi
+
+# --- prewarm image pull / ls / gc on the node's cache.
+LS=$("$PREWARM" image ls --cache "$CACHE")
+check "image ls lists the images with their sizes" \
+  bash -c "grep -q 'MB  $REF  2 layers' <<<'$LS' && grep -q 'MB  $OWN  2 layers' <<<'$LS' &&
+           grep -q 'MB  oci-archive:$WORK/web.tar  2 layers' <<<'$LS'"
+check "the three images share their layers in the cache (2 image layers)" \
+  bash -c "[[ \$(ls -d '$CACHE'/oci-* | wc -l) == 2 ]]"
+check "image pull pulls again and prints its layers" \
+  bash -c "'$PREWARM' image pull --cache '$CACHE' '$REF' 2>&1 | grep -q '^$REF: 2 layers'"
+MISSING=$("$PREWARM" image pull --cache "$CACHE" "docker://127.0.0.1:$PORT/prewarm-test/missing:1" 2>&1)
+check "pulling an image the registry does not have fails with a clear error" \
+  bash -c "grep -q 'pulling docker://127.0.0.1:$PORT/prewarm-test/missing:1' <<<'$MISSING' && ! '$PREWARM' image pull --cache '$CACHE' docker://127.0.0.1:$PORT/prewarm-test/missing:1 >/dev/null 2>&1"
+BAD=$("$PREWARM" image pull --cache "$CACHE" "docker://web:1" 2>&1)
+check "a reference without a registry host is refused" bash -c "grep -q 'no registry host' <<<'$BAD'"
+head -c 4096 "$WORK/web.tar" >"$WORK/broken.tar"
+BROKEN=$("$PREWARM" image pull --cache "$CACHE" "oci-archive:$WORK/broken.tar" 2>&1)
+check "a truncated archive is a clear error ($(tail -1 <<<"$BROKEN" | cut -c1-80))" \
+  bash -c "grep -q 'pulling oci-archive:$WORK/broken.tar' <<<'$BROKEN'"
+cat >"$WORK/keep.yaml" <<YAML
+name: web
+image: $REF
+YAML
+GC=$("$PREWARM" image gc --cache "$CACHE" --keep "$WORK/keep.yaml")
+check "image gc keeps the kept template's image and forgets the others" \
+  bash -c "grep -q 'removed image oci-archive:$WORK/web.tar' <<<'$GC' && grep -q 'removed image $OWN' <<<'$GC' &&
+           ! grep -q 'removed image $REF' <<<'$GC' &&
+           '$PREWARM' image ls --cache '$CACHE' | grep -q '$REF' && [[ \$(ls -d '$CACHE'/oci-* | wc -l) == 2 ]]"
+
+cleanup
+trap - EXIT
+finish
