@@ -41,6 +41,7 @@ dns::ZoneConfig MakeZone(const OrchestratorConfig& c) {
   for (const auto& ns : c.nameservers) z.ns.push_back(dns::NsRecord{ns.name, ns.glue});
   z.cookies = c.dns_cookies;
   z.rrl = c.dns_rrl;
+  z.precomputed = c.dns_precomputed;
   return z;
 }
 
