@@ -1,6 +1,8 @@
 #include "orchestrator/resolver.h"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <random>
 
 #include "common/logging.h"
@@ -42,6 +44,29 @@ struct CachedTable {
   std::shared_ptr<const RouteTable> table;
 };
 thread_local CachedTable cached_table;
+
+// Each DNS thread's last placements, for ResolveWire: the address looked up (the ECS
+// subnet or the source) -> its bucket and the prefix of the entry that matched. A lookup
+// is a function of the address and the database, so an entry stays right until the
+// database is reloaded (MmdbCounters::reloads, counted after the swap). Direct-mapped.
+struct CachedPlace {
+  uint64_t resolver = 0;  // 0: empty
+  uint64_t reloads = 0;
+  IpAddr address;
+  int bucket = -1;
+  int matched_prefix = -1;  // -1: nothing matched (the default location)
+};
+constexpr size_t kPlaceCacheSize = 1024;
+thread_local std::array<CachedPlace, kPlaceCacheSize> place_cache;
+
+size_t PlaceSlot(const IpAddr& a) {
+  uint64_t hi = 0;
+  uint64_t lo = 0;
+  std::memcpy(&hi, a.bytes(), a.is_v4() ? 4 : 8);
+  if (a.is_v6()) std::memcpy(&lo, a.bytes() + 8, 8);
+  const uint64_t h = (hi ^ (lo * 0xC2B2AE3D27D4EB4Full)) * 0x9E3779B97F4A7C15ull;
+  return static_cast<size_t>(h >> 54) % kPlaceCacheSize;
+}
 
 bool SameLocation(const geo::Location& a, const geo::Location& b) {
   return a.point.lat == b.point.lat && a.point.lon == b.point.lon && a.region == b.region;
@@ -99,6 +124,49 @@ OrchestratorResolver::OrchestratorResolver(const OrchestratorConfig& config,
   for (const std::string& t : templates_) {
     template_feed_index_.push_back(feed_ ? feed_->TemplateIndex(t) : -1);
   }
+}
+
+OrchestratorResolver::BucketPlace OrchestratorResolver::LocateBucket(
+    const dns::ClientInfo& client) const {
+  IpAddr addr = client.source;
+  int source_prefix = -1;
+  if (client.ecs && client.ecs->source_prefix > 0) {
+    addr = client.ecs->address;
+    source_prefix = client.ecs->source_prefix;
+  }
+  const uint64_t reloads =
+      mmdb_ != nullptr ? mmdb_->counters().reloads.load(std::memory_order_acquire) : 0;
+  CachedPlace& c = place_cache[PlaceSlot(addr)];
+  if (c.resolver != id_ || c.reloads != reloads || c.address != addr) {
+    // Locate's lookups, in its order.
+    std::optional<geo::Located> hit = locator_.Lookup(addr);
+    bool keep = true;
+    if (!hit && mmdb_ != nullptr) {
+      // A corrupt record is counted on every lookup: such an answer is not kept.
+      const uint64_t errors = mmdb_->counters().lookup_errors.load(std::memory_order_relaxed);
+      hit = mmdb_->Lookup(addr);
+      keep = errors == mmdb_->counters().lookup_errors.load(std::memory_order_relaxed);
+    }
+    CachedPlace fresh{id_, reloads, addr, BucketOf(hit ? hit->location : default_location_),
+                      hit ? hit->matched_prefix : -1};
+    if (!keep) {
+      fresh.resolver = 0;
+      return Scope(fresh.bucket, fresh.matched_prefix, source_prefix);
+    }
+    c = fresh;
+  }
+  return Scope(c.bucket, c.matched_prefix, source_prefix);
+}
+
+// Locate's scope rule: the matched prefix, at most the query's source prefix; the source
+// prefix when nothing matched; 0 without ECS.
+OrchestratorResolver::BucketPlace OrchestratorResolver::Scope(int bucket, int matched_prefix,
+                                                              int source_prefix) {
+  if (matched_prefix < 0) {
+    return BucketPlace{bucket, static_cast<uint8_t>(std::max(source_prefix, 0))};
+  }
+  int scope = source_prefix < 0 ? 0 : std::min(matched_prefix, source_prefix);
+  return BucketPlace{bucket, static_cast<uint8_t>(scope)};
 }
 
 int OrchestratorResolver::BucketOf(const geo::Location& where) const {
@@ -168,8 +236,8 @@ bool OrchestratorResolver::ResolveWire(std::string_view service, uint16_t qtype,
   if (svc == service_template_.end()) return false;
   const RouteTable* table = Table();
   if (table == nullptr) return false;
-  const Placed placed = Locate(client);
-  const int bucket = BucketOf(placed.location);
+  const BucketPlace placed = LocateBucket(client);
+  const int bucket = placed.bucket;
   if (bucket < 0) return false;
   const uint32_t tmpl = svc->second;
   const RouteTable::Entry& e =

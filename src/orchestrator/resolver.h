@@ -101,6 +101,14 @@ class OrchestratorResolver final : public dns::ServiceResolver {
 
   // The bucket of `where`, or -1.
   int BucketOf(const geo::Location& where) const;
+  // Locate for ResolveWire: the client's bucket (-1: none) and scope, through a per-thread
+  // cache of lookups (resolver.cc, CachedPlace).
+  struct BucketPlace {
+    int bucket = -1;
+    uint8_t scope = 0;
+  };
+  BucketPlace LocateBucket(const dns::ClientInfo& client) const;
+  static BucketPlace Scope(int bucket, int matched_prefix, int source_prefix);
   // This thread's RouteTable for the current snapshot; nullptr while another thread builds it.
   const RouteTable* Table();
   std::shared_ptr<const RouteTable> Build() const;

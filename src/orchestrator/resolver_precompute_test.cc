@@ -3,10 +3,13 @@
 // number must give the same instance, TTL, scope and counters, in the records the
 // Authority would have written.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <random>
 
 #include "dns/zone.h"
+#include "geo/mmdb_testutil.h"
 #include "orchestrator/resolver.h"
 #include "orchestrator/test_util.h"
 #include "store/memory_kv.h"
@@ -21,6 +24,12 @@ uint64_t test_random = 0;
 uint64_t TestRandom() { return test_random; }
 
 IpAddr Ip(const char* s) { return *IpAddr::Parse(s); }
+
+// The address in a single A record.
+uint32_t Load(const dns::WireAnswer& w) {
+  const uint8_t* p = w.records.data() + 12;
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
 
 class ResolverPrecomputeTest : public ::testing::Test {
  protected:
@@ -155,6 +164,35 @@ TEST_F(ResolverPrecomputeTest, ANewSnapshotIsSeenByTheNextAnswer) {
   snaps_.Store(next);
   ASSERT_TRUE(resolver_.ResolveWire("static", kAAAA, fra, wire));
   EXPECT_EQ(wire.records[27], 0x02);
+}
+
+// Placements by a MaxMind database are kept per thread; a reloaded database is consulted
+// again (its country now maps elsewhere), and its scope is the database's prefix.
+TEST_F(ResolverPrecomputeTest, ADatabaseReloadReplacesTheKeptPlacements) {
+  char tmpl[] = "/tmp/prewarm-resolver-precompute.XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string path = dir + "/geo.mmdb";
+  ASSERT_TRUE(geo::WriteTestMmdb(path, "100.64.0.0/10 US - -\n").ok());
+  config_.dns_geoip.countries = {{"US", "virginia"}, {"DE", "frankfurt"}};
+  OrchestratorResolver resolver(config_, snaps_, replica_.r().cold(), clock_);
+  auto db = geo::MmdbLocator::Open(path, MakeGeoMapping(config_));
+  ASSERT_TRUE(db.ok()) << db.status();
+  resolver.SetGeoDatabase(db->get());
+  snaps_.Store(Snapshot());
+  dns::ClientInfo c{Ip("127.0.0.1"), dns::ClientSubnet{Ip("100.64.1.0"), 24, 0}, false};
+  dns::WireAnswer wire;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(resolver.ResolveWire("static", kA, c, wire));
+    EXPECT_EQ(wire.records[15], 1) << "virginia's starting instance, 127.77.4.1";
+    EXPECT_EQ(wire.ecs_scope_prefix, 10);
+  }
+  ASSERT_TRUE(geo::WriteTestMmdb(path, "100.64.0.0/12 DE - -\n").ok());
+  ASSERT_TRUE((*db)->Reload().ok());
+  ASSERT_TRUE(resolver.ResolveWire("static", kA, c, wire));
+  EXPECT_EQ(wire.ecs_scope_prefix, 12);
+  // Now frankfurt's (127.77.1.1, 127.77.1.2 or 127.77.2.1).
+  EXPECT_NE(Ip("127.77.4.1"), IpAddr::V4(Load(wire)));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
