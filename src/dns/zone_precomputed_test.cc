@@ -7,6 +7,7 @@
 
 #include <random>
 
+#include "dns/ldns_testutil.h"
 #include "dns/static_resolver.h"
 #include "dns/zone.h"
 #include "fmt/format.h"
@@ -63,60 +64,16 @@ ZoneConfig Zone(bool precomputed, RrlOptions rrl) {
   return z;
 }
 
-// One generated query.
-struct QuerySpec {
-  uint16_t id = 0;
+// A generated query: ldns builds it (testing::QuerySpec); the header flags are then
+// overwritten with any combination, which ldns does not offer.
+struct GeneratedQuery {
+  testing::QuerySpec spec;
   uint16_t flags = 0;
-  std::string name;  // labels, already in the case to send
-  uint16_t qtype = 1;
-  uint16_t qclass = kClassIN;
-  bool edns = false;
-  uint16_t udp_size = 1232;
-  uint8_t version = 0;
-  bool dnssec_ok = false;
-  std::vector<uint8_t> ecs;     // option body, empty: none
-  std::vector<uint8_t> cookie;  // option body, empty: none
-  bool other_option = false;
 };
 
-std::vector<uint8_t> Wire(const QuerySpec& q) {
-  std::vector<uint8_t> w(kHeaderSize);
-  Store16(&w[0], q.id);
-  Store16(&w[2], q.flags);
-  Store16(&w[4], 1);
-  Store16(&w[10], q.edns ? 1 : 0);
-  std::string_view rest = q.name;
-  while (!rest.empty()) {
-    size_t dot = rest.find('.');
-    std::string_view label = rest.substr(0, dot);
-    w.push_back(static_cast<uint8_t>(label.size()));
-    w.insert(w.end(), label.begin(), label.end());
-    rest.remove_prefix(dot == std::string_view::npos ? rest.size() : dot + 1);
-  }
-  w.push_back(0);
-  uint8_t t[4];
-  Store16(t, q.qtype);
-  Store16(t + 2, q.qclass);
-  w.insert(w.end(), t, t + 4);
-  if (!q.edns) return w;
-  std::vector<uint8_t> opts;
-  auto option = [&](uint16_t code, const std::vector<uint8_t>& body) {
-    uint8_t h[4];
-    Store16(h, code);
-    Store16(h + 2, static_cast<uint16_t>(body.size()));
-    opts.insert(opts.end(), h, h + 4);
-    opts.insert(opts.end(), body.begin(), body.end());
-  };
-  if (q.other_option) option(65001, {1, 2, 3});
-  if (!q.cookie.empty()) option(kEdnsOptionCookie, q.cookie);
-  if (!q.ecs.empty()) option(kEdnsOptionClientSubnet, q.ecs);
-  uint8_t opt[11] = {0};
-  Store16(opt + 1, rrtype::kOPT);
-  Store16(opt + 3, q.udp_size);
-  Store32(opt + 5, (uint32_t{q.version} << 16) | (q.dnssec_ok ? 0x8000u : 0u));
-  Store16(opt + 9, static_cast<uint16_t>(opts.size()));
-  w.insert(w.end(), opt, opt + 11);
-  w.insert(w.end(), opts.begin(), opts.end());
+std::vector<uint8_t> Wire(const GeneratedQuery& q) {
+  std::vector<uint8_t> w = testing::QueryWire(q.spec);
+  if (w.size() >= kHeaderSize) Store16(&w[2], q.flags);
   return w;
 }
 
@@ -170,16 +127,17 @@ class ZonePrecomputedTest : public ::testing::Test {
     EXPECT_EQ(a.rrl_slipped, b.rrl_slipped);
   }
 
-  QuerySpec Generate(std::mt19937_64& rng, const IpAddr& source) {
+  GeneratedQuery Generate(std::mt19937_64& rng, const IpAddr& source) {
     static const char* kLabels[] = {"static", "v4only", "v6only", "scoped",   "big",    "nosuch",
                                     "ns1",    "dns",    "",       "a.static", "ns2.dns"};
     static const char* kZones[] = {"edge.example", "edge.example",  "edge.example",
                                    "edge.example", "other.example", "example"};
     static const uint16_t kTypes[] = {1, 1, 1, 28, 28, 255, 15, 6, 2, 41, 252, 16};
     static const uint16_t kSizes[] = {0, 100, 512, 513, 1000, 1232, 1400, 4096, 65535};
-    QuerySpec q;
+    GeneratedQuery g;
+    testing::QuerySpec& q = g.spec;
     q.id = static_cast<uint16_t>(rng());
-    q.flags = (rng() % 2 ? Header::kRd : 0) | (rng() % 8 == 0 ? Header::kCd : 0) |
+    g.flags = (rng() % 2 ? Header::kRd : 0) | (rng() % 8 == 0 ? Header::kCd : 0) |
               (rng() % 8 == 0 ? Header::kAd : 0) | (rng() % 40 == 0 ? 0x0800 : 0) |
               (rng() % 60 == 0 ? Header::kQr : 0) | (rng() % 30 == 0 ? Header::kTc : 0);
     std::string label = kLabels[rng() % std::size(kLabels)];
@@ -188,14 +146,15 @@ class ZonePrecomputedTest : public ::testing::Test {
     for (char& c : name) {
       if (rng() % 2 && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');  // 0x20
     }
-    q.name = name;
-    q.qtype = kTypes[rng() % std::size(kTypes)];
-    q.qclass = rng() % 40 == 0 ? 3 : kClassIN;
+    q.name = name + ".";
+    q.type = static_cast<ldns_rr_type>(kTypes[rng() % std::size(kTypes)]);
+    q.rclass = rng() % 40 == 0 ? LDNS_RR_CLASS_CH : LDNS_RR_CLASS_IN;
     q.edns = rng() % 4 != 0;
     q.udp_size = kSizes[rng() % std::size(kSizes)];
     q.version = rng() % 30 == 0 ? 1 : 0;
     q.dnssec_ok = rng() % 3 == 0;
-    q.other_option = rng() % 10 == 0;
+    if (rng() % 10 == 0) q.extra_options.push_back({65001, {1, 2, 3}});
+    std::vector<uint8_t> cookie;
     switch (rng() % 6) {
       case 0:
       case 1: {
@@ -209,34 +168,36 @@ class ZonePrecomputedTest : public ::testing::Test {
         break;
       }
       case 3:
-        if (rng() % 4 == 0) q.ecs = {0, 1, 24, 0, 203, 0, 113, 1};  // bits beyond the prefix
+        if (rng() % 4 == 0)
+          q.ecs = std::vector<uint8_t>{0, 1, 24, 0, 203, 0, 113, 1};  // bits beyond the prefix
         break;
       default:
         break;
     }
     switch (rng() % 6) {
       case 0:  // client cookie only
-        for (int i = 0; i < 8; ++i) q.cookie.push_back(static_cast<uint8_t>(rng()));
+        for (int i = 0; i < 8; ++i) cookie.push_back(static_cast<uint8_t>(rng()));
         break;
       case 1: {  // a valid server cookie for this client
         Cookie c;
         for (auto& b : c.client) b = static_cast<uint8_t>(rng());
         CookieCheck made = cookies_.Check(c, source, static_cast<uint32_t>(clock_.NowMs() / 1000));
-        q.cookie.assign(made.reply.client.begin(), made.reply.client.end());
-        q.cookie.insert(q.cookie.end(), made.reply.server.begin(),
-                        made.reply.server.begin() + made.reply.server_size);
+        cookie.assign(made.reply.client.begin(), made.reply.client.end());
+        cookie.insert(cookie.end(), made.reply.server.begin(),
+                      made.reply.server.begin() + made.reply.server_size);
         break;
       }
       case 2:  // a server cookie we did not make
-        for (int i = 0; i < 24; ++i) q.cookie.push_back(static_cast<uint8_t>(rng()));
+        for (int i = 0; i < 24; ++i) cookie.push_back(static_cast<uint8_t>(rng()));
         break;
       case 3:
-        if (rng() % 4 == 0) q.cookie = {1, 2, 3, 4, 5};  // bad length: FORMERR
+        if (rng() % 4 == 0) cookie = {1, 2, 3, 4, 5};  // bad length: FORMERR
         break;
       default:
         break;
     }
-    return q;
+    if (!cookie.empty()) q.extra_options.push_back({kEdnsOptionCookie, cookie});
+    return g;
   }
 
   // Damages some queries: cut short, a byte changed, a byte added.
@@ -270,6 +231,7 @@ TEST_F(ZonePrecomputedTest, FastAndGeneralPathsSendTheSameBytes) {
   for (int i = 0; i < 30000; ++i) {
     const IpAddr source = Ip(kSources[rng() % std::size(kSources)]);
     std::vector<uint8_t> w = Wire(Generate(rng, source));
+    ASSERT_FALSE(w.empty()) << "ldns could not build query " << i;
     Mutate(rng, w);
     Both(w, ClientInfo{source, std::nullopt, rng() % 5 == 0});
     if (i % 1000 == 999) clock_.Advance(700'000);  // cookies age and secrets rotate
@@ -287,9 +249,9 @@ TEST_F(ZonePrecomputedTest, RateLimitedAnswersAreTheSame) {
   std::mt19937_64 rng(53);
   for (int i = 0; i < 3000; ++i) {
     const IpAddr source = Ip("192.0.2.200");
-    QuerySpec q = Generate(rng, source);
-    q.name = rng() % 2 ? "static.edge.example" : "StAtIc.EdGe.ExAmPlE";
-    q.qtype = rng() % 2 ? rrtype::kA : rrtype::kAAAA;
+    GeneratedQuery q = Generate(rng, source);
+    q.spec.name = rng() % 2 ? "static.edge.example." : "StAtIc.EdGe.ExAmPlE.";
+    q.spec.type = rng() % 2 ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA;
     q.flags = Header::kRd;
     Both(Wire(q), ClientInfo{source, std::nullopt, rng() % 10 == 0});
     clock_.Advance(static_cast<int64_t>(rng() % 20));
@@ -305,11 +267,10 @@ TEST_F(ZonePrecomputedTest, RateLimitedAnswersAreTheSame) {
 // The 0x20 bits of the question come back as sent, and the answer's owner points at it.
 TEST_F(ZonePrecomputedTest, TheQuestionComesBackInItsOwnCase) {
   Make({.responses_per_s = 0});
-  QuerySpec q;
+  testing::QuerySpec q;
   q.id = 0xBEEF;
-  q.flags = Header::kRd;
-  q.name = "sTaTiC.eDgE.ExAmPlE";
-  std::vector<uint8_t> w = Wire(q);
+  q.name = "sTaTiC.eDgE.ExAmPlE.";
+  std::vector<uint8_t> w = testing::QueryWire(q);
   std::vector<uint8_t> out(512);
   size_t n = fast_->Answer(w, ClientInfo{Ip("127.0.0.1"), std::nullopt, false}, out);
   ASSERT_GT(n, w.size());
