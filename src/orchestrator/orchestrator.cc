@@ -222,6 +222,8 @@ absl::Status Orchestrator::Start() {
   if (observer_) replica_->SetObserver(observer_);
   resolver_ = std::make_unique<OrchestratorResolver>(config_, snapshots_, replica_->cold(), clock_,
                                                      events_.get());
+  // Each snapshot's answers are precomputed as it is published, off the DNS threads.
+  replica_->publisher().SetAfterPublish([r = resolver_.get()] { r->Precompute(); });
   RETURN_IF_ERROR(replica_->Start());
   resolver_->SetHistory(replica_->history());
   resolver_->SetGeoDatabase(geoip_.get());

@@ -211,6 +211,11 @@ void OrchestratorResolver::Precompute() {
   if (t == nullptr || t->generation != snapshots_.generation()) table_.store(Build());
 }
 
+bool OrchestratorResolver::Precomputed() const {
+  std::shared_ptr<const RouteTable> t = table_.load(std::memory_order_acquire);
+  return t != nullptr && t->generation == snapshots_.generation();
+}
+
 const RouteTable* OrchestratorResolver::Table() {
   const uint64_t generation = snapshots_.generation();
   CachedTable& c = cached_table;

@@ -66,10 +66,13 @@ class OrchestratorResolver final : public dns::ServiceResolver {
   bool ResolveWire(std::string_view service, uint16_t qtype, const dns::ClientInfo& client,
                    dns::WireAnswer& out) override;
 
-  // Builds the current snapshot's RouteTable now, unless it is built already. The first
-  // ResolveWire after a new snapshot calls it; one thread builds while the others answer
-  // by Resolve meanwhile.
+  // Builds the current snapshot's RouteTable now, unless it is built already. The
+  // orchestrator calls it after each publish (SnapshotPublisher::SetAfterPublish); a
+  // ResolveWire that finds no table for the current snapshot builds one (tests, or a
+  // Store not made by the publisher), while other threads answer by Resolve meanwhile.
   void Precompute();
+  // Whether the current snapshot's RouteTable is built.
+  bool Precomputed() const;
   // Replaces the random numbers of the power-of-two choice (tests: the same choice on both
   // paths). Not thread-safe; set before answering.
   void SetRandomForTest(uint64_t (*random)()) { random_ = random; }

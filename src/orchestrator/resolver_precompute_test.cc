@@ -166,6 +166,20 @@ TEST_F(ResolverPrecomputeTest, ANewSnapshotIsSeenByTheNextAnswer) {
   EXPECT_EQ(wire.records[27], 0x02);
 }
 
+// Hooked to the replica's publisher as the orchestrator does, the table of each new
+// snapshot is built when it is published, before any query.
+TEST_F(ResolverPrecomputeTest, EachPublishedSnapshotIsPrecomputedBeforeAnyQuery) {
+  OrchestratorResolver resolver(config_, replica_.snaps(), replica_.r().cold(), clock_);
+  auto link = replica_.Connect("sin-1", "singapore", 1.35, 103.82, "127.77.3.0/24", {"127.77.3.7"});
+  EXPECT_FALSE(resolver.Precomputed()) << "nothing built it yet";
+  replica_.r().publisher().SetAfterPublish([&] { resolver.Precompute(); });
+  replica_.Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", {"127.77.1.7"});
+  EXPECT_TRUE(resolver.Precomputed());
+  replica_.Disconnect("fra-1");
+  EXPECT_TRUE(resolver.Precomputed());
+  replica_.r().publisher().SetAfterPublish(nullptr);
+}
+
 // Placements by a MaxMind database are kept per thread; a reloaded database is consulted
 // again (its country now maps elsewhere), and its scope is the database's prefix.
 TEST_F(ResolverPrecomputeTest, ADatabaseReloadReplacesTheKeptPlacements) {
