@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# DNS throughput of prewarm's orchestrator next to Knot DNS serving an equivalent static
-# zone, measured by dnsperf in one run with the same query file, duration and concurrency.
+# DNS throughput and CPU cost of prewarm's orchestrator next to Knot DNS, NSD (static
+# answers), gdnsd (geoip plugin) and PowerDNS (geoip backend), all reading the same .mmdb
+# where they place clients, measured by dnsperf in one run with the same query file, ECS
+# option, duration, concurrency and number of server threads (1, 2 and 4 by default).
 # See bench/dns_qps/README.md. Usage: bench/dns_qps/run.sh [--seconds N] [options]
 set -euo pipefail
 
@@ -9,34 +11,45 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 
 SECONDS_PER_RUN=10
 CLIENTS=8
-THREADS=2
+DNSPERF_THREADS=2
 OUTSTANDING=100
-REPEAT=1             # run prewarm a second time after knot, to show run-to-run variance
+THREAD_LIST="1 2 4"
+SERVERS="prewarm prewarm-general knot nsd gdnsd pdns"
 LAT_SECONDS=3
 LAT_QPS=10000        # fixed rate of the latency pass (0 = skip it)
+ECS_NET="198.51.100.0/24"
 PREWARM_BIN="${PREWARM_BIN:-$ROOT/build/release/bin/prewarm}"
 KEEP=0
+PROFILE=0
 
 # Ports and addresses: all on 127.0.0.0/8 and away from the defaults of `prewarm up`, so
 # the benchmark can run beside one. The prewarm ones must match up-fake.yaml.
-PREWARM_DNS_PORT=5391
+PREWARM_DNS_PORT=5371
 PREWARM_OTHER_TCP_PORTS=(7491 9491 8491)   # grpc, http metrics, origin
-KNOT_PORT=5392
+KNOT_PORT=5372
+NSD_PORT=5373
+GDNSD_PORT=5374
+PDNS_PORT=5375
 METRICS_URL="http://127.0.0.1:9491/metrics"
 
 usage() {
   cat <<EOF
-usage: $0 [--seconds N] [--clients N] [--threads N] [--outstanding N]
-          [--latency-seconds N] [--latency-qps N] [--no-repeat] [--keep] [--prewarm PATH]
+usage: $0 [--seconds N] [--threads-list "1 2 4"] [--servers "..."] [--clients N]
+          [--dnsperf-threads N] [--outstanding N] [--latency-seconds N] [--latency-qps N]
+          [--ecs CIDR] [--keep] [--prewarm PATH]
 
   --seconds N          length of each timed dnsperf run (default $SECONDS_PER_RUN)
+  --threads-list L     server thread counts to measure (default "$THREAD_LIST")
+  --servers L          subset of: $SERVERS (default: all that are installed)
   --clients N          dnsperf -c: simulated clients, i.e. source sockets (default $CLIENTS)
-  --threads N          dnsperf -T (default $THREADS)
+  --dnsperf-threads N  dnsperf -T (default $DNSPERF_THREADS)
   --outstanding N      dnsperf -q: max queries in flight (default $OUTSTANDING)
   --latency-seconds N  length of the fixed-rate latency pass per server (default $LAT_SECONDS)
   --latency-qps N      rate of the latency pass; 0 skips it (default $LAT_QPS)
-  --no-repeat          run prewarm once (default: prewarm, knot, prewarm)
+  --ecs CIDR           the EDNS Client Subnet every query carries (default $ECS_NET)
   --keep               keep the temp dir (configs, logs, raw dnsperf output)
+  --profile            sample prewarm's DNS threads with perf during its saturating runs
+                       and print where the time goes (perturbs those runs' figures)
   --prewarm PATH       prewarm binary (default \$PREWARM_BIN or build/release/bin/prewarm)
 EOF
 }
@@ -45,19 +58,25 @@ need_int() { [[ "$2" =~ ^[0-9]+$ ]] || { echo "run.sh: $1 needs a number, got '$
 while (($#)); do
   case "$1" in
     --seconds) need_int "$1" "${2:-}"; SECONDS_PER_RUN=$2; shift 2 ;;
+    --threads-list) THREAD_LIST="${2:-}"; shift 2 ;;
+    --servers) SERVERS="${2:-}"; shift 2 ;;
     --clients) need_int "$1" "${2:-}"; CLIENTS=$2; shift 2 ;;
-    --threads) need_int "$1" "${2:-}"; THREADS=$2; shift 2 ;;
+    --dnsperf-threads) need_int "$1" "${2:-}"; DNSPERF_THREADS=$2; shift 2 ;;
     --outstanding) need_int "$1" "${2:-}"; OUTSTANDING=$2; shift 2 ;;
     --latency-seconds) need_int "$1" "${2:-}"; LAT_SECONDS=$2; shift 2 ;;
     --latency-qps) need_int "$1" "${2:-}"; LAT_QPS=$2; shift 2 ;;
-    --no-repeat) REPEAT=0; shift ;;
+    --ecs) ECS_NET="${2:-}"; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --profile) PROFILE=1; shift ;;
     --prewarm) PREWARM_BIN="${2:-}"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
 ((SECONDS_PER_RUN > 0)) || { echo "run.sh: --seconds must be > 0" >&2; exit 2; }
+for t in $THREAD_LIST; do need_int --threads-list "$t"; ((t > 0)) || { echo "run.sh: threads must be > 0" >&2; exit 2; }; done
+[[ "$ECS_NET" =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)/([0-9]+)$ ]] ||
+  { echo "run.sh: --ecs wants an IPv4 CIDR, got '$ECS_NET'" >&2; exit 2; }
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 
@@ -67,13 +86,34 @@ if [[ ! -x "$PREWARM_BIN" ]]; then
   build it first:  cd $ROOT && cmake --preset release && cmake --build --preset release --target prewarm
   (or point --prewarm / PREWARM_BIN at one)"
 fi
-for tool in dnsperf kdig knotd curl ss awk sort; do
-  command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found; run tools/install-deps (packages dnsperf, knot-dnsutils, knot, curl, iproute2)"
+for tool in dnsperf kdig knotd curl ss awk sort perl; do
+  command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found; run tools/install-deps"
 done
+perl -MMaxMind::DB::Writer::Tree -e 1 2>/dev/null || die "libmaxmind-db-writer-perl is not installed"
+# Peers that are not installed are left out, and said so.
+declare -A SERVER_BIN=([nsd]=nsd [gdnsd]=gdnsd [pdns]=pdns_server)
+selected=()
+for s in $SERVERS; do
+  case "$s" in
+    prewarm|prewarm-general|knot) selected+=("$s") ;;
+    nsd|gdnsd|pdns)
+      if command -v "${SERVER_BIN[$s]}" >/dev/null 2>&1 || [[ -x "/usr/sbin/${SERVER_BIN[$s]}" ]]; then
+        selected+=("$s")
+      else
+        echo "run.sh: $s is not installed (tools/install-deps); left out" >&2
+      fi ;;
+    *) die "unknown server '$s' (one of: prewarm prewarm-general knot nsd gdnsd pdns)" ;;
+  esac
+done
+if [[ " ${selected[*]} " == *" pdns "* ]] && [[ ! -e /usr/lib/x86_64-linux-gnu/pdns/libgeoipbackend.so ]] &&
+  ! ls /usr/lib/*/pdns/libgeoipbackend.so >/dev/null 2>&1; then
+  echo "run.sh: pdns-backend-geoip is not installed; PowerDNS left out" >&2
+  selected=("${selected[@]/pdns/}")
+fi
 port_busy() {  # $1 = udp|tcp, $2 = port
   [[ -n "$(ss -Hln --"$1" "( sport = :$2 )" 2>/dev/null)" ]]
 }
-for p in "$PREWARM_DNS_PORT" "$KNOT_PORT"; do
+for p in "$PREWARM_DNS_PORT" "$KNOT_PORT" "$NSD_PORT" "$GDNSD_PORT" "$PDNS_PORT"; do
   port_busy udp "$p" && die "UDP port $p is in use (another run of this benchmark?)"
   port_busy tcp "$p" && die "TCP port $p is in use (another run of this benchmark?)"
 done
@@ -83,8 +123,8 @@ done
 
 # ---- temp dir and cleanup -------------------------------------------------------------
 WORK="$(mktemp -d /tmp/prewarm-dns-qps.XXXXXX)"
-PREWARM_PID=""
-KNOT_PID=""
+chmod 755 "$WORK"   # nsd and pdns may drop to their own users and must read their configs
+SERVER_PID=""
 
 stop_pid() {  # SIGTERM, wait up to 5 s, then SIGKILL
   local pid=$1 i
@@ -101,8 +141,7 @@ stop_pid() {  # SIGTERM, wait up to 5 s, then SIGKILL
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  stop_pid "$PREWARM_PID"
-  stop_pid "$KNOT_PID"
+  stop_pid "$SERVER_PID"
   if ((KEEP)); then
     echo "run.sh: kept $WORK"
   else
@@ -115,16 +154,15 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- helpers ------------------------------------------------------------------------
-# Prints the TTL of the first A record in the answer, or nothing.
-a_ttl() {  # $1 port, rest: extra kdig args
+a_ttl() {  # $1 port, rest: extra kdig args. Prints the TTL of the first A record, or nothing.
   local port=$1; shift
   kdig @127.0.0.1 -p "$port" +time=1 +retry=0 +noall +answer "$@" static.edge.example A 2>/dev/null |
     awk '$4 == "A" { print $2; exit }'
 }
-wait_dns() {  # $1 port, $2 name, $3 pid: wait up to 15 s for any answer
+wait_dns() {  # $1 port, $2 pid: wait up to 20 s for an answer
   local i
-  for ((i = 0; i < 75; i++)); do
-    kill -0 "$3" 2>/dev/null || return 1
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$2" 2>/dev/null || return 1
     if kdig @127.0.0.1 -p "$1" +time=1 +retry=0 edge.example SOA 2>/dev/null | grep -q 'status: NOERROR'; then
       return 0
     fi
@@ -132,28 +170,38 @@ wait_dns() {  # $1 port, $2 name, $3 pid: wait up to 15 s for any answer
   done
   return 1
 }
-cpu_ticks() {  # utime + stime of a process, in clock ticks
-  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+descendants() {  # $1 pid: it and every process below it (NSD forks xfrd -> main -> servers)
+  local c
+  echo "$1"
+  for c in $(pgrep -P "$1" 2>/dev/null); do descendants "$c"; done
+}
+cpu_ticks() {  # utime + stime of a process, its threads and its descendants, in ticks
+  local p sum=0 t
+  for p in $(descendants "$1"); do
+    t="$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }')" || t=0
+    sum=$((sum + ${t:-0}))
+  done
+  echo "$sum"
 }
 metric() {  # $1 = metrics text file, $2 = exact series name
   awk -v k="$2" '$1 == k { print $2; found = 1 } END { if (!found) print 0 }' "$1"
 }
-
-# Correctness: NOERROR with an A record for static.edge.example; print the answer line.
+# The answer to static.edge.example A with the benchmark's ECS; fails unless NOERROR + A.
 verify() {  # $1 label, $2 port
   local out
-  out="$(kdig @127.0.0.1 -p "$2" +time=2 +retry=1 static.edge.example A 2>&1)" || true
+  out="$(kdig @127.0.0.1 -p "$2" +time=2 +retry=1 +subnet="$ECS_NET" static.edge.example A 2>&1)" || true
   if ! grep -q 'status: NOERROR' <<<"$out" || ! awk '$1 !~ /^;/ && $4 == "A" { f = 1 } END { exit !f }' <<<"$out"; then
     echo "$out" >&2
     die "$1 did not answer static.edge.example A with NOERROR and an A record"
   fi
-  printf '  %-8s static.edge.example A -> %s\n' "$1" \
-    "$(awk '$1 !~ /^;/ && $4 == "A" { printf "%s (TTL %s) ", $5, $2 }' <<<"$out")NOERROR"
+  printf '  %-16s static.edge.example A +subnet=%s -> %s\n' "$1" "$ECS_NET" \
+    "$(awk '$1 !~ /^;/ && $4 == "A" { printf "%s (TTL %s) ", $5, $2 }' <<<"$out")$(sed -n 's/.*CLIENT-SUBNET: *//p' <<<"$out" | head -1)"
 }
 
-# ---- query file -----------------------------------------------------------------------
-# 80% the service name (prewarm: snapshot lookup of a READY instance; knot: a plain A),
-# 20% ordinary zone data: apex SOA and NS, the nameserver's A, and one NXDOMAIN.
+# ---- shared data: query file, ECS option, the .mmdb -----------------------------------
+# 80% the service name (prewarm: a READY instance picked for the client's place; the geo
+# peers: their geo answer; knot and nsd: a static A), 20% ordinary zone data: apex SOA and
+# NS, the nameserver's A, and one NXDOMAIN. Every query carries the same ECS option.
 QUERIES="$WORK/queries.txt"
 {
   for _ in $(seq 16); do echo "static.edge.example A"; done
@@ -162,213 +210,364 @@ QUERIES="$WORK/queries.txt"
   echo "ns1.edge.example A"
   echo "nosuch.edge.example A"
 } >"$QUERIES"
+ecs_hex() {  # option 8 body for an IPv4 CIDR: family 1, source prefix, scope 0, address bytes
+  local cidr=$1 ip=${1%/*} len=${1#*/} o i
+  IFS=. read -r -a o <<<"$ip"
+  printf '0001%02x00' "$len"
+  for ((i = 0; i < (len + 7) / 8; i++)); do printf '%02x' "${o[$i]}"; done
+}
+ECS_OPT="8:$(ecs_hex "$ECS_NET")"
 
-# ---- prewarm --------------------------------------------------------------------------
-mkdir -p "$WORK/prewarm"
-sed "s|@BENCH_DIR@|$WORK/prewarm|g" "$HERE/up-fake.yaml" >"$WORK/prewarm/up.yaml"
-"$PREWARM_BIN" up --config "$WORK/prewarm/up.yaml" >"$WORK/prewarm/log" 2>&1 &
-PREWARM_PID=$!
-if ! wait_dns "$PREWARM_DNS_PORT" prewarm "$PREWARM_PID"; then
-  tail -n 30 "$WORK/prewarm/log" >&2 || true
-  die "prewarm up did not come up on 127.0.0.1:$PREWARM_DNS_PORT (log above)"
-fi
+# One database for every server that places clients: each network with its country and the
+# coordinates of the region it belongs to (prewarm maps countries to regions, gdnsd picks
+# the nearest datacenter by coordinates, PowerDNS by country code).
+cat >"$WORK/networks.txt" <<EOF
+192.0.2.0/24 DE 50.11 8.68
+198.51.100.0/24 US 38.95 -77.45
+203.0.113.0/24 SG 1.35 103.82
+127.0.0.0/8 DE 50.11 8.68
+EOF
+perl "$ROOT/src/geo/testdata/write_mmdb.pl" "$WORK/networks.txt" "$WORK/geo.mmdb" ||
+  die "could not write the benchmark's .mmdb"
+chmod 644 "$WORK/geo.mmdb"
 
-# Warm-up: one query per region (ECS) until every region answers with the stable TTL (30),
-# i.e. from a READY instance, so the timed runs measure the hot path, not the cold path.
-echo "warm-up: waiting for READY instances in all three regions (TTL 30)..."
-warm=0
-for ((i = 0; i < 150; i++)); do
-  all=1
-  for net in 192.0.2.0/24 198.51.100.0/24 203.0.113.0/24; do
-    [[ "$(a_ttl "$PREWARM_DNS_PORT" "+subnet=$net")" == 30 ]] || all=0
+# The instance addresses prewarm answers per region, learned after its warm-up; the peers
+# answer the same ones.
+FRA_ADDR=127.79.1.2
+IAD_ADDR=127.79.2.2
+SIN_ADDR=127.79.3.2
+
+# Starts a server in the background (its output to $dir/log), waits for it to answer on
+# $2 and sets SERVER_PID and SERVER_PORT; on failure prints its logs and stops the run.
+launch() {  # $1 label, $2 port, $3 log dir, rest: the command
+  local label=$1 port=$2 dir=$3
+  shift 3
+  "$@" >"$dir/log" 2>&1 &
+  SERVER_PID=$!
+  SERVER_PORT=$port
+  if ! wait_dns "$SERVER_PORT" "$SERVER_PID"; then
+    tail -n 30 "$dir"/*log >&2 || true
+    die "$label did not come up on 127.0.0.1:$port (log above)"
+  fi
+}
+
+# ---- servers: start_<name> THREADS (sets SERVER_PID and SERVER_PORT) --------------------
+start_prewarm() {  # $1 threads, $2 precomputed (true|false)
+  local dir="$WORK/prewarm-$1-$2"
+  mkdir -p "$dir"
+  sed -e "s|@BENCH_DIR@|$dir|g" -e "s|@THREADS@|$1|g" -e "s|@PRECOMPUTED@|$2|g" \
+    -e "s|@MMDB@|$WORK/geo.mmdb|g" "$HERE/up-fake.yaml" >"$dir/up.yaml"
+  launch "prewarm up" "$PREWARM_DNS_PORT" "$dir" "$PREWARM_BIN" up --config "$dir/up.yaml"
+  # Warm-up: one query per region (ECS) until every region answers with the stable TTL
+  # (30), i.e. from a READY instance, so the timed runs measure the hot path.
+  local i net all
+  for ((i = 0; i < 150; i++)); do
+    all=1
+    for net in 192.0.2.0/24 198.51.100.0/24 203.0.113.0/24; do
+      [[ "$(a_ttl "$SERVER_PORT" "+subnet=$net")" == 30 ]] || all=0
+    done
+    [[ "$(a_ttl "$SERVER_PORT")" == 30 ]] || all=0
+    ((all)) && break
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.2
   done
-  # and the benchmark's own source (127.0.0.1 -> frankfurt, no ECS)
-  [[ "$(a_ttl "$PREWARM_DNS_PORT")" == 30 ]] || all=0
-  if ((all)); then warm=1; break; fi
-  kill -0 "$PREWARM_PID" 2>/dev/null || break
-  sleep 0.2
-done
-if ((!warm)); then
-  tail -n 30 "$WORK/prewarm/log" >&2 || true
-  die "prewarm did not reach READY instances (TTL 30) within 30 s (log above)"
-fi
+  if ((!all)); then
+    tail -n 30 "$dir/log" >&2 || true
+    die "prewarm did not reach READY instances (TTL 30) within 30 s (log above)"
+  fi
+  FRA_ADDR="$(kdig @127.0.0.1 -p "$SERVER_PORT" +short +subnet=192.0.2.0/24 static.edge.example A | head -n1)"
+  IAD_ADDR="$(kdig @127.0.0.1 -p "$SERVER_PORT" +short +subnet=198.51.100.0/24 static.edge.example A | head -n1)"
+  SIN_ADDR="$(kdig @127.0.0.1 -p "$SERVER_PORT" +short +subnet=203.0.113.0/24 static.edge.example A | head -n1)"
+  curl -fsS "$METRICS_URL" >"$WORK/metrics-before.txt" 2>/dev/null || : >"$WORK/metrics-before.txt"
+}
 
-# ---- knot -----------------------------------------------------------------------------
-mkdir -p "$WORK/knot/run" "$WORK/knot/db" "$WORK/knot/zones"
-cat >"$WORK/knot/knot.conf" <<EOF
+# The static zone Knot and NSD serve: SOA (negative TTL 5), NS ns1 with glue, and the
+# service name with the stable TTL pointing at the address prewarm gives the ECS network.
+static_zone() {  # $1 file, $2 address
+  cat >"$1" <<EOF
+\$ORIGIN edge.example.
+\$TTL 3600
+@       3600 IN SOA ns1.edge.example. hostmaster.edge.example. 1 3600 600 604800 5
+@       3600 IN NS  ns1.edge.example.
+ns1     3600 IN A   127.0.0.1
+static    30 IN A   $2
+EOF
+}
+ecs_addr() {  # the address prewarm answers the benchmark's ECS network with
+  case "$ECS_NET" in
+    198.51.100.*) echo "$IAD_ADDR" ;;
+    203.0.113.*) echo "$SIN_ADDR" ;;
+    *) echo "$FRA_ADDR" ;;
+  esac
+}
+
+start_knot() {
+  local dir="$WORK/knot-$1"
+  mkdir -p "$dir/run" "$dir/db" "$dir/zones"
+  cat >"$dir/knot.conf" <<EOF
 server:
-    rundir: "$WORK/knot/run"
+    rundir: "$dir/run"
     listen: 127.0.0.1@$KNOT_PORT
-    udp-workers: 2          # = prewarm's dns udp_threads
+    udp-workers: $1
     tcp-workers: 1
     background-workers: 1
 log:
   - target: stderr
     any: warning
 database:
-    storage: "$WORK/knot/db"
+    storage: "$dir/db"
 template:
   - id: default
-    storage: "$WORK/knot/zones"
+    storage: "$dir/zones"
     file: "%s.zone"
     journal-content: none
     zonefile-sync: -1
 zone:
   - domain: edge.example.
 EOF
-# Same data prewarm serves: SOA (negative TTL 5), NS ns1 with glue, and the service name
-# with the stable TTL pointing at prewarm's frankfurt instance.
-fra_addr="$(kdig @127.0.0.1 -p "$PREWARM_DNS_PORT" +short static.edge.example A | head -n1)"
-cat >"$WORK/knot/zones/edge.example.zone" <<EOF
-\$ORIGIN edge.example.
+  static_zone "$dir/zones/edge.example.zone" "$(ecs_addr)"
+  launch knotd "$KNOT_PORT" "$dir" knotd -c "$dir/knot.conf"
+}
+
+start_nsd() {
+  local dir="$WORK/nsd-$1"
+  mkdir -p "$dir"
+  static_zone "$dir/edge.example.zone" "$(ecs_addr)"
+  cat >"$dir/nsd.conf" <<EOF
+server:
+    ip-address: 127.0.0.1@$NSD_PORT
+    server-count: $1
+    reuseport: yes
+    username: ""
+    chroot: ""
+    zonesdir: "$dir"
+    database: ""
+    pidfile: "$dir/nsd.pid"
+    xfrdfile: "$dir/xfrd.state"
+    zonelistfile: "$dir/zone.list"
+    logfile: "$dir/nsd.log"
+    verbosity: 0
+    rrl-ratelimit: 0            # NSD limits by default; the others run without RRL
+    rrl-whitelist-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: edge.example.
+    zonefile: "$dir/edge.example.zone"
+EOF
+  launch nsd "$NSD_PORT" "$dir" nsd -d -c "$dir/nsd.conf"
+}
+
+# gdnsd's geoip plugin over the same .mmdb: the nearest of three datacenters by the
+# database's coordinates, each answering the address prewarm has in that region.
+start_gdnsd() {
+  local dir="$WORK/gdnsd-$1"
+  mkdir -p "$dir/zones" "$dir/geoip" "$dir/run" "$dir/state"
+  cp "$WORK/geo.mmdb" "$dir/geoip/geo.mmdb"
+  cat >"$dir/config" <<EOF
+options => {
+  listen => [ 127.0.0.1:$GDNSD_PORT ]
+  udp_threads => $1
+  tcp_threads => 1
+  run_dir => $dir/run
+  state_dir => $dir/state
+  zones_default_ttl => 3600
+}
+plugins => { geoip => {
+  maps => {
+    regions => {
+      geoip2_db => geo.mmdb
+      datacenters => [fra, iad, sin]
+      auto_dc_coords => { fra => [50.11, 8.68], iad => [38.95, -77.45], sin => [1.35, 103.82] }
+    }
+  }
+  resources => {
+    static => {
+      map => regions
+      service_types => up
+      dcmap => { fra => $FRA_ADDR, iad => $IAD_ADDR, sin => $SIN_ADDR }
+    }
+  }
+}}
+EOF
+  cat >"$dir/zones/edge.example" <<EOF
 @       3600 IN SOA ns1.edge.example. hostmaster.edge.example. 1 3600 600 604800 5
 @       3600 IN NS  ns1.edge.example.
 ns1     3600 IN A   127.0.0.1
-static    30 IN A   ${fra_addr:-127.79.1.1}
+static    30 IN DYNA geoip!static
 EOF
-knotd -c "$WORK/knot/knot.conf" >"$WORK/knot/log" 2>&1 &
-KNOT_PID=$!
-if ! wait_dns "$KNOT_PORT" knot "$KNOT_PID"; then
-  cat "$WORK/knot/log" >&2 || true
-  die "knotd did not come up on 127.0.0.1:$KNOT_PORT (log above)"
-fi
-
-echo "correctness:"
-verify prewarm "$PREWARM_DNS_PORT"
-verify knot "$KNOT_PORT"
-
-# ---- timed runs -----------------------------------------------------------------------
-NCPU="$(nproc)"
-echo
-echo "dnsperf: $(dnsperf -h 2>&1 | awk '/^Version/ { print $2 }'), -l $SECONDS_PER_RUN -c $CLIENTS -T $THREADS -q $OUTSTANDING, no -Q (as fast as answered), UDP"
-echo "queries: $(wc -l <"$QUERIES") lines, 80% static.edge.example A, 20% SOA/NS/ns1 A/NXDOMAIN, no ECS"
-echo "machine: $NCPU CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
-if ((NCPU <= 4)); then
-  echo "NOTE: only $NCPU CPUs; dnsperf runs on the same machine and competes with the server"
-  echo "      for them, so absolute qps is bounded by the load generator too. Compare the ratios,"
-  echo "      and the queries per server CPU-second (qps/cpu), not the absolute numbers."
-fi
-echo
-
-RUN_NAMES=()
-RUN_FILES=()
-RUN_CPU=()
-run_dnsperf() {  # $1 label, $2 port, $3 pid, $4 run number
-  local out="$WORK/dnsperf-$1-$4.txt" before after
-  before="$(cpu_ticks "$3")"
-  dnsperf -s 127.0.0.1 -p "$2" -d "$QUERIES" -l "$SECONDS_PER_RUN" -c "$CLIENTS" -T "$THREADS" \
-    -q "$OUTSTANDING" -t 2 >"$out" 2>&1 || { cat "$out" >&2; die "dnsperf against $1 failed"; }
-  after="$(cpu_ticks "$3")"
-  RUN_NAMES+=("$1")
-  RUN_FILES+=("$out")
-  RUN_CPU+=("$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')")
-  echo "  $1 run $4: $(awk '/Queries per second/ { printf "%.0f qps", $4 }' "$out")"
+  launch gdnsd "$GDNSD_PORT" "$dir" gdnsd -c "$dir" start
 }
 
-curl -fsS "$METRICS_URL" >"$WORK/metrics-before.txt" 2>/dev/null || : >"$WORK/metrics-before.txt"
-echo "timed runs ($SECONDS_PER_RUN s each):"
-run_dnsperf prewarm "$PREWARM_DNS_PORT" "$PREWARM_PID" 1
-run_dnsperf knot "$KNOT_PORT" "$KNOT_PID" 1
-if ((REPEAT)); then run_dnsperf prewarm "$PREWARM_DNS_PORT" "$PREWARM_PID" 2; fi
-curl -fsS "$METRICS_URL" >"$WORK/metrics-after.txt" 2>/dev/null || : >"$WORK/metrics-after.txt"
-echo "  load average after the timed runs: $(cut -d' ' -f1-3 /proc/loadavg) (the benchmark alone keeps about 4 threads runnable; more means other load)"
+# PowerDNS with its geoip backend over the same .mmdb: the country code picks the record.
+start_pdns() {
+  local dir="$WORK/pdns-$1"
+  mkdir -p "$dir"
+  cat >"$dir/zones.yaml" <<EOF
+domains:
+- domain: edge.example
+  ttl: 30
+  records:
+    edge.example:
+      - soa: ns1.edge.example. hostmaster.edge.example. 1 3600 600 604800 5
+      - ns:
+          content: ns1.edge.example.
+          ttl: 3600
+    ns1.edge.example:
+      - a:
+          content: 127.0.0.1
+          ttl: 3600
+    de.static.edge.example:
+      - a: $FRA_ADDR
+    us.static.edge.example:
+      - a: $IAD_ADDR
+    sg.static.edge.example:
+      - a: $SIN_ADDR
+    unknown.static.edge.example:
+      - a: $FRA_ADDR
+  services:
+    static.edge.example: [ '%cc.static.edge.example', 'unknown.static.edge.example' ]
+EOF
+  cat >"$dir/pdns.conf" <<EOF
+launch=geoip
+geoip-database-files=mmdb:$WORK/geo.mmdb
+geoip-zones-file=$dir/zones.yaml
+edns-subnet-processing=yes
+local-address=127.0.0.1
+local-port=$PDNS_PORT
+receiver-threads=$1
+distributor-threads=$1
+reuseport=yes
+socket-dir=$dir
+guardian=no
+daemon=no
+disable-syslog=yes
+loglevel=3
+setuid=
+setgid=
+webserver=no
+api=no
+EOF
+  launch pdns_server "$PDNS_PORT" "$dir" pdns_server --config-dir="$dir"
+}
 
-# ---- latency pass at a fixed rate ------------------------------------------------------
-# dnsperf 2.10 has no latency histogram; with -v it prints every response with its latency,
-# which is too costly for the saturating runs but fine at a fixed rate well below capacity.
-LAT_FILES=()
-LAT_NAMES=()
-if ((LAT_QPS > 0 && LAT_SECONDS > 0)); then
-  echo "latency pass (-Q $LAT_QPS for $LAT_SECONDS s each, -v per-response latencies)..."
-  for target in "prewarm $PREWARM_DNS_PORT" "knot $KNOT_PORT"; do
-    read -r name port <<<"$target"
-    out="$WORK/latency-$name.txt"
-    dnsperf -s 127.0.0.1 -p "$port" -d "$QUERIES" -l "$LAT_SECONDS" -c "$CLIENTS" -T "$THREADS" \
-      -q "$OUTSTANDING" -Q "$LAT_QPS" -t 2 -v >"$out" 2>&1 || { tail "$out" >&2; die "dnsperf -v against $name failed"; }
-    LAT_NAMES+=("$name")
-    LAT_FILES+=("$out")
-  done
-fi
-
-# ---- report --------------------------------------------------------------------------
-field() {  # $1 file, $2 what
-  case "$2" in
-    qps) awk '/Queries per second/ { printf "%.0f", $4 }' "$1" ;;
-    avg) awk '/Average Latency/ { printf "%.0f", $4 * 1e6 }' "$1" ;;
-    max) awk '/Average Latency/ { gsub(/\)/, "", $8); printf "%.0f", $8 * 1e6 }' "$1" ;;
-    sd) awk '/Latency StdDev/ { printf "%.0f", $4 * 1e6 }' "$1" ;;
-    lost) awk '/Queries lost/ { print $3 }' "$1" ;;
-    codes) sed -n 's/^ *Response codes: *//p' "$1" ;;
-    size) awk '/Average packet size/ { gsub(/,/, "", $5); printf "%s/%s", $5, $7 }' "$1" ;;
+start_server() {  # $1 name, $2 threads
+  case "$1" in
+    prewarm) start_prewarm "$2" true ;;
+    prewarm-general) start_prewarm "$2" false ;;
+    knot) start_knot "$2" ;;
+    nsd) start_nsd "$2" ;;
+    gdnsd) start_gdnsd "$2" ;;
+    pdns) start_pdns "$2" ;;
   esac
 }
 
+# ---- runs ----------------------------------------------------------------------------
+NCPU="$(nproc)"
+echo "dnsperf: $(dnsperf -h 2>&1 | awk '/^Version/ { print $2 }'), -l $SECONDS_PER_RUN -c $CLIENTS -T $DNSPERF_THREADS -q $OUTSTANDING, UDP, every query with ECS $ECS_NET (-E $ECS_OPT)"
+echo "queries: $(wc -l <"$QUERIES") lines, 80% static.edge.example A, 20% SOA/NS/ns1 A/NXDOMAIN"
+echo "servers: ${selected[*]}; server threads: $THREAD_LIST"
+echo "versions: prewarm $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), knot $(knotd -V 2>&1 | awk '{print $NF; exit}')$(command -v nsd >/dev/null && echo ", nsd $(nsd -v 2>&1 | awk '/version/ {print $NF; exit}')")$(command -v gdnsd >/dev/null && echo ", gdnsd $(gdnsd -V 2>&1 | grep -o '[0-9]\+\.[0-9]\+\.[0-9]\+' | head -1)")$(command -v pdns_server >/dev/null && echo ", pdns $(dpkg-query -W -f='${Version}' pdns-server 2>/dev/null)")"
+echo "machine: $NCPU CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
+if ((NCPU <= 4)); then
+  echo "NOTE: only $NCPU CPUs; dnsperf runs on the same machine and competes with the server"
+  echo "      for them, so absolute qps is bounded by the load generator too. Compare the"
+  echo "      ratios and the server CPU per answered query, not the absolute numbers."
+fi
 echo
-echo "results (UDP, $SECONDS_PER_RUN s per run; latency under saturation, in microseconds):"
-printf '  %-9s %4s %10s %8s %8s %8s %6s %8s %12s %9s\n' server run qps avg_us sd_us max_us lost "req/resp" "server_cpu_s" "qps/cpu"
-declare -A runno=()
-for idx in "${!RUN_NAMES[@]}"; do
-  n="${RUN_NAMES[$idx]}"; f="${RUN_FILES[$idx]}"; cpu="${RUN_CPU[$idx]}"
-  runno[$n]=$(( ${runno[$n]:-0} + 1 ))
-  qps="$(field "$f" qps)"
-  per_cpu="$(awk -v q="$qps" -v c="$cpu" -v s="$SECONDS_PER_RUN" 'BEGIN { if (c > 0) printf "%.0f", q * s / c; else print "-" }')"
-  printf '  %-9s %4s %10s %8s %8s %8s %6s %8s %12s %9s\n' "$n" "${runno[$n]}" "$qps" \
-    "$(field "$f" avg)" "$(field "$f" sd)" "$(field "$f" max)" "$(field "$f" lost)" "$(field "$f" size)" "$cpu" "$per_cpu"
-done
-for idx in "${!RUN_NAMES[@]}"; do
-  printf '  %-9s rcodes: %s\n' "${RUN_NAMES[$idx]}" "$(field "${RUN_FILES[$idx]}" codes)"
-done
 
-if ((${#LAT_FILES[@]})); then
-  echo
-  echo "latency at a fixed $LAT_QPS qps (not saturated), microseconds, from dnsperf -v:"
-  printf '  %-9s %9s %8s %8s %8s %8s %8s\n' server responses p50 p90 p99 p99.9 max
-  for idx in "${!LAT_FILES[@]}"; do
-    awk '/^> / { print $NF * 1e6 }' "${LAT_FILES[$idx]}" | sort -g >"$WORK/lat-sorted.txt"
-    awk -v name="${LAT_NAMES[$idx]}" '
-      { v[NR] = $1 }
-      function pct(p,   i) { i = int(p * NR + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; return v[i] }
-      END {
-        if (NR == 0) { printf "  %-9s %9s\n", name, "no data"; exit }
-        printf "  %-9s %9d %8.0f %8.0f %8.0f %8.0f %8.0f\n", name, NR, pct(0.5), pct(0.9), pct(0.99), pct(0.999), v[NR]
-      }' "$WORK/lat-sorted.txt"
+RESULTS="$WORK/results.txt"   # threads server qps cpu_us_per_answer p50 p99 lost rcodes
+: >"$RESULTS"
+for T in $THREAD_LIST; do
+  echo "== $T server thread(s) =="
+  for S in "${selected[@]}"; do
+    [[ -n "$S" ]] || continue
+    start_server "$S" "$T"
+    verify "$S" "$SERVER_PORT"
+    out="$WORK/dnsperf-$S-$T.txt"
+    PERF_PID=""
+    if ((PROFILE)) && [[ "$S" == prewarm* ]]; then
+      command -v perf >/dev/null 2>&1 || die "--profile needs perf (Debian: linux-perf)"
+      # cpu-clock: a software event, so it samples where hardware counters are not exposed
+      # (virtual machines); DWARF unwinding, as the release build keeps no frame pointers.
+      perf record -q -e cpu-clock -F 999 --call-graph dwarf,16384 -p "$SERVER_PID" \
+        -o "$WORK/perf-$S-$T.data" -- sleep "$SECONDS_PER_RUN" >"$WORK/perf-$S-$T.log" 2>&1 &
+      PERF_PID=$!
+    fi
+    before="$(cpu_ticks "$SERVER_PID")"
+    dnsperf -s 127.0.0.1 -p "$SERVER_PORT" -d "$QUERIES" -l "$SECONDS_PER_RUN" -c "$CLIENTS" \
+      -T "$DNSPERF_THREADS" -q "$OUTSTANDING" -t 2 -E "$ECS_OPT" >"$out" 2>&1 ||
+      { cat "$out" >&2; die "dnsperf against $S failed"; }
+    after="$(cpu_ticks "$SERVER_PID")"
+    if [[ -n "$PERF_PID" ]]; then
+      wait "$PERF_PID" || true
+      comms="$(seq -s, -f 'dns-udp-%g' 0 $((T - 1)))"
+      echo "  $S: perf samples of the DNS threads ($comms), self time by function:"
+      perf_top() {  # $1 --children|--no-children, $2 percent limit, $3 filter
+        perf report -i "$WORK/perf-$S-$T.data" --comms "$comms" "$1" --sort symbol --stdio \
+          -g none --percent-limit "$2" 2>/dev/null | grep -E '^ +[0-9]' | grep -E -- "$3" |
+          sed -E 's/ +- +- *$//; s/ +/ /g' | cut -c1-120 | sed 's/^/   /' || true
+      }
+      perf_top --no-children 0.7 . | head -40 >"$WORK/profile-$S-$T.txt" || true
+      cat "$WORK/profile-$S-$T.txt"
+      echo "  $S: user-space functions with their callees (children), over 0.4%:"
+      perf_top --children 0.4 '\[\.\]' | head -45 || true
+    fi
+    lat="-"
+    p50="-"
+    p99="-"
+    if ((LAT_QPS > 0 && LAT_SECONDS > 0)); then
+      lat="$WORK/latency-$S-$T.txt"
+      dnsperf -s 127.0.0.1 -p "$SERVER_PORT" -d "$QUERIES" -l "$LAT_SECONDS" -c "$CLIENTS" \
+        -T "$DNSPERF_THREADS" -q "$OUTSTANDING" -Q "$LAT_QPS" -t 2 -E "$ECS_OPT" -v >"$lat" 2>&1 ||
+        { tail "$lat" >&2; die "dnsperf -v against $S failed"; }
+      read -r p50 p99 < <(awk '/^> / { print $NF * 1e6 }' "$lat" | sort -g | awk '
+        { v[NR] = $1 }
+        function pct(p,   i) { i = int(p * NR + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; return v[i] }
+        END { if (NR == 0) print "- -"; else printf "%.0f %.0f\n", pct(0.5), pct(0.99) }')
+    fi
+    if [[ "$S" == prewarm* ]]; then
+      curl -fsS "$METRICS_URL" >"$WORK/metrics-after.txt" 2>/dev/null || : >"$WORK/metrics-after.txt"
+      printf '  %-16s service answers during the runs:' "$S"
+      for k in ready starting cold remote origin; do
+        s="prewarm_service_answers_total{kind=\"$k\"}"
+        printf ' %s=%s' "$k" $(( $(metric "$WORK/metrics-after.txt" "$s") - $(metric "$WORK/metrics-before.txt" "$s") ))
+      done
+      echo
+    fi
+    stop_pid "$SERVER_PID"
+    SERVER_PID=""
+    qps="$(awk '/Queries per second/ { printf "%.0f", $4 }' "$out")"
+    done_q="$(awk '/Queries completed/ { print $3 }' "$out")"
+    lost="$(awk '/Queries lost/ { print $3 }' "$out")"
+    codes="$(sed -n 's/^ *Response codes: *//p' "$out" | tr -d ' ')"
+    cpu_us="$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="${done_q:-0}" \
+      'BEGIN { if (n > 0) printf "%.2f", t / hz * 1e6 / n; else print "-" }')"
+    echo "$T $S ${qps:-0} $cpu_us $p50 $p99 ${lost:-?} $codes" >>"$RESULTS"
+    printf '  %-16s %8s qps  %6s us CPU/answer  p50 %5s us  p99 %5s us  lost %s  %s\n' \
+      "$S" "${qps:-0}" "$cpu_us" "$p50" "$p99" "${lost:-?}" "$codes"
   done
-fi
+  echo "  load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
+done
 
-# prewarm's own counters over the timed runs: service answers should all be "ready".
-if [[ -s "$WORK/metrics-after.txt" ]]; then
-  echo
-  printf '  prewarm service answers during the timed runs:'
-  for k in ready starting cold remote origin; do
-    s="prewarm_service_answers_total{kind=\"$k\"}"
-    printf ' %s=%s' "$k" $(( $(metric "$WORK/metrics-after.txt" "$s") - $(metric "$WORK/metrics-before.txt" "$s") ))
-  done
-  echo
-fi
-
+# ---- report --------------------------------------------------------------------------
 echo
-prewarm_sum=0
-prewarm_n=0
-prewarm_cpu=0
-knot_qps=0
-knot_cpu=0
-for idx in "${!RUN_NAMES[@]}"; do
-  q="$(field "${RUN_FILES[$idx]}" qps)"
-  if [[ "${RUN_NAMES[$idx]}" == prewarm ]]; then
-    prewarm_sum=$((prewarm_sum + ${q:-0}))
-    prewarm_n=$((prewarm_n + 1))
-    prewarm_cpu="$(awk -v a="$prewarm_cpu" -v b="${RUN_CPU[$idx]}" 'BEGIN { print a + b }')"
-  else
-    knot_qps=${q:-0}
-    knot_cpu=${RUN_CPU[$idx]}
-  fi
+echo "results: qps saturating ($SECONDS_PER_RUN s), server CPU microseconds per answered query,"
+echo "latency p50/p99 in microseconds at a fixed $LAT_QPS qps ($LAT_SECONDS s), ECS $ECS_NET:"
+printf '  %-7s %-16s %9s %9s %7s %7s %7s\n' threads server qps cpu_us/q p50 p99 lost
+awk '{ printf "  %-7s %-16s %9s %9s %7s %7s %7s\n", $1, $2, $3, $4, $5, $6, $7 }' "$RESULTS"
+echo
+echo "ratios (prewarm = the precomputed path; prewarm-general = every query computed):"
+for T in $THREAD_LIST; do
+  awk -v T="$T" '
+    $1 == T { qps[$2] = $3; cpu[$2] = $4 }
+    function r(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "n/a" }
+    END {
+      best = ""; for (s in qps) if ((s == "gdnsd" || s == "pdns") && (best == "" || qps[s] > qps[best])) best = s
+      printf "  %s thread(s): qps prewarm/knot %s, CPU per answer prewarm/knot %s", T, r(qps["prewarm"], qps["knot"]), r(cpu["prewarm"], cpu["knot"])
+      if ("prewarm-general" in qps) printf ", qps prewarm/prewarm-general %s", r(qps["prewarm"], qps["prewarm-general"])
+      if ("nsd" in qps) printf ", qps prewarm/nsd %s", r(qps["prewarm"], qps["nsd"])
+      if (best != "") printf ", qps prewarm/%s (best geo peer) %s, CPU per answer %s/prewarm %s", best, r(qps["prewarm"], qps[best]), best, r(cpu[best], cpu["prewarm"])
+      printf "\n"
+    }' "$RESULTS"
 done
-prewarm_mean=$((prewarm_sum / prewarm_n))
-if ((REPEAT)); then
-  echo "prewarm qps is the mean of its ${runno[prewarm]} runs (before and after knot)."
-fi
-# Server CPU-seconds per query is the fairer figure when the load generator is the limit.
-awk -v ps="$prewarm_sum" -v pc="$prewarm_cpu" -v kq="$knot_qps" -v kc="$knot_cpu" -v s="$SECONDS_PER_RUN" '
-  BEGIN { if (pc > 0 && kc > 0 && kq > 0)
-            printf "ratio prewarm/knot queries per server CPU-second: %.2f\n", (ps * s / pc) / (kq * s / kc) }'
-awk -v p="$prewarm_mean" -v k="$knot_qps" 'BEGIN { if (k > 0) printf "ratio prewarm/knot qps: %.2f\n", p / k; else print "ratio prewarm/knot qps: n/a (knot qps is 0)" }'

@@ -27,13 +27,6 @@ std::vector<bool> LocalNodes(const RoutingSnapshot& snap, const ClientPlace& cli
   return local;
 }
 
-const RoutedInstance* PowerOfTwo(const std::vector<const RoutedInstance*>& c, uint64_t random) {
-  if (c.empty()) return nullptr;
-  return c[PowerOfTwoIndex(c.size(), random, [&](size_t i) -> uint32_t {
-    return c[i]->heat ? c[i]->heat->load.load(std::memory_order_relaxed) : 0;
-  })];
-}
-
 // Candidates on the nearest node (and nodes within kMetroKm of it) that pass `keep`.
 template <typename Keep>
 std::vector<const RoutedInstance*> Nearest(const RoutingSnapshot& snap,
@@ -58,8 +51,37 @@ bool FamilyFits(int family, int wanted) { return wanted == 0 || family == wanted
 
 }  // namespace
 
-Pick ChooseInstance(const RoutingSnapshot& snap, std::string_view tmpl, const ClientPlace& client,
-                    uint64_t random) {
+const RoutedInstance* PickCandidate(const std::vector<const RoutedInstance*>& c, uint64_t random) {
+  if (c.empty()) return nullptr;
+  return c[PowerOfTwoIndex(c.size(), random, [&](size_t i) -> uint32_t {
+    return c[i]->heat ? c[i]->heat->load.load(std::memory_order_relaxed) : 0;
+  })];
+}
+
+namespace {
+
+// ChooseExisting's candidates.
+Candidates ExistingCandidates(const RoutingSnapshot& snap, std::string_view tmpl,
+                              const ClientPlace& client) {
+  auto it = snap.instances.find(absl::string_view(tmpl.data(), tmpl.size()));
+  if (it == snap.instances.end()) return {};
+  const std::vector<RoutedInstance>& all = it->second;
+  const int fam = client.family;
+  auto ready = Nearest(snap, all, client, [&](const RoutedInstance& i) {
+    return i.ready && FamilyFits(i.address.family(), fam);
+  });
+  if (!ready.empty()) return {PickKind::kRemoteReady, std::move(ready), {}};
+  auto starting = Nearest(snap, all, client, [&](const RoutedInstance& i) {
+    return !i.ready && FamilyFits(i.address.family(), fam);
+  });
+  if (!starting.empty()) return {PickKind::kRemoteStarting, std::move(starting), {}};
+  return {};
+}
+
+}  // namespace
+
+Candidates ChooseCandidates(const RoutingSnapshot& snap, std::string_view tmpl,
+                            const ClientPlace& client) {
   static const std::vector<RoutedInstance> kEmpty;
   auto it = snap.instances.find(absl::string_view(tmpl.data(), tmpl.size()));
   const std::vector<RoutedInstance>& all = it == snap.instances.end() ? kEmpty : it->second;
@@ -69,38 +91,31 @@ Pick ChooseInstance(const RoutingSnapshot& snap, std::string_view tmpl, const Cl
   auto local_ready = Nearest(snap, all, client, [&](const RoutedInstance& i) {
     return i.ready && local[i.node] && FamilyFits(i.address.family(), fam);
   });
-  if (!local_ready.empty()) return {PickKind::kLocalReady, PowerOfTwo(local_ready, random), {}};
+  if (!local_ready.empty()) return {PickKind::kLocalReady, std::move(local_ready), {}};
   auto local_starting = Nearest(snap, all, client, [&](const RoutedInstance& i) {
     return !i.ready && local[i.node] && FamilyFits(i.address.family(), fam);
   });
-  if (!local_starting.empty()) {
-    return {PickKind::kLocalStarting, PowerOfTwo(local_starting, random), {}};
-  }
+  if (!local_starting.empty()) return {PickKind::kLocalStarting, std::move(local_starting), {}};
   // Start one nearby if a local node has room; otherwise prefer what already runs
   // elsewhere over spilling a new instance to a remote node.
   std::optional<uint32_t> node = ChooseNodeForNew(snap, tmpl, client);
-  if (node && local[*node]) return {PickKind::kNeedCold, nullptr, node};
-  Pick existing = ChooseExisting(snap, tmpl, client, random);
-  if (existing.instance != nullptr) return existing;
-  if (node) return {PickKind::kNeedCold, nullptr, node};
+  if (node && local[*node]) return {PickKind::kNeedCold, {}, node};
+  Candidates existing = ExistingCandidates(snap, tmpl, client);
+  if (!existing.instances.empty()) return existing;
+  if (node) return {PickKind::kNeedCold, {}, node};
   return {};
+}
+
+Pick ChooseInstance(const RoutingSnapshot& snap, std::string_view tmpl, const ClientPlace& client,
+                    uint64_t random) {
+  Candidates c = ChooseCandidates(snap, tmpl, client);
+  return {c.kind, PickCandidate(c.instances, random), c.cold_node};
 }
 
 Pick ChooseExisting(const RoutingSnapshot& snap, std::string_view tmpl, const ClientPlace& client,
                     uint64_t random) {
-  auto it = snap.instances.find(absl::string_view(tmpl.data(), tmpl.size()));
-  if (it == snap.instances.end()) return {};
-  const std::vector<RoutedInstance>& all = it->second;
-  const int fam = client.family;
-  auto ready = Nearest(snap, all, client, [&](const RoutedInstance& i) {
-    return i.ready && FamilyFits(i.address.family(), fam);
-  });
-  if (!ready.empty()) return {PickKind::kRemoteReady, PowerOfTwo(ready, random), {}};
-  auto starting = Nearest(snap, all, client, [&](const RoutedInstance& i) {
-    return !i.ready && FamilyFits(i.address.family(), fam);
-  });
-  if (!starting.empty()) return {PickKind::kRemoteStarting, PowerOfTwo(starting, random), {}};
-  return {};
+  Candidates c = ExistingCandidates(snap, tmpl, client);
+  return {c.kind, PickCandidate(c.instances, random), {}};
 }
 
 std::optional<uint32_t> ChooseNodeForNew(const RoutingSnapshot& snap, std::string_view tmpl,

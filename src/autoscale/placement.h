@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "autoscale/snapshot.h"
 
@@ -47,6 +48,21 @@ size_t PowerOfTwoIndex(size_t n, uint64_t random, Load load) {
   if (b >= a) ++b;
   return load(b) < load(a) ? b : a;
 }
+
+// What ChooseInstance decides before its random choice: the kind, the candidates it picks
+// one of, and the node for a new instance (kNeedCold). A pure function of the snapshot, so
+// the orchestrator precomputes it per (template, client location, family) when a snapshot
+// is published (orchestrator/route_table.h).
+struct Candidates {
+  PickKind kind = PickKind::kNone;
+  std::vector<const RoutedInstance*> instances;  // empty unless kind names an instance
+  std::optional<uint32_t> cold_node;
+};
+Candidates ChooseCandidates(const RoutingSnapshot& snap, std::string_view tmpl,
+                            const ClientPlace& client);
+// The one of `c` that `random` picks: the less loaded of two (power of two choices);
+// nullptr when `c` is empty.
+const RoutedInstance* PickCandidate(const std::vector<const RoutedInstance*>& c, uint64_t random);
 
 // Nodes "local" to a client: those in its region; when its region has no node, the
 // nearest node(s) (within `metro_km` of the nearest).

@@ -59,10 +59,16 @@ class SnapshotHolder {
   }
   void Store(std::shared_ptr<const RoutingSnapshot> s) {
     current_.store(std::move(s), std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_release);
   }
+  // Counts Stores, each counted after its snapshot is in place: a DNS thread that keeps
+  // what it derived from a snapshot checks this one word instead of loading the snapshot
+  // (whose shared_ptr copy writes to a cache line every thread shares).
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
  private:
   std::atomic<std::shared_ptr<const RoutingSnapshot>> current_;
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace prewarm::orchestrator

@@ -69,23 +69,27 @@ void UdpWorker::Run() {
       return;
     }
     if (fds[0].revents != 0) {
-      Serve();
+      // A full batch means more may be queued: take it without another poll, a bounded
+      // number of times so that a flood cannot keep the stop signal unseen.
+      for (int i = 0; i < kBatchesPerPoll && Serve() == in_.size(); ++i) {
+      }
     }
   }
 }
 
-// One batch: receive what is queued, answer, send the answers in one call.
-void UdpWorker::Serve() {
+// One batch: receive what is queued, answer, send the answers in one call. Returns how
+// many datagrams it received.
+size_t UdpWorker::Serve() {
   const size_t batch = in_.size();
   for (size_t i = 0; i < batch; ++i) {
     iovs_[i] = {in_[i].data(), kBufferSize};
     msgs_[i] = mmsghdr{};
     msgs_[i].msg_hdr = msghdr{&peers_[i], sizeof(sockaddr_storage), &iovs_[i], 1, nullptr, 0, 0};
   }
-  int got = ::recvmmsg(socket_.get(), msgs_.data(), static_cast<unsigned>(batch), MSG_DONTWAIT,
-                       nullptr);
+  int got =
+      ::recvmmsg(socket_.get(), msgs_.data(), static_cast<unsigned>(batch), MSG_DONTWAIT, nullptr);
   if (got <= 0) {
-    return;
+    return 0;
   }
   replies_.clear();
   for (size_t i = 0; i < static_cast<size_t>(got); ++i) {
@@ -111,6 +115,7 @@ void UdpWorker::Serve() {
     }
     sent += n > 0 ? static_cast<size_t>(n) : 1;  // skip a datagram the kernel refused
   }
+  return static_cast<size_t>(got);
 }
 
 }  // namespace prewarm::dns

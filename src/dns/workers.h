@@ -33,9 +33,10 @@ class UdpWorker {
 
  private:
   void Run();
-  void Serve();
+  size_t Serve();
 
   static constexpr size_t kBufferSize = 4096;
+  static constexpr int kBatchesPerPoll = 16;
   ScopedFd socket_;
   int stop_fd_;
   Answerer& answerer_;

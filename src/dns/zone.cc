@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <utility>
 
 #include "dns/writer.h"
@@ -109,7 +110,44 @@ absl::Status Authority::Init() {
       glue_rrs_.push_back(AddressRecord(host, config_.apex_ttl, ip));
     }
   }
+  for (uint8_t c : origin_.wire()) {
+    origin_lower_.push_back(static_cast<uint8_t>(AsciiLower(c)));
+  }
+  for (const Glue& g : glue_) {
+    // The label just below the origin on the way to the NS host: the host itself or an
+    // empty non-terminal above it. Either way not a service name.
+    std::span<const uint8_t> w = g.host.wire();
+    size_t pos = 0;
+    for (int i = g.host.label_count(); i > origin_.label_count() + 1; --i) {
+      pos += w[pos] + 1u;
+    }
+    std::string label;
+    for (size_t i = 0; i < w[pos]; ++i) {
+      label.push_back(AsciiLower(w[pos + 1 + i]));
+    }
+    reserved_labels_.push_back(std::move(label));
+  }
   return absl::OkStatus();
+}
+
+uint16_t EncodeAddressRecords(uint16_t qtype, uint32_t ttl, std::span<const IpAddr> addresses,
+                              std::vector<uint8_t>& out) {
+  uint16_t count = 0;
+  for (const IpAddr& ip : addresses) {
+    if (!ip.valid() || !WantsAddress(qtype, ip)) {
+      continue;
+    }
+    uint8_t rr[12];
+    Store16(rr, 0xC000 | kHeaderSize);  // the question's name
+    Store16(rr + 2, ip.is_v4() ? rrtype::kA : rrtype::kAAAA);
+    Store16(rr + 4, kClassIN);
+    Store32(rr + 6, ttl);
+    Store16(rr + 10, static_cast<uint16_t>(ip.size()));
+    out.insert(out.end(), rr, rr + sizeof rr);
+    out.insert(out.end(), ip.bytes(), ip.bytes() + ip.size());
+    ++count;
+  }
+  return count;
 }
 
 size_t Authority::Answer(std::span<const uint8_t> query, const ClientInfo& client,
@@ -122,6 +160,11 @@ size_t Authority::Answer(std::span<const uint8_t> query, const ClientInfo& clien
 
 size_t Authority::AnswerUntimed(std::span<const uint8_t> query, const ClientInfo& client,
                                 std::span<uint8_t> out) {
+  if (config_.precomputed) {
+    if (size_t n = AnswerFast(query, client, out); n != kNotFast) {
+      return n;
+    }
+  }
   (client.tcp ? stats_.queries_tcp : stats_.queries_udp).Inc();
   std::optional<Header> h = ReadHeader(query);
   if (!h || h->qr() || out.size() < kClassicUdpSize) {
@@ -141,6 +184,225 @@ size_t Authority::AnswerUntimed(std::span<const uint8_t> query, const ClientInfo
   return Respond(*q, client, out);
 }
 
+// What AnswerFast reads from a query: the OPT record, if any, in place.
+namespace {
+
+struct FastEdns {
+  uint16_t udp_size = 0;
+  bool dnssec_ok = false;
+  std::optional<ClientSubnet> ecs;
+  const uint8_t* ecs_address = nullptr;  // the option's address bytes in the query
+  std::optional<Cookie> cookie;
+};
+
+// The single OPT record at query[pos..] that ends the message, as ParseQuery would take it;
+// false for anything ParseQuery would reject, or that the general path answers otherwise
+// (a version other than 0: BADVERS).
+bool ReadFastOpt(std::span<const uint8_t> query, size_t pos, FastEdns& e) {
+  if (query.size() - pos < 11 || query[pos] != 0 || Load16(&query[pos + 1]) != rrtype::kOPT) {
+    return false;
+  }
+  const uint8_t* p = &query[pos];
+  e.udp_size = Load16(p + 3);
+  if (p[6] != 0) {  // version
+    return false;
+  }
+  e.dnssec_ok = (p[7] & 0x80) != 0;
+  const size_t end = pos + 11 + Load16(p + 9);
+  if (end != query.size()) {
+    return false;
+  }
+  pos += 11;
+  while (pos < end) {
+    if (end - pos < 4) {
+      return false;
+    }
+    const uint16_t code = Load16(&query[pos]);
+    const size_t len = Load16(&query[pos + 2]);
+    pos += 4;
+    if (end - pos < len) {
+      return false;
+    }
+    std::span<const uint8_t> data = query.subspan(pos, len);
+    pos += len;
+    if (code == kEdnsOptionClientSubnet) {
+      absl::StatusOr<ClientSubnet> cs = ParseClientSubnet(data);
+      if (e.ecs || !cs.ok()) {
+        return false;
+      }
+      e.ecs = *cs;
+      e.ecs_address = data.data() + 4;
+    } else if (code == kEdnsOptionCookie) {
+      absl::StatusOr<Cookie> c = ParseCookie(data);
+      if (e.cookie || !c.ok()) {
+        return false;
+      }
+      e.cookie = *c;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+// The common query: one A or AAAA question, uncompressed, for <service>.<origin>, at most
+// an OPT record after it. Its response is the query's header and question (so its case, as
+// sent: 0x20), the resolver's precomputed records and an OPT built here. Everything the
+// general path would decide differently (rate limited, no precomputed answer, does not
+// fit ...) is handed back to it at the point where the two part.
+size_t Authority::AnswerFast(std::span<const uint8_t> query, const ClientInfo& client,
+                             std::span<uint8_t> out) {
+  if (query.size() < kHeaderSize || out.size() < kClassicUdpSize) {
+    return kNotFast;
+  }
+  const uint8_t* p = query.data();
+  const uint16_t flags = Load16(p + 2);
+  // QR=0, opcode QUERY; one question, no answer or authority records, at most one more.
+  if ((flags & 0xF800) != 0 || Load16(p + 4) != 1 || Load16(p + 6) != 0 || Load16(p + 8) != 0 ||
+      Load16(p + 10) > 1) {
+    return kNotFast;
+  }
+  // The question name: labels only, no compression, lowercased on the way.
+  std::array<uint8_t, kMaxNameSize> lower;
+  size_t pos = kHeaderSize;
+  size_t n = 0;
+  int labels = 0;
+  while (true) {
+    if (pos >= query.size()) {
+      return kNotFast;
+    }
+    const uint8_t len = query[pos];
+    // ReadName's limits: labels up to 63 bytes, the whole name (its root byte too) 255.
+    if (len > kMaxLabelSize || (len > 0 && n + len + 2 > kMaxNameSize) ||
+        query.size() - pos < 1u + len) {
+      return kNotFast;
+    }
+    lower[n++] = len;
+    ++pos;
+    if (len == 0) {
+      break;
+    }
+    for (size_t i = 0; i < len; ++i) {
+      lower[n++] = static_cast<uint8_t>(AsciiLower(query[pos + i]));
+    }
+    pos += len;
+    ++labels;
+  }
+  if (labels != origin_.label_count() + 1 || query.size() - pos < 4) {
+    return kNotFast;
+  }
+  const size_t label_size = lower[0];
+  if (n - 1 - label_size != origin_lower_.size() ||
+      std::memcmp(&lower[1 + label_size], origin_lower_.data(), origin_lower_.size()) != 0) {
+    return kNotFast;
+  }
+  const uint16_t qtype = Load16(&query[pos]);
+  if ((qtype != rrtype::kA && qtype != rrtype::kAAAA) || Load16(&query[pos + 2]) != kClassIN) {
+    return kNotFast;
+  }
+  const size_t question_end = pos + 4;
+  const std::string_view service(reinterpret_cast<const char*>(&lower[1]), label_size);
+  for (const std::string& r : reserved_labels_) {
+    if (r == service) {
+      return kNotFast;
+    }
+  }
+  std::optional<FastEdns> edns;
+  if (Load16(p + 10) == 1) {
+    if (!ReadFastOpt(query, question_end, edns.emplace())) {
+      return kNotFast;
+    }
+  } else if (question_end != query.size()) {
+    return kNotFast;
+  }
+
+  // From here on the query is counted: it is answered here or by RespondDecided.
+  (client.tcp ? stats_.queries_tcp : stats_.queries_udp).Inc();
+  if (edns && edns->ecs) {
+    stats_.ecs_seen.Inc();
+  }
+  const bool has_cookie = cookies_ && edns && edns->cookie;
+  const int64_t now_ms = (has_cookie || (rrl_ && !client.tcp)) ? clock_.NowMs() : 0;
+  std::optional<CookieCheck> cookie =
+      CheckCookie(edns ? edns->cookie : std::nullopt, client, now_ms);
+  const bool exempt = cookie && cookie->status == CookieStatus::kValid;
+  const RrlVerdict verdict = Limit(client, exempt, now_ms);
+  ClientInfo who = client;
+  who.ecs = edns ? edns->ecs : std::nullopt;
+  WireAnswer wire;
+  if (verdict != RrlVerdict::kSend || !resolver_.ResolveWire(service, qtype, who, wire)) {
+    absl::StatusOr<Query> q = ParseQuery(query);  // accepts what was read above
+    if (!q.ok()) {
+      return HeaderOnly(*ReadHeader(query), Rcode::kFormErr, verdict, out);
+    }
+    return RespondDecided(*q, client, cookie, verdict, out);
+  }
+
+  size_t opt_size = 0;
+  if (edns) {
+    opt_size = 11;
+    if (cookie) {
+      opt_size += 4 + cookie->reply.wire_size();
+    }
+    if (edns->ecs) {
+      opt_size += 8 + (edns->ecs->source_prefix + 7u) / 8u;
+    }
+  }
+  size_t limit = client.tcp ? std::min<size_t>(out.size(), 65535)
+                 : edns     ? std::min<size_t>(std::max<size_t>(edns->udp_size, kClassicUdpSize),
+                                           config_.max_udp_payload)
+                            : kClassicUdpSize;
+  limit = std::min(limit, out.size());
+  bool truncated = question_end + wire.records.size() + opt_size > limit;
+  uint8_t* o = out.data();
+  std::memcpy(o, p, question_end);  // ID, question as sent
+  Store16(o + 2, static_cast<uint16_t>(Header::kQr | (flags & Header::kRd) | Header::kAa |
+                                       (truncated ? Header::kTc : 0)));
+  Store16(o + 6, truncated ? 0 : wire.count);
+  Store16(o + 8, 0);
+  Store16(o + 10, edns ? 1 : 0);
+  size_t size = question_end;
+  if (truncated) {
+    if (!client.tcp) {
+      stats_.truncated.Inc();
+    }
+  } else {
+    std::memcpy(o + size, wire.records.data(), wire.records.size());
+    size += wire.records.size();
+  }
+  if (edns) {
+    uint8_t* q = o + size;
+    q[0] = 0;  // root
+    Store16(q + 1, rrtype::kOPT);
+    Store16(q + 3, config_.max_udp_payload);
+    Store32(q + 5, edns->dnssec_ok ? 0x8000u : 0u);
+    Store16(q + 9, static_cast<uint16_t>(opt_size - 11));
+    q += 11;
+    if (cookie) {
+      const Cookie& c = cookie->reply;
+      Store16(q, kEdnsOptionCookie);
+      Store16(q + 2, static_cast<uint16_t>(c.wire_size()));
+      std::memcpy(q + 4, c.client.data(), Cookie::kClientSize);
+      std::memcpy(q + 4 + Cookie::kClientSize, c.server.data(), c.server_size);
+      q += 4 + c.wire_size();
+    }
+    if (edns->ecs) {
+      const ClientSubnet& cs = *edns->ecs;
+      const uint8_t width = cs.address.is_v4() ? 32 : 128;
+      const size_t bytes = (cs.source_prefix + 7u) / 8u;
+      Store16(q, kEdnsOptionClientSubnet);
+      Store16(q + 2, static_cast<uint16_t>(4 + bytes));
+      Store16(q + 4, cs.address.is_v4() ? 1 : 2);
+      q[6] = cs.source_prefix;
+      q[7] = cs.source_prefix == 0 ? 0 : std::min(wire.ecs_scope_prefix, width);
+      std::memcpy(q + 8, edns->ecs_address, bytes);
+    }
+    size += opt_size;
+  }
+  stats_.CountRcode(0);
+  return size;
+}
+
 RrlVerdict Authority::Limit(const ClientInfo& client, bool exempt, int64_t now_ms) {
   if (client.tcp || exempt || !rrl_) {
     return RrlVerdict::kSend;
@@ -154,13 +416,12 @@ RrlVerdict Authority::Limit(const ClientInfo& client, bool exempt, int64_t now_m
   return v;
 }
 
-std::optional<CookieCheck> Authority::CheckCookie(const Query& q, const ClientInfo& client,
-                                                  int64_t now_ms) {
-  if (!cookies_ || !q.edns || !q.edns->cookie) {
+std::optional<CookieCheck> Authority::CheckCookie(const std::optional<Cookie>& cookie,
+                                                  const ClientInfo& client, int64_t now_ms) {
+  if (!cookies_ || !cookie) {
     return std::nullopt;
   }
-  CookieCheck c =
-      cookies_->Check(*q.edns->cookie, client.source, static_cast<uint32_t>(now_ms / 1000));
+  CookieCheck c = cookies_->Check(*cookie, client.source, static_cast<uint32_t>(now_ms / 1000));
   switch (c.status) {
     case CookieStatus::kClientOnly:
       stats_.cookie_client_only.Inc();
@@ -191,13 +452,19 @@ size_t Authority::HeaderOnly(const Header& query, Rcode rcode, RrlVerdict verdic
 }
 
 size_t Authority::Respond(const Query& q, const ClientInfo& client, std::span<uint8_t> out) {
-  const Question& qn = q.question;
   const bool has_cookie = cookies_ && q.edns && q.edns->cookie;
   const int64_t now_ms = (has_cookie || (rrl_ && !client.tcp)) ? clock_.NowMs() : 0;
-  Reply reply;
-  std::optional<CookieCheck> cookie = CheckCookie(q, client, now_ms);
+  std::optional<CookieCheck> cookie =
+      CheckCookie(q.edns ? q.edns->cookie : std::nullopt, client, now_ms);
   const bool exempt = cookie && cookie->status == CookieStatus::kValid;
-  const RrlVerdict verdict = Limit(client, exempt, now_ms);
+  return RespondDecided(q, client, cookie, Limit(client, exempt, now_ms), out);
+}
+
+size_t Authority::RespondDecided(const Query& q, const ClientInfo& client,
+                                 const std::optional<CookieCheck>& cookie, RrlVerdict verdict,
+                                 std::span<uint8_t> out) {
+  const Question& qn = q.question;
+  Reply reply;
   if (qn.qtype == rrtype::kOPT || verdict == RrlVerdict::kDrop) {
     return HeaderOnly(q.header, Rcode::kFormErr, verdict, out);
   }

@@ -48,6 +48,21 @@ struct ServiceAnswer {
   uint8_t ecs_scope_prefix = 0;  // echoed as the ECS scope (RFC 7871 §7.2.1)
 };
 
+// A service answer already in wire form (the fast path, see Authority): the answer
+// section's records exactly as Authority writes them for the question at offset 12, owners
+// compressed to a pointer at it (0xC00C). EncodeAddressRecords makes them.
+struct WireAnswer {
+  std::span<const uint8_t> records;  // valid until the same thread calls the resolver again
+  uint16_t count = 0;                // records; at least 1
+  uint8_t ecs_scope_prefix = 0;
+};
+
+// Appends to `out` the records of `addresses` that answer `qtype` (A: IPv4, AAAA: IPv6,
+// ANY: both), owned by the question name with `ttl`, and returns how many it appended.
+// The same bytes the general path writes for a ServiceAnswer (zone_precomputed_test).
+uint16_t EncodeAddressRecords(uint16_t qtype, uint32_t ttl, std::span<const IpAddr> addresses,
+                              std::vector<uint8_t>& out);
+
 // Implemented by the orchestrator. Called from every DNS thread: must be thread-safe and
 // should not block (read an immutable snapshot).
 class ServiceResolver {
@@ -58,6 +73,14 @@ class ServiceResolver {
   // nullopt -> the name does not exist (NXDOMAIN).
   virtual std::optional<ServiceAnswer> Resolve(std::string_view service, uint16_t qtype,
                                                const ClientInfo& client) = 0;
+  // The fast path: the same answer as Resolve would give, with its records precomputed
+  // (qtype is A or AAAA). False, with nothing done or counted, when there is no such
+  // answer (no records of that family, NXDOMAIN, the cold path ...): then Authority calls
+  // Resolve. Each call that returns true is one answer, counted as Resolve counts it.
+  virtual bool ResolveWire(std::string_view /*service*/, uint16_t /*qtype*/,
+                           const ClientInfo& /*client*/, WireAnswer& /*out*/) {
+    return false;
+  }
 };
 
 struct SoaConfig {
@@ -85,6 +108,10 @@ struct ZoneConfig {
   // Off unless asked for: a library user (tests, the fuzzer, `prewarm replay`'s tests)
   // should not find its answers dropped. The orchestrator turns it on (dns.rrl.*).
   RrlOptions rrl = {.responses_per_s = 0};
+  // Answer A/AAAA queries for service names from ServiceResolver::ResolveWire's records,
+  // copying the query's question and patching ID, flags and OPT (Authority::AnswerFast).
+  // Off: every query takes the general path; the tests compare the two byte for byte.
+  bool precomputed = true;
 };
 
 class Authority final : public Answerer {
@@ -116,9 +143,19 @@ class Authority final : public Answerer {
   absl::Status Init();
   size_t AnswerUntimed(std::span<const uint8_t> query, const ClientInfo& client,
                        std::span<uint8_t> out);
+  // The fast path; kNotFast when the query is not a plain A/AAAA question for a service
+  // name (then nothing was counted and the general path answers it).
+  static constexpr size_t kNotFast = ~size_t{0};
+  size_t AnswerFast(std::span<const uint8_t> query, const ClientInfo& client,
+                    std::span<uint8_t> out);
+  // The general path after the cookie and rate-limit decisions (Respond's second half).
+  size_t RespondDecided(const Query& q, const ClientInfo& client,
+                        const std::optional<CookieCheck>& cookie, RrlVerdict verdict,
+                        std::span<uint8_t> out);
 
   RrlVerdict Limit(const ClientInfo& client, bool exempt, int64_t now_ms);
-  std::optional<CookieCheck> CheckCookie(const Query& q, const ClientInfo& client, int64_t now_ms);
+  std::optional<CookieCheck> CheckCookie(const std::optional<Cookie>& cookie,
+                                         const ClientInfo& client, int64_t now_ms);
   size_t HeaderOnly(const Header& query, Rcode rcode, RrlVerdict verdict, std::span<uint8_t> out);
   size_t Respond(const Query& q, const ClientInfo& client, std::span<uint8_t> out);
   size_t WriteReply(const Query& q, const ClientInfo& client, Reply& reply, size_t limit,
@@ -142,6 +179,10 @@ class Authority final : public Answerer {
   std::vector<ResourceRecord> ns_;
   std::vector<Glue> glue_;  // in-zone NS hosts only
   std::vector<ResourceRecord> glue_rrs_;
+  // The fast path: the origin's wire form, lowercase, and the lowercase labels just below
+  // it that are not service names (in-zone NS hosts and their empty non-terminals).
+  std::vector<uint8_t> origin_lower_;
+  std::vector<std::string> reserved_labels_;
   Stats stats_;
   AnswerTimer answer_time_;
 };

@@ -87,11 +87,12 @@ absl::Status ReadListen(const YamlReader& r, OrchestratorConfig& c) {
   RETURN_IF_ERROR(
       d.CheckKnown({"listen", "udp_threads", "tcp", "tcp_idle_timeout_ms", "tcp_message_timeout_ms",
                     "tcp_max_connections", "tcp_max_per_network", "cookies",
-                    "cookie_secret_rotate_s", "rrl", "geoip"}));
+                    "cookie_secret_rotate_s", "rrl", "geoip", "precomputed"}));
   ASSIGN_OR_RETURN(c.dns_listen, ReadHostPort(d, "listen", "127.0.0.1:5353"));
   ASSIGN_OR_RETURN(int64_t threads, d.Int("udp_threads", 2, 1, 64));
   c.dns_udp_threads = static_cast<int>(threads);
   ASSIGN_OR_RETURN(c.dns_tcp, d.Bool("tcp", true));
+  ASSIGN_OR_RETURN(c.dns_precomputed, d.Bool("precomputed", true));
   RETURN_IF_ERROR(ReadTcpLimits(d, c.dns_tcp_limits));
   RETURN_IF_ERROR(ReadCookiesAndRrl(d, c));
   ASSIGN_OR_RETURN(auto grpc, r.Map("grpc"));

@@ -74,6 +74,9 @@ struct OrchestratorConfig {
   uint32_t short_ttl_s = 5;    // starting, draining, cold-path and origin answers
   HostPort dns_listen;         // default 127.0.0.1:5353
   int dns_udp_threads = 2;
+  // dns.precomputed: answer A/AAAA service queries from the RouteTable (resolver.h); false
+  // sends every query down the general path (benchmarks compare the two).
+  bool dns_precomputed = true;
   bool dns_tcp = true;
   dns::TcpLimits dns_tcp_limits;         // dns.tcp_*: defaults in dns/server.h
   dns::CookieOptions dns_cookies;        // dns.cookies, dns.cookie_secret_rotate_s

@@ -41,6 +41,7 @@ dns::ZoneConfig MakeZone(const OrchestratorConfig& c) {
   for (const auto& ns : c.nameservers) z.ns.push_back(dns::NsRecord{ns.name, ns.glue});
   z.cookies = c.dns_cookies;
   z.rrl = c.dns_rrl;
+  z.precomputed = c.dns_precomputed;
   return z;
 }
 
@@ -221,6 +222,8 @@ absl::Status Orchestrator::Start() {
   if (observer_) replica_->SetObserver(observer_);
   resolver_ = std::make_unique<OrchestratorResolver>(config_, snapshots_, replica_->cold(), clock_,
                                                      events_.get());
+  // Each snapshot's answers are precomputed as it is published, off the DNS threads.
+  replica_->publisher().SetAfterPublish([r = resolver_.get()] { r->Precompute(); });
   RETURN_IF_ERROR(replica_->Start());
   resolver_->SetHistory(replica_->history());
   resolver_->SetGeoDatabase(geoip_.get());

@@ -43,6 +43,7 @@ void SnapshotPublisher::Publish(const ClusterData& data, bool degraded) {
   snap->version = ++version_;
   snapshots_.Store(std::move(snap));
   heat_.Retain(data);
+  if (after_publish_) after_publish_();
 }
 
 std::shared_ptr<RoutingSnapshot> SnapshotPublisher::Build(const ClusterData& data,

@@ -7,15 +7,16 @@
 // its own answers to the store (heat/<replica>) for the leader.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "autoscale/snapshot.h"
 #include "common/clock.h"
 #include "orchestrator/cluster_cache.h"
 #include "orchestrator/config.h"
-#include "autoscale/snapshot.h"
 
 namespace prewarm::orchestrator {
 
@@ -46,6 +47,9 @@ class SnapshotPublisher {
   // `degraded`: the store is unreachable, so answers name ready instances only and no node
   // takes a cold-path reservation (the cold path answers the origin).
   void Publish(const ClusterData& data, bool degraded);
+  // Called by Publish once the new snapshot is in place: the DNS resolver precomputes its
+  // answers there (OrchestratorResolver::Precompute). Set before the replica starts.
+  void SetAfterPublish(std::function<void()> f) { after_publish_ = std::move(f); }
   std::shared_ptr<RoutingSnapshot> Build(const ClusterData& data, bool degraded) const;
 
  private:
@@ -55,6 +59,7 @@ class SnapshotPublisher {
   HeatBoard& heat_;
   std::mutex mu_;  // one Publish at a time, so versions only grow
   uint64_t version_ = 0;
+  std::function<void()> after_publish_;
 };
 
 }  // namespace prewarm::orchestrator

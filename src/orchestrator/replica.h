@@ -86,6 +86,7 @@ class Replica {
   ClusterWriter& writer() { return writer_; }
   NodeSessions& sessions() { return sessions_; }
   ColdPath& cold() { return cold_; }
+  SnapshotPublisher& publisher() { return publisher_; }
   ControlLoop& control() { return control_; }
   Presence& presence() { return presence_; }
   PrefetchBook& prefetch() { return prefetch_; }

@@ -1,5 +1,8 @@
 #include "orchestrator/resolver.h"
 
+#include <algorithm>
+#include <array>
+#include <cstring>
 #include <random>
 
 #include "common/logging.h"
@@ -31,6 +34,44 @@ uint64_t ThreadRandom() {
   return rng();
 }
 
+std::atomic<uint64_t> next_resolver_id{1};
+
+// Each DNS thread's RouteTable, kept while the snapshot generation stays the same, so the
+// hot path reads one shared word per query instead of copying a shared_ptr.
+struct CachedTable {
+  uint64_t resolver = 0;
+  uint64_t generation = 0;
+  std::shared_ptr<const RouteTable> table;
+};
+thread_local CachedTable cached_table;
+
+// Each DNS thread's last placements, for ResolveWire: the address looked up (the ECS
+// subnet or the source) -> its bucket and the prefix of the entry that matched. A lookup
+// is a function of the address and the database, so an entry stays right until the
+// database is reloaded (MmdbCounters::reloads, counted after the swap). Direct-mapped.
+struct CachedPlace {
+  uint64_t resolver = 0;  // 0: empty
+  uint64_t reloads = 0;
+  IpAddr address;
+  int bucket = -1;
+  int matched_prefix = -1;  // -1: nothing matched (the default location)
+};
+constexpr size_t kPlaceCacheSize = 1024;
+thread_local std::array<CachedPlace, kPlaceCacheSize> place_cache;
+
+size_t PlaceSlot(const IpAddr& a) {
+  uint64_t hi = 0;
+  uint64_t lo = 0;
+  std::memcpy(&hi, a.bytes(), a.is_v4() ? 4 : 8);
+  if (a.is_v6()) std::memcpy(&lo, a.bytes() + 8, 8);
+  const uint64_t h = (hi ^ (lo * 0xC2B2AE3D27D4EB4Full)) * 0x9E3779B97F4A7C15ull;
+  return static_cast<size_t>(h >> 54) % kPlaceCacheSize;
+}
+
+bool SameLocation(const geo::Location& a, const geo::Location& b) {
+  return a.point.lat == b.point.lat && a.point.lon == b.point.lon && a.region == b.region;
+}
+
 }  // namespace
 
 geo::MmdbMapping MakeGeoMapping(const OrchestratorConfig& config) {
@@ -47,7 +88,13 @@ geo::MmdbMapping MakeGeoMapping(const OrchestratorConfig& config) {
 OrchestratorResolver::OrchestratorResolver(const OrchestratorConfig& config,
                                            const SnapshotHolder& snapshots, ColdPath& cold,
                                            const Clock& clock, EventFeed* feed)
-    : config_(config), snapshots_(snapshots), cold_(cold), clock_(clock), feed_(feed) {
+    : config_(config),
+      snapshots_(snapshots),
+      id_(next_resolver_id.fetch_add(1)),
+      random_(ThreadRandom),
+      cold_(cold),
+      clock_(clock),
+      feed_(feed) {
   for (const auto& n : config.networks) {
     absl::Status st = locator_.Add(n.cidr, geo::Location{n.region, n.point});
     if (!st.ok()) spdlog::warn("networks: {}", st.message());
@@ -55,6 +102,173 @@ OrchestratorResolver::OrchestratorResolver(const OrchestratorConfig& config,
   if (const RegionConfig* r = config.FindRegion(config.default_region)) {
     default_location_ = geo::Location{r->name, r->point};
   }
+  // The RouteTable's axes.
+  for (const auto& [service, tmpl] : config.services) {
+    auto it = std::find(templates_.begin(), templates_.end(), tmpl);
+    if (it == templates_.end()) it = templates_.insert(templates_.end(), tmpl);
+    service_template_[service] = static_cast<uint32_t>(it - templates_.begin());
+  }
+  auto add_bucket = [&](const geo::Location& l) {
+    for (const geo::Location& b : buckets_) {
+      if (SameLocation(b, l)) return;
+    }
+    buckets_.push_back(l);
+  };
+  add_bucket(default_location_);
+  for (const auto& n : config.networks) add_bucket(geo::Location{n.region, n.point});
+  for (const RegionConfig& r : config.regions) add_bucket(geo::Location{r.name, r.point});
+  for (const auto& [country, location] : MakeGeoMapping(config).countries) add_bucket(location);
+  for (const geo::Location& b : buckets_) {
+    bucket_region_index_.push_back(feed_ ? feed_->RegionIndex(b.region) : -1);
+  }
+  for (const std::string& t : templates_) {
+    template_feed_index_.push_back(feed_ ? feed_->TemplateIndex(t) : -1);
+  }
+}
+
+OrchestratorResolver::BucketPlace OrchestratorResolver::LocateBucket(
+    const dns::ClientInfo& client) const {
+  IpAddr addr = client.source;
+  int source_prefix = -1;
+  if (client.ecs && client.ecs->source_prefix > 0) {
+    addr = client.ecs->address;
+    source_prefix = client.ecs->source_prefix;
+  }
+  const uint64_t reloads =
+      mmdb_ != nullptr ? mmdb_->counters().reloads.load(std::memory_order_acquire) : 0;
+  CachedPlace& c = place_cache[PlaceSlot(addr)];
+  if (c.resolver != id_ || c.reloads != reloads || c.address != addr) {
+    // Locate's lookups, in its order.
+    std::optional<geo::Located> hit = locator_.Lookup(addr);
+    bool keep = true;
+    if (!hit && mmdb_ != nullptr) {
+      // A corrupt record is counted on every lookup: such an answer is not kept.
+      const uint64_t errors = mmdb_->counters().lookup_errors.load(std::memory_order_relaxed);
+      hit = mmdb_->Lookup(addr);
+      keep = errors == mmdb_->counters().lookup_errors.load(std::memory_order_relaxed);
+    }
+    CachedPlace fresh{id_, reloads, addr, BucketOf(hit ? hit->location : default_location_),
+                      hit ? hit->matched_prefix : -1};
+    if (!keep) {
+      fresh.resolver = 0;
+      return Scope(fresh.bucket, fresh.matched_prefix, source_prefix);
+    }
+    c = fresh;
+  }
+  return Scope(c.bucket, c.matched_prefix, source_prefix);
+}
+
+// Locate's scope rule: the matched prefix, at most the query's source prefix; the source
+// prefix when nothing matched; 0 without ECS.
+OrchestratorResolver::BucketPlace OrchestratorResolver::Scope(int bucket, int matched_prefix,
+                                                              int source_prefix) {
+  if (matched_prefix < 0) {
+    return BucketPlace{bucket, static_cast<uint8_t>(std::max(source_prefix, 0))};
+  }
+  int scope = source_prefix < 0 ? 0 : std::min(matched_prefix, source_prefix);
+  return BucketPlace{bucket, static_cast<uint8_t>(scope)};
+}
+
+int OrchestratorResolver::BucketOf(const geo::Location& where) const {
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    if (SameLocation(buckets_[i], where)) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::shared_ptr<const RouteTable> OrchestratorResolver::Build() const {
+  auto table = std::make_shared<RouteTable>();
+  // The generation first: if a Store comes between, the table is older than its snapshot
+  // and is simply built again.
+  table->generation = snapshots_.generation();
+  table->snapshot = snapshots_.Load();
+  const RoutingSnapshot& snap = *table->snapshot;
+  table->entries.resize(templates_.size() * buckets_.size() * 2);
+  for (size_t t = 0; t < templates_.size(); ++t) {
+    for (size_t b = 0; b < buckets_.size(); ++b) {
+      for (int aaaa = 0; aaaa < 2; ++aaaa) {
+        RouteTable::Entry& e = table->entries[(t * buckets_.size() + b) * 2 + aaaa];
+        ClientPlace where{buckets_[b].region, buckets_[b].point, aaaa ? AF_INET6 : AF_INET};
+        Candidates c = ChooseCandidates(snap, templates_[t], where);
+        e.kind = c.kind;
+        if (c.instances.empty()) continue;  // the cold path or the origin: Resolve
+        const uint32_t ttl =
+            c.kind == PickKind::kLocalReady ? config_.stable_ttl_s : config_.short_ttl_s;
+        for (const RoutedInstance* inst : c.instances) {
+          dns::EncodeAddressRecords(aaaa ? kTypeAaaa : kTypeA, ttl, {&inst->address, 1}, e.records);
+        }
+        e.record_size = e.records.size() / c.instances.size();
+        e.candidates = std::move(c.instances);
+      }
+    }
+  }
+  return table;
+}
+
+void OrchestratorResolver::Precompute() {
+  std::lock_guard<std::mutex> l(build_mu_);
+  std::shared_ptr<const RouteTable> t = table_.load(std::memory_order_acquire);
+  if (t == nullptr || t->generation != snapshots_.generation()) table_.store(Build());
+}
+
+bool OrchestratorResolver::Precomputed() const {
+  std::shared_ptr<const RouteTable> t = table_.load(std::memory_order_acquire);
+  return t != nullptr && t->generation == snapshots_.generation();
+}
+
+const RouteTable* OrchestratorResolver::Table() {
+  const uint64_t generation = snapshots_.generation();
+  CachedTable& c = cached_table;
+  if (c.resolver == id_ && c.generation == generation) return c.table.get();
+  std::shared_ptr<const RouteTable> t = table_.load(std::memory_order_acquire);
+  if (t == nullptr || t->generation != generation) {
+    std::unique_lock<std::mutex> l(build_mu_, std::try_to_lock);
+    if (!l.owns_lock()) return nullptr;  // another thread is building it
+    t = table_.load(std::memory_order_acquire);
+    if (t == nullptr || t->generation != generation) {
+      t = Build();
+      table_.store(t, std::memory_order_release);
+    }
+  }
+  c = CachedTable{id_, t->generation, std::move(t)};
+  return c.table.get();
+}
+
+bool OrchestratorResolver::ResolveWire(std::string_view service, uint16_t qtype,
+                                       const dns::ClientInfo& client, dns::WireAnswer& out) {
+  if (qtype != kTypeA && qtype != kTypeAaaa) return false;
+  auto svc = service_template_.find(absl::string_view(service.data(), service.size()));
+  if (svc == service_template_.end()) return false;
+  const RouteTable* table = Table();
+  if (table == nullptr) return false;
+  const BucketPlace placed = LocateBucket(client);
+  const int bucket = placed.bucket;
+  if (bucket < 0) return false;
+  const uint32_t tmpl = svc->second;
+  const RouteTable::Entry& e =
+      table->entries[(tmpl * buckets_.size() + static_cast<size_t>(bucket)) * 2 +
+                     (qtype == kTypeAaaa ? 1 : 0)];
+  if (e.candidates.empty()) return false;
+  // Resolve's choice (ChooseInstance = ChooseCandidates + PickCandidate), on live loads.
+  const size_t i = PowerOfTwoIndex(e.candidates.size(), random_(), [&](size_t k) -> uint32_t {
+    const auto& heat = e.candidates[k]->heat;
+    return heat ? heat->load.load(std::memory_order_relaxed) : 0;
+  });
+  const RoutedInstance& inst = *e.candidates[i];
+  if (inst.heat) {
+    inst.heat->last_answer_ms.store(clock_.NowMs(), std::memory_order_relaxed);
+    inst.heat->answers.fetch_add(1, std::memory_order_relaxed);
+  }
+  const bool local = e.kind == PickKind::kLocalReady || e.kind == PickKind::kLocalStarting;
+  (local ? (inst.ready ? counters_.ready : counters_.starting) : counters_.remote)
+      .fetch_add(1, std::memory_order_relaxed);
+  if (feed_ != nullptr) {
+    feed_->Record(bucket_region_index_[static_cast<size_t>(bucket)], template_feed_index_[tmpl],
+                  false, client.source);
+  }
+  if (history_ != nullptr) history_->Answer(inst.id, inst.address);
+  out = dns::WireAnswer{{e.records.data() + i * e.record_size, e.record_size}, 1, placed.scope};
+  return true;
 }
 
 OrchestratorResolver::Placed OrchestratorResolver::Locate(const dns::ClientInfo& client) const {
@@ -105,7 +319,7 @@ std::optional<dns::ServiceAnswer> OrchestratorResolver::Resolve(std::string_view
   // which the Authority filters by type, so NODATA when it has none of them either.
   ClientPlace where{placed.location.region, placed.location.point, family};
   std::shared_ptr<const RoutingSnapshot> snap = snapshots_.Load();
-  Pick pick = ChooseInstance(*snap, tmpl, where, ThreadRandom());
+  Pick pick = ChooseInstance(*snap, tmpl, where, random_());
   if (pick.instance != nullptr) {
     const RoutedInstance& inst = *pick.instance;
     if (inst.heat) {
@@ -130,7 +344,7 @@ std::optional<dns::ServiceAnswer> OrchestratorResolver::Resolve(std::string_view
     }
     // No reservation (the store is out of reach, or every address was taken): anything
     // that already runs elsewhere beats the origin.
-    Pick existing = ChooseExisting(*snap, tmpl, where, ThreadRandom());
+    Pick existing = ChooseExisting(*snap, tmpl, where, random_());
     if (existing.instance != nullptr) {
       counters_.remote.fetch_add(1, std::memory_order_relaxed);
       Record(placed, tmpl, true, client);

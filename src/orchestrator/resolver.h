@@ -4,10 +4,15 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "autoscale/placement.h"
 #include "dns/zone.h"
 #include "geo/geo.h"
 #include "geo/mmdb.h"
@@ -29,6 +34,25 @@ struct ResolverCounters {
 // dns.geoip's countries and the regions' points, as the MaxMind locator takes them.
 geo::MmdbMapping MakeGeoMapping(const OrchestratorConfig& config);
 
+// The answers of one routing snapshot, precomputed per (template, client location bucket,
+// address family): what ChooseCandidates decides there, and each candidate's answer record
+// in wire form (dns::EncodeAddressRecords). Built once per published snapshot; only the
+// power-of-two choice among the candidates (by their live load) is left to each query.
+// Buckets are the locations a client can be placed at that are known in advance: the
+// default, each `networks:` override, each region and each dns.geoip country. A client
+// placed by a database's own coordinates is in no bucket and is routed per query.
+struct RouteTable {
+  struct Entry {
+    PickKind kind = PickKind::kNone;
+    std::vector<const RoutedInstance*> candidates;  // empty: not precomputed (cold, origin)
+    std::vector<uint8_t> records;                   // candidate i's record at i * record_size
+    size_t record_size = 0;
+  };
+  std::shared_ptr<const RoutingSnapshot> snapshot;  // the candidates point into it
+  uint64_t generation = 0;                          // SnapshotHolder::generation() built from
+  std::vector<Entry> entries;  // [(template * buckets + bucket) * 2 + (AAAA ? 1 : 0)]
+};
+
 class OrchestratorResolver final : public dns::ServiceResolver {
  public:
   // `feed` (optional) receives one count per service answer for the forecaster.
@@ -37,6 +61,21 @@ class OrchestratorResolver final : public dns::ServiceResolver {
 
   std::optional<dns::ServiceAnswer> Resolve(std::string_view service, uint16_t qtype,
                                             const dns::ClientInfo& client) override;
+  // The same answers from the RouteTable of the current snapshot, for clients in a bucket
+  // whose answer names an instance; false (nothing counted) otherwise.
+  bool ResolveWire(std::string_view service, uint16_t qtype, const dns::ClientInfo& client,
+                   dns::WireAnswer& out) override;
+
+  // Builds the current snapshot's RouteTable now, unless it is built already. The
+  // orchestrator calls it after each publish (SnapshotPublisher::SetAfterPublish); a
+  // ResolveWire that finds no table for the current snapshot builds one (tests, or a
+  // Store not made by the publisher), while other threads answer by Resolve meanwhile.
+  void Precompute();
+  // Whether the current snapshot's RouteTable is built.
+  bool Precomputed() const;
+  // Replaces the random numbers of the power-of-two choice (tests: the same choice on both
+  // paths). Not thread-safe; set before answering.
+  void SetRandomForTest(uint64_t (*random)()) { random_ = random; }
 
   // Client location: ECS subnet if present, else the source address, looked up in the
   // `networks:` overrides, then the MaxMind database (dns.geoip); unknown -> the default
@@ -63,8 +102,32 @@ class OrchestratorResolver final : public dns::ServiceResolver {
   void Record(const Placed& placed, const std::string& tmpl, bool cold,
               const dns::ClientInfo& client);
 
+  // The bucket of `where`, or -1.
+  int BucketOf(const geo::Location& where) const;
+  // Locate for ResolveWire: the client's bucket (-1: none) and scope, through a per-thread
+  // cache of lookups (resolver.cc, CachedPlace).
+  struct BucketPlace {
+    int bucket = -1;
+    uint8_t scope = 0;
+  };
+  BucketPlace LocateBucket(const dns::ClientInfo& client) const;
+  static BucketPlace Scope(int bucket, int matched_prefix, int source_prefix);
+  // This thread's RouteTable for the current snapshot; nullptr while another thread builds it.
+  const RouteTable* Table();
+  std::shared_ptr<const RouteTable> Build() const;
+
   const OrchestratorConfig& config_;
   const SnapshotHolder& snapshots_;
+  const uint64_t id_;  // unique per resolver: the key of each thread's cached table
+  // The RouteTable's axes: templates (by service label) and location buckets.
+  std::vector<std::string> templates_;
+  absl::flat_hash_map<std::string, uint32_t> service_template_;
+  std::vector<geo::Location> buckets_;
+  std::vector<int> bucket_region_index_;  // feed_->RegionIndex per bucket
+  std::vector<int> template_feed_index_;  // feed_->TemplateIndex per template
+  std::mutex build_mu_;                   // one Build at a time
+  std::atomic<std::shared_ptr<const RouteTable>> table_;
+  uint64_t (*random_)();
   ColdPath& cold_;
   const Clock& clock_;
   EventFeed* feed_;
