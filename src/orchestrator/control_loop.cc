@@ -169,6 +169,17 @@ void ControlLoop::DrainDrainedNodes(const ClusterData& d, const Fence& fence, in
           r.set_drain_reason("node drained by operator");
         },
         "drain");
+    const v1::InstanceRecord& rec = inst->rec;
+    Note({.seq = 0,
+          .unix_ms = now,
+          .kind = "drain",
+          .reason = "operator",
+          .region = rec.key_region(),
+          .tmpl = rec.template_name(),
+          .node = rec.node_id(),
+          .instance = id,
+          .ok = ok,
+          .detail = "node drained by operator"});
     if (ok) {
       std::lock_guard<std::mutex> l(mu_);
       ++counters_.drains;
@@ -254,6 +265,16 @@ uint32_t ControlLoop::Execute(const ClusterData& d, const LiveAutoscaler::Plan& 
         spdlog::info("reconciler: create {} in {} on {} ({}){}", k.tmpl, region, node,
                      ScaleReasonName(dec.reason), ok ? "" : ": no free address");
         created += ok;
+        Note({.seq = 0,
+              .unix_ms = now,
+              .kind = "create",
+              .reason = ScaleReasonName(dec.reason),
+              .region = region,
+              .tmpl = k.tmpl,
+              .node = node,
+              .instance = "",
+              .ok = ok,
+              .detail = ok ? "" : "no free address"});
         break;
       }
       case Decision::kDrain: {
@@ -266,6 +287,16 @@ uint32_t ControlLoop::Execute(const ClusterData& d, const LiveAutoscaler::Plan& 
               r.set_drain_reason("idle past keep-alive");
             },
             "drain");
+        Note({.seq = 0,
+              .unix_ms = now,
+              .kind = "drain",
+              .reason = ScaleReasonName(dec.reason),
+              .region = region,
+              .tmpl = k.tmpl,
+              .node = node,
+              .instance = dec.instance,
+              .ok = ok,
+              .detail = "idle past keep-alive, not in a forecast window"});
         std::lock_guard<std::mutex> l(mu_);
         counters_.drains += ok;
         break;
@@ -275,6 +306,16 @@ uint32_t ControlLoop::Execute(const ClusterData& d, const LiveAutoscaler::Plan& 
             d, dec.instance, fence, [](v1::InstanceRecord& r) { r.set_destroy_ordered(true); },
             "destroy");
         if (ok) spdlog::info("reconciler: destroy {} (its DNS answers have expired)", dec.instance);
+        Note({.seq = 0,
+              .unix_ms = now,
+              .kind = "destroy",
+              .reason = ScaleReasonName(dec.reason),
+              .region = region,
+              .tmpl = k.tmpl,
+              .node = node,
+              .instance = dec.instance,
+              .ok = ok,
+              .detail = "drained, and its DNS answers have expired"});
         std::lock_guard<std::mutex> l(mu_);
         counters_.destroys += ok;
         break;
@@ -285,6 +326,17 @@ uint32_t ControlLoop::Execute(const ClusterData& d, const LiveAutoscaler::Plan& 
   std::lock_guard<std::mutex> l(mu_);
   counters_.creates += created;
   return created;
+}
+
+void ControlLoop::Note(DecisionRecord r) {
+  std::lock_guard<std::mutex> l(mu_);
+  r.seq = ++decision_seq_;
+  recent_.Push(std::move(r));
+}
+
+std::vector<DecisionRecord> ControlLoop::RecentDecisions() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return recent_.ToVector();
 }
 
 ControlCounters ControlLoop::counters() const {
