@@ -354,6 +354,10 @@ void Orchestrator::RenderAnswers(MetricsText& m) const {
   m.Add(events_->capped_total());
   m.Gauge("prewarm_forecasters", "Forecasters subscribed to the request events.");
   m.Add(events_->subscribers());
+  if (dashboard_server_) {
+    m.Gauge("prewarm_dashboard_streams", "Dashboard event streams (/ui/events) open now.");
+    m.Add(dashboard_server_->streams());
+  }
 }
 
 void Orchestrator::RenderInstances(MetricsText& m) const {

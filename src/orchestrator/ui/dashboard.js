@@ -66,8 +66,13 @@ function merge(s) {
 const project = (lon, lat) => [(lon + 180) * 2, (90 - lat) * 2];
 const SVG = "http://www.w3.org/2000/svg";
 
-async function drawLand() {
-  const topo = await (await fetch("vendor/world-atlas/land-110m.json")).json();
+// Synchronous, so that the outline is there when the page has loaded (a screenshot taken
+// then shows it); the file is 55 kB from the orchestrator itself.
+function drawLand() {
+  const req = new XMLHttpRequest();
+  req.open("GET", "vendor/world-atlas/land-110m.json", false);
+  req.send();
+  const topo = JSON.parse(req.responseText);
   const land = topojson.feature(topo, topo.objects.land);
   let d = "";
   for (const f of land.features || [land]) {
@@ -272,5 +277,16 @@ function connect() {
   };
 }
 
-drawLand().catch((e) => console.error("map:", e));
+try {
+  drawLand();
+  // The state as the page loads (synchronously: a screenshot or --dump-dom taken at load
+  // shows data); the stream then keeps it current.
+  const req = new XMLHttpRequest();
+  req.open("GET", "state", false);
+  req.send();
+  merge(JSON.parse(req.responseText));
+  render();
+} catch (e) {
+  console.error("dashboard:", e);
+}
 connect();
