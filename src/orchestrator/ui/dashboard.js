@@ -80,7 +80,9 @@ function drawLand() {
     const polys = g.type === "Polygon" ? [g.coordinates] : g.coordinates;
     for (const poly of polys) {
       for (const ring of poly) {
-        d += ring.map((p, i) => (i ? "L" : "M") + project(p[0], p[1]).map((v) => v.toFixed(1))).join("") + "Z";
+        // A ring that crosses the antimeridian (Fiji) jumps across the map: move, not line.
+        d += ring.map((p, i) => (i && Math.abs(p[0] - ring[i - 1][0]) < 180 ? "L" : "M") +
+          project(p[0], p[1]).map((v) => v.toFixed(1))).join("") + "Z";
       }
     }
   }
