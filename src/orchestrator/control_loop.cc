@@ -259,22 +259,25 @@ uint32_t ControlLoop::Execute(const ClusterData& d, const LiveAutoscaler::Plan& 
     const ViewKey& k = plan.view.keys[dec.key];
     const std::string& node = plan.view.nodes[dec.node].id;
     const std::string& region = plan.view.regions[k.region].name;
+    auto note = [&](const char* kind, const std::string& instance, bool ok, const char* detail) {
+      Note({.seq = 0,
+            .unix_ms = now,
+            .kind = kind,
+            .reason = ScaleReasonName(dec.reason),
+            .region = region,
+            .tmpl = k.tmpl,
+            .node = node,
+            .instance = instance,
+            .ok = ok,
+            .detail = detail});
+    };
     switch (dec.kind) {
       case Decision::kCreate: {
         bool ok = Create(d, k, region, dec, node, taken, fence, now);
         spdlog::info("reconciler: create {} in {} on {} ({}){}", k.tmpl, region, node,
                      ScaleReasonName(dec.reason), ok ? "" : ": no free address");
         created += ok;
-        Note({.seq = 0,
-              .unix_ms = now,
-              .kind = "create",
-              .reason = ScaleReasonName(dec.reason),
-              .region = region,
-              .tmpl = k.tmpl,
-              .node = node,
-              .instance = "",
-              .ok = ok,
-              .detail = ok ? "" : "no free address"});
+        note("create", "", ok, ok ? "" : "no free address");
         break;
       }
       case Decision::kDrain: {
@@ -287,16 +290,7 @@ uint32_t ControlLoop::Execute(const ClusterData& d, const LiveAutoscaler::Plan& 
               r.set_drain_reason("idle past keep-alive");
             },
             "drain");
-        Note({.seq = 0,
-              .unix_ms = now,
-              .kind = "drain",
-              .reason = ScaleReasonName(dec.reason),
-              .region = region,
-              .tmpl = k.tmpl,
-              .node = node,
-              .instance = dec.instance,
-              .ok = ok,
-              .detail = "idle past keep-alive, not in a forecast window"});
+        note("drain", dec.instance, ok, "idle past keep-alive, not in a forecast window");
         std::lock_guard<std::mutex> l(mu_);
         counters_.drains += ok;
         break;
@@ -306,16 +300,7 @@ uint32_t ControlLoop::Execute(const ClusterData& d, const LiveAutoscaler::Plan& 
             d, dec.instance, fence, [](v1::InstanceRecord& r) { r.set_destroy_ordered(true); },
             "destroy");
         if (ok) spdlog::info("reconciler: destroy {} (its DNS answers have expired)", dec.instance);
-        Note({.seq = 0,
-              .unix_ms = now,
-              .kind = "destroy",
-              .reason = ScaleReasonName(dec.reason),
-              .region = region,
-              .tmpl = k.tmpl,
-              .node = node,
-              .instance = dec.instance,
-              .ok = ok,
-              .detail = "drained, and its DNS answers have expired"});
+        note("destroy", dec.instance, ok, "drained, and its DNS answers have expired");
         std::lock_guard<std::mutex> l(mu_);
         counters_.destroys += ok;
         break;
