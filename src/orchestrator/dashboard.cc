@@ -113,24 +113,15 @@ uint64_t Dashboard::samples() const {
   return samples_;
 }
 
-std::string Dashboard::StateJson(int64_t since_ms) const {
-  std::lock_guard<std::mutex> l(mu_);
-  json j = {{"now", last_.now_ms},    {"replica", last_.replica}, {"leading", last_.leading},
-            {"health", last_.health}, {"history_s", kHistory},    {"samples", samples_}};
-  json regions = json::array();
-  for (const RegionConfig& r : config_.regions) {
-    regions.push_back({{"name", r.name}, {"lat", r.point.lat}, {"lon", r.point.lon}});
-  }
-  j["regions"] = std::move(regions);
-
+json Dashboard::NodesJson() const {
   json nodes = json::array();
   for (const v1::NodeInfo& n : last_.nodes) {
     StateCounts all;
     json by_template = json::object();
-    for (const auto& [key, c] : last_.node_instances) {
-      if (key.first != n.node_id()) continue;
-      by_template[key.second] = CountsJson(c);
-      all += c;
+    auto it = last_.node_instances.lower_bound({n.node_id(), ""});
+    for (; it != last_.node_instances.end() && it->first.first == n.node_id(); ++it) {
+      by_template[it->first.second] = CountsJson(it->second);
+      all += it->second;
     }
     nodes.push_back({{"id", n.node_id()},
                      {"region", n.location().region()},
@@ -143,8 +134,10 @@ std::string Dashboard::StateJson(int64_t since_ms) const {
                      {"instances", CountsJson(all)},
                      {"templates", std::move(by_template)}});
   }
-  j["nodes"] = std::move(nodes);
+  return nodes;
+}
 
+json Dashboard::KeysJson(int64_t since_ms) const {
   json keys = json::array();
   for (const auto& [key, s] : series_) {
     json t = json::array(), req = json::array(), cold = json::array(), reserved = json::array(),
@@ -170,8 +163,10 @@ std::string Dashboard::StateJson(int64_t since_ms) const {
                     {"ready", std::move(ready)},
                     {"draining", std::move(draining)}});
   }
-  j["keys"] = std::move(keys);
+  return keys;
+}
 
+json Dashboard::WindowsJson() const {
   json windows = json::array();
   const int64_t horizon = last_.now_ms - static_cast<int64_t>(kHistory) * 1000;
   for (size_t i = 0; i < windows_.size(); ++i) {
@@ -187,8 +182,10 @@ std::string Dashboard::StateJson(int64_t since_ms) const {
                        {"rate", w.rate_per_s},
                        {"model", w.model}});
   }
-  j["windows"] = std::move(windows);
+  return windows;
+}
 
+json Dashboard::TotalsJson(int64_t since_ms) const {
   json totals = {{"t", json::array()},
                  {"answers", json::array()},
                  {"cold_answers", json::array()},
@@ -203,8 +200,10 @@ std::string Dashboard::StateJson(int64_t since_ms) const {
     totals["cold_starts"].push_back(s.cold_starts);
     totals["start_failures"].push_back(s.start_failures);
   }
-  j["totals"] = std::move(totals);
+  return totals;
+}
 
+json Dashboard::DecisionsJson() const {
   json decisions = json::array();
   const size_t first =
       last_.decisions.size() > kDecisions ? last_.decisions.size() - kDecisions : 0;
@@ -221,7 +220,23 @@ std::string Dashboard::StateJson(int64_t since_ms) const {
                          {"ok", d.ok},
                          {"detail", d.detail}});
   }
-  j["decisions"] = std::move(decisions);
+  return decisions;
+}
+
+std::string Dashboard::StateJson(int64_t since_ms) const {
+  std::lock_guard<std::mutex> l(mu_);
+  json j = {{"now", last_.now_ms},    {"replica", last_.replica}, {"leading", last_.leading},
+            {"health", last_.health}, {"history_s", kHistory},    {"samples", samples_}};
+  json regions = json::array();
+  for (const RegionConfig& r : config_.regions) {
+    regions.push_back({{"name", r.name}, {"lat", r.point.lat}, {"lon", r.point.lon}});
+  }
+  j["regions"] = std::move(regions);
+  j["nodes"] = NodesJson();
+  j["keys"] = KeysJson(since_ms);
+  j["windows"] = WindowsJson();
+  j["totals"] = TotalsJson(since_ms);
+  j["decisions"] = DecisionsJson();
   // Invalid UTF-8 in a name (from an agent) is replaced, never thrown on.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }

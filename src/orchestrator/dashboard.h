@@ -17,6 +17,7 @@
 #include <tuple>
 #include <vector>
 
+#include "nlohmann/json_fwd.hpp"
 #include "orchestrator/config.h"
 #include "orchestrator/control_loop.h"
 #include "orchestrator/ring.h"
@@ -91,6 +92,12 @@ class Dashboard {
     uint32_t pending_requests = 0, pending_cold = 0;  // since the last sample
   };
   void RecordWindows(const DashboardObservation& obs);
+  // StateJson's parts; mu_ held.
+  nlohmann::json NodesJson() const;
+  nlohmann::json KeysJson(int64_t since_ms) const;
+  nlohmann::json WindowsJson() const;
+  nlohmann::json TotalsJson(int64_t since_ms) const;
+  nlohmann::json DecisionsJson() const;
 
   const OrchestratorConfig& config_;
   mutable std::mutex mu_;
