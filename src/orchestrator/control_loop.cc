@@ -169,6 +169,17 @@ void ControlLoop::DrainDrainedNodes(const ClusterData& d, const Fence& fence, in
           r.set_drain_reason("node drained by operator");
         },
         "drain");
+    const v1::InstanceRecord& rec = inst->rec;
+    Note({.seq = 0,
+          .unix_ms = now,
+          .kind = "drain",
+          .reason = "operator",
+          .region = rec.key_region(),
+          .tmpl = rec.template_name(),
+          .node = rec.node_id(),
+          .instance = id,
+          .ok = ok,
+          .detail = "node drained by operator"});
     if (ok) {
       std::lock_guard<std::mutex> l(mu_);
       ++counters_.drains;
@@ -248,12 +259,25 @@ uint32_t ControlLoop::Execute(const ClusterData& d, const LiveAutoscaler::Plan& 
     const ViewKey& k = plan.view.keys[dec.key];
     const std::string& node = plan.view.nodes[dec.node].id;
     const std::string& region = plan.view.regions[k.region].name;
+    auto note = [&](const char* kind, const std::string& instance, bool ok, const char* detail) {
+      Note({.seq = 0,
+            .unix_ms = now,
+            .kind = kind,
+            .reason = ScaleReasonName(dec.reason),
+            .region = region,
+            .tmpl = k.tmpl,
+            .node = node,
+            .instance = instance,
+            .ok = ok,
+            .detail = detail});
+    };
     switch (dec.kind) {
       case Decision::kCreate: {
         bool ok = Create(d, k, region, dec, node, taken, fence, now);
         spdlog::info("reconciler: create {} in {} on {} ({}){}", k.tmpl, region, node,
                      ScaleReasonName(dec.reason), ok ? "" : ": no free address");
         created += ok;
+        note("create", "", ok, ok ? "" : "no free address");
         break;
       }
       case Decision::kDrain: {
@@ -266,6 +290,7 @@ uint32_t ControlLoop::Execute(const ClusterData& d, const LiveAutoscaler::Plan& 
               r.set_drain_reason("idle past keep-alive");
             },
             "drain");
+        note("drain", dec.instance, ok, "idle past keep-alive, not in a forecast window");
         std::lock_guard<std::mutex> l(mu_);
         counters_.drains += ok;
         break;
@@ -275,6 +300,7 @@ uint32_t ControlLoop::Execute(const ClusterData& d, const LiveAutoscaler::Plan& 
             d, dec.instance, fence, [](v1::InstanceRecord& r) { r.set_destroy_ordered(true); },
             "destroy");
         if (ok) spdlog::info("reconciler: destroy {} (its DNS answers have expired)", dec.instance);
+        note("destroy", dec.instance, ok, "drained, and its DNS answers have expired");
         std::lock_guard<std::mutex> l(mu_);
         counters_.destroys += ok;
         break;
@@ -285,6 +311,17 @@ uint32_t ControlLoop::Execute(const ClusterData& d, const LiveAutoscaler::Plan& 
   std::lock_guard<std::mutex> l(mu_);
   counters_.creates += created;
   return created;
+}
+
+void ControlLoop::Note(DecisionRecord r) {
+  std::lock_guard<std::mutex> l(mu_);
+  r.seq = ++decision_seq_;
+  recent_.Push(std::move(r));
+}
+
+std::vector<DecisionRecord> ControlLoop::RecentDecisions() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return recent_.ToVector();
 }
 
 ControlCounters ControlLoop::counters() const {

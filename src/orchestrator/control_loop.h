@@ -25,6 +25,7 @@
 #include "orchestrator/cluster_writer.h"
 #include "orchestrator/presence.h"
 #include "orchestrator/publisher.h"
+#include "orchestrator/ring.h"
 
 namespace prewarm::orchestrator {
 
@@ -35,6 +36,17 @@ struct ControlCounters {
   uint64_t creates = 0;
   uint64_t write_conflicts = 0;  // a decision's compare failed (someone changed it first)
   uint64_t forgotten = 0;        // instances of long-gone nodes
+};
+
+// One decision the leader carried out or tried, kept for operators (the dashboard).
+struct DecisionRecord {
+  uint64_t seq = 0;  // increases by one per decision, so a reader can tell the new ones
+  int64_t unix_ms = 0;
+  std::string kind;    // create | drain | destroy
+  std::string reason;  // the reconciler's (ScaleReasonName), or "operator" for a drained node
+  std::string region, tmpl, node, instance;
+  bool ok = false;     // written to the store
+  std::string detail;  // why it was not, or what it means
 };
 
 class ControlLoop {
@@ -57,6 +69,9 @@ class ControlLoop {
   void OnChange(const ClusterData& before, const ClusterData& after, const ClusterChange& change);
 
   ControlCounters counters() const;
+  // The latest kRecentDecisions decisions, oldest first.
+  std::vector<DecisionRecord> RecentDecisions() const;
+  static constexpr size_t kRecentDecisions = 100;
   int64_t last_pass_ms() const { return last_pass_ms_.load(); }
 
  private:
@@ -73,6 +88,7 @@ class ControlLoop {
             const std::function<void(v1::InstanceRecord&)>& change, std::string_view what);
   // Waits for the cache to show our writes before the next pass decides on it.
   void CatchUp();
+  void Note(DecisionRecord r);
 
   const OrchestratorConfig& config_;
   const Clock& clock_;
@@ -87,11 +103,13 @@ class ControlLoop {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool wake_ = false;          // guarded by mu_
-  bool stopping_ = false;      // guarded by mu_
-  uint64_t passes_done_ = 0;   // guarded by mu_
-  uint32_t last_created_ = 0;  // guarded by mu_
-  ControlCounters counters_;   // guarded by mu_
+  bool wake_ = false;                              // guarded by mu_
+  bool stopping_ = false;                          // guarded by mu_
+  uint64_t passes_done_ = 0;                       // guarded by mu_
+  uint32_t last_created_ = 0;                      // guarded by mu_
+  ControlCounters counters_;                       // guarded by mu_
+  Ring<DecisionRecord> recent_{kRecentDecisions};  // guarded by mu_
+  uint64_t decision_seq_ = 0;                      // guarded by mu_
   std::atomic<int64_t> last_pass_ms_{0};
   std::map<std::string, int64_t> node_gone_since_;  // guarded by mu_: when each node left
   bool running_ = false;                            // guarded by mu_: the loop is in a pass

@@ -95,7 +95,9 @@ void EventFeed::CutNow() {
     }
     service_times_->Roll(now);
   }
-  if (batch.events_size() > 0) Deliver(batch);
+  if (batch.events_size() == 0) return;
+  if (tap_) tap_(batch);
+  Deliver(batch);
 }
 
 void EventFeed::Deliver(const v1::RequestEventBatch& batch) {

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -70,6 +71,10 @@ class EventFeed {
   // Answers are counted into `meter`, and events carry its measured service time per
   // template (the configured services[].service_time_s until one is measured).
   void SetServiceTimes(ServiceTimeMeter* meter) { service_times_ = meter; }
+  // Each cut batch is also handed to `tap` (on the cutting thread, before subscribers get
+  // it), without counting as a subscriber: the dashboard's history. Set before StartThread.
+  using Tap = std::function<void(const v1::RequestEventBatch&)>;
+  void SetTap(Tap tap) { tap_ = std::move(tap); }
   void StartThread();
   void Stop();
 
@@ -109,6 +114,7 @@ class EventFeed {
   std::unique_ptr<std::atomic<uint32_t>[]> weights_;
   std::atomic<uint64_t> capped_total_{0};
   ServiceTimeMeter* service_times_ = nullptr;
+  Tap tap_;
   int64_t last_cut_ms_ = 0;
   std::atomic<uint64_t> events_total_{0};
 

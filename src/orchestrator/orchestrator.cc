@@ -12,6 +12,7 @@
 #include "dns/zone.h"
 #include "fmt/format.h"
 #include "geo/mmdb.h"
+#include "orchestrator/dashboard_http.h"
 #include "orchestrator/grpc_services.h"
 #include "orchestrator/resolver.h"
 #include "prewarm/v1/state_name.h"
@@ -30,6 +31,8 @@ const char* RcodeName(size_t rcode) {
   if (rcode == 23) return "BADCOOKIE";
   return "OTHER";
 }
+
+constexpr size_t kHttpWorkers = 16;
 
 dns::ZoneConfig MakeZone(const OrchestratorConfig& c) {
   dns::ZoneConfig z;
@@ -51,6 +54,8 @@ Orchestrator::Orchestrator(OrchestratorConfig config, const Clock& clock, store:
     : config_(std::move(config)), clock_(clock), store_(store) {
   events_ = std::make_unique<EventFeed>(config_, clock_);
   events_->SetServiceTimes(&service_times_);
+  dashboard_ = std::make_unique<Dashboard>(config_);
+  events_->SetTap([d = dashboard_.get()](const v1::RequestEventBatch& b) { d->OnBatch(b); });
 }
 
 Orchestrator::~Orchestrator() { Stop(); }
@@ -129,12 +134,21 @@ absl::Status Orchestrator::StartGrpc() {
 
 absl::Status Orchestrator::StartHttp() {
   http_ = std::make_unique<httplib::Server>();
+  // Dashboard streams hold a worker each (at most DashboardServer::kMaxStreams); the rest
+  // answer scrapes. A client that sends or reads nothing for 5 s is dropped.
+  http_->new_task_queue = [] { return new httplib::ThreadPool(kHttpWorkers); };
+  http_->set_read_timeout(5, 0);
+  http_->set_write_timeout(5, 0);
   http_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(replica_->Health(), "text/plain");
   });
   http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(RenderMetrics(), "text/plain; version=0.0.4");
   });
+  dashboard_server_ =
+      std::make_unique<DashboardServer>(*dashboard_, [this] { return ObserveDashboard(); });
+  dashboard_server_->Mount(*http_);
+  dashboard_server_->Start();
   const HostPort& hp = config_.http_listen;
   if (!http_->bind_to_port(hp.addr.ToString().c_str(), hp.port)) {
     return absl::UnavailableError(fmt::format("cannot listen for HTTP on {}", hp.ToString()));
@@ -233,7 +247,7 @@ absl::Status Orchestrator::Start() {
   events_->StartThread();
   started_ = true;
   spdlog::info(
-      "orchestrator {}: DNS {} (udp x{}{}), gRPC {} ({}), HTTP {} (/metrics, /healthz), "
+      "orchestrator {}: DNS {} (udp x{}{}), gRPC {} ({}), HTTP {} (/metrics, /healthz, /ui), "
       "zone {}, store {}",
       config_.cluster.replica_id, config_.dns_listen.ToString(), config_.dns_udp_threads,
       config_.dns_tcp ? " + tcp" : "", config_.grpc_listen.ToString(),
@@ -251,10 +265,36 @@ void Orchestrator::Stop() {
   if (geoip_thread_.joinable()) geoip_thread_.join();
   if (events_) events_->Stop();
   if (dns_) dns_->Stop();
+  if (dashboard_server_) dashboard_server_->Stop();  // ends its streams: stop() waits for them
   if (http_) http_->stop();
   if (http_thread_.joinable()) http_thread_.join();
   if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (replica_) replica_->Stop();
+}
+
+DashboardObservation Orchestrator::ObserveDashboard() const {
+  DashboardObservation o;
+  o.now_ms = clock_.NowMs();
+  o.replica = replica_->id();
+  o.leading = replica_->leading();
+  o.health = replica_->Health();
+  o.nodes = replica_->ListNodes();
+  std::shared_ptr<const ClusterData> d = replica_->cache().Data();
+  for (const auto& [id, inst] : d->instances) {
+    const v1::InstanceRecord& rec = inst->rec;
+    const v1::InstanceState s = d->StateOf(rec, o.now_ms);
+    o.node_instances[{rec.node_id(), rec.template_name()}].Add(s, 1);
+    o.key_instances[{rec.key_region(), rec.template_name()}].Add(s, 1);
+  }
+  o.windows = replica_->prefetch().Active();
+  o.decisions = replica_->control().RecentDecisions();
+  const ResolverCounters& c = resolver_->counters();
+  o.answers =
+      c.ready.load() + c.starting.load() + c.cold.load() + c.remote.load() + c.origin.load();
+  o.cold_answers = c.cold.load();
+  o.cold_starts = replica_->cold().reservations();
+  o.start_failures = replica_->sessions().counters().start_failures;
+  return o;
 }
 
 void Orchestrator::RenderDns(MetricsText& m) const {
@@ -317,6 +357,10 @@ void Orchestrator::RenderAnswers(MetricsText& m) const {
   m.Add(events_->capped_total());
   m.Gauge("prewarm_forecasters", "Forecasters subscribed to the request events.");
   m.Add(events_->subscribers());
+  if (dashboard_server_) {
+    m.Gauge("prewarm_dashboard_streams", "Dashboard event streams (/ui/events) open now.");
+    m.Add(dashboard_server_->streams());
+  }
 }
 
 void Orchestrator::RenderInstances(MetricsText& m) const {

@@ -6,8 +6,9 @@
 // handler per connected agent plus a writer thread per agent stream, one per forecaster
 // event stream), the replica's (store watch, "orch-control", "orch-lease"), "orch-events"
 // (cuts request-event batches each second), "orch-geoip" (with dns.geoip and
-// reload_check_s > 0: stats the database file and reloads it when it changed), and the
-// HTTP metrics server's pool.
+// reload_check_s > 0: stats the database file and reloads it when it changed), "orch-dash"
+// (samples the cluster for the dashboard each second), and the HTTP server's pool (/metrics,
+// /healthz, the dashboard at /ui: dashboard_http.h).
 #pragma once
 
 #include <atomic>
@@ -19,6 +20,7 @@
 #include "autoscale/service_time.h"
 #include "common/clock.h"
 #include "orchestrator/config.h"
+#include "orchestrator/dashboard.h"
 #include "orchestrator/event_feed.h"
 #include "orchestrator/replica.h"
 #include "store/kv.h"
@@ -47,6 +49,7 @@ class OrchestratorResolver;
 class AgentServiceImpl;
 class OrchestratorServiceImpl;
 class ForecastFeedImpl;
+class DashboardServer;
 
 class Orchestrator {
  public:
@@ -65,6 +68,8 @@ class Orchestrator {
   // Prometheus text exposition of every counter and gauge.
   std::string RenderMetrics() const;
   const OrchestratorConfig& config() const { return config_; }
+  // What the dashboard (/ui) samples once a second.
+  DashboardObservation ObserveDashboard() const;
   // Re-reads dns.geoip.database (SIGHUP); on error the running database stays. OK and a
   // no-op without dns.geoip.
   absl::Status ReloadGeoDatabase();
@@ -102,6 +107,8 @@ class Orchestrator {
   std::unique_ptr<OrchestratorServiceImpl> api_service_;
   std::unique_ptr<ForecastFeedImpl> feed_service_;
   std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<Dashboard> dashboard_;  // before the feed's tap that fills it
+  std::unique_ptr<DashboardServer> dashboard_server_;
   std::unique_ptr<httplib::Server> http_;
   std::thread http_thread_;
   std::thread geoip_thread_;
