@@ -165,7 +165,9 @@ absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::Rolling
   }
   // Refit origins every `stride` steps, the last one at n - h; disjoint windows if room.
   const int stride = k > 1 ? std::max(1, std::min(h, (n - h - min_train) / (k - 1))) : h;
-  const int first = n - h - (k - 1) * stride;
+  // Never before min_train: with fewer steps than k origins need (a short history), the
+  // origins start there and there are fewer of them.
+  const int first = std::max(min_train, n - h - (k - 1) * stride);
   if (options_.use_update) {
     absl::StatusOr<Errors> updated = UpdateErrors(z, ctx, first);
     if (updated.ok() || !absl::IsUnimplemented(updated.status())) return updated;

@@ -1,9 +1,9 @@
 #include "forecast/quantile.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <random>
-
-#include <gtest/gtest.h>
 
 #include "forecast/models/croston.h"
 #include "forecast/models/ets.h"
@@ -78,6 +78,30 @@ TEST(QuantileTest, InterpolatedReadsBetweenTheConfiguredLevels) {
   EXPECT_EQ(f.At(0.92), f.q[1]) << "At stays the nearest level";
 }
 
+// A short history leaves room for fewer origins than asked for. The first origin once
+// came before the series' start (a negative index: the forecaster daemon crashed in
+// SeasonalNaive::Update with step_s 1 and min_history_steps 8); every length from 1 to 40
+// now fits or fails with an error, for models with and without Update().
+TEST(QuantileTest, AHistoryTooShortForEveryOriginFitsOrFailsCleanly) {
+  for (int n = 1; n <= 40; ++n) {
+    std::vector<double> y(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) y[static_cast<size_t>(i)] = 1 + i % 3;
+    for (int h : {1, 5, 12}) {
+      for (bool seasonal : {true, false}) {
+        std::unique_ptr<Model> m = seasonal
+                                       ? std::unique_ptr<Model>(std::make_unique<SeasonalNaive>())
+                                       : std::unique_ptr<Model>(std::make_unique<Ets>());
+        ProbabilisticForecaster f(Transform::Log1p(), std::move(m));
+        absl::Status st = f.Fit(y, FitContext{{3}}, h);
+        if (st.ok()) {
+          auto q = f.Predict(h);
+          EXPECT_TRUE(q.ok()) << "n " << n << " h " << h << ": " << q.status();
+        }
+      }
+    }
+  }
+}
+
 TEST(QuantileTest, GaussianNoiseAroundASeasonalMeanIsCovered) {
   std::vector<double> y = GaussianSeries(40 * kPeriod, 3.0, 11);
   ProbabilisticForecaster unused(Transform::None(), std::make_unique<SeasonalNaive>());
@@ -93,8 +117,8 @@ TEST(QuantileTest, PoissonCountsOnTheLogScaleAreCovered) {
   Coverage c = HeldOut(y, 20 * kPeriod, 20, kPeriod, unused, Transform::Log1p(), Ets());
   EXPECT_NEAR(c.inside80, 0.80, 0.05);
   EXPECT_NEAR(c.inside98, 0.98, 0.025);
-  Coverage naive = HeldOut(y, 20 * kPeriod, 20, kPeriod, unused, Transform::Log1p(),
-                           SeasonalNaive(kPeriod));
+  Coverage naive =
+      HeldOut(y, 20 * kPeriod, 20, kPeriod, unused, Transform::Log1p(), SeasonalNaive(kPeriod));
   EXPECT_NEAR(naive.inside80, 0.80, 0.05);
   EXPECT_NEAR(naive.inside98, 0.98, 0.025);
 }
