@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/promtool_testutil.h"
+#include "forecast/service/forecaster_testutil.h"
 #include "prewarm/v1/forecast.grpc.pb.h"
 #include "prewarm/v1/orchestrator.grpc.pb.h"
 #include "security/cluster_certs.h"
@@ -109,15 +110,7 @@ class FakeReplica {
   std::vector<v1::SubmitPrefetchRequest> submits_;
 };
 
-// Forecasts the last value for every step ahead.
-class FlatForecaster final : public DemandForecaster {
- public:
-  absl::StatusOr<std::vector<double>> Quantile(const SeriesKey&, const Series& history, int h,
-                                               double) override {
-    return std::vector<double>(static_cast<size_t>(h), history.values.back());
-  }
-  std::string model_name() const override { return "flat"; }
-};
+using testing::FlatForecaster;
 
 bool Eventually(const std::function<bool()>& done) {
   for (int i = 0; i < 500; ++i) {

@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "forecast/service/forecaster.h"
+#include "forecast/service/forecaster_testutil.h"
 #include "security/ossl.h"
 
 namespace prewarm::forecast {
@@ -108,15 +109,6 @@ TEST(StateFileTest, ALengthOrCountThatLiesIsRejectedBeforeAllocating) {
   EXPECT_NE(r.status().message().find("is not a count"), std::string::npos) << r.status();
 }
 
-class LastValue final : public DemandForecaster {
- public:
-  absl::StatusOr<std::vector<double>> Quantile(const SeriesKey&, const Series& history, int h,
-                                               double) override {
-    return std::vector<double>(static_cast<size_t>(h), history.values.back());
-  }
-  std::string model_name() const override { return "last"; }
-};
-
 class StateDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -140,7 +132,7 @@ class StateDirTest : public ::testing::Test {
     c.state_dir = (dir_ / "state").string();
     if (with_history) c.history = {history_};
     ManualClock clock(now_ms);
-    ForecasterDaemon d(c, std::make_unique<LastValue>(), clock);
+    ForecasterDaemon d(c, std::make_unique<testing::FlatForecaster>(), clock);
     absl::Status st = d.Start();
     EXPECT_TRUE(st.ok()) << st;
     Series s = d.store().Snapshot({"frankfurt", "static"}, now_ms, 100'000);
