@@ -25,16 +25,17 @@
 namespace prewarm::orchestrator {
 
 struct HybridHistogramOptions {
-  double head = 5;                   // percentile giving the pre-warm window
-  double tail = 99;                  // percentile giving the end of the keep-alive
-  double margin = 0.10;              // head shortened, tail lengthened by this share
+  double head = 5;                            // percentile giving the pre-warm window
+  double tail = 99;                           // percentile giving the end of the keep-alive
+  double margin = 0.10;                       // head shortened, tail lengthened by this share
   int64_t range_ms = int64_t{4} * 3'600'000;  // histogram range
-  int64_t bin_ms = 60'000;           // bin width
-  double cv = 2.0;                   // representative when the bin counts' CV > this
+  int64_t bin_ms = 60'000;                    // bin width
+  double cv = 2.0;                            // representative when the bin counts' CV > this
   // Idle times seen before the histogram may be trusted. The paper gives no count; with
   // one sample the CV of 240 bins is already ~15, so the CV test alone cannot say "too
-  // few" (our choice).
-  uint64_t min_samples = 10;
+  // few". 5 is the only count with which the minute model gives the independent
+  // reference simulator's p75 in both of its modes (bench/sim/README.md).
+  uint64_t min_samples = 5;
   // Not representative: keep this long (the paper: the range; < 0 also means the range).
   int64_t standard_keepalive_ms = int64_t{4} * 3'600'000;
   // Out-of-bounds rule: when at least this share of the idle times exceeded the range,

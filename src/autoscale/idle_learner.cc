@@ -332,6 +332,7 @@ void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
               kBurstWindowSource);
   }
   key.surplus_keepalive_ms.clear();
+  key.keepalive_per_key = hybrid_.has_value();
   // A surplus level keeps no longer than level 1 (it serves only on top of it).
   const int64_t level1 = planned_at_ == UINT64_MAX ? INT64_MAX : plan_.keepalive_ms();
   for (uint32_t l = 2; l < 2 + levels_.size(); ++l) {

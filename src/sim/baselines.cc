@@ -101,21 +101,32 @@ void HybridHistogramPolicy::OnIdle(PolicyContext& ctx, uint32_t key, const ViewI
   KeyState& ks = keys_[key];
   const SimTimeUs now = ctx.now();
   const auto& insts = ctx.view().keys[key].instances;
-  if (std::none_of(insts.begin(), insts.end(), Busy)) ks.idle_since = now;
-  // The key's windows, applied to this instance from the end of its invocation.
+  if (std::any_of(insts.begin(), insts.end(), Busy)) {
+    // The application still runs: its idle period, and with it its window, has not begun.
+    SetDeadline(ks, inst.id, kNever);
+    return;
+  }
+  ks.idle_since = now;
+  // The application's window begins now and applies to each of its loaded instances,
+  // including those idle since earlier in the busy period.
   HybridWindows w = Windows(key);
   ++counters_[std::string("hybrid:") + orchestrator::ModeName(w.mode)];
   const SimTimeUs prewarm = w.prewarm_ms * 1000, keepalive = w.keepalive_ms * 1000;
-  if (prewarm <= 0) {
-    SetDeadline(ks, inst.id, now + keepalive);
-    Arm(ctx, key, now + keepalive);
-    return;
+  std::vector<std::string> idle;
+  for (const ViewInstance& vi : insts) {
+    if (Loaded(vi)) idle.push_back(vi.id);
   }
-  // Unloaded at once, loaded again when the pre-warm window has passed.
-  SetDeadline(ks, inst.id, kNever);
-  ctx.Drain(inst.id, ScaleReason::kIdle);
-  ks.reloads.push_back({now + prewarm, keepalive});
-  Arm(ctx, key, now + prewarm);
+  for (const std::string& id : idle) {
+    if (prewarm <= 0) {
+      SetDeadline(ks, id, now + keepalive);
+      continue;
+    }
+    // Unloaded at once, loaded again when the pre-warm window has passed.
+    SetDeadline(ks, id, kNever);
+    ctx.Drain(id, ScaleReason::kIdle);
+    ks.reloads.push_back({now + prewarm, keepalive});
+  }
+  Arm(ctx, key, now + (prewarm <= 0 ? keepalive : prewarm));
 }
 
 void HybridHistogramPolicy::OnWakeup(PolicyContext& ctx, uint32_t key) {
@@ -136,10 +147,15 @@ void HybridHistogramPolicy::OnWakeup(PolicyContext& ctx, uint32_t key) {
       ++counters_["hybrid:prewarms"];
     }
   }
-  DrainIdle(ctx, key);
   SimTimeUs next = kNever;
   for (const auto& [at, keep] : ks.reloads) next = std::min(next, at);
-  for (const auto& [id, at] : ks.unload_at) next = std::min(next, at);
+  // A window belongs to an idle period: while the application runs again, nothing is
+  // unloaded, and its next idle period sets every instance's deadline afresh (OnIdle).
+  const auto& insts = ctx.view().keys[key].instances;
+  if (std::none_of(insts.begin(), insts.end(), Busy)) {
+    DrainIdle(ctx, key);
+    for (const auto& [id, at] : ks.unload_at) next = std::min(next, at);
+  }
   if (next != kNever) Arm(ctx, key, next);
 }
 

@@ -11,8 +11,8 @@
 //   standard keep-alive (the histogram's range) and no pre-warming; a key whose idle times
 //   are mostly beyond the range gets a time-series forecast of its next idle time instead
 //   (the paper's ARIMA; see HybridHistogramOptions::oob_model). The decisions are
-//   autoscale/hybrid_histogram.h's, which the orchestrator runs too; this applies them per
-//   instance with timers, as the paper describes.
+//   autoscale/hybrid_histogram.h's, which the orchestrator runs too; this applies them to
+//   each instance with timers, from the start of the application's idle period.
 // - oracle: knows the future arrivals (it replays the simulator's own seeded arrival
 //   stream) and loads exactly the instances they need, one worst-case start time early,
 //   keeping an instance across a gap only when unloading and reloading would waste more.
@@ -58,13 +58,15 @@ absl::StatusOr<HybridHistogramOptions> ParseHybridHistogram(
 // Idle times are the application's (here: the key's): from the end of the invocation after
 // which no instance of the key runs to the start of the next invocation. An arrival while
 // another invocation of the key runs ends no idle period, so overlapping invocations record
-// nothing. When an invocation ends, the key's current windows apply to the instance that
-// served it (in concurrency mode, to each of the key's instances as it goes idle): without a
-// pre-warm window it is kept for the keep-alive window; with one it is unloaded at once and
-// an instance is loaded again when the pre-warm window has passed, then kept for the
-// keep-alive window. A cold arrival cancels the earliest pending reload: the instance it
-// started takes the drained one's place. Per-instance deadlines are superseded when the
-// instance serves again; wake-ups that no longer match a deadline do nothing.
+// nothing. The windows are the application's too: they begin when its idle period begins
+// (its last running invocation ends) and apply to each of its loaded instances, so in
+// concurrency mode an instance that went idle while others still ran stays loaded until
+// then. Without a pre-warm window each is kept for the keep-alive window; with one each is
+// unloaded at once and an instance is loaded again for each when the pre-warm window has
+// passed, then kept for the keep-alive window. A cold arrival cancels the earliest pending
+// reload: the instance it started takes the drained one's place. Per-instance deadlines are
+// superseded when the instance serves again; wake-ups that no longer match a deadline do
+// nothing.
 class HybridHistogramPolicy final : public Policy {
  public:
   HybridHistogramPolicy(HybridHistogramOptions options, std::map<std::string, std::string> raw);

@@ -346,6 +346,34 @@ TEST(HybridHistogram, MinuteFixtureConcurrencyWindowsApplyToEachInstance) {
   EXPECT_NEAR(r.wasted_mb_s, 2 * 28.8 * 60 * 100, 1e-3);
 }
 
+// One key, invocations of 60 s: 1 in each of minutes 0-9, 2 in minute 10, 1 in each of
+// minutes 11-19, then nothing until 40.
+Workload SecondInstanceInMinuteTen() {
+  std::vector<uint32_t> counts(40, 0);
+  for (int m = 0; m < 20; ++m) counts[m] = m == 10 ? 2 : 1;
+  Workload w = OneKey(counts);
+  w.keys[0].service.mean_s = 60;
+  auto out = AtStepResolution(w, MinuteModel::kConcurrency);
+  EXPECT_TRUE(out.ok()) << out.status();
+  return *out;
+}
+
+TEST(HybridHistogram, MinuteFixtureConcurrencyWindowBeginsWhenTheApplicationIsIdle) {
+  // min_samples 3. Minutes 0-9: idle times of 0 (each minute's invocation starts as the
+  // last one ends); from the end of minute 3 the histogram holds 3, all in bin 0: no
+  // pre-warm, keep-alive 1 min x 1.1 = 1.1 min. Minute 10 needs 2 instances: A (warm) and
+  // B (cold). From 11 on, only A serves, and each minute's end is the end of the
+  // application's busy period: the window begins and applies to A and to B, idle since
+  // 11. So B stays loaded until 20 + 1.1 with A. Waste: B 10.1 min + A 1.1 min.
+  // (Windows per instance from its own last use would unload B at 12.1: 2.2 min.)
+  SimResult r =
+      RunHybrid(SecondInstanceInMinuteTen(), {{"hybrid_min_samples", "3"}}, MinuteConfig());
+  EXPECT_EQ(r.arrivals, 21u);
+  EXPECT_EQ(r.cold, 2u);
+  EXPECT_EQ(r.decisions["hybrid:prewarms"], 0u);
+  EXPECT_NEAR(r.wasted_mb_s, 11.2 * 60 * 100, 1e-3);
+}
+
 // The orchestrator's implementation (engine=orchestrator: KeyAutoscaler and the
 // reconciler, as `policy: hybrid-histogram` runs live) on the same fixtures.
 SimResult RunHybridOrchestrator(const Workload& w, Params params, SimConfig c) {
@@ -371,6 +399,16 @@ TEST(HybridHistogram, MinuteFixtureConcurrencyAsTheOrchestratorRunsIt) {
   EXPECT_EQ(r.arrivals, 10u);
   EXPECT_EQ(r.cold, 2u);
   EXPECT_NEAR(r.wasted_mb_s, 2 * 28.8 * 60 * 100, 2 * 60 * 100);
+}
+
+TEST(HybridHistogram, MinuteFixtureWindowBeginsWhenTheApplicationIsIdleAsTheOrchestratorRunsIt) {
+  // The reconciler keeps the key's instances while any serves (keepalive_per_key) and
+  // drains them together 1.1 min after the last one stopped, within its pass.
+  SimResult r = RunHybridOrchestrator(SecondInstanceInMinuteTen(), {{"hybrid_min_samples", "3"}},
+                                      MinuteConfig());
+  EXPECT_EQ(r.arrivals, 21u);
+  EXPECT_EQ(r.cold, 2u);
+  EXPECT_NEAR(r.wasted_mb_s, 11.2 * 60 * 100, 2 * 60 * 100);
 }
 
 TEST(HybridHistogram, OverlappingInvocationsRecordNoIdleTime) {
