@@ -2,10 +2,15 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <iostream>
+#include <thread>
 
+#include "fmt/chrono.h"
 #include "fmt/format.h"
 #include "prewarm/v1/orchestrator.grpc.pb.h"
 #include "prewarm/v1/state_name.h"
@@ -150,6 +155,43 @@ int Prefetches(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   return 0;
 }
 
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void OnInterrupt(int) { g_interrupted.store(true); }
+
+using Listing = int (*)(v1::OrchestratorService::Stub&, const CtlOptions&);
+
+// Redraws `list` every interval; Ctrl-C (SIGINT) or SIGTERM ends it after the listing
+// being drawn.
+int Watch(v1::OrchestratorService::Stub& stub, const CtlOptions& o, Listing list) {
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  const bool tty = !Json(o) && isatty(STDOUT_FILENO) != 0;
+  const auto interval = std::chrono::milliseconds(static_cast<int64_t>(o.interval_s * 1000));
+  int rc = 0;
+  for (int64_t n = 0; (o.count == 0 || n < o.count) && !g_interrupted.load(); ++n) {
+    const auto started = std::chrono::steady_clock::now();
+    if (!Json(o)) {
+      // Like watch(1): the command, the interval and the time, then the listing.
+      std::cout << (tty ? "\x1b[H\x1b[2J" : (n > 0 ? "\n" : ""))
+                << fmt::format(
+                       "every {:g}s: prewarm ctl --orchestrator {} {}    {:%Y-%m-%dT%H:%M:%SZ}\n\n",
+                       o.interval_s, o.target, o.watch,
+                       std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+    }
+    rc = list(stub, o);
+    std::cout.flush();
+    if (o.count != 0 && n + 1 >= o.count) break;
+    while (!g_interrupted.load() && std::chrono::steady_clock::now() - started < interval) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  return rc;
+}
+
 }  // namespace
 
 int RunCtl(CtlOptions o) {
@@ -168,6 +210,17 @@ int RunCtl(CtlOptions o) {
     std::cerr << fmt::format("prewarm ctl: {}\n", creds.status().message());
     return 2;
   }
+  if (o.command == "watch") {
+    if (o.watch != "instances" && o.watch != "nodes" && o.watch != "prefetches") {
+      std::cerr << fmt::format("prewarm ctl watch: {}: expected instances, nodes or prefetches\n",
+                               o.watch);
+      return 2;
+    }
+    if (!(o.interval_s >= 0.2 && o.interval_s <= 3600) || o.count < 0) {
+      std::cerr << "prewarm ctl watch: --interval must be 0.2-3600 s and --count >= 0\n";
+      return 2;
+    }
+  }
   auto channel = grpc::CreateChannel(o.target, *creds);
   auto stub = v1::OrchestratorService::NewStub(channel);
   if (o.command == "nodes") return Nodes(*stub, o);
@@ -176,6 +229,12 @@ int RunCtl(CtlOptions o) {
   if (o.command == "undrain") return Undrain(*stub, o);
   if (o.command == "prefetch") return Prefetch(*stub, o);
   if (o.command == "prefetches") return Prefetches(*stub, o);
+  if (o.command == "watch") {
+    return Watch(*stub, o,
+                 o.watch == "nodes"        ? Nodes
+                 : o.watch == "prefetches" ? Prefetches
+                                           : Instances);
+  }
   std::cerr << "prewarm ctl: unknown command '" << o.command << "'\n";
   return 2;
 }

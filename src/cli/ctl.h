@@ -24,11 +24,19 @@ struct CtlOptions {
   // `-o table` (aligned columns for people) or `-o json` (the RPC's response in protobuf's
   // JSON mapping, field names as in the .proto: for scripts and jq).
   std::string output = "table";
+  // `watch WHAT`: what to redraw (instances, nodes or prefetches), how often, how many
+  // times (0: until interrupted).
+  std::string watch = "instances";
+  double interval_s = 2;
+  int64_t count = 0;
 };
 
 // `prewarm ctl`: the operator's client for OrchestratorService. Prints a table or JSON;
 // returns the process exit code: 0 ok, 1 the RPC failed (with the server's message),
-// 2 usage (bad certificates, unknown output format).
+// 2 usage (bad certificates, unknown output format). `watch` redraws a listing every
+// interval (on a terminal, in place; otherwise, or with -o json, one listing after
+// another) until interrupted or `count` listings; it goes on through failed calls and
+// returns 1 if the last one failed.
 int RunCtl(CtlOptions o);
 
 }  // namespace prewarm::cli

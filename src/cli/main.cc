@@ -89,6 +89,18 @@ int main(int argc, char** argv) {
   auto* undrain = ctl_cmd->add_subcommand("undrain", "undo a drain: the node takes new instances");
   undrain->add_option("node", ctl.node, "node id")->required();
   ctl_cmd->add_subcommand("prefetches", "the latest prefetch request per region and template");
+  auto* watch = ctl_cmd->add_subcommand("watch", "redraw instances, nodes or prefetches live");
+  watch->add_option("what", ctl.watch, "instances, nodes or prefetches")
+      ->check(CLI::IsMember({"instances", "nodes", "prefetches"}))
+      ->capture_default_str();
+  watch->add_option("--node", ctl.node, "instances: only this node");
+  watch->add_option("--template", ctl.tmpl, "instances: only this template");
+  watch->add_option("-n,--interval", ctl.interval_s, "seconds between listings (0.2-3600)")
+      ->check(CLI::Range(0.2, 3600.0))
+      ->capture_default_str();
+  watch->add_option("--count", ctl.count, "stop after this many listings (0: until Ctrl-C)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   auto* pf = ctl_cmd->add_subcommand("prefetch", "ask for warm instances in a region");
   pf->add_option("--region", ctl.region)->required();
   pf->add_option("--template", ctl.tmpl)->required();

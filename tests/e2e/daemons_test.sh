@@ -47,6 +47,12 @@ check "prewarm ctl prefetch is accepted" bash -c "'${CTL[0]}' ctl --orchestrator
 check "two instances become ready without any client query" wait_until 30 two_ready
 check "ctl -o json (address from PREWARM_ADDR, flag after the subcommand) lists them as JSON" \
   bash -c "PREWARM_ADDR=127.0.0.1:7401 '${CTL[0]}' ctl instances -o json | python3 -c 'import json, sys; d = json.load(sys.stdin); sys.exit(sum(i[\"state\"] == \"INSTANCE_STATE_READY\" and i[\"node_id\"] == \"fra-2\" for i in d[\"instances\"]) != 2)'"
+check "ctl watch draws the listing every interval, --count times, and stops" \
+  bash -c "[[ \$('${CTL[0]}' ctl --orchestrator 127.0.0.1:7401 watch instances -n 0.3 --count 3 | grep -c '^every 0.3s: .* instances') == 3 && \$('${CTL[0]}' ctl --orchestrator 127.0.0.1:7401 watch instances -n 0.3 --count 3 | grep -c ' fra-2 .* ready ') == 6 ]]"
+check "ctl watch -o json writes one response per line" \
+  bash -c "'${CTL[0]}' ctl --orchestrator 127.0.0.1:7401 watch nodes -o json -n 0.2 --count 2 | python3 -c 'import json, sys; l = [json.loads(x) for x in sys.stdin]; sys.exit(len(l) != 2 or l[1][\"nodes\"][0][\"node_id\"] != \"fra-2\")'"
+check "ctl watch ends on SIGINT with the exit code of its last listing" \
+  bash -c "'${CTL[0]}' ctl --orchestrator 127.0.0.1:7401 watch nodes -n 5 >/dev/null & p=\$!; sleep 1; kill -INT \$p; wait \$p"
 ANSWER=$(kdig "${DNS[@]}" static.edge.example A | grep -E '^static')
 check "the first DNS query is answered warm (TTL 30, no cold path)" \
   bash -c "[[ \$(awk '{print \$2}' <<<'$ANSWER') == 30 && \$(curl -s http://127.0.0.1:9401/metrics | awk '\$1 == \"prewarm_cold_path_answers_total\" {print \$2}') == 0 ]]"
