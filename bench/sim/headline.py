@@ -26,11 +26,21 @@ def ratios(path):
     d = json.load(open(path))
     at = {a["policy"]: a for a in d["budget"]["at_budget"]}
     h, p = at["hybrid-histogram"], at["predictive"]
+    runs = [r for r in d["runs"] if r["policy"] == "predictive"]
+    short = None
     if p["cold_rate_p75"] is None:
-        raise SystemExit(f"{path}: predictive's curve does not span the hybrid's budget")
-    curve = [(r["wasted_norm"], r["cold_rate_p75"]) for r in d["runs"] if r["policy"] == "predictive"]
+        # Predictive's curve ends below the budget: it does not spend that much memory
+        # however a cold start is priced. Its most memory-hungry point is then the reading,
+        # at less memory than the hybrid's: a conservative one, as more memory would not
+        # raise its cold-start rates.
+        top = max(runs, key=lambda r: r["wasted_norm"])
+        if top["wasted_norm"] > d["budget"]["wasted_norm"]:
+            raise SystemExit(f"{path}: predictive's curve does not span the hybrid's budget")
+        p, short = top, top["wasted_norm"]
+    curve = [(r["wasted_norm"], r["cold_rate_p75"]) for r in runs]
     mem = memory_at_p75(curve, h["cold_rate_p75"])
     return {
+        "short": short,
         "budget": d["budget"]["wasted_norm"],
         "hybrid_p75": h["cold_rate_p75"],
         "p75": p["cold_rate_p75"] / h["cold_rate_p75"] if h["cold_rate_p75"] else float("nan"),
@@ -59,6 +69,10 @@ def main(paths):
                   f"{med:9.2f}  <= {goal} {ok}")
         print(f"  {'budget (x fixed)':18}" + "".join(f"{seeds[s]['budget']:8.3f}" for s in order))
         print(f"  {'hybrid p75 %':18}" + "".join(f"{100 * seeds[s]['hybrid_p75']:8.2f}" for s in order))
+        for s in order:
+            if seeds[s]["short"] is not None:
+                print(f"  seed {s}: predictive's curve ends at {seeds[s]['short']:.3f} x fixed, below "
+                      f"the budget {seeds[s]['budget']:.3f}: p75 and overall read at its end")
 
 
 if __name__ == "__main__":
