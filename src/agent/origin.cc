@@ -85,26 +85,4 @@ std::unique_ptr<Origin> MakeHttpOrigin(const std::string& base_url) {
 
 std::unique_ptr<Prober> MakeHttpProber() { return std::make_unique<HttpProber>(); }
 
-absl::Status ValidateContentId(const std::string& id) {
-  if (id.empty() || id.size() > 512 || id[0] == '/') {
-    return absl::InvalidArgumentError(fmt::format("bad content id '{}'", id));
-  }
-  size_t start = 0;
-  while (start <= id.size()) {
-    size_t end = id.find('/', start);
-    if (end == std::string::npos) end = id.size();
-    std::string_view seg(id.data() + start, end - start);
-    if (seg.empty() || seg == "." || seg == "..") {
-      return absl::InvalidArgumentError(fmt::format("bad content id '{}'", id));
-    }
-    start = end + 1;
-  }
-  for (char c : id) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == '?' || c == '#' || c == '%') {
-      return absl::InvalidArgumentError(fmt::format("bad content id '{}'", id));
-    }
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace prewarm::agent

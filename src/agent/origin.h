@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "common/content_id.h"
 #include "common/net.h"
 #include "common/status.h"
 
@@ -32,7 +33,7 @@ class Prober {
 std::unique_ptr<Origin> MakeHttpOrigin(const std::string& base_url);
 std::unique_ptr<Prober> MakeHttpProber();
 
-// Rejects ids that could escape the preload directory ("..", absolute, empty segments).
-absl::Status ValidateContentId(const std::string& id);
+// Rejects ids that could escape the preload directory (common/content_id.h).
+using ::prewarm::ValidateContentId;
 
 }  // namespace prewarm::agent

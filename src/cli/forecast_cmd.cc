@@ -13,12 +13,14 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/yaml_reader.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
 #include "forecast/backtest.h"
 #include "forecast/backtest_spec.h"
 #include "forecast/ingest/table_reader.h"
 #include "forecast/registry.h"
+#include "forecast/trending_replay.h"
 
 namespace prewarm::cli {
 namespace {
@@ -285,6 +287,46 @@ void AddBacktest(CLI::App& forecast) {
   b->callback([f] { Exit(Backtest(*f)); });
 }
 
+struct TrendingFlags {
+  std::string log;
+  std::vector<size_t> ks = fc::TrendingReplayOptions{}.ks;
+  std::string refresh = "10m", train = "1d", previous = "1h", scratch = "64MiB";
+};
+
+absl::Status Trending(const TrendingFlags& f) {
+  fc::TrendingReplayOptions o;
+  o.ks = f.ks;
+  ASSIGN_OR_RETURN(int64_t refresh_s, ParseDurationS(f.refresh));
+  ASSIGN_OR_RETURN(int64_t train_s, ParseDurationS(f.train));
+  ASSIGN_OR_RETURN(int64_t previous_s, ParseDurationS(f.previous));
+  ASSIGN_OR_RETURN(o.scratch_bytes, ParseBytes(f.scratch));
+  o.trending.window_ms = refresh_s * 1000;
+  o.train_ms = train_s * 1000;
+  o.previous_ms = previous_s * 1000;
+  ASSIGN_OR_RETURN(fc::TrendingReplayReport report, fc::ReplayTrending(f.log, o));
+  for (const std::string& e : report.read.first_errors) std::cerr << e << "\n";
+  std::cout << fc::TrendingReplayTable(report, o);
+  return absl::OkStatus();
+}
+
+void AddTrending(CLI::App& forecast) {
+  auto f = std::make_shared<TrendingFlags>();
+  CLI::App* t = forecast.add_subcommand(
+      "trending",
+      "replay an access log through the trending-content ranking: preload hit ratio per K "
+      "against a static list and the previous hour's most popular (bench/forecast/trending.sh)");
+  t->add_option("--log", f->log, "access log (Common/Combined Log Format)")->required();
+  t->add_option("--k", f->ks, "list sizes")->delimiter(',')->capture_default_str();
+  t->add_option("--refresh", f->refresh, "refresh interval: one window")->capture_default_str();
+  t->add_option("--train", f->train, "span before the first window; the static list's")
+      ->capture_default_str();
+  t->add_option("--previous", f->previous, "span of the previous-popular baseline")
+      ->capture_default_str();
+  t->add_option("--scratch", f->scratch, "byte budget of each list (0: none)")
+      ->capture_default_str();
+  t->callback([f] { Exit(Trending(*f)); });
+}
+
 void AddModels(CLI::App& forecast) {
   CLI::App* m = forecast.add_subcommand("models", "list the model names");
   m->callback([] {
@@ -296,10 +338,12 @@ void AddModels(CLI::App& forecast) {
 }  // namespace
 
 void AddForecastCommand(CLI::App& app) {
-  CLI::App* forecast = app.add_subcommand("forecast", "forecasting tools: backtest, models");
+  CLI::App* forecast =
+      app.add_subcommand("forecast", "forecasting tools: backtest, models, trending");
   forecast->require_subcommand(1);
   AddBacktest(*forecast);
   AddModels(*forecast);
+  AddTrending(*forecast);
 }
 
 }  // namespace prewarm::cli

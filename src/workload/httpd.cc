@@ -4,6 +4,8 @@
 //
 // Without --listen it takes its listening socket from systemd-style socket activation
 // (LISTEN_FDS=1 and LISTEN_PID equal to its own pid: fd 3). SIGTERM/SIGINT drain.
+// With $PREWARM_CONTENT_REPORT it reports each request's content id and size to that unix
+// datagram socket, never waiting for it (workload/content_report.h).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -66,7 +68,8 @@ int ListenOn(const std::string& spec) {
     auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
     s6->sin6_family = AF_INET6;
     s6->sin6_port = htons(port);
-    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &s6->sin6_addr) != 1) return -1;
+    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &s6->sin6_addr) != 1)
+      return -1;
     len = sizeof *s6;
   } else {
     auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
@@ -115,6 +118,10 @@ int main(int argc, char** argv) {
   int stop_fd = StopSignals();
   prewarm::workload::ServerOptions options;
   options.root = args->root;
+  // The agent's per-instance report socket (workload/content_report.h), if it gave one.
+  if (const char* report = std::getenv(prewarm::workload::kContentReportEnv)) {
+    options.content_report_socket = report;
+  }
   prewarm::workload::StaticServer server(options, listen_fd, stop_fd);
   return server.Run();
 }

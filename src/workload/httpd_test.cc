@@ -2,6 +2,7 @@
 // over TCP.
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "common/net.h"
 #include "common/process.h"
 #include "gtest/gtest.h"
+#include "workload/content_report.h"
 #include "workload/http_client.h"
 
 namespace prewarm::workload {
@@ -61,11 +63,16 @@ class HttpdTest : public ::testing::Test {
   }
 
   // Starts prewarm-httpd with --listen and waits until it accepts connections.
-  void StartListening() {
+  // `env`: extra "K=V" entries over the test's environment.
+  void StartListening(std::vector<std::string> env = {}) {
     addr_ = RandomLoopback();
     SpawnOptions opts;
     opts.argv = {PREWARM_HTTPD_PATH, "--root", root_.string(), "--listen",
                  HostPort{addr_, port_}.ToString()};
+    if (!env.empty()) {
+      for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+      opts.env = std::move(env);
+    }
     opts.log_path = (base_ / "httpd.log").string();
     auto pid = runner_.Spawn(opts);
     ASSERT_TRUE(pid.ok()) << pid.status();
@@ -254,6 +261,101 @@ TEST_F(HttpdTest, RefusesASocketMeantForAnotherProcess) {
   auto code = WaitFor(runner_, *pid, kTimeout);
   ASSERT_TRUE(code.ok() && code->has_value());
   EXPECT_EQ(**code, 1);
+}
+
+// The agent's end of the report channel: a unix datagram socket bound under base_.
+class ReportSocket {
+ public:
+  explicit ReportSocket(const fs::path& path) : path_(path.string()) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path_.c_str());
+    bound_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    timeval tv{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~ReportSocket() { ::close(fd_); }
+  bool bound() const { return bound_; }
+  const std::string& path() const { return path_; }
+  // The next datagram, or "" after 5 s without one.
+  std::string Next() {
+    char buf[2048];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  bool bound_ = false;
+};
+
+TEST_F(HttpdTest, ReportsEachServedOrMissingContentToTheAgentSocket) {
+  ReportSocket agent(base_ / "report.sock");
+  ASSERT_TRUE(agent.bound());
+  StartListening({std::string(kContentReportEnv) + "=" + agent.path()});
+  HttpConnection c = Connect();
+  for (std::string_view path : {"/hello.txt?v=2", "/sub/", "/", "/nope.css"}) {
+    ASSERT_TRUE(c.Request("GET", path).ok()) << path;
+  }
+  // Not reported: HEAD serves no content, a traversal names none.
+  ASSERT_TRUE(c.Request("HEAD", "/hello.txt").ok());
+  ASSERT_TRUE(c.Request("GET", "/../secret.txt").ok());
+  ASSERT_TRUE(c.Request("GET", "/live/stream.m3u8").ok());
+  EXPECT_EQ(agent.Next(), "200\t12\thello.txt");
+  EXPECT_EQ(agent.Next(), "200\t9\tsub/index.html");
+  EXPECT_EQ(agent.Next(), "200\t14\tindex.html");
+  EXPECT_EQ(agent.Next(), "404\t0\tnope.css");
+  EXPECT_EQ(agent.Next(), "200\t8\tlive/stream.m3u8");
+  auto parsed = ParseContentReport("200\t8\tlive/stream.m3u8");
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->status, 200);
+  EXPECT_EQ(parsed->bytes, 8u);
+  EXPECT_EQ(parsed->id, "live/stream.m3u8");
+}
+
+TEST(ContentReportTest, MalformedReportsAreRefused) {
+  for (std::string_view bad : {"", "200", "200\t8", "200\t8\t", "99\t8\ta", "200\t-1\ta",
+                               "200\tx\ta", "2000\t8\ta", " 200\t8\ta"}) {
+    EXPECT_FALSE(ParseContentReport(bad).has_value()) << bad;
+  }
+  EXPECT_FALSE(ParseContentReport(std::string(kMaxContentReportBytes + 1, '1')).has_value());
+}
+
+// The reports are fire-and-forget: an agent that never reads (its buffer fills) or no
+// agent at all costs the responses nothing but the dropped reports.
+TEST_F(HttpdTest, AnAgentThatNeverReadsOrIsAbsentNeverHoldsAResponse) {
+  ReportSocket agent(base_ / "report.sock");
+  ASSERT_TRUE(agent.bound());
+  StartListening({std::string(kContentReportEnv) + "=" + agent.path()});
+  HttpConnection c = Connect();
+  for (int i = 0; i < 3000; ++i) {  // far more than a unix datagram queue holds
+    auto r = c.Request("GET", "/hello.txt");
+    ASSERT_TRUE(r.ok()) << i << ": " << r.status();
+    ASSERT_EQ(r->status, 200);
+  }
+  EXPECT_EQ(agent.Next(), "200\t12\thello.txt");  // the first ones were queued
+  runner_.Signal(pid_, SIGKILL).IgnoreError();
+  WaitFor(runner_, pid_, kTimeout).IgnoreError();
+  pid_ = -1;
+  StartListening({std::string(kContentReportEnv) + "=" + (base_ / "nobody.sock").string()});
+  HttpConnection d = Connect();
+  for (int i = 0; i < 100; ++i) {
+    auto r = d.Request("GET", "/hello.txt");
+    ASSERT_TRUE(r.ok()) << i << ": " << r.status();
+  }
+}
+
+TEST(ContentReporterTest, APathTooLongForAUnixSocketReportsNothing) {
+  EXPECT_EQ(ContentReporter::Open(std::string(200, 'x')), nullptr);
+  EXPECT_EQ(ContentReporter::Open(""), nullptr);
+  auto r = ContentReporter::Open("/nonexistent/report.sock");
+  ASSERT_NE(r, nullptr);
+  r->Report(200, 1, "a");  // nobody listens: dropped, not an error
+  r->Report(200, 1, std::string(kMaxContentReportBytes, 'x'));  // does not fit: dropped
+  EXPECT_EQ(r->sent(), 0u);
+  EXPECT_EQ(r->dropped(), 2u);
 }
 
 }  // namespace

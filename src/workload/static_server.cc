@@ -94,7 +94,11 @@ struct StaticServer::Conn {
 };
 
 StaticServer::StaticServer(ServerOptions options, int listen_fd, int stop_fd)
-    : options_(std::move(options)), listen_fd_(listen_fd), stop_fd_(stop_fd) {}
+    : options_(std::move(options)), listen_fd_(listen_fd), stop_fd_(stop_fd) {
+  if (!options_.content_report_socket.empty()) {
+    reporter_ = ContentReporter::Open(options_.content_report_socket);
+  }
+}
 
 StaticServer::~StaticServer() {
   conns_.clear();
@@ -227,9 +231,17 @@ void StaticServer::Respond(Conn& c, const RequestHead& head) {
   }
   if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     if (fd >= 0) ::close(fd);
+    if (!head_only) ReportContent(404, 0, *rel);
     return QueueError(c, 404, head_only);
   }
+  if (!head_only) ReportContent(200, static_cast<uint64_t>(st.st_size), *rel);
   QueueFile(c, fd, st.st_size, *rel, head_only);
+}
+
+void StaticServer::ReportContent(int status, uint64_t bytes, std::string_view rel) {
+  if (!reporter_) return;
+  while (rel.starts_with('/')) rel.remove_prefix(1);
+  reporter_->Report(status, bytes, rel);
 }
 
 void StaticServer::QueueError(Conn& c, int code, bool head_only) {

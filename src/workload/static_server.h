@@ -11,6 +11,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "workload/content_report.h"
 #include "workload/http_request.h"
 
 namespace prewarm::workload {
@@ -20,6 +21,9 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{30};
   std::chrono::seconds drain_timeout{5};
   size_t max_connections = 4000;
+  // Unix datagram socket each request's content id and size are reported to (its agent's,
+  // $PREWARM_CONTENT_REPORT; content_report.h). Empty: nothing is reported.
+  std::string content_report_socket;
 };
 
 class StaticServer {
@@ -43,6 +47,8 @@ class StaticServer {
   void Respond(Conn& c, const RequestHead& head);
   void QueueError(Conn& c, int code, bool head_only);
   void QueueFile(Conn& c, int file_fd, off_t size, std::string_view path, bool head_only);
+  // `rel` as the server resolved it ("/index.html" for the root's index).
+  void ReportContent(int status, uint64_t bytes, std::string_view rel);
   int64_t QueuedMs(Conn& c);  // for the connection's first response, else -1
   bool Flush(Conn& c);        // false when the connection was closed
   void AfterFlush(Conn& c);
@@ -62,6 +68,7 @@ class StaticServer {
   std::chrono::steady_clock::time_point serving_since_;  // Run() began: requests before waited
   std::chrono::steady_clock::time_point drain_deadline_;
   std::unordered_map<int, std::unique_ptr<Conn>> conns_;
+  std::unique_ptr<ContentReporter> reporter_;  // null: not reporting
 };
 
 }  // namespace prewarm::workload

@@ -105,12 +105,31 @@ TemplatePlan ForecasterConfig::Plan(const std::string& tmpl) const {
 }
 
 absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r) {
-  RETURN_IF_ERROR(r.CheckKnown(
-      {"id",          "orchestrator",       "orchestrators",     "tls",          "step_s",
-       "retention_h", "refit_every_s",      "reselect_every_s",  "plan_threads", "lead_s",
-       "horizon_s",   "min_history_steps",  "min_mean_per_step", "model",        "transform",
-       "costs",       "templates",          "history",           "access_logs",  "trending_top_k",
-       "state_dir",   "state_save_every_s", "log_level",         "http"}));
+  RETURN_IF_ERROR(r.CheckKnown({"id",
+                                "orchestrator",
+                                "orchestrators",
+                                "tls",
+                                "step_s",
+                                "retention_h",
+                                "refit_every_s",
+                                "reselect_every_s",
+                                "plan_threads",
+                                "lead_s",
+                                "horizon_s",
+                                "min_history_steps",
+                                "min_mean_per_step",
+                                "model",
+                                "transform",
+                                "costs",
+                                "templates",
+                                "history",
+                                "access_logs",
+                                "trending_top_k",
+                                "trending_refresh_s",
+                                "state_dir",
+                                "state_save_every_s",
+                                "log_level",
+                                "http"}));
   ForecasterConfig c;
   ASSIGN_OR_RETURN(c.id, r.String("id", "forecaster"));
   RETURN_IF_ERROR(ReadOrchestrators(r, c));
@@ -132,6 +151,8 @@ absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r) {
   }
   ASSIGN_OR_RETURN(int64_t top_k, r.Int("trending_top_k", 10, 0, 1000));
   c.trending_top_k = static_cast<int>(top_k);
+  ASSIGN_OR_RETURN(int64_t refresh_s, r.Int("trending_refresh_s", 600, 10, 86400));
+  c.trending_refresh_ms = refresh_s * 1000;
   ASSIGN_OR_RETURN(c.state_dir, r.String("state_dir", ""));
   while (c.state_dir.size() > 1 && c.state_dir.back() == '/') c.state_dir.pop_back();
   ASSIGN_OR_RETURN(int64_t save_s, r.Int("state_save_every_s", 300, 10, 86400));

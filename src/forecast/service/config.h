@@ -60,6 +60,9 @@ struct ForecasterConfig {
   std::vector<std::string> history;           // CSV files: timestamp,region,template,count
   std::vector<AccessLogHistory> access_logs;  // web access logs, aggregated per step
   int trending_top_k = 10;                    // most requested paths preloaded per series
+  // The trending ranking's window: content counts are folded and the list re-ranked this
+  // often (forecast/trending.h; bench/forecast/README.md measured it at 10 minutes).
+  int64_t trending_refresh_ms = 600'000;
   // Where the learned series are kept across restarts (<state_dir>/history.bin, written
   // every state_save_every and at shutdown; see state_file.h). Empty: not kept.
   std::string state_dir;

@@ -26,6 +26,10 @@ constexpr int kMinBackoffMs = 100;
 constexpr int kMaxBackoffMs = 5000;
 constexpr auto kHealthyStream = std::chrono::seconds(10);  // resets the backoff
 constexpr auto kSubmitDeadline = std::chrono::seconds(5);
+// Rankings kept: one per (region, template); more is a misbehaving feed.
+constexpr size_t kMaxRankings = 10'000;
+// A content count this far ahead of our clock is refused (clock skew is smaller).
+constexpr int64_t kMaxContentSkewMs = 60'000;
 
 }  // namespace
 
@@ -263,11 +267,23 @@ void ForecasterDaemon::FeedOnce(Feed& feed) {
 
 void ForecasterDaemon::AddBatch(Feed& feed, const v1::RequestEventBatch& batch,
                                 int64_t connected_ms) {
+  uint64_t contents = 0, rejected = 0;
   {
     std::lock_guard<std::mutex> l(planner_mu_);
     for (const auto& e : batch.events()) {
       store_.Add({e.region(), e.template_name()}, e.unix_ms(), e.count());
       planner_.Learn(e);
+    }
+    const int64_t now = clock_.NowMs();
+    for (const auto& c : batch.contents()) {
+      absl::Status st = AddContent(c, now);
+      if (st.ok()) {
+        ++contents;
+        continue;
+      }
+      if (rejected++ == 0) {  // one line per batch: a bad feed must not flood the log
+        spdlog::warn("forecaster: content count from {} refused: {}", feed.target, st.message());
+      }
     }
   }
   // Only time we were connected for counts as observed; a replayed backlog adds its
@@ -277,17 +293,66 @@ void ForecasterDaemon::AddBatch(Feed& feed, const v1::RequestEventBatch& batch,
   std::lock_guard<std::mutex> l(stats_mu_);
   ++stats_.batches;
   stats_.dropped += batch.dropped();
+  stats_.content_counts += contents;
+  stats_.content_rejected += rejected;
   for (const auto& e : batch.events()) stats_.events += e.count();
+}
+
+absl::Status ForecasterDaemon::AddContent(const v1::ContentCount& c, int64_t now_ms) {
+  if (c.unix_ms() > now_ms + kMaxContentSkewMs) {
+    return absl::InvalidArgumentError(fmt::format("content '{}' counted at {} ms, {} s ahead of us",
+                                                  c.content_id(), c.unix_ms(),
+                                                  (c.unix_ms() - now_ms) / 1000));
+  }
+  SeriesKey key{c.region(), c.template_name()};
+  auto it = rankers_.find(key);
+  if (it == rankers_.end()) {
+    if (rankers_.size() >= kMaxRankings) {
+      return absl::ResourceExhaustedError(fmt::format("{} rankings already: no new one for {}/{}",
+                                                      kMaxRankings, key.first, key.second));
+    }
+    TrendingOptions o;
+    o.window_ms = config_.trending_refresh_ms;
+    it = rankers_.emplace(key, ContentRanker(o)).first;
+  }
+  return it->second.Add(c.unix_ms(), c.content_id(), c.requests(), c.size_bytes());
+}
+
+uint64_t ForecasterDaemon::RefreshTrending(int64_t now_ms) {
+  uint64_t tracked = 0;
+  for (auto& [key, ranker] : rankers_) {
+    ranker.AdvanceTo(now_ms);
+    tracked += ranker.tracked();
+    const TemplatePlan plan = config_.Plan(key.second);
+    uint64_t budget = plan.scratch_bytes;
+    for (const std::string& id : plan.preload) {  // the configured content comes first
+      auto info = ranker.Lookup(id);
+      if (info.ok()) budget -= std::min(budget, info->bytes);
+    }
+    if (plan.scratch_bytes > 0 && budget == 0) continue;
+    const size_t k = static_cast<size_t>(std::max(config_.trending_top_k, 0));
+    TrendingPick pick = ranker.Select(k, budget);
+    if (pick.ids.empty()) continue;  // nothing ranked yet: the access-log list, if any, stays
+    std::map<std::string, uint64_t> sizes;
+    for (const std::string& id : pick.ids) {
+      if (auto info = ranker.Lookup(id); info.ok() && info->bytes > 0) sizes[id] = info->bytes;
+    }
+    planner_.SetTrending(key, std::move(pick.ids), std::move(sizes), std::move(pick.estimator));
+  }
+  return tracked;
 }
 
 absl::Status ForecasterDaemon::PlanOnce() {
   std::vector<v1::PrefetchRequest> reqs;
   {
     std::lock_guard<std::mutex> l(planner_mu_);
-    reqs = planner_.Plan(store_, clock_.NowMs());
+    const int64_t now = clock_.NowMs();
+    const uint64_t tracked = RefreshTrending(now);
+    reqs = planner_.Plan(store_, now);
     std::lock_guard<std::mutex> s(stats_mu_);
     ++stats_.rounds;
     stats_.forecast_errors = planner_.errors();
+    stats_.trending_tracked = tracked;
   }
   if (reqs.empty()) return absl::OkStatus();
   v1::SubmitPrefetchRequest req;
@@ -363,6 +428,14 @@ std::string ForecasterDaemon::RenderMetrics() const {
   m.Add(s.feeds_connected);
   m.Counter("prewarm_forecaster_events_total", "Request events received (DNS answers).");
   m.Add(static_cast<double>(s.events));
+  m.Counter(
+      "prewarm_forecaster_content_counts_total",
+      "Per-content request counts from the edge, by result (rejected: bad id, size or time).");
+  m.Add(static_cast<double>(s.content_counts), {{"result", "ok"}});
+  m.Add(static_cast<double>(s.content_rejected), {{"result", "rejected"}});
+  m.Gauge("prewarm_forecaster_trending_contents",
+          "Content ids the trending rankings track, over every region and template.");
+  m.Add(static_cast<double>(s.trending_tracked));
   m.Counter("prewarm_forecaster_rounds_total", "Planning rounds.");
   m.Add(static_cast<double>(s.rounds));
   m.Counter("prewarm_forecaster_refits_total",

@@ -27,6 +27,7 @@
 #include "forecast/service/config.h"
 #include "forecast/service/planner.h"
 #include "forecast/service/series_store.h"
+#include "forecast/trending.h"
 #include "prewarm/v1/orchestrator.pb.h"
 
 namespace grpc {
@@ -44,7 +45,10 @@ struct ForecasterStats {
   uint64_t submitted = 0;       // prefetch requests accepted by the orchestrator
   uint64_t rejected_calls = 0;  // rounds no replica accepted
   uint32_t feeds_connected = 0;
-  uint64_t forecast_errors = 0;  // keys the forecaster failed on (Planner::errors)
+  uint64_t forecast_errors = 0;   // keys the forecaster failed on (Planner::errors)
+  uint64_t content_counts = 0;    // per-content counts ranked (RequestEventBatch.contents)
+  uint64_t content_rejected = 0;  // ... refused: bad id, size, count or time
+  uint64_t trending_tracked = 0;  // content ids the rankings track, at the last round
   // Prefetch requests sent to an orchestrator, per (region, template); counted when a
   // replica accepted the round (the orchestrator may still refuse single requests).
   std::map<SeriesKey, uint64_t> emitted;
@@ -86,6 +90,10 @@ class ForecasterDaemon {
   void FeedLoop(Feed& feed);
   void FeedOnce(Feed& feed);
   void AddBatch(Feed& feed, const v1::RequestEventBatch& batch, int64_t connected_ms);
+  // Per-content counts into the ranking of their (region, template); planner_mu_ held.
+  absl::Status AddContent(const v1::ContentCount& c, int64_t now_ms);
+  // Each ranking's top-K into the planner, for this round; planner_mu_ held.
+  uint64_t RefreshTrending(int64_t now_ms);
   struct Submitted {
     std::string target;
     v1::SubmitPrefetchResponse response;
@@ -105,7 +113,8 @@ class ForecasterDaemon {
   std::unique_ptr<DemandForecaster> forecaster_;
   const Clock& clock_;
   SeriesStore store_;
-  Planner planner_;  // guarded by planner_mu_
+  Planner planner_;                             // guarded by planner_mu_
+  std::map<SeriesKey, ContentRanker> rankers_;  // guarded by planner_mu_
   std::mutex planner_mu_;
 
   mutable std::mutex stats_mu_;

@@ -133,6 +133,7 @@ class ForecasterTest : public ::testing::Test {
     c.tls = std::move(tls);
     c.step_ms = 10'000;
     c.min_history_steps = 2;
+    if (configure_) configure_(c);
     daemon_ = std::make_unique<ForecasterDaemon>(c, std::move(forecaster), clock_);
     absl::Status st = daemon_->Start();
     ASSERT_TRUE(st.ok()) << st;
@@ -150,8 +151,53 @@ class ForecasterTest : public ::testing::Test {
   }
 
   ManualClock clock_{kNow};
+  std::function<void(ForecasterConfig&)> configure_;
   std::unique_ptr<ForecasterDaemon> daemon_;
 };
+
+v1::ContentCount Content(std::string id, int64_t unix_ms, uint64_t requests, uint64_t bytes) {
+  v1::ContentCount c;
+  c.set_region("frankfurt");
+  c.set_template_name("static");
+  c.set_content_id(std::move(id));
+  c.set_unix_ms(unix_ms);
+  c.set_requests(requests);
+  c.set_size_bytes(bytes);
+  return c;
+}
+
+// The edge's per-content counts ride the event feed; each round's PrefetchRequest names the
+// configured content, then the top-K ranked, within the template's scratch size.
+TEST_F(ForecasterTest, ContentCountsFromTheFeedBecomeTheTrendingIdsOfEachPrefetch) {
+  v1::RequestEventBatch batch = History()[0];
+  const int64_t earlier = kNow - 700'000;  // in a ranking window that has closed by kNow
+  *batch.add_contents() = Content("huge.iso", earlier, 50, 1ULL << 34);  // over the scratch
+  *batch.add_contents() = Content("hot.css", earlier, 30, 100);
+  *batch.add_contents() = Content("warm.js", earlier, 5, 200);
+  *batch.add_contents() = Content("cold.png", earlier, 1, 100);
+  *batch.add_contents() = Content("../../etc/passwd", earlier, 99, 1);   // refused
+  *batch.add_contents() = Content("late.css", kNow + 3'600'000, 99, 1);  // from the future
+  FakeReplica a({batch});
+  configure_ = [](ForecasterConfig& c) {
+    c.trending_top_k = 2;
+    c.templates["static"].preload = {"index.html"};
+    c.templates["static"].scratch_bytes = 1000;
+  };
+  Start({a.target()});
+  ASSERT_TRUE(Eventually([&] { return daemon_->stats().batches == 1; }));
+  EXPECT_EQ(daemon_->stats().content_counts, 4u);
+  EXPECT_EQ(daemon_->stats().content_rejected, 2u);
+  ASSERT_TRUE(daemon_->PlanOnce().ok());
+  ASSERT_EQ(a.submits().size(), 1u);
+  const v1::PrefetchRequest r = a.submits()[0].requests(0);
+  EXPECT_EQ(std::vector<std::string>(r.content_ids().begin(), r.content_ids().end()),
+            (std::vector<std::string>{"index.html", "hot.css", "warm.js"}));
+  EXPECT_EQ(r.content_ranking(), "h=256w");  // one window seen: the steadiest estimator
+  EXPECT_EQ(daemon_->stats().trending_tracked, 4u);
+  EXPECT_NE(daemon_->RenderMetrics().find(
+                "prewarm_forecaster_content_counts_total{result=\"rejected\"} 2"),
+            std::string::npos);
+}
 
 TEST_F(ForecasterTest, CountsFromEveryReplicaAreAddedIntoOneSeries) {
   FakeReplica a(
@@ -330,6 +376,10 @@ TEST(ForecasterConfigTest, TheExampleParsesWithAndWithoutItsTlsLine) {
   auto tls = ParseForecasterConfig(*r);
   ASSERT_TRUE(tls.ok()) << tls.status();
   EXPECT_EQ(tls->tls.cert_file, "/etc/prewarm/forecaster.crt");
+  EXPECT_EQ(plain->trending_refresh_ms, 600'000);
+  r = YamlReader::FromString("trending_refresh_s: 5\n", "f.yaml");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(ParseForecasterConfig(*r).ok());
 }
 
 TEST(SeriesStoreTest, ObservedRangesMarkedOutOfOrderAreMerged) {

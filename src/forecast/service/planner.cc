@@ -16,8 +16,8 @@ void Planner::Learn(const v1::RequestEvent& e) {
 }
 
 void Planner::SetTrending(const SeriesKey& key, std::vector<std::string> content_ids,
-                          std::map<std::string, uint64_t> sizes) {
-  trending_[key] = Trending{std::move(content_ids), std::move(sizes)};
+                          std::map<std::string, uint64_t> sizes, std::string ranking) {
+  trending_[key] = Trending{std::move(content_ids), std::move(sizes), std::move(ranking)};
 }
 
 void Planner::AddTrending(const SeriesKey& key, const TemplatePlan& plan,
@@ -41,6 +41,7 @@ void Planner::AddTrending(const SeriesKey& key, const TemplatePlan& plan,
     r.add_content_ids(c);
     ++added;
   }
+  if (added > 0) r.set_content_ranking(t.ranking);
 }
 
 std::vector<v1::PrefetchRequest> Planner::Plan(const SeriesStore& store, int64_t now_ms) {

@@ -64,8 +64,9 @@ class Planner {
   // with the sizes known for it: preloaded after the template's configured content, up to
   // trending_top_k, skipping what would not fit the template's scratch storage (content of
   // unknown size is skipped when there is a limit).
+  // `ranking` names what ranked them (PrefetchRequest.content_ranking).
   void SetTrending(const SeriesKey& key, std::vector<std::string> content_ids,
-                   std::map<std::string, uint64_t> sizes = {});
+                   std::map<std::string, uint64_t> sizes = {}, std::string ranking = "");
   std::vector<v1::PrefetchRequest> Plan(const SeriesStore& store, int64_t now_ms);
   // Per-key reason the last Plan() skipped it (too little history, model failure...).
   const std::map<SeriesKey, std::string>& skipped() const { return skipped_; }
@@ -88,6 +89,7 @@ class Planner {
   struct Trending {
     std::vector<std::string> ids;
     std::map<std::string, uint64_t> sizes;
+    std::string ranking;
   };
   void AddTrending(const SeriesKey& key, const TemplatePlan& plan, v1::PrefetchRequest& r) const;
   std::map<SeriesKey, Trending> trending_;
