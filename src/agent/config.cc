@@ -76,12 +76,22 @@ absl::Status ReadOrchestrators(const YamlReader& r, AgentConfig& c) {
   return absl::OkStatus();
 }
 
+// oci only: the seccomp profile (oci_runtime.h).
+absl::Status ReadOciHardening(const YamlReader& rt, AgentConfig& c) {
+  ASSIGN_OR_RETURN(c.seccomp, rt.String("seccomp", "default"));
+  if (c.seccomp != "default" && c.seccomp != "unconfined") {
+    return rt.Error("seccomp",
+                    fmt::format("'{}' is not a profile (default, unconfined)", c.seccomp));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
   ASSIGN_OR_RETURN(auto rt, r.Map("runtime"));
   if (rt) {
-    RETURN_IF_ERROR(
-        rt->CheckKnown({"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package",
-                        "forward_port", "snapshot", "network", "bridge", "guest_network"}));
+    RETURN_IF_ERROR(rt->CheckKnown(
+        {"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package", "forward_port",
+         "snapshot", "network", "bridge", "guest_network", "seccomp"}));
     ASSIGN_OR_RETURN(c.runtime, rt->String("kind", "oci"));
     if (c.runtime != "oci" && c.runtime != "qemu" && c.runtime != "fake") {
       return rt->Error("kind", fmt::format("'{}' is not a runtime (oci, qemu, fake)", c.runtime));
@@ -112,6 +122,7 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
       return rt->Error("guest_network",
                        fmt::format("'{}' is not an IPv4 network", c.qemu_guest_network));
     }
+    RETURN_IF_ERROR(ReadOciHardening(*rt, c));
     ASSIGN_OR_RETURN(c.state_dir, rt->String("state_dir", ""));
     ASSIGN_OR_RETURN(c.cache_dir, rt->String("cache_dir", "/var/cache/prewarm"));
   }

@@ -93,6 +93,18 @@ TEST(AgentConfigTest, QemuRuntimeDefaultsAndKnobs) {
           .ok());
 }
 
+TEST(AgentConfigTest, OciRunsTheDefaultSeccompProfileUnlessToldOtherwise) {
+  auto c = Parse(kAgent);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->seccomp, "default");
+  c = Parse(std::string(kAgent) + "runtime: {kind: oci, seccomp: unconfined}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->seccomp, "unconfined");
+  EXPECT_NE(Parse(std::string(kAgent) + "runtime: {seccomp: strict}\n").status().message().find(
+                "runtime.seccomp"),
+            std::string::npos);
+}
+
 TEST(AgentConfigTest, OrchestratorsAreAListAndTheSingleFormStillWorks) {
   auto one = Parse(kAgent);
   ASSERT_TRUE(one.ok()) << one.status();

@@ -20,6 +20,7 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
     opts.state_dir = config.state_dir;
     opts.cache_dir = config.cache_dir;
     opts.id_prefix = "prewarm-";
+    opts.seccomp = config.seccomp == "default";
     p->runtime_ = std::make_unique<agent::oci::OciRuntime>(opts, p->runner_);
   } else if (config.runtime == "qemu") {
     agent::qemu::QemuOptions opts;

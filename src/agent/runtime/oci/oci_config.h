@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -32,15 +31,13 @@ struct OciConfigParams {
   std::vector<std::string> capabilities;  // e.g. "CAP_CHOWN"; none by default
   // Extra read-only bind mounts: destination inside the instance -> host source.
   std::vector<std::pair<std::string, std::string>> readonly_binds;
+  bool seccomp = true;              // the default profile (seccomp_profile.h); false: none
 };
 
 // Renders config.json: read-only root (unless readonly_root is false), new
-// pid/mount/ipc/uts/network namespaces (the network namespace is empty: no interface but a down lo,
-// so no route out), no capabilities (unless listed), no new privileges, runc's default masked and
-// read-only /proc paths.
+// pid/mount/ipc/uts/network namespaces (the network namespace is empty: no interface but a
+// down lo, so no route out), the default seccomp profile when `seccomp` is set, no capabilities (unless listed), no new privileges, runc's
+// default masked and read-only /proc paths, /tmp and the scratch mount noexec.
 std::string OciConfigJson(const OciConfigParams& p);
-
-// A JSON string literal (quoted, escaped) for `s`.
-std::string JsonString(std::string_view s);
 
 }  // namespace prewarm::agent::oci

@@ -166,6 +166,7 @@ absl::Status OciInstance::WriteConfig() {
   p.nofile_limit = o.nofile_limit;
   p.cgroups_path = fmt::format("/{}/{}", o.cgroup_parent, cid_);
   if (relay_mode()) p.netns_path = netns_;
+  p.seccomp = o.seccomp;
   if (!spec_.tmpl.install_dir.empty()) {
     // Root until dpkg is done (prewarm-guest-activate --install), then uid:gid with no
     // capabilities left; what dpkg writes to the tmpfs is charged to the instance.

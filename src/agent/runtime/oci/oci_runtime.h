@@ -48,6 +48,7 @@ struct OciOptions {
   uint64_t tmp_bytes = 16ull << 20;                  // /tmp tmpfs inside the instance
   std::chrono::milliseconds command_timeout{10000};  // each runc kill/delete/list
   std::chrono::milliseconds stop_timeout{10000};     // Destroy(): waiting for runc to exit
+  bool seccomp = true;  // the default profile (seccomp_profile.h); false: unconfined
 };
 
 class OciRuntime final : public Runtime {
