@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "agent/layers.h"
 #include "agent/runtime/oci/oci_config.h"
@@ -87,6 +88,7 @@ class OciInstance final : public RuntimeInstance {
 
  private:
   absl::Status WriteConfig();
+  absl::Status CheckCgroupLimits();
   void StopContainer();
   absl::Status ReleaseHostResources();
   absl::StatusOr<ProcessResult> Runc(std::vector<std::string> args) {
@@ -205,7 +207,34 @@ absl::Status OciInstance::Start(int listen_fd) {
   opts.log_path = dir_ + "/runc.log";
   opts.new_process_group = true;  // a ^C to the agent must not reach runc directly
   ASSIGN_OR_RETURN(runc_pid_, rt_.runner_.Spawn(opts));
-  return absl::OkStatus();
+  return CheckCgroupLimits();
+}
+
+// runc writes the limits between making the cgroup and starting the workload: wait for
+// them to read back as asked, and refuse to go on without them.
+absl::Status OciInstance::CheckCgroupLimits() {
+  std::string mem_dir = rt_.CgroupDir(spec_.id, "memory");
+  bool v2 = mem_dir == rt_.CgroupDir(spec_.id, "pids");
+  std::string mem = mem_dir + (v2 ? "/memory.max" : "/memory.limit_in_bytes");
+  std::string pids = rt_.CgroupDir(spec_.id, "pids") + "/pids.max";
+  uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  uint64_t want_mem = (spec_.tmpl.memory_limit_bytes +
+                       (spec_.tmpl.install_dir.empty() ? 0 : InstallRootBytes(spec_.tmpl))) /
+                      page * page;  // the kernel keeps whole pages
+  auto deadline = std::chrono::steady_clock::now() + rt_.options_.command_timeout;
+  std::optional<uint64_t> got_mem, got_pids;
+  for (;;) {
+    got_mem = ReadCounter(mem);
+    got_pids = ReadCounter(pids);
+    if (got_mem == want_mem && got_pids == spec_.tmpl.pids_limit) return absl::OkStatus();
+    if (PollExit().has_value() || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  auto shown = [](std::optional<uint64_t> v) { return v ? std::to_string(*v) : "unreadable"; };
+  return absl::FailedPreconditionError(fmt::format(
+      "{}: cgroup limits not applied{}: {} = {} (want {}), {} = {} (want {})", spec_.id,
+      exit_code_ ? fmt::format(" (runc exited with {}; see {}/runc.log)", *exit_code_, dir_) : "",
+      mem, shown(got_mem), want_mem, pids, shown(got_pids), spec_.tmpl.pids_limit));
 }
 
 std::optional<int> OciInstance::PollExit() {

@@ -168,6 +168,25 @@ TEST_F(OciRuntimeTest, AppliesMemoryAndPidsLimits) {
   EXPECT_EQ(Slurp(runtime_->CgroupDir("limits", "pids") + "/pids.max"), "32\n");
 }
 
+// The agent reads the limits back after start; a cgroup that does not show them is a
+// failed start that says why (here: the agent looks in a cgroup tree runc never wrote to).
+TEST_F(OciRuntimeTest, StartFailsClearlyWhenTheCgroupLimitsDoNotReadBack) {
+  OciOptions o = options_;
+  o.cgroup_root = (work_ / "not-a-cgroup-tree").string();
+  o.command_timeout = milliseconds(1500);
+  fs::create_directories(o.cgroup_root);
+  OciRuntime rt(o, runner_);
+  auto inst = rt.Create(Spec("nolimits"));
+  ASSERT_TRUE(inst.ok()) << inst.status();
+  auto fd = ListenTcp(addr_, port_);
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  absl::Status st = (*inst)->Start(fd->get());
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(st.message().find("cgroup limits not applied"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("pids.max = unreadable (want 32)"), std::string::npos) << st;
+  EXPECT_TRUE((*inst)->Destroy().ok());
+}
+
 TEST_F(OciRuntimeTest, PollExitReportsAKilledWorkload) {
   auto inst = CreateWithContent("killed");
   ASSERT_NE(inst, nullptr);
