@@ -21,6 +21,8 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
     opts.cache_dir = config.cache_dir;
     opts.id_prefix = "prewarm-";
     opts.seccomp = config.seccomp == "default";
+    opts.userns = config.userns == "private";
+    opts.userns_base = config.userns_base;
     p->runtime_ = std::make_unique<agent::oci::OciRuntime>(opts, p->runner_);
   } else if (config.runtime == "qemu") {
     agent::qemu::QemuOptions opts;

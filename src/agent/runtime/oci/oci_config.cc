@@ -30,7 +30,13 @@ json Mounts(const OciConfigParams& p) {
   m.push_back(Mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=1m"}));
   m.push_back(
       Mount("/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=16m"}));
-  m.push_back(Mount("/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}));
+  if (p.userns.has_value() && !p.netns_path.empty()) {
+    // sysfs may only be mounted by the user namespace owning the network namespace, and
+    // the agent made that one: an empty read-only /sys instead.
+    m.push_back(Mount("/sys", "tmpfs", "tmpfs", {"nosuid", "noexec", "nodev", "ro", "size=0"}));
+  } else {
+    m.push_back(Mount("/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}));
+  }
   m.push_back(
       Mount("/tmp", "tmpfs", "tmpfs",
             {"nosuid", "nodev", "noexec", "mode=1777", fmt::format("size={}", p.tmp_bytes)}));
@@ -64,6 +70,7 @@ json Namespaces(const OciConfigParams& p) {
   ns.push_back(p.netns_path.empty() ? json{{"type", "network"}}
                                     : json{{"type", "network"}, {"path", p.netns_path}});
   for (const char* t : {"ipc", "uts", "mount"}) ns.push_back({{"type", t}});
+  if (p.userns.has_value()) ns.push_back({{"type", "user"}});
   return ns;
 }
 
@@ -79,6 +86,11 @@ json Linux(const OciConfigParams& p) {
                 {"namespaces", Namespaces(p)},
                 {"maskedPaths", kMaskedPaths},
                 {"readonlyPaths", kReadonlyPaths}};
+  if (p.userns.has_value()) {
+    const IdMapping& m = *p.userns;
+    linux["uidMappings"] = {{{"containerID", 0}, {"hostID", m.host_uid}, {"size", m.size}}};
+    linux["gidMappings"] = {{{"containerID", 0}, {"hostID", m.host_gid}, {"size", m.size}}};
+  }
   if (p.seccomp) linux["seccomp"] = DefaultSeccompProfile();
   return linux;
 }

@@ -163,5 +163,19 @@ TEST(OciConfigTest, CloneIsAllowedOnlyWithoutNamespaceFlagsAndClone3SaysEnosys) 
   EXPECT_EQ(clone3["errnoRet"], 38);  // ENOSYS
 }
 
+TEST(OciConfigTest, AUserNamespaceMapsTheInstanceToItsHostRange) {
+  OciConfigParams p = Params();
+  p.userns = IdMapping{1065536, 1065536, 65536};
+  json c = Config(p);
+  EXPECT_TRUE(HasNamespace(c, {{"type", "user"}}));
+  json map = {{{"containerID", 0}, {"hostID", 1065536}, {"size", 65536}}};
+  EXPECT_EQ(c["linux"]["uidMappings"], map);
+  EXPECT_EQ(c["linux"]["gidMappings"], map);
+  EXPECT_EQ(MountAt(c, "/sys")["type"], "sysfs");
+  // Joining the agent's network namespace from a user namespace: no sysfs to mount.
+  p.netns_path = "/run/prewarm/n/instances/i-1/netns";
+  EXPECT_EQ(MountAt(Config(p), "/sys")["type"], "tmpfs");
+}
+
 }  // namespace
 }  // namespace prewarm::agent::oci

@@ -1,6 +1,8 @@
 #include "agent/runtime/oci/oci_runtime.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +91,8 @@ class OciInstance final : public RuntimeInstance {
  private:
   absl::Status WriteConfig();
   absl::Status CheckCgroupLimits();
+  // Runs with its own host id range: see oci_runtime.h.
+  bool userns() const { return rt_.options_.userns && spec_.tmpl.install_dir.empty(); }
   void StopContainer();
   absl::Status ReleaseHostResources();
   absl::StatusOr<ProcessResult> Runc(std::vector<std::string> args) {
@@ -102,6 +106,7 @@ class OciInstance final : public RuntimeInstance {
   // namespace (loopback up) and the relay into it.
   bool relay_mode() const { return spec_.tmpl.app_port != 0; }
   std::unique_ptr<OwnPortRelay> relay_;
+  std::optional<IdMapping> ids_;  // set while this instance holds spec_.slot
   pid_t runc_pid_ = -1;
   std::optional<int> exit_code_;
   bool destroyed_ = false;
@@ -110,6 +115,12 @@ class OciInstance final : public RuntimeInstance {
 absl::Status OciInstance::Prepare() {
   std::error_code ec;
   if (fs::exists(dir_, ec)) return absl::AlreadyExistsError("instance dir exists: " + dir_);
+  if (userns()) {
+    ASSIGN_OR_RETURN(uint32_t base, rt_.IdBase());
+    RETURN_IF_ERROR(rt_.ClaimSlot(spec_.slot));
+    uint32_t first = base + spec_.slot * kIdsPerInstance;
+    ids_ = IdMapping{first, first, kIdsPerInstance};
+  }
   fs::path mount_point =
       fs::path(dir_) / "mnt" / fs::path(spec_.tmpl.scratch_mount).relative_path();
   for (const fs::path& d : {fs::path(rootfs_), fs::path(scratch_), mount_point}) {
@@ -118,9 +129,9 @@ absl::Status OciInstance::Prepare() {
   }
   const OciOptions& o = rt_.options_;
   if (relay_mode()) RETURN_IF_ERROR(CreateNetns(netns_));
-  // The scratch storage belongs to whoever the workload runs as.
-  uint32_t uid = spec_.tmpl.user ? spec_.tmpl.user->first : o.uid;
-  uint32_t gid = spec_.tmpl.user ? spec_.tmpl.user->second : o.gid;
+  // The scratch storage belongs to whoever the workload runs as, seen from the host.
+  uint32_t uid = (spec_.tmpl.user ? spec_.tmpl.user->first : o.uid) + (ids_ ? ids_->host_uid : 0);
+  uint32_t gid = (spec_.tmpl.user ? spec_.tmpl.user->second : o.gid) + (ids_ ? ids_->host_gid : 0);
   RETURN_IF_ERROR(rt_.mounter_.MountTmpfs(scratch_, spec_.tmpl.scratch_bytes, uid, gid, 0755));
   std::vector<std::string> lowers = {dir_ + "/mnt"};
   size_t option_bytes = 0;
@@ -169,6 +180,7 @@ absl::Status OciInstance::WriteConfig() {
   p.cgroups_path = fmt::format("/{}/{}", o.cgroup_parent, cid_);
   if (relay_mode()) p.netns_path = netns_;
   p.seccomp = o.seccomp;
+  p.userns = ids_;
   if (!spec_.tmpl.install_dir.empty()) {
     // Root until dpkg is done (prewarm-guest-activate --install), then uid:gid with no
     // capabilities left; what dpkg writes to the tmpfs is charged to the instance.
@@ -289,6 +301,8 @@ absl::Status OciInstance::ReleaseHostResources() {
   std::error_code ec;
   fs::remove_all(dir_, ec);
   if (ec) return ErrnoStatus(ec.value(), "remove " + dir_);
+  if (ids_.has_value()) rt_.ReleaseSlot(spec_.slot);  // nothing of it runs or is mounted now
+  ids_.reset();
   return absl::OkStatus();
 }
 
@@ -330,6 +344,47 @@ std::string OciRuntime::CgroupDir(std::string_view instance_id, std::string_view
   std::string path = fmt::format("{}/{}", options_.cgroup_parent, ContainerId(instance_id));
   if (v2) return fmt::format("{}/{}", options_.cgroup_root, path);
   return fmt::format("{}/{}/{}", options_.cgroup_root, controller, path);
+}
+
+absl::StatusOr<uint32_t> OciRuntime::IdBase() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (id_block_lock_.valid()) return id_base_;
+  std::error_code ec;
+  fs::create_directories(options_.userns_lock_dir, ec);
+  if (ec) return ErrnoStatus(ec.value(), "mkdir " + options_.userns_lock_dir);
+  uint64_t blocks = ((uint64_t{1} << 32) - options_.userns_base) / kIdBlockSize;
+  for (uint64_t b = 0; b < blocks; ++b) {
+    uint64_t first = options_.userns_base + b * kIdBlockSize;
+    std::string path = fmt::format("{}/ids-{}.lock", options_.userns_lock_dir, first);
+    ScopedFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd.valid()) return ErrnoStatus(errno, "open " + path);
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) {
+      id_block_lock_ = std::move(fd);
+      id_base_ = static_cast<uint32_t>(first);
+      spdlog::info("oci: instances run as host ids {}.. ({})", id_base_, path);
+      return id_base_;
+    }
+    if (errno != EWOULDBLOCK) return ErrnoStatus(errno, "flock " + path);
+  }
+  return absl::ResourceExhaustedError(
+      fmt::format("no free block of {} host ids from {} (all {} locked under {})", kIdBlockSize,
+                  options_.userns_base, blocks, options_.userns_lock_dir));
+}
+
+absl::Status OciRuntime::ClaimSlot(uint32_t slot) {
+  if (slot >= kMaxUsernsSlots) {
+    return absl::OutOfRangeError(fmt::format("slot {} is past {} (userns)", slot, kMaxUsernsSlots));
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  if (!live_slots_.insert(slot).second) {
+    return absl::AlreadyExistsError(fmt::format("slot {} is held by a live instance", slot));
+  }
+  return absl::OkStatus();
+}
+
+void OciRuntime::ReleaseSlot(uint32_t slot) {
+  std::lock_guard<std::mutex> l(mu_);
+  live_slots_.erase(slot);
 }
 
 std::vector<std::string> OciRuntime::RuncCommand(std::vector<std::string> args) const {

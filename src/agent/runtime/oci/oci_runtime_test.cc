@@ -2,6 +2,7 @@
 // state dir, container-id prefix and 127.77.x.y address.
 #include "agent/runtime/oci/oci_runtime.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -163,7 +164,7 @@ TEST_F(OciRuntimeTest, AppliesMemoryAndPidsLimits) {
   ASSERT_TRUE(WaitReady());
   std::string mem = runtime_->CgroupDir("limits", "memory");
   std::string limit = fs::exists(mem + "/memory.max") ? Slurp(mem + "/memory.max")
-                                                       : Slurp(mem + "/memory.limit_in_bytes");
+                                                      : Slurp(mem + "/memory.limit_in_bytes");
   EXPECT_EQ(limit, std::to_string(48ull << 20) + "\n");
   EXPECT_EQ(Slurp(runtime_->CgroupDir("limits", "pids") + "/pids.max"), "32\n");
 }
@@ -185,6 +186,38 @@ TEST_F(OciRuntimeTest, StartFailsClearlyWhenTheCgroupLimitsDoNotReadBack) {
   EXPECT_NE(st.message().find("cgroup limits not applied"), std::string::npos) << st;
   EXPECT_NE(st.message().find("pids.max = unreadable (want 32)"), std::string::npos) << st;
   EXPECT_TRUE((*inst)->Destroy().ok());
+}
+
+// Each live instance has its own host id range (slot), and a slot is free again once its
+// instance is destroyed.
+TEST_F(OciRuntimeTest, LiveInstancesNeverShareAHostIdRange) {
+  InstanceSpec a = Spec("ids-a"), b = Spec("ids-b");
+  a.slot = 0;
+  b.slot = 1;
+  auto ia = runtime_->Create(a);
+  ASSERT_TRUE(ia.ok()) << ia.status();
+  auto ib = runtime_->Create(b);
+  ASSERT_TRUE(ib.ok()) << ib.status();
+  struct stat sa = {}, sb = {};
+  ASSERT_EQ(::stat((*ia)->scratch_dir().c_str(), &sa), 0);
+  ASSERT_EQ(::stat((*ib)->scratch_dir().c_str(), &sb), 0);
+  auto base = runtime_->IdBase();
+  ASSERT_TRUE(base.ok()) << base.status();
+  EXPECT_EQ(sa.st_uid, *base + 65534);
+  EXPECT_EQ(sb.st_uid, *base + kIdsPerInstance + 65534);
+  InstanceSpec again = Spec("ids-c");
+  again.slot = 1;
+  EXPECT_FALSE(runtime_->Create(again).ok());
+  ASSERT_TRUE((*ib)->Destroy().ok());
+  auto ic = runtime_->Create(again);
+  EXPECT_TRUE(ic.ok()) << ic.status();
+  // Another runtime on this host (another agent) gets another block of ids.
+  OciOptions other = options_;
+  other.state_dir += "-other";
+  OciRuntime second(other, runner_);
+  auto other_base = second.IdBase();
+  ASSERT_TRUE(other_base.ok()) << other_base.status();
+  EXPECT_NE(*other_base, *base);
 }
 
 TEST_F(OciRuntimeTest, PollExitReportsAKilledWorkload) {
@@ -252,11 +285,11 @@ TEST_F(OciRuntimeTest, CleanupStaleRemovesALeakedContainer) {
   EXPECT_EQ(Runc({"list", "-q"}).find(runtime_->ContainerId("leaked")), std::string::npos);
 }
 
-
 // install_packages: the instance's own dpkg installs a package that is in no layer, as
 // root, before the workload starts as nobody; dpkg's database in the instance says so.
 TEST_F(OciRuntimeTest, InstallsPackagesInsideTheInstanceBeforeTheWorkload) {
-  auto installer = InstallingTestTemplate(runner_, "/srv", PREWARM_HTTPD_PATH, PREWARM_GUEST_ACTIVATE_PATH);
+  auto installer =
+      InstallingTestTemplate(runner_, "/srv", PREWARM_HTTPD_PATH, PREWARM_GUEST_ACTIVATE_PATH);
   ASSERT_TRUE(installer.ok()) << installer.status();
   EXPECT_GT(installer->install_bytes, 0u);
   InstanceSpec spec = Spec("installer");
@@ -268,7 +301,8 @@ TEST_F(OciRuntimeTest, InstallsPackagesInsideTheInstanceBeforeTheWorkload) {
   ASSERT_TRUE((*inst)->Start(fd->get()).ok());
   std::optional<workload::HttpResponse> report;
   auto deadline = std::chrono::steady_clock::now() + kTimeout;
-  while (!report.has_value() && std::chrono::steady_clock::now() < deadline && !(*inst)->PollExit().has_value()) {
+  while (!report.has_value() && std::chrono::steady_clock::now() < deadline &&
+         !(*inst)->PollExit().has_value()) {
     auto r = HttpGet(addr_, port_, "/index.html", milliseconds(1000));
     if (r.ok() && r->status == 200) report = *r;
   }
@@ -276,9 +310,11 @@ TEST_F(OciRuntimeTest, InstallsPackagesInsideTheInstanceBeforeTheWorkload) {
   ASSERT_TRUE(report.has_value()) << log;
   EXPECT_NE(report->body.find(kInstalledReport), std::string::npos) << report->body;
   EXPECT_NE(log.find("Setting up libyaml-0-2"), std::string::npos) << log;
-  EXPECT_EQ(log.find("dependency problems"), std::string::npos) << log;  // its libc6 is in the seeded status
+  EXPECT_EQ(log.find("dependency problems"), std::string::npos)
+      << log;  // its libc6 is in the seeded status
   // Nothing of it reached the shared layers: another instance's root starts clean.
-  for (const std::string& l : installer->layers) EXPECT_FALSE(fs::exists(l + "/var/lib/dpkg/status")) << l;
+  for (const std::string& l : installer->layers)
+    EXPECT_FALSE(fs::exists(l + "/var/lib/dpkg/status")) << l;
 }
 
 // A package that does not install ends the instance before its workload ever runs.
@@ -287,7 +323,8 @@ TEST_F(OciRuntimeTest, AFailedInstallStopsTheInstance) {
   fs::create_directories(dir / "debs");
   fs::copy_file(PREWARM_GUEST_ACTIVATE_PATH, dir / "prewarm-guest-activate");
   std::ofstream(dir / "debs/broken_1.0_amd64.deb") << "not an ar archive\n";
-  auto installer = InstallingTestTemplate(runner_, "/srv", PREWARM_HTTPD_PATH, PREWARM_GUEST_ACTIVATE_PATH);
+  auto installer =
+      InstallingTestTemplate(runner_, "/srv", PREWARM_HTTPD_PATH, PREWARM_GUEST_ACTIVATE_PATH);
   ASSERT_TRUE(installer.ok()) << installer.status();
   InstanceSpec spec = Spec("broken");
   spec.tmpl.layers = installer->layers;  // dpkg is there; the .deb it is handed is not one
