@@ -223,6 +223,14 @@ TEST_F(HardeningTest, ABlockedSyscallFails) {
   EXPECT_EQ(control_.report["ptrace"], "allowed");
 }
 
+#if defined(__x86_64__)
+// The profile lists the native ABI only: a 32-bit syscall (int 0x80) does not get through.
+TEST_F(HardeningTest, TheThirtyTwoBitSyscallAbiIsClosed) {
+  EXPECT_NE(hardened_.report["ia32_syscall"], "allowed");
+  EXPECT_EQ(control_.report["ia32_syscall"], "allowed");
+}
+#endif
+
 TEST_F(HardeningTest, CannotRunABinaryFromTmp) {
   EXPECT_EQ(hardened_.report["exec_tmp"], Denied(EACCES));
   EXPECT_EQ(hardened_.report["exec_rootfs"], "allowed");  // the same binary, from the root

@@ -19,8 +19,9 @@ namespace prewarm::agent::oci {
 // runc ignores names the architecture does not have).
 const std::vector<std::string_view>& SeccompAllowedSyscalls();
 
-// The "linux.seccomp" object for the architecture this agent was built for (x86_64 with
-// its 32-bit ABIs, or aarch64 with arm).
+// The "linux.seccomp" object for the architecture this agent was built for: x86_64 or
+// aarch64 alone. Their 32-bit ABIs (x86, x32, arm) are not listed, so a syscall through
+// one of them does not get through.
 nlohmann::json DefaultSeccompProfile();
 
 }  // namespace prewarm::agent::oci
