@@ -92,7 +92,9 @@ class OciInstance final : public RuntimeInstance {
   absl::Status WriteConfig();
   absl::Status CheckCgroupLimits();
   // Runs with its own host id range: see oci_runtime.h.
-  bool userns() const { return rt_.options_.userns && spec_.tmpl.install_dir.empty(); }
+  bool userns() const {
+    return rt_.options_.userns && spec_.tmpl.install_dir.empty() && !rt_.gvisor();
+  }
   void StopContainer();
   absl::Status ReleaseHostResources();
   absl::StatusOr<ProcessResult> Runc(std::vector<std::string> args) {
@@ -107,6 +109,8 @@ class OciInstance final : public RuntimeInstance {
   bool relay_mode() const { return spec_.tmpl.app_port != 0; }
   std::unique_ptr<OwnPortRelay> relay_;
   std::optional<IdMapping> ids_;  // set while this instance holds spec_.slot
+  uint64_t memory_limit_ = 0;     // as written to config.json
+  uint32_t pids_limit_ = 0;
   pid_t runc_pid_ = -1;
   std::optional<int> exit_code_;
   bool destroyed_ = false;
@@ -174,7 +178,8 @@ absl::Status OciInstance::WriteConfig() {
   p.scratch_destination = spec_.tmpl.scratch_mount;
   p.tmp_bytes = o.tmp_bytes;
   p.memory_limit_bytes = spec_.tmpl.memory_limit_bytes;
-  p.pids_limit = spec_.tmpl.pids_limit;
+  // gVisor's sandbox (its kernel and gofer) lives in the instance's cgroup too.
+  p.pids_limit = spec_.tmpl.pids_limit + (rt_.gvisor() ? kGvisorSandboxPids : 0);
   p.cpus = spec_.tmpl.cpus;
   p.nofile_limit = o.nofile_limit;
   p.cgroups_path = fmt::format("/{}/{}", o.cgroup_parent, cid_);
@@ -201,6 +206,8 @@ absl::Status OciInstance::WriteConfig() {
     args.insert(args.end(), p.args.begin(), p.args.end());
     p.args = std::move(args);
   }
+  memory_limit_ = p.memory_limit_bytes;
+  pids_limit_ = p.pids_limit;
   return WriteWholeFile(dir_ + "/config.json", OciConfigJson(p));
 }
 
@@ -230,15 +237,13 @@ absl::Status OciInstance::CheckCgroupLimits() {
   std::string mem = mem_dir + (v2 ? "/memory.max" : "/memory.limit_in_bytes");
   std::string pids = rt_.CgroupDir(spec_.id, "pids") + "/pids.max";
   uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  uint64_t want_mem = (spec_.tmpl.memory_limit_bytes +
-                       (spec_.tmpl.install_dir.empty() ? 0 : InstallRootBytes(spec_.tmpl))) /
-                      page * page;  // the kernel keeps whole pages
+  uint64_t want_mem = memory_limit_ / page * page;  // the kernel keeps whole pages
   auto deadline = std::chrono::steady_clock::now() + rt_.options_.command_timeout;
   std::optional<uint64_t> got_mem, got_pids;
   for (;;) {
     got_mem = ReadCounter(mem);
     got_pids = ReadCounter(pids);
-    if (got_mem == want_mem && got_pids == spec_.tmpl.pids_limit) return absl::OkStatus();
+    if (got_mem == want_mem && got_pids == pids_limit_) return absl::OkStatus();
     if (PollExit().has_value() || std::chrono::steady_clock::now() > deadline) break;
     std::this_thread::sleep_for(milliseconds(1));
   }
@@ -246,7 +251,7 @@ absl::Status OciInstance::CheckCgroupLimits() {
   return absl::FailedPreconditionError(fmt::format(
       "{}: cgroup limits not applied{}: {} = {} (want {}), {} = {} (want {})", spec_.id,
       exit_code_ ? fmt::format(" (runc exited with {}; see {}/runc.log)", *exit_code_, dir_) : "",
-      mem, shown(got_mem), want_mem, pids, shown(got_pids), spec_.tmpl.pids_limit));
+      mem, shown(got_mem), want_mem, pids, shown(got_pids), pids_limit_));
 }
 
 std::optional<int> OciInstance::PollExit() {
@@ -312,7 +317,10 @@ absl::Status OciInstance::Destroy() {
   relay_.reset();  // closes the relayed connections
   StopContainer();
   std::error_code ec;
-  if (runc_pid_ > 0 && fs::exists(fmt::format("{}/runc/{}", rt_.options_.state_dir, cid_), ec)) {
+  // runc keeps a directory per container (gone once `runc run` has cleaned up); runsc
+  // keeps files named after the sandbox: ask it to delete whatever is left.
+  if (runc_pid_ > 0 &&
+      (rt_.gvisor() || fs::exists(fmt::format("{}/runc/{}", rt_.options_.state_dir, cid_), ec))) {
     auto r = Runc({"delete", "--force", cid_});
     if (!r.ok() || r->exit_code != 0) {
       spdlog::warn("oci: runc delete {}: {}", cid_, r.ok() ? r->output : r.status().ToString());
@@ -329,6 +337,8 @@ OciRuntime::OciRuntime(OciOptions options, ProcessRunner& runner)
       owned_mounter_(std::make_unique<RealMounter>()),
       mounter_(*owned_mounter_),
       options_(std::move(options)) {}
+
+bool OciRuntime::gvisor() const { return fs::path(options_.runtime_binary).filename() == "runsc"; }
 
 std::string OciRuntime::ContainerId(std::string_view instance_id) const {
   return fmt::format("{}{}", options_.id_prefix, instance_id);
@@ -389,6 +399,9 @@ void OciRuntime::ReleaseSlot(uint32_t slot) {
 
 std::vector<std::string> OciRuntime::RuncCommand(std::vector<std::string> args) const {
   std::vector<std::string> cmd = {options_.runtime_binary, "--root", options_.state_dir + "/runc"};
+  // gVisor: the sandbox uses the network namespace it joins (the instance's own, made by
+  // the agent) through the host kernel, so the relay reaches the app's port there.
+  if (gvisor()) cmd.push_back("--network=host");
   cmd.insert(cmd.end(), args.begin(), args.end());
   return cmd;
 }
@@ -397,6 +410,12 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> OciRuntime::Create(const Instan
   if (!ValidId(spec.id)) return absl::InvalidArgumentError("bad instance id: " + spec.id);
   if (spec.tmpl.layers.empty() || spec.tmpl.command.empty()) {
     return absl::InvalidArgumentError("template needs layers and a command: " + spec.tmpl.name);
+  }
+  if (gvisor() && spec.tmpl.app_port == 0) {
+    return absl::InvalidArgumentError(
+        fmt::format("template {}: runsc cannot hand an instance its listening socket (it has no "
+                    "--preserve-fds): give the template a port of its own (the agent relays to it)",
+                    spec.tmpl.name));
   }
   if (spec.tmpl.scratch_mount.empty() || spec.tmpl.scratch_mount.front() != '/') {
     return absl::InvalidArgumentError("scratch_mount must be absolute");
@@ -413,7 +432,7 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> OciRuntime::Create(const Instan
 
 absl::Status OciRuntime::CleanupStale() {
   ASSIGN_OR_RETURN(ProcessResult list,
-                   runner_.Run(RuncCommand({"list", "-q"}), options_.command_timeout));
+                   runner_.Run(RuncCommand({"list", "--quiet"}), options_.command_timeout));
   std::istringstream ids(list.output);
   std::string id;
   while (std::getline(ids, id)) {

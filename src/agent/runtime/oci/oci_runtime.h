@@ -49,6 +49,9 @@ inline constexpr size_t kMaxOverlayOptionBytes = 3000;
 inline constexpr uint32_t kIdsPerInstance = 65536;
 inline constexpr uint32_t kMaxUsernsSlots = 256;
 inline constexpr uint64_t kIdBlockSize = uint64_t{kIdsPerInstance} * kMaxUsernsSlots;
+// gVisor's kernel and gofer run in the instance's pids cgroup: 39 tasks beside a busybox
+// httpd here. Added to the template's limit.
+inline constexpr uint32_t kGvisorSandboxPids = 128;
 
 struct OciOptions {
   std::string runtime_binary = "runc";
@@ -88,6 +91,10 @@ class OciRuntime final : public Runtime {
   std::string CgroupDir(std::string_view instance_id, std::string_view controller) const;
   // {runtime_binary, "--root", <state_dir>/runc, args...}
   std::vector<std::string> RuncCommand(std::vector<std::string> args) const;
+  // runtime_binary is gVisor's runsc: own-port templates only (no --preserve-fds), its
+  // network through the instance's namespace (--network=host), no user namespace of ours
+  // (runsc isolates with its own), kGvisorSandboxPids more pids.
+  bool gvisor() const;
   // The first host id of this runtime's block (locking one on first use).
   absl::StatusOr<uint32_t> IdBase();
 

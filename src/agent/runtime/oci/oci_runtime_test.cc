@@ -220,6 +220,45 @@ TEST_F(OciRuntimeTest, LiveInstancesNeverShareAHostIdRange) {
   EXPECT_NE(*other_base, *base);
 }
 
+// gVisor (Debian's runsc): an app on its own port, behind the agent's relay, answers; the
+// instance's kernel is gVisor's. A socket-activated template is refused with the reason.
+TEST_F(OciRuntimeTest, GvisorRunsAnOwnPortAppBehindTheRelay) {
+  auto version = runner_.Run({"runsc", "--version"}, kTimeout);
+  if (!version.ok() || version->exit_code != 0) GTEST_SKIP() << "runsc not installed";
+  OciOptions o = options_;
+  o.runtime_binary = "runsc";
+  o.state_dir += "-runsc";
+  OciRuntime rt(o, runner_);
+  InstanceSpec spec = Spec("gvisor");
+  EXPECT_NE(rt.Create(spec).status().message().find("a port of its own"), std::string::npos);
+  spec.tmpl.command = {"/usr/bin/prewarm-httpd", "--root", "/srv/content", "--listen",
+                       "127.0.0.1:8080"};
+  spec.tmpl.app_port = 8080;
+  auto inst = rt.Create(spec);
+  ASSERT_TRUE(inst.ok()) << inst.status();
+  fs::create_directories(fs::path((*inst)->scratch_dir()) / "content");
+  std::ofstream(fs::path((*inst)->scratch_dir()) / "content/hello.txt") << "preloaded\n";
+  auto fd = ListenTcp(addr_, port_);
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  absl::Status st = (*inst)->Start(fd->get());
+  std::string log = Slurp(rt.InstanceDir("gvisor") + "/runc.log");
+  ASSERT_TRUE(st.ok()) << st << log;
+  EXPECT_TRUE(WaitReady()) << Slurp(rt.InstanceDir("gvisor") + "/runc.log");
+  auto kernel = runner_.Run(
+      rt.RuncCommand({"exec", rt.ContainerId("gvisor"), "/bin/cat", "/proc/version"}), kTimeout);
+  ASSERT_TRUE(kernel.ok()) << kernel.status();
+  std::string host_kernel = Slurp("/proc/version");
+  EXPECT_NE(kernel->output, host_kernel);  // gVisor's own, not the host's
+  EXPECT_NE(kernel->output.find("Linux version"), std::string::npos) << kernel->output;
+  EXPECT_TRUE((*inst)->Destroy().ok());
+  auto list = runner_.Run(rt.RuncCommand({"list", "--quiet"}), kTimeout);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->output.find(rt.ContainerId("gvisor")), std::string::npos) << list->output;
+  EXPECT_TRUE(rt.CleanupStale().ok());
+  std::error_code ec;
+  fs::remove_all(o.state_dir, ec);
+}
+
 TEST_F(OciRuntimeTest, PollExitReportsAKilledWorkload) {
   auto inst = CreateWithContent("killed");
   ASSERT_NE(inst, nullptr);
@@ -247,7 +286,7 @@ TEST_F(OciRuntimeTest, DestroyLeavesNoMountDirectoryOrContainer) {
   EXPECT_TRUE(inst->Destroy().ok());  // idempotent
   EXPECT_EQ(Slurp("/proc/self/mountinfo").find(dir), std::string::npos);
   EXPECT_FALSE(fs::exists(dir));
-  EXPECT_EQ(Runc({"list", "-q"}).find(runtime_->ContainerId("gone")), std::string::npos);
+  EXPECT_EQ(Runc({"list", "--quiet"}).find(runtime_->ContainerId("gone")), std::string::npos);
   EXPECT_FALSE(HttpGet(addr_, port_, "/hello.txt", milliseconds(200)).ok());
 }
 
@@ -277,12 +316,12 @@ TEST_F(OciRuntimeTest, CleanupStaleRemovesALeakedContainer) {
   RuntimeInstance* leaked = inst.release();  // as if the agent had crashed
   OciRuntime restarted(options_, runner_);
   ASSERT_TRUE(restarted.CleanupStale().ok());
-  EXPECT_EQ(Runc({"list", "-q"}).find(runtime_->ContainerId("leaked")), std::string::npos);
+  EXPECT_EQ(Runc({"list", "--quiet"}).find(runtime_->ContainerId("leaked")), std::string::npos);
   EXPECT_EQ(Slurp("/proc/self/mountinfo").find(options_.state_dir + "/"), std::string::npos);
   EXPECT_FALSE(fs::exists(runtime_->InstanceDir("leaked")));
   // The handle outlived its resources; destroying it now must be harmless.
   delete leaked;
-  EXPECT_EQ(Runc({"list", "-q"}).find(runtime_->ContainerId("leaked")), std::string::npos);
+  EXPECT_EQ(Runc({"list", "--quiet"}).find(runtime_->ContainerId("leaked")), std::string::npos);
 }
 
 // install_packages: the instance's own dpkg installs a package that is in no layer, as
