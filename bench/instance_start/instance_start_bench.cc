@@ -16,6 +16,10 @@
 // docker-registry):
 //   oci-image    the same content as `static` (busybox, prewarm-httpd) as an OCI image
 //                pulled with skopeo, layers unpacked into a fresh cache
+// and the cost of hardening runc (oci runs with the agent's defaults: seccomp profile and a
+// user namespace per instance):
+//   oci-unhardened  `static` with neither (seccomp unconfined, the host's ids)
+//   oci-no-seccomp, oci-no-userns  with one of them
 // plus, for oci and oci-image, --first K times from an empty cache: build the layers
 // (oci) or pull and unpack the image (oci-image), then the first create -> HTTP 200; and
 //   oci-relay    `static` with prewarm-httpd listening on its own port (--listen
@@ -323,7 +327,8 @@ int main(int argc, char** argv) {
     std::fprintf(
         stderr,
         "usage: %s [--n N] [--density K] [--variants oci,qemu-cold,qemu-restore,qemu-clone,oci-api,"
-        "oci-api-install,qemu-api,qemu-api-install,oci-image,oci-relay] [--httpd PATH] [--image "
+        "oci-api-install,qemu-api,qemu-api-install,oci-image,oci-relay,oci-unhardened,oci-no-"
+        "seccomp,oci-no-userns] [--httpd PATH] [--image "
         "REF] [--first K] "
         "[--wrk SECONDS]\n",
         argv[0]);
@@ -379,6 +384,11 @@ int main(int argc, char** argv) {
     if (name == "oci" || name == "oci-image" || name == "oci-relay" ||
         name.starts_with("oci-api")) {
       v.runtime = std::make_unique<agent::oci::OciRuntime>(oci, runner);
+    } else if (name == "oci-unhardened" || name == "oci-no-seccomp" || name == "oci-no-userns") {
+      agent::oci::OciOptions o = oci;
+      o.seccomp = name == "oci-no-userns";
+      o.userns = name == "oci-no-seccomp";
+      v.runtime = std::make_unique<agent::oci::OciRuntime>(o, runner);
     } else if (name == "qemu-cold" || name == "qemu-restore" || name == "qemu-clone" ||
                name.starts_with("qemu-api")) {
       agent::qemu::QemuOptions q;
@@ -543,6 +553,12 @@ int main(int argc, char** argv) {
         "ratio oci-relay / oci (own-port relay vs socket activation): requests/s {:.2f}, p99 "
         "{:.2f}\n",
         load["oci-relay"].first / load["oci"].first, load["oci-relay"].second / load["oci"].second);
+  }
+  for (const char* peer : {"oci-unhardened", "oci-no-seccomp", "oci-no-userns"}) {
+    if (median.count("oci") && median.count(peer)) {
+      fmt::print("ratio oci / {} (hardening cost, median create->ready): {:.3f}\n", peer,
+                 median["oci"] / median[peer]);
+    }
   }
   if (median.count("oci") && median.count("oci-relay")) {
     fmt::print("ratio oci-relay / oci (median create->ready): {:.2f}\n",

@@ -199,13 +199,14 @@ void Agent::OnCreate(const v1::CreateInstance& c) {
   inst.id = c.instance_id();
   inst.tmpl = c.template_name();
   inst.address = *addr;
+  inst.slot = FreeSlot();
   inst.listen_fd = std::move(standby_.extract(*addr).mapped());
   inst.created_ms = clock_.NowMs();
   inst.state = v1::INSTANCE_STATE_STARTING;
   inst.detail = "preloading and starting";
   std::vector<std::string> content(tmpl.preload.begin(), tmpl.preload.end());
   content.insert(content.end(), c.preload_content_ids().begin(), c.preload_content_ids().end());
-  InstanceSpec spec{inst.id, tmpl.spec, inst.address, config_.port};
+  InstanceSpec spec{inst.id, tmpl.spec, inst.address, config_.port, inst.slot};
   int raw_fd = inst.listen_fd.get();
   spdlog::info("instance {} {} on {}:{} (template {})", inst.id, v1::StateName(inst.state),
                addr->ToString(), config_.port, inst.tmpl);
@@ -224,6 +225,20 @@ void Agent::OnCreate(const v1::CreateInstance& c) {
                             }),
                             done});
   RefillStandby();
+}
+
+// The lowest slot no live instance holds. Finish() destroys the runtime before an entry
+// turns GONE or FAILED, so the slot of such an entry is free; CheckCreate() has made sure
+// fewer than config_.slots entries exist.
+uint32_t Agent::FreeSlot() const {
+  std::vector<bool> taken(config_.slots, false);
+  for (const auto& [id, inst] : instances_) {
+    bool ended = inst.state == v1::INSTANCE_STATE_GONE || inst.state == v1::INSTANCE_STATE_FAILED;
+    if (!ended && inst.slot < taken.size()) taken[inst.slot] = true;
+  }
+  uint32_t slot = 0;
+  while (slot < taken.size() && taken[slot]) ++slot;
+  return slot;
 }
 
 // Everything a create names must fit this node's state; returns the address to use.

@@ -99,6 +99,7 @@ class Agent {
     std::string id;
     std::string tmpl;
     IpAddr address;
+    uint32_t slot = 0;  // InstanceSpec::slot; free again once the instance has ended
     v1::InstanceState state = v1::INSTANCE_STATE_RESERVED;
     std::string detail;
     ScopedFd listen_fd;
@@ -141,6 +142,7 @@ class Agent {
   void Handle(PublishRequest) { changed_ = true; }
   void OnCreate(const v1::CreateInstance& c);
   absl::StatusOr<IpAddr> CheckCreate(const v1::CreateInstance& c) const;
+  uint32_t FreeSlot() const;
   absl::Status CheckAddress(const IpAddr& addr) const;
   void RejectCreate(const v1::CreateInstance& c, const std::string& why);
   void OnDestroy(const std::string& id, const std::string& reason);

@@ -195,6 +195,23 @@ TEST_F(AgentTest, AWorkloadThatExitsAfterReadyIsACrashAndItsAddressIsQuarantined
   for (const auto& a : Standby()) EXPECT_NE(a, "127.78.9.1");
 }
 
+// Each live instance has a slot of its own (the oci runtime maps it to a host id range);
+// a destroyed instance's slot goes to the next create.
+TEST_F(AgentTest, EachLiveInstanceHoldsItsOwnSlotAndAFreedOneIsReused) {
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  Create("i2", Standby().at(0));
+  ASSERT_TRUE(WaitFor("i2", v1::INSTANCE_STATE_READY));
+  EXPECT_EQ(runtime_.LiveSlots(), (std::map<std::string, uint32_t>{{"i1", 0}, {"i2", 1}}));
+  Destroy("i1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_GONE));
+  Create("i3", Standby().at(0));
+  ASSERT_TRUE(WaitFor("i3", v1::INSTANCE_STATE_READY));
+  EXPECT_EQ(runtime_.LiveSlots(), (std::map<std::string, uint32_t>{{"i2", 1}, {"i3", 0}}));
+}
+
 // /metrics counts what happened to each instance, by node, region and template; a region
 // with a quote and a backslash leaves the text parseable by Prometheus.
 TEST_F(AgentTest, MetricsCountStartsFailuresStopsPreloadsAndStartTimes) {

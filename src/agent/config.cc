@@ -4,6 +4,7 @@
 
 #include "agent/oci_image.h"
 #include "agent/origin.h"
+#include "agent/runtime/oci/oci_runtime.h"
 #include "common/logging.h"
 #include "common/metrics_server.h"
 #include "fmt/format.h"
@@ -76,12 +77,31 @@ absl::Status ReadOrchestrators(const YamlReader& r, AgentConfig& c) {
   return absl::OkStatus();
 }
 
+// oci only: the seccomp profile and the per-instance user namespace (oci_runtime.h).
+absl::Status ReadOciHardening(const YamlReader& rt, AgentConfig& c) {
+  ASSIGN_OR_RETURN(c.seccomp, rt.String("seccomp", "default"));
+  if (c.seccomp != "default" && c.seccomp != "unconfined") {
+    return rt.Error("seccomp",
+                    fmt::format("'{}' is not a profile (default, unconfined)", c.seccomp));
+  }
+  ASSIGN_OR_RETURN(c.userns, rt.String("userns", "private"));
+  if (c.userns != "private" && c.userns != "host") {
+    return rt.Error("userns",
+                    fmt::format("'{}' is not a user namespace mode (private, host)", c.userns));
+  }
+  // At least one block of ids past the host's own 0..65535 and below 2^32.
+  ASSIGN_OR_RETURN(int64_t base, rt.Int("userns_base", 1000000, 65536,
+                                        (int64_t{1} << 32) - int64_t{oci::kIdBlockSize}));
+  c.userns_base = static_cast<uint32_t>(base);
+  return absl::OkStatus();
+}
+
 absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
   ASSIGN_OR_RETURN(auto rt, r.Map("runtime"));
   if (rt) {
-    RETURN_IF_ERROR(
-        rt->CheckKnown({"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package",
-                        "forward_port", "snapshot", "network", "bridge", "guest_network"}));
+    RETURN_IF_ERROR(rt->CheckKnown(
+        {"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package", "forward_port",
+         "snapshot", "network", "bridge", "guest_network", "seccomp", "userns", "userns_base"}));
     ASSIGN_OR_RETURN(c.runtime, rt->String("kind", "oci"));
     if (c.runtime != "oci" && c.runtime != "qemu" && c.runtime != "fake") {
       return rt->Error("kind", fmt::format("'{}' is not a runtime (oci, qemu, fake)", c.runtime));
@@ -112,10 +132,16 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
       return rt->Error("guest_network",
                        fmt::format("'{}' is not an IPv4 network", c.qemu_guest_network));
     }
+    RETURN_IF_ERROR(ReadOciHardening(*rt, c));
     ASSIGN_OR_RETURN(c.state_dir, rt->String("state_dir", ""));
     ASSIGN_OR_RETURN(c.cache_dir, rt->String("cache_dir", "/var/cache/prewarm"));
   }
   if (c.state_dir.empty()) c.state_dir = "/run/prewarm/" + c.node_id;
+  if (c.runtime == "oci" && c.userns == "private" && c.slots > oci::kMaxUsernsSlots) {
+    return r.Error("runtime", fmt::format("userns private gives at most {} slots their own ids; "
+                                          "capacity.slots is {} (or set userns: host)",
+                                          oci::kMaxUsernsSlots, c.slots));
+  }
   return absl::OkStatus();
 }
 

@@ -75,6 +75,10 @@ struct AgentConfig {
   int64_t quarantine_ms = 60'000;       // a freed address is not reused for this long
   std::string runtime = "oci";          // oci | qemu | fake
   std::string runtime_binary = "runc";  // oci: the OCI runtime; qemu: qemu-system-x86_64
+  // oci only (see agent/runtime/oci/oci_runtime.h)
+  std::string seccomp = "default";  // default | unconfined
+  std::string userns = "private";   // private (own host id range per instance) | host
+  uint32_t userns_base = 1000000;   // first host id of the instances' ranges
   // qemu only (see agent/runtime/qemu/qemu_runtime.h)
   std::string qemu_accel = "auto";                        // auto | kvm | tcg
   std::string qemu_kernel_package = "linux-image-amd64";  // Debian's kernel for the guests

@@ -93,6 +93,37 @@ TEST(AgentConfigTest, QemuRuntimeDefaultsAndKnobs) {
           .ok());
 }
 
+TEST(AgentConfigTest, OciIsHardenedByDefaultAndSaysSoWhenTurnedOff) {
+  auto c = Parse(kAgent);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->seccomp, "default");
+  EXPECT_EQ(c->userns, "private");
+  EXPECT_EQ(c->userns_base, 1000000u);
+  c = Parse(std::string(kAgent) +
+            "runtime: {kind: oci, seccomp: unconfined, userns: host, userns_base: 2000000}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->seccomp, "unconfined");
+  EXPECT_EQ(c->userns, "host");
+  EXPECT_EQ(c->userns_base, 2000000u);
+  EXPECT_NE(Parse(std::string(kAgent) + "runtime: {seccomp: strict}\n")
+                .status()
+                .message()
+                .find("runtime.seccomp"),
+            std::string::npos);
+  EXPECT_NE(Parse(std::string(kAgent) + "runtime: {userns: yes}\n")
+                .status()
+                .message()
+                .find("runtime.userns"),
+            std::string::npos);
+  // The host's own ids and the top of the id space are not handed out.
+  EXPECT_FALSE(Parse(std::string(kAgent) + "runtime: {userns_base: 1000}\n").ok());
+  EXPECT_FALSE(Parse(std::string(kAgent) + "runtime: {userns_base: 4294000000}\n").ok());
+  std::string many = kAgent;
+  many.replace(many.find("slots: 4"), 8, "slots: 300");
+  EXPECT_NE(Parse(many).status().message().find("userns private"), std::string::npos);
+  EXPECT_TRUE(Parse(many + "runtime: {userns: host}\n").ok());
+}
+
 TEST(AgentConfigTest, OrchestratorsAreAListAndTheSingleFormStillWorks) {
   auto one = Parse(kAgent);
   ASSERT_TRUE(one.ok()) << one.status();

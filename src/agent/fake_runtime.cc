@@ -15,8 +15,8 @@ namespace prewarm::agent {
 
 class FakeInstance final : public RuntimeInstance {
  public:
-  FakeInstance(FakeRuntime& rt, std::string id, std::string dir)
-      : rt_(rt), id_(std::move(id)), dir_(std::move(dir)) {
+  FakeInstance(FakeRuntime& rt, std::string id, std::string dir, uint32_t slot)
+      : rt_(rt), id_(std::move(id)), dir_(std::move(dir)), slot_(slot) {
     ++rt_.live_;
     std::lock_guard<std::mutex> l(rt_.mu_);
     rt_.instances_[id_] = this;
@@ -24,6 +24,7 @@ class FakeInstance final : public RuntimeInstance {
   ~FakeInstance() override { (void)Destroy(); }
 
   const std::string& scratch_dir() const override { return dir_; }
+  uint32_t slot() const { return slot_; }
 
   absl::Status Start(int listen_fd) override {
     fd_ = ::dup(listen_fd);
@@ -89,6 +90,7 @@ class FakeInstance final : public RuntimeInstance {
   FakeRuntime& rt_;
   std::string id_;
   std::string dir_;
+  uint32_t slot_;
   int fd_ = -1;
   std::thread server_;
   std::atomic<bool> exited_{false};
@@ -97,11 +99,27 @@ class FakeInstance final : public RuntimeInstance {
 
 absl::StatusOr<std::unique_ptr<RuntimeInstance>> FakeRuntime::Create(const InstanceSpec& spec) {
   if (fail_next_.exchange(false)) return absl::InternalError("fake runtime: create failed");
+  {
+    // Like the oci runtime: a slot (its host id range) belongs to one live instance.
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [id, inst] : instances_) {
+      if (inst->slot() == spec.slot) {
+        return absl::AlreadyExistsError(fmt::format("slot {} is held by {}", spec.slot, id));
+      }
+    }
+  }
   std::string dir = fmt::format("{}/{}", root_, spec.id);
   std::error_code ec;
   std::filesystem::create_directories(dir + "/content", ec);
   if (ec) return absl::InternalError(ec.message());
-  return std::unique_ptr<RuntimeInstance>(new FakeInstance(*this, spec.id, dir));
+  return std::unique_ptr<RuntimeInstance>(new FakeInstance(*this, spec.id, dir, spec.slot));
+}
+
+std::map<std::string, uint32_t> FakeRuntime::LiveSlots() {
+  std::lock_guard<std::mutex> l(mu_);
+  std::map<std::string, uint32_t> out;
+  for (const auto& [id, inst] : instances_) out[id] = inst->slot();
+  return out;
 }
 
 bool FakeRuntime::Kill(const std::string& id) {

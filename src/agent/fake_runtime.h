@@ -29,6 +29,9 @@ class FakeRuntime final : public Runtime {
   // The workload of instance `id` dies (as if its process were killed).
   bool Kill(const std::string& id);
   int live() const { return live_.load(); }
+  // Instance id -> InstanceSpec::slot of the live instances. Create() refuses a slot a
+  // live instance holds, as the oci runtime does.
+  std::map<std::string, uint32_t> LiveSlots();
 
  private:
   friend class FakeInstance;

@@ -60,6 +60,9 @@ struct InstanceSpec {
   TemplateSpec tmpl;
   IpAddr address;  // the instance's own 127.x.y.z
   uint16_t port = 80;
+  // 0..slots-1, unique among the node's live instances (the agent's owner thread hands it
+  // out and takes it back once the instance is destroyed): e.g. its host uid range.
+  uint32_t slot = 0;
 };
 
 struct ResourceUsage {

@@ -20,6 +20,9 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
     opts.state_dir = config.state_dir;
     opts.cache_dir = config.cache_dir;
     opts.id_prefix = "prewarm-";
+    opts.seccomp = config.seccomp == "default";
+    opts.userns = config.userns == "private";
+    opts.userns_base = config.userns_base;
     p->runtime_ = std::make_unique<agent::oci::OciRuntime>(opts, p->runner_);
   } else if (config.runtime == "qemu") {
     agent::qemu::QemuOptions opts;

@@ -4,12 +4,20 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace prewarm::agent::oci {
+
+// The instance's uid/gid 0..size-1 seen as host ids host_uid.. / host_gid.. (a user
+// namespace of its own).
+struct IdMapping {
+  uint32_t host_uid = 0;
+  uint32_t host_gid = 0;
+  uint32_t size = 65536;
+};
 
 struct OciConfigParams {
   std::vector<std::string> args;  // the workload's argv
@@ -32,15 +40,15 @@ struct OciConfigParams {
   std::vector<std::string> capabilities;  // e.g. "CAP_CHOWN"; none by default
   // Extra read-only bind mounts: destination inside the instance -> host source.
   std::vector<std::pair<std::string, std::string>> readonly_binds;
+  bool seccomp = true;              // the default profile (seccomp_profile.h); false: none
+  std::optional<IdMapping> userns;  // none: the host's own ids
 };
 
 // Renders config.json: read-only root (unless readonly_root is false), new
-// pid/mount/ipc/uts/network namespaces (the network namespace is empty: no interface but a down lo,
-// so no route out), no capabilities (unless listed), no new privileges, runc's default masked and
-// read-only /proc paths.
+// pid/mount/ipc/uts/network namespaces (the network namespace is empty: no interface but a
+// down lo, so no route out), a user namespace when `userns` is set, the default seccomp
+// profile when `seccomp` is set, no capabilities (unless listed), no new privileges, runc's
+// default masked and read-only /proc paths, /tmp and the scratch mount noexec.
 std::string OciConfigJson(const OciConfigParams& p);
-
-// A JSON string literal (quoted, escaped) for `s`.
-std::string JsonString(std::string_view s);
 
 }  // namespace prewarm::agent::oci

@@ -1,6 +1,8 @@
 #include "agent/runtime/oci/oci_runtime.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "agent/layers.h"
 #include "agent/runtime/oci/oci_config.h"
@@ -87,6 +90,11 @@ class OciInstance final : public RuntimeInstance {
 
  private:
   absl::Status WriteConfig();
+  absl::Status CheckCgroupLimits();
+  // Runs with its own host id range: see oci_runtime.h.
+  bool userns() const {
+    return rt_.options_.userns && spec_.tmpl.install_dir.empty() && !rt_.gvisor();
+  }
   void StopContainer();
   absl::Status ReleaseHostResources();
   absl::StatusOr<ProcessResult> Runc(std::vector<std::string> args) {
@@ -100,6 +108,9 @@ class OciInstance final : public RuntimeInstance {
   // namespace (loopback up) and the relay into it.
   bool relay_mode() const { return spec_.tmpl.app_port != 0; }
   std::unique_ptr<OwnPortRelay> relay_;
+  std::optional<IdMapping> ids_;  // set while this instance holds spec_.slot
+  uint64_t memory_limit_ = 0;     // as written to config.json
+  uint32_t pids_limit_ = 0;
   pid_t runc_pid_ = -1;
   std::optional<int> exit_code_;
   bool destroyed_ = false;
@@ -108,6 +119,12 @@ class OciInstance final : public RuntimeInstance {
 absl::Status OciInstance::Prepare() {
   std::error_code ec;
   if (fs::exists(dir_, ec)) return absl::AlreadyExistsError("instance dir exists: " + dir_);
+  if (userns()) {
+    ASSIGN_OR_RETURN(uint32_t base, rt_.IdBase());
+    RETURN_IF_ERROR(rt_.ClaimSlot(spec_.slot));
+    uint32_t first = base + spec_.slot * kIdsPerInstance;
+    ids_ = IdMapping{first, first, kIdsPerInstance};
+  }
   fs::path mount_point =
       fs::path(dir_) / "mnt" / fs::path(spec_.tmpl.scratch_mount).relative_path();
   for (const fs::path& d : {fs::path(rootfs_), fs::path(scratch_), mount_point}) {
@@ -116,9 +133,9 @@ absl::Status OciInstance::Prepare() {
   }
   const OciOptions& o = rt_.options_;
   if (relay_mode()) RETURN_IF_ERROR(CreateNetns(netns_));
-  // The scratch storage belongs to whoever the workload runs as.
-  uint32_t uid = spec_.tmpl.user ? spec_.tmpl.user->first : o.uid;
-  uint32_t gid = spec_.tmpl.user ? spec_.tmpl.user->second : o.gid;
+  // The scratch storage belongs to whoever the workload runs as, seen from the host.
+  uint32_t uid = (spec_.tmpl.user ? spec_.tmpl.user->first : o.uid) + (ids_ ? ids_->host_uid : 0);
+  uint32_t gid = (spec_.tmpl.user ? spec_.tmpl.user->second : o.gid) + (ids_ ? ids_->host_gid : 0);
   RETURN_IF_ERROR(rt_.mounter_.MountTmpfs(scratch_, spec_.tmpl.scratch_bytes, uid, gid, 0755));
   std::vector<std::string> lowers = {dir_ + "/mnt"};
   size_t option_bytes = 0;
@@ -161,11 +178,14 @@ absl::Status OciInstance::WriteConfig() {
   p.scratch_destination = spec_.tmpl.scratch_mount;
   p.tmp_bytes = o.tmp_bytes;
   p.memory_limit_bytes = spec_.tmpl.memory_limit_bytes;
-  p.pids_limit = spec_.tmpl.pids_limit;
+  // gVisor's sandbox (its kernel and gofer) lives in the instance's cgroup too.
+  p.pids_limit = spec_.tmpl.pids_limit + (rt_.gvisor() ? kGvisorSandboxPids : 0);
   p.cpus = spec_.tmpl.cpus;
   p.nofile_limit = o.nofile_limit;
   p.cgroups_path = fmt::format("/{}/{}", o.cgroup_parent, cid_);
   if (relay_mode()) p.netns_path = netns_;
+  p.seccomp = o.seccomp;
+  p.userns = ids_;
   if (!spec_.tmpl.install_dir.empty()) {
     // Root until dpkg is done (prewarm-guest-activate --install), then uid:gid with no
     // capabilities left; what dpkg writes to the tmpfs is charged to the instance.
@@ -186,6 +206,8 @@ absl::Status OciInstance::WriteConfig() {
     args.insert(args.end(), p.args.begin(), p.args.end());
     p.args = std::move(args);
   }
+  memory_limit_ = p.memory_limit_bytes;
+  pids_limit_ = p.pids_limit;
   return WriteWholeFile(dir_ + "/config.json", OciConfigJson(p));
 }
 
@@ -204,7 +226,32 @@ absl::Status OciInstance::Start(int listen_fd) {
   opts.log_path = dir_ + "/runc.log";
   opts.new_process_group = true;  // a ^C to the agent must not reach runc directly
   ASSIGN_OR_RETURN(runc_pid_, rt_.runner_.Spawn(opts));
-  return absl::OkStatus();
+  return CheckCgroupLimits();
+}
+
+// runc writes the limits between making the cgroup and starting the workload: wait for
+// them to read back as asked, and refuse to go on without them.
+absl::Status OciInstance::CheckCgroupLimits() {
+  std::string mem_dir = rt_.CgroupDir(spec_.id, "memory");
+  bool v2 = mem_dir == rt_.CgroupDir(spec_.id, "pids");
+  std::string mem = mem_dir + (v2 ? "/memory.max" : "/memory.limit_in_bytes");
+  std::string pids = rt_.CgroupDir(spec_.id, "pids") + "/pids.max";
+  uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  uint64_t want_mem = memory_limit_ / page * page;  // the kernel keeps whole pages
+  auto deadline = std::chrono::steady_clock::now() + rt_.options_.command_timeout;
+  std::optional<uint64_t> got_mem, got_pids;
+  for (;;) {
+    got_mem = ReadCounter(mem);
+    got_pids = ReadCounter(pids);
+    if (got_mem == want_mem && got_pids == pids_limit_) return absl::OkStatus();
+    if (PollExit().has_value() || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  auto shown = [](std::optional<uint64_t> v) { return v ? std::to_string(*v) : "unreadable"; };
+  return absl::FailedPreconditionError(fmt::format(
+      "{}: cgroup limits not applied{}: {} = {} (want {}), {} = {} (want {})", spec_.id,
+      exit_code_ ? fmt::format(" (runc exited with {}; see {}/runc.log)", *exit_code_, dir_) : "",
+      mem, shown(got_mem), want_mem, pids, shown(got_pids), pids_limit_));
 }
 
 std::optional<int> OciInstance::PollExit() {
@@ -259,6 +306,8 @@ absl::Status OciInstance::ReleaseHostResources() {
   std::error_code ec;
   fs::remove_all(dir_, ec);
   if (ec) return ErrnoStatus(ec.value(), "remove " + dir_);
+  if (ids_.has_value()) rt_.ReleaseSlot(spec_.slot);  // nothing of it runs or is mounted now
+  ids_.reset();
   return absl::OkStatus();
 }
 
@@ -268,7 +317,10 @@ absl::Status OciInstance::Destroy() {
   relay_.reset();  // closes the relayed connections
   StopContainer();
   std::error_code ec;
-  if (runc_pid_ > 0 && fs::exists(fmt::format("{}/runc/{}", rt_.options_.state_dir, cid_), ec)) {
+  // runc keeps a directory per container (gone once `runc run` has cleaned up); runsc
+  // keeps files named after the sandbox: ask it to delete whatever is left.
+  if (runc_pid_ > 0 &&
+      (rt_.gvisor() || fs::exists(fmt::format("{}/runc/{}", rt_.options_.state_dir, cid_), ec))) {
     auto r = Runc({"delete", "--force", cid_});
     if (!r.ok() || r->exit_code != 0) {
       spdlog::warn("oci: runc delete {}: {}", cid_, r.ok() ? r->output : r.status().ToString());
@@ -286,6 +338,8 @@ OciRuntime::OciRuntime(OciOptions options, ProcessRunner& runner)
       mounter_(*owned_mounter_),
       options_(std::move(options)) {}
 
+bool OciRuntime::gvisor() const { return fs::path(options_.runtime_binary).filename() == "runsc"; }
+
 std::string OciRuntime::ContainerId(std::string_view instance_id) const {
   return fmt::format("{}{}", options_.id_prefix, instance_id);
 }
@@ -302,8 +356,52 @@ std::string OciRuntime::CgroupDir(std::string_view instance_id, std::string_view
   return fmt::format("{}/{}/{}", options_.cgroup_root, controller, path);
 }
 
+absl::StatusOr<uint32_t> OciRuntime::IdBase() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (id_block_lock_.valid()) return id_base_;
+  std::error_code ec;
+  fs::create_directories(options_.userns_lock_dir, ec);
+  if (ec) return ErrnoStatus(ec.value(), "mkdir " + options_.userns_lock_dir);
+  uint64_t blocks = ((uint64_t{1} << 32) - options_.userns_base) / kIdBlockSize;
+  for (uint64_t b = 0; b < blocks; ++b) {
+    uint64_t first = options_.userns_base + b * kIdBlockSize;
+    std::string path = fmt::format("{}/ids-{}.lock", options_.userns_lock_dir, first);
+    ScopedFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd.valid()) return ErrnoStatus(errno, "open " + path);
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) {
+      id_block_lock_ = std::move(fd);
+      id_base_ = static_cast<uint32_t>(first);
+      spdlog::info("oci: instances run as host ids {}.. ({})", id_base_, path);
+      return id_base_;
+    }
+    if (errno != EWOULDBLOCK) return ErrnoStatus(errno, "flock " + path);
+  }
+  return absl::ResourceExhaustedError(
+      fmt::format("no free block of {} host ids from {} (all {} locked under {})", kIdBlockSize,
+                  options_.userns_base, blocks, options_.userns_lock_dir));
+}
+
+absl::Status OciRuntime::ClaimSlot(uint32_t slot) {
+  if (slot >= kMaxUsernsSlots) {
+    return absl::OutOfRangeError(fmt::format("slot {} is past {} (userns)", slot, kMaxUsernsSlots));
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  if (!live_slots_.insert(slot).second) {
+    return absl::AlreadyExistsError(fmt::format("slot {} is held by a live instance", slot));
+  }
+  return absl::OkStatus();
+}
+
+void OciRuntime::ReleaseSlot(uint32_t slot) {
+  std::lock_guard<std::mutex> l(mu_);
+  live_slots_.erase(slot);
+}
+
 std::vector<std::string> OciRuntime::RuncCommand(std::vector<std::string> args) const {
   std::vector<std::string> cmd = {options_.runtime_binary, "--root", options_.state_dir + "/runc"};
+  // gVisor: the sandbox uses the network namespace it joins (the instance's own, made by
+  // the agent) through the host kernel, so the relay reaches the app's port there.
+  if (gvisor()) cmd.push_back("--network=host");
   cmd.insert(cmd.end(), args.begin(), args.end());
   return cmd;
 }
@@ -312,6 +410,12 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> OciRuntime::Create(const Instan
   if (!ValidId(spec.id)) return absl::InvalidArgumentError("bad instance id: " + spec.id);
   if (spec.tmpl.layers.empty() || spec.tmpl.command.empty()) {
     return absl::InvalidArgumentError("template needs layers and a command: " + spec.tmpl.name);
+  }
+  if (gvisor() && spec.tmpl.app_port == 0) {
+    return absl::InvalidArgumentError(
+        fmt::format("template {}: runsc cannot hand an instance its listening socket (it has no "
+                    "--preserve-fds): give the template a port of its own (the agent relays to it)",
+                    spec.tmpl.name));
   }
   if (spec.tmpl.scratch_mount.empty() || spec.tmpl.scratch_mount.front() != '/') {
     return absl::InvalidArgumentError("scratch_mount must be absolute");
@@ -328,7 +432,7 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> OciRuntime::Create(const Instan
 
 absl::Status OciRuntime::CleanupStale() {
   ASSIGN_OR_RETURN(ProcessResult list,
-                   runner_.Run(RuncCommand({"list", "-q"}), options_.command_timeout));
+                   runner_.Run(RuncCommand({"list", "--quiet"}), options_.command_timeout));
   std::istringstream ids(list.output);
   std::string id;
   while (std::getline(ids, id)) {

@@ -14,6 +14,14 @@
 //   runc.log     stdout/stderr of `runc run` and of the workload
 // runc's own state lives in <state_dir>/runc (`runc --root`). The container id is
 // id_prefix + instance id; its cgroup is /<cgroup_parent>/<container id>.
+//
+// Hardening (OciOptions::seccomp, ::userns): the default seccomp profile
+// (seccomp_profile.h), and a user namespace per instance mapping its ids 0..65535 to the
+// host ids IdBase() + slot * 65536. IdBase() is userns_base + block * kIdBlockSize for the
+// first block this runtime can lock (<userns_lock_dir>/ids-<first id>.lock, held for the
+// runtime's life), so agents sharing a host never share ids; InstanceSpec::slot keeps the
+// instances of one agent apart. A template that installs packages at start runs without
+// a user namespace: its dpkg runs as root over layers owned by the host's root.
 #pragma once
 
 #include <sys/types.h>
@@ -21,10 +29,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "agent/runtime.h"
 #include "agent/runtime/oci/mounter.h"
 #include "common/process.h"
@@ -34,6 +45,13 @@ namespace prewarm::agent::oci {
 // Past this many bytes of layer paths, an instance's root is one merged layer
 // (BuildMergedLayer): overlayfs options must fit in a page with the rest.
 inline constexpr size_t kMaxOverlayOptionBytes = 3000;
+// Host ids per instance (its uid/gid 0..65535) and per agent (256 instances).
+inline constexpr uint32_t kIdsPerInstance = 65536;
+inline constexpr uint32_t kMaxUsernsSlots = 256;
+inline constexpr uint64_t kIdBlockSize = uint64_t{kIdsPerInstance} * kMaxUsernsSlots;
+// gVisor's kernel and gofer run in the instance's pids cgroup: 39 tasks beside a busybox
+// httpd here. Added to the template's limit.
+inline constexpr uint32_t kGvisorSandboxPids = 128;
 
 struct OciOptions {
   std::string runtime_binary = "runc";
@@ -45,9 +63,13 @@ struct OciOptions {
   uint32_t uid = 65534;  // the workload runs as nobody:nogroup
   uint32_t gid = 65534;
   uint32_t nofile_limit = 4096;
-  uint64_t tmp_bytes = 16ull << 20;                  // /tmp tmpfs inside the instance
-  std::chrono::milliseconds command_timeout{10000};  // each runc kill/delete/list
-  std::chrono::milliseconds stop_timeout{10000};     // Destroy(): waiting for runc to exit
+  uint64_t tmp_bytes = 16ull << 20;                     // /tmp tmpfs inside the instance
+  std::chrono::milliseconds command_timeout{10000};     // each runc kill/delete/list
+  std::chrono::milliseconds stop_timeout{10000};        // Destroy(): waiting for runc to exit
+  bool seccomp = true;                                  // the default profile; false: unconfined
+  bool userns = true;                                   // an own host id range per instance
+  uint32_t userns_base = 1000000;                       // first host id handed out
+  std::string userns_lock_dir = "/run/prewarm/userns";  // host-wide: one per machine
 };
 
 class OciRuntime final : public Runtime {
@@ -69,10 +91,23 @@ class OciRuntime final : public Runtime {
   std::string CgroupDir(std::string_view instance_id, std::string_view controller) const;
   // {runtime_binary, "--root", <state_dir>/runc, args...}
   std::vector<std::string> RuncCommand(std::vector<std::string> args) const;
+  // runtime_binary is gVisor's runsc: own-port templates only (no --preserve-fds), its
+  // network through the instance's namespace (--network=host), no user namespace of ours
+  // (runsc isolates with its own), kGvisorSandboxPids more pids.
+  bool gvisor() const;
+  // The first host id of this runtime's block (locking one on first use).
+  absl::StatusOr<uint32_t> IdBase();
 
  private:
   friend class OciInstance;
+  absl::Status ClaimSlot(uint32_t slot);
+  void ReleaseSlot(uint32_t slot);
+
   ProcessRunner& runner_;
+  std::mutex mu_;  // Create() runs on the agent's start workers
+  ScopedFd id_block_lock_ ABSL_GUARDED_BY(mu_);
+  uint32_t id_base_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<uint32_t> live_slots_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Mounter> owned_mounter_;
   Mounter& mounter_;
   OciOptions options_;

@@ -2,6 +2,7 @@
 // state dir, container-id prefix and 127.77.x.y address.
 #include "agent/runtime/oci/oci_runtime.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -163,9 +164,99 @@ TEST_F(OciRuntimeTest, AppliesMemoryAndPidsLimits) {
   ASSERT_TRUE(WaitReady());
   std::string mem = runtime_->CgroupDir("limits", "memory");
   std::string limit = fs::exists(mem + "/memory.max") ? Slurp(mem + "/memory.max")
-                                                       : Slurp(mem + "/memory.limit_in_bytes");
+                                                      : Slurp(mem + "/memory.limit_in_bytes");
   EXPECT_EQ(limit, std::to_string(48ull << 20) + "\n");
   EXPECT_EQ(Slurp(runtime_->CgroupDir("limits", "pids") + "/pids.max"), "32\n");
+}
+
+// The agent reads the limits back after start; a cgroup that does not show them is a
+// failed start that says why (here: the agent looks in a cgroup tree runc never wrote to).
+TEST_F(OciRuntimeTest, StartFailsClearlyWhenTheCgroupLimitsDoNotReadBack) {
+  OciOptions o = options_;
+  o.cgroup_root = (work_ / "not-a-cgroup-tree").string();
+  o.command_timeout = milliseconds(1500);
+  fs::create_directories(o.cgroup_root);
+  OciRuntime rt(o, runner_);
+  auto inst = rt.Create(Spec("nolimits"));
+  ASSERT_TRUE(inst.ok()) << inst.status();
+  auto fd = ListenTcp(addr_, port_);
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  absl::Status st = (*inst)->Start(fd->get());
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(st.message().find("cgroup limits not applied"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("pids.max = unreadable (want 32)"), std::string::npos) << st;
+  EXPECT_TRUE((*inst)->Destroy().ok());
+}
+
+// Each live instance has its own host id range (slot), and a slot is free again once its
+// instance is destroyed.
+TEST_F(OciRuntimeTest, LiveInstancesNeverShareAHostIdRange) {
+  InstanceSpec a = Spec("ids-a"), b = Spec("ids-b");
+  a.slot = 0;
+  b.slot = 1;
+  auto ia = runtime_->Create(a);
+  ASSERT_TRUE(ia.ok()) << ia.status();
+  auto ib = runtime_->Create(b);
+  ASSERT_TRUE(ib.ok()) << ib.status();
+  struct stat sa = {}, sb = {};
+  ASSERT_EQ(::stat((*ia)->scratch_dir().c_str(), &sa), 0);
+  ASSERT_EQ(::stat((*ib)->scratch_dir().c_str(), &sb), 0);
+  auto base = runtime_->IdBase();
+  ASSERT_TRUE(base.ok()) << base.status();
+  EXPECT_EQ(sa.st_uid, *base + 65534);
+  EXPECT_EQ(sb.st_uid, *base + kIdsPerInstance + 65534);
+  InstanceSpec again = Spec("ids-c");
+  again.slot = 1;
+  EXPECT_FALSE(runtime_->Create(again).ok());
+  ASSERT_TRUE((*ib)->Destroy().ok());
+  auto ic = runtime_->Create(again);
+  EXPECT_TRUE(ic.ok()) << ic.status();
+  // Another runtime on this host (another agent) gets another block of ids.
+  OciOptions other = options_;
+  other.state_dir += "-other";
+  OciRuntime second(other, runner_);
+  auto other_base = second.IdBase();
+  ASSERT_TRUE(other_base.ok()) << other_base.status();
+  EXPECT_NE(*other_base, *base);
+}
+
+// gVisor (Debian's runsc): an app on its own port, behind the agent's relay, answers; the
+// instance's kernel is gVisor's. A socket-activated template is refused with the reason.
+TEST_F(OciRuntimeTest, GvisorRunsAnOwnPortAppBehindTheRelay) {
+  auto version = runner_.Run({"runsc", "--version"}, kTimeout);
+  if (!version.ok() || version->exit_code != 0) GTEST_SKIP() << "runsc not installed";
+  OciOptions o = options_;
+  o.runtime_binary = "runsc";
+  o.state_dir += "-runsc";
+  OciRuntime rt(o, runner_);
+  InstanceSpec spec = Spec("gvisor");
+  EXPECT_NE(rt.Create(spec).status().message().find("a port of its own"), std::string::npos);
+  spec.tmpl.command = {"/usr/bin/prewarm-httpd", "--root", "/srv/content", "--listen",
+                       "127.0.0.1:8080"};
+  spec.tmpl.app_port = 8080;
+  auto inst = rt.Create(spec);
+  ASSERT_TRUE(inst.ok()) << inst.status();
+  fs::create_directories(fs::path((*inst)->scratch_dir()) / "content");
+  std::ofstream(fs::path((*inst)->scratch_dir()) / "content/hello.txt") << "preloaded\n";
+  auto fd = ListenTcp(addr_, port_);
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  absl::Status st = (*inst)->Start(fd->get());
+  std::string log = Slurp(rt.InstanceDir("gvisor") + "/runc.log");
+  ASSERT_TRUE(st.ok()) << st << log;
+  EXPECT_TRUE(WaitReady()) << Slurp(rt.InstanceDir("gvisor") + "/runc.log");
+  auto kernel = runner_.Run(
+      rt.RuncCommand({"exec", rt.ContainerId("gvisor"), "/bin/cat", "/proc/version"}), kTimeout);
+  ASSERT_TRUE(kernel.ok()) << kernel.status();
+  std::string host_kernel = Slurp("/proc/version");
+  EXPECT_NE(kernel->output, host_kernel);  // gVisor's own, not the host's
+  EXPECT_NE(kernel->output.find("Linux version"), std::string::npos) << kernel->output;
+  EXPECT_TRUE((*inst)->Destroy().ok());
+  auto list = runner_.Run(rt.RuncCommand({"list", "--quiet"}), kTimeout);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->output.find(rt.ContainerId("gvisor")), std::string::npos) << list->output;
+  EXPECT_TRUE(rt.CleanupStale().ok());
+  std::error_code ec;
+  fs::remove_all(o.state_dir, ec);
 }
 
 TEST_F(OciRuntimeTest, PollExitReportsAKilledWorkload) {
@@ -195,7 +286,7 @@ TEST_F(OciRuntimeTest, DestroyLeavesNoMountDirectoryOrContainer) {
   EXPECT_TRUE(inst->Destroy().ok());  // idempotent
   EXPECT_EQ(Slurp("/proc/self/mountinfo").find(dir), std::string::npos);
   EXPECT_FALSE(fs::exists(dir));
-  EXPECT_EQ(Runc({"list", "-q"}).find(runtime_->ContainerId("gone")), std::string::npos);
+  EXPECT_EQ(Runc({"list", "--quiet"}).find(runtime_->ContainerId("gone")), std::string::npos);
   EXPECT_FALSE(HttpGet(addr_, port_, "/hello.txt", milliseconds(200)).ok());
 }
 
@@ -225,19 +316,19 @@ TEST_F(OciRuntimeTest, CleanupStaleRemovesALeakedContainer) {
   RuntimeInstance* leaked = inst.release();  // as if the agent had crashed
   OciRuntime restarted(options_, runner_);
   ASSERT_TRUE(restarted.CleanupStale().ok());
-  EXPECT_EQ(Runc({"list", "-q"}).find(runtime_->ContainerId("leaked")), std::string::npos);
+  EXPECT_EQ(Runc({"list", "--quiet"}).find(runtime_->ContainerId("leaked")), std::string::npos);
   EXPECT_EQ(Slurp("/proc/self/mountinfo").find(options_.state_dir + "/"), std::string::npos);
   EXPECT_FALSE(fs::exists(runtime_->InstanceDir("leaked")));
   // The handle outlived its resources; destroying it now must be harmless.
   delete leaked;
-  EXPECT_EQ(Runc({"list", "-q"}).find(runtime_->ContainerId("leaked")), std::string::npos);
+  EXPECT_EQ(Runc({"list", "--quiet"}).find(runtime_->ContainerId("leaked")), std::string::npos);
 }
-
 
 // install_packages: the instance's own dpkg installs a package that is in no layer, as
 // root, before the workload starts as nobody; dpkg's database in the instance says so.
 TEST_F(OciRuntimeTest, InstallsPackagesInsideTheInstanceBeforeTheWorkload) {
-  auto installer = InstallingTestTemplate(runner_, "/srv", PREWARM_HTTPD_PATH, PREWARM_GUEST_ACTIVATE_PATH);
+  auto installer =
+      InstallingTestTemplate(runner_, "/srv", PREWARM_HTTPD_PATH, PREWARM_GUEST_ACTIVATE_PATH);
   ASSERT_TRUE(installer.ok()) << installer.status();
   EXPECT_GT(installer->install_bytes, 0u);
   InstanceSpec spec = Spec("installer");
@@ -249,7 +340,8 @@ TEST_F(OciRuntimeTest, InstallsPackagesInsideTheInstanceBeforeTheWorkload) {
   ASSERT_TRUE((*inst)->Start(fd->get()).ok());
   std::optional<workload::HttpResponse> report;
   auto deadline = std::chrono::steady_clock::now() + kTimeout;
-  while (!report.has_value() && std::chrono::steady_clock::now() < deadline && !(*inst)->PollExit().has_value()) {
+  while (!report.has_value() && std::chrono::steady_clock::now() < deadline &&
+         !(*inst)->PollExit().has_value()) {
     auto r = HttpGet(addr_, port_, "/index.html", milliseconds(1000));
     if (r.ok() && r->status == 200) report = *r;
   }
@@ -257,9 +349,11 @@ TEST_F(OciRuntimeTest, InstallsPackagesInsideTheInstanceBeforeTheWorkload) {
   ASSERT_TRUE(report.has_value()) << log;
   EXPECT_NE(report->body.find(kInstalledReport), std::string::npos) << report->body;
   EXPECT_NE(log.find("Setting up libyaml-0-2"), std::string::npos) << log;
-  EXPECT_EQ(log.find("dependency problems"), std::string::npos) << log;  // its libc6 is in the seeded status
+  EXPECT_EQ(log.find("dependency problems"), std::string::npos)
+      << log;  // its libc6 is in the seeded status
   // Nothing of it reached the shared layers: another instance's root starts clean.
-  for (const std::string& l : installer->layers) EXPECT_FALSE(fs::exists(l + "/var/lib/dpkg/status")) << l;
+  for (const std::string& l : installer->layers)
+    EXPECT_FALSE(fs::exists(l + "/var/lib/dpkg/status")) << l;
 }
 
 // A package that does not install ends the instance before its workload ever runs.
@@ -268,7 +362,8 @@ TEST_F(OciRuntimeTest, AFailedInstallStopsTheInstance) {
   fs::create_directories(dir / "debs");
   fs::copy_file(PREWARM_GUEST_ACTIVATE_PATH, dir / "prewarm-guest-activate");
   std::ofstream(dir / "debs/broken_1.0_amd64.deb") << "not an ar archive\n";
-  auto installer = InstallingTestTemplate(runner_, "/srv", PREWARM_HTTPD_PATH, PREWARM_GUEST_ACTIVATE_PATH);
+  auto installer =
+      InstallingTestTemplate(runner_, "/srv", PREWARM_HTTPD_PATH, PREWARM_GUEST_ACTIVATE_PATH);
   ASSERT_TRUE(installer.ok()) << installer.status();
   InstanceSpec spec = Spec("broken");
   spec.tmpl.layers = installer->layers;  // dpkg is there; the .deb it is handed is not one
