@@ -30,6 +30,8 @@ struct TcpLimits {
   // A message (2-byte length + body) must arrive within this of its first byte, and queued
   // answers must be read by the client within this of being queued.
   int message_timeout_ms = 2'000;
+  // At the cap, a new connection closes the connection idle the longest (no message in
+  // progress, no answer unsent); with none idle, it is closed at once.
   int max_connections = 512;
   // Per client network (/24 for IPv4, /56 for IPv6; see ClientNetwork()); over it, a new
   // connection is closed at once, so one network cannot take every slot.

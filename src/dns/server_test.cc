@@ -135,21 +135,38 @@ TEST(DnsServerTest, ClosesIdleTcpConnections) {
   EXPECT_TRUE(ClosedByPeer(fd.get()));
 }
 
-TEST(DnsServerTest, CapsTcpConnections) {
+// At the cap, a newcomer takes the slot of the connection idle the longest; when every
+// connection is busy (a message in progress), the newcomer is closed at once.
+TEST(DnsServerTest, CapsTcpConnectionsAndANewcomerEvictsTheIdlest) {
   ServerOptions opts;
   opts.tcp_limits.max_connections = 2;
+  opts.tcp_limits.message_timeout_ms = 60'000;  // only the cap is tested here
   RunningServer rs(opts);
   ASSERT_TRUE(rs.status.ok()) << rs.status;
   std::vector<ScopedFd> kept;
-  for (int i = 0; i < 2; ++i) {
+  for (uint16_t i = 0; i < 2; ++i) {
     kept.push_back(TcpConnect(rs.server->port()));
-    ASSERT_TRUE(SendAll(kept.back().get(), Framed(Query("static.edge.example."))));
-    ASSERT_TRUE(RecvFrame(kept.back().get()));  // accepted and served
+    ASSERT_TRUE(SendAll(kept.back().get(), Framed(Query("static.edge.example.", i))));
+    ASSERT_TRUE(RecvFrame(kept.back().get()));  // accepted and served, idle from now on
+    ::usleep(20'000);                           // kept[0] was active first
   }
+  ScopedFd third = TcpConnect(rs.server->port());
+  ASSERT_TRUE(SendAll(third.get(), Framed(Query("static.edge.example.", 3))));
+  std::optional<std::vector<uint8_t>> answer = RecvFrame(third.get());
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(Load16(answer->data()), 3);
+  EXPECT_TRUE(ClosedByPeer(kept[0].get()));  // the idlest made room
+  EXPECT_FALSE(ClosedNow(kept[1].get()));
+
+  // Both open connections start a message: neither is idle, so a newcomer finds no room.
+  const uint8_t length_high = 1;
+  ASSERT_EQ(::send(kept[1].get(), &length_high, 1, MSG_NOSIGNAL), 1);
+  ASSERT_EQ(::send(third.get(), &length_high, 1, MSG_NOSIGNAL), 1);
   ScopedFd extra = TcpConnect(rs.server->port());
   ASSERT_TRUE(extra.valid());
   EXPECT_TRUE(ClosedByPeer(extra.get()));
-  kept.clear();
+  EXPECT_FALSE(ClosedNow(kept[1].get()));
+  EXPECT_FALSE(ClosedNow(third.get()));
 }
 
 // Given 40 slow-loris connections from 127.0.0.0/24, each sending a byte at a time, and

@@ -22,6 +22,9 @@ constexpr size_t kMaxPendingOut = 256 * 1024;
 constexpr size_t kReadChunk = 16 * 1024;
 // Stop reading while this much unprocessed input is buffered (one maximal frame fits).
 constexpr size_t kMaxPendingIn = kTcpLengthSize + 65535 + kReadChunk;
+// Connections accepted per wake-up: the open connections' own events (a query that came
+// right behind its connect) are served between bursts of connects.
+constexpr int kAcceptBatch = 64;
 
 int64_t SteadyMs() {
   using namespace std::chrono;
@@ -87,7 +90,7 @@ void TcpWorker::Run() {
 }
 
 void TcpWorker::Accept() {
-  while (true) {
+  for (int i = 0; i < kAcceptBatch; ++i) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&ss), &len,
@@ -118,13 +121,43 @@ void TcpWorker::Accept() {
   }
 }
 
-// Room under the global cap and under the cap of the client's network.
+// Room under the cap of the client's network, and under the global cap, where the
+// connection idle the longest makes room if there is one (RFC 7766 section 6.2.3: idle
+// connections are the first to go), so that idle connections from many networks cannot
+// keep a client with a query out.
 bool TcpWorker::Admit(const IpAddr& network) {
-  if (conns_.size() >= static_cast<size_t>(limits_.max_connections)) {
+  auto it = per_network_.find(network);
+  if (it != per_network_.end() && it->second >= limits_.max_per_network) {
     return false;
   }
-  auto it = per_network_.find(network);
-  return it == per_network_.end() || it->second < limits_.max_per_network;
+  return conns_.size() < static_cast<size_t>(limits_.max_connections) || EvictIdlest();
+}
+
+// Closes the connection with nothing in progress (no partial message, no unsent answer)
+// that was active the longest ago; false when every connection is busy. One whose query
+// waits unread in the kernel is busy too: it is marked active and the next one is tried.
+bool TcpWorker::EvictIdlest() {
+  for (int tries = 0; tries < 8; ++tries) {
+    Conn* idlest = nullptr;
+    for (const auto& [fd, c] : conns_) {
+      const bool idle = c->read_deadline_ms == 0 && c->write_deadline_ms == 0 && c->in.empty() &&
+                        c->out.empty() && !c->peer_closed;
+      if (idle && (idlest == nullptr || c->last_active_ms < idlest->last_active_ms)) {
+        idlest = c.get();
+      }
+    }
+    if (idlest == nullptr) {
+      return false;
+    }
+    uint8_t b = 0;
+    if (::recv(idlest->fd.get(), &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+      idlest->last_active_ms = SteadyMs();
+      continue;
+    }
+    Close(idlest->fd.get());
+    return true;
+  }
+  return false;
 }
 
 void TcpWorker::OnEvent(Conn& c, uint32_t events) {

@@ -75,6 +75,7 @@ class TcpWorker {
   void Run();
   void Accept();
   bool Admit(const IpAddr& network);
+  bool EvictIdlest();
   void OnEvent(Conn& c, uint32_t events);
   bool ReadSome(Conn& c);
   void ProcessFrames(Conn& c);

@@ -85,7 +85,8 @@ absl::Status Authority::Init() {
         "dns rrl: responses_per_s and slip must be >= 0, table_size >= 1");
   }
   if (config_.rrl.responses_per_s > 0) {
-    rrl_ = std::make_unique<ResponseRateLimiter>(config_.rrl);
+    rrl_ = config_.rrl_key ? std::make_unique<ResponseRateLimiter>(config_.rrl, *config_.rrl_key)
+                           : std::make_unique<ResponseRateLimiter>(config_.rrl);
   }
   ASSIGN_OR_RETURN(origin_, Name::FromText(config_.origin));
   SoaData soa;

@@ -108,6 +108,9 @@ struct ZoneConfig {
   // Off unless asked for: a library user (tests, the fuzzer, `prewarm replay`'s tests)
   // should not find its answers dropped. The orchestrator turns it on (dns.rrl.*).
   RrlOptions rrl = {.responses_per_s = 0};
+  // The key that places client networks in the rate limiter's table; drawn from getrandom()
+  // when absent. Set where two Authorities must limit alike (the fuzzer compares two).
+  std::optional<SipKey> rrl_key;
   // Answer A/AAAA queries for service names from ServiceResolver::ResolveWire's records,
   // copying the query's question and patching ID, flags and OPT (Authority::AnswerFast).
   // Off: every query takes the general path; the tests compare the two byte for byte.

@@ -188,6 +188,36 @@ TEST_F(ZoneCookieRrlTest, AValidServerCookieIsExemptAndAClientCookieAloneIsToldB
   EXPECT_EQ(other.badcookie, 10);
 }
 
+// Two Authorities given one rrl_key place networks alike: with a table of 4 buckets shared
+// by 64 networks, the same flood is limited the same way, query for query.
+TEST_F(ZoneCookieRrlTest, TheSameRrlKeyLimitsAlike) {
+  auto make = [&](const SipKey& key) {
+    ZoneConfig z;
+    z.ns = {NsRecord{"ns1.edge.example.", {Ip("198.51.100.53")}}};
+    z.rrl = {.responses_per_s = 3, .slip = 2, .table_size = 4};
+    z.rrl_key = key;
+    return *Authority::Create(z, resolver_, clock_);
+  };
+  SipKey k{};
+  k[5] = 17;
+  std::unique_ptr<Authority> a = make(k);
+  std::unique_ptr<Authority> b = make(k);
+  const std::vector<uint8_t> q = testing::QueryWire(QuerySpec{});
+  std::vector<uint8_t> out_a(65535);
+  std::vector<uint8_t> out_b(65535);
+  int differ = 0;
+  int silent = 0;
+  for (uint32_t i = 0; i < 640; ++i) {
+    const ClientInfo from{IpAddr::V4(0xC0000000u | ((i % 64) << 8) | 1), std::nullopt, false};
+    const size_t na = a->Answer(q, from, out_a);
+    const size_t nb = b->Answer(q, from, out_b);
+    differ += na != nb || !std::equal(out_a.begin(), out_a.begin() + na, out_b.begin());
+    silent += na == 0;
+  }
+  EXPECT_EQ(differ, 0);
+  EXPECT_GT(silent, 300);  // 4 buckets of 3 a second for 64 networks: most are limited
+}
+
 TEST_F(ZoneCookieRrlTest, MalformedQueriesAreLimitedToo) {
   Make({.responses_per_s = 2, .slip = 0, .table_size = 64});
   std::vector<uint8_t> junk = {0x12, 0x34, 0x01, 0x00, 0, 2, 0, 0, 0, 0, 0, 0};  // qdcount 2

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
@@ -393,6 +394,20 @@ absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) 
                    r.Int("max_events_per_network_per_s", 1000, 0, 1'000'000'000));
   c.max_events_per_network_per_s = static_cast<uint32_t>(per_network);
   return c;
+}
+
+dns::ZoneConfig MakeZone(const OrchestratorConfig& c) {
+  dns::ZoneConfig z;
+  z.origin = c.zone;
+  z.soa.mname = c.nameservers.front().name;
+  z.soa.rname = "hostmaster." + c.zone;
+  z.soa.minimum = c.short_ttl_s;
+  z.soa.serial = static_cast<uint32_t>(std::time(nullptr));
+  for (const auto& ns : c.nameservers) z.ns.push_back(dns::NsRecord{ns.name, ns.glue});
+  z.cookies = c.dns_cookies;
+  z.rrl = c.dns_rrl;
+  z.precomputed = c.dns_precomputed;
+  return z;
 }
 
 absl::StatusOr<OrchestratorConfig> LoadOrchestratorConfig(const std::string& path) {

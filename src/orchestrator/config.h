@@ -12,6 +12,7 @@
 #include "dns/cookie.h"
 #include "dns/rrl.h"
 #include "dns/server.h"
+#include "dns/zone.h"
 #include "geo/geo.h"
 #include "security/tls.h"
 
@@ -118,5 +119,7 @@ struct OrchestratorConfig {
 // Parses the `orchestrator:` mapping (or a whole orchestrator config file).
 absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r);
 absl::StatusOr<OrchestratorConfig> LoadOrchestratorConfig(const std::string& path);
+// The DNS zone the orchestrator serves for `c` (its SOA serial: the time now).
+dns::ZoneConfig MakeZone(const OrchestratorConfig& c);
 
 }  // namespace prewarm::orchestrator

@@ -34,20 +34,6 @@ const char* RcodeName(size_t rcode) {
 
 constexpr size_t kHttpWorkers = 16;
 
-dns::ZoneConfig MakeZone(const OrchestratorConfig& c) {
-  dns::ZoneConfig z;
-  z.origin = c.zone;
-  z.soa.mname = c.nameservers.front().name;
-  z.soa.rname = "hostmaster." + c.zone;
-  z.soa.minimum = c.short_ttl_s;
-  z.soa.serial = static_cast<uint32_t>(std::time(nullptr));
-  for (const auto& ns : c.nameservers) z.ns.push_back(dns::NsRecord{ns.name, ns.glue});
-  z.cookies = c.dns_cookies;
-  z.rrl = c.dns_rrl;
-  z.precomputed = c.dns_precomputed;
-  return z;
-}
-
 }  // namespace
 
 Orchestrator::Orchestrator(OrchestratorConfig config, const Clock& clock, store::KvStore* store)

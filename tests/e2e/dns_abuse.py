@@ -6,6 +6,14 @@
       a 256-byte message and sending one byte of it every 0.5 s; a closed connection is
       opened again (at most 20 * CONNS opens). Prints the connections open at the end
       and how many the server closed.
+  dns_abuse.py idle PORT CONNS NETWORKS SECONDS
+      CONNS TCP connections to 127.0.0.1:PORT that never send a byte, opened one after
+      the other from NETWORKS /24s (127.1.N.x, network by network: the first CONNS/NETWORKS
+      from 127.1.0.0/24 ...), then held for SECONDS (never reopened). Raises RLIMIT_NOFILE
+      to fit. Writes "ramped S" to stderr once all are opened (S: seconds it took). Prints
+      "opened O refused R closed_within_1s Q closed_later L open_at_end E": connects that
+      completed, that failed, connections the server closed within 1 s of their connect
+      (refused over a cap, or evicted by a newcomer) or later, and those still open.
   dns_abuse.py flood PORT QUERIES
       QUERIES UDP queries for static.edge.example A from 127.0.0.1, each with a different
       forged client subnet (ECS) spread over the test config's networks and beyond, in
@@ -86,6 +94,66 @@ def slowloris(port, conns, seconds):
     print("open %d closed_by_server %d opened %d" % (alive, closed, opens))
 
 
+def idle(port, conns, networks, seconds):
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = conns + 64
+    if soft < want:
+        # Raising the hard limit too needs root (the end-to-end tests run as root).
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard)))
+    poller = select.epoll()
+    socks = {}  # fd -> (socket, connect time)
+    opened = refused = closed_fast = closed_later = 0
+    open_now = 0
+    per_net = -(-conns // networks)
+    start = time.monotonic()
+    end = start + 30  # the ramp's bound
+
+    def reap(timeout):
+        nonlocal closed_fast, closed_later, open_now
+        for fd, _ in poller.poll(timeout):  # readable: EOF or reset, a server never speaks first
+            s, t = socks.pop(fd)
+            poller.unregister(fd)
+            s.close()
+            open_now -= 1
+            if time.monotonic() - t <= 1.0:
+                closed_fast += 1
+            else:
+                closed_later += 1
+
+    for i in range(conns):
+        if time.monotonic() >= end:
+            break
+        net, host = i // per_net, 1 + (i % per_net) % 250
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.1.%d.%d" % (net, host), 0))
+        s.settimeout(2.0)
+        try:
+            s.connect(("127.0.0.1", port))
+        except OSError:
+            refused += 1
+            s.close()
+            continue
+        s.setblocking(False)
+        opened += 1
+        open_now += 1
+        socks[s.fileno()] = (s, time.monotonic())
+        poller.register(s.fileno(), select.EPOLLIN | select.EPOLLRDHUP)
+        if i % 100 == 99:
+            reap(0)
+    sys.stderr.write("ramped %.2f\n" % (time.monotonic() - start))
+    sys.stderr.flush()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        reap(0.1)
+    reap(0)
+    for s, _ in socks.values():
+        s.close()
+    print("opened %d refused %d closed_within_1s %d closed_later %d open_at_end %d"
+          % (opened, refused, closed_fast, closed_later, open_now))
+
+
 def flood(port, queries):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
@@ -144,6 +212,8 @@ def rrl(addr, port, source, queries, cookie):
 if __name__ == "__main__":
     if sys.argv[1] == "slowloris":
         slowloris(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
+    elif sys.argv[1] == "idle":
+        idle(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
     elif sys.argv[1] == "flood":
         flood(int(sys.argv[2]), int(sys.argv[3]))
     elif sys.argv[1] == "rrl":

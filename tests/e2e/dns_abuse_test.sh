@@ -4,6 +4,10 @@
 #  1. Slow-loris: 520 TCP connections from 127.0.0.0/24 (more than the 512 slots), each
 #     dribbling a byte every 0.5 s and reopened when closed, for 8 s. Meanwhile TCP queries
 #     from 127.0.1.1 and UDP queries must be answered.
+#  1b. 5,000 idle TCP connections from 40 networks (127.1.0-39.x, 125 each, network by
+#     network), held 6 s: each network keeps at most its 64 slots, the server at most its
+#     512 (a newcomer evicts the connection idle the longest), and meanwhile TCP queries
+#     from 127.0.1.1 and UDP queries are all answered.
 #  2. Forged-ECS flood: 20,000 UDP queries from 127.0.0.1, each with another client subnet.
 #     They are answered, and the demand counted for the forecaster stays within the
 #     sender network's share: max_events_per_network_per_s per (region, template) a second.
@@ -82,6 +86,38 @@ echo "slow-loris: $(cat "$WORK/loris.out")"
 OPEN=$(awk '{print $2}' "$WORK/loris.out")
 check "the slow-loris network held at most its 64 slots ($OPEN open at the end)" \
   bash -c "[[ -n '$OPEN' ]] && (( $OPEN <= 64 ))"
+
+# 1b. 5,000 idle connections. Server side, the connections it holds are its open sockets
+# (/proc/PID/fd, less those it had before) and the established ones on its port per client
+# network (ss), sampled while they are held.
+fds() { find "/proc/$ORCH/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+BASE_FDS=$(fds)
+python3 "$HERE/dns_abuse.py" idle "$PORT" 5000 40 6 >"$WORK/idle.out" 2>"$WORK/idle.err" &
+IDLE=$!
+LORIS=$IDLE  # stopped by cleanup if the test ends early
+for _ in $(seq 100); do grep -q ramped "$WORK/idle.err" && break; sleep 0.2; done
+MAX_FDS=0 MAX_NET=0 TCP_OK=0 UDP_OK=0
+for i in 1 2 3 4 5; do
+  n=$(($(fds) - BASE_FDS))
+  ((n > MAX_FDS)) && MAX_FDS=$n
+  per_net=$(ss -Htn state established "( sport = :$PORT )" |
+    awk '$4 ~ /^127\.1\./ { split($4, a, "."); c[a[3]]++ } END { m = 0; for (k in c) if (c[k] > m) m = c[k]; print m }')
+  ((per_net > MAX_NET)) && MAX_NET=$per_net
+  tcp_ok && TCP_OK=$((TCP_OK + 1))
+  udp_ok && UDP_OK=$((UDP_OK + 1))
+  sleep 0.3
+done
+wait "$IDLE"
+LORIS=
+echo "idle: $(cat "$WORK/idle.err") $(cat "$WORK/idle.out"); server: at most $MAX_FDS connections, $MAX_NET from one network"
+read -r _ I_OPENED _ _ _ I_FAST _ I_LATER _ _ <<<"$(cat "$WORK/idle.out")"
+check "the 5,000 idle connections were made (${I_OPENED:-0})" bash -c "(( ${I_OPENED:-0} >= 4900 ))"
+check "the server closed all but at most 512 of them while held ($I_FAST + $I_LATER)" \
+  bash -c "(( ${I_FAST:-0} + ${I_LATER:-0} >= ${I_OPENED:-0} - 512 ))"
+check "the server held at most its 512 connections ($MAX_FDS)" bash -c "(( $MAX_FDS <= 512 ))"
+check "no network held more than its 64 ($MAX_NET)" bash -c "(( $MAX_NET <= 64 ))"
+check "meanwhile, TCP queries from another network are answered ($TCP_OK/5)" test "$TCP_OK" -eq 5
+check "meanwhile, UDP queries are answered ($UDP_OK/5)" test "$UDP_OK" -eq 5
 
 # 2. Forged-ECS flood.
 BEFORE=$(metric prewarm_request_events_total)
