@@ -431,6 +431,15 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> OciRuntime::Create(const Instan
 }
 
 absl::Status OciRuntime::CleanupStale() {
+  // Instances in a user namespace of their own reach their bundle as an unprivileged host
+  // uid, so the state directory must be searchable by others. runc makes its --root (and
+  // so this directory, if missing) 0700: make it first, and fix one made before.
+  std::error_code made;
+  fs::create_directories(options_.state_dir, made);
+  if (made) return ErrnoStatus(made.value(), "mkdir " + options_.state_dir);
+  fs::permissions(options_.state_dir,
+                  fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec, made);
+  if (made) return ErrnoStatus(made.value(), "chmod " + options_.state_dir);
   ASSIGN_OR_RETURN(ProcessResult list,
                    runner_.Run(RuncCommand({"list", "--quiet"}), options_.command_timeout));
   std::istringstream ids(list.output);

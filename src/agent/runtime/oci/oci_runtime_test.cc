@@ -324,6 +324,21 @@ TEST_F(OciRuntimeTest, CleanupStaleRemovesALeakedContainer) {
   EXPECT_EQ(Runc({"list", "--quiet"}).find(runtime_->ContainerId("leaked")), std::string::npos);
 }
 
+// The agent cleans up (runc list) before its first instance, and runc makes a missing
+// --root and its parents 0700: an instance in its own user namespace could then not reach
+// its bundle. CleanupStale leaves the state directory searchable.
+TEST_F(OciRuntimeTest, InstancesStartUnderAStateDirRuncMadePrivate) {
+  std::error_code ec;
+  fs::create_directories(options_.state_dir, ec);
+  ASSERT_FALSE(ec);
+  fs::permissions(options_.state_dir, fs::perms::owner_all, ec);
+  ASSERT_TRUE(runtime_->CleanupStale().ok());
+  auto inst = CreateWithContent("private-state");
+  ASSERT_NE(inst, nullptr);
+  ASSERT_TRUE(inst->Start(listen_fd_.get()).ok());
+  EXPECT_TRUE(WaitReady());
+}
+
 // install_packages: the instance's own dpkg installs a package that is in no layer, as
 // root, before the workload starts as nobody; dpkg's database in the instance says so.
 TEST_F(OciRuntimeTest, InstallsPackagesInsideTheInstanceBeforeTheWorkload) {
