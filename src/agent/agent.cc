@@ -717,18 +717,35 @@ void Agent::Publish() {
   s.set_sent_unix_ms(clock_.NowMs());
   last_publish_ms_ = clock_.NowMs();
   changed_ = false;
+  v1::NodeStatus without_content = s;  // what a (re)connect repeats: counts go once
+  for (auto& [tmpl, tally] : content_) {
+    for (auto& [id, c] : tally.TakeTop(kMaxContentPerStatus)) {
+      v1::ContentServed* cs = s.add_content();
+      cs->set_template_name(tmpl);
+      cs->set_content_id(std::move(id));
+      cs->set_requests(c.count);
+      cs->set_size_bytes(c.last_bytes);
+    }
+  }
   StatusSink sink;
   {
     std::lock_guard<std::mutex> l(mu_);
-    last_status_ = s;
+    last_status_ = std::move(without_content);
     ready_for_probe_ = std::move(probe);
     sink = sink_;
   }
   // Final states stay in every status until one reached an orchestrator.
   if (sink && sink(s)) {
     finished_.clear();
-  } else if (finished_.size() > kMaxUndelivered) {
+    return;
+  }
+  if (finished_.size() > kMaxUndelivered) {
     finished_.erase(finished_.begin(), finished_.end() - kMaxUndelivered);
+  }
+  // Nobody heard them: the counts wait for the next status.
+  for (const v1::ContentServed& c : s.content()) {
+    content_.try_emplace(c.template_name(), kMaxContentIdsPerTemplate)
+        .first->second.Add(c.content_id(), c.requests(), c.size_bytes());
   }
 }
 

@@ -32,7 +32,10 @@
 // what it read, summed per (instance, content id), to the loop's queue at most every
 // 100 ms. The loop sums served requests (2xx/3xx) per (template, content id): count and
 // last size, at most kMaxContentIdsPerTemplate ids; bad, unserved and overflowing reports
-// are counted (prewarm_agent_content_reports_total{result}) and dropped.
+// are counted (prewarm_agent_content_reports_total{result}) and dropped. Each status
+// carries the top kMaxContentPerStatus ids per template (NodeStatus.content; the rest
+// are dropped) and the tally starts again; the ids of a status no orchestrator heard go
+// back into it. LastStatus(), which a (re)connect repeats, has none.
 //
 // Metrics (RenderMetrics, served on the agent's http.listen by cli/daemons.cc): counters
 // the loop keeps under metrics_mu_, the instances of the last published status, and the
@@ -257,6 +260,8 @@ class Agent {
 
 // Distinct content ids an agent keeps per template between two statuses.
 inline constexpr size_t kMaxContentIdsPerTemplate = 10000;
+// Content ids per template in one NodeStatus (the most requested).
+inline constexpr size_t kMaxContentPerStatus = 1000;
 
 // Counts ESTABLISHED TCP connections per local address on `port` (from /proc/net/tcp).
 std::map<IpAddr, uint32_t> CountEstablished(uint16_t port);

@@ -610,6 +610,45 @@ TEST_F(AgentTest, AnInstancesWorkloadReportsWhatItServedAndBadReportsAreCountedA
   EXPECT_TRUE(st.ok()) << st;
 }
 
+TEST_F(AgentTest, AStatusCarriesTheServedCountsPerContentOnceAndKeepsThemUntilHeard) {
+  templates_["static"].spec.probe_path = "/healthz";
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1", {"a/b.txt"});
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    delivered_ = false;  // no orchestrator hears the next statuses
+  }
+  EXPECT_EQ(Get("127.78.9.1", "/a/b.txt"), "bee");
+  EXPECT_EQ(Get("127.78.9.1", "/a/b.txt"), "bee");
+  EXPECT_EQ(Get("127.78.9.1", "/"), "<h1>prewarmed</h1>");
+  WaitForMetric(ReportsLine("counted", 3));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // statuses nobody hears
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    delivered_ = true;
+  }
+  std::map<std::string, v1::ContentServed> got;
+  for (int i = 0; i < 100 && got.size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    got.clear();
+    for (const v1::NodeStatus& s : statuses()) {
+      for (const v1::ContentServed& c : s.content()) {
+        EXPECT_FALSE(got.count(c.content_id())) << c.content_id() << " sent twice";
+        got[c.content_id()] = c;
+      }
+    }
+  }
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got["a/b.txt"].template_name(), "static");
+  EXPECT_EQ(got["a/b.txt"].requests(), 2u);
+  EXPECT_EQ(got["a/b.txt"].size_bytes(), 3u);
+  EXPECT_EQ(got["index.html"].requests(), 1u);
+  // A (re)connect repeats the last status: without the counts, already sent.
+  EXPECT_EQ(agent_->LastStatus().content_size(), 0);
+}
+
 TEST(ContentTallyTest, KeepsTheTopIdsWithTheirLastSizeRefusesNewIdsWhenFullAndResets) {
   ContentTally t(3);
   EXPECT_TRUE(t.Add("a", 1, 10));
