@@ -358,7 +358,10 @@ Agent::PreloadOutcome Agent::Preload(RuntimeInstance& rt, const std::vector<std:
       continue;
     }
     absl::Status st = origin_.FetchTo(id, rt.scratch_dir() + "/content/" + id);
-    if (st.ok()) continue;
+    if (st.ok()) {
+      out.fetched.push_back(id);
+      continue;
+    }
     if (absl::IsNotFound(st)) {
       out.missing.push_back(id);
       continue;
@@ -387,6 +390,7 @@ void Agent::Handle(StartResult r) {
   Instance& inst = it->second;
   inst.runtime = std::move(r.runtime);
   inst.preload_missing = r.preload.missing;
+  inst.preloaded.insert(r.preload.fetched.begin(), r.preload.fetched.end());
   CountPreload(inst.tmpl, r.preload);
   std::string preload = r.preload.Describe();
   if (!preload.empty()) spdlog::warn("instance {}: {}", inst.id, preload);
@@ -453,6 +457,7 @@ void Agent::OnPreload(const v1::PreloadContent& p) {
     }
   }
   PreloadOutcome out = Preload(*it->second.runtime, content);
+  it->second.preloaded.insert(out.fetched.begin(), out.fetched.end());
   CountPreload(it->second.tmpl, out);
   if (std::string d = out.Describe(); !d.empty()) {
     spdlog::warn("instance {}: {}", p.instance_id(), d);
@@ -558,10 +563,13 @@ void Agent::ReadReports(const std::string& instance, const std::string& tmpl, in
 
 void Agent::Handle(ReportBatch b) {
   std::map<std::string, ReportCounters> counted = std::move(b.refused);
+  std::map<std::string, std::pair<uint64_t, uint64_t>> hits;  // by template: requests, hits
   for (const auto& [key, c] : b.served) {
     auto inst = instances_.find(key.first);
     if (inst == instances_.end()) continue;  // ended meanwhile
     const std::string& tmpl = inst->second.tmpl;
+    hits[tmpl].first += c.count;
+    if (inst->second.preloaded.count(key.second)) hits[tmpl].second += c.count;
     auto tally = content_.try_emplace(tmpl, kMaxContentIdsPerTemplate).first;
     if (tally->second.Add(key.second, c.count, c.last_bytes)) {
       counted[tmpl].counted += c.count;
@@ -576,6 +584,10 @@ void Agent::Handle(ReportBatch b) {
     r.unserved += c.unserved;
     r.invalid += c.invalid;
     r.overflow += c.overflow;
+  }
+  for (const auto& [tmpl, h] : hits) {
+    counters_[tmpl].preload_requests += h.first;
+    counters_[tmpl].preload_hits += h.second;
   }
 }
 

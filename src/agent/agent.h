@@ -32,7 +32,9 @@
 // what it read, summed per (instance, content id), to the loop's queue at most every
 // 100 ms. The loop sums served requests (2xx/3xx) per (template, content id): count and
 // last size, at most kMaxContentIdsPerTemplate ids; bad, unserved and overflowing reports
-// are counted (prewarm_agent_content_reports_total{result}) and dropped. Each status
+// are counted (prewarm_agent_content_reports_total{result}) and dropped. A served report
+// whose id was preloaded into the instance that served it is a preload hit
+// (prewarm_agent_preload_hits_total / prewarm_agent_preload_requests_total). Each status
 // carries the top kMaxContentPerStatus ids per template (NodeStatus.content; the rest
 // are dropped) and the tally starts again; the ids of a status no orchestrator heard go
 // back into it. LastStatus(), which a (re)connect repeats, has none.
@@ -125,6 +127,7 @@ class Agent {
     uint64_t memory_bytes = 0;
     v1::FailureKind failure = v1::FAILURE_KIND_UNSPECIFIED;
     std::vector<std::string> preload_missing;  // the origin did not have them
+    std::set<std::string> preloaded;           // fetched into its scratch: a report is a hit
   };
   // Content reports, per template, for /metrics.
   struct ReportCounters {
@@ -136,6 +139,7 @@ class Agent {
   // What a preload did: ids the origin does not have, ids skipped (and why).
   struct PreloadOutcome {
     size_t requested = 0;
+    std::vector<std::string> fetched;
     std::vector<std::string> missing;
     std::vector<std::string> skipped;
     std::string skipped_why;
@@ -203,6 +207,9 @@ class Agent {
     uint64_t stops = 0;   // ended GONE (destroyed)
     uint64_t failed_start = 0, crashed = 0, unhealthy = 0;
     uint64_t preload_fetched = 0, preload_missing = 0, preload_skipped = 0;
+    // Served requests reported by the template's instances, and those whose content had
+    // been preloaded into the instance that served it.
+    uint64_t preload_requests = 0, preload_hits = 0;
     HistogramData start_seconds{buckets::kInstanceStart};  // create -> ready
     ReportCounters reports;
   };

@@ -72,6 +72,13 @@ std::string Agent::RenderMetrics() const {
     m.Add(c.preload_missing, with({{"template", t}, {"result", "missing"}}));
     m.Add(c.preload_skipped, with({{"template", t}, {"result", "skipped"}}));
   }
+  m.Counter("prewarm_agent_preload_requests_total",
+            "Requests the template's instances reported serving (2xx/3xx).");
+  for (const auto& [t, c] : counters_) m.Add(c.preload_requests, with({{"template", t}}));
+  m.Counter("prewarm_agent_preload_hits_total",
+            "Of those, requests for content preloaded into the instance that served it "
+            "(hit ratio: hits / requests).");
+  for (const auto& [t, c] : counters_) m.Add(c.preload_hits, with({{"template", t}}));
   m.Counter("prewarm_agent_content_reports_total",
             "Content reports from instances' workloads, by result: counted (served, in the "
             "per-content counts), unserved (1xx/4xx/5xx), invalid (malformed or a bad content "

@@ -649,6 +649,28 @@ TEST_F(AgentTest, AStatusCarriesTheServedCountsPerContentOnceAndKeepsThemUntilHe
   EXPECT_EQ(agent_->LastStatus().content_size(), 0);
 }
 
+TEST_F(AgentTest, AServedReportOfPreloadedContentIsAPreloadHitOfItsTemplate) {
+  templates_["static"].spec.probe_path = "/healthz";
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1", {"a/b.txt"});
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  // Content the instance has without a preload (a workload's own file): served, no hit.
+  std::ofstream(root_ + "/i1/content/own.txt") << "own";
+  EXPECT_EQ(Get("127.78.9.1", "/a/b.txt"), "bee");
+  EXPECT_EQ(Get("127.78.9.1", "/"), "<h1>prewarmed</h1>");  // the template's preload
+  EXPECT_EQ(Get("127.78.9.1", "/own.txt"), "own");
+  const std::string l = "node=\"fra-test\",region=\"frankfurt\",template=\"static\"";
+  std::string text = WaitForMetric("prewarm_agent_preload_requests_total{" + l + "} 3\n");
+  EXPECT_NE(text.find("prewarm_agent_preload_requests_total{" + l + "} 3\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("prewarm_agent_preload_hits_total{" + l + "} 2\n"), std::string::npos)
+      << text;
+  if (PromtoolPath().empty()) GTEST_SKIP() << "promtool is not installed";
+  absl::Status st = PromtoolCheckMetrics(text);
+  EXPECT_TRUE(st.ok()) << st;
+}
+
 TEST(ContentTallyTest, KeepsTheTopIdsWithTheirLastSizeRefusesNewIdsWhenFullAndResets) {
   ContentTally t(3);
   EXPECT_TRUE(t.Add("a", 1, 10));

@@ -40,5 +40,15 @@ tracked() { (($(metric "$FC" prewarm_forecaster_trending_contents) >= 2)); }
 check "the forecaster ranks hello.txt beside the probes' index.html" wait_until 25 tracked
 check "no content count was rejected" \
   bash -c "[[ \$(curl -s $FC/metrics | awk '\$1 == \"prewarm_forecaster_content_counts_total{result=\\\"rejected\\\"}\" {print \$2}') == 0 ]]"
+# hello.txt is in the template's preload list: every GET of it is a preload hit.
+L='node="fra-1",region="frankfurt",template="static"'
+hits() { (($(metric "$FRA_AGENT" "prewarm_agent_preload_hits_total{$L}") >= 5)); }
+check "the agent counts the GETs of preloaded hello.txt as preload hits" wait_until 5 hits
+check "... out of at least as many requests" \
+  bash -c "(( \$(curl -s $FRA_AGENT/metrics | awk -v m='prewarm_agent_preload_requests_total{$L}' '\$1 == m {print \$2}') >= \$(curl -s $FRA_AGENT/metrics | awk -v m='prewarm_agent_preload_hits_total{$L}' '\$1 == m {print \$2}') ))"
+if command -v promtool >/dev/null; then
+  check "the agent's /metrics pass promtool check metrics" \
+    bash -c "curl -s $FRA_AGENT/metrics | promtool check metrics"
+fi
 if ((FAILED > 0)); then tail -60 "$LOG"; fi
 finish
