@@ -1,11 +1,13 @@
 #include "agent/agent.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -22,6 +24,7 @@
 #include "fmt/format.h"
 #include "fmt/ranges.h"
 #include "prewarm/v1/state_name.h"
+#include "workload/content_report.h"
 
 namespace prewarm::agent {
 namespace {
@@ -31,6 +34,9 @@ constexpr int kProbeFailuresBeforeUnhealthy = 2;
 constexpr auto kLoopTick = std::chrono::milliseconds(100);
 constexpr int kMaxStandbyBindFailures = 16;  // per refill (see RefillStandby)
 constexpr size_t kMaxUndelivered = 1024;     // final states kept while no orchestrator hears them
+constexpr int kReportBatchMs = 100;          // "agent-reports" posts at most this often
+constexpr int kMaxReportsPerRead = 256;      // datagrams read from one socket per wakeup
+constexpr size_t kMaxBatchKeys = 20000;      // (instance, id) pairs in one ReportBatch
 
 double LoadAverage() {
   std::ifstream in("/proc/loadavg");
@@ -68,6 +74,8 @@ absl::Status Agent::Start() {
   // failed handshake later.
   RETURN_IF_ERROR(security::CheckTlsFiles(config_.tls));
   RETURN_IF_ERROR(runtime_.CleanupStale());
+  epoll_fd_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_fd_.valid()) return ErrnoStatus(errno, "epoll_create1");
   RefillStandby();
   if (standby_.empty()) {
     return absl::UnavailableError(
@@ -77,6 +85,7 @@ absl::Status Agent::Start() {
   Publish();
   loop_ = std::thread([this] { Loop(); });
   health_ = std::thread([this] { HealthLoop(); });
+  reports_ = std::thread([this] { ReportLoop(); });
   spdlog::info("agent {}: region {}, {} slots, runtime {}, addresses {} port {}", config_.node_id,
                config_.region, config_.slots, runtime_.name(), config_.address_range.ToString(),
                config_.port);
@@ -92,6 +101,7 @@ void Agent::Stop() {
   }
   if (loop_.joinable()) loop_.join();
   if (health_.joinable()) health_.join();
+  if (reports_.joinable()) reports_.join();
 }
 
 void Agent::Post(const v1::OrchestratorCommand& cmd) { PostEvent(cmd); }
@@ -348,7 +358,10 @@ Agent::PreloadOutcome Agent::Preload(RuntimeInstance& rt, const std::vector<std:
       continue;
     }
     absl::Status st = origin_.FetchTo(id, rt.scratch_dir() + "/content/" + id);
-    if (st.ok()) continue;
+    if (st.ok()) {
+      out.fetched.push_back(id);
+      continue;
+    }
     if (absl::IsNotFound(st)) {
       out.missing.push_back(id);
       continue;
@@ -377,6 +390,7 @@ void Agent::Handle(StartResult r) {
   Instance& inst = it->second;
   inst.runtime = std::move(r.runtime);
   inst.preload_missing = r.preload.missing;
+  inst.preloaded.insert(r.preload.fetched.begin(), r.preload.fetched.end());
   CountPreload(inst.tmpl, r.preload);
   std::string preload = r.preload.Describe();
   if (!preload.empty()) spdlog::warn("instance {}: {}", inst.id, preload);
@@ -392,6 +406,7 @@ void Agent::Handle(StartResult r) {
   }
   inst.state = v1::INSTANCE_STATE_READY;
   inst.probe_ok = true;
+  WatchReports(inst);
   inst.start_ms = clock_.NowMs() - inst.created_ms;
   {
     std::lock_guard<std::mutex> l(metrics_mu_);
@@ -442,6 +457,7 @@ void Agent::OnPreload(const v1::PreloadContent& p) {
     }
   }
   PreloadOutcome out = Preload(*it->second.runtime, content);
+  it->second.preloaded.insert(out.fetched.begin(), out.fetched.end());
   CountPreload(it->second.tmpl, out);
   if (std::string d = out.Describe(); !d.empty()) {
     spdlog::warn("instance {}: {}", p.instance_id(), d);
@@ -449,6 +465,129 @@ void Agent::OnPreload(const v1::PreloadContent& p) {
   std::vector<std::string>& missing = it->second.preload_missing;
   for (std::string& id : out.missing) {
     if (std::find(missing.begin(), missing.end(), id) == missing.end()) missing.push_back(id);
+  }
+}
+
+void Agent::WatchReports(const Instance& inst) {
+  int fd = inst.runtime ? inst.runtime->content_report_fd() : -1;
+  if (fd < 0) return;  // this runtime's workloads do not report
+  ScopedFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!dup.valid()) {
+    spdlog::warn("instance {}: content reports: dup: {}", inst.id, std::strerror(errno));
+    return;
+  }
+  std::lock_guard<std::mutex> l(reports_mu_);
+  uint64_t key = next_report_key_++;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = key;
+  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, dup.get(), &ev) != 0) {
+    spdlog::warn("instance {}: content reports: epoll: {}", inst.id, std::strerror(errno));
+    return;
+  }
+  report_keys_[key] = inst.id;
+  report_watches_[inst.id] = ReportWatch{inst.tmpl, std::move(dup)};
+}
+
+void Agent::UnwatchReports(const std::string& id) {
+  std::lock_guard<std::mutex> l(reports_mu_);
+  auto it = report_watches_.find(id);
+  if (it == report_watches_.end()) return;
+  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, it->second.fd.get(), nullptr);
+  report_watches_.erase(it);  // closes our dup
+  std::erase_if(report_keys_, [&](const auto& kv) { return kv.second == id; });
+}
+
+// "agent-reports": reads every ready report socket, posts the sums to the loop.
+void Agent::ReportLoop() {
+  pthread_setname_np(pthread_self(), "agent-reports");
+  ReportBatch batch;
+  int64_t last_post = clock_.NowMs();
+  std::array<epoll_event, 64> events;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stopping_) return;
+    }
+    int n = ::epoll_wait(epoll_fd_.get(), events.data(), static_cast<int>(events.size()),
+                         kReportBatchMs);
+    for (int i = 0; i < n; ++i) {
+      std::lock_guard<std::mutex> l(reports_mu_);
+      auto key = report_keys_.find(events[static_cast<size_t>(i)].data.u64);
+      if (key == report_keys_.end()) continue;  // unwatched meanwhile
+      const ReportWatch& w = report_watches_.at(key->second);
+      ReadReports(key->second, w.tmpl, w.fd.get(), batch);
+    }
+    int64_t now = clock_.NowMs();
+    if ((!batch.served.empty() || !batch.refused.empty()) && now - last_post >= kReportBatchMs) {
+      PostEvent(std::move(batch));
+      batch = ReportBatch{};
+      last_post = now;
+    }
+  }
+}
+
+void Agent::ReadReports(const std::string& instance, const std::string& tmpl, int fd,
+                        ReportBatch& batch) {
+  char buf[workload::kMaxContentReportBytes + 1];
+  for (int i = 0; i < kMaxReportsPerRead; ++i) {
+    ssize_t got = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+    if (got < 0) return;  // EAGAIN: all read
+    if (static_cast<size_t>(got) > workload::kMaxContentReportBytes) {
+      ++batch.refused[tmpl].invalid;  // longer than any report: truncated, refused
+      continue;
+    }
+    std::optional<workload::ContentReport> r =
+        workload::ParseContentReport(std::string_view(buf, static_cast<size_t>(got)));
+    if (!r || !ValidateContentId(r->id).ok()) {
+      ++batch.refused[tmpl].invalid;
+      continue;
+    }
+    if (r->status < 200 || r->status >= 400) {
+      ++batch.refused[tmpl].unserved;
+      continue;
+    }
+    auto key = std::make_pair(instance, std::string(r->id));
+    auto it = batch.served.find(key);
+    if (it == batch.served.end()) {
+      if (batch.served.size() >= kMaxBatchKeys) {
+        ++batch.refused[tmpl].overflow;
+        continue;
+      }
+      it = batch.served.emplace(std::move(key), ContentCount{}).first;
+    }
+    ++it->second.count;
+    it->second.last_bytes = r->bytes;
+  }
+}
+
+void Agent::Handle(ReportBatch b) {
+  std::map<std::string, ReportCounters> counted = std::move(b.refused);
+  std::map<std::string, std::pair<uint64_t, uint64_t>> hits;  // by template: requests, hits
+  for (const auto& [key, c] : b.served) {
+    auto inst = instances_.find(key.first);
+    if (inst == instances_.end()) continue;  // ended meanwhile
+    const std::string& tmpl = inst->second.tmpl;
+    hits[tmpl].first += c.count;
+    if (inst->second.preloaded.count(key.second)) hits[tmpl].second += c.count;
+    auto tally = content_.try_emplace(tmpl, kMaxContentIdsPerTemplate).first;
+    if (tally->second.Add(key.second, c.count, c.last_bytes)) {
+      counted[tmpl].counted += c.count;
+    } else {
+      counted[tmpl].overflow += c.count;
+    }
+  }
+  std::lock_guard<std::mutex> l(metrics_mu_);
+  for (const auto& [tmpl, c] : counted) {
+    ReportCounters& r = counters_[tmpl].reports;
+    r.counted += c.counted;
+    r.unserved += c.unserved;
+    r.invalid += c.invalid;
+    r.overflow += c.overflow;
+  }
+  for (const auto& [tmpl, h] : hits) {
+    counters_[tmpl].preload_requests += h.first;
+    counters_[tmpl].preload_hits += h.second;
   }
 }
 
@@ -484,6 +623,7 @@ void Agent::Finish(Instance& inst, v1::InstanceState final_state, const std::str
   if (inst.state == v1::INSTANCE_STATE_GONE || inst.state == v1::INSTANCE_STATE_FAILED) return;
   // Close our copy of the socket first: new connections are refused, not queued forever.
   inst.listen_fd.reset();
+  UnwatchReports(inst.id);
   if (inst.runtime) {
     absl::Status st = inst.runtime->Destroy();
     if (!st.ok()) spdlog::warn("instance {}: destroy: {}", inst.id, st.message());
@@ -589,18 +729,35 @@ void Agent::Publish() {
   s.set_sent_unix_ms(clock_.NowMs());
   last_publish_ms_ = clock_.NowMs();
   changed_ = false;
+  v1::NodeStatus without_content = s;  // what a (re)connect repeats: counts go once
+  for (auto& [tmpl, tally] : content_) {
+    for (auto& [id, c] : tally.TakeTop(kMaxContentPerStatus)) {
+      v1::ContentServed* cs = s.add_content();
+      cs->set_template_name(tmpl);
+      cs->set_content_id(std::move(id));
+      cs->set_requests(c.count);
+      cs->set_size_bytes(c.last_bytes);
+    }
+  }
   StatusSink sink;
   {
     std::lock_guard<std::mutex> l(mu_);
-    last_status_ = s;
+    last_status_ = std::move(without_content);
     ready_for_probe_ = std::move(probe);
     sink = sink_;
   }
   // Final states stay in every status until one reached an orchestrator.
   if (sink && sink(s)) {
     finished_.clear();
-  } else if (finished_.size() > kMaxUndelivered) {
+    return;
+  }
+  if (finished_.size() > kMaxUndelivered) {
     finished_.erase(finished_.begin(), finished_.end() - kMaxUndelivered);
+  }
+  // Nobody heard them: the counts wait for the next status.
+  for (const v1::ContentServed& c : s.content()) {
+    content_.try_emplace(c.template_name(), kMaxContentIdsPerTemplate)
+        .first->second.Add(c.content_id(), c.requests(), c.size_bytes());
   }
 }
 

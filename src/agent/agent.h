@@ -25,6 +25,20 @@
 // free standby addresses (not another instance's, not quarantined, inside the range),
 // otherwise that create fails (START) and the instance holding the address is untouched.
 //
+// Content reports (issue 17): each instance's runtime binds a unix datagram socket its
+// workload reports every request to (RuntimeInstance::content_report_fd; not for QEMU
+// guests or gVisor). "agent-reports" waits on those sockets (epoll), checks each datagram
+// (workload::ParseContentReport, ValidateContentId: the workload is not trusted), and posts
+// what it read, summed per (instance, content id), to the loop's queue at most every
+// 100 ms. The loop sums served requests (2xx/3xx) per (template, content id): count and
+// last size, at most kMaxContentIdsPerTemplate ids; bad, unserved and overflowing reports
+// are counted (prewarm_agent_content_reports_total{result}) and dropped. A served report
+// whose id was preloaded into the instance that served it is a preload hit
+// (prewarm_agent_preload_hits_total / prewarm_agent_preload_requests_total). Each status
+// carries the top kMaxContentPerStatus ids per template (NodeStatus.content; the rest
+// are dropped) and the tally starts again; the ids of a status no orchestrator heard go
+// back into it. LastStatus(), which a (re)connect repeats, has none.
+//
 // Metrics (RenderMetrics, served on the agent's http.listen by cli/daemons.cc): counters
 // the loop keeps under metrics_mu_, the instances of the last published status, and the
 // queue's depth, labelled with the node, its region and the template.
@@ -46,6 +60,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "agent/config.h"
+#include "agent/content_tally.h"
 #include "agent/origin.h"
 #include "agent/runtime.h"
 #include "common/clock.h"
@@ -112,10 +127,19 @@ class Agent {
     uint64_t memory_bytes = 0;
     v1::FailureKind failure = v1::FAILURE_KIND_UNSPECIFIED;
     std::vector<std::string> preload_missing;  // the origin did not have them
+    std::set<std::string> preloaded;           // fetched into its scratch: a report is a hit
+  };
+  // Content reports, per template, for /metrics.
+  struct ReportCounters {
+    uint64_t counted = 0;   // served (2xx/3xx), valid: in the tally
+    uint64_t unserved = 0;  // valid, but the workload answered 1xx/4xx/5xx
+    uint64_t invalid = 0;   // malformed, a bad content id, or truncated
+    uint64_t overflow = 0;  // a new id while the tally (or a batch) was full
   };
   // What a preload did: ids the origin does not have, ids skipped (and why).
   struct PreloadOutcome {
     size_t requested = 0;
+    std::vector<std::string> fetched;
     std::vector<std::string> missing;
     std::vector<std::string> skipped;
     std::string skipped_why;
@@ -132,7 +156,14 @@ class Agent {
     bool ok;
   };
   struct PublishRequest {};
-  using Event = std::variant<v1::OrchestratorCommand, StartResult, ProbeResult, PublishRequest>;
+  // What "agent-reports" read since its last batch: served requests per (instance, id),
+  // and per template the reports it refused.
+  struct ReportBatch {
+    std::map<std::pair<std::string, std::string>, ContentCount> served;
+    std::map<std::string, ReportCounters> refused;  // by template; `counted` unused
+  };
+  using Event =
+      std::variant<v1::OrchestratorCommand, StartResult, ProbeResult, PublishRequest, ReportBatch>;
 
   void Loop();
   void HealthLoop();
@@ -140,6 +171,7 @@ class Agent {
   void Handle(StartResult r);
   void Handle(const ProbeResult& r);
   void Handle(PublishRequest) { changed_ = true; }
+  void Handle(ReportBatch b);
   void OnCreate(const v1::CreateInstance& c);
   absl::StatusOr<IpAddr> CheckCreate(const v1::CreateInstance& c) const;
   uint32_t FreeSlot() const;
@@ -163,13 +195,23 @@ class Agent {
   void CountPreload(const std::string& tmpl, const PreloadOutcome& out);
   void CountFinish(const Instance& inst);
 
+  void ReportLoop();
+  void WatchReports(const Instance& inst);
+  void UnwatchReports(const std::string& id);
+  void ReadReports(const std::string& instance, const std::string& tmpl, int fd,
+                   ReportBatch& batch);
+
   // Per template, for /metrics.
   struct TemplateCounters {
     uint64_t starts = 0;  // creates accepted
     uint64_t stops = 0;   // ended GONE (destroyed)
     uint64_t failed_start = 0, crashed = 0, unhealthy = 0;
     uint64_t preload_fetched = 0, preload_missing = 0, preload_skipped = 0;
+    // Served requests reported by the template's instances, and those whose content had
+    // been preloaded into the instance that served it.
+    uint64_t preload_requests = 0, preload_hits = 0;
     HistogramData start_seconds{buckets::kInstanceStart};  // create -> ready
+    ReportCounters reports;
   };
 
   const AgentConfig config_;
@@ -192,7 +234,20 @@ class Agent {
   std::map<std::string, TemplateCounters> counters_ ABSL_GUARDED_BY(metrics_mu_);
   uint64_t rejected_creates_ ABSL_GUARDED_BY(metrics_mu_) = 0;
 
+  // The report sockets "agent-reports" waits on: a dup of each ready instance's
+  // content_report_fd, by instance id (the loop adds and removes them).
+  struct ReportWatch {
+    std::string tmpl;
+    ScopedFd fd;
+  };
+  std::mutex reports_mu_;
+  ScopedFd epoll_fd_;
+  std::map<std::string, ReportWatch> report_watches_ ABSL_GUARDED_BY(reports_mu_);
+  std::map<uint64_t, std::string> report_keys_ ABSL_GUARDED_BY(reports_mu_);  // epoll data -> id
+  uint64_t next_report_key_ ABSL_GUARDED_BY(reports_mu_) = 0;
+
   // Owned by the loop thread only.
+  std::map<std::string, ContentTally> content_;  // by template, until the next status
   std::map<std::string, Instance> instances_;
   std::map<IpAddr, ScopedFd> standby_;
   std::map<IpAddr, int64_t> quarantine_until_;
@@ -207,7 +262,13 @@ class Agent {
 
   std::thread loop_;
   std::thread health_;
+  std::thread reports_;
 };
+
+// Distinct content ids an agent keeps per template between two statuses.
+inline constexpr size_t kMaxContentIdsPerTemplate = 10000;
+// Content ids per template in one NodeStatus (the most requested).
+inline constexpr size_t kMaxContentPerStatus = 1000;
 
 // Counts ESTABLISHED TCP connections per local address on `port` (from /proc/net/tcp).
 std::map<IpAddr, uint32_t> CountEstablished(uint16_t port);

@@ -72,6 +72,23 @@ std::string Agent::RenderMetrics() const {
     m.Add(c.preload_missing, with({{"template", t}, {"result", "missing"}}));
     m.Add(c.preload_skipped, with({{"template", t}, {"result", "skipped"}}));
   }
+  m.Counter("prewarm_agent_preload_requests_total",
+            "Requests the template's instances reported serving (2xx/3xx).");
+  for (const auto& [t, c] : counters_) m.Add(c.preload_requests, with({{"template", t}}));
+  m.Counter("prewarm_agent_preload_hits_total",
+            "Of those, requests for content preloaded into the instance that served it "
+            "(hit ratio: hits / requests).");
+  for (const auto& [t, c] : counters_) m.Add(c.preload_hits, with({{"template", t}}));
+  m.Counter("prewarm_agent_content_reports_total",
+            "Content reports from instances' workloads, by result: counted (served, in the "
+            "per-content counts), unserved (1xx/4xx/5xx), invalid (malformed or a bad content "
+            "id; dropped), overflow (too many distinct ids; dropped).");
+  for (const auto& [t, c] : counters_) {
+    m.Add(c.reports.counted, with({{"template", t}, {"result", "counted"}}));
+    m.Add(c.reports.unserved, with({{"template", t}, {"result", "unserved"}}));
+    m.Add(c.reports.invalid, with({{"template", t}, {"result", "invalid"}}));
+    m.Add(c.reports.overflow, with({{"template", t}, {"result", "overflow"}}));
+  }
   m.Histogram("prewarm_agent_instance_start_seconds",
               "Instance start time, create to the first readiness probe that passed.");
   for (const auto& [t, c] : counters_) m.Add(c.start_seconds, with({{"template", t}}));

@@ -5,9 +5,11 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -15,6 +17,7 @@
 #include "agent/agent_testutil.h"
 #include "agent/fake_runtime.h"
 #include "common/promtool_testutil.h"
+#include "fmt/format.h"
 
 namespace prewarm::agent {
 namespace {
@@ -100,6 +103,28 @@ class AgentTest : public ::testing::Test {
       if (i.instance_id() == id && i.state() == state) return true;
     }
     return false;
+  }
+  // Waits (generously) for `line` in the agent's /metrics; returns the last text seen.
+  std::string WaitForMetric(const std::string& line) {
+    std::string text;
+    for (int i = 0; i < 300; ++i) {
+      text = agent_->RenderMetrics();
+      if (text.find(line) != std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return text;
+  }
+  // Sends one datagram to instance `id`'s content-report socket, as its workload would.
+  void SendReport(const std::string& id, const std::string& datagram) {
+    ScopedFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::string path = FakeRuntime::ReportPath(root_ + "/" + id);
+    std::memcpy(sa.sun_path, path.data(), path.size());
+    ASSERT_EQ(::sendto(fd.get(), datagram.data(), datagram.size(), 0,
+                       reinterpret_cast<sockaddr*>(&sa), sizeof sa),
+              static_cast<ssize_t>(datagram.size()))
+        << path << ": " << std::strerror(errno);
   }
   std::string Get(const std::string& addr, const std::string& path) {
     httplib::Client c(addr, config_.port);
@@ -546,6 +571,122 @@ TEST(CountEstablishedTest, CountsTheConnectionsOfEachLocalAddressOnThePort) {
   auto counts = CountEstablished(port);
   EXPECT_EQ(counts[*IpAddr::Parse("127.0.0.1")], 2u);
   EXPECT_EQ(counts.size(), 1u) << "the clients' own ends are on other ports";
+}
+
+// The metric lines of template "static" on node fra-test in region frankfurt.
+std::string ReportsLine(const std::string& result, int n) {
+  return fmt::format(
+      "prewarm_agent_content_reports_total{{node=\"fra-test\",region=\"frankfurt\","
+      "template=\"static\",result=\"{}\"}} {}\n",
+      result, n);
+}
+
+TEST_F(AgentTest, AnInstancesWorkloadReportsWhatItServedAndBadReportsAreCountedAndDropped) {
+  templates_["static"].spec.probe_path = "/healthz";  // probes are not content
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1", {"a/b.txt"});
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  EXPECT_EQ(Get("127.78.9.1", "/a/b.txt"), "bee");
+  EXPECT_EQ(Get("127.78.9.1", "/a/b.txt"), "bee");
+  Get("127.78.9.1", "/nothing-here");  // 404: asked for, not served
+  std::string text = WaitForMetric(ReportsLine("unserved", 1));
+  EXPECT_NE(text.find(ReportsLine("counted", 2)), std::string::npos) << text;
+  EXPECT_NE(text.find(ReportsLine("unserved", 1)), std::string::npos) << text;
+
+  // The workload is not trusted: malformed, escaping and oversized reports are refused.
+  SendReport("i1", "200\t3\t../../etc/passwd");
+  SendReport("i1", "200\t3");
+  SendReport("i1", "ok\t3\ta/b.txt");
+  SendReport("i1", "200\t3\t" + std::string(2000, 'x'));
+  SendReport("i1", "200\t3\ta/b.txt");  // and a good one still counts
+  text = WaitForMetric(ReportsLine("invalid", 4));
+  EXPECT_NE(text.find(ReportsLine("invalid", 4)), std::string::npos) << text;
+  text = WaitForMetric(ReportsLine("counted", 3));
+  EXPECT_NE(text.find(ReportsLine("counted", 3)), std::string::npos) << text;
+  EXPECT_NE(text.find(ReportsLine("overflow", 0)), std::string::npos) << text;
+  if (PromtoolPath().empty()) GTEST_SKIP() << "promtool is not installed";
+  absl::Status st = PromtoolCheckMetrics(text);
+  EXPECT_TRUE(st.ok()) << st;
+}
+
+TEST_F(AgentTest, AStatusCarriesTheServedCountsPerContentOnceAndKeepsThemUntilHeard) {
+  templates_["static"].spec.probe_path = "/healthz";
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1", {"a/b.txt"});
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    delivered_ = false;  // no orchestrator hears the next statuses
+  }
+  EXPECT_EQ(Get("127.78.9.1", "/a/b.txt"), "bee");
+  EXPECT_EQ(Get("127.78.9.1", "/a/b.txt"), "bee");
+  EXPECT_EQ(Get("127.78.9.1", "/"), "<h1>prewarmed</h1>");
+  WaitForMetric(ReportsLine("counted", 3));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // statuses nobody hears
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    delivered_ = true;
+  }
+  std::map<std::string, v1::ContentServed> got;
+  for (int i = 0; i < 100 && got.size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    got.clear();
+    for (const v1::NodeStatus& s : statuses()) {
+      for (const v1::ContentServed& c : s.content()) {
+        EXPECT_FALSE(got.count(c.content_id())) << c.content_id() << " sent twice";
+        got[c.content_id()] = c;
+      }
+    }
+  }
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got["a/b.txt"].template_name(), "static");
+  EXPECT_EQ(got["a/b.txt"].requests(), 2u);
+  EXPECT_EQ(got["a/b.txt"].size_bytes(), 3u);
+  EXPECT_EQ(got["index.html"].requests(), 1u);
+  // A (re)connect repeats the last status: without the counts, already sent.
+  EXPECT_EQ(agent_->LastStatus().content_size(), 0);
+}
+
+TEST_F(AgentTest, AServedReportOfPreloadedContentIsAPreloadHitOfItsTemplate) {
+  templates_["static"].spec.probe_path = "/healthz";
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1", {"a/b.txt"});
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  // Content the instance has without a preload (a workload's own file): served, no hit.
+  std::ofstream(root_ + "/i1/content/own.txt") << "own";
+  EXPECT_EQ(Get("127.78.9.1", "/a/b.txt"), "bee");
+  EXPECT_EQ(Get("127.78.9.1", "/"), "<h1>prewarmed</h1>");  // the template's preload
+  EXPECT_EQ(Get("127.78.9.1", "/own.txt"), "own");
+  const std::string l = "node=\"fra-test\",region=\"frankfurt\",template=\"static\"";
+  std::string text = WaitForMetric("prewarm_agent_preload_requests_total{" + l + "} 3\n");
+  EXPECT_NE(text.find("prewarm_agent_preload_requests_total{" + l + "} 3\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("prewarm_agent_preload_hits_total{" + l + "} 2\n"), std::string::npos)
+      << text;
+  if (PromtoolPath().empty()) GTEST_SKIP() << "promtool is not installed";
+  absl::Status st = PromtoolCheckMetrics(text);
+  EXPECT_TRUE(st.ok()) << st;
+}
+
+TEST(ContentTallyTest, KeepsTheTopIdsWithTheirLastSizeRefusesNewIdsWhenFullAndResets) {
+  ContentTally t(3);
+  EXPECT_TRUE(t.Add("a", 1, 10));
+  EXPECT_TRUE(t.Add("b", 5, 20));
+  EXPECT_TRUE(t.Add("c", 2, 30));
+  EXPECT_TRUE(t.Add("a", 4, 11));   // a known id still counts when full
+  EXPECT_FALSE(t.Add("d", 9, 40));  // a new one does not
+  auto top = t.TakeTop(2);
+  ASSERT_EQ(top.size(), 2u);
+  EXPECT_EQ(top[0].first, "a");  // 5, ties broken by id
+  EXPECT_EQ(top[0].second.count, 5u);
+  EXPECT_EQ(top[0].second.last_bytes, 11u);
+  EXPECT_EQ(top[1].first, "b");
+  EXPECT_TRUE(t.empty());
+  EXPECT_TRUE(t.Add("d", 1, 40));
+  EXPECT_EQ(t.TakeTop(10).size(), 1u);
 }
 
 }  // namespace

@@ -8,15 +8,17 @@
 #include <sstream>
 #include <thread>
 
+#include "common/content_id.h"
 #include "fmt/format.h"
+#include "workload/content_report.h"
 #include "workload/queue_wait.h"
 
 namespace prewarm::agent {
 
 class FakeInstance final : public RuntimeInstance {
  public:
-  FakeInstance(FakeRuntime& rt, std::string id, std::string dir, uint32_t slot)
-      : rt_(rt), id_(std::move(id)), dir_(std::move(dir)), slot_(slot) {
+  FakeInstance(FakeRuntime& rt, std::string id, std::string dir, uint32_t slot, ScopedFd report)
+      : rt_(rt), id_(std::move(id)), dir_(std::move(dir)), slot_(slot), report_(std::move(report)) {
     ++rt_.live_;
     std::lock_guard<std::mutex> l(rt_.mu_);
     rt_.instances_[id_] = this;
@@ -24,6 +26,7 @@ class FakeInstance final : public RuntimeInstance {
   ~FakeInstance() override { (void)Destroy(); }
 
   const std::string& scratch_dir() const override { return dir_; }
+  int content_report_fd() const override { return report_.get(); }
   uint32_t slot() const { return slot_; }
 
   absl::Status Start(int listen_fd) override {
@@ -46,6 +49,7 @@ class FakeInstance final : public RuntimeInstance {
     }
     Kill();
     if (server_.joinable()) server_.join();
+    report_.reset();
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
     --rt_.live_;
@@ -61,6 +65,8 @@ class FakeInstance final : public RuntimeInstance {
  private:
   void Serve() {
     const auto serving_since = std::chrono::steady_clock::now();
+    // Reports what it served, as prewarm-httpd does.
+    auto reporter = workload::ContentReporter::Open(FakeRuntime::ReportPath(dir_));
     while (!exited_.load()) {
       int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) break;
@@ -82,6 +88,10 @@ class FakeInstance final : public RuntimeInstance {
           body.str().size(), body.str());
       (void)::write(c, out.data(), out.size());
       ::close(c);
+      absl::StatusOr<std::string> id = ContentIdFromPath(path);
+      if (reporter && id.ok() && path != "/healthz") {
+        reporter->Report(in ? 200 : 404, in ? body.str().size() : 0, *id);
+      }
     }
     ::close(fd_);
     fd_ = -1;
@@ -91,6 +101,7 @@ class FakeInstance final : public RuntimeInstance {
   std::string id_;
   std::string dir_;
   uint32_t slot_;
+  ScopedFd report_;
   int fd_ = -1;
   std::thread server_;
   std::atomic<bool> exited_{false};
@@ -112,7 +123,9 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> FakeRuntime::Create(const Insta
   std::error_code ec;
   std::filesystem::create_directories(dir + "/content", ec);
   if (ec) return absl::InternalError(ec.message());
-  return std::unique_ptr<RuntimeInstance>(new FakeInstance(*this, spec.id, dir, spec.slot));
+  ASSIGN_OR_RETURN(ScopedFd report, BindUnixDatagram(ReportPath(dir), getuid(), getgid()));
+  return std::unique_ptr<RuntimeInstance>(
+      new FakeInstance(*this, spec.id, dir, spec.slot, std::move(report)));
 }
 
 std::map<std::string, uint32_t> FakeRuntime::LiveSlots() {

@@ -1,7 +1,8 @@
 // FakeRuntime: a Runtime that behaves like a real one without containers. Start() serves
 // HTTP on the passed listening socket from an in-process thread (files from the scratch
-// dir's content/ tree, "/" being index.html; /healthz always answers 200), so the agent's
-// preload, readiness and exit handling are exercised for real. Used by the agent's unit tests; the
+// dir's content/ tree, "/" being index.html; /healthz always answers 200) and reports each
+// request on a real content-report socket, so the agent's preload, readiness, exit and
+// report handling are exercised for real. Used by the agent's unit tests; the
 // simulator has its own virtual-time runtime.
 #pragma once
 
@@ -32,6 +33,9 @@ class FakeRuntime final : public Runtime {
   // Instance id -> InstanceSpec::slot of the live instances. Create() refuses a slot a
   // live instance holds, as the oci runtime does.
   std::map<std::string, uint32_t> LiveSlots();
+  // The content-report socket of the instance whose scratch dir is `dir` (its workload
+  // reports every GET but /healthz there, as prewarm-httpd does).
+  static std::string ReportPath(const std::string& dir) { return dir + "/report.sock"; }
 
  private:
   friend class FakeInstance;

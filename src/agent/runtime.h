@@ -45,6 +45,11 @@ struct TemplateSpec {
   uint64_t install_bytes = 0;  // the packages' Installed-Size
 };
 
+// Content reports (issue 17, workload/content_report.h): the directory an instance sees
+// holding the agent's report socket, and the socket's path there ($PREWARM_CONTENT_REPORT).
+inline constexpr char kContentReportMount[] = "/run/prewarm-report";
+inline constexpr char kContentReportPath[] = "/run/prewarm-report/content.sock";
+
 // Where an instance sees TemplateSpec::install_dir.
 inline constexpr char kInstallMount[] = "/run/prewarm-install";
 
@@ -85,6 +90,12 @@ class RuntimeInstance {
   // Non-blocking: the workload's exit status once it has exited, else nullopt.
   virtual std::optional<int> PollExit() = 0;
   virtual ResourceUsage Usage() = 0;
+  // The agent's end of the instance's content-report socket (a bound, non-blocking unix
+  // datagram socket the workload sends to; workload/content_report.h), valid until
+  // Destroy(); -1 when the runtime gives its workloads no such socket (QEMU guests: a
+  // host unix socket is not reachable from inside the VM; gVisor: runsc does not pass host
+  // unix sockets through by default).
+  virtual int content_report_fd() const { return -1; }
   // Stops the workload (if running) and releases everything: container, mounts, scratch.
   virtual absl::Status Destroy() = 0;
 };

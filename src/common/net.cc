@@ -4,11 +4,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstddef>
 #include <cstring>
 
 #include "fmt/format.h"
@@ -223,6 +226,24 @@ absl::StatusOr<ScopedFd> ListenTcp(const IpAddr& addr, uint16_t port, int backlo
     return ErrnoStatus(errno, "bind " + HostPort{addr, port}.ToString());
   }
   if (::listen(fd.get(), backlog) != 0) return ErrnoStatus(errno, "listen");
+  return fd;
+}
+
+absl::StatusOr<ScopedFd> BindUnixDatagram(const std::string& path, uint32_t uid, uint32_t gid) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(sa.sun_path)) {
+    return absl::InvalidArgumentError(fmt::format("unix socket path too long: {}", path));
+  }
+  std::memcpy(sa.sun_path, path.data(), path.size());
+  ScopedFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoStatus(errno, "socket");
+  auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), len) != 0) {
+    return ErrnoStatus(errno, "bind " + path);
+  }
+  if (::chown(path.c_str(), uid, gid) != 0) return ErrnoStatus(errno, "chown " + path);
+  if (::chmod(path.c_str(), 0600) != 0) return ErrnoStatus(errno, "chmod " + path);
   return fd;
 }
 

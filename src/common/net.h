@@ -99,6 +99,11 @@ std::optional<int64_t> ParseInt(std::string_view s);
 // A TCP socket bound to addr:port and listening, close-on-exec, SO_REUSEADDR.
 absl::StatusOr<ScopedFd> ListenTcp(const IpAddr& addr, uint16_t port, int backlog = 1024);
 
+// A unix datagram socket bound at `path` (which must not exist), non-blocking and
+// close-on-exec, its file owned by uid:gid with mode 0600: only that (host) user may send
+// to it; the binder reads from the returned fd.
+absl::StatusOr<ScopedFd> BindUnixDatagram(const std::string& path, uint32_t uid, uint32_t gid);
+
 // Connects to `to` and closes again: OK when something accepts within `timeout_ms`.
 absl::Status ProbeTcp(const HostPort& to, int timeout_ms);
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <random>
 
+#include "common/content_id.h"
 #include "dns/answerer.h"
 
 namespace prewarm::orchestrator {
@@ -53,6 +54,34 @@ int EventFeed::TemplateIndex(std::string_view tmpl) const {
   return it == templates_.end() ? -1 : static_cast<int>(it - templates_.begin());
 }
 
+void EventFeed::AddContent(const std::string& region,
+                           const google::protobuf::RepeatedPtrField<v1::ContentServed>& content) {
+  const int r = RegionIndex(region);
+  uint64_t refused = 0;
+  {
+    std::lock_guard<std::mutex> l(content_mu_);
+    for (const v1::ContentServed& c : content) {
+      const int t = TemplateIndex(c.template_name());
+      if (r < 0 || t < 0 || c.requests() == 0 || !ValidateContentId(c.content_id()).ok()) {
+        ++refused;
+        continue;
+      }
+      auto key = std::make_tuple(r, t, c.content_id());
+      auto it = pending_content_.find(key);
+      if (it == pending_content_.end()) {
+        if (pending_content_.size() >= kMaxPendingContents) {
+          ++refused;
+          continue;
+        }
+        it = pending_content_.emplace(std::move(key), PendingContent{}).first;
+      }
+      it->second.requests += c.requests();
+      it->second.size_bytes = c.size_bytes();
+    }
+  }
+  if (refused > 0) content_refused_.fetch_add(refused, std::memory_order_relaxed);
+}
+
 void EventFeed::CutNow() {
   int64_t now = clock_.NowMs();
   v1::RequestEventBatch batch;
@@ -84,6 +113,20 @@ void EventFeed::CutNow() {
       }
     }
   }
+  std::map<std::tuple<int, int, std::string>, PendingContent> content;
+  {
+    std::lock_guard<std::mutex> l(content_mu_);
+    content.swap(pending_content_);
+  }
+  for (const auto& [key, c] : content) {
+    v1::ContentCount* cc = batch.add_contents();
+    cc->set_unix_ms(last_cut_ms_);
+    cc->set_region(regions_[static_cast<size_t>(std::get<0>(key))]);
+    cc->set_template_name(templates_[static_cast<size_t>(std::get<1>(key))]);
+    cc->set_content_id(std::get<2>(key));
+    cc->set_requests(c.requests);
+    cc->set_size_bytes(c.size_bytes);
+  }
   last_cut_ms_ = now / 1000 * 1000;
   // Every network's share starts again with the next cut.
   if (cap_ != 0) {
@@ -95,7 +138,7 @@ void EventFeed::CutNow() {
     }
     service_times_->Roll(now);
   }
-  if (batch.events_size() == 0) return;
+  if (batch.events_size() == 0 && batch.contents_size() == 0) return;
   if (tap_) tap_(batch);
   Deliver(batch);
 }

@@ -4,7 +4,9 @@
 // network cannot pass a flood off as demand (docs/design.md, "Demand"); a cutter thread
 // turns the counts into one RequestEventBatch per second, keeps a bounded backlog for
 // forecasters that reconnect, and hands batches to every subscriber's bounded queue
-// (oldest dropped and counted when a subscriber falls behind).
+// (oldest dropped and counted when a subscriber falls behind). Per-content counts the
+// agents report (NodeStatus.content, issue 17) go out with the next cut as
+// RequestEventBatch.contents, summed per (region, template, content id).
 #pragma once
 
 #include <atomic>
@@ -12,16 +14,19 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "autoscale/service_time.h"
 #include "common/clock.h"
 #include "common/net.h"
 #include "orchestrator/config.h"
+#include "prewarm/v1/agent.pb.h"
 #include "prewarm/v1/forecast.pb.h"
 
 namespace prewarm::orchestrator {
@@ -64,6 +69,17 @@ class EventFeed {
     }
     cells_[Cell(region, tmpl, cold)].fetch_add(1, std::memory_order_relaxed);
   }
+
+  // The content counts of an agent whose node is in `region`, for the next cut. Refused
+  // (counted in content_refused_total, never forwarded): a region or template this
+  // orchestrator does not serve, an invalid content id, no requests, and new ids beyond
+  // kMaxPendingContents a cut. Thread-safe.
+  void AddContent(const std::string& region,
+                  const google::protobuf::RepeatedPtrField<v1::ContentServed>& content);
+  uint64_t content_refused_total() const {
+    return content_refused_.load(std::memory_order_relaxed);
+  }
+  static constexpr size_t kMaxPendingContents = 100'000;
 
   // Cuts the counts of the elapsed second into a batch (called by the thread; tests call
   // it directly with a manual clock).
@@ -117,6 +133,15 @@ class EventFeed {
   Tap tap_;
   int64_t last_cut_ms_ = 0;
   std::atomic<uint64_t> events_total_{0};
+
+  struct PendingContent {
+    uint64_t requests = 0;
+    uint64_t size_bytes = 0;
+  };
+  std::mutex content_mu_;
+  // (region index, template index, content id) -> counts; guarded by content_mu_.
+  std::map<std::tuple<int, int, std::string>, PendingContent> pending_content_;
+  std::atomic<uint64_t> content_refused_{0};
 
   mutable std::mutex mu_;
   std::deque<v1::RequestEventBatch> backlog_;        // guarded by mu_

@@ -50,6 +50,38 @@ TEST_F(EventFeedTest, CountsAreCutIntoOneEventPerRegionTemplateAndColdness) {
   EXPECT_FALSE(sub->Next(0).has_value());
 }
 
+TEST_F(EventFeedTest, ContentCountsOfSeveralNodesAreSummedPerRegionTemplateAndIdInTheNextCut) {
+  auto sub = feed_.Subscribe(0);
+  google::protobuf::RepeatedPtrField<v1::ContentServed> a, b;
+  auto add = [](auto& list, const std::string& id, uint64_t n, uint64_t bytes) {
+    v1::ContentServed* c = list.Add();
+    c->set_template_name("static");
+    c->set_content_id(id);
+    c->set_requests(n);
+    c->set_size_bytes(bytes);
+  };
+  add(a, "x.css", 2, 10);
+  add(b, "x.css", 5, 12);
+  add(b, "y.js", 1, 7);
+  feed_.AddContent("singapore", a);
+  feed_.AddContent("singapore", b);
+  feed_.AddContent("atlantis", b);  // a region this orchestrator does not serve
+  const int64_t start = 1'700'000'000'000;
+  clock_.Advance(1000);
+  feed_.CutNow();  // no answers this second: the batch carries content only
+  auto batch = sub->Next(0);
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ(batch->events_size(), 0);
+  ASSERT_EQ(batch->contents_size(), 2);
+  EXPECT_EQ(batch->contents(0).content_id(), "x.css");
+  EXPECT_EQ(batch->contents(0).requests(), 7u);
+  EXPECT_EQ(batch->contents(0).size_bytes(), 12u);  // the latest size
+  EXPECT_EQ(batch->contents(0).region(), "singapore");
+  EXPECT_EQ(batch->contents(0).unix_ms(), start);
+  EXPECT_EQ(batch->contents(1).content_id(), "y.js");
+  EXPECT_EQ(feed_.content_refused_total(), 2u);
+}
+
 TEST_F(EventFeedTest, EventsCarryTheMeasuredServiceTimeOnceAWindowHasEnoughAnswers) {
   ServiceTimeMeter meter({.window_ms = 10'000, .min_answers = 20, .alpha = 0.3});
   feed_.SetServiceTimes(&meter);

@@ -147,6 +147,7 @@ absl::StatusOr<std::shared_ptr<NodeSession>> NodeSessions::Open(v1::Register reg
   {
     std::lock_guard<std::mutex> sl(s->mu);
     s->status = first;
+    s->status.clear_content();  // counts go to the event feed, not the record
     st = Register(*s);
   }
   if (!st.ok()) {
@@ -215,14 +216,25 @@ void NodeSessions::Close(NodeSession& s) {
   if (lease != 0) (void)writer_.kv().Revoke(lease, config_.cluster.request_timeout_ms);
 }
 
-absl::Status NodeSessions::Report(NodeSession& s, const v1::NodeStatus& status) {
-  if (status.node_id() != s.node_id) {
+absl::Status NodeSessions::Report(NodeSession& s, const v1::NodeStatus& reported) {
+  if (reported.node_id() != s.node_id) {
     return absl::InvalidArgumentError(
-        fmt::format("status for '{}' on the stream of '{}'", status.node_id(), s.node_id));
+        fmt::format("status for '{}' on the stream of '{}'", reported.node_id(), s.node_id));
   }
   std::shared_ptr<const ClusterData> d = cache_.Data();
   std::lock_guard<std::mutex> sl(s.mu);
   if (s.closed) return absl::CancelledError("stream closed");
+  // The content counts are demand for the forecasters, not node state: to the feed, with
+  // the region the node registered; the record and the history get the status without.
+  v1::NodeStatus stripped;
+  if (reported.content_size() > 0) {
+    if (content_feed_ != nullptr) {
+      content_feed_->AddContent(s.reg.location().region(), reported.content());
+    }
+    stripped = reported;
+    stripped.clear_content();
+  }
+  const v1::NodeStatus& status = reported.content_size() > 0 ? stripped : reported;
   if (history_ != nullptr) history_->Report(status);
   IntegrateConnections(s, status);
   ApplyInstances(s, status, *d);

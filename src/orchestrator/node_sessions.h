@@ -10,7 +10,9 @@
 //   longer reports is forgotten;
 // - relays the commands the records imply: CreateInstance for a new record on its node,
 //   DestroyInstance once the leader ordered it. Each at most once per stream; the agent
-//   ignores a Create for an instance it has.
+//   ignores a Create for an instance it has;
+// - passes the per-content counts of each status (NodeStatus.content) to the event feed
+//   with the node's registered region, and keeps them out of the node's record.
 //
 // Threads: each stream's gRPC handler calls Open, Report and Close; the watch thread calls
 // OnChange. Each session has its own mutex.
@@ -22,13 +24,14 @@
 #include <mutex>
 #include <string>
 
+#include "autoscale/service_time.h"
 #include "common/clock.h"
 #include "orchestrator/cluster_cache.h"
 #include "orchestrator/cluster_writer.h"
 #include "orchestrator/config.h"
+#include "orchestrator/event_feed.h"
 #include "orchestrator/history.h"
 #include "orchestrator/presence.h"
-#include "autoscale/service_time.h"
 #include "prewarm/v1/agent.pb.h"
 #include "security/tls.h"
 
@@ -78,6 +81,8 @@ class NodeSessions {
   int connected() const;
   // Every report is recorded there (cluster.history_log); nullptr: none.
   void SetHistory(HistoryRecorder* history) { history_ = history; }
+  // Where the agents' content counts go (the forecasters' event stream); nullptr: dropped.
+  void SetContentFeed(EventFeed* feed) { content_feed_ = feed; }
 
  private:
   absl::StatusOr<v1::Register> Authenticate(v1::Register reg, const security::Peer& peer) const;
@@ -98,6 +103,7 @@ class NodeSessions {
   Presence& presence_;
   ServiceTimeMeter* service_times_;
   HistoryRecorder* history_ = nullptr;
+  EventFeed* content_feed_ = nullptr;
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<NodeSession>> sessions_;  // guarded by mu_

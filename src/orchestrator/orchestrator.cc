@@ -224,6 +224,7 @@ absl::Status Orchestrator::Start() {
                                                      events_.get());
   // Each snapshot's answers are precomputed as it is published, off the DNS threads.
   replica_->publisher().SetAfterPublish([r = resolver_.get()] { r->Precompute(); });
+  replica_->sessions().SetContentFeed(events_.get());  // before any agent can connect
   RETURN_IF_ERROR(replica_->Start());
   resolver_->SetHistory(replica_->history());
   resolver_->SetGeoDatabase(geoip_.get());

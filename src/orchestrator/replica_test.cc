@@ -66,6 +66,45 @@ TEST_F(ReplicaTest, ColdPathReservesAStandbyAddressAndOrdersTheInstance) {
   EXPECT_EQ(replica_.Answerable(), 1);
 }
 
+TEST_F(ReplicaTest, AnAgentsContentCountsGoToTheEventFeedWithItsRegionNotToItsRecord) {
+  EventFeed feed(config_, clock_);
+  replica_.r().sessions().SetContentFeed(&feed);
+  auto sub = feed.Subscribe(0);
+  auto fra = Fra();
+  auto add = [&](const std::string& tmpl, const std::string& id, uint64_t n, uint64_t bytes) {
+    v1::ContentServed* c = replica_.status("fra-1").add_content();
+    c->set_template_name(tmpl);
+    c->set_content_id(id);
+    c->set_requests(n);
+    c->set_size_bytes(bytes);
+  };
+  add("static", "video/seg1.ts", 3, 5120);
+  add("static", "../../etc/passwd", 9, 1);  // refused: escapes
+  add("no-such-template", "a.css", 2, 10);  // refused: not served here
+  add("static", "zero.css", 0, 10);         // refused: no requests
+  ASSERT_TRUE(replica_.Send("fra-1").ok());
+  replica_.status("fra-1").clear_content();
+  clock_.Advance(1000);
+  feed.CutNow();
+  auto batch = sub->Next(0);
+  ASSERT_TRUE(batch.has_value());
+  ASSERT_EQ(batch->contents_size(), 1);
+  EXPECT_EQ(batch->contents(0).region(), "frankfurt");
+  EXPECT_EQ(batch->contents(0).template_name(), "static");
+  EXPECT_EQ(batch->contents(0).content_id(), "video/seg1.ts");
+  EXPECT_EQ(batch->contents(0).requests(), 3u);
+  EXPECT_EQ(batch->contents(0).size_bytes(), 5120u);
+  EXPECT_EQ(feed.content_refused_total(), 3u);
+  // Demand, not node state: the node's record never holds it.
+  auto node = replica_.r().cache().Data()->nodes.at("fra-1");
+  EXPECT_EQ(node->rec.status().content_size(), 0);
+  // Counted once: the next cut has none.
+  ASSERT_TRUE(replica_.Send("fra-1").ok());
+  clock_.Advance(1000);
+  feed.CutNow();
+  EXPECT_FALSE(sub->Next(0).has_value());
+}
+
 TEST_F(ReplicaTest, InstancesFollowAgentReportsAndLeaveDnsWhenGone) {
   auto fra = Fra();
   ASSERT_TRUE(replica_.r().cold().Reserve("static", kFrankfurt));

@@ -47,7 +47,7 @@ std::optional<uint64_t> ReadCounter(const std::string& path) {
   return static_cast<uint64_t>(*v);
 }
 
-std::vector<std::string> WorkloadEnv(const InstanceSpec& spec) {
+std::vector<std::string> WorkloadEnv(const InstanceSpec& spec, bool reports) {
   std::map<std::string, std::string> env = {{"PATH", "/usr/bin:/bin"}, {"HOME", "/"}};
   for (const auto& [k, v] : spec.tmpl.env) env[k] = v;
   if (spec.tmpl.app_port == 0) {
@@ -56,6 +56,7 @@ std::vector<std::string> WorkloadEnv(const InstanceSpec& spec) {
   }
   env["PREWARM_INSTANCE_ID"] = spec.id;
   env["PREWARM_LISTEN"] = HostPort{spec.address, spec.port}.ToString();  // what fd 3 is bound to
+  if (reports) env["PREWARM_CONTENT_REPORT"] = kContentReportPath;
   std::vector<std::string> out;
   for (const auto& [k, v] : env) out.push_back(fmt::format("{}={}", k, v));
   return out;
@@ -83,6 +84,7 @@ class OciInstance final : public RuntimeInstance {
   // Forget everything without touching the host (the directory belongs to someone else).
   void Abandon() { destroyed_ = true; }
   const std::string& scratch_dir() const override { return scratch_; }
+  int content_report_fd() const override { return report_fd_.get(); }
   absl::Status Start(int listen_fd) override;
   std::optional<int> PollExit() override;
   ResourceUsage Usage() override;
@@ -90,7 +92,10 @@ class OciInstance final : public RuntimeInstance {
 
  private:
   absl::Status WriteConfig();
+  absl::Status BindReportSocket(uint32_t uid, uint32_t gid);
   absl::Status CheckCgroupLimits();
+  // runsc does not pass a host unix socket through (without --host-uds): no reports.
+  bool reports() const { return !rt_.gvisor(); }
   // Runs with its own host id range: see oci_runtime.h.
   bool userns() const {
     return rt_.options_.userns && spec_.tmpl.install_dir.empty() && !rt_.gvisor();
@@ -104,10 +109,12 @@ class OciInstance final : public RuntimeInstance {
   OciRuntime& rt_;
   InstanceSpec spec_;
   std::string dir_, rootfs_, scratch_, rw_, netns_, cid_;
+  std::string report_dir() const { return dir_ + "/report"; }
   // An app on its own port (TemplateSpec::app_port): the instance's own network
   // namespace (loopback up) and the relay into it.
   bool relay_mode() const { return spec_.tmpl.app_port != 0; }
   std::unique_ptr<OwnPortRelay> relay_;
+  ScopedFd report_fd_;            // the content-report socket (reports())
   std::optional<IdMapping> ids_;  // set while this instance holds spec_.slot
   uint64_t memory_limit_ = 0;     // as written to config.json
   uint32_t pids_limit_ = 0;
@@ -127,7 +134,9 @@ absl::Status OciInstance::Prepare() {
   }
   fs::path mount_point =
       fs::path(dir_) / "mnt" / fs::path(spec_.tmpl.scratch_mount).relative_path();
-  for (const fs::path& d : {fs::path(rootfs_), fs::path(scratch_), mount_point}) {
+  fs::path report_point = fs::path(dir_) / "mnt" / fs::path(kContentReportMount).relative_path();
+  for (const fs::path& d :
+       {fs::path(rootfs_), fs::path(scratch_), mount_point, report_point, fs::path(report_dir())}) {
     fs::create_directories(d, ec);
     if (ec) return ErrnoStatus(ec.value(), "mkdir " + d.string());
   }
@@ -137,6 +146,7 @@ absl::Status OciInstance::Prepare() {
   uint32_t uid = (spec_.tmpl.user ? spec_.tmpl.user->first : o.uid) + (ids_ ? ids_->host_uid : 0);
   uint32_t gid = (spec_.tmpl.user ? spec_.tmpl.user->second : o.gid) + (ids_ ? ids_->host_gid : 0);
   RETURN_IF_ERROR(rt_.mounter_.MountTmpfs(scratch_, spec_.tmpl.scratch_bytes, uid, gid, 0755));
+  if (reports()) RETURN_IF_ERROR(BindReportSocket(uid, gid));
   std::vector<std::string> lowers = {dir_ + "/mnt"};
   size_t option_bytes = 0;
   for (const std::string& l : spec_.tmpl.layers) option_bytes += l.size() + 1;
@@ -165,11 +175,20 @@ absl::Status OciInstance::Prepare() {
   return WriteConfig();
 }
 
+// The agent binds the socket in the instance's directory; the workload, whose uid is
+// host uid `uid` outside its user namespace, is the only one allowed to send to it, and
+// sees the directory read-only at kContentReportMount (sending needs no write access to
+// the mount, only to the socket file).
+absl::Status OciInstance::BindReportSocket(uint32_t uid, uint32_t gid) {
+  ASSIGN_OR_RETURN(report_fd_, BindUnixDatagram(report_dir() + "/content.sock", uid, gid));
+  return absl::OkStatus();
+}
+
 absl::Status OciInstance::WriteConfig() {
   const OciOptions& o = rt_.options_;
   OciConfigParams p;
   p.args = spec_.tmpl.command;
-  p.env = WorkloadEnv(spec_);
+  p.env = WorkloadEnv(spec_, reports());
   p.hostname = spec_.id;
   p.uid = spec_.tmpl.user ? spec_.tmpl.user->first : o.uid;
   p.gid = spec_.tmpl.user ? spec_.tmpl.user->second : o.gid;
@@ -186,6 +205,7 @@ absl::Status OciInstance::WriteConfig() {
   if (relay_mode()) p.netns_path = netns_;
   p.seccomp = o.seccomp;
   p.userns = ids_;
+  if (reports()) p.readonly_binds.emplace_back(kContentReportMount, report_dir());
   if (!spec_.tmpl.install_dir.empty()) {
     // Root until dpkg is done (prewarm-guest-activate --install), then uid:gid with no
     // capabilities left; what dpkg writes to the tmpfs is charged to the instance.
@@ -194,7 +214,7 @@ absl::Status OciInstance::WriteConfig() {
     p.gid = 0;
     p.capabilities = {"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FOWNER",
                       "CAP_FSETID", "CAP_SETUID",       "CAP_SETGID"};
-    p.readonly_binds = {{kInstallMount, spec_.tmpl.install_dir}};
+    p.readonly_binds.emplace_back(kInstallMount, spec_.tmpl.install_dir);
     p.memory_limit_bytes += InstallRootBytes(spec_.tmpl);
     std::vector<std::string> args = {std::string(kInstallMount) + "/prewarm-guest-activate",
                                      "--install",
@@ -316,6 +336,7 @@ absl::Status OciInstance::Destroy() {
   destroyed_ = true;
   relay_.reset();  // closes the relayed connections
   StopContainer();
+  report_fd_.reset();
   std::error_code ec;
   // runc keeps a directory per container (gone once `runc run` has cleaned up); runsc
   // keeps files named after the sandbox: ask it to delete whatever is left.

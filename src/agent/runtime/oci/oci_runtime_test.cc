@@ -2,6 +2,8 @@
 // state dir, container-id prefix and 127.77.x.y address.
 #include "agent/runtime/oci/oci_runtime.h"
 
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -138,6 +140,31 @@ TEST_F(OciRuntimeTest, AnswersARequestThatConnectedBeforeStart) {
   ResourceUsage usage = inst->Usage();
   EXPECT_GT(usage.memory_bytes, 0u);
   EXPECT_GE(usage.pids, 1u);
+}
+
+// The instance's report socket reaches through the sandbox (bind mount, user namespace,
+// $PREWARM_CONTENT_REPORT): what prewarm-httpd served arrives on content_report_fd().
+TEST_F(OciRuntimeTest, TheWorkloadReportsWhatItServedOnTheInstancesReportSocket) {
+  auto inst = CreateWithContent("reports");
+  ASSERT_NE(inst, nullptr);
+  const int fd = inst->content_report_fd();
+  ASSERT_GE(fd, 0);
+  // Only the workload's (host) user may send: the socket is its, mode 0600.
+  struct stat st {};
+  ASSERT_EQ(::stat((runtime_->InstanceDir("reports") + "/report/content.sock").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_GE(st.st_uid, options_.userns_base) << "the workload's mapped uid, not root";
+  ASSERT_TRUE(inst->Start(listen_fd_.get()).ok());
+  auto r = HttpGet(addr_, port_, "/hello.txt", kTimeout);
+  ASSERT_TRUE(r.ok()) << r.status() << Slurp(runtime_->InstanceDir("reports") + "/runc.log");
+  EXPECT_EQ(r->status, 200);
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10'000), 1) << "no report within 10 s";
+  char buf[2048];
+  ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(n)), "200\t10\thello.txt");
 }
 
 TEST_F(OciRuntimeTest, WorkloadHasNoNetworkButLoopback) {

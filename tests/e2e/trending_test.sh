@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# End to end (issue 17): a GET to a runc instance's prewarm-httpd becomes a per-content
+# count on the forecaster's event stream. The real `prewarm up` (orchestrator, forecaster,
+# three runc agents, origin) on loopback: the workload reports through the socket its agent
+# bound in the sandbox, the agent sends the counts with its status, the orchestrator puts
+# them on the event stream, the forecaster counts them.
+# Usage: trending_test.sh PATH/TO/prewarm
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/lib.sh"
+PREWARM=${1:?usage: trending_test.sh PATH/TO/prewarm}
+require_root_and runc kdig curl
+
+LOG=$(mktemp /tmp/prewarm-e2e-trending.XXXXXX.log)
+start_up "$LOG"
+# metric URL NAME{LABELS}: the value of that exact series.
+metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
+FC=http://127.0.0.1:9440
+FRA_AGENT=http://127.0.0.1:9430
+OK_COUNTS='prewarm_forecaster_content_counts_total{result="ok"}'
+COUNTED='prewarm_agent_content_reports_total{node="fra-1",region="frankfurt",template="static",result="counted"}'
+
+check "prewarm up comes up with three agents connected" wait_until 60 three_nodes
+stop_if_failed "$LOG"
+FRA=$(a_record)
+check "source 127.0.0.1 is answered by the Frankfurt node ($FRA)" bash -c "[[ '$FRA' == 127.77.1.* ]]"
+serves() { curl -sf --max-time 5 "http://$FRA/hello.txt" >/dev/null; }
+check "the Frankfurt instance serves hello.txt" wait_until 20 serves
+stop_if_failed "$LOG"
+BEFORE=$(metric "$FC" "$OK_COUNTS")
+for i in $(seq 1 5); do curl -s --max-time 5 -o /dev/null "http://$FRA/hello.txt"; done
+
+counted() { (($(metric "$FRA_AGENT" "$COUNTED") >= 5)); }
+check "the agent counted the instance's reports" wait_until 10 counted
+on_stream() { (($(metric "$FC" "$OK_COUNTS") > ${BEFORE:-0})); }
+check "the forecaster received content counts on its event stream" wait_until 15 on_stream
+# The readiness and health probes GET / (index.html): a second id tracked is hello.txt,
+# which only the GETs above asked for (ranked at the next planning round, step_s 10).
+tracked() { (($(metric "$FC" prewarm_forecaster_trending_contents) >= 2)); }
+check "the forecaster ranks hello.txt beside the probes' index.html" wait_until 25 tracked
+check "no content count was rejected" \
+  bash -c "[[ \$(curl -s $FC/metrics | awk '\$1 == \"prewarm_forecaster_content_counts_total{result=\\\"rejected\\\"}\" {print \$2}') == 0 ]]"
+# hello.txt is in the template's preload list: every GET of it is a preload hit.
+L='node="fra-1",region="frankfurt",template="static"'
+hits() { (($(metric "$FRA_AGENT" "prewarm_agent_preload_hits_total{$L}") >= 5)); }
+check "the agent counts the GETs of preloaded hello.txt as preload hits" wait_until 5 hits
+check "... out of at least as many requests" \
+  bash -c "(( \$(curl -s $FRA_AGENT/metrics | awk -v m='prewarm_agent_preload_requests_total{$L}' '\$1 == m {print \$2}') >= \$(curl -s $FRA_AGENT/metrics | awk -v m='prewarm_agent_preload_hits_total{$L}' '\$1 == m {print \$2}') ))"
+if command -v promtool >/dev/null; then
+  check "the agent's /metrics pass promtool check metrics" \
+    bash -c "curl -s $FRA_AGENT/metrics | promtool check metrics"
+fi
+if ((FAILED > 0)); then tail -60 "$LOG"; fi
+finish
