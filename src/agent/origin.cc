@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "fmt/format.h"
+#include "workload/queue_wait.h"
 
 namespace prewarm::agent {
 namespace {
@@ -72,7 +73,8 @@ class HttpProber final : public Prober {
     httplib::Client client(addr.ToString(), port);
     client.set_connection_timeout(0, static_cast<time_t>(timeout_ms) * 1000);
     client.set_read_timeout(0, static_cast<time_t>(timeout_ms) * 1000);
-    auto res = client.Get(path);
+    // Marked, so the workload does not count the probe as demand for the probed content.
+    auto res = client.Get(path, {{workload::kProbeHeader, "1"}});
     return res && res->status >= 200 && res->status < 400;
   }
 };

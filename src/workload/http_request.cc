@@ -5,6 +5,8 @@
 #include <cctype>
 #include <utility>
 
+#include "workload/queue_wait.h"
+
 namespace prewarm::workload {
 namespace {
 
@@ -59,6 +61,8 @@ bool ApplyHeader(std::string_view line, RequestHead& head) {
     head.has_body = head.has_body || value.find_first_not_of('0') != std::string_view::npos;
   } else if (IEquals(name, "Transfer-Encoding")) {
     head.has_body = true;
+  } else if (IEquals(name, kProbeHeader)) {
+    head.probe = true;
   }
   return true;
 }

@@ -20,6 +20,7 @@ struct RequestHead {
   std::string target;
   bool keep_alive = false;
   bool has_body = false;  // Content-Length > 0 or any Transfer-Encoding
+  bool probe = false;     // the agent's readiness or health probe (kProbeHeader)
 };
 
 // Parses the head at the start of `buf` (request line + headers + CRLFCRLF).

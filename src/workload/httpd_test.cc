@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "workload/content_report.h"
 #include "workload/http_client.h"
+#include "workload/queue_wait.h"
 
 namespace prewarm::workload {
 namespace {
@@ -299,8 +300,15 @@ TEST_F(HttpdTest, ReportsEachServedOrMissingContentToTheAgentSocket) {
   for (std::string_view path : {"/hello.txt?v=2", "/sub/", "/", "/nope.css"}) {
     ASSERT_TRUE(c.Request("GET", path).ok()) << path;
   }
-  // Not reported: HEAD serves no content, a traversal names none.
+  // Not reported: HEAD serves no content, a traversal names none, and the agent's probe
+  // (served all the same) is not demand.
   ASSERT_TRUE(c.Request("HEAD", "/hello.txt").ok());
+  ASSERT_TRUE(
+      c.Send(std::string("GET /hello.txt HTTP/1.1\r\nHost: x\r\n") + kProbeHeader + ": 1\r\n\r\n")
+          .ok());
+  auto probed = c.ReadResponse();
+  ASSERT_TRUE(probed.ok()) << probed.status();
+  EXPECT_EQ(probed->status, 200);
   ASSERT_TRUE(c.Request("GET", "/../secret.txt").ok());
   ASSERT_TRUE(c.Request("GET", "/live/stream.m3u8").ok());
   EXPECT_EQ(agent.Next(), "200\t12\thello.txt");

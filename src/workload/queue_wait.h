@@ -20,6 +20,9 @@
 namespace prewarm::workload {
 
 inline constexpr const char* kQueuedHeader = "X-Prewarm-Queued-Ms";
+// Sent by the agent's probes: the workload serves them as any request but does not count
+// them as demand for their content (content reports, trending, preload hits).
+inline constexpr const char* kProbeHeader = "X-Prewarm-Probe";
 
 // For connection `fd`, after its first request was read: milliseconds its last received
 // bytes waited before `serving_since`, or 0 when they came later (or TCP_INFO fails).

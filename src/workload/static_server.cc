@@ -231,10 +231,10 @@ void StaticServer::Respond(Conn& c, const RequestHead& head) {
   }
   if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     if (fd >= 0) ::close(fd);
-    if (!head_only) ReportContent(404, 0, *rel);
+    if (!head_only && !head.probe) ReportContent(404, 0, *rel);
     return QueueError(c, 404, head_only);
   }
-  if (!head_only) ReportContent(200, static_cast<uint64_t>(st.st_size), *rel);
+  if (!head_only && !head.probe) ReportContent(200, static_cast<uint64_t>(st.st_size), *rel);
   QueueFile(c, fd, st.st_size, *rel, head_only);
 }
 
