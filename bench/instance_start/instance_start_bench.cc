@@ -37,6 +37,13 @@
 // so the machine's noise spreads evenly. Memory: oci = the container's cgroup usage; qemu =
 // the QEMU process's PSS. --density K also runs K instances of each qemu variant at once
 // and reports their PSS (clones share the template's RAM file).
+//
+// --burst 1,4,16,32 (oci only): K instances started at once, each on a thread of its own as
+// the agent starts them, R rounds per K (--burst-rounds, 3): every instance's create -> HTTP
+// 200 and the time until the last one answered, i.e. how start time grows with concurrent
+// starts on this machine. `prewarm sim --start-contention` models that growth; the line
+// `parallelism` (K x the median lone start / the makespan) is the number of starts the
+// machine runs at full speed at once.
 #include <unistd.h>
 
 #include <algorithm>
@@ -73,9 +80,11 @@ struct Args {
                                        "qemu-clone", "oci-api",         "oci-api-install",
                                        "qemu-api",   "qemu-api-install"};
   std::string httpd = PREWARM_HTTPD_PATH;
-  std::string image;    // oci-image: the image's reference
-  int first = 5;        // oci and oci-image from an empty cache, this many times each
-  int wrk_seconds = 0;  // oci vs oci-relay under wrk, per round (0: no load test)
+  std::string image;       // oci-image: the image's reference
+  int first = 5;           // oci and oci-image from an empty cache, this many times each
+  int wrk_seconds = 0;     // oci vs oci-relay under wrk, per round (0: no load test)
+  std::vector<int> burst;  // oci: K instances started at once, for each K
+  int burst_rounds = 3;
 };
 
 struct Sample {
@@ -116,6 +125,18 @@ std::optional<Args> ParseArgs(int argc, char** argv) {
       a.first = std::max(0, std::atoi(argv[i + 1]));
     } else if (flag == "--wrk") {
       a.wrk_seconds = std::max(0, std::atoi(argv[i + 1]));
+    } else if (flag == "--burst") {
+      std::string v = argv[i + 1];
+      for (size_t p = 0; p <= v.size();) {
+        size_t c = v.find(',', p);
+        if (c == std::string::npos) c = v.size();
+        int k = std::atoi(v.substr(p, c - p).c_str());
+        if (k < 1 || k > 200) return std::nullopt;  // addresses 127.77.201.1 .. .200
+        a.burst.push_back(k);
+        p = c + 1;
+      }
+    } else if (flag == "--burst-rounds") {
+      a.burst_rounds = std::max(1, std::atoi(argv[i + 1]));
     } else {
       return std::nullopt;
     }
@@ -257,6 +278,55 @@ absl::Status Density(Variant& v, int k) {
   return absl::OkStatus();
 }
 
+struct BurstResult {
+  std::vector<double> ready_ms;     // every instance's create -> HTTP 200
+  std::vector<double> makespan_ms;  // per round: until the last one answered
+};
+
+// K instances of `v` started at once, each on its own thread (the agent runs a thread per
+// start): create, preload, bind, start, first HTTP 200; destroyed once all answered.
+absl::Status Burst(Variant& v, int k, int round, BurstResult& out) {
+  std::vector<std::unique_ptr<agent::RuntimeInstance>> insts(static_cast<size_t>(k));
+  std::vector<ScopedFd> fds(static_cast<size_t>(k));
+  std::vector<absl::Status> status(static_cast<size_t>(k));
+  std::vector<double> ready(static_cast<size_t>(k));
+  std::vector<std::thread> threads;
+  auto t0 = Clock::now();
+  for (int i = 0; i < k; ++i) {
+    threads.emplace_back([&, i] {
+      auto idx = static_cast<size_t>(i);
+      status[idx] = [&]() -> absl::Status {
+        agent::InstanceSpec spec = Spec(v.tmpl, fmt::format("b{}-{}", round, i), 0);
+        spec.address = IpAddr::V4((127u << 24) | (77u << 16) | (201u << 8) | (1 + i));
+        spec.slot = static_cast<uint32_t>(i);
+        ASSIGN_OR_RETURN(insts[idx], v.runtime->Create(spec));
+        fs::create_directories(insts[idx]->scratch_dir() + "/content");
+        std::ofstream(insts[idx]->scratch_dir() + "/content/hello.txt") << "hello from the edge\n";
+        ASSIGN_OR_RETURN(fds[idx], ListenTcp(spec.address, 80));
+        RETURN_IF_ERROR(insts[idx]->Start(fds[idx].get()));
+        RETURN_IF_ERROR(WaitFor200(spec.address, spec.tmpl.probe_path));
+        ready[idx] = Ms(Clock::now() - t0);
+        return absl::OkStatus();
+      }();
+    });
+  }
+  for (auto& t : threads) t.join();
+  double makespan = Ms(Clock::now() - t0);
+  absl::Status first = absl::OkStatus();
+  for (int i = 0; i < k; ++i) {
+    auto idx = static_cast<size_t>(i);
+    if (insts[idx]) {
+      absl::Status d = insts[idx]->Destroy();
+      if (first.ok() && !d.ok()) first = d;
+    }
+    if (first.ok() && !status[idx].ok()) first = status[idx];
+  }
+  if (!first.ok()) return first;
+  out.ready_ms.insert(out.ready_ms.end(), ready.begin(), ready.end());
+  out.makespan_ms.push_back(makespan);
+  return absl::OkStatus();
+}
+
 // "1.23ms", "850.00us", "1.02s" -> ms
 double WrkMs(const std::string& v) {
   double x = std::atof(v.c_str());
@@ -330,7 +400,7 @@ int main(int argc, char** argv) {
         "oci-api-install,qemu-api,qemu-api-install,oci-image,oci-relay,oci-unhardened,oci-no-"
         "seccomp,oci-no-userns] [--httpd PATH] [--image "
         "REF] [--first K] "
-        "[--wrk SECONDS]\n",
+        "[--wrk SECONDS] [--burst K,K,...] [--burst-rounds R]\n",
         argv[0]);
     return 2;
   }
@@ -479,6 +549,24 @@ int main(int argc, char** argv) {
       status = 1;
     }
   }
+  std::map<int, BurstResult> bursts;
+  Variant* burst_variant = nullptr;
+  for (Variant& v : variants) {
+    if (v.name == "oci") burst_variant = &v;
+  }
+  if (!args->burst.empty() && burst_variant == nullptr) {
+    fmt::print(stderr, "--burst needs the oci variant\n");
+    status = 2;
+  }
+  for (int r = 0; r < args->burst_rounds && status == 0 && burst_variant; ++r) {
+    for (int k : args->burst) {  // round-robin over K, as the cycles are
+      if (auto st = Burst(*burst_variant, k, r, bursts[k]); !st.ok()) {
+        fmt::print(stderr, "burst {} round {}: {}\n", k, r, st.ToString());
+        status = 1;
+        break;
+      }
+    }
+  }
   fmt::print("instance_start_bench: {} cycles per variant, round-robin, {} cores, load {}\n",
              args->n, ::sysconf(_SC_NPROCESSORS_ONLN), [] {
                std::ifstream in("/proc/loadavg");
@@ -510,6 +598,28 @@ int main(int argc, char** argv) {
   }
   for (Variant& v : variants) {
     if (!v.note.empty()) fmt::print("  {}: {}\n", v.name, v.note);
+  }
+  if (!bursts.empty() && status == 0) {
+    // The lone start: the burst of 1 if measured, else the oci cycles' median.
+    double lone = bursts.count(1)       ? Percentile(bursts[1].ready_ms, 0.5)
+                  : median.count("oci") ? median["oci"]
+                                        : 0;
+    fmt::print(
+        "oci burst: K started at once, {} rounds each; create -> HTTP 200 of every instance\n",
+        args->burst_rounds);
+    fmt::print("{:>5} {:>12} {:>10} {:>10} {:>14} {:>12} {:>12}\n", "K", "median ms", "p90 ms",
+               "max ms", "makespan ms", "x lone", "parallelism");
+    for (const auto& [k, b] : bursts) {
+      double makespan = Percentile(b.makespan_ms, 0.5);
+      fmt::print("{:>5} {:>12.1f} {:>10.1f} {:>10.1f} {:>14.1f} {:>12.2f} {:>12.2f}\n", k,
+                 Percentile(b.ready_ms, 0.5), Percentile(b.ready_ms, 0.9),
+                 Percentile(b.ready_ms, 1.0), makespan,
+                 lone > 0 ? Percentile(b.ready_ms, 0.5) / lone : 0.0,
+                 lone > 0 ? k * lone / makespan : 0.0);
+    }
+    fmt::print(
+        "x lone: the median over the lone start's median; parallelism: K x the lone "
+        "median / the median makespan\n");
   }
   if (median.count("qemu-restore") && median.count("qemu-cold")) {
     fmt::print("ratio qemu-restore / qemu-cold (median create->ready): {:.2f}\n",

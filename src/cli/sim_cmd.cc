@@ -40,6 +40,7 @@ struct SimFlags : TraceFlags {
   std::string warmup = "0";
   std::string minute_model = "off";
   std::string routing = "pack";
+  std::string start_contention = "none";
   bool json = false, sweep = false, no_normalise = false;
   std::string plot, csv;
   double plot_xmax = 0;
@@ -58,14 +59,17 @@ absl::StatusOr<sim::SimConfig> MakeConfig(const SimFlags& f, const sim::Workload
   c.nodes = f.nodes;
   c.slots_per_node = f.slots;
   ASSIGN_OR_RETURN(c.start, sim::StartTime::Named(f.runtime));
+  ASSIGN_OR_RETURN(c.contention, sim::StartContention::Parse(f.start_contention));
   ASSIGN_OR_RETURN(c.measure_from_ms, sim::ParseDurationMs(f.warmup));
   if (!w.invocations.empty()) {
     // The minute model is the reference simulator's: loads are instant, an unloaded instance
     // is gone at once (no DNS answers outstand), capacity is unbounded, every minute counts.
-    if (f.runtime_given || f.slots_given || c.measure_from_ms > 0 || f.routing != "pack") {
+    if (f.runtime_given || f.slots_given || c.measure_from_ms > 0 || f.routing != "pack" ||
+        c.contention.cores > 0) {
       return absl::InvalidArgumentError(
           "--minute-model fixes the runtime (instant), the slots (unbounded), the warm-up "
-          "(none) and the routing (pack): drop --runtime, --slots, --warmup and --routing");
+          "(none) and the routing (pack): drop --runtime, --start-contention, --slots, --warmup "
+          "and --routing");
     }
     c.start = sim::StartTime{0, 0};
     c.dns_ttl_ms = 0;
@@ -151,9 +155,15 @@ std::vector<std::pair<std::string, std::string>> Setup(const SimFlags& f, const 
                                w.total_arrivals())},
       {"regions", absl::StrJoin(w.regions, ",")},
       {"cluster",
-       fmt::format("{} nodes x {} slots, runtime {} (start median {} s, p99 {} s)", nodes,
-                   c.slots_per_node, w.invocations.empty() ? f.runtime : "instant",
-                   c.start.median_s, c.start.p99_s)},
+       fmt::format("{} nodes x {} slots, runtime {} (start median {} s, p99 {} s alone), start "
+                   "contention {}",
+                   nodes, c.slots_per_node, w.invocations.empty() ? f.runtime : "instant",
+                   c.start.median_s, c.start.p99_s,
+                   c.contention.cores == 0
+                       ? "none"
+                       : fmt::format("{} (starts share {} cores{}: processor sharing)",
+                                     c.contention.ToString(), c.contention.cores,
+                                     c.contention.host ? " of one host" : " per node"))},
       {"run",
        fmt::format("seed {}, warm-up {} (not measured), {} threads", c.seed, f.warmup, f.jobs)},
       {"routing", c.routing == sim::Routing::kLive
@@ -297,6 +307,11 @@ void AddSimCommand(CLI::App& app) {
                                 "start-time distribution: oci, qemu, qemu-restore, qemu-clone, or "
                                 "measured:MEDIAN_S,P99_S (lognormal through both)")
                       ->capture_default_str();
+  s->add_option("--start-contention", f->start_contention,
+                "none, node:CORES or host:CORES: starts share CORES per node (or of one host, "
+                "every node's) at full speed, more in progress slow each other down "
+                "(processor sharing; bench/instance_start --burst measures it)")
+      ->capture_default_str();
   s->add_option("--minute-model", f->minute_model,
                 "off, one-instance or concurrency: the ATC'20 reference simulator's minute "
                 "model (bench/sim/README.md)")

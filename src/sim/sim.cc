@@ -99,8 +99,31 @@ absl::StatusOr<StartTime> Measured(const std::string& spec) {
 
 }  // namespace
 
+absl::StatusOr<StartContention> StartContention::Parse(const std::string& spec) {
+  if (spec == "none") return StartContention{};
+  size_t colon = spec.find(':');
+  std::string scope = spec.substr(0, colon);
+  if (colon == std::string::npos || (scope != "node" && scope != "host")) {
+    return absl::InvalidArgumentError(fmt::format(
+        "start contention '{}': expected none, node:CORES or host:CORES (e.g. host:2)", spec));
+  }
+  std::string n = spec.substr(colon + 1);
+  char* end = nullptr;
+  unsigned long cores = std::strtoul(n.c_str(), &end, 10);
+  if (n.empty() || *end != '\0' || cores < 1 || cores > 4096) {
+    return absl::InvalidArgumentError(
+        fmt::format("start contention '{}': CORES must be a whole number from 1 to 4096", spec));
+  }
+  return StartContention{static_cast<uint32_t>(cores), scope == "host"};
+}
+
+std::string StartContention::ToString() const {
+  if (cores == 0) return "none";
+  return fmt::format("{}:{}", host ? "host" : "node", cores);
+}
+
 absl::StatusOr<StartTime> StartTime::Named(const std::string& runtime) {
-  if (runtime == "oci") return StartTime{0.0176, 0.0341};
+  if (runtime == "oci") return StartTime{0.045, 0.090};
   if (runtime == "qemu") return StartTime{2.7, 3.5};
   if (runtime == "qemu-restore") return StartTime{0.37, 0.6};
   if (runtime == "qemu-clone") return StartTime{0.21, 0.4};
@@ -233,6 +256,9 @@ void Simulator::BuildTopology() {
     view_.keys.push_back(std::move(vk));
   }
   view_.Index();
+  if (config_.contention.cores > 0) {
+    start_groups_.assign(config_.contention.host ? 1 : view_.nodes.size(), {});
+  }
   load_.assign(w_.keys.size(), {});
   result_.keys.assign(w_.keys.size(), {});
 }
@@ -304,8 +330,71 @@ uint32_t Simulator::StartInstance(uint32_t key, uint32_t node, ScaleReason reaso
   insts.push_back(std::move(vi));
   if (Measured(now_)) ++result_.starts;
   ++result_.decisions[fmt::format("create:{}", orchestrator::ScaleReasonName(reason))];
-  Push(now_ + config_.start.Sample(rng_), Ev::kReady, slot, s.gen);
+  SimTimeUs alone = config_.start.Sample(rng_);
+  if (config_.contention.cores == 0) {
+    Push(now_ + alone, Ev::kReady, slot, s.gen);
+    return slot;
+  }
+  StartGroup& g = GroupOf(node);
+  AdvanceGroup(g);
+  g.active.push_back({g.work + static_cast<double>(alone), slot, s.gen});
+  PlanGroup(config_.contention.host ? 0 : node);
   return slot;
+}
+
+Simulator::StartGroup& Simulator::GroupOf(uint32_t node) {
+  return start_groups_[config_.contention.host ? 0 : node];
+}
+
+// Each active start has run at cores / k (at most 1) since the group was last advanced.
+void Simulator::AdvanceGroup(StartGroup& g) {
+  double k = static_cast<double>(g.active.size());
+  double rate = k <= config_.contention.cores ? 1.0 : config_.contention.cores / k;
+  g.work += rate * static_cast<double>(now_ - g.last);
+  g.last = now_;
+}
+
+// One pending event per group: when its first active start is done at the current rate.
+void Simulator::PlanGroup(uint32_t group) {
+  StartGroup& g = start_groups_[group];
+  ++g.version;
+  if (g.active.empty()) return;
+  double first = g.active.front().done;
+  for (const auto& a : g.active) first = std::min(first, a.done);
+  double k = static_cast<double>(g.active.size());
+  double rate = k <= config_.contention.cores ? 1.0 : config_.contention.cores / k;
+  auto wait = static_cast<SimTimeUs>(std::ceil(std::max(0.0, first - g.work) / rate));
+  Push(now_ + wait, Ev::kStartsDone, group, g.version);
+}
+
+void Simulator::OnStartsDone(uint32_t group, uint32_t version) {
+  StartGroup& g = start_groups_[group];
+  if (g.version != version) return;  // re-planned since
+  AdvanceGroup(g);
+  std::vector<StartGroup::Active> done;
+  // Whole µs: a start due within the rounding of the wait is done.
+  std::erase_if(g.active, [&](const StartGroup::Active& a) {
+    if (a.done > g.work + 1.0) return false;
+    done.push_back(a);
+    return true;
+  });
+  PlanGroup(group);
+  for (const auto& a : done) {
+    if (slots_[a.slot].alive && slots_[a.slot].gen == a.gen) OnReady(a.slot);
+  }
+}
+
+// A start that ends before it is done (destroyed while starting) stops taking its share.
+void Simulator::LeaveGroup(uint32_t slot) {
+  if (config_.contention.cores == 0) return;
+  uint32_t group = config_.contention.host ? 0 : Inst(slot).node;
+  StartGroup& g = start_groups_[group];
+  AdvanceGroup(g);
+  size_t before = g.active.size();
+  std::erase_if(g.active, [&](const StartGroup::Active& a) {
+    return a.slot == slot && a.gen == slots_[slot].gen;
+  });
+  if (g.active.size() != before) PlanGroup(group);
 }
 
 void Simulator::BeginServe(uint32_t slot, SimTimeUs arrival, SimTimeUs service) {
@@ -365,6 +454,7 @@ void Simulator::MaybeDestroy(uint32_t slot) {
 void Simulator::Destroy(uint32_t slot) {
   Slot& s = slots_[slot];
   ViewInstance& vi = Inst(slot);
+  if (vi.state == ViewState::kStarting || vi.state == ViewState::kDraining) LeaveGroup(slot);
   AddLoaded(s, s.loaded_at, now_);
   if (vi.in_flight == 0) AddWaste(s, s.idle_since, now_);
   ++view_.nodes[vi.node].free_slots;
@@ -493,12 +583,16 @@ SimResult Simulator::Run(Policy& policy) {
     }
     Event e = events_.top();
     events_.pop();
-    if (e.t > end_ && e.type != Ev::kComplete && e.type != Ev::kReady) continue;
+    if (e.t > end_ && e.type != Ev::kComplete && e.type != Ev::kReady && e.type != Ev::kStartsDone)
+      continue;
     now_ = e.t;
     ++events;
     switch (e.type) {
       case Ev::kReady:
         if (slots_[e.a].alive && slots_[e.a].gen == e.gen) OnReady(e.a);
+        break;
+      case Ev::kStartsDone:
+        OnStartsDone(e.a, e.gen);
         break;
       case Ev::kComplete:
         if (slots_[e.a].alive && slots_[e.a].gen == e.gen) OnComplete(e.a, policy);

@@ -38,11 +38,25 @@ struct StartTime {
   double median_s = 2.7;
   double p99_s = 3.5;
   SimTimeUs Sample(std::mt19937_64& rng) const;
-  // Measured on these machines: "oci" (runc, bench/instance_start: 17.6 ms median, 34.1 ms
-  // p99), "qemu" (microvm cold boot under TCG, ~2.7 s), "qemu-restore" (~0.37 s),
-  // "qemu-clone" (~0.21 s); "measured:MEDIAN_S,P99_S" for start times measured elsewhere (a
-  // live run's, under its load).
+  // Measured on these machines with bench/instance_start (create -> first HTTP 200; the
+  // figures are in bench/instance_start/README.md): "oci" (runc with the agent's default
+  // hardening), "qemu" (microvm cold boot under TCG), "qemu-restore", "qemu-clone";
+  // "measured:MEDIAN_S,P99_S" for start times measured elsewhere (a live run's, under its
+  // load).
   static absl::StatusOr<StartTime> Named(const std::string& runtime);
+};
+
+// Starts share the CPU. A start's sampled time (StartTime) is its length alone; `cores`
+// starts run at full speed at once, and k > cores in progress each run at cores / k
+// (processor sharing), among the starts of one node or, with `host`, of every node (a
+// replay whose agents all run on one machine). bench/instance_start --burst measures how a
+// machine's start times grow with concurrent starts. cores 0: each start runs alone.
+struct StartContention {
+  uint32_t cores = 0;
+  bool host = false;
+  // "none", "node:C" or "host:C".
+  static absl::StatusOr<StartContention> Parse(const std::string& spec);
+  std::string ToString() const;
 };
 
 // How an arrival picks an instance of its key.
@@ -59,6 +73,7 @@ struct SimConfig {
   int nodes = 0;                  // 0: 3 per region
   uint32_t slots_per_node = 256;  // instances one node can hold
   StartTime start;
+  StartContention contention;
   int64_t dns_ttl_ms = 30'000;
   double origin_latency_s = 0.15;  // extra latency when the origin has to serve
   int64_t measure_from_ms = 0;     // metrics count from here (earlier: warm-up)
@@ -159,7 +174,7 @@ class Simulator {
 
  private:
   friend class PolicyContext;
-  enum class Ev : uint8_t { kReady, kComplete, kDestroyDue, kWakeup, kTick, kStep };
+  enum class Ev : uint8_t { kReady, kComplete, kDestroyDue, kWakeup, kTick, kStep, kStartsDone };
   struct Event {
     SimTimeUs t;
     uint64_t seq;
@@ -177,6 +192,18 @@ class Simulator {
     SimTimeUs loaded_at = 0;
     SimTimeUs idle_since = 0;                              // valid while in_flight == 0
     std::vector<std::pair<SimTimeUs, SimTimeUs>> waiting;  // (arrival, service) until ready
+  };
+  // The starts sharing one node's (or the host's) cores: each is done when the group's
+  // work clock reaches its `done` (µs of work a start alone would have done by then).
+  struct StartGroup {
+    struct Active {
+      double done;
+      uint32_t slot, gen;
+    };
+    double work = 0;  // µs of work each active start has received since the epoch
+    SimTimeUs last = 0;
+    uint32_t version = 0;  // of the one pending kStartsDone event
+    std::vector<Active> active;
   };
   struct KeyLoad {
     double area = 0;  // concurrency x µs since the last TakeDemand
@@ -196,6 +223,13 @@ class Simulator {
   uint32_t StartInstance(uint32_t key, uint32_t node, orchestrator::ScaleReason reason);
   void BeginServe(uint32_t slot, SimTimeUs arrival, SimTimeUs service);
   void OnReady(uint32_t slot);
+  // StartContention: a start joins its group (ready when its work is done), the group's
+  // next completion is re-planned whenever a start joins or leaves.
+  StartGroup& GroupOf(uint32_t node);
+  void AdvanceGroup(StartGroup& g);
+  void PlanGroup(uint32_t group);
+  void OnStartsDone(uint32_t group, uint32_t version);
+  void LeaveGroup(uint32_t slot);
   void OnComplete(uint32_t slot, Policy& policy);
   void DrainSlot(uint32_t slot);
   void MaybeDestroy(uint32_t slot);
@@ -217,6 +251,7 @@ class Simulator {
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_slots_;
   std::vector<KeyLoad> load_;
+  std::vector<StartGroup> start_groups_;  // StartContention: one per node, or one (host)
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
   uint64_t seq_ = 0;
   SimTimeUs now_ = 0;
