@@ -5,12 +5,15 @@
 #
 #   bench/replay/run.sh [--quick] [--policies P,Q] [--hours H] [--from-step S] [--busiest N]
 #                       [--sparse N] [--speed X] [--seed N] [--slots N] [--concurrency N]
-#                       [--scrape-s S] [--out DIR]
+#                       [--scrape-s S] [--warmup-min M] [--out DIR]
 #
 # Defaults (the issue's): 6 h from minute 480 (08:00), the 50 busiest and 50 sparse
 # functions, 60x (about 6 wall minutes per policy), seed 1, 64 instance slots per node,
 # 10 requests at once per instance (the live services' default) on both sides.
 # --quick: 1 h of 20 + 20 functions (about 1 wall minute per policy), a smoke run.
+# --warmup-min 15: the first 15 trace minutes are replayed (and simulated) but not measured
+# on either side, so the opening burst, when every busy function starts at once and no
+# policy has history, is not what the figures measure. 0 measures everything.
 # PREWARM=path/to/prewarm runs that binary (and the prewarm-httpd beside it) in place;
 # otherwise build/release/bin is copied to a private temp dir first, so a rebuild does not
 # disturb a run. Root, runc and loopback (127.0.0.0/8) only. Results: DIR/*.json and
@@ -20,7 +23,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
 POLICIES=predictive,reactive-kpa,fixed-keepalive,hybrid-histogram
-HOURS=6 FROM=480 BUSIEST=50 SPARSE=50 SPEED=60 SEED=1 SLOTS=64 SCRAPE_S=2 OUT=""
+HOURS=6 FROM=480 BUSIEST=50 SPARSE=50 SPEED=60 SEED=1 SLOTS=64 SCRAPE_S=2 WARMUP_MIN=15 OUT=""
 TRACE=${TRACE:-$ROOT/../shared/data/traces/azure2019/200_inv.csv}
 SERVICE_MS=1   # the live workload's answer to a GET under compression (--speed-service-ms)
 MEMORY_MB=32   # every live instance's memory: the static template's limit (--speed-memory-mb)
@@ -44,13 +47,14 @@ while (($#)); do
     --slots) SLOTS=${2:?}; shift ;;
     --concurrency) CONCURRENCY=${2:?}; shift ;;
     --scrape-s) SCRAPE_S=${2:?}; shift ;;
+    --warmup-min) WARMUP_MIN=${2:?}; shift ;;
     --out) OUT=${2:?}; shift ;;
     -h | --help) usage 0 ;;
     *) echo "run.sh: unknown argument '$1'" >&2; usage ;;
   esac
   shift
 done
-for n in "$HOURS" "$FROM" "$BUSIEST" "$SPARSE" "$SEED" "$SLOTS" "$CONCURRENCY" "$SCRAPE_S"; do
+for n in "$HOURS" "$FROM" "$BUSIEST" "$SPARSE" "$SEED" "$SLOTS" "$CONCURRENCY" "$SCRAPE_S" "$WARMUP_MIN"; do
   [[ $n =~ ^[0-9]+$ ]] || { echo "run.sh: '$n' is not a whole number" >&2; exit 2; }
 done
 [[ $SPEED =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "run.sh: --speed '$SPEED' is not a number" >&2; exit 2; }
@@ -137,10 +141,20 @@ import sys, yaml
 default, services, policy, slots, speed = sys.argv[1:6]
 c = yaml.safe_load(open(default))
 svc = yaml.safe_load(open(services))["services"]
-regions = [("us-west", 37.4, -122.1, "192.0.2.0/24", "usw-1", "127.77.1.0/24"),
-           ("us-east", 38.9, -77.4, "198.51.100.0/24", "use-1", "127.77.2.0/24"),
-           ("eu-west", 48.9, 2.35, "203.0.113.0/24", "euw-1", "127.77.3.0/24")]
+# Addresses of its own (127.0.9.1 for the daemons, 127.79.0.0/16 for the origin's fallback
+# and the instances), so that a run never meets the test suite's `prewarm up`
+# (127.0.0.1, 127.77.0.0/16) on the same machine.
+regions = [("us-west", 37.4, -122.1, "192.0.2.0/24", "usw-1", "127.79.1.0/24"),
+           ("us-east", 38.9, -77.4, "198.51.100.0/24", "use-1", "127.79.2.0/24"),
+           ("eu-west", 48.9, 2.35, "203.0.113.0/24", "euw-1", "127.79.3.0/24")]
+c["origin_server"]["listen"] = "127.0.9.1:8400"
+c["origin_server"]["fallback"] = "127.79.0.1:80"
 o = c["orchestrator"]
+o["dns"]["listen"] = "127.0.9.1:5353"
+o["grpc"]["listen"] = "127.0.9.1:7400"
+o["http"]["listen"] = "127.0.9.1:9400"
+o["origin"]["addresses"] = ["127.79.0.1"]
+c["forecaster"]["orchestrator"] = "127.0.9.1:7400"
 o["services"] = [{"name": s["name"], "template": s["name"], "concurrency": s["concurrency"],
                   "service_time_s": s["service_time_s"]} for s in svc]
 o["regions"] = [{"name": r, "latitude": la, "longitude": lo} for r, la, lo, *_ in regions]
@@ -152,6 +166,8 @@ f = c["forecaster"]
 f["step_s"] = max(1, round(60 / float(speed)))   # one trace minute
 f.pop("templates", None)                          # per-template defaults: concurrency 1
 a = c["agent_defaults"]
+a["orchestrator"] = "127.0.9.1:7400"
+a["origin"] = "http://127.0.9.1:8400"
 static = next(t for t in a["templates"] if t["name"] == "static")
 a["capacity"] = {"slots": int(slots), "memory": f"{int(slots) * 32 + 512}MiB"}
 a["templates"] = [dict(static, name=s["name"]) for s in svc]
@@ -170,7 +186,7 @@ live() {
   UP_PID=$!
   local i ok=0
   for ((i = 0; i < 600; i++)); do
-    if curl -sf http://127.0.0.1:9400/healthz 2>/dev/null | grep -q "nodes=3"; then ok=1; break; fi
+    if curl -sf http://127.0.9.1:9400/healthz 2>/dev/null | grep -q "nodes=3"; then ok=1; break; fi
     kill -0 "$UP_PID" 2>/dev/null || break
     sleep 0.2
   done
@@ -184,8 +200,9 @@ live() {
     return 1
   fi
   echo "live $p: replaying ${STEPS} trace minutes at ${SPEED}x (~${WALL_S} s)" >&2
-  "$PREWARM" replay "${SLICE[@]}" --target 127.0.0.1:5353 --port 80 "${ECS[@]}" \
-    --metrics http://127.0.0.1:9400/metrics --scrape-s "$SCRAPE_S" --max-seconds $((WALL_S + 120)) \
+  "$PREWARM" replay "${SLICE[@]}" --target 127.0.9.1:5353 --port 80 "${ECS[@]}" \
+    --metrics http://127.0.9.1:9400/metrics --scrape-s "$SCRAPE_S" --max-seconds $((WALL_S + 120)) \
+    --warmup "${WARMUP_MIN}m" \
     --json "$OUT/live-$p.json" --svg "$OUT/live-$p.svg" >"$OUT/live-$p.txt" 2>"$OUT/live-$p.err"
   local rc=$?
   sed 's/^/    /' "$OUT/live-$p.txt" >&2
@@ -205,7 +222,7 @@ live_starts() {
     awk '{v[NR] = $1} END {if (NR) printf "%.4f,%.4f", v[int((NR + 1) / 2)] / 1000, v[int(NR * 0.99 + 0.999)] / 1000}'
 }
 
-# sim POLICY RUNTIME FILE: `prewarm sim` on the same slice, speed and seed, with the live
+# sim POLICY RUNTIME FILE [CONTENTION]: `prewarm sim` on the same slice, speed and seed, with the live
 # settings the simulator cannot read from the up config: the control loop's 1 s pass for
 # the reconciler's policies, the DNS path's routing (--routing live), the orchestrator's
 # implementation of the hybrid histogram (engine=orchestrator), and (predictive) the live
@@ -213,13 +230,16 @@ live_starts() {
 # minimum rate.
 sim() {
   local p=$1 params=(--routing live)
+  [[ -n ${4:-} ]] && params+=(--start-contention "$4")
   case $p in predictive | reactive-kpa | fixed-keepalive) params+=(--param tick=1s) ;; esac
   [[ $p == hybrid-histogram ]] && params+=(--param tick=1s --param engine=orchestrator)
   if [[ $p == predictive ]]; then
     params+=(--param q=0.9677 --param model=combo --param transform=log1p --param horizon_s=60
       --param refit_every_s=600 --param min_history_steps=30 --param min_mean_per_step=0)
   fi
+  # The simulator's clock is the replay's wall clock (compressed): the same warm-up there.
   "$PREWARM" sim "${SLICE[@]}" --runtime "$2" --nodes 3 --slots "$SLOTS" --policy "$p" \
+    --warmup "$(python3 -c "print(round($WARMUP_MIN * 60000 / $SPEED))")ms" \
     "${params[@]}" --no-normalise --json >"$3" 2>"$3.err" || {
     echo "run.sh: sim $p ($2) failed: $(tail -1 "$3.err")" >&2
     rm -f "$3"
@@ -227,12 +247,14 @@ sim() {
 }
 
 IFS=, read -r -a PLIST <<<"$POLICIES"
-echo "slice: $HOURS h from minute $FROM, $BUSIEST busiest + $SPARSE sparse functions, ${SPEED}x, seed $SEED; $SLOTS slots x 3 nodes" >&2
+echo "slice: $HOURS h from minute $FROM, $BUSIEST busiest + $SPARSE sparse functions, ${SPEED}x, seed $SEED; $SLOTS slots x 3 nodes; first $WARMUP_MIN trace minutes not measured" >&2
 for p in "${PLIST[@]}"; do
   if ! live "$p"; then echo "run.sh: live $p failed or was refused; continuing" >&2; fi
-  # The simulator twice: with runc's start times measured alone (bench/instance_start),
-  # and with the start times the agents logged in this policy's live run, under its load.
-  sim "$p" oci "$OUT/sim-$p.json"
+  # The simulator twice: with runc's start times measured alone (bench/instance_start)
+  # slowed by concurrent starts sharing this machine's cores (every agent runs here:
+  # --start-contention host:CORES), and with the start times the agents logged in this
+  # policy's live run, under its load, drawn independently per start.
+  sim "$p" oci "$OUT/sim-$p.json" "host:$(nproc)"
   starts=$(live_starts "$p")
   if [[ -n $starts ]]; then
     echo "$starts" >"$OUT/starts-$p.txt"

@@ -98,7 +98,8 @@ def main():
                  f"{r.get('simlive_origin', '-')}")
         print("| " + " | ".join(cells) + " |")
     print()
-    print("sim: --runtime oci (runc started alone, bench/instance_start); sim*: --runtime "
+    print("sim: --runtime oci (runc started alone, bench/instance_start) --start-contention "
+          "host:CORES (concurrent starts share this machine's cores); sim*: --runtime "
           "measured:P50,P99, the start times the agents logged in that policy's live run")
     print("memory: MB·h of trace time, every loaded instance at 32 MB (instance-hours x 32; "
           "sim: loaded_mb_h x speed); gap = (sim - live) / live")

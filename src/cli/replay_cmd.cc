@@ -7,6 +7,7 @@
 #include <iostream>
 #include <set>
 
+#include "autoscale/settings.h"
 #include "cli/trace_flags.h"
 #include "common/status.h"
 #include "fmt/format.h"
@@ -16,6 +17,7 @@ namespace prewarm::cli {
 namespace {
 
 struct ReplayFlags : TraceFlags {
+  std::string warmup = "0";
   std::string target, zone = "edge.example.", path = "/", metrics, json, svg, tmpl = "static";
   uint16_t port = 8080;
   double max_seconds = 3600, scrape_s = 1;
@@ -67,6 +69,8 @@ absl::Status Run(const ReplayFlags& f) {
   o.seed = f.seed;
   o.metrics_url = f.metrics;
   o.scrape_s = f.scrape_s;
+  ASSIGN_OR_RETURN(int64_t warmup_ms, orchestrator::ParseDurationMs(f.warmup));
+  o.warmup_s = static_cast<double>(warmup_ms) / 1000;
   for (const std::string& e : f.ecs) {
     size_t eq = e.find('=');
     if (eq == std::string::npos) {
@@ -98,11 +102,16 @@ absl::Status Run(const ReplayFlags& f) {
                        get("p99"), get("p999"));
   };
   std::cout << fmt::format(
+      "{}"
       "requests        {} sent, {} answered, {} errors{}\n"
       "cold            {} ({:.3f} %), p75 across keys {:.2f} %{}\n"
       "dns ms          {}\nconnect ms      {}\nttfb ms         {}\ntotal ms        {}\n"
       "instance memory {}\n"
       "time            {:.1f} s wall, {:.0f} s of trace{}\n",
+      o.warmup_s > 0 ? fmt::format("warm-up         {:g} s of trace: {} requests sent, {} errors "
+                                   "(not measured)\n",
+                                   o.warmup_s, r.warmup_sent, r.warmup_errors)
+                     : "",
       r.sent, r.answered, r.errors, ErrorKinds(r.error_kinds), r.cold, 100 * r.cold_rate,
       100 * r.cold_rate_p75,
       r.unmarked
@@ -144,6 +153,10 @@ void AddReplayCommand(CLI::App& app) {
   s->add_option("--ecs", f->ecs,
                 "REGION=CIDR: the client subnet of a region's queries; repeatable");
   s->add_option("--max-requests", f->max_requests, "stop after this many requests")
+      ->capture_default_str();
+  s->add_option("--warmup", f->warmup,
+                "trace time from the start replayed but not measured (e.g. 30m): its requests "
+                "are sent, counted apart, and memory is integrated from its end")
       ->capture_default_str();
   s->add_option("--max-seconds", f->max_seconds, "stop after this much wall time")
       ->capture_default_str();

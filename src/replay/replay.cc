@@ -103,6 +103,11 @@ class Runner {
       return absl::InvalidArgumentError("--workers must be 1..4096");
     if (o_.max_requests == 0) return absl::InvalidArgumentError("--max-requests must be > 0");
     if (!(o_.max_seconds > 0)) return absl::InvalidArgumentError("--max-seconds must be > 0");
+    const double trace_len_s = static_cast<double>(w_.steps()) * w_.step_ms / 1000 * w_.speed;
+    if (!(o_.warmup_s >= 0) || o_.warmup_s >= trace_len_s) {
+      return absl::InvalidArgumentError(fmt::format(
+          "--warmup {:g} s is not shorter than the trace ({:g} s)", o_.warmup_s, trace_len_s));
+    }
     if (!o_.dns.addr.is_loopback()) {
       return absl::InvalidArgumentError(
           fmt::format("--target {}: replay drives loopback addresses only", o_.dns.ToString()));
@@ -265,15 +270,17 @@ class Runner {
       ++result_.scrape_errors;
       return;
     }
-    if (counts_at_) {
-      const double trace_s = Ms(now - *counts_at_) / 1000 * w_.speed;
+    // The warm-up's end on the wall clock: memory counts from there.
+    const Clock::time_point measured_from = Due(o_.warmup_s);
+    if (counts_at_ && now > measured_from) {
+      const double trace_s = Ms(now - std::max(*counts_at_, measured_from)) / 1000 * w_.speed;
       double mb_s = 0;
       for (const auto& [tmpl, n] : counts_) {
         auto m = memory_mb_.find(tmpl);
         if (m != memory_mb_.end()) mb_s += n * m->second * trace_s;
       }
       result_.loaded_mb_h += mb_s / 3600;
-    } else {
+    } else if (!counts_at_) {
       result_.loaded_mb_h = 0;  // measured from here on
     }
     counts_ = InstancesByTemplate(body->body);
@@ -285,6 +292,11 @@ class Runner {
     r.keys.assign(w_.keys.size(), sim::KeyStats{});
     std::vector<double> dns, connect, ttfb, total;
     for (const RequestRecord& q : r.requests) {
+      if (q.trace_s < o_.warmup_s) {
+        ++r.warmup_sent;
+        if (!q.error.empty()) ++r.warmup_errors;
+        continue;
+      }
       ++r.sent;
       if (!q.error.empty()) {
         ++r.errors;
@@ -388,7 +400,10 @@ std::string ToJson(const sim::Workload& w, const ReplayOptions& o, const ReplayR
                   {"max_seconds", o.max_seconds},
                   {"ecs", ecs},
                   {"metrics", o.metrics_url}};
-  j["summary"] = {{"sent", r.sent},
+  j["summary"] = {{"warmup_s", o.warmup_s},
+                  {"warmup_sent", r.warmup_sent},
+                  {"warmup_errors", r.warmup_errors},
+                  {"sent", r.sent},
                   {"answered", r.answered},
                   {"errors", r.errors},
                   {"error_kinds", r.error_kinds},

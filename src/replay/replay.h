@@ -50,6 +50,10 @@ struct ReplayOptions {
   uint64_t seed = 1;        // the arrival stream's (as `prewarm sim --seed`)
   std::string metrics_url;  // http://127.x.y.z:PORT/metrics, or empty
   double scrape_s = 1;
+  // Trace seconds from the start that are replayed but not measured (as `prewarm sim
+  // --warmup`): their requests are sent and kept, and count only in `warmup_*`; memory is
+  // integrated from the end of the warm-up.
+  double warmup_s = 0;
   std::function<void(const Progress&)> on_progress;  // called about once a second
 };
 
@@ -68,7 +72,9 @@ struct RequestRecord {
 struct ReplayResult {
   std::vector<RequestRecord> requests;  // in arrival order
   std::vector<sim::KeyStats> keys;      // per workload key: arrivals, cold (answered only)
+  // Measured requests (after the warm-up) only; the warm-up's apart.
   uint64_t sent = 0, answered = 0, cold = 0, errors = 0, unmarked = 0;
+  uint64_t warmup_sent = 0, warmup_errors = 0;
   std::map<std::string, uint64_t> error_kinds;  // "dns", "connect", "http", "not loopback"..
   double cold_rate = 0, cold_rate_p75 = 0;      // of answered requests; p75 across keys
   std::map<std::string, double> dns_ms, connect_ms, ttfb_ms, total_ms;  // "p50".."p999"

@@ -204,6 +204,28 @@ TEST_F(ReplayTest, BoundedByMaxRequests) {
   EXPECT_TRUE(r->stopped_early);
 }
 
+TEST_F(ReplayTest, TheWarmUpIsReplayedButCountedApart) {
+  // fn-a: 4 arrivals in minute 0, 3 in minute 1; a one-minute warm-up. No server listens,
+  // so every request fails: the warm-up's 4 failures are counted apart from the 3 measured.
+  options_.http_timeout_ms = 200;
+  listener_ = ScopedFd();
+  sim::Workload w = Minute({{"fn-a", 4}});
+  w.counts[0].push_back(3);
+  w = Fast(w, 600);
+  options_.warmup_s = 60;
+  auto r = Replay(w, options_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->requests.size(), 7u);  // every request is sent and kept
+  EXPECT_EQ(r->warmup_sent, 4u);
+  EXPECT_EQ(r->warmup_errors, 4u);
+  EXPECT_EQ(r->sent, 3u);
+  EXPECT_EQ(r->errors, 3u);
+  EXPECT_EQ(r->error_kinds["connect"], 3u);
+  // A warm-up as long as the trace leaves nothing to measure.
+  options_.warmup_s = 120;
+  EXPECT_NE(Replay(w, options_).status().message().find("--warmup"), std::string::npos);
+}
+
 // A replay stands for many resolvers behind one source address, so the authority's response
 // rate limit would drop or truncate most of its queries. Like a resolver, it sends a DNS
 // Cookie and, once it holds the server's cookie, is exempt: every query is answered.
