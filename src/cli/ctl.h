@@ -10,7 +10,7 @@ namespace prewarm::cli {
 
 struct CtlOptions {
   std::string target = "127.0.0.1:7400";  // orchestrator gRPC address
-  std::string command;                    // nodes | instances | drain | undrain | prefetch...
+  std::string command;  // nodes | instances | templates | forecasts | drain | ...
   // The operator's certificate (`--certs DIR`: DIR/ca.crt, DIR/operator.crt, .key); none:
   // plaintext, to a loopback orchestrator only.
   std::string certs_dir;

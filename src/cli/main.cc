@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
   prewarm::cli::AddClusterCommand(app);   // runs from its callbacks
 
   prewarm::cli::CtlOptions ctl;
-  auto* ctl_cmd = app.add_subcommand("ctl", "operator client: nodes, instances, drain, prefetch");
+  auto* ctl_cmd = app.add_subcommand(
+      "ctl", "operator client: nodes, instances, templates, forecasts, drain ...");
   ctl_cmd->add_option("--orchestrator", ctl.target, "orchestrator gRPC address")
       ->envname("PREWARM_ADDR")
       ->capture_default_str();
@@ -89,6 +90,11 @@ int main(int argc, char** argv) {
   auto* undrain = ctl_cmd->add_subcommand("undrain", "undo a drain: the node takes new instances");
   undrain->add_option("node", ctl.node, "node id")->required();
   ctl_cmd->add_subcommand("prefetches", "the latest prefetch request per region and template");
+  ctl_cmd->add_subcommand("templates", "the templates the orchestrator serves");
+  auto* forecasts = ctl_cmd->add_subcommand(
+      "forecasts", "per region and template: the latest forecast and its prefetch windows");
+  forecasts->add_option("--region", ctl.region, "only this region");
+  forecasts->add_option("--template", ctl.tmpl, "only this template");
   auto* watch = ctl_cmd->add_subcommand("watch", "redraw instances, nodes or prefetches live");
   watch->add_option("what", ctl.watch, "instances, nodes or prefetches")
       ->check(CLI::IsMember({"instances", "nodes", "prefetches"}))

@@ -1,8 +1,10 @@
 #include "orchestrator/grpc_services.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "common/logging.h"
@@ -210,6 +212,74 @@ grpc::Status OrchestratorServiceImpl::Undrain(grpc::ServerContext* ctx,
   auto was = replica_.Undrain(req->node_id());
   if (!was.ok()) return ToGrpc(was.status());
   resp->set_was_draining(*was);
+  return grpc::Status::OK;
+}
+
+grpc::Status OrchestratorServiceImpl::ListTemplates(grpc::ServerContext* ctx,
+                                                    const v1::ListTemplatesRequest*,
+                                                    v1::ListTemplatesResponse* resp) {
+  AUTHORIZE(ctx, "list templates", Role::kOperator, Role::kForecaster);
+  const OrchestratorConfig& config = replica_.config();
+  std::map<std::string, std::vector<std::string>> services;
+  for (const auto& [label, tmpl] : config.services) services[tmpl].push_back(label);
+  std::shared_ptr<const ClusterData> d = replica_.cache().Data();
+  const int64_t now = replica_.clock().NowMs();
+  for (const auto& [name, info] : config.templates) {
+    v1::TemplateEntry* t = resp->add_templates();
+    t->set_name(name);
+    for (const auto& label : services[name]) t->add_services(label);
+    t->set_tier(info.tier);
+    t->set_service_time_s(info.service_time_s);
+    t->set_concurrency(info.concurrency);
+    t->set_keepalive_ms(info.keepalive_ms);
+    std::set<std::string> runtimes;
+    for (const auto& [node, rec] : d->nodes) {
+      const v1::Register& reg = rec->rec.registration();
+      if (std::find(reg.templates().begin(), reg.templates().end(), name) ==
+          reg.templates().end()) {
+        continue;
+      }
+      t->add_nodes(node);
+      runtimes.insert(reg.runtime());
+    }
+    for (const auto& r : runtimes) t->add_runtimes(r);
+    for (const auto& [id, inst] : d->instances) {
+      if (inst->rec.template_name() != name) continue;
+      t->set_instances(t->instances() + 1);
+      if (d->StateOf(inst->rec, now) == v1::INSTANCE_STATE_READY) {
+        t->set_instances_ready(t->instances_ready() + 1);
+      }
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status OrchestratorServiceImpl::ListForecasts(grpc::ServerContext* ctx,
+                                                    const v1::ListForecastsRequest* req,
+                                                    v1::ListForecastsResponse* resp) {
+  AUTHORIZE(ctx, "list forecasts", Role::kOperator, Role::kForecaster);
+  auto wanted = [&](const v1::PrefetchRequest& r) {
+    return (req->region().empty() || r.region() == req->region()) &&
+           (req->template_name().empty() || r.template_name() == req->template_name());
+  };
+  std::map<std::pair<std::string, std::string>, v1::ForecastKey> keys;
+  for (auto& e : replica_.prefetch().List()) {
+    if (!wanted(e.request())) continue;
+    v1::ForecastKey& k = keys[{e.request().region(), e.request().template_name()}];
+    k.set_region(e.request().region());
+    k.set_template_name(e.request().template_name());
+    *k.mutable_latest() = std::move(e);
+  }
+  std::vector<v1::PrefetchEntry> active = replica_.prefetch().Active();
+  std::stable_sort(active.begin(), active.end(), [](const auto& a, const auto& b) {
+    return a.request().window_start_unix_ms() < b.request().window_start_unix_ms();
+  });
+  for (auto& e : active) {
+    auto it = keys.find({e.request().region(), e.request().template_name()});
+    if (it != keys.end()) *it->second.add_windows() = std::move(e);
+  }
+  for (auto& [key, k] : keys) *resp->add_keys() = std::move(k);
+  resp->set_now_unix_ms(replica_.clock().NowMs());
   return grpc::Status::OK;
 }
 

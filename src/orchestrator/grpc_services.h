@@ -41,6 +41,10 @@ class OrchestratorServiceImpl final : public v1::OrchestratorService::Service {
                        v1::UndrainResponse* resp) override;
   grpc::Status ListPrefetch(grpc::ServerContext*, const v1::ListPrefetchRequest*,
                             v1::ListPrefetchResponse* resp) override;
+  grpc::Status ListTemplates(grpc::ServerContext*, const v1::ListTemplatesRequest*,
+                             v1::ListTemplatesResponse* resp) override;
+  grpc::Status ListForecasts(grpc::ServerContext*, const v1::ListForecastsRequest* req,
+                             v1::ListForecastsResponse* resp) override;
 
  private:
   Replica& replica_;
