@@ -216,6 +216,32 @@ int Forecasts(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   return 0;
 }
 
+// The output goes to stdout as it is; what the agent could not keep, to stderr.
+int Logs(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  v1::GetLogsRequest req;
+  req.set_instance_id(o.instance);
+  req.set_node_id(o.node);
+  req.set_tail_lines(o.tail_lines);
+  v1::GetLogsResponse resp;
+  grpc::Status st = stub.GetLogs(&ctx, req, &resp);
+  if (!st.ok()) return Report(st);
+  if (Json(o)) return PrintJson(resp);
+  if (resp.dropped_bytes() > 0 && o.tail_lines == 0) {
+    std::cerr << fmt::format(
+        "prewarm ctl logs: {} earlier bytes were dropped (over the agent's cap)\n",
+        resp.dropped_bytes());
+  }
+  std::cout << resp.output();
+  if (!resp.output().empty() && resp.output().back() != '\n') std::cout << "\n";
+  if (resp.ended()) {
+    std::cerr << fmt::format("prewarm ctl logs: instance {} on {} has ended\n", o.instance,
+                             resp.node_id());
+  }
+  return 0;
+}
+
 std::atomic<bool> g_interrupted{false};
 
 extern "C" void OnInterrupt(int) { g_interrupted.store(true); }
@@ -292,6 +318,7 @@ int RunCtl(CtlOptions o) {
   if (o.command == "prefetches") return Prefetches(*stub, o);
   if (o.command == "templates") return Templates(*stub, o);
   if (o.command == "forecasts") return Forecasts(*stub, o);
+  if (o.command == "logs") return Logs(*stub, o);
   if (o.command == "watch") {
     return Watch(*stub, o,
                  o.watch == "nodes"        ? Nodes

@@ -1,6 +1,7 @@
 #include "orchestrator/grpc_services.h"
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -120,6 +121,10 @@ grpc::Status AgentServiceImpl::Connect(
   }
   grpc::Status result = grpc::Status::OK;
   while (stream->Read(&msg)) {
+    if (msg.has_logs()) {
+      sessions_.Answer(**session, msg.logs());
+      continue;
+    }
     if (!msg.has_status()) {
       result =
           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "expected NodeStatus after Register");
@@ -280,6 +285,55 @@ grpc::Status OrchestratorServiceImpl::ListForecasts(grpc::ServerContext* ctx,
   }
   for (auto& [key, k] : keys) *resp->add_keys() = std::move(k);
   resp->set_now_unix_ms(replica_.clock().NowMs());
+  return grpc::Status::OK;
+}
+
+grpc::Status OrchestratorServiceImpl::GetLogs(grpc::ServerContext* ctx,
+                                              const v1::GetLogsRequest* req,
+                                              v1::GetLogsResponse* resp) {
+  AUTHORIZE(ctx, "read instance logs", Role::kOperator);
+  const std::string& id = req->instance_id();
+  if (id.empty() || id.size() > 128) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "instance_id must be 1-128 bytes");
+  }
+  std::string node = req->node_id();
+  {
+    std::shared_ptr<const ClusterData> d = replica_.cache().Data();
+    auto it = d->instances.find(id);
+    if (it != d->instances.end()) {
+      const std::string& on = it->second->rec.node_id();
+      if (!node.empty() && node != on) {
+        return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                            fmt::format("instance {} is on node {}, not {}", id, on, node));
+      }
+      node = on;
+    } else if (node.empty()) {
+      return grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          fmt::format("instance {} is unknown to the orchestrator (an instance that ended is "
+                      "forgotten: name its node with --node to ask that node's agent)",
+                      id));
+    }
+  }
+  int64_t timeout_ms = kLogsTimeoutMs;
+  if (ctx->deadline() != std::chrono::system_clock::time_point::max()) {
+    // Answer before the caller gives up, so that it sees why.
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    ctx->deadline() - std::chrono::system_clock::now())
+                    .count();
+    timeout_ms = std::clamp<int64_t>(left - left / 10, 1, kLogsTimeoutMs);
+  }
+  auto logs = replica_.sessions().FetchLogs(node, id, req->tail_lines(), timeout_ms);
+  if (!logs.ok()) return ToGrpc(logs.status());
+  if (logs->code() != 0) {  // the agent's word: a code it may not send becomes UNKNOWN
+    bool valid = logs->code() > 0 && logs->code() <= grpc::StatusCode::UNAUTHENTICATED;
+    return grpc::Status(valid ? static_cast<grpc::StatusCode>(logs->code()) : grpc::UNKNOWN,
+                        fmt::format("node {}: {}", node, logs->message()));
+  }
+  resp->set_node_id(node);
+  resp->set_output(std::move(*logs->mutable_output()));
+  resp->set_dropped_bytes(logs->dropped_bytes());
+  resp->set_ended(logs->ended());
   return grpc::Status::OK;
 }
 

@@ -45,6 +45,11 @@ class OrchestratorServiceImpl final : public v1::OrchestratorService::Service {
                              v1::ListTemplatesResponse* resp) override;
   grpc::Status ListForecasts(grpc::ServerContext*, const v1::ListForecastsRequest* req,
                              v1::ListForecastsResponse* resp) override;
+  // Waits for the agent's answer until the call's deadline, at most kLogsTimeoutMs.
+  grpc::Status GetLogs(grpc::ServerContext* ctx, const v1::GetLogsRequest* req,
+                       v1::GetLogsResponse* resp) override;
+
+  static constexpr int64_t kLogsTimeoutMs = 5000;
 
  private:
   Replica& replica_;

@@ -1,6 +1,9 @@
-// The operator API beyond listings of the store: ListTemplates and ListForecasts, called
-// on the service as gRPC would, on a replica whose agents the test plays.
+// The operator API beyond listings of the store: ListTemplates, ListForecasts and GetLogs
+// (asked of an agent over its stream), called on the service as gRPC would, on one replica
+// (or two sharing a store) whose agents the test plays.
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "orchestrator/grpc_services.h"
 #include "orchestrator/test_util.h"
@@ -25,6 +28,24 @@ class OperatorApiTest : public ::testing::Test {
   }
   std::shared_ptr<RecordingLink> Fra() {
     return replica_.Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", {"127.77.1.1"});
+  }
+  // Plays the agent of `node`: answers the next FetchLogs sent on `link` with `answer`
+  // (its request id filled in), from another thread, as the stream's handler would.
+  std::thread AnswerNext(std::shared_ptr<RecordingLink> link, const std::string& node,
+                         v1::Logs answer) {
+    return std::thread([this, link, node, answer]() mutable {
+      for (int i = 0; i < 500; ++i) {
+        for (const auto& cmd : link->Take()) {
+          if (!cmd.has_fetch_logs()) continue;
+          EXPECT_EQ(cmd.fetch_logs().instance_id(), answer.instance_id());
+          answer.set_request_id(cmd.fetch_logs().request_id());
+          replica_.r().sessions().Answer(replica_.session(node), answer);
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      ADD_FAILURE() << "no FetchLogs was sent";
+    });
   }
   // An instance of fra-1 the orchestrator knows (ordered by the cold path, then ready).
   std::string ReadyInstance(const std::shared_ptr<RecordingLink>& link) {
@@ -115,6 +136,135 @@ TEST_F(OperatorApiTest, ListForecastsGivesTheLatestForecastAndTheOpenWindowsPerK
   resp.Clear();
   ASSERT_TRUE(service_.ListForecasts(&ctx_, &req, &resp).ok());
   EXPECT_EQ(resp.keys_size(), 0);
+}
+
+TEST_F(OperatorApiTest, GetLogsAsksTheInstancesAgentOverItsStream) {
+  auto link = Fra();
+  std::string id = ReadyInstance(link);
+  v1::Logs answer;
+  answer.set_instance_id(id);
+  answer.set_output("serving\nGET / 200\n");
+  answer.set_dropped_bytes(7);
+  std::thread agent = AnswerNext(link, "fra-1", answer);
+  v1::GetLogsRequest req;
+  req.set_instance_id(id);
+  v1::GetLogsResponse resp;
+  grpc::Status st = service_.GetLogs(&ctx_, &req, &resp);
+  agent.join();
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.node_id(), "fra-1");
+  EXPECT_EQ(resp.output(), "serving\nGET / 200\n");
+  EXPECT_EQ(resp.dropped_bytes(), 7u);
+  EXPECT_FALSE(resp.ended());
+}
+
+TEST_F(OperatorApiTest, GetLogsOfAnEndedInstanceNeedsItsNodeAndPassesTheAgentsError) {
+  auto link = Fra();
+  v1::GetLogsRequest req;
+  req.set_instance_id("gone-1");
+  v1::GetLogsResponse resp;
+  grpc::Status st = service_.GetLogs(&ctx_, &req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(st.error_message().find("instance gone-1 is unknown to the orchestrator"),
+            std::string::npos)
+      << st.error_message();
+  EXPECT_NE(st.error_message().find("--node"), std::string::npos);
+
+  // With its node: the agent's answer, ended or not found, comes back as it is.
+  req.set_node_id("fra-1");
+  v1::Logs ended;
+  ended.set_instance_id("gone-1");
+  ended.set_output("last words\n");
+  ended.set_ended(true);
+  std::thread agent = AnswerNext(link, "fra-1", ended);
+  st = service_.GetLogs(&ctx_, &req, &resp);
+  agent.join();
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_TRUE(resp.ended());
+  EXPECT_EQ(resp.output(), "last words\n");
+
+  v1::Logs missing;
+  missing.set_instance_id("gone-1");
+  missing.set_code(grpc::StatusCode::NOT_FOUND);
+  missing.set_message("no instance gone-1 here");
+  agent = AnswerNext(link, "fra-1", missing);
+  st = service_.GetLogs(&ctx_, &req, &resp);
+  agent.join();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(st.error_message(), "node fra-1: no instance gone-1 here");
+
+  // An agent's code out of range is not trusted.
+  missing.set_code(999);
+  agent = AnswerNext(link, "fra-1", missing);
+  st = service_.GetLogs(&ctx_, &req, &resp);
+  agent.join();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNKNOWN);
+}
+
+TEST_F(OperatorApiTest, GetLogsNamesAnUnknownNodeAndAMismatchedOne) {
+  auto link = Fra();
+  std::string id = ReadyInstance(link);
+  v1::GetLogsRequest req;
+  v1::GetLogsResponse resp;
+  req.set_instance_id("x");
+  req.set_node_id("atlantis-1");
+  grpc::Status st = service_.GetLogs(&ctx_, &req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(st.error_message(), "node atlantis-1: no agent of that name is connected");
+  req.set_instance_id(id);
+  st = service_.GetLogs(&ctx_, &req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(st.error_message(), "instance " + id + " is on node fra-1, not atlantis-1");
+  req.set_instance_id("");
+  EXPECT_EQ(service_.GetLogs(&ctx_, &req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(OperatorApiTest, FetchLogsEndsWithTheDeadlineOrTheStream) {
+  auto link = Fra();
+  NodeSessions& sessions = replica_.r().sessions();
+  auto silent = sessions.FetchLogs("fra-1", "i", 0, 100);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(silent.status())) << silent.status();
+  EXPECT_NE(silent.status().message().find("did not answer within 100 ms"), std::string::npos);
+
+  link->Take();  // that one's FetchLogs
+  // The stream closes while the call waits.
+  absl::StatusOr<v1::Logs> cut;
+  std::thread caller([&] { cut = sessions.FetchLogs("fra-1", "i", 0, 10'000); });
+  for (int i = 0; i < 500; ++i) {
+    bool sent = false;
+    for (const auto& cmd : link->Take()) sent |= cmd.has_fetch_logs();
+    if (sent) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  replica_.Disconnect("fra-1");
+  caller.join();
+  EXPECT_TRUE(absl::IsUnavailable(cut.status())) << cut.status();
+  EXPECT_NE(cut.status().message().find("disconnected"), std::string::npos);
+  // And an answer that comes after is dropped: nobody waits for it.
+  auto late = sessions.FetchLogs("fra-1", "i", 0, 100);
+  EXPECT_TRUE(absl::IsNotFound(late.status())) << late.status();
+}
+
+TEST(OperatorApiClusterTest, GetLogsOnAnotherReplicaNamesTheOneHoldingTheAgent) {
+  ManualClock clock;
+  store::MemoryKv kv(clock);
+  OrchestratorConfig ca = Config("a"), cb = Config("b");
+  TestReplica a(ca, clock, kv), b(cb, clock, kv);
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(b.Start().ok());
+  a.Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", {"127.77.1.1"});
+  b.Sync();
+  OrchestratorServiceImpl service(b.r());
+  grpc::ServerContext ctx;
+  v1::GetLogsRequest req;
+  req.set_instance_id("i-1");
+  req.set_node_id("fra-1");
+  v1::GetLogsResponse resp;
+  grpc::Status st = service.GetLogs(&ctx, &req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(st.error_message().find("node fra-1's agent is connected to replica a"),
+            std::string::npos)
+      << st.error_message();
 }
 
 }  // namespace
