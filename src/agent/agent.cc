@@ -117,6 +117,11 @@ void Agent::SetStatusSink(StatusSink sink) {
   sink_ = std::move(sink);
 }
 
+void Agent::SetLogsSink(LogsSink sink) {
+  std::lock_guard<std::mutex> l(mu_);
+  logs_sink_ = std::move(sink);
+}
+
 void Agent::RequestPublish() { PostEvent(PublishRequest{}); }
 
 v1::NodeStatus Agent::LastStatus() const {
@@ -179,6 +184,7 @@ void Agent::Loop() {
 }
 
 void Agent::Handle(const v1::OrchestratorCommand& cmd) {
+  if (cmd.cmd_case() == v1::OrchestratorCommand::kFetchLogs) return OnFetchLogs(cmd.fetch_logs());
   changed_ = true;  // the orchestrator waits to hear how a command went
   switch (cmd.cmd_case()) {
     case v1::OrchestratorCommand::kCreate:
@@ -618,6 +624,45 @@ void Agent::ReapWorkers() {
   }
 }
 
+void Agent::OnFetchLogs(const v1::FetchLogs& f) {
+  v1::Logs out;
+  out.set_request_id(f.request_id());
+  out.set_instance_id(f.instance_id());
+  absl::StatusOr<OutputTail> tail =
+      absl::NotFoundError(fmt::format("no instance {} here (nor among the last {} that ended)",
+                                      f.instance_id(), kEndedOutputsKept));
+  auto live = instances_.find(f.instance_id());
+  if (live != instances_.end() && live->second.runtime) {
+    tail = live->second.runtime->Output();
+  } else if (live != instances_.end()) {
+    tail = OutputTail{};  // reserved or starting: nothing written yet
+  } else {
+    for (auto it = ended_output_.rbegin(); it != ended_output_.rend(); ++it) {
+      if (it->first != f.instance_id()) continue;
+      tail = it->second;
+      out.set_ended(true);
+      break;
+    }
+  }
+  if (tail.ok()) {
+    std::string_view kept = LastLines(tail->data, f.tail_lines());
+    out.set_output(ValidUtf8(kept));
+    out.set_dropped_bytes(tail->dropped + (tail->data.size() - kept.size()));
+  } else {
+    out.set_code(static_cast<int32_t>(tail.status().code()));
+    out.set_message(std::string(tail.status().message()));
+  }
+  LogsSink sink;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    sink = logs_sink_;
+  }
+  if (!sink || !sink(out)) {
+    spdlog::debug("agent {}: the logs of {} found no stream to go back on", config_.node_id,
+                  f.instance_id());
+  }
+}
+
 void Agent::Finish(Instance& inst, v1::InstanceState final_state, const std::string& detail,
                    v1::FailureKind failure) {
   if (inst.state == v1::INSTANCE_STATE_GONE || inst.state == v1::INSTANCE_STATE_FAILED) return;
@@ -625,6 +670,12 @@ void Agent::Finish(Instance& inst, v1::InstanceState final_state, const std::str
   inst.listen_fd.reset();
   UnwatchReports(inst.id);
   if (inst.runtime) {
+    // Its output, before Destroy() removes it: what a crashed workload said is kept (a
+    // workload that exited has its output complete by then).
+    if (absl::StatusOr<OutputTail> out = inst.runtime->Output(); out.ok()) {
+      ended_output_.emplace_back(inst.id, *std::move(out));
+      if (ended_output_.size() > kEndedOutputsKept) ended_output_.pop_front();
+    }
     absl::Status st = inst.runtime->Destroy();
     if (!st.ok()) spdlog::warn("instance {}: destroy: {}", inst.id, st.message());
   }

@@ -39,6 +39,12 @@
 // are dropped) and the tally starts again; the ids of a status no orchestrator heard go
 // back into it. LastStatus(), which a (re)connect repeats, has none.
 //
+// Output (`prewarm ctl logs`): each runtime keeps its instances' workload output within
+// AgentConfig::output_bytes (agent/output_log.h). A FetchLogs command is answered on the
+// loop with a Logs message (LogsSink, the stream it came down): the tail of a live
+// instance's output, or what one of the last kEndedOutputsKept ended instances left (read
+// when it ended, before its runtime removed its files), else NOT_FOUND.
+//
 // Metrics (RenderMetrics, served on the agent's http.listen by cli/daemons.cc): counters
 // the loop keeps under metrics_mu_, the instances of the last published status, and the
 // queue's depth, labelled with the node, its region and the template.
@@ -72,6 +78,8 @@ namespace prewarm::agent {
 // Receives each published status; returns whether it reached the orchestrator (final
 // instance states are repeated until one did).
 using StatusSink = std::function<bool(const v1::NodeStatus&)>;
+// Receives the answer to each FetchLogs command; returns whether it was sent.
+using LogsSink = std::function<bool(const v1::Logs&)>;
 
 // A template as this node runs it: the runtime's spec plus content every instance gets.
 struct AgentTemplate {
@@ -100,6 +108,8 @@ class Agent {
   void Post(const v1::OrchestratorCommand& cmd);
   // Receives every status the loop publishes (on change and every heartbeat).
   void SetStatusSink(StatusSink sink);
+  // Receives the answers to FetchLogs (on the stream the command came down).
+  void SetLogsSink(LogsSink sink);
   // Thread-safe: publish a fresh status soon (e.g. right after a (re)connect).
   void RequestPublish();
   v1::Register MakeRegister() const;
@@ -179,6 +189,7 @@ class Agent {
   void RejectCreate(const v1::CreateInstance& c, const std::string& why);
   void OnDestroy(const std::string& id, const std::string& reason);
   void OnPreload(const v1::PreloadContent& p);
+  void OnFetchLogs(const v1::FetchLogs& f);
   void RunStart(const std::string& id, const InstanceSpec& spec, int fd,
                 const std::vector<std::string>& content);
   absl::Status WaitReady(RuntimeInstance& rt, const InstanceSpec& spec);
@@ -227,6 +238,7 @@ class Agent {
   std::deque<Event> queue_;
   bool stopping_ = false;
   StatusSink sink_;
+  LogsSink logs_sink_;
   v1::NodeStatus last_status_;
   std::vector<ProbeTarget> ready_for_probe_;  // for the health thread
 
@@ -252,7 +264,10 @@ class Agent {
   std::map<IpAddr, ScopedFd> standby_;
   std::map<IpAddr, int64_t> quarantine_until_;
   std::vector<v1::InstanceStatus> finished_;  // until a status reached the orchestrator
-  bool changed_ = false;                      // an instance changed state since the last publish
+  // The output of the last kEndedOutputsKept instances that ended, oldest first: an
+  // instance's runtime (and its output files) go when it ends.
+  std::deque<std::pair<std::string, OutputTail>> ended_output_;
+  bool changed_ = false;  // an instance changed state since the last publish
   struct Worker {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
@@ -264,6 +279,9 @@ class Agent {
   std::thread health_;
   std::thread reports_;
 };
+
+// Ended instances whose output the agent keeps (each within AgentConfig::output_bytes).
+inline constexpr size_t kEndedOutputsKept = 32;
 
 // Distinct content ids an agent keeps per template between two statuses.
 inline constexpr size_t kMaxContentIdsPerTemplate = 10000;

@@ -184,6 +184,76 @@ TEST_F(AgentTest, GivenACreateTheInstancePreloadsStartsAndServesTheContent) {
   EXPECT_EQ(s.standby_addresses_size(), 2);
 }
 
+// `prewarm ctl logs`: a FetchLogs is answered on the logs sink with the instance's output
+// (its last lines when asked), NOT_FOUND for an instance the agent never had, and what an
+// ended instance left once its runtime (and its files) are gone.
+TEST_F(AgentTest, FetchLogsAnswersWithTheOutputOfALiveOrEndedInstance) {
+  config_.health_interval_ms = 600'000;  // no health probe adds a request line meanwhile
+  StartAgent();
+  Record();
+  std::mutex mu;
+  std::vector<v1::Logs> answers;
+  agent_->SetLogsSink([&](const v1::Logs& l) {
+    std::lock_guard<std::mutex> g(mu);
+    answers.push_back(l);
+    return true;
+  });
+  auto fetch = [&](uint64_t request, const std::string& id, uint32_t tail) {
+    v1::OrchestratorCommand cmd;
+    cmd.mutable_fetch_logs()->set_request_id(request);
+    cmd.mutable_fetch_logs()->set_instance_id(id);
+    cmd.mutable_fetch_logs()->set_tail_lines(tail);
+    agent_->Post(cmd);
+    for (int i = 0; i < 300; ++i) {
+      {
+        std::lock_guard<std::mutex> g(mu);
+        for (const auto& a : answers) {
+          if (a.request_id() == request) return std::optional<v1::Logs>(a);
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::optional<v1::Logs>();
+  };
+  Create("i1", "127.78.9.1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  ASSERT_TRUE(runtime_
+                  .Write("i1",
+                         "hello from i1\n\xFF"
+                         "bad byte\n")
+                  .ok());
+  auto all = fetch(1, "i1", 0);
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(all->code(), 0) << all->message();
+  EXPECT_EQ(all->instance_id(), "i1");
+  EXPECT_FALSE(all->ended());
+  EXPECT_NE(all->output().find("fake: serving"), std::string::npos) << all->output();
+  EXPECT_NE(all->output().find("hello from i1\n\xEF\xBF\xBD"
+                               "bad byte\n"),
+            std::string::npos)
+      << all->output();
+  auto last = fetch(2, "i1", 1);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->output(),
+            "\xEF\xBF\xBD"
+            "bad byte\n");
+  EXPECT_GT(last->dropped_bytes(), 0u);
+
+  auto unknown = fetch(3, "nope", 0);
+  ASSERT_TRUE(unknown.has_value());
+  EXPECT_EQ(unknown->code(), static_cast<int>(absl::StatusCode::kNotFound));
+  EXPECT_NE(unknown->message().find("no instance nope"), std::string::npos);
+
+  Destroy("i1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_GONE));
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/i1"));
+  auto ended = fetch(4, "i1", 0);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->code(), 0) << ended->message();
+  EXPECT_TRUE(ended->ended());
+  EXPECT_NE(ended->output().find("hello from i1"), std::string::npos);
+}
+
 // Given an IPv6 range: ::/126 holds ::1, the one IPv6 address this host may bind (the
 // others of the range are not local, so binding them fails and they are skipped).
 TEST_F(AgentTest, AnIpv6RangeGivesIpv6StandbyAddressesAndInstances) {

@@ -4,6 +4,7 @@
 
 #include "agent/oci_image.h"
 #include "agent/origin.h"
+#include "agent/output_log.h"
 #include "agent/runtime/oci/oci_runtime.h"
 #include "common/logging.h"
 #include "common/metrics_server.h"
@@ -228,7 +229,7 @@ const TemplateConfig* AgentConfig::FindTemplate(const std::string& name) const {
 absl::StatusOr<AgentConfig> ParseAgentConfig(const YamlReader& r) {
   RETURN_IF_ERROR(r.CheckKnown({"node", "orchestrator", "orchestrators", "tls", "capacity",
                                 "addresses", "runtime", "origin", "heartbeat_ms", "ready_timeout_s",
-                                "templates", "log_level", "http"}));
+                                "templates", "log_level", "http", "instance_output_bytes"}));
   AgentConfig c;
   RETURN_IF_ERROR(ReadNode(r, c));
   RETURN_IF_ERROR(ReadAddresses(r, c));
@@ -241,6 +242,11 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const YamlReader& r) {
   ASSIGN_OR_RETURN(int64_t ready_s, r.Int("ready_timeout_s", 30, 1, 3600));
   c.ready_timeout_ms = ready_s * 1000;
   ASSIGN_OR_RETURN(c.log_level, r.Choice("log_level", "info", kLogLevels));
+  ASSIGN_OR_RETURN(c.output_bytes, r.Bytes("instance_output_bytes", kDefaultOutputBytes));
+  if (c.output_bytes < kMinOutputBytes || c.output_bytes > kMaxOutputBytes) {
+    return r.Error("instance_output_bytes",
+                   fmt::format("{} is out of range: give 4KiB to 1MiB", c.output_bytes));
+  }
   ASSIGN_OR_RETURN(c.http_listen, ReadHttpListen(r, c.http_listen.ToString()));
   ASSIGN_OR_RETURN(auto templates, r.MapList("templates"));
   if (templates.empty()) return r.Error("templates", "at least one template is required");

@@ -95,6 +95,9 @@ struct AgentConfig {
   int64_t ready_timeout_ms = 30'000;
   std::vector<TemplateConfig> templates;
   std::string log_level = "info";
+  // `instance_output_bytes`: each instance's workload output (stdout and stderr; a VM's
+  // console) kept for `prewarm ctl logs`, 4 KiB - 1 MiB (agent/output_log.h).
+  uint64_t output_bytes = 64 << 10;
   // `http: {listen: ...}`: GET /metrics (Prometheus text) and /healthz.
   HostPort http_listen = {IpAddr::V4(0x7F000001), kDefaultHttpPort};
   static constexpr uint16_t kDefaultHttpPort = 9430;

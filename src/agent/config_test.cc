@@ -124,6 +124,18 @@ TEST(AgentConfigTest, OciIsHardenedByDefaultAndSaysSoWhenTurnedOff) {
   EXPECT_TRUE(Parse(many + "runtime: {userns: host}\n").ok());
 }
 
+TEST(AgentConfigTest, InstanceOutputBytesHasADefaultAndABoundedRange) {
+  EXPECT_EQ(Parse(kAgent)->output_bytes, 64u << 10);
+  EXPECT_EQ(Parse(std::string(kAgent) + "instance_output_bytes: 1MiB\n")->output_bytes, 1u << 20);
+  auto big = Parse(std::string(kAgent) + "instance_output_bytes: 2MiB\n");
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("instance_output_bytes: 2097152 is out of range"),
+            std::string::npos)
+      << big.status();
+  EXPECT_FALSE(Parse(std::string(kAgent) + "instance_output_bytes: 100\n").ok());
+  EXPECT_FALSE(Parse(std::string(kAgent) + "instance_output_bytes: lots\n").ok());
+}
+
 TEST(AgentConfigTest, OrchestratorsAreAListAndTheSingleFormStillWorks) {
   auto one = Parse(kAgent);
   ASSERT_TRUE(one.ok()) << one.status();

@@ -18,7 +18,12 @@ namespace prewarm::agent {
 class FakeInstance final : public RuntimeInstance {
  public:
   FakeInstance(FakeRuntime& rt, std::string id, std::string dir, uint32_t slot, ScopedFd report)
-      : rt_(rt), id_(std::move(id)), dir_(std::move(dir)), slot_(slot), report_(std::move(report)) {
+      : rt_(rt),
+        id_(std::move(id)),
+        dir_(std::move(dir)),
+        slot_(slot),
+        report_(std::move(report)),
+        output_(dir_ + "/output.log", rt_.output_bytes_) {
     ++rt_.live_;
     std::lock_guard<std::mutex> l(rt_.mu_);
     rt_.instances_[id_] = this;
@@ -30,6 +35,7 @@ class FakeInstance final : public RuntimeInstance {
   uint32_t slot() const { return slot_; }
 
   absl::Status Start(int listen_fd) override {
+    RETURN_IF_ERROR(output_.Append(fmt::format("fake: serving {}\n", dir_)));
     fd_ = ::dup(listen_fd);
     server_ = std::thread([this] { Serve(); });
     return absl::OkStatus();
@@ -40,6 +46,9 @@ class FakeInstance final : public RuntimeInstance {
     return std::nullopt;
   }
   ResourceUsage Usage() override { return {1 << 20, 1}; }
+  absl::StatusOr<OutputTail> Output() override { return output_.Read(); }
+  // What the workload writes to its stdout.
+  absl::Status Write(std::string_view data) { return output_.Append(data); }
 
   absl::Status Destroy() override {
     if (destroyed_.exchange(true)) return absl::OkStatus();
@@ -82,6 +91,7 @@ class FakeInstance final : public RuntimeInstance {
         body << in.rdbuf();
       }
       std::string status = in || path == "/healthz" ? "200 OK" : "404 Not Found";
+      (void)output_.Append(fmt::format("GET {} {}\n", path, status.substr(0, 3)));
       std::string out = fmt::format(
           "HTTP/1.1 {}\r\n{}: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", status,
           workload::kQueuedHeader, workload::QueuedBeforeStartMs(c, serving_since),
@@ -106,6 +116,7 @@ class FakeInstance final : public RuntimeInstance {
   std::thread server_;
   std::atomic<bool> exited_{false};
   std::atomic<bool> destroyed_{false};
+  OutputLog output_;  // an access log line per request, as its stdout
 };
 
 absl::StatusOr<std::unique_ptr<RuntimeInstance>> FakeRuntime::Create(const InstanceSpec& spec) {
@@ -133,6 +144,13 @@ std::map<std::string, uint32_t> FakeRuntime::LiveSlots() {
   std::map<std::string, uint32_t> out;
   for (const auto& [id, inst] : instances_) out[id] = inst->slot();
   return out;
+}
+
+absl::Status FakeRuntime::Write(const std::string& id, std::string_view data) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = instances_.find(id);
+  if (it == instances_.end()) return absl::NotFoundError("no live instance " + id);
+  return it->second->Write(data);
 }
 
 bool FakeRuntime::Kill(const std::string& id) {

@@ -20,7 +20,8 @@ class FakeInstance;
 
 class FakeRuntime final : public Runtime {
  public:
-  explicit FakeRuntime(std::string root_dir) : root_(std::move(root_dir)) {}
+  explicit FakeRuntime(std::string root_dir, uint64_t output_bytes = kDefaultOutputBytes)
+      : root_(std::move(root_dir)), output_bytes_(output_bytes) {}
   std::string name() const override { return "fake"; }
   absl::StatusOr<std::unique_ptr<RuntimeInstance>> Create(const InstanceSpec& spec) override;
   absl::Status CleanupStale() override { return absl::OkStatus(); }
@@ -29,6 +30,9 @@ class FakeRuntime final : public Runtime {
   void FailNextCreate() { fail_next_.store(true); }
   // The workload of instance `id` dies (as if its process were killed).
   bool Kill(const std::string& id);
+  // The workload of instance `id` writes `data` to its stdout (kept as a runtime keeps it:
+  // within output_bytes; it writes an access-log line per request itself).
+  absl::Status Write(const std::string& id, std::string_view data);
   int live() const { return live_.load(); }
   // Instance id -> InstanceSpec::slot of the live instances. Create() refuses a slot a
   // live instance holds, as the oci runtime does.
@@ -42,6 +46,7 @@ class FakeRuntime final : public Runtime {
   std::mutex mu_;
   std::map<std::string, FakeInstance*> instances_;
   std::string root_;
+  const uint64_t output_bytes_;
   std::atomic<bool> fail_next_{false};
   std::atomic<int> live_{0};
 };

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/output_log.h"
 #include "common/net.h"
 #include "common/status.h"
 
@@ -96,6 +97,11 @@ class RuntimeInstance {
   // host unix socket is not reachable from inside the VM; gVisor: runsc does not pass host
   // unix sockets through by default).
   virtual int content_report_fd() const { return -1; }
+  // The workload's output (stdout and stderr; a QEMU guest's console) as the runtime keeps
+  // it, within AgentConfig::output_bytes (agent/output_log.h); empty before Start().
+  virtual absl::StatusOr<OutputTail> Output() {
+    return absl::UnimplementedError("this runtime keeps no workload output");
+  }
   // Stops the workload (if running) and releases everything: container, mounts, scratch.
   virtual absl::Status Destroy() = 0;
 };

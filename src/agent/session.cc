@@ -100,8 +100,9 @@ void OrchestratorSession::Run() {
       backoff_ms = kMinBackoffMs;
       i = (i + endpoints_.size() - 1) % endpoints_.size();
     }
-    int sleep_ms = last_refused_held_ ? 300 + static_cast<int>(rng() % 200)
-                                      : backoff_ms / 2 + static_cast<int>(rng() % (backoff_ms / 2 + 1));
+    int sleep_ms = last_refused_held_
+                       ? 300 + static_cast<int>(rng() % 200)
+                       : backoff_ms / 2 + static_cast<int>(rng() % (backoff_ms / 2 + 1));
     const std::string& next = endpoints_[(i + 1) % endpoints_.size()];
     spdlog::warn("agent {}: left orchestrator {} ({}); trying {} in {} ms", node, target, why,
                  last_refused_held_ ? target : next, sleep_ms);
@@ -181,9 +182,15 @@ void OrchestratorSession::Serve(const std::shared_ptr<Stream>& s, const std::str
     *m.mutable_status() = status;
     return s->Write(m);
   });
+  agent_.SetLogsSink([s](const v1::Logs& logs) {
+    v1::AgentMessage m;
+    *m.mutable_logs() = logs;
+    return s->Write(m);
+  });
   agent_.RequestPublish();  // a fresh status right away, not at the next heartbeat
   v1::OrchestratorCommand cmd;
   while (s->rw->Read(&cmd)) agent_.Post(cmd);
+  agent_.SetLogsSink(nullptr);
   agent_.SetStatusSink(nullptr);
   connected_.store(false);
 }

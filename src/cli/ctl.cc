@@ -12,6 +12,7 @@
 
 #include "fmt/chrono.h"
 #include "fmt/format.h"
+#include "fmt/ranges.h"
 #include "prewarm/v1/orchestrator.grpc.pb.h"
 #include "prewarm/v1/state_name.h"
 #include "security/tls.h"
@@ -155,6 +156,92 @@ int Prefetches(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   return 0;
 }
 
+int Templates(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  v1::ListTemplatesResponse resp;
+  grpc::Status st = stub.ListTemplates(&ctx, v1::ListTemplatesRequest(), &resp);
+  if (!st.ok()) return Report(st);
+  if (Json(o)) return PrintJson(resp);
+  std::cout << fmt::format("{:<12} {:<16} {:<10} {:>9} {:>5} {:>10} {:>11} {:<8} {}\n", "TEMPLATE",
+                           "SERVICES", "TIER", "SERVICE_S", "CONC", "KEEPALIVE", "READY/ALL",
+                           "RUNTIME", "NODES");
+  for (const auto& t : resp.templates()) {
+    std::string keepalive =
+        t.keepalive_ms() == 0 ? "default" : fmt::format("{:g}s", t.keepalive_ms() / 1000.0);
+    std::cout << fmt::format(
+        "{:<12} {:<16} {:<10} {:>9.3f} {:>5} {:>10} {:>11} {:<8} {}\n", t.name(),
+        t.services().empty() ? "-" : fmt::format("{}", fmt::join(t.services(), ",")), t.tier(),
+        t.service_time_s(), t.concurrency(), keepalive,
+        fmt::format("{}/{}", t.instances_ready(), t.instances()),
+        t.runtimes().empty() ? "-" : fmt::format("{}", fmt::join(t.runtimes(), ",")),
+        t.nodes().empty() ? "-" : fmt::format("{}", fmt::join(t.nodes(), ",")));
+  }
+  return 0;
+}
+
+// Seconds from `now` to `t` as "+12s" / "-3s".
+std::string Rel(int64_t t, int64_t now) { return fmt::format("{:+.0f}s", (t - now) / 1000.0); }
+
+int Forecasts(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  v1::ListForecastsRequest req;
+  req.set_region(o.region);
+  req.set_template_name(o.tmpl);
+  v1::ListForecastsResponse resp;
+  grpc::Status st = stub.ListForecasts(&ctx, req, &resp);
+  if (!st.ok()) return Report(st);
+  if (Json(o)) return PrintJson(resp);
+  // A row per key: its latest forecast, then its windows that have not ended (times
+  // relative to the orchestrator's clock).
+  const int64_t now = resp.now_unix_ms();
+  std::cout << fmt::format("{:<11} {:<10} {:<14} {:>6} {:>9} {:>6} {:>9}  {}\n", "REGION",
+                           "TEMPLATE", "MODEL", "Q", "RATE/S", "TARGET", "RECEIVED",
+                           "WINDOWS (start..end target)");
+  for (const auto& k : resp.keys()) {
+    const auto& r = k.latest().request();
+    std::vector<std::string> windows;
+    for (const auto& w : k.windows()) {
+      windows.push_back(fmt::format("{}..{} {}", Rel(w.request().window_start_unix_ms(), now),
+                                    Rel(w.request().window_end_unix_ms(), now),
+                                    w.request().target_concurrency()));
+    }
+    std::cout << fmt::format(
+        "{:<11} {:<10} {:<14} {:>6.3f} {:>9.2f} {:>6} {:>9}  {}\n", k.region(), k.template_name(),
+        r.model().empty() ? "-" : r.model(), r.quantile(), r.forecast_rate_per_s(),
+        r.target_concurrency(), Rel(k.latest().received_unix_ms(), now),
+        windows.empty() ? "none open" : fmt::format("{}", fmt::join(windows, ", ")));
+  }
+  return 0;
+}
+
+// The output goes to stdout as it is; what the agent could not keep, to stderr.
+int Logs(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  v1::GetLogsRequest req;
+  req.set_instance_id(o.instance);
+  req.set_node_id(o.node);
+  req.set_tail_lines(o.tail_lines);
+  v1::GetLogsResponse resp;
+  grpc::Status st = stub.GetLogs(&ctx, req, &resp);
+  if (!st.ok()) return Report(st);
+  if (Json(o)) return PrintJson(resp);
+  if (resp.dropped_bytes() > 0 && o.tail_lines == 0) {
+    std::cerr << fmt::format(
+        "prewarm ctl logs: {} earlier bytes were dropped (over the agent's cap)\n",
+        resp.dropped_bytes());
+  }
+  std::cout << resp.output();
+  if (!resp.output().empty() && resp.output().back() != '\n') std::cout << "\n";
+  if (resp.ended()) {
+    std::cerr << fmt::format("prewarm ctl logs: instance {} on {} has ended\n", o.instance,
+                             resp.node_id());
+  }
+  return 0;
+}
+
 std::atomic<bool> g_interrupted{false};
 
 extern "C" void OnInterrupt(int) { g_interrupted.store(true); }
@@ -229,6 +316,9 @@ int RunCtl(CtlOptions o) {
   if (o.command == "undrain") return Undrain(*stub, o);
   if (o.command == "prefetch") return Prefetch(*stub, o);
   if (o.command == "prefetches") return Prefetches(*stub, o);
+  if (o.command == "templates") return Templates(*stub, o);
+  if (o.command == "forecasts") return Forecasts(*stub, o);
+  if (o.command == "logs") return Logs(*stub, o);
   if (o.command == "watch") {
     return Watch(*stub, o,
                  o.watch == "nodes"        ? Nodes

@@ -10,7 +10,7 @@ namespace prewarm::cli {
 
 struct CtlOptions {
   std::string target = "127.0.0.1:7400";  // orchestrator gRPC address
-  std::string command;                    // nodes | instances | drain | undrain | prefetch...
+  std::string command;  // nodes | instances | templates | forecasts | logs | drain | ...
   // The operator's certificate (`--certs DIR`: DIR/ca.crt, DIR/operator.crt, .key); none:
   // plaintext, to a loopback orchestrator only.
   std::string certs_dir;
@@ -21,6 +21,9 @@ struct CtlOptions {
   unsigned target_concurrency = 1;
   int64_t window_s = 600;  // prefetch window length from now
   std::vector<std::string> content;
+  // `logs INSTANCE [--tail N] [--node NODE]`
+  std::string instance;
+  uint32_t tail_lines = 0;  // 0: everything the agent keeps
   // `-o table` (aligned columns for people) or `-o json` (the RPC's response in protobuf's
   // JSON mapping, field names as in the .proto: for scripts and jq).
   std::string output = "table";

@@ -23,6 +23,7 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
     opts.seccomp = config.seccomp == "default";
     opts.userns = config.userns == "private";
     opts.userns_base = config.userns_base;
+    opts.output_bytes = config.output_bytes;
     p->runtime_ = std::make_unique<agent::oci::OciRuntime>(opts, p->runner_);
   } else if (config.runtime == "qemu") {
     agent::qemu::QemuOptions opts;
@@ -36,13 +37,15 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
     opts.network = config.qemu_network;
     opts.bridge = config.qemu_bridge;
     opts.guest_network = config.qemu_guest_network;
+    opts.output_bytes = config.output_bytes;
     opts.activate = agent::SelfBinaryDir() + "/prewarm-guest-activate";
     auto qemu = std::make_unique<agent::qemu::QemuRuntime>(opts, p->runner_);
     // Kernel download, TSC rate and the accelerator probe happen once, before any instance.
     RETURN_IF_ERROR(qemu->Prepare());
     p->runtime_ = std::move(qemu);
   } else {
-    p->runtime_ = std::make_unique<agent::FakeRuntime>(config.state_dir + "/fake");
+    p->runtime_ =
+        std::make_unique<agent::FakeRuntime>(config.state_dir + "/fake", config.output_bytes);
   }
   ASSIGN_OR_RETURN(auto templates,
                    agent::BuildTemplates(config, agent::SelfBinaryDir(), p->runner_));

@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
   prewarm::cli::AddClusterCommand(app);   // runs from its callbacks
 
   prewarm::cli::CtlOptions ctl;
-  auto* ctl_cmd = app.add_subcommand("ctl", "operator client: nodes, instances, drain, prefetch");
+  auto* ctl_cmd = app.add_subcommand(
+      "ctl", "operator client: nodes, instances, templates, forecasts, logs, drain ...");
   ctl_cmd->add_option("--orchestrator", ctl.target, "orchestrator gRPC address")
       ->envname("PREWARM_ADDR")
       ->capture_default_str();
@@ -89,6 +90,18 @@ int main(int argc, char** argv) {
   auto* undrain = ctl_cmd->add_subcommand("undrain", "undo a drain: the node takes new instances");
   undrain->add_option("node", ctl.node, "node id")->required();
   ctl_cmd->add_subcommand("prefetches", "the latest prefetch request per region and template");
+  ctl_cmd->add_subcommand("templates", "the templates the orchestrator serves");
+  auto* forecasts = ctl_cmd->add_subcommand(
+      "forecasts", "per region and template: the latest forecast and its prefetch windows");
+  forecasts->add_option("--region", ctl.region, "only this region");
+  forecasts->add_option("--template", ctl.tmpl, "only this template");
+  auto* logs = ctl_cmd->add_subcommand(
+      "logs", "an instance's workload output (stdout and stderr; a VM's console)");
+  logs->add_option("instance", ctl.instance, "instance id")->required();
+  logs->add_option("--tail", ctl.tail_lines, "only the last N lines (0: all the agent keeps)")
+      ->check(CLI::Range(0, 1'000'000))
+      ->capture_default_str();
+  logs->add_option("--node", ctl.node, "its node: needed once the orchestrator forgot it (ended)");
   auto* watch = ctl_cmd->add_subcommand("watch", "redraw instances, nodes or prefetches live");
   watch->add_option("what", ctl.watch, "instances, nodes or prefetches")
       ->check(CLI::IsMember({"instances", "nodes", "prefetches"}))

@@ -218,7 +218,7 @@ absl::StatusOr<pid_t> RealProcessRunner::Spawn(const SpawnOptions& options) {
     if (!log.valid()) return ErrnoStatus(errno, "open " + options.log_path);
   }
   plan.stdin_fd = devnull.get();
-  plan.out_fd = log.valid() ? log.get() : devnull.get();
+  plan.out_fd = options.out_fd >= 0 ? options.out_fd : log.valid() ? log.get() : devnull.get();
   return ForkExec(plan);
 }
 

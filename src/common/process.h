@@ -30,6 +30,8 @@ struct SpawnOptions {
   std::optional<std::vector<std::string>> env;
   // stdout and stderr are appended here; empty means /dev/null. stdin is /dev/null.
   std::string log_path;
+  // Or stdout and stderr go to this descriptor (e.g. a pipe's write end), if >= 0.
+  int out_fd = -1;
   bool new_process_group = false;
   // SIGKILL the child when its parent dies (PR_SET_PDEATHSIG). The kernel tracks the
   // *thread* that forked: spawn from a thread that lives as long as the process (see

@@ -1,8 +1,11 @@
 #include "orchestrator/grpc_services.h"
 
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "common/logging.h"
@@ -118,6 +121,10 @@ grpc::Status AgentServiceImpl::Connect(
   }
   grpc::Status result = grpc::Status::OK;
   while (stream->Read(&msg)) {
+    if (msg.has_logs()) {
+      sessions_.Answer(**session, msg.logs());
+      continue;
+    }
     if (!msg.has_status()) {
       result =
           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "expected NodeStatus after Register");
@@ -210,6 +217,123 @@ grpc::Status OrchestratorServiceImpl::Undrain(grpc::ServerContext* ctx,
   auto was = replica_.Undrain(req->node_id());
   if (!was.ok()) return ToGrpc(was.status());
   resp->set_was_draining(*was);
+  return grpc::Status::OK;
+}
+
+grpc::Status OrchestratorServiceImpl::ListTemplates(grpc::ServerContext* ctx,
+                                                    const v1::ListTemplatesRequest*,
+                                                    v1::ListTemplatesResponse* resp) {
+  AUTHORIZE(ctx, "list templates", Role::kOperator, Role::kForecaster);
+  const OrchestratorConfig& config = replica_.config();
+  std::map<std::string, std::vector<std::string>> services;
+  for (const auto& [label, tmpl] : config.services) services[tmpl].push_back(label);
+  std::shared_ptr<const ClusterData> d = replica_.cache().Data();
+  const int64_t now = replica_.clock().NowMs();
+  for (const auto& [name, info] : config.templates) {
+    v1::TemplateEntry* t = resp->add_templates();
+    t->set_name(name);
+    for (const auto& label : services[name]) t->add_services(label);
+    t->set_tier(info.tier);
+    t->set_service_time_s(info.service_time_s);
+    t->set_concurrency(info.concurrency);
+    t->set_keepalive_ms(info.keepalive_ms);
+    std::set<std::string> runtimes;
+    for (const auto& [node, rec] : d->nodes) {
+      const v1::Register& reg = rec->rec.registration();
+      if (std::find(reg.templates().begin(), reg.templates().end(), name) ==
+          reg.templates().end()) {
+        continue;
+      }
+      t->add_nodes(node);
+      runtimes.insert(reg.runtime());
+    }
+    for (const auto& r : runtimes) t->add_runtimes(r);
+    for (const auto& [id, inst] : d->instances) {
+      if (inst->rec.template_name() != name) continue;
+      t->set_instances(t->instances() + 1);
+      if (d->StateOf(inst->rec, now) == v1::INSTANCE_STATE_READY) {
+        t->set_instances_ready(t->instances_ready() + 1);
+      }
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status OrchestratorServiceImpl::ListForecasts(grpc::ServerContext* ctx,
+                                                    const v1::ListForecastsRequest* req,
+                                                    v1::ListForecastsResponse* resp) {
+  AUTHORIZE(ctx, "list forecasts", Role::kOperator, Role::kForecaster);
+  auto wanted = [&](const v1::PrefetchRequest& r) {
+    return (req->region().empty() || r.region() == req->region()) &&
+           (req->template_name().empty() || r.template_name() == req->template_name());
+  };
+  std::map<std::pair<std::string, std::string>, v1::ForecastKey> keys;
+  for (auto& e : replica_.prefetch().List()) {
+    if (!wanted(e.request())) continue;
+    v1::ForecastKey& k = keys[{e.request().region(), e.request().template_name()}];
+    k.set_region(e.request().region());
+    k.set_template_name(e.request().template_name());
+    *k.mutable_latest() = std::move(e);
+  }
+  std::vector<v1::PrefetchEntry> active = replica_.prefetch().Active();
+  std::stable_sort(active.begin(), active.end(), [](const auto& a, const auto& b) {
+    return a.request().window_start_unix_ms() < b.request().window_start_unix_ms();
+  });
+  for (auto& e : active) {
+    auto it = keys.find({e.request().region(), e.request().template_name()});
+    if (it != keys.end()) *it->second.add_windows() = std::move(e);
+  }
+  for (auto& [key, k] : keys) *resp->add_keys() = std::move(k);
+  resp->set_now_unix_ms(replica_.clock().NowMs());
+  return grpc::Status::OK;
+}
+
+grpc::Status OrchestratorServiceImpl::GetLogs(grpc::ServerContext* ctx,
+                                              const v1::GetLogsRequest* req,
+                                              v1::GetLogsResponse* resp) {
+  AUTHORIZE(ctx, "read instance logs", Role::kOperator);
+  const std::string& id = req->instance_id();
+  if (id.empty() || id.size() > 128) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "instance_id must be 1-128 bytes");
+  }
+  std::string node = req->node_id();
+  {
+    std::shared_ptr<const ClusterData> d = replica_.cache().Data();
+    auto it = d->instances.find(id);
+    if (it != d->instances.end()) {
+      const std::string& on = it->second->rec.node_id();
+      if (!node.empty() && node != on) {
+        return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                            fmt::format("instance {} is on node {}, not {}", id, on, node));
+      }
+      node = on;
+    } else if (node.empty()) {
+      return grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          fmt::format("instance {} is unknown to the orchestrator (an instance that ended is "
+                      "forgotten: name its node with --node to ask that node's agent)",
+                      id));
+    }
+  }
+  int64_t timeout_ms = kLogsTimeoutMs;
+  if (ctx->deadline() != std::chrono::system_clock::time_point::max()) {
+    // Answer before the caller gives up, so that it sees why.
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    ctx->deadline() - std::chrono::system_clock::now())
+                    .count();
+    timeout_ms = std::clamp<int64_t>(left - left / 10, 1, kLogsTimeoutMs);
+  }
+  auto logs = replica_.sessions().FetchLogs(node, id, req->tail_lines(), timeout_ms);
+  if (!logs.ok()) return ToGrpc(logs.status());
+  if (logs->code() != 0) {  // the agent's word: a code it may not send becomes UNKNOWN
+    bool valid = logs->code() > 0 && logs->code() <= grpc::StatusCode::UNAUTHENTICATED;
+    return grpc::Status(valid ? static_cast<grpc::StatusCode>(logs->code()) : grpc::UNKNOWN,
+                        fmt::format("node {}: {}", node, logs->message()));
+  }
+  resp->set_node_id(node);
+  resp->set_output(std::move(*logs->mutable_output()));
+  resp->set_dropped_bytes(logs->dropped_bytes());
+  resp->set_ended(logs->ended());
   return grpc::Status::OK;
 }
 

@@ -41,6 +41,15 @@ class OrchestratorServiceImpl final : public v1::OrchestratorService::Service {
                        v1::UndrainResponse* resp) override;
   grpc::Status ListPrefetch(grpc::ServerContext*, const v1::ListPrefetchRequest*,
                             v1::ListPrefetchResponse* resp) override;
+  grpc::Status ListTemplates(grpc::ServerContext*, const v1::ListTemplatesRequest*,
+                             v1::ListTemplatesResponse* resp) override;
+  grpc::Status ListForecasts(grpc::ServerContext*, const v1::ListForecastsRequest* req,
+                             v1::ListForecastsResponse* resp) override;
+  // Waits for the agent's answer until the call's deadline, at most kLogsTimeoutMs.
+  grpc::Status GetLogs(grpc::ServerContext* ctx, const v1::GetLogsRequest* req,
+                       v1::GetLogsResponse* resp) override;
+
+  static constexpr int64_t kLogsTimeoutMs = 5000;
 
  private:
   Replica& replica_;

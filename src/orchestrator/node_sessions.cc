@@ -1,6 +1,7 @@
 #include "orchestrator/node_sessions.h"
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 
 #include "common/logging.h"
@@ -211,6 +212,16 @@ void NodeSessions::Close(NodeSession& s) {
     std::lock_guard<std::mutex> l(mu_);
     auto it = sessions_.find(s.node_id);
     if (it != sessions_.end() && it->second.get() == &s) sessions_.erase(it);
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [id, p] : pending_logs_) {
+      if (p.node == s.node_id && !p.answer) {
+        p.answer = absl::UnavailableError(
+            fmt::format("node {}'s agent disconnected before it answered", s.node_id));
+      }
+    }
+    logs_cv_.notify_all();
   }
   spdlog::warn("node {} disconnected ({}); its instances leave DNS", s.node_id, s.peer);
   if (lease != 0) (void)writer_.kv().Revoke(lease, config_.cluster.request_timeout_ms);
@@ -459,6 +470,72 @@ void NodeSessions::OnChange(const ClusterData&, const ClusterData& after,
     std::lock_guard<std::mutex> sl(s->mu);
     Relay(*s, after);
   }
+}
+
+absl::StatusOr<v1::Logs> NodeSessions::FetchLogs(const std::string& node,
+                                                 const std::string& instance, uint32_t tail_lines,
+                                                 int64_t timeout_ms) {
+  std::shared_ptr<NodeSession> s;
+  uint64_t request = 0;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = sessions_.find(node);
+    if (it != sessions_.end()) {
+      s = it->second;
+      request = next_logs_request_++;
+      pending_logs_[request].node = node;
+    }
+  }
+  if (!s) {
+    std::shared_ptr<const ClusterData> d = cache_.Data();
+    auto rec = d->nodes.find(node);
+    if (rec == d->nodes.end()) {
+      return absl::NotFoundError(fmt::format("node {}: no agent of that name is connected", node));
+    }
+    const std::string& holder = rec->second->rec.replica_id();
+    auto replica = d->replicas.find(holder);
+    std::string address = replica == d->replicas.end() ? "" : replica->second.grpc_address();
+    return absl::UnavailableError(fmt::format(
+        "node {}'s agent is connected to replica {}{}, not to this one ({}): ask that replica{}",
+        node, holder, address.empty() ? "" : " at " + address, presence_.replica_id(),
+        address.empty() ? "" : fmt::format(" (prewarm ctl --orchestrator {} logs ...)", address)));
+  }
+  v1::OrchestratorCommand cmd;
+  cmd.mutable_fetch_logs()->set_request_id(request);
+  cmd.mutable_fetch_logs()->set_instance_id(instance);
+  cmd.mutable_fetch_logs()->set_tail_lines(tail_lines);
+  {
+    // A stream closing now fails the request (Close), one closed already never got it.
+    std::lock_guard<std::mutex> sl(s->mu);
+    if (s->closed || !s->link) {
+      std::lock_guard<std::mutex> l(mu_);
+      pending_logs_.erase(request);
+      return absl::UnavailableError(fmt::format("node {}'s agent disconnected", node));
+    }
+    s->link->Send(cmd);
+  }
+  std::unique_lock<std::mutex> l(mu_);
+  logs_cv_.wait_for(l, std::chrono::milliseconds(timeout_ms),
+                    [&] { return pending_logs_[request].answer.has_value(); });
+  PendingLogs p = std::move(pending_logs_[request]);
+  pending_logs_.erase(request);
+  if (p.answer) return *std::move(p.answer);
+  return absl::DeadlineExceededError(fmt::format(
+      "node {}'s agent did not answer within {} ms (an agent older than this orchestrator "
+      "does not keep output)",
+      node, timeout_ms));
+}
+
+void NodeSessions::Answer(NodeSession& s, const v1::Logs& logs) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = pending_logs_.find(logs.request_id());
+  if (it == pending_logs_.end() || it->second.node != s.node_id || it->second.answer) {
+    spdlog::debug("node {}: dropping a logs answer nobody waits for ({})", s.node_id,
+                  logs.request_id());
+    return;
+  }
+  it->second.answer = logs;
+  logs_cv_.notify_all();
 }
 
 SessionCounters NodeSessions::counters() const {

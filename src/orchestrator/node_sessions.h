@@ -12,16 +12,20 @@
 //   DestroyInstance once the leader ordered it. Each at most once per stream; the agent
 //   ignores a Create for an instance it has;
 // - passes the per-content counts of each status (NodeStatus.content) to the event feed
-//   with the node's registered region, and keeps them out of the node's record.
+//   with the node's registered region, and keeps them out of the node's record;
+// - asks an agent for an instance's output (FetchLogs down its stream) and hands the
+//   answer (Logs up the same stream) to the caller waiting for it.
 //
 // Threads: each stream's gRPC handler calls Open, Report and Close; the watch thread calls
 // OnChange. Each session has its own mutex.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "autoscale/service_time.h"
@@ -76,6 +80,15 @@ class NodeSessions {
   // The stream ended: its node record goes at once (its lease is revoked).
   void Close(NodeSession& s);
 
+  // Asks the agent of `node`, on a stream this replica holds, for the output of `instance`
+  // and waits up to `timeout_ms` for its answer. Errors: NotFound (no agent of that name is
+  // connected), Unavailable (its agent is connected to another replica, named with its
+  // address; or the stream closed before the answer), DeadlineExceeded (no answer).
+  absl::StatusOr<v1::Logs> FetchLogs(const std::string& node, const std::string& instance,
+                                     uint32_t tail_lines, int64_t timeout_ms);
+  // An answer on the stream of `s`; one for a request it was not asked is dropped.
+  void Answer(NodeSession& s, const v1::Logs& logs);
+
   void OnChange(const ClusterData& before, const ClusterData& after, const ClusterChange& change);
   SessionCounters counters() const;
   int connected() const;
@@ -108,6 +121,14 @@ class NodeSessions {
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<NodeSession>> sessions_;  // guarded by mu_
   SessionCounters counters_;                                      // guarded by mu_
+  // FetchLogs calls waiting for their answer, by request id (guarded by mu_).
+  struct PendingLogs {
+    std::string node;
+    std::optional<absl::StatusOr<v1::Logs>> answer;
+  };
+  std::map<uint64_t, PendingLogs> pending_logs_;
+  uint64_t next_logs_request_ = 1;  // guarded by mu_
+  std::condition_variable logs_cv_;
 };
 
 }  // namespace prewarm::orchestrator

@@ -81,6 +81,8 @@ class Replica {
   std::string Health() const;
   bool leading() const { return presence_.leading(); }
   const std::string& id() const { return config_.cluster.replica_id; }
+  const OrchestratorConfig& config() const { return config_; }
+  const Clock& clock() const { return clock_; }
 
   ClusterCache& cache() { return cache_; }
   ClusterWriter& writer() { return writer_; }

@@ -181,6 +181,7 @@ class TestReplica {
   }
 
   Replica& r() { return replica_; }
+  NodeSession& session(const std::string& node) { return *sessions_.at(node); }
   SnapshotHolder& snaps() { return snaps_; }
   v1::NodeStatus& status(const std::string& node) { return statuses_[node]; }
 

@@ -123,5 +123,7 @@ int main(int argc, char** argv) {
     options.content_report_socket = report;
   }
   prewarm::workload::StaticServer server(options, listen_fd, stop_fd);
+  // One line for the instance's output (`prewarm ctl logs`): what it serves.
+  std::fprintf(stderr, "prewarm-httpd: serving %s\n", options.root.c_str());
   return server.Run();
 }

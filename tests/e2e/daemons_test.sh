@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End to end with separate daemons, as in production: `prewarm orchestrator` and
 # `prewarm agent` from examples/, an origin, and `prewarm ctl` as the operator.
-# Checks proactive prefetch, agent reconnection after an orchestrator restart, drain,
-# bad-config errors and clean agent shutdown.
+# Checks proactive prefetch, ctl's listings and an instance's logs, agent reconnection
+# after an orchestrator restart, drain, bad-config errors and clean agent shutdown.
 # Usage: daemons_test.sh PATH/TO/prewarm
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -59,6 +59,33 @@ check "the first DNS query is answered warm (TTL 30, no cold path)" \
 ADDR=$(awk '{print $5}' <<<"$ANSWER")
 check "the warm instance serves the prefetched content" \
   bash -c "curl -sf --max-time 10 http://$ADDR/ | grep -q 'daemons test'"
+# --- ctl templates, forecasts and logs, against the two running instances.
+templates_ok() {
+  "${CTL[@]}" templates | grep -qE '^static +static +standard .* 2/2 +oci +fra-2$' &&
+    "${CTL[@]}" templates -o json | python3 -c 'import json, sys
+t = json.load(sys.stdin)["templates"][0]
+sys.exit(not (t["name"] == "static" and t["nodes"] == ["fra-2"] and t["instances_ready"] == 2))'
+}
+check "ctl templates lists static, its plan, node and ready instances (table and JSON)" templates_ok
+forecasts_ok() {
+  "${CTL[@]}" forecasts | grep -qE '^frankfurt +static +- +0\.900 +0\.00 +2 +[-+][0-9]+s  [-+][0-9]+s\.\.\+[0-9]+s 2$' &&
+    "${CTL[@]}" forecasts --region frankfurt -o json | python3 -c 'import json, sys
+k = json.load(sys.stdin)["keys"]
+sys.exit(not (len(k) == 1 and k[0]["latest"]["request"]["target_concurrency"] == 2
+              and len(k[0]["windows"]) == 1))'
+}
+check "ctl forecasts shows the latest request and its open window (table and JSON)" forecasts_ok
+INSTANCE=$("${CTL[@]}" instances -o json | python3 -c 'import json, sys
+print(next(i["instance_id"] for i in json.load(sys.stdin)["instances"] if i["node_id"] == "fra-2"))')
+check "ctl logs prints the workload's output, fetched from its agent" \
+  bash -c "'${CTL[0]}' ctl --orchestrator 127.0.0.1:7401 logs '$INSTANCE' | grep -qx 'prewarm-httpd: serving /srv/content'"
+check "ctl logs --tail 1 -o json gives one line" \
+  bash -c "'${CTL[0]}' ctl --orchestrator 127.0.0.1:7401 logs '$INSTANCE' --tail 1 -o json | python3 -c 'import json, sys; d = json.load(sys.stdin); sys.exit(d[\"output\"].count(chr(10)) != 1 or d[\"node_id\"] != \"fra-2\")'"
+check "ctl logs of an unknown instance exits 1 with NOT_FOUND naming it" \
+  bash -c "out=\$('${CTL[0]}' ctl --orchestrator 127.0.0.1:7401 logs no-such-1 2>&1); [[ \$? == 1 ]] && grep -q 'instance no-such-1 is unknown to the orchestrator' <<<\"\$out\""
+check "ctl logs without an instance is a usage error (exit 2)" \
+  bash -c "'${CTL[0]}' ctl --orchestrator 127.0.0.1:7401 logs >/dev/null 2>&1; [[ \$? == 2 ]]"
+
 check "bad prefetch (unknown region) is rejected with a reason" \
   bash -c "! '${CTL[0]}' ctl --orchestrator 127.0.0.1:7401 prefetch --region atlantis --template static 2>&1 | grep -q accepted; '${CTL[0]}' ctl --orchestrator 127.0.0.1:7401 prefetch --region atlantis --template static 2>&1 | grep -q \"unknown region 'atlantis'\""
 

@@ -88,6 +88,9 @@ class OciInstance final : public RuntimeInstance {
   absl::Status Start(int listen_fd) override;
   std::optional<int> PollExit() override;
   ResourceUsage Usage() override;
+  absl::StatusOr<OutputTail> Output() override {
+    return output_ ? output_->Read() : absl::StatusOr<OutputTail>(OutputTail{});
+  }
   absl::Status Destroy() override;
 
  private:
@@ -114,6 +117,8 @@ class OciInstance final : public RuntimeInstance {
   // namespace (loopback up) and the relay into it.
   bool relay_mode() const { return spec_.tmpl.app_port != 0; }
   std::unique_ptr<OwnPortRelay> relay_;
+  std::shared_ptr<OutputLog> output_;  // runc's and the workload's stdout and stderr
+  std::unique_ptr<OutputPump> pump_;
   ScopedFd report_fd_;            // the content-report socket (reports())
   std::optional<IdMapping> ids_;  // set while this instance holds spec_.slot
   uint64_t memory_limit_ = 0;     // as written to config.json
@@ -243,8 +248,11 @@ absl::Status OciInstance::Start(int listen_fd) {
     opts.argv = rt_.RuncCommand({"run", "--preserve-fds", "1", "--bundle", dir_, cid_});
     opts.fds = {{3, listen_fd}};
   }
-  opts.log_path = dir_ + "/runc.log";
-  opts.new_process_group = true;  // a ^C to the agent must not reach runc directly
+  output_ = std::make_shared<OutputLog>(dir_ + "/runc.log", rt_.options_.output_bytes);
+  ASSIGN_OR_RETURN(OutputPipe pipe, PipeInto(output_));
+  pump_ = std::move(pipe.pump);
+  opts.out_fd = pipe.write_end.get();  // ours closes here: the pump sees EOF once runc is gone
+  opts.new_process_group = true;       // a ^C to the agent must not reach runc directly
   ASSIGN_OR_RETURN(runc_pid_, rt_.runner_.Spawn(opts));
   return CheckCgroupLimits();
 }
@@ -282,6 +290,7 @@ std::optional<int> OciInstance::PollExit() {
   } else {
     exit_code_ = *code;
   }
+  if (exit_code_.has_value() && pump_) pump_->Stop();  // its output is complete
   return exit_code_;
 }
 
@@ -336,6 +345,7 @@ absl::Status OciInstance::Destroy() {
   destroyed_ = true;
   relay_.reset();  // closes the relayed connections
   StopContainer();
+  if (pump_) pump_->Stop();
   report_fd_.reset();
   std::error_code ec;
   // runc keeps a directory per container (gone once `runc run` has cleaned up); runsc

@@ -11,7 +11,8 @@
 //                installs the template's install_packages before the workload starts
 //   netns        only with TemplateSpec::app_port: the instance's network namespace
 //                (loopback up), which runc joins and the relay (relay.h) connects into
-//   runc.log     stdout/stderr of `runc run` and of the workload
+//   runc.log     stdout/stderr of `runc run` and of the workload, through a pipe the agent
+//   runc.log.1   reads: at most OciOptions::output_bytes in the two (agent/output_log.h)
 // runc's own state lives in <state_dir>/runc (`runc --root`). The container id is
 // id_prefix + instance id; its cgroup is /<cgroup_parent>/<container id>.
 //
@@ -36,6 +37,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "agent/output_log.h"
 #include "agent/runtime.h"
 #include "agent/runtime/oci/mounter.h"
 #include "common/process.h"
@@ -70,6 +72,7 @@ struct OciOptions {
   bool userns = true;                                   // an own host id range per instance
   uint32_t userns_base = 1000000;                       // first host id handed out
   std::string userns_lock_dir = "/run/prewarm/userns";  // host-wide: one per machine
+  uint64_t output_bytes = kDefaultOutputBytes;          // workload output kept per instance
 };
 
 class OciRuntime final : public Runtime {

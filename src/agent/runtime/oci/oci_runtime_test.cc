@@ -302,6 +302,33 @@ TEST_F(OciRuntimeTest, PollExitReportsAKilledWorkload) {
   EXPECT_TRUE(inst->Destroy().ok());
 }
 
+// The workload's stdout and stderr reach Output() through the agent's pipe: what a
+// workload said before it exited is all there once PollExit() has seen the exit.
+TEST_F(OciRuntimeTest, OutputHoldsWhatTheWorkloadWroteBeforeItExited) {
+  InstanceSpec spec = Spec("talker");
+  spec.tmpl.command = {"/usr/bin/prewarm-httpd", "--no-such-flag"};  // usage, exit 2
+  auto inst = runtime_->Create(spec);
+  ASSERT_TRUE(inst.ok()) << inst.status();
+  auto fd = ListenTcp(addr_, port_);
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  auto before = (*inst)->Output();
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_TRUE(before->data.empty());
+  ASSERT_TRUE((*inst)->Start(fd->get()).ok());
+  auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  std::optional<int> code;
+  while (!(code = (*inst)->PollExit()).has_value() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_TRUE(code.has_value());
+  auto out = (*inst)->Output();
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_NE(out->data.find("usage: /usr/bin/prewarm-httpd [--root DIR]"), std::string::npos)
+      << out->data;
+  EXPECT_EQ(out->dropped, 0u);
+  EXPECT_TRUE((*inst)->Destroy().ok());
+}
+
 TEST_F(OciRuntimeTest, DestroyLeavesNoMountDirectoryOrContainer) {
   auto inst = CreateWithContent("gone");
   ASSERT_NE(inst, nullptr);

@@ -121,7 +121,9 @@ class QemuInstance final : public RuntimeInstance {
       return r.ok() && r->status >= 200 && r->status < 400;
     };
     forwarder_ = std::make_unique<TcpForwarder>(listen_fd, HostPort{addr, port}, ready);
-    return forwarder_->Start();
+    RETURN_IF_ERROR(forwarder_->Start());
+    serving_ = true;
+    return absl::OkStatus();
   }
 
   std::optional<int> PollExit() override {
@@ -130,7 +132,20 @@ class QemuInstance final : public RuntimeInstance {
     auto r = rt_.runner_.TryWait(pid_);
     if (r.ok() && r->has_value()) exit_ = **r;
     if (!r.ok()) exit_ = -1;
+    // The agent polls a serving instance often: keep its console within the output cap
+    // (not while starting, when the console's markers are being read).
+    if (serving_ && !exit_) {
+      absl::Status trimmed = TrimFile(dir_ + "/console.log", rt_.options_.output_bytes);
+      if (!trimmed.ok() && !trim_warned_) {
+        trim_warned_ = true;
+        spdlog::warn("qemu {}: console.log is not capped: {}", spec_.id, trimmed.message());
+      }
+    }
     return exit_;
+  }
+
+  absl::StatusOr<OutputTail> Output() override {
+    return ReadFileTail(dir_ + "/console.log", rt_.options_.output_bytes);
   }
 
   // Memory is QEMU's proportional set size: a clone's pages shared with its template's
@@ -230,6 +245,8 @@ class QemuInstance final : public RuntimeInstance {
   pid_t pid_ = -1;
   std::optional<int> exit_;
   bool destroyed_ = false;
+  bool serving_ = false;      // Start() is done: console.log is trimmed to the output cap
+  bool trim_warned_ = false;
   std::unique_ptr<TcpForwarder> forwarder_;
   IpAddr guest_address_;  // network: tap
 };

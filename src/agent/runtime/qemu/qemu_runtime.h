@@ -9,7 +9,8 @@
 // Per instance, under <state_dir>/instances/<id>/:
 //   scratch/       the agent preloads here before Start(); at Start() it becomes a
 //                  read-only erofs disk under a tmpfs at the template's scratch mount
-//   console.log    the guest's serial console; qemu.log QEMU's own output
+//   console.log    the guest's serial console (the workload's output: its last
+//                  output_bytes are kept while it serves); qemu.log QEMU's own output
 //   qmp.sock       QMP control socket; qemu.pid for CleanupStale()
 // Snapshots (snapshot: clone, the default): the first instance of a template boots a
 // template VM whose guest RAM is a file on tmpfs (ram_dir), up to the guest init's
@@ -69,6 +70,8 @@ struct QemuOptions {
   std::string network = "slirp";
   std::string bridge = "prewarm0";
   std::string guest_network = "10.77.0.0/16";
+  // console.log beyond this is freed while the instance serves (agent/output_log.h).
+  uint64_t output_bytes = kDefaultOutputBytes;
 };
 
 // How one QEMU process is launched (QemuRuntime::QemuCommand).

@@ -115,6 +115,12 @@ class QemuRuntimeTest : public ::testing::Test {
                 options_.snapshot.c_str(), ready_s);
     EXPECT_GT((*inst)->Usage().memory_bytes, 8ull << 20);
     EXPECT_FALSE((*inst)->PollExit().has_value());
+    // The instance's output is its console, where the workload's stdout goes.
+    auto out = (*inst)->Output();
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_NE(out->data.find("prewarm-httpd: serving /srv/content"), std::string::npos) << out->data;
+    EXPECT_LE(out->data.size(), options_.output_bytes);
+    EXPECT_EQ(out->dropped + out->data.size(), fs::file_size(dir + "/console.log"));
     ASSERT_TRUE((*inst)->Destroy().ok());
     EXPECT_TRUE((*inst)->Destroy().ok());  // idempotent
     EXPECT_NE(::kill(pid, 0), 0) << "QEMU " << pid << " outlived Destroy()";
