@@ -162,6 +162,7 @@ o["networks"] = [{"cidr": cidr, "region": r} for r, _, _, cidr, *_ in regions]
 o["networks"].append({"cidr": "127.0.0.0/8", "region": "us-west"})
 o["default_region"] = "us-west"
 o["autoscaler"] = {"policy": policy}
+o.pop("keepalive_s", None)  # a keep-alive given at the top level overrides every preset's
 f = c["forecaster"]
 f["step_s"] = max(1, round(60 / float(speed)))   # one trace minute
 f.pop("templates", None)                          # per-template defaults: concurrency 1
