@@ -141,7 +141,7 @@ import sys, yaml
 default, services, policy, slots, speed = sys.argv[1:6]
 c = yaml.safe_load(open(default))
 svc = yaml.safe_load(open(services))["services"]
-# Addresses of its own (127.0.9.1 for the daemons, 127.79.0.0/16 for the origin's fallback
+# Addresses of its own (127.0.9.1 for the daemons and their /metrics, 127.79.0.0/16 for the origin's fallback
 # and the instances), so that a run never meets the test suite's `prewarm up`
 # (127.0.0.1, 127.77.0.0/16) on the same machine.
 regions = [("us-west", 37.4, -122.1, "192.0.2.0/24", "usw-1", "127.79.1.0/24"),
@@ -155,6 +155,7 @@ o["grpc"]["listen"] = "127.0.9.1:7400"
 o["http"]["listen"] = "127.0.9.1:9400"
 o["origin"]["addresses"] = ["127.79.0.1"]
 c["forecaster"]["orchestrator"] = "127.0.9.1:7400"
+c["forecaster"]["http"] = {"listen": "127.0.9.1:9440"}
 o["services"] = [{"name": s["name"], "template": s["name"], "concurrency": s["concurrency"],
                   "service_time_s": s["service_time_s"]} for s in svc]
 o["regions"] = [{"name": r, "latitude": la, "longitude": lo} for r, la, lo, *_ in regions]
@@ -173,8 +174,9 @@ static = next(t for t in a["templates"] if t["name"] == "static")
 a["capacity"] = {"slots": int(slots), "memory": f"{int(slots) * 32 + 512}MiB"}
 a["templates"] = [dict(static, name=s["name"]) for s in svc]
 c["agents"] = [{"node": {"id": node, "region": r, "latitude": la, "longitude": lo},
-                "addresses": {"range": rng, "port": 80, "standby": 16}}
-               for r, la, lo, _, node, rng in regions]
+                "addresses": {"range": rng, "port": 80, "standby": 16},
+                "http": {"listen": f"127.0.9.1:{9430 + i}"}}
+               for i, (r, la, lo, _, node, rng) in enumerate(regions)]
 print(yaml.safe_dump(c, sort_keys=False, width=200))
 PY
 }
