@@ -590,7 +590,7 @@ TEST_F(AgentTest, DestroyAndStopLeaveNothingRunning) {
   EXPECT_EQ(runtime_.live(), 0);
 }
 
-TEST(HttpOriginTest, A404IsMissingContentAndA5xxOrNoAnswerIsAnUnreachableOrigin) {
+TEST(HttpOriginTest, A404IsMissingA5xxOrNoAnswerUnreachableAndAFullDiskResourceExhausted) {
   httplib::Server server;
   server.Get("/c/ok.txt", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok", "text/plain");
@@ -609,6 +609,13 @@ TEST(HttpOriginTest, A404IsMissingContentAndA5xxOrNoAnswerIsAnUnreachableOrigin)
   EXPECT_TRUE(absl::IsNotFound(origin->FetchTo("nope.txt", dir + "/nope.txt")));
   EXPECT_TRUE(absl::IsUnavailable(origin->FetchTo("broken.txt", dir + "/broken.txt")));
   EXPECT_TRUE(absl::IsInvalidArgument(origin->FetchTo("../x", dir + "/x")));
+  // A full file system is not an origin failure: ResourceExhausted (the agent may make
+  // room), and nothing is left behind. /dev/full answers every write with ENOSPC.
+  std::filesystem::create_symlink("/dev/full", dir + "/full.txt.part");
+  absl::Status full = origin->FetchTo("ok.txt", dir + "/full.txt");
+  EXPECT_TRUE(absl::IsResourceExhausted(full)) << full;
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(dir + "/full.txt.part")));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/full.txt"));
   server.stop();
   serving.join();
   EXPECT_TRUE(absl::IsUnavailable(origin->FetchTo("ok.txt", dir + "/ok2.txt")));
