@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "common/logging.h"
@@ -354,7 +355,8 @@ absl::Status Agent::WaitReady(RuntimeInstance& rt, const InstanceSpec& spec) {
   }
 }
 
-Agent::PreloadOutcome Agent::Preload(RuntimeInstance& rt, const std::vector<std::string>& content) {
+Agent::PreloadOutcome Agent::Preload(RuntimeInstance& rt, const std::vector<std::string>& content,
+                                     const std::function<bool()>& make_room) {
   PreloadOutcome out;
   out.requested = content.size();
   bool origin_down = false;
@@ -363,9 +365,15 @@ Agent::PreloadOutcome Agent::Preload(RuntimeInstance& rt, const std::vector<std:
       out.skipped.push_back(id);  // not worth a connect timeout per id
       continue;
     }
-    absl::Status st = origin_.FetchTo(id, rt.scratch_dir() + "/content/" + id);
+    const std::string path = rt.scratch_dir() + "/content/" + id;
+    absl::Status st = origin_.FetchTo(id, path);
+    while (absl::IsResourceExhausted(st) && make_room && make_room()) {
+      st = origin_.FetchTo(id, path);
+    }
     if (st.ok()) {
-      out.fetched.push_back(id);
+      std::error_code ec;
+      const uintmax_t bytes = std::filesystem::file_size(path, ec);
+      out.fetched.emplace_back(id, ec ? 0 : static_cast<uint64_t>(bytes));
       continue;
     }
     if (absl::IsNotFound(st)) {
@@ -396,7 +404,7 @@ void Agent::Handle(StartResult r) {
   Instance& inst = it->second;
   inst.runtime = std::move(r.runtime);
   inst.preload_missing = r.preload.missing;
-  inst.preloaded.insert(r.preload.fetched.begin(), r.preload.fetched.end());
+  for (const auto& [id, bytes] : r.preload.fetched) inst.preloaded.Add(id, bytes, clock_.NowMs());
   CountPreload(inst.tmpl, r.preload);
   std::string preload = r.preload.Describe();
   if (!preload.empty()) spdlog::warn("instance {}: {}", inst.id, preload);
@@ -453,25 +461,60 @@ void Agent::OnDestroy(const std::string& id, const std::string& reason) {
 void Agent::OnPreload(const v1::PreloadContent& p) {
   auto it = instances_.find(p.instance_id());
   if (it == instances_.end() || !it->second.runtime) return;
+  Instance& inst = it->second;
+  // What the instance is to hold: the template's own list and the whole new one. The rest
+  // of what it holds may make room.
+  const AgentTemplate& tmpl = templates_.at(inst.tmpl);
+  std::set<std::string> keep(tmpl.preload.begin(), tmpl.preload.end());
+  const auto& current =
+      p.current_content_ids_size() > 0 ? p.current_content_ids() : p.content_ids();
+  for (const std::string& id : current) {
+    if (ValidateContentId(id).ok()) keep.insert(id);
+  }
   std::vector<std::string> content;
   for (const std::string& id : p.content_ids()) {
     absl::Status st = ValidateContentId(id);
-    if (st.ok()) {
-      content.push_back(id);
-    } else {
+    if (!st.ok()) {
       spdlog::warn("instance {}: preload refused: {}", p.instance_id(), st.message());
+    } else if (!inst.preloaded.Holds(id) &&
+               std::find(content.begin(), content.end(), id) == content.end()) {
+      content.push_back(id);
     }
   }
-  PreloadOutcome out = Preload(*it->second.runtime, content);
-  it->second.preloaded.insert(out.fetched.begin(), out.fetched.end());
-  CountPreload(it->second.tmpl, out);
+  const uint64_t budget = tmpl.spec.scratch_bytes;
+  auto evict_one = [&] {
+    std::optional<std::string> victim = inst.preloaded.Coldest(keep);
+    if (victim) Evict(inst, *victim);
+    return victim.has_value();
+  };
+  PreloadOutcome out = Preload(*inst.runtime, content, evict_one);
+  for (const auto& [id, bytes] : out.fetched) inst.preloaded.Add(id, bytes, clock_.NowMs());
+  while (inst.preloaded.bytes() > budget && evict_one()) {
+  }
+  if (inst.preloaded.bytes() > budget) {
+    spdlog::warn(
+        "instance {}: its current content lists hold {} bytes, over the {} of its "
+        "template's scratch; kept",
+        inst.id, inst.preloaded.bytes(), budget);
+  }
+  CountPreload(inst.tmpl, out);
   if (std::string d = out.Describe(); !d.empty()) {
     spdlog::warn("instance {}: {}", p.instance_id(), d);
   }
-  std::vector<std::string>& missing = it->second.preload_missing;
+  std::vector<std::string>& missing = inst.preload_missing;
   for (std::string& id : out.missing) {
     if (std::find(missing.begin(), missing.end(), id) == missing.end()) missing.push_back(id);
   }
+}
+
+void Agent::Evict(Instance& inst, const std::string& id) {
+  std::error_code ec;
+  std::filesystem::remove(inst.runtime->scratch_dir() + "/content/" + id, ec);
+  if (ec) spdlog::warn("instance {}: evicting {}: {}", inst.id, id, ec.message());
+  spdlog::debug("instance {}: evicted {} ({} hits)", inst.id, id, inst.preloaded.hits(id));
+  inst.preloaded.Remove(id);
+  std::lock_guard<std::mutex> l(metrics_mu_);
+  ++counters_[inst.tmpl].preload_evicted;
 }
 
 void Agent::WatchReports(const Instance& inst) {
@@ -575,7 +618,7 @@ void Agent::Handle(ReportBatch b) {
     if (inst == instances_.end()) continue;  // ended meanwhile
     const std::string& tmpl = inst->second.tmpl;
     hits[tmpl].first += c.count;
-    if (inst->second.preloaded.count(key.second)) hits[tmpl].second += c.count;
+    if (inst->second.preloaded.Hit(key.second, c.count)) hits[tmpl].second += c.count;
     auto tally = content_.try_emplace(tmpl, kMaxContentIdsPerTemplate).first;
     if (tally->second.Add(key.second, c.count, c.last_bytes)) {
       counted[tmpl].counted += c.count;

@@ -20,6 +20,17 @@
 // instance starts without them, and its status detail names them ("origin unreachable").
 // Content ids that could escape the scratch directory refuse the create (FAILED, START).
 //
+// PreloadContent (issue 17: the forecaster's top-K changed) into a ready instance: the
+// ids it does not hold are fetched on the loop thread (the orchestrator sends only those;
+// a repeated delivery fetches nothing). An id that escapes is refused and logged, the
+// others are preloaded. The instance's preloaded content (preloaded.h: size, fetch time,
+// hits from its content reports) must fit the template's scratch size: content outside
+// the new whole list (current_content_ids) and the template's own list is evicted, the
+// least hit, then the oldest first, until it fits, and whenever a fetch finds the scratch
+// full (the origin's ResourceExhausted; the fetch is then retried). What the current
+// lists alone exceed is kept (logged): the forecaster sizes its list to the scratch.
+// Evictions are counted (prewarm_agent_preload_evictions_total).
+//
 // Commands are checked against this node's own state, never trusted: a create for an
 // instance id the agent already runs is ignored; a create must name one of the node's
 // free standby addresses (not another instance's, not quarantined, inside the range),
@@ -68,6 +79,7 @@
 #include "agent/config.h"
 #include "agent/content_tally.h"
 #include "agent/origin.h"
+#include "agent/preloaded.h"
 #include "agent/runtime.h"
 #include "common/clock.h"
 #include "common/histogram.h"
@@ -137,7 +149,7 @@ class Agent {
     uint64_t memory_bytes = 0;
     v1::FailureKind failure = v1::FAILURE_KIND_UNSPECIFIED;
     std::vector<std::string> preload_missing;  // the origin did not have them
-    std::set<std::string> preloaded;           // fetched into its scratch: a report is a hit
+    PreloadedContent preloaded;                // fetched into its scratch: a report is a hit
   };
   // Content reports, per template, for /metrics.
   struct ReportCounters {
@@ -149,7 +161,7 @@ class Agent {
   // What a preload did: ids the origin does not have, ids skipped (and why).
   struct PreloadOutcome {
     size_t requested = 0;
-    std::vector<std::string> fetched;
+    std::vector<std::pair<std::string, uint64_t>> fetched;  // id, bytes written
     std::vector<std::string> missing;
     std::vector<std::string> skipped;
     std::string skipped_why;
@@ -193,7 +205,12 @@ class Agent {
   void RunStart(const std::string& id, const InstanceSpec& spec, int fd,
                 const std::vector<std::string>& content);
   absl::Status WaitReady(RuntimeInstance& rt, const InstanceSpec& spec);
-  PreloadOutcome Preload(RuntimeInstance& rt, const std::vector<std::string>& content);
+  // `make_room`, when set, is asked for space when a fetch finds the scratch full; the
+  // fetch is retried while it frees some.
+  PreloadOutcome Preload(RuntimeInstance& rt, const std::vector<std::string>& content,
+                         const std::function<bool()>& make_room = nullptr);
+  // Removes `id` from `inst`'s scratch and its preloaded content; counted.
+  void Evict(Instance& inst, const std::string& id);
   void CheckExits();
   void ReapWorkers();
   void Finish(Instance& inst, v1::InstanceState final_state, const std::string& detail,
@@ -218,6 +235,7 @@ class Agent {
     uint64_t stops = 0;   // ended GONE (destroyed)
     uint64_t failed_start = 0, crashed = 0, unhealthy = 0;
     uint64_t preload_fetched = 0, preload_missing = 0, preload_skipped = 0;
+    uint64_t preload_evicted = 0;  // removed to make room for a new list
     // Served requests reported by the template's instances, and those whose content had
     // been preloaded into the instance that served it.
     uint64_t preload_requests = 0, preload_hits = 0;

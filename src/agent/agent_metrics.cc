@@ -72,6 +72,10 @@ std::string Agent::RenderMetrics() const {
     m.Add(c.preload_missing, with({{"template", t}, {"result", "missing"}}));
     m.Add(c.preload_skipped, with({{"template", t}, {"result", "skipped"}}));
   }
+  m.Counter("prewarm_agent_preload_evictions_total",
+            "Preloaded content removed from a running instance to make room for a new "
+            "content list (outside it and the template's own list; least hit, oldest first).");
+  for (const auto& [t, c] : counters_) m.Add(c.preload_evicted, with({{"template", t}}));
   m.Counter("prewarm_agent_preload_requests_total",
             "Requests the template's instances reported serving (2xx/3xx).");
   for (const auto& [t, c] : counters_) m.Add(c.preload_requests, with({{"template", t}}));

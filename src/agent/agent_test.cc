@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "agent/agent_testutil.h"
@@ -589,7 +590,7 @@ TEST_F(AgentTest, DestroyAndStopLeaveNothingRunning) {
   EXPECT_EQ(runtime_.live(), 0);
 }
 
-TEST(HttpOriginTest, A404IsMissingContentAndA5xxOrNoAnswerIsAnUnreachableOrigin) {
+TEST(HttpOriginTest, A404IsMissingA5xxOrNoAnswerUnreachableAndAFullDiskResourceExhausted) {
   httplib::Server server;
   server.Get("/c/ok.txt", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok", "text/plain");
@@ -608,6 +609,13 @@ TEST(HttpOriginTest, A404IsMissingContentAndA5xxOrNoAnswerIsAnUnreachableOrigin)
   EXPECT_TRUE(absl::IsNotFound(origin->FetchTo("nope.txt", dir + "/nope.txt")));
   EXPECT_TRUE(absl::IsUnavailable(origin->FetchTo("broken.txt", dir + "/broken.txt")));
   EXPECT_TRUE(absl::IsInvalidArgument(origin->FetchTo("../x", dir + "/x")));
+  // A full file system is not an origin failure: ResourceExhausted (the agent may make
+  // room), and nothing is left behind. /dev/full answers every write with ENOSPC.
+  std::filesystem::create_symlink("/dev/full", dir + "/full.txt.part");
+  absl::Status full = origin->FetchTo("ok.txt", dir + "/full.txt");
+  EXPECT_TRUE(absl::IsResourceExhausted(full)) << full;
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(dir + "/full.txt.part")));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/full.txt"));
   server.stop();
   serving.join();
   EXPECT_TRUE(absl::IsUnavailable(origin->FetchTo("ok.txt", dir + "/ok2.txt")));
@@ -739,6 +747,125 @@ TEST_F(AgentTest, AServedReportOfPreloadedContentIsAPreloadHitOfItsTemplate) {
   if (PromtoolPath().empty()) GTEST_SKIP() << "promtool is not installed";
   absl::Status st = PromtoolCheckMetrics(text);
   EXPECT_TRUE(st.ok()) << st;
+}
+
+// Warm instances (issue 17): a new list for a ready instance evicts what is outside it
+// and the template's own list, the least hit first, until the instance fits its template's
+// scratch size. index.html is 18 bytes, the rest 10: 48 bytes hold index.html and three.
+class WarmPreloadTest : public AgentTest {
+ protected:
+  WarmPreloadTest() {
+    for (const char* id : {"a.bin", "b.bin", "c.bin", "d.bin", "e.bin"}) {
+      origin_.content[id] = "0123456789";
+    }
+    templates_["static"].spec.probe_path = "/healthz";  // probes are not hits
+    l_ = "node=\"fra-test\",region=\"frankfurt\",template=\"static\"";
+  }
+  // i1 holds index.html, a.bin, b.bin, c.bin; b.bin was served twice, a.bin once.
+  void StartWithHits() {
+    StartAgent();
+    Record();
+    Create("i1", "127.78.9.1", {"a.bin", "b.bin", "c.bin"});
+    ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+    for (const char* path : {"/b.bin", "/b.bin", "/a.bin"}) {
+      ASSERT_EQ(Get("127.78.9.1", path), "0123456789");
+    }
+    std::string text = WaitForMetric("prewarm_agent_preload_hits_total{" + l_ + "} 3\n");
+    ASSERT_NE(text.find("prewarm_agent_preload_hits_total{" + l_ + "} 3\n"), std::string::npos)
+        << text;
+  }
+  void Push(std::vector<std::string> fetch, std::vector<std::string> current) {
+    v1::OrchestratorCommand p;
+    p.mutable_preload()->set_instance_id("i1");
+    for (auto& id : fetch) p.mutable_preload()->add_content_ids(id);
+    for (auto& id : current) p.mutable_preload()->add_current_content_ids(id);
+    agent_->Post(p);
+  }
+  // The content files i1 holds now.
+  std::set<std::string> Held() {
+    std::set<std::string> out;
+    for (const auto& f : std::filesystem::directory_iterator(root_ + "/i1/content")) {
+      out.insert(f.path().filename().string());
+    }
+    return out;
+  }
+  std::string Evictions(int n) {
+    return fmt::format("prewarm_agent_preload_evictions_total{{{}}} {}\n", l_, n);
+  }
+  std::string Preloads(const char* result, int n) {
+    return fmt::format("prewarm_agent_preload_total{{{},result=\"{}\"}} {}\n", l_, result, n);
+  }
+  // Waits for `line` in /metrics, then expects it and each of `more` there; returns the text.
+  std::string Expect(const std::string& line, std::initializer_list<std::string> more = {}) {
+    std::string text = WaitForMetric(line);
+    EXPECT_NE(text.find(line), std::string::npos) << text;
+    for (const std::string& m : more) EXPECT_NE(text.find(m), std::string::npos) << m << text;
+    return text;
+  }
+  std::string l_;
+};
+
+TEST_F(WarmPreloadTest, ANewListEvictsWhatIsOutsideItTheLeastHitFirstUntilItFits) {
+  templates_["static"].spec.scratch_bytes = 48;
+  StartWithHits();
+  // d and e to fetch; c stays listed (cold, but current): a (1 hit) then b (2) make room.
+  Push({"d.bin", "e.bin"}, {"c.bin", "d.bin", "e.bin"});
+  Expect(Evictions(2), {Preloads("fetched", 6)});
+  EXPECT_EQ(Held(), (std::set<std::string>{"index.html", "c.bin", "d.bin", "e.bin"}));
+  EXPECT_EQ(Get("127.78.9.1", "/d.bin"), "0123456789");
+  // A repeated delivery fetches and evicts nothing.
+  Push({"d.bin", "e.bin"}, {"c.bin", "d.bin", "e.bin"});
+  // Then one the origin lacks: once it is counted, the loop has handled the one before.
+  Push({"f.bin"}, {"c.bin", "d.bin", "e.bin", "f.bin"});
+  std::string text = Expect(Preloads("missing", 1), {Preloads("fetched", 6), Evictions(2)});
+  if (PromtoolPath().empty()) GTEST_SKIP() << "promtool is not installed";
+  absl::Status st = PromtoolCheckMetrics(text);
+  EXPECT_TRUE(st.ok()) << st;
+}
+
+TEST_F(WarmPreloadTest, AFullScratchMakesRoomByEvictingTheColdestAndTheFetchIsRetried) {
+  // The budget is not reached; the scratch itself is full (as a tmpfs of 48 bytes).
+  templates_["static"].spec.scratch_bytes = 1 << 20;
+  origin_.scratch_limit = 48;
+  StartWithHits();
+  // Nothing is kept but d and e: c (no hit) goes for d, then a (1 hit) for e; b (2) stays.
+  Push({"d.bin", "e.bin"}, {"d.bin", "e.bin"});
+  Expect(Evictions(2), {Preloads("fetched", 6)});
+  EXPECT_EQ(Held(), (std::set<std::string>{"index.html", "b.bin", "d.bin", "e.bin"}));
+}
+
+TEST_F(WarmPreloadTest, WithRoomNothingIsEvictedAndAnIdThatEscapesIsRefusedAlone) {
+  StartWithHits();  // the default scratch: 64 MiB
+  Push({"d.bin", "../../etc/passwd"}, {"d.bin", "../../etc/passwd"});
+  Expect(Preloads("fetched", 5), {Evictions(0)});
+  EXPECT_EQ(Held(), (std::set<std::string>{"index.html", "a.bin", "b.bin", "c.bin", "d.bin"}));
+}
+
+TEST(PreloadedContentTest, TheColdestIsOutsideKeepTheLeastHitThenTheOldestThenTheLowestId) {
+  PreloadedContent p;
+  p.Add("a", 10, 1);
+  p.Add("b", 20, 2);
+  p.Add("c", 30, 3);
+  p.Add("d", 5, 4);
+  p.Add("e", 1, 3);  // as old as c
+  EXPECT_EQ(p.bytes(), 66u);
+  EXPECT_TRUE(p.Hit("b", 3));
+  EXPECT_TRUE(p.Hit("d", 1));
+  EXPECT_FALSE(p.Hit("zz", 1)) << "not held: not a hit";
+  EXPECT_EQ(p.Coldest({}), "a");
+  EXPECT_EQ(p.Coldest({"a"}), "c") << "c and e: no hit, fetched at 3; c is the lower id";
+  EXPECT_EQ(p.Coldest({"a", "c"}), "e");
+  EXPECT_EQ(p.Coldest({"a", "c", "e"}), "d") << "1 hit before 3";
+  EXPECT_EQ(p.Coldest({"a", "c", "d", "e"}), "b");
+  EXPECT_EQ(p.Coldest({"a", "b", "c", "d", "e"}), std::nullopt);
+  p.Remove("a");
+  EXPECT_EQ(p.bytes(), 56u);
+  EXPECT_FALSE(p.Holds("a"));
+  // A new copy replaces the old one and its hits.
+  p.Add("b", 7, 9);
+  EXPECT_EQ(p.bytes(), 43u);
+  EXPECT_EQ(p.hits("b"), 0u);
+  EXPECT_EQ(p.Coldest({"c", "e"}), "b") << "b: no hit now, d: 1";
 }
 
 TEST(ContentTallyTest, KeepsTheTopIdsWithTheirLastSizeRefusesNewIdsWhenFullAndResets) {

@@ -28,6 +28,18 @@ class MapOrigin final : public Origin {
       if (it == content.end()) return absl::NotFoundError("origin: HTTP 404 for " + id);
       body = it->second;
     }
+    if (uint64_t limit = scratch_limit.load(); limit > 0) {
+      // The files already under the instance's content/ directory, as a tmpfs counts them.
+      std::filesystem::path root = dest.substr(0, dest.find("/content/") + 8);
+      uint64_t used = 0;
+      std::error_code ec;
+      for (const auto& f : std::filesystem::recursive_directory_iterator(root, ec)) {
+        if (f.is_regular_file() && f.path() != dest) used += f.file_size();
+      }
+      if (used + body.size() > limit) {
+        return absl::ResourceExhaustedError("writing " + dest + ": no space left");
+      }
+    }
     std::filesystem::create_directories(std::filesystem::path(dest).parent_path());
     std::ofstream(dest) << body;
     return absl::OkStatus();
@@ -35,6 +47,9 @@ class MapOrigin final : public Origin {
   std::mutex mu;
   std::map<std::string, std::string> content;
   std::atomic<bool> down{false};
+  // > 0: an instance's content/ directory holds at most this many bytes; a fetch that
+  // would pass it fails as on a full tmpfs (ResourceExhausted, nothing written).
+  std::atomic<uint64_t> scratch_limit{0};
 };
 
 // The real HTTP prober, except that once `healthy` is false every probe fails (a workload

@@ -2,7 +2,9 @@
 
 #include <httplib.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -43,11 +45,22 @@ class HttpOrigin final : public Origin {
     client.set_connection_timeout(2, 0);
     client.set_read_timeout(30, 0);
     std::string path = prefix_ + "/" + id;
+    int write_errno = 0;
     auto res = client.Get(path, [&](const char* data, size_t len) {
       out.write(data, static_cast<std::streamsize>(len));
+      if (!out) write_errno = errno != 0 ? errno : EIO;
       return static_cast<bool>(out);
     });
     out.close();
+    if (write_errno == 0 && out.fail()) write_errno = errno != 0 ? errno : EIO;  // the flush
+    if (write_errno != 0) {
+      std::remove(tmp.c_str());
+      // A full scratch is not an origin failure: the agent may make room and retry.
+      if (write_errno == ENOSPC || write_errno == EDQUOT) {
+        return absl::ResourceExhaustedError(fmt::format("writing {}: no space left", dest));
+      }
+      return absl::InternalError(fmt::format("writing {}: {}", dest, std::strerror(write_errno)));
+    }
     if (!res) {
       std::remove(tmp.c_str());
       return absl::UnavailableError(

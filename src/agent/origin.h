@@ -18,6 +18,7 @@ class Origin {
   // Downloads content `id` (a relative path such as "video/seg1.ts") to `dest_path`.
   // NotFound: the origin does not have it. Unavailable: the origin cannot be reached (or
   // fails). InvalidArgument: `id` is not a valid content id (ValidateContentId).
+  // ResourceExhausted: `dest_path`'s file system is full (nothing is left behind).
   virtual absl::Status FetchTo(const std::string& id, const std::string& dest_path) = 0;
 };
 

@@ -1,6 +1,8 @@
 #include "orchestrator/autoscaler.h"
 
 #include <algorithm>
+#include <set>
+#include <string_view>
 
 #include "common/logging.h"
 
@@ -283,7 +285,31 @@ LiveAutoscaler::Plan LiveAutoscaler::Decide(const ClusterData& d, int64_t now) {
   view.Index();
   SetLeads();
   plan.decisions = reconciler_.Reconcile(view, now);
+  plan.refreshes = PlanContentRefreshes(d, view, reconciler_.config(), now);
   return plan;
+}
+
+std::vector<ContentRefresh> PlanContentRefreshes(const ClusterData& d, const ClusterView& view,
+                                                 const ReconcilerConfig& config, int64_t now_ms) {
+  std::vector<ContentRefresh> out;
+  for (uint32_t ki = 0; ki < view.keys.size(); ++ki) {
+    const ViewKey& k = view.keys[ki];
+    if (k.windows.empty()) continue;
+    const PrefetchWindow* win = DueWindow(k, config.Policy(k.tmpl), now_ms, config.proactive);
+    if (win == nullptr || win->content.empty()) continue;
+    for (const ViewInstance& vi : k.instances) {
+      if (vi.state != ViewState::kReady || vi.destroy_ordered) continue;
+      auto rec = d.instances.find(vi.id);
+      if (rec == d.instances.end() || rec->second->rec.drained_unix_ms() > 0) continue;
+      const auto& given = rec->second->rec.preload_content_ids();
+      const std::set<std::string_view> had(given.begin(), given.end());
+      size_t added = 0;
+      for (const std::string& c : win->content) added += !had.contains(c);
+      if (added == 0) continue;
+      out.push_back({ki, vi.id, win->content, added});
+    }
+  }
+  return out;
 }
 
 void LiveAutoscaler::LearnKeepAlives(const ClusterData& d, ClusterView& view, const KeyOf& key_of,

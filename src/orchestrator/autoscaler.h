@@ -57,6 +57,23 @@ class InstanceTracker {
 // An instance as a view of the cluster shows it (ListInstances, observers).
 v1::InstanceInfo InfoOf(const ClusterData& d, const v1::InstanceRecord& rec, int64_t now_ms);
 
+// Trending content for warm instances (issue 17): a ready instance whose key's due
+// forecast window (DueWindow, the window whose content a create of the key gets) lists ids
+// its record does not gets that list as its record's preload_content_ids. The record holds
+// what the instance was given (at its create, or by the last refresh); the stream holding
+// its node sends the agent only what it lacks (NodeSessions). A window that lists nothing
+// new (the same ids, or fewer) changes nothing: one refresh per change per instance.
+struct ContentRefresh {
+  uint32_t key = 0;  // index into ClusterView::keys
+  std::string instance;
+  std::vector<std::string> content;  // the window's whole list, the record's new one
+  size_t added = 0;                  // ids of it the record did not list
+};
+
+// Pure over the view (ready, not draining instances) and the records they name.
+std::vector<ContentRefresh> PlanContentRefreshes(const ClusterData& d, const ClusterView& view,
+                                                 const ReconcilerConfig& config, int64_t now_ms);
+
 class LiveAutoscaler {
  public:
   LiveAutoscaler(const OrchestratorConfig& config, const Clock& clock,
@@ -65,6 +82,7 @@ class LiveAutoscaler {
   struct Plan {
     ClusterView view;
     std::vector<Decision> decisions;
+    std::vector<ContentRefresh> refreshes;
   };
   Plan Decide(const ClusterData& d, int64_t now_ms);
   // The longest any DNS answer naming `rec` may be cached: its latest answer by any

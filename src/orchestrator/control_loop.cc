@@ -137,7 +137,41 @@ uint32_t ControlLoop::Pass(const ClusterData& d, const Fence& fence, int64_t now
   DrainDrainedNodes(d, fence, now);
   Collect(d, fence, now);
   LiveAutoscaler::Plan plan = autoscaler_.Decide(d, now);
-  return Execute(d, plan, fence, now);
+  uint32_t created = Execute(d, plan, fence, now);
+  if (presence_.fence()) Refresh(d, plan, fence, now);
+  return created;
+}
+
+void ControlLoop::Refresh(const ClusterData& d, const LiveAutoscaler::Plan& plan,
+                          const Fence& fence, int64_t now) {
+  for (const ContentRefresh& r : plan.refreshes) {
+    const ViewKey& k = plan.view.keys[r.key];
+    bool ok = Mark(
+        d, r.instance, fence,
+        [&](v1::InstanceRecord& rec) {
+          rec.clear_preload_content_ids();
+          for (const std::string& c : r.content) rec.add_preload_content_ids(c);
+        },
+        "preload");
+    auto rec = d.instances.find(r.instance);
+    Note({.seq = 0,
+          .unix_ms = now,
+          .kind = "preload",
+          .reason = ScaleReasonName(ScaleReason::kPrefetch),
+          .region = plan.view.regions[k.region].name,
+          .tmpl = k.tmpl,
+          .node = rec != d.instances.end() ? rec->second->rec.node_id() : "",
+          .instance = r.instance,
+          .ok = ok,
+          .detail = fmt::format("{} new of {} content ids", r.added, r.content.size())});
+    if (ok) {
+      spdlog::info("reconciler: preload {} new content ids into {} ({} in {})", r.added, r.instance,
+                   k.tmpl, plan.view.regions[k.region].name);
+      std::lock_guard<std::mutex> l(mu_);
+      ++counters_.refreshes;
+    }
+    if (!presence_.fence()) break;  // lost the lead mid-pass: stop writing
+  }
 }
 
 bool ControlLoop::Mark(const ClusterData& d, const std::string& id, const Fence& fence,

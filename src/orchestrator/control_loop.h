@@ -4,7 +4,8 @@
 //   - campaigns when no replica leads (Presence::TryLead);
 //   - as leader, with the store reachable: drains the instances of drained nodes, forgets
 //     instances of nodes gone for cluster.node_forget_s and prefetch windows that ended,
-//     runs the reconciler (autoscaler.h) and writes its decisions, each under the fence;
+//     runs the reconciler (autoscaler.h) and writes its decisions, each under the fence,
+//     then the content refreshes of warm instances (ContentRefresh);
 //   - republishes the routing snapshot (reservations age out of the answers).
 // A follower only republishes. When the store is unreachable the reconciler pauses.
 #pragma once
@@ -36,13 +37,14 @@ struct ControlCounters {
   uint64_t creates = 0;
   uint64_t write_conflicts = 0;  // a decision's compare failed (someone changed it first)
   uint64_t forgotten = 0;        // instances of long-gone nodes
+  uint64_t refreshes = 0;        // warm instances given a new content list (ContentRefresh)
 };
 
 // One decision the leader carried out or tried, kept for operators (the dashboard).
 struct DecisionRecord {
   uint64_t seq = 0;  // increases by one per decision, so a reader can tell the new ones
   int64_t unix_ms = 0;
-  std::string kind;    // create | drain | destroy
+  std::string kind;    // create | drain | destroy | preload
   std::string reason;  // the reconciler's (ScaleReasonName), or "operator" for a drained node
   std::string region, tmpl, node, instance;
   bool ok = false;     // written to the store
@@ -84,6 +86,8 @@ class ControlLoop {
   bool Create(const ClusterData& d, const ViewKey& k, const std::string& region,
               const Decision& dec, const std::string& node, std::set<std::string>& taken,
               const Fence& fence, int64_t now);
+  void Refresh(const ClusterData& d, const LiveAutoscaler::Plan& plan, const Fence& fence,
+               int64_t now);
   bool Mark(const ClusterData& d, const std::string& id, const Fence& fence,
             const std::function<void(v1::InstanceRecord&)>& change, std::string_view what);
   // Waits for the cache to show our writes before the next pass decides on it.

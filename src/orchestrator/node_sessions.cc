@@ -30,6 +30,8 @@ class NodeSession {
   std::set<std::string> destroys;                     // guarded by mu
   std::map<std::string, v1::InstanceState> reported;  // guarded by mu: last state per id
   std::set<std::string> forgotten;                    // guarded by mu: until the cache drops them
+  // guarded by mu: the content each instance was given on this stream (Create, PreloadContent)
+  std::map<std::string, std::set<std::string>> given;
 };
 
 namespace {
@@ -428,24 +430,56 @@ void NodeSessions::Relay(NodeSession& s, const ClusterData& d) {
       cmd.mutable_destroy()->set_reason(rec.drain_reason());
       s.destroys.insert(id);
       Count(&SessionCounters::destroys_sent);
-    } else {
-      if (reported || rec.drained_unix_ms() > 0 || s.creates.contains(id) ||
-          d.reported.contains(id) || now - rec.created_unix_ms() >= kReservationGraceMs) {
-        continue;
-      }
+    } else if (!reported && rec.drained_unix_ms() == 0 && !s.creates.contains(id) &&
+               !d.reported.contains(id) && now - rec.created_unix_ms() < kReservationGraceMs) {
       auto* create = cmd.mutable_create();
       create->set_instance_id(id);
       create->set_template_name(rec.template_name());
       create->set_address(rec.address());
       for (const auto& c : rec.preload_content_ids()) create->add_preload_content_ids(c);
       s.creates[id] = now;
+      s.given[id] = {rec.preload_content_ids().begin(), rec.preload_content_ids().end()};
       Count(&SessionCounters::creates_sent);
+    } else if (!PreloadCommand(s, rec, cmd)) {
+      continue;
     }
     s.link->Send(cmd);
   }
   std::erase_if(s.creates, [&](const auto& kv) {
     return !d.instances.contains(kv.first) && now - kv.second > 2 * kReservationGraceMs;
   });
+  std::erase_if(s.given, [&](const auto& kv) {
+    return !d.instances.contains(kv.first) && !s.creates.contains(kv.first);
+  });
+}
+
+bool NodeSessions::PreloadCommand(NodeSession& s, const v1::InstanceRecord& rec,
+                                  v1::OrchestratorCommand& cmd) {
+  const std::string& id = rec.instance_id();
+  auto state = s.reported.find(id);
+  if (state == s.reported.end() || state->second != v1::INSTANCE_STATE_READY ||
+      rec.drained_unix_ms() > 0 || rec.preload_content_ids().empty()) {
+    return false;
+  }
+  // First seen running on this stream (nothing given): it may have missed a refresh while
+  // its agent was away, so it gets its whole list once (see the header).
+  std::set<std::string>& given = s.given[id];
+  auto* preload = cmd.mutable_preload();
+  for (const std::string& c : rec.preload_content_ids()) {
+    if (!given.contains(c)) preload->add_content_ids(c);
+  }
+  if (preload->content_ids_size() == 0) return false;
+  preload->set_instance_id(id);
+  // The agent may evict what is no longer listed: an id listed again is sent again.
+  given.clear();
+  for (const std::string& c : rec.preload_content_ids()) {
+    preload->add_current_content_ids(c);
+    given.insert(c);
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  ++counters_.preloads_sent[rec.template_name()];
+  counters_.preload_ids_sent[rec.template_name()] += preload->content_ids_size();
+  return true;
 }
 
 void NodeSessions::OnChange(const ClusterData&, const ClusterData& after,

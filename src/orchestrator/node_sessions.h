@@ -9,8 +9,13 @@
 //   after serving does not), an instance nobody ordered is adopted, one the agent no
 //   longer reports is forgotten;
 // - relays the commands the records imply: CreateInstance for a new record on its node,
-//   DestroyInstance once the leader ordered it. Each at most once per stream; the agent
-//   ignores a Create for an instance it has;
+//   DestroyInstance once the leader ordered it, PreloadContent once the leader gave a
+//   ready instance a content list with ids it was not given (ContentRefresh): those ids,
+//   with the whole list. Each at most once per stream and change; the agent ignores a
+//   Create for an instance it has and fetches no content it holds. What a stream gave each
+//   instance is remembered from its Create or last PreloadContent; an instance a stream
+//   first sees running (a reconnect, another replica's create) is sent its record's whole
+//   list once, in case a refresh happened while its agent was away;
 // - passes the per-content counts of each status (NodeStatus.content) to the event feed
 //   with the node's registered region, and keeps them out of the node's record;
 // - asks an agent for an instance's output (FetchLogs down its stream) and hands the
@@ -57,6 +62,9 @@ struct SessionCounters {
   uint64_t forgotten = 0;  // GONE, FAILED or no longer reported
   uint64_t creates_sent = 0;
   uint64_t destroys_sent = 0;
+  // By template: PreloadContent commands sent, and the content ids they asked to fetch.
+  std::map<std::string, uint64_t> preloads_sent;
+  std::map<std::string, uint64_t> preload_ids_sent;
 };
 
 class NodeSession;
@@ -106,6 +114,9 @@ class NodeSessions {
   void Forget(NodeSession& s, const v1::InstanceRecord& rec, const std::string& why);
   absl::Status KeepAndWrite(NodeSession& s, const v1::NodeStatus& status);
   void Relay(NodeSession& s, const ClusterData& d);
+  // A PreloadContent for a ready instance whose record lists content this stream has not
+  // given it; false when there is nothing to send.
+  bool PreloadCommand(NodeSession& s, const v1::InstanceRecord& rec, v1::OrchestratorCommand& cmd);
   void IntegrateConnections(NodeSession& s, const v1::NodeStatus& status);
   void Count(uint64_t SessionCounters::*field);
 

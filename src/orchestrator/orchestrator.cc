@@ -395,6 +395,14 @@ void Orchestrator::RenderInstances(MetricsText& m) const {
   m.Counter("prewarm_instance_crashes_total",
             "Instances that failed after serving: exited or unhealthy (this replica's streams).");
   m.Add(sc.crashes);
+  m.Counter("prewarm_preload_pushes_total",
+            "PreloadContent commands this replica's streams sent to ready instances whose "
+            "content list changed (trending content), by template.");
+  for (const auto& [t, n] : sc.preloads_sent) m.Add(n, {{"template", t}});
+  m.Counter("prewarm_preload_pushed_ids_total",
+            "Content ids those commands asked the instances to fetch (only the ones each "
+            "instance was not given yet), by template.");
+  for (const auto& [t, n] : sc.preload_ids_sent) m.Add(n, {{"template", t}});
   m.Counter("prewarm_nodes_expired_total",
             "Node records that vanished: their stream ended or their lease expired.");
   m.Add(replica_->tracker().nodes_departed());
@@ -404,7 +412,8 @@ void Orchestrator::RenderReconciler(MetricsText& m) const {
   ControlCounters cc = replica_->control().counters();
   const ReconcilerCounters& rc = replica_->autoscaler().counters();
   m.Counter("prewarm_reconciler_decisions_total",
-            "Reconciler decisions by kind and reason (cold-path reservations are kind=reserve).");
+            "Reconciler decisions by kind and reason (cold-path reservations are kind=reserve; "
+            "kind=preload: a ready instance given a forecast window's new content list).");
   m.Add(replica_->cold().reservations(), {{"kind", "reserve"}, {"reason", "cold"}});
   for (int r = 0; r < static_cast<int>(ScaleReason::kCount); ++r) {
     if (r == static_cast<int>(ScaleReason::kIdle)) continue;
@@ -413,6 +422,7 @@ void Orchestrator::RenderReconciler(MetricsText& m) const {
   }
   m.Add(cc.drains, {{"kind", "drain"}, {"reason", "idle"}});
   m.Add(cc.destroys, {{"kind", "destroy"}, {"reason", "idle"}});
+  m.Add(cc.refreshes, {{"kind", "preload"}, {"reason", "prefetch"}});
   m.Counter("prewarm_reconciler_panics_total", "Times a key entered panic mode.");
   m.Add(rc.panics);
   m.Counter("prewarm_reconciler_unplaceable_total", "Instances wanted that no node could take.");

@@ -234,6 +234,100 @@ TEST_F(ReplicaTest, PrefetchWindowsAreMetInTheirRegionAndKeptUntilTheyEnd) {
   EXPECT_TRUE(replica_.r().cache().Data()->prefetch.empty());
 }
 
+std::vector<std::string> Ids(const google::protobuf::RepeatedPtrField<std::string>& ids) {
+  return {ids.begin(), ids.end()};
+}
+
+// Trending content (issue 17): a ready instance is sent what a changed window lists that it
+// was not given, once per change, with the whole list; a new stream sends it its list once.
+TEST_F(ReplicaTest, AReadyInstanceIsSentOnlyTheNewContentOfAChangedWindowOncePerChange) {
+  auto fra = Fra();
+  const int64_t end = clock_.NowMs() + config_.autoscaler.keepalive_ms * 3;
+  auto accept = [&](std::vector<std::string> content) {
+    clock_.Advance(1000);  // received later: it supersedes the windows before it
+    ASSERT_TRUE(replica_.r()
+                    .prefetch()
+                    .Accept(Window("frankfurt", clock_.NowMs(), end, 1, std::move(content)))
+                    .ok());
+  };
+  accept({"a", "b"});
+  EXPECT_EQ(replica_.Pass(), 1u);
+  auto cmds = fra->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  const std::string id = cmds[0].create().instance_id();
+  EXPECT_EQ(Ids(cmds[0].create().preload_content_ids()), (std::vector<std::string>{"a", "b"}));
+  // Starting: a changed window waits until it is ready.
+  replica_.Report("fra-1", id, v1::INSTANCE_STATE_STARTING, "127.77.1.1");
+  accept({"b", "c", "d"});
+  EXPECT_EQ(replica_.Pass(), 0u);
+  EXPECT_TRUE(fra->Take().empty());
+  EXPECT_EQ(counters().refreshes, 0u);
+  replica_.Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  EXPECT_EQ(replica_.Pass(), 0u);
+  cmds = fra->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  ASSERT_TRUE(cmds[0].has_preload());
+  EXPECT_EQ(cmds[0].preload().instance_id(), id);
+  EXPECT_EQ(Ids(cmds[0].preload().content_ids()), (std::vector<std::string>{"c", "d"}));
+  EXPECT_EQ(Ids(cmds[0].preload().current_content_ids()),
+            (std::vector<std::string>{"b", "c", "d"}));
+  EXPECT_EQ(Ids(replica_.r().cache().Data()->instances.at(id)->rec.preload_content_ids()),
+            (std::vector<std::string>{"b", "c", "d"}));
+  // Passes and reports with nothing changed send nothing more.
+  Step(1000);
+  Step(1000);
+  EXPECT_TRUE(fra->Take().empty());
+  EXPECT_EQ(counters().refreshes, 1u);
+  // Fewer ids: nothing to fetch, nothing written or sent.
+  accept({"b", "c"});
+  Step(1000);
+  EXPECT_TRUE(fra->Take().empty());
+  EXPECT_EQ(counters().refreshes, 1u);
+  // "a" left the list with the last change (the agent may have evicted it): sent again.
+  accept({"a", "b", "c"});
+  Step(1000);
+  cmds = fra->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(Ids(cmds[0].preload().content_ids()), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(Ids(cmds[0].preload().current_content_ids()),
+            (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(counters().refreshes, 2u);
+  SessionCounters sc = replica_.r().sessions().counters();
+  EXPECT_EQ(sc.preloads_sent["static"], 2u);
+  EXPECT_EQ(sc.preload_ids_sent["static"], 3u);
+  // The agent reconnects: the new stream sends it its whole list once (it may have missed
+  // a change meanwhile), then nothing.
+  replica_.Disconnect("fra-1");
+  fra = Fra();
+  cmds = fra->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(Ids(cmds[0].preload().content_ids()), (std::vector<std::string>{"a", "b", "c"}));
+  Step(1000);
+  EXPECT_TRUE(fra->Take().empty());
+}
+
+TEST_F(ReplicaTest, ADrainedInstanceGetsNoNewContent) {
+  auto fra = Fra();
+  const int64_t now = clock_.NowMs();
+  ASSERT_TRUE(replica_.r().prefetch().Accept(Window("frankfurt", now, now + 5000, 1, {"a"})).ok());
+  EXPECT_EQ(replica_.Pass(), 1u);
+  const std::string id = fra->Take().at(0).create().instance_id();
+  replica_.Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  // The window ends, the instance idles past its keep-alive and is drained.
+  Step(config_.autoscaler.keepalive_ms + 6000);
+  EXPECT_EQ(counters().drains, 1u);
+  fra->Take();
+  clock_.Advance(1000);
+  const int64_t later = clock_.NowMs();
+  ASSERT_TRUE(
+      replica_.r().prefetch().Accept(Window("frankfurt", later, later + 60000, 1, {"b"})).ok());
+  Step(1000);
+  for (const auto& c : fra->Take()) {
+    EXPECT_FALSE(c.has_preload() && c.preload().instance_id() == id) << c.DebugString();
+  }
+  EXPECT_EQ(counters().refreshes, 0u);
+}
+
 // The live orchestrator runs each policy the simulator does, by the same preset.
 OrchestratorConfig WithPolicy(const std::string& policy) {
   OrchestratorConfig cfg = testing::WithLongLeases(testing::ThreeRegionConfig());

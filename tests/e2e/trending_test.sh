@@ -3,7 +3,8 @@
 # count on the forecaster's event stream. The real `prewarm up` (orchestrator, forecaster,
 # three runc agents, origin) on loopback: the workload reports through the socket its agent
 # bound in the sandbox, the agent sends the counts with its status, the orchestrator puts
-# them on the event stream, the forecaster counts them.
+# them on the event stream, the forecaster counts them. A changed content list then reaches
+# the warm instance: only the ids it lacks.
 # Usage: trending_test.sh PATH/TO/prewarm
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -54,9 +55,37 @@ hits() { (($(metric "$FRA_AGENT" "prewarm_agent_preload_hits_total{$L}") >= 5));
 check "the agent counts the GETs of preloaded hello.txt as preload hits" wait_until 5 hits
 check "... out of at least as many requests" \
   bash -c "(( \$(curl -s $FRA_AGENT/metrics | awk -v m='prewarm_agent_preload_requests_total{$L}' '\$1 == m {print \$2}') >= \$(curl -s $FRA_AGENT/metrics | awk -v m='prewarm_agent_preload_hits_total{$L}' '\$1 == m {print \$2}') ))"
+# Warm instances: a changed content list reaches the ready Frankfurt instances, only what
+# each lacks. The forecaster plans after 30 steps of history (minutes); an operator's
+# prefetch window takes the same path (window -> the leader's refresh of each ready
+# instance's record -> the stream holding its node -> PreloadContent -> its agent).
+ORCH=http://127.0.0.1:9400
+PUSHES='prewarm_preload_pushes_total{template="static"}'
+PUSHED='prewarm_preload_pushed_ids_total{template="static"}'
+FETCHED="prewarm_agent_preload_total{$L,result=\"fetched\"}"
+F0=$(metric "$FRA_AGENT" "$FETCHED")
+prefetch() {
+  "$PREWARM" ctl --orchestrator 127.0.0.1:7400 prefetch --region frankfurt --template static \
+    --target 1 --window 120 "$@" 2>/dev/null | grep -q 'accepted 1'
+}
+at_least() { (($(metric "$1" "$2") >= $3)); }
+check "a prefetch window listing video/seg1.ts is accepted" prefetch --content video/seg1.ts
+check "the orchestrator pushes it to the ready instance" wait_until 10 at_least $ORCH "$PUSHES" 1
+sleep 2 # every ready Frankfurt instance's push
+P1=$(metric $ORCH "$PUSHES")
+check "... whose agent fetches it" wait_until 10 at_least "$FRA_AGENT" "$FETCHED" $((${F0:-0} + 1))
+check "a changed window (seg1, seg2) is accepted" prefetch --content video/seg1.ts video/seg2.ts
+check "the change is pushed once more per instance" \
+  wait_until 10 at_least $ORCH "$PUSHES" $((${P1:-1} * 2))
+sleep 2 # a second push per instance would show by now
+check "each push carried only the id its instance lacked (ids pushed = pushes = $((${P1:-1} * 2)))" \
+  bash -c "[[ \$(curl -s $ORCH/metrics | awk -v m='$PUSHED' '\$1 == m {print \$2}') == $((${P1:-1} * 2)) && \$(curl -s $ORCH/metrics | awk -v m='$PUSHES' '\$1 == m {print \$2}') == $((${P1:-1} * 2)) ]]"
+check "... and the agent fetched it" wait_until 10 at_least "$FRA_AGENT" "$FETCHED" $((${F0:-0} + 2))
 if command -v promtool >/dev/null; then
   check "the agent's /metrics pass promtool check metrics" \
     bash -c "curl -s $FRA_AGENT/metrics | promtool check metrics"
+  check "the orchestrator's /metrics pass promtool check metrics" \
+    bash -c "curl -s $ORCH/metrics | promtool check metrics"
 fi
 if ((FAILED > 0)); then tail -60 "$LOG"; fi
 finish
