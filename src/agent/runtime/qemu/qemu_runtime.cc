@@ -556,7 +556,15 @@ absl::StatusOr<pid_t> QemuRuntime::SpawnVm(VmLaunch l) {
   }
   so.log_path = l.dir + "/qemu.log";
   so.new_process_group = true;
-  return spawner_.Spawn(so);
+  absl::StatusOr<pid_t> pid = spawner_.Spawn(so);
+  if (!pid.ok() && options_.jail) {
+    return absl::Status(
+        pid.status().code(),
+        fmt::format("qemu jail for {}: {} (the jail needs root: new namespaces, mounts, "
+                    "other uids; or set runtime.jail: false)",
+                    l.name, pid.status().message()));
+  }
+  return pid;
 }
 
 std::vector<std::string> QemuRuntime::JailCommand(const VmLaunch& l) const {
