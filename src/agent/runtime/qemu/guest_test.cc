@@ -225,6 +225,30 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   EXPECT_EQ(join(QemuRuntime(o, runner).QemuCommand(l)).find("-sandbox"), std::string::npos);
 }
 
+// The jailer refuses what would leave QEMU privileged or outside its namespaces, with a
+// reason, before it touches anything (exit 125; not run as pid 1 of a new namespace here).
+TEST(QemuJailTest, RefusesBadArgumentsAndAnUnjailedStart) {
+  RealProcessRunner runner;
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), PREWARM_QEMU_JAIL_PATH);
+    auto r = runner.Run(args, std::chrono::seconds(10));
+    EXPECT_TRUE(r.ok());
+    EXPECT_EQ(r->exit_code, 125) << r->output;
+    return r->output;
+  };
+  EXPECT_NE(run({"--root", "/tmp", "--uid", "0", "--gid", "5", "--", "true"}).find("unprivileged"),
+            std::string::npos);
+  EXPECT_NE(run({"--root", "/tmp", "--uid", "5", "--gid", "5", "--", "true"}).find("not pid 1"),
+            std::string::npos);
+  EXPECT_NE(run({"--root", "tmp", "--uid", "5", "--gid", "5", "--", "true"}).find("absolute"),
+            std::string::npos);
+  EXPECT_NE(run({"--root", "/tmp", "--uid", "5x", "--gid", "5", "--", "true"}).find("bad uid"),
+            std::string::npos);
+  EXPECT_NE(run({"--root", "/tmp", "--uid", "5", "--gid", "5"}).find("no command"),
+            std::string::npos);
+  EXPECT_NE(run({"--chroot", "/tmp"}).find("unknown option"), std::string::npos);
+}
+
 TEST(QmpTest, ParsesRepliesAndRejectsGarbage) {
   auto m = ParseQmpMessage(R"({"return": {"status": "paused", "running": false}})");
   ASSERT_TRUE(m.ok());
