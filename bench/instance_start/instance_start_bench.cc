@@ -20,6 +20,8 @@
 // user namespace per instance):
 //   oci-unhardened  `static` with neither (seccomp unconfined, the host's ids)
 //   oci-no-seccomp, oci-no-userns  with one of them
+// and the cost of the QEMU jail (qemu-* run jailed, the agent's default):
+//   qemu-cold-nojail, qemu-clone-nojail  qemu-cold and qemu-clone with `jail: false`
 // plus, for oci and oci-image, --first K times from an empty cache: build the layers
 // (oci) or pull and unpack the image (oci-image), then the first create -> HTTP 200; and
 //   oci-relay    `static` with prewarm-httpd listening on its own port (--listen
@@ -250,6 +252,8 @@ absl::StatusOr<agent::TemplateSpec> ImageTemplate(const std::string& ref, const 
 agent::InstanceSpec Spec(const agent::TemplateSpec& tmpl, const std::string& id, int slot) {
   agent::InstanceSpec spec;
   spec.id = id;
+  spec.slot =
+      static_cast<uint32_t>(slot);  // unique among live instances, as the agent hands them out
   spec.address = IpAddr::V4((127u << 24) | (77u << 16) | (200u << 8) | (1 + slot % 250));
   spec.tmpl = tmpl;
   return spec;
@@ -460,13 +464,18 @@ int main(int argc, char** argv) {
       o.userns = name == "oci-no-seccomp";
       v.runtime = std::make_unique<agent::oci::OciRuntime>(o, runner);
     } else if (name == "qemu-cold" || name == "qemu-restore" || name == "qemu-clone" ||
-               name.starts_with("qemu-api")) {
+               name.starts_with("qemu-api") || name == "qemu-cold-nojail" ||
+               name == "qemu-clone-nojail") {
       agent::qemu::QemuOptions q;
       q.state_dir = fmt::format("/run/prewarm-bench/{}-{}", tag, name);
       q.cache_dir = "/var/cache/prewarm";
       q.ram_dir = "/dev/shm/prewarm-bench";
       q.activate = PREWARM_GUEST_ACTIVATE_PATH;
-      q.snapshot = name == "qemu-restore" ? "full" : name == "qemu-cold" ? "none" : "clone";
+      q.jailer = PREWARM_QEMU_JAIL_PATH;
+      q.jail = !name.ends_with("-nojail");
+      q.snapshot = name == "qemu-restore"          ? "full"
+                   : name.starts_with("qemu-cold") ? "none"
+                                                   : "clone";
       auto rt = std::make_unique<agent::qemu::QemuRuntime>(q, runner);
       if (auto st = rt->Prepare(); !st.ok()) {
         fmt::print(stderr, "{}: {}\n", name, st.ToString());
@@ -483,7 +492,8 @@ int main(int argc, char** argv) {
   int status = 0;
   // The snapshot variants' template snapshot is made once, before the timed cycles.
   for (Variant& v : variants) {
-    if (v.name != "qemu-clone" && v.name != "qemu-restore" && !v.name.starts_with("qemu-api"))
+    if (!v.name.starts_with("qemu-clone") && v.name != "qemu-restore" &&
+        !v.name.starts_with("qemu-api"))
       continue;
     auto t0 = Clock::now();
     auto s = Cycle(*v.runtime, Spec(v.tmpl, "warm", 230));
@@ -628,6 +638,13 @@ int main(int argc, char** argv) {
   if (median.count("qemu-clone") && median.count("qemu-cold")) {
     fmt::print("ratio qemu-clone / qemu-cold (median create->ready): {:.2f}\n",
                median["qemu-clone"] / median["qemu-cold"]);
+  }
+  for (const char* jailed : {"qemu-cold", "qemu-clone"}) {
+    std::string unjailed = std::string(jailed) + "-nojail";
+    if (median.count(jailed) && median.count(unjailed)) {
+      fmt::print("ratio {} / {} (what the jail costs, median create->ready): {:.2f}\n", jailed,
+                 unjailed, median[jailed] / median[unjailed]);
+    }
   }
   if (median.count("oci") && median.count("qemu-clone")) {
     fmt::print("ratio qemu-clone / oci: {:.1f}\n", median["qemu-clone"] / median["oci"]);

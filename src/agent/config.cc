@@ -100,9 +100,10 @@ absl::Status ReadOciHardening(const YamlReader& rt, AgentConfig& c) {
 absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
   ASSIGN_OR_RETURN(auto rt, r.Map("runtime"));
   if (rt) {
-    RETURN_IF_ERROR(rt->CheckKnown(
-        {"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package", "forward_port",
-         "snapshot", "network", "bridge", "guest_network", "seccomp", "userns", "userns_base"}));
+    RETURN_IF_ERROR(
+        rt->CheckKnown({"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package",
+                        "forward_port", "snapshot", "network", "bridge", "guest_network", "jail",
+                        "seccomp", "userns", "userns_base"}));
     ASSIGN_OR_RETURN(c.runtime, rt->String("kind", "oci"));
     if (c.runtime != "oci" && c.runtime != "qemu" && c.runtime != "fake") {
       return rt->Error("kind", fmt::format("'{}' is not a runtime (oci, qemu, fake)", c.runtime));
@@ -133,6 +134,7 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
       return rt->Error("guest_network",
                        fmt::format("'{}' is not an IPv4 network", c.qemu_guest_network));
     }
+    ASSIGN_OR_RETURN(c.qemu_jail, rt->Bool("jail", true));
     RETURN_IF_ERROR(ReadOciHardening(*rt, c));
     ASSIGN_OR_RETURN(c.state_dir, rt->String("state_dir", ""));
     ASSIGN_OR_RETURN(c.cache_dir, rt->String("cache_dir", "/var/cache/prewarm"));
@@ -141,6 +143,11 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
   if (c.runtime == "oci" && c.userns == "private" && c.slots > oci::kMaxUsernsSlots) {
     return r.Error("runtime", fmt::format("userns private gives at most {} slots their own ids; "
                                           "capacity.slots is {} (or set userns: host)",
+                                          oci::kMaxUsernsSlots, c.slots));
+  }
+  if (c.runtime == "qemu" && c.qemu_jail && c.slots > oci::kMaxUsernsSlots) {
+    return r.Error("runtime", fmt::format("jail gives at most {} slots their own host ids; "
+                                          "capacity.slots is {} (or set jail: false)",
                                           oci::kMaxUsernsSlots, c.slots));
   }
   return absl::OkStatus();

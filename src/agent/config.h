@@ -78,7 +78,7 @@ struct AgentConfig {
   // oci only (see agent/runtime/oci/oci_runtime.h)
   std::string seccomp = "default";  // default | unconfined
   std::string userns = "private";   // private (own host id range per instance) | host
-  uint32_t userns_base = 1000000;   // first host id of the instances' ranges
+  uint32_t userns_base = 1000000;   // first host id of the instances' ranges (also the qemu jail's)
   // qemu only (see agent/runtime/qemu/qemu_runtime.h)
   std::string qemu_accel = "auto";                        // auto | kvm | tcg
   std::string qemu_kernel_package = "linux-image-amd64";  // Debian's kernel for the guests
@@ -87,7 +87,9 @@ struct AgentConfig {
   std::string qemu_network = "slirp";                     // slirp | tap
   std::string qemu_bridge = "prewarm0";                   // tap: the node's guest bridge
   std::string qemu_guest_network = "10.77.0.0/16";        // tap: guest addresses
-  std::string state_dir;                                  // default /run/prewarm/<node_id>
+  bool qemu_jail =
+      true;  // each QEMU its own host user, namespaces, root and seccomp (ids from userns_base)
+  std::string state_dir;  // default /run/prewarm/<node_id>
   std::string cache_dir = "/var/cache/prewarm";
   std::string origin_url = "http://127.0.0.1:8400";
   int64_t heartbeat_ms = 1000;

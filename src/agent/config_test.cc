@@ -88,6 +88,21 @@ TEST(AgentConfigTest, QemuRuntimeDefaultsAndKnobs) {
   EXPECT_EQ(c->qemu_bridge, "br7");
   EXPECT_EQ(c->qemu_guest_network, "10.9.0.0/16");
   EXPECT_FALSE(Parse(std::string(kAgent) + "runtime: {kind: qemu, network: vde}\n").ok());
+  // Jailed unless turned off, and only with a boolean.
+  EXPECT_TRUE(c->qemu_jail);
+  c = Parse(std::string(kAgent) + "runtime: {kind: qemu, jail: false}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->qemu_jail);
+  EXPECT_NE(Parse(std::string(kAgent) + "runtime: {kind: qemu, jail: sometimes}\n")
+                .status()
+                .message()
+                .find("runtime.jail"),
+            std::string::npos);
+  std::string many = kAgent;
+  many.replace(many.find("slots: 4"), 8, "slots: 300");
+  EXPECT_NE(Parse(many + "runtime: {kind: qemu}\n").status().message().find("jail gives at most"),
+            std::string::npos);
+  EXPECT_TRUE(Parse(many + "runtime: {kind: qemu, jail: false}\n").ok());
   EXPECT_FALSE(
       Parse(std::string(kAgent) + "runtime: {kind: qemu, network: tap, guest_network: fd00::/64}\n")
           .ok());

@@ -39,6 +39,9 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
     opts.guest_network = config.qemu_guest_network;
     opts.output_bytes = config.output_bytes;
     opts.activate = agent::SelfBinaryDir() + "/prewarm-guest-activate";
+    opts.jail = config.qemu_jail;
+    opts.jailer = agent::SelfBinaryDir() + "/prewarm-qemu-jail";
+    opts.jail_id_base = config.userns_base;
     auto qemu = std::make_unique<agent::qemu::QemuRuntime>(opts, p->runner_);
     // Kernel download, TSC rate and the accelerator probe happen once, before any instance.
     RETURN_IF_ERROR(qemu->Prepare());

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -44,6 +45,7 @@ struct ExecPlan {
   std::vector<std::pair<int, int>> fds;  // (target, source)
   bool new_process_group = false;
   bool kill_with_parent = false;
+  int namespaces = 0;
   pid_t parent = 0;
 };
 
@@ -74,7 +76,8 @@ absl::StatusOr<std::string> ResolveExecutable(const std::string& name) {
   if (plan.new_process_group) ::setpgid(0, 0);
   if (plan.kill_with_parent) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != plan.parent) ::_exit(127);  // the parent died before prctl
+    // The parent died before prctl (outside the child's pid namespace, getppid() is 0).
+    if (!(plan.namespaces & CLONE_NEWPID) && ::getppid() != plan.parent) ::_exit(127);
   }
   struct sigaction dfl = {};
   dfl.sa_handler = SIG_DFL;
@@ -128,6 +131,11 @@ absl::StatusOr<ExecPlan> MakePlan(const SpawnOptions& options) {
   }
   plan.new_process_group = options.new_process_group;
   plan.kill_with_parent = options.kill_with_parent;
+  constexpr int kNamespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
+                              CLONE_NEWUTS | CLONE_NEWUSER | CLONE_NEWCGROUP;
+  if (options.namespaces & ~kNamespaces)
+    return absl::InvalidArgumentError("namespaces: CLONE_NEW* flags only");
+  plan.namespaces = options.namespaces;
   plan.parent = ::getpid();
   return plan;
 }
@@ -137,8 +145,13 @@ absl::StatusOr<pid_t> ForkExec(const ExecPlan& plan) {
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
   ScopedFd rd(pipefd[0]), wr(pipefd[1]);
-  pid_t pid = ::fork();
-  if (pid < 0) return ErrnoStatus(errno, "fork");
+  // clone(2) with a null stack is fork(2) that can also create namespaces; the child only
+  // makes raw system calls, so glibc's fork handlers are not needed.
+  pid_t pid = plan.namespaces == 0
+                  ? ::fork()
+                  : static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD | plan.namespaces, nullptr,
+                                                 nullptr, nullptr, 0));
+  if (pid < 0) return ErrnoStatus(errno, plan.namespaces == 0 ? "fork" : "clone (new namespaces)");
   if (pid == 0) ExecChild(plan, wr.get());
   wr.reset();
   int child_errno = 0;

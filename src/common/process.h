@@ -37,6 +37,10 @@ struct SpawnOptions {
   // *thread* that forked: spawn from a thread that lives as long as the process (see
   // agent/runtime/qemu's spawner), or the child dies when a short-lived thread exits.
   bool kill_with_parent = false;
+  // CLONE_NEW* flags: the child starts in new namespaces of these kinds (created with
+  // clone(2) instead of fork(2)). With CLONE_NEWPID it is pid 1 of its own pid
+  // namespace: kill_with_parent cannot then check that its parent is still alive.
+  int namespaces = 0;
 };
 
 class ProcessRunner {

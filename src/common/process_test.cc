@@ -1,6 +1,7 @@
 #include "common/process.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,7 +118,8 @@ TEST(RealProcessRunnerTest, KillWithParentEndsTheChildWhenItsSpawnerDies) {
     if (state == 0 || state == 'Z') break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  EXPECT_TRUE(state == 0 || state == 'Z') << "the child outlived its spawner (state " << state << ")";
+  EXPECT_TRUE(state == 0 || state == 'Z')
+      << "the child outlived its spawner (state " << state << ")";
 }
 
 TEST(RealProcessRunnerTest, TryWaitIsNonBlockingAndSignalKills) {
@@ -134,6 +136,35 @@ TEST(RealProcessRunnerTest, TryWaitIsNonBlockingAndSignalKills) {
   ASSERT_TRUE(code.ok() && code->has_value());
   EXPECT_EQ(**code, 128 + SIGKILL);
   EXPECT_FALSE(runner.TryWait(*pid).ok());  // already reaped
+}
+
+TEST(RealProcessRunnerTest, SpawnInNewNamespaces) {
+  if (::geteuid() != 0) GTEST_SKIP() << "new namespaces need root";
+  RealProcessRunner runner;
+  char tmpl[] = "/tmp/prewarm-process-ns-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  SpawnOptions opts;
+  // Its own pid is 1 and its network namespace differs from ours.
+  opts.argv = {"sh", "-c", "echo pid=$$; readlink /proc/self/ns/net"};
+  opts.namespaces = CLONE_NEWPID | CLONE_NEWNET;
+  opts.kill_with_parent = true;
+  opts.log_path = tmpl;
+  auto pid = runner.Spawn(opts);
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  auto code = WaitFor(runner, *pid, milliseconds(10000));
+  ASSERT_TRUE(code.ok() && code->has_value());
+  EXPECT_EQ(**code, 0);
+  char ours[64] = {};
+  ASSERT_GT(::readlink("/proc/self/ns/net", ours, sizeof ours - 1), 0);
+  std::string out = ReadFile(tmpl);
+  EXPECT_NE(out.find("pid=1\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find(ours), std::string::npos) << out;
+  EXPECT_NE(out.find("net:["), std::string::npos) << out;
+  ::unlink(tmpl);
+  opts.namespaces = 1;  // not a namespace flag
+  EXPECT_FALSE(runner.Spawn(opts).ok());
 }
 
 }  // namespace

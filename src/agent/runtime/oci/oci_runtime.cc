@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -133,7 +132,7 @@ absl::Status OciInstance::Prepare() {
   if (fs::exists(dir_, ec)) return absl::AlreadyExistsError("instance dir exists: " + dir_);
   if (userns()) {
     ASSIGN_OR_RETURN(uint32_t base, rt_.IdBase());
-    RETURN_IF_ERROR(rt_.ClaimSlot(spec_.slot));
+    RETURN_IF_ERROR(rt_.ids_.Claim(spec_.slot));
     uint32_t first = base + spec_.slot * kIdsPerInstance;
     ids_ = IdMapping{first, first, kIdsPerInstance};
   }
@@ -335,7 +334,7 @@ absl::Status OciInstance::ReleaseHostResources() {
   std::error_code ec;
   fs::remove_all(dir_, ec);
   if (ec) return ErrnoStatus(ec.value(), "remove " + dir_);
-  if (ids_.has_value()) rt_.ReleaseSlot(spec_.slot);  // nothing of it runs or is mounted now
+  if (ids_.has_value()) rt_.ids_.Release(spec_.slot);  // nothing of it runs or is mounted now
   ids_.reset();
   return absl::OkStatus();
 }
@@ -385,47 +384,6 @@ std::string OciRuntime::CgroupDir(std::string_view instance_id, std::string_view
   std::string path = fmt::format("{}/{}", options_.cgroup_parent, ContainerId(instance_id));
   if (v2) return fmt::format("{}/{}", options_.cgroup_root, path);
   return fmt::format("{}/{}/{}", options_.cgroup_root, controller, path);
-}
-
-absl::StatusOr<uint32_t> OciRuntime::IdBase() {
-  std::lock_guard<std::mutex> l(mu_);
-  if (id_block_lock_.valid()) return id_base_;
-  std::error_code ec;
-  fs::create_directories(options_.userns_lock_dir, ec);
-  if (ec) return ErrnoStatus(ec.value(), "mkdir " + options_.userns_lock_dir);
-  uint64_t blocks = ((uint64_t{1} << 32) - options_.userns_base) / kIdBlockSize;
-  for (uint64_t b = 0; b < blocks; ++b) {
-    uint64_t first = options_.userns_base + b * kIdBlockSize;
-    std::string path = fmt::format("{}/ids-{}.lock", options_.userns_lock_dir, first);
-    ScopedFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (!fd.valid()) return ErrnoStatus(errno, "open " + path);
-    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) {
-      id_block_lock_ = std::move(fd);
-      id_base_ = static_cast<uint32_t>(first);
-      spdlog::info("oci: instances run as host ids {}.. ({})", id_base_, path);
-      return id_base_;
-    }
-    if (errno != EWOULDBLOCK) return ErrnoStatus(errno, "flock " + path);
-  }
-  return absl::ResourceExhaustedError(
-      fmt::format("no free block of {} host ids from {} (all {} locked under {})", kIdBlockSize,
-                  options_.userns_base, blocks, options_.userns_lock_dir));
-}
-
-absl::Status OciRuntime::ClaimSlot(uint32_t slot) {
-  if (slot >= kMaxUsernsSlots) {
-    return absl::OutOfRangeError(fmt::format("slot {} is past {} (userns)", slot, kMaxUsernsSlots));
-  }
-  std::lock_guard<std::mutex> l(mu_);
-  if (!live_slots_.insert(slot).second) {
-    return absl::AlreadyExistsError(fmt::format("slot {} is held by a live instance", slot));
-  }
-  return absl::OkStatus();
-}
-
-void OciRuntime::ReleaseSlot(uint32_t slot) {
-  std::lock_guard<std::mutex> l(mu_);
-  live_slots_.erase(slot);
 }
 
 std::vector<std::string> OciRuntime::RuncCommand(std::vector<std::string> args) const {

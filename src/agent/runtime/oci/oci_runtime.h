@@ -39,6 +39,7 @@
 #include "absl/base/thread_annotations.h"
 #include "agent/output_log.h"
 #include "agent/runtime.h"
+#include "agent/runtime/oci/id_block.h"
 #include "agent/runtime/oci/mounter.h"
 #include "common/process.h"
 
@@ -47,10 +48,6 @@ namespace prewarm::agent::oci {
 // Past this many bytes of layer paths, an instance's root is one merged layer
 // (BuildMergedLayer): overlayfs options must fit in a page with the rest.
 inline constexpr size_t kMaxOverlayOptionBytes = 3000;
-// Host ids per instance (its uid/gid 0..65535) and per agent (256 instances).
-inline constexpr uint32_t kIdsPerInstance = 65536;
-inline constexpr uint32_t kMaxUsernsSlots = 256;
-inline constexpr uint64_t kIdBlockSize = uint64_t{kIdsPerInstance} * kMaxUsernsSlots;
 // gVisor's kernel and gofer run in the instance's pids cgroup: 39 tasks beside a busybox
 // httpd here. Added to the template's limit.
 inline constexpr uint32_t kGvisorSandboxPids = 128;
@@ -99,21 +96,16 @@ class OciRuntime final : public Runtime {
   // (runsc isolates with its own), kGvisorSandboxPids more pids.
   bool gvisor() const;
   // The first host id of this runtime's block (locking one on first use).
-  absl::StatusOr<uint32_t> IdBase();
+  absl::StatusOr<uint32_t> IdBase() { return ids_.Base(); }
 
  private:
   friend class OciInstance;
-  absl::Status ClaimSlot(uint32_t slot);
-  void ReleaseSlot(uint32_t slot);
 
   ProcessRunner& runner_;
-  std::mutex mu_;  // Create() runs on the agent's start workers
-  ScopedFd id_block_lock_ ABSL_GUARDED_BY(mu_);
-  uint32_t id_base_ ABSL_GUARDED_BY(mu_) = 0;
-  std::set<uint32_t> live_slots_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Mounter> owned_mounter_;
   Mounter& mounter_;
   OciOptions options_;
+  HostIdBlock ids_{options_.userns_base, options_.userns_lock_dir, "oci"};
 };
 
 }  // namespace prewarm::agent::oci

@@ -3,10 +3,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <future>
 #include <list>
 #include <string>
 #include <vector>
@@ -21,8 +23,8 @@ using Clock = std::chrono::steady_clock;
 // One direction of a relay: bytes read from `from`, not yet written to `to`.
 struct Pipe {
   std::string buf;
-  bool eof = false;      // `from` said EOF (or failed)
-  bool shut = false;     // `to` was shut down for writing after buf drained
+  bool eof = false;   // `from` said EOF (or failed)
+  bool shut = false;  // `to` was shut down for writing after buf drained
 };
 
 struct Relay {
@@ -73,10 +75,11 @@ bool Pump(int from, int to, Pipe& p, short from_ev, short to_ev) {
 }  // namespace
 
 TcpForwarder::TcpForwarder(int listen_fd, HostPort backend, std::function<bool()> ready,
-                           std::chrono::milliseconds connect_timeout)
+                           ScopedFd netns, std::chrono::milliseconds connect_timeout)
     : listen_fd_(listen_fd),
       backend_(std::move(backend)),
       ready_(std::move(ready)),
+      netns_(std::move(netns)),
       connect_timeout_(connect_timeout) {}
 
 TcpForwarder::~TcpForwarder() { Stop(); }
@@ -86,8 +89,20 @@ absl::Status TcpForwarder::Start() {
   if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) return absl::InternalError("pipe2 failed");
   wake_[0] = ScopedFd(p[0]);
   wake_[1] = ScopedFd(p[1]);
-  thread_ = std::thread([this] { Loop(); });
-  return absl::OkStatus();
+  absl::Status joined = absl::OkStatus();
+  std::promise<absl::Status> started;
+  auto result = started.get_future();
+  thread_ = std::thread([this, &started] {
+    if (netns_.valid() && ::setns(netns_.get(), CLONE_NEWNET) != 0) {
+      started.set_value(ErrnoStatus(errno, "setns (the forward's network namespace)"));
+      return;
+    }
+    started.set_value(absl::OkStatus());
+    Loop();
+  });
+  joined = result.get();
+  if (!joined.ok()) thread_.join();
+  return joined;
 }
 
 void TcpForwarder::Stop() {
@@ -116,7 +131,8 @@ void TcpForwarder::Loop() {
       if (!r.connected && !r.server.valid()) {
         // Waiting to retry a refused connect.
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(r.retry_at - now).count();
-        timeout_ms = timeout_ms < 0 ? std::max<int>(0, ms) : std::min<int>(timeout_ms, std::max<int>(0, ms));
+        timeout_ms =
+            timeout_ms < 0 ? std::max<int>(0, ms) : std::min<int>(timeout_ms, std::max<int>(0, ms));
       }
       short cev = 0, sev = 0;
       if (r.connected) {

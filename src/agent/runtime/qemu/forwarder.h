@@ -6,6 +6,9 @@
 // forward accepts as soon as QEMU runs and resets what the guest does not take yet, so a
 // client must stay in the backlog until the workload answers behind it.
 // One thread, poll(2) over every socket; Stop() (or the destructor) closes all relays.
+// With `netns` (a network namespace's descriptor, e.g. a jailed QEMU's), that thread
+// joins the namespace first: its connects and ready() run there, while the listening
+// socket stays in the namespace it was created in.
 #pragma once
 
 #include <atomic>
@@ -20,6 +23,7 @@ namespace prewarm::agent::qemu {
 class TcpForwarder {
  public:
   TcpForwarder(int listen_fd, HostPort backend, std::function<bool()> ready,
+               ScopedFd netns = ScopedFd(),
                std::chrono::milliseconds connect_timeout = std::chrono::seconds(10));
   ~TcpForwarder();
   TcpForwarder(const TcpForwarder&) = delete;
@@ -34,6 +38,7 @@ class TcpForwarder {
   HostPort backend_;
   std::function<bool()> ready_;
   std::atomic<bool> open_{false};
+  ScopedFd netns_;
   std::chrono::milliseconds connect_timeout_;
   ScopedFd wake_[2];
   std::thread thread_;

@@ -1,5 +1,4 @@
 #include "agent/runtime/qemu/guest.h"
-#include "agent/runtime/qemu/tap.h"
 
 #include <gtest/gtest.h>
 #include <lzma.h>
@@ -10,13 +9,15 @@
 
 #include "agent/runtime/qemu/qemu_runtime.h"
 #include "agent/runtime/qemu/qmp.h"
+#include "agent/runtime/qemu/tap.h"
 
 namespace prewarm::agent::qemu {
 namespace {
 namespace fs = std::filesystem;
 
 std::string TempPath(const std::string& name) {
-  return (fs::temp_directory_path() / fmt::format("prewarm-guest-{}-{}", ::getpid(), name)).string();
+  return (fs::temp_directory_path() / fmt::format("prewarm-guest-{}-{}", ::getpid(), name))
+      .string();
 }
 
 void Write(const std::string& path, const std::string& data) {
@@ -71,9 +72,14 @@ std::string Xz(const std::string& data) {
 }
 
 TEST(ExtractVmlinuxTest, FindsTheXzElfPayloadAmidOtherBytes) {
-  std::string elf = std::string("\x7f" "ELF", 4) + std::string(10000, 'k');
+  std::string elf = std::string(
+                        "\x7f"
+                        "ELF",
+                        4) +
+                    std::string(10000, 'k');
   // A setup header, a decoy XZ stream that is not an ELF, the payload, trailing bytes.
-  std::string image = std::string(512, '\x01') + Xz("not an elf") + Xz(elf) + std::string(100, '\x02');
+  std::string image =
+      std::string(512, '\x01') + Xz("not an elf") + Xz(elf) + std::string(100, '\x02');
   std::string path = TempPath("bzImage");
   Write(path, image);
   auto out = ExtractVmlinux(path);
@@ -103,7 +109,8 @@ TEST(InitramfsTest, CarriesTheTemplateAndIsContentAddressed) {
   std::string cache = TempPath("cache");
   std::string mods = cache + "/mods";
   fs::create_directories(mods + "/kernel/fs");
-  for (const std::string& m : GuestModules()) Write(mods + "/kernel/fs/" + m + ".ko", "module " + m);
+  for (const std::string& m : GuestModules())
+    Write(mods + "/kernel/fs/" + m + ".ko", "module " + m);
   std::string act = cache + "/activate";
   Write(act, "activate-binary");
   GuestKernel k{"6.1.0-test", "", mods};
@@ -126,7 +133,7 @@ TEST(InitramfsTest, CarriesTheTemplateAndIsContentAddressed) {
     EXPECT_NE(listing.find(f), std::string::npos) << f;
   }
   std::string conf = Shell("cd " + cache + " && /bin/busybox cpio -i -d prewarm/conf < " + *a +
-                         " 2>/dev/null; cat prewarm/conf");
+                           " 2>/dev/null; cat prewarm/conf");
   EXPECT_NE(conf.find("LAYERS=2"), std::string::npos) << conf;
   EXPECT_NE(conf.find("SCRATCH_MOUNT='/srv'"), std::string::npos) << conf;
   // A missing module and a bad scratch mount are clear errors.
@@ -170,11 +177,15 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   EXPECT_NE(all.find("-no-reboot"), std::string::npos);
   EXPECT_EQ(all.find("memory-backend"), std::string::npos);
   EXPECT_EQ(all.find("-incoming"), std::string::npos);
-  l.ram_file = "/dev/shm/prewarm/t/ram";
+  EXPECT_NE(
+      all.find("-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"),
+      std::string::npos)
+      << "jailed by default";
+  l.ram_fd = 9;
   l.incoming = true;
   all = join(rt.QemuCommand(l));
   EXPECT_NE(all.find("microvm,x-option-roms=off,memory-backend=ram0"), std::string::npos) << all;
-  EXPECT_NE(all.find("memory-backend-file,id=ram0,size=128M,mem-path=/dev/shm/prewarm/t/ram,share=off"),
+  EXPECT_NE(all.find("memory-backend-file,id=ram0,size=128M,mem-path=/proc/self/fd/4,share=off"),
             std::string::npos);
   EXPECT_NE(all.find("-incoming defer"), std::string::npos);
   EXPECT_NE(all.find("-smp 1 "), std::string::npos);
@@ -191,6 +202,51 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   EXPECT_NE(all.find("-netdev tap,id=n0,fd=3,vhost=off"), std::string::npos) << all;
   EXPECT_NE(all.find("virtio-net-device,netdev=n0,mac=52:54:00:4d:01:09"), std::string::npos);
   EXPECT_EQ(all.find("hostfwd"), std::string::npos);
+  // The jail binds only what this VM opens, its own directory writable; a tap VM needs
+  // no loopback in the jail, a slirp one does.
+  o.jailer = "/bin/prewarm-qemu-jail";
+  QemuRuntime jailed(o, runner);
+  l.host_id = 1065536;
+  std::string jail = join(jailed.JailCommand(l));
+  EXPECT_EQ(
+      jail.rfind("/bin/prewarm-qemu-jail --root /run/x/i1/jail --uid 1065536 --gid 1065536 ", 0),
+      0u)
+      << jail;
+  for (const char* want : {"--ro /usr ", "--ro /c/top.erofs ", "--ro /c/base.erofs ",
+                           "--ro /c/init.cpio ", "--rw /run/x/i1 ", "--dev /dev/urandom "}) {
+    EXPECT_NE(jail.find(want), std::string::npos) << want << " in " << jail;
+  }
+  EXPECT_EQ(jail.find("--lo"), std::string::npos);
+  EXPECT_EQ(jail.find("/dev/kvm"), std::string::npos) << "not before Prepare() chose kvm";
+  EXPECT_EQ(jail.substr(jail.size() - 3), "-- ");
+  l.tap_fd = -1;
+  EXPECT_NE(join(jailed.JailCommand(l)).find("--lo --"), std::string::npos);
+  o.jail = false;
+  EXPECT_EQ(join(QemuRuntime(o, runner).QemuCommand(l)).find("-sandbox"), std::string::npos);
+}
+
+// The jailer refuses what would leave QEMU privileged or outside its namespaces, with a
+// reason, before it touches anything (exit 125; not run as pid 1 of a new namespace here).
+TEST(QemuJailTest, RefusesBadArgumentsAndAnUnjailedStart) {
+  RealProcessRunner runner;
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), PREWARM_QEMU_JAIL_PATH);
+    auto r = runner.Run(args, std::chrono::seconds(10));
+    EXPECT_TRUE(r.ok());
+    EXPECT_EQ(r->exit_code, 125) << r->output;
+    return r->output;
+  };
+  EXPECT_NE(run({"--root", "/tmp", "--uid", "0", "--gid", "5", "--", "true"}).find("unprivileged"),
+            std::string::npos);
+  EXPECT_NE(run({"--root", "/tmp", "--uid", "5", "--gid", "5", "--", "true"}).find("not pid 1"),
+            std::string::npos);
+  EXPECT_NE(run({"--root", "tmp", "--uid", "5", "--gid", "5", "--", "true"}).find("absolute"),
+            std::string::npos);
+  EXPECT_NE(run({"--root", "/tmp", "--uid", "5x", "--gid", "5", "--", "true"}).find("bad uid"),
+            std::string::npos);
+  EXPECT_NE(run({"--root", "/tmp", "--uid", "5", "--gid", "5"}).find("no command"),
+            std::string::npos);
+  EXPECT_NE(run({"--chroot", "/tmp"}).find("unknown option"), std::string::npos);
 }
 
 TEST(QmpTest, ParsesRepliesAndRejectsGarbage) {
@@ -212,8 +268,10 @@ TEST(TapTest, GuestAddressesMacsAndTheBridgeRuleset) {
   EXPECT_FALSE(GuestAddress(net, *IpAddr::Parse("127.77.0.0")).ok());
   EXPECT_FALSE(GuestAddress(net, *IpAddr::Parse("127.77.255.255")).ok());
   std::string rules = BridgeRuleset("prewarm0");
-  EXPECT_NE(rules.find("iifname \"prewarm0\" ct state established,related accept\n    iifname \"prewarm0\" drop"),
-            std::string::npos) << rules;
+  EXPECT_NE(rules.find("iifname \"prewarm0\" ct state established,related accept\n    iifname "
+                       "\"prewarm0\" drop"),
+            std::string::npos)
+      << rules;
   EXPECT_NE(rules.find("oifname \"prewarm0\" drop"), std::string::npos);
 }
 

@@ -2,8 +2,11 @@
 
 #include <fcntl.h>
 #include <openssl/rand.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -37,7 +40,9 @@ bool ValidId(const std::string& id) {
   return true;
 }
 
-uint64_t RoundUpMiB(uint64_t b) { return ((std::max<uint64_t>(b, 1 << 20) + (1 << 20) - 1) >> 20) << 20; }
+uint64_t RoundUpMiB(uint64_t b) {
+  return ((std::max<uint64_t>(b, 1 << 20) + (1 << 20) - 1) >> 20) << 20;
+}
 
 std::string HexBytes(const unsigned char* p, size_t n) {
   std::string out;
@@ -48,24 +53,28 @@ std::string HexBytes(const unsigned char* p, size_t n) {
 // Writes one line to the VM's serial port (the socket chardev QEMU listens on) and keeps
 // the connection until `ack` shows up in `console_log`: QEMU drops what the guest's UART has
 // not taken yet when the client hangs up, and the UART takes 16 bytes at a time.
-absl::Status SendSerialLine(const std::string& path, const std::string& line, const std::string& console_log,
-                            const std::string& ack, std::chrono::milliseconds timeout) {
+absl::Status SendSerialLine(const std::string& path, const std::string& line,
+                            const std::string& console_log, const std::string& ack,
+                            std::chrono::milliseconds timeout) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(sa.sun_path)) return absl::InvalidArgumentError("serial socket path too long");
+  if (path.size() >= sizeof(sa.sun_path))
+    return absl::InvalidArgumentError("serial socket path too long");
   std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
   ScopedFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
     return absl::UnavailableError(fmt::format("connect {}: {}", path, std::strerror(errno)));
   }
-  if (::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
+  if (::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(line.size())) {
     return absl::UnavailableError(fmt::format("write {}: {}", path, std::strerror(errno)));
   }
   auto deadline = std::chrono::steady_clock::now() + timeout;
   char sink[4096];
   while (Slurp(console_log).find(ack) == std::string::npos) {
     if (std::chrono::steady_clock::now() > deadline) {
-      return absl::DeadlineExceededError(fmt::format("the guest did not acknowledge its identity ('{}')", ack));
+      return absl::DeadlineExceededError(
+          fmt::format("the guest did not acknowledge its identity ('{}')", ack));
     }
     // The console comes back on this socket too; drain it so QEMU never blocks on it.
     while (::recv(fd.get(), sink, sizeof sink, MSG_DONTWAIT) > 0) {
@@ -75,7 +84,9 @@ absl::Status SendSerialLine(const std::string& path, const std::string& line, co
   return absl::OkStatus();
 }
 
-std::string Tail(const std::string& s, size_t n) { return s.size() > n ? s.substr(s.size() - n) : s; }
+std::string Tail(const std::string& s, size_t n) {
+  return s.size() > n ? s.substr(s.size() - n) : s;
+}
 
 }  // namespace
 
@@ -83,8 +94,12 @@ class QemuInstance final : public RuntimeInstance {
  public:
   QemuInstance(QemuRuntime& rt, InstanceSpec spec, std::string dir, VmLaunch launch,
                std::shared_ptr<const TemplateSnapshot> snapshot)
-      : rt_(rt), spec_(std::move(spec)), dir_(std::move(dir)), scratch_(dir_ + "/scratch"),
-        launch_(std::move(launch)), snapshot_(std::move(snapshot)) {}
+      : rt_(rt),
+        spec_(std::move(spec)),
+        dir_(std::move(dir)),
+        scratch_(dir_ + "/scratch"),
+        launch_(std::move(launch)),
+        snapshot_(std::move(snapshot)) {}
   ~QemuInstance() override { (void)Destroy(); }
 
   const std::string& scratch_dir() const override { return scratch_; }
@@ -92,7 +107,8 @@ class QemuInstance final : public RuntimeInstance {
   absl::Status Start(int listen_fd) override {
     if (pid_ > 0) return absl::FailedPreconditionError("already started");
     RETURN_IF_ERROR(rt_.MakeErofs(scratch_, launch_.scratch_image));
-    uint64_t scratch_bytes = snapshot_ ? snapshot_->scratch_image_bytes : RoundUpMiB(spec_.tmpl.scratch_bytes);
+    uint64_t scratch_bytes =
+        snapshot_ ? snapshot_->scratch_image_bytes : RoundUpMiB(spec_.tmpl.scratch_bytes);
     RETURN_IF_ERROR(rt_.PadImage(launch_.scratch_image, scratch_bytes));
     const bool tap = rt_.options_.network == "tap";
     auto t0 = std::chrono::steady_clock::now();
@@ -104,10 +120,12 @@ class QemuInstance final : public RuntimeInstance {
       // A cold tap guest waits for its address like a clone. Its UART drops what arrives
       // before the guest init opens it, so send only once the init says it is waiting.
       auto deadline = std::chrono::steady_clock::now() + rt_.options_.boot_timeout;
-      while (Slurp(dir_ + "/console.log").find("prewarm-guest: waiting for identity") == std::string::npos) {
+      while (Slurp(dir_ + "/console.log").find("prewarm-guest: waiting for identity") ==
+             std::string::npos) {
         if (PollExit().has_value() || std::chrono::steady_clock::now() > deadline) {
-          return absl::DeadlineExceededError(fmt::format("{}: the guest never asked for its identity; console: {}",
-                                                         spec_.id, Tail(Slurp(dir_ + "/console.log"), 300)));
+          return absl::DeadlineExceededError(
+              fmt::format("{}: the guest never asked for its identity; console: {}", spec_.id,
+                          Tail(Slurp(dir_ + "/console.log"), 300)));
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
@@ -120,7 +138,14 @@ class QemuInstance final : public RuntimeInstance {
       auto r = workload::HttpGet(addr, port, path, std::chrono::milliseconds(500));
       return r.ok() && r->status >= 200 && r->status < 400;
     };
-    forwarder_ = std::make_unique<TcpForwarder>(listen_fd, HostPort{addr, port}, ready);
+    ScopedFd netns;  // slirp in the jail: its forward listens in the jail's network namespace
+    if (rt_.options_.jail && !tap) {
+      netns = ScopedFd(::open(fmt::format("/proc/{}/ns/net", pid_).c_str(), O_RDONLY | O_CLOEXEC));
+      if (!netns.valid())
+        return ErrnoStatus(errno, fmt::format("{}: the jail's network namespace", spec_.id));
+    }
+    forwarder_ =
+        std::make_unique<TcpForwarder>(listen_fd, HostPort{addr, port}, ready, std::move(netns));
     RETURN_IF_ERROR(forwarder_->Start());
     serving_ = true;
     return absl::OkStatus();
@@ -155,11 +180,13 @@ class QemuInstance final : public RuntimeInstance {
     if (pid_ <= 0 || exit_) return u;
     std::istringstream rollup(Slurp(fmt::format("/proc/{}/smaps_rollup", pid_)));
     for (std::string line; std::getline(rollup, line);) {
-      if (line.starts_with("Pss:")) u.memory_bytes = std::strtoull(line.c_str() + 4, nullptr, 10) << 10;
+      if (line.starts_with("Pss:"))
+        u.memory_bytes = std::strtoull(line.c_str() + 4, nullptr, 10) << 10;
     }
     std::istringstream status(Slurp(fmt::format("/proc/{}/status", pid_)));
     for (std::string line; std::getline(status, line);) {
-      if (line.starts_with("Threads:")) u.pids = static_cast<uint32_t>(std::strtoul(line.c_str() + 8, nullptr, 10));
+      if (line.starts_with("Threads:"))
+        u.pids = static_cast<uint32_t>(std::strtoul(line.c_str() + 8, nullptr, 10));
     }
     return u;
   }
@@ -169,33 +196,41 @@ class QemuInstance final : public RuntimeInstance {
   absl::Status Restore(std::chrono::steady_clock::time_point t0) {
     auto step = [&](absl::Status st) {
       if (st.ok()) return st;
-      return absl::Status(st.code(), fmt::format("restore {}: {}; console: {}", spec_.id, st.message(),
-                                                 Tail(Slurp(dir_ + "/console.log"), 300)));
+      return absl::Status(
+          st.code(), fmt::format("restore {}: {}; console: {}; qemu: {}", spec_.id, st.message(),
+                                 Tail(Slurp(dir_ + "/console.log"), 300),
+                                 Tail(Slurp(dir_ + "/qemu.log"), 300)));
     };
     auto qmp = QmpClient::Connect(dir_ + "/qmp.sock", std::chrono::seconds(30));
     if (!qmp.ok()) return step(qmp.status());
     auto t_qmp = std::chrono::steady_clock::now();
-    if (!snapshot_->ram_file.empty()) {  // a clone: RAM is the template's file, not in the stream
-      RETURN_IF_ERROR(step(qmp->Execute("migrate-set-capabilities",
-                                        R"({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})")
-                               .status()));
+    if (snapshot_->ram.valid()) {  // a clone: RAM is the template's file, not in the stream
+      RETURN_IF_ERROR(step(
+          qmp->Execute("migrate-set-capabilities",
+                       R"({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})")
+              .status()));
     }
-    RETURN_IF_ERROR(step(
-        qmp->Execute("migrate-incoming", fmt::format(R"({{"uri": "exec:cat {}"}})", snapshot_->state_file))
-            .status()));
+    {
+      ScopedFd state(::open(snapshot_->state_file.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!state.valid()) return step(ErrnoStatus(errno, "open " + snapshot_->state_file));
+      RETURN_IF_ERROR(step(qmp->SendFd("state", state.get())));
+    }
+    RETURN_IF_ERROR(step(qmp->Execute("migrate-incoming", R"({"uri": "fd:state"})").status()));
     auto status = qmp->WaitStatusLeaves("inmigrate", std::chrono::seconds(60));
     if (!status.ok()) return step(status.status());
     if (*status != "paused" && *status != "running") {
-      return step(absl::InternalError(fmt::format("status {} after the incoming migration", *status)));
+      return step(
+          absl::InternalError(fmt::format("status {} after the incoming migration", *status)));
     }
     if (*status == "paused") RETURN_IF_ERROR(step(qmp->Execute("cont").status()));
     auto t_run = std::chrono::steady_clock::now();
     RETURN_IF_ERROR(step(SendIdentity()));
     auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
     auto t_ack = std::chrono::steady_clock::now();
-    spdlog::info("qemu runtime: {} restored in {:.3f} s (exec to QMP {:.3f}, state load + cont {:.3f}, "
-                 "identity handed over {:.3f})",
-                 spec_.id, secs(t0, t_ack), secs(t0, t_qmp), secs(t_qmp, t_run), secs(t_run, t_ack));
+    spdlog::info(
+        "qemu runtime: {} restored in {:.3f} s (exec to QMP {:.3f}, state load + cont {:.3f}, "
+        "identity handed over {:.3f})",
+        spec_.id, secs(t0, t_ack), secs(t0, t_qmp), secs(t_qmp, t_run), secs(t_run, t_ack));
     return absl::OkStatus();
   }
 
@@ -227,12 +262,15 @@ class QemuInstance final : public RuntimeInstance {
       if (!done.ok() || !done->has_value()) {
         (void)rt_.runner_.Signal(-pid_, SIGKILL);
         done = WaitFor(rt_.runner_, pid_, rt_.options_.stop_timeout);
-        if (!done.ok() || !done->has_value()) st = absl::InternalError(fmt::format("qemu {} did not die", pid_));
+        if (!done.ok() || !done->has_value())
+          st = absl::InternalError(fmt::format("qemu {} did not die", pid_));
       }
     }
     std::error_code ec;
     fs::remove_all(dir_, ec);
     if (ec && st.ok()) st = absl::InternalError(fmt::format("remove {}: {}", dir_, ec.message()));
+    // Its host id is free once its QEMU is gone.
+    if (rt_.options_.jail && (st.ok() || pid_ <= 0)) rt_.ids_.Release(spec_.slot);
     return st;
   }
 
@@ -313,7 +351,8 @@ std::string QemuRuntime::InstanceDir(const std::string& id) const {
 
 absl::Status QemuRuntime::MakeErofs(const std::string& src_dir, const std::string& image) {
   std::string tmp = fmt::format("{}.tmp.{}", image, ::getpid());
-  ASSIGN_OR_RETURN(ProcessResult r, runner_.Run({"mkfs.erofs", "--quiet", "-T0", tmp, src_dir}, std::chrono::minutes(5)));
+  ASSIGN_OR_RETURN(ProcessResult r, runner_.Run({"mkfs.erofs", "--quiet", "-T0", tmp, src_dir},
+                                                std::chrono::minutes(5)));
   if (r.exit_code != 0) {
     std::error_code ec;
     fs::remove(tmp, ec);
@@ -348,11 +387,12 @@ absl::StatusOr<double> QemuRuntime::ProbeBoot(const std::string& accel) {
   if (accel == "kvm") {
     argv.insert(argv.end(), {"-accel", "kvm", "-cpu", "host"});
   } else {
-    argv.insert(argv.end(), {"-accel", fmt::format("tcg,thread=single,tb-size={}", options_.tb_size_mb)});
+    argv.insert(argv.end(),
+                {"-accel", fmt::format("tcg,thread=single,tb-size={}", options_.tb_size_mb)});
   }
-  argv.insert(argv.end(), {"-smp", "1", "-m", "128", "-nodefaults", "-no-user-config", "-display", "none",
-                           "-serial", "stdio", "-no-reboot", "-kernel", kernel_.vmlinux, "-initrd", initrd,
-                           "-append", KernelCommandLine(tsc_khz_)});
+  argv.insert(argv.end(), {"-smp", "1", "-m", "128", "-nodefaults", "-no-user-config", "-display",
+                           "none", "-serial", "stdio", "-no-reboot", "-kernel", kernel_.vmlinux,
+                           "-initrd", initrd, "-append", KernelCommandLine(tsc_khz_)});
   auto t0 = std::chrono::steady_clock::now();
   auto timeout = accel == "kvm" ? std::min(options_.probe_timeout, std::chrono::milliseconds(20000))
                                 : options_.probe_timeout;
@@ -360,8 +400,8 @@ absl::StatusOr<double> QemuRuntime::ProbeBoot(const std::string& accel) {
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (r.output.find("PREWARM-PROBE") == std::string::npos) {
     std::string tail = r.output.size() > 300 ? r.output.substr(r.output.size() - 300) : r.output;
-    return absl::UnavailableError(fmt::format("{} probe guest did not reach its marker (exit {}): {}", accel,
-                                              r.exit_code, tail));
+    return absl::UnavailableError(fmt::format(
+        "{} probe guest did not reach its marker (exit {}): {}", accel, r.exit_code, tail));
   }
   return s;
 }
@@ -376,37 +416,53 @@ absl::Status QemuRuntime::Prepare() {
     guest_network_ = *net;
     prepare_status_ = EnsureBridge(runner_, options_.bridge, guest_network_);
     if (!prepare_status_.ok()) return prepare_status_;
-    spdlog::info("qemu runtime: tap networking on bridge {} ({}), isolated with nftables", options_.bridge,
-                 guest_network_.ToString());
+    spdlog::info("qemu runtime: tap networking on bridge {} ({}), isolated with nftables",
+                 options_.bridge, guest_network_.ToString());
   } else if (options_.network != "slirp") {
     return prepare_status_ = absl::InvalidArgumentError(
                fmt::format("qemu network '{}': expected slirp or tap", options_.network));
   }
   prepare_status_ = [&]() -> absl::Status {
-    if (options_.snapshot != "clone" && options_.snapshot != "full" && options_.snapshot != "none") {
-      return absl::InvalidArgumentError(fmt::format("qemu snapshot '{}': clone, full or none", options_.snapshot));
+    if (options_.snapshot != "clone" && options_.snapshot != "full" &&
+        options_.snapshot != "none") {
+      return absl::InvalidArgumentError(
+          fmt::format("qemu snapshot '{}': clone, full or none", options_.snapshot));
+    }
+    if (options_.jail && (options_.jailer.empty() || !fs::exists(options_.jailer))) {
+      return absl::FailedPreconditionError(
+          fmt::format("prewarm-qemu-jail not found at '{}'", options_.jailer));
+    }
+    if (options_.jail) {
+      auto base = ids_.Base();
+      if (!base.ok())
+        return absl::Status(base.status().code(),
+                            fmt::format("qemu jail: {}", base.status().message()));
     }
     if (options_.activate.empty() || !fs::exists(options_.activate)) {
       return absl::FailedPreconditionError(
           fmt::format("prewarm-guest-activate not found at '{}'", options_.activate));
     }
-    ASSIGN_OR_RETURN(kernel_, EnsureGuestKernel(runner_, options_.cache_dir, options_.kernel_package));
+    ASSIGN_OR_RETURN(kernel_,
+                     EnsureGuestKernel(runner_, options_.cache_dir, options_.kernel_package));
     ASSIGN_OR_RETURN(tsc_khz_, HostTscKhz());
     if (options_.accel == "tcg" || options_.accel == "kvm") {
       accel_ = options_.accel;
-      spdlog::info("qemu runtime: kernel {}, accelerator {} (configured), tsc {} kHz", kernel_.version,
-                   accel_, tsc_khz_);
+      spdlog::info("qemu runtime: kernel {}, accelerator {} (configured), tsc {} kHz",
+                   kernel_.version, accel_, tsc_khz_);
       return absl::OkStatus();
     }
     if (options_.accel != "auto") {
-      return absl::InvalidArgumentError(fmt::format("qemu accel '{}': auto, kvm or tcg", options_.accel));
+      return absl::InvalidArgumentError(
+          fmt::format("qemu accel '{}': auto, kvm or tcg", options_.accel));
     }
     ASSIGN_OR_RETURN(double tcg, ProbeBoot("tcg"));
     accel_ = "tcg";
     int kvm_fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (kvm_fd < 0) {
-      spdlog::info("qemu runtime: kernel {}, accelerator tcg: /dev/kvm cannot be opened; TCG probe boot {:.2f} s",
-                   kernel_.version, tcg);
+      spdlog::info(
+          "qemu runtime: kernel {}, accelerator tcg: /dev/kvm cannot be opened; TCG probe boot "
+          "{:.2f} s",
+          kernel_.version, tcg);
       return absl::OkStatus();
     }
     ::close(kvm_fd);
@@ -416,7 +472,8 @@ absl::Status QemuRuntime::Prepare() {
       spdlog::info("qemu runtime: kernel {}, accelerator kvm: probe boot {:.2f} s vs TCG {:.2f} s",
                    kernel_.version, *kvm, tcg);
     } else {
-      spdlog::warn("qemu runtime: kernel {}, accelerator tcg: KVM {} (TCG probe boot {:.2f} s)", kernel_.version,
+      spdlog::warn("qemu runtime: kernel {}, accelerator tcg: KVM {} (TCG probe boot {:.2f} s)",
+                   kernel_.version,
                    kvm.ok() ? fmt::format("boots in {:.2f} s, not at hardware speed", *kvm)
                             : std::string(kvm.status().message()),
                    tcg);
@@ -442,29 +499,37 @@ std::string QemuRuntime::RamRoot() const {
 
 std::vector<std::string> QemuRuntime::QemuCommand(const VmLaunch& l) const {
   std::string machine = "microvm,x-option-roms=off";
-  if (!l.ram_file.empty()) machine += ",memory-backend=ram0";
-  std::vector<std::string> argv = {options_.qemu_binary, "-name", "prewarm-" + l.name, "-M", machine};
+  if (l.ram_fd >= 0) machine += ",memory-backend=ram0";
+  std::vector<std::string> argv = {options_.qemu_binary, "-name", "prewarm-" + l.name, "-M",
+                                   machine};
   if (accel_ == "kvm") {
     argv.insert(argv.end(), {"-accel", "kvm", "-cpu", "host"});
   } else {
-    argv.insert(argv.end(), {"-accel", fmt::format("tcg,thread=single,tb-size={}", options_.tb_size_mb)});
+    argv.insert(argv.end(),
+                {"-accel", fmt::format("tcg,thread=single,tb-size={}", options_.tb_size_mb)});
   }
   std::string mib = fmt::format("{}M", l.memory_bytes >> 20);
   argv.insert(argv.end(), {"-smp", std::to_string(std::max<uint32_t>(l.vcpus, 1)), "-m", mib});
-  if (!l.ram_file.empty()) {
-    argv.insert(argv.end(), {"-object", fmt::format("memory-backend-file,id=ram0,size={},mem-path={},share={}", mib,
-                                                    l.ram_file, l.ram_shared ? "on" : "off")});
+  if (l.ram_fd >= 0) {
+    argv.insert(
+        argv.end(),
+        {"-object",
+         fmt::format("memory-backend-file,id=ram0,size={},mem-path=/proc/self/fd/{},share={}", mib,
+                     kRamChildFd, l.ram_shared ? "on" : "off")});
   }
-  argv.insert(argv.end(),
-              {"-nodefaults", "-no-user-config", "-display", "none", "-chardev",
-               fmt::format("socket,id=ser0,path={}/serial.sock,server=on,wait=off,logfile={}/console.log", l.dir,
-                           l.dir),
-               "-serial", "chardev:ser0", "-no-reboot", "-kernel", kernel_.vmlinux, "-initrd", l.initramfs,
-               "-append", KernelCommandLine(tsc_khz_)});
+  if (options_.jail) argv.insert(argv.end(), {"-sandbox", kQemuSandbox});
+  argv.insert(
+      argv.end(),
+      {"-nodefaults", "-no-user-config", "-display", "none", "-chardev",
+       fmt::format("socket,id=ser0,path={}/serial.sock,server=on,wait=off,logfile={}/console.log",
+                   l.dir, l.dir),
+       "-serial", "chardev:ser0", "-no-reboot", "-kernel", kernel_.vmlinux, "-initrd", l.initramfs,
+       "-append", KernelCommandLine(tsc_khz_)});
   auto disk = [&](const std::string& image, const std::string& serial) {
     std::string id = "d" + serial;
-    argv.insert(argv.end(), {"-drive", fmt::format("file={},format=raw,if=none,id={},readonly=on", image, id),
-                             "-device", fmt::format("virtio-blk-device,drive={},serial={}", id, serial)});
+    argv.insert(argv.end(),
+                {"-drive", fmt::format("file={},format=raw,if=none,id={},readonly=on", image, id),
+                 "-device", fmt::format("virtio-blk-device,drive={},serial={}", id, serial)});
   };
   for (size_t i = 0; i < l.layer_images.size(); ++i) disk(l.layer_images[i], fmt::format("L{}", i));
   disk(l.scratch_image, "S");
@@ -485,14 +550,84 @@ absl::StatusOr<pid_t> QemuRuntime::SpawnVm(VmLaunch l) {
   ScopedFd tap_fd;  // QEMU gets its own copy; ours closes here, so the tap goes with QEMU
   if (options_.network == "tap") {
     // pw + 12 hex digits of the VM's directory: unique on the node, < IFNAMSIZ.
-    ASSIGN_OR_RETURN(tap_fd, OpenTap(runner_, "pw" + Sha256OfString(l.dir).substr(0, 12), options_.bridge));
+    ASSIGN_OR_RETURN(tap_fd,
+                     OpenTap(runner_, "pw" + Sha256OfString(l.dir).substr(0, 12), options_.bridge));
     l.tap_fd = tap_fd.get();
     so.fds = {{3, tap_fd.get()}};
   }
+  if (l.ram_fd >= 0) so.fds[kRamChildFd] = l.ram_fd;
   so.argv = QemuCommand(l);
+  if (options_.jail) {
+    if (l.host_id == 0)
+      return absl::InternalError(fmt::format("{}: no host id for the jail", l.name));
+    // QEMU's own directory: its sockets and console log, writable by it alone.
+    std::error_code ec;
+    fs::create_directories(l.dir + "/jail", ec);
+    if (ec) return absl::InternalError(fmt::format("mkdir {}/jail: {}", l.dir, ec.message()));
+    if (::chown(l.dir.c_str(), l.host_id, l.host_id) != 0 || ::chmod(l.dir.c_str(), 0700) != 0) {
+      return ErrnoStatus(errno, "chown " + l.dir);
+    }
+    std::vector<std::string> jail = JailCommand(l);
+    so.argv.insert(so.argv.begin(), jail.begin(), jail.end());
+    so.namespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET;
+  }
   so.log_path = l.dir + "/qemu.log";
   so.new_process_group = true;
-  return spawner_.Spawn(so);
+  absl::StatusOr<pid_t> pid = spawner_.Spawn(so);
+  if (!pid.ok() && options_.jail) {
+    return absl::Status(
+        pid.status().code(),
+        fmt::format("qemu jail for {}: {} (the jail needs root: new namespaces, mounts, "
+                    "other uids; or set runtime.jail: false)",
+                    l.name, pid.status().message()));
+  }
+  return pid;
+}
+
+std::vector<std::string> QemuRuntime::JailCommand(const VmLaunch& l) const {
+  std::string id = std::to_string(l.host_id);
+  std::vector<std::string> argv = {options_.jailer, "--root", l.dir + "/jail", "--uid", id,
+                                   "--gid",         id};
+  auto ro = [&](const std::string& path) { argv.insert(argv.end(), {"--ro", path}); };
+  std::error_code ec;
+  // QEMU, its libraries (/lib, /lib64: symlinks into /usr on Debian) and firmware.
+  ro("/usr");
+  for (const char* p : {"/lib", "/lib64", "/etc/ld.so.cache"}) {
+    if (fs::exists(fs::symlink_status(p, ec))) ro(p);
+  }
+  std::string qemu = options_.qemu_binary;
+  if (qemu.find('/') != std::string::npos && qemu.rfind("/usr/", 0) != 0) ro(qemu);
+  ro(kernel_.vmlinux);
+  ro(l.initramfs);
+  for (const std::string& image : l.layer_images) ro(image);
+  if (!l.install_image.empty()) ro(l.install_image);
+  argv.insert(argv.end(), {"--rw", l.dir});  // holds the scratch image too
+  for (const char* dev : {"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"}) {
+    argv.insert(argv.end(), {"--dev", dev});
+  }
+  if (accel_ == "kvm") {
+    argv.insert(argv.end(), {"--dev", "/dev/kvm"});
+    struct stat st {};
+    if (::stat("/dev/kvm", &st) == 0 && st.st_gid != 0)
+      argv.insert(argv.end(), {"--groups", std::to_string(st.st_gid)});
+  }
+  if (l.tap_fd < 0) argv.push_back("--lo");  // slirp's host forward listens on the jail's loopback
+  argv.push_back("--");
+  return argv;
+}
+
+absl::StatusOr<uint32_t> QemuRuntime::InstanceHostId(uint32_t slot) {
+  ASSIGN_OR_RETURN(uint32_t base, ids_.Base());
+  if (slot >= oci::kMaxUsernsSlots) {
+    return absl::OutOfRangeError(
+        fmt::format("slot {} is past {} (qemu jail)", slot, oci::kMaxUsernsSlots));
+  }
+  return base + slot * oci::kIdsPerInstance;
+}
+
+absl::StatusOr<uint32_t> QemuRuntime::TemplateHostId() {
+  ASSIGN_OR_RETURN(uint32_t base, ids_.Base());
+  return base + 1;
 }
 
 absl::Status QemuRuntime::PadImage(const std::string& image, uint64_t bytes) {
@@ -501,18 +636,19 @@ absl::Status QemuRuntime::PadImage(const std::string& image, uint64_t bytes) {
   if (ec) return absl::InternalError(fmt::format("{}: {}", image, ec.message()));
   if (size > bytes) {
     return absl::ResourceExhaustedError(fmt::format(
-        "preloaded content needs {} KiB, more than the template's scratch size of {} KiB", size >> 10, bytes >> 10));
+        "preloaded content needs {} KiB, more than the template's scratch size of {} KiB",
+        size >> 10, bytes >> 10));
   }
   fs::resize_file(image, bytes, ec);
   if (ec) return absl::InternalError(fmt::format("resize {}: {}", image, ec.message()));
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnapshot(const VmLaunch& launch,
-                                                                                    uint64_t scratch_bytes) {
+absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnapshot(
+    const VmLaunch& launch, uint64_t scratch_bytes) {
   // Everything that shapes the guest's RAM and devices, nothing per instance.
-  std::string key_text = fmt::format("{}|{}|{}|{}|{}", launch.initramfs, launch.memory_bytes, scratch_bytes,
-                                     accel_, kernel_.vmlinux);
+  std::string key_text = fmt::format("{}|{}|{}|{}|{}", launch.initramfs, launch.memory_bytes,
+                                     scratch_bytes, accel_, kernel_.vmlinux);
   key_text += fmt::format("|{}|{}|{}", options_.snapshot, launch.install_image, launch.vcpus);
   for (const std::string& l : launch.layer_images) key_text += "|" + l;
   std::string key = Sha256OfString(key_text).substr(0, 16);
@@ -530,8 +666,16 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   t.dir = dir;
   t.scratch_image = dir + "/scratch.erofs";
   const bool clone = options_.snapshot == "clone";
-  t.ram_file = clone ? dir + "/ram" : "";  // full: RAM goes into the state file
+  if (clone) {  // full: RAM goes into the state file
+    snap->ram =
+        ScopedFd(::memfd_create(("prewarm-ram-" + key).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    if (!snap->ram.valid()) return ErrnoStatus(errno, "memfd_create (template RAM)");
+  }
+  t.ram_fd = clone ? snap->ram.get() : -1;
   t.ram_shared = clone;
+  if (options_.jail) {
+    ASSIGN_OR_RETURN(t.host_id, TemplateHostId());
+  }
   t.hostfwd = "";
   t.incoming = false;
   RETURN_IF_ERROR(MakeErofs(dir + "/empty", t.scratch_image));
@@ -546,15 +690,18 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   };
   auto fail = [&](const std::string& why) {
     kill();
-    return absl::UnavailableError(fmt::format("template snapshot {}: {}; console: {}; qemu: {}", key, why,
-                                              Tail(Slurp(dir + "/console.log"), 400),
+    return absl::UnavailableError(fmt::format("template snapshot {}: {}; console: {}; qemu: {}",
+                                              key, why, Tail(Slurp(dir + "/console.log"), 400),
                                               Tail(Slurp(dir + "/qemu.log"), 300)));
   };
   for (;;) {
-    if (Slurp(dir + "/console.log").find("prewarm-guest: waiting for identity") != std::string::npos) break;
+    if (Slurp(dir + "/console.log").find("prewarm-guest: waiting for identity") !=
+        std::string::npos)
+      break;
     auto exited = runner_.TryWait(pid);
     if (!exited.ok() || exited->has_value()) return fail("the template VM exited during boot");
-    if (std::chrono::steady_clock::now() - t0 > options_.boot_timeout) return fail("no snapshot point in time");
+    if (std::chrono::steady_clock::now() - t0 > options_.boot_timeout)
+      return fail("no snapshot point in time");
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   snap->boot_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -562,12 +709,23 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   auto qmp = QmpClient::Connect(dir + "/qmp.sock", std::chrono::seconds(10));
   if (!qmp.ok()) return fail(std::string(qmp.status().message()));
   snap->state_file = dir + "/state";
+  {
+    // QEMU writes the state to a descriptor of ours: no path, no `cat` (its sandbox
+    // forbids spawning one).
+    ScopedFd state(
+        ::open(snap->state_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!state.valid())
+      return fail(fmt::format("create {}: {}", snap->state_file, std::strerror(errno)));
+    if (auto st = qmp->SendFd("state", state.get()); !st.ok())
+      return fail(std::string(st.message()));
+  }
   for (auto [cmd, args] : std::vector<std::pair<std::string, std::string>>{
            {"migrate-set-capabilities",
-            fmt::format(R"({{"capabilities": [{{"capability": "x-ignore-shared", "state": {}}}]}})", clone)},
+            fmt::format(R"({{"capabilities": [{{"capability": "x-ignore-shared", "state": {}}}]}})",
+                        clone)},
            {"migrate-set-parameters", R"({"max-bandwidth": 8589934592})"},
            {"stop", ""},
-           {"migrate", fmt::format(R"({{"uri": "exec:cat > {}"}})", snap->state_file)}}) {
+           {"migrate", R"({"uri": "fd:state"})"}}) {
     auto r = qmp->Execute(cmd, args);
     if (!r.ok()) return fail(std::string(r.status().message()));
   }
@@ -578,7 +736,8 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
     std::string st = f.contains("status") ? f.at("status").string_value() : "";
     if (st == "completed") break;
     if (st == "failed" || st == "cancelled") return fail("migration " + st);
-    if (std::chrono::steady_clock::now() - t1 > std::chrono::seconds(60)) return fail("migration did not complete");
+    if (std::chrono::steady_clock::now() - t1 > std::chrono::seconds(60))
+      return fail("migration did not complete");
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   // Never continue a template: clones map its RAM file, which must not change.
@@ -586,19 +745,32 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   auto done = WaitFor(runner_, pid, options_.stop_timeout);
   if (!done.ok() || !done->has_value()) kill();
   snap->save_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-  snap->ram_file = t.ram_file;  // empty for a full snapshot
+  if (clone) {
+    // Nothing maps it writable now: from here on it cannot change, grow or shrink, so a
+    // clone (which needs it open read-write for its private mapping) cannot alter what
+    // the other clones map.
+    if (::fcntl(snap->ram.get(), F_ADD_SEALS,
+                F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+      return fail(fmt::format("sealing the RAM file: {}", std::strerror(errno)));
+    }
+  }
   snap->memory_bytes = launch.memory_bytes;
   snap->scratch_image_bytes = scratch_bytes;
-  spdlog::info("qemu runtime: template {} snapshotted: boot to snapshot point {:.2f} s, save {:.3f} s, state {} KiB",
-               key, snap->boot_s, snap->save_s, fs::file_size(snap->state_file, ec) >> 10);
+  spdlog::info(
+      "qemu runtime: template {} snapshotted: boot to snapshot point {:.2f} s, save {:.3f} s, "
+      "state {} KiB",
+      key, snap->boot_s, snap->save_s, fs::file_size(snap->state_file, ec) >> 10);
   snapshots_[key] = snap;
   return std::shared_ptr<const TemplateSnapshot>(snap);
 }
 
 absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const InstanceSpec& spec) {
-  if (!ValidId(spec.id)) return absl::InvalidArgumentError(fmt::format("bad instance id '{}'", spec.id));
-  if (!spec.address.is_v4()) return absl::InvalidArgumentError("qemu instances need an IPv4 address");
-  if (spec.tmpl.layers.empty()) return absl::InvalidArgumentError(fmt::format("template {} has no layers", spec.tmpl.name));
+  if (!ValidId(spec.id))
+    return absl::InvalidArgumentError(fmt::format("bad instance id '{}'", spec.id));
+  if (!spec.address.is_v4())
+    return absl::InvalidArgumentError("qemu instances need an IPv4 address");
+  if (spec.tmpl.layers.empty())
+    return absl::InvalidArgumentError(fmt::format("template {} has no layers", spec.tmpl.name));
   RETURN_IF_ERROR(Prepare());
   VmLaunch l;
   l.name = spec.id;
@@ -608,7 +780,8 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
       l.layer_images.push_back(std::move(image));
     }
   } else {
-    ASSIGN_OR_RETURN(std::string merged, BuildMergedLayer(runner_, options_.cache_dir, spec.tmpl.layers));
+    ASSIGN_OR_RETURN(std::string merged,
+                     BuildMergedLayer(runner_, options_.cache_dir, spec.tmpl.layers));
     ASSIGN_OR_RETURN(std::string image, LayerImage(merged));
     l.layer_images.push_back(std::move(image));
   }
@@ -628,17 +801,20 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
   w.gid = options_.gid;
   w.snapshot = options_.snapshot == "clone" || options_.snapshot == "full";
   w.tap = options_.network == "tap";
-  std::string wkey = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", w.port, w.scratch_mount, w.scratch_bytes, w.layers,
-                                 w.snapshot, w.uid, w.install, w.root_bytes);
+  std::string wkey =
+      fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", w.port, w.scratch_mount, w.scratch_bytes, w.layers,
+                  w.snapshot, w.uid, w.install, w.root_bytes);
   wkey += w.tap ? "|tap" : "|slirp";
   for (const std::string& a : w.argv) wkey += "|a" + a;
   for (const auto& [k, v] : w.env) wkey += "|e" + k + "=" + v;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = initramfs_.find(wkey); it != initramfs_.end() && fs::exists(it->second)) l.initramfs = it->second;
+    if (auto it = initramfs_.find(wkey); it != initramfs_.end() && fs::exists(it->second))
+      l.initramfs = it->second;
   }
   if (l.initramfs.empty()) {
-    ASSIGN_OR_RETURN(l.initramfs, EnsureInitramfs(options_.cache_dir, kernel_, w, options_.busybox, options_.activate));
+    ASSIGN_OR_RETURN(l.initramfs, EnsureInitramfs(options_.cache_dir, kernel_, w, options_.busybox,
+                                                  options_.activate));
     std::lock_guard<std::mutex> lock(mu_);
     initramfs_[wkey] = l.initramfs;
   }
@@ -647,7 +823,7 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
   std::shared_ptr<const TemplateSnapshot> snap;
   if (w.snapshot) {
     ASSIGN_OR_RETURN(snap, EnsureSnapshot(l, RoundUpMiB(spec.tmpl.scratch_bytes)));
-    l.ram_file = snap->ram_file;
+    l.ram_fd = snap->ram.valid() ? snap->ram.get() : -1;
     l.ram_shared = false;
     l.incoming = true;
   }
@@ -661,10 +837,18 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
   } else {
     l.hostfwd = fmt::format("{}:{}-:{}", spec.address.ToString(), options_.forward_port, spec.port);
   }
+  if (options_.jail) {
+    ASSIGN_OR_RETURN(l.host_id, InstanceHostId(spec.slot));
+    RETURN_IF_ERROR(ids_.Claim(spec.slot));
+  }
   std::error_code ec;
   fs::remove_all(dir, ec);
   fs::create_directories(dir + "/scratch", ec);
-  if (ec) return absl::InternalError(fmt::format("cannot create {}: {}", dir, ec.message()));
+  if (ec) {
+    if (options_.jail) ids_.Release(spec.slot);
+    return absl::InternalError(fmt::format("cannot create {}: {}", dir, ec.message()));
+  }
+  // From here the instance releases the slot (Destroy()).
   auto inst = std::make_unique<QemuInstance>(*this, spec, dir, std::move(l), std::move(snap));
   inst->set_guest_address(guest_address);
   return inst;

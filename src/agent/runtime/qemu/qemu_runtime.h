@@ -5,8 +5,8 @@
 // when /dev/kvm boots a probe guest to its marker at least twice as fast as TCG (nested KVM
 // on the development machines fails or crawls), else TCG; the choice and why are logged.
 // Per template: each rootfs layer as an erofs image (cache_dir/erofs/<layer>.erofs, built
-// once with mkfs.erofs; past kMaxLayerDisks layers, one image of the merged layer) and an initramfs with the guest init and the template's command.
-// Per instance, under <state_dir>/instances/<id>/:
+// once with mkfs.erofs; past kMaxLayerDisks layers, one image of the merged layer) and an initramfs
+// with the guest init and the template's command. Per instance, under <state_dir>/instances/<id>/:
 //   scratch/       the agent preloads here before Start(); at Start() it becomes a
 //                  read-only erofs disk under a tmpfs at the template's scratch mount
 //   console.log    the guest's serial console (the workload's output: its last
@@ -16,11 +16,28 @@
 // template VM whose guest RAM is a file on tmpfs (ram_dir), up to the guest init's
 // snapshot point (root mounted, network up, before the scratch disk and the workload);
 // its device state is saved (QEMU migration with x-ignore-shared: the RAM file is the
-// RAM) and the template VM quits. Every instance then starts as a clone: a new QEMU maps
-// that RAM file copy-on-write, loads the device state (a few KiB), continues, and gets
-// "go <seed> <id>" on its serial port: it reseeds its RNG, mounts its own scratch disk
-// and execs the workload. snapshot: full stores the guest RAM in the state file instead
+// RAM) and the template VM quits. The RAM file is a memfd the agent holds, sealed
+// against writes once the template VM is gone (no clone can change what the others map).
+// Every instance then starts as a clone: a new QEMU maps that RAM file copy-on-write, loads the
+// device state (a few KiB), continues, and gets "go <seed> <id>" on its serial port: it reseeds its
+// RNG, mounts its own scratch disk and execs the workload. snapshot: full stores the guest RAM in
+// the state file instead
 // (~65 MiB, read by every restore, no sharing); none cold-boots every instance.
+// Jail (QemuOptions::jail, on by default), like Firecracker's jailer: every QEMU process
+// (template VMs and instances) runs as a host user of its own (the first id of its slot's
+// range in a HostIdBlock, gid the same; template VMs the second id of slot 0's range,
+// which no instance uses), started by prewarm-qemu-jail (qemu_jail.cc) in new mount, pid
+// and network namespaces: pid 1 of its pid namespace, its root a tmpfs holding only
+// read-only binds of /usr (QEMU, its libraries and firmware), the kernel, initramfs and
+// disk images, its own directory read-write (sockets, logs), /dev/null, zero, random,
+// urandom (and kvm with accel kvm), a /proc of its own processes; no_new_privs, no
+// capabilities, and `-sandbox on` (QEMU's seccomp) denying obsolete calls, set*id, fork/
+// exec and scheduler/affinity changes. What QEMU cannot open by path in there comes as a
+// descriptor: the template's guest RAM (a sealed memfd, fd 4), the saved device state
+// (QMP getfd), a tap (fd 3). Under slirp its host forward listens in the jail's network
+// namespace (loopback only): the forwarder's thread joins that namespace to connect. A
+// tap is opened in the host's namespace and passed in, so the guest's traffic never
+// touches the jail's namespace.
 // Networking: slirp (`restrict=on`: the guest reaches nothing) with one host forward from
 // <instance address>:forward_port to the workload's port; the agent's listening socket
 // on <instance address>:<port> is relayed to it (forwarder.h). Or network: tap: the
@@ -31,15 +48,16 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <deque>
-#include <thread>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "agent/runtime.h"
+#include "agent/runtime/oci/id_block.h"
 #include "agent/runtime/qemu/guest.h"
 #include "common/process.h"
 
@@ -54,16 +72,16 @@ struct QemuOptions {
   std::string cache_dir = "/var/cache/prewarm";
   std::string kernel_package = "linux-image-amd64";
   std::string busybox = "/bin/busybox";
-  std::string activate;                 // prewarm-guest-activate (static); required
-  std::string accel = "auto";           // auto | kvm | tcg
-  uint16_t forward_port = 18080;        // host side of slirp's forward, on the instance address
+  std::string activate;           // prewarm-guest-activate (static); required
+  std::string accel = "auto";     // auto | kvm | tcg
+  uint16_t forward_port = 18080;  // host side of slirp's forward, on the instance address
   uint64_t min_memory_bytes = 128ull << 20;  // the Debian kernel alone touches ~90 MiB
-  uint32_t tb_size_mb = 32;             // TCG translation buffer (lab: 32 costs nothing, saves 16)
-  uint32_t uid = 65534, gid = 65534;    // the workload's user inside the guest
+  uint32_t tb_size_mb = 32;           // TCG translation buffer (lab: 32 costs nothing, saves 16)
+  uint32_t uid = 65534, gid = 65534;  // the workload's user inside the guest
   std::chrono::milliseconds stop_timeout{5000};
   std::chrono::milliseconds probe_timeout{60000};  // each accelerator probe boot
-  std::string snapshot = "clone";       // clone | full | none
-  std::string ram_dir = "/dev/shm/prewarm";  // template RAM files (tmpfs)
+  std::string snapshot = "clone";                  // clone | full | none
+  std::string ram_dir = "/dev/shm/prewarm";        // template VM directories: state, logs (tmpfs)
   std::chrono::milliseconds boot_timeout{120000};  // template VM to its snapshot point
   // slirp: user-mode networking, one host forward per guest (single machine).
   // tap: a tap per guest on `bridge`, guests addressed from guest_network (tap.h).
@@ -72,7 +90,18 @@ struct QemuOptions {
   std::string guest_network = "10.77.0.0/16";
   // console.log beyond this is freed while the instance serves (agent/output_log.h).
   uint64_t output_bytes = kDefaultOutputBytes;
+  // The jail (see above). false: QEMU runs as the agent's user, in its namespaces.
+  bool jail = true;
+  std::string jailer;               // prewarm-qemu-jail (static); required with jail
+  uint32_t jail_id_base = 1000000;  // HostIdBlock: first host id handed out
+  std::string jail_lock_dir = "/run/prewarm/userns";  // HostIdBlock: host-wide lock directory
 };
+
+// QEMU's seccomp filter in the jail.
+inline constexpr char kQemuSandbox[] =
+    "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+// The guest RAM file's descriptor in QEMU (VmLaunch::ram_fd).
+inline constexpr int kRamChildFd = 4;
 
 // How one QEMU process is launched (QemuRuntime::QemuCommand).
 struct VmLaunch {
@@ -83,18 +112,20 @@ struct VmLaunch {
   std::string install_image;              // serial I: TemplateSpec::install_dir; empty: none
   std::string initramfs;
   uint64_t memory_bytes = 128ull << 20;
-  uint32_t vcpus = 1;                     // -smp
-  std::string ram_file;                   // empty: anonymous guest RAM
-  bool ram_shared = false;                // the template VM: share=on; clones: share=off
-  std::string hostfwd;                    // e.g. "127.77.0.9:18080-:80"; empty: none
-  int tap_fd = -1;                        // >= 0: -netdev tap on this fd (child fd 3) instead of slirp
-  std::string mac;                        // the virtio-net device's MAC; empty: QEMU's default
-  bool incoming = false;                  // -incoming defer (a clone)
+  uint32_t vcpus = 1;       // -smp
+  int ram_fd = -1;          // the guest RAM file (QEMU's fd 4); -1: anonymous RAM
+  bool ram_shared = false;  // the template VM: share=on; clones: share=off
+  uint32_t host_id = 0;     // jail: QEMU's host uid and gid
+  std::string hostfwd;      // e.g. "127.77.0.9:18080-:80"; empty: none
+  int tap_fd = -1;          // >= 0: -netdev tap on this fd (child fd 3) instead of slirp
+  std::string mac;          // the virtio-net device's MAC; empty: QEMU's default
+  bool incoming = false;    // -incoming defer (a clone)
 };
 
 // A template's snapshot: its guest RAM file and saved device state.
 struct TemplateSnapshot {
-  std::string ram_file, state_file;  // ram_file empty: a full snapshot (RAM in the state)
+  ScopedFd ram;  // the sealed RAM memfd; invalid: a full snapshot (RAM in the state)
+  std::string state_file;
   uint64_t memory_bytes = 0;
   uint64_t scratch_image_bytes = 0;  // every clone's scratch disk has exactly this size
   double boot_s = 0, save_s = 0;
@@ -131,6 +162,11 @@ class QemuRuntime final : public Runtime {
   absl::Status CleanupStale() override;
 
   const QemuOptions& options() const { return options_; }
+  // jail: the host uid (and gid) of the QEMU of the instance in `slot`, of template VMs.
+  absl::StatusOr<uint32_t> InstanceHostId(uint32_t slot);
+  absl::StatusOr<uint32_t> TemplateHostId();
+  // The prewarm-qemu-jail arguments (up to and including "--") that jail `launch`.
+  std::vector<std::string> JailCommand(const VmLaunch& launch) const;
   const std::string& accel() const { return accel_; }  // after Prepare(): "kvm" or "tcg"
   std::string InstanceDir(const std::string& id) const;
   // The QEMU command line of one VM (for tests and logs).
@@ -147,8 +183,8 @@ class QemuRuntime final : public Runtime {
   absl::StatusOr<double> ProbeBoot(const std::string& accel);
   // The snapshot of the template that `launch` (minus per-instance parts) describes:
   // made on first use, then shared by every clone.
-  absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> EnsureSnapshot(const VmLaunch& launch,
-                                                                         uint64_t scratch_image_bytes);
+  absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> EnsureSnapshot(
+      const VmLaunch& launch, uint64_t scratch_image_bytes);
   absl::Status PadImage(const std::string& image, uint64_t bytes);
   // Starts QEMU for `launch` from the spawner thread, its output in <dir>/qemu.log. On a
   // tap network it first opens the VM's tap (named after its directory) as QEMU's fd 3.
@@ -166,6 +202,7 @@ class QemuRuntime final : public Runtime {
   std::mutex snap_mu_;  // serialises template boots
   std::map<std::string, std::shared_ptr<const TemplateSnapshot>> snapshots_;  // by launch key
   std::map<std::string, std::string> initramfs_;  // by guest workload (under mu_)
+  oci::HostIdBlock ids_{options_.jail_id_base, options_.jail_lock_dir, "qemu jail"};
   VmSpawner spawner_{runner_};
 };
 

@@ -4,10 +4,10 @@
 // layer and the instance's port 80), qemu-system-x86_64 and mkfs.erofs; skips otherwise.
 #include "agent/runtime/qemu/qemu_runtime.h"
 
-#include <gtest/gtest.h>
-#include <signal.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,8 +19,8 @@
 #include <thread>
 
 #include "agent/layers.h"
-#include "fmt/format.h"
 #include "agent/runtime/static_test_layers.h"
+#include "fmt/format.h"
 #include "workload/http_client.h"
 
 namespace prewarm::agent::qemu {
@@ -39,7 +39,8 @@ class QemuRuntimeTest : public ::testing::Test {
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root";
     for (const char* tool : {"qemu-system-x86_64", "mkfs.erofs", "apt-get"}) {
-      auto r = runner_.Run({"sh", "-c", std::string("command -v ") + tool}, std::chrono::seconds(10));
+      auto r =
+          runner_.Run({"sh", "-c", std::string("command -v ") + tool}, std::chrono::seconds(10));
       if (!r.ok() || r->exit_code != 0) GTEST_SKIP() << tool << " not installed";
     }
     std::string tag = std::to_string(::getpid());
@@ -47,6 +48,7 @@ class QemuRuntimeTest : public ::testing::Test {
     options_.state_dir = "/run/prewarm-test-qemu/" + tag;
     options_.cache_dir = "/var/cache/prewarm-test";
     options_.activate = PREWARM_GUEST_ACTIVATE_PATH;
+    options_.jailer = PREWARM_QEMU_JAIL_PATH;
     options_.accel = "auto";
     options_.ram_dir = "/dev/shm/prewarm-test";
     auto layers = StaticTestLayers((work_ / "layers").string(), PREWARM_HTTPD_PATH);
@@ -64,7 +66,8 @@ class QemuRuntimeTest : public ::testing::Test {
     std::error_code ec;
     fs::remove_all(options_.state_dir, ec);
     fs::remove_all(work_, ec);
-    EXPECT_FALSE(fs::exists(options_.ram_dir + "/" + fs::path(options_.state_dir).filename().string()))
+    EXPECT_FALSE(
+        fs::exists(options_.ram_dir + "/" + fs::path(options_.state_dir).filename().string()))
         << "template RAM files outlived the runtime";
   }
 
@@ -97,7 +100,8 @@ class QemuRuntimeTest : public ::testing::Test {
     ASSERT_TRUE(inst.ok()) << inst.status();
     EXPECT_TRUE(runtime_->accel() == "tcg" || runtime_->accel() == "kvm");
     fs::create_directories((*inst)->scratch_dir() + "/content");
-    std::ofstream((*inst)->scratch_dir() + "/content/index.html") << "hello from a prewarm micro-VM\n";
+    std::ofstream((*inst)->scratch_dir() + "/content/index.html")
+        << "hello from a prewarm micro-VM\n";
     auto listen = ListenTcp(spec.address, 80);
     ASSERT_TRUE(listen.ok()) << listen.status();
     auto t0 = std::chrono::steady_clock::now();
@@ -107,12 +111,13 @@ class QemuRuntimeTest : public ::testing::Test {
     ASSERT_GT(pid, 0);
     auto r = workload::HttpGet(spec.address, 80, "/index.html", std::chrono::seconds(300));
     double ready_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    ASSERT_TRUE(r.ok()) << r.status() << "\nconsole:\n" << Slurp(dir + "/console.log") << "\nqemu:\n"
+    ASSERT_TRUE(r.ok()) << r.status() << "\nconsole:\n"
+                        << Slurp(dir + "/console.log") << "\nqemu:\n"
                         << Slurp(dir + "/qemu.log");
     EXPECT_EQ(r->status, 200);
     EXPECT_EQ(r->body, "hello from a prewarm micro-VM\n");
-    std::printf("qemu (%s, snapshot %s): start -> first HTTP answer %.2f s\n", runtime_->accel().c_str(),
-                options_.snapshot.c_str(), ready_s);
+    std::printf("qemu (%s, snapshot %s): start -> first HTTP answer %.2f s\n",
+                runtime_->accel().c_str(), options_.snapshot.c_str(), ready_s);
     EXPECT_GT((*inst)->Usage().memory_bytes, 8ull << 20);
     EXPECT_FALSE((*inst)->PollExit().has_value());
     // The instance's output is its console, where the workload's stdout goes.
@@ -125,7 +130,8 @@ class QemuRuntimeTest : public ::testing::Test {
     EXPECT_TRUE((*inst)->Destroy().ok());  // idempotent
     EXPECT_NE(::kill(pid, 0), 0) << "QEMU " << pid << " outlived Destroy()";
     EXPECT_FALSE(fs::exists(dir));
-    auto gone = workload::HttpGet(spec.address, options_.forward_port, "/", std::chrono::seconds(2));
+    auto gone =
+        workload::HttpGet(spec.address, options_.forward_port, "/", std::chrono::seconds(2));
     EXPECT_FALSE(gone.ok()) << "the slirp forward outlived the instance";
   }
 };
@@ -134,7 +140,8 @@ TEST_F(QemuRuntimeTest, ColdBootServesPreloadedContentAndLeavesNothingBehind) {
   options_.snapshot = "none";
   runtime_ = std::make_unique<QemuRuntime>(options_, runner_);
   ServeAndDestroy(StaticSpec("cold1", addr_));
-  EXPECT_FALSE(fs::exists(options_.ram_dir + "/" + fs::path(options_.state_dir).filename().string()));
+  EXPECT_FALSE(
+      fs::exists(options_.ram_dir + "/" + fs::path(options_.state_dir).filename().string()));
 }
 
 TEST_F(QemuRuntimeTest, FullSnapshotRestoreServesAndLeavesNothingBehind) {
@@ -156,15 +163,18 @@ TEST_F(QemuRuntimeTest, ClonesOfATemplateSnapshotServeTheirOwnScratchWithTheirOw
   std::vector<IpAddr> addrs = {addr_, IpAddr::V4(addr_.v4_host_order() + 1)};
   for (int i = 0; i < 2; ++i) {
     InstanceSpec spec = StaticSpec(fmt::format("twin{}", i), addrs[i]);
-    spec.tmpl.command = {"/bin/sh", "-c",
-                         "cat /proc/sys/kernel/random/uuid > /srv/content/uuid; hostname > /srv/content/host; "
-                         "cat /proc/sys/kernel/random/boot_id > /srv/content/boot_id; "
-                         "exec /usr/bin/prewarm-httpd --root /srv/content"};
+    spec.slot = static_cast<uint32_t>(i);  // live at once: each its own slot (and jail user)
+    spec.tmpl.command = {
+        "/bin/sh", "-c",
+        "cat /proc/sys/kernel/random/uuid > /srv/content/uuid; hostname > /srv/content/host; "
+        "cat /proc/sys/kernel/random/boot_id > /srv/content/boot_id; "
+        "exec /usr/bin/prewarm-httpd --root /srv/content"};
     spec.tmpl.probe_path = "/uuid";
     auto inst = runtime_->Create(spec);
     ASSERT_TRUE(inst.ok()) << inst.status();
     fs::create_directories((*inst)->scratch_dir() + "/content");
-    fs::permissions((*inst)->scratch_dir() + "/content", fs::perms::all);  // the workload runs as nobody
+    fs::permissions((*inst)->scratch_dir() + "/content",
+                    fs::perms::all);  // the workload runs as nobody
     std::ofstream((*inst)->scratch_dir() + "/content/index.html") << "twin " << i << "\n";
     auto listen = ListenTcp(addrs[i], 80);
     ASSERT_TRUE(listen.ok()) << listen.status();
@@ -175,7 +185,9 @@ TEST_F(QemuRuntimeTest, ClonesOfATemplateSnapshotServeTheirOwnScratchWithTheirOw
   std::vector<std::string> uuids, boot_ids;
   for (int i = 0; i < 2; ++i) {
     auto idx = workload::HttpGet(addrs[i], 80, "/index.html", std::chrono::seconds(300));
-    ASSERT_TRUE(idx.ok()) << idx.status() << "\n" << Slurp(runtime_->InstanceDir(fmt::format("twin{}", i)) + "/console.log");
+    ASSERT_TRUE(idx.ok()) << idx.status() << "\n"
+                          << Slurp(runtime_->InstanceDir(fmt::format("twin{}", i)) +
+                                   "/console.log");
     EXPECT_EQ(idx->body, fmt::format("twin {}\n", i)) << "each clone mounts its own scratch disk";
     auto host = workload::HttpGet(addrs[i], 80, "/host", std::chrono::seconds(30));
     ASSERT_TRUE(host.ok());
@@ -221,14 +233,16 @@ TEST_F(QemuRuntimeTest, CleanupStaleKillsAVmOfAPreviousAgent) {
 // install_packages under QEMU: a clone of the template snapshot installs a package that is
 // in no layer with the guest's own dpkg, as root, then runs the workload as nobody.
 TEST_F(QemuRuntimeTest, AClonedGuestInstallsPackagesBeforeItsWorkload) {
-  auto installer = InstallingTestTemplate(runner_, "/srv/content", PREWARM_HTTPD_PATH, PREWARM_GUEST_ACTIVATE_PATH);
+  auto installer = InstallingTestTemplate(runner_, "/srv/content", PREWARM_HTTPD_PATH,
+                                          PREWARM_GUEST_ACTIVATE_PATH);
   ASSERT_TRUE(installer.ok()) << installer.status();
   InstanceSpec spec = StaticSpec("installer", addr_);
   UseTemplate(spec.tmpl, *installer);
   auto inst = runtime_->Create(spec);
   ASSERT_TRUE(inst.ok()) << inst.status();
   fs::create_directories((*inst)->scratch_dir() + "/content");
-  fs::permissions((*inst)->scratch_dir() + "/content", fs::perms::all);  // the workload runs as nobody
+  fs::permissions((*inst)->scratch_dir() + "/content",
+                  fs::perms::all);  // the workload runs as nobody
   auto listen = ListenTcp(addr_, 80);
   ASSERT_TRUE(listen.ok()) << listen.status();
   ASSERT_TRUE((*inst)->Start(listen->get()).ok());
@@ -266,15 +280,17 @@ TEST_F(QemuRuntimeTest, TapGuestsServeThroughTheirBridgeAndReachNothingElse) {
   ASSERT_TRUE(host_service.ok()) << host_service.status();
 
   InstanceSpec spec = StaticSpec("tap1", addr_);
-  spec.tmpl.command = {"/bin/sh", "-c",
-                       "ip -4 addr show dev eth0 > /srv/content/ip; "
-                       "if nc -w 3 10.77.0.1 9999 < /dev/null; then echo reached; else echo blocked; fi"
-                       " > /srv/content/escape; exec /usr/bin/prewarm-httpd --root /srv/content"};
+  spec.tmpl.command = {
+      "/bin/sh", "-c",
+      "ip -4 addr show dev eth0 > /srv/content/ip; "
+      "if nc -w 3 10.77.0.1 9999 < /dev/null; then echo reached; else echo blocked; fi"
+      " > /srv/content/escape; exec /usr/bin/prewarm-httpd --root /srv/content"};
   spec.tmpl.probe_path = "/escape";
   auto inst = runtime_->Create(spec);
   ASSERT_TRUE(inst.ok()) << inst.status();
   fs::create_directories((*inst)->scratch_dir() + "/content");
-  fs::permissions((*inst)->scratch_dir() + "/content", fs::perms::all);  // the workload runs as nobody
+  fs::permissions((*inst)->scratch_dir() + "/content",
+                  fs::perms::all);  // the workload runs as nobody
   std::ofstream((*inst)->scratch_dir() + "/content/index.html") << "over a tap\n";
   auto listen = ListenTcp(addr_, 80);
   ASSERT_TRUE(listen.ok()) << listen.status();
@@ -292,14 +308,17 @@ TEST_F(QemuRuntimeTest, TapGuestsServeThroughTheirBridgeAndReachNothingElse) {
   auto escape = workload::HttpGet(addr_, 80, "/escape", std::chrono::seconds(30));
   ASSERT_TRUE(escape.ok());
   EXPECT_EQ(escape->body, "blocked\n");
-  auto taps = [this] {  // the guests' taps on the bridge (/sys/class/net shows the host's namespace)
-    auto r = runner_.Run({"ip", "-o", "link", "show", "master", "pwtest0"}, std::chrono::seconds(10));
-    if (!r.ok()) return -1;
-    return static_cast<int>(std::count(r->output.begin(), r->output.end(), '\n'));
-  };
+  auto taps =
+      [this] {  // the guests' taps on the bridge (/sys/class/net shows the host's namespace)
+        auto r = runner_.Run({"ip", "-o", "link", "show", "master", "pwtest0"},
+                             std::chrono::seconds(10));
+        if (!r.ok()) return -1;
+        return static_cast<int>(std::count(r->output.begin(), r->output.end(), '\n'));
+      };
   EXPECT_EQ(taps(), 1);
   ASSERT_TRUE((*inst)->Destroy().ok());
-  for (int i = 0; i < 100 && taps() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int i = 0; i < 100 && taps() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(taps(), 0) << "the tap outlived its VM";
 
   // A cold boot on a tap takes its address from the identity line too.

@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstring>
 #include <thread>
 
@@ -18,11 +19,14 @@ using Clock = std::chrono::steady_clock;
 absl::StatusOr<google::protobuf::Struct> ParseQmpMessage(const std::string& line) {
   google::protobuf::Struct s;
   auto st = google::protobuf::util::JsonStringToMessage(line, &s);
-  if (!st.ok()) return absl::InvalidArgumentError(fmt::format("QMP: not a JSON object: {}", line.substr(0, 200)));
+  if (!st.ok())
+    return absl::InvalidArgumentError(
+        fmt::format("QMP: not a JSON object: {}", line.substr(0, 200)));
   return s;
 }
 
-absl::StatusOr<QmpClient> QmpClient::Connect(const std::string& socket_path, std::chrono::milliseconds timeout) {
+absl::StatusOr<QmpClient> QmpClient::Connect(const std::string& socket_path,
+                                             std::chrono::milliseconds timeout) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   if (socket_path.size() >= sizeof(sa.sun_path)) {
@@ -40,7 +44,8 @@ absl::StatusOr<QmpClient> QmpClient::Connect(const std::string& socket_path, std
       return c;
     }
     if (Clock::now() > deadline) {
-      return absl::DeadlineExceededError(fmt::format("QMP: cannot connect to {}: {}", socket_path, std::strerror(errno)));
+      return absl::DeadlineExceededError(
+          fmt::format("QMP: cannot connect to {}: {}", socket_path, std::strerror(errno)));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -55,7 +60,8 @@ absl::StatusOr<google::protobuf::Struct> QmpClient::ReadMessage(Clock::time_poin
       if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
       return ParseQmpMessage(line);
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) return absl::DeadlineExceededError("QMP: no reply in time");
     pollfd p{fd_.get(), POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
@@ -70,12 +76,45 @@ absl::StatusOr<google::protobuf::Struct> QmpClient::ReadMessage(Clock::time_poin
 absl::StatusOr<google::protobuf::Value> QmpClient::Execute(const std::string& command,
                                                            const std::string& arguments_json,
                                                            std::chrono::milliseconds timeout) {
-  std::string msg = arguments_json.empty()
-                        ? fmt::format("{{\"execute\": \"{}\"}}\n", command)
-                        : fmt::format("{{\"execute\": \"{}\", \"arguments\": {}}}\n", command, arguments_json);
+  std::string msg =
+      arguments_json.empty()
+          ? fmt::format("{{\"execute\": \"{}\"}}\n", command)
+          : fmt::format("{{\"execute\": \"{}\", \"arguments\": {}}}\n", command, arguments_json);
   if (::send(fd_.get(), msg.data(), msg.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) {
     return absl::UnavailableError(fmt::format("QMP {}: send failed", command));
   }
+  return Reply(command, timeout);
+}
+
+absl::Status QmpClient::SendFd(const std::string& name, int fd) {
+  if (name.empty() ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_") != std::string::npos ||
+      std::isdigit(static_cast<unsigned char>(name[0]))) {
+    return absl::InvalidArgumentError(fmt::format("QMP getfd: bad fd name '{}'", name));
+  }
+  std::string msg =
+      fmt::format(R"({{"execute": "getfd", "arguments": {{"fdname": "{}"}}}})", name) + "\n";
+  iovec iov{msg.data(), msg.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  if (::sendmsg(fd_.get(), &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) {
+    return absl::UnavailableError(
+        fmt::format("QMP getfd {}: sendmsg: {}", name, std::strerror(errno)));
+  }
+  return Reply("getfd", std::chrono::seconds(30)).status();
+}
+
+absl::StatusOr<google::protobuf::Value> QmpClient::Reply(const std::string& command,
+                                                         std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   for (;;) {
     ASSIGN_OR_RETURN(google::protobuf::Struct reply, ReadMessage(deadline));
@@ -104,7 +143,8 @@ absl::StatusOr<std::string> QmpClient::WaitStatusLeaves(const std::string& while
   for (;;) {
     ASSIGN_OR_RETURN(std::string s, Status());
     if (s != while_in) return s;
-    if (Clock::now() > deadline) return absl::DeadlineExceededError(fmt::format("QMP: still {}", s));
+    if (Clock::now() > deadline)
+      return absl::DeadlineExceededError(fmt::format("QMP: still {}", s));
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
 }

@@ -20,17 +20,24 @@ class QmpClient {
                                            std::chrono::milliseconds timeout);
   // Runs `command` with `arguments_json` (an object, or empty) and returns "return".
   // A QMP error reply is an error naming the command and QEMU's description.
-  absl::StatusOr<google::protobuf::Value> Execute(const std::string& command,
-                                                  const std::string& arguments_json = "",
-                                                  std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  absl::StatusOr<google::protobuf::Value> Execute(
+      const std::string& command, const std::string& arguments_json = "",
+      std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Hands `fd` to QEMU under `name` (QMP getfd, the descriptor passed with SCM_RIGHTS):
+  // then "fd:<name>" names it, e.g. as a migration URI. QEMU needs no path of its own.
+  absl::Status SendFd(const std::string& name, int fd);
   // query-status's "status" ("running", "paused", "inmigrate", ...).
   absl::StatusOr<std::string> Status();
   // Polls until the status is none of `while_in` (e.g. "inmigrate"); returns it.
-  absl::StatusOr<std::string> WaitStatusLeaves(const std::string& while_in, std::chrono::milliseconds timeout);
+  absl::StatusOr<std::string> WaitStatusLeaves(const std::string& while_in,
+                                               std::chrono::milliseconds timeout);
 
  private:
   explicit QmpClient(ScopedFd fd) : fd_(std::move(fd)) {}
-  absl::StatusOr<google::protobuf::Struct> ReadMessage(std::chrono::steady_clock::time_point deadline);
+  absl::StatusOr<google::protobuf::Value> Reply(const std::string& command,
+                                                std::chrono::milliseconds timeout);
+  absl::StatusOr<google::protobuf::Struct> ReadMessage(
+      std::chrono::steady_clock::time_point deadline);
   ScopedFd fd_;
   std::string buf_;
 };
