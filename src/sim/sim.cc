@@ -335,22 +335,24 @@ uint32_t Simulator::StartInstance(uint32_t key, uint32_t node, ScaleReason reaso
     Push(now_ + alone, Ev::kReady, slot, s.gen);
     return slot;
   }
-  StartGroup& g = GroupOf(node);
+  const uint32_t group = GroupOf(node);
+  StartGroup& g = start_groups_[group];
   AdvanceGroup(g);
   g.active.push_back({g.work + static_cast<double>(alone), slot, s.gen});
-  PlanGroup(config_.contention.host ? 0 : node);
+  PlanGroup(group);
   return slot;
 }
 
-Simulator::StartGroup& Simulator::GroupOf(uint32_t node) {
-  return start_groups_[config_.contention.host ? 0 : node];
+uint32_t Simulator::GroupOf(uint32_t node) const { return config_.contention.host ? 0 : node; }
+
+// Each of the group's active starts runs at cores / k, at most full speed.
+double Simulator::ShareRate(const StartGroup& g) const {
+  const double k = static_cast<double>(g.active.size());
+  return k <= config_.contention.cores ? 1.0 : config_.contention.cores / k;
 }
 
-// Each active start has run at cores / k (at most 1) since the group was last advanced.
 void Simulator::AdvanceGroup(StartGroup& g) {
-  double k = static_cast<double>(g.active.size());
-  double rate = k <= config_.contention.cores ? 1.0 : config_.contention.cores / k;
-  g.work += rate * static_cast<double>(now_ - g.last);
+  g.work += ShareRate(g) * static_cast<double>(now_ - g.last);
   g.last = now_;
 }
 
@@ -359,11 +361,11 @@ void Simulator::PlanGroup(uint32_t group) {
   StartGroup& g = start_groups_[group];
   ++g.version;
   if (g.active.empty()) return;
-  double first = g.active.front().done;
-  for (const auto& a : g.active) first = std::min(first, a.done);
-  double k = static_cast<double>(g.active.size());
-  double rate = k <= config_.contention.cores ? 1.0 : config_.contention.cores / k;
-  auto wait = static_cast<SimTimeUs>(std::ceil(std::max(0.0, first - g.work) / rate));
+  const double first =
+      std::min_element(g.active.begin(), g.active.end(), [](const auto& a, const auto& b) {
+        return a.done < b.done;
+      })->done;
+  auto wait = static_cast<SimTimeUs>(std::ceil(std::max(0.0, first - g.work) / ShareRate(g)));
   Push(now_ + wait, Ev::kStartsDone, group, g.version);
 }
 
@@ -387,7 +389,7 @@ void Simulator::OnStartsDone(uint32_t group, uint32_t version) {
 // A start that ends before it is done (destroyed while starting) stops taking its share.
 void Simulator::LeaveGroup(uint32_t slot) {
   if (config_.contention.cores == 0) return;
-  uint32_t group = config_.contention.host ? 0 : Inst(slot).node;
+  const uint32_t group = GroupOf(Inst(slot).node);
   StartGroup& g = start_groups_[group];
   AdvanceGroup(g);
   size_t before = g.active.size();

@@ -225,7 +225,8 @@ class Simulator {
   void OnReady(uint32_t slot);
   // StartContention: a start joins its group (ready when its work is done), the group's
   // next completion is re-planned whenever a start joins or leaves.
-  StartGroup& GroupOf(uint32_t node);
+  uint32_t GroupOf(uint32_t node) const;  // index in start_groups_
+  double ShareRate(const StartGroup& g) const;
   void AdvanceGroup(StartGroup& g);
   void PlanGroup(uint32_t group);
   void OnStartsDone(uint32_t group, uint32_t version);
