@@ -158,12 +158,38 @@ absl::Status WaitFor200(const IpAddr& addr, const std::string& path) {
   return last;
 }
 
+// The one file every variant preloads (its probe path is /hello.txt).
+void PreloadHello(agent::RuntimeInstance& inst) {
+  fs::create_directories(inst.scratch_dir() + "/content");
+  std::ofstream(inst.scratch_dir() + "/content/hello.txt") << "hello from the edge\n";
+}
+
+struct Started {
+  std::unique_ptr<agent::RuntimeInstance> inst;
+  ScopedFd fd;  // its listening socket, held while it runs
+};
+
+// Create -> preload -> bind the instance's address -> Start (not waiting for HTTP 200). An
+// instance whose Start fails is destroyed.
+absl::StatusOr<Started> Launch(agent::Runtime& rt, const agent::InstanceSpec& spec) {
+  Started s;
+  ASSIGN_OR_RETURN(s.inst, rt.Create(spec));
+  PreloadHello(*s.inst);
+  absl::StatusOr<ScopedFd> fd = ListenTcp(spec.address, 80);
+  absl::Status st = fd.ok() ? s.inst->Start(fd->get()) : fd.status();
+  if (!st.ok()) {
+    s.inst->Destroy().IgnoreError();
+    return st;
+  }
+  s.fd = std::move(*fd);
+  return s;
+}
+
 absl::StatusOr<Sample> Cycle(agent::Runtime& rt, const agent::InstanceSpec& spec) {
   Sample s{};
   auto t0 = Clock::now();
   ASSIGN_OR_RETURN(auto inst, rt.Create(spec));
-  fs::create_directories(inst->scratch_dir() + "/content");
-  std::ofstream(inst->scratch_dir() + "/content/hello.txt") << "hello from the edge\n";
+  PreloadHello(*inst);
   ASSIGN_OR_RETURN(ScopedFd fd, ListenTcp(spec.address, 80));
   auto t1 = Clock::now();
   RETURN_IF_ERROR(inst->Start(fd.get()));
@@ -261,24 +287,17 @@ agent::InstanceSpec Spec(const agent::TemplateSpec& tmpl, const std::string& id,
 
 // K instances of `v` running at once: their memory each, then destroyed.
 absl::Status Density(Variant& v, int k) {
-  std::vector<std::unique_ptr<agent::RuntimeInstance>> insts;
-  std::vector<ScopedFd> fds;
+  std::vector<Started> insts;
   for (int i = 0; i < k; ++i) {
-    agent::InstanceSpec spec = Spec(v.tmpl, fmt::format("d{}", i), 240 + i);
-    ASSIGN_OR_RETURN(auto inst, v.runtime->Create(spec));
-    fs::create_directories(inst->scratch_dir() + "/content");
-    std::ofstream(inst->scratch_dir() + "/content/hello.txt") << "hello from the edge\n";
-    ASSIGN_OR_RETURN(ScopedFd fd, ListenTcp(spec.address, 80));
-    RETURN_IF_ERROR(inst->Start(fd.get()));
-    insts.push_back(std::move(inst));
-    fds.push_back(std::move(fd));
+    ASSIGN_OR_RETURN(Started s, Launch(*v.runtime, Spec(v.tmpl, fmt::format("d{}", i), 240 + i)));
+    insts.push_back(std::move(s));
   }
   for (int i = 0; i < k; ++i)
     RETURN_IF_ERROR(WaitFor200(Spec(v.tmpl, "", 240 + i).address, v.tmpl.probe_path));
   std::this_thread::sleep_for(std::chrono::seconds(2));  // settle, as the lab note did
-  for (auto& inst : insts)
-    v.density_kib.push_back(static_cast<double>(inst->Usage().memory_bytes) / 1024.0);
-  for (auto& inst : insts) RETURN_IF_ERROR(inst->Destroy());
+  for (auto& s : insts)
+    v.density_kib.push_back(static_cast<double>(s.inst->Usage().memory_bytes) / 1024.0);
+  for (auto& s : insts) RETURN_IF_ERROR(s.inst->Destroy());
   return absl::OkStatus();
 }
 
@@ -290,8 +309,7 @@ struct BurstResult {
 // K instances of `v` started at once, each on its own thread (the agent runs a thread per
 // start): create, preload, bind, start, first HTTP 200; destroyed once all answered.
 absl::Status Burst(Variant& v, int k, int round, BurstResult& out) {
-  std::vector<std::unique_ptr<agent::RuntimeInstance>> insts(static_cast<size_t>(k));
-  std::vector<ScopedFd> fds(static_cast<size_t>(k));
+  std::vector<Started> insts(static_cast<size_t>(k));
   std::vector<absl::Status> status(static_cast<size_t>(k));
   std::vector<double> ready(static_cast<size_t>(k));
   std::vector<std::thread> threads;
@@ -300,14 +318,9 @@ absl::Status Burst(Variant& v, int k, int round, BurstResult& out) {
     threads.emplace_back([&, i] {
       auto idx = static_cast<size_t>(i);
       status[idx] = [&]() -> absl::Status {
-        agent::InstanceSpec spec = Spec(v.tmpl, fmt::format("b{}-{}", round, i), 0);
+        agent::InstanceSpec spec = Spec(v.tmpl, fmt::format("b{}-{}", round, i), i);
         spec.address = IpAddr::V4((127u << 24) | (77u << 16) | (201u << 8) | (1 + i));
-        spec.slot = static_cast<uint32_t>(i);
-        ASSIGN_OR_RETURN(insts[idx], v.runtime->Create(spec));
-        fs::create_directories(insts[idx]->scratch_dir() + "/content");
-        std::ofstream(insts[idx]->scratch_dir() + "/content/hello.txt") << "hello from the edge\n";
-        ASSIGN_OR_RETURN(fds[idx], ListenTcp(spec.address, 80));
-        RETURN_IF_ERROR(insts[idx]->Start(fds[idx].get()));
+        ASSIGN_OR_RETURN(insts[idx], Launch(*v.runtime, spec));
         RETURN_IF_ERROR(WaitFor200(spec.address, spec.tmpl.probe_path));
         ready[idx] = Ms(Clock::now() - t0);
         return absl::OkStatus();
@@ -319,8 +332,8 @@ absl::Status Burst(Variant& v, int k, int round, BurstResult& out) {
   absl::Status first = absl::OkStatus();
   for (int i = 0; i < k; ++i) {
     auto idx = static_cast<size_t>(i);
-    if (insts[idx]) {
-      absl::Status d = insts[idx]->Destroy();
+    if (insts[idx].inst) {
+      absl::Status d = insts[idx].inst->Destroy();
       if (first.ok() && !d.ok()) first = d;
     }
     if (first.ok() && !status[idx].ok()) first = status[idx];
@@ -365,22 +378,16 @@ absl::StatusOr<WrkResult> Wrk(ProcessRunner& runner, const IpAddr& addr, const s
 // One running instance of each of `names`, then `rounds` rounds of wrk on each in turn.
 absl::Status LoadTest(std::vector<Variant>& variants, const std::vector<std::string>& names,
                       int seconds, int rounds, ProcessRunner& runner) {
-  std::vector<std::unique_ptr<agent::RuntimeInstance>> insts;
-  std::vector<ScopedFd> fds;
+  std::vector<Started> insts;
   std::vector<std::pair<Variant*, IpAddr>> targets;
   for (Variant& v : variants) {
     if (std::find(names.begin(), names.end(), v.name) == names.end()) continue;
     agent::InstanceSpec spec =
         Spec(v.tmpl, "w" + std::to_string(targets.size()), 200 + static_cast<int>(targets.size()));
     spec.tmpl.cpus = 2;  // the app not throttled by its quota: what is measured is the path to it
-    ASSIGN_OR_RETURN(auto inst, v.runtime->Create(spec));
-    fs::create_directories(inst->scratch_dir() + "/content");
-    std::ofstream(inst->scratch_dir() + "/content/hello.txt") << "hello from the edge\n";
-    ASSIGN_OR_RETURN(ScopedFd fd, ListenTcp(spec.address, 80));
-    RETURN_IF_ERROR(inst->Start(fd.get()));
+    ASSIGN_OR_RETURN(Started s, Launch(*v.runtime, spec));
     RETURN_IF_ERROR(WaitFor200(spec.address, v.tmpl.probe_path));
-    insts.push_back(std::move(inst));
-    fds.push_back(std::move(fd));
+    insts.push_back(std::move(s));
     targets.emplace_back(&v, spec.address);
   }
   for (int r = 0; r < rounds; ++r) {
@@ -389,7 +396,7 @@ absl::Status LoadTest(std::vector<Variant>& variants, const std::vector<std::str
       v->wrk.push_back(w);
     }
   }
-  for (auto& inst : insts) RETURN_IF_ERROR(inst->Destroy());
+  for (auto& s : insts) RETURN_IF_ERROR(s.inst->Destroy());
   return absl::OkStatus();
 }
 
