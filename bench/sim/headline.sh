@@ -10,7 +10,9 @@
 #   p75 / hybrid      predictive's 75th-percentile per-key cold-start rate at the budget
 #   overall / hybrid  its overall cold-start rate at the budget
 #   memory / hybrid   the wasted memory at which its curve reaches the hybrid's p75
-# Goals: <= 0.5, <= 1 and <= 0.5. PREWARM=path overrides the binary.
+# Goals: <= 0.5, <= 1 and <= 0.5. On WorldCup98 it then prints bench/sim/rate_bound.py: the
+# least memory at which any policy that knows each key's minute rates reaches the hybrid's
+# p75. PREWARM=path overrides the binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PREWARM=${PREWARM:-build/release/bin/prewarm}
@@ -40,3 +42,10 @@ for set in $SETS; do
   done
 done
 python3 bench/sim/headline.py "$OUT"/*.json
+# WorldCup98: the least memory any policy that knows the minute rates could reach the hybrid's
+# p75 with (bench/sim/rate_bound.py), beside predictive's memory figure above.
+if [[ " $SETS " == *" wc98 "* ]]; then
+  echo "wc98: the rate-knowing bound (bench/sim/rate_bound.py)"
+  python3 bench/sim/rate_bound.py "$TRACES/worldcup98/wc98_requests_per_minute.csv" \
+    "$OUT"/wc98-seed*.json
+fi
