@@ -56,6 +56,35 @@ TEST(MemoryKvTest, ExpiryIsCheckedOnEveryCall) {
   EXPECT_TRUE(kv.Get("k")->kvs.empty()) << "due at its deadline, without ExpireLeases()";
 }
 
+int64_t step_wall_us = 1'700'000'000'000'000;
+int64_t step_mono_us = 0;
+
+// A lease kept alive every second outlives a step of the machine's wall clock: on the live
+// replay a +17 s step expired every node's and the replica's 3-second lease at once, and
+// the reconciler placed replacements for one region's instances in another.
+TEST(MemoryKvTest, AKeptLeaseOutlivesAStepOfTheWallClock) {
+  SlewedClock clock([] { return step_wall_us; }, [] { return step_mono_us; });
+  MemoryKvOptions options;
+  options.expire_in_background = false;
+  MemoryKv kv(clock, options);
+  int64_t lease = *kv.GrantLease(3000);
+  ASSERT_TRUE(kv.Put("node", "up", lease).ok());
+  for (int s = 0; s < 10; ++s) {
+    if (s == 4) step_wall_us += 17'000'000;
+    for (int i = 0; i < 10; ++i) {
+      step_wall_us += 100'000;
+      step_mono_us += 100'000;
+      kv.ExpireLeases();
+    }
+    ASSERT_TRUE(kv.KeepAlive(lease).ok()) << "second " << s;
+  }
+  EXPECT_EQ(kv.Get("node")->kvs.size(), 1u);
+  step_mono_us += 3'100'000;  // and it still expires when it is not kept
+  step_wall_us += 3'100'000;
+  kv.ExpireLeases();
+  EXPECT_TRUE(kv.Get("node")->kvs.empty());
+}
+
 TEST(MemoryKvTest, OnTheRealClockLeasesExpireWithoutAnyCall) {
   MemoryKv kv(RealClock::Get());
   int64_t lease = *kv.GrantLease(1000);
