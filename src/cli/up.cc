@@ -87,6 +87,9 @@ class Platform {
   void Stop() {
     if (forecaster_) forecaster_->Stop();
     if (forecaster_metrics_) forecaster_metrics_->Stop();
+    // The replicas decide nothing more, but still hear the agents' last reports: otherwise
+    // the instances of each agent stopped are started again on those not stopped yet.
+    for (auto& r : replicas_) r->replica().control().Hold();
     for (auto& a : agents_) a->Stop();
     agents_.clear();
     for (auto& r : replicas_) r->Stop();

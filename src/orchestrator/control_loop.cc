@@ -104,7 +104,7 @@ uint32_t ControlLoop::RunOnce() {
   std::shared_ptr<const ClusterData> d = cache_.Data();
   const int64_t now = clock_.NowMs();
   uint32_t created = 0;
-  if (!degraded) {
+  if (!degraded && !holding_.load()) {
     if (!d->leader && !presence_.leading()) presence_.TryLead();
     std::optional<Fence> fence = presence_.fence();
     if (fence && d->leader && d->leader->create_revision != fence->leader_create_revision &&

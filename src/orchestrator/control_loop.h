@@ -61,6 +61,11 @@ class ControlLoop {
   void Start();
   void Stop();
   void Wake();
+  // From now on passes decide nothing (no creates, drains, destroys or refreshes) and only
+  // republish the routing snapshot. `prewarm up` holds every replica before it stops the
+  // agents, so that the instances of the first agents to stop are not started again on the
+  // others while they are stopping too.
+  void Hold() { holding_.store(true); }
   // One pass, on the caller's thread (tests, and the loop itself). Returns the creates it
   // ordered.
   uint32_t RunOnce();
@@ -75,6 +80,7 @@ class ControlLoop {
   std::vector<DecisionRecord> RecentDecisions() const;
   static constexpr size_t kRecentDecisions = 100;
   int64_t last_pass_ms() const { return last_pass_ms_.load(); }
+  bool holding() const { return holding_.load(); }
 
  private:
   void Loop();
@@ -94,6 +100,7 @@ class ControlLoop {
   void CatchUp();
   void Note(DecisionRecord r);
 
+  std::atomic<bool> holding_{false};
   const OrchestratorConfig& config_;
   const Clock& clock_;
   ClusterCache& cache_;

@@ -416,6 +416,40 @@ TEST_F(ReplicaTest, FullRegionSpillsToTheNearestOther) {
   EXPECT_TRUE(sin->Take().empty());
 }
 
+// `prewarm up` stops its agents one by one: a held replica does not start the stopped
+// agent's instances again on the next agent to stop (a replay's shutdown showed 31 such
+// creates), but it still hears the reports and republishes the answers.
+TEST_F(ReplicaTest, AHeldReplicaOrdersNothingWhenANodeLeaves) {
+  auto fra = Fra();
+  auto iad = Iad();
+  int64_t now = clock_.NowMs();
+  ASSERT_TRUE(replica_.r().prefetch().Accept(Window("frankfurt", now, now + 600'000, 1)).ok());
+  replica_.Pass();
+  auto cmds = fra->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  replica_.Report("fra-1", cmds[0].create().instance_id(), v1::INSTANCE_STATE_READY, "127.77.1.1");
+  replica_.r().control().Hold();
+  EXPECT_TRUE(replica_.r().control().holding());
+  replica_.Disconnect("fra-1");
+  Step(1000, {"iad-1"});
+  EXPECT_TRUE(iad->Take().empty()) << "held: nothing ordered for Frankfurt's window";
+  EXPECT_EQ(replica_.Answerable(), 0) << "the gone node's instance left the answers";
+}
+
+TEST_F(ReplicaTest, AReplicaNotHeldReplacesALeavingNodesInstancesElsewhere) {
+  auto fra = Fra();
+  auto iad = Iad();
+  int64_t now = clock_.NowMs();
+  ASSERT_TRUE(replica_.r().prefetch().Accept(Window("frankfurt", now, now + 600'000, 1)).ok());
+  replica_.Pass();
+  auto cmds = fra->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  replica_.Report("fra-1", cmds[0].create().instance_id(), v1::INSTANCE_STATE_READY, "127.77.1.1");
+  replica_.Disconnect("fra-1");
+  Step(1000, {"iad-1"});
+  EXPECT_EQ(iad->Take().size(), 1u) << "a node lost while running: its demand moves";
+}
+
 TEST_F(ReplicaTest, DestroyWaitsForTheLastDnsAnswer) {
   auto fra = Fra();
   ASSERT_TRUE(replica_.r().cold().Reserve("static", kFrankfurt));
