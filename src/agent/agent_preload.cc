@@ -4,7 +4,6 @@
 #include <pthread.h>
 
 #include <algorithm>
-#include <filesystem>
 
 #include "agent/agent.h"
 #include "common/logging.h"
@@ -255,9 +254,9 @@ bool Agent::EvictColdest(Instance& inst, const std::set<std::string>& keep) {
 }
 
 void Agent::Evict(Instance& inst, const std::string& id) {
-  std::error_code ec;
-  std::filesystem::remove(inst.runtime->scratch_dir() + "/content/" + id, ec);
-  if (ec) spdlog::warn("instance {}: evicting {}: {}", inst.id, id, ec.message());
+  absl::StatusOr<ScopedFd> dir = OpenContentDir(inst.runtime->scratch_dir(), "content");
+  absl::Status st = dir.ok() ? RemoveContent(dir->get(), id) : dir.status();
+  if (!st.ok()) spdlog::warn("instance {}: evicting {}: {}", inst.id, id, st.message());
   spdlog::debug("instance {}: evicted {} ({} hits)", inst.id, id, inst.preloaded.hits(id));
   inst.preloaded.Remove(id);
   SyncScratchBytes(inst);

@@ -674,7 +674,7 @@ TEST(HttpOriginTest, A404IsMissingA5xxOrNoAnswerUnreachableAndTooBigResourceExha
 
 // The content directory is held open: once it is removed (the instance destroyed), a
 // fetch still running creates nothing, even if a directory of that name comes back.
-TEST(ContentFileTest, NothingIsCreatedOnceTheDirectoryIsRemovedAndUncommittedFilesGo) {
+TEST(ContentFileTest, NothingIsCreatedOnceTheDirectoryIsRemovedNorThroughASymlink) {
   namespace fs = std::filesystem;
   const std::string dir = fs::temp_directory_path() / ("content_file." + std::to_string(getpid()));
   fs::create_directories(dir);
@@ -688,6 +688,20 @@ TEST(ContentFileTest, NothingIsCreatedOnceTheDirectoryIsRemovedAndUncommittedFil
     EXPECT_TRUE(fs::exists(dir + "/content/a/b.txt.part"));
   }
   EXPECT_FALSE(fs::exists(dir + "/content/a/b.txt.part")) << "dropped uncommitted: removed";
+  {
+    auto f = ContentFile::Open(content->get(), "a/c.txt", {});
+    ASSERT_TRUE(f.ok()) << f.status();
+    ASSERT_TRUE((*f)->Write("c").ok());
+    EXPECT_EQ((*f)->Commit().value_or(0), 1u);
+  }
+  EXPECT_TRUE(RemoveContent(content->get(), "a/c.txt").ok());
+  EXPECT_FALSE(fs::exists(dir + "/content/a/c.txt"));
+  // Eviction does not follow a workload's symlink either.
+  fs::create_directories(dir + "/outside");
+  std::ofstream(dir + "/outside/f") << "keep";
+  fs::create_directory_symlink(dir + "/outside", dir + "/content/l");
+  EXPECT_FALSE(RemoveContent(content->get(), "l/f").ok());
+  EXPECT_TRUE(fs::exists(dir + "/outside/f"));
   fs::remove_all(dir);
   fs::create_directories(dir + "/content");  // the same path again, another directory
   auto late = ContentFile::Open(content->get(), "a/c.txt", {});

@@ -54,6 +54,23 @@ absl::StatusOr<ScopedFd> OpenContentDir(const std::string& parent, const std::st
   return OpenDirAt(p.get(), sub, parent + "/" + sub);
 }
 
+absl::Status RemoveContent(int dir_fd, const std::string& id) {
+  RETURN_IF_ERROR(ValidateContentId(id));
+  ScopedFd dir(::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
+  if (!dir.valid()) return ErrnoStatus(errno, "dup");
+  size_t start = 0;
+  for (size_t slash = id.find('/'); slash != std::string::npos; slash = id.find('/', start)) {
+    const std::string name = id.substr(start, slash - start);
+    dir.reset(::openat(dir.get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir.valid()) return ErrnoStatus(errno, fmt::format("removing {}: directory {}", id, name));
+    start = slash + 1;
+  }
+  if (::unlinkat(dir.get(), id.substr(start).c_str(), 0) != 0) {
+    return ErrnoStatus(errno, fmt::format("removing {}", id));
+  }
+  return absl::OkStatus();
+}
+
 ContentFile::ContentFile(ScopedFd dir, ScopedFd file, std::string id, std::string name,
                          const FetchLimits& limits, int64_t deadline_ms)
     : dir_(std::move(dir)),

@@ -95,6 +95,9 @@ std::unique_ptr<Prober> MakeHttpProber();
 // FetchTo's dir_fd: e.g. an instance's scratch content/ directory.
 absl::StatusOr<ScopedFd> OpenContentDir(const std::string& parent, const std::string& sub);
 
+// Removes content `id` under `dir_fd` (as FetchTo wrote it), never through a symlink.
+absl::Status RemoveContent(int dir_fd, const std::string& id);
+
 // Rejects ids that could escape the preload directory (common/content_id.h).
 using ::prewarm::ValidateContentId;
 
