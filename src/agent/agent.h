@@ -31,17 +31,17 @@
 // loop picks the ids it does not hold (the orchestrator sends only those; a repeated
 // delivery fetches nothing) and hands them to "agent-preload", one fetch thread, so a slow
 // or large fetch never holds up the loop's other commands. Each instance has at most one
-// run there (so at most `slots` are queued); lists that arrive meanwhile are merged, at
-// most kMaxWaitingPreloadIds ids, and run next. The thread fetches in order until an id
-// does not fit and posts what it did back to the loop, which applies it (records the
-// content, counts it) only to the same incarnation of a still-ready instance; a destroyed
-// instance's run is cancelled and writes nothing more (every file is created under a
-// descriptor of the instance's content directory). An id that escapes is refused and
-// logged, the others are preloaded. When an id does not fit, content outside the new whole
-// list (current_content_ids) and the template's own list is evicted, the least hit, then
-// the oldest first (preloaded.h), and the fetch is retried; with nothing left to evict that
-// id gets no room and the rest are tried. Evictions are counted
-// (prewarm_agent_preload_evictions_total).
+// run there (so at most `slots` are queued); lists that arrive meanwhile are merged (the
+// newest whole list decides what is kept) and run next; a run takes at most
+// kMaxPreloadIds. The thread fetches in order until an id does not fit and posts what it
+// did back to the loop, which applies it (records the content, counts it) only to the same
+// incarnation of a still-ready instance; a destroyed instance's run is cancelled and
+// writes nothing more (every file is created under a descriptor of the instance's content
+// directory). An id that escapes is refused and logged, the others are preloaded. When an
+// id does not fit, content outside the new whole list (current_content_ids) and the
+// template's own list is evicted, the least hit, then the oldest first (preloaded.h), and
+// the fetch is retried; with nothing left to evict that id gets no room and the rest are
+// tried. Evictions are counted (prewarm_agent_preload_evictions_total).
 //
 // Commands are checked against this node's own state, never trusted: a create for an
 // instance id the agent already runs is ignored; a create must name one of the node's
@@ -259,6 +259,7 @@ class Agent {
                            const std::atomic<bool>* cancel);
   // Warm preload, on the loop: starts `inst`'s run of `p`, or merges `p` into the waiting one.
   void StartPreloadRun(Instance& inst, const v1::PreloadContent& p);
+  void StartWaitingRun(Instance& inst);
   void SubmitFetch(const Instance& inst, std::vector<std::string> ids);
   void FinishPreloadRun(Instance& inst);
   void FetchLoop();
@@ -367,8 +368,9 @@ class Agent {
   std::thread fetcher_;
 };
 
-// Content ids merged into one instance's waiting warm preload; more are refused (skipped).
-inline constexpr size_t kMaxWaitingPreloadIds = 4096;
+// Content ids one warm preload run takes (lists merged while a run is in flight
+// included); more are refused (counted as skipped).
+inline constexpr size_t kMaxPreloadIds = 4096;
 
 // Ended instances whose output the agent keeps (each within AgentConfig::output_bytes).
 inline constexpr size_t kEndedOutputsKept = 32;

@@ -111,33 +111,46 @@ void Agent::OnPreload(const v1::PreloadContent& p) {
     return;
   }
   Instance& inst = it->second;
-  if (!inst.preload_run) return StartPreloadRun(inst, p);
-  // One run per instance at a time: this list waits, merged with any other waiting one.
-  if (!inst.preload_waiting) {
-    inst.preload_waiting = p;
-    return;
+  // One run per instance at a time: a list that arrives meanwhile waits, merged with any
+  // other waiting one.
+  v1::PreloadContent& w =
+      inst.preload_waiting ? *inst.preload_waiting : inst.preload_waiting.emplace();
+  w.set_instance_id(p.instance_id());
+  // The newest whole list is the one to keep; older waiting ids outside it are dropped.
+  const auto& current =
+      p.current_content_ids_size() > 0 ? p.current_content_ids() : p.content_ids();
+  const std::set<std::string> listed(current.begin(), current.end());
+  std::vector<std::string> ids;
+  for (const std::string& id : w.content_ids()) {
+    if (listed.contains(id)) ids.push_back(id);
   }
-  v1::PreloadContent& w = *inst.preload_waiting;
-  std::set<std::string> have(w.content_ids().begin(), w.content_ids().end());
+  std::set<std::string> have(ids.begin(), ids.end());
   size_t refused = 0;
   for (const std::string& id : p.content_ids()) {
     if (have.contains(id)) continue;
-    if (have.size() >= kMaxWaitingPreloadIds) {
+    if (have.size() >= kMaxPreloadIds) {
       ++refused;
       continue;
     }
     have.insert(id);
-    w.add_content_ids(id);
+    ids.push_back(id);
   }
-  // The newest whole list is the one to keep.
-  *w.mutable_current_content_ids() =
-      p.current_content_ids_size() > 0 ? p.current_content_ids() : p.content_ids();
+  *w.mutable_current_content_ids() = current;
+  w.mutable_content_ids()->Assign(ids.begin(), ids.end());
   if (refused > 0) {
-    spdlog::warn("instance {}: {} more content ids than the {} a waiting preload holds; refused",
-                 inst.id, refused, kMaxWaitingPreloadIds);
+    spdlog::warn("instance {}: {} content ids over the {} a preload takes; refused", inst.id,
+                 refused, kMaxPreloadIds);
     std::lock_guard<std::mutex> l(metrics_mu_);
     counters_[inst.tmpl].preload_skipped += refused;
   }
+  if (!inst.preload_run) StartWaitingRun(inst);
+}
+
+void Agent::StartWaitingRun(Instance& inst) {
+  if (!inst.preload_waiting) return;
+  v1::PreloadContent next = *std::move(inst.preload_waiting);
+  inst.preload_waiting.reset();
+  StartPreloadRun(inst, next);
 }
 
 void Agent::StartPreloadRun(Instance& inst, const v1::PreloadContent& p) {
@@ -240,11 +253,7 @@ void Agent::FinishPreloadRun(Instance& inst) {
     if (std::find(missing.begin(), missing.end(), id) == missing.end()) missing.push_back(id);
   }
   changed_ = true;
-  if (inst.preload_waiting) {
-    v1::PreloadContent next = *std::move(inst.preload_waiting);
-    inst.preload_waiting.reset();
-    StartPreloadRun(inst, next);
-  }
+  StartWaitingRun(inst);
 }
 
 bool Agent::EvictColdest(Instance& inst, const std::set<std::string>& keep) {

@@ -997,6 +997,28 @@ TEST_F(WarmPreloadTest, ASlowFetchHoldsUpNoOtherCommand) {
   EXPECT_EQ(Get("127.78.9.1", "/slow.bin"), "0123456789");
 }
 
+// Lists that arrive while an instance's run is in flight wait, merged; the newest whole
+// list decides: a.bin, listed only by the older one, is not fetched.
+TEST_F(WarmPreloadTest, ListsArrivingDuringARunAreMergedAndTheNewestWholeListDecides) {
+  origin_.content["slow.bin"] = "0123456789";
+  origin_.slow = {"slow.bin"};
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  Push({"slow.bin"}, {"slow.bin"});
+  ASSERT_TRUE(origin_.WaitHeld(1));
+  Push({"a.bin", "c.bin"}, {"slow.bin", "a.bin", "c.bin"});
+  Push({"b.bin", "c.bin"}, {"slow.bin", "b.bin", "c.bin"});
+  Push({"slow.bin"}, {"slow.bin", "b.bin", "c.bin"});  // in flight: fetched once
+  origin_.Release();
+  Expect(Preloads("fetched", 4), {"prewarm_agent_preload_scratch_bytes{" + l_ + "} 48\n"});
+  // Once a later command is handled, nothing else came of the waiting lists.
+  Push({"d.bin"}, {"slow.bin", "b.bin", "c.bin", "d.bin"});
+  Expect(Preloads("fetched", 5), {Preloads("skipped", 0)});
+  EXPECT_EQ(Held(), (std::set<std::string>{"index.html", "slow.bin", "b.bin", "c.bin", "d.bin"}));
+}
+
 // An instance destroyed while its fetch hangs: the stop is carried out at once, and what
 // the fetch did is applied neither to it nor to a new instance of the same id, even one
 // with a preload of its own in flight. (The origin here does not notice the cancellation,
