@@ -862,6 +862,17 @@ class WarmPreloadTest : public AgentTest {
     ASSERT_NE(text.find("prewarm_agent_preload_hits_total{" + l_ + "} 3\n"), std::string::npos)
         << text;
   }
+  // i1 holds index.html; its fetch of slow.bin (10 bytes) hangs until origin_.Release().
+  void StartWithSlowFetch() {
+    origin_.content["slow.bin"] = "0123456789";
+    origin_.slow = {"slow.bin"};
+    StartAgent();
+    Record();
+    Create("i1", "127.78.9.1");
+    ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+    Push({"slow.bin"}, {"slow.bin"});
+    ASSERT_TRUE(origin_.WaitHeld(1));
+  }
   void Push(std::vector<std::string> fetch, std::vector<std::string> current) {
     v1::OrchestratorCommand p;
     p.mutable_preload()->set_instance_id("i1");
@@ -976,14 +987,8 @@ TEST_F(WarmPreloadTest, AColdStartWritesNoMoreThanTheScratchBudgetAndSaysWhatHad
 // The loop hands warm preloads to "agent-preload": while a fetch hangs on a slow origin,
 // other commands (a start, a stop) are carried out; the fetch's outcome lands later.
 TEST_F(WarmPreloadTest, ASlowFetchHoldsUpNoOtherCommand) {
-  origin_.content["slow.bin"] = "0123456789";
-  origin_.slow = {"slow.bin"};
-  StartAgent();
-  Record();
-  Create("i1", "127.78.9.1");
-  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
-  Push({"slow.bin"}, {"slow.bin"});
-  ASSERT_TRUE(origin_.WaitHeld(1));
+  StartWithSlowFetch();
+  if (HasFatalFailure()) return;
   Create("i2", "127.78.9.2");
   EXPECT_TRUE(WaitFor("i2", v1::INSTANCE_STATE_READY)) << "a start waited for the fetch";
   Destroy("i2");
@@ -1000,14 +1005,8 @@ TEST_F(WarmPreloadTest, ASlowFetchHoldsUpNoOtherCommand) {
 // Lists that arrive while an instance's run is in flight wait, merged; the newest whole
 // list decides: a.bin, listed only by the older one, is not fetched.
 TEST_F(WarmPreloadTest, ListsArrivingDuringARunAreMergedAndTheNewestWholeListDecides) {
-  origin_.content["slow.bin"] = "0123456789";
-  origin_.slow = {"slow.bin"};
-  StartAgent();
-  Record();
-  Create("i1", "127.78.9.1");
-  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
-  Push({"slow.bin"}, {"slow.bin"});
-  ASSERT_TRUE(origin_.WaitHeld(1));
+  StartWithSlowFetch();
+  if (HasFatalFailure()) return;
   Push({"a.bin", "c.bin"}, {"slow.bin", "a.bin", "c.bin"});
   Push({"b.bin", "c.bin"}, {"slow.bin", "b.bin", "c.bin"});
   Push({"slow.bin"}, {"slow.bin", "b.bin", "c.bin"});  // in flight: fetched once
@@ -1024,15 +1023,9 @@ TEST_F(WarmPreloadTest, ListsArrivingDuringARunAreMergedAndTheNewestWholeListDec
 // with a preload of its own in flight. (The origin here does not notice the cancellation,
 // the worst case: the real one stops at its next chunk.)
 TEST_F(WarmPreloadTest, AnInstanceStoppedMidFetchGetsNoStaleOutcome) {
-  origin_.content["slow.bin"] = "0123456789";
-  origin_.slow = {"slow.bin"};
   origin_.ignore_cancel = true;
-  StartAgent();
-  Record();
-  Create("i1", "127.78.9.1");
-  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
-  Push({"slow.bin"}, {"slow.bin"});
-  ASSERT_TRUE(origin_.WaitHeld(1));
+  StartWithSlowFetch();
+  if (HasFatalFailure()) return;
   Destroy("i1");
   ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_GONE));
   {
