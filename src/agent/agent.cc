@@ -87,6 +87,7 @@ absl::Status Agent::Start() {
   loop_ = std::thread([this] { Loop(); });
   health_ = std::thread([this] { HealthLoop(); });
   reports_ = std::thread([this] { ReportLoop(); });
+  fetcher_ = std::thread([this] { FetchLoop(); });
   spdlog::info("agent {}: region {}, {} slots, runtime {}, addresses {} port {}", config_.node_id,
                config_.region, config_.slots, runtime_.name(), config_.address_range.ToString(),
                config_.port);
@@ -103,6 +104,12 @@ void Agent::Stop() {
   if (loop_.joinable()) loop_.join();
   if (health_.joinable()) health_.join();
   if (reports_.joinable()) reports_.join();
+  {
+    std::lock_guard<std::mutex> l(fetch_mu_);
+    fetch_stopping_ = true;  // the loop has cancelled every run it had
+    fetch_cv_.notify_all();
+  }
+  if (fetcher_.joinable()) fetcher_.join();
 }
 
 void Agent::Post(const v1::OrchestratorCommand& cmd) { PostEvent(cmd); }
@@ -214,6 +221,7 @@ void Agent::OnCreate(const v1::CreateInstance& c) {
   const AgentTemplate& tmpl = templates_.at(c.template_name());
   Instance inst;
   inst.id = c.instance_id();
+  inst.incarnation = ++next_incarnation_;
   inst.tmpl = c.template_name();
   inst.address = *addr;
   inst.slot = FreeSlot();
@@ -333,7 +341,7 @@ void Agent::RunStart(const std::string& id, const InstanceSpec& spec, int fd,
     return PostEvent(std::move(r));
   }
   r.runtime = std::move(*created);
-  r.preload = Preload(*r.runtime, content);
+  r.preload = Preload(*r.runtime, content, spec.tmpl.scratch_bytes);
   r.status = r.runtime->Start(fd);
   if (r.status.ok()) r.status = WaitReady(*r.runtime, spec);
   PostEvent(std::move(r));
@@ -355,49 +363,6 @@ absl::Status Agent::WaitReady(RuntimeInstance& rt, const InstanceSpec& spec) {
   }
 }
 
-Agent::PreloadOutcome Agent::Preload(RuntimeInstance& rt, const std::vector<std::string>& content,
-                                     const std::function<bool()>& make_room) {
-  PreloadOutcome out;
-  out.requested = content.size();
-  bool origin_down = false;
-  for (const std::string& id : content) {
-    if (origin_down) {
-      out.skipped.push_back(id);  // not worth a connect timeout per id
-      continue;
-    }
-    const std::string path = rt.scratch_dir() + "/content/" + id;
-    absl::Status st = origin_.FetchTo(id, path);
-    while (absl::IsResourceExhausted(st) && make_room && make_room()) {
-      st = origin_.FetchTo(id, path);
-    }
-    if (st.ok()) {
-      std::error_code ec;
-      const uintmax_t bytes = std::filesystem::file_size(path, ec);
-      out.fetched.emplace_back(id, ec ? 0 : static_cast<uint64_t>(bytes));
-      continue;
-    }
-    if (absl::IsNotFound(st)) {
-      out.missing.push_back(id);
-      continue;
-    }
-    out.skipped.push_back(id);
-    origin_down = absl::IsUnavailable(st);
-    out.skipped_why = origin_down ? fmt::format("origin unreachable: {}", st.message())
-                                  : std::string(st.message());
-  }
-  return out;
-}
-
-std::string Agent::PreloadOutcome::Describe() const {
-  std::string d;
-  if (!missing.empty()) d += fmt::format("not at the origin: {}", JoinIds(missing));
-  if (!skipped.empty()) {
-    d += fmt::format("{}not preloaded ({}): {}", d.empty() ? "" : "; ", skipped_why,
-                     JoinIds(skipped));
-  }
-  return d;
-}
-
 void Agent::Handle(StartResult r) {
   auto it = instances_.find(r.id);
   if (it == instances_.end()) return;
@@ -405,6 +370,7 @@ void Agent::Handle(StartResult r) {
   inst.runtime = std::move(r.runtime);
   inst.preload_missing = r.preload.missing;
   for (const auto& [id, bytes] : r.preload.fetched) inst.preloaded.Add(id, bytes, clock_.NowMs());
+  SyncScratchBytes(inst);
   CountPreload(inst.tmpl, r.preload);
   std::string preload = r.preload.Describe();
   if (!preload.empty()) spdlog::warn("instance {}: {}", inst.id, preload);
@@ -456,65 +422,6 @@ void Agent::OnDestroy(const std::string& id, const std::string& reason) {
   }
   Finish(inst, v1::INSTANCE_STATE_GONE, reason.empty() ? "destroyed" : reason,
          v1::FAILURE_KIND_UNSPECIFIED);
-}
-
-void Agent::OnPreload(const v1::PreloadContent& p) {
-  auto it = instances_.find(p.instance_id());
-  if (it == instances_.end() || !it->second.runtime) return;
-  Instance& inst = it->second;
-  // What the instance is to hold: the template's own list and the whole new one. The rest
-  // of what it holds may make room.
-  const AgentTemplate& tmpl = templates_.at(inst.tmpl);
-  std::set<std::string> keep(tmpl.preload.begin(), tmpl.preload.end());
-  const auto& current =
-      p.current_content_ids_size() > 0 ? p.current_content_ids() : p.content_ids();
-  for (const std::string& id : current) {
-    if (ValidateContentId(id).ok()) keep.insert(id);
-  }
-  std::vector<std::string> content;
-  for (const std::string& id : p.content_ids()) {
-    absl::Status st = ValidateContentId(id);
-    if (!st.ok()) {
-      spdlog::warn("instance {}: preload refused: {}", p.instance_id(), st.message());
-    } else if (!inst.preloaded.Holds(id) &&
-               std::find(content.begin(), content.end(), id) == content.end()) {
-      content.push_back(id);
-    }
-  }
-  const uint64_t budget = tmpl.spec.scratch_bytes;
-  auto evict_one = [&] {
-    std::optional<std::string> victim = inst.preloaded.Coldest(keep);
-    if (victim) Evict(inst, *victim);
-    return victim.has_value();
-  };
-  PreloadOutcome out = Preload(*inst.runtime, content, evict_one);
-  for (const auto& [id, bytes] : out.fetched) inst.preloaded.Add(id, bytes, clock_.NowMs());
-  while (inst.preloaded.bytes() > budget && evict_one()) {
-  }
-  if (inst.preloaded.bytes() > budget) {
-    spdlog::warn(
-        "instance {}: its current content lists hold {} bytes, over the {} of its "
-        "template's scratch; kept",
-        inst.id, inst.preloaded.bytes(), budget);
-  }
-  CountPreload(inst.tmpl, out);
-  if (std::string d = out.Describe(); !d.empty()) {
-    spdlog::warn("instance {}: {}", p.instance_id(), d);
-  }
-  std::vector<std::string>& missing = inst.preload_missing;
-  for (std::string& id : out.missing) {
-    if (std::find(missing.begin(), missing.end(), id) == missing.end()) missing.push_back(id);
-  }
-}
-
-void Agent::Evict(Instance& inst, const std::string& id) {
-  std::error_code ec;
-  std::filesystem::remove(inst.runtime->scratch_dir() + "/content/" + id, ec);
-  if (ec) spdlog::warn("instance {}: evicting {}: {}", inst.id, id, ec.message());
-  spdlog::debug("instance {}: evicted {} ({} hits)", inst.id, id, inst.preloaded.hits(id));
-  inst.preloaded.Remove(id);
-  std::lock_guard<std::mutex> l(metrics_mu_);
-  ++counters_[inst.tmpl].preload_evicted;
 }
 
 void Agent::WatchReports(const Instance& inst) {
@@ -712,6 +619,12 @@ void Agent::Finish(Instance& inst, v1::InstanceState final_state, const std::str
   // Close our copy of the socket first: new connections are refused, not queued forever.
   inst.listen_fd.reset();
   UnwatchReports(inst.id);
+  // A preload in flight writes nothing more; what it did is not applied (Handle).
+  if (inst.preload_run) inst.preload_run->cancel->store(true);
+  inst.preload_run.reset();
+  inst.preload_waiting.reset();
+  inst.preloaded = PreloadedContent{};
+  SyncScratchBytes(inst);
   if (inst.runtime) {
     // Its output, before Destroy() removes it: what a crashed workload said is kept (a
     // workload that exited has its output complete by then).
@@ -733,14 +646,6 @@ void Agent::Finish(Instance& inst, v1::InstanceState final_state, const std::str
   finished_.push_back(StatusOf(inst));
   CountFinish(inst);
   changed_ = true;
-}
-
-void Agent::CountPreload(const std::string& tmpl, const PreloadOutcome& out) {
-  std::lock_guard<std::mutex> l(metrics_mu_);
-  TemplateCounters& c = counters_[tmpl];
-  c.preload_missing += out.missing.size();
-  c.preload_skipped += out.skipped.size();
-  c.preload_fetched += out.requested - out.missing.size() - out.skipped.size();
 }
 
 void Agent::CountFinish(const Instance& inst) {

@@ -4,6 +4,7 @@
 // Threads: "agent-loop" owns every instance record and is the only one to change them;
 // it is fed by a command/event queue. Each instance start runs on its own short-lived
 // worker (Create -> preload -> Start -> readiness probe), which posts its result back.
+// "agent-preload" fetches content into ready instances (below) and posts what it did.
 // "agent-health" probes ready instances and posts failures. The gRPC session
 // (session.h) posts commands and carries the status the loop publishes.
 //
@@ -20,16 +21,27 @@
 // instance starts without them, and its status detail names them ("origin unreachable").
 // Content ids that could escape the scratch directory refuse the create (FAILED, START).
 //
+// Preloaded bytes count against the template's scratch_bytes: each fetch may write only
+// the room the instance's preloaded content leaves (origin.h, FetchLimits), and content that
+// does not fit, or a full scratch, is a ResourceExhausted fetch ("no room": counted, named
+// in the status detail) that writes nothing. prewarm_agent_preload_scratch_bytes shows what
+// the live instances hold, per template.
+//
 // PreloadContent (issue 17: the forecaster's top-K changed) into a ready instance: the
-// ids it does not hold are fetched on the loop thread (the orchestrator sends only those;
-// a repeated delivery fetches nothing). An id that escapes is refused and logged, the
-// others are preloaded. The instance's preloaded content (preloaded.h: size, fetch time,
-// hits from its content reports) must fit the template's scratch size: content outside
-// the new whole list (current_content_ids) and the template's own list is evicted, the
-// least hit, then the oldest first, until it fits, and whenever a fetch finds the scratch
-// full (the origin's ResourceExhausted; the fetch is then retried). What the current
-// lists alone exceed is kept (logged): the forecaster sizes its list to the scratch.
-// Evictions are counted (prewarm_agent_preload_evictions_total).
+// loop picks the ids it does not hold (the orchestrator sends only those; a repeated
+// delivery fetches nothing) and hands them to "agent-preload", one fetch thread, so a slow
+// or large fetch never holds up the loop's other commands. Each instance has at most one
+// run there (so at most `slots` are queued); lists that arrive meanwhile are merged (the
+// newest whole list decides what is kept) and run next; a run takes at most
+// kMaxPreloadIds. The thread fetches in order until an id does not fit and posts what it
+// did back to the loop, which applies it (records the content, counts it) only to the same
+// incarnation of a still-ready instance; a destroyed instance's run is cancelled and
+// writes nothing more (every file is created under a descriptor of the instance's content
+// directory). An id that escapes is refused and logged, the others are preloaded. When an
+// id does not fit, content outside the new whole list (current_content_ids) and the
+// template's own list is evicted, the least hit, then the oldest first (preloaded.h), and
+// the fetch is retried; with nothing left to evict that id gets no room and the rest are
+// tried. Evictions are counted (prewarm_agent_preload_evictions_total).
 //
 // Commands are checked against this node's own state, never trusted: a create for an
 // instance id the agent already runs is ignored; a create must name one of the node's
@@ -69,6 +81,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -132,8 +145,31 @@ class Agent {
   std::string RenderMetrics() const;
 
  private:
+  // What a preload did: ids fetched, ids the origin does not have, ids with no room in
+  // the scratch, ids skipped (and why).
+  struct PreloadOutcome {
+    std::vector<std::pair<std::string, uint64_t>> fetched;  // id, bytes written
+    std::vector<std::string> missing;
+    std::vector<std::string> no_room;  // over the template's scratch_bytes, or it was full
+    std::string no_room_why;
+    std::vector<std::string> skipped;
+    std::string skipped_why;
+    // FetchList only: the id that did not fit, and the ids after it, not tried.
+    std::vector<std::string> not_tried;
+    absl::Status full;
+    std::string Describe() const;  // "" when everything was preloaded
+    void Merge(PreloadOutcome o);  // o's results added; not_tried / full taken from o
+  };
+  // A warm preload of one instance (OnPreload), in flight on "agent-preload".
+  struct PreloadRun {
+    std::set<std::string> keep;           // the template's list and the whole new one
+    std::shared_ptr<const ScopedFd> dir;  // the instance's content directory
+    std::shared_ptr<std::atomic<bool>> cancel;
+    PreloadOutcome out;  // so far
+  };
   struct Instance {
     std::string id;
+    uint64_t incarnation = 0;  // tells a preload result for an earlier instance of `id` apart
     std::string tmpl;
     IpAddr address;
     uint32_t slot = 0;  // InstanceSpec::slot; free again once the instance has ended
@@ -150,6 +186,9 @@ class Agent {
     v1::FailureKind failure = v1::FAILURE_KIND_UNSPECIFIED;
     std::vector<std::string> preload_missing;  // the origin did not have them
     PreloadedContent preloaded;                // fetched into its scratch: a report is a hit
+    uint64_t counted_scratch_bytes = 0;        // preloaded.bytes() as in the metrics
+    std::optional<PreloadRun> preload_run;
+    std::optional<v1::PreloadContent> preload_waiting;  // lists merged while a run is in flight
   };
   // Content reports, per template, for /metrics.
   struct ReportCounters {
@@ -157,15 +196,6 @@ class Agent {
     uint64_t unserved = 0;  // valid, but the workload answered 1xx/4xx/5xx
     uint64_t invalid = 0;   // malformed, a bad content id, or truncated
     uint64_t overflow = 0;  // a new id while the tally (or a batch) was full
-  };
-  // What a preload did: ids the origin does not have, ids skipped (and why).
-  struct PreloadOutcome {
-    size_t requested = 0;
-    std::vector<std::pair<std::string, uint64_t>> fetched;  // id, bytes written
-    std::vector<std::string> missing;
-    std::vector<std::string> skipped;
-    std::string skipped_why;
-    std::string Describe() const;  // "" when everything was preloaded
   };
   struct StartResult {
     std::string id;
@@ -178,14 +208,28 @@ class Agent {
     bool ok;
   };
   struct PublishRequest {};
+  // A job for "agent-preload", and what it did (posted to the loop).
+  struct FetchJob {
+    std::string instance;
+    uint64_t incarnation = 0;
+    std::vector<std::string> ids;
+    uint64_t room = 0;  // bytes it may write
+    std::shared_ptr<const ScopedFd> dir;
+    std::shared_ptr<std::atomic<bool>> cancel;
+  };
+  struct PreloadResult {
+    std::string instance;
+    uint64_t incarnation = 0;
+    PreloadOutcome out;
+  };
   // What "agent-reports" read since its last batch: served requests per (instance, id),
   // and per template the reports it refused.
   struct ReportBatch {
     std::map<std::pair<std::string, std::string>, ContentCount> served;
     std::map<std::string, ReportCounters> refused;  // by template; `counted` unused
   };
-  using Event =
-      std::variant<v1::OrchestratorCommand, StartResult, ProbeResult, PublishRequest, ReportBatch>;
+  using Event = std::variant<v1::OrchestratorCommand, StartResult, ProbeResult, PublishRequest,
+                             ReportBatch, PreloadResult>;
 
   void Loop();
   void HealthLoop();
@@ -194,6 +238,7 @@ class Agent {
   void Handle(const ProbeResult& r);
   void Handle(PublishRequest) { changed_ = true; }
   void Handle(ReportBatch b);
+  void Handle(PreloadResult r);
   void OnCreate(const v1::CreateInstance& c);
   absl::StatusOr<IpAddr> CheckCreate(const v1::CreateInstance& c) const;
   uint32_t FreeSlot() const;
@@ -205,12 +250,25 @@ class Agent {
   void RunStart(const std::string& id, const InstanceSpec& spec, int fd,
                 const std::vector<std::string>& content);
   absl::Status WaitReady(RuntimeInstance& rt, const InstanceSpec& spec);
-  // `make_room`, when set, is asked for space when a fetch finds the scratch full; the
-  // fetch is retried while it frees some.
+  // Cold start (on the start worker): `content` into `rt`'s scratch, within `budget` bytes.
   PreloadOutcome Preload(RuntimeInstance& rt, const std::vector<std::string>& content,
-                         const std::function<bool()>& make_room = nullptr);
+                         uint64_t budget);
+  // Fetches `ids` in order into `dir_fd`, writing at most `room` bytes, until one does not
+  // fit (PreloadOutcome::not_tried). Any thread.
+  PreloadOutcome FetchList(const std::vector<std::string>& ids, int dir_fd, uint64_t room,
+                           const std::atomic<bool>* cancel);
+  // Warm preload, on the loop: starts `inst`'s run of `p`, or merges `p` into the waiting one.
+  void StartPreloadRun(Instance& inst, const v1::PreloadContent& p);
+  void StartWaitingRun(Instance& inst);
+  void SubmitFetch(const Instance& inst, std::vector<std::string> ids);
+  void FinishPreloadRun(Instance& inst);
+  void FetchLoop();
   // Removes `id` from `inst`'s scratch and its preloaded content; counted.
   void Evict(Instance& inst, const std::string& id);
+  // Evicts the coldest entry outside `keep`; false when there is none.
+  bool EvictColdest(Instance& inst, const std::set<std::string>& keep);
+  // Publishes the change of inst.preloaded.bytes() to the scratch bytes gauge.
+  void SyncScratchBytes(Instance& inst);
   void CheckExits();
   void ReapWorkers();
   void Finish(Instance& inst, v1::InstanceState final_state, const std::string& detail,
@@ -235,7 +293,10 @@ class Agent {
     uint64_t stops = 0;   // ended GONE (destroyed)
     uint64_t failed_start = 0, crashed = 0, unhealthy = 0;
     uint64_t preload_fetched = 0, preload_missing = 0, preload_skipped = 0;
+    uint64_t preload_no_room = 0;
     uint64_t preload_evicted = 0;  // removed to make room for a new list
+    uint64_t preload_fetched_bytes = 0;
+    uint64_t preload_scratch_bytes = 0;  // gauge: held by the live instances
     // Served requests reported by the template's instances, and those whose content had
     // been preloaded into the instance that served it.
     uint64_t preload_requests = 0, preload_hits = 0;
@@ -264,6 +325,13 @@ class Agent {
   std::map<std::string, TemplateCounters> counters_ ABSL_GUARDED_BY(metrics_mu_);
   uint64_t rejected_creates_ ABSL_GUARDED_BY(metrics_mu_) = 0;
 
+  // "agent-preload": its queue (at most one job per instance).
+  mutable std::mutex fetch_mu_;
+  std::condition_variable fetch_cv_;
+  std::deque<FetchJob> fetch_queue_ ABSL_GUARDED_BY(fetch_mu_);
+  bool fetch_busy_ ABSL_GUARDED_BY(fetch_mu_) = false;  // a job is running
+  bool fetch_stopping_ ABSL_GUARDED_BY(fetch_mu_) = false;
+
   // The report sockets "agent-reports" waits on: a dup of each ready instance's
   // content_report_fd, by instance id (the loop adds and removes them).
   struct ReportWatch {
@@ -279,6 +347,7 @@ class Agent {
   // Owned by the loop thread only.
   std::map<std::string, ContentTally> content_;  // by template, until the next status
   std::map<std::string, Instance> instances_;
+  uint64_t next_incarnation_ = 0;
   std::map<IpAddr, ScopedFd> standby_;
   std::map<IpAddr, int64_t> quarantine_until_;
   std::vector<v1::InstanceStatus> finished_;  // until a status reached the orchestrator
@@ -296,7 +365,12 @@ class Agent {
   std::thread loop_;
   std::thread health_;
   std::thread reports_;
+  std::thread fetcher_;
 };
+
+// Content ids one warm preload run takes (lists merged while a run is in flight
+// included); more are refused (counted as skipped).
+inline constexpr size_t kMaxPreloadIds = 4096;
 
 // Ended instances whose output the agent keeps (each within AgentConfig::output_bytes).
 inline constexpr size_t kEndedOutputsKept = 32;

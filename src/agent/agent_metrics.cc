@@ -19,6 +19,11 @@ std::string Agent::RenderMetrics() const {
     status = last_status_;
     queued = queue_.size();
   }
+  size_t fetches = 0;
+  {
+    std::lock_guard<std::mutex> l(fetch_mu_);
+    fetches = fetch_queue_.size() + (fetch_busy_ ? 1 : 0);
+  }
   MetricsText m;
   m.BuildInfo();
   // Live instances of the last published status, every template and live state listed.
@@ -46,6 +51,9 @@ std::string Agent::RenderMetrics() const {
   m.Add(status.standby_addresses_size(), node);
   m.Gauge("prewarm_agent_queue_depth", "Commands and events waiting for the agent's control loop.");
   m.Add(static_cast<double>(queued), node);
+  m.Gauge("prewarm_agent_preload_queue_depth",
+          "Warm preload fetch jobs queued or running (at most one per instance).");
+  m.Add(static_cast<double>(fetches), node);
 
   std::lock_guard<std::mutex> l(metrics_mu_);
   m.Counter("prewarm_agent_instance_starts_total", "Instance creates accepted, by template.");
@@ -66,12 +74,21 @@ std::string Agent::RenderMetrics() const {
   m.Add(rejected_creates_, node);
   m.Counter("prewarm_agent_preload_total",
             "Content ids preloaded from the origin, by result: fetched, missing (the origin "
-            "does not have it), skipped (the origin failed).");
+            "does not have it), no_room (over the template's scratch_bytes, or the scratch was "
+            "full, with nothing left to evict), skipped (the origin failed or timed out).");
   for (const auto& [t, c] : counters_) {
     m.Add(c.preload_fetched, with({{"template", t}, {"result", "fetched"}}));
     m.Add(c.preload_missing, with({{"template", t}, {"result", "missing"}}));
+    m.Add(c.preload_no_room, with({{"template", t}, {"result", "no_room"}}));
     m.Add(c.preload_skipped, with({{"template", t}, {"result", "skipped"}}));
   }
+  m.Counter("prewarm_agent_preload_fetched_bytes_total",
+            "Bytes of content preloaded into instances' scratch.");
+  for (const auto& [t, c] : counters_) m.Add(c.preload_fetched_bytes, with({{"template", t}}));
+  m.Gauge("prewarm_agent_preload_scratch_bytes",
+          "Bytes of preloaded content the template's live instances hold in their scratch "
+          "(each within the template's scratch_bytes).");
+  for (const auto& [t, c] : counters_) m.Add(c.preload_scratch_bytes, with({{"template", t}}));
   m.Counter("prewarm_agent_preload_evictions_total",
             "Preloaded content removed from a running instance to make room for a new "
             "content list (outside it and the template's own list; least hit, oldest first).");

@@ -590,36 +590,124 @@ TEST_F(AgentTest, DestroyAndStopLeaveNothingRunning) {
   EXPECT_EQ(runtime_.live(), 0);
 }
 
-TEST(HttpOriginTest, A404IsMissingA5xxOrNoAnswerUnreachableAndAFullDiskResourceExhausted) {
+// FetchLimits hold for the real origin: bytes (by Content-Length or while writing), time
+// (the whole fetch), cancellation; nothing is written through a symlink.
+TEST(HttpOriginTest, A404IsMissingA5xxOrNoAnswerUnreachableAndTooBigResourceExhausted) {
   httplib::Server server;
   server.Get("/c/ok.txt", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok", "text/plain");
   });
+  server.Get("/c/big.bin", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(1000, 'x'), "application/octet-stream");
+  });
+  // Chunked (no Content-Length): `total` bytes, `step` at a time, `pause_ms` apart.
+  auto trickle = [](size_t total, size_t step, int pause_ms) {
+    return [=](const httplib::Request&, httplib::Response& res) {
+      res.set_chunked_content_provider(
+          "application/octet-stream", [=](size_t offset, httplib::DataSink& sink) {
+            if (offset >= total) {
+              sink.done();
+              return true;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+            return sink.write(std::string(step, 'y').data(), step);
+          });
+    };
+  };
+  server.Get("/c/chunked.bin", trickle(1000, 100, 0));  // the limit is found while writing
+  server.Get("/c/slow.bin", trickle(100, 1, 20));       // a byte every 20 ms
   server.Get("/c/broken.txt",
              [](const httplib::Request&, httplib::Response& res) { res.status = 503; });
+  server.Get("/c/d/x.txt", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("x", "text/plain");
+  });
   int port = server.bind_to_any_port("127.0.0.1");
   std::thread serving([&] { server.listen_after_bind(); });
   for (int i = 0; i < 500 && !server.is_running(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  std::string dir =
-      std::filesystem::temp_directory_path() / ("origin_test." + std::to_string(getpid()));
+  namespace fs = std::filesystem;
+  const std::string dir = fs::temp_directory_path() / ("origin_test." + std::to_string(getpid()));
+  fs::create_directories(dir);
+  absl::StatusOr<ScopedFd> content = OpenContentDir(dir, "content");
+  ASSERT_TRUE(content.ok()) << content.status();
+  const int fd = content->get();
   auto origin = MakeHttpOrigin("http://127.0.0.1:" + std::to_string(port) + "/c");
-  EXPECT_TRUE(origin->FetchTo("ok.txt", dir + "/ok.txt").ok());
-  EXPECT_TRUE(absl::IsNotFound(origin->FetchTo("nope.txt", dir + "/nope.txt")));
-  EXPECT_TRUE(absl::IsUnavailable(origin->FetchTo("broken.txt", dir + "/broken.txt")));
-  EXPECT_TRUE(absl::IsInvalidArgument(origin->FetchTo("../x", dir + "/x")));
-  // A full file system is not an origin failure: ResourceExhausted (the agent may make
-  // room), and nothing is left behind. /dev/full answers every write with ENOSPC.
-  std::filesystem::create_symlink("/dev/full", dir + "/full.txt.part");
-  absl::Status full = origin->FetchTo("ok.txt", dir + "/full.txt");
-  EXPECT_TRUE(absl::IsResourceExhausted(full)) << full;
-  EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(dir + "/full.txt.part")));
-  EXPECT_FALSE(std::filesystem::exists(dir + "/full.txt"));
+  absl::StatusOr<uint64_t> ok = origin->FetchTo("ok.txt", fd, {});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(*ok, 2u);
+  EXPECT_TRUE(fs::exists(dir + "/content/ok.txt"));
+  EXPECT_TRUE(absl::IsNotFound(origin->FetchTo("nope.txt", fd, {}).status()));
+  EXPECT_TRUE(absl::IsUnavailable(origin->FetchTo("broken.txt", fd, {}).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(origin->FetchTo("../x", fd, {}).status()));
+  // Over the room the scratch budget leaves: refused by its length, or while writing;
+  // either way nothing is left behind.
+  absl::Status big = origin->FetchTo("big.bin", fd, {.max_bytes = 999}).status();
+  EXPECT_TRUE(absl::IsResourceExhausted(big)) << big;
+  EXPECT_NE(big.message().find("999 bytes left of the template's scratch_bytes"), std::string::npos)
+      << big;
+  EXPECT_TRUE(origin->FetchTo("big.bin", fd, {.max_bytes = 1000}).ok());
+  absl::Status chunked = origin->FetchTo("chunked.bin", fd, {.max_bytes = 550}).status();
+  EXPECT_TRUE(absl::IsResourceExhausted(chunked)) << chunked;
+  // A fetch is bounded in time as a whole, not only per read.
+  absl::Status slow = origin->FetchTo("slow.bin", fd, {.timeout_ms = 200}).status();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(slow)) << slow;
+  std::atomic<bool> cancel{true};
+  absl::Status cancelled = origin->FetchTo("ok.txt", fd, {.cancel = &cancel}).status();
+  EXPECT_TRUE(absl::IsCancelled(cancelled)) << cancelled;
+  // A symlink in the content directory (a workload's) is not followed.
+  const std::string outside = dir + "/outside";
+  fs::create_directories(outside);
+  fs::create_directory_symlink(outside, dir + "/content/d");
+  EXPECT_FALSE(origin->FetchTo("d/x.txt", fd, {}).ok());
+  EXPECT_TRUE(fs::is_empty(outside));
+  std::set<std::string> left;
+  for (const auto& f : fs::directory_iterator(dir + "/content")) {
+    left.insert(f.path().filename().string());
+  }
+  EXPECT_EQ(left, (std::set<std::string>{"ok.txt", "big.bin", "d"}));
   server.stop();
   serving.join();
-  EXPECT_TRUE(absl::IsUnavailable(origin->FetchTo("ok.txt", dir + "/ok2.txt")));
-  std::filesystem::remove_all(dir);
+  EXPECT_TRUE(absl::IsUnavailable(origin->FetchTo("ok.txt", fd, {}).status()));
+  fs::remove_all(dir);
+}
+
+// The content directory is held open: once it is removed (the instance destroyed), a
+// fetch still running creates nothing, even if a directory of that name comes back.
+TEST(ContentFileTest, NothingIsCreatedOnceTheDirectoryIsRemovedNorThroughASymlink) {
+  namespace fs = std::filesystem;
+  const std::string dir = fs::temp_directory_path() / ("content_file." + std::to_string(getpid()));
+  fs::create_directories(dir);
+  absl::StatusOr<ScopedFd> content = OpenContentDir(dir, "content");
+  ASSERT_TRUE(content.ok()) << content.status();
+  {
+    auto f = ContentFile::Open(content->get(), "a/b.txt", {.max_bytes = 4});
+    ASSERT_TRUE(f.ok()) << f.status();
+    EXPECT_TRUE((*f)->Write("abc").ok());
+    EXPECT_TRUE(absl::IsResourceExhausted((*f)->Write("de")));
+    EXPECT_TRUE(fs::exists(dir + "/content/a/b.txt.part"));
+  }
+  EXPECT_FALSE(fs::exists(dir + "/content/a/b.txt.part")) << "dropped uncommitted: removed";
+  {
+    auto f = ContentFile::Open(content->get(), "a/c.txt", {});
+    ASSERT_TRUE(f.ok()) << f.status();
+    ASSERT_TRUE((*f)->Write("c").ok());
+    EXPECT_EQ((*f)->Commit().value_or(0), 1u);
+  }
+  EXPECT_TRUE(RemoveContent(content->get(), "a/c.txt").ok());
+  EXPECT_FALSE(fs::exists(dir + "/content/a/c.txt"));
+  // Eviction does not follow a workload's symlink either.
+  fs::create_directories(dir + "/outside");
+  std::ofstream(dir + "/outside/f") << "keep";
+  fs::create_directory_symlink(dir + "/outside", dir + "/content/l");
+  EXPECT_FALSE(RemoveContent(content->get(), "l/f").ok());
+  EXPECT_TRUE(fs::exists(dir + "/outside/f"));
+  fs::remove_all(dir);
+  fs::create_directories(dir + "/content");  // the same path again, another directory
+  auto late = ContentFile::Open(content->get(), "a/c.txt", {});
+  EXPECT_FALSE(late.ok());
+  EXPECT_FALSE(fs::exists(dir + "/content/a"));
+  fs::remove_all(dir);
 }
 
 TEST(ContentIdTest, RejectsPathsThatEscape) {
@@ -774,6 +862,17 @@ class WarmPreloadTest : public AgentTest {
     ASSERT_NE(text.find("prewarm_agent_preload_hits_total{" + l_ + "} 3\n"), std::string::npos)
         << text;
   }
+  // i1 holds index.html; its fetch of slow.bin (10 bytes) hangs until origin_.Release().
+  void StartWithSlowFetch() {
+    origin_.content["slow.bin"] = "0123456789";
+    origin_.slow = {"slow.bin"};
+    StartAgent();
+    Record();
+    Create("i1", "127.78.9.1");
+    ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+    Push({"slow.bin"}, {"slow.bin"});
+    ASSERT_TRUE(origin_.WaitHeld(1));
+  }
   void Push(std::vector<std::string> fetch, std::vector<std::string> current) {
     v1::OrchestratorCommand p;
     p.mutable_preload()->set_instance_id("i1");
@@ -839,6 +938,113 @@ TEST_F(WarmPreloadTest, WithRoomNothingIsEvictedAndAnIdThatEscapesIsRefusedAlone
   Push({"d.bin", "../../etc/passwd"}, {"d.bin", "../../etc/passwd"});
   Expect(Preloads("fetched", 5), {Evictions(0)});
   EXPECT_EQ(Held(), (std::set<std::string>{"index.html", "a.bin", "b.bin", "c.bin", "d.bin"}));
+}
+
+TEST_F(WarmPreloadTest, WhatTheCurrentListsAloneExceedGetsNoRoomAndTheBudgetHolds) {
+  templates_["static"].spec.scratch_bytes = 48;
+  StartWithHits();  // 48 bytes held
+  // Everything held is in the new list: nothing to evict, so d and e get no room.
+  Push({"d.bin", "e.bin"}, {"a.bin", "b.bin", "c.bin", "d.bin", "e.bin"});
+  std::string text =
+      Expect(Preloads("no_room", 2), {Preloads("fetched", 4), Evictions(0),
+                                      "prewarm_agent_preload_scratch_bytes{" + l_ + "} 48\n"});
+  EXPECT_EQ(Held(), (std::set<std::string>{"index.html", "a.bin", "b.bin", "c.bin"}));
+  if (PromtoolPath().empty()) GTEST_SKIP() << "promtool is not installed";
+  absl::Status st = PromtoolCheckMetrics(text);
+  EXPECT_TRUE(st.ok()) << st;
+}
+
+// Cold start: the template's list and the create's, within scratch_bytes; what does not
+// fit gets no room (named in the detail), the rest is still tried.
+TEST_F(WarmPreloadTest, AColdStartWritesNoMoreThanTheScratchBudgetAndSaysWhatHadNoRoom) {
+  templates_["static"].spec.scratch_bytes = 40;
+  origin_.content["big.bin"] = std::string(20, 'x');
+  StartAgent();
+  Record();
+  // index.html 18 + a.bin 10 = 28; big.bin (20) over the 12 left; b.bin 10 fits: 38.
+  Create("i1", "127.78.9.1", {"a.bin", "big.bin", "b.bin"});
+  auto ready = WaitFor("i1", v1::INSTANCE_STATE_READY);
+  ASSERT_TRUE(ready);
+  EXPECT_NE(ready->detail().find("no room in the scratch (big.bin: 20 bytes or more, over the 12 "
+                                 "bytes left of the template's scratch_bytes): big.bin"),
+            std::string::npos)
+      << ready->detail();
+  EXPECT_EQ(Held(), (std::set<std::string>{"index.html", "a.bin", "b.bin"}));
+  const std::string scratch = "prewarm_agent_preload_scratch_bytes{" + l_ + "} ";
+  std::string text =
+      Expect(scratch + "38\n", {Preloads("fetched", 3), Preloads("no_room", 1),
+                                "prewarm_agent_preload_fetched_bytes_total{" + l_ + "} 38\n"});
+  if (!PromtoolPath().empty()) {
+    absl::Status st = PromtoolCheckMetrics(text);
+    EXPECT_TRUE(st.ok()) << st;
+  }
+  // What an instance held goes from the gauge when it ends.
+  Destroy("i1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_GONE));
+  Expect(scratch + "0\n", {"prewarm_agent_preload_fetched_bytes_total{" + l_ + "} 38\n"});
+}
+
+// The loop hands warm preloads to "agent-preload": while a fetch hangs on a slow origin,
+// other commands (a start, a stop) are carried out; the fetch's outcome lands later.
+TEST_F(WarmPreloadTest, ASlowFetchHoldsUpNoOtherCommand) {
+  StartWithSlowFetch();
+  if (HasFatalFailure()) return;
+  Create("i2", "127.78.9.2");
+  EXPECT_TRUE(WaitFor("i2", v1::INSTANCE_STATE_READY)) << "a start waited for the fetch";
+  Destroy("i2");
+  EXPECT_TRUE(WaitFor("i2", v1::INSTANCE_STATE_GONE)) << "a stop waited for the fetch";
+  EXPECT_NE(agent_->RenderMetrics().find("prewarm_agent_preload_queue_depth{node=\"fra-test\","
+                                         "region=\"frankfurt\"} 1\n"),
+            std::string::npos);
+  origin_.Release();
+  Expect(Preloads("fetched", 3), {"prewarm_agent_preload_scratch_bytes{" + l_ + "} 28\n"});
+  EXPECT_EQ(Held(), (std::set<std::string>{"index.html", "slow.bin"}));
+  EXPECT_EQ(Get("127.78.9.1", "/slow.bin"), "0123456789");
+}
+
+// Lists that arrive while an instance's run is in flight wait, merged; the newest whole
+// list decides: a.bin, listed only by the older one, is not fetched.
+TEST_F(WarmPreloadTest, ListsArrivingDuringARunAreMergedAndTheNewestWholeListDecides) {
+  StartWithSlowFetch();
+  if (HasFatalFailure()) return;
+  Push({"a.bin", "c.bin"}, {"slow.bin", "a.bin", "c.bin"});
+  Push({"b.bin", "c.bin"}, {"slow.bin", "b.bin", "c.bin"});
+  Push({"slow.bin"}, {"slow.bin", "b.bin", "c.bin"});  // in flight: fetched once
+  origin_.Release();
+  Expect(Preloads("fetched", 4), {"prewarm_agent_preload_scratch_bytes{" + l_ + "} 48\n"});
+  // Once a later command is handled, nothing else came of the waiting lists.
+  Push({"d.bin"}, {"slow.bin", "b.bin", "c.bin", "d.bin"});
+  Expect(Preloads("fetched", 5), {Preloads("skipped", 0)});
+  EXPECT_EQ(Held(), (std::set<std::string>{"index.html", "slow.bin", "b.bin", "c.bin", "d.bin"}));
+}
+
+// An instance destroyed while its fetch hangs: the stop is carried out at once, and what
+// the fetch did is applied neither to it nor to a new instance of the same id, even one
+// with a preload of its own in flight. (The origin here does not notice the cancellation,
+// the worst case: the real one stops at its next chunk.)
+TEST_F(WarmPreloadTest, AnInstanceStoppedMidFetchGetsNoStaleOutcome) {
+  origin_.ignore_cancel = true;
+  StartWithSlowFetch();
+  if (HasFatalFailure()) return;
+  Destroy("i1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_GONE));
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    seen_.clear();
+  }
+  Create("i1", "127.78.9.2");  // the old address is quarantined
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  Push({"a.bin"}, {"a.bin"});  // queued behind the old fetch
+  origin_.Release();
+  // The old fetch ends (its directory is gone), then a.bin is fetched for the new i1.
+  std::string text =
+      Expect(Preloads("fetched", 3), {Preloads("skipped", 0), Preloads("no_room", 0),
+                                      "prewarm_agent_preload_scratch_bytes{" + l_ + "} 28\n"});
+  EXPECT_EQ(Held(), (std::set<std::string>{"index.html", "a.bin"}));
+  v1::NodeStatus last = agent_->LastStatus();
+  ASSERT_EQ(last.instances_size(), 1);
+  EXPECT_EQ(last.instances(0).detail().find("slow.bin"), std::string::npos)
+      << last.instances(0).detail();
 }
 
 TEST(PreloadedContentTest, TheColdestIsOutsideKeepTheLeastHitThenTheOldestThenTheLowestId) {

@@ -95,6 +95,7 @@ struct AgentConfig {
   int64_t heartbeat_ms = 1000;
   int64_t health_interval_ms = 1000;  // health probes of ready instances (not in YAML)
   int64_t ready_timeout_ms = 30'000;
+  int64_t preload_fetch_timeout_ms = 60'000;  // one content fetch, whole (not in YAML)
   std::vector<TemplateConfig> templates;
   std::string log_level = "info";
   // `instance_output_bytes`: each instance's workload output (stdout and stderr; a VM's
