@@ -229,7 +229,7 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   CgroupLimits lim = jailed.VmLimits(l);
   EXPECT_EQ(lim.memory_bytes, (128ull << 20) + kQemuOverheadBytes + (32ull << 20));
   EXPECT_EQ(lim.pids, 2 + kQemuWorkerThreads + kQemuOtherThreads);
-  EXPECT_EQ(lim.cpu_cores, 2);
+  EXPECT_EQ(lim.cpu_cores, 3);  // 2 vCPUs + QEMU's own threads
   EXPECT_EQ(lim.cpu_weight, 50u);
   l.accel = "kvm";
   EXPECT_EQ(jailed.VmLimits(l).memory_bytes, (128ull << 20) + kQemuOverheadBytes);

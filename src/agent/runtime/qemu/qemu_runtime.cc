@@ -712,7 +712,9 @@ CgroupLimits QemuRuntime::VmLimits(const VmLaunch& l) const {
   c.memory_bytes = l.memory_bytes + kQemuOverheadBytes +
                    (accel == "kvm" ? 0 : uint64_t{options_.tb_size_mb} << 20);
   c.pids = vcpus + kQemuWorkerThreads + kQemuOtherThreads;
-  c.cpu_cores = vcpus;
+  // Its vCPU threads, and one core more for its own (main loop, I/O workers), which run
+  // beside them: a quota of the vCPUs alone throttled clone restores (bench/instance_start).
+  c.cpu_cores = vcpus + 1;
   c.cpu_weight = static_cast<uint32_t>(std::lround(std::max(l.cpus, 0.01) * 100));
   return c;
 }

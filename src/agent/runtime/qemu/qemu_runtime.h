@@ -49,8 +49,9 @@
 //           -object main-loop,thread-pool-max) and kQemuOtherThreads; QEMU forks nothing
 //           (its seccomp forbids it);
 //   cpu     a quota of the guest's whole vCPUs (a TCG vCPU thread emulating even a fraction
-//           of a core's work needs its core while it runs) and a weight of the template's
-//           cpus (100 = one core), so busy VMs share the host in the template's proportions.
+//           of a core's work needs its core while it runs) + one core for QEMU's own threads
+//           beside them, and a weight of the template's cpus (100 = one core), so busy VMs
+//           share the host in the template's proportions.
 // Networking: slirp (`restrict=on`: the guest reaches nothing) with one host forward from
 // <instance address>:forward_port to the workload's port; the agent's listening socket
 // on <instance address>:<port> is relayed to it (forwarder.h). Or network: tap: the
