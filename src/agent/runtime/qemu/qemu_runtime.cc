@@ -13,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -55,7 +56,7 @@ std::string HexBytes(const unsigned char* p, size_t n) {
 // not taken yet when the client hangs up, and the UART takes 16 bytes at a time.
 absl::Status SendSerialLine(const std::string& path, const std::string& line,
                             const std::string& console_log, const std::string& ack,
-                            std::chrono::milliseconds timeout) {
+                            std::chrono::milliseconds timeout, const std::function<bool()>& gone) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   if (path.size() >= sizeof(sa.sun_path))
@@ -72,6 +73,7 @@ absl::Status SendSerialLine(const std::string& path, const std::string& line,
   auto deadline = std::chrono::steady_clock::now() + timeout;
   char sink[4096];
   while (Slurp(console_log).find(ack) == std::string::npos) {
+    if (gone()) return absl::AbortedError("QEMU exited before the guest acknowledged");
     if (std::chrono::steady_clock::now() > deadline) {
       return absl::DeadlineExceededError(
           fmt::format("the guest did not acknowledge its identity ('{}')", ack));
@@ -249,8 +251,12 @@ class QemuInstance final : public RuntimeInstance {
       line += fmt::format(" {}/{} {} {}", guest_address_.ToString(), rt_.guest_network_.prefix,
                           GatewayAddress(rt_.guest_network_).ToString(), launch_.mac);
     }
-    return SendSerialLine(dir_ + "/serial.sock", line + "\n", dir_ + "/console.log",
-                          "prewarm-guest: identity " + spec_.id, std::chrono::seconds(30));
+    absl::Status st =
+        SendSerialLine(dir_ + "/serial.sock", line + "\n", dir_ + "/console.log",
+                       "prewarm-guest: identity " + spec_.id, std::chrono::seconds(30),
+                       [this] { return PollExit().has_value(); });
+    if (!st.ok() && exit_) return rt_.ExitedEarly(launch_, *exit_, "before it took its identity");
+    return st;
   }
 
   void set_guest_address(const IpAddr& a) { guest_address_ = a; }
