@@ -265,6 +265,10 @@ TEST(QemuJailTest, RefusesBadArgumentsAndAnUnjailedStart) {
   EXPECT_NE(run({"--root", "/tmp", "--uid", "5", "--gid", "5"}).find("no command"),
             std::string::npos);
   EXPECT_NE(run({"--chroot", "/tmp"}).find("unknown option"), std::string::npos);
+  EXPECT_NE(run({"--cgroup", "sys/fs/cgroup/x", "--root", "/tmp", "--uid", "5", "--gid", "5", "--",
+                 "true"})
+                .find("not an absolute path: sys/fs/cgroup/x"),
+            std::string::npos);
 }
 
 TEST(QmpTest, ParsesRepliesAndRejectsGarbage) {
