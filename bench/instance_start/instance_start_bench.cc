@@ -22,6 +22,8 @@
 //   oci-no-seccomp, oci-no-userns  with one of them
 // and the cost of the QEMU jail (qemu-* run jailed, the agent's default):
 //   qemu-cold-nojail, qemu-clone-nojail  qemu-cold and qemu-clone with `jail: false`
+// and of each jailed QEMU's own cgroup (made, limited, joined, read back, removed):
+//   qemu-cold-nocgroup, qemu-clone-nocgroup  jailed, but QEMU left in the agent's cgroup
 // plus, for oci and oci-image, --first K times from an empty cache: build the layers
 // (oci) or pull and unpack the image (oci-image), then the first create -> HTTP 200; and
 //   oci-relay    `static` with prewarm-httpd listening on its own port (--listen
@@ -409,7 +411,8 @@ int main(int argc, char** argv) {
         stderr,
         "usage: %s [--n N] [--density K] [--variants oci,qemu-cold,qemu-restore,qemu-clone,oci-api,"
         "oci-api-install,qemu-api,qemu-api-install,oci-image,oci-relay,oci-unhardened,oci-no-"
-        "seccomp,oci-no-userns] [--httpd PATH] [--image "
+        "seccomp,oci-no-userns,qemu-cold-nojail,qemu-clone-nojail,qemu-cold-nocgroup,qemu-clone-"
+        "nocgroup] [--httpd PATH] [--image "
         "REF] [--first K] "
         "[--wrk SECONDS] [--burst K,K,...] [--burst-rounds R]\n",
         argv[0]);
@@ -472,7 +475,8 @@ int main(int argc, char** argv) {
       v.runtime = std::make_unique<agent::oci::OciRuntime>(o, runner);
     } else if (name == "qemu-cold" || name == "qemu-restore" || name == "qemu-clone" ||
                name.starts_with("qemu-api") || name == "qemu-cold-nojail" ||
-               name == "qemu-clone-nojail") {
+               name == "qemu-clone-nojail" || name == "qemu-cold-nocgroup" ||
+               name == "qemu-clone-nocgroup") {
       agent::qemu::QemuOptions q;
       q.state_dir = fmt::format("/run/prewarm-bench/{}-{}", tag, name);
       q.cache_dir = "/var/cache/prewarm";
@@ -480,6 +484,8 @@ int main(int argc, char** argv) {
       q.activate = PREWARM_GUEST_ACTIVATE_PATH;
       q.jailer = PREWARM_QEMU_JAIL_PATH;
       q.jail = !name.ends_with("-nojail");
+      q.cgroup = !name.ends_with("-nocgroup");
+      q.cgroup_parent = "prewarm-bench";
       q.snapshot = name == "qemu-restore"          ? "full"
                    : name.starts_with("qemu-cold") ? "none"
                                                    : "clone";
@@ -651,6 +657,11 @@ int main(int argc, char** argv) {
     if (median.count(jailed) && median.count(unjailed)) {
       fmt::print("ratio {} / {} (what the jail costs, median create->ready): {:.2f}\n", jailed,
                  unjailed, median[jailed] / median[unjailed]);
+    }
+    std::string uncgrouped = std::string(jailed) + "-nocgroup";
+    if (median.count(jailed) && median.count(uncgrouped)) {
+      fmt::print("ratio {} / {} (what the VM's cgroup costs, median create->ready): {:.2f}\n",
+                 jailed, uncgrouped, median[jailed] / median[uncgrouped]);
     }
   }
   if (median.count("oci") && median.count("qemu-clone")) {

@@ -8,7 +8,9 @@
 #   - it reaches no host path: /etc/shadow, the agent's cache and state are not in its root,
 #     and as its user, in its mount namespace, it cannot write its root filesystem;
 #   - it reaches no host network: from its network namespace a service on the host's
-#     127.0.0.1 is unreachable.
+#     127.0.0.1 is unreachable;
+#   - it runs in a cgroup of its own (prewarm/qemu-<node>/<instance>) whose memory and
+#     pids limits are set (read back from the cgroup files), and the group goes with it.
 # Then the control: the same agent with `jail: false` (QEMU as before: root, no sandbox)
 # and every check must fail, so none of them passes by construction.
 # Usage: qemu_jail_test.sh PATH/TO/prewarm
@@ -65,7 +67,22 @@ no_host_paths() {
 no_host_network() {
   ! nsenter --target "$1" --net curl -s --max-time 3 -o /dev/null "http://127.0.0.1:$HOST_PORT/"
 }
-RULES=(not_root seccomp_on no_host_pids no_host_paths no_host_network)
+# The group's directory for controller $2 (v1: a tree per controller; v2: one tree).
+cgroup_dir() {
+  local path
+  path=$(awk -F: -v c="$2" '{n = split($2, cs, ","); for (i = 1; i <= n; i++) if (cs[i] == c) print $3}' "/proc/$1/cgroup")
+  if [[ -n $path ]]; then echo "/sys/fs/cgroup/$2$path"; else echo "/sys/fs/cgroup$(awk -F: '$1 == 0 {print $3}' "/proc/$1/cgroup")"; fi
+}
+own_cgroup() {
+  local mem pids limit
+  mem=$(cgroup_dir "$1" memory)
+  pids=$(cgroup_dir "$1" pids)
+  limit=$(cat "$mem/memory.max" 2>/dev/null || cat "$mem/memory.limit_in_bytes")
+  echo "QEMU $1: $mem memory limit $limit, $(cat "$pids/pids.current") of $(cat "$pids/pids.max") pids"
+  [[ $mem == */prewarm/qemu-fra-1/fra-1* && $pids == */prewarm/qemu-fra-1/fra-1* ]] &&
+    [[ $limit =~ ^[0-9]+$ ]] && ((limit < 1 << 40)) && [[ $(cat "$pids/pids.max") =~ ^[0-9]+$ ]]
+}
+RULES=(not_root seccomp_on no_host_pids no_host_paths no_host_network own_cgroup)
 broken() { ! "$@"; }
 
 # run_agent JAIL: prewarm up with one qemu agent (jail: JAIL), a cold query and its GET;
@@ -99,6 +116,8 @@ echo "the jailed QEMU's root (without /usr and /proc):"
 check "jailed QEMU is pid 1 of its namespace" bash -c "grep -q $'^NSpid:\t$QEMU_PID\t1$' /proc/$QEMU_PID/status"
 stop_up
 check "no QEMU outlives the jailed agent" bash -c "[[ -z \$(pgrep -f -- '^qemu-system-x86_64 -name prewarm-fra-1') ]]"
+check "no QEMU cgroup outlives the jailed agent" \
+  bash -c "! ls -d /sys/fs/cgroup/prewarm/qemu-fra-1 /sys/fs/cgroup/*/prewarm/qemu-fra-1 2>/dev/null"
 
 # The control: unjailed, every rule is broken.
 run_agent false none

@@ -37,15 +37,6 @@ absl::Status WriteWholeFile(const std::string& path, const std::string& content)
   return absl::OkStatus();
 }
 
-std::optional<uint64_t> ReadCounter(const std::string& path) {
-  std::ifstream in(path);
-  std::string text;
-  if (!(in >> text)) return std::nullopt;
-  std::optional<int64_t> v = ParseInt(text);
-  if (!v.has_value() || *v < 0) return std::nullopt;
-  return static_cast<uint64_t>(*v);
-}
-
 std::vector<std::string> WorkloadEnv(const InstanceSpec& spec, bool reports) {
   std::map<std::string, std::string> env = {{"PATH", "/usr/bin:/bin"}, {"HOME", "/"}};
   for (const auto& [k, v] : spec.tmpl.env) env[k] = v;
@@ -122,6 +113,7 @@ class OciInstance final : public RuntimeInstance {
   std::optional<IdMapping> ids_;  // set while this instance holds spec_.slot
   uint64_t memory_limit_ = 0;     // as written to config.json
   uint32_t pids_limit_ = 0;
+  double cpus_ = 0;
   pid_t runc_pid_ = -1;
   std::optional<int> exit_code_;
   bool destroyed_ = false;
@@ -232,6 +224,7 @@ absl::Status OciInstance::WriteConfig() {
   }
   memory_limit_ = p.memory_limit_bytes;
   pids_limit_ = p.pids_limit;
+  cpus_ = p.cpus;
   return WriteWholeFile(dir_ + "/config.json", OciConfigJson(p));
 }
 
@@ -259,26 +252,20 @@ absl::Status OciInstance::Start(int listen_fd) {
 // runc writes the limits between making the cgroup and starting the workload: wait for
 // them to read back as asked, and refuse to go on without them.
 absl::Status OciInstance::CheckCgroupLimits() {
-  std::string mem_dir = rt_.CgroupDir(spec_.id, "memory");
-  bool v2 = mem_dir == rt_.CgroupDir(spec_.id, "pids");
-  std::string mem = mem_dir + (v2 ? "/memory.max" : "/memory.limit_in_bytes");
-  std::string pids = rt_.CgroupDir(spec_.id, "pids") + "/pids.max";
-  uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  uint64_t want_mem = memory_limit_ / page * page;  // the kernel keeps whole pages
+  CgroupLimits want{.memory_bytes = memory_limit_, .pids = pids_limit_, .cpu_cores = cpus_};
+  std::string path = rt_.CgroupPath(spec_.id);
   auto deadline = std::chrono::steady_clock::now() + rt_.options_.command_timeout;
-  std::optional<uint64_t> got_mem, got_pids;
+  absl::Status st;
   for (;;) {
-    got_mem = ReadCounter(mem);
-    got_pids = ReadCounter(pids);
-    if (got_mem == want_mem && got_pids == pids_limit_) return absl::OkStatus();
+    st = rt_.cgroups_.CheckLimits(path, want);
+    if (st.ok()) return st;
     if (PollExit().has_value() || std::chrono::steady_clock::now() > deadline) break;
     std::this_thread::sleep_for(milliseconds(1));
   }
-  auto shown = [](std::optional<uint64_t> v) { return v ? std::to_string(*v) : "unreadable"; };
   return absl::FailedPreconditionError(fmt::format(
-      "{}: cgroup limits not applied{}: {} = {} (want {}), {} = {} (want {})", spec_.id,
+      "{}: cgroup limits not applied{}: {}", spec_.id,
       exit_code_ ? fmt::format(" (runc exited with {}; see {}/runc.log)", *exit_code_, dir_) : "",
-      mem, shown(got_mem), want_mem, pids, shown(got_pids), pids_limit_));
+      st.message()));
 }
 
 std::optional<int> OciInstance::PollExit() {
@@ -293,16 +280,7 @@ std::optional<int> OciInstance::PollExit() {
   return exit_code_;
 }
 
-ResourceUsage OciInstance::Usage() {
-  ResourceUsage u;
-  bool v2 = rt_.CgroupDir(spec_.id, "memory") == rt_.CgroupDir(spec_.id, "pids");
-  std::string mem =
-      rt_.CgroupDir(spec_.id, "memory") + (v2 ? "/memory.current" : "/memory.usage_in_bytes");
-  u.memory_bytes = ReadCounter(mem).value_or(0);
-  u.pids = static_cast<uint32_t>(
-      ReadCounter(rt_.CgroupDir(spec_.id, "pids") + "/pids.current").value_or(0));
-  return u;
-}
+ResourceUsage OciInstance::Usage() { return rt_.cgroups_.Usage(rt_.CgroupPath(spec_.id)); }
 
 // Kills the container through runc (signals to `runc run` itself would only be
 // forwarded), waits for `runc run` to exit, and as a last resort kills runc.
@@ -378,12 +356,12 @@ std::string OciRuntime::InstanceDir(std::string_view instance_id) const {
   return fmt::format("{}/instances/{}", options_.state_dir, instance_id);
 }
 
+std::string OciRuntime::CgroupPath(std::string_view instance_id) const {
+  return fmt::format("{}/{}", options_.cgroup_parent, ContainerId(instance_id));
+}
+
 std::string OciRuntime::CgroupDir(std::string_view instance_id, std::string_view controller) const {
-  std::error_code ec;
-  bool v2 = fs::exists(options_.cgroup_root + "/cgroup.controllers", ec);
-  std::string path = fmt::format("{}/{}", options_.cgroup_parent, ContainerId(instance_id));
-  if (v2) return fmt::format("{}/{}", options_.cgroup_root, path);
-  return fmt::format("{}/{}/{}", options_.cgroup_root, controller, path);
+  return cgroups_.Dir(CgroupPath(instance_id), controller);
 }
 
 std::vector<std::string> OciRuntime::RuncCommand(std::vector<std::string> args) const {

@@ -39,6 +39,7 @@
 #include "absl/base/thread_annotations.h"
 #include "agent/output_log.h"
 #include "agent/runtime.h"
+#include "agent/runtime/cgroup.h"
 #include "agent/runtime/oci/id_block.h"
 #include "agent/runtime/oci/mounter.h"
 #include "common/process.h"
@@ -86,6 +87,8 @@ class OciRuntime final : public Runtime {
   const OciOptions& options() const { return options_; }
   std::string ContainerId(std::string_view instance_id) const;
   std::string InstanceDir(std::string_view instance_id) const;
+  // The instance's cgroup (Cgroups' path): <cgroup_parent>/<container id>.
+  std::string CgroupPath(std::string_view instance_id) const;
   // The instance's cgroup directory for `controller` ("memory", "pids"); on a pure
   // cgroup v2 host the controller is ignored.
   std::string CgroupDir(std::string_view instance_id, std::string_view controller) const;
@@ -105,6 +108,7 @@ class OciRuntime final : public Runtime {
   std::unique_ptr<Mounter> owned_mounter_;
   Mounter& mounter_;
   OciOptions options_;
+  Cgroups cgroups_{options_.cgroup_root};
   HostIdBlock ids_{options_.userns_base, options_.userns_lock_dir, "oci"};
 };
 

@@ -177,6 +177,8 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   EXPECT_NE(all.find("-no-reboot"), std::string::npos);
   EXPECT_EQ(all.find("memory-backend"), std::string::npos);
   EXPECT_EQ(all.find("-incoming"), std::string::npos);
+  EXPECT_NE(all.find("-object main-loop,id=main-loop,thread-pool-max=16 "), std::string::npos)
+      << "QEMU's block-I/O workers are capped (its cgroup's pids.max counts them)";
   EXPECT_NE(
       all.find("-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"),
       std::string::npos)
@@ -217,6 +219,22 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
     EXPECT_NE(jail.find(want), std::string::npos) << want << " in " << jail;
   }
   EXPECT_EQ(jail.find("--lo"), std::string::npos);
+  // It joins the VM's own cgroup: <cgroup_parent>/qemu-<node>/<name>, every controller.
+  EXPECT_EQ(jailed.VmCgroup("i1"), "prewarm/qemu-node/i1");
+  for (const std::string& dir : jailed.cgroups().JoinDirs("prewarm/qemu-node/i1"))
+    EXPECT_NE(jail.find("--cgroup " + dir + " "), std::string::npos) << dir << " in " << jail;
+  // Its limits: the guest's RAM + QEMU's overhead + TCG's translation buffer (no
+  // accelerator chosen yet: TCG's), its threads, whole vCPUs and the template's share.
+  l.cpus = 0.5;
+  CgroupLimits lim = jailed.VmLimits(l);
+  EXPECT_EQ(lim.memory_bytes, (128ull << 20) + kQemuOverheadBytes + (32ull << 20));
+  EXPECT_EQ(lim.pids, 2 + kQemuWorkerThreads + kQemuOtherThreads);
+  EXPECT_EQ(lim.cpu_cores, 3);  // 2 vCPUs + QEMU's own threads
+  EXPECT_EQ(lim.cpu_weight, 50u);
+  l.accel = "kvm";
+  EXPECT_EQ(jailed.VmLimits(l).memory_bytes, (128ull << 20) + kQemuOverheadBytes);
+  EXPECT_NE(join(jailed.JailCommand(l)).find("--dev /dev/kvm"), std::string::npos);
+  l.accel = "";
   EXPECT_EQ(jail.find("/dev/kvm"), std::string::npos) << "not before Prepare() chose kvm";
   EXPECT_EQ(jail.substr(jail.size() - 3), "-- ");
   l.tap_fd = -1;
@@ -247,6 +265,10 @@ TEST(QemuJailTest, RefusesBadArgumentsAndAnUnjailedStart) {
   EXPECT_NE(run({"--root", "/tmp", "--uid", "5", "--gid", "5"}).find("no command"),
             std::string::npos);
   EXPECT_NE(run({"--chroot", "/tmp"}).find("unknown option"), std::string::npos);
+  EXPECT_NE(run({"--cgroup", "sys/fs/cgroup/x", "--root", "/tmp", "--uid", "5", "--gid", "5", "--",
+                 "true"})
+                .find("not an absolute path: sys/fs/cgroup/x"),
+            std::string::npos);
 }
 
 TEST(QmpTest, ParsesRepliesAndRejectsGarbage) {

@@ -1,9 +1,13 @@
 // prewarm-qemu-jail --root DIR --uid UID --gid GID [--groups G,G...] [--lo]
-//                   [--ro PATH]... [--rw PATH]... [--dev PATH]... -- COMMAND...
+//                   [--cgroup DIR]... [--ro PATH]... [--rw PATH]... [--dev PATH]...
+//                   -- COMMAND...
 //
 // The QEMU runtime's jailer (like Firecracker's): the agent starts it in new mount, pid
 // and network namespaces (SpawnOptions::namespaces), as root and pid 1 of its pid
 // namespace. It
+//   0. joins each --cgroup DIR (writes 0, itself, to DIR/cgroup.procs: one directory on
+//      cgroup v2, one per controller on v1), first of all: what it execs never runs
+//      outside the VM's cgroup, whose limits the agent wrote before starting it;
 //   1. makes every mount private, so nothing it mounts reaches the host;
 //   2. mounts a small tmpfs on DIR (an empty directory) as the new root and binds into it,
 //      each at its own host path: --ro PATH read-only (nosuid, nodev; a symlink is copied
@@ -131,6 +135,7 @@ int main(int argc, char** argv) {
   bool have_uid = false, have_gid = false, lo = false;
   std::vector<gid_t> groups;
   std::vector<Bind> binds;
+  std::vector<std::string> cgroups;
   int i = 1;
   for (; i < argc; ++i) {
     std::string a = argv[i];
@@ -162,6 +167,9 @@ int main(int argc, char** argv) {
         groups.push_back(g);
         p = c + 1;
       }
+    } else if (a == "--cgroup") {
+      if (v[0] != '/') Usage(std::string("not an absolute path: ") + v);
+      cgroups.push_back(v);
     } else if (a == "--ro") {
       binds.push_back({Bind::kRo, v});
     } else if (a == "--rw") {
@@ -178,6 +186,14 @@ int main(int argc, char** argv) {
   if (i >= argc) Usage("no command after --");
   if (::getpid() != 1)
     Usage("not pid 1 of a new pid namespace (start it with CLONE_NEWPID|CLONE_NEWNS|CLONE_NEWNET)");
+
+  for (const std::string& dir : cgroups) {
+    std::string procs = dir + "/cgroup.procs";
+    int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) Fail("join cgroup: open " + procs);
+    if (::write(fd, "0", 1) != 1) Fail("join cgroup: write " + procs);
+    ::close(fd);
+  }
 
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
     Fail("make mounts private");

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -55,7 +56,7 @@ std::string HexBytes(const unsigned char* p, size_t n) {
 // not taken yet when the client hangs up, and the UART takes 16 bytes at a time.
 absl::Status SendSerialLine(const std::string& path, const std::string& line,
                             const std::string& console_log, const std::string& ack,
-                            std::chrono::milliseconds timeout) {
+                            std::chrono::milliseconds timeout, const std::function<bool()>& gone) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   if (path.size() >= sizeof(sa.sun_path))
@@ -72,6 +73,7 @@ absl::Status SendSerialLine(const std::string& path, const std::string& line,
   auto deadline = std::chrono::steady_clock::now() + timeout;
   char sink[4096];
   while (Slurp(console_log).find(ack) == std::string::npos) {
+    if (gone()) return absl::AbortedError("QEMU exited before the guest acknowledged");
     if (std::chrono::steady_clock::now() > deadline) {
       return absl::DeadlineExceededError(
           fmt::format("the guest did not acknowledge its identity ('{}')", ack));
@@ -122,7 +124,9 @@ class QemuInstance final : public RuntimeInstance {
       auto deadline = std::chrono::steady_clock::now() + rt_.options_.boot_timeout;
       while (Slurp(dir_ + "/console.log").find("prewarm-guest: waiting for identity") ==
              std::string::npos) {
-        if (PollExit().has_value() || std::chrono::steady_clock::now() > deadline) {
+        if (PollExit().has_value())
+          return rt_.ExitedEarly(launch_, *exit_, "before the guest asked for its identity");
+        if (std::chrono::steady_clock::now() > deadline) {
           return absl::DeadlineExceededError(
               fmt::format("{}: the guest never asked for its identity; console: {}", spec_.id,
                           Tail(Slurp(dir_ + "/console.log"), 300)));
@@ -201,7 +205,10 @@ class QemuInstance final : public RuntimeInstance {
                                  Tail(Slurp(dir_ + "/console.log"), 300),
                                  Tail(Slurp(dir_ + "/qemu.log"), 300)));
     };
-    auto qmp = QmpClient::Connect(dir_ + "/qmp.sock", std::chrono::seconds(30));
+    // A QEMU (or jail) that exits on the way is noticed at once, not after the timeout.
+    auto qmp = QmpClient::Connect(dir_ + "/qmp.sock", std::chrono::seconds(30),
+                                  [this] { return PollExit().has_value(); });
+    if (!qmp.ok() && exit_) return rt_.ExitedEarly(launch_, *exit_, "before QMP answered");
     if (!qmp.ok()) return step(qmp.status());
     auto t_qmp = std::chrono::steady_clock::now();
     if (snapshot_->ram.valid()) {  // a clone: RAM is the template's file, not in the stream
@@ -244,8 +251,12 @@ class QemuInstance final : public RuntimeInstance {
       line += fmt::format(" {}/{} {} {}", guest_address_.ToString(), rt_.guest_network_.prefix,
                           GatewayAddress(rt_.guest_network_).ToString(), launch_.mac);
     }
-    return SendSerialLine(dir_ + "/serial.sock", line + "\n", dir_ + "/console.log",
-                          "prewarm-guest: identity " + spec_.id, std::chrono::seconds(30));
+    absl::Status st =
+        SendSerialLine(dir_ + "/serial.sock", line + "\n", dir_ + "/console.log",
+                       "prewarm-guest: identity " + spec_.id, std::chrono::seconds(30),
+                       [this] { return PollExit().has_value(); });
+    if (!st.ok() && exit_) return rt_.ExitedEarly(launch_, *exit_, "before it took its identity");
+    return st;
   }
 
   void set_guest_address(const IpAddr& a) { guest_address_ = a; }
@@ -269,8 +280,12 @@ class QemuInstance final : public RuntimeInstance {
     std::error_code ec;
     fs::remove_all(dir_, ec);
     if (ec && st.ok()) st = absl::InternalError(fmt::format("remove {}: {}", dir_, ec.message()));
-    // Its host id is free once its QEMU is gone.
+    // Its host id and cgroup are free once its QEMU is gone.
     if (rt_.options_.jail && (st.ok() || pid_ <= 0)) rt_.ids_.Release(spec_.slot);
+    if (rt_.cgrouped() && (st.ok() || pid_ <= 0)) {
+      absl::Status removed = rt_.cgroups_.Remove(rt_.VmCgroup(launch_.name));
+      if (st.ok()) st = removed;
+    }
     return st;
   }
 
@@ -283,7 +298,7 @@ class QemuInstance final : public RuntimeInstance {
   pid_t pid_ = -1;
   std::optional<int> exit_;
   bool destroyed_ = false;
-  bool serving_ = false;      // Start() is done: console.log is trimmed to the output cap
+  bool serving_ = false;  // Start() is done: console.log is trimmed to the output cap
   bool trim_warned_ = false;
   std::unique_ptr<TcpForwarder> forwarder_;
   IpAddr guest_address_;  // network: tap
@@ -339,6 +354,10 @@ QemuRuntime::QemuRuntime(QemuOptions options, ProcessRunner& runner)
     : options_(std::move(options)), runner_(runner) {}
 
 QemuRuntime::~QemuRuntime() {
+  // The node's cgroup, if no VM's group is left in it.
+  if (cgrouped()) {
+    for (const std::string& dir : cgroups_.JoinDirs(NodeCgroup())) ::rmdir(dir.c_str());
+  }
   // Template RAM files live on tmpfs: they go with the runtime (clones are gone by now).
   if (snapshots_.empty()) return;
   std::error_code ec;
@@ -390,18 +409,61 @@ absl::StatusOr<double> QemuRuntime::ProbeBoot(const std::string& accel) {
     argv.insert(argv.end(),
                 {"-accel", fmt::format("tcg,thread=single,tb-size={}", options_.tb_size_mb)});
   }
+  if (options_.jail) argv.insert(argv.end(), {"-sandbox", kQemuSandbox});
   argv.insert(argv.end(), {"-smp", "1", "-m", "128", "-nodefaults", "-no-user-config", "-display",
                            "none", "-serial", "stdio", "-no-reboot", "-kernel", kernel_.vmlinux,
                            "-initrd", initrd, "-append", KernelCommandLine(tsc_khz_)});
   auto t0 = std::chrono::steady_clock::now();
   auto timeout = accel == "kvm" ? std::min(options_.probe_timeout, std::chrono::milliseconds(20000))
                                 : options_.probe_timeout;
-  ASSIGN_OR_RETURN(ProcessResult r, runner_.Run(argv, timeout));
+  ProcessResult r;
+  if (!options_.jail) {
+    ASSIGN_OR_RETURN(r, runner_.Run(argv, timeout));
+  } else {
+    // The same jail and cgroup as every other QEMU, as the template VMs' user: the probe
+    // guest's console (stdio) goes to qemu.log in a directory of its own.
+    VmLaunch l;
+    l.name = "probe-" + accel;
+    l.dir = options_.state_dir + "/" + l.name;
+    l.initramfs = initrd;
+    l.memory_bytes = 128ull << 20;
+    l.accel = accel;
+    ASSIGN_OR_RETURN(l.host_id, TemplateHostId());
+    fs::remove_all(l.dir, ec);
+    fs::create_directories(l.dir, ec);
+    if (ec) return absl::InternalError(fmt::format("mkdir {}: {}", l.dir, ec.message()));
+    SpawnOptions so;
+    so.argv = argv;
+    so.log_path = l.dir + "/qemu.log";
+    absl::StatusOr<pid_t> pid = SpawnQemu(l, std::move(so));
+    absl::StatusOr<std::optional<int>> code = absl::UnknownError("not started");
+    if (pid.ok()) {
+      code = WaitFor(runner_, *pid, timeout);
+      if (!code.ok() || !code->has_value()) {
+        (void)runner_.Signal(-*pid, SIGKILL);
+        (void)WaitFor(runner_, *pid, options_.stop_timeout);
+      }
+      if (cgrouped()) (void)cgroups_.Remove(VmCgroup(l.name));
+    }
+    r.output = Slurp(l.dir + "/qemu.log");
+    absl::Status st =
+        !pid.ok()    ? pid.status()
+        : !code.ok() ? code.status()
+        : !code->has_value()
+            ? absl::DeadlineExceededError(fmt::format("{} probe guest: no exit in {} ms: {}", accel,
+                                                      timeout.count(), Tail(r.output, 300)))
+        : r.output.find("PREWARM-PROBE") == std::string::npos
+            ? ExitedEarly(l, **code, "before the probe guest's marker")
+            : absl::OkStatus();
+    fs::remove_all(l.dir, ec);
+    if (!st.ok()) return st;
+    r.exit_code = **code;
+  }
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (r.output.find("PREWARM-PROBE") == std::string::npos) {
-    std::string tail = r.output.size() > 300 ? r.output.substr(r.output.size() - 300) : r.output;
-    return absl::UnavailableError(fmt::format(
-        "{} probe guest did not reach its marker (exit {}): {}", accel, r.exit_code, tail));
+    return absl::UnavailableError(
+        fmt::format("{} probe guest did not reach its marker (exit {}): {}", accel, r.exit_code,
+                    Tail(r.output, 300)));
   }
   return s;
 }
@@ -518,6 +580,9 @@ std::vector<std::string> QemuRuntime::QemuCommand(const VmLaunch& l) const {
                      kRamChildFd, l.ram_shared ? "on" : "off")});
   }
   if (options_.jail) argv.insert(argv.end(), {"-sandbox", kQemuSandbox});
+  // Its block-I/O workers are threads its cgroup's pids.max must leave room for.
+  argv.insert(argv.end(), {"-object", fmt::format("main-loop,id=main-loop,thread-pool-max={}",
+                                                  kQemuWorkerThreads)});
   argv.insert(
       argv.end(),
       {"-nodefaults", "-no-user-config", "-display", "none", "-chardev",
@@ -557,6 +622,12 @@ absl::StatusOr<pid_t> QemuRuntime::SpawnVm(VmLaunch l) {
   }
   if (l.ram_fd >= 0) so.fds[kRamChildFd] = l.ram_fd;
   so.argv = QemuCommand(l);
+  so.log_path = l.dir + "/qemu.log";
+  return SpawnQemu(l, std::move(so));
+}
+
+absl::StatusOr<pid_t> QemuRuntime::SpawnQemu(const VmLaunch& l, SpawnOptions so) {
+  std::string cgroup = VmCgroup(l.name);
   if (options_.jail) {
     if (l.host_id == 0)
       return absl::InternalError(fmt::format("{}: no host id for the jail", l.name));
@@ -567,27 +638,102 @@ absl::StatusOr<pid_t> QemuRuntime::SpawnVm(VmLaunch l) {
     if (::chown(l.dir.c_str(), l.host_id, l.host_id) != 0 || ::chmod(l.dir.c_str(), 0700) != 0) {
       return ErrnoStatus(errno, "chown " + l.dir);
     }
+    // Its cgroup, limited before anything of it runs (the jailer joins it first).
+    absl::Status st = cgrouped() ? cgroups_.Create(cgroup, VmLimits(l)) : absl::OkStatus();
+    if (!st.ok()) {
+      (void)cgroups_.Remove(cgroup);
+      return absl::Status(st.code(), fmt::format("cgroup of qemu {}: {}", l.name, st.message()));
+    }
     std::vector<std::string> jail = JailCommand(l);
     so.argv.insert(so.argv.begin(), jail.begin(), jail.end());
     so.namespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET;
   }
-  so.log_path = l.dir + "/qemu.log";
   so.new_process_group = true;
   absl::StatusOr<pid_t> pid = spawner_.Spawn(so);
   if (!pid.ok() && options_.jail) {
+    if (cgrouped()) (void)cgroups_.Remove(cgroup);
     return absl::Status(
         pid.status().code(),
         fmt::format("qemu jail for {}: {} (the jail needs root: new namespaces, mounts, "
                     "other uids; or set runtime.jail: false)",
                     l.name, pid.status().message()));
   }
+  if (pid.ok() && cgrouped()) {
+    if (absl::Status st = CheckVmCgroup(l, *pid); !st.ok()) {
+      (void)runner_.Signal(-*pid, SIGKILL);
+      (void)WaitFor(runner_, *pid, options_.stop_timeout);
+      (void)cgroups_.Remove(cgroup);
+      return st;
+    }
+  }
   return pid;
+}
+
+absl::Status QemuRuntime::CheckVmCgroup(const VmLaunch& l, pid_t pid) {
+  std::string cgroup = VmCgroup(l.name);
+  auto deadline = std::chrono::steady_clock::now() + options_.stop_timeout;
+  for (;;) {
+    // The jailer's first step: QEMU (the same process, after exec) is in it from then on.
+    absl::Status member = cgroups_.CheckMember(cgroup, pid);
+    if (member.ok()) break;
+    auto exited = runner_.TryWait(pid);
+    if (exited.ok() && exited->has_value())
+      return ExitedEarly(l, **exited, "before its cgroup was checked");
+    if (std::chrono::steady_clock::now() > deadline) {
+      return absl::FailedPreconditionError(
+          fmt::format("qemu {}: not in its cgroup: {}", l.name, member.message()));
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  if (absl::Status st = cgroups_.CheckLimits(cgroup, VmLimits(l)); !st.ok())
+    return absl::FailedPreconditionError(
+        fmt::format("qemu {}: cgroup limits not applied: {}", l.name, st.message()));
+  return absl::OkStatus();
+}
+
+absl::Status QemuRuntime::ExitedEarly(const VmLaunch& l, int code, std::string_view during) const {
+  std::string log = Slurp(l.dir + "/qemu.log");
+  // The jailer's own words (prewarm-qemu-jail: <step>: <reason>), else QEMU's last ones.
+  size_t jail = log.rfind("prewarm-qemu-jail: ");
+  std::string words = jail != std::string::npos ? log.substr(jail) : Tail(log, 400);
+  while (!words.empty() && (words.back() == '\n' || words.back() == ' ')) words.pop_back();
+  return absl::UnavailableError(fmt::format("qemu {}: {} exited with {} {}: {}", l.name,
+                                            jail != std::string::npos ? "its jail" : "QEMU", code,
+                                            during, words.empty() ? "(no output)" : words));
+}
+
+std::string QemuRuntime::NodeCgroup() const {
+  return fmt::format("{}/qemu-{}", options_.cgroup_parent,
+                     fs::path(options_.state_dir).filename().string());
+}
+
+std::string QemuRuntime::VmCgroup(const std::string& name) const {
+  return fmt::format("{}/{}", NodeCgroup(), name);
+}
+
+CgroupLimits QemuRuntime::VmLimits(const VmLaunch& l) const {
+  uint32_t vcpus = std::max<uint32_t>(l.vcpus, 1);
+  CgroupLimits c;
+  const std::string& accel = l.accel.empty() ? accel_ : l.accel;
+  c.memory_bytes = l.memory_bytes + kQemuOverheadBytes +
+                   (accel == "kvm" ? 0 : uint64_t{options_.tb_size_mb} << 20);
+  c.pids = vcpus + kQemuWorkerThreads + kQemuOtherThreads;
+  // Its vCPU threads, and one core more for its own (main loop, I/O workers), which run
+  // beside them: a quota of the vCPUs alone throttled clone restores (bench/instance_start).
+  c.cpu_cores = vcpus + 1;
+  c.cpu_weight = static_cast<uint32_t>(std::lround(std::max(l.cpus, 0.01) * 100));
+  return c;
 }
 
 std::vector<std::string> QemuRuntime::JailCommand(const VmLaunch& l) const {
   std::string id = std::to_string(l.host_id);
   std::vector<std::string> argv = {options_.jailer, "--root", l.dir + "/jail", "--uid", id,
                                    "--gid",         id};
+  if (options_.cgroup) {
+    for (const std::string& dir : cgroups_.JoinDirs(VmCgroup(l.name))) {
+      argv.insert(argv.end(), {"--cgroup", dir});
+    }
+  }
   auto ro = [&](const std::string& path) { argv.insert(argv.end(), {"--ro", path}); };
   std::error_code ec;
   // QEMU, its libraries (/lib, /lib64: symlinks into /usr on Debian) and firmware.
@@ -605,7 +751,7 @@ std::vector<std::string> QemuRuntime::JailCommand(const VmLaunch& l) const {
   for (const char* dev : {"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"}) {
     argv.insert(argv.end(), {"--dev", dev});
   }
-  if (accel_ == "kvm") {
+  if ((l.accel.empty() ? accel_ : l.accel) == "kvm") {
     argv.insert(argv.end(), {"--dev", "/dev/kvm"});
     struct stat st {};
     if (::stat("/dev/kvm", &st) == 0 && st.st_gid != 0)
@@ -687,6 +833,7 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   auto kill = [&]() {
     (void)runner_.Signal(-pid, SIGKILL);
     (void)WaitFor(runner_, pid, options_.stop_timeout);
+    if (cgrouped()) (void)cgroups_.Remove(VmCgroup(t.name));
   };
   auto fail = [&](const std::string& why) {
     kill();
@@ -699,7 +846,14 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
         std::string::npos)
       break;
     auto exited = runner_.TryWait(pid);
-    if (!exited.ok() || exited->has_value()) return fail("the template VM exited during boot");
+    if (exited.ok() && exited->has_value()) {
+      absl::Status why = ExitedEarly(t, **exited, "during boot");
+      if (cgrouped()) (void)cgroups_.Remove(VmCgroup(t.name));
+      return absl::UnavailableError(fmt::format("template snapshot {}: {}; console: {}", key,
+                                                why.message(),
+                                                Tail(Slurp(dir + "/console.log"), 400)));
+    }
+    if (!exited.ok()) return fail("the template VM exited during boot");
     if (std::chrono::steady_clock::now() - t0 > options_.boot_timeout)
       return fail("no snapshot point in time");
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -743,7 +897,13 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   // Never continue a template: clones map its RAM file, which must not change.
   (void)qmp->Execute("quit");
   auto done = WaitFor(runner_, pid, options_.stop_timeout);
-  if (!done.ok() || !done->has_value()) kill();
+  if (!done.ok() || !done->has_value()) {
+    kill();
+  } else if (cgrouped()) {
+    // Its RAM file's pages stay charged to the (removed) group until the file goes.
+    if (absl::Status st = cgroups_.Remove(VmCgroup(t.name)); !st.ok())
+      spdlog::warn("qemu runtime: template {}: {}", key, st.message());
+  }
   snap->save_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   if (clone) {
     // Nothing maps it writable now: from here on it cannot change, grow or shrink, so a
@@ -820,6 +980,7 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
   }
   l.memory_bytes = GuestMemory(spec.tmpl);
   l.vcpus = GuestVcpus(spec.tmpl);
+  l.cpus = spec.tmpl.cpus;
   std::shared_ptr<const TemplateSnapshot> snap;
   if (w.snapshot) {
     ASSIGN_OR_RETURN(snap, EnsureSnapshot(l, RoundUpMiB(spec.tmpl.scratch_bytes)));
@@ -874,6 +1035,13 @@ absl::Status QemuRuntime::CleanupStale() {
   fs::remove_all(root, ec);
   if (ec) return absl::InternalError(fmt::format("remove {}: {}", root, ec.message()));
   fs::remove_all(RamRoot(), ec);  // template RAM files of a previous run
+  // The VMs' cgroups of a previous run, with any QEMU still in them (template VMs have no
+  // pid file).
+  if (cgrouped()) {
+    if (int n = cgroups_.KillAll(NodeCgroup()); n > 0)
+      spdlog::warn("qemu runtime: killed {} stale processes in {}", n, NodeCgroup());
+    RETURN_IF_ERROR(cgroups_.Remove(NodeCgroup()));
+  }
   return absl::OkStatus();
 }
 

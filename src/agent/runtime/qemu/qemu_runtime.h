@@ -37,7 +37,21 @@
 // (QMP getfd), a tap (fd 3). Under slirp its host forward listens in the jail's network
 // namespace (loopback only): the forwarder's thread joins that namespace to connect. A
 // tap is opened in the host's namespace and passed in, so the guest's traffic never
-// touches the jail's namespace.
+// touches the jail's namespace. The accelerator probe boots (Prepare()) run in the same
+// jail, as the template VMs' user.
+// Cgroup (with the jail; agent/runtime/cgroup.h, the code that reads runc's groups back):
+// every jailed QEMU has its own group, <cgroup_parent>/qemu-<node>/<VM name> (node: the
+// state_dir's last component), made and limited before QEMU starts and joined by the
+// jailer before anything else, so QEMU never runs outside it; read back (limits and
+// membership) after start, removed once QEMU is gone. Its limits (VmLimits()):
+//   memory  the guest's RAM + kQemuOverheadBytes + TCG's translation buffer;
+//   pids    QEMU's threads: its vCPUs, kQemuWorkerThreads block-I/O workers (capped with
+//           -object main-loop,thread-pool-max) and kQemuOtherThreads; QEMU forks nothing
+//           (its seccomp forbids it);
+//   cpu     a quota of the guest's whole vCPUs (a TCG vCPU thread emulating even a fraction
+//           of a core's work needs its core while it runs) + one core for QEMU's own threads
+//           beside them, and a weight of the template's cpus (100 = one core), so busy VMs
+//           share the host in the template's proportions.
 // Networking: slirp (`restrict=on`: the guest reaches nothing) with one host forward from
 // <instance address>:forward_port to the workload's port; the agent's listening socket
 // on <instance address>:<port> is relayed to it (forwarder.h). Or network: tap: the
@@ -54,9 +68,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "agent/runtime.h"
+#include "agent/runtime/cgroup.h"
 #include "agent/runtime/oci/id_block.h"
 #include "agent/runtime/qemu/guest.h"
 #include "common/process.h"
@@ -95,7 +111,21 @@ struct QemuOptions {
   std::string jailer;               // prewarm-qemu-jail (static); required with jail
   uint32_t jail_id_base = 1000000;  // HostIdBlock: first host id handed out
   std::string jail_lock_dir = "/run/prewarm/userns";  // HostIdBlock: host-wide lock directory
+  // With the jail, each QEMU's cgroup (see above). false: QEMU stays in the agent's
+  // cgroup, unlimited (bench/instance_start's peer for the cost of the cgroup step).
+  bool cgroup = true;
+  std::string cgroup_parent = "prewarm";
+  std::string cgroup_root = "/sys/fs/cgroup";
 };
+
+// A QEMU process's memory beside its guest's RAM (heap, libraries, device and slirp
+// buffers, its page cache); TCG's translation buffer (tb_size_mb) comes on top.
+inline constexpr uint64_t kQemuOverheadBytes = 64ull << 20;
+// QEMU's block-I/O worker threads (thread-pool-max). QEMU aborts when it cannot create a
+// thread, so pids.max leaves room for every one of them.
+inline constexpr uint32_t kQemuWorkerThreads = 16;
+// QEMU's other threads beside its vCPUs and workers (main loop, RCU, ...), with a margin.
+inline constexpr uint32_t kQemuOtherThreads = 8;
 
 // QEMU's seccomp filter in the jail.
 inline constexpr char kQemuSandbox[] =
@@ -113,6 +143,7 @@ struct VmLaunch {
   std::string initramfs;
   uint64_t memory_bytes = 128ull << 20;
   uint32_t vcpus = 1;       // -smp
+  double cpus = 1;          // the template's CPU share in cores (the cgroup's weight)
   int ram_fd = -1;          // the guest RAM file (QEMU's fd 4); -1: anonymous RAM
   bool ram_shared = false;  // the template VM: share=on; clones: share=off
   uint32_t host_id = 0;     // jail: QEMU's host uid and gid
@@ -120,6 +151,7 @@ struct VmLaunch {
   int tap_fd = -1;          // >= 0: -netdev tap on this fd (child fd 3) instead of slirp
   std::string mac;          // the virtio-net device's MAC; empty: QEMU's default
   bool incoming = false;    // -incoming defer (a clone)
+  std::string accel;        // the probe boots': kvm or tcg; empty: the runtime's (Prepare())
 };
 
 // A template's snapshot: its guest RAM file and saved device state.
@@ -167,6 +199,10 @@ class QemuRuntime final : public Runtime {
   absl::StatusOr<uint32_t> TemplateHostId();
   // The prewarm-qemu-jail arguments (up to and including "--") that jail `launch`.
   std::vector<std::string> JailCommand(const VmLaunch& launch) const;
+  // The cgroup of the VM named `name` (VmLaunch::name), and its limits.
+  std::string VmCgroup(const std::string& name) const;
+  CgroupLimits VmLimits(const VmLaunch& launch) const;
+  const Cgroups& cgroups() const { return cgroups_; }
   const std::string& accel() const { return accel_; }  // after Prepare(): "kvm" or "tcg"
   std::string InstanceDir(const std::string& id) const;
   // The QEMU command line of one VM (for tests and logs).
@@ -189,6 +225,16 @@ class QemuRuntime final : public Runtime {
   // Starts QEMU for `launch` from the spawner thread, its output in <dir>/qemu.log. On a
   // tap network it first opens the VM's tap (named after its directory) as QEMU's fd 3.
   absl::StatusOr<pid_t> SpawnVm(VmLaunch launch);
+  // Starts `so.argv` (a QEMU command line for `launch`) from the spawner thread: with the
+  // jail, in the jail and in the VM's cgroup, which it makes first and checks after.
+  absl::StatusOr<pid_t> SpawnQemu(const VmLaunch& launch, SpawnOptions so);
+  // After SpawnQemu: waits for the jailer to join the VM's cgroup and reads its limits
+  // back; an error (with the jailer's words if it exited) otherwise.
+  absl::Status CheckVmCgroup(const VmLaunch& launch, pid_t pid);
+  // The VM's jail or QEMU exited (code `code`) while `during`: an error with its last words.
+  absl::Status ExitedEarly(const VmLaunch& launch, int code, std::string_view during) const;
+  std::string NodeCgroup() const;  // every VM's group is below it
+  bool cgrouped() const { return options_.jail && options_.cgroup; }
   std::string RamRoot() const;
   QemuOptions options_;
   ProcessRunner& runner_;
@@ -203,6 +249,7 @@ class QemuRuntime final : public Runtime {
   std::map<std::string, std::shared_ptr<const TemplateSnapshot>> snapshots_;  // by launch key
   std::map<std::string, std::string> initramfs_;  // by guest workload (under mu_)
   oci::HostIdBlock ids_{options_.jail_id_base, options_.jail_lock_dir, "qemu jail"};
+  Cgroups cgroups_{options_.cgroup_root};
   VmSpawner spawner_{runner_};
 };
 

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -51,6 +52,7 @@ class QemuRuntimeTest : public ::testing::Test {
     options_.jailer = PREWARM_QEMU_JAIL_PATH;
     options_.accel = "auto";
     options_.ram_dir = "/dev/shm/prewarm-test";
+    options_.cgroup_parent = "prewarm-test-qemu";
     auto layers = StaticTestLayers((work_ / "layers").string(), PREWARM_HTTPD_PATH);
     ASSERT_TRUE(layers.ok()) << layers.status();
     layers_ = *layers;
@@ -66,6 +68,9 @@ class QemuRuntimeTest : public ::testing::Test {
     std::error_code ec;
     fs::remove_all(options_.state_dir, ec);
     fs::remove_all(work_, ec);
+    Cgroups cg(options_.cgroup_root);
+    EXPECT_FALSE(fs::exists(cg.Dir(NodeCgroup(), "memory"))) << "VM cgroups outlived the runtime";
+    for (const std::string& dir : cg.JoinDirs(options_.cgroup_parent)) ::rmdir(dir.c_str());
     EXPECT_FALSE(
         fs::exists(options_.ram_dir + "/" + fs::path(options_.state_dir).filename().string()))
         << "template RAM files outlived the runtime";
@@ -77,6 +82,44 @@ class QemuRuntimeTest : public ::testing::Test {
   std::vector<std::string> layers_;
   std::unique_ptr<QemuRuntime> runtime_;
   IpAddr addr_;
+
+  std::string NodeCgroup() const {
+    return options_.cgroup_parent + "/qemu-" + fs::path(options_.state_dir).filename().string();
+  }
+
+  // The running QEMU `pid` of instance `spec` is in a cgroup of its own, as its
+  // /proc/<pid>/cgroup says, whose limits are its guest's RAM + QEMU's overhead and
+  // QEMU's threads.
+  void ExpectOwnCgroup(const InstanceSpec& spec, pid_t pid) {
+    Cgroups cg(options_.cgroup_root);
+    std::string group = NodeCgroup() + "/" + spec.id;
+    std::string procs = Slurp(fmt::format("/proc/{}/cgroup", pid));
+    if (cg.v2()) {
+      EXPECT_NE(procs.find("0::/" + group + "\n"), std::string::npos) << procs;
+    } else {
+      for (const char* c : {"memory", "pids", "cpu"}) {
+        std::regex line(fmt::format(R"((^|\n)\d+:([^:\n]*,)?{}(,[^:\n]*)?:/{}\n)", c, group));
+        EXPECT_TRUE(std::regex_search(procs, line)) << c << " of " << group << " in " << procs;
+      }
+    }
+    uint64_t tb = runtime_->accel() == "kvm" ? 0 : uint64_t{options_.tb_size_mb} << 20;
+    uint64_t want_mem = runtime_->GuestMemory(spec.tmpl) + kQemuOverheadBytes + tb;
+    std::string mem_dir = cg.Dir(group, "memory");
+    EXPECT_EQ(Slurp(mem_dir + (cg.v2() ? "/memory.max" : "/memory.limit_in_bytes")),
+              std::to_string(want_mem) + "\n");
+    uint32_t want_pids = runtime_->GuestVcpus(spec.tmpl) + kQemuWorkerThreads + kQemuOtherThreads;
+    std::string pids_dir = cg.Dir(group, "pids");
+    EXPECT_EQ(Slurp(pids_dir + "/pids.max"), std::to_string(want_pids) + "\n");
+    auto used = ReadCgroupNumber(pids_dir + "/pids.current");
+    ASSERT_TRUE(used.has_value());
+    EXPECT_GE(*used, 2u) << "QEMU's threads";
+    EXPECT_LE(*used, want_pids);
+    auto peak =
+        ReadCgroupNumber(mem_dir + (cg.v2() ? "/memory.peak" : "/memory.max_usage_in_bytes"));
+    std::printf("qemu %s cgroup: memory peak %.1f of %.1f MiB, %u of %u pids\n", spec.id.c_str(),
+                peak.value_or(0) / 1048576.0, want_mem / 1048576.0, static_cast<unsigned>(*used),
+                want_pids);
+  }
 
   InstanceSpec StaticSpec(const std::string& id, const IpAddr& addr) {
     InstanceSpec spec;
@@ -119,17 +162,22 @@ class QemuRuntimeTest : public ::testing::Test {
     std::printf("qemu (%s, snapshot %s): start -> first HTTP answer %.2f s\n",
                 runtime_->accel().c_str(), options_.snapshot.c_str(), ready_s);
     EXPECT_GT((*inst)->Usage().memory_bytes, 8ull << 20);
+    if (options_.jail) ExpectOwnCgroup(spec, pid);
     EXPECT_FALSE((*inst)->PollExit().has_value());
     // The instance's output is its console, where the workload's stdout goes.
     auto out = (*inst)->Output();
     ASSERT_TRUE(out.ok()) << out.status();
-    EXPECT_NE(out->data.find("prewarm-httpd: serving /srv/content"), std::string::npos) << out->data;
+    EXPECT_NE(out->data.find("prewarm-httpd: serving /srv/content"), std::string::npos)
+        << out->data;
     EXPECT_LE(out->data.size(), options_.output_bytes);
     EXPECT_EQ(out->dropped + out->data.size(), fs::file_size(dir + "/console.log"));
     ASSERT_TRUE((*inst)->Destroy().ok());
     EXPECT_TRUE((*inst)->Destroy().ok());  // idempotent
     EXPECT_NE(::kill(pid, 0), 0) << "QEMU " << pid << " outlived Destroy()";
     EXPECT_FALSE(fs::exists(dir));
+    for (const std::string& d :
+         Cgroups(options_.cgroup_root).JoinDirs(NodeCgroup() + "/" + spec.id))
+      EXPECT_FALSE(fs::exists(d)) << "the VM's cgroup outlived it";
     auto gone =
         workload::HttpGet(spec.address, options_.forward_port, "/", std::chrono::seconds(2));
     EXPECT_FALSE(gone.ok()) << "the slirp forward outlived the instance";
@@ -205,6 +253,63 @@ TEST_F(QemuRuntimeTest, ClonesOfATemplateSnapshotServeTheirOwnScratchWithTheirOw
   // The kernel draws boot_id at its first read: nothing reads it before the snapshot.
   EXPECT_NE(boot_ids[0], boot_ids[1]) << "clones of one snapshot must not share a boot id";
   for (auto& inst : insts) EXPECT_TRUE(inst->Destroy().ok());
+}
+
+// A prewarm-qemu-jail that fails once `marker` exists: it makes the real one bind a path
+// that does not exist (a deliberately broken jail setting).
+std::string BreakableJailer(const fs::path& work, const std::string& marker) {
+  std::string path = (work / "breakable-jail").string();
+  fs::create_directories(work);
+  std::ofstream(path) << "#!/bin/sh\nif [ -e " << marker << " ]; then\n  exec "
+                      << PREWARM_QEMU_JAIL_PATH
+                      << " --ro /nonexistent-prewarm-test \"$@\"\nfi\nexec "
+                      << PREWARM_QEMU_JAIL_PATH << " \"$@\"\n";
+  fs::permissions(path, fs::perms::owner_all);
+  return path;
+}
+
+// A jail that fails while a clone restores fails the start as soon as the jail exits,
+// with the jailer's own words (not after QMP's 30 s connect timeout, as a deadline).
+TEST_F(QemuRuntimeTest, AJailFailingDuringACloneRestoreFailsTheStartAtOnceWithItsReason) {
+  std::string marker = (work_ / "break-the-jail").string();
+  options_.jailer = BreakableJailer(work_, marker);
+  runtime_ = std::make_unique<QemuRuntime>(options_, runner_);
+  InstanceSpec spec = StaticSpec("broken", addr_);
+  auto inst = runtime_->Create(spec);  // the template VM boots through the working jail
+  ASSERT_TRUE(inst.ok()) << inst.status();
+  std::ofstream(marker) << "";
+  auto listen = ListenTcp(spec.address, 80);
+  ASSERT_TRUE(listen.ok()) << listen.status();
+  auto t0 = std::chrono::steady_clock::now();
+  absl::Status st = (*inst)->Start(listen->get());
+  std::printf("a clone whose jail fails: Start() returned after %.3f s: %s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+              st.ToString().c_str());
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.code(), absl::StatusCode::kDeadlineExceeded) << st;
+  EXPECT_NE(st.message().find("its jail exited with 125"), std::string::npos) << st;
+  EXPECT_NE(st.message().find(
+                "prewarm-qemu-jail: stat /nonexistent-prewarm-test: No such file or directory"),
+            std::string::npos)
+      << st;
+  EXPECT_TRUE((*inst)->Destroy().ok());
+  for (const std::string& d : Cgroups(options_.cgroup_root).JoinDirs(NodeCgroup() + "/broken"))
+    EXPECT_FALSE(fs::exists(d)) << "the failed VM's cgroup outlived it";
+}
+
+// The accelerator probe boots run in the same jail: one whose jail fails fails Prepare()
+// with the jailer's words (no guest boots here).
+TEST_F(QemuRuntimeTest, TheAcceleratorProbeBootsInTheJail) {
+  std::string marker = (work_ / "break-the-jail").string();
+  options_.jailer = BreakableJailer(work_, marker);
+  std::ofstream(marker) << "";
+  runtime_ = std::make_unique<QemuRuntime>(options_, runner_);
+  absl::Status st = runtime_->Prepare();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("qemu probe-tcg: its jail exited with 125"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("prewarm-qemu-jail: stat /nonexistent-prewarm-test"),
+            std::string::npos)
+      << st;
 }
 
 TEST_F(QemuRuntimeTest, CleanupStaleKillsAVmOfAPreviousAgent) {

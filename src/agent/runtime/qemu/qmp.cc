@@ -26,7 +26,8 @@ absl::StatusOr<google::protobuf::Struct> ParseQmpMessage(const std::string& line
 }
 
 absl::StatusOr<QmpClient> QmpClient::Connect(const std::string& socket_path,
-                                             std::chrono::milliseconds timeout) {
+                                             std::chrono::milliseconds timeout,
+                                             const std::function<bool()>& gone) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   if (socket_path.size() >= sizeof(sa.sun_path)) {
@@ -43,9 +44,13 @@ absl::StatusOr<QmpClient> QmpClient::Connect(const std::string& socket_path,
       RETURN_IF_ERROR(c.Execute("qmp_capabilities").status());
       return c;
     }
+    int err = errno;
+    if (gone && gone()) {
+      return absl::AbortedError(fmt::format("QMP: QEMU exited before it opened {}", socket_path));
+    }
     if (Clock::now() > deadline) {
       return absl::DeadlineExceededError(
-          fmt::format("QMP: cannot connect to {}: {}", socket_path, std::strerror(errno)));
+          fmt::format("QMP: cannot connect to {}: {}", socket_path, std::strerror(err)));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "common/net.h"
@@ -15,9 +16,11 @@ namespace prewarm::agent::qemu {
 class QmpClient {
  public:
   // Connects (retrying until `timeout`: QEMU creates the socket shortly after exec) and
-  // negotiates capabilities.
+  // negotiates capabilities. `gone`, if given, is asked between tries: once it says QEMU
+  // has exited, Connect gives up at once (Aborted) instead of waiting out the timeout.
   static absl::StatusOr<QmpClient> Connect(const std::string& socket_path,
-                                           std::chrono::milliseconds timeout);
+                                           std::chrono::milliseconds timeout,
+                                           const std::function<bool()>& gone = nullptr);
   // Runs `command` with `arguments_json` (an object, or empty) and returns "return".
   // A QMP error reply is an error naming the command and QEMU's description.
   absl::StatusOr<google::protobuf::Value> Execute(
