@@ -166,6 +166,54 @@ TEST_F(ResolverPrecomputeTest, ANewSnapshotIsSeenByTheNextAnswer) {
   EXPECT_EQ(wire.records[27], 0x02);
 }
 
+// The TTL of the first record.
+uint32_t Ttl(const dns::WireAnswer& w) {
+  const uint8_t* p = w.records.data() + 6;
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+// A reload (SIGHUP) swaps the resolver's view: the next answer on both paths follows the
+// new services, networks and TTLs, with its table already built, and no thread keeps a
+// placement made under the old overrides.
+TEST_F(ResolverPrecomputeTest, AReloadIsSeenByTheNextAnswer) {
+  snaps_.Store(Snapshot());
+  dns::ClientInfo fra;
+  fra.source = Ip("192.0.2.1");
+  dns::WireAnswer wire;
+  ASSERT_TRUE(resolver_.ResolveWire("static", kA, fra, wire));
+  EXPECT_EQ(Ttl(wire), config_.stable_ttl_s);
+  EXPECT_FALSE(resolver_.ResolveWire("web", kA, fra, wire));
+  EXPECT_FALSE(resolver_.Resolve("web", kA, fra).has_value()) << "NXDOMAIN before";
+
+  OrchestratorConfig next = config_;
+  next.services["web"] = "static";
+  next.stable_ttl_s = 7;
+  resolver_.Reload(next);
+  EXPECT_TRUE(resolver_.Precomputed()) << "Reload builds the new table";
+  ASSERT_TRUE(resolver_.ResolveWire("web", kA, fra, wire));
+  EXPECT_EQ(Ttl(wire), 7u);
+  EXPECT_NE(Ip("127.77.4.1"), IpAddr::V4(Load(wire))) << "frankfurt's";
+  auto slow = resolver_.Resolve("web", kA, fra);
+  ASSERT_TRUE(slow.has_value());
+  EXPECT_EQ(slow->ttl, 7u);
+
+  // 192.0.2.0/24 moves to virginia: its starting instance (short TTL), though this thread
+  // placed 192.0.2.1 in frankfurt a moment ago.
+  for (NetworkConfig& n : next.networks) {
+    if (n.cidr.ToString() == "192.0.2.0/24") n = NetworkConfig{n.cidr, "virginia", {38.95, -77.45}};
+  }
+  next.services.erase("static");
+  resolver_.Reload(next);
+  ASSERT_TRUE(resolver_.ResolveWire("web", kA, fra, wire));
+  EXPECT_EQ(Ip("127.77.4.1"), IpAddr::V4(Load(wire)));
+  EXPECT_EQ(Ttl(wire), config_.short_ttl_s);
+  EXPECT_EQ(resolver_.Locate(fra).location.region, "virginia");
+  // static is gone from both paths.
+  EXPECT_FALSE(resolver_.ResolveWire("static", kA, fra, wire));
+  EXPECT_FALSE(resolver_.Resolve("static", kA, fra).has_value());
+  EXPECT_EQ(resolver_.view()->config.services.count("static"), 0u);
+}
+
 // Hooked to the replica's publisher as the orchestrator does, the table of each new
 // snapshot is built when it is published, before any query.
 TEST_F(ResolverPrecomputeTest, EachPublishedSnapshotIsPrecomputedBeforeAnyQuery) {
