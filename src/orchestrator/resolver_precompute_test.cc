@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "dns/zone.h"
 #include "geo/mmdb_testutil.h"
@@ -212,6 +214,56 @@ TEST_F(ResolverPrecomputeTest, AReloadIsSeenByTheNextAnswer) {
   EXPECT_FALSE(resolver_.ResolveWire("static", kA, fra, wire));
   EXPECT_FALSE(resolver_.Resolve("static", kA, fra).has_value());
   EXPECT_EQ(resolver_.view()->config.services.count("static"), 0u);
+}
+
+// DNS threads answering while reloads come and go: every answer comes from one view,
+// never a mix (web exists only in the view whose stable TTL is 7), on both paths. (While
+// reloads follow each other this closely the fast path mostly finds its table being built
+// and hands the query to the general path, as it does after any publish.)
+TEST_F(ResolverPrecomputeTest, AnswersDuringReloadsComeFromOneViewEach) {
+  snaps_.Store(Snapshot());
+  OrchestratorConfig with_web = config_;
+  with_web.services["web"] = "static";
+  with_web.stable_ttl_s = 7;
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0};
+  std::atomic<int> nxdomain{0};
+  std::atomic<int> mixed{0};
+  auto ask = [&] {
+    dns::ClientInfo fra;
+    fra.source = Ip("192.0.2.1");
+    for (int i = 0; i < 1'000'000 && !stop.load(); ++i) {
+      dns::WireAnswer wire;
+      if (resolver_.ResolveWire("web", kA, fra, wire)) {
+        answered.fetch_add(1);
+        if (Ttl(wire) != 7) mixed.fetch_add(1);
+      }
+      if (auto a = resolver_.Resolve("web", kA, fra)) {
+        answered.fetch_add(1);
+        if (a->ttl != 7) mixed.fetch_add(1);
+      } else {
+        nxdomain.fetch_add(1);
+      }
+    }
+  };
+  std::thread t1(ask), t2(ask);
+  // At least 200 reloads, and both views seen by a thousand queries each (bounded).
+  int reloads = 0;
+  auto seen_both = [&] { return answered.load() >= 1000 && nxdomain.load() >= 1000; };
+  for (; (reloads < 200 || !seen_both()) && reloads < 1'000'000; ++reloads) {
+    resolver_.Reload(reloads % 2 == 0 ? with_web : config_);
+  }
+  stop.store(true);
+  t1.join();
+  t2.join();
+  EXPECT_TRUE(seen_both()) << answered.load() << " answered, " << nxdomain.load() << " NXDOMAIN";
+  EXPECT_EQ(mixed.load(), 0);
+  resolver_.Reload(with_web);
+  dns::WireAnswer wire;
+  dns::ClientInfo fra;
+  fra.source = Ip("192.0.2.1");
+  ASSERT_TRUE(resolver_.ResolveWire("web", kA, fra, wire));
+  EXPECT_EQ(Ttl(wire), 7u);
 }
 
 // Hooked to the replica's publisher as the orchestrator does, the table of each new
