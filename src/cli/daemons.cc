@@ -124,10 +124,50 @@ int WaitForTerminationSignal(const std::function<void()>& on_hangup) {
 }
 
 ConfigReload::ConfigReload(std::string path, Validate validate)
-    : path_(std::move(path)), validate_(std::move(validate)) {
+    : ConfigReload(
+          std::move(path), "", {},
+          [validate = std::move(validate)](const std::string& p) -> absl::StatusOr<Reloaded> {
+            ASSIGN_OR_RETURN(std::string level, validate(p));
+            return Reloaded{std::move(level), {}, {}, {}};
+          }) {}
+
+ConfigReload::ConfigReload(std::string path, std::string section, std::vector<std::string> reloaded,
+                           Reload reload)
+    : path_(std::move(path)),
+      section_(std::move(section)),
+      reloaded_(std::move(reloaded)),
+      reload_(std::move(reload)) {
   if (path_.empty()) return;
   auto doc = YamlReader::FromFile(path_);
   if (doc.ok()) started_with_ = std::move(*doc);
+}
+
+std::vector<std::string> ConfigReload::NotReloaded(const YamlReader& now) const {
+  auto reloaded = [this](const std::string& key) {
+    return std::find(reloaded_.begin(), reloaded_.end(), key) != reloaded_.end();
+  };
+  std::vector<std::string> restart;
+  for (std::string& key : started_with_->ChangedKeys(now)) {
+    if (key == "log_level") continue;
+    if (section_.empty()) {
+      if (!reloaded(key)) restart.push_back(std::move(key));
+      continue;
+    }
+    if (key != section_) {
+      restart.push_back(std::move(key));
+      continue;
+    }
+    absl::StatusOr<std::optional<YamlReader>> was = started_with_->Map(section_);
+    absl::StatusOr<std::optional<YamlReader>> is = now.Map(section_);
+    if (!was.ok() || !is.ok() || !*was || !*is) {
+      restart.push_back(std::move(key));  // added or removed as a whole
+      continue;
+    }
+    for (const std::string& sub : (*was)->ChangedKeys(**is)) {
+      if (!reloaded(sub)) restart.push_back(section_ + "." + sub);
+    }
+  }
+  return restart;
 }
 
 void ConfigReload::operator()() {
@@ -139,26 +179,46 @@ void ConfigReload::operator()() {
     spdlog::error("SIGHUP: {} not reloaded, the running config is unchanged: {}", path_,
                   st.message());
   };
-  absl::StatusOr<std::string> level = validate_(path_);
-  if (!level.ok()) return fail(level.status());
+  // Read first: a file that cannot be read is not handed to the daemon.
   absl::StatusOr<YamlReader> doc = YamlReader::FromFile(path_);
   if (!doc.ok()) return fail(doc.status());
-  InitLogging(*level);
-  std::vector<std::string> restart;
-  for (std::string& key : started_with_->ChangedKeys(*doc)) {
-    if (key != "log_level") restart.push_back(std::move(key));
-  }
+  absl::StatusOr<Reloaded> done = reload_(path_);
+  if (!done.ok()) return fail(done.status());
+  InitLogging(done->log_level);
+  std::vector<std::string> restart = NotReloaded(*doc);
+  restart.insert(restart.end(), done->not_applied.begin(), done->not_applied.end());
   // Said at info (the rest at warn), or at the least severe level still shown, so a reload
   // to `warn` or `error` still says what it did; nothing when logging is off.
   const spdlog::level::level_enum now = spdlog::get_level();
   if (now == spdlog::level::off) return;
-  spdlog::log(std::max(spdlog::level::info, now), "SIGHUP: reloaded {}: log_level {}", path_,
-              *level);
+  const auto info = std::max(spdlog::level::info, now);
+  std::string changes;
+  for (const std::string& c : done->changes) changes += "; " + c;
+  spdlog::log(info, "SIGHUP: reloaded {}: log_level {}{}", path_, done->log_level, changes);
+  for (const std::string& n : done->notes) spdlog::log(info, "SIGHUP: {}", n);
   if (!restart.empty()) {
     spdlog::log(std::max(spdlog::level::warn, now),
                 "SIGHUP: not reloaded (read only at start; restart to apply): {}",
                 absl::StrJoin(restart, ", "));
   }
+}
+
+absl::StatusOr<ConfigReload::Reloaded> ReloadOrchestrators(
+    const std::vector<orchestrator::Orchestrator*>& replicas,
+    const orchestrator::OrchestratorConfig& next, std::string log_level) {
+  std::vector<orchestrator::ReloadPlan> plans;
+  for (orchestrator::Orchestrator* r : replicas) {
+    ASSIGN_OR_RETURN(orchestrator::ReloadPlan plan, r->PlanReload(next));
+    plans.push_back(std::move(plan));
+  }
+  for (size_t i = 0; i < replicas.size(); ++i) replicas[i]->Reload(plans[i]);
+  ConfigReload::Reloaded out{std::move(log_level), {}, {}, {}};
+  if (!plans.empty()) {
+    out.changes = std::move(plans[0].applied);
+    out.not_applied = std::move(plans[0].not_applied);
+    out.notes = std::move(plans[0].notes);
+  }
+  return out;
 }
 
 }  // namespace prewarm::cli

@@ -104,6 +104,11 @@ class Platform {
   void ReloadGeoDatabases() {
     for (auto& r : replicas_) (void)r->ReloadGeoDatabase();
   }
+  std::vector<orchestrator::Orchestrator*> replicas() const {
+    std::vector<orchestrator::Orchestrator*> out;
+    for (const auto& r : replicas_) out.push_back(r.get());
+    return out;
+  }
 
   const std::string& root() const { return root_; }
   const UpClusterParts& cluster() const { return cluster_; }
@@ -172,11 +177,15 @@ int RunUp(const std::string& config_path, const std::string& runtime, bool clust
   absl::Status started = platform.Start(*cfg);
   if (started.ok()) {
     PrintBanner(*cfg, platform);
-    ConfigReload reload(config_path,
-                        [cluster](const std::string& p) -> absl::StatusOr<std::string> {
-                          ASSIGN_OR_RETURN(UpConfig c, LoadUpConfig(p, cluster));
-                          return c.log_level;
-                        });
+    // The orchestrator's reloaded keys, in every replica (`cluster:` keeps its replicas'
+    // listen addresses and ids: those are read only at start).
+    ConfigReload reload(
+        config_path, "orchestrator",
+        {std::begin(orchestrator::kReloadedKeys), std::end(orchestrator::kReloadedKeys)},
+        [cluster, &platform](const std::string& p) -> absl::StatusOr<ConfigReload::Reloaded> {
+          ASSIGN_OR_RETURN(UpConfig c, LoadUpConfig(p, cluster));
+          return ReloadOrchestrators(platform.replicas(), c.orchestrator, c.log_level);
+        });
     int sig = WaitForTerminationSignal([&reload, &platform] {
       reload();
       platform.ReloadGeoDatabases();
@@ -196,10 +205,14 @@ int RunOrchestrator(const std::string& config_path) {
   InitLogging(cfg->log_level);
   orchestrator::Orchestrator orch(*cfg, RealClock::Get());
   if (auto st = orch.Start(); !st.ok()) return Fail(st);
-  ConfigReload reload(config_path, [](const std::string& p) -> absl::StatusOr<std::string> {
-    ASSIGN_OR_RETURN(orchestrator::OrchestratorConfig c, orchestrator::LoadOrchestratorConfig(p));
-    return c.log_level;
-  });
+  ConfigReload reload(
+      config_path, "",
+      {std::begin(orchestrator::kReloadedKeys), std::end(orchestrator::kReloadedKeys)},
+      [&orch](const std::string& p) -> absl::StatusOr<ConfigReload::Reloaded> {
+        ASSIGN_OR_RETURN(orchestrator::OrchestratorConfig c,
+                         orchestrator::LoadOrchestratorConfig(p));
+        return ReloadOrchestrators({&orch}, c, c.log_level);
+      });
   WaitForTerminationSignal([&reload, &orch] {
     reload();
     (void)orch.ReloadGeoDatabase();  // logs its own outcome

@@ -224,7 +224,8 @@ grpc::Status OrchestratorServiceImpl::ListTemplates(grpc::ServerContext* ctx,
                                                     const v1::ListTemplatesRequest*,
                                                     v1::ListTemplatesResponse* resp) {
   AUTHORIZE(ctx, "list templates", Role::kOperator, Role::kForecaster);
-  const OrchestratorConfig& config = replica_.config();
+  const std::shared_ptr<const OrchestratorConfig> live = live_ ? live_() : nullptr;
+  const OrchestratorConfig& config = live ? *live : replica_.config();
   std::map<std::string, std::vector<std::string>> services;
   for (const auto& [label, tmpl] : config.services) services[tmpl].push_back(label);
   std::shared_ptr<const ClusterData> d = replica_.cache().Data();

@@ -5,6 +5,9 @@
 // server every caller may do everything.
 #pragma once
 
+#include <functional>
+#include <memory>
+
 #include "orchestrator/event_feed.h"
 #include "orchestrator/replica.h"
 #include "prewarm/v1/agent.grpc.pb.h"
@@ -29,6 +32,11 @@ class AgentServiceImpl final : public v1::AgentService::Service {
 class OrchestratorServiceImpl final : public v1::OrchestratorService::Service {
  public:
   explicit OrchestratorServiceImpl(Replica& replica) : replica_(replica) {}
+  // The config the DNS answers from now (services and templates after a SIGHUP reload:
+  // Orchestrator::Reload), for ListTemplates; unset: the replica's, as it started. Set
+  // before serving.
+  using LiveConfig = std::function<std::shared_ptr<const OrchestratorConfig>()>;
+  void SetLiveConfig(LiveConfig live) { live_ = std::move(live); }
   grpc::Status SubmitPrefetch(grpc::ServerContext*, const v1::SubmitPrefetchRequest* req,
                               v1::SubmitPrefetchResponse* resp) override;
   grpc::Status ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*,
@@ -53,6 +61,7 @@ class OrchestratorServiceImpl final : public v1::OrchestratorService::Service {
 
  private:
   Replica& replica_;
+  LiveConfig live_;
 };
 
 class ForecastFeedImpl final : public v1::ForecastFeed::Service {

@@ -86,6 +86,24 @@ TEST_F(OperatorApiTest, ListTemplatesGivesTheConfigWithTheNodesAndInstancesOfEac
   EXPECT_EQ(resp.templates(1).instances(), 0u);
 }
 
+// After a SIGHUP reload the listing follows the config the DNS answers from.
+TEST_F(OperatorApiTest, ListTemplatesFollowsTheLiveConfig) {
+  auto live = std::make_shared<OrchestratorConfig>(replica_.r().config());
+  live->services = {{"static", "static"}, {"www", "static"}, {"api", "api"}};
+  live->templates["api"] = TemplateInfo{"premium", 0.2, 3, 0};
+  service_.SetLiveConfig([live] { return live; });
+  v1::ListTemplatesResponse resp;
+  ASSERT_TRUE(service_.ListTemplates(&ctx_, nullptr, &resp).ok());
+  ASSERT_EQ(resp.templates_size(), 3);
+  EXPECT_EQ(resp.templates(0).name(), "api");
+  EXPECT_EQ(resp.templates(0).tier(), "premium");
+  ASSERT_EQ(resp.templates(1).services_size(), 2);
+  EXPECT_EQ(resp.templates(1).services(0), "static");
+  EXPECT_EQ(resp.templates(1).services(1), "www");
+  EXPECT_EQ(resp.templates(2).name(), "video");
+  EXPECT_EQ(resp.templates(2).services_size(), 0) << "no service names it any more";
+}
+
 TEST_F(OperatorApiTest, ListForecastsGivesTheLatestForecastAndTheOpenWindowsPerKey) {
   const int64_t now = clock_.NowMs();
   auto submit = [&](const std::string& region, int64_t start, int64_t end, uint32_t target,

@@ -94,6 +94,10 @@ absl::Status Orchestrator::StartDns() {
 absl::Status Orchestrator::StartGrpc() {
   agent_service_ = std::make_unique<AgentServiceImpl>(replica_->sessions());
   api_service_ = std::make_unique<OrchestratorServiceImpl>(*replica_);
+  api_service_->SetLiveConfig([r = resolver_.get()] {
+    std::shared_ptr<const ResolverView> v = r->view();
+    return std::shared_ptr<const OrchestratorConfig>(v, &v->config);
+  });
   feed_service_ = std::make_unique<ForecastFeedImpl>(*events_);
   if (config_.tls.enabled()) RETURN_IF_ERROR(security::CheckTlsFiles(config_.tls));
   ASSIGN_OR_RETURN(auto creds, security::ServerCredentials(config_.tls, config_.grpc_listen));
@@ -210,6 +214,20 @@ absl::Status Orchestrator::ReloadGeoDatabase() {
     spdlog::error("dns.geoip: not reloaded; still using the previous database: {}", st.message());
   }
   return st;
+}
+
+absl::StatusOr<ReloadPlan> Orchestrator::PlanReload(const OrchestratorConfig& next) const {
+  if (resolver_ == nullptr) return absl::FailedPreconditionError("the orchestrator is not started");
+  return orchestrator::PlanReload(config_, resolver_->view()->config, next);
+}
+
+void Orchestrator::Reload(ReloadPlan& plan) {
+  if (!plan.applied.empty()) resolver_->Reload(plan.config);
+  std::shared_ptr<const RoutingSnapshot> snap = snapshots_.Load();
+  ReloadNotes(plan, [&snap](const std::string& tmpl) -> size_t {
+    auto it = snap->instances.find(tmpl);
+    return it == snap->instances.end() ? 0 : it->second.size();
+  });
 }
 
 absl::Status Orchestrator::Start() {

@@ -20,6 +20,7 @@
 #include "autoscale/service_time.h"
 #include "common/clock.h"
 #include "orchestrator/config.h"
+#include "orchestrator/config_reload.h"
 #include "orchestrator/dashboard.h"
 #include "orchestrator/event_feed.h"
 #include "orchestrator/replica.h"
@@ -73,6 +74,14 @@ class Orchestrator {
   // Re-reads dns.geoip.database (SIGHUP); on error the running database stays. OK and a
   // no-op without dns.geoip.
   absl::Status ReloadGeoDatabase();
+  // SIGHUP with a valid new config, in two steps so that several replicas (prewarm up)
+  // change all or none: PlanReload decides what this replica takes of `next`
+  // (config_reload.h; an error when it refuses `next`), Reload applies a plan to its
+  // answers from the next query on (the resolver's view is swapped; the DNS threads take
+  // no lock) and fills its `notes`. Called from one thread (the signal wait). The other
+  // replicas are not told: each reloads its own file on its own SIGHUP.
+  absl::StatusOr<ReloadPlan> PlanReload(const OrchestratorConfig& next) const;
+  void Reload(ReloadPlan& plan);
 
  private:
   absl::Status CheckOrigin() const;
@@ -91,7 +100,7 @@ class Orchestrator {
   void RenderPrefetch(MetricsText& m) const;
   void RenderGeo(MetricsText& m) const;
 
-  OrchestratorConfig config_;
+  OrchestratorConfig config_;  // as started; what a reload changes is in resolver_->view()
   const Clock& clock_;
   SnapshotHolder snapshots_;
   ServiceTimeMeter service_times_;  // before the feed and the replica that point at it

@@ -41,16 +41,27 @@ std::atomic<uint64_t> next_resolver_id{1};
 struct CachedTable {
   uint64_t resolver = 0;
   uint64_t generation = 0;
+  uint64_t view = 0;  // ResolverView::generation
   std::shared_ptr<const RouteTable> table;
 };
 thread_local CachedTable cached_table;
 
+// Each thread's ResolverView for the general path, kept while the view generation stays.
+struct CachedView {
+  uint64_t resolver = 0;
+  uint64_t generation = 0;
+  std::shared_ptr<const ResolverView> view;
+};
+thread_local CachedView cached_view;
+
 // Each DNS thread's last placements, for ResolveWire: the address looked up (the ECS
 // subnet or the source) -> its bucket and the prefix of the entry that matched. A lookup
-// is a function of the address and the database, so an entry stays right until the
-// database is reloaded (MmdbCounters::reloads, counted after the swap). Direct-mapped.
+// is a function of the address, the overrides and the database, so an entry stays right
+// until the view changes (Reload) or the database is reloaded (MmdbCounters::reloads,
+// counted after the swap). Direct-mapped.
 struct CachedPlace {
   uint64_t resolver = 0;  // 0: empty
+  uint64_t view = 0;      // ResolverView::generation
   uint64_t reloads = 0;
   IpAddr address;
   int bucket = -1;
@@ -88,46 +99,72 @@ geo::MmdbMapping MakeGeoMapping(const OrchestratorConfig& config) {
 OrchestratorResolver::OrchestratorResolver(const OrchestratorConfig& config,
                                            const SnapshotHolder& snapshots, ColdPath& cold,
                                            const Clock& clock, EventFeed* feed)
-    : config_(config),
-      snapshots_(snapshots),
+    : snapshots_(snapshots),
       id_(next_resolver_id.fetch_add(1)),
       random_(ThreadRandom),
       cold_(cold),
       clock_(clock),
       feed_(feed) {
+  view_.store(MakeView(config, 1));
+  view_generation_.store(1);
+}
+
+std::shared_ptr<const ResolverView> OrchestratorResolver::MakeView(const OrchestratorConfig& config,
+                                                                   uint64_t generation) const {
+  auto v = std::make_shared<ResolverView>();
+  v->generation = generation;
+  v->config = config;
   for (const auto& n : config.networks) {
-    absl::Status st = locator_.Add(n.cidr, geo::Location{n.region, n.point});
+    absl::Status st = v->locator.Add(n.cidr, geo::Location{n.region, n.point});
     if (!st.ok()) spdlog::warn("networks: {}", st.message());
   }
   if (const RegionConfig* r = config.FindRegion(config.default_region)) {
-    default_location_ = geo::Location{r->name, r->point};
+    v->default_location = geo::Location{r->name, r->point};
   }
   // The RouteTable's axes.
   for (const auto& [service, tmpl] : config.services) {
-    auto it = std::find(templates_.begin(), templates_.end(), tmpl);
-    if (it == templates_.end()) it = templates_.insert(templates_.end(), tmpl);
-    service_template_[service] = static_cast<uint32_t>(it - templates_.begin());
+    auto it = std::find(v->templates.begin(), v->templates.end(), tmpl);
+    if (it == v->templates.end()) it = v->templates.insert(v->templates.end(), tmpl);
+    v->service_template[service] = static_cast<uint32_t>(it - v->templates.begin());
   }
   auto add_bucket = [&](const geo::Location& l) {
-    for (const geo::Location& b : buckets_) {
+    for (const geo::Location& b : v->buckets) {
       if (SameLocation(b, l)) return;
     }
-    buckets_.push_back(l);
+    v->buckets.push_back(l);
   };
-  add_bucket(default_location_);
+  add_bucket(v->default_location);
   for (const auto& n : config.networks) add_bucket(geo::Location{n.region, n.point});
   for (const RegionConfig& r : config.regions) add_bucket(geo::Location{r.name, r.point});
   for (const auto& [country, location] : MakeGeoMapping(config).countries) add_bucket(location);
-  for (const geo::Location& b : buckets_) {
-    bucket_region_index_.push_back(feed_ ? feed_->RegionIndex(b.region) : -1);
+  for (const geo::Location& b : v->buckets) {
+    v->bucket_region_index.push_back(feed_ ? feed_->RegionIndex(b.region) : -1);
   }
-  for (const std::string& t : templates_) {
-    template_feed_index_.push_back(feed_ ? feed_->TemplateIndex(t) : -1);
+  for (const std::string& t : v->templates) {
+    v->template_feed_index.push_back(feed_ ? feed_->TemplateIndex(t) : -1);
   }
+  return v;
+}
+
+void OrchestratorResolver::Reload(const OrchestratorConfig& config) {
+  std::shared_ptr<const ResolverView> next = MakeView(config, view_generation_.load() + 1);
+  view_.store(next, std::memory_order_release);
+  view_generation_.store(next->generation, std::memory_order_release);
+  Precompute();  // the new answers, before the DNS threads ask for them
+}
+
+const ResolverView& OrchestratorResolver::View() const {
+  const uint64_t generation = view_generation_.load(std::memory_order_acquire);
+  CachedView& c = cached_view;
+  if (c.resolver != id_ || c.generation != generation) {
+    std::shared_ptr<const ResolverView> v = view_.load(std::memory_order_acquire);
+    c = CachedView{id_, v->generation, std::move(v)};
+  }
+  return *c.view;
 }
 
 OrchestratorResolver::BucketPlace OrchestratorResolver::LocateBucket(
-    const dns::ClientInfo& client) const {
+    const ResolverView& v, const dns::ClientInfo& client) const {
   IpAddr addr = client.source;
   int source_prefix = -1;
   if (client.ecs && client.ecs->source_prefix > 0) {
@@ -137,9 +174,9 @@ OrchestratorResolver::BucketPlace OrchestratorResolver::LocateBucket(
   const uint64_t reloads =
       mmdb_ != nullptr ? mmdb_->counters().reloads.load(std::memory_order_acquire) : 0;
   CachedPlace& c = place_cache[PlaceSlot(addr)];
-  if (c.resolver != id_ || c.reloads != reloads || c.address != addr) {
+  if (c.resolver != id_ || c.view != v.generation || c.reloads != reloads || c.address != addr) {
     // Locate's lookups, in its order.
-    std::optional<geo::Located> hit = locator_.Lookup(addr);
+    std::optional<geo::Located> hit = v.locator.Lookup(addr);
     bool keep = true;
     if (!hit && mmdb_ != nullptr) {
       // A corrupt record is counted on every lookup: such an answer is not kept.
@@ -147,7 +184,11 @@ OrchestratorResolver::BucketPlace OrchestratorResolver::LocateBucket(
       hit = mmdb_->Lookup(addr);
       keep = errors == mmdb_->counters().lookup_errors.load(std::memory_order_relaxed);
     }
-    CachedPlace fresh{id_, reloads, addr, BucketOf(hit ? hit->location : default_location_),
+    CachedPlace fresh{id_,
+                      v.generation,
+                      reloads,
+                      addr,
+                      BucketOf(v, hit ? hit->location : v.default_location),
                       hit ? hit->matched_prefix : -1};
     if (!keep) {
       fresh.resolver = 0;
@@ -169,9 +210,9 @@ OrchestratorResolver::BucketPlace OrchestratorResolver::Scope(int bucket, int ma
   return BucketPlace{bucket, static_cast<uint8_t>(scope)};
 }
 
-int OrchestratorResolver::BucketOf(const geo::Location& where) const {
-  for (size_t i = 0; i < buckets_.size(); ++i) {
-    if (SameLocation(buckets_[i], where)) return static_cast<int>(i);
+int OrchestratorResolver::BucketOf(const ResolverView& v, const geo::Location& where) {
+  for (size_t i = 0; i < v.buckets.size(); ++i) {
+    if (SameLocation(v.buckets[i], where)) return static_cast<int>(i);
   }
   return -1;
 }
@@ -179,21 +220,24 @@ int OrchestratorResolver::BucketOf(const geo::Location& where) const {
 std::shared_ptr<const RouteTable> OrchestratorResolver::Build() const {
   auto table = std::make_shared<RouteTable>();
   // The generation first: if a Store comes between, the table is older than its snapshot
-  // and is simply built again.
+  // and is simply built again. The view carries its own generation.
   table->generation = snapshots_.generation();
+  table->view = view_.load(std::memory_order_acquire);
   table->snapshot = snapshots_.Load();
   const RoutingSnapshot& snap = *table->snapshot;
-  table->entries.resize(templates_.size() * buckets_.size() * 2);
-  for (size_t t = 0; t < templates_.size(); ++t) {
-    for (size_t b = 0; b < buckets_.size(); ++b) {
+  const ResolverView& v = *table->view;
+  const size_t buckets = v.buckets.size();
+  table->entries.resize(v.templates.size() * buckets * 2);
+  for (size_t t = 0; t < v.templates.size(); ++t) {
+    for (size_t b = 0; b < buckets; ++b) {
       for (int aaaa = 0; aaaa < 2; ++aaaa) {
-        RouteTable::Entry& e = table->entries[(t * buckets_.size() + b) * 2 + aaaa];
-        ClientPlace where{buckets_[b].region, buckets_[b].point, aaaa ? AF_INET6 : AF_INET};
-        Candidates c = ChooseCandidates(snap, templates_[t], where);
+        RouteTable::Entry& e = table->entries[(t * buckets + b) * 2 + aaaa];
+        ClientPlace where{v.buckets[b].region, v.buckets[b].point, aaaa ? AF_INET6 : AF_INET};
+        Candidates c = ChooseCandidates(snap, v.templates[t], where);
         e.kind = c.kind;
         if (c.instances.empty()) continue;  // the cold path or the origin: Resolve
         const uint32_t ttl =
-            c.kind == PickKind::kLocalReady ? config_.stable_ttl_s : config_.short_ttl_s;
+            c.kind == PickKind::kLocalReady ? v.config.stable_ttl_s : v.config.short_ttl_s;
         for (const RoutedInstance* inst : c.instances) {
           dns::EncodeAddressRecords(aaaa ? kTypeAaaa : kTypeA, ttl, {&inst->address, 1}, e.records);
         }
@@ -205,48 +249,54 @@ std::shared_ptr<const RouteTable> OrchestratorResolver::Build() const {
   return table;
 }
 
+bool OrchestratorResolver::Current(const RouteTable* t) const {
+  return t != nullptr && t->generation == snapshots_.generation() &&
+         t->view->generation == view_generation_.load(std::memory_order_acquire);
+}
+
 void OrchestratorResolver::Precompute() {
   std::lock_guard<std::mutex> l(build_mu_);
   std::shared_ptr<const RouteTable> t = table_.load(std::memory_order_acquire);
-  if (t == nullptr || t->generation != snapshots_.generation()) table_.store(Build());
+  if (!Current(t.get())) table_.store(Build());
 }
 
 bool OrchestratorResolver::Precomputed() const {
-  std::shared_ptr<const RouteTable> t = table_.load(std::memory_order_acquire);
-  return t != nullptr && t->generation == snapshots_.generation();
+  return Current(table_.load(std::memory_order_acquire).get());
 }
 
 const RouteTable* OrchestratorResolver::Table() {
   const uint64_t generation = snapshots_.generation();
+  const uint64_t view = view_generation_.load(std::memory_order_acquire);
   CachedTable& c = cached_table;
-  if (c.resolver == id_ && c.generation == generation) return c.table.get();
+  if (c.resolver == id_ && c.generation == generation && c.view == view) return c.table.get();
   std::shared_ptr<const RouteTable> t = table_.load(std::memory_order_acquire);
-  if (t == nullptr || t->generation != generation) {
+  if (!Current(t.get())) {
     std::unique_lock<std::mutex> l(build_mu_, std::try_to_lock);
     if (!l.owns_lock()) return nullptr;  // another thread is building it
     t = table_.load(std::memory_order_acquire);
-    if (t == nullptr || t->generation != generation) {
+    if (!Current(t.get())) {
       t = Build();
       table_.store(t, std::memory_order_release);
     }
   }
-  c = CachedTable{id_, t->generation, std::move(t)};
+  c = CachedTable{id_, t->generation, t->view->generation, std::move(t)};
   return c.table.get();
 }
 
 bool OrchestratorResolver::ResolveWire(std::string_view service, uint16_t qtype,
                                        const dns::ClientInfo& client, dns::WireAnswer& out) {
   if (qtype != kTypeA && qtype != kTypeAaaa) return false;
-  auto svc = service_template_.find(absl::string_view(service.data(), service.size()));
-  if (svc == service_template_.end()) return false;
   const RouteTable* table = Table();
   if (table == nullptr) return false;
-  const BucketPlace placed = LocateBucket(client);
+  const ResolverView& v = *table->view;
+  auto svc = v.service_template.find(absl::string_view(service.data(), service.size()));
+  if (svc == v.service_template.end()) return false;
+  const BucketPlace placed = LocateBucket(v, client);
   const int bucket = placed.bucket;
   if (bucket < 0) return false;
   const uint32_t tmpl = svc->second;
   const RouteTable::Entry& e =
-      table->entries[(tmpl * buckets_.size() + static_cast<size_t>(bucket)) * 2 +
+      table->entries[(tmpl * v.buckets.size() + static_cast<size_t>(bucket)) * 2 +
                      (qtype == kTypeAaaa ? 1 : 0)];
   if (e.candidates.empty()) return false;
   // Resolve's choice (ChooseInstance = ChooseCandidates + PickCandidate), on live loads.
@@ -263,7 +313,7 @@ bool OrchestratorResolver::ResolveWire(std::string_view service, uint16_t qtype,
   (local ? (inst.ready ? counters_.ready : counters_.starting) : counters_.remote)
       .fetch_add(1, std::memory_order_relaxed);
   if (feed_ != nullptr) {
-    feed_->Record(bucket_region_index_[static_cast<size_t>(bucket)], template_feed_index_[tmpl],
+    feed_->Record(v.bucket_region_index[static_cast<size_t>(bucket)], v.template_feed_index[tmpl],
                   false, client.source);
   }
   if (history_ != nullptr) history_->Answer(inst.id, inst.address);
@@ -272,15 +322,20 @@ bool OrchestratorResolver::ResolveWire(std::string_view service, uint16_t qtype,
 }
 
 OrchestratorResolver::Placed OrchestratorResolver::Locate(const dns::ClientInfo& client) const {
+  return Locate(View(), client);
+}
+
+OrchestratorResolver::Placed OrchestratorResolver::Locate(const ResolverView& v,
+                                                          const dns::ClientInfo& client) const {
   IpAddr addr = client.source;
   int source_prefix = -1;
   if (client.ecs && client.ecs->source_prefix > 0) {
     addr = client.ecs->address;
     source_prefix = client.ecs->source_prefix;
   }
-  std::optional<geo::Located> hit = locator_.Lookup(addr);
+  std::optional<geo::Located> hit = v.locator.Lookup(addr);
   if (!hit && mmdb_ != nullptr) hit = mmdb_->Lookup(addr);
-  if (!hit) return Placed{default_location_, static_cast<uint8_t>(std::max(source_prefix, 0))};
+  if (!hit) return Placed{v.default_location, static_cast<uint8_t>(std::max(source_prefix, 0))};
   int scope = source_prefix < 0 ? 0 : std::min(hit->matched_prefix, source_prefix);
   return Placed{hit->location, static_cast<uint8_t>(scope)};
 }
@@ -292,28 +347,30 @@ void OrchestratorResolver::Record(const Placed& placed, const std::string& tmpl,
                 client.source);
 }
 
-std::vector<IpAddr> OrchestratorResolver::OriginAddresses(int family) const {
+std::vector<IpAddr> OrchestratorResolver::OriginAddresses(const ResolverView& v, int family) {
   std::vector<IpAddr> out;
-  for (const IpAddr& a : config_.origin_addresses) {
+  for (const IpAddr& a : v.config.origin_addresses) {
     if (family == 0 || a.family() == family) out.push_back(a);
   }
   return out;
 }
 
-dns::ServiceAnswer OrchestratorResolver::Origin(std::vector<IpAddr> addresses, uint8_t scope) {
+dns::ServiceAnswer OrchestratorResolver::Origin(const ResolverView& v,
+                                                std::vector<IpAddr> addresses, uint8_t scope) {
   counters_.origin.fetch_add(1, std::memory_order_relaxed);
-  return dns::ServiceAnswer{std::move(addresses), config_.short_ttl_s, scope};
+  return dns::ServiceAnswer{std::move(addresses), v.config.short_ttl_s, scope};
 }
 
 std::optional<dns::ServiceAnswer> OrchestratorResolver::Resolve(std::string_view service,
                                                                 uint16_t qtype,
                                                                 const dns::ClientInfo& client) {
-  auto svc = config_.services.find(std::string(service));
-  if (svc == config_.services.end()) return std::nullopt;
+  const ResolverView& v = View();
+  auto svc = v.config.services.find(std::string(service));
+  if (svc == v.config.services.end()) return std::nullopt;
   const std::string& tmpl = svc->second;
-  Placed placed = Locate(client);
+  Placed placed = Locate(v, client);
   const int family = FamilyFor(qtype);
-  if (family < 0) return dns::ServiceAnswer{{}, config_.short_ttl_s, placed.scope};
+  if (family < 0) return dns::ServiceAnswer{{}, v.config.short_ttl_s, placed.scope};
   // An AAAA query is answered by instances on nodes with IPv6 ranges only (and starts one
   // only there); an A query by IPv4 ones. Nothing of that family: the origin's addresses,
   // which the Authority filters by type, so NODATA when it has none of them either.
@@ -329,7 +386,8 @@ std::optional<dns::ServiceAnswer> OrchestratorResolver::Resolve(std::string_view
     bool local = pick.kind == PickKind::kLocalReady || pick.kind == PickKind::kLocalStarting;
     (local ? (inst.ready ? counters_.ready : counters_.starting) : counters_.remote)
         .fetch_add(1, std::memory_order_relaxed);
-    uint32_t ttl = pick.kind == PickKind::kLocalReady ? config_.stable_ttl_s : config_.short_ttl_s;
+    uint32_t ttl =
+        pick.kind == PickKind::kLocalReady ? v.config.stable_ttl_s : v.config.short_ttl_s;
     Record(placed, tmpl, false, client);
     if (history_ != nullptr) history_->Answer(inst.id, inst.address);
     return dns::ServiceAnswer{{inst.address}, ttl, placed.scope};
@@ -340,7 +398,7 @@ std::optional<dns::ServiceAnswer> OrchestratorResolver::Resolve(std::string_view
       counters_.cold.fetch_add(1, std::memory_order_relaxed);
       Record(placed, tmpl, true, client);
       if (history_ != nullptr) history_->Answer(cold->instance, cold->address);
-      return dns::ServiceAnswer{{cold->address}, config_.short_ttl_s, placed.scope};
+      return dns::ServiceAnswer{{cold->address}, v.config.short_ttl_s, placed.scope};
     }
     // No reservation (the store is out of reach, or every address was taken): anything
     // that already runs elsewhere beats the origin.
@@ -349,16 +407,16 @@ std::optional<dns::ServiceAnswer> OrchestratorResolver::Resolve(std::string_view
       counters_.remote.fetch_add(1, std::memory_order_relaxed);
       Record(placed, tmpl, true, client);
       if (history_ != nullptr) history_->Answer(existing.instance->id, existing.instance->address);
-      return dns::ServiceAnswer{{existing.instance->address}, config_.short_ttl_s, placed.scope};
+      return dns::ServiceAnswer{{existing.instance->address}, v.config.short_ttl_s, placed.scope};
     }
   }
-  std::vector<IpAddr> origin = OriginAddresses(family);
+  std::vector<IpAddr> origin = OriginAddresses(v, family);
   // Nothing of the asked family anywhere, not even the origin (an AAAA query while every
   // node and the origin are IPv4): NODATA, and not demand, since the client's query for
   // the other family is the one it will connect with.
-  if (origin.empty()) return dns::ServiceAnswer{{}, config_.short_ttl_s, placed.scope};
+  if (origin.empty()) return dns::ServiceAnswer{{}, v.config.short_ttl_s, placed.scope};
   Record(placed, tmpl, true, client);
-  return Origin(std::move(origin), placed.scope);
+  return Origin(v, std::move(origin), placed.scope);
 }
 
 }  // namespace prewarm::orchestrator

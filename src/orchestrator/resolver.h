@@ -34,6 +34,22 @@ struct ResolverCounters {
 // dns.geoip's countries and the regions' points, as the MaxMind locator takes them.
 geo::MmdbMapping MakeGeoMapping(const OrchestratorConfig& config);
 
+// What the resolver reads of the config, with the RouteTable's axes made from it:
+// immutable once built. OrchestratorResolver::Reload publishes a new one (SIGHUP:
+// config_reload.h), and a DNS thread picks it up by comparing one word, its generation.
+struct ResolverView {
+  uint64_t generation = 0;
+  OrchestratorConfig config;  // services, ttl, networks, default_region, origin, regions
+  // The RouteTable's axes: templates (by service label) and location buckets.
+  std::vector<std::string> templates;
+  absl::flat_hash_map<std::string, uint32_t> service_template;
+  std::vector<geo::Location> buckets;
+  std::vector<int> bucket_region_index;  // EventFeed::RegionIndex per bucket
+  std::vector<int> template_feed_index;  // EventFeed::TemplateIndex per template
+  geo::CidrLocator locator;              // networks: (overrides)
+  geo::Location default_location;
+};
+
 // The answers of one routing snapshot, precomputed per (template, client location bucket,
 // address family): what ChooseCandidates decides there, and each candidate's answer record
 // in wire form (dns::EncodeAddressRecords). Built once per published snapshot; only the
@@ -50,6 +66,7 @@ struct RouteTable {
   };
   std::shared_ptr<const RoutingSnapshot> snapshot;  // the candidates point into it
   uint64_t generation = 0;                          // SnapshotHolder::generation() built from
+  std::shared_ptr<const ResolverView> view;         // the axes, services and TTLs built from
   std::vector<Entry> entries;  // [(template * buckets + bucket) * 2 + (AAAA ? 1 : 0)]
 };
 
@@ -66,7 +83,15 @@ class OrchestratorResolver final : public dns::ServiceResolver {
   bool ResolveWire(std::string_view service, uint16_t qtype, const dns::ClientInfo& client,
                    dns::WireAnswer& out) override;
 
-  // Builds the current snapshot's RouteTable now, unless it is built already. The
+  // Replaces what the resolver reads of the config with `config` (SIGHUP: Orchestrator::
+  // Reload, after PlanReload): queries from then on are answered from its services,
+  // networks, default region and TTLs. The new RouteTable is built before it returns.
+  // One Reload at a time (the caller serialises them).
+  void Reload(const OrchestratorConfig& config);
+  // The config the resolver answers from now (the latest Reload's, else the start's).
+  std::shared_ptr<const ResolverView> view() const { return view_.load(std::memory_order_acquire); }
+
+  // Builds the current RouteTable (of this snapshot and view) now, unless it is built already. The
   // orchestrator calls it after each publish (SnapshotPublisher::SetAfterPublish); a
   // ResolveWire that finds no table for the current snapshot builds one (tests, or a
   // Store not made by the publisher), while other threads answer by Resolve meanwhile.
@@ -95,45 +120,48 @@ class OrchestratorResolver final : public dns::ServiceResolver {
   void SetGeoDatabase(const geo::MmdbLocator* mmdb) { mmdb_ = mmdb; }
 
  private:
+  std::shared_ptr<const ResolverView> MakeView(const OrchestratorConfig& config,
+                                               uint64_t generation) const;
+  // This thread's view: the current one, by one word while it has not changed.
+  const ResolverView& View() const;
+  Placed Locate(const ResolverView& v, const dns::ClientInfo& client) const;
   // The origin's addresses of `family` (0: all).
-  std::vector<IpAddr> OriginAddresses(int family) const;
-  dns::ServiceAnswer Origin(std::vector<IpAddr> addresses, uint8_t scope);
+  static std::vector<IpAddr> OriginAddresses(const ResolverView& v, int family);
+  dns::ServiceAnswer Origin(const ResolverView& v, std::vector<IpAddr> addresses, uint8_t scope);
   // Counts the answer as demand; the sender's network bounds its weight (EventFeed).
   void Record(const Placed& placed, const std::string& tmpl, bool cold,
               const dns::ClientInfo& client);
 
-  // The bucket of `where`, or -1.
-  int BucketOf(const geo::Location& where) const;
+  // The bucket of `where` in `v`, or -1.
+  static int BucketOf(const ResolverView& v, const geo::Location& where);
   // Locate for ResolveWire: the client's bucket (-1: none) and scope, through a per-thread
   // cache of lookups (resolver.cc, CachedPlace).
   struct BucketPlace {
     int bucket = -1;
     uint8_t scope = 0;
   };
-  BucketPlace LocateBucket(const dns::ClientInfo& client) const;
+  BucketPlace LocateBucket(const ResolverView& v, const dns::ClientInfo& client) const;
   static BucketPlace Scope(int bucket, int matched_prefix, int source_prefix);
-  // This thread's RouteTable for the current snapshot; nullptr while another thread builds it.
+  // This thread's RouteTable for the current snapshot and view; nullptr while another
+  // thread builds it.
   const RouteTable* Table();
+  // Whether `t` is the table of the current snapshot and view.
+  bool Current(const RouteTable* t) const;
   std::shared_ptr<const RouteTable> Build() const;
 
-  const OrchestratorConfig& config_;
   const SnapshotHolder& snapshots_;
   const uint64_t id_;  // unique per resolver: the key of each thread's cached table
-  // The RouteTable's axes: templates (by service label) and location buckets.
-  std::vector<std::string> templates_;
-  absl::flat_hash_map<std::string, uint32_t> service_template_;
-  std::vector<geo::Location> buckets_;
-  std::vector<int> bucket_region_index_;  // feed_->RegionIndex per bucket
-  std::vector<int> template_feed_index_;  // feed_->TemplateIndex per template
-  std::mutex build_mu_;                   // one Build at a time
+  // The view (Reload stores it, then its generation: a thread that reads the new
+  // generation finds the new view).
+  std::atomic<std::shared_ptr<const ResolverView>> view_;
+  std::atomic<uint64_t> view_generation_{0};
+  std::mutex build_mu_;  // one Build at a time
   std::atomic<std::shared_ptr<const RouteTable>> table_;
   uint64_t (*random_)();
   ColdPath& cold_;
   const Clock& clock_;
   EventFeed* feed_;
-  geo::CidrLocator locator_;                // networks: (overrides)
   const geo::MmdbLocator* mmdb_ = nullptr;  // dns.geoip
-  geo::Location default_location_;
   ResolverCounters counters_;
   HistoryRecorder* history_ = nullptr;
 };

@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "dns/zone.h"
 #include "geo/mmdb_testutil.h"
@@ -164,6 +166,104 @@ TEST_F(ResolverPrecomputeTest, ANewSnapshotIsSeenByTheNextAnswer) {
   snaps_.Store(next);
   ASSERT_TRUE(resolver_.ResolveWire("static", kAAAA, fra, wire));
   EXPECT_EQ(wire.records[27], 0x02);
+}
+
+// The TTL of the first record.
+uint32_t Ttl(const dns::WireAnswer& w) {
+  const uint8_t* p = w.records.data() + 6;
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+// A reload (SIGHUP) swaps the resolver's view: the next answer on both paths follows the
+// new services, networks and TTLs, with its table already built, and no thread keeps a
+// placement made under the old overrides.
+TEST_F(ResolverPrecomputeTest, AReloadIsSeenByTheNextAnswer) {
+  snaps_.Store(Snapshot());
+  dns::ClientInfo fra;
+  fra.source = Ip("192.0.2.1");
+  dns::WireAnswer wire;
+  ASSERT_TRUE(resolver_.ResolveWire("static", kA, fra, wire));
+  EXPECT_EQ(Ttl(wire), config_.stable_ttl_s);
+  EXPECT_FALSE(resolver_.ResolveWire("web", kA, fra, wire));
+  EXPECT_FALSE(resolver_.Resolve("web", kA, fra).has_value()) << "NXDOMAIN before";
+
+  OrchestratorConfig next = config_;
+  next.services["web"] = "static";
+  next.stable_ttl_s = 7;
+  resolver_.Reload(next);
+  EXPECT_TRUE(resolver_.Precomputed()) << "Reload builds the new table";
+  ASSERT_TRUE(resolver_.ResolveWire("web", kA, fra, wire));
+  EXPECT_EQ(Ttl(wire), 7u);
+  EXPECT_NE(Ip("127.77.4.1"), IpAddr::V4(Load(wire))) << "frankfurt's";
+  auto slow = resolver_.Resolve("web", kA, fra);
+  ASSERT_TRUE(slow.has_value());
+  EXPECT_EQ(slow->ttl, 7u);
+
+  // 192.0.2.0/24 moves to virginia: its starting instance (short TTL), though this thread
+  // placed 192.0.2.1 in frankfurt a moment ago.
+  for (NetworkConfig& n : next.networks) {
+    if (n.cidr.ToString() == "192.0.2.0/24") n = NetworkConfig{n.cidr, "virginia", {38.95, -77.45}};
+  }
+  next.services.erase("static");
+  resolver_.Reload(next);
+  ASSERT_TRUE(resolver_.ResolveWire("web", kA, fra, wire));
+  EXPECT_EQ(Ip("127.77.4.1"), IpAddr::V4(Load(wire)));
+  EXPECT_EQ(Ttl(wire), config_.short_ttl_s);
+  EXPECT_EQ(resolver_.Locate(fra).location.region, "virginia");
+  // static is gone from both paths.
+  EXPECT_FALSE(resolver_.ResolveWire("static", kA, fra, wire));
+  EXPECT_FALSE(resolver_.Resolve("static", kA, fra).has_value());
+  EXPECT_EQ(resolver_.view()->config.services.count("static"), 0u);
+}
+
+// DNS threads answering while reloads come and go: every answer comes from one view,
+// never a mix (web exists only in the view whose stable TTL is 7), on both paths. (While
+// reloads follow each other this closely the fast path mostly finds its table being built
+// and hands the query to the general path, as it does after any publish.)
+TEST_F(ResolverPrecomputeTest, AnswersDuringReloadsComeFromOneViewEach) {
+  snaps_.Store(Snapshot());
+  OrchestratorConfig with_web = config_;
+  with_web.services["web"] = "static";
+  with_web.stable_ttl_s = 7;
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0};
+  std::atomic<int> nxdomain{0};
+  std::atomic<int> mixed{0};
+  auto ask = [&] {
+    dns::ClientInfo fra;
+    fra.source = Ip("192.0.2.1");
+    for (int i = 0; i < 1'000'000 && !stop.load(); ++i) {
+      dns::WireAnswer wire;
+      if (resolver_.ResolveWire("web", kA, fra, wire)) {
+        answered.fetch_add(1);
+        if (Ttl(wire) != 7) mixed.fetch_add(1);
+      }
+      if (auto a = resolver_.Resolve("web", kA, fra)) {
+        answered.fetch_add(1);
+        if (a->ttl != 7) mixed.fetch_add(1);
+      } else {
+        nxdomain.fetch_add(1);
+      }
+    }
+  };
+  std::thread t1(ask), t2(ask);
+  // At least 200 reloads, and both views seen by a thousand queries each (bounded).
+  int reloads = 0;
+  auto seen_both = [&] { return answered.load() >= 1000 && nxdomain.load() >= 1000; };
+  for (; (reloads < 200 || !seen_both()) && reloads < 1'000'000; ++reloads) {
+    resolver_.Reload(reloads % 2 == 0 ? with_web : config_);
+  }
+  stop.store(true);
+  t1.join();
+  t2.join();
+  EXPECT_TRUE(seen_both()) << answered.load() << " answered, " << nxdomain.load() << " NXDOMAIN";
+  EXPECT_EQ(mixed.load(), 0);
+  resolver_.Reload(with_web);
+  dns::WireAnswer wire;
+  dns::ClientInfo fra;
+  fra.source = Ip("192.0.2.1");
+  ASSERT_TRUE(resolver_.ResolveWire("web", kA, fra, wire));
+  EXPECT_EQ(Ttl(wire), 7u);
 }
 
 // Hooked to the replica's publisher as the orchestrator does, the table of each new

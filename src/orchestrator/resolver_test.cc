@@ -122,6 +122,7 @@ TEST_F(ResolverTest, AaaaComesFromNodesWithIpv6RangesAndAFromIpv4Ones) {
 // nothing started, not counted as an origin answer); AAAA names the instance.
 TEST_F(ResolverTest, AQueryForAnIpv6OnlyServiceIsNodata) {
   config_.origin_addresses = {*IpAddr::Parse("2001:db8::53")};
+  resolver_.Reload(config_);  // the resolver answers from its own copy of the config
   auto v6 =
       replica_.Connect("sin-6", "singapore", 1.35, 103.82, "2001:db8:77::/64", {"2001:db8:77::7"});
   auto a = resolver_.Resolve("static", kA, From("127.0.0.1", "203.0.113.0"));
