@@ -416,37 +416,42 @@ TEST_F(ReplicaTest, FullRegionSpillsToTheNearestOther) {
   EXPECT_TRUE(sin->Take().empty());
 }
 
+// Frankfurt's node serves a ready instance for a 10-minute prefetch window and leaves (the
+// replica held first when `hold`); a second later Virginia's node has had a pass. Returns
+// Virginia's link.
+std::shared_ptr<testing::RecordingLink> FrankfurtLeavesDuringItsWindow(TestReplica& replica,
+                                                                       ManualClock& clock,
+                                                                       bool hold) {
+  auto fra = replica.Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", {"127.77.1.1"});
+  auto iad = replica.Connect("iad-1", "virginia", 38.95, -77.45, "127.77.2.0/24", {"127.77.2.1"});
+  int64_t now = clock.NowMs();
+  EXPECT_TRUE(replica.r().prefetch().Accept(Window("frankfurt", now, now + 600'000, 1)).ok());
+  replica.Pass();
+  auto cmds = fra->Take();
+  EXPECT_EQ(cmds.size(), 1u);
+  if (!cmds.empty()) {
+    replica.Report("fra-1", cmds[0].create().instance_id(), v1::INSTANCE_STATE_READY, "127.77.1.1");
+  }
+  if (hold) replica.r().control().Hold();
+  replica.Disconnect("fra-1");
+  clock.Advance(1000);
+  EXPECT_TRUE(replica.Send("iad-1").ok());
+  replica.Pass();
+  return iad;
+}
+
 // `prewarm up` stops its agents one by one: a held replica does not start the stopped
 // agent's instances again on the next agent to stop (a replay's shutdown showed 31 such
 // creates), but it still hears the reports and republishes the answers.
 TEST_F(ReplicaTest, AHeldReplicaOrdersNothingWhenANodeLeaves) {
-  auto fra = Fra();
-  auto iad = Iad();
-  int64_t now = clock_.NowMs();
-  ASSERT_TRUE(replica_.r().prefetch().Accept(Window("frankfurt", now, now + 600'000, 1)).ok());
-  replica_.Pass();
-  auto cmds = fra->Take();
-  ASSERT_EQ(cmds.size(), 1u);
-  replica_.Report("fra-1", cmds[0].create().instance_id(), v1::INSTANCE_STATE_READY, "127.77.1.1");
-  replica_.r().control().Hold();
+  auto iad = FrankfurtLeavesDuringItsWindow(replica_, clock_, /*hold=*/true);
   EXPECT_TRUE(replica_.r().control().holding());
-  replica_.Disconnect("fra-1");
-  Step(1000, {"iad-1"});
   EXPECT_TRUE(iad->Take().empty()) << "held: nothing ordered for Frankfurt's window";
   EXPECT_EQ(replica_.Answerable(), 0) << "the gone node's instance left the answers";
 }
 
 TEST_F(ReplicaTest, AReplicaNotHeldReplacesALeavingNodesInstancesElsewhere) {
-  auto fra = Fra();
-  auto iad = Iad();
-  int64_t now = clock_.NowMs();
-  ASSERT_TRUE(replica_.r().prefetch().Accept(Window("frankfurt", now, now + 600'000, 1)).ok());
-  replica_.Pass();
-  auto cmds = fra->Take();
-  ASSERT_EQ(cmds.size(), 1u);
-  replica_.Report("fra-1", cmds[0].create().instance_id(), v1::INSTANCE_STATE_READY, "127.77.1.1");
-  replica_.Disconnect("fra-1");
-  Step(1000, {"iad-1"});
+  auto iad = FrankfurtLeavesDuringItsWindow(replica_, clock_, /*hold=*/false);
   EXPECT_EQ(iad->Take().size(), 1u) << "a node lost while running: its demand moves";
 }
 
