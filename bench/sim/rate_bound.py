@@ -83,24 +83,25 @@ def frontier(keys, price_s):
     return nearest_rank_p75([c[0] for c in costs]), sum(c[2] for c in costs)
 
 
-def least_waste(keys, target):
-    """The wasted MB-h at the least price whose p75 is <= target (p75 falls as price rises)."""
+def least_price(meets):
+    """The least price (s) at which `meets(price)` holds, by bisection on a log scale (cold
+    starts only fall as the price rises)."""
     lo, hi = 1.0, 1e6
     for _ in range(60):
         mid = math.sqrt(lo * hi)
-        lo, hi = (lo, mid) if frontier(keys, mid)[0] <= target else (mid, hi)
-    return frontier(keys, hi)[1]
+        lo, hi = (lo, mid) if meets(mid) else (mid, hi)
+    return hi
+
+
+def least_waste(keys, target):
+    """The wasted MB-h at the least price whose p75 is <= target."""
+    return frontier(keys, least_price(lambda p: frontier(keys, p)[0] <= target))[1]
 
 
 def least_waste_giving_up(keys, target):
     """Never warm the keys above the nearest rank; the others each at their own least price."""
-    per_key = []
-    for k in keys:
-        lo, hi = 1.0, 1e6
-        for _ in range(60):
-            mid = math.sqrt(lo * hi)
-            lo, hi = (lo, mid) if key_cost(*k, mid)[0] <= target else (mid, hi)
-        per_key.append(key_cost(*k, hi)[2])
+    per_key = [key_cost(*k, least_price(lambda p, k=k: key_cost(*k, p)[0] <= target))[2]
+               for k in keys]
     kept = max(math.ceil(0.75 * len(keys)), 1)
     return sum(sorted(per_key)[:kept])
 
