@@ -13,6 +13,13 @@ constexpr int64_t kUnmeasuredLeadMs = 24 * 3600 * 1000LL;  // the furthest a win
 constexpr int64_t kTickSlackMs = 1000;                     // the control loop's period
 constexpr int64_t kHeatSlackMs = 1000;  // other replicas publish their answers this often
 
+// A template's policy: the default, with the template's own settings.
+void SetTemplatePolicy(ReconcilerConfig& rc, const std::string& name, const TemplateInfo& info) {
+  TemplatePolicy& tp = rc.templates.try_emplace(name, rc.default_template).first->second;
+  tp.concurrency = info.concurrency;
+  tp.keepalive_ms = info.keepalive_ms > 0 ? info.keepalive_ms : rc.default_template.keepalive_ms;
+}
+
 ReconcilerConfig LiveReconcilerConfig(const OrchestratorConfig& c) {
   ReconcilerConfig rc = MakeReconcilerConfig(c.autoscaler);  // what the simulator starts from
   rc.default_template.concurrency = 10;
@@ -20,12 +27,7 @@ ReconcilerConfig LiveReconcilerConfig(const OrchestratorConfig& c) {
   // Until a template's start time is measured, act on the newest forecast window as soon as
   // it arrives (every window that has not ended is due); SetLeads puts the measured lead.
   rc.default_template.lead_ms = kUnmeasuredLeadMs;
-  for (const auto& [name, info] : c.templates) {
-    TemplatePolicy tp = rc.default_template;
-    tp.concurrency = info.concurrency;
-    if (info.keepalive_ms > 0) tp.keepalive_ms = info.keepalive_ms;
-    rc.templates[name] = tp;
-  }
+  for (const auto& [name, info] : c.templates) SetTemplatePolicy(rc, name, info);
   return rc;
 }
 
@@ -175,6 +177,16 @@ int64_t LiveAutoscaler::AnsweredUntilMs(const ClusterData& d, const v1::Instance
          kHeatSlackMs;
 }
 
+void LiveAutoscaler::AddReloadedTemplates() {
+  if (!live_) return;
+  const std::shared_ptr<const OrchestratorConfig> live = live_();
+  for (const auto& [name, info] : live->templates) {
+    if (!config_.templates.contains(name)) {
+      SetTemplatePolicy(reconciler_.mutable_config(), name, info);
+    }
+  }
+}
+
 void LiveAutoscaler::SetLeads() {
   // The lead: each template's measured start time, plus one pass (a due window may wait
   // that long for the next one).
@@ -283,6 +295,7 @@ LiveAutoscaler::Plan LiveAutoscaler::Decide(const ClusterData& d, int64_t now) {
   }
   if (config_.autoscaler.learned_keepalive) LearnKeepAlives(d, view, key_of, now);
   view.Index();
+  AddReloadedTemplates();
   SetLeads();
   plan.decisions = reconciler_.Reconcile(view, now);
   plan.refreshes = PlanContentRefreshes(d, view, reconciler_.config(), now);

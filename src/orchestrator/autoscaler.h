@@ -85,6 +85,10 @@ class LiveAutoscaler {
     std::vector<ContentRefresh> refreshes;
   };
   Plan Decide(const ClusterData& d, int64_t now_ms);
+  // A template a SIGHUP reload added gets its own concurrency and keep-alive from `live`
+  // at the next Decide (the start's templates keep theirs until a restart). Set before the
+  // control loop starts.
+  void SetLiveConfig(LiveConfig live) { live_ = std::move(live); }
   // The longest any DNS answer naming `rec` may be cached: its latest answer by any
   // replica (or its drain) plus the longest TTL, plus slack for clocks and heat publishing.
   int64_t AnsweredUntilMs(const ClusterData& d, const v1::InstanceRecord& rec) const;
@@ -100,8 +104,10 @@ class LiveAutoscaler {
                     const std::map<std::string, uint32_t>& region_index, const KeyOf& key_of);
   void LearnKeepAlives(const ClusterData& d, ClusterView& view, const KeyOf& key_of, int64_t now);
   void SetLeads();
+  void AddReloadedTemplates();
 
   const OrchestratorConfig& config_;
+  LiveConfig live_;
   const Clock& clock_;
   const InstanceTracker& tracker_;
   const HeatBoard& heat_;

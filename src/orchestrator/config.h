@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -117,6 +119,10 @@ struct OrchestratorConfig {
 };
 
 // Parses the `orchestrator:` mapping (or a whole orchestrator config file).
+// The config a running orchestrator answers from: the one it started with, with what
+// SIGHUP reloads applied (config_reload.h). Callable from any thread.
+using LiveConfig = std::function<std::shared_ptr<const OrchestratorConfig>()>;
+
 absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r);
 absl::StatusOr<OrchestratorConfig> LoadOrchestratorConfig(const std::string& path);
 // The DNS zone the orchestrator serves for `c` (its SOA serial: the time now).

@@ -158,9 +158,9 @@ void ReloadNotes(ReloadPlan& plan, const std::function<size_t(const std::string&
   }
   for (const std::string& t : plan.new_templates) {
     plan.notes.push_back(fmt::format(
-        "template {}: new; answered from now on nodes that offer it, with the reconciler's "
-        "default settings; its demand reaches the forecaster, and prefetches for it are "
-        "accepted, after a restart",
+        "template {}: new; answered from now on nodes that offer it, with its own concurrency "
+        "and keep-alive; its demand is counted for the forecaster, and prefetches for it are "
+        "accepted",
         t));
   }
 }

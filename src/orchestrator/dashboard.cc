@@ -57,6 +57,11 @@ Dashboard::Dashboard(const OrchestratorConfig& config) : config_(config) {
   }
 }
 
+void Dashboard::AddTemplate(const std::string& tmpl) {
+  std::lock_guard<std::mutex> l(mu_);
+  for (const RegionConfig& r : config_.regions) series_[{r.name, tmpl}];
+}
+
 void Dashboard::OnBatch(const v1::RequestEventBatch& batch) {
   std::lock_guard<std::mutex> l(mu_);
   for (const v1::RequestEvent& e : batch.events()) {

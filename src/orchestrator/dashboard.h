@@ -62,6 +62,8 @@ class Dashboard {
 
   // The requests of one cut second (the event feed's tap).
   void OnBatch(const v1::RequestEventBatch& batch);
+  // Charts (region, template) for every region from now on: a template a reload added.
+  void AddTemplate(const std::string& tmpl);
   // One sample: the requests counted since the last one, the instances, the windows.
   void Record(const DashboardObservation& obs);
   // Everything the page draws, as JSON: series samples newer than `since_ms` (0: all kept),

@@ -8,6 +8,7 @@
 
 #include "common/content_id.h"
 #include "dns/answerer.h"
+#include "fmt/format.h"
 
 namespace prewarm::orchestrator {
 namespace {
@@ -24,9 +25,13 @@ uint64_t SplitMix(uint64_t x) {
 EventFeed::EventFeed(const OrchestratorConfig& config, const Clock& clock)
     : config_(config), clock_(clock) {
   for (const auto& r : config.regions) regions_.push_back(r.name);
-  for (const auto& [name, info] : config.templates) templates_.push_back(name);
+  template_capacity_ = config.templates.size() + kSpareTemplates;
+  templates_ = std::make_unique<TemplateSlot[]>(template_capacity_);
+  size_t n = 0;
+  for (const auto& [name, info] : config.templates) templates_[n++] = TemplateSlot{name, info};
+  template_count_.store(n, std::memory_order_release);
   cells_ = std::make_unique<std::atomic<uint32_t>[]>(
-      std::max<size_t>(1, regions_.size() * templates_.size() * 2));
+      std::max<size_t>(1, regions_.size() * template_capacity_ * 2));
   cap_ = config.max_events_per_network_per_s;
   seed_ = std::random_device{}();
   seed_ = (seed_ << 32) ^ std::random_device{}();
@@ -50,8 +55,31 @@ int EventFeed::RegionIndex(std::string_view region) const {
 }
 
 int EventFeed::TemplateIndex(std::string_view tmpl) const {
-  auto it = std::find(templates_.begin(), templates_.end(), tmpl);
-  return it == templates_.end() ? -1 : static_cast<int>(it - templates_.begin());
+  const size_t n = template_count_.load(std::memory_order_acquire);
+  for (size_t t = 0; t < n; ++t) {
+    if (templates_[t].name == tmpl) return static_cast<int>(t);
+  }
+  return -1;
+}
+
+absl::StatusOr<int> EventFeed::AddTemplate(const std::string& name, const TemplateInfo& info) {
+  std::lock_guard<std::mutex> l(templates_mu_);
+  const size_t n = template_count_.load(std::memory_order_relaxed);
+  for (size_t t = 0; t < n; ++t) {
+    if (templates_[t].name == name) {
+      templates_[t].info = info;
+      return static_cast<int>(t);
+    }
+  }
+  if (n == template_capacity_) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "template {}: its demand is not counted for the forecaster until a restart (the {} "
+        "templates a running orchestrator can add are taken)",
+        name, kSpareTemplates));
+  }
+  templates_[n] = TemplateSlot{name, info};
+  template_count_.store(n + 1, std::memory_order_release);
+  return static_cast<int>(n);
 }
 
 void EventFeed::AddContent(const std::string& region,
@@ -86,24 +114,40 @@ void EventFeed::CutNow() {
   int64_t now = clock_.NowMs();
   v1::RequestEventBatch batch;
   batch.set_cut_unix_ms(now);
+  // The content counts first: every template they name is then among those copied below.
+  std::map<std::tuple<int, int, std::string>, PendingContent> content;
+  {
+    std::lock_guard<std::mutex> l(content_mu_);
+    content.swap(pending_content_);
+  }
+  // The templates counted so far, with what their events carry (answers for one added
+  // after this copy stay in their cells for the next cut).
+  std::vector<TemplateSlot> templates;
+  {
+    std::lock_guard<std::mutex> l(templates_mu_);
+    const size_t n = template_count_.load(std::memory_order_relaxed);
+    templates.assign(templates_.get(), templates_.get() + n);
+  }
   // Per template: the answers of this cut (for the meter) and the service time to send.
-  std::vector<uint64_t> answers(templates_.size(), 0);
-  std::vector<double> service_s(templates_.size());
-  for (size_t t = 0; t < templates_.size(); ++t) {
-    service_s[t] = config_.templates.at(templates_[t]).service_time_s;
-    if (service_times_) service_s[t] = service_times_->Get(templates_[t]).value_or(service_s[t]);
+  std::vector<uint64_t> answers(templates.size(), 0);
+  std::vector<double> service_s(templates.size());
+  for (size_t t = 0; t < templates.size(); ++t) {
+    service_s[t] = templates[t].info.service_time_s;
+    if (service_times_) {
+      service_s[t] = service_times_->Get(templates[t].name).value_or(service_s[t]);
+    }
   }
   for (size_t r = 0; r < regions_.size(); ++r) {
-    for (size_t t = 0; t < templates_.size(); ++t) {
+    for (size_t t = 0; t < templates.size(); ++t) {
       for (bool cold : {false, true}) {
         uint32_t n = cells_[Cell(static_cast<int>(r), static_cast<int>(t), cold)].exchange(
             0, std::memory_order_relaxed);
         if (n == 0) continue;
-        const TemplateInfo& info = config_.templates.at(templates_[t]);
+        const TemplateInfo& info = templates[t].info;
         v1::RequestEvent* e = batch.add_events();
         e->set_unix_ms(last_cut_ms_);
         e->set_region(regions_[r]);
-        e->set_template_name(templates_[t]);
+        e->set_template_name(templates[t].name);
         e->set_service_tier(info.tier);
         e->set_service_time_s(service_s[t]);
         answers[t] += n;
@@ -113,16 +157,11 @@ void EventFeed::CutNow() {
       }
     }
   }
-  std::map<std::tuple<int, int, std::string>, PendingContent> content;
-  {
-    std::lock_guard<std::mutex> l(content_mu_);
-    content.swap(pending_content_);
-  }
   for (const auto& [key, c] : content) {
     v1::ContentCount* cc = batch.add_contents();
     cc->set_unix_ms(last_cut_ms_);
     cc->set_region(regions_[static_cast<size_t>(std::get<0>(key))]);
-    cc->set_template_name(templates_[static_cast<size_t>(std::get<1>(key))]);
+    cc->set_template_name(templates[static_cast<size_t>(std::get<1>(key))].name);
     cc->set_content_id(std::get<2>(key));
     cc->set_requests(c.requests);
     cc->set_size_bytes(c.size_bytes);
@@ -133,8 +172,8 @@ void EventFeed::CutNow() {
     for (size_t i = 0; i < kWeightSlots; ++i) weights_[i].store(0, std::memory_order_relaxed);
   }
   if (service_times_) {
-    for (size_t t = 0; t < templates_.size(); ++t) {
-      if (answers[t] > 0) service_times_->AddAnswers(templates_[t], answers[t]);
+    for (size_t t = 0; t < templates.size(); ++t) {
+      if (answers[t] > 0) service_times_->AddAnswers(templates[t].name, answers[t]);
     }
     service_times_->Roll(now);
   }

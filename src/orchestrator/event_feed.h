@@ -22,6 +22,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "autoscale/service_time.h"
 #include "common/clock.h"
 #include "common/net.h"
@@ -55,9 +56,14 @@ class EventFeed {
   EventFeed(const OrchestratorConfig& config, const Clock& clock);
   ~EventFeed();
 
-  // Indexes for Record(); -1 when unknown.
+  // Indexes for Record(); -1 when unknown. Lock-free: a template's index never changes.
   int RegionIndex(std::string_view region) const;
   int TemplateIndex(std::string_view tmpl) const;
+  // Counts answers for a template the config of the start did not have (a SIGHUP reload
+  // added it), or updates the tier and service time a known one's events carry. Its index,
+  // or an error once the kSpareTemplates slots beyond the start's templates are taken.
+  absl::StatusOr<int> AddTemplate(const std::string& name, const TemplateInfo& info);
+  static constexpr size_t kSpareTemplates = 256;
   // Hot path: lock-free. `sender` is the query's source address, never its ECS option:
   // anyone can write any client subnet into a query, so it picks the region an answer
   // counts for, and the sender's network (dns::ClientNetwork) bounds how much it counts.
@@ -104,7 +110,7 @@ class EventFeed {
 
  private:
   size_t Cell(int region, int tmpl, bool cold) const {
-    return (static_cast<size_t>(region) * templates_.size() + static_cast<size_t>(tmpl)) * 2 +
+    return (static_cast<size_t>(region) * template_capacity_ + static_cast<size_t>(tmpl)) * 2 +
            (cold ? 1 : 0);
   }
   // False once the sender's network has its cut's share of (region, template).
@@ -120,7 +126,17 @@ class EventFeed {
   const OrchestratorConfig& config_;
   const Clock& clock_;
   std::vector<std::string> regions_;
-  std::vector<std::string> templates_;
+  // The templates counted: the start config's, then those reloads add, in slots
+  // [0, template_count_). A slot's name is written once, before the count that publishes
+  // it; its info may change, under templates_mu_.
+  struct TemplateSlot {
+    std::string name;
+    TemplateInfo info;
+  };
+  size_t template_capacity_ = 0;
+  std::unique_ptr<TemplateSlot[]> templates_;
+  std::atomic<size_t> template_count_{0};
+  mutable std::mutex templates_mu_;
   std::unique_ptr<std::atomic<uint32_t>[]> cells_;
   // Answers counted this cut per hashed (network, region, template); a random seed, so a
   // sender cannot choose to share a slot with someone else's network.

@@ -82,6 +82,90 @@ TEST_F(EventFeedTest, ContentCountsOfSeveralNodesAreSummedPerRegionTemplateAndId
   EXPECT_EQ(feed_.content_refused_total(), 2u);
 }
 
+TEST_F(EventFeedTest, ATemplateAReloadAddsIsCountedWithItsOwnSettings) {
+  auto sub = feed_.Subscribe(0);
+  const int sin = feed_.RegionIndex("singapore");
+  const int st = feed_.TemplateIndex("static");
+  EXPECT_EQ(feed_.TemplateIndex("video-hd"), -1);
+  TemplateInfo info;
+  info.tier = "premium";
+  info.service_time_s = 2.5;
+  absl::StatusOr<int> hd = feed_.AddTemplate("video-hd", info);
+  ASSERT_TRUE(hd.ok()) << hd.status();
+  EXPECT_EQ(feed_.TemplateIndex("video-hd"), *hd);
+  EXPECT_NE(*hd, st);
+  EXPECT_EQ(feed_.TemplateIndex("static"), st) << "an index never changes";
+  feed_.Record(sin, *hd, false, kClient);
+  feed_.Record(sin, *hd, false, kClient);
+  feed_.Record(sin, *hd, true, kClient);
+  feed_.Record(sin, st, false, kClient);
+  google::protobuf::RepeatedPtrField<v1::ContentServed> content;
+  v1::ContentServed* c = content.Add();
+  c->set_template_name("video-hd");
+  c->set_content_id("intro.mp4");
+  c->set_requests(4);
+  feed_.AddContent("singapore", content);
+  clock_.Advance(1000);
+  feed_.CutNow();
+  auto batch = sub->Next(0);
+  ASSERT_TRUE(batch.has_value());
+  std::map<std::pair<std::string, bool>, const v1::RequestEvent*> by;
+  for (const v1::RequestEvent& e : batch->events()) by[{e.template_name(), e.cold()}] = &e;
+  ASSERT_EQ(by.size(), 3u);
+  const v1::RequestEvent* warm = by[{"video-hd", false}];
+  const v1::RequestEvent* cold = by[{"video-hd", true}];
+  const v1::RequestEvent* other = by[{"static", false}];
+  ASSERT_NE(warm, nullptr);
+  EXPECT_EQ(warm->count(), 2u);
+  EXPECT_EQ(warm->service_tier(), "premium");
+  EXPECT_DOUBLE_EQ(warm->service_time_s(), 2.5);
+  ASSERT_NE(cold, nullptr);
+  EXPECT_EQ(cold->count(), 1u);
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(other->count(), 1u);
+  ASSERT_EQ(batch->contents_size(), 1);
+  EXPECT_EQ(batch->contents(0).template_name(), "video-hd");
+  EXPECT_EQ(feed_.content_refused_total(), 0u);
+
+  // A later reload changes its settings: the same index, the new tier.
+  info.tier = "standard";
+  absl::StatusOr<int> again = feed_.AddTemplate("video-hd", info);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *hd);
+  feed_.Record(sin, *hd, false, kClient);
+  clock_.Advance(1000);
+  feed_.CutNow();
+  batch = sub->Next(0);
+  ASSERT_TRUE(batch.has_value());
+  ASSERT_EQ(batch->events_size(), 1);
+  EXPECT_EQ(batch->events(0).service_tier(), "standard");
+}
+
+TEST_F(EventFeedTest, TemplatesBeyondTheSpareSlotsAreRefusedWithAReason) {
+  for (size_t i = 0; i < EventFeed::kSpareTemplates; ++i) {
+    ASSERT_TRUE(feed_.AddTemplate("t" + std::to_string(i), TemplateInfo{}).ok()) << i;
+  }
+  absl::StatusOr<int> full = feed_.AddTemplate("one-too-many", TemplateInfo{});
+  ASSERT_FALSE(full.ok());
+  EXPECT_NE(full.status().message().find("one-too-many"), std::string::npos);
+  EXPECT_NE(full.status().message().find("until a restart"), std::string::npos);
+  EXPECT_EQ(feed_.TemplateIndex("one-too-many"), -1);
+  // The last slot taken still counts into its own cells, next to the first template's.
+  const int last = feed_.TemplateIndex("t" + std::to_string(EventFeed::kSpareTemplates - 1));
+  ASSERT_GE(last, 0);
+  auto sub = feed_.Subscribe(0);
+  const int sin = feed_.RegionIndex("singapore");
+  const int va = feed_.RegionIndex("virginia");
+  feed_.Record(sin, last, true, kClient);
+  feed_.Record(va, 0, false, kClient);
+  clock_.Advance(1000);
+  feed_.CutNow();
+  auto batch = sub->Next(0);
+  ASSERT_TRUE(batch.has_value());
+  ASSERT_EQ(batch->events_size(), 2);
+  EXPECT_EQ(feed_.events_total(), 2u);
+}
+
 TEST_F(EventFeedTest, EventsCarryTheMeasuredServiceTimeOnceAWindowHasEnoughAnswers) {
   ServiceTimeMeter meter({.window_ms = 10'000, .min_answers = 20, .alpha = 0.3});
   feed_.SetServiceTimes(&meter);

@@ -35,7 +35,6 @@ class OrchestratorServiceImpl final : public v1::OrchestratorService::Service {
   // The config the DNS answers from now (services and templates after a SIGHUP reload:
   // Orchestrator::Reload), for ListTemplates; unset: the replica's, as it started. Set
   // before serving.
-  using LiveConfig = std::function<std::shared_ptr<const OrchestratorConfig>()>;
   void SetLiveConfig(LiveConfig live) { live_ = std::move(live); }
   grpc::Status SubmitPrefetch(grpc::ServerContext*, const v1::SubmitPrefetchRequest* req,
                               v1::SubmitPrefetchResponse* resp) override;

@@ -34,6 +34,14 @@ const char* RcodeName(size_t rcode) {
 
 constexpr size_t kHttpWorkers = 16;
 
+// The config the resolver answers from (the start's, with the reloads applied).
+LiveConfig LiveConfigOf(const OrchestratorResolver& resolver) {
+  return [r = &resolver] {
+    std::shared_ptr<const ResolverView> v = r->view();
+    return std::shared_ptr<const OrchestratorConfig>(v, &v->config);
+  };
+}
+
 }  // namespace
 
 Orchestrator::Orchestrator(OrchestratorConfig config, const Clock& clock, store::KvStore* store)
@@ -94,10 +102,7 @@ absl::Status Orchestrator::StartDns() {
 absl::Status Orchestrator::StartGrpc() {
   agent_service_ = std::make_unique<AgentServiceImpl>(replica_->sessions());
   api_service_ = std::make_unique<OrchestratorServiceImpl>(*replica_);
-  api_service_->SetLiveConfig([r = resolver_.get()] {
-    std::shared_ptr<const ResolverView> v = r->view();
-    return std::shared_ptr<const OrchestratorConfig>(v, &v->config);
-  });
+  api_service_->SetLiveConfig(LiveConfigOf(*resolver_));
   feed_service_ = std::make_unique<ForecastFeedImpl>(*events_);
   if (config_.tls.enabled()) RETURN_IF_ERROR(security::CheckTlsFiles(config_.tls));
   ASSIGN_OR_RETURN(auto creds, security::ServerCredentials(config_.tls, config_.grpc_listen));
@@ -222,6 +227,15 @@ absl::StatusOr<ReloadPlan> Orchestrator::PlanReload(const OrchestratorConfig& ne
 }
 
 void Orchestrator::Reload(ReloadPlan& plan) {
+  // A template the start did not have is counted for the forecaster, and shown on the
+  // dashboard, before the first answer for it.
+  for (const auto& [tmpl, info] : plan.config.templates) {
+    if (config_.templates.contains(tmpl)) continue;
+    dashboard_->AddTemplate(tmpl);
+    if (absl::StatusOr<int> slot = events_->AddTemplate(tmpl, info); !slot.ok()) {
+      plan.notes.push_back(std::string(slot.status().message()));
+    }
+  }
   if (!plan.applied.empty()) resolver_->Reload(plan.config);
   std::shared_ptr<const RoutingSnapshot> snap = snapshots_.Load();
   ReloadNotes(plan, [&snap](const std::string& tmpl) -> size_t {
@@ -242,6 +256,7 @@ absl::Status Orchestrator::Start() {
                                                      events_.get());
   // Each snapshot's answers are precomputed as it is published, off the DNS threads.
   replica_->publisher().SetAfterPublish([r = resolver_.get()] { r->Precompute(); });
+  replica_->SetLiveConfig(LiveConfigOf(*resolver_));
   replica_->sessions().SetContentFeed(events_.get());  // before any agent can connect
   RETURN_IF_ERROR(replica_->Start());
   resolver_->SetHistory(replica_->history());
@@ -399,7 +414,8 @@ void Orchestrator::RenderInstances(MetricsText& m) const {
           "Mean service time per template sent to forecasters: open connection-seconds per "
           "answer, measured (EWMA over 60 s windows), else configured.");
   auto measured = service_times_.All();
-  for (const auto& [t, info] : config_.templates) {
+  const std::shared_ptr<const ResolverView> view = resolver_->view();  // reloads add templates
+  for (const auto& [t, info] : view->config.templates) {
     auto it = measured.find(t);
     const bool have = it != measured.end();
     m.Add(have ? it->second : info.service_time_s,

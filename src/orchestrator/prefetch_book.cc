@@ -20,7 +20,8 @@ absl::Status PrefetchBook::Validate(const v1::PrefetchRequest& r) const {
   };
   if (config_.FindRegion(r.region()) == nullptr)
     return bad(fmt::format("unknown region '{}'", r.region()));
-  if (!config_.templates.count(r.template_name())) {
+  const std::shared_ptr<const OrchestratorConfig> live = live_ ? live_() : nullptr;
+  if (!(live ? *live : config_).templates.contains(r.template_name())) {
     return bad(fmt::format("unknown template '{}'", r.template_name()));
   }
   if (r.target_concurrency() > config_.max_prefetch_target) {

@@ -24,6 +24,8 @@ class PrefetchBook {
                ClusterWriter& writer)
       : config_(config), clock_(clock), cache_(cache), writer_(writer) {}
 
+  // Templates a SIGHUP reload added are accepted once `live` names them. Set before serving.
+  void SetLiveConfig(LiveConfig live) { live_ = std::move(live); }
   // Why `r` cannot be accepted (InvalidArgument naming the field), or OK.
   absl::Status Validate(const v1::PrefetchRequest& r) const;
   // All-or-nothing: validates every request, then writes them all in one transaction and
@@ -42,6 +44,7 @@ class PrefetchBook {
   const Clock& clock_;
   ClusterCache& cache_;
   ClusterWriter& writer_;
+  LiveConfig live_;
 };
 
 }  // namespace prewarm::orchestrator

@@ -64,6 +64,20 @@ TEST_F(PrefetchBookTest, RejectsWhatCannotBeRightWithTheReason) {
   EXPECT_NE(Why(r).find("more than a day"), std::string::npos);
 }
 
+TEST_F(PrefetchBookTest, ATemplateAReloadAddedIsAcceptedOnceTheLiveConfigNamesIt) {
+  auto r = Good();
+  r.set_template_name("video-hd");
+  EXPECT_NE(Why(r).find("unknown template 'video-hd'"), std::string::npos);
+  auto live = std::make_shared<OrchestratorConfig>(config_);
+  book_.SetLiveConfig([&live] { return std::shared_ptr<const OrchestratorConfig>(live); });
+  EXPECT_NE(Why(r).find("unknown template 'video-hd'"), std::string::npos)
+      << "not until a reload names it";
+  live = std::make_shared<OrchestratorConfig>(config_);
+  live->templates["video-hd"] = TemplateInfo{};
+  EXPECT_TRUE(book_.Validate(r).ok()) << Why(r);
+  EXPECT_TRUE(book_.Validate(Good()).ok());
+}
+
 TEST_F(PrefetchBookTest, AcceptIsAllOrNothingAndKeepsTheLatestPerKey) {
   v1::SubmitPrefetchRequest req;
   *req.add_requests() = Good();

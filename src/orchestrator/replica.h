@@ -63,6 +63,12 @@ class Replica {
   // Waits until the cache shows every change made to the store so far (tests).
   absl::Status Sync(int64_t timeout_ms = 5000);
   void SetObserver(InstanceObserver observer);
+  // Where the autoscaler and the prefetch book find the templates a SIGHUP reload added
+  // (unset: the config of the start only). Before Start.
+  void SetLiveConfig(const LiveConfig& live) {
+    autoscaler_.SetLiveConfig(live);
+    prefetch_.SetLiveConfig(live);
+  }
 
   // Operator API.
   absl::StatusOr<uint32_t> Drain(const std::string& node);

@@ -398,6 +398,53 @@ TEST_F(HybridHistogramReplicaTest, IgnoresWindowsAndKeepsANewKeyForTheHistograms
   EXPECT_EQ(counters().drains, 1u);
 }
 
+// The video template only arrives with a SIGHUP reload (config_reload.h): until the live
+// config names it, its instances get the default keep-alive; then its own.
+OrchestratorConfig WithoutVideo() {
+  OrchestratorConfig c = testing::WithLongLeases(testing::ThreeRegionConfig());
+  c.services.erase("video");
+  c.templates.erase("video");
+  return c;
+}
+
+class ReloadedTemplateTest : public ReplicaTest {
+ protected:
+  ReloadedTemplateTest() : ReplicaTest(WithoutVideo()) {
+    live_ = std::make_shared<OrchestratorConfig>(config_);
+    replica_.r().SetLiveConfig([this] { return std::shared_ptr<const OrchestratorConfig>(live_); });
+  }
+  // A ready video instance on fra-1, from the cold path.
+  std::string ReadyVideo(const std::shared_ptr<testing::RecordingLink>& fra,
+                         const std::string& address) {
+    EXPECT_TRUE(replica_.r().cold().Reserve("video", kFrankfurt));
+    std::vector<v1::OrchestratorCommand> cmds = fra->Take();
+    EXPECT_EQ(cmds.size(), 1u);
+    if (cmds.empty()) return "";
+    const std::string id = cmds[0].create().instance_id();
+    replica_.Report("fra-1", id, v1::INSTANCE_STATE_READY, address);
+    return id;
+  }
+  std::shared_ptr<OrchestratorConfig> live_;
+};
+
+TEST_F(ReloadedTemplateTest, ATemplateAReloadAddsKeepsItsOwnKeepAlive) {
+  auto fra = Fra({"127.77.1.1", "127.77.1.2"});
+  const int64_t keepalive = config_.autoscaler.keepalive_ms;
+  ReadyVideo(fra, "127.77.1.1");
+  Step(keepalive + 1);
+  EXPECT_EQ(counters().drains, 1u) << "not named by the live config: the default keep-alive";
+
+  auto next = std::make_shared<OrchestratorConfig>(config_);
+  next->services["video"] = "video";
+  next->templates["video"].keepalive_ms = 4 * keepalive;
+  live_ = next;
+  ReadyVideo(fra, "127.77.1.2");
+  Step(keepalive + 1);
+  EXPECT_EQ(counters().drains, 1u) << "the reloaded template's own keep-alive holds it";
+  Step(3 * keepalive);
+  EXPECT_EQ(counters().drains, 2u);
+}
+
 TEST_F(ReplicaTest, FullRegionSpillsToTheNearestOther) {
   auto fra = Fra();
   auto iad = Iad();

@@ -2,7 +2,8 @@
 # End to end, SIGHUP on a running `prewarm orchestrator` (issue 19, "Run as a service"):
 # what it reloads shows in the very next DNS answer, asked with kdig on 127.0.0.50 only
 # (DNS 5370, gRPC 7470, HTTP 9470; no agents, so a service answers with the origin).
-#  - a new service is NXDOMAIN before and answered after `kill -HUP`;
+#  - a new service is NXDOMAIN before and answered after `kill -HUP`; its new template's
+#    answers are counted for the forecaster and prefetches for it are accepted at once;
 #  - a removed service stops answering; a lowered TTL is the next answer's TTL;
 #  - a new `networks:` override changes the ECS scope of the next answer;
 #  - a changed listen address is named as needing a restart;
@@ -89,6 +90,23 @@ check "100.64.1.0/24 now matches the new /10 override: scope 10" scope_is 100.64
 check "the log names what was reloaded" \
   logged "SIGHUP: reloaded $WORK/orch.yaml: log_level info; services: +api (template api); networks: +100.64.0.0/10 -> virginia (38.95, -77.45); ttl: short_s 5 -> 2"
 check "the log says what a new template gets" logged "SIGHUP: template api: new; answered from now"
+# events_total: the answers counted for the forecaster so far (cut once a second).
+events_total() {
+  curl -sf "http://$ADDR:9470/metrics" | awk '$1 == "prewarm_request_events_total" {print $2}'
+}
+events_reach() { test "$(events_total)" -ge "$1"; }
+sleep 1.2  # the answers above are cut
+BEFORE=$(events_total)
+for _ in 1 2 3 4 5; do q +short api.edge.example A >/dev/null; done
+check "the new template's 5 answers are counted for the forecaster" \
+  wait_until 5 events_reach $((BEFORE + 5))
+prefetch_api() {
+  "$PREWARM" ctl --orchestrator "$ADDR:7470" prefetch --region frankfurt --template api \
+    --target 1 --window 60
+}
+check "a prefetch for the new template is accepted" prefetch_api
+check "its service time is in /metrics" \
+  bash -c "curl -sf http://$ADDR:9470/metrics | grep -q '^prewarm_template_service_seconds{template=\"api\"'"
 # services_of TEMPLATE: its SERVICES column in `prewarm ctl templates`.
 services_of() { "$PREWARM" ctl --orchestrator "$ADDR:7470" templates | awk -v t="$1" '$1 == t {print $2}'; }
 check "ctl templates lists template api with service api" test "$(services_of api)" = api
