@@ -46,6 +46,8 @@ install(FILES examples/orchestrator.yaml ${CMAKE_BINARY_DIR}/package/forecaster.
         DESTINATION /etc/prewarm COMPONENT prewarm)
 install(FILES examples/agent.yaml DESTINATION /etc/prewarm RENAME agent-fra-2.yaml
         COMPONENT prewarm)
+# Each template's one definition, read by all three (`template_dir: templates.d`).
+install(DIRECTORY examples/templates.d DESTINATION /etc/prewarm COMPONENT prewarm)
 install(DIRECTORY deploy/prometheus deploy/grafana DESTINATION share/prewarm COMPONENT prewarm)
 
 set(CPACK_PACKAGE_NAME prewarm)

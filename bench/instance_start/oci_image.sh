@@ -37,7 +37,7 @@ start_registry "$WORK" || { echo "docker-registry did not answer" >&2; exit 1; }
 PORT=$REGISTRY_PORT
 
 # The static template's layers, as the agent builds them, become the image's one layer.
-"$PREWARM" image build "$REPO/examples/templates/static.yaml" --cache "$WORK/cache" >/dev/null
+"$PREWARM" image build "$REPO/examples/templates.d/static.yaml" --cache "$WORK/cache" >/dev/null
 L=$WORK/layout B=$WORK/bundle
 umoci init --layout "$L"
 umoci new --image "$L:static"

@@ -170,7 +170,11 @@ f.pop("templates", None)                          # per-template defaults: concu
 a = c["agent_defaults"]
 a["orchestrator"] = "127.0.9.1:7400"
 a["origin"] = "http://127.0.9.1:8400"
-static = next(t for t in a["templates"] if t["name"] == "static")
+# The replay's templates are copies of the shipped static one, defined per daemon as before
+# (services with the trace's concurrency and service time; the forecaster's defaults).
+SERVING = ("tier", "service_time_s", "concurrency", "keepalive_s", "start_time_s")
+static = {k: v for k, v in next(t for t in c.pop("templates") if t["name"] == "static").items()
+          if k not in SERVING}
 a["capacity"] = {"slots": int(slots), "memory": f"{int(slots) * 32 + 512}MiB"}
 a["templates"] = [dict(static, name=s["name"]) for s in svc]
 c["agents"] = [{"node": {"id": node, "region": r, "latitude": la, "longitude": lo},

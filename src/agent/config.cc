@@ -159,7 +159,11 @@ absl::StatusOr<TemplateConfig> ParseTemplateConfig(const YamlReader& t) {
   RETURN_IF_ERROR(
       t.CheckKnown({"name", "image", "command", "user", "workdir", "port", "env", "files",
                     "packages", "exclude_packages", "install_packages", "memory", "pids", "cpus",
-                    "scratch", "scratch_mount", "probe", "preload"}));
+                    "scratch", "scratch_mount", "probe", "preload",
+                    // How it is served (common/template_file.h): read by the orchestrator and
+                    // the forecaster from the same file, checked here alike.
+                    "tier", "service_time_s", "concurrency", "keepalive_s", "start_time_s"}));
+  RETURN_IF_ERROR(ParseTemplateServing(t).status());
   TemplateConfig tc;
   ASSIGN_OR_RETURN(tc.name, t.String("name"));
   // It names layers, cache files and DNS services: one lower-case label.
@@ -199,7 +203,7 @@ absl::StatusOr<TemplateConfig> ParseTemplateConfig(const YamlReader& t) {
   ASSIGN_OR_RETURN(int64_t pids, t.Int("pids", 64, 1, 65536));
   tc.pids = static_cast<uint32_t>(pids);
   ASSIGN_OR_RETURN(tc.cpus, t.Double("cpus", 0.5, 0.01, 256));
-  ASSIGN_OR_RETURN(tc.scratch_bytes, t.Bytes("scratch", 64ull << 20));
+  ASSIGN_OR_RETURN(tc.scratch_bytes, t.Bytes("scratch", kDefaultScratchBytes));
   ASSIGN_OR_RETURN(tc.scratch_mount, t.String("scratch_mount", "/srv"));
   ASSIGN_OR_RETURN(tc.probe_path, t.String("probe", "/"));
   if (tc.probe_path.empty() || tc.probe_path[0] != '/')
@@ -233,10 +237,12 @@ const TemplateConfig* AgentConfig::FindTemplate(const std::string& name) const {
   return nullptr;
 }
 
-absl::StatusOr<AgentConfig> ParseAgentConfig(const YamlReader& r) {
-  RETURN_IF_ERROR(r.CheckKnown({"node", "orchestrator", "orchestrators", "tls", "capacity",
-                                "addresses", "runtime", "origin", "heartbeat_ms", "ready_timeout_s",
-                                "templates", "log_level", "http", "instance_output_bytes"}));
+absl::StatusOr<AgentConfig> ParseAgentConfig(const YamlReader& r,
+                                             const std::vector<YamlReader>& given) {
+  RETURN_IF_ERROR(
+      r.CheckKnown({"node", "orchestrator", "orchestrators", "tls", "capacity", "addresses",
+                    "runtime", "origin", "heartbeat_ms", "ready_timeout_s", "templates",
+                    "template_dir", "log_level", "http", "instance_output_bytes"}));
   AgentConfig c;
   RETURN_IF_ERROR(ReadNode(r, c));
   RETURN_IF_ERROR(ReadAddresses(r, c));
@@ -255,12 +261,24 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const YamlReader& r) {
                    fmt::format("{} is out of range: give 4KiB to 1MiB", c.output_bytes));
   }
   ASSIGN_OR_RETURN(c.http_listen, ReadHttpListen(r, c.http_listen.ToString()));
+  // Templates defined once for every daemon (common/template_file.h), then inline ones.
+  ASSIGN_OR_RETURN(SharedTemplates shared, ReadSharedTemplates(r, given));
+  for (const YamlReader& d : shared.definitions) {
+    ASSIGN_OR_RETURN(TemplateConfig tc, ParseTemplateConfig(d));
+    c.templates.push_back(std::move(tc));
+  }
   ASSIGN_OR_RETURN(auto templates, r.MapList("templates"));
-  if (templates.empty()) return r.Error("templates", "at least one template is required");
   for (const YamlReader& t : templates) {
     ASSIGN_OR_RETURN(TemplateConfig tc, ParseTemplateConfig(t));
-    if (c.FindTemplate(tc.name) != nullptr) return t.Error("name", "duplicate template");
+    if (c.FindTemplate(tc.name) != nullptr) {
+      return t.Error("name", shared.origin.empty()
+                                 ? std::string("duplicate template")
+                                 : fmt::format("duplicate template (also in {})", shared.origin));
+    }
     c.templates.push_back(std::move(tc));
+  }
+  if (c.templates.empty()) {
+    return r.Error("templates", "at least one template is required (here or in template_dir)");
   }
   return c;
 }

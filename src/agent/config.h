@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/net.h"
+#include "common/template_file.h"
 #include "common/yaml_reader.h"
 #include "security/tls.h"
 
@@ -35,7 +36,7 @@ struct TemplateConfig {
   uint64_t memory_bytes = 64ull << 20;
   uint32_t pids = 64;
   double cpus = 0.5;
-  uint64_t scratch_bytes = 64ull << 20;
+  uint64_t scratch_bytes = kDefaultScratchBytes;
   std::string scratch_mount = "/srv";
   std::string probe_path = "/";
   std::vector<std::string> preload;  // content ids preloaded into every instance
@@ -108,7 +109,10 @@ struct AgentConfig {
   const TemplateConfig* FindTemplate(const std::string& name) const;
 };
 
-absl::StatusOr<AgentConfig> ParseAgentConfig(const YamlReader& r);
+// `templates`: template definitions given besides the config's template_dir and inline
+// `templates` (prewarm up's top-level `templates`; common/template_file.h).
+absl::StatusOr<AgentConfig> ParseAgentConfig(const YamlReader& r,
+                                             const std::vector<YamlReader>& templates = {});
 absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
 
 }  // namespace prewarm::agent

@@ -184,10 +184,14 @@ TEST(AgentConfigTest, OrchestratorListErrorsNameTheField) {
 TEST(AgentConfigTest, TheExampleParsesWithAndWithoutItsTlsLine) {
   std::ifstream in(std::string(PREWARM_EXAMPLES) + "/agent.yaml");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Read from a string, its template_dir is not beside a file: name where it is.
+  text.replace(text.find("template_dir: templates.d"), 25,
+               "template_dir: " + std::string(PREWARM_EXAMPLES) + "/templates.d");
   auto plain = Parse(text);
   ASSERT_TRUE(plain.ok()) << plain.status();
   EXPECT_EQ(plain->orchestrators, std::vector<std::string>{"127.0.0.1:7401"});
   EXPECT_FALSE(plain->tls.enabled());
+  EXPECT_NE(plain->FindTemplate("static"), nullptr) << "from examples/templates.d";
   text.replace(text.find("# tls:"), 6, "tls:");
   auto tls = Parse(text);
   ASSERT_TRUE(tls.ok()) << tls.status();
@@ -268,12 +272,13 @@ TEST(TemplateConfigTest, ImageErrorsNameTheField) {
 
 TEST(TemplateConfigTest, EveryExampleTemplateParses) {
   int n = 0;
-  for (const auto& e :
-       std::filesystem::directory_iterator(std::string(PREWARM_EXAMPLES) + "/templates")) {
-    if (e.path().extension() != ".yaml") continue;
-    auto t = LoadTemplateConfig(e.path().string());
-    EXPECT_TRUE(t.ok()) << e.path() << ": " << t.status();
-    ++n;
+  for (const char* dir : {"/templates", "/templates.d"}) {
+    for (const auto& e : std::filesystem::directory_iterator(std::string(PREWARM_EXAMPLES) + dir)) {
+      if (e.path().extension() != ".yaml") continue;
+      auto t = LoadTemplateConfig(e.path().string());
+      EXPECT_TRUE(t.ok()) << e.path() << ": " << t.status();
+      ++n;
+    }
   }
   EXPECT_GE(n, 5);
 }

@@ -90,8 +90,8 @@ absl::Status CheckHttpPorts(const YamlReader& r, const UpConfig& c) {
 }  // namespace
 
 absl::StatusOr<UpConfig> ParseUpConfig(const YamlReader& r) {
-  RETURN_IF_ERROR(r.CheckKnown({"log_level", "origin_server", "cluster", "orchestrator",
-                                "forecaster", "agent_defaults", "agents"}));
+  RETURN_IF_ERROR(r.CheckKnown({"log_level", "origin_server", "cluster", "templates",
+                                "orchestrator", "forecaster", "agent_defaults", "agents"}));
   UpConfig c;
   ASSIGN_OR_RETURN(c.log_level, r.Choice("log_level", "info", kLogLevels));
   RETURN_IF_ERROR(ParseOrigin(r, c));
@@ -99,19 +99,21 @@ absl::StatusOr<UpConfig> ParseUpConfig(const YamlReader& r) {
   if (cluster) {
     ASSIGN_OR_RETURN(c.cluster, ParseCluster(*cluster));
   }
+  // Each template defined once (common/template_file.h), for every daemon below.
+  ASSIGN_OR_RETURN(std::vector<YamlReader> templates, r.MapList("templates"));
   ASSIGN_OR_RETURN(auto orch, r.Map("orchestrator"));
   if (!orch) return r.Error("orchestrator", "is required");
-  ASSIGN_OR_RETURN(c.orchestrator, orchestrator::ParseOrchestratorConfig(*orch));
+  ASSIGN_OR_RETURN(c.orchestrator, orchestrator::ParseOrchestratorConfig(*orch, templates));
   ASSIGN_OR_RETURN(auto fc, r.Map("forecaster"));
   if (fc) {
-    ASSIGN_OR_RETURN(c.forecaster, forecast::ParseForecasterConfig(*fc));
+    ASSIGN_OR_RETURN(c.forecaster, forecast::ParseForecasterConfig(*fc, templates));
   }
   ASSIGN_OR_RETURN(auto defaults, r.Map("agent_defaults"));
   ASSIGN_OR_RETURN(auto agents, r.MapList("agents"));
   if (agents.empty()) return r.Error("agents", "at least one agent is required");
   for (const YamlReader& a : agents) {
     YamlReader merged = defaults ? a.WithDefaults(*defaults) : a;
-    ASSIGN_OR_RETURN(agent::AgentConfig ac, agent::ParseAgentConfig(merged));
+    ASSIGN_OR_RETURN(agent::AgentConfig ac, agent::ParseAgentConfig(merged, templates));
     // Agents on one machine: each its own /metrics port unless the config names one.
     if (!merged.Has("http")) {
       ac.http_listen.port = static_cast<uint16_t>(ac.http_listen.port + c.agents.size());

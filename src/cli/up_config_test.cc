@@ -13,33 +13,42 @@ namespace {
 
 // The embedded default must always parse: it is the first thing a new user runs.
 TEST(UpConfigTest, EmbeddedDefaultParsesWithThreeAgentsInThreeRegions) {
-  auto r = YamlReader::FromString(kEmbeddedUpConfig, "<embedded>");
-  ASSERT_TRUE(r.ok()) << r.status();
-  auto orch = r->Map("orchestrator");
-  ASSERT_TRUE(orch.ok() && orch->has_value());
-  auto oc = orchestrator::ParseOrchestratorConfig(**orch);
-  ASSERT_TRUE(oc.ok()) << oc.status();
-  EXPECT_EQ(oc->dns_listen.ToString(), "127.0.0.1:5353");
-  EXPECT_EQ(oc->services.at("static"), "static");
-  auto defaults = r->Map("agent_defaults");
-  ASSERT_TRUE(defaults.ok() && defaults->has_value());
-  auto agents = r->MapList("agents");
-  ASSERT_TRUE(agents.ok());
-  ASSERT_EQ(agents->size(), 3u);
+  auto c = LoadUpConfig("", /*cluster=*/false);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const orchestrator::OrchestratorConfig& oc = c->orchestrator;
+  EXPECT_EQ(oc.dns_listen.ToString(), "127.0.0.1:5353");
+  EXPECT_EQ(oc.services.at("static"), "static");
+  ASSERT_EQ(c->agents.size(), 3u);
   std::set<std::string> regions;
-  for (const auto& a : *agents) {
-    auto ac = agent::ParseAgentConfig(a.WithDefaults(**defaults));
-    ASSERT_TRUE(ac.ok()) << ac.status();
-    EXPECT_NE(oc->FindRegion(ac->region), nullptr);
-    regions.insert(ac->region);
-    EXPECT_EQ(ac->templates.at(0).name, "static");
+  for (const agent::AgentConfig& ac : c->agents) {
+    EXPECT_NE(oc.FindRegion(ac.region), nullptr);
+    regions.insert(ac.region);
+    EXPECT_EQ(ac.templates.at(0).name, "static");
   }
   EXPECT_EQ(regions.size(), 3u);
-  auto fc = r->Map("forecaster");
-  ASSERT_TRUE(fc.ok() && fc->has_value());
-  auto fcc = forecast::ParseForecasterConfig(**fc);
-  ASSERT_TRUE(fcc.ok()) << fcc.status();
-  EXPECT_EQ(fcc->orchestrators.front(), oc->grpc_listen.ToString());
+  ASSERT_TRUE(c->forecaster.has_value());
+  EXPECT_EQ(c->forecaster->orchestrators.front(), oc.grpc_listen.ToString());
+}
+
+// Its templates are defined once, at the top (common/template_file.h): the orchestrator,
+// the forecaster and every agent see the same concurrency, preload and scratch.
+TEST(UpConfigTest, EveryDaemonOfTheEmbeddedConfigsSeesTheSameTemplate) {
+  for (bool cluster : {false, true}) {
+    auto c = LoadUpConfig("", cluster);
+    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_TRUE(c->orchestrator.templates.contains("static"));
+    const orchestrator::TemplateInfo& served = c->orchestrator.templates.at("static");
+    ASSERT_TRUE(c->forecaster.has_value());
+    ASSERT_TRUE(c->forecaster->templates.contains("static")) << "planned from the definition";
+    const forecast::TemplatePlan plan = c->forecaster->Plan("static");
+    EXPECT_DOUBLE_EQ(plan.per_instance_concurrency, served.concurrency);
+    for (const agent::AgentConfig& ac : c->agents) {
+      const agent::TemplateConfig* run = ac.FindTemplate("static");
+      ASSERT_NE(run, nullptr) << ac.node_id;
+      EXPECT_EQ(run->preload, plan.preload) << ac.node_id;
+      EXPECT_EQ(run->scratch_bytes, plan.scratch_bytes) << ac.node_id;
+    }
+  }
 }
 
 TEST(UpConfigTest, EmbeddedClusterConfigNamesThreeEtcdMembersAndTwoReplicas) {

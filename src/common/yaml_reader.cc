@@ -80,7 +80,15 @@ absl::StatusOr<YamlReader> YamlReader::FromFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   if (in.bad()) return absl::DataLossError(fmt::format("cannot read config file '{}'", path));
-  return FromString(ss.str(), path);
+  ASSIGN_OR_RETURN(YamlReader r, FromString(ss.str(), path));
+  r.base_dir_ = std::filesystem::path(path).parent_path().string();
+  if (r.base_dir_.empty()) r.base_dir_ = ".";
+  return r;
+}
+
+std::string YamlReader::Resolve(const std::string& file) const {
+  if (file.empty() || file[0] == '/' || base_dir_.empty()) return file;
+  return (std::filesystem::path(base_dir_) / file).lexically_normal().string();
 }
 
 std::string YamlReader::FieldPath(std::string_view key) const {
@@ -214,7 +222,7 @@ absl::StatusOr<std::optional<YamlReader>> YamlReader::Map(std::string_view key) 
   YAML::Node n = node_[std::string(key)];
   if (!n.IsDefined() || n.IsNull()) return std::optional<YamlReader>();
   if (!n.IsMap()) return Error(key, "expected a mapping");
-  return std::optional<YamlReader>(YamlReader(n, source_, FieldPath(key)));
+  return std::optional<YamlReader>(YamlReader(n, source_, FieldPath(key), base_dir_));
 }
 
 absl::StatusOr<std::vector<YamlReader>> YamlReader::MapList(std::string_view key) const {
@@ -224,7 +232,7 @@ absl::StatusOr<std::vector<YamlReader>> YamlReader::MapList(std::string_view key
   if (!n.IsSequence()) return Error(key, "expected a list");
   for (size_t i = 0; i < n.size(); ++i) {
     if (!n[i].IsMap()) return Error(key, fmt::format("item {} must be a mapping", i));
-    out.push_back(YamlReader(n[i], source_, fmt::format("{}[{}]", FieldPath(key), i)));
+    out.push_back(YamlReader(n[i], source_, fmt::format("{}[{}]", FieldPath(key), i), base_dir_));
   }
   return out;
 }
@@ -233,7 +241,7 @@ YamlReader YamlReader::WithDefaults(const YamlReader& defaults) const {
   YAML::Node merged(YAML::NodeType::Map);
   for (const auto& kv : defaults.node_) merged[kv.first.Scalar()] = kv.second;
   for (const auto& kv : node_) merged[kv.first.Scalar()] = kv.second;
-  return YamlReader(merged, source_, path_);
+  return YamlReader(merged, source_, path_, base_dir_);
 }
 
 absl::Status YamlReader::CheckKnown(std::initializer_list<std::string_view> known) const {

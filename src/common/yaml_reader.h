@@ -59,16 +59,23 @@ class YamlReader {
   // An InvalidArgument error about `key` (or this node when empty), with file:line.
   absl::Status Error(std::string_view key, std::string_view message) const;
   const std::string& path() const { return path_; }
+  // A relative path given in a file's value, resolved against that file's directory (an
+  // include, such as template_dir); a document read from a string leaves it as it is.
+  std::string Resolve(const std::string& file) const;
 
  private:
-  YamlReader(YAML::Node node, std::string source, std::string path)
-      : node_(std::move(node)), source_(std::move(source)), path_(std::move(path)) {}
+  YamlReader(YAML::Node node, std::string source, std::string path, std::string base_dir = "")
+      : node_(std::move(node)),
+        source_(std::move(source)),
+        path_(std::move(path)),
+        base_dir_(std::move(base_dir)) {}
   std::string FieldPath(std::string_view key) const;
   absl::StatusOr<std::optional<YAML::Node>> Scalar(std::string_view key) const;
 
   YAML::Node node_;
   std::string source_;
   std::string path_;
+  std::string base_dir_;  // the directory of the file read; empty for a string
 };
 
 // "64MiB" -> 67108864. Exposed for tests and command-line flags.

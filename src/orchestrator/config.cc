@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
+#include "common/template_file.h"
 #include "fmt/format.h"
 
 namespace prewarm::orchestrator {
@@ -69,6 +70,7 @@ absl::Status ReadListen(const YamlReader& r, OrchestratorConfig& c) {
                                 "http",
                                 "origin",
                                 "services",
+                                "template_dir",
                                 "regions",
                                 "networks",
                                 "default_region",
@@ -144,7 +146,8 @@ absl::Status ReadZone(const YamlReader& r, OrchestratorConfig& c) {
   return absl::OkStatus();
 }
 
-absl::Status ReadServices(const YamlReader& r, OrchestratorConfig& c) {
+absl::Status ReadServices(const YamlReader& r, const SharedTemplates& shared,
+                          OrchestratorConfig& c) {
   ASSIGN_OR_RETURN(auto origin, r.Map("origin"));
   if (origin) {
     RETURN_IF_ERROR(origin->CheckKnown({"addresses", "port", "check"}));
@@ -163,6 +166,14 @@ absl::Status ReadServices(const YamlReader& r, OrchestratorConfig& c) {
       c.origin_addresses.push_back(*ip);
     }
   }
+  // Templates defined once for every daemon (common/template_file.h): a service names one,
+  // and its settings come from the template's definition.
+  std::map<std::string, TemplateInfo> defined;
+  for (const YamlReader& d : shared.definitions) {
+    ASSIGN_OR_RETURN(TemplateServing serving, ParseTemplateServing(d));
+    defined[*d.String("name")] = TemplateInfo{serving.tier, serving.service_time_s,
+                                              serving.concurrency, serving.keepalive_ms};
+  }
   ASSIGN_OR_RETURN(auto services, r.MapList("services"));
   for (const YamlReader& s : services) {
     RETURN_IF_ERROR(
@@ -170,12 +181,20 @@ absl::Status ReadServices(const YamlReader& r, OrchestratorConfig& c) {
     ASSIGN_OR_RETURN(std::string name, s.String("name"));
     ASSIGN_OR_RETURN(std::string tmpl, s.String("template", name));
     TemplateInfo info;
-    ASSIGN_OR_RETURN(info.tier, s.String("tier", "standard"));
-    ASSIGN_OR_RETURN(info.service_time_s, s.Double("service_time_s", 0.05, 1e-6, 3600));
-    ASSIGN_OR_RETURN(int64_t conc, s.Int("concurrency", 10, 1, 100'000));
-    info.concurrency = static_cast<uint32_t>(conc);
-    ASSIGN_OR_RETURN(int64_t keep_s, s.Int("keepalive_s", 0, 0, 7 * 86400));
-    info.keepalive_ms = keep_s * 1000;
+    if (auto it = defined.find(tmpl); it != defined.end()) {
+      for (const char* key : {"tier", "service_time_s", "concurrency", "keepalive_s"}) {
+        if (s.Has(key)) {
+          return s.Error(key, fmt::format("template '{}' is defined in {}: set {} there", tmpl,
+                                          shared.origin, key));
+        }
+      }
+      info = it->second;
+    } else {
+      // Defined inline, on the service.
+      ASSIGN_OR_RETURN(TemplateServing serving, ParseTemplateServing(s));
+      info = TemplateInfo{serving.tier, serving.service_time_s, serving.concurrency,
+                          serving.keepalive_ms};
+    }
     c.templates[tmpl] = info;
     std::transform(name.begin(), name.end(), name.begin(),
                    [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
@@ -373,11 +392,13 @@ absl::Status ReadAutoscaler(const YamlReader& r, OrchestratorConfig& c) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r) {
+absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(
+    const YamlReader& r, const std::vector<YamlReader>& templates) {
   OrchestratorConfig c;
   RETURN_IF_ERROR(ReadListen(r, c));
   RETURN_IF_ERROR(ReadZone(r, c));
-  RETURN_IF_ERROR(ReadServices(r, c));
+  ASSIGN_OR_RETURN(SharedTemplates shared, ReadSharedTemplates(r, templates));
+  RETURN_IF_ERROR(ReadServices(r, shared, c));
   RETURN_IF_ERROR(ReadLocations(r, c));
   RETURN_IF_ERROR(ReadGeoIp(r, c));
   ASSIGN_OR_RETURN(c.node_timeout_ms, Millis(r, "node_timeout_s", 3, 1, 3600));

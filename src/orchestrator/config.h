@@ -123,7 +123,10 @@ struct OrchestratorConfig {
 // SIGHUP reloads applied (config_reload.h). Callable from any thread.
 using LiveConfig = std::function<std::shared_ptr<const OrchestratorConfig>()>;
 
-absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(const YamlReader& r);
+// `templates`: template definitions given besides the config's template_dir (prewarm up's
+// top-level `templates`; common/template_file.h).
+absl::StatusOr<OrchestratorConfig> ParseOrchestratorConfig(
+    const YamlReader& r, const std::vector<YamlReader>& templates = {});
 absl::StatusOr<OrchestratorConfig> LoadOrchestratorConfig(const std::string& path);
 // The DNS zone the orchestrator serves for `c` (its SOA serial: the time now).
 dns::ZoneConfig MakeZone(const OrchestratorConfig& c);

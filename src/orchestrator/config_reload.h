@@ -33,7 +33,8 @@ namespace prewarm::orchestrator {
 
 // The config's top-level keys that a reload applies (besides log_level, which every daemon
 // applies); a change to any other key waits for a restart.
-inline constexpr const char* kReloadedKeys[] = {"services", "networks", "default_region", "ttl"};
+inline constexpr const char* kReloadedKeys[] = {"services", "template_dir", "networks",
+                                                "default_region", "ttl"};
 
 struct ReloadPlan {
   // What the resolver answers from after the reload: `running` with `next`'s reloaded

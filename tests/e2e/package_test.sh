@@ -34,7 +34,8 @@ for f in ./usr/lib/prewarm/prewarm ./usr/lib/prewarm/prewarm-httpd \
          ./lib/systemd/system/prewarm-forecaster.service \
          ./lib/systemd/system/prewarm-agent@.service \
          ./etc/prewarm/orchestrator.yaml ./etc/prewarm/forecaster.yaml \
-         ./etc/prewarm/agent-fra-2.yaml ./usr/share/man/man1/prewarm.1 \
+         ./etc/prewarm/agent-fra-2.yaml ./etc/prewarm/templates.d/static.yaml \
+         ./usr/share/man/man1/prewarm.1 \
          ./usr/share/bash-completion/completions/prewarm \
          ./usr/share/prewarm/prometheus/alerts.yml ./usr/share/prewarm/grafana/prewarm.json; do
   check "the package holds $f" grep -q " $f\( \|$\)" "$work/contents"

@@ -5,6 +5,7 @@
 #include "common/logging.h"
 #include "common/metrics_server.h"
 #include "common/net.h"
+#include "common/template_file.h"
 #include "fmt/format.h"
 
 namespace prewarm::forecast {
@@ -74,7 +75,22 @@ absl::Status ReadCosts(const YamlReader& r, ForecasterConfig& c) {
   return absl::OkStatus();
 }
 
-absl::Status ReadTemplates(const YamlReader& r, ForecasterConfig& c) {
+absl::Status ReadTemplates(const YamlReader& r, const std::vector<YamlReader>& given,
+                           ForecasterConfig& c) {
+  // Templates defined once for every daemon (common/template_file.h): how many requests an
+  // instance serves, its start time, what it preloads and its scratch size.
+  ASSIGN_OR_RETURN(SharedTemplates shared, ReadSharedTemplates(r, given));
+  for (const YamlReader& d : shared.definitions) {
+    ASSIGN_OR_RETURN(TemplateServing serving, ParseTemplateServing(d));
+    TemplatePlan p;
+    p.per_instance_concurrency = serving.concurrency;
+    p.start_time_s = serving.start_time_s;
+    p.service_time_s = 0;  // the orchestrator's: the definition's, until it measures one
+    ASSIGN_OR_RETURN(p.preload, d.StringList("preload", std::vector<std::string>{}));
+    // The agent's default scratch when the definition gives none.
+    ASSIGN_OR_RETURN(p.scratch_bytes, d.Bytes("scratch", kDefaultScratchBytes));
+    c.templates.emplace(*d.String("name"), p);
+  }
   ASSIGN_OR_RETURN(auto list, r.MapList("templates"));
   for (const YamlReader& t : list) {
     RETURN_IF_ERROR(t.CheckKnown({"name", "per_instance_concurrency", "start_time_s",
@@ -87,7 +103,11 @@ absl::Status ReadTemplates(const YamlReader& r, ForecasterConfig& c) {
     ASSIGN_OR_RETURN(p.service_time_s, t.Double("service_time_s", 0, 0, 3600));
     ASSIGN_OR_RETURN(p.preload, t.StringList("preload", std::vector<std::string>{}));
     ASSIGN_OR_RETURN(p.scratch_bytes, t.Bytes("scratch", 0));
-    if (!c.templates.emplace(name, p).second) return t.Error("name", "duplicate template");
+    if (!c.templates.emplace(name, p).second) {
+      return t.Error("name", shared.origin.empty()
+                                 ? std::string("duplicate template")
+                                 : fmt::format("duplicate template (also in {})", shared.origin));
+    }
   }
   return absl::OkStatus();
 }
@@ -104,7 +124,8 @@ TemplatePlan ForecasterConfig::Plan(const std::string& tmpl) const {
   return it == templates.end() ? TemplatePlan{} : it->second;
 }
 
-absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r) {
+absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r,
+                                                       const std::vector<YamlReader>& templates) {
   RETURN_IF_ERROR(r.CheckKnown({"id",
                                 "orchestrator",
                                 "orchestrators",
@@ -116,6 +137,7 @@ absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r) {
                                 "plan_threads",
                                 "lead_s",
                                 "horizon_s",
+                                "template_dir",
                                 "min_history_steps",
                                 "min_mean_per_step",
                                 "model",
@@ -138,7 +160,7 @@ absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r) {
   ASSIGN_OR_RETURN(c.model, r.String("model", "combo"));
   ASSIGN_OR_RETURN(c.transform, r.String("transform", "log1p"));
   RETURN_IF_ERROR(ReadCosts(r, c));
-  RETURN_IF_ERROR(ReadTemplates(r, c));
+  RETURN_IF_ERROR(ReadTemplates(r, templates, c));
   ASSIGN_OR_RETURN(c.history, r.StringList("history", std::vector<std::string>{}));
   ASSIGN_OR_RETURN(auto logs, r.MapList("access_logs"));
   for (const YamlReader& l : logs) {

@@ -77,7 +77,10 @@ struct ForecasterConfig {
   TemplatePlan Plan(const std::string& tmpl) const;
 };
 
-absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r);
+// `templates`: template definitions given besides the config's template_dir (prewarm up's
+// top-level `templates`; common/template_file.h).
+absl::StatusOr<ForecasterConfig> ParseForecasterConfig(
+    const YamlReader& r, const std::vector<YamlReader>& templates = {});
 absl::StatusOr<ForecasterConfig> LoadForecasterConfig(const std::string& path);
 
 }  // namespace prewarm::forecast

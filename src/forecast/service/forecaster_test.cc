@@ -363,6 +363,9 @@ TEST(ForecasterConfigTest, OrchestratorsAreAListAndTheSingleFormStillWorks) {
 TEST(ForecasterConfigTest, TheExampleParsesWithAndWithoutItsTlsLine) {
   std::ifstream in(std::string(PREWARM_EXAMPLES) + "/forecaster.yaml");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Read from a string, its template_dir is not beside a file: name where it is.
+  text.replace(text.find("template_dir: templates.d"), 25,
+               "template_dir: " + std::string(PREWARM_EXAMPLES) + "/templates.d");
   auto r = YamlReader::FromString(text, "forecaster.yaml");
   ASSERT_TRUE(r.ok()) << r.status();
   auto plain = ParseForecasterConfig(*r);
@@ -370,6 +373,7 @@ TEST(ForecasterConfigTest, TheExampleParsesWithAndWithoutItsTlsLine) {
   // examples/orchestrator.yaml's gRPC address (cli_test ExampleConfigsTest checks they agree).
   EXPECT_EQ(plain->orchestrators, std::vector<std::string>{"127.0.0.1:7401"});
   EXPECT_FALSE(plain->tls.enabled());
+  EXPECT_TRUE(plain->templates.contains("static")) << "from examples/templates.d";
   text.replace(text.find("# tls:"), 6, "tls:");
   r = YamlReader::FromString(text, "forecaster.yaml");
   ASSERT_TRUE(r.ok()) << r.status();
