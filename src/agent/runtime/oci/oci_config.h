@@ -40,7 +40,7 @@ struct OciConfigParams {
   std::vector<std::string> capabilities;  // e.g. "CAP_CHOWN"; none by default
   // Extra read-only bind mounts: destination inside the instance -> host source.
   std::vector<std::pair<std::string, std::string>> readonly_binds;
-  bool seccomp = true;              // the default profile (seccomp_profile.h); false: none
+  bool seccomp = true;  // the default profile (seccomp_profile.h) for runc to compile; false: none
   std::optional<IdMapping> userns;  // none: the host's own ids
 };
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -16,6 +17,7 @@
 #include "agent/layers.h"
 #include "agent/runtime/static_test_layers.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "workload/http_client.h"
 
 namespace prewarm::agent::oci {
@@ -46,6 +48,7 @@ class OciRuntimeTest : public ::testing::Test {
     options_.state_dir = "/run/prewarm-test/" + tag;
     options_.id_prefix = "pwt" + tag + "-";
     options_.cgroup_parent = "prewarm-test";
+    options_.seccomp_exec = PREWARM_SECCOMP_EXEC_PATH;
     auto layers = StaticTestLayers((work_ / "layers").string(), PREWARM_HTTPD_PATH);
     ASSERT_TRUE(layers.ok()) << layers.status();
     layers_ = *layers;
@@ -326,6 +329,101 @@ TEST_F(OciRuntimeTest, OutputHoldsWhatTheWorkloadWroteBeforeItExited) {
   EXPECT_NE(out->data.find("usage: /usr/bin/prewarm-httpd [--root DIR]"), std::string::npos)
       << out->data;
   EXPECT_EQ(out->dropped, 0u);
+  EXPECT_TRUE((*inst)->Destroy().ok());
+}
+
+// seccomp: default. The filter file going missing or damaged after the runtime wrote it
+// stops each instance before its command runs, and says why: nothing runs unfiltered.
+TEST_F(OciRuntimeTest, AMissingOrDamagedSeccompFilterStopsTheWorkloadBeforeItRuns) {
+  auto name = runtime_->PrecompiledSeccomp();
+  ASSERT_TRUE(name.ok()) << name.status();
+  std::string file = runtime_->SeccompDir() + "/" + *name;
+  const std::string good = Slurp(file);
+  ASSERT_GT(good.size(), 64u);
+  auto run = [&](const std::string& id) -> std::pair<std::optional<int>, std::string> {
+    InstanceSpec spec = Spec(id);
+    spec.tmpl.command = {"/bin/sh", "-c", "echo ran > /srv/ran; exec sleep 60"};
+    auto inst = runtime_->Create(spec);
+    EXPECT_TRUE(inst.ok()) << inst.status();
+    if (!inst.ok()) return {std::nullopt, ""};
+    std::string marker = (*inst)->scratch_dir() + "/ran";
+    auto fd = ListenTcp(addr_, port_);
+    EXPECT_TRUE(fd.ok()) << fd.status();
+    // Start() may or may not see the limits before the instance is gone again.
+    (*inst)->Start(fd->get()).IgnoreError();
+    auto deadline = std::chrono::steady_clock::now() + kTimeout;
+    std::optional<int> code;
+    while (!(code = (*inst)->PollExit()).has_value() && !fs::exists(marker) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    auto out = (*inst)->Output();
+    std::string said = out.ok() ? out->data : out.status().ToString();
+    if (fs::exists(marker)) said += "\n[the command ran]";
+    EXPECT_TRUE((*inst)->Destroy().ok());
+    return {code, said};
+  };
+  fs::remove(file);
+  auto [missing_code, missing] = run("nofilter");
+  EXPECT_EQ(missing_code, 125) << missing;
+  EXPECT_NE(missing.find("prewarm-seccomp-exec: /run/prewarm-seccomp/" + *name +
+                         ": No such file or directory (not running the workload without its "
+                         "seccomp filter)"),
+            std::string::npos)
+      << missing;
+  std::string damaged = good;
+  damaged[good.size() / 2] ^= 0x10;
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << damaged;
+  auto [damaged_code, said] = run("badfilter");
+  EXPECT_EQ(damaged_code, 125) << said;
+  EXPECT_NE(said.find("checksum mismatch (not running the workload without its seccomp filter)"),
+            std::string::npos)
+      << said;
+  // The control: the same command with the file as the runtime wrote it runs.
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << good;
+  auto [code, ran] = run("goodfilter");
+  EXPECT_FALSE(code.has_value()) << ran;
+  EXPECT_NE(ran.find("[the command ran]"), std::string::npos) << ran;
+}
+
+// seccomp: default hands runc no profile: the instance's command is prewarm-seccomp-exec
+// with the filter, both under a read-only bind of the runtime's seccomp directory.
+TEST_F(OciRuntimeTest, ThePrecompiledFilterReplacesTheProfileInConfigJson) {
+  auto inst = runtime_->Create(Spec("wrapped"));
+  ASSERT_TRUE(inst.ok()) << inst.status();
+  auto config = nlohmann::json::parse(Slurp(runtime_->InstanceDir("wrapped") + "/config.json"));
+  EXPECT_FALSE(config["linux"].contains("seccomp"));
+  auto name = runtime_->PrecompiledSeccomp();
+  ASSERT_TRUE(name.ok()) << name.status();
+  std::vector<std::string> args = config["process"]["args"];
+  std::vector<std::string> want = {"/run/prewarm-seccomp/prewarm-seccomp-exec",
+                                   "/run/prewarm-seccomp/" + *name,
+                                   "--",
+                                   "/usr/bin/prewarm-httpd",
+                                   "--root",
+                                   "/srv/content"};
+  EXPECT_EQ(args, want);
+  bool bound = false;
+  for (const auto& m : config["mounts"]) {
+    if (m["destination"] == "/run/prewarm-seccomp") {
+      bound = m["source"] == runtime_->SeccompDir() &&
+              std::find(m["options"].begin(), m["options"].end(), "ro") != m["options"].end();
+    }
+  }
+  EXPECT_TRUE(bound) << config["mounts"].dump();
+  // The profile itself when asked for (seccomp: runtime), and no wrapper.
+  OciOptions o = options_;
+  o.seccomp = SeccompMode::kRuntime;
+  o.state_dir += "-runtime";
+  OciRuntime rt(o, runner_);
+  auto other = rt.Create(Spec("inconfig"));
+  ASSERT_TRUE(other.ok()) << other.status();
+  config = nlohmann::json::parse(Slurp(rt.InstanceDir("inconfig") + "/config.json"));
+  EXPECT_EQ(config["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+  EXPECT_EQ(config["process"]["args"][0], "/usr/bin/prewarm-httpd");
+  EXPECT_TRUE((*other)->Destroy().ok());
+  std::error_code ec;
+  fs::remove_all(o.state_dir, ec);
   EXPECT_TRUE((*inst)->Destroy().ok());
 }
 
