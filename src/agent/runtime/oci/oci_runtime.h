@@ -31,8 +31,9 @@
 // kSeccompMount, and its command becomes `prewarm-seccomp-exec FILTER -- COMMAND...`, which
 // installs the filter right before exec'ing the command (runc gets no profile). kRuntime:
 // the profile goes into config.json and runc compiles it in `runc init` at every start
-// (about 4.5 ms here: bench/instance_start/README.md). runsc always gets the profile in
-// config.json (its sandbox applies it itself).
+// (bench/instance_start/README.md). runsc always gets the profile in config.json (its
+// sandbox applies it itself). Under kPrecompiled a process entered with `runc exec` gets
+// no filter (config.json has none); the agent never does that.
 #pragma once
 
 #include <sys/types.h>
