@@ -39,6 +39,15 @@ absl::Status WriteWholeFile(const std::string& path, const std::string& content)
   return absl::OkStatus();
 }
 
+// A hard link (the same file system: nothing copied), else a copy.
+absl::Status LinkOrCopy(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  fs::create_hard_link(from, to, ec);
+  if (!ec) return absl::OkStatus();
+  fs::copy_file(from, to, ec);
+  return ec ? ErrnoStatus(ec.value(), "link or copy " + from) : absl::OkStatus();
+}
+
 std::vector<std::string> WorkloadEnv(const InstanceSpec& spec, bool reports) {
   std::map<std::string, std::string> env = {{"PATH", "/usr/bin:/bin"}, {"HOME", "/"}};
   for (const auto& [k, v] : spec.tmpl.env) env[k] = v;
@@ -104,6 +113,7 @@ class OciInstance final : public RuntimeInstance {
   OciRuntime& rt_;
   InstanceSpec spec_;
   std::string dir_, rootfs_, scratch_, rw_, netns_, cid_;
+  std::string seccomp_filter_;  // kPrecompiled: the filter's file name (in kSeccompMount)
   std::string report_dir() const { return dir_ + "/report"; }
   // An app on its own port (TemplateSpec::app_port): the instance's own network
   // namespace (loopback up) and the relay into it.
@@ -140,6 +150,14 @@ absl::Status OciInstance::Prepare() {
     if (ec) return ErrnoStatus(ec.value(), "mkdir " + d.string());
   }
   const OciOptions& o = rt_.options_;
+  if (o.seccomp == SeccompMode::kPrecompiled && !rt_.gvisor()) {
+    // Into the root's top layer, not bound: a bind of the state dir could not lift a
+    // noexec it is mounted with (/run on many hosts) inside the user namespace.
+    ASSIGN_OR_RETURN(seccomp_filter_, rt_.PrecompiledSeccomp());
+    for (const std::string& f : {std::string("prewarm-seccomp-exec"), seccomp_filter_}) {
+      RETURN_IF_ERROR(LinkOrCopy(rt_.SeccompDir() + "/" + f, (seccomp_point / f).string()));
+    }
+  }
   if (relay_mode()) RETURN_IF_ERROR(CreateNetns(netns_));
   // The scratch storage belongs to whoever the workload runs as, seen from the host.
   uint32_t uid = (spec_.tmpl.user ? spec_.tmpl.user->first : o.uid) + (ids_ ? ids_->host_uid : 0);
@@ -205,7 +223,7 @@ absl::Status OciInstance::WriteConfig() {
   p.seccomp = o.seccomp == SeccompMode::kRuntime ||
               (o.seccomp == SeccompMode::kPrecompiled && rt_.gvisor());
   p.userns = ids_;
-  if (reports()) p.readonly_binds.emplace_back(kContentReportMount, report_dir());
+  if (reports()) p.readonly_binds.push_back({kContentReportMount, report_dir()});
   if (!spec_.tmpl.install_dir.empty()) {
     // Root until dpkg is done (prewarm-guest-activate --install), then uid:gid with no
     // capabilities left; what dpkg writes to the tmpfs is charged to the instance.
@@ -214,7 +232,7 @@ absl::Status OciInstance::WriteConfig() {
     p.gid = 0;
     p.capabilities = {"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FOWNER",
                       "CAP_FSETID", "CAP_SETUID",       "CAP_SETGID"};
-    p.readonly_binds.emplace_back(kInstallMount, spec_.tmpl.install_dir);
+    p.readonly_binds.push_back({kInstallMount, spec_.tmpl.install_dir, /*exec=*/true});
     p.memory_limit_bytes += InstallRootBytes(spec_.tmpl);
     std::vector<std::string> args = {std::string(kInstallMount) + "/prewarm-guest-activate",
                                      "--install",
@@ -226,14 +244,13 @@ absl::Status OciInstance::WriteConfig() {
     args.insert(args.end(), p.args.begin(), p.args.end());
     p.args = std::move(args);
   }
-  if (o.seccomp == SeccompMode::kPrecompiled && !rt_.gvisor()) {
+  if (!seccomp_filter_.empty()) {
     // The filter holds from the exec of the command on, install included.
-    ASSIGN_OR_RETURN(std::string filter, rt_.PrecompiledSeccomp());
-    std::string mount = kSeccompMount;
-    std::vector<std::string> args = {mount + "/prewarm-seccomp-exec", mount + "/" + filter, "--"};
+    std::string dir = kSeccompMount;
+    std::vector<std::string> args = {dir + "/prewarm-seccomp-exec", dir + "/" + seccomp_filter_,
+                                     "--"};
     args.insert(args.end(), p.args.begin(), p.args.end());
     p.args = std::move(args);
-    p.readonly_binds.emplace_back(kSeccompMount, rt_.SeccompDir());
   }
   memory_limit_ = p.memory_limit_bytes;
   pids_limit_ = p.pids_limit;

@@ -27,8 +27,8 @@
 // The seccomp profile reaches the workload one of two ways (SeccompMode). kPrecompiled
 // (the default): the runtime compiles it once, on its first Create(), into the BPF program
 // runc would build (seccomp_filter.h), kept in <state_dir>/seccomp/<sha256>.bpf beside a
-// copy of prewarm-seccomp-exec; each instance sees that directory read-only at
-// kSeccompMount, and its command becomes `prewarm-seccomp-exec FILTER -- COMMAND...`, which
+// copy of prewarm-seccomp-exec; both are hard-linked into each instance's top layer (mnt/)
+// at kSeccompMount, and its command becomes `prewarm-seccomp-exec FILTER -- COMMAND...`, which
 // installs the filter right before exec'ing the command (runc gets no profile). kRuntime:
 // the profile goes into config.json and runc compiles it in `runc init` at every start
 // (bench/instance_start/README.md). runsc always gets the profile in config.json (its
@@ -65,7 +65,8 @@ inline constexpr size_t kMaxOverlayOptionBytes = 3000;
 // httpd here. Added to the template's limit.
 inline constexpr uint32_t kGvisorSandboxPids = 128;
 
-// Where prewarm-seccomp-exec and the filter file are inside an instance.
+// Where prewarm-seccomp-exec and the filter file are inside an instance (read-only,
+// in its root's top layer).
 inline constexpr char kSeccompMount[] = "/run/prewarm-seccomp";
 
 enum class SeccompMode {

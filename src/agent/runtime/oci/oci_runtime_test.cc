@@ -3,6 +3,7 @@
 #include "agent/runtime/oci/oci_runtime.h"
 
 #include <poll.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -332,8 +333,9 @@ TEST_F(OciRuntimeTest, OutputHoldsWhatTheWorkloadWroteBeforeItExited) {
   EXPECT_TRUE((*inst)->Destroy().ok());
 }
 
-// seccomp: default. The filter file going missing or damaged after the runtime wrote it
-// stops each instance before its command runs, and says why: nothing runs unfiltered.
+// seccomp: default. The filter file going missing after the runtime wrote it fails the
+// create, damaged it stops the instance before its command runs; each says why, and
+// nothing runs unfiltered.
 TEST_F(OciRuntimeTest, AMissingOrDamagedSeccompFilterStopsTheWorkloadBeforeItRuns) {
   auto name = runtime_->PrecompiledSeccomp();
   ASSERT_TRUE(name.ok()) << name.status();
@@ -363,20 +365,19 @@ TEST_F(OciRuntimeTest, AMissingOrDamagedSeccompFilterStopsTheWorkloadBeforeItRun
     EXPECT_TRUE((*inst)->Destroy().ok());
     return {code, said};
   };
-  fs::remove(file);
-  auto [missing_code, missing] = run("nofilter");
-  EXPECT_EQ(missing_code, 125) << missing;
-  EXPECT_NE(missing.find("prewarm-seccomp-exec: /run/prewarm-seccomp/" + *name +
-                         ": No such file or directory (not running the workload without its "
-                         "seccomp filter)"),
-            std::string::npos)
-      << missing;
+  fs::rename(file, file + ".away");
+  auto missing = runtime_->Create(Spec("nofilter"));
+  EXPECT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find(file), std::string::npos) << missing.status();
+  fs::rename(file + ".away", file);
   std::string damaged = good;
   damaged[good.size() / 2] ^= 0x10;
   std::ofstream(file, std::ios::binary | std::ios::trunc) << damaged;
   auto [damaged_code, said] = run("badfilter");
   EXPECT_EQ(damaged_code, 125) << said;
-  EXPECT_NE(said.find("checksum mismatch (not running the workload without its seccomp filter)"),
+  EXPECT_NE(said.find("prewarm-seccomp-exec: /run/prewarm-seccomp/" + *name +
+                      ": checksum mismatch (not running the workload without its seccomp "
+                      "filter)"),
             std::string::npos)
       << said;
   // The control: the same command with the file as the runtime wrote it runs.
@@ -403,14 +404,16 @@ TEST_F(OciRuntimeTest, ThePrecompiledFilterReplacesTheProfileInConfigJson) {
                                    "--root",
                                    "/srv/content"};
   EXPECT_EQ(args, want);
-  bool bound = false;
-  for (const auto& m : config["mounts"]) {
-    if (m["destination"] == "/run/prewarm-seccomp") {
-      bound = m["source"] == runtime_->SeccompDir() &&
-              std::find(m["options"].begin(), m["options"].end(), "ro") != m["options"].end();
-    }
+  // Both files are the runtime's own, in the root's top layer (no mount of the state dir).
+  std::string top = runtime_->InstanceDir("wrapped") + "/mnt/run/prewarm-seccomp/";
+  for (const std::string& f : {std::string("prewarm-seccomp-exec"), *name}) {
+    struct stat in_root = {}, kept = {};
+    ASSERT_EQ(::stat((top + f).c_str(), &in_root), 0) << f;
+    ASSERT_EQ(::stat((runtime_->SeccompDir() + "/" + f).c_str(), &kept), 0) << f;
+    EXPECT_EQ(in_root.st_ino, kept.st_ino) << f;
+    EXPECT_EQ(in_root.st_mode & 0222, 0u) << f;  // writable by no one
   }
-  EXPECT_TRUE(bound) << config["mounts"].dump();
+  for (const auto& m : config["mounts"]) EXPECT_NE(m["source"], runtime_->SeccompDir());
   // The profile itself when asked for (seccomp: runtime), and no wrapper.
   OciOptions o = options_;
   o.seccomp = SeccompMode::kRuntime;
@@ -489,6 +492,29 @@ TEST_F(OciRuntimeTest, InstancesStartUnderAStateDirRuncMadePrivate) {
   ASSERT_NE(inst, nullptr);
   ASSERT_TRUE(inst->Start(listen_fd_.get()).ok());
   EXPECT_TRUE(WaitReady());
+}
+
+// A state dir on a noexec mount, as /run is on a Debian host booted through
+// initramfs-tools: the precompiled seccomp filter still reaches the workload (the user
+// namespace's mount namespace could not lift noexec from a bind of it).
+TEST_F(OciRuntimeTest, InstancesStartUnderANoexecStateDir) {
+  std::error_code ec;
+  fs::create_directories(options_.state_dir, ec);
+  ASSERT_FALSE(ec);
+  RealMounter mounter;
+  ASSERT_TRUE(mounter.MountTmpfs(options_.state_dir, 64ull << 20, 0, 0, 0711).ok());
+  ASSERT_EQ(::mount(nullptr, options_.state_dir.c_str(), nullptr,
+                    MS_REMOUNT | MS_NOEXEC | MS_NOSUID | MS_NODEV, nullptr),
+            0)
+      << std::strerror(errno);
+  auto inst = CreateWithContent("noexec-state");
+  ASSERT_NE(inst, nullptr);
+  absl::Status started = inst->Start(listen_fd_.get());
+  ASSERT_TRUE(started.ok()) << started << "\n"
+                            << Slurp(runtime_->InstanceDir("noexec-state") + "/runc.log");
+  EXPECT_TRUE(WaitReady()) << Slurp(runtime_->InstanceDir("noexec-state") + "/runc.log");
+  EXPECT_TRUE(inst->Destroy().ok());
+  EXPECT_TRUE(mounter.Unmount(options_.state_dir, /*lazy=*/true).ok());
 }
 
 // install_packages: the instance's own dpkg installs a package that is in no layer, as
