@@ -8,7 +8,7 @@
 # Tested by `package_deb` (tests/e2e/package_test.sh): installed into a fresh Debian root.
 include(GNUInstallDirs)
 
-install(TARGETS prewarm prewarm-httpd prewarm-guest-activate prewarm-qemu-jail
+install(TARGETS prewarm prewarm-httpd prewarm-guest-activate prewarm-qemu-jail prewarm-seccomp-exec
         RUNTIME DESTINATION lib/prewarm COMPONENT prewarm)
 install(CODE [[
   file(MAKE_DIRECTORY "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/bin")

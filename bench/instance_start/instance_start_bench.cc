@@ -16,10 +16,12 @@
 // docker-registry):
 //   oci-image    the same content as `static` (busybox, prewarm-httpd) as an OCI image
 //                pulled with skopeo, layers unpacked into a fresh cache
-// and the cost of hardening runc (oci runs with the agent's defaults: seccomp profile and a
-// user namespace per instance):
+// and the cost of hardening runc (oci runs with the agent's defaults: the seccomp profile,
+// precompiled and installed by prewarm-seccomp-exec, and a user namespace per instance):
 //   oci-unhardened  `static` with neither (seccomp unconfined, the host's ids)
 //   oci-no-seccomp, oci-no-userns  with one of them
+//   oci-seccomp-runtime  the same profile handed to runc in config.json (`seccomp:
+//                        runtime`: runc compiles it at every start), user namespace on
 // and the cost of the QEMU jail (qemu-* run jailed, the agent's default):
 //   qemu-cold-nojail, qemu-clone-nojail  qemu-cold and qemu-clone with `jail: false`
 // and of each jailed QEMU's own cgroup (made, limited, joined, read back, removed):
@@ -411,7 +413,8 @@ int main(int argc, char** argv) {
         stderr,
         "usage: %s [--n N] [--density K] [--variants oci,qemu-cold,qemu-restore,qemu-clone,oci-api,"
         "oci-api-install,qemu-api,qemu-api-install,oci-image,oci-relay,oci-unhardened,oci-no-"
-        "seccomp,oci-no-userns,qemu-cold-nojail,qemu-clone-nojail,qemu-cold-nocgroup,qemu-clone-"
+        "seccomp,oci-no-userns,oci-seccomp-runtime,qemu-cold-nojail,qemu-clone-nojail,qemu-cold-"
+        "nocgroup,qemu-clone-"
         "nocgroup] [--httpd PATH] [--image "
         "REF] [--first K] "
         "[--wrk SECONDS] [--burst K,K,...] [--burst-rounds R]\n",
@@ -430,6 +433,7 @@ int main(int argc, char** argv) {
   oci.state_dir = "/run/prewarm-bench/" + tag + "-oci";
   oci.id_prefix = "pwb" + tag + "-";
   oci.cgroup_parent = "prewarm-bench";
+  oci.seccomp_exec = PREWARM_SECCOMP_EXEC_PATH;
   std::vector<Variant> variants;
   std::map<std::string, agent::TemplateSpec> api;  // api.yaml / api-install.yaml, built once
   for (const std::string& name : args->variants) {
@@ -468,10 +472,14 @@ int main(int argc, char** argv) {
     if (name == "oci" || name == "oci-image" || name == "oci-relay" ||
         name.starts_with("oci-api")) {
       v.runtime = std::make_unique<agent::oci::OciRuntime>(oci, runner);
-    } else if (name == "oci-unhardened" || name == "oci-no-seccomp" || name == "oci-no-userns") {
+    } else if (name == "oci-unhardened" || name == "oci-no-seccomp" || name == "oci-no-userns" ||
+               name == "oci-seccomp-runtime") {
       agent::oci::OciOptions o = oci;
-      o.seccomp = name == "oci-no-userns";
-      o.userns = name == "oci-no-seccomp";
+      using agent::oci::SeccompMode;
+      o.seccomp = name == "oci-no-userns"         ? SeccompMode::kPrecompiled
+                  : name == "oci-seccomp-runtime" ? SeccompMode::kRuntime
+                                                  : SeccompMode::kUnconfined;
+      o.userns = name == "oci-no-seccomp" || name == "oci-seccomp-runtime";
       v.runtime = std::make_unique<agent::oci::OciRuntime>(o, runner);
     } else if (name == "qemu-cold" || name == "qemu-restore" || name == "qemu-clone" ||
                name.starts_with("qemu-api") || name == "qemu-cold-nojail" ||
@@ -699,11 +707,18 @@ int main(int argc, char** argv) {
         "{:.2f}\n",
         load["oci-relay"].first / load["oci"].first, load["oci-relay"].second / load["oci"].second);
   }
-  for (const char* peer : {"oci-unhardened", "oci-no-seccomp", "oci-no-userns"}) {
+  for (const char* peer :
+       {"oci-unhardened", "oci-no-seccomp", "oci-no-userns", "oci-seccomp-runtime"}) {
     if (median.count("oci") && median.count(peer)) {
       fmt::print("ratio oci / {} (hardening cost, median create->ready): {:.3f}\n", peer,
                  median["oci"] / median[peer]);
     }
+  }
+  if (median.count("oci-seccomp-runtime") && median.count("oci-unhardened")) {
+    fmt::print(
+        "ratio oci-seccomp-runtime / oci-unhardened (hardening cost with the profile "
+        "compiled by runc): {:.3f}\n",
+        median["oci-seccomp-runtime"] / median["oci-unhardened"]);
   }
   if (median.count("oci") && median.count("oci-relay")) {
     fmt::print("ratio oci-relay / oci (median create->ready): {:.2f}\n",

@@ -81,9 +81,9 @@ absl::Status ReadOrchestrators(const YamlReader& r, AgentConfig& c) {
 // oci only: the seccomp profile and the per-instance user namespace (oci_runtime.h).
 absl::Status ReadOciHardening(const YamlReader& rt, AgentConfig& c) {
   ASSIGN_OR_RETURN(c.seccomp, rt.String("seccomp", "default"));
-  if (c.seccomp != "default" && c.seccomp != "unconfined") {
+  if (c.seccomp != "default" && c.seccomp != "runtime" && c.seccomp != "unconfined") {
     return rt.Error("seccomp",
-                    fmt::format("'{}' is not a profile (default, unconfined)", c.seccomp));
+                    fmt::format("'{}' is not a profile (default, runtime, unconfined)", c.seccomp));
   }
   ASSIGN_OR_RETURN(c.userns, rt.String("userns", "private"));
   if (c.userns != "private" && c.userns != "host") {

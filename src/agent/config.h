@@ -77,9 +77,12 @@ struct AgentConfig {
   std::string runtime = "oci";          // oci | qemu | fake
   std::string runtime_binary = "runc";  // oci: the OCI runtime; qemu: qemu-system-x86_64
   // oci only (see agent/runtime/oci/oci_runtime.h)
-  std::string seccomp = "default";  // default | unconfined
-  std::string userns = "private";   // private (own host id range per instance) | host
-  uint32_t userns_base = 1000000;   // first host id of the instances' ranges (also the qemu jail's)
+  // default: the default profile, compiled once by the agent and installed by
+  // prewarm-seccomp-exec; runtime: the same profile in config.json, compiled by runc at
+  // every start; unconfined: none.
+  std::string seccomp = "default";
+  std::string userns = "private";  // private (own host id range per instance) | host
+  uint32_t userns_base = 1000000;  // first host id of the instances' ranges (also the qemu jail's)
   // qemu only (see agent/runtime/qemu/qemu_runtime.h)
   std::string qemu_accel = "auto";                        // auto | kvm | tcg
   std::string qemu_kernel_package = "linux-image-amd64";  // Debian's kernel for the guests

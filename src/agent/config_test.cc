@@ -120,6 +120,9 @@ TEST(AgentConfigTest, OciIsHardenedByDefaultAndSaysSoWhenTurnedOff) {
   EXPECT_EQ(c->seccomp, "unconfined");
   EXPECT_EQ(c->userns, "host");
   EXPECT_EQ(c->userns_base, 2000000u);
+  c = Parse(std::string(kAgent) + "runtime: {kind: oci, seccomp: runtime}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->seccomp, "runtime");
   EXPECT_NE(Parse(std::string(kAgent) + "runtime: {seccomp: strict}\n")
                 .status()
                 .message()

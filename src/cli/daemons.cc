@@ -20,7 +20,10 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
     opts.state_dir = config.state_dir;
     opts.cache_dir = config.cache_dir;
     opts.id_prefix = "prewarm-";
-    opts.seccomp = config.seccomp == "default";
+    opts.seccomp = config.seccomp == "default"   ? agent::oci::SeccompMode::kPrecompiled
+                   : config.seccomp == "runtime" ? agent::oci::SeccompMode::kRuntime
+                                                 : agent::oci::SeccompMode::kUnconfined;
+    opts.seccomp_exec = agent::SelfBinaryDir() + "/prewarm-seccomp-exec";
     opts.userns = config.userns == "private";
     opts.userns_base = config.userns_base;
     opts.output_bytes = config.output_bytes;

@@ -29,7 +29,8 @@ check "cpack made prewarm_<version>_<arch>.deb" test -f "$deb" || { finish; exit
 dpkg-deb -I "$deb" >"$work/info"
 dpkg-deb -c "$deb" >"$work/contents"
 for f in ./usr/lib/prewarm/prewarm ./usr/lib/prewarm/prewarm-httpd \
-         ./usr/lib/prewarm/prewarm-guest-activate ./usr/lib/prewarm/prewarm-qemu-jail ./usr/bin/prewarm \
+         ./usr/lib/prewarm/prewarm-guest-activate ./usr/lib/prewarm/prewarm-qemu-jail \
+         ./usr/lib/prewarm/prewarm-seccomp-exec ./usr/bin/prewarm \
          ./lib/systemd/system/prewarm-orchestrator.service \
          ./lib/systemd/system/prewarm-forecaster.service \
          ./lib/systemd/system/prewarm-agent@.service \

@@ -2,12 +2,18 @@
 // instances, each thing a hardened instance must not do. One instance runs with the
 // defaults (seccomp profile, own host id range, pids limit 32); a control instance runs the
 // same attempts unconfined, on the host's ids, with room for the processes, so each check
-// is seen to pass where its rule is absent. Needs root and runc: exits 77 otherwise.
+// is seen to pass where its rule is absent. The defaults install the seccomp profile
+// precompiled (prewarm-seccomp-exec); a third instance has the same profile compiled by
+// runc (`seccomp: runtime`), and the two filters are read back from the kernel and
+// compared. Needs root and runc: exits 77 otherwise.
 #include <grp.h>
+#include <linux/filter.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -97,9 +103,12 @@ class HardeningTest : public ::testing::Test {
     StartHostListener();
     hardened_ = Run("hardened", {}, 32);
     OciOptions open;
-    open.seccomp = false;
+    open.seccomp = SeccompMode::kUnconfined;
     open.userns = false;
     control_ = Run("control", open, 128);
+    OciOptions runtime_built;
+    runtime_built.seccomp = SeccompMode::kRuntime;
+    runc_built_ = Run("runcbuilt", runtime_built, 32);
     // The network control: the same attempt from the host reaches the listener.
     fs::create_directories(work_ / "host");
     RealProcessRunner runner;
@@ -112,7 +121,7 @@ class HardeningTest : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    for (Sandbox* s : {&hardened_, &control_}) {
+    for (Sandbox* s : {&hardened_, &control_, &runc_built_}) {
       s->instance.reset();
       if (s->runtime) {
         EXPECT_TRUE(s->runtime->CleanupStale().ok());
@@ -145,13 +154,14 @@ class HardeningTest : public ::testing::Test {
     options.state_dir = "/run/prewarm-test/hardening-" + tag_ + "-" + name;
     options.id_prefix = "pwh" + tag_ + "-";
     options.cgroup_parent = "prewarm-hardening";
+    options.seccomp_exec = PREWARM_SECCOMP_EXEC_PATH;
     s.runtime = std::make_unique<OciRuntime>(options, runner_);
     InstanceSpec spec;
     spec.id = name;
     std::random_device rd;
     spec.address =
         IpAddr::V4((127u << 24) | (78u << 16) | (1 + rd() % 250) << 8 | (1 + rd() % 250));
-    spec.slot = 3;
+    spec.slot = name == "runcbuilt" ? 4 : 3;
     spec.tmpl.name = "hostile";
     spec.tmpl.layers = layers_;
     spec.tmpl.command = {"/usr/bin/prewarm-hostile", "/srv/report.txt",      "/srv",  "127.0.0.1",
@@ -192,7 +202,7 @@ class HardeningTest : public ::testing::Test {
   static inline std::vector<std::string> layers_;
   static inline ScopedFd host_listener_;
   static inline uint16_t host_port_ = 0;
-  static inline Sandbox hardened_, control_;
+  static inline Sandbox hardened_, control_, runc_built_;
   static inline std::map<std::string, std::string> on_host_;
 };
 
@@ -230,6 +240,59 @@ TEST_F(HardeningTest, TheThirtyTwoBitSyscallAbiIsClosed) {
   EXPECT_EQ(control_.report["ia32_syscall"], "allowed");
 }
 #endif
+
+// The seccomp filter a process runs under, as the kernel holds it (the tracer needs
+// CAP_SYS_ADMIN); empty if it has none or cannot be read.
+std::vector<sock_filter> FilterOf(pid_t pid) {
+  std::vector<sock_filter> out;
+  if (::ptrace(PTRACE_SEIZE, pid, 0, 0) != 0) return out;
+  int status = 0;
+  if (::ptrace(PTRACE_INTERRUPT, pid, 0, 0) == 0 && ::waitpid(pid, &status, __WALL) == pid) {
+    long n = ::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, 0, nullptr);
+    if (n > 0) {
+      out.resize(n);
+      if (::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, 0, out.data()) != n) out.clear();
+    }
+  }
+  ::ptrace(PTRACE_DETACH, pid, 0, 0);
+  return out;
+}
+
+// The precompiled filter is the very program runc builds from the same profile.
+TEST_F(HardeningTest, ThePrecompiledFilterIsTheOneRuncBuilds) {
+  ASSERT_GT(hardened_.workload_pid, 0);
+  ASSERT_GT(runc_built_.workload_pid, 0);
+  std::vector<sock_filter> ours = FilterOf(hardened_.workload_pid);
+  std::vector<sock_filter> runcs = FilterOf(runc_built_.workload_pid);
+  ASSERT_GT(ours.size(), 100u);
+  ASSERT_EQ(ours.size(), runcs.size());
+  EXPECT_EQ(std::memcmp(ours.data(), runcs.data(), ours.size() * sizeof(sock_filter)), 0);
+  EXPECT_TRUE(FilterOf(control_.workload_pid).empty());  // unconfined: no filter at all
+}
+
+// One filter (runc installed none of its own), no_new_privs, and the wrapper gone: the
+// workload itself is pid 1 of the instance.
+TEST_F(HardeningTest, TheWorkloadRunsUnderOneFilterWithNoNewPrivs) {
+  ASSERT_GT(hardened_.workload_pid, 0);
+  std::string proc = "/proc/" + std::to_string(hardened_.workload_pid);
+  std::string status = Slurp(proc + "/status");
+  EXPECT_NE(status.find("NoNewPrivs:\t1\n"), std::string::npos) << status;
+  EXPECT_NE(status.find("Seccomp:\t2\n"), std::string::npos) << status;
+  EXPECT_NE(status.find("Seccomp_filters:\t1\n"), std::string::npos) << status;
+  EXPECT_EQ(Slurp(proc + "/cmdline").rfind("/usr/bin/prewarm-hostile", 0), 0u);
+  EXPECT_NE(status.find("NSpid:\t" + std::to_string(hardened_.workload_pid) + "\t1\n"),
+            std::string::npos)
+      << status;
+}
+
+// Every syscall rule answers the same whichever way the profile was compiled.
+TEST_F(HardeningTest, TheRuncBuiltProfileAnswersTheSame) {
+  for (const char* rule : {"unshare_user", "clone_newuser", "unshare_net", "keyctl", "io_uring",
+                           "ptrace", "ia32_syscall"}) {
+    EXPECT_EQ(runc_built_.report[rule], hardened_.report[rule]) << rule;
+    EXPECT_NE(hardened_.report[rule], "allowed") << rule;
+  }
+}
 
 TEST_F(HardeningTest, CannotRunABinaryFromTmp) {
   EXPECT_EQ(hardened_.report["exec_tmp"], Denied(EACCES));

@@ -42,8 +42,10 @@ json Mounts(const OciConfigParams& p) {
             {"nosuid", "nodev", "noexec", "mode=1777", fmt::format("size={}", p.tmp_bytes)}));
   m.push_back(Mount(p.scratch_destination, "bind", p.scratch_source,
                     {"rbind", "rw", "nosuid", "nodev", "noexec"}));
-  for (const auto& [dest, source] : p.readonly_binds) {
-    m.push_back(Mount(dest, "bind", source, {"rbind", "ro", "nosuid", "nodev"}));
+  for (const OciConfigParams::ReadonlyBind& b : p.readonly_binds) {
+    std::vector<std::string> options = {"rbind", "ro", "nosuid", "nodev"};
+    if (!b.exec) options.push_back("noexec");
+    m.push_back(Mount(b.destination, "bind", b.source, std::move(options)));
   }
   return m;
 }

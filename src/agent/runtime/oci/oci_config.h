@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace prewarm::agent::oci {
@@ -38,9 +37,15 @@ struct OciConfigParams {
   std::string netns_path;    // join this network namespace (empty: a new, empty one)
   bool readonly_root = true;
   std::vector<std::string> capabilities;  // e.g. "CAP_CHOWN"; none by default
-  // Extra read-only bind mounts: destination inside the instance -> host source.
-  std::vector<std::pair<std::string, std::string>> readonly_binds;
-  bool seccomp = true;              // the default profile (seccomp_profile.h); false: none
+  // Extra read-only bind mounts. noexec unless `exec`: a bind of a directory on a noexec
+  // mount (/run on many hosts) can only keep noexec in the instance's user namespace.
+  struct ReadonlyBind {
+    std::string destination;  // inside the instance
+    std::string source;       // on the host
+    bool exec = false;
+  };
+  std::vector<ReadonlyBind> readonly_binds;
+  bool seccomp = true;  // the default profile (seccomp_profile.h) for runc to compile; false: none
   std::optional<IdMapping> userns;  // none: the host's own ids
 };
 

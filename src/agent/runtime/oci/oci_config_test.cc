@@ -71,6 +71,23 @@ TEST(OciConfigTest, CarriesProcessResourcesAndScratch) {
                                       {"options", {"rbind", "rw", "nosuid", "nodev", "noexec"}}}));
 }
 
+// Read-only binds are noexec (a bind of a noexec mount, as /run often is, may only keep
+// it in a user namespace) unless asked: the install dir holds prewarm-guest-activate.
+TEST(OciConfigTest, ReadonlyBindsAreNoexecUnlessTheyHoldWhatRuns) {
+  OciConfigParams p = Params();
+  p.readonly_binds.push_back({"/run/prewarm-report", "/run/prewarm/n/instances/i-1/report"});
+  p.readonly_binds.push_back({"/run/prewarm-install", "/var/cache/prewarm/install", true});
+  json c = Config(p);
+  json report = MountAt(c, "/run/prewarm-report");
+  EXPECT_EQ(report["source"], "/run/prewarm/n/instances/i-1/report");
+  EXPECT_TRUE(HasOption(report, "ro"));
+  EXPECT_TRUE(HasOption(report, "noexec"));
+  json install = MountAt(c, "/run/prewarm-install");
+  EXPECT_TRUE(HasOption(install, "ro"));
+  EXPECT_FALSE(HasOption(install, "noexec"));
+  EXPECT_TRUE(HasOption(install, "nosuid"));
+}
+
 TEST(OciConfigTest, NothingWritableIsExecutable) {
   json c = Config(Params());
   for (const char* dest : {"/tmp", "/srv", "/dev/shm", "/proc", "/sys"}) {

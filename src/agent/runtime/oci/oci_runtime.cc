@@ -14,6 +14,8 @@
 #include "agent/layers.h"
 #include "agent/runtime/oci/oci_config.h"
 #include "agent/runtime/oci/relay.h"
+#include "agent/runtime/oci/seccomp_filter.h"
+#include "agent/runtime/oci/seccomp_profile.h"
 #include "common/logging.h"
 #include "fmt/format.h"
 
@@ -35,6 +37,15 @@ absl::Status WriteWholeFile(const std::string& path, const std::string& content)
   out.close();
   if (!out) return absl::InternalError("cannot write " + path);
   return absl::OkStatus();
+}
+
+// A hard link (the same file system: nothing copied), else a copy.
+absl::Status LinkOrCopy(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  fs::create_hard_link(from, to, ec);
+  if (!ec) return absl::OkStatus();
+  fs::copy_file(from, to, ec);
+  return ec ? ErrnoStatus(ec.value(), "link or copy " + from) : absl::OkStatus();
 }
 
 std::vector<std::string> WorkloadEnv(const InstanceSpec& spec, bool reports) {
@@ -102,6 +113,7 @@ class OciInstance final : public RuntimeInstance {
   OciRuntime& rt_;
   InstanceSpec spec_;
   std::string dir_, rootfs_, scratch_, rw_, netns_, cid_;
+  std::string seccomp_filter_;  // kPrecompiled: the filter's file name (in kSeccompMount)
   std::string report_dir() const { return dir_ + "/report"; }
   // An app on its own port (TemplateSpec::app_port): the instance's own network
   // namespace (loopback up) and the relay into it.
@@ -131,12 +143,21 @@ absl::Status OciInstance::Prepare() {
   fs::path mount_point =
       fs::path(dir_) / "mnt" / fs::path(spec_.tmpl.scratch_mount).relative_path();
   fs::path report_point = fs::path(dir_) / "mnt" / fs::path(kContentReportMount).relative_path();
-  for (const fs::path& d :
-       {fs::path(rootfs_), fs::path(scratch_), mount_point, report_point, fs::path(report_dir())}) {
+  fs::path seccomp_point = fs::path(dir_) / "mnt" / fs::path(kSeccompMount).relative_path();
+  for (const fs::path& d : {fs::path(rootfs_), fs::path(scratch_), mount_point, report_point,
+                            seccomp_point, fs::path(report_dir())}) {
     fs::create_directories(d, ec);
     if (ec) return ErrnoStatus(ec.value(), "mkdir " + d.string());
   }
   const OciOptions& o = rt_.options_;
+  if (o.seccomp == SeccompMode::kPrecompiled && !rt_.gvisor()) {
+    // Into the root's top layer, not bound: a bind of the state dir could not lift a
+    // noexec it is mounted with (/run on many hosts) inside the user namespace.
+    ASSIGN_OR_RETURN(seccomp_filter_, rt_.PrecompiledSeccomp());
+    for (const std::string& f : {std::string("prewarm-seccomp-exec"), seccomp_filter_}) {
+      RETURN_IF_ERROR(LinkOrCopy(rt_.SeccompDir() + "/" + f, (seccomp_point / f).string()));
+    }
+  }
   if (relay_mode()) RETURN_IF_ERROR(CreateNetns(netns_));
   // The scratch storage belongs to whoever the workload runs as, seen from the host.
   uint32_t uid = (spec_.tmpl.user ? spec_.tmpl.user->first : o.uid) + (ids_ ? ids_->host_uid : 0);
@@ -199,9 +220,10 @@ absl::Status OciInstance::WriteConfig() {
   p.nofile_limit = o.nofile_limit;
   p.cgroups_path = fmt::format("/{}/{}", o.cgroup_parent, cid_);
   if (relay_mode()) p.netns_path = netns_;
-  p.seccomp = o.seccomp;
+  p.seccomp = o.seccomp == SeccompMode::kRuntime ||
+              (o.seccomp == SeccompMode::kPrecompiled && rt_.gvisor());
   p.userns = ids_;
-  if (reports()) p.readonly_binds.emplace_back(kContentReportMount, report_dir());
+  if (reports()) p.readonly_binds.push_back({kContentReportMount, report_dir()});
   if (!spec_.tmpl.install_dir.empty()) {
     // Root until dpkg is done (prewarm-guest-activate --install), then uid:gid with no
     // capabilities left; what dpkg writes to the tmpfs is charged to the instance.
@@ -210,7 +232,7 @@ absl::Status OciInstance::WriteConfig() {
     p.gid = 0;
     p.capabilities = {"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FOWNER",
                       "CAP_FSETID", "CAP_SETUID",       "CAP_SETGID"};
-    p.readonly_binds.emplace_back(kInstallMount, spec_.tmpl.install_dir);
+    p.readonly_binds.push_back({kInstallMount, spec_.tmpl.install_dir, /*exec=*/true});
     p.memory_limit_bytes += InstallRootBytes(spec_.tmpl);
     std::vector<std::string> args = {std::string(kInstallMount) + "/prewarm-guest-activate",
                                      "--install",
@@ -218,6 +240,14 @@ absl::Status OciInstance::WriteConfig() {
                                      "--exec",
                                      std::to_string(o.uid),
                                      std::to_string(o.gid),
+                                     "--"};
+    args.insert(args.end(), p.args.begin(), p.args.end());
+    p.args = std::move(args);
+  }
+  if (!seccomp_filter_.empty()) {
+    // The filter holds from the exec of the command on, install included.
+    std::string dir = kSeccompMount;
+    std::vector<std::string> args = {dir + "/prewarm-seccomp-exec", dir + "/" + seccomp_filter_,
                                      "--"};
     args.insert(args.end(), p.args.begin(), p.args.end());
     p.args = std::move(args);
@@ -345,6 +375,57 @@ OciRuntime::OciRuntime(OciOptions options, ProcessRunner& runner)
       owned_mounter_(std::make_unique<RealMounter>()),
       mounter_(*owned_mounter_),
       options_(std::move(options)) {}
+
+absl::StatusOr<std::string> OciRuntime::PrecompiledSeccomp() {
+  std::lock_guard lock(seccomp_mu_);
+  if (seccomp_filter_.has_value()) return *seccomp_filter_;
+  auto compile = [this]() -> absl::StatusOr<std::string> {
+    if (options_.seccomp_exec.empty() || ::access(options_.seccomp_exec.c_str(), X_OK) != 0) {
+      return absl::FailedPreconditionError(fmt::format(
+          "seccomp: default needs prewarm-seccomp-exec, not found at '{}'", options_.seccomp_exec));
+    }
+    ASSIGN_OR_RETURN(std::vector<sock_filter> program,
+                     CompileSeccompProfile(DefaultSeccompProfile()));
+    std::string bytes = EncodeSeccompFile(program);
+    std::string dir = SeccompDir();
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return ErrnoStatus(ec.value(), "mkdir " + dir);
+    // Read by each instance's user (its own host ids): readable by all, writable by none.
+    fs::permissions(dir,
+                    fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                        fs::perms::others_read | fs::perms::others_exec,
+                    ec);
+    if (ec) return ErrnoStatus(ec.value(), "chmod " + dir);
+    std::string name = Sha256OfString(bytes).substr(0, 32) + ".bpf";
+    // Written aside and renamed into place: an instance never sees half a file.
+    auto place = [&](const std::string& file, const fs::perms mode, auto write) -> absl::Status {
+      std::string tmp = fmt::format("{}/.{}.tmp", dir, file);
+      RETURN_IF_ERROR(write(tmp));
+      fs::permissions(tmp, mode, ec);
+      if (ec) return ErrnoStatus(ec.value(), "chmod " + tmp);
+      fs::rename(tmp, dir + "/" + file, ec);
+      if (ec) return ErrnoStatus(ec.value(), "rename " + tmp);
+      return absl::OkStatus();
+    };
+    const fs::perms read_only =
+        fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read;
+    const fs::perms exec_only =
+        read_only | fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec;
+    RETURN_IF_ERROR(place("prewarm-seccomp-exec", exec_only, [&](const std::string& tmp) {
+      fs::copy_file(options_.seccomp_exec, tmp, fs::copy_options::overwrite_existing, ec);
+      return ec ? ErrnoStatus(ec.value(), "copy " + options_.seccomp_exec) : absl::OkStatus();
+    }));
+    RETURN_IF_ERROR(
+        place(name, read_only, [&](const std::string& tmp) { return WriteWholeFile(tmp, bytes); }));
+    spdlog::info("oci: seccomp profile compiled: {} instructions in {}/{}", program.size(), dir,
+                 name);
+    return name;
+  };
+  absl::StatusOr<std::string> name = compile();
+  if (name.ok()) seccomp_filter_ = *name;  // a failure is tried again on the next Create()
+  return name;
+}
 
 bool OciRuntime::gvisor() const { return fs::path(options_.runtime_binary).filename() == "runsc"; }
 

@@ -23,6 +23,17 @@
 // runtime's life), so agents sharing a host never share ids; InstanceSpec::slot keeps the
 // instances of one agent apart. A template that installs packages at start runs without
 // a user namespace: its dpkg runs as root over layers owned by the host's root.
+//
+// The seccomp profile reaches the workload one of two ways (SeccompMode). kPrecompiled
+// (the default): the runtime compiles it once, on its first Create(), into the BPF program
+// runc would build (seccomp_filter.h), kept in <state_dir>/seccomp/<sha256>.bpf beside a
+// copy of prewarm-seccomp-exec; both are hard-linked into each instance's top layer (mnt/)
+// at kSeccompMount, and its command becomes `prewarm-seccomp-exec FILTER -- COMMAND...`, which
+// installs the filter right before exec'ing the command (runc gets no profile). kRuntime:
+// the profile goes into config.json and runc compiles it in `runc init` at every start
+// (bench/instance_start/README.md). runsc always gets the profile in config.json (its
+// sandbox applies it itself). Under kPrecompiled a process entered with `runc exec` gets
+// no filter (config.json has none); the agent never does that.
 #pragma once
 
 #include <sys/types.h>
@@ -31,6 +42,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -53,6 +65,16 @@ inline constexpr size_t kMaxOverlayOptionBytes = 3000;
 // httpd here. Added to the template's limit.
 inline constexpr uint32_t kGvisorSandboxPids = 128;
 
+// Where prewarm-seccomp-exec and the filter file are inside an instance (read-only,
+// in its root's top layer).
+inline constexpr char kSeccompMount[] = "/run/prewarm-seccomp";
+
+enum class SeccompMode {
+  kUnconfined,   // no filter
+  kPrecompiled,  // the default profile, compiled once, installed by prewarm-seccomp-exec
+  kRuntime,      // the default profile in config.json, compiled by runc at every start
+};
+
 struct OciOptions {
   std::string runtime_binary = "runc";
   std::string state_dir = "/run/prewarm/node";   // one per agent: CleanupStale() owns it
@@ -63,12 +85,13 @@ struct OciOptions {
   uint32_t uid = 65534;  // the workload runs as nobody:nogroup
   uint32_t gid = 65534;
   uint32_t nofile_limit = 4096;
-  uint64_t tmp_bytes = 16ull << 20;                     // /tmp tmpfs inside the instance
-  std::chrono::milliseconds command_timeout{10000};     // each runc kill/delete/list
-  std::chrono::milliseconds stop_timeout{10000};        // Destroy(): waiting for runc to exit
-  bool seccomp = true;                                  // the default profile; false: unconfined
-  bool userns = true;                                   // an own host id range per instance
-  uint32_t userns_base = 1000000;                       // first host id handed out
+  uint64_t tmp_bytes = 16ull << 20;                  // /tmp tmpfs inside the instance
+  std::chrono::milliseconds command_timeout{10000};  // each runc kill/delete/list
+  std::chrono::milliseconds stop_timeout{10000};     // Destroy(): waiting for runc to exit
+  SeccompMode seccomp = SeccompMode::kPrecompiled;
+  std::string seccomp_exec;        // prewarm-seccomp-exec (static); required with kPrecompiled
+  bool userns = true;              // an own host id range per instance
+  uint32_t userns_base = 1000000;  // first host id handed out
   std::string userns_lock_dir = "/run/prewarm/userns";  // host-wide: one per machine
   uint64_t output_bytes = kDefaultOutputBytes;          // workload output kept per instance
 };
@@ -100,6 +123,10 @@ class OciRuntime final : public Runtime {
   bool gvisor() const;
   // The first host id of this runtime's block (locking one on first use).
   absl::StatusOr<uint32_t> IdBase() { return ids_.Base(); }
+  // kPrecompiled: the filter file's name in <state_dir>/seccomp (and in kSeccompMount),
+  // compiled and written there with prewarm-seccomp-exec on the first call.
+  absl::StatusOr<std::string> PrecompiledSeccomp();
+  std::string SeccompDir() const { return options_.state_dir + "/seccomp"; }
 
  private:
   friend class OciInstance;
@@ -110,6 +137,8 @@ class OciRuntime final : public Runtime {
   OciOptions options_;
   Cgroups cgroups_{options_.cgroup_root};
   HostIdBlock ids_{options_.userns_base, options_.userns_lock_dir, "oci"};
+  std::mutex seccomp_mu_;
+  std::optional<std::string> seccomp_filter_ ABSL_GUARDED_BY(seccomp_mu_);
 };
 
 }  // namespace prewarm::agent::oci

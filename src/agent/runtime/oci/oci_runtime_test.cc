@@ -3,10 +3,12 @@
 #include "agent/runtime/oci/oci_runtime.h"
 
 #include <poll.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -16,6 +18,7 @@
 #include "agent/layers.h"
 #include "agent/runtime/static_test_layers.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "workload/http_client.h"
 
 namespace prewarm::agent::oci {
@@ -46,6 +49,7 @@ class OciRuntimeTest : public ::testing::Test {
     options_.state_dir = "/run/prewarm-test/" + tag;
     options_.id_prefix = "pwt" + tag + "-";
     options_.cgroup_parent = "prewarm-test";
+    options_.seccomp_exec = PREWARM_SECCOMP_EXEC_PATH;
     auto layers = StaticTestLayers((work_ / "layers").string(), PREWARM_HTTPD_PATH);
     ASSERT_TRUE(layers.ok()) << layers.status();
     layers_ = *layers;
@@ -329,6 +333,103 @@ TEST_F(OciRuntimeTest, OutputHoldsWhatTheWorkloadWroteBeforeItExited) {
   EXPECT_TRUE((*inst)->Destroy().ok());
 }
 
+// seccomp: default. The filter file going missing after the runtime wrote it fails the
+// create, damaged it stops the instance before its command runs; each says why, and
+// nothing runs unfiltered.
+TEST_F(OciRuntimeTest, AMissingOrDamagedSeccompFilterStopsTheWorkloadBeforeItRuns) {
+  auto name = runtime_->PrecompiledSeccomp();
+  ASSERT_TRUE(name.ok()) << name.status();
+  std::string file = runtime_->SeccompDir() + "/" + *name;
+  const std::string good = Slurp(file);
+  ASSERT_GT(good.size(), 64u);
+  auto run = [&](const std::string& id) -> std::pair<std::optional<int>, std::string> {
+    InstanceSpec spec = Spec(id);
+    spec.tmpl.command = {"/bin/sh", "-c", "echo ran > /srv/ran; exec sleep 60"};
+    auto inst = runtime_->Create(spec);
+    EXPECT_TRUE(inst.ok()) << inst.status();
+    if (!inst.ok()) return {std::nullopt, ""};
+    std::string marker = (*inst)->scratch_dir() + "/ran";
+    auto fd = ListenTcp(addr_, port_);
+    EXPECT_TRUE(fd.ok()) << fd.status();
+    // Start() may or may not see the limits before the instance is gone again.
+    (*inst)->Start(fd->get()).IgnoreError();
+    auto deadline = std::chrono::steady_clock::now() + kTimeout;
+    std::optional<int> code;
+    while (!(code = (*inst)->PollExit()).has_value() && !fs::exists(marker) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    auto out = (*inst)->Output();
+    std::string said = out.ok() ? out->data : out.status().ToString();
+    if (fs::exists(marker)) said += "\n[the command ran]";
+    EXPECT_TRUE((*inst)->Destroy().ok());
+    return {code, said};
+  };
+  fs::rename(file, file + ".away");
+  auto missing = runtime_->Create(Spec("nofilter"));
+  EXPECT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find(file), std::string::npos) << missing.status();
+  fs::rename(file + ".away", file);
+  std::string damaged = good;
+  damaged[good.size() / 2] ^= 0x10;
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << damaged;
+  auto [damaged_code, said] = run("badfilter");
+  EXPECT_EQ(damaged_code, 125) << said;
+  EXPECT_NE(said.find("prewarm-seccomp-exec: /run/prewarm-seccomp/" + *name +
+                      ": checksum mismatch (not running the workload without its seccomp "
+                      "filter)"),
+            std::string::npos)
+      << said;
+  // The control: the same command with the file as the runtime wrote it runs.
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << good;
+  auto [code, ran] = run("goodfilter");
+  EXPECT_FALSE(code.has_value()) << ran;
+  EXPECT_NE(ran.find("[the command ran]"), std::string::npos) << ran;
+}
+
+// seccomp: default hands runc no profile: the instance's command is prewarm-seccomp-exec
+// with the filter, both under a read-only bind of the runtime's seccomp directory.
+TEST_F(OciRuntimeTest, ThePrecompiledFilterReplacesTheProfileInConfigJson) {
+  auto inst = runtime_->Create(Spec("wrapped"));
+  ASSERT_TRUE(inst.ok()) << inst.status();
+  auto config = nlohmann::json::parse(Slurp(runtime_->InstanceDir("wrapped") + "/config.json"));
+  EXPECT_FALSE(config["linux"].contains("seccomp"));
+  auto name = runtime_->PrecompiledSeccomp();
+  ASSERT_TRUE(name.ok()) << name.status();
+  std::vector<std::string> args = config["process"]["args"];
+  std::vector<std::string> want = {"/run/prewarm-seccomp/prewarm-seccomp-exec",
+                                   "/run/prewarm-seccomp/" + *name,
+                                   "--",
+                                   "/usr/bin/prewarm-httpd",
+                                   "--root",
+                                   "/srv/content"};
+  EXPECT_EQ(args, want);
+  // Both files are the runtime's own, in the root's top layer (no mount of the state dir).
+  std::string top = runtime_->InstanceDir("wrapped") + "/mnt/run/prewarm-seccomp/";
+  for (const std::string& f : {std::string("prewarm-seccomp-exec"), *name}) {
+    struct stat in_root = {}, kept = {};
+    ASSERT_EQ(::stat((top + f).c_str(), &in_root), 0) << f;
+    ASSERT_EQ(::stat((runtime_->SeccompDir() + "/" + f).c_str(), &kept), 0) << f;
+    EXPECT_EQ(in_root.st_ino, kept.st_ino) << f;
+    EXPECT_EQ(in_root.st_mode & 0222, 0u) << f;  // writable by no one
+  }
+  for (const auto& m : config["mounts"]) EXPECT_NE(m["source"], runtime_->SeccompDir());
+  // The profile itself when asked for (seccomp: runtime), and no wrapper.
+  OciOptions o = options_;
+  o.seccomp = SeccompMode::kRuntime;
+  o.state_dir += "-runtime";
+  OciRuntime rt(o, runner_);
+  auto other = rt.Create(Spec("inconfig"));
+  ASSERT_TRUE(other.ok()) << other.status();
+  config = nlohmann::json::parse(Slurp(rt.InstanceDir("inconfig") + "/config.json"));
+  EXPECT_EQ(config["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+  EXPECT_EQ(config["process"]["args"][0], "/usr/bin/prewarm-httpd");
+  EXPECT_TRUE((*other)->Destroy().ok());
+  std::error_code ec;
+  fs::remove_all(o.state_dir, ec);
+  EXPECT_TRUE((*inst)->Destroy().ok());
+}
+
 TEST_F(OciRuntimeTest, DestroyLeavesNoMountDirectoryOrContainer) {
   auto inst = CreateWithContent("gone");
   ASSERT_NE(inst, nullptr);
@@ -391,6 +492,29 @@ TEST_F(OciRuntimeTest, InstancesStartUnderAStateDirRuncMadePrivate) {
   ASSERT_NE(inst, nullptr);
   ASSERT_TRUE(inst->Start(listen_fd_.get()).ok());
   EXPECT_TRUE(WaitReady());
+}
+
+// A state dir on a noexec mount, as /run is on a Debian host booted through
+// initramfs-tools: the precompiled seccomp filter still reaches the workload (the user
+// namespace's mount namespace could not lift noexec from a bind of it).
+TEST_F(OciRuntimeTest, InstancesStartUnderANoexecStateDir) {
+  std::error_code ec;
+  fs::create_directories(options_.state_dir, ec);
+  ASSERT_FALSE(ec);
+  RealMounter mounter;
+  ASSERT_TRUE(mounter.MountTmpfs(options_.state_dir, 64ull << 20, 0, 0, 0711).ok());
+  ASSERT_EQ(::mount(nullptr, options_.state_dir.c_str(), nullptr,
+                    MS_REMOUNT | MS_NOEXEC | MS_NOSUID | MS_NODEV, nullptr),
+            0)
+      << std::strerror(errno);
+  auto inst = CreateWithContent("noexec-state");
+  ASSERT_NE(inst, nullptr);
+  absl::Status started = inst->Start(listen_fd_.get());
+  ASSERT_TRUE(started.ok()) << started << "\n"
+                            << Slurp(runtime_->InstanceDir("noexec-state") + "/runc.log");
+  EXPECT_TRUE(WaitReady()) << Slurp(runtime_->InstanceDir("noexec-state") + "/runc.log");
+  EXPECT_TRUE(inst->Destroy().ok());
+  EXPECT_TRUE(mounter.Unmount(options_.state_dir, /*lazy=*/true).ok());
 }
 
 // install_packages: the instance's own dpkg installs a package that is in no layer, as
