@@ -220,6 +220,7 @@ struct Variant {
   std::vector<double> density_kib;
   std::vector<WrkResult> wrk;
   std::string note;
+  std::vector<agent::qemu::StartPhases> phases;  // qemu: each cycle's Start(), by phase
 };
 
 std::vector<double> Column(const std::vector<Sample>& samples, double Sample::*field) {
@@ -427,7 +428,11 @@ int main(int argc, char** argv) {
   }
   RealProcessRunner runner;
   agent::oci::OciOptions oci;
-  oci.state_dir = "/run/prewarm-bench/" + tag + "-oci";
+  // Roots of this run alone (another run may be going on beside it); the last component
+  // keeps the tag too, as it names the runtimes' cgroups.
+  const std::string run_root = "/run/prewarm-bench-" + tag,
+                    shm_root = "/dev/shm/prewarm-bench-" + tag;
+  oci.state_dir = run_root + "/" + tag + "-oci";
   oci.id_prefix = "pwb" + tag + "-";
   oci.cgroup_parent = "prewarm-bench";
   std::vector<Variant> variants;
@@ -478,9 +483,9 @@ int main(int argc, char** argv) {
                name == "qemu-clone-nojail" || name == "qemu-cold-nocgroup" ||
                name == "qemu-clone-nocgroup") {
       agent::qemu::QemuOptions q;
-      q.state_dir = fmt::format("/run/prewarm-bench/{}-{}", tag, name);
+      q.state_dir = fmt::format("{}/{}-{}", run_root, tag, name);
       q.cache_dir = "/var/cache/prewarm";
-      q.ram_dir = "/dev/shm/prewarm-bench";
+      q.ram_dir = shm_root;
       q.activate = PREWARM_GUEST_ACTIVATE_PATH;
       q.jailer = PREWARM_QEMU_JAIL_PATH;
       q.jail = !name.ends_with("-nojail");
@@ -556,6 +561,8 @@ int main(int argc, char** argv) {
         break;
       }
       v.samples.push_back(*s);
+      if (auto* q = dynamic_cast<agent::qemu::QemuRuntime*>(v.runtime.get()))
+        v.phases.push_back(q->LastStartPhases());
     }
   }
   if (status == 0 && args->wrk_seconds > 0) {
@@ -621,6 +628,30 @@ int main(int argc, char** argv) {
   }
   for (Variant& v : variants) {
     if (!v.note.empty()) fmt::print("  {}: {}\n", v.name, v.note);
+  }
+  // Where a qemu start's time goes (QemuRuntime::StartPhases), medians of the cycles; the
+  // rest of create -> 200 is Create(), the preload and the bench's own GET.
+  bool phase_header = false;
+  for (Variant& v : variants) {
+    if (v.phases.empty()) continue;
+    if (!phase_header) {
+      fmt::print("{:<17} {:>7} {:>6} {:>5} {:>5} {:>5} {:>8} {:>5} {:>7} {:>6} {:>6}\n",
+                 "start phases ms", "scratch", "spawn", "qmp", "load", "cont", "identity", "root",
+                 "listen", "probe", "total");
+      phase_header = true;
+    }
+    auto med = [&](double agent::qemu::StartPhases::*f) {
+      std::vector<double> c;
+      for (const auto& p : v.phases) c.push_back(p.*f);
+      return Percentile(c, 0.5);
+    };
+    using P = agent::qemu::StartPhases;
+    fmt::print(
+        "{:<17} {:>7.1f} {:>6.1f} {:>5.1f} {:>5.1f} {:>5.1f} {:>8.1f} {:>5.1f} {:>7.1f} {:>6.1f} "
+        "{:>6.1f}\n",
+        v.name, med(&P::scratch_ms), med(&P::spawn_ms), med(&P::qmp_ms), med(&P::load_ms),
+        med(&P::cont_ms), med(&P::identity_ms), med(&P::root_ms), med(&P::listen_ms),
+        med(&P::probe_ms), med(&P::total_ms));
   }
   if (!bursts.empty() && status == 0) {
     // The lone start: the burst of 1 if measured, else the oci cycles' median.
@@ -744,8 +775,8 @@ int main(int argc, char** argv) {
   agent::oci::OciRuntime(oci, runner).CleanupStale().IgnoreError();
   std::error_code ec;
   fs::remove_all(work, ec);
-  fs::remove_all("/run/prewarm-bench", ec);
-  fs::remove_all("/dev/shm/prewarm-bench", ec);
+  fs::remove_all(run_root, ec);
+  fs::remove_all(shm_root, ec);
   for (const auto& controller : fs::directory_iterator("/sys/fs/cgroup", ec)) {
     ::rmdir((controller.path() / oci.cgroup_parent).c_str());  // runc leaves the parent
   }

@@ -205,6 +205,8 @@ int main(int argc, char** argv) {
   sa.sin_addr.s_addr = htonl(INADDR_ANY);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) Die("bind");
   if (::listen(fd, 1024) != 0) Die("listen");
+  // Connections queue from here on (the host times its start by this line).
+  std::fprintf(stderr, "prewarm-guest: listening on port %d\n", port);
   if (fd != 3) {
     if (::dup2(fd, 3) < 0) Die("dup2");
     ::close(fd);
