@@ -34,7 +34,8 @@ class SerialServer {
   const std::string& path() const { return path_; }
   void Accept() { conn_ = ScopedFd(::accept(listen_.get(), nullptr, nullptr)); }
   void Write(const std::string& s) {
-    ASSERT_EQ(::send(conn_.get(), s.data(), s.size(), MSG_NOSIGNAL), static_cast<ssize_t>(s.size()));
+    ASSERT_EQ(::send(conn_.get(), s.data(), s.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(s.size()));
   }
   std::string Read(size_t n) {
     std::string out;

@@ -115,11 +115,20 @@ class QemuInstance final : public RuntimeInstance {
     IpAddr addr = tap ? guest_address_ : spec_.address;
     uint16_t port = tap ? spec_.port : rt_.options_.forward_port;
     std::string path = spec_.tmpl.probe_path;
-    // The guest's markers after its identity ("root ready", "listening") are read from the
-    // console until the probe passes; then the start's phases are complete.
+    // With the console watched (a clone, a tap guest) the gate opens when the guest says
+    // its port listens: from then on a connection waits in the guest's accept queue until
+    // the workload takes it, so no probe request of its own is needed (the agent's
+    // readiness probe comes through the gate like any client). Without (a cold slirp
+    // guest, whose forward accepts and resets before the guest listens), an HTTP probe
+    // every 20 ms. The guest's markers time the start's last phases.
     auto ready = [this, addr, port, path, t_start, console = console_]() {
-      auto r = workload::HttpGet(addr, port, path, std::chrono::milliseconds(500));
-      if (!r.ok() || r->status < 200 || r->status >= 400) return false;
+      if (console && !console->closed()) {
+        if (!console->WaitFor("prewarm-guest: listening", std::chrono::milliseconds(20)))
+          return false;
+      } else {
+        auto r = workload::HttpGet(addr, port, path, std::chrono::milliseconds(500));
+        if (!r.ok() || r->status < 200 || r->status >= 400) return false;
+      }
       auto now = std::chrono::steady_clock::now();
       StartPhases p = phases_;
       auto prev = phases_end_;
@@ -145,8 +154,10 @@ class QemuInstance final : public RuntimeInstance {
       if (!netns.valid())
         return ErrnoStatus(errno, fmt::format("{}: the jail's network namespace", spec_.id));
     }
-    forwarder_ =
-        std::make_unique<TcpForwarder>(listen_fd, HostPort{addr, port}, ready, std::move(netns));
+    // A console-driven gate waits in ready() itself: ask again at once.
+    forwarder_ = std::make_unique<TcpForwarder>(listen_fd, HostPort{addr, port}, ready,
+                                                std::move(netns), std::chrono::seconds(10),
+                                                std::chrono::milliseconds(console_ ? 1 : 20));
     RETURN_IF_ERROR(forwarder_->Start());
     serving_ = true;
     return absl::OkStatus();
@@ -208,19 +219,29 @@ class QemuInstance final : public RuntimeInstance {
     if (!qmp.ok() && exit_) return rt_.ExitedEarly(launch_, *exit_, "before QMP answered");
     if (!qmp.ok()) return step(qmp.status());
     auto t_qmp = std::chrono::steady_clock::now();
-    if (snapshot_->ram.valid()) {  // a clone: RAM is the template's file, not in the stream
-      RETURN_IF_ERROR(step(
-          qmp->Execute("migrate-set-capabilities",
-                       R"({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})")
-              .status()));
+    // One write: the capability (a clone: RAM is the template's file, not in the stream),
+    // the state file's descriptor, the incoming migration from it and a status query.
+    std::vector<QmpCommand> cmds;
+    if (snapshot_->ram.valid()) {
+      cmds.push_back({"migrate-set-capabilities",
+                      R"({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})"});
     }
+    cmds.push_back({"getfd", R"({"fdname": "state"})"});
+    cmds.push_back({"migrate-incoming", R"({"uri": "fd:state"})"});
+    cmds.push_back({"query-status", ""});
+    absl::StatusOr<std::vector<google::protobuf::Value>> replies;
     {
       ScopedFd state(::open(snapshot_->state_file.c_str(), O_RDONLY | O_CLOEXEC));
       if (!state.valid()) return step(ErrnoStatus(errno, "open " + snapshot_->state_file));
-      RETURN_IF_ERROR(step(qmp->SendFd("state", state.get())));
+      replies = qmp->Pipeline(cmds, state.get());
     }
-    RETURN_IF_ERROR(step(qmp->Execute("migrate-incoming", R"({"uri": "fd:state"})").status()));
-    auto status = qmp->WaitStatusLeaves("inmigrate", std::chrono::seconds(60));
+    if (!replies.ok()) return step(replies.status());
+    const auto& sf = replies->back().struct_value().fields();
+    std::string first = sf.contains("status") ? sf.at("status").string_value() : "";
+    // The template's snapshot carries no run state (store-global-state=off), so QEMU starts
+    // the guest itself once the state is loaded: no `cont` round trip.
+    absl::StatusOr<std::string> status = first;
+    if (first == "inmigrate") status = qmp->WaitStatusLeaves("inmigrate", std::chrono::seconds(60));
     if (!status.ok()) return step(status.status());
     if (*status != "paused" && *status != "running") {
       return step(
@@ -637,6 +658,9 @@ std::vector<std::string> QemuRuntime::QemuCommand(const VmLaunch& l) const {
   if (!l.mac.empty()) nic += ",mac=" + l.mac;
   argv.insert(argv.end(), {"-netdev", net, "-device", nic, "-qmp",
                            fmt::format("unix:{}/qmp.sock,server=on,wait=off", l.dir)});
+  // A snapshot without the source's run state (stopped): its restores start the guest as
+  // soon as the state is loaded, without a `cont`.
+  argv.insert(argv.end(), {"-global", "migration.store-global-state=off"});
   if (l.incoming) argv.insert(argv.end(), {"-incoming", "defer"});
   return argv;
 }

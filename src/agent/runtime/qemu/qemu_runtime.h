@@ -163,7 +163,7 @@ struct TemplateSnapshot {
   double boot_s = 0, save_s = 0;
 };
 
-// Where the time of one instance's Start() went, up to its first passed readiness probe
+// Where the time of one instance's Start() went, up to the forwarder opening to clients
 // (bench/instance_start prints them). Milliseconds from the previous step; 0 for steps a
 // start does not take (a cold boot has no restore or identity unless on a tap).
 struct StartPhases {
@@ -176,8 +176,9 @@ struct StartPhases {
   double identity_ms = 0;  // the identity line sent until the guest says it took it
   double root_ms = 0;      // until the guest init's "root ready" (scratch mounted)
   double listen_ms = 0;    // until the guest's port listens (prewarm-guest-activate)
-  double probe_ms = 0;     // until the readiness probe first passed: the forwarder accepts
-  double total_ms = 0;     // Start() entered -> the probe passed
+  double probe_ms = 0;     // until the forwarder opened: the "listening" line (a clone, a
+                           // tap guest) or, on a cold slirp guest, its first passed probe
+  double total_ms = 0;     // Start() entered -> the forwarder opened
 };
 
 // Starts QEMU processes from one thread that lives as long as the runtime, with
@@ -221,7 +222,7 @@ class QemuRuntime final : public Runtime {
   CgroupLimits VmLimits(const VmLaunch& launch) const;
   const Cgroups& cgroups() const { return cgroups_; }
   const std::string& accel() const { return accel_; }  // after Prepare(): "kvm" or "tcg"
-  // The phases of the most recent Start() whose readiness probe passed.
+  // The phases of the most recent Start() whose forwarder opened.
   StartPhases LastStartPhases() const;
   std::string InstanceDir(const std::string& id) const;
   // The QEMU command line of one VM (for tests and logs).
