@@ -122,9 +122,13 @@ class QemuInstance final : public RuntimeInstance {
     // guest, whose forward accepts and resets before the guest listens), an HTTP probe
     // every 20 ms. The guest's markers time the start's last phases.
     auto ready = [this, addr, port, path, t_start, console = console_]() {
-      if (console && !console->closed()) {
-        if (!console->WaitFor("prewarm-guest: listening", std::chrono::milliseconds(20)))
+      if (console) {
+        if (!console->WaitFor("prewarm-guest: listening", std::chrono::milliseconds(20))) {
+          // Closed before the line: QEMU is gone and the gate never opens (the agent's
+          // readiness check sees the exit); do not spin meanwhile.
+          if (console->closed()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
           return false;
+        }
       } else {
         auto r = workload::HttpGet(addr, port, path, std::chrono::milliseconds(500));
         if (!r.ok() || r->status < 200 || r->status >= 400) return false;
