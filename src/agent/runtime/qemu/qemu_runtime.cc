@@ -349,7 +349,7 @@ class QemuInstance final : public RuntimeInstance {
   bool trim_warned_ = false;
   std::unique_ptr<TcpForwarder> forwarder_;
   IpAddr guest_address_;  // network: tap
-  // While it starts: the serial console (identity out, markers in), until the probe passes.
+  // While it starts: the serial console (identity out, markers in), until the gate opens.
   std::shared_ptr<ConsoleWatch> console_;
   StartPhases phases_;
   std::chrono::steady_clock::time_point phases_end_;  // the last timed step's end
