@@ -40,7 +40,9 @@
 // Start -> GET until 200 -> Destroy. Variants run round-robin (cycle i of each, then i+1)
 // so the machine's noise spreads evenly. Memory: oci = the container's cgroup usage; qemu =
 // the QEMU process's PSS. --density K also runs K instances of each qemu variant at once
-// and reports their PSS (clones share the template's RAM file).
+// and reports their PSS (clones share the template's RAM file). For each qemu variant it
+// also prints the medians of its starts' phases (QemuRuntime::StartPhases: scratch disk,
+// spawn, QMP, state load, cont, identity, root, listen, gate open, then the GET's 200).
 //
 // --burst 1,4,16,32 (oci only): K instances started at once, each on a thread of its own as
 // the agent starts them, R rounds per K (--burst-rounds, 3): every instance's create -> HTTP
