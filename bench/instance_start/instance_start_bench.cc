@@ -42,7 +42,9 @@
 // Start -> GET until 200 -> Destroy. Variants run round-robin (cycle i of each, then i+1)
 // so the machine's noise spreads evenly. Memory: oci = the container's cgroup usage; qemu =
 // the QEMU process's PSS. --density K also runs K instances of each qemu variant at once
-// and reports their PSS (clones share the template's RAM file).
+// and reports their PSS (clones share the template's RAM file). For each qemu variant it
+// also prints the medians of its starts' phases (QemuRuntime::StartPhases: scratch disk,
+// spawn, QMP, state load, cont, identity, root, listen, gate open, then the GET's 200).
 //
 // --burst 1,4,16,32 (oci only): K instances started at once, each on a thread of its own as
 // the agent starts them, R rounds per K (--burst-rounds, 3): every instance's create -> HTTP
@@ -155,7 +157,11 @@ absl::Status WaitFor200(const IpAddr& addr, const std::string& path) {
   auto deadline = Clock::now() + milliseconds(300000);  // an install under TCG takes a while
   absl::Status last = absl::DeadlineExceededError("never answered");
   while (Clock::now() < deadline) {
-    auto r = workload::HttpGet(addr, 80, path, milliseconds(1000));
+    // One request that waits as long as it takes: the instance's socket is bound before it
+    // starts, so the connection waits in its backlog. (Requests given up after a second
+    // stayed queued too, and a cold guest served those first: ~0.6 s of its figure.)
+    auto r = workload::HttpGet(addr, 80, path,
+                               std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
     if (r.ok() && r->status == 200) return absl::OkStatus();
     last = r.ok() ? absl::InternalError(fmt::format("HTTP {}", r->status)) : r.status();
   }
@@ -222,6 +228,7 @@ struct Variant {
   std::vector<double> density_kib;
   std::vector<WrkResult> wrk;
   std::string note;
+  std::vector<agent::qemu::StartPhases> phases;  // qemu: each cycle's Start(), by phase
 };
 
 std::vector<double> Column(const std::vector<Sample>& samples, double Sample::*field) {
@@ -430,7 +437,11 @@ int main(int argc, char** argv) {
   }
   RealProcessRunner runner;
   agent::oci::OciOptions oci;
-  oci.state_dir = "/run/prewarm-bench/" + tag + "-oci";
+  // Roots of this run alone (another run may be going on beside it); the last component
+  // keeps the tag too, as it names the runtimes' cgroups.
+  const std::string run_root = "/run/prewarm-bench-" + tag,
+                    shm_root = "/dev/shm/prewarm-bench-" + tag;
+  oci.state_dir = run_root + "/" + tag + "-oci";
   oci.id_prefix = "pwb" + tag + "-";
   oci.cgroup_parent = "prewarm-bench";
   oci.seccomp_exec = PREWARM_SECCOMP_EXEC_PATH;
@@ -486,9 +497,9 @@ int main(int argc, char** argv) {
                name == "qemu-clone-nojail" || name == "qemu-cold-nocgroup" ||
                name == "qemu-clone-nocgroup") {
       agent::qemu::QemuOptions q;
-      q.state_dir = fmt::format("/run/prewarm-bench/{}-{}", tag, name);
+      q.state_dir = fmt::format("{}/{}-{}", run_root, tag, name);
       q.cache_dir = "/var/cache/prewarm";
-      q.ram_dir = "/dev/shm/prewarm-bench";
+      q.ram_dir = shm_root;
       q.activate = PREWARM_GUEST_ACTIVATE_PATH;
       q.jailer = PREWARM_QEMU_JAIL_PATH;
       q.jail = !name.ends_with("-nojail");
@@ -564,6 +575,8 @@ int main(int argc, char** argv) {
         break;
       }
       v.samples.push_back(*s);
+      if (auto* q = dynamic_cast<agent::qemu::QemuRuntime*>(v.runtime.get()))
+        v.phases.push_back(q->LastStartPhases());
     }
   }
   if (status == 0 && args->wrk_seconds > 0) {
@@ -629,6 +642,34 @@ int main(int argc, char** argv) {
   }
   for (Variant& v : variants) {
     if (!v.note.empty()) fmt::print("  {}: {}\n", v.name, v.note);
+  }
+  // Where a qemu start's time goes (QemuRuntime::StartPhases), medians of the cycles; the
+  // rest of create -> 200 is Create(), the preload and the bench's own GET.
+  bool phase_header = false;
+  for (Variant& v : variants) {
+    if (v.phases.empty()) continue;
+    if (!phase_header) {
+      fmt::print("{:<17} {:>7} {:>6} {:>5} {:>5} {:>5} {:>8} {:>5} {:>7} {:>6} {:>6} {:>6}\n",
+                 "start phases ms", "scratch", "spawn", "qmp", "load", "cont", "identity", "root",
+                 "listen", "probe", "total", "->200");
+      phase_header = true;
+    }
+    auto med = [&](double agent::qemu::StartPhases::*f) {
+      std::vector<double> c;
+      for (const auto& p : v.phases) c.push_back(p.*f);
+      return Percentile(c, 0.5);
+    };
+    using P = agent::qemu::StartPhases;
+    // ->200: the forwarder open until the bench's own GET (waiting since Start) got its 200.
+    std::vector<double> rest;
+    for (size_t i = 0; i < v.phases.size() && i < v.samples.size(); ++i)
+      rest.push_back(v.samples[i].start_to_ready_ms - v.phases[i].total_ms);
+    fmt::print(
+        "{:<17} {:>7.1f} {:>6.1f} {:>5.1f} {:>5.1f} {:>5.1f} {:>8.1f} {:>5.1f} {:>7.1f} {:>6.1f} "
+        "{:>6.1f} {:>6.1f}\n",
+        v.name, med(&P::scratch_ms), med(&P::spawn_ms), med(&P::qmp_ms), med(&P::load_ms),
+        med(&P::cont_ms), med(&P::identity_ms), med(&P::root_ms), med(&P::listen_ms),
+        med(&P::probe_ms), med(&P::total_ms), Percentile(rest, 0.5));
   }
   if (!bursts.empty() && status == 0) {
     // The lone start: the burst of 1 if measured, else the oci cycles' median.
@@ -759,8 +800,8 @@ int main(int argc, char** argv) {
   agent::oci::OciRuntime(oci, runner).CleanupStale().IgnoreError();
   std::error_code ec;
   fs::remove_all(work, ec);
-  fs::remove_all("/run/prewarm-bench", ec);
-  fs::remove_all("/dev/shm/prewarm-bench", ec);
+  fs::remove_all(run_root, ec);
+  fs::remove_all(shm_root, ec);
   for (const auto& controller : fs::directory_iterator("/sys/fs/cgroup", ec)) {
     ::rmdir((controller.path() / oci.cgroup_parent).c_str());  // runc leaves the parent
   }

@@ -75,12 +75,14 @@ bool Pump(int from, int to, Pipe& p, short from_ev, short to_ev) {
 }  // namespace
 
 TcpForwarder::TcpForwarder(int listen_fd, HostPort backend, std::function<bool()> ready,
-                           ScopedFd netns, std::chrono::milliseconds connect_timeout)
+                           ScopedFd netns, std::chrono::milliseconds connect_timeout,
+                           std::chrono::milliseconds ready_interval)
     : listen_fd_(listen_fd),
       backend_(std::move(backend)),
       ready_(std::move(ready)),
       netns_(std::move(netns)),
-      connect_timeout_(connect_timeout) {}
+      connect_timeout_(connect_timeout),
+      ready_interval_(ready_interval) {}
 
 TcpForwarder::~TcpForwarder() { Stop(); }
 
@@ -116,7 +118,8 @@ void TcpForwarder::Loop() {
   pthread_setname_np(pthread_self(), "qemu-forward");
   while (ready_ && !ready_()) {
     pollfd w{wake_[0].get(), POLLIN, 0};
-    if (::poll(&w, 1, 20) > 0) return;  // Stop() before the workload answered
+    if (::poll(&w, 1, static_cast<int>(ready_interval_.count())) > 0)
+      return;  // Stop() before the workload answered
   }
   open_ = true;
   std::list<Relay> relays;

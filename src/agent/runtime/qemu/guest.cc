@@ -197,16 +197,17 @@ std::string GuestInitScript() {
   return R"SH(#!/bin/sh
 # prewarm guest init: PID 1 in the initramfs. Loads the virtio/erofs/overlay modules,
 # stacks the template's erofs layers (virtio disks with serial L0, L1, ...: L0 on top)
-# under a tmpfs into the root, brings up eth0 on slirp's fixed addresses, mounts the
-# preloaded scratch image (serial S) under a tmpfs at the scratch mount and hands PID 1 to
-# prewarm-guest-activate, which binds the workload's port and execs it (fd 3).
+# under a tmpfs into the root, brings up eth0 on slirp's fixed addresses and hands PID 1 to
+# prewarm-guest-activate --boot, which mounts the preloaded scratch image (serial S) under a
+# tmpfs at the scratch mount, switches to the new root, binds the workload's port and execs
+# the workload (fd 3).
 # With TAP=1 eth0 stays down until the identity line brings its address, gateway and MAC
 # (every boot waits for it then, not only snapshot clones).
 # With INSTALL=1 the disk with serial I (the template's .debs) is mounted at
 # /run/prewarm-install and prewarm-guest-activate --install runs dpkg on it first, after
 # the snapshot point: every clone installs for itself.
-# With SNAPSHOT=1 it stops before the scratch mount and reads one line from the serial
-# port: the host snapshots the guest there and sends each restored clone
+# With SNAPSHOT=1 prewarm-guest-activate --boot first reads one line from the serial port:
+# the host snapshots the guest there and sends each restored clone
 # "go <seed hex> <instance id>": the clone reseeds its RNG, takes its name, drops the
 # cached blocks of the scratch disk (each clone has its own) and goes on.
 B=/bin/busybox
@@ -239,12 +240,12 @@ $B mkdir -p /rw/root /rw/scratch /newroot /scratch
 $B mount -t tmpfs -o size=${ROOT_KB}k,mode=0755 tmpfs /rw/root
 $B mkdir -p /rw/root/upper /rw/root/work
 $B mount -t overlay overlay -o lowerdir=$lower,upperdir=/rw/root/upper,workdir=/rw/root/work /newroot || fail "root overlay"
-activate_args=""
+install_dir=-
 if [ "$INSTALL" = 1 ]; then
   [ -n "$install" ] || fail "no install disk"
   $B mkdir -p /newroot/run/prewarm-install
   $B mount -t erofs -o ro $install /newroot/run/prewarm-install || fail "install disk"
-  activate_args="--install /run/prewarm-install"
+  install_dir=/run/prewarm-install
 fi
 $B ip link set lo up
 if [ "$TAP" = 0 ]; then
@@ -256,30 +257,11 @@ $B mount -t tmpfs -o size=${SCRATCH_KB}k,mode=0755 tmpfs /rw/scratch
 $B mkdir -p /rw/scratch/upper /rw/scratch/work /newroot$SCRATCH_MOUNT
 $B chown $RUN_UID:$RUN_GID /rw/scratch/upper
 $B mkdir -p /newroot/.prewarm /newroot/dev /newroot/proc /newroot/sys /newroot/tmp
-$B cp /bin/prewarm-guest-activate /prewarm/argv /prewarm/env /newroot/.prewarm/
-if [ "$SNAPSHOT" = 1 ] || [ "$TAP" = 1 ]; then
-  log "waiting for identity"
-  read -r go seed id addr gw mac < /dev/ttyS0
-  [ "$go" = go ] || fail "bad identity line"
-  /bin/prewarm-guest-activate --reseed "$seed" || fail "reseed"
-  $B hostname "$id"
-  $B blockdev --flushbufs $scratch
-  if [ "$TAP" = 1 ]; then
-    [ -n "$mac" ] || fail "no address in the identity line"
-    $B ip link set eth0 address "$mac" || fail "mac $mac"
-    $B ip link set eth0 up
-    $B ip addr add "$addr" dev eth0 || fail "address $addr"
-    $B ip route add default via "$gw" || fail "gateway $gw"
-  fi
-  log "identity $id"
-fi
-$B mount -t erofs -o ro $scratch /scratch || fail "scratch"
-$B mount -t overlay overlay -o lowerdir=/scratch,upperdir=/rw/scratch/upper,workdir=/rw/scratch/work /newroot$SCRATCH_MOUNT || fail "scratch overlay"
-$B mount --move /dev /newroot/dev
-$B mount --move /proc /newroot/proc
-$B mount --move /sys /newroot/sys
-log "root ready"
-exec $B switch_root /newroot /.prewarm/prewarm-guest-activate $activate_args $PORT $RUN_UID $RUN_GID /.prewarm/argv /.prewarm/env
+$B cp /prewarm/argv /prewarm/env /newroot/.prewarm/
+# The rest (identity, scratch, new root, port, workload) in one process, see
+# guest_activate.cc: a snapshot is taken while it waits for the identity line.
+identity=0; { [ "$SNAPSHOT" = 1 ] || [ "$TAP" = 1 ]; } && identity=1
+exec /bin/prewarm-guest-activate --boot $identity $TAP $scratch "$SCRATCH_MOUNT" $install_dir $PORT $RUN_UID $RUN_GID /.prewarm/argv /.prewarm/env
 )SH";
 }
 

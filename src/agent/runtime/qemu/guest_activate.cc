@@ -1,8 +1,20 @@
 // prewarm-guest-activate [--install DIR] PORT UID GID ARGV_FILE ENV_FILE
 // prewarm-guest-activate [--install DIR] --exec UID GID -- COMMAND...
-// prewarm-guest-activate --reseed HEX
+// prewarm-guest-activate --boot IDENTITY TAP SCRATCH_DEV SCRATCH_MOUNT INSTALL_DIR|- PORT UID GID
+//                        ARGV_FILE ENV_FILE
 //
-// PID 1 of a qemu instance after the guest init's switch_root: binds 0.0.0.0:PORT, hands
+// --boot: the guest init's last step, PID 1 in the initramfs (exec'd by /init). With
+// IDENTITY=1 it reads the identity line "go <seed hex> <id> [<address>/<prefix> <gateway>
+// <mac>]" from the serial port (a template VM is snapshotted while it waits there, so
+// every clone resumes in this read): reseeds the kernel's RNG with the seed, takes the id
+// as its hostname, drops the cached blocks of SCRATCH_DEV (each clone has its own disk)
+// and, with TAP=1, gives eth0 its MAC, address and route. Then it mounts SCRATCH_DEV
+// (erofs) under the tmpfs overlay at /newroot/SCRATCH_MOUNT, moves /dev, /proc and /sys
+// there, makes /newroot the root and goes on as below (with --install INSTALL_DIR unless
+// "-"). All of it in this one process: under TCG every process a clone starts after its
+// restore runs through a cold translation cache (see bench/instance_start/README.md).
+//
+// PID 1 of a qemu instance after --boot (or any switch_root): binds 0.0.0.0:PORT, hands
 // the listening socket to the workload as fd 3 with LISTEN_FDS=1 and LISTEN_PID (the
 // socket-activation convention the oci runtime uses too), drops to UID:GID and execs the
 // workload. ARGV_FILE and ENV_FILE hold NUL-terminated strings (argv; K=V). Static, libc
@@ -15,24 +27,31 @@
 // instance with the guest's package tool: `dpkg --force-depends --install DIR/debs/*.deb`
 // with real maintainer scripts. DIR/status seeds an empty dpkg database with the packages
 // pre-built as layers; --force-depends covers the few left out of every closure
-// (debconf, ...: DefaultExcludedPackages), which no script here can use anyway. A failed install ends the instance (exit 1) before
-// the workload starts, so it never serves from a half-installed root.
+// (debconf, ...: DefaultExcludedPackages), which no script here can use anyway. A failed install
+// ends the instance (exit 1) before the workload starts, so it never serves from a half-installed
+// root.
 //
-// --reseed: credits the bytes of HEX to the kernel's entropy pool (RNDADDENTROPY) and
-// reseeds the CRNG at once (RNDRESEEDCRNG), so clones restored from one snapshot stop
-// sharing /dev/urandom output the moment they get their seed from the host.
+// The seed is credited to the kernel's entropy pool (RNDADDENTROPY) and the CRNG reseeded
+// at once (RNDRESEEDCRNG), so clones restored from one snapshot stop sharing /dev/urandom
+// output the moment they get their seed from the host.
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/fs.h>
+#include <linux/openat2.h>
 #include <linux/random.h>
-#include <sys/ioctl.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
 #include <sys/socket.h>
-#include <unistd.h>
-
-#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -68,7 +87,8 @@ std::vector<std::string> ReadStrings(const char* path) {
 }
 
 void DropPrivileges(uid_t uid, gid_t gid) {
-  if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) Die("drop privileges");
+  if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0)
+    Die("drop privileges");
 }
 
 // dpkg --install of every DIR/debs/*.deb (in name order; dpkg orders the configure steps
@@ -91,8 +111,8 @@ void InstallPackages(const std::string& dir) {
   }
   std::sort(files.begin(), files.end());
   // dpkg's database: what a package's own postinst would have made on a Debian system.
-  for (const char* p : {"/var", "/var/lib", "/var/lib/dpkg", "/var/lib/dpkg/info", "/var/lib/dpkg/updates",
-                        "/var/lib/dpkg/triggers", "/var/log", "/tmp"}) {
+  for (const char* p : {"/var", "/var/lib", "/var/lib/dpkg", "/var/lib/dpkg/info",
+                        "/var/lib/dpkg/updates", "/var/lib/dpkg/triggers", "/var/log", "/tmp"}) {
     if (::mkdir(p, 0755) != 0 && errno != EEXIST) Die(p);
   }
   for (const char* p : {"/var/lib/dpkg/status", "/var/lib/dpkg/available"}) {
@@ -112,7 +132,8 @@ void InstallPackages(const std::string& dir) {
   std::vector<char*> av;
   for (std::string& s : args) av.push_back(s.data());
   av.push_back(nullptr);
-  std::fprintf(stderr, "prewarm-guest-activate: installing %zu packages from %s\n", files.size(), debs.c_str());
+  std::fprintf(stderr, "prewarm-guest-activate: installing %zu packages from %s\n", files.size(),
+               debs.c_str());
   pid_t pid = ::fork();
   if (pid < 0) Die("fork");
   if (pid == 0) {
@@ -130,70 +151,221 @@ void InstallPackages(const std::string& dir) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::fprintf(stderr, "prewarm-guest-activate: dpkg --install failed (%s %d)\n",
-                 WIFEXITED(status) ? "exit" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+                 WIFEXITED(status) ? "exit" : "signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
     std::exit(1);
   }
 }
 
-int Reseed(const char* hex) {
+// Credits the bytes of `hex` to the entropy pool and reseeds the CRNG; false (said on
+// stderr) when it cannot.
+bool Reseed(const std::string& hex) {
   std::string bytes;
-  for (size_t i = 0; hex[i] && hex[i + 1]; i += 2) {
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
     char pair[3] = {hex[i], hex[i + 1], 0};
     char* end = nullptr;
     long v = std::strtol(pair, &end, 16);
     if (*end != 0) {
-      std::fprintf(stderr, "prewarm-guest-activate: --reseed: not hex\n");
-      return 2;
+      std::fprintf(stderr, "prewarm-guest-activate: seed: not hex\n");
+      return false;
     }
     bytes.push_back(static_cast<char>(v));
   }
   if (bytes.size() < 16) {
-    std::fprintf(stderr, "prewarm-guest-activate: --reseed needs at least 16 bytes\n");
-    return 2;
+    std::fprintf(stderr, "prewarm-guest-activate: the seed needs at least 16 bytes\n");
+    return false;
   }
   int fd = ::open("/dev/urandom", O_RDWR | O_CLOEXEC);
-  if (fd < 0) Die("/dev/urandom");
+  if (fd < 0) return false;
   std::vector<char> info(sizeof(rand_pool_info) + bytes.size());
   auto* rpi = reinterpret_cast<rand_pool_info*>(info.data());
   rpi->entropy_count = static_cast<int>(bytes.size() * 8);
   rpi->buf_size = static_cast<int>(bytes.size());
   std::memcpy(rpi->buf, bytes.data(), bytes.size());
-  if (::ioctl(fd, RNDADDENTROPY, rpi) != 0) Die("RNDADDENTROPY");
-  if (::ioctl(fd, RNDRESEEDCRNG) != 0) Die("RNDRESEEDCRNG");
+  bool ok = ::ioctl(fd, RNDADDENTROPY, rpi) == 0 && ::ioctl(fd, RNDRESEEDCRNG) == 0;
   ::close(fd);
-  return 0;
+  return ok;
 }
 
-}  // namespace
+// --boot failures: said on the console, then the guest powers off (QEMU exits).
+[[noreturn]] void Fatal(const std::string& what) {
+  if (errno != 0) {
+    std::fprintf(stderr, "prewarm-guest: FATAL: %s: %s\n", what.c_str(), std::strerror(errno));
+  } else {
+    std::fprintf(stderr, "prewarm-guest: FATAL: %s\n", what.c_str());
+  }
+  ::sync();
+  ::reboot(RB_POWER_OFF);
+  ::_exit(1);
+}
 
-int main(int argc, char** argv) {
-  if (argc == 3 && std::string(argv[1]) == "--reseed") return Reseed(argv[2]);
-  if (argc >= 3 && std::string(argv[1]) == "--install") {
-    InstallPackages(argv[2]);
-    argv[2] = argv[0];
-    argv += 2;
-    argc -= 2;
+void Log(const std::string& what) { std::fprintf(stderr, "prewarm-guest: %s\n", what.c_str()); }
+
+// A busybox applet (the tap's eth0 set-up), waited for; a failure fails the boot.
+void Busybox(std::vector<std::string> args) {
+  args.insert(args.begin(), "/bin/busybox");
+  std::vector<char*> av;
+  for (std::string& a : args) av.push_back(a.data());
+  av.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) Fatal("fork");
+  if (pid == 0) {
+    ::execv(av[0], av.data());
+    ::_exit(127);
   }
-  if (argc >= 6 && std::string(argv[1]) == "--exec" && std::string(argv[4]) == "--") {
-    DropPrivileges(static_cast<uid_t>(std::atoi(argv[2])), static_cast<gid_t>(std::atoi(argv[3])));
-    ::execv(argv[5], argv + 5);  // the environment is already the workload's
-    Die(argv[5]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) Fatal("waitpid");
   }
-  if (argc != 6) {
-    std::fprintf(stderr,
-                 "usage: %s [--install DIR] PORT UID GID ARGV_FILE ENV_FILE\n"
-                 "       %s [--install DIR] --exec UID GID -- COMMAND...\n",
-                 argv[0], argv[0]);
-    return 2;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    errno = 0;
+    std::string cmd;
+    for (size_t i = 1; i < args.size(); ++i) cmd += (i > 1 ? " " : "") + args[i];
+    Fatal(cmd);
   }
-  int port = std::atoi(argv[1]);
-  uid_t uid = static_cast<uid_t>(std::atoi(argv[2]));
-  gid_t gid = static_cast<gid_t>(std::atoi(argv[3]));
-  std::vector<std::string> args = ReadStrings(argv[4]);
-  std::vector<std::string> env = ReadStrings(argv[5]);
+}
+
+std::vector<std::string> Fields(const std::string& line) {
+  std::vector<std::string> out;
+  std::istringstream in(line);
+  for (std::string f; in >> f;) out.push_back(f);
+  return out;
+}
+
+// The identity line from the serial port (see the top of this file).
+void TakeIdentity(const std::string& scratch_dev, bool tap) {
+  int tty = ::open("/dev/ttyS0", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (tty < 0) Fatal("/dev/ttyS0");
+  // Line by line, and no echo: the seed must not come back on the console (the
+  // instance's log).
+  termios saved{}, raw{};
+  if (::tcgetattr(tty, &saved) != 0) Fatal("tcgetattr /dev/ttyS0");
+  raw = saved;
+  raw.c_lflag |= ICANON;
+  raw.c_lflag &= ~(ECHO | ECHONL);
+  if (::tcsetattr(tty, TCSANOW, &raw) != 0) Fatal("tcsetattr /dev/ttyS0");
+  // The port is open and set up before the host may send (it waits for this line).
+  Log("waiting for identity");
+  std::string line;
+  char buf[512];
+  while (line.find('\n') == std::string::npos) {
+    ssize_t n = ::read(tty, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) Fatal("read the identity line");
+    line.append(buf, static_cast<size_t>(n));
+    if (line.size() > 4096) Fatal("identity line too long");
+  }
+  ::tcsetattr(tty, TCSANOW, &saved);
+  ::close(tty);
+  std::vector<std::string> f = Fields(line.substr(0, line.find('\n')));
+  errno = 0;
+  if (f.size() < 3 || f[0] != "go") Fatal("bad identity line");
+  if (!Reseed(f[1])) Fatal("reseed");
+  if (::sethostname(f[2].data(), f[2].size()) != 0) Fatal("hostname " + f[2]);
+  // Blocks of the template's scratch disk the kernel cached before the snapshot (its
+  // partition scan at least) are not this clone's.
+  int dev = ::open(scratch_dev.c_str(), O_RDONLY | O_CLOEXEC);
+  if (dev < 0 || ::ioctl(dev, BLKFLSBUF, 0) != 0) Fatal("flush " + scratch_dev);
+  ::close(dev);
+  if (tap) {
+    errno = 0;
+    if (f.size() < 6) Fatal("no address in the identity line");
+    Busybox({"ip", "link", "set", "eth0", "address", f[5]});
+    Busybox({"ip", "link", "set", "eth0", "up"});
+    Busybox({"ip", "addr", "add", f[3], "dev", "eth0"});
+    Busybox({"ip", "route", "add", "default", "via", f[4]});
+  }
+  Log("identity " + f[2]);
+}
+
+// --boot: identity (if asked), the scratch mount, the new root.
+// Reads the workload's executable (ARGV_FILE's first string, resolved in /newroot, on
+// PATH if not absolute; of an ELF its loadable segments) into the page cache: before a snapshot, so
+// that every clone finds it in the template's memory instead of reading it from its layer disk at
+// exec. Best effort: what cannot be read is simply not cached (the exec reports real errors).
+void ReadAhead(const std::string& argv_file) {
+  std::vector<std::string> args = ReadStrings(("/newroot" + argv_file).c_str());
+  if (args.empty() || args[0].empty()) return;
+  int root = ::open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return;
+  std::vector<std::string> candidates;
+  if (args[0][0] == '/') {
+    candidates.push_back(args[0]);
+  } else if (args[0].find('/') == std::string::npos) {
+    for (const char* dir : {"/usr/sbin", "/usr/bin", "/sbin", "/bin"})
+      candidates.push_back(std::string(dir) + "/" + args[0]);
+  }
+  for (const std::string& path : candidates) {
+    open_how how{};
+    how.flags = O_RDONLY | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT;  // symlinks resolve inside the new root
+    int fd = static_cast<int>(::syscall(SYS_openat2, root, path.c_str(), &how, sizeof how));
+    if (fd < 0) continue;
+    // An ELF's loadable segments (not its debug sections); anything else from its start.
+    std::vector<std::pair<off_t, size_t>> ranges = {{0, 1u << 20}};
+    Elf64_Ehdr eh{};
+    if (::pread(fd, &eh, sizeof eh, 0) == static_cast<ssize_t>(sizeof eh) &&
+        std::memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
+        eh.e_phentsize == sizeof(Elf64_Phdr) && eh.e_phnum < 64) {
+      std::vector<Elf64_Phdr> ph(eh.e_phnum);
+      ssize_t want = static_cast<ssize_t>(ph.size() * sizeof(Elf64_Phdr));
+      if (::pread(fd, ph.data(), static_cast<size_t>(want), static_cast<off_t>(eh.e_phoff)) ==
+          want) {
+        ranges.clear();
+        for (const Elf64_Phdr& p : ph) {
+          if (p.p_type == PT_LOAD)
+            ranges.emplace_back(static_cast<off_t>(p.p_offset), static_cast<size_t>(p.p_filesz));
+        }
+      }
+    }
+    static char buf[1 << 16];
+    size_t total = 0;
+    for (auto [off, len] : ranges) {
+      for (size_t done = 0; done < len && total < (64u << 20);) {
+        ssize_t n =
+            ::pread(fd, buf, std::min(sizeof buf, len - done), off + static_cast<off_t>(done));
+        if (n <= 0) break;
+        done += static_cast<size_t>(n);
+        total += static_cast<size_t>(n);
+      }
+    }
+    ::close(fd);
+    break;
+  }
+  ::close(root);
+}
+
+void Boot(char** argv) {
+  bool identity = std::string(argv[0]) == "1", tap = std::string(argv[1]) == "1";
+  std::string scratch_dev = argv[2], scratch_mount = argv[3];
+  ReadAhead(argv[8]);
+  if (identity) TakeIdentity(scratch_dev, tap);
+  if (::mount(scratch_dev.c_str(), "/scratch", "erofs", MS_RDONLY, nullptr) != 0)
+    Fatal("mount scratch " + scratch_dev);
+  std::string target = "/newroot" + scratch_mount;
+  if (::mount("overlay", target.c_str(), "overlay", 0,
+              "lowerdir=/scratch,upperdir=/rw/scratch/upper,workdir=/rw/scratch/work") != 0)
+    Fatal("scratch overlay");
+  for (const char* d : {"/dev", "/proc", "/sys"}) {
+    if (::mount(d, (std::string("/newroot") + d).c_str(), nullptr, MS_MOVE, nullptr) != 0)
+      Fatal(std::string("move ") + d);
+  }
+  Log("root ready");
+  // switch_root without deleting the initramfs: a clone would only dirty the template's
+  // pages to free them.
+  if (::chdir("/newroot") != 0 || ::mount(".", "/", nullptr, MS_MOVE, nullptr) != 0 ||
+      ::chroot(".") != 0 || ::chdir("/") != 0)
+    Fatal("switch to /newroot");
+}
+
+// Binds PORT, drops to UID:GID and execs the workload (see the top of this file).
+[[noreturn]] void Serve(int port, uid_t uid, gid_t gid, const char* argv_file,
+                        const char* env_file) {
+  std::vector<std::string> args = ReadStrings(argv_file);
+  std::vector<std::string> env = ReadStrings(env_file);
   if (args.empty()) {
-    std::fprintf(stderr, "prewarm-guest-activate: %s: empty command\n", argv[4]);
-    return 2;
+    std::fprintf(stderr, "prewarm-guest-activate: %s: empty command\n", argv_file);
+    std::exit(2);
   }
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) Die("socket");
@@ -205,6 +377,8 @@ int main(int argc, char** argv) {
   sa.sin_addr.s_addr = htonl(INADDR_ANY);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) Die("bind");
   if (::listen(fd, 1024) != 0) Die("listen");
+  // Connections queue from here on: the host probes the port once it sees this line.
+  std::fprintf(stderr, "prewarm-guest: listening on port %d\n", port);
   if (fd != 3) {
     if (::dup2(fd, 3) < 0) Die("dup2");
     ::close(fd);
@@ -223,4 +397,37 @@ int main(int argc, char** argv) {
   ev.push_back(nullptr);
   ::execve(av[0], av.data(), ev.data());
   Die(av[0]);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 12 && std::string(argv[1]) == "--boot") {
+    Boot(argv + 2);
+    if (std::string(argv[6]) != "-") InstallPackages(argv[6]);
+    Serve(std::atoi(argv[7]), static_cast<uid_t>(std::atoi(argv[8])),
+          static_cast<gid_t>(std::atoi(argv[9])), argv[10], argv[11]);
+  }
+  if (argc >= 3 && std::string(argv[1]) == "--install") {
+    InstallPackages(argv[2]);
+    argv[2] = argv[0];
+    argv += 2;
+    argc -= 2;
+  }
+  if (argc >= 6 && std::string(argv[1]) == "--exec" && std::string(argv[4]) == "--") {
+    DropPrivileges(static_cast<uid_t>(std::atoi(argv[2])), static_cast<gid_t>(std::atoi(argv[3])));
+    ::execv(argv[5], argv + 5);  // the environment is already the workload's
+    Die(argv[5]);
+  }
+  if (argc != 6) {
+    std::fprintf(stderr,
+                 "usage: %s [--install DIR] PORT UID GID ARGV_FILE ENV_FILE\n"
+                 "       %s [--install DIR] --exec UID GID -- COMMAND...\n"
+                 "       %s --boot IDENTITY TAP SCRATCH_DEV SCRATCH_MOUNT INSTALL_DIR|- PORT UID "
+                 "GID ARGV_FILE ENV_FILE\n",
+                 argv[0], argv[0], argv[0]);
+    return 2;
+  }
+  Serve(std::atoi(argv[1]), static_cast<uid_t>(std::atoi(argv[2])),
+        static_cast<gid_t>(std::atoi(argv[3])), argv[4], argv[5]);
 }

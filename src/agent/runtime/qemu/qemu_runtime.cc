@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "agent/layers.h"
+#include "agent/runtime/qemu/console_watch.h"
 #include "agent/runtime/qemu/forwarder.h"
 #include "agent/runtime/qemu/qmp.h"
 #include "agent/runtime/qemu/tap.h"
@@ -51,39 +52,8 @@ std::string HexBytes(const unsigned char* p, size_t n) {
   return out;
 }
 
-// Writes one line to the VM's serial port (the socket chardev QEMU listens on) and keeps
-// the connection until `ack` shows up in `console_log`: QEMU drops what the guest's UART has
-// not taken yet when the client hangs up, and the UART takes 16 bytes at a time.
-absl::Status SendSerialLine(const std::string& path, const std::string& line,
-                            const std::string& console_log, const std::string& ack,
-                            std::chrono::milliseconds timeout, const std::function<bool()>& gone) {
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(sa.sun_path))
-    return absl::InvalidArgumentError("serial socket path too long");
-  std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
-  ScopedFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-    return absl::UnavailableError(fmt::format("connect {}: {}", path, std::strerror(errno)));
-  }
-  if (::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL) !=
-      static_cast<ssize_t>(line.size())) {
-    return absl::UnavailableError(fmt::format("write {}: {}", path, std::strerror(errno)));
-  }
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  char sink[4096];
-  while (Slurp(console_log).find(ack) == std::string::npos) {
-    if (gone()) return absl::AbortedError("QEMU exited before the guest acknowledged");
-    if (std::chrono::steady_clock::now() > deadline) {
-      return absl::DeadlineExceededError(
-          fmt::format("the guest did not acknowledge its identity ('{}')", ack));
-    }
-    // The console comes back on this socket too; drain it so QEMU never blocks on it.
-    while (::recv(fd.get(), sink, sizeof sink, MSG_DONTWAIT) > 0) {
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return absl::OkStatus();
+double Ms(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
 std::string Tail(const std::string& s, size_t n) {
@@ -108,14 +78,21 @@ class QemuInstance final : public RuntimeInstance {
 
   absl::Status Start(int listen_fd) override {
     if (pid_ > 0) return absl::FailedPreconditionError("already started");
+    auto t_start = std::chrono::steady_clock::now();
+    phases_ = StartPhases{};
+    phases_.restored = snapshot_ != nullptr;
     RETURN_IF_ERROR(rt_.MakeErofs(scratch_, launch_.scratch_image));
     uint64_t scratch_bytes =
         snapshot_ ? snapshot_->scratch_image_bytes : RoundUpMiB(spec_.tmpl.scratch_bytes);
     RETURN_IF_ERROR(rt_.PadImage(launch_.scratch_image, scratch_bytes));
     const bool tap = rt_.options_.network == "tap";
-    auto t0 = std::chrono::steady_clock::now();
+    auto t_scratch = std::chrono::steady_clock::now();
+    phases_.scratch_ms = Ms(t_start, t_scratch);
     ASSIGN_OR_RETURN(pid_, rt_.SpawnVm(launch_));
     std::ofstream(dir_ + "/qemu.pid") << pid_ << "\n";
+    auto t0 = std::chrono::steady_clock::now();
+    phases_.spawn_ms = Ms(t_scratch, t0);
+    phases_end_ = t0;
     if (snapshot_) {
       RETURN_IF_ERROR(Restore(t0));
     } else if (tap) {
@@ -138,9 +115,42 @@ class QemuInstance final : public RuntimeInstance {
     IpAddr addr = tap ? guest_address_ : spec_.address;
     uint16_t port = tap ? spec_.port : rt_.options_.forward_port;
     std::string path = spec_.tmpl.probe_path;
-    auto ready = [addr, port, path]() {
-      auto r = workload::HttpGet(addr, port, path, std::chrono::milliseconds(500));
-      return r.ok() && r->status >= 200 && r->status < 400;
+    // With the console watched (a clone, a tap guest) the gate opens when the guest says
+    // its port listens: from then on a connection waits in the guest's accept queue until
+    // the workload takes it, so no probe request of its own is needed (the agent's
+    // readiness probe comes through the gate like any client). Without (a cold slirp
+    // guest, whose forward accepts and resets before the guest listens), an HTTP probe
+    // every 20 ms. The guest's markers time the start's last phases.
+    auto ready = [this, addr, port, path, t_start, console = console_]() {
+      if (console) {
+        if (!console->WaitFor("prewarm-guest: listening", std::chrono::milliseconds(20))) {
+          // Closed before the line: QEMU is gone and the gate never opens (the agent's
+          // readiness check sees the exit); do not spin meanwhile.
+          if (console->closed()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          return false;
+        }
+      } else {
+        auto r = workload::HttpGet(addr, port, path, std::chrono::milliseconds(500));
+        if (!r.ok() || r->status < 200 || r->status >= 400) return false;
+      }
+      auto now = std::chrono::steady_clock::now();
+      StartPhases p = phases_;
+      auto prev = phases_end_;
+      if (console) {
+        for (auto [marker, ms] : {std::pair{"prewarm-guest: root ready", &p.root_ms},
+                                  std::pair{"prewarm-guest: listening", &p.listen_ms}}) {
+          if (auto at = console->WaitFor(marker, std::chrono::milliseconds(0))) {
+            *ms = Ms(prev, *at);
+            prev = *at;
+          }
+        }
+        console->Stop();
+      }
+      p.probe_ms = Ms(prev, now);
+      p.total_ms = Ms(t_start, now);
+      std::lock_guard<std::mutex> l(rt_.phases_mu_);
+      rt_.last_phases_ = p;
+      return true;
     };
     ScopedFd netns;  // slirp in the jail: its forward listens in the jail's network namespace
     if (rt_.options_.jail && !tap) {
@@ -148,8 +158,10 @@ class QemuInstance final : public RuntimeInstance {
       if (!netns.valid())
         return ErrnoStatus(errno, fmt::format("{}: the jail's network namespace", spec_.id));
     }
-    forwarder_ =
-        std::make_unique<TcpForwarder>(listen_fd, HostPort{addr, port}, ready, std::move(netns));
+    // A console-driven gate waits in ready() itself: ask again at once.
+    forwarder_ = std::make_unique<TcpForwarder>(listen_fd, HostPort{addr, port}, ready,
+                                                std::move(netns), std::chrono::seconds(10),
+                                                std::chrono::milliseconds(console_ ? 1 : 20));
     RETURN_IF_ERROR(forwarder_->Start());
     serving_ = true;
     return absl::OkStatus();
@@ -211,33 +223,46 @@ class QemuInstance final : public RuntimeInstance {
     if (!qmp.ok() && exit_) return rt_.ExitedEarly(launch_, *exit_, "before QMP answered");
     if (!qmp.ok()) return step(qmp.status());
     auto t_qmp = std::chrono::steady_clock::now();
-    if (snapshot_->ram.valid()) {  // a clone: RAM is the template's file, not in the stream
-      RETURN_IF_ERROR(step(
-          qmp->Execute("migrate-set-capabilities",
-                       R"({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})")
-              .status()));
+    // One write: the capability (a clone: RAM is the template's file, not in the stream),
+    // the state file's descriptor, the incoming migration from it and a status query.
+    std::vector<QmpCommand> cmds;
+    if (snapshot_->ram.valid()) {
+      cmds.push_back({"migrate-set-capabilities",
+                      R"({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})"});
     }
+    cmds.push_back({"getfd", R"({"fdname": "state"})"});
+    cmds.push_back({"migrate-incoming", R"({"uri": "fd:state"})"});
+    cmds.push_back({"query-status", ""});
+    absl::StatusOr<std::vector<google::protobuf::Value>> replies;
     {
       ScopedFd state(::open(snapshot_->state_file.c_str(), O_RDONLY | O_CLOEXEC));
       if (!state.valid()) return step(ErrnoStatus(errno, "open " + snapshot_->state_file));
-      RETURN_IF_ERROR(step(qmp->SendFd("state", state.get())));
+      replies = qmp->Pipeline(cmds, state.get());
     }
-    RETURN_IF_ERROR(step(qmp->Execute("migrate-incoming", R"({"uri": "fd:state"})").status()));
-    auto status = qmp->WaitStatusLeaves("inmigrate", std::chrono::seconds(60));
+    if (!replies.ok()) return step(replies.status());
+    const auto& sf = replies->back().struct_value().fields();
+    std::string first = sf.contains("status") ? sf.at("status").string_value() : "";
+    // The template's snapshot carries no run state (store-global-state=off), so QEMU starts
+    // the guest itself once the state is loaded: no `cont` round trip.
+    absl::StatusOr<std::string> status = first;
+    if (first == "inmigrate") status = qmp->WaitStatusLeaves("inmigrate", std::chrono::seconds(60));
     if (!status.ok()) return step(status.status());
     if (*status != "paused" && *status != "running") {
       return step(
           absl::InternalError(fmt::format("status {} after the incoming migration", *status)));
     }
+    auto t_loaded = std::chrono::steady_clock::now();
     if (*status == "paused") RETURN_IF_ERROR(step(qmp->Execute("cont").status()));
     auto t_run = std::chrono::steady_clock::now();
     RETURN_IF_ERROR(step(SendIdentity()));
-    auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
-    auto t_ack = std::chrono::steady_clock::now();
+    phases_.qmp_ms = Ms(t0, t_qmp);
+    phases_.load_ms = Ms(t_qmp, t_loaded);
+    phases_.cont_ms = Ms(t_loaded, t_run);
     spdlog::info(
-        "qemu runtime: {} restored in {:.3f} s (exec to QMP {:.3f}, state load + cont {:.3f}, "
-        "identity handed over {:.3f})",
-        spec_.id, secs(t0, t_ack), secs(t0, t_qmp), secs(t_qmp, t_run), secs(t_run, t_ack));
+        "qemu runtime: {} restored in {:.1f} ms (exec to QMP {:.1f}, state load {:.1f}, cont "
+        "{:.1f}, identity handed over {:.1f})",
+        spec_.id, Ms(t0, phases_end_), phases_.qmp_ms, phases_.load_ms, phases_.cont_ms,
+        phases_.identity_ms);
     return absl::OkStatus();
   }
 
@@ -251,11 +276,32 @@ class QemuInstance final : public RuntimeInstance {
       line += fmt::format(" {}/{} {} {}", guest_address_.ToString(), rt_.guest_network_.prefix,
                           GatewayAddress(rt_.guest_network_).ToString(), launch_.mac);
     }
-    absl::Status st =
-        SendSerialLine(dir_ + "/serial.sock", line + "\n", dir_ + "/console.log",
-                       "prewarm-guest: identity " + spec_.id, std::chrono::seconds(30),
-                       [this] { return PollExit().has_value(); });
-    if (!st.ok() && exit_) return rt_.ExitedEarly(launch_, *exit_, "before it took its identity");
+    auto st = [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(std::unique_ptr<ConsoleWatch> console,
+                       ConsoleWatch::Connect(dir_ + "/serial.sock"));
+      console_ = std::move(console);
+      auto t_sent = std::chrono::steady_clock::now();
+      RETURN_IF_ERROR(console_->Send(line + "\n"));
+      // The serial connection stays open until the guest acknowledges: QEMU drops what
+      // the guest's UART has not taken yet when the client hangs up.
+      const std::string ack = "prewarm-guest: identity " + spec_.id;
+      auto deadline = t_sent + std::chrono::seconds(30);
+      for (;;) {
+        if (auto at = console_->WaitFor(ack, std::chrono::milliseconds(20))) {
+          phases_.identity_ms = Ms(t_sent, *at);
+          phases_end_ = *at;
+          return absl::OkStatus();
+        }
+        if (PollExit().has_value() || console_->closed())
+          return absl::AbortedError("QEMU exited before the guest acknowledged");
+        if (std::chrono::steady_clock::now() > deadline) {
+          return absl::DeadlineExceededError(
+              fmt::format("the guest did not acknowledge its identity ('{}')", ack));
+        }
+      }
+    }();
+    if (!st.ok() && PollExit().has_value())
+      return rt_.ExitedEarly(launch_, *exit_, "before it took its identity");
     return st;
   }
 
@@ -266,6 +312,7 @@ class QemuInstance final : public RuntimeInstance {
     destroyed_ = true;
     if (forwarder_) forwarder_->Stop();
     forwarder_.reset();
+    console_.reset();
     absl::Status st = absl::OkStatus();
     if (pid_ > 0 && !PollExit()) {
       (void)rt_.runner_.Signal(-pid_, SIGTERM);
@@ -302,6 +349,10 @@ class QemuInstance final : public RuntimeInstance {
   bool trim_warned_ = false;
   std::unique_ptr<TcpForwarder> forwarder_;
   IpAddr guest_address_;  // network: tap
+  // While it starts: the serial console (identity out, markers in), until the gate opens.
+  std::shared_ptr<ConsoleWatch> console_;
+  StartPhases phases_;
+  std::chrono::steady_clock::time_point phases_end_;  // the last timed step's end
 };
 
 struct VmSpawner::Job {
@@ -362,6 +413,11 @@ QemuRuntime::~QemuRuntime() {
   if (snapshots_.empty()) return;
   std::error_code ec;
   fs::remove_all(RamRoot(), ec);
+}
+
+StartPhases QemuRuntime::LastStartPhases() const {
+  std::lock_guard<std::mutex> l(phases_mu_);
+  return last_phases_;
 }
 
 std::string QemuRuntime::InstanceDir(const std::string& id) const {
@@ -606,6 +662,9 @@ std::vector<std::string> QemuRuntime::QemuCommand(const VmLaunch& l) const {
   if (!l.mac.empty()) nic += ",mac=" + l.mac;
   argv.insert(argv.end(), {"-netdev", net, "-device", nic, "-qmp",
                            fmt::format("unix:{}/qmp.sock,server=on,wait=off", l.dir)});
+  // A snapshot without the source's run state (stopped): its restores start the guest as
+  // soon as the state is loaded, without a `cont`.
+  argv.insert(argv.end(), {"-global", "migration.store-global-state=off"});
   if (l.incoming) argv.insert(argv.end(), {"-incoming", "defer"});
   return argv;
 }

@@ -163,6 +163,24 @@ struct TemplateSnapshot {
   double boot_s = 0, save_s = 0;
 };
 
+// Where the time of one instance's Start() went, up to the forwarder opening to clients
+// (bench/instance_start prints them). Milliseconds from the previous step; 0 for steps a
+// start does not take (a cold boot has no restore or identity unless on a tap).
+struct StartPhases {
+  bool restored = false;
+  double scratch_ms = 0;   // the preloaded scratch directory made an erofs disk (mkfs.erofs)
+  double spawn_ms = 0;     // jail, cgroup, fork/exec of QEMU, cgroup read back
+  double qmp_ms = 0;       // until QMP answered (its greeting and capabilities)
+  double load_ms = 0;      // migrate-incoming of the device state until paused
+  double cont_ms = 0;      // cont
+  double identity_ms = 0;  // the identity line sent until the guest says it took it
+  double root_ms = 0;      // until the guest init's "root ready" (scratch mounted)
+  double listen_ms = 0;    // until the guest's port listens (prewarm-guest-activate)
+  double probe_ms = 0;     // until the forwarder opened: the "listening" line (a clone, a
+                           // tap guest) or, on a cold slirp guest, its first passed probe
+  double total_ms = 0;     // Start() entered -> the forwarder opened
+};
+
 // Starts QEMU processes from one thread that lives as long as the runtime, with
 // kill_with_parent: when the agent dies, however it dies, the kernel kills its VMs (the
 // death signal follows the thread that forked, so it must not be a short-lived worker).
@@ -204,6 +222,8 @@ class QemuRuntime final : public Runtime {
   CgroupLimits VmLimits(const VmLaunch& launch) const;
   const Cgroups& cgroups() const { return cgroups_; }
   const std::string& accel() const { return accel_; }  // after Prepare(): "kvm" or "tcg"
+  // The phases of the most recent Start() whose forwarder opened.
+  StartPhases LastStartPhases() const;
   std::string InstanceDir(const std::string& id) const;
   // The QEMU command line of one VM (for tests and logs).
   std::vector<std::string> QemuCommand(const VmLaunch& launch) const;
@@ -251,6 +271,8 @@ class QemuRuntime final : public Runtime {
   oci::HostIdBlock ids_{options_.jail_id_base, options_.jail_lock_dir, "qemu jail"};
   Cgroups cgroups_{options_.cgroup_root};
   VmSpawner spawner_{runner_};
+  mutable std::mutex phases_mu_;
+  StartPhases last_phases_;
 };
 
 }  // namespace prewarm::agent::qemu

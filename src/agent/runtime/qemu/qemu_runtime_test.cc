@@ -161,6 +161,19 @@ class QemuRuntimeTest : public ::testing::Test {
     EXPECT_EQ(r->body, "hello from a prewarm micro-VM\n");
     std::printf("qemu (%s, snapshot %s): start -> first HTTP answer %.2f s\n",
                 runtime_->accel().c_str(), options_.snapshot.c_str(), ready_s);
+    // The start's phases were recorded when its probe passed, before the GET was relayed.
+    StartPhases phases = runtime_->LastStartPhases();
+    EXPECT_EQ(phases.restored, options_.snapshot != "none");
+    EXPECT_GT(phases.total_ms, 0);
+    if (phases.restored) {
+      EXPECT_GT(phases.identity_ms, 0) << "the guest's identity acknowledgement was timed";
+      EXPECT_GT(phases.listen_ms, 0) << "the guest's 'listening' line was seen";
+    }
+    std::printf(
+        "  phases ms: scratch %.1f spawn %.1f qmp %.1f load %.1f cont %.1f identity %.1f root "
+        "%.1f listen %.1f probe %.1f total %.1f\n",
+        phases.scratch_ms, phases.spawn_ms, phases.qmp_ms, phases.load_ms, phases.cont_ms,
+        phases.identity_ms, phases.root_ms, phases.listen_ms, phases.probe_ms, phases.total_ms);
     EXPECT_GT((*inst)->Usage().memory_bytes, 8ull << 20);
     if (options_.jail) ExpectOwnCgroup(spec, pid);
     EXPECT_FALSE((*inst)->PollExit().has_value());
@@ -169,6 +182,8 @@ class QemuRuntimeTest : public ::testing::Test {
     ASSERT_TRUE(out.ok()) << out.status();
     EXPECT_NE(out->data.find("prewarm-httpd: serving /srv/content"), std::string::npos)
         << out->data;
+    // The identity line (its RNG seed) is not echoed into the instance's log.
+    EXPECT_FALSE(std::regex_search(out->data, std::regex("(^|\n)go [0-9a-f]{64} "))) << out->data;
     EXPECT_LE(out->data.size(), options_.output_bytes);
     EXPECT_EQ(out->dropped + out->data.size(), fs::file_size(dir + "/console.log"));
     ASSERT_TRUE((*inst)->Destroy().ok());

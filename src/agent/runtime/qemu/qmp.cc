@@ -52,7 +52,7 @@ absl::StatusOr<QmpClient> QmpClient::Connect(const std::string& socket_path,
       return absl::DeadlineExceededError(
           fmt::format("QMP: cannot connect to {}: {}", socket_path, std::strerror(err)));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
 
@@ -99,23 +99,52 @@ absl::Status QmpClient::SendFd(const std::string& name, int fd) {
   }
   std::string msg =
       fmt::format(R"({{"execute": "getfd", "arguments": {{"fdname": "{}"}}}})", name) + "\n";
-  iovec iov{msg.data(), msg.size()};
+  RETURN_IF_ERROR(Send(msg, fd, "getfd " + name));
+  return Reply("getfd", std::chrono::seconds(30)).status();
+}
+
+absl::Status QmpClient::Send(const std::string& msg, int fd, const std::string& what) {
+  iovec iov{const_cast<char*>(msg.data()), msg.size()};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr mh{};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
-  mh.msg_control = control;
-  mh.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  if (::sendmsg(fd_.get(), &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) {
-    return absl::UnavailableError(
-        fmt::format("QMP getfd {}: sendmsg: {}", name, std::strerror(errno)));
+  if (fd >= 0) {
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
   }
-  return Reply("getfd", std::chrono::seconds(30)).status();
+  if (::sendmsg(fd_.get(), &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) {
+    return absl::UnavailableError(fmt::format("QMP {}: sendmsg: {}", what, std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<google::protobuf::Value>> QmpClient::Pipeline(
+    const std::vector<QmpCommand>& commands, int fd, std::chrono::milliseconds timeout) {
+  std::string msg;
+  for (const QmpCommand& c : commands) {
+    if (c.command == "getfd" && fd < 0) return absl::InvalidArgumentError("QMP getfd: no fd");
+    msg += c.arguments_json.empty() ? fmt::format("{{\"execute\": \"{}\"}}\n", c.command)
+                                    : fmt::format("{{\"execute\": \"{}\", \"arguments\": {}}}\n",
+                                                  c.command, c.arguments_json);
+  }
+  RETURN_IF_ERROR(Send(msg, fd, commands.empty() ? "" : commands.front().command));
+  std::vector<google::protobuf::Value> out;
+  absl::Status first_error = absl::OkStatus();
+  for (const QmpCommand& c : commands) {
+    absl::StatusOr<google::protobuf::Value> r = Reply(c.command, timeout);
+    if (!r.ok() && r.status().code() != absl::StatusCode::kFailedPrecondition)
+      return r.status();  // no reply at all: the rest will not come either
+    if (!r.ok() && first_error.ok()) first_error = r.status();
+    out.push_back(r.ok() ? *r : google::protobuf::Value());
+  }
+  if (!first_error.ok()) return first_error;
+  return out;
 }
 
 absl::StatusOr<google::protobuf::Value> QmpClient::Reply(const std::string& command,
@@ -150,7 +179,16 @@ absl::StatusOr<std::string> QmpClient::WaitStatusLeaves(const std::string& while
     if (s != while_in) return s;
     if (Clock::now() > deadline)
       return absl::DeadlineExceededError(fmt::format("QMP: still {}", s));
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    // Events until the next check: RESUME is the VM starting (an incoming migration that
+    // ends running); a closed socket is QEMU gone.
+    auto until = std::min(deadline, Clock::now() + std::chrono::milliseconds(20));
+    for (;;) {
+      absl::StatusOr<google::protobuf::Struct> m = ReadMessage(until);
+      if (!m.ok() && m.status().code() == absl::StatusCode::kDeadlineExceeded) break;
+      if (!m.ok()) return m.status();
+      const auto& f = m->fields();
+      if (f.contains("event") && f.at("event").string_value() == "RESUME") return "running";
+    }
   }
 }
 

@@ -6,12 +6,18 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/net.h"
 #include "common/status.h"
 #include "google/protobuf/struct.pb.h"
 
 namespace prewarm::agent::qemu {
+
+struct QmpCommand {
+  std::string command;
+  std::string arguments_json;  // an object, or empty
+};
 
 class QmpClient {
  public:
@@ -29,9 +35,16 @@ class QmpClient {
   // Hands `fd` to QEMU under `name` (QMP getfd, the descriptor passed with SCM_RIGHTS):
   // then "fd:<name>" names it, e.g. as a migration URI. QEMU needs no path of its own.
   absl::Status SendFd(const std::string& name, int fd);
+  // Sends `commands` in one write (`fd`, if >= 0, goes with it for a getfd among them) and
+  // reads their replies in order: no round trip per command. The first error reply is the
+  // error (the commands after it ran all the same).
+  absl::StatusOr<std::vector<google::protobuf::Value>> Pipeline(
+      const std::vector<QmpCommand>& commands, int fd = -1,
+      std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // query-status's "status" ("running", "paused", "inmigrate", ...).
   absl::StatusOr<std::string> Status();
-  // Polls until the status is none of `while_in` (e.g. "inmigrate"); returns it.
+  // Waits until the status is none of `while_in` (e.g. "inmigrate") and returns it: a
+  // RESUME event ends the wait at once ("running"); query-status every 20 ms otherwise.
   absl::StatusOr<std::string> WaitStatusLeaves(const std::string& while_in,
                                                std::chrono::milliseconds timeout);
 
@@ -39,6 +52,7 @@ class QmpClient {
   explicit QmpClient(ScopedFd fd) : fd_(std::move(fd)) {}
   absl::StatusOr<google::protobuf::Value> Reply(const std::string& command,
                                                 std::chrono::milliseconds timeout);
+  absl::Status Send(const std::string& msg, int fd, const std::string& what);
   absl::StatusOr<google::protobuf::Struct> ReadMessage(
       std::chrono::steady_clock::time_point deadline);
   ScopedFd fd_;
