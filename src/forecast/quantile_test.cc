@@ -250,6 +250,119 @@ TEST(QuantileTest, ANegativeBoxCoxLambdaCannotExplodeTheUpperQuantiles) {
   for (double v : qf->mean) EXPECT_LE(v, 50'000.0);
 }
 
+// Forecasts log1p(level[t]) exactly, t counting from the start of the fitted series (on
+// log1p: the caller's transform); Update() moves t on.
+class PatternModel : public Model {
+ public:
+  explicit PatternModel(std::vector<double> level) : level_(std::move(level)) {}
+  std::string name() const override { return "pattern"; }
+  absl::Status Fit(std::span<const double> y, const FitContext&) override {
+    t_ = y.size();
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<double>> Predict(int h) const override {
+    std::vector<double> out;
+    for (int k = 0; k < h; ++k) out.push_back(std::log1p(level_[(t_ + k) % level_.size()]));
+    return out;
+  }
+  absl::Status Update(std::span<const double> new_obs) override {
+    t_ += new_obs.size();
+    return absl::OkStatus();
+  }
+  std::unique_ptr<Model> Clone() const override { return std::make_unique<PatternModel>(level_); }
+
+ private:
+  std::vector<double> level_;
+  size_t t_ = 0;
+};
+
+// Level 3 at even steps and 99 at odd ones; the log1p error is +-a * (1 + level)^power,
+// its sign + + - - (so that both levels see both signs).
+std::vector<double> TwoLevelSeries(int n, double a, double power) {
+  std::vector<double> y(n);
+  for (int t = 0; t < n; ++t) {
+    const double level = t % 2 ? 99.0 : 3.0, sign = t % 4 < 2 ? 1.0 : -1.0;
+    y[t] = std::expm1(std::log1p(level) + sign * a * std::pow(1.0 + level, power));
+  }
+  return y;
+}
+
+// The log1p half-width of the 98% interval at step j.
+double HalfWidth98(const QuantileForecast& qf, int j) {
+  return 0.5 * (std::log1p(qf.At(0.99)[j]) - std::log1p(qf.At(0.01)[j]));
+}
+
+TEST(QuantileTest, LevelScalingGivesLowCountsWiderLogIntervals) {
+  // Errors 0.2 * (1 + level)^-0.5 on log1p: +-0.1 at level 3, +-0.02 at level 99. The slope
+  // of log|e| on log1p(level) is ln(0.2) / ln(25) = -0.5: beta = 0.5, and the scaled errors
+  // are +-1 x a constant, so the 98% interval is +-0.1 at level 3 and +-0.02 at level 99
+  // (within the sample standard deviation's n / (n - 1)).
+  const std::vector<double> y = TwoLevelSeries(400, 0.2, -0.5);
+  ProbabilisticForecaster f(Transform::Log1p(),
+                            std::make_unique<PatternModel>(std::vector<double>{3.0, 99.0}));
+  ASSERT_TRUE(f.Fit(y, FitContext{{2}}, 2).ok());
+  auto qf = f.Predict(2);  // step 0 at t = 400 (level 3), step 1 at level 99
+  ASSERT_TRUE(qf.ok());
+  EXPECT_NEAR(HalfWidth98(*qf, 0), 0.1, 0.003);
+  EXPECT_NEAR(HalfWidth98(*qf, 1), 0.02, 0.0006);
+
+  // Without it, one width for both, the extremes of the errors pooled over the two levels:
+  // +-0.1, five times too wide at level 99.
+  QuantileOptions off;
+  off.level_scaling = false;
+  ProbabilisticForecaster g(Transform::Log1p(),
+                            std::make_unique<PatternModel>(std::vector<double>{3.0, 99.0}), off);
+  ASSERT_TRUE(g.Fit(y, FitContext{{2}}, 2).ok());
+  auto gq = g.Predict(2);
+  ASSERT_TRUE(gq.ok());
+  EXPECT_NEAR(HalfWidth98(*gq, 0), 0.1, 0.003);
+  EXPECT_NEAR(HalfWidth98(*gq, 1), 0.1, 0.003);
+}
+
+TEST(QuantileTest, ErrorsThatGrowWithTheLevelAreNotScaled) {
+  // log|e| rising with the level (bursts at the peaks): beta clamps at 0, as off.
+  const std::vector<double> y = TwoLevelSeries(400, 0.01, 0.5);
+  std::vector<double> widths;
+  for (bool scaling : {true, false}) {
+    QuantileOptions o;
+    o.level_scaling = scaling;
+    ProbabilisticForecaster f(Transform::Log1p(),
+                              std::make_unique<PatternModel>(std::vector<double>{3.0, 99.0}), o);
+    ASSERT_TRUE(f.Fit(y, FitContext{{2}}, 2).ok());
+    auto qf = f.Predict(2);
+    ASSERT_TRUE(qf.ok());
+    widths.push_back(HalfWidth98(*qf, 0));
+    widths.push_back(HalfWidth98(*qf, 1));
+  }
+  EXPECT_DOUBLE_EQ(widths[0], widths[2]);
+  EXPECT_DOUBLE_EQ(widths[1], widths[3]);
+}
+
+TEST(QuantileTest, TheCalibrationSpanReachesBackBeyondTheLastHorizons) {
+  // Errors +-0.1 on log1p up to the last 16 steps, +-0.01 in them. 8 origins of a 2-step
+  // horizon back to back (span_cycles and span_share 0: the last 16 steps) see only the
+  // calm end; the default span (a quarter of the 400 steps) sees 84 noisy steps of 100.
+  std::vector<double> y(400);
+  for (int t = 0; t < 400; ++t) {
+    const double a = t < 384 ? 0.1 : 0.01, sign = t % 4 < 2 ? 1.0 : -1.0;
+    y[t] = std::expm1(std::log1p(50.0) + sign * a);
+  }
+  QuantileOptions narrow;
+  narrow.span_cycles = 0;
+  narrow.span_share = 0;
+  std::vector<double> widths;
+  for (const QuantileOptions& o : {narrow, QuantileOptions{}}) {
+    ProbabilisticForecaster f(Transform::Log1p(),
+                              std::make_unique<PatternModel>(std::vector<double>{50.0}), o);
+    ASSERT_TRUE(f.Fit(y, FitContext{{2}}, 2).ok());
+    auto qf = f.Predict(2);
+    ASSERT_TRUE(qf.ok());
+    widths.push_back(HalfWidth98(*qf, 0));
+  }
+  EXPECT_NEAR(widths[0], 0.01, 0.001);
+  EXPECT_NEAR(widths[1], 0.1, 0.01);
+}
+
 TEST(QuantileTest, ContractAndOptions) {
   std::vector<double> y = PoissonSeries(20 * kPeriod, 9);
   auto boxcox = Transform::Parse("boxcox");
