@@ -25,8 +25,9 @@ struct FitContext {
 
 // Forecasts a model made, while fitting, of the end of its own training series: origin i
 // forecast `forecast[i]` for the steps whose observed values are `actual[i]` (NaN =
-// missing), all on the scale the model was fitted on. The quantile calibration
-// (quantile.h) uses them instead of refitting at rolling origins of its own.
+// missing), all on the scale the model was fitted on: a report of the validation. (The
+// quantile calibration, quantile.h, rolls the selected structure over a span holding it at more
+// origins instead: 24 origins of a short horizon are too few for a 98 % interval.)
 struct HeldOutForecasts {
   std::vector<std::vector<double>> actual;
   std::vector<std::vector<double>> forecast;

@@ -58,13 +58,16 @@ struct ProbabilisticForecaster::Errors {
   std::vector<std::vector<double>> zero;  // [origin][step], 1 where the actual was 0
   // The same split by the forecast: below `low` (a count of 0.5) or not, NaN elsewhere.
   std::vector<std::vector<double>> zero_low, zero_high;
+  std::vector<std::vector<double>> level;  // [origin][step]: the forecast, calibration scale
   double low = 0.5;
+  int stride = 1;  // steps between origins
   // `actual` and `fc` on the calibration scale (0 there is a count of 0).
   void Add(std::span<const double> actual, std::span<const double> fc) {
     std::vector<double>& err = e.emplace_back(fc.size());
     std::vector<double>& z = zero.emplace_back(fc.size());
     std::vector<double>& zl = zero_low.emplace_back(fc.size(), kNaN);
     std::vector<double>& zh = zero_high.emplace_back(fc.size(), kNaN);
+    level.emplace_back(fc.begin(), fc.end());
     for (size_t j = 0; j < fc.size(); ++j) {
       err[j] = actual[j] - fc[j];
       z[j] = std::isnan(actual[j]) ? kNaN : (actual[j] == 0.0 ? 1.0 : 0.0);
@@ -125,11 +128,7 @@ absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitCo
   RETURN_IF_ERROR(model->Fit(z, fit_ctx));
   model_ = std::move(model);
   if (!ModelVariance(1).empty()) return absl::OkStatus();
-  std::optional<Errors> held = HeldOutErrors();
-  if (!held) {
-    ASSIGN_OR_RETURN(held, RollingErrors(z, fit_ctx));
-  }
-  const Errors& errors = *held;
+  ASSIGN_OR_RETURN(const Errors errors, RollingErrors(z, fit_ctx));
   Calibrate(errors);
   if (shape_.empty()) {
     return absl::FailedPreconditionError(
@@ -163,31 +162,20 @@ absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::Rolling
         fmt::format("quantiles: {} points leave no origin after {} training points for horizon {}",
                     n, min_train, h));
   }
-  // Refit origins every `stride` steps, the last one at n - h; disjoint windows if room.
-  const int stride = k > 1 ? std::max(1, std::min(h, (n - h - min_train) / (k - 1))) : h;
-  // Never before min_train: with fewer steps than k origins need (a short history), the
-  // origins start there and there are fewer of them.
+  // The calibration span: at least k horizons, span_cycles x max(horizon, periods[0]) (every
+  // time of day, several days) and span_share of the window, never before min_train.
+  const int p0 = ctx.periods.empty() ? 1 : std::max(1, ctx.periods[0]);
+  const int wide =
+      std::max(options_.span_cycles * std::max(h, p0), static_cast<int>(options_.span_share * n));
+  const int span = std::max(h, std::min(std::max(k * h, wide), n - min_train));
+  // Refit origins spread over the span, the last one at n - h.
+  const int stride = k > 1 ? std::max(1, (span - h) / (k - 1)) : h;
   const int first = std::max(min_train, n - h - (k - 1) * stride);
   if (options_.use_update) {
-    absl::StatusOr<Errors> updated = UpdateErrors(z, ctx, first);
+    absl::StatusOr<Errors> updated = UpdateErrors(z, ctx, span);
     if (updated.ok() || !absl::IsUnimplemented(updated.status())) return updated;
   }
   return RefitErrors(z, ctx, first, stride);
-}
-
-std::optional<ProbabilisticForecaster::Errors> ProbabilisticForecaster::HeldOutErrors() const {
-  const HeldOutForecasts* held = model_->held_out();
-  if (held == nullptr || held->forecast.empty()) return std::nullopt;
-  Errors out;
-  out.low = ZeroThreshold();
-  for (size_t i = 0; i < held->forecast.size(); ++i) {
-    const std::vector<double>& fc = held->forecast[i];
-    const std::vector<double>& actual = held->actual[i];
-    if (static_cast<int>(fc.size()) < horizon_ || actual.size() < fc.size()) return std::nullopt;
-    out.Add(ToCalibration(std::span<const double>(actual).first(horizon_)),
-            ToCalibration(std::span<const double>(fc).first(horizon_)));
-  }
-  return out;
 }
 
 absl::StatusOr<std::unique_ptr<Model>> ProbabilisticForecaster::FitCalibrationModel(
@@ -200,14 +188,17 @@ absl::StatusOr<std::unique_ptr<Model>> ProbabilisticForecaster::FitCalibrationMo
 }
 
 absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::UpdateErrors(
-    std::span<const double> z, const FitContext& ctx, int first) const {
+    std::span<const double> z, const FitContext& ctx, int span) const {
   const int n = static_cast<int>(z.size());
-  const int stride =
-      options_.update_stride > 0 ? options_.update_stride : std::max(1, horizon_ / 8);
+  const int gaps = std::max(1, options_.update_origins - 1);
+  const int stride = options_.update_stride > 0 ? options_.update_stride
+                                                : std::max(1, (span - horizon_ + gaps - 1) / gaps);
+  const int first = n - horizon_ - (span - horizon_) / stride * stride;
   ASSIGN_OR_RETURN(std::unique_ptr<Model> m, FitCalibrationModel(z.first(first), ctx));
   RETURN_IF_ERROR(m->Update({}));  // Unimplemented: the caller refits instead
   Errors out;
   out.low = ZeroThreshold();
+  out.stride = std::min(stride, horizon_);
   for (int o = first; o + horizon_ <= n; o += stride) {
     ASSIGN_OR_RETURN(std::vector<double> fc, m->Predict(horizon_));
     out.Add(ToCalibration(z.subspan(o, horizon_)), ToCalibration(fc));
@@ -245,7 +236,22 @@ std::vector<double> Pooled(const std::vector<std::vector<double>>& rows, int j, 
 
 }  // namespace
 
-void ProbabilisticForecaster::Calibrate(const Errors& errors) {
+double ProbabilisticForecaster::LevelFactor(double c) const {
+  if (std::isnan(c) || level_power_ == 0.0) return 1.0;
+  return std::exp(-level_power_ * (std::max(c, 0.0) - level_ref_));
+}
+
+void ProbabilisticForecaster::Calibrate(const Errors& input) {
+  level_power_ = 0.0;
+  level_ref_ = 0.0;
+  Errors scaled = input;
+  if (options_.level_scaling && calibration_.kind() == Transform::Kind::kLog1p) {
+    EstimateLevelPower(input);
+    for (size_t o = 0; o < scaled.e.size(); ++o) {
+      for (int j = 0; j < horizon_; ++j) scaled.e[o][j] /= LevelFactor(input.level[o][j]);
+    }
+  }
+  const Errors& errors = scaled;
   loc_.assign(horizon_, 0.0);
   scale_.assign(horizon_, 0.0);
   zero_share_.assign(horizon_, 0.0);
@@ -258,9 +264,12 @@ void ProbabilisticForecaster::Calibrate(const Errors& errors) {
     while (static_cast<int>(v.size()) < options_.min_local && r + 1 < horizon_) {
       v = Pooled(errors.e, j, ++r, horizon_);
     }
-    std::vector<double> zeros = Pooled(errors.zero, j, r, horizon_);
-    std::vector<double> zeros_low = Pooled(errors.zero_low, j, r, horizon_);
-    std::vector<double> zeros_high = Pooled(errors.zero_high, j, r, horizon_);
+    // Origins `stride` apart see every stride-th held-out step at step j: the zero shares
+    // pool over at least a stride of steps, so that every held-out step counts.
+    const int rz = std::max(r, errors.stride - 1);
+    std::vector<double> zeros = Pooled(errors.zero, j, rz, horizon_);
+    std::vector<double> zeros_low = Pooled(errors.zero_low, j, rz, horizon_);
+    std::vector<double> zeros_high = Pooled(errors.zero_high, j, rz, horizon_);
     if (v.empty()) continue;
     double mean = 0.0, ss = 0.0;
     for (double x : v) mean += x / v.size();
@@ -301,6 +310,32 @@ void ProbabilisticForecaster::Calibrate(const Errors& errors) {
   }
 }
 
+void ProbabilisticForecaster::EstimateLevelPower(const Errors& errors) {
+  // Least squares of log|e| on x = log1p(forecast) within each step (the steps' own scales
+  // do not leak into the slope); slope = -level_power.
+  double sxy = 0, sxx = 0, xsum = 0;
+  int count = 0;
+  std::vector<std::pair<double, double>> xy;
+  for (int j = 0; j < horizon_; ++j) {
+    xy.clear();
+    for (size_t o = 0; o < errors.e.size(); ++o) {
+      const double e = errors.e[o][j], c = errors.level[o][j];
+      if (!std::isfinite(e) || !std::isfinite(c) || std::abs(e) < 1e-12) continue;
+      xy.push_back({std::max(c, 0.0), std::log(std::abs(e))});
+    }
+    if (xy.size() < 2) continue;
+    double mx = 0, my = 0;
+    for (auto [x, y] : xy) mx += x, my += y;
+    mx /= xy.size(), my /= xy.size();
+    for (auto [x, y] : xy) sxy += (x - mx) * (y - my), sxx += (x - mx) * (x - mx);
+    xsum += mx * xy.size();
+    count += static_cast<int>(xy.size());
+  }
+  if (count < options_.min_local || !(sxx > 0)) return;
+  level_power_ = std::clamp(-sxy / sxx, 0.0, kMaxLevelPower);
+  level_ref_ = xsum / count;
+}
+
 std::vector<double> ProbabilisticForecaster::ModelVariance(int h) const {
   if (!options_.prefer_model_variance) return {};
   const auto* ets = dynamic_cast<const Ets*>(model_.get());
@@ -327,8 +362,9 @@ absl::StatusOr<QuantileForecast> ProbabilisticForecaster::Predict(int h) const {
     if (!var.empty()) {
       return std::min(cap_, transform_.Inverse(point[j] + std::sqrt(var[j]) * NormalQuantile(p)));
     }
-    const double dev = loc_[j] + scale_[j] * SortedQuantile(shape_, p);
-    return std::min(cap_, calibration_.Inverse(ToCalibration(point[j]) + dev));
+    const double c = ToCalibration(point[j]);
+    const double dev = LevelFactor(c) * (loc_[j] + scale_[j] * SortedQuantile(shape_, p));
+    return std::min(cap_, calibration_.Inverse(c + dev));
   };
   QuantileForecast out;
   out.levels = options_.levels;

@@ -250,6 +250,112 @@ TEST(QuantileTest, ANegativeBoxCoxLambdaCannotExplodeTheUpperQuantiles) {
   for (double v : qf->mean) EXPECT_LE(v, 50'000.0);
 }
 
+// Forecasts log1p(level[t]) exactly, t counting from the start of the fitted series (on
+// log1p: the caller's transform); Update() moves t on.
+class PatternModel : public Model {
+ public:
+  explicit PatternModel(std::vector<double> level) : level_(std::move(level)) {}
+  std::string name() const override { return "pattern"; }
+  absl::Status Fit(std::span<const double> y, const FitContext&) override {
+    t_ = y.size();
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<double>> Predict(int h) const override {
+    std::vector<double> out;
+    for (int k = 0; k < h; ++k) out.push_back(std::log1p(level_[(t_ + k) % level_.size()]));
+    return out;
+  }
+  absl::Status Update(std::span<const double> new_obs) override {
+    t_ += new_obs.size();
+    return absl::OkStatus();
+  }
+  std::unique_ptr<Model> Clone() const override { return std::make_unique<PatternModel>(level_); }
+
+ private:
+  std::vector<double> level_;
+  size_t t_ = 0;
+};
+
+// Level 3 at even steps and 99 at odd ones; the log1p error is +-a * (1 + level)^power,
+// its sign + + - - (so that both levels see both signs).
+std::vector<double> TwoLevelSeries(int n, double a, double power) {
+  std::vector<double> y(n);
+  for (int t = 0; t < n; ++t) {
+    const double level = t % 2 ? 99.0 : 3.0, sign = t % 4 < 2 ? 1.0 : -1.0;
+    y[t] = std::expm1(std::log1p(level) + sign * a * std::pow(1.0 + level, power));
+  }
+  return y;
+}
+
+// The log1p half-widths of the 98% interval at the 2 steps after y, PatternModel(level) on
+// log1p with period 2 (empty on failure).
+std::vector<double> HalfWidths98(const std::vector<double>& y, std::vector<double> level,
+                                 const QuantileOptions& o = {}) {
+  ProbabilisticForecaster f(Transform::Log1p(), std::make_unique<PatternModel>(level), o);
+  if (!f.Fit(y, FitContext{{2}}, 2).ok()) return {};
+  absl::StatusOr<QuantileForecast> qf = f.Predict(2);
+  if (!qf.ok()) return {};
+  std::vector<double> out;
+  for (int j = 0; j < 2; ++j) {
+    out.push_back(0.5 * (std::log1p(qf->At(0.99)[j]) - std::log1p(qf->At(0.01)[j])));
+  }
+  return out;
+}
+
+TEST(QuantileTest, LevelScalingGivesLowCountsWiderLogIntervals) {
+  // Errors 0.2 * (1 + level)^-0.5 on log1p: +-0.1 at level 3, +-0.02 at level 99. The slope
+  // of log|e| on log1p(level) is ln(0.2) / ln(25) = -0.5: beta = 0.5, and the scaled errors
+  // are +-1 x a constant, so the 98% interval is +-0.1 at level 3 and +-0.02 at level 99
+  // (within the sample standard deviation's n / (n - 1)).
+  const std::vector<double> y = TwoLevelSeries(400, 0.2, -0.5);
+  const std::vector<double> w = HalfWidths98(y, {3.0, 99.0});  // steps at levels 3, 99
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_NEAR(w[0], 0.1, 0.003);
+  EXPECT_NEAR(w[1], 0.02, 0.0006);
+
+  // Without it, one width for both, the extremes of the errors pooled over the two levels:
+  // +-0.1, five times too wide at level 99.
+  QuantileOptions off;
+  off.level_scaling = false;
+  const std::vector<double> unscaled = HalfWidths98(y, {3.0, 99.0}, off);
+  ASSERT_EQ(unscaled.size(), 2u);
+  EXPECT_NEAR(unscaled[0], 0.1, 0.003);
+  EXPECT_NEAR(unscaled[1], 0.1, 0.003);
+}
+
+TEST(QuantileTest, ErrorsThatGrowWithTheLevelAreNotScaled) {
+  // log|e| rising with the level (bursts at the peaks): beta clamps at 0, as off.
+  const std::vector<double> y = TwoLevelSeries(400, 0.01, 0.5);
+  QuantileOptions off;
+  off.level_scaling = false;
+  const std::vector<double> w = HalfWidths98(y, {3.0, 99.0});
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w, HalfWidths98(y, {3.0, 99.0}, off));
+  // A power fitted without the clamp (-0.5) would narrow level 3 to its own +-0.02; pooled,
+  // it keeps the level-99 errors' +-0.1 range.
+  EXPECT_GT(w[0], 0.05);
+}
+
+TEST(QuantileTest, TheCalibrationSpanReachesBackBeyondTheLastHorizons) {
+  // Errors +-0.1 on log1p up to the last 16 steps, +-0.01 in them. 8 origins of a 2-step
+  // horizon back to back (span_cycles and span_share 0: the last 16 steps) see only the
+  // calm end; the default span (a quarter of the 400 steps) sees 84 noisy steps of 100.
+  std::vector<double> y(400);
+  for (int t = 0; t < 400; ++t) {
+    const double a = t < 384 ? 0.1 : 0.01, sign = t % 4 < 2 ? 1.0 : -1.0;
+    y[t] = std::expm1(std::log1p(50.0) + sign * a);
+  }
+  QuantileOptions narrow;
+  narrow.span_cycles = 0;
+  narrow.span_share = 0;
+  const std::vector<double> calm = HalfWidths98(y, {50.0}, narrow);
+  const std::vector<double> wide = HalfWidths98(y, {50.0});
+  ASSERT_EQ(calm.size(), 2u);
+  ASSERT_EQ(wide.size(), 2u);
+  EXPECT_NEAR(calm[0], 0.01, 0.001);
+  EXPECT_NEAR(wide[0], 0.1, 0.01);
+}
+
 TEST(QuantileTest, ContractAndOptions) {
   std::vector<double> y = PoissonSeries(20 * kPeriod, 9);
   auto boxcox = Transform::Parse("boxcox");

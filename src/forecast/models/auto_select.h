@@ -25,8 +25,10 @@
 // MASE for the weighted best three over three held-out folds, 0.47 for the median on log1p).
 // Measured figures: bench/forecast/README.md.
 //
-// The held-out forecasts of the chosen combination are kept (held_out()) and calibrate the
-// quantiles (quantile.h): the intervals rest on errors made strictly before the origin.
+// The held-out forecasts of the chosen combination are kept (held_out()). The quantiles
+// (quantile.h) are calibrated on the chosen structure (CloneSelected()), fitted before a
+// span that holds the held-out one and rolled through it at up to 500 origins: errors made
+// strictly before the origin, by the structure that forecasts, without selecting again.
 #pragma once
 
 #include <memory>
