@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "agent/runtime/qemu/unix_listener_testutil.h"
 #include "fmt/format.h"
 
 namespace prewarm::agent::qemu {
@@ -20,16 +21,7 @@ using std::chrono::milliseconds;
 class SerialServer {
  public:
   SerialServer()
-      : path_((fs::temp_directory_path() / fmt::format("prewarm-console-{}.sock", ::getpid()))
-                  .string()) {
-    ::unlink(path_.c_str());
-    listen_ = ScopedFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::memcpy(sa.sun_path, path_.c_str(), path_.size() + 1);
-    EXPECT_EQ(::bind(listen_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-    EXPECT_EQ(::listen(listen_.get(), 1), 0);
-  }
+      : path_(testing::UnixSocketPath("prewarm-console")), listen_(testing::ListenUnix(path_)) {}
   ~SerialServer() { ::unlink(path_.c_str()); }
   const std::string& path() const { return path_; }
   void Accept() { conn_ = ScopedFd(::accept(listen_.get(), nullptr, nullptr)); }

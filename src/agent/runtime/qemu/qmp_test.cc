@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "agent/runtime/qemu/unix_listener_testutil.h"
 #include "fmt/format.h"
 
 namespace prewarm::agent::qemu {
@@ -24,16 +25,9 @@ namespace fs = std::filesystem;
 class FakeQmp {
  public:
   explicit FakeQmp(std::vector<std::string> replies)
-      : path_(
-            (fs::temp_directory_path() / fmt::format("prewarm-qmp-{}.sock", ::getpid())).string()),
-        replies_(std::move(replies)) {
-    ::unlink(path_.c_str());
-    listen_ = ScopedFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::memcpy(sa.sun_path, path_.c_str(), path_.size() + 1);
-    EXPECT_EQ(::bind(listen_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-    EXPECT_EQ(::listen(listen_.get(), 1), 0);
+      : path_(testing::UnixSocketPath("prewarm-qmp")),
+        replies_(std::move(replies)),
+        listen_(testing::ListenUnix(path_)) {
     thread_ = std::thread([this] { Serve(); });
   }
   ~FakeQmp() {
