@@ -18,7 +18,7 @@ absl::StatusOr<TemplateServing> ParseTemplateServing(const YamlReader& t) {
   ASSIGN_OR_RETURN(s.service_time_s, t.Double("service_time_s", s.service_time_s, 1e-6, 3600));
   ASSIGN_OR_RETURN(int64_t concurrency, t.Int("concurrency", s.concurrency, 1, 100'000));
   s.concurrency = static_cast<uint32_t>(concurrency);
-  ASSIGN_OR_RETURN(int64_t keepalive_s, t.Int("keepalive_s", 0, 0, 7 * 86400));
+  ASSIGN_OR_RETURN(int64_t keepalive_s, t.Int("keepalive_s", 0, 0, int64_t{7} * 86400));
   s.keepalive_ms = keepalive_s * 1000;
   ASSIGN_OR_RETURN(s.start_time_s, t.Double("start_time_s", s.start_time_s, 0, 3600));
   return s;
