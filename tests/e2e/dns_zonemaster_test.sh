@@ -37,7 +37,7 @@ ip addr add 45.0.1.53/32 dev lo
 "$1" orchestrator --config "$2/orch.yaml" >"$2/orch.log" 2>&1 &
 orch=$!
 for _ in $(seq 1 150); do
-  dig @45.0.0.53 +short +time=1 +tries=1 edge.example SOA 2>/dev/null | grep -q . && break
+  dig @45.0.0.53 +short +time=1 +tries=1 edge.example SOA 2>/dev/null | grep -q '^[^;]' && break
   sleep 0.2
 done
 timeout 300 zonemaster-cli --no-ipv6 --level NOTICE --no-progress \
