@@ -146,6 +146,12 @@ absl::Status ReadZone(const YamlReader& r, OrchestratorConfig& c) {
   return absl::OkStatus();
 }
 
+// How the orchestrator serves a template: its serving keys (common/template_file.h).
+absl::StatusOr<TemplateInfo> ServingOf(const YamlReader& t) {
+  ASSIGN_OR_RETURN(TemplateServing s, ParseTemplateServing(t));
+  return TemplateInfo{s.tier, s.service_time_s, s.concurrency, s.keepalive_ms};
+}
+
 absl::Status ReadServices(const YamlReader& r, const SharedTemplates& shared,
                           OrchestratorConfig& c) {
   ASSIGN_OR_RETURN(auto origin, r.Map("origin"));
@@ -170,9 +176,7 @@ absl::Status ReadServices(const YamlReader& r, const SharedTemplates& shared,
   // and its settings come from the template's definition.
   std::map<std::string, TemplateInfo> defined;
   for (const YamlReader& d : shared.definitions) {
-    ASSIGN_OR_RETURN(TemplateServing serving, ParseTemplateServing(d));
-    defined[*d.String("name")] = TemplateInfo{serving.tier, serving.service_time_s,
-                                              serving.concurrency, serving.keepalive_ms};
+    ASSIGN_OR_RETURN(defined[*d.String("name")], ServingOf(d));
   }
   ASSIGN_OR_RETURN(auto services, r.MapList("services"));
   for (const YamlReader& s : services) {
@@ -182,7 +186,7 @@ absl::Status ReadServices(const YamlReader& r, const SharedTemplates& shared,
     ASSIGN_OR_RETURN(std::string tmpl, s.String("template", name));
     TemplateInfo info;
     if (auto it = defined.find(tmpl); it != defined.end()) {
-      for (const char* key : {"tier", "service_time_s", "concurrency", "keepalive_s"}) {
+      for (std::string_view key : kTemplateServingKeys) {
         if (s.Has(key)) {
           return s.Error(key, fmt::format("template '{}' is defined in {}: set {} there", tmpl,
                                           shared.origin, key));
@@ -190,10 +194,7 @@ absl::Status ReadServices(const YamlReader& r, const SharedTemplates& shared,
       }
       info = it->second;
     } else {
-      // Defined inline, on the service.
-      ASSIGN_OR_RETURN(TemplateServing serving, ParseTemplateServing(s));
-      info = TemplateInfo{serving.tier, serving.service_time_s, serving.concurrency,
-                          serving.keepalive_ms};
+      ASSIGN_OR_RETURN(info, ServingOf(s));  // defined inline, on the service
     }
     c.templates[tmpl] = info;
     std::transform(name.begin(), name.end(), name.begin(),
