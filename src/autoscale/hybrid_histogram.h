@@ -6,11 +6,12 @@
 //     the start of the next invocation. Overlapping invocations record nothing.
 //   - 1-minute bins over 4 hours. Representative (at least `min_samples` idle times and a
 //     coefficient of variation of the bin counts above 2): pre-warm at the 5th percentile
-//     minus a 10 % margin, keep alive until the 99th plus 10 %.
+//     minus a 10 % margin, keep alive until the 99th plus 10 %, both rounded down to a
+//     whole bin.
 //   - Not representative: the standard keep-alive (the range) and no pre-warming.
 //   - Mostly out of range (at least `oob` of the idle times beyond it): a time-series
 //     forecast of the next idle time (the paper's ARIMA; see `oob_model`), pre-warm at the
-//     forecast minus 15 %, keep alive until it plus 15 %.
+//     forecast minus 15 %, keep alive until it plus 15 % (whole bins too).
 //
 // Pure decision code, shared by the simulator's event-driven baseline (sim/baselines.h,
 // which applies the windows per instance) and the orchestrator (LearnedKeepAlive with

@@ -41,21 +41,22 @@ TEST(HybridHistogramCore, WindowsByMode) {
   EXPECT_EQ(w.mode, HybridWindows::Mode::kStandard);
   EXPECT_EQ(w.prewarm_ms, 0);
   EXPECT_EQ(w.keepalive_ms, 4 * 60 * kMin);
-  // Three idle times of 9.5 min (bin 9): head 9 min - 10 % = 8.1 min; tail to 10 min + 10 %
-  // = 11 min, so 2.9 min of keep-alive after the pre-warm.
+  // Three idle times of 9.5 min (bin 9): head 9 min - 10 % = 8.1 min, rounded down to a
+  // whole bin: 8 min; tail to 10 min + 10 % = 11 min, so 3 min of keep-alive after the
+  // pre-warm.
   for (int i = 0; i < 3; ++i) h.AddIdle(static_cast<int64_t>(9.5 * kMin));
   w = h.Windows();
   EXPECT_EQ(w.mode, HybridWindows::Mode::kHistogram);
-  EXPECT_EQ(w.prewarm_ms, static_cast<int64_t>(8.1 * kMin));
-  EXPECT_EQ(w.keepalive_ms, 11 * kMin - static_cast<int64_t>(8.1 * kMin));
+  EXPECT_EQ(w.prewarm_ms, 8 * kMin);
+  EXPECT_EQ(w.keepalive_ms, 3 * kMin);
   // Four more beyond the range: 4 of 7 out of bounds, the forecast of the next one (the
-  // last idle time, with `snaive`), +-15 %.
+  // last idle time, with `snaive`), +-15 %: 306 and 414 min, whole minutes already.
   o.oob_model = "snaive";
   for (int i = 0; i < 4; ++i) h.AddIdle(6 * 60 * kMin);
   w = h.Windows();
   EXPECT_EQ(w.mode, HybridWindows::Mode::kForecast);
-  EXPECT_EQ(w.prewarm_ms, static_cast<int64_t>(0.85 * 360 * kMin));
-  EXPECT_EQ(w.prewarm_ms + w.keepalive_ms, static_cast<int64_t>(1.15 * 360 * kMin));
+  EXPECT_EQ(w.prewarm_ms, 306 * kMin);
+  EXPECT_EQ(w.prewarm_ms + w.keepalive_ms, 414 * kMin);
   EXPECT_EQ(h.forecast_fits(), 1u);
   o.oob_model = "off";  // never forecast: the histogram of the in-range ones is too few
   w = h.Windows();
@@ -91,13 +92,15 @@ TEST(HybridHistogramCore, KeyAutoscalerWritesThePublishedWindows) {
   ka.Serving(t + kMin + 1000, 0, in);
   const int64_t idle = t + kMin + 1000;
   ka.Apply(key, idle, in);
-  // Idle times 9.5, 9.5, 9.5 min: unload at once, load again at 8.1 min, keep to 11 min;
-  // each instance gets the key's windows, so both that served at once are loaded again.
+  // Idle times 9.5, 9.5, 9.5 min: unload at once, load one instance again at 8 min, keep
+  // it to 11 min. The second instance is rank 2's, which has no idle time yet: the standard
+  // keep-alive, 4 h.
   EXPECT_EQ(key.keepalive_ms, 0);
   ASSERT_EQ(key.windows.size(), 1u);
-  EXPECT_EQ(key.windows[0].target, 2u);
-  EXPECT_EQ(key.windows[0].start_ms, idle + static_cast<int64_t>(8.1 * kMin));
+  EXPECT_EQ(key.windows[0].target, 1u);
+  EXPECT_EQ(key.windows[0].start_ms, idle + 8 * kMin);
   EXPECT_EQ(key.windows[0].end_ms, idle + 11 * kMin);
+  EXPECT_EQ(key.surplus_keepalive_ms, std::vector<int64_t>{4 * 60 * kMin});
   EXPECT_TRUE(ka.Pending(idle + kMin));
   // The next arrival ends the idle period: the reload window goes.
   ka.Arrival(idle + 9 * kMin, false, in);

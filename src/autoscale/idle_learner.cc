@@ -177,6 +177,16 @@ void AddReloadWindow(ViewKey& key, int64_t idle_since_ms, const IdlePlan& plan, 
             target, source);
 }
 
+// The hybrid histogram's windows as a plan: a keep-alive, or unloaded at once and loaded
+// again for the keep-alive window.
+IdlePlan HybridPlan(const HybridWindows& w) {
+  IdlePlan plan;
+  plan.learned = w.mode != HybridWindows::Mode::kStandard;
+  plan.prewarm_ms = w.prewarm_ms;
+  plan.keep_until_ms = w.prewarm_ms + w.keepalive_ms;
+  return plan;
+}
+
 // What a cold start's price is divided by for an instance of `memory_ratio` times the
 // average memory.
 double MemoryFactor(const LearnedKeepAliveConfig& config, double memory_ratio) {
@@ -210,7 +220,6 @@ void LearnedKeepAlive::Arrival(int64_t at_ms, bool cold) {
     activation_ms_ = at_ms;
     activation_peak_ = 0;
     burst_target_ = 0;
-    period_peak_ = 0;
   } else if (ran_) {
     learner_.Add(0);  // it came while another invocation of the key ran
   }
@@ -224,11 +233,7 @@ const IdlePlan& LearnedKeepAlive::IdleBegins(int64_t at_ms, const LearnedKeepAli
   if (hybrid_) {
     // Its windows, replanned for every idle period (its percentiles move with each one): a
     // keep-alive, or unloaded at once and loaded again for the keep-alive window.
-    const HybridWindows w = hybrid_->Windows();
-    plan_ = IdlePlan{};
-    plan_.learned = w.mode != HybridWindows::Mode::kStandard;
-    plan_.prewarm_ms = w.prewarm_ms;
-    plan_.keep_until_ms = w.prewarm_ms + w.keepalive_ms;
+    plan_ = HybridPlan(hybrid_->Windows());
     planned_at_ = n;
     ++plans_;
     return plan_;
@@ -271,25 +276,35 @@ void LearnedKeepAlive::Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAlive
   if (config.bursts && activation_ms_ >= 0) {
     BurstScaleOut(at_ms, busy, config, memory_ratio, start_s);
   }
-  period_peak_ = std::max(period_peak_, busy);
   if (config.surplus_levels == 0) return;
   // Levels are made as they are first reached (most keys never serve two at once, and a
   // level's learner is most of a key's memory): a level not reached yet has no transition
   // to record, and Apply stops at the first level that has never been idle.
   const size_t reached = std::min<size_t>(config.surplus_levels, busy > 1 ? busy - 1 : 0);
-  while (levels_.size() < reached)
-    levels_.push_back(Level{IdleLearner(config.learner), -1, IdlePlan{}, UINT64_MAX});
+  while (levels_.size() < reached) {
+    levels_.push_back(Level{IdleLearner(config.learner), -1, IdlePlan{}, UINT64_MAX, {}});
+    if (hybrid_) levels_.back().hybrid.emplace(config.hybrid);
+  }
   // Level l (index l - 2) is in use while busy >= l.
   for (uint32_t l = 2; l < 2 + levels_.size(); ++l) {
     Level& lv = levels_[l - 2];
     bool was = busy_ >= l, is = busy >= l;
     if (was == is) continue;
     if (is) {
-      if (lv.idle_since_ms >= 0) lv.learner.Add(at_ms - lv.idle_since_ms);
+      if (lv.idle_since_ms >= 0) {
+        lv.learner.Add(at_ms - lv.idle_since_ms);
+        if (lv.hybrid) lv.hybrid->AddIdle(at_ms - lv.idle_since_ms);
+      }
       lv.idle_since_ms = -1;
       continue;
     }
     lv.idle_since_ms = at_ms;
+    if (lv.hybrid) {
+      // Its own windows, for every idle period (as level 1's, IdleBegins).
+      lv.plan = HybridPlan(lv.hybrid->Windows());
+      lv.planned_at = lv.learner.samples();
+      continue;
+    }
     const uint64_t n = lv.learner.samples();
     if (!Stale(lv.planned_at, n)) continue;
     lv.plan = lv.learner.Plan(SurplusColdCost(config, memory_ratio, at_ms), start_s);
@@ -332,9 +347,9 @@ void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
               kBurstWindowSource);
   }
   key.surplus_keepalive_ms.clear();
-  key.keepalive_per_key = hybrid_.has_value();
-  // A surplus level keeps no longer than level 1 (it serves only on top of it).
-  const int64_t level1 = planned_at_ == UINT64_MAX ? INT64_MAX : plan_.keepalive_ms();
+  // A surplus level keeps no longer than level 1 (it serves only on top of it); the hybrid
+  // histogram's levels are applications of their own.
+  const int64_t level1 = planned_at_ == UINT64_MAX || hybrid_ ? INT64_MAX : plan_.keepalive_ms();
   for (uint32_t l = 2; l < 2 + levels_.size(); ++l) {
     const Level& lv = levels_[l - 2];
     if (lv.planned_at == UINT64_MAX) break;  // never idle yet: level 1's
@@ -351,11 +366,8 @@ void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
   // ones while others still serve); once the whole key is idle, it loads one instance
   // again before the expected next arrival.
   key.keepalive_ms = plan_.keepalive_ms();
-  // The hybrid histogram applies the key's windows to each of its instances: as many are
-  // loaded again as served at once in the busy period that ended.
-  const uint32_t reload = hybrid_ ? std::clamp<uint32_t>(period_peak_, 1, kMaxBurstLevels) : 1;
   if (plan_.reload() && idle_since_ms_ >= 0) {
-    AddReloadWindow(key, idle_since_ms_, plan_, reload, source);
+    AddReloadWindow(key, idle_since_ms_, plan_, 1, source);
   }
 }
 

@@ -208,8 +208,9 @@ class LearnedKeepAlive {
   // Writes the current plan into `key`: keep-alive, and while idle with a reload planned,
   // one window of `source` (replacing that source's earlier one); a busy key gets neither.
   // Surplus levels: keep-alives, and for an idle level with a reload planned a window of
-  // `level` instances (source kSurplusWindowSource + level); with the hybrid histogram, a
-  // reload of as many instances as served at once before the idle period. A burst scale-out: a
+  // `level` instances (source kSurplusWindowSource + level); with the hybrid histogram each
+  // level plans from a histogram of its own idle times and keeps no less than level 1 does
+  // otherwise. A burst scale-out: a
   // window of that many instances to the end of the activation's burst window (kBurstWindowSource).
   void Apply(ViewKey& key, uint32_t source) const;
   // The activation under way wants this many instances (0: no scale-out).
@@ -232,10 +233,10 @@ class LearnedKeepAlive {
     int64_t idle_since_ms = -1;  // -1: in use, or never reached
     IdlePlan plan;               // its own plan (a reload: a window of `level` instances)
     uint64_t planned_at = UINT64_MAX;
+    std::optional<HybridHistogram> hybrid;  // the planner's, when it is the hybrid's
   };
   std::vector<Level> levels_;  // [0] is level 2
   uint32_t busy_ = 0;
-  uint32_t period_peak_ = 0;  // the most instances serving at once since the last activation
   uint64_t planned_at_ = UINT64_MAX;  // learner samples when plan_ was computed
   int64_t idle_since_ms_ = -1;        // -1: an invocation runs (or none ran yet)
   int64_t since_ms_ = 0;              // the rate's time base

@@ -336,18 +336,11 @@ void Reconciler::ReconcileKey(ClusterView& view, uint32_t ki, int64_t now_ms,
     std::sort(ranked.begin(), ranked.end(), [](const ViewInstance* a, const ViewInstance* b) {
       return a->last_busy_ms > b->last_busy_ms;
     });
-    // A per-key keep-alive counts from the key's last busy moment; none while it serves.
-    const bool key_busy =
-        k.keepalive_per_key && std::any_of(ranked.begin(), ranked.end(),
-                                           [](const ViewInstance* i) { return i->in_flight > 0; });
-    const int64_t key_last_busy = ranked.empty() ? 0 : ranked.front()->last_busy_ms;
     std::vector<const ViewInstance*> idle;
-    for (size_t r = 0; r < ranked.size() && !key_busy; ++r) {
+    for (size_t r = 0; r < ranked.size(); ++r) {
       const ViewInstance& i = *ranked[r];
       int64_t ka = keepalive;
-      if (k.keepalive_per_key) {
-        if (i.used) ka += key_last_busy - i.last_busy_ms;
-      } else if (r >= 1 && !k.surplus_keepalive_ms.empty()) {
+      if (r >= 1 && !k.surplus_keepalive_ms.empty()) {
         ka = k.surplus_keepalive_ms[std::min(r - 1, k.surplus_keepalive_ms.size() - 1)];
       } else if (r >= 1 && tp.surplus_keepalive_ms >= 0) {
         ka = tp.surplus_keepalive_ms;

@@ -128,10 +128,6 @@ struct ViewKey {
   // most recently busy; instances past the end keep the last one. Empty: all keep
   // keepalive_ms.
   std::vector<int64_t> surplus_keepalive_ms;
-  // The keep-alive is the key's, not each instance's (the hybrid histogram's windows are
-  // the application's): it runs from the key's last busy moment, so no instance is drained
-  // while another serves, and then every instance keeps keepalive_ms.
-  bool keepalive_per_key = false;
 };
 
 struct ViewRegion {

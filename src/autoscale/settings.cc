@@ -377,15 +377,17 @@ absl::StatusOr<AutoscalerSettings> PolicySettings(std::string_view policy) {
     s.learned_keepalive = true;
     s.keepalive_ms = 60'000;
   } else if (policy == "hybrid-histogram") {
-    // Shahrad et al. (ATC'20) as published: per-key idle-time histograms, each idle period
-    // a keep-alive or an unload and a pre-warm; no forecast windows, no KPA, no surplus
-    // levels, bursts or timers (the key's windows apply to each of its instances). Until a
-    // key's first idle period its keep-alive is the standard one, the histogram's range.
+    // Shahrad et al. (ATC'20) as published: idle-time histograms, each idle period a
+    // keep-alive or an unload and a pre-warm; no forecast windows, no KPA, bursts or timers.
+    // Each concurrency rank of a key (a surplus level: l instances serving at once) has a
+    // histogram of its own, as the reference simulator's concurrency mode has
+    // (bench/sim/README.md); ranks past the last level keep its windows. Until a rank's
+    // first idle period its keep-alive is the standard one, the histogram's range.
     s.proactive = false;
     s.reactive = false;
     s.learned_keepalive = true;
     s.learned.planner = LearnedKeepAliveConfig::Planner::kHybridHistogram;
-    s.learned.surplus_levels = 0;
+    s.learned.surplus_levels = 64;
     s.learned.bursts = false;
     s.learned.timers = false;
     s.keepalive_ms = s.learned.hybrid.range_ms;

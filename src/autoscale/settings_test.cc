@@ -87,7 +87,7 @@ TEST(Settings, PoliciesArePresetsOfTheSameSettings) {
   EXPECT_FALSE(hybrid->proactive || hybrid->reactive);
   EXPECT_TRUE(hybrid->learned_keepalive);
   EXPECT_EQ(hybrid->learned.planner, LearnedKeepAliveConfig::Planner::kHybridHistogram);
-  EXPECT_EQ(hybrid->learned.surplus_levels, 0u);
+  EXPECT_EQ(hybrid->learned.surplus_levels, 64u);  // each concurrency rank its own histogram
   EXPECT_FALSE(hybrid->learned.bursts || hybrid->learned.timers);
   auto pred = PolicySettings("predictive");
   ASSERT_TRUE(pred.ok());

@@ -72,101 +72,83 @@ absl::StatusOr<std::unique_ptr<Policy>> MakeOracle(
 
 HybridHistogramPolicy::HybridHistogramPolicy(HybridHistogramOptions options,
                                              std::map<std::string, std::string> raw)
-    : options_(std::move(options)), raw_(std::move(raw)) {}
+    : options_(std::move(options)),
+      raw_(std::move(raw)),
+      empty_(static_cast<size_t>(options_.range_ms / std::max<int64_t>(options_.bin_ms, 1)),
+             std::max<int64_t>(options_.bin_ms, 1)) {}
 HybridHistogramPolicy::~HybridHistogramPolicy() = default;
 
 void HybridHistogramPolicy::Begin(PolicyContext& ctx) {
-  keys_.assign(ctx.workload().keys.size(), KeyState(options_));
+  keys_.assign(ctx.workload().keys.size(), KeyState{});
 }
 
-HybridWindows HybridHistogramPolicy::Windows(uint32_t key) { return keys_[key].hybrid.Windows(); }
-
-void HybridHistogramPolicy::OnArrival(PolicyContext& ctx, uint32_t key, bool cold) {
-  KeyState& ks = keys_[key];
-  if (ks.idle_since >= 0) {
-    // The first arrival after every instance of the key went idle: one idle time, from the
-    // end of the last invocation to this start. An arrival while another invocation of the
-    // key runs ends no idle period and records nothing.
-    ks.hybrid.AddIdle((ctx.now() - ks.idle_since) / 1000);
-    ks.idle_since = -1;
-  }
-  if (cold && !ks.reloads.empty()) {
-    // The instance this arrival started stands in for the drained one whose reload was still
-    // pending: when it goes idle it gets a schedule of its own.
-    ks.reloads.erase(std::min_element(ks.reloads.begin(), ks.reloads.end()));
-  }
+HybridWindows HybridHistogramPolicy::Windows(uint32_t key, uint32_t rank) {
+  std::vector<Rank>& ranks = keys_[key].ranks;
+  if (rank == 0 || rank > ranks.size()) return orchestrator::HybridHistogram(options_).Windows();
+  return ranks[rank - 1].hybrid.Windows();
 }
 
-void HybridHistogramPolicy::OnIdle(PolicyContext& ctx, uint32_t key, const ViewInstance& inst) {
-  KeyState& ks = keys_[key];
-  const SimTimeUs now = ctx.now();
-  const auto& insts = ctx.view().keys[key].instances;
-  if (std::any_of(insts.begin(), insts.end(), Busy)) {
-    // The application still runs: its idle period, and with it its window, has not begun.
-    SetDeadline(ks, inst.id, kNever);
-    return;
-  }
-  ks.idle_since = now;
-  // The application's window begins now and applies to each of its loaded instances,
-  // including those idle since earlier in the busy period.
-  HybridWindows w = Windows(key);
-  ++counters_[std::string("hybrid:") + orchestrator::ModeName(w.mode)];
-  const SimTimeUs prewarm = w.prewarm_ms * 1000, keepalive = w.keepalive_ms * 1000;
-  std::vector<std::string> idle;
-  for (const ViewInstance& vi : insts) {
-    if (Loaded(vi)) idle.push_back(vi.id);
-  }
-  for (const std::string& id : idle) {
-    if (prewarm <= 0) {
-      SetDeadline(ks, id, now + keepalive);
-      continue;
-    }
-    // Unloaded at once, loaded again when the pre-warm window has passed.
-    SetDeadline(ks, id, kNever);
-    ctx.Drain(id, ScaleReason::kIdle);
-    ks.reloads.push_back({now + prewarm, keepalive});
-  }
-  Arm(ctx, key, now + (prewarm <= 0 ? keepalive : prewarm));
+const IdleHistogram& HybridHistogramPolicy::histogram(uint32_t key, uint32_t rank) const {
+  const std::vector<Rank>& ranks = keys_[key].ranks;
+  if (rank == 0 || rank > ranks.size()) return empty_;
+  return ranks[rank - 1].hybrid.histogram();
+}
+
+void HybridHistogramPolicy::OnArrival(PolicyContext& ctx, uint32_t key, bool) { Update(ctx, key); }
+
+void HybridHistogramPolicy::OnIdle(PolicyContext& ctx, uint32_t key, const ViewInstance&) {
+  Update(ctx, key);
 }
 
 void HybridHistogramPolicy::OnWakeup(PolicyContext& ctx, uint32_t key) {
   KeyState& ks = keys_[key];
-  const SimTimeUs now = ctx.now();
-  if (ks.armed <= now) ks.armed = kNever;
-  for (size_t i = 0; i < ks.reloads.size();) {
-    if (ks.reloads[i].first > now) {
-      ++i;
-      continue;
-    }
-    SimTimeUs keep = ks.reloads[i].second;
-    ks.reloads[i] = ks.reloads.back();
-    ks.reloads.pop_back();
-    if (ctx.Prewarm(key, ScaleReason::kPrefetch)) {
-      // The simulator appends the new instance to the key's list.
-      SetDeadline(ks, ctx.view().keys[key].instances.back().id, now + keep);
-      ++counters_["hybrid:prewarms"];
-    }
-  }
-  SimTimeUs next = kNever;
-  for (const auto& [at, keep] : ks.reloads) next = std::min(next, at);
-  // A window belongs to an idle period: while the application runs again, nothing is
-  // unloaded, and its next idle period sets every instance's deadline afresh (OnIdle).
-  const auto& insts = ctx.view().keys[key].instances;
-  if (std::none_of(insts.begin(), insts.end(), Busy)) {
-    DrainIdle(ctx, key);
-    for (const auto& [id, at] : ks.unload_at) next = std::min(next, at);
-  }
-  if (next != kNever) Arm(ctx, key, next);
+  if (ks.armed <= ctx.now()) ks.armed = kNever;
+  Update(ctx, key);
 }
 
-void HybridHistogramPolicy::SetDeadline(KeyState& ks, const std::string& id, SimTimeUs at) {
-  for (auto& [i, t] : ks.unload_at) {
-    if (i == id) {
-      t = at;
-      return;
-    }
+void HybridHistogramPolicy::Update(PolicyContext& ctx, uint32_t key) {
+  KeyState& ks = keys_[key];
+  const SimTimeUs now = ctx.now();
+  const auto& insts = ctx.view().keys[key].instances;
+  const auto busy = static_cast<uint32_t>(std::count_if(insts.begin(), insts.end(), Busy));
+  // Ranks that became busy end their idle periods (and windows) with one idle time each.
+  for (uint32_t j = ks.busy + 1; j <= busy; ++j) {
+    if (ks.ranks.size() < j) ks.ranks.emplace_back(options_);
+    Rank& r = ks.ranks[j - 1];
+    if (r.idle_since >= 0) r.hybrid.AddIdle((now - r.idle_since) / 1000);
+    r.idle_since = -1;
+    r.load_from = r.load_to = 0;
   }
-  ks.unload_at.emplace_back(id, at);
+  // Ranks that went idle begin theirs, with the windows their own histograms give now.
+  for (uint32_t j = ks.busy; j > busy; --j) {
+    Rank& r = ks.ranks[j - 1];
+    const HybridWindows w = r.hybrid.Windows();
+    ++counters_[std::string("hybrid:") + orchestrator::ModeName(w.mode)];
+    r.idle_since = now;
+    r.load_from = now + w.prewarm_ms * 1000;
+    r.load_to = r.load_from + w.keepalive_ms * 1000;
+  }
+  ks.busy = busy;
+  // Idle ranks inside their loaded stretch each keep one idle instance.
+  size_t want = 0;
+  SimTimeUs next = kNever;
+  for (size_t j = busy; j < ks.ranks.size(); ++j) {
+    const Rank& r = ks.ranks[j];
+    if (r.idle_since < 0) continue;
+    if (r.load_from <= now && now < r.load_to) ++want;
+    if (r.load_from > now) next = std::min(next, r.load_from);
+    if (r.load_to > now) next = std::min(next, r.load_to);
+  }
+  std::vector<std::string> idle;  // oldest first
+  for (const ViewInstance& vi : insts) {
+    if (Loaded(vi) && !Busy(vi)) idle.push_back(vi.id);
+  }
+  for (size_t i = idle.size(); i > want; --i) ctx.Drain(idle[i - 1], ScaleReason::kIdle);
+  for (size_t i = idle.size(); i < want; ++i) {
+    if (!ctx.Prewarm(key, ScaleReason::kPrefetch)) break;
+    ++counters_["hybrid:prewarms"];
+  }
+  if (next != kNever) Arm(ctx, key, next);
 }
 
 void HybridHistogramPolicy::Arm(PolicyContext& ctx, uint32_t key, SimTimeUs at) {
@@ -176,32 +158,12 @@ void HybridHistogramPolicy::Arm(PolicyContext& ctx, uint32_t key, SimTimeUs at) 
   ctx.WakeAt(key, at);
 }
 
-// Drains the key's idle instances past their deadline. Deadlines of instances that are
-// gone, draining or busy again are dropped (a busy one gets a new deadline when it next
-// goes idle).
-void HybridHistogramPolicy::DrainIdle(PolicyContext& ctx, uint32_t key) {
-  KeyState& ks = keys_[key];
-  const auto& insts = ctx.view().keys[key].instances;
-  std::vector<std::string> drain;
-  std::vector<std::pair<std::string, SimTimeUs>> keep;
-  for (const auto& [id, at] : ks.unload_at) {
-    auto it = std::find_if(insts.begin(), insts.end(),
-                           [&](const ViewInstance& vi) { return vi.id == id; });
-    if (it == insts.end() || !Loaded(*it) || Busy(*it)) continue;
-    if (at <= ctx.now()) {
-      drain.push_back(id);
-    } else {
-      keep.emplace_back(id, at);
-    }
-  }
-  ks.unload_at = std::move(keep);
-  for (const std::string& id : drain) ctx.Drain(id, ScaleReason::kIdle);
-}
-
 void HybridHistogramPolicy::Finish(PolicyContext&, SimResult& result) {
   for (const auto& [k, v] : counters_) result.decisions[k] = v;
   uint64_t fits = 0;
-  for (const KeyState& ks : keys_) fits += ks.hybrid.forecast_fits();
+  for (const KeyState& ks : keys_) {
+    for (const Rank& r : ks.ranks) fits += r.hybrid.forecast_fits();
+  }
   if (fits > 0) result.decisions["hybrid:forecast-fits"] = fits;
 }
 

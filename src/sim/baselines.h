@@ -55,18 +55,18 @@ using orchestrator::IdleHistogram;
 absl::StatusOr<HybridHistogramOptions> ParseHybridHistogram(
     const std::map<std::string, std::string>& params);
 
-// Idle times are the application's (here: the key's): from the end of the invocation after
-// which no instance of the key runs to the start of the next invocation. An arrival while
-// another invocation of the key runs ends no idle period, so overlapping invocations record
-// nothing. The windows are the application's too: they begin when its idle period begins
-// (its last running invocation ends) and apply to each of its loaded instances, so in
-// concurrency mode an instance that went idle while others still ran stays loaded until
-// then. Without a pre-warm window each is kept for the keep-alive window; with one each is
-// unloaded at once and an instance is loaded again for each when the pre-warm window has
-// passed, then kept for the keep-alive window. A cold arrival cancels the earliest pending
-// reload: the instance it started takes the drained one's place. Per-instance deadlines are
-// superseded when the instance serves again; wake-ups that no longer match a deadline do
-// nothing.
+// Each concurrency rank of a key is an application of its own: rank j is busy while at
+// least j instances of the key serve, and idle otherwise. Its idle times (from the moment
+// fewer than j serve to the moment j serve again) fill its own histogram, and each of its
+// idle periods gets that histogram's windows. With one instance per key, rank 1 is the
+// key and the idle times are the application's: from the end of the invocation after which
+// nothing of the key runs to the start of the next one; an arrival while another runs
+// records nothing. The key keeps as many idle instances loaded as it has idle ranks inside
+// their keep-alive windows (a rank in its pre-warm window has none), draining the newest
+// idle ones first and pre-warming when short; a rank that becomes busy ends its window, so
+// an arrival during a pre-warm window is cold and its instance takes the rank's place.
+// Ranks, not one window for all of a key's instances, are what reproduces the independent
+// reference simulator's concurrency figures (bench/sim/README.md, "Reference mode").
 class HybridHistogramPolicy final : public Policy {
  public:
   HybridHistogramPolicy(HybridHistogramOptions options, std::map<std::string, std::string> raw);
@@ -79,29 +79,38 @@ class HybridHistogramPolicy final : public Policy {
   void OnWakeup(PolicyContext& ctx, uint32_t key) override;
   void Finish(PolicyContext& ctx, SimResult& result) override;
 
-  // The windows `key` would get if an invocation ended now (for tests and reports).
-  HybridWindows Windows(uint32_t key);
-  const IdleHistogram& histogram(uint32_t key) const { return keys_[key].hybrid.histogram(); }
+  // The windows rank `rank` (1: the key's first instance) of `key` would get if it went
+  // idle now (for tests and reports).
+  HybridWindows Windows(uint32_t key, uint32_t rank = 1);
+  // Rank `rank`'s idle times; an empty histogram for a rank never reached.
+  const IdleHistogram& histogram(uint32_t key, uint32_t rank = 1) const;
+  // The highest rank `key` has reached.
+  size_t ranks(uint32_t key) const { return keys_[key].ranks.size(); }
 
  private:
   static constexpr SimTimeUs kNever = INT64_MAX;
-  struct KeyState {
-    explicit KeyState(const HybridHistogramOptions& o) : hybrid(o) {}
+  struct Rank {
+    explicit Rank(const HybridHistogramOptions& o) : hybrid(o) {}
     orchestrator::HybridHistogram hybrid;
-    SimTimeUs idle_since = -1;  // when the key's last in-flight invocation ended; -1 busy
-    // Pending pre-warms of drained instances: (load at, then keep for).
-    std::vector<std::pair<SimTimeUs, SimTimeUs>> reloads;
-    SimTimeUs armed = kNever;                                  // earliest pending wake-up
-    std::vector<std::pair<std::string, SimTimeUs>> unload_at;  // idle instance -> deadline
+    SimTimeUs idle_since = -1;  // when it last went idle; -1 busy or never reached
+    // Its current idle period's loaded stretch [load_from, load_to); empty when busy.
+    SimTimeUs load_from = 0, load_to = 0;
   };
-  void SetDeadline(KeyState& ks, const std::string& id, SimTimeUs at);
+  struct KeyState {
+    std::vector<Rank> ranks;   // ranks[j - 1] is rank j
+    uint32_t busy = 0;         // instances serving, as last seen
+    SimTimeUs armed = kNever;  // earliest pending wake-up
+  };
+  // Moves the key's ranks to `busy` serving instances, then loads or drains idle instances
+  // to match the ranks' windows and arms the next window edge.
+  void Update(PolicyContext& ctx, uint32_t key);
   void Arm(PolicyContext& ctx, uint32_t key, SimTimeUs at);
-  void DrainIdle(PolicyContext& ctx, uint32_t key);
 
   HybridHistogramOptions options_;
   std::map<std::string, std::string> raw_;
   std::vector<KeyState> keys_;
   std::map<std::string, uint64_t> counters_;
+  IdleHistogram empty_;
 };
 
 // ---- oracle -------------------------------------------------------------------------------

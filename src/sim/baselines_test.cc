@@ -67,8 +67,9 @@ SimResult RunFixed(const Workload& w, const std::string& keepalive, SimConfig c 
 
 TEST(HybridHistogram, PeriodicKeyIsPrewarmedWithLittleIdleMemory) {
   // One arrival every 10 minutes for a day. Idle times lie in (9, 11) min (each arrival is
-  // uniform in its minute): head bin 9, tail bin 10. Pre-warm = 9 min - 10% = 8.1 min;
-  // keep-alive until 11 min + 10% = 12.1 min, i.e. 4 min after the pre-warm.
+  // uniform in its minute): head bin 9, tail bin 10. Pre-warm = 9 min - 10% = 8.1 min,
+  // rounded down to 8; keep-alive until 11 min + 10% = 12.1 min, rounded down to 12, i.e.
+  // 4 min after the pre-warm.
   std::vector<size_t> minutes;
   for (size_t m = 0; m < 1440; m += 10) minutes.push_back(m);
   Workload w = Arrivals(1440, minutes);
@@ -80,21 +81,21 @@ TEST(HybridHistogram, PeriodicKeyIsPrewarmedWithLittleIdleMemory) {
   SimResult h = Simulate(w, hybrid, c);
   HybridWindows win = hybrid.Windows(0);
   EXPECT_EQ(win.mode, HybridWindows::Mode::kHistogram);
-  EXPECT_NEAR(win.prewarm_ms * 1000 / kMin, 8.1, 1e-6);
+  EXPECT_NEAR(win.prewarm_ms * 1000 / kMin, 8.0, 1e-6);
   EXPECT_NEAR(win.keepalive_ms * 1000 / kMin, 4.0, 1e-6);
   EXPECT_EQ(h.arrivals, 108u);
   EXPECT_EQ(h.cold, 0u);
   EXPECT_GT(h.decisions["hybrid:prewarms"], 100u);
 
   // A 10-minute keep-alive misses the gaps longer than 10 min (about half) and idles ~10
-  // min a gap; the histogram idles ~1.9 min before each arrival plus the drained
+  // min a gap; the histogram idles ~2 min before each arrival plus the drained
   // instance's DNS TTL (30 s) after it.
   SimResult f = RunFixed(w, "10m", c);
   EXPECT_GT(f.cold_rate, 0.2);
   EXPECT_LT(h.wasted_mb_s, 0.4 * f.wasted_mb_s);
   double per_gap_min = h.wasted_mb_s / 100 / 60 / 108;
-  EXPECT_GT(per_gap_min, 1.9 + 0.5 - 0.4);
-  EXPECT_LT(per_gap_min, 1.9 + 0.5 + 0.4);
+  EXPECT_GT(per_gap_min, 2.0 + 0.5 - 0.4);
+  EXPECT_LT(per_gap_min, 2.0 + 0.5 + 0.4);
 }
 
 TEST(HybridHistogram, TooFewSamplesUseTheStandardKeepAlive) {
@@ -142,17 +143,26 @@ TEST(HybridHistogram, OutOfRangeIdleTimesAreForecast) {
   EXPECT_EQ(r.cold, 12u);
 }
 
-TEST(HybridHistogram, ExtraInstancesAreDroppedWithTheSameWindows) {
+TEST(HybridHistogram, ExtraInstancesKeepTheirRanksWindows) {
   // A 10-minute burst (5 a second at 0.1 s each, one request per instance) makes the cold
-  // path start several instances; 50 quiet minutes later every one has been drained.
-  std::vector<uint32_t> counts(60, 0);
+  // path start several instances. Rank 1 serves nearly all the time (idle times in bin 0:
+  // no pre-warm, a short keep-alive); the higher ranks serve rarely, and those with fewer
+  // than 5 idle times keep the standard 4 h. 5 quiet hours later every one is drained.
+  std::vector<uint32_t> counts(310, 0);
   for (int m = 0; m < 10; ++m) counts[m] = 300;
-  SimResult r = RunHybrid(OneKey(counts), {});
+  auto opts = ParseHybridHistogram({});
+  ASSERT_TRUE(opts.ok());
+  HybridHistogramPolicy p(*opts, {});
+  SimResult r = Simulate(OneKey(counts), p);
   EXPECT_GT(r.starts, 1u);
+  EXPECT_EQ(p.ranks(0), r.starts);  // one instance per rank reached
   EXPECT_EQ(r.decisions["drain:idle"], r.starts);
-  // Busy: idle times in bin 0, so no pre-warm and a keep-alive of 1 min + 10%.
   EXPECT_GT(r.decisions["hybrid:histogram"], 0u);
+  EXPECT_GT(r.decisions["hybrid:standard"], 0u);
   EXPECT_EQ(r.decisions["hybrid:prewarms"], 0u);
+  EXPECT_EQ(p.Windows(0, 1).mode, HybridWindows::Mode::kHistogram);
+  EXPECT_EQ(p.Windows(0, 1).prewarm_ms, 0);
+  EXPECT_EQ(p.Windows(0, static_cast<uint32_t>(p.ranks(0))).mode, HybridWindows::Mode::kStandard);
 }
 
 TEST(Oracle, NoColdStartsAndOnlyTheLeadIsWasted) {
@@ -321,29 +331,30 @@ TEST(HybridHistogram, MinuteFixtureOneInstance) {
   // End of 0, 10, 20 (at 1, 11, 21): 0, 1, 2 idle times -> standard keep-alive (4 h): 10,
   //   20, 30 warm, 9 min wasted each.
   // End of 30 (at 31): 3 idle times, all in bin 9 (CV of 240 bins = sqrt(239) > 2):
-  //   head = 9 min (its bin's lower edge), pre-warm 9 x 0.9 = 8.1 min; tail = 10 min (upper
-  //   edge) x 1.1 = 11 min, keep-alive 11 - 8.1 = 2.9 min. Unloaded at 31, loaded at 39.1:
-  //   40 is warm, 0.9 min wasted.
-  // End of 40 (at 41): the same; loaded at 49.1, 0.9 min wasted up to the end (50).
-  // cold 1 (minute 0), wasted 27 + 0.9 + 0.9 = 28.8 min x 100 MB, 2 pre-warms.
+  //   head = 9 min (its bin's lower edge), pre-warm 9 x 0.9 = 8.1, rounded down to 8 min;
+  //   tail = 10 min (upper edge) x 1.1 = 11 min, keep-alive 11 - 8 = 3 min. Unloaded at 31,
+  //   loaded at 39: 40 is warm, 1 min wasted.
+  // End of 40 (at 41): the same; loaded at 49, 1 min wasted up to the end (50).
+  // cold 1 (minute 0), wasted 27 + 1 + 1 = 29 min x 100 MB, 2 pre-warms.
   SimResult r = RunHybrid(Minutes(50, {0, 10, 20, 30, 40}, MinuteModel::kOneInstance),
                           {{"hybrid_min_samples", "3"}}, MinuteConfig());
   EXPECT_EQ(r.arrivals, 5u);
   EXPECT_EQ(r.cold, 1u);
   EXPECT_EQ(r.decisions["hybrid:prewarms"], 2u);
-  EXPECT_NEAR(r.wasted_mb_s, 28.8 * 60 * 100, 1e-3);
+  EXPECT_NEAR(r.wasted_mb_s, 29 * 60 * 100, 1e-3);
 }
 
-TEST(HybridHistogram, MinuteFixtureConcurrencyWindowsApplyToEachInstance) {
+TEST(HybridHistogram, MinuteFixtureConcurrencyTwoRanksAlike) {
   // As above, with 2 invocations of 60 s a minute: ceil(2 x 60 / 60) = 2 instances, both
-  // busy each of those minutes. Each instance gets the key's windows: minute 0 starts 2
-  // (cold 2), and every later minute finds both loaded. 4 pre-warms, twice the waste.
+  // busy each of those minutes. Ranks 1 and 2 have the same idle times and so the same
+  // windows: minute 0 starts 2 (cold 2), and every later minute finds both loaded. 4
+  // pre-warms, twice the waste.
   SimResult r = RunHybrid(Minutes(50, {0, 10, 20, 30, 40}, MinuteModel::kConcurrency, 2, 60),
                           {{"hybrid_min_samples", "3"}}, MinuteConfig());
   EXPECT_EQ(r.arrivals, 10u);
   EXPECT_EQ(r.cold, 2u);
   EXPECT_EQ(r.decisions["hybrid:prewarms"], 4u);
-  EXPECT_NEAR(r.wasted_mb_s, 2 * 28.8 * 60 * 100, 1e-3);
+  EXPECT_NEAR(r.wasted_mb_s, 2 * 29 * 60 * 100, 1e-3);
 }
 
 // One key, invocations of 60 s: 1 in each of minutes 0-9, 2 in minute 10, 1 in each of
@@ -358,20 +369,52 @@ Workload SecondInstanceInMinuteTen() {
   return *out;
 }
 
-TEST(HybridHistogram, MinuteFixtureConcurrencyWindowBeginsWhenTheApplicationIsIdle) {
-  // min_samples 3. Minutes 0-9: idle times of 0 (each minute's invocation starts as the
-  // last one ends); from the end of minute 3 the histogram holds 3, all in bin 0: no
-  // pre-warm, keep-alive 1 min x 1.1 = 1.1 min. Minute 10 needs 2 instances: A (warm) and
-  // B (cold). From 11 on, only A serves, and each minute's end is the end of the
-  // application's busy period: the window begins and applies to A and to B, idle since
-  // 11. So B stays loaded until 20 + 1.1 with A. Waste: B 10.1 min + A 1.1 min.
-  // (Windows per instance from its own last use would unload B at 12.1: 2.2 min.)
+TEST(HybridHistogram, MinuteFixtureConcurrencyEachRankHasItsOwnHistogram) {
+  // min_samples 3. Rank 1 (one instance serving) is busy in minutes 0-19: idle times of 0
+  // (each minute's invocation starts as the last one ends); from the end of minute 3 its
+  // histogram holds 3, all in bin 0: no pre-warm, keep-alive 1 min x 1.1 = 1.1, rounded
+  // down to 1 min. Rank 2 is busy in minute 10 only: A serves rank 1 (warm), B starts cold.
+  // At 11 rank 2 goes idle with no idle time known: the standard keep-alive, 4 h, so B
+  // stays loaded to the end (40): 29 min. Rank 1 goes idle at 20 and keeps A for 1 min.
+  // Waste 29 + 1 = 30 min.
   SimResult r =
       RunHybrid(SecondInstanceInMinuteTen(), {{"hybrid_min_samples", "3"}}, MinuteConfig());
   EXPECT_EQ(r.arrivals, 21u);
   EXPECT_EQ(r.cold, 2u);
   EXPECT_EQ(r.decisions["hybrid:prewarms"], 0u);
-  EXPECT_NEAR(r.wasted_mb_s, 11.2 * 60 * 100, 1e-3);
+  EXPECT_NEAR(r.wasted_mb_s, 30 * 60 * 100, 1e-3);
+}
+
+TEST(HybridHistogram, MinuteFixtureConcurrencyRanksDecideApart) {
+  // min_samples 3, invocations of 60 s: 2 in minutes 0, 2, 4, 6, 10, 12 (two instances) and
+  // 1 in minutes 20, 30, 40. Rank 2 is busy in 0-12's six minutes, rank 1 in all nine.
+  // Windows are [pre-warm, end) after the idle period began, in whole minutes.
+  //   Both ranks, at 1, 3, 5: fewer than 3 idle times, the standard 4 h: 2, 4, 6 warm, 1 min
+  //     wasted each. At 7: idle times {1, 1, 1}: head bin 1 x 0.9 -> 0, end 2 x 1.1 -> 2:
+  //     [0, 2); 10 is cold for both (idle 3 min), 2 min wasted each. At 11: {1, 1, 1, 3}:
+  //     end 4 x 1.1 -> 4; 12 warm, 1 min each.
+  //   Rank 2 at 13: {1, 1, 1, 3, 1}: [0, 4), nothing follows: 4 min. Rank 2: 10 min.
+  //   Rank 1 at 13: the same [0, 4); 20 cold (idle 7), 4 min. At 21: {.., 7}: end 8 x 1.1
+  //     -> 8; 30 cold (idle 9), 8 min. At 31: {.., 9}: end 10 x 1.1 -> 11; 40 warm, 9 min.
+  //     At 41: the same, 9 min to the end (50). Rank 1: 1 + 1 + 1 + 2 + 1 + 4 + 8 + 9 + 9.
+  // Cold: 2 at minute 0, 2 at 10, 1 at 20 and 30 = 6. Waste: 10 + 36 = 46 min.
+  std::vector<uint32_t> counts(50, 0);
+  for (int m : {0, 10, 20, 30, 40}) counts[m] = 1;
+  for (int m : {0, 2, 4, 6, 10, 12}) counts[m] = 2;
+  Workload w = OneKey(counts);
+  w.keys[0].service.mean_s = 60;
+  auto out = AtStepResolution(w, MinuteModel::kConcurrency);
+  ASSERT_TRUE(out.ok()) << out.status();
+  auto opts = ParseHybridHistogram({{"hybrid_min_samples", "3"}});
+  ASSERT_TRUE(opts.ok());
+  HybridHistogramPolicy p(*opts, {});
+  SimResult r = Simulate(*out, p, MinuteConfig());
+  EXPECT_EQ(r.arrivals, 15u);
+  EXPECT_EQ(r.cold, 6u);
+  EXPECT_EQ(p.ranks(0), 2u);
+  EXPECT_EQ(p.histogram(0, 2).in_range(), 5u);
+  EXPECT_EQ(p.histogram(0, 1).in_range(), 8u);
+  EXPECT_NEAR(r.wasted_mb_s, 46 * 60 * 100, 1e-3);
 }
 
 // The orchestrator's implementation (engine=orchestrator: KeyAutoscaler and the
@@ -388,27 +431,31 @@ TEST(HybridHistogram, MinuteFixtureOneInstanceAsTheOrchestratorRunsIt) {
                                       {{"hybrid_min_samples", "3"}}, MinuteConfig());
   EXPECT_EQ(r.arrivals, 5u);
   EXPECT_EQ(r.cold, 1u);
-  EXPECT_NEAR(r.wasted_mb_s, 28.8 * 60 * 100, 60 * 100);
+  EXPECT_NEAR(r.wasted_mb_s, 29 * 60 * 100, 60 * 100);
 }
 
 TEST(HybridHistogram, MinuteFixtureConcurrencyAsTheOrchestratorRunsIt) {
-  // Both instances go idle together and both are loaded again (a reload window of 2).
+  // Both ranks go idle together with the same windows: level 1's reload window of 1 and
+  // surplus level 2's of 2 load both again.
   SimResult r =
       RunHybridOrchestrator(Minutes(50, {0, 10, 20, 30, 40}, MinuteModel::kConcurrency, 2, 60),
                             {{"hybrid_min_samples", "3"}}, MinuteConfig());
   EXPECT_EQ(r.arrivals, 10u);
   EXPECT_EQ(r.cold, 2u);
-  EXPECT_NEAR(r.wasted_mb_s, 2 * 28.8 * 60 * 100, 2 * 60 * 100);
+  EXPECT_NEAR(r.wasted_mb_s, 2 * 29 * 60 * 100, 2 * 60 * 100);
 }
 
-TEST(HybridHistogram, MinuteFixtureWindowBeginsWhenTheApplicationIsIdleAsTheOrchestratorRunsIt) {
-  // The reconciler keeps the key's instances while any serves (keepalive_per_key) and
-  // drains them together 1.1 min after the last one stopped, within its pass.
+TEST(HybridHistogram, MinuteFixtureSurplusRankAsTheOrchestratorRunsIt) {
+  // Rank 2 (surplus level 2) goes idle at 11 with no idle time known: the standard 4 h. The
+  // reconciler gives the r-th most recently busy loaded instance level r's keep-alive, so
+  // B keeps rank 2's while A serves, but once A is drained (21, 1 min after rank 1 went
+  // idle) B is the most recently busy one left and gets level 1's 1 min, long over: it is
+  // drained too. Waste: B 10 min, A 1 min (the published policy keeps B to the end: 30).
   SimResult r = RunHybridOrchestrator(SecondInstanceInMinuteTen(), {{"hybrid_min_samples", "3"}},
                                       MinuteConfig());
   EXPECT_EQ(r.arrivals, 21u);
   EXPECT_EQ(r.cold, 2u);
-  EXPECT_NEAR(r.wasted_mb_s, 11.2 * 60 * 100, 2 * 60 * 100);
+  EXPECT_NEAR(r.wasted_mb_s, 11 * 60 * 100, 2 * 60 * 100);
 }
 
 TEST(HybridHistogram, OverlappingInvocationsRecordNoIdleTime) {
