@@ -204,6 +204,11 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
             std::string::npos);
   EXPECT_EQ(tb_rt.TbSizeMb(l), 24u);
   l.incoming = true;
+  QemuOptions zero_tb = tb;
+  zero_tb.restore_tb_size_mb = 0;  // QEMU would take 0 for its own default size
+  absl::Status zero = QemuRuntime(zero_tb, runner).Prepare();
+  EXPECT_EQ(zero.code(), absl::StatusCode::kInvalidArgument) << zero;
+  EXPECT_NE(zero.message().find("translation buffer"), std::string::npos) << zero;
   // The template's CPU share, rounded up to whole vCPUs; the tap backend and its MAC.
   tmpl.cpus = 2;
   EXPECT_EQ(rt.GuestVcpus(tmpl), 2u);

@@ -546,6 +546,11 @@ absl::Status QemuRuntime::Prepare() {
       return absl::InvalidArgumentError(
           fmt::format("qemu snapshot '{}': clone, full or none", options_.snapshot));
     }
+    if (options_.tb_size_mb == 0 || options_.restore_tb_size_mb == 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("qemu translation buffer sizes {} / {} MiB (boot / restore): at least 1",
+                      options_.tb_size_mb, options_.restore_tb_size_mb));
+    }
     if (options_.jail && (options_.jailer.empty() || !fs::exists(options_.jailer))) {
       return absl::FailedPreconditionError(
           fmt::format("prewarm-qemu-jail not found at '{}'", options_.jailer));
