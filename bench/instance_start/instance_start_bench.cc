@@ -84,6 +84,7 @@ using std::chrono::milliseconds;
 struct Args {
   int n = 20;
   int density = 4;
+  int density_rounds = 1;  // --density K runs of each qemu variant, round-robin
   std::vector<std::string> variants = {"oci",        "qemu-cold",       "qemu-restore",
                                        "qemu-clone", "oci-api",         "oci-api-install",
                                        "qemu-api",   "qemu-api-install"};
@@ -116,6 +117,8 @@ std::optional<Args> ParseArgs(int argc, char** argv) {
       a.n = std::max(1, std::atoi(argv[i + 1]));
     } else if (flag == "--density") {
       a.density = std::max(0, std::atoi(argv[i + 1]));
+    } else if (flag == "--density-rounds") {
+      a.density_rounds = std::max(1, std::atoi(argv[i + 1]));
     } else if (flag == "--variants") {
       a.variants.clear();
       std::string v = argv[i + 1];
@@ -220,12 +223,99 @@ struct WrkResult {
   double rps = 0, p99_ms = 0;
 };
 
+// A QEMU process's memory by what its mappings hold, from /proc/PID/smaps (KiB). PSS counts
+// a page shared by N processes as 1/N; a page a process wrote in a private mapping
+// (copy-on-write) is its own (Anonymous).
+struct Smaps {
+  double guest_copied = 0;  // guest RAM pages this clone wrote: copies of the template's
+  double guest_shared = 0;  // guest RAM pages read from the template's RAM file (PSS)
+  double tcg = 0;           // TCG's translation buffer (the anonymous executable mapping)
+  double ram_blocks = 0;    // QEMU's other RAM blocks: firmware, ACPI tables (madvised)
+  double heap = 0;          // malloc's heap and arenas, thread stacks, other anonymous
+  double lib_written = 0;   // QEMU's binary and libraries: pages it wrote (relocations, data)
+  double lib_shared = 0;    // QEMU's binary, libraries, kernel image: read pages (PSS)
+  double pss = 0, rss = 0, thp = 0;  // thp: of the rss, in transparent huge pages
+};
+
+// Guest RAM: the template's RAM file (memfd "prewarm-ram-...") or, without one, the largest
+// anonymous RAM block.
+absl::StatusOr<Smaps> ReadSmaps(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/smaps", pid));
+  if (!in) return absl::NotFoundError(fmt::format("/proc/{}/smaps", pid));
+  struct Map {
+    uint64_t size = 0;
+    std::string perms, name, flags;
+    std::map<std::string, double> kib;
+  };
+  std::vector<Map> maps;
+  for (std::string line; std::getline(in, line);) {
+    size_t colon = line.find(':');
+    size_t dash = line.find('-');
+    if (dash != std::string::npos && (colon == std::string::npos || dash < colon) &&
+        std::isxdigit(static_cast<unsigned char>(line[0]))) {
+      std::istringstream f(line);
+      std::string range, offset, dev, inode;
+      Map m;
+      f >> range >> m.perms >> offset >> dev >> inode;
+      std::getline(f >> std::ws, m.name);
+      m.size = std::stoull(range.substr(range.find('-') + 1), nullptr, 16) -
+               std::stoull(range.substr(0, range.find('-')), nullptr, 16);
+      maps.push_back(std::move(m));
+    } else if (!maps.empty() && colon != std::string::npos) {
+      std::string key = line.substr(0, colon);
+      if (key == "VmFlags") {
+        maps.back().flags = line.substr(colon + 1);
+      } else {
+        maps.back().kib[key] = std::atof(line.c_str() + colon + 1);
+      }
+    }
+  }
+  const Map* ram = nullptr;
+  for (const Map& m : maps) {
+    if (m.name.find("/memfd:prewarm-ram-") == 0) ram = &m;
+  }
+  if (ram == nullptr) {
+    for (const Map& m : maps) {
+      if (m.name.empty() && m.flags.find(" dc") != std::string::npos &&
+          (ram == nullptr || m.size > ram->size))
+        ram = &m;
+    }
+  }
+  Smaps s;
+  for (const Map& m : maps) {
+    auto k = [&](const char* key) {
+      auto it = m.kib.find(key);
+      return it == m.kib.end() ? 0.0 : it->second;
+    };
+    double pss = k("Pss"), anon = k("Anonymous");
+    s.pss += pss;
+    s.rss += k("Rss");
+    s.thp += k("AnonHugePages");
+    if (&m == ram) {
+      s.guest_copied += anon;
+      s.guest_shared += pss - anon;
+    } else if (m.name.starts_with("/")) {
+      s.lib_written += anon;
+      s.lib_shared += pss - anon;
+    } else if (m.name.empty() && m.perms.find('x') != std::string::npos) {
+      s.tcg += pss;
+    } else if (m.name.empty() && m.flags.find(" dc") != std::string::npos) {
+      s.ram_blocks += pss;  // QEMU marks its RAM blocks MADV_DONTFORK
+    } else {
+      s.heap += pss;
+    }
+  }
+  return s;
+}
+
 struct Variant {
-  std::string name;
+  std::string name;  // as given: base name and settings (qemu-clone:tb8)
+  std::string base;  // qemu-clone
   std::unique_ptr<agent::Runtime> runtime;
   agent::TemplateSpec tmpl;
   std::vector<Sample> samples;
   std::vector<double> density_kib;
+  std::vector<Smaps> smaps;  // qemu: each instance of the density runs, by mapping
   std::vector<WrkResult> wrk;
   std::string note;
   std::vector<agent::qemu::StartPhases> phases;  // qemu: each cycle's Start(), by phase
@@ -296,7 +386,8 @@ agent::InstanceSpec Spec(const agent::TemplateSpec& tmpl, const std::string& id,
   return spec;
 }
 
-// K instances of `v` running at once: their memory each, then destroyed.
+// K instances of `v` running at once: their memory each (PSS, and for qemu by mapping), then
+// destroyed.
 absl::Status Density(Variant& v, int k) {
   std::vector<Started> insts;
   for (int i = 0; i < k; ++i) {
@@ -306,8 +397,18 @@ absl::Status Density(Variant& v, int k) {
   for (int i = 0; i < k; ++i)
     RETURN_IF_ERROR(WaitFor200(Spec(v.tmpl, "", 240 + i).address, v.tmpl.probe_path));
   std::this_thread::sleep_for(std::chrono::seconds(2));  // settle, as the lab note did
-  for (auto& s : insts)
-    v.density_kib.push_back(static_cast<double>(s.inst->Usage().memory_bytes) / 1024.0);
+  auto* q = dynamic_cast<agent::qemu::QemuRuntime*>(v.runtime.get());
+  for (int i = 0; i < k; ++i) {
+    v.density_kib.push_back(
+        static_cast<double>(insts[static_cast<size_t>(i)].inst->Usage().memory_bytes) / 1024.0);
+    if (q == nullptr) continue;
+    std::ifstream pid_file(q->InstanceDir(fmt::format("d{}", i)) + "/qemu.pid");
+    pid_t pid = 0;
+    pid_file >> pid;
+    absl::StatusOr<Smaps> m = pid > 0 ? ReadSmaps(pid) : absl::NotFoundError("no qemu.pid");
+    if (!m.ok()) return m.status();
+    v.smaps.push_back(*m);
+  }
   for (auto& s : insts) RETURN_IF_ERROR(s.inst->Destroy());
   return absl::OkStatus();
 }
@@ -424,7 +525,9 @@ int main(int argc, char** argv) {
         "nocgroup,qemu-clone-"
         "nocgroup] [--httpd PATH] [--image "
         "REF] [--first K] "
-        "[--wrk SECONDS] [--burst K,K,...] [--burst-rounds R]\n",
+        "[--wrk SECONDS] [--burst K,K,...] [--burst-rounds R] [--density-rounds R]\n"
+        "qemu variants take settings after the name: qemu-clone:tb8:nothp (restore_tb_size_mb, "
+        "thp)\n",
         argv[0]);
     return 2;
   }
@@ -447,9 +550,22 @@ int main(int argc, char** argv) {
   oci.seccomp_exec = PREWARM_SECCOMP_EXEC_PATH;
   std::vector<Variant> variants;
   std::map<std::string, agent::TemplateSpec> api;  // api.yaml / api-install.yaml, built once
-  for (const std::string& name : args->variants) {
+  for (const std::string& variant : args->variants) {
     Variant v;
-    v.name = name;
+    v.name = variant;
+    // A qemu variant may carry settings after its name: qemu-clone:tb8:nothp (QemuOptions).
+    const std::string name = variant.substr(0, variant.find(':'));
+    v.base = name;
+    std::vector<std::string> settings;
+    for (size_t p = variant.find(':'); p != std::string::npos;) {
+      size_t c = variant.find(':', p + 1);
+      settings.push_back(variant.substr(p + 1, c == std::string::npos ? c : c - p - 1));
+      p = c;
+    }
+    if (!settings.empty() && !name.starts_with("qemu")) {
+      fmt::print(stderr, "{}: settings are for qemu variants only\n", variant);
+      return 2;
+    }
     v.tmpl = StaticTemplate(*layers);
     if (name.find("-api") != std::string::npos) {
       std::string file = name.ends_with("-install") ? "api-install.yaml" : "api.yaml";
@@ -497,7 +613,9 @@ int main(int argc, char** argv) {
                name == "qemu-clone-nojail" || name == "qemu-cold-nocgroup" ||
                name == "qemu-clone-nocgroup") {
       agent::qemu::QemuOptions q;
-      q.state_dir = fmt::format("{}/{}-{}", run_root, tag, name);
+      std::string dir_name = variant;  // each variant its own directories and cgroups
+      std::replace(dir_name.begin(), dir_name.end(), ':', '_');
+      q.state_dir = fmt::format("{}/{}-{}", run_root, tag, dir_name);
       q.cache_dir = "/var/cache/prewarm";
       q.ram_dir = shm_root;
       q.activate = PREWARM_GUEST_ACTIVATE_PATH;
@@ -508,6 +626,16 @@ int main(int argc, char** argv) {
       q.snapshot = name == "qemu-restore"          ? "full"
                    : name.starts_with("qemu-cold") ? "none"
                                                    : "clone";
+      for (const std::string& set : settings) {
+        if (set.starts_with("tb") && std::atoi(set.c_str() + 2) > 0) {
+          q.restore_tb_size_mb = static_cast<uint32_t>(std::atoi(set.c_str() + 2));
+        } else if (set == "thp" || set == "nothp") {
+          q.thp = set == "thp";
+        } else {
+          fmt::print(stderr, "{}: unknown setting '{}' (tbN, thp, nothp)\n", variant, set);
+          return 2;
+        }
+      }
       auto rt = std::make_unique<agent::qemu::QemuRuntime>(q, runner);
       if (auto st = rt->Prepare(); !st.ok()) {
         fmt::print(stderr, "{}: {}\n", name, st.ToString());
@@ -524,8 +652,8 @@ int main(int argc, char** argv) {
   int status = 0;
   // The snapshot variants' template snapshot is made once, before the timed cycles.
   for (Variant& v : variants) {
-    if (!v.name.starts_with("qemu-clone") && v.name != "qemu-restore" &&
-        !v.name.starts_with("qemu-api"))
+    if (!v.base.starts_with("qemu-clone") && v.base != "qemu-restore" &&
+        !v.base.starts_with("qemu-api"))
       continue;
     auto t0 = Clock::now();
     auto s = Cycle(*v.runtime, Spec(v.tmpl, "warm", 230));
@@ -586,11 +714,13 @@ int main(int argc, char** argv) {
       status = 1;
     }
   }
-  for (Variant& v : variants) {
-    if (status != 0 || args->density == 0 || !v.name.starts_with("qemu")) continue;
-    if (auto st = Density(v, args->density); !st.ok()) {
-      fmt::print(stderr, "{} density: {}\n", v.name, st.ToString());
-      status = 1;
+  for (int r = 0; r < args->density_rounds; ++r) {
+    for (Variant& v : variants) {
+      if (status != 0 || args->density == 0 || !v.name.starts_with("qemu")) continue;
+      if (auto st = Density(v, args->density); !st.ok()) {
+        fmt::print(stderr, "{} density: {}\n", v.name, st.ToString());
+        status = 1;
+      }
     }
   }
   std::map<int, BurstResult> bursts;
@@ -670,6 +800,36 @@ int main(int argc, char** argv) {
         v.name, med(&P::scratch_ms), med(&P::spawn_ms), med(&P::qmp_ms), med(&P::load_ms),
         med(&P::cont_ms), med(&P::identity_ms), med(&P::root_ms), med(&P::listen_ms),
         med(&P::probe_ms), med(&P::total_ms), Percentile(rest, 0.5));
+  }
+  // Where a qemu instance's memory goes with K running (Smaps), medians over the instances of
+  // the density runs, MiB.
+  bool smaps_header = false;
+  for (Variant& v : variants) {
+    if (v.smaps.empty()) continue;
+    if (!smaps_header) {
+      fmt::print("{:<28} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}\n",
+                 fmt::format("memory MiB, {} at once", args->density), "PSS", "g.copy", "g.shar",
+                 "TCG", "blocks", "heap", "lib.wr", "lib.sh", "RSS", "THP");
+      smaps_header = true;
+    }
+    auto med = [&](double Smaps::*f) {
+      std::vector<double> c;
+      for (const auto& m : v.smaps) c.push_back(m.*f / 1024.0);
+      return Percentile(c, 0.5);
+    };
+    fmt::print(
+        "{:<28} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} "
+        "{:>6.1f}\n",
+        v.name, med(&Smaps::pss), med(&Smaps::guest_copied), med(&Smaps::guest_shared),
+        med(&Smaps::tcg), med(&Smaps::ram_blocks), med(&Smaps::heap), med(&Smaps::lib_written),
+        med(&Smaps::lib_shared), med(&Smaps::rss), med(&Smaps::thp));
+  }
+  if (smaps_header) {
+    fmt::print(
+        "  g.copy: guest RAM the clone wrote (its own copies); g.shar: guest RAM read from the "
+        "template's file, its share; TCG: translation buffer; blocks: QEMU's other RAM blocks "
+        "(firmware, ACPI); heap: malloc, stacks, other anonymous; lib.wr/lib.sh: QEMU and its "
+        "libraries, written / read (share); THP: of the RSS, in huge pages\n");
   }
   if (!bursts.empty() && status == 0) {
     // The lone start: the burst of 1 if measured, else the oci cycles' median.

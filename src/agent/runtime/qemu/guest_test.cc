@@ -191,6 +191,24 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
             std::string::npos);
   EXPECT_NE(all.find("-incoming defer"), std::string::npos);
   EXPECT_NE(all.find("-smp 1 "), std::string::npos);
+  // A restore runs with its own translation buffer size, a boot with the other.
+  QemuOptions tb = o;
+  tb.tb_size_mb = 24;
+  tb.restore_tb_size_mb = 10;
+  QemuRuntime tb_rt(tb, runner);
+  EXPECT_NE(join(tb_rt.QemuCommand(l)).find("-accel tcg,thread=single,tb-size=10 "),
+            std::string::npos);
+  EXPECT_EQ(tb_rt.TbSizeMb(l), 10u);
+  l.incoming = false;
+  EXPECT_NE(join(tb_rt.QemuCommand(l)).find("-accel tcg,thread=single,tb-size=24 "),
+            std::string::npos);
+  EXPECT_EQ(tb_rt.TbSizeMb(l), 24u);
+  l.incoming = true;
+  QemuOptions zero_tb = tb;
+  zero_tb.restore_tb_size_mb = 0;  // QEMU would take 0 for its own default size
+  absl::Status zero = QemuRuntime(zero_tb, runner).Prepare();
+  EXPECT_EQ(zero.code(), absl::StatusCode::kInvalidArgument) << zero;
+  EXPECT_NE(zero.message().find("translation buffer"), std::string::npos) << zero;
   // The template's CPU share, rounded up to whole vCPUs; the tap backend and its MAC.
   tmpl.cpus = 2;
   EXPECT_EQ(rt.GuestVcpus(tmpl), 2u);
@@ -227,7 +245,9 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   // accelerator chosen yet: TCG's), its threads, whole vCPUs and the template's share.
   l.cpus = 0.5;
   CgroupLimits lim = jailed.VmLimits(l);
-  EXPECT_EQ(lim.memory_bytes, (128ull << 20) + kQemuOverheadBytes + (32ull << 20));
+  EXPECT_EQ(lim.memory_bytes,
+            (128ull << 20) + kQemuOverheadBytes + (uint64_t{o.restore_tb_size_mb} << 20));
+  EXPECT_EQ(tb_rt.VmLimits(l).memory_bytes, (128ull << 20) + kQemuOverheadBytes + (10ull << 20));
   EXPECT_EQ(lim.pids, 2 + kQemuWorkerThreads + kQemuOtherThreads);
   EXPECT_EQ(lim.cpu_cores, 3);  // 2 vCPUs + QEMU's own threads
   EXPECT_EQ(lim.cpu_weight, 50u);
@@ -238,7 +258,13 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   EXPECT_EQ(jail.find("/dev/kvm"), std::string::npos) << "not before Prepare() chose kvm";
   EXPECT_EQ(jail.substr(jail.size() - 3), "-- ");
   l.tap_fd = -1;
-  EXPECT_NE(join(jailed.JailCommand(l)).find("--lo --"), std::string::npos);
+  EXPECT_NE(join(jailed.JailCommand(l)).find("--lo "), std::string::npos);
+  // Transparent huge pages: the jailer turns them off for QEMU unless thp is set.
+  EXPECT_EQ(join(jailed.JailCommand(l)).find("--no-thp") != std::string::npos, !o.thp);
+  QemuOptions thp = o;
+  thp.thp = !o.thp;
+  EXPECT_EQ(join(QemuRuntime(thp, runner).JailCommand(l)).find("--no-thp") != std::string::npos,
+            o.thp);
   o.jail = false;
   EXPECT_EQ(join(QemuRuntime(o, runner).QemuCommand(l)).find("-sandbox"), std::string::npos);
 }

@@ -1,4 +1,4 @@
-// prewarm-qemu-jail --root DIR --uid UID --gid GID [--groups G,G...] [--lo]
+// prewarm-qemu-jail --root DIR --uid UID --gid GID [--groups G,G...] [--lo] [--no-thp]
 //                   [--cgroup DIR]... [--ro PATH]... [--rw PATH]... [--dev PATH]...
 //                   -- COMMAND...
 //
@@ -20,6 +20,9 @@
 //   5. sets its groups to GROUPS (none by default), its gid and uid to GID and UID (all
 //      capabilities go with root), no_new_privs, and the parent-death signal again (a
 //      change of uid clears it);
+//      with --no-thp, transparent huge pages off for what it execs (PR_SET_THP_DISABLE,
+//      kept across exec): QEMU madvises its translation buffer and RAM blocks for them,
+//      and a touched 2 MiB page is resident whole, in every QEMU a copy of its own;
 //   6. execs COMMAND (looked up in PATH inside the new root), keeping its pid: QEMU is
 //      pid 1 of the namespace, and the agent's child.
 // Any failure prints "prewarm-qemu-jail: <step>: <reason>" on stderr and exits 125.
@@ -132,7 +135,7 @@ void LoopbackUp() {
 int main(int argc, char** argv) {
   std::string root;
   uint32_t uid = 0, gid = 0;
-  bool have_uid = false, have_gid = false, lo = false;
+  bool have_uid = false, have_gid = false, lo = false, no_thp = false;
   std::vector<gid_t> groups;
   std::vector<Bind> binds;
   std::vector<std::string> cgroups;
@@ -145,6 +148,10 @@ int main(int argc, char** argv) {
     }
     if (a == "--lo") {
       lo = true;
+      continue;
+    }
+    if (a == "--no-thp") {
+      no_thp = true;
       continue;
     }
     if (i + 1 >= argc) Usage("missing value after " + a);
@@ -222,6 +229,7 @@ int main(int argc, char** argv) {
   if (::getuid() != uid || ::geteuid() != uid || ::getgid() != gid) Usage("the ids did not change");
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail("no_new_privs");
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) Fail("PR_SET_PDEATHSIG");
+  if (no_thp && ::prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) Fail("PR_SET_THP_DISABLE");
   ::execvp(argv[i], argv + i);
   Fail(std::string("exec ") + argv[i]);
 }

@@ -546,6 +546,11 @@ absl::Status QemuRuntime::Prepare() {
       return absl::InvalidArgumentError(
           fmt::format("qemu snapshot '{}': clone, full or none", options_.snapshot));
     }
+    if (options_.tb_size_mb == 0 || options_.restore_tb_size_mb == 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("qemu translation buffer sizes {} / {} MiB (boot / restore): at least 1",
+                      options_.tb_size_mb, options_.restore_tb_size_mb));
+    }
     if (options_.jail && (options_.jailer.empty() || !fs::exists(options_.jailer))) {
       return absl::FailedPreconditionError(
           fmt::format("prewarm-qemu-jail not found at '{}'", options_.jailer));
@@ -623,8 +628,7 @@ std::vector<std::string> QemuRuntime::QemuCommand(const VmLaunch& l) const {
   if (accel_ == "kvm") {
     argv.insert(argv.end(), {"-accel", "kvm", "-cpu", "host"});
   } else {
-    argv.insert(argv.end(),
-                {"-accel", fmt::format("tcg,thread=single,tb-size={}", options_.tb_size_mb)});
+    argv.insert(argv.end(), {"-accel", fmt::format("tcg,thread=single,tb-size={}", TbSizeMb(l))});
   }
   std::string mib = fmt::format("{}M", l.memory_bytes >> 20);
   argv.insert(argv.end(), {"-smp", std::to_string(std::max<uint32_t>(l.vcpus, 1)), "-m", mib});
@@ -774,14 +778,18 @@ CgroupLimits QemuRuntime::VmLimits(const VmLaunch& l) const {
   uint32_t vcpus = std::max<uint32_t>(l.vcpus, 1);
   CgroupLimits c;
   const std::string& accel = l.accel.empty() ? accel_ : l.accel;
-  c.memory_bytes = l.memory_bytes + kQemuOverheadBytes +
-                   (accel == "kvm" ? 0 : uint64_t{options_.tb_size_mb} << 20);
+  c.memory_bytes =
+      l.memory_bytes + kQemuOverheadBytes + (accel == "kvm" ? 0 : uint64_t{TbSizeMb(l)} << 20);
   c.pids = vcpus + kQemuWorkerThreads + kQemuOtherThreads;
   // Its vCPU threads, and one core more for its own (main loop, I/O workers), which run
   // beside them: a quota of the vCPUs alone throttled clone restores (bench/instance_start).
   c.cpu_cores = vcpus + 1;
   c.cpu_weight = static_cast<uint32_t>(std::lround(std::max(l.cpus, 0.01) * 100));
   return c;
+}
+
+uint32_t QemuRuntime::TbSizeMb(const VmLaunch& l) const {
+  return l.incoming ? options_.restore_tb_size_mb : options_.tb_size_mb;
 }
 
 std::vector<std::string> QemuRuntime::JailCommand(const VmLaunch& l) const {
@@ -817,6 +825,7 @@ std::vector<std::string> QemuRuntime::JailCommand(const VmLaunch& l) const {
       argv.insert(argv.end(), {"--groups", std::to_string(st.st_gid)});
   }
   if (l.tap_fd < 0) argv.push_back("--lo");  // slirp's host forward listens on the jail's loopback
+  if (!options_.thp) argv.push_back("--no-thp");
   argv.push_back("--");
   return argv;
 }

@@ -92,7 +92,14 @@ struct QemuOptions {
   std::string accel = "auto";     // auto | kvm | tcg
   uint16_t forward_port = 18080;  // host side of slirp's forward, on the instance address
   uint64_t min_memory_bytes = 128ull << 20;  // the Debian kernel alone touches ~90 MiB
-  uint32_t tb_size_mb = 32;           // TCG translation buffer (lab: 32 costs nothing, saves 16)
+  // TCG's translation buffer of a VM that boots (lab: 32 costs nothing, saves 16), and of
+  // a restored one (a clone, a full restore), which translates only what it runs after
+  // the restore: ~17 MiB of code up to its first HTTP answer. Its pages are private to
+  // each QEMU, the largest part of a clone's PSS; a buffer smaller than what the start
+  // translates is flushed and refilled during it (12: 4 MiB less PSS, 16-19 % longer clone
+  // starts; bench/instance_start/README.md, "Memory of a clone").
+  uint32_t tb_size_mb = 32;
+  uint32_t restore_tb_size_mb = 16;
   uint32_t uid = 65534, gid = 65534;  // the workload's user inside the guest
   std::chrono::milliseconds stop_timeout{5000};
   std::chrono::milliseconds probe_timeout{60000};  // each accelerator probe boot
@@ -108,6 +115,11 @@ struct QemuOptions {
   uint64_t output_bytes = kDefaultOutputBytes;
   // The jail (see above). false: QEMU runs as the agent's user, in its namespaces.
   bool jail = true;
+  // With the jail: transparent huge pages for QEMU's memory. QEMU madvises its translation
+  // buffer and RAM blocks for them, and a 2 MiB page is resident whole once touched: a
+  // clone's 4 KiB of ACPI tables (a 2 MiB block) cost 2 MiB, its code buffer up to 2 MiB
+  // more. false (the default): the jailer disables them for QEMU (PR_SET_THP_DISABLE).
+  bool thp = false;
   std::string jailer;               // prewarm-qemu-jail (static); required with jail
   uint32_t jail_id_base = 1000000;  // HostIdBlock: first host id handed out
   std::string jail_lock_dir = "/run/prewarm/userns";  // HostIdBlock: host-wide lock directory
@@ -220,6 +232,8 @@ class QemuRuntime final : public Runtime {
   // The cgroup of the VM named `name` (VmLaunch::name), and its limits.
   std::string VmCgroup(const std::string& name) const;
   CgroupLimits VmLimits(const VmLaunch& launch) const;
+  // TCG's translation buffer of `launch` in MiB: restore_tb_size_mb for a restore.
+  uint32_t TbSizeMb(const VmLaunch& launch) const;
   const Cgroups& cgroups() const { return cgroups_; }
   const std::string& accel() const { return accel_; }  // after Prepare(): "kvm" or "tcg"
   // The phases of the most recent Start() whose forwarder opened.

@@ -102,7 +102,21 @@ class QemuRuntimeTest : public ::testing::Test {
         EXPECT_TRUE(std::regex_search(procs, line)) << c << " of " << group << " in " << procs;
       }
     }
-    uint64_t tb = runtime_->accel() == "kvm" ? 0 : uint64_t{options_.tb_size_mb} << 20;
+    uint32_t tb_mb =
+        runtime_->LastStartPhases().restored ? options_.restore_tb_size_mb : options_.tb_size_mb;
+    uint64_t tb = runtime_->accel() == "kvm" ? 0 : uint64_t{tb_mb} << 20;
+    if (runtime_->accel() == "tcg") {
+      std::string cmdline = Slurp(fmt::format("/proc/{}/cmdline", pid));
+      EXPECT_NE(cmdline.find(fmt::format("tcg,thread=single,tb-size={}", tb_mb)), std::string::npos)
+          << "a restore's translation buffer is restore_tb_size_mb, a boot's tb_size_mb";
+    }
+    // The jailer's PR_SET_THP_DISABLE, as the kernel reports it for the running QEMU.
+    std::string status = Slurp(fmt::format("/proc/{}/status", pid));
+    if (status.find("THP_enabled:") != std::string::npos) {
+      EXPECT_NE(status.find(fmt::format("THP_enabled:\t{}\n", options_.thp ? 1 : 0)),
+                std::string::npos)
+          << status;
+    }
     uint64_t want_mem = runtime_->GuestMemory(spec.tmpl) + kQemuOverheadBytes + tb;
     std::string mem_dir = cg.Dir(group, "memory");
     EXPECT_EQ(Slurp(mem_dir + (cg.v2() ? "/memory.max" : "/memory.limit_in_bytes")),
