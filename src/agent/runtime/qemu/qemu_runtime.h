@@ -92,12 +92,11 @@ struct QemuOptions {
   std::string accel = "auto";     // auto | kvm | tcg
   uint16_t forward_port = 18080;  // host side of slirp's forward, on the instance address
   uint64_t min_memory_bytes = 128ull << 20;  // the Debian kernel alone touches ~90 MiB
-  // TCG's translation buffer of a VM that boots (lab: 32 costs nothing, saves 16), and of
-  // a restored one (a clone, a full restore), which translates only what it runs after
-  // the restore: ~17 MiB of code up to its first HTTP answer. Its pages are private to
-  // each QEMU, the largest part of a clone's PSS; a buffer smaller than what the start
-  // translates is flushed and refilled during it (12: 4 MiB less PSS, 16-19 % longer clone
-  // starts; bench/instance_start/README.md, "Memory of a clone").
+  // TCG's translation buffer of a VM that boots, and of a restored one (a clone, a full
+  // restore), which translates only what it runs after the restore. Its pages are private
+  // to each QEMU, the largest part of a clone's PSS; a buffer smaller than what the start
+  // translates is flushed and refilled during it, and the start gets slower
+  // (bench/instance_start/README.md, "Memory of a clone", has the sizes measured).
   uint32_t tb_size_mb = 32;
   uint32_t restore_tb_size_mb = 16;
   uint32_t uid = 65534, gid = 65534;  // the workload's user inside the guest
