@@ -52,12 +52,13 @@ int Nodes(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   grpc::Status st = stub.ListNodes(&ctx, v1::ListNodesRequest(), &resp);
   if (!st.ok()) return Report(st);
   if (Json(o)) return PrintJson(resp);
-  std::cout << fmt::format("{:<12} {:<11} {:>9} {:<8} {:<10} {}\n", "NODE", "REGION", "SLOTS",
-                           "RUNTIME", "CONNECTED", "DRAINING");
+  std::cout << fmt::format("{:<12} {:<11} {:>9} {:<8} {:<10} {:<9} {}\n", "NODE", "REGION", "SLOTS",
+                           "RUNTIME", "CONNECTED", "DRAINING", "REPLICA");
   for (const auto& n : resp.nodes()) {
-    std::cout << fmt::format("{:<12} {:<11} {:>4}/{:<4} {:<8} {:<10} {}\n", n.node_id(),
+    std::cout << fmt::format("{:<12} {:<11} {:>4}/{:<4} {:<8} {:<10} {:<9} {}\n", n.node_id(),
                              n.location().region(), n.slots_used(), n.instance_slots(), n.runtime(),
-                             n.connected() ? "yes" : "no", n.draining() ? "yes" : "no");
+                             n.connected() ? "yes" : "no", n.draining() ? "yes" : "no",
+                             n.replica_id().empty() ? "-" : n.replica_id());
   }
   return 0;
 }
