@@ -8,6 +8,7 @@
 #include <chrono>
 #include <csignal>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "fmt/chrono.h"
@@ -280,6 +281,12 @@ int Watch(v1::OrchestratorService::Stub& stub, const CtlOptions& o, Listing list
   return rc;
 }
 
+// The listings `watch` redraws, by name.
+const std::map<std::string, Listing> kWatchable = {
+    {"instances", Instances}, {"nodes", Nodes},         {"prefetches", Prefetches},
+    {"templates", Templates}, {"forecasts", Forecasts},
+};
+
 }  // namespace
 
 int RunCtl(CtlOptions o) {
@@ -299,9 +306,11 @@ int RunCtl(CtlOptions o) {
     return 2;
   }
   if (o.command == "watch") {
-    if (o.watch != "instances" && o.watch != "nodes" && o.watch != "prefetches") {
-      std::cerr << fmt::format("prewarm ctl watch: {}: expected instances, nodes or prefetches\n",
-                               o.watch);
+    if (!kWatchable.contains(o.watch)) {
+      std::cerr << fmt::format(
+          "prewarm ctl watch: {}: expected instances, nodes, prefetches, templates or "
+          "forecasts\n",
+          o.watch);
       return 2;
     }
     if (!(o.interval_s >= 0.2 && o.interval_s <= 3600) || o.count < 0) {
@@ -320,12 +329,7 @@ int RunCtl(CtlOptions o) {
   if (o.command == "templates") return Templates(*stub, o);
   if (o.command == "forecasts") return Forecasts(*stub, o);
   if (o.command == "logs") return Logs(*stub, o);
-  if (o.command == "watch") {
-    return Watch(*stub, o,
-                 o.watch == "nodes"        ? Nodes
-                 : o.watch == "prefetches" ? Prefetches
-                                           : Instances);
-  }
+  if (o.command == "watch") return Watch(*stub, o, kWatchable.at(o.watch));
   std::cerr << "prewarm ctl: unknown command '" << o.command << "'\n";
   return 2;
 }
