@@ -198,9 +198,9 @@ int Forecasts(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   // A row per key: its latest forecast, then its windows that have not ended (times
   // relative to the orchestrator's clock).
   const int64_t now = resp.now_unix_ms();
-  std::cout << fmt::format("{:<11} {:<10} {:<14} {:>6} {:>9} {:>6} {:>9}  {}\n", "REGION",
-                           "TEMPLATE", "MODEL", "Q", "RATE/S", "TARGET", "RECEIVED",
-                           "WINDOWS (start..end target)");
+  std::cout << fmt::format("{:<11} {:<10} {:<14} {:>6} {:>9} {:>9} {:>21} {:>6} {:>9}  {}\n",
+                           "REGION", "TEMPLATE", "MODEL", "Q", "RATE/S", "MEDIAN/S", "BAND/S",
+                           "TARGET", "RECEIVED", "WINDOWS (start..end target)");
   for (const auto& k : resp.keys()) {
     const auto& r = k.latest().request();
     std::vector<std::string> windows;
@@ -209,9 +209,16 @@ int Forecasts(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
                                     Rel(w.request().window_end_unix_ms(), now),
                                     w.request().target_concurrency()));
     }
+    // The forecaster's band: "q0.1-q0.9 1.20..3.40" (none in a request made by hand).
+    const bool band = r.band_lower_quantile() > 0;
     std::cout << fmt::format(
-        "{:<11} {:<10} {:<14} {:>6.3f} {:>9.2f} {:>6} {:>9}  {}\n", k.region(), k.template_name(),
-        r.model().empty() ? "-" : r.model(), r.quantile(), r.forecast_rate_per_s(),
+        "{:<11} {:<10} {:<14} {:>6.3f} {:>9.2f} {:>9} {:>21} {:>6} {:>9}  {}\n", k.region(),
+        k.template_name(), r.model().empty() ? "-" : r.model(), r.quantile(),
+        r.forecast_rate_per_s(), band ? fmt::format("{:.2f}", r.median_rate_per_s()) : "-",
+        band ? fmt::format("q{:g}-q{:g} {:.2f}..{:.2f}", r.band_lower_quantile(),
+                           r.band_upper_quantile(), r.band_lower_rate_per_s(),
+                           r.band_upper_rate_per_s())
+             : "-",
         r.target_concurrency(), Rel(k.latest().received_unix_ms(), now),
         windows.empty() ? "none open" : fmt::format("{}", fmt::join(windows, ", ")));
   }

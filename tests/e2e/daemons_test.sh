@@ -68,7 +68,7 @@ sys.exit(not (t["name"] == "static" and t["nodes"] == ["fra-2"] and t["instances
 }
 check "ctl templates lists static, its plan, node and ready instances (table and JSON)" templates_ok
 forecasts_ok() {
-  "${CTL[@]}" forecasts | grep -qE '^frankfurt +static +- +0\.900 +0\.00 +2 +[-+][0-9]+s  [-+][0-9]+s\.\.\+[0-9]+s 2$' &&
+  "${CTL[@]}" forecasts | grep -qE '^frankfurt +static +- +0\.900 +0\.00 +- +- +2 +[-+][0-9]+s  [-+][0-9]+s\.\.\+[0-9]+s 2$' &&
     "${CTL[@]}" forecasts --region frankfurt -o json | python3 -c 'import json, sys
 k = json.load(sys.stdin)["keys"]
 sys.exit(not (len(k) == 1 and k[0]["latest"]["request"]["target_concurrency"] == 2
