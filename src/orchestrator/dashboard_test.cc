@@ -123,7 +123,8 @@ TEST_F(DashboardTest, NodesCarryTheirLocationAndInstancesByState) {
   EXPECT_EQ(Key(s, "virginia", "static")["ready"], json({2}));
 }
 
-TEST_F(DashboardTest, AWindowIsKeptOnceAfterItLeavesTheBookUntilItEndsBeforeTheHistory) {
+// A window for (virginia, static) from 2 s to 62 s, received at 1 s.
+v1::PrefetchEntry VirginiaWindow() {
   v1::PrefetchEntry e;
   e.set_received_unix_ms(1'000);
   v1::PrefetchRequest* r = e.mutable_request();
@@ -131,6 +132,12 @@ TEST_F(DashboardTest, AWindowIsKeptOnceAfterItLeavesTheBookUntilItEndsBeforeTheH
   r->set_template_name("static");
   r->set_window_start_unix_ms(2'000);
   r->set_window_end_unix_ms(62'000);
+  return e;
+}
+
+TEST_F(DashboardTest, AWindowIsKeptOnceAfterItLeavesTheBookUntilItEndsBeforeTheHistory) {
+  v1::PrefetchEntry e = VirginiaWindow();
+  v1::PrefetchRequest* r = e.mutable_request();
   r->set_target_concurrency(3);
   r->set_quantile(0.9);
   r->set_forecast_rate_per_s(12.5);
@@ -151,13 +158,8 @@ TEST_F(DashboardTest, AWindowIsKeptOnceAfterItLeavesTheBookUntilItEndsBeforeTheH
 }
 
 TEST_F(DashboardTest, AForecastersWindowCarriesItsMedianAndBothEdgesOfItsBand) {
-  v1::PrefetchEntry e;
-  e.set_received_unix_ms(1'000);
+  v1::PrefetchEntry e = VirginiaWindow();
   v1::PrefetchRequest* r = e.mutable_request();
-  r->set_region("virginia");
-  r->set_template_name("static");
-  r->set_window_start_unix_ms(2'000);
-  r->set_window_end_unix_ms(62'000);
   r->set_quantile(0.95);
   r->set_forecast_rate_per_s(14);
   r->set_median_rate_per_s(10);
