@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/logging.h"
+#include "common/net.h"
 #include "fmt/format.h"
 #include "security/tls.h"
 
@@ -357,6 +358,14 @@ grpc::Status OrchestratorServiceImpl::ForwardLogs(const NodeSessions::Holder& ho
     return grpc::Status(code, fmt::format("node {}'s agent is connected to replica {} at {}: {}",
                                           req.node_id(), holder.replica_id, address, why));
   };
+  // A replica listening on 0.0.0.0 or :: records that address: it names no host.
+  absl::StatusOr<HostPort> hp = HostPort::Parse(address);
+  if (hp.ok() && std::all_of(hp->addr.bytes(), hp->addr.bytes() + hp->addr.size(),
+                             [](uint8_t b) { return b == 0; })) {
+    return failed(grpc::StatusCode::FAILED_PRECONDITION,
+                  "it listens on every address, which names no host to forward to: ask that "
+                  "replica at its own address, or set its grpc.listen to that address");
+  }
   v1::OrchestratorService::Stub* stub = nullptr;
   {
     std::lock_guard<std::mutex> l(peers_mu_);

@@ -346,5 +346,28 @@ TEST(OperatorApiClusterTest, GetLogsOnAnotherReplicaIsForwardedToTheOneHoldingTh
       << st.error_message();
 }
 
+TEST(OperatorApiClusterTest, GetLogsIsNotForwardedToAReplicaListeningOnEveryAddress) {
+  ManualClock clock;
+  store::MemoryKv kv(clock);
+  OrchestratorConfig ca = Config("a"), cb = Config("b");
+  ca.grpc_listen = *HostPort::Parse("0.0.0.0:7400");
+  TestReplica a(ca, clock, kv), b(cb, clock, kv);
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(b.Start().ok());
+  a.Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", {"127.77.1.1"});
+  b.Sync();
+  OrchestratorServiceImpl service(b.r());
+  grpc::ServerContext ctx;
+  v1::GetLogsRequest req;
+  req.set_instance_id("i-1");
+  req.set_node_id("fra-1");
+  v1::GetLogsResponse resp;
+  grpc::Status st = service.GetLogs(&ctx, &req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(st.error_message().find("replica a at 0.0.0.0:7400: it listens on every address"),
+            std::string::npos)
+      << st.error_message();
+}
+
 }  // namespace
 }  // namespace prewarm::orchestrator
