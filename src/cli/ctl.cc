@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -11,6 +12,7 @@
 #include <map>
 #include <thread>
 
+#include "common/logging.h"
 #include "fmt/chrono.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
@@ -297,6 +299,9 @@ const std::map<std::string, Listing> kWatchable = {
 }  // namespace
 
 int RunCtl(CtlOptions o) {
+  // A client's stderr is for what went wrong: not the daemons' info lines (which
+  // certificate it presents) on every command, which scripts would have to filter.
+  spdlog::set_level(std::max(spdlog::get_level(), spdlog::level::warn));
   g_target = o.target;
   if (o.output != "table" && o.output != "json") {
     std::cerr << fmt::format("prewarm ctl: -o {}: expected table or json\n", o.output);

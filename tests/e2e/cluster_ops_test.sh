@@ -45,6 +45,8 @@ import json, sys
 for n in json.load(sys.stdin)["nodes"]: print(n["node_id"], n["replica_id"])' >"$WORK/holders.txt"
 check "ctl nodes -o json names the replica holding each of the three agents" \
   bash -c "[[ \$(grep -cE '^(fra|iad|sin)-1 orchestrator-[12]\$' '$WORK/holders.txt') == 3 ]]"
+check "ctl with a certificate writes nothing to stderr when it worked" \
+  bash -c "$(declare -f ctl); PREWARM='$PREWARM' WORK='$WORK'; [[ -z \$(ctl $F nodes 2>&1 >/dev/null) ]]"
 check "ctl nodes' table shows it too" \
   bash -c "$(declare -f ctl); PREWARM='$PREWARM' WORK='$WORK'; ctl $F nodes | grep -qE '^fra-1 .* orchestrator-[12]\$'"
 while read -r id node; do
