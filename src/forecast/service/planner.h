@@ -1,7 +1,9 @@
 // Planner: turns live series into PrefetchRequests. For each (region, template) with enough
 // history it asks a DemandForecaster for the q-quantile of arrivals over the window
 // [now + lead, now + lead + horizon], converts it to instances (capacity.h) and names the
-// content to preload. q comes from the template's tier costs (newsvendor).
+// content to preload. q comes from the template's tier costs (newsvendor). The same fit's
+// median and central band (kBandLowerQuantile..kBandUpperQuantile) go with each request,
+// for operators (ctl forecasts, the dashboard); they change no target.
 #pragma once
 
 #include <limits>
