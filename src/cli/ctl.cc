@@ -4,12 +4,15 @@
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <iostream>
+#include <map>
 #include <thread>
 
+#include "common/logging.h"
 #include "fmt/chrono.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
@@ -52,12 +55,13 @@ int Nodes(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   grpc::Status st = stub.ListNodes(&ctx, v1::ListNodesRequest(), &resp);
   if (!st.ok()) return Report(st);
   if (Json(o)) return PrintJson(resp);
-  std::cout << fmt::format("{:<12} {:<11} {:>9} {:<8} {:<10} {}\n", "NODE", "REGION", "SLOTS",
-                           "RUNTIME", "CONNECTED", "DRAINING");
+  std::cout << fmt::format("{:<12} {:<11} {:>9} {:<8} {:<10} {:<9} {}\n", "NODE", "REGION", "SLOTS",
+                           "RUNTIME", "CONNECTED", "DRAINING", "REPLICA");
   for (const auto& n : resp.nodes()) {
-    std::cout << fmt::format("{:<12} {:<11} {:>4}/{:<4} {:<8} {:<10} {}\n", n.node_id(),
+    std::cout << fmt::format("{:<12} {:<11} {:>4}/{:<4} {:<8} {:<10} {:<9} {}\n", n.node_id(),
                              n.location().region(), n.slots_used(), n.instance_slots(), n.runtime(),
-                             n.connected() ? "yes" : "no", n.draining() ? "yes" : "no");
+                             n.connected() ? "yes" : "no", n.draining() ? "yes" : "no",
+                             n.replica_id().empty() ? "-" : n.replica_id());
   }
   return 0;
 }
@@ -196,9 +200,9 @@ int Forecasts(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
   // A row per key: its latest forecast, then its windows that have not ended (times
   // relative to the orchestrator's clock).
   const int64_t now = resp.now_unix_ms();
-  std::cout << fmt::format("{:<11} {:<10} {:<14} {:>6} {:>9} {:>6} {:>9}  {}\n", "REGION",
-                           "TEMPLATE", "MODEL", "Q", "RATE/S", "TARGET", "RECEIVED",
-                           "WINDOWS (start..end target)");
+  std::cout << fmt::format("{:<11} {:<10} {:<14} {:>6} {:>9} {:>9} {:>21} {:>6} {:>9}  {}\n",
+                           "REGION", "TEMPLATE", "MODEL", "Q", "RATE/S", "MEDIAN/S", "BAND/S",
+                           "TARGET", "RECEIVED", "WINDOWS (start..end target)");
   for (const auto& k : resp.keys()) {
     const auto& r = k.latest().request();
     std::vector<std::string> windows;
@@ -207,9 +211,16 @@ int Forecasts(v1::OrchestratorService::Stub& stub, const CtlOptions& o) {
                                     Rel(w.request().window_end_unix_ms(), now),
                                     w.request().target_concurrency()));
     }
+    // The forecaster's band: "q0.1-q0.9 1.20..3.40" (none in a request made by hand).
+    const bool band = r.band_lower_quantile() > 0;
     std::cout << fmt::format(
-        "{:<11} {:<10} {:<14} {:>6.3f} {:>9.2f} {:>6} {:>9}  {}\n", k.region(), k.template_name(),
-        r.model().empty() ? "-" : r.model(), r.quantile(), r.forecast_rate_per_s(),
+        "{:<11} {:<10} {:<14} {:>6.3f} {:>9.2f} {:>9} {:>21} {:>6} {:>9}  {}\n", k.region(),
+        k.template_name(), r.model().empty() ? "-" : r.model(), r.quantile(),
+        r.forecast_rate_per_s(), band ? fmt::format("{:.2f}", r.median_rate_per_s()) : "-",
+        band ? fmt::format("q{:g}-q{:g} {:.2f}..{:.2f}", r.band_lower_quantile(),
+                           r.band_upper_quantile(), r.band_lower_rate_per_s(),
+                           r.band_upper_rate_per_s())
+             : "-",
         r.target_concurrency(), Rel(k.latest().received_unix_ms(), now),
         windows.empty() ? "none open" : fmt::format("{}", fmt::join(windows, ", ")));
   }
@@ -279,9 +290,18 @@ int Watch(v1::OrchestratorService::Stub& stub, const CtlOptions& o, Listing list
   return rc;
 }
 
+// The listings `watch` redraws, by name.
+const std::map<std::string, Listing> kWatchable = {
+    {"instances", Instances}, {"nodes", Nodes},         {"prefetches", Prefetches},
+    {"templates", Templates}, {"forecasts", Forecasts},
+};
+
 }  // namespace
 
 int RunCtl(CtlOptions o) {
+  // A client's stderr is for what went wrong: not the daemons' info lines (which
+  // certificate it presents) on every command, which scripts would have to filter.
+  spdlog::set_level(std::max(spdlog::get_level(), spdlog::level::warn));
   g_target = o.target;
   if (o.output != "table" && o.output != "json") {
     std::cerr << fmt::format("prewarm ctl: -o {}: expected table or json\n", o.output);
@@ -298,9 +318,11 @@ int RunCtl(CtlOptions o) {
     return 2;
   }
   if (o.command == "watch") {
-    if (o.watch != "instances" && o.watch != "nodes" && o.watch != "prefetches") {
-      std::cerr << fmt::format("prewarm ctl watch: {}: expected instances, nodes or prefetches\n",
-                               o.watch);
+    if (!kWatchable.contains(o.watch)) {
+      std::cerr << fmt::format(
+          "prewarm ctl watch: {}: expected instances, nodes, prefetches, templates or "
+          "forecasts\n",
+          o.watch);
       return 2;
     }
     if (!(o.interval_s >= 0.2 && o.interval_s <= 3600) || o.count < 0) {
@@ -319,12 +341,7 @@ int RunCtl(CtlOptions o) {
   if (o.command == "templates") return Templates(*stub, o);
   if (o.command == "forecasts") return Forecasts(*stub, o);
   if (o.command == "logs") return Logs(*stub, o);
-  if (o.command == "watch") {
-    return Watch(*stub, o,
-                 o.watch == "nodes"        ? Nodes
-                 : o.watch == "prefetches" ? Prefetches
-                                           : Instances);
-  }
+  if (o.command == "watch") return Watch(*stub, o, kWatchable.at(o.watch));
   std::cerr << "prewarm ctl: unknown command '" << o.command << "'\n";
   return 2;
 }

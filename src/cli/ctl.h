@@ -27,7 +27,8 @@ struct CtlOptions {
   // `-o table` (aligned columns for people) or `-o json` (the RPC's response in protobuf's
   // JSON mapping, field names as in the .proto: for scripts and jq).
   std::string output = "table";
-  // `watch WHAT`: what to redraw (instances, nodes or prefetches), how often, how many
+  // `watch WHAT`: what to redraw (instances, nodes, prefetches, templates or forecasts:
+  // the listing of that name, with its filters), how often, how many
   // times (0: until interrupted).
   std::string watch = "instances";
   double interval_s = 2;

@@ -102,12 +102,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1'000'000))
       ->capture_default_str();
   logs->add_option("--node", ctl.node, "its node: needed once the orchestrator forgot it (ended)");
-  auto* watch = ctl_cmd->add_subcommand("watch", "redraw instances, nodes or prefetches live");
-  watch->add_option("what", ctl.watch, "instances, nodes or prefetches")
-      ->check(CLI::IsMember({"instances", "nodes", "prefetches"}))
+  auto* watch = ctl_cmd->add_subcommand(
+      "watch", "redraw instances, nodes, prefetches, templates or forecasts live");
+  watch->add_option("what", ctl.watch, "instances, nodes, prefetches, templates or forecasts")
+      ->check(CLI::IsMember({"instances", "nodes", "prefetches", "templates", "forecasts"}))
       ->capture_default_str();
   watch->add_option("--node", ctl.node, "instances: only this node");
-  watch->add_option("--template", ctl.tmpl, "instances: only this template");
+  watch->add_option("--template", ctl.tmpl, "instances, forecasts: only this template");
+  watch->add_option("--region", ctl.region, "forecasts: only this region");
   watch->add_option("-n,--interval", ctl.interval_s, "seconds between listings (0.2-3600)")
       ->check(CLI::Range(0.2, 3600.0))
       ->capture_default_str();

@@ -106,7 +106,9 @@ void Dashboard::RecordWindows(const DashboardObservation& obs) {
     if (!seen_windows_.emplace(id, r.window_end_unix_ms()).second) continue;
     windows_.Push(Window{r.region(), r.template_name(), r.model(), r.window_start_unix_ms(),
                          r.window_end_unix_ms(), e.received_unix_ms(), r.target_concurrency(),
-                         r.quantile(), r.forecast_rate_per_s()});
+                         r.quantile(), r.forecast_rate_per_s(), r.median_rate_per_s(),
+                         r.band_lower_quantile(), r.band_lower_rate_per_s(),
+                         r.band_upper_quantile(), r.band_upper_rate_per_s()});
   }
   // A window that ended before the oldest sample is drawn nowhere: forget it.
   const int64_t horizon = obs.now_ms - static_cast<int64_t>(kHistory) * 1000;
@@ -186,6 +188,14 @@ json Dashboard::WindowsJson() const {
                        {"quantile", w.quantile},
                        {"rate", w.rate_per_s},
                        {"model", w.model}});
+    // The band and median, where the forecaster sent them (null: a window made by hand).
+    json& j = windows.back();
+    const bool band = w.lower_quantile > 0;
+    j["median"] = band ? json(w.median_per_s) : json();
+    j["lower_quantile"] = band ? json(w.lower_quantile) : json();
+    j["lower"] = band ? json(w.lower_per_s) : json();
+    j["upper_quantile"] = band ? json(w.upper_quantile) : json();
+    j["upper"] = band ? json(w.upper_per_s) : json();
   }
   return windows;
 }

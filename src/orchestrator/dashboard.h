@@ -3,8 +3,9 @@
 // looks like now: nodes, instances per key, active prefetch windows, the reconciler's recent
 // decisions, answer counters); the event feed's tap adds the requests of each cut second.
 // It keeps, per (region, template), the last kHistory samples of requests and instances by
-// state, the prefetch windows seen, and per-second totals of answers, cold-path answers and
-// cold starts. Nothing here reads a clock or a socket: tests feed it observations.
+// state, the prefetch windows seen (with the forecast's median and band), and per-second totals of
+// answers, cold-path answers and cold starts. Nothing here reads a clock or a socket: tests feed it
+// observations.
 //
 // Thread-safe: Record and OnBatch come from the orchestrator's sampler and event threads,
 // StateJson from HTTP workers.
@@ -87,6 +88,9 @@ class Dashboard {
     int64_t start_ms = 0, end_ms = 0, received_ms = 0;
     uint32_t target = 0;
     double quantile = 0, rate_per_s = 0;
+    // The forecast's band (PrefetchRequest.band_*); lower_quantile 0: none (made by hand).
+    double median_per_s = 0, lower_quantile = 0, lower_per_s = 0, upper_quantile = 0,
+           upper_per_s = 0;
   };
   using Key = std::pair<std::string, std::string>;  // (region, template)
   struct Series {

@@ -123,7 +123,8 @@ TEST_F(DashboardTest, NodesCarryTheirLocationAndInstancesByState) {
   EXPECT_EQ(Key(s, "virginia", "static")["ready"], json({2}));
 }
 
-TEST_F(DashboardTest, AWindowIsKeptOnceAfterItLeavesTheBookUntilItEndsBeforeTheHistory) {
+// A window for (virginia, static) from 2 s to 62 s, received at 1 s.
+v1::PrefetchEntry VirginiaWindow() {
   v1::PrefetchEntry e;
   e.set_received_unix_ms(1'000);
   v1::PrefetchRequest* r = e.mutable_request();
@@ -131,6 +132,12 @@ TEST_F(DashboardTest, AWindowIsKeptOnceAfterItLeavesTheBookUntilItEndsBeforeTheH
   r->set_template_name("static");
   r->set_window_start_unix_ms(2'000);
   r->set_window_end_unix_ms(62'000);
+  return e;
+}
+
+TEST_F(DashboardTest, AWindowIsKeptOnceAfterItLeavesTheBookUntilItEndsBeforeTheHistory) {
+  v1::PrefetchEntry e = VirginiaWindow();
+  v1::PrefetchRequest* r = e.mutable_request();
   r->set_target_concurrency(3);
   r->set_quantile(0.9);
   r->set_forecast_rate_per_s(12.5);
@@ -144,8 +151,32 @@ TEST_F(DashboardTest, AWindowIsKeptOnceAfterItLeavesTheBookUntilItEndsBeforeTheH
   EXPECT_EQ(s["windows"][0]["target"], 3);
   EXPECT_EQ(s["windows"][0]["rate"], 12.5);
   EXPECT_EQ(s["windows"][0]["quantile"], 0.9);
+  EXPECT_TRUE(s["windows"][0]["lower"].is_null());  // made by hand: no band
+  EXPECT_TRUE(s["windows"][0]["upper"].is_null());
   dash_.Record(At(62'000 + static_cast<int64_t>(Dashboard::kHistory) * 1000 + 1));
   EXPECT_TRUE(json::parse(dash_.StateJson(0))["windows"].empty());
+}
+
+TEST_F(DashboardTest, AForecastersWindowCarriesItsMedianAndBothEdgesOfItsBand) {
+  v1::PrefetchEntry e = VirginiaWindow();
+  v1::PrefetchRequest* r = e.mutable_request();
+  r->set_quantile(0.95);
+  r->set_forecast_rate_per_s(14);
+  r->set_median_rate_per_s(10);
+  r->set_band_lower_quantile(0.1);
+  r->set_band_lower_rate_per_s(7.5);
+  r->set_band_upper_quantile(0.9);
+  r->set_band_upper_rate_per_s(13);
+  DashboardObservation o = At(1'000);
+  o.windows.push_back(e);
+  dash_.Record(o);
+  json w = json::parse(dash_.StateJson(0))["windows"].at(0);
+  EXPECT_EQ(w["rate"], 14);
+  EXPECT_EQ(w["median"], 10);
+  EXPECT_EQ(w["lower_quantile"], 0.1);
+  EXPECT_EQ(w["lower"], 7.5);
+  EXPECT_EQ(w["upper_quantile"], 0.9);
+  EXPECT_EQ(w["upper"], 13);
 }
 
 TEST_F(DashboardTest, DecisionsKeepTheirReasons) {

@@ -1,5 +1,7 @@
 #include "orchestrator/grpc_services.h"
 
+#include <grpcpp/create_channel.h>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -9,6 +11,7 @@
 #include <thread>
 
 #include "common/logging.h"
+#include "common/net.h"
 #include "fmt/format.h"
 #include "security/tls.h"
 
@@ -292,7 +295,9 @@ grpc::Status OrchestratorServiceImpl::ListForecasts(grpc::ServerContext* ctx,
 grpc::Status OrchestratorServiceImpl::GetLogs(grpc::ServerContext* ctx,
                                               const v1::GetLogsRequest* req,
                                               v1::GetLogsResponse* resp) {
-  AUTHORIZE(ctx, "read instance logs", Role::kOperator);
+  // A replica forwards an operator's request to the replica holding the agent's stream.
+  AUTHORIZE(ctx, "read instance logs", Role::kOperator, Role::kOrchestrator);
+  const bool forwarded = ctx->client_metadata().contains(kForwardedBy);
   const std::string& id = req->instance_id();
   if (id.empty() || id.size() > 128) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "instance_id must be 1-128 bytes");
@@ -324,6 +329,13 @@ grpc::Status OrchestratorServiceImpl::GetLogs(grpc::ServerContext* ctx,
                     .count();
     timeout_ms = std::clamp<int64_t>(left - left / 10, 1, kLogsTimeoutMs);
   }
+  if (!forwarded) {
+    if (auto holder = replica_.sessions().RemoteHolder(node)) {
+      v1::GetLogsRequest there = *req;
+      there.set_node_id(node);
+      return ForwardLogs(*holder, there, timeout_ms, resp);
+    }
+  }
   auto logs = replica_.sessions().FetchLogs(node, id, req->tail_lines(), timeout_ms);
   if (!logs.ok()) return ToGrpc(logs.status());
   if (logs->code() != 0) {  // the agent's word: a code it may not send becomes UNKNOWN
@@ -336,6 +348,52 @@ grpc::Status OrchestratorServiceImpl::GetLogs(grpc::ServerContext* ctx,
   resp->set_dropped_bytes(logs->dropped_bytes());
   resp->set_ended(logs->ended());
   return grpc::Status::OK;
+}
+
+grpc::Status OrchestratorServiceImpl::ForwardLogs(const NodeSessions::Holder& holder,
+                                                  const v1::GetLogsRequest& req, int64_t timeout_ms,
+                                                  v1::GetLogsResponse* resp) {
+  const std::string& address = holder.grpc_address;
+  auto failed = [&](grpc::StatusCode code, std::string_view why) {
+    return grpc::Status(code, fmt::format("node {}'s agent is connected to replica {} at {}: {}",
+                                          req.node_id(), holder.replica_id, address, why));
+  };
+  // A replica listening on 0.0.0.0 or :: records that address: it names no host.
+  absl::StatusOr<HostPort> hp = HostPort::Parse(address);
+  if (hp.ok() && std::all_of(hp->addr.bytes(), hp->addr.bytes() + hp->addr.size(),
+                             [](uint8_t b) { return b == 0; })) {
+    return failed(grpc::StatusCode::FAILED_PRECONDITION,
+                  "it listens on every address, which names no host to forward to: ask that "
+                  "replica at its own address, or set its grpc.listen to that address");
+  }
+  v1::OrchestratorService::Stub* stub = nullptr;
+  {
+    std::lock_guard<std::mutex> l(peers_mu_);
+    auto& slot = peers_[address];
+    if (!slot) {
+      auto creds = security::ChannelCredentials(replica_.config().tls, address);
+      if (!creds.ok()) {
+        peers_.erase(address);
+        return failed(grpc::StatusCode::FAILED_PRECONDITION,
+                      fmt::format("cannot ask it: {}", creds.status().message()));
+      }
+      slot = v1::OrchestratorService::NewStub(grpc::CreateChannel(address, *creds));
+    }
+    stub = slot.get();
+  }
+  grpc::ClientContext call;
+  call.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  call.AddMetadata(kForwardedBy, replica_.presence().replica_id());
+  grpc::Status st = stub->GetLogs(&call, req, resp);
+  if (st.ok()) return st;
+  // The holder's own answer (the agent's NOT_FOUND, ...) is passed on as it is; failing to
+  // reach it says which replica was asked.
+  if (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return failed(st.error_code(),
+                  fmt::format("asking it failed: {}", security::DescribeRpcError(st, address)));
+  }
+  return st;
 }
 
 }  // namespace prewarm::orchestrator

@@ -1,12 +1,16 @@
 // gRPC front of the orchestrator: the per-node agent stream and the operator API.
 // Handlers convert absl::Status to grpc::Status here and nowhere else. Every call is
 // authorised by the role in the caller's certificate (security/tls.h): agents connect,
-// forecasters submit and stream, operators do everything else; on a plaintext loopback
-// server every caller may do everything.
+// forecasters submit and stream, operators do everything else (a replica may ask another
+// for logs on an operator's behalf); on a plaintext loopback server every caller may do
+// everything.
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
 
 #include "orchestrator/event_feed.h"
 #include "orchestrator/replica.h"
@@ -52,15 +56,25 @@ class OrchestratorServiceImpl final : public v1::OrchestratorService::Service {
                              v1::ListTemplatesResponse* resp) override;
   grpc::Status ListForecasts(grpc::ServerContext*, const v1::ListForecastsRequest* req,
                              v1::ListForecastsResponse* resp) override;
-  // Waits for the agent's answer until the call's deadline, at most kLogsTimeoutMs.
+  // Waits for the agent's answer until the call's deadline, at most kLogsTimeoutMs. When
+  // the instance's agent holds its stream on another replica, the request is forwarded
+  // there once (with this replica's own certificate, marked with kForwardedBy so that the
+  // other replica answers from its own stream and never forwards it again).
   grpc::Status GetLogs(grpc::ServerContext* ctx, const v1::GetLogsRequest* req,
                        v1::GetLogsResponse* resp) override;
 
   static constexpr int64_t kLogsTimeoutMs = 5000;
+  static constexpr const char* kForwardedBy = "prewarm-forwarded-by";
 
  private:
+  grpc::Status ForwardLogs(const NodeSessions::Holder& holder, const v1::GetLogsRequest& req,
+                           int64_t timeout_ms, v1::GetLogsResponse* resp);
+
   Replica& replica_;
   LiveConfig live_;
+  // Channels to the other replicas, by gRPC address (made on first use).
+  std::mutex peers_mu_;
+  std::map<std::string, std::unique_ptr<v1::OrchestratorService::Stub>> peers_;
 };
 
 class ForecastFeedImpl final : public v1::ForecastFeed::Service {

@@ -560,6 +560,21 @@ absl::StatusOr<v1::Logs> NodeSessions::FetchLogs(const std::string& node,
       node, timeout_ms));
 }
 
+std::optional<NodeSessions::Holder> NodeSessions::RemoteHolder(const std::string& node) const {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (sessions_.contains(node)) return std::nullopt;
+  }
+  std::shared_ptr<const ClusterData> d = cache_.Data();
+  auto rec = d->nodes.find(node);
+  if (rec == d->nodes.end()) return std::nullopt;
+  const std::string& holder = rec->second->rec.replica_id();
+  if (holder.empty() || holder == presence_.replica_id()) return std::nullopt;
+  auto replica = d->replicas.find(holder);
+  if (replica == d->replicas.end() || replica->second.grpc_address().empty()) return std::nullopt;
+  return Holder{holder, replica->second.grpc_address()};
+}
+
 void NodeSessions::Answer(NodeSession& s, const v1::Logs& logs) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = pending_logs_.find(logs.request_id());

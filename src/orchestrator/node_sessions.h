@@ -94,6 +94,14 @@ class NodeSessions {
   // address; or the stream closed before the answer), DeadlineExceeded (no answer).
   absl::StatusOr<v1::Logs> FetchLogs(const std::string& node, const std::string& instance,
                                      uint32_t tail_lines, int64_t timeout_ms);
+  // The replica that holds `node`'s agent stream when that is another one, as its record
+  // says: its id and gRPC address (where a logs request is forwarded). nullopt when this
+  // replica holds the stream, no record names the node, or the holder's address is unknown.
+  struct Holder {
+    std::string replica_id;
+    std::string grpc_address;
+  };
+  std::optional<Holder> RemoteHolder(const std::string& node) const;
   // An answer on the stream of `s`; one for a request it was not asked is dropped.
   void Answer(NodeSession& s, const v1::Logs& logs);
 

@@ -1,10 +1,17 @@
 // The operator API beyond listings of the store: ListTemplates, ListForecasts and GetLogs
 // (asked of an agent over its stream), called on the service as gRPC would, on one replica
-// (or two sharing a store) whose agents the test plays.
+// (or two sharing a store, the first serving its API over gRPC for the second to forward
+// to) whose agents the test plays.
+#include <arpa/inet.h>
+#include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <thread>
 
+#include "common/net.h"
+#include "fmt/format.h"
 #include "orchestrator/grpc_services.h"
 #include "orchestrator/test_util.h"
 #include "store/memory_kv.h"
@@ -263,10 +270,87 @@ TEST_F(OperatorApiTest, FetchLogsEndsWithTheDeadlineOrTheStream) {
   EXPECT_TRUE(absl::IsNotFound(late.status())) << late.status();
 }
 
-TEST(OperatorApiClusterTest, GetLogsOnAnotherReplicaNamesTheOneHoldingTheAgent) {
+// A loopback port nobody listened on a moment ago (for a server whose address a replica
+// record must carry before the server exists).
+uint16_t UnusedLoopbackPort() {
+  ScopedFd fd(socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sa;
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+    return 0;
+  }
+  return ntohs(sa.sin_port);
+}
+
+TEST(OperatorApiClusterTest, GetLogsOnAnotherReplicaIsForwardedToTheOneHoldingTheAgent) {
   ManualClock clock;
   store::MemoryKv kv(clock);
   OrchestratorConfig ca = Config("a"), cb = Config("b");
+  const uint16_t port = UnusedLoopbackPort();
+  ASSERT_NE(port, 0);
+  ca.grpc_listen = *HostPort::Parse(fmt::format("127.0.0.1:{}", port));
+  TestReplica a(ca, clock, kv), b(cb, clock, kv);
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(b.Start().ok());
+  // Replica a's operator API on its address, as the daemon serves it.
+  OrchestratorServiceImpl service_a(a.r());
+  grpc::ServerBuilder builder;
+  int bound = 0;
+  builder.AddListeningPort(ca.grpc_listen.ToString(), grpc::InsecureServerCredentials(), &bound);
+  builder.RegisterService(&service_a);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_EQ(bound, port);
+  auto link = a.Connect("fra-1", "frankfurt", 50.11, 8.68, "127.77.1.0/24", {"127.77.1.1"});
+  b.Sync();
+  // fra-1's agent, on its stream to replica a, answers the request b forwarded there.
+  std::thread agent([&] {
+    for (int i = 0; i < 500; ++i) {
+      for (const auto& cmd : link->Take()) {
+        if (!cmd.has_fetch_logs()) continue;
+        v1::Logs answer;
+        answer.set_request_id(cmd.fetch_logs().request_id());
+        answer.set_instance_id(cmd.fetch_logs().instance_id());
+        answer.set_output("GET /hello.txt 200\n");
+        a.r().sessions().Answer(a.session("fra-1"), answer);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << "replica a sent no FetchLogs";
+  });
+  OrchestratorServiceImpl service_b(b.r());
+  grpc::ServerContext ctx;
+  v1::GetLogsRequest req;
+  req.set_instance_id("i-1");
+  req.set_node_id("fra-1");
+  v1::GetLogsResponse resp;
+  grpc::Status st = service_b.GetLogs(&ctx, &req, &resp);
+  agent.join();
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.node_id(), "fra-1");
+  EXPECT_EQ(resp.output(), "GET /hello.txt 200\n");
+
+  // Replica a gone from that address: the error names the replica that holds the agent.
+  server->Shutdown();
+  grpc::ServerContext ctx2;
+  st = service_b.GetLogs(&ctx2, &req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(st.error_message().find(
+                fmt::format("node fra-1's agent is connected to replica a at 127.0.0.1:{}: asking "
+                            "it failed",
+                            port)),
+            std::string::npos)
+      << st.error_message();
+}
+
+TEST(OperatorApiClusterTest, GetLogsIsNotForwardedToAReplicaListeningOnEveryAddress) {
+  ManualClock clock;
+  store::MemoryKv kv(clock);
+  OrchestratorConfig ca = Config("a"), cb = Config("b");
+  ca.grpc_listen = *HostPort::Parse("0.0.0.0:7400");
   TestReplica a(ca, clock, kv), b(cb, clock, kv);
   ASSERT_TRUE(a.Start().ok());
   ASSERT_TRUE(b.Start().ok());
@@ -279,8 +363,8 @@ TEST(OperatorApiClusterTest, GetLogsOnAnotherReplicaNamesTheOneHoldingTheAgent) 
   req.set_node_id("fra-1");
   v1::GetLogsResponse resp;
   grpc::Status st = service.GetLogs(&ctx, &req, &resp);
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_NE(st.error_message().find("node fra-1's agent is connected to replica a"),
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(st.error_message().find("replica a at 0.0.0.0:7400: it listens on every address"),
             std::string::npos)
       << st.error_message();
 }

@@ -164,6 +164,7 @@ std::vector<v1::NodeInfo> Replica::ListNodes() const {
     info.set_last_seen_unix_ms(rec.status().sent_unix_ms());
     info.set_slots_used(rec.status().slots_used());
     info.set_memory_used_bytes(rec.status().memory_used_bytes());
+    info.set_replica_id(rec.replica_id());
     out.push_back(std::move(info));
   }
   for (const auto& [id, drain] : d->drains) {

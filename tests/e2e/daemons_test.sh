@@ -68,13 +68,19 @@ sys.exit(not (t["name"] == "static" and t["nodes"] == ["fra-2"] and t["instances
 }
 check "ctl templates lists static, its plan, node and ready instances (table and JSON)" templates_ok
 forecasts_ok() {
-  "${CTL[@]}" forecasts | grep -qE '^frankfurt +static +- +0\.900 +0\.00 +2 +[-+][0-9]+s  [-+][0-9]+s\.\.\+[0-9]+s 2$' &&
+  "${CTL[@]}" forecasts | grep -qE '^frankfurt +static +- +0\.900 +0\.00 +- +- +2 +[-+][0-9]+s  [-+][0-9]+s\.\.\+[0-9]+s 2$' &&
     "${CTL[@]}" forecasts --region frankfurt -o json | python3 -c 'import json, sys
 k = json.load(sys.stdin)["keys"]
 sys.exit(not (len(k) == 1 and k[0]["latest"]["request"]["target_concurrency"] == 2
               and len(k[0]["windows"]) == 1))'
 }
 check "ctl forecasts shows the latest request and its open window (table and JSON)" forecasts_ok
+check "ctl watch templates redraws the templates listing --count times" \
+  bash -c "[[ \$('${CTL[0]}' ctl --orchestrator 127.0.0.1:7401 watch templates -n 0.2 --count 2 | grep -cE '^static +static +standard .* 2/2 ') == 2 ]]"
+check "ctl watch forecasts --region -o json: one filtered response per line" \
+  bash -c "'${CTL[0]}' ctl --orchestrator 127.0.0.1:7401 watch forecasts --region frankfurt -o json -n 0.2 --count 2 | python3 -c 'import json, sys; l = [json.loads(x) for x in sys.stdin]; sys.exit(len(l) != 2 or [k[\"region\"] for k in l[1][\"keys\"]] != [\"frankfurt\"])'"
+check "ctl watch forecasts --region elsewhere lists no key" \
+  bash -c "'${CTL[0]}' ctl --orchestrator 127.0.0.1:7401 watch forecasts --region nowhere -o json --count 1 | python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)[\"keys\"] != [])'"
 INSTANCE=$("${CTL[@]}" instances -o json | python3 -c 'import json, sys
 print(next(i["instance_id"] for i in json.load(sys.stdin)["instances"] if i["node_id"] == "fra-2"))')
 check "ctl logs prints the workload's output, fetched from its agent" \

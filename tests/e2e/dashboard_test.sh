@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # End to end: the dashboard (/ui) of `prewarm up --runtime fake` in Debian's headless
 # Chromium. kdig drives DNS demand from three regions and `prewarm ctl prefetch` adds a
-# prefetch window the reconciler acts on (the embedded forecaster needs 5 minutes of
-# history before it sends windows of its own). Then:
+# prefetch window the reconciler acts on; the embedded forecaster runs on 1 s steps (the
+# example config, with snaive after 10 steps of history) so that its own windows, with
+# their median and band, come within the demand's 15 s. Then:
 #  - /ui serves the page and its vendored files (with licences), nothing from outside;
 #  - /ui/state is JSON with the nodes, requests, windows and decisions;
 #  - /ui/events streams `state` events; a stream past the limit gets 503, and /metrics and
 #    /healthz answer while the streams are held open;
-#  - Chromium's DOM shows the three nodes on the map, a requests chart with data points and
-#    the reconciler's decisions; its screenshot is kept as a test artefact.
+#  - Chromium's DOM shows the three nodes on the map, a requests chart with data points,
+#    the forecast band with both edges drawn (lower <= median <= upper) and the
+#    reconciler's decisions; its screenshot is kept as a test artefact.
 # Usage: dashboard_test.sh PATH/TO/prewarm ARTEFACT_DIR
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -20,7 +22,12 @@ require_root_and chromium kdig curl python3
 WORK=$(mktemp -d /tmp/prewarm-e2e-dashboard.XXXXXX)
 LOG="$WORK/up.log"
 UI=http://127.0.0.1:9400/ui
-start_up "$LOG" --runtime fake
+# The forecaster on 1 s steps, a 3 s horizon (a fit needs twice its steps ahead), refit
+# every 2 s so its band follows the demand below.
+"$PREWARM" up --print-config | sed -e 's/^  step_s: 10$/  step_s: 1\n  refit_every_s: 2/' \
+  -e 's/^  horizon_s: 60$/  horizon_s: 3/' -e 's/^  min_history_steps: 30$/  min_history_steps: 12/' \
+  -e 's/^  model: combo$/  model: snaive/' -e 's/^  transform: log1p$/  transform: none/' >"$WORK/up.yaml"
+start_up "$LOG" --config "$WORK/up.yaml" --runtime fake
 STREAMS=()
 cleanup() {
   for p in "${STREAMS[@]}"; do kill "$p" 2>/dev/null; done
@@ -31,11 +38,13 @@ trap cleanup EXIT
 check "prewarm up comes up with three agents connected" wait_until 60 three_nodes
 stop_if_failed "$LOG"
 
-# --- Demand: 15 s of queries from three regions (bounded: 15 rounds of 6 queries).
+# --- Demand: 15 s of queries from three regions, 1 to 4 a second from each in turn so the
+# forecast has a spread (bounded: 15 rounds of at most 12 queries).
 for round in $(seq 1 15); do
   for subnet in 192.0.2.0/24 198.51.100.0/24 203.0.113.0/24; do
-    kdig @127.0.0.1 -p 5353 +short +subnet=$subnet static.edge.example A >/dev/null
-    kdig @127.0.0.1 -p 5353 +short +subnet=$subnet static.edge.example A >/dev/null
+    for q in $(seq $((round % 4 + 1))); do
+      kdig @127.0.0.1 -p 5353 +short +subnet=$subnet static.edge.example A >/dev/null
+    done
   done
   sleep 1
 done
@@ -56,6 +65,10 @@ conds = {
     "decision": any(d["kind"] == "create" and d["reason"] == "prefetch" for d in s["decisions"]),
     "window": any(w["region"] == "virginia" and w["target"] == 3 for w in s["windows"]),
     "cold": sum(s["totals"]["cold_answers"]) > 0,
+    "band": any(w["region"] == "frankfurt" and w["lower"] is not None and w["upper"] is not None
+                and w["lower_quantile"] < 0.5 < w["upper_quantile"]
+                and w["lower"] <= w["median"] <= w["upper"] and w["lower"] < w["upper"]
+                for w in s["windows"]),
 }
 sys.exit(0 if conds[sys.argv[2]] else 1)
 PY
@@ -67,6 +80,8 @@ check "/ui/state shows cold-path answers per second" state_has cold
 check "/ui/state shows the reconciler's create for the prefetch window, with its reason" \
   wait_until 10 state_has decision
 check "/ui/state holds the prefetch window with its target" state_has window
+check "/ui/state holds the forecaster's Frankfurt windows with a two-sided band around the median" \
+  wait_until 20 state_has band
 
 # --- The page and its files.
 check "/ui redirects to the page" bash -c "curl -s -o /dev/null -w '%{http_code} %{redirect_url}' $UI | grep -q '^302 .*/ui/$'"
@@ -127,6 +142,13 @@ REQ_NONZERO=$(attr 'data-chart="requests" data-key="frankfurt/static"' data-nonz
 check "the Frankfurt requests chart has data points ($REQ_POINTS, $REQ_NONZERO non-zero)" \
   bash -c "(( ${REQ_POINTS:-0} >= 10 && ${REQ_NONZERO:-0} >= 1 ))"
 check "the chart was drawn (a uPlot canvas)" grep -q '<canvas' "$WORK/dom.html"
+FRA='data-chart="requests" data-key="frankfurt/static"'
+BAND_LOWER=$(attr "$FRA" data-band-lower)
+BAND_UPPER=$(attr "$FRA" data-band-upper)
+check "the Frankfurt chart draws the forecast band's lower and upper edges ($BAND_LOWER, $BAND_UPPER points)" \
+  bash -c "(( ${BAND_LOWER:-0} >= 1 && ${BAND_UPPER:-0} >= 1 ))"
+check "and every point of the band has lower <= median <= upper" \
+  bash -c "[[ '$(attr "$FRA" data-band-ordered)' == 1 ]]"
 check "the cold-path chart has non-zero points" \
   bash -c "(( $(attr 'data-chart="totals"' data-nonzero || echo 0) + 0 >= 1 ))"
 check "the decisions table lists the reconciler's decisions" \

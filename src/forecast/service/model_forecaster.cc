@@ -88,6 +88,12 @@ int64_t ModelDemandForecaster::HistoryFromMs(const SeriesKey& key, int h) const 
 absl::StatusOr<std::vector<double>> ModelDemandForecaster::Quantile(const SeriesKey& key,
                                                                     const Series& history, int h,
                                                                     double q) {
+  ASSIGN_OR_RETURN(auto paths, Quantiles(key, history, h, std::span<const double>(&q, 1)));
+  return std::move(paths.front());
+}
+
+absl::StatusOr<std::vector<std::vector<double>>> ModelDemandForecaster::Quantiles(
+    const SeriesKey& key, const Series& history, int h, std::span<const double> levels) {
   auto it = entries_.find(key);  // concurrent callers' keys were Prepare()d: no insert
   if (it == entries_.end()) it = entries_.try_emplace(key).first;
   Entry& e = it->second;
@@ -100,7 +106,9 @@ absl::StatusOr<std::vector<double>> ModelDemandForecaster::Quantile(const Series
   }
   if (stale) RETURN_IF_ERROR(TimedRefit(e, history, h));
   ASSIGN_OR_RETURN(QuantileForecast qf, e.forecaster->Predict(h));
-  return qf.Interpolated(q);
+  std::vector<std::vector<double>> out;
+  for (double q : levels) out.push_back(qf.Interpolated(q));
+  return out;
 }
 
 }  // namespace prewarm::forecast

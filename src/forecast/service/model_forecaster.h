@@ -39,6 +39,9 @@ class ModelDemandForecaster final : public DemandForecaster {
 
   absl::StatusOr<std::vector<double>> Quantile(const SeriesKey& key, const Series& history, int h,
                                                double q) override;
+  // Every level from one fit and one prediction.
+  absl::StatusOr<std::vector<std::vector<double>>> Quantiles(
+      const SeriesKey& key, const Series& history, int h, std::span<const double> levels) override;
   std::string model_name() const override { return options_.model_name; }
   // Between refits, only the steps after the last one absorbed.
   int64_t HistoryFromMs(const SeriesKey& key, int h) const override;

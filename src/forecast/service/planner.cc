@@ -9,6 +9,16 @@
 
 namespace prewarm::forecast {
 
+absl::StatusOr<std::vector<std::vector<double>>> DemandForecaster::Quantiles(
+    const SeriesKey& key, const Series& history, int h, std::span<const double> levels) {
+  std::vector<std::vector<double>> out;
+  for (double q : levels) {
+    ASSIGN_OR_RETURN(std::vector<double> path, Quantile(key, history, h, q));
+    out.push_back(std::move(path));
+  }
+  return out;
+}
+
 void Planner::Learn(const v1::RequestEvent& e) {
   TemplateFacts& f = facts_[e.template_name()];
   if (!e.service_tier().empty()) f.tier = e.service_tier();
@@ -105,12 +115,24 @@ Planner::Planned Planner::PlanOne(const SeriesKey& key, const SeriesStore& store
   double q = NewsvendorQuantile(config_.ColdCost(facts.tier), config_.idle_cost_per_instance_s);
   // Only the history the forecaster has not absorbed, unless it refits.
   Series s = store.Snapshot(key, now_ms, forecaster_.HistoryFromMs(key, last));
-  auto fc = forecaster_.Quantile(key, s, last, q);
-  if (!fc.ok()) return {std::nullopt, std::string(fc.status().message())};
-  if (fc->size() < static_cast<size_t>(last)) {
-    return {std::nullopt, fmt::format("forecaster returned {} steps, asked {}", fc->size(), last)};
+  // The target's quantile, then the median and the band operators see around it.
+  const double levels[] = {q, 0.5, kBandLowerQuantile, kBandUpperQuantile};
+  auto paths = forecaster_.Quantiles(key, s, last, levels);
+  if (!paths.ok()) return {std::nullopt, std::string(paths.status().message())};
+  for (const auto& path : *paths) {
+    if (path.size() < static_cast<size_t>(last)) {
+      return {std::nullopt,
+              fmt::format("forecaster returned {} steps, asked {}", path.size(), last)};
+    }
   }
-  std::span<const double> window(fc->data() + first - 1, static_cast<size_t>(last - first + 1));
+  if (paths->size() != std::size(levels)) {
+    return {std::nullopt, fmt::format("forecaster returned {} quantile paths, asked {}",
+                                      paths->size(), std::size(levels))};
+  }
+  auto window_of = [&](const std::vector<double>& path) {
+    return std::span<const double>(path.data() + first - 1, static_cast<size_t>(last - first + 1));
+  };
+  std::span<const double> window = window_of((*paths)[0]);
   CapacityInputs in{static_cast<double>(step) / 1000.0,
                     plan.service_time_s > 0 ? plan.service_time_s : facts.service_time_s,
                     plan.per_instance_concurrency};
@@ -122,8 +144,17 @@ Planner::Planned Planner::PlanOne(const SeriesKey& key, const SeriesStore& store
   r.set_target_concurrency(TargetInstances(window, in));
   r.set_quantile(q);
   r.set_model(forecaster_.model_name());
-  double peak = window.empty() ? 0 : *std::max_element(window.begin(), window.end());
-  r.set_forecast_rate_per_s(std::isfinite(peak) ? peak / in.step_s : 0);
+  // A path's rate over the window: its peak, per second.
+  auto rate = [&](std::span<const double> w) {
+    double peak = w.empty() ? 0 : *std::max_element(w.begin(), w.end());
+    return std::isfinite(peak) ? peak / in.step_s : 0;
+  };
+  r.set_forecast_rate_per_s(rate(window));
+  r.set_median_rate_per_s(rate(window_of((*paths)[1])));
+  r.set_band_lower_quantile(kBandLowerQuantile);
+  r.set_band_lower_rate_per_s(rate(window_of((*paths)[2])));
+  r.set_band_upper_quantile(kBandUpperQuantile);
+  r.set_band_upper_rate_per_s(rate(window_of((*paths)[3])));
   for (const auto& c : plan.preload) r.add_content_ids(c);
   AddTrending(key, plan, r);
   return {std::move(r), {}};

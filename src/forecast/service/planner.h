@@ -1,12 +1,15 @@
 // Planner: turns live series into PrefetchRequests. For each (region, template) with enough
 // history it asks a DemandForecaster for the q-quantile of arrivals over the window
 // [now + lead, now + lead + horizon], converts it to instances (capacity.h) and names the
-// content to preload. q comes from the template's tier costs (newsvendor).
+// content to preload. q comes from the template's tier costs (newsvendor). The same fit's
+// median and central band (kBandLowerQuantile..kBandUpperQuantile) go with each request,
+// for operators (ctl forecasts, the dashboard); they change no target.
 #pragma once
 
 #include <limits>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,6 +36,10 @@ class DemandForecaster {
   // The q-quantile of arrivals for steps 1..h after the end of `history`.
   virtual absl::StatusOr<std::vector<double>> Quantile(const SeriesKey& key, const Series& history,
                                                        int h, double q) = 0;
+  // The quantiles at each of `levels` for steps 1..h, one path per level. The default asks
+  // Quantile once per level, with the same history each time.
+  virtual absl::StatusOr<std::vector<std::vector<double>>> Quantiles(
+      const SeriesKey& key, const Series& history, int h, std::span<const double> levels);
   virtual std::string model_name() const = 0;
   // The earliest time of `key`'s history that the next Quantile(key, ..., h, ...) reads; a
   // forecaster that keeps fitted state needs only the steps it has not seen between refits.
@@ -56,6 +63,10 @@ struct TemplateFacts {
 
 class Planner {
  public:
+  // The band each request carries for operators (PrefetchRequest.band_*): the central 80%.
+  static constexpr double kBandLowerQuantile = 0.1;
+  static constexpr double kBandUpperQuantile = 0.9;
+
   Planner(const ForecasterConfig& config, DemandForecaster& forecaster)
       : config_(config), forecaster_(forecaster) {}
 

@@ -161,20 +161,20 @@ templates:
             std::string::npos);
 }
 
-// Forecasts "the last observed value + 10 per step ahead" at every quantile, and records
-// what it was asked.
+// Forecasts "the last observed value + 10 per step ahead" at the median, 20 x (q - 0.5)
+// more at quantile q, and records what it was asked.
 class RampForecaster final : public DemandForecaster {
  public:
   absl::StatusOr<std::vector<double>> Quantile(const SeriesKey&, const Series& history, int h,
                                                double q) override {
-    asked_q = q;
+    asked_q.push_back(q);
     asked_h = h;
     std::vector<double> out;
-    for (int i = 1; i <= h; ++i) out.push_back(history.values.back() + 10.0 * i);
+    for (int i = 1; i <= h; ++i) out.push_back(history.values.back() + 10.0 * i + 20 * (q - 0.5));
     return out;
   }
   std::string model_name() const override { return "ramp"; }
-  double asked_q = 0;
+  std::vector<double> asked_q;
   int asked_h = 0;
 };
 
@@ -204,14 +204,21 @@ TEST(PlannerTest, WindowOneLeadAheadTargetFromThePeakAndQuantileFromCosts) {
   const auto& r = reqs[0];
   EXPECT_EQ(r.region(), "virginia");
   EXPECT_DOUBLE_EQ(r.quantile(), 0.95);  // 19 / (19 + 1)
-  EXPECT_DOUBLE_EQ(fc.asked_q, 0.95);
+  // The target's quantile, the median and the band's edges.
+  EXPECT_EQ(fc.asked_q, (std::vector<double>{0.95, 0.5, 0.1, 0.9}));
   EXPECT_EQ(r.window_start_unix_ms(), 120'000);  // now + 20 s start time
   EXPECT_EQ(r.window_end_unix_ms(), 150'000);
-  // Series ends at 100 s; the window covers steps 3..5 ahead: 130, 140, 150 arrivals per
-  // 10 s. Peak 15/s x 0.5 s / 2 per instance = 3.75 -> 4 instances.
+  // Series ends at 100 s; the window covers steps 3..5 ahead: 139, 149, 159 arrivals per
+  // 10 s at q = 0.95. Peak 15.9/s x 0.5 s / 2 per instance = 3.975 -> 4 instances.
   EXPECT_EQ(fc.asked_h, 5);
   EXPECT_EQ(r.target_concurrency(), 4u);
-  EXPECT_NEAR(r.forecast_rate_per_s(), 15.0, 1e-9);
+  // At q = 0.95: 150 + 20 x 0.45 = 159 arrivals per 10 s at the peak.
+  EXPECT_NEAR(r.forecast_rate_per_s(), 15.9, 1e-9);
+  EXPECT_NEAR(r.median_rate_per_s(), 15.0, 1e-9);
+  EXPECT_DOUBLE_EQ(r.band_lower_quantile(), 0.1);
+  EXPECT_NEAR(r.band_lower_rate_per_s(), 14.2, 1e-9);
+  EXPECT_DOUBLE_EQ(r.band_upper_quantile(), 0.9);
+  EXPECT_NEAR(r.band_upper_rate_per_s(), 15.8, 1e-9);
   EXPECT_EQ(r.content_ids(0), "index.html");
   EXPECT_EQ(r.model(), "ramp");
 }

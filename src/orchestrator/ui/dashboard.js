@@ -144,12 +144,14 @@ function chartWidth(div) {
   return Math.max(320, div.clientWidth || div.parentElement.clientWidth || 600);
 }
 
-// Creates the chart the first time, then only replaces its data.
-function plot(div, series, data, hooks) {
+// Creates the chart the first time, then only replaces its data. `bands`: uPlot's fills
+// between two series (indices into [x, ...series]).
+function plot(div, series, data, hooks, bands) {
   let u = charts.get(div.id);
   if (!u) {
     u = new uPlot({ width: chartWidth(div), height: 180, series: [{}, ...series],
-      axes: [{}, { size: 44 }], legend: { live: false }, hooks: hooks || {} }, data, div);
+      axes: [{}, { size: 44 }], legend: { live: false }, hooks: hooks || {}, bands: bands || [] },
+      data, div);
     charts.set(div.id, u);
   } else {
     u.setData(data);
@@ -213,19 +215,39 @@ function drawKey(id, k) {
   const until = Math.min(Math.max(0, ...ws.map((w) => w.end)), model.now + FUTURE_S * 1000);
   for (let x = last + 1000; x <= until; x += 1000) xs.push(x);
   const pad = (arr) => arr.concat(new Array(xs.length - arr.length).fill(null));
-  const forecast = xs.map((x) => { const w = windowAt(ws, x); return w ? w.rate : null; });
-  const target = xs.map((x) => { const w = windowAt(ws, x); return w ? w.target : null; });
+  // A field of the window that counts at each x (null: no window, or one without it).
+  const field = (f) => xs.map((x) => {
+    const w = windowAt(ws, x);
+    return w && w[f] !== null && w[f] !== undefined ? w[f] : null;
+  });
+  const forecast = field("rate"), lower = field("lower"), median = field("median"),
+    upper = field("upper"), target = field("target");
   const starting = k.starting.map((v, i) => v + k.reserved[i]);
-  const q = ws.length ? ws[ws.length - 1].quantile : null;
+  const latest = ws.length ? ws[ws.length - 1] : null;
+  const q = latest ? latest.quantile : null;
   const secs = xs.map((v) => v / 1000);
   const reqDiv = card.querySelector('[data-chart="requests"]');
+  const stepped = uPlot.paths.stepped({ align: 1 });
   plot(reqDiv, [
     { label: "requests/s", stroke: "#3b6fd8", width: 1.5 },
     { label: "cold/s", stroke: "#e0803b", width: 1 },
-    { label: q === null ? "forecast (no window)" : `forecast q=${q.toFixed(2)}`, stroke: "#2e8b57",
-      fill: "rgba(46,139,87,0.18)", width: 1, paths: uPlot.paths.stepped({ align: 1 }) },
-  ], [secs, pad(k.requests), pad(k.cold), forecast]);
+    // Labels are set when the chart is made: the band's quantiles are in the legend's
+    // words, not from a window that may come later.
+    { label: "band upper", stroke: "rgba(46,139,87,0.6)", width: 1, paths: stepped },
+    { label: "median", stroke: "#2e8b57", width: 1.5, dash: [6, 3], paths: stepped },
+    { label: "band lower", stroke: "rgba(46,139,87,0.6)", width: 1, paths: stepped },
+    { label: q === null ? "at target quantile" : `at target q=${q.toFixed(2)}`, stroke: "#1f5c3a",
+      width: 1, dash: [2, 2], paths: stepped },
+  ], [secs, pad(k.requests), pad(k.cold), upper, median, lower, forecast], null,
+  [{ series: [3, 5], fill: "rgba(46,139,87,0.18)" }]);
   reqDiv.dataset.windows = ws.length;
+  // For tests: the band's edges drawn (points with a value) and whether every point has
+  // lower <= median <= upper.
+  const drawn = (arr) => arr.filter((v) => v !== null).length;
+  reqDiv.dataset.bandLower = drawn(lower);
+  reqDiv.dataset.bandUpper = drawn(upper);
+  reqDiv.dataset.bandOrdered = lower.every((v, i) => v === null ||
+    (median[i] !== null && upper[i] !== null && v <= median[i] && median[i] <= upper[i])) ? 1 : 0;
   plot(card.querySelector('[data-chart="instances"]'), [
     { label: "ready", stroke: "#2e8b57", width: 1.5 },
     { label: "starting", stroke: "#f2a33b", width: 1.5 },
