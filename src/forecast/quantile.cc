@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <tuple>
 
 #include "forecast/models/ets.h"
 #include "forecast/series.h"
@@ -44,6 +45,16 @@ double NormalQuantile(double p) {
          (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
+// SortedQuantile, and beyond [0, 1] (adaptive levels below 0 or above 1: wider than every
+// held-out error) linear with the slope of the outermost gap.
+double ExtendedQuantile(const std::vector<double>& sorted, double p) {
+  const size_t n = sorted.size();
+  if (n < 2 || (p >= 0 && p <= 1)) return SortedQuantile(sorted, p);
+  const double step = 1.0 / static_cast<double>(n - 1);
+  if (p < 0) return sorted[0] + p / step * (sorted[1] - sorted[0]);
+  return sorted[n - 1] + (p - 1) / step * (sorted[n - 1] - sorted[n - 2]);
+}
+
 int FirstUsablePeriod(std::span<const double> y, const FitContext& ctx) {
   for (int p : ctx.periods) {
     if (p > 1 && y.size() >= 2 * static_cast<size_t>(p)) return p;
@@ -60,7 +71,8 @@ struct ProbabilisticForecaster::Errors {
   std::vector<std::vector<double>> zero_low, zero_high;
   std::vector<std::vector<double>> level;  // [origin][step]: the forecast, calibration scale
   double low = 0.5;
-  int stride = 1;  // steps between origins
+  int stride = 1;         // steps between origins, at most the horizon
+  int origin_stride = 1;  // steps between origins
   // `actual` and `fc` on the calibration scale (0 there is a count of 0).
   void Add(std::span<const double> actual, std::span<const double> fc) {
     std::vector<double>& err = e.emplace_back(fc.size());
@@ -109,6 +121,9 @@ absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitCo
   if (horizon < 1) return absl::InvalidArgumentError("quantiles: horizon must be >= 1");
   // A model that chooses its own transform (auto) is fitted on the counts.
   if (prototype_->ChoosesTransform()) transform_ = Transform::None();
+  adaptive_ = AdaptiveIntervals();
+  pending_.clear();
+  track_stride_ = since_tracked_ = 0;
   if (transform_.kind() == Transform::Kind::kBoxCox && std::isnan(transform_.lambda())) {
     transform_ = Transform::AutoBoxCox(y, FirstUsablePeriod(y, ctx));
   }
@@ -135,7 +150,10 @@ absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitCo
         fmt::format("{}: no forecast errors to calibrate quantiles (series of {} for horizon {})",
                     model_->name(), y.size(), horizon));
   }
-  return absl::OkStatus();
+  ReplayAdaptive(errors);
+  if (adaptive_.levels().empty()) return absl::OkStatus();
+  track_stride_ = std::max(1, errors.origin_stride);
+  return TrackForecast();
 }
 
 double ProbabilisticForecaster::ZeroThreshold() const { return calibration_.Forward(0.5); }
@@ -199,6 +217,7 @@ absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::UpdateE
   Errors out;
   out.low = ZeroThreshold();
   out.stride = std::min(stride, horizon_);
+  out.origin_stride = stride;
   for (int o = first; o + horizon_ <= n; o += stride) {
     ASSIGN_OR_RETURN(std::vector<double> fc, m->Predict(horizon_));
     out.Add(ToCalibration(z.subspan(o, horizon_)), ToCalibration(fc));
@@ -211,6 +230,7 @@ absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::RefitEr
     std::span<const double> z, const FitContext& ctx, int first, int stride) const {
   Errors out;
   out.low = ZeroThreshold();
+  out.origin_stride = stride;
   for (int o = first; o + horizon_ <= static_cast<int>(z.size()); o += stride) {
     absl::StatusOr<std::unique_ptr<Model>> m = FitCalibrationModel(z.first(o), ctx);
     if (!m.ok()) continue;  // too short this early: skip the origin
@@ -354,18 +374,19 @@ absl::StatusOr<QuantileForecast> ProbabilisticForecaster::Predict(int h) const {
   std::vector<double> var = ModelVariance(h);
   // The distribution at step j: point + loc + scale * z for z on a grid of the shape.
   auto value = [&](int j, double p) {
-    if (options_.zero_mass && var.empty() &&
-        p <= (ToCalibration(point[j]) < ZeroThreshold() ? zero_share_low_[j]
-                                                        : zero_share_high_[j])) {
-      return 0.0;
-    }
+    const double p0 =
+        options_.zero_mass && var.empty()
+            ? (ToCalibration(point[j]) < ZeroThreshold() ? zero_share_low_[j] : zero_share_high_[j])
+            : 0.0;
+    if (p0 > 0 && p <= p0) return 0.0;
     if (!var.empty()) {
       return std::min(cap_, transform_.Inverse(point[j] + std::sqrt(var[j]) * NormalQuantile(p)));
     }
     const double c = ToCalibration(point[j]);
-    const double dev = LevelFactor(c) * (loc_[j] + scale_[j] * SortedQuantile(shape_, p));
+    const double dev = LevelFactor(c) * (loc_[j] + scale_[j] * ExtendedQuantile(shape_, p));
     return std::min(cap_, calibration_.Inverse(c + dev));
   };
+  // The interval levels move with the adaptive layer; the mean's grid does not.
   QuantileForecast out;
   out.levels = options_.levels;
   out.q.assign(out.levels.size(), std::vector<double>(h));
@@ -375,7 +396,7 @@ absl::StatusOr<QuantileForecast> ProbabilisticForecaster::Predict(int h) const {
   constexpr int kGrid = 100;
   for (int j = 0; j < h; ++j) {
     for (size_t l = 0; l < out.levels.size(); ++l) {
-      double v = value(j, out.levels[l]);
+      double v = value(j, adaptive_.Level(out.levels[l]));
       out.q[l][j] = l > 0 ? std::max(v, out.q[l - 1][j]) : v;
     }
     for (int g = 0; g < kGrid; ++g) out.mean[j] += value(j, (g + 0.5) / kGrid) / kGrid;
@@ -385,7 +406,99 @@ absl::StatusOr<QuantileForecast> ProbabilisticForecaster::Predict(int h) const {
 
 absl::Status ProbabilisticForecaster::Update(std::span<const double> new_obs) {
   if (!model_) return absl::FailedPreconditionError("quantiles: not fitted");
-  return model_->Update(transform_.Forward(new_obs));
+  const std::vector<double> z = transform_.Forward(new_obs);
+  if (track_stride_ <= 0 || z.empty()) return model_->Update(z);
+  // In pieces that end where a tracked forecast is due, so that it is issued from the
+  // state after exactly those steps, as the calibration's replay issued them.
+  for (size_t i = 0; i < z.size();) {
+    const size_t piece =
+        std::min(z.size() - i, static_cast<size_t>(track_stride_ - since_tracked_));
+    const std::span<const double> part = std::span(z).subspan(i, piece);
+    RETURN_IF_ERROR(model_->Update(part));
+    Realise(part);
+    i += piece;
+    since_tracked_ += static_cast<int>(piece);
+    if (since_tracked_ >= track_stride_) RETURN_IF_ERROR(TrackForecast());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProbabilisticForecaster::TrackForecast() {
+  ASSIGN_OR_RETURN(const std::vector<double> fc, model_->Predict(horizon_));
+  pending_.push_back(Pending{ToCalibration(fc), std::vector<double>(horizon_, kNaN), 0});
+  since_tracked_ = 0;
+  return absl::OkStatus();
+}
+
+void ProbabilisticForecaster::Realise(std::span<const double> z) {
+  for (double v : z) {
+    const double a = ToCalibration(v);
+    for (Pending& p : pending_) {
+      if (p.filled < horizon_) p.actual[p.filled++] = a;
+    }
+  }
+  std::vector<double> u_lo(horizon_), u_hi(horizon_);
+  while (!pending_.empty() && pending_.front().filled == horizon_) {
+    const Pending& p = pending_.front();
+    for (int j = 0; j < horizon_; ++j) {
+      std::tie(u_lo[j], u_hi[j]) = ObservedLevels(j, p.forecast[j], p.actual[j]);
+    }
+    adaptive_.Observe(u_lo, u_hi);
+    pending_.pop_front();
+  }
+}
+
+void ProbabilisticForecaster::ReplayAdaptive(const Errors& errors) {
+  adaptive_ = AdaptiveIntervals(options_.levels, options_.adaptive);
+  if (adaptive_.levels().empty()) return;
+  std::vector<double> u_lo(horizon_), u_hi(horizon_);
+  for (size_t o = 0; o < errors.e.size(); ++o) {  // origins in time order
+    for (int j = 0; j < horizon_; ++j) {
+      const double c = errors.level[o][j];
+      std::tie(u_lo[j], u_hi[j]) = ObservedLevels(j, c, c + errors.e[o][j]);
+    }
+    adaptive_.Observe(u_lo, u_hi);
+  }
+}
+
+double ProbabilisticForecaster::ShapeLevel(double z) const {
+  const size_t n = shape_.size();
+  if (n == 0 || std::isnan(z)) return kNaN;
+  if (n == 1) return z < shape_[0] ? 0.0 : 1.0;
+  // The inverse of ExtendedQuantile: the largest level whose quantile is <= z.
+  const double step = 1.0 / static_cast<double>(n - 1);
+  if (z < shape_[0]) {
+    const double gap = shape_[1] - shape_[0];
+    return gap > 0 ? (z - shape_[0]) / gap * step : 0.0;
+  }
+  if (z > shape_[n - 1]) {
+    const double gap = shape_[n - 1] - shape_[n - 2];
+    return gap > 0 ? 1 + (z - shape_[n - 1]) / gap * step : 1.0;
+  }
+  const size_t k =
+      static_cast<size_t>(std::upper_bound(shape_.begin(), shape_.end(), z) - shape_.begin());
+  if (k == n) return 1.0;
+  const double lo = shape_[k - 1], hi = shape_[k];
+  const double frac = hi > lo ? (z - lo) / (hi - lo) : 0.0;
+  return (static_cast<double>(k - 1) + frac) / static_cast<double>(n - 1);
+}
+
+std::pair<double, double> ProbabilisticForecaster::ObservedLevels(int j, double c, double a) const {
+  if (!std::isfinite(c) || !std::isfinite(a)) return {kNaN, kNaN};
+  const double d = (a - c) / LevelFactor(c) - loc_[j];
+  double u;
+  if (scale_[j] > 0) {
+    u = ShapeLevel(d / scale_[j]);
+  } else {
+    u = d < 0 ? 0.0 : (d > 0 ? 1.0 : 0.5);
+  }
+  // Predict's zero mass: every level up to p0 reads 0, so a 0 lies at [0, max(p0, u)]
+  // (at or below every level: the quantiles are counts, >= 0), and a positive count above
+  // the mass.
+  const double p0 =
+      options_.zero_mass ? (c < ZeroThreshold() ? zero_share_low_[j] : zero_share_high_[j]) : 0.0;
+  const double u_hi = p0 > 0 ? std::max(p0, u) : u;
+  return {a <= 0 ? -std::numeric_limits<double>::infinity() : u_hi, u_hi};
 }
 
 }  // namespace prewarm::forecast

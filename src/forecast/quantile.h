@@ -51,12 +51,22 @@
 // structure (no new selection), rolled over a span that holds its own held-out folds, but
 // at up to `update_origins` origins rather than the selection's 24 (the selection's own
 // held-out forecasts are too few for a 98 % interval: 24 origins of a 10-step horizon).
+//
+// Adaptive levels (adaptive.h): on top of the static calibration, every quantile level but
+// the median is read at an adapted level, tracked online from the realised observations. Fit
+// replays the calibration's held-out forecasts in time order through it (each one realised before
+// the end of the window, so nothing after the origin is read), and Update() carries it on: the
+// forecast issued every `stride` steps (the calibration's origin spacing) counts once all its
+// horizon steps have arrived. The backtest (Fit, Predict) and the daemon (Fit, Update, Predict) run
+// this same code. The median, the mean and the calibration itself are unchanged.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "forecast/adaptive.h"
 #include "forecast/model.h"
 #include "forecast/transform.h"
 
@@ -100,6 +110,8 @@ struct QuantileOptions {
   // On log1p, scale the errors by (1 + forecast)^-beta, beta in [0, 0.5] fitted to the
   // held-out errors (below).
   bool level_scaling = true;
+  // Online adaptive interval levels (adaptive.h) on top of the calibration.
+  AdaptiveOptions adaptive;
 };
 
 class ProbabilisticForecaster {
@@ -111,11 +123,13 @@ class ProbabilisticForecaster {
 
   absl::Status Fit(std::span<const double> y, const FitContext& ctx, int horizon);
   absl::StatusOr<QuantileForecast> Predict(int h) const;  // 1 <= h <= horizon
-  absl::Status Update(std::span<const double> new_obs);   // model state; calibration kept
+  // Model state and the adaptive levels; the calibration is kept.
+  absl::Status Update(std::span<const double> new_obs);
 
   const Model& model() const { return *model_; }  // the fitted model (valid after Fit)
   const Transform& transform() const { return transform_; }
   int calibration_samples() const { return samples_; }
+  const AdaptiveIntervals& adaptive() const { return adaptive_; }
 
  private:
   struct Errors;  // errors[origin][step] on the transformed scale
@@ -130,6 +144,14 @@ class ProbabilisticForecaster {
   absl::StatusOr<Errors> RefitErrors(std::span<const double> z, const FitContext& ctx, int first,
                                      int stride) const;
   void Calibrate(const Errors& errors);
+  // The levels [u_lo, u_hi] (adaptive.h) of an actual `a` at step j of a forecast `c`, both
+  // on the calibration scale, in the distribution Predict() reads.
+  std::pair<double, double> ObservedLevels(int j, double c, double a) const;
+  double ShapeLevel(double z) const;  // the level of a standardised error: inverse of shape_
+  // The adaptive levels: the calibration's forecasts replayed, then tracked by Update().
+  void ReplayAdaptive(const Errors& errors);
+  absl::Status TrackForecast();             // the forecast at the current origin becomes pending
+  void Realise(std::span<const double> z);  // new observations, model scale
   // Sets level_power_ and level_ref_ from the errors (level scaling, above).
   void EstimateLevelPower(const Errors& errors);
   // The errors' scale at a forecast `c` (calibration scale) relative to level_ref_.
@@ -159,6 +181,14 @@ class ProbabilisticForecaster {
   double ZeroThreshold() const;  // a count of 0.5 on the calibration scale
   std::vector<double> shape_;    // sorted standardised errors (their quantiles at each 0.5 %)
   int samples_ = 0;              // held-out errors behind shape_
+  AdaptiveIntervals adaptive_;
+  struct Pending {  // a forecast issued by Update(), calibration scale, awaiting its steps
+    std::vector<double> forecast, actual;
+    int filled = 0;
+  };
+  std::deque<Pending> pending_;
+  int track_stride_ = 0;   // steps between tracked forecasts (0: none tracked)
+  int since_tracked_ = 0;  // steps absorbed since the last one
   // No value is forecast above this: kCapFactor x the largest count seen. A transform
   // whose inverse explodes (Box-Cox with lambda < 0 near its pole) would otherwise turn
   // one wide error into an astronomically large quantile.
