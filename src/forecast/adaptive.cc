@@ -38,7 +38,7 @@ double AdaptiveConformal::alpha() const {
   return std::clamp(out, lo_, hi_);
 }
 
-void AdaptiveConformal::Observe(std::span<const double> betas) {
+void AdaptiveConformal::Observe(std::span<const double> betas, double weight) {
   int n = 0;
   for (double b : betas) n += std::isfinite(b);
   if (n == 0) return;
@@ -52,13 +52,14 @@ void AdaptiveConformal::Observe(std::span<const double> betas) {
     }
     err /= n;
     loss /= n;
-    weights_[i] *= std::exp(-eta_ * loss);
+    weights_[i] *= std::exp(-eta_ * weight * loss);
     total += weights_[i];
-    experts_[i] = std::clamp(experts_[i] + gammas_[i] * (nominal_ - err), lo_, hi_);
+    experts_[i] = std::clamp(experts_[i] + weight * gammas_[i] * (nominal_ - err), lo_, hi_);
   }
   const double k = static_cast<double>(weights_.size());
+  const double sigma = weight * sigma_;
   for (double& w : weights_) {
-    w = total > 0 ? (1 - sigma_) * w / total + sigma_ / k : 1 / k;
+    w = total > 0 ? (1 - sigma) * w / total + sigma / k : 1 / k;
   }
   ++updates_;
 }
@@ -73,11 +74,12 @@ AdaptiveIntervals::AdaptiveIntervals(std::span<const double> levels,
   }
 }
 
-void AdaptiveIntervals::Observe(std::span<const double> u_lo, std::span<const double> u_hi) {
+void AdaptiveIntervals::Observe(std::span<const double> u_lo, std::span<const double> u_hi,
+                                double weight) {
   std::vector<double> betas(u_lo.size());
   for (size_t l = 0; l < levels_.size(); ++l) {
     for (size_t j = 0; j < betas.size(); ++j) betas[j] = Beta(levels_[l], u_lo[j], u_hi[j]);
-    bounds_[l].Observe(betas);
+    bounds_[l].Observe(betas, weight);
   }
 }
 

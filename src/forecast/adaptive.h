@@ -29,7 +29,10 @@
 // the forecast distribution). The interval of miscoverage a covers it exactly when
 // a <= beta. A multi-step forecast is one update, its err the share of its steps outside
 // (the steps of one forecast miss together; one update per step would count one bad
-// origin h times).
+// origin h times). Forecasts issued every `stride` < h steps overlap: each is weighted
+// stride / h, so that a day-ahead forecast issued every 20 minutes moves the levels once
+// a day, not 72 times on nearly the same errors (chasing them: wc98_10min's 80 %
+// interval fell from 0.80 to 0.72 without it).
 //
 // Bounded: each expert's alpha stays in [-clamp x alpha, clamp x alpha], clamp 2: from a
 // bound that misses twice the nominal share to one read at level -2 alpha, beyond the
@@ -64,7 +67,9 @@ class AdaptiveConformal {
   AdaptiveConformal(double alpha, const AdaptiveOptions& options);
 
   // One realised forecast: betas[j] for its steps, NaN where unknown (missing value).
-  void Observe(std::span<const double> betas);
+  // `weight` (0, 1] scales the step and the loss: the share of the forecast's steps not
+  // already seen in an earlier overlapping one.
+  void Observe(std::span<const double> betas, double weight = 1.0);
   double alpha() const;  // the level to read the interval at: the experts' weighted mean
   double nominal() const { return nominal_; }
   int updates() const { return updates_; }
@@ -87,7 +92,7 @@ class AdaptiveIntervals {
   // forecast distribution (u_lo < u_hi where the distribution has an atom there, e.g. a
   // zero mass; NaN: missing). Levels outside [0, 1] lie beyond the extended quantile
   // function's extremes.
-  void Observe(std::span<const double> u_lo, std::span<const double> u_hi);
+  void Observe(std::span<const double> u_lo, std::span<const double> u_hi, double weight = 1.0);
   // The level to read for nominal level p: alpha_t or 1 - alpha_t of p's tracker (p itself
   // when there is none, or when disabled).
   double Level(double p) const;

@@ -443,9 +443,13 @@ void ProbabilisticForecaster::Realise(std::span<const double> z) {
     for (int j = 0; j < horizon_; ++j) {
       std::tie(u_lo[j], u_hi[j]) = ObservedLevels(j, p.forecast[j], p.actual[j]);
     }
-    adaptive_.Observe(u_lo, u_hi);
+    adaptive_.Observe(u_lo, u_hi, OverlapWeight(track_stride_));
     pending_.pop_front();
   }
+}
+
+double ProbabilisticForecaster::OverlapWeight(int stride) const {
+  return std::min(1.0, static_cast<double>(std::max(stride, 1)) / horizon_);
 }
 
 void ProbabilisticForecaster::ReplayAdaptive(const Errors& errors) {
@@ -457,7 +461,7 @@ void ProbabilisticForecaster::ReplayAdaptive(const Errors& errors) {
       const double c = errors.level[o][j];
       std::tie(u_lo[j], u_hi[j]) = ObservedLevels(j, c, c + errors.e[o][j]);
     }
-    adaptive_.Observe(u_lo, u_hi);
+    adaptive_.Observe(u_lo, u_hi, OverlapWeight(errors.origin_stride));
   }
 }
 

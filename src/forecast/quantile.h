@@ -151,6 +151,7 @@ class ProbabilisticForecaster {
   // The adaptive levels: the calibration's forecasts replayed, then tracked by Update().
   void ReplayAdaptive(const Errors& errors);
   absl::Status TrackForecast();             // the forecast at the current origin becomes pending
+  double OverlapWeight(int stride) const;   // of forecasts `stride` apart: stride / horizon
   void Realise(std::span<const double> z);  // new observations, model scale
   // Sets level_power_ and level_ref_ from the errors (level scaling, above).
   void EstimateLevelPower(const Errors& errors);
