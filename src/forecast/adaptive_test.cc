@@ -252,3 +252,70 @@ TEST(AdaptiveTest, UpdateInOneChunkOrStepByStepAgrees) {
 
 }  // namespace
 }  // namespace prewarm::forecast
+
+namespace prewarm::forecast {
+namespace {
+
+// The backtest's chain (backtest.cc RunChain): a fit per origin, the steps up to the next
+// origin observed, the next fit carrying the levels on.
+std::vector<QuantileForecast> Chain(const std::vector<double>& y, const std::vector<int>& origins,
+                                    std::vector<int>* updates = nullptr) {
+  std::vector<QuantileForecast> out;
+  std::unique_ptr<ProbabilisticForecaster> previous;
+  int previous_origin = 0;
+  for (int origin : origins) {
+    if (previous)
+      previous->Observe(std::span(y).subspan(previous_origin, origin - previous_origin));
+    auto f = std::make_unique<ProbabilisticForecaster>(Transform::Log1p(),
+                                                       std::make_unique<SeasonalNaive>(kPeriod));
+    EXPECT_TRUE(f->Fit(std::span(y).first(origin), FitContext{{kPeriod}}, kHorizon).ok());
+    if (previous) {
+      const int before = previous->adaptive().updates();
+      EXPECT_TRUE(f->CarryAdaptive(std::move(*previous)));
+      EXPECT_EQ(f->adaptive().updates(), before);
+    }
+    if (updates != nullptr) updates->push_back(f->adaptive().updates());
+    out.push_back(*f->Predict(kHorizon));
+    previous = std::move(f);
+    previous_origin = origin;
+  }
+  return out;
+}
+
+TEST(AdaptiveTest, TheBacktestChainLearnsFromEachOriginsForecastOnceItIsIn) {
+  const std::vector<double> y = Series(3000, 2.0, 2.0, 0, 19);
+  std::vector<int> updates;
+  Chain(y, {1500, 1600, 1603, 1700}, &updates);
+  // Each origin adds the previous origin's forecast, once its kHorizon steps are in: the
+  // one at 1600 is not complete at 1603 and is scored by the fit at 1700.
+  EXPECT_EQ(updates[1], updates[0] + 1);
+  EXPECT_EQ(updates[2], updates[1]);
+  EXPECT_EQ(updates[3], updates[2] + 2);
+
+  // Levels carry only between forecasters that read them alike.
+  ProbabilisticForecaster a(Transform::Log1p(), std::make_unique<SeasonalNaive>(kPeriod));
+  ProbabilisticForecaster b(Transform::Log1p(), std::make_unique<SeasonalNaive>(kPeriod));
+  ASSERT_TRUE(a.Fit(std::span(y).first(1500), FitContext{{kPeriod}}, kHorizon).ok());
+  ASSERT_TRUE(b.Fit(std::span(y).first(1500), FitContext{{kPeriod}}, kHorizon + 1).ok());
+  EXPECT_FALSE(b.CarryAdaptive(std::move(a)));
+}
+
+TEST(AdaptiveTest, TheBacktestChainReadsNothingAfterEachOrigin) {
+  // Two series equal up to step 2000, one five times larger after it: every origin up to
+  // 2000 forecasts the same, the first one after it does not.
+  const std::vector<double> calm = Series(3000, 2.0, 2.0, 0, 23);
+  std::vector<double> wild = calm;
+  for (size_t t = 2000; t < wild.size(); ++t) wild[t] *= 5;
+  const std::vector<int> origins = {1400, 1600, 1800, 2000, 2200};
+  const std::vector<QuantileForecast> a = Chain(calm, origins), b = Chain(wild, origins);
+  for (size_t i = 0; i < origins.size(); ++i) {
+    if (origins[i] <= 2000) {
+      EXPECT_EQ(a[i].q, b[i].q) << origins[i];
+    } else {
+      EXPECT_NE(a[i].q, b[i].q) << origins[i];
+    }
+  }
+}
+
+}  // namespace
+}  // namespace prewarm::forecast

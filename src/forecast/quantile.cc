@@ -150,6 +150,7 @@ absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitCo
         fmt::format("{}: no forecast errors to calibrate quantiles (series of {} for horizon {})",
                     model_->name(), y.size(), horizon));
   }
+  shared_shape_ = std::make_shared<const std::vector<double>>(shape_);
   ReplayAdaptive(errors);
   if (adaptive_.levels().empty()) return absl::OkStatus();
   track_stride_ = std::max(1, errors.origin_stride);
@@ -417,7 +418,6 @@ absl::Status ProbabilisticForecaster::Update(std::span<const double> new_obs) {
     RETURN_IF_ERROR(model_->Update(part));
     Realise(part);
     i += piece;
-    since_tracked_ += static_cast<int>(piece);
     if (since_tracked_ >= track_stride_) RETURN_IF_ERROR(TrackForecast());
   }
   return absl::OkStatus();
@@ -425,25 +425,38 @@ absl::Status ProbabilisticForecaster::Update(std::span<const double> new_obs) {
 
 absl::Status ProbabilisticForecaster::TrackForecast() {
   ASSIGN_OR_RETURN(const std::vector<double> fc, model_->Predict(horizon_));
-  pending_.push_back(Pending{ToCalibration(fc), std::vector<double>(horizon_, kNaN), 0});
+  Pending p;
+  p.weight = OverlapWeight(since_tracked_ > 0 ? since_tracked_ : track_stride_);
+  p.shape = shared_shape_;
+  p.actual.assign(horizon_, kNaN);
+  for (int j = 0; j < horizon_; ++j) p.steps.push_back(StepAt(j, ToCalibration(fc[j])));
+  pending_.push_back(std::move(p));
   since_tracked_ = 0;
   return absl::OkStatus();
 }
 
+void ProbabilisticForecaster::Observe(std::span<const double> new_obs) {
+  if (model_ && track_stride_ > 0) Realise(transform_.Forward(new_obs));
+}
+
 void ProbabilisticForecaster::Realise(std::span<const double> z) {
+  since_tracked_ += static_cast<int>(z.size());
   for (double v : z) {
     const double a = ToCalibration(v);
     for (Pending& p : pending_) {
-      if (p.filled < horizon_) p.actual[p.filled++] = a;
+      if (p.filled < static_cast<int>(p.actual.size())) p.actual[p.filled++] = a;
     }
   }
-  std::vector<double> u_lo(horizon_), u_hi(horizon_);
-  while (!pending_.empty() && pending_.front().filled == horizon_) {
+  std::vector<double> u_lo, u_hi;
+  while (!pending_.empty() &&
+         pending_.front().filled == static_cast<int>(pending_.front().actual.size())) {
     const Pending& p = pending_.front();
-    for (int j = 0; j < horizon_; ++j) {
-      std::tie(u_lo[j], u_hi[j]) = ObservedLevels(j, p.forecast[j], p.actual[j]);
+    u_lo.resize(p.actual.size());
+    u_hi.resize(p.actual.size());
+    for (size_t j = 0; j < p.actual.size(); ++j) {
+      std::tie(u_lo[j], u_hi[j]) = ObservedLevels(p.steps[j], *p.shape, p.actual[j]);
     }
-    adaptive_.Observe(u_lo, u_hi, OverlapWeight(track_stride_));
+    adaptive_.Observe(u_lo, u_hi, p.weight);
     pending_.pop_front();
   }
 }
@@ -459,49 +472,80 @@ void ProbabilisticForecaster::ReplayAdaptive(const Errors& errors) {
   for (size_t o = 0; o < errors.e.size(); ++o) {  // origins in time order
     for (int j = 0; j < horizon_; ++j) {
       const double c = errors.level[o][j];
-      std::tie(u_lo[j], u_hi[j]) = ObservedLevels(j, c, c + errors.e[o][j]);
+      std::tie(u_lo[j], u_hi[j]) = ObservedLevels(StepAt(j, c), shape_, c + errors.e[o][j]);
     }
     adaptive_.Observe(u_lo, u_hi, OverlapWeight(errors.origin_stride));
   }
 }
 
-double ProbabilisticForecaster::ShapeLevel(double z) const {
-  const size_t n = shape_.size();
+bool ProbabilisticForecaster::CarryAdaptive(ProbabilisticForecaster&& previous) {
+  if (adaptive_.levels().empty() || previous.adaptive_.levels() != adaptive_.levels() ||
+      previous.horizon_ != horizon_ || previous.track_stride_ <= 0 ||
+      previous.calibration_.kind() != calibration_.kind()) {
+    return false;
+  }
+  adaptive_ = std::move(previous.adaptive_);
+  // This fit's forecast overlaps the previous one's by the steps between them.
+  if (previous.since_tracked_ > 0) {
+    for (Pending& p : pending_) p.weight = OverlapWeight(previous.since_tracked_);
+  }
+  // Its forecasts still awaiting steps go first (issued earlier), with the distributions
+  // they were issued with; this fit's own forecast follows.
+  std::deque<Pending> pending = std::move(previous.pending_);
+  for (Pending& p : pending_) pending.push_back(std::move(p));
+  pending_ = std::move(pending);
+  return true;
+}
+
+ProbabilisticForecaster::StepDistribution ProbabilisticForecaster::StepAt(int j, double c) const {
+  StepDistribution d;
+  d.c = c;
+  d.loc = loc_[j];
+  d.scale = scale_[j];
+  d.factor = LevelFactor(c);
+  d.p0 = options_.zero_mass && std::isfinite(c)
+             ? (c < ZeroThreshold() ? zero_share_low_[j] : zero_share_high_[j])
+             : 0.0;
+  return d;
+}
+
+double ProbabilisticForecaster::ShapeLevel(const std::vector<double>& shape, double z) {
+  const size_t n = shape.size();
   if (n == 0 || std::isnan(z)) return kNaN;
-  if (n == 1) return z < shape_[0] ? 0.0 : 1.0;
+  if (n == 1) return z < shape[0] ? 0.0 : 1.0;
   // The inverse of ExtendedQuantile: the largest level whose quantile is <= z.
   const double step = 1.0 / static_cast<double>(n - 1);
-  if (z < shape_[0]) {
-    const double gap = shape_[1] - shape_[0];
-    return gap > 0 ? (z - shape_[0]) / gap * step : 0.0;
+  if (z < shape[0]) {
+    const double gap = shape[1] - shape[0];
+    return gap > 0 ? (z - shape[0]) / gap * step : 0.0;
   }
-  if (z > shape_[n - 1]) {
-    const double gap = shape_[n - 1] - shape_[n - 2];
-    return gap > 0 ? 1 + (z - shape_[n - 1]) / gap * step : 1.0;
+  if (z > shape[n - 1]) {
+    const double gap = shape[n - 1] - shape[n - 2];
+    return gap > 0 ? 1 + (z - shape[n - 1]) / gap * step : 1.0;
   }
   const size_t k =
-      static_cast<size_t>(std::upper_bound(shape_.begin(), shape_.end(), z) - shape_.begin());
+      static_cast<size_t>(std::upper_bound(shape.begin(), shape.end(), z) - shape.begin());
   if (k == n) return 1.0;
-  const double lo = shape_[k - 1], hi = shape_[k];
+  const double lo = shape[k - 1], hi = shape[k];
   const double frac = hi > lo ? (z - lo) / (hi - lo) : 0.0;
   return (static_cast<double>(k - 1) + frac) / static_cast<double>(n - 1);
 }
 
-std::pair<double, double> ProbabilisticForecaster::ObservedLevels(int j, double c, double a) const {
-  if (!std::isfinite(c) || !std::isfinite(a)) return {kNaN, kNaN};
-  const double d = (a - c) / LevelFactor(c) - loc_[j];
+std::pair<double, double> ProbabilisticForecaster::ObservedLevels(const StepDistribution& d,
+                                                                  const std::vector<double>& shape,
+                                                                  double a) {
+  if (!std::isfinite(d.c) || !std::isfinite(a)) return {kNaN, kNaN};
+  const double dev = (a - d.c) / d.factor - d.loc;
   double u;
-  if (scale_[j] > 0) {
-    u = ShapeLevel(d / scale_[j]);
+  if (d.scale > 0) {
+    u = ShapeLevel(shape, dev / d.scale);
   } else {
-    u = d < 0 ? 0.0 : (d > 0 ? 1.0 : 0.5);
+    u = dev < 0 ? 0.0 : (dev > 0 ? 1.0 : 0.5);
   }
   // Predict's zero mass: every level up to p0 reads 0, so a 0 lies at [0, max(p0, u)]
   // (at or below every level: the quantiles are counts, >= 0), and a positive count above
   // the mass.
-  const double p0 =
-      options_.zero_mass ? (c < ZeroThreshold() ? zero_share_low_[j] : zero_share_high_[j]) : 0.0;
-  const double u_hi = p0 > 0 ? std::max(p0, u) : u;
+  const double u_hi = d.p0 > 0 ? std::max(d.p0, u) : u;
   return {a <= 0 ? -std::numeric_limits<double>::infinity() : u_hi, u_hi};
 }
 

@@ -130,6 +130,18 @@ class ProbabilisticForecaster {
   const Transform& transform() const { return transform_; }
   int calibration_samples() const { return samples_; }
   const AdaptiveIntervals& adaptive() const { return adaptive_; }
+  // After Fit: continue the adaptive levels of the forecaster this one replaces, instead of
+  // the replay of its own calibration, so that they keep learning from forecasts made out
+  // of sample, across refits. `previous` must have absorbed the same observations (Update()
+  // up to this fit's last step); its forecasts still awaiting steps carry over with the
+  // distributions they were issued with. False (nothing carried) when the two do not match
+  // (levels, horizon, calibration scale) or `previous` tracked nothing.
+  bool CarryAdaptive(ProbabilisticForecaster&& previous);
+  // Observations that arrived, for the adaptive levels only: the forecasts awaiting them
+  // are scored, the model is not rolled forward and issues no new one (the caller refits
+  // next). The backtest's origins: each fit's forecast is scored by the steps up to the
+  // next origin, and the next fit carries the levels on.
+  void Observe(std::span<const double> new_obs);
 
  private:
   struct Errors;  // errors[origin][step] on the transformed scale
@@ -144,15 +156,25 @@ class ProbabilisticForecaster {
   absl::StatusOr<Errors> RefitErrors(std::span<const double> z, const FitContext& ctx, int first,
                                      int stride) const;
   void Calibrate(const Errors& errors);
-  // The levels [u_lo, u_hi] (adaptive.h) of an actual `a` at step j of a forecast `c`, both
-  // on the calibration scale, in the distribution Predict() reads.
-  std::pair<double, double> ObservedLevels(int j, double c, double a) const;
-  double ShapeLevel(double z) const;  // the level of a standardised error: inverse of shape_
+  // One step's forecast distribution as Predict() reads it, frozen when it was issued.
+  struct StepDistribution {
+    double c = 0;  // the point forecast, calibration scale
+    double loc = 0, scale = 0;
+    double factor = 1;  // LevelFactor(c)
+    double p0 = 0;      // zero mass
+  };
+  StepDistribution StepAt(int j, double c) const;
+  // The levels [u_lo, u_hi] (adaptive.h) of an actual `a` (calibration scale) in it.
+  static std::pair<double, double> ObservedLevels(const StepDistribution& d,
+                                                  const std::vector<double>& shape, double a);
+  // The level of a standardised error: the inverse of the extended quantile of `shape`.
+  static double ShapeLevel(const std::vector<double>& shape, double z);
   // The adaptive levels: the calibration's forecasts replayed, then tracked by Update().
   void ReplayAdaptive(const Errors& errors);
-  absl::Status TrackForecast();             // the forecast at the current origin becomes pending
-  double OverlapWeight(int stride) const;   // of forecasts `stride` apart: stride / horizon
-  void Realise(std::span<const double> z);  // new observations, model scale
+  absl::Status TrackForecast();            // the forecast at the current origin becomes pending
+  double OverlapWeight(int stride) const;  // of forecasts `stride` apart: stride / horizon
+  // New observations (model scale): score the pending forecasts they complete.
+  void Realise(std::span<const double> z);
   // Sets level_power_ and level_ref_ from the errors (level scaling, above).
   void EstimateLevelPower(const Errors& errors);
   // The errors' scale at a forecast `c` (calibration scale) relative to level_ref_.
@@ -184,9 +206,13 @@ class ProbabilisticForecaster {
   int samples_ = 0;              // held-out errors behind shape_
   AdaptiveIntervals adaptive_;
   struct Pending {  // a forecast issued by Update(), calibration scale, awaiting its steps
-    std::vector<double> forecast, actual;
+    std::vector<StepDistribution> steps;
+    std::shared_ptr<const std::vector<double>> shape;
+    std::vector<double> actual;
     int filled = 0;
+    double weight = 1;  // OverlapWeight of the steps since the forecast before it
   };
+  std::shared_ptr<const std::vector<double>> shared_shape_;  // shape_, for Pending
   std::deque<Pending> pending_;
   int track_stride_ = 0;   // steps between tracked forecasts (0: none tracked)
   int since_tracked_ = 0;  // steps absorbed since the last one
