@@ -39,9 +39,8 @@
 // widest held-out error (the calibrated quantile function is extended past its extremes
 // linearly, with the slope of its outermost gap, and the observations' levels with it, so
 // beta < 0 for one outside every held-out error). With alpha_t floored at 0 the interval
-// could not be wider than the errors seen: errors that double would leave a 98 % interval
-// near 92 %. The aggregate is a mean of clamped values. Cheap: O(levels x experts x steps)
-// per update.
+// could not be wider than the errors seen, and errors that double would stay uncovered. The
+// aggregate is a mean of clamped values. Cheap: O(levels x experts x steps) per update.
 #pragma once
 
 #include <span>

@@ -53,12 +53,17 @@
 // held-out forecasts are too few for a 98 % interval: 24 origins of a 10-step horizon).
 //
 // Adaptive levels (adaptive.h): on top of the static calibration, every quantile level but
-// the median is read at an adapted level, tracked online from the realised observations. Fit
-// replays the calibration's held-out forecasts in time order through it (each one realised before
-// the end of the window, so nothing after the origin is read), and Update() carries it on: the
-// forecast issued every `stride` steps (the calibration's origin spacing) counts once all its
-// horizon steps have arrived. The backtest (Fit, Predict) and the daemon (Fit, Update, Predict) run
-// this same code. The median, the mean and the calibration itself are unchanged.
+// the median is read at an adapted level, tracked online from how earlier forecasts fared.
+// A forecast counts once all its horizon steps have arrived, scored against the
+// distribution it was issued with. The first Fit starts the levels by replaying the
+// calibration's held-out forecasts (realised before the end of the window). From then on
+// they learn from forecasts made out of sample: Update() (the daemon, between refits) scores
+// the forecast issued every `stride` steps, Observe() (the backtest, between origins) the
+// one made at the fit, and CarryAdaptive() hands the levels and the forecasts still
+// awaiting steps to the forecaster fitted next. Replayed alone, the levels average to
+// nominal over the span they were calibrated on and cannot see that the next errors are
+// larger than all of the span's (wc98_1min). The median, the mean and the calibration
+// itself are unchanged.
 #pragma once
 
 #include <deque>
