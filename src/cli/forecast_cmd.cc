@@ -46,6 +46,7 @@ struct BacktestFlags {
   int jobs = 1;
   std::string point = "model";
   int calibration_origins = 0;  // 0: QuantileOptions' default
+  std::string adaptive = "on";  // adaptive interval levels (forecast/adaptive.h)
   std::string calibration = "update";
 };
 
@@ -187,6 +188,10 @@ absl::StatusOr<fc::BacktestOptions> MakeOptions(const BacktestFlags& f) {
   }
   o.quantiles.use_update = f.calibration == "update";
   if (f.calibration_origins > 0) o.quantiles.origins = f.calibration_origins;
+  if (f.adaptive != "on" && f.adaptive != "off") {
+    return absl::InvalidArgumentError("--adaptive must be 'on' or 'off'");
+  }
+  o.quantiles.adaptive.enabled = f.adaptive == "on";
   for (const std::string& m : o.models) RETURN_IF_ERROR(fc::MakeModel(m).status());
   return o;
 }
@@ -284,6 +289,10 @@ void AddBacktest(CLI::App& forecast) {
       ->capture_default_str();
   b->add_option("--calibration-origins", f->calibration_origins,
                 "refit origins of the quantile calibration (default 8)");
+  b->add_option("--adaptive", f->adaptive,
+                "adaptive interval levels: on (tracked online, carried from origin to origin) "
+                "or off (the static calibration alone)")
+      ->capture_default_str();
   b->callback([f] { Exit(Backtest(*f)); });
 }
 

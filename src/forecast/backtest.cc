@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <set>
 #include <span>
 
@@ -134,23 +136,30 @@ std::array<double, kNumMetrics> Score(const std::vector<std::vector<double>>& q,
   return m;
 }
 
-absl::StatusOr<std::vector<std::vector<double>>> FitPredict(const Row& row,
-                                                            std::span<const double> train,
-                                                            const std::vector<int>& periods, int h,
-                                                            const Config& config) {
+// Fits at one origin; `previous` (the forecaster of the origin before, rolled forward to
+// this one, or null) hands its adaptive levels on. `fitted` receives the forecaster.
+absl::StatusOr<std::vector<std::vector<double>>> FitPredict(
+    const Row& row, std::span<const double> train, const std::vector<int>& periods, int h,
+    const Config& config, ProbabilisticForecaster* previous = nullptr,
+    std::unique_ptr<ProbabilisticForecaster>* fitted = nullptr) {
   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, MakeModel(row.model, periods));
-  ProbabilisticForecaster f(row.transform, std::move(model), config.quantiles);
-  RETURN_IF_ERROR(f.Fit(train, FitContext{periods}, h));
-  ASSIGN_OR_RETURN(QuantileForecast qf, f.Predict(h));
+  auto f =
+      std::make_unique<ProbabilisticForecaster>(row.transform, std::move(model), config.quantiles);
+  RETURN_IF_ERROR(f->Fit(train, FitContext{periods}, h));
+  if (previous != nullptr) f->CarryAdaptive(std::move(*previous));
+  ASSIGN_OR_RETURN(QuantileForecast qf, f->Predict(h));
+  if (fitted != nullptr) *fitted = std::move(f);
   return ScoredQuantiles(qf, h, config.point == BacktestOptions::Point::kModel);
 }
 
 Outcome Evaluate(const Row& row, std::span<const double> train, std::span<const double> test,
-                 const std::vector<int>& periods, const Config& config) {
+                 const std::vector<int>& periods, const Config& config,
+                 ProbabilisticForecaster* previous = nullptr,
+                 std::unique_ptr<ProbabilisticForecaster>* fitted = nullptr) {
   Outcome out;
   const double start = ThreadCpuSeconds();
   absl::StatusOr<std::vector<std::vector<double>>> q =
-      FitPredict(row, train, periods, static_cast<int>(test.size()), config);
+      FitPredict(row, train, periods, static_cast<int>(test.size()), config, previous, fitted);
   out.cpu_s = ThreadCpuSeconds() - start;
   if (!q.ok()) {
     out.error = std::string(q.status().message());
@@ -172,6 +181,35 @@ std::vector<Outcome> RunTask(const Task& task, const std::vector<Row>& rows, con
   std::span<const double> test(y.data() + task.origin, spec.horizon);
   std::vector<Outcome> out;
   for (const Row& row : rows) out.push_back(Evaluate(row, train, test, spec.periods, config));
+  return out;
+}
+
+// One row on one sub-series through every origin in order: the forecaster fitted at an
+// origin observes the steps up to the next origin (ProbabilisticForecaster::Observe: its
+// adaptive levels learn how its forecast fared, once all its steps are in), and the next
+// fit carries those levels on. Nothing after an origin is read before that origin's
+// forecast. (The daemon does the same with Update() between its refits, which also rolls
+// the model and tracks the forecasts it issues on the way.)
+std::vector<Outcome> RunChain(int sub, const Row& row, const std::vector<int>& origins,
+                              const SeriesSpec& spec, const BuiltSeries& series,
+                              const Config& config, const std::function<void()>& fitted_one) {
+  const std::vector<double>& y = series.ys[sub];
+  std::vector<Outcome> out;
+  std::unique_ptr<ProbabilisticForecaster> previous;
+  int previous_origin = 0;
+  for (int origin : origins) {
+    if (previous) {
+      previous->Observe(std::span(y).subspan(previous_origin, origin - previous_origin));
+    }
+    const int lo = spec.train ? std::max(0, origin - *spec.train) : 0;
+    std::span<const double> train(y.data() + lo, origin - lo);
+    std::span<const double> test(y.data() + origin, spec.horizon);
+    std::unique_ptr<ProbabilisticForecaster> fitted;
+    out.push_back(Evaluate(row, train, test, spec.periods, config, previous.get(), &fitted));
+    previous = std::move(fitted);
+    previous_origin = origin;
+    fitted_one();
+  }
   return out;
 }
 
@@ -295,9 +333,35 @@ absl::StatusOr<BacktestReport> RunBacktest(const SeriesSpec& spec, const BuiltSe
   for (int sub = 0; sub < static_cast<int>(series.ys.size()); ++sub) {
     for (int o : origins) tasks.push_back({sub, o});
   }
-  std::vector<std::vector<Outcome>> results = RunParallel(
-      tasks, std::max(1, options.jobs),
-      [&](const Task& t) { return RunTask(t, rows, spec, series, config); }, options.on_task_done);
+  std::vector<std::vector<Outcome>> results;
+  if (config.quantiles.adaptive.enabled) {
+    // Adaptive levels carry from origin to origin: one chain per (sub-series, row), in
+    // parallel, each through the origins in order.
+    const size_t subs = series.ys.size();
+    std::vector<std::vector<Outcome>> chains(subs * rows.size());
+    std::mutex progress_mu;
+    size_t done = 0;
+    const auto fitted_one = [&] {
+      if (!options.on_task_done) return;
+      std::lock_guard<std::mutex> l(progress_mu);
+      options.on_task_done(++done, chains.size() * origins.size());
+    };
+    ParallelFor(chains.size(), std::max(1, options.jobs), [&](size_t c) {
+      chains[c] = RunChain(static_cast<int>(c / rows.size()), rows[c % rows.size()], origins, spec,
+                           series, config, fitted_one);
+    });
+    results.assign(tasks.size(), std::vector<Outcome>(rows.size()));
+    for (size_t c = 0; c < chains.size(); ++c) {
+      for (size_t i = 0; i < origins.size(); ++i) {
+        results[(c / rows.size()) * origins.size() + i][c % rows.size()] = std::move(chains[c][i]);
+      }
+    }
+  } else {
+    results = RunParallel(
+        tasks, std::max(1, options.jobs),
+        [&](const Task& t) { return RunTask(t, rows, spec, series, config); },
+        options.on_task_done);
+  }
   BacktestReport report = Protocol(spec, series, origins);
   for (size_t r = 0; r < rows.size(); ++r) {
     std::vector<const Outcome*> outs;

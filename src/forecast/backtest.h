@@ -39,9 +39,12 @@ struct BacktestOptions {
   // whose Q_0.5 is the point forecast), or the calibrated median (point + error median).
   enum class Point { kModel, kCalibratedMedian };
   Point point = Point::kModel;
+  // With quantiles.adaptive.enabled, each (sub-series, row) runs through the origins in
+  // order and the adaptive levels carry from one to the next (RunChain in backtest.cc).
   QuantileOptions quantiles;
-  // Called once per finished (sub-series, origin) task, one call at a time, `done` counting
-  // up to `total`: the CLI's progress line. Empty: nothing is reported.
+  // Called once per finished (sub-series, origin) task (with adaptive levels: per
+  // (sub-series, row, origin) fit), one call at a time, `done` counting up to `total`: the
+  // CLI's progress line. Empty: nothing is reported.
   ProgressFn on_task_done;
 };
 

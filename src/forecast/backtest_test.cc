@@ -83,12 +83,14 @@ TEST(BacktestTest, ThreadsGiveTheSameFigures) {
   options.transforms = {"none"};
   auto one = RunBacktest(f.spec, f.series, options);
   options.jobs = 3;
-  // Progress: one call per (sub-series, origin), one at a time, counting up to the total.
+  // Progress: one call per (sub-series, row, origin) fit (the rows run through the origins
+  // in order, carrying their adaptive levels), one at a time, counting up to the total.
   std::vector<std::pair<size_t, size_t>> calls;
   options.on_task_done = [&](size_t done, size_t total) { calls.emplace_back(done, total); };
   auto three = RunBacktest(f.spec, f.series, options);
   ASSERT_TRUE(one.ok() && three.ok());
-  ASSERT_EQ(calls.size(), f.series.ys.size() * static_cast<size_t>(f.spec.origins));
+  ASSERT_EQ(calls.size(),
+            f.series.ys.size() * options.models.size() * static_cast<size_t>(f.spec.origins));
   for (size_t i = 0; i < calls.size(); ++i) {
     EXPECT_EQ(calls[i], std::make_pair(i + 1, calls.size()));
   }
@@ -96,6 +98,13 @@ TEST(BacktestTest, ThreadsGiveTheSameFigures) {
     EXPECT_EQ(one->models[i].mase, three->models[i].mase);
     EXPECT_EQ(one->models[i].coverage80, three->models[i].coverage80);
   }
+  // Without adaptive levels: independent (sub-series, origin) tasks, one call each.
+  calls.clear();
+  options.quantiles.adaptive.enabled = false;
+  auto fixed = RunBacktest(f.spec, f.series, options);
+  ASSERT_TRUE(fixed.ok());
+  ASSERT_EQ(calls.size(), f.series.ys.size() * static_cast<size_t>(f.spec.origins));
+  EXPECT_EQ(fixed->models[0].mase, one->models[0].mase);  // the point forecast is the same
 }
 
 TEST(BacktestTest, FailuresAreCountedWithTheirReason) {

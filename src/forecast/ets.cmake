@@ -1,4 +1,5 @@
-# Transforms, optimiser, seasonal naive, ETS, Croston/SBA and the quantile calibrator.
+# Transforms, optimiser, seasonal naive, ETS, Croston/SBA, the quantile calibrator and its
+# adaptive interval levels.
 target_sources(prewarm_forecast PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/transform.cc
   ${CMAKE_CURRENT_LIST_DIR}/optim.cc
@@ -6,6 +7,7 @@ target_sources(prewarm_forecast PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/models/ets_filter.cc
   ${CMAKE_CURRENT_LIST_DIR}/models/ets.cc
   ${CMAKE_CURRENT_LIST_DIR}/models/croston.cc
+  ${CMAKE_CURRENT_LIST_DIR}/adaptive.cc
   ${CMAKE_CURRENT_LIST_DIR}/quantile.cc
 )
 
@@ -16,6 +18,7 @@ prewarm_test(forecast_ets_test SRCS
   ${CMAKE_CURRENT_LIST_DIR}/models/ets_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/models/croston_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/quantile_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/adaptive_test.cc
   LIBS prewarm_forecast)
 target_compile_definitions(forecast_ets_test PRIVATE
   PREWARM_TRACES_DIR="${PROJECT_SOURCE_DIR}/../shared/data/traces"

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <tuple>
 
 #include "forecast/models/ets.h"
 #include "forecast/series.h"
@@ -44,6 +45,16 @@ double NormalQuantile(double p) {
          (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
+// SortedQuantile, and beyond [0, 1] (adaptive levels below 0 or above 1: wider than every
+// held-out error) linear with the slope of the outermost gap.
+double ExtendedQuantile(const std::vector<double>& sorted, double p) {
+  const size_t n = sorted.size();
+  if (n < 2 || (p >= 0 && p <= 1)) return SortedQuantile(sorted, p);
+  const double step = 1.0 / static_cast<double>(n - 1);
+  if (p < 0) return sorted[0] + p / step * (sorted[1] - sorted[0]);
+  return sorted[n - 1] + (p - 1) / step * (sorted[n - 1] - sorted[n - 2]);
+}
+
 int FirstUsablePeriod(std::span<const double> y, const FitContext& ctx) {
   for (int p : ctx.periods) {
     if (p > 1 && y.size() >= 2 * static_cast<size_t>(p)) return p;
@@ -60,7 +71,8 @@ struct ProbabilisticForecaster::Errors {
   std::vector<std::vector<double>> zero_low, zero_high;
   std::vector<std::vector<double>> level;  // [origin][step]: the forecast, calibration scale
   double low = 0.5;
-  int stride = 1;  // steps between origins
+  int stride = 1;         // steps between origins, at most the horizon
+  int origin_stride = 1;  // steps between origins
   // `actual` and `fc` on the calibration scale (0 there is a count of 0).
   void Add(std::span<const double> actual, std::span<const double> fc) {
     std::vector<double>& err = e.emplace_back(fc.size());
@@ -109,6 +121,9 @@ absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitCo
   if (horizon < 1) return absl::InvalidArgumentError("quantiles: horizon must be >= 1");
   // A model that chooses its own transform (auto) is fitted on the counts.
   if (prototype_->ChoosesTransform()) transform_ = Transform::None();
+  adaptive_ = AdaptiveIntervals();
+  pending_.clear();
+  track_stride_ = since_tracked_ = 0;
   if (transform_.kind() == Transform::Kind::kBoxCox && std::isnan(transform_.lambda())) {
     transform_ = Transform::AutoBoxCox(y, FirstUsablePeriod(y, ctx));
   }
@@ -135,7 +150,11 @@ absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitCo
         fmt::format("{}: no forecast errors to calibrate quantiles (series of {} for horizon {})",
                     model_->name(), y.size(), horizon));
   }
-  return absl::OkStatus();
+  shared_shape_ = std::make_shared<const std::vector<double>>(shape_);
+  ReplayAdaptive(errors);
+  if (adaptive_.levels().empty()) return absl::OkStatus();
+  track_stride_ = std::max(1, errors.origin_stride);
+  return TrackForecast();
 }
 
 double ProbabilisticForecaster::ZeroThreshold() const { return calibration_.Forward(0.5); }
@@ -199,6 +218,7 @@ absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::UpdateE
   Errors out;
   out.low = ZeroThreshold();
   out.stride = std::min(stride, horizon_);
+  out.origin_stride = stride;
   for (int o = first; o + horizon_ <= n; o += stride) {
     ASSIGN_OR_RETURN(std::vector<double> fc, m->Predict(horizon_));
     out.Add(ToCalibration(z.subspan(o, horizon_)), ToCalibration(fc));
@@ -211,6 +231,7 @@ absl::StatusOr<ProbabilisticForecaster::Errors> ProbabilisticForecaster::RefitEr
     std::span<const double> z, const FitContext& ctx, int first, int stride) const {
   Errors out;
   out.low = ZeroThreshold();
+  out.origin_stride = stride;
   for (int o = first; o + horizon_ <= static_cast<int>(z.size()); o += stride) {
     absl::StatusOr<std::unique_ptr<Model>> m = FitCalibrationModel(z.first(o), ctx);
     if (!m.ok()) continue;  // too short this early: skip the origin
@@ -354,18 +375,19 @@ absl::StatusOr<QuantileForecast> ProbabilisticForecaster::Predict(int h) const {
   std::vector<double> var = ModelVariance(h);
   // The distribution at step j: point + loc + scale * z for z on a grid of the shape.
   auto value = [&](int j, double p) {
-    if (options_.zero_mass && var.empty() &&
-        p <= (ToCalibration(point[j]) < ZeroThreshold() ? zero_share_low_[j]
-                                                        : zero_share_high_[j])) {
-      return 0.0;
-    }
+    const double p0 =
+        options_.zero_mass && var.empty()
+            ? (ToCalibration(point[j]) < ZeroThreshold() ? zero_share_low_[j] : zero_share_high_[j])
+            : 0.0;
+    if (p0 > 0 && p <= p0) return 0.0;
     if (!var.empty()) {
       return std::min(cap_, transform_.Inverse(point[j] + std::sqrt(var[j]) * NormalQuantile(p)));
     }
     const double c = ToCalibration(point[j]);
-    const double dev = LevelFactor(c) * (loc_[j] + scale_[j] * SortedQuantile(shape_, p));
+    const double dev = LevelFactor(c) * (loc_[j] + scale_[j] * ExtendedQuantile(shape_, p));
     return std::min(cap_, calibration_.Inverse(c + dev));
   };
+  // The interval levels move with the adaptive layer; the mean's grid does not.
   QuantileForecast out;
   out.levels = options_.levels;
   out.q.assign(out.levels.size(), std::vector<double>(h));
@@ -375,7 +397,7 @@ absl::StatusOr<QuantileForecast> ProbabilisticForecaster::Predict(int h) const {
   constexpr int kGrid = 100;
   for (int j = 0; j < h; ++j) {
     for (size_t l = 0; l < out.levels.size(); ++l) {
-      double v = value(j, out.levels[l]);
+      double v = value(j, adaptive_.Level(out.levels[l]));
       out.q[l][j] = l > 0 ? std::max(v, out.q[l - 1][j]) : v;
     }
     for (int g = 0; g < kGrid; ++g) out.mean[j] += value(j, (g + 0.5) / kGrid) / kGrid;
@@ -385,7 +407,146 @@ absl::StatusOr<QuantileForecast> ProbabilisticForecaster::Predict(int h) const {
 
 absl::Status ProbabilisticForecaster::Update(std::span<const double> new_obs) {
   if (!model_) return absl::FailedPreconditionError("quantiles: not fitted");
-  return model_->Update(transform_.Forward(new_obs));
+  const std::vector<double> z = transform_.Forward(new_obs);
+  if (track_stride_ <= 0 || z.empty()) return model_->Update(z);
+  // In pieces that end where a tracked forecast is due, so that it is issued from the
+  // state after exactly those steps, as the calibration's replay issued them.
+  for (size_t i = 0; i < z.size();) {
+    const size_t piece =
+        std::min(z.size() - i, static_cast<size_t>(track_stride_ - since_tracked_));
+    const std::span<const double> part = std::span(z).subspan(i, piece);
+    RETURN_IF_ERROR(model_->Update(part));
+    Realise(part);
+    i += piece;
+    if (since_tracked_ >= track_stride_) RETURN_IF_ERROR(TrackForecast());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProbabilisticForecaster::TrackForecast() {
+  ASSIGN_OR_RETURN(const std::vector<double> fc, model_->Predict(horizon_));
+  Pending p;
+  p.weight = OverlapWeight(since_tracked_ > 0 ? since_tracked_ : track_stride_);
+  p.shape = shared_shape_;
+  p.actual.assign(horizon_, kNaN);
+  for (int j = 0; j < horizon_; ++j) p.steps.push_back(StepAt(j, ToCalibration(fc[j])));
+  pending_.push_back(std::move(p));
+  since_tracked_ = 0;
+  return absl::OkStatus();
+}
+
+void ProbabilisticForecaster::Observe(std::span<const double> new_obs) {
+  if (model_ && track_stride_ > 0) Realise(transform_.Forward(new_obs));
+}
+
+void ProbabilisticForecaster::Realise(std::span<const double> z) {
+  since_tracked_ += static_cast<int>(z.size());
+  for (double v : z) {
+    const double a = ToCalibration(v);
+    for (Pending& p : pending_) {
+      if (p.filled < static_cast<int>(p.actual.size())) p.actual[p.filled++] = a;
+    }
+  }
+  std::vector<double> u_lo, u_hi;
+  while (!pending_.empty() &&
+         pending_.front().filled == static_cast<int>(pending_.front().actual.size())) {
+    const Pending& p = pending_.front();
+    u_lo.resize(p.actual.size());
+    u_hi.resize(p.actual.size());
+    for (size_t j = 0; j < p.actual.size(); ++j) {
+      std::tie(u_lo[j], u_hi[j]) = ObservedLevels(p.steps[j], *p.shape, p.actual[j]);
+    }
+    adaptive_.Observe(u_lo, u_hi, p.weight);
+    pending_.pop_front();
+  }
+}
+
+double ProbabilisticForecaster::OverlapWeight(int stride) const {
+  return std::min(1.0, static_cast<double>(std::max(stride, 1)) / horizon_);
+}
+
+void ProbabilisticForecaster::ReplayAdaptive(const Errors& errors) {
+  adaptive_ = AdaptiveIntervals(options_.levels, options_.adaptive);
+  if (adaptive_.levels().empty()) return;
+  std::vector<double> u_lo(horizon_), u_hi(horizon_);
+  for (size_t o = 0; o < errors.e.size(); ++o) {  // origins in time order
+    for (int j = 0; j < horizon_; ++j) {
+      const double c = errors.level[o][j];
+      std::tie(u_lo[j], u_hi[j]) = ObservedLevels(StepAt(j, c), shape_, c + errors.e[o][j]);
+    }
+    adaptive_.Observe(u_lo, u_hi, OverlapWeight(errors.origin_stride));
+  }
+}
+
+bool ProbabilisticForecaster::CarryAdaptive(ProbabilisticForecaster&& previous) {
+  if (adaptive_.levels().empty() || previous.adaptive_.levels() != adaptive_.levels() ||
+      previous.horizon_ != horizon_ || previous.track_stride_ <= 0 ||
+      previous.calibration_.kind() != calibration_.kind()) {
+    return false;
+  }
+  adaptive_ = std::move(previous.adaptive_);
+  // This fit's forecast overlaps the previous one's by the steps between them.
+  if (previous.since_tracked_ > 0) {
+    for (Pending& p : pending_) p.weight = OverlapWeight(previous.since_tracked_);
+  }
+  // Its forecasts still awaiting steps go first (issued earlier), with the distributions
+  // they were issued with; this fit's own forecast follows.
+  std::deque<Pending> pending = std::move(previous.pending_);
+  for (Pending& p : pending_) pending.push_back(std::move(p));
+  pending_ = std::move(pending);
+  return true;
+}
+
+ProbabilisticForecaster::StepDistribution ProbabilisticForecaster::StepAt(int j, double c) const {
+  StepDistribution d;
+  d.c = c;
+  d.loc = loc_[j];
+  d.scale = scale_[j];
+  d.factor = LevelFactor(c);
+  d.p0 = options_.zero_mass && std::isfinite(c)
+             ? (c < ZeroThreshold() ? zero_share_low_[j] : zero_share_high_[j])
+             : 0.0;
+  return d;
+}
+
+double ProbabilisticForecaster::ShapeLevel(const std::vector<double>& shape, double z) {
+  const size_t n = shape.size();
+  if (n == 0 || std::isnan(z)) return kNaN;
+  if (n == 1) return z < shape[0] ? 0.0 : 1.0;
+  // The inverse of ExtendedQuantile: the largest level whose quantile is <= z.
+  const double step = 1.0 / static_cast<double>(n - 1);
+  if (z < shape[0]) {
+    const double gap = shape[1] - shape[0];
+    return gap > 0 ? (z - shape[0]) / gap * step : 0.0;
+  }
+  if (z > shape[n - 1]) {
+    const double gap = shape[n - 1] - shape[n - 2];
+    return gap > 0 ? 1 + (z - shape[n - 1]) / gap * step : 1.0;
+  }
+  const size_t k =
+      static_cast<size_t>(std::upper_bound(shape.begin(), shape.end(), z) - shape.begin());
+  if (k == n) return 1.0;
+  const double lo = shape[k - 1], hi = shape[k];
+  const double frac = hi > lo ? (z - lo) / (hi - lo) : 0.0;
+  return (static_cast<double>(k - 1) + frac) / static_cast<double>(n - 1);
+}
+
+std::pair<double, double> ProbabilisticForecaster::ObservedLevels(const StepDistribution& d,
+                                                                  const std::vector<double>& shape,
+                                                                  double a) {
+  if (!std::isfinite(d.c) || !std::isfinite(a)) return {kNaN, kNaN};
+  const double dev = (a - d.c) / d.factor - d.loc;
+  double u;
+  if (d.scale > 0) {
+    u = ShapeLevel(shape, dev / d.scale);
+  } else {
+    u = dev < 0 ? 0.0 : (dev > 0 ? 1.0 : 0.5);
+  }
+  // Predict's zero mass: every level up to p0 reads 0, so a 0 lies at [0, max(p0, u)]
+  // (at or below every level: the quantiles are counts, >= 0), and a positive count above
+  // the mass.
+  const double u_hi = d.p0 > 0 ? std::max(d.p0, u) : u;
+  return {a <= 0 ? -std::numeric_limits<double>::infinity() : u_hi, u_hi};
 }
 
 }  // namespace prewarm::forecast

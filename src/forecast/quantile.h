@@ -51,12 +51,27 @@
 // structure (no new selection), rolled over a span that holds its own held-out folds, but
 // at up to `update_origins` origins rather than the selection's 24 (the selection's own
 // held-out forecasts are too few for a 98 % interval: 24 origins of a 10-step horizon).
+//
+// Adaptive levels (adaptive.h): on top of the static calibration, every quantile level but
+// the median is read at an adapted level, tracked online from how earlier forecasts fared.
+// A forecast counts once all its horizon steps have arrived, scored against the
+// distribution it was issued with. The first Fit starts the levels by replaying the
+// calibration's held-out forecasts (realised before the end of the window). From then on
+// they learn from forecasts made out of sample: Update() (the daemon, between refits) scores
+// the forecast issued every `stride` steps, Observe() (the backtest, between origins) the
+// one made at the fit, and CarryAdaptive() hands the levels and the forecasts still
+// awaiting steps to the forecaster fitted next. Replayed alone, the levels average to
+// nominal over the span they were calibrated on and cannot see that the next errors are
+// larger than all of the span's (wc98_1min). The median, the mean and the calibration
+// itself are unchanged.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "forecast/adaptive.h"
 #include "forecast/model.h"
 #include "forecast/transform.h"
 
@@ -100,6 +115,8 @@ struct QuantileOptions {
   // On log1p, scale the errors by (1 + forecast)^-beta, beta in [0, 0.5] fitted to the
   // held-out errors (below).
   bool level_scaling = true;
+  // Online adaptive interval levels (adaptive.h) on top of the calibration.
+  AdaptiveOptions adaptive;
 };
 
 class ProbabilisticForecaster {
@@ -111,11 +128,25 @@ class ProbabilisticForecaster {
 
   absl::Status Fit(std::span<const double> y, const FitContext& ctx, int horizon);
   absl::StatusOr<QuantileForecast> Predict(int h) const;  // 1 <= h <= horizon
-  absl::Status Update(std::span<const double> new_obs);   // model state; calibration kept
+  // Model state and the adaptive levels; the calibration is kept.
+  absl::Status Update(std::span<const double> new_obs);
 
   const Model& model() const { return *model_; }  // the fitted model (valid after Fit)
   const Transform& transform() const { return transform_; }
   int calibration_samples() const { return samples_; }
+  const AdaptiveIntervals& adaptive() const { return adaptive_; }
+  // After Fit: continue the adaptive levels of the forecaster this one replaces, instead of
+  // the replay of its own calibration, so that they keep learning from forecasts made out
+  // of sample, across refits. `previous` must have absorbed the same observations (Update()
+  // up to this fit's last step); its forecasts still awaiting steps carry over with the
+  // distributions they were issued with. False (nothing carried) when the two do not match
+  // (levels, horizon, calibration scale) or `previous` tracked nothing.
+  bool CarryAdaptive(ProbabilisticForecaster&& previous);
+  // Observations that arrived, for the adaptive levels only: the forecasts awaiting them
+  // are scored, the model is not rolled forward and issues no new one (the caller refits
+  // next). The backtest's origins: each fit's forecast is scored by the steps up to the
+  // next origin, and the next fit carries the levels on.
+  void Observe(std::span<const double> new_obs);
 
  private:
   struct Errors;  // errors[origin][step] on the transformed scale
@@ -130,6 +161,25 @@ class ProbabilisticForecaster {
   absl::StatusOr<Errors> RefitErrors(std::span<const double> z, const FitContext& ctx, int first,
                                      int stride) const;
   void Calibrate(const Errors& errors);
+  // One step's forecast distribution as Predict() reads it, frozen when it was issued.
+  struct StepDistribution {
+    double c = 0;  // the point forecast, calibration scale
+    double loc = 0, scale = 0;
+    double factor = 1;  // LevelFactor(c)
+    double p0 = 0;      // zero mass
+  };
+  StepDistribution StepAt(int j, double c) const;
+  // The levels [u_lo, u_hi] (adaptive.h) of an actual `a` (calibration scale) in it.
+  static std::pair<double, double> ObservedLevels(const StepDistribution& d,
+                                                  const std::vector<double>& shape, double a);
+  // The level of a standardised error: the inverse of the extended quantile of `shape`.
+  static double ShapeLevel(const std::vector<double>& shape, double z);
+  // The adaptive levels: the calibration's forecasts replayed, then tracked by Update().
+  void ReplayAdaptive(const Errors& errors);
+  absl::Status TrackForecast();            // the forecast at the current origin becomes pending
+  double OverlapWeight(int stride) const;  // of forecasts `stride` apart: stride / horizon
+  // New observations (model scale): score the pending forecasts they complete.
+  void Realise(std::span<const double> z);
   // Sets level_power_ and level_ref_ from the errors (level scaling, above).
   void EstimateLevelPower(const Errors& errors);
   // The errors' scale at a forecast `c` (calibration scale) relative to level_ref_.
@@ -159,6 +209,18 @@ class ProbabilisticForecaster {
   double ZeroThreshold() const;  // a count of 0.5 on the calibration scale
   std::vector<double> shape_;    // sorted standardised errors (their quantiles at each 0.5 %)
   int samples_ = 0;              // held-out errors behind shape_
+  AdaptiveIntervals adaptive_;
+  struct Pending {  // a forecast issued by Update(), calibration scale, awaiting its steps
+    std::vector<StepDistribution> steps;
+    std::shared_ptr<const std::vector<double>> shape;
+    std::vector<double> actual;
+    int filled = 0;
+    double weight = 1;  // OverlapWeight of the steps since the forecast before it
+  };
+  std::shared_ptr<const std::vector<double>> shared_shape_;  // shape_, for Pending
+  std::deque<Pending> pending_;
+  int track_stride_ = 0;   // steps between tracked forecasts (0: none tracked)
+  int since_tracked_ = 0;  // steps absorbed since the last one
   // No value is forecast above this: kCapFactor x the largest count seen. A transform
   // whose inverse explodes (Box-Cox with lambda < 0 near its pole) would otherwise turn
   // one wide error into an astronomically large quantile.

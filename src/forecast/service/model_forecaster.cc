@@ -25,6 +25,10 @@ absl::Status ModelDemandForecaster::Refit(Entry& e, const Series& history, int h
   const bool select = !e.forecaster || n >= 2 * e.selected_on ||
                       now - e.selected_at_ms >= options_.reselect_every_ms;
   FitContext ctx{PeriodsFor(history.step_ms, n)};
+  // The adaptive interval levels carry over from the forecaster this one replaces, once it
+  // has seen the same observations.
+  const bool carry = e.forecaster && e.updates && e.absorbed_until_ms >= history.start_ms &&
+                     RollForward(e, history).ok();
   std::unique_ptr<ProbabilisticForecaster> f;
   if (!select) {  // the structure chosen last time, parameters re-estimated
     f = std::make_unique<ProbabilisticForecaster>(options_.transform,
@@ -40,6 +44,7 @@ absl::Status ModelDemandForecaster::Refit(Entry& e, const Series& history, int h
     std::lock_guard<std::mutex> l(stats_mu_);
     ++stats_.selections;
   }
+  if (carry) f->CarryAdaptive(std::move(*e.forecaster));
   // A model without Update() refits on every call, so it is given the whole history.
   e.updates = f->Update({}).ok();
   e.forecaster = std::move(f);
