@@ -31,8 +31,8 @@
 // (the steps of one forecast miss together; one update per step would count one bad
 // origin h times). Forecasts issued every `stride` < h steps overlap: each is weighted
 // stride / h, so that a day-ahead forecast issued every 20 minutes moves the levels once
-// a day, not 72 times on nearly the same errors (chasing them: wc98_10min's 80 %
-// interval fell from 0.80 to 0.72 without it).
+// a day, not 72 times on nearly the same errors (chasing them lost wc98_10min's 80 %
+// coverage; bench/forecast/README.md, "Adaptive interval levels").
 //
 // Bounded: each expert's alpha stays in [-clamp x alpha, clamp x alpha], clamp 2: from a
 // bound that misses twice the nominal share to one read at level -2 alpha, beyond the
