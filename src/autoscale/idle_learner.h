@@ -209,8 +209,8 @@ class LearnedKeepAlive {
   // one window of `source` (replacing that source's earlier one); a busy key gets neither.
   // Surplus levels: keep-alives, and for an idle level with a reload planned a window of
   // `level` instances (source kSurplusWindowSource + level); with the hybrid histogram each
-  // level plans from a histogram of its own idle times and keeps no less than level 1 does
-  // otherwise. A burst scale-out: a
+  // level plans from a histogram of its own idle times, and its keep-alive is not capped
+  // by level 1's. A burst scale-out: a
   // window of that many instances to the end of the activation's burst window (kBurstWindowSource).
   void Apply(ViewKey& key, uint32_t source) const;
   // The activation under way wants this many instances (0: no scale-out).
