@@ -72,10 +72,7 @@ absl::StatusOr<std::unique_ptr<Policy>> MakeOracle(
 
 HybridHistogramPolicy::HybridHistogramPolicy(HybridHistogramOptions options,
                                              std::map<std::string, std::string> raw)
-    : options_(std::move(options)),
-      raw_(std::move(raw)),
-      empty_(static_cast<size_t>(options_.range_ms / std::max<int64_t>(options_.bin_ms, 1)),
-             std::max<int64_t>(options_.bin_ms, 1)) {}
+    : options_(std::move(options)), raw_(std::move(raw)), unreached_(options_) {}
 HybridHistogramPolicy::~HybridHistogramPolicy() = default;
 
 void HybridHistogramPolicy::Begin(PolicyContext& ctx) {
@@ -84,13 +81,13 @@ void HybridHistogramPolicy::Begin(PolicyContext& ctx) {
 
 HybridWindows HybridHistogramPolicy::Windows(uint32_t key, uint32_t rank) {
   std::vector<Rank>& ranks = keys_[key].ranks;
-  if (rank == 0 || rank > ranks.size()) return orchestrator::HybridHistogram(options_).Windows();
+  if (rank == 0 || rank > ranks.size()) return unreached_.Windows();
   return ranks[rank - 1].hybrid.Windows();
 }
 
 const IdleHistogram& HybridHistogramPolicy::histogram(uint32_t key, uint32_t rank) const {
   const std::vector<Rank>& ranks = keys_[key].ranks;
-  if (rank == 0 || rank > ranks.size()) return empty_;
+  if (rank == 0 || rank > ranks.size()) return unreached_.histogram();
   return ranks[rank - 1].hybrid.histogram();
 }
 
@@ -117,7 +114,6 @@ void HybridHistogramPolicy::Update(PolicyContext& ctx, uint32_t key) {
     Rank& r = ks.ranks[j - 1];
     if (r.idle_since >= 0) r.hybrid.AddIdle((now - r.idle_since) / 1000);
     r.idle_since = -1;
-    r.load_from = r.load_to = 0;
   }
   // Ranks that went idle begin theirs, with the windows their own histograms give now.
   for (uint32_t j = ks.busy; j > busy; --j) {

@@ -93,7 +93,7 @@ class HybridHistogramPolicy final : public Policy {
     explicit Rank(const HybridHistogramOptions& o) : hybrid(o) {}
     orchestrator::HybridHistogram hybrid;
     SimTimeUs idle_since = -1;  // when it last went idle; -1 busy or never reached
-    // Its current idle period's loaded stretch [load_from, load_to); empty when busy.
+    // Its current idle period's loaded stretch [load_from, load_to) (read while idle).
     SimTimeUs load_from = 0, load_to = 0;
   };
   struct KeyState {
@@ -110,7 +110,8 @@ class HybridHistogramPolicy final : public Policy {
   std::map<std::string, std::string> raw_;
   std::vector<KeyState> keys_;
   std::map<std::string, uint64_t> counters_;
-  IdleHistogram empty_;
+  // A rank never reached: no idle times, the standard windows.
+  orchestrator::HybridHistogram unreached_;
 };
 
 // ---- oracle -------------------------------------------------------------------------------
