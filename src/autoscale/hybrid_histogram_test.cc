@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "autoscale/key_autoscaler.h"
 #include "autoscale/settings.h"
@@ -73,15 +74,19 @@ TEST(HybridHistogramCore, KeyAutoscalerWritesThePublishedWindows) {
   KeyInputs in;
   ViewKey key;
   // Invocations of 1 min every 10.5 min: idle times of 9.5 min. Before 3 are known, each
-  // idle period keeps the instance for the standard 4 h.
+  // idle period keeps the instance for the standard 4 h: a window of one instance from the
+  // start of the idle period (the key has no keep-alive of its own: windows say it all).
   int64_t t = 0;
   for (int i = 0; i < 3; ++i, t += static_cast<int64_t>(10.5 * kMin)) {
     ka.Arrival(t, i == 0, in);
     ka.Serving(t, 1, in);
     ka.Serving(t + kMin, 0, in);
     ka.Apply(key, t + kMin, in);
-    EXPECT_EQ(key.keepalive_ms, 4 * 60 * kMin) << i;
-    EXPECT_TRUE(key.windows.empty()) << i;
+    EXPECT_EQ(key.keepalive_ms, 0) << i;
+    ASSERT_EQ(key.windows.size(), 1u) << i;
+    EXPECT_EQ(key.windows[0].target, 1u) << i;
+    EXPECT_EQ(key.windows[0].start_ms, t + kMin) << i;
+    EXPECT_EQ(key.windows[0].end_ms, t + kMin + 4 * 60 * kMin) << i;
   }
   // An overlapping arrival while one runs records no idle time.
   ka.Arrival(t, false, in);
@@ -92,20 +97,34 @@ TEST(HybridHistogramCore, KeyAutoscalerWritesThePublishedWindows) {
   ka.Serving(t + kMin + 1000, 0, in);
   const int64_t idle = t + kMin + 1000;
   ka.Apply(key, idle, in);
-  // Idle times 9.5, 9.5, 9.5 min: unload at once, load one instance again at 8 min, keep
-  // it to 11 min. The second instance is rank 2's, which has no idle time yet: the standard
-  // keep-alive, 4 h.
+  // Idle times 9.5, 9.5, 9.5 min: level 1 unloads at once and loads one instance again at
+  // 8 min, to 11 min. Level 2 went idle at t + 1 min with no idle time yet: the standard
+  // 4 h from then. While both are inside their windows, two instances; otherwise one.
   EXPECT_EQ(key.keepalive_ms, 0);
-  ASSERT_EQ(key.windows.size(), 1u);
-  EXPECT_EQ(key.windows[0].target, 1u);
-  EXPECT_EQ(key.windows[0].start_ms, idle + 8 * kMin);
-  EXPECT_EQ(key.windows[0].end_ms, idle + 11 * kMin);
-  EXPECT_EQ(key.surplus_keepalive_ms, std::vector<int64_t>{4 * 60 * kMin});
+  EXPECT_TRUE(key.surplus_keepalive_ms.empty());
+  ASSERT_EQ(key.windows.size(), 3u);
+  const std::vector<std::tuple<int64_t, int64_t, uint32_t>> want = {
+      {t + kMin, idle + 8 * kMin, 1},
+      {idle + 8 * kMin, idle + 11 * kMin, 2},
+      {idle + 11 * kMin, t + kMin + 4 * 60 * kMin, 1}};
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(key.windows[i].start_ms, std::get<0>(want[i])) << i;
+    EXPECT_EQ(key.windows[i].end_ms, std::get<1>(want[i])) << i;
+    EXPECT_EQ(key.windows[i].target, std::get<2>(want[i])) << i;
+  }
   EXPECT_TRUE(ka.Pending(idle + kMin));
-  // The next arrival ends the idle period: the reload window goes.
+  // The next arrival ends level 1's idle period: its reload window goes, level 2's stays
+  // (one serving, one idle: two instances).
   ka.Arrival(idle + 9 * kMin, false, in);
   ka.Serving(idle + 9 * kMin, 1, in);
   ka.Apply(key, idle + 9 * kMin, in);
+  ASSERT_EQ(key.windows.size(), 1u);
+  EXPECT_EQ(key.windows[0].start_ms, t + kMin);
+  EXPECT_EQ(key.windows[0].end_ms, t + kMin + 4 * 60 * kMin);
+  EXPECT_EQ(key.windows[0].target, 2u);
+  // Two serving: no level is idle, no window.
+  ka.Serving(idle + 9 * kMin + 1000, 2, in);
+  ka.Apply(key, idle + 9 * kMin + 1000, in);
   EXPECT_TRUE(key.windows.empty());
 }
 

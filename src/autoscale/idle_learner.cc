@@ -276,7 +276,10 @@ void LearnedKeepAlive::Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAlive
   if (config.bursts && activation_ms_ >= 0) {
     BurstScaleOut(at_ms, busy, config, memory_ratio, start_s);
   }
-  if (config.surplus_levels == 0) return;
+  if (config.surplus_levels == 0) {
+    busy_ = busy;
+    return;
+  }
   // Levels are made as they are first reached (most keys never serve two at once, and a
   // level's learner is most of a key's memory): a level not reached yet has no transition
   // to record, and Apply stops at the first level that has never been idle.
@@ -342,14 +345,17 @@ void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
            (w.source > kSurplusWindowSource &&
             w.source <= kSurplusWindowSource + 1 + levels_.size());
   });
+  if (hybrid_) {
+    ApplyHybrid(key, source);
+    return;
+  }
   if (burst_target_ > 0) {
     AddWindow(key, activation_ms_, activation_ms_, burst_end_ms_, burst_target_,
               kBurstWindowSource);
   }
   key.surplus_keepalive_ms.clear();
-  // A surplus level keeps no longer than level 1 (it serves only on top of it); the hybrid
-  // histogram's levels are applications of their own.
-  const int64_t level1 = planned_at_ == UINT64_MAX || hybrid_ ? INT64_MAX : plan_.keepalive_ms();
+  // A surplus level keeps no longer than level 1 (it serves only on top of it).
+  const int64_t level1 = planned_at_ == UINT64_MAX ? INT64_MAX : plan_.keepalive_ms();
   for (uint32_t l = 2; l < 2 + levels_.size(); ++l) {
     const Level& lv = levels_[l - 2];
     if (lv.planned_at == UINT64_MAX) break;  // never idle yet: level 1's
@@ -368,6 +374,41 @@ void LearnedKeepAlive::Apply(ViewKey& key, uint32_t source) const {
   key.keepalive_ms = plan_.keepalive_ms();
   if (plan_.reload() && idle_since_ms_ >= 0) {
     AddReloadWindow(key, idle_since_ms_, plan_, 1, source);
+  }
+}
+
+void LearnedKeepAlive::ApplyHybrid(ViewKey& key, uint32_t source) const {
+  // Every idle instance may go at once: the windows alone say how many stay. Each idle
+  // level (the key's first instance, a concurrency rank above it) wants one idle instance
+  // loaded while inside its own window; instances are interchangeable, so which one a
+  // level keeps does not matter, only how many (as the simulator's baseline counts them).
+  key.keepalive_ms = 0;
+  key.surplus_keepalive_ms.clear();
+  std::vector<std::pair<int64_t, int64_t>> loaded;  // [from, to) per idle level
+  int64_t received = 0;
+  auto add = [&](int64_t idle_since, const IdlePlan& plan) {
+    if (idle_since < 0 || plan.keep_until_ms <= plan.prewarm_ms) return;
+    loaded.emplace_back(idle_since + plan.prewarm_ms, idle_since + plan.keep_until_ms);
+    received = std::max(received, idle_since);
+  };
+  if (planned_at_ != UINT64_MAX) add(idle_since_ms_, plan_);
+  for (const Level& lv : levels_) {
+    if (lv.planned_at != UINT64_MAX) add(lv.idle_since_ms, lv.plan);
+  }
+  if (loaded.empty()) return;
+  // One window per stretch over which the number of levels inside their windows is
+  // constant: the instances serving, plus that many idle.
+  std::vector<int64_t> edges;
+  for (const auto& [from, to] : loaded) {
+    edges.push_back(from);
+    edges.push_back(to);
+  }
+  std::sort(edges.begin(), edges.end());
+  edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
+  for (size_t e = 0; e + 1 < edges.size(); ++e) {
+    uint32_t inside = 0;
+    for (const auto& [from, to] : loaded) inside += from <= edges[e] && edges[e] < to;
+    if (inside > 0) AddWindow(key, received, edges[e], edges[e + 1], busy_ + inside, source);
   }
 }
 

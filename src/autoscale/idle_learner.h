@@ -93,8 +93,10 @@ class IdleLearner {
 struct LearnedKeepAliveConfig {
   // Who plans an idle period: kCost, the IdleLearner's cheapest plan at the prices below;
   // kHybridHistogram, Shahrad et al.'s hybrid histogram (hybrid_histogram.h) with
-  // `hybrid`: no prices, and the same windows for every instance of the key (callers set
-  // surplus_levels = 0, bursts and timers off for the published policy).
+  // `hybrid`: no prices; each concurrency level (surplus_levels of them above the first)
+  // an application of its own, as the reference simulator's concurrency mode has it
+  // (callers set bursts and timers off for the published policy; levels past the last
+  // have no window and go when idle).
   enum class Planner : uint8_t { kCost, kHybridHistogram };
   Planner planner = Planner::kCost;
   HybridHistogramOptions hybrid;
@@ -208,10 +210,11 @@ class LearnedKeepAlive {
   // Writes the current plan into `key`: keep-alive, and while idle with a reload planned,
   // one window of `source` (replacing that source's earlier one); a busy key gets neither.
   // Surplus levels: keep-alives, and for an idle level with a reload planned a window of
-  // `level` instances (source kSurplusWindowSource + level); with the hybrid histogram each
-  // level plans from a histogram of its own idle times, and its keep-alive is not capped
-  // by level 1's. A burst scale-out: a
+  // `level` instances (source kSurplusWindowSource + level). A burst scale-out: a
   // window of that many instances to the end of the activation's burst window (kBurstWindowSource).
+  // With the hybrid histogram every level (the first included) plans from a histogram of
+  // its own idle times, and the key gets no keep-alive, only windows of `source`: while n
+  // instances serve and m idle levels are inside their windows, n + m instances.
   void Apply(ViewKey& key, uint32_t source) const;
   // The activation under way wants this many instances (0: no scale-out).
   uint32_t burst_target() const { return burst_target_; }
@@ -221,6 +224,8 @@ class LearnedKeepAlive {
                   int64_t at_ms) const;
   // The key's idle periods per day (at least 1), over the time watched (at least an hour).
   double PerDay(uint64_t samples, int64_t at_ms) const;
+  // Apply for the hybrid histogram: windows only, counting the idle levels inside theirs.
+  void ApplyHybrid(ViewKey& key, uint32_t source) const;
   void BurstScaleOut(int64_t at_ms, uint32_t busy, const LearnedKeepAliveConfig& config,
                      double memory_ratio, double start_s);
   static constexpr uint32_t kMaxBurstLevels = 64;

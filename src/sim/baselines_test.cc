@@ -446,16 +446,33 @@ TEST(HybridHistogram, MinuteFixtureConcurrencyAsTheOrchestratorRunsIt) {
 }
 
 TEST(HybridHistogram, MinuteFixtureSurplusRankAsTheOrchestratorRunsIt) {
-  // Rank 2 (surplus level 2) goes idle at 11 with no idle time known: the standard 4 h. The
-  // reconciler gives the r-th most recently busy loaded instance level r's keep-alive, so
-  // B keeps rank 2's while A serves, but once A is drained (21, 1 min after rank 1 went
-  // idle) B is the most recently busy one left and gets level 1's 1 min, long over: it is
-  // drained too. Waste: B 10 min, A 1 min (the published policy keeps B to the end: 30).
+  // Rank 2 (surplus level 2) goes idle at 11 with no idle time known: the standard 4 h, so
+  // one idle instance stays loaded to the end (40) whichever instance it is; rank 1 goes
+  // idle at 20 and keeps one more for 1 min. Waste 29 + 1 = 30 min, as the published
+  // policy's (MinuteFixtureConcurrencyEachRankHasItsOwnHistogram). Ranking instances by
+  // recency instead lost it: once rank 1's instance drained, rank 2's was the most recently
+  // busy left and got level 1's 1 min (11 min in all).
   SimResult r = RunHybridOrchestrator(SecondInstanceInMinuteTen(), {{"hybrid_min_samples", "3"}},
                                       MinuteConfig());
   EXPECT_EQ(r.arrivals, 21u);
   EXPECT_EQ(r.cold, 2u);
-  EXPECT_NEAR(r.wasted_mb_s, 11 * 60 * 100, 2 * 60 * 100);
+  EXPECT_NEAR(r.wasted_mb_s, 30 * 60 * 100, 60 * 100);
+}
+
+TEST(HybridHistogram, MinuteFixtureConcurrencyRanksDecideApartAsTheOrchestratorRunsIt) {
+  // MinuteFixtureConcurrencyRanksDecideApart's workload: the same 6 cold starts and 46 min
+  // of waste (within a minute: the reconciler acts on its ticks, not on window edges).
+  std::vector<uint32_t> counts(50, 0);
+  for (int m : {0, 10, 20, 30, 40}) counts[m] = 1;
+  for (int m : {0, 2, 4, 6, 10, 12}) counts[m] = 2;
+  Workload w = OneKey(counts);
+  w.keys[0].service.mean_s = 60;
+  auto out = AtStepResolution(w, MinuteModel::kConcurrency);
+  ASSERT_TRUE(out.ok()) << out.status();
+  SimResult r = RunHybridOrchestrator(*out, {{"hybrid_min_samples", "3"}}, MinuteConfig());
+  EXPECT_EQ(r.arrivals, 15u);
+  EXPECT_EQ(r.cold, 6u);
+  EXPECT_NEAR(r.wasted_mb_s, 46 * 60 * 100, 60 * 100);
 }
 
 TEST(HybridHistogram, OverlappingInvocationsRecordNoIdleTime) {
