@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "autoscale/key_autoscaler.h"
+#include "autoscale/reconciler.h"
 #include "autoscale/settings.h"
 
 namespace prewarm::orchestrator {
@@ -114,18 +115,61 @@ TEST(HybridHistogramCore, KeyAutoscalerWritesThePublishedWindows) {
   }
   EXPECT_TRUE(ka.Pending(idle + kMin));
   // The next arrival ends level 1's idle period: its reload window goes, level 2's stays
-  // (one serving, one idle: two instances).
+  // (one serving, one idle: two instances), and the serving one is kept whatever the
+  // windows say (a window of 1 without end).
   ka.Arrival(idle + 9 * kMin, false, in);
   ka.Serving(idle + 9 * kMin, 1, in);
   ka.Apply(key, idle + 9 * kMin, in);
-  ASSERT_EQ(key.windows.size(), 1u);
-  EXPECT_EQ(key.windows[0].start_ms, t + kMin);
-  EXPECT_EQ(key.windows[0].end_ms, t + kMin + 4 * 60 * kMin);
-  EXPECT_EQ(key.windows[0].target, 2u);
-  // Two serving: no level is idle, no window.
+  ASSERT_EQ(key.windows.size(), 2u);
+  EXPECT_EQ(key.windows[0].end_ms, INT64_MAX);
+  EXPECT_EQ(key.windows[0].target, 1u);
+  EXPECT_EQ(key.windows[1].start_ms, t + kMin);
+  EXPECT_EQ(key.windows[1].end_ms, t + kMin + 4 * 60 * kMin);
+  EXPECT_EQ(key.windows[1].target, 2u);
+  // Two serving: no level is idle; both are kept.
   ka.Serving(idle + 9 * kMin + 1000, 2, in);
   ka.Apply(key, idle + 9 * kMin + 1000, in);
-  EXPECT_TRUE(key.windows.empty());
+  ASSERT_EQ(key.windows.size(), 1u);
+  EXPECT_EQ(key.windows[0].target, 2u);
+  EXPECT_EQ(key.windows[0].end_ms, INT64_MAX);
+}
+
+// Live, a key is serving (a client was answered) before its instance sees a connection, and
+// before its first idle period planned anything: the reconciler must not take that
+// instance for an idle one past its keep-alive (the hybrid's key keep-alive is 0).
+TEST(HybridHistogramCore, AServingKeyKeepsItsInstanceBeforeItsFirstIdlePeriod) {
+  auto s = PolicySettings("hybrid-histogram");
+  ASSERT_TRUE(s.ok());
+  ReconcilerConfig rc = MakeReconcilerConfig(*s);
+  Reconciler r(rc);
+  ClusterView v;
+  v.regions = {ViewRegion{"r", {}}};
+  ViewNode node;
+  node.id = "n";
+  node.free_slots = 3;
+  v.nodes = {node};
+  ViewKey key;
+  key.tmpl = "t";
+  ViewInstance inst;
+  inst.id = "i";
+  inst.state = ViewState::kReady;
+  inst.used = true;
+  key.instances = {inst};
+  v.keys = {key};
+  KeyAutoscaler ka(s->learned, 0);
+  KeyInputs in;
+  ka.Arrival(1000, true, in);
+  ka.Serving(1000, 1, in);  // answered; the connection is not in the view yet
+  ka.Apply(v.keys[0], 1000, in);
+  EXPECT_TRUE(r.Reconcile(v, 2000).empty()) << "the answered key's instance is kept";
+  // Idle: the first idle period's standard window keeps it too.
+  ka.Serving(3000, 0, in);
+  ka.Apply(v.keys[0], 3000, in);
+  EXPECT_TRUE(r.Reconcile(v, 60'000).empty());
+  // ... and no longer than the standard 4 h.
+  auto d = r.Reconcile(v, 3000 + 4 * 60 * kMin);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].kind, Decision::kDrain);
 }
 
 }  // namespace

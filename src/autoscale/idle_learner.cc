@@ -395,6 +395,9 @@ void LearnedKeepAlive::ApplyHybrid(ViewKey& key, uint32_t source) const {
   for (const Level& lv : levels_) {
     if (lv.planned_at != UINT64_MAX) add(lv.idle_since_ms, lv.plan);
   }
+  // The instances serving stay whatever the windows say: live, a client that was just
+  // answered may not have connected yet, and its instance looks idle to the reconciler.
+  if (busy_ > 0) AddWindow(key, received, 0, INT64_MAX, busy_, source);
   if (loaded.empty()) return;
   // One window per stretch over which the number of levels inside their windows is
   // constant: the instances serving, plus that many idle.
