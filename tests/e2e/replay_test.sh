@@ -56,4 +56,29 @@ check "a region without --ecs is refused (exit 2) and named" \
   bash -c "[[ $? == 2 ]] && grep -q 'singapore' '$WORK/bad.txt'"
 "$PREWARM" replay --trace "$WORK/trace.csv" --target 192.0.2.53:53 "${ECS[@]}" >/dev/null 2>"$WORK/bad2.txt"
 check "a target off loopback is refused" grep -q 'loopback' "$WORK/bad2.txt"
+
+# The published hybrid histogram (`autoscaler: {policy: hybrid-histogram}`) live, on the
+# same trace: until a key has 5 idle times each idle period keeps its instance for the
+# standard 4 h, so after each region's first start nothing is drained and the later
+# requests are warm. (It once drained every instance as soon as it was ready: a client
+# answered before it connects looked idle.)
+stop_up
+"$PREWARM" up --print-config |
+  sed 's/autoscaler: {policy: predictive}/autoscaler: {policy: hybrid-histogram}/' >"$WORK/hybrid.yaml"
+check "the hybrid's config names its policy" grep -q 'policy: hybrid-histogram' "$WORK/hybrid.yaml"
+HLOG="$WORK/up-hybrid.log"
+start_up "$HLOG" --config "$WORK/hybrid.yaml"
+trap 'stop_up; rm -rf "$WORK"' EXIT
+check "prewarm up comes up again under the hybrid histogram" wait_until 60 three_nodes
+stop_if_failed "$HLOG"
+"$PREWARM" replay --trace "$WORK/trace.csv" --target 127.0.0.1:5353 --port 80 --speed 20 \
+  "${ECS[@]}" --json "$WORK/hybrid.json" >"$WORK/hybrid-out.txt" 2>"$WORK/hybrid-err.txt"
+check "replay under the hybrid exits 0" test $? -eq 0 || tail -5 "$WORK/hybrid-err.txt"
+hsummary() { python3 -c "import json; print(json.load(open('$WORK/hybrid.json'))['summary']['$1'])" 2>/dev/null; }
+HANSWERED=$(hsummary answered) HCOLD=$(hsummary cold)
+check "under the hybrid every arrival was answered ($HANSWERED)" test "${HANSWERED:-0}" -eq 48
+check "under the hybrid only the starts of the first requests were cold ($HCOLD of 48)" \
+  test "${HCOLD:-48}" -le 6
+check "under the hybrid no instance was drained while its key's keep-alive window held" \
+  bash -c "! grep 'reconciler: drain' '$HLOG'"
 finish
