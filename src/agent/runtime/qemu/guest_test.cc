@@ -147,6 +147,42 @@ TEST(InitramfsTest, CarriesTheTemplateAndIsContentAddressed) {
   fs::remove_all(cache);
 }
 
+TEST(InitramfsTest, CarriesTheWorkingDirAndTheOwnPortMode) {
+  std::string cache = TempPath("cache-own");
+  std::string mods = cache + "/mods";
+  fs::create_directories(mods + "/kernel/fs");
+  for (const std::string& m : GuestModules())
+    Write(mods + "/kernel/fs/" + m + ".ko", "module " + m);
+  std::string act = cache + "/activate";
+  Write(act, "activate-binary");
+  GuestKernel k{"6.1.0-test", "", mods};
+  GuestWorkload w;
+  w.argv = {"busybox", "httpd", "-f", "-p", "8080"};
+  w.port = 8080;
+  w.own_port = true;
+  w.cwd = "/srv/my app";  // a file, not a shell word: any absolute path
+  auto a = EnsureInitramfs(cache, k, w, "/bin/busybox", act);
+  ASSERT_TRUE(a.ok()) << a.status();
+  std::string out =
+      Shell("cd " + cache + " && /bin/busybox cpio -i -d prewarm/conf prewarm/cwd < " + *a +
+            " 2>/dev/null; cat prewarm/conf; echo; cat prewarm/cwd");
+  EXPECT_NE(out.find("OWN_PORT=1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("PORT=8080\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\n/srv/my app"), std::string::npos) << out;
+  EXPECT_NE(GuestInitScript().find("$PORT $OWN_PORT $RUN_UID $RUN_GID /.prewarm/argv "
+                                   "/.prewarm/env /.prewarm/cwd"),
+            std::string::npos);
+  w.own_port = false;
+  auto b = EnsureInitramfs(cache, k, w, "/bin/busybox", act);
+  ASSERT_TRUE(b.ok());
+  EXPECT_NE(*a, *b) << "the mode is part of the initramfs";
+  w.cwd = "www";
+  auto rel = EnsureInitramfs(cache, k, w, "/bin/busybox", act);
+  ASSERT_FALSE(rel.ok());
+  EXPECT_NE(rel.status().message().find("working dir 'www' must be absolute"), std::string::npos);
+  fs::remove_all(cache);
+}
+
 TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   RealProcessRunner runner;
   QemuOptions o;
