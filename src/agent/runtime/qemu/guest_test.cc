@@ -183,6 +183,37 @@ TEST(InitramfsTest, CarriesTheWorkingDirAndTheOwnPortMode) {
   fs::remove_all(cache);
 }
 
+TEST(GuestWorkloadTest, AnImageTemplatesUserWorkdirAndOwnPortReachTheGuest) {
+  QemuOptions o;
+  InstanceSpec spec;
+  spec.port = 80;
+  spec.tmpl.command = {"/usr/bin/prewarm-httpd"};
+  spec.tmpl.env = {{"GREETING", "hi"}};
+  GuestWorkload w = GuestWorkloadOf(spec, o);
+  // A shipped template: the runtime's unprivileged user, /, the socket on the instance's port.
+  EXPECT_EQ(w.uid, 65534u);
+  EXPECT_EQ(w.gid, 65534u);
+  EXPECT_EQ(w.cwd, "/");
+  EXPECT_EQ(w.port, 80);
+  EXPECT_FALSE(w.own_port);
+  EXPECT_EQ(GuestPort(spec), 80);
+  EXPECT_TRUE(w.snapshot);
+  EXPECT_EQ(w.env.at("GREETING"), "hi");
+  // An image's user, working dir and exposed port.
+  spec.tmpl.user = std::pair<uint32_t, uint32_t>{4242, 4343};
+  spec.tmpl.cwd = "/www";
+  spec.tmpl.app_port = 8080;
+  w = GuestWorkloadOf(spec, o);
+  EXPECT_EQ(w.uid, 4242u);
+  EXPECT_EQ(w.gid, 4343u);
+  EXPECT_EQ(w.cwd, "/www");
+  EXPECT_EQ(w.port, 8080);
+  EXPECT_TRUE(w.own_port);
+  EXPECT_EQ(GuestPort(spec), 8080) << "slirp's forward and the tap forwarder go to the app";
+  spec.tmpl.cwd = "";
+  EXPECT_EQ(GuestWorkloadOf(spec, o).cwd, "/");
+}
+
 TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   RealProcessRunner runner;
   QemuOptions o;
