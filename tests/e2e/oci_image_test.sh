@@ -33,30 +33,10 @@ check "docker-registry serves on 127.0.0.1" start_registry "$WORK"
 stop_if_failed "$WORK/registry.log"
 PORT=$REGISTRY_PORT
 
-# --- The image: layer 1 busybox, prewarm-httpd, users, files; layer 2 deletes two of them.
+# --- The image (registry_lib.sh): layer 1 busybox, prewarm-httpd, users, files; layer 2
+# deletes two of them; tags web (socket-activated) and own (its own port 8080).
 L=$WORK/layout
-B=$WORK/bundle
-R=$B/rootfs
-umoci init --layout "$L" && umoci new --image "$L:web" && umoci unpack --image "$L:web" "$B" >/dev/null
-mkdir -p "$R/bin" "$R/usr/bin" "$R/etc" "$R/www/old"
-cp /bin/busybox "$R/bin/busybox" && ln -s busybox "$R/bin/sh"
-cp "$HTTPD" "$R/usr/bin/prewarm-httpd"
-printf 'root:x:0:0:root:/root:/bin/sh\nweb:x:4242:4343:web:/www:/bin/sh\n' >"$R/etc/passwd"
-printf 'root:x:0:\nweb:x:4343:\n' >"$R/etc/group"
-echo "first layer" >"$R/www/index.html"
-echo "secret of the first layer" >"$R/www/secret.txt"
-echo "old" >"$R/www/old/a.txt"
-umoci repack --refresh-bundle --image "$L:web" "$B"
-rm "$R/www/secret.txt" && rm -r "$R/www/old"
-echo "hello from an OCI image" >"$R/www/index.html"
-umoci repack --image "$L:web" "$B"
-umoci config --image "$L:web" --config.entrypoint /usr/bin/prewarm-httpd --config.cmd=--root \
-  --config.cmd=/www --config.user web --config.workingdir /www --config.env GREETING=from-image
-# The same layers, but an app that listens on a port of its own (busybox httpd on 8080):
-# the agent relays each connection into the instance's network namespace.
-umoci config --image "$L:web" --tag own --config.entrypoint /bin/busybox --config.cmd=httpd \
-  --config.cmd=-f --config.cmd=-p --config.cmd=8080 --config.cmd=-h --config.cmd=/www \
-  --config.exposedports 8080/tcp
+build_test_image "$L" "$WORK/bundle" "$HTTPD"
 check "umoci built a two-layer image from local files" \
   bash -c "umoci stat --image '$L:web' | grep -c 'sha256:' | awk '\$1 >= 2 {ok=1} END {exit !ok}'"
 REF=docker://127.0.0.1:$PORT/prewarm-test/web:1
