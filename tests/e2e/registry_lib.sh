@@ -75,3 +75,27 @@ SH
       --config.cmd=-f --config.cmd=-p --config.cmd=8080 --config.cmd=-h --config.cmd=/www \
       --config.exposedports 8080/tcp
 }
+
+# image_template NAME IMAGE [ENV]: one of one_node_config's `templates:` items (6 spaces in)
+# naming no command: IMAGE's entrypoint + cmd, ENV (a YAML map) over the image's env.
+image_template() {
+  echo "      - name: $1"
+  echo "        image: $2"
+  [[ -n ${3:-} ]] && echo "        env: $3"
+  printf '        memory: 32MiB\n        scratch: 16MiB\n        probe: /index.html\n'
+}
+
+# check_test_image_served ADDR: an instance of build_test_image's image at ADDR serves its
+# second layer's index.html, and what that layer deleted (a file, a directory) is gone.
+check_test_image_served() {
+  local addr=$1 body
+  body=$(curl -s --max-time 180 --retry 0 "http://$addr/")
+  check "GET / right after the cold answer is the image's second-layer index.html ($body)" \
+    bash -c "[[ '$body' == 'hello from an OCI image' ]]"
+  check "a file the second layer deleted is gone (whiteout): 404" \
+    bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 http://$addr/secret.txt) == 404 ]]"
+  check "a directory the second layer deleted is gone: 404" \
+    bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 http://$addr/old/a.txt) == 404 ]]"
+  check "a file the second layer kept is served: 200" \
+    bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 http://$addr/old2/a.txt) == 200 ]]"
+}

@@ -105,15 +105,20 @@ TEST(HostTscKhzTest, ReadsCpuMhz) {
   fs::remove(path);
 }
 
-TEST(InitramfsTest, CarriesTheTemplateAndIsContentAddressed) {
-  std::string cache = TempPath("cache");
+// A kernel whose modules are stand-ins, and a stand-in prewarm-guest-activate, in `cache`.
+GuestKernel FakeKernel(const std::string& cache) {
   std::string mods = cache + "/mods";
   fs::create_directories(mods + "/kernel/fs");
   for (const std::string& m : GuestModules())
     Write(mods + "/kernel/fs/" + m + ".ko", "module " + m);
-  std::string act = cache + "/activate";
-  Write(act, "activate-binary");
-  GuestKernel k{"6.1.0-test", "", mods};
+  Write(cache + "/activate", "activate-binary");
+  return GuestKernel{"6.1.0-test", "", mods};
+}
+
+TEST(InitramfsTest, CarriesTheTemplateAndIsContentAddressed) {
+  std::string cache = TempPath("cache");
+  std::string mods = cache + "/mods", act = cache + "/activate";
+  GuestKernel k = FakeKernel(cache);
   GuestWorkload w;
   w.argv = {"/usr/bin/prewarm-httpd", "--root", "/srv/content"};
   w.env = {{"A", "1"}};
@@ -149,13 +154,8 @@ TEST(InitramfsTest, CarriesTheTemplateAndIsContentAddressed) {
 
 TEST(InitramfsTest, CarriesTheWorkingDirAndTheOwnPortMode) {
   std::string cache = TempPath("cache-own");
-  std::string mods = cache + "/mods";
-  fs::create_directories(mods + "/kernel/fs");
-  for (const std::string& m : GuestModules())
-    Write(mods + "/kernel/fs/" + m + ".ko", "module " + m);
   std::string act = cache + "/activate";
-  Write(act, "activate-binary");
-  GuestKernel k{"6.1.0-test", "", mods};
+  GuestKernel k = FakeKernel(cache);
   GuestWorkload w;
   w.argv = {"busybox", "httpd", "-f", "-p", "8080"};
   w.port = 8080;
