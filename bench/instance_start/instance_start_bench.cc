@@ -93,6 +93,7 @@ struct Args {
                                        "qemu-api",   "qemu-api-install"};
   std::string httpd = PREWARM_HTTPD_PATH;
   std::string image;    // oci-image: the image's reference
+  std::string pad;      // a file every `static` layer set gets (oci_image.sh's PAD_MB)
   int first = 5;        // oci(-image), qemu-clone/-image from an empty cache, this many times each
   int wrk_seconds = 0;  // oci vs oci-relay under wrk, per round (0: no load test)
   std::vector<int> burst;  // oci: K instances started at once, for each K
@@ -135,6 +136,8 @@ std::optional<Args> ParseArgs(int argc, char** argv) {
       a.httpd = argv[i + 1];
     } else if (flag == "--image") {
       a.image = argv[i + 1];
+    } else if (flag == "--pad") {
+      a.pad = argv[i + 1];
     } else if (flag == "--first") {
       a.first = std::max(0, std::atoi(argv[i + 1]));
     } else if (flag == "--wrk") {
@@ -328,6 +331,18 @@ std::vector<double> Column(const std::vector<Sample>& samples, double Sample::*f
   std::vector<double> v;
   for (const auto& s : samples) v.push_back(s.*field);
   return v;
+}
+
+// The `static` template's layers in `cache` (StaticTestLayers) and, with --pad FILE, a
+// layer holding FILE as /opt/pad.bin on top: the same bytes oci_image.sh puts in its image.
+absl::StatusOr<std::vector<std::string>> StaticLayers(const std::string& cache, const Args& a) {
+  ASSIGN_OR_RETURN(std::vector<std::string> layers, agent::StaticTestLayers(cache, a.httpd));
+  if (!a.pad.empty()) {
+    ASSIGN_OR_RETURN(std::string pad,
+                     agent::BuildFileLayer(cache, "pad", {{a.pad, "/opt/pad.bin"}}));
+    layers.insert(layers.begin(), pad);
+  }
+  return layers;
 }
 
 agent::TemplateSpec StaticTemplate(const std::vector<std::string>& layers) {
@@ -527,7 +542,7 @@ int main(int argc, char** argv) {
         "oci-no-"
         "seccomp,oci-no-userns,oci-seccomp-runtime,qemu-cold-nojail,qemu-clone-nojail,qemu-cold-"
         "nocgroup,qemu-clone-"
-        "nocgroup] [--httpd PATH] [--image "
+        "nocgroup] [--httpd PATH] [--pad FILE] [--image "
         "REF] [--first K] "
         "[--wrk SECONDS] [--burst K,K,...] [--burst-rounds R] [--density-rounds R]\n"
         "qemu variants take settings after the name: qemu-clone:tb8:nothp (restore_tb_size_mb, "
@@ -537,7 +552,7 @@ int main(int argc, char** argv) {
   }
   std::string tag = std::to_string(::getpid());
   fs::path work = fs::temp_directory_path() / ("prewarm-bench-" + tag);
-  auto layers = agent::StaticTestLayers((work / "layers").string(), args->httpd);
+  auto layers = StaticLayers((work / "layers").string(), *args);
   if (!layers.ok()) {
     fmt::print(stderr, "layers: {}\n", layers.status().ToString());
     return 1;
@@ -699,7 +714,7 @@ int main(int argc, char** argv) {
       auto t0 = Clock::now();
       absl::StatusOr<agent::TemplateSpec> t =
           !image ? [&]() -> absl::StatusOr<agent::TemplateSpec> {
-        ASSIGN_OR_RETURN(auto l, agent::StaticTestLayers(cache, args->httpd));
+        ASSIGN_OR_RETURN(auto l, StaticLayers(cache, *args));
         return StaticTemplate(l);
       }()
           : ImageTemplate(args->image, cache, runner);

@@ -24,6 +24,9 @@ WRK=${4:-10}  # seconds per wrk round (3 rounds each); 0: no load test
 # The variants to run; VARIANTS=qemu-clone,qemu-image: the image under QEMU against the
 # `static` template's clones (WRK applies to the oci variants only).
 VARIANTS=${VARIANTS:-oci,oci-image,oci-relay}
+# PAD_MB=45: a file of that many random MiB (incompressible) in the image and, as a layer
+# of its own, in the `static` template: both grow to the issue's image size.
+PAD_MB=${PAD_MB:-0}
 PREWARM=$BUILD/bin/prewarm
 BENCH=$(find "$BUILD" -name instance_start_bench -type f -perm -u+x | head -1)
 for tool in skopeo umoci docker-registry python3 wrk; do
@@ -49,10 +52,16 @@ umoci new --image "$L:static"
 umoci unpack --image "$L:static" "$B" >/dev/null
 cp -a "$WORK"/cache/base-*/. "$B/rootfs/"
 cp -a "$WORK"/cache/static-*/. "$B/rootfs/"
+PAD=()
+if ((PAD_MB > 0)); then
+  head -c $((PAD_MB << 20)) /dev/urandom >"$WORK/pad.bin"
+  mkdir -p "$B/rootfs/opt" && cp "$WORK/pad.bin" "$B/rootfs/opt/pad.bin"
+  PAD=(--pad "$WORK/pad.bin")
+fi
 umoci repack --image "$L:static" "$B"
 umoci config --image "$L:static" --config.entrypoint /usr/bin/prewarm-httpd --config.cmd=--root \
   --config.cmd=/srv/content
 REF=docker://127.0.0.1:$PORT/prewarm-bench/static:1
 skopeo copy -q --dest-tls-verify=false "oci:$L:static" "$REF"
 echo "image $REF: $(du -sb "$B/rootfs" | cut -f1) bytes unpacked, $(umoci stat --image "$L:static" | awk '/umoci repack/ {print $5}') compressed"
-"$BENCH" --variants "$VARIANTS" --image "$REF" --first "$K" --n "$N" --density 0 --wrk "$WRK"
+"$BENCH" --variants "$VARIANTS" --image "$REF" --first "$K" --n "$N" --density 0 --wrk "$WRK" "${PAD[@]}"
