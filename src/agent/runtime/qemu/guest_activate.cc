@@ -467,11 +467,15 @@ void EnterWorkdir(const char* cwd_file) {
   ExecWorkload(uid, gid, w);
 }
 
-// Whether a TCP socket (IPv4 or IPv6) listens on `port`: a line of /proc/net/tcp{,6}
-// whose local address ends in :PORT (hex) and whose state is 0A (LISTEN).
-bool PortListens(int port) {
+// Who listens on `port`, from /proc/net/tcp{,6}: lines whose local address ends in :PORT
+// (hex) in state 0A (LISTEN). The host reaches the guest through eth0 (slirp's forward
+// or the tap), never its loopback: only a socket on a non-loopback address (0.0.0.0, ::,
+// eth0's) can be reached.
+enum class Listening { kNo, kLoopbackOnly, kReachable };
+Listening PortListens(int port) {
   char want[8];
   std::snprintf(want, sizeof want, ":%04X", port);
+  Listening found = Listening::kNo;
   for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
     std::ifstream in(table);
     std::string line;
@@ -480,11 +484,20 @@ bool PortListens(int port) {
       std::istringstream f(line);
       std::string sl, local, remote, state;
       if (!(f >> sl >> local >> remote >> state)) continue;
-      if (state == "0A" && local.size() > 5 && local.compare(local.size() - 5, 5, want) == 0)
-        return true;
+      if (state != "0A" || local.size() <= 5 || local.compare(local.size() - 5, 5, want) != 0)
+        continue;
+      // The address as the kernel prints it: 32-bit words in host order (127.0.0.1 is
+      // 0100007F here), ::1 and ::ffff:127.x.y.z likewise.
+      std::string addr = local.substr(0, local.size() - 5);
+      bool loopback = (addr.size() == 8 && addr.compare(6, 2, "7F") == 0) ||
+                      addr == "00000000000000000000000001000000" ||
+                      (addr.size() == 32 && addr.compare(0, 24, "0000000000000000FFFF0000") == 0 &&
+                       addr.compare(30, 2, "7F") == 0);
+      if (!loopback) return Listening::kReachable;
+      found = Listening::kLoopbackOnly;
     }
   }
-  return false;
+  return found;
 }
 
 // OWN=1 (see the top of this file): the app binds PORT itself.
@@ -497,7 +510,7 @@ bool PortListens(int port) {
     EnterWorkdir(cwd_file);
     ExecWorkload(uid, gid, w);
   }
-  bool listening = false;
+  bool listening = false, warned = false;
   for (;;) {
     int status = 0;
     pid_t done = ::waitpid(-1, &status, listening ? 0 : WNOHANG);
@@ -511,11 +524,19 @@ bool PortListens(int port) {
     }
     if (done < 0 && errno != EINTR && errno != ECHILD) Fatal("waitpid");
     if (done > 0) continue;  // an orphan reaped
-    if (!listening && PortListens(port)) {
+    Listening l = listening ? Listening::kReachable : PortListens(port);
+    if (!listening && l == Listening::kReachable) {
       // Connections queue from here on, in the app's own accept queue.
       std::fprintf(stderr, "prewarm-guest: listening on port %d\n", port);
       listening = true;
       continue;
+    }
+    if (l == Listening::kLoopbackOnly && !warned) {
+      std::fprintf(stderr,
+                   "prewarm-guest: the app listens on port %d on the loopback only, which the "
+                   "host cannot reach in a VM: it must listen on 0.0.0.0 or ::\n",
+                   port);
+      warned = true;
     }
     if (!listening) ::usleep(5000);
   }

@@ -436,6 +436,28 @@ TEST_F(QemuRuntimeTest, AnAppOnItsOwnPortServesAsAClonedAndAColdGuest) {
   ServeOwnPort(*runtime_, OwnPortSpec(StaticSpec("owncold", addr_)));
 }
 
+TEST_F(QemuRuntimeTest, AnAppOnTheGuestsLoopbackOnlyIsToldTheHostCannotReachIt) {
+  InstanceSpec spec = OwnPortSpec(StaticSpec("ownlo", addr_));
+  spec.tmpl.command = {"prewarm-httpd", "--root", "/srv/content", "--listen", "127.0.0.1:8080"};
+  auto inst = runtime_->Create(spec);
+  ASSERT_TRUE(inst.ok()) << inst.status();
+  fs::create_directories((*inst)->scratch_dir() + "/content");
+  auto listen = ListenTcp(spec.address, 80);
+  ASSERT_TRUE(listen.ok()) << listen.status();
+  ASSERT_TRUE((*inst)->Start(listen->get()).ok());
+  std::string console_log = runtime_->InstanceDir(spec.id) + "/console.log";
+  const std::string warning = "prewarm-guest: the app listens on port 8080 on the loopback only";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (Slurp(console_log).find(warning) == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline && !(*inst)->PollExit().has_value())
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::string console = Slurp(console_log);
+  EXPECT_NE(console.find(warning), std::string::npos) << console;
+  EXPECT_EQ(console.find("prewarm-guest: listening on port"), std::string::npos)
+      << "the gate must not open for a port the host cannot reach";
+  ASSERT_TRUE((*inst)->Destroy().ok());
+}
+
 // network: tap, in a network namespace the test makes for itself: the guest serves
 // through the bridge, reaches nothing on the host, and its tap goes with it.
 TEST_F(QemuRuntimeTest, TapGuestsServeThroughTheirBridgeAndReachNothingElse) {
