@@ -16,6 +16,8 @@
 // docker-registry):
 //   oci-image    the same content as `static` (busybox, prewarm-httpd) as an OCI image
 //                pulled with skopeo, layers unpacked into a fresh cache
+//   qemu-image   that image under QEMU: its layers as erofs disks, clones of its
+//                template's snapshot (the peer: qemu-clone)
 // and the cost of hardening runc (oci runs with the agent's defaults: the seccomp profile,
 // precompiled and installed by prewarm-seccomp-exec, and a user namespace per instance):
 //   oci-unhardened  `static` with neither (seccomp unconfined, the host's ids)
@@ -26,8 +28,9 @@
 //   qemu-cold-nojail, qemu-clone-nojail  qemu-cold and qemu-clone with `jail: false`
 // and of each jailed QEMU's own cgroup (made, limited, joined, read back, removed):
 //   qemu-cold-nocgroup, qemu-clone-nocgroup  jailed, but QEMU left in the agent's cgroup
-// plus, for oci and oci-image, --first K times from an empty cache: build the layers
-// (oci) or pull and unpack the image (oci-image), then the first create -> HTTP 200; and
+// plus, for oci, oci-image, qemu-clone and qemu-image, --first K times from an empty cache:
+// build the layers or pull and unpack the image, then the first create -> HTTP 200 (under
+// QEMU: erofs disks, the template's boot and snapshot, its first clone); and
 //   oci-relay    `static` with prewarm-httpd listening on its own port (--listen
 //                127.0.0.1:8080, TemplateSpec::app_port): the agent's relay in front
 // with --wrk SECONDS, Debian's wrk against one running instance of oci and of oci-relay
@@ -89,9 +92,10 @@ struct Args {
                                        "qemu-clone", "oci-api",         "oci-api-install",
                                        "qemu-api",   "qemu-api-install"};
   std::string httpd = PREWARM_HTTPD_PATH;
-  std::string image;       // oci-image: the image's reference
-  int first = 5;           // oci and oci-image from an empty cache, this many times each
-  int wrk_seconds = 0;     // oci vs oci-relay under wrk, per round (0: no load test)
+  std::string image;    // oci-image: the image's reference
+  std::string pad;      // a file every `static` layer set gets (oci_image.sh's PAD_MB)
+  int first = 5;        // oci(-image), qemu-clone/-image from an empty cache, this many times each
+  int wrk_seconds = 0;  // oci vs oci-relay under wrk, per round (0: no load test)
   std::vector<int> burst;  // oci: K instances started at once, for each K
   int burst_rounds = 3;
 };
@@ -132,6 +136,8 @@ std::optional<Args> ParseArgs(int argc, char** argv) {
       a.httpd = argv[i + 1];
     } else if (flag == "--image") {
       a.image = argv[i + 1];
+    } else if (flag == "--pad") {
+      a.pad = argv[i + 1];
     } else if (flag == "--first") {
       a.first = std::max(0, std::atoi(argv[i + 1]));
     } else if (flag == "--wrk") {
@@ -327,6 +333,18 @@ std::vector<double> Column(const std::vector<Sample>& samples, double Sample::*f
   return v;
 }
 
+// The `static` template's layers in `cache` (StaticTestLayers) and, with --pad FILE, a
+// layer holding FILE as /opt/pad.bin on top: the same bytes oci_image.sh puts in its image.
+absl::StatusOr<std::vector<std::string>> StaticLayers(const std::string& cache, const Args& a) {
+  ASSIGN_OR_RETURN(std::vector<std::string> layers, agent::StaticTestLayers(cache, a.httpd));
+  if (!a.pad.empty()) {
+    ASSIGN_OR_RETURN(std::string pad,
+                     agent::BuildFileLayer(cache, "pad", {{a.pad, "/opt/pad.bin"}}));
+    layers.insert(layers.begin(), pad);
+  }
+  return layers;
+}
+
 agent::TemplateSpec StaticTemplate(const std::vector<std::string>& layers) {
   agent::TemplateSpec t;
   t.name = "static";
@@ -520,10 +538,11 @@ int main(int argc, char** argv) {
     std::fprintf(
         stderr,
         "usage: %s [--n N] [--density K] [--variants oci,qemu-cold,qemu-restore,qemu-clone,oci-api,"
-        "oci-api-install,qemu-api,qemu-api-install,oci-image,oci-relay,oci-unhardened,oci-no-"
+        "oci-api-install,qemu-api,qemu-api-install,oci-image,qemu-image,oci-relay,oci-unhardened,"
+        "oci-no-"
         "seccomp,oci-no-userns,oci-seccomp-runtime,qemu-cold-nojail,qemu-clone-nojail,qemu-cold-"
         "nocgroup,qemu-clone-"
-        "nocgroup] [--httpd PATH] [--image "
+        "nocgroup] [--httpd PATH] [--pad FILE] [--image "
         "REF] [--first K] "
         "[--wrk SECONDS] [--burst K,K,...] [--burst-rounds R] [--density-rounds R]\n"
         "qemu variants take settings after the name: qemu-clone:tb8:nothp (restore_tb_size_mb, "
@@ -533,7 +552,7 @@ int main(int argc, char** argv) {
   }
   std::string tag = std::to_string(::getpid());
   fs::path work = fs::temp_directory_path() / ("prewarm-bench-" + tag);
-  auto layers = agent::StaticTestLayers((work / "layers").string(), args->httpd);
+  auto layers = StaticLayers((work / "layers").string(), *args);
   if (!layers.ok()) {
     fmt::print(stderr, "layers: {}\n", layers.status().ToString());
     return 1;
@@ -579,14 +598,14 @@ int main(int argc, char** argv) {
       }
       v.tmpl = api[file];
     }
-    if (name == "oci-image") {
+    if (name == "oci-image" || name == "qemu-image") {
       if (args->image.empty()) {
-        fmt::print(stderr, "oci-image needs --image REF (bench/instance_start/oci_image.sh)\n");
+        fmt::print(stderr, "{} needs --image REF (bench/instance_start/oci_image.sh)\n", name);
         return 2;
       }
       auto t = ImageTemplate(args->image, (work / "image-cache").string(), runner);
       if (!t.ok()) {
-        fmt::print(stderr, "oci-image: {}\n", t.status().ToString());
+        fmt::print(stderr, "{}: {}\n", name, t.status().ToString());
         return 1;
       }
       v.tmpl = *t;
@@ -611,7 +630,7 @@ int main(int argc, char** argv) {
     } else if (name == "qemu-cold" || name == "qemu-restore" || name == "qemu-clone" ||
                name.starts_with("qemu-api") || name == "qemu-cold-nojail" ||
                name == "qemu-clone-nojail" || name == "qemu-cold-nocgroup" ||
-               name == "qemu-clone-nocgroup") {
+               name == "qemu-clone-nocgroup" || name == "qemu-image") {
       agent::qemu::QemuOptions q;
       std::string dir_name = variant;  // each variant its own directories and cgroups
       std::replace(dir_name.begin(), dir_name.end(), ':', '_');
@@ -653,7 +672,7 @@ int main(int argc, char** argv) {
   // The snapshot variants' template snapshot is made once, before the timed cycles.
   for (Variant& v : variants) {
     if (!v.base.starts_with("qemu-clone") && v.base != "qemu-restore" &&
-        !v.base.starts_with("qemu-api"))
+        !v.base.starts_with("qemu-api") && v.base != "qemu-image")
       continue;
     auto t0 = Clock::now();
     auto s = Cycle(*v.runtime, Spec(v.tmpl, "warm", 230));
@@ -664,23 +683,46 @@ int main(int argc, char** argv) {
     v.note += fmt::format(", template snapshot + first instance {:.0f} ms (once per template)",
                           Ms(Clock::now() - t0));
   }
-  // From an empty cache: layers built (oci) or image pulled (oci-image), then the first
-  // instance, alternating, each in a directory of its own.
+  // From an empty cache: layers built (oci, qemu-clone) or image pulled (oci-image,
+  // qemu-image), then the first instance, alternating, each in a directory of its own. A
+  // qemu variant's first start runs on a runtime of its own over that cache (the kernel
+  // linked in): its erofs disks made, its template booted and snapshotted, then its clone.
   std::map<std::string, std::vector<double>> first, first_prepare;
   for (int k = 0; k < args->first && status == 0; ++k) {
     for (Variant& v : variants) {
-      if (v.name != "oci" && v.name != "oci-image") continue;
+      if (v.name != "oci" && v.name != "oci-image" && v.name != "qemu-clone" &&
+          v.name != "qemu-image")
+        continue;
+      const bool image = v.name.ends_with("-image");
       std::string cache = (work / fmt::format("first-{}-{}", v.name, k)).string();
+      std::unique_ptr<agent::qemu::QemuRuntime> fresh;
+      if (auto* q = dynamic_cast<agent::qemu::QemuRuntime*>(v.runtime.get())) {
+        agent::qemu::QemuOptions o = q->options();
+        o.cache_dir = cache;
+        o.state_dir += fmt::format("-first{}", k);
+        o.accel = q->accel();
+        std::error_code ec;
+        fs::create_directories(cache, ec);
+        fs::create_directory_symlink(q->options().cache_dir + "/kernel", cache + "/kernel", ec);
+        fresh = std::make_unique<agent::qemu::QemuRuntime>(o, runner);
+        if (auto st = fresh->Prepare(); !st.ok()) {
+          fmt::print(stderr, "{} first {}: {}\n", v.name, k, st.ToString());
+          status = 1;
+          break;
+        }
+      }
       auto t0 = Clock::now();
       absl::StatusOr<agent::TemplateSpec> t =
-          v.name == "oci" ? [&]() -> absl::StatusOr<agent::TemplateSpec> {
-        ASSIGN_OR_RETURN(auto l, agent::StaticTestLayers(cache, args->httpd));
+          !image ? [&]() -> absl::StatusOr<agent::TemplateSpec> {
+        ASSIGN_OR_RETURN(auto l, StaticLayers(cache, *args));
         return StaticTemplate(l);
       }()
           : ImageTemplate(args->image, cache, runner);
       auto t1 = Clock::now();
+      agent::Runtime& rt = fresh ? *fresh : *v.runtime;
       absl::StatusOr<Sample> s =
-          t.ok() ? Cycle(*v.runtime, Spec(*t, fmt::format("f{}", k), 210 + k % 10)) : t.status();
+          t.ok() ? Cycle(rt, Spec(*t, fmt::format("f{}", k), 210 + k % 10)) : t.status();
+      fresh.reset();
       if (!s.ok()) {
         fmt::print(stderr, "{} first {}: {}\n", v.name, k, s.status().ToString());
         status = 1;
@@ -873,6 +915,10 @@ int main(int argc, char** argv) {
                  jailed, uncgrouped, median[jailed] / median[uncgrouped]);
     }
   }
+  if (median.count("qemu-image") && median.count("qemu-clone")) {
+    fmt::print("ratio qemu-image / qemu-clone (median create->ready, warm cache): {:.2f}\n",
+               median["qemu-image"] / median["qemu-clone"]);
+  }
   if (median.count("oci") && median.count("qemu-clone")) {
     fmt::print("ratio qemu-clone / oci: {:.1f}\n", median["qemu-clone"] / median["oci"]);
   }
@@ -880,12 +926,14 @@ int main(int argc, char** argv) {
     fmt::print(
         "{} from an empty cache ({} times): median {:.1f} ms = {} {:.1f} ms + first "
         "create->ready\n",
-        name, v.size(), Percentile(v, 0.5), name == "oci" ? "build layers" : "pull + unpack",
+        name, v.size(), Percentile(v, 0.5),
+        name.ends_with("-image") ? "pull + unpack" : "build layers",
         Percentile(first_prepare[name], 0.5));
   }
-  if (first.count("oci") && first.count("oci-image")) {
-    fmt::print("ratio oci-image / oci from an empty cache (first pull included, median): {:.2f}\n",
-               Percentile(first["oci-image"], 0.5) / Percentile(first["oci"], 0.5));
+  for (auto [image, shipped] : {std::pair{"oci-image", "oci"}, {"qemu-image", "qemu-clone"}}) {
+    if (!first.count(image) || !first.count(shipped)) continue;
+    fmt::print("ratio {} / {} from an empty cache (first pull included, median): {:.2f}\n", image,
+               shipped, Percentile(first[image], 0.5) / Percentile(first[shipped], 0.5));
   }
   std::map<std::string, std::pair<double, double>> load;  // median requests/s, median p99 ms
   for (Variant& v : variants) {

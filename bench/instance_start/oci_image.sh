@@ -9,6 +9,8 @@
 # which prints: warm-cache create -> HTTP 200 of both, and K times from an empty cache
 # (layers built vs image pulled + unpacked, then the first instance), with the ratios.
 # Needs root (runc, mounts). Figures: bench/instance_start/README.md.
+#   sudo VARIANTS=qemu-clone,qemu-image bench/instance_start/oci_image.sh build/release 10 0 0
+# runs the same image under QEMU (qemu-image) against the `static` template's clones.
 # It also runs `oci-relay` (prewarm-httpd on its own port behind the agent's relay) and,
 # with WRK > 0, Debian's wrk against a socket-activated and a relayed instance in
 # alternating rounds (requests/s and p99, with the ratios).
@@ -19,6 +21,12 @@ BUILD=${1:-$REPO/build/release}
 N=${2:-20}
 K=${3:-5}
 WRK=${4:-10}  # seconds per wrk round (3 rounds each); 0: no load test
+# The variants to run; VARIANTS=qemu-clone,qemu-image: the image under QEMU against the
+# `static` template's clones (WRK applies to the oci variants only).
+VARIANTS=${VARIANTS:-oci,oci-image,oci-relay}
+# PAD_MB=45: a file of that many random MiB (incompressible) in the image and, as a layer
+# of its own, in the `static` template: both grow to the issue's image size.
+PAD_MB=${PAD_MB:-0}
 PREWARM=$BUILD/bin/prewarm
 BENCH=$(find "$BUILD" -name instance_start_bench -type f -perm -u+x | head -1)
 for tool in skopeo umoci docker-registry python3 wrk; do
@@ -44,10 +52,16 @@ umoci new --image "$L:static"
 umoci unpack --image "$L:static" "$B" >/dev/null
 cp -a "$WORK"/cache/base-*/. "$B/rootfs/"
 cp -a "$WORK"/cache/static-*/. "$B/rootfs/"
+PAD=()
+if ((PAD_MB > 0)); then
+  head -c $((PAD_MB << 20)) /dev/urandom >"$WORK/pad.bin"
+  mkdir -p "$B/rootfs/opt" && cp "$WORK/pad.bin" "$B/rootfs/opt/pad.bin"
+  PAD=(--pad "$WORK/pad.bin")
+fi
 umoci repack --image "$L:static" "$B"
 umoci config --image "$L:static" --config.entrypoint /usr/bin/prewarm-httpd --config.cmd=--root \
   --config.cmd=/srv/content
 REF=docker://127.0.0.1:$PORT/prewarm-bench/static:1
 skopeo copy -q --dest-tls-verify=false "oci:$L:static" "$REF"
 echo "image $REF: $(du -sb "$B/rootfs" | cut -f1) bytes unpacked, $(umoci stat --image "$L:static" | awk '/umoci repack/ {print $5}') compressed"
-"$BENCH" --variants oci,oci-image,oci-relay --image "$REF" --first "$K" --n "$N" --density 0 --wrk "$WRK"
+"$BENCH" --variants "$VARIANTS" --image "$REF" --first "$K" --n "$N" --density 0 --wrk "$WRK" "${PAD[@]}"

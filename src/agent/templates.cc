@@ -2,8 +2,6 @@
 
 #include <filesystem>
 
-#include "fmt/format.h"
-
 namespace prewarm::agent {
 
 std::string SelfBinaryDir() {
@@ -17,10 +15,6 @@ absl::StatusOr<std::map<std::string, AgentTemplate>> BuildTemplates(const AgentC
                                                                     ProcessRunner& runner) {
   std::map<std::string, AgentTemplate> out;
   for (const TemplateConfig& t : config.templates) {
-    if (!t.image.empty() && config.runtime == "qemu") {
-      return absl::UnimplementedError(fmt::format(
-          "template {}: OCI image templates run under the oci runtime (runc) only so far", t.name));
-    }
     AgentTemplate at;
     ASSIGN_OR_RETURN(TemplateImage img,
                      BuildTemplateImage(config.cache_dir, t, binary_dir, runner));

@@ -33,30 +33,10 @@ check "docker-registry serves on 127.0.0.1" start_registry "$WORK"
 stop_if_failed "$WORK/registry.log"
 PORT=$REGISTRY_PORT
 
-# --- The image: layer 1 busybox, prewarm-httpd, users, files; layer 2 deletes two of them.
+# --- The image (registry_lib.sh): layer 1 busybox, prewarm-httpd, users, files; layer 2
+# deletes two of them; tags web (socket-activated) and own (its own port 8080).
 L=$WORK/layout
-B=$WORK/bundle
-R=$B/rootfs
-umoci init --layout "$L" && umoci new --image "$L:web" && umoci unpack --image "$L:web" "$B" >/dev/null
-mkdir -p "$R/bin" "$R/usr/bin" "$R/etc" "$R/www/old"
-cp /bin/busybox "$R/bin/busybox" && ln -s busybox "$R/bin/sh"
-cp "$HTTPD" "$R/usr/bin/prewarm-httpd"
-printf 'root:x:0:0:root:/root:/bin/sh\nweb:x:4242:4343:web:/www:/bin/sh\n' >"$R/etc/passwd"
-printf 'root:x:0:\nweb:x:4343:\n' >"$R/etc/group"
-echo "first layer" >"$R/www/index.html"
-echo "secret of the first layer" >"$R/www/secret.txt"
-echo "old" >"$R/www/old/a.txt"
-umoci repack --refresh-bundle --image "$L:web" "$B"
-rm "$R/www/secret.txt" && rm -r "$R/www/old"
-echo "hello from an OCI image" >"$R/www/index.html"
-umoci repack --image "$L:web" "$B"
-umoci config --image "$L:web" --config.entrypoint /usr/bin/prewarm-httpd --config.cmd=--root \
-  --config.cmd=/www --config.user web --config.workingdir /www --config.env GREETING=from-image
-# The same layers, but an app that listens on a port of its own (busybox httpd on 8080):
-# the agent relays each connection into the instance's network namespace.
-umoci config --image "$L:web" --tag own --config.entrypoint /bin/busybox --config.cmd=httpd \
-  --config.cmd=-f --config.cmd=-p --config.cmd=8080 --config.cmd=-h --config.cmd=/www \
-  --config.exposedports 8080/tcp
+build_test_image "$L" "$WORK/bundle" "$HTTPD"
 check "umoci built a two-layer image from local files" \
   bash -c "umoci stat --image '$L:web' | grep -c 'sha256:' | awk '\$1 >= 2 {ok=1} END {exit !ok}'"
 REF=docker://127.0.0.1:$PORT/prewarm-test/web:1
@@ -68,24 +48,11 @@ check "the image is also an OCI archive" test -s "$WORK/web.tar"
 
 # --- prewarm up with two image templates (no command: the image's entrypoint + cmd).
 CONFIG=$WORK/up.yaml
-one_node_config oci "" web webarc own <<YAML | sed "s|cache_dir: /var/cache/prewarm|cache_dir: $CACHE|" >"$CONFIG"
-      - name: web
-        image: $REF
-        memory: 32MiB
-        scratch: 16MiB
-        probe: /index.html
-      - name: webarc
-        image: oci-archive:$WORK/web.tar
-        env: {GREETING: from-template}
-        memory: 32MiB
-        scratch: 16MiB
-        probe: /index.html
-      - name: own
-        image: $OWN
-        memory: 32MiB
-        scratch: 16MiB
-        probe: /index.html
-YAML
+{
+  image_template web "$REF"
+  image_template webarc "oci-archive:$WORK/web.tar" "{GREETING: from-template}"
+  image_template own "$OWN"
+} | one_node_config oci "" web webarc own | sed "s|cache_dir: /var/cache/prewarm|cache_dir: $CACHE|" >"$CONFIG"
 LOG=$WORK/up.log
 start_up "$LOG" --config "$CONFIG"
 trap cleanup EXIT
@@ -93,13 +60,7 @@ check "prewarm up pulls both images and comes up" wait_until 120 one_node
 stop_if_failed "$LOG"
 WEB=$(kdig @127.0.0.1 -p 5353 +short web.edge.example A | head -1)
 check "web.edge.example answers an instance address ($WEB)" bash -c "[[ '$WEB' == 127.77.1.* ]]"
-BODY=$(curl -s --max-time 60 --retry 0 "http://$WEB/")
-check "GET / through the instance's address is the image's second-layer index.html ($BODY)" \
-  bash -c "[[ '$BODY' == 'hello from an OCI image' ]]"
-check "a file the second layer deleted is gone (whiteout): 404" \
-  bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 http://$WEB/secret.txt) == 404 ]]"
-check "a directory the second layer deleted is gone: 404" \
-  bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 http://$WEB/old/a.txt) == 404 ]]"
+check_test_image_served "$WEB"
 # A python3 expression over an instance's config.json (`c`) holds for some instance;
 # argv(c) is the workload's own command line, after `prewarm-seccomp-exec FILTER --`.
 some_spec() {

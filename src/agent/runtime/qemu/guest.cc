@@ -200,7 +200,8 @@ std::string GuestInitScript() {
 # under a tmpfs into the root, brings up eth0 on slirp's fixed addresses and hands PID 1 to
 # prewarm-guest-activate --boot, which mounts the preloaded scratch image (serial S) under a
 # tmpfs at the scratch mount, switches to the new root, binds the workload's port and execs
-# the workload (fd 3).
+# the workload (fd 3) in its working dir; with OWN_PORT=1 (an app on its own port) it
+# starts the workload as its child instead and watches the port.
 # With TAP=1 eth0 stays down until the identity line brings its address, gateway and MAC
 # (every boot waits for it then, not only snapshot clones).
 # With INSTALL=1 the disk with serial I (the template's .debs) is mounted at
@@ -257,11 +258,11 @@ $B mount -t tmpfs -o size=${SCRATCH_KB}k,mode=0755 tmpfs /rw/scratch
 $B mkdir -p /rw/scratch/upper /rw/scratch/work /newroot$SCRATCH_MOUNT
 $B chown $RUN_UID:$RUN_GID /rw/scratch/upper
 $B mkdir -p /newroot/.prewarm /newroot/dev /newroot/proc /newroot/sys /newroot/tmp
-$B cp /prewarm/argv /prewarm/env /newroot/.prewarm/
+$B cp /prewarm/argv /prewarm/env /prewarm/cwd /newroot/.prewarm/
 # The rest (identity, scratch, new root, port, workload) in one process, see
 # guest_activate.cc: a snapshot is taken while it waits for the identity line.
 identity=0; { [ "$SNAPSHOT" = 1 ] || [ "$TAP" = 1 ]; } && identity=1
-exec /bin/prewarm-guest-activate --boot $identity $TAP $scratch "$SCRATCH_MOUNT" $install_dir $PORT $RUN_UID $RUN_GID /.prewarm/argv /.prewarm/env
+exec /bin/prewarm-guest-activate --boot $identity $TAP $scratch "$SCRATCH_MOUNT" $install_dir $PORT $OWN_PORT $RUN_UID $RUN_GID /.prewarm/argv /.prewarm/env /.prewarm/cwd
 )SH";
 }
 
@@ -276,14 +277,16 @@ absl::StatusOr<std::string> EnsureInitramfs(const std::string& cache_dir, const 
   for (const auto& [k, v] : w.env) env.push_back(k + "=" + v);
   std::string conf = fmt::format(
       "MODULES='{}'\nLAYERS={}\nPORT={}\nSCRATCH_MOUNT='{}'\nSCRATCH_KB={}\nRUN_UID={}\nRUN_GID={}\n"
-      "SNAPSHOT={}\nINSTALL={}\nROOT_KB={}\nTAP={}\n",
+      "SNAPSHOT={}\nINSTALL={}\nROOT_KB={}\nTAP={}\nOWN_PORT={}\n",
       modules, w.layers, w.port, w.scratch_mount, std::max<uint64_t>(w.scratch_bytes >> 10, 1024), w.uid,
-      w.gid, w.snapshot ? 1 : 0, w.install ? 1 : 0, std::max<uint64_t>(w.root_bytes >> 10, 1024), w.tap ? 1 : 0);
+      w.gid, w.snapshot ? 1 : 0, w.install ? 1 : 0, std::max<uint64_t>(w.root_bytes >> 10, 1024), w.tap ? 1 : 0, w.own_port ? 1 : 0);
   if (w.scratch_mount.empty() || w.scratch_mount[0] != '/' ||
       w.scratch_mount.find_first_of("'\"$`\\ ") != std::string::npos) {
     return absl::InvalidArgumentError(fmt::format("scratch mount '{}' must be a plain absolute path", w.scratch_mount));
   }
   if (w.argv.empty()) return absl::InvalidArgumentError("template has no command");
+  if (w.cwd.empty() || w.cwd[0] != '/' || w.cwd.find('\0') != std::string::npos)
+    return absl::InvalidArgumentError(fmt::format("working dir '{}' must be absolute", w.cwd));
 
   CpioWriter cpio;
   for (const char* d : {"bin", "dev", "proc", "sys", "lib", "lib/modules", "prewarm"}) cpio.AddDir(d);
@@ -308,6 +311,7 @@ absl::StatusOr<std::string> EnsureInitramfs(const std::string& cache_dir, const 
   cpio.AddFile("prewarm/conf", conf, 0644);
   cpio.AddFile("prewarm/argv", Joined(w.argv), 0644);
   cpio.AddFile("prewarm/env", Joined(env), 0644);
+  cpio.AddFile("prewarm/cwd", w.cwd, 0644);
   std::string archive = cpio.Finish();
 
   std::string dir = cache_dir + "/initramfs";

@@ -60,10 +60,14 @@ struct GuestWorkload {
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;
   uint16_t port = 80;            // the workload's port inside the guest
+  // The app binds `port` itself (an OCI image's own port): no socket is handed to it;
+  // prewarm-guest-activate stays PID 1 and says "listening" once the port listens.
+  bool own_port = false;
+  std::string cwd = "/";  // the workload's working directory (made if missing)
   std::string scratch_mount = "/srv";
   uint64_t scratch_bytes = 64ull << 20;
   uint32_t layers = 1;           // erofs block devices before the scratch one
-  uint32_t uid = 65534, gid = 65534;
+  uint32_t uid = 65534, gid = 65534;  // the workload's user
   // A disk with serial I holds TemplateSpec::install_dir: mounted at kInstallMount and
   // installed by prewarm-guest-activate --install before the workload starts.
   bool install = false;

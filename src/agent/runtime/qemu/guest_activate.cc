@@ -1,7 +1,7 @@
 // prewarm-guest-activate [--install DIR] PORT UID GID ARGV_FILE ENV_FILE
 // prewarm-guest-activate [--install DIR] --exec UID GID -- COMMAND...
-// prewarm-guest-activate --boot IDENTITY TAP SCRATCH_DEV SCRATCH_MOUNT INSTALL_DIR|- PORT UID GID
-//                        ARGV_FILE ENV_FILE
+// prewarm-guest-activate --boot IDENTITY TAP SCRATCH_DEV SCRATCH_MOUNT INSTALL_DIR|- PORT OWN UID
+//                        GID ARGV_FILE ENV_FILE CWD_FILE
 //
 // --boot: the guest init's last step, PID 1 in the initramfs (exec'd by /init). With
 // IDENTITY=1 it reads the identity line "go <seed hex> <id> [<address>/<prefix> <gateway>
@@ -17,8 +17,13 @@
 // PID 1 of a qemu instance after --boot (or any switch_root): binds 0.0.0.0:PORT, hands
 // the listening socket to the workload as fd 3 with LISTEN_FDS=1 and LISTEN_PID (the
 // socket-activation convention the oci runtime uses too), drops to UID:GID and execs the
-// workload. ARGV_FILE and ENV_FILE hold NUL-terminated strings (argv; K=V). Static, libc
-// only: it runs in a root that may have no shared libraries.
+// workload. ARGV_FILE and ENV_FILE hold NUL-terminated strings (argv; K=V); a command
+// without a '/' is looked up on the workload's PATH, as runc does. --boot: CWD_FILE holds
+// the working directory (made if missing, as runc does), and with OWN=1 the app listens
+// on PORT itself (an OCI image's own port): no socket is handed over; this process stays
+// PID 1, starts the workload as its child, says "listening" once PORT is in the LISTEN
+// state (/proc/net/tcp, tcp6), reaps orphans and powers the guest off when the workload
+// exits. Static, libc only: it runs in a root that may have no shared libraries.
 //
 // --exec: the oci runtime's form: fd 3 and the environment are already the workload's
 // (runc passed them in); drops to UID:GID and execs COMMAND.
@@ -59,6 +64,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -84,6 +90,37 @@ std::vector<std::string> ReadStrings(const char* path) {
 [[noreturn]] void Die(const char* what) {
   std::fprintf(stderr, "prewarm-guest-activate: %s: %s\n", what, std::strerror(errno));
   std::exit(1);
+}
+
+constexpr char kDefaultPath[] = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+// The directories of PATH in `env` (K=V strings), or the default ones.
+std::vector<std::string> PathDirs(const std::vector<std::string>& env) {
+  std::string path = kDefaultPath;
+  for (const std::string& e : env) {
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  }
+  std::vector<std::string> dirs;
+  size_t start = 0;
+  for (;;) {
+    size_t colon = path.find(':', start);
+    std::string d = path.substr(start, colon == std::string::npos ? colon : colon - start);
+    if (!d.empty() && d[0] == '/') dirs.push_back(d);
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return dirs;
+}
+
+// `cmd` itself if it has a '/', else the first executable of that name on PATH (or `cmd`,
+// whose exec then fails with ENOENT).
+std::string ResolveCommand(const std::string& cmd, const std::vector<std::string>& env) {
+  if (cmd.find('/') != std::string::npos) return cmd;
+  for (const std::string& dir : PathDirs(env)) {
+    std::string p = dir + "/" + cmd;
+    if (::access(p.c_str(), X_OK) == 0) return p;
+  }
+  return cmd;
 }
 
 void DropPrivileges(uid_t uid, gid_t gid) {
@@ -283,7 +320,7 @@ void TakeIdentity(const std::string& scratch_dev, bool tap) {
 // PATH if not absolute; of an ELF its loadable segments) into the page cache: before a snapshot, so
 // that every clone finds it in the template's memory instead of reading it from its layer disk at
 // exec. Best effort: what cannot be read is simply not cached (the exec reports real errors).
-void ReadAhead(const std::string& argv_file) {
+void ReadAhead(const std::string& argv_file, const std::string& env_file) {
   std::vector<std::string> args = ReadStrings(("/newroot" + argv_file).c_str());
   if (args.empty() || args[0].empty()) return;
   int root = ::open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -292,8 +329,8 @@ void ReadAhead(const std::string& argv_file) {
   if (args[0][0] == '/') {
     candidates.push_back(args[0]);
   } else if (args[0].find('/') == std::string::npos) {
-    for (const char* dir : {"/usr/sbin", "/usr/bin", "/sbin", "/bin"})
-      candidates.push_back(std::string(dir) + "/" + args[0]);
+    for (const std::string& dir : PathDirs(ReadStrings(("/newroot" + env_file).c_str())))
+      candidates.push_back(dir + "/" + args[0]);
   }
   for (const std::string& path : candidates) {
     open_how how{};
@@ -338,7 +375,7 @@ void ReadAhead(const std::string& argv_file) {
 void Boot(char** argv) {
   bool identity = std::string(argv[0]) == "1", tap = std::string(argv[1]) == "1";
   std::string scratch_dev = argv[2], scratch_mount = argv[3];
-  ReadAhead(argv[8]);
+  ReadAhead(argv[9], argv[10]);
   if (identity) TakeIdentity(scratch_dev, tap);
   if (::mount(scratch_dev.c_str(), "/scratch", "erofs", MS_RDONLY, nullptr) != 0)
     Fatal("mount scratch " + scratch_dev);
@@ -358,15 +395,56 @@ void Boot(char** argv) {
     Fatal("switch to /newroot");
 }
 
-// Binds PORT, drops to UID:GID and execs the workload (see the top of this file).
-[[noreturn]] void Serve(int port, uid_t uid, gid_t gid, const char* argv_file,
-                        const char* env_file) {
-  std::vector<std::string> args = ReadStrings(argv_file);
-  std::vector<std::string> env = ReadStrings(env_file);
-  if (args.empty()) {
+// The workload's argv and environment (ARGV_FILE, ENV_FILE; PATH defaulted), or exit 2.
+struct Workload {
+  std::vector<std::string> args, env;
+};
+Workload ReadWorkload(const char* argv_file, const char* env_file) {
+  Workload w{ReadStrings(argv_file), ReadStrings(env_file)};
+  if (w.args.empty()) {
     std::fprintf(stderr, "prewarm-guest-activate: %s: empty command\n", argv_file);
     std::exit(2);
   }
+  bool has_path = false;
+  for (const std::string& e : w.env) has_path = has_path || e.rfind("PATH=", 0) == 0;
+  if (!has_path) w.env.push_back(std::string("PATH=") + kDefaultPath);
+  return w;
+}
+
+// Enters the working directory named in `cwd_file` (nullptr or empty: stays in /), made
+// first if it is missing. As root, before privileges are dropped.
+void EnterWorkdir(const char* cwd_file) {
+  if (cwd_file == nullptr) return;
+  std::ifstream in(cwd_file, std::ios::binary);
+  std::string cwd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (cwd.empty()) return;
+  for (size_t at = 1; at <= cwd.size(); ++at) {
+    if (at == cwd.size() || cwd[at] == '/') {
+      std::string part = cwd.substr(0, at);
+      if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) Die(part.c_str());
+    }
+  }
+  if (::chdir(cwd.c_str()) != 0) Die(cwd.c_str());
+}
+
+// Drops to UID:GID and execs the workload, its command looked up on its PATH.
+[[noreturn]] void ExecWorkload(uid_t uid, gid_t gid, Workload& w) {
+  DropPrivileges(uid, gid);
+  w.args[0] = ResolveCommand(w.args[0], w.env);
+  std::vector<char*> av, ev;
+  for (std::string& s : w.args) av.push_back(s.data());
+  av.push_back(nullptr);
+  for (std::string& s : w.env) ev.push_back(s.data());
+  ev.push_back(nullptr);
+  ::execve(av[0], av.data(), ev.data());
+  Die(av[0]);
+}
+
+// Binds PORT, drops to UID:GID and execs the workload (see the top of this file).
+[[noreturn]] void Serve(int port, uid_t uid, gid_t gid, const char* argv_file, const char* env_file,
+                        const char* cwd_file = nullptr) {
+  Workload w = ReadWorkload(argv_file, env_file);
+  EnterWorkdir(cwd_file);
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) Die("socket");
   int one = 1;
@@ -383,30 +461,98 @@ void Boot(char** argv) {
     if (::dup2(fd, 3) < 0) Die("dup2");
     ::close(fd);
   }
-  DropPrivileges(uid, gid);
-  env.push_back("LISTEN_FDS=1");
-  env.push_back("LISTEN_PID=" + std::to_string(::getpid()));
-  env.push_back("PREWARM_LISTEN=0.0.0.0:" + std::to_string(port));  // what fd 3 is bound to
-  bool has_path = false;
-  for (const std::string& e : env) has_path = has_path || e.rfind("PATH=", 0) == 0;
-  if (!has_path) env.push_back("PATH=/usr/sbin:/usr/bin:/sbin:/bin");
-  std::vector<char*> av, ev;
-  for (std::string& s : args) av.push_back(s.data());
-  av.push_back(nullptr);
-  for (std::string& s : env) ev.push_back(s.data());
-  ev.push_back(nullptr);
-  ::execve(av[0], av.data(), ev.data());
-  Die(av[0]);
+  w.env.push_back("LISTEN_FDS=1");
+  w.env.push_back("LISTEN_PID=" + std::to_string(::getpid()));
+  w.env.push_back("PREWARM_LISTEN=0.0.0.0:" + std::to_string(port));  // what fd 3 is bound to
+  ExecWorkload(uid, gid, w);
+}
+
+// Who listens on `port`, from /proc/net/tcp{,6}: lines whose local address ends in :PORT
+// (hex) in state 0A (LISTEN). The host reaches the guest through eth0 (slirp's forward
+// or the tap), never its loopback: only a socket on a non-loopback address (0.0.0.0, ::,
+// eth0's) can be reached.
+enum class Listening { kNo, kLoopbackOnly, kReachable };
+Listening PortListens(int port) {
+  char want[8];
+  std::snprintf(want, sizeof want, ":%04X", port);
+  Listening found = Listening::kNo;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      std::string sl, local, remote, state;
+      if (!(f >> sl >> local >> remote >> state)) continue;
+      if (state != "0A" || local.size() <= 5 || local.compare(local.size() - 5, 5, want) != 0)
+        continue;
+      // The address as the kernel prints it: 32-bit words in host order (127.0.0.1 is
+      // 0100007F here), ::1 and ::ffff:127.x.y.z likewise.
+      std::string addr = local.substr(0, local.size() - 5);
+      bool loopback = (addr.size() == 8 && addr.compare(6, 2, "7F") == 0) ||
+                      addr == "00000000000000000000000001000000" ||
+                      (addr.size() == 32 && addr.compare(0, 24, "0000000000000000FFFF0000") == 0 &&
+                       addr.compare(30, 2, "7F") == 0);
+      if (!loopback) return Listening::kReachable;
+      found = Listening::kLoopbackOnly;
+    }
+  }
+  return found;
+}
+
+// OWN=1 (see the top of this file): the app binds PORT itself.
+[[noreturn]] void Supervise(int port, uid_t uid, gid_t gid, const char* argv_file,
+                            const char* env_file, const char* cwd_file) {
+  Workload w = ReadWorkload(argv_file, env_file);
+  pid_t app = ::fork();
+  if (app < 0) Fatal("fork the workload");
+  if (app == 0) {
+    EnterWorkdir(cwd_file);
+    ExecWorkload(uid, gid, w);
+  }
+  bool listening = false, warned = false;
+  for (;;) {
+    int status = 0;
+    pid_t done = ::waitpid(-1, &status, listening ? 0 : WNOHANG);
+    if (done == app) {
+      std::fprintf(stderr, "prewarm-guest: the workload exited (%s %d)\n",
+                   WIFEXITED(status) ? "exit" : "signal",
+                   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+      ::sync();
+      ::reboot(RB_POWER_OFF);
+      ::_exit(1);
+    }
+    if (done < 0 && errno != EINTR && errno != ECHILD) Fatal("waitpid");
+    if (done > 0) continue;  // an orphan reaped
+    Listening l = listening ? Listening::kReachable : PortListens(port);
+    if (!listening && l == Listening::kReachable) {
+      // Connections queue from here on, in the app's own accept queue.
+      std::fprintf(stderr, "prewarm-guest: listening on port %d\n", port);
+      listening = true;
+      continue;
+    }
+    if (l == Listening::kLoopbackOnly && !warned) {
+      std::fprintf(stderr,
+                   "prewarm-guest: the app listens on port %d on the loopback only, which the "
+                   "host cannot reach in a VM: it must listen on 0.0.0.0 or ::\n",
+                   port);
+      warned = true;
+    }
+    if (!listening) ::usleep(5000);
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 12 && std::string(argv[1]) == "--boot") {
+  if (argc == 14 && std::string(argv[1]) == "--boot") {
     Boot(argv + 2);
     if (std::string(argv[6]) != "-") InstallPackages(argv[6]);
-    Serve(std::atoi(argv[7]), static_cast<uid_t>(std::atoi(argv[8])),
-          static_cast<gid_t>(std::atoi(argv[9])), argv[10], argv[11]);
+    int port = std::atoi(argv[7]);
+    auto uid = static_cast<uid_t>(std::atoi(argv[9]));
+    auto gid = static_cast<gid_t>(std::atoi(argv[10]));
+    if (std::string(argv[8]) == "1") Supervise(port, uid, gid, argv[11], argv[12], argv[13]);
+    Serve(port, uid, gid, argv[11], argv[12], argv[13]);
   }
   if (argc >= 3 && std::string(argv[1]) == "--install") {
     InstallPackages(argv[2]);
@@ -423,8 +569,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: %s [--install DIR] PORT UID GID ARGV_FILE ENV_FILE\n"
                  "       %s [--install DIR] --exec UID GID -- COMMAND...\n"
-                 "       %s --boot IDENTITY TAP SCRATCH_DEV SCRATCH_MOUNT INSTALL_DIR|- PORT UID "
-                 "GID ARGV_FILE ENV_FILE\n",
+                 "       %s --boot IDENTITY TAP SCRATCH_DEV SCRATCH_MOUNT INSTALL_DIR|- PORT OWN "
+                 "UID GID ARGV_FILE ENV_FILE CWD_FILE\n",
                  argv[0], argv[0], argv[0]);
     return 2;
   }

@@ -105,15 +105,20 @@ TEST(HostTscKhzTest, ReadsCpuMhz) {
   fs::remove(path);
 }
 
-TEST(InitramfsTest, CarriesTheTemplateAndIsContentAddressed) {
-  std::string cache = TempPath("cache");
+// A kernel whose modules are stand-ins, and a stand-in prewarm-guest-activate, in `cache`.
+GuestKernel FakeKernel(const std::string& cache) {
   std::string mods = cache + "/mods";
   fs::create_directories(mods + "/kernel/fs");
   for (const std::string& m : GuestModules())
     Write(mods + "/kernel/fs/" + m + ".ko", "module " + m);
-  std::string act = cache + "/activate";
-  Write(act, "activate-binary");
-  GuestKernel k{"6.1.0-test", "", mods};
+  Write(cache + "/activate", "activate-binary");
+  return GuestKernel{"6.1.0-test", "", mods};
+}
+
+TEST(InitramfsTest, CarriesTheTemplateAndIsContentAddressed) {
+  std::string cache = TempPath("cache");
+  std::string mods = cache + "/mods", act = cache + "/activate";
+  GuestKernel k = FakeKernel(cache);
   GuestWorkload w;
   w.argv = {"/usr/bin/prewarm-httpd", "--root", "/srv/content"};
   w.env = {{"A", "1"}};
@@ -321,6 +326,68 @@ TEST(TapTest, GuestAddressesMacsAndTheBridgeRuleset) {
             std::string::npos)
       << rules;
   EXPECT_NE(rules.find("oifname \"prewarm0\" drop"), std::string::npos);
+}
+
+TEST(InitramfsTest, CarriesTheWorkingDirAndTheOwnPortMode) {
+  std::string cache = TempPath("cache-own");
+  std::string act = cache + "/activate";
+  GuestKernel k = FakeKernel(cache);
+  GuestWorkload w;
+  w.argv = {"busybox", "httpd", "-f", "-p", "8080"};
+  w.port = 8080;
+  w.own_port = true;
+  w.cwd = "/srv/my app";  // a file, not a shell word: any absolute path
+  auto a = EnsureInitramfs(cache, k, w, "/bin/busybox", act);
+  ASSERT_TRUE(a.ok()) << a.status();
+  std::string out =
+      Shell("cd " + cache + " && /bin/busybox cpio -i -d prewarm/conf prewarm/cwd < " + *a +
+            " 2>/dev/null; cat prewarm/conf; echo; cat prewarm/cwd");
+  EXPECT_NE(out.find("OWN_PORT=1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("PORT=8080\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\n/srv/my app"), std::string::npos) << out;
+  EXPECT_NE(GuestInitScript().find("$PORT $OWN_PORT $RUN_UID $RUN_GID /.prewarm/argv "
+                                   "/.prewarm/env /.prewarm/cwd"),
+            std::string::npos);
+  w.own_port = false;
+  auto b = EnsureInitramfs(cache, k, w, "/bin/busybox", act);
+  ASSERT_TRUE(b.ok());
+  EXPECT_NE(*a, *b) << "the mode is part of the initramfs";
+  w.cwd = "www";
+  auto rel = EnsureInitramfs(cache, k, w, "/bin/busybox", act);
+  ASSERT_FALSE(rel.ok());
+  EXPECT_NE(rel.status().message().find("working dir 'www' must be absolute"), std::string::npos);
+  fs::remove_all(cache);
+}
+
+TEST(GuestWorkloadTest, AnImageTemplatesUserWorkdirAndOwnPortReachTheGuest) {
+  QemuOptions o;
+  InstanceSpec spec;
+  spec.port = 80;
+  spec.tmpl.command = {"/usr/bin/prewarm-httpd"};
+  spec.tmpl.env = {{"GREETING", "hi"}};
+  GuestWorkload w = GuestWorkloadOf(spec, o);
+  // A shipped template: the runtime's unprivileged user, /, the socket on the instance's port.
+  EXPECT_EQ(w.uid, 65534u);
+  EXPECT_EQ(w.gid, 65534u);
+  EXPECT_EQ(w.cwd, "/");
+  EXPECT_EQ(w.port, 80);
+  EXPECT_FALSE(w.own_port);
+  EXPECT_EQ(GuestPort(spec), 80);
+  EXPECT_TRUE(w.snapshot);
+  EXPECT_EQ(w.env.at("GREETING"), "hi");
+  // An image's user, working dir and exposed port.
+  spec.tmpl.user = std::pair<uint32_t, uint32_t>{4242, 4343};
+  spec.tmpl.cwd = "/www";
+  spec.tmpl.app_port = 8080;
+  w = GuestWorkloadOf(spec, o);
+  EXPECT_EQ(w.uid, 4242u);
+  EXPECT_EQ(w.gid, 4343u);
+  EXPECT_EQ(w.cwd, "/www");
+  EXPECT_EQ(w.port, 8080);
+  EXPECT_TRUE(w.own_port);
+  EXPECT_EQ(GuestPort(spec), 8080) << "slirp's forward and the tap forwarder go to the app";
+  spec.tmpl.cwd = "";
+  EXPECT_EQ(GuestWorkloadOf(spec, o).cwd, "/");
 }
 
 }  // namespace

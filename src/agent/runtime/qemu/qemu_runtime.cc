@@ -62,6 +62,26 @@ std::string Tail(const std::string& s, size_t n) {
 
 }  // namespace
 
+uint16_t GuestPort(const InstanceSpec& spec) {
+  return spec.tmpl.app_port != 0 ? spec.tmpl.app_port : spec.port;
+}
+
+GuestWorkload GuestWorkloadOf(const InstanceSpec& spec, const QemuOptions& options) {
+  GuestWorkload w;
+  w.argv = spec.tmpl.command;
+  w.env = spec.tmpl.env;
+  w.port = GuestPort(spec);
+  w.own_port = spec.tmpl.app_port != 0;
+  w.cwd = spec.tmpl.cwd.empty() ? "/" : spec.tmpl.cwd;
+  w.scratch_mount = spec.tmpl.scratch_mount;
+  w.scratch_bytes = spec.tmpl.scratch_bytes;
+  w.uid = spec.tmpl.user ? spec.tmpl.user->first : options.uid;
+  w.gid = spec.tmpl.user ? spec.tmpl.user->second : options.gid;
+  w.snapshot = options.snapshot == "clone" || options.snapshot == "full";
+  w.tap = options.network == "tap";
+  return w;
+}
+
 class QemuInstance final : public RuntimeInstance {
  public:
   QemuInstance(QemuRuntime& rt, InstanceSpec spec, std::string dir, VmLaunch launch,
@@ -113,7 +133,7 @@ class QemuInstance final : public RuntimeInstance {
       RETURN_IF_ERROR(SendIdentity());
     }
     IpAddr addr = tap ? guest_address_ : spec_.address;
-    uint16_t port = tap ? spec_.port : rt_.options_.forward_port;
+    uint16_t port = tap ? GuestPort(spec_) : rt_.options_.forward_port;
     std::string path = spec_.tmpl.probe_path;
     // With the console watched (a clone, a tap guest) the gate opens when the guest says
     // its port listens: from then on a connection waits in the guest's accept queue until
@@ -1016,22 +1036,14 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
   if (!spec.tmpl.install_dir.empty()) {
     ASSIGN_OR_RETURN(l.install_image, LayerImage(spec.tmpl.install_dir));
   }
-  GuestWorkload w;
+  GuestWorkload w = GuestWorkloadOf(spec, options_);
   w.install = !l.install_image.empty();
   if (w.install) w.root_bytes = InstallRootBytes(spec.tmpl);
-  w.argv = spec.tmpl.command;
-  w.env = spec.tmpl.env;
-  w.port = spec.port;
-  w.scratch_mount = spec.tmpl.scratch_mount;
-  w.scratch_bytes = spec.tmpl.scratch_bytes;
   w.layers = static_cast<uint32_t>(l.layer_images.size());
-  w.uid = options_.uid;
-  w.gid = options_.gid;
-  w.snapshot = options_.snapshot == "clone" || options_.snapshot == "full";
-  w.tap = options_.network == "tap";
   std::string wkey =
       fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", w.port, w.scratch_mount, w.scratch_bytes, w.layers,
                   w.snapshot, w.uid, w.install, w.root_bytes);
+  wkey += fmt::format("|{}|{}|{}", w.gid, w.own_port, w.cwd);
   wkey += w.tap ? "|tap" : "|slirp";
   for (const std::string& a : w.argv) wkey += "|a" + a;
   for (const auto& [k, v] : w.env) wkey += "|e" + k + "=" + v;
@@ -1064,7 +1076,7 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
     ASSIGN_OR_RETURN(guest_address, GuestAddress(guest_network_, spec.address));
     l.mac = GuestMac(guest_address);
   } else {
-    l.hostfwd = fmt::format("{}:{}-:{}", spec.address.ToString(), options_.forward_port, spec.port);
+    l.hostfwd = fmt::format("{}:{}-:{}", spec.address.ToString(), options_.forward_port, w.port);
   }
   if (options_.jail) {
     ASSIGN_OR_RETURN(l.host_id, InstanceHostId(spec.slot));

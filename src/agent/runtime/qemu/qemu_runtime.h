@@ -58,6 +58,8 @@
 // guest on a tap of an isolated bridge at <guest address>:<port> (tap.h), relayed the
 // same way; its address, gateway and MAC come with its identity line ("go <seed> <id>
 // <address>/<prefix> <gateway> <mac>"), which a tap guest waits for even on a cold boot.
+// The workload's port is GuestPort(): an OCI image's own port, which its app binds
+// itself, else the instance's port, which prewarm-guest-activate binds for it.
 #pragma once
 
 #include <chrono>
@@ -211,6 +213,16 @@ class VmSpawner {
   bool stop_ = false;
   std::thread thread_;
 };
+
+// The port the guest's workload listens on: the template's own app port (an OCI image's
+// exposed port), else the instance's port, which prewarm-guest-activate binds for it.
+// slirp's host forward (or, on a tap, the forwarder) goes to it.
+uint16_t GuestPort(const InstanceSpec& spec);
+
+// What the guest runs for `spec` (GuestWorkload), but for its disks (layers, install):
+// the template's command and env, its user (else the runtime's unprivileged uid/gid),
+// working dir and own port.
+GuestWorkload GuestWorkloadOf(const InstanceSpec& spec, const QemuOptions& options);
 
 class QemuRuntime final : public Runtime {
  public:

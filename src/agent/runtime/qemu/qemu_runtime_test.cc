@@ -284,6 +284,44 @@ TEST_F(QemuRuntimeTest, ClonesOfATemplateSnapshotServeTheirOwnScratchWithTheirOw
   for (auto& inst : insts) EXPECT_TRUE(inst->Destroy().ok());
 }
 
+// An app on its own port with a user and working dir of its own (an OCI image's): started
+// by a bare command name (looked up on PATH), it says from inside the guest which uid,
+// gid and working dir it got, and prewarm-httpd binds 0.0.0.0:8080 itself.
+InstanceSpec OwnPortSpec(InstanceSpec spec) {
+  spec.tmpl.command = {"sh", "-c",
+                       "echo \"$(id -u):$(id -g) $(pwd)\" > /srv/content/who; "
+                       "exec prewarm-httpd --root /srv/content --listen 0.0.0.0:8080"};
+  spec.tmpl.user = std::pair<uint32_t, uint32_t>{4242, 4343};
+  spec.tmpl.cwd = "/home/app";  // not in the layers: made at start, as runc does
+  spec.tmpl.app_port = 8080;
+  spec.tmpl.probe_path = "/who";
+  return spec;
+}
+
+// Starts `spec` (OwnPortSpec) and checks what it serves through the agent-side socket.
+void ServeOwnPort(QemuRuntime& rt, const InstanceSpec& spec) {
+  auto inst = rt.Create(spec);
+  ASSERT_TRUE(inst.ok()) << inst.status();
+  fs::create_directories((*inst)->scratch_dir() + "/content");
+  fs::permissions((*inst)->scratch_dir() + "/content", fs::perms::all);
+  std::ofstream((*inst)->scratch_dir() + "/content/index.html") << "own port\n";
+  auto listen = ListenTcp(spec.address, 80);
+  ASSERT_TRUE(listen.ok()) << listen.status();
+  std::string dir = rt.InstanceDir(spec.id);
+  absl::Status started = (*inst)->Start(listen->get());
+  ASSERT_TRUE(started.ok()) << started << "\nqemu:\n" << Slurp(dir + "/qemu.log");
+  auto r = workload::HttpGet(spec.address, 80, "/index.html", std::chrono::seconds(300));
+  ASSERT_TRUE(r.ok()) << r.status() << "\nconsole:\n" << Slurp(dir + "/console.log");
+  EXPECT_EQ(r->body, "own port\n");
+  auto who = workload::HttpGet(spec.address, 80, "/who", std::chrono::seconds(30));
+  ASSERT_TRUE(who.ok());
+  EXPECT_EQ(who->body, "4242:4343 /home/app\n");
+  std::string console = Slurp(dir + "/console.log");
+  EXPECT_NE(console.find("prewarm-guest: listening on port 8080"), std::string::npos) << console;
+  EXPECT_NE(console.find("prewarm-httpd: serving /srv/content"), std::string::npos) << console;
+  ASSERT_TRUE((*inst)->Destroy().ok());
+}
+
 // A prewarm-qemu-jail that fails once `marker` exists: it makes the real one bind a path
 // that does not exist (a deliberately broken jail setting).
 std::string BreakableJailer(const fs::path& work, const std::string& marker) {
@@ -388,6 +426,38 @@ TEST_F(QemuRuntimeTest, AClonedGuestInstallsPackagesBeforeItsWorkload) {
   EXPECT_TRUE((*inst)->Destroy().ok());
 }
 
+TEST_F(QemuRuntimeTest, AnAppOnItsOwnPortServesAsAClonedAndAColdGuest) {
+  // A clone: the gate opens on the guest's "listening" line, which pid 1 prints once the
+  // app's port is in the LISTEN state.
+  ServeOwnPort(*runtime_, OwnPortSpec(StaticSpec("own1", addr_)));
+  // A cold guest on slirp: probed over HTTP through the forward to 8080.
+  options_.snapshot = "none";
+  runtime_ = std::make_unique<QemuRuntime>(options_, runner_);
+  ServeOwnPort(*runtime_, OwnPortSpec(StaticSpec("owncold", addr_)));
+}
+
+TEST_F(QemuRuntimeTest, AnAppOnTheGuestsLoopbackOnlyIsToldTheHostCannotReachIt) {
+  InstanceSpec spec = OwnPortSpec(StaticSpec("ownlo", addr_));
+  spec.tmpl.command = {"prewarm-httpd", "--root", "/srv/content", "--listen", "127.0.0.1:8080"};
+  auto inst = runtime_->Create(spec);
+  ASSERT_TRUE(inst.ok()) << inst.status();
+  fs::create_directories((*inst)->scratch_dir() + "/content");
+  auto listen = ListenTcp(spec.address, 80);
+  ASSERT_TRUE(listen.ok()) << listen.status();
+  ASSERT_TRUE((*inst)->Start(listen->get()).ok());
+  std::string console_log = runtime_->InstanceDir(spec.id) + "/console.log";
+  const std::string warning = "prewarm-guest: the app listens on port 8080 on the loopback only";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (Slurp(console_log).find(warning) == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline && !(*inst)->PollExit().has_value())
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::string console = Slurp(console_log);
+  EXPECT_NE(console.find(warning), std::string::npos) << console;
+  EXPECT_EQ(console.find("prewarm-guest: listening on port"), std::string::npos)
+      << "the gate must not open for a port the host cannot reach";
+  ASSERT_TRUE((*inst)->Destroy().ok());
+}
+
 // network: tap, in a network namespace the test makes for itself: the guest serves
 // through the bridge, reaches nothing on the host, and its tap goes with it.
 TEST_F(QemuRuntimeTest, TapGuestsServeThroughTheirBridgeAndReachNothingElse) {
@@ -454,6 +524,12 @@ TEST_F(QemuRuntimeTest, TapGuestsServeThroughTheirBridgeAndReachNothingElse) {
   for (int i = 0; i < 100 && taps() > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(taps(), 0) << "the tap outlived its VM";
+
+  // An app on its own port: the forwarder goes to <guest address>:8080.
+  ServeOwnPort(*runtime_, OwnPortSpec(StaticSpec("tapown", IpAddr::V4(addr_.v4_host_order() + 2))));
+  for (int i = 0; i < 100 && taps() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(taps(), 0);
 
   // A cold boot on a tap takes its address from the identity line too.
   options_.snapshot = "none";
