@@ -111,55 +111,42 @@ TEST(AgentConfigTest, QemuRuntimeDefaultsAndKnobs) {
 
 TEST(AgentConfigTest, QemuTranslationBuffersAndHugePages) {
   // Unset: QemuOptions' own defaults, what the agent ran with before they were settings.
-  auto c = Parse(std::string(kAgent) + "runtime: {kind: qemu}\n");
-  ASSERT_TRUE(c.ok()) << c.status();
   const qemu::QemuOptions defaults;
-  EXPECT_EQ(c->qemu_tb_size_mb, defaults.tb_size_mb);
-  EXPECT_EQ(c->qemu_restore_tb_size_mb, defaults.restore_tb_size_mb);
-  EXPECT_EQ(c->qemu_thp, defaults.thp);
-  EXPECT_EQ(c->qemu_tb_size_mb, 32u);
-  EXPECT_EQ(c->qemu_restore_tb_size_mb, 16u);
-  EXPECT_FALSE(c->qemu_thp);
-
-  c = Parse(std::string(kAgent) +
-            "runtime: {kind: qemu, tb_size_mb: 64, restore_tb_size_mb: 12, thp: true}\n");
-  ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->qemu_tb_size_mb, 64u);
-  EXPECT_EQ(c->qemu_restore_tb_size_mb, 12u);
-  EXPECT_TRUE(c->qemu_thp);
-  // QEMU's bounds, 1 MiB .. 2 GiB, inclusive.
-  c = Parse(std::string(kAgent) +
-            "runtime: {kind: qemu, tb_size_mb: 2048, restore_tb_size_mb: 1}\n");
-  ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->qemu_tb_size_mb, 2048u);
-  EXPECT_EQ(c->qemu_restore_tb_size_mb, 1u);
-
-  auto error = [](const std::string& runtime) {
-    auto r = Parse(std::string(kAgent) + "runtime: " + runtime + "\n");
-    return r.ok() ? std::string("(accepted)") : std::string(r.status().message());
+  EXPECT_EQ(defaults.tb_size_mb, 32u);
+  EXPECT_EQ(defaults.restore_tb_size_mb, 16u);
+  EXPECT_FALSE(defaults.thp);
+  struct Case {
+    std::string runtime;
+    uint32_t tb, restore_tb;
+    bool thp;
   };
-  EXPECT_NE(error("{kind: qemu, tb_size_mb: 0}")
-                .find("runtime.tb_size_mb: 0 is out of range [1, "
-                      "2048]"),
-            std::string::npos)
-      << error("{kind: qemu, tb_size_mb: 0}");
-  EXPECT_NE(error("{kind: qemu, restore_tb_size_mb: 4096}")
-                .find("runtime.restore_tb_size_mb: 4096 is out of range [1, 2048]"),
-            std::string::npos)
-      << error("{kind: qemu, restore_tb_size_mb: 4096}");
-  EXPECT_NE(error("{kind: qemu, restore_tb_size_mb: -3}").find("out of range"), std::string::npos);
-  EXPECT_NE(error("{kind: qemu, tb_size_mb: 16MiB}")
-                .find("runtime.tb_size_mb: '16MiB' is not an "
-                      "integer"),
-            std::string::npos)
-      << error("{kind: qemu, tb_size_mb: 16MiB}");
-  EXPECT_NE(error("{kind: qemu, thp: madvise}").find("runtime.thp"), std::string::npos);
-  // Only the jailer turns huge pages off: saying so without the jail is refused.
-  EXPECT_NE(error("{kind: qemu, jail: false, thp: false}").find("applies to jailed QEMUs only"),
-            std::string::npos)
-      << error("{kind: qemu, jail: false, thp: false}");
-  EXPECT_TRUE(Parse(std::string(kAgent) + "runtime: {kind: qemu, jail: false}\n").ok());
-  EXPECT_NE(error("{kind: qemu, tb_size: 16}").find("tb_size"), std::string::npos);
+  for (const Case& k : std::vector<Case>{
+           {"{kind: qemu}", defaults.tb_size_mb, defaults.restore_tb_size_mb, defaults.thp},
+           {"{kind: qemu, tb_size_mb: 64, restore_tb_size_mb: 12, thp: true}", 64, 12, true},
+           // QEMU's bounds, 1 MiB .. 2 GiB, inclusive.
+           {"{kind: qemu, tb_size_mb: 2048, restore_tb_size_mb: 1}", 2048, 1, false},
+           {"{kind: qemu, jail: false}", 32, 16, false}}) {
+    auto c = Parse(std::string(kAgent) + "runtime: " + k.runtime + "\n");
+    ASSERT_TRUE(c.ok()) << k.runtime << ": " << c.status();
+    EXPECT_EQ(c->qemu_tb_size_mb, k.tb) << k.runtime;
+    EXPECT_EQ(c->qemu_restore_tb_size_mb, k.restore_tb) << k.runtime;
+    EXPECT_EQ(c->qemu_thp, k.thp) << k.runtime;
+  }
+  // Each refusal names the key and says why.
+  for (const auto& [runtime, said] : std::vector<std::pair<std::string, std::string>>{
+           {"{kind: qemu, tb_size_mb: 0}", "runtime.tb_size_mb: 0 is out of range [1, 2048]"},
+           {"{kind: qemu, restore_tb_size_mb: 4096}",
+            "runtime.restore_tb_size_mb: 4096 is out of range [1, 2048]"},
+           {"{kind: qemu, restore_tb_size_mb: -3}", "out of range"},
+           {"{kind: qemu, tb_size_mb: 16MiB}", "runtime.tb_size_mb: '16MiB' is not an integer"},
+           {"{kind: qemu, thp: madvise}", "runtime.thp"},
+           // Only the jailer turns huge pages off: saying so without the jail is refused.
+           {"{kind: qemu, jail: false, thp: false}", "applies to jailed QEMUs only"},
+           {"{kind: qemu, tb_size: 16}", "tb_size"}}) {
+    auto c = Parse(std::string(kAgent) + "runtime: " + runtime + "\n");
+    ASSERT_FALSE(c.ok()) << runtime;
+    EXPECT_NE(c.status().message().find(said), std::string::npos) << runtime << ": " << c.status();
+  }
 }
 
 TEST(AgentConfigTest, OciIsHardenedByDefaultAndSaysSoWhenTurnedOff) {

@@ -85,9 +85,11 @@ class OciRuntimeTest : public ::testing::Test {
     return spec;
   }
 
-  // Create + preload hello.txt + listen: ready to Start().
-  std::unique_ptr<RuntimeInstance> CreateWithContent(const std::string& id) {
-    auto inst = runtime_->Create(Spec(id));
+  // Create (by `rt`, else the fixture's runtime) + preload hello.txt + listen: ready to
+  // Start().
+  std::unique_ptr<RuntimeInstance> CreateWithContent(const std::string& id,
+                                                     OciRuntime* rt = nullptr) {
+    auto inst = (rt != nullptr ? rt : runtime_.get())->Create(Spec(id));
     EXPECT_TRUE(inst.ok()) << inst.status();
     if (!inst.ok()) return nullptr;
     fs::path content = fs::path((*inst)->scratch_dir()) / "content";
@@ -451,17 +453,11 @@ TEST_F(OciRuntimeTest, ARestartedAgentCollectsTheSeccompFilesNoRuntimeUses) {
   EXPECT_TRUE(fs::exists(dir + "/" + *name));
   EXPECT_TRUE(fs::exists(dir + "/prewarm-seccomp-exec"));
   // The restarted runtime's instances run under the kept filter.
-  auto inst = restarted.Create(Spec("kept"));
-  ASSERT_TRUE(inst.ok()) << inst.status();
-  fs::path content = fs::path((*inst)->scratch_dir()) / "content";
-  fs::create_directories(content);
-  std::ofstream(content / "hello.txt") << "preloaded\n";
-  auto fd = ListenTcp(addr_, port_);
-  ASSERT_TRUE(fd.ok()) << fd.status();
-  listen_fd_ = std::move(fd).value();
-  ASSERT_TRUE((*inst)->Start(listen_fd_.get()).ok());
+  auto inst = CreateWithContent("kept", &restarted);
+  ASSERT_NE(inst, nullptr);
+  ASSERT_TRUE(inst->Start(listen_fd_.get()).ok());
   ASSERT_TRUE(WaitReady());
-  EXPECT_TRUE((*inst)->Destroy().ok());
+  EXPECT_TRUE(inst->Destroy().ok());
   EXPECT_TRUE(fs::exists(dir + "/" + *name));
 
   OciOptions o = options_;
