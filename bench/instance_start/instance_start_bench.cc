@@ -98,6 +98,7 @@ struct Args {
   int wrk_seconds = 0;  // oci vs oci-relay under wrk, per round (0: no load test)
   std::vector<int> burst;  // oci: K instances started at once, for each K
   int burst_rounds = 3;
+  std::string smaps_dir;  // --smaps-dir: each density instance's /proc/PID/smaps kept here
 };
 
 struct Sample {
@@ -132,6 +133,8 @@ std::optional<Args> ParseArgs(int argc, char** argv) {
         a.variants.push_back(v.substr(p, c - p));
         p = c + 1;
       }
+    } else if (flag == "--smaps-dir") {
+      a.smaps_dir = argv[i + 1];
     } else if (flag == "--httpd") {
       a.httpd = argv[i + 1];
     } else if (flag == "--image") {
@@ -405,8 +408,8 @@ agent::InstanceSpec Spec(const agent::TemplateSpec& tmpl, const std::string& id,
 }
 
 // K instances of `v` running at once: their memory each (PSS, and for qemu by mapping), then
-// destroyed.
-absl::Status Density(Variant& v, int k) {
+// destroyed. With `smaps_dir`, each QEMU's smaps is copied there (<variant>-<round>-<i>).
+absl::Status Density(Variant& v, int k, const std::string& smaps_dir) {
   std::vector<Started> insts;
   for (int i = 0; i < k; ++i) {
     ASSIGN_OR_RETURN(Started s, Launch(*v.runtime, Spec(v.tmpl, fmt::format("d{}", i), 240 + i)));
@@ -425,6 +428,15 @@ absl::Status Density(Variant& v, int k) {
     pid_file >> pid;
     absl::StatusOr<Smaps> m = pid > 0 ? ReadSmaps(pid) : absl::NotFoundError("no qemu.pid");
     if (!m.ok()) return m.status();
+    if (!smaps_dir.empty()) {
+      std::error_code ec;
+      fs::create_directories(smaps_dir, ec);
+      std::string name = v.name;
+      std::replace(name.begin(), name.end(), ':', '_');
+      std::ifstream from(fmt::format("/proc/{}/smaps", pid));
+      std::ofstream(fmt::format("{}/{}-{}-{}.smaps", smaps_dir, name, v.smaps.size() / k, i))
+          << from.rdbuf();
+    }
     v.smaps.push_back(*m);
   }
   for (auto& s : insts) RETURN_IF_ERROR(s.inst->Destroy());
@@ -545,8 +557,9 @@ int main(int argc, char** argv) {
         "nocgroup] [--httpd PATH] [--pad FILE] [--image "
         "REF] [--first K] "
         "[--wrk SECONDS] [--burst K,K,...] [--burst-rounds R] [--density-rounds R]\n"
+        "       [--smaps-dir DIR]\n"
         "qemu variants take settings after the name: qemu-clone:tb8:nothp (restore_tb_size_mb, "
-        "thp)\n",
+        "thp; slices/noslices: glib_slices; ioapic2/noioapic2: ioapic2)\n",
         argv[0]);
     return 2;
   }
@@ -650,8 +663,15 @@ int main(int argc, char** argv) {
           q.restore_tb_size_mb = static_cast<uint32_t>(std::atoi(set.c_str() + 2));
         } else if (set == "thp" || set == "nothp") {
           q.thp = set == "thp";
+        } else if (set == "slices" || set == "noslices") {
+          q.glib_slices = set == "slices";
+        } else if (set == "ioapic2" || set == "noioapic2") {
+          q.ioapic2 = set == "ioapic2";
         } else {
-          fmt::print(stderr, "{}: unknown setting '{}' (tbN, thp, nothp)\n", variant, set);
+          fmt::print(
+              stderr,
+              "{}: unknown setting '{}' (tbN, thp, nothp, slices, noslices, ioapic2, noioapic2)\n",
+              variant, set);
           return 2;
         }
       }
@@ -759,7 +779,7 @@ int main(int argc, char** argv) {
   for (int r = 0; r < args->density_rounds; ++r) {
     for (Variant& v : variants) {
       if (status != 0 || args->density == 0 || !v.name.starts_with("qemu")) continue;
-      if (auto st = Density(v, args->density); !st.ok()) {
+      if (auto st = Density(v, args->density, args->smaps_dir); !st.ok()) {
         fmt::print(stderr, "{} density: {}\n", v.name, st.ToString());
         status = 1;
       }

@@ -6,6 +6,7 @@
 #include "agent/origin.h"
 #include "agent/output_log.h"
 #include "agent/runtime/oci/oci_runtime.h"
+#include "agent/runtime/qemu/qemu_runtime.h"
 #include "common/logging.h"
 #include "common/metrics_server.h"
 #include "fmt/format.h"
@@ -97,13 +98,32 @@ absl::Status ReadOciHardening(const YamlReader& rt, AgentConfig& c) {
   return absl::OkStatus();
 }
 
+// qemu only: TCG's translation buffers and transparent huge pages (qemu_runtime.h).
+absl::Status ReadQemuMemory(const YamlReader& rt, AgentConfig& c) {
+  const qemu::QemuOptions defaults;
+  // QEMU's own bounds for tb-size on an x86-64 host: 1 MiB to 2 GiB.
+  ASSIGN_OR_RETURN(int64_t tb, rt.Int("tb_size_mb", defaults.tb_size_mb, 1, 2048));
+  c.qemu_tb_size_mb = static_cast<uint32_t>(tb);
+  ASSIGN_OR_RETURN(int64_t restore_tb,
+                   rt.Int("restore_tb_size_mb", defaults.restore_tb_size_mb, 1, 2048));
+  c.qemu_restore_tb_size_mb = static_cast<uint32_t>(restore_tb);
+  ASSIGN_OR_RETURN(c.qemu_thp, rt.Bool("thp", defaults.thp));
+  // Without the jail nothing turns them off: QEMU has the host's setting.
+  if (rt.Has("thp") && !c.qemu_jail) {
+    return rt.Error("thp",
+                    "applies to jailed QEMUs only (jail: true); without the jail QEMU "
+                    "has the host's transparent huge page setting");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
   ASSIGN_OR_RETURN(auto rt, r.Map("runtime"));
   if (rt) {
-    RETURN_IF_ERROR(
-        rt->CheckKnown({"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package",
-                        "forward_port", "snapshot", "network", "bridge", "guest_network", "jail",
-                        "seccomp", "userns", "userns_base"}));
+    RETURN_IF_ERROR(rt->CheckKnown(
+        {"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package", "forward_port",
+         "snapshot", "network", "bridge", "guest_network", "jail", "tb_size_mb",
+         "restore_tb_size_mb", "thp", "seccomp", "userns", "userns_base"}));
     ASSIGN_OR_RETURN(c.runtime, rt->String("kind", "oci"));
     if (c.runtime != "oci" && c.runtime != "qemu" && c.runtime != "fake") {
       return rt->Error("kind", fmt::format("'{}' is not a runtime (oci, qemu, fake)", c.runtime));
@@ -135,6 +155,7 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
                        fmt::format("'{}' is not an IPv4 network", c.qemu_guest_network));
     }
     ASSIGN_OR_RETURN(c.qemu_jail, rt->Bool("jail", true));
+    RETURN_IF_ERROR(ReadQemuMemory(*rt, c));
     RETURN_IF_ERROR(ReadOciHardening(*rt, c));
     ASSIGN_OR_RETURN(c.state_dir, rt->String("state_dir", ""));
     ASSIGN_OR_RETURN(c.cache_dir, rt->String("cache_dir", "/var/cache/prewarm"));

@@ -93,6 +93,11 @@ struct AgentConfig {
   std::string qemu_guest_network = "10.77.0.0/16";        // tap: guest addresses
   bool qemu_jail =
       true;  // each QEMU its own host user, namespaces, root and seccomp (ids from userns_base)
+  // TCG's translation buffer in MiB of a VM that boots and of a restored one (a clone, a
+  // full restore); QemuOptions::tb_size_mb / restore_tb_size_mb. Not used under KVM.
+  uint32_t qemu_tb_size_mb = 32;
+  uint32_t qemu_restore_tb_size_mb = 16;
+  bool qemu_thp = false;  // jail only: transparent huge pages for QEMU (QemuOptions::thp)
   std::string state_dir;  // default /run/prewarm/<node_id>
   std::string cache_dir = "/var/cache/prewarm";
   std::string origin_url = "http://127.0.0.1:8400";

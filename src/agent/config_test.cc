@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "agent/runtime/qemu/qemu_runtime.h"
 #include "agent/templates.h"
 #include "fmt/format.h"
 
@@ -106,6 +107,46 @@ TEST(AgentConfigTest, QemuRuntimeDefaultsAndKnobs) {
   EXPECT_FALSE(
       Parse(std::string(kAgent) + "runtime: {kind: qemu, network: tap, guest_network: fd00::/64}\n")
           .ok());
+}
+
+TEST(AgentConfigTest, QemuTranslationBuffersAndHugePages) {
+  // Unset: QemuOptions' own defaults, what the agent ran with before they were settings.
+  const qemu::QemuOptions defaults;
+  EXPECT_EQ(defaults.tb_size_mb, 32u);
+  EXPECT_EQ(defaults.restore_tb_size_mb, 16u);
+  EXPECT_FALSE(defaults.thp);
+  struct Case {
+    std::string runtime;
+    uint32_t tb, restore_tb;
+    bool thp;
+  };
+  for (const Case& k : std::vector<Case>{
+           {"{kind: qemu}", defaults.tb_size_mb, defaults.restore_tb_size_mb, defaults.thp},
+           {"{kind: qemu, tb_size_mb: 64, restore_tb_size_mb: 12, thp: true}", 64, 12, true},
+           // QEMU's bounds, 1 MiB .. 2 GiB, inclusive.
+           {"{kind: qemu, tb_size_mb: 2048, restore_tb_size_mb: 1}", 2048, 1, false},
+           {"{kind: qemu, jail: false}", 32, 16, false}}) {
+    auto c = Parse(std::string(kAgent) + "runtime: " + k.runtime + "\n");
+    ASSERT_TRUE(c.ok()) << k.runtime << ": " << c.status();
+    EXPECT_EQ(c->qemu_tb_size_mb, k.tb) << k.runtime;
+    EXPECT_EQ(c->qemu_restore_tb_size_mb, k.restore_tb) << k.runtime;
+    EXPECT_EQ(c->qemu_thp, k.thp) << k.runtime;
+  }
+  // Each refusal names the key and says why.
+  for (const auto& [runtime, said] : std::vector<std::pair<std::string, std::string>>{
+           {"{kind: qemu, tb_size_mb: 0}", "runtime.tb_size_mb: 0 is out of range [1, 2048]"},
+           {"{kind: qemu, restore_tb_size_mb: 4096}",
+            "runtime.restore_tb_size_mb: 4096 is out of range [1, 2048]"},
+           {"{kind: qemu, restore_tb_size_mb: -3}", "out of range"},
+           {"{kind: qemu, tb_size_mb: 16MiB}", "runtime.tb_size_mb: '16MiB' is not an integer"},
+           {"{kind: qemu, thp: madvise}", "runtime.thp"},
+           // Only the jailer turns huge pages off: saying so without the jail is refused.
+           {"{kind: qemu, jail: false, thp: false}", "applies to jailed QEMUs only"},
+           {"{kind: qemu, tb_size: 16}", "tb_size"}}) {
+    auto c = Parse(std::string(kAgent) + "runtime: " + runtime + "\n");
+    ASSERT_FALSE(c.ok()) << runtime;
+    EXPECT_NE(c.status().message().find(said), std::string::npos) << runtime << ": " << c.status();
+  }
 }
 
 TEST(AgentConfigTest, OciIsHardenedByDefaultAndSaysSoWhenTurnedOff) {

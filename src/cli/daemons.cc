@@ -12,6 +12,29 @@
 
 namespace prewarm::cli {
 
+agent::qemu::QemuOptions QemuOptionsFor(const agent::AgentConfig& config) {
+  agent::qemu::QemuOptions opts;
+  opts.qemu_binary = config.runtime_binary;
+  opts.state_dir = config.state_dir;
+  opts.cache_dir = config.cache_dir;
+  opts.kernel_package = config.qemu_kernel_package;
+  opts.accel = config.qemu_accel;
+  opts.forward_port = config.qemu_forward_port;
+  opts.snapshot = config.qemu_snapshot;
+  opts.network = config.qemu_network;
+  opts.bridge = config.qemu_bridge;
+  opts.guest_network = config.qemu_guest_network;
+  opts.output_bytes = config.output_bytes;
+  opts.activate = agent::SelfBinaryDir() + "/prewarm-guest-activate";
+  opts.jail = config.qemu_jail;
+  opts.tb_size_mb = config.qemu_tb_size_mb;
+  opts.restore_tb_size_mb = config.qemu_restore_tb_size_mb;
+  opts.thp = config.qemu_thp;
+  opts.jailer = agent::SelfBinaryDir() + "/prewarm-qemu-jail";
+  opts.jail_id_base = config.userns_base;
+  return opts;
+}
+
 absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentConfig config) {
   std::unique_ptr<AgentProcess> p(new AgentProcess());
   if (config.runtime == "oci") {
@@ -29,22 +52,7 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
     opts.output_bytes = config.output_bytes;
     p->runtime_ = std::make_unique<agent::oci::OciRuntime>(opts, p->runner_);
   } else if (config.runtime == "qemu") {
-    agent::qemu::QemuOptions opts;
-    opts.qemu_binary = config.runtime_binary;
-    opts.state_dir = config.state_dir;
-    opts.cache_dir = config.cache_dir;
-    opts.kernel_package = config.qemu_kernel_package;
-    opts.accel = config.qemu_accel;
-    opts.forward_port = config.qemu_forward_port;
-    opts.snapshot = config.qemu_snapshot;
-    opts.network = config.qemu_network;
-    opts.bridge = config.qemu_bridge;
-    opts.guest_network = config.qemu_guest_network;
-    opts.output_bytes = config.output_bytes;
-    opts.activate = agent::SelfBinaryDir() + "/prewarm-guest-activate";
-    opts.jail = config.qemu_jail;
-    opts.jailer = agent::SelfBinaryDir() + "/prewarm-qemu-jail";
-    opts.jail_id_base = config.userns_base;
+    agent::qemu::QemuOptions opts = QemuOptionsFor(config);
     auto qemu = std::make_unique<agent::qemu::QemuRuntime>(opts, p->runner_);
     // Kernel download, TSC rate and the accelerator probe happen once, before any instance.
     RETURN_IF_ERROR(qemu->Prepare());

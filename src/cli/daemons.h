@@ -10,6 +10,7 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/runtime/qemu/qemu_runtime.h"
 #include "agent/session.h"
 #include "common/metrics_server.h"
 #include "common/process.h"
@@ -22,6 +23,9 @@ namespace prewarm::cli {
 absl::StatusOr<std::unique_ptr<MetricsServer>> ServeMetrics(const HostPort& listen,
                                                             std::string name,
                                                             MetricsServer::Render render);
+
+// The QEMU runtime's options from an agent config (runtime.kind: qemu).
+agent::qemu::QemuOptions QemuOptionsFor(const agent::AgentConfig& config);
 
 // An agent with its runtime, origin client, prober, orchestrator session and /metrics
 // server (http.listen).

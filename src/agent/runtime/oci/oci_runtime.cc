@@ -63,6 +63,26 @@ std::vector<std::string> WorkloadEnv(const InstanceSpec& spec, bool reports) {
   return out;
 }
 
+// The default profile compiled as runc would (seccomp_filter.h), as its file holds it, and
+// the file's name in the seccomp directory: a digest of the bytes, so a changed profile
+// gets a new file and never replaces one that instances hold.
+struct SeccompFile {
+  std::string name, bytes;
+  size_t instructions = 0;
+};
+
+absl::StatusOr<SeccompFile> DefaultSeccompFile() {
+  ASSIGN_OR_RETURN(std::vector<sock_filter> program,
+                   CompileSeccompProfile(DefaultSeccompProfile()));
+  SeccompFile f;
+  f.bytes = EncodeSeccompFile(program);
+  f.name = Sha256OfString(f.bytes).substr(0, 32) + ".bpf";
+  f.instructions = program.size();
+  return f;
+}
+
+constexpr char kSeccompExecName[] = "prewarm-seccomp-exec";
+
 }  // namespace
 
 class OciInstance final : public RuntimeInstance {
@@ -384,9 +404,7 @@ absl::StatusOr<std::string> OciRuntime::PrecompiledSeccomp() {
       return absl::FailedPreconditionError(fmt::format(
           "seccomp: default needs prewarm-seccomp-exec, not found at '{}'", options_.seccomp_exec));
     }
-    ASSIGN_OR_RETURN(std::vector<sock_filter> program,
-                     CompileSeccompProfile(DefaultSeccompProfile()));
-    std::string bytes = EncodeSeccompFile(program);
+    ASSIGN_OR_RETURN(SeccompFile filter, DefaultSeccompFile());
     std::string dir = SeccompDir();
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -397,7 +415,6 @@ absl::StatusOr<std::string> OciRuntime::PrecompiledSeccomp() {
                         fs::perms::others_read | fs::perms::others_exec,
                     ec);
     if (ec) return ErrnoStatus(ec.value(), "chmod " + dir);
-    std::string name = Sha256OfString(bytes).substr(0, 32) + ".bpf";
     // Written aside and renamed into place: an instance never sees half a file.
     auto place = [&](const std::string& file, const fs::perms mode, auto write) -> absl::Status {
       std::string tmp = fmt::format("{}/.{}.tmp", dir, file);
@@ -412,15 +429,16 @@ absl::StatusOr<std::string> OciRuntime::PrecompiledSeccomp() {
         fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read;
     const fs::perms exec_only =
         read_only | fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec;
-    RETURN_IF_ERROR(place("prewarm-seccomp-exec", exec_only, [&](const std::string& tmp) {
+    RETURN_IF_ERROR(place(kSeccompExecName, exec_only, [&](const std::string& tmp) {
       fs::copy_file(options_.seccomp_exec, tmp, fs::copy_options::overwrite_existing, ec);
       return ec ? ErrnoStatus(ec.value(), "copy " + options_.seccomp_exec) : absl::OkStatus();
     }));
-    RETURN_IF_ERROR(
-        place(name, read_only, [&](const std::string& tmp) { return WriteWholeFile(tmp, bytes); }));
-    spdlog::info("oci: seccomp profile compiled: {} instructions in {}/{}", program.size(), dir,
-                 name);
-    return name;
+    RETURN_IF_ERROR(place(filter.name, read_only, [&](const std::string& tmp) {
+      return WriteWholeFile(tmp, filter.bytes);
+    }));
+    spdlog::info("oci: seccomp profile compiled: {} instructions in {}/{}", filter.instructions,
+                 dir, filter.name);
+    return filter.name;
   };
   absl::StatusOr<std::string> name = compile();
   if (name.ok()) seccomp_filter_ = *name;  // a failure is tried again on the next Create()
@@ -506,6 +524,34 @@ absl::Status OciRuntime::CleanupStale() {
   std::error_code ec;
   fs::remove_all(instances, ec);
   if (ec) return ErrnoStatus(ec.value(), "remove " + instances);
+  return CollectSeccompFiles();
+}
+
+absl::Status OciRuntime::CollectSeccompFiles() {
+  std::string dir = SeccompDir();
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return absl::OkStatus();
+  // What this runtime's instances use: under kPrecompiled the current profile's filter and
+  // the wrapper (both rewritten on the first Create()); otherwise nothing here.
+  std::set<std::string> used;
+  if (options_.seccomp == SeccompMode::kPrecompiled && !gvisor()) {
+    ASSIGN_OR_RETURN(SeccompFile filter, DefaultSeccompFile());
+    used = {filter.name, kSeccompExecName};
+  }
+  // No instance of this state directory is left (CleanupStale removed them first), and
+  // each held its files as hard links of its own: nothing else reads these.
+  std::vector<std::string> unused;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    if (!used.contains(e.path().filename().string())) unused.push_back(e.path().string());
+  }
+  if (ec) return ErrnoStatus(ec.value(), "list " + dir);
+  for (const std::string& path : unused) {
+    fs::remove_all(path, ec);
+    if (ec) return ErrnoStatus(ec.value(), "remove " + path);
+  }
+  if (!unused.empty()) {
+    spdlog::info("oci: removed {} unused seccomp file(s) from {}", unused.size(), dir);
+  }
   return absl::OkStatus();
 }
 

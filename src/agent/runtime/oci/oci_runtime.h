@@ -28,7 +28,8 @@
 // (the default): the runtime compiles it once, on its first Create(), into the BPF program
 // runc would build (seccomp_filter.h), kept in <state_dir>/seccomp/<sha256>.bpf beside a
 // copy of prewarm-seccomp-exec; both are hard-linked into each instance's top layer (mnt/)
-// at kSeccompMount, and its command becomes `prewarm-seccomp-exec FILTER -- COMMAND...`, which
+// at kSeccompMount (files of other profiles are removed by the next agent's CleanupStale()),
+// and its command becomes `prewarm-seccomp-exec FILTER -- COMMAND...`, which
 // installs the filter right before exec'ing the command (runc gets no profile). kRuntime:
 // the profile goes into config.json and runc compiles it in `runc init` at every start
 // (bench/instance_start/README.md). runsc always gets the profile in config.json (its
@@ -127,6 +128,10 @@ class OciRuntime final : public Runtime {
   // compiled and written there with prewarm-seccomp-exec on the first call.
   absl::StatusOr<std::string> PrecompiledSeccomp();
   std::string SeccompDir() const { return options_.state_dir + "/seccomp"; }
+  // Removes what no instance of this runtime uses from SeccompDir(): filters of other
+  // profiles (an upgrade changed it, or seccomp is no longer kPrecompiled) and half-written
+  // files. CleanupStale() calls it once the stale instances are gone.
+  absl::Status CollectSeccompFiles();
 
  private:
   friend class OciInstance;

@@ -85,9 +85,11 @@ class OciRuntimeTest : public ::testing::Test {
     return spec;
   }
 
-  // Create + preload hello.txt + listen: ready to Start().
-  std::unique_ptr<RuntimeInstance> CreateWithContent(const std::string& id) {
-    auto inst = runtime_->Create(Spec(id));
+  // Create (by `rt`, else the fixture's runtime) + preload hello.txt + listen: ready to
+  // Start().
+  std::unique_ptr<RuntimeInstance> CreateWithContent(const std::string& id,
+                                                     OciRuntime* rt = nullptr) {
+    auto inst = (rt != nullptr ? rt : runtime_.get())->Create(Spec(id));
     EXPECT_TRUE(inst.ok()) << inst.status();
     if (!inst.ok()) return nullptr;
     fs::path content = fs::path((*inst)->scratch_dir()) / "content";
@@ -428,6 +430,41 @@ TEST_F(OciRuntimeTest, ThePrecompiledFilterReplacesTheProfileInConfigJson) {
   std::error_code ec;
   fs::remove_all(o.state_dir, ec);
   EXPECT_TRUE((*inst)->Destroy().ok());
+}
+
+// The seccomp directory keeps what the current runtime uses: a restarted agent removes the
+// filters of other profiles (an upgrade changed the profile) and half-written files, and
+// keeps the current filter and wrapper, which its instances then run with. A runtime that
+// does not precompile (seccomp: runtime) uses none of them.
+TEST_F(OciRuntimeTest, ARestartedAgentCollectsTheSeccompFilesNoRuntimeUses) {
+  auto name = runtime_->PrecompiledSeccomp();
+  ASSERT_TRUE(name.ok()) << name.status();
+  const std::string dir = runtime_->SeccompDir();
+  const std::string old_filter = dir + "/0123456789abcdef0123456789abcdef.bpf";
+  const std::string half_written = dir + "/." + *name + ".tmp";
+  std::ofstream(old_filter) << "an older profile's filter";
+  std::ofstream(half_written) << "half";
+  ASSERT_TRUE(fs::exists(old_filter));
+
+  OciRuntime restarted(options_, runner_);
+  ASSERT_TRUE(restarted.CleanupStale().ok());
+  EXPECT_FALSE(fs::exists(old_filter));
+  EXPECT_FALSE(fs::exists(half_written));
+  EXPECT_TRUE(fs::exists(dir + "/" + *name));
+  EXPECT_TRUE(fs::exists(dir + "/prewarm-seccomp-exec"));
+  // The restarted runtime's instances run under the kept filter.
+  auto inst = CreateWithContent("kept", &restarted);
+  ASSERT_NE(inst, nullptr);
+  ASSERT_TRUE(inst->Start(listen_fd_.get()).ok());
+  ASSERT_TRUE(WaitReady());
+  EXPECT_TRUE(inst->Destroy().ok());
+  EXPECT_TRUE(fs::exists(dir + "/" + *name));
+
+  OciOptions o = options_;
+  o.seccomp = SeccompMode::kRuntime;
+  OciRuntime in_config(o, runner_);
+  ASSERT_TRUE(in_config.CleanupStale().ok());
+  EXPECT_TRUE(fs::is_empty(dir));
 }
 
 TEST_F(OciRuntimeTest, DestroyLeavesNoMountDirectoryOrContainer) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <lzma.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -152,6 +153,61 @@ TEST(InitramfsTest, CarriesTheTemplateAndIsContentAddressed) {
   fs::remove_all(cache);
 }
 
+// microvm's second IO-APIC brings 16 more virtio-mmio transports: a VM whose disks and NIC
+// fit in 8 goes without it, one with more keeps it (QEMU would refuse a 9th device).
+TEST(QemuCommandTest, OneIoapicWhileTheVirtioDevicesFitInEightTransports) {
+  RealProcessRunner runner;
+  QemuOptions o;
+  QemuRuntime rt(o, runner);
+  VmLaunch l;
+  l.name = "i1";
+  l.dir = "/run/x/i1";
+  l.scratch_image = "/run/x/i1/scratch.erofs";
+  l.initramfs = "/c/init.cpio";
+  auto machine = [&](const QemuRuntime& r) {
+    std::vector<std::string> argv = r.QemuCommand(l);
+    auto m = std::find(argv.begin(), argv.end(), "-M");
+    return m == argv.end() || m + 1 == argv.end() ? std::string() : *(m + 1);
+  };
+  // Layers + scratch + NIC: 6 + 1 + 1 = 8 fit, with an install disk 9 do not.
+  l.layer_images.assign(6, "/c/layer.erofs");
+  EXPECT_EQ(machine(rt), "microvm,x-option-roms=off,ioapic2=off");
+  l.install_image = "/c/install.erofs";
+  EXPECT_EQ(machine(rt), "microvm,x-option-roms=off");
+  l.install_image.clear();
+  l.layer_images.assign(kMaxLayerDisks, "/c/layer.erofs");
+  EXPECT_EQ(machine(rt), "microvm,x-option-roms=off");
+  l.layer_images.assign(1, "/c/layer.erofs");
+  l.ram_fd = 9;  // a clone: the same machine as its template
+  EXPECT_EQ(machine(rt), "microvm,x-option-roms=off,ioapic2=off,memory-backend=ram0");
+  QemuOptions two = o;
+  two.ioapic2 = true;
+  EXPECT_EQ(machine(QemuRuntime(two, runner)), "microvm,x-option-roms=off,memory-backend=ram0");
+}
+
+// QEMU runs without glib's slice allocator (G_SLICE=always-malloc) unless glib_slices is
+// set; the rest of its environment is the agent's, with no second G_SLICE.
+TEST(QemuCommandTest, QemuRunsWithoutGlibSlicesByDefault) {
+  RealProcessRunner runner;
+  ASSERT_EQ(::setenv("G_SLICE", "debug-blocks", 1), 0);
+  ASSERT_EQ(::setenv("PREWARM_GUEST_TEST_MARK", "kept", 1), 0);
+  QemuOptions o;
+  std::vector<std::string> env = QemuRuntime(o, runner).QemuEnvironment();
+  EXPECT_EQ(std::count(env.begin(), env.end(), "G_SLICE=always-malloc"), 1);
+  EXPECT_EQ(std::count_if(env.begin(), env.end(),
+                          [](const std::string& e) { return e.starts_with("G_SLICE="); }),
+            1);
+  EXPECT_EQ(std::count(env.begin(), env.end(), "PREWARM_GUEST_TEST_MARK=kept"), 1);
+  o.glib_slices = true;
+  env = QemuRuntime(o, runner).QemuEnvironment();
+  EXPECT_EQ(std::count_if(env.begin(), env.end(),
+                          [](const std::string& e) { return e.starts_with("G_SLICE="); }),
+            0);
+  EXPECT_EQ(std::count(env.begin(), env.end(), "PREWARM_GUEST_TEST_MARK=kept"), 1);
+  ::unsetenv("G_SLICE");
+  ::unsetenv("PREWARM_GUEST_TEST_MARK");
+}
+
 TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   RealProcessRunner runner;
   QemuOptions o;
@@ -191,7 +247,9 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   l.ram_fd = 9;
   l.incoming = true;
   all = join(rt.QemuCommand(l));
-  EXPECT_NE(all.find("microvm,x-option-roms=off,memory-backend=ram0"), std::string::npos) << all;
+  EXPECT_NE(all.find("microvm,x-option-roms=off,ioapic2=off,memory-backend=ram0"),
+            std::string::npos)
+      << all;
   EXPECT_NE(all.find("memory-backend-file,id=ram0,size=128M,mem-path=/proc/self/fd/4,share=off"),
             std::string::npos);
   EXPECT_NE(all.find("-incoming defer"), std::string::npos);

@@ -26,6 +26,8 @@
 #include "spdlog/spdlog.h"
 #include "workload/http_client.h"
 
+extern char** environ;
+
 namespace prewarm::agent::qemu {
 namespace fs = std::filesystem;
 
@@ -640,8 +642,20 @@ std::string QemuRuntime::RamRoot() const {
   return fmt::format("{}/{}", options_.ram_dir, fs::path(options_.state_dir).filename().string());
 }
 
+std::vector<std::string> QemuRuntime::QemuEnvironment() const {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!std::string_view(*e).starts_with("G_SLICE=")) env.emplace_back(*e);
+  }
+  if (!options_.glib_slices) env.emplace_back("G_SLICE=always-malloc");
+  return env;
+}
+
 std::vector<std::string> QemuRuntime::QemuCommand(const VmLaunch& l) const {
   std::string machine = "microvm,x-option-roms=off";
+  // Its virtio devices: the disks and the NIC.
+  size_t virtio = l.layer_images.size() + 2 + (l.install_image.empty() ? 0 : 1);
+  if (!options_.ioapic2 && virtio <= kOneIoapicTransports) machine += ",ioapic2=off";
   if (l.ram_fd >= 0) machine += ",memory-backend=ram0";
   std::vector<std::string> argv = {options_.qemu_binary, "-name", "prewarm-" + l.name, "-M",
                                    machine};
@@ -732,6 +746,7 @@ absl::StatusOr<pid_t> QemuRuntime::SpawnQemu(const VmLaunch& l, SpawnOptions so)
     so.namespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET;
   }
   so.new_process_group = true;
+  if (!so.env) so.env = QemuEnvironment();
   absl::StatusOr<pid_t> pid = spawner_.Spawn(so);
   if (!pid.ok() && options_.jail) {
     if (cgrouped()) (void)cgroups_.Remove(cgroup);

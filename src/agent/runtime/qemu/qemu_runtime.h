@@ -121,6 +121,14 @@ struct QemuOptions {
   // clone's 4 KiB of ACPI tables (a 2 MiB block) cost 2 MiB, its code buffer up to 2 MiB
   // more. false (the default): the jailer disables them for QEMU (PR_SET_THP_DISABLE).
   bool thp = false;
+  // glib's slice allocator in QEMU. Off (the default), QEMU runs with
+  // G_SLICE=always-malloc: GLib 2.74's slices keep per-thread magazines and slabs of
+  // their own, held beside malloc's arenas (GLib 2.76 dropped them for plain malloc).
+  bool glib_slices = false;
+  // microvm's second IO-APIC, and with it 24 virtio-mmio transports instead of 8. Off (the
+  // default), a VM with at most 8 virtio devices (VmLaunch: its disks and its NIC) gets
+  // the 8; each unused transport is a QEMU object and memory region of its own.
+  bool ioapic2 = false;
   std::string jailer;               // prewarm-qemu-jail (static); required with jail
   uint32_t jail_id_base = 1000000;  // HostIdBlock: first host id handed out
   std::string jail_lock_dir = "/run/prewarm/userns";  // HostIdBlock: host-wide lock directory
@@ -145,6 +153,8 @@ inline constexpr char kQemuSandbox[] =
     "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
 // The guest RAM file's descriptor in QEMU (VmLaunch::ram_fd).
 inline constexpr int kRamChildFd = 4;
+// virtio-mmio transports of a microvm with one IO-APIC (QemuOptions::ioapic2).
+inline constexpr size_t kOneIoapicTransports = 8;
 
 // How one QEMU process is launched (QemuRuntime::QemuCommand).
 struct VmLaunch {
@@ -252,6 +262,8 @@ class QemuRuntime final : public Runtime {
   std::string InstanceDir(const std::string& id) const;
   // The QEMU command line of one VM (for tests and logs).
   std::vector<std::string> QemuCommand(const VmLaunch& launch) const;
+  // QEMU's environment: the agent's, with glib_slices applied.
+  std::vector<std::string> QemuEnvironment() const;
   // Guest RAM of an instance of `tmpl` (the template's memory, at least min_memory_bytes).
   uint64_t GuestMemory(const TemplateSpec& tmpl) const;
   // vCPUs of an instance of `tmpl`: its `cpus` rounded up (0.5 -> 1, 2 -> 2).
