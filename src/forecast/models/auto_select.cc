@@ -61,6 +61,9 @@ struct Component {
   std::string label;
   std::vector<int> members;  // indices into the bases
   double weight = 0;
+  // The scale a median is taken on: its members' transform, as the combination row fitted
+  // on that transform takes it (the median of four is the mean of the middle two there).
+  Transform space = Transform::None();
 };
 
 double Median(std::vector<double> v) {
@@ -70,35 +73,34 @@ double Median(std::vector<double> v) {
   return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
 }
 
-// The component's forecast from its members' (fc[b] empty: member b failed); empty when
-// the component is unavailable (a single member failed, or a median has fewer than two).
+// The component's forecast on the count scale, capped, from its members' forecasts on
+// their transform's scale (fc[b] empty: member b failed); empty when the component is
+// unavailable (a single member failed, or a median has fewer than two).
 std::vector<double> ComponentForecast(const Component& c,
-                                      const std::vector<std::vector<double>>& fc, int h) {
+                                      const std::vector<std::vector<double>>& fc, int h,
+                                      double cap) {
   std::vector<const std::vector<double>*> ok;
   for (int b : c.members) {
     if (!fc[b].empty()) ok.push_back(&fc[b]);
   }
   if (ok.empty() || (c.members.size() > 1 && ok.size() < 2)) return {};
-  if (ok.size() == 1) return *ok[0];
   std::vector<double> out(h);
   for (int j = 0; j < h; ++j) {
     std::vector<double> v;
     for (const auto* f : ok) v.push_back((*f)[j]);
-    out[j] = Median(std::move(v));
+    out[j] = std::min(c.space.Inverse(v.size() == 1 ? v[0] : Median(std::move(v))), cap);
   }
   return out;
 }
 
-// A base's forecast on the count scale, capped; empty on failure.
-std::vector<double> CountForecast(const Base& b, int h, double cap) {
+// A base's forecast on its transform's scale; empty on failure.
+std::vector<double> ModelForecast(const Base& b, int h) {
   absl::StatusOr<std::vector<double>> z = b.model->Predict(h);
   if (!z.ok() || static_cast<int>(z->size()) < h) return {};
-  std::vector<double> out = b.transform.Inverse(*z);
-  for (double& v : out) {
+  for (double v : *z) {
     if (!std::isfinite(v)) return {};
-    v = std::min(v, cap);
   }
-  return out;
+  return *std::move(z);
 }
 
 double Cap(std::span<const double> y) {
@@ -107,6 +109,20 @@ double Cap(std::span<const double> y) {
     if (!IsMissing(v)) peak = std::max(peak, v);
   }
   return kCapFactor * std::max(peak, 1.0);
+}
+
+// The weighted mean of the parts; empty when there are none.
+std::vector<double> Combine(const std::vector<std::vector<double>>& parts,
+                            const std::vector<double>& weights, int h) {
+  std::vector<double> out(h, 0.0);
+  double total = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    for (int j = 0; j < h; ++j) out[j] += weights[i] * parts[i][j];
+    total += weights[i];
+  }
+  if (!(total > 0)) return {};
+  for (double& v : out) v /= total;
+  return out;
 }
 
 // The fixed weighted structure `auto` settles on: members fitted each on its transform,
@@ -148,18 +164,18 @@ class Ensemble : public Model {
     if (!fitted_) return absl::FailedPreconditionError("auto: not fitted");
     std::vector<std::vector<double>> fc(members_.size());
     for (size_t i = 0; i < members_.size(); ++i) {
-      if (ok_[i]) fc[i] = CountForecast(members_[i], h, cap_);
+      if (ok_[i]) fc[i] = ModelForecast(members_[i], h);
     }
-    std::vector<double> out(h, 0.0);
-    double total = 0;
+    std::vector<std::vector<double>> parts;
+    std::vector<double> weights;
     for (const Component& c : components_) {
-      std::vector<double> f = ComponentForecast(c, fc, h);
+      std::vector<double> f = ComponentForecast(c, fc, h, cap_);
       if (f.empty()) continue;
-      for (int j = 0; j < h; ++j) out[j] += c.weight * f[j];
-      total += c.weight;
+      parts.push_back(std::move(f));
+      weights.push_back(c.weight);
     }
-    if (!(total > 0)) return absl::InternalError(name() + ": no component forecast");
-    for (double& v : out) v /= total;
+    std::vector<double> out = Combine(parts, weights, h);
+    if (out.empty()) return absl::InternalError(name() + ": no component forecast");
     return out;
   }
 
@@ -193,38 +209,35 @@ class Ensemble : public Model {
   bool fitted_ = false;
 };
 
-// Every base fitted before `start` and rolled forward through the held-out origins.
+// Every base's forecasts at the held-out origins, on its transform's scale.
 struct Validation {
   std::vector<std::vector<double>> actual;           // [origin][step]
   std::vector<std::vector<std::vector<double>>> fc;  // [base][origin][step]; empty: failed
+  double cap = 0;                                    // of the counts before the first origin
 };
 
+// Every base fitted before `start` and rolled forward by Update() through the held-out
+// origins `start`, `start + stride`, ...: the forecast at an origin reads only the steps
+// before it.
 Validation Validate(std::vector<Base>& bases, std::span<const double> y, const FitContext& ctx,
                     int start, int h, int stride) {
   const int n = static_cast<int>(y.size());
-  const double cap = Cap(y.first(start));
   Validation v;
+  v.cap = Cap(y.first(start));
   v.fc.resize(bases.size());
-  std::vector<std::vector<double>> z(bases.size());
-  std::vector<bool> ok(bases.size());
-  for (size_t b = 0; b < bases.size(); ++b) {
-    z[b] = bases[b].transform.Forward(y);
-    ok[b] = bases[b].model->Fit(std::span<const double>(z[b]).first(start), ctx).ok();
-  }
-  for (int o = start; o + h <= n; o += stride) {
+  for (int o = start; o + h <= n; o += stride)
     v.actual.emplace_back(y.begin() + o, y.begin() + o + h);
-    const bool more = o + stride + h <= n;
-    for (size_t b = 0; b < bases.size(); ++b) {
-      if (!ok[b]) continue;
-      std::vector<double> f = CountForecast(bases[b], h, cap);
-      ok[b] =
-          !f.empty() &&
-          (!more || bases[b].model->Update(std::span<const double>(z[b]).subspan(o, stride)).ok());
-      if (ok[b]) v.fc[b].push_back(std::move(f));
-    }
-  }
   for (size_t b = 0; b < bases.size(); ++b) {
-    if (!ok[b]) v.fc[b].clear();
+    const std::vector<double> z = bases[b].transform.Forward(y);
+    const std::span<const double> zs(z);
+    bool ok = bases[b].model->Fit(zs.first(start), ctx).ok();
+    for (size_t i = 0; i < v.actual.size() && ok; ++i) {
+      if (i > 0) ok = bases[b].model->Update(zs.subspan(start + (i - 1) * stride, stride)).ok();
+      std::vector<double> f = ok ? ModelForecast(bases[b], h) : std::vector<double>{};
+      ok = !f.empty();
+      if (ok) v.fc[b].push_back(std::move(f));
+    }
+    if (!ok) v.fc[b].clear();
   }
   return v;
 }
@@ -238,7 +251,7 @@ std::vector<std::vector<double>> CandidateForecasts(const Component& c, const Va
     for (size_t b = 0; b < v.fc.size(); ++b) {
       if (!v.fc[b].empty()) at[b] = v.fc[b][o];
     }
-    std::vector<double> f = ComponentForecast(c, at, h);
+    std::vector<double> f = ComponentForecast(c, at, h, v.cap);
     if (f.empty()) return {};
     out.push_back(std::move(f));
   }
@@ -255,24 +268,36 @@ double SortedQuantile(const std::vector<double>& sorted, double p) {
 struct Errors {
   double mae = kNaN;
   double pinball = kNaN;
+  std::vector<double> mae_o;  // the same per held-out origin (NaN: no observed step)
+  std::vector<double> pb_o;
 };
 
-// MAE, and the pinball loss of quantiles made from the candidate's own log1p errors.
+// MAE, and the pinball loss of quantiles made from the candidate's own log1p errors, over
+// all held-out steps and per origin.
 Errors Score(const std::vector<std::vector<double>>& fc, const Validation& v) {
   double abs_sum = 0;
   std::vector<double> resid;
+  Errors out;
+  out.mae_o.assign(fc.size(), kNaN);
+  out.pb_o.assign(fc.size(), kNaN);
+  std::vector<int> cnt(fc.size(), 0);
   for (size_t o = 0; o < fc.size(); ++o) {
+    double origin_sum = 0;
     for (size_t j = 0; j < fc[o].size(); ++j) {
       const double a = v.actual[o][j];
       if (IsMissing(a)) continue;
       abs_sum += std::abs(a - fc[o][j]);
+      origin_sum += std::abs(a - fc[o][j]);
+      ++cnt[o];
       resid.push_back(std::log1p(a) - std::log1p(fc[o][j]));
     }
+    if (cnt[o]) out.mae_o[o] = origin_sum / cnt[o];
   }
   if (resid.empty()) return {};
   std::vector<double> sorted = resid;
   std::sort(sorted.begin(), sorted.end());
   double pb = 0;
+  std::vector<double> pbo(fc.size(), 0.0);
   for (double p : kLevels) {
     const double shift = SortedQuantile(sorted, p);
     for (size_t o = 0; o < fc.size(); ++o) {
@@ -280,11 +305,18 @@ Errors Score(const std::vector<std::vector<double>>& fc, const Validation& v) {
         const double a = v.actual[o][j];
         if (IsMissing(a)) continue;
         const double q = std::max(0.0, std::expm1(std::log1p(fc[o][j]) + shift));
-        pb += std::max(p * (a - q), (p - 1) * (a - q));
+        const double l = std::max(p * (a - q), (p - 1) * (a - q));
+        pb += l;
+        pbo[o] += l;
       }
     }
   }
-  return {abs_sum / resid.size(), pb / (resid.size() * kLevels.size())};
+  for (size_t o = 0; o < fc.size(); ++o) {
+    if (cnt[o]) out.pb_o[o] = pbo[o] / (cnt[o] * kLevels.size());
+  }
+  out.mae = abs_sum / resid.size();
+  out.pinball = pb / (resid.size() * kLevels.size());
+  return out;
 }
 
 // Singles for every base, and the median combination per transform; the median on log1p
@@ -293,14 +325,20 @@ std::vector<Component> Candidates(const std::vector<Base>& bases) {
   std::vector<Component> out;
   std::vector<int> combo[3];  // by Transform::Kind: none, log1p, Box-Cox
   for (size_t b = 0; b < bases.size(); ++b) {
-    out.push_back({bases[b].label, {static_cast<int>(b)}});
+    out.push_back({bases[b].label, {static_cast<int>(b)}, 0, bases[b].transform});
     if (bases[b].combo_member) {
       combo[static_cast<int>(bases[b].transform.kind())].push_back(static_cast<int>(b));
     }
   }
-  out.push_back({"combo", combo[static_cast<int>(Transform::Kind::kNone)]});
-  out.push_back({"combo_boxcox", combo[static_cast<int>(Transform::Kind::kBoxCox)]});
-  out.push_back({"combo_log1p", combo[static_cast<int>(Transform::Kind::kLog1p)]});
+  auto space = [&](Transform::Kind k) {
+    const std::vector<int>& m = combo[static_cast<int>(k)];
+    return m.empty() ? Transform::None() : bases[m[0]].transform;
+  };
+  for (auto [label, kind] : {std::pair{"combo", Transform::Kind::kNone},
+                             std::pair{"combo_boxcox", Transform::Kind::kBoxCox},
+                             std::pair{"combo_log1p", Transform::Kind::kLog1p}}) {
+    out.push_back({label, combo[static_cast<int>(kind)], 0, space(kind)});
+  }
   return out;
 }
 
@@ -327,36 +365,68 @@ Plan MakePlan(int n, int p0, const FitContext& ctx, const AutoOptions& o) {
 }
 
 // Scores relative to seasonal naive on raw counts (errors[0]; when it is perfect or
-// failed, to the best MAE), and drops candidates with a larger MAE than it.
+// failed, to the best MAE), and drops candidates with a larger MAE than it. `loss[c]`: the
+// candidate's score at each held-out origin (empty when it has none); its mean is the score.
 std::vector<AutoCandidate> Rate(const std::vector<Component>& cands,
-                                const std::vector<Errors>& errors, double scale) {
+                                const std::vector<Errors>& errors, double scale,
+                                std::vector<std::vector<double>>* loss) {
   Errors ref = errors[0];
   const bool snaive_ref = ref.mae > 0;
   for (const Errors& e : errors) {
     if (!snaive_ref && e.mae > 0 && !(e.mae >= ref.mae)) ref = e;
   }
+  loss->assign(cands.size(), {});
   std::vector<AutoCandidate> out;
   for (size_t c = 0; c < cands.size(); ++c) {
     AutoCandidate& a = out.emplace_back();
     a.name = cands[c].label;
     a.mase = scale > 0 ? errors[c].mae / scale : kNaN;
     a.pinball = errors[c].pinball;
-    a.score =
-        0.5 * Relative(errors[c].mae, ref.mae) + 0.5 * Relative(errors[c].pinball, ref.pinball);
     a.dropped = std::isnan(errors[c].mae) || (snaive_ref && errors[c].mae > ref.mae);
+    // Each origin counts once, whatever its number of observed steps.
+    std::vector<double>& l = (*loss)[c];
+    double sum = 0;
+    int scored = 0;
+    for (size_t i = 0; i < errors[c].mae_o.size(); ++i) {
+      l.push_back(0.5 * Relative(errors[c].mae_o[i], ref.mae) +
+                  0.5 * Relative(errors[c].pb_o[i], ref.pinball));
+      if (!std::isnan(l.back())) sum += l.back(), ++scored;
+    }
+    a.score = scored ? sum / scored
+                     : 0.5 * Relative(errors[c].mae, ref.mae) +
+                           0.5 * Relative(errors[c].pinball, ref.pinball);
   }
   return out;
 }
 
+// The share of the held-out origins at which `c` scores below `anchor` (origins where
+// either has no observed step count as losses of c).
+double WinShare(const std::vector<double>& c, const std::vector<double>& anchor) {
+  if (c.empty() || c.size() != anchor.size()) return 0;
+  int wins = 0;
+  for (size_t i = 0; i < c.size(); ++i) wins += c[i] < anchor[i];
+  return static_cast<double>(wins) / c.size();
+}
+
 // The candidates combined, best first, with their weights set in `rated`: the median
-// combination on log1p (the anchor, last) and the challengers that beat its score by
-// `margin`, the best `top` of them, weighted by inverse score. Empty: none validated.
-std::vector<size_t> Choose(std::vector<AutoCandidate>& rated, const AutoOptions& o) {
+// combination on log1p (the anchor, last) and the challengers that beat it twice over:
+// a score below (1 - margin) x the anchor's (the mean over the held-out origins) and a
+// lower score than the anchor's at more than `min_win_share` of those origins (a
+// challenger whose mean rests on a few origins is not consistently better). The best `top`
+// of them, weighted by inverse score. Empty: none validated.
+std::vector<size_t> Choose(std::vector<AutoCandidate>& rated,
+                           const std::vector<std::vector<double>>& loss, const AutoOptions& o) {
   const size_t anchor = rated.size() - 1;
-  const double bar = rated[anchor].dropped ? INFINITY : (1 - o.margin) * rated[anchor].score;
+  const bool anchored = !rated[anchor].dropped;
+  const double bar = anchored ? (1 - o.margin) * rated[anchor].score : INFINITY;
   std::vector<size_t> order;
   for (size_t c = 0; c < rated.size(); ++c) {
-    if (!rated[c].dropped && (c == anchor || rated[c].score < bar)) order.push_back(c);
+    rated[c].win_share = WinShare(loss[c], loss[anchor]);
+    if (rated[c].dropped) continue;
+    if (c == anchor ||
+        (rated[c].score < bar && (!anchored || rated[c].win_share > o.min_win_share))) {
+      order.push_back(c);
+    }
   }
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return rated[a].score < rated[b].score; });
@@ -420,18 +490,22 @@ absl::Status AutoSelect::Fit(std::span<const double> y, const FitContext& ctx) {
     }
     actual = std::move(v.actual);
   }
-  candidates_ = Rate(cands, errors, SeasonalNaiveScale(y.first(plan.first), p0));
-  std::vector<size_t> order = Choose(candidates_, options_);
+  std::vector<std::vector<double>> loss;
+  candidates_ = Rate(cands, errors, SeasonalNaiveScale(y.first(plan.first), p0), &loss);
+  std::vector<size_t> order = Choose(candidates_, loss, options_);
   if (order.empty()) {  // nothing validated (too short): the median combination on log1p
     order.push_back(cands.size() - 1);
     candidates_[order[0]].weight = 1;
   } else {  // the chosen combination's held-out forecasts calibrate the quantiles
     held_out_.actual = std::move(actual);
     for (size_t o = 0; o < held_out_.actual.size(); ++o) {
-      std::vector<double>& f = held_out_.forecast.emplace_back(plan.h, 0.0);
+      std::vector<std::vector<double>> parts;
+      std::vector<double> weights;
       for (size_t c : order) {
-        for (int j = 0; j < plan.h; ++j) f[j] += candidates_[c].weight * cand_fc[c][o][j];
+        parts.push_back(cand_fc[c][o]);
+        weights.push_back(candidates_[c].weight);
       }
+      held_out_.forecast.push_back(Combine(parts, weights, plan.h));
     }
   }
   std::unique_ptr<Model> chosen = Assemble(bases, cands, order, candidates_);
