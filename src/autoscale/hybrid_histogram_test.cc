@@ -166,8 +166,17 @@ TEST(HybridHistogramCore, AServingKeyKeepsItsInstanceBeforeItsFirstIdlePeriod) {
   ka.Serving(3000, 0, in);
   ka.Apply(v.keys[0], 3000, in);
   EXPECT_TRUE(r.Reconcile(v, 60'000).empty());
+  // Live, a connection can be seen a poll before the DNS answer that ends the idle period:
+  // serving from then on, the instance is the first level's, not one more.
+  ka.Serving(10'000, 1, in);
+  ka.Apply(v.keys[0], 10'000, in);
+  EXPECT_TRUE(r.Reconcile(v, 10'000).empty()) << "no second instance for a serving key";
+  ka.Arrival(10'500, false, in);
+  ka.Serving(10'500, 1, in);
+  ka.Serving(11'000, 0, in);
+  ka.Apply(v.keys[0], 11'000, in);
   // ... and no longer than the standard 4 h.
-  auto d = r.Reconcile(v, 3000 + 4 * 60 * kMin);
+  auto d = r.Reconcile(v, 11'000 + 4 * 60 * kMin);
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].kind, Decision::kDrain);
 }

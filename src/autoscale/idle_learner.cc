@@ -391,7 +391,9 @@ void LearnedKeepAlive::ApplyHybrid(ViewKey& key, uint32_t source) const {
     loaded.emplace_back(idle_since + plan.prewarm_ms, idle_since + plan.keep_until_ms);
     received = std::max(received, idle_since);
   };
-  if (planned_at_ != UINT64_MAX) add(idle_since_ms_, plan_);
+  // Level 1 is idle while nothing serves: live, a connection can be seen a poll before the
+  // DNS answer that ends the idle period (Arrival), and the key is serving from then on.
+  if (planned_at_ != UINT64_MAX && busy_ == 0) add(idle_since_ms_, plan_);
   for (const Level& lv : levels_) {
     if (lv.planned_at != UINT64_MAX) add(lv.idle_since_ms, lv.plan);
   }
