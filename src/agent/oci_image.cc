@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -46,6 +47,11 @@ constexpr std::string_view kDockerManifest = "application/vnd.docker.distributio
 
 absl::Status FsError(const std::error_code& ec, std::string_view what) {
   return ErrnoStatus(ec.value(), what);
+}
+
+using Clock = std::chrono::steady_clock;
+double MsSince(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
 bool IsHex(std::string_view s) {
@@ -690,6 +696,7 @@ absl::StatusOr<OciImage> ImportOciLayout(const std::string& cache_dir, const std
   auto in_image = [&](const absl::Status& st) {
     return absl::Status(st.code(), fmt::format("image {}: {}", ref, st.message()));
   };
+  const Clock::time_point t_start = Clock::now();
   auto index_text = ReadSmallFile(layout + "/index.json", kMaxJsonBlob);
   if (!index_text.ok()) return in_image(index_text.status());
   auto index = ParseJson(*index_text, "index.json");
@@ -756,6 +763,8 @@ absl::StatusOr<OciImage> ImportOciLayout(const std::string& cache_dir, const std
   auto parsed = ParseImageConfig(config->dump());
   if (!parsed.ok()) return in_image(parsed.status());
   img.config = std::move(*parsed);
+  img.phases.verify_ms = MsSince(t_start);  // index, manifest and config
+  const Clock::time_point t_layers = Clock::now();
   if (!manifest->contains("layers") || !(*manifest)["layers"].is_array() ||
       (*manifest)["layers"].empty()) {
     return in_image(absl::DataLossError("the manifest has no layers"));
@@ -765,10 +774,14 @@ absl::StatusOr<OciImage> ImportOciLayout(const std::string& cache_dir, const std
   for (size_t i = 0; i < layers.size(); ++i) {  // the manifest lists the base first
     auto ld = ParseDescriptor(layers[i], "manifest layer");
     if (!ld.ok()) return in_image(ld.status());
+    Clock::time_point t0 = Clock::now();
     auto blob = VerifiedBlob(layout, *ld);
     if (!blob.ok()) return in_image(blob.status());
+    img.phases.verify_ms += MsSince(t0);
+    t0 = Clock::now();
     auto dir = UnpackOciLayer(cache_dir, *blob, ld->digest, ld->media_type);
     if (!dir.ok()) return in_image(dir.status());
+    img.phases.unpack_ms += MsSince(t0);
     if (progress) {
       progress(fmt::format("layer {}/{} {} ({:.1f} MB) unpacked", i + 1, layers.size(),
                            ld->digest.substr(0, 19), static_cast<double>(ld->size) / 1e6));
@@ -777,6 +790,7 @@ absl::StatusOr<OciImage> ImportOciLayout(const std::string& cache_dir, const std
     img.layer_digests.insert(img.layer_digests.begin(), ld->digest);
     img.layers.insert(img.layers.begin(), *dir);
   }
+  img.phases.layers_ms = MsSince(t_layers);
   return img;
 }
 
@@ -800,6 +814,7 @@ absl::StatusOr<OciImage> PullOciImage(ProcessRunner& runner, const std::string& 
   argv.push_back(name);
   argv.push_back("oci:" + layout + ":image");
   if (options.progress) options.progress(fmt::format("copying {}", name));
+  const Clock::time_point t_fetch = Clock::now();
   absl::StatusOr<OciImage> img;
   if (!options.skopeo_log.empty()) {
     SpawnOptions so;
@@ -839,12 +854,22 @@ absl::StatusOr<OciImage> PullOciImage(ProcessRunner& runner, const std::string& 
           fmt::format("pulling {}: skopeo: {}", name, LastLine(r->output)));
     }
   }
+  const double fetch_ms = MsSince(t_fetch);
   img = ImportOciLayout(cache_dir, layout, name, options.progress);
+  const Clock::time_point t_record = Clock::now();
   fs::remove_all(layout, ec);
   if (!img.ok()) return img.status();
   img->archive_size = stamp.first;
   img->archive_mtime_ns = stamp.second;
   RETURN_IF_ERROR(WriteFileAtomically(RecordPath(cache_dir, name), RecordJson(*img)));
+  PullPhases& ph = img->phases;
+  ph.fetch_ms = fetch_ms;
+  ph.record_ms = MsSince(t_record);
+  spdlog::info(
+      "oci: pulled {} ({:.1f} MB): skopeo {:.1f} ms, digests {:.1f} ms, unpack {:.1f} ms "
+      "(layers {:.1f} ms wall), record {:.1f} ms",
+      name, static_cast<double>(img->blob_bytes) / 1e6, ph.fetch_ms, ph.verify_ms, ph.unpack_ms,
+      ph.layers_ms, ph.record_ms);
   return img;
 }
 

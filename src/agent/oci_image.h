@@ -55,6 +55,15 @@ struct ImageConfig {
 // Parses an image config blob (JSON). Fields of the wrong type are errors.
 absl::StatusOr<ImageConfig> ParseImageConfig(std::string_view json);
 
+// Where a pull's time went (not recorded: a recorded image was not pulled by this call).
+struct PullPhases {
+  double fetch_ms = 0;   // skopeo copy into the temporary layout
+  double verify_ms = 0;  // sha256 of every blob (index, manifest, config, layers)
+  double unpack_ms = 0;  // the layers unpacked into the layer cache (renamed into place)
+  double layers_ms = 0;  // wall time of the layers' checks and unpacking together
+  double record_ms = 0;  // the record written, the temporary layout removed
+};
+
 // A pulled image on this node.
 struct OciImage {
   std::string ref;              // ImageRef::ToString()
@@ -67,6 +76,7 @@ struct OciImage {
   // archive is imported again.
   uint64_t archive_size = 0;
   int64_t archive_mtime_ns = 0;
+  PullPhases phases;  // set by PullOciImage and ImportOciLayout only
 };
 
 // Called with one line of progress ("copying ...", "layer 2/3 sha256:... unpacked").
