@@ -16,6 +16,8 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -138,8 +140,8 @@ absl::StatusOr<Descriptor> ParseDescriptor(const json& j, std::string_view what)
   return d;
 }
 
-// The blob `d` names in the layout, checked against its size and digest.
-absl::StatusOr<std::string> VerifiedBlob(const std::string& layout, const Descriptor& d) {
+// The blob `d` names in the layout, checked against its size (not yet its digest).
+absl::StatusOr<std::string> BlobOfSize(const std::string& layout, const Descriptor& d) {
   ASSIGN_OR_RETURN(std::string hex, DigestHex(d.digest));
   std::string path = layout + "/blobs/sha256/" + hex;
   std::error_code ec;
@@ -149,10 +151,23 @@ absl::StatusOr<std::string> VerifiedBlob(const std::string& layout, const Descri
     return absl::DataLossError(
         fmt::format("blob {} is corrupt: {} bytes, the manifest says {}", d.digest, size, d.size));
   }
+  return path;
+}
+
+// The blob at `path` hashes to `d`'s digest.
+absl::Status CheckBlobDigest(const std::string& path, const Descriptor& d) {
+  ASSIGN_OR_RETURN(std::string hex, DigestHex(d.digest));
   ASSIGN_OR_RETURN(std::string actual, Sha256OfFile(path));
   if (actual != hex)
     return absl::DataLossError(
         fmt::format("blob {} is corrupt: its content hashes to sha256:{}", d.digest, actual));
+  return absl::OkStatus();
+}
+
+// The blob `d` names in the layout, checked against its size and digest.
+absl::StatusOr<std::string> VerifiedBlob(const std::string& layout, const Descriptor& d) {
+  ASSIGN_OR_RETURN(std::string path, BlobOfSize(layout, d));
+  RETURN_IF_ERROR(CheckBlobDigest(path, d));
   return path;
 }
 
@@ -655,9 +670,14 @@ absl::StatusOr<ImageConfig> ParseImageConfig(std::string_view text) {
   return c;
 }
 
-absl::StatusOr<std::string> UnpackOciLayer(const std::string& cache_dir, const std::string& blob,
-                                           const std::string& digest,
-                                           const std::string& media_type) {
+namespace {
+
+// UnpackOciLayer, with `verified` called once the layer is unpacked and before it is
+// renamed into the cache: an error from it (the blob's digest check, run beside the
+// unpacking) discards the layer and is the error returned.
+absl::StatusOr<std::string> UnpackLayer(const std::string& cache_dir, const std::string& blob,
+                                        const std::string& digest, const std::string& media_type,
+                                        const std::function<absl::Status()>& verified) {
   static const std::set<std::string> kLayerTypes = {
       "application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip",
       "application/vnd.oci.image.layer.v1.tar+zstd",
@@ -669,12 +689,22 @@ absl::StatusOr<std::string> UnpackOciLayer(const std::string& cache_dir, const s
   ASSIGN_OR_RETURN(std::string hex, DigestHex(digest));
   std::string key = Sha256OfString(fmt::format("{}|{}", kOciLayerVersion, hex));
   auto dir = MaterializeLayer(cache_dir, "oci", key, [&](const fs::path& root) {
-    return UnpackInto(root, blob, media_type);
+    absl::Status unpacked = UnpackInto(root, blob, media_type);
+    RETURN_IF_ERROR(verified());  // a corrupt blob explains a failed unpack
+    return unpacked;
   });
   if (!dir.ok())
     return absl::Status(dir.status().code(),
                         fmt::format("layer {}: {}", digest, dir.status().message()));
   return dir;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> UnpackOciLayer(const std::string& cache_dir, const std::string& blob,
+                                           const std::string& digest,
+                                           const std::string& media_type) {
+  return UnpackLayer(cache_dir, blob, digest, media_type, [] { return absl::OkStatus(); });
 }
 
 absl::StatusOr<std::string> BuildMountPointLayer(const std::string& cache_dir) {
@@ -774,14 +804,31 @@ absl::StatusOr<OciImage> ImportOciLayout(const std::string& cache_dir, const std
   for (size_t i = 0; i < layers.size(); ++i) {  // the manifest lists the base first
     auto ld = ParseDescriptor(layers[i], "manifest layer");
     if (!ld.ok()) return in_image(ld.status());
-    Clock::time_point t0 = Clock::now();
-    auto blob = VerifiedBlob(layout, *ld);
+    auto blob = BlobOfSize(layout, *ld);
     if (!blob.ok()) return in_image(blob.status());
-    img.phases.verify_ms += MsSince(t0);
-    t0 = Clock::now();
-    auto dir = UnpackOciLayer(cache_dir, *blob, ld->digest, ld->media_type);
-    if (!dir.ok()) return in_image(dir.status());
+    // The digest check (a second pass over the blob) runs on a thread of its own while
+    // the layer is unpacked; the layer is renamed into the cache only after it passed.
+    std::future<std::pair<absl::Status, double>> check =
+        std::async(std::launch::async, [path = *blob, d = *ld] {
+          const Clock::time_point t0 = Clock::now();
+          absl::Status st = CheckBlobDigest(path, d);
+          return std::make_pair(st, MsSince(t0));
+        });
+    std::optional<absl::Status> verdict;
+    auto verified = [&]() -> absl::Status {
+      if (!verdict) {
+        auto [st, ms] = check.get();
+        img.phases.verify_ms += ms;
+        verdict = st;
+      }
+      return *verdict;
+    };
+    const Clock::time_point t0 = Clock::now();
+    auto dir = UnpackLayer(cache_dir, *blob, ld->digest, ld->media_type, verified);
     img.phases.unpack_ms += MsSince(t0);
+    // Also when the layer was in the cache already (no unpack): every blob is checked.
+    if (absl::Status st = verified(); !st.ok()) return in_image(st);
+    if (!dir.ok()) return in_image(dir.status());
     if (progress) {
       progress(fmt::format("layer {}/{} {} ({:.1f} MB) unpacked", i + 1, layers.size(),
                            ld->digest.substr(0, 19), static_cast<double>(ld->size) / 1e6));

@@ -60,7 +60,9 @@ struct PullPhases {
   double fetch_ms = 0;   // skopeo copy into the temporary layout
   double verify_ms = 0;  // sha256 of every blob (index, manifest, config, layers)
   double unpack_ms = 0;  // the layers unpacked into the layer cache (renamed into place)
-  double layers_ms = 0;  // wall time of the layers' checks and unpacking together
+  // Wall time of the layers' digest checks and unpacking: a layer's check runs beside
+  // its unpacking, so this can be less than their sum.
+  double layers_ms = 0;
   double record_ms = 0;  // the record written, the temporary layout removed
 };
 

@@ -480,6 +480,15 @@ TEST_F(LayoutTest, MissingCorruptAndForeignBlobsAreClearErrors) {
   ASSERT_FALSE(corrupt.ok());
   EXPECT_TRUE(absl::IsDataLoss(corrupt.status())) << corrupt.status();
   EXPECT_NE(corrupt.status().message().find("corrupt"), std::string::npos);
+  // The corrupt layer's digest is checked while it is unpacked: it must not be left in
+  // the cache, unpacked or half-unpacked (the base layer below it is good and stays).
+  int unpacked = 0;
+  for (const auto& e : fs::directory_iterator(cache_)) {
+    std::string name = e.path().filename().string();
+    EXPECT_FALSE(name.starts_with(".tmp-")) << name;
+    unpacked += name.starts_with("oci-");
+  }
+  EXPECT_EQ(unpacked, 1);
   std::ofstream(blob, std::ios::binary | std::ios::trunc) << good << "x";
   auto longer = ImportOciLayout(cache_, layout_.string(), "r");
   ASSERT_FALSE(longer.ok());
