@@ -3,7 +3,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <sys/xattr.h>
@@ -14,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -841,6 +844,57 @@ absl::StatusOr<OciImage> ImportOciLayout(const std::string& cache_dir, const std
   return img;
 }
 
+namespace {
+
+constexpr std::string_view kStagingPrefix = ".tmp-pull-";
+
+// The temporary layouts of pulls whose agent is gone (a crash mid-pull): unmounted and
+// removed. A live process's (this one's, or another agent's on the same cache) are kept.
+void RemoveStaleStaging(const std::string& cache_dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(cache_dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (!name.starts_with(kStagingPrefix)) continue;
+    std::string rest = name.substr(kStagingPrefix.size());
+    std::optional<int64_t> pid = ParseInt(rest.substr(0, rest.find('-')));
+    if (!pid || *pid <= 0 || *pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(*pid), 0) == 0 || errno != ESRCH) continue;
+    ::umount2(e.path().c_str(), MNT_DETACH);  // EINVAL when it is no mount: fine
+    std::error_code rm;
+    fs::remove_all(e.path(), rm);
+    spdlog::info("oci: removed {} (left by a pull that did not finish)", e.path().string());
+  }
+}
+
+// Puts a tmpfs of its own on the empty directory `dir`, for skopeo's layout: the layout is
+// transient (its blobs are unpacked and dropped within the pull; what a crash loses, the
+// next pull fetches again), so it need not reach the disk, and skopeo's fsync of every
+// blob then costs nothing. Bounded (a quarter of the free memory, at most 4 GiB) so a
+// large image cannot take the node's memory: one that does not fit is pulled again on
+// disk. False when no tmpfs can be mounted (not root): the layout stays on disk.
+bool MountStaging(const std::string& dir) {
+  long pages = ::sysconf(_SC_AVPHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return false;
+  uint64_t size = std::min<uint64_t>(4ull << 30, static_cast<uint64_t>(pages) * page / 4);
+  if (size < (64ull << 20)) return false;
+  std::string opts = fmt::format("mode=0700,size={}", size);
+  if (::mount("prewarm-pull", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              opts.c_str()) != 0) {
+    spdlog::debug("oci: no tmpfs for the pull ({}): the layout goes to disk", std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+// Less than 64 MiB left on the staging tmpfs: a failed copy ran out of room there.
+bool StagingFull(const std::string& dir) {
+  struct statvfs st;
+  if (::statvfs(dir.c_str(), &st) != 0) return false;
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize < (64ull << 20);
+}
+
+}  // namespace
+
 absl::StatusOr<OciImage> PullOciImage(ProcessRunner& runner, const std::string& cache_dir,
                                       const ImageRef& ref, const PullOptions& options) {
   std::string name = ref.ToString();
@@ -852,42 +906,51 @@ absl::StatusOr<OciImage> PullOciImage(ProcessRunner& runner, const std::string& 
   std::error_code ec;
   fs::create_directories(RecordDir(cache_dir), ec);
   if (ec) return FsError(ec, "mkdir " + RecordDir(cache_dir));
+  RemoveStaleStaging(cache_dir);
   std::string layout =
-      fmt::format("{}/.tmp-pull-{}-{}", cache_dir, ::getpid(), counter.fetch_add(1));
+      fmt::format("{}/{}{}-{}", cache_dir, kStagingPrefix, ::getpid(), counter.fetch_add(1));
   fs::remove_all(layout, ec);
+  fs::create_directory(layout, ec);
+  if (ec) return FsError(ec, "mkdir " + layout);
+  bool mounted = MountStaging(layout);
+  auto drop_layout = [&] {
+    if (mounted && ::umount2(layout.c_str(), MNT_DETACH) != 0)
+      spdlog::warn("oci: umount {}: {}", layout, std::strerror(errno));
+    mounted = false;
+    std::error_code rm;
+    fs::remove_all(layout, rm);
+  };
   std::vector<std::string> argv = {"skopeo", "copy", "--retry-times", "2"};
   if (ref.loopback())
     argv.push_back("--src-tls-verify=false");  // a test registry on this node, plain HTTP
   argv.push_back(name);
-  argv.push_back("oci:" + layout + ":image");
+  argv.push_back("oci:" + layout + "/image:image");
   if (options.progress) options.progress(fmt::format("copying {}", name));
   const Clock::time_point t_fetch = Clock::now();
-  absl::StatusOr<OciImage> img;
-  if (!options.skopeo_log.empty()) {
-    SpawnOptions so;
-    so.argv = argv;
-    so.log_path = options.skopeo_log;
-    absl::StatusOr<pid_t> pid = runner.Spawn(so);
-    if (!pid.ok())
-      return absl::FailedPreconditionError(
-          fmt::format("cannot run skopeo: {}", pid.status().message()));
-    auto code = WaitFor(runner, *pid, options.timeout);
-    if (!code.ok()) return code.status();
-    if (!code->has_value()) {
-      runner.Signal(*pid, SIGKILL).IgnoreError();
-      WaitFor(runner, *pid, std::chrono::seconds(5)).IgnoreError();
-      fs::remove_all(layout, ec);
-      return absl::DeadlineExceededError(fmt::format("pulling {}: skopeo timed out", name));
+  auto copy = [&]() -> absl::Status {
+    if (!options.skopeo_log.empty()) {
+      SpawnOptions so;
+      so.argv = argv;
+      so.log_path = options.skopeo_log;
+      absl::StatusOr<pid_t> pid = runner.Spawn(so);
+      if (!pid.ok())
+        return absl::FailedPreconditionError(
+            fmt::format("cannot run skopeo: {}", pid.status().message()));
+      auto code = WaitFor(runner, *pid, options.timeout);
+      if (!code.ok()) return code.status();
+      if (!code->has_value()) {
+        runner.Signal(*pid, SIGKILL).IgnoreError();
+        WaitFor(runner, *pid, std::chrono::seconds(5)).IgnoreError();
+        return absl::DeadlineExceededError(fmt::format("pulling {}: skopeo timed out", name));
+      }
+      if (**code != 0) {
+        return absl::UnavailableError(
+            fmt::format("pulling {}: skopeo failed (exit {}; its output is above)", name, **code));
+      }
+      return absl::OkStatus();
     }
-    if (**code != 0) {
-      fs::remove_all(layout, ec);
-      return absl::UnavailableError(
-          fmt::format("pulling {}: skopeo failed (exit {}; its output is above)", name, **code));
-    }
-  } else {
     auto r = runner.Run(argv, options.timeout);
     if (!r.ok()) {
-      fs::remove_all(layout, ec);
       if (absl::IsNotFound(r.status()) || absl::IsFailedPrecondition(r.status())) {
         return absl::FailedPreconditionError(
             fmt::format("cannot run skopeo ({}): install Debian's skopeo", r.status().message()));
@@ -896,15 +959,29 @@ absl::StatusOr<OciImage> PullOciImage(ProcessRunner& runner, const std::string& 
                           fmt::format("pulling {}: {}", name, r.status().message()));
     }
     if (r->exit_code != 0) {
-      fs::remove_all(layout, ec);
       return absl::UnavailableError(
           fmt::format("pulling {}: skopeo: {}", name, LastLine(r->output)));
     }
+    return absl::OkStatus();
+  };
+  absl::Status copied = copy();
+  if (!copied.ok() && mounted && StagingFull(layout)) {
+    spdlog::info("oci: {} does not fit the pull's tmpfs: pulling it again on disk", name);
+    drop_layout();
+    fs::create_directory(layout, ec);
+    if (ec) return FsError(ec, "mkdir " + layout);
+    copied = copy();
+  }
+  if (!copied.ok()) {
+    drop_layout();
+    return copied;
   }
   const double fetch_ms = MsSince(t_fetch);
-  img = ImportOciLayout(cache_dir, layout, name, options.progress);
+  const bool staged_on_tmpfs = mounted;
+  absl::StatusOr<OciImage> img =
+      ImportOciLayout(cache_dir, layout + "/image", name, options.progress);
   const Clock::time_point t_record = Clock::now();
-  fs::remove_all(layout, ec);
+  drop_layout();
   if (!img.ok()) return img.status();
   img->archive_size = stamp.first;
   img->archive_mtime_ns = stamp.second;
@@ -913,10 +990,10 @@ absl::StatusOr<OciImage> PullOciImage(ProcessRunner& runner, const std::string& 
   ph.fetch_ms = fetch_ms;
   ph.record_ms = MsSince(t_record);
   spdlog::info(
-      "oci: pulled {} ({:.1f} MB): skopeo {:.1f} ms, digests {:.1f} ms, unpack {:.1f} ms "
+      "oci: pulled {} ({:.1f} MB{}): skopeo {:.1f} ms, digests {:.1f} ms, unpack {:.1f} ms "
       "(layers {:.1f} ms wall), record {:.1f} ms",
-      name, static_cast<double>(img->blob_bytes) / 1e6, ph.fetch_ms, ph.verify_ms, ph.unpack_ms,
-      ph.layers_ms, ph.record_ms);
+      name, static_cast<double>(img->blob_bytes) / 1e6, staged_on_tmpfs ? ", via tmpfs" : "",
+      ph.fetch_ms, ph.verify_ms, ph.unpack_ms, ph.layers_ms, ph.record_ms);
   return img;
 }
 

@@ -1,7 +1,9 @@
 // OCI images as templates (`image: docker://HOST:PORT/NAME:TAG` or `image: oci-archive:FILE`).
 //
 // A pull copies the image with Debian's skopeo into a temporary OCI image layout under the
-// cache, checks every blob against its digest, and unpacks each layer into the same
+// cache (on a bounded tmpfs of its own when the agent may mount one: the layout is dropped
+// at the end of the pull and never needs to reach the disk), checks every blob against
+// its digest, and unpacks each layer into the same
 // content-addressed layer cache as the shipped templates' layers (layers.h): one directory
 // per layer digest, shared by every image that has it. Whiteouts are stored the way
 // overlayfs reads them, so the oci runtime stacks the layers as they are:
