@@ -70,6 +70,7 @@
 #include "agent/config.h"
 #include "agent/image.h"
 #include "agent/layers.h"
+#include "agent/oci_image.h"
 #include "agent/runtime/oci/oci_runtime.h"
 #include "agent/runtime/qemu/qemu_runtime.h"
 #include "agent/runtime/static_test_layers.h"
@@ -708,6 +709,8 @@ int main(int argc, char** argv) {
   // qemu variant's first start runs on a runtime of its own over that cache (the kernel
   // linked in): its erofs disks made, its template booted and snapshotted, then its clone.
   std::map<std::string, std::vector<double>> first, first_prepare;
+  // variant -> phase -> samples, in the order printed (see the table after the cycles)
+  std::map<std::string, std::map<std::string, std::vector<double>>> first_phases;
   for (int k = 0; k < args->first && status == 0; ++k) {
     for (Variant& v : variants) {
       if (v.name != "oci" && v.name != "oci-image" && v.name != "qemu-clone" &&
@@ -732,8 +735,19 @@ int main(int argc, char** argv) {
         }
       }
       auto t0 = Clock::now();
+      // The image is pulled first on its own (PullOciImage's phases), then made a template
+      // (which finds it recorded: the mount-point layer and the user resolved).
+      agent::PullPhases pulled;
+      absl::Status pull_status = absl::OkStatus();
+      if (image) {
+        auto ref = agent::ParseImageRef(args->image);
+        auto img = ref.ok() ? agent::PullOciImage(runner, cache, *ref) : ref.status();
+        if (img.ok()) pulled = img->phases;
+        pull_status = img.status();
+      }
+      auto t_pulled = Clock::now();
       absl::StatusOr<agent::TemplateSpec> t =
-          !image ? [&]() -> absl::StatusOr<agent::TemplateSpec> {
+          !pull_status.ok() ? pull_status : !image ? [&]() -> absl::StatusOr<agent::TemplateSpec> {
         ASSIGN_OR_RETURN(auto l, StaticLayers(cache, *args));
         return StaticTemplate(l);
       }()
@@ -750,6 +764,21 @@ int main(int argc, char** argv) {
       }
       first_prepare[v.name].push_back(Ms(t1 - t0));
       first[v.name].push_back(Ms(t1 - t0) + s->create_to_ready_ms);
+      auto& ph = first_phases[v.name];
+      if (image) {
+        ph["skopeo copy"].push_back(pulled.fetch_ms);
+        ph["digest checks"].push_back(pulled.verify_ms);
+        ph["unpack into the layer cache"].push_back(pulled.unpack_ms);
+        ph["layers: checks + unpack, wall"].push_back(pulled.layers_ms);
+        ph["record + layout removed"].push_back(pulled.record_ms);
+        ph["pull total"].push_back(Ms(t_pulled - t0));
+        ph["template (mount points, user)"].push_back(Ms(t1 - t_pulled));
+      } else {
+        ph["build layers"].push_back(Ms(t1 - t0));
+      }
+      ph["create + preload + bind"].push_back(s->create_ms);
+      ph["start -> first HTTP 200"].push_back(s->start_to_ready_ms);
+      ph["total"].push_back(Ms(t1 - t0) + s->create_to_ready_ms);
       std::error_code ec;
       fs::remove_all(cache, ec);
     }
@@ -949,6 +978,28 @@ int main(int argc, char** argv) {
         name, v.size(), Percentile(v, 0.5),
         name.ends_with("-image") ? "pull + unpack" : "build layers",
         Percentile(first_prepare[name], 0.5));
+  }
+  static const char* kFirstPhases[] = {"build layers",
+                                       "skopeo copy",
+                                       "digest checks",
+                                       "unpack into the layer cache",
+                                       "layers: checks + unpack, wall",
+                                       "record + layout removed",
+                                       "pull total",
+                                       "template (mount points, user)",
+                                       "create + preload + bind",
+                                       "start -> first HTTP 200",
+                                       "total"};
+  for (const auto& [name, phases] : first_phases) {
+    fmt::print("{} from an empty cache, by phase (median / min / max of {}, ms):\n", name,
+               first[name].size());
+    for (const char* phase : kFirstPhases) {
+      auto it = phases.find(phase);
+      if (it == phases.end()) continue;
+      const std::vector<double>& x = it->second;
+      fmt::print("  {:<32} {:8.1f} {:8.1f} {:8.1f}\n", phase, Percentile(x, 0.5),
+                 *std::min_element(x.begin(), x.end()), *std::max_element(x.begin(), x.end()));
+    }
   }
   for (auto [image, shipped] : {std::pair{"oci-image", "oci"}, {"qemu-image", "qemu-clone"}}) {
     if (!first.count(image) || !first.count(shipped)) continue;

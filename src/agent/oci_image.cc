@@ -3,7 +3,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <sys/xattr.h>
@@ -12,9 +14,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -46,6 +52,11 @@ constexpr std::string_view kDockerManifest = "application/vnd.docker.distributio
 
 absl::Status FsError(const std::error_code& ec, std::string_view what) {
   return ErrnoStatus(ec.value(), what);
+}
+
+using Clock = std::chrono::steady_clock;
+double MsSince(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
 bool IsHex(std::string_view s) {
@@ -132,8 +143,8 @@ absl::StatusOr<Descriptor> ParseDescriptor(const json& j, std::string_view what)
   return d;
 }
 
-// The blob `d` names in the layout, checked against its size and digest.
-absl::StatusOr<std::string> VerifiedBlob(const std::string& layout, const Descriptor& d) {
+// The blob `d` names in the layout, checked against its size (not yet its digest).
+absl::StatusOr<std::string> BlobOfSize(const std::string& layout, const Descriptor& d) {
   ASSIGN_OR_RETURN(std::string hex, DigestHex(d.digest));
   std::string path = layout + "/blobs/sha256/" + hex;
   std::error_code ec;
@@ -143,10 +154,23 @@ absl::StatusOr<std::string> VerifiedBlob(const std::string& layout, const Descri
     return absl::DataLossError(
         fmt::format("blob {} is corrupt: {} bytes, the manifest says {}", d.digest, size, d.size));
   }
+  return path;
+}
+
+// The blob at `path` hashes to `d`'s digest.
+absl::Status CheckBlobDigest(const std::string& path, const Descriptor& d) {
+  ASSIGN_OR_RETURN(std::string hex, DigestHex(d.digest));
   ASSIGN_OR_RETURN(std::string actual, Sha256OfFile(path));
   if (actual != hex)
     return absl::DataLossError(
         fmt::format("blob {} is corrupt: its content hashes to sha256:{}", d.digest, actual));
+  return absl::OkStatus();
+}
+
+// The blob `d` names in the layout, checked against its size and digest.
+absl::StatusOr<std::string> VerifiedBlob(const std::string& layout, const Descriptor& d) {
+  ASSIGN_OR_RETURN(std::string path, BlobOfSize(layout, d));
+  RETURN_IF_ERROR(CheckBlobDigest(path, d));
   return path;
 }
 
@@ -649,9 +673,14 @@ absl::StatusOr<ImageConfig> ParseImageConfig(std::string_view text) {
   return c;
 }
 
-absl::StatusOr<std::string> UnpackOciLayer(const std::string& cache_dir, const std::string& blob,
-                                           const std::string& digest,
-                                           const std::string& media_type) {
+namespace {
+
+// UnpackOciLayer, with `verified` called once the layer is unpacked and before it is
+// renamed into the cache: an error from it (the blob's digest check, run beside the
+// unpacking) discards the layer and is the error returned.
+absl::StatusOr<std::string> UnpackLayer(const std::string& cache_dir, const std::string& blob,
+                                        const std::string& digest, const std::string& media_type,
+                                        const std::function<absl::Status()>& verified) {
   static const std::set<std::string> kLayerTypes = {
       "application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip",
       "application/vnd.oci.image.layer.v1.tar+zstd",
@@ -663,12 +692,22 @@ absl::StatusOr<std::string> UnpackOciLayer(const std::string& cache_dir, const s
   ASSIGN_OR_RETURN(std::string hex, DigestHex(digest));
   std::string key = Sha256OfString(fmt::format("{}|{}", kOciLayerVersion, hex));
   auto dir = MaterializeLayer(cache_dir, "oci", key, [&](const fs::path& root) {
-    return UnpackInto(root, blob, media_type);
+    absl::Status unpacked = UnpackInto(root, blob, media_type);
+    RETURN_IF_ERROR(verified());  // a corrupt blob explains a failed unpack
+    return unpacked;
   });
   if (!dir.ok())
     return absl::Status(dir.status().code(),
                         fmt::format("layer {}: {}", digest, dir.status().message()));
   return dir;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> UnpackOciLayer(const std::string& cache_dir, const std::string& blob,
+                                           const std::string& digest,
+                                           const std::string& media_type) {
+  return UnpackLayer(cache_dir, blob, digest, media_type, [] { return absl::OkStatus(); });
 }
 
 absl::StatusOr<std::string> BuildMountPointLayer(const std::string& cache_dir) {
@@ -690,6 +729,7 @@ absl::StatusOr<OciImage> ImportOciLayout(const std::string& cache_dir, const std
   auto in_image = [&](const absl::Status& st) {
     return absl::Status(st.code(), fmt::format("image {}: {}", ref, st.message()));
   };
+  const Clock::time_point t_start = Clock::now();
   auto index_text = ReadSmallFile(layout + "/index.json", kMaxJsonBlob);
   if (!index_text.ok()) return in_image(index_text.status());
   auto index = ParseJson(*index_text, "index.json");
@@ -756,6 +796,8 @@ absl::StatusOr<OciImage> ImportOciLayout(const std::string& cache_dir, const std
   auto parsed = ParseImageConfig(config->dump());
   if (!parsed.ok()) return in_image(parsed.status());
   img.config = std::move(*parsed);
+  img.phases.verify_ms = MsSince(t_start);  // index, manifest and config
+  const Clock::time_point t_layers = Clock::now();
   if (!manifest->contains("layers") || !(*manifest)["layers"].is_array() ||
       (*manifest)["layers"].empty()) {
     return in_image(absl::DataLossError("the manifest has no layers"));
@@ -765,9 +807,30 @@ absl::StatusOr<OciImage> ImportOciLayout(const std::string& cache_dir, const std
   for (size_t i = 0; i < layers.size(); ++i) {  // the manifest lists the base first
     auto ld = ParseDescriptor(layers[i], "manifest layer");
     if (!ld.ok()) return in_image(ld.status());
-    auto blob = VerifiedBlob(layout, *ld);
+    auto blob = BlobOfSize(layout, *ld);
     if (!blob.ok()) return in_image(blob.status());
-    auto dir = UnpackOciLayer(cache_dir, *blob, ld->digest, ld->media_type);
+    // The digest check (a second pass over the blob) runs on a thread of its own while
+    // the layer is unpacked; the layer is renamed into the cache only after it passed.
+    std::future<std::pair<absl::Status, double>> check =
+        std::async(std::launch::async, [path = *blob, d = *ld] {
+          const Clock::time_point t0 = Clock::now();
+          absl::Status st = CheckBlobDigest(path, d);
+          return std::make_pair(st, MsSince(t0));
+        });
+    std::optional<absl::Status> verdict;
+    auto verified = [&]() -> absl::Status {
+      if (!verdict) {
+        auto [st, ms] = check.get();
+        img.phases.verify_ms += ms;
+        verdict = st;
+      }
+      return *verdict;
+    };
+    const Clock::time_point t0 = Clock::now();
+    auto dir = UnpackLayer(cache_dir, *blob, ld->digest, ld->media_type, verified);
+    img.phases.unpack_ms += MsSince(t0);
+    // Also when the layer was in the cache already (no unpack): every blob is checked.
+    if (absl::Status st = verified(); !st.ok()) return in_image(st);
     if (!dir.ok()) return in_image(dir.status());
     if (progress) {
       progress(fmt::format("layer {}/{} {} ({:.1f} MB) unpacked", i + 1, layers.size(),
@@ -777,8 +840,60 @@ absl::StatusOr<OciImage> ImportOciLayout(const std::string& cache_dir, const std
     img.layer_digests.insert(img.layer_digests.begin(), ld->digest);
     img.layers.insert(img.layers.begin(), *dir);
   }
+  img.phases.layers_ms = MsSince(t_layers);
   return img;
 }
+
+namespace {
+
+constexpr std::string_view kStagingPrefix = ".tmp-pull-";
+
+// The temporary layouts of pulls whose agent is gone (a crash mid-pull): unmounted and
+// removed. A live process's (this one's, or another agent's on the same cache) are kept.
+void RemoveStaleStaging(const std::string& cache_dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(cache_dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (!name.starts_with(kStagingPrefix)) continue;
+    std::string rest = name.substr(kStagingPrefix.size());
+    std::optional<int64_t> pid = ParseInt(rest.substr(0, rest.find('-')));
+    if (!pid || *pid <= 0 || *pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(*pid), 0) == 0 || errno != ESRCH) continue;
+    ::umount2(e.path().c_str(), MNT_DETACH);  // EINVAL when it is no mount: fine
+    std::error_code rm;
+    fs::remove_all(e.path(), rm);
+    spdlog::info("oci: removed {} (left by a pull that did not finish)", e.path().string());
+  }
+}
+
+// Puts a tmpfs of its own on the empty directory `dir`, for skopeo's layout: the layout is
+// transient (its blobs are unpacked and dropped within the pull; what a crash loses, the
+// next pull fetches again), so it need not reach the disk, and skopeo's fsync of every
+// blob then costs nothing. Bounded (a quarter of the free memory, at most 4 GiB) so a
+// large image cannot take the node's memory: one that does not fit is pulled again on
+// disk. False when no tmpfs can be mounted (not root): the layout stays on disk.
+bool MountStaging(const std::string& dir) {
+  long pages = ::sysconf(_SC_AVPHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return false;
+  uint64_t size = std::min<uint64_t>(4ull << 30, static_cast<uint64_t>(pages) * page / 4);
+  if (size < (64ull << 20)) return false;
+  std::string opts = fmt::format("mode=0700,size={}", size);
+  if (::mount("prewarm-pull", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              opts.c_str()) != 0) {
+    spdlog::debug("oci: no tmpfs for the pull ({}): the layout goes to disk", std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+// Less than 64 MiB left on the staging tmpfs: a failed copy ran out of room there.
+bool StagingFull(const std::string& dir) {
+  struct statvfs st;
+  if (::statvfs(dir.c_str(), &st) != 0) return false;
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize < (64ull << 20);
+}
+
+}  // namespace
 
 absl::StatusOr<OciImage> PullOciImage(ProcessRunner& runner, const std::string& cache_dir,
                                       const ImageRef& ref, const PullOptions& options) {
@@ -791,41 +906,51 @@ absl::StatusOr<OciImage> PullOciImage(ProcessRunner& runner, const std::string& 
   std::error_code ec;
   fs::create_directories(RecordDir(cache_dir), ec);
   if (ec) return FsError(ec, "mkdir " + RecordDir(cache_dir));
+  RemoveStaleStaging(cache_dir);
   std::string layout =
-      fmt::format("{}/.tmp-pull-{}-{}", cache_dir, ::getpid(), counter.fetch_add(1));
+      fmt::format("{}/{}{}-{}", cache_dir, kStagingPrefix, ::getpid(), counter.fetch_add(1));
   fs::remove_all(layout, ec);
+  fs::create_directory(layout, ec);
+  if (ec) return FsError(ec, "mkdir " + layout);
+  bool mounted = MountStaging(layout);
+  auto drop_layout = [&] {
+    if (mounted && ::umount2(layout.c_str(), MNT_DETACH) != 0)
+      spdlog::warn("oci: umount {}: {}", layout, std::strerror(errno));
+    mounted = false;
+    std::error_code rm;
+    fs::remove_all(layout, rm);
+  };
   std::vector<std::string> argv = {"skopeo", "copy", "--retry-times", "2"};
   if (ref.loopback())
     argv.push_back("--src-tls-verify=false");  // a test registry on this node, plain HTTP
   argv.push_back(name);
-  argv.push_back("oci:" + layout + ":image");
+  argv.push_back("oci:" + layout + "/image:image");
   if (options.progress) options.progress(fmt::format("copying {}", name));
-  absl::StatusOr<OciImage> img;
-  if (!options.skopeo_log.empty()) {
-    SpawnOptions so;
-    so.argv = argv;
-    so.log_path = options.skopeo_log;
-    absl::StatusOr<pid_t> pid = runner.Spawn(so);
-    if (!pid.ok())
-      return absl::FailedPreconditionError(
-          fmt::format("cannot run skopeo: {}", pid.status().message()));
-    auto code = WaitFor(runner, *pid, options.timeout);
-    if (!code.ok()) return code.status();
-    if (!code->has_value()) {
-      runner.Signal(*pid, SIGKILL).IgnoreError();
-      WaitFor(runner, *pid, std::chrono::seconds(5)).IgnoreError();
-      fs::remove_all(layout, ec);
-      return absl::DeadlineExceededError(fmt::format("pulling {}: skopeo timed out", name));
+  const Clock::time_point t_fetch = Clock::now();
+  auto copy = [&]() -> absl::Status {
+    if (!options.skopeo_log.empty()) {
+      SpawnOptions so;
+      so.argv = argv;
+      so.log_path = options.skopeo_log;
+      absl::StatusOr<pid_t> pid = runner.Spawn(so);
+      if (!pid.ok())
+        return absl::FailedPreconditionError(
+            fmt::format("cannot run skopeo: {}", pid.status().message()));
+      auto code = WaitFor(runner, *pid, options.timeout);
+      if (!code.ok()) return code.status();
+      if (!code->has_value()) {
+        runner.Signal(*pid, SIGKILL).IgnoreError();
+        WaitFor(runner, *pid, std::chrono::seconds(5)).IgnoreError();
+        return absl::DeadlineExceededError(fmt::format("pulling {}: skopeo timed out", name));
+      }
+      if (**code != 0) {
+        return absl::UnavailableError(
+            fmt::format("pulling {}: skopeo failed (exit {}; its output is above)", name, **code));
+      }
+      return absl::OkStatus();
     }
-    if (**code != 0) {
-      fs::remove_all(layout, ec);
-      return absl::UnavailableError(
-          fmt::format("pulling {}: skopeo failed (exit {}; its output is above)", name, **code));
-    }
-  } else {
     auto r = runner.Run(argv, options.timeout);
     if (!r.ok()) {
-      fs::remove_all(layout, ec);
       if (absl::IsNotFound(r.status()) || absl::IsFailedPrecondition(r.status())) {
         return absl::FailedPreconditionError(
             fmt::format("cannot run skopeo ({}): install Debian's skopeo", r.status().message()));
@@ -834,17 +959,41 @@ absl::StatusOr<OciImage> PullOciImage(ProcessRunner& runner, const std::string& 
                           fmt::format("pulling {}: {}", name, r.status().message()));
     }
     if (r->exit_code != 0) {
-      fs::remove_all(layout, ec);
       return absl::UnavailableError(
           fmt::format("pulling {}: skopeo: {}", name, LastLine(r->output)));
     }
+    return absl::OkStatus();
+  };
+  absl::Status copied = copy();
+  if (!copied.ok() && mounted && StagingFull(layout)) {
+    spdlog::info("oci: {} does not fit the pull's tmpfs: pulling it again on disk", name);
+    drop_layout();
+    fs::create_directory(layout, ec);
+    if (ec) return FsError(ec, "mkdir " + layout);
+    copied = copy();
   }
-  img = ImportOciLayout(cache_dir, layout, name, options.progress);
-  fs::remove_all(layout, ec);
+  if (!copied.ok()) {
+    drop_layout();
+    return copied;
+  }
+  const double fetch_ms = MsSince(t_fetch);
+  const bool staged_on_tmpfs = mounted;
+  absl::StatusOr<OciImage> img =
+      ImportOciLayout(cache_dir, layout + "/image", name, options.progress);
+  const Clock::time_point t_record = Clock::now();
+  drop_layout();
   if (!img.ok()) return img.status();
   img->archive_size = stamp.first;
   img->archive_mtime_ns = stamp.second;
   RETURN_IF_ERROR(WriteFileAtomically(RecordPath(cache_dir, name), RecordJson(*img)));
+  PullPhases& ph = img->phases;
+  ph.fetch_ms = fetch_ms;
+  ph.record_ms = MsSince(t_record);
+  spdlog::info(
+      "oci: pulled {} ({:.1f} MB{}): skopeo {:.1f} ms, digests {:.1f} ms, unpack {:.1f} ms "
+      "(layers {:.1f} ms wall), record {:.1f} ms",
+      name, static_cast<double>(img->blob_bytes) / 1e6, staged_on_tmpfs ? ", via tmpfs" : "",
+      ph.fetch_ms, ph.verify_ms, ph.unpack_ms, ph.layers_ms, ph.record_ms);
   return img;
 }
 

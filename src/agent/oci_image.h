@@ -1,7 +1,9 @@
 // OCI images as templates (`image: docker://HOST:PORT/NAME:TAG` or `image: oci-archive:FILE`).
 //
 // A pull copies the image with Debian's skopeo into a temporary OCI image layout under the
-// cache, checks every blob against its digest, and unpacks each layer into the same
+// cache (on a bounded tmpfs of its own when the agent may mount one: the layout is dropped
+// at the end of the pull and never needs to reach the disk), checks every blob against
+// its digest, and unpacks each layer into the same
 // content-addressed layer cache as the shipped templates' layers (layers.h): one directory
 // per layer digest, shared by every image that has it. Whiteouts are stored the way
 // overlayfs reads them, so the oci runtime stacks the layers as they are:
@@ -55,6 +57,17 @@ struct ImageConfig {
 // Parses an image config blob (JSON). Fields of the wrong type are errors.
 absl::StatusOr<ImageConfig> ParseImageConfig(std::string_view json);
 
+// Where a pull's time went (not recorded: a recorded image was not pulled by this call).
+struct PullPhases {
+  double fetch_ms = 0;   // skopeo copy into the temporary layout
+  double verify_ms = 0;  // sha256 of every blob (index, manifest, config, layers)
+  double unpack_ms = 0;  // the layers unpacked into the layer cache (renamed into place)
+  // Wall time of the layers' digest checks and unpacking: a layer's check runs beside
+  // its unpacking, so this can be less than their sum.
+  double layers_ms = 0;
+  double record_ms = 0;  // the record written, the temporary layout removed
+};
+
 // A pulled image on this node.
 struct OciImage {
   std::string ref;              // ImageRef::ToString()
@@ -67,6 +80,7 @@ struct OciImage {
   // archive is imported again.
   uint64_t archive_size = 0;
   int64_t archive_mtime_ns = 0;
+  PullPhases phases;  // set by PullOciImage and ImportOciLayout only
 };
 
 // Called with one line of progress ("copying ...", "layer 2/3 sha256:... unpacked").

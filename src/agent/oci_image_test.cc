@@ -480,6 +480,15 @@ TEST_F(LayoutTest, MissingCorruptAndForeignBlobsAreClearErrors) {
   ASSERT_FALSE(corrupt.ok());
   EXPECT_TRUE(absl::IsDataLoss(corrupt.status())) << corrupt.status();
   EXPECT_NE(corrupt.status().message().find("corrupt"), std::string::npos);
+  // The corrupt layer's digest is checked while it is unpacked: it must not be left in
+  // the cache, unpacked or half-unpacked (the base layer below it is good and stays).
+  int unpacked = 0;
+  for (const auto& e : fs::directory_iterator(cache_)) {
+    std::string name = e.path().filename().string();
+    EXPECT_FALSE(name.starts_with(".tmp-")) << name;
+    unpacked += name.starts_with("oci-");
+  }
+  EXPECT_EQ(unpacked, 1);
   std::ofstream(blob, std::ios::binary | std::ios::trunc) << good << "x";
   auto longer = ImportOciLayout(cache_, layout_.string(), "r");
   ASSERT_FALSE(longer.ok());
@@ -584,10 +593,27 @@ TEST_F(LayoutTest, PullOfAMissingArchiveOrRegistryIsAClearError) {
   ASSERT_TRUE(docker.ok());
   PullOptions o;
   o.timeout = std::chrono::seconds(60);
+  // A staging layout left by a pull whose process is gone is removed by the next pull;
+  // one of a live process (pid 1) is not.
+  fs::create_directories(fs::path(cache_) / ".tmp-pull-999999999-0/image");
+  std::ofstream(fs::path(cache_) / ".tmp-pull-999999999-0/image/blob") << "partial";
+  fs::create_directories(fs::path(cache_) / ".tmp-pull-1-0");
   auto refused = PullOciImage(runner, cache_, *docker, o);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("docker://127.0.0.1:1/none:x"), std::string::npos)
       << refused.status();
+  EXPECT_FALSE(fs::exists(fs::path(cache_) / ".tmp-pull-999999999-0"));
+  EXPECT_TRUE(fs::exists(fs::path(cache_) / ".tmp-pull-1-0"));
+  for (const auto& e : fs::directory_iterator(cache_)) {
+    std::string name = e.path().filename().string();
+    if (name.starts_with(".tmp-pull-")) {
+      EXPECT_EQ(name, ".tmp-pull-1-0") << "the failed pull left its layout";
+    }
+  }
+  // Nor its tmpfs (mounted when run as root).
+  std::ifstream mounts("/proc/self/mounts");
+  for (std::string line; std::getline(mounts, line);)
+    EXPECT_EQ(line.find(fs::path(cache_).string() + "/"), std::string::npos) << line;
 }
 
 }  // namespace
