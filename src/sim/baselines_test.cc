@@ -385,6 +385,16 @@ TEST(HybridHistogram, MinuteFixtureConcurrencyEachRankHasItsOwnHistogram) {
   EXPECT_NEAR(r.wasted_mb_s, 30 * 60 * 100, 1e-3);
 }
 
+// Invocations of 60 s: 2 in minutes 0, 2, 4, 6, 10, 12 and 1 in minutes 20, 30, 40.
+Workload RanksDecideApartWorkload() {
+  std::vector<uint32_t> counts(50, 0);
+  for (int m : {0, 10, 20, 30, 40}) counts[m] = 1;
+  for (int m : {0, 2, 4, 6, 10, 12}) counts[m] = 2;
+  Workload w = OneKey(counts);
+  w.keys[0].service.mean_s = 60;
+  return w;
+}
+
 TEST(HybridHistogram, MinuteFixtureConcurrencyRanksDecideApart) {
   // min_samples 3, invocations of 60 s: 2 in minutes 0, 2, 4, 6, 10, 12 (two instances) and
   // 1 in minutes 20, 30, 40. Rank 2 is busy in 0-12's six minutes, rank 1 in all nine.
@@ -398,12 +408,7 @@ TEST(HybridHistogram, MinuteFixtureConcurrencyRanksDecideApart) {
   //     -> 8; 30 cold (idle 9), 8 min. At 31: {.., 9}: end 10 x 1.1 -> 11; 40 warm, 9 min.
   //     At 41: the same, 9 min to the end (50). Rank 1: 1 + 1 + 1 + 2 + 1 + 4 + 8 + 9 + 9.
   // Cold: 2 at minute 0, 2 at 10, 1 at 20 and 30 = 6. Waste: 10 + 36 = 46 min.
-  std::vector<uint32_t> counts(50, 0);
-  for (int m : {0, 10, 20, 30, 40}) counts[m] = 1;
-  for (int m : {0, 2, 4, 6, 10, 12}) counts[m] = 2;
-  Workload w = OneKey(counts);
-  w.keys[0].service.mean_s = 60;
-  auto out = AtStepResolution(w, MinuteModel::kConcurrency);
+  auto out = AtStepResolution(RanksDecideApartWorkload(), MinuteModel::kConcurrency);
   ASSERT_TRUE(out.ok()) << out.status();
   auto opts = ParseHybridHistogram({{"hybrid_min_samples", "3"}});
   ASSERT_TRUE(opts.ok());
@@ -462,12 +467,7 @@ TEST(HybridHistogram, MinuteFixtureSurplusRankAsTheOrchestratorRunsIt) {
 TEST(HybridHistogram, MinuteFixtureConcurrencyRanksDecideApartAsTheOrchestratorRunsIt) {
   // MinuteFixtureConcurrencyRanksDecideApart's workload: the same 6 cold starts and 46 min
   // of waste (within a minute: the reconciler acts on its ticks, not on window edges).
-  std::vector<uint32_t> counts(50, 0);
-  for (int m : {0, 10, 20, 30, 40}) counts[m] = 1;
-  for (int m : {0, 2, 4, 6, 10, 12}) counts[m] = 2;
-  Workload w = OneKey(counts);
-  w.keys[0].service.mean_s = 60;
-  auto out = AtStepResolution(w, MinuteModel::kConcurrency);
+  auto out = AtStepResolution(RanksDecideApartWorkload(), MinuteModel::kConcurrency);
   ASSERT_TRUE(out.ok()) << out.status();
   SimResult r = RunHybridOrchestrator(*out, {{"hybrid_min_samples", "3"}}, MinuteConfig());
   EXPECT_EQ(r.arrivals, 15u);
