@@ -2,15 +2,20 @@
 
 #include <gtest/gtest.h>
 #include <lzma.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "agent/runtime/qemu/qemu_runtime.h"
 #include "agent/runtime/qemu/qmp.h"
 #include "agent/runtime/qemu/tap.h"
+#include "common/net.h"
 
 namespace prewarm::agent::qemu {
 namespace {
@@ -155,6 +160,26 @@ TEST(InitramfsTest, CarriesTheTemplateAndIsContentAddressed) {
 
 // microvm's second IO-APIC brings 16 more virtio-mmio transports: a VM whose disks and NIC
 // fit in 8 goes without it, one with more keeps it (QEMU would refuse a 9th device).
+// A template's RAM file: sealed once nothing maps it writable; while something does, the
+// seal fails after its bounded retries with the reason, and the file stays writable.
+TEST(SealRamFileTest, SealsOnceNoWritableMappingIsLeftAndRetriesBoundedWhileOneIs) {
+  ScopedFd fd(::memfd_create("ram-test", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  ASSERT_TRUE(fd.valid()) << std::strerror(errno);
+  ASSERT_EQ(::ftruncate(fd.get(), 1 << 20), 0);
+  void* map = ::mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  ASSERT_NE(map, MAP_FAILED);
+  static_cast<char*>(map)[0] = 1;
+  absl::Status busy = SealRamFile(fd.get(), 3);
+  EXPECT_FALSE(busy.ok());
+  EXPECT_NE(busy.message().find("Device or resource busy"), std::string_view::npos) << busy;
+  EXPECT_NE(busy.message().find("attempt 3 of 3"), std::string_view::npos) << busy;
+  ASSERT_EQ(::munmap(map, 1 << 20), 0);
+  ASSERT_TRUE(SealRamFile(fd.get()).ok());
+  const char c = 2;
+  EXPECT_EQ(::pwrite(fd.get(), &c, 1, 0), -1);
+  EXPECT_EQ(errno, EPERM);
+}
+
 TEST(QemuCommandTest, OneIoapicWhileTheVirtioDevicesFitInEightTransports) {
   RealProcessRunner runner;
   QemuOptions o;

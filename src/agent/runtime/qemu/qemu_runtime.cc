@@ -446,6 +446,26 @@ std::string QemuRuntime::InstanceDir(const std::string& id) const {
   return options_.state_dir + "/instances/" + id;
 }
 
+absl::Status SealRamFile(int fd, int attempts) {
+  constexpr int kSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL;
+  for (int attempt = 1;; ++attempt) {
+    if (::fcntl(fd, F_ADD_SEALS, kSeals) == 0) {
+      if (attempt > 1) spdlog::info("qemu runtime: RAM file sealed at attempt {}", attempt);
+      return absl::OkStatus();
+    }
+    const int err = errno;
+    if (err != EBUSY || attempt >= attempts) {
+      return absl::UnavailableError(fmt::format("sealing the RAM file: {} (attempt {} of {})",
+                                                std::strerror(err), attempt, attempts));
+    }
+    // mlock drains every CPU's LRU batches (lru_add_drain_all), which hold a reference
+    // on recently touched pages; the kernel's own wait drains only its CPU's.
+    alignas(4096) static char page[4096];
+    if (::mlock(page, 1) == 0) ::munlock(page, 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10 * attempt));
+  }
+}
+
 absl::Status QemuRuntime::MakeErofs(const std::string& src_dir, const std::string& image) {
   std::string tmp = fmt::format("{}.tmp.{}", image, ::getpid());
   ASSIGN_OR_RETURN(ProcessResult r, runner_.Run({"mkfs.erofs", "--quiet", "-T0", tmp, src_dir},
@@ -1012,9 +1032,8 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
     // Nothing maps it writable now: from here on it cannot change, grow or shrink, so a
     // clone (which needs it open read-write for its private mapping) cannot alter what
     // the other clones map.
-    if (::fcntl(snap->ram.get(), F_ADD_SEALS,
-                F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
-      return fail(fmt::format("sealing the RAM file: {}", std::strerror(errno)));
+    if (absl::Status st = SealRamFile(snap->ram.get()); !st.ok()) {
+      return fail(std::string(st.message()));
     }
   }
   snap->memory_bytes = launch.memory_bytes;

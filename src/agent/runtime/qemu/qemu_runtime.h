@@ -234,6 +234,13 @@ uint16_t GuestPort(const InstanceSpec& spec);
 // working dir and own port.
 GuestWorkload GuestWorkloadOf(const InstanceSpec& spec, const QemuOptions& options);
 
+// Seals a template's RAM file against writes, growth and shrinking. The kernel refuses
+// (EBUSY) while any page has a reference beyond the file's own, and waits only briefly for
+// them to go: right after the template VM exits, pages it touched last can still sit in
+// another CPU's LRU batch. Each retry first drains every CPU's batches; bounded by
+// `attempts` (a writable shared mapping still open never goes, and fails with the reason).
+absl::Status SealRamFile(int fd, int attempts = 20);
+
 class QemuRuntime final : public Runtime {
  public:
   QemuRuntime(QemuOptions options, ProcessRunner& runner);
