@@ -341,6 +341,11 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   EXPECT_EQ(lim.cpu_weight, 50u);
   l.accel = "kvm";
   EXPECT_EQ(jailed.VmLimits(l).memory_bytes, (128ull << 20) + kQemuOverheadBytes);
+  // A full snapshot's template writes its RAM into a state file on ram_dir's tmpfs, charged
+  // to its group beside the RAM itself (without it, the template was OOM-killed mid-save).
+  l.state_bytes = 128ull << 20;
+  EXPECT_EQ(jailed.VmLimits(l).memory_bytes, (256ull << 20) + kQemuOverheadBytes);
+  l.state_bytes = 0;
   EXPECT_NE(join(jailed.JailCommand(l)).find("--dev /dev/kvm"), std::string::npos);
   l.accel = "";
   EXPECT_EQ(jail.find("/dev/kvm"), std::string::npos) << "not before Prepare() chose kvm";

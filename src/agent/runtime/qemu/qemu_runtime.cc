@@ -833,8 +833,8 @@ CgroupLimits QemuRuntime::VmLimits(const VmLaunch& l) const {
   uint32_t vcpus = std::max<uint32_t>(l.vcpus, 1);
   CgroupLimits c;
   const std::string& accel = l.accel.empty() ? accel_ : l.accel;
-  c.memory_bytes =
-      l.memory_bytes + kQemuOverheadBytes + (accel == "kvm" ? 0 : uint64_t{TbSizeMb(l)} << 20);
+  c.memory_bytes = l.memory_bytes + l.state_bytes + kQemuOverheadBytes +
+                   (accel == "kvm" ? 0 : uint64_t{TbSizeMb(l)} << 20);
   c.pids = vcpus + kQemuWorkerThreads + kQemuOtherThreads;
   // Its vCPU threads, and one core more for its own (main loop, I/O workers), which run
   // beside them: a quota of the vCPUs alone throttled clone restores (bench/instance_start).
@@ -942,6 +942,8 @@ absl::StatusOr<std::shared_ptr<const TemplateSnapshot>> QemuRuntime::EnsureSnaps
   }
   t.ram_fd = clone ? snap->ram.get() : -1;
   t.ram_shared = clone;
+  // full: QEMU writes its RAM into the state file, on ram_dir's tmpfs, charged to its group.
+  t.state_bytes = clone ? 0 : t.memory_bytes;
   if (options_.jail) {
     ASSIGN_OR_RETURN(t.host_id, TemplateHostId());
   }

@@ -175,6 +175,9 @@ struct VmLaunch {
   std::string mac;          // the virtio-net device's MAC; empty: QEMU's default
   bool incoming = false;    // -incoming defer (a clone)
   std::string accel;        // the probe boots': kvm or tcg; empty: the runtime's (Prepare())
+  // A full snapshot's template VM: the state file it writes (its RAM and devices) lies in
+  // ram_dir's tmpfs and is charged to its cgroup beside its RAM, so its limit holds this too.
+  uint64_t state_bytes = 0;
 };
 
 // A template's snapshot: its guest RAM file and saved device state.
