@@ -5,7 +5,8 @@
 #
 #   bench/replay/run.sh [--quick] [--policies P,Q] [--hours H] [--from-step S] [--busiest N]
 #                       [--sparse N] [--speed X] [--seed N] [--slots N] [--concurrency N]
-#                       [--scrape-s S] [--warmup-min M] [--out DIR]
+#                       [--scrape-s S] [--warmup-min M] [--policy-clock trace|wall]
+#                       [--out DIR]
 #
 # Defaults (the issue's): 6 h from minute 480 (08:00), the 50 busiest and 50 sparse
 # functions, 60x (about 6 wall minutes per policy), seed 1, 64 instance slots per node,
@@ -14,6 +15,11 @@
 # --warmup-min 15: the first 15 trace minutes are replayed (and simulated) but not measured
 # on either side, so the opening burst, when every busy function starts at once and no
 # policy has history, is not what the figures measure. 0 measures everything.
+# --policy-clock trace (the default): every policy runs on the replay's clock, its durations
+# (keep-alives, windows, histogram bins and ranges, cold-start prices, timer periods: the
+# autoscaler's `time_scale`) and the forecaster's horizon and refit divided by the speed, so
+# that a 10-minute keep-alive is 10 trace minutes; both sides alike. `wall`: the settings as
+# written, in wall time (a 10-minute keep-alive is 100 trace minutes at 10x), as before.
 # PREWARM=path/to/prewarm runs that binary (and the prewarm-httpd beside it) in place;
 # otherwise build/release/bin is copied to a private temp dir first, so a rebuild does not
 # disturb a run. Root, runc and loopback (127.0.0.0/8) only. Results: DIR/*.json and
@@ -24,6 +30,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 
 POLICIES=predictive,reactive-kpa,fixed-keepalive,hybrid-histogram
 HOURS=6 FROM=480 BUSIEST=50 SPARSE=50 SPEED=60 SEED=1 SLOTS=64 SCRAPE_S=2 WARMUP_MIN=15 OUT=""
+POLICY_CLOCK=trace
 TRACE=${TRACE:-$ROOT/../shared/data/traces/azure2019/200_inv.csv}
 SERVICE_MS=1   # the live workload's answer to a GET under compression (--speed-service-ms)
 MEMORY_MB=32   # every live instance's memory: the static template's limit (--speed-memory-mb)
@@ -33,7 +40,7 @@ MEMORY_MB=32   # every live instance's memory: the static template's limit (--sp
 # the simulator starts a new instance for each request that comes during a start, which
 # live never does (bench/replay/README.md).
 CONCURRENCY=10
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while (($#)); do
   case $1 in
     --quick) HOURS=1 BUSIEST=20 SPARSE=20 ;;
@@ -48,6 +55,7 @@ while (($#)); do
     --concurrency) CONCURRENCY=${2:?}; shift ;;
     --scrape-s) SCRAPE_S=${2:?}; shift ;;
     --warmup-min) WARMUP_MIN=${2:?}; shift ;;
+    --policy-clock) POLICY_CLOCK=${2:?}; shift ;;
     --out) OUT=${2:?}; shift ;;
     -h | --help) usage 0 ;;
     *) echo "run.sh: unknown argument '$1'" >&2; usage ;;
@@ -58,6 +66,13 @@ for n in "$HOURS" "$FROM" "$BUSIEST" "$SPARSE" "$SEED" "$SLOTS" "$CONCURRENCY" "
   [[ $n =~ ^[0-9]+$ ]] || { echo "run.sh: '$n' is not a whole number" >&2; exit 2; }
 done
 [[ $SPEED =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "run.sh: --speed '$SPEED' is not a number" >&2; exit 2; }
+[[ $POLICY_CLOCK == trace || $POLICY_CLOCK == wall ]] ||
+  { echo "run.sh: --policy-clock '$POLICY_CLOCK' is not trace or wall" >&2; exit 2; }
+# The policies' time scale and the forecaster's horizon and refit (its defaults, 60 s and
+# 600 s, on the policy's clock).
+if [[ $POLICY_CLOCK == trace ]]; then TIME_SCALE=$SPEED; else TIME_SCALE=1; fi
+HORIZON_S=$(python3 -c "print(max(1, round(60 / $TIME_SCALE)))")
+REFIT_S=$(python3 -c "print(max(1, round(600 / $TIME_SCALE)))")
 ((EUID == 0)) || { echo "run.sh: needs root (runc)" >&2; exit 2; }
 for tool in runc curl python3; do
   command -v "$tool" >/dev/null || { echo "run.sh: needs $tool" >&2; exit 2; }
@@ -136,9 +151,10 @@ WALL_S=$(python3 -c "print(round($STEPS * 60 / $SPEED))")
 # origin, which the simulator, with no such limit, never does), the forecaster at the
 # trace's resolution (one trace step per forecaster step), and `autoscaler: {policy: P}`.
 write_config() {
-  python3 - "$TMP/default.yaml" "$TMP/services.yaml" "$1" "$SLOTS" "$SPEED" >"$2" <<'PY'
+  python3 - "$TMP/default.yaml" "$TMP/services.yaml" "$1" "$SLOTS" "$SPEED" "$TIME_SCALE" \
+    "$HORIZON_S" "$REFIT_S" >"$2" <<'PY'
 import sys, yaml
-default, services, policy, slots, speed = sys.argv[1:6]
+default, services, policy, slots, speed, time_scale, horizon_s, refit_s = sys.argv[1:9]
 c = yaml.safe_load(open(default))
 svc = yaml.safe_load(open(services))["services"]
 # Addresses of its own (127.0.9.1 for the daemons and their /metrics, 127.79.0.0/16 for the origin's fallback
@@ -162,10 +178,12 @@ o["regions"] = [{"name": r, "latitude": la, "longitude": lo} for r, la, lo, *_ i
 o["networks"] = [{"cidr": cidr, "region": r} for r, _, _, cidr, *_ in regions]
 o["networks"].append({"cidr": "127.0.0.0/8", "region": "us-west"})
 o["default_region"] = "us-west"
-o["autoscaler"] = {"policy": policy}
+o["autoscaler"] = {"policy": policy, "time_scale": float(time_scale)}
 o.pop("keepalive_s", None)  # a keep-alive given at the top level overrides every preset's
 f = c["forecaster"]
 f["step_s"] = max(1, round(60 / float(speed)))   # one trace minute
+f["horizon_s"] = int(horizon_s)
+f["refit_every_s"] = int(refit_s)
 f.pop("templates", None)                          # per-template defaults: concurrency 1
 a = c["agent_defaults"]
 a["orchestrator"] = "127.0.9.1:7400"
@@ -236,13 +254,14 @@ live_starts() {
 # forecaster's model, quantile c_cold/(c_cold+c_idle) = 30/31, horizon, refit and no
 # minimum rate.
 sim() {
-  local p=$1 params=(--routing live)
+  local p=$1 params=(--routing live --param "time_scale=$TIME_SCALE")
   [[ -n ${4:-} ]] && params+=(--start-contention "$4")
   case $p in predictive | reactive-kpa | fixed-keepalive) params+=(--param tick=1s) ;; esac
   [[ $p == hybrid-histogram ]] && params+=(--param tick=1s --param engine=orchestrator)
   if [[ $p == predictive ]]; then
-    params+=(--param q=0.9677 --param model=combo --param transform=log1p --param horizon_s=60
-      --param refit_every_s=600 --param min_history_steps=30 --param min_mean_per_step=0)
+    params+=(--param q=0.9677 --param model=combo --param transform=log1p
+      --param "horizon_s=$HORIZON_S" --param "refit_every_s=$REFIT_S" --param min_history_steps=30
+      --param min_mean_per_step=0)
   fi
   # The simulator's clock is the replay's wall clock (compressed): the same warm-up there.
   "$PREWARM" sim "${SLICE[@]}" --runtime "$2" --nodes 3 --slots "$SLOTS" --policy "$p" \
@@ -254,7 +273,7 @@ sim() {
 }
 
 IFS=, read -r -a PLIST <<<"$POLICIES"
-echo "slice: $HOURS h from minute $FROM, $BUSIEST busiest + $SPARSE sparse functions, ${SPEED}x, seed $SEED; $SLOTS slots x 3 nodes; first $WARMUP_MIN trace minutes not measured" >&2
+echo "slice: $HOURS h from minute $FROM, $BUSIEST busiest + $SPARSE sparse functions, ${SPEED}x, seed $SEED; $SLOTS slots x 3 nodes; first $WARMUP_MIN trace minutes not measured; policies on the $POLICY_CLOCK clock (time_scale $TIME_SCALE)" >&2
 for p in "${PLIST[@]}"; do
   if ! live "$p"; then echo "run.sh: live $p failed or was refused; continuing" >&2; fi
   # The simulator twice: with runc's start times measured alone (bench/instance_start)

@@ -249,14 +249,15 @@ double LearnedKeepAlive::ColdCost(const LearnedKeepAliveConfig& config, double m
                                   uint64_t samples, int64_t at_ms) const {
   double cold = config.cold_s / MemoryFactor(config, memory_ratio);
   if (config.weight != "start") {
-    const double per_day = PerDay(samples, at_ms);
+    const double per_day = PerDay(samples, at_ms, config.day_ms);
     cold = config.weight == "key" ? cold / per_day : cold * (1 + config.mix_per_day / per_day);
   }
   return cold;
 }
 
-double LearnedKeepAlive::PerDay(uint64_t samples, int64_t at_ms) const {
-  const double days = std::max(static_cast<double>(at_ms - since_ms_) / 86'400'000.0, 1.0 / 24);
+double LearnedKeepAlive::PerDay(uint64_t samples, int64_t at_ms, int64_t day_ms) const {
+  const double days =
+      std::max(static_cast<double>(at_ms - since_ms_) / static_cast<double>(day_ms), 1.0 / 24);
   return std::max(static_cast<double>(samples) / days, 1.0);
 }
 
@@ -266,7 +267,8 @@ double LearnedKeepAlive::SurplusColdCost(const LearnedKeepAliveConfig& config, d
   const bool missing =
       static_cast<double>(colds_) >= config.cold_start_objective * static_cast<double>(arrivals_);
   if (config.surplus_per_day > 0 && (arrivals_ == 0 || !missing)) {
-    cold *= std::min(1.0, config.surplus_per_day / PerDay(learner_.samples(), at_ms));
+    cold *=
+        std::min(1.0, config.surplus_per_day / PerDay(learner_.samples(), at_ms, config.day_ms));
   }
   return cold;
 }

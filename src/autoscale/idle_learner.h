@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "autoscale/hybrid_histogram.h"
+#include "autoscale/timer_detector.h"
 
 namespace prewarm::orchestrator {
 
@@ -133,8 +134,12 @@ struct LearnedKeepAliveConfig {
   double surplus_per_day = 0;
   double cold_start_objective = 0.05;
   // Reload windows ahead of the next firing of keys that look like cron timers
-  // (TimerDetector, its default candidate periods).
+  // (TimerDetector with `timer`: cron's candidate periods).
   bool timers = true;
+  TimerDetectorOptions timer;
+  // A day on the policy's clock: the time base of the rates per day above (OnPolicyClock
+  // shortens it for a replay).
+  int64_t day_ms = 86'400'000;
   // A cold start's price in idle seconds is divided by (instance memory / average)^this.
   // 1: priced in MB (an instance twice the average size gets half the idle time for a cold
   // start); 0: per instance. The per-key metrics weigh every key alike whatever its size,
@@ -223,7 +228,8 @@ class LearnedKeepAlive {
   double ColdCost(const LearnedKeepAliveConfig& config, double memory_ratio, uint64_t samples,
                   int64_t at_ms) const;
   // The key's idle periods per day (at least 1), over the time watched (at least an hour).
-  double PerDay(uint64_t samples, int64_t at_ms) const;
+  // Idle periods a day of the policy's clock (`day_ms`), over at least an hour of it.
+  double PerDay(uint64_t samples, int64_t at_ms, int64_t day_ms) const;
   // Apply for the hybrid histogram: windows only, counting the idle levels inside theirs.
   void ApplyHybrid(ViewKey& key, uint32_t source) const;
   void BurstScaleOut(int64_t at_ms, uint32_t busy, const LearnedKeepAliveConfig& config,

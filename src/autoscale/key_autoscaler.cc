@@ -5,7 +5,7 @@
 namespace prewarm::orchestrator {
 
 KeyAutoscaler::KeyAutoscaler(const LearnedKeepAliveConfig& config, int64_t since_ms)
-    : config_(&config), keepalive_(config, since_ms), timers_(TimerDetectorOptions{}, since_ms) {}
+    : config_(&config), keepalive_(config, since_ms), timers_(config.timer, since_ms) {}
 
 void KeyAutoscaler::Arrival(int64_t at_ms, bool cold, const KeyInputs&) {
   if (config_->timers) timers_.Arrival(at_ms);

@@ -4,6 +4,10 @@
 
 #include <algorithm>
 #include <climits>
+#include <string>
+#include <vector>
+
+#include "autoscale/settings.h"
 
 namespace prewarm::orchestrator {
 namespace {
@@ -100,6 +104,118 @@ TEST(KeyAutoscaler, AnHourlyTimerGetsAWindowBeforeItsNextFiring) {
   // The next firing's minute slot, widened by the detector's jitter (2 slots) each side.
   EXPECT_EQ(timer->start_ms, 7 * hour - 2 * 60'000);
   EXPECT_EQ(timer->end_ms, 7 * hour + 3 * 60'000);
+}
+
+// What a key's policy wrote at each of a run's checkpoints: its keep-alive and windows.
+struct Written {
+  int64_t keepalive_ms = 0;
+  std::vector<PrefetchWindow> windows;
+};
+
+// A key fed a day of irregular demand (gaps of 20 s to 2 h, an hourly timer among them,
+// requests of 2 s), every time divided by `speed`, under `policy`'s preset at time_scale
+// `speed`; what it wrote after each idle period began.
+std::vector<Written> RunFaster(const std::string& policy, int64_t speed) {
+  auto settings = PolicySettings(policy);
+  EXPECT_TRUE(settings.ok());
+  settings->time_scale = static_cast<double>(speed);
+  const LearnedKeepAliveConfig config = OnPolicyClock(*settings).learned;
+  KeyAutoscaler k(config, 0);
+  const KeyInputs in{1.0, 2.0 / static_cast<double>(speed)};
+  const int64_t gaps_s[] = {20, 510, 3'600, 45, 1'200, 3'600, 7'200, 90, 3'600, 600, 30, 3'600};
+  std::vector<Written> out;
+  int64_t t = 0;
+  for (int i = 0; i < 96; ++i) {
+    t += gaps_s[i % std::size(gaps_s)] * 1'000;
+    k.Arrival(t / speed, false, in);
+    k.Serving(t / speed, 1, in);
+    k.Serving((t + 2'000) / speed, 0, in);
+    ViewKey v;
+    k.Apply(v, (t + 2'000) / speed, in);
+    out.push_back({v.keepalive_ms, v.windows});
+  }
+  return out;
+}
+
+// On a clock ten times faster (a trace replayed at --speed 10), time_scale 10 gives the
+// plan of the trace's own time at a tenth of its times: every duration a policy uses is on
+// its clock, the learners' bins and the timers' periods included.
+TEST(KeyAutoscaler, TheSameDemandTenTimesFasterAtTimeScaleTenGetsTheSamePlanScaled) {
+  for (const std::string policy : {"predictive", "hybrid-histogram"}) {
+    SCOPED_TRACE(policy);
+    const std::vector<Written> slow = RunFaster(policy, 1);
+    const std::vector<Written> fast = RunFaster(policy, 10);
+    ASSERT_EQ(slow.size(), fast.size());
+    size_t windows = 0;
+    size_t timers = 0;
+    for (size_t i = 0; i < slow.size(); ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_EQ(fast[i].keepalive_ms,
+                slow[i].keepalive_ms > 0 ? slow[i].keepalive_ms / 10 : slow[i].keepalive_ms);
+      ASSERT_EQ(fast[i].windows.size(), slow[i].windows.size());
+      for (size_t w = 0; w < slow[i].windows.size(); ++w) {
+        const PrefetchWindow& a = slow[i].windows[w];
+        const PrefetchWindow& b = fast[i].windows[w];
+        EXPECT_EQ(b.source, a.source);
+        EXPECT_EQ(b.target, a.target);
+        EXPECT_EQ(b.start_ms, a.start_ms / 10);
+        EXPECT_EQ(b.end_ms, a.end_ms == INT64_MAX ? INT64_MAX : a.end_ms / 10);
+        ++windows;
+        timers += a.source == kTimerWindowSource;
+      }
+    }
+    // The fixture exercises windows (and, under predictive, a timer's).
+    EXPECT_GT(windows, 10u);
+    if (policy == "predictive") {
+      EXPECT_GT(timers, 0u);
+    }
+  }
+}
+
+// At time_scale 1 the settings are what the policy runs; a faster clock divides every
+// duration of the table (a sentinel stays) and shortens the day its rates are per.
+TEST(OnPolicyClock, DividesEveryDurationAndTheDayOfTheRates) {
+  auto s = PolicySettings("predictive");
+  ASSERT_TRUE(s.ok());
+  s->learned.surplus_per_day = 100;
+  const AutoscalerSettings same = OnPolicyClock(*s);
+  EXPECT_EQ(same.keepalive_ms, s->keepalive_ms);
+  EXPECT_EQ(same.learned.learner.bin_ms, s->learned.learner.bin_ms);
+  s->time_scale = 60;
+  const AutoscalerSettings fast = OnPolicyClock(*s);
+  EXPECT_EQ(fast.time_scale, 1);
+  EXPECT_EQ(fast.stable_window_ms, s->stable_window_ms / 60);
+  EXPECT_EQ(fast.panic_window_ms, s->panic_window_ms / 60);
+  EXPECT_EQ(fast.keepalive_ms, s->keepalive_ms / 60);
+  EXPECT_EQ(fast.surplus_keepalive_ms, -1);  // "same": follows keepalive_s
+  EXPECT_DOUBLE_EQ(fast.learned.cold_s, s->learned.cold_s / 60);
+  EXPECT_DOUBLE_EQ(fast.learned.surplus_cold_s, s->learned.surplus_cold_s / 60);
+  EXPECT_EQ(fast.learned.learner.range_ms, s->learned.learner.range_ms / 60);
+  EXPECT_EQ(fast.learned.learner.bin_ms, 1'000);
+  EXPECT_EQ(fast.learned.burst_window_ms, 1'000);
+  EXPECT_EQ(fast.learned.hybrid.bin_ms, 1'000);
+  EXPECT_EQ(fast.learned.hybrid.range_ms, 240'000);
+  EXPECT_EQ(fast.learned.hybrid.standard_keepalive_ms, 240'000);
+  EXPECT_EQ(fast.learned.timer.slot_ms, 1'000);
+  EXPECT_EQ(fast.learned.timer.periods_ms.front(), 5'000);
+  EXPECT_EQ(fast.learned.day_ms, 1'440'000);
+  EXPECT_DOUBLE_EQ(fast.learned.mix_per_day, s->learned.mix_per_day);
+  EXPECT_DOUBLE_EQ(fast.learned.surplus_per_day, 100);
+  // Counts, shares and percentiles are no durations.
+  EXPECT_EQ(fast.learned.burst_min_samples, s->learned.burst_min_samples);
+  EXPECT_DOUBLE_EQ(fast.learned.hybrid.tail, s->learned.hybrid.tail);
+  // The reconciler gets the scaled windows.
+  const ReconcilerConfig rc = MakeReconcilerConfig(*s);
+  EXPECT_EQ(rc.stable_window_ms, 1'000);
+  EXPECT_EQ(rc.default_template.keepalive_ms, s->keepalive_ms / 60);
+}
+
+// Every duration row is put on the policy's clock: a row added without it would run in
+// wall time in a replay while the others are scaled.
+TEST(OnPolicyClock, EveryDurationRowScales) {
+  for (const Setting& t : SettingsTable()) {
+    EXPECT_EQ(static_cast<bool>(t.scale), t.kind == Setting::Kind::kSeconds) << t.name;
+  }
 }
 
 TEST(AddForecastWindow, KeepsEveryWindowThatHasNotEndedSoTheDueOneIsStillThere) {

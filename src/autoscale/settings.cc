@@ -37,7 +37,8 @@ std::string Num(double d) { return fmt::format("{}", d); }
 
 template <typename F>
 Setting Bool(std::string name, F field, std::string help) {
-  Setting s{std::move(name), Kind::kBool, 0, 1, {}, false, std::move(help), nullptr, nullptr};
+  Setting s{std::move(name), Kind::kBool,     0,       1,       {},
+            false,           std::move(help), nullptr, nullptr, nullptr};
   s.set = [name = s.name, field](AutoscalerSettings& a, std::string_view v) -> absl::Status {
     ASSIGN_OR_RETURN(field(a), ParseBool(name, v));
     return absl::OkStatus();
@@ -50,7 +51,8 @@ Setting Bool(std::string name, F field, std::string help) {
 
 template <typename F>
 Setting Double(std::string name, F field, double min, double max, std::string help) {
-  Setting s{std::move(name), Kind::kDouble, min, max, {}, false, std::move(help), nullptr, nullptr};
+  Setting s{std::move(name), Kind::kDouble,   min,     max,     {},
+            false,           std::move(help), nullptr, nullptr, nullptr};
   s.set = [name = s.name, field, min, max](AutoscalerSettings& a,
                                            std::string_view v) -> absl::Status {
     ASSIGN_OR_RETURN(double d, ParseNumber(name, v));
@@ -67,7 +69,8 @@ Setting Double(std::string name, F field, double min, double max, std::string he
 // A whole count into an integer field of type T; with `off`, "off" means never (T's max).
 template <typename T, typename F>
 Setting Count(std::string name, F field, double min, double max, bool off, std::string help) {
-  Setting s{std::move(name), Kind::kCount, min, max, {}, off, std::move(help), nullptr, nullptr};
+  Setting s{std::move(name), Kind::kCount, min,     max,    {}, off,
+            std::move(help), nullptr,      nullptr, nullptr};
   s.set = [name = s.name, field, min, max, off](AutoscalerSettings& a,
                                                 std::string_view v) -> absl::Status {
     if (off && v == "off") {
@@ -94,8 +97,8 @@ Setting Count(std::string name, F field, double min, double max, bool off, std::
 // A duration held in ms (int64_t) or in seconds (double).
 template <typename F>
 Setting Seconds(std::string name, F field, double min_s, double max_s, std::string help) {
-  Setting s{std::move(name), Kind::kSeconds,  min_s,   max_s,  {},
-            false,           std::move(help), nullptr, nullptr};
+  Setting s{std::move(name), Kind::kSeconds,  min_s,   max_s,   {},
+            false,           std::move(help), nullptr, nullptr, nullptr};
   s.set = [name = s.name, field, min_s, max_s](AutoscalerSettings& a,
                                                std::string_view v) -> absl::Status {
     auto ms = ParseDurationMs(v);
@@ -120,14 +123,22 @@ Setting Seconds(std::string name, F field, double min_s, double max_s, std::stri
       return Num(static_cast<double>(f) / 1000.0);
     }
   };
+  s.scale = [field](AutoscalerSettings& a, double k) {
+    auto& f = field(a);
+    if constexpr (std::is_same_v<std::decay_t<decltype(f)>, double>) {
+      f /= k;
+    } else if (f > 0) {  // a negative sentinel (surplus_keepalive_s: same) stays
+      f = std::max<int64_t>(1, std::llround(static_cast<double>(f) / k));
+    }
+  };
   return s;
 }
 
 // One of `choices`, into a string field.
 template <typename F>
 Setting Choice(std::string name, F field, std::vector<std::string> choices, std::string help) {
-  Setting s{std::move(name), Kind::kChoice,   0,       0,      std::move(choices),
-            false,           std::move(help), nullptr, nullptr};
+  Setting s{std::move(name), Kind::kChoice,   0,       0,       std::move(choices),
+            false,           std::move(help), nullptr, nullptr, nullptr};
   s.set = [name = s.name, field, choices = s.choices](AutoscalerSettings& a,
                                                       std::string_view v) -> absl::Status {
     if (std::find(choices.begin(), choices.end(), v) == choices.end()) {
@@ -177,6 +188,7 @@ std::vector<Setting> MakeTable() {
               "all but a key's most recently busy instance are drained after this idle "
               "(same: keepalive_s)",
               nullptr,
+              nullptr,
               nullptr};
     const Setting seconds = Seconds(
         "surplus_keepalive_s", [](A& a) -> int64_t& { return a.surplus_keepalive_ms; }, 0,
@@ -188,6 +200,7 @@ std::vector<Setting> MakeTable() {
       }
       return set(a, v);
     };
+    k.scale = seconds.scale;  // "same" (negative) stays
     k.get = [get = seconds.get](const A& a) {
       return a.surplus_keepalive_ms < 0 ? std::string("same") : get(a);
     };
@@ -259,6 +272,7 @@ std::vector<Setting> MakeTable() {
               false,
               "who plans learned keep-alives: the priced IdleLearner, or ATC'20's hybrid histogram",
               nullptr,
+              nullptr,
               nullptr};
     using P = LearnedKeepAliveConfig::Planner;
     p.set = [](A& a, std::string_view v) -> absl::Status {
@@ -308,6 +322,11 @@ std::vector<Setting> MakeTable() {
       {"ets", "snaive", "off"},
       "the forecast of out-of-range idle times (the paper's ARIMA: ets; snaive: the last one; off: "
       "never)"));
+  // Replays (bench/replay/run.sh --policy-clock trace).
+  t.push_back(Double(
+      "time_scale", [](A& a) -> double& { return a.time_scale; }, 1, 3600,
+      "the durations here are demand's time and the policy runs this many times faster (a "
+      "trace replayed at --speed X: X); 1 outside replays"));
   return t;
 }
 
@@ -417,7 +436,26 @@ absl::Status ApplySetting(AutoscalerSettings& s, std::string_view name, std::str
   return absl::OkStatus();
 }
 
-ReconcilerConfig MakeReconcilerConfig(const AutoscalerSettings& s) {
+AutoscalerSettings OnPolicyClock(const AutoscalerSettings& settings) {
+  AutoscalerSettings s = settings;
+  const double k = settings.time_scale;
+  if (k == 1) return s;
+  for (const Setting& t : SettingsTable()) {
+    if (t.scale) t.scale(s, k);
+  }
+  auto faster = [k](int64_t& ms) {
+    ms = std::max<int64_t>(1, std::llround(static_cast<double>(ms) / k));
+  };
+  faster(s.learned.learner.bin_ms);
+  faster(s.learned.day_ms);  // the rates per day keep their values, per day of this clock
+  faster(s.learned.timer.slot_ms);
+  for (int64_t& p : s.learned.timer.periods_ms) faster(p);
+  s.time_scale = 1;
+  return s;
+}
+
+ReconcilerConfig MakeReconcilerConfig(const AutoscalerSettings& settings) {
+  const AutoscalerSettings s = OnPolicyClock(settings);
   ReconcilerConfig rc;
   rc.proactive = s.proactive;
   rc.reactive = s.reactive;

@@ -42,6 +42,9 @@ struct AutoscalerSettings {
   // off: every key keeps keepalive_s.
   bool learned_keepalive = false;
   LearnedKeepAliveConfig learned;
+  // The durations above are demand's time; the policy's clock runs this many times faster
+  // (a replay of a trace compressed by --speed X: X). OnPolicyClock applies it.
+  double time_scale = 1;
 };
 
 // One row of the table.
@@ -57,6 +60,9 @@ struct Setting {
   std::function<absl::Status(AutoscalerSettings& s, std::string_view value)> set;
   // The current value, as it would be written.
   std::function<std::string(const AutoscalerSettings& s)> get;
+  // Durations: puts the value on a clock `k` times faster (divided by k); null for the
+  // others.
+  std::function<void(AutoscalerSettings& s, double k)> scale;
 };
 
 const std::vector<Setting>& SettingsTable();
@@ -79,7 +85,16 @@ absl::Status ValidateSettings(const AutoscalerSettings& s);
 // Every setting of `values` (name -> text), in table order, then ValidateSettings.
 absl::Status ApplySettings(AutoscalerSettings& s, const std::map<std::string, std::string>& values);
 
-// The reconciler's configuration from the settings (templates get the default policy).
+// `s` as its policy runs, on a clock `time_scale` times faster than demand's: every
+// duration of the table divided by time_scale, with the learners' histogram bins, timer
+// periods and day (the time base of the rates per day), which the table does not name; its
+// time_scale is 1. At time_scale 1, `s` itself. Validated values stay valid (both sides
+// of each bound between settings scale alike); a scaled value may lie below a row's
+// minimum, which bounds what an operator writes, not what a replay runs.
+AutoscalerSettings OnPolicyClock(const AutoscalerSettings& s);
+
+// The reconciler's configuration from the settings, on the policy's clock (OnPolicyClock;
+// templates get the default policy).
 ReconcilerConfig MakeReconcilerConfig(const AutoscalerSettings& s);
 
 }  // namespace prewarm::orchestrator

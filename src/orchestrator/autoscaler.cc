@@ -1,6 +1,7 @@
 #include "orchestrator/autoscaler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <string_view>
 
@@ -13,11 +14,16 @@ constexpr int64_t kUnmeasuredLeadMs = 24 * 3600 * 1000LL;  // the furthest a win
 constexpr int64_t kTickSlackMs = 1000;                     // the control loop's period
 constexpr int64_t kHeatSlackMs = 1000;  // other replicas publish their answers this often
 
-// A template's policy: the default, with the template's own settings.
-void SetTemplatePolicy(ReconcilerConfig& rc, const std::string& name, const TemplateInfo& info) {
+// A template's policy: the default, with the template's own settings (its keep-alive on
+// the policy's clock, as the autoscaler's: `time_scale`).
+void SetTemplatePolicy(ReconcilerConfig& rc, const std::string& name, const TemplateInfo& info,
+                       double time_scale) {
   TemplatePolicy& tp = rc.templates.try_emplace(name, rc.default_template).first->second;
   tp.concurrency = info.concurrency;
-  tp.keepalive_ms = info.keepalive_ms > 0 ? info.keepalive_ms : rc.default_template.keepalive_ms;
+  tp.keepalive_ms =
+      info.keepalive_ms > 0
+          ? std::max<int64_t>(1, std::llround(static_cast<double>(info.keepalive_ms) / time_scale))
+          : rc.default_template.keepalive_ms;
 }
 
 ReconcilerConfig LiveReconcilerConfig(const OrchestratorConfig& c) {
@@ -27,7 +33,8 @@ ReconcilerConfig LiveReconcilerConfig(const OrchestratorConfig& c) {
   // Until a template's start time is measured, act on the newest forecast window as soon as
   // it arrives (every window that has not ended is due); SetLeads puts the measured lead.
   rc.default_template.lead_ms = kUnmeasuredLeadMs;
-  for (const auto& [name, info] : c.templates) SetTemplatePolicy(rc, name, info);
+  for (const auto& [name, info] : c.templates)
+    SetTemplatePolicy(rc, name, info, c.autoscaler.time_scale);
   return rc;
 }
 
@@ -163,6 +170,7 @@ LiveAutoscaler::LiveAutoscaler(const OrchestratorConfig& config, const Clock& cl
       tracker_(tracker),
       heat_(heat),
       reconciler_(LiveReconcilerConfig(config)),
+      learned_config_(OnPolicyClock(config.autoscaler).learned),
       started_ms_(clock.NowMs()) {}
 
 int64_t LiveAutoscaler::LastAnswerMs(const ClusterData& d, const v1::InstanceRecord& rec) const {
@@ -182,7 +190,7 @@ void LiveAutoscaler::AddReloadedTemplates() {
   const std::shared_ptr<const OrchestratorConfig> live = live_();
   for (const auto& [name, info] : live->templates) {
     if (!config_.templates.contains(name)) {
-      SetTemplatePolicy(reconciler_.mutable_config(), name, info);
+      SetTemplatePolicy(reconciler_.mutable_config(), name, info, config_.autoscaler.time_scale);
     }
   }
 }
@@ -347,9 +355,7 @@ void LiveAutoscaler::LearnKeepAlives(const ClusterData& d, ClusterView& view, co
     std::pair<std::string, std::string> name{view.regions[k.region].name, k.tmpl};
     auto it = learned_.find(name);
     if (it == learned_.end()) {
-      it = learned_
-               .emplace(name,
-                        LearnedKey{KeyAutoscaler(config_.autoscaler.learned, started_ms_), 0, 0})
+      it = learned_.emplace(name, LearnedKey{KeyAutoscaler(learned_config_, started_ms_), 0, 0})
                .first;
     }
     LearnedKey& lk = it->second;

@@ -112,6 +112,7 @@ class LiveAutoscaler {
   const InstanceTracker& tracker_;
   const HeatBoard& heat_;
   Reconciler reconciler_;
+  LearnedKeepAliveConfig learned_config_;  // on the policy's clock (OnPolicyClock)
   struct LearnedKey {
     KeyAutoscaler key;        // the adapter the simulator runs too
     int64_t answered_ms = 0;  // the latest DNS answer already fed as an arrival

@@ -43,7 +43,7 @@ absl::StatusOr<HybridHistogramOptions> ParseHybridHistogram(
   if (auto st = orchestrator::ApplySettings(s, params); !st.ok()) {
     return absl::InvalidArgumentError(fmt::format("--param {}", std::string(st.message())));
   }
-  return s.learned.hybrid;
+  return orchestrator::OnPolicyClock(s).learned.hybrid;
 }
 
 absl::StatusOr<OracleOptions> ParseOracle(const std::map<std::string, std::string>& params) {

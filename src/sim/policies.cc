@@ -143,8 +143,9 @@ void ReconcilerPolicy::Begin(PolicyContext& ctx) {
   reconciler_ = std::make_unique<orchestrator::Reconciler>(std::move(rc));
   if (st.learned_keepalive) {
     // Timer windows are priced at the learned keep-alive's cost of a cold start.
-    learn_ = st.learned;
-    learn_.learner.default_keepalive_ms = st.keepalive_ms;
+    const orchestrator::AutoscalerSettings on_clock = orchestrator::OnPolicyClock(st);
+    learn_ = on_clock.learned;
+    learn_.learner.default_keepalive_ms = on_clock.keepalive_ms;
     keys_.assign(w.keys.size(), orchestrator::KeyAutoscaler(learn_, 0));
     double sum = 0;
     for (const KeySpec& k : w.keys) sum += k.memory_mb;
