@@ -2,7 +2,7 @@
 //
 // Debian's QEMU links capstone only to print disassembly in its `-d in_asm,out_asm` logs
 // and for the monitor's `x/i`, yet every QEMU pays for loading it: the dynamic linker
-// relocates capstone's 1.3 MiB of pointer tables into private pages of each process.
+// relocates capstone's pointer tables into private pages of each process.
 // The agent preloads this library instead (LD_PRELOAD; its soname is libcapstone.so.4,
 // so the dynamic linker counts capstone as loaded). These are the five functions QEMU
 // 7.2 imports from capstone, with capstone 4's types and error codes: opening a handle

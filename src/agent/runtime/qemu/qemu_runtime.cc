@@ -678,8 +678,10 @@ std::vector<std::string> QemuRuntime::QemuEnvironment() const {
       preload = v.substr(std::string_view("LD_PRELOAD=").size());
       continue;
     }
-    if (v.starts_with("G_SLICE=") || v.starts_with("MALLOC_ARENA_MAX=") ||
-        v.starts_with("MALLOC_TRIM_THRESHOLD_=")) {
+    // The agent's own settings of what the options set.
+    if (v.starts_with("G_SLICE=") ||
+        (options_.malloc_arena_max > 0 && v.starts_with("MALLOC_ARENA_MAX=")) ||
+        (options_.malloc_trim_threshold_kb > 0 && v.starts_with("MALLOC_TRIM_THRESHOLD_="))) {
       continue;
     }
     env.emplace_back(v);

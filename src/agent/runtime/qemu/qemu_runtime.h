@@ -130,22 +130,23 @@ struct QemuOptions {
   // the 8; each unused transport is a QEMU object and memory region of its own.
   bool ioapic2 = false;
   // Capstone, the disassembler Debian's QEMU links, used only for `-d in_asm,out_asm` logs
-  // and the monitor's `x/i`. Loading it costs every QEMU 1.3 MiB of private memory: the
-  // dynamic linker relocates its 1.3 MiB of pointer tables (RELRO) in each process. Off
+  // and the monitor's `x/i`. Loading it costs every QEMU private memory: the dynamic
+  // linker relocates its pointer tables (RELRO) in each process (bench/instance_start/
+  // README.md has the size). Off
   // (the default) and with capstone_off_lib set, QEMU runs with that library preloaded
   // (LD_PRELOAD): its soname is libcapstone.so.4, so the dynamic linker takes it for
   // capstone and does not load the real one; its cs_open fails, and QEMU's logs show
   // the bytes of guest and host code instead of their disassembly.
   bool capstone = false;
   std::string capstone_off_lib;  // prewarm's libcapstone.so.4 (capstone_off.c); "" = none
-  // glibc's malloc in QEMU: MALLOC_ARENA_MAX (0: glibc's default, 8 per core) and
-  // MALLOC_TRIM_THRESHOLD_ in KiB (0: glibc's default, 128 KiB rising with freed mmaps).
+  // glibc's malloc in QEMU: MALLOC_ARENA_MAX and MALLOC_TRIM_THRESHOLD_ (in KiB here). 0
+  // (the default): not set, QEMU has the agent's own or glibc's defaults.
   uint32_t malloc_arena_max = 0;
   uint32_t malloc_trim_threshold_kb = 0;
   // A restored VM's QEMU (-incoming: a clone, a full restore) is given the kernel, the
   // initramfs and the command line too. false (the default): only a VM that boots is; a
   // restored guest's kernel and initramfs are in its RAM already, and QEMU would map the
-  // kernel's file and read its headers and segments (2 MiB of it resident) for nothing.
+  // kernel's file and read its headers and segments into its memory for nothing.
   bool restore_kernel = false;
   std::string jailer;               // prewarm-qemu-jail (static); required with jail
   uint32_t jail_id_base = 1000000;  // HostIdBlock: first host id handed out
