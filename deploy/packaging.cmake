@@ -9,7 +9,9 @@
 include(GNUInstallDirs)
 
 install(TARGETS prewarm prewarm-httpd prewarm-guest-activate prewarm-qemu-jail prewarm-seccomp-exec
-        RUNTIME DESTINATION lib/prewarm COMPONENT prewarm)
+        prewarm-capstone-off
+        RUNTIME DESTINATION lib/prewarm COMPONENT prewarm
+        LIBRARY DESTINATION lib/prewarm COMPONENT prewarm)
 install(CODE [[
   file(MAKE_DIRECTORY "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/bin")
   file(CREATE_LINK ../lib/prewarm/prewarm "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/bin/prewarm" SYMBOLIC)

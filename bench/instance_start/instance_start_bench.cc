@@ -560,7 +560,9 @@ int main(int argc, char** argv) {
         "[--wrk SECONDS] [--burst K,K,...] [--burst-rounds R] [--density-rounds R]\n"
         "       [--smaps-dir DIR]\n"
         "qemu variants take settings after the name: qemu-clone:tb8:nothp (restore_tb_size_mb, "
-        "thp; slices/noslices: glib_slices; ioapic2/noioapic2: ioapic2)\n",
+        "thp; slices/noslices: glib_slices; ioapic2/noioapic2: ioapic2; capstone/nocapstone: "
+        "capstone; kernel/nokernel: restore_kernel; arenaN: malloc_arena_max (0 glibc's); trimK: "
+        "malloc_trim_threshold_kb)\n",
         argv[0]);
     return 2;
   }
@@ -653,6 +655,7 @@ int main(int argc, char** argv) {
       q.ram_dir = shm_root;
       q.activate = PREWARM_GUEST_ACTIVATE_PATH;
       q.jailer = PREWARM_QEMU_JAIL_PATH;
+      q.capstone_off_lib = PREWARM_CAPSTONE_OFF_PATH;
       q.jail = !name.ends_with("-nojail");
       q.cgroup = !name.ends_with("-nocgroup");
       q.cgroup_parent = "prewarm-bench";
@@ -668,11 +671,19 @@ int main(int argc, char** argv) {
           q.glib_slices = set == "slices";
         } else if (set == "ioapic2" || set == "noioapic2") {
           q.ioapic2 = set == "ioapic2";
+        } else if (set == "kernel" || set == "nokernel") {
+          q.restore_kernel = set == "kernel";
+        } else if (set == "capstone" || set == "nocapstone") {
+          q.capstone = set == "capstone";
+        } else if (set.starts_with("arena") && std::atoi(set.c_str() + 5) >= 0) {
+          q.malloc_arena_max = static_cast<uint32_t>(std::atoi(set.c_str() + 5));
+        } else if (set.starts_with("trim") && std::atoi(set.c_str() + 4) >= 0) {
+          q.malloc_trim_threshold_kb = static_cast<uint32_t>(std::atoi(set.c_str() + 4));
         } else {
-          fmt::print(
-              stderr,
-              "{}: unknown setting '{}' (tbN, thp, nothp, slices, noslices, ioapic2, noioapic2)\n",
-              variant, set);
+          fmt::print(stderr,
+                     "{}: unknown setting '{}' (tbN, thp, nothp, slices, noslices, ioapic2, "
+                     "noioapic2, capstone, nocapstone, kernel, nokernel, arenaN, trimKIB)\n",
+                     variant, set);
           return 2;
         }
       }

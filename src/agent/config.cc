@@ -108,6 +108,7 @@ absl::Status ReadQemuMemory(const YamlReader& rt, AgentConfig& c) {
                    rt.Int("restore_tb_size_mb", defaults.restore_tb_size_mb, 1, 2048));
   c.qemu_restore_tb_size_mb = static_cast<uint32_t>(restore_tb);
   ASSIGN_OR_RETURN(c.qemu_thp, rt.Bool("thp", defaults.thp));
+  ASSIGN_OR_RETURN(c.qemu_capstone, rt.Bool("capstone", defaults.capstone));
   // Without the jail nothing turns them off: QEMU has the host's setting.
   if (rt.Has("thp") && !c.qemu_jail) {
     return rt.Error("thp",
@@ -123,7 +124,7 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
     RETURN_IF_ERROR(rt->CheckKnown(
         {"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package", "forward_port",
          "snapshot", "network", "bridge", "guest_network", "jail", "tb_size_mb",
-         "restore_tb_size_mb", "thp", "seccomp", "userns", "userns_base"}));
+         "restore_tb_size_mb", "thp", "capstone", "seccomp", "userns", "userns_base"}));
     ASSIGN_OR_RETURN(c.runtime, rt->String("kind", "oci"));
     if (c.runtime != "oci" && c.runtime != "qemu" && c.runtime != "fake") {
       return rt->Error("kind", fmt::format("'{}' is not a runtime (oci, qemu, fake)", c.runtime));

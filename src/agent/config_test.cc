@@ -115,6 +115,7 @@ TEST(AgentConfigTest, QemuTranslationBuffersAndHugePages) {
   EXPECT_EQ(defaults.tb_size_mb, 32u);
   EXPECT_EQ(defaults.restore_tb_size_mb, 16u);
   EXPECT_FALSE(defaults.thp);
+  EXPECT_FALSE(defaults.capstone);
   struct Case {
     std::string runtime;
     uint32_t tb, restore_tb;
@@ -131,7 +132,11 @@ TEST(AgentConfigTest, QemuTranslationBuffersAndHugePages) {
     EXPECT_EQ(c->qemu_tb_size_mb, k.tb) << k.runtime;
     EXPECT_EQ(c->qemu_restore_tb_size_mb, k.restore_tb) << k.runtime;
     EXPECT_EQ(c->qemu_thp, k.thp) << k.runtime;
+    EXPECT_FALSE(c->qemu_capstone) << k.runtime;
   }
+  auto cs = Parse(std::string(kAgent) + "runtime: {kind: qemu, capstone: true}\n");
+  ASSERT_TRUE(cs.ok()) << cs.status();
+  EXPECT_TRUE(cs->qemu_capstone);
   // Each refusal names the key and says why.
   for (const auto& [runtime, said] : std::vector<std::pair<std::string, std::string>>{
            {"{kind: qemu, tb_size_mb: 0}", "runtime.tb_size_mb: 0 is out of range [1, 2048]"},
@@ -140,6 +145,7 @@ TEST(AgentConfigTest, QemuTranslationBuffersAndHugePages) {
            {"{kind: qemu, restore_tb_size_mb: -3}", "out of range"},
            {"{kind: qemu, tb_size_mb: 16MiB}", "runtime.tb_size_mb: '16MiB' is not an integer"},
            {"{kind: qemu, thp: madvise}", "runtime.thp"},
+           {"{kind: qemu, capstone: maybe}", "runtime.capstone"},
            // Only the jailer turns huge pages off: saying so without the jail is refused.
            {"{kind: qemu, jail: false, thp: false}", "applies to jailed QEMUs only"},
            {"{kind: qemu, tb_size: 16}", "tb_size"}}) {

@@ -30,7 +30,8 @@ dpkg-deb -I "$deb" >"$work/info"
 dpkg-deb -c "$deb" >"$work/contents"
 for f in ./usr/lib/prewarm/prewarm ./usr/lib/prewarm/prewarm-httpd \
          ./usr/lib/prewarm/prewarm-guest-activate ./usr/lib/prewarm/prewarm-qemu-jail \
-         ./usr/lib/prewarm/prewarm-seccomp-exec ./usr/bin/prewarm \
+         ./usr/lib/prewarm/prewarm-seccomp-exec ./usr/lib/prewarm/libprewarm-capstone-off.so \
+         ./usr/bin/prewarm \
          ./lib/systemd/system/prewarm-orchestrator.service \
          ./lib/systemd/system/prewarm-forecaster.service \
          ./lib/systemd/system/prewarm-agent@.service \

@@ -233,6 +233,94 @@ TEST(QemuCommandTest, QemuRunsWithoutGlibSlicesByDefault) {
   ::unsetenv("PREWARM_GUEST_TEST_MARK");
 }
 
+// By default QEMU gets prewarm's capstone replacement in front of the agent's own
+// LD_PRELOAD; glibc's malloc settings, when set, replace the agent's own; capstone: true
+// leaves the agent's LD_PRELOAD as it was. No variable appears twice.
+TEST(QemuCommandTest, QemuPreloadsTheCapstoneReplacementAndTheMallocSettings) {
+  RealProcessRunner runner;
+  ASSERT_EQ(::setenv("LD_PRELOAD", "/opt/agent-preload.so", 1), 0);
+  ASSERT_EQ(::setenv("MALLOC_ARENA_MAX", "7", 1), 0);
+  auto count = [](const std::vector<std::string>& env, std::string_view prefix) {
+    return std::count_if(env.begin(), env.end(),
+                         [&](const std::string& e) { return e.starts_with(prefix); });
+  };
+  auto has = [](const std::vector<std::string>& env, const std::string& e) {
+    return std::count(env.begin(), env.end(), e) == 1;
+  };
+  QemuOptions o;
+  o.capstone_off_lib = "/usr/lib/prewarm/libprewarm-capstone-off.so";
+  std::vector<std::string> env = QemuRuntime(o, runner).QemuEnvironment();
+  EXPECT_TRUE(
+      has(env, "LD_PRELOAD=/usr/lib/prewarm/libprewarm-capstone-off.so:/opt/agent-preload.so"));
+  EXPECT_EQ(count(env, "LD_PRELOAD="), 1);
+  EXPECT_TRUE(has(env, "MALLOC_ARENA_MAX=7"));  // unset: the agent's own goes through
+  EXPECT_EQ(count(env, "MALLOC_TRIM_THRESHOLD_="), 0);
+  o.malloc_arena_max = 2;
+  o.malloc_trim_threshold_kb = 256;
+  env = QemuRuntime(o, runner).QemuEnvironment();
+  EXPECT_TRUE(has(env, "MALLOC_ARENA_MAX=2"));
+  EXPECT_TRUE(has(env, "MALLOC_TRIM_THRESHOLD_=262144"));
+  EXPECT_EQ(count(env, "MALLOC_ARENA_MAX="), 1);
+  o.capstone = true;
+  env = QemuRuntime(o, runner).QemuEnvironment();
+  EXPECT_TRUE(has(env, "LD_PRELOAD=/opt/agent-preload.so"));
+  ::unsetenv("LD_PRELOAD");
+  env = QemuRuntime(o, runner).QemuEnvironment();
+  EXPECT_EQ(count(env, "LD_PRELOAD="), 0);
+  o.capstone = false;
+  env = QemuRuntime(o, runner).QemuEnvironment();
+  EXPECT_TRUE(has(env, "LD_PRELOAD=/usr/lib/prewarm/libprewarm-capstone-off.so"));
+  o.capstone_off_lib.clear();  // none given: QEMU loads its own capstone
+  env = QemuRuntime(o, runner).QemuEnvironment();
+  EXPECT_EQ(count(env, "LD_PRELOAD="), 0);
+  ::unsetenv("MALLOC_ARENA_MAX");
+}
+
+// The replacement takes capstone's place in Debian's QEMU: with QEMU's environment the
+// dynamic linker loads it and not libcapstone.so.4 (its list of what it would load,
+// LD_TRACE_LOADED_OBJECTS, as ldd prints it); the jail binds it into QEMU's root.
+TEST(QemuCommandTest, TheCapstoneReplacementIsLoadedInsteadOfCapstone) {
+  const std::string qemu = "/usr/bin/qemu-system-x86_64";
+  if (!fs::exists(qemu)) GTEST_SKIP() << "no " << qemu;
+  RealProcessRunner runner;
+  auto loads = [&](const QemuOptions& o) {
+    std::vector<std::string> argv = {"/usr/bin/env", "-i"};
+    for (const std::string& e : QemuRuntime(o, runner).QemuEnvironment()) {
+      if (e.starts_with("LD_PRELOAD=") || e.starts_with("PATH=")) argv.push_back(e);
+    }
+    argv.insert(argv.end(), {"LD_TRACE_LOADED_OBJECTS=1", qemu});
+    absl::StatusOr<ProcessResult> r = runner.Run(argv, std::chrono::seconds(30));
+    EXPECT_TRUE(r.ok() && r->exit_code == 0) << (r.ok() ? r->output : r.status().ToString());
+    return r.ok() ? r->output : std::string();
+  };
+  QemuOptions o;
+  std::string stock = loads(o);  // no replacement given
+  if (stock.find("libcapstone.so.4 =>") == std::string::npos) {
+    GTEST_SKIP() << "this QEMU does not link libcapstone.so.4:\n" << stock;
+  }
+  o.capstone_off_lib = PREWARM_CAPSTONE_OFF_PATH;
+  std::string off = loads(o);
+  EXPECT_EQ(off.find("libcapstone"), std::string::npos) << off;
+  EXPECT_NE(off.find(PREWARM_CAPSTONE_OFF_PATH), std::string::npos) << off;
+  EXPECT_NE(off.find("libglib-2.0.so"), std::string::npos) << off;  // the rest as before
+
+  auto join = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& a : v) s += a + " ";
+    return s;
+  };
+  o.jail = true;
+  VmLaunch l;
+  l.dir = "/run/vm";
+  l.initramfs = "/c/initrd";
+  l.host_id = 1000001;
+  EXPECT_NE(join(QemuRuntime(o, runner).JailCommand(l))
+                .find(std::string("--ro ") + PREWARM_CAPSTONE_OFF_PATH + " "),
+            std::string::npos);
+  o.capstone = true;
+  EXPECT_EQ(join(QemuRuntime(o, runner).JailCommand(l)).find("capstone"), std::string::npos);
+}
+
 TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   RealProcessRunner runner;
   QemuOptions o;
@@ -263,6 +351,8 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
   EXPECT_NE(all.find("-no-reboot"), std::string::npos);
   EXPECT_EQ(all.find("memory-backend"), std::string::npos);
   EXPECT_EQ(all.find("-incoming"), std::string::npos);
+  EXPECT_NE(all.find("-kernel  -initrd /c/init.cpio -append console=ttyS0 "), std::string::npos)
+      << "a VM that boots gets the kernel (no kernel prepared here), initramfs and command line";
   EXPECT_NE(all.find("-object main-loop,id=main-loop,thread-pool-max=16 "), std::string::npos)
       << "QEMU's block-I/O workers are capped (its cgroup's pids.max counts them)";
   EXPECT_NE(
@@ -279,6 +369,13 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
             std::string::npos);
   EXPECT_NE(all.find("-incoming defer"), std::string::npos);
   EXPECT_NE(all.find("-smp 1 "), std::string::npos);
+  // A restored guest's kernel and initramfs are in its RAM: QEMU is not given them.
+  for (const char* boot : {"-kernel", "-initrd", "-append", "/c/init.cpio"})
+    EXPECT_EQ(all.find(boot), std::string::npos) << boot << " in " << all;
+  QemuOptions with_kernel = o;
+  with_kernel.restore_kernel = true;
+  EXPECT_NE(join(QemuRuntime(with_kernel, runner).QemuCommand(l)).find("-initrd /c/init.cpio "),
+            std::string::npos);
   // A restore runs with its own translation buffer size, a boot with the other.
   QemuOptions tb = o;
   tb.tb_size_mb = 24;
@@ -321,9 +418,14 @@ TEST(QemuCommandTest, DisksByLayerOrderOneForwardAndACloneMapsTheTemplateRam) {
       0u)
       << jail;
   for (const char* want : {"--ro /usr ", "--ro /c/top.erofs ", "--ro /c/base.erofs ",
-                           "--ro /c/init.cpio ", "--rw /run/x/i1 ", "--dev /dev/urandom "}) {
+                           "--rw /run/x/i1 ", "--dev /dev/urandom "}) {
     EXPECT_NE(jail.find(want), std::string::npos) << want << " in " << jail;
   }
+  // The restore (l.incoming) opens no initramfs; the same VM booting does.
+  EXPECT_EQ(jail.find("/c/init.cpio"), std::string::npos) << jail;
+  l.incoming = false;
+  EXPECT_NE(join(jailed.JailCommand(l)).find("--ro /c/init.cpio "), std::string::npos);
+  l.incoming = true;
   EXPECT_EQ(jail.find("--lo"), std::string::npos);
   // It joins the VM's own cgroup: <cgroup_parent>/qemu-<node>/<name>, every controller.
   EXPECT_EQ(jailed.VmCgroup("i1"), "prewarm/qemu-node/i1");

@@ -593,6 +593,13 @@ absl::Status QemuRuntime::Prepare() {
           fmt::format("qemu translation buffer sizes {} / {} MiB (boot / restore): at least 1",
                       options_.tb_size_mb, options_.restore_tb_size_mb));
     }
+    if (!options_.capstone && !options_.capstone_off_lib.empty() &&
+        (options_.capstone_off_lib[0] != '/' || !fs::exists(options_.capstone_off_lib))) {
+      return absl::FailedPreconditionError(fmt::format(
+          "QEMU's capstone replacement not found at '{}' (an absolute path; or runtime.capstone: "
+          "true)",
+          options_.capstone_off_lib));
+    }
     if (options_.jail && (options_.jailer.empty() || !fs::exists(options_.jailer))) {
       return absl::FailedPreconditionError(
           fmt::format("prewarm-qemu-jail not found at '{}'", options_.jailer));
@@ -664,10 +671,34 @@ std::string QemuRuntime::RamRoot() const {
 
 std::vector<std::string> QemuRuntime::QemuEnvironment() const {
   std::vector<std::string> env;
+  std::string preload;  // the agent's own LD_PRELOAD, kept after prewarm's library
   for (char** e = environ; *e != nullptr; ++e) {
-    if (!std::string_view(*e).starts_with("G_SLICE=")) env.emplace_back(*e);
+    std::string_view v(*e);
+    if (v.starts_with("LD_PRELOAD=")) {
+      preload = v.substr(std::string_view("LD_PRELOAD=").size());
+      continue;
+    }
+    // The agent's own settings of what the options set.
+    if (v.starts_with("G_SLICE=") ||
+        (options_.malloc_arena_max > 0 && v.starts_with("MALLOC_ARENA_MAX=")) ||
+        (options_.malloc_trim_threshold_kb > 0 && v.starts_with("MALLOC_TRIM_THRESHOLD_="))) {
+      continue;
+    }
+    env.emplace_back(v);
   }
   if (!options_.glib_slices) env.emplace_back("G_SLICE=always-malloc");
+  if (!options_.capstone && !options_.capstone_off_lib.empty()) {
+    preload =
+        preload.empty() ? options_.capstone_off_lib : options_.capstone_off_lib + ":" + preload;
+  }
+  if (!preload.empty()) env.push_back("LD_PRELOAD=" + preload);
+  if (options_.malloc_arena_max > 0) {
+    env.push_back(fmt::format("MALLOC_ARENA_MAX={}", options_.malloc_arena_max));
+  }
+  if (options_.malloc_trim_threshold_kb > 0) {
+    env.push_back(fmt::format("MALLOC_TRIM_THRESHOLD_={}",
+                              uint64_t{options_.malloc_trim_threshold_kb} << 10));
+  }
   return env;
 }
 
@@ -702,8 +733,11 @@ std::vector<std::string> QemuRuntime::QemuCommand(const VmLaunch& l) const {
       {"-nodefaults", "-no-user-config", "-display", "none", "-chardev",
        fmt::format("socket,id=ser0,path={}/serial.sock,server=on,wait=off,logfile={}/console.log",
                    l.dir, l.dir),
-       "-serial", "chardev:ser0", "-no-reboot", "-kernel", kernel_.vmlinux, "-initrd", l.initramfs,
-       "-append", KernelCommandLine(tsc_khz_)});
+       "-serial", "chardev:ser0", "-no-reboot"});
+  if (BootsKernel(l)) {
+    argv.insert(argv.end(), {"-kernel", kernel_.vmlinux, "-initrd", l.initramfs, "-append",
+                             KernelCommandLine(tsc_khz_)});
+  }
   auto disk = [&](const std::string& image, const std::string& serial) {
     std::string id = "d" + serial;
     argv.insert(argv.end(),
@@ -847,6 +881,10 @@ uint32_t QemuRuntime::TbSizeMb(const VmLaunch& l) const {
   return l.incoming ? options_.restore_tb_size_mb : options_.tb_size_mb;
 }
 
+bool QemuRuntime::BootsKernel(const VmLaunch& l) const {
+  return !l.incoming || options_.restore_kernel;
+}
+
 std::vector<std::string> QemuRuntime::JailCommand(const VmLaunch& l) const {
   std::string id = std::to_string(l.host_id);
   std::vector<std::string> argv = {options_.jailer, "--root", l.dir + "/jail", "--uid", id,
@@ -865,8 +903,12 @@ std::vector<std::string> QemuRuntime::JailCommand(const VmLaunch& l) const {
   }
   std::string qemu = options_.qemu_binary;
   if (qemu.find('/') != std::string::npos && qemu.rfind("/usr/", 0) != 0) ro(qemu);
-  ro(kernel_.vmlinux);
-  ro(l.initramfs);
+  const std::string& cs = options_.capstone_off_lib;
+  if (!options_.capstone && !cs.empty() && cs.rfind("/usr/", 0) != 0) ro(cs);  // LD_PRELOAD
+  if (BootsKernel(l)) {
+    ro(kernel_.vmlinux);
+    ro(l.initramfs);
+  }
   for (const std::string& image : l.layer_images) ro(image);
   if (!l.install_image.empty()) ro(l.install_image);
   argv.insert(argv.end(), {"--rw", l.dir});  // holds the scratch image too

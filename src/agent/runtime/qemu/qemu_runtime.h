@@ -129,6 +129,25 @@ struct QemuOptions {
   // default), a VM with at most 8 virtio devices (VmLaunch: its disks and its NIC) gets
   // the 8; each unused transport is a QEMU object and memory region of its own.
   bool ioapic2 = false;
+  // Capstone, the disassembler Debian's QEMU links, used only for `-d in_asm,out_asm` logs
+  // and the monitor's `x/i`. Loading it costs every QEMU private memory: the dynamic
+  // linker relocates its pointer tables (RELRO) in each process (bench/instance_start/
+  // README.md has the size). Off
+  // (the default) and with capstone_off_lib set, QEMU runs with that library preloaded
+  // (LD_PRELOAD): its soname is libcapstone.so.4, so the dynamic linker takes it for
+  // capstone and does not load the real one; its cs_open fails, and QEMU's logs show
+  // the bytes of guest and host code instead of their disassembly.
+  bool capstone = false;
+  std::string capstone_off_lib;  // prewarm's libcapstone.so.4 (capstone_off.c); "" = none
+  // glibc's malloc in QEMU: MALLOC_ARENA_MAX and MALLOC_TRIM_THRESHOLD_ (in KiB here). 0
+  // (the default): not set, QEMU has the agent's own or glibc's defaults.
+  uint32_t malloc_arena_max = 0;
+  uint32_t malloc_trim_threshold_kb = 0;
+  // A restored VM's QEMU (-incoming: a clone, a full restore) is given the kernel, the
+  // initramfs and the command line too. false (the default): only a VM that boots is; a
+  // restored guest's kernel and initramfs are in its RAM already, and QEMU would map the
+  // kernel's file and read its headers and segments into its memory for nothing.
+  bool restore_kernel = false;
   std::string jailer;               // prewarm-qemu-jail (static); required with jail
   uint32_t jail_id_base = 1000000;  // HostIdBlock: first host id handed out
   std::string jail_lock_dir = "/run/prewarm/userns";  // HostIdBlock: host-wide lock directory
@@ -263,6 +282,8 @@ class QemuRuntime final : public Runtime {
   // The cgroup of the VM named `name` (VmLaunch::name), and its limits.
   std::string VmCgroup(const std::string& name) const;
   CgroupLimits VmLimits(const VmLaunch& launch) const;
+  // Whether `launch` gets -kernel, -initrd and -append (QemuOptions::restore_kernel).
+  bool BootsKernel(const VmLaunch& launch) const;
   // TCG's translation buffer of `launch` in MiB: restore_tb_size_mb for a restore.
   uint32_t TbSizeMb(const VmLaunch& launch) const;
   const Cgroups& cgroups() const { return cgroups_; }
@@ -272,7 +293,8 @@ class QemuRuntime final : public Runtime {
   std::string InstanceDir(const std::string& id) const;
   // The QEMU command line of one VM (for tests and logs).
   std::vector<std::string> QemuCommand(const VmLaunch& launch) const;
-  // QEMU's environment: the agent's, with glib_slices applied.
+  // QEMU's environment: the agent's, with glib_slices, capstone and the malloc settings
+  // applied.
   std::vector<std::string> QemuEnvironment() const;
   // Guest RAM of an instance of `tmpl` (the template's memory, at least min_memory_bytes).
   uint64_t GuestMemory(const TemplateSpec& tmpl) const;

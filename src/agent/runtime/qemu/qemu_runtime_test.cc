@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -50,6 +51,7 @@ class QemuRuntimeTest : public ::testing::Test {
     options_.cache_dir = "/var/cache/prewarm-test";
     options_.activate = PREWARM_GUEST_ACTIVATE_PATH;
     options_.jailer = PREWARM_QEMU_JAIL_PATH;
+    options_.capstone_off_lib = PREWARM_CAPSTONE_OFF_PATH;
     options_.accel = "auto";
     options_.ram_dir = "/dev/shm/prewarm-test";
     options_.cgroup_parent = "prewarm-test-qemu";
@@ -110,6 +112,15 @@ class QemuRuntimeTest : public ::testing::Test {
       EXPECT_NE(cmdline.find(fmt::format("tcg,thread=single,tb-size={}", tb_mb)), std::string::npos)
           << "a restore's translation buffer is restore_tb_size_mb, a boot's tb_size_mb";
     }
+    // QEMU runs with prewarm's capstone stand-in mapped instead of capstone; a restored
+    // one without the kernel and initramfs (they are in its guest's RAM).
+    std::string maps = Slurp(fmt::format("/proc/{}/maps", pid));
+    EXPECT_NE(maps.find("libprewarm-capstone-off.so"), std::string::npos) << maps;
+    EXPECT_EQ(maps.find("libcapstone"), std::string::npos) << maps;
+    std::string argv0 = Slurp(fmt::format("/proc/{}/cmdline", pid));
+    std::replace(argv0.begin(), argv0.end(), '\0', ' ');
+    EXPECT_EQ(argv0.find(" -kernel ") == std::string::npos, runtime_->LastStartPhases().restored)
+        << argv0;
     // The jailer's PR_SET_THP_DISABLE, as the kernel reports it for the running QEMU.
     std::string status = Slurp(fmt::format("/proc/{}/status", pid));
     if (status.find("THP_enabled:") != std::string::npos) {
