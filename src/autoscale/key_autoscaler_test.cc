@@ -210,6 +210,19 @@ TEST(OnPolicyClock, DividesEveryDurationAndTheDayOfTheRates) {
   EXPECT_EQ(rc.default_template.keepalive_ms, s->keepalive_ms / 60);
 }
 
+// One rounding for every duration put on the policy's clock (the table's rows, the
+// learners' bins, a template's own keep-alive): to the nearest ms, never below 1 ms, and
+// 0 and the negative sentinels stay.
+TEST(OnPolicyClock, OneDurationRoundsToTheNearestMsAndKeepsSentinels) {
+  EXPECT_EQ(OnPolicyClockMs(600'000, 60), 10'000);
+  EXPECT_EQ(OnPolicyClockMs(15, 10), 2);  // 1.5 ms rounds up
+  EXPECT_EQ(OnPolicyClockMs(14, 10), 1);
+  EXPECT_EQ(OnPolicyClockMs(1, 3600), 1);  // never 0: 0 means "off" to several rows
+  EXPECT_EQ(OnPolicyClockMs(0, 10), 0);
+  EXPECT_EQ(OnPolicyClockMs(-1, 10), -1);  // "same"
+  EXPECT_EQ(OnPolicyClockMs(12'345, 1), 12'345);
+}
+
 // Every duration row is put on the policy's clock: a row added without it would run in
 // wall time in a replay while the others are scaled.
 TEST(OnPolicyClock, EveryDurationRowScales) {

@@ -127,8 +127,8 @@ Setting Seconds(std::string name, F field, double min_s, double max_s, std::stri
     auto& f = field(a);
     if constexpr (std::is_same_v<std::decay_t<decltype(f)>, double>) {
       f /= k;
-    } else if (f > 0) {  // a negative sentinel (surplus_keepalive_s: same) stays
-      f = std::max<int64_t>(1, std::llround(static_cast<double>(f) / k));
+    } else {  // a negative sentinel (surplus_keepalive_s: same) stays
+      f = OnPolicyClockMs(f, k);
     }
   };
   return s;
@@ -436,6 +436,11 @@ absl::Status ApplySetting(AutoscalerSettings& s, std::string_view name, std::str
   return absl::OkStatus();
 }
 
+int64_t OnPolicyClockMs(int64_t ms, double time_scale) {
+  if (ms <= 0 || time_scale == 1) return ms;
+  return std::max<int64_t>(1, std::llround(static_cast<double>(ms) / time_scale));
+}
+
 AutoscalerSettings OnPolicyClock(const AutoscalerSettings& settings) {
   AutoscalerSettings s = settings;
   const double k = settings.time_scale;
@@ -443,9 +448,7 @@ AutoscalerSettings OnPolicyClock(const AutoscalerSettings& settings) {
   for (const Setting& t : SettingsTable()) {
     if (t.scale) t.scale(s, k);
   }
-  auto faster = [k](int64_t& ms) {
-    ms = std::max<int64_t>(1, std::llround(static_cast<double>(ms) / k));
-  };
+  auto faster = [k](int64_t& ms) { ms = OnPolicyClockMs(ms, k); };
   faster(s.learned.learner.bin_ms);
   faster(s.learned.day_ms);  // the rates per day keep their values, per day of this clock
   faster(s.learned.timer.slot_ms);

@@ -92,6 +92,9 @@ absl::Status ApplySettings(AutoscalerSettings& s, const std::map<std::string, st
 // of each bound between settings scale alike); a scaled value may lie below a row's
 // minimum, which bounds what an operator writes, not what a replay runs.
 AutoscalerSettings OnPolicyClock(const AutoscalerSettings& s);
+// A positive duration on a clock `time_scale` times faster (at least 1 ms); 0 and negative
+// sentinels stay.
+int64_t OnPolicyClockMs(int64_t ms, double time_scale);
 
 // The reconciler's configuration from the settings, on the policy's clock (OnPolicyClock;
 // templates get the default policy).

@@ -1,7 +1,6 @@
 #include "orchestrator/autoscaler.h"
 
 #include <algorithm>
-#include <cmath>
 #include <set>
 #include <string_view>
 
@@ -20,10 +19,8 @@ void SetTemplatePolicy(ReconcilerConfig& rc, const std::string& name, const Temp
                        double time_scale) {
   TemplatePolicy& tp = rc.templates.try_emplace(name, rc.default_template).first->second;
   tp.concurrency = info.concurrency;
-  tp.keepalive_ms =
-      info.keepalive_ms > 0
-          ? std::max<int64_t>(1, std::llround(static_cast<double>(info.keepalive_ms) / time_scale))
-          : rc.default_template.keepalive_ms;
+  tp.keepalive_ms = info.keepalive_ms > 0 ? OnPolicyClockMs(info.keepalive_ms, time_scale)
+                                          : rc.default_template.keepalive_ms;
 }
 
 ReconcilerConfig LiveReconcilerConfig(const OrchestratorConfig& c) {
