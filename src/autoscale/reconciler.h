@@ -21,6 +21,7 @@
 //   the same view and time orders nothing new.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <limits>
@@ -84,6 +85,31 @@ struct ViewNode {
 
 enum class ViewState : uint8_t { kStarting, kReady, kDraining };
 
+// When a drained instance may be destroyed: once every DNS answer naming it has expired.
+// The live orchestrator and the simulator both apply this rule.
+// - An answer is cached for at most `ttl_ms` (the longest TTL answers carry), plus
+//   `slack_ms` for clocks and for the heat that carries other DNS servers' answers
+//   (published once a second).
+// - A drain takes effect when every DNS server has published a snapshot without the
+//   instance. Answers given before that are in the heat by `settle_ms` after the drain.
+// No other wait follows the drain: an instance drained long after its last answer goes
+// once the drain has settled.
+struct AnswerHold {
+  int64_t ttl_ms = 30'000;
+  int64_t slack_ms = 2'000;
+  int64_t settle_ms = 5'000;
+
+  // No answer outlives its instance (the reference minute model: unloading is instant).
+  static AnswerHold None() { return AnswerHold{0, 0, 0}; }
+  // The last answer given at `answer_ms` has expired from every cache.
+  int64_t ExpiredMs(int64_t answer_ms) const { return answer_ms + ttl_ms + slack_ms; }
+  // The earliest a drained instance may go, its last known answer at `last_answer_ms`
+  // (0: never answered).
+  int64_t UntilMs(int64_t last_answer_ms, int64_t drained_ms) const {
+    return std::max(last_answer_ms > 0 ? ExpiredMs(last_answer_ms) : 0, drained_ms + settle_ms);
+  }
+};
+
 struct ViewInstance {
   std::string id;
   uint32_t node = 0;
@@ -94,7 +120,7 @@ struct ViewInstance {
   // for a window that brought nothing) is kept only while a window or the reactive floor
   // wants it: a keep-alive is time kept after use.
   bool used = false;
-  int64_t answered_until_ms = 0;  // the last DNS answer naming it expires then
+  int64_t answered_until_ms = 0;  // drained, it may go from then on (AnswerHold)
   int64_t state_since_ms = 0;
   bool destroy_ordered = false;
 };

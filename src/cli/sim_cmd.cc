@@ -72,7 +72,7 @@ absl::StatusOr<sim::SimConfig> MakeConfig(const SimFlags& f, const sim::Workload
           "and --routing");
     }
     c.start = sim::StartTime{0, 0};
-    c.dns_ttl_ms = 0;
+    c.answers = orchestrator::AnswerHold::None();
     c.slots_per_node = kMinuteModelSlots;
   }
   if (c.measure_from_ms >= static_cast<int64_t>(w.steps()) * w.step_ms) {

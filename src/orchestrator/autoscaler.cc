@@ -168,7 +168,10 @@ LiveAutoscaler::LiveAutoscaler(const OrchestratorConfig& config, const Clock& cl
       heat_(heat),
       reconciler_(LiveReconcilerConfig(config)),
       learned_config_(OnPolicyClock(config.autoscaler).learned),
-      started_ms_(clock.NowMs()) {}
+      started_ms_(clock.NowMs()) {
+  hold_.ttl_ms = int64_t{std::max(config.stable_ttl_s, config.short_ttl_s)} * 1000;
+  hold_.slack_ms = 1000 + kHeatSlackMs;  // clocks, and other replicas' heat
+}
 
 int64_t LiveAutoscaler::LastAnswerMs(const ClusterData& d, const v1::InstanceRecord& rec) const {
   return std::max({heat_.LocalLastAnswerMs(rec.instance_id()),
@@ -177,9 +180,17 @@ int64_t LiveAutoscaler::LastAnswerMs(const ClusterData& d, const v1::InstanceRec
 }
 
 int64_t LiveAutoscaler::AnsweredUntilMs(const ClusterData& d, const v1::InstanceRecord& rec) const {
-  int64_t last = std::max(LastAnswerMs(d, rec), rec.drained_unix_ms());
-  return last + int64_t{std::max(config_.stable_ttl_s, config_.short_ttl_s)} * 1000 + 1000 +
-         kHeatSlackMs;
+  return std::max(hold_.UntilMs(LastAnswerMs(d, rec), rec.drained_unix_ms()), heat_gap_until_ms_);
+}
+
+void LiveAutoscaler::NoteHeatGaps(const ClusterData& d, int64_t now, int64_t term) {
+  bool gap = !term_ || *term_ != term;
+  std::set<std::string> publishers;
+  for (const auto& [replica, record] : d.heat) publishers.insert(replica);
+  for (const std::string& r : heat_publishers_) gap = gap || !publishers.contains(r);
+  term_ = term;
+  heat_publishers_ = std::move(publishers);
+  if (gap) heat_gap_until_ms_ = std::max(heat_gap_until_ms_, hold_.ExpiredMs(now));
 }
 
 void LiveAutoscaler::AddReloadedTemplates() {
@@ -267,7 +278,7 @@ void LiveAutoscaler::AddInstances(const ClusterData& d, int64_t now, ClusterView
   }
 }
 
-LiveAutoscaler::Plan LiveAutoscaler::Decide(const ClusterData& d, int64_t now) {
+LiveAutoscaler::Plan LiveAutoscaler::Decide(const ClusterData& d, int64_t now, int64_t term) {
   std::map<std::string, uint32_t> region_index;
   Plan plan;
   ClusterView& view = plan.view;
@@ -283,6 +294,7 @@ LiveAutoscaler::Plan LiveAutoscaler::Decide(const ClusterData& d, int64_t now) {
     }
     return it->second;
   };
+  NoteHeatGaps(d, now, term);
   view = BuildView(d, now, region_index, key_of);
   std::map<std::string, uint32_t> node_index;
   for (uint32_t i = 0; i < view.nodes.size(); ++i) node_index[view.nodes[i].id] = i;

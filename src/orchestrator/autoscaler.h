@@ -11,6 +11,8 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -84,13 +86,14 @@ class LiveAutoscaler {
     std::vector<Decision> decisions;
     std::vector<ContentRefresh> refreshes;
   };
-  Plan Decide(const ClusterData& d, int64_t now_ms);
+  // `term`: the leadership this pass runs under (the leader record's create revision).
+  Plan Decide(const ClusterData& d, int64_t now_ms, int64_t term);
   // A template a SIGHUP reload added gets its own concurrency and keep-alive from `live`
   // at the next Decide (the start's templates keep theirs until a restart). Set before the
   // control loop starts.
   void SetLiveConfig(LiveConfig live) { live_ = std::move(live); }
-  // The longest any DNS answer naming `rec` may be cached: its latest answer by any
-  // replica (or its drain) plus the longest TTL, plus slack for clocks and heat publishing.
+  // When `rec`, drained, may be destroyed: AnswerHold over its latest answer by any replica
+  // and its drain, and not before a gap in the heat has passed (NoteHeatGaps).
   int64_t AnsweredUntilMs(const ClusterData& d, const v1::InstanceRecord& rec) const;
   int64_t LastAnswerMs(const ClusterData& d, const v1::InstanceRecord& rec) const;
   const ReconcilerCounters& counters() const { return reconciler_.counters(); }
@@ -105,6 +108,11 @@ class LiveAutoscaler {
   void LearnKeepAlives(const ClusterData& d, ClusterView& view, const KeyOf& key_of, int64_t now);
   void SetLeads();
   void AddReloadedTemplates();
+  // Answers the heat does not show: a replica's heat record went (the replica stopped, or
+  // its lease lapsed, with up to a second of answers unpublished), or this replica began
+  // to lead (the leader before it, or this replica's earlier process, answered before
+  // this one's heat began). No drained instance goes until every such answer has expired.
+  void NoteHeatGaps(const ClusterData& d, int64_t now, int64_t term);
 
   const OrchestratorConfig& config_;
   LiveConfig live_;
@@ -120,6 +128,10 @@ class LiveAutoscaler {
   };
   std::map<std::pair<std::string, std::string>, LearnedKey> learned_;
   int64_t started_ms_ = 0;
+  AnswerHold hold_;  // the longest TTL of the config; the simulator applies the same rule
+  std::optional<int64_t> term_;            // of the last pass
+  std::set<std::string> heat_publishers_;  // replicas with a heat record, at the last pass
+  int64_t heat_gap_until_ms_ = 0;
 };
 
 }  // namespace prewarm::orchestrator

@@ -136,7 +136,7 @@ uint32_t ControlLoop::Pass(const ClusterData& d, const Fence& fence, int64_t now
   }
   DrainDrainedNodes(d, fence, now);
   Collect(d, fence, now);
-  LiveAutoscaler::Plan plan = autoscaler_.Decide(d, now);
+  LiveAutoscaler::Plan plan = autoscaler_.Decide(d, now, fence.leader_create_revision);
   uint32_t created = Execute(d, plan, fence, now);
   if (presence_.fence()) Refresh(d, plan, fence, now);
   return created;

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "orchestrator/autoscaler.h"
+#include "orchestrator/keys.h"
 #include "orchestrator/test_util.h"
 #include "store/memory_kv.h"
 
@@ -146,15 +148,20 @@ TEST_F(ReplicaTest, ACrashAfterServingDoesNotBackTheNodeOff) {
   EXPECT_EQ(addr->address.ToString(), "127.77.1.2");
 }
 
-TEST_F(ReplicaTest, IdleInstancesDrainThenDestroyOnlyAfterTheTtl) {
+// Drained ten minutes after its last answer, which no cache holds any more: it goes once
+// the drain has settled (every DNS server's answers before it are known), not a TTL later.
+TEST_F(ReplicaTest, IdleInstancesDrainThenDestroyOnceTheDrainHasSettled) {
   auto fra = Fra();
   ASSERT_TRUE(replica_.r().cold().Reserve("static", kFrankfurt));
   std::string id = fra->Take()[0].create().instance_id();
   replica_.Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  Step(0);  // the first pass of this replica's lead (a gap in the heat: see below)
   Step(config_.autoscaler.keepalive_ms + 1);
   EXPECT_EQ(replica_.Answerable(), 0) << "draining leaves DNS at once";
-  EXPECT_TRUE(fra->Take().empty()) << "no destroy while an answer may still point at it";
-  Step(int64_t{config_.stable_ttl_s} * 1000 + 3001);
+  EXPECT_TRUE(fra->Take().empty()) << "no destroy before the drain has settled";
+  Step(AnswerHold{}.settle_ms - 1);
+  EXPECT_TRUE(fra->Take().empty()) << "a DNS server may not have seen the drain yet";
+  Step(1);
   auto cmds = fra->Take();
   ASSERT_EQ(cmds.size(), 1u);
   EXPECT_EQ(cmds[0].destroy().instance_id(), id);
@@ -519,6 +526,76 @@ TEST_F(ReplicaTest, DestroyWaitsForTheLastDnsAnswer) {
   auto cmds = fra->Take();
   ASSERT_EQ(cmds.size(), 1u);
   EXPECT_EQ(cmds[0].destroy().instance_id(), id);
+}
+
+// A replica's heat record went (it stopped, or its lease lapsed): the answers it gave in
+// its last second were never published, so nothing drained goes until those have expired.
+TEST_F(ReplicaTest, DestroysWaitOutTheAnswersOfAReplicaWhoseHeatWent) {
+  auto fra = Fra();
+  ASSERT_TRUE(replica_.r().cold().Reserve("static", kFrankfurt));
+  std::string id = fra->Take()[0].create().instance_id();
+  replica_.Report("fra-1", id, v1::INSTANCE_STATE_READY, "127.77.1.1");
+  const Keys keys;
+  v1::HeatRecord other;  // another replica's heat, with nothing of this instance in it
+  (*other.mutable_last_answer_unix_ms())["someone-else"] = clock_.NowMs();
+  ASSERT_TRUE(kv_.Put(keys.Heat("dns-2"), other.SerializeAsString()).ok());
+  Step(config_.autoscaler.keepalive_ms + 1);
+  ASSERT_EQ(counters().drains, 1u);
+  ASSERT_TRUE(kv_.Delete(keys.Heat("dns-2")).ok());
+  Step(1000);  // the pass that finds dns-2's heat gone
+  const int64_t gone = clock_.NowMs();
+  Step(AnswerHold{}.settle_ms);
+  EXPECT_TRUE(fra->Take().empty()) << "dns-2 may have answered with it in its last second";
+  clock_.Set(gone + int64_t{config_.stable_ttl_s} * 1000 + AnswerHold{}.slack_ms - 1);
+  Step(0);
+  EXPECT_TRUE(fra->Take().empty());
+  Step(1);
+  auto cmds = fra->Take();
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].destroy().instance_id(), id);
+}
+
+// The hold over the live view alone: the last answer's TTL and slack, the drain's
+// settling, and a gap in the heat (a new leadership term, a replica's heat gone).
+TEST(LiveAutoscalerHold, AnswersThenTheDrainThenGapsInTheHeat) {
+  ManualClock clock;
+  const OrchestratorConfig config = testing::ThreeRegionConfig();
+  InstanceTracker tracker(clock);
+  HeatBoard heat;
+  LiveAutoscaler a(config, clock, tracker, heat);
+  const int64_t ttl = int64_t{std::max(config.stable_ttl_s, config.short_ttl_s)} * 1000;
+  const int64_t slack = AnswerHold{}.slack_ms, settle = AnswerHold{}.settle_ms;
+  ClusterData d;
+  const int64_t t0 = clock.NowMs();
+  (void)a.Decide(d, t0, 10);  // a first term: answers before this replica led are unknown
+  v1::InstanceRecord rec;
+  rec.set_instance_id("i-1");
+  rec.set_drained_unix_ms(t0 + 1);
+  EXPECT_EQ(a.AnsweredUntilMs(d, rec), t0 + ttl + slack);
+  // Past the gap: answered 60 s before its drain, it goes when the drain has settled.
+  const int64_t t1 = t0 + 100'000;
+  (void)a.Decide(d, t1, 10);
+  v1::HeatRecord h;
+  (*h.mutable_last_answer_unix_ms())["i-1"] = t1 - 60'000;
+  d.heat["dns-2"] = std::make_shared<const Stored<v1::HeatRecord>>(Stored<v1::HeatRecord>{h});
+  rec.set_drained_unix_ms(t1);
+  EXPECT_EQ(a.AnsweredUntilMs(d, rec), t1 + settle);
+  // Answered 10 s before its drain: that answer's TTL.
+  (*h.mutable_last_answer_unix_ms())["i-1"] = t1 - 10'000;
+  d.heat["dns-2"] = std::make_shared<const Stored<v1::HeatRecord>>(Stored<v1::HeatRecord>{h});
+  EXPECT_EQ(a.AnsweredUntilMs(d, rec), t1 - 10'000 + ttl + slack);
+  (void)a.Decide(d, t1, 10);
+  // dns-2's heat goes: its answers are lost, and the last ones expire a TTL from now.
+  d.heat.clear();
+  const int64_t t2 = t1 + 1'000;
+  (void)a.Decide(d, t2, 10);
+  EXPECT_EQ(a.AnsweredUntilMs(d, rec), t2 + ttl + slack);
+  // A new term (another leader came between): the same.
+  const int64_t t3 = t2 + 100'000;
+  (void)a.Decide(d, t3, 10);
+  EXPECT_LE(a.AnsweredUntilMs(d, rec), t3) << "the gap has passed";
+  (void)a.Decide(d, t3, 20);
+  EXPECT_EQ(a.AnsweredUntilMs(d, rec), t3 + ttl + slack);
 }
 
 TEST_F(ReplicaTest, ADrainedNodeTakesNothingNewUntilUndrained) {

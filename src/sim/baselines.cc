@@ -173,7 +173,7 @@ void OraclePolicy::Begin(PolicyContext& ctx) {
   const SimConfig& c = ctx.config();
   double p99 = std::max(c.start.p99_s, c.start.median_s);
   lead_ = static_cast<SimTimeUs>(std::ceil(p99 * 1e6)) + options_.slack_ms * 1000;
-  reload_ = lead_ + c.dns_ttl_ms * 1000;
+  reload_ = lead_ + c.answers.ExpiredMs(0) * 1000;
   horizon_ = reload_ + 1;
   keys_.assign(w.keys.size(), KeyPlan{});
   concurrency_.clear();

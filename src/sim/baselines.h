@@ -131,13 +131,13 @@ absl::StatusOr<OracleOptions> ParseOracle(const std::map<std::string, std::strin
 // started at a - lead, lead = start p99 + slack (the exact start time is drawn by the
 // simulator, so the oracle covers its 99th percentile; slack covers more of the tail).
 // When rank j stops being needed at e, the instance is kept if rank j is needed again
-// before e + lead + dns_ttl (the memory a reload costs: the drained instance stays loaded
-// until its last DNS answer expires, up to dns_ttl, and the new one idles `lead` before
-// its arrival), else drained at e. The simulator side keeps the key's loaded instances at
-// the planned count: starting when short, draining surplus idle ones (newest first), which
-// also reclaims instances the cold path created when the start-time tail made a plan late.
-// An idle instance the plan counts on is never drained because a late (cold) request keeps
-// some other instance busy longer than planned: that would cascade into more cold starts.
+// before e + lead + the answers' TTL and slack (the memory a reload costs: the drained instance
+// stays loaded until its last DNS answer expires, up to the answers' TTL and slack, and the new one
+// idles `lead` before its arrival), else drained at e. The simulator side keeps the key's loaded
+// instances at the planned count: starting when short, draining surplus idle ones (newest first),
+// which also reclaims instances the cold path created when the start-time tail made a plan late. An
+// idle instance the plan counts on is never drained because a late (cold) request keeps some other
+// instance busy longer than planned: that would cascade into more cold starts.
 class OraclePolicy final : public Policy {
  public:
   explicit OraclePolicy(OracleOptions options);

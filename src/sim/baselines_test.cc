@@ -171,7 +171,7 @@ TEST(Oracle, NoColdStartsAndOnlyTheLeadIsWasted) {
   // arrival.
   Workload w = Arrivals(60, {2, 7, 30, 45, 50});
   SimConfig c = Config();
-  c.dns_ttl_ms = 0;
+  c.answers = orchestrator::AnswerHold::None();
   SimResult r = RunOracle(w, {}, c);
   EXPECT_EQ(r.arrivals, 5u);
   EXPECT_EQ(r.cold, 0u);
@@ -181,12 +181,12 @@ TEST(Oracle, NoColdStartsAndOnlyTheLeadIsWasted) {
   r = RunOracle(w, {{"slack", "2s"}}, c);
   EXPECT_EQ(r.cold, 0u);
   EXPECT_NEAR(r.wasted_mb_s, 5 * 3.0 * 100, 1.0);
-  // With the default 30 s TTL a drained instance stays until its answer expires, 29.9 s
-  // after its request ended: 1 + 29.9 s per arrival (the gaps exceed 1 + 30 s, so it never
-  // pays to keep one across them).
+  // With the default 30 s TTL and 2 s slack a drained instance stays until its answer
+  // expires, 31.9 s after its request ended: 1 + 31.9 s per arrival (the gaps exceed
+  // 1 + 32 s, so it never pays to keep one across them).
   r = RunOracle(w, {});
   EXPECT_EQ(r.cold, 0u);
-  EXPECT_NEAR(r.wasted_mb_s, 5 * 30.9 * 100, 5 * 0.1 * 100);
+  EXPECT_NEAR(r.wasted_mb_s, 5 * 32.9 * 100, 5 * 0.1 * 100);
 }
 
 TEST(Oracle, KeepsAnInstanceAcrossGapsShorterThanAReload) {
@@ -195,7 +195,7 @@ TEST(Oracle, KeepsAnInstanceAcrossGapsShorterThanAReload) {
   std::vector<size_t> minutes;
   for (size_t m = 1; m < 20; ++m) minutes.push_back(m);
   SimConfig c = Config();
-  c.dns_ttl_ms = 300'000;
+  c.answers.ttl_ms = 300'000;
   SimResult r = RunOracle(Arrivals(30, minutes), {}, c);
   EXPECT_EQ(r.cold, 0u);
   EXPECT_EQ(r.starts, 1u);
@@ -210,7 +210,7 @@ TEST(Oracle, PrestartsWhatConcurrentArrivalsNeed) {
       std::vector<uint32_t> counts(20, 600);
       counts[0] = counts[5] = counts[6] = 0;  // nothing can be warm in the trace's first second
       SimConfig c = Config();
-      c.dns_ttl_ms = ttl;
+      c.answers.ttl_ms = ttl;
       SimResult r = RunOracle(OneKey(counts, conc), {}, c);
       EXPECT_EQ(r.arrivals, 17u * 600) << conc << " " << ttl;
       EXPECT_EQ(r.cold, 0u) << conc << " " << ttl;
@@ -296,7 +296,7 @@ TEST(Baselines, KnobsAreChecked) {
 SimConfig MinuteConfig() {
   SimConfig c;
   c.start = StartTime{0, 0};
-  c.dns_ttl_ms = 0;
+  c.answers = orchestrator::AnswerHold::None();
   return c;
 }
 

@@ -438,6 +438,9 @@ void Simulator::DrainSlot(uint32_t slot) {
   Touch(slots_[slot].key);
   vi.state = ViewState::kDraining;
   vi.state_since_ms = now_ / 1000;
+  // answered_until_ms already holds ExpiredMs(last routed request), the first term of
+  // AnswerHold::UntilMs; the drain's settling is the second.
+  vi.answered_until_ms = std::max(vi.answered_until_ms, config_.answers.UntilMs(0, now_ / 1000));
   MaybeDestroy(slot);
 }
 
@@ -543,7 +546,7 @@ void Simulator::HandleArrival(const Arrival& a, Policy& policy) {
   ++vi.in_flight;
   vi.used = true;
   vi.last_busy_ms = now_ / 1000;
-  vi.answered_until_ms = std::max(vi.answered_until_ms, now_ / 1000 + config_.dns_ttl_ms);
+  vi.answered_until_ms = std::max(vi.answered_until_ms, config_.answers.ExpiredMs(now_ / 1000));
   ChangeLoad(a.key, +1);
   if (vi.state == ViewState::kReady) {
     BeginServe(*slot, now_, a.service_us);

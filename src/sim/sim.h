@@ -12,8 +12,8 @@
 //   when no node anywhere has a slot the origin serves it (counted apart);
 // - instance life: start times drawn from the runtime's distribution; a drained instance
 //   leaves routing at once and is destroyed once the last DNS answer naming it has expired
-//   (answered_until = last routed request + dns_ttl) and it serves nothing — the rule the
-//   reconciler applies live;
+//   and the drain has settled (AnswerHold over the last routed request and the drain, the
+//   rule the live orchestrator applies) and it serves nothing;
 // - metrics: cold starts per key, wasted memory (MB-seconds of loaded instances serving
 //   nothing), loaded memory, starts, request latency (wait for a start + service).
 #pragma once
@@ -74,7 +74,8 @@ struct SimConfig {
   uint32_t slots_per_node = 256;  // instances one node can hold
   StartTime start;
   StartContention contention;
-  int64_t dns_ttl_ms = 30'000;
+  orchestrator::AnswerHold
+      answers;  // when a drained instance goes: the live rule, its TTL the default's
   double origin_latency_s = 0.15;  // extra latency when the origin has to serve
   int64_t measure_from_ms = 0;     // metrics count from here (earlier: warm-up)
   uint64_t seed = 1;

@@ -110,7 +110,8 @@ TEST(Simulator, WastedMemoryIsSplitByKey) {
   SimResult r = RunPolicy(w, "fixed-keepalive", {{"keepalive_s", "10m"}});
   ASSERT_EQ(r.keys.size(), 2u);
   EXPECT_DOUBLE_EQ(r.keys[0].wasted_mb_s + r.keys[1].wasted_mb_s, r.wasted_mb_s);
-  EXPECT_NEAR(r.keys[1].wasted_mb_s / 300 / 60, 10.0, 0.1);  // + at most a 2-s tick
+  // + the drain's 5-s settling (AnswerHold), + at most a 2-s tick
+  EXPECT_NEAR(r.keys[1].wasted_mb_s / 300 / 60, 10.0 + 5.0 / 60, 0.04);
   EXPECT_GT(r.keys[0].wasted_mb_s / 100 / 60, 14.0);
   EXPECT_LT(r.keys[0].wasted_mb_s / 100 / 60, 16.1);
 }
@@ -132,19 +133,28 @@ TEST(Simulator, DeterministicForASeed) {
   EXPECT_NE(r1.wasted_mb_s, r3.wasted_mb_s);
 }
 
-TEST(Simulator, DrainedInstancesLiveUntilTheirDnsAnswersExpire) {
-  // One arrival; keep-alive 1 s: drained at the next tick, but its DNS answer (30 s TTL)
-  // keeps it loaded until 30 s after the arrival.
+TEST(Simulator, DrainedInstancesLiveUntilTheirDnsAnswersExpireAndTheDrainHasSettled) {
+  // One arrival; keep-alive 1 s: drained at the next tick, but its DNS answer (30 s TTL,
+  // 2 s slack: the live rule, AnswerHold) keeps it loaded until 32 s after the arrival.
   std::vector<uint32_t> counts(5, 0);
   counts[0] = 1;
   SimConfig c = Config();
   SimResult r = RunPolicy(OneKey(counts), "fixed-keepalive", {{"keepalive_s", "1s"}}, c);
   EXPECT_EQ(r.starts, 1u);
-  // Loaded from the arrival to arrival + 30 s (TTL), give or take the service time.
-  EXPECT_NEAR(r.loaded_mb_s / 100, 30.0, 0.2);
-  c.dns_ttl_ms = 5'000;
-  r = RunPolicy(OneKey(counts), "fixed-keepalive", {{"keepalive_s", "1s"}}, c);
-  EXPECT_NEAR(r.loaded_mb_s / 100, 5.0, 2.1);  // drained on a 2 s tick after 1 s idle
+  // Loaded from the arrival to arrival + 32 s, give or take the service time.
+  EXPECT_NEAR(r.loaded_mb_s / 100, 32.0, 0.2);
+  auto loaded_s = [&](orchestrator::AnswerHold hold) {
+    c.answers = hold;
+    return RunPolicy(OneKey(counts), "fixed-keepalive", {{"keepalive_s", "1s"}}, c).loaded_mb_s /
+           100;
+  };
+  const double drained = loaded_s(orchestrator::AnswerHold::None());  // gone at the drain
+  EXPECT_GT(drained, 1.0);
+  EXPECT_LT(drained, 4.0);  // the tick after 1 s idle
+  // No TTL: the drain's settling alone.
+  EXPECT_NEAR(loaded_s({0, 0, 5'000}), drained + 5, 0.01);
+  // A 5-s TTL and 2-s slack from the arrival, or the settling, whichever ends later.
+  EXPECT_NEAR(loaded_s({5'000, 2'000, 5'000}), std::max(7.0, drained + 5), 0.2);
 }
 
 TEST(Simulator, PredictivePrewarmsAPeriodicKey) {
@@ -274,14 +284,15 @@ TEST(Simulator, ReactiveScalesWithLoadAndOriginServesWhenFull) {
 TEST(Simulator, KnativeKpaScalesToZeroAfterItsStableWindowAndGrace) {
   // One 0.1-s request in minute 0 of 10. The 60-s stable window wants an instance while it
   // has seen the request, so the instance is drained 90 s (60 s + the 30-s grace) after
-  // it last served: ~90 s idle, at most a 2-s tick more.
+  // it last served and goes when the drain has settled, 5 s later (AnswerHold): ~95 s
+  // idle, at most a 2-s tick more.
   std::vector<uint32_t> counts(10, 0);
   counts[0] = 1;
   SimResult r = RunPolicy(OneKey(counts), "reactive-kpa", {});
   EXPECT_EQ(r.starts, 1u);
   EXPECT_EQ(r.decisions["drain:idle"], 1u);
-  EXPECT_GT(r.wasted_mb_s / 100, 90.0 - 0.2);
-  EXPECT_LT(r.wasted_mb_s / 100, 92.0 + 0.2);
+  EXPECT_GT(r.wasted_mb_s / 100, 95.0 - 0.2);
+  EXPECT_LT(r.wasted_mb_s / 100, 97.0 + 0.2);
   // A burst of 600 requests of 10 s in minute 0 (concurrency 1: up to ~100 instances by
   // the cold path). Surplus instances go as soon as the window's average no longer wants
   // them (and some are started again within the burst); with every one kept 90 s
@@ -380,7 +391,7 @@ std::vector<int64_t> ReadyTimes(const std::string& contention, std::vector<Scrip
                                 int nodes = 1) {
   SimConfig c = Config();  // every start 1 s alone
   c.nodes = nodes;
-  c.dns_ttl_ms = 0;
+  c.answers = orchestrator::AnswerHold::None();
   auto parsed = StartContention::Parse(contention);
   EXPECT_TRUE(parsed.ok()) << parsed.status();
   c.contention = *parsed;
