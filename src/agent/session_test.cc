@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <thread>
 
@@ -25,12 +27,33 @@ class FakeOrchestrator final : public v1::AgentService::Service {
   explicit FakeOrchestrator(int port = 0,
                             const std::shared_ptr<grpc::ServerCredentials>& creds = nullptr) {
     grpc::ServerBuilder b;
+    // Without SO_REUSEPORT a port someone else holds fails the bind instead of sharing
+    // its connections with them.
+    b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     b.AddListeningPort("127.0.0.1:" + std::to_string(port),
                        creds ? creds : grpc::InsecureServerCredentials(), &port_);
     b.RegisterService(this);
     server_ = b.BuildAndStart();
+    if (!server_) port_ = 0;
   }
   ~FakeOrchestrator() override { Kill(); }
+
+  // A replica that a test kills and later starts again on the same port. Its port is taken
+  // below the kernel's ephemeral range: a port the kernel handed out (port 0) goes back to
+  // that range when the replica dies, and another test running beside this one (ctest -j)
+  // could be given it before the replica returns.
+  static std::unique_ptr<FakeOrchestrator> Revivable() {
+    int lowest_ephemeral = 32768;
+    std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+    range >> lowest_ephemeral;
+    const int span = std::max(1, lowest_ephemeral - 10000);
+    for (int k = 0; k < 64; ++k) {
+      int port = 10000 + static_cast<int>((getpid() * 131 + k * 7919) % span);
+      auto o = std::make_unique<FakeOrchestrator>(port);
+      if (o->port() == port) return o;
+    }
+    return nullptr;
+  }
 
   int port() const { return port_; }
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
@@ -216,7 +239,8 @@ TEST_F(SessionTest, WhenItsOrchestratorDiesTheAgentMovesToTheNextAndReportsTheSa
 }
 
 TEST_F(SessionTest, AnEndpointThatCannotBeOpenedIsSkippedAndTheListIsGoneRound) {
-  auto a = std::make_unique<FakeOrchestrator>();
+  auto a = FakeOrchestrator::Revivable();
+  ASSERT_NE(a, nullptr);
   int a_port = a->port();
   std::string a_target = a->target();
   a->Kill();  // listed first, but down from the start
@@ -237,7 +261,8 @@ TEST_F(SessionTest, AnEndpointThatCannotBeOpenedIsSkippedAndTheListIsGoneRound) 
 
 TEST_F(SessionTest, AFailureWhileDisconnectedReachesTheNextOrchestrator) {
   FakeOrchestrator a;
-  auto b = std::make_unique<FakeOrchestrator>();
+  auto b = FakeOrchestrator::Revivable();
+  ASSERT_NE(b, nullptr);
   int b_port = b->port();
   std::string b_target = b->target();
   b->Kill();
