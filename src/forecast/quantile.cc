@@ -116,8 +116,15 @@ ProbabilisticForecaster::ProbabilisticForecaster(Transform transform,
   std::sort(options_.levels.begin(), options_.levels.end());
 }
 
-absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitContext& ctx,
-                                          int horizon) {
+Transform ProbabilisticForecaster::CalibrationScale() const {
+  return transform_.kind() == Transform::Kind::kBoxCox || prototype_->ChoosesTransform()
+             ? Transform::Log1p()
+             : transform_;
+}
+
+absl::StatusOr<std::vector<double>> ProbabilisticForecaster::FitModel(std::span<const double> y,
+                                                                      const FitContext& ctx,
+                                                                      int horizon) {
   if (horizon < 1) return absl::InvalidArgumentError("quantiles: horizon must be >= 1");
   // A model that chooses its own transform (auto) is fitted on the counts.
   if (prototype_->ChoosesTransform()) transform_ = Transform::None();
@@ -127,9 +134,7 @@ absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitCo
   if (transform_.kind() == Transform::Kind::kBoxCox && std::isnan(transform_.lambda())) {
     transform_ = Transform::AutoBoxCox(y, FirstUsablePeriod(y, ctx));
   }
-  calibration_ = transform_.kind() == Transform::Kind::kBoxCox || prototype_->ChoosesTransform()
-                     ? Transform::Log1p()
-                     : transform_;
+  calibration_ = CalibrationScale();
   std::vector<double> z = transform_.Forward(y);
   horizon_ = horizon;
   FitContext fit_ctx = ctx;
@@ -142,7 +147,15 @@ absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitCo
   std::unique_ptr<Model> model = prototype_->Clone();
   RETURN_IF_ERROR(model->Fit(z, fit_ctx));
   model_ = std::move(model);
+  return z;
+}
+
+absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitContext& ctx,
+                                          int horizon) {
+  ASSIGN_OR_RETURN(const std::vector<double> z, FitModel(y, ctx, horizon));
   if (!ModelVariance(1).empty()) return absl::OkStatus();
+  FitContext fit_ctx = ctx;
+  fit_ctx.horizon = horizon;
   ASSIGN_OR_RETURN(const Errors errors, RollingErrors(z, fit_ctx));
   Calibrate(errors);
   if (shape_.empty()) {
@@ -154,6 +167,32 @@ absl::Status ProbabilisticForecaster::Fit(std::span<const double> y, const FitCo
   ReplayAdaptive(errors);
   if (adaptive_.levels().empty()) return absl::OkStatus();
   track_stride_ = std::max(1, errors.origin_stride);
+  return TrackForecast();
+}
+
+absl::Status ProbabilisticForecaster::FitKeepingCalibration(
+    std::span<const double> y, const FitContext& ctx, int horizon,
+    const ProbabilisticForecaster& previous) {
+  if (horizon != previous.horizon_ || previous.shape_.empty() || !previous.model_ ||
+      !previous.ModelVariance(1).empty() || previous.options_.levels != options_.levels ||
+      previous.calibration_.kind() != CalibrationScale().kind()) {
+    return Fit(y, ctx, horizon);
+  }
+  RETURN_IF_ERROR(FitModel(y, ctx, horizon).status());
+  if (!ModelVariance(1).empty()) return absl::OkStatus();
+  loc_ = previous.loc_;
+  scale_ = previous.scale_;
+  zero_share_ = previous.zero_share_;
+  zero_share_low_ = previous.zero_share_low_;
+  zero_share_high_ = previous.zero_share_high_;
+  shape_ = previous.shape_;
+  samples_ = previous.samples_;
+  shared_shape_ = previous.shared_shape_;
+  level_power_ = previous.level_power_;
+  level_ref_ = previous.level_ref_;
+  adaptive_ = previous.adaptive_;  // CarryAdaptive() moves in the newest, when it can
+  track_stride_ = previous.track_stride_;
+  if (adaptive_.levels().empty() || track_stride_ <= 0) return absl::OkStatus();
   return TrackForecast();
 }
 

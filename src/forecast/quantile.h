@@ -127,6 +127,14 @@ class ProbabilisticForecaster {
                           QuantileOptions options = {});
 
   absl::Status Fit(std::span<const double> y, const FitContext& ctx, int horizon);
+  // Fit's model, with `previous`'s calibration and adaptive levels instead of new ones: a
+  // refit of the structure `previous` was fitted and calibrated with (the daemon's refits
+  // between selections). The calibration describes that structure's held-out errors over
+  // days of origins, which one more refit interval barely moves, and it costs more than the
+  // fit itself (a second fit and `update_origins` forecasts). Falls back to Fit when
+  // `previous` has no calibration for this horizon and scale.
+  absl::Status FitKeepingCalibration(std::span<const double> y, const FitContext& ctx, int horizon,
+                                     const ProbabilisticForecaster& previous);
   absl::StatusOr<QuantileForecast> Predict(int h) const;  // 1 <= h <= horizon
   // Model state and the adaptive levels; the calibration is kept.
   absl::Status Update(std::span<const double> new_obs);
@@ -150,6 +158,13 @@ class ProbabilisticForecaster {
 
  private:
   struct Errors;  // errors[origin][step] on the transformed scale
+  // The scale the errors are calibrated on: log1p under Box-Cox and for a model that
+  // chooses its own transform, else the transform.
+  Transform CalibrationScale() const;
+  // Fit's first half: the transform, the cap and the model fitted; returns the
+  // transformed series. Resets the calibration's online state (adaptive levels, pending).
+  absl::StatusOr<std::vector<double>> FitModel(std::span<const double> y, const FitContext& ctx,
+                                               int horizon);
   absl::StatusOr<Errors> RollingErrors(std::span<const double> z, const FitContext& ctx) const;
   // A clone fitted on `z` for the calibration: CloneSelected(), or the prototype when the
   // selected structure does not fit.

@@ -200,6 +200,44 @@ TEST(QuantileTest, RefitsModelsWithoutUpdate) {
   EXPECT_NEAR(qf->mean[0], 100.0, 3.0);
 }
 
+// The daemon's refits between selections: the model is fitted on the new window, the
+// calibration (location, scale and shape of the held-out errors, the adaptive levels) is
+// the previous forecaster's. Fitting afresh would have calibrated on the new window's errors.
+TEST(QuantileTest, ARefitKeepingTheCalibrationMovesThePointButNotTheSpread) {
+  std::vector<double> y = GaussianSeries(21 * kPeriod, 3.0, 17);
+  std::span<const double> before(y.data(), 20 * kPeriod);
+  for (int t = 20 * kPeriod; t < 21 * kPeriod; ++t) y[t] += 40.0;  // the last day jumps
+  const FitContext ctx{{kPeriod}};
+  ProbabilisticForecaster a(Transform::None(), std::make_unique<SeasonalNaive>(kPeriod));
+  ASSERT_TRUE(a.Fit(before, ctx, kPeriod).ok());
+  ProbabilisticForecaster kept(Transform::None(), std::make_unique<SeasonalNaive>(kPeriod));
+  ASSERT_TRUE(kept.FitKeepingCalibration(y, ctx, kPeriod, a).ok());
+  ProbabilisticForecaster fresh(Transform::None(), std::make_unique<SeasonalNaive>(kPeriod));
+  ASSERT_TRUE(fresh.Fit(y, ctx, kPeriod).ok());
+
+  auto qa = a.Predict(kPeriod), qk = kept.Predict(kPeriod), qf = fresh.Predict(kPeriod);
+  ASSERT_TRUE(qa.ok() && qk.ok() && qf.ok());
+  EXPECT_EQ(kept.calibration_samples(), a.calibration_samples());
+  EXPECT_EQ(kept.adaptive().levels(), a.adaptive().levels());
+  double widest_change = 0;
+  for (int j = 0; j < kPeriod; ++j) {
+    EXPECT_NEAR(qk->point[j], y[20 * kPeriod + j], 1e-9) << "the model saw the jump, step " << j;
+    EXPECT_NEAR(qk->point[j] - qa->point[j], 40.0, 12.0) << j;
+    const double band_a = qa->At(0.9)[j] - qa->At(0.1)[j];
+    EXPECT_NEAR(qk->At(0.9)[j] - qk->At(0.1)[j], band_a, 1e-9) << "the spread is a's, step " << j;
+    widest_change = std::max(widest_change, std::abs(qf->At(0.9)[j] - qf->At(0.1)[j] - band_a));
+  }
+  EXPECT_GT(widest_change, 1.0) << "a fresh calibration sees the jump's errors";
+
+  // Another horizon has no calibration to keep: the forecaster calibrates afresh.
+  ProbabilisticForecaster longer(Transform::None(), std::make_unique<SeasonalNaive>(kPeriod));
+  ASSERT_TRUE(longer.FitKeepingCalibration(y, ctx, kPeriod + 1, a).ok());
+  ProbabilisticForecaster longer_fresh(Transform::None(), std::make_unique<SeasonalNaive>(kPeriod));
+  ASSERT_TRUE(longer_fresh.Fit(y, ctx, kPeriod + 1).ok());
+  EXPECT_EQ(longer.calibration_samples(), longer_fresh.calibration_samples());
+  EXPECT_NE(longer.calibration_samples(), a.calibration_samples());
+}
+
 // Counts with a daily cycle of 1:9 whose level falls 64-fold over the series, under
 // multiplicative noise exp(N(0, sd)): log1p(y) has nearly constant noise, a Box-Cox scale
 // with lambda < 0 has noise that grows as the level falls.

@@ -30,10 +30,13 @@ absl::Status ModelDemandForecaster::Refit(Entry& e, const Series& history, int h
   const bool carry = e.forecaster && e.updates && e.absorbed_until_ms >= history.start_ms &&
                      RollForward(e, history).ok();
   std::unique_ptr<ProbabilisticForecaster> f;
-  if (!select) {  // the structure chosen last time, parameters re-estimated
+  if (!select) {  // the structure chosen last time, parameters re-estimated, its calibration
+                  // kept: calibrated again with the next selection
     f = std::make_unique<ProbabilisticForecaster>(options_.transform,
                                                   e.forecaster->model().CloneSelected());
-    if (!f->Fit(train, ctx, h).ok()) f.reset();  // e.g. a longer horizon: select again
+    if (!f->FitKeepingCalibration(train, ctx, h, *e.forecaster).ok()) {
+      f.reset();  // e.g. a longer horizon: select again
+    }
   }
   if (!f) {
     ASSIGN_OR_RETURN(std::unique_ptr<Model> model, factory_());

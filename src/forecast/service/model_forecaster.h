@@ -7,7 +7,10 @@
 // ets(y, model = fit) does. The structure itself is selected again (every candidate
 // fitted) when the training window has doubled since the last selection, so a series
 // that grows long enough for a seasonal cycle gets to choose it, and at least every
-// `reselect_every_ms`. A refit then costs one variant instead of all of them.
+// `reselect_every_ms`. A refit then costs one variant instead of all of them, and keeps
+// the quantile calibration (and adaptive levels) of the forecaster it replaces
+// (ProbabilisticForecaster::FitKeepingCalibration): the calibration is made again with
+// each selection.
 #pragma once
 
 #include <functional>

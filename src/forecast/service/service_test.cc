@@ -414,16 +414,21 @@ TEST(ModelForecasterTest, RefitsKeepTheSelectedStructureUntilTheWindowDoublesOrA
   // A refit a minute later on 10 more steps (not double): the selected structure only.
   for (int i = 0; i < 10; ++i) s.values.push_back(10);
   clock.Advance(60'000);
-  int selecting = counts.selecting;
+  int selecting = counts.selecting, selected = counts.selected;
   ASSERT_TRUE(f.Quantile(k, s, 4, 0.5).ok());
   EXPECT_EQ(f.refits(), 2u);
   EXPECT_EQ(f.selections(), 1u);
   EXPECT_EQ(counts.selecting, selecting) << "no candidate of the selecting form was fitted";
-  // The window doubles (40 -> 80 steps): select again.
+  EXPECT_EQ(counts.selected, selected + 1)
+      << "one fit: the quantiles keep the calibration made with the selection";
+  // The window doubles (40 -> 80 steps): select again, and calibrate again (a clone of the
+  // selected structure fitted before the held-out span).
   for (int i = 0; i < 30; ++i) s.values.push_back(10);
   clock.Advance(60'000);
+  selected = counts.selected;
   ASSERT_TRUE(f.Quantile(k, s, 4, 0.5).ok());
   EXPECT_EQ(f.selections(), 2u);
+  EXPECT_EQ(counts.selected, selected + 1);
   // reselect_every (an hour) passes with little new data: select again.
   s.values.push_back(10);
   clock.Advance(3'600'000);
