@@ -487,17 +487,18 @@ void ProbabilisticForecaster::Realise(std::span<const double> z) {
     }
   }
   std::vector<double> u_lo, u_hi;
-  while (!pending_.empty() &&
-         pending_.front().filled == static_cast<int>(pending_.front().actual.size())) {
-    const Pending& p = pending_.front();
+  size_t done = 0;  // the oldest forecasts, all their steps seen
+  for (; done < pending_.size(); ++done) {
+    const Pending& p = pending_[done];
+    if (p.filled < static_cast<int>(p.actual.size())) break;
     u_lo.resize(p.actual.size());
     u_hi.resize(p.actual.size());
     for (size_t j = 0; j < p.actual.size(); ++j) {
       std::tie(u_lo[j], u_hi[j]) = ObservedLevels(p.steps[j], *p.shape, p.actual[j]);
     }
     adaptive_.Observe(u_lo, u_hi, p.weight);
-    pending_.pop_front();
   }
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(done));
 }
 
 double ProbabilisticForecaster::OverlapWeight(int stride) const {
@@ -530,7 +531,7 @@ bool ProbabilisticForecaster::CarryAdaptive(ProbabilisticForecaster&& previous) 
   }
   // Its forecasts still awaiting steps go first (issued earlier), with the distributions
   // they were issued with; this fit's own forecast follows.
-  std::deque<Pending> pending = std::move(previous.pending_);
+  std::vector<Pending> pending = std::move(previous.pending_);
   for (Pending& p : pending_) pending.push_back(std::move(p));
   pending_ = std::move(pending);
   return true;

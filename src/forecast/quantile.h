@@ -66,7 +66,6 @@
 // itself are unchanged.
 #pragma once
 
-#include <deque>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -233,9 +232,9 @@ class ProbabilisticForecaster {
     double weight = 1;  // OverlapWeight of the steps since the forecast before it
   };
   std::shared_ptr<const std::vector<double>> shared_shape_;  // shape_, for Pending
-  std::deque<Pending> pending_;
-  int track_stride_ = 0;   // steps between tracked forecasts (0: none tracked)
-  int since_tracked_ = 0;  // steps absorbed since the last one
+  std::vector<Pending> pending_;  // oldest first; a few at a time (horizon / stride)
+  int track_stride_ = 0;          // steps between tracked forecasts (0: none tracked)
+  int since_tracked_ = 0;         // steps absorbed since the last one
   // No value is forecast above this: kCapFactor x the largest count seen. A transform
   // whose inverse explodes (Box-Cox with lambda < 0 near its pole) would otherwise turn
   // one wide error into an astronomically large quantile.
