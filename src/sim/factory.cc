@@ -1,5 +1,7 @@
 #include "sim/factory.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 #include "absl/strings/str_join.h"
@@ -146,8 +148,15 @@ absl::StatusOr<std::vector<SimResult>> RunAll(const Workload& w, const SimConfig
   ParallelFor(
       runs.size(), threads,
       [&](size_t i) {
-        Simulator sim(w, config);
-        results[i] = sim.Run(*policies[i]);
+        {
+          Simulator sim(w, config);
+          results[i] = sim.Run(*policies[i]);
+        }
+        // A finished run's state goes now, and its thread's free heap back to the system:
+        // a short run beside a long one would otherwise hold its peak until the long one
+        // ends (glibc keeps freed chunks in the thread's arena).
+        policies[i].reset();
+        malloc_trim(0);
       },
       on_run_done);
   return results;
