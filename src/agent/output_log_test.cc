@@ -25,8 +25,7 @@ class OutputLogTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  // Bytes on disk of the log's files.
-  // What the log's files hold now. A pump may rotate (rename over) a file between the
+  // Bytes on disk of the log's files, now. A pump may rotate (rename over) a file between the
   // listing and its size: one gone by then counts nothing at that sample.
   uint64_t DiskBytes() const {
     uint64_t n = 0;
