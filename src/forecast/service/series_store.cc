@@ -5,10 +5,72 @@
 
 namespace prewarm::forecast {
 
+double SeriesStore::StepCounts::at(size_t i) const {
+  return wide_ ? static_cast<double>(floats_[i]) : Decode(codes_[i]);
+}
+
+void SeriesStore::StepCounts::set(size_t i, float v) {
+  if (!wide_ && !Fits(v)) Widen();
+  if (wide_) {
+    floats_[i] = v;
+  } else {
+    codes_[i] = std::isnan(v) ? kGap : static_cast<uint16_t>(v);
+  }
+}
+
+void SeriesStore::StepCounts::push_front_gaps(size_t n) {
+  if (wide_) {
+    floats_.insert(floats_.begin(), n, std::numeric_limits<float>::quiet_NaN());
+  } else {
+    codes_.insert(codes_.begin(), n, kGap);
+  }
+}
+
+void SeriesStore::StepCounts::pop_front(size_t n) {
+  if (wide_) {
+    floats_.erase(floats_.begin(), floats_.begin() + static_cast<std::ptrdiff_t>(n));
+  } else {
+    codes_.erase(codes_.begin(), codes_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+}
+
+void SeriesStore::StepCounts::resize(size_t n) {
+  if (wide_) {
+    floats_.resize(n, std::numeric_limits<float>::quiet_NaN());
+  } else {
+    codes_.resize(n, kGap);
+  }
+}
+
+std::vector<float> SeriesStore::StepCounts::ToFloats() const {
+  std::vector<float> out;
+  out.reserve(size());
+  for (size_t i = 0; i < size(); ++i) out.push_back(static_cast<float>(at(i)));
+  return out;
+}
+
+void SeriesStore::StepCounts::Assign(std::span<const float> v) {
+  wide_ = !std::all_of(v.begin(), v.end(), Fits);
+  codes_.clear();
+  floats_.clear();
+  if (wide_) {
+    floats_.assign(v.begin(), v.end());
+    return;
+  }
+  for (float x : v) codes_.push_back(std::isnan(x) ? kGap : static_cast<uint16_t>(x));
+}
+
+void SeriesStore::StepCounts::Widen() {
+  for (uint16_t c : codes_) floats_.push_back(static_cast<float>(Decode(c)));
+  codes_.clear();
+  codes_.shrink_to_fit();
+  wide_ = true;
+}
+
 void SeriesStore::Ensure(Track& t, int64_t step) const {
   if (t.counts.empty()) {
     t.first_step = step;
-    t.counts.push_back(kMissing);
+    t.counts.resize(1);
     return;
   }
   if (step < t.first_step) {
@@ -16,7 +78,7 @@ void SeriesStore::Ensure(Track& t, int64_t step) const {
     int64_t newest = t.first_step + static_cast<int64_t>(t.counts.size()) - 1;
     if (newest - step >= static_cast<int64_t>(capacity_)) return;
     size_t grow = static_cast<size_t>(t.first_step - step);
-    t.counts.insert(t.counts.begin(), grow, kMissing);
+    t.counts.push_front_gaps(grow);
     t.first_step = step;
   }
   // Steps that fall out of the capacity go before the track grows, so a far jump ahead
@@ -25,11 +87,11 @@ void SeriesStore::Ensure(Track& t, int64_t step) const {
   if (keep_from > t.first_step) {
     size_t drop = static_cast<size_t>(
         std::min<int64_t>(keep_from - t.first_step, static_cast<int64_t>(t.counts.size())));
-    t.counts.erase(t.counts.begin(), t.counts.begin() + static_cast<std::ptrdiff_t>(drop));
+    t.counts.pop_front(drop);
     t.first_step = t.counts.empty() ? keep_from : t.first_step + static_cast<int64_t>(drop);
   }
   size_t idx = static_cast<size_t>(step - t.first_step);
-  if (idx >= t.counts.size()) t.counts.resize(idx + 1, kMissing);
+  if (idx >= t.counts.size()) t.counts.resize(idx + 1);
 }
 
 void SeriesStore::Add(const SeriesKey& key, int64_t unix_ms, double count) {
@@ -38,11 +100,12 @@ void SeriesStore::Add(const SeriesKey& key, int64_t unix_ms, double count) {
   int64_t step = StepOf(unix_ms);
   Ensure(t, step);
   if (step < t.first_step) return;  // older than the capacity keeps
-  float& v = t.counts[static_cast<size_t>(step - t.first_step)];
+  auto i = static_cast<size_t>(step - t.first_step);
+  double v = t.counts.at(i);
   // Clamped to float's range: an absurd count is kept as the largest, never as infinity.
   double sum = IsMissing(v) ? count : v + count;
-  v = static_cast<float>(
-      std::clamp(sum, 0.0, static_cast<double>(std::numeric_limits<float>::max())));
+  t.counts.set(i, static_cast<float>(std::clamp(
+                      sum, 0.0, static_cast<double>(std::numeric_limits<float>::max()))));
 }
 
 void SeriesStore::MarkObserved(int64_t from_ms, int64_t to_ms) {
@@ -84,7 +147,7 @@ SeriesStore::Image SeriesStore::Export() const {
   out.observed = observed_;
   out.tracks.reserve(tracks_.size());
   for (const auto& [key, t] : tracks_) {
-    out.tracks.push_back({key, t.first_step, std::vector<float>(t.counts.begin(), t.counts.end())});
+    out.tracks.push_back({key, t.first_step, t.counts.ToFloats()});
   }
   return out;
 }
@@ -96,7 +159,7 @@ void SeriesStore::Import(Image image) {
     Track& dst = tracks_[t.key];
     size_t skip = t.counts.size() > capacity_ ? t.counts.size() - capacity_ : 0;
     dst.first_step = t.first_step + static_cast<int64_t>(skip);
-    dst.counts.assign(t.counts.begin() + static_cast<std::ptrdiff_t>(skip), t.counts.end());
+    dst.counts.Assign(std::span<const float>(t.counts).subspan(skip));
   }
   observed_ = std::move(image.observed);
 }
@@ -121,7 +184,7 @@ Series SeriesStore::Snapshot(const SeriesKey& key, int64_t now_ms, int64_t from_
 
 double SeriesStore::ValueAt(const Track& t, int64_t step) const {
   size_t idx = static_cast<size_t>(step - t.first_step);
-  double v = idx < t.counts.size() ? t.counts[idx] : kMissing;
+  double v = idx < t.counts.size() ? t.counts.at(idx) : kMissing;
   if (IsMissing(v) && Observed(step)) v = 0;  // connected and nothing came: a real zero
   return v;
 }
@@ -149,12 +212,13 @@ SeriesStore::Recent SeriesStore::Summary(const SeriesKey& key, int64_t now_ms, s
   if (s < t.first_step || s >= end) return out;
   // The kept steps, newest first, read through the deque's iterator (ValueAt's indexing
   // per step was most of a planner pass over 10,000 keys).
-  auto v = t.counts.rend() - (s - t.first_step) - 1;
-  for (; v != t.counts.rend() && !done(); ++v, --s) {
-    double x = *v;
+  if (done()) return out;
+  t.counts.Backward(static_cast<size_t>(s - t.first_step), [&](double x) {
     if (IsMissing(x) && Observed(s)) x = 0;  // connected and nothing came: a real zero
     take(x);
-  }
+    --s;
+    return !done();
+  });
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "forecast/models/snaive.h"
 #include "forecast/registry.h"
@@ -81,6 +82,57 @@ TEST(SeriesStoreTest, AFarJumpAheadKeepsOnlyTheCapacityAndOldEventsOutsideItAreD
   EXPECT_EQ(s.values.front(), 0) << "observed, nothing came";
   store.Add(k, far - 60'000, 9);  // older than the capacity behind the newest step
   EXPECT_EQ(store.Snapshot(k, far + 1000).values, s.values);
+}
+
+// A track keeps whole counts below 65,535 in two bytes a step; a count that does not fit
+// (a fraction, a busy step, an absurd one) turns the whole track to float, and no step
+// changes: before and after, in a snapshot, in the summary and through Export/Import.
+TEST(SeriesStoreTest, ACountThatDoesNotFitTwoBytesKeepsEveryStepExact) {
+  for (double odd : {0.5, 65'535.0, 65'534.0, 1e6, 1e300}) {
+    SeriesStore store(1000, 50);
+    SeriesKey k{"r", "t"};
+    store.MarkObserved(0, 10'000);  // 10-19 are gaps, 20-29 observed
+    store.MarkObserved(20'000, 30'000);
+    std::vector<double> want(30, 0.0);
+    for (int i = 10; i < 20; ++i) want[static_cast<size_t>(i)] = kMissing;
+    store.Add(k, 0, 7);
+    want[0] = 7;
+    for (int i : {1, 4, 22}) {
+      store.Add(k, i * 1000, 65'000 + i);
+      want[static_cast<size_t>(i)] = 65'000 + i;
+    }
+    store.Add(k, 15'000, 3);  // unobserved, yet counted
+    want[15] = 3;
+    store.Add(k, 25'000, odd);
+    want[25] = std::min(odd, static_cast<double>(std::numeric_limits<float>::max()));
+    store.Add(k, 26'000, 2);
+    store.Add(k, 26'000, 0.25);
+    want[26] = 2.25;
+    auto same = [&](const Series& s) {
+      ASSERT_EQ(s.size(), want.size());
+      for (size_t i = 0; i < want.size(); ++i) {
+        if (IsMissing(want[i])) {
+          EXPECT_TRUE(IsMissing(s.values[i])) << odd << " step " << i;
+        } else {
+          EXPECT_EQ(s.values[i], want[i]) << odd << " step " << i;
+        }
+      }
+    };
+    same(store.Snapshot(k, 30'000));
+    SeriesStore::Recent r = store.Summary(k, 30'000, 6, 100);
+    EXPECT_EQ(r.observed, 21u) << odd;
+    EXPECT_EQ(r.sum, want[24] + want[25] + want[26] + want[27] + want[28] + want[29]) << odd;
+    SeriesStore copy(1000, 50);
+    copy.Import(store.Export());
+    same(copy.Snapshot(k, 30'000));
+    // A late event before the first step grows the track at the front, as gaps.
+    store.Add(k, -2'000, 1);
+    Series grown = store.Snapshot(k, 30'000);
+    ASSERT_EQ(grown.size(), 32u);
+    EXPECT_EQ(grown.values[0], 1);
+    EXPECT_TRUE(IsMissing(grown.values[1]));
+    EXPECT_EQ(grown.values[2 + 25], want[25]);
+  }
 }
 
 TEST(SeriesStoreTest, SummaryAndAPartialSnapshotAgreeWithTheWholeSnapshot) {
