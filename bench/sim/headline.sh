@@ -32,8 +32,11 @@ mkdir -p "$OUT"
 for set in $SETS; do
   case $set in
     azure200) args=(--trace "$TRACES/azure2019/200_inv.csv" --warmup 2h) ;;
+    # The 100-function sample: a subset of the 200 (all its functions are in it), so a
+    # different mix, not held-out data.
+    azure100) args=(--trace "$TRACES/azure2019/100_inv.csv" --warmup 2h) ;;
     wc98) args=(--trace "$TRACES/worldcup98/wc98_requests_per_minute.csv" --days 4 --warmup 1d) ;;
-    *) echo "unknown trace set $set (azure200 | wc98)" >&2; exit 2 ;;
+    *) echo "unknown trace set $set (azure200 | azure100 | wc98)" >&2; exit 2 ;;
   esac
   for s in $SEEDS; do
     echo "== $set seed $s" >&2
