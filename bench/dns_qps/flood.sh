@@ -3,16 +3,19 @@
 # (the orchestrator's default dns.rrl: 100 responses/s per /24, slip 2; cookies on).
 #  1. Capacity: `prewarm up` (bench/dns_qps/up-fake.yaml, RRL off) is saturated by one
 #     dnsperf for --capacity-seconds; its qps is the capacity C.
-#  2. Flood: `prewarm up` again, RRL as shipped. --senders dnsperf processes from 127.0.0.11,
-#     .12, ... (one /24) send --factor x C queries a second between them for --seconds,
+#  2. Flood: `prewarm up` again, RRL as shipped. --senders processes from 127.0.0.11, .12,
+#     ... (one /24) send --factor x C queries a second between them for --seconds,
 #     while two legitimate clients (legit_client.py, 20 qps each, with DNS cookies as
 #     `prewarm replay` sends them) ask from another /24 (127.0.2.1) and from the flooded
 #     one (127.0.0.250). The process's RSS is sampled every 0.5 s from before the flood to
 #     5 s after it.
 # Prints the capacity, the flood's achieved send rate, RSS start/peak/end, the RRL counters
 # from /metrics, each legitimate client's answered/sent, and whether prewarm survived
-# (exit 1 if not). Everything on 127.0.0.0/8; every sender bounded by time (dnsperf -l)
-# and rate (-Q). Usage: bench/dns_qps/flood.sh [--seconds N] [options]; see --help.
+# (exit 1 if not). The senders are flood_send (bench/dns_qps/flood_send.cc: sendmmsg at a
+# fixed rate, no per-query state, so two cores can send twice what they can answer), or
+# dnsperf with --sender dnsperf (it tracks every query and its timeout, and four of them on
+# this 2-core machine sent 1.65x the capacity, not 2x). Everything on 127.0.0.0/8; every
+# sender bounded by time and rate. Usage: bench/dns_qps/flood.sh [--seconds N] [options].
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,6 +27,8 @@ FACTOR=2
 LEGIT_QPS=20
 THREADS=2
 PREWARM_BIN="${PREWARM_BIN:-$ROOT/build/release/bin/prewarm}"
+FLOOD_SEND="${FLOOD_SEND:-$ROOT/build/release/bench/dns_qps/flood_send}"
+SENDER=flood_send
 KEEP=0
 PORT=5371                       # as in up-fake.yaml
 METRICS_URL="http://127.0.0.1:9491/metrics"
@@ -31,10 +36,12 @@ METRICS_URL="http://127.0.0.1:9491/metrics"
 usage() {
   cat <<EOF
 usage: $0 [--seconds N] [--capacity-seconds N] [--senders N] [--factor F] [--threads N]
-          [--legit-qps N] [--keep] [--prewarm PATH]
+          [--legit-qps N] [--sender flood_send|dnsperf] [--keep] [--prewarm PATH]
   --seconds N           length of the flood (default $FLOOD_SECONDS)
   --capacity-seconds N  length of the capacity run (default $CAP_SECONDS)
-  --senders N           dnsperf processes flooding, from 127.0.0.11.. (default $SENDERS)
+  --senders N           processes flooding, from 127.0.0.11.. (default $SENDERS)
+  --sender S            flood_send (default; \$FLOOD_SEND or build/release/bench/dns_qps/)
+                        or dnsperf
   --factor F            flood rate as a multiple of the capacity (default $FACTOR)
   --threads N           prewarm's dns.udp_threads (default $THREADS)
   --legit-qps N         rate of each legitimate client (default $LEGIT_QPS)
@@ -52,6 +59,9 @@ while (($#)); do
               FACTOR=$2; shift 2 ;;
     --threads) need_int "$1" "${2:-}"; THREADS=$2; shift 2 ;;
     --legit-qps) need_int "$1" "${2:-}"; LEGIT_QPS=$2; shift 2 ;;
+    --sender) [[ "${2:-}" == flood_send || "${2:-}" == dnsperf ]] ||
+                { echo "flood.sh: --sender is flood_send or dnsperf" >&2; exit 2; }
+              SENDER=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --prewarm) PREWARM_BIN="${2:-}"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -64,6 +74,8 @@ die() { echo "flood.sh: $*" >&2; exit 1; }
 for tool in dnsperf kdig curl python3 perl awk ss; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found; run tools/install-deps"
 done
+[[ $SENDER == dnsperf || -x "$FLOOD_SEND" ]] ||
+  die "no flood_send at $FLOOD_SEND (cmake --build --preset release --target flood_send)"
 perl -MMaxMind::DB::Writer::Tree -e 1 2>/dev/null || die "libmaxmind-db-writer-perl is not installed"
 for p in 5371; do
   [[ -z "$(ss -Hln --udp "( sport = :$p )")" ]] || die "UDP port $p is in use (bench/dns_qps running?)"
@@ -168,9 +180,15 @@ senders=()
 for ((i = 0; i < SENDERS; i++)); do
   # Responses dropped by RRL never come: a short timeout and many queries in flight keep
   # each sender at its rate instead of waiting on them.
-  dnsperf -s 127.0.0.1 -p $PORT -a "127.0.0.$((11 + i))" -d "$WORK/queries.txt" \
-    -l "$FLOOD_SECONDS" -Q "$PER_SENDER" -q 20000 -t 0.5 -c 4 -T 1 -O suppress=timeout,unexpected \
-    >"$WORK/sender-$i.txt" 2>&1 &
+  if [[ $SENDER == dnsperf ]]; then
+    dnsperf -s 127.0.0.1 -p $PORT -a "127.0.0.$((11 + i))" -d "$WORK/queries.txt" \
+      -l "$FLOOD_SECONDS" -Q "$PER_SENDER" -q 20000 -t 0.5 -c 4 -T 1 -O suppress=timeout,unexpected \
+      >"$WORK/sender-$i.txt" 2>&1 &
+  else
+    "$FLOOD_SEND" --server 127.0.0.1 --port $PORT --bind "127.0.0.$((11 + i))" \
+      --queries "$WORK/queries.txt" --qps "$PER_SENDER" --seconds "$FLOOD_SECONDS" \
+      >"$WORK/sender-$i.txt" 2>&1 &
+  fi
   senders+=($!)
 done
 for p in "${senders[@]}"; do wait "$p" || true; done
@@ -211,8 +229,8 @@ echo
 echo "== prewarm DNS flood, $(date -u +%FT%TZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "capacity (RRL off, dnsperf saturating): $CAPACITY qps"
 awk -v s="$SENT" -v d="$FLOOD_SECONDS" -v t="$TARGET" -v c="$CAPACITY" 'BEGIN {
-  printf "flood: %d queries from 127.0.0.11-%d in %d s = %d qps (target %d = %.1fx capacity; achieved %.2fx)\n",
-    s, 10 + '"$SENDERS"', d, s / d, t, t / c, s / d / c }'
+  printf "flood: %d queries from 127.0.0.11-%d (%s) in %d s = %d qps (target %d = %.1fx capacity; achieved %.2fx)\n",
+    s, 10 + '"$SENDERS"', "'"$SENDER"'", d, s / d, t, t / c, s / d / c }'
 cat "$WORK/rss-summary.txt"
 echo "RRL: dropped $DROPPED, slipped $SLIPPED (/metrics, during the run); valid server cookies $VALID"
 echo "legit from 127.0.2.1 (another /24):     $(cat "$WORK/legit-other.txt")"
