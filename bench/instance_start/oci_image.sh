@@ -28,7 +28,7 @@ VARIANTS=${VARIANTS:-oci,oci-image,oci-relay}
 # of its own, in the `static` template: both grow to the issue's image size.
 PAD_MB=${PAD_MB:-0}
 PREWARM=$BUILD/bin/prewarm
-BENCH=$(find "$BUILD" -name instance_start_bench -type f -perm -u+x | head -1)
+BENCH=${BENCH:-$(find "$BUILD" -name instance_start_bench -type f -perm -u+x | head -1)}
 for tool in skopeo umoci docker-registry python3 wrk; do
   command -v "$tool" >/dev/null || { echo "$tool not installed (tools/install-deps installs it)" >&2; exit 1; }
 done

@@ -7,14 +7,20 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include "common/logging.h"
 #include "fmt/format.h"
@@ -23,17 +29,6 @@ namespace prewarm::agent::oci {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-bool Stopping(int stop_fd) {
-  struct pollfd p = {stop_fd, POLLIN, 0};
-  return ::poll(&p, 1, 0) > 0;
-}
-
-// Sleeps `ms` unless stopping first; false when stopping.
-bool Pause(int stop_fd, int ms) {
-  struct pollfd p = {stop_fd, POLLIN, 0};
-  return ::poll(&p, 1, ms) == 0;
-}
 
 // One direction of a relayed connection: src -> pipe -> dst.
 struct Direction {
@@ -53,18 +48,22 @@ absl::Status MakePipe(Direction& d) {
   return absl::OkStatus();
 }
 
-// Moves what it can without blocking. false: the connection is broken.
-bool Step(Direction& d) {
+enum class Moved : uint8_t { kNothing, kSome, kBroken };
+
+// Moves what it can without blocking.
+Moved Step(Direction& d) {
   constexpr size_t kChunk = 1 << 16;
+  bool moved = false;
   if (!d.eof && d.buffered < kChunk) {
-    ssize_t n = ::splice(d.src, nullptr, d.pipe_w.get(), nullptr, kChunk,
+    ssize_t n = ::splice(d.src, nullptr, d.pipe_w.get(), nullptr, kChunk - d.buffered,
                          SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
     if (n > 0) {
       d.buffered += static_cast<size_t>(n);
+      moved = true;
     } else if (n == 0) {
-      d.eof = true;
+      d.eof = moved = true;
     } else if (errno != EAGAIN && errno != EINTR) {
-      return false;
+      return Moved::kBroken;
     }
   }
   if (d.buffered > 0) {
@@ -72,34 +71,23 @@ bool Step(Direction& d) {
                          SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
     if (n > 0) {
       d.buffered -= static_cast<size_t>(n);
+      moved = true;
     } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-      return false;
+      return Moved::kBroken;
     }
   }
   if (d.eof && d.buffered == 0 && !d.done) {
     ::shutdown(d.dst, SHUT_WR);
-    d.done = true;
+    d.done = moved = true;
   }
-  return true;
+  return moved ? Moved::kSome : Moved::kNothing;
 }
 
-// Both ways until both are done, either side breaks, or the relay stops.
-void Pump(int a, int b, int stop_fd) {
-  Direction up(a, b), down(b, a);
-  if (!MakePipe(up).ok() || !MakePipe(down).ok()) return;
-  for (;;) {
-    if (!Step(up) || !Step(down)) return;
-    if (up.done && down.done) return;
-    struct pollfd p[3] = {{a, 0, 0}, {b, 0, 0}, {stop_fd, POLLIN, 0}};
-    if (!up.eof && up.buffered == 0) p[0].events |= POLLIN;
-    if (!down.eof && down.buffered == 0) p[1].events |= POLLIN;
-    if (up.buffered > 0) p[1].events |= POLLOUT;
-    if (down.buffered > 0) p[0].events |= POLLOUT;
-    if (::poll(p, 3, -1) < 0 && errno != EINTR) return;
-    if (p[2].revents & POLLIN) return;
-    if ((p[0].revents | p[1].revents) & (POLLERR | POLLNVAL)) return;
-  }
-}
+// epoll_event.data.u64 of the listening socket, the stop eventfd and a shard's inbox; a
+// connection's sockets carry its Conn*.
+constexpr uint64_t kListenTag = 1;
+constexpr uint64_t kStopTag = 2;
+constexpr uint64_t kInboxTag = 3;
 
 }  // namespace
 
@@ -136,6 +124,16 @@ absl::Status CreateNetns(const std::string& path) {
   return result;
 }
 
+// A relayed connection: the client's socket, and the one to the app once connected.
+struct OwnPortRelay::Conn {
+  explicit Conn(ScopedFd c) : client(std::move(c)) {}
+  ScopedFd client, app;
+  Direction up{-1, -1}, down{-1, -1};  // client -> app, app -> client
+  bool connected = false;
+  Clock::time_point deadline;  // the connect gives up then
+  Clock::time_point retry_at;  // !connected && !app.valid(): the next connect attempt
+};
+
 OwnPortRelay::OwnPortRelay(ScopedFd listen, ScopedFd netns, ScopedFd stop, uint16_t port,
                            RelayOptions options)
     : listen_(std::move(listen)),
@@ -157,25 +155,32 @@ absl::StatusOr<std::unique_ptr<OwnPortRelay>> OwnPortRelay::Start(int listen_fd,
   if (!stop.valid()) return ErrnoStatus(errno, "eventfd");
   std::unique_ptr<OwnPortRelay> r(
       new OwnPortRelay(std::move(listen), std::move(netns), std::move(stop), port, options));
-  // The acceptor joins the instance's network namespace before it accepts anything; the
-  // threads it starts inherit it, so their sockets to the app are made in there.
-  std::atomic<int> joined{-1};
-  r->acceptor_ = std::thread([raw = r.get(), &joined] {
-    if (::setns(raw->netns_.get(), CLONE_NEWNET) != 0) {
-      joined = errno;
-      joined.notify_one();
-      return;
-    }
-    joined = 0;
-    joined.notify_one();
-    raw->AcceptLoop();
-  });
-  joined.wait(-1);
-  if (joined != 0) {
-    int err = joined;
-    r->acceptor_.join();
-    return ErrnoStatus(err, "setns into " + netns_path);
+  const int threads = std::max(1, options.threads);
+  for (int i = 0; i < threads; ++i) {
+    auto shard = std::make_unique<Shard>();
+    shard->inbox.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!shard->inbox.valid()) return ErrnoStatus(errno, "eventfd");
+    r->shards_.push_back(std::move(shard));
   }
+  // Each thread joins the instance's network namespace before it relays anything, so the
+  // sockets it makes to the app are made in there.
+  int err = 0;
+  for (size_t i = 0; i < r->shards_.size() && err == 0; ++i) {
+    std::atomic<int> joined{-1};
+    r->shards_[i]->thread = std::thread([raw = r.get(), i, &joined] {
+      if (::setns(raw->netns_.get(), CLONE_NEWNET) != 0) {
+        joined = errno;
+        joined.notify_one();
+        return;
+      }
+      joined = 0;
+      joined.notify_one();
+      raw->Loop(i);
+    });
+    joined.wait(-1);
+    err = joined;
+  }
+  if (err != 0) return ErrnoStatus(err, "setns into " + netns_path);  // ~OwnPortRelay joins
   return r;
 }
 
@@ -183,72 +188,228 @@ OwnPortRelay::~OwnPortRelay() {
   uint64_t one = 1;
   if (::write(stop_.get(), &one, sizeof one) != sizeof one)
     spdlog::warn("relay: cannot signal stop");
-  if (acceptor_.joinable()) acceptor_.join();
-}
-
-void OwnPortRelay::ReapWorkers(bool all) {
-  for (auto it = workers_.begin(); it != workers_.end();) {
-    if (all || it->done.load()) {
-      it->thread.join();
-      it = workers_.erase(it);
-    } else {
-      ++it;
-    }
+  for (auto& shard : shards_) {
+    if (shard->thread.joinable()) shard->thread.join();
+  }
+  for (auto& shard : shards_) {
+    for (int fd : shard->handed) ::close(fd);  // handed over after its thread stopped
   }
 }
 
-void OwnPortRelay::AcceptLoop() {
-  while (!Stopping(stop_.get())) {
-    ReapWorkers(false);
-    if (active_.load() >= options_.max_connections) {
-      Pause(stop_.get(), 5);  // the rest wait in the accept queue
-      continue;
-    }
-    struct pollfd p[2] = {{listen_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
-    if (::poll(p, 2, 1000) <= 0 || (p[1].revents & POLLIN)) continue;
-    ScopedFd client(::accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-    if (!client.valid()) continue;  // EAGAIN (another accept won), ECONNABORTED, ...
-    ++accepted_;
-    ++active_;
-    Worker& w = workers_.emplace_back();
-    w.thread = std::thread([this, &w, c = client.release()]() mutable {
-      Serve(ScopedFd(c));
-      --active_;
-      w.done = true;
-    });
-  }
-  ReapWorkers(true);
-}
-
-void OwnPortRelay::Serve(ScopedFd client) {
+bool OwnPortRelay::Connect(Conn& c) {
   struct sockaddr_in app = {};
   app.sin_family = AF_INET;
   app.sin_port = htons(port_);
   app.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  auto deadline = Clock::now() + options_.connect_timeout;
+  c.app.reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!c.app.valid()) return false;
+  // What the relay forwards goes out at once: Nagle would hold a small second write (a
+  // response's body after its header) for the peer's delayed ACK.
+  int one = 1;
+  ::setsockopt(c.app.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(c.app.get(), reinterpret_cast<sockaddr*>(&app), sizeof app) == 0 ||
+      errno == EINPROGRESS) {
+    return true;  // writable once connected (or refused: SO_ERROR tells)
+  }
+  c.app.reset();
+  return errno == ECONNREFUSED || errno == EINTR || errno == EAGAIN;
+}
+
+void OwnPortRelay::Loop(size_t self) {
+  ScopedFd ep(::epoll_create1(EPOLL_CLOEXEC));
+  if (!ep.valid()) {
+    spdlog::error("relay: epoll_create1: {}", std::strerror(errno));
+    return;
+  }
+  // A socket's tag: kStopTag, kListenTag, or its Conn's address (aligned: its low bit is
+  // free) with the low bit set for the app's side.
+  auto add = [&](int fd, uint32_t events, uint64_t tag) {
+    struct epoll_event e = {};
+    e.events = events;
+    e.data.u64 = tag;
+    return ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &e) == 0;
+  };
+  Shard& me = *shards_[self];
+  const bool acceptor = self == 0;
+  if (!add(stop_.get(), EPOLLIN, kStopTag) || !add(me.inbox.get(), EPOLLIN, kInboxTag) ||
+      (acceptor && !add(listen_.get(), EPOLLIN, kListenTag))) {
+    spdlog::error("relay: epoll_ctl: {}", std::strerror(errno));
+    return;
+  }
+  constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  constexpr auto kRetry = std::chrono::milliseconds(10);
+  auto tag = [](Conn* c, bool app_side) {
+    return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(c)) | (app_side ? 1 : 0);
+  };
+  std::unordered_map<Conn*, std::unique_ptr<Conn>> conns;
+  std::unordered_set<Conn*> retrying;  // refused while the app starts: connect again later
+  bool listening = acceptor;           // the listening socket is watched (below the cap)
+  size_t deal = 0;                     // the shard the next accepted connection goes to
+
+  // Closes `c` (its sockets leave the epoll set as they close).
+  auto finish = [&](Conn* c) {
+    retrying.erase(c);
+    conns.erase(c);
+    --active_;
+  };
+  auto refuse = [&](Conn* c) {
+    ++refused_;
+    finish(c);
+  };
+  // Both ways until neither moves.
+  auto pump = [&](Conn* c) {
+    for (;;) {
+      Moved a = Step(c->up), b = Step(c->down);
+      if (a == Moved::kBroken || b == Moved::kBroken || (c->up.done && c->down.done)) {
+        return finish(c);
+      }
+      if (a == Moved::kNothing && b == Moved::kNothing) return;
+    }
+  };
+  // Not listening yet (the app is starting): again in kRetry, until the deadline.
+  auto retry = [&](Conn* c) {
+    if (Clock::now() >= c->deadline) return refuse(c);
+    c->retry_at = Clock::now() + kRetry;
+    retrying.insert(c);
+  };
+  auto connect = [&](Conn* c) {
+    if (!Connect(*c)) return refuse(c);
+    if (!c->app.valid()) return retry(c);  // refused at once
+    if (!add(c->app.get(), kSocketEvents, tag(c, true))) finish(c);
+  };
+  // An event on `c`'s app socket before it is connected: the connect's outcome.
+  auto connect_done = [&](Conn* c, uint32_t ev) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(c->app.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err == 0 && (ev & EPOLLOUT) == 0) return;  // not yet
+    if (err != 0) {
+      c->app.reset();  // leaves the epoll set
+      if (err == ECONNREFUSED) return retry(c);
+      return refuse(c);
+    }
+    c->connected = true;
+    ++relayed_;
+    c->up = Direction(c->client.get(), c->app.get());
+    c->down = Direction(c->app.get(), c->client.get());
+    if (!MakePipe(c->up).ok() || !MakePipe(c->down).ok()) return finish(c);
+    pump(c);  // what the client sent while it waited
+  };
+  // A connection accepted by shard 0, relayed here.
+  auto adopt = [&](ScopedFd fd) {
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto owned = std::make_unique<Conn>(std::move(fd));
+    Conn* c = owned.get();
+    c->deadline = Clock::now() + options_.connect_timeout;
+    conns.emplace(c, std::move(owned));
+    if (!add(c->client.get(), kSocketEvents, tag(c, false))) return finish(c);
+    connect(c);
+  };
+  auto accept = [&] {
+    while (active_.load() < options_.max_connections) {
+      // The listening socket is the caller's, blocking: accept only what is queued.
+      struct pollfd p = {listen_.get(), POLLIN, 0};
+      if (::poll(&p, 1, 0) != 1) return;
+      ScopedFd fd(::accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      if (!fd.valid()) return;  // ECONNABORTED, ...
+      ++accepted_;
+      ++active_;
+      Shard& to = *shards_[deal];
+      deal = (deal + 1) % shards_.size();
+      if (&to == &me) {
+        adopt(std::move(fd));
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> l(to.mu);
+        to.handed.push_back(fd.release());
+      }
+      uint64_t one = 1;
+      if (::write(to.inbox.get(), &one, sizeof one) != sizeof one) {
+        spdlog::warn("relay: cannot wake a relaying thread");
+      }
+    }
+  };
+  auto take_handed = [&] {
+    uint64_t n;
+    if (::read(me.inbox.get(), &n, sizeof n) < 0 && errno != EAGAIN) return;
+    std::vector<int> fds;
+    {
+      std::lock_guard<std::mutex> l(me.mu);
+      fds.swap(me.handed);
+    }
+    for (int fd : fds) adopt(ScopedFd(fd));
+  };
+
+  std::vector<struct epoll_event> events(64);
+  std::vector<Conn*> due;
   for (;;) {
-    ScopedFd up(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));  // in the instance's netns
-    if (!up.valid()) return;
-    if (::connect(up.get(), reinterpret_cast<sockaddr*>(&app), sizeof app) == 0) {
-      int flags = ::fcntl(up.get(), F_GETFL);
-      ::fcntl(up.get(), F_SETFL, flags | O_NONBLOCK);
-      // What the relay forwards goes out at once: Nagle would hold a small second write
-      // (a response's body after its header) for the peer's delayed ACK.
-      int one = 1;
-      ::setsockopt(up.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      ::setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      ++relayed_;
-      Pump(client.get(), up.get(), stop_.get());
+    int timeout_ms = -1;
+    if (!retrying.empty()) {
+      const auto now = Clock::now();
+      due.clear();
+      auto next = Clock::time_point::max();
+      for (Conn* c : retrying) {
+        if (c->retry_at <= now) {
+          due.push_back(c);
+        } else {
+          next = std::min(next, c->retry_at);
+        }
+      }
+      for (Conn* c : due) {
+        retrying.erase(c);
+        connect(c);
+      }
+      if (!due.empty()) continue;  // they may be due again at once
+      timeout_ms =
+          static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(next - now).count());
+    }
+    // Below the cap the listening socket is watched; at it, the rest wait in its queue,
+    // and the cap is checked again every 5 ms (other shards close connections too).
+    const bool want = acceptor && active_.load() < options_.max_connections;
+    if (acceptor && !want) timeout_ms = timeout_ms < 0 ? 5 : std::min(timeout_ms, 5);
+    if (want != listening) {
+      struct epoll_event e = {};
+      e.events = want ? uint32_t{EPOLLIN} : 0U;
+      e.data.u64 = kListenTag;
+      ::epoll_ctl(ep.get(), EPOLL_CTL_MOD, listen_.get(), &e);
+      listening = want;
+    }
+    int n = ::epoll_wait(ep.get(), events.data(), static_cast<int>(events.size()), timeout_ms);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("relay: epoll_wait: {}", std::strerror(errno));
       return;
     }
-    // Not listening yet (the app is starting): try again, as long as the client is there
-    // (a client that only half-closed still waits for its answer).
-    if ((errno != ECONNREFUSED && errno != EINTR) || Clock::now() >= deadline) break;
-    struct pollfd p[2] = {{client.get(), 0, 0}, {stop_.get(), POLLIN, 0}};
-    if (::poll(p, 2, 10) > 0 && ((p[0].revents & (POLLHUP | POLLERR)) || (p[1].revents & POLLIN)))
-      break;
+    for (int i = 0; i < n; ++i) {
+      const uint64_t t = events[static_cast<size_t>(i)].data.u64;
+      const uint32_t ev = events[static_cast<size_t>(i)].events;
+      if (t == kStopTag) return;  // every relayed connection closes with its Conn
+      if (t == kListenTag) {
+        accept();
+        continue;
+      }
+      if (t == kInboxTag) {
+        take_handed();
+        continue;
+      }
+      const bool app_side = (t & 1) != 0;
+      auto* c = reinterpret_cast<Conn*>(static_cast<uintptr_t>(t & ~uint64_t{1}));
+      if (!conns.contains(c)) continue;  // finished earlier in this batch
+      if (c->connected) {
+        if (ev & EPOLLERR) {
+          finish(c);
+        } else {
+          pump(c);
+        }
+      } else if (app_side) {
+        if (c->app.valid()) connect_done(c, ev);
+      } else if (ev & (EPOLLHUP | EPOLLERR)) {
+        refuse(c);  // the client went away while the app was starting (a half-close waits)
+      }
+    }
   }
-  ++refused_;
 }
 
 }  // namespace prewarm::agent::oci

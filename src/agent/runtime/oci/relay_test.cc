@@ -13,6 +13,7 @@
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -107,6 +108,8 @@ class RelayTest : public ::testing::Test {
     return out;
   }
 
+  void ClientsAtOnce(int threads);
+
   fs::path dir_;
   std::string netns_;
   IpAddr addr_ = IpAddr::V4(0x7F4D0A01);  // 127.77.10.1
@@ -161,6 +164,56 @@ TEST_F(RelayTest, AnAppThatNeverListensClosesTheClientAfterTheTimeout) {
   for (int i = 0; i < 100 && (*relay)->refused() == 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ((*relay)->refused(), 1u);
+}
+
+// More clients at once than the relay relays: the rest wait in the accept queue, and each
+// gets its own bytes back; with one relaying thread and with three.
+TEST_F(RelayTest, ClientsBeyondTheCapWaitTheirTurnAndEachGetsItsOwnBytes) {
+  for (int threads : {1, 3}) {
+    SCOPED_TRACE(threads);
+    ClientsAtOnce(threads);
+  }
+}
+
+void RelayTest::ClientsAtOnce(int threads) {
+  constexpr int kClients = 16;
+  NetnsEchoApp app(netns_, kAppPort, kClients, std::chrono::milliseconds(0));
+  RelayOptions o;
+  o.max_connections = 3;
+  o.threads = threads;
+  auto relay = OwnPortRelay::Start(listen_.get(), netns_, kAppPort, o);
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  std::vector<std::future<bool>> done;
+  for (int i = 0; i < kClients; ++i) {
+    done.push_back(std::async(std::launch::async, [this, i] {
+      ScopedFd c = Connect();
+      std::string mine(1000 + i * 5000, static_cast<char>('a' + i));
+      return RoundTrip(c.get(), mine) == mine;
+    }));
+  }
+  for (int i = 0; i < kClients; ++i) EXPECT_TRUE(done[static_cast<size_t>(i)].get()) << i;
+  EXPECT_EQ((*relay)->accepted(), static_cast<uint64_t>(kClients));
+  EXPECT_EQ((*relay)->relayed(), static_cast<uint64_t>(kClients));
+}
+
+// A client that resets its connection while the app is still starting is dropped then,
+// not at the connect timeout. (One that closes with a FIN looks like a half-close, whose
+// client still waits for its answer: it waits for the app, or the timeout.)
+TEST_F(RelayTest, AClientThatResetsDuringStartIsDroppedAtOnce) {
+  auto relay = OwnPortRelay::Start(listen_.get(), netns_, kAppPort);  // 30 s timeout
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  {
+    ScopedFd c = Connect();
+    for (int i = 0; i < 100 && (*relay)->accepted() == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_EQ((*relay)->accepted(), 1u);
+    struct linger reset = {1, 0};
+    ASSERT_EQ(::setsockopt(c.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+  }  // closed with a reset
+  for (int i = 0; i < 300 && (*relay)->refused() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ((*relay)->refused(), 1u);
+  EXPECT_EQ((*relay)->relayed(), 0u);
 }
 
 TEST_F(RelayTest, StoppingClosesOpenConnections) {
