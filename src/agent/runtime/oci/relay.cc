@@ -83,11 +83,9 @@ Moved Step(Direction& d) {
   return moved ? Moved::kSome : Moved::kNothing;
 }
 
-// epoll_event.data.u64 of the listening socket, the stop eventfd and a shard's inbox; a
-// connection's sockets carry its Conn*.
-constexpr uint64_t kListenTag = 1;
-constexpr uint64_t kStopTag = 2;
-constexpr uint64_t kInboxTag = 3;
+// epoll_event.data.ptr of the listening socket, the stop eventfd and a shard's inbox; a
+// connection's sockets carry their Conn::Side.
+char listen_mark, stop_mark, inbox_mark;
 
 }  // namespace
 
@@ -127,6 +125,13 @@ absl::Status CreateNetns(const std::string& path) {
 // A relayed connection: the client's socket, and the one to the app once connected.
 struct OwnPortRelay::Conn {
   explicit Conn(ScopedFd c) : client(std::move(c)) {}
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  struct Side {  // what an event names: a connection, and which of its sockets
+    Conn* conn;
+    bool app;
+  };
+  Side client_side{this, false}, app_side{this, true};
   ScopedFd client, app;
   Direction up{-1, -1}, down{-1, -1};  // client -> app, app -> client
   bool connected = false;
@@ -221,27 +226,25 @@ void OwnPortRelay::Loop(size_t self) {
     spdlog::error("relay: epoll_create1: {}", std::strerror(errno));
     return;
   }
-  // A socket's tag: kStopTag, kListenTag, or its Conn's address (aligned: its low bit is
-  // free) with the low bit set for the app's side.
-  auto add = [&](int fd, uint32_t events, uint64_t tag) {
+  auto add = [&](int fd, uint32_t events, void* tag) {
     struct epoll_event e = {};
     e.events = events;
-    e.data.u64 = tag;
+    e.data.ptr = tag;
     return ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &e) == 0;
   };
   Shard& me = *shards_[self];
   const bool acceptor = self == 0;
-  if (!add(stop_.get(), EPOLLIN, kStopTag) || !add(me.inbox.get(), EPOLLIN, kInboxTag) ||
-      (acceptor && !add(listen_.get(), EPOLLIN, kListenTag))) {
+  if (!add(stop_.get(), EPOLLIN, &stop_mark) || !add(me.inbox.get(), EPOLLIN, &inbox_mark) ||
+      (acceptor && !add(listen_.get(), EPOLLIN, &listen_mark))) {
     spdlog::error("relay: epoll_ctl: {}", std::strerror(errno));
     return;
   }
   constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   constexpr auto kRetry = std::chrono::milliseconds(10);
-  auto tag = [](Conn* c, bool app_side) {
-    return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(c)) | (app_side ? 1 : 0);
-  };
   std::unordered_map<Conn*, std::unique_ptr<Conn>> conns;
+  // Finished in this batch of events: kept (sockets closed) until the batch is done, so a
+  // connection accepted meanwhile cannot get a finished one's address and its late events.
+  std::vector<std::unique_ptr<Conn>> finished;
   std::unordered_set<Conn*> retrying;  // refused while the app starts: connect again later
   bool listening = acceptor;           // the listening socket is watched (below the cap)
   size_t deal = 0;                     // the shard the next accepted connection goes to
@@ -249,7 +252,11 @@ void OwnPortRelay::Loop(size_t self) {
   // Closes `c` (its sockets leave the epoll set as they close).
   auto finish = [&](Conn* c) {
     retrying.erase(c);
-    conns.erase(c);
+    auto it = conns.find(c);
+    it->second->client.reset();
+    it->second->app.reset();
+    finished.push_back(std::move(it->second));
+    conns.erase(it);
     --active_;
   };
   auto refuse = [&](Conn* c) {
@@ -275,7 +282,7 @@ void OwnPortRelay::Loop(size_t self) {
   auto connect = [&](Conn* c) {
     if (!Connect(*c)) return refuse(c);
     if (!c->app.valid()) return retry(c);  // refused at once
-    if (!add(c->app.get(), kSocketEvents, tag(c, true))) finish(c);
+    if (!add(c->app.get(), kSocketEvents, &c->app_side)) finish(c);
   };
   // An event on `c`'s app socket before it is connected: the connect's outcome.
   auto connect_done = [&](Conn* c, uint32_t ev) {
@@ -303,7 +310,7 @@ void OwnPortRelay::Loop(size_t self) {
     Conn* c = owned.get();
     c->deadline = Clock::now() + options_.connect_timeout;
     conns.emplace(c, std::move(owned));
-    if (!add(c->client.get(), kSocketEvents, tag(c, false))) return finish(c);
+    if (!add(c->client.get(), kSocketEvents, &c->client_side)) return finish(c);
     connect(c);
   };
   auto accept = [&] {
@@ -372,10 +379,11 @@ void OwnPortRelay::Loop(size_t self) {
     if (want != listening) {
       struct epoll_event e = {};
       e.events = want ? uint32_t{EPOLLIN} : 0U;
-      e.data.u64 = kListenTag;
+      e.data.ptr = &listen_mark;
       ::epoll_ctl(ep.get(), EPOLL_CTL_MOD, listen_.get(), &e);
       listening = want;
     }
+    finished.clear();  // no event names them any more
     int n = ::epoll_wait(ep.get(), events.data(), static_cast<int>(events.size()), timeout_ms);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -383,19 +391,20 @@ void OwnPortRelay::Loop(size_t self) {
       return;
     }
     for (int i = 0; i < n; ++i) {
-      const uint64_t t = events[static_cast<size_t>(i)].data.u64;
+      void* t = events[static_cast<size_t>(i)].data.ptr;
       const uint32_t ev = events[static_cast<size_t>(i)].events;
-      if (t == kStopTag) return;  // every relayed connection closes with its Conn
-      if (t == kListenTag) {
+      if (t == &stop_mark) return;  // every relayed connection closes with its Conn
+      if (t == &listen_mark) {
         accept();
         continue;
       }
-      if (t == kInboxTag) {
+      if (t == &inbox_mark) {
         take_handed();
         continue;
       }
-      const bool app_side = (t & 1) != 0;
-      auto* c = reinterpret_cast<Conn*>(static_cast<uintptr_t>(t & ~uint64_t{1}));
+      const auto* side = static_cast<const Conn::Side*>(t);
+      Conn* c = side->conn;
+      const bool app_side = side->app;
       if (!conns.contains(c)) continue;  // finished earlier in this batch
       if (c->connected) {
         if (ev & EPOLLERR) {
