@@ -135,6 +135,7 @@ struct OwnPortRelay::Conn {
   ScopedFd client, app;
   Direction up{-1, -1}, down{-1, -1};  // client -> app, app -> client
   bool connected = false;
+  bool queued = false;         // in `again` (OwnPortRelay::Loop)
   Clock::time_point deadline;  // the connect gives up then
   Clock::time_point retry_at;  // !connected && !app.valid(): the next connect attempt
 };
@@ -263,14 +264,23 @@ void OwnPortRelay::Loop(size_t self) {
     ++refused_;
     finish(c);
   };
-  // Both ways until neither moves.
+  // Connections that still had bytes to move when pump() let go of them: pumped again
+  // after this batch of events, without waiting (their edges are spent).
+  std::vector<Conn*> again;
+  // Both ways until neither moves, or kRounds: a bulk transfer must not hold the thread
+  // while its other connections wait.
   auto pump = [&](Conn* c) {
-    for (;;) {
+    constexpr int kRounds = 8;  // up to 8 x 64 KiB each way
+    for (int round = 0; round < kRounds; ++round) {
       Moved a = Step(c->up), b = Step(c->down);
       if (a == Moved::kBroken || b == Moved::kBroken || (c->up.done && c->down.done)) {
         return finish(c);
       }
       if (a == Moved::kNothing && b == Moved::kNothing) return;
+    }
+    if (!c->queued) {
+      c->queued = true;
+      again.push_back(c);
     }
   };
   // Not listening yet (the app is starting): again in kRetry, until the deadline.
@@ -383,7 +393,17 @@ void OwnPortRelay::Loop(size_t self) {
       ::epoll_ctl(ep.get(), EPOLL_CTL_MOD, listen_.get(), &e);
       listening = want;
     }
-    finished.clear();  // no event names them any more
+    if (!again.empty()) {
+      std::vector<Conn*> now;
+      now.swap(again);
+      for (Conn* c : now) {
+        if (!conns.contains(c)) continue;  // finished since (freed only below)
+        c->queued = false;
+        pump(c);
+      }
+      if (!again.empty()) timeout_ms = 0;  // look at the others' events, then again
+    }
+    finished.clear();  // neither an event nor `again` names them any more
     int n = ::epoll_wait(ep.get(), events.data(), static_cast<int>(events.size()), timeout_ms);
     if (n < 0) {
       if (errno == EINTR) continue;
