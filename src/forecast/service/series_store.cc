@@ -14,7 +14,7 @@ void SeriesStore::StepCounts::set(size_t i, float v) {
   if (wide_) {
     floats_[i] = v;
   } else {
-    codes_[i] = std::isnan(v) ? kGap : static_cast<uint16_t>(v);
+    codes_[i] = Encode(v);
   }
 }
 
@@ -57,7 +57,7 @@ void SeriesStore::StepCounts::Assign(std::span<const float> v) {
     floats_.assign(v.begin(), v.end());
     return;
   }
-  for (float x : v) codes_.push_back(std::isnan(x) ? kGap : static_cast<uint16_t>(x));
+  for (float x : v) codes_.push_back(Encode(x));
 }
 
 void SeriesStore::StepCounts::Widen() {

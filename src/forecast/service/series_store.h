@@ -99,6 +99,9 @@ class SeriesStore {
    private:
     static constexpr uint16_t kGap = 0xFFFF;
     static double Decode(uint16_t c) { return c == kGap ? kMissing : static_cast<double>(c); }
+    static uint16_t Encode(float v) {  // v must fit: Fits(v)
+      return std::isnan(v) ? kGap : static_cast<uint16_t>(v);
+    }
     static bool Fits(float v) {
       return std::isnan(v) || (v >= 0 && v < kGap && v == std::floor(v));
     }
