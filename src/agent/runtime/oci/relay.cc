@@ -30,10 +30,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// One direction of a relayed connection: src -> pipe -> dst.
+// One direction of a relayed connection: src -> pipe -> dst; or in the kernel; or, once
+// taken back from the kernel, read() and written through `copy`.
 struct Direction {
   Direction(int s, int d) : src(s), dst(d) {}
   int src, dst;
+  bool kernel = false;  // the kernel moves the bytes (SockmapSplice); no pipe
+  // Taken back from the kernel (SockmapSplice::Stop): src is read with read(), which also
+  // returns what the kernel may have left in the socket's own queue, in order.
+  std::unique_ptr<char[]> copy;
+  bool settling = false;  // copy: bytes the kernel handed on are not all in dst yet
+  uint64_t cookie = 0;    // src's socket cookie, while it is or was in the kernel
+  size_t copy_off = 0;
   ScopedFd pipe_r, pipe_w;
   size_t buffered = 0;
   bool eof = false;   // src said EOF
@@ -48,11 +56,68 @@ absl::Status MakePipe(Direction& d) {
   return absl::OkStatus();
 }
 
-enum class Moved : uint8_t { kNothing, kSome, kBroken };
+// kWaiting: src said EOF, but bytes before it are still on their way through the kernel.
+enum class Moved : uint8_t { kNothing, kSome, kWaiting, kBroken };
+
+// A kernel-relayed direction: passes src's EOF on once the bytes before it are through.
+Moved StepKernel(Direction& d) {
+  if (d.done) return Moved::kNothing;
+  switch (SockmapSplice::Progress(d.src, d.dst)) {
+    case SockmapSplice::Flow::kOpen:
+      return Moved::kNothing;
+    case SockmapSplice::Flow::kDraining:
+      return Moved::kWaiting;
+    case SockmapSplice::Flow::kDrained:
+      break;
+  }
+  ::shutdown(d.dst, SHUT_WR);
+  d.eof = d.done = true;
+  return Moved::kSome;
+}
+
+constexpr size_t kChunk = 1 << 16;
+
+// A direction taken back from the kernel: once what the kernel handed on is in dst, reads
+// src and writes dst.
+Moved StepCopy(Direction& d, const SockmapSplice& splice) {
+  if (d.settling) {
+    if (SockmapSplice::Taken(d.dst) < splice.Moved(d.cookie)) return Moved::kWaiting;
+    d.settling = false;
+  }
+  bool moved = false;
+  if (!d.eof && d.buffered == 0) {
+    ssize_t n = ::read(d.src, d.copy.get(), kChunk);
+    if (n > 0) {
+      d.buffered = static_cast<size_t>(n);
+      d.copy_off = 0;
+      moved = true;
+    } else if (n == 0) {
+      d.eof = moved = true;
+    } else if (errno != EAGAIN && errno != EINTR) {
+      return Moved::kBroken;
+    }
+  }
+  if (d.buffered > 0) {
+    ssize_t n = ::send(d.dst, d.copy.get() + d.copy_off, d.buffered, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      d.buffered -= static_cast<size_t>(n);
+      d.copy_off += static_cast<size_t>(n);
+      moved = true;
+    } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+      return Moved::kBroken;
+    }
+  }
+  if (d.eof && d.buffered == 0 && !d.done) {
+    ::shutdown(d.dst, SHUT_WR);
+    d.done = moved = true;
+  }
+  return moved ? Moved::kSome : Moved::kNothing;
+}
 
 // Moves what it can without blocking.
-Moved Step(Direction& d) {
-  constexpr size_t kChunk = 1 << 16;
+Moved Step(Direction& d, const SockmapSplice* splice) {
+  if (d.kernel) return StepKernel(d);
+  if (d.copy != nullptr) return StepCopy(d, *splice);
   bool moved = false;
   if (!d.eof && d.buffered < kChunk) {
     ssize_t n = ::splice(d.src, nullptr, d.pipe_w.get(), nullptr, kChunk - d.buffered,
@@ -83,9 +148,13 @@ Moved Step(Direction& d) {
   return moved ? Moved::kSome : Moved::kNothing;
 }
 
-// epoll_event.data.ptr of the listening socket, the stop eventfd and a shard's inbox; a
-// connection's sockets carry their Conn::Side.
-char listen_mark, stop_mark, inbox_mark;
+// epoll_event.data.ptr of the listening socket, the stop eventfd, a shard's inbox and its
+// SockmapSplice's events; a connection's sockets carry their Conn::Side.
+char listen_mark, stop_mark, inbox_mark, splice_mark;
+
+// Bytes of a way that may wait in the kernel, handed on but not yet taken by the receiving
+// socket, before the relay takes that way back (SockmapSplice's events come each MiB).
+constexpr uint64_t kKernelBacklog = 4 << 20;
 
 }  // namespace
 
@@ -134,10 +203,13 @@ struct OwnPortRelay::Conn {
   Side client_side{this, false}, app_side{this, true};
   ScopedFd client, app;
   Direction up{-1, -1}, down{-1, -1};  // client -> app, app -> client
+  SockmapSplice::Pair pair;            // joined the kernel (either way)
   bool connected = false;
   bool queued = false;         // in `again` (OwnPortRelay::Loop)
   Clock::time_point deadline;  // the connect gives up then
-  Clock::time_point retry_at;  // !connected && !app.valid(): the next connect attempt
+  // !connected && !app.valid(): the next connect attempt; connected: the next look at a
+  // kernel-relayed EOF that waits for its bytes (`draining` in OwnPortRelay::Loop)
+  Clock::time_point retry_at;
 };
 
 OwnPortRelay::OwnPortRelay(ScopedFd listen, ScopedFd netns, ScopedFd stop, uint16_t port,
@@ -162,10 +234,22 @@ absl::StatusOr<std::unique_ptr<OwnPortRelay>> OwnPortRelay::Start(int listen_fd,
   std::unique_ptr<OwnPortRelay> r(
       new OwnPortRelay(std::move(listen), std::move(netns), std::move(stop), port, options));
   const int threads = std::max(1, options.threads);
+  bool kernel = options.kernel_splice;
   for (int i = 0; i < threads; ++i) {
     auto shard = std::make_unique<Shard>();
     shard->inbox.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!shard->inbox.valid()) return ErrnoStatus(errno, "eventfd");
+    if (kernel) {  // each thread its own maps, program and events
+      auto splice = SockmapSplice::Create(std::max(1, options.max_connections));
+      if (splice.ok()) {
+        shard->splice = std::move(*splice);
+      } else {
+        spdlog::info("relay: connections go through the relay's threads, not the kernel: {}",
+                     splice.status().message());
+        for (auto& earlier : r->shards_) earlier->splice.reset();
+        kernel = false;
+      }
+    }
     r->shards_.push_back(std::move(shard));
   }
   // Each thread joins the instance's network namespace before it relays anything, so the
@@ -227,32 +311,48 @@ void OwnPortRelay::Loop(size_t self) {
     spdlog::error("relay: epoll_create1: {}", std::strerror(errno));
     return;
   }
-  auto add = [&](int fd, uint32_t events, void* tag) {
+  auto ctl = [&](int op, int fd, uint32_t events, void* tag) {
     struct epoll_event e = {};
     e.events = events;
     e.data.ptr = tag;
-    return ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &e) == 0;
+    return ::epoll_ctl(ep.get(), op, fd, &e) == 0;
+  };
+  auto add = [&](int fd, uint32_t events, void* tag) {
+    return ctl(EPOLL_CTL_ADD, fd, events, tag);
   };
   Shard& me = *shards_[self];
+  SockmapSplice* const splice = me.splice.get();
   const bool acceptor = self == 0;
   if (!add(stop_.get(), EPOLLIN, &stop_mark) || !add(me.inbox.get(), EPOLLIN, &inbox_mark) ||
-      (acceptor && !add(listen_.get(), EPOLLIN, &listen_mark))) {
+      (acceptor && !add(listen_.get(), EPOLLIN, &listen_mark)) ||
+      (splice != nullptr && !add(splice->events_fd(), EPOLLIN, &splice_mark))) {
     spdlog::error("relay: epoll_ctl: {}", std::strerror(errno));
     return;
   }
   constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  // A kernel-relayed connection wakes the thread only for a side's EOF, an error or a hang-up.
+  constexpr uint32_t kKernelEvents = EPOLLRDHUP | EPOLLET;
   constexpr auto kRetry = std::chrono::milliseconds(10);
+  constexpr auto kDrainCheck = std::chrono::milliseconds(1);
   std::unordered_map<Conn*, std::unique_ptr<Conn>> conns;
   // Finished in this batch of events: kept (sockets closed) until the batch is done, so a
   // connection accepted meanwhile cannot get a finished one's address and its late events.
   std::vector<std::unique_ptr<Conn>> finished;
   std::unordered_set<Conn*> retrying;  // refused while the app starts: connect again later
-  bool listening = acceptor;           // the listening socket is watched (below the cap)
-  size_t deal = 0;                     // the shard the next accepted connection goes to
+  std::unordered_set<Conn*> draining;  // a kernel-relayed EOF waits for its bytes: look again
+  std::unordered_map<uint64_t, Conn*> by_cookie;  // sockets joined to the kernel
+  bool listening = acceptor;                      // the listening socket is watched (below the cap)
+  size_t deal = 0;                                // the shard the next accepted connection goes to
 
   // Closes `c` (its sockets leave the epoll set as they close).
   auto finish = [&](Conn* c) {
     retrying.erase(c);
+    draining.erase(c);
+    if (c->pair.a_to_b || c->pair.b_to_a) {
+      splice->Leave(c->pair);
+      by_cookie.erase(c->pair.cookie_a);
+      by_cookie.erase(c->pair.cookie_b);
+    }
     auto it = conns.find(c);
     it->second->client.reset();
     it->second->app.reset();
@@ -272,11 +372,16 @@ void OwnPortRelay::Loop(size_t self) {
   auto pump = [&](Conn* c) {
     constexpr int kRounds = 8;  // up to 8 x 64 KiB each way
     for (int round = 0; round < kRounds; ++round) {
-      Moved a = Step(c->up), b = Step(c->down);
+      Moved a = Step(c->up, splice), b = Step(c->down, splice);
       if (a == Moved::kBroken || b == Moved::kBroken || (c->up.done && c->down.done)) {
         return finish(c);
       }
-      if (a == Moved::kNothing && b == Moved::kNothing) return;
+      if (a == Moved::kSome || b == Moved::kSome) continue;
+      if (a == Moved::kWaiting || b == Moved::kWaiting) {
+        c->retry_at = Clock::now() + kDrainCheck;
+        draining.insert(c);
+      }
+      return;
     }
     if (!c->queued) {
       c->queued = true;
@@ -309,8 +414,30 @@ void OwnPortRelay::Loop(size_t self) {
     ++relayed_;
     c->up = Direction(c->client.get(), c->app.get());
     c->down = Direction(c->app.get(), c->client.get());
-    if (!MakePipe(c->up).ok() || !MakePipe(c->down).ok()) return finish(c);
-    pump(c);  // what the client sent while it waited
+    if (splice != nullptr) {
+      // Nothing has been read from either socket: the kernel takes each way that it can
+      // from the first byte, including what the client sent while it waited.
+      c->pair = splice->Join(c->client.get(), c->app.get());
+      c->up.kernel = c->pair.a_to_b;
+      c->down.kernel = c->pair.b_to_a;
+      c->up.cookie = c->pair.cookie_a;
+      c->down.cookie = c->pair.cookie_b;
+      if (c->pair.a_to_b || c->pair.b_to_a) {
+        by_cookie[c->pair.cookie_a] = c;
+        by_cookie[c->pair.cookie_b] = c;
+      }
+    }
+    if ((!c->up.kernel && !MakePipe(c->up).ok()) || (!c->down.kernel && !MakePipe(c->down).ok())) {
+      return finish(c);
+    }
+    if (c->up.kernel && c->down.kernel) {
+      ++in_kernel_;
+      if (!ctl(EPOLL_CTL_MOD, c->client.get(), kKernelEvents, &c->client_side) ||
+          !ctl(EPOLL_CTL_MOD, c->app.get(), kKernelEvents, &c->app_side)) {
+        return finish(c);
+      }
+    }
+    pump(c);  // what the client sent while it waited, through the pipe
   };
   // A connection accepted by shard 0, relayed here.
   auto adopt = [&](ScopedFd fd) {
@@ -359,11 +486,40 @@ void OwnPortRelay::Loop(size_t self) {
     for (int fd : fds) adopt(ScopedFd(fd));
   };
 
+  // The kernel has handed on another MiB from a socket: if too much of it still waits for
+  // the receiving socket, that way comes back to this thread.
+  std::vector<uint64_t> cookies;
+  auto splice_events = [&] {
+    cookies.clear();
+    splice->Events(cookies);
+    for (uint64_t cookie : cookies) {
+      auto it = by_cookie.find(cookie);
+      if (it == by_cookie.end()) continue;  // finished since
+      Conn* c = it->second;
+      Direction& d = cookie == c->pair.cookie_a ? c->up : c->down;
+      if (!d.kernel || d.done) continue;
+      const uint64_t moved = splice->Moved(cookie);
+      const uint64_t taken = SockmapSplice::Taken(d.dst);
+      if (moved < taken + kKernelBacklog) continue;
+      splice->Stop(cookie);
+      ++held_back_;
+      d.kernel = false;
+      d.copy = std::make_unique<char[]>(kChunk);
+      d.settling = true;
+      if (!ctl(EPOLL_CTL_MOD, c->client.get(), kSocketEvents, &c->client_side) ||
+          !ctl(EPOLL_CTL_MOD, c->app.get(), kSocketEvents, &c->app_side)) {
+        finish(c);
+        continue;
+      }
+      pump(c);
+    }
+  };
+
   std::vector<struct epoll_event> events(64);
   std::vector<Conn*> due;
   for (;;) {
     int timeout_ms = -1;
-    if (!retrying.empty()) {
+    if (!retrying.empty() || !draining.empty()) {
       const auto now = Clock::now();
       due.clear();
       auto next = Clock::time_point::max();
@@ -374,9 +530,19 @@ void OwnPortRelay::Loop(size_t self) {
           next = std::min(next, c->retry_at);
         }
       }
+      for (Conn* c : draining) {
+        if (c->retry_at <= now) {
+          due.push_back(c);
+        } else {
+          next = std::min(next, c->retry_at);
+        }
+      }
       for (Conn* c : due) {
-        retrying.erase(c);
-        connect(c);
+        if (retrying.erase(c) == 1) {
+          connect(c);
+        } else if (draining.erase(c) == 1) {
+          pump(c);
+        }
       }
       if (!due.empty()) continue;  // they may be due again at once
       timeout_ms =
@@ -420,6 +586,10 @@ void OwnPortRelay::Loop(size_t self) {
       }
       if (t == &inbox_mark) {
         take_handed();
+        continue;
+      }
+      if (t == &splice_mark) {
+        splice_events();
         continue;
       }
       const auto* side = static_cast<const Conn::Side*>(t);

@@ -5,6 +5,14 @@
 // both ways and without copies through user space, to a connection it makes from inside
 // the instance's network namespace to 127.0.0.1:<app port>.
 //
+// Once both sockets of a connection are established, the kernel relays it (a BPF sockmap,
+// sockmap_splice.h): no thread wakes per request. The relay then only watches for each
+// side's EOF, passed on once the bytes before it are through, and for a way whose receiver
+// falls behind: once more than 4 MiB of it waits in the kernel, that way comes back to the
+// relay's thread (read and written, so its sender is held back by TCP's window again).
+// Where the kernel cannot (no sockmap, no CAP_BPF, a side half-closed already), the relay
+// splices through a pipe, as below.
+//
 // One thread per relay (RelayOptions::threads) does all of it (accept, connect, splice)
 // over epoll, with every socket non-blocking: under load one wake-up serves many connections,
 // where a thread per connection paid a wake-up and a poll() set-up per request each way.
@@ -24,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/runtime/oci/sockmap_splice.h"
 #include "common/net.h"
 #include "common/status.h"
 
@@ -42,6 +51,9 @@ struct RelayOptions {
   // On 2 cores shared with the app and the load, one relays more requests/s with a lower
   // p99 than two (bench/instance_start/README.md); more may pay where cores are spare.
   int threads = 1;
+  // Relay established connections in the kernel (BPF sockmap) where it can; false: always
+  // through the relaying threads.
+  bool kernel_splice = true;
 };
 
 class OwnPortRelay {
@@ -58,8 +70,11 @@ class OwnPortRelay {
   OwnPortRelay& operator=(const OwnPortRelay&) = delete;
 
   uint64_t accepted() const { return accepted_.load(); }
-  uint64_t relayed() const { return relayed_.load(); }  // connected to the app
-  uint64_t refused() const { return refused_.load(); }  // the app's port never accepted
+  uint64_t relayed() const { return relayed_.load(); }      // connected to the app
+  uint64_t refused() const { return refused_.load(); }      // the app's port never accepted
+  uint64_t in_kernel() const { return in_kernel_.load(); }  // relayed both ways by the kernel
+  uint64_t held_back() const { return held_back_.load(); }  // ways taken back from the kernel
+  bool kernel_splice() const { return !shards_.empty() && shards_[0]->splice != nullptr; }
 
  private:
   struct Conn;
@@ -68,7 +83,8 @@ class OwnPortRelay {
   struct Shard {
     ScopedFd inbox;
     std::mutex mu;
-    std::vector<int> handed;  // guarded by mu
+    std::vector<int> handed;                // guarded by mu
+    std::unique_ptr<SockmapSplice> splice;  // null: the kernel does not relay
     std::thread thread;
   };
   OwnPortRelay(ScopedFd listen, ScopedFd netns, ScopedFd stop, uint16_t port, RelayOptions options);
@@ -82,7 +98,7 @@ class OwnPortRelay {
   RelayOptions options_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<int> active_{0};  // connections held, all shards
-  std::atomic<uint64_t> accepted_{0}, relayed_{0}, refused_{0};
+  std::atomic<uint64_t> accepted_{0}, relayed_{0}, refused_{0}, in_kernel_{0}, held_back_{0};
 };
 
 }  // namespace prewarm::agent::oci

@@ -65,7 +65,9 @@ class NetnsEchoApp {
   std::thread thread_;
 };
 
-class RelayTest : public ::testing::Test {
+// Each test runs twice: with the kernel relaying established connections (BPF sockmap),
+// and with the relay's threads splicing them through pipes.
+class RelayTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces)";
@@ -114,6 +116,25 @@ class RelayTest : public ::testing::Test {
     return out;
   }
 
+  absl::StatusOr<std::unique_ptr<OwnPortRelay>> Start(RelayOptions o = {}) {
+    o.kernel_splice = GetParam();
+    auto r = OwnPortRelay::Start(listen_.get(), netns_, kAppPort, o);
+    if (r.ok() && o.kernel_splice && !(*r)->kernel_splice()) {
+      // Which it may not, only where the kernel or the caller's privileges say no.
+      auto why = SockmapSplice::Create(1).status();
+      if (absl::IsPermissionDenied(why) || absl::IsUnimplemented(why)) {
+        kernel_unavailable_ = std::string(why.message());
+      } else {
+        ADD_FAILURE() << "the kernel should relay: " << why;
+      }
+    }
+    return r;
+  }
+  // Connections relayed both ways by the kernel, where it relays; otherwise none.
+  uint64_t InKernel(uint64_t where_it_relays) const {
+    return GetParam() && kernel_unavailable_.empty() ? where_it_relays : 0;
+  }
+
   void ClientsAtOnce(int threads);
 
   fs::path dir_;
@@ -121,23 +142,24 @@ class RelayTest : public ::testing::Test {
   IpAddr addr_ = IpAddr::V4(0x7F4D0A01);  // 127.77.10.1
   ScopedFd listen_;
   uint16_t port_ = 0;
+  std::string kernel_unavailable_;
   static constexpr uint16_t kAppPort = 8080;
 };
 
-TEST_F(RelayTest, TheNamespaceIsIsolatedWithItsLoopbackUp) {
+TEST_P(RelayTest, TheNamespaceIsIsolatedWithItsLoopbackUp) {
   // The app's port exists only inside: on the host nothing listens on 127.0.0.1:8080
   // for this test, and inside, 127.0.0.1 is reachable (lo is up).
   NetnsEchoApp app(netns_, kAppPort, 1, std::chrono::milliseconds(0));
-  auto relay = OwnPortRelay::Start(listen_.get(), netns_, kAppPort);
+  auto relay = Start();
   ASSERT_TRUE(relay.ok()) << relay.status();
   ScopedFd c = Connect();
   EXPECT_EQ(RoundTrip(c.get(), "ping"), "ping");
   EXPECT_EQ((*relay)->relayed(), 1u);
 }
 
-TEST_F(RelayTest, CarriesLargePayloadsBothWaysIntact) {
+TEST_P(RelayTest, CarriesLargePayloadsBothWaysIntact) {
   NetnsEchoApp app(netns_, kAppPort, 3, std::chrono::milliseconds(0));
-  auto relay = OwnPortRelay::Start(listen_.get(), netns_, kAppPort);
+  auto relay = Start();
   ASSERT_TRUE(relay.ok()) << relay.status();
   std::string data(3 << 20, '\0');
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 7919) >> 3);
@@ -150,20 +172,61 @@ TEST_F(RelayTest, CarriesLargePayloadsBothWaysIntact) {
   EXPECT_EQ((*relay)->accepted(), 3u);
 }
 
-TEST_F(RelayTest, AConnectionDuringStartWaitsForTheAppsPort) {
+TEST_P(RelayTest, AConnectionDuringStartWaitsForTheAppsPort) {
   NetnsEchoApp app(netns_, kAppPort, 1, std::chrono::milliseconds(400));
-  auto relay = OwnPortRelay::Start(listen_.get(), netns_, kAppPort);
+  auto relay = Start();
   ASSERT_TRUE(relay.ok()) << relay.status();
   EXPECT_FALSE(app.listening());
   ScopedFd c = Connect();  // before the app listens
   EXPECT_EQ(RoundTrip(c.get(), "early"), "early");
   EXPECT_EQ((*relay)->refused(), 0u);
+  // The client had half-closed before the app's port accepted: no socket joins the kernel
+  // once its peer has half-closed, so the relay's threads carried it.
+  EXPECT_EQ((*relay)->in_kernel(), 0u);
 }
 
-TEST_F(RelayTest, AnAppThatNeverListensClosesTheClientAfterTheTimeout) {
+// A client that keeps its connection open across several exchanges (as HTTP keep-alive
+// does) and starts sending while the app is still starting: its first bytes wait in the
+// socket until the connection joins the kernel, later ones are relayed there, and each
+// side's EOF is passed on after the bytes before it, not before.
+TEST_P(RelayTest, AKeptOpenConnectionIsRelayedAndEachEofFollowsItsBytes) {
+  NetnsEchoApp app(netns_, kAppPort, 1, std::chrono::milliseconds(300));
+  auto relay = Start();
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  ScopedFd c = Connect();
+  auto exchange = [&](const std::string& data) {
+    for (size_t off = 0; off < data.size();) {
+      ssize_t w = ::write(c.get(), data.data() + off, data.size() - off);
+      if (w <= 0) return std::string("write failed");
+      off += static_cast<size_t>(w);
+    }
+    std::string back;
+    char buf[65536];
+    while (back.size() < data.size()) {
+      ssize_t n = ::read(c.get(), buf, std::min(sizeof buf, data.size() - back.size()));
+      if (n <= 0) break;
+      back.append(buf, static_cast<size_t>(n));
+    }
+    return back;
+  };
+  EXPECT_EQ(exchange("sent while the app starts"), "sent while the app starts");
+  std::string big(256 << 10, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131) >> 2);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(exchange("request " + std::to_string(i)), "request " + std::to_string(i));
+  }
+  EXPECT_TRUE(exchange(big) == big);
+  // The last bytes and the EOF at once: the app must get both, and its answer must come
+  // back before the client's EOF.
+  EXPECT_EQ(RoundTrip(c.get(), "last words"), "last words");
+  EXPECT_EQ((*relay)->relayed(), 1u);
+  EXPECT_EQ((*relay)->in_kernel(), InKernel(1));
+}
+
+TEST_P(RelayTest, AnAppThatNeverListensClosesTheClientAfterTheTimeout) {
   RelayOptions o;
   o.connect_timeout = std::chrono::milliseconds(300);
-  auto relay = OwnPortRelay::Start(listen_.get(), netns_, kAppPort, o);
+  auto relay = Start(o);
   ASSERT_TRUE(relay.ok()) << relay.status();
   ScopedFd c = Connect();
   EXPECT_EQ(RoundTrip(c.get(), "x"), "");
@@ -174,7 +237,7 @@ TEST_F(RelayTest, AnAppThatNeverListensClosesTheClientAfterTheTimeout) {
 
 // More clients at once than the relay relays: the rest wait in the accept queue, and each
 // gets its own bytes back; with one relaying thread and with three.
-TEST_F(RelayTest, ClientsBeyondTheCapWaitTheirTurnAndEachGetsItsOwnBytes) {
+TEST_P(RelayTest, ClientsBeyondTheCapWaitTheirTurnAndEachGetsItsOwnBytes) {
   for (int threads : {1, 3}) {
     SCOPED_TRACE(threads);
     ClientsAtOnce(threads);
@@ -187,7 +250,7 @@ void RelayTest::ClientsAtOnce(int threads) {
   RelayOptions o;
   o.max_connections = 3;
   o.threads = threads;
-  auto relay = OwnPortRelay::Start(listen_.get(), netns_, kAppPort, o);
+  auto relay = Start(o);
   ASSERT_TRUE(relay.ok()) << relay.status();
   std::vector<std::future<bool>> done;
   for (int i = 0; i < kClients; ++i) {
@@ -205,8 +268,8 @@ void RelayTest::ClientsAtOnce(int threads) {
 // A client that resets its connection while the app is still starting is dropped then,
 // not at the connect timeout. (One that closes with a FIN looks like a half-close, whose
 // client still waits for its answer: it waits for the app, or the timeout.)
-TEST_F(RelayTest, AClientThatResetsDuringStartIsDroppedAtOnce) {
-  auto relay = OwnPortRelay::Start(listen_.get(), netns_, kAppPort);  // 30 s timeout
+TEST_P(RelayTest, AClientThatResetsDuringStartIsDroppedAtOnce) {
+  auto relay = Start();  // 30 s timeout
   ASSERT_TRUE(relay.ok()) << relay.status();
   {
     ScopedFd c = Connect();
@@ -225,9 +288,9 @@ TEST_F(RelayTest, AClientThatResetsDuringStartIsDroppedAtOnce) {
 // Another connection's round trip completes while one moves bytes as fast as both ends
 // can. (pump()'s bound of 8 rounds is not what this checks: here the ends do not keep
 // the relay busy enough for an unbounded pump() to starve the other connection either.)
-TEST_F(RelayTest, AConnectionIsServedWhileABulkTransferRuns) {
+TEST_P(RelayTest, AConnectionIsServedWhileABulkTransferRuns) {
   NetnsEchoApp app(netns_, kAppPort, 2, std::chrono::milliseconds(0));
-  auto relay = OwnPortRelay::Start(listen_.get(), netns_, kAppPort);
+  auto relay = Start();
   ASSERT_TRUE(relay.ok()) << relay.status();
   ScopedFd bulk = Connect();
   std::atomic<bool> stop{false};
@@ -255,9 +318,80 @@ TEST_F(RelayTest, AConnectionIsServedWhileABulkTransferRuns) {
   EXPECT_EQ((*relay)->relayed(), 2u);
 }
 
-TEST_F(RelayTest, StoppingClosesOpenConnections) {
+// An app that does not read holds the client back: the client's writes stop once the
+// buffers on the way are full. The kernel's hand-over between the two sockets does not
+// count against either socket's buffers, so the relay takes that way back from the kernel
+// (held_back) once 4 MiB wait there. When the app reads again, every byte arrives, in order,
+// and the rest of the upload goes through the relay's thread.
+TEST_P(RelayTest, AnAppThatDoesNotReadHoldsTheClientBackAndLosesNothing) {
+  auto pattern = [](uint64_t i) { return static_cast<char>((i * 2654435761u) >> 13); };
+  std::promise<void> release;
+  std::promise<std::string> verdict;  // what the app found
+  std::thread app([&, go = release.get_future()] {
+    ScopedFd ns(::open(netns_.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns.valid() || ::setns(ns.get(), CLONE_NEWNET) != 0) return verdict.set_value("setns");
+    auto l = ListenTcp(IpAddr::V4(0x7F000001), kAppPort);
+    if (!l.ok()) return verdict.set_value("listen");
+    struct pollfd p = {l->get(), POLLIN, 0};
+    if (::poll(&p, 1, 15000) != 1) return verdict.set_value("no connection");
+    ScopedFd c(::accept(l->get(), nullptr, nullptr));
+    go.wait_for(std::chrono::seconds(20));  // reads nothing until then
+    uint64_t count = 0, wrong = 0;
+    std::vector<char> buf(1 << 16);
+    for (ssize_t n; (n = ::read(c.get(), buf.data(), buf.size())) > 0;) {
+      for (ssize_t i = 0; i < n; ++i) wrong += buf[static_cast<size_t>(i)] != pattern(count + i);
+      count += static_cast<uint64_t>(n);
+    }
+    std::string answer = std::to_string(count) + " bytes, " + std::to_string(wrong) + " wrong";
+    ::write(c.get(), answer.data(), answer.size());
+    verdict.set_value(answer);
+  });
+  auto relay = Start();
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  ScopedFd c = Connect();
+  ASSERT_EQ(::fcntl(c.get(), F_SETFL, O_NONBLOCK), 0);
+  std::vector<char> chunk(1 << 16);
+  uint64_t sent = 0;
+  auto fill = [&] {
+    for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = pattern(sent + i);
+  };
+  constexpr uint64_t kLimit = uint64_t{256} << 20;
+  // Written until the client's socket stays full for 500 ms (or kLimit: no push-back).
+  auto quiet_since = std::chrono::steady_clock::now();
+  fill();
+  while (sent < kLimit &&
+         std::chrono::steady_clock::now() - quiet_since < std::chrono::milliseconds(500)) {
+    ssize_t w = ::write(c.get(), chunk.data(), chunk.size());
+    if (w > 0) {
+      sent += static_cast<uint64_t>(w);
+      fill();
+      quiet_since = std::chrono::steady_clock::now();
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  EXPECT_LT(sent, uint64_t{64} << 20) << "bytes the app never read were taken from the client";
+  EXPECT_EQ((*relay)->held_back(), InKernel(1));
+  release.set_value();
+  ASSERT_EQ(::fcntl(c.get(), F_SETFL, 0), 0);  // blocking: the rest of the upload
+  const uint64_t total = sent + (uint64_t{8} << 20);
+  while (sent < total) {
+    ssize_t w = ::write(c.get(), chunk.data(), std::min<uint64_t>(chunk.size(), total - sent));
+    if (w <= 0) break;
+    sent += static_cast<uint64_t>(w);
+    fill();
+  }
+  ::shutdown(c.get(), SHUT_WR);
+  std::string answer(128, '\0');
+  ssize_t n = ::read(c.get(), answer.data(), answer.size());
+  answer.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  EXPECT_EQ(answer, std::to_string(total) + " bytes, 0 wrong");
+  app.join();
+}
+
+TEST_P(RelayTest, StoppingClosesOpenConnections) {
   NetnsEchoApp app(netns_, kAppPort, 1, std::chrono::milliseconds(0));
-  auto relay = OwnPortRelay::Start(listen_.get(), netns_, kAppPort);
+  auto relay = Start();
   ASSERT_TRUE(relay.ok()) << relay.status();
   ScopedFd c = Connect();
   ASSERT_EQ(::write(c.get(), "a", 1), 1);
@@ -267,12 +401,17 @@ TEST_F(RelayTest, StoppingClosesOpenConnections) {
   EXPECT_EQ(::read(c.get(), &b, 1), 0);  // closed
 }
 
-TEST_F(RelayTest, BadArgumentsAreErrors) {
+TEST_P(RelayTest, BadArgumentsAreErrors) {
   EXPECT_FALSE(OwnPortRelay::Start(listen_.get(), netns_, 0).ok());
   EXPECT_FALSE(OwnPortRelay::Start(listen_.get(), (dir_ / "nonexistent").string(), kAppPort).ok());
   EXPECT_FALSE(OwnPortRelay::Start(-1, netns_, kAppPort).ok());
   EXPECT_FALSE(CreateNetns(netns_).ok());  // exists already
 }
+
+INSTANTIATE_TEST_SUITE_P(KernelOrThreads, RelayTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? "kernel" : "threads";
+                         });
 
 }  // namespace
 }  // namespace prewarm::agent::oci
