@@ -32,10 +32,13 @@
 // build the layers or pull and unpack the image, then the first create -> HTTP 200 (under
 // QEMU: erofs disks, the template's boot and snapshot, its first clone); and
 //   oci-relay    `static` with prewarm-httpd listening on its own port (--listen
-//                127.0.0.1:8080, TemplateSpec::app_port): the agent's relay in front
-// with --wrk SECONDS, Debian's wrk against one running instance of oci and of oci-relay
-// (2 CPUs each, so the quota does not throttle the app), in alternating rounds:
-// requests/s and p99 of socket activation vs the relay.
+//                127.0.0.1:8080, TemplateSpec::app_port): the agent's relay in front,
+//                connections relayed by the kernel (BPF sockmap)
+//   oci-relay-threads  the same, relayed by the relay's thread (RelayOptions::kernel_splice
+//                false, the agent's `runtime: {relay: threads}`)
+// with --wrk SECONDS, Debian's wrk against one running instance of oci and of each relay
+// variant given (2 CPUs each, so the quota does not throttle the app), in alternating
+// rounds: requests/s and p99 of socket activation vs the relay.
 //
 //   sudo instance_start_bench [--n 20] [--density 4] [--variants oci,qemu-cold,...]
 //                             [--image docker://127.0.0.1:PORT/NAME:TAG] [--first 5]
@@ -551,7 +554,8 @@ int main(int argc, char** argv) {
     std::fprintf(
         stderr,
         "usage: %s [--n N] [--density K] [--variants oci,qemu-cold,qemu-restore,qemu-clone,oci-api,"
-        "oci-api-install,qemu-api,qemu-api-install,oci-image,qemu-image,oci-relay,oci-unhardened,"
+        "oci-api-install,qemu-api,qemu-api-install,oci-image,qemu-image,oci-relay,oci-relay-"
+        "threads,oci-unhardened,"
         "oci-no-"
         "seccomp,oci-no-userns,oci-seccomp-runtime,qemu-cold-nojail,qemu-clone-nojail,qemu-cold-"
         "nocgroup,qemu-clone-"
@@ -626,7 +630,7 @@ int main(int argc, char** argv) {
       }
       v.tmpl = *t;
     }
-    if (name == "oci-relay") {
+    if (name == "oci-relay" || name == "oci-relay-threads") {
       v.tmpl.command = {"/usr/bin/prewarm-httpd", "--root", "/srv/content", "--listen",
                         "127.0.0.1:8080"};
       v.tmpl.app_port = 8080;
@@ -634,6 +638,10 @@ int main(int argc, char** argv) {
     if (name == "oci" || name == "oci-image" || name == "oci-relay" ||
         name.starts_with("oci-api")) {
       v.runtime = std::make_unique<agent::oci::OciRuntime>(oci, runner);
+    } else if (name == "oci-relay-threads") {  // the relay without the kernel's sockmap
+      agent::oci::OciOptions o = oci;
+      o.relay.kernel_splice = false;
+      v.runtime = std::make_unique<agent::oci::OciRuntime>(o, runner);
     } else if (name == "oci-unhardened" || name == "oci-no-seccomp" || name == "oci-no-userns" ||
                name == "oci-seccomp-runtime") {
       agent::oci::OciOptions o = oci;
@@ -810,7 +818,8 @@ int main(int argc, char** argv) {
     }
   }
   if (status == 0 && args->wrk_seconds > 0) {
-    if (auto st = LoadTest(variants, {"oci", "oci-relay"}, args->wrk_seconds, 3, runner);
+    if (auto st = LoadTest(variants, {"oci", "oci-relay", "oci-relay-threads"}, args->wrk_seconds,
+                           3, runner);
         !st.ok()) {
       fmt::print(stderr, "wrk: {}\n", st.ToString());
       status = 1;
@@ -1032,11 +1041,11 @@ int main(int argc, char** argv) {
         v.name, v.wrk.size(), args->wrk_seconds, Percentile(rps, 0.5), Percentile(rps, 0.0),
         Percentile(p99, 0.5));
   }
-  if (load.count("oci") && load.count("oci-relay")) {
+  for (const char* relay : {"oci-relay", "oci-relay-threads"}) {
+    if (!load.count("oci") || !load.count(relay)) continue;
     fmt::print(
-        "ratio oci-relay / oci (own-port relay vs socket activation): requests/s {:.2f}, p99 "
-        "{:.2f}\n",
-        load["oci-relay"].first / load["oci"].first, load["oci-relay"].second / load["oci"].second);
+        "ratio {} / oci (own-port relay vs socket activation): requests/s {:.2f}, p99 {:.2f}\n",
+        relay, load[relay].first / load["oci"].first, load[relay].second / load["oci"].second);
   }
   for (const char* peer :
        {"oci-unhardened", "oci-no-seccomp", "oci-no-userns", "oci-seccomp-runtime"}) {

@@ -95,6 +95,10 @@ absl::Status ReadOciHardening(const YamlReader& rt, AgentConfig& c) {
   ASSIGN_OR_RETURN(int64_t base, rt.Int("userns_base", 1000000, 65536,
                                         (int64_t{1} << 32) - int64_t{oci::kIdBlockSize}));
   c.userns_base = static_cast<uint32_t>(base);
+  ASSIGN_OR_RETURN(c.relay, rt.String("relay", "kernel"));
+  if (c.relay != "kernel" && c.relay != "threads") {
+    return rt.Error("relay", fmt::format("'{}' is not a relay mode (kernel, threads)", c.relay));
+  }
   return absl::OkStatus();
 }
 
@@ -121,10 +125,16 @@ absl::Status ReadQemuMemory(const YamlReader& rt, AgentConfig& c) {
 absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
   ASSIGN_OR_RETURN(auto rt, r.Map("runtime"));
   if (rt) {
-    RETURN_IF_ERROR(rt->CheckKnown(
-        {"kind", "binary", "state_dir", "cache_dir", "accel", "kernel_package", "forward_port",
-         "snapshot", "network", "bridge", "guest_network", "jail", "tb_size_mb",
-         "restore_tb_size_mb", "thp", "capstone", "seccomp", "userns", "userns_base"}));
+    RETURN_IF_ERROR(rt->CheckKnown({"kind",          "binary",
+                                    "state_dir",     "cache_dir",
+                                    "accel",         "kernel_package",
+                                    "forward_port",  "snapshot",
+                                    "network",       "bridge",
+                                    "guest_network", "jail",
+                                    "tb_size_mb",    "restore_tb_size_mb",
+                                    "thp",           "capstone",
+                                    "seccomp",       "userns",
+                                    "userns_base",   "relay"}));
     ASSIGN_OR_RETURN(c.runtime, rt->String("kind", "oci"));
     if (c.runtime != "oci" && c.runtime != "qemu" && c.runtime != "fake") {
       return rt->Error("kind", fmt::format("'{}' is not a runtime (oci, qemu, fake)", c.runtime));

@@ -155,6 +155,20 @@ TEST(AgentConfigTest, QemuTranslationBuffersAndHugePages) {
   }
 }
 
+TEST(AgentConfigTest, TheOwnPortRelayIsTheKernelsUnlessToldOtherwise) {
+  auto c = Parse(kAgent);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->relay, "kernel");
+  c = Parse(std::string(kAgent) + "runtime: {kind: oci, relay: threads}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->relay, "threads");
+  EXPECT_NE(Parse(std::string(kAgent) + "runtime: {relay: ebpf}\n")
+                .status()
+                .message()
+                .find("runtime.relay"),
+            std::string::npos);
+}
+
 TEST(AgentConfigTest, OciIsHardenedByDefaultAndSaysSoWhenTurnedOff) {
   auto c = Parse(kAgent);
   ASSERT_TRUE(c.ok()) << c.status();

@@ -51,6 +51,7 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
     opts.seccomp_exec = agent::SelfBinaryDir() + "/prewarm-seccomp-exec";
     opts.userns = config.userns == "private";
     opts.userns_base = config.userns_base;
+    opts.relay.kernel_splice = config.relay == "kernel";
     opts.output_bytes = config.output_bytes;
     p->runtime_ = std::make_unique<agent::oci::OciRuntime>(opts, p->runner_);
   } else if (config.runtime == "qemu") {

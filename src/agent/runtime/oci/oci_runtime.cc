@@ -284,7 +284,8 @@ absl::Status OciInstance::Start(int listen_fd) {
   SpawnOptions opts;
   if (relay_mode()) {
     // The app listens on its own port: the agent keeps the socket and relays into it.
-    ASSIGN_OR_RETURN(relay_, OwnPortRelay::Start(listen_fd, netns_, spec_.tmpl.app_port));
+    ASSIGN_OR_RETURN(
+        relay_, OwnPortRelay::Start(listen_fd, netns_, spec_.tmpl.app_port, rt_.options_.relay));
     opts.argv = rt_.RuncCommand({"run", "--bundle", dir_, cid_});
   } else {
     opts.argv = rt_.RuncCommand({"run", "--preserve-fds", "1", "--bundle", dir_, cid_});

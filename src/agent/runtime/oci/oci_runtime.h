@@ -55,6 +55,7 @@
 #include "agent/runtime/cgroup.h"
 #include "agent/runtime/oci/id_block.h"
 #include "agent/runtime/oci/mounter.h"
+#include "agent/runtime/oci/relay.h"
 #include "common/process.h"
 
 namespace prewarm::agent::oci {
@@ -95,6 +96,7 @@ struct OciOptions {
   uint32_t userns_base = 1000000;  // first host id handed out
   std::string userns_lock_dir = "/run/prewarm/userns";  // host-wide: one per machine
   uint64_t output_bytes = kDefaultOutputBytes;          // workload output kept per instance
+  RelayOptions relay;  // apps on their own port (TemplateSpec::app_port): the agent's relay
 };
 
 class OciRuntime final : public Runtime {
