@@ -34,6 +34,7 @@ agent::qemu::QemuOptions QemuOptionsFor(const agent::AgentConfig& config) {
   opts.capstone_off_lib = agent::SelfBinaryDir() + "/libprewarm-capstone-off.so";
   opts.jailer = agent::SelfBinaryDir() + "/prewarm-qemu-jail";
   opts.jail_id_base = config.userns_base;
+  opts.relay_kernel_splice = config.relay == "kernel";
   return opts;
 }
 

@@ -212,27 +212,35 @@ struct OwnPortRelay::Conn {
   Clock::time_point retry_at;
 };
 
-OwnPortRelay::OwnPortRelay(ScopedFd listen, ScopedFd netns, ScopedFd stop, uint16_t port,
+OwnPortRelay::OwnPortRelay(ScopedFd listen, ScopedFd netns, ScopedFd stop, HostPort backend,
                            RelayOptions options)
     : listen_(std::move(listen)),
       netns_(std::move(netns)),
       stop_(std::move(stop)),
-      port_(port),
-      options_(options) {}
+      backend_(std::move(backend)),
+      options_(std::move(options)) {}
 
 absl::StatusOr<std::unique_ptr<OwnPortRelay>> OwnPortRelay::Start(int listen_fd,
                                                                   const std::string& netns_path,
                                                                   uint16_t port,
                                                                   RelayOptions options) {
   if (port == 0) return absl::InvalidArgumentError("relay: no app port");
-  ScopedFd listen(::fcntl(listen_fd, F_DUPFD_CLOEXEC, 3));
-  if (!listen.valid()) return ErrnoStatus(errno, "dup listening socket");
   ScopedFd netns(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!netns.valid()) return ErrnoStatus(errno, "open " + netns_path);
+  return Start(listen_fd, HostPort{IpAddr::V4(INADDR_LOOPBACK), port}, std::move(netns),
+               std::move(options));
+}
+
+absl::StatusOr<std::unique_ptr<OwnPortRelay>> OwnPortRelay::Start(int listen_fd, HostPort backend,
+                                                                  ScopedFd netns,
+                                                                  RelayOptions options) {
+  if (backend.port == 0) return absl::InvalidArgumentError("relay: no backend port");
+  ScopedFd listen(::fcntl(listen_fd, F_DUPFD_CLOEXEC, 3));
+  if (!listen.valid()) return ErrnoStatus(errno, "dup listening socket");
   ScopedFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop.valid()) return ErrnoStatus(errno, "eventfd");
-  std::unique_ptr<OwnPortRelay> r(
-      new OwnPortRelay(std::move(listen), std::move(netns), std::move(stop), port, options));
+  std::unique_ptr<OwnPortRelay> r(new OwnPortRelay(std::move(listen), std::move(netns),
+                                                   std::move(stop), std::move(backend), options));
   const int threads = std::max(1, options.threads);
   bool kernel = options.kernel_splice;
   for (int i = 0; i < threads; ++i) {
@@ -252,13 +260,13 @@ absl::StatusOr<std::unique_ptr<OwnPortRelay>> OwnPortRelay::Start(int listen_fd,
     }
     r->shards_.push_back(std::move(shard));
   }
-  // Each thread joins the instance's network namespace before it relays anything, so the
-  // sockets it makes to the app are made in there.
+  // Each thread joins the backend's network namespace before it relays anything, so the
+  // sockets it makes to the backend are made in there.
   int err = 0;
   for (size_t i = 0; i < r->shards_.size() && err == 0; ++i) {
     std::atomic<int> joined{-1};
     r->shards_[i]->thread = std::thread([raw = r.get(), i, &joined] {
-      if (::setns(raw->netns_.get(), CLONE_NEWNET) != 0) {
+      if (raw->netns_.valid() && ::setns(raw->netns_.get(), CLONE_NEWNET) != 0) {
         joined = errno;
         joined.notify_one();
         return;
@@ -270,7 +278,7 @@ absl::StatusOr<std::unique_ptr<OwnPortRelay>> OwnPortRelay::Start(int listen_fd,
     joined.wait(-1);
     err = joined;
   }
-  if (err != 0) return ErrnoStatus(err, "setns into " + netns_path);  // ~OwnPortRelay joins
+  if (err != 0) return ErrnoStatus(err, "relay: setns");  // ~OwnPortRelay joins
   return r;
 }
 
@@ -286,18 +294,26 @@ OwnPortRelay::~OwnPortRelay() {
   }
 }
 
+bool OwnPortRelay::WaitReady() {
+  while (options_.ready && !options_.ready()) {
+    struct pollfd p = {stop_.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(options_.ready_interval.count())) > 0) return false;
+  }
+  open_ = true;
+  return true;
+}
+
 bool OwnPortRelay::Connect(Conn& c) {
-  struct sockaddr_in app = {};
-  app.sin_family = AF_INET;
-  app.sin_port = htons(port_);
-  app.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  c.app.reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  socklen_t len = 0;
+  const sockaddr_storage app = backend_.addr.ToSockaddr(backend_.port, &len);
+  c.app.reset(::socket(backend_.addr.is_v4() ? AF_INET : AF_INET6,
+                       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!c.app.valid()) return false;
   // What the relay forwards goes out at once: Nagle would hold a small second write (a
   // response's body after its header) for the peer's delayed ACK.
   int one = 1;
   ::setsockopt(c.app.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (::connect(c.app.get(), reinterpret_cast<sockaddr*>(&app), sizeof app) == 0 ||
+  if (::connect(c.app.get(), reinterpret_cast<const sockaddr*>(&app), len) == 0 ||
       errno == EINPROGRESS) {
     return true;  // writable once connected (or refused: SO_ERROR tells)
   }
@@ -323,6 +339,7 @@ void OwnPortRelay::Loop(size_t self) {
   Shard& me = *shards_[self];
   SockmapSplice* const splice = me.splice.get();
   const bool acceptor = self == 0;
+  if (acceptor && !WaitReady()) return;  // stopped before the gate opened
   if (!add(stop_.get(), EPOLLIN, &stop_mark) || !add(me.inbox.get(), EPOLLIN, &inbox_mark) ||
       (acceptor && !add(listen_.get(), EPOLLIN, &listen_mark)) ||
       (splice != nullptr && !add(splice->events_fd(), EPOLLIN, &splice_mark))) {

@@ -1,9 +1,13 @@
-// The own-port relay: for an app that listens on a port of its own inside the instance
-// (an OCI image's exposed port) instead of serving the socket it is handed (socket
-// activation). The agent keeps the instance's address and listening socket, so the cold
-// path is unchanged; the relay accepts each connection on that socket and splices it,
-// both ways and without copies through user space, to a connection it makes from inside
-// the instance's network namespace to 127.0.0.1:<app port>.
+// The agent's relay from an instance's listening socket to where its workload listens.
+// The agent keeps the instance's address and listening socket, so the cold path is
+// unchanged; the relay accepts each connection on that socket and relays it, both ways
+// and without copies through user space, to a connection it makes to the backend:
+// - under runc, for an app that listens on a port of its own inside the instance (an OCI
+//   image's exposed port) instead of serving the socket it is handed (socket
+//   activation): 127.0.0.1:<app port>, connected from inside the instance's network
+//   namespace;
+// - under QEMU, to the VM's host forward (slirp's, in the jail's network namespace) or its
+//   address on a tap, behind a gate (RelayOptions::ready) that opens once the guest listens.
 //
 // Once both sockets of a connection are established, the kernel relays it (a BPF sockmap,
 // sockmap_splice.h): no thread wakes per request. The relay then only watches for each
@@ -26,6 +30,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -54,12 +59,23 @@ struct RelayOptions {
   // Relay established connections in the kernel (BPF sockmap) where it can; false: always
   // through the relaying threads.
   bool kernel_splice = true;
+  // Until ready() first returns true (asked every `ready_interval`), nothing is accepted:
+  // clients wait in the listening socket's backlog (a QEMU's slirp forward accepts and
+  // resets what its guest does not take yet). It runs on the accepting thread, in the
+  // backend's network namespace, and may block for a while. Empty: open at once.
+  std::function<bool()> ready;
+  std::chrono::milliseconds ready_interval{20};
 };
 
 class OwnPortRelay {
  public:
   // Relays connections accepted on `listen_fd` (duplicated: the caller keeps its own) to
-  // 127.0.0.1:`port` inside the network namespace at `netns_path`.
+  // `backend`, connected from inside the network namespace `netns` (not valid: the
+  // caller's).
+  static absl::StatusOr<std::unique_ptr<OwnPortRelay>> Start(int listen_fd, HostPort backend,
+                                                             ScopedFd netns,
+                                                             RelayOptions options = {});
+  // An app's own port: 127.0.0.1:`port` inside the network namespace at `netns_path`.
   static absl::StatusOr<std::unique_ptr<OwnPortRelay>> Start(int listen_fd,
                                                              const std::string& netns_path,
                                                              uint16_t port,
@@ -69,6 +85,7 @@ class OwnPortRelay {
   OwnPortRelay(const OwnPortRelay&) = delete;
   OwnPortRelay& operator=(const OwnPortRelay&) = delete;
 
+  bool open() const { return open_.load(); }  // ready() passed: accepting
   uint64_t accepted() const { return accepted_.load(); }
   uint64_t relayed() const { return relayed_.load(); }      // connected to the app
   uint64_t refused() const { return refused_.load(); }      // the app's port never accepted
@@ -87,14 +104,18 @@ class OwnPortRelay {
     std::unique_ptr<SockmapSplice> splice;  // null: the kernel does not relay
     std::thread thread;
   };
-  OwnPortRelay(ScopedFd listen, ScopedFd netns, ScopedFd stop, uint16_t port, RelayOptions options);
+  OwnPortRelay(ScopedFd listen, ScopedFd netns, ScopedFd stop, HostPort backend,
+               RelayOptions options);
+  // The gate (RelayOptions::ready), on the accepting thread; false: stopped meanwhile.
+  bool WaitReady();
   // Shard `i`'s thread, in the instance's network namespace; shard 0 also accepts.
   void Loop(size_t i);
   // Starts (or retries) `c`'s connect to the app; false: `c` is finished (refused).
   bool Connect(Conn& c);
 
   ScopedFd listen_, netns_, stop_;  // stop_: an eventfd, readable once stopping
-  uint16_t port_;
+  HostPort backend_;
+  std::atomic<bool> open_{false};
   RelayOptions options_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<int> active_{0};  // connections held, all shards

@@ -408,6 +408,127 @@ TEST_P(RelayTest, BadArgumentsAreErrors) {
   EXPECT_FALSE(CreateNetns(netns_).ok());  // exists already
 }
 
+// The gate (RelayOptions::ready), as the QEMU runtime uses it: a backend in the caller's own
+// network namespace, which accepts and resets until its guest listens, so nothing is
+// accepted from the instance's socket before ready() says so.
+ScopedFd ConnectTo(const IpAddr& addr, uint16_t port) {
+  ScopedFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  socklen_t len = 0;
+  sockaddr_storage ss = addr.ToSockaddr(port, &len);
+  EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len), 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+uint16_t PortOf(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+}
+
+// A backend that answers each connection with "echo:" + everything it read, then closes.
+class EchoServer {
+ public:
+  explicit EchoServer(ScopedFd listening) : fd_(std::move(listening)) {
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = ::accept(fd_.get(), nullptr, nullptr);
+        if (c < 0) return;
+        std::string in = ReadAll(c);
+        if (in == "quit") {
+          ::close(c);
+          return;
+        }
+        std::string out = "echo:" + in;
+        (void)!::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+        ::close(c);
+      }
+    });
+  }
+  ~EchoServer() {
+    ::shutdown(fd_.get(), SHUT_RDWR);
+    thread_.join();
+  }
+
+ private:
+  ScopedFd fd_;
+  std::thread thread_;
+};
+
+TEST(RelayGateTest, ClientsWaitInTheBacklogUntilReadyThenRelayBothWays) {
+  const IpAddr lo = IpAddr::V4(0x7F000001);
+  auto listen = ListenTcp(lo, 0);
+  ASSERT_TRUE(listen.ok());
+  const uint16_t front_port = PortOf(listen->get());
+  // The backend's port is the kernel's choice; nothing accepts on it until `ready`.
+  auto back_listen = ListenTcp(lo, 0);
+  ASSERT_TRUE(back_listen.ok()) << back_listen.status();
+  const uint16_t back_port = PortOf(back_listen->get());
+
+  std::atomic<bool> ready{false};
+  RelayOptions o;
+  o.ready = [&] { return ready.load(); };
+  auto relay = OwnPortRelay::Start(listen->get(), HostPort{lo, back_port}, ScopedFd(), o);
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  // A client connects (kernel backlog) and sends before the backend exists.
+  ScopedFd early = ConnectTo(lo, front_port);
+  ASSERT_EQ(::send(early.get(), "early", 5, 0), 5);
+  ::shutdown(early.get(), SHUT_WR);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE((*relay)->open());
+  EXPECT_EQ((*relay)->accepted(), 0u);
+  // The relay has not connected to the backend before it is ready.
+  pollfd pending{back_listen->get(), POLLIN, 0};
+  EXPECT_EQ(::poll(&pending, 1, 0), 0);
+  EchoServer server(std::move(*back_listen));
+  ready = true;
+  EXPECT_EQ(ReadAll(early.get()), "echo:early");
+  EXPECT_TRUE((*relay)->open());
+  // A large body crosses both ways intact.
+  std::string big(1 << 20, 'x');
+  for (size_t i = 0; i < big.size(); i += 997) big[i] = static_cast<char>('a' + i % 26);
+  ScopedFd c = ConnectTo(lo, front_port);
+  std::thread writer([&] {
+    size_t off = 0;
+    while (off < big.size()) {
+      ssize_t n = ::send(c.get(), big.data() + off, big.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      off += static_cast<size_t>(n);
+    }
+    ::shutdown(c.get(), SHUT_WR);
+  });
+  std::string got = ReadAll(c.get());
+  writer.join();
+  EXPECT_EQ(got.size(), big.size() + 5);
+  EXPECT_TRUE(got == "echo:" + big);
+  relay->reset();
+  ScopedFd q = ConnectTo(lo, back_port);
+  (void)!::send(q.get(), "quit", 4, 0);
+  ::shutdown(q.get(), SHUT_WR);
+}
+
+TEST(RelayGateTest, StoppingWhileTheGateIsShutReturns) {
+  const IpAddr lo = IpAddr::V4(0x7F000001);
+  auto listen = ListenTcp(lo, 0);
+  ASSERT_TRUE(listen.ok());
+  RelayOptions o;
+  o.ready = [] { return false; };
+  auto relay = OwnPortRelay::Start(listen->get(), HostPort{lo, 9}, ScopedFd(), o);
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  EXPECT_FALSE((*relay)->open());
+  relay->reset();  // joins; must not hang
+}
+
 INSTANTIATE_TEST_SUITE_P(KernelOrThreads, RelayTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& p) {
                            return p.param ? "kernel" : "threads";

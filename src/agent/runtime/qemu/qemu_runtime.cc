@@ -18,8 +18,8 @@
 #include <thread>
 
 #include "agent/layers.h"
+#include "agent/runtime/oci/relay.h"
 #include "agent/runtime/qemu/console_watch.h"
-#include "agent/runtime/qemu/forwarder.h"
 #include "agent/runtime/qemu/qmp.h"
 #include "agent/runtime/qemu/tap.h"
 #include "fmt/format.h"
@@ -180,11 +180,14 @@ class QemuInstance final : public RuntimeInstance {
       if (!netns.valid())
         return ErrnoStatus(errno, fmt::format("{}: the jail's network namespace", spec_.id));
     }
+    oci::RelayOptions relay;
+    relay.connect_timeout = std::chrono::seconds(10);
+    relay.ready = ready;
     // A console-driven gate waits in ready() itself: ask again at once.
-    forwarder_ = std::make_unique<TcpForwarder>(listen_fd, HostPort{addr, port}, ready,
-                                                std::move(netns), std::chrono::seconds(10),
-                                                std::chrono::milliseconds(console_ ? 1 : 20));
-    RETURN_IF_ERROR(forwarder_->Start());
+    relay.ready_interval = std::chrono::milliseconds(console_ ? 1 : 20);
+    relay.kernel_splice = rt_.options_.relay_kernel_splice;
+    ASSIGN_OR_RETURN(forwarder_, oci::OwnPortRelay::Start(listen_fd, HostPort{addr, port},
+                                                          std::move(netns), std::move(relay)));
     serving_ = true;
     return absl::OkStatus();
   }
@@ -332,8 +335,7 @@ class QemuInstance final : public RuntimeInstance {
   absl::Status Destroy() override {
     if (destroyed_) return absl::OkStatus();
     destroyed_ = true;
-    if (forwarder_) forwarder_->Stop();
-    forwarder_.reset();
+    forwarder_.reset();  // stops accepting, closes the relayed connections
     console_.reset();
     absl::Status st = absl::OkStatus();
     if (pid_ > 0 && !PollExit()) {
@@ -369,8 +371,8 @@ class QemuInstance final : public RuntimeInstance {
   bool destroyed_ = false;
   bool serving_ = false;  // Start() is done: console.log is trimmed to the output cap
   bool trim_warned_ = false;
-  std::unique_ptr<TcpForwarder> forwarder_;
-  IpAddr guest_address_;  // network: tap
+  std::unique_ptr<oci::OwnPortRelay> forwarder_;  // the instance's socket -> the VM
+  IpAddr guest_address_;                          // network: tap
   // While it starts: the serial console (identity out, markers in), until the gate opens.
   std::shared_ptr<ConsoleWatch> console_;
   StartPhases phases_;

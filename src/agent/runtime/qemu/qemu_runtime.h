@@ -35,7 +35,7 @@
 // exec and scheduler/affinity changes. What QEMU cannot open by path in there comes as a
 // descriptor: the template's guest RAM (a sealed memfd, fd 4), the saved device state
 // (QMP getfd), a tap (fd 3). Under slirp its host forward listens in the jail's network
-// namespace (loopback only): the forwarder's thread joins that namespace to connect. A
+// namespace (loopback only): the relay's thread joins that namespace to connect. A
 // tap is opened in the host's namespace and passed in, so the guest's traffic never
 // touches the jail's namespace. The accelerator probe boots (Prepare()) run in the same
 // jail, as the template VMs' user.
@@ -54,7 +54,7 @@
 //           share the host in the template's proportions.
 // Networking: slirp (`restrict=on`: the guest reaches nothing) with one host forward from
 // <instance address>:forward_port to the workload's port; the agent's listening socket
-// on <instance address>:<port> is relayed to it (forwarder.h). Or network: tap: the
+// on <instance address>:<port> is relayed to it (oci/relay.h). Or network: tap: the
 // guest on a tap of an isolated bridge at <guest address>:<port> (tap.h), relayed the
 // same way; its address, gateway and MAC come with its identity line ("go <seed> <id>
 // <address>/<prefix> <gateway> <mac>"), which a tap guest waits for even on a cold boot.
@@ -154,6 +154,9 @@ struct QemuOptions {
   // With the jail, each QEMU's cgroup (see above). false: QEMU stays in the agent's
   // cgroup, unlimited (bench/instance_start's peer for the cost of the cgroup step).
   bool cgroup = true;
+  // The relay from the instance's socket to the VM (oci/relay.h): established connections
+  // relayed by the kernel (BPF sockmap) where it can; false: by the relay's thread.
+  bool relay_kernel_splice = true;
   std::string cgroup_parent = "prewarm";
   std::string cgroup_root = "/sys/fs/cgroup";
 };
