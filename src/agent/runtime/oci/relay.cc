@@ -77,51 +77,41 @@ Moved StepKernel(Direction& d) {
 
 constexpr size_t kChunk = 1 << 16;
 
-// A direction taken back from the kernel: once what the kernel handed on is in dst, reads
-// src and writes dst.
-Moved StepCopy(Direction& d, const SockmapSplice& splice) {
+// Reads from src into the direction's buffer, the pipe or (taken back from the kernel)
+// `copy`: bytes read, 0 at EOF, -1 with errno.
+ssize_t Fill(Direction& d) {
+  if (d.copy == nullptr) {
+    return ::splice(d.src, nullptr, d.pipe_w.get(), nullptr, kChunk - d.buffered,
+                    SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+  }
+  ssize_t n = ::read(d.src, d.copy.get(), kChunk);  // only when `copy` is empty
+  if (n > 0) d.copy_off = 0;
+  return n;
+}
+
+// Writes the buffer's bytes to dst: bytes written, -1 with errno.
+ssize_t Drain(Direction& d) {
+  if (d.copy == nullptr) {
+    return ::splice(d.pipe_r.get(), nullptr, d.dst, nullptr, d.buffered,
+                    SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+  }
+  ssize_t n = ::send(d.dst, d.copy.get() + d.copy_off, d.buffered, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n > 0) d.copy_off += static_cast<size_t>(n);
+  return n;
+}
+
+// Moves what it can without blocking. A direction taken back from the kernel first waits
+// until dst has every byte the kernel handed on, then reads and writes.
+Moved Step(Direction& d, const SockmapSplice* splice) {
+  if (d.kernel) return StepKernel(d);
   if (d.settling) {
-    if (SockmapSplice::Taken(d.dst) < splice.Moved(d.cookie)) return Moved::kWaiting;
+    if (SockmapSplice::Taken(d.dst) < splice->Moved(d.cookie)) return Moved::kWaiting;
     d.settling = false;
   }
   bool moved = false;
-  if (!d.eof && d.buffered == 0) {
-    ssize_t n = ::read(d.src, d.copy.get(), kChunk);
-    if (n > 0) {
-      d.buffered = static_cast<size_t>(n);
-      d.copy_off = 0;
-      moved = true;
-    } else if (n == 0) {
-      d.eof = moved = true;
-    } else if (errno != EAGAIN && errno != EINTR) {
-      return Moved::kBroken;
-    }
-  }
-  if (d.buffered > 0) {
-    ssize_t n = ::send(d.dst, d.copy.get() + d.copy_off, d.buffered, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      d.buffered -= static_cast<size_t>(n);
-      d.copy_off += static_cast<size_t>(n);
-      moved = true;
-    } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-      return Moved::kBroken;
-    }
-  }
-  if (d.eof && d.buffered == 0 && !d.done) {
-    ::shutdown(d.dst, SHUT_WR);
-    d.done = moved = true;
-  }
-  return moved ? Moved::kSome : Moved::kNothing;
-}
-
-// Moves what it can without blocking.
-Moved Step(Direction& d, const SockmapSplice* splice) {
-  if (d.kernel) return StepKernel(d);
-  if (d.copy != nullptr) return StepCopy(d, *splice);
-  bool moved = false;
-  if (!d.eof && d.buffered < kChunk) {
-    ssize_t n = ::splice(d.src, nullptr, d.pipe_w.get(), nullptr, kChunk - d.buffered,
-                         SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+  const bool room = d.copy == nullptr ? d.buffered < kChunk : d.buffered == 0;
+  if (!d.eof && room) {
+    ssize_t n = Fill(d);
     if (n > 0) {
       d.buffered += static_cast<size_t>(n);
       moved = true;
@@ -132,8 +122,7 @@ Moved Step(Direction& d, const SockmapSplice* splice) {
     }
   }
   if (d.buffered > 0) {
-    ssize_t n = ::splice(d.pipe_r.get(), nullptr, d.dst, nullptr, d.buffered,
-                         SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    ssize_t n = Drain(d);
     if (n > 0) {
       d.buffered -= static_cast<size_t>(n);
       moved = true;
