@@ -211,8 +211,8 @@ struct TemplateSnapshot {
   double boot_s = 0, save_s = 0;
 };
 
-// Where the time of one instance's Start() went, up to the forwarder opening to clients
-// (bench/instance_start prints them). Milliseconds from the previous step; 0 for steps a
+// Where the time of one instance's Start() went, up to the relay (the "forwarder") opening to
+// clients (bench/instance_start prints them). Milliseconds from the previous step; 0 for steps a
 // start does not take (a cold boot has no restore or identity unless on a tap).
 struct StartPhases {
   bool restored = false;
@@ -251,7 +251,7 @@ class VmSpawner {
 
 // The port the guest's workload listens on: the template's own app port (an OCI image's
 // exposed port), else the instance's port, which prewarm-guest-activate binds for it.
-// slirp's host forward (or, on a tap, the forwarder) goes to it.
+// slirp's host forward (or, on a tap, the agent's relay) goes to it.
 uint16_t GuestPort(const InstanceSpec& spec);
 
 // What the guest runs for `spec` (GuestWorkload), but for its disks (layers, install):
