@@ -632,6 +632,7 @@ void Agent::Finish(Instance& inst, v1::InstanceState final_state, const std::str
       ended_output_.emplace_back(inst.id, *std::move(out));
       if (ended_output_.size() > kEndedOutputsKept) ended_output_.pop_front();
     }
+    CountRelayed(inst);
     absl::Status st = inst.runtime->Destroy();
     if (!st.ok()) spdlog::warn("instance {}: destroy: {}", inst.id, st.message());
   }
@@ -703,6 +704,19 @@ void Agent::RefillStandby() {
   }
 }
 
+void Agent::CountRelayed(Instance& inst) {
+  const RelayCounts now = inst.runtime->Relayed();
+  RelayCounts& was = inst.relay_counted;
+  if (now == was) return;
+  std::lock_guard<std::mutex> l(metrics_mu_);
+  RelayCounts& sum = counters_[inst.tmpl].relay;
+  sum.relayed += now.relayed - was.relayed;
+  sum.in_kernel += now.in_kernel - was.in_kernel;
+  sum.refused += now.refused - was.refused;
+  sum.held_back += now.held_back - was.held_back;
+  was = now;
+}
+
 void Agent::Publish() {
   RefillStandby();
   std::map<IpAddr, uint32_t> conns = CountEstablished(config_.port);
@@ -713,6 +727,7 @@ void Agent::Publish() {
   for (auto& [id, inst] : instances_) {
     if (inst.runtime && inst.state == v1::INSTANCE_STATE_READY) {
       inst.memory_bytes = inst.runtime->Usage().memory_bytes;
+      CountRelayed(inst);
       probe.push_back(ProbeTarget{id, inst.address, templates_.at(inst.tmpl).spec.probe_path});
     }
     v1::InstanceStatus* st = s.add_instances();

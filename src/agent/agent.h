@@ -183,6 +183,7 @@ class Agent {
     bool probe_ok = false;
     int probe_failures = 0;
     uint64_t memory_bytes = 0;
+    RelayCounts relay_counted;  // runtime->Relayed() as last added to the metrics
     v1::FailureKind failure = v1::FAILURE_KIND_UNSPECIFIED;
     std::vector<std::string> preload_missing;  // the origin did not have them
     PreloadedContent preloaded;                // fetched into its scratch: a report is a hit
@@ -269,6 +270,8 @@ class Agent {
   bool EvictColdest(Instance& inst, const std::set<std::string>& keep);
   // Publishes the change of inst.preloaded.bytes() to the scratch bytes gauge.
   void SyncScratchBytes(Instance& inst);
+  // Adds what the instance's relay did since the last call to its template's counters.
+  void CountRelayed(Instance& inst);
   void CheckExits();
   void ReapWorkers();
   void Finish(Instance& inst, v1::InstanceState final_state, const std::string& detail,
@@ -300,6 +303,7 @@ class Agent {
     // Served requests reported by the template's instances, and those whose content had
     // been preloaded into the instance that served it.
     uint64_t preload_requests = 0, preload_hits = 0;
+    RelayCounts relay;  // the relay's connections, summed over the template's instances
     HistogramData start_seconds{buckets::kInstanceStart};  // create -> ready
     ReportCounters reports;
   };

@@ -110,6 +110,19 @@ std::string Agent::RenderMetrics() const {
     m.Add(c.reports.invalid, with({{"template", t}, {"result", "invalid"}}));
     m.Add(c.reports.overflow, with({{"template", t}, {"result", "overflow"}}));
   }
+  m.Counter("prewarm_agent_relay_connections_total",
+            "Connections the agent's relay carried to a workload that listens behind it (own "
+            "port, QEMU), by path: kernel (both ways by a BPF sockmap), threads (through the "
+            "relay's thread), refused (the workload's port never accepted).");
+  for (const auto& [t, c] : counters_) {
+    m.Add(c.relay.in_kernel, with({{"template", t}, {"path", "kernel"}}));
+    m.Add(c.relay.relayed - c.relay.in_kernel, with({{"template", t}, {"path", "threads"}}));
+    m.Add(c.relay.refused, with({{"template", t}, {"path", "refused"}}));
+  }
+  m.Counter("prewarm_agent_relay_held_back_total",
+            "Directions of kernel-relayed connections taken back by the relay's thread because "
+            "their receiver fell more than 4 MiB behind.");
+  for (const auto& [t, c] : counters_) m.Add(c.relay.held_back, with({{"template", t}}));
   m.Histogram("prewarm_agent_instance_start_seconds",
               "Instance start time, create to the first readiness probe that passed.");
   for (const auto& [t, c] : counters_) m.Add(c.start_seconds, with({{"template", t}}));

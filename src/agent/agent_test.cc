@@ -352,6 +352,43 @@ TEST_F(AgentTest, MetricsCountStartsFailuresStopsPreloadsAndStartTimes) {
   EXPECT_TRUE(st.ok()) << st;
 }
 
+// What the relay in front of an instance's workload did reaches /metrics while it runs, and
+// what it did after the last heartbeat when it ends.
+TEST_F(AgentTest, TheRelaysConnectionsAreCountedByPathAcrossAnInstancesLife) {
+  StartAgent();
+  Record();
+  Create("i1", "127.78.9.1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_READY));
+  ASSERT_TRUE(
+      runtime_.SetRelayed("i1", {.relayed = 5, .in_kernel = 3, .refused = 1, .held_back = 1}));
+  const std::string l = "node=\"fra-test\",region=\"frankfurt\",template=\"static\"";
+  std::string text =
+      WaitForMetric("prewarm_agent_relay_connections_total{" + l + ",path=\"kernel\"} 3\n");
+  for (const std::string& line : {
+           "prewarm_agent_relay_connections_total{" + l + ",path=\"kernel\"} 3\n",
+           "prewarm_agent_relay_connections_total{" + l + ",path=\"threads\"} 2\n",
+           "prewarm_agent_relay_connections_total{" + l + ",path=\"refused\"} 1\n",
+           "prewarm_agent_relay_held_back_total{" + l + "} 1\n",
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  }
+  ASSERT_TRUE(
+      runtime_.SetRelayed("i1", {.relayed = 8, .in_kernel = 4, .refused = 1, .held_back = 2}));
+  Destroy("i1");
+  ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_GONE));
+  text = agent_->RenderMetrics();
+  for (const std::string& line : {
+           "prewarm_agent_relay_connections_total{" + l + ",path=\"kernel\"} 4\n",
+           "prewarm_agent_relay_connections_total{" + l + ",path=\"threads\"} 4\n",
+           "prewarm_agent_relay_held_back_total{" + l + "} 2\n",
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  }
+  if (PromtoolPath().empty()) GTEST_SKIP() << "promtool is not installed";
+  absl::Status st = PromtoolCheckMetrics(text);
+  EXPECT_TRUE(st.ok()) << st;
+}
+
 TEST_F(AgentTest, AnExitIsPublishedAtOnceNotAtTheNextHeartbeat) {
   // Time stands still, so no heartbeat is ever due, and health probes are off: after the
   // kill, the only reason to publish is the instance's change of state.

@@ -46,6 +46,14 @@ class FakeInstance final : public RuntimeInstance {
     return std::nullopt;
   }
   ResourceUsage Usage() override { return {1 << 20, 1}; }
+  RelayCounts Relayed() const override {
+    std::lock_guard<std::mutex> l(relayed_mu_);
+    return relayed_;
+  }
+  void SetRelayed(const RelayCounts& c) {
+    std::lock_guard<std::mutex> l(relayed_mu_);
+    relayed_ = c;
+  }
   absl::StatusOr<OutputTail> Output() override { return output_.Read(); }
   // What the workload writes to its stdout.
   absl::Status Write(std::string_view data) { return output_.Append(data); }
@@ -72,6 +80,9 @@ class FakeInstance final : public RuntimeInstance {
   }
 
  private:
+  mutable std::mutex relayed_mu_;
+  RelayCounts relayed_;  // guarded by relayed_mu_
+
   void Serve() {
     const auto serving_since = std::chrono::steady_clock::now();
     // Reports what it served, as prewarm-httpd does.
@@ -151,6 +162,14 @@ absl::Status FakeRuntime::Write(const std::string& id, std::string_view data) {
   auto it = instances_.find(id);
   if (it == instances_.end()) return absl::NotFoundError("no live instance " + id);
   return it->second->Write(data);
+}
+
+bool FakeRuntime::SetRelayed(const std::string& id, const RelayCounts& counts) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = instances_.find(id);
+  if (it == instances_.end()) return false;
+  it->second->SetRelayed(counts);
+  return true;
 }
 
 bool FakeRuntime::Kill(const std::string& id) {

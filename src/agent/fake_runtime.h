@@ -33,6 +33,8 @@ class FakeRuntime final : public Runtime {
   // The workload of instance `id` writes `data` to its stdout (kept as a runtime keeps it:
   // within output_bytes; it writes an access-log line per request itself).
   absl::Status Write(const std::string& id, std::string_view data);
+  // What the relay in front of instance `id` reports from now on (RuntimeInstance::Relayed).
+  bool SetRelayed(const std::string& id, const RelayCounts& counts);
   int live() const { return live_.load(); }
   // Instance id -> InstanceSpec::slot of the live instances. Create() refuses a slot a
   // live instance holds, as the oci runtime does.

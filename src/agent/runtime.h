@@ -76,6 +76,15 @@ struct ResourceUsage {
   uint32_t pids = 0;
 };
 
+// Connections the agent's relay (runtime/oci/relay.h) took for an instance so far.
+struct RelayCounts {
+  uint64_t relayed = 0;    // connected to the workload
+  uint64_t in_kernel = 0;  // of those, relayed both ways by the kernel (BPF sockmap)
+  uint64_t refused = 0;    // the workload's port never accepted
+  uint64_t held_back = 0;  // ways taken back from the kernel (a receiver fell behind)
+  bool operator==(const RelayCounts&) const = default;
+};
+
 // One instance's resources on the node. Destroy() is idempotent and always safe; the
 // destructor calls it, so nothing an instance created outlives its handle.
 class RuntimeInstance {
@@ -91,6 +100,9 @@ class RuntimeInstance {
   // Non-blocking: the workload's exit status once it has exited, else nullopt.
   virtual std::optional<int> PollExit() = 0;
   virtual ResourceUsage Usage() = 0;
+  // What the agent's relay in front of the workload did (all zero where the workload
+  // serves the listening socket itself).
+  virtual RelayCounts Relayed() const { return {}; }
   // The agent's end of the instance's content-report socket (a bound, non-blocking unix
   // datagram socket the workload sends to; workload/content_report.h), valid until
   // Destroy(); -1 when the runtime gives its workloads no such socket (QEMU guests: a

@@ -109,6 +109,7 @@ class OciInstance final : public RuntimeInstance {
   absl::Status Start(int listen_fd) override;
   std::optional<int> PollExit() override;
   ResourceUsage Usage() override;
+  RelayCounts Relayed() const override { return relay_ ? relay_->counts() : RelayCounts{}; }
   absl::StatusOr<OutputTail> Output() override {
     return output_ ? output_->Read() : absl::StatusOr<OutputTail>(OutputTail{});
   }

@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/runtime.h"
 #include "agent/runtime/oci/sockmap_splice.h"
 #include "common/net.h"
 #include "common/status.h"
@@ -91,6 +92,9 @@ class OwnPortRelay {
   uint64_t refused() const { return refused_.load(); }      // the app's port never accepted
   uint64_t in_kernel() const { return in_kernel_.load(); }  // relayed both ways by the kernel
   uint64_t held_back() const { return held_back_.load(); }  // ways taken back from the kernel
+  RelayCounts counts() const {
+    return {relayed_.load(), in_kernel_.load(), refused_.load(), held_back_.load()};
+  }
   bool kernel_splice() const { return !shards_.empty() && shards_[0]->splice != nullptr; }
 
  private:

@@ -216,6 +216,8 @@ class QemuInstance final : public RuntimeInstance {
 
   // Memory is QEMU's proportional set size: a clone's pages shared with its template's
   // RAM file count by their share.
+  RelayCounts Relayed() const override { return forwarder_ ? forwarder_->counts() : RelayCounts{}; }
+
   ResourceUsage Usage() override {
     ResourceUsage u;
     if (pid_ <= 0 || exit_) return u;
