@@ -9,6 +9,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/fd_passing.h"
 #include "fmt/format.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -104,21 +105,7 @@ absl::Status QmpClient::SendFd(const std::string& name, int fd) {
 }
 
 absl::Status QmpClient::Send(const std::string& msg, int fd, const std::string& what) {
-  iovec iov{const_cast<char*>(msg.data()), msg.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr mh{};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  if (fd >= 0) {
-    mh.msg_control = control;
-    mh.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  }
-  if (::sendmsg(fd_.get(), &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) {
+  if (SendWithFd(fd_.get(), msg.data(), msg.size(), fd) != static_cast<ssize_t>(msg.size())) {
     return absl::UnavailableError(fmt::format("QMP {}: sendmsg: {}", what, std::strerror(errno)));
   }
   return absl::OkStatus();
