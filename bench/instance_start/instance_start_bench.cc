@@ -32,8 +32,10 @@
 // build the layers or pull and unpack the image, then the first create -> HTTP 200 (under
 // QEMU: erofs disks, the template's boot and snapshot, its first clone); and
 //   oci-relay    `static` with prewarm-httpd listening on its own port (--listen
-//                127.0.0.1:8080, TemplateSpec::app_port): the agent's relay in front,
-//                connections relayed by the kernel (BPF sockmap)
+//                127.0.0.1:8080, TemplateSpec::app_port), as the agent runs it by default:
+//                its bind() gets the instance's socket (port_handoff.h), nothing relays
+//   oci-relay-kernel  the same behind the agent's relay, connections relayed by the
+//                kernel (BPF sockmap; `runtime: {relay: kernel}`)
 //   oci-relay-threads  the same, relayed by the relay's thread (RelayOptions::kernel_splice
 //                false, the agent's `runtime: {relay: threads}`)
 // with --wrk SECONDS, Debian's wrk against one running instance of oci and of each relay
@@ -555,7 +557,7 @@ int main(int argc, char** argv) {
         stderr,
         "usage: %s [--n N] [--density K] [--variants oci,qemu-cold,qemu-restore,qemu-clone,oci-api,"
         "oci-api-install,qemu-api,qemu-api-install,oci-image,qemu-image,oci-relay,oci-relay-"
-        "threads,oci-unhardened,"
+        "kernel,oci-relay-threads,oci-unhardened,"
         "oci-no-"
         "seccomp,oci-no-userns,oci-seccomp-runtime,qemu-cold-nojail,qemu-clone-nojail,qemu-cold-"
         "nocgroup,qemu-clone-"
@@ -630,7 +632,7 @@ int main(int argc, char** argv) {
       }
       v.tmpl = *t;
     }
-    if (name == "oci-relay" || name == "oci-relay-threads") {
+    if (name.starts_with("oci-relay")) {
       v.tmpl.command = {"/usr/bin/prewarm-httpd", "--root", "/srv/content", "--listen",
                         "127.0.0.1:8080"};
       v.tmpl.app_port = 8080;
@@ -638,9 +640,10 @@ int main(int argc, char** argv) {
     if (name == "oci" || name == "oci-image" || name == "oci-relay" ||
         name.starts_with("oci-api")) {
       v.runtime = std::make_unique<agent::oci::OciRuntime>(oci, runner);
-    } else if (name == "oci-relay-threads") {  // the relay without the kernel's sockmap
+    } else if (name == "oci-relay-kernel" || name == "oci-relay-threads") {  // a relay instead
       agent::oci::OciOptions o = oci;
-      o.relay.kernel_splice = false;
+      o.port_handoff = false;
+      o.relay.kernel_splice = name == "oci-relay-kernel";
       v.runtime = std::make_unique<agent::oci::OciRuntime>(o, runner);
     } else if (name == "oci-unhardened" || name == "oci-no-seccomp" || name == "oci-no-userns" ||
                name == "oci-seccomp-runtime") {
@@ -818,8 +821,8 @@ int main(int argc, char** argv) {
     }
   }
   if (status == 0 && args->wrk_seconds > 0) {
-    if (auto st = LoadTest(variants, {"oci", "oci-relay", "oci-relay-threads"}, args->wrk_seconds,
-                           3, runner);
+    if (auto st = LoadTest(variants, {"oci", "oci-relay", "oci-relay-kernel", "oci-relay-threads"},
+                           args->wrk_seconds, 3, runner);
         !st.ok()) {
       fmt::print(stderr, "wrk: {}\n", st.ToString());
       status = 1;
@@ -1041,7 +1044,7 @@ int main(int argc, char** argv) {
         v.name, v.wrk.size(), args->wrk_seconds, Percentile(rps, 0.5), Percentile(rps, 0.0),
         Percentile(p99, 0.5));
   }
-  for (const char* relay : {"oci-relay", "oci-relay-threads"}) {
+  for (const char* relay : {"oci-relay", "oci-relay-kernel", "oci-relay-threads"}) {
     if (!load.count("oci") || !load.count(relay)) continue;
     fmt::print(
         "ratio {} / oci (own-port relay vs socket activation): requests/s {:.2f}, p99 {:.2f}\n",

@@ -11,9 +11,11 @@
 # Needs root (runc, mounts). Figures: bench/instance_start/README.md.
 #   sudo VARIANTS=qemu-clone,qemu-image bench/instance_start/oci_image.sh build/release 10 0 0
 # runs the same image under QEMU (qemu-image) against the `static` template's clones.
-# It also runs `oci-relay` (prewarm-httpd on its own port behind the agent's relay) and,
-# with WRK > 0, Debian's wrk against a socket-activated and a relayed instance in
-# alternating rounds (requests/s and p99, with the ratios).
+# It also runs `oci-relay` (prewarm-httpd on its own port, handed the instance's socket at
+# its bind(), the agent's default) and, with WRK > 0, Debian's wrk against a
+# socket-activated and an own-port instance in alternating rounds (requests/s and p99,
+# with the ratios); VARIANTS=oci,oci-relay,oci-relay-kernel,oci-relay-threads adds the
+# kernel's and the thread's relays.
 #   sudo bench/instance_start/oci_image.sh [BUILD_DIR] [N] [K] [WRK]
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)

@@ -714,6 +714,7 @@ void Agent::CountRelayed(Instance& inst) {
   sum.in_kernel += now.in_kernel - was.in_kernel;
   sum.refused += now.refused - was.refused;
   sum.held_back += now.held_back - was.held_back;
+  sum.handed += now.handed - was.handed;
   was = now;
 }
 

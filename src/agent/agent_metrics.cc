@@ -123,6 +123,10 @@ std::string Agent::RenderMetrics() const {
             "Directions of kernel-relayed connections taken back by the relay's thread because "
             "their receiver fell more than 4 MiB behind.");
   for (const auto& [t, c] : counters_) m.Add(c.relay.held_back, with({{"template", t}}));
+  m.Counter("prewarm_agent_port_handoffs_total",
+            "Binds of an own-port app's port answered with the instance's listening socket "
+            "(runc): the app then accepts its clients itself and nothing relays.");
+  for (const auto& [t, c] : counters_) m.Add(c.relay.handed, with({{"template", t}}));
   m.Histogram("prewarm_agent_instance_start_seconds",
               "Instance start time, create to the first readiness probe that passed.");
   for (const auto& [t, c] : counters_) m.Add(c.start_seconds, with({{"template", t}}));

@@ -369,11 +369,12 @@ TEST_F(AgentTest, TheRelaysConnectionsAreCountedByPathAcrossAnInstancesLife) {
            "prewarm_agent_relay_connections_total{" + l + ",path=\"threads\"} 2\n",
            "prewarm_agent_relay_connections_total{" + l + ",path=\"refused\"} 1\n",
            "prewarm_agent_relay_held_back_total{" + l + "} 1\n",
+           "prewarm_agent_port_handoffs_total{" + l + "} 0\n",
        }) {
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
   }
-  ASSERT_TRUE(
-      runtime_.SetRelayed("i1", {.relayed = 8, .in_kernel = 4, .refused = 1, .held_back = 2}));
+  ASSERT_TRUE(runtime_.SetRelayed(
+      "i1", {.relayed = 8, .in_kernel = 4, .refused = 1, .held_back = 2, .handed = 2}));
   Destroy("i1");
   ASSERT_TRUE(WaitFor("i1", v1::INSTANCE_STATE_GONE));
   text = agent_->RenderMetrics();
@@ -381,6 +382,7 @@ TEST_F(AgentTest, TheRelaysConnectionsAreCountedByPathAcrossAnInstancesLife) {
            "prewarm_agent_relay_connections_total{" + l + ",path=\"kernel\"} 4\n",
            "prewarm_agent_relay_connections_total{" + l + ",path=\"threads\"} 4\n",
            "prewarm_agent_relay_held_back_total{" + l + "} 2\n",
+           "prewarm_agent_port_handoffs_total{" + l + "} 2\n",
        }) {
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
   }

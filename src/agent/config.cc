@@ -95,9 +95,10 @@ absl::Status ReadOciHardening(const YamlReader& rt, AgentConfig& c) {
   ASSIGN_OR_RETURN(int64_t base, rt.Int("userns_base", 1000000, 65536,
                                         (int64_t{1} << 32) - int64_t{oci::kIdBlockSize}));
   c.userns_base = static_cast<uint32_t>(base);
-  ASSIGN_OR_RETURN(c.relay, rt.String("relay", "kernel"));
-  if (c.relay != "kernel" && c.relay != "threads") {
-    return rt.Error("relay", fmt::format("'{}' is not a relay mode (kernel, threads)", c.relay));
+  ASSIGN_OR_RETURN(c.relay, rt.String("relay", "handoff"));
+  if (c.relay != "handoff" && c.relay != "kernel" && c.relay != "threads") {
+    return rt.Error("relay",
+                    fmt::format("'{}' is not a relay mode (handoff, kernel, threads)", c.relay));
   }
   return absl::OkStatus();
 }

@@ -82,9 +82,11 @@ struct AgentConfig {
   // every start; unconfined: none.
   std::string seccomp = "default";
   std::string userns = "private";  // private (own host id range per instance) | host
-  // oci: apps on their own port are relayed by the kernel (BPF sockmap) where it can, or
-  // always through the relay's thread ("threads")
-  std::string relay = "kernel";
+  // Apps on their own port. handoff: under runc (seccomp default) the app's bind() of its
+  // port gets the instance's socket and nothing relays (oci/port_handoff.h); elsewhere
+  // (runsc, qemu) as kernel. kernel: relayed by the kernel (BPF sockmap) where it can.
+  // threads: always through the relay's thread.
+  std::string relay = "handoff";
   uint32_t userns_base = 1000000;  // first host id of the instances' ranges (also the qemu jail's)
   // qemu only (see agent/runtime/qemu/qemu_runtime.h)
   std::string qemu_accel = "auto";                        // auto | kvm | tcg

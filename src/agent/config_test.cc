@@ -155,13 +155,15 @@ TEST(AgentConfigTest, QemuTranslationBuffersAndHugePages) {
   }
 }
 
-TEST(AgentConfigTest, TheOwnPortRelayIsTheKernelsUnlessToldOtherwise) {
+TEST(AgentConfigTest, AnOwnPortAppGetsItsSocketHandedOverUnlessARelayIsAskedFor) {
   auto c = Parse(kAgent);
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->relay, "kernel");
-  c = Parse(std::string(kAgent) + "runtime: {kind: oci, relay: threads}\n");
-  ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->relay, "threads");
+  EXPECT_EQ(c->relay, "handoff");
+  for (const char* mode : {"kernel", "threads"}) {
+    c = Parse(std::string(kAgent) + "runtime: {kind: oci, relay: " + mode + "}\n");
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->relay, mode);
+  }
   EXPECT_NE(Parse(std::string(kAgent) + "runtime: {relay: ebpf}\n")
                 .status()
                 .message()

@@ -29,7 +29,8 @@ struct TemplateSpec {
   std::optional<std::pair<uint32_t, uint32_t>> user;  // uid, gid
   std::string cwd = "/";
   // The port the app listens on itself inside the instance; 0: the app serves the socket
-  // it is handed (LISTEN_FDS). With a port, Start() keeps the socket and relays into it.
+  // it is handed (LISTEN_FDS). With a port, Start() keeps the socket and hands it to the
+  // app's bind() of the port (oci/port_handoff.h), or relays into it.
   uint16_t app_port = 0;
   uint64_t memory_limit_bytes = 64ull << 20;
   uint32_t pids_limit = 64;
@@ -82,6 +83,8 @@ struct RelayCounts {
   uint64_t in_kernel = 0;  // of those, relayed both ways by the kernel (BPF sockmap)
   uint64_t refused = 0;    // the workload's port never accepted
   uint64_t held_back = 0;  // ways taken back from the kernel (a receiver fell behind)
+  // No relay: the app's bind() of its port got the instance's socket (oci/port_handoff.h)
+  uint64_t handed = 0;
   bool operator==(const RelayCounts&) const = default;
 };
 

@@ -34,7 +34,7 @@ agent::qemu::QemuOptions QemuOptionsFor(const agent::AgentConfig& config) {
   opts.capstone_off_lib = agent::SelfBinaryDir() + "/libprewarm-capstone-off.so";
   opts.jailer = agent::SelfBinaryDir() + "/prewarm-qemu-jail";
   opts.jail_id_base = config.userns_base;
-  opts.relay_kernel_splice = config.relay == "kernel";
+  opts.relay_kernel_splice = config.relay != "threads";
   return opts;
 }
 
@@ -52,7 +52,8 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Create(agent::AgentC
     opts.seccomp_exec = agent::SelfBinaryDir() + "/prewarm-seccomp-exec";
     opts.userns = config.userns == "private";
     opts.userns_base = config.userns_base;
-    opts.relay.kernel_splice = config.relay == "kernel";
+    opts.port_handoff = config.relay == "handoff";
+    opts.relay.kernel_splice = config.relay != "threads";
     opts.output_bytes = config.output_bytes;
     p->runtime_ = std::make_unique<agent::oci::OciRuntime>(opts, p->runner_);
   } else if (config.runtime == "qemu") {

@@ -62,13 +62,15 @@ WEB=$(kdig @127.0.0.1 -p 5353 +short web.edge.example A | head -1)
 check "web.edge.example answers an instance address ($WEB)" bash -c "[[ '$WEB' == 127.77.1.* ]]"
 check_test_image_served "$WEB"
 # A python3 expression over an instance's config.json (`c`) holds for some instance;
-# argv(c) is the workload's own command line, after `prewarm-seccomp-exec FILTER --`.
+# argv(c) is the workload's own command line, after `prewarm-seccomp-exec FILTER
+# [--notify-fd N] --`.
 some_spec() {
   python3 - "$1" /run/prewarm/fra-1/instances/*/config.json <<'PY'
 import json, sys
 def argv(c):
     a = c["process"]["args"]
-    return a[3:] if a and a[0].endswith("/prewarm-seccomp-exec") and a[2] == "--" else a
+    if not a or not a[0].endswith("/prewarm-seccomp-exec"): return a
+    return a[a.index("--") + 1:]
 ok = any(eval("(" + sys.argv[1] + ")", {"c": json.load(open(f)), "argv": argv}) for f in sys.argv[2:])
 sys.exit(0 if ok else 1)
 PY
@@ -82,13 +84,21 @@ check "webarc.edge.example (oci-archive:) serves the same image ($ARC)" \
   bash -c "[[ '$ARC' != '$WEB' ]] && [[ \$(curl -s --max-time 60 http://$ARC/) == 'hello from an OCI image' ]]"
 OWNADDR=$(kdig @127.0.0.1 -p 5353 +short own.edge.example A | head -1)
 OWNBODY=$(curl -s --max-time 60 --retry 0 "http://$OWNADDR/")
-check "own.edge.example: busybox httpd on its own port 8080, relayed from $OWNADDR:80 ($OWNBODY)" \
+check "own.edge.example: busybox httpd on its own port 8080, served at $OWNADDR:80 ($OWNBODY)" \
   bash -c "[[ '$OWNBODY' == 'hello from an OCI image' ]]"
-check "the own-port instance was not handed a socket (no LISTEN_FDS) and has its own network namespace" \
+check "the own-port instance was not handed a socket (no LISTEN_FDS), has its own network namespace, and its bind() goes to the agent" \
   some_spec 'argv(c)[:2] == ["/bin/busybox", "httpd"] and
              not any(e.startswith("LISTEN_FDS=") for e in c["process"]["env"]) and
+             c["process"]["args"][2:4] == ["--notify-fd", "3"] and
              any(n["type"] == "network" and "path" in n for n in c["linux"]["namespaces"])'
-check "ten requests in a row through the relay all succeed" \
+# Counted at the agent's next heartbeat.
+own_handed() {
+  curl -s http://127.0.0.1:9430/metrics |
+    grep -Eq '^prewarm_agent_port_handoffs_total\{.*template="own".*\} [1-9]'
+}
+check "busybox httpd's bind() of 8080 got the instance's socket (agent /metrics), nothing relays" \
+  wait_until 15 own_handed
+check "ten requests in a row to the own-port app all succeed" \
   bash -c "for i in \$(seq 10); do [[ \$(curl -s --max-time 10 http://$OWNADDR/index.html) == 'hello from an OCI image' ]] || exit 1; done"
 check "the template's env wins over the image's" \
   bash -c "grep -l 'GREETING=from-template' /run/prewarm/fra-1/instances/*/config.json | grep -q . &&

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 
 #include "agent/layers.h"
 #include "agent/runtime/oci/oci_config.h"
+#include "agent/runtime/oci/port_handoff.h"
 #include "agent/runtime/oci/relay.h"
 #include "agent/runtime/oci/seccomp_filter.h"
 #include "agent/runtime/oci/seccomp_profile.h"
@@ -71,9 +73,11 @@ struct SeccompFile {
   size_t instructions = 0;
 };
 
-absl::StatusOr<SeccompFile> DefaultSeccompFile() {
-  ASSIGN_OR_RETURN(std::vector<sock_filter> program,
-                   CompileSeccompProfile(DefaultSeccompProfile()));
+// `handoff`: the profile that leaves bind() to the agent (HandoffSeccompProfile).
+absl::StatusOr<SeccompFile> CompiledSeccompFile(bool handoff) {
+  ASSIGN_OR_RETURN(
+      std::vector<sock_filter> program,
+      CompileSeccompProfile(handoff ? HandoffSeccompProfile() : DefaultSeccompProfile()));
   SeccompFile f;
   f.bytes = EncodeSeccompFile(program);
   f.name = Sha256OfString(f.bytes).substr(0, 32) + ".bpf";
@@ -109,7 +113,10 @@ class OciInstance final : public RuntimeInstance {
   absl::Status Start(int listen_fd) override;
   std::optional<int> PollExit() override;
   ResourceUsage Usage() override;
-  RelayCounts Relayed() const override { return relay_ ? relay_->counts() : RelayCounts{}; }
+  RelayCounts Relayed() const override {
+    if (handoff_) return {.handed = handoff_->handed()};
+    return relay_ ? relay_->counts() : RelayCounts{};
+  }
   absl::StatusOr<OutputTail> Output() override {
     return output_ ? output_->Read() : absl::StatusOr<OutputTail>(OutputTail{});
   }
@@ -139,7 +146,14 @@ class OciInstance final : public RuntimeInstance {
   // An app on its own port (TemplateSpec::app_port): the instance's own network
   // namespace (loopback up) and the relay into it.
   bool relay_mode() const { return spec_.tmpl.app_port != 0; }
+  // ... whose bind() of that port gets the instance's socket (port_handoff.h) instead of a
+  // relay: runc with the precompiled filter, which prewarm-seccomp-exec installs.
+  bool handoff() const {
+    return relay_mode() && rt_.options_.port_handoff &&
+           rt_.options_.seccomp == SeccompMode::kPrecompiled && !rt_.gvisor();
+  }
   std::unique_ptr<OwnPortRelay> relay_;
+  std::unique_ptr<PortHandoff> handoff_;
   std::shared_ptr<OutputLog> output_;  // runc's and the workload's stdout and stderr
   std::unique_ptr<OutputPump> pump_;
   ScopedFd report_fd_;            // the content-report socket (reports())
@@ -174,7 +188,7 @@ absl::Status OciInstance::Prepare() {
   if (o.seccomp == SeccompMode::kPrecompiled && !rt_.gvisor()) {
     // Into the root's top layer, not bound: a bind of the state dir could not lift a
     // noexec it is mounted with (/run on many hosts) inside the user namespace.
-    ASSIGN_OR_RETURN(seccomp_filter_, rt_.PrecompiledSeccomp());
+    ASSIGN_OR_RETURN(seccomp_filter_, rt_.PrecompiledSeccomp(handoff()));
     for (const std::string& f : {std::string("prewarm-seccomp-exec"), seccomp_filter_}) {
       RETURN_IF_ERROR(LinkOrCopy(rt_.SeccompDir() + "/" + f, (seccomp_point / f).string()));
     }
@@ -268,8 +282,12 @@ absl::Status OciInstance::WriteConfig() {
   if (!seccomp_filter_.empty()) {
     // The filter holds from the exec of the command on, install included.
     std::string dir = kSeccompMount;
-    std::vector<std::string> args = {dir + "/prewarm-seccomp-exec", dir + "/" + seccomp_filter_,
-                                     "--"};
+    std::vector<std::string> args = {dir + "/prewarm-seccomp-exec", dir + "/" + seccomp_filter_};
+    if (handoff()) {
+      args.push_back("--notify-fd");  // the filter's listener to the agent (Start())
+      args.push_back("3");
+    }
+    args.push_back("--");
     args.insert(args.end(), p.args.begin(), p.args.end());
     p.args = std::move(args);
   }
@@ -283,7 +301,19 @@ absl::Status OciInstance::Start(int listen_fd) {
   if (destroyed_) return absl::FailedPreconditionError("instance destroyed: " + spec_.id);
   if (runc_pid_ > 0) return absl::FailedPreconditionError("instance already started: " + spec_.id);
   SpawnOptions opts;
-  if (relay_mode()) {
+  ScopedFd channel;  // handoff(): the wrapper's end of the socket pair, closed here once spawned
+  if (handoff()) {
+    // The app listens on its own port: its bind() of it gets the instance's socket.
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+      return ErrnoStatus(errno, "socketpair");
+    }
+    channel.reset(pair[1]);
+    ASSIGN_OR_RETURN(
+        handoff_, PortHandoff::Start(ScopedFd(pair[0]), listen_fd, spec_.tmpl.app_port, spec_.id));
+    opts.argv = rt_.RuncCommand({"run", "--preserve-fds", "1", "--bundle", dir_, cid_});
+    opts.fds = {{3, channel.get()}};
+  } else if (relay_mode()) {
     // The app listens on its own port: the agent keeps the socket and relays into it.
     ASSIGN_OR_RETURN(
         relay_, OwnPortRelay::Start(listen_fd, netns_, spec_.tmpl.app_port, rt_.options_.relay));
@@ -374,6 +404,7 @@ absl::Status OciInstance::Destroy() {
   destroyed_ = true;
   relay_.reset();  // closes the relayed connections
   StopContainer();
+  handoff_.reset();  // after the workload: a bind() it still made would fail with ENOSYS
   if (pump_) pump_->Stop();
   report_fd_.reset();
   std::error_code ec;
@@ -398,15 +429,16 @@ OciRuntime::OciRuntime(OciOptions options, ProcessRunner& runner)
       mounter_(*owned_mounter_),
       options_(std::move(options)) {}
 
-absl::StatusOr<std::string> OciRuntime::PrecompiledSeccomp() {
+absl::StatusOr<std::string> OciRuntime::PrecompiledSeccomp(bool handoff) {
   std::lock_guard lock(seccomp_mu_);
-  if (seccomp_filter_.has_value()) return *seccomp_filter_;
-  auto compile = [this]() -> absl::StatusOr<std::string> {
+  std::optional<std::string>& cached = seccomp_filter_[handoff ? 1 : 0];
+  if (cached.has_value()) return *cached;
+  auto compile = [this, handoff]() -> absl::StatusOr<std::string> {
     if (options_.seccomp_exec.empty() || ::access(options_.seccomp_exec.c_str(), X_OK) != 0) {
       return absl::FailedPreconditionError(fmt::format(
           "seccomp: default needs prewarm-seccomp-exec, not found at '{}'", options_.seccomp_exec));
     }
-    ASSIGN_OR_RETURN(SeccompFile filter, DefaultSeccompFile());
+    ASSIGN_OR_RETURN(SeccompFile filter, CompiledSeccompFile(handoff));
     std::string dir = SeccompDir();
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -438,12 +470,12 @@ absl::StatusOr<std::string> OciRuntime::PrecompiledSeccomp() {
     RETURN_IF_ERROR(place(filter.name, read_only, [&](const std::string& tmp) {
       return WriteWholeFile(tmp, filter.bytes);
     }));
-    spdlog::info("oci: seccomp profile compiled: {} instructions in {}/{}", filter.instructions,
-                 dir, filter.name);
+    spdlog::info("oci: seccomp profile{} compiled: {} instructions in {}/{}",
+                 handoff ? " (bind to the agent)" : "", filter.instructions, dir, filter.name);
     return filter.name;
   };
   absl::StatusOr<std::string> name = compile();
-  if (name.ok()) seccomp_filter_ = *name;  // a failure is tried again on the next Create()
+  if (name.ok()) cached = *name;  // a failure is tried again on the next Create()
   return name;
 }
 
@@ -533,12 +565,13 @@ absl::Status OciRuntime::CollectSeccompFiles() {
   std::string dir = SeccompDir();
   std::error_code ec;
   if (!fs::exists(dir, ec)) return absl::OkStatus();
-  // What this runtime's instances use: under kPrecompiled the current profile's filter and
-  // the wrapper (both rewritten on the first Create()); otherwise nothing here.
+  // What this runtime's instances use: under kPrecompiled the current profiles' filters
+  // and the wrapper (rewritten on the first Create() that uses them); otherwise nothing.
   std::set<std::string> used;
   if (options_.seccomp == SeccompMode::kPrecompiled && !gvisor()) {
-    ASSIGN_OR_RETURN(SeccompFile filter, DefaultSeccompFile());
-    used = {filter.name, kSeccompExecName};
+    ASSIGN_OR_RETURN(SeccompFile filter, CompiledSeccompFile(/*handoff=*/false));
+    ASSIGN_OR_RETURN(SeccompFile handoff, CompiledSeccompFile(/*handoff=*/true));
+    used = {filter.name, handoff.name, kSeccompExecName};
   }
   // No instance of this state directory is left (CleanupStale removed them first), and
   // each held its files as hard links of its own: nothing else reads these.

@@ -10,7 +10,9 @@
 //                upper layer (rootfs/ is then writable), where the instance's dpkg
 //                installs the template's install_packages before the workload starts
 //   netns        only with TemplateSpec::app_port: the instance's network namespace
-//                (loopback up), which runc joins and the relay (relay.h) connects into
+//                (loopback up), which runc joins; the relay (relay.h) connects into it
+//                where the app's bind() is not handed the instance's socket
+//                (port_handoff.h; then prewarm-seccomp-exec gets --notify-fd 3)
 //   runc.log     stdout/stderr of `runc run` and of the workload, through a pipe the agent
 //   runc.log.1   reads: at most OciOptions::output_bytes in the two (agent/output_log.h)
 // runc's own state lives in <state_dir>/runc (`runc --root`). The container id is
@@ -96,7 +98,10 @@ struct OciOptions {
   uint32_t userns_base = 1000000;  // first host id handed out
   std::string userns_lock_dir = "/run/prewarm/userns";  // host-wide: one per machine
   uint64_t output_bytes = kDefaultOutputBytes;          // workload output kept per instance
-  RelayOptions relay;  // apps on their own port (TemplateSpec::app_port): the agent's relay
+  // Apps on their own port (TemplateSpec::app_port): their bind() of it gets the instance's
+  // socket (port_handoff.h) where it can (kPrecompiled seccomp, runc), else the relay.
+  bool port_handoff = true;
+  RelayOptions relay;  // the agent's relay, where there is no handoff
 };
 
 class OciRuntime final : public Runtime {
@@ -128,7 +133,8 @@ class OciRuntime final : public Runtime {
   absl::StatusOr<uint32_t> IdBase() { return ids_.Base(); }
   // kPrecompiled: the filter file's name in <state_dir>/seccomp (and in kSeccompMount),
   // compiled and written there with prewarm-seccomp-exec on the first call.
-  absl::StatusOr<std::string> PrecompiledSeccomp();
+  // `handoff`: the profile that leaves bind() to the agent (own-port apps, port_handoff.h).
+  absl::StatusOr<std::string> PrecompiledSeccomp(bool handoff = false);
   std::string SeccompDir() const { return options_.state_dir + "/seccomp"; }
   // Removes what no instance of this runtime uses from SeccompDir(): filters of other
   // profiles (an upgrade changed it, or seccomp is no longer kPrecompiled) and half-written
@@ -145,7 +151,7 @@ class OciRuntime final : public Runtime {
   Cgroups cgroups_{options_.cgroup_root};
   HostIdBlock ids_{options_.userns_base, options_.userns_lock_dir, "oci"};
   std::mutex seccomp_mu_;
-  std::optional<std::string> seccomp_filter_ ABSL_GUARDED_BY(seccomp_mu_);
+  std::optional<std::string> seccomp_filter_[2] ABSL_GUARDED_BY(seccomp_mu_);  // [handoff]
 };
 
 }  // namespace prewarm::agent::oci

@@ -277,6 +277,8 @@ TEST_F(OciRuntimeTest, GvisorRunsAnOwnPortAppBehindTheRelay) {
   std::string log = Slurp(rt.InstanceDir("gvisor") + "/runc.log");
   ASSERT_TRUE(st.ok()) << st << log;
   EXPECT_TRUE(WaitReady()) << Slurp(rt.InstanceDir("gvisor") + "/runc.log");
+  EXPECT_EQ((*inst)->Relayed().handed, 0u);  // gVisor's kernel applies seccomp: the relay
+  EXPECT_GE((*inst)->Relayed().relayed, 1u);
   auto kernel = runner_.Run(
       rt.RuncCommand({"exec", rt.ContainerId("gvisor"), "/bin/cat", "/proc/version"}), kTimeout);
   ASSERT_TRUE(kernel.ok()) << kernel.status();
@@ -290,6 +292,45 @@ TEST_F(OciRuntimeTest, GvisorRunsAnOwnPortAppBehindTheRelay) {
   EXPECT_TRUE(rt.CleanupStale().ok());
   std::error_code ec;
   fs::remove_all(o.state_dir, ec);
+}
+
+// An app on its own port under runc: by default its bind() of the port gets the instance's
+// socket (port_handoff.h) and nothing relays; with the handoff off, the relay carries it.
+TEST_F(OciRuntimeTest, AnOwnPortAppGetsTheInstancesSocketAtItsBindOrElseIsRelayed) {
+  for (bool handoff : {true, false}) {
+    SCOPED_TRACE(handoff ? "handoff" : "relay");
+    OciOptions o = options_;
+    o.port_handoff = handoff;
+    OciRuntime rt(o, runner_);
+    const std::string id = handoff ? "own-handoff" : "own-relay";
+    InstanceSpec spec = Spec(id);
+    spec.tmpl.command = {"/usr/bin/prewarm-httpd", "--root", "/srv/content", "--listen",
+                         "127.0.0.1:8080"};
+    spec.tmpl.app_port = 8080;
+    auto inst = rt.Create(spec);
+    ASSERT_TRUE(inst.ok()) << inst.status();
+    fs::create_directories(fs::path((*inst)->scratch_dir()) / "content");
+    std::ofstream(fs::path((*inst)->scratch_dir()) / "content/hello.txt") << "preloaded\n";
+    auto fd = ListenTcp(addr_, port_);
+    ASSERT_TRUE(fd.ok()) << fd.status();
+    absl::Status st = (*inst)->Start(fd->get());
+    ASSERT_TRUE(st.ok()) << st << Slurp(rt.InstanceDir(id) + "/runc.log");
+    EXPECT_TRUE(WaitReady()) << Slurp(rt.InstanceDir(id) + "/runc.log");
+    for (int i = 0; i < 3; ++i) {
+      auto r = HttpGet(addr_, port_, "/hello.txt", kTimeout);
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->body, "preloaded\n");
+    }
+    RelayCounts c = (*inst)->Relayed();
+    if (handoff) {
+      EXPECT_EQ(c.handed, 1u);
+      EXPECT_EQ(c.relayed, 0u);
+    } else {
+      EXPECT_EQ(c.handed, 0u);
+      EXPECT_GE(c.relayed, 4u);  // the probe's and ours
+    }
+    EXPECT_TRUE((*inst)->Destroy().ok());
+  }
 }
 
 TEST_F(OciRuntimeTest, PollExitReportsAKilledWorkload) {

@@ -4,8 +4,9 @@
 // and without copies through user space, to a connection it makes to the backend:
 // - under runc, for an app that listens on a port of its own inside the instance (an OCI
 //   image's exposed port) instead of serving the socket it is handed (socket
-//   activation): 127.0.0.1:<app port>, connected from inside the instance's network
-//   namespace;
+//   activation), where its bind() is not handed the instance's socket (port_handoff.h:
+//   gVisor, `relay: kernel|threads`, seccomp not precompiled): 127.0.0.1:<app port>,
+//   connected from inside the instance's network namespace;
 // - under QEMU, to the VM's host forward (slirp's, in the jail's network namespace) or its
 //   address on a tap, behind a gate (RelayOptions::ready) that opens once the guest listens.
 //

@@ -1,4 +1,4 @@
-// prewarm-seccomp-exec FILTER -- COMMAND [ARG]...
+// prewarm-seccomp-exec FILTER [--notify-fd N] -- COMMAND [ARG]...
 //
 // What an instance's workload is started through under `seccomp: default`: runc gets no
 // seccomp profile and execs this instead, as the workload's user, with no_new_privs, as
@@ -10,6 +10,10 @@
 //   3. sets no_new_privs (again) and installs the filter with flags 0, as runc does
 //      (prctl PR_SET_SECCOMP): it holds for this process and everything it execs or
 //      forks from then on;
+//   3b. with --notify-fd N (N: a unix socket it inherited, the agent's): installs it with
+//      SECCOMP_FILTER_FLAG_NEW_LISTENER instead, sends the filter's listener over N
+//      (SCM_RIGHTS, one byte) and closes both, so that the agent answers the syscalls the
+//      filter leaves to it (SCMP_ACT_NOTIFY: bind, port_handoff.h);
 //   4. execs COMMAND with the environment and every file descriptor unchanged (fd 3, the
 //      socket-activated listener, stays where it is; the filter file is close-on-exec).
 // Any failure before the exec prints "prewarm-seccomp-exec: <what>: <reason>" on stderr
@@ -19,7 +23,9 @@
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -29,6 +35,7 @@
 #include <string>
 
 #include "agent/runtime/oci/seccomp_filter_file.h"
+#include "common/fd_passing.h"
 
 namespace {
 
@@ -84,11 +91,43 @@ std::string LookPath(const char* name) {
   Fail(name, "executable file not found in $PATH", kExitNotFound);
 }
 
+// A file descriptor number as given on the command line; -1 when it is not one.
+int ParseFd(const char* s) {
+  char* end = nullptr;
+  errno = 0;
+  long v = std::strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 1 << 20) return -1;
+  return static_cast<int>(v);
+}
+
+// Installs the filter with a listener and sends the listener over `to`; exits on failure.
+void InstallWithListener(const sock_fprog& prog, int to) {
+  long listener =
+      ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+  if (listener < 0) Fail("installing the filter with a listener", std::strerror(errno));
+  // Under the filter from here on: sendmsg and close are in every profile's allow-list.
+  int fd = static_cast<int>(listener);
+  char byte = 'L';
+  if (prewarm::SendWithFd(to, &byte, 1, fd) != 1) {
+    Fail("sending the filter's listener to the agent", std::strerror(errno));
+  }
+  ::close(fd);
+  ::close(to);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 4 || std::strcmp(argv[2], "--") != 0) {
-    std::fprintf(stderr, "usage: prewarm-seccomp-exec FILTER -- COMMAND [ARG]...\n");
+  int notify_to = -1;
+  int command_at = 3;
+  if (argc >= 4 && std::strcmp(argv[2], "--notify-fd") == 0) {
+    notify_to = ParseFd(argv[3]);
+    command_at = 5;
+  }
+  if (argc <= command_at || std::strcmp(argv[command_at - 1], "--") != 0 ||
+      (command_at == 5 && notify_to < 0)) {
+    std::fprintf(stderr,
+                 "usage: prewarm-seccomp-exec FILTER [--notify-fd N] -- COMMAND [ARG]...\n");
     return kExitRefused;
   }
   alignas(sock_filter) static unsigned char buf[kMaxFileBytes + 1];
@@ -99,13 +138,15 @@ int main(int argc, char** argv) {
           buf, size, prewarm::agent::oci::kNativeAuditArch, &insns, &count)) {
     Fail(argv[1], err);
   }
-  std::string command = LookPath(argv[3]);
+  std::string command = LookPath(argv[command_at]);
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail("no_new_privs", std::strerror(errno));
   sock_fprog prog = {static_cast<unsigned short>(count), const_cast<sock_filter*>(insns)};
-  if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) {
+  if (notify_to >= 0) {
+    InstallWithListener(prog, notify_to);
+  } else if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) {
     Fail("installing the filter", std::strerror(errno));
   }
-  ::execv(command.c_str(), argv + 3);
+  ::execv(command.c_str(), argv + command_at);
   // Under the filter now: only what it allows (write, exit_group) from here on.
   int err = errno;
   Fail(command, std::strerror(err), err == ENOENT ? kExitNotFound : 126);

@@ -52,7 +52,9 @@ absl::StatusOr<uint32_t> Action(const std::string& action, const json& errno_ret
   if (action == "SCMP_ACT_KILL_PROCESS") return SCMP_ACT_KILL_PROCESS;
   if (action == "SCMP_ACT_TRAP") return SCMP_ACT_TRAP;
   if (action == "SCMP_ACT_LOG") return SCMP_ACT_LOG;
-  // TRACE and NOTIFY need a tracer or a listener the agent does not run.
+  // The listener is prewarm-seccomp-exec's (--notify-fd), handed to the agent.
+  if (action == "SCMP_ACT_NOTIFY") return SCMP_ACT_NOTIFY;
+  // TRACE needs a tracer the agent does not run.
   return absl::InvalidArgumentError(
       fmt::format("seccomp: action {} cannot be precompiled (use seccomp: runtime)", action));
 }

@@ -154,9 +154,9 @@ TEST(SeccompFilterTest, WhatCannotBePrecompiledIsRefusedNotApproximated) {
   json two_archs = DefaultSeccompProfile();
   two_archs["architectures"].push_back("SCMP_ARCH_X86");
   EXPECT_NE(refused(two_archs).find("exactly one architecture"), std::string::npos);
-  json notify = DefaultSeccompProfile();
-  notify["syscalls"].push_back({{"names", {"mount"}}, {"action", "SCMP_ACT_NOTIFY"}});
-  EXPECT_NE(refused(notify).find("SCMP_ACT_NOTIFY"), std::string::npos);
+  json trace = DefaultSeccompProfile();
+  trace["syscalls"].push_back({{"names", {"mount"}}, {"action", "SCMP_ACT_TRACE"}});
+  EXPECT_NE(refused(trace).find("SCMP_ACT_TRACE"), std::string::npos);
   json flags = DefaultSeccompProfile();
   flags["flags"] = {"SECCOMP_FILTER_FLAG_LOG"};
   EXPECT_NE(refused(flags).find("'flags'"), std::string::npos);

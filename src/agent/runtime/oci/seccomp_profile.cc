@@ -391,9 +391,20 @@ json Arg(int index, uint64_t value, uint64_t value_two, const char* op) {
 
 const std::vector<std::string_view>& SeccompAllowedSyscalls() { return kAllowed; }
 
-json DefaultSeccompProfile() {
+namespace {
+
+json Profile(bool notify_bind) {
   json syscalls = json::array();
-  syscalls.push_back({{"names", kAllowed}, {"action", "SCMP_ACT_ALLOW"}});
+  if (notify_bind) {
+    std::vector<std::string_view> allowed;
+    for (std::string_view name : kAllowed) {
+      if (name != "bind") allowed.push_back(name);
+    }
+    syscalls.push_back({{"names", allowed}, {"action", "SCMP_ACT_ALLOW"}});
+    syscalls.push_back({{"names", {"bind"}}, {"action", "SCMP_ACT_NOTIFY"}});
+  } else {
+    syscalls.push_back({{"names", kAllowed}, {"action", "SCMP_ACT_ALLOW"}});
+  }
   // clone's flags are its first argument on x86_64 and aarch64 (not on s390).
   syscalls.push_back({{"names", {"clone"}},
                       {"action", "SCMP_ACT_ALLOW"},
@@ -413,5 +424,11 @@ json DefaultSeccompProfile() {
           {"architectures", Architectures()},
           {"syscalls", std::move(syscalls)}};
 }
+
+}  // namespace
+
+json DefaultSeccompProfile() { return Profile(/*notify_bind=*/false); }
+
+json HandoffSeccompProfile() { return Profile(/*notify_bind=*/true); }
 
 }  // namespace prewarm::agent::oci

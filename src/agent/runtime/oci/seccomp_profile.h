@@ -24,4 +24,11 @@ const std::vector<std::string_view>& SeccompAllowedSyscalls();
 // one of them does not get through.
 nlohmann::json DefaultSeccompProfile();
 
+// The default profile with one change, for an app on its own port whose bind() of that
+// port gets the instance's listening socket (port_handoff.h): bind is not allowed outright
+// but answered by the filter's listener (SCMP_ACT_NOTIFY), which lets every other bind
+// through unchanged. Installed only together with a listener (prewarm-seccomp-exec
+// --notify-fd): without one, every bind() would fail with ENOSYS.
+nlohmann::json HandoffSeccompProfile();
+
 }  // namespace prewarm::agent::oci
