@@ -1047,7 +1047,7 @@ int main(int argc, char** argv) {
   for (const char* relay : {"oci-relay", "oci-relay-kernel", "oci-relay-threads"}) {
     if (!load.count("oci") || !load.count(relay)) continue;
     fmt::print(
-        "ratio {} / oci (own-port relay vs socket activation): requests/s {:.2f}, p99 {:.2f}\n",
+        "ratio {} / oci (own port vs socket activation): requests/s {:.2f}, p99 {:.2f}\n",
         relay, load[relay].first / load["oci"].first, load[relay].second / load["oci"].second);
   }
   for (const char* peer :
