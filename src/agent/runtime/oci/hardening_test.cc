@@ -337,6 +337,19 @@ TEST_F(HardeningTest, CannotReachTheHostNetwork) {
   EXPECT_EQ(on_host_["host_network"], "allowed");
 }
 
+// The instance's own listening socket (fd 3) is in the host's network namespace: shut down
+// for reading it stops listening, and this kernel refuses a connect() from it (EINVAL), so
+// it cannot become a way out either, with or without the hardening. In the host run fd 3 is
+// the report file. There is no control that connects: on a kernel that allowed it, this
+// test says so.
+TEST_F(HardeningTest, CannotReachTheHostNetworkThroughItsListeningSocket) {
+  for (Sandbox* s : {&hardened_, &control_, &runc_built_}) {
+    EXPECT_NE(s->report["host_network_via_listener"], "allowed");
+    EXPECT_NE(s->report["host_network_via_listener"], Denied(EBADF));  // it had the socket
+  }
+  EXPECT_EQ(on_host_["host_network_via_listener"], Denied(ENOTSOCK));  // fd 3: its report
+}
+
 TEST_F(HardeningTest, CannotExceedItsPidsLimit) {
   EXPECT_EQ(hardened_.report["many_processes"], Denied(EAGAIN));  // 40 forks, limit 32
   EXPECT_EQ(control_.report["many_processes"], "allowed");        // limit 128

@@ -121,9 +121,8 @@ static int TryWriteScratch(void) {
   return TryWriteAt(path);
 }
 
-static int TryHostNetwork(void) {
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (s < 0) return errno;
+/* Connects `s` (non-blocking) to g_host:g_port and waits up to 2 s: 0 once connected. */
+static int ConnectToHost(int s) {
   struct sockaddr_in a;
   memset(&a, 0, sizeof(a));
   a.sin_family = AF_INET;
@@ -135,8 +134,29 @@ static int TryHostNetwork(void) {
   int err = 0;
   socklen_t len = sizeof(err);
   getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
+  return err;
+}
+
+static int TryHostNetwork(void) {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s < 0) return errno;
+  int err = ConnectToHost(s);
   close(s);
   return err;
+}
+
+/* The instance's listening socket (fd 3: socket activation, or an own port's bind() handed
+ * the instance's socket) lives in the host's network namespace. shutdown(SHUT_RD) stops it
+ * listening (TCP_CLOSE, still bound); a connect() from it would leave from the host's
+ * namespace, where 127.0.0.1 is the host's. Run last: the instance stops listening. */
+static int TryHostNetworkViaListener(void) {
+  int type = 0;
+  socklen_t len = sizeof(type);
+  if (getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return errno;
+  if (shutdown(3, SHUT_RD) != 0) return errno;
+  int flags = fcntl(3, F_GETFL);
+  if (flags < 0 || fcntl(3, F_SETFL, flags | O_NONBLOCK) != 0) return errno;
+  return ConnectToHost(3);
 }
 
 /* Forks g_forks children that wait; a fork refused before that is the pids limit. */
@@ -166,13 +186,21 @@ struct Attempt {
 };
 
 static const struct Attempt kAttempts[] = {
-    {"unshare_user", TryUnshareUser},   {"unshare_net", TryUnshareNet},
-    {"clone_newuser", TryCloneNewUser}, {"keyctl", TryKeyctl},
-    {"io_uring", TryIoUring},           {"ptrace", TryPtrace},
-    {"ia32_syscall", TryIa32Syscall},   {"exec_tmp", TryExecTmp},
-    {"exec_scratch", TryExecScratch},   {"exec_rootfs", TryExecRootfs},
-    {"write_root", TryWriteRoot},       {"write_scratch", TryWriteScratch},
-    {"host_network", TryHostNetwork},   {"many_processes", TryManyProcesses},
+    {"unshare_user", TryUnshareUser},
+    {"unshare_net", TryUnshareNet},
+    {"clone_newuser", TryCloneNewUser},
+    {"keyctl", TryKeyctl},
+    {"io_uring", TryIoUring},
+    {"ptrace", TryPtrace},
+    {"ia32_syscall", TryIa32Syscall},
+    {"exec_tmp", TryExecTmp},
+    {"exec_scratch", TryExecScratch},
+    {"exec_rootfs", TryExecRootfs},
+    {"write_root", TryWriteRoot},
+    {"write_scratch", TryWriteScratch},
+    {"host_network", TryHostNetwork},
+    {"many_processes", TryManyProcesses},
+    {"host_network_via_listener", TryHostNetworkViaListener},
 };
 
 /* Runs `a` in a child: its exit code is the attempt's result (255: it died). */
