@@ -85,6 +85,25 @@ class OciRuntimeTest : public ::testing::Test {
     return spec;
   }
 
+  // Spec(id) with prewarm-httpd listening on a port of its own (TemplateSpec::app_port).
+  InstanceSpec OwnPortSpec(const std::string& id) {
+    InstanceSpec spec = Spec(id);
+    spec.tmpl.command = {"/usr/bin/prewarm-httpd", "--root", "/srv/content", "--listen",
+                         "127.0.0.1:8080"};
+    spec.tmpl.app_port = 8080;
+    return spec;
+  }
+
+  // Preloads hello.txt into `inst` and starts it on a new listening socket at addr_:port_,
+  // kept in `fd`.
+  static absl::Status PreloadAndStart(RuntimeInstance& inst, const IpAddr& addr, uint16_t port,
+                                      ScopedFd& fd) {
+    fs::create_directories(fs::path(inst.scratch_dir()) / "content");
+    std::ofstream(fs::path(inst.scratch_dir()) / "content/hello.txt") << "preloaded\n";
+    ASSIGN_OR_RETURN(fd, ListenTcp(addr, port));
+    return inst.Start(fd.get());
+  }
+
   // Create (by `rt`, else the fixture's runtime) + preload hello.txt + listen: ready to
   // Start().
   std::unique_ptr<RuntimeInstance> CreateWithContent(const std::string& id,
@@ -262,20 +281,13 @@ TEST_F(OciRuntimeTest, GvisorRunsAnOwnPortAppBehindTheRelay) {
   o.runtime_binary = "runsc";
   o.state_dir += "-runsc";
   OciRuntime rt(o, runner_);
-  InstanceSpec spec = Spec("gvisor");
-  EXPECT_NE(rt.Create(spec).status().message().find("a port of its own"), std::string::npos);
-  spec.tmpl.command = {"/usr/bin/prewarm-httpd", "--root", "/srv/content", "--listen",
-                       "127.0.0.1:8080"};
-  spec.tmpl.app_port = 8080;
-  auto inst = rt.Create(spec);
+  EXPECT_NE(rt.Create(Spec("gvisor")).status().message().find("a port of its own"),
+            std::string::npos);
+  auto inst = rt.Create(OwnPortSpec("gvisor"));
   ASSERT_TRUE(inst.ok()) << inst.status();
-  fs::create_directories(fs::path((*inst)->scratch_dir()) / "content");
-  std::ofstream(fs::path((*inst)->scratch_dir()) / "content/hello.txt") << "preloaded\n";
-  auto fd = ListenTcp(addr_, port_);
-  ASSERT_TRUE(fd.ok()) << fd.status();
-  absl::Status st = (*inst)->Start(fd->get());
-  std::string log = Slurp(rt.InstanceDir("gvisor") + "/runc.log");
-  ASSERT_TRUE(st.ok()) << st << log;
+  ScopedFd fd;
+  absl::Status st = PreloadAndStart(**inst, addr_, port_, fd);
+  ASSERT_TRUE(st.ok()) << st << Slurp(rt.InstanceDir("gvisor") + "/runc.log");
   EXPECT_TRUE(WaitReady()) << Slurp(rt.InstanceDir("gvisor") + "/runc.log");
   EXPECT_EQ((*inst)->Relayed().handed, 0u);  // gVisor's kernel applies seccomp: the relay
   EXPECT_GE((*inst)->Relayed().relayed, 1u);
@@ -303,17 +315,10 @@ TEST_F(OciRuntimeTest, AnOwnPortAppGetsTheInstancesSocketAtItsBindOrElseIsRelaye
     o.port_handoff = handoff;
     OciRuntime rt(o, runner_);
     const std::string id = handoff ? "own-handoff" : "own-relay";
-    InstanceSpec spec = Spec(id);
-    spec.tmpl.command = {"/usr/bin/prewarm-httpd", "--root", "/srv/content", "--listen",
-                         "127.0.0.1:8080"};
-    spec.tmpl.app_port = 8080;
-    auto inst = rt.Create(spec);
+    auto inst = rt.Create(OwnPortSpec(id));
     ASSERT_TRUE(inst.ok()) << inst.status();
-    fs::create_directories(fs::path((*inst)->scratch_dir()) / "content");
-    std::ofstream(fs::path((*inst)->scratch_dir()) / "content/hello.txt") << "preloaded\n";
-    auto fd = ListenTcp(addr_, port_);
-    ASSERT_TRUE(fd.ok()) << fd.status();
-    absl::Status st = (*inst)->Start(fd->get());
+    ScopedFd fd;
+    absl::Status st = PreloadAndStart(**inst, addr_, port_, fd);
     ASSERT_TRUE(st.ok()) << st << Slurp(rt.InstanceDir(id) + "/runc.log");
     EXPECT_TRUE(WaitReady()) << Slurp(rt.InstanceDir(id) + "/runc.log");
     for (int i = 0; i < 3; ++i) {
