@@ -325,6 +325,15 @@ void OwnPortRelay::Loop(size_t self) {
   auto add = [&](int fd, uint32_t events, void* tag) {
     return ctl(EPOLL_CTL_ADD, fd, events, tag);
   };
+  // Takes `fd` out of the epoll set, then closes it. A close alone leaves the set only
+  // once no other descriptor holds the socket's file, and a process this agent forks
+  // meanwhile (runc, QEMU) holds a copy until its exec: the set would then name a freed
+  // Conn in a later event.
+  auto drop = [&](ScopedFd& fd) {
+    if (!fd.valid()) return;
+    ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, fd.get(), nullptr);
+    fd.reset();
+  };
   Shard& me = *shards_[self];
   SockmapSplice* const splice = me.splice.get();
   const bool acceptor = self == 0;
@@ -360,8 +369,8 @@ void OwnPortRelay::Loop(size_t self) {
       by_cookie.erase(c->pair.cookie_b);
     }
     auto it = conns.find(c);
-    it->second->client.reset();
-    it->second->app.reset();
+    drop(it->second->client);
+    drop(it->second->app);
     finished.push_back(std::move(it->second));
     conns.erase(it);
     --active_;
@@ -412,7 +421,7 @@ void OwnPortRelay::Loop(size_t self) {
     if (::getsockopt(c->app.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     if (err == 0 && (ev & EPOLLOUT) == 0) return;  // not yet
     if (err != 0) {
-      c->app.reset();  // leaves the epoll set
+      drop(c->app);
       if (err == ECONNREFUSED) return retry(c);
       return refuse(c);
     }
