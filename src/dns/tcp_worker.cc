@@ -286,9 +286,12 @@ void TcpWorker::Close(int fd) {
   auto it = conns_.find(fd);
   if (it != conns_.end()) {
     Forget(*it->second);
-    conns_.erase(it);  // ScopedFd closes; epoll forgets it
+    Unwatch(fd);
+    conns_.erase(it);  // ScopedFd closes
   }
 }
+
+void TcpWorker::Unwatch(int fd) { ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
 
 void TcpWorker::Forget(const Conn& c) {
   auto it = per_network_.find(c.network);
@@ -319,6 +322,7 @@ void TcpWorker::ExpireIdle() {
   for (auto it = conns_.begin(); it != conns_.end();) {
     if (now >= DeadlineMs(*it->second)) {
       Forget(*it->second);
+      Unwatch(it->first);
       it = conns_.erase(it);
     } else {
       ++it;

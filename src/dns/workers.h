@@ -82,6 +82,11 @@ class TcpWorker {
   bool Flush(Conn& c);
   void UpdateInterest(Conn& c);
   void Close(int fd);
+  // Takes `fd` out of the epoll set; the caller then closes it. A close alone leaves the
+  // set only once no other descriptor holds the socket's file, and a process forked
+  // meanwhile (the agent's runc, in `prewarm up`) holds a copy until its exec: the stale
+  // entry would report its events under a reused descriptor number.
+  void Unwatch(int fd);
   void Forget(const Conn& c);
   int64_t IdleTimeoutMs() const;
   int64_t DeadlineMs(const Conn& c) const;
