@@ -64,19 +64,32 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <iterator>
-#include <sstream>
 #include <string>
 #include <vector>
 
 namespace {
 
+// A file's bytes ("" if it cannot be read). Plain read(2), no iostreams: under TCG a clone
+// translates every code path it runs after its restore anew, and libstdc++'s streams are
+// a lot of code for a few bytes.
+std::string ReadFile(const char* path) {
+  std::string out;
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
 std::vector<std::string> ReadStrings(const char* path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
   std::vector<std::string> out;
-  std::string s = ss.str();
+  std::string s = ReadFile(path);
   size_t start = 0;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '\0') {
@@ -198,15 +211,19 @@ void InstallPackages(const std::string& dir) {
 // stderr) when it cannot.
 bool Reseed(const std::string& hex) {
   std::string bytes;
+  auto nibble = [](char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+  };
   for (size_t i = 0; i + 1 < hex.size(); i += 2) {
-    char pair[3] = {hex[i], hex[i + 1], 0};
-    char* end = nullptr;
-    long v = std::strtol(pair, &end, 16);
-    if (*end != 0) {
+    int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) {
       std::fprintf(stderr, "prewarm-guest-activate: seed: not hex\n");
       return false;
     }
-    bytes.push_back(static_cast<char>(v));
+    bytes.push_back(static_cast<char>(hi * 16 + lo));
   }
   if (bytes.size() < 16) {
     std::fprintf(stderr, "prewarm-guest-activate: the seed needs at least 16 bytes\n");
@@ -262,10 +279,16 @@ void Busybox(std::vector<std::string> args) {
   }
 }
 
+// The space-separated fields of `line`.
 std::vector<std::string> Fields(const std::string& line) {
   std::vector<std::string> out;
-  std::istringstream in(line);
-  for (std::string f; in >> f;) out.push_back(f);
+  size_t at = 0;
+  while (at < line.size()) {
+    size_t end = line.find_first_of(" \t\r", at);
+    if (end == std::string::npos) end = line.size();
+    if (end > at) out.push_back(line.substr(at, end - at));
+    at = end + 1;
+  }
   return out;
 }
 
@@ -275,9 +298,10 @@ void TakeIdentity(const std::string& scratch_dev, bool tap) {
   if (tty < 0) Fatal("/dev/ttyS0");
   // Line by line, and no echo: the seed must not come back on the console (the
   // instance's log).
-  termios saved{}, raw{};
-  if (::tcgetattr(tty, &saved) != 0) Fatal("tcgetattr /dev/ttyS0");
-  raw = saved;
+  // Echo stays off afterwards: nothing reads the console again, and restoring it would
+  // only run more of the tty's code in every clone.
+  termios raw{};
+  if (::tcgetattr(tty, &raw) != 0) Fatal("tcgetattr /dev/ttyS0");
   raw.c_lflag |= ICANON;
   raw.c_lflag &= ~(ECHO | ECHONL);
   if (::tcsetattr(tty, TCSANOW, &raw) != 0) Fatal("tcsetattr /dev/ttyS0");
@@ -292,7 +316,6 @@ void TakeIdentity(const std::string& scratch_dev, bool tap) {
     line.append(buf, static_cast<size_t>(n));
     if (line.size() > 4096) Fatal("identity line too long");
   }
-  ::tcsetattr(tty, TCSANOW, &saved);
   ::close(tty);
   std::vector<std::string> f = Fields(line.substr(0, line.find('\n')));
   errno = 0;
@@ -415,8 +438,7 @@ Workload ReadWorkload(const char* argv_file, const char* env_file) {
 // first if it is missing. As root, before privileges are dropped.
 void EnterWorkdir(const char* cwd_file) {
   if (cwd_file == nullptr) return;
-  std::ifstream in(cwd_file, std::ios::binary);
-  std::string cwd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string cwd = ReadFile(cwd_file);
   if (cwd.empty()) return;
   for (size_t at = 1; at <= cwd.size(); ++at) {
     if (at == cwd.size() || cwd[at] == '/') {
@@ -477,13 +499,14 @@ Listening PortListens(int port) {
   std::snprintf(want, sizeof want, ":%04X", port);
   Listening found = Listening::kNo;
   for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-    std::ifstream in(table);
-    std::string line;
-    std::getline(in, line);  // the header
-    while (std::getline(in, line)) {
-      std::istringstream f(line);
-      std::string sl, local, remote, state;
-      if (!(f >> sl >> local >> remote >> state)) continue;
+    std::string text = ReadFile(table);
+    size_t next = text.find('\n');  // past the header
+    while (next != std::string::npos && next + 1 < text.size()) {
+      size_t end = text.find('\n', next + 1);
+      std::vector<std::string> f = Fields(text.substr(next + 1, end - next - 1));
+      next = end;
+      if (f.size() < 4) continue;
+      const std::string &local = f[1], &state = f[3];
       if (state != "0A" || local.size() <= 5 || local.compare(local.size() - 5, 5, want) != 0)
         continue;
       // The address as the kernel prints it: 32-bit words in host order (127.0.0.1 is
