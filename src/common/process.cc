@@ -1,5 +1,6 @@
 #include "common/process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <poll.h>
@@ -46,6 +47,7 @@ struct ExecPlan {
   bool new_process_group = false;
   bool kill_with_parent = false;
   int namespaces = 0;
+  bool idle_priority = false;
   pid_t parent = 0;
 };
 
@@ -74,6 +76,10 @@ absl::StatusOr<std::string> ResolveExecutable(const std::string& name) {
 // Runs in the forked child: async-signal-safe calls only, never returns.
 [[noreturn]] void ExecChild(const ExecPlan& plan, int err_pipe) {
   if (plan.new_process_group) ::setpgid(0, 0);
+  if (plan.idle_priority) {
+    sched_param none{};
+    ::sched_setscheduler(0, SCHED_IDLE, &none);
+  }
   if (plan.kill_with_parent) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     // The parent died before prctl (outside the child's pid namespace, getppid() is 0).
@@ -131,6 +137,7 @@ absl::StatusOr<ExecPlan> MakePlan(const SpawnOptions& options) {
   }
   plan.new_process_group = options.new_process_group;
   plan.kill_with_parent = options.kill_with_parent;
+  plan.idle_priority = options.idle_priority;
   constexpr int kNamespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
                               CLONE_NEWUTS | CLONE_NEWUSER | CLONE_NEWCGROUP;
   if (options.namespaces & ~kNamespaces)
@@ -247,6 +254,25 @@ absl::StatusOr<std::optional<int>> RealProcessRunner::TryWait(pid_t pid) {
 
 absl::Status RealProcessRunner::Signal(pid_t pid, int sig) {
   if (::kill(pid, sig) != 0) return ErrnoStatus(errno, fmt::format("kill {}", pid));
+  return absl::OkStatus();
+}
+
+absl::Status SetNormalPriority(pid_t pid) {
+  // Twice: a thread started while the first pass ran inherited the old policy.
+  for (int pass = 0; pass < 2; ++pass) {
+    std::string dir = fmt::format("/proc/{}/task", pid);
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return ErrnoStatus(errno, "open " + dir);
+    int failed = 0;
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      auto tid = static_cast<pid_t>(std::atoi(e->d_name));
+      sched_param none{};
+      if (::sched_setscheduler(tid, SCHED_OTHER, &none) != 0 && errno != ESRCH) failed = errno;
+    }
+    ::closedir(d);
+    if (failed != 0) return ErrnoStatus(failed, fmt::format("sched_setscheduler of {}", pid));
+  }
   return absl::OkStatus();
 }
 

@@ -41,7 +41,14 @@ struct SpawnOptions {
   // clone(2) instead of fork(2)). With CLONE_NEWPID it is pid 1 of its own pid
   // namespace: kill_with_parent cannot then check that its parent is still alive.
   int namespaces = 0;
+  // The child runs under SCHED_IDLE: only on CPU time nothing else wants (e.g. a process
+  // started ahead of need; SetNormalPriority() returns it to SCHED_OTHER).
+  bool idle_priority = false;
 };
+
+// Every thread of process `pid` to SCHED_OTHER at nice 0 (from SCHED_IDLE, or any other
+// policy); threads it starts later inherit that from its main thread.
+absl::Status SetNormalPriority(pid_t pid);
 
 class ProcessRunner {
  public:

@@ -90,6 +90,29 @@ char ProcState(pid_t pid) {
   return paren == std::string::npos || paren + 2 >= stat.size() ? 0 : stat[paren + 2];
 }
 
+TEST(RealProcessRunnerTest, AnIdlePriorityChildRunsUnderSchedIdleUntilSetNormal) {
+  RealProcessRunner runner;
+  SpawnOptions so;
+  so.argv = {"sh", "-c", "sleep 30 & sleep 30"};  // a second process: not a thread of it
+  so.idle_priority = true;
+  auto pid = runner.Spawn(so);
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  EXPECT_EQ(::sched_getscheduler(*pid), SCHED_IDLE);
+  EXPECT_TRUE(SetNormalPriority(*pid).ok());
+  EXPECT_EQ(::sched_getscheduler(*pid), SCHED_OTHER);
+  EXPECT_FALSE(SetNormalPriority(-5).ok()) << "no such process";
+  ASSERT_TRUE(runner.Signal(*pid, SIGKILL).ok());
+  auto done = WaitFor(runner, *pid, std::chrono::seconds(10));
+  ASSERT_TRUE(done.ok() && done->has_value());
+  // Without it, the spawner's own policy.
+  so.idle_priority = false;
+  pid = runner.Spawn(so);
+  ASSERT_TRUE(pid.ok());
+  EXPECT_EQ(::sched_getscheduler(*pid), ::sched_getscheduler(0));
+  ASSERT_TRUE(runner.Signal(*pid, SIGKILL).ok());
+  (void)WaitFor(runner, *pid, std::chrono::seconds(10));
+}
+
 TEST(RealProcessRunnerTest, KillWithParentEndsTheChildWhenItsSpawnerDies) {
   int p[2];
   ASSERT_EQ(::pipe(p), 0);
