@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -76,6 +77,17 @@ std::vector<std::string> Cgroups::JoinDirs(std::string_view path) const {
   std::vector<std::string> dirs;
   for (const char* c : kControllers) dirs.push_back(Dir(path, c));
   return dirs;
+}
+
+absl::Status Cgroups::Rename(std::string_view from, std::string_view to) const {
+  std::vector<std::string> src = JoinDirs(from), dst = JoinDirs(to);
+  for (size_t i = 0; i < src.size(); ++i) {
+    if (::rename(src[i].c_str(), dst[i].c_str()) == 0) continue;
+    const int err = errno;
+    while (i-- > 0) (void)::rename(dst[i].c_str(), src[i].c_str());
+    return ErrnoStatus(err, fmt::format("rename cgroup {} to {}", src.front(), dst.front()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Cgroups::Create(std::string_view path, const CgroupLimits& limits) const {

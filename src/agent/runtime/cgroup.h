@@ -59,6 +59,9 @@ class Cgroups {
   // SIGKILLs every process in the group and in the groups below it (e.g. those of an
   // agent that died); returns how many it signalled.
   int KillAll(std::string_view path) const;
+  // Renames group `from` to `to` (the same parent) in every hierarchy; its processes and
+  // limits stay. On an error the hierarchies already renamed are renamed back.
+  absl::Status Rename(std::string_view from, std::string_view to) const;
   // Removes the group, and any groups below it, once no process is left in them; a group
   // that does not exist is not an error.
   absl::Status Remove(std::string_view path) const;

@@ -110,6 +110,18 @@ TEST(CgroupsTest, MakesAGroupWhoseLimitsReadBackAndWhosePidsMaxRefusesAFork) {
   ::close(report[0]);
   EXPECT_EQ(cg.CheckMember(path, child).code(), absl::StatusCode::kNotFound);
 
+  // A rename keeps the group's limits under its new name, in every hierarchy; onto a group
+  // that exists it fails and leaves both as they were.
+  std::string renamed = parent + "/g2";
+  ASSERT_TRUE(cg.Rename(path, renamed).ok()) << cg.Rename(path, renamed);
+  for (const std::string& dir : cg.JoinDirs(path)) EXPECT_FALSE(fs::exists(dir)) << dir;
+  EXPECT_TRUE(cg.CheckLimits(renamed, limits).ok()) << cg.CheckLimits(renamed, limits);
+  ASSERT_TRUE(cg.Create(path, limits).ok());
+  ASSERT_TRUE(cg.Create(path + "/below", limits).ok());  // not empty: no rename onto it
+  EXPECT_FALSE(cg.Rename(renamed, path).ok());
+  EXPECT_TRUE(cg.CheckLimits(renamed, limits).ok()) << "a failed rename moved the group";
+  EXPECT_TRUE(cg.CheckLimits(path + "/below", limits).ok());
+
   // Removing the parent takes the group below it; a group that is gone is no error.
   EXPECT_TRUE(cg.Remove(parent).ok()) << cg.Remove(parent);
   for (const std::string& dir : cg.JoinDirs(parent)) EXPECT_FALSE(fs::exists(dir)) << dir;
