@@ -330,7 +330,8 @@ struct Variant {
   agent::TemplateSpec tmpl;
   std::vector<Sample> samples;
   std::vector<double> density_kib;
-  std::vector<Smaps> smaps;  // qemu: each instance of the density runs, by mapping
+  std::vector<Smaps> smaps;          // qemu: each instance of the density runs, by mapping
+  std::vector<Smaps> standby_smaps;  // qemu: the standby VMs waiting beside them
   std::vector<WrkResult> wrk;
   std::string note;
   std::vector<agent::qemu::StartPhases> phases;  // qemu: each cycle's Start(), by phase
@@ -429,7 +430,9 @@ absl::Status Density(Variant& v, int k, const std::string& smaps_dir) {
     v.density_kib.push_back(
         static_cast<double>(insts[static_cast<size_t>(i)].inst->Usage().memory_bytes) / 1024.0);
     if (q == nullptr) continue;
-    std::ifstream pid_file(q->InstanceDir(fmt::format("d{}", i)) + "/qemu.pid");
+    // Its directory: the instance's own, or the standby VM's it took.
+    std::ifstream pid_file(
+        fs::path(insts[static_cast<size_t>(i)].inst->scratch_dir()).parent_path() / "qemu.pid");
     pid_t pid = 0;
     pid_file >> pid;
     absl::StatusOr<Smaps> m = pid > 0 ? ReadSmaps(pid) : absl::NotFoundError("no qemu.pid");
@@ -444,6 +447,12 @@ absl::Status Density(Variant& v, int k, const std::string& smaps_dir) {
           << from.rdbuf();
     }
     v.smaps.push_back(*m);
+  }
+  // What the standby VMs cost meanwhile (QemuOptions::standby): memory no instance uses.
+  if (q != nullptr) {
+    for (pid_t pid : q->StandbyPids()) {
+      if (absl::StatusOr<Smaps> m = ReadSmaps(pid); m.ok()) v.standby_smaps.push_back(*m);
+    }
   }
   for (auto& s : insts) RETURN_IF_ERROR(s.inst->Destroy());
   return absl::OkStatus();
@@ -568,7 +577,7 @@ int main(int argc, char** argv) {
         "qemu variants take settings after the name: qemu-clone:tb8:nothp (restore_tb_size_mb, "
         "thp; slices/noslices: glib_slices; ioapic2/noioapic2: ioapic2; capstone/nocapstone: "
         "capstone; kernel/nokernel: restore_kernel; arenaN: malloc_arena_max (0 glibc's); trimK: "
-        "malloc_trim_threshold_kb)\n",
+        "malloc_trim_threshold_kb; standbyN: standby, 0 none)\n",
         argv[0]);
     return 2;
   }
@@ -688,13 +697,16 @@ int main(int argc, char** argv) {
           q.capstone = set == "capstone";
         } else if (set.starts_with("arena") && std::atoi(set.c_str() + 5) >= 0) {
           q.malloc_arena_max = static_cast<uint32_t>(std::atoi(set.c_str() + 5));
+        } else if (set.starts_with("standby") && std::atoi(set.c_str() + 7) >= 0) {
+          q.standby = static_cast<uint32_t>(std::atoi(set.c_str() + 7));
         } else if (set.starts_with("trim") && std::atoi(set.c_str() + 4) >= 0) {
           q.malloc_trim_threshold_kb = static_cast<uint32_t>(std::atoi(set.c_str() + 4));
         } else {
-          fmt::print(stderr,
-                     "{}: unknown setting '{}' (tbN, thp, nothp, slices, noslices, ioapic2, "
-                     "noioapic2, capstone, nocapstone, kernel, nokernel, arenaN, trimKIB)\n",
-                     variant, set);
+          fmt::print(
+              stderr,
+              "{}: unknown setting '{}' (tbN, thp, nothp, slices, noslices, ioapic2, "
+              "noioapic2, capstone, nocapstone, kernel, nokernel, arenaN, trimKIB, standbyN)\n",
+              variant, set);
           return 2;
         }
       }
@@ -938,6 +950,21 @@ int main(int argc, char** argv) {
         med(&Smaps::tcg), med(&Smaps::ram_blocks), med(&Smaps::heap), med(&Smaps::lib_written),
         med(&Smaps::lib_shared), med(&Smaps::rss), med(&Smaps::thp));
   }
+  for (Variant& v : variants) {
+    if (v.standby_smaps.empty()) continue;
+    auto med = [&](double Smaps::*f) {
+      std::vector<double> c;
+      for (const auto& m : v.standby_smaps) c.push_back(m.*f / 1024.0);
+      return Percentile(c, 0.5);
+    };
+    fmt::print(
+        "{:<28} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} "
+        "{:>6.1f}\n",
+        fmt::format("{} standby ({})", v.name, v.standby_smaps.size()), med(&Smaps::pss),
+        med(&Smaps::guest_copied), med(&Smaps::guest_shared), med(&Smaps::tcg),
+        med(&Smaps::ram_blocks), med(&Smaps::heap), med(&Smaps::lib_written),
+        med(&Smaps::lib_shared), med(&Smaps::rss), med(&Smaps::thp));
+  }
   if (smaps_header) {
     fmt::print(
         "  g.copy: guest RAM the clone wrote (its own copies); g.shar: guest RAM read from the "
@@ -1046,9 +1073,9 @@ int main(int argc, char** argv) {
   }
   for (const char* relay : {"oci-relay", "oci-relay-kernel", "oci-relay-threads"}) {
     if (!load.count("oci") || !load.count(relay)) continue;
-    fmt::print(
-        "ratio {} / oci (own port vs socket activation): requests/s {:.2f}, p99 {:.2f}\n",
-        relay, load[relay].first / load["oci"].first, load[relay].second / load["oci"].second);
+    fmt::print("ratio {} / oci (own port vs socket activation): requests/s {:.2f}, p99 {:.2f}\n",
+               relay, load[relay].first / load["oci"].first,
+               load[relay].second / load["oci"].second);
   }
   for (const char* peer :
        {"oci-unhardened", "oci-no-seccomp", "oci-no-userns", "oci-seccomp-runtime"}) {

@@ -102,6 +102,7 @@ struct AgentConfig {
   // full restore); QemuOptions::tb_size_mb / restore_tb_size_mb. Not used under KVM.
   uint32_t qemu_tb_size_mb = 32;
   uint32_t qemu_restore_tb_size_mb = 16;
+  uint32_t qemu_standby = 1;   // QEMUs started ahead per template shape (QemuOptions::standby)
   bool qemu_thp = false;       // jail only: transparent huge pages for QEMU (QemuOptions::thp)
   bool qemu_capstone = false;  // QEMU loads its disassembler (QemuOptions::capstone)
   std::string state_dir;       // default /run/prewarm/<node_id>

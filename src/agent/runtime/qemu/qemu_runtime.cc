@@ -87,31 +87,45 @@ GuestWorkload GuestWorkloadOf(const InstanceSpec& spec, const QemuOptions& optio
 class QemuInstance final : public RuntimeInstance {
  public:
   QemuInstance(QemuRuntime& rt, InstanceSpec spec, std::string dir, VmLaunch launch,
-               std::shared_ptr<const TemplateSnapshot> snapshot)
+               std::shared_ptr<const TemplateSnapshot> snapshot, uint32_t host_key,
+               std::unique_ptr<Standby> standby)
       : rt_(rt),
         spec_(std::move(spec)),
         dir_(std::move(dir)),
         scratch_(dir_ + "/scratch"),
         launch_(std::move(launch)),
-        snapshot_(std::move(snapshot)) {}
+        snapshot_(std::move(snapshot)),
+        host_key_(host_key),
+        standby_(std::move(standby)) {
+    if (standby_) pid_ = standby_->pid;  // runs already: Destroy() stops it
+  }
   ~QemuInstance() override { (void)Destroy(); }
 
   const std::string& scratch_dir() const override { return scratch_; }
 
   absl::Status Start(int listen_fd) override {
-    if (pid_ > 0) return absl::FailedPreconditionError("already started");
+    if (started_) return absl::FailedPreconditionError("already started");
+    started_ = true;
     auto t_start = std::chrono::steady_clock::now();
     phases_ = StartPhases{};
     phases_.restored = snapshot_ != nullptr;
-    RETURN_IF_ERROR(rt_.MakeErofs(scratch_, launch_.scratch_image));
+    phases_.standby = standby_ != nullptr;
     uint64_t scratch_bytes =
         snapshot_ ? snapshot_->scratch_image_bytes : RoundUpMiB(spec_.tmpl.scratch_bytes);
-    RETURN_IF_ERROR(rt_.PadImage(launch_.scratch_image, scratch_bytes));
+    if (standby_) {
+      // Its QEMU holds the scratch disk's file open already: the image goes into it.
+      RETURN_IF_ERROR(rt_.MakeErofs(scratch_, launch_.scratch_image, scratch_bytes));
+    } else {
+      RETURN_IF_ERROR(rt_.MakeErofs(scratch_, launch_.scratch_image));
+      RETURN_IF_ERROR(rt_.PadImage(launch_.scratch_image, scratch_bytes));
+    }
     const bool tap = rt_.options_.network == "tap";
     auto t_scratch = std::chrono::steady_clock::now();
     phases_.scratch_ms = Ms(t_start, t_scratch);
-    ASSIGN_OR_RETURN(pid_, rt_.SpawnVm(launch_));
-    std::ofstream(dir_ + "/qemu.pid") << pid_ << "\n";
+    if (!standby_) {
+      ASSIGN_OR_RETURN(pid_, rt_.SpawnVm(launch_));
+      std::ofstream(dir_ + "/qemu.pid") << pid_ << "\n";
+    }
     auto t0 = std::chrono::steady_clock::now();
     phases_.spawn_ms = Ms(t_scratch, t0);
     phases_end_ = t0;
@@ -245,8 +259,11 @@ class QemuInstance final : public RuntimeInstance {
                                  Tail(Slurp(dir_ + "/qemu.log"), 300)));
     };
     // A QEMU (or jail) that exits on the way is noticed at once, not after the timeout.
-    auto qmp = QmpClient::Connect(dir_ + "/qmp.sock", std::chrono::seconds(30),
-                                  [this] { return PollExit().has_value(); });
+    // A standby's QMP is connected already.
+    absl::StatusOr<QmpClient> qmp =
+        standby_ && standby_->qmp ? absl::StatusOr<QmpClient>(std::move(*standby_->qmp))
+                                  : QmpClient::Connect(dir_ + "/qmp.sock", std::chrono::seconds(30),
+                                                       [this] { return PollExit().has_value(); });
     if (!qmp.ok() && exit_) return rt_.ExitedEarly(launch_, *exit_, "before QMP answered");
     if (!qmp.ok()) return step(qmp.status());
     auto t_qmp = std::chrono::steady_clock::now();
@@ -280,6 +297,16 @@ class QemuInstance final : public RuntimeInstance {
     }
     auto t_loaded = std::chrono::steady_clock::now();
     if (*status == "paused") RETURN_IF_ERROR(step(qmp->Execute("cont").status()));
+    if (standby_ && !launch_.hostfwd.empty()) {
+      // A standby started without its instance's forward (HMP's hostfwd_add: QMP has no
+      // command of its own for it). The gate opens once the guest listens, after this.
+      auto r = qmp->Execute(
+          "human-monitor-command",
+          fmt::format(R"({{"command-line": "hostfwd_add n0 tcp:{}"}})", launch_.hostfwd));
+      if (!r.ok()) return step(r.status());
+      if (!r->string_value().empty())
+        return step(absl::InternalError("hostfwd_add: " + r->string_value()));
+    }
     auto t_run = std::chrono::steady_clock::now();
     RETURN_IF_ERROR(step(SendIdentity()));
     phases_.qmp_ms = Ms(t0, t_qmp);
@@ -354,7 +381,7 @@ class QemuInstance final : public RuntimeInstance {
     fs::remove_all(dir_, ec);
     if (ec && st.ok()) st = absl::InternalError(fmt::format("remove {}: {}", dir_, ec.message()));
     // Its host id and cgroup are free once its QEMU is gone.
-    if (rt_.options_.jail && (st.ok() || pid_ <= 0)) rt_.ids_.Release(spec_.slot);
+    if (rt_.options_.jail && (st.ok() || pid_ <= 0)) rt_.ids_.Release(host_key_);
     if (rt_.cgrouped() && (st.ok() || pid_ <= 0)) {
       absl::Status removed = rt_.cgroups_.Remove(rt_.VmCgroup(launch_.name));
       if (st.ok()) st = removed;
@@ -368,7 +395,10 @@ class QemuInstance final : public RuntimeInstance {
   std::string dir_, scratch_;
   VmLaunch launch_;
   std::shared_ptr<const TemplateSnapshot> snapshot_;
+  uint32_t host_key_ = 0;             // jail: its HostIdBlock slot
+  std::unique_ptr<Standby> standby_;  // the standby VM it took, if any
   pid_t pid_ = -1;
+  bool started_ = false;
   std::optional<int> exit_;
   bool destroyed_ = false;
   bool serving_ = false;  // Start() is done: console.log is trimmed to the output cap
@@ -431,6 +461,13 @@ QemuRuntime::QemuRuntime(QemuOptions options, ProcessRunner& runner)
     : options_(std::move(options)), runner_(runner) {}
 
 QemuRuntime::~QemuRuntime() {
+  // Standby VMs first: the thread kills them as it ends.
+  {
+    std::lock_guard<std::mutex> l(standby_mu_);
+    standby_stop_ = true;
+  }
+  standby_cv_.notify_all();
+  if (standby_thread_.joinable()) standby_thread_.join();
   // The node's cgroup, if no VM's group is left in it.
   if (cgrouped()) {
     for (const std::string& dir : cgroups_.JoinDirs(NodeCgroup())) ::rmdir(dir.c_str());
@@ -470,16 +507,20 @@ absl::Status SealRamFile(int fd, int attempts) {
   }
 }
 
-absl::Status QemuRuntime::MakeErofs(const std::string& src_dir, const std::string& image) {
-  std::string tmp = fmt::format("{}.tmp.{}", image, ::getpid());
+absl::Status QemuRuntime::MakeErofs(const std::string& src_dir, const std::string& image,
+                                    uint64_t in_place_bytes) {
+  // In place: mkfs.erofs truncates and writes the file it is given (the same inode,
+  // which QEMU holds), then it is padded back to its size.
+  std::string tmp = in_place_bytes > 0 ? image : fmt::format("{}.tmp.{}", image, ::getpid());
   ASSIGN_OR_RETURN(ProcessResult r, runner_.Run({"mkfs.erofs", "--quiet", "-T0", tmp, src_dir},
                                                 std::chrono::minutes(5)));
   if (r.exit_code != 0) {
     std::error_code ec;
-    fs::remove(tmp, ec);
+    if (in_place_bytes == 0) fs::remove(tmp, ec);
     return absl::InternalError(fmt::format("mkfs.erofs {}: {}", src_dir, r.output));
   }
   std::error_code ec;
+  if (in_place_bytes > 0) return PadImage(image, in_place_bytes);
   fs::rename(tmp, image, ec);
   if (ec) return absl::InternalError(fmt::format("rename {}: {}", image, ec.message()));
   return absl::OkStatus();
@@ -765,8 +806,9 @@ std::vector<std::string> QemuRuntime::QemuCommand(const VmLaunch& l) const {
   return argv;
 }
 
-absl::StatusOr<pid_t> QemuRuntime::SpawnVm(VmLaunch l) {
+absl::StatusOr<pid_t> QemuRuntime::SpawnVm(VmLaunch l, bool idle_priority) {
   SpawnOptions so;
+  so.idle_priority = idle_priority;
   ScopedFd tap_fd;  // QEMU gets its own copy; ours closes here, so the tap goes with QEMU
   if (options_.network == "tap") {
     // pw + 12 hex digits of the VM's directory: unique on the node, < IFNAMSIZ.
@@ -1150,9 +1192,6 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
     l.ram_shared = false;
     l.incoming = true;
   }
-  std::string dir = InstanceDir(spec.id);
-  l.dir = dir;
-  l.scratch_image = dir + "/scratch.erofs";
   IpAddr guest_address;
   if (options_.network == "tap") {
     ASSIGN_OR_RETURN(guest_address, GuestAddress(guest_network_, spec.address));
@@ -1160,21 +1199,264 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
   } else {
     l.hostfwd = fmt::format("{}:{}-:{}", spec.address.ToString(), options_.forward_port, w.port);
   }
+  std::unique_ptr<Standby> standby;
+  if (snap && StandbyEligible()) standby = TakeStandby(l, snap);
+  if (standby) {
+    // Its QEMU runs already, as its own name, in its own directory and cgroup: the cgroup
+    // takes the instance's name (as a directly started clone's has).
+    std::string hostfwd = l.hostfwd;
+    l = standby->launch;
+    l.hostfwd = hostfwd;
+    if (cgrouped()) {
+      if (absl::Status st = cgroups_.Rename(VmCgroup(l.name), VmCgroup(spec.id)); st.ok()) {
+        l.name = spec.id;
+      } else {
+        spdlog::warn("qemu runtime: {} keeps its standby's cgroup {}: {}", spec.id,
+                     VmCgroup(l.name), st.message());
+      }
+    } else {
+      l.name = spec.id;
+    }
+    std::error_code ec;
+    fs::create_directories(l.dir + "/scratch", ec);
+    if (ec) {
+      DropStandby(std::move(standby));
+      return absl::InternalError(fmt::format("cannot create {}/scratch: {}", l.dir, ec.message()));
+    }
+    uint32_t key = standby->host_key;
+    std::string dir = l.dir;
+    // From here the instance stops its QEMU and releases its host id (Destroy()).
+    return std::make_unique<QemuInstance>(*this, spec, dir, std::move(l), std::move(snap), key,
+                                          std::move(standby));
+  }
+  std::string dir = InstanceDir(spec.id);
+  l.dir = dir;
+  l.scratch_image = dir + "/scratch.erofs";
+  uint32_t key = 0;
   if (options_.jail) {
-    ASSIGN_OR_RETURN(l.host_id, InstanceHostId(spec.slot));
-    RETURN_IF_ERROR(ids_.Claim(spec.slot));
+    ASSIGN_OR_RETURN(key, ClaimHostKey());
+    ASSIGN_OR_RETURN(l.host_id, InstanceHostId(key));
   }
   std::error_code ec;
   fs::remove_all(dir, ec);
   fs::create_directories(dir + "/scratch", ec);
   if (ec) {
-    if (options_.jail) ids_.Release(spec.slot);
+    if (options_.jail) ids_.Release(key);
     return absl::InternalError(fmt::format("cannot create {}: {}", dir, ec.message()));
   }
-  // From here the instance releases the slot (Destroy()).
-  auto inst = std::make_unique<QemuInstance>(*this, spec, dir, std::move(l), std::move(snap));
+  // From here the instance releases the host id (Destroy()).
+  auto inst =
+      std::make_unique<QemuInstance>(*this, spec, dir, std::move(l), std::move(snap), key, nullptr);
   inst->set_guest_address(guest_address);
   return inst;
+}
+
+absl::StatusOr<uint32_t> QemuRuntime::ClaimHostKey() {
+  RETURN_IF_ERROR(ids_.Base().status());
+  for (uint32_t k = 0; k < oci::kMaxUsernsSlots; ++k) {
+    if (ids_.Claim(k).ok()) return k;
+  }
+  return absl::ResourceExhaustedError(
+      fmt::format("qemu jail: all {} host ids are held", oci::kMaxUsernsSlots));
+}
+
+bool QemuRuntime::StandbyEligible() const {
+  return options_.standby > 0 && options_.snapshot == "clone" && options_.network == "slirp";
+}
+
+std::string QemuRuntime::StandbyKey(const VmLaunch& l) {
+  std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", l.initramfs, l.install_image,
+                                l.memory_bytes, l.vcpus, l.cpus, l.ram_fd, l.accel, l.state_bytes);
+  for (const std::string& image : l.layer_images) key += "|" + image;
+  return key;
+}
+
+std::unique_ptr<Standby> QemuRuntime::TakeStandby(
+    const VmLaunch& launch, std::shared_ptr<const TemplateSnapshot> snapshot) {
+  std::unique_ptr<Standby> sb;
+  {
+    std::lock_guard<std::mutex> l(standby_mu_);
+    if (standby_stop_) return nullptr;
+    if (!standby_thread_.joinable()) standby_thread_ = std::thread([this] { StandbyLoop(); });
+    StandbyShape& shape = shapes_[StandbyKey(launch)];
+    if (!shape.snapshot) {
+      shape.proto = launch;
+      shape.proto.name.clear();
+      shape.proto.dir.clear();
+      shape.proto.scratch_image.clear();
+      shape.proto.hostfwd.clear();
+      shape.proto.host_id = 0;
+      shape.snapshot = std::move(snapshot);
+    }
+    shape.used = std::chrono::steady_clock::now();
+    if (!shape.ready.empty()) {
+      sb = std::move(shape.ready.front());
+      shape.ready.pop_front();
+    }
+  }
+  standby_cv_.notify_all();  // a new shape, or a refill to schedule
+  if (!sb) return nullptr;
+  absl::Status priority = SetNormalPriority(sb->pid);
+  auto exited = runner_.TryWait(sb->pid);
+  if (!exited.ok() || exited->has_value()) {
+    spdlog::warn("qemu runtime: standby {} exited while it waited: {}", sb->launch.name,
+                 exited.ok() ? ExitedEarly(sb->launch, **exited, "as a standby").message()
+                             : exited.status().message());
+    if (exited.ok()) sb->pid = -1;  // reaped
+    DropStandby(std::move(sb));
+    return nullptr;
+  }
+  if (!priority.ok()) {
+    spdlog::warn("qemu runtime: standby {} not used: {}", sb->launch.name, priority.message());
+    DropStandby(std::move(sb));
+    return nullptr;
+  }
+  return sb;
+}
+
+absl::StatusOr<std::unique_ptr<Standby>> QemuRuntime::SpawnStandby(
+    const VmLaunch& proto, const std::shared_ptr<const TemplateSnapshot>& snapshot) {
+  auto sb = std::make_unique<Standby>();
+  VmLaunch& l = sb->launch;
+  l = proto;
+  {
+    std::lock_guard<std::mutex> lock(standby_mu_);
+    l.name = fmt::format("standby-{}", ++standby_seq_);
+  }
+  l.dir = InstanceDir(l.name);
+  l.scratch_image = l.dir + "/scratch.erofs";
+  auto fail = [&](absl::Status st) {
+    DropStandby(std::move(sb));
+    return st;
+  };
+  if (options_.jail) {
+    ASSIGN_OR_RETURN(sb->host_key, ClaimHostKey());
+    auto id = InstanceHostId(sb->host_key);
+    if (!id.ok()) {
+      ids_.Release(sb->host_key);
+      return id.status();
+    }
+    l.host_id = *id;
+  }
+  std::error_code ec;
+  fs::remove_all(l.dir, ec);
+  fs::create_directories(l.dir, ec);
+  if (ec) return fail(absl::InternalError(fmt::format("mkdir {}: {}", l.dir, ec.message())));
+  {
+    // The scratch disk: zeros of the template's size, which the instance fills in place.
+    ScopedFd f(::open(l.scratch_image.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!f.valid() ||
+        ::ftruncate(f.get(), static_cast<off_t>(snapshot->scratch_image_bytes)) != 0) {
+      return fail(ErrnoStatus(errno, "create " + l.scratch_image));
+    }
+  }
+  // Under SCHED_IDLE until an instance takes it: its start-up (~80 ms of a core) yields to
+  // every other process, such as the start of the clone that took the previous standby.
+  absl::StatusOr<pid_t> pid = SpawnVm(l, /*idle_priority=*/true);
+  if (!pid.ok()) return fail(pid.status());
+  sb->pid = *pid;
+  std::ofstream(l.dir + "/qemu.pid") << sb->pid << "\n";
+  auto qmp = QmpClient::Connect(l.dir + "/qmp.sock", std::chrono::seconds(30), [&] {
+    auto r = runner_.TryWait(sb->pid);
+    return !r.ok() || r->has_value();
+  });
+  if (!qmp.ok()) return fail(qmp.status());
+  sb->qmp.emplace(std::move(*qmp));
+  return sb;
+}
+
+void QemuRuntime::DropStandby(std::unique_ptr<Standby> sb) {
+  if (!sb) return;
+  sb->qmp.reset();
+  bool gone = sb->pid <= 0;
+  if (!gone) {
+    (void)runner_.Signal(-sb->pid, SIGKILL);
+    auto done = WaitFor(runner_, sb->pid, options_.stop_timeout);
+    gone = done.ok() && done->has_value();
+    if (!gone)
+      spdlog::warn("qemu runtime: standby {} (pid {}) did not die", sb->launch.name, sb->pid);
+  }
+  if (!sb->launch.dir.empty()) {
+    std::error_code ec;
+    fs::remove_all(sb->launch.dir, ec);
+  }
+  if (!gone) return;  // its host id and cgroup stay held
+  if (cgrouped() && !sb->launch.name.empty()) (void)cgroups_.Remove(VmCgroup(sb->launch.name));
+  if (options_.jail) ids_.Release(sb->host_key);
+}
+
+std::vector<pid_t> QemuRuntime::StandbyPids() const {
+  std::lock_guard<std::mutex> l(standby_mu_);
+  std::vector<pid_t> pids;
+  for (const auto& [key, shape] : shapes_) {
+    for (const auto& sb : shape.ready) pids.push_back(sb->pid);
+  }
+  return pids;
+}
+
+// The standby thread: keeps options_.standby standbys of every shape an instance was made
+// of in the last standby_idle, one spawn at a time; a shape whose standby failed to start
+// is retried after kStandbyRetry.
+void QemuRuntime::StandbyLoop() {
+  pthread_setname_np(pthread_self(), "qemu-standby");
+  constexpr auto kStandbyRetry = std::chrono::seconds(30);
+  std::unique_lock<std::mutex> l(standby_mu_);
+  while (!standby_stop_) {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<std::unique_ptr<Standby>> idle;
+    std::string want;
+    for (auto it = shapes_.begin(); it != shapes_.end();) {
+      StandbyShape& shape = it->second;
+      if (now - shape.used > options_.standby_idle) {
+        for (auto& sb : shape.ready) idle.push_back(std::move(sb));
+        it = shapes_.erase(it);
+        continue;
+      }
+      if (want.empty() && shape.ready.size() < options_.standby && now >= shape.retry_at)
+        want = it->first;
+      ++it;
+    }
+    if (idle.empty() && want.empty()) {
+      // Until the next refill is due (or a take, or stop), 5 s at most.
+      auto wake = now + std::chrono::seconds(5);
+      for (const auto& [key, shape] : shapes_) {
+        if (shape.ready.size() < options_.standby) wake = std::min(wake, shape.retry_at);
+      }
+      standby_cv_.wait_until(l, std::max(wake, now + std::chrono::milliseconds(1)));
+      continue;
+    }
+    VmLaunch proto;
+    std::shared_ptr<const TemplateSnapshot> snapshot;
+    if (!want.empty()) {
+      proto = shapes_[want].proto;
+      snapshot = shapes_[want].snapshot;
+    }
+    l.unlock();
+    for (auto& sb : idle) DropStandby(std::move(sb));
+    absl::StatusOr<std::unique_ptr<Standby>> sb = absl::CancelledError("none");
+    if (snapshot) sb = SpawnStandby(proto, snapshot);
+    l.lock();
+    if (!snapshot) continue;
+    auto it = shapes_.find(want);
+    if (sb.ok() && it != shapes_.end() && !standby_stop_) {
+      it->second.ready.push_back(std::move(*sb));
+    } else if (sb.ok()) {
+      l.unlock();
+      DropStandby(std::move(*sb));
+      l.lock();
+    } else {
+      spdlog::warn("qemu runtime: a standby VM did not start (retried in {} s): {}",
+                   kStandbyRetry.count(), sb.status().message());
+      if (it != shapes_.end()) it->second.retry_at = now + kStandbyRetry;
+    }
+  }
+  std::vector<std::unique_ptr<Standby>> all;
+  for (auto& [key, shape] : shapes_) {
+    for (auto& sb : shape.ready) all.push_back(std::move(sb));
+  }
+  shapes_.clear();
+  l.unlock();
+  for (auto& sb : all) DropStandby(std::move(sb));
 }
 
 absl::Status QemuRuntime::CleanupStale() {

@@ -23,16 +23,18 @@
 // RNG, mounts its own scratch disk and execs the workload. snapshot: full stores the guest RAM in
 // the state file instead
 // (~65 MiB, read by every restore, no sharing); none cold-boots every instance.
+// Standby VMs (QemuOptions::standby): clones' QEMUs started ahead, per template shape,
+// which a clone takes instead of starting its own (Standby, docs/design.md).
 // Jail (QemuOptions::jail, on by default), like Firecracker's jailer: every QEMU process
-// (template VMs and instances) runs as a host user of its own (the first id of its slot's
-// range in a HostIdBlock, gid the same; template VMs the second id of slot 0's range,
-// which no instance uses), started by prewarm-qemu-jail (qemu_jail.cc) in new mount, pid
-// and network namespaces: pid 1 of its pid namespace, its root a tmpfs holding only
-// read-only binds of /usr (QEMU, its libraries and firmware), the kernel, initramfs and
-// disk images, its own directory read-write (sockets, logs), /dev/null, zero, random,
-// urandom (and kvm with accel kvm), a /proc of its own processes; no_new_privs, no
-// capabilities, and `-sandbox on` (QEMU's seccomp) denying obsolete calls, set*id, fork/
-// exec and scheduler/affinity changes. What QEMU cannot open by path in there comes as a
+// (template VMs and instances) runs as a host user of its own (the first id of the range
+// of an id slot it holds in a HostIdBlock, the lowest free one, claimed by the runtime;
+// gid the same; template VMs the second id of slot 0's range, which no instance uses), started by
+// prewarm-qemu-jail (qemu_jail.cc) in new mount, pid and network namespaces: pid 1 of its pid
+// namespace, its root a tmpfs holding only read-only binds of /usr (QEMU, its libraries and
+// firmware), the kernel, initramfs and disk images, its own directory read-write (sockets, logs),
+// /dev/null, zero, random, urandom (and kvm with accel kvm), a /proc of its own processes;
+// no_new_privs, no capabilities, and `-sandbox on` (QEMU's seccomp) denying obsolete calls, set*id,
+// fork/ exec and scheduler/affinity changes. What QEMU cannot open by path in there comes as a
 // descriptor: the template's guest RAM (a sealed memfd, fd 4), the saved device state
 // (QMP getfd), a tap (fd 3). Under slirp its host forward listens in the jail's network
 // namespace (loopback only): the relay's thread joins that namespace to connect. A
@@ -69,14 +71,17 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "agent/runtime.h"
 #include "agent/runtime/cgroup.h"
 #include "agent/runtime/oci/id_block.h"
 #include "agent/runtime/qemu/guest.h"
+#include "agent/runtime/qemu/qmp.h"
 #include "common/process.h"
 
 namespace prewarm::agent::qemu {
@@ -159,6 +164,14 @@ struct QemuOptions {
   bool relay_kernel_splice = true;
   std::string cgroup_parent = "prewarm";
   std::string cgroup_root = "/sys/fs/cgroup";
+  // Standby VMs (snapshot: clone, network: slirp): per template shape, this many QEMUs
+  // started ahead of their instance (jail, cgroup, exec, QMP connected), waiting for their
+  // incoming state; a clone takes one and is spared that part of its start. Refilled in
+  // the background after each take; 0: none. Each costs its QEMU's memory before its guest
+  // runs (bench/instance_start). A shape no instance was made of for standby_idle loses its
+  // standbys.
+  uint32_t standby = 1;
+  std::chrono::milliseconds standby_idle{600000};
 };
 
 // A QEMU process's memory beside its guest's RAM (heap, libraries, device and slirp
@@ -216,6 +229,7 @@ struct TemplateSnapshot {
 // start does not take (a cold boot has no restore or identity unless on a tap).
 struct StartPhases {
   bool restored = false;
+  bool standby = false;    // a standby VM's: spawn and QMP happened before the instance
   double scratch_ms = 0;   // the preloaded scratch directory made an erofs disk (mkfs.erofs)
   double spawn_ms = 0;     // jail, cgroup, fork/exec of QEMU, cgroup read back
   double qmp_ms = 0;       // until QMP answered (its greeting and capabilities)
@@ -232,6 +246,17 @@ struct StartPhases {
 // Starts QEMU processes from one thread that lives as long as the runtime, with
 // kill_with_parent: when the agent dies, however it dies, the kernel kills its VMs (the
 // death signal follows the thread that forked, so it must not be a short-lived worker).
+// A standby VM (QemuOptions::standby): a clone's QEMU started with no instance yet, its
+// launch's per-instance parts its own (name standby-<n>, directory, host id, an empty
+// scratch disk file of the template's size, which its instance fills in place; no host
+// forward, added over QMP when an instance takes it).
+struct Standby {
+  VmLaunch launch;
+  uint32_t host_key = 0;  // jail: its HostIdBlock slot
+  pid_t pid = -1;
+  std::optional<QmpClient> qmp;  // connected: its instance's restore goes on from here
+};
+
 class VmSpawner {
  public:
   explicit VmSpawner(ProcessRunner& runner);
@@ -293,6 +318,8 @@ class QemuRuntime final : public Runtime {
   const std::string& accel() const { return accel_; }  // after Prepare(): "kvm" or "tcg"
   // The phases of the most recent Start() whose forwarder opened.
   StartPhases LastStartPhases() const;
+  // The standby VMs ready now (all shapes) and their QEMUs' pids.
+  std::vector<pid_t> StandbyPids() const;
   std::string InstanceDir(const std::string& id) const;
   // The QEMU command line of one VM (for tests and logs).
   std::vector<std::string> QemuCommand(const VmLaunch& launch) const;
@@ -307,7 +334,11 @@ class QemuRuntime final : public Runtime {
  private:
   friend class QemuInstance;
   absl::StatusOr<std::string> LayerImage(const std::string& layer_dir);
-  absl::Status MakeErofs(const std::string& src_dir, const std::string& image);
+  // mkfs.erofs of `src_dir` into `image`: a new file, or with `in_place_bytes` > 0 the
+  // existing `image` rewritten (the same file: a standby's scratch disk, which its QEMU
+  // holds open) and padded back to that many bytes, which the image must fit in.
+  absl::Status MakeErofs(const std::string& src_dir, const std::string& image,
+                         uint64_t in_place_bytes = 0);
   absl::StatusOr<double> ProbeBoot(const std::string& accel);
   // The snapshot of the template that `launch` (minus per-instance parts) describes:
   // made on first use, then shared by every clone.
@@ -316,7 +347,8 @@ class QemuRuntime final : public Runtime {
   absl::Status PadImage(const std::string& image, uint64_t bytes);
   // Starts QEMU for `launch` from the spawner thread, its output in <dir>/qemu.log. On a
   // tap network it first opens the VM's tap (named after its directory) as QEMU's fd 3.
-  absl::StatusOr<pid_t> SpawnVm(VmLaunch launch);
+  // idle_priority: under SCHED_IDLE (a standby).
+  absl::StatusOr<pid_t> SpawnVm(VmLaunch launch, bool idle_priority = false);
   // Starts `so.argv` (a QEMU command line for `launch`) from the spawner thread: with the
   // jail, in the jail and in the VM's cgroup, which it makes first and checks after.
   absl::StatusOr<pid_t> SpawnQemu(const VmLaunch& launch, SpawnOptions so);
@@ -326,6 +358,19 @@ class QemuRuntime final : public Runtime {
   // The VM's jail or QEMU exited (code `code`) while `during`: an error with its last words.
   absl::Status ExitedEarly(const VmLaunch& launch, int code, std::string_view during) const;
   std::string NodeCgroup() const;  // every VM's group is below it
+  // Jail: the lowest free slot of ids_, claimed (an instance's or a standby's host id).
+  absl::StatusOr<uint32_t> ClaimHostKey();
+  bool StandbyEligible() const;
+  // What a standby for `launch` must share with it: all but its per-instance parts.
+  static std::string StandbyKey(const VmLaunch& launch);
+  // A ready standby of `launch`'s shape (nullptr if none), registering the shape so that
+  // the standby thread keeps `options_.standby` of them.
+  std::unique_ptr<Standby> TakeStandby(const VmLaunch& launch,
+                                       std::shared_ptr<const TemplateSnapshot> snapshot);
+  absl::StatusOr<std::unique_ptr<Standby>> SpawnStandby(
+      const VmLaunch& proto, const std::shared_ptr<const TemplateSnapshot>& snapshot);
+  void DropStandby(std::unique_ptr<Standby> standby);  // kills it, frees what it holds
+  void StandbyLoop();
   bool cgrouped() const { return options_.jail && options_.cgroup; }
   std::string RamRoot() const;
   QemuOptions options_;
@@ -345,6 +390,18 @@ class QemuRuntime final : public Runtime {
   VmSpawner spawner_{runner_};
   mutable std::mutex phases_mu_;
   StartPhases last_phases_;
+  struct StandbyShape {
+    VmLaunch proto;  // without the per-instance parts
+    std::shared_ptr<const TemplateSnapshot> snapshot;
+    std::deque<std::unique_ptr<Standby>> ready;
+    std::chrono::steady_clock::time_point used, retry_at;
+  };
+  mutable std::mutex standby_mu_;
+  std::condition_variable standby_cv_;
+  std::map<std::string, StandbyShape> shapes_;  // by StandbyKey()
+  uint64_t standby_seq_ = 0;
+  bool standby_stop_ = false;
+  std::thread standby_thread_;  // started by the first TakeStandby()
 };
 
 }  // namespace prewarm::agent::qemu

@@ -174,7 +174,8 @@ class QemuRuntimeTest : public ::testing::Test {
     ASSERT_TRUE(listen.ok()) << listen.status();
     auto t0 = std::chrono::steady_clock::now();
     ASSERT_TRUE((*inst)->Start(listen->get()).ok());
-    std::string dir = runtime_->InstanceDir(spec.id);
+    // Its directory: its own (InstanceDir), or the standby VM's it took.
+    std::string dir = fs::path((*inst)->scratch_dir()).parent_path().string();
     pid_t pid = std::atoi(Slurp(dir + "/qemu.pid").c_str());
     ASSERT_GT(pid, 0);
     auto r = workload::HttpGet(spec.address, 80, "/index.html", std::chrono::seconds(300));
@@ -293,6 +294,49 @@ TEST_F(QemuRuntimeTest, ClonesOfATemplateSnapshotServeTheirOwnScratchWithTheirOw
   // The kernel draws boot_id at its first read: nothing reads it before the snapshot.
   EXPECT_NE(boot_ids[0], boot_ids[1]) << "clones of one snapshot must not share a boot id";
   for (auto& inst : insts) EXPECT_TRUE(inst->Destroy().ok());
+}
+
+// Waits (60 s at most) until the runtime holds `n` standby VMs; their pids.
+std::vector<pid_t> WaitForStandbys(QemuRuntime& rt, size_t n) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (rt.StandbyPids().size() != n && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  return rt.StandbyPids();
+}
+
+TEST_F(QemuRuntimeTest, ACloneTakesAStandbyVmWhichIsRefilledAndGoesWithTheRuntime) {
+  ASSERT_EQ(options_.standby, 1u);
+  // The first clone of a template starts its own QEMU; its shape gets a standby from then on.
+  ServeAndDestroy(StaticSpec("first", addr_));
+  EXPECT_FALSE(runtime_->LastStartPhases().standby);
+  std::vector<pid_t> standby = WaitForStandbys(*runtime_, 1);
+  ASSERT_EQ(standby.size(), 1u) << "no standby VM after the template's first clone";
+  // It waits under SCHED_IDLE, as its own jail user, for an incoming migration.
+  EXPECT_EQ(::sched_getscheduler(standby[0]), SCHED_IDLE);
+  std::string cmdline = Slurp(fmt::format("/proc/{}/cmdline", standby[0]));
+  std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+  EXPECT_NE(cmdline.find("-incoming defer"), std::string::npos) << cmdline;
+  EXPECT_EQ(cmdline.find("hostfwd"), std::string::npos) << "a standby has no instance's forward";
+
+  // The next clone takes it: no spawn or QMP connect in its start, its forward added, its
+  // cgroup renamed after it, back to normal scheduling; it serves its own scratch.
+  ServeAndDestroy(StaticSpec("second", addr_));
+  StartPhases phases = runtime_->LastStartPhases();
+  EXPECT_TRUE(phases.standby);
+  EXPECT_LT(phases.spawn_ms, 1.0);
+  EXPECT_LT(phases.qmp_ms, 1.0);
+  EXPECT_NE(::kill(standby[0], 0), 0) << "the taken standby's QEMU went with its instance";
+
+  // Refilled; and the runtime's end takes the standby with it (TearDown checks the cgroups).
+  std::vector<pid_t> refill = WaitForStandbys(*runtime_, 1);
+  ASSERT_EQ(refill.size(), 1u) << "the standby was not refilled";
+  EXPECT_NE(refill[0], standby[0]);
+  runtime_.reset();
+  EXPECT_NE(::kill(refill[0], 0), 0) << "a standby VM outlived its runtime";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(options_.state_dir + "/instances", ec))
+    ADD_FAILURE() << e.path() << " outlived the runtime";
+  runtime_ = std::make_unique<QemuRuntime>(options_, runner_);
 }
 
 // An app on its own port with a user and working dir of its own (an OCI image's): started
