@@ -577,7 +577,7 @@ int main(int argc, char** argv) {
         "qemu variants take settings after the name: qemu-clone:tb8:nothp (restore_tb_size_mb, "
         "thp; slices/noslices: glib_slices; ioapic2/noioapic2: ioapic2; capstone/nocapstone: "
         "capstone; kernel/nokernel: restore_kernel; arenaN: malloc_arena_max (0 glibc's); trimK: "
-        "malloc_trim_threshold_kb; standbyN: standby, 0 none)\n",
+        "malloc_trim_threshold_kb; standbyN: standby_vms, 0 none)\n",
         argv[0]);
     return 2;
   }
@@ -698,7 +698,7 @@ int main(int argc, char** argv) {
         } else if (set.starts_with("arena") && std::atoi(set.c_str() + 5) >= 0) {
           q.malloc_arena_max = static_cast<uint32_t>(std::atoi(set.c_str() + 5));
         } else if (set.starts_with("standby") && std::atoi(set.c_str() + 7) >= 0) {
-          q.standby = static_cast<uint32_t>(std::atoi(set.c_str() + 7));
+          q.standby_vms = static_cast<uint32_t>(std::atoi(set.c_str() + 7));
         } else if (set.starts_with("trim") && std::atoi(set.c_str() + 4) >= 0) {
           q.malloc_trim_threshold_kb = static_cast<uint32_t>(std::atoi(set.c_str() + 4));
         } else {

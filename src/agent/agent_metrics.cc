@@ -49,6 +49,13 @@ std::string Agent::RenderMetrics() const {
   m.Gauge("prewarm_agent_standby_sockets",
           "Listening sockets bound ahead for cold-path answers (addresses.standby).");
   m.Add(status.standby_addresses_size(), node);
+  const RuntimeReserve reserve = runtime_.Reserve();
+  m.Gauge("prewarm_agent_standby_vms",
+          "VMs started ahead of their instances and waiting for one (runtime.standby_vms).");
+  m.Add(reserve.vms, node);
+  m.Gauge("prewarm_agent_standby_vms_memory_bytes",
+          "Memory (PSS) of the standby VMs: paid while no instance uses it.");
+  m.Add(static_cast<double>(reserve.memory_bytes), node);
   m.Gauge("prewarm_agent_queue_depth", "Commands and events waiting for the agent's control loop.");
   m.Add(static_cast<double>(queued), node);
   m.Gauge("prewarm_agent_preload_queue_depth",

@@ -325,6 +325,7 @@ TEST_F(AgentTest, MetricsCountStartsFailuresStopsPreloadsAndStartTimes) {
   Create("i3", Standby().front(), {}, "no-such-template");
   ASSERT_TRUE(WaitFor("i3", v1::INSTANCE_STATE_FAILED));
 
+  runtime_.set_reserve({.vms = 2, .memory_bytes = 3u << 20});  // e.g. standby VMs
   const std::string text = agent_->RenderMetrics();
   const std::string l = "node=\"fra-test\",region=\"eu\\\"west\\\\\",template=\"static\"";
   for (const std::string& line : {
@@ -338,6 +339,10 @@ TEST_F(AgentTest, MetricsCountStartsFailuresStopsPreloadsAndStartTimes) {
            "prewarm_agent_instances{" + l + ",state=\"ready\"} 0\n",
            std::string("prewarm_agent_creates_rejected_total{node=\"fra-test\""),
            std::string("prewarm_agent_queue_depth{node=\"fra-test\""),
+           std::string(
+               "prewarm_agent_standby_vms{node=\"fra-test\",region=\"eu\\\"west\\\\\"} 2\n"),
+           std::string("prewarm_agent_standby_vms_memory_bytes{node=\"fra-test\",region="
+                       "\"eu\\\"west\\\\\"} 3145728\n"),
            std::string("prewarm_build_info{"),
        }) {
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;

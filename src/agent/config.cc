@@ -113,8 +113,8 @@ absl::Status ReadQemuMemory(const YamlReader& rt, AgentConfig& c) {
                    rt.Int("restore_tb_size_mb", defaults.restore_tb_size_mb, 1, 2048));
   c.qemu_restore_tb_size_mb = static_cast<uint32_t>(restore_tb);
   ASSIGN_OR_RETURN(c.qemu_thp, rt.Bool("thp", defaults.thp));
-  ASSIGN_OR_RETURN(int64_t standby, rt.Int("standby", defaults.standby, 0, 16));
-  c.qemu_standby = static_cast<uint32_t>(standby);
+  ASSIGN_OR_RETURN(int64_t standby, rt.Int("standby_vms", defaults.standby_vms, 0, 16));
+  c.qemu_standby_vms = static_cast<uint32_t>(standby);
   ASSIGN_OR_RETURN(c.qemu_capstone, rt.Bool("capstone", defaults.capstone));
   // Without the jail nothing turns them off: QEMU has the host's setting.
   if (rt.Has("thp") && !c.qemu_jail) {
@@ -138,7 +138,7 @@ absl::Status ReadRuntime(const YamlReader& r, AgentConfig& c) {
                                     "thp",           "capstone",
                                     "seccomp",       "userns",
                                     "userns_base",   "relay",
-                                    "standby"}));
+                                    "standby_vms"}));
     ASSIGN_OR_RETURN(c.runtime, rt->String("kind", "oci"));
     if (c.runtime != "oci" && c.runtime != "qemu" && c.runtime != "fake") {
       return rt->Error("kind", fmt::format("'{}' is not a runtime (oci, qemu, fake)", c.runtime));

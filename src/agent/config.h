@@ -102,10 +102,10 @@ struct AgentConfig {
   // full restore); QemuOptions::tb_size_mb / restore_tb_size_mb. Not used under KVM.
   uint32_t qemu_tb_size_mb = 32;
   uint32_t qemu_restore_tb_size_mb = 16;
-  uint32_t qemu_standby = 1;   // QEMUs started ahead per template shape (QemuOptions::standby)
-  bool qemu_thp = false;       // jail only: transparent huge pages for QEMU (QemuOptions::thp)
-  bool qemu_capstone = false;  // QEMU loads its disassembler (QemuOptions::capstone)
-  std::string state_dir;       // default /run/prewarm/<node_id>
+  uint32_t qemu_standby_vms = 1;  // QEMUs started ahead per template shape (QemuOptions)
+  bool qemu_thp = false;          // jail only: transparent huge pages for QEMU (QemuOptions::thp)
+  bool qemu_capstone = false;     // QEMU loads its disassembler (QemuOptions::capstone)
+  std::string state_dir;          // default /run/prewarm/<node_id>
   std::string cache_dir = "/var/cache/prewarm";
   std::string origin_url = "http://127.0.0.1:8400";
   int64_t heartbeat_ms = 1000;

@@ -138,14 +138,14 @@ TEST(AgentConfigTest, QemuTranslationBuffersAndHugePages) {
   ASSERT_TRUE(cs.ok()) << cs.status();
   EXPECT_TRUE(cs->qemu_capstone);
   // Standby VMs: QemuOptions' default unless set, 0 turns them off.
-  EXPECT_EQ(defaults.standby, 1u);
+  EXPECT_EQ(defaults.standby_vms, 1u);
   for (const auto& [runtime, want] :
-       std::vector<std::pair<std::string, uint32_t>>{{"{kind: qemu}", defaults.standby},
-                                                     {"{kind: qemu, standby: 0}", 0},
-                                                     {"{kind: qemu, standby: 3}", 3}}) {
+       std::vector<std::pair<std::string, uint32_t>>{{"{kind: qemu}", defaults.standby_vms},
+                                                     {"{kind: qemu, standby_vms: 0}", 0},
+                                                     {"{kind: qemu, standby_vms: 3}", 3}}) {
     auto c = Parse(std::string(kAgent) + "runtime: " + runtime + "\n");
     ASSERT_TRUE(c.ok()) << runtime << ": " << c.status();
-    EXPECT_EQ(c->qemu_standby, want) << runtime;
+    EXPECT_EQ(c->qemu_standby_vms, want) << runtime;
   }
   // Each refusal names the key and says why.
   for (const auto& [runtime, said] : std::vector<std::pair<std::string, std::string>>{
@@ -156,8 +156,8 @@ TEST(AgentConfigTest, QemuTranslationBuffersAndHugePages) {
            {"{kind: qemu, tb_size_mb: 16MiB}", "runtime.tb_size_mb: '16MiB' is not an integer"},
            {"{kind: qemu, thp: madvise}", "runtime.thp"},
            {"{kind: qemu, capstone: maybe}", "runtime.capstone"},
-           {"{kind: qemu, standby: 17}", "runtime.standby: 17 is out of range [0, 16]"},
-           {"{kind: qemu, standby: -1}", "runtime.standby: -1 is out of range [0, 16]"},
+           {"{kind: qemu, standby_vms: 17}", "runtime.standby_vms: 17 is out of range [0, 16]"},
+           {"{kind: qemu, standby_vms: -1}", "runtime.standby_vms: -1 is out of range [0, 16]"},
            // Only the jailer turns huge pages off: saying so without the jail is refused.
            {"{kind: qemu, jail: false, thp: false}", "applies to jailed QEMUs only"},
            {"{kind: qemu, tb_size: 16}", "tb_size"}}) {

@@ -25,6 +25,8 @@ class FakeRuntime final : public Runtime {
   std::string name() const override { return "fake"; }
   absl::StatusOr<std::unique_ptr<RuntimeInstance>> Create(const InstanceSpec& spec) override;
   absl::Status CleanupStale() override { return absl::OkStatus(); }
+  RuntimeReserve Reserve() const override { return reserve_; }
+  void set_reserve(RuntimeReserve r) { reserve_ = r; }  // what Reserve() reports
 
   // Makes the next Create() fail (a runtime that cannot start instances).
   void FailNextCreate() { fail_next_.store(true); }
@@ -44,6 +46,7 @@ class FakeRuntime final : public Runtime {
   static std::string ReportPath(const std::string& dir) { return dir + "/report.sock"; }
 
  private:
+  RuntimeReserve reserve_;
   friend class FakeInstance;
   std::mutex mu_;
   std::map<std::string, FakeInstance*> instances_;

@@ -121,6 +121,13 @@ class RuntimeInstance {
   virtual absl::Status Destroy() = 0;
 };
 
+// What a runtime holds beside its instances, ready for instances to come (the QEMU
+// runtime's standby VMs): memory no instance uses.
+struct RuntimeReserve {
+  uint32_t vms = 0;
+  uint64_t memory_bytes = 0;  // their proportional set size
+};
+
 class Runtime {
  public:
   virtual ~Runtime() = default;
@@ -129,6 +136,7 @@ class Runtime {
   virtual absl::StatusOr<std::unique_ptr<RuntimeInstance>> Create(const InstanceSpec& spec) = 0;
   // Removes leftovers of a previous agent run on this node (containers, mounts, dirs).
   virtual absl::Status CleanupStale() = 0;
+  virtual RuntimeReserve Reserve() const { return {}; }
 };
 
 }  // namespace prewarm::agent

@@ -30,7 +30,7 @@ agent::qemu::QemuOptions QemuOptionsFor(const agent::AgentConfig& config) {
   opts.tb_size_mb = config.qemu_tb_size_mb;
   opts.restore_tb_size_mb = config.qemu_restore_tb_size_mb;
   opts.thp = config.qemu_thp;
-  opts.standby = config.qemu_standby;
+  opts.standby_vms = config.qemu_standby_vms;
   opts.capstone = config.qemu_capstone;
   opts.capstone_off_lib = agent::SelfBinaryDir() + "/libprewarm-capstone-off.so";
   opts.jailer = agent::SelfBinaryDir() + "/prewarm-qemu-jail";

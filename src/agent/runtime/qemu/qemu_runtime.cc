@@ -1261,7 +1261,7 @@ absl::StatusOr<uint32_t> QemuRuntime::ClaimHostKey() {
 }
 
 bool QemuRuntime::StandbyEligible() const {
-  return options_.standby > 0 && options_.snapshot == "clone" && options_.network == "slirp";
+  return options_.standby_vms > 0 && options_.snapshot == "clone" && options_.network == "slirp";
 }
 
 std::string QemuRuntime::StandbyKey(const VmLaunch& l) {
@@ -1385,6 +1385,19 @@ void QemuRuntime::DropStandby(std::unique_ptr<Standby> sb) {
   if (options_.jail) ids_.Release(sb->host_key);
 }
 
+RuntimeReserve QemuRuntime::Reserve() const {
+  RuntimeReserve r;
+  for (pid_t pid : StandbyPids()) {
+    ++r.vms;
+    std::istringstream rollup(Slurp(fmt::format("/proc/{}/smaps_rollup", pid)));
+    for (std::string line; std::getline(rollup, line);) {
+      if (line.starts_with("Pss:"))
+        r.memory_bytes += std::strtoull(line.c_str() + 4, nullptr, 10) << 10;
+    }
+  }
+  return r;
+}
+
 std::vector<pid_t> QemuRuntime::StandbyPids() const {
   std::lock_guard<std::mutex> l(standby_mu_);
   std::vector<pid_t> pids;
@@ -1394,7 +1407,7 @@ std::vector<pid_t> QemuRuntime::StandbyPids() const {
   return pids;
 }
 
-// The standby thread: keeps options_.standby standbys of every shape an instance was made
+// The standby thread: keeps options_.standby_vms standbys of every shape an instance was made
 // of in the last standby_idle, one spawn at a time; a shape whose standby failed to start
 // is retried after kStandbyRetry.
 void QemuRuntime::StandbyLoop() {
@@ -1412,7 +1425,7 @@ void QemuRuntime::StandbyLoop() {
         it = shapes_.erase(it);
         continue;
       }
-      if (want.empty() && shape.ready.size() < options_.standby && now >= shape.retry_at)
+      if (want.empty() && shape.ready.size() < options_.standby_vms && now >= shape.retry_at)
         want = it->first;
       ++it;
     }
@@ -1420,7 +1433,7 @@ void QemuRuntime::StandbyLoop() {
       // Until the next refill is due (or a take, or stop), 5 s at most.
       auto wake = now + std::chrono::seconds(5);
       for (const auto& [key, shape] : shapes_) {
-        if (shape.ready.size() < options_.standby) wake = std::min(wake, shape.retry_at);
+        if (shape.ready.size() < options_.standby_vms) wake = std::min(wake, shape.retry_at);
       }
       standby_cv_.wait_until(l, std::max(wake, now + std::chrono::milliseconds(1)));
       continue;

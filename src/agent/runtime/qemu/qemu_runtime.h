@@ -23,7 +23,7 @@
 // RNG, mounts its own scratch disk and execs the workload. snapshot: full stores the guest RAM in
 // the state file instead
 // (~65 MiB, read by every restore, no sharing); none cold-boots every instance.
-// Standby VMs (QemuOptions::standby): clones' QEMUs started ahead, per template shape,
+// Standby VMs (QemuOptions::standby_vms): clones' QEMUs started ahead, per template shape,
 // which a clone takes instead of starting its own (Standby, docs/design.md).
 // Jail (QemuOptions::jail, on by default), like Firecracker's jailer: every QEMU process
 // (template VMs and instances) runs as a host user of its own (the first id of the range
@@ -170,7 +170,7 @@ struct QemuOptions {
   // the background after each take; 0: none. Each costs its QEMU's memory before its guest
   // runs (bench/instance_start). A shape no instance was made of for standby_idle loses its
   // standbys.
-  uint32_t standby = 1;
+  uint32_t standby_vms = 1;
   std::chrono::milliseconds standby_idle{600000};
 };
 
@@ -246,7 +246,7 @@ struct StartPhases {
 // Starts QEMU processes from one thread that lives as long as the runtime, with
 // kill_with_parent: when the agent dies, however it dies, the kernel kills its VMs (the
 // death signal follows the thread that forked, so it must not be a short-lived worker).
-// A standby VM (QemuOptions::standby): a clone's QEMU started with no instance yet, its
+// A standby VM (QemuOptions::standby_vms): a clone's QEMU started with no instance yet, its
 // launch's per-instance parts its own (name standby-<n>, directory, host id, an empty
 // scratch disk file of the template's size, which its instance fills in place; no host
 // forward, added over QMP when an instance takes it).
@@ -300,6 +300,8 @@ class QemuRuntime final : public Runtime {
   absl::Status Prepare();
   absl::StatusOr<std::unique_ptr<RuntimeInstance>> Create(const InstanceSpec& spec) override;
   absl::Status CleanupStale() override;
+  // The standby VMs waiting now and their PSS.
+  RuntimeReserve Reserve() const override;
 
   const QemuOptions& options() const { return options_; }
   // jail: the host uid (and gid) of the QEMU of the instance in `slot`, of template VMs.
@@ -364,7 +366,7 @@ class QemuRuntime final : public Runtime {
   // What a standby for `launch` must share with it: all but its per-instance parts.
   static std::string StandbyKey(const VmLaunch& launch);
   // A ready standby of `launch`'s shape (nullptr if none), registering the shape so that
-  // the standby thread keeps `options_.standby` of them.
+  // the standby thread keeps `options_.standby_vms` of them.
   std::unique_ptr<Standby> TakeStandby(const VmLaunch& launch,
                                        std::shared_ptr<const TemplateSnapshot> snapshot);
   absl::StatusOr<std::unique_ptr<Standby>> SpawnStandby(

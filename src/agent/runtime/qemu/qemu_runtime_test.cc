@@ -305,7 +305,7 @@ std::vector<pid_t> WaitForStandbys(QemuRuntime& rt, size_t n) {
 }
 
 TEST_F(QemuRuntimeTest, ACloneTakesAStandbyVmWhichIsRefilledAndGoesWithTheRuntime) {
-  ASSERT_EQ(options_.standby, 1u);
+  ASSERT_EQ(options_.standby_vms, 1u);
   // The first clone of a template starts its own QEMU; its shape gets a standby from then on.
   ServeAndDestroy(StaticSpec("first", addr_));
   EXPECT_FALSE(runtime_->LastStartPhases().standby);
@@ -317,6 +317,9 @@ TEST_F(QemuRuntimeTest, ACloneTakesAStandbyVmWhichIsRefilledAndGoesWithTheRuntim
   std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
   EXPECT_NE(cmdline.find("-incoming defer"), std::string::npos) << cmdline;
   EXPECT_EQ(cmdline.find("hostfwd"), std::string::npos) << "a standby has no instance's forward";
+  RuntimeReserve reserve = runtime_->Reserve();
+  EXPECT_EQ(reserve.vms, 1u);
+  EXPECT_GT(reserve.memory_bytes, 1u << 20) << "its QEMU's memory is reported";
 
   // The next clone takes it: no spawn or QMP connect in its start, its forward added, its
   // cgroup renamed after it, back to normal scheduling; it serves its own scratch.
