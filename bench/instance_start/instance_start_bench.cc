@@ -929,6 +929,20 @@ int main(int argc, char** argv) {
   }
   // Where a qemu instance's memory goes with K running (Smaps), medians over the instances of
   // the density runs, MiB.
+  // One row: the medians of `rows` by mapping.
+  auto smaps_row = [](const std::string& label, const std::vector<Smaps>& rows) {
+    auto med = [&](double Smaps::*f) {
+      std::vector<double> c;
+      for (const auto& m : rows) c.push_back(m.*f / 1024.0);
+      return Percentile(c, 0.5);
+    };
+    fmt::print(
+        "{:<28} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} "
+        "{:>6.1f}\n",
+        label, med(&Smaps::pss), med(&Smaps::guest_copied), med(&Smaps::guest_shared),
+        med(&Smaps::tcg), med(&Smaps::ram_blocks), med(&Smaps::heap), med(&Smaps::lib_written),
+        med(&Smaps::lib_shared), med(&Smaps::rss), med(&Smaps::thp));
+  };
   bool smaps_header = false;
   for (Variant& v : variants) {
     if (v.smaps.empty()) continue;
@@ -938,32 +952,12 @@ int main(int argc, char** argv) {
                  "TCG", "blocks", "heap", "lib.wr", "lib.sh", "RSS", "THP");
       smaps_header = true;
     }
-    auto med = [&](double Smaps::*f) {
-      std::vector<double> c;
-      for (const auto& m : v.smaps) c.push_back(m.*f / 1024.0);
-      return Percentile(c, 0.5);
-    };
-    fmt::print(
-        "{:<28} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} "
-        "{:>6.1f}\n",
-        v.name, med(&Smaps::pss), med(&Smaps::guest_copied), med(&Smaps::guest_shared),
-        med(&Smaps::tcg), med(&Smaps::ram_blocks), med(&Smaps::heap), med(&Smaps::lib_written),
-        med(&Smaps::lib_shared), med(&Smaps::rss), med(&Smaps::thp));
+    smaps_row(v.name, v.smaps);
   }
+  // The standby VMs waiting beside them (QemuOptions::standby_vms).
   for (Variant& v : variants) {
-    if (v.standby_smaps.empty()) continue;
-    auto med = [&](double Smaps::*f) {
-      std::vector<double> c;
-      for (const auto& m : v.standby_smaps) c.push_back(m.*f / 1024.0);
-      return Percentile(c, 0.5);
-    };
-    fmt::print(
-        "{:<28} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} {:>6.1f} "
-        "{:>6.1f}\n",
-        fmt::format("{} standby ({})", v.name, v.standby_smaps.size()), med(&Smaps::pss),
-        med(&Smaps::guest_copied), med(&Smaps::guest_shared), med(&Smaps::tcg),
-        med(&Smaps::ram_blocks), med(&Smaps::heap), med(&Smaps::lib_written),
-        med(&Smaps::lib_shared), med(&Smaps::rss), med(&Smaps::thp));
+    if (!v.standby_smaps.empty())
+      smaps_row(fmt::format("{} standby ({})", v.name, v.standby_smaps.size()), v.standby_smaps);
   }
   if (smaps_header) {
     fmt::print(
