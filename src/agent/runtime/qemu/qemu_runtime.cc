@@ -58,6 +58,16 @@ double Ms(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::ti
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
+// The proportional set size of process `pid` (0 if unreadable): a clone's pages shared
+// with its template's RAM file count by their share.
+uint64_t PssBytes(pid_t pid) {
+  std::istringstream rollup(Slurp(fmt::format("/proc/{}/smaps_rollup", pid)));
+  for (std::string line; std::getline(rollup, line);) {
+    if (line.starts_with("Pss:")) return std::strtoull(line.c_str() + 4, nullptr, 10) << 10;
+  }
+  return 0;
+}
+
 std::string Tail(const std::string& s, size_t n) {
   return s.size() > n ? s.substr(s.size() - n) : s;
 }
@@ -235,11 +245,7 @@ class QemuInstance final : public RuntimeInstance {
   ResourceUsage Usage() override {
     ResourceUsage u;
     if (pid_ <= 0 || exit_) return u;
-    std::istringstream rollup(Slurp(fmt::format("/proc/{}/smaps_rollup", pid_)));
-    for (std::string line; std::getline(rollup, line);) {
-      if (line.starts_with("Pss:"))
-        u.memory_bytes = std::strtoull(line.c_str() + 4, nullptr, 10) << 10;
-    }
+    u.memory_bytes = PssBytes(pid_);
     std::istringstream status(Slurp(fmt::format("/proc/{}/status", pid_)));
     for (std::string line; std::getline(status, line);) {
       if (line.starts_with("Threads:"))
@@ -1207,6 +1213,12 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
     std::string hostfwd = l.hostfwd;
     l = standby->launch;
     l.hostfwd = hostfwd;
+    std::error_code ec;
+    fs::create_directories(l.dir + "/scratch", ec);
+    if (ec) {
+      DropStandby(std::move(standby));
+      return absl::InternalError(fmt::format("cannot create {}/scratch: {}", l.dir, ec.message()));
+    }
     if (cgrouped()) {
       if (absl::Status st = cgroups_.Rename(VmCgroup(l.name), VmCgroup(spec.id)); st.ok()) {
         l.name = spec.id;
@@ -1216,12 +1228,6 @@ absl::StatusOr<std::unique_ptr<RuntimeInstance>> QemuRuntime::Create(const Insta
       }
     } else {
       l.name = spec.id;
-    }
-    std::error_code ec;
-    fs::create_directories(l.dir + "/scratch", ec);
-    if (ec) {
-      DropStandby(std::move(standby));
-      return absl::InternalError(fmt::format("cannot create {}/scratch: {}", l.dir, ec.message()));
     }
     uint32_t key = standby->host_key;
     std::string dir = l.dir;
@@ -1389,11 +1395,7 @@ RuntimeReserve QemuRuntime::Reserve() const {
   RuntimeReserve r;
   for (pid_t pid : StandbyPids()) {
     ++r.vms;
-    std::istringstream rollup(Slurp(fmt::format("/proc/{}/smaps_rollup", pid)));
-    for (std::string line; std::getline(rollup, line);) {
-      if (line.starts_with("Pss:"))
-        r.memory_bytes += std::strtoull(line.c_str() + 4, nullptr, 10) << 10;
-    }
+    r.memory_bytes += PssBytes(pid);
   }
   return r;
 }
