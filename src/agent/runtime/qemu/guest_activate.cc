@@ -6,11 +6,15 @@
 // --boot: the guest init's last step, PID 1 in the initramfs (exec'd by /init). With
 // IDENTITY=1 it reads the identity line "go <seed hex> <id> [<address>/<prefix> <gateway>
 // <mac>]" from the serial port (a template VM is snapshotted while it waits there, so
-// every clone resumes in this read): reseeds the kernel's RNG with the seed, takes the id
-// as its hostname, drops the cached blocks of SCRATCH_DEV (each clone has its own disk)
-// and, with TAP=1, gives eth0 its MAC, address and route. Then it mounts SCRATCH_DEV
-// (erofs) under the tmpfs overlay at /newroot/SCRATCH_MOUNT, moves /dev, /proc and /sys
-// there, makes /newroot the root and goes on as below (with --install INSTALL_DIR unless
+// every clone resumes in this read). A standby VM (restored ahead of its instance) gets
+// "pre <seed hex>" first: it reseeds, rehearses its scratch mount on the empty erofs its
+// disk holds then (mount, overlay, unmount, flush) so that this code is translated in its
+// QEMU before a clone needs it, says "standby ready" and reads on. The identity line then: reseeds
+// the kernel's RNG with the seed, takes the id as its hostname, drops the cached blocks of
+// SCRATCH_DEV (each clone has its own disk) and, with TAP=1, gives eth0 its MAC, address and route.
+// Then it mounts SCRATCH_DEV (erofs) under the tmpfs overlay at /newroot/SCRATCH_MOUNT, moves /dev,
+// /proc and /sys there, makes /newroot the root and goes on as below (with --install INSTALL_DIR
+// unless
 // "-"). All of it in this one process: under TCG every process a clone starts after its
 // restore runs through a cold translation cache (see bench/instance_start/README.md).
 //
@@ -292,8 +296,35 @@ std::vector<std::string> Fields(const std::string& line) {
   return out;
 }
 
-// The identity line from the serial port (see the top of this file).
-void TakeIdentity(const std::string& scratch_dev, bool tap) {
+// Drops the cached blocks of the scratch disk; false if it cannot.
+bool FlushScratch(const std::string& scratch_dev) {
+  int dev = ::open(scratch_dev.c_str(), O_RDONLY | O_CLOEXEC);
+  bool ok = dev >= 0 && ::ioctl(dev, BLKFLSBUF, 0) == 0;
+  if (dev >= 0) ::close(dev);
+  return ok;
+}
+
+constexpr char kScratchOverlay[] =
+    "lowerdir=/scratch,upperdir=/rw/scratch/upper,workdir=/rw/scratch/work";
+
+// A standby's "pre" step: the scratch mount's code on the empty image its disk holds until
+// an instance takes it, undone. Failures are said and otherwise ignored: the instance's own
+// mount reports real ones.
+void RehearseScratch(const std::string& scratch_dev, const std::string& target) {
+  if (::mount(scratch_dev.c_str(), "/scratch", "erofs", MS_RDONLY, nullptr) != 0) {
+    Log(std::string("standby: rehearsal mount: ") + std::strerror(errno));
+  } else {
+    if (::mount("overlay", target.c_str(), "overlay", 0, kScratchOverlay) != 0)
+      Log(std::string("standby: rehearsal overlay: ") + std::strerror(errno));
+    else if (::umount2(target.c_str(), 0) != 0)
+      Fatal("standby: unmount the rehearsal overlay");
+    if (::umount2("/scratch", 0) != 0) Fatal("standby: unmount the rehearsal scratch");
+  }
+  if (!FlushScratch(scratch_dev)) Fatal("flush " + scratch_dev);
+}
+
+// The identity line from the serial port, after any "pre" lines (see the top of this file).
+void TakeIdentity(const std::string& scratch_dev, const std::string& scratch_target, bool tap) {
   int tty = ::open("/dev/ttyS0", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (tty < 0) Fatal("/dev/ttyS0");
   // Line by line, and no echo: the seed must not come back on the console (the
@@ -307,26 +338,34 @@ void TakeIdentity(const std::string& scratch_dev, bool tap) {
   if (::tcsetattr(tty, TCSANOW, &raw) != 0) Fatal("tcsetattr /dev/ttyS0");
   // The port is open and set up before the host may send (it waits for this line).
   Log("waiting for identity");
-  std::string line;
-  char buf[512];
-  while (line.find('\n') == std::string::npos) {
-    ssize_t n = ::read(tty, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) Fatal("read the identity line");
-    line.append(buf, static_cast<size_t>(n));
-    if (line.size() > 4096) Fatal("identity line too long");
+  std::string got;
+  std::vector<std::string> f;
+  for (;;) {
+    char buf[512];
+    while (got.find('\n') == std::string::npos) {
+      ssize_t n = ::read(tty, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) Fatal("read the identity line");
+      got.append(buf, static_cast<size_t>(n));
+      if (got.size() > 4096) Fatal("identity line too long");
+    }
+    size_t eol = got.find('\n');
+    f = Fields(got.substr(0, eol));
+    got.erase(0, eol + 1);
+    errno = 0;
+    if (f.size() != 2 || f[0] != "pre") break;
+    // A standby, restored ahead of its instance: its own randomness from here on.
+    if (!Reseed(f[1])) Fatal("reseed");
+    RehearseScratch(scratch_dev, scratch_target);
+    Log("standby ready");
   }
   ::close(tty);
-  std::vector<std::string> f = Fields(line.substr(0, line.find('\n')));
-  errno = 0;
   if (f.size() < 3 || f[0] != "go") Fatal("bad identity line");
   if (!Reseed(f[1])) Fatal("reseed");
   if (::sethostname(f[2].data(), f[2].size()) != 0) Fatal("hostname " + f[2]);
   // Blocks of the template's scratch disk the kernel cached before the snapshot (its
-  // partition scan at least) are not this clone's.
-  int dev = ::open(scratch_dev.c_str(), O_RDONLY | O_CLOEXEC);
-  if (dev < 0 || ::ioctl(dev, BLKFLSBUF, 0) != 0) Fatal("flush " + scratch_dev);
-  ::close(dev);
+  // partition scan at least), or a standby's rehearsal, are not this clone's.
+  if (!FlushScratch(scratch_dev)) Fatal("flush " + scratch_dev);
   if (tap) {
     errno = 0;
     if (f.size() < 6) Fatal("no address in the identity line");
@@ -398,13 +437,12 @@ void ReadAhead(const std::string& argv_file, const std::string& env_file) {
 void Boot(char** argv) {
   bool identity = std::string(argv[0]) == "1", tap = std::string(argv[1]) == "1";
   std::string scratch_dev = argv[2], scratch_mount = argv[3];
+  std::string target = "/newroot" + scratch_mount;
   ReadAhead(argv[9], argv[10]);
-  if (identity) TakeIdentity(scratch_dev, tap);
+  if (identity) TakeIdentity(scratch_dev, target, tap);
   if (::mount(scratch_dev.c_str(), "/scratch", "erofs", MS_RDONLY, nullptr) != 0)
     Fatal("mount scratch " + scratch_dev);
-  std::string target = "/newroot" + scratch_mount;
-  if (::mount("overlay", target.c_str(), "overlay", 0,
-              "lowerdir=/scratch,upperdir=/rw/scratch/upper,workdir=/rw/scratch/work") != 0)
+  if (::mount("overlay", target.c_str(), "overlay", 0, kScratchOverlay) != 0)
     Fatal("scratch overlay");
   for (const char* d : {"/dev", "/proc", "/sys"}) {
     if (::mount(d, (std::string("/newroot") + d).c_str(), nullptr, MS_MOVE, nullptr) != 0)

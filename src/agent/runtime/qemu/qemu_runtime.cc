@@ -72,6 +72,50 @@ std::string Tail(const std::string& s, size_t n) {
   return s.size() > n ? s.substr(s.size() - n) : s;
 }
 
+// 32 bytes of the host's randomness in hex: a guest's seed.
+absl::StatusOr<std::string> NewSeed() {
+  unsigned char seed[32];
+  if (RAND_bytes(seed, sizeof seed) != 1) return absl::InternalError("RAND_bytes failed");
+  return HexBytes(seed, sizeof seed);
+}
+
+// Loads a template's device state into a QEMU started with `-incoming defer` (a clone: its
+// RAM is the template's file, not in the stream) and runs the guest. Returns when the
+// state was loaded, before any `cont`.
+absl::StatusOr<std::chrono::steady_clock::time_point> LoadTemplateState(
+    QmpClient& qmp, const TemplateSnapshot& snap) {
+  // One write: the capability, the state file's descriptor, the incoming migration from it
+  // and a status query.
+  std::vector<QmpCommand> cmds;
+  if (snap.ram.valid()) {
+    cmds.push_back({"migrate-set-capabilities",
+                    R"({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})"});
+  }
+  cmds.push_back({"getfd", R"({"fdname": "state"})"});
+  cmds.push_back({"migrate-incoming", R"({"uri": "fd:state"})"});
+  cmds.push_back({"query-status", ""});
+  absl::StatusOr<std::vector<google::protobuf::Value>> replies;
+  {
+    ScopedFd state(::open(snap.state_file.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!state.valid()) return ErrnoStatus(errno, "open " + snap.state_file);
+    replies = qmp.Pipeline(cmds, state.get());
+  }
+  if (!replies.ok()) return replies.status();
+  const auto& sf = replies->back().struct_value().fields();
+  std::string first = sf.contains("status") ? sf.at("status").string_value() : "";
+  // The template's snapshot carries no run state (store-global-state=off), so QEMU starts
+  // the guest itself once the state is loaded: usually no `cont` round trip.
+  absl::StatusOr<std::string> status = first;
+  if (first == "inmigrate") status = qmp.WaitStatusLeaves("inmigrate", std::chrono::seconds(60));
+  if (!status.ok()) return status.status();
+  if (*status != "paused" && *status != "running") {
+    return absl::InternalError(fmt::format("status {} after the incoming migration", *status));
+  }
+  auto loaded = std::chrono::steady_clock::now();
+  if (*status == "paused") RETURN_IF_ERROR(qmp.Execute("cont").status());
+  return loaded;
+}
+
 }  // namespace
 
 uint16_t GuestPort(const InstanceSpec& spec) {
@@ -265,44 +309,22 @@ class QemuInstance final : public RuntimeInstance {
                                  Tail(Slurp(dir_ + "/qemu.log"), 300)));
     };
     // A QEMU (or jail) that exits on the way is noticed at once, not after the timeout.
-    // A standby's QMP is connected already.
+    // A standby's QMP is connected, its state loaded and its guest running already.
     absl::StatusOr<QmpClient> qmp =
         standby_ && standby_->qmp ? absl::StatusOr<QmpClient>(std::move(*standby_->qmp))
                                   : QmpClient::Connect(dir_ + "/qmp.sock", std::chrono::seconds(30),
                                                        [this] { return PollExit().has_value(); });
     if (!qmp.ok() && exit_) return rt_.ExitedEarly(launch_, *exit_, "before QMP answered");
     if (!qmp.ok()) return step(qmp.status());
+    if (standby_) console_ = std::move(standby_->console);
     auto t_qmp = std::chrono::steady_clock::now();
-    // One write: the capability (a clone: RAM is the template's file, not in the stream),
-    // the state file's descriptor, the incoming migration from it and a status query.
-    std::vector<QmpCommand> cmds;
-    if (snapshot_->ram.valid()) {
-      cmds.push_back({"migrate-set-capabilities",
-                      R"({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})"});
+    auto t_loaded = t_qmp;
+    if (!standby_) {
+      absl::StatusOr<std::chrono::steady_clock::time_point> loaded =
+          LoadTemplateState(*qmp, *snapshot_);
+      if (!loaded.ok()) return step(loaded.status());
+      t_loaded = *loaded;
     }
-    cmds.push_back({"getfd", R"({"fdname": "state"})"});
-    cmds.push_back({"migrate-incoming", R"({"uri": "fd:state"})"});
-    cmds.push_back({"query-status", ""});
-    absl::StatusOr<std::vector<google::protobuf::Value>> replies;
-    {
-      ScopedFd state(::open(snapshot_->state_file.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!state.valid()) return step(ErrnoStatus(errno, "open " + snapshot_->state_file));
-      replies = qmp->Pipeline(cmds, state.get());
-    }
-    if (!replies.ok()) return step(replies.status());
-    const auto& sf = replies->back().struct_value().fields();
-    std::string first = sf.contains("status") ? sf.at("status").string_value() : "";
-    // The template's snapshot carries no run state (store-global-state=off), so QEMU starts
-    // the guest itself once the state is loaded: no `cont` round trip.
-    absl::StatusOr<std::string> status = first;
-    if (first == "inmigrate") status = qmp->WaitStatusLeaves("inmigrate", std::chrono::seconds(60));
-    if (!status.ok()) return step(status.status());
-    if (*status != "paused" && *status != "running") {
-      return step(
-          absl::InternalError(fmt::format("status {} after the incoming migration", *status)));
-    }
-    auto t_loaded = std::chrono::steady_clock::now();
-    if (*status == "paused") RETURN_IF_ERROR(step(qmp->Execute("cont").status()));
     if (standby_ && !launch_.hostfwd.empty()) {
       // A standby started without its instance's forward (HMP's hostfwd_add: QMP has no
       // command of its own for it). The gate opens once the guest listens, after this.
@@ -329,17 +351,16 @@ class QemuInstance final : public RuntimeInstance {
   // "go <seed> <id>" (+ "<address>/<prefix> <gateway> <mac>" on a tap) on the serial
   // port, kept open until the guest acknowledges.
   absl::Status SendIdentity() {
-    unsigned char seed[32];
-    if (RAND_bytes(seed, sizeof seed) != 1) return absl::InternalError("RAND_bytes failed");
-    std::string line = fmt::format("go {} {}", HexBytes(seed, sizeof seed), spec_.id);
+    ASSIGN_OR_RETURN(std::string seed, NewSeed());
+    std::string line = fmt::format("go {} {}", seed, spec_.id);
     if (rt_.options_.network == "tap") {
       line += fmt::format(" {}/{} {} {}", guest_address_.ToString(), rt_.guest_network_.prefix,
                           GatewayAddress(rt_.guest_network_).ToString(), launch_.mac);
     }
     auto st = [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(std::unique_ptr<ConsoleWatch> console,
-                       ConsoleWatch::Connect(dir_ + "/serial.sock"));
-      console_ = std::move(console);
+      if (!console_) {  // a standby's is connected
+        ASSIGN_OR_RETURN(console_, ConsoleWatch::Connect(dir_ + "/serial.sock"));
+      }
       auto t_sent = std::chrono::steady_clock::now();
       RETURN_IF_ERROR(console_->Send(line + "\n"));
       // The serial connection stays open until the guest acknowledges: QEMU drops what
@@ -1322,13 +1343,11 @@ std::unique_ptr<Standby> QemuRuntime::TakeStandby(
 
 absl::StatusOr<std::unique_ptr<Standby>> QemuRuntime::SpawnStandby(
     const VmLaunch& proto, const std::shared_ptr<const TemplateSnapshot>& snapshot) {
+  auto t0 = std::chrono::steady_clock::now();
   auto sb = std::make_unique<Standby>();
   VmLaunch& l = sb->launch;
   l = proto;
-  {
-    std::lock_guard<std::mutex> lock(standby_mu_);
-    l.name = fmt::format("standby-{}", ++standby_seq_);
-  }
+  l.name = fmt::format("standby-{}", ++standby_seq_);
   l.dir = InstanceDir(l.name);
   l.scratch_image = l.dir + "/scratch.erofs";
   auto fail = [&](absl::Status st) {
@@ -1348,31 +1367,62 @@ absl::StatusOr<std::unique_ptr<Standby>> QemuRuntime::SpawnStandby(
   fs::remove_all(l.dir, ec);
   fs::create_directories(l.dir, ec);
   if (ec) return fail(absl::InternalError(fmt::format("mkdir {}: {}", l.dir, ec.message())));
-  {
-    // The scratch disk: zeros of the template's size, which the instance fills in place.
-    ScopedFd f(::open(l.scratch_image.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!f.valid() ||
-        ::ftruncate(f.get(), static_cast<off_t>(snapshot->scratch_image_bytes)) != 0) {
-      return fail(ErrnoStatus(errno, "create " + l.scratch_image));
-    }
-  }
-  // Under SCHED_IDLE until an instance takes it: its start-up (~80 ms of a core) yields to
-  // every other process, such as the start of the clone that took the previous standby.
+  // The scratch disk: an empty erofs of the template's size, which the guest's rehearsal
+  // mounts and the instance overwrites in place.
+  fs::create_directories(l.dir + "/empty", ec);
+  if (ec) return fail(absl::InternalError(fmt::format("mkdir {}/empty: {}", l.dir, ec.message())));
+  if (absl::Status st = MakeErofs(l.dir + "/empty", l.scratch_image); !st.ok()) return fail(st);
+  if (absl::Status st = PadImage(l.scratch_image, snapshot->scratch_image_bytes); !st.ok())
+    return fail(st);
+  fs::remove(l.dir + "/empty", ec);
+  // Under SCHED_IDLE until an instance takes it: its start-up (exec, restore, the guest's
+  // first steps; ~0.2 s of a core) yields to every other process, such as the start of the
+  // clone that took the previous standby.
   absl::StatusOr<pid_t> pid = SpawnVm(l, /*idle_priority=*/true);
   if (!pid.ok()) return fail(pid.status());
   sb->pid = *pid;
   std::ofstream(l.dir + "/qemu.pid") << sb->pid << "\n";
-  auto qmp = QmpClient::Connect(l.dir + "/qmp.sock", std::chrono::seconds(30), [&] {
+  auto gone = [&] {
     auto r = runner_.TryWait(sb->pid);
+    if (r.ok() && r->has_value()) sb->pid = -1;  // reaped
     return !r.ok() || r->has_value();
-  });
-  if (!qmp.ok()) return fail(qmp.status());
+  };
+  auto said = [&](const std::string& what, const absl::Status& st) {
+    return fail(absl::Status(
+        st.code(), fmt::format("standby {}: {}: {}; console: {}", l.name, what, st.message(),
+                               Tail(Slurp(l.dir + "/console.log"), 300))));
+  };
+  auto qmp = QmpClient::Connect(l.dir + "/qmp.sock", std::chrono::seconds(30), gone);
+  if (!qmp.ok()) return said("QMP", qmp.status());
   sb->qmp.emplace(std::move(*qmp));
+  if (auto loaded = LoadTemplateState(*sb->qmp, *snapshot); !loaded.ok())
+    return said("restore", loaded.status());
+  // Its own seed at once (not the template's randomness while it waits), then the
+  // rehearsal (guest_activate.cc).
+  auto console = ConsoleWatch::Connect(l.dir + "/serial.sock");
+  if (!console.ok()) return said("serial console", console.status());
+  sb->console = std::move(*console);
+  absl::StatusOr<std::string> seed = NewSeed();
+  if (!seed.ok()) return fail(seed.status());
+  if (absl::Status st = sb->console->Send(fmt::format("pre {}\n", *seed)); !st.ok())
+    return said("send its seed", st);
+  // SCHED_IDLE: as long as the machine is busy, up to a minute.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!sb->console->WaitFor("prewarm-guest: standby ready", std::chrono::milliseconds(20))) {
+    if (gone() || sb->console->closed())
+      return said("ready", absl::AbortedError("its QEMU exited"));
+    if (standby_stop_) return fail(absl::CancelledError("the runtime stops"));
+    if (std::chrono::steady_clock::now() > deadline)
+      return said("ready", absl::DeadlineExceededError("the guest never said it was ready"));
+  }
+  spdlog::info("qemu runtime: {} ready in {:.1f} ms", l.name,
+               Ms(t0, std::chrono::steady_clock::now()));
   return sb;
 }
 
 void QemuRuntime::DropStandby(std::unique_ptr<Standby> sb) {
   if (!sb) return;
+  sb->console.reset();
   sb->qmp.reset();
   bool gone = sb->pid <= 0;
   if (!gone) {
@@ -1449,7 +1499,14 @@ void QemuRuntime::StandbyLoop() {
     l.unlock();
     for (auto& sb : idle) DropStandby(std::move(sb));
     absl::StatusOr<std::unique_ptr<Standby>> sb = absl::CancelledError("none");
-    if (snapshot) sb = SpawnStandby(proto, snapshot);
+    if (snapshot) {
+      // This thread's own part of the spawn (mkfs.erofs, QMP, the console) yields like its
+      // QEMU does to the instances' starts; no lock is held meanwhile.
+      sched_param none{};
+      (void)::sched_setscheduler(0, SCHED_IDLE, &none);
+      sb = SpawnStandby(proto, snapshot);
+      (void)::sched_setscheduler(0, SCHED_OTHER, &none);
+    }
     l.lock();
     if (!snapshot) continue;
     auto it = shapes_.find(want);

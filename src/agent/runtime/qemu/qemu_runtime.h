@@ -64,6 +64,7 @@
 // itself, else the instance's port, which prewarm-guest-activate binds for it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -80,6 +81,7 @@
 #include "agent/runtime.h"
 #include "agent/runtime/cgroup.h"
 #include "agent/runtime/oci/id_block.h"
+#include "agent/runtime/qemu/console_watch.h"
 #include "agent/runtime/qemu/guest.h"
 #include "agent/runtime/qemu/qmp.h"
 #include "common/process.h"
@@ -164,11 +166,12 @@ struct QemuOptions {
   bool relay_kernel_splice = true;
   std::string cgroup_parent = "prewarm";
   std::string cgroup_root = "/sys/fs/cgroup";
-  // Standby VMs (snapshot: clone, network: slirp): per template shape, this many QEMUs
-  // started ahead of their instance (jail, cgroup, exec, QMP connected), waiting for their
-  // incoming state; a clone takes one and is spared that part of its start. Refilled in
-  // the background after each take; 0: none. Each costs its QEMU's memory before its guest
-  // runs (bench/instance_start). A shape no instance was made of for standby_idle loses its
+  // Standby VMs (snapshot: clone, network: slirp): per template shape, this many clones
+  // started ahead of their instance (jail, cgroup, exec, QMP connected, the template's
+  // state loaded, the guest reseeded by its own seed and its scratch mount rehearsed),
+  // waiting for their identity; a clone takes one and is spared that part of its start.
+  // Refilled in the background after each take; 0: none. Each costs its QEMU's memory
+  // (bench/instance_start). A shape no instance was made of for standby_idle loses its
   // standbys.
   uint32_t standby_vms = 1;
   std::chrono::milliseconds standby_idle{600000};
@@ -229,12 +232,12 @@ struct TemplateSnapshot {
 // start does not take (a cold boot has no restore or identity unless on a tap).
 struct StartPhases {
   bool restored = false;
-  bool standby = false;    // a standby VM's: spawn and QMP happened before the instance
+  bool standby = false;    // a standby VM's: spawn, QMP and load happened before the instance
   double scratch_ms = 0;   // the preloaded scratch directory made an erofs disk (mkfs.erofs)
   double spawn_ms = 0;     // jail, cgroup, fork/exec of QEMU, cgroup read back
   double qmp_ms = 0;       // until QMP answered (its greeting and capabilities)
   double load_ms = 0;      // migrate-incoming of the device state until paused
-  double cont_ms = 0;      // cont
+  double cont_ms = 0;      // cont (a standby's: its instance's forward added)
   double identity_ms = 0;  // the identity line sent until the guest says it took it
   double root_ms = 0;      // until the guest init's "root ready" (scratch mounted)
   double listen_ms = 0;    // until the guest's port listens (prewarm-guest-activate)
@@ -246,15 +249,21 @@ struct StartPhases {
 // Starts QEMU processes from one thread that lives as long as the runtime, with
 // kill_with_parent: when the agent dies, however it dies, the kernel kills its VMs (the
 // death signal follows the thread that forked, so it must not be a short-lived worker).
-// A standby VM (QemuOptions::standby_vms): a clone's QEMU started with no instance yet, its
-// launch's per-instance parts its own (name standby-<n>, directory, host id, an empty
-// scratch disk file of the template's size, which its instance fills in place; no host
-// forward, added over QMP when an instance takes it).
+// A standby VM (QemuOptions::standby_vms): a clone started with no instance yet, its
+// launch's per-instance parts its own (name standby-<n>, directory, host id, a scratch
+// disk file of the template's size holding an empty erofs, which its instance overwrites
+// in place; no host forward, added over QMP when an instance takes it). Its guest runs:
+// restored from the template's state, reseeded ("pre <seed>", guest_activate.cc), its
+// scratch mount's code run once on the empty image, waiting for its identity line. Every
+// guest code path it ran is translated already in its QEMU when an instance takes it.
 struct Standby {
   VmLaunch launch;
   uint32_t host_key = 0;  // jail: its HostIdBlock slot
   pid_t pid = -1;
   std::optional<QmpClient> qmp;  // connected: its instance's restore goes on from here
+  // Its serial console, connected once the template's state is loaded and the guest has
+  // taken its own seed and rehearsed its scratch mount ("standby ready").
+  std::unique_ptr<ConsoleWatch> console;
 };
 
 class VmSpawner {
@@ -401,8 +410,10 @@ class QemuRuntime final : public Runtime {
   mutable std::mutex standby_mu_;
   std::condition_variable standby_cv_;
   std::map<std::string, StandbyShape> shapes_;  // by StandbyKey()
-  uint64_t standby_seq_ = 0;
-  bool standby_stop_ = false;
+  // Atomic: read and bumped without standby_mu_ by a spawn, which runs under SCHED_IDLE
+  // and must hold no lock an instance's Create() waits for.
+  std::atomic<uint64_t> standby_seq_ = 0;
+  std::atomic<bool> standby_stop_ = false;
   std::thread standby_thread_;  // started by the first TakeStandby()
 };
 

@@ -311,12 +311,24 @@ TEST_F(QemuRuntimeTest, ACloneTakesAStandbyVmWhichIsRefilledAndGoesWithTheRuntim
   EXPECT_FALSE(runtime_->LastStartPhases().standby);
   std::vector<pid_t> standby = WaitForStandbys(*runtime_, 1);
   ASSERT_EQ(standby.size(), 1u) << "no standby VM after the template's first clone";
-  // It waits under SCHED_IDLE, as its own jail user, for an incoming migration.
+  // It waits under SCHED_IDLE, as its own jail user, restored from the template's state
+  // (started with -incoming defer), its guest reseeded and its scratch mount rehearsed.
   EXPECT_EQ(::sched_getscheduler(standby[0]), SCHED_IDLE);
   std::string cmdline = Slurp(fmt::format("/proc/{}/cmdline", standby[0]));
   std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
   EXPECT_NE(cmdline.find("-incoming defer"), std::string::npos) << cmdline;
   EXPECT_EQ(cmdline.find("hostfwd"), std::string::npos) << "a standby has no instance's forward";
+  std::string standby_dir;
+  std::error_code dir_ec;
+  for (const auto& e : fs::directory_iterator(options_.state_dir + "/instances", dir_ec)) {
+    if (std::atoi(Slurp(e.path().string() + "/qemu.pid").c_str()) == standby[0])
+      standby_dir = e.path().string();
+  }
+  ASSERT_NE(standby_dir.find("/standby-"), std::string::npos) << standby_dir;
+  std::string console = Slurp(standby_dir + "/console.log");
+  EXPECT_NE(console.find("prewarm-guest: standby ready"), std::string::npos) << console;
+  EXPECT_EQ(console.find("standby: rehearsal"), std::string::npos) << console;
+  EXPECT_EQ(console.find("prewarm-guest: identity"), std::string::npos) << console;
   RuntimeReserve reserve = runtime_->Reserve();
   EXPECT_EQ(reserve.vms, 1u);
   EXPECT_GT(reserve.memory_bytes, 1u << 20) << "its QEMU's memory is reported";
@@ -328,6 +340,7 @@ TEST_F(QemuRuntimeTest, ACloneTakesAStandbyVmWhichIsRefilledAndGoesWithTheRuntim
   EXPECT_TRUE(phases.standby);
   EXPECT_LT(phases.spawn_ms, 1.0);
   EXPECT_LT(phases.qmp_ms, 1.0);
+  EXPECT_LT(phases.load_ms, 1.0) << "its state was loaded before it was taken";
   EXPECT_NE(::kill(standby[0], 0), 0) << "the taken standby's QEMU went with its instance";
 
   // Refilled; and the runtime's end takes the standby with it (TearDown checks the cgroups).
