@@ -9,14 +9,14 @@
 // every clone resumes in this read). A standby VM (restored ahead of its instance) gets
 // "pre <seed hex>" first: it reseeds, rehearses its scratch mount on the empty erofs its
 // disk holds then (mount, overlay, unmount, flush) so that this code is translated in its
-// QEMU before a clone needs it, says "standby ready" and reads on. The identity line then: reseeds
-// the kernel's RNG with the seed, takes the id as its hostname, drops the cached blocks of
-// SCRATCH_DEV (each clone has its own disk) and, with TAP=1, gives eth0 its MAC, address and route.
-// Then it mounts SCRATCH_DEV (erofs) under the tmpfs overlay at /newroot/SCRATCH_MOUNT, moves /dev,
-// /proc and /sys there, makes /newroot the root and goes on as below (with --install INSTALL_DIR
-// unless
-// "-"). All of it in this one process: under TCG every process a clone starts after its
-// restore runs through a cold translation cache (see bench/instance_start/README.md).
+// QEMU before a clone needs it, says "standby ready" and reads on. The identity line then:
+// reseeds the kernel's RNG with the seed, takes the id as its hostname, drops the cached
+// blocks of SCRATCH_DEV (each clone has its own disk) and, with TAP=1, gives eth0 its MAC,
+// address and route. Then it mounts SCRATCH_DEV (erofs) under the tmpfs overlay at
+// /newroot/SCRATCH_MOUNT, moves /dev, /proc and /sys there, makes /newroot the root and
+// goes on as below (with --install INSTALL_DIR unless "-"). All of it in this one
+// process: under TCG every process a clone starts after its restore runs through a cold
+// translation cache (see bench/instance_start/README.md).
 //
 // PID 1 of a qemu instance after --boot (or any switch_root): binds 0.0.0.0:PORT, hands
 // the listening socket to the workload as fd 3 with LISTEN_FDS=1 and LISTEN_PID (the
