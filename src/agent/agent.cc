@@ -739,7 +739,8 @@ void Agent::Publish() {
   for (const auto& f : finished_) *s.add_instances() = f;
   for (const auto& [addr, fd] : standby_) s.add_standby_addresses(addr.ToString());
   s.set_slots_used(static_cast<uint32_t>(instances_.size()));
-  s.set_memory_used_bytes(mem);
+  // VMs started ahead of their instances (runtime.standby_vms) hold node memory too.
+  s.set_memory_used_bytes(mem + runtime_.Reserve().memory_bytes);
   s.set_cpu_load(LoadAverage());
   s.set_sent_unix_ms(clock_.NowMs());
   last_publish_ms_ = clock_.NowMs();

@@ -159,6 +159,7 @@ TEST_F(AgentTest, RegistersCapacityAndReportsBoundStandbyAddresses) {
   v1::NodeStatus s = agent_->LastStatus();
   ASSERT_EQ(s.standby_addresses_size(), 2);
   EXPECT_EQ(s.standby_addresses(0), "127.78.9.1");
+  EXPECT_EQ(s.memory_used_bytes(), 0u) << "no instance, no standby VM";
   // A standby address already accepts connections (they queue until an instance runs).
   httplib::Client c("127.78.9.1", config_.port);
   c.set_connection_timeout(0, 200000);
@@ -166,6 +167,14 @@ TEST_F(AgentTest, RegistersCapacityAndReportsBoundStandbyAddresses) {
   auto res = c.Get("/");
   EXPECT_FALSE(res) << "nobody serves yet, but connect must not be refused";
   EXPECT_NE(res.error(), httplib::Error::Connection);
+}
+
+// The node's memory in its status counts the VMs started ahead of any instance (standby
+// VMs): memory no instance uses, held on the node all the same.
+TEST_F(AgentTest, TheNodesMemoryInItsStatusCountsStandbyVms) {
+  runtime_.set_reserve({.vms = 2, .memory_bytes = 3u << 20});
+  StartAgent();
+  EXPECT_EQ(agent_->LastStatus().memory_used_bytes(), 3u << 20);
 }
 
 TEST_F(AgentTest, GivenACreateTheInstancePreloadsStartsAndServesTheContent) {
