@@ -193,7 +193,13 @@ class QemuRuntimeTest : public ::testing::Test {
     EXPECT_GT(phases.total_ms, 0);
     if (phases.restored) {
       EXPECT_GT(phases.identity_ms, 0) << "the guest's identity acknowledgement was timed";
-      EXPECT_GT(phases.listen_ms, 0) << "the guest's 'listening' line was seen";
+      // The root and listening lines can arrive in the same console read as the identity
+      // acknowledgement (a warm standby is that fast), so their phases may be 0 ms: that
+      // the gate opened on the line is what is checked.
+      EXPECT_GE(phases.root_ms, 0);
+      EXPECT_GE(phases.listen_ms, 0);
+      EXPECT_NE(Slurp(dir + "/console.log").find("prewarm-guest: listening"), std::string::npos)
+          << "the gate opened without the guest's 'listening' line";
     }
     std::printf(
         "  phases ms: scratch %.1f spawn %.1f qmp %.1f load %.1f cont %.1f identity %.1f root "
