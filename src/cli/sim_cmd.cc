@@ -146,7 +146,7 @@ absl::StatusOr<Plan> MakePlan(const SimFlags& f, const std::map<std::string, Par
 }
 
 std::vector<std::pair<std::string, std::string>> Setup(const SimFlags& f, const sim::Workload& w,
-                                                       const sim::SimConfig& c) {
+                                                       const sim::SimConfig& c, const Plan& plan) {
   size_t nodes =
       c.nodes > 0 ? static_cast<size_t>(c.nodes) : 3 * std::max<size_t>(1, w.regions.size());
   std::vector<std::pair<std::string, std::string>> s = {
@@ -207,6 +207,15 @@ std::vector<std::pair<std::string, std::string>> Setup(const SimFlags& f, const 
                          : "ceil(invocations x mean duration / 1 min) instances per minute")});
   }
   if (!w.report.empty()) s.push_back({"loader", w.report});
+  // Predictive's simulated forecaster, where it is not the daemon's (the first predictive
+  // run's: a sweep varies the cost of a cold start, not the forecaster).
+  for (size_t i : plan.asked) {
+    const sim::RunSpec& r = plan.set.runs()[i];
+    if (r.policy != "predictive") continue;
+    absl::StatusOr<std::string> d = sim::ForecasterDivergence(r.params, w.step_ms);
+    if (d.ok() && !d->empty()) s.push_back({"forecaster", *d});
+    break;
+  }
   return s;
 }
 
@@ -227,8 +236,8 @@ sim::Report BuildReport(const SimFlags& f, const sim::Workload& w, const sim::Si
   std::optional<sim::RunReport> reference, budget;
   if (plan.reference) reference = at(*plan.reference);
   if (plan.budget) budget = at(*plan.budget);
-  return sim::MakeReport(Setup(f, w, c), std::move(asked), std::move(reference), std::move(budget),
-                         f.sweep);
+  return sim::MakeReport(Setup(f, w, c, plan), std::move(asked), std::move(reference),
+                         std::move(budget), f.sweep);
 }
 
 absl::Status Run(const SimFlags& f) {

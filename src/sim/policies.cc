@@ -6,6 +6,7 @@
 #include "common/net.h"
 #include "fmt/format.h"
 #include "forecast/registry.h"
+#include "forecast/service/config.h"
 #include "forecast/transform.h"
 
 namespace prewarm::sim {
@@ -115,6 +116,42 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
     return absl::InvalidArgumentError(fmt::format("--param {}", std::string(st.message())));
   }
   return o;
+}
+
+absl::StatusOr<std::string> ForecasterDivergence(const Params& params, int64_t step_ms) {
+  ASSIGN_OR_RETURN(ReconcilerPolicyOptions o, ParseReconcilerPolicy("predictive", params));
+  const forecast::ForecasterConfig daemon;
+  if (!o.forecast) return std::string("forecaster off (forecast=off; the daemon forecasts)");
+  std::vector<std::string> diff;
+  auto text = [&](const char* name, const std::string& sim, const std::string& live) {
+    if (sim != live) diff.push_back(fmt::format("{} {} (daemon: {})", name, sim, live));
+  };
+  auto seconds = [&](const char* name, int64_t sim_ms, int64_t live_ms) {
+    if (sim_ms != live_ms) {
+      diff.push_back(fmt::format("{} {:g} (daemon: {:g})", name, static_cast<double>(sim_ms) / 1000,
+                                 static_cast<double>(live_ms) / 1000));
+    }
+  };
+  auto number = [&](const char* name, double sim, double live) {
+    if (std::abs(sim - live) > 1e-9 * std::max(1.0, std::abs(live))) {
+      diff.push_back(fmt::format("{} {:.4g} (daemon: {:.4g})", name, sim, live));
+    }
+  };
+  text("model", o.model, daemon.model);
+  text("transform", o.transform, daemon.transform);
+  seconds("refit_every_s", o.refit_every_ms, daemon.refit_every_ms);
+  seconds("reselect_every_s", o.reselect_every_ms, daemon.reselect_every_ms);
+  seconds("horizon_s", o.horizon_ms > 0 ? o.horizon_ms : step_ms, daemon.horizon_ms);
+  number("min_history_steps", o.min_history_steps, daemon.min_history_steps);
+  number("min_mean_per_step", o.forecast_min, daemon.min_mean_per_step);
+  // The daemon's quantile: q = c_cold / (c_cold + c_idle) at its default costs.
+  number("q", o.quantile,
+         daemon.default_cold_cost / (daemon.default_cold_cost + daemon.idle_cost_per_instance_s));
+  if (diff.empty()) return std::string();
+  return fmt::format(
+      "the simulated forecaster differs from the forecaster daemon's defaults: {}; "
+      "--param predictive.<knob>=<the daemon's> runs them (bench/sim/README.md has their effect)",
+      absl::StrJoin(diff, ", "));
 }
 
 ReconcilerPolicy::ReconcilerPolicy(ReconcilerPolicyOptions options)

@@ -61,6 +61,14 @@ struct ReconcilerPolicyOptions {
 absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string& name,
                                                               const Params& params);
 
+// Where the forecaster that a predictive run with `params` simulates differs from the
+// forecaster daemon's defaults (forecast/service/config.h: what `prewarm up` and
+// examples/forecaster.yaml run), knob by knob with the daemon's value beside; "" when it
+// does not. `step_ms`: the workload's step (the simulated forecaster's horizon default).
+// The simulator's own defaults are lighter (ets, hourly refits, busy keys only) so that a
+// sweep takes seconds, not an hour; the report prints this line so no figure hides it.
+absl::StatusOr<std::string> ForecasterDivergence(const Params& params, int64_t step_ms);
+
 class ReconcilerPolicy final : public Policy {
  public:
   explicit ReconcilerPolicy(ReconcilerPolicyOptions options);
