@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <regex>
 #include <set>
 #include <span>
 
@@ -39,6 +40,7 @@ struct Outcome {
   bool ok = false;
   std::string error;
   double cpu_s = 0;
+  std::string fitted;                        // the fitted model's name ("auto[0.6 ets+0.4 ...]")
   bool zero_scale = false;                   // no MASE: the in-sample seasonal naive error is 0
   std::array<double, kNumMetrics> metric{};  // NaN: undefined; inf: the forecast overflowed
 };
@@ -141,11 +143,13 @@ std::array<double, kNumMetrics> Score(const std::vector<std::vector<double>>& q,
 absl::StatusOr<std::vector<std::vector<double>>> FitPredict(
     const Row& row, std::span<const double> train, const std::vector<int>& periods, int h,
     const Config& config, ProbabilisticForecaster* previous = nullptr,
-    std::unique_ptr<ProbabilisticForecaster>* fitted = nullptr) {
+    std::unique_ptr<ProbabilisticForecaster>* fitted = nullptr,
+    std::string* fitted_name = nullptr) {
   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, MakeModel(row.model, periods));
   auto f =
       std::make_unique<ProbabilisticForecaster>(row.transform, std::move(model), config.quantiles);
   RETURN_IF_ERROR(f->Fit(train, FitContext{periods}, h));
+  if (fitted_name != nullptr) *fitted_name = f->model().name();
   if (previous != nullptr) f->CarryAdaptive(std::move(*previous));
   ASSIGN_OR_RETURN(QuantileForecast qf, f->Predict(h));
   if (fitted != nullptr) *fitted = std::move(f);
@@ -158,8 +162,8 @@ Outcome Evaluate(const Row& row, std::span<const double> train, std::span<const 
                  std::unique_ptr<ProbabilisticForecaster>* fitted = nullptr) {
   Outcome out;
   const double start = ThreadCpuSeconds();
-  absl::StatusOr<std::vector<std::vector<double>>> q =
-      FitPredict(row, train, periods, static_cast<int>(test.size()), config, previous, fitted);
+  absl::StatusOr<std::vector<std::vector<double>>> q = FitPredict(
+      row, train, periods, static_cast<int>(test.size()), config, previous, fitted, &out.fitted);
   out.cpu_s = ThreadCpuSeconds() - start;
   if (!q.ok()) {
     out.error = std::string(q.status().message());
@@ -251,6 +255,33 @@ std::string FailureNote(const std::vector<const Outcome*>& outs) {
   return fmt::format("{} failed: {}", failed, joined);
 }
 
+// What `auto` chose across its fits, weights left out: "chose combo_log1p 17/20,
+// mstl_boxcox+combo_log1p 3/20" (the most frequent first, at most five).
+std::string ChoiceNote(const std::vector<const Outcome*>& outs) {
+  static const std::regex kWeight("[0-9]+\\.[0-9]+ ");
+  std::map<std::string, int> count;
+  int fits = 0;
+  for (const Outcome* o : outs) {
+    if (!o->ok || o->fitted.empty()) continue;
+    ++fits;
+    std::string structure = std::regex_replace(o->fitted, kWeight, "");
+    if (structure.rfind("auto[", 0) == 0 && structure.back() == ']') {
+      structure = structure.substr(5, structure.size() - 6);
+    }
+    ++count[structure];
+  }
+  if (fits == 0) return "";
+  std::vector<std::pair<std::string, int>> order(count.begin(), count.end());
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string out = "chose";
+  for (size_t i = 0; i < order.size() && i < 5; ++i) {
+    out += fmt::format("{} {} {}/{}", i ? "," : "", order[i].first, order[i].second, fits);
+  }
+  if (order.size() > 5) out += fmt::format(", {} others", order.size() - 5);
+  return out;
+}
+
 ModelSummary Summarize(const std::string& name, const std::vector<const Outcome*>& outs) {
   ModelSummary s;
   s.name = name;
@@ -281,6 +312,9 @@ ModelSummary Summarize(const std::string& name, const std::vector<const Outcome*
   }
   if (std::any_of(mean.begin(), mean.end(), [](double v) { return std::isinf(v); })) {
     notes.push_back("forecasts overflow at some origins (infinite errors: null)");
+  }
+  if (name.rfind("auto", 0) == 0) {
+    if (std::string c = ChoiceNote(outs); !c.empty()) notes.push_back(c);
   }
   for (const std::string& n : notes) s.notes += (s.notes.empty() ? "" : "; ") + n;
   return s;

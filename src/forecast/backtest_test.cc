@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <regex>
 #include <string>
 
 #include "forecast/series.h"
@@ -52,6 +53,33 @@ TEST(BacktestTest, AutoHasOneRowWhateverTheTransforms) {
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"auto", "snaive_boxcox", "snaive_log1p"}));
   for (const ModelSummary& m : r->models) EXPECT_EQ(m.origins_ok, 2) << m.name << ": " << m.notes;
+}
+
+TEST(BacktestTest, AutosRowSaysWhatItChoseAtTheOrigins) {
+  Fixture f = Periodic(24 * 28, 3);
+  BacktestOptions options;
+  options.models = {"snaive", "auto"};
+  options.transforms = {"none"};
+  absl::StatusOr<BacktestReport> r = RunBacktest(f.spec, f.series, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  for (const ModelSummary& m : r->models) {
+    if (m.name != "auto") {
+      EXPECT_EQ(m.notes.find("chose"), std::string::npos) << m.name << ": " << m.notes;
+      continue;
+    }
+    // Structures without their weights, counted over the 3 fits.
+    const size_t at = m.notes.find("chose ");
+    ASSERT_NE(at, std::string::npos) << m.notes;
+    EXPECT_EQ(m.notes.find("auto["), std::string::npos) << m.notes;
+    EXPECT_EQ(m.notes.find("0."), std::string::npos) << m.notes;
+    int total = 0;
+    const std::regex count(" ([0-9]+)/([0-9]+)");
+    for (std::sregex_iterator it(m.notes.begin() + at, m.notes.end(), count), e; it != e; ++it) {
+      total += std::stoi((*it)[1]);
+      EXPECT_EQ((*it)[2], "3") << m.notes;
+    }
+    EXPECT_EQ(total, 3) << m.notes;
+  }
 }
 
 TEST(BacktestTest, SeasonalNaiveIsExactOnAPeriodicSeries) {
