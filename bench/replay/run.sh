@@ -17,7 +17,8 @@
 # policy has history, is not what the figures measure. 0 measures everything.
 # --policy-clock trace (the default): every policy runs on the replay's clock, its durations
 # (keep-alives, windows, histogram bins and ranges, cold-start prices, timer periods: the
-# autoscaler's `time_scale`) and the forecaster's horizon and refit divided by the speed, so
+# autoscaler's `time_scale`) and the forecaster's horizon and refit divided by the speed (and
+# its sparse-key threshold, min_arrivals_per_min, multiplied by it), so
 # that a 10-minute keep-alive is 10 trace minutes; both sides alike. `wall`: the settings as
 # written, in wall time (a 10-minute keep-alive is 100 trace minutes at 10x), as before.
 # PREWARM=path/to/prewarm runs that binary (and the prewarm-httpd beside it) in place;
@@ -73,6 +74,8 @@ done
 if [[ $POLICY_CLOCK == trace ]]; then TIME_SCALE=$SPEED; else TIME_SCALE=1; fi
 HORIZON_S=$(python3 -c "print(max(1, round(60 / $TIME_SCALE)))")
 REFIT_S=$(python3 -c "print(max(1, round(600 / $TIME_SCALE)))")
+# The daemon's 1 arrival a minute, on the policy's clock.
+MIN_RATE=$(python3 -c "print(1 * $TIME_SCALE)")
 ((EUID == 0)) || { echo "run.sh: needs root (runc)" >&2; exit 2; }
 for tool in runc curl python3; do
   command -v "$tool" >/dev/null || { echo "run.sh: needs $tool" >&2; exit 2; }
@@ -152,9 +155,9 @@ WALL_S=$(python3 -c "print(round($STEPS * 60 / $SPEED))")
 # trace's resolution (one trace step per forecaster step), and `autoscaler: {policy: P}`.
 write_config() {
   python3 - "$TMP/default.yaml" "$TMP/services.yaml" "$1" "$SLOTS" "$SPEED" "$TIME_SCALE" \
-    "$HORIZON_S" "$REFIT_S" >"$2" <<'PY'
+    "$HORIZON_S" "$REFIT_S" "$MIN_RATE" >"$2" <<'PY'
 import sys, yaml
-default, services, policy, slots, speed, time_scale, horizon_s, refit_s = sys.argv[1:9]
+default, services, policy, slots, speed, time_scale, horizon_s, refit_s, min_rate = sys.argv[1:10]
 c = yaml.safe_load(open(default))
 svc = yaml.safe_load(open(services))["services"]
 # Addresses of its own (127.0.9.1 for the daemons and their /metrics, 127.79.0.0/16 for the origin's fallback
@@ -184,6 +187,7 @@ f = c["forecaster"]
 f["step_s"] = max(1, round(60 / float(speed)))   # one trace minute
 f["horizon_s"] = int(horizon_s)
 f["refit_every_s"] = int(refit_s)
+f["min_arrivals_per_min"] = float(min_rate)
 f.pop("templates", None)                          # per-template defaults: concurrency 1
 a = c["agent_defaults"]
 a["orchestrator"] = "127.0.9.1:7400"
@@ -251,17 +255,16 @@ live_starts() {
 # settings the simulator cannot read from the up config: the control loop's 1 s pass for
 # the reconciler's policies, the DNS path's routing (--routing live), the orchestrator's
 # implementation of the hybrid histogram (engine=orchestrator), and (predictive) the live
-# forecaster's model, quantile c_cold/(c_cold+c_idle) = 30/31, horizon, refit and no
-# minimum rate.
+# forecaster's horizon, refit and sparse-key threshold on the policy's clock (its model and
+# quantile are the simulator's defaults: the daemon's).
 sim() {
   local p=$1 params=(--routing live --param "time_scale=$TIME_SCALE")
   [[ -n ${4:-} ]] && params+=(--start-contention "$4")
   case $p in predictive | reactive-kpa | fixed-keepalive) params+=(--param tick=1s) ;; esac
   [[ $p == hybrid-histogram ]] && params+=(--param tick=1s --param engine=orchestrator)
   if [[ $p == predictive ]]; then
-    params+=(--param q=0.9677 --param model=combo --param transform=log1p
-      --param "horizon_s=$HORIZON_S" --param "refit_every_s=$REFIT_S" --param min_history_steps=30
-      --param min_mean_per_step=0)
+    params+=(--param "horizon_s=$HORIZON_S" --param "refit_every_s=$REFIT_S"
+      --param "min_arrivals_per_min=$MIN_RATE")
   fi
   # The simulator's clock is the replay's wall clock (compressed): the same warm-up there.
   "$PREWARM" sim "${SLICE[@]}" --runtime "$2" --nodes 3 --slots "$SLOTS" --policy "$p" \

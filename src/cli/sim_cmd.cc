@@ -306,8 +306,9 @@ void AddSimCommand(CLI::App& app) {
                 "policy knob k=v (every policy) or policy.k=v (one); repeatable. The reconciler "
                 "policies take the orchestrator's autoscaler settings by their config names "
                 "(examples/orchestrator.yaml), plus tick and, for predictive, the simulated "
-                "forecaster's q, model, transform, refit_every_s, min_history_steps, horizon_s, "
-                "forecast, min_mean_per_step");
+                "forecaster's q, model, transform, refit_every_s, reselect_every_s, "
+                "min_history_steps, horizon_s, forecast, min_arrivals_per_min, plan_threads "
+                "(defaults: the forecaster daemon's, examples/forecaster.yaml)");
   s->add_option("--nodes", f->nodes,
                 "nodes, spread evenly over the regions (default 3 per region)");
   auto* slots =

@@ -43,7 +43,7 @@ const std::vector<std::string>& SimKnobs(const std::string& policy) {
                                                        "min_history_steps",
                                                        "horizon_s",
                                                        "forecast",
-                                                       "min_mean_per_step",
+                                                       "min_arrivals_per_min",
                                                        "plan_threads"};
   return policy == "predictive" ? kPredictive : kAll;
 }
@@ -82,15 +82,25 @@ absl::Status SetSimKnob(ReconcilerPolicyOptions& o, const std::string& k, const 
     if (d < 1 || d > 64 || d != std::floor(d))
       return absl::InvalidArgumentError("--param plan_threads must be an integer in [1, 64]");
     o.plan_threads = static_cast<int>(d);
-  } else if (k == "min_mean_per_step") {
-    ASSIGN_OR_RETURN(o.forecast_min, ParseDouble(k, v));
-    if (o.forecast_min < 0)
-      return absl::InvalidArgumentError("--param min_mean_per_step must be >= 0");
+  } else if (k == "min_arrivals_per_min") {
+    ASSIGN_OR_RETURN(o.min_arrivals_per_min, ParseDouble(k, v));
+    if (o.min_arrivals_per_min < 0)
+      return absl::InvalidArgumentError("--param min_arrivals_per_min must be >= 0");
   }
   return absl::OkStatus();
 }
 
 }  // namespace
+
+const forecast::ForecasterConfig& DaemonForecaster() {
+  static const forecast::ForecasterConfig kDaemon;
+  return kDaemon;
+}
+
+double DaemonQuantile() {
+  const forecast::ForecasterConfig& d = DaemonForecaster();
+  return d.default_cold_cost / (d.default_cold_cost + d.idle_cost_per_instance_s);
+}
 
 absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string& name,
                                                               const Params& params) {
@@ -120,7 +130,7 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
 
 absl::StatusOr<std::string> ForecasterDivergence(const Params& params, int64_t step_ms) {
   ASSIGN_OR_RETURN(ReconcilerPolicyOptions o, ParseReconcilerPolicy("predictive", params));
-  const forecast::ForecasterConfig daemon;
+  const forecast::ForecasterConfig& daemon = DaemonForecaster();
   if (!o.forecast) return std::string("forecaster off (forecast=off; the daemon forecasts)");
   std::vector<std::string> diff;
   auto text = [&](const char* name, const std::string& sim, const std::string& live) {
@@ -143,10 +153,8 @@ absl::StatusOr<std::string> ForecasterDivergence(const Params& params, int64_t s
   seconds("reselect_every_s", o.reselect_every_ms, daemon.reselect_every_ms);
   seconds("horizon_s", o.horizon_ms > 0 ? o.horizon_ms : step_ms, daemon.horizon_ms);
   number("min_history_steps", o.min_history_steps, daemon.min_history_steps);
-  number("min_mean_per_step", o.forecast_min, daemon.min_mean_per_step);
-  // The daemon's quantile: q = c_cold / (c_cold + c_idle) at its default costs.
-  number("q", o.quantile,
-         daemon.default_cold_cost / (daemon.default_cold_cost + daemon.idle_cost_per_instance_s));
+  number("min_arrivals_per_min", o.min_arrivals_per_min, daemon.min_arrivals_per_min);
+  number("q", o.quantile, DaemonQuantile());
   if (diff.empty()) return std::string();
   return fmt::format(
       "the simulated forecaster differs from the forecaster daemon's defaults: {}; "
@@ -195,7 +203,7 @@ void ReconcilerPolicy::Begin(PolicyContext& ctx) {
   fc_config_.refit_every_ms = options_.refit_every_ms;
   fc_config_.horizon_ms = options_.horizon_ms > 0 ? options_.horizon_ms : w.step_ms;
   fc_config_.min_history_steps = options_.min_history_steps;
-  fc_config_.min_mean_per_step = options_.forecast_min;
+  fc_config_.min_arrivals_per_min = options_.min_arrivals_per_min;
   fc_config_.model = options_.model;
   fc_config_.transform = options_.transform;
   fc_config_.plan_threads = options_.plan_threads;

@@ -23,6 +23,7 @@
 #include "autoscale/reconciler.h"
 #include "autoscale/settings.h"
 #include "common/clock.h"
+#include "forecast/service/config.h"
 #include "forecast/service/model_forecaster.h"
 #include "forecast/service/planner.h"
 #include "forecast/service/series_store.h"
@@ -33,6 +34,11 @@ namespace prewarm::sim {
 // Policy knobs from `--param k=v`.
 using Params = std::map<std::string, std::string>;
 
+// The forecaster daemon's defaults (forecast/service/config.h), and its newsvendor quantile
+// q = c_cold / (c_cold + c_idle) at its default costs.
+const forecast::ForecasterConfig& DaemonForecaster();
+double DaemonQuantile();
+
 struct ReconcilerPolicyOptions {
   std::string name;  // fixed-keepalive | reactive-kpa | predictive
   // The autoscaler's settings: the policy's preset, then `--param`s by the names, defaults
@@ -40,17 +46,19 @@ struct ReconcilerPolicyOptions {
   orchestrator::AutoscalerSettings settings;
   // The simulator's own knobs (the live orchestrator has no counterpart):
   int64_t tick_ms = 2'000;  // tick: the reconciler's period (Knative ticks every 2 s)
-  // predictive only: the simulated forecaster (the live one reads forecaster.yaml, whose
-  // names these follow where it has them).
-  double quantile = 0.9;  // q: newsvendor quantile (sets the cold/idle cost ratio)
-  std::string model = "ets";
-  std::string transform = "log1p";
-  int64_t refit_every_ms = 3'600'000;      // refit_every_s
-  int64_t reselect_every_ms = 86'400'000;  // reselect_every_s (the forecaster's default)
-  int min_history_steps = 30;
-  int64_t horizon_ms = 0;     // horizon_s; 0: one workload step
-  bool forecast = true;       // forecast: the model forecaster's windows (on|off)
-  double forecast_min = 1.0;  // min_mean_per_step: ...for keys with >= this many arrivals
+  // predictive only: the simulated forecaster. Its knobs have the names of forecaster.yaml
+  // and, by default, the forecaster daemon's values (DaemonForecaster(): what `prewarm up`
+  // and examples/forecaster.yaml run), so that a figure measures what ships.
+  double quantile = DaemonQuantile();  // q: newsvendor quantile (the cold/idle cost ratio)
+  std::string model = DaemonForecaster().model;
+  std::string transform = DaemonForecaster().transform;
+  int64_t refit_every_ms = DaemonForecaster().refit_every_ms;        // refit_every_s
+  int64_t reselect_every_ms = DaemonForecaster().reselect_every_ms;  // reselect_every_s
+  int min_history_steps = DaemonForecaster().min_history_steps;
+  int64_t horizon_ms = 0;  // horizon_s; 0: one workload step (the daemon's 60 s at 60-s steps)
+  bool forecast = true;    // forecast: the model forecaster's windows (on|off)
+  // min_arrivals_per_min: ...for keys with at least this rate over the last hour
+  double min_arrivals_per_min = DaemonForecaster().min_arrivals_per_min;
   // plan_threads: threads fitting the keys' models in a step (the decisions are the same
   // for any count; the live forecaster runs beside the orchestrator on its own core).
   int plan_threads = 2;
@@ -65,8 +73,8 @@ absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string&
 // forecaster daemon's defaults (forecast/service/config.h: what `prewarm up` and
 // examples/forecaster.yaml run), knob by knob with the daemon's value beside; "" when it
 // does not. `step_ms`: the workload's step (the simulated forecaster's horizon default).
-// The simulator's own defaults are lighter (ets, hourly refits, busy keys only) so that a
-// sweep takes seconds, not an hour; the report prints this line so no figure hides it.
+// A run that lightens the forecaster (e.g. the scale run: model=ets, hourly refits) gets
+// this line in its report, so that no figure hides it.
 absl::StatusOr<std::string> ForecasterDivergence(const Params& params, int64_t step_ms);
 
 class ReconcilerPolicy final : public Policy {

@@ -318,27 +318,31 @@ TEST(Simulator, BadPolicyKnobsAreErrors) {
 }
 
 TEST(Simulator, TheReportNamesEveryForecasterKnobThatIsNotTheDaemonsDefault) {
-  // The simulator's lighter defaults, each named with the daemon's value.
-  absl::StatusOr<std::string> light = ForecasterDivergence({}, 60'000);
+  // The simulator's defaults are the daemon's: nothing to name.
+  absl::StatusOr<std::string> same = ForecasterDivergence({}, 60'000);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(*same, "");
+  const ReconcilerPolicyOptions o = *ParseReconcilerPolicy("predictive", {});
+  EXPECT_EQ(o.model, "combo");
+  EXPECT_EQ(o.refit_every_ms, 600'000);
+  EXPECT_DOUBLE_EQ(o.min_arrivals_per_min, 1.0);
+  EXPECT_NEAR(o.quantile, 30.0 / 31.0, 1e-12);
+  // A lighter forecaster given by --param: each knob named with the daemon's value.
+  absl::StatusOr<std::string> light = ForecasterDivergence(
+      {{"model", "ets"}, {"refit_every_s", "3600"}, {"min_arrivals_per_min", "0"}, {"q", "0.9"}},
+      60'000);
   ASSERT_TRUE(light.ok()) << light.status();
   EXPECT_NE(light->find("model ets (daemon: combo)"), std::string::npos) << *light;
   EXPECT_NE(light->find("refit_every_s 3600 (daemon: 600)"), std::string::npos) << *light;
-  EXPECT_NE(light->find("min_mean_per_step 1 (daemon: 0)"), std::string::npos) << *light;
+  EXPECT_NE(light->find("min_arrivals_per_min 0 (daemon: 1)"), std::string::npos) << *light;
   EXPECT_NE(light->find("q 0.9 (daemon: 0.9677)"), std::string::npos) << *light;
-  // The daemon's settings given by --param: nothing to name.
-  const Params daemon = {{"model", "combo"},
-                         {"refit_every_s", "600"},
-                         {"min_mean_per_step", "0"},
-                         {"q", "0.967741935483871"}};
-  absl::StatusOr<std::string> same = ForecasterDivergence(daemon, 60'000);
-  ASSERT_TRUE(same.ok()) << same.status();
-  EXPECT_EQ(*same, "");
   // A trace whose step is not the daemon's horizon: the simulated horizon is one step.
-  EXPECT_NE(ForecasterDivergence(daemon, 10'000)->find("horizon_s 10 (daemon: 60)"),
-            std::string::npos);
+  EXPECT_NE(ForecasterDivergence({}, 10'000)->find("horizon_s 10 (daemon: 60)"), std::string::npos);
   EXPECT_NE(ForecasterDivergence({{"forecast", "off"}}, 60'000)->find("forecaster off"),
             std::string::npos);
   EXPECT_FALSE(ForecasterDivergence({{"model", "nope"}}, 60'000).ok());
+  // The old per-step threshold is not a knob any more.
+  EXPECT_FALSE(ParseReconcilerPolicy("predictive", {{"min_mean_per_step", "1"}}).ok());
 }
 
 TEST(StartTime, LognormalThroughMedianAndP99) {

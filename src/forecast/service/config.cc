@@ -28,7 +28,12 @@ absl::Status ReadTiming(const YamlReader& r, ForecasterConfig& c) {
   c.horizon_ms = horizon_s * 1000;
   ASSIGN_OR_RETURN(int64_t min_hist, r.Int("min_history_steps", 30, 2, 10'000'000));
   c.min_history_steps = static_cast<int>(min_hist);
-  ASSIGN_OR_RETURN(c.min_mean_per_step, r.Double("min_mean_per_step", 0, 0, 1e9));
+  if (r.Has("min_mean_per_step")) {
+    return r.Error("min_mean_per_step",
+                   "renamed min_arrivals_per_min, a rate in arrivals per minute (this one was "
+                   "per step_s): give that instead");
+  }
+  ASSIGN_OR_RETURN(c.min_arrivals_per_min, r.Double("min_arrivals_per_min", 1, 0, 1e9));
   return absl::OkStatus();
 }
 
@@ -139,6 +144,7 @@ absl::StatusOr<ForecasterConfig> ParseForecasterConfig(const YamlReader& r,
                                 "horizon_s",
                                 "template_dir",
                                 "min_history_steps",
+                                "min_arrivals_per_min",
                                 "min_mean_per_step",
                                 "model",
                                 "transform",

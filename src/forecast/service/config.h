@@ -47,10 +47,12 @@ struct ForecasterConfig {
   int64_t lead_ms = 0;          // 0: each template's start time
   int64_t horizon_ms = 60'000;  // window length after the lead
   int min_history_steps = 30;   // fewer: no forecast, no prefetch
-  // Keys whose mean over the last hour of observed steps is below this many arrivals
-  // per step are not forecast (too sparse for a rate model to say anything; the
-  // orchestrator's learned keep-alive covers them). 0: forecast every key.
-  double min_mean_per_step = 0;
+  // Keys whose mean rate over the last hour of observed steps is below this many arrivals
+  // a minute are not forecast: too sparse for a rate model to say anything, and the
+  // orchestrator's learned keep-alive covers them (bench/sim/README.md measured what
+  // forecasting them costs). Per minute, so that it means the same at any step_s.
+  // 0: forecast every key.
+  double min_arrivals_per_min = 1;
   std::string model = "combo";  // registry name (see forecast/registry.h)
   std::string transform = "log1p";
   double idle_cost_per_instance_s = 1.0;    // c_idle

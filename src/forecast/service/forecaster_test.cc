@@ -360,6 +360,21 @@ TEST(ForecasterConfigTest, OrchestratorsAreAListAndTheSingleFormStillWorks) {
   }
 }
 
+TEST(ForecasterConfigTest, TheSparseThresholdIsPerMinuteAndTheOldPerStepNameSaysSo) {
+  auto parse = [](const std::string& text) {
+    auto r = YamlReader::FromString(text, "f.yaml");
+    return r.ok() ? ParseForecasterConfig(*r) : absl::StatusOr<ForecasterConfig>(r.status());
+  };
+  EXPECT_DOUBLE_EQ(parse("id: x\n")->min_arrivals_per_min, 1.0);
+  EXPECT_DOUBLE_EQ(parse("min_arrivals_per_min: 0\n")->min_arrivals_per_min, 0.0);
+  EXPECT_DOUBLE_EQ(parse("min_arrivals_per_min: 2.5\n")->min_arrivals_per_min, 2.5);
+  EXPECT_FALSE(parse("min_arrivals_per_min: -1\n").ok());
+  auto old = parse("min_mean_per_step: 1\n");
+  ASSERT_FALSE(old.ok());
+  EXPECT_NE(old.status().message().find("renamed min_arrivals_per_min"), std::string::npos)
+      << old.status();
+}
+
 TEST(ForecasterConfigTest, TheExampleParsesWithAndWithoutItsTlsLine) {
   std::ifstream in(std::string(PREWARM_EXAMPLES) + "/forecaster.yaml");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -68,11 +68,15 @@ std::vector<v1::PrefetchRequest> Planner::Plan(const SeriesStore& store, int64_t
           fmt::format("{} observed steps, need {}", recent.observed, config_.min_history_steps);
       continue;
     }
-    if (config_.min_mean_per_step > 0) {
-      double mean = recent.n ? recent.sum / static_cast<double>(recent.n) : 0.0;
-      if (recent.n == 0 || mean < config_.min_mean_per_step) {
-        skipped_[key] = fmt::format("sparse: {:.3g} arrivals per step over the last hour, need {}",
-                                    mean, config_.min_mean_per_step);
+    if (config_.min_arrivals_per_min > 0) {
+      const double per_min = recent.n
+                                 ? recent.sum / static_cast<double>(recent.n) * 60'000.0 /
+                                       static_cast<double>(std::max<int64_t>(store.step_ms(), 1))
+                                 : 0.0;
+      if (recent.n == 0 || per_min < config_.min_arrivals_per_min) {
+        skipped_[key] =
+            fmt::format("sparse: {:.3g} arrivals a minute over the last hour, need {:g}", per_min,
+                        config_.min_arrivals_per_min);
         continue;
       }
     }

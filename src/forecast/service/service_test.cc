@@ -279,7 +279,7 @@ TEST(PlannerTest, SparseKeysAreLeftToTheLearnedKeepAlive) {
   ForecasterConfig cfg;
   cfg.step_ms = 60'000;
   cfg.min_history_steps = 3;
-  cfg.min_mean_per_step = 1.0;
+  cfg.min_arrivals_per_min = 1.0;
   RampForecaster fc;
   Planner planner(cfg, fc);
   SeriesStore store(60'000, 10'000);
@@ -293,6 +293,33 @@ TEST(PlannerTest, SparseKeysAreLeftToTheLearnedKeepAlive) {
   EXPECT_EQ(reqs[0].region(), "virginia");
   ASSERT_TRUE(planner.skipped().count(sparse));
   EXPECT_NE(planner.skipped().at(sparse).find("sparse"), std::string::npos);
+}
+
+TEST(PlannerTest, TheSparseThresholdIsARatePerMinuteWhateverTheStep) {
+  // At 10-s steps: 0.5 arrivals a step is 3 a minute (forecast); one arrival every 12
+  // steps is 0.5 a minute (not forecast), though a per-step threshold would treat both
+  // as below 1.
+  ForecasterConfig cfg;
+  cfg.step_ms = 10'000;
+  cfg.min_history_steps = 3;
+  ASSERT_DOUBLE_EQ(cfg.min_arrivals_per_min, 1.0);  // the daemon's default
+  RampForecaster fc;
+  Planner planner(cfg, fc);
+  SeriesStore store(10'000, 10'000);
+  store.MarkObserved(0, 720 * 10'000);
+  SeriesKey three{"virginia", "static"}, half{"frankfurt", "static"};
+  for (int s = 0; s < 720; s += 2) store.Add(three, s * 10'000LL, 1);
+  for (int s = 0; s < 720; s += 12) store.Add(half, s * 10'000LL, 1);
+  auto reqs = planner.Plan(store, 720 * 10'000);
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].region(), "virginia");
+  ASSERT_TRUE(planner.skipped().count(half));
+  EXPECT_NE(planner.skipped().at(half).find("0.5 arrivals a minute"), std::string::npos)
+      << planner.skipped().at(half);
+
+  cfg.min_arrivals_per_min = 0;  // every key
+  Planner all(cfg, fc);
+  EXPECT_EQ(all.Plan(store, 720 * 10'000).size(), 2u);
 }
 
 TEST(PlannerTest, TrendingContentFollowsTheConfiguredPreloadWithoutDuplicates) {
