@@ -20,8 +20,8 @@ int NextOdd(double x) {
 
 // stlest: the LOESS fit at abscissa xs from points [nleft, nright]; nullopt when every
 // weight is zero.
-std::optional<double> Estimate(std::span<const double> y, int len, int degree, double xs,
-                               int nleft, int nright, std::span<const double> rw) {
+std::optional<double> Estimate(std::span<const double> y, int len, int degree, double xs, int nleft,
+                               int nright, std::span<const double> rw) {
   const int n = static_cast<int>(y.size());
   const double range = n - 1.0;
   double h = std::max(xs - nleft, nright - xs);
@@ -29,7 +29,11 @@ std::optional<double> Estimate(std::span<const double> y, int len, int degree, d
     h += (len - n) / 2;  // integer division, as the Fortran
   }
   const double h9 = 0.999 * h, h1 = 0.001 * h;
-  std::vector<double> w(nright - nleft + 1, 0.0);
+  // stl.f passes one work array to every call; a per-thread one here (the planner fits
+  // keys on several threads), so that the loess points allocate nothing.
+  thread_local std::vector<double> scratch;
+  scratch.assign(static_cast<size_t>(nright - nleft + 1), 0.0);
+  std::vector<double>& w = scratch;
   double a = 0.0;
   for (int j = nleft; j <= nright; ++j) {
     const double r = std::abs(j - xs);
@@ -69,8 +73,8 @@ std::optional<double> Estimate(std::span<const double> y, int len, int degree, d
 }
 
 // The tail of stless: linear interpolation between the evaluated points.
-void InterpolateJumps(std::span<const double> y, int len, int degree, int nj, int nleft,
-                      int nright, std::span<const double> rw, std::vector<double>& ys) {
+void InterpolateJumps(std::span<const double> y, int len, int degree, int nj, int nleft, int nright,
+                      std::span<const double> rw, std::vector<double>& ys) {
   const int n = static_cast<int>(y.size());
   for (int i = 1; i <= n - nj; i += nj) {
     const double delta = (ys[i + nj - 1] - ys[i - 1]) / nj;
@@ -116,8 +120,8 @@ std::vector<double> LowPass(std::span<const double> x, int np) {
 
 // stlss: smooths each cycle-subseries and extends it by one cycle at each end
 // (n -> n + 2np).
-std::vector<double> SubseriesSmooth(std::span<const double> y, int np, int ns, int degree,
-                                    int jump, std::span<const double> rw) {
+std::vector<double> SubseriesSmooth(std::span<const double> y, int np, int ns, int degree, int jump,
+                                    std::span<const double> rw) {
   const int n = static_cast<int>(y.size());
   std::vector<double> season(n + 2 * np);
   for (int j = 1; j <= np; ++j) {
@@ -195,14 +199,25 @@ Parts InnerLoop(std::span<const double> y, const Params& p, std::span<const doub
 Params ResolveParams(const StlOptions& o, int n) {
   const int ns = o.s_window ? *o.s_window : 10 * n + 1;
   const int sdeg = o.s_window ? o.s_degree : 0;
-  const int nt = o.t_window > 0 ? o.t_window
-                                : NextOdd(std::ceil(1.5 * o.period / (1.0 - 1.5 / ns)));
+  const int nt =
+      o.t_window > 0 ? o.t_window : NextOdd(std::ceil(1.5 * o.period / (1.0 - 1.5 / ns)));
   const int nl = o.l_window > 0 ? o.l_window : NextOdd(o.period);
-  auto odd3 = [](int w) { w = std::max(3, w); return w % 2 == 0 ? w + 1 : w; };
+  auto odd3 = [](int w) {
+    w = std::max(3, w);
+    return w % 2 == 0 ? w + 1 : w;
+  };
   auto jump = [](int w) { return static_cast<int>(std::ceil(w / 10.0)); };
   // The jumps come from the windows as given (R), the windows are then made odd (stl.f).
-  return Params{std::max(2, o.period), odd3(ns), odd3(nt), odd3(nl), sdeg, o.t_degree,
-                o.l_degree, jump(ns), jump(nt), jump(nl),
+  return Params{std::max(2, o.period),
+                odd3(ns),
+                odd3(nt),
+                odd3(nl),
+                sdeg,
+                o.t_degree,
+                o.l_degree,
+                jump(ns),
+                jump(nt),
+                jump(nl),
                 o.inner > 0 ? o.inner : (o.robust ? 1 : 2),
                 o.outer >= 0 ? o.outer : (o.robust ? 15 : 0)};
 }
