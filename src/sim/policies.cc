@@ -6,6 +6,7 @@
 #include "common/net.h"
 #include "fmt/format.h"
 #include "forecast/registry.h"
+#include "forecast/service/capacity.h"
 #include "forecast/service/config.h"
 #include "forecast/transform.h"
 
@@ -99,7 +100,7 @@ const forecast::ForecasterConfig& DaemonForecaster() {
 
 double DaemonQuantile() {
   const forecast::ForecasterConfig& d = DaemonForecaster();
-  return d.default_cold_cost / (d.default_cold_cost + d.idle_cost_per_instance_s);
+  return forecast::NewsvendorQuantile(d.default_cold_cost, d.idle_cost_per_instance_s);
 }
 
 absl::StatusOr<ReconcilerPolicyOptions> ParseReconcilerPolicy(const std::string& name,
