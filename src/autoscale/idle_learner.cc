@@ -23,7 +23,8 @@ void IdleLearner::Add(int64_t idle_ms) {
   b.sum_s += static_cast<double>(idle_ms) / 1000.0;
 }
 
-IdlePlan IdleLearner::Plan(double cold_cost, double start_s, bool keep_only) const {
+IdlePlan IdleLearner::Plan(double cold_cost, double start_s, const UnloadHold& hold,
+                           bool keep_only) const {
   IdlePlan best;
   if (samples_ < options_.min_samples) {
     best.keep_until_ms = options_.default_keepalive_ms;
@@ -58,6 +59,21 @@ IdlePlan IdleLearner::Plan(double cold_cost, double start_s, bool keep_only) con
     sum[j + 1] = sum[j] + cs.second;
     ++j;
   }
+  // What unloading at `first` s into an idle period (the lower edge of bin k) adds to the
+  // plan's idle seconds: the instance is paid for until the hold lets it go, by every idle
+  // period still running then (a bin that straddles that moment counts whole when its mean
+  // is before it).
+  auto held = [&](size_t k, double first) {
+    const double gone = hold.GoneS(first);
+    if (gone <= first) return 0.0;
+    double extra = 0, counted = cum[k];
+    for (size_t b = k; b < m && lower[b] < gone; ++b) {
+      const double c = cum[b + 1] - cum[b], s = sum[b + 1] - sum[b];
+      extra += upper[b] <= gone || s <= gone * c ? s - c * first : c * (gone - first);
+      counted = cum[b + 1];
+    }
+    return extra + (n - counted) * (gone - first);
+  };
   double best_cost = 0;
   auto consider = [&](double prewarm, double keep, double cold, double idle, double first) {
     double cost = cold_cost * cold + idle;
@@ -74,19 +90,20 @@ IdlePlan IdleLearner::Plan(double cold_cost, double start_s, bool keep_only) con
   for (size_t J = 0; J <= m; ++J) {
     double keep = J == 0 ? 0 : upper[J - 1];
     double beyond = n - cum[J];
-    consider(0, keep, beyond, sum[J] + beyond * keep, 0);
+    consider(0, keep, beyond, sum[J] + beyond * keep + held(J, keep), 0);
   }
   // reload: warm through bins 0..k-1 (k = 0: unload at once), unloaded from there to the
   // lower edge of bin I (k <= I), warm again through bin J (I <= J). A key whose idle times
   // cluster in two places (an invocation that often comes back within a minute, and
   // otherwise after eight) keeps its instance for the first and reloads for the second.
   // The cost splits into a part of k alone,
-  //   g(k) = sum[k] + (n - cum[k]) * K1(k) - cold_cost * cum[k],
+  //   g(k) = sum[k] + (n - cum[k]) * K1(k) + held(k, K1(k)) - cold_cost * cum[k],
   // and a part of I and J, so the best k for each I is a running minimum: O(m^2) overall.
   double best_g = 0;
   size_t best_k = 0;
   for (size_t I = 0; I < m && !keep_only; ++I) {
-    const double g = sum[I] + (n - cum[I]) * (I == 0 ? 0 : upper[I - 1]) - cold_cost * cum[I];
+    const double first_I = I == 0 ? 0 : upper[I - 1];
+    const double g = sum[I] + (n - cum[I]) * first_I + held(I, first_I) - cold_cost * cum[I];
     if (I == 0 || g < best_g) {
       best_g = g;
       best_k = I;
@@ -96,13 +113,14 @@ IdlePlan IdleLearner::Plan(double cold_cost, double start_s, bool keep_only) con
     // A stretch without data is evidence of no arrivals only once there are enough samples.
     const size_t k = samples_ >= options_.keep_first_min_samples ? best_k : 0;
     const double first = k == 0 ? 0 : upper[k - 1];
+    const double held_k = held(k, first);
     const double before = cum[I] - cum[k];  // idle periods that end while unloaded: cold
     for (size_t J = I; J < m; ++J) {
       double keep = upper[J];
       double beyond = n - cum[J + 1];
       double warm = cum[J + 1] - cum[I];
-      double idle = sum[k] + (n - cum[k]) * first + start_s * (n - cum[I]) + (sum[J + 1] - sum[I]) -
-                    prewarm * warm + beyond * (keep - prewarm);
+      double idle = sum[k] + (n - cum[k]) * first + held_k + start_s * (n - cum[I]) +
+                    (sum[J + 1] - sum[I]) - prewarm * warm + beyond * (keep - prewarm);
       consider(prewarm, keep, before + beyond, idle, first);
     }
   }
@@ -128,7 +146,7 @@ IdlePlan IdleLearner::Plan(double cold_cost, double start_s, bool keep_only) con
     double per_warm_s = inside > 0 ? used / inside : 0;
     double cold = n - warm;
     double idle = static_cast<double>(beyond_) * start_s + warm * per_warm_s +
-                  (static_cast<double>(beyond_) - warm) * (hi - lo);
+                  (static_cast<double>(beyond_) - warm) * (hi - lo) + held(0, 0);
     double cost = cold_cost * cold + idle;
     if (cost < best_cost) {
       best.keep_first_ms = 0;
@@ -226,7 +244,8 @@ void LearnedKeepAlive::Arrival(int64_t at_ms, bool cold) {
 }
 
 const IdlePlan& LearnedKeepAlive::IdleBegins(int64_t at_ms, const LearnedKeepAliveConfig& config,
-                                             double memory_ratio, double start_s) {
+                                             double memory_ratio, double start_s,
+                                             const UnloadHold& hold) {
   ran_ = true;
   idle_since_ms_ = at_ms;
   const uint64_t n = learner_.samples();
@@ -239,7 +258,7 @@ const IdlePlan& LearnedKeepAlive::IdleBegins(int64_t at_ms, const LearnedKeepAli
     return plan_;
   }
   if (!Stale(planned_at_, n)) return plan_;
-  plan_ = learner_.Plan(ColdCost(config, memory_ratio, n, at_ms), start_s);
+  plan_ = learner_.Plan(ColdCost(config, memory_ratio, n, at_ms), start_s, hold);
   planned_at_ = n;
   ++plans_;
   return plan_;
@@ -274,7 +293,7 @@ double LearnedKeepAlive::SurplusColdCost(const LearnedKeepAliveConfig& config, d
 }
 
 void LearnedKeepAlive::Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAliveConfig& config,
-                            double memory_ratio, double start_s) {
+                            double memory_ratio, double start_s, const UnloadHold& hold) {
   if (config.bursts && activation_ms_ >= 0) {
     BurstScaleOut(at_ms, busy, config, memory_ratio, start_s);
   }
@@ -312,7 +331,7 @@ void LearnedKeepAlive::Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAlive
     }
     const uint64_t n = lv.learner.samples();
     if (!Stale(lv.planned_at, n)) continue;
-    lv.plan = lv.learner.Plan(SurplusColdCost(config, memory_ratio, at_ms), start_s);
+    lv.plan = lv.learner.Plan(SurplusColdCost(config, memory_ratio, at_ms), start_s, hold);
     lv.planned_at = n;
   }
   busy_ = busy;

@@ -19,6 +19,7 @@
 // non-empty bins, so callers cache it (see IdleLearner::stale).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -52,6 +53,18 @@ struct IdleLearnerOptions {
   double beyond_margin = 0.15;
 };
 
+// When an instance unloaded during an idle period stops costing memory. The live
+// orchestrator destroys a drained instance only once every DNS answer naming it has expired
+// and its drain has settled (AnswerHold, reconciler.h; the simulator applies the same rule),
+// so an unload frees nothing before then: a reload whose reloaded instance starts before
+// the unloaded one is gone holds two. The default: gone at the unload.
+struct UnloadHold {
+  double answer_s = 0;  // from the idle period's start: its last answer's TTL and slack
+  double settle_s = 0;  // from the unload: the drain's settling
+  // When an instance unloaded `unload_s` into an idle period is gone.
+  double GoneS(double unload_s) const { return std::max(unload_s + settle_s, answer_s); }
+};
+
 struct IdlePlan {
   bool learned = false;       // false: not enough samples, the default keep-alive
   int64_t prewarm_ms = 0;     // 0: keep warm from the start of the idle period
@@ -75,8 +88,10 @@ class IdleLearner {
   uint64_t samples() const { return samples_; }
   // The cheapest plan for a cold start worth `cold_cost` loaded-instance-seconds of idle,
   // with `start_s` the time an instance takes to start (a reload is loaded, idle, for it).
-  // `keep_only`: consider only the keep shape (no reload).
-  IdlePlan Plan(double cold_cost, double start_s, bool keep_only = false) const;
+  // `hold`: when an unloaded instance is gone (paid for until then); `keep_only`: consider
+  // only the keep shape (no reload).
+  IdlePlan Plan(double cold_cost, double start_s, const UnloadHold& hold = {},
+                bool keep_only = false) const;
 
  private:
   IdleLearnerOptions options_;
@@ -192,14 +207,15 @@ class LearnedKeepAlive {
   // LearnedKeepAliveConfig::cold_start_objective).
   void Arrival(int64_t at_ms, bool cold = false);
   // The key's last running invocation ended at `at_ms`: plans the idle period that starts.
-  // `memory_ratio`: this key's instance memory over the average; `start_s`: its start time.
+  // `memory_ratio`: this key's instance memory over the average; `start_s`: its start time;
+  // `hold`: when an instance it unloads is gone.
   const IdlePlan& IdleBegins(int64_t at_ms, const LearnedKeepAliveConfig& config,
-                             double memory_ratio, double start_s);
+                             double memory_ratio, double start_s, const UnloadHold& hold = {});
   // The number of the key's instances serving changed to `busy` at `at_ms` (call on every
   // change, after Arrival/IdleBegins): surplus levels above it become idle, those up to it
   // end their idle period.
   void Busy(int64_t at_ms, uint32_t busy, const LearnedKeepAliveConfig& config, double memory_ratio,
-            double start_s);
+            double start_s, const UnloadHold& hold = {});
   // What a cold start of this key costs now, in seconds of its idle instance (the price
   // its plans are made at).
   double ColdCost(const LearnedKeepAliveConfig& config, double memory_ratio, int64_t at_ms) const {

@@ -18,10 +18,10 @@ void KeyAutoscaler::Arrival(int64_t at_ms, bool cold, const KeyInputs&) {
 void KeyAutoscaler::Serving(int64_t at_ms, uint32_t busy, const KeyInputs& in) {
   // Level 1 first: surplus levels keep no longer than it.
   if (busy == 0 && busy_ > 0) {
-    keepalive_.IdleBegins(at_ms, *config_, in.memory_ratio, in.start_s);
+    keepalive_.IdleBegins(at_ms, *config_, in.memory_ratio, in.start_s, in.hold);
     reloads_ += keepalive_.plan().reload();
   }
-  keepalive_.Busy(at_ms, busy, *config_, in.memory_ratio, in.start_s);
+  keepalive_.Busy(at_ms, busy, *config_, in.memory_ratio, in.start_s, in.hold);
   busy_ = busy;
 }
 
@@ -55,6 +55,11 @@ void AddForecastWindow(ViewKey& key, PrefetchWindow window, int64_t now_ms) {
     key.windows.erase(oldest);
   }
   key.windows.push_back(std::move(window));
+}
+
+UnloadHold UnloadHoldOf(const AnswerHold& answers) {
+  return {static_cast<double>(answers.ExpiredMs(0)) / 1000.0,
+          static_cast<double>(answers.settle_ms) / 1000.0};
 }
 
 double MemoryRatio(double memory_mb, double mean_mb) {

@@ -11,7 +11,8 @@
 //
 // What each caller measures and passes in (KeyInputs): the key's instance memory over the
 // average (the simulator: the trace's per-function memory; the orchestrator: its agents'
-// reported memory per template) and the template's start time.
+// reported memory per template), the template's start time, and how long an unloaded
+// instance lingers (both: the AnswerHold they destroy drained instances by).
 #pragma once
 
 #include <cstdint>
@@ -25,7 +26,13 @@ namespace prewarm::orchestrator {
 struct KeyInputs {
   double memory_ratio = 1.0;  // this key's instance memory / the average instance's
   double start_s = 1.0;       // its template's start time
+  UnloadHold hold;            // when an instance it unloads is gone (UnloadHoldOf)
 };
+
+// The learned keep-alive's view of `answers`: an unload frees nothing before the idle
+// period's last answer has expired (taken as given at the idle period's start) and the
+// drain has settled.
+UnloadHold UnloadHoldOf(const AnswerHold& answers);
 
 class KeyAutoscaler {
  public:

@@ -44,7 +44,7 @@ TEST(KeyAutoscaler, AnIdlePeriodBeginsWhenTheLastServingInstanceStops) {
   // own fixture: the adapter adds no rule of its own).
   LearnedKeepAliveConfig c = StartPriced(1'000);
   KeyAutoscaler k(c, 0);
-  const KeyInputs in{1.0, 2.7};
+  const KeyInputs in{1.0, 2.7, {}};
   const int64_t t = FeedPairs(k, in);
   // A second report of nothing serving is no second idle period.
   k.Serving(t + 5'000, 0, in);
@@ -62,7 +62,7 @@ TEST(KeyAutoscaler, AnIdlePeriodBeginsWhenTheLastServingInstanceStops) {
 TEST(KeyAutoscaler, AnArrivalEndsThePendingReload) {
   LearnedKeepAliveConfig c = StartPriced(1'000);
   KeyAutoscaler k(c, 0);
-  const KeyInputs in{1.0, 2.7};
+  const KeyInputs in{1.0, 2.7, {}};
   const int64_t t = FeedPairs(k, in);
   k.Arrival(t + 100'000, true, in);
   k.Serving(t + 100'000, 1, in);
@@ -87,7 +87,7 @@ TEST(KeyAutoscaler, AnHourlyTimerGetsAWindowBeforeItsNextFiring) {
   LearnedKeepAliveConfig c = StartPriced(100'000);
   c.timers = true;
   KeyAutoscaler k(c, 0);
-  const KeyInputs in{1.0, 2.7};
+  const KeyInputs in{1.0, 2.7, {}};
   const int64_t hour = 3'600'000;
   for (int i = 1; i <= 6; ++i) {
     k.Arrival(i * hour, false, in);
@@ -121,7 +121,7 @@ std::vector<Written> RunFaster(const std::string& policy, int64_t speed) {
   settings->time_scale = static_cast<double>(speed);
   const LearnedKeepAliveConfig config = OnPolicyClock(*settings).learned;
   KeyAutoscaler k(config, 0);
-  const KeyInputs in{1.0, 2.0 / static_cast<double>(speed)};
+  const KeyInputs in{1.0, 2.0 / static_cast<double>(speed), {}};
   const int64_t gaps_s[] = {20, 510, 3'600, 45, 1'200, 3'600, 7'200, 90, 3'600, 600, 30, 3'600};
   std::vector<Written> out;
   int64_t t = 0;

@@ -369,6 +369,7 @@ void LiveAutoscaler::LearnKeepAlives(const ClusterData& d, ClusterView& view, co
     }
     LearnedKey& lk = it->second;
     KeyInputs in;
+    in.hold = UnloadHoldOf(hold_);
     if (auto st = start_times.find(k.tmpl); st != start_times.end())
       in.start_s = st->second / 1000.0;
     if (auto m = memory.find(k.tmpl); m != memory.end())

@@ -308,7 +308,7 @@ uint32_t BusyInstances(const orchestrator::ViewKey& k) {
 
 orchestrator::KeyInputs ReconcilerPolicy::Inputs(const PolicyContext& ctx, uint32_t key) const {
   return {orchestrator::MemoryRatio(ctx.workload().keys[key].memory_mb, mean_memory_mb_),
-          ctx.config().start.median_s};
+          ctx.config().start.median_s, orchestrator::UnloadHoldOf(ctx.config().answers)};
 }
 
 void ReconcilerPolicy::OnArrival(PolicyContext& ctx, uint32_t key, bool cold) {
