@@ -71,8 +71,8 @@ absl::StatusOr<MstlResult> Mstl(std::span<const double> y, std::span<const int> 
       for (size_t i = 0; i < y.size(); ++i) {
         deseas[i] += out.seasonal[c][i];
       }
-      const int s_window = c < options.s_windows.size() ? options.s_windows[c]
-                                                        : 7 + 4 * static_cast<int>(c + 1);
+      const int s_window =
+          c < options.s_windows.size() ? options.s_windows[c] : 7 + 4 * static_cast<int>(c + 1);
       StlOptions stl = StlOptions::Window(out.periods[c], s_window);
       stl.robust = options.robust;
       ASSIGN_OR_RETURN(StlResult fit, Stl(deseas, stl));
@@ -153,13 +153,28 @@ Params FitParams(std::span<const double> y, bool trend, const State& s0) {
   Params p{0.5, trend ? 0.05 : 0.0, trend ? 0.95 : 0.0};
   auto sse = [&](const Params& q) { return Filter(y, q, s0).sse; };
   for (int sweep = 0; sweep < (trend ? 4 : 1); ++sweep) {
-    p.alpha = GoldenSection([&](double a) { Params q = p; q.alpha = a; return sse(q); },
-                            1e-4, 0.9999);
+    p.alpha = GoldenSection(
+        [&](double a) {
+          Params q = p;
+          q.alpha = a;
+          return sse(q);
+        },
+        1e-4, 0.9999);
     if (trend) {
-      p.beta = GoldenSection([&](double b) { Params q = p; q.beta = b; return sse(q); },
-                             1e-4, p.alpha);
-      p.phi = GoldenSection([&](double f) { Params q = p; q.phi = f; return sse(q); },
-                            0.8, 0.98);
+      p.beta = GoldenSection(
+          [&](double b) {
+            Params q = p;
+            q.beta = b;
+            return sse(q);
+          },
+          1e-4, p.alpha);
+      p.phi = GoldenSection(
+          [&](double f) {
+            Params q = p;
+            q.phi = f;
+            return sse(q);
+          },
+          0.8, 0.98);
     }
   }
   return p;
@@ -262,20 +277,25 @@ absl::Status MstlModel::FitAdjusted(const std::vector<double>& adjusted) {
 
 absl::Status MstlModel::Fit(std::span<const double> y, const FitContext& ctx) {
   fitted_ = false;
-  ASSIGN_OR_RETURN(decomposition_, Mstl(y, ctx.periods, options_));
-  RETURN_IF_ERROR(FitAdjusted(decomposition_.SeasonallyAdjusted()));
-  n_ = static_cast<long>(y.size());
+  ASSIGN_OR_RETURN(MstlResult d, Mstl(y, ctx.periods, options_));
+  RETURN_IF_ERROR(FitAdjusted(d.SeasonallyAdjusted()));
+  n_ = n_fit_ = static_cast<long>(y.size());
+  periods_ = d.periods;
+  last_cycle_.clear();
+  for (size_t c = 0; c < d.periods.size(); ++c) {
+    const std::vector<double>& s = d.seasonal[c];
+    last_cycle_.emplace_back(s.end() - d.periods[c], s.end());
+  }
   fitted_ = true;
   return absl::OkStatus();
 }
 
 double MstlModel::SeasonalAt(long t) const {
-  const long n_fit = static_cast<long>(decomposition_.trend.size());
   double sum = 0.0;
-  for (size_t c = 0; c < decomposition_.periods.size(); ++c) {
-    const long p = decomposition_.periods[c];
-    const long first = n_fit - p;  // the last cycle of the fitted component
-    sum += decomposition_.seasonal[c][first + (t - first) % p];
+  for (size_t c = 0; c < periods_.size(); ++c) {
+    const long p = periods_[c];
+    const long first = n_fit_ - p;  // where the last cycle of the fitted component begins
+    sum += last_cycle_[c][(t - first) % p];
   }
   return sum;
 }

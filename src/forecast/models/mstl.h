@@ -23,7 +23,7 @@ struct MstlOptions {
 };
 
 struct MstlResult {
-  std::vector<int> periods;  // those used, shortest first
+  std::vector<int> periods;                   // those used, shortest first
   std::vector<std::vector<double>> seasonal;  // one per period
   std::vector<double> trend;
   std::vector<double> remainder;
@@ -73,8 +73,7 @@ class MstlModel : public Model {
  public:
   // `adjusted_model` forecasts the seasonally adjusted series (fitted with no periods);
   // nullptr: ETS(Z,Z,N) as R's stlf, falling back to FallbackSmoother when it fails.
-  explicit MstlModel(std::unique_ptr<Model> adjusted_model = nullptr,
-                     MstlOptions options = {});
+  explicit MstlModel(std::unique_ptr<Model> adjusted_model = nullptr, MstlOptions options = {});
 
   std::string name() const override;  // "mstl+<adjusted model>"
   absl::Status Fit(std::span<const double> y, const FitContext& ctx) override;
@@ -86,7 +85,6 @@ class MstlModel : public Model {
   // The fitted adjusted model's CloneSelected() as the configured one (no fallback).
   std::unique_ptr<Model> CloneSelected() const override;
 
-  const MstlResult& decomposition() const { return decomposition_; }
   // Why the default ETS was replaced by the fallback in the last Fit ("" if it was not).
   const std::string& fallback_reason() const { return fallback_reason_; }
 
@@ -96,8 +94,13 @@ class MstlModel : public Model {
 
   std::unique_ptr<Model> configured_;  // as given (nullptr: the default)
   MstlOptions options_;
-  std::unique_ptr<Model> adjusted_;    // the fitted one
-  MstlResult decomposition_;
+  std::unique_ptr<Model> adjusted_;  // the fitted one
+  // What forecasting needs of the fitted decomposition: each component's last cycle
+  // (periods_[c] values) and the fitted length. The trend and remainder are not kept: a
+  // daemon holds one of these per key between refits.
+  std::vector<int> periods_;
+  std::vector<std::vector<double>> last_cycle_;
+  long n_fit_ = 0;
   std::string fallback_reason_;
   long n_ = 0;  // steps seen (fit + updates)
   bool fitted_ = false;
