@@ -70,10 +70,10 @@ done
 [[ $POLICY_CLOCK == trace || $POLICY_CLOCK == wall ]] ||
   { echo "run.sh: --policy-clock '$POLICY_CLOCK' is not trace or wall" >&2; exit 2; }
 # The policies' time scale and the forecaster's horizon and refit (its defaults, 60 s and
-# 600 s, on the policy's clock).
+# 3600 s, on the policy's clock).
 if [[ $POLICY_CLOCK == trace ]]; then TIME_SCALE=$SPEED; else TIME_SCALE=1; fi
 HORIZON_S=$(python3 -c "print(max(1, round(60 / $TIME_SCALE)))")
-REFIT_S=$(python3 -c "print(max(1, round(600 / $TIME_SCALE)))")
+REFIT_S=$(python3 -c "print(max(1, round(3600 / $TIME_SCALE)))")
 # The daemon's 1 arrival a minute, on the policy's clock.
 MIN_RATE=$(python3 -c "print(1 * $TIME_SCALE)")
 ((EUID == 0)) || { echo "run.sh: needs root (runc)" >&2; exit 2; }

@@ -324,16 +324,16 @@ TEST(Simulator, TheReportNamesEveryForecasterKnobThatIsNotTheDaemonsDefault) {
   EXPECT_EQ(*same, "");
   const ReconcilerPolicyOptions o = *ParseReconcilerPolicy("predictive", {});
   EXPECT_EQ(o.model, "combo");
-  EXPECT_EQ(o.refit_every_ms, 600'000);
+  EXPECT_EQ(o.refit_every_ms, 3'600'000);
   EXPECT_DOUBLE_EQ(o.min_arrivals_per_min, 1.0);
   EXPECT_NEAR(o.quantile, 30.0 / 31.0, 1e-12);
   // A lighter forecaster given by --param: each knob named with the daemon's value.
   absl::StatusOr<std::string> light = ForecasterDivergence(
-      {{"model", "ets"}, {"refit_every_s", "3600"}, {"min_arrivals_per_min", "0"}, {"q", "0.9"}},
+      {{"model", "ets"}, {"refit_every_s", "600"}, {"min_arrivals_per_min", "0"}, {"q", "0.9"}},
       60'000);
   ASSERT_TRUE(light.ok()) << light.status();
   EXPECT_NE(light->find("model ets (daemon: combo)"), std::string::npos) << *light;
-  EXPECT_NE(light->find("refit_every_s 3600 (daemon: 600)"), std::string::npos) << *light;
+  EXPECT_NE(light->find("refit_every_s 600 (daemon: 3600)"), std::string::npos) << *light;
   EXPECT_NE(light->find("min_arrivals_per_min 0 (daemon: 1)"), std::string::npos) << *light;
   EXPECT_NE(light->find("q 0.9 (daemon: 0.9677)"), std::string::npos) << *light;
   // A trace whose step is not the daemon's horizon: the simulated horizon is one step.

@@ -268,7 +268,7 @@ absl::Status MstlModel::FitAdjusted(const std::vector<double>& adjusted) {
   adjusted_ = std::make_unique<Ets>(ets);
   const absl::Status status = adjusted_->Fit(adjusted, FitContext{});
   if (status.ok()) {
-    return status;
+    return absl::OkStatus();
   }
   fallback_reason_ = std::string(status.message());
   adjusted_ = std::make_unique<FallbackSmoother>();

@@ -16,7 +16,7 @@ absl::Status ReadTiming(const YamlReader& r, ForecasterConfig& c) {
   c.step_ms = step_s * 1000;
   ASSIGN_OR_RETURN(int64_t retention_h, r.Int("retention_h", 28 * 24, 1, 24 * 400));
   c.retention_ms = retention_h * 3'600'000;
-  ASSIGN_OR_RETURN(int64_t refit_s, r.Int("refit_every_s", 600, 1, 86400));
+  ASSIGN_OR_RETURN(int64_t refit_s, r.Int("refit_every_s", 3600, 1, 86400));
   c.refit_every_ms = refit_s * 1000;
   ASSIGN_OR_RETURN(int64_t reselect_s, r.Int("reselect_every_s", 86400, refit_s, 30 * 86400));
   c.reselect_every_ms = reselect_s * 1000;

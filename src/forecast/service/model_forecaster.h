@@ -30,7 +30,7 @@ using ModelFactory = std::function<absl::StatusOr<std::unique_ptr<Model>>()>;
 struct ModelForecasterOptions {
   std::string model_name;
   Transform transform = Transform::Log1p();
-  int64_t refit_every_ms = 600'000;
+  int64_t refit_every_ms = 3'600'000;
   size_t max_train_steps = 20'000;         // the most recent steps a fit sees
   int64_t reselect_every_ms = 86'400'000;  // select the structure again at least this often
 };
