@@ -38,9 +38,8 @@ struct ForecasterConfig {
   int64_t step_ms = 10'000;
   int64_t retention_ms = 28LL * 86'400'000;  // history kept per series
   // Full refit (the selected structure's parameters, re-estimated); Update() rolls the
-  // state forward every step in between. Hourly: on a simulated day of 1,000 Azure keys,
-  // the same decisions as every 10 minutes to within 0.3 % (bench/sim/README.md) for
-  // half the CPU.
+  // state forward every step in between. What the cadence costs and changes: bench/sim/
+  // README.md, "The forecaster refits hourly".
   int64_t refit_every_ms = 3'600'000;
   // A refit re-estimates the structure the model selected; selection reruns when the
   // training window has doubled or after this long (ModelDemandForecaster).
