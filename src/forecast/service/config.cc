@@ -12,28 +12,34 @@ namespace prewarm::forecast {
 namespace {
 
 absl::Status ReadTiming(const YamlReader& r, ForecasterConfig& c) {
-  ASSIGN_OR_RETURN(int64_t step_s, r.Int("step_s", 10, 1, 3600));
+  const ForecasterConfig d;  // the defaults are the struct's
+  ASSIGN_OR_RETURN(int64_t step_s, r.Int("step_s", d.step_ms / 1000, 1, 3600));
   c.step_ms = step_s * 1000;
-  ASSIGN_OR_RETURN(int64_t retention_h, r.Int("retention_h", 28 * 24, 1, 24 * 400));
+  ASSIGN_OR_RETURN(int64_t retention_h,
+                   r.Int("retention_h", d.retention_ms / 3'600'000, 1, 24 * 400));
   c.retention_ms = retention_h * 3'600'000;
-  ASSIGN_OR_RETURN(int64_t refit_s, r.Int("refit_every_s", 3600, 1, 86400));
+  ASSIGN_OR_RETURN(int64_t refit_s, r.Int("refit_every_s", d.refit_every_ms / 1000, 1, 86400));
   c.refit_every_ms = refit_s * 1000;
-  ASSIGN_OR_RETURN(int64_t reselect_s, r.Int("reselect_every_s", 86400, refit_s, 30 * 86400));
+  ASSIGN_OR_RETURN(int64_t reselect_s,
+                   r.Int("reselect_every_s", d.reselect_every_ms / 1000, refit_s, 30 * 86400));
   c.reselect_every_ms = reselect_s * 1000;
-  ASSIGN_OR_RETURN(int64_t threads, r.Int("plan_threads", 1, 1, 64));
+  ASSIGN_OR_RETURN(int64_t threads, r.Int("plan_threads", d.plan_threads, 1, 64));
   c.plan_threads = static_cast<int>(threads);
-  ASSIGN_OR_RETURN(double lead_s, r.Double("lead_s", 0, 0, 3600));
+  ASSIGN_OR_RETURN(double lead_s,
+                   r.Double("lead_s", static_cast<double>(d.lead_ms) / 1000, 0, 3600));
   c.lead_ms = static_cast<int64_t>(lead_s * 1000);
-  ASSIGN_OR_RETURN(int64_t horizon_s, r.Int("horizon_s", 60, 1, 86400));
+  ASSIGN_OR_RETURN(int64_t horizon_s, r.Int("horizon_s", d.horizon_ms / 1000, 1, 86400));
   c.horizon_ms = horizon_s * 1000;
-  ASSIGN_OR_RETURN(int64_t min_hist, r.Int("min_history_steps", 30, 2, 10'000'000));
+  ASSIGN_OR_RETURN(int64_t min_hist,
+                   r.Int("min_history_steps", d.min_history_steps, 2, 10'000'000));
   c.min_history_steps = static_cast<int>(min_hist);
   if (r.Has("min_mean_per_step")) {
     return r.Error("min_mean_per_step",
                    "renamed min_arrivals_per_min, a rate in arrivals per minute (this one was "
                    "per step_s): give that instead");
   }
-  ASSIGN_OR_RETURN(c.min_arrivals_per_min, r.Double("min_arrivals_per_min", 1, 0, 1e9));
+  ASSIGN_OR_RETURN(c.min_arrivals_per_min,
+                   r.Double("min_arrivals_per_min", d.min_arrivals_per_min, 0, 1e9));
   return absl::OkStatus();
 }
 
