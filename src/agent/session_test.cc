@@ -273,12 +273,15 @@ TEST_F(SessionTest, AFailureWhileDisconnectedReachesTheNextOrchestrator) {
   ASSERT_TRUE(runtime_.Kill("i1"));
   ASSERT_TRUE(Eventually([&] { return runtime_.live() == 1; }));
   b = std::make_unique<FakeOrchestrator>(b_port);
+  // A final state rides in every status until one is delivered, then no more: look in
+  // every status b received, not only the newest (a 100-ms heartbeat follows it).
   ASSERT_TRUE(Eventually([&] {
-    auto s = b->last_status();
-    if (!s) return false;
-    for (const auto& i : s->instances()) {
-      if (i.instance_id() == "i1" && i.state() == v1::INSTANCE_STATE_FAILED) {
-        return i.failure() == v1::FAILURE_KIND_CRASH;
+    for (const v1::AgentMessage& m : b->messages()) {
+      if (!m.has_status()) continue;
+      for (const auto& i : m.status().instances()) {
+        if (i.instance_id() == "i1" && i.state() == v1::INSTANCE_STATE_FAILED) {
+          return i.failure() == v1::FAILURE_KIND_CRASH;
+        }
       }
     }
     return false;
